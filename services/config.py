@@ -1,0 +1,152 @@
+"""sandbench's configuration: one TOML file, found nearest-first, validated with errors that name file and key.
+
+Lookup order: an explicit path (`--config`), `$SANDBENCH_CONFIG`, then `<user config dir>/sandbench/config.toml`.
+The data directory (state database, workspaces, audit log) is `$SANDBENCH_HOME`, else the platform data dir, or
+`/var/lib/sandbench` when running as root (the sandboxes' unprivileged uids must be able to traverse to their
+workspaces, and root's home is not traversable).
+
+Secrets (the Daytona API key, git tokens) live here or in the environment; `Config.__repr__` never shows them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from services.errors import InvalidInput
+
+APP = "sandbench"
+DEFAULT_READ_LIMIT = 10 * 1024 * 1024
+
+
+class ConfigError(InvalidInput):
+    title = "Configuration error"
+
+
+@dataclass(frozen=True)
+class DaytonaConfig:
+    api_key: str | None = field(default=None, repr=False)
+    api_url: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    provider: str = "local"
+    identity: str = field(default_factory=lambda: _default_identity())
+    owner_label: str = "sandbench.owner"
+    show_others: bool = False  # see other owners' sandboxes (read-only)
+    isolation: str = "best"  # "best" or "required" (refuse anything below full)
+    state_ttl: float = 30.0
+    read_limit: int = DEFAULT_READ_LIMIT
+    theme: str = "textual-dark"
+    keymap: dict[str, str] = field(default_factory=dict)
+    data_dir: Path = field(default_factory=lambda: default_data_dir())
+    scrollback: int = 10_000
+    git_token: str | None = field(default=None, repr=False)
+    daytona: DaytonaConfig = field(default_factory=DaytonaConfig)
+
+    @property
+    def isolation_required(self) -> bool:
+        return self.isolation == "required"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.data_dir / "audit.jsonl"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "sandbench.log"
+
+
+def _default_identity() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry for this uid (containers): fall back to the uid
+        return f"uid{os.getuid()}"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("SANDBENCH_HOME")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/sandbench")
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("SANDBENCH_CONFIG")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+_KEYS: dict[str, type | tuple[type, ...]] = {
+    "provider": str,
+    "identity": str,
+    "owner_label": str,
+    "show_others": bool,
+    "isolation": str,
+    "state_ttl": (int, float),
+    "read_limit": int,
+    "theme": str,
+    "keymap": dict,
+    "data_dir": str,
+    "scrollback": int,
+    "git_token": str,
+    "daytona": dict,
+}
+
+
+def load(path: Path | None = None, **overrides: Any) -> Config:
+    """Read the config file (missing file = defaults), apply environment, then explicit overrides."""
+    cfg_path = path or default_config_path()
+    raw: dict[str, Any] = {}
+    if cfg_path.exists():
+        try:
+            raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{cfg_path}: cannot read: {exc.__class__.__name__}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{cfg_path}: not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {"path": cfg_path if cfg_path.exists() else None}
+    for key, value in raw.items():
+        expected = _KEYS.get(key)
+        if expected is None:
+            raise ConfigError(f"{cfg_path}: unknown key {key!r}")
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{cfg_path}: key {key!r} has the wrong type ({type(value).__name__})")
+        values[key] = value
+    if "isolation" in values and values["isolation"] not in ("best", "required"):
+        raise ConfigError(f"{cfg_path}: key 'isolation' must be \"best\" or \"required\"")
+    if "keymap" in values:
+        bad = [k for k, v in values["keymap"].items() if not isinstance(v, str)]
+        if bad:
+            raise ConfigError(f"{cfg_path}: keymap entry {bad[0]!r} must be a string of keys")
+    if "data_dir" in values:
+        values["data_dir"] = Path(os.path.expanduser(values["data_dir"]))
+    if os.environ.get("SANDBENCH_HOME"):
+        values["data_dir"] = Path(os.environ["SANDBENCH_HOME"])
+    daytona_raw = values.pop("daytona", {})
+    unknown = set(daytona_raw) - {"api_key", "api_url", "target"}
+    if unknown:
+        raise ConfigError(f"{cfg_path}: unknown key 'daytona.{sorted(unknown)[0]}'")
+    values["daytona"] = DaytonaConfig(
+        api_key=os.environ.get("DAYTONA_API_KEY") or daytona_raw.get("api_key"),
+        api_url=os.environ.get("DAYTONA_API_URL") or daytona_raw.get("api_url"),
+        target=os.environ.get("DAYTONA_TARGET") or daytona_raw.get("target"),
+    )
+    if os.environ.get("SANDBENCH_PROVIDER"):
+        values["provider"] = os.environ["SANDBENCH_PROVIDER"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("provider", "local") not in ("local", "daytona"):
+        raise ConfigError(f"unknown provider {values['provider']!r} (choose local or daytona)")
+    return Config(**values)

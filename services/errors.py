@@ -1,0 +1,90 @@
+"""The service's own error types. Every error has a short, user-readable message and a title.
+
+Providers translate their raw exceptions into these (chaining the original with `raise ... from exc` so the log
+keeps it); the UI shows `str(error)` and never a traceback. `exit_code` is what the CLI exits with.
+"""
+
+from __future__ import annotations
+
+
+class SandbenchError(Exception):
+    title = "Error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(SandbenchError):
+    title = "Invalid input"
+    exit_code = 2
+
+
+class SandboxNotFound(SandbenchError):
+    title = "Not found"
+    exit_code = 3
+
+
+class FileNotFound(SandbenchError):
+    title = "Not found"
+    exit_code = 3
+
+
+class SnapshotNotFound(SandbenchError):
+    title = "Not found"
+    exit_code = 3
+
+
+class PermissionDenied(SandbenchError):
+    title = "Permission denied"
+    exit_code = 4
+
+
+class IsolationUnavailable(SandbenchError):
+    title = "Isolation unavailable"
+    exit_code = 5
+
+
+class PathRejected(InvalidInput):
+    title = "Path rejected"
+
+
+class NameRejected(InvalidInput):
+    title = "Name rejected"
+
+
+class AlreadyExists(SandbenchError):
+    title = "Already exists"
+
+
+class NotRunning(SandbenchError):
+    title = "Not running"
+
+
+class TooLarge(SandbenchError):
+    title = "Too large"
+
+
+class DiskLimitExceeded(SandbenchError):
+    title = "Disk limit"
+
+
+class Conflict(SandbenchError):
+    """The thing changed under us (file modified on disk since it was read, state moved on)."""
+
+    title = "Conflict"
+
+
+class OperationTimeout(SandbenchError):
+    title = "Timed out"
+    exit_code = 124
+
+
+class ProviderError(SandbenchError):
+    title = "Provider error"

@@ -1,0 +1,603 @@
+"""LocalProvider: sandboxes on this machine, isolated with bubblewrap, state in SQLite (DESIGN §3 `local/`).
+
+Layout under the data directory (every directory on the way to a workspace is 0711 so a sandbox's unprivileged
+uid can reach its own workspace and list nothing else):
+
+    state.db                 SQLite (WAL), 0600
+    sandboxes/<id>/workspace the sandbox's home: 0700, owned by the sandbox's uid
+    sandboxes/<id>/archive.tar.gz   the packed workspace while archived
+    snapshots/<file>.tar.gz  named snapshots
+    run/<id>/<pid>           outer bwrap pids, so `stop` from any process finds every process of the sandbox
+
+A `create` interrupted by a crash leaves a row in state `starting` marked with its creator's pid; the next
+provider to open the store finds the creator gone and removes the half-made sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import tarfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.errors import (
+    AlreadyExists,
+    NameRejected,
+    NotRunning,
+    ProviderError,
+    SandboxNotFound,
+    SnapshotNotFound,
+)
+from services.local.fsapi import WorkspaceFS
+from services.local.launch import Launcher, SandboxRuntime
+from services.local.pty import LocalTerminal, set_winsize
+from services.local.store import Row, SnapshotRow, Store
+from services.models import (
+    ExecResult,
+    FileData,
+    FileEntry,
+    Isolation,
+    SandboxInfo,
+    SandboxSpec,
+    SandboxState,
+    SnapshotInfo,
+)
+from services.provider import OutputCallback
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+MAX_LABEL_VALUE = 256
+UID_BASE = 420_000  # dedicated sandbox uids when the app runs as root; far above distro-allocated ranges
+STOP_TIMEOUT = 10.0
+
+
+def validate_sandbox_name(name: str, what: str = "sandbox name") -> str:
+    if not NAME_RE.match(name):
+        raise NameRejected(
+            f"invalid {what} {name[:80]!r}: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for key, value in labels.items():
+        if not LABEL_KEY_RE.match(key):
+            raise NameRejected(f"invalid label key {key[:80]!r}")
+        if len(value) > MAX_LABEL_VALUE or any(ord(c) < 32 for c in value):
+            raise NameRejected(f"invalid value for label {key!r}")
+        out[key] = value
+    return out
+
+
+def _ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _pid_alive(creator: str | None) -> bool:
+    if not creator:
+        return False
+    pid_s, _, start = creator.partition(":")
+    try:
+        stat = Path(f"/proc/{int(pid_s)}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return stat.rpartition(")")[2].split()[19] == start
+
+
+def _me() -> str:
+    stat = Path(f"/proc/{os.getpid()}/stat").read_text()
+    return f"{os.getpid()}:{stat.rpartition(')')[2].split()[19]}"
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, data_dir: Path, *, owner_label: str = "sandbench.owner", isolation_required: bool = False):
+        self.data_dir = data_dir
+        self.owner_label = owner_label
+        self.root_mode = os.geteuid() == 0
+        for d in (data_dir, data_dir / "sandboxes", data_dir / "snapshots", data_dir / "run"):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(data_dir, 0o711)
+        os.chmod(data_dir / "sandboxes", 0o711)
+        os.chmod(data_dir / "snapshots", 0o700)
+        os.chmod(data_dir / "run", 0o700)
+        self.store = Store(data_dir / "state.db")
+        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
+        self._fs: dict[str, WorkspaceFS] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._usage_cache: dict[str, tuple[float, int]] = {}
+        self._recover()
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _dir(self, sandbox_id: str) -> Path:
+        return self.data_dir / "sandboxes" / sandbox_id
+
+    def _workspace(self, sandbox_id: str) -> Path:
+        return self._dir(sandbox_id) / "workspace"
+
+    def _lock(self, sandbox_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(sandbox_id, asyncio.Lock())
+
+    def _row(self, sandbox_id: str) -> Row:
+        row = self.store.get(sandbox_id)
+        if row is None:
+            raise SandboxNotFound(f"no sandbox {sandbox_id!r}")
+        return row
+
+    def _running_row(self, sandbox_id: str) -> Row:
+        row = self._row(sandbox_id)
+        if row.state is not SandboxState.STARTED:
+            raise NotRunning(f"sandbox {row.name!r} is {row.state}")
+        return row
+
+    def _runtime(self, row: Row) -> SandboxRuntime:
+        return SandboxRuntime(
+            sandbox_id=row.id,
+            workspace=self._workspace(row.id),
+            resources=row.resources,
+            network=row.network,
+            uid=row.uid,
+            gid=row.gid,
+        )
+
+    def _fs_for(self, row: Row) -> WorkspaceFS:
+        fs = self._fs.get(row.id)
+        if fs is None:
+            fs = WorkspaceFS(
+                self._workspace(row.id),
+                owner_uid=row.uid,
+                owner_gid=row.gid,
+                disk_limit_bytes=row.resources.disk_bytes,
+            )
+            self._fs[row.id] = fs
+        return fs
+
+    def _drop_fs(self, sandbox_id: str) -> None:
+        fs = self._fs.pop(sandbox_id, None)
+        if fs is not None:
+            fs.close()
+
+    def isolation(self) -> Isolation:
+        return self.launcher.isolation()
+
+    def _info(self, row: Row, *, usage: bool = False) -> SandboxInfo:
+        used = None
+        if usage and row.state in (SandboxState.STARTED, SandboxState.STOPPED):
+            used = self._usage(row)
+        elif usage and row.state is SandboxState.ARCHIVED:
+            with contextlib.suppress(OSError):
+                used = (self._dir(row.id) / "archive.tar.gz").stat().st_size
+        return SandboxInfo(
+            id=row.id,
+            name=row.name,
+            state=row.state,
+            provider=self.name,
+            owner=row.labels.get(self.owner_label),
+            labels=row.labels,
+            resources=row.resources,
+            auto_stop_minutes=row.auto_stop,
+            created_at=_ts(row.created_at),
+            last_activity=_ts(row.last_activity),
+            isolation=self.launcher.isolation(),
+            network=row.network,
+            ephemeral=row.ephemeral,
+            disk_used_bytes=used,
+            disk_limit_soft=True,
+            error=None if row.state is not SandboxState.ERROR else row.error,
+        )
+
+    def _usage(self, row: Row) -> int | None:
+        hit = self._usage_cache.get(row.id)
+        now = time.monotonic()
+        if hit and now - hit[0] < 5:
+            return hit[1]
+        if not self._workspace(row.id).is_dir():
+            return None
+        try:
+            used = self._fs_for(row).usage()
+        except Exception:
+            log.exception("usage of %s", row.id)
+            return None
+        self._usage_cache[row.id] = (now, used)
+        return used
+
+    def _recover(self) -> None:
+        """Remove sandboxes whose `create` died half-way (creator process gone)."""
+        for row in self.store.all():
+            if row.state is SandboxState.STARTING and row.error == "creating" and not _pid_alive(row.creator):
+                log.warning("removing half-created sandbox %s (%s)", row.name, row.id)
+                shutil.rmtree(self._dir(row.id), ignore_errors=True)
+                self.store.delete(row.id)
+        known = {r.id for r in self.store.all()}
+        for d in (self.data_dir / "sandboxes").iterdir():
+            if d.name not in known and time.time() - d.stat().st_mtime > 60:
+                shutil.rmtree(d, ignore_errors=True)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    async def list(self) -> list[SandboxInfo]:
+        rows = await asyncio.to_thread(self.store.all)
+        return [await asyncio.to_thread(self._info, r, usage=True) for r in rows]
+
+    async def get(self, sandbox_id: str) -> SandboxInfo:
+        return self._info(self._row(sandbox_id))
+
+    async def create(self, spec: SandboxSpec, owner: str) -> SandboxInfo:
+        return await self._create(spec, owner, snapshot=None)
+
+    async def create_from_snapshot(self, snapshot: str, spec: SandboxSpec, owner: str) -> SandboxInfo:
+        snap = self.store.snapshot(owner, snapshot)
+        if snap is None:
+            raise SnapshotNotFound(f"no snapshot {snapshot!r}")
+        return await self._create(spec, owner, snapshot=snap)
+
+    async def _create(self, spec: SandboxSpec, owner: str, *, snapshot: SnapshotRow | None) -> SandboxInfo:
+        validate_sandbox_name(spec.name)
+        labels = validate_labels(spec.labels)
+        labels[self.owner_label] = owner
+        sandbox_id = secrets.token_hex(6)
+        now = time.time()
+        try:
+            with self.store.tx() as con:
+                if self.store.by_name(owner, spec.name) is not None:
+                    raise AlreadyExists(f"a sandbox named {spec.name!r} already exists")
+                uid = gid = None
+                if self.root_mode:
+                    uid = gid = self.store.next_uid(con, UID_BASE)
+                self.store.insert(
+                    con,
+                    {
+                        "id": sandbox_id,
+                        "name": spec.name,
+                        "owner": owner,
+                        "state": str(SandboxState.STARTING),
+                        "labels": json.dumps(labels, sort_keys=True),
+                        "cpu": spec.resources.cpu,
+                        "memory_gib": spec.resources.memory_gib,
+                        "disk_gib": spec.resources.disk_gib,
+                        "auto_stop": spec.auto_stop_minutes,
+                        "network": int(spec.network),
+                        "ephemeral": int(spec.ephemeral),
+                        "uid": uid,
+                        "gid": gid,
+                        "created_at": now,
+                        "last_activity": now,
+                        "error": "creating",
+                        "creator": _me(),
+                    },
+                )
+        except Exception as exc:
+            if "UNIQUE constraint" in str(exc):
+                raise AlreadyExists(f"a sandbox named {spec.name!r} already exists") from exc
+            raise
+        try:
+            await asyncio.to_thread(self._make_workspace, sandbox_id, uid, gid, snapshot)
+            if os.environ.get("SANDBENCH_FAULT") == "create-crash":  # fault injection for the crash test only
+                os._exit(70)
+            self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, creator=None)
+        except BaseException:
+            shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
+            self.store.delete(sandbox_id)
+            raise
+        return self._info(self._row(sandbox_id))
+
+    def _make_workspace(self, sandbox_id: str, uid: int | None, gid: int | None, snap: SnapshotRow | None) -> None:
+        d = self._dir(sandbox_id)
+        d.mkdir(mode=0o711)
+        os.chmod(d, 0o711)
+        ws = self._workspace(sandbox_id)
+        if snap is not None:
+            self._extract(self.data_dir / "snapshots" / snap.file, d, uid, gid)
+        else:
+            ws.mkdir(mode=0o700)
+        os.chmod(ws, 0o700)
+        if uid is not None and gid is not None:
+            os.chown(ws, uid, gid)
+
+    def _extract(self, archive: Path, into: Path, uid: int | None, gid: int | None) -> None:
+        """Unpack a workspace archive we made ourselves into `into/workspace`, owned by the sandbox uid."""
+        staging = into / "workspace.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(mode=0o700)
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if uid is not None and gid is not None:
+                    member.uid, member.gid = uid, gid
+            tar.extractall(staging, filter="tar")  # noqa: S202 - our own archive, and the tar filter bounds it
+        if uid is not None and gid is not None:
+            for root, dirs, files in os.walk(staging):
+                for n in dirs + files:
+                    os.lchown(os.path.join(root, n), uid, gid)
+        staging.rename(into / "workspace")
+
+    def _pack(self, ws: Path, dest: Path) -> int:
+        tmp = dest.with_suffix(".partial")
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+            # tarfile adds symlinks as symlinks (never follows them) and skips nothing; FIFOs/devices are
+            # recorded as such and the 'tar' filter on extraction refuses device files.
+            tar.add(ws, arcname=".")
+        os.chmod(tmp, 0o600)
+        tmp.rename(dest)
+        return dest.stat().st_size
+
+    async def start(self, sandbox_id: str) -> SandboxInfo:
+        async with self._lock(sandbox_id):
+            row = self._row(sandbox_id)
+            if row.state is SandboxState.STARTED:
+                return self._info(row)
+            if row.state not in (SandboxState.STOPPED, SandboxState.ARCHIVED, SandboxState.ERROR):
+                raise ProviderError(f"sandbox {row.name!r} is {row.state}; cannot start it now")
+            self.store.update(sandbox_id, state=SandboxState.STARTING)
+            try:
+                if row.state is SandboxState.ARCHIVED:
+                    archive = self._dir(sandbox_id) / "archive.tar.gz"
+                    await asyncio.to_thread(self._extract, archive, self._dir(sandbox_id), row.uid, row.gid)
+                    archive.unlink()
+                if not self._workspace(sandbox_id).is_dir():
+                    raise ProviderError(f"sandbox {row.name!r} has lost its workspace")
+                self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, last_activity=time.time())
+            except Exception as exc:
+                self.store.update(sandbox_id, state=SandboxState.ERROR, error=str(exc)[:200])
+                if isinstance(exc, ProviderError):
+                    raise
+                raise ProviderError(f"could not start {row.name!r}") from exc
+            return self._info(self._row(sandbox_id))
+
+    async def stop(self, sandbox_id: str) -> SandboxInfo:
+        async with self._lock(sandbox_id):
+            row = self._row(sandbox_id)
+            if row.state in (SandboxState.STOPPED, SandboxState.ARCHIVED):
+                return self._info(row)
+            self.store.update(sandbox_id, state=SandboxState.STOPPING)
+            ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
+            self._drop_fs(sandbox_id)
+            if not ok:
+                self.store.update(sandbox_id, state=SandboxState.ERROR, error="processes survived stop")
+                raise ProviderError(f"some processes of {row.name!r} could not be stopped")
+            self.store.update(sandbox_id, state=SandboxState.STOPPED)
+        if row.ephemeral:
+            await self.delete(sandbox_id)
+            return dataclasses.replace(self._info(row), state=SandboxState.DELETED)
+        return self._info(self._row(sandbox_id))
+
+    async def delete(self, sandbox_id: str) -> None:
+        async with self._lock(sandbox_id):
+            row = self._row(sandbox_id)
+            ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
+            if not ok:
+                raise ProviderError(f"some processes of {row.name!r} could not be stopped; not deleting")
+            self._drop_fs(sandbox_id)
+            await asyncio.to_thread(self.launcher.remove_cgroup, sandbox_id)
+            # rmtree uses fd-based traversal and never follows symlinks planted in the workspace
+            await asyncio.to_thread(shutil.rmtree, self._dir(sandbox_id), True)
+            self.store.delete(sandbox_id)
+        self._locks.pop(sandbox_id, None)
+
+    async def archive(self, sandbox_id: str) -> SandboxInfo:
+        row = self._row(sandbox_id)
+        if row.state is SandboxState.ARCHIVED:
+            return self._info(row)
+        if row.state is not SandboxState.STOPPED:
+            await self.stop(sandbox_id)
+        async with self._lock(sandbox_id):
+            row = self._row(sandbox_id)
+            ws = self._workspace(sandbox_id)
+            await asyncio.to_thread(self._pack, ws, self._dir(sandbox_id) / "archive.tar.gz")
+            await asyncio.to_thread(shutil.rmtree, ws)
+            self.store.update(sandbox_id, state=SandboxState.ARCHIVED)
+            return self._info(self._row(sandbox_id))
+
+    async def snapshot(self, sandbox_id: str, name: str) -> SnapshotInfo:
+        validate_sandbox_name(name, "snapshot name")
+        row = self._row(sandbox_id)
+        if self.store.snapshot(row.owner, name) is not None:
+            raise AlreadyExists(f"a snapshot named {name!r} already exists")
+        file = f"{secrets.token_hex(8)}.tar.gz"
+        dest = self.data_dir / "snapshots" / file
+        if row.state is SandboxState.ARCHIVED:
+            await asyncio.to_thread(shutil.copyfile, self._dir(sandbox_id) / "archive.tar.gz", dest)
+            size = dest.stat().st_size
+        else:
+            size = await asyncio.to_thread(self._pack, self._workspace(sandbox_id), dest)
+        snap = SnapshotRow(row.owner, name, row.name, file, size, time.time())
+        try:
+            self.store.add_snapshot(snap)
+        except Exception as exc:
+            dest.unlink(missing_ok=True)
+            raise AlreadyExists(f"a snapshot named {name!r} already exists") from exc
+        return self._snap_info(snap)
+
+    def _snap_info(self, s: SnapshotRow) -> SnapshotInfo:
+        return SnapshotInfo(
+            name=s.name, provider=self.name, owner=s.owner, source=s.source, created_at=_ts(s.created_at),
+            size_bytes=s.size,
+        )
+
+    async def list_snapshots(self) -> list[SnapshotInfo]:
+        return [self._snap_info(s) for s in self.store.snapshots()]
+
+    async def delete_snapshot(self, name: str, owner: str) -> None:
+        snap = self.store.snapshot(owner, name)
+        if snap is None:
+            raise SnapshotNotFound(f"no snapshot {name!r}")
+        self.store.delete_snapshot(owner, name)
+        (self.data_dir / "snapshots" / snap.file).unlink(missing_ok=True)
+
+    async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
+        row = self._row(sandbox_id)
+        clean = validate_labels(labels)
+        owner = clean.get(self.owner_label, row.owner)
+        self.store.update(sandbox_id, labels=clean, owner=owner)
+        return self._info(self._row(sandbox_id))
+
+    async def touch(self, sandbox_id: str) -> None:
+        self.store.touch(sandbox_id)
+
+    # -- files ----------------------------------------------------------------------------------------------
+    async def _files(self, sandbox_id: str) -> WorkspaceFS:
+        return self._fs_for(self._running_row(sandbox_id))
+
+    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.list_dir, path)
+
+    async def stat(self, sandbox_id: str, path: str) -> FileEntry:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.stat, path)
+
+    async def read_file(self, sandbox_id: str, path: str, *, limit: int, head: bool = False) -> FileData:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.read, path, limit=limit, head=head)
+
+    async def write_file(
+        self, sandbox_id: str, path: str, data: bytes, *, expected_mtime: float | None = None
+    ) -> FileEntry:
+        fs = await self._files(sandbox_id)
+        self._usage_cache.pop(sandbox_id, None)
+        return await asyncio.to_thread(fs.write, path, data, expected_mtime=expected_mtime)
+
+    async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.mkdir, path, parents=parents)
+
+    async def move(self, sandbox_id: str, src: str, dst: str, *, overwrite: bool = False) -> FileEntry:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.move, src, dst, overwrite=overwrite)
+
+    async def delete_path(self, sandbox_id: str, path: str, *, recursive: bool = False) -> None:
+        fs = await self._files(sandbox_id)
+        self._usage_cache.pop(sandbox_id, None)
+        await asyncio.to_thread(fs.delete, path, recursive=recursive)
+
+    async def search(self, sandbox_id: str, path: str, pattern: str, *, limit: int = 1000) -> list[str]:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.search, path, pattern, limit=limit)
+
+    async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> list[str]:
+        fs = await self._files(sandbox_id)
+        return await asyncio.to_thread(fs.walk_files, path, limit=limit)
+
+    async def disk_usage(self, sandbox_id: str) -> int:
+        row = self._row(sandbox_id)
+        return await asyncio.to_thread(lambda: self._usage(row) or 0)
+
+    # -- processes ------------------------------------------------------------------------------------------
+    async def exec(
+        self,
+        sandbox_id: str,
+        argv: Sequence[str],
+        *,
+        cwd: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        row = self._running_row(sandbox_id)
+        started = time.monotonic()
+        launched = await self.launcher.spawn(
+            self._runtime(row),
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cpu_seconds=int(timeout) + 2 if timeout else None,
+        )
+        proc = launched.process
+        out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+        async def pump(stream: asyncio.StreamReader | None, which: str) -> None:
+            if stream is None:
+                return
+            while chunk := await stream.read(65536):
+                out[which].append(chunk)
+                if on_output is not None:
+                    on_output(which, chunk)  # type: ignore[arg-type]
+
+        async def feed() -> None:
+            if proc.stdin is None:
+                return
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if stdin:
+                    proc.stdin.write(stdin)
+                    await proc.stdin.drain()
+                proc.stdin.close()
+
+        timed_out = False
+        tasks = [
+            asyncio.ensure_future(pump(proc.stdout, "stdout")),
+            asyncio.ensure_future(pump(proc.stderr, "stderr")),
+            asyncio.ensure_future(feed()),
+        ]
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=timeout)
+        except TimeoutError:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        finally:
+            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await launched.cleanup()
+        code = proc.returncode if proc.returncode is not None else -1
+        if timed_out:
+            code = 124
+        elif code < 0:
+            code = 128 - code
+        self.store.touch(sandbox_id)
+        return ExecResult(
+            exit_code=code,
+            stdout=b"".join(out["stdout"]),
+            stderr=b"".join(out["stderr"]),
+            duration=time.monotonic() - started,
+            timed_out=timed_out,
+        )
+
+    async def open_terminal(
+        self, sandbox_id: str, cols: int, rows: int, *, cwd: str = "", env: Mapping[str, str] | None = None
+    ) -> LocalTerminal:
+        row = self._running_row(sandbox_id)
+        master, slave = os.openpty()
+        try:
+            set_winsize(master, cols, rows)
+            if row.uid is not None and row.gid is not None:
+                os.fchown(slave, row.uid, row.gid)  # the shell must own its terminal to set modes on it
+            launched = await self.launcher.spawn(
+                self._runtime(row),
+                ["/usr/bin/setsid", "--ctty", "--wait", self.launcher._shell, "-i"],
+                cwd=cwd,
+                env=env,
+                pty_slave=slave,
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return LocalTerminal(launched, master, on_activity=lambda: self.store.touch(sandbox_id))
+
+    async def close(self) -> None:
+        for sid in list(self._fs):
+            self._drop_fs(sid)
+        self.store.close()

@@ -1,0 +1,153 @@
+"""The local `TerminalSession`: a PTY whose slave is the controlling terminal of a sandboxed shell.
+
+The shell runs as `setsid --ctty --wait SHELL -i` inside bwrap, so it gets job control on its own PTY and never
+sees the app's terminal (isolation.md: "Interactive terminals"). Output is read with the event loop's reader
+callback; when the consumer falls behind, reading pauses, so the kernel's PTY buffer applies back-pressure to
+the program instead of our memory growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import signal
+import struct
+import termios
+from collections.abc import AsyncIterator, Callable
+
+from services.local.launch import Launched
+
+READ_CHUNK = 65536
+MAX_QUEUED = 64  # chunks; about 4 MiB at most before reading pauses
+
+
+def set_winsize(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class LocalTerminal:
+    def __init__(self, launched: Launched, master_fd: int, on_activity: Callable[[], None] | None = None):
+        self._launched = launched
+        self._fd = master_fd
+        self._id = secrets.token_hex(6)
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._reading = False
+        self._eof = False
+        self._on_activity = on_activity
+        self._exit_code: int | None = None
+        os.set_blocking(master_fd, False)
+        self._resume_reading()
+        self._waiter = self._loop.create_task(self._wait_exit())
+
+    @property
+    def session_id(self) -> str:
+        return self._id
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._exit_code
+
+    @property
+    def pid(self) -> int:
+        return self._launched.process.pid
+
+    def _resume_reading(self) -> None:
+        if not self._reading and not self._eof and self._fd >= 0:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            # EIO: every slave fd is closed (the shell and its children are gone)
+            if exc.errno not in (errno.EIO, errno.EBADF):
+                raise
+            data = b""
+        if not data:
+            self._eof = True
+            self._pause_reading()
+            self._queue.put_nowait(None)
+            return
+        self._queue.put_nowait(data)
+        if self._queue.qsize() >= MAX_QUEUED:
+            self._pause_reading()
+
+    async def output(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        while True:
+            chunk = await self._queue.get()
+            if chunk is None:
+                self._queue.put_nowait(None)  # later callers see EOF too
+                return
+            # Coalesce what is already queued: one bigger chunk costs the emulator less than many small ones.
+            parts = [chunk]
+            while not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    self._queue.put_nowait(None)
+                    break
+                parts.append(nxt)
+            if not self._reading and self._queue.qsize() < MAX_QUEUED // 2:
+                self._resume_reading()
+            yield b"".join(parts)
+
+    async def write(self, data: bytes) -> None:
+        if self._fd < 0 or self._eof:
+            return
+        if self._on_activity:
+            self._on_activity()
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            except BlockingIOError:
+                fut: asyncio.Future[None] = self._loop.create_future()
+                self._loop.add_writer(self._fd, fut.set_result, None)
+                try:
+                    await fut
+                finally:
+                    self._loop.remove_writer(self._fd)
+            except OSError:
+                return
+
+    async def resize(self, cols: int, rows: int) -> None:
+        if self._fd >= 0:
+            set_winsize(self._fd, max(1, cols), max(1, rows))
+
+    async def _wait_exit(self) -> int:
+        code = await self._launched.process.wait()
+        # bwrap passes the shell's status through; a signal shows as 128+n like a shell would report it
+        self._exit_code = code if code >= 0 else 128 - code
+        await self._launched.cleanup()
+        return self._exit_code
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._waiter)
+
+    async def close(self) -> None:
+        proc = self._launched.process
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._waiter), timeout=5)
+        self._pause_reading()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if not self._eof:
+            self._eof = True
+            self._queue.put_nowait(None)

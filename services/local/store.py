@@ -1,0 +1,189 @@
+"""The local provider's state: one SQLite database (WAL) holding sandboxes, snapshots and the uid counter.
+
+Several processes share it (the app and `sandbench` CLI calls), so every change is one short transaction and
+readers never block writers. The database file is 0600: it names workspaces and owners.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.models import Resources, SandboxState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sandboxes (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    state TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    cpu INTEGER NOT NULL,
+    memory_gib REAL NOT NULL,
+    disk_gib REAL NOT NULL,
+    auto_stop INTEGER NOT NULL,
+    network INTEGER NOT NULL,
+    ephemeral INTEGER NOT NULL,
+    uid INTEGER,
+    gid INTEGER,
+    created_at REAL NOT NULL,
+    last_activity REAL NOT NULL,
+    error TEXT,
+    creator TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sandboxes_owner_name ON sandboxes(owner, name);
+CREATE TABLE IF NOT EXISTS snapshots (
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (owner, name)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    name: str
+    owner: str
+    state: SandboxState
+    labels: dict[str, str]
+    resources: Resources
+    auto_stop: int
+    network: bool
+    ephemeral: bool
+    uid: int | None
+    gid: int | None
+    created_at: float
+    last_activity: float
+    error: str | None
+    creator: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    owner: str
+    name: str
+    source: str | None
+    file: str
+    size: int
+    created_at: float
+
+
+def _row(r: sqlite3.Row) -> Row:
+    return Row(
+        id=r["id"],
+        name=r["name"],
+        owner=r["owner"],
+        state=SandboxState(r["state"]),
+        labels=json.loads(r["labels"]),
+        resources=Resources(cpu=r["cpu"], memory_gib=r["memory_gib"], disk_gib=r["disk_gib"]),
+        auto_stop=r["auto_stop"],
+        network=bool(r["network"]),
+        ephemeral=bool(r["ephemeral"]),
+        uid=r["uid"],
+        gid=r["gid"],
+        created_at=r["created_at"],
+        last_activity=r["last_activity"],
+        error=r["error"],
+        creator=r["creator"],
+    )
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        fresh = not path.exists()
+        if fresh:
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # sandboxes ----------------------------------------------------------------------------------------------
+    def all(self) -> list[Row]:
+        return [_row(r) for r in self._db.execute("SELECT * FROM sandboxes ORDER BY created_at")]
+
+    def get(self, sandbox_id: str) -> Row | None:
+        r = self._db.execute("SELECT * FROM sandboxes WHERE id = ?", (sandbox_id,)).fetchone()
+        return _row(r) if r else None
+
+    def by_name(self, owner: str, name: str) -> Row | None:
+        r = self._db.execute("SELECT * FROM sandboxes WHERE owner = ? AND name = ?", (owner, name)).fetchone()
+        return _row(r) if r else None
+
+    def insert(self, con: sqlite3.Connection, values: Mapping[str, Any]) -> None:
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        con.execute(f"INSERT INTO sandboxes ({cols}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
+
+    def update(self, sandbox_id: str, **values: Any) -> None:
+        if "labels" in values:
+            values["labels"] = json.dumps(values["labels"], sort_keys=True)
+        if "state" in values:
+            values["state"] = str(values["state"])
+        sets = ", ".join(f"{k} = ?" for k in values)  # keys are ours, never user data
+        self._db.execute(f"UPDATE sandboxes SET {sets} WHERE id = ?", (*values.values(), sandbox_id))  # noqa: S608
+
+    def delete(self, sandbox_id: str) -> None:
+        self._db.execute("DELETE FROM sandboxes WHERE id = ?", (sandbox_id,))
+
+    def touch(self, sandbox_id: str, when: float | None = None) -> None:
+        self._db.execute(
+            "UPDATE sandboxes SET last_activity = ? WHERE id = ?", (when or time.time(), sandbox_id)
+        )
+
+    def next_uid(self, con: sqlite3.Connection, base: int) -> int:
+        r = con.execute("SELECT value FROM meta WHERE key = 'next_uid'").fetchone()
+        uid = int(r["value"]) if r else base
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_uid', ?)", (str(uid + 1),))
+        return uid
+
+    # snapshots ----------------------------------------------------------------------------------------------
+    def snapshots(self) -> list[SnapshotRow]:
+        return [
+            SnapshotRow(r["owner"], r["name"], r["source"], r["file"], r["size"], r["created_at"])
+            for r in self._db.execute("SELECT * FROM snapshots ORDER BY created_at")
+        ]
+
+    def snapshot(self, owner: str, name: str) -> SnapshotRow | None:
+        r = self._db.execute("SELECT * FROM snapshots WHERE owner = ? AND name = ?", (owner, name)).fetchone()
+        return SnapshotRow(r["owner"], r["name"], r["source"], r["file"], r["size"], r["created_at"]) if r else None
+
+    def add_snapshot(self, row: SnapshotRow) -> None:
+        self._db.execute(
+            "INSERT INTO snapshots (owner, name, source, file, size, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (row.owner, row.name, row.source, row.file, row.size, row.created_at),
+        )
+
+    def delete_snapshot(self, owner: str, name: str) -> None:
+        self._db.execute("DELETE FROM snapshots WHERE owner = ? AND name = ?", (owner, name))

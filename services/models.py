@@ -1,0 +1,149 @@
+"""Frozen dataclasses shared by every layer: sandboxes, resources, files, exec results.
+
+These are the vocabulary of DESIGN §3; providers return them, the service passes them on, widgets render them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+
+class SandboxState(StrEnum):
+    STARTING = "starting"
+    STARTED = "started"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    ARCHIVED = "archived"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+class Isolation(StrEnum):
+    """The isolation actually in force for a sandbox's processes."""
+
+    FULL = "full"  # bubblewrap + seccomp + a cgroup bounding pids, memory and CPU
+    NO_CGROUP = "no-cgroup"  # bubblewrap + seccomp, but only per-process limits (rlimits)
+    NONE = "none"  # no bubblewrap: processes cannot be run safely
+    REMOTE = "remote"  # the provider isolates (Daytona): not ours to measure
+
+
+def _frozen(labels: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(labels or {}))
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: int = 1
+    memory_gib: float = 1.0
+    disk_gib: float = 3.0
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gib * 1024**3)
+
+    @property
+    def disk_bytes(self) -> int:
+        return int(self.disk_gib * 1024**3)
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """What `create` is asked for."""
+
+    name: str
+    resources: Resources = field(default_factory=Resources)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    auto_stop_minutes: int = 15  # 0 = never
+    network: bool = False
+    ephemeral: bool = False
+    snapshot: str | None = None  # create from this snapshot's files
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", _frozen(self.labels))
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    id: str
+    name: str
+    state: SandboxState
+    provider: str
+    owner: str | None
+    labels: Mapping[str, str]
+    resources: Resources
+    auto_stop_minutes: int
+    created_at: datetime
+    last_activity: datetime
+    isolation: Isolation
+    network: bool = False
+    ephemeral: bool = False
+    disk_used_bytes: int | None = None
+    disk_limit_soft: bool = True  # True: the limit is enforced by measuring, not by a sized filesystem
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", _frozen(self.labels))
+
+    @property
+    def is_running(self) -> bool:
+        return self.state is SandboxState.STARTED
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    provider: str
+    owner: str | None
+    source: str | None  # name of the sandbox it was taken from
+    created_at: datetime
+    size_bytes: int | None
+
+
+FileKind = Literal["file", "dir", "symlink", "other"]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One directory entry. `path` is relative to the sandbox root, '/'-separated, '' for the root itself."""
+
+    path: str
+    name: str
+    kind: FileKind
+    size: int
+    mtime: float
+    mode: int = 0o644
+    symlink_target: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "dir"
+
+
+@dataclass(frozen=True)
+class FileData:
+    """File contents as read. `truncated` is set when only a head of `size` bytes was read."""
+
+    path: str
+    data: bytes
+    size: int
+    mtime: float
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    duration: float
+    timed_out: bool = False
+    max_rss_kib: int | None = None
+    cpu_seconds: float | None = None
+
+
+OutputStream = Literal["stdout", "stderr"]

@@ -1,0 +1,90 @@
+"""The `Provider` protocol: what the local and Daytona providers both offer (DESIGN §3).
+
+Paths passed to a provider have already been through the path policy (`services.paths`): relative, '/'-separated,
+normalised, '' for the sandbox root. Providers raise only `services.errors` types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from services.models import (
+    ExecResult,
+    FileData,
+    FileEntry,
+    OutputStream,
+    SandboxInfo,
+    SandboxSpec,
+    SnapshotInfo,
+)
+from services.terminal import TerminalSession
+
+OutputCallback = Callable[[OutputStream, bytes], None]
+
+
+class Provider(Protocol):
+    name: str
+
+    # lifecycle -------------------------------------------------------------------------------------------------
+    async def list(self) -> list[SandboxInfo]: ...
+    async def get(self, sandbox_id: str) -> SandboxInfo: ...
+    async def create(self, spec: SandboxSpec, owner: str) -> SandboxInfo: ...
+    async def start(self, sandbox_id: str) -> SandboxInfo: ...
+    async def stop(self, sandbox_id: str) -> SandboxInfo: ...
+    async def delete(self, sandbox_id: str) -> None: ...
+    async def archive(self, sandbox_id: str) -> SandboxInfo: ...
+    async def snapshot(self, sandbox_id: str, name: str) -> SnapshotInfo: ...
+    async def list_snapshots(self) -> list[SnapshotInfo]: ...
+    async def delete_snapshot(self, name: str, owner: str) -> None: ...
+    async def create_from_snapshot(self, snapshot: str, spec: SandboxSpec, owner: str) -> SandboxInfo: ...
+    async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo: ...
+    async def touch(self, sandbox_id: str) -> None:
+        """Record activity now (for auto-stop)."""
+        ...
+
+    # toolbox ---------------------------------------------------------------------------------------------------
+    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]: ...
+    async def stat(self, sandbox_id: str, path: str) -> FileEntry: ...
+    async def read_file(self, sandbox_id: str, path: str, *, limit: int, head: bool = False) -> FileData:
+        """Read a regular file. Over `limit` bytes: `TooLarge`, or with `head=True` the first `limit` bytes."""
+        ...
+
+    async def write_file(
+        self, sandbox_id: str, path: str, data: bytes, *, expected_mtime: float | None = None
+    ) -> FileEntry:
+        """Atomic write (temp file + rename). With `expected_mtime`, `Conflict` if the file changed since."""
+        ...
+
+    async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry: ...
+    async def move(self, sandbox_id: str, src: str, dst: str, *, overwrite: bool = False) -> FileEntry: ...
+    async def delete_path(self, sandbox_id: str, path: str, *, recursive: bool = False) -> None: ...
+    async def search(self, sandbox_id: str, path: str, pattern: str, *, limit: int = 1000) -> list[str]:
+        """Paths (relative to the root) under `path` whose name matches the glob `pattern`."""
+        ...
+
+    async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> list[str]:
+        """Every regular file under `path` (relative paths), `.git` contents skipped: the fuzzy finder's input."""
+        ...
+
+    async def disk_usage(self, sandbox_id: str) -> int: ...
+
+    async def exec(
+        self,
+        sandbox_id: str,
+        argv: Sequence[str],
+        *,
+        cwd: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out."""
+        ...
+
+    async def open_terminal(
+        self, sandbox_id: str, cols: int, rows: int, *, cwd: str = "", env: Mapping[str, str] | None = None
+    ) -> TerminalSession: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,558 @@
+"""SandboxService: the one object the UI (and the CLI) talks to (DESIGN §3).
+
+Every operation goes: ownership check → `ensure_running` (state cache with a TTL; auto-start of stopped and
+archived sandboxes, one start shared by concurrent callers) → path policy and size limits → the provider →
+an audit line. An operation that fails with `NotRunning` invalidates the cache, re-checks once and retries once.
+
+Ownership fails closed: a sandbox whose owner label is not the configured identity (or has no owner label) is
+answered exactly like a missing one, unless the config opts into seeing others' sandboxes read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from services import paths
+from services.audit import AuditLog
+from services.config import Config
+from services.errors import (
+    InvalidInput,
+    NotRunning,
+    OperationTimeout,
+    PermissionDenied,
+    ProviderError,
+    SandbenchError,
+    SandboxNotFound,
+    TooLarge,
+)
+from services.models import (
+    ExecResult,
+    FileData,
+    FileEntry,
+    SandboxInfo,
+    SandboxSpec,
+    SandboxState,
+    SnapshotInfo,
+)
+from services.provider import OutputCallback, Provider
+from services.terminal import TerminalSession
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+START_WAIT = 120.0  # seconds to wait for a sandbox someone else is starting
+TOUCH_EVERY = 10.0  # seconds between activity writes per sandbox
+WRITE_LIMIT = 256 * 1024 * 1024
+StateListener = Callable[[SandboxInfo], None]
+
+
+@dataclass
+class _Cached:
+    info: SandboxInfo
+    expires: float
+
+
+class SandboxService:
+    def __init__(
+        self,
+        provider: Provider,
+        config: Config,
+        *,
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.provider = provider
+        self.config = config
+        self.identity = config.identity
+        self.owner_label = config.owner_label
+        self.audit = audit or AuditLog(config.audit_log, config.identity, provider.name)
+        self.counters: Counter[str] = Counter()
+        self._clock = clock
+        self._cache: dict[str, _Cached] = {}
+        self._starting: dict[str, asyncio.Task[SandboxInfo]] = {}
+        self._listeners: list[StateListener] = []
+        self._last_touch: dict[str, float] = {}
+        self._busy: Counter[str] = Counter()  # in-flight operations and open terminals, per sandbox
+        self._reaper: asyncio.Task[None] | None = None
+
+    # -- identity and access -------------------------------------------------------------------------------
+    def owns(self, info: SandboxInfo) -> bool:
+        owner = info.labels.get(self.owner_label)
+        return bool(self.identity) and owner == self.identity
+
+    def _check_access(self, info: SandboxInfo, sandbox_id: str, *, write: bool) -> None:
+        if self.owns(info):
+            return
+        if not write and self.config.show_others:
+            return
+        # Same error, same words as a sandbox that does not exist: ids of others' sandboxes reveal nothing.
+        raise SandboxNotFound(f"no sandbox {sandbox_id!r}")
+
+    def subscribe(self, listener: StateListener) -> Callable[[], None]:
+        """Call `listener` with the new info whenever a sandbox's state changes. Returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, info: SandboxInfo) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(info)
+            except Exception:
+                log.exception("state listener failed")
+
+    # -- the state cache -----------------------------------------------------------------------------------
+    def _remember(self, info: SandboxInfo) -> SandboxInfo:
+        old = self._cache.get(info.id)
+        self._cache[info.id] = _Cached(info, self._clock() + self.config.state_ttl)
+        if old is None or old.info.state is not info.state:
+            self._emit(info)
+        return info
+
+    def invalidate(self, sandbox_id: str | None = None) -> None:
+        if sandbox_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(sandbox_id, None)
+
+    def cached(self, sandbox_id: str) -> SandboxInfo | None:
+        hit = self._cache.get(sandbox_id)
+        return hit.info if hit else None
+
+    async def _provider_get(self, sandbox_id: str) -> SandboxInfo:
+        self.counters["provider.get"] += 1
+        try:
+            return await self.provider.get(sandbox_id)
+        except SandboxNotFound:
+            self._cache.pop(sandbox_id, None)
+            raise SandboxNotFound(f"no sandbox {sandbox_id!r}") from None
+
+    async def ensure_running(self, sandbox_id: str, *, write: bool = True) -> SandboxInfo:
+        hit = self._cache.get(sandbox_id)
+        if hit is not None and hit.expires > self._clock():
+            self.counters["cache.hit"] += 1
+            info = hit.info
+        else:
+            self.counters["cache.miss"] += 1
+            info = self._remember(await self._provider_get(sandbox_id))
+        self._check_access(info, sandbox_id, write=write)
+        if info.state is SandboxState.STARTED:
+            return info
+        if not self.owns(info):
+            raise NotRunning(f"sandbox {info.name!r} is {info.state} (read-only: it is not yours to start)")
+        if info.state is SandboxState.ERROR:
+            raise ProviderError(f"sandbox {info.name!r} is in an error state: {info.error or 'unknown'}")
+        if info.state is SandboxState.DELETED:
+            raise SandboxNotFound(f"no sandbox {sandbox_id!r}")
+        task = self._starting.get(sandbox_id)
+        if task is None:
+            task = asyncio.ensure_future(self._start_or_wait(info))
+            self._starting[sandbox_id] = task
+            task.add_done_callback(lambda _t: self._starting.pop(sandbox_id, None))
+        return await asyncio.shield(task)
+
+    async def _start_or_wait(self, info: SandboxInfo) -> SandboxInfo:
+        if info.state in (SandboxState.STOPPED, SandboxState.ARCHIVED):
+            self._emit(dataclasses.replace(info, state=SandboxState.STARTING))
+            self.counters["provider.start"] += 1
+            try:
+                started = await self.provider.start(info.id)
+            except SandbenchError as exc:
+                self.audit.record("auto-start", sandbox=info.id, name=info.name, outcome=_outcome(exc))
+                self.invalidate(info.id)
+                raise
+            self.audit.record("auto-start", sandbox=info.id, name=info.name)
+            return self._remember(started)
+        # starting or stopping elsewhere: wait for it to settle, then go round once more
+        deadline = self._clock() + START_WAIT
+        while self._clock() < deadline:
+            await asyncio.sleep(0.2)
+            current = self._remember(await self._provider_get(info.id))
+            if current.state is SandboxState.STARTED:
+                return current
+            if current.state in (SandboxState.STOPPED, SandboxState.ARCHIVED):
+                return await self._start_or_wait(current)
+            if current.state in (SandboxState.ERROR, SandboxState.DELETED):
+                raise ProviderError(f"sandbox {current.name!r} is {current.state}")
+        raise OperationTimeout(f"sandbox {info.name!r} did not start within {START_WAIT:.0f} s")
+
+    # -- running one operation -----------------------------------------------------------------------------
+    async def _run(
+        self,
+        op: str,
+        sandbox_id: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        write: bool,
+        path: str | None = None,
+        dest: str | None = None,
+        program: str | None = None,
+    ) -> T:
+        self._busy[sandbox_id] += 1
+        try:
+            await self.ensure_running(sandbox_id, write=write)
+            self.counters[f"provider.{op}"] += 1
+            try:
+                result = await call()
+            except NotRunning:
+                self.invalidate(sandbox_id)
+                await self.ensure_running(sandbox_id, write=write)
+                self.counters[f"provider.{op}"] += 1
+                result = await call()
+        except SandbenchError as exc:
+            self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program, outcome=_outcome(exc))
+            raise
+        except Exception as exc:
+            log.exception("%s on %s failed", op, sandbox_id)
+            self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program, outcome="error")
+            raise ProviderError(f"{op} failed unexpectedly (details in the log)") from exc
+        finally:
+            self._busy[sandbox_id] -= 1
+        self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program)
+        await self._touch(sandbox_id)
+        return result
+
+    async def _touch(self, sandbox_id: str) -> None:
+        now = self._clock()
+        if now - self._last_touch.get(sandbox_id, -1e9) >= TOUCH_EVERY:
+            self._last_touch[sandbox_id] = now
+            with contextlib.suppress(SandbenchError):
+                await self.provider.touch(sandbox_id)
+
+    async def _lifecycle(self, op: str, sandbox_id: str, call: Callable[[], Awaitable[T]], name: str | None = None) -> T:
+        try:
+            info = self.cached(sandbox_id) or await self._provider_get(sandbox_id)
+            self._check_access(info, sandbox_id, write=True)
+            self.counters[f"provider.{op}"] += 1
+            result = await call()
+        except SandbenchError as exc:
+            self.audit.record(op, sandbox=sandbox_id, name=name, outcome=_outcome(exc))
+            raise
+        except Exception as exc:
+            log.exception("%s on %s failed", op, sandbox_id)
+            self.audit.record(op, sandbox=sandbox_id, name=name, outcome="error")
+            raise ProviderError(f"{op} failed unexpectedly (details in the log)") from exc
+        self.audit.record(op, sandbox=sandbox_id, name=name)
+        if isinstance(result, SandboxInfo):
+            self._remember(result)
+        return result
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    async def list_sandboxes(self, *, include_others: bool = False, usage: bool = False) -> list[SandboxInfo]:
+        self.counters["provider.list"] += 1
+        try:
+            infos = await self.provider.list()
+        except SandbenchError as exc:
+            self.audit.record("list", outcome=_outcome(exc))
+            raise
+        visible = [i for i in infos if self.owns(i) or (include_others and self.config.show_others)]
+        if usage:
+            visible = [await self._with_usage(i) for i in visible]
+        for info in visible:
+            self._remember(info)
+        self.audit.record("list")
+        return visible
+
+    async def _with_usage(self, info: SandboxInfo) -> SandboxInfo:
+        if info.disk_used_bytes is not None or info.state not in (SandboxState.STARTED, SandboxState.STOPPED):
+            return info
+        try:
+            used = await self.provider.disk_usage(info.id)
+        except SandbenchError:
+            return info
+        return dataclasses.replace(info, disk_used_bytes=used)
+
+    async def get(self, sandbox_id: str) -> SandboxInfo:
+        info = self._remember(await self._provider_get(sandbox_id))
+        self._check_access(info, sandbox_id, write=False)
+        return info
+
+    async def resolve(self, name_or_id: str) -> SandboxInfo:
+        """The caller's sandbox with this name (or id). Others' sandboxes only by id and only if shown."""
+        infos = await self.list_sandboxes(include_others=self.config.show_others)
+        for info in infos:
+            if info.name == name_or_id and self.owns(info):
+                return info
+        for info in infos:
+            if info.id == name_or_id:
+                return info
+        raise SandboxNotFound(f"no sandbox {name_or_id!r}")
+
+    async def create(self, spec: SandboxSpec) -> SandboxInfo:
+        if not self.identity:
+            raise PermissionDenied("no identity configured: cannot label a new sandbox with its owner")
+        labels = dict(spec.labels)
+        labels[self.owner_label] = self.identity
+        spec = dataclasses.replace(spec, labels=labels)
+        self.counters["provider.create"] += 1
+        try:
+            if spec.snapshot:
+                info = await self.provider.create_from_snapshot(spec.snapshot, spec, self.identity)
+            else:
+                info = await self.provider.create(spec, self.identity)
+        except SandbenchError as exc:
+            self.audit.record("create", name=spec.name, outcome=_outcome(exc))
+            raise
+        self.audit.record("create", sandbox=info.id, name=info.name)
+        return self._remember(info)
+
+    async def start(self, sandbox_id: str) -> SandboxInfo:
+        return await self._lifecycle("start", sandbox_id, lambda: self.provider.start(sandbox_id))
+
+    async def stop(self, sandbox_id: str) -> SandboxInfo:
+        info = await self._lifecycle("stop", sandbox_id, lambda: self.provider.stop(sandbox_id))
+        if info.state is SandboxState.DELETED:
+            self.invalidate(sandbox_id)
+        return info
+
+    async def archive(self, sandbox_id: str) -> SandboxInfo:
+        return await self._lifecycle("archive", sandbox_id, lambda: self.provider.archive(sandbox_id))
+
+    async def delete(self, sandbox_id: str) -> None:
+        info = self.cached(sandbox_id)
+        await self._lifecycle("delete", sandbox_id, lambda: self.provider.delete(sandbox_id))
+        self.invalidate(sandbox_id)
+        if info is not None:
+            self._emit(dataclasses.replace(info, state=SandboxState.DELETED))
+
+    async def snapshot(self, sandbox_id: str, name: str) -> SnapshotInfo:
+        return await self._lifecycle("snapshot", sandbox_id, lambda: self.provider.snapshot(sandbox_id, name), name)
+
+    async def list_snapshots(self) -> list[SnapshotInfo]:
+        self.counters["provider.list_snapshots"] += 1
+        snaps = await self.provider.list_snapshots()
+        return [s for s in snaps if s.owner == self.identity]
+
+    async def delete_snapshot(self, name: str) -> None:
+        self.counters["provider.delete_snapshot"] += 1
+        try:
+            await self.provider.delete_snapshot(name, self.identity)
+        except SandbenchError as exc:
+            self.audit.record("delete-snapshot", name=name, outcome=_outcome(exc))
+            raise
+        self.audit.record("delete-snapshot", name=name)
+
+    async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
+        merged = dict(labels)
+        merged[self.owner_label] = self.identity  # relabelling never gives a sandbox away by accident
+        return await self._lifecycle("set-labels", sandbox_id, lambda: self.provider.set_labels(sandbox_id, merged))
+
+    # -- files ---------------------------------------------------------------------------------------------
+    async def list_dir(self, sandbox_id: str, path: str = "") -> list[FileEntry]:
+        p = paths.normalize(path)
+        return await self._run("list", sandbox_id, lambda: self.provider.list_dir(sandbox_id, p), write=False, path=p)
+
+    async def stat(self, sandbox_id: str, path: str) -> FileEntry:
+        p = paths.normalize(path)
+        return await self._run("stat", sandbox_id, lambda: self.provider.stat(sandbox_id, p), write=False, path=p)
+
+    async def read_file(
+        self, sandbox_id: str, path: str, *, head: bool = False, limit: int | None = None
+    ) -> FileData:
+        p = paths.normalize(path)
+        lim = limit if limit is not None else self.config.read_limit
+        return await self._run(
+            "read", sandbox_id, lambda: self.provider.read_file(sandbox_id, p, limit=lim, head=head), write=False, path=p
+        )
+
+    async def write_file(
+        self, sandbox_id: str, path: str, data: bytes, *, expected_mtime: float | None = None
+    ) -> FileEntry:
+        p = paths.normalize(path)
+        if not p:
+            raise InvalidInput("cannot write to the workspace root")
+        if len(data) > WRITE_LIMIT:
+            raise TooLarge(f"{len(data) / 1024**2:.1f} MiB is over the {WRITE_LIMIT // 1024**2} MiB write limit")
+        return await self._run(
+            "write",
+            sandbox_id,
+            lambda: self.provider.write_file(sandbox_id, p, data, expected_mtime=expected_mtime),
+            write=True,
+            path=p,
+        )
+
+    async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
+        p = paths.normalize(path)
+        return await self._run(
+            "mkdir", sandbox_id, lambda: self.provider.mkdir(sandbox_id, p, parents=parents), write=True, path=p
+        )
+
+    async def move(self, sandbox_id: str, src: str, dst: str, *, overwrite: bool = False) -> FileEntry:
+        s, d = paths.normalize(src), paths.normalize(dst)
+        if not s or not d:
+            raise InvalidInput("cannot move the workspace root")
+        return await self._run(
+            "move",
+            sandbox_id,
+            lambda: self.provider.move(sandbox_id, s, d, overwrite=overwrite),
+            write=True,
+            path=s,
+            dest=d,
+        )
+
+    async def delete_path(self, sandbox_id: str, path: str, *, recursive: bool = False) -> None:
+        p = paths.normalize(path)
+        if not p:
+            raise InvalidInput("cannot delete the workspace root")
+        await self._run(
+            "delete", sandbox_id, lambda: self.provider.delete_path(sandbox_id, p, recursive=recursive), write=True,
+            path=p,
+        )
+
+    async def search(self, sandbox_id: str, pattern: str, *, path: str = "", limit: int = 1000) -> list[str]:
+        p = paths.normalize(path)
+        if "\x00" in pattern or "/" in pattern:
+            raise InvalidInput("a search pattern is a file name pattern (no '/' or NUL)")
+        return await self._run(
+            "search", sandbox_id, lambda: self.provider.search(sandbox_id, p, pattern, limit=limit), write=False, path=p
+        )
+
+    async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> list[str]:
+        p = paths.normalize(path)
+        return await self._run(
+            "list-files", sandbox_id, lambda: self.provider.list_files(sandbox_id, p, limit=limit), write=False, path=p
+        )
+
+    # -- processes -----------------------------------------------------------------------------------------
+    async def exec(
+        self,
+        sandbox_id: str,
+        argv: Sequence[str],
+        *,
+        cwd: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        if not argv or not all(isinstance(a, str) and "\x00" not in a for a in argv):
+            raise InvalidInput("a command is a non-empty list of arguments without NUL bytes")
+        c = paths.normalize(cwd)
+        for key in env or {}:
+            if not key or "=" in key or "\x00" in key or "\x00" in (env or {})[key]:
+                raise InvalidInput(f"invalid environment variable name {key[:40]!r}")
+        return await self._run(
+            "exec",
+            sandbox_id,
+            lambda: self.provider.exec(
+                sandbox_id, list(argv), cwd=c, env=env, timeout=timeout, stdin=stdin, on_output=on_output
+            ),
+            write=True,
+            path=c or None,
+            program=os.path.basename(argv[0]),
+        )
+
+    async def open_terminal(
+        self, sandbox_id: str, cols: int = 80, rows: int = 24, *, cwd: str = "", env: Mapping[str, str] | None = None
+    ) -> TerminalSession:
+        c = paths.normalize(cwd)
+        session = await self._run(
+            "terminal",
+            sandbox_id,
+            lambda: self.provider.open_terminal(sandbox_id, cols, rows, cwd=c, env=env),
+            write=True,
+            path=c or None,
+        )
+        return _TrackedTerminal(session, self, sandbox_id)
+
+    # -- auto-stop -----------------------------------------------------------------------------------------
+    def is_busy(self, sandbox_id: str) -> bool:
+        return self._busy[sandbox_id] > 0
+
+    async def reap_idle(self, now: float | None = None) -> list[str]:
+        """Stop this identity's local sandboxes idle past their auto-stop interval. Daytona stops its own."""
+        if self.provider.name != "local":
+            return []
+        stopped = []
+        wall = now if now is not None else time.time()
+        for info in await self.list_sandboxes():
+            if info.state is not SandboxState.STARTED or info.auto_stop_minutes <= 0 or self.is_busy(info.id):
+                continue
+            if wall - info.last_activity.timestamp() >= info.auto_stop_minutes * 60:
+                try:
+                    await self.stop(info.id)
+                    self.audit.record("auto-stop", sandbox=info.id, name=info.name)
+                    stopped.append(info.id)
+                except SandbenchError:
+                    log.exception("auto-stop of %s failed", info.name)
+        return stopped
+
+    def start_auto_stop(self, interval: float = 30.0) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.reap_idle()
+                except Exception:
+                    log.exception("auto-stop pass failed")
+
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(loop())
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        await self.provider.close()
+        self.audit.close()
+
+
+class _TrackedTerminal:
+    """A terminal that keeps its sandbox marked busy while open, and records activity as it is used."""
+
+    def __init__(self, inner: TerminalSession, service: SandboxService, sandbox_id: str):
+        self._inner = inner
+        self._service = service
+        self._sandbox_id = sandbox_id
+        self._open = True
+        service._busy[sandbox_id] += 1
+
+    @property
+    def session_id(self) -> str:
+        return self._inner.session_id
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._inner.exit_code
+
+    async def write(self, data: bytes) -> None:
+        await self._inner.write(data)
+        await self._service._touch(self._sandbox_id)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self._inner.resize(cols, rows)
+
+    async def output(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner.output():
+            yield chunk
+
+    async def wait(self) -> int:
+        code = await self._inner.wait()
+        self._release()
+        return code
+
+    def _release(self) -> None:
+        if self._open:
+            self._open = False
+            self._service._busy[self._sandbox_id] -= 1
+
+    async def close(self) -> None:
+        await self._inner.close()
+        self._release()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _outcome(exc: SandbenchError) -> str:
+    return f"error:{type(exc).__name__}"

@@ -1,0 +1,76 @@
+"""Shared fixtures: a private sandbench home, the real LocalProvider and SandboxService over it, a sandbox.
+
+Tests that need bubblewrap are marked `bwrap`; they skip when it is missing — except in CI (`CI=true`), where a
+missing bubblewrap is a failure, because CI is where we prove the isolation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.config import Config
+from services.local.provider import LocalProvider
+from services.models import SandboxInfo, SandboxSpec
+from services.sandbox_service import SandboxService
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def bwrap_available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if "bwrap" in item.keywords and not bwrap_available():
+        if IN_CI:
+            pytest.fail("bubblewrap is required in CI (apt-get install bubblewrap)")
+        pytest.skip("bubblewrap (bwrap) is not installed")
+
+
+@pytest.fixture
+def sandbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh data directory. Traversable (0711) all the way down, because in root mode each sandbox runs as
+    its own unprivileged uid and bwrap, running as that uid, must reach the workspace to bind it."""
+    base = Path(tempfile.mkdtemp(prefix="sandbench-test-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    home = base / "home"
+    monkeypatch.setenv("SANDBENCH_HOME", str(home))
+    monkeypatch.setenv("SANDBENCH_CONFIG", str(base / "config.toml"))
+    yield home
+    # stop anything still running before removing files, then clean up as root would
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def config(sandbench_home: Path) -> Config:
+    return Config(identity="tester", data_dir=sandbench_home, state_ttl=30.0)
+
+
+@pytest.fixture
+async def provider(config: Config) -> AsyncIterator[LocalProvider]:
+    p = LocalProvider(config.data_dir, owner_label=config.owner_label)
+    yield p
+    for row in p.store.all():
+        try:
+            await p.delete(row.id)
+        except Exception:  # best effort: the test may have left it in any state
+            pass
+    await p.close()
+
+
+@pytest.fixture
+async def service(provider: LocalProvider, config: Config) -> AsyncIterator[SandboxService]:
+    svc = SandboxService(provider, config)
+    yield svc
+    svc.audit.close()
+
+
+@pytest.fixture
+async def sandbox(service: SandboxService) -> SandboxInfo:
+    return await service.create(SandboxSpec(name="box"))

@@ -1,0 +1,403 @@
+"""Boundary attacks from inside `sandbench exec`, against real bubblewrap (shared/isolation.md, issue 2 §2).
+
+Every test runs hostile code inside a sandbox through the real command line and asserts the host is untouched.
+The whole module runs a second time as an unprivileged user (`test_again_as_an_unprivileged_user`), because the
+protection differs: as root each sandbox has its own uid and a cgroup; as a user, the mount layout, seccomp and
+rlimits are what hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bwrap
+
+REPO = Path(__file__).resolve().parents[2]
+CANARY_ENV = "SANDBENCH_LAUNCHER_CANARY"
+CANARY_VALUE = "launcher-secret-5f3a"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class Box:
+    def __init__(self, home: Path):
+        self.home = home
+        self.env = {
+            **os.environ,
+            "SANDBENCH_HOME": str(home),
+            "SANDBENCH_CONFIG": str(home.parent / "config.toml"),
+            CANARY_ENV: CANARY_VALUE,
+            "PYTHONPATH": str(REPO),
+        }
+
+    def cli(self, *args: str, timeout: float = 60, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "tui.cli", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            input=stdin,
+            cwd=REPO,
+        )
+
+    def py(self, code: str, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return self.cli("exec", "box", *extra, "--", "python3", "-c", textwrap.dedent(code), timeout=timeout)
+
+    def sandbox(self) -> dict[str, object]:
+        out = self.cli("ls", "--json")
+        assert out.returncode == 0, out.stderr
+        [info] = json.loads(out.stdout)
+        return info  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Box]:
+    base = Path(tempfile.mkdtemp(prefix="sandbench-iso-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    b = Box(base / "home")
+    created = b.cli("create", "box", "--memory", "0.5", "--cpu", "1")
+    assert created.returncode == 0, created.stderr
+    yield b
+    b.cli("rm", "box", "--force")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_runs_and_reports_its_isolation(box: Box) -> None:
+    r = box.py("import os; print(os.getuid(), os.getcwd(), os.environ['HOME'])")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["1000", "/home/sandbox", "/home/sandbox"]
+    expected = "full" if os.geteuid() == 0 else "no-cgroup"
+    assert box.sandbox()["isolation"] == expected
+
+
+def test_not_root_no_capabilities_no_new_privs_seccomp(box: Box) -> None:
+    r = box.py("print(open('/proc/self/status').read())")
+    status = dict(line.split(":\t", 1) for line in r.stdout.decode().splitlines() if ":\t" in line)
+    assert status["Uid"].split()[0] == "1000"
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0 and int(status["CapBnd"], 16) == 0
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Seccomp"].strip() == "2"
+    if os.geteuid() == 0:
+        # the host uid behind the sandbox is an unprivileged one of its own, never 0
+        hostuid = box.py("print(open('/proc/self/uid_map').read())").stdout.decode().split()
+        assert hostuid[0] == "1000" and int(hostuid[1]) >= 100000
+
+
+def test_host_wide_sysctls_are_not_writable(box: Box) -> None:
+    r = box.py(
+        """
+        import errno
+        for path in ('/proc/sys/kernel/core_pattern', '/proc/sys/kernel/hostname', '/proc/sysrq-trigger',
+                     '/proc/sys/vm/drop_caches'):
+            try:
+                with open(path, 'w') as f:
+                    f.write('|/tmp/pwn')
+                print('WROTE', path)
+            except OSError as e:
+                print('refused', path, errno.errorcode[e.errno])
+        """
+    )
+    assert b"WROTE" not in r.stdout, r.stdout
+    assert Path("/proc/sys/kernel/core_pattern").read_text().strip() != "|/tmp/pwn"
+
+
+def test_host_secrets_and_app_state_are_unreachable(box: Box, tmp_path: Path) -> None:
+    canary_home = Path.home() / f".sandbench-canary-{os.getpid()}"
+    canary_home.write_text("host-home-canary")
+    try:
+        targets = [
+            "/etc/shadow",
+            "/root",
+            str(canary_home),
+            str(box.home / "state.db"),
+            str(box.home / "audit.jsonl"),
+            str(box.home.parent / "config.toml"),
+            str(box.home / "sandboxes"),
+            str(REPO / "pyproject.toml"),
+            "/home",
+            "/var/run/docker.sock",
+            "/run",
+        ]
+        r = box.py(
+            f"""
+            import os
+            for t in {targets!r}:
+                try:
+                    if os.path.isdir(t):
+                        print('LISTED', t, os.listdir(t))
+                    else:
+                        print('READ', t, open(t, 'rb').read(40))
+                except OSError as e:
+                    print('refused', t, type(e).__name__)
+            """
+        )
+        out = r.stdout.decode()
+        assert "host-home-canary" not in out and "READ" not in out, out
+        assert all(line.startswith(("refused", "LISTED /home []")) for line in out.splitlines()), out
+    finally:
+        canary_home.unlink()
+
+
+def test_host_unix_socket_is_unreachable(box: Box) -> None:
+    path = f"/tmp/sandbench-host-{os.getpid()}.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    try:
+        r = box.py(
+            f"""
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect({path!r}); print('CONNECTED')
+            except OSError as e:
+                print('refused', type(e).__name__)
+            """
+        )
+        assert b"refused" in r.stdout and b"CONNECTED" not in r.stdout
+    finally:
+        srv.close()
+        os.unlink(path)
+
+
+def test_launcher_environment_and_options_are_invisible(box: Box) -> None:
+    r = box.cli(
+        "exec",
+        "box",
+        "--env",
+        "SECRET_TOKEN=tok-e8d1",
+        "--",
+        "python3",
+        "-c",
+        "import os,glob\n"
+        "for p in sorted(glob.glob('/proc/[0-9]*')):\n"
+        "    for f in ('environ', 'cmdline'):\n"
+        "        try: print(p, f, open(p + '/' + f, 'rb').read())\n"
+        "        except OSError as e: print(p, f, 'unreadable')\n",
+    )
+    out = r.stdout
+    assert b"/proc/1 cmdline" in out
+    assert CANARY_VALUE.encode() not in out
+    assert str(box.home).encode() not in out  # the workspace's host path and bwrap's options
+    assert b"--setenv" not in out and b"--bind" not in out
+    # the variable the user passed reaches the command's own environment, and only there
+    pid1 = next(line for line in out.splitlines() if line.startswith(b"/proc/1 environ"))
+    assert b"tok-e8d1" not in pid1
+
+
+def test_nothing_outside_the_workspace_is_writable(box: Box) -> None:
+    r = box.py(
+        """
+        import os
+        for d in ('/', '/usr', '/usr/bin', '/etc', '/home', '/proc/sys/kernel', '/var', '/bin'):
+            try:
+                open(os.path.join(d, 'pwned'), 'w').write('x'); print('WROTE', d)
+            except OSError as e:
+                print('refused', d)
+        open('/tmp/private-tmp-file', 'w').write('x')
+        open('/home/sandbox/in-workspace', 'w').write('ok')
+        print('tmp-and-home-ok')
+        """
+    )
+    assert b"WROTE" not in r.stdout and b"tmp-and-home-ok" in r.stdout, r.stdout + r.stderr
+    assert not Path("/tmp/private-tmp-file").exists(), "the sandbox's /tmp must be private"
+
+
+def test_no_network_when_off(box: Box) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+    port = srv.getsockname()[1]
+    accepted: list[object] = []
+    srv.settimeout(0.2)
+
+    def accept() -> None:
+        end = time.monotonic() + 8
+        while time.monotonic() < end:
+            try:
+                accepted.append(srv.accept())
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        r = box.py(
+            f"""
+            import socket, os
+            print(sorted(os.listdir('/sys/class/net')) if os.path.isdir('/sys/class/net') else 'no-sys')
+            for host in ('127.0.0.1', '10.0.2.2', '8.8.8.8'):
+                s = socket.socket(); s.settimeout(2)
+                try:
+                    s.connect((host, {port})); print('CONNECTED', host)
+                except OSError as e:
+                    print('refused', host, type(e).__name__)
+            """
+        )
+        assert b"CONNECTED" not in r.stdout, r.stdout
+        t.join()
+        assert accepted == []
+    finally:
+        srv.close()
+
+
+def test_proc_shows_only_the_sandbox(box: Box) -> None:
+    r = box.py("import glob; print(len(glob.glob('/proc/[0-9]*')))")
+    assert int(r.stdout) <= 4  # bwrap's init, python (and nothing of the host's hundreds)
+
+
+def test_tiocsti_is_refused(box: Box) -> None:
+    r = box.py(
+        """
+        import fcntl, pty, termios, errno
+        m, s = pty.openpty()
+        for req in (termios.TIOCSTI, termios.TIOCSTI | (1 << 32)):
+            try:
+                fcntl.ioctl(s, req, b'x'); print('INJECTED')
+            except OSError as e:
+                print('refused', errno.errorcode[e.errno])
+        """
+    )
+    assert r.stdout.decode().split() == ["refused", "EPERM", "refused", "EPERM"], r.stdout + r.stderr
+
+
+def test_fork_bomb_is_contained_and_host_stays_responsive(box: Box) -> None:
+    async def run() -> tuple[subprocess.CompletedProcess[bytes], float]:
+        worst = 0.0
+        done = asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: box.py(
+                """
+                import os, time
+                n = 0
+                for _ in range(3000):
+                    try:
+                        if os.fork() == 0:
+                            time.sleep(5); os._exit(0)
+                        n += 1
+                    except OSError:
+                        pass
+                print('forked', n)
+                """,
+                "--timeout",
+                "20",
+            ),
+        )
+        while not done.done():
+            t0 = time.monotonic()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.monotonic() - t0 - 0.01)
+        return await done, worst
+
+    result, worst = asyncio.run(run())
+    forked = int(result.stdout.split()[-1])
+    assert forked < 600, f"fork bomb reached {forked} processes"
+    assert worst < 1.0, f"the host's event loop stalled {worst:.2f} s"
+
+
+def test_memory_bomb_is_contained(box: Box) -> None:
+    info = box.sandbox()
+    r = box.py(
+        """
+        import os, sys
+        kids = []
+        for i in range(4):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    b = bytearray(300 * 1024 * 1024)
+                    for j in range(0, len(b), 4096): b[j] = 1
+                    os._exit(0)
+                except MemoryError:
+                    os._exit(3)
+            kids.append(pid)
+        codes = [os.waitpid(p, 0)[1] for p in kids]
+        print(sum(1 for c in codes if c == 0))
+        """,
+        "--timeout",
+        "60",
+        timeout=90,
+    )
+    ok = int(r.stdout.split()[-1]) if r.stdout.strip() else 0
+    if info["isolation"] == "full":
+        # 4 x 300 MiB against a 512 MiB memory cgroup: at most one of them can finish
+        assert ok <= 1, f"{ok} of 4 children got 300 MiB each under a 512 MiB limit"
+    else:
+        # without a cgroup only per-process limits hold: one process cannot reserve past RLIMIT_AS
+        r2 = box.py("import mmap\ntry:\n    mmap.mmap(-1, 64 << 30); print('MAPPED')\nexcept OSError: print('refused')")
+        assert b"refused" in r2.stdout
+
+
+def test_disk_limit_is_enforced_for_the_file_api(box: Box) -> None:
+    limited = box.cli("create", "tiny", "--disk", "0.001")
+    assert limited.returncode == 0, limited.stderr
+    try:
+        ok = box.cli("cp", "-", "tiny:small.bin", stdin=b"x" * 1000)
+        assert ok.returncode == 0, ok.stderr
+        big = box.cli("cp", "-", "tiny:big.bin", stdin=b"x" * 2_000_000)
+        assert big.returncode != 0 and b"limit" in big.stderr
+        listed = json.loads(box.cli("ls", "--json").stdout)
+        tiny = next(i for i in listed if i["name"] == "tiny")
+        assert 0 < tiny["disk_used_bytes"] < 1024 * 1024 and tiny["disk_limit_soft"] is True
+    finally:
+        box.cli("rm", "tiny", "--force")
+
+
+def test_again_as_an_unprivileged_user(tmp_path: Path) -> None:
+    """Re-run this module as a normal user (issue 2: 'as root (CI) and as an unprivileged user')."""
+    if os.geteuid() != 0:
+        pytest.skip("already running unprivileged")
+    user = os.environ.get("SANDBENCH_TEST_USER")
+    python = os.environ.get("SANDBENCH_TEST_PYTHON")
+    if not user or not python:
+        if IN_CI:
+            pytest.fail("CI must provide SANDBENCH_TEST_USER and SANDBENCH_TEST_PYTHON (see .ci/run)")
+        pytest.skip("no unprivileged test user configured (SANDBENCH_TEST_USER, SANDBENCH_TEST_PYTHON)")
+    pw = pwd.getpwnam(user)
+    # A copy the user can read: the checkout may sit under a directory only root can traverse.
+    work = Path(tempfile.mkdtemp(prefix="sandbench-unpriv-", dir="/tmp"))
+    try:
+        for part in ("services", "tui", "tests/conftest.py", "tests/__init__.py", "tests/services/__init__.py",
+                     "tests/services/test_isolation.py", "pyproject.toml"):
+            src = REPO / part
+            if src.is_dir():
+                shutil.copytree(src, work / part, ignore=shutil.ignore_patterns("__pycache__"))
+            elif src.exists():
+                (work / part).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, work / part)
+        subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(work)], check=True)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": pw.pw_dir,
+            "USER": user,
+            "LANG": "C.UTF-8",
+            "CI": os.environ.get("CI", ""),
+            "PYTHONPATH": str(work),
+        }
+        r = subprocess.run(
+            ["runuser", "-u", user, "--", python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "tests/services/test_isolation.py", "-k", "not unprivileged"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-2000:]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

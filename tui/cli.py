@@ -1,0 +1,347 @@
+"""The `sandbench` command line: non-interactive verbs over `SandboxService`, and the entry to the app.
+
+`sandbench` with no verb (or `sandbench open NAME`) starts the Textual app; every other verb runs without importing
+Textual. Errors print one line to stderr and exit with the error's code: 2 usage, 3 not found, 4 permission
+denied, 5 isolation unavailable, 1 anything else; `exec` exits with the command's own code (124 on timeout).
+Details of unexpected errors go to the log file, never to the screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services import config as config_mod
+from services.errors import InvalidInput, SandbenchError
+from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
+
+log = logging.getLogger("sandbench")
+
+VERBS = ("ls", "create", "start", "stop", "rm", "archive", "snapshot", "snapshots", "exec", "cp", "open", "app")
+
+
+class UsageError(InvalidInput):
+    exit_code = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse prints usage and exits 2; keep that, one line
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sandbench", description="A keyboard-driven terminal workspace for sandboxes.")
+    p.add_argument("--provider", choices=("local", "daytona"), help="default: config, or $SANDBENCH_PROVIDER")
+    p.add_argument("--config", type=Path, help="config file (default: the platform config dir)")
+    sub = p.add_subparsers(dest="verb", parser_class=_Parser)
+
+    ls = sub.add_parser("ls", help="list your sandboxes")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--all", action="store_true", help="include others' sandboxes (if show_others is on)")
+
+    c = sub.add_parser("create", help="create a sandbox (started)")
+    c.add_argument("name", nargs="?")
+    c.add_argument("--cpu", type=int, default=1)
+    c.add_argument("--memory", type=float, default=1.0, metavar="GIB")
+    c.add_argument("--disk", type=float, default=3.0, metavar="GIB")
+    c.add_argument("--network", action="store_true", help="user-mode networking (off by default)")
+    c.add_argument("--auto-stop", type=int, default=15, metavar="MIN", help="0 = never")
+    c.add_argument("--ephemeral", action="store_true", help="deleted when stopped")
+    c.add_argument("--label", action="append", default=[], metavar="K=V")
+    c.add_argument("--from-snapshot", metavar="SNAP")
+    c.add_argument("--json", action="store_true")
+
+    for verb, text in (("start", "start"), ("stop", "stop"), ("archive", "stop and pack the workspace")):
+        v = sub.add_parser(verb, help=f"{text} a sandbox")
+        v.add_argument("name")
+        v.add_argument("--json", action="store_true")
+    rm = sub.add_parser("rm", help="delete a sandbox")
+    rm.add_argument("name")
+    rm.add_argument("--force", action="store_true", help="also when it is running")
+
+    s = sub.add_parser("snapshot", help="snapshot a sandbox's files under a name")
+    s.add_argument("name")
+    s.add_argument("snapshot")
+    s.add_argument("--json", action="store_true")
+    ss = sub.add_parser("snapshots", help="list your snapshots")
+    ss.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
+    e.add_argument("name")
+    e.add_argument("--cwd", default="")
+    e.add_argument("--env", action="append", default=[], metavar="K=V")
+    e.add_argument("--timeout", type=float)
+    e.add_argument("argv", nargs=argparse.REMAINDER)
+
+    cp = sub.add_parser("cp", help="copy a file: NAME:PATH to/from a local path or - (stdin/stdout)")
+    cp.add_argument("src")
+    cp.add_argument("dst")
+
+    o = sub.add_parser("open", help="open the app on a sandbox")
+    o.add_argument("name")
+    return p
+
+
+# -- output ---------------------------------------------------------------------------------------------------
+def info_json(i: SandboxInfo) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "name": i.name,
+        "state": str(i.state),
+        "provider": i.provider,
+        "owner": i.owner,
+        "labels": dict(i.labels),
+        "resources": {"cpu": i.resources.cpu, "memory_gib": i.resources.memory_gib, "disk_gib": i.resources.disk_gib},
+        "auto_stop_minutes": i.auto_stop_minutes,
+        "network": i.network,
+        "ephemeral": i.ephemeral,
+        "isolation": str(i.isolation),
+        "disk_used_bytes": i.disk_used_bytes,
+        "disk_limit_bytes": i.resources.disk_bytes,
+        "disk_limit_soft": i.disk_limit_soft,
+        "created_at": i.created_at.isoformat(),
+        "last_activity": i.last_activity.isoformat(),
+        "error": i.error,
+    }
+
+
+def snapshot_json(s: SnapshotInfo) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "provider": s.provider,
+        "source": s.source,
+        "created_at": s.created_at.isoformat(),
+        "size_bytes": s.size_bytes,
+    }
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}G"
+
+
+def safe_text(text: str) -> str:
+    """Sandbox-supplied text for a terminal line: control characters shown as escapes, never interpreted."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def print_table(infos: Sequence[SandboxInfo]) -> None:
+    rows = [("NAME", "STATE", "ISOLATION", "CPU", "MEM", "DISK USED/LIMIT", "NET", "AUTO-STOP", "ID")]
+    for i in infos:
+        rows.append(
+            (
+                safe_text(i.name),
+                str(i.state),
+                str(i.isolation),
+                str(i.resources.cpu),
+                f"{i.resources.memory_gib:g}G",
+                f"{human_size(i.disk_used_bytes)}/{i.resources.disk_gib:g}G" + (" (soft)" if i.disk_limit_soft else ""),
+                "on" if i.network else "off",
+                f"{i.auto_stop_minutes}m" if i.auto_stop_minutes else "never",
+                i.id,
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} must be K=V, got {item!r}")
+        out[key] = value
+    return out
+
+
+# -- verbs ----------------------------------------------------------------------------------------------------
+async def run_verb(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from services.factory import make_service
+
+    service = make_service(cfg)
+    try:
+        return await _dispatch(args, service)
+    finally:
+        await service.close()
+
+
+async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
+    verb = args.verb
+    if verb == "ls":
+        infos = await svc.list_sandboxes(include_others=args.all, usage=True)
+        if args.json:
+            print(json.dumps([info_json(i) for i in infos], indent=2))
+        else:
+            print_table(infos)
+        return 0
+    if verb == "create":
+        name = args.name or _generated_name()
+        spec = SandboxSpec(
+            name=name,
+            resources=Resources(cpu=args.cpu, memory_gib=args.memory, disk_gib=args.disk),
+            labels=_pairs(args.label, "--label"),
+            auto_stop_minutes=args.auto_stop,
+            network=args.network,
+            ephemeral=args.ephemeral,
+            snapshot=args.from_snapshot,
+        )
+        if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0:
+            raise UsageError("resources must be positive and --auto-stop not negative")
+        info = await svc.create(spec)
+        print(json.dumps(info_json(info), indent=2) if args.json else f"created {info.name} ({info.id})")
+        return 0
+    if verb == "snapshots":
+        snaps = await svc.list_snapshots()
+        if args.json:
+            print(json.dumps([snapshot_json(s) for s in snaps], indent=2))
+        else:
+            for s in snaps:
+                print(f"{safe_text(s.name)}\tfrom {safe_text(s.source or '-')}\t{human_size(s.size_bytes)}")
+        return 0
+    if verb == "cp":
+        return await _copy(svc, args.src, args.dst)
+
+    info = await svc.resolve(args.name)
+    if verb in ("start", "stop", "archive"):
+        result = await getattr(svc, verb)(info.id)
+        print(json.dumps(info_json(result), indent=2) if args.json else f"{result.name}: {result.state}")
+        return 0
+    if verb == "rm":
+        from services.models import SandboxState
+
+        if info.state is SandboxState.STARTED and not args.force:
+            raise UsageError(f"{info.name} is running; stop it first or pass --force")
+        await svc.delete(info.id)
+        print(f"deleted {info.name}")
+        return 0
+    if verb == "snapshot":
+        snap = await svc.snapshot(info.id, args.snapshot)
+        print(json.dumps(snapshot_json(snap), indent=2) if args.json else f"snapshot {snap.name} of {info.name}")
+        return 0
+    if verb == "exec":
+        argv = list(args.argv)
+        if argv and argv[0] == "--":
+            argv = argv[1:]
+        if not argv:
+            raise UsageError("exec needs a command after --")
+        stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+        out, err = sys.stdout.buffer, sys.stderr.buffer
+
+        def on_output(stream: str, chunk: bytes) -> None:
+            target = out if stream == "stdout" else err
+            target.write(chunk)
+            target.flush()
+
+        result = await svc.exec(
+            info.id, argv, cwd=args.cwd, env=_pairs(args.env, "--env"), timeout=args.timeout, stdin=stdin,
+            on_output=on_output,
+        )
+        if result.timed_out:
+            print(f"sandbench: command timed out after {args.timeout:g} s", file=sys.stderr)
+        return int(result.exit_code)
+    raise UsageError(f"unknown verb {verb!r}")
+
+
+def _generated_name() -> str:
+    import secrets
+
+    return f"sandbox-{secrets.token_hex(3)}"
+
+
+def _split_remote(arg: str) -> tuple[str, str] | None:
+    if arg == "-" or arg.startswith(("/", "./", "../", "~")):
+        return None
+    name, sep, path = arg.partition(":")
+    if not sep or not name or "/" in name:
+        return None
+    return name, path
+
+
+async def _copy(svc: Any, src: str, dst: str) -> int:
+    rs, rd = _split_remote(src), _split_remote(dst)
+    if (rs is None) == (rd is None):
+        raise UsageError("cp copies between a sandbox (NAME:PATH) and a local path or '-'")
+    if rs is not None:
+        info = await svc.resolve(rs[0])
+        data = (await svc.read_file(info.id, rs[1], limit=1024**3)).data
+        if dst == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            target = Path(dst)
+            if target.is_dir():
+                target = target / Path(rs[1]).name
+            tmp = target.with_name(f".{target.name}.sandbench-tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        return 0
+    assert rd is not None
+    data = sys.stdin.buffer.read() if src == "-" else Path(src).read_bytes()
+    info = await svc.resolve(rd[0])
+    path = rd[1]
+    if src != "-" and (not path or path.endswith("/")):
+        path = f"{path}{Path(src).name}"
+    await svc.write_file(info.id, path, data)
+    return 0
+
+
+def setup_logging(cfg: config_mod.Config) -> None:
+    root = logging.getLogger()
+    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        return
+    try:
+        cfg.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            cfg.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"
+        )
+        os.chmod(cfg.log_file, 0o600)
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+        cfg = config_mod.load(args.config, provider=args.provider)
+        setup_logging(cfg)
+        if args.verb in (None, "open", "app"):
+            from tui.app import run_app
+
+            return run_app(cfg, open_name=getattr(args, "name", None))
+        return asyncio.run(run_verb(args, cfg))
+    except SandbenchError as exc:
+        print(f"sandbench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception:
+        log.exception("unexpected error")
+        print("sandbench: unexpected error (details in the log file)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
