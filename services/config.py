@@ -126,7 +126,7 @@ def load(path: Path | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"{cfg_path}: key {key!r} has the wrong type ({type(value).__name__})")
         values[key] = value
     if "isolation" in values and values["isolation"] not in ("best", "required"):
-        raise ConfigError(f"{cfg_path}: key 'isolation' must be \"best\" or \"required\"")
+        raise ConfigError(f'{cfg_path}: key \'isolation\' must be "best" or "required"')
     if "keymap" in values:
         bad = [k for k, v in values["keymap"].items() if not isinstance(v, str)]
         if bad:

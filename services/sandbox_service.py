@@ -227,7 +227,9 @@ class SandboxService:
             with contextlib.suppress(SandbenchError):
                 await self.provider.touch(sandbox_id)
 
-    async def _lifecycle(self, op: str, sandbox_id: str, call: Callable[[], Awaitable[T]], name: str | None = None) -> T:
+    async def _lifecycle(
+        self, op: str, sandbox_id: str, call: Callable[[], Awaitable[T]], name: str | None = None
+    ) -> T:
         try:
             info = self.cached(sandbox_id) or await self._provider_get(sandbox_id)
             self._check_access(info, sandbox_id, write=True)
@@ -354,13 +356,15 @@ class SandboxService:
         p = paths.normalize(path)
         return await self._run("stat", sandbox_id, lambda: self.provider.stat(sandbox_id, p), write=False, path=p)
 
-    async def read_file(
-        self, sandbox_id: str, path: str, *, head: bool = False, limit: int | None = None
-    ) -> FileData:
+    async def read_file(self, sandbox_id: str, path: str, *, head: bool = False, limit: int | None = None) -> FileData:
         p = paths.normalize(path)
         lim = limit if limit is not None else self.config.read_limit
         return await self._run(
-            "read", sandbox_id, lambda: self.provider.read_file(sandbox_id, p, limit=lim, head=head), write=False, path=p
+            "read",
+            sandbox_id,
+            lambda: self.provider.read_file(sandbox_id, p, limit=lim, head=head),
+            write=False,
+            path=p,
         )
 
     async def write_file(
@@ -403,7 +407,10 @@ class SandboxService:
         if not p:
             raise InvalidInput("cannot delete the workspace root")
         await self._run(
-            "delete", sandbox_id, lambda: self.provider.delete_path(sandbox_id, p, recursive=recursive), write=True,
+            "delete",
+            sandbox_id,
+            lambda: self.provider.delete_path(sandbox_id, p, recursive=recursive),
+            write=True,
             path=p,
         )
 

@@ -25,8 +25,6 @@ from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 
 log = logging.getLogger("sandbench")
 
-VERBS = ("ls", "create", "start", "stop", "rm", "archive", "snapshot", "snapshots", "exec", "cp", "open", "app")
-
 
 class UsageError(InvalidInput):
     exit_code = 2
@@ -87,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("open", help="open the app on a sandbox")
     o.add_argument("name")
+
+    sv = sub.add_parser("serve", help="serve local sandboxes over the Daytona API (see README)", add_help=False)
+    sv.add_argument("serve_args", nargs=argparse.REMAINDER)
     return p
 
 
@@ -249,7 +250,12 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
             target.flush()
 
         result = await svc.exec(
-            info.id, argv, cwd=args.cwd, env=_pairs(args.env, "--env"), timeout=args.timeout, stdin=stdin,
+            info.id,
+            argv,
+            cwd=args.cwd,
+            env=_pairs(args.env, "--env"),
+            timeout=args.timeout,
+            stdin=stdin,
             on_output=on_output,
         )
         if result.timed_out:
@@ -325,6 +331,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
         cfg = config_mod.load(args.config, provider=args.provider)
         setup_logging(cfg)
+        if args.verb == "serve":
+            try:
+                from services.server.cli import serve_main
+            except ImportError as exc:
+                raise SandbenchError("'sandbench serve' is not available in this version") from exc
+            return serve_main(list(args.serve_args))
         if args.verb in (None, "open", "app"):
             from tui.app import run_app
 

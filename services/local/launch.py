@@ -147,8 +147,11 @@ class Launcher:
                 probe_uid = None if os.geteuid() != 0 else 65534
                 try:
                     subprocess.run(
-                        [self._bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent"]
-                        + ["--ro-bind", "/usr", "/usr", *_usr_links(), "--", "/usr/bin/true"],
+                        [
+                            self._bwrap,
+                            *("--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent"),
+                            *("--ro-bind", "/usr", "/usr", *_usr_links(), "--", "/usr/bin/true"),
+                        ],
                         env={"PATH": SANDBOX_PATH},
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.DEVNULL,
@@ -517,7 +520,7 @@ def _make_preexec(
             finally:
                 os.close(fd)
         for which, value in rlimits:
-            soft, hard = resource.getrlimit(which)
+            _soft, hard = resource.getrlimit(which)
             new_hard = value if hard == resource.RLIM_INFINITY or hard > value else hard
             resource.setrlimit(which, (min(value, new_hard), new_hard))
         if gid is not None and uid is not None:

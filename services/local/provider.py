@@ -16,6 +16,7 @@ provider to open the store finds the creator gone and removes the half-made sand
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import dataclasses
 import json
@@ -228,7 +229,7 @@ class LocalProvider:
                 shutil.rmtree(d, ignore_errors=True)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-    async def list(self) -> list[SandboxInfo]:
+    async def list(self) -> builtins.list[SandboxInfo]:
         rows = await asyncio.to_thread(self.store.all)
         return [await asyncio.to_thread(self._info, r, usage=True) for r in rows]
 
@@ -316,7 +317,7 @@ class LocalProvider:
             for member in tar:
                 if uid is not None and gid is not None:
                     member.uid, member.gid = uid, gid
-            tar.extractall(staging, filter="tar")  # noqa: S202 - our own archive, and the tar filter bounds it
+            tar.extractall(staging, filter="tar")  # our own archive; the 'tar' filter bounds it
         if uid is not None and gid is not None:
             for root, dirs, files in os.walk(staging):
                 for n in dirs + files:
@@ -422,11 +423,15 @@ class LocalProvider:
 
     def _snap_info(self, s: SnapshotRow) -> SnapshotInfo:
         return SnapshotInfo(
-            name=s.name, provider=self.name, owner=s.owner, source=s.source, created_at=_ts(s.created_at),
+            name=s.name,
+            provider=self.name,
+            owner=s.owner,
+            source=s.source,
+            created_at=_ts(s.created_at),
             size_bytes=s.size,
         )
 
-    async def list_snapshots(self) -> list[SnapshotInfo]:
+    async def list_snapshots(self) -> builtins.list[SnapshotInfo]:
         return [self._snap_info(s) for s in self.store.snapshots()]
 
     async def delete_snapshot(self, name: str, owner: str) -> None:
@@ -450,7 +455,7 @@ class LocalProvider:
     async def _files(self, sandbox_id: str) -> WorkspaceFS:
         return self._fs_for(self._running_row(sandbox_id))
 
-    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]:
+    async def list_dir(self, sandbox_id: str, path: str) -> builtins.list[FileEntry]:
         fs = await self._files(sandbox_id)
         return await asyncio.to_thread(fs.list_dir, path)
 
@@ -482,11 +487,11 @@ class LocalProvider:
         self._usage_cache.pop(sandbox_id, None)
         await asyncio.to_thread(fs.delete, path, recursive=recursive)
 
-    async def search(self, sandbox_id: str, path: str, pattern: str, *, limit: int = 1000) -> list[str]:
+    async def search(self, sandbox_id: str, path: str, pattern: str, *, limit: int = 1000) -> builtins.list[str]:
         fs = await self._files(sandbox_id)
         return await asyncio.to_thread(fs.search, path, pattern, limit=limit)
 
-    async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> list[str]:
+    async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> builtins.list[str]:
         fs = await self._files(sandbox_id)
         return await asyncio.to_thread(fs.walk_files, path, limit=limit)
 

@@ -85,7 +85,7 @@ class LocalTerminal:
         if self._queue.qsize() >= MAX_QUEUED:
             self._pause_reading()
 
-    async def output(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def output(self) -> AsyncIterator[bytes]:
         while True:
             chunk = await self._queue.get()
             if chunk is None:

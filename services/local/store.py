@@ -158,9 +158,7 @@ class Store:
         self._db.execute("DELETE FROM sandboxes WHERE id = ?", (sandbox_id,))
 
     def touch(self, sandbox_id: str, when: float | None = None) -> None:
-        self._db.execute(
-            "UPDATE sandboxes SET last_activity = ? WHERE id = ?", (when or time.time(), sandbox_id)
-        )
+        self._db.execute("UPDATE sandboxes SET last_activity = ? WHERE id = ?", (when or time.time(), sandbox_id))
 
     def next_uid(self, con: sqlite3.Connection, base: int) -> int:
         r = con.execute("SELECT value FROM meta WHERE key = 'next_uid'").fetchone()

@@ -20,8 +20,23 @@ def run(*args: str, stdin: bytes | None = None, timeout: float = 60) -> subproce
 
 
 def test_create_ls_json_and_lifecycle_verbs(sandbench_home: Path) -> None:
-    made = run("create", "web", "--cpu", "2", "--memory", "1.5", "--disk", "2", "--auto-stop", "0",
-               "--label", "team=core", "--label", "tier=dev", "--json")
+    made = run(
+        "create",
+        "web",
+        "--cpu",
+        "2",
+        "--memory",
+        "1.5",
+        "--disk",
+        "2",
+        "--auto-stop",
+        "0",
+        "--label",
+        "team=core",
+        "--label",
+        "tier=dev",
+        "--json",
+    )
     assert made.returncode == 0, made.stderr
     info = json.loads(made.stdout)
     assert info["name"] == "web" and info["state"] == "started"
@@ -30,9 +45,23 @@ def test_create_ls_json_and_lifecycle_verbs(sandbench_home: Path) -> None:
     listed = json.loads(run("ls", "--json").stdout)
     assert [i["name"] for i in listed] == ["web"]
     assert set(listed[0]) >= {
-        "id", "name", "state", "provider", "owner", "labels", "resources", "auto_stop_minutes", "network",
-        "ephemeral", "isolation", "disk_used_bytes", "disk_limit_bytes", "disk_limit_soft", "created_at",
-        "last_activity", "error",
+        "id",
+        "name",
+        "state",
+        "provider",
+        "owner",
+        "labels",
+        "resources",
+        "auto_stop_minutes",
+        "network",
+        "ephemeral",
+        "isolation",
+        "disk_used_bytes",
+        "disk_limit_bytes",
+        "disk_limit_soft",
+        "created_at",
+        "last_activity",
+        "error",
     }
     assert run("stop", "web").stdout.strip() == b"web: stopped"
     assert run("archive", "web").stdout.strip() == b"web: archived"

@@ -371,8 +371,15 @@ def test_again_as_an_unprivileged_user(tmp_path: Path) -> None:
     # A copy the user can read: the checkout may sit under a directory only root can traverse.
     work = Path(tempfile.mkdtemp(prefix="sandbench-unpriv-", dir="/tmp"))
     try:
-        for part in ("services", "tui", "tests/conftest.py", "tests/__init__.py", "tests/services/__init__.py",
-                     "tests/services/test_isolation.py", "pyproject.toml"):
+        for part in (
+            "services",
+            "tui",
+            "tests/conftest.py",
+            "tests/__init__.py",
+            "tests/services/__init__.py",
+            "tests/services/test_isolation.py",
+            "pyproject.toml",
+        ):
             src = REPO / part
             if src.is_dir():
                 shutil.copytree(src, work / part, ignore=shutil.ignore_patterns("__pycache__"))
@@ -389,8 +396,21 @@ def test_again_as_an_unprivileged_user(tmp_path: Path) -> None:
             "PYTHONPATH": str(work),
         }
         r = subprocess.run(
-            ["runuser", "-u", user, "--", python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             "tests/services/test_isolation.py", "-k", "not unprivileged"],
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                python,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/services/test_isolation.py",
+                "-k",
+                "not unprivileged",
+            ],
             cwd=work,
             env=env,
             capture_output=True,
