@@ -14,9 +14,9 @@ MAX_NAME_BYTES = 255
 
 
 def normalize(path: str) -> str:
-    """Canonical relative form of `path`. Absolute paths are refused: a sandbox path is relative to its workspace,
-    and a leading '/' would be read by someone as the host's root. '~' and '~/x' mean the workspace (the sandbox's
-    home)."""
+    """Canonical relative form of `path`; normalising it again changes nothing. Absolute paths are refused: a
+    sandbox path is relative to its workspace, and a leading '/' would be read by someone as the host's root.
+    '~' is an ordinary name (a file may be called that), never a shorthand."""
     if not isinstance(path, str):
         raise PathRejected("path must be text")
     if "\x00" in path:
@@ -27,8 +27,6 @@ def normalize(path: str) -> str:
         raise PathRejected("path is not valid text") from exc
     if len(encoded) > MAX_PATH_BYTES:
         raise PathRejected(f"path is longer than {MAX_PATH_BYTES} bytes")
-    if path == "~" or path.startswith("~/"):
-        path = path[1:].lstrip("/")
     if path.startswith("/"):
         raise PathRejected(f"absolute path refused (paths are relative to the workspace): {path!r}")
     parts: list[str] = []

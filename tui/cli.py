@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cwd", default="")
     e.add_argument("--env", action="append", default=[], metavar="K=V")
     e.add_argument("--timeout", type=float)
-    e.add_argument("argv", nargs=argparse.REMAINDER)
+    e.add_argument("argv", nargs="*", help="the command, after --")
 
     cp = sub.add_parser("cp", help="copy a file: NAME:PATH to/from a local path or - (stdin/stdout)")
     cp.add_argument("src")
@@ -237,8 +237,6 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         return 0
     if verb == "exec":
         argv = list(args.argv)
-        if argv and argv[0] == "--":
-            argv = argv[1:]
         if not argv:
             raise UsageError("exec needs a command after --")
         stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
@@ -307,6 +305,17 @@ async def _copy(svc: Any, src: str, dst: str) -> int:
     return 0
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`exec`'s command is everything after the first `--`, split off before argparse sees it: otherwise options
+    of the command (or ours after the sandbox name) would be taken for each other."""
+    if "exec" in argv and "--" in argv[argv.index("exec") :]:
+        cut = argv.index("--", argv.index("exec"))
+        args = parser.parse_args(argv[:cut])
+        args.argv = list(args.argv) + argv[cut + 1 :]
+        return args
+    return parser.parse_args(argv)
+
+
 def setup_logging(cfg: config_mod.Config) -> None:
     root = logging.getLogger()
     if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
@@ -328,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        args = _parse(parser, args_list)
         cfg = config_mod.load(args.config, provider=args.provider)
         setup_logging(cfg)
         if args.verb == "serve":

@@ -22,9 +22,11 @@ import dataclasses
 import json
 import logging
 import os
+import pwd
 import re
 import secrets
 import shutil
+import sqlite3
 import tarfile
 import time
 from collections.abc import Mapping, Sequence
@@ -60,7 +62,11 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
 MAX_LABEL_VALUE = 256
-UID_BASE = 420_000  # dedicated sandbox uids when the app runs as root; far above distro-allocated ranges
+# Dedicated sandbox uids when the app runs as root: far above distro-allocated ranges (and subuid ranges start at
+# 100000 with 65536 each), drawn at random from a wide range because several data directories (other users'
+# instances, test runs) share one machine and a uid must belong to exactly one sandbox.
+UID_BASE = 420_000
+UID_SPAN = 1 << 21
 STOP_TIMEOUT = 10.0
 
 
@@ -96,6 +102,23 @@ def _pid_alive(creator: str | None) -> bool:
     except (OSError, ValueError):
         return False
     return stat.rpartition(")")[2].split()[19] == start
+
+
+def _proc_stats() -> list[os.stat_result]:
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                out.append(os.stat(entry.path))
+    return out
+
+
+def _uid_has_name(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
 
 
 def _me() -> str:
@@ -174,6 +197,15 @@ class LocalProvider:
 
     def isolation(self) -> Isolation:
         return self.launcher.isolation()
+
+    def _free_uid(self, con: sqlite3.Connection) -> int:
+        in_use = {st.st_uid for st in _proc_stats()}
+        for _ in range(1000):
+            uid = UID_BASE + secrets.randbelow(UID_SPAN)
+            if uid in in_use or self.store.uid_taken(con, uid) or _uid_has_name(uid):
+                continue
+            return uid
+        raise ProviderError("no free sandbox uid")
 
     def _info(self, row: Row, *, usage: bool = False) -> SandboxInfo:
         used = None
@@ -257,7 +289,7 @@ class LocalProvider:
                     raise AlreadyExists(f"a sandbox named {spec.name!r} already exists")
                 uid = gid = None
                 if self.root_mode:
-                    uid = gid = self.store.next_uid(con, UID_BASE)
+                    uid = gid = self._free_uid(con)
                 self.store.insert(
                     con,
                     {

@@ -160,11 +160,8 @@ class Store:
     def touch(self, sandbox_id: str, when: float | None = None) -> None:
         self._db.execute("UPDATE sandboxes SET last_activity = ? WHERE id = ?", (when or time.time(), sandbox_id))
 
-    def next_uid(self, con: sqlite3.Connection, base: int) -> int:
-        r = con.execute("SELECT value FROM meta WHERE key = 'next_uid'").fetchone()
-        uid = int(r["value"]) if r else base
-        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_uid', ?)", (str(uid + 1),))
-        return uid
+    def uid_taken(self, con: sqlite3.Connection, uid: int) -> bool:
+        return con.execute("SELECT 1 FROM sandboxes WHERE uid = ?", (uid,)).fetchone() is not None
 
     # snapshots ----------------------------------------------------------------------------------------------
     def snapshots(self) -> list[SnapshotRow]:

@@ -91,10 +91,31 @@ def test_not_root_no_capabilities_no_new_privs_seccomp(box: Box) -> None:
     assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0 and int(status["CapBnd"], 16) == 0
     assert status["NoNewPrivs"].strip() == "1"
     assert status["Seccomp"].strip() == "2"
-    if os.geteuid() == 0:
-        # the host uid behind the sandbox is an unprivileged one of its own, never 0
-        hostuid = box.py("print(open('/proc/self/uid_map').read())").stdout.decode().split()
-        assert hostuid[0] == "1000" and int(hostuid[1]) >= 100000
+    # seen from the host, the sandboxed process is never root (as root: a dedicated unprivileged uid)
+    marker = f"7.{os.getpid()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "exec", "box", "--", "sleep", marker], env=box.env, cwd=REPO
+    )
+    try:
+        deadline = time.monotonic() + 10
+        uids: list[int] = []
+        while not uids and time.monotonic() < deadline:
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit():
+                    try:
+                        if Path(entry.path, "cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
+                            uids.append(os.stat(entry.path).st_uid)
+                    except OSError:
+                        pass
+            time.sleep(0.05)
+        assert uids, "the sandboxed sleep was not found on the host"
+        if os.geteuid() == 0:
+            assert all(u >= 100000 for u in uids), uids
+        else:
+            assert uids == [os.getuid()]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_host_wide_sysctls_are_not_writable(box: Box) -> None:
@@ -147,7 +168,7 @@ def test_host_secrets_and_app_state_are_unreachable(box: Box, tmp_path: Path) ->
         )
         out = r.stdout.decode()
         assert "host-home-canary" not in out and "READ" not in out, out
-        assert all(line.startswith(("refused", "LISTED /home []")) for line in out.splitlines()), out
+        assert all(line.startswith(("refused", "LISTED /home ['sandbox']")) for line in out.splitlines()), out
     finally:
         canary_home.unlink()
 
@@ -388,7 +409,7 @@ def test_again_as_an_unprivileged_user(tmp_path: Path) -> None:
                 shutil.copy2(src, work / part)
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(work)], check=True)
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
             "HOME": pw.pw_dir,
             "USER": user,
             "LANG": "C.UTF-8",

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.config import Config
-from services.errors import NotRunning, PathRejected, SandboxNotFound, TooLarge
+from services.errors import FileNotFound, NotRunning, PathRejected, SandboxNotFound, TooLarge
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
@@ -140,10 +140,10 @@ async def test_audit_log_has_one_line_per_operation_and_no_contents(
 
 
 async def test_audit_records_failures(service: SandboxService, sandbox: SandboxInfo, config: Config) -> None:
-    with pytest.raises(SandboxNotFound):
+    with pytest.raises(FileNotFound):
         await service.read_file(sandbox.id, "nope.txt")
     last = json.loads(config.audit_log.read_text().splitlines()[-1])
-    assert last["op"] == "read" and last["outcome"].startswith("error:")
+    assert last["op"] == "read" and last["outcome"] == "error:FileNotFound" and last["path"] == "nope.txt"
 
 
 async def test_size_limit_and_head(provider: LocalProvider, config: Config) -> None:
