@@ -43,8 +43,26 @@ def sandbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("SANDBENCH_HOME", str(home))
     monkeypatch.setenv("SANDBENCH_CONFIG", str(base / "config.toml"))
     yield home
-    # stop anything still running before removing files, then clean up as root would
+    _reap(home)
     shutil.rmtree(base, ignore_errors=True)
+
+
+def _reap(home: Path) -> None:
+    """End every process and remove every cgroup of sandboxes a test left behind (tests that drive the CLI drop
+    their data directory without deleting sandboxes; cgroups live outside it)."""
+    if not (home / "state.db").exists():
+        return
+    from services.local.launch import Launcher
+    from services.local.store import Store
+
+    store = Store(home / "state.db")
+    launcher = Launcher(home / "run")
+    try:
+        for row in store.all():
+            launcher.kill_all(row.id, row.uid, timeout=5)
+            launcher.remove_cgroup(row.id)
+    finally:
+        store.close()
 
 
 @pytest.fixture
