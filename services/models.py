@@ -126,7 +126,7 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class FileData:
-    """File contents as read. `truncated` is set when only a head of `size` bytes was read."""
+    """File contents as read. `size` is the whole file's size; `truncated` is set when `data` is only its head."""
 
     path: str
     data: bytes

@@ -1,0 +1,948 @@
+"""WorkspaceFS: the host-side file API over one local sandbox's workspace (docs/isolation.md, "The host side").
+
+The workspace is written by hostile code. bubblewrap keeps that code inside, but this module runs on the host —
+possibly as root — and every path it is given names something the sandbox controls. So this module owns:
+
+- **Path resolution that cannot leave the workspace.** The workspace root is opened once as an `O_PATH` directory
+  fd; every path is resolved beneath it with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+  RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)` (through ctypes: Python has no wrapper). Where `openat2` is missing
+  (kernels before 5.6, or a seccomp profile that refuses it) the same guarantee comes from a component-by-component
+  walk with `O_PATH | O_NOFOLLOW | O_DIRECTORY` on the previous component's fd. Symlinks are never followed — not in
+  the middle of a path and not at its end. The final component is always acted on relative to its parent's fd, so
+  a rename race between "check" and "use" has nothing to win: there is no second lookup by name from the host root.
+- **Refusing what is not a regular file or directory** before reading it (FIFOs would hang a reader, devices
+  have side effects on open), opening with `O_NONBLOCK` so even a FIFO swapped in after the check cannot hang us.
+- **Atomic writes** (temp file in the same directory, fsync, rename over the old name): the sandbox never sees a
+  half-written file, a failed write leaves the old content, and nothing is ever written *through* an existing inode
+  (so a planted hard link cannot redirect a write).
+- **Ownership**: when the app runs as root the files it creates are chowned to the sandbox's uid/gid.
+- **The soft disk limit** for writes made through this API (`usage()`: `st_blocks`, hard links once).
+
+Every failure is a `services.errors` type with a short message naming sandbox-relative paths only (never the
+workspace's host path; `str(OSError)` would include it, so it is never used), chained to the OSError.
+
+Paths arrive already normalised by `services.paths.normalize` ('a/b/c', '' = the root). They are checked again
+here (no '..', no '.', no empty component, no NUL, not absolute) because this is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import fnmatch
+import os
+import platform
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Literal
+
+from services.errors import (
+    AlreadyExists,
+    Conflict,
+    DiskLimitExceeded,
+    FileNotFound,
+    InvalidInput,
+    PathRejected,
+    PermissionDenied,
+    ProviderError,
+    SandbenchError,
+    TooLarge,
+)
+from services.models import FileData, FileEntry, FileKind
+
+__all__ = ["USE_OPENAT2", "WorkspaceFS", "openat2_available"]
+
+USE_OPENAT2 = True
+"""Module switch: False forces the component-walk fallback for every WorkspaceFS created afterwards (tests)."""
+
+USAGE_TTL = 5.0
+"""Seconds a measured `usage()` is trusted; writes and deletes through this object adjust it meanwhile."""
+
+MAX_DELETE_DEPTH = 512
+"""Recursive delete holds one fd per level; deeper trees than this are refused rather than exhausting fds."""
+
+# -- the syscalls Python has no wrapper for -------------------------------------------------------------------
+_SYS_OPENAT2 = 437  # the same number on x86_64 and aarch64 (the unified syscall table, Linux 5.6+)
+_SYS_RENAMEAT2 = {"x86_64": 316, "aarch64": 276}
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+_RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV
+RENAME_NOREPLACE = 1
+
+_O_CLOEXEC = os.O_CLOEXEC
+_DIR_PATH = os.O_PATH | os.O_DIRECTORY | _O_CLOEXEC  # a handle for *at() calls; no read permission needed
+_DIR_READ = os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC  # getdents needs a readable fd
+# O_NONBLOCK: a FIFO swapped in after the type check opens at once instead of waiting for a writer.
+_FILE_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | _O_CLOEXEC
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_renameat2_fn = getattr(_libc, "renameat2", None)  # glibc >= 2.28; else the raw syscall
+if _renameat2_fn is not None:
+    _renameat2_fn.restype = ctypes.c_int
+    _renameat2_fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+
+
+def _openat2(dir_fd: int, path: str, flags: int) -> int:
+    """openat2(2) beneath `dir_fd`, no symlinks, no magic links, no mount crossings. Raises OSError."""
+    how = _OpenHow(flags, 0, _RESOLVE)
+    raw = os.fsencode(path or ".")
+    for _ in range(8):
+        # ctypes drops the GIL for the call, so a slow filesystem does not stall the app's other threads.
+        fd = _syscall(
+            ctypes.c_long(_SYS_OPENAT2),
+            ctypes.c_int(dir_fd),
+            ctypes.c_char_p(raw),
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+        )
+        if fd >= 0:
+            return int(fd)
+        err = ctypes.get_errno()
+        # EAGAIN: RESOLVE_BENEATH saw a concurrent rename/mount and could not prove containment; try again.
+        if err not in (errno.EINTR, errno.EAGAIN):
+            raise OSError(err, os.strerror(err))
+    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+
+def _renameat2(src_fd: int, src: str, dst_fd: int, dst: str, flags: int) -> None:
+    a, b = os.fsencode(src), os.fsencode(dst)
+    if _renameat2_fn is not None:
+        rc = _renameat2_fn(src_fd, a, dst_fd, b, flags)
+    else:
+        nr = _SYS_RENAMEAT2.get(platform.machine())
+        if nr is None:
+            raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+        rc = _syscall(
+            ctypes.c_long(nr),
+            ctypes.c_int(src_fd),
+            ctypes.c_char_p(a),
+            ctypes.c_int(dst_fd),
+            ctypes.c_char_p(b),
+            ctypes.c_uint(flags),
+        )
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def openat2_available() -> bool:
+    """Whether this kernel (and any seccomp profile we run under) lets us use openat2."""
+    base = os.open("/", _DIR_PATH)
+    try:
+        _close(_openat2(base, ".", _DIR_PATH))
+    except OSError:
+        return False
+    finally:
+        os.close(base)
+    return True
+
+
+# -- small helpers --------------------------------------------------------------------------------------------
+def _q(path: str) -> str:
+    """A path for a message: quoted with repr so newlines and escape sequences from the sandbox stay inert."""
+    return repr(path) if path else "the workspace root"
+
+
+def _human(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _kind(mode: int) -> FileKind:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "other"
+
+
+def _what(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink (symlinks are not followed)"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    return "not a regular file"
+
+
+def _split(path: str) -> list[str]:
+    """The components of an already-normalised path, checked again: this module must not trust its callers."""
+    if not isinstance(path, str):
+        raise PathRejected("path must be text")
+    if path == "":
+        return []
+    if "\x00" in path:
+        raise PathRejected("path contains a NUL byte")
+    if path.startswith("/"):
+        raise PathRejected(f"absolute path refused: {path!r}")
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise PathRejected(f"path is not in canonical form: {path!r}")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError as exc:
+        raise PathRejected("path is not valid text") from exc
+    return parts
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}/{name}" if base else name
+
+
+def _fail(exc: OSError, path: str, *, final: bool = True) -> SandbenchError:
+    """Translate an OSError about `path` into a user-readable error. Never uses str(exc): it holds host paths.
+    `final` says whether the failing lookup was of the path itself (True) or of a directory on the way."""
+    code = exc.errno
+    q = _q(path)
+    if code == errno.ENOENT:
+        return FileNotFound(f"{q} does not exist" if final else f"{q}: a folder on the way does not exist")
+    if code == errno.ELOOP:
+        if final:
+            return PathRejected(f"{q} is a symlink (symlinks are not followed)")
+        return PathRejected(f"{q} goes through a symlink (symlinks are not followed)")
+    if code == errno.EXDEV:
+        return PathRejected(f"{q} leaves the workspace (a mount point or an escape)")
+    if code == errno.ENOTDIR:
+        return FileNotFound(f"{q} is not a directory" if final else f"{q}: a parent is not a directory")
+    if code in (errno.EACCES, errno.EPERM):
+        return PermissionDenied(f"{q}: permission denied")
+    if code == errno.EROFS:
+        return PermissionDenied(f"{q}: the workspace is read-only")
+    if code == errno.ENAMETOOLONG:
+        return PathRejected(f"{q}: name or path too long")
+    if code == errno.EEXIST:
+        return AlreadyExists(f"{q} already exists")
+    if code == errno.EISDIR:
+        return PathRejected(f"{q} is a directory")
+    if code == errno.ENOTEMPTY:
+        return InvalidInput(f"{q} is a directory that is not empty")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return DiskLimitExceeded(f"{q}: no space left on the workspace's disk")
+    if code in (errno.ENXIO, errno.EOPNOTSUPP):
+        return PathRejected(f"{q} is not a regular file")
+    return ProviderError(f"{q}: {os.strerror(code) if code else 'I/O error'}")
+
+
+def _entry(path: str, st: os.stat_result, target: str | None = None) -> FileEntry:
+    return FileEntry(
+        path=path,
+        name=path.rpartition("/")[2],
+        kind=_kind(st.st_mode),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        mode=stat.S_IMODE(st.st_mode),
+        symlink_target=target,
+    )
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+class WorkspaceFS:
+    """Synchronous; the provider calls it via asyncio.to_thread (so from several threads at once: every operation
+    works on its own fds, and the only shared state — the root fd and the usage cache — is guarded).
+    All paths are already-normalised relative paths."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        owner_uid: int | None = None,
+        owner_gid: int | None = None,
+        disk_limit_bytes: int | None = None,
+        use_openat2: bool | None = None,
+    ) -> None:
+        """`use_openat2`: None = use it when the kernel has it (and the module switch allows), False = force the
+        component walk, True = require openat2 (ProviderError when unavailable)."""
+        try:
+            # The root itself is trusted (the provider created it), so this one open may follow symlinks.
+            self._root_fd = os.open(root, _DIR_PATH)
+        except OSError as exc:
+            raise FileNotFound("the workspace directory is missing or not a directory") from exc
+        self._root_dev = os.fstat(self._root_fd).st_dev
+        self.owner_uid = owner_uid
+        self.owner_gid = owner_gid
+        self.disk_limit_bytes = disk_limit_bytes
+        self._lock = threading.Lock()
+        self._users = 0
+        self._closed = False
+        self._usage: tuple[float, int] | None = None  # (monotonic time measured, bytes)
+        want = USE_OPENAT2 if use_openat2 is None else use_openat2
+        self.resolver: Literal["openat2", "walk"] = "walk"
+        if want:
+            try:
+                _close(_openat2(self._root_fd, "", _DIR_PATH))
+                self.resolver = "openat2"
+            except OSError as exc:
+                # ENOSYS: kernel < 5.6. EPERM: a container's seccomp profile that predates openat2.
+                if use_openat2:
+                    self.close()
+                    raise ProviderError("openat2 is not available on this kernel") from exc
+
+    # -- lifetime -----------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._users == 0:
+                self._release()
+
+    def _release(self) -> None:
+        if self._root_fd >= 0:
+            _close(self._root_fd)
+            self._root_fd = -1
+
+    def __enter__(self) -> WorkspaceFS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[int]:
+        """The root fd, held open for the duration of an operation. close() from another thread waits for the last
+        user: closing it mid-operation could let the fd number be reused for some other directory, and a later
+        openat2 relative to it would then resolve beneath the wrong place."""
+        with self._lock:
+            if self._closed:
+                raise ProviderError("the workspace is closed")
+            self._users += 1
+        try:
+            yield self._root_fd
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._closed and self._users == 0:
+                    self._release()
+
+    # -- resolution ---------------------------------------------------------------------------------------------
+    def _open_dir(self, root: int, parts: list[str], path: str, *, final: bool) -> int:
+        """An O_PATH fd for the directory made of `parts` (root if empty; the caller closes it unless it is
+        `root`). Never follows a symlink, never leaves the workspace. `final` only picks the wording of errors."""
+        if not parts:
+            return root
+        if self.resolver == "openat2":
+            try:
+                return _openat2(root, "/".join(parts), _DIR_PATH)
+            except OSError as exc:
+                raise _fail(exc, path, final=final) from exc
+        fd = root
+        try:
+            for part in parts:
+                nxt = self._open_component(fd, part, _DIR_PATH)
+                if fd != root:
+                    os.close(fd)
+                fd = nxt
+        except OSError as exc:
+            if fd != root:
+                _close(fd)
+            raise _fail(exc, path, final=final) from exc
+        return fd
+
+    def _open_component(self, dir_fd: int, name: str, flags: int) -> int:
+        """Open one name relative to `dir_fd` without following it. Raises OSError; ELOOP when it is a symlink."""
+        if self.resolver == "openat2":
+            return _openat2(dir_fd, name, flags)
+        try:
+            fd = os.open(name, flags | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except OSError as exc:
+            # O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR (and O_PATH|O_NOFOLLOW would open the link itself):
+            # tell a symlink apart so the message is right.
+            if exc.errno == errno.ENOTDIR:
+                try:
+                    is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+                except OSError:
+                    is_link = False
+                if is_link:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from exc
+            raise
+        # The walk's stand-in for RESOLVE_NO_XDEV (it misses a bind mount of the same filesystem; openat2 does
+        # not). A workspace has no mounts in it unless the host's admin put them there.
+        try:
+            dev = os.fstat(fd).st_dev
+        except OSError:
+            os.close(fd)
+            raise
+        if dev != self._root_dev:
+            os.close(fd)
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return fd
+
+    @contextlib.contextmanager
+    def _parent(self, root: int, path: str) -> Iterator[tuple[int, str]]:
+        """(fd of the parent directory, final name). The caller acts relative to the fd, never by a joined path."""
+        parts = _split(path)
+        if not parts:
+            raise PathRejected("this operation needs a path inside the workspace, not the root")
+        fd = self._open_dir(root, parts[:-1], path, final=False)
+        try:
+            yield fd, parts[-1]
+        finally:
+            if fd != root:
+                _close(fd)
+
+    def _lstat(self, dir_fd: int, name: str, path: str) -> os.stat_result:
+        try:
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            raise _fail(exc, path) from exc
+
+    def _open_listable(self, root: int, path: str) -> int:
+        """A readable directory fd for `path` (for scandir)."""
+        parts = _split(path)
+        if not parts:
+            try:
+                return (
+                    _openat2(root, "", _DIR_READ)
+                    if self.resolver == "openat2"
+                    else os.open(".", _DIR_READ, dir_fd=root)
+                )
+            except OSError as exc:
+                raise _fail(exc, path) from exc
+        with self._parent(root, path) as (pfd, name):
+            try:
+                return self._open_component(pfd, name, _DIR_READ)
+            except OSError as exc:
+                if exc.errno == errno.ENOTDIR:
+                    raise PathRejected(f"{_q(path)} is not a directory") from exc
+                raise _fail(exc, path) from exc
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def stat(self, path: str) -> FileEntry:
+        with self._use() as root:
+            parts = _split(path)
+            if not parts:
+                return _entry("", os.fstat(root))
+            with self._parent(root, path) as (pfd, name):
+                st = self._lstat(pfd, name, path)
+                target = None
+                if stat.S_ISLNK(st.st_mode):
+                    with contextlib.suppress(OSError):
+                        target = os.readlink(name, dir_fd=pfd)
+                return _entry(path, st, target)
+
+    def list_dir(self, path: str) -> list[FileEntry]:
+        """Folders first, then by case-folded name. Symlinks are shown as symlinks with their target, never
+        followed; FIFOs, sockets and devices are kind "other"."""
+        with self._use() as root:
+            fd = self._open_listable(root, path)
+            try:
+                out: list[FileEntry] = []
+                with os.scandir(fd) as it:
+                    for de in it:
+                        try:
+                            # fstatat(fd, name, AT_SYMLINK_NOFOLLOW): the scandir fd, not a path string
+                            st = de.stat(follow_symlinks=False)
+                            target = os.readlink(de.name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
+                        except OSError:
+                            continue  # gone (or replaced) since getdents: the next listing will show the truth
+                        out.append(_entry(_join(path, de.name), st, target))
+            except OSError as exc:
+                raise _fail(exc, path) from exc
+            finally:
+                _close(fd)
+        out.sort(key=lambda e: (not e.is_dir, e.name.casefold(), e.name))
+        return out
+
+    def read(self, path: str, *, limit: int, head: bool = False) -> FileData:
+        """A regular file's bytes. Over `limit`: TooLarge, or with `head` the first `limit` bytes (truncated)."""
+        if limit < 0:
+            raise InvalidInput("read limit must not be negative")
+        with self._use() as root, self._parent(root, path) as (pfd, name):
+            # Refuse by type before opening: opening a device can have side effects, a FIFO can block.
+            pre = self._lstat(pfd, name, path)
+            if not stat.S_ISREG(pre.st_mode):
+                raise PathRejected(f"{_q(path)} is {_what(pre.st_mode)}")
+            try:
+                fd = self._open_component(pfd, name, _FILE_READ)
+            except OSError as exc:
+                raise _fail(exc, path) from exc
+            try:
+                st = os.fstat(fd)
+                # Again on the fd: the name may have been swapped between the lstat and the open.
+                if not stat.S_ISREG(st.st_mode):
+                    raise PathRejected(f"{_q(path)} is {_what(st.st_mode)}")
+                if st.st_size > limit and not head:
+                    raise TooLarge(f"{_q(path)} is {_human(st.st_size)}, over the {_human(limit)} read limit")
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+                # One byte past the limit tells a file that grew since the fstat from one that did not.
+                data = self._read_upto(fd, limit + 1)
+            except OSError as exc:
+                raise _fail(exc, path) from exc
+            finally:
+                os.close(fd)
+        size = max(st.st_size, len(data))
+        if len(data) > limit:
+            if not head:
+                raise TooLarge(f"{_q(path)} is over the {_human(limit)} read limit")
+            return FileData(path=path, data=data[:limit], size=size, mtime=st.st_mtime, truncated=True)
+        return FileData(path=path, data=data, size=size, mtime=st.st_mtime, truncated=size > len(data))
+
+    @staticmethod
+    def _read_upto(fd: int, n: int) -> bytes:
+        chunks: list[bytes] = []
+        got = 0
+        while got < n:
+            chunk = os.read(fd, min(n - got, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    # -- writing ------------------------------------------------------------------------------------------------
+    def write(
+        self, path: str, data: bytes, *, expected_mtime: float | None = None, mode: int | None = None
+    ) -> FileEntry:
+        """Atomically replace (or create) a regular file. `expected_mtime`: Conflict if the file on disk is not the
+        one that was read. The parent must exist; a directory, symlink or special file at `path` is refused."""
+        with self._use() as root, self._parent(root, path) as (pfd, name):
+            old = self._existing_file(pfd, name, path)
+            self._check_mtime(old, expected_mtime, path)
+            old_bytes = old.st_blocks * 512 if old is not None and old.st_nlink == 1 else 0
+            self._check_disk(path, old_bytes, len(data))
+            if mode is not None:
+                final_mode = mode & 0o777
+            elif old is not None:
+                final_mode = stat.S_IMODE(old.st_mode) & 0o777
+            else:
+                final_mode = 0o644
+            tmp = f".sandbench-{secrets.token_hex(8)}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=pfd)
+            except OSError as exc:
+                raise _fail(exc, path) from exc
+            renamed = False
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                self._chown_fd(fd)
+                # After the chown (which clears set-id bits) and masked to 0o777: the app may be root, and a
+                # set-id bit copied from a sandbox-made file onto a file we create is never what anyone wants.
+                os.fchmod(fd, final_mode)
+                os.fsync(fd)
+                # Narrow the window for a change made while we wrote; the rename itself cannot be conditional.
+                self._check_mtime(self._existing_file(pfd, name, path), expected_mtime, path)
+                os.rename(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+                renamed = True
+                st = os.fstat(fd)
+            except OSError as exc:
+                if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                    raise PathRejected(f"{_q(path)} is a directory") from exc
+                raise _fail(exc, path) from exc
+            finally:
+                os.close(fd)
+                if not renamed:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp, dir_fd=pfd)
+            self._fsync_dir(pfd)
+        self._adjust_usage(st.st_blocks * 512 - old_bytes)
+        return _entry(path, st)
+
+    def _existing_file(self, pfd: int, name: str, path: str) -> os.stat_result | None:
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _fail(exc, path) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise PathRejected(f"{_q(path)} is {_what(st.st_mode)}; not replaced")
+        return st
+
+    @staticmethod
+    def _check_mtime(old: os.stat_result | None, expected: float | None, path: str) -> None:
+        if expected is None:
+            return
+        if old is None:
+            raise Conflict(f"{_q(path)} was deleted on disk since it was opened")
+        # A microsecond of slack: the float may have been through JSON or another language on the way.
+        if abs(old.st_mtime - expected) > 1e-6:
+            raise Conflict(f"{_q(path)} changed on disk since it was opened")
+
+    def _check_disk(self, path: str, old_bytes: int, new_len: int) -> None:
+        if self.disk_limit_bytes is None:
+            return
+        used = self.usage()
+        new_bytes = -(-new_len // 4096) * 4096  # the blocks it will take, roughly
+        projected = used - old_bytes + new_bytes
+        # A write that does not grow usage is always allowed: it lets the user cut a file down when over the limit.
+        if projected > self.disk_limit_bytes and projected > used:
+            raise DiskLimitExceeded(
+                f"writing {_q(path)} would take the workspace to {_human(projected)}, over its "
+                f"{_human(self.disk_limit_bytes)} disk limit ({_human(used)} used)"
+            )
+
+    def _chown_fd(self, fd: int) -> None:
+        if self.owner_uid is None and self.owner_gid is None:
+            return
+        uid = -1 if self.owner_uid is None else self.owner_uid
+        gid = -1 if self.owner_gid is None else self.owner_gid
+        os.fchown(fd, uid, gid)
+
+    @staticmethod
+    def _fsync_dir(dir_fd: int) -> None:
+        """Make a rename durable. Best effort: an O_PATH fd cannot be fsynced, so open the directory for reading."""
+        try:
+            fd = os.open(".", _DIR_READ, dir_fd=dir_fd)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def mkdir(self, path: str, *, parents: bool = False) -> FileEntry:
+        """Create a directory (0755, owned by the sandbox's uid). `parents`: like `mkdir -p`, and no error if it
+        already exists as a directory."""
+        with self._use() as root:
+            parts = _split(path)
+            if not parts:
+                if parents:
+                    return _entry("", os.fstat(root))
+                raise AlreadyExists("the workspace root already exists")
+            if not parents:
+                with self._parent(root, path) as (pfd, name):
+                    return self._mkdir_at(pfd, name, path, exist_ok=False)[1]
+            fd = root
+            try:
+                entry: FileEntry | None = None
+                for i, part in enumerate(parts):
+                    sub = "/".join(parts[: i + 1])
+                    nxt, entry = self._mkdir_at(fd, part, sub, exist_ok=True, keep_fd=True)
+                    if fd != root:
+                        os.close(fd)
+                    fd = nxt
+                assert entry is not None  # parts is not empty
+                return entry
+            finally:
+                if fd != root:
+                    _close(fd)
+
+    def _mkdir_at(
+        self, dir_fd: int, name: str, path: str, *, exist_ok: bool, keep_fd: bool = False
+    ) -> tuple[int, FileEntry]:
+        created = True
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)  # 0700 until chowned; then opened up
+        except FileExistsError as exc:
+            if not exist_ok:
+                raise AlreadyExists(f"{_q(path)} already exists") from exc
+            created = False
+        except OSError as exc:
+            raise _fail(exc, path) from exc
+        try:
+            # Opened without following: if the sandbox swapped in a symlink since the mkdir, this fails rather than
+            # chowning/chmoding whatever the link points at. (fchown/fchmod need a real fd, not O_PATH.)
+            fd = self._open_component(dir_fd, name, _DIR_READ)
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                raise AlreadyExists(f"{_q(path)} already exists and is not a directory") from exc
+            raise _fail(exc, path) from exc
+        try:
+            if created:
+                self._chown_fd(fd)
+                os.fchmod(fd, 0o755)
+            entry = _entry(path, os.fstat(fd))
+        except OSError as exc:
+            os.close(fd)
+            raise _fail(exc, path) from exc
+        if keep_fd:
+            return fd, entry
+        os.close(fd)
+        return -1, entry
+
+    def move(self, src: str, dst: str, *, overwrite: bool = False) -> FileEntry:
+        """Rename within the workspace. A symlink is moved as the link itself. Without `overwrite` an existing
+        `dst` is AlreadyExists (checked by the kernel: RENAME_NOREPLACE, no check-then-rename race)."""
+        src_parts, dst_parts = _split(src), _split(dst)
+        if not src_parts:
+            raise PathRejected("the workspace root cannot be moved")
+        if not dst_parts:
+            raise PathRejected("cannot move onto the workspace root")
+        if dst.startswith(src + "/"):
+            raise PathRejected(f"cannot move {_q(src)} into itself")
+        with self._use() as root, self._parent(root, src) as (sfd, sname), self._parent(root, dst) as (dfd, dname):
+            self._lstat(sfd, sname, src)  # a clear "does not exist" for the source, not one about dst
+            if src == dst:
+                return _entry(dst, self._lstat(dfd, dname, dst))
+            try:
+                if overwrite:
+                    os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+                else:
+                    self._rename_noreplace(sfd, sname, dfd, dname)
+            except OSError as exc:
+                code = exc.errno
+                if code == errno.EEXIST or (code == errno.ENOTEMPTY and not overwrite):
+                    raise AlreadyExists(f"{_q(dst)} already exists") from exc
+                if code == errno.EINVAL:
+                    raise PathRejected(f"cannot move {_q(src)} into itself") from exc
+                if code == errno.ENOTEMPTY:
+                    raise InvalidInput(f"{_q(dst)} is a directory that is not empty") from exc
+                if code == errno.EISDIR:
+                    raise PathRejected(f"{_q(dst)} is a directory; a file cannot replace it") from exc
+                if code == errno.ENOTDIR:
+                    raise PathRejected(f"{_q(dst)} is not a directory; a directory cannot replace it") from exc
+                raise _fail(exc, src) from exc
+            st = self._lstat(dfd, dname, dst)
+            target = None
+            if stat.S_ISLNK(st.st_mode):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(dname, dir_fd=dfd)
+            return _entry(dst, st, target)
+
+    @staticmethod
+    def _rename_noreplace(sfd: int, sname: str, dfd: int, dname: str) -> None:
+        try:
+            _renameat2(sfd, sname, dfd, dname, RENAME_NOREPLACE)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EINVAL):
+                raise
+            # ENOSYS (old kernel) / EINVAL (a filesystem without RENAME_NOREPLACE): check, then rename. The race
+            # left can only replace one workspace entry by another (both names are beneath the workspace fds).
+            try:
+                os.stat(dname, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+                return
+            raise OSError(errno.EEXIST, os.strerror(errno.EEXIST)) from exc
+
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        """Remove a file, symlink (the link, not its target), special file, or directory (`recursive` for a
+        non-empty one). The recursive walk opens each subdirectory without following symlinks and removes entries
+        relative to its fd, so a symlink swapped in anywhere in the tree leads nowhere."""
+        if not _split(path):
+            raise PathRejected("refusing to delete the workspace root")
+        freed = 0
+        with self._use() as root, self._parent(root, path) as (pfd, name):
+            st = self._lstat(pfd, name, path)
+            try:
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=pfd)
+                    freed = st.st_blocks * 512 if st.st_nlink == 1 else 0
+                else:
+                    try:
+                        os.rmdir(name, dir_fd=pfd)
+                        freed = st.st_blocks * 512
+                    except OSError as exc:
+                        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                            raise
+                        if not recursive:
+                            raise InvalidInput(
+                                f"{_q(path)} is a directory that is not empty (delete it recursively)"
+                            ) from exc
+                        freed = self._rmtree(pfd, name, path)
+            except OSError as exc:
+                if exc.errno == errno.ENOTEMPTY:
+                    # Something inside changed under us (the sandbox is writing there): say so plainly.
+                    raise Conflict(f"{_q(path)} changed while it was being deleted; try again") from exc
+                raise _fail(exc, path) from exc
+        self._adjust_usage(-freed)
+
+    def _rmtree(self, pfd: int, name: str, path: str) -> int:
+        """Iterative (no recursion limit), one fd per level: each directory is listed once, its non-directories
+        unlinked relative to its fd, its subdirectories entered one by one (opened without following), and it is
+        removed from its parent's fd when empty. Returns the bytes freed (roughly)."""
+        freed = 0
+        stack: list[tuple[int, str, Iterator[str]]] = []  # (dir fd, its name in its parent, subdirs left)
+
+        def enter(parent_fd: int, dname: str) -> None:
+            nonlocal freed
+            fd = self._open_component(parent_fd, dname, _DIR_READ)
+            subdirs: list[str] = []
+            try:
+                with os.scandir(fd) as it:
+                    entries = list(it)
+                for de in entries:
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        subdirs.append(de.name)
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(de.name, dir_fd=fd)
+                        freed += st.st_blocks * 512 if st.st_nlink == 1 else 0
+            except BaseException:
+                os.close(fd)
+                raise
+            stack.append((fd, dname, iter(subdirs)))
+
+        try:
+            enter(pfd, name)
+            while stack:
+                fd, dname, pending = stack[-1]
+                sub = next(pending, None)
+                if sub is not None:
+                    if len(stack) >= MAX_DELETE_DEPTH:
+                        raise ProviderError(
+                            f"{_q(path)} is nested more than {MAX_DELETE_DEPTH} levels deep; "
+                            "delete it from the sandbox's terminal"
+                        )
+                    try:
+                        enter(fd, sub)
+                    except OSError as exc:
+                        # gone, or no longer a directory: changed under us, and the rmdir below says if it matters
+                        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                            raise
+                        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                            os.unlink(sub, dir_fd=fd)  # a symlink/file swapped in: remove the entry, not its target
+                    continue
+                stack.pop()
+                blocks = os.fstat(fd).st_blocks * 512
+                os.close(fd)
+                os.rmdir(dname, dir_fd=stack[-1][0] if stack else pfd)
+                freed += blocks
+        finally:
+            for fd, _, _ in stack:
+                _close(fd)
+        return freed
+
+    # -- walking ------------------------------------------------------------------------------------------------
+    def _walk(
+        self, root: int, path: str, skip_dirs: frozenset[str]
+    ) -> Generator[tuple[str, list[os.DirEntry[str]]], None, None]:
+        """Depth-first over the directories beneath `path`, in name order: yields (dir path, its entries) while the
+        directory's fd is open (so DirEntry.stat works: fstatat on that fd). Each directory is opened anew beneath
+        the root without following symlinks, so a subtree swapped for a symlink mid-walk is skipped, never entered.
+        Directories that vanish or change type meanwhile are skipped quietly; `path` itself must be a directory."""
+        first = True
+        stack = [path]
+        while stack:
+            here = stack.pop()
+            try:
+                fd = self._open_listable(root, here)
+            except SandbenchError:
+                if first:
+                    raise
+                continue
+            first = False
+            try:
+                try:
+                    with os.scandir(fd) as it:
+                        entries = sorted(it, key=lambda e: e.name)
+                    subdirs: list[str] = []
+                    for de in entries:
+                        with contextlib.suppress(OSError):
+                            # d_type from getdents; DT_UNKNOWN falls back to fstatat on this fd, never following
+                            if de.is_dir(follow_symlinks=False) and de.name not in skip_dirs:
+                                subdirs.append(de.name)
+                except OSError:
+                    continue
+                yield here, entries
+                stack.extend(_join(here, d) for d in reversed(subdirs))
+            finally:
+                os.close(fd)
+
+    def search(self, path: str, pattern: str, *, limit: int = 1000) -> list[str]:
+        """Paths (relative to the root) under `path` whose name matches the glob `pattern` — case-insensitive when
+        the pattern is all lower case. `.git` contents are skipped; symlinks are matched by name, never entered."""
+        if not pattern:
+            raise InvalidInput("search pattern is empty")
+        fold = pattern == pattern.lower()
+        found: list[str] = []
+        if limit <= 0:
+            return found
+        with self._use() as root, contextlib.closing(self._walk(root, path, frozenset({".git"}))) as walk:
+            for here, entries in walk:
+                for de in entries:
+                    if fnmatch.fnmatchcase(de.name.lower() if fold else de.name, pattern):
+                        found.append(_join(here, de.name))
+                        if len(found) >= limit:
+                            return found
+        return found
+
+    def walk_files(
+        self, path: str = "", *, limit: int = 200_000, skip_dirs: frozenset[str] = frozenset({".git"})
+    ) -> list[str]:
+        """Every regular file under `path` (paths relative to the root), `skip_dirs` not entered: the fuzzy finder's
+        input. Uses d_type from getdents, so no stat per file."""
+        out: list[str] = []
+        if limit <= 0:
+            return out
+        with self._use() as root, contextlib.closing(self._walk(root, path, skip_dirs)) as walk:
+            for here, entries in walk:
+                for de in entries:
+                    try:
+                        is_file = de.is_file(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if is_file:
+                        out.append(_join(here, de.name))
+                        if len(out) >= limit:
+                            return out
+        return out
+
+    # -- disk usage ---------------------------------------------------------------------------------------------
+    def usage(self) -> int:
+        """Bytes the workspace occupies (st_blocks * 512, symlinks not followed, hard links once). Measured at most
+        every USAGE_TTL seconds; writes and deletes through this object adjust the cached figure meanwhile."""
+        with self._lock:
+            hit = self._usage
+        if hit is not None and time.monotonic() - hit[0] < USAGE_TTL:
+            return hit[1]
+        measured_at = time.monotonic()
+        total = self._measure()
+        with self._lock:
+            self._usage = (measured_at, total)
+        return total
+
+    def _measure(self) -> int:
+        seen: set[tuple[int, int]] = set()
+        with self._use() as root, contextlib.closing(self._walk(root, "", frozenset())) as walk:
+            total = os.fstat(root).st_blocks * 512
+            for _here, entries in walk:
+                for de in entries:
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                        key = (st.st_dev, st.st_ino)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    total += st.st_blocks * 512
+        return total
+
+    def _adjust_usage(self, delta: int) -> None:
+        with self._lock:
+            if self._usage is not None:
+                self._usage = (self._usage[0], max(0, self._usage[1] + delta))
