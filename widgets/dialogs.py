@@ -98,6 +98,7 @@ class InputDialog(DialogBase):
         placeholder: str = "",
         validate: Callable[[str], str | None] | None = None,
         select: tuple[int, int] | None = None,
+        password: bool = False,
     ) -> None:
         super().__init__()
         self._title = title
@@ -106,12 +107,13 @@ class InputDialog(DialogBase):
         self._placeholder = placeholder
         self._validate = validate
         self._select = select
+        self._password = password
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
             yield Label(Text(self._prompt))
-            yield Input(value=self._value, placeholder=self._placeholder, id="value")
+            yield Input(value=self._value, placeholder=self._placeholder, password=self._password, id="value")
             yield Static("", classes="dialog-error", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")

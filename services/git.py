@@ -1,0 +1,792 @@
+"""Git for one repository in one sandbox, run INSIDE the sandbox (DESIGN §3 `git.py`, §5 rules 1, 2 and 5).
+
+Why inside: a repository carries config (`core.fsmonitor`, aliases, `diff.external`) and hooks that run programs;
+git on the host over sandbox files would run them on the host (measured: isolation.md). So every command here is
+`service.exec([...argv...], cwd=repo_dir)`: argv lists only, user-supplied names after `--` or validated with
+`git check-ref-format --branch` (itself run inside the sandbox), commit messages on stdin (`commit -F -`), and
+`GIT_LITERAL_PATHSPECS=1` so a file named `*` or `:(glob)x` means only itself.
+
+Output is read from machine formats (`services.git_parse`). Failures become `GitError` subclasses whose one-line
+message says what to do; a configured git token never appears in any of them (`scrub`).
+
+Credentials: remote operations are tried without credentials first. If that fails on authentication and a token
+is configured (`config.git_token` or `$SANDBENCH_GIT_TOKEN`), the token is written into the sandbox as a git
+credential-store file through the file API, made mode 600, referenced with `-c credential.helper=store --file=…`,
+and deleted right after. If that fails too (or there is no token) and the caller gave an `ask` callback, the
+command is run once more with `GIT_ASKPASS`/`SSH_ASKPASS` pointing at a small constant script inside the sandbox
+that drops its prompt in a file and waits for an answer file; this class polls for prompts through the file API
+and asks the user through `ask`. A prompt nobody answers ends the command with `OperationTimeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import posixpath
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from services import paths
+from services.errors import (
+    Conflict,
+    FileNotFound,
+    InvalidInput,
+    NameRejected,
+    OperationTimeout,
+    PermissionDenied,
+    SandbenchError,
+)
+from services.git_parse import (
+    BRANCH_FORMAT,
+    LOG_FORMAT,
+    STASH_FORMAT,
+    Branch,
+    Commit,
+    DiffFile,
+    FileStatus,
+    GitStatus,
+    Hunk,
+    Stash,
+    decode,
+    encode,
+    hunk_patch,
+    parse_branches,
+    parse_diff,
+    parse_log,
+    parse_stashes,
+    parse_status,
+)
+from services.models import ExecResult
+from services.sandbox_service import SandboxService
+
+log = logging.getLogger(__name__)
+
+AskCallback = Callable[[str], Awaitable[str | None]]
+ProgressCallback = Callable[[str], None]
+
+# Where our helper files live inside the sandbox, relative to its root ($HOME): outside any worktree.
+CACHE_DIR = ".cache/sandbench"
+ASKPASS_PATH = f"{CACHE_DIR}/askpass"
+TOKEN_ENV = "SANDBENCH_GIT_TOKEN"  # noqa: S105 (a variable name, not a secret)
+TOKEN_USER = "x-access-token"  # noqa: S105 - what GitHub/GitLab/Gitea accept as the user name of a token
+
+# The askpass helper. Constant text: what varies (the exchange folder) comes in through the environment.
+# It writes its prompt atomically, waits for the app's answer (or a cancel file), prints it and cleans up.
+ASKPASS_SCRIPT = b"""#!/bin/sh
+# sandbench askpass: hand the prompt to the app, wait for its answer. Written by sandbench; safe to delete.
+dir="${SANDBENCH_ASKPASS_DIR:?}"
+id="$$"
+umask 077
+printf '%s' "$1" > "$dir/prompt-$id.tmp" && mv "$dir/prompt-$id.tmp" "$dir/prompt-$id" || exit 1
+limit="${SANDBENCH_ASKPASS_WAIT:-1200}"
+i=0
+while [ ! -e "$dir/answer-$id" ]; do
+    if [ -e "$dir/cancel-$id" ] || [ "$i" -ge "$limit" ]; then
+        rm -f "$dir/prompt-$id" "$dir/cancel-$id"
+        exit 1
+    fi
+    sleep 0.1
+    i=$((i + 1))
+done
+cat "$dir/answer-$id"
+rm -f "$dir/answer-$id" "$dir/prompt-$id"
+"""
+
+# Installs a helper file from stdin with a mode: constant script, the path and mode arrive as arguments.
+_INSTALL = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.tmp" && chmod "$2" "$1.tmp" && mv -f -- "$1.tmp" "$1"'
+
+# stash builds pathspecs of its own internally (for untracked files); literal pathspecs break it. It is given no
+# user paths, so turning pattern matching back on for it is safe.
+_PATTERN_PATHSPECS = {"GIT_LITERAL_PATHSPECS": "0"}
+_HEX = re.compile(r"[0-9a-fA-F]{4,64}")
+_MAX_LOG = 1000
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+class GitError(SandbenchError):
+    title = "Git"
+
+
+class NotARepository(GitError):
+    title = "Not a repository"
+
+
+class DetachedHead(GitError):
+    title = "Detached HEAD"
+
+
+class MergeConflict(GitError, Conflict):
+    title = "Merge conflict"
+
+
+class PushRejected(GitError, Conflict):
+    title = "Push rejected"
+
+
+class NoUpstream(GitError):
+    title = "No upstream"
+
+
+class AuthenticationFailed(GitError, PermissionDenied):
+    title = "Authentication failed"
+
+
+class AskTimeout(GitError, OperationTimeout):
+    title = "Timed out"
+
+
+class ChangesInTheWay(GitError, Conflict):
+    title = "Local changes"
+
+
+class NothingToCommit(GitError):
+    title = "Nothing to commit"
+
+
+class BranchNotMerged(GitError):
+    title = "Branch not merged"
+
+
+_AUTH_MARKERS = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "terminal prompts disabled",
+    "permission denied (publickey",
+    "host key verification failed",
+    "invalid username or password",
+    "http basic: access denied",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+    "could not read from remote repository",
+)
+
+
+def is_auth_failure(stderr: str) -> bool:
+    low = stderr.lower()
+    return any(m in low for m in _AUTH_MARKERS)
+
+
+# -- the service -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RemoteResult:
+    """What a fetch/pull/push printed (token scrubbed), and how it got through."""
+
+    output: str
+    used_token: bool = False
+    asked: bool = False
+
+
+class GitService:
+    """Git over one repository (`repo_dir`, relative to the sandbox root) in one sandbox.
+
+    `ask(prompt) -> answer | None` is how a remote operation asks the user for a password, passphrase or
+    host-key confirmation; `git_argv` is the git program (a wrapper may be put in front of it)."""
+
+    def __init__(
+        self,
+        service: SandboxService,
+        sandbox_id: str,
+        *,
+        repo_dir: str = "",
+        token: str | None = None,
+        ask: AskCallback | None = None,
+        ask_timeout: float = 120.0,
+        timeout: float = 120.0,
+        remote_timeout: float = 600.0,
+        env: Mapping[str, str] | None = None,
+        git_argv: Sequence[str] = ("git",),
+    ) -> None:
+        self.service = service
+        self.sandbox_id = sandbox_id
+        self.repo_dir = paths.normalize(repo_dir)
+        cfg_token = getattr(service.config, "git_token", None)
+        self._token = token or cfg_token or os.environ.get(TOKEN_ENV) or None
+        self.ask = ask
+        self.ask_timeout = ask_timeout
+        self.timeout = timeout
+        self.remote_timeout = remote_timeout
+        self.extra_env = dict(env or {})
+        self.git_argv = list(git_argv)
+        self._resolved = False
+        self._home: str | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        """The repository folder relative to the sandbox root, as a path prefix ('' or 'dir/')."""
+        return f"{self.repo_dir}/" if self.repo_dir else ""
+
+    def scrub(self, text: str) -> str:
+        """`text` without the token (plain or URL-encoded) and without credentials embedded in URLs."""
+        if self._token:
+            for form in {self._token, quote(self._token, safe="")}:
+                text = text.replace(form, "***")
+        return re.sub(r"(\w+://)[^/@\s:]+:[^/@\s]+@", r"\1***@", text)
+
+    def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {
+            "LC_ALL": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_LITERAL_PATHSPECS": "1",
+            "GIT_PAGER": "cat",
+            "PAGER": "cat",
+            "GIT_EDITOR": "true",  # a merge or revert never waits for an editor nobody sees
+            "GIT_SEQUENCE_EDITOR": "true",
+            "GIT_MERGE_AUTOEDIT": "no",
+            "GIT_ASKPASS": "",
+            "SSH_ASKPASS": "",
+            # no terminal in here: ssh must fail fast instead of waiting for one
+            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+        }
+        env.update(self.extra_env)
+        if extra:
+            env.update(extra)
+        return env
+
+    async def _exec(
+        self,
+        args: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        on_output: Callable[[str, bytes], None] | None = None,
+        cwd: str | None = None,
+        config: Sequence[str] = (),
+    ) -> ExecResult:
+        argv = [*self.git_argv, "--no-pager", "-c", "color.ui=false", "-c", "core.quotepath=false"]
+        for item in config:
+            argv += ["-c", item]
+        argv += list(args)
+        return await self.service.exec(
+            self.sandbox_id,
+            argv,
+            cwd=self.repo_dir if cwd is None else cwd,
+            env=self._env(env),
+            timeout=timeout or self.timeout,
+            stdin=stdin,
+            on_output=on_output,
+        )
+
+    async def _git(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
+        """Run git; stdout on success, a classified `GitError` on failure."""
+        r = await self._exec(args, stdin=stdin, env=env)
+        if r.exit_code != 0:
+            raise self._error(args[0] if args else "git", r)
+        return r.stdout
+
+    def _error(self, op: str, r: ExecResult) -> GitError:
+        if r.timed_out:
+            return GitError(f"git {op} timed out")
+        err = self.scrub(decode(r.stderr).strip())
+        out = self.scrub(decode(r.stdout).strip())
+        low = err.lower()
+        both = f"{low}\n{out.lower()}"
+        if "not a git repository" in low:
+            return NotARepository("not a git repository: initialise one (i) or clone one into this folder")
+        if op == "push" and ("[rejected]" in both or "[remote rejected]" in both or "rejected" in low):
+            return PushRejected("push rejected: the remote has commits you do not have — pull (p) first, then push")
+        if "has no upstream branch" in low or "no tracking information" in low or "no upstream configured" in low:
+            return NoUpstream("this branch has no upstream: push with an upstream (P) to set one")
+        if "not currently on a branch" in low or "you are not currently on a branch" in low:
+            return DetachedHead("HEAD is detached: switch to a branch (b) first")
+        if is_auth_failure(err):
+            return AuthenticationFailed(
+                f"git {op}: authentication failed — set a token (SANDBENCH_GIT_TOKEN) or check the remote's access"
+            )
+        if "conflict" in both or "unmerged" in low or "you have not concluded your merge" in low:
+            return MergeConflict(f"git {op}: merge conflicts — resolve the files marked U, stage them, then commit")
+        if "nothing to commit" in both or "no changes added to commit" in both:
+            return NothingToCommit("nothing to commit: stage changes first (space, or a for all)")
+        if "not fully merged" in low:
+            return BranchNotMerged("the branch is not fully merged: delete it anyway only if you mean to lose it")
+        if "divergent branches" in low or "not possible to fast-forward" in low:
+            return GitError("pull: the branches have diverged — merge or rebase in the terminal (or set pull.rebase)")
+        if "would be overwritten" in low:
+            return ChangesInTheWay(f"git {op}: local changes would be overwritten — commit or stash (s) them first")
+        line = next((ln for ln in err.splitlines() if ln.startswith(("fatal:", "error:"))), None)
+        line = line or (err.splitlines()[-1] if err else "") or (out.splitlines()[-1] if out else "")
+        return GitError(f"git {op} failed: {line[:300] or f'exit code {r.exit_code}'}")
+
+    async def resolve(self) -> None:
+        """Move `repo_dir` up to the top of its worktree, once, so paths in git's output are relative to it."""
+        if self._resolved:
+            return
+        r = await self._exec(["rev-parse", "--show-cdup"])
+        if r.exit_code != 0:
+            raise self._error("status", r)
+        cdup = decode(r.stdout).strip()
+        if cdup:
+            joined = posixpath.normpath(posixpath.join(self.repo_dir or ".", cdup))  # pure string work
+            self.repo_dir = paths.normalize("" if joined == "." else joined)
+        self._resolved = True
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    async def is_repo(self) -> bool:
+        r = await self._exec(["rev-parse", "--git-dir"])
+        return r.exit_code == 0
+
+    async def status(self) -> GitStatus:
+        """One `git status` call: branch, upstream, ahead/behind, every changed path, stash count."""
+        await self.resolve()
+        r = await self._exec(
+            ["status", "--porcelain=v2", "-z", "--branch", "--show-stash"],
+            env={"GIT_OPTIONAL_LOCKS": "0"},  # a read must not take index.lock from under the user's own git
+        )
+        if r.exit_code != 0:
+            raise self._error("status", r)
+        return parse_status(r.stdout, prefix=self.prefix)
+
+    async def diff(self, path: str | None = None, *, staged: bool = False, context: int = 3) -> list[DiffFile]:
+        args = ["diff", "--no-color", "--no-ext-diff", f"-U{int(context)}"]
+        if staged:
+            args.append("--cached")
+        args.append("--")
+        if path is not None:
+            args.append(path)
+        return parse_diff(await self._git(*args))
+
+    async def diff_untracked(self, path: str) -> list[DiffFile]:
+        """An untracked file as an all-added diff (`diff --no-index` exits 1 when files differ, as they do)."""
+        r = await self._exec(["diff", "--no-color", "--no-ext-diff", "--no-index", "--", "/dev/null", path])
+        if r.exit_code not in (0, 1):
+            raise self._error("diff", r)
+        return parse_diff(r.stdout)
+
+    async def diff_for(self, entry: FileStatus, *, staged: bool) -> list[DiffFile]:
+        if entry.untracked:
+            return await self.diff_untracked(entry.path)
+        return await self.diff(entry.path, staged=staged)
+
+    async def log(self, *, skip: int = 0, limit: int = 100, ref: str | None = None) -> list[Commit]:
+        args = ["log", "-z", f"--format={LOG_FORMAT}", f"--skip={max(0, int(skip))}", f"-n{min(int(limit), _MAX_LOG)}"]
+        if ref is not None:
+            args.append(await self._verified_rev(ref))
+        args.append("--")
+        r = await self._exec(args)
+        if r.exit_code != 0:
+            err = decode(r.stderr)
+            if "does not have any commits yet" in err or "bad default revision" in err:
+                return []
+            raise self._error("log", r)
+        return parse_log(r.stdout)
+
+    async def _verified_rev(self, rev: str) -> str:
+        """A revision given by the user, resolved inside the sandbox to a full object name (so nothing that
+        looks like an option ever reaches git's argument parser)."""
+        if rev.startswith("-") or "\x00" in rev or not rev:
+            raise InvalidInput(f"not a revision: {rev[:60]!r}")
+        r = await self._exec(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"])
+        if r.exit_code != 0:
+            raise InvalidInput(f"no such commit or branch: {rev[:60]!r}")
+        return decode(r.stdout).strip()
+
+    async def show(self, oid: str) -> tuple[Commit, list[DiffFile]]:
+        if not _HEX.fullmatch(oid):
+            oid = await self._verified_rev(oid)
+        head = await self._git("log", "-z", "-n1", f"--format={LOG_FORMAT}", oid, "--")
+        commits = parse_log(head)
+        if not commits:
+            raise FileNotFound(f"no commit {oid[:12]}")
+        body = await self._git("show", "--no-color", "--no-ext-diff", "--format=", "-m", "--first-parent", oid, "--")
+        return commits[0], parse_diff(body)
+
+    async def last_message(self) -> str:
+        return decode(await self._git("log", "-n1", "--format=%B", "--"))
+
+    async def head_oid(self) -> str | None:
+        r = await self._exec(["rev-parse", "--verify", "--quiet", "HEAD"])
+        return decode(r.stdout).strip() or None if r.exit_code == 0 else None
+
+    # -- staging -----------------------------------------------------------------------------------------------
+    async def stage(self, *paths_: str) -> None:
+        if paths_:
+            await self._git("add", "-A", "--", *paths_)
+
+    async def stage_all(self) -> None:
+        await self._git("add", "-A")
+
+    async def unstage(self, *paths_: str) -> None:
+        if not paths_:
+            return
+        if await self.head_oid() is None:
+            await self._git("rm", "--cached", "-r", "-q", "--", *paths_)  # no HEAD to reset to yet
+        else:
+            await self._git("reset", "-q", "HEAD", "--", *paths_)
+
+    async def unstage_all(self) -> None:
+        if await self.head_oid() is None:
+            await self._git("rm", "--cached", "-r", "-q", "--", ".")
+        else:
+            await self._git("reset", "-q")
+
+    async def discard(self, entry: FileStatus, *, include_staged: bool = False) -> None:
+        """Throw away a file's changes: untracked → deleted; tracked → back to the index (or to HEAD with
+        `include_staged`). Callers confirm first."""
+        if entry.untracked:
+            await self._git("clean", "-f", "-d", "-q", "--", entry.path)
+            return
+        if entry.conflicted:
+            include_staged = True
+        targets = [entry.path] + ([entry.orig_path] if entry.orig_path and include_staged else [])
+        if include_staged:
+            if entry.index == "A" or entry.kind == "renamed" or await self.head_oid() is None:
+                # not in HEAD: drop it from the index, then from the worktree
+                await self._git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", entry.path)
+                if entry.orig_path:
+                    await self._git("checkout", "-q", "HEAD", "--", entry.orig_path)
+                await self._git("clean", "-f", "-q", "--", entry.path)
+                return
+            await self._git("checkout", "-q", "HEAD", "--", *targets)
+        else:
+            await self._git("checkout", "-q", "--", *targets)
+
+    async def _apply(self, patch: bytes, *flags: str) -> None:
+        await self._git("apply", "--whitespace=nowarn", *flags, "-", stdin=patch)
+
+    async def stage_hunk(self, file: DiffFile, hunk: Hunk) -> None:
+        """Stage one hunk of the unstaged diff (`git apply --cached`, patch on stdin)."""
+        await self._apply(hunk_patch(file, hunk), "--cached")
+
+    async def unstage_hunk(self, file: DiffFile, hunk: Hunk) -> None:
+        """Unstage one hunk of the staged diff."""
+        await self._apply(hunk_patch(file, hunk, reverse=True), "--cached", "--reverse")
+
+    async def discard_hunk(self, file: DiffFile, hunk: Hunk) -> None:
+        """Throw away one hunk of the unstaged diff from the worktree. Callers confirm first."""
+        await self._apply(hunk_patch(file, hunk, reverse=True), "--reverse")
+
+    # -- committing --------------------------------------------------------------------------------------------
+    async def commit(self, message: str, *, amend: bool = False, env: Mapping[str, str] | None = None) -> str:
+        """Commit the index with `message` (given on stdin, stored as written save for git's whitespace cleanup).
+        Returns the new commit's id."""
+        if not message.strip():
+            raise InvalidInput("the commit message is empty: write a summary line")
+        if "\x00" in message:
+            raise InvalidInput("a commit message cannot contain NUL")
+        args = ["commit", "-q", "--cleanup=whitespace", "-F", "-"]
+        if amend:
+            args.append("--amend")
+        await self._git(*args, stdin=encode(message), env=env)
+        oid = await self.head_oid()
+        return oid or ""
+
+    # -- branches ----------------------------------------------------------------------------------------------
+    async def branches(self, *, remotes: bool = False) -> list[Branch]:
+        args = ["branch", "--list", f"--format={BRANCH_FORMAT}"]
+        if remotes:
+            args.insert(1, "--all")
+        return parse_branches(await self._git(*args))
+
+    async def check_branch_name(self, name: str) -> str:
+        """`name` if git accepts it as a new branch name (asked inside the sandbox), else `NameRejected`."""
+        if not name or name.startswith("-") or any(c < " " or c == "\x7f" for c in name) or len(name) > 250:
+            raise NameRejected(f"not a valid branch name: {name[:60]!r}")
+        r = await self._exec(["check-ref-format", "--branch", name])
+        if r.exit_code != 0 or decode(r.stdout).strip() != name:
+            raise NameRejected(f"not a valid branch name: {name[:60]!r}")
+        return name
+
+    async def create_branch(self, name: str, *, switch: bool = True, start: str | None = None) -> None:
+        await self.check_branch_name(name)
+        base = [await self._verified_rev(start)] if start else []
+        if switch:
+            await self._git("switch", "-q", "-c", name, *base)
+        else:
+            await self._git("branch", name, *base)
+
+    async def switch(self, name: str) -> None:
+        await self.check_branch_name(name)
+        await self._git("switch", "-q", name)
+
+    async def delete_branch(self, name: str, *, force: bool = False) -> None:
+        await self.check_branch_name(name)
+        await self._git("branch", "-D" if force else "-d", "-q", name)
+
+    # -- stash -------------------------------------------------------------------------------------------------
+    async def stashes(self) -> list[Stash]:
+        return parse_stashes(await self._git("stash", "list", "-z", f"--format={STASH_FORMAT}"))
+
+    async def stash_push(self, message: str | None = None, *, include_untracked: bool = True) -> None:
+        args = ["stash", "push", "-q"]
+        if include_untracked:
+            args.append("--include-untracked")
+        if message:
+            args += ["-m", message]
+        r = await self._exec(args, env=_PATTERN_PATHSPECS)
+        if r.exit_code != 0:
+            raise self._error("stash", r)
+        if b"No local changes to save" in r.stdout + r.stderr:
+            raise NothingToCommit("nothing to stash: the worktree is clean")
+
+    async def stash_pop(self, index: int = 0) -> None:
+        await self._git("stash", "pop", "-q", "--index", f"stash@{{{int(index)}}}", env=_PATTERN_PATHSPECS)
+
+    # -- creating ----------------------------------------------------------------------------------------------
+    async def init(self, *, branch: str = "main") -> None:
+        await self.check_branch_name(branch)
+        await self._git("init", "-q", "-b", branch)
+        self._resolved = False
+
+    async def clone(self, url: str, dest: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
+        """Clone `url` into `dest` (relative to the sandbox root). Tried without credentials first."""
+        if not url or url.startswith("-") or "\x00" in url or "\n" in url:
+            raise InvalidInput("not a repository URL")
+        d = paths.normalize(dest)
+        if not d:
+            raise InvalidInput("clone into a new folder, not the sandbox root")
+        parent, _, name = d.rpartition("/")
+        return await self._remote(
+            ["clone", "--progress", "--", url, name], on_progress, op="clone", cwd=parent, url=url
+        )
+
+    # -- remotes -----------------------------------------------------------------------------------------------
+    async def remote_url(self, remote: str) -> str | None:
+        r = await self._exec(["remote", "get-url", "--", remote])
+        return decode(r.stdout).strip() or None if r.exit_code == 0 else None
+
+    async def remotes(self) -> list[str]:
+        return decode(await self._git("remote")).split()
+
+    async def _upstream_remote(self) -> str:
+        r = await self._exec(["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"])
+        if r.exit_code == 0:
+            up = decode(r.stdout).strip()
+            for rem in await self.remotes():
+                if up.startswith(rem + "/"):
+                    return rem
+        rems = await self.remotes()
+        return "origin" if "origin" in rems else (rems[0] if rems else "origin")
+
+    async def fetch(self, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
+        await self.resolve()
+        remote = await self._upstream_remote()
+        return await self._remote(
+            ["fetch", "--progress", "--prune", remote], on_progress, op="fetch", url=await self.remote_url(remote)
+        )
+
+    async def pull(self, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
+        await self.resolve()
+        st = await self.status()
+        if st.detached:
+            raise DetachedHead("HEAD is detached: switch to a branch (b) before pulling")
+        if st.conflicted:
+            raise MergeConflict("resolve the conflicts (files marked U) and commit before pulling")
+        if not st.upstream:
+            raise NoUpstream(f"branch {st.branch!r} has no upstream: push it with an upstream first (P)")
+        remote = await self._upstream_remote()
+        args = ["pull", "--progress", "--no-edit"]
+        configured = await self._exec(["config", "--get", "pull.rebase"])
+        if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
+            args.append("--no-rebase")  # the user chose nothing: merge, git's behaviour before 2.27, not an error
+        return await self._remote(args, on_progress, op="pull", url=await self.remote_url(remote))
+
+    async def push(
+        self, *, on_progress: ProgressCallback | None = None, set_upstream: str | None = None, force: bool = False
+    ) -> RemoteResult:
+        """Push the current branch. Without an upstream, `set_upstream=<remote>` pushes with `-u`; otherwise
+        `NoUpstream` (the panel offers to set one)."""
+        await self.resolve()
+        st = await self.status()
+        if st.detached:
+            raise DetachedHead("HEAD is detached: switch to a branch (b) before pushing")
+        if st.initial:
+            raise GitError("nothing to push: make a first commit (c)")
+        args = ["push", "--progress", "--porcelain"]
+        if force:
+            args.append("--force-with-lease")
+        if st.upstream is None:
+            if set_upstream is None:
+                raise NoUpstream(f"branch {st.branch!r} has no upstream: push with an upstream (P, then confirm)")
+            if set_upstream not in await self.remotes():
+                raise InvalidInput(f"no remote {set_upstream!r}")
+            args += ["--set-upstream", set_upstream, f"HEAD:refs/heads/{st.branch}"]
+            remote = set_upstream
+        else:
+            remote = await self._upstream_remote()
+        return await self._remote(args, on_progress, op="push", url=await self.remote_url(remote))
+
+    async def _remote(
+        self,
+        args: list[str],
+        on_progress: ProgressCallback | None,
+        *,
+        op: str,
+        url: str | None,
+        cwd: str | None = None,
+    ) -> RemoteResult:
+        """Run a remote command: without credentials; then with the token (http remotes); then asking."""
+        r = await self._remote_once(args, on_progress, cwd=cwd)
+        if r.exit_code == 0:
+            return RemoteResult(self._out(r))
+        if not is_auth_failure(decode(r.stderr)) or r.timed_out:
+            raise self._error(op, r)
+        if self._token and url and urlsplit(url).scheme in ("http", "https"):
+            r = await self._with_token(args, on_progress, url, cwd=cwd)
+            if r.exit_code == 0:
+                return RemoteResult(self._out(r), used_token=True)
+            if not is_auth_failure(decode(r.stderr)):
+                raise self._error(op, r)
+        if self.ask is not None:
+            r = await self._with_askpass(args, on_progress, cwd=cwd)
+            if r.exit_code == 0:
+                return RemoteResult(self._out(r), asked=True)
+        raise self._error(op, r)
+
+    def _out(self, r: ExecResult) -> str:
+        return self.scrub(decode(r.stdout + r.stderr))
+
+    def _progress_sink(self, on_progress: ProgressCallback | None) -> Callable[[str, bytes], None] | None:
+        if on_progress is None:
+            return None
+        buf = bytearray()
+
+        def sink(_stream: str, chunk: bytes) -> None:
+            # git redraws progress with \r: report the newest complete line, scrubbed
+            buf.extend(chunk)
+            parts = re.split(rb"[\r\n]", bytes(buf))
+            buf[:] = parts[-1]
+            for part in reversed(parts[:-1]):
+                if part.strip():
+                    on_progress(self.scrub(decode(part).strip()))
+                    break
+
+        return sink
+
+    async def _remote_once(
+        self,
+        args: Sequence[str],
+        on_progress: ProgressCallback | None,
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        config: Sequence[str] = (),
+    ) -> ExecResult:
+        return await self._exec(
+            args,
+            env=env,
+            timeout=self.remote_timeout,
+            on_output=self._progress_sink(on_progress),
+            cwd=cwd,
+            config=config,
+        )
+
+    async def _with_token(
+        self, args: Sequence[str], on_progress: ProgressCallback | None, url: str, *, cwd: str | None
+    ) -> ExecResult:
+        assert self._token is not None
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        user = parts.username or TOKEN_USER
+        line = f"{parts.scheme}://{quote(user, safe='')}:{quote(self._token, safe='')}@{host}\n"
+        rel = f"{CACHE_DIR}/git-credentials-{secrets.token_hex(8)}"
+        await self.service.mkdir(self.sandbox_id, CACHE_DIR, parents=True)
+        try:
+            # write_file cannot set a mode: write, then chmod inside the sandbox (the workspace is 0700 meanwhile)
+            await self.service.write_file(self.sandbox_id, rel, line.encode())
+            r = await self.service.exec(self.sandbox_id, ["chmod", "600", "--", rel], env={"LC_ALL": "C"})
+            if r.exit_code != 0:
+                log.warning("could not make the credential file mode 600 (exit %s)", r.exit_code)
+            helper = f"store --file={await self._sandbox_home()}/{rel}"
+            # the empty helper first: the repo's or user's own helpers are not asked, and not told our token
+            return await self._remote_once(
+                args, on_progress, cwd=cwd, config=["credential.helper=", f"credential.helper={helper}"]
+            )
+        finally:
+            with contextlib.suppress(SandbenchError):
+                await self.service.delete_path(self.sandbox_id, rel)
+
+    async def _install(self, rel: str, content: bytes, mode: str) -> None:
+        """Create a helper file from inside the sandbox, so the sandbox user owns it and can run it."""
+        r = await self.service.exec(self.sandbox_id, ["sh", "-c", _INSTALL, "sh", rel, mode], stdin=content)
+        if r.exit_code != 0:
+            raise GitError(f"could not install the askpass helper: {decode(r.stderr).strip()[:200]}")
+
+    async def _with_askpass(
+        self, args: Sequence[str], on_progress: ProgressCallback | None, *, cwd: str | None
+    ) -> ExecResult:
+        assert self.ask is not None
+        await self._install(ASKPASS_PATH, ASKPASS_SCRIPT, "700")
+        xdir = f"{CACHE_DIR}/askpass-{secrets.token_hex(6)}"
+        await self.service.mkdir(self.sandbox_id, xdir, parents=True)
+        home = await self._sandbox_home()
+        env = {
+            "SANDBENCH_ASKPASS_DIR": f"{home}/{xdir}",
+            "SANDBENCH_ASKPASS_WAIT": str(int(self.ask_timeout * 10) + 50),  # the script gives up a bit after us
+            "GIT_ASKPASS": f"{home}/{ASKPASS_PATH}",
+            "SSH_ASKPASS": f"{home}/{ASKPASS_PATH}",
+            "SSH_ASKPASS_REQUIRE": "force",  # ssh uses askpass even without a display
+            "DISPLAY": ":0",
+            "GIT_SSH_COMMAND": "ssh",
+        }
+        task = asyncio.ensure_future(self._remote_once(args, on_progress, cwd=cwd, env=env))
+        failure: BaseException | None = None
+        try:
+            failure = await self._serve_prompts(task, xdir)
+            result = await task
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            with contextlib.suppress(SandbenchError):
+                await self.service.delete_path(self.sandbox_id, xdir, recursive=True)
+        if failure is not None:
+            raise failure
+        return result
+
+    async def _sandbox_home(self) -> str:
+        """$HOME inside the sandbox, which is the sandbox root: helper paths given to git must be absolute."""
+        if self._home is None:
+            r = await self.service.exec(self.sandbox_id, ["sh", "-c", 'printf %s "$HOME"'])
+            self._home = decode(r.stdout).strip() or "/home/sandbox"
+        return self._home
+
+    async def _serve_prompts(self, task: asyncio.Future[ExecResult], xdir: str) -> BaseException | None:
+        """Poll the exchange folder while git runs; answer each prompt through `ask`. Returns the error that
+        should end the operation (a prompt left unanswered), or None."""
+        assert self.ask is not None
+        seen: set[str] = set()
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.15)
+            if task.done():
+                break
+            try:
+                names = [e.name for e in await self.service.list_dir(self.sandbox_id, xdir)]
+            except SandbenchError:
+                continue
+            for name in sorted(names):
+                if not name.startswith("prompt-") or name.endswith(".tmp") or name in seen:
+                    continue
+                seen.add(name)
+                ident = name.removeprefix("prompt-")
+                try:
+                    prompt = decode((await self.service.read_file(self.sandbox_id, f"{xdir}/{name}")).data)
+                except SandbenchError:
+                    continue
+                started = time.monotonic()
+                try:
+                    answer = await asyncio.wait_for(self.ask(self.scrub(prompt.strip())), self.ask_timeout)
+                except TimeoutError:
+                    await self._answer(xdir, ident, None)
+                    waited = time.monotonic() - started
+                    return AskTimeout(f"no answer to {prompt.strip()[:60]!r} within {waited:.0f} s: try again")
+                await self._answer(xdir, ident, answer)
+                if answer is None:
+                    return AuthenticationFailed("cancelled: the remote asked for credentials and none were given")
+        return None
+
+    async def _answer(self, xdir: str, ident: str, answer: str | None) -> None:
+        if answer is None:
+            await self.service.write_file(self.sandbox_id, f"{xdir}/cancel-{ident}", b"")
+        else:
+            await self.service.write_file(self.sandbox_id, f"{xdir}/answer-{ident}", encode(answer) + b"\n")

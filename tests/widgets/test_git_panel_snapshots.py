@@ -1,0 +1,101 @@
+"""Snapshots of the git panel in clean, dirty and conflicted states, over real repositories in a real sandbox.
+
+`snap_compare` runs the app in its own event loop, so these tests are synchronous: the sandbox is created and
+the repository built inside that loop (`run_before`), then the panel is mounted. Authors and dates are fixed
+through the environment, so commit ids (and the screen) are the same on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from services.config import Config
+from services.git import GitService
+from services.local.provider import LocalProvider
+from services.models import SandboxSpec
+from services.sandbox_service import SandboxService
+from tests.services.test_git import IDENT, INIT, MERGE
+from widgets.git_panel import GitPanel
+
+pytestmark = pytest.mark.bwrap
+
+Setup = Callable[[SandboxService, str], Awaitable[None]]
+
+
+async def _sh(service: SandboxService, sid: str, script: str) -> None:
+    r = await service.exec(sid, ["sh", "-c", script], cwd="repo", env=IDENT)
+    assert r.exit_code == 0, r.stderr.decode()
+
+
+async def clean(service: SandboxService, sid: str) -> None:
+    await _sh(service, sid, INIT + " && printf 'a\\n' > a.txt && git add -A && git commit -qm base")
+
+
+async def dirty(service: SandboxService, sid: str) -> None:
+    await clean(service, sid)
+    await _sh(
+        service,
+        sid,
+        "printf 'b\\n' >> a.txt && printf 'x\\n' > 'staged file.py' && git add 'staged file.py' && "
+        "printf 'u\\n' > 'untracked [bold]markup[red].txt' && mkdir -p dir && printf 'd\\n' > dir/n",
+    )
+
+
+async def conflicted(service: SandboxService, sid: str) -> None:
+    await _sh(service, sid, INIT + " && " + MERGE.strip())
+
+
+class SnapApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("")
+
+
+def _run(snap_compare: Any, config: Config, setup: Setup) -> bool:
+    provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
+    service = SandboxService(provider, config)
+    created: list[str] = []
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        info = await service.create(SandboxSpec(name="snap"))
+        created.append(info.id)
+        await service.mkdir(info.id, "repo")
+        await setup(service, info.id)
+        panel = GitPanel(service, info.id, git=GitService(service, info.id, repo_dir="repo", env=IDENT))
+        await pilot.app.mount(panel)
+        for _ in range(200):
+            if panel.refreshes and not pilot.app.workers:
+                break
+            await pilot.pause(0.05)
+        panel.files.focus()
+        await pilot.pause()
+
+    try:
+        return bool(snap_compare(SnapApp(), terminal_size=(80, 24), run_before=run_before))
+    finally:
+
+        async def cleanup() -> None:
+            for sid in created:
+                await provider.delete(sid)
+            await provider.close()
+
+        asyncio.run(cleanup())
+        service.audit.close()
+
+
+def test_snapshot_clean(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, clean)
+
+
+def test_snapshot_dirty(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, dirty)
+
+
+def test_snapshot_conflicted(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, conflicted)

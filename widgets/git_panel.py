@@ -1,0 +1,994 @@
+"""The git panel: a lazygit-style, keyboard-driven view of one sandbox repository (DESIGN §4, issue 5).
+
+The panel shows a header (branch, upstream, ahead/behind, clean/dirty) and the changed files in four lists with
+counts (conflicts, staged, unstaged, untracked). Keys, all `Binding`s with an id, a description and a tooltip (the
+app builds its palette and help from them): space stages/unstages, `a` stages all, enter opens the diff (hunk
+navigation and hunk staging), `d` discards (confirmed), `c` commits, `A` amends, `p`/`P` pull/push, `f` fetches,
+`b` branches, `l` log, `s`/`S` stash/pop, `i` initialises a repository.
+
+Refreshing follows file changes instead of a timer: the screen calls `refresh_status()` on the explorer's
+coalesced change events; the panel also refreshes after its own operations. Each refresh is one `git status`, and
+the panel posts `GitPanel.StatusChanged(status)` so the screen can give the same result to the explorer (markers)
+and the status bar (branch).
+
+Every operation runs in a worker and goes through `services.git.GitService` (git inside the sandbox). Sandbox text
+(file names, branch names, commit messages, git's own messages) is rendered as `rich.text.Text` with control
+characters made visible — never as markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Input, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from services.errors import SandbenchError
+from services.git import (
+    BranchNotMerged,
+    GitService,
+    NotARepository,
+    NoUpstream,
+)
+from services.git_parse import Branch, Commit, FileStatus, GitStatus, visible
+from services.sandbox_service import SandboxService
+from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.diff_view import DiffView
+
+Section = Literal["conflicts", "staged", "unstaged", "untracked"]
+SECTION_TITLES: dict[Section, str] = {
+    "conflicts": "Conflicts",
+    "staged": "Staged",
+    "unstaged": "Unstaged",
+    "untracked": "Untracked",
+}
+SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
+SUMMARY_HARD = 72
+
+
+def plain(text: str, style: str | Style = "") -> Text:
+    """Sandbox text as a renderable: controls made visible, never parsed as markup."""
+    return Text(visible(text), style=style)
+
+
+# -- the file list ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    section: Section
+    entry: FileStatus | None = None  # None: the section's title row
+    count: int = 0
+
+
+LETTER_STYLE = {
+    "staged": Style(color="green", bold=True),
+    "unstaged": Style(color="red", bold=True),
+    "conflicts": Style(color="magenta", bold=True),
+    "untracked": Style(color="grey62", bold=True),
+}
+
+
+class StatusList(ScrollView, can_focus=True):
+    """The changed files, by section, with a cursor. Line API: thousands of rows cost nothing until seen."""
+
+    DEFAULT_CSS = """
+    StatusList { height: 1fr; background: $surface; }
+    StatusList:focus { background-tint: $foreground 3%; }
+    """
+    BINDINGS = [
+        Binding("down,j", "cursor(1)", "Down", show=False, id="git.cursor_down", tooltip="Next file"),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="git.cursor_up", tooltip="Previous file"),
+        Binding("pagedown", "cursor(10)", "Page down", show=False, id="git.page_down", tooltip="Ten files down"),
+        Binding("pageup", "cursor(-10)", "Page up", show=False, id="git.page_up", tooltip="Ten files up"),
+        Binding("home", "cursor(-1000000000)", "First", show=False, id="git.first", tooltip="First file"),
+        Binding("end", "cursor(1000000000)", "Last", show=False, id="git.last", tooltip="Last file"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[Row] = []
+        self.cursor = -1
+        self._cache: dict[int, Strip] = {}
+
+    def set_rows(self, rows: list[Row]) -> None:
+        """Replace the rows, keeping the cursor on the same file (or the same place) when possible."""
+        old = self.selected
+        old_index = self.cursor
+        self.rows = rows
+        self._cache.clear()
+        width = max((len(visible(r.entry.path)) + 8 + len(r.entry.orig_path or "") for r in rows if r.entry), default=0)
+        self.virtual_size = Size(max(width, 20), len(rows))
+        self.cursor = -1
+        if old is not None:
+            for i, r in enumerate(rows):
+                if r.entry is not None and r.section == old.section and r.entry.path == old.entry.path:  # type: ignore[union-attr]
+                    self.cursor = i
+                    break
+        if self.cursor < 0:
+            self.cursor = self._nearest(max(old_index, 0))
+        self.refresh()
+
+    def _nearest(self, index: int) -> int:
+        entries = [i for i, r in enumerate(self.rows) if r.entry is not None]
+        if not entries:
+            return -1
+        after = [i for i in entries if i >= index]
+        return after[0] if after else entries[-1]
+
+    @property
+    def selected(self) -> Row | None:
+        if 0 <= self.cursor < len(self.rows) and self.rows[self.cursor].entry is not None:
+            return self.rows[self.cursor]
+        return None
+
+    def action_cursor(self, delta: int) -> None:
+        entries = [i for i, r in enumerate(self.rows) if r.entry is not None]
+        if not entries:
+            return
+        pos = entries.index(self.cursor) if self.cursor in entries else 0
+        new = entries[max(0, min(len(entries) - 1, pos + delta))]
+        self.select_index(new)
+
+    def select_index(self, index: int) -> None:
+        for i in (self.cursor, index):
+            self._cache.pop(i, None)
+        self.cursor = index
+        self.scroll_to_region_of(index)
+        self.refresh()
+
+    def scroll_to_region_of(self, index: int) -> None:
+        height = self.scrollable_content_region.height or 1
+        top = self.scroll_offset.y
+        if index < top:
+            self.scroll_to(y=index, animate=False)
+        elif index >= top + height:
+            self.scroll_to(y=index - height + 1, animate=False)
+
+    def select_path(self, path: str, section: Section | None = None) -> bool:
+        for i, r in enumerate(self.rows):
+            if r.entry is not None and r.entry.path == path and (section is None or r.section == section):
+                self.select_index(i)
+                return True
+        return False
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        if index >= len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        strip = self._cache.get(index)
+        if strip is None:
+            strip = Strip(list(self._row_text(index).render(self.app.console)))
+            self._cache[index] = strip
+        style = self.rich_style
+        if index == self.cursor:
+            style = style + Style(reverse=self.has_focus, bgcolor=None if self.has_focus else "grey23")
+            strip = strip.apply_style(Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    def _row_text(self, index: int) -> Text:
+        row = self.rows[index]
+        if row.entry is None:
+            return Text(f"{SECTION_TITLES[row.section]} ({row.count})", style=Style(bold=True, color="bright_blue"))
+        e = row.entry
+        if row.section == "staged":
+            letter = e.index
+        elif row.section == "unstaged":
+            letter = e.worktree
+        elif row.section == "conflicts":
+            letter = e.index + e.worktree
+        else:
+            letter = "?"
+        text = Text("  ")
+        text.append(letter.ljust(2), style=LETTER_STYLE[row.section])
+        text.append(" ")
+        if e.orig_path and row.section == "staged":
+            text.append_text(plain(e.orig_path, "grey62"))
+            text.append(" → ")
+        text.append_text(plain(e.path))
+        return text
+
+    def on_focus(self) -> None:
+        self._cache.pop(self.cursor, None)
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.pop(self.cursor, None)
+        self.refresh()
+
+
+def status_rows(status: GitStatus) -> list[Row]:
+    rows: list[Row] = []
+    groups: list[tuple[Section, list[FileStatus]]] = [
+        ("conflicts", status.conflicted),
+        ("staged", status.staged),
+        ("unstaged", status.unstaged),
+        ("untracked", status.untracked),
+    ]
+    for section, entries in groups:
+        if not entries and section == "conflicts":
+            continue
+        rows.append(Row(section, None, len(entries)))
+        rows.extend(Row(section, e) for e in entries)
+    return rows
+
+
+def header_text(status: GitStatus | None, *, not_repo: bool = False) -> Text:
+    if not_repo or status is None:
+        return Text.assemble(("not a git repository", "bold yellow"), ("  i: init", "grey62"))
+    t = Text()
+    if status.branch is None:
+        t.append("HEAD detached", style="bold yellow")
+        if status.oid:
+            t.append(f" at {status.oid[:8]}", style="yellow")
+    else:
+        t.append("⎇ ", style="grey62")
+        t.append_text(plain(status.branch, "bold"))
+    if status.initial:
+        t.append(" (no commits yet)", style="grey62")
+    if status.upstream:
+        t.append(" → ", style="grey62")
+        t.append_text(plain(status.upstream, "cyan"))
+        if status.ahead:
+            t.append(f" ↑{status.ahead}", style="green")
+        if status.behind:
+            t.append(f" ↓{status.behind}", style="red")
+    elif status.branch is not None and not status.initial:
+        t.append(" (no upstream)", style="grey62")
+    t.append("  ")
+    if status.conflicted:
+        t.append(f"conflicts {len(status.conflicted)}", style="bold magenta")
+    elif status.clean:
+        t.append("clean", style="green")
+    else:
+        changed = len([e for e in status.entries if e.kind != "ignored"])
+        t.append(f"dirty ({changed})", style="yellow")
+    if status.stash_count:
+        t.append(f"  stash {status.stash_count}", style="grey62")
+    return t
+
+
+# -- dialogs ---------------------------------------------------------------------------------------------------
+class SecretDialog(InputDialog):
+    """An `InputDialog` whose input is hidden (passwords, passphrases)."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#value", Input).password = True
+
+
+def summary_hint(message: str) -> Text:
+    summary = message.split("\n", 1)[0]
+    n = len(summary)
+    style = "green" if n <= SUMMARY_SOFT else "yellow" if n <= SUMMARY_HARD else "bold red"
+    t = Text(f"summary {n}/{SUMMARY_SOFT}", style=style)
+    if n > SUMMARY_HARD:
+        t.append(f"  over {SUMMARY_HARD}: shorten the first line", style="red")
+    elif "\n" in message and message.split("\n")[1:2] != [""]:
+        t.append("  leave the second line empty", style="yellow")
+    t.append("   ctrl+s commit · esc cancel", style="grey62")
+    return t
+
+
+class CommitDialog(ModalScreen[str | None]):
+    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels."""
+
+    DEFAULT_CSS = """
+    CommitDialog { align: center middle; background: $background 60%; }
+    CommitDialog > Vertical {
+        width: 80; max-width: 95%; height: 20; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    CommitDialog .dialog-title { text-style: bold; color: $accent; }
+    CommitDialog TextArea { height: 1fr; }
+    CommitDialog #hint { height: 1; }
+    CommitDialog #error { color: $error; height: auto; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "commit", "Commit", id="git.commit_dialog.commit", tooltip="Commit with this message"),
+        Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
+    ]
+
+    def __init__(self, *, amend: bool = False, message: str = "") -> None:
+        super().__init__()
+        self.amend = amend
+        self.initial = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                Text("Amend the last commit" if self.amend else "Commit staged changes"), classes="dialog-title"
+            )
+            yield TextArea(self.initial, id="message", soft_wrap=True, show_line_numbers=False)
+            yield Static(summary_hint(self.initial), id="hint")
+            yield Static("", id="error")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    @on(TextArea.Changed)
+    def _changed(self, event: TextArea.Changed) -> None:
+        self.query_one("#hint", Static).update(summary_hint(event.text_area.text))
+
+    def action_commit(self) -> None:
+        text = self.query_one(TextArea).text
+        if not text.strip():
+            self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class GitDiffScreen(ModalScreen[None]):
+    """The diff of one file, with hunk staging: space stages (or unstages) the selected hunk, `d` discards it."""
+
+    DEFAULT_CSS = """
+    GitDiffScreen { background: $background 70%; }
+    GitDiffScreen > Vertical { border: round $accent; background: $surface; }
+    GitDiffScreen #diff-title { height: 1; padding: 0 1; }
+    GitDiffScreen #diff-hint { height: 1; padding: 0 1; color: $text-muted; }
+    GitDiffScreen DiffView { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="git.diff.close", tooltip="Back to the file list"),
+        Binding("space", "toggle_hunk", "Stage hunk", id="git.diff.stage_hunk", tooltip="Stage/unstage this hunk"),
+        Binding("d", "discard_hunk", "Discard hunk", id="git.diff.discard_hunk", tooltip="Throw away this hunk"),
+    ]
+
+    def __init__(
+        self, git: GitService, entry: FileStatus, *, staged: bool, on_change: Callable[[], object] | None = None
+    ) -> None:
+        super().__init__()
+        self.git = git
+        self.entry = entry
+        self.staged = staged
+        self.on_change = on_change
+        self._busy = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            side = "staged" if self.staged else "untracked" if self.entry.untracked else "unstaged"
+            yield Static(Text.assemble((f"{side}: ", "bold"), plain(self.entry.path)), id="diff-title")
+            yield DiffView(id="diff")
+            hint = "n/N hunks · space unstage hunk" if self.staged else "n/N hunks · space stage hunk · d discard hunk"
+            yield Static(Text(hint + " · esc close"), id="diff-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(DiffView).focus()
+        self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "discard_hunk" and (self.staged or self.entry.untracked):
+            return False
+        if action == "toggle_hunk" and self.entry.untracked:
+            return False
+        return True
+
+    @work(exclusive=True, group="git-diff")
+    async def load(self, keep_position: bool = False) -> None:
+        try:
+            files = await self.git.diff_for(self.entry, staged=self.staged)
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        self.query_one(DiffView).set_diff(files, keep_position=keep_position)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @work(group="git-diff-op")
+    async def action_toggle_hunk(self) -> None:
+        file, hunk = self.query_one(DiffView).current
+        if file is None or hunk is None:
+            return
+        async with self._busy:
+            try:
+                if self.staged:
+                    await self.git.unstage_hunk(file, hunk)
+                else:
+                    await self.git.stage_hunk(file, hunk)
+            except SandbenchError as exc:
+                self.notify(str(exc), title=exc.title, severity="error")
+                return
+        self._changed()
+
+    @work(group="git-diff-op")
+    async def action_discard_hunk(self) -> None:
+        file, hunk = self.query_one(DiffView).current
+        if file is None or hunk is None or self.staged:
+            return
+        ok = await self.app.push_screen_wait(
+            ConfirmDialog(
+                "Discard hunk", f"Throw away this change to {visible(file.path)}?", confirm="Discard", danger=True
+            )
+        )
+        if not ok:
+            return
+        async with self._busy:
+            try:
+                await self.git.discard_hunk(file, hunk)
+            except SandbenchError as exc:
+                self.notify(str(exc), title=exc.title, severity="error")
+                return
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+        self.load(keep_position=True)
+
+
+class BranchScreen(ModalScreen[None]):
+    """Branches: enter switches, `n` creates (and switches), `D` deletes (confirmed)."""
+
+    DEFAULT_CSS = """
+    BranchScreen { align: center middle; background: $background 60%; }
+    BranchScreen > Vertical { width: 70; max-width: 95%; height: 70%; border: round $accent; background: $surface; }
+    BranchScreen OptionList { height: 1fr; }
+    BranchScreen #branch-hint { height: 1; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="git.branches.close", tooltip="Close the branch list"),
+        Binding("n", "new", "New branch", id="git.branches.new", tooltip="Create a branch here and switch to it"),
+        Binding("D", "delete", "Delete", id="git.branches.delete", tooltip="Delete the selected branch"),
+    ]
+
+    def __init__(self, git: GitService, on_change: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        self.git = git
+        self.on_change = on_change
+        self.branches: list[Branch] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text("Branches", style="bold"), id="branch-title")
+            yield OptionList(id="branches")
+            yield Static(Text("enter switch · n new · D delete · esc close"), id="branch-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.load()
+
+    @work(exclusive=True, group="git-branches")
+    async def load(self) -> None:
+        try:
+            branches = await self.git.branches()
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        self.branches = branches
+        ol = self.query_one(OptionList)
+        ol.clear_options()
+        for b in branches:
+            t = Text("* " if b.current else "  ", style="green bold")
+            t.append_text(plain(b.name, "bold" if b.current else ""))
+            if b.upstream:
+                t.append("  → ", style="grey62")
+                t.append_text(plain(b.upstream, "cyan"))
+            if b.track:
+                t.append_text(plain(f" [{b.track}]", "yellow"))
+            t.append("  ")
+            t.append_text(plain(b.subject[:60], "grey62"))
+            ol.add_option(Option(t))
+        current = next((i for i, b in enumerate(branches) if b.current), 0)
+        if branches:
+            ol.highlighted = current
+
+    def _selected(self) -> Branch | None:
+        i = self.query_one(OptionList).highlighted
+        return self.branches[i] if i is not None and 0 <= i < len(self.branches) else None
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self) -> None:
+        self.switch_to()
+
+    @work(group="git-branch-op")
+    async def switch_to(self) -> None:
+        b = self._selected()
+        if b is None or b.current:
+            return
+        try:
+            await self.git.switch(b.name)
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        self.notify(Text.assemble("switched to ", plain(b.name)).plain, title="Git")
+        if self.on_change:
+            self.on_change()
+        self.dismiss(None)
+
+    @work(group="git-branch-op")
+    async def action_new(self) -> None:
+        name = await self.app.push_screen_wait(
+            InputDialog(
+                "New branch", "Name of the new branch (created here, then checked out):", placeholder="feature/x"
+            )
+        )
+        if not name:
+            return
+        try:
+            await self.git.create_branch(str(name).strip())
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        if self.on_change:
+            self.on_change()
+        self.dismiss(None)
+
+    @work(group="git-branch-op")
+    async def action_delete(self) -> None:
+        b = self._selected()
+        if b is None:
+            return
+        if b.current:
+            self.notify("cannot delete the branch you are on: switch first", title="Git", severity="warning")
+            return
+        ok = await self.app.push_screen_wait(
+            ConfirmDialog("Delete branch", f"Delete branch {visible(b.name)}?", confirm="Delete", danger=True)
+        )
+        if not ok:
+            return
+        try:
+            await self.git.delete_branch(b.name)
+        except BranchNotMerged:
+            force = await self.app.push_screen_wait(
+                ConfirmDialog(
+                    "Not merged",
+                    f"{visible(b.name)} has commits no other branch has. Delete it anyway and lose them?",
+                    confirm="Delete anyway",
+                    danger=True,
+                )
+            )
+            if not force:
+                return
+            try:
+                await self.git.delete_branch(b.name, force=True)
+            except SandbenchError as exc:
+                self.notify(str(exc), title=exc.title, severity="error")
+                return
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        self.load()
+
+
+def commit_line(c: Commit) -> Text:
+    when = datetime.fromtimestamp(c.author_time, UTC).strftime("%Y-%m-%d")
+    t = Text(c.short, style="yellow")
+    t.append(f" {when} ", style="grey62")
+    t.append_text(plain(c.author[:20], "cyan"))
+    t.append(" ")
+    if c.refs:
+        t.append_text(plain(f"({c.refs}) ", "green"))
+    t.append_text(plain(c.summary))
+    return t
+
+
+class CommitScreen(ModalScreen[None]):
+    """One commit: its message and its diff."""
+
+    DEFAULT_CSS = """
+    CommitScreen { background: $background 70%; }
+    CommitScreen > Vertical { border: round $accent; background: $surface; }
+    CommitScreen #commit-message { height: auto; max-height: 10; padding: 0 1; }
+    CommitScreen DiffView { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "Close", id="git.commit.close", tooltip="Back to the log")]
+
+    def __init__(self, git: GitService, oid: str) -> None:
+        super().__init__()
+        self.git = git
+        self.oid = oid
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.oid[:12], style="yellow"), id="commit-message")
+            yield DiffView(id="commit-diff")
+
+    def on_mount(self) -> None:
+        self.query_one(DiffView).focus()
+        self.load()
+
+    @work(exclusive=True)
+    async def load(self) -> None:
+        try:
+            commit, files = await self.git.show(self.oid)
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        head = Text(commit.oid, style="yellow")
+        head.append("  ")
+        head.append_text(plain(f"{commit.author} <{commit.email}>", "cyan"))
+        head.append("\n")
+        for line in commit.message.rstrip("\n").split("\n"):
+            head.append_text(plain(line))
+            head.append("\n")
+        self.query_one("#commit-message", Static).update(head)
+        self.query_one(DiffView).set_diff(files)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class LogScreen(ModalScreen[None]):
+    """The commit log, loaded a page at a time as the cursor nears the end; enter shows a commit."""
+
+    PAGE = 100
+    DEFAULT_CSS = """
+    LogScreen { background: $background 70%; }
+    LogScreen > Vertical { border: round $accent; background: $surface; }
+    LogScreen OptionList { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "Close", id="git.log.close", tooltip="Close the log")]
+
+    def __init__(self, git: GitService) -> None:
+        super().__init__()
+        self.git = git
+        self.commits: list[Commit] = []
+        self.complete = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text("Log", style="bold"))
+            yield OptionList(id="log")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.load_more()
+
+    @work(exclusive=True, group="git-log")
+    async def load_more(self) -> None:
+        if self.complete:
+            return
+        try:
+            page = await self.git.log(skip=len(self.commits), limit=self.PAGE)
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        if len(page) < self.PAGE:
+            self.complete = True
+        ol = self.query_one(OptionList)
+        first = not self.commits
+        self.commits.extend(page)
+        ol.add_options([Option(commit_line(c)) for c in page])
+        if first and page:
+            ol.highlighted = 0
+        if not self.commits:
+            ol.add_option(Option(Text("no commits yet", style="grey62"), disabled=True))
+
+    @on(OptionList.OptionHighlighted)
+    def _near_end(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_index >= len(self.commits) - 10:
+            self.load_more()
+
+    @on(OptionList.OptionSelected)
+    def _open(self, event: OptionList.OptionSelected) -> None:
+        if 0 <= event.option_index < len(self.commits):
+            self.app.push_screen(CommitScreen(self.git, self.commits[event.option_index].oid))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+# -- the panel -------------------------------------------------------------------------------------------------
+class GitPanel(Vertical):
+    """The git pane of the workspace screen. `GitPanel(service, sandbox_id, id="git")`."""
+
+    DEFAULT_CSS = """
+    GitPanel { height: 1fr; }
+    GitPanel #git-header { height: auto; padding: 0 1; background: $panel; }
+    GitPanel #git-progress { height: 1; padding: 0 1; color: $text-muted; display: none; }
+    GitPanel #git-progress.busy { display: block; }
+    """
+
+    BINDINGS = [
+        Binding("space", "toggle_stage", "Stage/unstage", id="git.toggle_stage", tooltip="Stage or unstage the file"),
+        Binding("a", "stage_all", "Stage all", id="git.stage_all", tooltip="Stage every change (unstage all if none)"),
+        Binding("enter", "diff", "Diff", id="git.diff", tooltip="Show the file's diff; stage hunks there"),
+        Binding("d", "discard", "Discard", id="git.discard", tooltip="Throw away the file's changes (asks first)"),
+        Binding("c", "commit", "Commit", id="git.commit", tooltip="Commit the staged changes"),
+        Binding("A", "amend", "Amend", id="git.amend", tooltip="Amend the last commit (staged changes and message)"),
+        Binding("p", "pull", "Pull", id="git.pull", tooltip="Pull from the upstream branch"),
+        Binding("P", "push", "Push", id="git.push", tooltip="Push to the upstream branch"),
+        Binding("f", "fetch", "Fetch", id="git.fetch", tooltip="Fetch from the remote"),
+        Binding("b", "branches", "Branches", id="git.branches", tooltip="List, create, switch and delete branches"),
+        Binding("l", "log", "Log", id="git.log", tooltip="Show the commit log"),
+        Binding("s", "stash", "Stash", id="git.stash", tooltip="Stash all changes (untracked too)"),
+        Binding("S", "stash_pop", "Pop stash", id="git.stash_pop", tooltip="Apply and drop the newest stash"),
+        Binding("r", "refresh", "Refresh", id="git.refresh", show=False, tooltip="Re-read the repository status"),
+        Binding("i", "init", "Init repo", id="git.init", tooltip="Make this folder a git repository"),
+    ]
+
+    class StatusChanged(Message):
+        """One status call's result, for the explorer (markers) and the status bar (branch). `status` is None
+        when the folder is not a repository (markers cleared)."""
+
+        def __init__(self, status: GitStatus | None) -> None:
+            super().__init__()
+            self.status = status
+
+        @property
+        def markers(self) -> dict[str, str]:
+            return dict(self.status.markers) if self.status else {}
+
+        @property
+        def branch(self) -> str | None:
+            if self.status is None:
+                return None
+            return self.status.branch or (f"({self.status.oid[:8]})" if self.status.oid else None)
+
+    class _Progress(Message):
+        def __init__(self, text: str | None) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(
+        self,
+        service: SandboxService,
+        sandbox_id: str,
+        *,
+        repo_dir: str = "",
+        git: GitService | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.git = git or GitService(service, sandbox_id, repo_dir=repo_dir)
+        if self.git.ask is None:
+            self.git.ask = self._ask
+        self.status: GitStatus | None = None
+        self.not_repo = False
+        self.refreshes = 0
+        self._want = 0
+        self._refresh_lock = asyncio.Lock()
+        self._op_lock = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("loading…", style="grey62"), id="git-header")
+        yield StatusList(id="git-files")
+        yield Static("", id="git-progress")
+
+    def on_mount(self) -> None:
+        self.request_refresh()
+
+    @property
+    def files(self) -> StatusList:
+        return self.query_one(StatusList)
+
+    # -- status ------------------------------------------------------------------------------------------------
+    async def refresh_status(self) -> GitStatus | None:
+        """Re-read the status (one `git status`), update the panel, post `StatusChanged`. Concurrent calls
+        coalesce: callers that arrive while one runs share the next run."""
+        self._want += 1
+        async with self._refresh_lock:
+            if self._want == 0:
+                return self.status
+            self._want = 0
+            try:
+                status = await self.git.status()
+            except NotARepository:
+                self._show(None, not_repo=True)
+                return None
+            except SandbenchError as exc:
+                self.notify(str(exc), title=exc.title, severity="error")
+                return self.status
+            self._show(status)
+            return status
+
+    def _show(self, status: GitStatus | None, *, not_repo: bool = False) -> None:
+        self.status = status
+        self.not_repo = not_repo
+        self.refreshes += 1
+        self.query_one("#git-header", Static).update(header_text(status, not_repo=not_repo))
+        self.files.set_rows(status_rows(status) if status else [])
+        self.refresh_bindings()
+        self.post_message(self.StatusChanged(status))
+
+    @work(group="git-refresh")
+    async def request_refresh(self) -> None:
+        await self.refresh_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "init":
+            return self.not_repo
+        if self.not_repo and action not in ("refresh", "init"):
+            return False
+        return True
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _fail(self, exc: SandbenchError) -> None:
+        self.notify(str(exc), title=exc.title, severity="error")
+
+    async def _run(self, label: str, op: Callable[[], Any], *, refresh: bool = True) -> bool:
+        """Run one git operation (serialised: git's index lock admits one writer), then refresh."""
+        async with self._op_lock:
+            self.post_message(self._Progress(f"{label}…"))
+            try:
+                await op()
+            except SandbenchError as exc:
+                self._fail(exc)
+                return False
+            finally:
+                self.post_message(self._Progress(None))
+        if refresh:
+            await self.refresh_status()
+        return True
+
+    def _progress(self, text: str) -> None:
+        self.post_message(self._Progress(text))
+
+    @on(_Progress)
+    def _on_progress(self, event: _Progress) -> None:
+        bar = self.query_one("#git-progress", Static)
+        bar.set_class(event.text is not None, "busy")
+        bar.update(plain(event.text or ""))
+
+    async def _ask(self, prompt: str) -> str | None:
+        """GitService's askpass bridge: a dialog in the app (hidden input unless it is a yes/no question)."""
+        confirm = "yes/no" in prompt or "(yes/" in prompt
+        cls = InputDialog if confirm else SecretDialog
+        dialog = cls("Git asks", prompt, placeholder="yes or no" if confirm else "")
+        try:
+            answer = await self.app.push_screen_wait(dialog)
+        except asyncio.CancelledError:
+            # the service gave up waiting (timeout): do not leave the dialog behind
+            with contextlib.suppress(Exception):
+                if self.app.screen is dialog:
+                    dialog.dismiss(None)
+            raise
+        return None if answer is None else str(answer)
+
+    # -- actions -----------------------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self.request_refresh()
+
+    @work(group="git-op")
+    async def action_toggle_stage(self) -> None:
+        row = self.files.selected
+        if row is None or row.entry is None:
+            return
+        e = row.entry
+        if row.section == "staged":
+            paths = [e.path] + ([e.orig_path] if e.orig_path else [])
+            await self._run("unstaging", lambda: self.git.unstage(*paths))
+        else:
+            await self._run("staging", lambda: self.git.stage(e.path))
+
+    @work(group="git-op")
+    async def action_stage_all(self) -> None:
+        st = self.status
+        if st is not None and not st.unstaged and not st.untracked and not st.conflicted and st.staged:
+            await self._run("unstaging all", self.git.unstage_all)
+        else:
+            await self._run("staging all", self.git.stage_all)
+
+    def action_diff(self) -> None:
+        row = self.files.selected
+        if row is None or row.entry is None:
+            return
+        self.app.push_screen(
+            GitDiffScreen(self.git, row.entry, staged=row.section == "staged", on_change=self.request_refresh)
+        )
+
+    @work(group="git-op")
+    async def action_discard(self) -> None:
+        row = self.files.selected
+        if row is None or row.entry is None:
+            return
+        e = row.entry
+        everything = row.section in ("staged", "conflicts")
+        what = (
+            "delete this untracked file"
+            if e.untracked
+            else "throw away all its changes, staged and unstaged"
+            if everything
+            else "throw away its unstaged changes"
+        )
+        ok = await self.app.push_screen_wait(
+            ConfirmDialog("Discard changes", f"{visible(e.path)}: {what}?", confirm="Discard", danger=True)
+        )
+        if ok:
+            await self._run("discarding", lambda: self.git.discard(e, include_staged=everything))
+
+    @work(group="git-op")
+    async def action_commit(self) -> None:
+        st = self.status
+        if st is not None and not st.staged:
+            self.notify("nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
+            return
+        message = await self.app.push_screen_wait(CommitDialog())
+        if message:
+            await self._run("committing", lambda: self.git.commit(str(message)))
+
+    @work(group="git-op")
+    async def action_amend(self) -> None:
+        if self.status is not None and self.status.initial:
+            self.notify("nothing to amend: no commit yet", title="Git", severity="warning")
+            return
+        try:
+            last = await self.git.last_message()
+        except SandbenchError as exc:
+            self._fail(exc)
+            return
+        message = await self.app.push_screen_wait(CommitDialog(amend=True, message=last.rstrip("\n")))
+        if message:
+            await self._run("amending", lambda: self.git.commit(str(message), amend=True))
+
+    @work(group="git-op")
+    async def action_pull(self) -> None:
+        await self._run("pulling", lambda: self.git.pull(on_progress=self._progress))
+
+    @work(group="git-op")
+    async def action_fetch(self) -> None:
+        await self._run("fetching", lambda: self.git.fetch(on_progress=self._progress))
+
+    @work(group="git-op")
+    async def action_push(self) -> None:
+        async with self._op_lock:
+            self._progress("pushing…")
+            try:
+                try:
+                    await self.git.push(on_progress=self._progress)
+                except NoUpstream:
+                    remotes = await self.git.remotes()
+                    if not remotes:
+                        raise NoUpstream("no remote to push to: add one in the terminal (git remote add)") from None
+                    remote = "origin" if "origin" in remotes else remotes[0]
+                    ok = await self.app.push_screen_wait(
+                        ConfirmDialog("Set upstream", f"This branch has no upstream. Push it to {visible(remote)}?")
+                    )
+                    if not ok:
+                        return
+                    await self.git.push(on_progress=self._progress, set_upstream=remote)
+            except SandbenchError as exc:
+                self._fail(exc)
+                return
+            finally:
+                self._progress_done()
+        self.notify("pushed", title="Git")
+        await self.refresh_status()
+
+    def _progress_done(self) -> None:
+        self.post_message(self._Progress(None))
+
+    def action_branches(self) -> None:
+        self.app.push_screen(BranchScreen(self.git, on_change=self.request_refresh))
+
+    def action_log(self) -> None:
+        self.app.push_screen(LogScreen(self.git))
+
+    @work(group="git-op")
+    async def action_stash(self) -> None:
+        await self._run("stashing", self.git.stash_push)
+
+    @work(group="git-op")
+    async def action_stash_pop(self) -> None:
+        await self._run("popping the stash", self.git.stash_pop)
+
+    @work(group="git-op")
+    async def action_init(self) -> None:
+        ok = await self.app.push_screen_wait(ConfirmDialog("Init", "Make this folder a git repository (branch main)?"))
+        if ok:
+            await self._run("initialising", self.git.init)
