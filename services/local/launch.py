@@ -131,6 +131,7 @@ class Launcher:
         self.cgroups = cgroups if cgroups is not None else CgroupManager()
         self._bwrap = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
         self._bwrap_ok: bool | None = None
+        self._cgroups: dict[str, Cgroup] = {}  # limits written once per sandbox, not on every spawn
         self._seccomp: bytes | None = None
         self._shell = next((s for s in ("/bin/bash", "/usr/bin/bash", "/bin/sh") if os.path.exists(s)), "/bin/sh")
 
@@ -278,12 +279,18 @@ class Launcher:
     def cgroup_for(self, rt: SandboxRuntime) -> Cgroup | None:
         if not self.cgroups.available:
             return None
-        return self.cgroups.ensure(
+        cached = self._cgroups.get(rt.sandbox_id)
+        if cached is not None and os.path.isdir(os.path.dirname(cached.procs_files[0])):
+            return cached
+        cg = self.cgroups.ensure(
             rt.sandbox_id,
             pids_max=max(64, PIDS_PER_CPU * max(1, rt.resources.cpu)),
             memory_bytes=rt.resources.memory_bytes,
             cpus=float(max(1, rt.resources.cpu)),
         )
+        if cg is not None:
+            self._cgroups[rt.sandbox_id] = cg
+        return cg
 
     async def spawn(
         self,
@@ -426,6 +433,7 @@ class Launcher:
         return False
 
     def remove_cgroup(self, sandbox_id: str) -> None:
+        self._cgroups.pop(sandbox_id, None)
         cg = self.cgroups.get(sandbox_id) if self.cgroups.available else None
         if cg is not None:
             cg.remove()

@@ -602,7 +602,6 @@ class LocalProvider:
             code = 124
         elif code < 0:
             code = 128 - code
-        self.store.touch(sandbox_id)
         return ExecResult(
             exit_code=code,
             stdout=b"".join(out["stdout"]),
