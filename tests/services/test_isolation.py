@@ -442,3 +442,54 @@ def test_again_as_an_unprivileged_user(tmp_path: Path) -> None:
         assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-2000:]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_required_isolation_refuses_anything_below_full(box: Box) -> None:
+    level = box.sandbox()["isolation"]
+    config = box.home.parent / "config.toml"
+    config.write_text('isolation = "required"\n')
+    try:
+        r = box.cli("exec", "box", "--", "true")
+        if level == "full":
+            assert r.returncode == 0, r.stderr
+        else:
+            assert r.returncode == 5 and b"requires 'full'" in r.stderr, r.stderr
+    finally:
+        config.unlink()
+
+
+def test_network_when_asked_is_user_mode_and_host_loopback_stays_closed(box: Box) -> None:
+    from services.local.network import slirp_available
+
+    if not slirp_available():
+        if IN_CI:
+            pytest.fail("slirp4netns is required in CI")
+        pytest.skip("slirp4netns is not installed")
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    assert box.cli("create", "online", "--network").returncode == 0
+    try:
+        r = box.cli(
+            "exec",
+            "online",
+            "--",
+            "python3",
+            "-c",
+            "import socket, os\n"
+            "print(sorted(os.listdir('/sys/class/net')) if os.path.isdir('/sys/class/net') else 'no-sys')\n"
+            "print(open('/etc/resolv.conf').read().strip())\n"
+            f"for host in ('127.0.0.1', '10.0.2.2'):\n"
+            "    s = socket.socket(); s.settimeout(2)\n"
+            f"    try: s.connect((host, {port})); print('CONNECTED', host)\n"
+            "    except OSError as e: print('refused', host)\n"
+            "print(open('/proc/net/route').read())\n",
+        )
+        out = r.stdout.decode()
+        assert r.returncode == 0, r.stderr
+        assert "nameserver 10.0.2.3" in out and "CONNECTED" not in out
+        assert "tap0" in out, "the sandbox has a user-mode network interface with a route"
+    finally:
+        srv.close()
+        box.cli("rm", "online", "--force")
