@@ -107,7 +107,7 @@ class SnapshotInfo:
 FileKind = Literal["file", "dir", "symlink", "other"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     """One directory entry. `path` is relative to the sandbox root, '/'-separated, '' for the root itself."""
 

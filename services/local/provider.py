@@ -153,6 +153,10 @@ class LocalProvider:
     def _workspace(self, sandbox_id: str) -> Path:
         return self._dir(sandbox_id) / "workspace"
 
+    def workspace_path(self, sandbox_id: str) -> Path:
+        """The workspace's host directory, for watching it (never for opening files: use the file API)."""
+        return self._workspace(sandbox_id)
+
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         return self._locks.setdefault(sandbox_id, asyncio.Lock())
 
