@@ -1,0 +1,858 @@
+"""`EditorTabs`: the editor pane — tabs of open files over a `SandboxService`.
+
+Owns: opening files (through `service.read_file` in a worker; binary, over-limit, undecodable and huge-line files
+open as read-only views with a banner), dirty tracking and the tab marker, atomic saves with the file's mtime as
+a precondition (a `Conflict` asks: overwrite / reload / diff), reloading files changed on disk while clean,
+closing with a prompt, find / replace, go to line, soft wrap.
+
+Follows DESIGN §7: service calls run in workers (`exit_on_error=False`, a group per concern); a loaded file comes
+back as a message whose handler builds the tab; failed workers are turned into one-line notifications in one
+place (`on_worker_state_changed`). Text from the sandbox (names, contents) is shown as plain text, never markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import os
+import time
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static, TabbedContent, TabPane
+from textual.widgets.text_area import Selection
+from textual.worker import Worker, WorkerState
+
+from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
+from services.sandbox_service import SandboxService
+from widgets.dialogs import ChoiceDialog, InputDialog
+from widgets.editor.content import LoadedFile, classify
+from widgets.editor.highlight import detect_lexer, lexer_by_name
+from widgets.editor.text_area import CodeEditor
+
+DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
+RESTAT_AFTER = 1.0  # seconds: re-stat the active file on focus at most this often
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _marker(editor: CodeEditor) -> object | None:
+    """Identifies the buffer's place in its undo history: the last edit of the newest batch. Equal to the
+    marker taken at save time exactly when undo/redo has brought the buffer back to the saved text."""
+    stack = editor.history._undo_stack
+    return stack[-1][-1] if stack and stack[-1] else None
+
+
+@dataclass
+class Buffer:
+    """One open tab."""
+
+    path: str
+    pane_id: str
+    loaded: LoadedFile
+    editor: CodeEditor
+    mtime: float
+    saved_marker: object | None = None
+    dirty: bool = False
+    changed_on_disk: bool = False
+    last_stat: float = field(default_factory=time.monotonic)
+
+    @property
+    def read_only(self) -> bool:
+        return self.loaded.read_only
+
+
+class DiffView(ModalScreen[None]):
+    """A read-only unified diff (disk vs editor), shown before asking again what to do with a conflict."""
+
+    BINDINGS = [Binding("escape,q", "dismiss_diff", "Back", id="editor.diff_back", tooltip="Close the diff")]
+    DEFAULT_CSS = """
+    DiffView { align: center middle; background: $background 60%; }
+    DiffView > Vertical { width: 95%; height: 90%; border: round $accent; background: $surface; }
+    DiffView .diff-title { text-style: bold; color: $accent; padding: 0 1; }
+    """
+
+    def __init__(self, title: str, diff: str) -> None:
+        super().__init__()
+        self._title = title
+        self._diff = diff
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self._title + "  (escape: back)"), classes="diff-title")
+            yield CodeEditor(self._diff or "(no differences)", lexer=lexer_by_name("diff"), read_only=True)
+
+    def on_mount(self) -> None:
+        self.query_one(CodeEditor).focus()
+
+    def action_dismiss_diff(self) -> None:
+        self.dismiss(None)
+
+
+class FindBar(Horizontal):
+    """Find (and replace) in the active buffer. Enter finds the next match; in the replace field, enter
+    replaces the current match and moves on."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close find", id="editor.find_close", tooltip="Hide the find bar"),
+    ]
+    DEFAULT_CSS = """
+    FindBar { dock: bottom; height: auto; display: none; background: $panel; padding: 0 1; }
+    FindBar.-visible { display: block; }
+    FindBar Input { width: 1fr; border: none; height: 1; padding: 0 1; }
+    FindBar Button { min-width: 6; height: 1; border: none; margin-left: 1; }
+    FindBar #replace, FindBar #replace-one, FindBar #replace-all { display: none; }
+    FindBar.-replace #replace, FindBar.-replace #replace-one, FindBar.-replace #replace-all { display: block; }
+    FindBar #find-status { width: auto; min-width: 8; padding: 0 1; color: $text-muted; }
+    """
+
+    class Find(Message):
+        def __init__(self, query: str, forward: bool) -> None:
+            super().__init__()
+            self.query = query
+            self.forward = forward
+
+    class Replace(Message):
+        def __init__(self, query: str, replacement: str, all: bool) -> None:
+            super().__init__()
+            self.query = query
+            self.replacement = replacement
+            self.all = all
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="find", id="find")
+        yield Static("", id="find-status")
+        yield Input(placeholder="replace with", id="replace")
+        yield Button("Replace", id="replace-one")
+        yield Button("All", id="replace-all")
+
+    @property
+    def query_text(self) -> str:
+        return self.query_one("#find", Input).value
+
+    def open(self, *, replace: bool, initial: str = "") -> None:
+        self.add_class("-visible")
+        self.set_class(replace, "-replace")
+        find = self.query_one("#find", Input)
+        if initial and "\n" not in initial:
+            find.value = initial
+        find.focus()
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#find-status", Static).update(Text(text))
+
+    def action_close(self) -> None:
+        self.remove_class("-visible")
+        self.post_message(self.Closed())
+
+    class Closed(Message):
+        pass
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Find(event.value, True))
+
+    @on(Input.Submitted, "#replace")
+    def _replace_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Replace(self.query_text, event.value, False))
+
+    @on(Button.Pressed, "#replace-one")
+    def _replace_one(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.Replace(self.query_text, self.query_one("#replace", Input).value, False))
+
+    @on(Button.Pressed, "#replace-all")
+    def _replace_all(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.Replace(self.query_text, self.query_one("#replace", Input).value, True))
+
+
+class EditorTabs(Vertical):
+    """Tabs of open files of one sandbox. See the module docstring."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the file in the active tab"),
+        Binding("alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
+        Binding("alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
+        Binding("ctrl+f", "find", "Find", id="editor.find", tooltip="Find text in the active file"),
+        Binding("ctrl+r", "replace", "Replace", id="editor.replace", tooltip="Find and replace in the active file"),
+        Binding("f3", "find_next", "Find next", id="editor.find_next", tooltip="Jump to the next match"),
+        Binding("shift+f3", "find_prev", "Find prev", id="editor.find_prev", tooltip="Jump to the previous match"),
+        Binding("ctrl+g", "goto_line", "Go to line", id="editor.goto_line", tooltip="Jump to a line number"),
+        Binding("alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
+        Binding("ctrl+pagedown", "next_tab", "Next tab", id="editor.next_tab", tooltip="Show the next tab"),
+        Binding("ctrl+pageup", "prev_tab", "Prev tab", id="editor.prev_tab", tooltip="Show the previous tab"),
+    ]
+
+    DEFAULT_CSS = """
+    EditorTabs { height: 1fr; }
+    EditorTabs > TabbedContent { height: 1fr; }
+    EditorTabs TabPane { padding: 0; height: 1fr; }
+    EditorTabs .editor-banner { background: $warning 30%; color: $text; padding: 0 1; height: auto; }
+    EditorTabs CodeEditor { height: 1fr; }
+    EditorTabs #editor-empty { color: $text-muted; padding: 1 2; }
+    """
+
+    class ActiveFileChanged(Message):
+        """The active tab changed (None: no tab open)."""
+
+        def __init__(self, path: str | None) -> None:
+            super().__init__()
+            self.path = path
+
+    class Saved(Message):
+        def __init__(self, path: str) -> None:
+            super().__init__()
+            self.path = path
+
+    class Loaded(Message):
+        """Internal: a worker read a file; the handler builds or refreshes its tab."""
+
+        def __init__(self, loaded: LoadedFile, reload: bool) -> None:
+            super().__init__()
+            self.loaded = loaded
+            self.reload = reload
+
+    def __init__(self, service: SandboxService, sandbox_id: str, *, id: str | None = "editor") -> None:
+        super().__init__(id=id)
+        self.service = service
+        self.sandbox_id = sandbox_id
+        self._buffers: dict[str, Buffer] = {}
+        self._by_pane: dict[str, Buffer] = {}
+        self._loading: set[str] = set()
+        self._pane_counter = 0
+        self._soft_wrap = False
+        self._last_active: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("No file open. Open one from the explorer."), id="editor-empty")
+        yield TabbedContent(id="editor-tabs")
+        yield FindBar(id="editor-find")
+
+    def on_mount(self) -> None:
+        self.query_one("#editor-tabs", TabbedContent).display = False
+        self._warm_up()
+
+    @work(group="editor-warm", exit_on_error=False)
+    async def _warm_up(self) -> None:
+        # Pygments builds its file-name tables on the first lookup (~0.1 s): do it now, off the UI loop, not
+        # when the first file is opened.
+        await asyncio.to_thread(detect_lexer, "warm-up.py", "")
+
+    # -- public API ---------------------------------------------------------------------------------------
+    @property
+    def active_path(self) -> str | None:
+        buf = self._active_buffer()
+        return buf.path if buf else None
+
+    @property
+    def active_editor(self) -> CodeEditor | None:
+        buf = self._active_buffer()
+        return buf.editor if buf else None
+
+    def buffer(self, path: str) -> Buffer | None:
+        return self._buffers.get(path)
+
+    @property
+    def open_paths(self) -> list[str]:
+        return list(self._buffers)
+
+    def has_unsaved(self) -> list[str]:
+        """Paths of buffers with unsaved changes (the app asks before quitting)."""
+        return [b.path for b in self._buffers.values() if b.dirty]
+
+    def open_file(self, path: str) -> Worker[None] | None:
+        """Open `path` (relative to the sandbox root) in a tab, or show its tab if it is open. Returns the
+        loading worker (await `worker.wait()` to know when the tab is there), None if nothing had to load."""
+        if path in self._buffers:
+            self._activate(self._buffers[path])
+            return None
+        if path in self._loading:
+            return None
+        self._loading.add(path)
+        return self._load(path)
+
+    async def file_changed(self, path: str) -> None:
+        """The file changed on disk (the explorer's watcher or the app says so). A clean buffer reloads; a
+        modified one is flagged, and saving it will ask."""
+        buf = self._buffers.get(path)
+        if buf is None or buf.loaded.kind == "diff":
+            return
+        buf.last_stat = time.monotonic()
+        try:
+            entry = await self.service.stat(self.sandbox_id, path)
+        except FileNotFound:
+            if not buf.changed_on_disk:
+                buf.changed_on_disk = True
+                self.notify(f"{path} was deleted on disk; saving will recreate it", severity="warning")
+            return
+        except SandbenchError as exc:
+            self.notify(_one_line(exc), severity="error")
+            return
+        if entry.mtime == buf.mtime:
+            return
+        if buf.dirty:
+            if not buf.changed_on_disk:
+                buf.changed_on_disk = True
+                self.notify(f"{path} changed on disk; saving will ask what to do", severity="warning")
+            return
+        await self._reload(path)
+
+    # -- loading ------------------------------------------------------------------------------------------
+    @work(group="editor-load", exit_on_error=False)
+    async def _load(self, path: str) -> None:
+        try:
+            loaded = await self._read(path)
+        except SandbenchError as exc:
+            self.notify(_one_line(exc), severity="error")
+            return
+        finally:
+            self._loading.discard(path)
+        self.post_message(self.Loaded(loaded, reload=False))
+
+    async def _read(self, path: str) -> LoadedFile:
+        """Read and classify a file (classification and lexer sniffing run in a thread)."""
+        limit = self.service.config.read_limit
+        try:
+            data = await self.service.read_file(self.sandbox_id, path)
+        except TooLarge:
+            data = await self.service.read_file(self.sandbox_id, path, head=True)
+            return await asyncio.to_thread(
+                classify, path, data.data, size=data.size, mtime=data.mtime, truncated=True, limit=limit
+            )
+        return await asyncio.to_thread(
+            classify, path, data.data, size=data.size, mtime=data.mtime, truncated=data.truncated, limit=limit
+        )
+
+    @on(Loaded)
+    async def _loaded(self, message: Loaded) -> None:
+        loaded = message.loaded
+        existing = self._buffers.get(loaded.path)
+        if existing is not None:
+            if message.reload:
+                await self._replace_view(existing, loaded)
+            else:
+                self._activate(existing)
+            return
+        await self._add_tab(loaded)
+
+    async def _add_tab(self, loaded: LoadedFile, *, activate: bool = True) -> Buffer:
+        self._pane_counter += 1
+        pane_id = f"editor-pane-{self._pane_counter}"
+        editor = self._make_editor(loaded)
+        children: list[Static | CodeEditor] = []
+        if loaded.notice:
+            children.append(Static(Text(loaded.notice), classes="editor-banner"))
+        children.append(editor)
+        pane = TabPane(self._label(loaded.path, False), *children, id=pane_id)
+        buf = Buffer(loaded.path, pane_id, loaded, editor, loaded.mtime)
+        buf.saved_marker = _marker(editor)
+        self._buffers[loaded.path] = buf
+        self._by_pane[pane_id] = buf
+        tabs = self.query_one("#editor-tabs", TabbedContent)
+        tabs.display = True
+        self.query_one("#editor-empty", Static).display = False
+        await tabs.add_pane(pane)
+        tabs.get_tab(pane_id).tooltip = Text(loaded.path)
+        if activate:
+            self._activate(buf)
+        return buf
+
+    def _make_editor(self, loaded: LoadedFile) -> CodeEditor:
+        return CodeEditor(
+            loaded.text,
+            lexer=loaded.lexer,
+            read_only=loaded.read_only,
+            soft_wrap=self._soft_wrap and loaded.kind != "long",
+            indent_type=loaded.indent_type,
+            indent_width=loaded.indent_width,
+        )
+
+    async def _replace_view(self, buf: Buffer, loaded: LoadedFile) -> None:
+        """Show new contents for an open buffer (a reload). Text → text keeps the editor (and its undo
+        history: the reload is one undoable edit of just the lines that differ); anything else rebuilds it."""
+        if not buf.read_only and not loaded.read_only:
+            editor = buf.editor
+            _apply_minimal_edit(editor, loaded.text)
+            buf.loaded = loaded
+            buf.mtime = loaded.mtime
+            buf.saved_marker = _marker(editor)
+            buf.changed_on_disk = False
+            editor.history.checkpoint()
+            self._mark_dirty(buf, False)
+            return
+        pane = self.query_one("#editor-tabs", TabbedContent).get_pane(buf.pane_id)
+        await pane.remove_children()
+        editor = self._make_editor(loaded)
+        if loaded.notice:
+            await pane.mount(Static(Text(loaded.notice), classes="editor-banner"))
+        await pane.mount(editor)
+        buf.editor = editor
+        buf.loaded = loaded
+        buf.mtime = loaded.mtime
+        buf.saved_marker = _marker(editor)
+        buf.changed_on_disk = False
+        self._mark_dirty(buf, False)
+
+    async def _reload(self, path: str) -> None:
+        try:
+            loaded = await self._read(path)
+        except SandbenchError as exc:
+            self.notify(_one_line(exc), severity="error")
+            return
+        self.post_message(self.Loaded(loaded, reload=True))
+
+    # -- tabs ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _label(path: str, dirty: bool) -> Content:
+        name = os.path.basename(path) or path
+        return Content(f"{DIRTY} {name}" if dirty else name)
+
+    def _active_buffer(self) -> Buffer | None:
+        try:
+            tabs = self.query_one("#editor-tabs", TabbedContent)
+        except Exception:
+            return None
+        return self._by_pane.get(tabs.active)
+
+    def _activate(self, buf: Buffer) -> None:
+        tabs = self.query_one("#editor-tabs", TabbedContent)
+        tabs.active = buf.pane_id
+        buf.editor.focus()
+        self._announce_active()
+
+    def _announce_active(self) -> None:
+        path = self.active_path
+        if path != self._last_active:
+            self._last_active = path
+            self.post_message(self.ActiveFileChanged(path))
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        event.stop()
+        self._announce_active()
+
+    def _mark_dirty(self, buf: Buffer, dirty: bool) -> None:
+        if buf.dirty == dirty:
+            return
+        buf.dirty = dirty
+        with contextlib.suppress(Exception):  # the tab may be being removed
+            self.query_one("#editor-tabs", TabbedContent).get_tab(buf.pane_id).label = self._label(buf.path, dirty)
+
+    @on(CodeEditor.Changed)
+    def _editor_changed(self, event: CodeEditor.Changed) -> None:
+        for buf in self._by_pane.values():
+            if buf.editor is event.text_area:
+                self._mark_dirty(buf, _marker(buf.editor) is not buf.saved_marker)
+                break
+
+    def on_descendant_focus(self) -> None:
+        buf = self._active_buffer()
+        if buf is not None and time.monotonic() - buf.last_stat > RESTAT_AFTER:
+            buf.last_stat = time.monotonic()
+            self._restat(buf.path)
+
+    @work(group="editor-stat", exclusive=True, exit_on_error=False)
+    async def _restat(self, path: str) -> None:
+        await self.file_changed(path)
+
+    async def _remove(self, buf: Buffer) -> None:
+        tabs = self.query_one("#editor-tabs", TabbedContent)
+        self._buffers.pop(buf.path, None)
+        self._by_pane.pop(buf.pane_id, None)
+        await tabs.remove_pane(buf.pane_id)
+        if not self._buffers:
+            tabs.display = False
+            self.query_one("#editor-empty", Static).display = True
+        else:
+            active = self._active_buffer()
+            if active is not None:
+                active.editor.focus()
+        self._announce_active()
+
+    # -- saving -------------------------------------------------------------------------------------------
+    async def save(self, path: str, *, force: bool = False) -> bool:
+        """Save one buffer; True if it was written. Asks on a conflict (call from a worker: it may show a
+        dialog)."""
+        buf = self._buffers.get(path)
+        if buf is None:
+            return False
+        if buf.read_only:
+            self.notify(f"{path} is open read-only: not saved", severity="warning")
+            return False
+        editor = buf.editor
+        text = editor.text
+        marker = _marker(editor)
+        editor.history.checkpoint()  # edits typed while saving start a new batch: the marker stays exact
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.notify(f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
+            return False
+        while True:
+            try:
+                entry = await self.service.write_file(
+                    self.sandbox_id, path, data, expected_mtime=None if force else buf.mtime
+                )
+            except Conflict:
+                choice = await self.app.push_screen_wait(
+                    ChoiceDialog(
+                        "File changed on disk",
+                        f"{path} changed on disk since it was opened. Overwrite it with the editor's text, reload "
+                        "it from disk (your edits stay undoable), or see the differences first?",
+                        [("overwrite", "Overwrite"), ("reload", "Reload"), ("diff", "Diff")],
+                    )
+                )
+                if choice == "overwrite":
+                    force = True
+                    continue
+                if choice == "reload":
+                    await self._reload(path)
+                    return False
+                if choice == "diff":
+                    await self._show_diff(path, text)
+                    continue
+                return False
+            except SandbenchError as exc:
+                self.notify(_one_line(exc), severity="error")
+                return False
+            break
+        buf.mtime = entry.mtime
+        buf.saved_marker = marker
+        buf.changed_on_disk = False
+        buf.last_stat = time.monotonic()
+        self._mark_dirty(buf, _marker(editor) is not marker)
+        self.post_message(self.Saved(path))
+        return True
+
+    async def _show_diff(self, path: str, text: str) -> None:
+        try:
+            disk = await self.service.read_file(self.sandbox_id, path)
+            disk_text = disk.data.decode("utf-8", "replace")
+        except FileNotFound:
+            disk_text = ""
+        except SandbenchError as exc:
+            self.notify(_one_line(exc), severity="error")
+            return
+
+        def make() -> str:
+            lines = difflib.unified_diff(
+                disk_text.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"{path} (on disk)",
+                tofile=f"{path} (editor)",
+            )
+            return "".join(line if line.endswith("\n") else line + "\n" for line in lines).rstrip("\n")
+
+        diff = await asyncio.to_thread(make)
+        await self.app.push_screen_wait(DiffView(f"{path}: disk → editor", diff))
+
+    @work(group="editor-save", exit_on_error=False)
+    async def _save_worker(self, paths: list[str]) -> None:
+        for path in paths:
+            await self.save(path)
+
+    def action_save(self) -> None:
+        buf = self._active_buffer()
+        if buf is not None:
+            self._save_worker([buf.path])
+
+    def action_save_all(self) -> None:
+        dirty = [b.path for b in self._buffers.values() if b.dirty and not b.read_only]
+        if dirty:
+            self._save_worker(dirty)
+
+    # -- closing ------------------------------------------------------------------------------------------
+    def action_close_tab(self) -> None:
+        buf = self._active_buffer()
+        if buf is not None:
+            self.close_file(buf.path)
+
+    @work(group="editor-close", exit_on_error=False)
+    async def close_file(self, path: str) -> None:
+        """Close a tab; asks save / discard / cancel when it has unsaved changes."""
+        buf = self._buffers.get(path)
+        if buf is None:
+            return
+        if buf.dirty:
+            choice = await self.app.push_screen_wait(
+                ChoiceDialog(
+                    "Unsaved changes",
+                    f"{path} has unsaved changes.",
+                    [("save", "Save"), ("discard", "Discard")],
+                )
+            )
+            if choice == "save":
+                if not await self.save(path):
+                    return
+            elif choice != "discard":
+                return
+        await self._remove(buf)
+
+    # -- find / replace -----------------------------------------------------------------------------------
+    def action_find(self) -> None:
+        self._open_find(replace=False)
+
+    def action_replace(self) -> None:
+        self._open_find(replace=True)
+
+    def _open_find(self, *, replace: bool) -> None:
+        editor = self.active_editor
+        if editor is None:
+            return
+        if replace and editor.read_only:
+            replace = False
+        self.query_one(FindBar).open(replace=replace, initial=editor.selected_text)
+
+    def action_find_next(self) -> None:
+        self.find(self.query_one(FindBar).query_text, forward=True)
+
+    def action_find_prev(self) -> None:
+        self.find(self.query_one(FindBar).query_text, forward=False)
+
+    @on(FindBar.Find)
+    def _find_requested(self, event: FindBar.Find) -> None:
+        self.find(event.query, forward=event.forward)
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        editor = self.active_editor
+        if editor is not None:
+            editor.focus()
+
+    def find(self, query: str, *, forward: bool = True) -> bool:
+        """Select the next (previous) match of `query` after (before) the cursor, wrapping around. Smart
+        case: a query with no capitals matches any case."""
+        editor = self.active_editor
+        bar = self.query_one(FindBar)
+        if editor is None or not query or "\n" in query:
+            return False
+        found = _search(editor, query, forward)
+        if found is None:
+            bar.set_status("no match")
+            return False
+        row, col = found
+        editor.selection = Selection((row, col), (row, col + len(query)))
+        editor.scroll_cursor_visible(center=True)
+        bar.set_status(f"line {row + 1}")
+        return True
+
+    @on(FindBar.Replace)
+    def _replace_requested(self, event: FindBar.Replace) -> None:
+        if event.all:
+            self.replace_all(event.query, event.replacement)
+        else:
+            self.replace_next(event.query, event.replacement)
+
+    def replace_next(self, query: str, replacement: str) -> bool:
+        """Replace the selected match (if the selection is one) and select the next one."""
+        editor = self.active_editor
+        if editor is None or editor.read_only or not query:
+            return False
+        selected = editor.selected_text
+        fold = query.islower()
+        if selected and (selected.lower() == query.lower() if fold else selected == query):
+            start, end = sorted(editor.selection)
+            editor.replace(replacement, start, end)
+        return self.find(query, forward=True)
+
+    def replace_all(self, query: str, replacement: str) -> int:
+        """Replace every match, as one undoable edit per changed line range. Returns the count."""
+        editor = self.active_editor
+        if editor is None or editor.read_only or not query or "\n" in query:
+            return 0
+        fold = query.islower()
+        needle = query.lower() if fold else query
+        count = 0
+        lines = editor.document.lines
+        # edit bottom-up so earlier locations stay valid
+        hits = [i for i, line in enumerate(lines) if needle in (line.lower() if fold else line)]
+        for row in reversed(hits):
+            line = lines[row]
+            new, n = _replace_in_line(line, query, replacement, fold)
+            if n:
+                editor.replace(new, (row, 0), (row, len(line)))
+                count += n
+        self.query_one(FindBar).set_status(f"{count} replaced")
+        return count
+
+    # -- go to line, wrap, tab switching ------------------------------------------------------------------
+    def action_goto_line(self) -> None:
+        if self.active_editor is not None:
+            self._goto_line_worker()
+
+    @work(group="editor-dialog", exclusive=True, exit_on_error=False)
+    async def _goto_line_worker(self) -> None:
+        editor = self.active_editor
+        if editor is None:
+            return
+        count = editor.document.line_count
+
+        def validate(value: str) -> str | None:
+            return None if _parse_line(value, count) is not None else f"a line number from 1 to {count}"
+
+        answer = await self.app.push_screen_wait(
+            InputDialog("Go to line", f"Line (1-{count}), or line:column", validate=validate)
+        )
+        if isinstance(answer, str) and (target := _parse_line(answer, count)) is not None:
+            editor.go_to_line(*target)
+            editor.focus()
+
+    def action_toggle_wrap(self) -> None:
+        buf = self._active_buffer()
+        if buf is None:
+            return
+        if buf.loaded.kind == "long":
+            self.notify("This view is already folded", severity="information")
+            return
+        self._soft_wrap = not buf.editor.soft_wrap
+        buf.editor.soft_wrap = self._soft_wrap
+
+    def action_next_tab(self) -> None:
+        self._cycle(1)
+
+    def action_prev_tab(self) -> None:
+        self._cycle(-1)
+
+    def _cycle(self, step: int) -> None:
+        panes = [b.pane_id for b in self._by_pane.values()]
+        current = self._active_buffer()
+        if not panes or current is None:
+            return
+        ordered = [p.id for p in self.query_one("#editor-tabs", TabbedContent).query(TabPane) if p.id in panes]
+        index = ordered.index(current.pane_id) if current.pane_id in ordered else 0
+        target = self._by_pane[str(ordered[(index + step) % len(ordered)])]
+        self._activate(target)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needs_buffer = {
+            "save",
+            "close_tab",
+            "find",
+            "replace",
+            "find_next",
+            "find_prev",
+            "goto_line",
+            "toggle_wrap",
+            "next_tab",
+            "prev_tab",
+        }
+        if action in needs_buffer and not self._buffers:
+            return None
+        if action == "save_all" and not self.has_unsaved():
+            return None
+        return True
+
+    # -- errors -------------------------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker of this pane becomes a message to the user: one line, no traceback."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.notify(_one_line(event.worker.error), severity="error")
+
+
+def _parse_line(value: str, count: int) -> tuple[int, int] | None:
+    parts = value.strip().split(":")
+    try:
+        line = int(parts[0])
+        column = int(parts[1]) if len(parts) > 1 and parts[1] else 1
+    except ValueError:
+        return None
+    if len(parts) > 2 or not 1 <= line <= count or column < 1:
+        return None
+    return line, column
+
+
+def _search(editor: CodeEditor, query: str, forward: bool) -> tuple[int, int] | None:
+    fold = query.islower()
+    needle = query.lower() if fold else query
+    lines = editor.document.lines
+    n = len(lines)
+    start, end = sorted(editor.selection)
+    if forward:
+        row, col = end if start != end else editor.cursor_location
+        for step in range(n + 1):
+            r = (row + step) % n
+            line = lines[r].lower() if fold else lines[r]
+            from_col = col if step == 0 else 0
+            hit = line.find(needle, from_col)
+            if hit >= 0 and not (step == n and hit >= col):
+                return r, hit
+        return None
+    row, col = start
+    for step in range(n + 1):
+        r = (row - step) % n
+        line = lines[r].lower() if fold else lines[r]
+        if step == 0:
+            hit = line.rfind(needle, 0, max(0, col)) if col > 0 else -1
+            if hit >= 0 and hit + len(needle) > col:
+                hit = line.rfind(needle, 0, max(0, col - 1))
+        else:
+            hit = line.rfind(needle)
+        if hit >= 0:
+            return r, hit
+    return None
+
+
+def _replace_in_line(line: str, query: str, replacement: str, fold: bool) -> tuple[str, int]:
+    if not fold:
+        return line.replace(query, replacement), line.count(query)
+    lowered = line.lower()
+    needle = query.lower()
+    out = []
+    pos = count = 0
+    while (hit := lowered.find(needle, pos)) >= 0:
+        out.append(line[pos:hit])
+        out.append(replacement)
+        pos = hit + len(query)
+        count += 1
+    out.append(line[pos:])
+    return "".join(out), count
+
+
+def _apply_minimal_edit(editor: CodeEditor, new_text: str) -> None:
+    """Make the editor's text `new_text` with one edit covering only the lines that differ (keeps the cursor,
+    the highlighting of unchanged lines, and makes a reload undoable)."""
+    old = editor.document.lines
+    new = new_text.splitlines()
+    if new_text.endswith(("\n", "\r")) or not new_text:
+        new.append("")
+    prefix = 0
+    limit = min(len(old), len(new))
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    if prefix == len(old) == len(new):
+        return
+    old_end_row = len(old) - 1 - suffix
+    new_mid = new[prefix : len(new) - suffix]
+    newline = editor.document.newline
+    if old_end_row < prefix:
+        # pure insertion of lines before line `prefix`
+        editor.insert(newline.join(new_mid) + newline, (prefix, 0), maintain_selection_offset=True)
+        return
+    replacement = newline.join(new_mid)
+    if not new_mid:
+        # pure deletion of lines prefix..old_end_row
+        if old_end_row + 1 < len(old):
+            editor.delete((prefix, 0), (old_end_row + 1, 0), maintain_selection_offset=True)
+        else:
+            editor.delete(
+                (prefix - 1, len(old[prefix - 1])), (old_end_row, len(old[old_end_row])), maintain_selection_offset=True
+            )
+        return
+    editor.replace(replacement, (prefix, 0), (old_end_row, len(old[old_end_row])), maintain_selection_offset=True)
