@@ -333,19 +333,26 @@ def setup_logging(cfg: config_mod.Config) -> None:
     root.setLevel(logging.INFO)
 
 
+def _serve(argv: list[str]) -> int:
+    try:
+        from services.server.cli import serve_main
+    except ImportError as exc:
+        raise SandbenchError("'sandbench serve' is not available in this version") from exc
+    return serve_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
+        if args_list[:1] == ["serve"]:
+            # serve has its own options parser; argparse would take its options for ours
+            return _serve(args_list[1:])
         args = _parse(parser, args_list)
         cfg = config_mod.load(args.config, provider=args.provider)
         setup_logging(cfg)
         if args.verb == "serve":
-            try:
-                from services.server.cli import serve_main
-            except ImportError as exc:
-                raise SandbenchError("'sandbench serve' is not available in this version") from exc
-            return serve_main(list(args.serve_args))
+            return _serve(list(args.serve_args))
         if args.verb in (None, "open", "app"):
             from tui.app import run_app
 

@@ -112,14 +112,21 @@ class Launched:
                 self.pid_file.unlink()
 
 
-def _proc_starttime(pid: int) -> str | None:
+def _proc_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on; the command name (field 2) may hold spaces and parentheses."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
+    return stat.rpartition(")")[2].split()
+
+
+def _proc_starttime(pid: int) -> str | None:
+    fields = _proc_fields(pid)
+    # a zombie has finished: it holds nothing and runs nothing, it only waits for its reaper
+    if fields is None or len(fields) <= 19 or fields[0] == "Z":
+        return None
+    return fields[19]
 
 
 class Launcher:
@@ -466,15 +473,20 @@ def _read_json_object(fd: int) -> bytes:
 
 
 def _pids_of_uid(uid: int | None) -> list[int]:
+    """Live (non-zombie) processes of a uid. Zombies re-parented to a slow reaper would otherwise make `stop`
+    wait for someone else's housekeeping."""
     out = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            if os.stat(entry.path).st_uid == uid:
-                out.append(int(entry.name))
+            if os.stat(entry.path).st_uid != uid:
+                continue
         except OSError:
             continue
+        fields = _proc_fields(int(entry.name))
+        if fields and fields[0] != "Z":
+            out.append(int(entry.name))
     return out
 
 

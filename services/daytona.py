@@ -1,0 +1,807 @@
+"""DaytonaProvider: the `Provider` protocol on the `daytona` SDK's `AsyncDaytona` (DESIGN §3 `daytona.py`).
+
+One `AsyncDaytona` client for the provider's life, made on first use (inside the running loop, where the SDK
+wants it) and closed in `close()`. Credentials come from `config.daytona` (which already reads `DAYTONA_API_KEY`,
+`DAYTONA_API_URL`, `DAYTONA_TARGET`); the key is never logged, shown, or put in an error message.
+
+Sandbox paths are relative to the sandbox's home (the user's home directory inside the sandbox, asked once per
+sandbox), and are sent to the SDK as absolute paths under it. Exec goes through the SDK's command string, built by
+`shlex.join` and nothing else. Every SDK error becomes a `services.errors` type with one line; idempotent calls are
+retried with bounded backoff on timeouts, 5xx and dropped connections. Terminals are the SDK's PTY sessions, and a
+dropped WebSocket reconnects to the same session with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import builtins
+import contextlib
+import logging
+import math
+import secrets
+import shlex
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import aiohttp
+
+from services import paths
+from services.config import Config
+from services.errors import (
+    AlreadyExists,
+    Conflict,
+    FileNotFound,
+    InvalidInput,
+    NotRunning,
+    OperationTimeout,
+    PathRejected,
+    PermissionDenied,
+    ProviderError,
+    SandbenchError,
+    SandboxNotFound,
+    SnapshotNotFound,
+    TooLarge,
+)
+from services.models import (
+    ExecResult,
+    FileData,
+    FileEntry,
+    Isolation,
+    Resources,
+    SandboxInfo,
+    SandboxSpec,
+    SandboxState,
+    SnapshotInfo,
+)
+from services.provider import OutputCallback
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRIES = 3
+BACKOFF = (0.2, 0.6, 1.5)  # seconds before each retry; bounded: an idempotent call costs at most ~2.3 s extra
+STDIN_ENV = "SANDBENCH_STDIN_B64"
+STDIN_MAX = 64 * 1024  # stdin travels base64-encoded in one environment variable (the SDK's exec has no stdin)
+# resources can only be chosen with an image on Daytona; the default snapshot is used when they are the defaults
+DEFAULT_IMAGE = "python:3.12-slim"
+PTY_RECONNECT = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+_STATE = {
+    "started": SandboxState.STARTED,
+    "creating": SandboxState.STARTING,
+    "restoring": SandboxState.STARTING,
+    "starting": SandboxState.STARTING,
+    "pending_build": SandboxState.STARTING,
+    "building_snapshot": SandboxState.STARTING,
+    "pulling_snapshot": SandboxState.STARTING,
+    "resuming": SandboxState.STARTING,
+    "resizing": SandboxState.STARTING,
+    "snapshotting": SandboxState.STARTING,
+    "forking": SandboxState.STARTING,
+    "stopping": SandboxState.STOPPING,
+    "archiving": SandboxState.STOPPING,
+    "pausing": SandboxState.STOPPING,
+    "stopped": SandboxState.STOPPED,
+    "paused": SandboxState.STOPPED,
+    "archived": SandboxState.ARCHIVED,
+    "error": SandboxState.ERROR,
+    "build_failed": SandboxState.ERROR,
+    "destroyed": SandboxState.DELETED,
+    "destroying": SandboxState.DELETED,
+}
+
+
+def _one_line(text: str, secret: str | None) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else "no details"
+    if secret:
+        line = line.replace(secret, "***")
+    line = "".join(c if c.isprintable() else "?" for c in line)
+    return line[:240]
+
+
+def _parse_time(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return 0.0
+    text = value.strip().replace("Z", "+00:00")
+    with contextlib.suppress(ValueError):
+        dt = datetime.fromisoformat(text)
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    # Go's default time format, which some daemons use: "2006-01-02 15:04:05.999999999 -0700 MST"
+    with contextlib.suppress(ValueError):
+        date, clock, zone = value.split(" ")[:3]
+        if "." in clock:
+            whole, frac = clock.split(".")
+            clock = f"{whole}.{frac[:6]}"
+        return datetime.fromisoformat(f"{date}T{clock}{zone[:3]}:{zone[3:]}").timestamp()
+    return 0.0
+
+
+class DaytonaProvider:
+    name = "daytona"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.owner_label = config.owner_label
+        self._api_key = config.daytona.api_key
+        self._client: Any = None
+        self._client_lock = asyncio.Lock()
+        self._sandboxes: dict[str, Any] = {}  # id → AsyncSandbox: toolbox calls need no extra GET
+        self._homes: dict[str, str] = {}
+        self._closed = False
+
+    # -- the client and error mapping ------------------------------------------------------------------------
+    async def _daytona(self) -> Any:
+        if self._closed:
+            raise ProviderError("the Daytona provider is closed")
+        if self._client is None:
+            async with self._client_lock:
+                if self._client is None:
+                    if not self._api_key:
+                        raise ProviderError(
+                            "Daytona is not configured: set DAYTONA_API_KEY (and DAYTONA_API_URL) or [daytona] in the "
+                            "config file"
+                        )
+                    from daytona import AsyncDaytona, DaytonaConfig
+
+                    kwargs: dict[str, Any] = {"api_key": self._api_key}
+                    if self.config.daytona.api_url:
+                        kwargs["api_url"] = self.config.daytona.api_url
+                    if self.config.daytona.target:
+                        kwargs["target"] = self.config.daytona.target
+                    self._client = AsyncDaytona(DaytonaConfig(**kwargs))
+        return self._client
+
+    def _translate(self, exc: BaseException, op: str, *, kind: str) -> SandbenchError:
+        from daytona import (
+            DaytonaAuthenticationError,
+            DaytonaBadRequestError,
+            DaytonaConflictError,
+            DaytonaError,
+            DaytonaFileNotFoundError,
+            DaytonaForbiddenError,
+            DaytonaInvalidFilePathError,
+            DaytonaNotFoundError,
+            DaytonaRateLimitError,
+            DaytonaTimeoutError,
+        )
+
+        if isinstance(exc, SandbenchError):
+            return exc
+        if isinstance(exc, DaytonaError):
+            msg = _one_line(exc.message if isinstance(exc.message, str) else str(exc), self._api_key)
+            status = exc.status_code
+            if isinstance(exc, DaytonaFileNotFoundError) or (kind == "file" and status == 404 and "sandbox" not in msg):
+                return FileNotFound(msg)
+            if isinstance(exc, DaytonaNotFoundError):
+                if kind == "snapshot":
+                    return SnapshotNotFound(msg)
+                return SandboxNotFound(msg)
+            if isinstance(exc, DaytonaAuthenticationError):
+                return PermissionDenied("Daytona rejected the API key (check DAYTONA_API_KEY)")
+            if isinstance(exc, DaytonaForbiddenError):
+                return PermissionDenied(msg)
+            if isinstance(exc, DaytonaInvalidFilePathError):
+                return PathRejected(msg)
+            if isinstance(exc, DaytonaConflictError):
+                return AlreadyExists(msg) if kind in ("create", "file") else Conflict(msg)
+            if isinstance(exc, DaytonaTimeoutError):
+                return OperationTimeout(f"Daytona timed out during {op}")
+            if isinstance(exc, DaytonaRateLimitError):
+                return ProviderError("Daytona is rate limiting requests; try again shortly")
+            if status == 413:
+                return TooLarge(msg)
+            if isinstance(exc, DaytonaBadRequestError):
+                if "not running" in msg or "not started" in msg:
+                    return NotRunning(msg)
+                return InvalidInput(msg)
+            if status is not None and status >= 500:
+                return ProviderError(f"Daytona server error during {op} ({status}): {msg}")
+            if status is None and ("connect" in msg.lower() or "closed" in msg.lower()):
+                return ProviderError(f"cannot reach Daytona during {op}: {msg}")
+            return ProviderError(f"Daytona: {msg}")
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return ProviderError(f"cannot reach Daytona during {op}: {type(exc).__name__}")
+        if isinstance(exc, asyncio.TimeoutError):
+            return OperationTimeout(f"Daytona timed out during {op}")
+        log.error("unexpected error from the Daytona SDK during %s", op, exc_info=exc)
+        return ProviderError(f"Daytona: unexpected error during {op} (details in the log)")
+
+    @staticmethod
+    def _unreachable(exc: BaseException) -> bool:
+        from daytona import DaytonaConnectionError
+
+        return isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | DaytonaConnectionError)
+
+    @staticmethod
+    def _retryable(exc: BaseException) -> bool:
+        from daytona import DaytonaConnectionError, DaytonaError, DaytonaTimeoutError
+
+        if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | asyncio.TimeoutError):
+            return True
+        if isinstance(exc, DaytonaConnectionError | DaytonaTimeoutError):
+            return not type(exc).__name__.startswith("DaytonaProcess")
+        if isinstance(exc, DaytonaError):
+            return (exc.status_code is not None and exc.status_code >= 500) or (
+                exc.status_code is None and "connect" in str(exc).lower()
+            )
+        return False
+
+    async def _call(
+        self, op: str, fn: Callable[[], Awaitable[T]], *, idempotent: bool = True, kind: str = "sandbox"
+    ) -> T:
+        attempts = RETRIES + 1 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return await fn()
+            except SandbenchError:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A refused connection already costs about a second inside the SDK: one retry rides out a server
+                # restart without making a dead server take many seconds to report.
+                unreachable = self._unreachable(exc)
+                if attempt + 1 < attempts and self._retryable(exc) and not (unreachable and attempt >= 1):
+                    log.info("daytona %s failed (%s); retrying", op, type(exc).__name__)
+                    await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+                    continue
+                log.debug("daytona %s failed", op, exc_info=exc)
+                raise self._translate(exc, op, kind=kind) from exc
+        raise AssertionError("unreachable")
+
+    # -- sandboxes -------------------------------------------------------------------------------------------
+    def _info(self, sb: Any) -> SandboxInfo:
+        self._sandboxes[sb.id] = sb
+        state_value = getattr(sb.state, "value", sb.state) or "unknown"
+        labels = {str(k): str(v) for k, v in (sb.labels or {}).items()}
+        created = _parse_time(getattr(sb, "created_at", None))
+        activity = _parse_time(getattr(sb, "updated_at", None)) or created
+        return SandboxInfo(
+            id=sb.id,
+            name=getattr(sb, "name", None) or sb.id,
+            state=_STATE.get(str(state_value), SandboxState.ERROR),
+            provider=self.name,
+            owner=labels.get(self.owner_label),
+            labels=labels,
+            resources=Resources(cpu=int(sb.cpu or 1), memory_gib=float(sb.memory or 1), disk_gib=float(sb.disk or 1)),
+            auto_stop_minutes=int(getattr(sb, "auto_stop_interval", None) or 0),
+            created_at=datetime.fromtimestamp(created, UTC),
+            last_activity=datetime.fromtimestamp(activity, UTC),
+            isolation=Isolation.REMOTE,
+            network=not bool(getattr(sb, "network_block_all", False)),
+            ephemeral=getattr(sb, "auto_delete_interval", None) == 0,
+            error=getattr(sb, "error_reason", None) or None,
+        )
+
+    async def _sandbox(self, sandbox_id: str) -> Any:
+        sb = self._sandboxes.get(sandbox_id)
+        if sb is None:
+            d = await self._daytona()
+            sb = await self._call("get", lambda: d.get(sandbox_id))
+            self._sandboxes[sandbox_id] = sb
+        return sb
+
+    async def list(self) -> builtins.list[SandboxInfo]:
+        d = await self._daytona()
+
+        async def fetch() -> builtins.list[Any]:
+            return [sb async for sb in d.list()]
+
+        return [self._info(sb) for sb in await self._call("list", fetch)]
+
+    async def get(self, sandbox_id: str) -> SandboxInfo:
+        d = await self._daytona()
+        try:
+            sb = await self._call("get", lambda: d.get(sandbox_id))
+        except SandboxNotFound:
+            self._sandboxes.pop(sandbox_id, None)
+            raise
+        return self._info(sb)
+
+    def _params(self, spec: SandboxSpec, owner: str, snapshot: str | None) -> Any:
+        from daytona import CreateSandboxFromImageParams, CreateSandboxFromSnapshotParams
+        from daytona import Resources as DResources
+
+        labels = dict(spec.labels)
+        labels[self.owner_label] = owner
+        common: dict[str, Any] = {
+            "name": spec.name,
+            "labels": labels,
+            "public": False,  # sandbench's sandboxes are private, always
+            "auto_stop_interval": spec.auto_stop_minutes,
+            "network_block_all": not spec.network,
+        }
+        if spec.ephemeral:
+            common["ephemeral"] = True
+        if snapshot is None and spec.resources != Resources():
+            res = DResources(
+                cpu=spec.resources.cpu,
+                memory=max(1, math.ceil(spec.resources.memory_gib)),
+                disk=max(1, math.ceil(spec.resources.disk_gib)),
+            )
+            return CreateSandboxFromImageParams(image=DEFAULT_IMAGE, resources=res, **common)
+        return CreateSandboxFromSnapshotParams(snapshot=snapshot, **common)
+
+    async def create(self, spec: SandboxSpec, owner: str) -> SandboxInfo:
+        d = await self._daytona()
+        params = self._params(spec, owner, spec.snapshot)
+        # not idempotent: a retried create could make two sandboxes
+        sb = await self._call("create", lambda: d.create(params, timeout=120), idempotent=False, kind="create")
+        return self._info(sb)
+
+    async def create_from_snapshot(self, snapshot: str, spec: SandboxSpec, owner: str) -> SandboxInfo:
+        d = await self._daytona()
+        params = self._params(spec, owner, snapshot)
+        sb = await self._call("create", lambda: d.create(params, timeout=120), idempotent=False, kind="create")
+        return self._info(sb)
+
+    async def _lifecycle(self, op: str, sandbox_id: str, action: Callable[[Any], Awaitable[Any]]) -> SandboxInfo:
+        sb = await self._sandbox(sandbox_id)
+        await self._call(op, lambda: action(sb))
+        return self._info(sb)
+
+    async def start(self, sandbox_id: str) -> SandboxInfo:
+        return await self._lifecycle("start", sandbox_id, lambda sb: sb.start(timeout=120))
+
+    async def stop(self, sandbox_id: str) -> SandboxInfo:
+        info = await self._lifecycle("stop", sandbox_id, lambda sb: sb.stop(timeout=120))
+        if info.state is SandboxState.DELETED:
+            self._forget(sandbox_id)
+        return info
+
+    async def archive(self, sandbox_id: str) -> SandboxInfo:
+        sb = await self._sandbox(sandbox_id)
+        if getattr(sb.state, "value", sb.state) not in ("stopped", "archived"):
+            await self._call("stop", lambda: sb.stop(timeout=120))
+        return await self._lifecycle("archive", sandbox_id, lambda sb: sb.archive())
+
+    async def delete(self, sandbox_id: str) -> None:
+        sb = await self._sandbox(sandbox_id)
+        await self._call("delete", lambda: sb.delete())
+        self._forget(sandbox_id)
+
+    def _forget(self, sandbox_id: str) -> None:
+        self._sandboxes.pop(sandbox_id, None)
+        self._homes.pop(sandbox_id, None)
+
+    async def snapshot(self, sandbox_id: str, name: str) -> SnapshotInfo:
+        sb = await self._sandbox(sandbox_id)
+        await self._call("snapshot", lambda: sb.create_snapshot(name, timeout=600), idempotent=False, kind="create")
+        info = self._info(sb)
+        return SnapshotInfo(
+            name=name,
+            provider=self.name,
+            owner=info.owner,
+            source=info.name,
+            created_at=datetime.now(UTC),
+            size_bytes=None,
+        )
+
+    async def list_snapshots(self) -> builtins.list[SnapshotInfo]:
+        d = await self._daytona()
+        page = await self._call("list snapshots", lambda: d.snapshot.list(), kind="snapshot")
+        out = []
+        for s in page.items:
+            out.append(
+                SnapshotInfo(
+                    name=s.name,
+                    provider=self.name,
+                    # Daytona snapshots belong to the organisation; a team shares them
+                    owner=None,
+                    source=getattr(s, "ref", None) or getattr(s, "source_sandbox_id", None),
+                    created_at=datetime.fromtimestamp(_parse_time(s.created_at), UTC),
+                    # Daytona reports snapshot sizes in GB
+                    size_bytes=int(s.size * 1024**3) if isinstance(s.size, int | float) else None,
+                )
+            )
+        return out
+
+    async def delete_snapshot(self, name: str, owner: str) -> None:
+        d = await self._daytona()
+        await self._call("delete snapshot", lambda: d.snapshot.delete(name), kind="snapshot")
+
+    async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
+        sb = await self._sandbox(sandbox_id)
+        await self._call("set labels", lambda: sb.set_labels(dict(labels)))
+        return self._info(sb)
+
+    async def touch(self, sandbox_id: str) -> None:
+        sb = await self._sandbox(sandbox_id)
+        with contextlib.suppress(SandbenchError):
+            await self._call("refresh activity", lambda: sb.refresh_activity())
+
+    # -- files -----------------------------------------------------------------------------------------------
+    async def _home(self, sandbox_id: str) -> str:
+        home = self._homes.get(sandbox_id)
+        if home is None:
+            sb = await self._sandbox(sandbox_id)
+            home = str(await self._call("home dir", lambda: sb.get_user_home_dir())).rstrip("/") or "/"
+            self._homes[sandbox_id] = home
+        return home
+
+    async def _abs(self, sandbox_id: str, rel: str) -> str:
+        home = await self._home(sandbox_id)
+        rel = paths.normalize(rel)  # defence in depth: providers get normalised paths, but never trust a join
+        return f"{home}/{rel}" if rel else home
+
+    def _entry(self, rel: str, fi: Any) -> FileEntry:
+        mode_str = str(getattr(fi, "mode", "") or "")
+        kind = "dir" if fi.is_dir else ("symlink" if mode_str.startswith("l") else "file")
+        try:
+            mode = int(str(fi.permissions), 8)
+        except (TypeError, ValueError):
+            mode = 0o755 if fi.is_dir else 0o644
+        return FileEntry(
+            path=rel,
+            name=paths.basename(rel) if rel else "",
+            kind=kind,  # type: ignore[arg-type]
+            size=int(fi.size or 0),
+            mtime=_parse_time(getattr(fi, "mod_time", None)),
+            mode=mode,
+        )
+
+    async def _fs(self, sandbox_id: str) -> Any:
+        return (await self._sandbox(sandbox_id)).fs
+
+    async def list_dir(self, sandbox_id: str, path: str) -> builtins.list[FileEntry]:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        infos = await self._call("list", lambda: fs.list_files(target), kind="file")
+        entries = [self._entry(paths.join(path, fi.name) if path else fi.name, fi) for fi in infos]
+        return sorted(entries, key=lambda e: (not e.is_dir, e.name))
+
+    async def stat(self, sandbox_id: str, path: str) -> FileEntry:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        return self._entry(path, await self._call("stat", lambda: fs.get_file_info(target), kind="file"))
+
+    async def read_file(self, sandbox_id: str, path: str, *, limit: int, head: bool = False) -> FileData:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        # stat first: the size check must not need a full download of a huge file; the mtime is the editor's
+        # token for conflict detection on save
+        entry = await self.stat(sandbox_id, path)
+        if entry.is_dir:
+            raise InvalidInput(f"{path!r} is a folder")
+        if entry.size > limit and not head:
+            raise TooLarge(f"{path!r} is {entry.size / 1024**2:.1f} MiB, over the {limit / 1024**2:.0f} MiB limit")
+        if entry.size > limit:
+            data = await self._read_head(fs, target, limit)
+        else:
+            data = await self._call("read", lambda: fs.download_file(target), kind="file")
+        truncated = len(data) > limit or entry.size > limit
+        return FileData(path=path, data=bytes(data[:limit]), size=entry.size, mtime=entry.mtime, truncated=truncated)
+
+    async def _read_head(self, fs: Any, target: str, limit: int) -> bytes:
+        async def head() -> bytes:
+            buf = bytearray()
+            stream = await fs.download_file_stream(target)
+            try:
+                async for chunk in stream:
+                    buf += chunk
+                    if len(buf) >= limit:
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+            return bytes(buf[:limit])
+
+        return await self._call("read", head, kind="file")
+
+    async def write_file(
+        self, sandbox_id: str, path: str, data: bytes, *, expected_mtime: float | None = None
+    ) -> FileEntry:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        if expected_mtime is not None:
+            try:
+                current = await self.stat(sandbox_id, path)
+            except FileNotFound:
+                current = None
+            if current is not None and abs(current.mtime - expected_mtime) > 1e-3:
+                raise Conflict(f"{path!r} changed since it was read")
+        await self._call("write", lambda: fs.upload_file(data, target), kind="file")
+        return await self.stat(sandbox_id, path)
+
+    async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        with contextlib.suppress(FileNotFound):
+            await self.stat(sandbox_id, path)
+            raise AlreadyExists(f"{path!r} already exists")
+        parent = paths.parent(path)
+        if not parents and parent:
+            parent_entry = await self.stat(sandbox_id, parent)
+            if not parent_entry.is_dir:
+                raise InvalidInput(f"{parent!r} is not a folder")
+        await self._call("mkdir", lambda: fs.create_folder(target, "755"), kind="file")
+        return await self.stat(sandbox_id, path)
+
+    async def move(self, sandbox_id: str, src: str, dst: str, *, overwrite: bool = False) -> FileEntry:
+        fs = await self._fs(sandbox_id)
+        s, d = await self._abs(sandbox_id, src), await self._abs(sandbox_id, dst)
+        if not overwrite:
+            with contextlib.suppress(FileNotFound):
+                await self.stat(sandbox_id, dst)
+                raise AlreadyExists(f"{dst!r} already exists")
+        await self._call("move", lambda: fs.move_files(s, d), idempotent=False, kind="file")
+        return await self.stat(sandbox_id, dst)
+
+    async def delete_path(self, sandbox_id: str, path: str, *, recursive: bool = False) -> None:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        await self._call("delete", lambda: fs.delete_file(target, recursive=recursive), kind="file")
+
+    def _relative(self, home: str, p: str) -> str | None:
+        if p.startswith(home + "/"):
+            p = p[len(home) + 1 :]
+        elif p.startswith("/"):
+            return None
+        try:
+            return paths.normalize(p)
+        except SandbenchError:
+            return None
+
+    async def search(self, sandbox_id: str, path: str, pattern: str, *, limit: int = 1000) -> builtins.list[str]:
+        fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
+        home = await self._home(sandbox_id)
+        resp = await self._call("search", lambda: fs.search_files(target, pattern), kind="file")
+        out = [r for r in (self._relative(home, f) for f in resp.files) if r]
+        return out[:limit]
+
+    async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> builtins.list[str]:
+        argv = ["find", path or ".", "-name", ".git", "-prune", "-o", "-type", "f", "-print0"]
+        result = await self.exec(sandbox_id, argv, timeout=120)
+        out = []
+        for raw in result.stdout.split(b"\x00"):
+            rel = self._relative("", raw.decode("utf-8", "surrogateescape")) if raw else None
+            if rel:
+                out.append(rel)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def disk_usage(self, sandbox_id: str) -> int:
+        result = await self.exec(sandbox_id, ["du", "-sk", "."], timeout=120)
+        try:
+            return int(result.stdout.split()[0]) * 1024
+        except (IndexError, ValueError):
+            return 0
+
+    # -- processes -------------------------------------------------------------------------------------------
+    async def exec(
+        self,
+        sandbox_id: str,
+        argv: Sequence[str],
+        *,
+        cwd: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        from daytona import DaytonaProcessExecutionTimeoutError
+
+        if not argv:
+            raise InvalidInput("empty command")
+        sb = await self._sandbox(sandbox_id)
+        envs = dict(env or {})
+        args = list(argv)
+        if stdin is not None:
+            if len(stdin) > STDIN_MAX:
+                raise TooLarge(f"stdin over {STDIN_MAX // 1024} KiB is not supported on Daytona")
+            # The SDK's exec has no stdin: the bytes ride in an environment variable and a fixed wrapper decodes
+            # them into the program's stdin. The wrapper is a constant; the data never becomes shell text.
+            envs[STDIN_ENV] = base64.b64encode(stdin).decode()
+            args = ["sh", "-c", f'printf %s "${STDIN_ENV}" | base64 -d | "$@"', "sh", *args]
+        command = shlex.join(args)
+        cwd_abs = await self._abs(sandbox_id, cwd)
+        t = None if timeout is None else max(1, math.ceil(timeout))
+        started = time.monotonic()
+        try:
+            resp = await self._call(
+                "exec",
+                lambda: sb.process.exec(command, cwd=cwd_abs, env=envs or None, timeout=t),
+                idempotent=False,
+            )
+        except OperationTimeout:
+            return ExecResult(124, b"", b"", time.monotonic() - started, timed_out=True)
+        except ProviderError as exc:
+            if isinstance(exc.__context__, DaytonaProcessExecutionTimeoutError):
+                return ExecResult(124, b"", b"", time.monotonic() - started, timed_out=True)
+            raise
+        out = (resp.result or "").encode("utf-8", "surrogateescape")
+        if on_output is not None and out:
+            on_output("stdout", out)
+        code = resp.exit_code if resp.exit_code is not None else -1
+        return ExecResult(exit_code=int(code), stdout=out, stderr=b"", duration=time.monotonic() - started)
+
+    async def open_terminal(
+        self, sandbox_id: str, cols: int, rows: int, *, cwd: str = "", env: Mapping[str, str] | None = None
+    ) -> DaytonaTerminal:
+        sb = await self._sandbox(sandbox_id)
+        cwd_abs = await self._abs(sandbox_id, cwd)
+        term = DaytonaTerminal(self, sb, f"sandbench-{secrets.token_hex(6)}")
+        await term.open(cols, rows, cwd_abs, dict(env or {}))
+        return term
+
+    async def list_terminals(self, sandbox_id: str) -> builtins.list[str]:
+        """Ids of the sandbox's live PTY sessions, for offering to reattach instead of starting a new shell."""
+        sb = await self._sandbox(sandbox_id)
+        infos = await self._call("list terminals", lambda: sb.process.list_pty_sessions())
+        return [i.id for i in infos if getattr(i, "active", True)]
+
+    async def attach_terminal(self, sandbox_id: str, session_id: str) -> DaytonaTerminal:
+        sb = await self._sandbox(sandbox_id)
+        term = DaytonaTerminal(self, sb, session_id)
+        await term.connect()
+        return term
+
+    async def close(self) -> None:
+        self._closed = True
+        client, self._client = self._client, None
+        self._sandboxes.clear()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+class DaytonaTerminal:
+    """A `TerminalSession` on an SDK PTY handle. A dropped WebSocket reconnects to the same session with backoff
+    (the shell lives on the server); `status` says what the pane should show meanwhile."""
+
+    def __init__(self, provider: DaytonaProvider, sandbox: Any, session_id: str):
+        self._provider = provider
+        self._sandbox = sandbox
+        self._id = session_id
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._handle: Any = None
+        self._exit_code: int | None = None
+        self._closed = False
+        self._done = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self.status = "connecting"  # connected | reconnecting | disconnected | exited: what the pane should say
+        self.reconnects = 0
+
+    @property
+    def session_id(self) -> str:
+        return self._id
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._exit_code
+
+    def _on_data(self, data: bytes) -> None:
+        self._queue.put_nowait(bytes(data))
+
+    async def open(self, cols: int, rows: int, cwd: str, env: dict[str, str]) -> None:
+        from daytona import PtySize
+
+        proc = self._sandbox.process
+        self._handle = await self._provider._call(
+            "open terminal",
+            lambda: proc.create_pty_session(
+                id=self._id, on_data=self._on_data, cwd=cwd, envs=env or None, pty_size=PtySize(rows=rows, cols=cols)
+            ),
+            idempotent=False,
+        )
+        self._started()
+
+    async def connect(self) -> None:
+        proc = self._sandbox.process
+        self._handle = await self._provider._call(
+            "attach terminal", lambda: proc.connect_pty_session(self._id, on_data=self._on_data), idempotent=False
+        )
+        self._started()
+
+    def _started(self) -> None:
+        self.status = "connected"
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        """Wait for the handle to end; an exit ends the session, a dropped connection reconnects."""
+        while True:
+            try:
+                result = await self._handle.wait()
+                code = result.exit_code
+            except Exception:
+                log.debug("pty %s wait failed", self._id, exc_info=True)
+                code = None
+            if code is not None or self._closed:
+                self._finish(code)
+                return
+            self.status = "reconnecting"
+            for delay in PTY_RECONNECT:
+                await asyncio.sleep(delay)
+                if self._closed:
+                    break
+                try:
+                    await self.connect_handle()
+                    break
+                except SandbenchError as exc:
+                    log.info("pty %s reconnect failed: %s", self._id, exc)
+                    if isinstance(exc, SandboxNotFound | FileNotFound) or "not found" in exc.message:
+                        break
+            if self.status != "connected":
+                self.status = "disconnected"
+                self._finish(None)
+                return
+
+    async def connect_handle(self) -> None:
+        proc = self._sandbox.process
+        self._handle = await self._provider._call(
+            "reattach terminal", lambda: proc.connect_pty_session(self._id, on_data=self._on_data), idempotent=False
+        )
+        self.reconnects += 1
+        self.status = "connected"
+
+    def _finish(self, code: int | None) -> None:
+        self._exit_code = code if code is not None else (self._exit_code if self._exit_code is not None else -1)
+        if self.status != "disconnected":
+            self.status = "exited"
+        self._queue.put_nowait(None)
+        self._done.set()
+
+    async def write(self, data: bytes) -> None:
+        if self._handle is None or self._done.is_set():
+            return
+        try:
+            await self._handle.send_input(data)
+        except Exception as exc:
+            # the watcher reconnects; a keystroke lost while the link is down is reported, not raised as a traceback
+            log.debug("pty %s write failed: %s", self._id, type(exc).__name__)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        from daytona import PtySize
+
+        if self._handle is None or self._done.is_set():
+            return
+        with contextlib.suppress(SandbenchError):
+            await self._provider._call("resize terminal", lambda: self._handle.resize(PtySize(rows=rows, cols=cols)))
+
+    async def output(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self._queue.get()
+            if chunk is None:
+                self._queue.put_nowait(None)
+                return
+            parts = [chunk]
+            while not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    self._queue.put_nowait(None)
+                    break
+                parts.append(nxt)
+            yield b"".join(parts)
+
+    async def wait(self) -> int:
+        await self._done.wait()
+        return self._exit_code if self._exit_code is not None else -1
+
+    async def detach(self) -> None:
+        """Close only the connection: the shell keeps running on the server for a later `attach_terminal`."""
+        self._closed = True
+        if self._handle is not None:
+            with contextlib.suppress(Exception):
+                await self._handle.disconnect()
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if not self._done.is_set():
+            self._finish(None)
+
+    async def close(self) -> None:
+        if self._closed and self._done.is_set():
+            return
+        self._closed = True
+        if self._handle is not None:
+            with contextlib.suppress(Exception):
+                await self._handle.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._done.wait(), timeout=5)
+            with contextlib.suppress(Exception):
+                await self._handle.disconnect()
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
+        if not self._done.is_set():
+            self._finish(None)

@@ -1,0 +1,392 @@
+"""The aiohttp application of `sandbench serve`: authentication, error mapping, and the control plane under `/api`.
+
+Each token maps to an identity; each identity gets its own `SandboxService` over the one shared `LocalProvider`, so
+ownership, auto-start and the audit log work exactly as they do in the app. A sandbox of another owner is answered
+like a missing one (404): ids reveal nothing.
+
+Lifecycle calls return final states synchronously (create → `started`, stop → `stopped`), so the SDK's state waits
+return without a single poll (daytona-wire.md §7.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from services.config import Config
+from services.errors import InvalidInput, SandbenchError, SandboxNotFound, SnapshotNotFound
+from services.models import Resources, SandboxInfo, SandboxSpec, SandboxState
+from services.provider import Provider
+from services.sandbox_service import SandboxService
+from services.server import wire
+from services.server.auth import TokenTable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
+
+
+class ServerState:
+    """What every handler shares: the provider, a service per identity, the token table, the PTY sessions."""
+
+    def __init__(self, provider: Provider, config: Config, tokens: TokenTable):
+        from services.server.pty import PtyManager
+        from services.server.sessions import SessionManager
+
+        self.provider = provider
+        self.config = config
+        self.tokens = tokens
+        self._services: dict[str, SandboxService] = {}
+        self.ptys = PtyManager()
+        self.sessions = SessionManager()
+        self._reaper: asyncio.Task[None] | None = None
+
+    def start_auto_stop(self, interval: float = 30.0) -> None:
+        """Stop each owner's idle sandboxes after their auto-stop interval, as the app does for its own."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                for svc in list(self._services.values()):
+                    try:
+                        await svc.reap_idle()
+                    except Exception:
+                        log.exception("auto-stop pass failed")
+
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(loop())
+
+    def service(self, identity: str) -> SandboxService:
+        svc = self._services.get(identity)
+        if svc is None:
+            # others' sandboxes are never shown through the server: a token sees exactly its owner's
+            cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
+            svc = SandboxService(self.provider, cfg)
+            self._services[identity] = svc
+        return svc
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        await self.ptys.close_all()
+        await self.sessions.close_all()
+        for svc in self._services.values():
+            svc.audit.close()
+        await self.provider.close()
+
+
+def state_of(request: web.Request) -> ServerState:
+    return request.app[STATE_KEY]
+
+
+def service_of(request: web.Request) -> SandboxService:
+    svc: SandboxService = request["service"]
+    return svc
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    st = state_of(request)
+    identity = st.tokens.identity(TokenTable.from_header(request.headers.get("Authorization")))
+    if identity is None:
+        return wire.error_response(401, "missing or unknown bearer token", "UNAUTHORIZED", request)
+    request["identity"] = identity
+    request["service"] = st.service(identity)
+    return await handler(request)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return wire.error_response(exc.status, exc.reason or "error", "HTTP_ERROR", request)
+        raise
+    except SandbenchError as exc:
+        status, code = wire.status_of(exc)
+        return wire.error_response(status, exc.message, code, request)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return wire.error_response(500, "internal error (details in the server log)", "INTERNAL", request)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object. The SDK sends `Content-Type: application/json` with empty bodies too."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput("request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return data
+
+
+def toolbox_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}/toolbox"
+
+
+def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
+    return wire.sandbox_dto(info, toolbox_url(request))
+
+
+async def find_sandbox(request: web.Request) -> SandboxInfo:
+    """The caller's sandbox named by `{id}` in the path: an id, or (as `daytona.get` allows) a name."""
+    svc = service_of(request)
+    key = request.match_info["id"]
+    try:
+        return await svc.get(key)
+    except SandboxNotFound:
+        pass
+    for info in await svc.list_sandboxes():
+        if info.name == key:
+            return info
+    raise SandboxNotFound(f"no sandbox {key!r}")
+
+
+def _int(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InvalidInput(f"{key} must be an integer from {lo} to {hi}")
+    return value
+
+
+def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
+    name = body.get("name") or f"sandbox-{secrets.token_hex(4)}"
+    if not isinstance(name, str):
+        raise InvalidInput("name must be a string")
+    labels = body.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise InvalidInput("labels must map strings to strings")
+    defaults = Resources()
+    resources = Resources(
+        cpu=_int(body, "cpu", defaults.cpu, 1, 64),
+        memory_gib=float(_int(body, "memory", int(defaults.memory_gib), 1, 256)),
+        disk_gib=float(_int(body, "disk", int(defaults.disk_gib), 1, 1024)),
+    )
+    snapshot = body.get("snapshot")
+    if snapshot is not None and not isinstance(snapshot, str):
+        raise InvalidInput("snapshot must be a string")
+    return SandboxSpec(
+        name=name,
+        resources=resources,
+        labels=labels,
+        auto_stop_minutes=_int(body, "autoStopInterval", 15, 0, 10**6),
+        # the SDK omits networkBlockAll unless set; local sandboxes stay offline unless network is asked for
+        network=body.get("networkBlockAll") is False,
+        ephemeral=body.get("autoDeleteInterval") == 0,
+        snapshot=snapshot or None,
+    )
+
+
+# -- control plane ----------------------------------------------------------------------------------------------
+async def create_sandbox(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    spec = spec_from_create(body)
+    svc = service_of(request)
+    if spec.snapshot is not None and spec.snapshot not in {s.name for s in await svc.list_snapshots()}:
+        raise SnapshotNotFound(f"no snapshot {spec.snapshot!r} (sandbench serve knows only snapshots taken here)")
+    if body.get("buildInfo"):
+        log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
+    info = await svc.create(spec)
+    return wire.json_response(dto(request, info))
+
+
+def _matches(info: SandboxInfo, request: web.Request, labels: dict[str, str]) -> bool:
+    q = request.query
+    if any(info.labels.get(k) != v for k, v in labels.items()):
+        return False
+    states = q.getall("states", [])
+    if states and wire.sandbox_dto(info, "")["state"] not in states:
+        return False
+    if "id" in q and not info.id.startswith(q["id"]):
+        return False
+    return "name" not in q or info.name.startswith(q["name"])
+
+
+async def list_sandboxes(request: web.Request) -> web.Response:
+    svc = service_of(request)
+    labels: dict[str, str] = {}
+    if "labels" in request.query:
+        try:
+            raw = json.loads(request.query["labels"])
+        except ValueError as exc:
+            raise InvalidInput("labels must be a JSON object") from exc
+        if not isinstance(raw, dict):
+            raise InvalidInput("labels must be a JSON object")
+        labels = {str(k): str(v) for k, v in raw.items()}
+    items = [i for i in await svc.list_sandboxes() if _matches(i, request, labels)]
+    reverse = request.query.get("order", "desc") == "desc"
+    by_name = request.query.get("sort") == "name"
+    items.sort(key=lambda i: i.name if by_name else i.created_at.timestamp(), reverse=reverse)
+    try:
+        limit = int(request.query.get("limit", "100"))
+        offset = int(request.query.get("cursor") or "0")
+    except ValueError as exc:
+        raise InvalidInput("limit and cursor must be integers") from exc
+    limit = max(1, min(limit, 200))
+    page = items[offset : offset + limit]
+    nxt = str(offset + limit) if offset + limit < len(items) else None
+    return wire.json_response({"items": [dto(request, i) for i in page], "nextCursor": nxt})
+
+
+async def get_sandbox(request: web.Request) -> web.Response:
+    return wire.json_response(dto(request, await find_sandbox(request)))
+
+
+async def delete_sandbox(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)
+    await state_of(request).ptys.forget_sandbox(info.id)
+    await service_of(request).delete(info.id)
+    return wire.json_response(dto(request, dataclasses.replace(info, state=SandboxState.DELETED)))
+
+
+async def start_sandbox(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)
+    return wire.json_response(dto(request, await service_of(request).start(info.id)))
+
+
+async def stop_sandbox(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)
+    await state_of(request).ptys.forget_sandbox(info.id)
+    return wire.json_response(dto(request, await service_of(request).stop(info.id)))
+
+
+async def archive_sandbox(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)
+    await state_of(request).ptys.forget_sandbox(info.id)
+    return wire.json_response(dto(request, await service_of(request).archive(info.id)))
+
+
+async def set_labels(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)
+    body = await json_body(request)
+    labels = body.get("labels")
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise InvalidInput("labels must map strings to strings")
+    new = await service_of(request).set_labels(info.id, labels)
+    return wire.json_response({"labels": dict(new.labels)})
+
+
+async def snapshot_sandbox(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)
+    body = await json_body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("a snapshot needs a name")
+    await service_of(request).snapshot(info.id, name)
+    return wire.json_response(dto(request, await service_of(request).get(info.id)))
+
+
+async def fork_sandbox(request: web.Request) -> web.Response:
+    """A copy of the sandbox's files in a new sandbox: a temporary snapshot, a create from it, the snapshot gone."""
+    info = await find_sandbox(request)
+    body = await json_body(request)
+    name = body.get("name") or f"{info.name[:50]}-fork-{secrets.token_hex(3)}"
+    if not isinstance(name, str):
+        raise InvalidInput("name must be a string")
+    svc = service_of(request)
+    snap = f"fork-{secrets.token_hex(6)}"
+    await svc.snapshot(info.id, snap)
+    try:
+        spec = SandboxSpec(
+            name=name,
+            resources=info.resources,
+            labels=info.labels,
+            auto_stop_minutes=info.auto_stop_minutes,
+            network=info.network,
+            snapshot=snap,
+        )
+        new = await svc.create(spec)
+    finally:
+        await svc.delete_snapshot(snap)
+    return wire.json_response(dto(request, new))
+
+
+async def last_activity(request: web.Request) -> web.Response:
+    info = await find_sandbox(request)  # ownership first
+    await service_of(request).provider.touch(info.id)
+    return web.Response(status=204)
+
+
+async def toolbox_proxy_url(request: web.Request) -> web.Response:
+    await find_sandbox(request)
+    return wire.json_response({"url": toolbox_url(request)})
+
+
+async def unsupported(request: web.Request) -> web.Response:
+    return wire.error_response(
+        501, f"{request.method} {request.path} is not supported by sandbench serve", "NOT_IMPLEMENTED", request
+    )
+
+
+async def list_snapshots(request: web.Request) -> web.Response:
+    snaps = await service_of(request).list_snapshots()
+    items = [wire.snapshot_dto(s) for s in snaps]
+    return wire.json_response({"items": items, "total": len(items), "page": 1, "totalPages": 1})
+
+
+async def get_snapshot(request: web.Request) -> web.Response:
+    name = unquote(request.match_info["id"])
+    for snap in await service_of(request).list_snapshots():
+        if snap.name == name:
+            return wire.json_response(wire.snapshot_dto(snap))
+    raise SnapshotNotFound(f"no snapshot {name!r}")
+
+
+async def delete_snapshot(request: web.Request) -> web.Response:
+    await service_of(request).delete_snapshot(unquote(request.match_info["id"]))
+    return web.Response(status=204)
+
+
+def build_app(provider: Provider, config: Config, tokens: TokenTable) -> web.Application:
+    from services.server import toolbox
+
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
+    state = ServerState(provider, config, tokens)
+    app[STATE_KEY] = state
+    r = app.router
+    r.add_post("/api/sandbox", create_sandbox)
+    r.add_get("/api/sandbox", list_sandboxes)
+    r.add_get("/api/sandbox/{id}", get_sandbox)
+    r.add_delete("/api/sandbox/{id}", delete_sandbox)
+    r.add_post("/api/sandbox/{id}/start", start_sandbox)
+    r.add_post("/api/sandbox/{id}/stop", stop_sandbox)
+    r.add_post("/api/sandbox/{id}/archive", archive_sandbox)
+    r.add_put("/api/sandbox/{id}/labels", set_labels)
+    r.add_post("/api/sandbox/{id}/snapshot", snapshot_sandbox)
+    r.add_get("/api/sandbox/{id}/toolbox-proxy-url", toolbox_proxy_url)
+    r.add_post("/api/sandbox/{id}/last-activity", last_activity)
+    r.add_post("/api/sandbox/{id}/fork", fork_sandbox)
+    r.add_get("/api/snapshots", list_snapshots)
+    r.add_get("/api/snapshots/{id}", get_snapshot)
+    r.add_delete("/api/snapshots/{id}", delete_snapshot)
+    toolbox.add_routes(app)
+    # everything else (autostop, public, fork, socket.io, ...) answers 501/404 after authentication
+    r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported)
+
+    async def on_startup(_app: web.Application) -> None:
+        state.start_auto_stop()
+
+    async def on_cleanup(_app: web.Application) -> None:
+        await state.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,489 @@
+"""The toolbox API under `{toolboxProxyUrl}/{sandboxId}`: files, exec, git and info (daytona-wire.md §4-6).
+
+Every path goes through `wire.workspace_path` (absolute paths only under the sandbox's home; then
+`services.paths.normalize`), and every operation through the caller's `SandboxService`, so ownership, auto-start
+and the audit log apply. Git and content search run *inside the sandbox* through exec: the host never runs a tool
+that reads a sandbox's config or hooks (DESIGN §5.2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+
+from services import paths
+from services.errors import (
+    FileNotFound,
+    InvalidInput,
+    OperationTimeout,
+    ProviderError,
+    SandbenchError,
+    TooLarge,
+)
+from services.sandbox_service import WRITE_LIMIT
+from services.server import wire
+from services.server.app import json_body, service_of
+
+EXEC_MAX_OUTPUT = 16 * 1024 * 1024
+DOWNLOAD_LIMIT = WRITE_LIMIT
+# `sh -c SCRIPT CMD`: the client's command string arrives as $0 — data, never spliced into our script — and runs
+# under the sandbox's shell with stderr merged into stdout, as the Daytona daemon does.
+EXEC_WRAPPER = 'exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+
+
+def sid(request: web.Request) -> str:
+    return request.match_info["sid"]
+
+
+def qpath(request: web.Request, key: str = "path") -> tuple[str, str]:
+    return wire.workspace_path(request.query.get(key))
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+async def list_files(request: web.Request) -> web.Response:
+    rel, prefix = qpath(request)
+    entries = await service_of(request).list_dir(sid(request), rel)
+    return wire.json_response([wire.file_info(e, prefix) for e in entries])
+
+
+async def file_info(request: web.Request) -> web.Response:
+    rel, prefix = qpath(request)
+    entry = await service_of(request).stat(sid(request), rel)
+    return wire.json_response(wire.file_info(entry, prefix))
+
+
+async def create_folder(request: web.Request) -> web.Response:
+    rel, _ = qpath(request)
+    if not rel:
+        return web.Response(status=201)
+    svc = service_of(request)
+    try:
+        entry = await svc.stat(sid(request), rel)
+    except FileNotFound:
+        entry = await svc.mkdir(sid(request), rel, parents=True)
+    else:
+        if not entry.is_dir:
+            raise InvalidInput(f"{rel!r} exists and is not a folder")
+    mode = request.query.get("mode")
+    # the SDK always sends a mode; a chmod is a sandboxed process, so run one only when it changes something
+    if mode and not (re.fullmatch(r"[0-7]{3,4}", mode) and int(mode, 8) == entry.mode & 0o7777):
+        await _chmod(request, rel, mode)
+    return web.Response(status=201)
+
+
+async def delete_file(request: web.Request) -> web.Response:
+    rel, _ = qpath(request)
+    recursive = request.query.get("recursive", "false").lower() == "true"
+    await service_of(request).delete_path(sid(request), rel, recursive=recursive)
+    return web.Response(status=204)
+
+
+async def move_files(request: web.Request) -> web.Response:
+    src, _ = qpath(request, "source")
+    dst, _ = qpath(request, "destination")
+    # like the daemon (a rename), a move replaces an existing file; DaytonaProvider checks first when asked not to
+    await service_of(request).move(sid(request), src, dst, overwrite=True)
+    return web.Response(status=200)
+
+
+async def _chmod(request: web.Request, rel: str, mode: str) -> None:
+    if not re.fullmatch(r"[0-7]{3,4}", mode):
+        raise InvalidInput("mode must be octal digits, e.g. 644")
+    result = await service_of(request).exec(sid(request), ["chmod", mode, "--", rel or "."])
+    if result.exit_code != 0:
+        raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
+
+
+async def set_permissions(request: web.Request) -> web.Response:
+    rel, _ = qpath(request)
+    if request.query.get("owner") or request.query.get("group"):
+        raise InvalidInput("changing owner or group is not supported in a local sandbox")
+    mode = request.query.get("mode")
+    if mode:
+        await _chmod(request, rel, mode)
+    return web.Response(status=200)
+
+
+async def search_files(request: web.Request) -> web.Response:
+    rel, prefix = qpath(request)
+    pattern = request.query.get("pattern", "*")
+    found = await service_of(request).search(sid(request), pattern, path=rel)
+    return wire.json_response({"files": [wire.to_sandbox_path(p, prefix) for p in found]})
+
+
+async def find_in_files(request: web.Request) -> web.Response:
+    rel, prefix = qpath(request)
+    pattern = request.query.get("pattern", "")
+    if not pattern or "\x00" in pattern:
+        raise InvalidInput("a non-empty pattern is required")
+    # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses
+    argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", rel or "."]
+    result = await service_of(request).exec(sid(request), argv, timeout=60)
+    if result.exit_code not in (0, 1) and not result.stdout:
+        raise ProviderError(f"search failed: {_first_line(result.stderr)}")
+    matches: list[dict[str, Any]] = []
+    for line in result.stdout.split(b"\n"):
+        name, sep, rest = line.partition(b"\x00")
+        if not sep:
+            continue
+        num, _, content = rest.partition(b":")
+        if not num.isdigit():
+            continue
+        file_rel = paths.normalize(name.decode("utf-8", "replace"))
+        matches.append(
+            {
+                "file": wire.to_sandbox_path(file_rel, prefix),
+                "line": int(num),
+                "content": content.decode("utf-8", "replace"),
+            }
+        )
+        if len(matches) >= 10_000:
+            break
+    return wire.json_response(matches)
+
+
+async def bulk_upload(request: web.Request) -> web.Response:
+    reader = await request.multipart()
+    targets: dict[str, tuple[str, str]] = {}
+    pending: dict[str, bytes] = {}
+    written: list[dict[str, Any]] = []
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("nested multipart is not supported")
+        field = part.name or ""
+        m = re.fullmatch(r"files\[(\d+)\]\.(path|file)", field)
+        if m is None:
+            await part.release()
+            continue
+        index, kind = m.group(1), m.group(2)
+        if kind == "path":
+            # the destination comes from the `.path` part; the file part's filename is only a percent-encoded echo
+            targets[index] = wire.workspace_path((await part.read()).decode("utf-8"))
+        else:
+            buf = bytearray()
+            while chunk := await part.read_chunk(1 << 20):
+                buf += chunk
+                if len(buf) > WRITE_LIMIT:
+                    raise TooLarge(f"upload over the {WRITE_LIMIT // 1024**2} MiB limit")
+            pending[index] = bytes(buf)
+        if index in targets and index in pending:
+            rel, prefix = targets.pop(index)
+            data = pending.pop(index)
+            await _write(request, rel, data)
+            written.append({"path": wire.to_sandbox_path(rel, prefix), "bytes": len(data)})
+    if targets or pending:
+        raise InvalidInput("each upload needs both files[i].path and files[i].file")
+    return wire.json_response({"files": written})
+
+
+async def _write(request: web.Request, rel: str, data: bytes) -> None:
+    svc = service_of(request)
+    try:
+        await svc.write_file(sid(request), rel, data)
+    except FileNotFound:
+        # like the daemon, uploads create the missing parent folders
+        parent = paths.parent(rel)
+        if not parent:
+            raise
+        await svc.mkdir(sid(request), parent, parents=True)
+        await svc.write_file(sid(request), rel, data)
+
+
+def _disposition(name: str, path: str) -> str:
+    quoted = path.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+    # filename* wins in the SDK's parser and carries any byte exactly; the SDK matches it against what it asked for
+    return f'form-data; name="{name}"; filename="{quoted}"; filename*=utf-8\'\'{quote(path, safe="")}'
+
+
+async def bulk_download(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    requested = body.get("paths")
+    if not isinstance(requested, list) or not all(isinstance(p, str) for p in requested):
+        raise InvalidInput("paths must be a list of strings")
+    svc = service_of(request)
+    # ownership before anything: another owner's sandbox is a 404, not a multipart of per-file errors
+    await svc.ensure_running(sid(request), write=False)
+    boundary = secrets.token_hex(16)
+    out = bytearray()
+    for raw in requested:
+        try:
+            rel, _ = wire.workspace_path(raw)
+            data = (await svc.read_file(sid(request), rel, limit=DOWNLOAD_LIMIT)).data
+            headers = f"Content-Disposition: {_disposition('file', raw)}\r\nContent-Type: application/octet-stream\r\n"
+        except SandbenchError as exc:
+            status, code = wire.status_of(exc)
+            err = {"message": exc.message, "statusCode": status, "code": code, "source": "DAYTONA_DAEMON"}
+            data = json.dumps(err).encode()
+            headers = f"Content-Disposition: {_disposition('error', raw)}\r\nContent-Type: application/json\r\n"
+        out += f"--{boundary}\r\n{headers}Content-Length: {len(data)}\r\n\r\n".encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return web.Response(
+        body=bytes(out), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, status=200
+    )
+
+
+# -- process ----------------------------------------------------------------------------------------------------
+async def execute(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    command = body.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise InvalidInput("command must be a non-empty string")
+    cwd, _ = wire.workspace_path(body.get("cwd"))
+    envs = body.get("envs") or {}
+    if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
+        raise InvalidInput("envs must map strings to strings")
+    timeout = body.get("timeout")
+    if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
+        raise InvalidInput("timeout must be a positive number of seconds")
+    result = await service_of(request).exec(
+        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command], cwd=cwd, env=envs, timeout=timeout
+    )
+    if result.timed_out:
+        raise OperationTimeout(f"command timed out after {timeout} s")
+    output = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT]
+    # surrogateescape keeps bytes that are not UTF-8 (as \udcXX escapes in the JSON) instead of losing them
+    text = output.decode("utf-8", "surrogateescape")
+    return wire.json_response({"exitCode": result.exit_code, "result": text})
+
+
+CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
+# stderr merged into stdout as the daemon does; the program and the code stay argv, never shell text
+MERGE_WRAPPER = 'exec 2>&1; exec "$@"'
+
+
+async def code_run(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    code, language = body.get("code"), body.get("language", "python")
+    if not isinstance(code, str):
+        raise InvalidInput("code must be a string")
+    runner = CODE_RUNNERS.get(language) if isinstance(language, str) else None
+    if runner is None:
+        raise InvalidInput(f"language {str(language)[:40]!r} is not supported here (python, javascript)")
+    argv = body.get("argv") or []
+    envs = body.get("envs") or {}
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise InvalidInput("argv must be a list of strings")
+    if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
+        raise InvalidInput("envs must map strings to strings")
+    timeout = body.get("timeout")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
+        raise InvalidInput("timeout must be a positive number of seconds")
+    command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
+    result = await service_of(request).exec(sid(request), command, env=envs, timeout=timeout)
+    if result.timed_out:
+        raise OperationTimeout(f"code timed out after {timeout} s")
+    text = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT].decode("utf-8", "surrogateescape")
+    return wire.json_response({"exitCode": result.exit_code, "result": text, "artifacts": {"charts": []}})
+
+
+# -- git (inside the sandbox) -----------------------------------------------------------------------------------
+_GIT_STATUS = {
+    ".": "Unmodified",
+    "M": "Modified",
+    "T": "Modified",
+    "A": "Added",
+    "D": "Deleted",
+    "R": "Renamed",
+    "C": "Copied",
+    "U": "Updated but unmerged",
+    "?": "Untracked",
+}
+
+
+def _first_line(data: bytes) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    line = text.splitlines()[0] if text else "no output"
+    return "".join(c if c.isprintable() else "?" for c in line)[:300]
+
+
+async def _git(
+    request: web.Request, repo: str, args: list[str], *, stdin: bytes | None = None, code: str = "GIT_OPERATION_FAILED"
+) -> bytes:
+    argv = ["git", "-c", "core.quotePath=false", *args]
+    result = await service_of(request).exec(
+        sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
+    )
+    if result.exit_code != 0:
+        msg = _first_line(result.stderr or result.stdout)
+        if "not a git repository" in msg:
+            raise _GitError(404, "GIT_REPO_NOT_FOUND", msg)
+        if "already exists" in msg:
+            raise _GitError(409, "GIT_BRANCH_EXISTS", msg)
+        raise _GitError(400, code, msg)
+    return result.stdout
+
+
+class _GitError(SandbenchError):
+    title = "Git error"
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"git: {message}")
+        self.http_status = status
+        self.http_code = code
+
+
+def _git_repo(body: dict[str, Any] | None, request: web.Request) -> str:
+    raw = body.get("path") if body is not None else request.query.get("path")
+    if raw is not None and not isinstance(raw, str):
+        raise InvalidInput("path must be a string")
+    return wire.workspace_path(raw)[0]
+
+
+async def git_status(request: web.Request) -> web.Response:
+    repo = _git_repo(None, request)
+    out = await _git(request, repo, ["status", "--porcelain=v2", "-z", "--branch"])
+    status: dict[str, Any] = {"currentBranch": "", "fileStatus": [], "ahead": 0, "behind": 0, "detached": False}
+    fields = out.decode("utf-8", "surrogateescape").split("\x00")
+    i = 0
+    while i < len(fields):
+        rec = fields[i]
+        i += 1
+        if rec.startswith("# branch.head "):
+            head = rec[len("# branch.head ") :]
+            status["detached"] = head == "(detached)"
+            status["currentBranch"] = "HEAD" if head == "(detached)" else head
+        elif rec.startswith("# branch.upstream "):
+            status["upstream"] = rec[len("# branch.upstream ") :]
+            status["branchPublished"] = True
+        elif rec.startswith("# branch.ab "):
+            ahead, behind = rec[len("# branch.ab ") :].split()
+            status["ahead"], status["behind"] = abs(int(ahead)), abs(int(behind))
+        elif rec[:2] in ("1 ", "2 ", "u "):
+            parts = rec.split(" ", {"1": 8, "2": 9, "u": 10}[rec[0]])
+            xy, name = parts[1], parts[-1]
+            extra = ""
+            if rec[0] == "2":
+                extra = fields[i]
+                i += 1
+            status["fileStatus"].append(
+                {
+                    "name": name,
+                    "staging": _GIT_STATUS.get(xy[0], "Modified"),
+                    "worktree": _GIT_STATUS.get(xy[1], "Modified"),
+                    "extra": extra,
+                }
+            )
+        elif rec.startswith("? "):
+            status["fileStatus"].append({"name": rec[2:], "staging": "Untracked", "worktree": "Untracked", "extra": ""})
+    return wire.json_response(status)
+
+
+async def git_add(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    repo = _git_repo(body, request)
+    files = body.get("files") or []
+    if not isinstance(files, list) or not all(isinstance(f, str) and "\x00" not in f for f in files) or not files:
+        raise InvalidInput("files must be a non-empty list of paths")
+    await _git(request, repo, ["add", "--", *files])
+    return web.Response(status=200)
+
+
+async def git_commit(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    repo = _git_repo(body, request)
+    message, author, email = body.get("message"), body.get("author"), body.get("email")
+    if not all(isinstance(v, str) and "\x00" not in v and "\n" not in v for v in (author, email)):
+        raise InvalidInput("author and email are required single-line strings")
+    if not isinstance(message, str) or not message:
+        raise InvalidInput("a commit message is required")
+    args = ["-c", f"user.name={author}", "-c", f"user.email={email}", "commit", "-F", "-"]
+    if body.get("allow_empty"):
+        args.append("--allow-empty")
+    # the message goes through stdin, never the command line (DESIGN §3 git.py)
+    await _git(request, repo, args, stdin=message.encode())
+    sha = (await _git(request, repo, ["rev-parse", "HEAD"])).decode().strip()
+    return wire.json_response({"hash": sha})
+
+
+async def git_branches(request: web.Request) -> web.Response:
+    repo = _git_repo(None, request)
+    out = await _git(request, repo, ["branch", "--format=%(HEAD)%(refname:short)"])
+    branches, current = [], None
+    for line in out.decode("utf-8", "replace").splitlines():
+        if not line:
+            continue
+        name = line[1:]
+        if line[0] == "*":
+            current = name
+        branches.append(name)
+    result: dict[str, Any] = {"branches": branches}
+    if current is not None:
+        result["current"] = current
+    return wire.json_response(result)
+
+
+def _branch_name(body: dict[str, Any], key: str = "name") -> str:
+    name = body.get(key)
+    if not isinstance(name, str) or not name or name.startswith("-") or "\x00" in name:
+        raise InvalidInput(f"{key} must be a branch name")
+    return name
+
+
+async def git_create_branch(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    await _git(request, _git_repo(body, request), ["branch", "--", _branch_name(body)])
+    return web.Response(status=201)
+
+
+async def git_delete_branch(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    args = ["branch", "-d", "--", _branch_name(body)]
+    await _git(request, _git_repo(body, request), args, code="GIT_BRANCH_NOT_FOUND")
+    return web.Response(status=204)
+
+
+async def git_checkout(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    await _git(request, _git_repo(body, request), ["checkout", _branch_name(body, "branch"), "--"])
+    return web.Response(status=200)
+
+
+# -- info -------------------------------------------------------------------------------------------------------
+async def home_dir(request: web.Request) -> web.Response:
+    await service_of(request).get(sid(request))
+    return wire.json_response({"dir": wire.HOME})
+
+
+async def version(request: web.Request) -> web.Response:
+    await service_of(request).get(sid(request))
+    return wire.json_response({"version": "sandbench"})
+
+
+def add_routes(app: web.Application) -> None:
+    from services.server import pty, sessions
+
+    r = app.router
+    base = "/toolbox/{sid}"
+    r.add_get(f"{base}/files", list_files)
+    r.add_delete(f"{base}/files", delete_file)
+    r.add_get(f"{base}/files/info", file_info)
+    r.add_post(f"{base}/files/folder", create_folder)
+    r.add_post(f"{base}/files/move", move_files)
+    r.add_post(f"{base}/files/permissions", set_permissions)
+    r.add_get(f"{base}/files/find", find_in_files)
+    r.add_get(f"{base}/files/search", search_files)
+    r.add_post(f"{base}/files/bulk-upload", bulk_upload)
+    r.add_post(f"{base}/files/bulk-download", bulk_download)
+    r.add_post(f"{base}/process/execute", execute)
+    r.add_post(f"{base}/process/code-run", code_run)
+    r.add_get(f"{base}/git/status", git_status)
+    r.add_post(f"{base}/git/add", git_add)
+    r.add_post(f"{base}/git/commit", git_commit)
+    r.add_get(f"{base}/git/branches", git_branches)
+    r.add_post(f"{base}/git/branches", git_create_branch)
+    r.add_delete(f"{base}/git/branches", git_delete_branch)
+    r.add_post(f"{base}/git/checkout", git_checkout)
+    r.add_get(f"{base}/user-home-dir", home_dir)
+    r.add_get(f"{base}/work-dir", home_dir)
+    r.add_get(f"{base}/version", version)
+    pty.add_routes(app, base)
+    sessions.add_routes(app, base)
