@@ -1,0 +1,50 @@
+"""Helpers for the app's Pilot tests: a fixed clock, waiting for conditions, building the app on the real service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from textual.pilot import Pilot
+
+from services.config import Config
+from services.sandbox_service import SandboxService
+from tui.app import SandbenchApp
+from widgets.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
+
+NOW = datetime(2025, 1, 2, 12, 0, 0, tzinfo=UTC)
+PLACEHOLDERS = {
+    "explorer": ExplorerPlaceholder,
+    "editor": EditorPlaceholder,
+    "terminal": TerminalPlaceholder,
+    "git": GitPlaceholder,
+}
+
+
+def fixed_clock() -> datetime:
+    return NOW
+
+
+async def wait_for(pilot: Pilot[object], cond: Callable[[], object], timeout: float = 10.0) -> None:
+    """Let the app run until `cond()` is true (workers post results asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {getattr(cond, '__name__', cond)}")
+        await pilot.pause(0.02)
+
+
+def notifications(app: SandbenchApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+@pytest.fixture
+def make_app(service: SandboxService, config: Config) -> Callable[..., SandbenchApp]:
+    def make(**kwargs: object) -> SandbenchApp:
+        kwargs.setdefault("clock", fixed_clock)
+        return SandbenchApp(service, config, **kwargs)  # type: ignore[arg-type]
+
+    return make

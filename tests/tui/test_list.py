@@ -1,0 +1,223 @@
+"""Pilot tests of the sandbox list on the real service and LocalProvider (no process runs: no bwrap needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.widgets import Input, Static
+
+from services.models import Resources, SandboxSpec, SandboxState
+from services.sandbox_service import SandboxService
+from tests.tui.conftest import notifications, wait_for
+from tui.app import SandbenchApp
+from tui.screens.sandbox_list import SandboxListScreen
+from widgets.create_dialog import CreateDialog
+from widgets.dialogs import ConfirmDialog, InputDialog
+
+
+def _list(app: SandbenchApp) -> SandboxListScreen:
+    screen = app.screen
+    assert isinstance(screen, SandboxListScreen)
+    return screen
+
+
+async def _started(pilot, app: SandbenchApp) -> SandboxListScreen:  # type: ignore[no-untyped-def]
+    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    return _list(app)
+
+
+def _select(screen: SandboxListScreen, name: str) -> None:
+    table = screen.table
+    for info in table.infos:
+        if info.name == name:
+            table.move_cursor(row=table.get_row_index(info.id), animate=False)
+            return
+    raise AssertionError(f"{name} not in the table")
+
+
+async def test_list_shows_sandboxes(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    await service.create(SandboxSpec(name="beta", resources=Resources(cpu=2, memory_gib=4)))
+    await service.create(SandboxSpec(name="alpha"))
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await _started(pilot, app)
+        assert screen.table.visible_names == ["alpha", "beta"]
+        row = [cell.plain for cell in screen.table.get_row(screen.table.infos[1].id)]
+        assert row[0] == "beta" and "started" in row[1] and row[2] == "local" and row[4:6] == ["2", "4G"]
+        assert not screen.query_one("#list-empty", Static).display
+
+
+async def test_empty_list_says_how_to_create(make_app: Callable[..., SandbenchApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 24)) as pilot:
+        screen = await _started(pilot, app)
+        empty = screen.query_one("#list-empty", Static)
+        assert empty.display and "press n" in str(empty.render()).lower()
+
+
+async def test_filter_as_you_type(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    for name in ("web-api", "web-ui", "db"):
+        await service.create(SandboxSpec(name=name, labels={"team": "data" if name == "db" else "web"}))
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await _started(pilot, app)
+        await pilot.press("slash", "w", "e", "b", "-")
+        assert screen.table.visible_names == ["web-api", "web-ui"]
+        screen.query_one("#filter", Input).value = "team=data"  # labels match too
+        await pilot.pause()
+        assert screen.table.visible_names == ["db"]
+        await pilot.press("escape")
+        assert screen.table.visible_names == ["db", "web-api", "web-ui"]
+        assert screen.focused is screen.table
+
+
+async def test_create_via_dialog(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _started(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        dialog = app.screen
+        await pilot.press(*"fresh")
+        dialog.query_one("#cpu", Input).value = "2"
+        dialog.query_one("#labels", Input).value = "team=web, purpose=demo"
+        await pilot.click("#create")
+        await wait_for(pilot, lambda: "fresh" in screen.table.visible_names)
+        (info,) = await service.list_sandboxes()
+        assert info.name == "fresh" and info.resources.cpu == 2
+        assert info.labels["team"] == "web" and info.labels["purpose"] == "demo"
+        assert screen.table.selected is not None and screen.table.selected.name == "fresh"
+
+
+async def test_create_cancel_and_validation(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _started(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        await pilot.press("enter")  # no name: the dialog stays and says why
+        assert isinstance(app.screen, CreateDialog)
+        assert "name" in str(app.screen.query_one("#error", Static).render())
+        await pilot.press("escape")
+        assert app.screen is screen
+        assert await service.list_sandboxes() == []
+
+
+async def test_provider_error_is_one_line_notification(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    await service.create(SandboxSpec(name="taken"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        await pilot.press(*"taken", "enter")
+        await wait_for(pilot, lambda: any("already exists" in n for n in notifications(app)))
+        assert all("\n" not in n and "Traceback" not in n for n in notifications(app))
+
+
+async def test_unexpected_error_points_to_the_log(
+    service: SandboxService, make_app: Callable[..., SandbenchApp], monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    await service.create(SandboxSpec(name="box"))
+
+    async def boom(sandbox_id: str) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service, "stop", boom)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "unexpected error (see log)" in notifications(app))
+        assert not any("secret" in n for n in notifications(app))
+
+
+async def test_stop_and_start(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    box = await service.create(SandboxSpec(name="box"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _started(pilot, app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STOPPED)  # type: ignore[union-attr]
+        assert (await service.get(box.id)).state is SandboxState.STOPPED
+        await wait_for(pilot, lambda: not screen._busy)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STARTED)  # type: ignore[union-attr]
+        assert (await service.get(box.id)).state is SandboxState.STARTED
+
+
+async def test_state_changes_elsewhere_show_live(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    box = await service.create(SandboxSpec(name="box"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _started(pilot, app)
+        lists = service.counters["provider.list"]
+        await service.stop(box.id)  # e.g. the auto-stop loop: the service's listener updates the row
+        await wait_for(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STOPPED)  # type: ignore[union-attr]
+        assert service.counters["provider.list"] == lists  # one row updated, no re-list
+
+
+async def test_delete_asks_naming_the_sandbox(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    await service.create(SandboxSpec(name="keep"))
+    doomed = await service.create(SandboxSpec(name="doomed"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _started(pilot, app)
+        _select(screen, "doomed")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "doomed" in str(app.screen.query_one(".dialog-message", Static).render())
+        await pilot.press("escape")  # cancel: nothing happens
+        assert app.screen is screen and "doomed" in screen.table.visible_names
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "doomed" not in screen.table.visible_names)
+        assert [i.name for i in await service.list_sandboxes()] == ["keep"]
+        assert doomed.id not in screen.table.rows
+
+
+async def test_snapshot_asks_a_name(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    await service.create(SandboxSpec(name="box"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog))
+        app.screen.query_one(Input).value = "first"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("snapshot first of box" in n for n in notifications(app)))
+        assert [s.name for s in await service.list_snapshots()] == ["first"]
+        # and the create dialog now offers it
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        assert not app.screen.query_one("#snapshot").disabled
+
+
+async def test_hostile_labels_render_literally(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+    # names are restricted by the provider; labels are not: markup and a C1 CSI (0x9b) must show as text
+    await service.create(SandboxSpec(name="box", labels={"note": "[bold red]x[/] [link=http://e]y", "esc": "\x9b31m"}))
+    app = make_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = await _started(pilot, app)
+        labels = screen.table.get_row(screen.table.infos[0].id)[9]
+        assert "note=[bold red]x[/] [link=http://e]y" in labels.plain
+        assert "esc=\\x9b31m" in labels.plain and "\x9b" not in labels.plain
+        assert not labels.spans or all(span.style != "bold red" for span in labels.spans)
+
+
+async def test_errors_never_raise_out_of_workers(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    box = await service.create(SandboxSpec(name="box"))
+    await service.delete(box.id)  # the row is stale: acting on it must fail politely
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _started(pilot, app)
+        screen.table.set_sandboxes([box])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: any("no sandbox" in n for n in notifications(app)))

@@ -1,0 +1,199 @@
+"""The Textual application: `SandbenchApp` and `run_app`, the entry the CLI calls (DESIGN §1, §7).
+
+Reading order for the UI: this file, then `tui/screens/sandbox_list.py`, then `services/sandbox_service.py`.
+
+- The app owns the `SandboxService` (passed in; tests inject their own), the theme, the key map and the single
+  place where errors become notifications: panes and screens post `WorkerFailed` (see `widgets.messages`), and
+  `report_error` turns a `SandbenchError` into its one-line `str()` and anything else into "unexpected error (see
+  log)" with the traceback in the log file. No traceback reaches the screen, not even from a crash.
+- Start-up imports only what the sandbox list's first frame needs; the workspace screen (and with it the editor,
+  pygments, the terminal and pyte) is imported when a sandbox is first opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import App
+from textual.binding import BindingType
+from textual.widget import Widget
+
+from services.config import Config
+from services.errors import SandbenchError
+from services.models import SandboxInfo
+from services.sandbox_service import SandboxService
+from tui.commands import PaneCommands
+from tui.keymap import APP_KEYS, apply_keymap, bindings
+from tui.messages import OpenSandbox, SandboxReady, WorkerFailed
+from tui.screens.sandbox_list import SandboxListScreen
+from widgets.messages import ReportWorkerErrors
+from widgets.sandbox_table import safe_text
+
+log = logging.getLogger("sandbench.app")
+
+
+def stylesheet_path() -> Path:
+    """`styles.tcss` at the top of the repository (editable install), or inside the `tui` package (wheel)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "styles.tcss", here / "styles.tcss"):
+        if candidate.is_file():
+            return candidate
+    return here.parent / "styles.tcss"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
+    TITLE = "sandbench"
+    CSS_PATH = stylesheet_path()
+    # inherit_bindings=False drops Textual's own ctrl+c binding: ctrl+c belongs to the focused pane (the terminal)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(APP_KEYS)
+    COMMANDS: ClassVar[set[Any]] = {PaneCommands}
+    # escape belongs to the focused pane (vim in the terminal); the workspace's "back" key restores a maximised pane
+    ESCAPE_TO_MINIMIZE = False
+    NOTIFICATION_TIMEOUT = 6
+
+    def __init__(
+        self,
+        service: SandboxService,
+        config: Config,
+        *,
+        open_name: str | None = None,
+        clock: Callable[[], datetime] = _now,
+        auto_stop: bool = False,
+        panes: Mapping[str, Callable[..., Widget]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.panes = panes  # pane class overrides for the workspace (tests); None = the real panes
+        self.service = service
+        self.config = config
+        self.open_name = open_name
+        self.clock = clock
+        self._auto_stop = auto_stop
+
+    def on_mount(self) -> None:
+        if self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        else:
+            self.notify(f"unknown theme {safe_text(self.config.theme)!r}; using the default", markup=False)
+        others = apply_keymap(self, self.config.keymap)
+        if others:
+            log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
+        self.push_screen(SandboxListScreen(self.service, self.config, self.clock))
+        if self._auto_stop:
+            self.service.start_auto_stop()
+        if self.open_name:
+            self.open_by_name(self.open_name)
+
+    # -- opening a sandbox ---------------------------------------------------------------------------------
+    def open_by_name(self, name: str) -> None:
+        async def work() -> None:
+            self.post_message(SandboxReady(await self.service.resolve(name)))
+
+        self.run_worker(work(), name=f"open {name}", group="open", exclusive=True, exit_on_error=False)
+
+    def on_open_sandbox(self, message: OpenSandbox) -> None:
+        self.open_workspace(message.info)
+
+    def on_sandbox_ready(self, message: SandboxReady) -> None:
+        self.open_workspace(message.info)
+
+    def open_workspace(self, info: SandboxInfo) -> None:
+        # Imported here, not at start-up: the list's first frame does not need the workspace and its panes.
+        from tui.screens.workspace import WorkspaceScreen
+
+        if isinstance(self.screen, WorkspaceScreen):
+            return
+        self.push_screen(WorkspaceScreen(self.service, info, self.config, panes=self.panes))
+
+    # -- help ----------------------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen, collect_groups
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(collect_groups(self.screen)))
+
+    # -- quitting ------------------------------------------------------------------------------------------
+    def unsaved(self) -> list[str]:
+        out: list[str] = []
+        for screen in self.screen_stack:
+            check = getattr(screen, "has_unsaved", None)
+            if callable(check):
+                out.extend(check())
+        return out
+
+    async def action_quit(self) -> None:
+        from widgets.dialogs import ConfirmDialog
+
+        unsaved = self.unsaved()
+        if not unsaved:
+            self.exit(0)
+            return
+        if isinstance(self.screen, ConfirmDialog) and self.screen.id == "confirm-quit":
+            self.exit(0)  # ctrl+q twice: the user means it
+            return
+
+        def answer(yes: object) -> None:
+            if yes:
+                self.exit(0)
+
+        dialog = ConfirmDialog(
+            "Quit sandbench?",
+            f"Unsaved: {', '.join(safe_text(u) for u in unsaved[:5])}. Quit and lose them?",
+            confirm="Quit",
+            danger=True,
+        )
+        dialog.id = "confirm-quit"
+        self.push_screen(dialog, answer)
+
+    # -- the one place errors are shown --------------------------------------------------------------------
+    @on(WorkerFailed)
+    def _worker_failed(self, message: WorkerFailed) -> None:
+        self.report_error(message.error, context=message.worker_name)
+
+    def report_error(self, error: BaseException, *, context: str = "") -> None:
+        if isinstance(error, SandbenchError):
+            log.info("%s: %s: %s", context or "operation", type(error).__name__, error)
+            self.notify(safe_text(str(error)), title=error.title, severity="error", markup=False)
+            return
+        log.error("unexpected error in %s", context or "the app", exc_info=error)
+        self.notify("unexpected error (see log)", title="Error", severity="error", markup=False)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # A bug in a handler: Textual would print a traceback with locals on exit. Log it instead, and exit with
+        # one line. Headless (tests, snapshots) keeps Textual's behaviour so the test sees the real exception.
+        log.error("unexpected error; sandbench is closing", exc_info=error)
+        if self.is_headless:
+            super()._handle_exception(error)
+            return
+        self._return_code = 1
+        self.exit(return_code=1, message="sandbench: unexpected error (details in the log file)")
+
+
+def run_app(cfg: Config, open_name: str | None = None) -> int:
+    """Run the app on the configured provider; close the service on the way out. Returns the exit code."""
+    from services.factory import make_service
+
+    async def main() -> int:
+        service = make_service(cfg)
+        app = SandbenchApp(service, cfg, open_name=open_name, auto_stop=True)
+        try:
+            await app.run_async()
+        finally:
+            try:
+                await service.close()
+            except Exception:
+                log.exception("closing the service failed")
+        return app.return_code or 0
+
+    return asyncio.run(main())

@@ -1,0 +1,280 @@
+"""Every key of the app as data (DESIGN §7 "keys are data").
+
+Each `Key` has a stable `id`, the default keys, the action it runs, a short footer description and a tooltip.
+Screens and the app build their `BINDINGS` from these tables; the help screen and the command palette read the
+live bindings that come out of them, so the three cannot drift. The config file's `[keymap]` table maps ids to
+keys (`"workspace.focus_terminal" = "alt+t"`) and is applied with `App.set_keymap` by `apply_keymap`.
+
+Which keys are *priority* matters: a priority binding fires before the focused widget sees the key, so it works
+even from inside the terminal pane, and it also steals that key from the shell running there. Only the keys one
+needs to get *out* of a terminal are priority (quit, help, pane jumps, maximise). ctrl+c, ctrl+d, ctrl+z, ctrl+s,
+ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to the focused pane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.binding import Binding, BindingType
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    keys: str
+    action: str
+    description: str
+    tooltip: str
+    show: bool = True
+    priority: bool = False
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.keys,
+            self.action,
+            self.description,
+            show=self.show,
+            priority=self.priority,
+            tooltip=self.tooltip,
+            id=self.id,
+        )
+
+
+APP_KEYS: tuple[Key, ...] = (
+    Key("app.quit", "ctrl+q", "quit", "Quit", "Quit sandbench (asks first when there is unsaved work)", priority=True),
+    Key(
+        "app.palette",
+        "ctrl+p",
+        "command_palette",
+        "Commands",
+        "Commands of the focused pane and the app",
+        show=False,  # the footer shows the palette key on its own, at the right
+    ),
+    Key("app.help", "f1", "help", "Help", "Every key, grouped by pane, starting with the focused one", priority=True),
+    Key("app.help_alt", "question_mark", "help", "Help", "Every key, grouped by pane", show=False),
+)
+
+LIST_KEYS: tuple[Key, ...] = (
+    Key("list.open", "enter", "open", "Open", "Open the selected sandbox in the workspace (starts it if stopped)"),
+    Key("list.create", "n", "create", "New", "Create a sandbox"),
+    Key("list.start", "s", "start", "Start", "Start the selected sandbox"),
+    Key("list.stop", "x", "stop", "Stop", "Stop the selected sandbox (every process in it ends)"),
+    Key("list.delete", "d", "delete", "Delete", "Delete the selected sandbox and its files (asks first)"),
+    Key("list.archive", "a", "archive", "Archive", "Stop the selected sandbox and pack its workspace", show=False),
+    Key(
+        "list.snapshot",
+        "S",
+        "snapshot",
+        "Snapshot",
+        "Save the selected sandbox's files as a named snapshot",
+        show=False,
+    ),
+    Key("list.refresh", "r", "refresh", "Refresh", "Reload the list from the provider", show=False),
+    Key("list.filter", "slash", "filter", "Filter", "Filter the list by name, label or state as you type"),
+    Key(
+        "list.copy_id",
+        "c",
+        "copy_id",
+        "Copy id",
+        "Copy the selected sandbox's id to the clipboard (OSC 52)",
+        show=False,
+    ),
+    Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
+)
+
+WORKSPACE_KEYS: tuple[Key, ...] = (
+    Key("workspace.back", "escape", "back", "Back", "Back to the sandbox list (asks first when there is unsaved work)"),
+    Key(
+        "workspace.focus_explorer",
+        "alt+1",
+        "focus_pane('explorer')",
+        "Explorer",
+        "Focus the file explorer",
+        show=False,
+        priority=True,
+    ),
+    Key(
+        "workspace.focus_editor",
+        "alt+2",
+        "focus_pane('editor')",
+        "Editor",
+        "Focus the editor",
+        show=False,
+        priority=True,
+    ),
+    Key(
+        "workspace.focus_terminal",
+        "alt+3",
+        "focus_pane('terminal')",
+        "Terminal",
+        "Focus the terminal",
+        show=False,
+        priority=True,
+    ),
+    Key("workspace.focus_git", "alt+4", "focus_pane('git')", "Git", "Focus the git panel", show=False, priority=True),
+    # Textual decodes ESC+digit (what most terminals send for alt+digit) as the macOS option-key characters
+    # ¡ ™ £ ¢. Bound without priority, so text widgets (and the terminal) still receive a typed £; from the other
+    # panes alt+1..4 then works over any terminal. From inside the terminal, f6 always works.
+    Key(
+        "workspace.focus_explorer_esc",
+        "inverted_exclamation_mark",
+        "focus_pane('explorer')",
+        "Explorer",
+        "Focus the file explorer (alt+1 as ESC 1)",
+        show=False,
+    ),
+    Key(
+        "workspace.focus_editor_esc",
+        "trade_mark_sign",
+        "focus_pane('editor')",
+        "Editor",
+        "Focus the editor (alt+2 as ESC 2)",
+        show=False,
+    ),
+    Key(
+        "workspace.focus_terminal_esc",
+        "pound_sign",
+        "focus_pane('terminal')",
+        "Terminal",
+        "Focus the terminal (alt+3 as ESC 3)",
+        show=False,
+    ),
+    Key(
+        "workspace.focus_git_esc",
+        "cent_sign",
+        "focus_pane('git')",
+        "Git",
+        "Focus the git panel (alt+4 as ESC 4)",
+        show=False,
+    ),
+    Key("workspace.next_pane", "f6", "cycle_pane(1)", "Next pane", "Jump to the next pane", priority=True),
+    Key(
+        "workspace.prev_pane",
+        "shift+f6",
+        "cycle_pane(-1)",
+        "Previous pane",
+        "Jump to the previous pane",
+        show=False,
+        priority=True,
+    ),
+    Key(
+        "workspace.maximize",
+        "f11,alt+m",
+        "toggle_maximize",
+        "Zoom",
+        "Maximise the focused pane, or restore the layout",
+        priority=True,
+    ),
+    Key(
+        "workspace.sidebar_narrower",
+        "alt+left",
+        "resize_sidebar(-4)",
+        "Sidebar narrower",
+        "Make the explorer narrower",
+        show=False,
+    ),
+    Key(
+        "workspace.sidebar_wider",
+        "alt+right",
+        "resize_sidebar(4)",
+        "Sidebar wider",
+        "Make the explorer wider",
+        show=False,
+    ),
+    Key(
+        "workspace.terminal_taller",
+        "alt+up",
+        "resize_terminal(2)",
+        "Terminal taller",
+        "Make the terminal taller",
+        show=False,
+    ),
+    Key(
+        "workspace.terminal_shorter",
+        "alt+down",
+        "resize_terminal(-2)",
+        "Terminal shorter",
+        "Make the terminal shorter",
+        show=False,
+    ),
+    Key(
+        "workspace.toggle_explorer",
+        "alt+e",
+        "toggle_pane('explorer')",
+        "Hide explorer",
+        "Collapse or restore the explorer",
+        show=False,
+    ),
+    Key(
+        "workspace.toggle_terminal",
+        "alt+t",
+        "toggle_pane('terminal')",
+        "Hide terminal",
+        "Collapse or restore the terminal",
+        show=False,
+    ),
+    Key(
+        "workspace.toggle_git",
+        "alt+g",
+        "toggle_pane('git')",
+        "Hide git",
+        "Collapse or restore the git panel",
+        show=False,
+    ),
+    Key(
+        "workspace.copy_name",
+        "alt+c",
+        "copy_name",
+        "Copy name",
+        "Copy the sandbox name to the clipboard (OSC 52)",
+        show=False,
+    ),
+    Key("workspace.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
+    Key(
+        "workspace.focus_previous",
+        "shift+tab",
+        "app.focus_previous",
+        "Previous widget",
+        "Move focus to the previous widget",
+        show=False,
+    ),
+)
+
+# Shared by screens that do not inherit Textual's Screen bindings (which include ctrl+c: see the module docstring).
+FOCUS_KEYS: tuple[Key, ...] = (
+    Key("screen.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
+    Key(
+        "screen.focus_previous",
+        "shift+tab",
+        "app.focus_previous",
+        "Previous widget",
+        "Move focus to the previous widget",
+        show=False,
+    ),
+)
+
+ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + FOCUS_KEYS
+
+
+def bindings(keys: Iterable[Key]) -> list[BindingType]:
+    return [k.binding() for k in keys]
+
+
+def known_ids() -> set[str]:
+    return {k.id for k in ALL_KEYS}
+
+
+def apply_keymap(app: App[Any], keymap: Mapping[str, str]) -> list[str]:
+    """Apply the config's `[keymap]` with `App.set_keymap`. Returns the ids not defined here (for the log).
+
+    Those are still passed on: panes owned elsewhere (editor, terminal, git) define their own binding ids, and a
+    key map may name them.
+    """
+    clean = {binding_id: keys.replace(" ", "") for binding_id, keys in keymap.items() if keys.strip()}
+    app.set_keymap(clean)
+    return sorted(set(clean) - known_ids())

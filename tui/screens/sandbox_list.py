@@ -1,0 +1,351 @@
+"""The first screen: the owner's sandboxes, filter as you type, and the lifecycle keys (DESIGN §4, issue 3).
+
+State stays live without a refresh storm: the service's state listener posts `SandboxChanged` for single rows, a
+slow timer re-lists every `REFRESH_EVERY` seconds (exclusive: a newer listing supersedes an older one), and
+lifecycle results update their own row. Every service call runs in a worker that posts a result message; failures
+go to the app's single error handler through `ReportWorkerErrors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from services.config import Config
+from services.models import SandboxInfo, SandboxSpec, SandboxState
+from services.sandbox_service import SandboxService
+from tui.keymap import FOCUS_KEYS, LIST_KEYS, bindings
+from tui.messages import (
+    LifecycleDone,
+    Note,
+    OpenSandbox,
+    Reload,
+    SandboxChanged,
+    SandboxesListed,
+    SandboxRemoved,
+    SelectSandbox,
+    SnapshotsListed,
+    WorkInFlight,
+)
+from widgets.messages import ReportWorkerErrors
+from widgets.sandbox_table import SandboxTable, safe_text
+from widgets.status_bar import StatusBar
+
+REFRESH_EVERY = 10.0
+
+
+class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(LIST_KEYS + FOCUS_KEYS)
+    TITLE_TEXT = "Sandboxes"
+
+    def __init__(self, service: SandboxService, config: Config, clock: Callable[[], datetime]) -> None:
+        super().__init__(id="sandbox-list")
+        self.service = service
+        self.config = config
+        self._clock = clock
+        self._unsubscribe: Callable[[], None] | None = None
+        self._busy: set[str] = set()
+        self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text.assemble(
+                ("sandbench", "bold"),
+                "  sandboxes of ",
+                (safe_text(self.config.identity), "bold"),
+                f"  on {self.service.provider.name}",
+            ),
+            id="list-title",
+        )
+        yield Input(placeholder="/ to filter by name, state or label", id="filter", compact=True)
+        yield SandboxTable(clock=self._clock, owner_label=self.config.owner_label, id="sandboxes")
+        yield Static(Text("Loading…"), id="list-empty")
+        status = StatusBar(id="status")
+        status.provider = self.service.provider.name
+        yield status
+        # The footer is mounted after the first painted listing: laying out its keys is a good part of a cold
+        # start's cost, and the first frame does not need it (bench/startup.py).
+
+    def on_mount(self) -> None:
+        self.query_one(SandboxTable).focus()
+        self._unsubscribe = self.service.subscribe(self._on_service_state)
+        self.load()
+        self.set_interval(REFRESH_EVERY, self._periodic)
+        self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
+
+    async def _mount_footer(self) -> None:
+        if not self.query(Footer):
+            await self.mount(Footer())
+            self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _on_service_state(self, info: SandboxInfo) -> None:
+        # Called by the service from the event loop, maybe mid-way through another handler: only post.
+        self.post_message(SandboxChanged(info))
+
+    @property
+    def table(self) -> SandboxTable:
+        return self.query_one(SandboxTable)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    # -- workers: service calls only, results as messages ------------------------------------------------
+    def load(self) -> None:
+        async def work() -> None:
+            infos = await self.service.list_sandboxes(usage=True)
+            self.post_message(SandboxesListed(infos))
+
+        self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
+
+    def _periodic(self) -> None:
+        if self.app.screen is self:  # hidden under the workspace: no point polling
+            self.load()
+
+    def _lifecycle(
+        self,
+        info: SandboxInfo,
+        verb: str,
+        call: Callable[[], object],
+        transient: SandboxState | None = None,
+    ) -> None:
+        if info.id in self._busy:
+            self.notify(f"{safe_text(info.name)} is busy; wait for the last action to finish", markup=False)
+            return
+        self._busy.add(info.id)
+        if transient is not None:
+            self.table.upsert(dataclasses.replace(info, state=transient))
+        key = f"{verb}:{info.id}"
+
+        async def work() -> None:
+            self.post_message(WorkInFlight(key, f"{verb} {info.name}…"))
+            try:
+                result = await call()  # type: ignore[misc]
+            except BaseException:
+                self.post_message(Reload())
+                raise
+            finally:
+                self.post_message(LifecycleDone(info.id, key))
+            if isinstance(result, SandboxInfo):
+                self.post_message(SandboxChanged(result, note=f"{result.name}: {result.state}"))
+            elif verb == "delete":
+                self.post_message(SandboxRemoved(info.id, info.name))
+            elif result is not None:
+                self.post_message(Note(f"snapshot {getattr(result, 'name', '')} of {info.name} saved"))
+
+        self.run_worker(work(), name=f"{verb} {info.name}", group=f"lifecycle-{info.id}", exit_on_error=False)
+
+    # -- message handlers: the only place widgets change ----------------------------------------------------
+    def on_sandboxes_listed(self, message: SandboxesListed) -> None:
+        table = self.table
+        # rows with an action in flight keep their optimistic state (a spinner) until the action's result arrives
+        infos = [(table.get_info(i.id) or i) if i.id in self._busy else i for i in message.infos]
+        table.set_sandboxes(infos)
+        if not self.loaded:
+            self.call_after_refresh(self._mount_footer)
+        self.loaded = True
+        self._sync_empty()
+
+    def on_sandbox_changed(self, message: SandboxChanged) -> None:
+        info = message.info
+        if not self.service.owns(info):
+            return
+        if (
+            info.id in self._busy
+            and message.note is None
+            and info.state
+            not in (
+                SandboxState.STARTING,
+                SandboxState.STOPPING,
+            )
+        ):
+            # an intermediate event during our own action; the action's result row is authoritative
+            return
+        self.table.upsert(info)
+        self._sync_empty()
+        if message.note:
+            self.notify(safe_text(message.note), markup=False, timeout=3)
+
+    def on_sandbox_removed(self, message: SandboxRemoved) -> None:
+        self.table.remove_sandbox(message.sandbox_id)
+        self._sync_empty()
+        self.notify(f"deleted {safe_text(message.name)}", markup=False, timeout=3)
+
+    def on_snapshots_listed(self, message: SnapshotsListed) -> None:
+        from widgets.create_dialog import CreateDialog  # not needed for the first frame
+
+        names = sorted(s.name for s in message.snapshots)
+        self.app.push_screen(CreateDialog(names), self._create_answer)
+
+    def on_work_in_flight(self, message: WorkInFlight) -> None:
+        if message.text is None:
+            self.status.end(message.key)
+        else:
+            self.status.begin(message.key, message.text)
+
+    def _sync_empty(self) -> None:
+        empty = self.query_one("#list-empty", Static)
+        table = self.table
+        if table.row_count:
+            empty.display = False
+            return
+        empty.display = True
+        if table.infos:
+            empty.update(Text("No sandbox matches the filter. Press esc to clear it."))
+        else:
+            empty.update(Text("No sandboxes yet. Press n to create one."))
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def _selected(self) -> SandboxInfo | None:
+        info = self.table.selected
+        if info is None:
+            self.notify("no sandbox selected", severity="warning", timeout=2)
+        return info
+
+    def action_open(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self.post_message(OpenSandbox(info))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_create(self) -> None:
+        async def work() -> None:
+            self.post_message(SnapshotsListed(await self.service.list_snapshots()))
+
+        self.run_worker(work(), name="list snapshots", group="snapshots", exclusive=True, exit_on_error=False)
+
+    def _create_answer(self, spec: object) -> None:
+        if not isinstance(spec, SandboxSpec):
+            return
+        key = f"create:{spec.name}"
+
+        async def work() -> None:
+            self.post_message(WorkInFlight(key, f"creating {spec.name}…"))
+            try:
+                info = await self.service.create(spec)
+            finally:
+                self.post_message(WorkInFlight(key, None))
+            self.post_message(SandboxChanged(info, note=f"created {info.name}"))
+            self.post_message(SelectSandbox(info.id))
+
+        self.run_worker(work(), name=f"create {spec.name}", group="create", exit_on_error=False)
+
+    def action_start(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self._lifecycle(info, "start", lambda: self.service.start(info.id), SandboxState.STARTING)
+
+    def action_stop(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self._lifecycle(info, "stop", lambda: self.service.stop(info.id), SandboxState.STOPPING)
+
+    def action_archive(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self._lifecycle(info, "archive", lambda: self.service.archive(info.id), SandboxState.STOPPING)
+
+    def action_delete(self) -> None:
+        info = self._selected()
+        if info is None:
+            return
+
+        from widgets.dialogs import ConfirmDialog
+
+        def answer(yes: object) -> None:
+            if yes:
+                self._lifecycle(info, "delete", lambda: self.service.delete(info.id))
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Delete sandbox",
+                f"Delete sandbox “{safe_text(info.name)}” and every file in it? This cannot be undone.",
+                confirm="Delete",
+                danger=True,
+            ),
+            answer,
+        )
+
+    def action_snapshot(self) -> None:
+        info = self._selected()
+        if info is None:
+            return
+
+        from widgets.dialogs import InputDialog
+
+        def answer(name: object) -> None:
+            if isinstance(name, str) and name.strip():
+                snap = name.strip()
+                self._lifecycle(info, "snapshot", lambda: self.service.snapshot(info.id, snap))
+
+        self.app.push_screen(
+            InputDialog(
+                "Snapshot",
+                f"Name for a snapshot of “{safe_text(info.name)}”:",
+                value=f"{info.name}-snap",
+                validate=lambda v: None if v.strip() else "a snapshot needs a name",
+            ),
+            answer,
+        )
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        self.table.focus()
+
+    def action_copy_id(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self.app.copy_to_clipboard(info.id)
+            self.notify(f"copied the id of {safe_text(info.name)}", markup=False, timeout=2)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self._sync_empty()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.query_one("#filter", Input).value) or self.focused is self.query_one("#filter")
+        return True
+
+    def on_reload(self, _message: Reload) -> None:
+        self.load()
+
+    def on_lifecycle_done(self, message: LifecycleDone) -> None:
+        self._busy.discard(message.sandbox_id)
+        self.status.end(message.key)
+
+    def on_note(self, message: Note) -> None:
+        self.notify(safe_text(message.text), markup=False, timeout=3)
+
+    def on_select_sandbox(self, message: SelectSandbox) -> None:
+        table = self.table
+        if message.sandbox_id in table.rows:
+            table.move_cursor(row=table.get_row_index(message.sandbox_id), animate=False)

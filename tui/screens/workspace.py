@@ -1,0 +1,373 @@
+"""The workspace on one sandbox: explorer left, editor centre, terminal below, git panel right (DESIGN §4).
+
+Under `NARROW` columns the git panel folds into a tab beside the editor. The panes are never re-parented to do
+that: editor and git live side by side in `#upper`, and narrow mode only shows a tab bar and hides whichever of
+the two is not the active tab (CSS classes on the screen), so no pane loses its state when the window resizes.
+
+Each pane sits in a `PaneFrame` (`#pane-explorer`, ...) that owns the pane's size, collapse and maximise; the pane
+widget inside keeps the id the other issues' widgets use (`#explorer`, `#editor`, `#terminal`, `#git`). The real
+widgets are picked up when their modules exist; until then the placeholders stand in (`_pane_class`).
+
+This module is imported when a sandbox is first opened, not at start-up (the list's first frame does not need it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Tab, Tabs
+
+from services.config import Config
+from services.models import SandboxInfo, SandboxState
+from services.sandbox_service import SandboxService
+from tui.keymap import WORKSPACE_KEYS, bindings
+from tui.messages import BranchChanged, SandboxChanged, WorkInFlight
+from widgets.dialogs import ConfirmDialog
+from widgets.messages import ReportWorkerErrors
+from widgets.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
+from widgets.sandbox_table import safe_text
+from widgets.status_bar import StatusBar
+
+log = logging.getLogger(__name__)
+
+NARROW = 120  # below this many columns the git panel becomes a tab beside the editor
+PANES = ("explorer", "editor", "terminal", "git")
+TITLES = {"explorer": "Explorer", "editor": "Editor", "terminal": "Terminal", "git": "Git"}
+
+
+def _pane_class(module: str, name: str, fallback: type[Widget]) -> Callable[..., Widget]:
+    """The real pane if its module has landed, else the placeholder. A broken real pane is logged, not fatal."""
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):  # not landed yet (or not exported yet)
+        return fallback
+    except Exception:
+        log.exception("cannot import %s.%s; using a placeholder", module, name)
+        return fallback
+    return cls if isinstance(cls, type) and issubclass(cls, Widget) else fallback
+
+
+# One line per pane: constructors are `Cls(service, sandbox_id, id=...)` for the real widgets and the placeholders.
+Explorer = _pane_class("widgets.explorer", "Explorer", ExplorerPlaceholder)
+EditorTabs = _pane_class("widgets.editor", "EditorTabs", EditorPlaceholder)
+TerminalPane = _pane_class("widgets.terminal", "TerminalPane", TerminalPlaceholder)
+GitPanel = _pane_class("widgets.git_panel", "GitPanel", GitPlaceholder)
+
+
+class PaneFrame(Vertical):
+    """The box around one pane: its border title, size, collapse (class `-collapsed`) and maximise."""
+
+    ALLOW_MAXIMIZE = True
+
+    def __init__(self, pane: str, child: Widget) -> None:
+        super().__init__(child, id=f"pane-{pane}", classes="pane-frame")
+        self.pane = pane
+        self.border_title = TITLES[pane]
+
+    def hold_focus(self) -> None:
+        """Take focus for a pane with nothing focusable in it yet (an editor with no file open), so focus keys
+        still land somewhere visible. Focusable only while focused: the frames are not tab stops."""
+        self.can_focus = True
+        self.focus()
+
+    def on_blur(self) -> None:
+        self.can_focus = False
+
+
+class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(WORKSPACE_KEYS)
+    ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
+    AUTO_FOCUS = None
+    PANE_ORDER: ClassVar[tuple[str, ...]] = PANES
+
+    def __init__(
+        self,
+        service: SandboxService,
+        info: SandboxInfo,
+        config: Config,
+        *,
+        panes: Mapping[str, Callable[..., Widget]] | None = None,
+    ) -> None:
+        super().__init__(id="workspace")
+        # `panes` overrides pane classes by name (snapshot tests pin placeholders so frames are deterministic)
+        self.pane_classes: dict[str, Callable[..., Widget]] = {
+            "explorer": Explorer,
+            "editor": EditorTabs,
+            "terminal": TerminalPane,
+            "git": GitPanel,
+            **(panes or {}),
+        }
+        self.service = service
+        self.info = info
+        self.config = config
+        self._unsubscribe: Callable[[], None] | None = None
+        self._last_focus: dict[str, Widget] = {}
+
+    # -- layout --------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        def pane(name: str) -> PaneFrame:
+            return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name))
+
+        with Horizontal(id="body"):
+            yield pane("explorer")
+            with Vertical(id="centre"):
+                yield Tabs(Tab("Editor", id="tab-editor"), Tab("Git", id="tab-git"), id="centre-tabs")
+                with Horizontal(id="upper"):
+                    yield pane("editor")
+                    yield pane("git")
+                yield pane("terminal")
+        status = StatusBar(id="status")
+        status.show_sandbox(self.info)
+        yield status
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._layout_for(self.app.size.width)
+        self._unsubscribe = self.service.subscribe(self._on_service_state)
+        self.action_focus_pane("editor")
+        if self.info.state is not SandboxState.STARTED:
+            self._ensure_running()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def on_resize(self, event: Any) -> None:
+        self._layout_for(event.size.width)
+
+    def _layout_for(self, width: int) -> None:
+        narrow = width < NARROW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            if narrow and self._pane_of(self.focused) == "git":
+                self._show_tab("git")
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
+
+    def frame(self, pane: str) -> PaneFrame:
+        return self.query_one(f"#pane-{pane}", PaneFrame)
+
+    def pane_widget(self, pane: str) -> Widget:
+        return self.query_one(f"#{pane}", Widget)
+
+    def _pane_of(self, widget: Widget | None) -> str | None:
+        node: Any = widget
+        while node is not None and node is not self:
+            if isinstance(node, PaneFrame):
+                return node.pane
+            node = node.parent
+        return None
+
+    @property
+    def focused_pane(self) -> str | None:
+        return self._pane_of(self.focused)
+
+    def _show_tab(self, pane: str) -> None:
+        self.set_class(pane == "git", "-git-tab")
+        tabs = self.query_one("#centre-tabs", Tabs)
+        tab_id = f"tab-{pane}"
+        if tabs.active != tab_id:
+            tabs.active = tab_id
+
+    @on(Tabs.TabActivated, "#centre-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        pane = "git" if event.tab.id == "tab-git" else "editor"
+        self.set_class(pane == "git", "-git-tab")
+
+    def pane_visible(self, pane: str) -> bool:
+        frame = self.frame(pane)
+        if frame.has_class("-collapsed"):
+            return False
+        if self.narrow and pane in ("editor", "git"):
+            return self.has_class("-git-tab") == (pane == "git")
+        return True
+
+    # -- focus ---------------------------------------------------------------------------------------------
+    def on_descendant_focus(self, event: Any) -> None:
+        pane = self._pane_of(self.focused)
+        if pane is not None and self.focused is not None:
+            self._last_focus[pane] = self.focused
+
+    def _focus_into(self, pane: str) -> bool:
+        frame = self.frame(pane)
+        remembered = self._last_focus.get(pane)
+        if remembered is not None and remembered.is_attached and remembered.focusable:
+            remembered.focus()
+            return True
+        for widget in self.focus_chain:
+            if frame in widget.ancestors:
+                widget.focus()
+                return True
+        frame.hold_focus()
+        return True
+
+    def action_focus_pane(self, pane: str) -> None:
+        if pane not in PANES:
+            return
+        frame = self.frame(pane)
+        if self.maximized is not None and self.maximized is not frame:
+            self.minimize()
+        if frame.has_class("-collapsed"):
+            frame.remove_class("-collapsed")
+        if self.narrow and pane in ("editor", "git"):
+            self._show_tab(pane)
+        # the tab switch changes display: focus after the next refresh, when the pane is focusable again
+        self.call_after_refresh(self._focus_into, pane)
+
+    def action_cycle_pane(self, step: int) -> None:
+        current = self.focused_pane
+        order = [p for p in PANES if not self.frame(p).has_class("-collapsed")]
+        if not order:
+            return
+        index = order.index(current) if current in order else -1
+        self.action_focus_pane(order[(index + step) % len(order)])
+
+    # -- maximise, resize, collapse ------------------------------------------------------------------------
+    def action_toggle_maximize(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        pane = self.focused_pane or "editor"
+        self.maximize(self.frame(pane), container=False)
+
+    def action_resize_sidebar(self, delta: int) -> None:
+        frame = self.frame("explorer")
+        width = frame.outer_size.width or 24
+        frame.styles.width = max(12, min(width + delta, self.size.width - 20))
+
+    def action_resize_terminal(self, delta: int) -> None:
+        frame = self.frame("terminal")
+        height = frame.outer_size.height or 8
+        frame.styles.height = max(3, min(height + delta, self.size.height - 6))
+
+    def action_toggle_pane(self, pane: str) -> None:
+        frame = self.frame(pane)
+        collapse = not frame.has_class("-collapsed")
+        if collapse and self.maximized is frame:
+            self.minimize()
+        if collapse and pane == "editor":
+            return  # the editor is the one pane that always stays
+        was_focused = self.focused_pane == pane
+        frame.set_class(collapse, "-collapsed")
+        if collapse and was_focused:
+            self.action_focus_pane("editor")
+        elif not collapse:
+            self.action_focus_pane(pane)
+
+    def action_copy_name(self) -> None:
+        self.app.copy_to_clipboard(self.info.name)
+        self.notify(f"copied {safe_text(self.info.name)}", markup=False, timeout=2)
+
+    # -- back, unsaved work --------------------------------------------------------------------------------
+    def has_unsaved(self) -> list[str]:
+        """What would be lost by leaving: asks every widget that has a `has_unsaved()` (list of names or bool)."""
+        out: list[str] = []
+        for widget in self.query("*"):
+            check = getattr(widget, "has_unsaved", None)
+            if not callable(check):
+                continue
+            try:
+                answer = check()
+            except Exception:
+                log.exception("has_unsaved of %r failed", widget)
+                answer = [f"{widget.id or type(widget).__name__} (could not check)"]
+            if isinstance(answer, bool):
+                if answer:
+                    out.append(widget.id or type(widget).__name__)
+            else:
+                out.extend(str(a) for a in answer)
+        return out
+
+    def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        unsaved = self.has_unsaved()
+        if not unsaved:
+            self.dismiss()
+            return
+
+        def answer(yes: object) -> None:
+            if yes:
+                self.dismiss()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Unsaved changes",
+                f"Unsaved: {', '.join(safe_text(u) for u in unsaved[:5])}. Leave the workspace and lose them?",
+                confirm="Leave",
+                danger=True,
+            ),
+            answer,
+        )
+
+    # -- service state, work in flight, branch ---------------------------------------------------------------
+    def _on_service_state(self, info: SandboxInfo) -> None:
+        if info.id == self.info.id:
+            self.post_message(SandboxChanged(info))
+
+    def on_sandbox_changed(self, message: SandboxChanged) -> None:
+        self.info = (
+            message.info
+            if message.info.disk_used_bytes is not None
+            else dataclasses.replace(message.info, disk_used_bytes=self.info.disk_used_bytes)
+        )
+        self.query_one(StatusBar).show_sandbox(self.info)
+        if message.info.state is SandboxState.DELETED:
+            self.notify(f"{safe_text(self.info.name)} was deleted", severity="warning", markup=False)
+            self.dismiss()
+
+    def on_work_in_flight(self, message: WorkInFlight) -> None:
+        status = self.query_one(StatusBar)
+        if message.text is None:
+            status.end(message.key)
+        else:
+            status.begin(message.key, message.text)
+
+    def on_branch_changed(self, message: BranchChanged) -> None:
+        self.query_one(StatusBar).branch = message.branch
+
+    def on_git_panel_status_changed(self, message: Any) -> None:
+        """`GitPanel.StatusChanged(status)`: the branch goes to the status bar, the markers to the explorer."""
+        self.query_one(StatusBar).branch = getattr(message, "branch", None)
+        set_markers = getattr(self.pane_widget("explorer"), "set_git_status", None)
+        if callable(set_markers):
+            set_markers(getattr(message, "markers", {}))
+
+    def on_explorer_file_open_requested(self, message: Any) -> None:
+        """`Explorer.FileOpenRequested(path)` → `EditorTabs.open_file(path)`, then the editor has focus."""
+        editor = self.pane_widget("editor")
+        open_file = getattr(editor, "open_file", None)
+        if callable(open_file):
+            open_file(message.path)
+            self.action_focus_pane("editor")
+
+    def _ensure_running(self) -> None:
+        key = f"start:{self.info.id}"
+        name = self.info.name
+
+        async def work() -> None:
+            self.post_message(WorkInFlight(key, f"starting {name}…"))
+            try:
+                info = await self.service.ensure_running(self.info.id)
+            finally:
+                self.post_message(WorkInFlight(key, None))
+            self.post_message(SandboxChanged(info))
+
+        self.run_worker(work(), name=f"start {name}", group="ensure-running", exclusive=True, exit_on_error=False)
+
+    def title_text(self) -> Text:
+        return Text(safe_text(self.info.name))
