@@ -228,11 +228,18 @@ class SandboxService:
                 await self.provider.touch(sandbox_id)
 
     async def _lifecycle(
-        self, op: str, sandbox_id: str, call: Callable[[], Awaitable[T]], name: str | None = None
+        self,
+        op: str,
+        sandbox_id: str,
+        call: Callable[[], Awaitable[T]],
+        name: str | None = None,
+        transitional: SandboxState | None = None,
     ) -> T:
         try:
             info = self.cached(sandbox_id) or await self._provider_get(sandbox_id)
             self._check_access(info, sandbox_id, write=True)
+            if transitional is not None and info.state is not transitional:
+                self._emit(dataclasses.replace(info, state=transitional))  # the UI shows work in flight
             self.counters[f"provider.{op}"] += 1
             result = await call()
         except SandbenchError as exc:
@@ -307,16 +314,22 @@ class SandboxService:
         return self._remember(info)
 
     async def start(self, sandbox_id: str) -> SandboxInfo:
-        return await self._lifecycle("start", sandbox_id, lambda: self.provider.start(sandbox_id))
+        return await self._lifecycle(
+            "start", sandbox_id, lambda: self.provider.start(sandbox_id), transitional=SandboxState.STARTING
+        )
 
     async def stop(self, sandbox_id: str) -> SandboxInfo:
-        info = await self._lifecycle("stop", sandbox_id, lambda: self.provider.stop(sandbox_id))
+        info = await self._lifecycle(
+            "stop", sandbox_id, lambda: self.provider.stop(sandbox_id), transitional=SandboxState.STOPPING
+        )
         if info.state is SandboxState.DELETED:
             self.invalidate(sandbox_id)
         return info
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
-        return await self._lifecycle("archive", sandbox_id, lambda: self.provider.archive(sandbox_id))
+        return await self._lifecycle(
+            "archive", sandbox_id, lambda: self.provider.archive(sandbox_id), transitional=SandboxState.STOPPING
+        )
 
     async def delete(self, sandbox_id: str) -> None:
         info = self.cached(sandbox_id)

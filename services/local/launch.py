@@ -74,7 +74,6 @@ ETC_RO = (
 )
 USR_MERGED_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
-_libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 
@@ -530,6 +529,8 @@ def _make_preexec(
     """
     encoded = [os.fsencode(p) for p in procs_files]
     parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)  # resolved here, in the parent: nothing to load after fork
+    prctl = libc.prctl
 
     def preexec() -> None:
         me = str(os.getpid()).encode()
@@ -547,7 +548,7 @@ def _make_preexec(
             os.setgroups([])
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
 

@@ -27,7 +27,6 @@ import re
 import secrets
 import shutil
 import sqlite3
-import tarfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -83,7 +82,9 @@ def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
     for key, value in labels.items():
         if not LABEL_KEY_RE.match(key):
             raise NameRejected(f"invalid label key {key[:80]!r}")
-        if len(value) > MAX_LABEL_VALUE or any(ord(c) < 32 for c in value):
+        # printable only: control characters, C1 escapes (0x9b is a CSI) and bidi overrides are refused here
+        # rather than trusted to every place that will ever display a label
+        if len(value) > MAX_LABEL_VALUE or not value.isprintable():
             raise NameRejected(f"invalid value for label {key!r}")
         out[key] = value
     return out
@@ -349,6 +350,8 @@ class LocalProvider:
         staging = into / "workspace.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(mode=0o700)
+        import tarfile  # archive and snapshot only: not worth its import time at start-up
+
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 if uid is not None and gid is not None:
@@ -362,6 +365,8 @@ class LocalProvider:
 
     def _pack(self, ws: Path, dest: Path) -> int:
         tmp = dest.with_suffix(".partial")
+        import tarfile
+
         with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
             # tarfile adds symlinks as symlinks (never follows them) and skips nothing; FIFOs/devices are
             # recorded as such and the 'tar' filter on extraction refuses device files.

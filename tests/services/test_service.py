@@ -163,7 +163,7 @@ async def test_state_listeners_see_transitions(service: SandboxService, sandbox:
     service.subscribe(lambda info: seen.append(str(info.state)))
     await service.stop(sandbox.id)
     await service.list_dir(sandbox.id)  # auto-start
-    assert seen == ["stopped", "starting", "started"]
+    assert seen == ["stopping", "stopped", "starting", "started"]
 
 
 async def test_auto_stop_after_inactivity(service: SandboxService, sandbox: SandboxInfo) -> None:
@@ -187,3 +187,13 @@ async def test_names_are_unique_per_owner(provider: LocalProvider, config: Confi
         with pytest.raises(NameRejected):
             await service.create(SandboxSpec(name=bad))
     other.audit.close()
+
+
+async def test_label_values_must_be_printable(service: SandboxService) -> None:
+    from services.errors import NameRejected
+
+    for bad in ("\x9b31m", "\x1b[2J", "a\u202eb", "line\nbreak", "x" * 300):
+        with pytest.raises(NameRejected):
+            await service.create(SandboxSpec(name="labelled", labels={"k": bad}))
+    ok = await service.create(SandboxSpec(name="labelled", labels={"k": "[bold]markup is text, not refused"}))
+    assert ok.labels["k"] == "[bold]markup is text, not refused"

@@ -199,8 +199,12 @@ async def test_snapshot_asks_a_name(service: SandboxService, make_app: Callable[
 
 
 async def test_hostile_labels_render_literally(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
-    # names are restricted by the provider; labels are not: markup and a C1 CSI (0x9b) must show as text
-    await service.create(SandboxSpec(name="box", labels={"note": "[bold red]x[/] [link=http://e]y", "esc": "\x9b31m"}))
+    # markup is a valid label value and must show as text; a C1 CSI (0x9b) is refused by the local provider but
+    # can arrive from a remote one (Daytona labels are the provider's), so it is planted in the store here
+    box = await service.create(SandboxSpec(name="box", labels={"note": "[bold red]x[/] [link=http://e]y"}))
+    labels = {**box.labels, "esc": "\x9b31m"}
+    service.provider.store.update(box.id, labels=labels)  # type: ignore[attr-defined]
+    service.invalidate()
     app = make_app()
     async with app.run_test(size=(160, 30)) as pilot:
         screen = await _started(pilot, app)
