@@ -29,6 +29,7 @@ from services.errors import SandbenchError
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tui.commands import PaneCommands
+from tui.heap import settle_heap
 from tui.keymap import APP_KEYS, apply_keymap, bindings
 from tui.messages import OpenSandbox, SandboxReady, WorkerFailed
 from tui.screens.sandbox_list import SandboxListScreen
@@ -88,6 +89,7 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
         self.push_screen(SandboxListScreen(self.service, self.config, self.clock))
+        self.call_after_refresh(settle_heap)
         if self._auto_stop:
             self.service.start_auto_stop()
         if self.open_name:

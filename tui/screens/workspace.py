@@ -30,6 +30,7 @@ from textual.widgets import Footer, Tab, Tabs
 from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
+from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, SandboxChanged, WorkInFlight
 from widgets.dialogs import ConfirmDialog
@@ -132,6 +133,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.call_after_refresh(settle_heap)
         self._layout_for(self.app.size.width)
         self._unsubscribe = self.service.subscribe(self._on_service_state)
         self.action_focus_pane("editor")
@@ -346,6 +348,10 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         set_markers = getattr(self.pane_widget("explorer"), "set_git_status", None)
         if callable(set_markers):
             set_markers(getattr(message, "markers", {}))
+
+    def on_editor_tabs_active_file_changed(self, message: Any) -> None:
+        # a newly opened file brought a document and its highlight state: settle them once it is painted
+        self.call_after_refresh(settle_heap)
 
     def on_explorer_file_open_requested(self, message: Any) -> None:
         """`Explorer.FileOpenRequested(path)` → `EditorTabs.open_file(path)`, then the editor has focus."""
