@@ -117,41 +117,6 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         priority=True,
     ),
     Key("workspace.focus_git", "alt+4", "focus_pane('git')", "Git", "Focus the git panel", show=False, priority=True),
-    # Textual decodes ESC+digit (what most terminals send for alt+digit) as the macOS option-key characters
-    # ¡ ™ £ ¢. Bound without priority, so text widgets (and the terminal) still receive a typed £; from the other
-    # panes alt+1..4 then works over any terminal. From inside the terminal, f6 always works.
-    Key(
-        "workspace.focus_explorer_esc",
-        "inverted_exclamation_mark",
-        "focus_pane('explorer')",
-        "Explorer",
-        "Focus the file explorer (alt+1 as ESC 1)",
-        show=False,
-    ),
-    Key(
-        "workspace.focus_editor_esc",
-        "trade_mark_sign",
-        "focus_pane('editor')",
-        "Editor",
-        "Focus the editor (alt+2 as ESC 2)",
-        show=False,
-    ),
-    Key(
-        "workspace.focus_terminal_esc",
-        "pound_sign",
-        "focus_pane('terminal')",
-        "Terminal",
-        "Focus the terminal (alt+3 as ESC 3)",
-        show=False,
-    ),
-    Key(
-        "workspace.focus_git_esc",
-        "cent_sign",
-        "focus_pane('git')",
-        "Git",
-        "Focus the git panel (alt+4 as ESC 4)",
-        show=False,
-    ),
     Key("workspace.next_pane", "f6", "cycle_pane(1)", "Next pane", "Jump to the next pane", priority=True),
     Key(
         "workspace.prev_pane",

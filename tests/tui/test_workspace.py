@@ -263,3 +263,14 @@ async def test_copy_uses_the_clipboard(box: SandboxInfo, make_app: Callable[...,
         await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         await pilot.press("c")
         assert app.clipboard == box.id  # App.copy_to_clipboard: OSC 52 to the terminal, works over SSH
+
+
+def test_escape_digit_from_a_terminal_is_alt_digit_not_a_pound_sign() -> None:
+    """Terminals send alt+3 as ESC 3; it must reach the pane-jump binding, not type '£' into the editor."""
+    import tui.app  # noqa: F401  (importing the app installs the decoding)
+    from textual._xterm_parser import XTermParser
+
+    for digit in "1234":
+        parser = XTermParser()
+        keys = [e.key for e in [*parser.feed(f"\x1b{digit}"), *parser.feed("")] if hasattr(e, "key")]
+        assert keys == [f"alt+{digit}"]
