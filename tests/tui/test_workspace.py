@@ -267,8 +267,9 @@ async def test_copy_uses_the_clipboard(box: SandboxInfo, make_app: Callable[...,
 
 def test_escape_digit_from_a_terminal_is_alt_digit_not_a_pound_sign() -> None:
     """Terminals send alt+3 as ESC 3; it must reach the pane-jump binding, not type '£' into the editor."""
-    import tui.app  # noqa: F401  (importing the app installs the decoding)
     from textual._xterm_parser import XTermParser
+
+    import tui.app  # noqa: F401  (importing the app installs the decoding)
 
     for digit in "1234":
         parser = XTermParser()
