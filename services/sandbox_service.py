@@ -355,6 +355,25 @@ class SandboxService:
             raise
         self.audit.record("delete-snapshot", name=name)
 
+    async def adopt(self, sandbox_id: str) -> SandboxInfo:
+        """Make another owner's (or an unlabelled) sandbox ours by setting the owner label: an explicit act,
+        offered only when seeing others' sandboxes is switched on, and audited like every lifecycle operation."""
+        if not self.config.show_others:
+            raise PermissionDenied("adopting needs show_others = true in the config")
+        try:
+            info = await self._provider_get(sandbox_id)
+            if self.owns(info):
+                return info
+            labels = dict(info.labels)
+            labels[self.owner_label] = self.identity
+            self.counters["provider.set_labels"] += 1
+            adopted = await self.provider.set_labels(sandbox_id, labels)
+        except SandbenchError as exc:
+            self.audit.record("adopt", sandbox=sandbox_id, outcome=_outcome(exc))
+            raise
+        self.audit.record("adopt", sandbox=sandbox_id, name=adopted.name)
+        return self._remember(adopted)
+
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
         merged = dict(labels)
         merged[self.owner_label] = self.identity  # relabelling never gives a sandbox away by accident

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.config import Config
-from services.errors import FileNotFound, NotRunning, PathRejected, SandboxNotFound, TooLarge
+from services.errors import FileNotFound, NotRunning, PathRejected, PermissionDenied, SandboxNotFound, TooLarge
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
@@ -197,3 +197,22 @@ async def test_label_values_must_be_printable(service: SandboxService) -> None:
             await service.create(SandboxSpec(name="labelled", labels={"k": bad}))
     ok = await service.create(SandboxSpec(name="labelled", labels={"k": "[bold]markup is text, not refused"}))
     assert ok.labels["k"] == "[bold]markup is text, not refused"
+
+
+async def test_adopt_is_explicit_and_needs_show_others(provider: LocalProvider, config: Config) -> None:
+    alice = SandboxService(provider, Config(identity="alice", data_dir=config.data_dir))
+    box = await alice.create(SandboxSpec(name="agent-run"))
+    bob_strict = SandboxService(provider, Config(identity="bob", data_dir=config.data_dir))
+    with pytest.raises(PermissionDenied):
+        await bob_strict.adopt(box.id)
+    bob = SandboxService(provider, Config(identity="bob", data_dir=config.data_dir, show_others=True))
+    with pytest.raises(SandboxNotFound):
+        await bob.write_file(box.id, "x", b"not yet")
+    adopted = await bob.adopt(box.id)
+    assert adopted.owner == "bob" and bob.owns(adopted)
+    await bob.write_file(box.id, "x", b"now mine")
+    alice.invalidate()
+    with pytest.raises(SandboxNotFound):
+        await alice.read_file(box.id, "x")
+    for svc in (alice, bob_strict, bob):
+        svc.audit.close()
