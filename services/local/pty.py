@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator, Callable
 from services.local.launch import Launched
 
 READ_CHUNK = 65536
-MAX_QUEUED = 64  # chunks; about 4 MiB at most before reading pauses
+MAX_READ_PER_WAKEUP = 256 * 1024
+MAX_QUEUED = 16  # chunks of up to 256 KiB: about 4 MiB at most before reading pauses
 
 
 def set_winsize(fd: int, cols: int, rows: int) -> None:
@@ -67,21 +68,34 @@ class LocalTerminal:
             self._reading = False
 
     def _on_readable(self) -> None:
-        try:
-            data = os.read(self._fd, READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            # EIO: every slave fd is closed (the shell and its children are gone)
-            if exc.errno not in (errno.EIO, errno.EBADF):
-                raise
-            data = b""
-        if not data:
+        # A PTY hands out at most a few KiB per read; draining what is there now (up to a bound) costs one
+        # event-loop turn per burst instead of one per 4 KiB, which is most of a flood's overhead.
+        parts: list[bytes] = []
+        size = 0
+        eof = False
+        while size < MAX_READ_PER_WAKEUP:
+            try:
+                data = os.read(self._fd, READ_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                # EIO: every slave fd is closed (the shell and its children are gone)
+                if exc.errno not in (errno.EIO, errno.EBADF):
+                    raise
+                eof = True
+                break
+            if not data:
+                eof = True
+                break
+            parts.append(data)
+            size += len(data)
+        if parts:
+            self._queue.put_nowait(b"".join(parts))
+        if eof:
             self._eof = True
             self._pause_reading()
             self._queue.put_nowait(None)
             return
-        self._queue.put_nowait(data)
         if self._queue.qsize() >= MAX_QUEUED:
             self._pause_reading()
 

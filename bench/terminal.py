@@ -1,0 +1,293 @@
+"""Terminal pane benchmark: `python bench/terminal.py` (add `--quick` for a smaller run). Headless, one command.
+
+Measures, printing `metric=value unit` lines:
+
+1. Drain time of (a) `seq 1 2000000` and (b) `cat` of a generated 20 MB file of colourful log lines (~220 bytes a
+   line: 16/256/truecolour SGR, bold, underline, resets; deterministic) — each run on a real PTY of 200x50:
+   * through the pane: a headless Textual app with a `TerminalView`; the session is the production
+     `services.local.pty.LocalTerminal` read path around a host process (no sandbox, so the number is the pane's);
+     timed from opening the terminal to the pane having consumed EOF;
+   * through tmux: a detached session of the same size running the same command, timed to `wait-for` after it;
+   * through plain pyte (`Screen` + `ByteStream`) on a prefix of the same bytes (pyte is too slow for the whole
+     stream; the rate is extrapolated, and said so);
+   and the pane's final screen compared with tmux's (`capture-pane`, text).
+2. Keystroke echo at 80x24: key event → xterm encoding → PTY write → bash (readline) echoes → the pane reads and
+   feeds the emulator → the cursor row's strip is rebuilt (`render_line`). Textual's own compositor paint (at most
+   60 Hz) is not included; it adds up to one frame on top. Measured idle, and while a second terminal in the same
+   app floods output.
+3. Memory of 10,000 lines of scrollback at 200 columns (tracemalloc), colourful lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pty
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+
+from services.local.pty import LocalTerminal, set_winsize
+from widgets.terminal.pane import TerminalView
+from widgets.terminal.screen import Screen
+
+COLS, ROWS = 200, 50
+
+
+def colour_log(size: int, seed: int = 7) -> bytes:
+    """~220-byte log lines full of SGR: 16-colour levels, 256-colour tags, truecolour messages, bold, underline."""
+    rnd = random.Random(seed)
+    levels = [("\x1b[32m", "INFO "), ("\x1b[33;1m", "WARN "), ("\x1b[31;1;4m", "ERROR"), ("\x1b[36m", "DEBUG")]
+    words = "alpha beta gamma delta request response cache worker shard queue retry timeout".split()
+    out: list[str] = []
+    n = i = 0
+    while n < size:
+        colour, level = levels[rnd.randrange(4)]
+        r, g, b = rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)
+        msg = " ".join(rnd.choice(words) for _ in range(8))
+        line = (
+            f"\x1b[2m2026-11-23 10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}\x1b[0m {colour}{level}\x1b[0m "
+            f"\x1b[38;5;{rnd.randrange(256)}m[svc-{rnd.randrange(100):02d}]\x1b[0m "
+            f"\x1b[38;2;{r};{g};{b}m{msg}\x1b[0m \x1b[1mid=\x1b[22m{rnd.randrange(10**8):08d} "
+            f"\x1b[4;34mhttp://x/{rnd.randrange(10**6)}\x1b[24;39m \x1b[48;5;236m {rnd.random() * 100:.2f}ms \x1b[m\n"
+        )
+        out.append(line)
+        n += len(line)
+        i += 1
+    return "".join(out).encode()
+
+
+# -- a host PTY behind the production LocalTerminal read path ----------------------------------------------------
+@dataclass
+class _HostLaunched:
+    process: asyncio.subprocess.Process
+    closed: bool = field(default=False)
+
+    async def cleanup(self) -> None:
+        self.closed = True
+
+
+class HostService:
+    """Stands in for SandboxService.open_terminal: runs `argv` on a fresh host PTY (benchmarks only)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+
+    async def open_terminal(self, sandbox_id: str, cols: int = 80, rows: int = 24, **_: Any) -> LocalTerminal:
+        master, slave = pty.openpty()
+        set_winsize(slave, cols, rows)
+        env = {**os.environ, "TERM": "xterm-256color", "PS1": "$ ", "LC_ALL": "C.UTF-8"}
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        )
+        os.close(slave)
+        return LocalTerminal(_HostLaunched(proc), master)  # type: ignore[arg-type]
+
+
+class BenchApp(App[None]):
+    def __init__(self, views: list[TerminalView]) -> None:
+        super().__init__()
+        self.views = views
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield from self.views
+
+
+class SnapshotView(TerminalView):
+    """Keeps the screen as it was when the program ended, before the pane adds its "exited" banner."""
+
+    final: list[str] | None = None
+
+    def _show_banner(self, text: str) -> None:
+        self.final = [ln.text().rstrip() for ln in self.screen_model.lines]
+        super()._show_banner(text)
+
+
+async def drain_pane(argv: list[str]) -> tuple[float, list[str], int]:
+    view = SnapshotView(HostService(argv), "bench", autostart=False)  # type: ignore[arg-type]
+    app = BenchApp([view])
+    async with app.run_test(size=(COLS, ROWS)) as pilot:
+        await pilot.pause()
+        t0 = time.perf_counter()
+        view.start()
+        while view._pump_task is None or not view._pump_task.done():
+            await asyncio.sleep(0.005)
+        dt = time.perf_counter() - t0
+        await pilot.pause()
+        return dt, view.final or [], len(view.screen_model.history)
+
+
+_runs = iter(range(1_000_000))
+
+
+def drain_tmux(cmd: str) -> tuple[float, list[str]]:
+    sock = f"sbbench-{os.getpid()}-{next(_runs)}"  # a fresh server each time: a dying one cannot take a session
+    tm = ["tmux", "-L", sock, "-f", "/dev/null"]
+    try:
+        t0 = time.perf_counter()
+        shell = f"{cmd}; tmux -L {sock} wait-for -S done; sleep 60"
+        subprocess.run([*tm, "new-session", "-d", "-x", str(COLS), "-y", str(ROWS), shell], check=True)
+        subprocess.run([*tm, "wait-for", "done"], check=True, timeout=600)
+        dt = time.perf_counter() - t0
+        text = subprocess.run([*tm, "capture-pane", "-p"], check=True, capture_output=True, text=True).stdout
+        return dt, [ln.rstrip() for ln in text.split("\n")[:ROWS]]
+    finally:
+        subprocess.run([*tm, "kill-server"], capture_output=True, check=False)
+
+
+def drain_pyte(data: bytes, limit: int) -> tuple[float, int]:
+    import pyte
+
+    screen = pyte.Screen(COLS, ROWS)
+    stream = pyte.ByteStream(screen)
+    part = data[:limit]
+    t0 = time.perf_counter()
+    for i in range(0, len(part), 65536):
+        stream.feed(part[i : i + 65536])
+    return time.perf_counter() - t0, len(part)
+
+
+def tty_bytes(data: bytes) -> bytes:
+    """What a program's output looks like after the PTY's onlcr: LF → CR LF."""
+    return data.replace(b"\n", b"\r\n")
+
+
+# -- echo ---------------------------------------------------------------------------------------------------------
+async def echo_latency(keys: int, flood: bool) -> list[float]:
+    views = [TerminalView(HostService(["bash", "--norc", "--noprofile", "-i"]), "bench")]  # type: ignore[arg-type]
+    if flood:
+        # the second terminal prints colourful lines for as long as the measurement runs
+        script = "while :; do printf '\\033[31mflood\\033[0m %0100d \\033[1;38;5;33mline\\033[0m\\n' $RANDOM; done"
+        views.append(TerminalView(HostService(["bash", "--norc", "-c", script]), "bench"))  # type: ignore[arg-type]
+    app = BenchApp(views)
+    view = views[0]
+    samples: list[float] = []
+    async with app.run_test(size=(160 if flood else 80, 24)) as pilot:
+        view.focus()
+        fired = asyncio.Event()
+        view.on_output = fired.set
+        screen = view.screen_model
+        deadline = time.monotonic() + 10
+        while "$" not in "".join(ln.text() for ln in screen.lines) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await pilot.pause()
+        for i in range(keys):
+            if i and i % 50 == 0:
+                fired.clear()
+                await view.on_key(events.Key("ctrl+u", None))  # keep the line short; not measured
+                await asyncio.sleep(0.02)
+            ch = "abcdefghij"[i % 10]
+            x_before = screen.x
+            fired.clear()
+            t0 = time.perf_counter()
+            await view.on_key(events.Key(ch, ch))
+            while True:
+                await fired.wait()
+                fired.clear()
+                if screen.x != x_before:
+                    break
+            view.render_line(screen.y)
+            samples.append((time.perf_counter() - t0) * 1000)
+            await asyncio.sleep(0.001)
+        for v in views:
+            await v.stop()
+    return samples
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+# -- memory -------------------------------------------------------------------------------------------------------
+def scrollback_memory(data: bytes, chunk: int) -> tuple[float, int]:
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    screen = Screen(COLS, ROWS, scrollback=10_000)
+    for i in range(0, len(data), chunk):
+        screen.feed(data[i : i + chunk])
+    screen.pack_history()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return used / 1e6, len(screen.history)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller streams and fewer keys")
+    args = ap.parse_args()
+    if shutil.which("tmux") is None:
+        sys.exit("tmux is required")
+    seq_n = 400_000 if args.quick else 2_000_000
+    log_size = 4_000_000 if args.quick else 20_000_000
+    keys = 200 if args.quick else 1000
+    tmp = Path(tempfile.mkdtemp(prefix="sbbench-"))
+    try:
+        log = colour_log(log_size)
+        (tmp / "colour.log").write_bytes(log)
+        seq_bytes = subprocess.run(["seq", "1", str(seq_n)], capture_output=True, check=True).stdout
+        streams = {
+            "seq": (["seq", "1", str(seq_n)], f"seq 1 {seq_n}", tty_bytes(seq_bytes)),
+            "colour": (["cat", str(tmp / "colour.log")], f"cat {tmp / 'colour.log'}", tty_bytes(log)),
+        }
+        per_line = len(log) / log.count(b"\n")
+        print(
+            f"# streams through a PTY: seq 1 {seq_n} ({len(tty_bytes(seq_bytes)) / 1e6:.1f} MB), "
+            f"colour log {len(tty_bytes(log)) / 1e6:.1f} MB, "
+            f"{per_line:.0f} B/line; {COLS}x{ROWS}"
+        )
+        for name, (argv, cmd, raw) in streams.items():
+            mb = len(raw) / 1e6
+            pane_t, pane_lines, hist = asyncio.run(drain_pane(argv))
+            tmux_t, tmux_lines = drain_tmux(cmd)
+            pyte_t, pyte_n = drain_pyte(raw, 1_000_000)
+            pyte_rate = pyte_n / pyte_t / 1e6
+            same = pane_lines == tmux_lines
+            print(f"terminal.{name}.pane.drain={pane_t:.2f} s")
+            print(f"terminal.{name}.pane.rate={mb / pane_t:.2f} MB/s")
+            print(f"terminal.{name}.tmux.drain={tmux_t:.2f} s")
+            print(f"terminal.{name}.tmux.rate={mb / tmux_t:.2f} MB/s")
+            print(f"terminal.{name}.pyte.rate={pyte_rate:.2f} MB/s (first {pyte_n / 1e6:.1f} MB, extrapolated)")
+            print(f"terminal.{name}.pyte.drain_extrapolated={mb / pyte_rate:.1f} s")
+            print(f"terminal.{name}.pane_vs_tmux={tmux_t / pane_t * 100:.0f} %")
+            print(f"terminal.{name}.pane_vs_pyte={mb / pane_t / pyte_rate:.1f} x")
+            print(f"terminal.{name}.final_screen_equal_to_tmux={int(same)} bool")
+            print(f"terminal.{name}.scrollback_lines={hist} lines")
+            if not same:
+                for y, (a, b) in enumerate(zip(pane_lines, tmux_lines, strict=False)):
+                    if a != b:
+                        print(f"#   first difference at row {y}: pane {a!r} tmux {b!r}")
+                        break
+        for flood in (False, True):
+            samples = asyncio.run(echo_latency(keys, flood))
+            tag = "echo_flood" if flood else "echo"
+            print(f"terminal.{tag}.p50={pct(samples, 50):.2f} ms")
+            print(f"terminal.{tag}.p99={pct(samples, 99):.2f} ms")
+            print(f"terminal.{tag}.mean={statistics.mean(samples):.2f} ms ({len(samples)} keys)")
+        mem_lines = colour_log(3_000_000, seed=3)
+        flood_mb, n1 = scrollback_memory(tty_bytes(mem_lines), 1 << 20)
+        slow_mb, n2 = scrollback_memory(tty_bytes(mem_lines), 2048)
+        print(f"terminal.scrollback_10k.flood_path={flood_mb:.1f} MB ({n1} lines)")
+        print(f"terminal.scrollback_10k.line_path={slow_mb:.1f} MB ({n2} lines)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Record the byte streams for the terminal differential tests: `python tests/data/terminal/record.py`.
+
+Each program runs on a fresh 80x24 PTY (TERM=xterm-256color, a UTF-8 locale); scripted keys are typed with pauses
+and everything the program writes is saved raw to `<name>.bin`. Queries the program sends (device attributes,
+cursor position) are answered by our own emulator, as the pane would. Streams are small (a few KB) on purpose.
+The recordings are facts about real programs; regenerate them only when you mean to change the corpus.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))
+
+from widgets.terminal.screen import Screen  # noqa: E402
+
+COLS, ROWS = 80, 24
+
+
+def record(argv: list[str], keys: list[tuple[float, bytes]], *, cwd: str, tail: float = 0.6) -> bytes:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+    env = {
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": cwd,
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PS1": r"\[\e[1;32m\]demo\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]$ ",
+        "LESSHISTFILE": "-",
+        "GIT_PAGER": "less -R",
+        "PAGER": "less -R",
+    }
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True)
+    os.close(slave)
+    screen = Screen(COLS, ROWS)
+    out = bytearray()
+    start = time.monotonic()
+    pending = list(keys)
+    deadline = start + sum(d for d, _ in keys) + tail + 5
+
+    def pump(until: float) -> bool:
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return True
+            r, _, _ = select.select([master], [], [], left)
+            if not r:
+                return True
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return False
+            if not data:
+                return False
+            out.extend(data)
+            screen.feed(data)
+            if screen.replies:
+                os.write(master, screen.take_replies())
+
+    alive = True
+    for delay, key in pending:
+        alive = pump(time.monotonic() + delay)
+        if not alive:
+            break
+        os.write(master, key)
+    if alive:
+        pump(time.monotonic() + tail)
+    try:
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    os.close(master)
+    return bytes(out)
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="termrec-"))
+    try:
+        (work / "notes.txt").write_text(
+            "".join(f"line {i}: the quick brown fox jumps over the lazy dog\n" for i in range(60))
+        )
+        (work / "prog.py").write_text(
+            'def greet(name):\n    """Say hello."""\n    return f"hello {name}"\n\nprint(greet("world"))\n'
+        )
+        (work / "cjk.txt").write_text(
+            "中文字符测试：终端里的宽字符应该占两个格子。\n"  # noqa: RUF001 - full-width punctuation is the point
+            "日本語のテキスト、カタカナ、ひらがな。\n"
+            "한국어 텍스트도 있습니다.\n"
+            "combining: e\u0301 a\u0308 o\u0302 n\u0303 — zero width\u200bjoiner\n"
+            "emoji: \U0001f600 \U0001f680 \u2764 mixed ascii 中 a 中 b 中\n" + "宽" * 45 + "\n" + "x" + "宽" * 40 + "\n"
+        )
+        (work / "colors.log").write_text(
+            "".join(
+                f"\x1b[2m10:00:{i:02d}\x1b[0m \x1b[{31 + i % 6}mlevel{i % 6}\x1b[0m "
+                f"\x1b[38;5;{i * 7 % 256}mmsg {i}\x1b[0m "
+                f"\x1b[1;4mbold-ul\x1b[0m \x1b[48;2;{i * 3};40;90mtruecolour bg\x1b[0m\n"
+                for i in range(80)
+            )
+        )
+        for name in ("src", "docs", "build"):
+            (work / name).mkdir()
+        (work / "run.sh").write_text("#!/bin/sh\necho run\n")
+        os.chmod(work / "run.sh", 0o755)
+        os.symlink("notes.txt", work / "link.txt")
+        git = ["git", "-c", "user.name=Demo", "-c", "user.email=demo@example.com"]
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=work, check=True)
+        for i in range(6):
+            (work / "src" / f"mod{i}.py").write_text(f"x = {i}\n" * (i + 1))
+            subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+            subprocess.run([*git, "commit", "-q", "-m", f"commit number {i}: change module {i}"], cwd=work, check=True)
+
+        streams: dict[str, bytes] = {}
+        bash = ["bash", "--norc", "--noprofile", "-i"]
+        streams["ls_color"] = record(
+            bash,
+            [(0.4, b"ls --color=auto -F\r"), (0.4, b"ls --color=always -l src\r"), (0.4, b"exit\r")],
+            cwd=str(work),
+        )
+        streams["vim_edit"] = record(
+            ["bash", "--norc", "--noprofile", "-i"],
+            [
+                (0.4, b"echo before vim\r"),
+                (0.3, b"vim -u NONE -N -i NONE --cmd 'syntax on' --cmd 'set nu' prog.py\r"),
+                (0.8, b"jjA  # edited\x1b"),
+                (0.3, b"Go\x1b"),
+                (0.2, b"ihello \xe4\xb8\xad\xe6\x96\x87 world\x1b"),
+                (0.3, b":wq\r"),
+                (0.6, b"echo after vim\r"),
+                (0.3, b"exit\r"),
+            ],
+            cwd=str(work),
+        )
+        streams["less"] = record(
+            bash,
+            [
+                (0.4, b"less -R colors.log\r"),
+                (0.6, b" "),
+                (0.4, b"G"),
+                (0.4, b"g"),
+                (0.3, b"/msg 4\r"),
+                (0.4, b"q"),
+                (0.4, b"exit\r"),
+            ],
+            cwd=str(work),
+        )
+        if shutil.which("htop"):
+            streams["htop"] = record(
+                ["htop", "-d", "5"], [(1.5, b"\x1b[B\x1b[B"), (0.5, b"q")], cwd=str(work), tail=0.3
+            )
+        streams["git_log"] = record(
+            bash,
+            [
+                (0.4, b"git -c color.ui=always log --graph --stat --decorate\r"),
+                (0.8, b" "),
+                (0.4, b"q"),
+                (0.3, b"exit\r"),
+            ],
+            cwd=str(work),
+        )
+        prog = (
+            "import sys,time\n"
+            "for i in range(0,101,4):\n"
+            "  bar='#'*(i//4)+'-'*(25-i//4)\n"
+            "  sys.stdout.write(f'\\r\\x1b[36m[{bar}]\\x1b[0m {i:3d}%\\x1b[K'); sys.stdout.flush(); time.sleep(0.01)\n"
+            "print()\n"
+            "for i in range(3):\n"
+            "  sys.stdout.write('\\x1b[1;33mstep %d\\x1b[0m working' % i); sys.stdout.flush(); time.sleep(0.01)\n"
+            "  sys.stdout.write('\\x1b[2K\\r\\x1b[32m\\u2714\\x1b[0m step %d done\\n' % i)\n"
+        )
+        streams["progress"] = record([sys.executable, "-c", prog], [], cwd=str(work))
+        streams["cjk"] = record(bash, [(0.4, b"cat cjk.txt\r"), (0.4, b"exit\r")], cwd=str(work))
+        for name, data in streams.items():
+            (HERE / f"{name}.bin").write_bytes(data)
+            print(f"{name}: {len(data)} bytes")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Differential tests: our emulator against tmux, a reference nobody here wrote.
+
+The same bytes go to `Screen` and to a detached tmux session of the same size (its pane runs `stty raw; cat FILE`, so
+the bytes reach tmux's parser unchanged); the final screens are compared cell by cell — character and style (colour,
+bold, underline, ...) parsed from `capture-pane -p -e` — and the cursor position. Streams: recordings of real
+programs in `tests/data/terminal/*.bin` (see `record.py` there) and seeded random mixes of text, SGR, cursor motion,
+erasing, insert/delete, scroll regions, wide characters and the alternate screen.
+
+tmux's capture drops trailing blank cells (even coloured ones), so trailing blanks are not compared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from widgets.terminal.screen import SGR_RE, Screen, char_width
+from widgets.terminal.styles import STYLES, Style, apply_sgr
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "terminal"
+RECORDED = sorted(p.stem for p in DATA.glob("*.bin"))
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+Cell = tuple[str, Style]
+_counter = itertools.count()
+
+
+class TmuxRef:
+    """A private tmux server: feed streams to sessions of a given size, read back their screens."""
+
+    def __init__(self) -> None:
+        self.sock = f"sbt-{os.getpid()}-{next(_counter)}"
+        self.tmp = Path(tempfile.mkdtemp(prefix="sbt-tmux-"))
+        self.n = 0
+        # sessions are killed once read; the server must not exit in between
+        self.tmux("start-server", ";", "set", "-g", "exit-empty", "off")
+
+    def tmux(self, *args: str, timeout: float = 20) -> str:
+        proc = subprocess.run(
+            ["tmux", "-L", self.sock, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            errors="surrogateescape",
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def start(self, data: bytes, cols: int, rows: int) -> str:
+        self.n += 1
+        name = f"s{self.n}"
+        path = self.tmp / f"{name}.bin"
+        path.write_bytes(data)
+        cmd = f"stty raw -echo; cat {path}; tmux -L {self.sock} wait-for -S {name}; exec sleep 60"
+        self.tmux("new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows), cmd)
+        return name
+
+    def screen(self, name: str) -> tuple[list[list[Cell]], tuple[int, int]]:
+        self.tmux("wait-for", name)
+        raw = self.tmux("capture-pane", "-p", "-e", "-t", name)
+        cur = self.tmux("display-message", "-p", "-t", name, "#{cursor_x},#{cursor_y}").strip().split(",")
+        self.tmux("kill-session", "-t", name)
+        return parse_tmux_capture(raw), (int(cur[0]), int(cur[1]))
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def parse_tmux_capture(raw: str) -> list[list[Cell]]:
+    """capture-pane -e output: SGR state carries over from one line to the next (tmux emits only changes)."""
+    rows = []
+    pen = 0
+    for line in raw.split("\n"):
+        cells, pen = parse_tmux_line(line, pen)
+        rows.append(cells)
+    return rows
+
+
+def parse_tmux_line(line: str, pen: int) -> tuple[list[Cell], int]:
+    cells: list[Cell] = []
+    for i, part in enumerate(SGR_RE.split(line)):
+        if i & 1:
+            pen = apply_sgr(pen, part)
+            continue
+        for c in part:
+            w = char_width(c)
+            if w == 0 and cells:
+                ch, s = cells[-1] if cells[-1][0] else cells[-2]
+                idx = len(cells) - 1 if cells[-1][0] else len(cells) - 2
+                cells[idx] = (ch + c, s)
+                continue
+            cells.append((c, STYLES[pen]))
+            if w == 2:
+                cells.append(("", STYLES[pen]))
+    return strip_trailing(cells), pen
+
+
+def strip_trailing(cells: list[Cell]) -> list[Cell]:
+    while cells and cells[-1][0] == " ":
+        cells.pop()
+    return cells
+
+
+def our_cells(screen: Screen) -> list[list[Cell]]:
+    return [strip_trailing([(c, STYLES[s]) for c, s in zip(ln.chars, ln.styles, strict=True)]) for ln in screen.lines]
+
+
+def run_ours(data: bytes, cols: int, rows: int, chunk: int = 4096) -> Screen:
+    screen = Screen(cols, rows)
+    for i in range(0, len(data), chunk):
+        screen.feed(data[i : i + chunk])
+    return screen
+
+
+def describe(a: list[Cell], b: list[Cell]) -> str:
+    for x, (ca, cb) in enumerate(itertools.zip_longest(a, b, fillvalue=("∅", Style()))):
+        if ca != cb:
+            return f"first difference at column {x}: ours {ca!r}, tmux {cb!r}"
+    return "same"
+
+
+def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str) -> None:
+    theirs, cursor = ref.screen(name)
+    ours = run_ours(data, cols, rows)
+    mine = our_cells(ours)
+    for y in range(rows):
+        t = theirs[y] if y < len(theirs) else []
+        assert mine[y] == t, (
+            f"{label}: row {y} differs ({describe(mine[y], t)})\n"
+            f" ours: {''.join(c for c, _ in mine[y])!r}\n tmux: {''.join(c for c, _ in t)!r}"
+        )
+    assert (ours.x, ours.y) == cursor or (ours.wrapnext and (ours.x + 1, ours.y) == cursor), (
+        f"{label}: cursor ours {(ours.x, ours.y)} tmux {cursor}"
+    )
+
+
+@pytest.fixture
+def ref() -> Iterator[TmuxRef]:
+    r = TmuxRef()
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize("stream", RECORDED)
+def test_recorded_stream_matches_tmux(stream: str, ref: TmuxRef) -> None:
+    data = (DATA / f"{stream}.bin").read_bytes()
+    name = ref.start(data, 80, 24)
+    compare(data, 80, 24, ref, name, stream)
+
+
+@pytest.mark.parametrize("stream", RECORDED)
+def test_recorded_stream_is_chunking_independent(stream: str) -> None:
+    """Split anywhere (inside UTF-8 sequences and escape sequences): the same screen."""
+    data = (DATA / f"{stream}.bin").read_bytes()
+    whole = run_ours(data, 80, 24, chunk=len(data) + 1)
+    for chunk in (1, 7, 333):
+        assert run_ours(data, 80, 24, chunk=chunk).display() == whole.display(), f"chunk {chunk}"
+
+
+# -- generated streams ------------------------------------------------------------------------------------------
+# Wide characters are left out of the generated mixes on purpose: when a cursor move lands on half of one, tmux
+# leaves an orphaned padding cell that its own capture-pane cannot show in place (xterm and we blank the other
+# half). Wide and combining characters are covered by the recorded streams (cjk, vim_edit) instead.
+WORDS = ["hello", "world", "terminal", "x", "lorem ipsum dolor", "e\u0301", "tab\tstop", "naïve café"]
+
+
+def generate(seed: int, cols: int, rows: int, n: int = 400) -> bytes:
+    return "".join(generate_tokens(seed, cols, rows, n)).encode()
+
+
+def generate_tokens(seed: int, cols: int, rows: int, n: int = 400) -> list[str]:
+    rnd = random.Random(seed)
+    out: list[str] = []
+
+    def sgr() -> str:
+        choice = rnd.randrange(9)
+        if choice == 0:
+            return "\x1b[0m"
+        if choice == 1:
+            return f"\x1b[{rnd.choice([1, 2, 3, 4, 7, 9, 22, 23, 24, 27, 29])}m"
+        if choice == 2:
+            return f"\x1b[{rnd.randrange(30, 38)}m"
+        if choice == 3:
+            return f"\x1b[{rnd.randrange(40, 48)}m"
+        if choice == 4:
+            return f"\x1b[38;5;{rnd.randrange(256)}m"
+        if choice == 5:
+            return f"\x1b[48;5;{rnd.randrange(256)}m"
+        if choice == 6:
+            return f"\x1b[38;2;{rnd.randrange(256)};{rnd.randrange(256)};{rnd.randrange(256)}m"
+        if choice == 7:
+            return f"\x1b[{rnd.randrange(90, 98)}m"
+        return "\x1b[39;49m"
+
+    for _ in range(n):
+        k = rnd.randrange(100)
+        if k < 30:
+            out.append(" ".join(rnd.choice(WORDS) for _ in range(rnd.randrange(1, 8))))
+        elif k < 45:
+            out.append(sgr())
+        elif k < 55:
+            # a backspace never at the left edge: there tmux may reverse-wrap onto the line above, xterm does not
+            out.append(rnd.choice(["\r\n", "\n", "\r", "x\b", "\t"]))
+        elif k < 65:
+            r, c = rnd.randrange(1, rows + 3), rnd.randrange(1, cols + 5)
+            out.append(rnd.choice([f"\x1b[{r};{c}H", f"\x1b[{r}d", f"\x1b[{c}G", "\x1b[H"]))
+        elif k < 72:
+            n_ = rnd.randrange(0, 6)
+            out.append(f"\x1b[{n_}{rnd.choice('ABCDEF')}")
+        elif k < 80:
+            out.append(
+                rnd.choice(["\x1b[K", "\x1b[1K", "\x1b[2K", "\x1b[J", "\x1b[1J", f"\x1b[{rnd.randrange(1, 9)}X"])
+            )
+        elif k < 86:
+            # no ICH (@) here: tmux 3.3a mis-inserts into a row whose last write left a pending wrap
+            # ("abcdefghij" CUP(1,7) ICH 3 gives "abcdef hig"); test_terminal_screen.py checks ICH against xterm
+            out.append(f"\x1b[{rnd.randrange(1, 5)}{rnd.choice('PLM')}")
+        elif k < 90:
+            top = rnd.randrange(1, rows)
+            bottom = rnd.randrange(top + 1, rows + 1)
+            out.append(rnd.choice([f"\x1b[{top};{bottom}r", "\x1b[r"]))
+        elif k < 93:
+            out.append(rnd.choice(["\x1bD", "\x1bM", "\x1bE", "\x1b7", "\x1b8", f"\x1b[{rnd.randrange(1, 4)}S"]))
+        elif k < 95:
+            out.append("\x1b[?1049h" if rnd.random() < 0.5 else "\x1b[?1049l")
+        elif k < 97:
+            out.append(f"\x1b[{rnd.randrange(1, 4)}T")
+        else:
+            out.append("x" * rnd.randrange(cols - 3, cols + 3))
+    return out
+
+
+SEEDS = list(range(60))
+
+
+def test_generated_streams_match_tmux(ref: TmuxRef) -> None:
+    cases = []
+    for seed in SEEDS:
+        cols, rows = (80, 24) if seed % 2 else (37, 11)
+        data = generate(seed, cols, rows)
+        cases.append((seed, data, cols, rows, ref.start(data, cols, rows)))
+    failures = []
+    for seed, data, cols, rows, name in cases:
+        try:
+            compare(data, cols, rows, ref, name, f"seed {seed} ({cols}x{rows})")
+        except AssertionError as err:
+            failures.append(str(err).split("\n")[0])
+    assert not failures, "\n".join(failures)
+
+
+def flood(cols: int, lines: int, seed: int) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(lines):
+        colour = rnd.choice(["", "\x1b[31m", "\x1b[1;32m", "\x1b[38;5;123m", "\x1b[48;2;10;20;30m", "\x1b[4m"])
+        text = f"{i:06d} " + "word " * rnd.randrange(0, cols // 5 + 2)
+        reset = rnd.choice(["\x1b[0m", "", "\x1b[m"])
+        out.append(f"{colour}{text[: rnd.randrange(1, cols + 1)]}{reset}\r\n")
+    return "".join(out).encode()
+
+
+@pytest.mark.parametrize(("cols", "rows"), [(80, 24), (40, 10)])
+def test_flood_path_matches_tmux(cols: int, rows: int, ref: TmuxRef) -> None:
+    """Many colourful lines in big reads: the flood path (lines scrolling off unseen) must leave the same screen."""
+    data = flood(cols, 3000, cols) + b"tail \x1b[33mprompt$ "
+    name = ref.start(data, cols, rows)
+    theirs, cursor = ref.screen(name)
+    ours = Screen(cols, rows)
+    ours.feed(data)
+    assert our_cells(ours) == theirs[:rows]
+    assert (ours.x, ours.y) == cursor

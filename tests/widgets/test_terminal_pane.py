@@ -1,0 +1,179 @@
+"""Pilot tests of the terminal pane on a real sandbox terminal (bubblewrap, a real PTY, real bash/vim).
+
+Keys go through Textual's key path (`pilot.press`), so these also check that the pane gets every key it should.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from textual import events
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+
+from services.models import SandboxInfo
+from services.sandbox_service import SandboxService
+from widgets.terminal import TerminalPane, TerminalView, terminal_has_keyboard
+
+pytestmark = pytest.mark.bwrap
+
+
+class TermApp(App[None]):
+    """What the workspace screen does: mount the pane, and let ctrl+p/ctrl+q through while a terminal types."""
+
+    def __init__(self, service: SandboxService, sandbox_id: str) -> None:
+        super().__init__()
+        self.service = service
+        self.sandbox_id = sandbox_id
+
+    def compose(self) -> ComposeResult:
+        yield TerminalPane(self.service, self.sandbox_id, id="terminal")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("command_palette", "quit") and terminal_has_keyboard(self):
+            return False
+        return True
+
+
+def pane(app: App[None]) -> TerminalPane:
+    return app.query_one(TerminalPane)
+
+
+def view(app: App[None]) -> TerminalView:
+    v = pane(app).active_view
+    assert v is not None
+    return v
+
+
+def text(app: App[None]) -> str:
+    return "\n".join(line.rstrip() for line in view(app).screen_model.display())
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; screen:\n{text(pilot.app)}")
+        await pilot.pause(0.05)
+
+
+async def type_text(pilot: Pilot[None], s: str) -> None:
+    for ch in s:
+        await pilot.press("enter" if ch == "\n" else ch)
+
+
+async def ready(pilot: Pilot[None]) -> None:
+    await wait_for(pilot, lambda: "$" in text(pilot.app), "the shell prompt")
+
+
+async def run(pilot: Pilot[None], command: str, expect: str, timeout: float = 10.0) -> None:
+    await type_text(pilot, command + "\n")
+    await wait_for(pilot, lambda: expect in text(pilot.app), repr(expect), timeout)
+
+
+async def test_type_a_command_and_see_its_output(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        assert isinstance(app.focused, TerminalView)
+        await run(pilot, "echo hello-$((6*7))", "hello-42")
+        # colours reach the emulator as styles, not as text
+        await run(pilot, "printf '\\033[1;31mRED\\033[0m\\n'", "RED")
+        screen = view(app).screen_model
+        y = next(i for i, line in enumerate(screen.display()) if line.startswith("RED"))
+        assert screen.cell(0, y)[1].fg == 1
+
+
+async def test_vim_edits_saves_quits_and_the_shell_screen_returns(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await run(pilot, "echo marker-before-vim", "marker-before-vim\n")
+        await type_text(pilot, "vim -u NONE -N -i NONE notes.txt\n")
+        screen = view(app).screen_model
+        await wait_for(pilot, lambda: screen.in_alt and "notes.txt" in text(app), "vim on the alternate screen")
+        await type_text(pilot, "ihello from vim")
+        await pilot.press("escape")
+        await type_text(pilot, ":wq\n")
+        await wait_for(pilot, lambda: not screen.in_alt, "vim to leave the alternate screen")
+        assert "marker-before-vim" in text(app)  # the shell's screen came back
+        await run(pilot, "cat notes.txt", "hello from vim\n")
+
+
+async def test_ctrl_c_interrupts_and_ctrl_keys_reach_the_shell(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await type_text(pilot, "sleep 100\n")
+        await pilot.pause(0.3)
+        started = time.monotonic()
+        await pilot.press("ctrl+c")
+        await run(pilot, "echo status-$?", "status-130")
+        assert time.monotonic() - started < 5
+        # ctrl+p is the app's palette key, but while the terminal has the keyboard it is readline's "previous"
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: text(app).rstrip().endswith("echo status-$?"), "history recall via ctrl+p")
+        await pilot.press("ctrl+u")
+
+
+async def test_resize_reaches_the_pty(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await run(pilot, "stty size", "24 80")
+        await pilot.resize_terminal(100, 31)
+        await wait_for(pilot, lambda: view(app).screen_model.cols == 100, "the emulator to resize")
+        await run(pilot, "clear; stty size", "30 100")
+        assert view(app).size.width == 100 and view(app).size.height == 30
+
+
+async def test_paste_arrives_bracketed_in_vim(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        # autoindent on: pasted lines typed as keys would staircase; a bracketed paste arrives as it was
+        await type_text(pilot, "vim -u NONE -N -i NONE -c 'set autoindent' paste.txt\n")
+        screen = view(app).screen_model
+        await wait_for(pilot, lambda: screen.in_alt and screen.bracketed_paste, "vim with bracketed paste on")
+        await type_text(pilot, "i")
+        await pilot.pause(0.2)
+        view(app).post_message(events.Paste("    indented one\n    indented two\nflush"))
+        await wait_for(pilot, lambda: "flush" in text(app), "the pasted text in vim")
+        await pilot.press("escape")
+        await type_text(pilot, ":wq\n")
+        await wait_for(pilot, lambda: not screen.in_alt, "vim to quit")
+        await run(pilot, "cat -A paste.txt", "flush$")
+        assert "    indented one$\n    indented two$\nflush$" in text(app)
+
+
+async def test_exit_code_shown_restart_tabs_title_and_escape_key(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await type_text(pilot, "printf '\\033]0;my-title\\007'\n")
+        await wait_for(pilot, lambda: view(app).title == "my-title", "the OSC title")
+        assert "my-title" in pane(app).label_for(view(app))
+        # the escape key moves focus out; the pane's keys then work
+        await pilot.press("ctrl+right_square_bracket")
+        await pilot.pause()
+        assert not isinstance(app.focused, TerminalView)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: len(pane(app).views) == 2, "a second tab")
+        await ready(pilot)
+        assert isinstance(app.focused, TerminalView) and app.focused is pane(app).views[1]
+        await type_text(pilot, "exit 3\n")
+        await wait_for(pilot, lambda: view(app).exited, "the shell to exit")
+        assert view(app).exit_code == 3
+        assert "exit 3" in pane(app).label_for(view(app))
+        assert "exited with code 3" in text(app)
+        await pilot.press("enter")  # restart
+        await wait_for(pilot, lambda: not view(app).exited and "$" in text(app), "a new shell")
+        await run(pilot, "echo again", "again\n")
+        for v in list(pane(app).views):
+            await v.stop()
+        await asyncio.sleep(0)

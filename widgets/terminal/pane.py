@@ -1,0 +1,886 @@
+"""The terminal pane: `TerminalView` (one emulated terminal on a `TerminalSession`) and `TerminalPane` (tabs).
+
+Rendering uses Textual's line API: each screen `Line` caches its `Strip` (`Line.cache`), the emulator clears it
+when the line changes, so a repaint only rebuilds changed lines; the cursor row and selected rows are composed on
+top per paint. Output is fed to the emulator as it arrives and the widget asks for one repaint per burst; Textual
+itself paints at most once per frame (60 Hz), so a flood costs one paint per frame, not one per read. A burst
+larger than `SLICE` is fed in slices with `more=True` (see `Screen.feed`) and the event loop gets control between
+slices, so one flooding terminal cannot freeze the others or the keyboard.
+
+Keys: while a terminal has focus every key goes to the program, encoded as xterm does (`keys.py`), except:
+
+* **ctrl+]** (binding `terminal.leave`) moves focus out of the terminal, to the tab bar — the same escape key as
+  telnet and `virsh console`; remap it with the `[keymap]` id `terminal.leave`;
+* shift+PgUp / shift+PgDn scroll the scrollback (xterm's keys for it); the mouse wheel scrolls too.
+
+The app's priority bindings (`ctrl+q`, `ctrl+p`) are checked by Textual before any widget; the app should return
+False from `check_action` for them while `terminal_has_keyboard(app)` is true so they reach the shell.
+
+From the tab bar: n new tab, w close tab, ←/→ switch, r restart an exited shell, c copy mode (select with the
+keyboard: arrows/hjkl/PgUp/PgDn move, v or space starts the selection, y or enter copies, escape leaves),
+enter or escape back into the terminal. Selecting with the mouse copies on release. Copies go through
+`App.copy_to_clipboard` (OSC 52), so they work over SSH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual import events, on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.geometry import Region
+from textual.message import Message
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher
+
+from widgets.terminal import styles as st
+from widgets.terminal.keys import encode_key, encode_paste
+from widgets.terminal.screen import Line, Screen, entry_segments, segments_to_line
+
+if TYPE_CHECKING:
+    from services.sandbox_service import SandboxService
+    from services.terminal import TerminalSession
+
+SLICE = 64 * 1024  # at most this many bytes fed per step of a burst
+MIN_SLICE = 2048
+SLICE_TIME = 0.003  # aim for steps of ~3 ms: the longest one terminal holds the event loop
+SMALL_OUTPUT = 2048  # less than this is fed at once (echo, prompts); more is batched per frame
+FRAME = 1 / 60
+BURST = 512 * 1024  # a flood is fed in bursts of up to this much (or a frame's worth)
+FLOOD_REFRESH = 1 / 20  # a terminal redrawing whole screens repaints at most this often
+MAX_BUFFERED = 4 << 20  # read-ahead beyond which the reader stops taking output (back-pressure)
+LEAVE_KEY = "ctrl+right_square_bracket"
+WHEEL_LINES = 3
+
+_RICH: dict[int, RichStyle] = {}
+
+
+def _colour(c: int) -> Color | None:
+    if c == st.DEFAULT:
+        return None
+    if c & st.RGB:
+        return Color.from_rgb((c >> 16) & 255, (c >> 8) & 255, c & 255)
+    return Color.from_ansi(c)
+
+
+def rich_style(sid: int) -> RichStyle:
+    """The Rich style for an interned terminal style (memoised: a handful of styles cover a screen)."""
+    rs = _RICH.get(sid)
+    if rs is None:
+        fg, bg, flags = st.STYLES[sid]
+        rs = RichStyle(
+            color=_colour(fg),
+            bgcolor=_colour(bg),
+            bold=bool(flags & st.BOLD) or None,
+            dim=bool(flags & st.DIM) or None,
+            italic=bool(flags & st.ITALIC) or None,
+            underline=bool(flags & st.UNDERLINE) or None,
+            blink=bool(flags & st.BLINK) or None,
+            reverse=bool(flags & st.REVERSE) or None,
+            conceal=bool(flags & st.HIDDEN) or None,
+            strike=bool(flags & st.STRIKE) or None,
+            overline=bool(flags & st.OVERLINE) or None,
+        )
+        _RICH[sid] = rs
+    return rs
+
+
+_CURSOR_STYLE = RichStyle(reverse=True)
+_SELECT_STYLE = RichStyle(reverse=True)
+_MARKER_STYLE = RichStyle(reverse=True, bold=True)
+
+
+def terminal_has_keyboard(app: App[object]) -> bool:
+    """True while a terminal holds the keyboard: the app should then let ctrl+p / ctrl+q through to it."""
+    focused = app.focused
+    return isinstance(focused, TerminalView) and not focused.copy_mode
+
+
+class TerminalView(Widget, can_focus=True):
+    """One terminal: a `Screen` fed by a `TerminalSession` opened through the SandboxService."""
+
+    DEFAULT_CSS = """
+    TerminalView { width: 1fr; height: 1fr; background: $surface; color: $foreground; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            LEAVE_KEY,
+            "leave",
+            "Leave terminal",
+            id="terminal.leave",
+            tooltip="Move focus out of the terminal (every other key goes to the program running in it)",
+        ),
+        Binding(
+            "shift+pageup",
+            "scroll_back",
+            "Scroll back",
+            id="terminal.scroll_back",
+            show=False,
+            tooltip="Show older output from the scrollback",
+        ),
+        Binding(
+            "shift+pagedown",
+            "scroll_forward",
+            "Scroll forward",
+            id="terminal.scroll_forward",
+            show=False,
+            tooltip="Show newer output; at the bottom, back to the live screen",
+        ),
+        Binding(
+            "enter",
+            "restart",
+            "Restart shell",
+            id="terminal.restart_exited",
+            tooltip="The shell has exited: start a new one in this tab",
+        ),
+    ]
+
+    class TitleChanged(Message):
+        def __init__(self, view: TerminalView, title: str) -> None:
+            super().__init__()
+            self.view = view
+            self.title = title
+
+    class Exited(Message):
+        def __init__(self, view: TerminalView, code: int | None) -> None:
+            super().__init__()
+            self.view = view
+            self.code = code
+
+    class LeaveRequested(Message):
+        def __init__(self, view: TerminalView) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(
+        self,
+        service: SandboxService,
+        sandbox_id: str,
+        *,
+        scrollback: int = 10_000,
+        autostart: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.service = service
+        self.sandbox_id = sandbox_id
+        self.scrollback = scrollback
+        self.autostart = autostart
+        self.screen_model = Screen(80, 24, scrollback)
+        self.session: TerminalSession | None = None
+        self.exit_code: int | None = None
+        self.exited = False
+        self.back_rows = 0  # rows scrolled back into the history; 0 = the live screen
+        self.copy_mode = False
+        self._copy_cursor = (0, 0)  # (absolute row, column) in copy mode
+        self._sel_anchor: tuple[int, int] | None = None
+        self._sel_end: tuple[int, int] | None = None
+        self._mouse_selecting = False
+        self._hist_cache: dict[int, Strip] = {}
+        self._title = ""
+        self._pump_task: asyncio.Task[None] | None = None
+        self.on_output: Callable[[], None] | None = None  # a hook for benchmarks: called after each burst is fed
+        self._rate = 4e6  # bytes/s this terminal's emulator has been parsing (sizes the feed slices)
+        self._last_cursor = (0, 0)
+        self._last_full = 0.0
+        self._full_timer: Timer | None = None
+        self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.autostart:
+            self.start()
+
+    def start(self) -> None:
+        """Open the session and start reading it (done on mount unless `autostart=False`)."""
+        self.exited = False
+        self.exit_code = None
+        self._pump_task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        cols, rows = self._pane_size()
+        self.screen_model.resize(cols, rows)
+        try:
+            session = await self.service.open_terminal(self.sandbox_id, cols, rows)
+        except Exception as err:  # a service error, shown as one line, never a traceback
+            self.notify(str(err) or type(err).__name__, severity="error", title="Terminal")
+            self._show_banner(f"could not open a terminal: {err}")
+            self._mark_exited(None)
+            return
+        self.session = session
+        try:
+            await self._pump(session)
+            code: int | None = await session.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            self.notify(str(err) or type(err).__name__, severity="error", title="Terminal")
+            code = session.exit_code
+        self._show_banner(f"shell exited with code {code} — press enter to restart")
+        self._mark_exited(code)
+
+    async def _pump(self, session: TerminalSession) -> None:
+        """Read the session into a buffer (one task) and feed the emulator from it (this task).
+
+        A little output (an echoed key, a prompt) is fed at once. A flood is fed at most once per frame: the reads
+        (4 KB each from a PTY) pile up for up to a frame and then go to the emulator as one burst, which is what
+        lets its flood path skip lines that would scroll by unseen. While the buffer is over `MAX_BUFFERED` the
+        reader stops taking output, so the PTY's own buffer pushes back on the program.
+        """
+        inbuf: list[bytes] = []
+        state = {"size": 0, "eof": False}
+        ready = asyncio.Event()
+        room = asyncio.Event()
+        room.set()
+
+        async def reader() -> None:
+            try:
+                async for chunk in session.output():
+                    inbuf.append(chunk)
+                    state["size"] += len(chunk)
+                    ready.set()
+                    if state["size"] >= MAX_BUFFERED:
+                        room.clear()
+                        await room.wait()
+            finally:
+                state["eof"] = True
+                ready.set()
+
+        read_task = asyncio.get_running_loop().create_task(reader())
+        screen = self.screen_model
+        loop = asyncio.get_running_loop()
+        last = 0.0
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                if state["size"] >= SMALL_OUTPUT and not state["eof"]:
+                    # a flood: let reads pile up (a PTY read is at most 4 KB, one per loop turn) for up to a frame,
+                    # and while they keep coming, so the emulator gets one big burst instead of many small ones
+                    deadline = max(last + FRAME, loop.time() + FRAME / 4)
+                    while state["size"] < BURST and not state["eof"] and loop.time() < deadline:
+                        before = state["size"]
+                        await asyncio.sleep(0)
+                        await asyncio.sleep(0)
+                        if state["size"] == before:
+                            await asyncio.sleep(0.0005)
+                            if state["size"] == before:
+                                break  # the program has paused: show what we have
+                if inbuf:
+                    data = b"".join(inbuf)
+                    inbuf.clear()
+                    state["size"] = 0
+                    room.set()
+                    last = loop.time()
+                    n = len(data)
+                    i = 0
+                    while i < n:
+                        # a slice is sized to take about SLICE_TIME at the rate this terminal has been parsing
+                        # (fast for plain floods, smaller for output that needs the exact path)
+                        step = max(MIN_SLICE, min(SLICE, int(self._rate * SLICE_TIME)))
+                        more = i + step < n
+                        t0 = time.perf_counter()
+                        screen.feed(data[i : i + step], more=more)
+                        spent = time.perf_counter() - t0
+                        if step >= MIN_SLICE and spent > 0:
+                            self._rate = 0.7 * self._rate + 0.3 * (step / spent)
+                        i += step
+                        if more:
+                            await asyncio.sleep(0)  # keys, paints and other terminals get the loop between slices
+                    if screen.replies:
+                        await session.write(screen.take_replies())
+                    self._after_output()
+                if state["eof"] and not inbuf:
+                    break
+        finally:
+            if not read_task.done():
+                read_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await read_task
+
+    def _after_output(self) -> None:
+        screen = self.screen_model
+        if self.back_rows and not self.copy_mode:
+            self.back_rows = 0  # new output returns to the bottom
+        if screen.title != self._title:
+            self._title = screen.title
+            self.post_message(self.TitleChanged(self, screen.title))
+        self._refresh_output()
+        if self.on_output is not None:
+            self.on_output()
+
+    def _refresh_output(self) -> None:
+        """Ask Textual to repaint what the output changed. A few rows (an echoed key) are refreshed alone and at
+        once; a screenful (a flood scrolling) at most every `FLOOD_REFRESH` seconds, because repainting a whole
+        terminal costs Textual several ms and a flood would otherwise take the frame from every other pane."""
+        screen = self.screen_model
+        width = self.size.width
+        rows = [y for y, line in enumerate(screen.lines) if line.cache is None]
+        cursor = (screen.x, screen.y)
+        if cursor != self._last_cursor:
+            rows.extend((self._last_cursor[1], screen.y))
+            self._last_cursor = cursor
+        if not rows:
+            return
+        if len(rows) <= 4:
+            for y in set(rows):
+                self.refresh(Region(0, y, width, 1))
+            return
+        now = time.monotonic()
+        wait = self._last_full + FLOOD_REFRESH - now
+        if wait <= 0:
+            self._last_full = now
+            self.refresh()
+        elif self._full_timer is None:
+            self._full_timer = self.set_timer(wait, self._deferred_full_refresh)
+
+    def _deferred_full_refresh(self) -> None:
+        self._full_timer = None
+        self._last_full = time.monotonic()
+        self.refresh()
+
+    def _show_banner(self, text: str) -> None:
+        self.screen_model.feed_text(f"\r\n\x1b[0;7m {text} \x1b[0m")
+        self.refresh()
+
+    def _mark_exited(self, code: int | None) -> None:
+        self.exited = True
+        self.exit_code = code
+        self.session = None
+        self.refresh_bindings()
+        self.post_message(self.Exited(self, code))
+
+    async def restart(self) -> None:
+        await self.stop()
+        self.screen_model = Screen(*self._pane_size(), self.scrollback)
+        self._title = ""
+        self.back_rows = 0
+        self._hist_cache.clear()
+        self.post_message(self.TitleChanged(self, ""))
+        self.start()
+        self.refresh()
+
+    async def stop(self) -> None:
+        task, self._pump_task = self._pump_task, None
+        session, self.session = self.session, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close()
+
+    async def on_unmount(self) -> None:
+        await self.stop()
+
+    def _pane_size(self) -> tuple[int, int]:
+        w, h = self.size
+        return (w if w > 1 else 80, h if h > 1 else 24)
+
+    # -- input ------------------------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        session = self.session
+        if session is None or not data:
+            return
+        self.back_rows = 0
+        task = asyncio.get_running_loop().create_task(session.write(data))
+        task.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.notify(str(task.exception()), severity="error", title="Terminal")
+
+    async def on_key(self, event: events.Key) -> None:
+        if self.copy_mode:
+            event.stop()
+            event.prevent_default()
+            self._copy_key(event.key)
+            return
+        # our own bindings (the escape key, scrollback keys) are left to Textual's binding dispatch
+        if event.key in self._bindings.key_to_bindings and (event.key != "enter" or self.exited):
+            return
+        if self.session is None:
+            return
+        data = encode_key(event.key, event.character, app_cursor=self.screen_model.app_cursor)
+        if data is None:
+            return
+        event.stop()
+        event.prevent_default()
+        self._write(data)
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        if self.session is not None and event.text:
+            self._write(encode_paste(event.text, bracketed=self.screen_model.bracketed_paste))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restart":
+            return self.exited
+        return True
+
+    def action_leave(self) -> None:
+        self.post_message(self.LeaveRequested(self))
+
+    async def action_restart(self) -> None:
+        if self.exited:
+            await self.restart()
+
+    def action_scroll_back(self) -> None:
+        self._scroll_by(max(1, self.size.height - 1))
+
+    def action_scroll_forward(self) -> None:
+        self._scroll_by(-max(1, self.size.height - 1))
+
+    def _scroll_by(self, n: int) -> None:
+        new = max(0, min(len(self.screen_model.history), self.back_rows + n))
+        if new != self.back_rows:
+            self.back_rows = new
+            self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        if self.screen_model.in_alt and self.session is not None:
+            # xterm's alternateScroll: in full-screen programs (less, vim) the wheel sends cursor keys
+            key = encode_key("up", None, app_cursor=self.screen_model.app_cursor) or b""
+            self._write(key * WHEEL_LINES)
+        else:
+            self._scroll_by(WHEEL_LINES)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        if self.screen_model.in_alt and self.session is not None:
+            key = encode_key("down", None, app_cursor=self.screen_model.app_cursor) or b""
+            self._write(key * WHEEL_LINES)
+        else:
+            self._scroll_by(-WHEEL_LINES)
+
+    def on_resize(self, event: events.Resize) -> None:
+        cols, rows = self._pane_size()
+        screen = self.screen_model
+        if (cols, rows) == (screen.cols, screen.rows):
+            return
+        screen.resize(cols, rows)
+        self._hist_cache.clear()
+        self.back_rows = min(self.back_rows, len(screen.history))
+        if self.session is not None:
+            task = asyncio.get_running_loop().create_task(self.session.resize(cols, rows))
+            task.add_done_callback(self._write_done)
+        self.refresh()
+
+    # -- selection and copy -------------------------------------------------------------------------------------
+    def _abs_row(self, y: int) -> int:
+        return len(self.screen_model.history) - self.back_rows + y
+
+    def _row_cells(self, abs_row: int) -> list[str]:
+        screen = self.screen_model
+        hist = len(screen.history)
+        if abs_row < hist:
+            return segments_to_line(entry_segments(screen.history[abs_row], screen.cols), screen.cols).chars
+        line = screen.lines[min(abs_row - hist, screen.rows - 1)]
+        return line.chars
+
+    def selected_text(self) -> str:
+        if self._sel_anchor is None or self._sel_end is None:
+            return ""
+        (r0, c0), (r1, c1) = sorted((self._sel_anchor, self._sel_end))
+        out = []
+        for r in range(r0, r1 + 1):
+            cells = self._row_cells(r)
+            a = c0 if r == r0 else 0
+            b = c1 + 1 if r == r1 else len(cells)
+            out.append("".join(cells[a:b]).rstrip(" "))
+        return "\n".join(out)
+
+    def _copy_selection(self) -> None:
+        text = self.selected_text()
+        if text:
+            self.app.copy_to_clipboard(text)
+            self.notify(f"Copied {len(text)} characters", title="Terminal", timeout=2)
+
+    def _in_selection(self, abs_row: int) -> tuple[int, int] | None:
+        if self._sel_anchor is None or self._sel_end is None:
+            return None
+        (r0, c0), (r1, c1) = sorted((self._sel_anchor, self._sel_end))
+        if not r0 <= abs_row <= r1:
+            return None
+        return (c0 if abs_row == r0 else 0, c1 if abs_row == r1 else self.screen_model.cols - 1)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        if event.button != 1:
+            return
+        self.focus()
+        pos = (self._abs_row(event.y), event.x)
+        self._sel_anchor = self._sel_end = pos
+        self._mouse_selecting = True
+        self.capture_mouse()
+        self.refresh()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._mouse_selecting:
+            self._sel_end = (self._abs_row(max(0, min(event.y, self.size.height - 1))), max(0, event.x))
+            self.refresh()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if not self._mouse_selecting:
+            return
+        self._mouse_selecting = False
+        self.release_mouse()
+        if self._sel_anchor != self._sel_end:
+            self._copy_selection()
+        else:
+            self._sel_anchor = self._sel_end = None
+        self.refresh()
+
+    def enter_copy_mode(self) -> None:
+        screen = self.screen_model
+        self.copy_mode = True
+        self._copy_cursor = (len(screen.history) + screen.y, screen.x)
+        self._sel_anchor = self._sel_end = None
+        self.focus()
+        self.refresh()
+
+    def _copy_key(self, key: str) -> None:
+        screen = self.screen_model
+        row, col = self._copy_cursor
+        last_row = len(screen.history) + screen.rows - 1
+        page = max(1, self.size.height - 1)
+        moves = {
+            "up": (-1, 0),
+            "k": (-1, 0),
+            "down": (1, 0),
+            "j": (1, 0),
+            "left": (0, -1),
+            "h": (0, -1),
+            "right": (0, 1),
+            "l": (0, 1),
+            "pageup": (-page, 0),
+            "pagedown": (page, 0),
+        }
+        if key in moves:
+            dr, dc = moves[key]
+            row = max(0, min(last_row, row + dr))
+            col = max(0, min(screen.cols - 1, col + dc))
+            self._copy_cursor = (row, col)
+            if self._sel_anchor is not None:
+                self._sel_end = (row, col)
+            top = len(screen.history) - self.back_rows
+            if row < top:
+                self.back_rows = len(screen.history) - row
+            elif row >= top + self.size.height:
+                self.back_rows = max(0, len(screen.history) - (row - self.size.height + 1))
+        elif key in ("v", "space"):
+            self._sel_anchor = self._sel_end = (row, col)
+        elif key in ("y", "enter"):
+            self._copy_selection()
+            self._leave_copy_mode()
+        elif key in ("escape", "q"):
+            self._leave_copy_mode()
+        self.refresh()
+
+    def _leave_copy_mode(self) -> None:
+        self.copy_mode = False
+        self._sel_anchor = self._sel_end = None
+        self.back_rows = 0
+
+    # -- rendering --------------------------------------------------------------------------------------------
+    @property
+    def base_style(self) -> RichStyle:
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+        for line in self.screen_model.lines:
+            line.cache = None
+        self._hist_cache.clear()
+
+    def _line_strip(self, line: Line, width: int) -> Strip:
+        strip = line.cache
+        if isinstance(strip, Strip) and strip.cell_length == width:
+            return strip
+        base = self.base_style
+        segs = [Segment(text, base + rich_style(sid)) for text, sid in line.segments()]
+        strip = Strip(segs).adjust_cell_length(width, base)
+        line.cache = strip
+        return strip
+
+    def _history_strip(self, index: int, width: int) -> Strip:
+        strip = self._hist_cache.get(index)
+        if strip is None or strip.cell_length != width:
+            base = self.base_style
+            screen = self.screen_model
+            segs = [Segment(t, base + rich_style(s)) for t, s in entry_segments(screen.history[index], screen.cols)]
+            strip = Strip(segs).adjust_cell_length(width, base)
+            if len(self._hist_cache) > 512:
+                self._hist_cache.clear()
+            self._hist_cache[index] = strip
+        return strip
+
+    def _overlay(self, cells: Line, width: int, marks: dict[int, RichStyle]) -> Strip:
+        """A row with some cells restyled (cursor, selection): built per cell, only for those few rows."""
+        base = self.base_style
+        segs: list[Segment] = []
+        chars, styles = cells.chars, cells.styles
+        for x in range(min(len(chars), width)):
+            c = chars[x]
+            if c == "":
+                continue
+            style = base + rich_style(styles[x])
+            extra = marks.get(x)
+            if extra is not None:
+                style = style + extra
+            segs.append(Segment(c, style))
+        return Strip(segs).adjust_cell_length(width, base)
+
+    def render_line(self, y: int) -> Strip:
+        screen = self.screen_model
+        width = self.size.width
+        hist = len(screen.history)
+        offset = min(self.back_rows, hist)
+        abs_row = hist - offset + y
+        marks: dict[int, RichStyle] = {}
+        sel = self._in_selection(abs_row)
+        if sel is not None:
+            for x in range(sel[0], sel[1] + 1):
+                marks[x] = _SELECT_STYLE
+        if self.copy_mode and self._copy_cursor[0] == abs_row:
+            marks[self._copy_cursor[1]] = _CURSOR_STYLE
+        if abs_row < hist:
+            if marks:
+                line = segments_to_line(entry_segments(screen.history[abs_row], screen.cols), screen.cols)
+                strip = self._overlay(line, width, marks)
+            else:
+                strip = self._history_strip(abs_row, width)
+        elif abs_row - hist < screen.rows:
+            line = screen.lines[abs_row - hist]
+            if (
+                not offset
+                and not self.copy_mode
+                and y == screen.y
+                and screen.cursor_visible
+                and self.has_focus
+                and not self.exited
+            ):
+                marks[screen.x] = _CURSOR_STYLE
+            strip = self._overlay(line, width, marks) if marks else self._line_strip(line, width)
+        else:
+            strip = Strip.blank(width, self.base_style)
+        if offset and y == 0:
+            strip = self._with_marker(strip, f" ↑ scrolled back {offset} lines ", width)
+        return strip
+
+    def _with_marker(self, strip: Strip, text: str, width: int) -> Strip:
+        text = text[: max(0, width)]
+        keep = max(0, width - len(text))
+        return Strip.join([strip.crop(0, keep), Strip([Segment(text, self.base_style + _MARKER_STYLE)])])
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+
+class _TabBar(Widget, can_focus=True):
+    """The row of tab labels; focusable, and where the pane's own keys live (the terminal takes every key)."""
+
+    DEFAULT_CSS = """
+    _TabBar { height: 1; width: 1fr; background: $panel; }
+    _TabBar:focus { background: $accent 30%; }
+    """
+
+    def __init__(self, pane: TerminalPane) -> None:
+        super().__init__()
+        self.pane = pane
+
+    def render_line(self, y: int) -> Strip:
+        base = self.rich_style
+        segs: list[Segment] = []
+        for i, view in enumerate(self.pane.views):
+            label = f" {i + 1}:{self.pane.label_for(view)} "
+            active = view is self.pane.active_view
+            style = base + RichStyle(bold=active, reverse=active)
+            segs.append(Segment(label, style))
+            segs.append(Segment(" ", base))
+        hint = " ctrl+] leaves the terminal" if not self.has_focus else " n new  w close  ←/→ switch  c copy  ⏎ back"
+        segs.append(Segment(hint, base + RichStyle(dim=True)))
+        return Strip(segs).adjust_cell_length(self.size.width, base)
+
+    def on_click(self, event: events.Click) -> None:
+        x = 0
+        for view in self.pane.views:
+            w = len(f" {self.pane.views.index(view) + 1}:{self.pane.label_for(view)} ") + 1
+            if x <= event.x < x + w:
+                self.pane.activate(view)
+                return
+            x += w
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
+class TerminalPane(Vertical):
+    """Several terminals on one sandbox, as tabs. The app mounts `TerminalPane(service, sandbox_id, id=...)`."""
+
+    DEFAULT_CSS = """
+    TerminalPane { height: 1fr; width: 1fr; }
+    TerminalPane > ContentSwitcher { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_tab", "New tab", id="terminal.new_tab", tooltip="Open another terminal on this sandbox"),
+        Binding(
+            "w", "close_tab", "Close tab", id="terminal.close_tab", tooltip="End this terminal's shell and close it"
+        ),
+        Binding("right,l", "next_tab", "Next tab", id="terminal.next_tab", tooltip="Show the next terminal tab"),
+        Binding("left,h", "prev_tab", "Previous tab", id="terminal.prev_tab", tooltip="Show the previous terminal tab"),
+        Binding("r", "restart", "Restart", id="terminal.restart", tooltip="Start a new shell in this tab"),
+        Binding(
+            "c",
+            "copy_mode",
+            "Copy mode",
+            id="terminal.copy_mode",
+            tooltip="Select text with the keyboard (v to start, y to copy, escape to leave)",
+        ),
+        Binding(
+            "enter,escape",
+            "enter_terminal",
+            "Back to terminal",
+            id="terminal.enter",
+            tooltip="Give the keyboard back to the terminal",
+        ),
+    ]
+
+    def __init__(
+        self,
+        service: SandboxService,
+        sandbox_id: str,
+        *,
+        scrollback: int = 10_000,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.service = service
+        self.sandbox_id = sandbox_id
+        self.scrollback = scrollback
+        self.views: list[TerminalView] = []
+        self.active_view: TerminalView | None = None
+        self._counter = 0
+        self._tabbar = _TabBar(self)
+        self._switcher = ContentSwitcher()
+
+    def compose(self) -> ComposeResult:
+        yield self._tabbar
+        yield self._switcher
+
+    async def on_mount(self) -> None:
+        await self.new_tab()
+
+    def label_for(self, view: TerminalView) -> str:
+        label = view.title or "shell"
+        if view.exited:
+            label += f" [exit {view.exit_code}]"
+        return label[:30]
+
+    async def new_tab(self) -> TerminalView:
+        self._counter += 1
+        view = TerminalView(
+            self.service, self.sandbox_id, scrollback=self.scrollback, id=f"{self.id or 'terminal'}-tab{self._counter}"
+        )
+        self.views.append(view)
+        await self._switcher.mount(view)
+        self.activate(view)
+        return view
+
+    def activate(self, view: TerminalView) -> None:
+        self.active_view = view
+        self._switcher.current = view.id
+        view.focus()
+        self._tabbar.refresh()
+
+    def focus(self, scroll_visible: bool = True) -> TerminalPane:
+        """Focusing the pane gives the keyboard to the active terminal."""
+        if self.active_view is not None:
+            self.active_view.focus(scroll_visible)
+        return self
+
+    async def close_tab(self, view: TerminalView) -> None:
+        if view not in self.views:
+            return
+        index = self.views.index(view)
+        self.views.remove(view)
+        await view.stop()
+        await view.remove()
+        if not self.views:
+            await self.new_tab()
+            return
+        self.activate(self.views[min(index, len(self.views) - 1)])
+
+    async def action_new_tab(self) -> None:
+        await self.new_tab()
+
+    async def action_close_tab(self) -> None:
+        if self.active_view is not None:
+            await self.close_tab(self.active_view)
+
+    def _step(self, d: int) -> None:
+        if self.active_view is None or not self.views:
+            return
+        i = (self.views.index(self.active_view) + d) % len(self.views)
+        self.activate(self.views[i])
+        self._tabbar.focus()
+
+    def action_next_tab(self) -> None:
+        self._step(1)
+
+    def action_prev_tab(self) -> None:
+        self._step(-1)
+
+    async def action_restart(self) -> None:
+        if self.active_view is not None:
+            await self.active_view.restart()
+            self.active_view.focus()
+
+    def action_copy_mode(self) -> None:
+        if self.active_view is not None:
+            self.active_view.enter_copy_mode()
+
+    def action_enter_terminal(self) -> None:
+        if self.active_view is not None:
+            self.active_view.focus()
+
+    @on(TerminalView.LeaveRequested)
+    def _leave(self, event: TerminalView.LeaveRequested) -> None:
+        event.stop()
+        self._tabbar.focus()
+
+    @on(TerminalView.TitleChanged)
+    @on(TerminalView.Exited)
+    def _relabel(self, event: Message) -> None:
+        self._tabbar.refresh()

@@ -1,0 +1,1089 @@
+"""The VT emulator core behind the terminal pane: an xterm-compatible screen fed with raw PTY bytes.
+
+Why not pyte: pyte sends every byte through a per-character Python state machine, which caps it near 0.3-0.5 MB/s
+(`../shared/performance.md`); tmux manages ~9 MB/s. This core keeps pyte's role (bytes in, a grid of styled cells
+out) but is built for throughput:
+
+* Input is decoded once (incremental UTF-8) and scanned with compiled regexes: a run of printable text up to the
+  next control character is written into the line with list-slice assignment (C speed) — one step per run, not per
+  character. Only non-ASCII text takes a per-character path (wide and combining characters).
+* A line is two parallel lists, characters and interned style ids (`styles.py`); an SGR sequence is one memoised
+  dict lookup. Scrolling moves whole `Line` objects.
+* The flood path (`_bulk`): when the cursor sits at the bottom of a full-screen scroll region and the input ahead
+  is only text, SGR and CR LF, every line except the last screenful is going to scroll off unseen. Those lines go
+  straight into the scrollback as their raw text plus the pen they start with (parsed only if someone scrolls back
+  to them), using a handful of C-level string operations per block instead of any per-character work; the last
+  screenful goes through the normal path so the visible screen is exact.
+* Scrollback entries are compact: a plain `str` (default style), `(pen, raw)` for a lazily parsed line, or a list of
+  `(text, style)` runs for a line that scrolled off the visible screen. 10,000 lines stay well under 30 MB.
+
+Semantics follow xterm, and tmux where they differ and tmux is our differential reference (BCE on erase and
+scroll, pending-wrap behaviour). Unsupported sequences are consumed and ignored without touching state.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections import deque
+from collections.abc import Iterable
+from functools import lru_cache
+from itertools import compress, islice, repeat
+from operator import ne
+
+from wcwidth import wcwidth
+
+from widgets.terminal.styles import SGR_CACHE, STYLES, Style, apply_sgr, erase_style
+
+# A control character (C0, DEL, C1) ends a printable run.
+CTRL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
+# What the flood path cannot take: any control except CR/LF, any escape sequence except SGR.
+UNSAFE_RE = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]|\x1b(?!\\[[0-9;:]*m)")
+SGR_RE = re.compile("\x1b\\[([0-9;:]*)m")
+ESC_RE = re.compile(
+    "\x1b(?:"
+    "\\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])"  # CSI params intermediates final
+    "|\\]([^\x07\x1b]*)(?:\x07|\x1b\\\\)"  # OSC ... BEL|ST
+    "|[PX^_][^\x1b]*\x1b\\\\"  # DCS / SOS / PM / APC: swallowed
+    # ESC intermediates final; the introducers of CSI/OSC/DCS/... are not finals (their bodies may not be here yet)
+    "|([\x20-\x2f]*)([\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])"
+    ")"
+)
+# A sequence cut off at the end of a read: keep it for the next one.
+INCOMPLETE_RE = re.compile(
+    "\x1b(?:\\[[\x30-\x3f]*[\x20-\x2f]*|\\][^\x07\x1b]*\x1b?|[PX^_][^\x1b]*\x1b?|[\x20-\x2f]*)\\Z"
+)
+MAX_PENDING = 1 << 20  # an unterminated OSC/DCS longer than this is dropped rather than buffered forever
+YOUNG_MAX = 2000  # unpacked scrollback lines allowed at once (~7 MB at 200 columns)
+
+DEC_GRAPHICS = str.maketrans(
+    {
+        "`": "◆", "a": "▒", "b": "␉", "c": "␌", "d": "␍", "e": "␊", "f": "°", "g": "±", "h": "␤", "i": "␋",
+        "j": "┘", "k": "┐", "l": "┌", "m": "└", "n": "┼", "o": "⎺", "p": "⎻", "q": "─", "r": "⎼", "s": "⎽",
+        "t": "├", "u": "┤", "v": "┴", "w": "┬", "x": "│", "y": "≤", "z": "≥", "{": "π", "|": "≠", "}": "£",
+        "~": "·",
+    }
+)  # fmt: skip
+
+DA1_REPLY = "\x1b[?62;22c"  # a VT220 with ANSI colour, as far as programs need to know
+DA2_REPLY = "\x1b[>1;10;0c"  # a low xterm "version" keeps vim from probing for features we do not have
+
+
+@lru_cache(maxsize=4096)
+def char_width(c: str) -> int:
+    """Cells taken by one code point: 0 (combining / format), 1 or 2 — wcwidth's tables, like tmux's wcwidth."""
+    w = wcwidth(c)
+    return 1 if w < 0 else w
+
+
+class Line:
+    """One screen row: parallel lists of characters ("" marks the right half of a wide character) and style ids.
+
+    `cache` is the widget's rendered strip; every mutation sets it to None, so only changed lines are rebuilt.
+    """
+
+    __slots__ = ("cache", "chars", "packed", "phantom", "styles", "wrapped")
+
+    def __init__(self, cols: int, fill: int = 0, phantom: bool = False) -> None:
+        self.chars = [" "] * cols
+        self.styles = [fill] * cols
+        self.wrapped = False
+        # a stand-in left on screen by the flood path for a row that already went to the scrollback: it is
+        # scrolled off again before anyone sees it, and must not be recorded twice
+        self.phantom = phantom
+        self.cache: object | None = None
+        self.packed: list[tuple[str, int]] | None = None  # set once the line sits in scrollback, compacted
+
+    def pack(self) -> None:
+        """Swap the cell lists for runs (a few hundred bytes instead of ~3 KB at 200 columns)."""
+        if self.packed is None:
+            self.packed = self.segments()
+            self.chars = []
+            self.styles = []
+            self.cache = None
+
+    def runs(self) -> list[tuple[str, int]]:
+        return self.packed if self.packed is not None else self.segments()
+
+    def text(self) -> str:
+        return "".join(self.chars)
+
+    def is_blank(self) -> bool:
+        return self.styles.count(0) == len(self.styles) and not "".join(self.chars).strip(" ")
+
+    def resize(self, cols: int) -> None:
+        n = len(self.chars)
+        if cols < n:
+            del self.chars[cols:]
+            del self.styles[cols:]
+            if cols and self.chars[cols - 1] and char_width(self.chars[cols - 1][0]) == 2:
+                self.chars[cols - 1] = " "  # half a wide character cannot be shown
+        elif cols > n:
+            self.chars.extend([" "] * (cols - n))
+            self.styles.extend([0] * (cols - n))
+        self.cache = None
+
+    def segments(self) -> list[tuple[str, int]]:
+        """Runs of (text, style); trailing default blanks dropped. Wide characters' "" halves vanish in the join."""
+        styles = self.styles
+        chars = self.chars
+        n = len(styles)
+        if n == 0:
+            return []
+        s0 = styles[0]
+        if styles.count(s0) == n:
+            text = "".join(chars)
+            return [(text.rstrip(" "), 0)] if s0 == 0 else [(text, s0)]
+        # run boundaries found by C-level map/compress rather than a Python loop over every cell
+        cuts = [0, *compress(range(1, n), map(ne, styles, islice(styles, 1, None))), n]
+        out: list[tuple[str, int]] = []
+        for a, b in zip(cuts, islice(cuts, 1, None)):  # noqa: B905 - cuts[1:] is one shorter by design
+            out.append(("".join(chars[a:b]), styles[a]))
+        text, style = out[-1]
+        if style == 0:
+            text = text.rstrip(" ")
+            if text:
+                out[-1] = (text, 0)
+            else:
+                out.pop()
+        return out
+
+
+# A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, runs, or a Line.
+Entry = str | tuple[int, str] | list[tuple[str, int]] | Line
+
+
+def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
+    """The pen after the SGR sequences in s[start:end], starting from `pen`.
+
+    Starts at the last plain reset (`ESC[0m` / `ESC[m`) when there is one: everything before it cannot matter.
+    """
+    stop = len(s) if end is None else end
+    k = max(s.rfind("\x1b[0m", start, stop), s.rfind("\x1b[m", start, stop))
+    if k >= 0:
+        pen, start = 0, k
+    for params in SGR_RE.findall(s, start, stop):
+        pen = apply_sgr(pen, params)
+    return pen
+
+
+def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
+    """Runs of (text, style) for a scrollback entry, parsing a raw one now (the lazy half of the flood path)."""
+    if isinstance(entry, str):
+        return [(entry, 0)] if entry else []
+    if isinstance(entry, Line):
+        return entry.runs()
+    if isinstance(entry, list):
+        return entry
+    pen, raw = entry
+    fill = erase_style(pen)
+    out: list[tuple[str, int]] = []
+    parts = SGR_RE.split(raw)
+    width = 0
+    for i, part in enumerate(parts):
+        if i & 1:
+            pen = apply_sgr(pen, part)
+        elif part:
+            out.append((part, pen))
+            width += len(part)
+    if fill and width < cols:
+        out.append((" " * (cols - width), fill))  # the line scrolled in under a coloured background (BCE)
+    return out
+
+
+def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
+    line = Line(cols)
+    x = 0
+    for text, style in segs:
+        for c in text:
+            w = char_width(c)
+            if w == 0:
+                if x:
+                    line.chars[x - 1] += c
+                continue
+            if x + w > cols:
+                return line
+            line.chars[x] = c
+            line.styles[x] = style
+            if w == 2:
+                line.chars[x + 1] = ""
+                line.styles[x + 1] = style
+            x += w
+    return line
+
+
+class Screen:
+    """An xterm-like screen: feed it bytes, read `lines`, `history`, the cursor and the modes.
+
+    Replies the program asked for (device status, device attributes) accumulate in `replies`; the owner writes
+    them back to the PTY (`take_replies`).
+    """
+
+    def __init__(self, cols: int = 80, rows: int = 24, scrollback: int = 10_000) -> None:
+        self.cols = max(1, cols)
+        self.rows = max(1, rows)
+        self.history: deque[Entry] = deque(maxlen=max(0, scrollback))
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+        self._bulk_skip = 0
+        self._more = False
+        self._young: deque[tuple[int, Line]] = deque()  # scrollback lines not packed yet, with their push number
+        self._pushed = 0
+        self.title = ""
+        self.replies: list[str] = []
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """RIS: everything back to power-on, except the scrollback (xterm keeps it too)."""
+        self.lines = [Line(self.cols) for _ in range(self.rows)]
+        self._main_lines: list[Line] | None = None  # the shell's screen while the alternate one is shown
+        self.x = 0
+        self.y = 0
+        self.wrapnext = False
+        self.pen = 0
+        self.top = 0
+        self.bottom = self.rows - 1
+        self.autowrap = True
+        self.origin = False
+        self.insert = False
+        self.lnm = False
+        self.app_cursor = False
+        self.app_keypad = False
+        self.bracketed_paste = False
+        self.cursor_visible = True
+        self.cursor_shape = 0
+        self.mouse_modes: set[int] = set()
+        self.focus_events = False
+        self.reverse_video = False
+        self.tabs = set(range(8, self.cols, 8))
+        self.g = ["B", "B"]  # G0, G1 charsets: "B" ASCII, "0" DEC special graphics
+        self.gl = 0  # which of G0/G1 is shifted in
+        self._graphics = False  # the shifted-in set is DEC graphics (a translate per printed run)
+        self._saved: tuple[int, int, int, bool, bool, list[str], int] | None = None
+        self._alt_saved: tuple[int, int, int, bool, bool, list[str], int] | None = None
+        self.last_char = ""
+        self.bell = False
+
+    def _push_history(self, lines: list[Line]) -> None:
+        """Lines scrolled off the top go to the scrollback as they are; they are packed later, in batches, and
+        only if they are still there — in a flood most are evicted before anyone pays for packing them."""
+        lines = [line for line in lines if not line.phantom]
+        if not lines:
+            return
+        self.history.extend(lines)
+        young = self._young
+        pushed = self._pushed
+        young.extend(zip(range(pushed, pushed + len(lines)), lines, strict=True))
+        self._pushed = pushed + len(lines)
+        if len(young) > YOUNG_MAX:
+            self.pack_history(YOUNG_MAX - 256)  # a few hundred at a time: a few ms, never a long pause
+
+    def pack_history(self, keep: int = 0) -> None:
+        """Pack the scrollback lines still held as cells, oldest first, until at most `keep` remain unpacked."""
+        young = self._young
+        oldest_kept = self._pushed - (self.history.maxlen or 0)
+        while len(young) > keep:
+            n, line = young.popleft()
+            if n >= oldest_kept:
+                line.pack()
+
+    @property
+    def in_alt(self) -> bool:
+        return self._main_lines is not None
+
+    def take_replies(self) -> bytes:
+        out = "".join(self.replies).encode()
+        self.replies.clear()
+        return out
+
+    # -- input ------------------------------------------------------------------------------------------------
+    def feed(self, data: bytes, more: bool = False) -> None:
+        """Parse a chunk of output. `more=True` promises another feed right away (the caller is slicing a burst):
+        the flood path may then hold back the last screenful of plain lines instead of laying it out now."""
+        text = self._decoder.decode(data)
+        if self._pending:
+            text = self._pending + text
+            self._pending = ""
+        # an escape sequence cut off by the read boundary waits for the rest (found here, so the flood path sees a
+        # clean end of input and can carry its last lines over to the next piece)
+        i = text.rfind("\x1b", max(0, len(text) - 64))
+        if i >= 0 and INCOMPLETE_RE.match(text, i):
+            self._pending = text[i:]
+            text = text[:i]
+        if text:
+            self._more = more
+            self.feed_text(text)
+
+    def feed_text(self, text: str) -> None:
+        self._bulk_skip = 0
+        search = CTRL_RE.search
+        esc_match = ESC_RE.match
+        sgr_match = SGR_RE.match
+        sgr_cache = SGR_CACHE
+        pos = 0
+        end = len(text)
+        last = self.rows - 1
+        while pos < end:
+            m = search(text, pos)
+            if m is None:
+                self._print(text[pos:])
+                return
+            i = m.start()
+            if i > pos:
+                self._print(text[pos:i])
+            c = text[i]
+            pos = i + 1
+            if c == "\n" or c == "\x0b" or c == "\x0c":
+                self._linefeed()
+                if self.lnm:
+                    self.x = 0
+                    self.wrapnext = False
+                if (
+                    pos >= self._bulk_skip
+                    and self.y == last
+                    and self.x == 0
+                    and not self.wrapnext
+                    and self.top == 0
+                    and self.bottom == last
+                    and self.autowrap
+                    and not self.insert
+                    and not self._graphics
+                ):
+                    pos = self._bulk(text, pos)
+            elif c == "\r":
+                self.x = 0
+                self.wrapnext = False
+            elif c == "\x1b":
+                sm = sgr_match(text, i)
+                if sm is not None:  # the commonest sequence by far: one memoised lookup
+                    pos = sm.end()
+                    pen = self.pen
+                    new = sgr_cache.get((pen, sm.group(1)))
+                    self.pen = apply_sgr(pen, sm.group(1)) if new is None else new
+                    continue
+                em = esc_match(text, i)
+                if em is None:
+                    if INCOMPLETE_RE.match(text, i):
+                        tail = text[i:] + self._pending  # (feed may already hold back what followed)
+                        self._pending = tail if len(tail) < MAX_PENDING else ""
+                        return
+                    continue  # a malformed sequence: drop the ESC, show the rest as text (what xterm does)
+                pos = em.end()
+                self._escape(em)
+            else:
+                self._control(c)
+
+    # -- printing ---------------------------------------------------------------------------------------------
+    def _print(self, s: str) -> None:
+        if self._graphics:
+            s = s.translate(DEC_GRAPHICS)
+        if s.isascii():
+            self._print_ascii(s)
+        else:
+            self._print_wide(s)
+        self.last_char = s[-1]
+
+    def _print_ascii(self, s: str) -> None:
+        cols = self.cols
+        pen = self.pen
+        n = len(s)
+        pos = 0
+        line = self.lines[self.y]
+        while pos < n:
+            if self.wrapnext:
+                line.wrapped = True
+                self._wrap_line()
+                line = self.lines[self.y]
+            x = self.x
+            room = cols - x
+            k = n - pos
+            if k > room:
+                if not self.autowrap:
+                    # without autowrap the rest overwrites the last column: only the final character survives
+                    s = s[pos : pos + room - 1] + s[-1]
+                    n = len(s)
+                    pos = 0
+                    k = room
+                else:
+                    k = room
+            chars = line.chars
+            if self.insert:
+                del chars[cols - k :]
+                del line.styles[cols - k :]
+                chars[x:x] = s[pos : pos + k]
+                line.styles[x:x] = [pen] * k
+            else:
+                if x and chars[x] == "":
+                    chars[x - 1] = " "  # overwrote the right half of a wide character: its left half goes too
+                    line.styles[x - 1] = 0
+                chars[x : x + k] = s[pos : pos + k]
+                line.styles[x : x + k] = [pen] * k
+                if x + k < cols and chars[x + k] == "":
+                    chars[x + k] = " "  # ... or its left half (tmux leaves a default blank)
+                    line.styles[x + k] = 0
+            line.cache = None
+            pos += k
+            x += k
+            if x >= cols:
+                self.x = cols - 1
+                self.wrapnext = self.autowrap
+            else:
+                self.x = x
+
+    def _print_wide(self, s: str) -> None:
+        cols = self.cols
+        pen = self.pen
+        line = self.lines[self.y]
+        for c in s:
+            w = char_width(c)
+            if w == 0:
+                # combining: joins the character before the cursor (or under it after a wrap is pending)
+                tx = self.x if self.wrapnext else self.x - 1
+                if tx >= 0:
+                    if line.chars[tx] == "" and tx > 0:
+                        tx -= 1
+                    line.chars[tx] += c
+                    line.cache = None
+                continue
+            if self.wrapnext:
+                line.wrapped = True
+                self._wrap_line()
+                line = self.lines[self.y]
+            x = self.x
+            if w == 2 and x == cols - 1:
+                if not self.autowrap or cols < 2:
+                    continue
+                line.chars[x] = " "
+                line.styles[x] = pen
+                line.wrapped = True
+                self._wrap_line()
+                line = self.lines[self.y]
+                x = 0
+            chars = line.chars
+            if self.insert:
+                del chars[cols - w :]
+                del line.styles[cols - w :]
+                chars[x:x] = [c, ""] if w == 2 else [c]
+                line.styles[x:x] = [pen] * w
+            else:
+                if x and chars[x] == "":
+                    chars[x - 1] = " "
+                    line.styles[x - 1] = 0
+                chars[x] = c
+                line.styles[x] = pen
+                if w == 2:
+                    chars[x + 1] = ""
+                    line.styles[x + 1] = pen
+                if x + w < cols and chars[x + w] == "":
+                    chars[x + w] = " "
+                    line.styles[x + w] = 0
+            line.cache = None
+            x += w
+            if x >= cols:
+                self.x = cols - 1
+                self.wrapnext = self.autowrap
+            else:
+                self.x = x
+
+    def _wrap_line(self) -> None:
+        self.wrapnext = False
+        self.x = 0
+        # a line scrolled in by autowrap is blank in the default colours (tmux), unlike LF's, which take the pen's bg
+        if self.y == self.bottom:
+            self._scroll_up(1, fill=0)
+        elif self.y < self.rows - 1:
+            self.y += 1
+
+    # -- the flood path -----------------------------------------------------------------------------------------
+    def _bulk(self, text: str, pos: int) -> int:
+        """Lines ahead that only scroll by unseen go to the scrollback without being laid out. Returns the new
+        position in `text` (unchanged when the input ahead does not qualify)."""
+        m = UNSAFE_RE.search(text, pos)
+        end = m.start() if m else len(text)
+        rows = self.rows
+        self._bulk_skip = end  # whatever happens, do not look at this stretch again
+        region = text[pos:end]
+        to_end = self._more and end == len(text)
+        if region.count("\n") <= 2 * rows + 2:
+            if to_end:
+                # more input is on its way: carry these lines over, so they can join a block next time
+                self._pending = region + self._pending
+                return len(text)
+            return pos
+        # keep the last rows+1 complete lines (and any partial one) for the exact path, which draws the screen
+        cut = len(region)
+        for _ in range(rows + 1):
+            cut = region.rfind("\n", 0, cut)
+        block = region[: cut + 1]
+        nl = block.count("\n")
+        if block.count("\r\n") != nl or block.count("\r") != nl:
+            return pos  # bare LF or a CR inside a line (progress bars): the exact path handles those
+        has_esc = "\x1b" in block
+        plain = SGR_RE.sub("", block) if has_esc else block
+        if not plain.isascii():
+            return pos
+        raw_lines = block.split("\r\n")
+        raw_lines.pop()
+        widths = plain.split("\r\n") if has_esc else raw_lines
+        if max(map(len, widths)) > self.cols:
+            return pos  # lines that wrap take the exact path
+        pen = self.pen
+        if not self.in_alt and self.history.maxlen:
+            history = self.history
+            self._push_history(self.lines[:-1])
+            limit = history.maxlen or 0
+            if len(raw_lines) > limit:
+                kept = raw_lines[-limit:]
+                if has_esc:
+                    skipped = len(block) - sum(map(len, kept)) - 2 * len(kept)
+                    pen = pen_after(pen, block, 0, skipped)
+                raw_lines = kept
+            if not has_esc:
+                history.extend(raw_lines if pen == 0 else zip(repeat(pen), raw_lines))
+            else:
+                entries: list[Entry] = []
+                add = entries.append
+                for raw in raw_lines:
+                    if "\x1b" in raw:
+                        add((pen, raw))
+                        pen = pen_after(pen, raw)
+                    else:
+                        add(raw if pen == 0 else (pen, raw))
+                history.extend(entries)
+        elif has_esc:
+            pen = pen_after(pen, block)
+        self.pen = pen
+        fill = erase_style(pen)
+        # the rows above the cursor stand for the last block lines (already in the scrollback); the exact path
+        # scrolls them off while it lays out the rest, so they are never drawn
+        self.lines = [Line(self.cols, fill, phantom=True) for _ in range(rows - 1)]
+        self.lines.append(Line(self.cols, fill))
+        if to_end:
+            # the last screenful is laid out when the final piece of this burst arrives, not once per piece
+            self._pending = text[pos + len(block) :] + self._pending
+            return len(text)
+        return pos + len(block)
+
+    # -- controls -----------------------------------------------------------------------------------------------
+    def _control(self, c: str) -> None:
+        if c == "\x08":
+            if self.wrapnext:
+                self.wrapnext = False
+            elif self.x > 0:
+                self.x -= 1
+            # at the left edge: nothing (xterm without reverseWrap; tmux sometimes goes back up a wrapped line)
+        elif c == "\t":
+            self._tab(1)
+        elif c == "\x07":
+            self.bell = True
+        elif c == "\x0e":
+            self.gl = 1
+            self._graphics = self.g[1] == "0"
+        elif c == "\x0f":
+            self.gl = 0
+            self._graphics = self.g[0] == "0"
+        # everything else (NUL, other C0, DEL, C1) is ignored, as xterm does
+
+    def _tab(self, n: int) -> None:
+        x = self.x
+        for _ in range(n):
+            nxt = [t for t in self.tabs if t > x]
+            x = min(nxt) if nxt else self.cols - 1
+        self.x = min(x, self.cols - 1)
+
+    def _linefeed(self) -> None:
+        if self.y == self.bottom:
+            self._scroll_up(1)
+        elif self.y < self.rows - 1:
+            self.y += 1
+
+    def _reverse_index(self) -> None:
+        if self.y == self.top:
+            self._scroll_down(1)
+        elif self.y > 0:
+            self.y -= 1
+
+    def _scroll_up(self, n: int, to_history: bool = True, fill: int | None = None) -> None:
+        top, bottom = self.top, self.bottom
+        n = min(n, bottom - top + 1)
+        if n <= 0:
+            return
+        lines = self.lines
+        if to_history and top == 0 and not self.in_alt and self.history.maxlen:
+            self._push_history(lines[:n])
+        if fill is None:
+            fill = erase_style(self.pen)
+        del lines[top : top + n]
+        lines[bottom - n + 1 : bottom - n + 1] = [Line(self.cols, fill) for _ in range(n)]
+
+    def _scroll_down(self, n: int) -> None:
+        top, bottom = self.top, self.bottom
+        n = min(n, bottom - top + 1)
+        if n <= 0:
+            return
+        lines = self.lines
+        fill = erase_style(self.pen)
+        del lines[bottom - n + 1 : bottom + 1]
+        lines[top:top] = [Line(self.cols, fill) for _ in range(n)]
+
+    # -- escape sequences -------------------------------------------------------------------------------------
+    def _escape(self, m: re.Match[str]) -> None:
+        final = m.group(3)
+        if final is not None:
+            self._csi(m.group(1), m.group(2), final)
+            return
+        osc = m.group(4)
+        if osc is not None:
+            self._osc(osc)
+            return
+        final = m.group(6)
+        if final is None:
+            return  # DCS/SOS/PM/APC
+        inter = m.group(5)
+        if inter:
+            if inter in "()" and len(inter) == 1:
+                self.g[0 if inter == "(" else 1] = final
+                self._graphics = self.g[self.gl] == "0"
+            elif inter == "#" and final == "8":
+                self._decaln()
+            return
+        if final == "7":
+            self._save_cursor()
+        elif final == "8":
+            self._restore_cursor()
+        elif final == "D":
+            self._linefeed()
+        elif final == "E":
+            self._linefeed()
+            self.x = 0
+            self.wrapnext = False
+        elif final == "M":
+            self._reverse_index()
+        elif final == "H":
+            self.tabs.add(self.x)
+        elif final == "=":
+            self.app_keypad = True
+        elif final == ">":
+            self.app_keypad = False
+        elif final == "c":
+            self.reset()
+            for line in self.lines:
+                line.cache = None
+
+    def _decaln(self) -> None:
+        for line in self.lines:
+            line.chars = ["E"] * self.cols
+            line.styles = [0] * self.cols
+            line.cache = None
+        self.top, self.bottom = 0, self.rows - 1
+        self.x = self.y = 0
+        self.wrapnext = False
+
+    def _osc(self, body: str) -> None:
+        code, _, arg = body.partition(";")
+        if code in ("0", "2"):
+            # the title is shown in a tab label: printable characters only, and not a novel
+            self.title = "".join(ch for ch in arg if ch.isprintable())[:200]
+        # 1 (icon), 4/10/11 (colour queries), 7 (cwd), 8 (links), 52 (clipboard from the program: refused), 133...
+        # are ignored on purpose
+
+    def _save_cursor(self) -> None:
+        self._saved = (self.x, self.y, self.pen, self.origin, self.wrapnext, list(self.g), self.gl)
+
+    def _restore_cursor(self) -> None:
+        if self._saved is None:
+            self.x = self.y = 0
+            self.pen = 0
+            self.wrapnext = False
+            return
+        x, y, self.pen, self.origin, _wrap, g, self.gl = self._saved
+        self.g = list(g)
+        self._graphics = self.g[self.gl] == "0"
+        self.x = min(x, self.cols - 1)
+        self.y = min(y, self.rows - 1)
+        self.wrapnext = False  # tmux restores the column, not a pending wrap
+
+    def _csi(self, params: str, inter: str, final: str) -> None:
+        prefix = ""
+        if params and params[0] in "<=>?":
+            prefix, params = params[0], params[1:]
+        if final == "m":
+            if not prefix and not inter:
+                self.pen = apply_sgr(self.pen, params)
+            return
+        args = [int(p) if p.isdigit() else 0 for p in params.split(";")] if params else []
+        a0 = args[0] if args else 0
+        n = a0 or 1  # most commands: a missing or zero count means one
+        if inter:
+            if inter == " " and final == "q":
+                self.cursor_shape = a0
+            elif inter == "!" and final == "p":
+                self._soft_reset()
+            return  # DECRQM ($p), DECSCA ("q) and friends: ignored
+        if prefix == "?":
+            if final in "hl":
+                for a in args:
+                    self._dec_mode(a, final == "h")
+            elif final == "n" and a0 == 6:
+                self.replies.append(f"\x1b[?{self._report_y() + 1};{self.x + 1}R")
+            return
+        if prefix == ">":
+            if final == "c":
+                self.replies.append(DA2_REPLY)
+            return  # XTVERSION (>q), modifyOtherKeys (>m) ... ignored
+        if prefix:
+            return
+        self._csi_plain(final, args, a0, n)
+
+    def _csi_plain(self, final: str, args: list[int], a0: int, n: int) -> None:
+        cols, rows = self.cols, self.rows
+        if final in "HfABCDdGeaE`F":
+            self._cursor_move(final, args, n)
+            return
+        line = self.lines[self.y]
+        # tmux keeps a pending wrap as the cursor one past the last column: erasing or shifting "from the cursor"
+        # then touches nothing on this line, and the wrap stays pending
+        cx = cols if self.wrapnext else self.x
+        if final == "K":
+            fill = erase_style(self.pen)
+            if a0 == 0:
+                self._erase_cells(line, cx, cols, fill)
+            elif a0 == 1:
+                self._erase_cells(line, 0, cx + 1, fill)
+            elif a0 == 2:
+                self._erase_cells(line, 0, cols, fill)
+        elif final == "J":
+            fill = erase_style(self.pen)
+            if a0 == 0:
+                self._erase_cells(line, cx, cols, fill)
+                for ln in self.lines[self.y + 1 :]:
+                    self._erase_cells(ln, 0, cols, fill)
+            elif a0 == 1:
+                for ln in self.lines[: self.y]:
+                    self._erase_cells(ln, 0, cols, fill)
+                self._erase_cells(line, 0, cx + 1, fill)
+            elif a0 == 2:
+                for ln in self.lines:
+                    self._erase_cells(ln, 0, cols, fill)
+            elif a0 == 3:
+                self.history.clear()
+        elif final == "X":
+            self._erase_cells(line, cx, min(cols, cx + n), erase_style(self.pen))
+        elif final == "@":
+            n = min(n, cols - cx)
+            if n > 0:
+                fill = erase_style(self.pen)
+                del line.chars[cols - n :]
+                del line.styles[cols - n :]
+                line.chars[cx:cx] = [" "] * n
+                line.styles[cx:cx] = [fill] * n
+                self._fix_wide(line)
+                line.cache = None
+        elif final == "P":
+            n = min(n, cols - cx)
+            if n > 0:
+                fill = erase_style(self.pen)
+                del line.chars[cx : cx + n]
+                del line.styles[cx : cx + n]
+                line.chars.extend([" "] * n)
+                line.styles.extend([fill] * n)
+                self._fix_wide(line)
+                line.cache = None
+        elif final == "L" or final == "M":
+            if not self.top <= self.y <= self.bottom:
+                self._lines_outside_region(final == "L", n)
+                return
+            saved = self.top
+            self.top = self.y
+            if final == "L":
+                self._scroll_down(n)
+            else:
+                self._scroll_up(n, to_history=False)  # deleted lines are gone, even from the top row
+            self.top = saved
+        elif final == "S":
+            self._scroll_up(n)
+        elif final == "T":
+            if not args or len(args) == 1:
+                self._scroll_down(n)
+        elif final == "r":
+            top = (args[0] if args and args[0] else 1) - 1
+            bottom = (args[1] if len(args) > 1 and args[1] else rows) - 1
+            bottom = min(bottom, rows - 1)
+            if top < bottom:
+                self.top, self.bottom = top, bottom
+                self.x = 0
+                self.y = top if self.origin else 0
+                self.wrapnext = False
+        elif final == "b":
+            if self.last_char:
+                self._print(self.last_char * min(n, 65535))
+        elif final == "c":
+            if a0 == 0:
+                self.replies.append(DA1_REPLY)
+        elif final == "n":
+            if a0 == 5:
+                self.replies.append("\x1b[0n")
+            elif a0 == 6:
+                self.replies.append(f"\x1b[{self._report_y() + 1};{self.x + 1}R")
+        elif final == "g":
+            if a0 == 0:
+                self.tabs.discard(self.x)
+            elif a0 == 3:
+                self.tabs.clear()
+        elif final == "I":
+            self._tab(n)
+        elif final == "Z":
+            x = self.x
+            for _ in range(n):
+                prev = [t for t in self.tabs if t < x]
+                x = max(prev) if prev else 0
+            self.x = x
+            self.wrapnext = False
+        elif final in "hl":
+            on = final == "h"
+            for a in args:
+                if a == 4:
+                    self.insert = on
+                elif a == 20:
+                    self.lnm = on
+        elif final == "s":
+            self._save_cursor()
+        elif final == "u":
+            self._restore_cursor()
+        # t (window ops), q (LEDs), i (print) ... ignored
+
+    def _lines_outside_region(self, insert: bool, n: int) -> None:
+        """IL/DL with the cursor outside the scroll region: xterm ignores them; tmux (our reference) applies them
+        to the rows from the cursor to the bottom of the screen — reproduced exactly, including that its IL moves
+        only `rows - y - n` lines and clears no more than that."""
+        y, rows, lines = self.y, self.rows, self.lines
+        n = min(n, rows - y)
+        fill = erase_style(self.pen)
+        if not insert:
+            del lines[y : y + n]
+            lines.extend(Line(self.cols, fill) for _ in range(n))
+            return
+        count = rows - y - n
+        if count <= 0:
+            return
+        moved = lines[y : y + count]
+        old = lines[y + count : y + n]  # rows tmux neither moves nor clears when count < n
+        lines[y : y + n + count] = [Line(self.cols, fill) for _ in range(min(count, n))] + old + moved
+        del lines[rows:]
+
+    def _report_y(self) -> int:
+        return self.y - self.top if self.origin else self.y
+
+    def _cursor_move(self, final: str, args: list[int], n: int) -> None:
+        cols, rows = self.cols, self.rows
+        x, y = self.x, self.y
+        if final in "Hf":
+            row = (args[0] if args and args[0] else 1) - 1
+            col = (args[1] if len(args) > 1 and args[1] else 1) - 1
+            if self.origin:
+                row = min(row + self.top, self.bottom)
+            y, x = row, col
+        elif final == "A":
+            low = self.top if y >= self.top else 0
+            y = max(low, y - n)
+        elif final in "Be":
+            high = self.bottom if y <= self.bottom else rows - 1
+            y = min(high, y + n)
+        elif final in "Ca":
+            x = x + n
+        elif final == "D":
+            x = (cols if self.wrapnext else x) - n  # tmux counts back from one past the last column
+        elif final in "G`":
+            x = n - 1
+        elif final == "d":
+            y = n - 1
+            if self.origin:
+                y = min(y + self.top, self.bottom)
+            self.y = max(0, min(y, rows - 1))
+            return  # VPA keeps the column and a pending wrap (tmux)
+        elif final == "E":
+            high = self.bottom if y <= self.bottom else rows - 1
+            y = min(high, y + n)
+            x = 0
+        elif final == "F":
+            low = self.top if y >= self.top else 0
+            y = max(low, y - n)
+            x = 0
+        self.x = max(0, min(x, cols - 1))
+        self.y = max(0, min(y, rows - 1))
+        self.wrapnext = False
+
+    def _erase_cells(self, line: Line, start: int, stop: int, fill: int) -> None:
+        stop = min(stop, self.cols)
+        if start >= stop:
+            return
+        k = stop - start
+        line.chars[start:stop] = [" "] * k
+        line.styles[start:stop] = [fill] * k
+        if start and line.chars[start - 1] and char_width(line.chars[start - 1][0]) == 2:
+            line.chars[start - 1] = " "
+        if stop < self.cols and line.chars[stop] == "":
+            line.chars[stop] = " "
+        line.cache = None
+
+    def _fix_wide(self, line: Line) -> None:
+        """After shifting cells, a wide character may have lost a half: blank the orphan."""
+        chars = line.chars
+        if "" not in chars:
+            if chars and chars[-1] and char_width(chars[-1][0]) == 2:
+                chars[-1] = " "
+            return
+        for i, c in enumerate(chars):
+            if c == "" and (i == 0 or not chars[i - 1] or char_width(chars[i - 1][0]) != 2):
+                chars[i] = " "
+        if chars[-1] and char_width(chars[-1][0]) == 2:
+            chars[-1] = " "
+
+    def _soft_reset(self) -> None:
+        self.cursor_visible = True
+        self.origin = False
+        self.autowrap = True
+        self.insert = False
+        self.app_cursor = False
+        self.app_keypad = False
+        self.top, self.bottom = 0, self.rows - 1
+        self.pen = 0
+        self.g = ["B", "B"]
+        self.gl = 0
+        self._graphics = False
+        self._saved = None
+
+    def _dec_mode(self, mode: int, on: bool) -> None:
+        if mode == 1:
+            self.app_cursor = on
+        elif mode == 5:
+            self.reverse_video = on
+        elif mode == 6:
+            self.origin = on
+            self.x = 0
+            self.y = self.top if on else 0
+            self.wrapnext = False
+        elif mode == 7:
+            self.autowrap = on
+            if not on:
+                self.wrapnext = False
+        elif mode == 25:
+            self.cursor_visible = on
+        elif mode == 66:
+            self.app_keypad = on
+        elif mode in (47, 1047, 1049):
+            if on:
+                self._enter_alt(save_cursor=mode == 1049)
+            else:
+                self._leave_alt(restore_cursor=mode == 1049)
+        elif mode == 1048:
+            if on:
+                self._save_cursor()
+            else:
+                self._restore_cursor()
+        elif mode == 2004:
+            self.bracketed_paste = on
+        elif mode in (9, 1000, 1001, 1002, 1003, 1005, 1006, 1015):
+            if on:
+                self.mouse_modes.add(mode)
+            else:
+                self.mouse_modes.discard(mode)
+        elif mode == 1004:
+            self.focus_events = on
+
+    def _enter_alt(self, save_cursor: bool) -> None:
+        if self.in_alt:
+            return
+        if save_cursor:
+            self._alt_saved = (self.x, self.y, self.pen, self.origin, self.wrapnext, list(self.g), self.gl)
+        self._main_lines = self.lines
+        self.lines = [Line(self.cols) for _ in range(self.rows)]
+
+    def _leave_alt(self, restore_cursor: bool) -> None:
+        # like tmux, 1049l restores the saved cursor even when the alternate screen is not shown
+        if restore_cursor and self._alt_saved is not None:
+            x, y, self.pen, self.origin, _wrap, g, self.gl = self._alt_saved
+            self.g = list(g)
+            self._graphics = self.g[self.gl] == "0"
+            self.x = min(x, self.cols - 1)
+            self.y = min(y, self.rows - 1)
+            self.wrapnext = False
+        if self._main_lines is None:
+            return
+        self.lines = self._main_lines
+        self._main_lines = None
+        for line in self.lines:
+            line.cache = None
+
+    # -- size -------------------------------------------------------------------------------------------------
+    def resize(self, cols: int, rows: int) -> None:
+        """Crop or pad lines (xterm does not reflow); when the height shrinks, lines above the cursor go to the
+        scrollback, and when it grows they come back from it."""
+        cols, rows = max(1, cols), max(1, rows)
+        if cols == self.cols and rows == self.rows:
+            return
+        if cols != self.cols:
+            for line in self.lines:
+                line.resize(cols)
+            for line in self._main_lines or ():
+                line.resize(cols)
+            kept = {t for t in self.tabs if t < min(cols, self.cols)}
+            self.tabs = kept | set(range(8 * (self.cols // 8 + 1), cols, 8))
+            self.cols = cols
+        if rows < self.rows:
+            excess = self.rows - rows
+            lines = self.lines
+            while excess and len(lines) - 1 > self.y and lines[-1].is_blank():
+                lines.pop()
+                excess -= 1
+            if excess:
+                if not self.in_alt and self.history.maxlen:
+                    self._push_history(lines[:excess])
+                del lines[:excess]
+                self.y = max(0, self.y - excess)
+            if self._main_lines is not None:
+                main = self._main_lines
+                drop = len(main) - rows
+                if drop > 0:
+                    if self.history.maxlen:
+                        self._push_history(main[:drop])
+                    del main[:drop]
+        elif rows > self.rows:
+            add = rows - self.rows
+            lines = self.lines
+            if not self.in_alt:
+                pulled: list[Line] = []
+                while add and self.history:
+                    entry: Entry = self.history.pop()
+                    if isinstance(entry, Line) and entry.packed is None:
+                        entry.resize(cols)
+                        pulled.append(entry)
+                    else:
+                        pulled.append(segments_to_line(entry_segments(entry, cols), cols))
+                    add -= 1
+                pulled.reverse()
+                lines[:0] = pulled
+                self.y += len(pulled)
+            lines.extend(Line(cols) for _ in range(add))
+            if self._main_lines is not None:
+                self._main_lines.extend(Line(cols) for _ in range(rows - len(self._main_lines)))
+        self.rows = rows
+        self.top, self.bottom = 0, rows - 1
+        self.x = min(self.x, cols - 1)
+        self.y = min(self.y, rows - 1)
+        self.wrapnext = False
+        for line in self.lines:
+            line.cache = None
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def display(self) -> list[str]:
+        """The visible text, one string per row (wide characters once, trailing blanks kept)."""
+        return [line.text() for line in self.lines]
+
+    def cell(self, x: int, y: int) -> tuple[str, Style]:
+        line = self.lines[y]
+        return line.chars[x], STYLES[line.styles[x]]
+
+    def history_segments(self, index: int) -> list[tuple[str, int]]:
+        return entry_segments(self.history[index], self.cols)
