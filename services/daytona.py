@@ -450,7 +450,8 @@ class DaytonaProvider:
     async def _fs(self, sandbox_id: str) -> Any:
         return (await self._sandbox(sandbox_id)).fs
 
-    async def list_dir(self, sandbox_id: str, path: str) -> builtins.list[FileEntry]:
+    async def list_dir(self, sandbox_id: str, path: str, *, details: bool = True) -> builtins.list[FileEntry]:
+        del details  # the toolbox's listing carries sizes and times anyway
         fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
         infos = await self._call("list", lambda: fs.list_files(target), kind="file")
         entries = [self._entry(paths.join(path, fi.name) if path else fi.name, fi) for fi in infos]

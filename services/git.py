@@ -108,6 +108,14 @@ _HEX = re.compile(r"[0-9a-fA-F]{4,64}")
 _MAX_LOG = 1000
 
 
+def _stash_ref(index: int) -> str:
+    """`stash@{N}` from a number only: nothing the user typed reaches git's revision parser."""
+    n = int(index)
+    if n < 0:
+        raise InvalidInput(f"no stash {n}")
+    return f"stash@{{{n}}}"
+
+
 # -- errors ----------------------------------------------------------------------------------------------------
 class GitError(SandbenchError):
     title = "Git"
@@ -527,7 +535,16 @@ class GitService:
             raise NothingToCommit("nothing to stash: the worktree is clean")
 
     async def stash_pop(self, index: int = 0) -> None:
-        await self._git("stash", "pop", "-q", "--index", f"stash@{{{int(index)}}}", env=_PATTERN_PATHSPECS)
+        """Apply stash `index` (its staged part staged again) and drop it; kept when applying it conflicts."""
+        await self._git("stash", "pop", "-q", "--index", _stash_ref(index), env=_PATTERN_PATHSPECS)
+
+    async def stash_apply(self, index: int = 0) -> None:
+        """Apply stash `index` (its staged part staged again) and keep it."""
+        await self._git("stash", "apply", "-q", "--index", _stash_ref(index), env=_PATTERN_PATHSPECS)
+
+    async def stash_drop(self, index: int = 0) -> None:
+        """Delete stash `index` for good. Callers confirm first."""
+        await self._git("stash", "drop", "-q", _stash_ref(index))
 
     # -- creating ----------------------------------------------------------------------------------------------
     async def init(self, *, branch: str = "main") -> None:

@@ -109,7 +109,8 @@ FileKind = Literal["file", "dir", "symlink", "other"]
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One directory entry. `path` is relative to the sandbox root, '/'-separated, '' for the root itself."""
+    """One directory entry. `path` is relative to the sandbox root, '/'-separated, '' for the root itself.
+    `size`, `mtime` and `mode` are -1 in a listing made without details (`list_dir(..., details=False)`)."""
 
     path: str
     name: str

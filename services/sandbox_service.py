@@ -380,9 +380,12 @@ class SandboxService:
         return await self._lifecycle("set-labels", sandbox_id, lambda: self.provider.set_labels(sandbox_id, merged))
 
     # -- files ---------------------------------------------------------------------------------------------
-    async def list_dir(self, sandbox_id: str, path: str = "") -> list[FileEntry]:
+    async def list_dir(self, sandbox_id: str, path: str = "", *, details: bool = True) -> list[FileEntry]:
+        """`details=False`: names and kinds only (size, mtime and mode may be -1), for trees."""
         p = paths.normalize(path)
-        return await self._run("list", sandbox_id, lambda: self.provider.list_dir(sandbox_id, p), write=False, path=p)
+        return await self._run(
+            "list", sandbox_id, lambda: self.provider.list_dir(sandbox_id, p, details=details), write=False, path=p
+        )
 
     async def stat(self, sandbox_id: str, path: str) -> FileEntry:
         p = paths.normalize(path)

@@ -300,7 +300,7 @@ class Explorer(ScrollView, can_focus=True):
 
     async def _list_worker(self, path: str, from_watch: bool) -> None:
         try:
-            entries: list[FileEntry] | None = await self.service.list_dir(self.sandbox_id, path)
+            entries: list[FileEntry] | None = await self.service.list_dir(self.sandbox_id, path, details=False)
         except FileNotFound:
             entries = None
         except BaseException:

@@ -496,9 +496,9 @@ class LocalProvider:
     async def _files(self, sandbox_id: str) -> WorkspaceFS:
         return self._fs_for(self._running_row(sandbox_id))
 
-    async def list_dir(self, sandbox_id: str, path: str) -> builtins.list[FileEntry]:
+    async def list_dir(self, sandbox_id: str, path: str, *, details: bool = True) -> builtins.list[FileEntry]:
         fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.list_dir, path)
+        return await asyncio.to_thread(fs.list_dir, path, details=details)
 
     async def stat(self, sandbox_id: str, path: str) -> FileEntry:
         fs = await self._files(sandbox_id)

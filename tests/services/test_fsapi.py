@@ -759,3 +759,24 @@ def test_paths_never_leave_the_workspace(
             assert canary.content not in result.data
     canary.intact()
     assert leftovers(ws) == []
+
+
+def test_listing_without_details_has_kinds_and_never_follows(tmp_path: Path) -> None:
+    """The tree's listing: kinds from the directory entries, no stat per entry, symlinks still not followed."""
+    ws = tmp_path / "ws"
+    (ws / "d").mkdir(parents=True)
+    (ws / "f.txt").write_text("x")
+    os.symlink("/etc", ws / "to-etc")
+    os.symlink("d", ws / "to-d")
+    os.mkfifo(ws / "pipe")
+    fs = WorkspaceFS(ws)
+    try:
+        light = fs.list_dir("", details=False)
+        full = fs.list_dir("")
+    finally:
+        fs.close()
+    assert [(e.name, e.kind) for e in light] == [(e.name, e.kind) for e in full]
+    kinds = {e.name: e.kind for e in light}
+    assert kinds == {"d": "dir", "f.txt": "file", "to-etc": "symlink", "to-d": "symlink", "pipe": "other"}
+    assert all(e.size == -1 and e.mtime == -1 and e.symlink_target is None for e in light)
+    assert {e.name: e.symlink_target for e in full}["to-etc"] == "/etc"
