@@ -22,14 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
 
 from pygments.lexer import Lexer
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.document._document import Location
 from textual.document._document_navigator import DocumentNavigator
+from textual.expand_tabs import expand_text_tabs_from_widths
+from textual.geometry import Region, Size
+from textual.reactive import Reactive, reactive
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import TextArea
+from textual.widgets._text_area import build_byte_to_codepoint_dict
 from textual.widgets.text_area import Selection
 
 from widgets.editor.document import FastDocument, FastWrappedDocument
@@ -40,9 +48,32 @@ SYNC_LIMIT = 0.012  # seconds of re-lexing a keystroke may ever wait for
 SLICE = 0.004  # seconds per background lexing slice between frames
 FIRST_SCREEN_LINES = 120  # lines lexed synchronously on load before the widget knows its height
 MAX_BRACKET_SCAN = 100_000  # characters searched for a matching bracket
+ROW_CACHE_LIMIT = 512  # cached rows kept before those off screen are dropped
+
 
 _OPENING = {"{": "}", "[": "]", "(": ")"}
 _CLOSING = {v: k for k, v in _OPENING.items()}
+
+
+class _Frame(NamedTuple):
+    """What every row of one paint shares: part of each row's cache key, and how rows are finished."""
+
+    key: tuple[object, ...]
+    finish: tuple[int, int, bool, Style]  # virtual width, text width, soft wrap, base style
+
+
+class _Row:
+    """One painted row: its styled line (before the horizontal crop) and the finished strip."""
+
+    __slots__ = ("finish", "gutter", "key", "line_style", "strip", "text")
+
+    def __init__(self, key: tuple[object, ...], gutter: Strip | None, text: Strip, line_style: Style | None) -> None:
+        self.key = key
+        self.gutter = gutter
+        self.text = text
+        self.line_style = line_style
+        self.finish: tuple[object, ...] | None = None
+        self.strip: Strip | None = None
 
 
 class LineHighlights(dict[int, list[Highlight]]):
@@ -80,6 +111,10 @@ class CodeEditor(TextArea):
     CodeEditor:focus { border: none; }
     """
 
+    # TextArea's, without `repaint`: a cursor move repainted every row; `_watch_selection` repaints the rows
+    # that change instead.
+    selection: Reactive[Selection] = reactive(Selection(), init=False, always_update=True, repaint=False)
+
     def __init__(
         self,
         text: str = "",
@@ -95,9 +130,14 @@ class CodeEditor(TextArea):
         # _set_document (called by TextArea.__init__) needs these
         self._lexer = lexer
         self._lex_running = False
-        self._repaint_after_lex = False
         self.highlighter = Highlighter([""], None)
         self._auto_theme = True
+        self._rows: dict[int, _Row] = {}  # absolute wrapped row → its cached rendering
+        self._frame: _Frame | None = None
+        self._dirty_lines: list[tuple[int, int | None]] = []  # edited line ranges not repainted yet
+        self._known_gutter = -1
+        self._known_height = -1
+        self.rows_rendered = 0  # rows styled from scratch (statistics, for tests)
         # TextArea.__init__ builds a stock document and wraps it, and its `language` watcher rebuilds it: give it
         # an empty text and load ours once, below.
         super().__init__(
@@ -145,6 +185,9 @@ class CodeEditor(TextArea):
         self._attach_highlighter()
         self.move_cursor((0, 0))
         self._line_cache.clear()
+        self._rows.clear()
+        self._dirty_lines.clear()
+        self._note_layout()
         self._refresh_size()
 
     def _attach_highlighter(self) -> None:
@@ -152,13 +195,12 @@ class CodeEditor(TextArea):
         assert isinstance(document, FastDocument)
         hl = Highlighter(document.lines, self._lexer)
         hl.on_lines_changed = self._lines_relexed
-        document.listener = hl.splice
+        document.listener = self._document_spliced
         self.highlighter = hl
         self._highlights = LineHighlights(hl)
         # the first screen now, so it is never painted plain; the rest in the background
         _, bottom = self._visible_lines()
         hl.run(until_line=bottom, max_lines=0)
-        self._line_cache.clear()
         self._schedule_lexing()
         self.refresh()
 
@@ -181,12 +223,17 @@ class CodeEditor(TextArea):
         if wrapped._width != self.wrap_width or wrapped._tab_width != self.indent_width:
             wrapped.wrap(self.wrap_width, tab_width=self.indent_width)
         self._line_cache.clear()
+        self._rows.clear()
+        self._note_layout()
         self._refresh_size()
 
     def _build_highlight_map(self) -> None:
         # Called by TextArea after every edit, undo and redo. The document already told the highlighter which
         # lines changed; re-lex the visible part now (bounded), leave the rest to the background worker.
-        self._line_cache.clear()
+        # The edited rows are repainted, and the re-lexed ones (`_lines_relexed`): not the whole editor.
+        if self.placeholder:
+            self._line_cache.clear()  # TextArea's cache, used for the placeholder only
+        self._flush_dirty_lines()
         hl = self.highlighter
         if hl.pending:
             _, bottom = self._visible_lines()
@@ -197,9 +244,10 @@ class CodeEditor(TextArea):
             self._schedule_lexing()
 
     def _lines_relexed(self, first: int, last: int) -> None:
+        # the highlighter committed new spans for these lines: repaint those on screen
         top, bottom = self._visible_lines()
         if first <= bottom and last >= top:
-            self._repaint_after_lex = True
+            self._refresh_document_lines(max(first, top), min(last, bottom))
 
     def _schedule_lexing(self) -> None:
         if self.highlighter.pending and not self._lex_running and self.is_mounted:
@@ -214,10 +262,6 @@ class CodeEditor(TextArea):
             while self.highlighter.pending:
                 await asyncio.sleep(0)
                 self.highlighter.run(deadline=time.perf_counter() + SLICE)
-                if self._repaint_after_lex:
-                    self._repaint_after_lex = False
-                    self._line_cache.clear()
-                    self.refresh()
         finally:
             self._lex_running = False
 
@@ -241,37 +285,353 @@ class CodeEditor(TextArea):
         self.theme = theme
 
     # -- rendering ----------------------------------------------------------------------------------------
+    # TextArea paints through `render_line`, row by row, and invalidates the whole widget on every edit and
+    # cursor move (its `selection` reactive repaints everything, its line cache is cleared after each edit and
+    # keyed on the horizontal scroll). Here:
+    # - each row's strip is cached under a key made of everything that decides how it looks (the line's text,
+    #   its highlight spans, the selection if the row is inside it, the cursor if it is on the row, the matching
+    #   bracket, the theme's styles, the gutter, ...), so a row whose look did not change is never re-rendered;
+    # - the expensive part (styling the line) is kept apart from the cheap part that depends on the horizontal
+    #   scroll (crop, pad, gutter), so scrolling sideways — every key when typing past the right edge — only
+    #   re-crops;
+    # - edits, cursor moves and re-lexing repaint only the rows they touch (`_refresh_document_lines`).
     def get_line(self, line_index: int) -> Text:
         return Text(display_text(self.document.get_line(line_index)), end="", no_wrap=True)
 
-    def render_line(self, y: int) -> Strip:
-        # TextArea.render_line without `not self.text` (a join of the whole document) per row.
-        if self.placeholder and self.fast_document.is_empty:
-            return super().render_line(y)
-        scroll_x, scroll_y = self.scroll_offset
-        absolute_y = scroll_y + y
-        selection = self.selection
-        _, cursor_y = self._cursor_offset
-        cache_key = (
-            self.size,
-            scroll_x,
-            absolute_y,
-            (selection if selection.contains_line(absolute_y) or self.soft_wrap else selection.end[0] == absolute_y),
-            (selection.end if (self._cursor_visible and self.cursor_blink and absolute_y == cursor_y) else None),
-            self.theme,
-            self._matching_bracket_location,
+    def notify_style_update(self) -> None:
+        # CSS changed (focus, the app's theme, ...): the theme's CSS fallbacks may give other styles
+        self._rows.clear()
+        super().notify_style_update()
+
+    def _set_theme(self, theme: str) -> None:
+        super()._set_theme(theme)
+        self._rows.clear()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # TextArea.render_lines applies the theme's CSS fallbacks and calls render_line per row; the state that is
+        # the same for every row is worked out once, on the first row.
+        self._frame = None
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+            if len(self._rows) > ROW_CACHE_LIMIT:
+                self._trim_rows()
+
+    def _trim_rows(self) -> None:
+        """Forget cached rows outside the screen (a long scroll leaves one entry per row passed)."""
+        top = int(self.scroll_offset.y)
+        bottom = top + self.size.height
+        self._rows = {y: row for y, row in self._rows.items() if top <= y < bottom}
+
+    def _frame_state(self) -> _Frame:
+        theme = self._theme
+        styles = (
+            (
+                id(theme),
+                theme.base_style,
+                theme.gutter_style,
+                theme.cursor_style,
+                theme.cursor_line_style,
+                theme.cursor_line_gutter_style,
+                theme.selection_style,
+                theme.bracket_matching_style,
+            )
+            if theme
+            else None
+        )
+        key = (
+            styles,
+            self.indent_width,
+            self.gutter_width,
+            self.show_line_numbers,
+            self.line_number_start,
+            self.highlight_cursor_line,
+            self._has_cursor,
             self.match_cursor_bracket,
             self.soft_wrap,
-            self.show_line_numbers,
-            self.read_only,
-            self.show_cursor,
-            self.suggestion,
+            self.has_focus or not self.hide_suggestion_on_blur,
+            bool(self._highlights),
         )
-        if (cached_line := self._line_cache.get(cache_key)) is not None:
-            return cached_line
-        line = self._render_line(y)
-        self._line_cache[cache_key] = line
-        return line
+        base_style = theme.base_style if theme and theme.base_style is not None else self.rich_style
+        virtual_width = self.virtual_size.width
+        soft_wrap = self.soft_wrap
+        base_width = self.scrollable_content_region.size.width if soft_wrap else max(virtual_width, self.region.width)
+        finish = (virtual_width, base_width - self.gutter_width, soft_wrap, base_style)
+        return _Frame(key, finish)
+
+    def render_line(self, y: int) -> Strip:
+        # TextArea.render_line without `not self.text` (a join of the whole document) per row, and with the
+        # per-row cache described above.
+        if self.placeholder and self.fast_document.is_empty:
+            return super().render_line(y)
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = self._frame_state()
+        scroll_x, scroll_y = self.scroll_offset
+        absolute_y = scroll_y + y
+        wrapped = self.wrapped_document
+        info = wrapped._offset_to_line_info
+        if not 0 <= absolute_y < len(info):
+            return Strip.blank(self.size.width, frame.finish[3])
+        line_index, section = info[absolute_y]
+        selection = self.selection
+        start_row = selection.start[0]
+        cursor_row = selection.end[0]
+        on_cursor = line_index == cursor_row
+        in_selection = start_row <= line_index <= cursor_row or cursor_row <= line_index <= start_row
+        bracket = self._matching_bracket_location
+        if bracket is not None and not on_cursor and bracket[0] != line_index:
+            bracket = None
+        spans = self.highlighter.spans
+        key = (
+            frame.key,
+            line_index,
+            self.document[line_index],
+            spans[line_index] if line_index < len(spans) else None,
+            selection if in_selection else None,
+            (self._draw_cursor, self.suggestion) if on_cursor else None,
+            bracket,
+            (
+                (section, tuple(wrapped.get_offsets(line_index)), tuple(wrapped.get_tab_widths(line_index)))
+                if self.soft_wrap
+                else None
+            ),
+        )
+        row = self._rows.get(absolute_y)
+        if row is None or row.key != key:
+            self.rows_rendered += 1
+            row = self._render_row(key, line_index, section)
+            self._rows[absolute_y] = row
+        finish = (scroll_x, frame.finish)
+        if row.finish != finish:
+            row.finish = finish
+            row.strip = self._finish_row(row, scroll_x, frame.finish)
+        assert row.strip is not None
+        return row.strip
+
+    def _render_row(self, key: tuple[object, ...], line_index: int, section_offset: int) -> _Row:
+        """TextArea._render_line up to the horizontal crop (the same steps, in the same order)."""
+        theme = self._theme
+        wrapped_document = self.wrapped_document
+        line = self.get_line(line_index)
+        line_character_count = len(line)
+        line.tab_size = self.indent_width
+        line.set_length(line_character_count + 1)  # space at end for cursor
+
+        selection = self.selection
+        start, end = selection
+        cursor_row, cursor_column = end
+        selection_top, selection_bottom = sorted(selection)
+        selection_top_row, selection_top_column = selection_top
+        selection_bottom_row, selection_bottom_column = selection_bottom
+
+        highlight_cursor_line = self.highlight_cursor_line and self._has_cursor
+        cursor_line_style = theme.cursor_line_style if (theme and highlight_cursor_line) else None
+        has_cursor = self._has_cursor
+        if has_cursor and cursor_line_style and cursor_row == line_index:
+            line.stylize(cursor_line_style)
+
+        if start != end and selection_top_row <= line_index <= selection_bottom_row:
+            selection_style = theme.selection_style if theme else None
+            if selection_style:
+                if line_character_count == 0 and line_index != cursor_row:
+                    # a simple highlight to show empty lines are included in the selection
+                    line.plain = "▌"
+                    line.stylize(Style(color=selection_style.bgcolor))
+                elif line_index == selection_top_row == selection_bottom_row:
+                    line.stylize(selection_style, start=selection_top_column, end=selection_bottom_column)
+                elif line_index == selection_top_row:
+                    line.stylize(selection_style, start=selection_top_column, end=line_character_count)
+                elif line_index == selection_bottom_row:
+                    line.stylize(selection_style, end=selection_bottom_column)
+                else:
+                    line.stylize(selection_style, end=line_character_count)
+
+        spans = key[3]
+        if spans and theme and self._highlights:
+            get_style = theme.syntax_styles.get
+            plain = line.plain
+            if plain.isascii():
+                # byte offsets are character offsets: no byte → code point table (a Python loop per byte)
+                for highlight_start, highlight_end, highlight_name in spans:  # type: ignore[attr-defined]
+                    node_style = get_style(highlight_name)
+                    if node_style is not None:
+                        line.stylize(node_style, highlight_start, highlight_end or None)
+            else:
+                byte_to_codepoint = build_byte_to_codepoint_dict(plain.encode("utf-8"))
+                for highlight_start, highlight_end, highlight_name in spans:  # type: ignore[attr-defined]
+                    node_style = get_style(highlight_name)
+                    if node_style is not None:
+                        line.stylize(
+                            node_style,
+                            byte_to_codepoint.get(highlight_start, 0),
+                            byte_to_codepoint.get(highlight_end) if highlight_end else None,
+                        )
+
+        matching_bracket = self._matching_bracket_location
+        draw_matched_brackets = (
+            has_cursor and self.match_cursor_bracket and matching_bracket is not None and start == end
+        )
+        if cursor_row == line_index:
+            if draw_matched_brackets:
+                matching_bracket_style = theme.bracket_matching_style if theme else None
+                if matching_bracket_style:
+                    line.stylize(matching_bracket_style, cursor_column, cursor_column + 1)
+            if self.suggestion and (self.has_focus or not self.hide_suggestion_on_blur):
+                suggestion_style = self.get_component_rich_style("text-area--suggestion")
+                line = Text.assemble(
+                    line[:cursor_column],
+                    (self.suggestion, suggestion_style),
+                    line[cursor_column:],
+                )
+            if self._draw_cursor:
+                cursor_style = theme.cursor_style if theme else None
+                if cursor_style:
+                    line.stylize(cursor_style, cursor_column, cursor_column + 1)
+
+        if draw_matched_brackets:
+            assert matching_bracket is not None
+            bracket_match_row, bracket_match_column = matching_bracket
+            if theme and bracket_match_row == line_index:
+                matching_bracket_style = theme.bracket_matching_style
+                if matching_bracket_style:
+                    line.stylize(matching_bracket_style, bracket_match_column, bracket_match_column + 1)
+
+        gutter: Strip | None = None
+        gutter_width = self.gutter_width
+        if self.show_line_numbers and theme:
+            if cursor_row == line_index and highlight_cursor_line:
+                gutter_style = theme.cursor_line_gutter_style
+            else:
+                gutter_style = theme.gutter_style
+            gutter_content = str(line_index + self.line_number_start) if section_offset == 0 else ""
+            gutter = Strip([Segment(f"{gutter_content:>{gutter_width - 2}}  ", gutter_style)], cell_length=gutter_width)
+
+        wrap_offsets = wrapped_document.get_offsets(line_index)
+        if wrap_offsets:
+            sections = line.divide(wrap_offsets)
+            line = sections[section_offset]
+            line_tab_widths = wrapped_document.get_tab_widths(line_index)
+            line.end = ""
+            # the widths of the tabs in this section only
+            tabs_before = sum(sections[index].plain.count("\t") for index in range(section_offset))
+            tabs_within = line.plain.count("\t")
+            line = expand_text_tabs_from_widths(line, line_tab_widths[tabs_before : tabs_before + tabs_within])
+        else:
+            line.expand_tabs(self.indent_width)
+
+        text = Strip(line.render(self.app.console), cell_length=line.cell_len)
+        if cursor_row == line_index and self.highlight_cursor_line:
+            line_style = cursor_line_style
+        else:
+            line_style = theme.base_style if theme else None
+        return _Row(key, gutter, text, line_style)
+
+    def _finish_row(self, row: _Row, scroll_x: int, finish: tuple[int, int, bool, Style]) -> Strip:
+        """The rest of TextArea._render_line: crop to the horizontal scroll, pad, add the gutter, base style."""
+        virtual_width, target_width, soft_wrap, base_style = finish
+        text_strip = row.text
+        if not soft_wrap:
+            text_strip = text_strip.crop(scroll_x, scroll_x + virtual_width)
+        text_strip = text_strip.extend_cell_length(target_width, row.line_style)
+        strip = Strip.join([row.gutter, text_strip]) if row.gutter is not None else text_strip
+        return strip.apply_style(base_style)
+
+    # -- repainting only what changed -----------------------------------------------------------------------
+    def _document_spliced(self, top: int, old_bottom: int, new_bottom: int) -> None:
+        """FastDocument's listener: lines top..old_bottom became top..new_bottom."""
+        self.highlighter.splice(top, old_bottom, new_bottom)
+        # the same number of lines: only those rows; otherwise every row below moved too
+        self._dirty_lines.append((top, new_bottom if old_bottom == new_bottom else None))
+
+    def _note_layout(self) -> None:
+        """Remember the gutter width and row count the whole editor was last repainted for."""
+        self._known_gutter = self.gutter_width
+        self._known_height = self.wrapped_document.height
+
+    def _flush_dirty_lines(self) -> None:
+        """Repaint the rows of the lines edited since the last call (after the wrapped document caught up)."""
+        dirty, self._dirty_lines = self._dirty_lines, []
+        height = self.wrapped_document.height
+        gutter = self.gutter_width
+        if gutter != self._known_gutter or self.placeholder:
+            # every row's gutter changed width (or the placeholder may come or go)
+            self._known_gutter = gutter
+            self._known_height = height
+            self.refresh()
+            return
+        shifted = height != self._known_height  # a soft-wrapped line gained or lost a row: rows below moved
+        self._known_height = height
+        for first, last in dirty:
+            self._refresh_document_lines(first, None if shifted else last)
+
+    def _refresh_document_lines(self, first: int, last: int | None) -> None:
+        """Repaint the on-screen rows showing document lines first..last (None: down to the bottom of the screen)."""
+        height = self.size.height
+        if not height:
+            return
+        offsets = self.wrapped_document._line_index_to_offsets
+        rows = self.wrapped_document.height
+        scroll_y = int(self.scroll_offset.y)
+        y0 = offsets[first][0] if 0 <= first < len(offsets) else rows
+        if last is None:
+            y1 = scroll_y + height - 1
+        else:
+            y1 = offsets[min(last, len(offsets) - 1)][-1] if offsets else 0
+        y0 = max(y0, scroll_y)
+        y1 = min(y1, scroll_y + height - 1)
+        if y1 >= y0:
+            self.refresh_lines(y0, y1 - y0 + 1)
+
+    def _refresh_selection(self, selection: Selection, bracket: Location | None) -> None:
+        start_row, end_row = selection.start[0], selection.end[0]
+        self._refresh_document_lines(min(start_row, end_row), max(start_row, end_row))
+        if bracket is not None:
+            self._refresh_document_lines(bracket[0], bracket[0])
+
+    def _watch_selection(self, previous_selection: Selection, selection: Selection) -> None:
+        # `selection` does not repaint the whole editor here (see its reactive): the rows of the old and the new
+        # selection (with the cursor) and of the old and new matching brackets are repainted.
+        old_bracket = self._matching_bracket_location
+        super()._watch_selection(previous_selection, selection)
+        if self.is_mounted:
+            self._refresh_selection(previous_selection, old_bracket)
+            self._refresh_selection(selection, self._matching_bracket_location)
+
+    def _refresh_size(self) -> None:
+        # TextArea sets `virtual_size` after every edit; it is a layout reactive, so each key that makes the
+        # widest line wider (or longer documents) re-lays out and repaints the whole screen. The virtual size only
+        # matters to the scrollbars here: when they stay as they are, update them without a layout.
+        if self.soft_wrap:
+            new = Size(0, self.wrapped_document.height)
+        else:
+            width, height = self.document.get_size(self.indent_width)
+            new = Size(width + self.gutter_width + 1, height)
+        old = self.virtual_size
+        if new != old and self.is_mounted and self._same_scrollbars(old, new):
+            self.set_reactive(Widget.virtual_size, new)
+            self._scroll_update(new)
+            return
+        self.virtual_size = new
+        self._refresh_scrollbars()
+
+    def _same_scrollbars(self, old: Size, new: Size) -> bool:
+        """Would the scrollbars shown stay the same with `new` as the virtual size? (Conservatively: both sizes
+        are on the same side of every threshold `Widget._refresh_scrollbars` compares them with.)"""
+        styles = self.styles
+        if styles.overflow_x != "auto" or styles.overflow_y != "auto":
+            return False
+        width, height = self.container_size
+        if not width or not height:
+            return False
+        for limit in (width, width - styles.scrollbar_size_vertical):
+            if (old.width > limit) != (new.width > limit):
+                return False
+        for limit in (height, height - styles.scrollbar_size_horizontal):
+            if (old.height > limit) != (new.height > limit):
+                return False
+        return True
 
     # -- bounded bracket matching -------------------------------------------------------------------------
     def find_matching_bracket(self, bracket: str, search_from: Location) -> Location | None:
