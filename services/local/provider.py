@@ -267,8 +267,10 @@ class LocalProvider:
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def list(self) -> builtins.list[SandboxInfo]:
-        rows = await asyncio.to_thread(self.store.all)
-        return [await asyncio.to_thread(self._info, r, usage=True) for r in rows]
+        # The store is read on the event loop's thread only: a query is well under a millisecond, and a
+        # connection closed (provider.close at teardown) while a worker thread is inside it crashes sqlite.
+        # Disk usage walks the workspace, so it is the service's separate, threaded `disk_usage` call.
+        return [self._info(r) for r in self.store.all()]
 
     async def get(self, sandbox_id: str) -> SandboxInfo:
         return self._info(self._row(sandbox_id))
