@@ -55,6 +55,7 @@ from services.models import (
     SandboxSpec,
     SandboxState,
     SnapshotInfo,
+    TerminalInfo,
 )
 from services.provider import OutputCallback
 
@@ -203,6 +204,9 @@ class DaytonaProvider:
                 return InvalidInput(msg)
             if status is not None and status >= 500:
                 return ProviderError(f"Daytona server error during {op} ({status}): {msg}")
+            if kind == "terminal" and status is None and "not found" in msg.lower():
+                # the PTY WebSocket reports a missing session in its close frame, not as an HTTP status
+                return FileNotFound(msg)
             if status is None and ("connect" in msg.lower() or "closed" in msg.lower()):
                 return ProviderError(f"cannot reach Daytona during {op}: {msg}")
             return ProviderError(f"Daytona: {msg}")
@@ -627,11 +631,21 @@ class DaytonaProvider:
         await term.open(cols, rows, cwd_abs, dict(env or {}))
         return term
 
-    async def list_terminals(self, sandbox_id: str) -> builtins.list[str]:
-        """Ids of the sandbox's live PTY sessions, for offering to reattach instead of starting a new shell."""
+    async def list_terminals(self, sandbox_id: str) -> builtins.list[TerminalInfo]:
+        """The sandbox's PTY sessions, oldest first, for offering to reattach instead of starting a new shell."""
         sb = await self._sandbox(sandbox_id)
         infos = await self._call("list terminals", lambda: sb.process.list_pty_sessions())
-        return [i.id for i in infos if getattr(i, "active", True)]
+        out = [
+            TerminalInfo(
+                id=str(i.id),
+                created_at=datetime.fromtimestamp(_parse_time(getattr(i, "created_at", None)), UTC),
+                cols=int(getattr(i, "cols", 0) or 0),
+                rows=int(getattr(i, "rows", 0) or 0),
+                active=bool(getattr(i, "active", True)),
+            )
+            for i in infos
+        ]
+        return sorted(out, key=lambda t: (t.created_at, t.id))
 
     async def attach_terminal(self, sandbox_id: str, session_id: str) -> DaytonaTerminal:
         sb = await self._sandbox(sandbox_id)
@@ -662,7 +676,8 @@ class DaytonaTerminal:
         self._closed = False
         self._done = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
-        self.status = "connecting"  # connected | reconnecting | disconnected | exited: what the pane should say
+        # connected | reconnecting | disconnected | detached | exited: what the pane should say
+        self.status = "connecting"
         self.reconnects = 0
 
     @property
@@ -692,7 +707,10 @@ class DaytonaTerminal:
     async def connect(self) -> None:
         proc = self._sandbox.process
         self._handle = await self._provider._call(
-            "attach terminal", lambda: proc.connect_pty_session(self._id, on_data=self._on_data), idempotent=False
+            "attach terminal",
+            lambda: proc.connect_pty_session(self._id, on_data=self._on_data),
+            idempotent=False,
+            kind="terminal",
         )
         self._started()
 
@@ -732,14 +750,20 @@ class DaytonaTerminal:
     async def connect_handle(self) -> None:
         proc = self._sandbox.process
         self._handle = await self._provider._call(
-            "reattach terminal", lambda: proc.connect_pty_session(self._id, on_data=self._on_data), idempotent=False
+            "reattach terminal",
+            lambda: proc.connect_pty_session(self._id, on_data=self._on_data),
+            idempotent=False,
+            kind="terminal",
         )
         self.reconnects += 1
         self.status = "connected"
 
     def _finish(self, code: int | None) -> None:
-        self._exit_code = code if code is not None else (self._exit_code if self._exit_code is not None else -1)
-        if self.status != "disconnected":
+        if self._done.is_set():
+            return
+        if code is not None or self.status != "detached":  # a detached shell has not exited: no exit code
+            self._exit_code = code if code is not None else (self._exit_code if self._exit_code is not None else -1)
+        if self.status not in ("disconnected", "detached"):
             self.status = "exited"
         self._queue.put_nowait(None)
         self._done.set()
@@ -781,15 +805,16 @@ class DaytonaTerminal:
         return self._exit_code if self._exit_code is not None else -1
 
     async def detach(self) -> None:
-        """Close only the connection: the shell keeps running on the server for a later `attach_terminal`."""
+        """Close only the connection: the shell keeps running on the server for a later `attach_terminal`.
+        The output stream ends; `exit_code` stays None (the shell has not exited) and `status` says "detached"."""
         self._closed = True
+        self.status = "detached"
         if self._handle is not None:
             with contextlib.suppress(Exception):
                 await self._handle.disconnect()
         if self._watcher is not None:
             self._watcher.cancel()
-        if not self._done.is_set():
-            self._finish(None)
+        self._finish(None)
 
     async def close(self) -> None:
         if self._closed and self._done.is_set():

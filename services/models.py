@@ -104,6 +104,18 @@ class SnapshotInfo:
     size_bytes: int | None
 
 
+@dataclass(frozen=True)
+class TerminalInfo:
+    """A terminal session that lives on the provider's side (Daytona's PTY sessions), listed so the app can offer
+    to reattach to it instead of starting another shell. `active` is False once its shell has exited."""
+
+    id: str
+    created_at: datetime
+    cols: int
+    rows: int
+    active: bool
+
+
 FileKind = Literal["file", "dir", "symlink", "other"]
 
 

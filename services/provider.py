@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from services.models import (
     ExecResult,
@@ -18,6 +18,7 @@ from services.models import (
     SandboxInfo,
     SandboxSpec,
     SnapshotInfo,
+    TerminalInfo,
 )
 from services.terminal import TerminalSession
 
@@ -93,3 +94,19 @@ class Provider(Protocol):
     ) -> TerminalSession: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TerminalReattach(Protocol):
+    """Optional: a provider whose terminal sessions outlive the client (Daytona's PTY sessions live in the
+    sandbox), so a reopened app can list them and reattach. Local shells end with the app, so LocalProvider does
+    not offer this; `SandboxService` checks `isinstance(provider, TerminalReattach)` and answers for it."""
+
+    async def list_terminals(self, sandbox_id: str) -> builtins.list[TerminalInfo]:
+        """The sandbox's terminal sessions, oldest first (exited ones with `active=False`)."""
+        ...
+
+    async def attach_terminal(self, sandbox_id: str, session_id: str) -> TerminalSession:
+        """Connect to a running session: its recent output is replayed, then it streams as a new one would.
+        Closing the returned session ends the shell; `detach()` (where offered) only drops the connection."""
+        ...

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -42,8 +43,9 @@ from services.models import (
     SandboxSpec,
     SandboxState,
     SnapshotInfo,
+    TerminalInfo,
 )
-from services.provider import OutputCallback, Provider
+from services.provider import OutputCallback, Provider, TerminalReattach
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ T = TypeVar("T")
 START_WAIT = 120.0  # seconds to wait for a sandbox someone else is starting
 TOUCH_EVERY = 10.0  # seconds between activity writes per sandbox
 WRITE_LIMIT = 256 * 1024 * 1024
+# a terminal session id as the Daytona API accepts it; anything else never reaches a URL
+TERMINAL_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 StateListener = Callable[[SandboxInfo], None]
 
 
@@ -342,13 +346,23 @@ class SandboxService:
         return await self._lifecycle("snapshot", sandbox_id, lambda: self.provider.snapshot(sandbox_id, name), name)
 
     async def list_snapshots(self) -> list[SnapshotInfo]:
+        """This identity's snapshots, and the shared ones: a snapshot with no owner (`owner=None`, as Daytona
+        reports them: they belong to the organisation) is the team's, listed and usable to create from. Local
+        snapshots always carry their owner, so others' stay hidden."""
         self.counters["provider.list_snapshots"] += 1
         snaps = await self.provider.list_snapshots()
-        return [s for s in snaps if s.owner == self.identity]
+        return [s for s in snaps if s.owner == self.identity or s.owner is None]
 
     async def delete_snapshot(self, name: str) -> None:
-        self.counters["provider.delete_snapshot"] += 1
+        """Delete one of this identity's snapshots. A shared one (owner None) is refused: it is the
+        organisation's, and sandbench cannot tell who else builds on it."""
         try:
+            self.counters["provider.list_snapshots"] += 1
+            same_name = [s for s in await self.provider.list_snapshots() if s.name == name]
+            if same_name and not any(s.owner == self.identity for s in same_name):
+                if any(s.owner is None for s in same_name):
+                    raise PermissionDenied(f"snapshot {name!r} is shared by the organisation: not deleting it")
+            self.counters["provider.delete_snapshot"] += 1
             await self.provider.delete_snapshot(name, self.identity)
         except SandbenchError as exc:
             self.audit.record("delete-snapshot", name=name, outcome=_outcome(exc))
@@ -505,6 +519,43 @@ class SandboxService:
         )
         return _TrackedTerminal(session, self, sandbox_id)
 
+    async def list_terminals(self, sandbox_id: str) -> list[TerminalInfo]:
+        """Terminal sessions still alive on the provider's side, to offer reattaching to them when a sandbox is
+        reopened (oldest first; `active=False` for exited ones). Local shells end with the app: always []. A
+        sandbox that is not running has no live sessions, so this never starts one just to look."""
+        if not isinstance(self.provider, TerminalReattach):
+            return []
+        provider = self.provider
+        try:
+            info = self.cached(sandbox_id) or self._remember(await self._provider_get(sandbox_id))
+            self._check_access(info, sandbox_id, write=True)  # a terminal is exec: owners only, as open_terminal
+        except SandbenchError as exc:
+            self.audit.record("terminal-list", sandbox=sandbox_id, outcome=_outcome(exc))
+            raise
+        if info.state is not SandboxState.STARTED:
+            return []
+        return await self._run("terminal-list", sandbox_id, lambda: provider.list_terminals(sandbox_id), write=True)
+
+    async def attach_terminal(self, sandbox_id: str, session_id: str) -> TerminalSession:
+        """Reattach to a live terminal session (an id from `list_terminals`): its recent output replays, then it
+        streams. Ownership-checked and audited like `open_terminal`. `close()` ends the shell; `detach()` drops
+        only the connection, leaving the shell for a later attach."""
+        if not isinstance(self.provider, TerminalReattach):
+            exc: SandbenchError = InvalidInput(
+                f"{self.provider.name} terminals end with the app: there is no session to reattach to"
+            )
+            self.audit.record("terminal-attach", sandbox=sandbox_id, outcome=_outcome(exc))
+            raise exc
+        if not isinstance(session_id, str) or not TERMINAL_ID.fullmatch(session_id):
+            exc = InvalidInput("a terminal session id is 1-128 letters, digits, '.', '_' or '-'")
+            self.audit.record("terminal-attach", sandbox=sandbox_id, outcome=_outcome(exc))
+            raise exc
+        provider = self.provider
+        session = await self._run(
+            "terminal-attach", sandbox_id, lambda: provider.attach_terminal(sandbox_id, session_id), write=True
+        )
+        return _TrackedTerminal(session, self, sandbox_id)
+
     # -- auto-stop -----------------------------------------------------------------------------------------
     def is_busy(self, sandbox_id: str) -> bool:
         return self._busy[sandbox_id] > 0
@@ -590,6 +641,16 @@ class _TrackedTerminal:
 
     async def close(self) -> None:
         await self._inner.close()
+        self._release()
+
+    async def detach(self) -> None:
+        """Drop the connection but leave the shell running (providers whose sessions outlive the client);
+        elsewhere the same as `close()`, since a shell without its client would only leak."""
+        detach = getattr(self._inner, "detach", None)
+        if callable(detach):
+            await detach()
+        else:
+            await self._inner.close()
         self._release()
 
     def __getattr__(self, name: str) -> Any:

@@ -14,99 +14,43 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-IDENTITY = "tester"
-OTHER = "other"
+from tests.services.serve_helpers import (
+    IDENTITY,
+    OTHER,
+    REPO,
+    Serve,
+    make_home,
+    running_serve,
+    serve_env,
+    start_serve,
+    stop_serve,
+    unique,
+)
 
-
-@dataclass
-class Serve:
-    proc: subprocess.Popen[bytes]
-    api_url: str
-    base_url: str
-    token: str
-    other_token: str
-    home: Path
-    log: Path
-
-    def config(self, token: str | None = None) -> object:
-        from daytona import DaytonaConfig
-
-        return DaytonaConfig(api_key=token or self.token, api_url=self.api_url, target="local")
-
-
-def serve_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYTONA_", "SANDBENCH_"))}
-    env.update(
-        SANDBENCH_HOME=str(home),
-        SANDBENCH_CONFIG=str(home.parent / "config.toml"),
-        NO_PROXY="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def make_home() -> Path:
-    base = Path(tempfile.mkdtemp(prefix="sandbench-serve-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    home = base / "home"
-    home.mkdir(mode=0o711)
-    (base / "config.toml").write_text(f'identity = "{IDENTITY}"\n')
-    return home
-
-
-def start_serve(home: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    log = home.parent / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.server", "--port", "0", *extra],
-        cwd=REPO,
-        env=env or serve_env(home),
-        stdout=subprocess.PIPE,
-        stderr=open(log, "ab"),
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if "listening on" not in line:
-        proc.kill()
-        raise RuntimeError(f"serve did not start: {line!r}\n{log.read_text()[-3000:]}")
-    port = int(line.rsplit(":", 1)[1].split("/")[0])
-    return proc, port
-
-
-def stop_serve(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+__all__ = [
+    "IDENTITY",
+    "OTHER",
+    "REPO",
+    "Serve",
+    "make_home",
+    "sdk",
+    "serve",
+    "serve_env",
+    "start_serve",
+    "stop_serve",
+    "unique",
+]
 
 
 @pytest.fixture(scope="session")
 def serve() -> Iterator[Serve]:
-    home = make_home()
-    other_token = secrets.token_urlsafe(32)
-    tokens = home / "serve-tokens"
-    tokens.write_text(f"# second owner for the isolation tests\n{OTHER} {other_token}\n")
-    os.chmod(tokens, 0o600)
-    proc, port = start_serve(home)
-    token = (home / "serve-token").read_text().strip()
-    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-    base = f"http://127.0.0.1:{port}"
-    yield Serve(proc, f"{base}/api", base, token, other_token, home, home.parent / "serve.log")
-    stop_serve(proc)
-    if os.environ.get("SANDBENCH_KEEP_SERVE_LOG"):
-        shutil.copy(home.parent / "serve.log", os.environ["SANDBENCH_KEEP_SERVE_LOG"])
-    shutil.rmtree(home.parent, ignore_errors=True)
+    with running_serve() as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -117,10 +61,6 @@ async def sdk(serve: Serve) -> AsyncIterator[object]:
     client = AsyncDaytona(serve.config())
     yield client
     await client.close()
-
-
-def unique(prefix: str = "sb") -> str:
-    return f"{prefix}-{secrets.token_hex(4)}"
 
 
 # -- tests of the command itself --------------------------------------------------------------------------------
