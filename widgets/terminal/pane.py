@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
@@ -51,6 +52,8 @@ from widgets.terminal.screen import Line, Screen, entry_segments, segments_to_li
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
     from services.terminal import TerminalSession
+
+log = logging.getLogger(__name__)
 
 SLICE = 64 * 1024  # at most this many bytes fed per step of a burst
 MIN_SLICE = 2048
@@ -171,6 +174,7 @@ class TerminalView(Widget, can_focus=True):
         *,
         scrollback: int = 10_000,
         autostart: bool = True,
+        attach_to: str | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -180,6 +184,7 @@ class TerminalView(Widget, can_focus=True):
         self.sandbox_id = sandbox_id
         self.scrollback = scrollback
         self.autostart = autostart
+        self.attach_to = attach_to  # a provider-side session to reattach to, instead of a new shell
         self.screen_model = Screen(80, 24, scrollback)
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
@@ -215,7 +220,12 @@ class TerminalView(Widget, can_focus=True):
         cols, rows = self._pane_size()
         self.screen_model.resize(cols, rows)
         try:
-            session = await self.service.open_terminal(self.sandbox_id, cols, rows)
+            if self.attach_to is not None:
+                session_id, self.attach_to = self.attach_to, None  # a restart opens a new shell
+                session = await self.service.attach_terminal(self.sandbox_id, session_id)
+                await session.resize(cols, rows)
+            else:
+                session = await self.service.open_terminal(self.sandbox_id, cols, rows)
         except Exception as err:  # a service error, shown as one line, never a traceback
             self.notify(str(err) or type(err).__name__, severity="error", title="Terminal")
             self._show_banner(f"could not open a terminal: {err}")
@@ -800,18 +810,58 @@ class TerminalPane(Vertical):
         yield self._switcher
 
     async def on_mount(self) -> None:
-        await self.new_tab()
+        self.set_interval(1.0, self._watch_connections)
+        try:
+            running = [t for t in await self.service.list_terminals(self.sandbox_id) if t.active]
+        except Exception as err:  # listing is a courtesy: a new shell still works without it
+            log.info("listing terminal sessions failed: %s", err)
+            running = []
+        if not running:
+            await self.new_tab()
+            return
+        from widgets.dialogs import ChoiceDialog
+
+        count = len(running)
+        message = (
+            f"This sandbox has {count} shell{'s' if count > 1 else ''} still running from an earlier session. "
+            "Reattach to keep their state and output, or start a new shell (they keep running)."
+        )
+
+        async def chosen(answer: object) -> None:
+            if answer == "reattach":
+                for info in running:
+                    await self.new_tab(attach_to=info.id)
+            else:
+                await self.new_tab()
+
+        self.app.push_screen(
+            ChoiceDialog("Running shells", message, [("new", "New shell"), ("reattach", "Reattach")]), chosen
+        )
+
+    def _watch_connections(self) -> None:
+        """Redraw the tab labels when a remote session's connection state changes (reconnecting, detached)."""
+        states = tuple(getattr(v.session, "status", None) for v in self.views)
+        if states != getattr(self, "_states", None):
+            self._states = states
+            self._tabbar.refresh()
 
     def label_for(self, view: TerminalView) -> str:
         label = view.title or "shell"
         if view.exited:
             label += f" [exit {view.exit_code}]"
+        status = getattr(view.session, "status", None)
+        if status == "reconnecting":
+            label += " (reconnecting…)"
         return label[:30]
 
-    async def new_tab(self) -> TerminalView:
+    async def new_tab(self, *, attach_to: str | None = None) -> TerminalView:
         self._counter += 1
         view = TerminalView(
-            self.service, self.sandbox_id, scrollback=self.scrollback, id=f"{self.id or 'terminal'}-tab{self._counter}"
+            self.service,
+            self.sandbox_id,
+            scrollback=self.scrollback,
+            attach_to=attach_to,
+            id=f"{self.id or 'terminal'}-tab{self._counter}",
         )
         self.views.append(view)
         await self._switcher.mount(view)

@@ -1,0 +1,82 @@
+"""Reopening a sandbox whose shells still run (Daytona PTY sessions, here through a real `sandbench serve`): the
+terminal pane offers to reattach, and a reattached tab is the same shell, state and all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.app import App, ComposeResult
+
+from services.models import SandboxInfo
+from services.sandbox_service import SandboxService
+from tests.services.test_daytona_terminals import _until, box, dservice  # noqa: F401  (fixtures)
+from tests.services.test_server_harness import serve  # noqa: F401  (fixture)
+from widgets.dialogs import ChoiceDialog
+from widgets.terminal import TerminalPane
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
+
+
+class PaneApp(App[None]):
+    def __init__(self, service: SandboxService, sandbox_id: str) -> None:
+        super().__init__()
+        self.service = service
+        self.sandbox_id = sandbox_id
+
+    def compose(self) -> ComposeResult:
+        yield TerminalPane(self.service, self.sandbox_id, id="terminal")
+
+
+async def _wait(pilot: object, check: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+async def test_reopening_offers_to_reattach_and_finds_the_same_shell(
+    dservice: SandboxService,  # noqa: F811
+    box: SandboxInfo,  # noqa: F811
+) -> None:
+    earlier = await dservice.open_terminal(box.id, 80, 24)
+    buf = bytearray()
+    await earlier.write(b"export X=$((40+2)); echo set-$X\n")
+    await _until(earlier, buf, b"set-42")
+    await earlier.detach()  # type: ignore[attr-defined]  # the app went away; the shell did not
+
+    app = PaneApp(dservice, box.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the reattach offer")
+        await pilot.click("#choice-reattach")
+        pane = app.query_one(TerminalPane)
+        await _wait(pilot, lambda: pane.active_view is not None and pane.active_view.session is not None, "attach")
+        view = pane.active_view
+        assert view is not None and view.session is not None
+        assert view.session.session_id == earlier.session_id
+        await view.session.write(b"echo got-$X\n")
+        await _wait(pilot, lambda: any("got-42" in row for row in view.screen_model.display()), "the old shell's $X")
+        assert len(pane.views) == 1
+
+
+async def test_new_shell_leaves_the_old_one_running(
+    dservice: SandboxService,  # noqa: F811
+    box: SandboxInfo,  # noqa: F811
+) -> None:
+    earlier = await dservice.open_terminal(box.id, 80, 24)
+    await earlier.detach()  # type: ignore[attr-defined]
+    app = PaneApp(dservice, box.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the reattach offer")
+        await pilot.click("#choice-new")
+        pane = app.query_one(TerminalPane)
+        await _wait(pilot, lambda: pane.active_view is not None and pane.active_view.session is not None, "a shell")
+        view = pane.active_view
+        assert view is not None and view.session is not None
+        assert view.session.session_id != earlier.session_id
+    listed = await dservice.list_terminals(box.id)
+    assert earlier.session_id in [t.id for t in listed if t.active]
+    await asyncio.sleep(0)
