@@ -4,12 +4,17 @@ The panel shows a header (branch, upstream, ahead/behind, clean/dirty) and the c
 counts (conflicts, staged, unstaged, untracked). Keys, all `Binding`s with an id, a description and a tooltip (the
 app builds its palette and help from them): space stages/unstages, `a` stages all, enter opens the diff (hunk
 navigation and hunk staging), `d` discards (confirmed), `c` commits, `A` amends, `p`/`P` pull/push, `f` fetches,
-`b` branches, `l` log, `s`/`S` stash/pop, `i` initialises a repository.
+`b` branches, `l` log, `s` the stash list (apply, pop, drop, new), `S` stashes now, `i` initialises a repository.
 
-Refreshing follows file changes instead of a timer: the screen calls `refresh_status()` on the explorer's
-coalesced change events; the panel also refreshes after its own operations. Each refresh is one `git status`, and
-the panel posts `GitPanel.StatusChanged(status)` so the screen can give the same result to the explorer (markers)
-and the status bar (branch).
+Refreshing follows file changes instead of a timer: the workspace screen calls `follow_changes()`, which runs a
+coalesced `WorkspaceWatcher` (inotify for local sandboxes, listings of a few folders otherwise) and re-reads the
+status once per batch; saves in the editor arrive through `notice_saved()`; the panel also refreshes after its own
+operations. Each refresh is one `git status`, and the panel posts `GitPanel.StatusChanged(status)` so the screen
+can give the same result to the explorer (markers) and the status bar (branch).
+
+Diffs open from memory: while the file list has focus, the diff of the file the cursor rests on is fetched in the
+background (one exclusive worker; a move cancels it) and cached by (path, section, status generation), so enter
+paints at once; a new status generation drops the cache.
 
 Every operation runs in a worker and goes through `services.git.GitService` (git inside the sandbox). Sandbox text
 (file names, branch names, commit messages, git's own messages) is rendered as `rich.text.Text` with control
@@ -20,14 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -41,13 +46,15 @@ from textual.widgets.option_list import Option
 
 from services.errors import SandbenchError
 from services.git import (
+    CACHE_DIR,
     BranchNotMerged,
     GitService,
     NotARepository,
     NoUpstream,
 )
-from services.git_parse import Branch, Commit, FileStatus, GitStatus, visible
+from services.git_parse import Branch, Commit, DiffFile, FileStatus, GitStatus, Stash, visible
 from services.sandbox_service import SandboxService
+from services.watch import ChangeBatch, Mode, WorkspaceWatcher
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 
@@ -99,6 +106,13 @@ class StatusList(ScrollView, can_focus=True):
         Binding("end", "cursor(1000000000)", "Last", show=False, id="git.last", tooltip="Last file"),
     ]
 
+    class Highlighted(Message):
+        """The cursor rests on `row` (None: no file) — after a move, or after the rows were replaced."""
+
+        def __init__(self, row: Row | None) -> None:
+            super().__init__()
+            self.row = row
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[Row] = []
@@ -122,6 +136,7 @@ class StatusList(ScrollView, can_focus=True):
         if self.cursor < 0:
             self.cursor = self._nearest(max(old_index, 0))
         self.refresh()
+        self.post_message(self.Highlighted(self.selected))
 
     def _nearest(self, index: int) -> int:
         entries = [i for i, r in enumerate(self.rows) if r.entry is not None]
@@ -150,6 +165,7 @@ class StatusList(ScrollView, can_focus=True):
         self.cursor = index
         self.scroll_to_region_of(index)
         self.refresh()
+        self.post_message(self.Highlighted(self.selected))
 
     def scroll_to_region_of(self, index: int) -> None:
         height = self.scrollable_content_region.height or 1
@@ -354,26 +370,45 @@ class GitDiffScreen(ModalScreen[None]):
     ]
 
     def __init__(
-        self, git: GitService, entry: FileStatus, *, staged: bool, on_change: Callable[[], object] | None = None
+        self,
+        git: GitService,
+        entry: FileStatus,
+        *,
+        staged: bool,
+        on_change: Callable[[], object] | None = None,
+        prefetched: asyncio.Future[list[DiffFile]] | None = None,
     ) -> None:
         super().__init__()
         self.git = git
         self.entry = entry
         self.staged = staged
         self.on_change = on_change
+        # The panel's prefetch of this diff (cursor rested on the file): done → painted from memory in the first
+        # frame; still running → awaited instead of starting a second `git diff`.
+        self.prefetched = prefetched
+        self._initial: list[DiffFile] | None = None
         self._busy = asyncio.Lock()
+
+    def _ready(self) -> list[DiffFile] | None:
+        f = self.prefetched
+        if f is not None and f.done() and not f.cancelled() and f.exception() is None:
+            return f.result()
+        return None
 
     def compose(self) -> ComposeResult:
         with Vertical():
             side = "staged" if self.staged else "untracked" if self.entry.untracked else "unstaged"
             yield Static(Text.assemble((f"{side}: ", "bold"), plain(self.entry.path)), id="diff-title")
-            yield DiffView(id="diff")
+            # decided once, here: the prefetch may finish between compose and mount, and then load() must still run
+            self._initial = self._ready()
+            yield DiffView(self._initial or (), id="diff")
             hint = "n/N hunks · space unstage hunk" if self.staged else "n/N hunks · space stage hunk · d discard hunk"
             yield Static(Text(hint + " · esc close"), id="diff-hint")
 
     def on_mount(self) -> None:
         self.query_one(DiffView).focus()
-        self.load()
+        if self._initial is None:
+            self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "discard_hunk" and (self.staged or self.entry.untracked):
@@ -385,11 +420,27 @@ class GitDiffScreen(ModalScreen[None]):
     @work(exclusive=True, group="git-diff")
     async def load(self, keep_position: bool = False) -> None:
         try:
-            files = await self.git.diff_for(self.entry, staged=self.staged)
+            files = await self._prefetched() if not keep_position else None
+            if files is None:
+                files = await self.git.diff_for(self.entry, staged=self.staged)
         except SandbenchError as exc:
             self.notify(str(exc), title=exc.title, severity="error")
             return
         self.query_one(DiffView).set_diff(files, keep_position=keep_position)
+
+    async def _prefetched(self) -> list[DiffFile] | None:
+        """The prefetch's result, or None when there is none or it was cancelled (the panel moved on, or a
+        refresh made it stale) — then this screen runs its own `git diff`."""
+        f, self.prefetched = self.prefetched, None
+        if f is None:
+            return None
+        try:
+            return await asyncio.shield(f)  # shielded: closing this screen must not cancel the panel's cache entry
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this worker itself is being cancelled
+            return None
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -573,6 +624,126 @@ class BranchScreen(ModalScreen[None]):
         self.load()
 
 
+class StashScreen(ModalScreen[None]):
+    """The stash list: enter (or space) applies the selected stash, `p` pops it, `d` drops it (confirmed), `n`
+    stashes the current changes (untracked too), with an optional message."""
+
+    DEFAULT_CSS = """
+    StashScreen { align: center middle; background: $background 60%; }
+    StashScreen > Vertical { width: 80; max-width: 95%; height: 60%; border: round $accent; background: $surface; }
+    StashScreen OptionList { height: 1fr; }
+    StashScreen #stash-hint { height: 1; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="git.stash.close", tooltip="Close the stash list"),
+        Binding("space", "apply", "Apply", id="git.stash.apply", tooltip="Apply the selected stash and keep it"),
+        Binding("p", "pop", "Pop", id="git.stash.pop", tooltip="Apply the selected stash and drop it"),
+        Binding("d", "drop", "Drop", id="git.stash.drop", tooltip="Delete the selected stash (asks first)"),
+        Binding("n", "push", "New stash", id="git.stash.push", tooltip="Stash all changes, untracked files too"),
+    ]
+
+    def __init__(self, git: GitService, on_change: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        self.git = git
+        self.on_change = on_change
+        self.stashes: list[Stash] = []
+        self.loaded = False
+        self._busy = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text("Stashes", style="bold"), id="stash-title")
+            yield OptionList(id="stashes")
+            yield Static(Text("enter apply · p pop · d drop · n new stash · esc close"), id="stash-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.load()
+
+    @work(exclusive=True, group="git-stashes")
+    async def load(self) -> None:
+        try:
+            stashes = await self.git.stashes()
+        except SandbenchError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        self.stashes = stashes
+        ol = self.query_one(OptionList)
+        ol.clear_options()
+        for st in stashes:
+            t = Text(st.ref, style="yellow")
+            t.append("  ")
+            t.append_text(plain(st.message))
+            ol.add_option(Option(t))
+        if stashes:
+            ol.highlighted = 0
+        else:
+            ol.add_option(Option(Text("no stashes — n stashes the current changes", style="grey62"), disabled=True))
+        self.loaded = True
+
+    def _selected(self) -> Stash | None:
+        i = self.query_one(OptionList).highlighted
+        return self.stashes[i] if i is not None and 0 <= i < len(self.stashes) else None
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    async def _op(self, label: str, op: Callable[[], Any], *, close: bool) -> None:
+        async with self._busy:  # one git write at a time: a second key press waits for the first
+            try:
+                await op()
+            except SandbenchError as exc:
+                self.notify(str(exc), title=exc.title, severity="error")
+                self.load()
+                return
+        self.notify(label, title="Git")
+        if self.on_change:
+            self.on_change()
+        if close:
+            self.dismiss(None)
+        else:
+            self.load()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self) -> None:
+        self.action_apply()
+
+    @work(group="git-stash-op")
+    async def action_apply(self) -> None:
+        st = self._selected()
+        if st is not None:
+            await self._op(f"applied {st.ref}", lambda: self.git.stash_apply(st.index), close=True)
+
+    @work(group="git-stash-op")
+    async def action_pop(self) -> None:
+        st = self._selected()
+        if st is not None:
+            await self._op(f"popped {st.ref}", lambda: self.git.stash_pop(st.index), close=True)
+
+    @work(group="git-stash-op")
+    async def action_drop(self) -> None:
+        st = self._selected()
+        if st is None:
+            return
+        ok = await self.app.push_screen_wait(
+            ConfirmDialog(
+                "Drop stash", f"Delete {st.ref} ({visible(st.message)[:80]}) for good?", confirm="Drop", danger=True
+            )
+        )
+        if ok:
+            await self._op(f"dropped {st.ref}", lambda: self.git.stash_drop(st.index), close=False)
+
+    @work(group="git-stash-op")
+    async def action_push(self) -> None:
+        message = await self.app.push_screen_wait(
+            InputDialog("New stash", "A message for the stash (optional):", placeholder="work in progress")
+        )
+        if message is None:
+            return  # cancelled (an empty message is fine: git writes its own)
+        text = str(message).strip() or None
+        await self._op("stashed", lambda: self.git.stash_push(text), close=False)
+
+
 def commit_line(c: Commit) -> Text:
     when = datetime.fromtimestamp(c.author_time, UTC).strftime("%Y-%m-%d")
     t = Text(c.short, style="yellow")
@@ -692,6 +863,35 @@ class LogScreen(ModalScreen[None]):
 
 
 # -- the panel -------------------------------------------------------------------------------------------------
+DiffKey = tuple[str, str, int]  # (path, section, status generation)
+DIFF_CACHE = 8  # diffs kept per generation; the cursor's file and a few it passed
+PREFETCH_DELAY = 0.06  # seconds the cursor must rest on a file before its diff is fetched
+POLL_CHANGED_DIRS = 64  # changed files whose folders are polled when the provider cannot be watched natively
+_NOISE_SUFFIXES = (".lock",)  # git's lock files come and go around every write; the write itself is reported
+
+
+def batch_matters(batch: ChangeBatch, prefix: str) -> bool:
+    """Whether a change batch can change `git status` of the repository at `prefix` ('' or 'dir/'): any path in
+    the worktree or directly in `.git` (index, HEAD, MERGE_HEAD...), but not lock files or object writes alone."""
+    for p in batch.paths | batch.dirs:
+        if p.startswith(CACHE_DIR + "/"):
+            continue  # our own helper files (askpass exchange, credentials) while a push runs
+        if prefix and not (p.startswith(prefix) or p == prefix.rstrip("/")):
+            continue
+        rel = p[len(prefix) :] if prefix and p.startswith(prefix) else p
+        if rel.endswith(_NOISE_SUFFIXES) or rel.startswith((".git/objects/", ".git/logs/")):
+            continue
+        return True
+    return False
+
+
+def _consume_error(task: asyncio.Task[list[DiffFile]]) -> None:
+    """A prefetch that failed and was never opened must not log 'exception was never retrieved'; whoever opens
+    the diff gets the error (or retries)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class GitPanel(Vertical):
     """The git pane of the workspace screen. `GitPanel(service, sandbox_id, id="git")`."""
 
@@ -714,8 +914,8 @@ class GitPanel(Vertical):
         Binding("f", "fetch", "Fetch", id="git.fetch", tooltip="Fetch from the remote"),
         Binding("b", "branches", "Branches", id="git.branches", tooltip="List, create, switch and delete branches"),
         Binding("l", "log", "Log", id="git.log", tooltip="Show the commit log"),
-        Binding("s", "stash", "Stash", id="git.stash", tooltip="Stash all changes (untracked too)"),
-        Binding("S", "stash_pop", "Pop stash", id="git.stash_pop", tooltip="Apply and drop the newest stash"),
+        Binding("s", "stashes", "Stashes", id="git.stashes", tooltip="Stash list: apply, pop, drop, new stash"),
+        Binding("S", "stash", "Stash now", id="git.stash", tooltip="Stash all changes (untracked too)"),
         Binding("r", "refresh", "Refresh", id="git.refresh", show=False, tooltip="Re-read the repository status"),
         Binding("i", "init", "Init repo", id="git.init", tooltip="Make this folder a git repository"),
     ]
@@ -760,10 +960,13 @@ class GitPanel(Vertical):
             self.git.ask = self._ask
         self.status: GitStatus | None = None
         self.not_repo = False
-        self.refreshes = 0
+        self.refreshes = 0  # also the status generation the diff cache is keyed by
+        self.batches_seen = 0  # change batches received while following the workspace (tests read it)
+        self.following: str | None = None  # the watcher's mode ("native" or "poll") while following changes
         self._want = 0
         self._refresh_lock = asyncio.Lock()
         self._op_lock = asyncio.Lock()
+        self._diffs: dict[DiffKey, asyncio.Task[list[DiffFile]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(Text("loading…", style="grey62"), id="git-header")
@@ -801,6 +1004,7 @@ class GitPanel(Vertical):
         self.status = status
         self.not_repo = not_repo
         self.refreshes += 1
+        self._drop_diffs(keep=None)  # a new generation: every cached diff may be stale now
         self.query_one("#git-header", Static).update(header_text(status, not_repo=not_repo))
         self.files.set_rows(status_rows(status) if status else [])
         self.refresh_bindings()
@@ -809,6 +1013,99 @@ class GitPanel(Vertical):
     @work(group="git-refresh")
     async def request_refresh(self) -> None:
         await self.refresh_status()
+
+    # -- following file changes ---------------------------------------------------------------------------------
+    def follow_changes(self, *, extra_dirs: Callable[[], Iterable[str]] | None = None, mode: Mode = "auto") -> None:
+        """Refresh on the workspace's coalesced change batches (`services.watch`) — terminal, editor or git itself
+        writing — instead of on a timer. One status call per batch; batches that arrive while it runs are merged
+        by the watcher, so a `git checkout` of thousands of files costs one or two refreshes.
+
+        `extra_dirs`: folders worth polling when the provider has no host folder to watch (the explorer's open
+        folders); the repository root, its `.git` and the folders of changed files are polled anyway."""
+        self.run_worker(
+            self._follow(extra_dirs, mode), group="git-follow", exclusive=True, exit_on_error=False, name="git follow"
+        )
+
+    def _poll_dirs(self, extra: Callable[[], Iterable[str]] | None) -> list[str]:
+        repo = self.git.repo_dir
+        out = [repo, f"{self.git.prefix}.git"]
+        if self.status is not None:
+            # where the changes are: an edit there shows as a new mtime or size in the listing
+            out += [self.git.prefix + e.path.rpartition("/")[0] for e in self.status.entries[:POLL_CHANGED_DIRS]]
+        if extra is not None:
+            out += list(extra())
+        return [d.rstrip("/") for d in dict.fromkeys(out)]
+
+    async def _follow(self, extra: Callable[[], Iterable[str]] | None, mode: Mode) -> None:
+        watcher = WorkspaceWatcher(
+            self.git.service, self.git.sandbox_id, dirs=lambda: self._poll_dirs(extra), mode=mode
+        )
+        self.following = watcher.mode
+        try:
+            async for batch in watcher.batches():
+                self.batches_seen += 1
+                if batch_matters(batch, self.git.prefix):
+                    # awaited, not queued: what arrives meanwhile is merged into the next batch by the watcher
+                    await self.refresh_status()
+        finally:
+            self.following = None
+
+    def notice_saved(self, path: str) -> None:
+        """A pane saved a file. A native watcher reports that write itself (refreshing here too would run status
+        twice); a polling one may not look for seconds, so refresh now."""
+        if self.following != "native":
+            self.request_refresh()
+
+    # -- the diff cache (prefetch as the cursor moves, lazygit-style) --------------------------------------------
+    def _diff_key(self, row: Row) -> DiffKey:
+        assert row.entry is not None
+        return (row.entry.path, row.section, self.refreshes)
+
+    def diff_future(self, row: Row) -> asyncio.Task[list[DiffFile]]:
+        """The diff of `row` in this status generation: the cached (or running) one, else a new `git diff`."""
+        key = self._diff_key(row)
+        task = self._diffs.get(key)
+        if task is None or task.cancelled() or (task.done() and task.exception() is not None):
+            assert row.entry is not None
+            task = asyncio.ensure_future(self.git.diff_for(row.entry, staged=row.section == "staged"))
+            task.add_done_callback(_consume_error)
+            self._diffs[key] = task
+            while len(self._diffs) > DIFF_CACHE:
+                self._diffs.pop(next(iter(self._diffs))).cancel()  # the oldest (insertion order)
+        return task
+
+    def _drop_diffs(self, keep: DiffKey | None, *, running_only: bool = False) -> None:
+        """Forget cached diffs other than `keep`, cancelling those still running. `running_only`: forget only the
+        running ones (the cursor moved on: finished diffs stay, for when it comes back)."""
+        for key in [k for k in self._diffs if k != keep]:
+            task = self._diffs[key]
+            if running_only and task.done():
+                continue
+            del self._diffs[key]
+            if not task.done():
+                task.cancel()
+
+    @on(StatusList.Highlighted)
+    def _highlighted(self, event: StatusList.Highlighted) -> None:
+        event.stop()
+        if event.row is not None and event.row.entry is not None and self.files.has_focus:
+            self._prefetch(event.row)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        row = self.files.selected
+        if row is not None and self.files.has_focus:
+            self._prefetch(row)
+
+    @work(exclusive=True, group="git-prefetch", exit_on_error=False)
+    async def _prefetch(self, row: Row) -> None:
+        if self._diff_key(row) in self._diffs:
+            return  # cached or on its way
+        # A held key moves the cursor every ~30 ms: only the file the cursor rests on is worth a `git diff`.
+        # (This worker is exclusive: a move cancels the wait.)
+        await asyncio.sleep(PREFETCH_DELAY)
+        key = self._diff_key(row)
+        self._drop_diffs(keep=key, running_only=True)  # cancel on move: another file's running diff is unwanted
+        self.diff_future(row)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "init":
@@ -889,7 +1186,13 @@ class GitPanel(Vertical):
         if row is None or row.entry is None:
             return
         self.app.push_screen(
-            GitDiffScreen(self.git, row.entry, staged=row.section == "staged", on_change=self.request_refresh)
+            GitDiffScreen(
+                self.git,
+                row.entry,
+                staged=row.section == "staged",
+                on_change=self.request_refresh,
+                prefetched=self.diff_future(row),
+            )
         )
 
     @work(group="git-op")
@@ -983,9 +1286,8 @@ class GitPanel(Vertical):
     async def action_stash(self) -> None:
         await self._run("stashing", self.git.stash_push)
 
-    @work(group="git-op")
-    async def action_stash_pop(self) -> None:
-        await self._run("popping the stash", self.git.stash_pop)
+    def action_stashes(self) -> None:
+        self.app.push_screen(StashScreen(self.git, on_change=self.request_refresh))
 
     @work(group="git-op")
     async def action_init(self) -> None:

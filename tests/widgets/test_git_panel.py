@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.widgets import OptionList
 
 from services.git import GitService
-from services.git_parse import GitStatus, parse_diff
+from services.git_parse import DiffFile, FileStatus, GitStatus, parse_diff
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.services.test_git import IDENT, INIT, sh
+from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView, build_rows
 from widgets.git_panel import (
     BranchScreen,
@@ -18,6 +22,7 @@ from widgets.git_panel import (
     GitDiffScreen,
     GitPanel,
     LogScreen,
+    StashScreen,
     header_text,
     summary_hint,
 )
@@ -40,7 +45,7 @@ class PanelApp(App[None]):
 
 async def settle(pilot: object, panel: GitPanel, at_least: int = 1) -> None:
     for _ in range(200):
-        if panel.refreshes >= at_least and not panel.app.workers:  # type: ignore[attr-defined]
+        if panel.refreshes >= at_least and not panel.app.workers:
             return
         await pilot.pause(0.05)  # type: ignore[attr-defined]
     raise AssertionError("the panel did not settle")
@@ -125,18 +130,18 @@ async def test_stage_a_file_a_hunk_commit_log_and_switch_branch(service: Sandbox
         assert isinstance(app.screen, LogScreen)
         assert [c.summary for c in app.screen.commits] == ["second hunk and a file", "base"]
         await pilot.press("escape")
-        # switch branch: stash the rest first (s), then b, pick "other"
+        # switch branch: stash the rest first (S), then b, pick "other"
         n = panel.refreshes
-        await pilot.press("s")
+        await pilot.press("S")
         await settle(pilot, panel, n + 1)
         assert panel.status is not None and panel.status.clean and panel.status.stash_count == 1
         await pilot.press("b")
         await pilot.pause(0.5)
-        assert isinstance(app.screen, BranchScreen)
-        screen = app.screen
+        branch_screen = app.screen
+        assert isinstance(branch_screen, BranchScreen)
         n = panel.refreshes
-        names = [b.name for b in screen.branches]
-        screen.query_one("#branches").highlighted = names.index("other")  # type: ignore[attr-defined]
+        names = [b.name for b in branch_screen.branches]
+        branch_screen.query_one("#branches", OptionList).highlighted = names.index("other")
         await pilot.press("enter")
         await settle(pilot, panel, n + 1)
         assert panel.status is not None and panel.status.branch == "other"
@@ -177,6 +182,160 @@ def test_summary_hint_lengths() -> None:
 def test_every_binding_has_an_id_description_and_tooltip() -> None:
     from widgets.git_panel import StatusList
 
-    for cls in (GitPanel, StatusList, GitDiffScreen, BranchScreen, LogScreen, CommitDialog, DiffView):
+    for cls in (GitPanel, StatusList, GitDiffScreen, BranchScreen, LogScreen, StashScreen, CommitDialog, DiffView):
         for b in cls.BINDINGS:
             assert b.id and b.description and b.tooltip, (cls.__name__, b.key)  # type: ignore[union-attr]
+
+
+@pytest.mark.bwrap
+async def test_stash_list_new_apply_pop_and_drop(service: SandboxService, sandbox: SandboxInfo) -> None:
+    await service.mkdir(sandbox.id, "repo")
+    await sh(service, sandbox.id, INIT + " && echo 0 > a.txt && git add -A && git commit -qm base", cwd="repo")
+    await sh(
+        service,
+        sandbox.id,
+        "echo 1 > a.txt && git stash push -qm one && echo 2 > a.txt && git stash push -qm 'two [b]x[/b]'",
+        cwd="repo",
+    )
+    app = PanelApp(service, sandbox.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = app.query_one(GitPanel)
+        await settle(pilot, panel)
+        assert panel.status is not None and panel.status.stash_count == 2
+        panel.files.focus()
+
+        async def open_list() -> StashScreen:
+            await pilot.press("s")
+            for _ in range(100):
+                if isinstance(app.screen, StashScreen) and app.screen.loaded and not app.workers:
+                    return app.screen
+                await pilot.pause(0.05)
+            raise AssertionError("the stash list did not load")
+
+        screen = await open_list()
+        assert [s.message.rsplit(": ", 1)[-1] for s in screen.stashes] == ["two [b]x[/b]", "one"]
+        # drop "one" (asks first: n keeps it, y drops it)
+        screen.query_one(OptionList).highlighted = 1
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert len(screen.stashes) == 2
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        for _ in range(100):
+            if len(screen.stashes) == 1 and not app.workers:
+                break
+            await pilot.pause(0.05)
+        assert [s.message.rsplit(": ", 1)[-1] for s in screen.stashes] == ["two [b]x[/b]"]
+        # apply (enter) keeps it and closes the list
+        n = panel.refreshes
+        await pilot.press("enter")
+        await settle(pilot, panel, n + 1)
+        assert not isinstance(app.screen, StashScreen)
+        assert panel.status is not None and panel.status.stash_count == 1
+        assert [e.path for e in panel.status.unstaged] == ["a.txt"]
+        assert (await service.read_file(sandbox.id, "repo/a.txt")).data == b"2\n"
+        # n in the list stashes the changes with a message
+        screen = await open_list()
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        await pilot.press(*"mine", "enter")
+        for _ in range(100):
+            if len(screen.stashes) == 2 and not app.workers:
+                break
+            await pilot.pause(0.05)
+        assert screen.stashes[0].message.endswith(": mine")
+        # pop the older one: applied, dropped, the list closes
+        screen.query_one(OptionList).highlighted = 1
+        n = panel.refreshes
+        await pilot.press("p")
+        await settle(pilot, panel, n + 1)
+        assert panel.status is not None and panel.status.stash_count == 1
+        assert (await service.read_file(sandbox.id, "repo/a.txt")).data == b"2\n"
+
+
+@pytest.mark.bwrap
+async def test_the_highlighted_files_diff_is_prefetched_and_enter_paints_from_memory(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    await service.mkdir(sandbox.id, "repo")
+    await sh(
+        service,
+        sandbox.id,
+        INIT + " && echo 0 > a.txt && echo 0 > b.txt && git add -A && git commit -qm base",
+        cwd="repo",
+    )
+    await sh(service, sandbox.id, "echo 1 > a.txt && echo 1 > b.txt", cwd="repo")
+    app = PanelApp(service, sandbox.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = app.query_one(GitPanel)
+        await settle(pilot, panel)
+        calls: list[str] = []
+        real = panel.git.diff_for
+
+        async def counted(entry: FileStatus, *, staged: bool) -> list[DiffFile]:
+            calls.append(entry.path)
+            return await real(entry, staged=staged)
+
+        panel.git.diff_for = counted  # type: ignore[method-assign]
+        panel.files.focus()
+        assert panel.files.select_path("a.txt")
+        await pilot.press("down", "up", "down")  # quick moves: usually no git diff until the cursor rests
+        await pilot.pause(0.1)
+        await settle(pilot, panel)
+        gen = panel.refreshes
+        assert calls.count("b.txt") == 1  # fetched once however the cursor came and went
+        assert panel._diffs[("b.txt", "unstaged", gen)].done()
+        calls.clear()
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, GitDiffScreen)
+        view = screen.query_one(DiffView)
+        assert view.files and view.files[0].path == "b.txt"  # in the first frame: no worker was needed
+        assert calls == []
+        await pilot.press("escape")
+        # a new status generation makes the cache stale: the diff is fetched again
+        await panel.refresh_status()
+        await pilot.pause(0.1)
+        await settle(pilot, panel)
+        assert calls == ["b.txt"] and list(panel._diffs) == [("b.txt", "unstaged", gen + 1)]
+
+
+class _FakeGit:
+    def __init__(self, files: list[DiffFile]) -> None:
+        self.files = files
+        self.calls = 0
+
+    async def diff_for(self, entry: FileStatus, *, staged: bool) -> list[DiffFile]:
+        self.calls += 1
+        return self.files
+
+
+ONE = parse_diff(b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+
+
+@pytest.mark.parametrize("outcome", ["later", "cancelled"])
+async def test_diff_screen_waits_for_a_running_prefetch_or_runs_its_own(outcome: str) -> None:
+    """A prefetch still running when enter is pressed is awaited (no second git diff); one cancelled meanwhile (the
+    cursor moved, a refresh made it stale) makes the screen run its own."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[list[DiffFile]] = loop.create_future()
+    git = _FakeGit(ONE)
+    entry = FileStatus(path="x", kind="changed", index=".", worktree="M")
+    app = App[None]()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = GitDiffScreen(git, entry, staged=False, prefetched=fut)  # type: ignore[arg-type]
+        await app.push_screen(screen)
+        await pilot.pause(0.05)
+        view = screen.query_one(DiffView)
+        assert not view.files
+        if outcome == "later":
+            fut.set_result(ONE)
+        else:
+            fut.cancel()
+        await pilot.pause(0.1)
+        assert view.files and view.files[0].path == "x"
+        assert git.calls == (0 if outcome == "later" else 1)

@@ -1,4 +1,5 @@
-"""Snapshots of the git panel in clean, dirty and conflicted states, over real repositories in a real sandbox.
+"""Snapshots of the git panel in clean, dirty and conflicted states, at 80x24 and 160x48, over real repositories in
+a real sandbox.
 
 `snap_compare` runs the app in its own event loop, so these tests are synchronous: the sandbox is created and
 the repository built inside that loop (`run_before`), then the panel is mounted. Authors and dates are fixed
@@ -57,7 +58,7 @@ class SnapApp(App[None]):
         yield Static("")
 
 
-def _run(snap_compare: Any, config: Config, setup: Setup) -> bool:
+def _run(snap_compare: Any, config: Config, setup: Setup, size: tuple[int, int] = (80, 24)) -> bool:
     provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
     service = SandboxService(provider, config)
     created: list[str] = []
@@ -77,7 +78,7 @@ def _run(snap_compare: Any, config: Config, setup: Setup) -> bool:
         await pilot.pause()
 
     try:
-        return bool(snap_compare(SnapApp(), terminal_size=(80, 24), run_before=run_before))
+        return bool(snap_compare(SnapApp(), terminal_size=size, run_before=run_before))
     finally:
 
         async def cleanup() -> None:
@@ -99,3 +100,19 @@ def test_snapshot_dirty(snap_compare: Any, config: Config) -> None:
 
 def test_snapshot_conflicted(snap_compare: Any, config: Config) -> None:
     assert _run(snap_compare, config, conflicted)
+
+
+# DESIGN §6: every screen at 80x24 and at 160x48
+WIDE = (160, 48)
+
+
+def test_snapshot_clean_wide(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, clean, WIDE)
+
+
+def test_snapshot_dirty_wide(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, dirty, WIDE)
+
+
+def test_snapshot_conflicted_wide(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, conflicted, WIDE)
