@@ -85,6 +85,22 @@ LIST_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
+    Key(
+        "list.toggle_others",
+        "o",
+        "toggle_others",
+        "Others",
+        "Show or hide other owners' sandboxes, read-only (needs show_others = true in the config)",
+        show=False,
+    ),
+    Key(
+        "list.adopt",
+        "A",
+        "adopt",
+        "Adopt",
+        "Make another owner's sandbox yours by setting your owner label (asks first, names the owner)",
+        show=False,
+    ),
 )
 
 WORKSPACE_KEYS: tuple[Key, ...] = (

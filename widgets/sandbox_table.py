@@ -5,14 +5,28 @@ calls the service. Every cell is a `rich.text.Text` built from plain strings —
 parse as markup — and every sandbox-supplied string goes through `safe_text` first, so a label holding `[bold]` or
 an escape sequence shows literally (DESIGN §5.7). Relative times come from an injectable clock so snapshot tests
 are deterministic.
+
+Layout follows the table's width, so nothing is cut mid-word at 80 columns (`column_specs`):
+
+- at `WIDE` columns and more, every field has its own column and the labels get what is left;
+- below that, provider and labels leave the table for the detail line under it (`detail_text`), cpu/memory/disk
+  share one column (`4/8G/20G`), and sizes are compact (`204K`).
+
+Every column but the name (and the owner) has a fixed width that fits all its values, so a spinner frame or a new
+usage figure never resizes a column; the name column takes what the others leave, and a longer name ends in "…".
+With others' sandboxes shown (`show_owner`), an Owner column names the owner and marks the row read-only, and
+those rows are dimmed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual import events
 from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
@@ -21,18 +35,22 @@ from services.models import Isolation, SandboxInfo, SandboxState
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TRANSITIONS = (SandboxState.STARTING, SandboxState.STOPPING)
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("name", "Name"),
-    ("state", "State"),
-    ("provider", "Provider"),
-    ("isolation", "Isolation"),
-    ("cpu", "CPU"),
-    ("mem", "Mem"),
-    ("disk", "Disk"),
-    ("used", "Used"),
-    ("activity", "Activity"),
-    ("labels", "Labels"),  # last: the one column that may be long, so narrow terminals lose only its tail
-)
+WIDE = 120  # from this many columns on every field has its own column (the workspace folds at the same width)
+SCROLLBAR = 2  # kept free for the vertical scrollbar, so a long list never pushes the last column off screen
+MIN_NAME = 10  # the name column never gets narrower (a narrower terminal scrolls sideways instead)
+STATE_WIDTH = len("⠋ stopping")  # the widest state cell: transitions never resize the column
+USED_WIDTH = len("1023K")  # `human_size` never gives more than five cells
+ACTIVITY_WIDTH = len("just now")  # `relative_time` never gives more than eight ("11mo ago")
+ISOLATION_WIDTH = max(len("Isolation"), *(len(i) for i in Isolation))
+READ_ONLY = "read-only"
+RO_SHORT = "ro"  # the narrow layout's read-only marker (the title line spells it out)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    key: str
+    label: str
+    width: int  # cells of content, without the table's cell padding
 
 
 def safe_text(text: str) -> str:
@@ -56,18 +74,130 @@ def relative_time(then: datetime, now: datetime) -> str:
 
 
 def human_size(n: int | None) -> str:
+    """At most five cells: `512B`, `1.5K`, `204K`, `46M`, `1.2G`, `1023K` (one decimal only below ten)."""
     if n is None:
         return "-"
     size = float(n)
-    for unit in ("B", "K", "M"):
-        if size < 1024:
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+    for unit in ("B", "K", "M", "G", "T"):
+        if size < 1024 or unit == "T":
+            if unit == "B":
+                return f"{size:.0f}B"
+            # 9.96 rounds to "10.0": past that point show whole units, or the cell grows to six
+            return f"{size:.1f}{unit}" if size < 9.95 else f"{size:.0f}{unit}"
         size /= 1024
-    return f"{size:.1f}G"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def resources_text(info: SandboxInfo) -> str:
+    r = info.resources
+    return f"{r.cpu}/{r.memory_gib:g}G/{r.disk_gib:g}G"
 
 
 def labels_text(info: SandboxInfo, hide: str | None) -> str:
     return ", ".join(f"{safe_text(k)}={safe_text(v)}" for k, v in sorted(info.labels.items()) if k != hide)
+
+
+def owner_of(info: SandboxInfo, owner_label: str | None) -> str | None:
+    return info.labels.get(owner_label) if owner_label else None
+
+
+def detail_text(
+    info: SandboxInfo, *, owner_label: str | None, mine: bool, columns: Iterable[str], width: int | None = None
+) -> Text:
+    """The line under the table for the selected sandbox: whose it is when not the user's, what the table has no
+    column for at this width (isolation, labels), and the settings no column shows (network, auto-stop).
+
+    Parts come most important first; given a `width`, the parts that would not fit are left out whole rather than
+    cut mid-word, except the labels, which end in "…" (they are the one part of unbounded length).
+    """
+    shown = set(columns)
+    parts: list[tuple[str, str]] = [(safe_text(info.name), "bold")]
+    if not mine:
+        owner = owner_of(info, owner_label)
+        whose = f"{safe_text(owner)}'s" if owner else "no owner"
+        parts.append((f"read-only: {whose} (A adopts)", "bold"))
+    if info.error:
+        parts.append((f"error: {safe_text(info.error)}", "bold"))
+    if "isolation" not in shown:
+        parts.append((f"isolation: {info.isolation}", ""))
+    labels = labels_text(info, owner_label) if "labels" not in shown else ""
+    if labels:
+        parts.append((labels, "labels"))
+    parts.append(("network: on" if info.network else "network: blocked", "dim"))
+    parts.append((f"auto-stop: {info.auto_stop_minutes}m" if info.auto_stop_minutes else "auto-stop: off", "dim"))
+    if info.ephemeral:
+        parts.append(("ephemeral", "dim"))
+
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for text, style in parts:
+        gap = "  " if out.plain else ""
+        room = None if width is None else width - len(out.plain) - len(gap)
+        if room is not None and len(text) > room:
+            if style == "labels" and room > 8:
+                out.append(gap + text[: room - 1] + "…")
+            continue  # a smaller part further on may still fit
+        out.append(gap + text, style="" if style == "labels" else style)
+    return out
+
+
+def column_specs(
+    width: int, infos: Iterable[SandboxInfo], *, show_owner: bool, owner_label: str | None, identity: str | None
+) -> list[ColumnSpec]:
+    """The columns for a table `width` cells wide holding `infos` (see the module docstring)."""
+    infos = list(infos)
+    wide = width >= WIDE
+
+    def fit(label: str, values: Iterable[str], floor: int = 0) -> int:
+        return max(len(label), floor, *(len(v) for v in values))
+
+    owner_width = 0
+    if show_owner:
+        marker = f" ({READ_ONLY})" if wide else f" ({RO_SHORT})"
+        owners = [_owner_cell(i, owner_label, identity, marker) for i in infos]
+        owner_width = min(fit("Owner", owners), 12 + len(marker))
+    specs: list[ColumnSpec] = []
+    if wide:
+        specs += [
+            ColumnSpec("state", "State", STATE_WIDTH),
+            ColumnSpec("provider", "Provider", fit("Provider", (i.provider for i in infos))),
+            ColumnSpec("isolation", "Isolation", ISOLATION_WIDTH),
+            ColumnSpec("cpu", "CPU", fit("CPU", (str(i.resources.cpu) for i in infos))),
+            ColumnSpec("mem", "Mem", fit("Mem", (f"{i.resources.memory_gib:g}G" for i in infos))),
+            ColumnSpec("disk", "Disk", fit("Disk", (f"{i.resources.disk_gib:g}G" for i in infos))),
+            ColumnSpec("used", "Used", USED_WIDTH),
+            ColumnSpec("activity", "Activity", ACTIVITY_WIDTH),
+        ]
+    else:
+        specs += [ColumnSpec("state", "State", STATE_WIDTH)]
+        if not show_owner:  # the owner column takes its place; the detail line still says it
+            specs += [ColumnSpec("isolation", "Isolation", ISOLATION_WIDTH)]
+        specs += [
+            ColumnSpec("resources", "CPU/Mem/Disk", fit("CPU/Mem/Disk", (resources_text(i) for i in infos))),
+            ColumnSpec("used", "Used", USED_WIDTH),
+            ColumnSpec("activity", "Activity", ACTIVITY_WIDTH),
+        ]
+    padding = 2  # DataTable's cell_padding on each side of every column
+    columns = len(specs) + 1 + (1 if show_owner else 0) + (1 if wide else 0)
+    fixed = sum(s.width for s in specs) + owner_width + padding * columns + SCROLLBAR
+    longest = fit("Name", (safe_text(i.name) for i in infos))
+    if wide:
+        # the labels take what the others leave, but never squeeze a name that fits
+        name_width = max(MIN_NAME, min(longest, width - fixed - len("Labels")))
+        labels_width = max(len("Labels"), width - fixed - name_width)
+        specs.append(ColumnSpec("labels", "Labels", labels_width))
+    else:
+        name_width = max(MIN_NAME, min(longest, width - fixed))
+    head = [ColumnSpec("name", "Name", name_width)]
+    if show_owner:
+        head.append(ColumnSpec("owner", "Owner", owner_width))
+    return head + specs
+
+
+def _owner_cell(info: SandboxInfo, owner_label: str | None, identity: str | None, marker: str) -> str:
+    owner = owner_of(info, owner_label)
+    if identity and owner == identity:
+        return "you"
+    return (safe_text(owner) if owner else "nobody") + marker
 
 
 def _now() -> datetime:
@@ -75,10 +205,11 @@ def _now() -> datetime:
 
 
 class SandboxTable(DataTable[Text]):
-    """Rows keyed by sandbox id. `filter_text` narrows rows to those whose name, state or labels contain it."""
+    """Rows keyed by sandbox id. `filter_text` narrows rows to those whose name, state, owner or labels contain
+    it. `identity` is whose sandboxes are "mine": the others are dimmed and marked read-only."""
 
     DEFAULT_CSS = """
-    SandboxTable { height: 1fr; }
+    SandboxTable { height: 1fr; width: 100%; }  /* not auto (a ScrollView's default): columns follow the width */
     """
 
     def __init__(
@@ -86,21 +217,64 @@ class SandboxTable(DataTable[Text]):
         *,
         clock: Callable[[], datetime] = _now,
         owner_label: str | None = None,
+        identity: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._clock = clock
         self._owner_label = owner_label
+        self._identity = identity
         self._infos: dict[str, SandboxInfo] = {}
         self._order: list[str] = []
         self._filter = ""
         self._frame = 0
         self._spinner: Timer | None = None
+        self._show_owner = False
+        self._specs: list[ColumnSpec] = []
 
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(Text(label), key=key)
+    # -- layout --------------------------------------------------------------------------------------------
+    @property
+    def wide(self) -> bool:
+        return self._width() >= WIDE
+
+    def _width(self) -> int:
+        # before the first layout the table has no size yet; it is as wide as the screen
+        return self.size.width or (self.app.size.width if self.is_attached else WIDE)
+
+    @property
+    def column_keys(self) -> list[str]:
+        return [s.key for s in self._specs]
+
+    def _wanted_specs(self) -> list[ColumnSpec]:
+        return column_specs(
+            self._width(),
+            self._infos.values(),
+            show_owner=self._show_owner,
+            owner_label=self._owner_label,
+            identity=self._identity,
+        )
+
+    def on_resize(self, _event: events.Resize) -> None:
+        if self._wanted_specs() != self._specs:
+            self._rebuild()
+
+    def set_show_owner(self, show: bool) -> None:
+        if show != self._show_owner:
+            self._show_owner = show
+            self._rebuild()
+
+    def mine(self, info: SandboxInfo) -> bool:
+        return bool(self._identity) and owner_of(info, self._owner_label) == self._identity
+
+    def detail(self, info: SandboxInfo) -> Text:
+        return detail_text(
+            info,
+            owner_label=self._owner_label,
+            mine=self.mine(info),
+            columns=self.column_keys,
+            width=max(self._width() - 2, 20),  # the line's padding
+        )
 
     # -- data in -------------------------------------------------------------------------------------------
     @property
@@ -121,15 +295,17 @@ class SandboxTable(DataTable[Text]):
         old = self._infos.get(info.id)
         if old is not None and info.disk_used_bytes is None:
             # state events carry no usage figure; keep the last one we measured
-            info = _with_usage(info, old.disk_used_bytes)
+            info = dataclasses.replace(info, disk_used_bytes=old.disk_used_bytes)
         self._infos[info.id] = info
         if not known:
             self._order.append(info.id)
             self._order.sort(key=lambda i: (self._infos[i].name.lower(), i))
             self._rebuild()
             return
-        if info.id in self.rows:
-            for key, value in zip((k for k, _ in COLUMNS), self._cells(info), strict=True):
+        if self._wanted_specs() != self._specs:  # e.g. a longer owner after an adopt: lay the columns out again
+            self._rebuild()
+        elif info.id in self.rows:
+            for key, value in zip(self.column_keys, self._cells(info), strict=True):
                 self.update_cell(info.id, key, value)
         elif self._matches(info):
             self._rebuild()
@@ -160,6 +336,11 @@ class SandboxTable(DataTable[Text]):
     def visible_names(self) -> list[str]:
         return [self._infos[str(row.value)].name for row in self.rows]
 
+    def row_text(self, sandbox_id: str) -> dict[str, str]:
+        """The plain text of one row by column key (tests read cells by key, not by position, which changes
+        with the width)."""
+        return {key: cell.plain for key, cell in zip(self.column_keys, self.get_row(sandbox_id), strict=True)}
+
     def set_filter(self, text: str) -> None:
         self._filter = text.strip().lower()
         self._rebuild()
@@ -180,7 +361,14 @@ class SandboxTable(DataTable[Text]):
 
     def _rebuild(self) -> None:
         selected = self.selected
-        self.clear()
+        specs = self._wanted_specs()
+        if specs != self._specs:
+            self.clear(columns=True)
+            for spec in specs:
+                self.add_column(Text(spec.label), width=spec.width, key=spec.key)
+            self._specs = specs
+        else:
+            self.clear()
         for sandbox_id in self._order:
             info = self._infos[sandbox_id]
             if self._matches(info):
@@ -213,22 +401,34 @@ class SandboxTable(DataTable[Text]):
         return Text(relative_time(info.last_activity, self._clock()), style="dim")
 
     def _cells(self, info: SandboxInfo) -> list[Text]:
+        r = info.resources
         isolation = Text(str(info.isolation))
         if info.isolation not in (Isolation.FULL, Isolation.REMOTE):
             isolation.stylize(self._colour("warning", "yellow"))
-        r = info.resources
-        return [
-            Text(safe_text(info.name), style="bold"),
-            self._state(info),
-            Text(info.provider),
-            isolation,
-            Text(str(r.cpu), justify="right"),
-            Text(f"{r.memory_gib:g}G", justify="right"),
-            Text(f"{r.disk_gib:g}G", justify="right"),
-            Text(human_size(info.disk_used_bytes), justify="right"),
-            self._activity(info),
-            Text(labels_text(info, self._owner_label), no_wrap=True, overflow="ellipsis"),
-        ]
+        mine = self.mine(info)
+        marker = f" ({READ_ONLY})" if self.wide else f" ({RO_SHORT})"
+        cells: dict[str, Text] = {
+            "name": _clipped(safe_text(info.name), style="bold" if mine else ""),
+            "owner": _clipped(
+                _owner_cell(info, self._owner_label, self._identity, marker), style="" if mine else "italic"
+            ),
+            "state": self._state(info),
+            "provider": Text(info.provider),
+            "isolation": isolation,
+            "cpu": Text(str(r.cpu), justify="right"),
+            "mem": Text(f"{r.memory_gib:g}G", justify="right"),
+            "disk": Text(f"{r.disk_gib:g}G", justify="right"),
+            "resources": Text(resources_text(info), justify="right"),
+            "used": Text(human_size(info.disk_used_bytes), justify="right"),
+            "activity": self._activity(info),
+            "labels": _clipped(labels_text(info, self._owner_label)),
+        }
+        out = [cells[key] for key in self.column_keys]
+        if not mine:
+            # read-only rows: dimmed as a whole, so mine stand out when both are shown
+            for cell in out:
+                cell.stylize("dim")
+        return out
 
     # -- the spinner runs only while some visible row is in transition (no timer otherwise) ---------------
     def _sync_spinner(self) -> None:
@@ -247,7 +447,6 @@ class SandboxTable(DataTable[Text]):
                 self.update_cell(sandbox_id, "state", self._state(info))
 
 
-def _with_usage(info: SandboxInfo, used: int | None) -> SandboxInfo:
-    import dataclasses
-
-    return dataclasses.replace(info, disk_used_bytes=used)
+def _clipped(text: str, style: str = "") -> Text:
+    """A cell that ends in "…" when its column is narrower than the text, instead of wrapping or cutting."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")

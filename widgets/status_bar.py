@@ -3,6 +3,9 @@
 A plain view of reactives: the screen sets them from service events and from messages panes post
 (`widgets.messages.WorkInFlight`, `BranchChanged`). Several pieces of work can be in flight at once; the bar shows
 the most recent one and a count. The spinner timer runs only while something is in flight.
+
+On another owner's sandbox (opened from the list with others shown) the bar says "read-only" and whose it is, in
+the warning colour, right after the sandbox's name: writes there fail, and the bar says why before they do.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class StatusBar(Widget):
     state: reactive[str] = reactive("")
     isolation: reactive[str] = reactive("")
     branch: reactive[str | None] = reactive(None)
+    read_only: reactive[bool] = reactive(False)
+    owner: reactive[str | None] = reactive(None)  # shown with `read_only`: whose sandbox this is
     frame: reactive[int] = reactive(0)
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -38,11 +43,13 @@ class StatusBar(Widget):
         self._work: dict[str, str] = {}
         self._timer: Timer | None = None
 
-    def show_sandbox(self, info: SandboxInfo) -> None:
+    def show_sandbox(self, info: SandboxInfo, *, read_only: bool = False, owner: str | None = None) -> None:
         self.provider = info.provider
         self.sandbox = info.name
         self.state = str(info.state)
         self.isolation = str(info.isolation)
+        self.read_only = read_only
+        self.owner = owner
 
     # -- work in flight ------------------------------------------------------------------------------------
     @property
@@ -78,6 +85,12 @@ class StatusBar(Widget):
             out.append("  ")
         if self.sandbox:
             out.append(safe_text(self.sandbox), style="bold")
+            out.append("  ")
+        if self.read_only:
+            out.append("read-only", style="bold reverse " + self._colour("warning", "yellow"))
+            out.append(
+                f" {safe_text(self.owner)}'s" if self.owner else " no owner", style=self._colour("warning", "yellow")
+            )
             out.append("  ")
         if self.state:
             style = self._colour("success", "green") if self.state == SandboxState.STARTED else ""

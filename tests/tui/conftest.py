@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -27,7 +28,7 @@ def fixed_clock() -> datetime:
     return NOW
 
 
-async def wait_for(pilot: Pilot[object], cond: Callable[[], object], timeout: float = 10.0) -> None:
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], object], timeout: float = 10.0) -> None:
     """Let the app run until `cond()` is true (workers post results asynchronously)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -1,7 +1,11 @@
 """End to end: the real `sandbench` console script in a detached tmux session, driven with send-keys and read with
-capture-pane. Creates a sandbox through the UI, opens it, checks the workspace, quits.
+capture-pane. Creates a sandbox through the UI, opens it, checks the workspace, creates a file from the explorer,
+writes it in the editor and saves it (checked with `sandbench cp` in another process and on screen), lists it with
+`ls` in the terminal pane, quits.
 
 Its own tmux server (`-L`) so it never touches a user's sessions; its own SANDBENCH_HOME (0711, as in conftest).
+Every wait polls the screen with a deadline (`Tmux.wait_for`), never a bare sleep, except the short pause after a
+lone ESC that keeps the next key from reading as alt+key.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,7 @@ class Tmux:
     def __init__(self, socket: str, session: str) -> None:
         self.socket = socket
         self.session = session
+        self.home: Path | None = None  # the app's SANDBENCH_HOME base, for `sandbench` commands beside it
 
     def run(self, *args: str, check: bool = True) -> str:
         out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check)
@@ -42,14 +47,17 @@ class Tmux:
         return self.run("capture-pane", "-p", "-t", self.session, check=False)
 
     def wait_for(self, *needles: str, timeout: float = 20.0) -> str:
+        return self.wait_until(lambda text: all(n in text for n in needles), f"{needles!r}", timeout)
+
+    def wait_until(self, cond: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline:
             text = self.screen()
-            if all(n in text for n in needles):
+            if cond(text):
                 return text
             time.sleep(0.1)
-        raise AssertionError(f"never saw {needles!r} on screen; last screen:\n{text}")
+        raise AssertionError(f"never saw {what} on screen; last screen:\n{text}")
 
     def alive(self) -> bool:
         return (
@@ -60,13 +68,33 @@ class Tmux:
         )
 
 
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "SANDBENCH_HOME": str(home / "home"), "SANDBENCH_CONFIG": str(home / "config.toml")}
+
+
+def terminal_lines(screen: str) -> list[str]:
+    """The lines inside the terminal pane's frame: from its `─ Terminal ─` top border down to the frame's bottom
+    (the explorer and editor show the same file names, so a name on screen alone proves nothing)."""
+    lines = screen.splitlines()
+    top = next((i for i, line in enumerate(lines) if "─ Terminal ─" in line), None)
+    if top is None:
+        return []
+    column = lines[top].index("─ Terminal ─") - 1  # the frame's left corner
+    out: list[str] = []
+    for line in lines[top + 1 :]:
+        inner = line[column:]
+        if inner.startswith("╰"):
+            break
+        out.append(inner)
+    return out
+
+
 @pytest.fixture
 def home() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="sandbench-e2e-", dir="/tmp"))
     os.chmod(base, 0o711)
     yield base
-    env = {**os.environ, "SANDBENCH_HOME": str(base / "home"), "SANDBENCH_CONFIG": str(base / "config.toml")}
-    subprocess.run([str(SANDBENCH), "rm", "--force", "e2e-box"], env=env, capture_output=True, timeout=60)
+    subprocess.run([str(SANDBENCH), "rm", "--force", "e2e-box"], env=_env(base), capture_output=True, timeout=60)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -79,6 +107,7 @@ def tmux(home: Path) -> Iterator[Tmux]:
     if not SANDBENCH.exists():
         pytest.skip(f"{SANDBENCH} is missing (make the editable install first)")
     t = Tmux(f"sandbench-e2e-{os.getpid()}", "app")
+    t.home = home
     env_args = [
         f"SANDBENCH_HOME={home / 'home'}",
         f"SANDBENCH_CONFIG={home / 'config.toml'}",
@@ -91,12 +120,69 @@ def tmux(home: Path) -> Iterator[Tmux]:
     t.run("kill-server", check=False)
 
 
-def write_file_in_editor(t: Tmux) -> None:
-    """Hook for the editor issue: open a new file from the explorer, type, ctrl+s, and read it back on screen.
+FILE = "notes.txt"
+TEXT = "hello from tmux 42"
+DIALOG = "makes folders on the way"  # the new-file dialog's message (the footer says "New file" too)
+EXPLORER_KEYS = "n New file"  # in the footer while the explorer has focus
+TERMINAL_KEYS = "Leave terminal"  # in the footer while a shell has the keyboard
 
-    Until the editor lands this only checks the editor pane is there; replace the body when it does.
-    """
-    t.wait_for("Editor")
+
+def footer(screen: str) -> str:
+    lines = screen.rstrip("\n").splitlines()
+    return lines[-1] if lines else ""
+
+
+def write_file_in_editor(t: Tmux) -> None:
+    """Create a file from the explorer, open it, type, ctrl+s; read it back through `sandbench cp` (another
+    process, through the service) and on screen; then `ls` in the terminal pane lists it (issue 3 must-show 3,
+    issue 4's e2e extension)."""
+    assert t.home is not None
+    # alt+1 (sent as ESC 1; decoded as alt+digit) focuses the explorer. Focus moves a frame later, so wait for the
+    # footer to show the explorer's keys before pressing one, or `n` would reach the pane that had focus
+    t.keys("M-1")
+    t.wait_until(lambda s: EXPLORER_KEYS in footer(s), "the explorer's keys in the footer")
+    t.keys("n")
+    t.wait_for(DIALOG)
+    t.type(FILE)
+    t.keys("Enter")
+    # the new file is revealed under the cursor in the explorer; enter opens it in the editor, which takes focus
+    t.wait_until(lambda s: FILE in s and DIALOG not in s, f"{FILE} in the explorer")
+    t.keys("Enter")
+    # typed before the buffer is loaded and focused, keys would go elsewhere: wait for the tab, the gutter's first
+    # line number and the editor's keys in the footer
+    t.wait_until(
+        lambda s: s.count(FILE) >= 2 and "^s Save" in s and any(line.startswith("│1 ", 30) for line in s.splitlines()),
+        f"{FILE} open in an editor tab",
+    )
+    t.type(TEXT)
+    t.wait_for(TEXT, f"● {FILE}")  # typed, and the tab says unsaved
+    t.keys("C-s")
+    t.wait_until(lambda s: TEXT in s and f"● {FILE}" not in s, "the tab's unsaved marker gone after ctrl+s")
+
+    # saved: another process reads it through the service (the dirty marker alone would be the editor's word)
+    deadline = time.monotonic() + 20
+    content = ""
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            [str(SANDBENCH), "cp", f"e2e-box:{FILE}", "-"], env=_env(t.home), capture_output=True, timeout=30
+        )
+        content = out.stdout.decode("utf-8", "replace")
+        if out.returncode == 0 and TEXT in content:
+            break
+        time.sleep(0.2)
+    assert content.rstrip("\n") == TEXT, (content, t.screen())
+    screen = t.wait_for(TEXT)
+    assert "Traceback" not in screen
+
+    # the terminal pane: `ls` in the sandbox's shell lists the file, inside the terminal's frame
+    t.keys("M-3")
+    t.wait_until(lambda s: TERMINAL_KEYS in footer(s), "the terminal's keys in the footer")
+    t.wait_until(lambda s: any("$" in line or "#" in line for line in terminal_lines(s)), "a shell prompt")
+    t.type("ls -1")
+    t.keys("Enter")
+    t.wait_until(
+        lambda s: any(line.strip(" │") == FILE for line in terminal_lines(s)), f"{FILE} listed by ls in the terminal"
+    )
 
 
 def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
@@ -113,25 +199,19 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
     screen = t.wait_for("Explorer", "Terminal", "isolation:", "e2e-box")
     assert "─ Editor ─" in screen and "─ Git ─" in screen  # 120 columns: git has its own column, not a tab
 
-    # alt+3 (sent as ESC 3, as most terminals do) focuses the terminal pane; the help screen names the focused
-    # pane first. Retried: right after opening, the panes may still be mounting.
-    for _ in range(3):
-        t.keys("M-3")
-        time.sleep(0.5)
-        t.keys("F1")
-        t.wait_for("(focused)")
-        focused = "Terminal (focused)" in t.screen()
-        t.keys("Escape")
-        time.sleep(0.3)  # a lone ESC needs a pause, or the next key's sequence reads as alt+key
-        if focused:
-            break
-    assert focused, t.screen()
+    # alt+3 (sent as ESC 3, as most terminals do) focuses the terminal pane, once its shell is up: the footer shows
+    # the terminal's keys, and the help screen names the focused pane first
+    t.wait_until(lambda s: any("$" in line or "#" in line for line in terminal_lines(s)), "a shell prompt")
+    t.keys("M-3")
+    t.wait_until(lambda s: TERMINAL_KEYS in footer(s), "the terminal's keys in the footer")
+    t.keys("F1")
+    assert "Terminal (focused)" in t.wait_for("(focused)")
+    t.keys("Escape")
+    # closed: the ESC was read as a lone ESC, so the next key's sequence cannot read as alt+key
+    t.wait_until(lambda s: "(focused)" not in s, "the help screen closed")
 
     t.keys("F11")  # maximise the terminal: the explorer's frame disappears
-    deadline = time.monotonic() + 10
-    while "Explorer" in t.screen() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "Explorer" not in t.screen()
+    t.wait_until(lambda s: "Explorer" not in s and "─ Terminal ─" in s, "the terminal maximised")
     t.keys("F11")
     t.wait_for("Explorer", "Terminal")
 

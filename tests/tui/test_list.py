@@ -42,8 +42,9 @@ async def test_list_shows_sandboxes(service: SandboxService, make_app: Callable[
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await _started(pilot, app)
         assert screen.table.visible_names == ["alpha", "beta"]
-        row = [cell.plain for cell in screen.table.get_row(screen.table.infos[1].id)]
-        assert row[0] == "beta" and "started" in row[1] and row[2] == "local" and row[4:6] == ["2", "4G"]
+        row = screen.table.row_text(screen.table.infos[1].id)
+        assert row["name"] == "beta" and "started" in row["state"] and row["provider"] == "local"
+        assert (row["cpu"], row["mem"]) == ("2", "4G")
         assert not screen.query_one("#list-empty", Static).display
 
 
@@ -208,10 +209,11 @@ async def test_hostile_labels_render_literally(service: SandboxService, make_app
     app = make_app()
     async with app.run_test(size=(160, 30)) as pilot:
         screen = await _started(pilot, app)
-        labels = screen.table.get_row(screen.table.infos[0].id)[9]
-        assert "note=[bold red]x[/] [link=http://e]y" in labels.plain
-        assert "esc=\\x9b31m" in labels.plain and "\x9b" not in labels.plain
-        assert not labels.spans or all(span.style != "bold red" for span in labels.spans)
+        assert screen.table.column_keys[-1] == "labels"
+        cell = screen.table.get_row(screen.table.infos[0].id)[-1]
+        assert "note=[bold red]x[/] [link=http://e]y" in cell.plain
+        assert "esc=\\x9b31m" in cell.plain and "\x9b" not in cell.plain
+        assert not cell.spans or all(span.style != "bold red" for span in cell.spans)
 
 
 async def test_errors_never_raise_out_of_workers(

@@ -1,5 +1,6 @@
 """Snapshot tests (pytest-textual-snapshot) of the sandbox list and the workspace at 80x24 and 160x48, dark and
-light; plus the create dialog and the help screen.
+light; the list with others' sandboxes shown (read-only, issue 6) at both sizes; plus the create dialog and the help
+screen.
 
 Deterministic by construction: sandboxes are seeded through a real LocalProvider with fixed last-activity times
 and rendered against a fixed clock; what depends on the host (the isolation level, measured disk usage) is pinned
@@ -29,7 +30,7 @@ from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
 
-USED = {"api-server": 1_572_864, "data-lab": 48_234_496, "scratch": None}
+USED = {"api-server": 1_572_864, "data-lab": 48_234_496, "scratch": None, "shared-ci": 209_396}
 
 
 class PinnedProvider:
@@ -72,6 +73,22 @@ def seeded(config: Config) -> Iterator[Config]:
     asyncio.run(seed())
     yield config
     asyncio.run(_cleanup(config))
+
+
+@pytest.fixture
+def seeded_others(seeded: Config) -> Config:
+    """`seeded`, plus a sandbox of alice's, and a config that may show it."""
+
+    async def seed() -> None:
+        provider = LocalProvider(seeded.data_dir, owner_label=seeded.owner_label)
+        alice = SandboxService(provider, dataclasses.replace(seeded, identity="alice"))
+        ci = await alice.create(SandboxSpec(name="shared-ci", labels={"team": "platform"}))
+        provider.store.touch(ci.id, (NOW - timedelta(minutes=40)).timestamp())
+        alice.audit.close()
+        await provider.close()
+
+    asyncio.run(seed())
+    return dataclasses.replace(seeded, show_others=True)
 
 
 async def _cleanup(config: Config) -> None:
@@ -118,6 +135,20 @@ def test_list(snap_compare: Any, seeded: Config, size: tuple[int, int], theme: s
 @pytest.mark.parametrize("theme", THEMES)
 def test_workspace(snap_compare: Any, seeded: Config, size: tuple[int, int], theme: str) -> None:
     assert snap_compare(_app(seeded, theme), terminal_size=size, run_before=_workspace)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_list_with_others(snap_compare: Any, seeded_others: Config, size: tuple[int, int]) -> None:
+    async def show_others(pilot: Pilot[Any]) -> None:
+        await _list_loaded(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, SandboxListScreen)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: "shared-ci" in screen.table.visible_names)
+        await pilot.press("down", "down", "down")  # the cursor on alice's row: the detail line says whose it is
+        await pilot.pause()
+
+    assert snap_compare(_app(seeded_others, "textual-dark"), terminal_size=size, run_before=show_others)
 
 
 def test_create_dialog(snap_compare: Any, seeded: Config) -> None:

@@ -4,6 +4,12 @@ State stays live without a refresh storm: the service's state listener posts `Sa
 slow timer re-lists every `REFRESH_EVERY` seconds (exclusive: a newer listing supersedes an older one), and
 lifecycle results update their own row. Every service call runs in a worker that posts a result message; failures
 go to the app's single error handler through `ReportWorkerErrors`.
+
+Others' sandboxes (issue 6): with `show_others = true` in the config, `o` toggles listing the organisation's other
+sandboxes next to the user's own. They are read-only: dimmed, with an Owner column, and every lifecycle key on one
+refuses with a one-line note instead of calling the service (which would refuse too, fail closed). `A` adopts one
+after a confirmation that names the sandbox and its current owner. The line under the table (`#list-detail`) shows
+the selected sandbox's id, owner and whatever the narrow layout has no column for.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ REFRESH_EVERY = 10.0
 class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     BINDINGS = bindings(LIST_KEYS + FOCUS_KEYS)
     TITLE_TEXT = "Sandboxes"
+    DEFAULT_CSS = """
+    SandboxListScreen #list-detail { height: 1; padding: 0 1; }
+    """
 
     def __init__(self, service: SandboxService, config: Config, clock: Callable[[], datetime]) -> None:
         super().__init__(id="sandbox-list")
@@ -52,21 +61,17 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._clock = clock
         self._unsubscribe: Callable[[], None] | None = None
         self._busy: set[str] = set()
+        self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            Text.assemble(
-                ("sandbench", "bold"),
-                "  sandboxes of ",
-                (safe_text(self.config.identity), "bold"),
-                f"  on {self.service.provider.name}",
-            ),
-            id="list-title",
-        )
+        yield Static(self._title(), id="list-title")
         yield Input(placeholder="/ to filter by name, state or label", id="filter", compact=True)
-        yield SandboxTable(clock=self._clock, owner_label=self.config.owner_label, id="sandboxes")
+        yield SandboxTable(
+            clock=self._clock, owner_label=self.config.owner_label, identity=self.config.identity, id="sandboxes"
+        )
         yield Static(Text("Loading…"), id="list-empty")
+        yield Static(Text(""), id="list-detail")
         status = StatusBar(id="status")
         status.provider = self.service.provider.name
         yield status
@@ -94,6 +99,21 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         # Called by the service from the event loop, maybe mid-way through another handler: only post.
         self.post_message(SandboxChanged(info))
 
+    def _title(self) -> Text:
+        title = Text.assemble(
+            ("sandbench", "bold"),
+            "  sandboxes of ",
+            (safe_text(self.config.identity), "bold"),
+            f"  on {self.service.provider.name}",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        if self.showing_others:
+            title.append("  + others' (dimmed, ro = read-only)", style="italic")
+        elif self.config.show_others:
+            title.append("  o: show others'", style="dim")
+        return title
+
     @property
     def table(self) -> SandboxTable:
         return self.query_one(SandboxTable)
@@ -105,7 +125,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     # -- workers: service calls only, results as messages ------------------------------------------------
     def load(self) -> None:
         async def work() -> None:
-            infos = await self.service.list_sandboxes(usage=True)
+            infos = await self.service.list_sandboxes(usage=True, include_others=self.showing_others)
             self.post_message(SandboxesListed(infos))
 
         self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
@@ -120,6 +140,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         verb: str,
         call: Callable[[], object],
         transient: SandboxState | None = None,
+        note: str | None = None,
     ) -> None:
         if info.id in self._busy:
             self.notify(f"{safe_text(info.name)} is busy; wait for the last action to finish", markup=False)
@@ -139,7 +160,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             finally:
                 self.post_message(LifecycleDone(info.id, key))
             if isinstance(result, SandboxInfo):
-                self.post_message(SandboxChanged(result, note=f"{result.name}: {result.state}"))
+                self.post_message(SandboxChanged(result, note=note or f"{result.name}: {result.state}"))
             elif verb == "delete":
                 self.post_message(SandboxRemoved(info.id, info.name))
             elif result is not None:
@@ -152,6 +173,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         table = self.table
         # rows with an action in flight keep their optimistic state (a spinner) until the action's result arrives
         infos = [(table.get_info(i.id) or i) if i.id in self._busy else i for i in message.infos]
+        if not self.showing_others:  # a listing that started before others were hidden again
+            infos = [i for i in infos if self.service.owns(i)]
         table.set_sandboxes(infos)
         if not self.loaded:
             self.call_after_refresh(self._mount_footer)
@@ -160,7 +183,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def on_sandbox_changed(self, message: SandboxChanged) -> None:
         info = message.info
-        if not self.service.owns(info):
+        if not (self.service.owns(info) or self.showing_others):
             return
         if (
             info.id in self._busy
@@ -198,6 +221,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def _sync_empty(self) -> None:
         empty = self.query_one("#list-empty", Static)
         table = self.table
+        self._sync_detail()
         if table.row_count:
             empty.display = False
             return
@@ -207,12 +231,41 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         else:
             empty.update(Text("No sandboxes yet. Press n to create one."))
 
+    def _sync_detail(self) -> None:
+        info = self.table.selected
+        self.query_one("#list-detail", Static).update(self.table.detail(info) if info is not None else Text(""))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._sync_detail()
+
+    def on_resize(self) -> None:
+        # the detail line says more when the table is narrow (provider, labels): the table re-lays itself out
+        # on its own resize; the line follows after that refresh
+        self.call_after_refresh(self._sync_detail)
+
     # -- actions -------------------------------------------------------------------------------------------
     def _selected(self) -> SandboxInfo | None:
         info = self.table.selected
         if info is None:
             self.notify("no sandbox selected", severity="warning", timeout=2)
         return info
+
+    def _mine(self, verb: str) -> SandboxInfo | None:
+        """The selected sandbox if it is the user's; for another owner's, a one-line refusal and None. The
+        service refuses too (fail closed); this says why in words, before anything is sent."""
+        info = self._selected()
+        if info is None or self.service.owns(info):
+            return info
+        owner = info.labels.get(self.config.owner_label)
+        whose = f"{safe_text(owner)}'s sandbox" if owner else "a sandbox with no owner"
+        self.notify(
+            f"cannot {verb} {safe_text(info.name)}: it is {whose}, read-only here (A adopts it)",
+            severity="warning",
+            markup=False,
+            timeout=4,
+        )
+        return None
 
     def action_open(self) -> None:
         info = self._selected()
@@ -247,22 +300,22 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.run_worker(work(), name=f"create {spec.name}", group="create", exit_on_error=False)
 
     def action_start(self) -> None:
-        info = self._selected()
+        info = self._mine("start")
         if info is not None:
             self._lifecycle(info, "start", lambda: self.service.start(info.id), SandboxState.STARTING)
 
     def action_stop(self) -> None:
-        info = self._selected()
+        info = self._mine("stop")
         if info is not None:
             self._lifecycle(info, "stop", lambda: self.service.stop(info.id), SandboxState.STOPPING)
 
     def action_archive(self) -> None:
-        info = self._selected()
+        info = self._mine("archive")
         if info is not None:
             self._lifecycle(info, "archive", lambda: self.service.archive(info.id), SandboxState.STOPPING)
 
     def action_delete(self) -> None:
-        info = self._selected()
+        info = self._mine("delete")
         if info is None:
             return
 
@@ -283,7 +336,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         )
 
     def action_snapshot(self) -> None:
-        info = self._selected()
+        info = self._mine("snapshot")
         if info is None:
             return
 
@@ -300,6 +353,56 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 f"Name for a snapshot of “{safe_text(info.name)}”:",
                 value=f"{info.name}-snap",
                 validate=lambda v: None if v.strip() else "a snapshot needs a name",
+            ),
+            answer,
+        )
+
+    def action_toggle_others(self) -> None:
+        if not self.config.show_others:
+            self.notify(
+                "others' sandboxes are hidden: set show_others = true in the config to see them read-only",
+                markup=False,
+                timeout=4,
+            )
+            return
+        self.showing_others = not self.showing_others
+        self.query_one("#list-title", Static).update(self._title())
+        table = self.table
+        table.set_show_owner(self.showing_others)
+        if not self.showing_others:
+            table.set_sandboxes([i for i in table.infos if self.service.owns(i)])
+        self._sync_empty()
+        self.load()
+
+    def action_adopt(self) -> None:
+        info = self._selected()
+        if info is None:
+            return
+        if self.service.owns(info):
+            self.notify(f"{safe_text(info.name)} is already yours", markup=False, timeout=3)
+            return
+        if not self.config.show_others:  # only reachable with a stale row; the service would refuse as well
+            self.notify("adopting needs show_others = true in the config", severity="warning", timeout=4)
+            return
+
+        from widgets.dialogs import ConfirmDialog
+
+        owner = info.labels.get(self.config.owner_label)
+        name = safe_text(info.name)
+        whose = f"owned by {safe_text(owner)}" if owner else "which has no owner"
+        after = f"; {safe_text(owner)} will see it only read-only" if owner else ""
+
+        def answer(yes: object) -> None:
+            if yes:
+                self._lifecycle(info, "adopt", lambda: self.service.adopt(info.id), note=f"adopted {info.name}")
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Adopt sandbox",
+                f"Adopt sandbox “{name}”, {whose}? It gets your owner label "
+                f"({safe_text(self.config.identity)}) and becomes yours to run, change and delete{after}.",
+                confirm="Adopt",
+                danger=True,
             ),
             answer,
         )

@@ -128,9 +128,18 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
                     yield pane("git")
                 yield pane("terminal")
         status = StatusBar(id="status")
-        status.show_sandbox(self.info)
+        self._show_status(status)
         yield status
         yield Footer()
+
+    @property
+    def read_only(self) -> bool:
+        """Another owner's sandbox, opened with others shown: the service refuses writes, exec and terminals."""
+        return not self.service.owns(self.info)
+
+    def _show_status(self, status: StatusBar) -> None:
+        owner = self.info.labels.get(self.config.owner_label)
+        status.show_sandbox(self.info, read_only=self.read_only, owner=owner)
 
     def on_mount(self) -> None:
         self.call_after_refresh(settle_heap)
@@ -139,6 +148,12 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.action_focus_pane("editor")
         if self.info.state is not SandboxState.STARTED:
             self._ensure_running()
+        # git status follows file changes (coalesced watcher batches), not a timer; polling providers also look
+        # in the folders open in the explorer
+        follow = getattr(self.pane_widget("git"), "follow_changes", None)
+        if callable(follow):
+            explorer = self.pane_widget("explorer")
+            follow(extra_dirs=lambda: getattr(explorer, "expanded", ()))
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -204,11 +219,28 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             self._last_focus[pane] = self.focused
 
     def _focus_into(self, pane: str) -> bool:
-        frame = self.frame(pane)
         remembered = self._last_focus.get(pane)
         if remembered is not None and remembered.is_attached and remembered.focusable:
             remembered.focus()
             return True
+        pane_widget = self.pane_widget(pane)
+        if type(pane_widget).focus is not Widget.focus:
+            # The pane says where its keyboard goes (the terminal: the active shell, not the tab bar that comes
+            # first in the focus chain). Its focus() is deferred; fall back to the chain if it found nothing.
+            before = self.focused
+            pane_widget.focus()
+            self.call_after_refresh(self._focus_if_unmoved, pane, before)
+            return True
+        return self._focus_fallback(pane)
+
+    def _focus_if_unmoved(self, pane: str, before: Widget | None) -> None:
+        focused = self.focused
+        if focused is not None and (self.frame(pane) in focused.ancestors or focused is not before):
+            return  # landed in the pane, or the user has moved on since: leave focus where it is
+        self._focus_fallback(pane)
+
+    def _focus_fallback(self, pane: str) -> bool:
+        frame = self.frame(pane)
         for widget in self.focus_chain:
             if frame in widget.ancestors:
                 widget.focus()
@@ -219,6 +251,12 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def action_focus_pane(self, pane: str) -> None:
         if pane not in PANES:
             return
+        self._reveal_pane(pane)
+        # the tab switch changes display: focus after the next refresh, when the pane is focusable again
+        self.call_after_refresh(self._focus_into, pane)
+
+    def _reveal_pane(self, pane: str) -> None:
+        """Make the pane visible (restore a maximised other pane, un-collapse, switch the narrow tab)."""
         frame = self.frame(pane)
         if self.maximized is not None and self.maximized is not frame:
             self.minimize()
@@ -226,8 +264,6 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             frame.remove_class("-collapsed")
         if self.narrow and pane in ("editor", "git"):
             self._show_tab(pane)
-        # the tab switch changes display: focus after the next refresh, when the pane is focusable again
-        self.call_after_refresh(self._focus_into, pane)
 
     def action_cycle_pane(self, step: int) -> None:
         current = self.focused_pane
@@ -327,7 +363,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             if message.info.disk_used_bytes is not None
             else dataclasses.replace(message.info, disk_used_bytes=self.info.disk_used_bytes)
         )
-        self.query_one(StatusBar).show_sandbox(self.info)
+        self._show_status(self.query_one(StatusBar))
         if message.info.state is SandboxState.DELETED:
             self.notify(f"{safe_text(self.info.name)} was deleted", severity="warning", markup=False)
             self.dismiss()
@@ -349,17 +385,28 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if callable(set_markers):
             set_markers(getattr(message, "markers", {}))
 
+    def on_editor_tabs_saved(self, message: Any) -> None:
+        """`EditorTabs.Saved(path)`: the git panel refreshes (it skips this when its watcher reports the write)."""
+        notice = getattr(self.pane_widget("git"), "notice_saved", None)
+        if callable(notice):
+            notice(message.path)
+
     def on_editor_tabs_active_file_changed(self, message: Any) -> None:
         # a newly opened file brought a document and its highlight state: settle them once it is painted
         self.call_after_refresh(settle_heap)
 
     def on_explorer_file_open_requested(self, message: Any) -> None:
-        """`Explorer.FileOpenRequested(path)` → `EditorTabs.open_file(path)`, then the editor has focus."""
+        """`Explorer.FileOpenRequested(path)` → `EditorTabs.open_file(path)`, then the editor has focus.
+
+        A file that has to load focuses its own buffer when its tab is added; focusing the pane here as well raced
+        with that and could leave focus on the tab strip (the first focusable in the pane), so typed keys went
+        nowhere. Here the pane is only shown, and focused only when the file was already open (no load)."""
         editor = self.pane_widget("editor")
         open_file = getattr(editor, "open_file", None)
         if callable(open_file):
-            open_file(message.path)
-            self.action_focus_pane("editor")
+            self._reveal_pane("editor")
+            if open_file(message.path) is None:
+                self.action_focus_pane("editor")
 
     def _ensure_running(self) -> None:
         key = f"start:{self.info.id}"
@@ -368,7 +415,9 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         async def work() -> None:
             self.post_message(WorkInFlight(key, f"starting {name}…"))
             try:
-                info = await self.service.ensure_running(self.info.id)
+                # read-only: a stopped sandbox of someone else's is not ours to start; the service says so in one
+                # line (write=True would answer "no sandbox", the fail-closed reply for writes)
+                info = await self.service.ensure_running(self.info.id, write=not self.read_only)
             finally:
                 self.post_message(WorkInFlight(key, None))
             self.post_message(SandboxChanged(info))

@@ -1,0 +1,118 @@
+"""The sandbox list's columns fit the terminal: nothing cut mid-word at 80 columns, every field at 120 and more.
+
+Pure functions (`column_specs`, `human_size`) tested directly; the table itself through Pilot at 80x24, including
+the update path that once left a column as wide as its header ("204." for "204.0K", "● sta" for a state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from services.models import Isolation, Resources, SandboxInfo, SandboxSpec, SandboxState
+from services.sandbox_service import SandboxService
+from tests.tui.conftest import wait_for
+from tui.app import SandbenchApp
+from tui.screens.sandbox_list import SandboxListScreen
+from widgets.sandbox_table import SCROLLBAR, WIDE, ColumnSpec, column_specs, detail_text, human_size
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def info(name: str, *, owner: str = "me", cpu: int = 1, mem: float = 1, disk: float = 3, **kw: object) -> SandboxInfo:
+    return SandboxInfo(
+        id=f"id-{name}",
+        name=name,
+        state=kw.pop("state", SandboxState.STARTED),  # type: ignore[arg-type]
+        provider="local",
+        owner=owner,
+        labels={"sandbench.owner": owner, "team": "web"},
+        resources=Resources(cpu=cpu, memory_gib=mem, disk_gib=disk),
+        auto_stop_minutes=15,
+        created_at=T0,
+        last_activity=T0,
+        isolation=Isolation.NO_CGROUP,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def rendered_width(specs: list[ColumnSpec]) -> int:
+    return sum(s.width + 2 for s in specs) + SCROLLBAR
+
+
+@pytest.mark.parametrize(
+    "n", [0, 1, 999, 1023, 1024, 10 * 1024 - 1, 204 * 1024 + 500, 1024**2 - 1, 46 * 1024**2, 2**40, 2**52]
+)
+def test_human_size_is_at_most_five_cells(n: int) -> None:
+    assert len(human_size(n)) <= 5
+
+
+def test_sizes_are_compact() -> None:
+    assert [human_size(n) for n in (512, 1536, 209_396, 48_234_496)] == ["512B", "1.5K", "204K", "46M"]
+
+
+@pytest.mark.parametrize("show_owner", [False, True])
+@pytest.mark.parametrize("width", [80, 100, 119])
+def test_narrow_layout_fits(width: int, show_owner: bool) -> None:
+    infos = [info("api-server"), info("a" * 63, cpu=16, mem=64, disk=500), info("x", owner="someone-with-a-long-name")]
+    specs = column_specs(width, infos, show_owner=show_owner, owner_label="sandbench.owner", identity="me")
+    keys = [s.key for s in specs]
+    assert "provider" not in keys and "labels" not in keys and "resources" in keys
+    assert ("owner" in keys) == show_owner
+    assert rendered_width(specs) <= width
+    assert all(len(s.label) <= s.width for s in specs)  # no header cut either
+    resources = next(s for s in specs if s.key == "resources")
+    assert resources.width >= len("16/64G/500G")
+
+
+def test_wide_layout_has_every_column_and_gives_labels_the_rest() -> None:
+    specs = column_specs(160, [info("api-server")], show_owner=False, owner_label="sandbench.owner", identity="me")
+    assert [s.key for s in specs] == [
+        "name",
+        "state",
+        "provider",
+        "isolation",
+        "cpu",
+        "mem",
+        "disk",
+        "used",
+        "activity",
+        "labels",
+    ]
+    assert rendered_width(specs) == 160
+    assert column_specs(WIDE, [], show_owner=True, owner_label="o", identity="me")[1].key == "owner"
+
+
+def test_detail_line_carries_what_the_narrow_table_leaves_out() -> None:
+    line = detail_text(info("box"), owner_label="sandbench.owner", mine=True, columns=["name", "state"]).plain
+    assert "team=web" in line and "isolation: no-cgroup" in line and "auto-stop: 15m" in line
+    assert "sandbench.owner" not in line  # the owner label is the Owner column's business
+    theirs = detail_text(info("box", owner="alice"), owner_label="sandbench.owner", mine=False, columns=["labels"])
+    assert "read-only: alice's" in theirs.plain
+
+
+async def test_table_at_80_columns_never_cuts_a_cell(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    long = "n" * 63
+    await service.create(SandboxSpec(name="box"))
+    await service.create(SandboxSpec(name=long))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        screen = app.screen
+        assert isinstance(screen, SandboxListScreen)
+        table = screen.table
+        assert table.virtual_size.width <= table.size.width  # no sideways scrolling at 80 columns
+        (box,) = [i for i in table.infos if i.name == "box"]
+        # a usage figure and a transition arrive as row updates (no re-layout): their columns already fit them
+        table.upsert(dataclasses.replace(box, disk_used_bytes=209_396, state=SandboxState.STOPPING))
+        await pilot.pause()
+        widths = {c.key.value: c.get_render_width(table) - 2 for c in table.ordered_columns}
+        row = table.row_text(box.id)
+        assert row["used"] == "204K" and len(row["used"]) <= widths["used"]
+        assert row["state"].endswith("stopping") and len(row["state"]) <= widths["state"]
+        assert widths["name"] < len(long)  # the long name is the one that gives way (with "…")
