@@ -177,3 +177,20 @@ async def test_exit_code_shown_restart_tabs_title_and_escape_key(service: Sandbo
         for v in list(pane(app).views):
             await v.stop()
         await asyncio.sleep(0)
+
+
+async def test_the_tab_bar_keeps_focus_only_when_asked(service: SandboxService, sandbox: SandboxInfo) -> None:
+    """A pane jump or the focus chain landing on the tab bar must reach the shell ('n' there opens a tab); only
+    ctrl+] (the documented way out of the shell) leaves the keyboard on the tab bar."""
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "$" in text(app), "the prompt")
+        p = pane(app)
+        p._tabbar.focus()  # uninvited, as a remembered-focus pane jump would do
+        await pilot.pause()
+        assert app.focused is view(app)
+        await pilot.press("ctrl+right_square_bracket")
+        await pilot.pause()
+        assert app.focused is p._tabbar
+        await pilot.press("n")
+        await wait_for(pilot, lambda: len(p.views) == 2, "a second tab from the tab bar's 'n'")

@@ -723,6 +723,14 @@ class _TabBar(Widget, can_focus=True):
     def __init__(self, pane: TerminalPane) -> None:
         super().__init__()
         self.pane = pane
+        self.invited = False  # set by TerminalPane.focus_tab_bar just before it focuses us
+
+    def on_focus(self) -> None:
+        if self.invited or self.pane.active_view is None:
+            self.invited = False
+            self.refresh()  # the hint shows the tab bar's keys while it has focus
+            return
+        self.pane.active_view.focus()
 
     def render_line(self, y: int) -> Strip:
         base = self.rich_style
@@ -745,9 +753,6 @@ class _TabBar(Widget, can_focus=True):
                 self.pane.activate(view)
                 return
             x += w
-
-    def on_focus(self) -> None:
-        self.refresh()
 
     def on_blur(self) -> None:
         self.refresh()
@@ -904,7 +909,7 @@ class TerminalPane(Vertical):
             return
         i = (self.views.index(self.active_view) + d) % len(self.views)
         self.activate(self.views[i])
-        self._tabbar.focus()
+        self.focus_tab_bar()
 
     def action_next_tab(self) -> None:
         self._step(1)
@@ -928,6 +933,13 @@ class TerminalPane(Vertical):
     @on(TerminalView.LeaveRequested)
     def _leave(self, event: TerminalView.LeaveRequested) -> None:
         event.stop()
+        self.focus_tab_bar()
+
+    def focus_tab_bar(self) -> None:
+        """The tab bar keeps focus only when asked here (ctrl+], tab switching keys). Arriving any other way (a
+        pane jump that remembered it, the focus chain) forwards to the shell: otherwise the first letters typed
+        would be taken as tab-bar keys ('n' opens a tab) — seen when alt+3 landed on it."""
+        self._tabbar.invited = True
         self._tabbar.focus()
 
     @on(TerminalView.TitleChanged)
