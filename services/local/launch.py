@@ -27,6 +27,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +138,7 @@ class Launcher:
         self.cgroups = cgroups if cgroups is not None else CgroupManager()
         self._bwrap = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
         self._bwrap_ok: bool | None = None
+        self._probe_lock = threading.Lock()
         self._cgroups: dict[str, Cgroup] = {}  # limits written once per sandbox, not on every spawn
         self._seccomp: bytes | None = None
         self._shell = next((s for s in ("/bin/bash", "/usr/bin/bash", "/bin/sh") if os.path.exists(s)), "/bin/sh")
@@ -146,8 +148,17 @@ class Launcher:
     def bwrap_path(self) -> str | None:
         return self._bwrap
 
+    def start_probe(self) -> None:
+        """Probe bwrap in the background now, so the first listing (which shows the isolation level) does not
+        wait for a subprocess on the UI's path: the probe overlaps the app's own start-up."""
+        threading.Thread(target=self.bwrap_works, name="bwrap-probe", daemon=True).start()
+
     def bwrap_works(self) -> bool:
         """bwrap is installed and can create the namespaces we need (probed once, ~10 ms)."""
+        with self._probe_lock:
+            return self._probe()
+
+    def _probe(self) -> bool:
         if self._bwrap_ok is None:
             self._bwrap_ok = False
             if self._bwrap:

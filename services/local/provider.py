@@ -142,6 +142,7 @@ class LocalProvider:
         os.chmod(data_dir / "run", 0o700)
         self.store = Store(data_dir / "state.db")
         self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
+        self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._usage_cache: dict[str, tuple[float, int]] = {}
