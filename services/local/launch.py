@@ -121,7 +121,7 @@ def _proc_fields(pid: int) -> list[str] | None:
     return stat.rpartition(")")[2].split()
 
 
-def _proc_starttime(pid: int) -> str | None:
+def proc_starttime(pid: int) -> str | None:
     fields = _proc_fields(pid)
     # a zombie has finished: it holds nothing and runs nothing, it only waits for its reaper
     if fields is None or len(fields) <= 19 or fields[0] == "Z":
@@ -406,7 +406,7 @@ class Launcher:
         try:
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
             f = d / str(pid)
-            f.write_text(_proc_starttime(pid) or "")
+            f.write_text(proc_starttime(pid) or "")
             return f
         except OSError:
             log.exception("could not record pid %s of %s", pid, sandbox_id)
@@ -422,7 +422,7 @@ class Launcher:
                 expected = f.read_text()
             except (ValueError, OSError):
                 continue
-            if _proc_starttime(pid) == expected and expected:
+            if proc_starttime(pid) == expected and expected:
                 pids.append(pid)
             else:
                 with contextlib.suppress(OSError):

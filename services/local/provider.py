@@ -41,7 +41,7 @@ from services.errors import (
     SnapshotNotFound,
 )
 from services.local.fsapi import WorkspaceFS
-from services.local.launch import Launcher, SandboxRuntime
+from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store
 from services.models import (
@@ -95,14 +95,9 @@ def _ts(t: float) -> datetime:
 
 
 def _pid_alive(creator: str | None) -> bool:
-    if not creator:
-        return False
-    pid_s, _, start = creator.partition(":")
-    try:
-        stat = Path(f"/proc/{int(pid_s)}/stat").read_text()
-    except (OSError, ValueError):
-        return False
-    return stat.rpartition(")")[2].split()[19] == start
+    """`creator` is 'pid:starttime' (see `_me`): alive only if that very process still runs (pids get reused)."""
+    pid_s, _, start = (creator or "").partition(":")
+    return pid_s.isdigit() and bool(start) and proc_starttime(int(pid_s)) == start
 
 
 def _proc_stats() -> list[os.stat_result]:
@@ -123,8 +118,7 @@ def _uid_has_name(uid: int) -> bool:
 
 
 def _me() -> str:
-    stat = Path(f"/proc/{os.getpid()}/stat").read_text()
-    return f"{os.getpid()}:{stat.rpartition(')')[2].split()[19]}"
+    return f"{os.getpid()}:{proc_starttime(os.getpid())}"
 
 
 class LocalProvider:
