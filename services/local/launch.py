@@ -326,6 +326,16 @@ class Launcher:
         level = self.check_allowed()
         if not argv:
             raise ProviderError("empty command")
+        if rt.network:
+            from services.local import network
+
+            if not network.slirp_available():
+                # fail closed: a sandbox that asked for network never runs without its own namespace's
+                # networking, and never on the host's network instead
+                raise IsolationUnavailable(
+                    "user-mode networking is unavailable here (slirp4netns missing or /dev/net/tun not usable "
+                    "by this user): this sandbox was created with network on"
+                )
         cgroup = self.cgroup_for(rt) if level is Isolation.FULL else None
         if level is Isolation.FULL and cgroup is None:
             if self.isolation_required:
@@ -396,7 +406,10 @@ class Launcher:
         from services.local import network
 
         loop = asyncio.get_running_loop()
-        raw = await asyncio.wait_for(loop.run_in_executor(None, _read_json_object, info_r), timeout=10)
+        try:
+            raw = await asyncio.wait_for(loop.run_in_executor(None, _read_json_object, info_r), timeout=10)
+        except TimeoutError as exc:
+            raise IsolationUnavailable("user-mode networking failed to start (the sandbox never got ready)") from exc
         child_pid = int(json.loads(raw)["child-pid"])
         return await network.SlirpNetwork.attach(child_pid, uid=rt.uid, gid=rt.gid)
 
