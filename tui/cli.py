@@ -22,6 +22,7 @@ from typing import Any
 from services import config as config_mod
 from services.errors import InvalidInput, SandbenchError
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
+from services.text import safe_text
 
 log = logging.getLogger("sandbench")
 
@@ -133,11 +134,6 @@ def human_size(n: int | None) -> str:
             return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
         size /= 1024
     return f"{size:.1f}G"
-
-
-def safe_text(text: str) -> str:
-    """Sandbox-supplied text for a terminal line: control characters shown as escapes, never interpreted."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def print_table(infos: Sequence[SandboxInfo]) -> None:

@@ -32,6 +32,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from services.models import Isolation, SandboxInfo, SandboxState
+from services.text import safe_text  # re-exported: the app and screens import it from here
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TRANSITIONS = (SandboxState.STARTING, SandboxState.STOPPING)
@@ -51,14 +52,6 @@ class ColumnSpec:
     key: str
     label: str
     width: int  # cells of content, without the table's cell padding
-
-
-def safe_text(text: str) -> str:
-    """Sandbox-supplied text for one cell: non-printable characters (ESC, C1 controls, newlines, bidi controls)
-    shown as Python escapes, never passed to the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def relative_time(then: datetime, now: datetime) -> str:

@@ -1,0 +1,14 @@
+"""Showing sandbox-supplied text (names, labels) on a terminal line: non-printable characters become escapes.
+
+UI-free so the CLI can use it without importing Textual; the app's table uses the same function.
+"""
+
+from __future__ import annotations
+
+
+def safe_text(text: str) -> str:
+    """`text` with non-printable characters (ESC, C1 controls such as CSI, newlines, bidi controls) shown as
+    Python escapes, never passed to the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
