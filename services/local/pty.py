@@ -22,10 +22,14 @@ from collections.abc import AsyncIterator, Callable
 from services.local.launch import Launched
 
 READ_CHUNK = 65536
-# Measured (bench/terminal.py, 2 cores): 4 KiB per wakeup drained seq at 48-74 % of tmux; 256 KiB at 120-132 %
-# but a flooding terminal then starved another's echo (p99 236 ms); 64 KiB: ~90 % of tmux, echo p99 117 ms.
+# Measured (bench/terminal.py, 2 cores): a PTY read returns at most ~4 KiB and costs ~150 us here, so a wakeup that
+# drains 64 KiB holds the event loop ~2.5 ms. 4 KiB per wakeup drained seq at 48-74 % of tmux; 64 KiB at 64-90 %;
+# 128 KiB gained little more and made another terminal's echo wait longer.
 MAX_READ_PER_WAKEUP = 64 * 1024
-MAX_QUEUED = 64  # chunks of up to 64 KiB: about 4 MiB at most before reading pauses
+# A chunk the consumer has not come back for pauses reading. With more read ahead (64 chunks) a flooding terminal
+# kept reading (2.5 ms a time) while another waited for its echo: p99 14-17 ms instead of 7 ms; 1 costs ~10-15 %
+# of flood throughput (still 64-76 % of tmux).
+MAX_QUEUED = 1
 
 
 def set_winsize(fd: int, cols: int, rows: int) -> None:
@@ -103,6 +107,10 @@ class LocalTerminal:
 
     async def output(self) -> AsyncIterator[bytes]:
         while True:
+            # reading resumes when the consumer comes back for more, not before: a consumer that holds off (a
+            # terminal giving way to another one's echo) then costs the event loop no reads meanwhile
+            if not self._reading and self._queue.qsize() < MAX_QUEUED:
+                self._resume_reading()
             chunk = await self._queue.get()
             if chunk is None:
                 self._queue.put_nowait(None)  # later callers see EOF too
@@ -115,8 +123,6 @@ class LocalTerminal:
                     self._queue.put_nowait(None)
                     break
                 parts.append(nxt)
-            if not self._reading and self._queue.qsize() < MAX_QUEUED // 2:
-                self._resume_reading()
             yield b"".join(parts)
 
     async def write(self, data: bytes) -> None:

@@ -194,3 +194,27 @@ async def test_the_tab_bar_keeps_focus_only_when_asked(service: SandboxService, 
         assert app.focused is p._tabbar
         await pilot.press("n")
         await wait_for(pilot, lambda: len(p.views) == 2, "a second tab from the tab bar's 'n'")
+
+
+async def test_clicks_reach_a_program_that_asked_for_the_mouse(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        # the program turns on press/release reports in SGR form (what htop and vim ask for) and shows what it read
+        await type_text(
+            pilot,
+            "clear; printf '\\033[?1000h\\033[?1006h'; stty raw -echo; r=$(head -c 18 | cat -v); stty sane; "
+            "printf '\\033[?1000l\\033[?1006l'; echo \"got<$r>\"\n",
+        )
+        await wait_for(pilot, lambda: 1000 in view(app).screen_model.mouse_modes, "the program to ask for the mouse")
+        # shift+click stays with the pane (selection, as in xterm): the program must not see it
+        await pilot.click(TerminalView, offset=(10, 1), shift=True)
+        await pilot.click(TerminalView, offset=(4, 2))
+        await wait_for(pilot, lambda: "got<" in text(app), "the program's report")
+        assert "got<^[[<0;5;3M^[[<0;5;3m>" in text(app)
+        await wait_for(pilot, lambda: not view(app).screen_model.mouse_modes, "mouse reports to be turned off")
+        await pilot.click(TerminalView, offset=(4, 2))  # reports off again: a click is the pane's, and sends nothing
+        await run(pilot, "echo after", "\nafter\n")
+        lines = text(app).split("\n")
+        typed = lines[lines.index("after") - 1]
+        assert typed.endswith("$ echo after"), typed  # the shell got the keys and nothing else

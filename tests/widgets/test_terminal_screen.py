@@ -101,6 +101,43 @@ def test_scrollback_limit_and_resize_pulls_lines_back() -> None:
     assert all(len(line.chars) == 10 for line in s.lines) and s.y == 2
 
 
+def test_scrollback_keeps_every_line_in_order_through_packing_resizes_and_clears() -> None:
+    """Lines are packed in place some time after they scroll off; the bookkeeping that finds them must survive the
+    flood path's bulk pushes (plain and coloured), lines pulled back by a taller resize, and ESC[3J."""
+    rnd = random.Random(5)
+    s = Screen(30, 6, scrollback=700)
+    sent = 0
+
+    def out(n: int, chunk: int, styled: bool = True) -> None:
+        nonlocal sent
+        styles = ["", "\x1b[31m", "\x1b[1;4m"] if styled else [""]
+        data = "".join(f"{rnd.choice(styles)}n{i}\x1b[0m\r\n" for i in range(sent, sent + n)).encode()
+        if not styled:
+            data = data.replace(b"\x1b[0m", b"")
+        sent += n
+        for i in range(0, len(data), chunk):
+            s.feed(data[i : i + chunk])
+
+    def check() -> None:
+        got = [t for t in [*history_text(s), *rows(s)] if t]
+        assert got == [f"n{i}" for i in range(sent)][-len(got) :], f"after n{sent - 1}"
+
+    for n, chunk, styled in [(300, 37, True), (2000, 1 << 20, True), (150, 53, True), (2000, 1 << 20, False)]:
+        out(n, chunk, styled)  # line by line (packed in batches as they age), then the flood path in bulk
+        check()
+    out(290, 41)
+    s.resize(30, 20)  # pulls 14 lines back out of the scrollback, some not packed yet
+    check()
+    for _ in range(5):
+        out(120, 29)  # fewer than the scrollback holds: the lines around the pull are still there
+        check()
+    assert all(isinstance(e, (str, tuple)) for e in list(s.history)[:-300])  # the older ones are packed
+    s.feed(b"\x1b[3J")
+    assert len(s.history) == 0
+    out(400, 29)
+    check()
+
+
 def test_ten_thousand_lines_of_scrollback_fit_in_30_mb() -> None:
     line = "\x1b[2m10:00:00\x1b[0m \x1b[32mINFO\x1b[0m \x1b[38;5;99m[svc]\x1b[0m \x1b[38;2;1;2;3m" + "msg " * 40
     data = "".join(f"{line}{i}\x1b[0m\r\n" for i in range(12_000)).encode()

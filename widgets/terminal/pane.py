@@ -13,6 +13,13 @@ Keys: while a terminal has focus every key goes to the program, encoded as xterm
   telnet and `virsh console`; remap it with the `[keymap]` id `terminal.leave`;
 * shift+PgUp / shift+PgDn scroll the scrollback (xterm's keys for it); the mouse wheel scrolls too.
 
+Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
+
+The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
+it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies, and the
+wheel scrolls back (or, in full-screen programs, sends cursor keys, xterm's alternateScroll). Focus changes are
+reported to programs that ask (mode 1004).
+
 The app's priority bindings (`ctrl+q`, `ctrl+p`) are checked by Textual before any widget; the app should return
 False from `check_action` for them while `terminal_has_keyboard(app)` is true so they reach the shell.
 
@@ -47,6 +54,8 @@ from textual.widgets import ContentSwitcher
 
 from widgets.terminal import styles as st
 from widgets.terminal.keys import encode_key, encode_paste
+from widgets.terminal.mouse import Kind, encode_mouse, tracking_mode
+from widgets.terminal.priority import echo_priority
 from widgets.terminal.screen import Line, Screen, entry_segments, segments_to_line
 
 if TYPE_CHECKING:
@@ -195,6 +204,8 @@ class TerminalView(Widget, can_focus=True):
         self._sel_anchor: tuple[int, int] | None = None
         self._sel_end: tuple[int, int] | None = None
         self._mouse_selecting = False
+        self._mouse_button = 0  # the button whose press went to the program (its release and drags follow it)
+        self._mouse_cell = (-1, -1)
         self._hist_cache: dict[int, Strip] = {}
         self._title = ""
         self._pump_task: asyncio.Task[None] | None = None
@@ -260,6 +271,10 @@ class TerminalView(Widget, can_focus=True):
         async def reader() -> None:
             try:
                 async for chunk in session.output():
+                    if priority.held_for(self):
+                        # another terminal awaits an echo: stop taking output, so the session stops reading the PTY
+                        # (its reads cost the loop ~2.5 ms per 64 KiB) until the echo is on screen
+                        await priority.turn(self)
                     inbuf.append(chunk)
                     state["size"] += len(chunk)
                     ready.set()
@@ -270,6 +285,7 @@ class TerminalView(Widget, can_focus=True):
                 state["eof"] = True
                 ready.set()
 
+        priority = echo_priority()
         read_task = asyncio.get_running_loop().create_task(reader())
         screen = self.screen_model
         loop = asyncio.get_running_loop()
@@ -278,6 +294,8 @@ class TerminalView(Widget, can_focus=True):
             while True:
                 await ready.wait()
                 ready.clear()
+                if priority.held_for(self):
+                    await priority.turn(self)  # another terminal awaits the echo of a key: it goes first
                 if state["size"] >= SMALL_OUTPUT and not state["eof"]:
                     # a flood: let reads pile up (a PTY read is at most 4 KB, one per loop turn) for up to a frame,
                     # and while they keep coming, so the emulator gets one big burst instead of many small ones
@@ -310,13 +328,15 @@ class TerminalView(Widget, can_focus=True):
                             self._rate = 0.7 * self._rate + 0.3 * (step / spent)
                         i += step
                         if more:
-                            await asyncio.sleep(0)  # keys, paints and other terminals get the loop between slices
+                            await priority.turn(self)  # keys, paints and other terminals get the loop between slices
                     if screen.replies:
                         await session.write(screen.take_replies())
+                    priority.answered(self)
                     self._after_output()
                 if state["eof"] and not inbuf:
                     break
         finally:
+            priority.answered(self)
             if not read_task.done():
                 read_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -351,7 +371,7 @@ class TerminalView(Widget, can_focus=True):
                 self.refresh(Region(0, y, width, 1))
             return
         now = time.monotonic()
-        wait = self._last_full + FLOOD_REFRESH - now
+        wait = max(self._last_full + FLOOD_REFRESH - now, echo_priority().held_for(self))
         if wait <= 0:
             self._last_full = now
             self.refresh()
@@ -360,6 +380,10 @@ class TerminalView(Widget, can_focus=True):
 
     def _deferred_full_refresh(self) -> None:
         self._full_timer = None
+        held = echo_priority().held_for(self)
+        if held > 0:  # a key typed in another terminal is still waiting for its echo
+            self._full_timer = self.set_timer(held, self._deferred_full_refresh)
+            return
         self._last_full = time.monotonic()
         self.refresh()
 
@@ -408,6 +432,7 @@ class TerminalView(Widget, can_focus=True):
         if session is None or not data:
             return
         self.back_rows = 0
+        echo_priority().typed(self)
         task = asyncio.get_running_loop().create_task(session.write(data))
         task.add_done_callback(self._write_done)
 
@@ -462,9 +487,35 @@ class TerminalView(Widget, can_focus=True):
             self.back_rows = new
             self.refresh()
 
+    # -- the mouse, for programs that ask for it -------------------------------------------------------------
+    def _wants_mouse(self, event: events.MouseEvent) -> bool:
+        """The program asked for mouse reports and this event should go to it. Shift held keeps the mouse for the
+        pane (select, copy, scroll back), as in xterm; so does looking at the scrollback or copy mode."""
+        return (
+            self.session is not None
+            and bool(self.screen_model.mouse_modes)
+            and not event.shift
+            and not self.back_rows
+            and not self.copy_mode
+        )
+
+    def _report_mouse(self, kind: Kind, button: int, event: events.MouseEvent) -> None:
+        screen = self.screen_model
+        x = max(0, min(event.x, screen.cols - 1))  # a drag captured outside the pane reports the nearest edge
+        y = max(0, min(event.y, screen.rows - 1))
+        if kind == "motion":
+            if (x, y) == self._mouse_cell:
+                return  # xterm reports motion once per cell
+            self._mouse_cell = (x, y)
+        data = encode_mouse(kind, button, x, y, screen.mouse_modes, meta=event.meta, ctrl=event.ctrl)
+        if data is not None:
+            self._write(data)
+
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
-        if self.screen_model.in_alt and self.session is not None:
+        if self._wants_mouse(event):
+            self._report_mouse("wheel_up", 0, event)
+        elif self.screen_model.in_alt and self.session is not None:
             # xterm's alternateScroll: in full-screen programs (less, vim) the wheel sends cursor keys
             key = encode_key("up", None, app_cursor=self.screen_model.app_cursor) or b""
             self._write(key * WHEEL_LINES)
@@ -473,7 +524,9 @@ class TerminalView(Widget, can_focus=True):
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
-        if self.screen_model.in_alt and self.session is not None:
+        if self._wants_mouse(event):
+            self._report_mouse("wheel_down", 0, event)
+        elif self.screen_model.in_alt and self.session is not None:
             key = encode_key("down", None, app_cursor=self.screen_model.app_cursor) or b""
             self._write(key * WHEEL_LINES)
         else:
@@ -531,6 +584,14 @@ class TerminalView(Widget, can_focus=True):
         return (c0 if abs_row == r0 else 0, c1 if abs_row == r1 else self.screen_model.cols - 1)
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
+        if self._wants_mouse(event) and event.button in (1, 2, 3):
+            event.stop()
+            self.focus()
+            self._mouse_button = event.button
+            self._mouse_cell = (event.x, event.y)
+            self.capture_mouse()  # the release and a drag are reported even outside the pane
+            self._report_mouse("press", event.button, event)
+            return
         if event.button != 1:
             return
         self.focus()
@@ -541,11 +602,20 @@ class TerminalView(Widget, can_focus=True):
         self.refresh()
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._mouse_button or (tracking_mode(self.screen_model.mouse_modes) == 1003 and self._wants_mouse(event)):
+            self._report_mouse("motion", self._mouse_button, event)
+            return
         if self._mouse_selecting:
             self._sel_end = (self._abs_row(max(0, min(event.y, self.size.height - 1))), max(0, event.x))
             self.refresh()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._mouse_button:
+            button, self._mouse_button = self._mouse_button, 0
+            self.release_mouse()
+            if self.session is not None:
+                self._report_mouse("release", button, event)
+            return
         if not self._mouse_selecting:
             return
         self._mouse_selecting = False
@@ -701,10 +771,18 @@ class TerminalView(Widget, can_focus=True):
         keep = max(0, width - len(text))
         return Strip.join([strip.crop(0, keep), Strip([Segment(text, self.base_style + _MARKER_STYLE)])])
 
+    def _report_focus(self, data: bytes) -> None:
+        """Mode 1004: tell the program the pane gained or lost focus (vim re-checks its files on focus)."""
+        if self.screen_model.focus_events and self.session is not None:
+            task = asyncio.get_running_loop().create_task(self.session.write(data))
+            task.add_done_callback(self._write_done)
+
     def on_focus(self) -> None:
+        self._report_focus(b"\x1b[I")
         self.refresh()
 
     def on_blur(self) -> None:
+        self._report_focus(b"\x1b[O")
         self.refresh()
 
     @property

@@ -28,8 +28,9 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from functools import lru_cache
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import ne
+from typing import cast
 
 from wcwidth import wcwidth
 
@@ -54,7 +55,10 @@ INCOMPLETE_RE = re.compile(
     "\x1b(?:\\[[\x30-\x3f]*[\x20-\x2f]*|\\][^\x07\x1b]*\x1b?|[PX^_][^\x1b]*\x1b?|[\x20-\x2f]*)\\Z"
 )
 MAX_PENDING = 1 << 20  # an unterminated OSC/DCS longer than this is dropped rather than buffered forever
-YOUNG_MAX = 2000  # unpacked scrollback lines allowed at once (~7 MB at 200 columns)
+# Unpacked scrollback lines allowed at once. Packed lines are tuples of runs, which the garbage collector stops
+# tracking; unpacked ones are two lists of cells each, which every gen-0 pass walks — measured with 2,000 (and the
+# whole 10,000-line scrollback as `Line` objects), a gen-0 pass took 5-8 ms: that was the p99 of a keystroke's echo.
+YOUNG_MAX = 256
 
 DEC_GRAPHICS = str.maketrans(
     {
@@ -82,7 +86,7 @@ class Line:
     `cache` is the widget's rendered strip; every mutation sets it to None, so only changed lines are rebuilt.
     """
 
-    __slots__ = ("cache", "chars", "packed", "phantom", "styles", "wrapped")
+    __slots__ = ("cache", "chars", "phantom", "styles", "wrapped")
 
     def __init__(self, cols: int, fill: int = 0, phantom: bool = False) -> None:
         self.chars = [" "] * cols
@@ -92,18 +96,17 @@ class Line:
         # scrolled off again before anyone sees it, and must not be recorded twice
         self.phantom = phantom
         self.cache: object | None = None
-        self.packed: list[tuple[str, int]] | None = None  # set once the line sits in scrollback, compacted
 
-    def pack(self) -> None:
-        """Swap the cell lists for runs (a few hundred bytes instead of ~3 KB at 200 columns)."""
-        if self.packed is None:
-            self.packed = self.segments()
-            self.chars = []
-            self.styles = []
-            self.cache = None
-
-    def runs(self) -> list[tuple[str, int]]:
-        return self.packed if self.packed is not None else self.segments()
+    def packed(self) -> str | Runs:
+        """The line as a scrollback entry: its text when it is all default style, else its runs flattened into
+        one tuple (text, style, text, style, ...). A few hundred bytes instead of ~3 KB at 200 columns, and one
+        object of atomic parts, which the garbage collector soon stops tracking."""
+        segs = self.segments()
+        if not segs:
+            return ""
+        if len(segs) == 1 and segs[0][1] == 0:
+            return segs[0][0]
+        return tuple(chain.from_iterable(segs))
 
     def text(self) -> str:
         return "".join(self.chars)
@@ -149,8 +152,10 @@ class Line:
         return out
 
 
-# A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, runs, or a Line.
-Entry = str | tuple[int, str] | list[tuple[str, int]] | Line
+# A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, a packed line's runs
+# flattened (text, style, text, style, ...), or a Line not packed yet.
+Runs = tuple[str | int, ...]
+Entry = str | tuple[int, str] | Runs | Line
 
 
 def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
@@ -172,10 +177,10 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
     if isinstance(entry, str):
         return [(entry, 0)] if entry else []
     if isinstance(entry, Line):
-        return entry.runs()
-    if isinstance(entry, list):
-        return entry
-    pen, raw = entry
+        return entry.segments()
+    if type(entry[0]) is str:  # packed runs (a raw entry starts with its pen, an int)
+        return list(zip(entry[::2], entry[1::2], strict=True))  # type: ignore[arg-type]
+    pen, raw = cast("tuple[int, str]", entry)
     fill = erase_style(pen)
     out: list[tuple[str, int]] = []
     parts = SGR_RE.split(raw)
@@ -228,7 +233,7 @@ class Screen:
         self._bulk_skip = 0
         self._more = False
         self._young: deque[tuple[int, Line]] = deque()  # scrollback lines not packed yet, with their push number
-        self._pushed = 0
+        self._pushed = 0  # entries ever added to the scrollback: history[0] is number `_pushed - len(history)`
         self.title = ""
         self.replies: list[str] = []
         self.reset()
@@ -277,16 +282,22 @@ class Screen:
         young.extend(zip(range(pushed, pushed + len(lines)), lines, strict=True))
         self._pushed = pushed + len(lines)
         if len(young) > YOUNG_MAX:
-            self.pack_history(YOUNG_MAX - 256)  # a few hundred at a time: a few ms, never a long pause
+            self.pack_history(YOUNG_MAX - 64)  # a few dozen at a time: ~1 ms, so a key typed meanwhile waits little
 
     def pack_history(self, keep: int = 0) -> None:
         """Pack the scrollback lines still held as cells, oldest first, until at most `keep` remain unpacked."""
         young = self._young
-        oldest_kept = self._pushed - (self.history.maxlen or 0)
+        history = self.history
+        first = self._pushed - len(history)
         while len(young) > keep:
             n, line = young.popleft()
-            if n >= oldest_kept:
-                line.pack()
+            if n >= first:  # else it has been evicted already, and nobody pays for packing it
+                history[n - first] = line.packed()
+
+    @property
+    def scrolled_lines(self) -> int:
+        """Lines that have gone to the scrollback since the start (a flood's progress, for benchmarks)."""
+        return self._pushed
 
     @property
     def in_alt(self) -> bool:
@@ -541,6 +552,7 @@ class Screen:
                 raw_lines = kept
             if not has_esc:
                 history.extend(raw_lines if pen == 0 else zip(repeat(pen), raw_lines))
+                self._pushed += len(raw_lines)
             else:
                 entries: list[Entry] = []
                 add = entries.append
@@ -551,6 +563,7 @@ class Screen:
                     else:
                         add(raw if pen == 0 else (pen, raw))
                 history.extend(entries)
+                self._pushed += len(entries)
         elif has_esc:
             pen = pen_after(pen, block)
         self.pen = pen
@@ -768,6 +781,7 @@ class Screen:
                     self._erase_cells(ln, 0, cols, fill)
             elif a0 == 3:
                 self.history.clear()
+                self._young.clear()
         elif final == "X":
             self._erase_cells(line, cx, min(cols, cx + n), erase_style(self.pen))
         elif final == "@":
@@ -1056,7 +1070,10 @@ class Screen:
                 pulled: list[Line] = []
                 while add and self.history:
                     entry: Entry = self.history.pop()
-                    if isinstance(entry, Line) and entry.packed is None:
+                    self._pushed -= 1
+                    if self._young and self._young[-1][0] == self._pushed:
+                        self._young.pop()
+                    if isinstance(entry, Line):
                         entry.resize(cols)
                         pulled.append(entry)
                     else:
