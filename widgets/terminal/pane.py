@@ -109,6 +109,7 @@ def rich_style(sid: int) -> RichStyle:
 
 
 _CURSOR_STYLE = RichStyle(reverse=True)
+_CURSOR_LINE_STYLE = RichStyle(underline=True, bold=True)
 _SELECT_STYLE = RichStyle(reverse=True)
 _MARKER_STYLE = RichStyle(reverse=True, bold=True)
 
@@ -211,7 +212,7 @@ class TerminalView(Widget, can_focus=True):
         self._pump_task: asyncio.Task[None] | None = None
         self.on_output: Callable[[], None] | None = None  # a hook for benchmarks: called after each burst is fed
         self._rate = 4e6  # bytes/s this terminal's emulator has been parsing (sizes the feed slices)
-        self._last_cursor = (0, 0)
+        self._last_cursor = (0, 0, True, 0)
         self._last_full = 0.0
         self._full_timer: Timer | None = None
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
@@ -360,7 +361,8 @@ class TerminalView(Widget, can_focus=True):
         screen = self.screen_model
         width = self.size.width
         rows = [y for y, line in enumerate(screen.lines) if line.cache is None]
-        cursor = (screen.x, screen.y)
+        # a cursor shown or hidden without moving (vim hides it while it redraws) must repaint its row too
+        cursor = (screen.x, screen.y, screen.cursor_visible, screen.cursor_shape)
         if cursor != self._last_cursor:
             rows.extend((self._last_cursor[1], screen.y))
             self._last_cursor = cursor
@@ -758,7 +760,9 @@ class TerminalView(Widget, can_focus=True):
                 and self.has_focus
                 and not self.exited
             ):
-                marks[screen.x] = _CURSOR_STYLE
+                # DECSCUSR: a block for 0-2; underline and bar (3-6, vim's insert mode) as an underline, since a
+                # cell cannot show a bar — what matters is that the two modes look different
+                marks[screen.x] = _CURSOR_STYLE if screen.cursor_shape <= 2 else _CURSOR_LINE_STYLE
             strip = self._overlay(line, width, marks) if marks else self._line_strip(line, width)
         else:
             strip = Strip.blank(width, self.base_style)

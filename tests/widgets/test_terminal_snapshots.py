@@ -1,0 +1,129 @@
+"""Snapshots of the terminal pane over a real sandbox shell: colourful `ls`, vim editing a Python file, and a
+shell that has exited (the banner), at 80x24 and 160x48.
+
+`snap_compare` runs the app in its own event loop, so the sandbox is created there (`run_before`). What is on
+screen comes from real programs on fixed input: files made for the test, vim with no user vimrc. The pane draws
+its cursor as a steady reversed cell, so the frames hold still. The vim frame also guards a bug it found: vim
+shows its cursor again after a redraw without moving it, and that row was not repainted, so no cursor showed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from services.config import Config
+from services.local.provider import LocalProvider
+from services.models import SandboxSpec
+from services.sandbox_service import SandboxService
+from widgets.terminal import TerminalPane, TerminalView
+
+pytestmark = pytest.mark.bwrap
+
+PY = '''"""A module."""
+
+import os
+
+
+def greet(name: str) -> str:
+    # say hello
+    return f"hello {name}" * 2
+
+
+class Box:
+    size = 42
+'''
+
+
+class SnapApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("", id="below")
+
+
+async def _until(pilot: Pilot[None], view: TerminalView, cond: Callable[[str], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not cond("\n".join(line.rstrip() for line in view.screen_model.display())):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)  # let a trailing prompt or redraw land
+
+
+async def ls_colour(pilot: Pilot[None], view: TerminalView) -> None:
+    await _type(view, "mkdir -p src docs && touch README.md run.sh && chmod +x run.sh && ln -sf README.md link\r")
+    await _type(view, "clear; ls --color=always -F; echo done-listing\r")
+    await _until(pilot, view, lambda s: "done-listing\n" in s, "the listing")
+
+
+async def vim_python(pilot: Pilot[None], view: TerminalView) -> None:
+    await _type(view, "clear; vim -u DEFAULTS -i NONE -c 'syntax on' hello.py\r")
+    await _until(pilot, view, lambda s: "class Box" in s and "hello.py" in s, "vim")
+    await _type(view, "3GA  # edited\x1b")
+    await _until(pilot, view, lambda s: "import os  # edited" in s, "the edit")
+
+
+async def exited(pilot: Pilot[None], view: TerminalView) -> None:
+    await _type(view, "clear; echo bye; exit 3\r")
+    await _until(pilot, view, lambda s: "exited with code 3" in s, "the exit banner")
+
+
+async def _type(view: TerminalView, keys: str) -> None:
+    assert view.session is not None
+    await view.session.write(keys.encode())
+
+
+Scene = Callable[[Pilot[None], TerminalView], Awaitable[None]]
+
+
+def _run(snap_compare: Any, config: Config, scene: Scene, size: tuple[int, int] = (80, 24)) -> bool:
+    provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
+    service = SandboxService(provider, config)
+    created: list[str] = []
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        info = await service.create(SandboxSpec(name="snap"))
+        created.append(info.id)
+        await service.write_file(info.id, "hello.py", PY.encode())
+        pane = TerminalPane(service, info.id)
+        await pilot.app.mount(pane, before=0)
+        view = pane.active_view
+        assert view is not None
+        await _until(pilot, view, lambda s: s.rstrip().endswith("$"), "the prompt")
+        await scene(pilot, view)
+        await pilot.pause()
+
+    try:
+        return bool(snap_compare(SnapApp(), terminal_size=size, run_before=run_before))
+    finally:
+
+        async def cleanup() -> None:
+            for sid in created:
+                await provider.delete(sid)
+            await provider.close()
+
+        asyncio.run(cleanup())
+        service.audit.close()
+
+
+WIDE = (160, 48)  # DESIGN §6: every screen at 80x24 and at 160x48
+
+
+@pytest.mark.parametrize("size", [(80, 24), WIDE], ids=["80x24", "160x48"])
+def test_snapshot_ls_colour(snap_compare: Any, config: Config, size: tuple[int, int]) -> None:
+    assert _run(snap_compare, config, ls_colour, size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), WIDE], ids=["80x24", "160x48"])
+def test_snapshot_vim(snap_compare: Any, config: Config, size: tuple[int, int]) -> None:
+    assert _run(snap_compare, config, vim_python, size)
+
+
+def test_snapshot_exited_shell(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, exited)
