@@ -109,6 +109,9 @@ async def test_pane_keys_focus_maximise_resize_collapse(
 
         await pilot.press("alt+3", "f11")
         await wait_for(pilot, lambda: screen.maximized is screen.frame("terminal"))
+        await pilot.pause()
+        # the zoomed pane takes the whole screen but the status bar and footer (2 rows), whatever its own size
+        assert screen.frame("terminal").outer_size == (160, 38)
         await pilot.press("f11")
         assert screen.maximized is None
         await pilot.press("alt+m")  # the second key, for terminals that keep f11
