@@ -218,3 +218,19 @@ async def test_clicks_reach_a_program_that_asked_for_the_mouse(service: SandboxS
         lines = text(app).split("\n")
         typed = lines[lines.index("after") - 1]
         assert typed.endswith("$ echo after"), typed  # the shell got the keys and nothing else
+
+
+async def test_double_click_copies_a_word_and_triple_click_the_line(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await run(pilot, "clear; echo 'see /srv/app/main.py:42 or user@host now'", "now\n")
+        row = text(app).split("\n").index("see /srv/app/main.py:42 or user@host now")
+        await pilot.click(TerminalView, offset=(10, row), times=2)  # inside the path
+        assert app.clipboard == "/srv/app/main.py:42"
+        await pilot.click(TerminalView, offset=(30, row), times=2)
+        assert app.clipboard == "user@host"
+        await pilot.click(TerminalView, offset=(2, row), times=3)
+        assert app.clipboard == "see /srv/app/main.py:42 or user@host now"

@@ -16,9 +16,10 @@ Keys: while a terminal has focus every key goes to the program, encoded as xterm
 Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
 
 The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
-it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies, and the
-wheel scrolls back (or, in full-screen programs, sends cursor keys, xterm's alternateScroll). Focus changes are
-reported to programs that ask (mode 1004).
+it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies (a
+double-click takes a word, a path or URL whole; a triple-click the line), and the wheel scrolls back (or, in
+full-screen programs, sends cursor keys, xterm's alternateScroll). Focus changes are reported to programs that
+ask (mode 1004).
 
 The app's priority bindings (`ctrl+q`, `ctrl+p`) are checked by Textual before any widget; the app should return
 False from `check_action` for them while `terminal_has_keyboard(app)` is true so they reach the shell.
@@ -109,6 +110,13 @@ def rich_style(sid: int) -> RichStyle:
 
 
 _CURSOR_STYLE = RichStyle(reverse=True)
+_WORD_PUNCT = frozenset("-_./~:@%+=#?&,")  # kept inside a double-clicked word: paths, URLs, user@host, key=value
+
+
+def _is_word(cell: str) -> bool:
+    return bool(cell) and (cell.isalnum() or cell in _WORD_PUNCT)
+
+
 _CURSOR_LINE_STYLE = RichStyle(underline=True, bold=True)
 _SELECT_STYLE = RichStyle(reverse=True)
 _MARKER_STYLE = RichStyle(reverse=True, bold=True)
@@ -626,6 +634,34 @@ class TerminalView(Widget, can_focus=True):
             self._copy_selection()
         else:
             self._sel_anchor = self._sel_end = None
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        """Double-click selects a word (a path or URL counts as one, as in xterm's default `charClass`), triple-click
+        the line; either is copied at once."""
+        if event.button != 1 or event.chain < 2 or self._wants_mouse(event) or self.copy_mode:
+            return
+        event.stop()
+        row = self._abs_row(max(0, min(event.y, self.size.height - 1)))
+        cells = self._row_cells(row)
+        if not cells:
+            return
+        x = max(0, min(event.x, len(cells) - 1))
+        if event.chain >= 3:
+            text = "".join(cells).rstrip(" ")
+            start, end = 0, max(0, len(text) - 1)
+        else:
+            if not cells[x] and x > 0:
+                x -= 1  # the right half of a wide character belongs to the character on its left
+            if not _is_word(cells[x]):
+                return
+            start = end = x
+            while start > 0 and (_is_word(cells[start - 1]) or not cells[start - 1]):
+                start -= 1
+            while end + 1 < len(cells) and (_is_word(cells[end + 1]) or not cells[end + 1]):
+                end += 1
+        self._sel_anchor, self._sel_end = (row, start), (row, end)
+        self._copy_selection()
         self.refresh()
 
     def enter_copy_mode(self) -> None:
