@@ -110,3 +110,15 @@ async def test_typing_beside_a_flooding_terminal_loses_none_of_its_output(
         # every line arrived, in order: the last ones the scrollback holds count up to 200000 without a gap
         assert numbers[-1] == 200000 and len(numbers) > 5000
         assert numbers == list(range(numbers[0], 200001))
+
+
+async def test_a_terminal_that_does_not_echo_stops_holding_the_others() -> None:
+    prio = EchoPriority(window=0.03)
+    typing, flooding = object(), object()
+    prio.typed(typing)  # a password prompt: no echo comes
+    await prio.turn(flooding)  # held for the window, once
+    prio.typed(typing)  # the next keys there claim nothing for a while
+    assert prio.held_for(flooding) == 0.0
+    prio.answered(typing)  # once it prints again, its keys go first again
+    prio.typed(typing)
+    assert prio.held_for(flooding) > 0.0

@@ -9,7 +9,8 @@ So a terminal that has just sent a key the user typed *awaits its echo*: until o
 `ECHO_WINDOW` has passed (a key may echo nothing: vim's `j`, a shell's ctrl+u on an empty line), other terminals
 neither feed their emulators nor repaint. Their output is not lost; it waits in their read buffer, and past that
 in the PTY (back-pressure on the program). A human typing ten keys a second costs a flooding terminal a ms or two
-per key, not more.
+per key, not more. A terminal whose key went unanswered (a password prompt) claims nothing for `SILENT_GRACE`
+after, so typing there cannot hold the others back indefinitely.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import time
 import weakref
 
 ECHO_WINDOW = 0.05  # the longest a key holds back the other terminals when its echo does not come
+# A terminal whose key went unanswered (a password prompt, `stty -echo`) claims nothing for this long after: held
+# keys or steady typing there would otherwise hold every other terminal back for good.
+SILENT_GRACE = 1.0
 
 
 class EchoPriority:
@@ -27,15 +31,21 @@ class EchoPriority:
     def __init__(self, window: float = ECHO_WINDOW) -> None:
         self.window = window
         self._waiting: dict[int, float] = {}  # id(terminal) → monotonic deadline
+        self._silent: dict[int, float] = {}  # id(terminal) → until when its keys claim nothing
         self._released = asyncio.Event()
 
     def typed(self, terminal: object) -> None:
         """`terminal` has sent the program a key from the user: it goes first until its echo is fed."""
-        self._waiting[id(terminal)] = time.monotonic() + self.window
+        now = time.monotonic()
+        key = id(terminal)
+        if self._silent.get(key, 0.0) > now:
+            return
+        self._waiting[key] = now + self.window
         self._released.clear()
 
     def answered(self, terminal: object) -> None:
         """Output from `terminal` has been fed (or it went away): its claim ends."""
+        self._silent.pop(id(terminal), None)
         if self._waiting.pop(id(terminal), None) is not None and not self._waiting:
             self._released.set()
 
@@ -49,6 +59,7 @@ class EchoPriority:
         for key, deadline in list(self._waiting.items()):
             if deadline <= now:
                 del self._waiting[key]
+                self._silent[key] = now + SILENT_GRACE
             elif key != me:
                 latest = max(latest, deadline - now)
         if not self._waiting:
