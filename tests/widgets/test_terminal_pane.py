@@ -234,3 +234,20 @@ async def test_double_click_copies_a_word_and_triple_click_the_line(
         assert app.clipboard == "user@host"
         await pilot.click(TerminalView, offset=(2, row), times=3)
         assert app.clipboard == "see /srv/app/main.py:42 or user@host now"
+
+
+async def test_a_tab_out_of_sight_shows_output_and_bell_marks(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        first = view(app)
+        await type_text(pilot, "sleep 1; echo later; sleep 1; printf 'ding\\a\\n'\n")
+        await pane(app).new_tab()
+        assert pane(app).active_view is not first
+        assert pane(app).label_for(first) == "shell"  # nothing yet
+        await wait_for(pilot, lambda: first.unseen, "output in the hidden tab")
+        assert pane(app).label_for(first).endswith(" •")
+        await wait_for(pilot, lambda: first.rang, "the bell in the hidden tab")
+        assert pane(app).label_for(first).endswith(" !")
+        pane(app).activate(first)  # looking at it clears the marks
+        assert pane(app).label_for(first) == "shell" and "ding" in text(app)

@@ -15,6 +15,9 @@ Keys: while a terminal has focus every key goes to the program, encoded as xterm
 
 Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
 
+Tabs out of sight are marked as tmux marks windows: `•` when they had output, `!` when they rang the bell; the tab
+in sight passes its bell on to the real terminal.
+
 The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
 it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies (a
 double-click takes a word, a path or URL whole; a triple-click the line), and the wheel scrolls back (or, in
@@ -185,6 +188,13 @@ class TerminalView(Widget, can_focus=True):
             super().__init__()
             self.view = view
 
+    class Flagged(Message):
+        """A tab out of sight had output (`unseen`) or rang the bell (`rang`): its tab label shows it."""
+
+        def __init__(self, view: TerminalView) -> None:
+            super().__init__()
+            self.view = view
+
     def __init__(
         self,
         service: SandboxService,
@@ -207,6 +217,8 @@ class TerminalView(Widget, can_focus=True):
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
+        self.unseen = False  # output arrived while this tab was out of sight
+        self.rang = False  # ... and it rang the bell
         self.back_rows = 0  # rows scrolled back into the history; 0 = the live screen
         self.copy_mode = False
         self._copy_cursor = (0, 0)  # (absolute row, column) in copy mode
@@ -358,6 +370,15 @@ class TerminalView(Widget, can_focus=True):
         if screen.title != self._title:
             self._title = screen.title
             self.post_message(self.TitleChanged(self, screen.title))
+        rang, screen.bell = screen.bell, False
+        if not self.display:
+            # a tab out of sight: mark it, as tmux marks windows with activity (#) and a bell (!)
+            if not self.unseen or (rang and not self.rang):
+                self.unseen = True
+                self.rang = self.rang or rang
+                self.post_message(self.Flagged(self))
+        elif rang:
+            self.app.bell()  # the tab in sight rang: pass it on to the real terminal (tmux's bell-action)
         self._refresh_output()
         if self.on_output is not None:
             self.on_output()
@@ -969,13 +990,17 @@ class TerminalPane(Vertical):
             self._tabbar.refresh()
 
     def label_for(self, view: TerminalView) -> str:
-        label = view.title or "shell"
+        label = (view.title or "shell")[:24]
         if view.exited:
             label += f" [exit {view.exit_code}]"
+        if view.rang:
+            label += " !"
+        elif view.unseen:
+            label += " •"
         status = getattr(view.session, "status", None)
         if status == "reconnecting":
             label += " (reconnecting…)"
-        return label[:30]
+        return label
 
     async def new_tab(self, *, attach_to: str | None = None) -> TerminalView:
         self._counter += 1
@@ -993,6 +1018,7 @@ class TerminalPane(Vertical):
 
     def activate(self, view: TerminalView) -> None:
         self.active_view = view
+        view.unseen = view.rang = False
         self._switcher.current = view.id
         view.focus()
         self._tabbar.refresh()
@@ -1062,5 +1088,6 @@ class TerminalPane(Vertical):
 
     @on(TerminalView.TitleChanged)
     @on(TerminalView.Exited)
+    @on(TerminalView.Flagged)
     def _relabel(self, event: Message) -> None:
         self._tabbar.refresh()
