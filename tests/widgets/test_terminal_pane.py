@@ -251,3 +251,41 @@ async def test_a_tab_out_of_sight_shows_output_and_bell_marks(service: SandboxSe
         assert pane(app).label_for(first).endswith(" !")
         pane(app).activate(first)  # looking at it clears the marks
         assert pane(app).label_for(first) == "shell" and "ding" in text(app)
+
+
+async def test_copy_mode_searches_the_scrollback_and_copies_with_the_keyboard(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await run(pilot, "for i in $(seq 1 300); do echo line-$i; done; echo Marker-END", "Marker-END\n")
+        await pilot.press("ctrl+right_square_bracket", "c")  # the tab bar's copy mode
+        v = view(app)
+        assert v.copy_mode
+
+        def at() -> str:
+            return v._row_text(v._copy_cursor[0]).rstrip()
+
+        await type_text(pilot, "/line-4")
+        await pilot.press("enter")
+        assert at() == "line-49" and v.back_rows > 0  # the nearest older match, scrolled into view
+        await pilot.press("n")
+        assert at() == "line-48"
+        await pilot.press("N")
+        assert at() == "line-49"
+        await type_text(pilot, "?marker-end")  # newer; smart case: lower case matches any case
+        await pilot.press("enter")
+        assert at() == "Marker-END"
+        await pilot.press("n")  # again, newer: wraps round to the command line, the oldest match
+        assert at().endswith("$ for i in $(seq 1 300); do echo line-$i; done; echo Marker-END")
+        await pilot.press("N")
+        assert at() == "Marker-END"
+        await type_text(pilot, "/Line-7")  # a capital makes it exact: no match, and nothing moves
+        await pilot.press("enter")
+        assert at() == "Marker-END" and v._match is None
+        await type_text(pilot, "?line-30")  # newer, wrapping round from the end to the oldest
+        await pilot.press("enter")
+        assert at() == "line-30"
+        await pilot.press("v", *["l"] * 6, "y")
+        assert app.clipboard == "line-30" and not v.copy_mode and v.back_rows == 0

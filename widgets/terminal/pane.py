@@ -28,7 +28,8 @@ The app's priority bindings (`ctrl+q`, `ctrl+p`) are checked by Textual before a
 False from `check_action` for them while `terminal_has_keyboard(app)` is true so they reach the shell.
 
 From the tab bar: n new tab, w close tab, ←/→ switch, r restart an exited shell, c copy mode (select with the
-keyboard: arrows/hjkl/PgUp/PgDn move, v or space starts the selection, y or enter copies, escape leaves),
+keyboard: arrows/hjkl/PgUp/PgDn move, v or space starts the selection, y or enter copies, / searches older output
+and ? newer (smart case, wrapping round), n and N repeat the search either way, escape leaves),
 enter or escape back into the terminal. Selecting with the mouse copies on release. Copies go through
 `App.copy_to_clipboard` (OSC 52), so they work over SSH.
 """
@@ -122,6 +123,7 @@ def _is_word(cell: str) -> bool:
 
 _CURSOR_LINE_STYLE = RichStyle(underline=True, bold=True)
 _SELECT_STYLE = RichStyle(reverse=True)
+_MATCH_STYLE = RichStyle(reverse=True, underline=True)
 _MARKER_STYLE = RichStyle(reverse=True, bold=True)
 
 
@@ -225,6 +227,10 @@ class TerminalView(Widget, can_focus=True):
         self._sel_anchor: tuple[int, int] | None = None
         self._sel_end: tuple[int, int] | None = None
         self._mouse_selecting = False
+        self._query: str | None = None  # the search being typed in copy mode
+        self._last_query = ""
+        self._search_up = True
+        self._match: tuple[int, int, int] | None = None  # (absolute row, first cell, last cell) of the found text
         self._mouse_button = 0  # the button whose press went to the program (its release and drags follow it)
         self._mouse_cell = (-1, -1)
         self._hist_cache: dict[int, Strip] = {}
@@ -475,7 +481,7 @@ class TerminalView(Widget, can_focus=True):
         if self.copy_mode:
             event.stop()
             event.prevent_default()
-            self._copy_key(event.key)
+            self._copy_key(event.key, event.character)
             return
         # our own bindings (the escape key, scrollback keys) are left to Textual's binding dispatch
         if event.key in self._bindings.key_to_bindings and (event.key != "enter" or self.exited):
@@ -495,6 +501,8 @@ class TerminalView(Widget, can_focus=True):
             self._write(encode_paste(event.text, bracketed=self.screen_model.bracketed_paste))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.copy_mode:
+            return False  # copy mode takes every key (its own are shown at the top of the terminal)
         if action == "restart":
             return self.exited
         return True
@@ -688,12 +696,28 @@ class TerminalView(Widget, can_focus=True):
     def enter_copy_mode(self) -> None:
         screen = self.screen_model
         self.copy_mode = True
+        self._query = None
+        self._match = None
         self._copy_cursor = (len(screen.history) + screen.y, screen.x)
         self._sel_anchor = self._sel_end = None
         self.focus()
         self.refresh()
+        self.refresh_bindings()
 
-    def _copy_key(self, key: str) -> None:
+    def _copy_key(self, key: str, character: str | None = None) -> None:
+        if self._query is not None:
+            self._query_key(key, character)
+            self.refresh()
+            return
+        if key in ("slash", "question_mark"):
+            self._query = ""  # "/" searches older output (up), "?" newer (down); n repeats, N reverses
+            self._search_up = key == "slash"
+            self.refresh()
+            return
+        if key in ("n", "N") and self._last_query:
+            self._search(self._last_query, up=self._search_up == (key == "n"))
+            self.refresh()
+            return
         screen = self.screen_model
         row, col = self._copy_cursor
         last_row = len(screen.history) + screen.rows - 1
@@ -734,7 +758,86 @@ class TerminalView(Widget, can_focus=True):
     def _leave_copy_mode(self) -> None:
         self.copy_mode = False
         self._sel_anchor = self._sel_end = None
+        self._query = None
+        self._match = None
         self.back_rows = 0
+        self.refresh_bindings()
+
+    # -- search in copy mode ------------------------------------------------------------------------------------
+    def _query_key(self, key: str, character: str | None) -> None:
+        query = self._query or ""
+        if key == "escape":
+            self._query = None
+        elif key == "enter":
+            self._query = None
+            if query:
+                self._last_query = query
+                self._search(query, up=self._search_up)
+        elif key == "backspace":
+            self._query = query[:-1]
+        elif character and character.isprintable():
+            self._query = query + character
+
+    def _row_text(self, abs_row: int) -> str:
+        screen = self.screen_model
+        hist = len(screen.history)
+        if abs_row < hist:
+            return "".join(t for t, _ in entry_segments(screen.history[abs_row], screen.cols))
+        return screen.lines[abs_row - hist].text()
+
+    def _search(self, query: str, *, up: bool) -> None:
+        """Find `query` from the copy cursor, older (up) or newer, wrapping round; smart case (case-insensitive
+        unless the query has a capital). The match is shown, the cursor put on it, and it is scrolled into view."""
+        screen = self.screen_model
+        total = len(screen.history) + screen.rows
+        fold = query.islower()
+        needle = query.lower() if fold else query
+        row, col = self._copy_cursor
+        for step in range(total + 1):
+            r = (row - step if up else row + step) % total
+            text = self._row_text(r)
+            hay = text.lower() if fold else text
+            # on the cursor's own row, only matches before (up) or after (down) the cursor count, until the search
+            # has wrapped round to it again
+            if step == 0:
+                here = self._text_index(r, col)
+                start = hay.rfind(needle, 0, here) if up else hay.find(needle, here + 1)
+            else:
+                start = hay.rfind(needle) if up else hay.find(needle)
+            if start >= 0:
+                c0 = self._cell_index(r, start)
+                c1 = self._cell_index(r, start + len(needle) - 1)
+                self._match = (r, c0, c1)
+                self._copy_cursor = (r, c0)
+                self._sel_anchor = self._sel_end = None
+                self._reveal_row(r)
+                return
+        self._match = None
+        self.notify(f"Not found: {query}", title="Terminal", timeout=3)
+
+    def _text_index(self, abs_row: int, col: int) -> int:
+        """The index in the row's text of the character at cell `col` (wide characters take two cells)."""
+        cells = self._row_cells(abs_row)
+        return sum(len(c) for c in cells[:col])
+
+    def _cell_index(self, abs_row: int, index: int) -> int:
+        """The cell where character `index` of the row's text is."""
+        n = 0
+        for col, c in enumerate(self._row_cells(abs_row)):
+            if c:
+                if n + len(c) > index:
+                    return col
+                n += len(c)
+        return max(0, self.screen_model.cols - 1)
+
+    def _reveal_row(self, abs_row: int) -> None:
+        hist = len(self.screen_model.history)
+        top = hist - self.back_rows
+        height = max(1, self.size.height)
+        if abs_row < top:
+            self.back_rows = hist - abs_row
+        elif abs_row >= top + height:
+            self.back_rows = max(0, hist - (abs_row - height + 1))
 
     # -- rendering --------------------------------------------------------------------------------------------
     @property
@@ -799,6 +902,9 @@ class TerminalView(Widget, can_focus=True):
         if sel is not None:
             for x in range(sel[0], sel[1] + 1):
                 marks[x] = _SELECT_STYLE
+        if self.copy_mode and self._match is not None and self._match[0] == abs_row:
+            for x in range(self._match[1], self._match[2] + 1):
+                marks[x] = _MATCH_STYLE
         if self.copy_mode and self._copy_cursor[0] == abs_row:
             marks[self._copy_cursor[1]] = _CURSOR_STYLE
         if abs_row < hist:
@@ -823,8 +929,14 @@ class TerminalView(Widget, can_focus=True):
             strip = self._overlay(line, width, marks) if marks else self._line_strip(line, width)
         else:
             strip = Strip.blank(width, self.base_style)
-        if offset and y == 0:
+        if self.copy_mode and y == 0:
+            back = f"↑{offset}  " if offset else ""
+            strip = self._with_marker(strip, f" COPY {back}v select  y copy  / ? search  n N again  q quit ", width)
+        elif offset and y == 0:
             strip = self._with_marker(strip, f" ↑ scrolled back {offset} lines ", width)
+        if self._query is not None and y == self.size.height - 1:
+            prompt = f"{'/' if self._search_up else '?'}{self._query}"
+            strip = Strip([Segment(prompt[-width:].ljust(width), self.base_style + _MARKER_STYLE)])
         return strip
 
     def _with_marker(self, strip: Strip, text: str, width: int) -> Strip:
@@ -1040,6 +1152,12 @@ class TerminalPane(Vertical):
             await self.new_tab()
             return
         self.activate(self.views[min(index, len(self.views) - 1)])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        view = self.active_view
+        if view is not None and view.copy_mode:
+            return False  # the keys belong to copy mode until it is left
+        return True
 
     async def action_new_tab(self) -> None:
         await self.new_tab()
