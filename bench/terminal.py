@@ -16,6 +16,7 @@ Measures, printing `metric=value unit` lines:
    60 Hz) is not included; it adds up to one frame on top. Measured idle, and while a second terminal in the same
    app floods output.
 3. Memory of 10,000 lines of scrollback at 200 columns (tracemalloc), colourful lines.
+4. Reflow on resize with that scrollback: 200 → 120 → 200 → 80 columns, against tmux on the same stream.
 """
 
 from __future__ import annotations
@@ -243,6 +244,39 @@ def scrollback_memory(data: bytes, chunk: int) -> tuple[float, int]:
     return used / 1e6, len(screen.history)
 
 
+def reflow_times(data: bytes) -> tuple[list[float], list[float]]:
+    """Resize 200 → 120 → 200 → 80 columns with 10,000 lines of colourful scrollback: ours (`Screen.resize`,
+    which reflows) against tmux's `resize-window` on the same stream (its history-limit set to 10,000), in ms."""
+    screen = Screen(COLS, ROWS, scrollback=10_000)
+    screen.feed(data)
+    widths = (120, COLS, 80)
+    ours = []
+    for cols in widths:
+        t0 = time.perf_counter()
+        screen.resize(cols, ROWS)
+        ours.append((time.perf_counter() - t0) * 1000)
+    sock = f"sbbench-reflow-{os.getpid()}"
+    tm = ["tmux", "-L", sock, "-f", "/dev/null"]
+    theirs = []
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(data)
+        f.flush()
+        try:
+            subprocess.run([*tm, "start-server", ";", "set", "-g", "history-limit", "10000"], check=True)
+            shell = f"stty raw -echo; cat {f.name}; tmux -L {sock} wait-for -S done; sleep 600"
+            subprocess.run([*tm, "new-session", "-d", "-x", str(COLS), "-y", str(ROWS), shell], check=True)
+            subprocess.run([*tm, "wait-for", "done"], check=True, timeout=600)
+            for cols in widths:
+                t0 = time.perf_counter()
+                subprocess.run([*tm, "resize-window", "-x", str(cols), "-y", str(ROWS)], check=True)
+                # the reply to a query comes after the resize is done
+                subprocess.run([*tm, "display-message", "-p", "#{history_size}"], check=True, capture_output=True)
+                theirs.append((time.perf_counter() - t0) * 1000)
+        finally:
+            subprocess.run([*tm, "kill-server"], capture_output=True, check=False)
+    return ours, theirs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller streams and fewer keys")
@@ -302,6 +336,10 @@ def main() -> None:
             if note:
                 print(f"# {tag}: {note}")
         mem_lines = colour_log(3_000_000, seed=3)
+        ours, theirs = reflow_times(tty_bytes(mem_lines))
+        for cols, a, b in zip((120, COLS, 80), ours, theirs, strict=True):
+            print(f"terminal.reflow_10k.to_{cols}.pane={a:.0f} ms")
+            print(f"terminal.reflow_10k.to_{cols}.tmux={b:.0f} ms (resize-window and a query, from another process)")
         flood_mb, n1 = scrollback_memory(tty_bytes(mem_lines), 1 << 20)
         slow_mb, n2 = scrollback_memory(tty_bytes(mem_lines), 2048)
         print(f"terminal.scrollback_10k.flood_path={flood_mb:.1f} MB ({n1} lines)")

@@ -126,8 +126,11 @@ async def test_resize_reaches_the_pty(service: SandboxService, sandbox: SandboxI
     async with app.run_test(size=(80, 25)) as pilot:
         await ready(pilot)
         await run(pilot, "stty size", "24 80")
+        await run(pilot, "printf 'A%.0s' $(seq 1 120); echo", "A" * 40 + "\n")  # 80 + 40: wraps once
         await pilot.resize_terminal(100, 31)
         await wait_for(pilot, lambda: view(app).screen_model.cols == 100, "the emulator to resize")
+        # the output reflows to the new width, as in tmux: the same 120 characters, now 100 + 20
+        assert "\n" + "A" * 100 + "\n" + "A" * 20 + "\n" in text(app)
         await run(pilot, "clear; stty size", "30 100")
         assert view(app).size.width == 100 and view(app).size.height == 30
 

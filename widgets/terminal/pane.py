@@ -78,6 +78,7 @@ BURST = 512 * 1024  # a flood is fed in bursts of up to this much (or a frame's 
 FLOOD_REFRESH = 1 / 20  # a terminal redrawing whole screens repaints at most this often
 MAX_BUFFERED = 4 << 20  # read-ahead beyond which the reader stops taking output (back-pressure)
 LEAVE_KEY = "ctrl+right_square_bracket"
+RESIZE_SETTLE = 0.08  # seconds without a new size before the emulator reflows and the program is told
 WHEEL_LINES = 3
 
 _RICH: dict[int, RichStyle] = {}
@@ -241,6 +242,7 @@ class TerminalView(Widget, can_focus=True):
         self._last_cursor = (0, 0, True, 0)
         self._last_full = 0.0
         self._full_timer: Timer | None = None
+        self._resize_timer: Timer | None = None
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
 
     # -- life cycle -------------------------------------------------------------------------------------------
@@ -572,6 +574,14 @@ class TerminalView(Widget, can_focus=True):
             self._scroll_by(-WHEEL_LINES)
 
     def on_resize(self, event: events.Resize) -> None:
+        # a drag sends many sizes: reflowing a long scrollback for each would take the loop from everything else,
+        # so the emulator and the program follow once the size has settled (meanwhile rows are cropped or padded)
+        if self._resize_timer is not None:
+            self._resize_timer.stop()
+        self._resize_timer = self.set_timer(RESIZE_SETTLE, self._apply_resize)
+
+    def _apply_resize(self) -> None:
+        self._resize_timer = None
         cols, rows = self._pane_size()
         screen = self.screen_model
         if (cols, rows) == (screen.cols, screen.rows):

@@ -86,12 +86,13 @@ class Line:
     `cache` is the widget's rendered strip; every mutation sets it to None, so only changed lines are rebuilt.
     """
 
-    __slots__ = ("cache", "chars", "phantom", "styles", "wrapped")
+    __slots__ = ("cache", "chars", "padded", "phantom", "styles", "wrapped")
 
     def __init__(self, cols: int, fill: int = 0, phantom: bool = False) -> None:
         self.chars = [" "] * cols
         self.styles = [fill] * cols
         self.wrapped = False
+        self.padded = False  # wrapped because a wide character did not fit: the last cell is only padding
         # a stand-in left on screen by the flood path for a row that already went to the scrollback: it is
         # scrolled off again before anyone sees it, and must not be recorded twice
         self.phantom = phantom
@@ -101,6 +102,9 @@ class Line:
         """The line as a scrollback entry: its text when it is all default style, else its runs flattened into
         one tuple (text, style, text, style, ...). A few hundred bytes instead of ~3 KB at 200 columns, and one
         object of atomic parts, which the garbage collector soon stops tracking."""
+        if self.wrapped:
+            runs = cast("Iterable[str | int]", chain.from_iterable(self.segments(full=True)))
+            return (*runs, PAD_MARK if self.padded else WRAP_MARK)
         segs = self.segments()
         if not segs:
             return ""
@@ -126,8 +130,9 @@ class Line:
             self.styles.extend([0] * (cols - n))
         self.cache = None
 
-    def segments(self) -> list[tuple[str, int]]:
-        """Runs of (text, style); trailing default blanks dropped. Wide characters' "" halves vanish in the join."""
+    def segments(self, full: bool = False) -> list[tuple[str, int]]:
+        """Runs of (text, style); trailing default blanks dropped unless `full` (a wrapped line's blanks are part of
+        the text that goes on in the next row). Wide characters' "" halves vanish in the join."""
         styles = self.styles
         chars = self.chars
         n = len(styles)
@@ -136,14 +141,14 @@ class Line:
         s0 = styles[0]
         if styles.count(s0) == n:
             text = "".join(chars)
-            return [(text.rstrip(" "), 0)] if s0 == 0 else [(text, s0)]
+            return [(text.rstrip(" ") if not full else text, 0)] if s0 == 0 else [(text, s0)]
         # run boundaries found by C-level map/compress rather than a Python loop over every cell
         cuts = [0, *compress(range(1, n), map(ne, styles, islice(styles, 1, None))), n]
         out: list[tuple[str, int]] = []
         for a, b in zip(cuts, islice(cuts, 1, None)):  # noqa: B905 - cuts[1:] is one shorter by design
             out.append(("".join(chars[a:b]), styles[a]))
         text, style = out[-1]
-        if style == 0:
+        if style == 0 and not full:
             text = text.rstrip(" ")
             if text:
                 out[-1] = (text, 0)
@@ -153,8 +158,11 @@ class Line:
 
 
 # A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, a packed line's runs
-# flattened (text, style, text, style, ...), or a Line not packed yet.
+# flattened (text, style, text, style, ...) and then WRAP_MARK if the line wrapped into the next, or a Line not
+# packed yet.
 Runs = tuple[str | int, ...]
+WRAP_MARK = -1
+PAD_MARK = -2  # wrapped, and the last cell is the blank a wide character left when it went on to the next row
 Entry = str | tuple[int, str] | Runs | Line
 
 
@@ -179,6 +187,8 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
     if isinstance(entry, Line):
         return entry.segments()
     if type(entry[0]) is str:  # packed runs (a raw entry starts with its pen, an int)
+        if len(entry) % 2:
+            entry = entry[:-1]  # the wrap mark
         return list(zip(entry[::2], entry[1::2], strict=True))  # type: ignore[arg-type]
     pen, raw = cast("tuple[int, str]", entry)
     fill = erase_style(pen)
@@ -215,6 +225,104 @@ def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
                 line.styles[x + 1] = style
             x += w
     return line
+
+
+def entry_wrapped(entry: Entry) -> bool:
+    """Whether the row goes on in the next one (it was cut by autowrap, not ended by a newline)."""
+    if isinstance(entry, Line):
+        return entry.wrapped
+    return type(entry) is tuple and bool(entry) and type(entry[0]) is str and len(entry) % 2 == 1
+
+
+def entry_padded(entry: Entry) -> bool:
+    if isinstance(entry, Line):
+        return entry.padded
+    return entry_wrapped(entry) and entry[-1] == PAD_MARK
+
+
+def _text_width(text: str) -> int:
+    return len(text) if text.isascii() else sum(char_width(c) for c in text)
+
+
+def entry_width(entry: Entry) -> int:
+    """Columns the row's text takes (trailing default blanks not counted)."""
+    if isinstance(entry, str):
+        return _text_width(entry)
+    if isinstance(entry, Line):
+        return sum(_text_width(t) for t, _ in entry.segments())
+    if type(entry[0]) is str:
+        return sum(_text_width(cast(str, t)) for t in entry[0 : len(entry) - len(entry) % 2 : 2])
+    return _text_width(SGR_RE.sub("", cast("tuple[int, str]", entry)[1]))
+
+
+def _cells(segs: Iterable[tuple[str, int]]) -> list[list[str | int]]:
+    """[character, style] per cell; a combining mark stays with the character before it."""
+    out: list[list[str | int]] = []
+    for text, style in segs:
+        for c in text:
+            if char_width(c) == 0:
+                if out:
+                    out[-1][0] = cast(str, out[-1][0]) + c
+                continue
+            out.append([c, style])
+    return out
+
+
+def _rewrap(cells: list[list[str | int]], cols: int, mark: int) -> tuple[list[Line], tuple[int, int]]:
+    """Lay cells out in rows of `cols`, every row but the last marked wrapped. Returns the rows and the (row,
+    column) where cell `mark` landed. A wide character that does not fit at the end of a row starts the next."""
+    line = Line(cols)
+    rows = [line]
+    x = 0
+    where = (0, 0)
+    for i, (c, style) in enumerate(cells):
+        ch = cast(str, c)
+        w = char_width(ch[0])
+        if x + w > cols:
+            line.wrapped = True
+            line.padded = x < cols
+            line = Line(cols)
+            rows.append(line)
+            x = 0
+            if w > cols:
+                continue  # a wide character in a one-column terminal cannot be shown
+        if i == mark:
+            where = (len(rows) - 1, x)
+        line.chars[x] = ch
+        line.styles[x] = cast(int, style)
+        if w == 2:
+            line.chars[x + 1] = ""
+            line.styles[x + 1] = cast(int, style)
+        x += w
+    return rows, where
+
+
+def _split_runs(runs: list[tuple[str, int]], cols: int) -> list[str | Runs]:
+    """An ASCII logical line cut into scrollback entries of `cols` by slicing its runs: the fast way to reflow
+    the scrollback (no per-cell work). Every entry but the last is marked wrapped."""
+    rows: list[list[tuple[str, int]]] = []
+    cur: list[tuple[str, int]] = []
+    x = 0
+    for text, style in runs:
+        while text:
+            if x == cols:
+                rows.append(cur)
+                cur, x = [], 0
+            part = text[: cols - x]
+            cur.append((part, style))
+            x += len(part)
+            text = text[len(part) :]
+    rows.append(cur)
+    out: list[str | Runs] = []
+    for i, row in enumerate(rows):
+        flat: Runs = tuple(cast("Iterable[str | int]", chain.from_iterable(row)))
+        if i < len(rows) - 1:
+            out.append((*flat, WRAP_MARK))
+        elif len(row) == 1 and row[0][1] == 0:
+            out.append(row[0][0])
+        else:
+            out.append(flat if row else "")
+    return out
 
 
 class Screen:
@@ -468,6 +576,7 @@ class Screen:
                 line.chars[x] = " "
                 line.styles[x] = pen
                 line.wrapped = True
+                line.padded = True
                 self._wrap_line()
                 line = self.lines[self.y]
                 x = 0
@@ -1032,16 +1141,18 @@ class Screen:
 
     # -- size -------------------------------------------------------------------------------------------------
     def resize(self, cols: int, rows: int) -> None:
-        """Crop or pad lines (xterm does not reflow); when the height shrinks, lines above the cursor go to the
+        """A new width reflows the scrollback and the screen as tmux does (`_reflow`; the alternate screen is
+        cropped or padded, its program redraws it); when the height shrinks, lines above the cursor go to the
         scrollback, and when it grows they come back from it."""
         cols, rows = max(1, cols), max(1, rows)
         if cols == self.cols and rows == self.rows:
             return
-        if cols != self.cols:
+        if cols != self.cols and not self._reflow(cols):
             for line in self.lines:
                 line.resize(cols)
             for line in self._main_lines or ():
                 line.resize(cols)
+        if cols != self.cols:
             kept = {t for t in self.tabs if t < min(cols, self.cols)}
             self.tabs = kept | set(range(8 * (self.cols // 8 + 1), cols, 8))
             self.cols = cols
@@ -1077,7 +1188,9 @@ class Screen:
                         entry.resize(cols)
                         pulled.append(entry)
                     else:
-                        pulled.append(segments_to_line(entry_segments(entry, cols), cols))
+                        line = segments_to_line(entry_segments(entry, cols), cols)
+                        line.wrapped, line.padded = entry_wrapped(entry), entry_padded(entry)
+                        pulled.append(line)
                     add -= 1
                 pulled.reverse()
                 lines[:0] = pulled
@@ -1092,6 +1205,88 @@ class Screen:
         self.wrapnext = False
         for line in self.lines:
             line.cache = None
+
+    def _reflow(self, cols: int) -> bool:
+        """Rewrap the scrollback and the screen to `cols`, as tmux does: rows cut by autowrap join up again and
+        long lines split anew, and the cursor keeps its place in the text. Returns False where it does not apply
+        (the alternate screen, which its program redraws; a flood caught mid-burst): the caller then crops."""
+        if self.in_alt or any(line.phantom for line in self.lines):
+            return False
+        old_lines = self.lines
+        last = len(old_lines) - 1
+        while last > self.y and old_lines[last].is_blank():
+            last -= 1  # blank rows below the cursor are not content
+        rows_in: list[Entry] = [*self.history, *old_lines[: last + 1]]
+        cursor_at = len(self.history) + self.y
+        out: list[Entry] = []
+        cursor = (0, 0)
+        i, n = 0, len(rows_in)
+        while i < n:
+            j = i
+            while j < n - 1 and entry_wrapped(rows_in[j]):
+                j += 1
+            first = rows_in[i]
+            if j == i and i != cursor_at and not isinstance(first, Line) and entry_width(first) <= cols:
+                out.append(first)  # a short line stays as it is: most of the scrollback, and nothing to parse
+                i += 1
+                continue
+            if cursor_at > j or cursor_at < i:
+                runs: list[tuple[str, int]] = []
+                for k in range(i, j + 1):
+                    row = rows_in[k]
+                    if isinstance(row, Line):
+                        runs.extend(row.segments(full=entry_wrapped(row)))
+                    else:
+                        runs.extend(entry_segments(row, self.cols))
+                if all(t.isascii() for t, _ in runs) and not any(entry_padded(rows_in[k]) for k in range(i, j)):
+                    out.extend(_split_runs(runs, cols))
+                    i = j + 1
+                    continue
+            cells: list[list[str | int]] = []
+            mark = -1
+            for k in range(i, j + 1):
+                row = rows_in[k]
+                wrapped = entry_wrapped(row)
+                segs = row.segments(full=wrapped) if isinstance(row, Line) else entry_segments(row, self.cols)
+                row_cells = _cells(segs)
+                if k == cursor_at:
+                    # the cursor's cell: count columns up to it; past the text (after a prompt's space), pad
+                    col = idx = 0
+                    while idx < len(row_cells) and col < self.x:
+                        col += char_width(cast(str, row_cells[idx][0])[0])
+                        idx += 1
+                    if col < self.x:
+                        row_cells.extend([" ", 0] for _ in range(self.x - col))
+                        idx = len(row_cells)
+                    if idx == len(row_cells):
+                        row_cells.append([" ", 0])
+                    mark = len(cells) + idx
+                if wrapped and entry_padded(row) and row_cells and mark < len(cells) + len(row_cells) - 1:
+                    row_cells.pop()  # the blank a wide character left at the edge when it went on to the next row
+                cells.extend(row_cells)
+            lines, where = _rewrap(cells, cols, mark)
+            if mark >= 0:
+                cursor = (len(out) + where[0], where[1])
+            out.extend(lines)
+            i = j + 1
+        start = max(0, len(out) - self.rows)
+        history = self.history
+        history.clear()
+        history.extend(e.packed() if isinstance(e, Line) else e for e in out[:start])
+        self._young.clear()
+        self._pushed = len(history)
+        screen: list[Line] = []
+        for e in out[start:]:
+            if not isinstance(e, Line):
+                line = segments_to_line(entry_segments(e, cols), cols)
+                line.wrapped, line.padded = entry_wrapped(e), entry_padded(e)
+                e = line
+            screen.append(e)
+        screen.extend(Line(cols) for _ in range(self.rows - len(screen)))
+        self.lines = screen
+        self.y = max(0, cursor[0] - start)
+        self.x = min(cursor[1], cols - 1)
+        return True
 
     # -- reading ----------------------------------------------------------------------------------------------
     def display(self) -> list[str]:
