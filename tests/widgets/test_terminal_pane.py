@@ -292,3 +292,16 @@ async def test_copy_mode_searches_the_scrollback_and_copies_with_the_keyboard(
         assert at() == "line-30"
         await pilot.press("v", *["l"] * 6, "y")
         assert app.clipboard == "line-30" and not v.copy_mode and v.back_rows == 0
+
+
+async def test_python_repl_runs_edits_a_line_and_exits_on_ctrl_d(service: SandboxService, sandbox: SandboxInfo) -> None:
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await run(pilot, "clear; python3 -q", ">>>")
+        await type_text(pilot, "6 * 7")
+        await pilot.press("left", "left", "left", "left", "backspace")  # readline editing: "6" goes
+        await type_text(pilot, "5\n")
+        await wait_for(pilot, lambda: "\n35\n" in text(app), "the REPL's answer")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: text(app).rstrip().endswith("$"), "the shell prompt after python exits")

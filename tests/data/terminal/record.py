@@ -1,4 +1,5 @@
-"""Record the byte streams for the terminal differential tests: `python tests/data/terminal/record.py`.
+"""Record the byte streams for the terminal differential tests: `python tests/data/terminal/record.py [NAME ...]`
+(all of them, or only the named ones — adding a stream need not re-record the others).
 
 Each program runs on a fresh 80x24 PTY (TERM=xterm-256color, a UTF-8 locale); scripted keys are typed with pauses
 and everything the program writes is saved raw to `<name>.bin`. Queries the program sends (device attributes,
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -123,14 +125,14 @@ def main() -> None:
             subprocess.run(["git", "add", "-A"], cwd=work, check=True)
             subprocess.run([*git, "commit", "-q", "-m", f"commit number {i}: change module {i}"], cwd=work, check=True)
 
-        streams: dict[str, bytes] = {}
+        streams: dict[str, Callable[[], bytes]] = {}
         bash = ["bash", "--norc", "--noprofile", "-i"]
-        streams["ls_color"] = record(
+        streams["ls_color"] = lambda: record(
             bash,
             [(0.4, b"ls --color=auto -F\r"), (0.4, b"ls --color=always -l src\r"), (0.4, b"exit\r")],
             cwd=str(work),
         )
-        streams["vim_edit"] = record(
+        streams["vim_edit"] = lambda: record(
             ["bash", "--norc", "--noprofile", "-i"],
             [
                 (0.4, b"echo before vim\r"),
@@ -144,7 +146,7 @@ def main() -> None:
             ],
             cwd=str(work),
         )
-        streams["less"] = record(
+        streams["less"] = lambda: record(
             bash,
             [
                 (0.4, b"less -R colors.log\r"),
@@ -158,10 +160,10 @@ def main() -> None:
             cwd=str(work),
         )
         if shutil.which("htop"):
-            streams["htop"] = record(
+            streams["htop"] = lambda: record(
                 ["htop", "-d", "5"], [(1.5, b"\x1b[B\x1b[B"), (0.5, b"q")], cwd=str(work), tail=0.3
             )
-        streams["git_log"] = record(
+        streams["git_log"] = lambda: record(
             bash,
             [
                 (0.4, b"git -c color.ui=always log --graph --stat --decorate\r"),
@@ -181,9 +183,36 @@ def main() -> None:
             "  sys.stdout.write('\\x1b[1;33mstep %d\\x1b[0m working' % i); sys.stdout.flush(); time.sleep(0.01)\n"
             "  sys.stdout.write('\\x1b[2K\\r\\x1b[32m\\u2714\\x1b[0m step %d done\\n' % i)\n"
         )
-        streams["progress"] = record([sys.executable, "-c", prog], [], cwd=str(work))
-        streams["cjk"] = record(bash, [(0.4, b"cat cjk.txt\r"), (0.4, b"exit\r")], cwd=str(work))
-        for name, data in streams.items():
+        streams["progress"] = lambda: record([sys.executable, "-c", prog], [], cwd=str(work))
+        streams["cjk"] = lambda: record(bash, [(0.4, b"cat cjk.txt\r"), (0.4, b"exit\r")], cwd=str(work))
+        streams["python_repl"] = lambda: record(
+            ["python3", "-q"],
+            [
+                (0.6, b"1 + 1\r"),
+                (0.3, b"for i in range(3):\r"),
+                (0.2, b"    print('\\x1b[1;35m', i, '\\x1b[0m')\r"),
+                (0.2, b"\r"),
+                (0.3, b"'\xe5\xae\xbd' * 3\r"),
+                (0.2, b"x = 4\x1b[D\x1b[D\x1b[D7\x01#\r"),  # readline editing: left arrows, ctrl+a
+                (0.3, b"\x04"),
+            ],
+            cwd=str(work),
+        )
+        if shutil.which("nano"):
+            streams["nano"] = lambda: record(
+                ["nano", "--ignorercfiles", "notes.txt"],
+                [
+                    (0.8, b"\x1b[B\x1b[B\x1b[B"),
+                    (0.3, b"added by nano "),
+                    (0.3, b"\x17fox\r"),  # ctrl+w: search
+                    (0.4, b"\x0f"),  # ctrl+o: write out
+                    (0.3, b"\r"),
+                ],  # left open, so the final screen is nano's (it is killed after the tail)
+                cwd=str(work),
+            )
+        wanted = sys.argv[1:] or list(streams)
+        for name in wanted:
+            data = streams[name]()
             (HERE / f"{name}.bin").write_bytes(data)
             print(f"{name}: {len(data)} bytes")
     finally:
