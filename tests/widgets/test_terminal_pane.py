@@ -305,3 +305,15 @@ async def test_python_repl_runs_edits_a_line_and_exits_on_ctrl_d(service: Sandbo
         await wait_for(pilot, lambda: "\n35\n" in text(app), "the REPL's answer")
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: text(app).rstrip().endswith("$"), "the shell prompt after python exits")
+
+
+async def test_a_program_ringing_the_bell_in_a_loop_rings_the_real_terminal_rarely(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    app = TermApp(service, sandbox.id)
+    rings: list[float] = []
+    app.bell = lambda: rings.append(time.monotonic())  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 25)) as pilot:
+        await ready(pilot)
+        await run(pilot, "for i in $(seq 200); do printf '\\a'; sleep 0.005; done; echo rung", "rung\n")
+        assert 1 <= len(rings) <= 6  # ~1-2 s of bells: one ring at most every half second

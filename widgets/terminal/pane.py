@@ -78,6 +78,7 @@ BURST = 512 * 1024  # a flood is fed in bursts of up to this much (or a frame's 
 FLOOD_REFRESH = 1 / 20  # a terminal redrawing whole screens repaints at most this often
 MAX_BUFFERED = 4 << 20  # read-ahead beyond which the reader stops taking output (back-pressure)
 LEAVE_KEY = "ctrl+right_square_bracket"
+BELL_INTERVAL = 0.5
 RESIZE_SETTLE = 0.08  # seconds without a new size before the emulator reflows and the program is told
 WHEEL_LINES = 3
 
@@ -243,6 +244,7 @@ class TerminalView(Widget, can_focus=True):
         self._last_full = 0.0
         self._full_timer: Timer | None = None
         self._resize_timer: Timer | None = None
+        self._last_bell = 0.0
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
 
     # -- life cycle -------------------------------------------------------------------------------------------
@@ -385,8 +387,11 @@ class TerminalView(Widget, can_focus=True):
                 self.unseen = True
                 self.rang = self.rang or rang
                 self.post_message(self.Flagged(self))
-        elif rang:
-            self.app.bell()  # the tab in sight rang: pass it on to the real terminal (tmux's bell-action)
+        elif rang and time.monotonic() - self._last_bell > BELL_INTERVAL:
+            # the tab in sight rang: pass it on to the real terminal (tmux's bell-action), but a program printing
+            # bells in a loop rings it at most twice a second
+            self._last_bell = time.monotonic()
+            self.app.bell()
         self._refresh_output()
         if self.on_output is not None:
             self.on_output()

@@ -709,7 +709,7 @@ class Screen:
 
     def _tab(self, n: int) -> None:
         x = self.x
-        for _ in range(n):
+        for _ in range(min(n, self.cols)):  # a hostile count (CSI 4294967295 I) must not spin: cols stops suffice
             nxt = [t for t in self.tabs if t > x]
             x = min(nxt) if nxt else self.cols - 1
         self.x = min(x, self.cols - 1)
@@ -958,7 +958,7 @@ class Screen:
             self._tab(n)
         elif final == "Z":
             x = self.x
-            for _ in range(n):
+            for _ in range(min(n, self.cols)):
                 prev = [t for t in self.tabs if t < x]
                 x = max(prev) if prev else 0
             self.x = x
