@@ -1,4 +1,5 @@
-"""The terminal pane: `TerminalView` (one emulated terminal on a `TerminalSession`) and `TerminalPane` (tabs).
+"""`TerminalView`: one emulated terminal on a `TerminalSession` (the tabs around it are `tabs.py`, selection and
+copy mode `selection.py`).
 
 Rendering uses Textual's line API: each screen `Line` caches its `Strip` (`Line.cache`), the emulator clears it
 when the line changes, so a repaint only rebuilds changed lines; the cursor row and selected rows are composed on
@@ -15,9 +16,6 @@ Keys: while a terminal has focus every key goes to the program, encoded as xterm
 
 Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
 
-Tabs out of sight are marked as tmux marks windows: `•` when they had output, `!` when they rang the bell; the tab
-in sight passes its bell on to the real terminal.
-
 The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
 it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies (a
 double-click takes a word, a path or URL whole; a triple-click the line), and the wheel scrolls back (or, in
@@ -27,11 +25,8 @@ ask (mode 1004).
 The app's priority bindings (`ctrl+q`, `ctrl+p`) are checked by Textual before any widget; the app should return
 False from `check_action` for them while `terminal_has_keyboard(app)` is true so they reach the shell.
 
-From the tab bar: n new tab, w close tab, ←/→ switch, r restart an exited shell, c copy mode (select with the
-keyboard: arrows/hjkl/PgUp/PgDn move, v or space starts the selection, y or enter copies, / searches older output
-and ? newer (smart case, wrapping round), n and N repeat the search either way, escape leaves),
-enter or escape back into the terminal. Selecting with the mouse copies on release. Copies go through
-`App.copy_to_clipboard` (OSC 52), so they work over SSH.
+Selecting with the mouse copies on release. Copies go through `App.copy_to_clipboard` (OSC 52), so they work
+over SSH.
 """
 
 from __future__ import annotations
@@ -46,22 +41,20 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style as RichStyle
-from textual import events, on
-from textual.app import App, ComposeResult
+from textual import events
+from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
-from textual.widget import Widget
-from textual.widgets import ContentSwitcher
 
 from widgets.terminal import styles as st
 from widgets.terminal.keys import encode_key, encode_paste
 from widgets.terminal.mouse import Kind, encode_mouse, tracking_mode
 from widgets.terminal.priority import echo_priority
 from widgets.terminal.screen import Line, Screen, entry_segments, segments_to_line
+from widgets.terminal.selection import TerminalSelection
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -116,13 +109,6 @@ def rich_style(sid: int) -> RichStyle:
 
 
 _CURSOR_STYLE = RichStyle(reverse=True)
-_WORD_PUNCT = frozenset("-_./~:@%+=#?&,")  # kept inside a double-clicked word: paths, URLs, user@host, key=value
-
-
-def _is_word(cell: str) -> bool:
-    return bool(cell) and (cell.isalnum() or cell in _WORD_PUNCT)
-
-
 _CURSOR_LINE_STYLE = RichStyle(underline=True, bold=True)
 _SELECT_STYLE = RichStyle(reverse=True)
 _MATCH_STYLE = RichStyle(reverse=True, underline=True)
@@ -135,7 +121,7 @@ def terminal_has_keyboard(app: App[object]) -> bool:
     return isinstance(focused, TerminalView) and not focused.copy_mode
 
 
-class TerminalView(Widget, can_focus=True):
+class TerminalView(TerminalSelection, can_focus=True):
     """One terminal: a `Screen` fed by a `TerminalSession` opened through the SandboxService."""
 
     DEFAULT_CSS = """
@@ -223,16 +209,8 @@ class TerminalView(Widget, can_focus=True):
         self.exited = False
         self.unseen = False  # output arrived while this tab was out of sight
         self.rang = False  # ... and it rang the bell
-        self.back_rows = 0  # rows scrolled back into the history; 0 = the live screen
-        self.copy_mode = False
-        self._copy_cursor = (0, 0)  # (absolute row, column) in copy mode
-        self._sel_anchor: tuple[int, int] | None = None
-        self._sel_end: tuple[int, int] | None = None
+        self.back_rows = 0
         self._mouse_selecting = False
-        self._query: str | None = None  # the search being typed in copy mode
-        self._last_query = ""
-        self._search_up = True
-        self._match: tuple[int, int, int] | None = None  # (absolute row, first cell, last cell) of the found text
         self._mouse_button = 0  # the button whose press went to the program (its release and drags follow it)
         self._mouse_cell = (-1, -1)
         self._hist_cache: dict[int, Strip] = {}
@@ -599,44 +577,6 @@ class TerminalView(Widget, can_focus=True):
             task.add_done_callback(self._write_done)
         self.refresh()
 
-    # -- selection and copy -------------------------------------------------------------------------------------
-    def _abs_row(self, y: int) -> int:
-        return len(self.screen_model.history) - self.back_rows + y
-
-    def _row_cells(self, abs_row: int) -> list[str]:
-        screen = self.screen_model
-        hist = len(screen.history)
-        if abs_row < hist:
-            return segments_to_line(entry_segments(screen.history[abs_row], screen.cols), screen.cols).chars
-        line = screen.lines[min(abs_row - hist, screen.rows - 1)]
-        return line.chars
-
-    def selected_text(self) -> str:
-        if self._sel_anchor is None or self._sel_end is None:
-            return ""
-        (r0, c0), (r1, c1) = sorted((self._sel_anchor, self._sel_end))
-        out = []
-        for r in range(r0, r1 + 1):
-            cells = self._row_cells(r)
-            a = c0 if r == r0 else 0
-            b = c1 + 1 if r == r1 else len(cells)
-            out.append("".join(cells[a:b]).rstrip(" "))
-        return "\n".join(out)
-
-    def _copy_selection(self) -> None:
-        text = self.selected_text()
-        if text:
-            self.app.copy_to_clipboard(text)
-            self.notify(f"Copied {len(text)} characters", title="Terminal", timeout=2)
-
-    def _in_selection(self, abs_row: int) -> tuple[int, int] | None:
-        if self._sel_anchor is None or self._sel_end is None:
-            return None
-        (r0, c0), (r1, c1) = sorted((self._sel_anchor, self._sel_end))
-        if not r0 <= abs_row <= r1:
-            return None
-        return (c0 if abs_row == r0 else 0, c1 if abs_row == r1 else self.screen_model.cols - 1)
-
     def on_mouse_down(self, event: events.MouseDown) -> None:
         if self._wants_mouse(event) and event.button in (1, 2, 3):
             event.stop()
@@ -679,180 +619,6 @@ class TerminalView(Widget, can_focus=True):
         else:
             self._sel_anchor = self._sel_end = None
         self.refresh()
-
-    def on_click(self, event: events.Click) -> None:
-        """Double-click selects a word (a path or URL counts as one, as in xterm's default `charClass`), triple-click
-        the line; either is copied at once."""
-        if event.button != 1 or event.chain < 2 or self._wants_mouse(event) or self.copy_mode:
-            return
-        event.stop()
-        row = self._abs_row(max(0, min(event.y, self.size.height - 1)))
-        cells = self._row_cells(row)
-        if not cells:
-            return
-        x = max(0, min(event.x, len(cells) - 1))
-        if event.chain >= 3:
-            text = "".join(cells).rstrip(" ")
-            start, end = 0, max(0, len(text) - 1)
-        else:
-            if not cells[x] and x > 0:
-                x -= 1  # the right half of a wide character belongs to the character on its left
-            if not _is_word(cells[x]):
-                return
-            start = end = x
-            while start > 0 and (_is_word(cells[start - 1]) or not cells[start - 1]):
-                start -= 1
-            while end + 1 < len(cells) and (_is_word(cells[end + 1]) or not cells[end + 1]):
-                end += 1
-        self._sel_anchor, self._sel_end = (row, start), (row, end)
-        self._copy_selection()
-        self.refresh()
-
-    def enter_copy_mode(self) -> None:
-        screen = self.screen_model
-        self.copy_mode = True
-        self._query = None
-        self._match = None
-        self._copy_cursor = (len(screen.history) + screen.y, screen.x)
-        self._sel_anchor = self._sel_end = None
-        self.focus()
-        self.refresh()
-        self.refresh_bindings()
-
-    def _copy_key(self, key: str, character: str | None = None) -> None:
-        if self._query is not None:
-            self._query_key(key, character)
-            self.refresh()
-            return
-        if key in ("slash", "question_mark"):
-            self._query = ""  # "/" searches older output (up), "?" newer (down); n repeats, N reverses
-            self._search_up = key == "slash"
-            self.refresh()
-            return
-        if key in ("n", "N") and self._last_query:
-            self._search(self._last_query, up=self._search_up == (key == "n"))
-            self.refresh()
-            return
-        screen = self.screen_model
-        row, col = self._copy_cursor
-        last_row = len(screen.history) + screen.rows - 1
-        page = max(1, self.size.height - 1)
-        moves = {
-            "up": (-1, 0),
-            "k": (-1, 0),
-            "down": (1, 0),
-            "j": (1, 0),
-            "left": (0, -1),
-            "h": (0, -1),
-            "right": (0, 1),
-            "l": (0, 1),
-            "pageup": (-page, 0),
-            "pagedown": (page, 0),
-        }
-        if key in moves:
-            dr, dc = moves[key]
-            row = max(0, min(last_row, row + dr))
-            col = max(0, min(screen.cols - 1, col + dc))
-            self._copy_cursor = (row, col)
-            if self._sel_anchor is not None:
-                self._sel_end = (row, col)
-            top = len(screen.history) - self.back_rows
-            if row < top:
-                self.back_rows = len(screen.history) - row
-            elif row >= top + self.size.height:
-                self.back_rows = max(0, len(screen.history) - (row - self.size.height + 1))
-        elif key in ("v", "space"):
-            self._sel_anchor = self._sel_end = (row, col)
-        elif key in ("y", "enter"):
-            self._copy_selection()
-            self._leave_copy_mode()
-        elif key in ("escape", "q"):
-            self._leave_copy_mode()
-        self.refresh()
-
-    def _leave_copy_mode(self) -> None:
-        self.copy_mode = False
-        self._sel_anchor = self._sel_end = None
-        self._query = None
-        self._match = None
-        self.back_rows = 0
-        self.refresh_bindings()
-
-    # -- search in copy mode ------------------------------------------------------------------------------------
-    def _query_key(self, key: str, character: str | None) -> None:
-        query = self._query or ""
-        if key == "escape":
-            self._query = None
-        elif key == "enter":
-            self._query = None
-            if query:
-                self._last_query = query
-                self._search(query, up=self._search_up)
-        elif key == "backspace":
-            self._query = query[:-1]
-        elif character and character.isprintable():
-            self._query = query + character
-
-    def _row_text(self, abs_row: int) -> str:
-        screen = self.screen_model
-        hist = len(screen.history)
-        if abs_row < hist:
-            return "".join(t for t, _ in entry_segments(screen.history[abs_row], screen.cols))
-        return screen.lines[abs_row - hist].text()
-
-    def _search(self, query: str, *, up: bool) -> None:
-        """Find `query` from the copy cursor, older (up) or newer, wrapping round; smart case (case-insensitive
-        unless the query has a capital). The match is shown, the cursor put on it, and it is scrolled into view."""
-        screen = self.screen_model
-        total = len(screen.history) + screen.rows
-        fold = query.islower()
-        needle = query.lower() if fold else query
-        row, col = self._copy_cursor
-        for step in range(total + 1):
-            r = (row - step if up else row + step) % total
-            text = self._row_text(r)
-            hay = text.lower() if fold else text
-            # on the cursor's own row, only matches before (up) or after (down) the cursor count, until the search
-            # has wrapped round to it again
-            if step == 0:
-                here = self._text_index(r, col)
-                start = hay.rfind(needle, 0, here) if up else hay.find(needle, here + 1)
-            else:
-                start = hay.rfind(needle) if up else hay.find(needle)
-            if start >= 0:
-                c0 = self._cell_index(r, start)
-                c1 = self._cell_index(r, start + len(needle) - 1)
-                self._match = (r, c0, c1)
-                self._copy_cursor = (r, c0)
-                self._sel_anchor = self._sel_end = None
-                self._reveal_row(r)
-                return
-        self._match = None
-        self.notify(f"Not found: {query}", title="Terminal", timeout=3)
-
-    def _text_index(self, abs_row: int, col: int) -> int:
-        """The index in the row's text of the character at cell `col` (wide characters take two cells)."""
-        cells = self._row_cells(abs_row)
-        return sum(len(c) for c in cells[:col])
-
-    def _cell_index(self, abs_row: int, index: int) -> int:
-        """The cell where character `index` of the row's text is."""
-        n = 0
-        for col, c in enumerate(self._row_cells(abs_row)):
-            if c:
-                if n + len(c) > index:
-                    return col
-                n += len(c)
-        return max(0, self.screen_model.cols - 1)
-
-    def _reveal_row(self, abs_row: int) -> None:
-        hist = len(self.screen_model.history)
-        top = hist - self.back_rows
-        height = max(1, self.size.height)
-        if abs_row < top:
-            self.back_rows = hist - abs_row
-        elif abs_row >= top + height:
-            self.back_rows = max(0, hist - (abs_row - height + 1))
 
     # -- rendering --------------------------------------------------------------------------------------------
     @property
@@ -976,251 +742,3 @@ class TerminalView(Widget, can_focus=True):
     @property
     def title(self) -> str:
         return self._title
-
-
-class _TabBar(Widget, can_focus=True):
-    """The row of tab labels; focusable, and where the pane's own keys live (the terminal takes every key)."""
-
-    DEFAULT_CSS = """
-    _TabBar { height: 1; width: 1fr; background: $panel; }
-    _TabBar:focus { background: $accent 30%; }
-    """
-
-    def __init__(self, pane: TerminalPane) -> None:
-        super().__init__()
-        self.pane = pane
-        self.invited = False  # set by TerminalPane.focus_tab_bar just before it focuses us
-
-    def on_focus(self) -> None:
-        if self.invited or self.pane.active_view is None:
-            self.invited = False
-            self.refresh()  # the hint shows the tab bar's keys while it has focus
-            return
-        self.pane.active_view.focus()
-
-    def render_line(self, y: int) -> Strip:
-        base = self.rich_style
-        segs: list[Segment] = []
-        for i, view in enumerate(self.pane.views):
-            label = f" {i + 1}:{self.pane.label_for(view)} "
-            active = view is self.pane.active_view
-            style = base + RichStyle(bold=active, reverse=active)
-            segs.append(Segment(label, style))
-            segs.append(Segment(" ", base))
-        hint = " ctrl+] leaves the terminal" if not self.has_focus else " n new  w close  ←/→ switch  c copy  ⏎ back"
-        segs.append(Segment(hint, base + RichStyle(dim=True)))
-        return Strip(segs).adjust_cell_length(self.size.width, base)
-
-    def on_click(self, event: events.Click) -> None:
-        x = 0
-        for view in self.pane.views:
-            w = len(f" {self.pane.views.index(view) + 1}:{self.pane.label_for(view)} ") + 1
-            if x <= event.x < x + w:
-                self.pane.activate(view)
-                return
-            x += w
-
-    def on_blur(self) -> None:
-        self.refresh()
-
-
-class TerminalPane(Vertical):
-    """Several terminals on one sandbox, as tabs. The app mounts `TerminalPane(service, sandbox_id, id=...)`."""
-
-    DEFAULT_CSS = """
-    TerminalPane { height: 1fr; width: 1fr; }
-    TerminalPane > ContentSwitcher { height: 1fr; }
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_tab", "New tab", id="terminal.new_tab", tooltip="Open another terminal on this sandbox"),
-        Binding(
-            "w", "close_tab", "Close tab", id="terminal.close_tab", tooltip="End this terminal's shell and close it"
-        ),
-        Binding("right,l", "next_tab", "Next tab", id="terminal.next_tab", tooltip="Show the next terminal tab"),
-        Binding("left,h", "prev_tab", "Previous tab", id="terminal.prev_tab", tooltip="Show the previous terminal tab"),
-        Binding("r", "restart", "Restart", id="terminal.restart", tooltip="Start a new shell in this tab"),
-        Binding(
-            "c",
-            "copy_mode",
-            "Copy mode",
-            id="terminal.copy_mode",
-            tooltip="Select text with the keyboard (v to start, y to copy, escape to leave)",
-        ),
-        Binding(
-            "enter,escape",
-            "enter_terminal",
-            "Back to terminal",
-            id="terminal.enter",
-            tooltip="Give the keyboard back to the terminal",
-        ),
-    ]
-
-    def __init__(
-        self,
-        service: SandboxService,
-        sandbox_id: str,
-        *,
-        scrollback: int = 10_000,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        super().__init__(name=name, id=id, classes=classes)
-        self.service = service
-        self.sandbox_id = sandbox_id
-        self.scrollback = scrollback
-        self.views: list[TerminalView] = []
-        self.active_view: TerminalView | None = None
-        self._counter = 0
-        self._tabbar = _TabBar(self)
-        self._switcher = ContentSwitcher()
-
-    def compose(self) -> ComposeResult:
-        yield self._tabbar
-        yield self._switcher
-
-    async def on_mount(self) -> None:
-        self.set_interval(1.0, self._watch_connections)
-        try:
-            running = [t for t in await self.service.list_terminals(self.sandbox_id) if t.active]
-        except Exception as err:  # listing is a courtesy: a new shell still works without it
-            log.info("listing terminal sessions failed: %s", err)
-            running = []
-        if not running:
-            await self.new_tab()
-            return
-        from widgets.dialogs import ChoiceDialog
-
-        count = len(running)
-        message = (
-            f"This sandbox has {count} shell{'s' if count > 1 else ''} still running from an earlier session. "
-            "Reattach to keep their state and output, or start a new shell (they keep running)."
-        )
-
-        async def chosen(answer: object) -> None:
-            if answer == "reattach":
-                for info in running:
-                    await self.new_tab(attach_to=info.id)
-            else:
-                await self.new_tab()
-
-        self.app.push_screen(
-            ChoiceDialog("Running shells", message, [("new", "New shell"), ("reattach", "Reattach")]), chosen
-        )
-
-    def _watch_connections(self) -> None:
-        """Redraw the tab labels when a remote session's connection state changes (reconnecting, detached)."""
-        states = tuple(getattr(v.session, "status", None) for v in self.views)
-        if states != getattr(self, "_states", None):
-            self._states = states
-            self._tabbar.refresh()
-
-    def label_for(self, view: TerminalView) -> str:
-        label = (view.title or "shell")[:24]
-        if view.exited:
-            label += f" [exit {view.exit_code}]"
-        if view.rang:
-            label += " !"
-        elif view.unseen:
-            label += " •"
-        status = getattr(view.session, "status", None)
-        if status == "reconnecting":
-            label += " (reconnecting…)"
-        return label
-
-    async def new_tab(self, *, attach_to: str | None = None) -> TerminalView:
-        self._counter += 1
-        view = TerminalView(
-            self.service,
-            self.sandbox_id,
-            scrollback=self.scrollback,
-            attach_to=attach_to,
-            id=f"{self.id or 'terminal'}-tab{self._counter}",
-        )
-        self.views.append(view)
-        await self._switcher.mount(view)
-        self.activate(view)
-        return view
-
-    def activate(self, view: TerminalView) -> None:
-        self.active_view = view
-        view.unseen = view.rang = False
-        self._switcher.current = view.id
-        view.focus()
-        self._tabbar.refresh()
-
-    def focus(self, scroll_visible: bool = True) -> TerminalPane:
-        """Focusing the pane gives the keyboard to the active terminal."""
-        if self.active_view is not None:
-            self.active_view.focus(scroll_visible)
-        return self
-
-    async def close_tab(self, view: TerminalView) -> None:
-        if view not in self.views:
-            return
-        index = self.views.index(view)
-        self.views.remove(view)
-        await view.stop()
-        await view.remove()
-        if not self.views:
-            await self.new_tab()
-            return
-        self.activate(self.views[min(index, len(self.views) - 1)])
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        view = self.active_view
-        if view is not None and view.copy_mode:
-            return False  # the keys belong to copy mode until it is left
-        return True
-
-    async def action_new_tab(self) -> None:
-        await self.new_tab()
-
-    async def action_close_tab(self) -> None:
-        if self.active_view is not None:
-            await self.close_tab(self.active_view)
-
-    def _step(self, d: int) -> None:
-        if self.active_view is None or not self.views:
-            return
-        i = (self.views.index(self.active_view) + d) % len(self.views)
-        self.activate(self.views[i])
-        self.focus_tab_bar()
-
-    def action_next_tab(self) -> None:
-        self._step(1)
-
-    def action_prev_tab(self) -> None:
-        self._step(-1)
-
-    async def action_restart(self) -> None:
-        if self.active_view is not None:
-            await self.active_view.restart()
-            self.active_view.focus()
-
-    def action_copy_mode(self) -> None:
-        if self.active_view is not None:
-            self.active_view.enter_copy_mode()
-
-    def action_enter_terminal(self) -> None:
-        if self.active_view is not None:
-            self.active_view.focus()
-
-    @on(TerminalView.LeaveRequested)
-    def _leave(self, event: TerminalView.LeaveRequested) -> None:
-        event.stop()
-        self.focus_tab_bar()
-
-    def focus_tab_bar(self) -> None:
-        """The tab bar keeps focus only when asked here (ctrl+], tab switching keys). Arriving any other way (a
-        pane jump that remembered it, the focus chain) forwards to the shell: otherwise the first letters typed
-        would be taken as tab-bar keys ('n' opens a tab) — seen when alt+3 landed on it."""
-        self._tabbar.invited = True
-        self._tabbar.focus()
-
-    @on(TerminalView.TitleChanged)
-    @on(TerminalView.Exited)
-    @on(TerminalView.Flagged)
-    def _relabel(self, event: Message) -> None:
-        self._tabbar.refresh()

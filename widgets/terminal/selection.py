@@ -1,0 +1,255 @@
+"""Selecting and copying terminal text: `TerminalSelection`, the base of `TerminalView`.
+
+What it owns: the selection (by mouse drag, double-click for a word — a path or URL whole — and triple-click for
+the line), copy mode (the keyboard: arrows/hjkl/PgUp/PgDn move, v or space starts a selection, y or enter copies,
+escape or q leaves) and searching the scrollback from copy mode (/ older, ? newer, n and N again; smart case,
+wrapping round). Rows are addressed absolutely: 0 is the oldest scrollback line, `len(history)` the screen's top.
+Copies go through `App.copy_to_clipboard` (OSC 52), so they work over SSH.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widget import Widget
+
+from widgets.terminal.screen import Screen, entry_segments, segments_to_line
+
+_WORD_PUNCT = frozenset("-_./~:@%+=#?&,")  # kept inside a double-clicked word: paths, URLs, user@host, key=value
+
+
+def _is_word(cell: str) -> bool:
+    return bool(cell) and (cell.isalnum() or cell in _WORD_PUNCT)
+
+
+class TerminalSelection(Widget):
+    """Selection, copy mode and search over a terminal's scrollback and screen (`screen_model`, `back_rows`)."""
+
+    screen_model: Screen
+    back_rows: int  # rows scrolled back into the history; 0 = the live screen
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.copy_mode = False
+        self._copy_cursor = (0, 0)  # (absolute row, column) in copy mode
+        self._sel_anchor: tuple[int, int] | None = None
+        self._sel_end: tuple[int, int] | None = None
+        self._query: str | None = None  # the search being typed in copy mode
+        self._last_query = ""
+        self._search_up = True
+        self._match: tuple[int, int, int] | None = None  # (absolute row, first cell, last cell) of the found text
+
+    def _wants_mouse(self, event: events.MouseEvent) -> bool:
+        """Whether the program in the terminal takes this mouse event (then it is not a selection)."""
+        return False
+
+    # -- selection ----------------------------------------------------------------------------------------------
+    def _abs_row(self, y: int) -> int:
+        return len(self.screen_model.history) - self.back_rows + y
+
+    def _row_cells(self, abs_row: int) -> list[str]:
+        screen = self.screen_model
+        hist = len(screen.history)
+        if abs_row < hist:
+            return segments_to_line(entry_segments(screen.history[abs_row], screen.cols), screen.cols).chars
+        line = screen.lines[min(abs_row - hist, screen.rows - 1)]
+        return line.chars
+
+    def selected_text(self) -> str:
+        if self._sel_anchor is None or self._sel_end is None:
+            return ""
+        (r0, c0), (r1, c1) = sorted((self._sel_anchor, self._sel_end))
+        out = []
+        for r in range(r0, r1 + 1):
+            cells = self._row_cells(r)
+            a = c0 if r == r0 else 0
+            b = c1 + 1 if r == r1 else len(cells)
+            out.append("".join(cells[a:b]).rstrip(" "))
+        return "\n".join(out)
+
+    def _copy_selection(self) -> None:
+        text = self.selected_text()
+        if text:
+            self.app.copy_to_clipboard(text)
+            self.notify(f"Copied {len(text)} characters", title="Terminal", timeout=2)
+
+    def _in_selection(self, abs_row: int) -> tuple[int, int] | None:
+        if self._sel_anchor is None or self._sel_end is None:
+            return None
+        (r0, c0), (r1, c1) = sorted((self._sel_anchor, self._sel_end))
+        if not r0 <= abs_row <= r1:
+            return None
+        return (c0 if abs_row == r0 else 0, c1 if abs_row == r1 else self.screen_model.cols - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        """Double-click selects a word (a path or URL counts as one, as in xterm's default `charClass`), triple-click
+        the line; either is copied at once."""
+        if event.button != 1 or event.chain < 2 or self._wants_mouse(event) or self.copy_mode:
+            return
+        event.stop()
+        row = self._abs_row(max(0, min(event.y, self.size.height - 1)))
+        cells = self._row_cells(row)
+        if not cells:
+            return
+        x = max(0, min(event.x, len(cells) - 1))
+        if event.chain >= 3:
+            text = "".join(cells).rstrip(" ")
+            start, end = 0, max(0, len(text) - 1)
+        else:
+            if not cells[x] and x > 0:
+                x -= 1  # the right half of a wide character belongs to the character on its left
+            if not _is_word(cells[x]):
+                return
+            start = end = x
+            while start > 0 and (_is_word(cells[start - 1]) or not cells[start - 1]):
+                start -= 1
+            while end + 1 < len(cells) and (_is_word(cells[end + 1]) or not cells[end + 1]):
+                end += 1
+        self._sel_anchor, self._sel_end = (row, start), (row, end)
+        self._copy_selection()
+        self.refresh()
+
+    def enter_copy_mode(self) -> None:
+        screen = self.screen_model
+        self.copy_mode = True
+        self._query = None
+        self._match = None
+        self._copy_cursor = (len(screen.history) + screen.y, screen.x)
+        self._sel_anchor = self._sel_end = None
+        self.focus()
+        self.refresh()
+        self.refresh_bindings()
+
+    def _copy_key(self, key: str, character: str | None = None) -> None:
+        if self._query is not None:
+            self._query_key(key, character)
+            self.refresh()
+            return
+        if key in ("slash", "question_mark"):
+            self._query = ""  # "/" searches older output (up), "?" newer (down); n repeats, N reverses
+            self._search_up = key == "slash"
+            self.refresh()
+            return
+        if key in ("n", "N") and self._last_query:
+            self._search(self._last_query, up=self._search_up == (key == "n"))
+            self.refresh()
+            return
+        screen = self.screen_model
+        row, col = self._copy_cursor
+        last_row = len(screen.history) + screen.rows - 1
+        page = max(1, self.size.height - 1)
+        moves = {
+            "up": (-1, 0),
+            "k": (-1, 0),
+            "down": (1, 0),
+            "j": (1, 0),
+            "left": (0, -1),
+            "h": (0, -1),
+            "right": (0, 1),
+            "l": (0, 1),
+            "pageup": (-page, 0),
+            "pagedown": (page, 0),
+        }
+        if key in moves:
+            dr, dc = moves[key]
+            row = max(0, min(last_row, row + dr))
+            col = max(0, min(screen.cols - 1, col + dc))
+            self._copy_cursor = (row, col)
+            if self._sel_anchor is not None:
+                self._sel_end = (row, col)
+            top = len(screen.history) - self.back_rows
+            if row < top:
+                self.back_rows = len(screen.history) - row
+            elif row >= top + self.size.height:
+                self.back_rows = max(0, len(screen.history) - (row - self.size.height + 1))
+        elif key in ("v", "space"):
+            self._sel_anchor = self._sel_end = (row, col)
+        elif key in ("y", "enter"):
+            self._copy_selection()
+            self._leave_copy_mode()
+        elif key in ("escape", "q"):
+            self._leave_copy_mode()
+        self.refresh()
+
+    def _leave_copy_mode(self) -> None:
+        self.copy_mode = False
+        self._sel_anchor = self._sel_end = None
+        self._query = None
+        self._match = None
+        self.back_rows = 0
+        self.refresh_bindings()
+
+    # -- search in copy mode ------------------------------------------------------------------------------------
+    def _query_key(self, key: str, character: str | None) -> None:
+        query = self._query or ""
+        if key == "escape":
+            self._query = None
+        elif key == "enter":
+            self._query = None
+            if query:
+                self._last_query = query
+                self._search(query, up=self._search_up)
+        elif key == "backspace":
+            self._query = query[:-1]
+        elif character and character.isprintable():
+            self._query = query + character
+
+    def _row_text(self, abs_row: int) -> str:
+        screen = self.screen_model
+        hist = len(screen.history)
+        if abs_row < hist:
+            return "".join(t for t, _ in entry_segments(screen.history[abs_row], screen.cols))
+        return screen.lines[abs_row - hist].text()
+
+    def _search(self, query: str, *, up: bool) -> None:
+        """Find `query` from the copy cursor, older (up) or newer, wrapping round; smart case (case-insensitive
+        unless the query has a capital). The match is shown, the cursor put on it, and it is scrolled into view."""
+        screen = self.screen_model
+        total = len(screen.history) + screen.rows
+        fold = query.islower()
+        needle = query.lower() if fold else query
+        row, col = self._copy_cursor
+        for step in range(total + 1):
+            r = (row - step if up else row + step) % total
+            text = self._row_text(r)
+            hay = text.lower() if fold else text
+            # on the cursor's own row, only matches before (up) or after (down) the cursor count, until the search
+            # has wrapped round to it again
+            if step == 0:
+                here = self._text_index(r, col)
+                start = hay.rfind(needle, 0, here) if up else hay.find(needle, here + 1)
+            else:
+                start = hay.rfind(needle) if up else hay.find(needle)
+            if start >= 0:
+                c0 = self._cell_index(r, start)
+                c1 = self._cell_index(r, start + len(needle) - 1)
+                self._match = (r, c0, c1)
+                self._copy_cursor = (r, c0)
+                self._sel_anchor = self._sel_end = None
+                self._reveal_row(r)
+                return
+        self._match = None
+        self.notify(f"Not found: {query}", title="Terminal", timeout=3)
+
+    def _text_index(self, abs_row: int, col: int) -> int:
+        """The index in the row's text of the character at cell `col` (wide characters take two cells)."""
+        cells = self._row_cells(abs_row)
+        return sum(len(c) for c in cells[:col])
+
+    def _cell_index(self, abs_row: int, index: int) -> int:
+        """The cell where character `index` of the row's text is."""
+        n = 0
+        for col, c in enumerate(self._row_cells(abs_row)):
+            if c:
+                if n + len(c) > index:
+                    return col
+                n += len(c)
+        return max(0, self.screen_model.cols - 1)
+
+    def _reveal_row(self, abs_row: int) -> None:
+        hist = len(self.screen_model.history)
+        top = hist - self.back_rows
+        height = max(1, self.size.height)
+        if abs_row < top:
+            self.back_rows = hist - abs_row
+        elif abs_row >= top + height:
+            self.back_rows = max(0, hist - (abs_row - height + 1))

@@ -1,0 +1,278 @@
+"""`TerminalPane`: tabs of `TerminalView`s on one sandbox, and the tab bar above them.
+
+From the tab bar (ctrl+] in a terminal leads there): n new tab, w close tab, ←/→ switch, r restart an exited
+shell, c copy mode (see `selection.py`), enter or escape back into the terminal. Tabs out of sight are marked as
+tmux marks windows: `•` when they had output, `!` when they rang the bell. On Daytona the pane offers to reattach
+to shells still running there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher
+
+from widgets.terminal.pane import TerminalView
+
+if TYPE_CHECKING:
+    from services.sandbox_service import SandboxService
+
+log = logging.getLogger(__name__)
+
+
+class _TabBar(Widget, can_focus=True):
+    """The row of tab labels; focusable, and where the pane's own keys live (the terminal takes every key)."""
+
+    DEFAULT_CSS = """
+    _TabBar { height: 1; width: 1fr; background: $panel; }
+    _TabBar:focus { background: $accent 30%; }
+    """
+
+    def __init__(self, pane: TerminalPane) -> None:
+        super().__init__()
+        self.pane = pane
+        self.invited = False  # set by TerminalPane.focus_tab_bar just before it focuses us
+
+    def on_focus(self) -> None:
+        if self.invited or self.pane.active_view is None:
+            self.invited = False
+            self.refresh()  # the hint shows the tab bar's keys while it has focus
+            return
+        self.pane.active_view.focus()
+
+    def render_line(self, y: int) -> Strip:
+        base = self.rich_style
+        segs: list[Segment] = []
+        for i, view in enumerate(self.pane.views):
+            label = f" {i + 1}:{self.pane.label_for(view)} "
+            active = view is self.pane.active_view
+            style = base + RichStyle(bold=active, reverse=active)
+            segs.append(Segment(label, style))
+            segs.append(Segment(" ", base))
+        hint = " ctrl+] leaves the terminal" if not self.has_focus else " n new  w close  ←/→ switch  c copy  ⏎ back"
+        segs.append(Segment(hint, base + RichStyle(dim=True)))
+        return Strip(segs).adjust_cell_length(self.size.width, base)
+
+    def on_click(self, event: events.Click) -> None:
+        x = 0
+        for view in self.pane.views:
+            w = len(f" {self.pane.views.index(view) + 1}:{self.pane.label_for(view)} ") + 1
+            if x <= event.x < x + w:
+                self.pane.activate(view)
+                return
+            x += w
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
+class TerminalPane(Vertical):
+    """Several terminals on one sandbox, as tabs. The app mounts `TerminalPane(service, sandbox_id, id=...)`."""
+
+    DEFAULT_CSS = """
+    TerminalPane { height: 1fr; width: 1fr; }
+    TerminalPane > ContentSwitcher { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_tab", "New tab", id="terminal.new_tab", tooltip="Open another terminal on this sandbox"),
+        Binding(
+            "w", "close_tab", "Close tab", id="terminal.close_tab", tooltip="End this terminal's shell and close it"
+        ),
+        Binding("right,l", "next_tab", "Next tab", id="terminal.next_tab", tooltip="Show the next terminal tab"),
+        Binding("left,h", "prev_tab", "Previous tab", id="terminal.prev_tab", tooltip="Show the previous terminal tab"),
+        Binding("r", "restart", "Restart", id="terminal.restart", tooltip="Start a new shell in this tab"),
+        Binding(
+            "c",
+            "copy_mode",
+            "Copy mode",
+            id="terminal.copy_mode",
+            tooltip="Select text with the keyboard (v to start, y to copy, escape to leave)",
+        ),
+        Binding(
+            "enter,escape",
+            "enter_terminal",
+            "Back to terminal",
+            id="terminal.enter",
+            tooltip="Give the keyboard back to the terminal",
+        ),
+    ]
+
+    def __init__(
+        self,
+        service: SandboxService,
+        sandbox_id: str,
+        *,
+        scrollback: int = 10_000,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.service = service
+        self.sandbox_id = sandbox_id
+        self.scrollback = scrollback
+        self.views: list[TerminalView] = []
+        self.active_view: TerminalView | None = None
+        self._counter = 0
+        self._tabbar = _TabBar(self)
+        self._switcher = ContentSwitcher()
+
+    def compose(self) -> ComposeResult:
+        yield self._tabbar
+        yield self._switcher
+
+    async def on_mount(self) -> None:
+        self.set_interval(1.0, self._watch_connections)
+        try:
+            running = [t for t in await self.service.list_terminals(self.sandbox_id) if t.active]
+        except Exception as err:  # listing is a courtesy: a new shell still works without it
+            log.info("listing terminal sessions failed: %s", err)
+            running = []
+        if not running:
+            await self.new_tab()
+            return
+        from widgets.dialogs import ChoiceDialog
+
+        count = len(running)
+        message = (
+            f"This sandbox has {count} shell{'s' if count > 1 else ''} still running from an earlier session. "
+            "Reattach to keep their state and output, or start a new shell (they keep running)."
+        )
+
+        async def chosen(answer: object) -> None:
+            if answer == "reattach":
+                for info in running:
+                    await self.new_tab(attach_to=info.id)
+            else:
+                await self.new_tab()
+
+        self.app.push_screen(
+            ChoiceDialog("Running shells", message, [("new", "New shell"), ("reattach", "Reattach")]), chosen
+        )
+
+    def _watch_connections(self) -> None:
+        """Redraw the tab labels when a remote session's connection state changes (reconnecting, detached)."""
+        states = tuple(getattr(v.session, "status", None) for v in self.views)
+        if states != getattr(self, "_states", None):
+            self._states = states
+            self._tabbar.refresh()
+
+    def label_for(self, view: TerminalView) -> str:
+        label = (view.title or "shell")[:24]
+        if view.exited:
+            label += f" [exit {view.exit_code}]"
+        if view.rang:
+            label += " !"
+        elif view.unseen:
+            label += " •"
+        status = getattr(view.session, "status", None)
+        if status == "reconnecting":
+            label += " (reconnecting…)"
+        return label
+
+    async def new_tab(self, *, attach_to: str | None = None) -> TerminalView:
+        self._counter += 1
+        view = TerminalView(
+            self.service,
+            self.sandbox_id,
+            scrollback=self.scrollback,
+            attach_to=attach_to,
+            id=f"{self.id or 'terminal'}-tab{self._counter}",
+        )
+        self.views.append(view)
+        await self._switcher.mount(view)
+        self.activate(view)
+        return view
+
+    def activate(self, view: TerminalView) -> None:
+        self.active_view = view
+        view.unseen = view.rang = False
+        self._switcher.current = view.id
+        view.focus()
+        self._tabbar.refresh()
+
+    def focus(self, scroll_visible: bool = True) -> TerminalPane:
+        """Focusing the pane gives the keyboard to the active terminal."""
+        if self.active_view is not None:
+            self.active_view.focus(scroll_visible)
+        return self
+
+    async def close_tab(self, view: TerminalView) -> None:
+        if view not in self.views:
+            return
+        index = self.views.index(view)
+        self.views.remove(view)
+        await view.stop()
+        await view.remove()
+        if not self.views:
+            await self.new_tab()
+            return
+        self.activate(self.views[min(index, len(self.views) - 1)])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        view = self.active_view
+        if view is not None and view.copy_mode:
+            return False  # the keys belong to copy mode until it is left
+        return True
+
+    async def action_new_tab(self) -> None:
+        await self.new_tab()
+
+    async def action_close_tab(self) -> None:
+        if self.active_view is not None:
+            await self.close_tab(self.active_view)
+
+    def _step(self, d: int) -> None:
+        if self.active_view is None or not self.views:
+            return
+        i = (self.views.index(self.active_view) + d) % len(self.views)
+        self.activate(self.views[i])
+        self.focus_tab_bar()
+
+    def action_next_tab(self) -> None:
+        self._step(1)
+
+    def action_prev_tab(self) -> None:
+        self._step(-1)
+
+    async def action_restart(self) -> None:
+        if self.active_view is not None:
+            await self.active_view.restart()
+            self.active_view.focus()
+
+    def action_copy_mode(self) -> None:
+        if self.active_view is not None:
+            self.active_view.enter_copy_mode()
+
+    def action_enter_terminal(self) -> None:
+        if self.active_view is not None:
+            self.active_view.focus()
+
+    @on(TerminalView.LeaveRequested)
+    def _leave(self, event: TerminalView.LeaveRequested) -> None:
+        event.stop()
+        self.focus_tab_bar()
+
+    def focus_tab_bar(self) -> None:
+        """The tab bar keeps focus only when asked here (ctrl+], tab switching keys). Arriving any other way (a
+        pane jump that remembered it, the focus chain) forwards to the shell: otherwise the first letters typed
+        would be taken as tab-bar keys ('n' opens a tab) — seen when alt+3 landed on it."""
+        self._tabbar.invited = True
+        self._tabbar.focus()
+
+    @on(TerminalView.TitleChanged)
+    @on(TerminalView.Exited)
+    @on(TerminalView.Flagged)
+    def _relabel(self, event: Message) -> None:
+        self._tabbar.refresh()
