@@ -1,5 +1,6 @@
 """Snapshots of the terminal pane over a real sandbox shell: colourful `ls`, vim editing a Python file, and a
-shell that has exited (the banner), at 80x24 and 160x48.
+shell that has exited (the banner), at 80x24 and 160x48; copy mode searching the scrollback beside a tab marked
+for output it had out of sight.
 
 `snap_compare` runs the app in its own event loop, so the sandbox is created there (`run_before`). What is on
 screen comes from real programs on fixed input: files made for the test, vim with no user vimrc. The pane draws
@@ -74,6 +75,25 @@ async def exited(pilot: Pilot[None], view: TerminalView) -> None:
     await _until(pilot, view, lambda s: "exited with code 3" in s, "the exit banner")
 
 
+async def copy_search(pilot: Pilot[None], view: TerminalView) -> None:
+    """Copy mode searching the scrollback, with a second tab that had output out of sight (its • mark)."""
+    await _type(view, 'clear; for i in $(seq 1 80); do echo "build step $i"; done\r')
+    await _until(pilot, view, lambda s: "build step 80\n" in s, "the output")
+    pane = view.parent.parent  # type: ignore[union-attr]
+    assert isinstance(pane, TerminalPane)
+    other = await pane.new_tab()
+    await _until(pilot, other, lambda s: s.rstrip().endswith("$"), "the second shell")
+    await _type(other, "sleep 0.3; echo done in the background\r")
+    pane.activate(view)
+    deadline = time.monotonic() + 10
+    while not other.unseen and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    pane.action_copy_mode()
+    for key in ["slash", "4", "2", "enter"]:
+        await pilot.press(key)
+    await pilot.pause()
+
+
 async def _type(view: TerminalView, keys: str) -> None:
     assert view.session is not None
     await view.session.write(keys.encode())
@@ -127,3 +147,7 @@ def test_snapshot_vim(snap_compare: Any, config: Config, size: tuple[int, int]) 
 
 def test_snapshot_exited_shell(snap_compare: Any, config: Config) -> None:
     assert _run(snap_compare, config, exited)
+
+
+def test_snapshot_copy_mode_search_and_a_marked_tab(snap_compare: Any, config: Config) -> None:
+    assert _run(snap_compare, config, copy_search)
