@@ -58,6 +58,7 @@ from services.models import (
     TerminalInfo,
 )
 from services.provider import OutputCallback
+from services.terminal import next_output
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -786,19 +787,8 @@ class DaytonaTerminal:
             await self._provider._call("resize terminal", lambda: self._handle.resize(PtySize(rows=rows, cols=cols)))
 
     async def output(self) -> AsyncIterator[bytes]:
-        while True:
-            chunk = await self._queue.get()
-            if chunk is None:
-                self._queue.put_nowait(None)
-                return
-            parts = [chunk]
-            while not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    self._queue.put_nowait(None)
-                    break
-                parts.append(nxt)
-            yield b"".join(parts)
+        while (chunk := await next_output(self._queue)) is not None:
+            yield chunk
 
     async def wait(self) -> int:
         await self._done.wait()

@@ -5,6 +5,7 @@ Output is a stream of raw bytes (the pane's emulator parses them); `output()` en
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -34,3 +35,20 @@ class TerminalSession(Protocol):
     async def close(self) -> None:
         """End the shell and everything it started; idempotent."""
         ...
+
+
+async def next_output(queue: asyncio.Queue[bytes | None]) -> bytes | None:
+    """The next chunk of a session's output queue joined with whatever else is queued already (one bigger chunk
+    costs the emulator less than many small ones); None at the end, which stays queued for later callers."""
+    chunk = await queue.get()
+    if chunk is None:
+        queue.put_nowait(None)
+        return None
+    parts = [chunk]
+    while not queue.empty():
+        nxt = queue.get_nowait()
+        if nxt is None:
+            queue.put_nowait(None)
+            break
+        parts.append(nxt)
+    return b"".join(parts)

@@ -20,6 +20,7 @@ import termios
 from collections.abc import AsyncIterator, Callable
 
 from services.local.launch import Launched
+from services.terminal import next_output
 
 READ_CHUNK = 65536
 # Measured (bench/terminal.py, 2 cores): a PTY read returns at most ~4 KiB and costs ~150 us here, so a wakeup that
@@ -111,19 +112,10 @@ class LocalTerminal:
             # terminal giving way to another one's echo) then costs the event loop no reads meanwhile
             if not self._reading and self._queue.qsize() < MAX_QUEUED:
                 self._resume_reading()
-            chunk = await self._queue.get()
+            chunk = await next_output(self._queue)
             if chunk is None:
-                self._queue.put_nowait(None)  # later callers see EOF too
                 return
-            # Coalesce what is already queued: one bigger chunk costs the emulator less than many small ones.
-            parts = [chunk]
-            while not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    self._queue.put_nowait(None)
-                    break
-                parts.append(nxt)
-            yield b"".join(parts)
+            yield chunk
 
     async def write(self, data: bytes) -> None:
         if self._fd < 0 or self._eof:
