@@ -99,18 +99,10 @@ class Line:
         self.cache: object | None = None
 
     def packed(self) -> str | Runs:
-        """The line as a scrollback entry: its text when it is all default style, else its runs flattened into
-        one tuple (text, style, text, style, ...). A few hundred bytes instead of ~3 KB at 200 columns, and one
-        object of atomic parts, which the garbage collector soon stops tracking."""
+        """The line as a scrollback entry (see `pack_runs`)."""
         if self.wrapped:
-            runs = cast("Iterable[str | int]", chain.from_iterable(self.segments(full=True)))
-            return (*runs, PAD_MARK if self.padded else WRAP_MARK)
-        segs = self.segments()
-        if not segs:
-            return ""
-        if len(segs) == 1 and segs[0][1] == 0:
-            return segs[0][0]
-        return tuple(chain.from_iterable(segs))
+            return pack_runs(self.segments(full=True), PAD_MARK if self.padded else WRAP_MARK)
+        return pack_runs(self.segments())
 
     def text(self) -> str:
         return "".join(self.chars)
@@ -164,6 +156,21 @@ Runs = tuple[str | int, ...]
 WRAP_MARK = -1
 PAD_MARK = -2  # wrapped, and the last cell is the blank a wide character left when it went on to the next row
 Entry = str | tuple[int, str] | Runs | Line
+
+
+def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Runs:
+    """A row as a scrollback entry: its text when it is all default style, else its runs flattened into one tuple
+    (text, style, text, style, ...), with `mark` (WRAP_MARK / PAD_MARK) last when the row goes on in the next. A
+    few hundred bytes instead of ~3 KB at 200 columns, and one object of atomic parts, which the garbage collector
+    soon stops tracking."""
+    flat = cast("Iterable[str | int]", chain.from_iterable(runs))
+    if mark is not None:
+        return (*flat, mark)
+    if not runs:
+        return ""
+    if len(runs) == 1 and runs[0][1] == 0:
+        return runs[0][0]
+    return tuple(flat)
 
 
 def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
@@ -313,16 +320,8 @@ def _split_runs(runs: list[tuple[str, int]], cols: int) -> list[str | Runs]:
             x += len(part)
             text = text[len(part) :]
     rows.append(cur)
-    out: list[str | Runs] = []
-    for i, row in enumerate(rows):
-        flat: Runs = tuple(cast("Iterable[str | int]", chain.from_iterable(row)))
-        if i < len(rows) - 1:
-            out.append((*flat, WRAP_MARK))
-        elif len(row) == 1 and row[0][1] == 0:
-            out.append(row[0][0])
-        else:
-            out.append(flat if row else "")
-    return out
+    last = len(rows) - 1
+    return [pack_runs(row, WRAP_MARK if i < last else None) for i, row in enumerate(rows)]
 
 
 class Screen:
@@ -331,6 +330,21 @@ class Screen:
     Replies the program asked for (device status, device attributes) accumulate in `replies`; the owner writes
     them back to the PTY (`take_replies`).
     """
+
+    # what `_soft_reset` (DECSTR, and RIS through `reset`) sets
+    cursor_visible: bool
+    origin: bool
+    autowrap: bool
+    insert: bool
+    app_cursor: bool
+    app_keypad: bool
+    top: int
+    bottom: int
+    pen: int
+    g: list[str]
+    gl: int
+    _graphics: bool
+    _saved: tuple[int, int, int, bool, bool, list[str], int] | None
 
     def __init__(self, cols: int = 80, rows: int = 24, scrollback: int = 10_000) -> None:
         self.cols = max(1, cols)
@@ -354,26 +368,14 @@ class Screen:
         self.x = 0
         self.y = 0
         self.wrapnext = False
-        self.pen = 0
-        self.top = 0
-        self.bottom = self.rows - 1
-        self.autowrap = True
-        self.origin = False
-        self.insert = False
+        self._soft_reset()
         self.lnm = False
-        self.app_cursor = False
-        self.app_keypad = False
         self.bracketed_paste = False
-        self.cursor_visible = True
         self.cursor_shape = 0
         self.mouse_modes: set[int] = set()
         self.focus_events = False
         self.reverse_video = False
         self.tabs = set(range(8, self.cols, 8))
-        self.g = ["B", "B"]  # G0, G1 charsets: "B" ASCII, "0" DEC special graphics
-        self.gl = 0  # which of G0/G1 is shifted in
-        self._graphics = False  # the shifted-in set is DEC graphics (a translate per printed run)
-        self._saved: tuple[int, int, int, bool, bool, list[str], int] | None = None
         self._alt_saved: tuple[int, int, int, bool, bool, list[str], int] | None = None
         self.last_char = ""
         self.bell = False
@@ -1064,6 +1066,7 @@ class Screen:
             chars[-1] = " "
 
     def _soft_reset(self) -> None:
+        """DECSTR: modes, margins, pen, charsets and the saved cursor back to their defaults (RIS does more)."""
         self.cursor_visible = True
         self.origin = False
         self.autowrap = True
@@ -1072,9 +1075,9 @@ class Screen:
         self.app_keypad = False
         self.top, self.bottom = 0, self.rows - 1
         self.pen = 0
-        self.g = ["B", "B"]
-        self.gl = 0
-        self._graphics = False
+        self.g = ["B", "B"]  # G0, G1 charsets: "B" ASCII, "0" DEC special graphics
+        self.gl = 0  # which of G0/G1 is shifted in
+        self._graphics = False  # the shifted-in set is DEC graphics (a translate per printed run)
         self._saved = None
 
     def _dec_mode(self, mode: int, on: bool) -> None:
