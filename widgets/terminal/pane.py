@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.color import Color
@@ -280,10 +280,9 @@ class TerminalView(TerminalSelection, can_focus=True):
         async def reader() -> None:
             try:
                 async for chunk in session.output():
-                    if priority.held_for(self):
-                        # another terminal awaits an echo: stop taking output, so the session stops reading the PTY
-                        # (its reads cost the loop ~2.5 ms per 64 KiB) until the echo is on screen
-                        await priority.turn(self)
+                    # while another terminal awaits an echo, stop taking output, so the session stops reading the
+                    # PTY (its reads cost the loop ~2.5 ms per 64 KiB) until the echo is on screen
+                    await priority.give_way(self)
                     inbuf.append(chunk)
                     state["size"] += len(chunk)
                     ready.set()
@@ -303,8 +302,7 @@ class TerminalView(TerminalSelection, can_focus=True):
             while True:
                 await ready.wait()
                 ready.clear()
-                if priority.held_for(self):
-                    await priority.turn(self)  # another terminal awaits the echo of a key: it goes first
+                await priority.give_way(self)  # another terminal awaiting the echo of a key goes first
                 if state["size"] >= SMALL_OUTPUT and not state["eof"]:
                     # a flood: let reads pile up (a PTY read is at most 4 KB, one per loop turn) for up to a frame,
                     # and while they keep coming, so the emulator gets one big burst instead of many small ones
@@ -455,7 +453,11 @@ class TerminalView(TerminalSelection, can_focus=True):
             return
         self.back_rows = 0
         echo_priority().typed(self)
-        task = asyncio.get_running_loop().create_task(session.write(data))
+        self._in_background(session.write(data))
+
+    def _in_background(self, call: Coroutine[object, object, None]) -> None:
+        """Run a session call without waiting for it; a failure becomes a notification."""
+        task = asyncio.get_running_loop().create_task(call)
         task.add_done_callback(self._write_done)
 
     def _write_done(self, task: asyncio.Task[None]) -> None:
@@ -536,25 +538,21 @@ class TerminalView(TerminalSelection, can_focus=True):
             self._write(data)
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        event.stop()
-        if self._wants_mouse(event):
-            self._report_mouse("wheel_up", 0, event)
-        elif self.screen_model.in_alt and self.session is not None:
-            # xterm's alternateScroll: in full-screen programs (less, vim) the wheel sends cursor keys
-            key = encode_key("up", None, app_cursor=self.screen_model.app_cursor) or b""
-            self._write(key * WHEEL_LINES)
-        else:
-            self._scroll_by(WHEEL_LINES)
+        self._wheel(event, up=True)
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, up=False)
+
+    def _wheel(self, event: events.MouseEvent, *, up: bool) -> None:
         event.stop()
         if self._wants_mouse(event):
-            self._report_mouse("wheel_down", 0, event)
+            self._report_mouse("wheel_up" if up else "wheel_down", 0, event)
         elif self.screen_model.in_alt and self.session is not None:
-            key = encode_key("down", None, app_cursor=self.screen_model.app_cursor) or b""
+            # xterm's alternateScroll: in full-screen programs (less, vim) the wheel sends cursor keys
+            key = encode_key("up" if up else "down", None, app_cursor=self.screen_model.app_cursor) or b""
             self._write(key * WHEEL_LINES)
         else:
-            self._scroll_by(-WHEEL_LINES)
+            self._scroll_by(WHEEL_LINES if up else -WHEEL_LINES)
 
     def on_resize(self, event: events.Resize) -> None:
         # a drag sends many sizes: reflowing a long scrollback for each would take the loop from everything else,
@@ -573,8 +571,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self._hist_cache.clear()
         self.back_rows = min(self.back_rows, len(screen.history))
         if self.session is not None:
-            task = asyncio.get_running_loop().create_task(self.session.resize(cols, rows))
-            task.add_done_callback(self._write_done)
+            self._in_background(self.session.resize(cols, rows))
         self.refresh()
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
@@ -728,8 +725,7 @@ class TerminalView(TerminalSelection, can_focus=True):
     def _report_focus(self, data: bytes) -> None:
         """Mode 1004: tell the program the pane gained or lost focus (vim re-checks its files on focus)."""
         if self.screen_model.focus_events and self.session is not None:
-            task = asyncio.get_running_loop().create_task(self.session.write(data))
-            task.add_done_callback(self._write_done)
+            self._in_background(self.session.write(data))
 
     def on_focus(self) -> None:
         self._report_focus(b"\x1b[I")

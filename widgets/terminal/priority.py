@@ -69,6 +69,10 @@ class EchoPriority:
     async def turn(self, terminal: object) -> None:
         """Give the loop away once, then wait while another terminal awaits the echo of a typed key."""
         await asyncio.sleep(0)
+        await self.give_way(terminal)
+
+    async def give_way(self, terminal: object) -> None:
+        """Wait while another terminal awaits the echo of a typed key; return at once when none does."""
         while (wait := self.held_for(terminal)) > 0:
             self._released.clear()
             try:

@@ -21,6 +21,22 @@ def _is_word(cell: str) -> bool:
     return bool(cell) and (cell.isalnum() or cell in _WORD_PUNCT)
 
 
+def _text_index(cells: list[str], col: int) -> int:
+    """The index in a row's text of the character at cell `col` (wide characters take two cells)."""
+    return sum(len(c) for c in cells[:col])
+
+
+def _cell_index(cells: list[str], index: int) -> int:
+    """The cell where character `index` of a row's text is."""
+    n = 0
+    for col, c in enumerate(cells):
+        if c:
+            if n + len(c) > index:
+                return col
+            n += len(c)
+    return max(0, len(cells) - 1)
+
+
 class TerminalSelection(Widget):
     """Selection, copy mode and search over a terminal's scrollback and screen (`screen_model`, `back_rows`)."""
 
@@ -156,11 +172,7 @@ class TerminalSelection(Widget):
             self._copy_cursor = (row, col)
             if self._sel_anchor is not None:
                 self._sel_end = (row, col)
-            top = len(screen.history) - self.back_rows
-            if row < top:
-                self.back_rows = len(screen.history) - row
-            elif row >= top + self.size.height:
-                self.back_rows = max(0, len(screen.history) - (row - self.size.height + 1))
+            self._reveal_row(row)
         elif key in ("v", "space"):
             self._sel_anchor = self._sel_end = (row, col)
         elif key in ("y", "enter"):
@@ -215,13 +227,14 @@ class TerminalSelection(Widget):
             # on the cursor's own row, only matches before (up) or after (down) the cursor count, until the search
             # has wrapped round to it again
             if step == 0:
-                here = self._text_index(r, col)
+                here = _text_index(self._row_cells(r), col)
                 start = hay.rfind(needle, 0, here) if up else hay.find(needle, here + 1)
             else:
                 start = hay.rfind(needle) if up else hay.find(needle)
             if start >= 0:
-                c0 = self._cell_index(r, start)
-                c1 = self._cell_index(r, start + len(needle) - 1)
+                cells = self._row_cells(r)
+                c0 = _cell_index(cells, start)
+                c1 = _cell_index(cells, start + len(needle) - 1)
                 self._match = (r, c0, c1)
                 self._copy_cursor = (r, c0)
                 self._sel_anchor = self._sel_end = None
@@ -229,21 +242,6 @@ class TerminalSelection(Widget):
                 return
         self._match = None
         self.notify(f"Not found: {query}", title="Terminal", timeout=3)
-
-    def _text_index(self, abs_row: int, col: int) -> int:
-        """The index in the row's text of the character at cell `col` (wide characters take two cells)."""
-        cells = self._row_cells(abs_row)
-        return sum(len(c) for c in cells[:col])
-
-    def _cell_index(self, abs_row: int, index: int) -> int:
-        """The cell where character `index` of the row's text is."""
-        n = 0
-        for col, c in enumerate(self._row_cells(abs_row)):
-            if c:
-                if n + len(c) > index:
-                    return col
-                n += len(c)
-        return max(0, self.screen_model.cols - 1)
 
     def _reveal_row(self, abs_row: int) -> None:
         hist = len(self.screen_model.history)
