@@ -196,10 +196,10 @@ async def echo_latency(keys: int, flood: bool, gap: tuple[float, float] = (0.001
         flood_note = ""
         if flood:
             other = views[1].screen_model
-            p0 = other._pushed
+            p0 = other.scrolled_lines
             await asyncio.sleep(1.0)
-            before_rate = other._pushed - p0
-            p0, t_start = other._pushed, time.perf_counter()
+            before_rate = other.scrolled_lines - p0
+            p0, t_start = other.scrolled_lines, time.perf_counter()
         for i in range(keys):
             if i and i % 50 == 0:
                 fired.clear()
@@ -219,7 +219,7 @@ async def echo_latency(keys: int, flood: bool, gap: tuple[float, float] = (0.001
             samples.append((time.perf_counter() - t0) * 1000)
             await asyncio.sleep(rnd.uniform(*gap))
         if flood:
-            during = (other._pushed - p0) / (time.perf_counter() - t_start)
+            during = (other.scrolled_lines - p0) / (time.perf_counter() - t_start)
             flood_note = f"flood scrolled {before_rate:.0f} lines/s before typing, {during:.0f} lines/s while typing"
         for v in views:
             await v.stop()

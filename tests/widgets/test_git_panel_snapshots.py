@@ -2,27 +2,23 @@
 a real sandbox.
 
 `snap_compare` runs the app in its own event loop, so these tests are synchronous: the sandbox is created and
-the repository built inside that loop (`run_before`), then the panel is mounted. Authors and dates are fixed
-through the environment, so commit ids (and the screen) are the same on every run.
+the repository built inside that loop (`sandbox_snapshots.snap_in_sandbox`), then the panel is mounted. Authors
+and dates are fixed through the environment, so commit ids (and the screen) are the same on every run.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Static
 
 from services.config import Config
 from services.git import GitService
-from services.local.provider import LocalProvider
-from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.services.test_git import IDENT, INIT, MERGE
+from tests.widgets.sandbox_snapshots import WIDE, snap_in_sandbox
 from widgets.git_panel import GitPanel
 
 pytestmark = pytest.mark.bwrap
@@ -53,22 +49,11 @@ async def conflicted(service: SandboxService, sid: str) -> None:
     await _sh(service, sid, INIT + " && " + MERGE.strip())
 
 
-class SnapApp(App[None]):
-    def compose(self) -> ComposeResult:
-        yield Static("")
-
-
 def _run(snap_compare: Any, config: Config, setup: Setup, size: tuple[int, int] = (80, 24)) -> bool:
-    provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
-    service = SandboxService(provider, config)
-    created: list[str] = []
-
-    async def run_before(pilot: Pilot[None]) -> None:
-        info = await service.create(SandboxSpec(name="snap"))
-        created.append(info.id)
-        await service.mkdir(info.id, "repo")
-        await setup(service, info.id)
-        panel = GitPanel(service, info.id, git=GitService(service, info.id, repo_dir="repo", env=IDENT))
+    async def build(pilot: Pilot[None], service: SandboxService, sid: str) -> None:
+        await service.mkdir(sid, "repo")
+        await setup(service, sid)
+        panel = GitPanel(service, sid, git=GitService(service, sid, repo_dir="repo", env=IDENT))
         await pilot.app.mount(panel)
         for _ in range(200):
             if panel.refreshes and not pilot.app.workers:
@@ -77,17 +62,7 @@ def _run(snap_compare: Any, config: Config, setup: Setup, size: tuple[int, int] 
         panel.files.focus()
         await pilot.pause()
 
-    try:
-        return bool(snap_compare(SnapApp(), terminal_size=size, run_before=run_before))
-    finally:
-
-        async def cleanup() -> None:
-            for sid in created:
-                await provider.delete(sid)
-            await provider.close()
-
-        asyncio.run(cleanup())
-        service.audit.close()
+    return snap_in_sandbox(snap_compare, config, build, size)
 
 
 def test_snapshot_clean(snap_compare: Any, config: Config) -> None:
@@ -100,10 +75,6 @@ def test_snapshot_dirty(snap_compare: Any, config: Config) -> None:
 
 def test_snapshot_conflicted(snap_compare: Any, config: Config) -> None:
     assert _run(snap_compare, config, conflicted)
-
-
-# DESIGN §6: every screen at 80x24 and at 160x48
-WIDE = (160, 48)
 
 
 def test_snapshot_clean_wide(snap_compare: Any, config: Config) -> None:

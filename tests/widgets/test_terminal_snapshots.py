@@ -2,7 +2,7 @@
 shell that has exited (the banner), at 80x24 and 160x48; copy mode searching the scrollback beside a tab marked
 for output it had out of sight.
 
-`snap_compare` runs the app in its own event loop, so the sandbox is created there (`run_before`). What is on
+`snap_compare` runs the app in its own event loop, so the sandbox is created there (`snap_in_sandbox`). What is on
 screen comes from real programs on fixed input: files made for the test, vim with no user vimrc. The pane draws
 its cursor as a steady reversed cell, so the frames hold still. The vim frame also guards a bug it found: vim
 shows its cursor again after a redraw without moving it, and that row was not repainted, so no cursor showed.
@@ -10,20 +10,16 @@ shows its cursor again after a redraw without moving it, and that row was not re
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Static
 
 from services.config import Config
-from services.local.provider import LocalProvider
-from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.widgets.sandbox_snapshots import WIDE, snap_in_sandbox
 from widgets.terminal import TerminalPane, TerminalView
 
 pytestmark = pytest.mark.bwrap
@@ -41,11 +37,6 @@ def greet(name: str) -> str:
 class Box:
     size = 42
 '''
-
-
-class SnapApp(App[None]):
-    def compose(self) -> ComposeResult:
-        yield Static("", id="below")
 
 
 async def _until(pilot: Pilot[None], view: TerminalView, cond: Callable[[str], bool], what: str) -> None:
@@ -103,15 +94,9 @@ Scene = Callable[[Pilot[None], TerminalView], Awaitable[None]]
 
 
 def _run(snap_compare: Any, config: Config, scene: Scene, size: tuple[int, int] = (80, 24)) -> bool:
-    provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
-    service = SandboxService(provider, config)
-    created: list[str] = []
-
-    async def run_before(pilot: Pilot[None]) -> None:
-        info = await service.create(SandboxSpec(name="snap"))
-        created.append(info.id)
-        await service.write_file(info.id, "hello.py", PY.encode())
-        pane = TerminalPane(service, info.id)
+    async def build(pilot: Pilot[None], service: SandboxService, sid: str) -> None:
+        await service.write_file(sid, "hello.py", PY.encode())
+        pane = TerminalPane(service, sid)
         await pilot.app.mount(pane, before=0)
         view = pane.active_view
         assert view is not None
@@ -119,20 +104,7 @@ def _run(snap_compare: Any, config: Config, scene: Scene, size: tuple[int, int] 
         await scene(pilot, view)
         await pilot.pause()
 
-    try:
-        return bool(snap_compare(SnapApp(), terminal_size=size, run_before=run_before))
-    finally:
-
-        async def cleanup() -> None:
-            for sid in created:
-                await provider.delete(sid)
-            await provider.close()
-
-        asyncio.run(cleanup())
-        service.audit.close()
-
-
-WIDE = (160, 48)  # DESIGN §6: every screen at 80x24 and at 160x48
+    return snap_in_sandbox(snap_compare, config, build, size)
 
 
 @pytest.mark.parametrize("size", [(80, 24), WIDE], ids=["80x24", "160x48"])
