@@ -23,7 +23,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def bwrap_available() -> bool:
-    return shutil.which("bwrap") is not None
+    from services.local.launch import find_bwrap
+
+    return find_bwrap() is not None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

