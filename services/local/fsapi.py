@@ -15,6 +15,13 @@ possibly as root — and every path it is given names something the sandbox cont
 - **Atomic writes** (temp file in the same directory, fsync, rename over the old name): the sandbox never sees a
   half-written file, a failed write leaves the old content, and nothing is ever written *through* an existing inode
   (so a planted hard link cannot redirect a write).
+- **Temp files left by a killed write** (`sweep_temps`). Each write records its temp's name (and, once created,
+  its inode) in a journal folder outside the workspace, one entry per write, `flock`ed for the write's duration;
+  the entry goes when the write ends. An entry nobody holds locked belongs to a process that died mid-write: its
+  temp is removed — if it is still a regular file with our name and that inode, found beneath the root without
+  following symlinks and unlinked relative to its parent's fd. Exact and cheap (a walk of a 20,000-file
+  workspace to find them would cost every start; the journal costs one small file per write). Our temp names
+  are also kept out of every listing.
 - **Ownership**: when the app runs as root the files it creates are chowned to the sandbox's uid/gid.
 - **The soft disk limit** for writes made through this API (`usage()`: `st_blocks`, hard links once).
 
@@ -34,11 +41,12 @@ import fcntl
 import fnmatch
 import os
 import platform
+import re
 import secrets
 import stat
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -56,7 +64,7 @@ from services.errors import (
 )
 from services.models import FileData, FileEntry, FileKind
 
-__all__ = ["USE_OPENAT2", "WorkspaceFS", "openat2_available"]
+__all__ = ["USE_OPENAT2", "WorkspaceFS", "is_temp_name", "openat2_available"]
 
 USE_OPENAT2 = True
 """Module switch: False forces the component-walk fallback for every WorkspaceFS created afterwards (tests)."""
@@ -66,6 +74,14 @@ USAGE_TTL = 5.0
 
 MAX_DELETE_DEPTH = 512
 """Recursive delete holds one fd per level; deeper trees than this are refused rather than exhausting fds."""
+
+_TEMP_NAME = re.compile(r"\.sandbench-[0-9a-f]{16}\.tmp")
+"""The atomic write's temp name (`write`): swept when a killed write left one, and never listed."""
+
+
+def is_temp_name(name: str) -> bool:
+    return _TEMP_NAME.fullmatch(name) is not None
+
 
 # -- the syscalls Python has no wrapper for -------------------------------------------------------------------
 _SYS_OPENAT2 = 437  # the same number on x86_64 and aarch64 (the unified syscall table, Linux 5.6+)
@@ -252,6 +268,16 @@ def _fail(exc: OSError, path: str, *, final: bool = True) -> SandbenchError:
     return ProviderError(f"{q}: {os.strerror(code) if code else 'I/O error'}")
 
 
+def _is_temp(de: os.DirEntry[str]) -> bool:
+    """One of our atomic-write temps (a regular file with our name; a sandbox's symlink so named is listed)."""
+    if not is_temp_name(de.name):
+        return False
+    try:
+        return de.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _entry(path: str, st: os.stat_result, target: str | None = None) -> FileEntry:
     return FileEntry(
         path=path,
@@ -282,9 +308,11 @@ class WorkspaceFS:
         owner_gid: int | None = None,
         disk_limit_bytes: int | None = None,
         use_openat2: bool | None = None,
+        journal: Path | None = None,
     ) -> None:
         """`use_openat2`: None = use it when the kernel has it (and the module switch allows), False = force the
-        component walk, True = require openat2 (ProviderError when unavailable)."""
+        component walk, True = require openat2 (ProviderError when unavailable). `journal`: a folder outside the
+        workspace, ours alone, where writes record their temp files (created if missing); None = no journal."""
         try:
             # The root itself is trusted (the provider created it), so this one open may follow symlinks.
             self._root_fd = os.open(root, _DIR_PATH)
@@ -298,6 +326,14 @@ class WorkspaceFS:
         self._users = 0
         self._closed = False
         self._usage: tuple[float, int] | None = None  # (monotonic time measured, bytes)
+        self._journal_fd = -1
+        if journal is not None:
+            try:
+                journal.mkdir(mode=0o700, exist_ok=True)
+                self._journal_fd = os.open(journal, _DIR_PATH)
+            except OSError as exc:
+                _close(self._root_fd)
+                raise ProviderError("the sandbox's write journal cannot be opened") from exc
         want = USE_OPENAT2 if use_openat2 is None else use_openat2
         self.resolver: Literal["openat2", "walk"] = "walk"
         if want:
@@ -323,6 +359,9 @@ class WorkspaceFS:
         if self._root_fd >= 0:
             _close(self._root_fd)
             self._root_fd = -1
+        if self._journal_fd >= 0:
+            _close(self._journal_fd)
+            self._journal_fd = -1
 
     def __enter__(self) -> WorkspaceFS:
         return self
@@ -467,6 +506,8 @@ class WorkspaceFS:
                     for de in it:
                         name = de.name
                         try:
+                            if _is_temp(de):
+                                continue  # an atomic write in flight (or a killed one's, until swept)
                             if not details:
                                 # d_type from getdents; DirEntry falls back to an lstat only when it is unknown
                                 if de.is_symlink():
@@ -556,37 +597,129 @@ class WorkspaceFS:
             else:
                 final_mode = 0o644
             tmp = f".sandbench-{secrets.token_hex(8)}.tmp"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=pfd)
-            except OSError as exc:
-                raise _fail(exc, path) from exc
-            renamed = False
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                self._chown_fd(fd)
-                # After the chown (which clears set-id bits) and masked to 0o777: the app may be root, and a
-                # set-id bit copied from a sandbox-made file onto a file we create is never what anyone wants.
-                os.fchmod(fd, final_mode)
-                os.fsync(fd)
-                # Narrow the window for a change made while we wrote; the rename itself cannot be conditional.
-                self._check_mtime(self._existing_file(pfd, name, path), expected_mtime, path)
-                os.rename(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
-                renamed = True
-                st = os.fstat(fd)
-            except OSError as exc:
-                if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                    raise PathRejected(f"{_q(path)} is a directory") from exc
-                raise _fail(exc, path) from exc
-            finally:
-                os.close(fd)
-                if not renamed:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp, dir_fd=pfd)
+            with self._journalled(_join(path.rpartition("/")[0], tmp)) as note_inode:
+                try:
+                    fd = os.open(
+                        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=pfd
+                    )
+                except OSError as exc:
+                    raise _fail(exc, path) from exc
+                renamed = False
+                try:
+                    note_inode(os.fstat(fd).st_ino)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    self._chown_fd(fd)
+                    # After the chown (which clears set-id bits) and masked to 0o777: the app may be root, and a
+                    # set-id bit copied from a sandbox-made file onto a file we create is never what anyone wants.
+                    os.fchmod(fd, final_mode)
+                    os.fsync(fd)
+                    # Narrow the window for a change made while we wrote; the rename itself cannot be conditional.
+                    self._check_mtime(self._existing_file(pfd, name, path), expected_mtime, path)
+                    os.rename(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+                    renamed = True
+                    st = os.fstat(fd)
+                except OSError as exc:
+                    if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                        raise PathRejected(f"{_q(path)} is a directory") from exc
+                    raise _fail(exc, path) from exc
+                finally:
+                    os.close(fd)
+                    if not renamed:
+                        with contextlib.suppress(OSError):
+                            os.unlink(tmp, dir_fd=pfd)
             self._fsync_dir(pfd)
         self._adjust_usage(st.st_blocks * 512 - old_bytes)
         return _entry(path, st)
+
+    # -- the write journal: temp files a killed write left behind ---------------------------------------------
+    @contextlib.contextmanager
+    def _journalled(self, temp_path: str) -> Iterator[Callable[[int], None]]:
+        """Record `temp_path` (workspace-relative) for the duration of a write; yields a function that adds the
+        temp's inode once it exists. The entry is made under a scratch name, locked, written, then renamed into
+        place, so a sweep never sees an entry that is not both complete and locked by a live writer."""
+        jfd = self._journal_fd
+        if jfd < 0:
+            yield lambda _ino: None
+            return
+        entry = temp_path.rpartition("/")[2]
+        scratch = f"{entry}.new"
+        try:
+            fd = os.open(scratch, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=jfd)
+        except OSError as exc:
+            raise ProviderError("the sandbox's write journal is not writable") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel when this process dies, however it dies
+            os.write(fd, os.fsencode(temp_path) + b"\n")
+            os.rename(scratch, entry, src_dir_fd=jfd, dst_dir_fd=jfd)
+            scratch = entry
+
+            def note_inode(ino: int) -> None:
+                os.write(fd, b"%d\n" % ino)
+
+            yield note_inode
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(scratch, dir_fd=jfd)
+            os.close(fd)
+
+    def sweep_temps(self) -> int:
+        """Remove the temp files of writes whose process died (see the module docstring); returns how many.
+        Entries locked by a live writer — in this process or another — are left alone."""
+        with self._use():
+            jfd = self._journal_fd
+            if jfd < 0:
+                return 0
+            try:
+                lfd = os.open(".", _DIR_READ, dir_fd=jfd)  # listing needs a readable fd, not the O_PATH one
+                try:
+                    names = os.listdir(lfd)
+                finally:
+                    os.close(lfd)
+            except OSError:
+                return 0
+            return sum(self._sweep_entry(jfd, name) for name in names)
+
+    def _sweep_entry(self, jfd: int, name: str) -> int:
+        """One journal entry: skipped while its writer holds it locked; otherwise its temp goes, then the entry."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC, dir_fd=jfd)
+        except OSError:
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lines = self._read_upto(fd, 8192).split(b"\n")
+            removed = 0
+            if len(lines) >= 2:  # a complete first line: the temp's path
+                removed = self._remove_temp(os.fsdecode(lines[0]), int(lines[1]) if lines[1].isdigit() else None)
+            os.unlink(name, dir_fd=jfd)
+            return removed
+        except OSError:  # BlockingIOError: a write in flight, in this process or another
+            return 0
+        finally:
+            os.close(fd)
+
+    def _remove_temp(self, temp_path: str, inode: int | None) -> int:
+        """Unlink one journalled temp if it is still ours: a regular file (never a symlink or a directory) with
+        our temp name and the recorded inode — or, when the writer died before recording it, an empty file owned
+        by us. Resolved beneath the root without following symlinks, unlinked relative to its parent's fd."""
+        try:
+            if not is_temp_name(temp_path.rpartition("/")[2]):
+                return 0
+            with self._use() as root, self._parent(root, temp_path) as (pfd, name):
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    return 0
+                if inode is not None and st.st_ino != inode:
+                    return 0
+                if inode is None and (st.st_size != 0 or st.st_uid != os.geteuid()):
+                    return 0
+                os.unlink(name, dir_fd=pfd)
+        except (OSError, SandbenchError):
+            return 0  # gone, moved, or its folder replaced: nothing of ours is left to remove there
+        self._adjust_usage(-(st.st_blocks * 512 if st.st_nlink == 1 else 0))
+        return 1
 
     def _existing_file(self, pfd: int, name: str, path: str) -> os.stat_result | None:
         try:
@@ -899,6 +1032,8 @@ class WorkspaceFS:
         with self._use() as root, contextlib.closing(self._walk(root, path, frozenset({".git"}))) as walk:
             for here, entries in walk:
                 for de in entries:
+                    if _is_temp(de):
+                        continue
                     if fnmatch.fnmatchcase(de.name.lower() if fold else de.name, pattern):
                         found.append(_join(here, de.name))
                         if len(found) >= limit:
@@ -920,7 +1055,7 @@ class WorkspaceFS:
                         is_file = de.is_file(follow_symlinks=False)
                     except OSError:
                         continue
-                    if is_file:
+                    if is_file and not is_temp_name(de.name):
                         out.append(_join(here, de.name))
                         if len(out) >= limit:
                             return out

@@ -37,6 +37,7 @@ from services.errors import (
     NameRejected,
     NotRunning,
     ProviderError,
+    SandbenchError,
     SandboxNotFound,
     SnapshotNotFound,
 )
@@ -186,9 +187,33 @@ class LocalProvider:
                 owner_uid=row.uid,
                 owner_gid=row.gid,
                 disk_limit_bytes=row.resources.disk_bytes,
+                journal=self._journal(row.id),
             )
             self._fs[row.id] = fs
         return fs
+
+    def _journal(self, sandbox_id: str) -> Path:
+        """Where the file API records its in-flight temp files: beside the workspace, out of the sandbox's reach."""
+        return self._dir(sandbox_id) / "writes"
+
+    def _sweep_temps(self, row: Row) -> None:
+        """Remove what writes killed mid-way left in the workspace (`WorkspaceFS.sweep_temps`). Best effort: a
+        failure is logged, never in the way of a start or stop."""
+        if not any(self._journal(row.id).glob("*")):
+            return
+        try:
+            fs = self._fs.get(row.id)
+            if fs is not None:
+                removed = fs.sweep_temps()
+            else:
+                with WorkspaceFS(self._workspace(row.id), journal=self._journal(row.id)) as once:
+                    removed = once.sweep_temps()
+        except (OSError, SandbenchError):
+            log.exception("sweeping the temp files of %s", row.id)
+            return
+        if removed:
+            log.info("removed %d temp file(s) left by interrupted writes in %s", removed, row.id)
+            self._usage_cache.pop(row.id, None)
 
     def _drop_fs(self, sandbox_id: str) -> None:
         fs = self._fs.pop(sandbox_id, None)
@@ -259,6 +284,8 @@ class LocalProvider:
         for d in (self.data_dir / "sandboxes").iterdir():
             if d.name not in known and time.time() - d.stat().st_mtime > 60:
                 shutil.rmtree(d, ignore_errors=True)
+        for row in self.store.all():
+            self._sweep_temps(row)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def list(self) -> builtins.list[SandboxInfo]:
@@ -387,6 +414,7 @@ class LocalProvider:
                     archive.unlink()
                 if not self._workspace(sandbox_id).is_dir():
                     raise ProviderError(f"sandbox {row.name!r} has lost its workspace")
+                await asyncio.to_thread(self._sweep_temps, row)
                 self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, last_activity=time.time())
             except Exception as exc:
                 self.store.update(sandbox_id, state=SandboxState.ERROR, error=str(exc)[:200])
@@ -402,6 +430,7 @@ class LocalProvider:
                 return self._info(row)
             self.store.update(sandbox_id, state=SandboxState.STOPPING)
             ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
+            await asyncio.to_thread(self._sweep_temps, row)
             self._drop_fs(sandbox_id)
             if not ok:
                 self.store.update(sandbox_id, state=SandboxState.ERROR, error="processes survived stop")
