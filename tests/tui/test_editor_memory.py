@@ -6,6 +6,7 @@ them: frozen objects (`gc.freeze`) are invisible to `gc.get_objects()`, which is
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import weakref
@@ -20,7 +21,6 @@ from services.sandbox_service import SandboxService
 from tests.tui.conftest import wait_for
 from tests.tui.test_workspace import _open
 from tui.app import SandbenchApp
-from tui.heap import settle_heap
 from widgets.editor import EditorTabs
 
 FILES = 200
@@ -68,7 +68,7 @@ async def test_closed_tabs_are_freed(service: SandboxService, make_app: Callable
             alive = sum(r() is not None for r in refs)
             blocks_after = sys.getallocatedblocks()
     finally:
-        settle_heap(release=True)  # the next tests start from a thawed heap
+        gc.unfreeze()  # the next tests start from a thawed heap
     print(
         f"\n{FILES} open/close in {elapsed:.1f} s; editor objects alive {alive} of {len(refs)}; "
         f"allocated blocks {blocks_before} -> {blocks_after}"
