@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import secrets
 from typing import Any
@@ -27,9 +28,12 @@ from services.errors import (
     TooLarge,
 )
 from services.provider import WriteStream
+from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.app import json_body, read_body, service_of, state_of
 from services.server.limits import MiB, ServeLimits
+
+log = logging.getLogger(__name__)
 
 EXEC_MAX_OUTPUT = 16 * 1024 * 1024
 # `sh -c SCRIPT CMD`: the client's command string arrives as $0 — data, never spliced into our script — and runs
@@ -285,6 +289,21 @@ async def bulk_download(request: web.Request) -> web.StreamResponse:
     boundary = secrets.token_hex(16)
     resp = web.StreamResponse(headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     await resp.prepare(request)
+    try:
+        await _send_parts(resp, svc, box, boundary, requested, cap)
+    except (ConnectionError, SandbenchError) as exc:
+        # the status is sent already: end the connection, so the client sees a truncated multipart, not a success
+        log.info("bulk-download in %s cut short: %s", box, getattr(exc, "message", None) or type(exc).__name__)
+        if request.protocol is not None:
+            request.protocol.force_close()
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+async def _send_parts(
+    resp: web.StreamResponse, svc: SandboxService, box: str, boundary: str, requested: list[str], cap: int
+) -> None:
     sent = 0
     for raw in requested:
         try:
@@ -299,8 +318,8 @@ async def bulk_download(request: web.Request) -> web.StreamResponse:
                 continue
             head = f"Content-Disposition: {_disposition('file', raw)}\r\nContent-Type: application/octet-stream\r\n"
             await resp.write(f"--{boundary}\r\n{head}Content-Length: {size}\r\n\r\n".encode())
-            # exactly the size the part announced: a file that grows meanwhile is cut there, one that shrinks is
-            # a truncated response (the SDK then reports it), never a part that lies about its length
+            # exactly the size the part announced: a file that grows meanwhile is cut there, one that shrinks ends
+            # the response early (the SDK reports it truncated), never a part that lies about its length
             left = size
             while left:
                 chunk = await stream.read(min(CHUNK, left))
@@ -313,8 +332,6 @@ async def bulk_download(request: web.Request) -> web.StreamResponse:
         finally:
             await stream.close()
     await resp.write(f"--{boundary}--\r\n".encode())
-    await resp.write_eof()
-    return resp
 
 
 # -- process ----------------------------------------------------------------------------------------------------
