@@ -93,14 +93,33 @@ async def test_upload_over_the_caps_is_refused_and_leaves_nothing(lim_sdk: Any) 
     from daytona import DaytonaError, FileUpload
 
     sb = await make(lim_sdk)
-    with pytest.raises(DaytonaError, match=r"413.*over the 8 MiB limit.*--upload-max-mib"):
+    with pytest.raises(
+        DaytonaError, match=r"413: an upload of 9.* MiB is over the 8 MiB limit \(sandbench serve --upload-max-mib"
+    ):
         await sb.fs.upload_file(os.urandom(9 * 1024 * 1024), "big.bin")
     small = [FileUpload(b"x", f"s{i}.txt") for i in range(4)]
-    with pytest.raises(DaytonaError, match=r"413.*more than 3 files"):
+    with pytest.raises(DaytonaError, match=r"413: an upload of more than 3 files is over the limit"):
         await sb.fs.upload_files(small)
     names = {f.name for f in await sb.fs.list_files(".")}
     assert "big.bin" not in names
     assert not [n for n in names if n.startswith(".sandbench-")], names  # no temp file left behind
+    await sb.delete()
+
+
+async def test_chunked_upload_is_cut_at_the_cap_and_not_written(lim_sdk: Any) -> None:
+    """No Content-Length (the SDK's streamed upload is chunked): the cap is counted as the bytes arrive."""
+    from daytona import DaytonaError
+
+    async def source() -> AsyncIterator[bytes]:
+        for _ in range(12):
+            yield os.urandom(1024 * 1024)
+
+    sb = await make(lim_sdk)
+    with pytest.raises(DaytonaError, match=r"413.*over the 8 MiB limit; 'stream.bin' was not written"):
+        await sb.fs.upload_file_stream(source(), "stream.bin")
+    names = {f.name for f in await sb.fs.list_files(".")}
+    assert "stream.bin" not in names
+    assert not [n for n in names if n.startswith(".sandbench-")], names
     await sb.delete()
 
 
