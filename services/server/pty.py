@@ -25,6 +25,7 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,7 @@ class PtySession:
     exit_code: int | None = None
     pump: asyncio.Task[None] | None = None
     owner: str = ""
-    on_idle: Any = None  # called when the last client leaves (PtyManager starts the reaping timer)
+    on_idle: Callable[[PtySession], None] | None = None  # the last client left (PtyManager starts the reap timer)
     idle_timer: asyncio.TimerHandle | None = None
     reaper: asyncio.Task[None] | None = None  # the kill started by the idle timer, kept so it is not collected
 
@@ -124,9 +125,9 @@ class PtySession:
 
     def detach(self, c: Client) -> None:
         self.clients.discard(c)
-        self._maybe_idle()
+        self.check_idle()
 
-    def _maybe_idle(self) -> None:
+    def check_idle(self) -> None:
         if not self.clients and self.exit_code is None and self.idle_timer is None and self.on_idle is not None:
             self.on_idle(self)
 
@@ -139,7 +140,7 @@ class PtySession:
             except TimeoutError:
                 self.clients.discard(c)
                 c.put(("drop", 0))
-                self._maybe_idle()
+                self.check_idle()
 
     async def run_pump(self, on_exit: Any) -> None:
         try:
@@ -202,7 +203,7 @@ class PtyManager:
     def add(self, session: PtySession) -> None:
         self._sessions[(session.sandbox_id, session.id)] = session
         session.on_idle = self._idle
-        session._maybe_idle()  # no client yet: one that never completes its upgrade must not pin the session
+        session.check_idle()  # no client yet: one that never completes its upgrade must not pin the session
         session.pump = asyncio.ensure_future(session.run_pump(self._ended))
 
     def _ended(self, session: PtySession) -> None:
