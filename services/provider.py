@@ -110,3 +110,39 @@ class TerminalReattach(Protocol):
         """Connect to a running session: its recent output is replayed, then it streams as a new one would.
         Closing the returned session ends the shell; `detach()` (where offered) only drops the connection."""
         ...
+
+
+class ReadStream(Protocol):
+    """A regular file opened for reading in chunks (`FileStreams.open_read`). `size` is its size when opened."""
+
+    size: int
+
+    async def read(self, n: int) -> bytes:
+        """Up to `n` bytes; b"" at the end."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class WriteStream(Protocol):
+    """A file being replaced atomically, its content arriving in chunks (`FileStreams.open_write`): nothing is
+    visible under its name until `commit()`; `abort()` drops it (and is safe after a commit)."""
+
+    written: int
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> FileEntry: ...
+
+    async def abort(self) -> None: ...
+
+
+@runtime_checkable
+class FileStreams(Protocol):
+    """Optional: a provider that reads and writes files in chunks, so a large transfer never sits in memory whole
+    (`sandbench serve`'s bulk download and upload). LocalProvider offers it; `SandboxService` checks
+    `isinstance(provider, FileStreams)` and refuses clearly where it is missing."""
+
+    async def open_read(self, sandbox_id: str, path: str) -> ReadStream: ...
+
+    async def open_write(self, sandbox_id: str, path: str) -> WriteStream: ...

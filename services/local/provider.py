@@ -40,7 +40,7 @@ from services.errors import (
     SandboxNotFound,
     SnapshotNotFound,
 )
-from services.local.fsapi import WorkspaceFS
+from services.local.fsapi import AtomicWrite, WorkspaceFS
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store
@@ -512,6 +512,16 @@ class LocalProvider:
         self._usage_cache.pop(sandbox_id, None)
         return await asyncio.to_thread(fs.write, path, data, expected_mtime=expected_mtime)
 
+    async def open_read(self, sandbox_id: str, path: str) -> _FileReader:
+        fs = await self._files(sandbox_id)
+        fd, st = await asyncio.to_thread(fs.open_read, path)
+        return _FileReader(fd, st.st_size, path)
+
+    async def open_write(self, sandbox_id: str, path: str) -> _FileWriter:
+        fs = await self._files(sandbox_id)
+        self._usage_cache.pop(sandbox_id, None)
+        return _FileWriter(await asyncio.to_thread(fs.open_write, path))
+
     async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
         fs = await self._files(sandbox_id)
         return await asyncio.to_thread(fs.mkdir, path, parents=parents)
@@ -643,3 +653,43 @@ class LocalProvider:
         for sid in list(self._fs):
             self._drop_fs(sid)
         self.store.close()
+
+
+class _FileReader:
+    """`ReadStream` over an fd from `WorkspaceFS.open_read`; each read runs in a worker thread."""
+
+    def __init__(self, fd: int, size: int, path: str) -> None:
+        self._fd, self.size, self._path = fd, size, path
+
+    async def read(self, n: int) -> bytes:
+        if self._fd < 0:
+            return b""
+        try:
+            return await asyncio.to_thread(os.read, self._fd, n)
+        except OSError as exc:
+            raise ProviderError(f"{self._path!r}: read failed ({os.strerror(exc.errno or 5)})") from exc
+
+    async def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _FileWriter:
+    """`WriteStream` over `WorkspaceFS.open_write`; each step runs in a worker thread, one at a time."""
+
+    def __init__(self, pending: AtomicWrite) -> None:
+        self._pending = pending
+
+    @property
+    def written(self) -> int:
+        return self._pending.written
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.to_thread(self._pending.write, data)
+
+    async def commit(self) -> FileEntry:
+        return await asyncio.to_thread(self._pending.commit)
+
+    async def abort(self) -> None:
+        await asyncio.to_thread(self._pending.abort)

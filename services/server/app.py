@@ -4,6 +4,9 @@ Each token maps to an identity; each identity gets its own `SandboxService` over
 ownership, auto-start and the audit log work exactly as they do in the app. A sandbox of another owner is answered
 like a missing one (404): ids reveal nothing.
 
+Request bodies are read under the body timeout of `ServeLimits` (`read_body`): a stalled body gets a 408 and its
+connection is closed, so a slow client cannot hold a handler forever.
+
 Lifecycle calls return final states synchronously (create → `started`, stop → `stopped`), so the SDK's state waits
 return without a single poll (daytona-wire.md §7.4).
 """
@@ -16,7 +19,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -28,8 +31,10 @@ from services.provider import Provider
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
+from services.server.limits import ServeLimits
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
@@ -38,15 +43,16 @@ STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
 class ServerState:
     """What every handler shares: the provider, a service per identity, the token table, the PTY sessions."""
 
-    def __init__(self, provider: Provider, config: Config, tokens: TokenTable):
+    def __init__(self, provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits):
         from services.server.pty import PtyManager
         from services.server.sessions import SessionManager
 
         self.provider = provider
         self.config = config
         self.tokens = tokens
+        self.limits = limits
         self._services: dict[str, SandboxService] = {}
-        self.ptys = PtyManager()
+        self.ptys = PtyManager(limits)
         self.sessions = SessionManager()
         self._reaper: asyncio.Task[None] | None = None
 
@@ -104,10 +110,42 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+class SlowBody(SandbenchError):
+    """A request body that did not arrive within the body timeout."""
+
+    title = "Request too slow"
+    http_status = 408
+    http_code = "REQUEST_TIMEOUT"
+
+
+async def read_body(request: web.Request, read: Awaitable[T]) -> T:
+    """`read` (a read of the request body), bounded by the body timeout."""
+    timeout = state_of(request).limits.body_timeout
+    try:
+        return await asyncio.wait_for(read, timeout)
+    except TimeoutError:
+        raise SlowBody(f"the request body did not arrive within {timeout:g} s") from None
+
+
+async def _refuse_and_close(request: web.Request, exc: SandbenchError) -> web.StreamResponse:
+    """Answer, then drop the connection at once: the rest of a stalled body is not worth waiting for (aiohttp
+    would otherwise linger, reading it, before closing)."""
+    resp = wire.error_response(408, exc.message, "REQUEST_TIMEOUT", request)
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return resp
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except SlowBody as exc:
+        log.info("%s %s: %s; connection closed", request.method, request.path, exc.message)
+        return await _refuse_and_close(request, exc)
     except web.HTTPException as exc:
         if exc.status >= 400:
             return wire.error_response(exc.status, exc.reason or "error", "HTTP_ERROR", request)
@@ -124,7 +162,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object. The SDK sends `Content-Type: application/json` with empty bodies too."""
-    raw = await request.read()
+    raw = await read_body(request, request.read())
     if not raw.strip():
         return {}
     try:
@@ -355,11 +393,13 @@ async def delete_snapshot(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def build_app(provider: Provider, config: Config, tokens: TokenTable) -> web.Application:
+def build_app(
+    provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits | None = None
+) -> web.Application:
     from services.server import toolbox
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
-    state = ServerState(provider, config, tokens)
+    state = ServerState(provider, config, tokens, limits or ServeLimits())
     app[STATE_KEY] = state
     r = app.router
     r.add_post("/api/sandbox", create_sandbox)

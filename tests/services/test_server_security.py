@@ -101,6 +101,23 @@ async def test_symlink_out_of_the_workspace_is_not_followed(sdk: Any, serve: Ser
     await sb.delete()
 
 
+async def test_streamed_transfers_never_follow_a_final_symlink(sdk: Any, serve: Serve) -> None:
+    from daytona import CreateSandboxFromSnapshotParams, DaytonaError
+
+    sb = await sdk.create(CreateSandboxFromSnapshotParams(name=unique()), timeout=30)
+    ws = serve.home / "sandboxes" / sb.id / "workspace"
+    outside = serve.home.parent / "outside.txt"
+    outside.write_text("host file")
+    (ws / "out").symlink_to(outside)
+    with pytest.raises(DaytonaError, match="symlink"):
+        await sb.fs.download_file("out")
+    with pytest.raises(DaytonaError, match="symlink"):
+        await sb.fs.upload_file(b"through the link", "out")
+    assert outside.read_text() == "host file"
+    assert (ws / "out").is_symlink()
+    await sb.delete()
+
+
 async def test_other_owner_cannot_see_or_touch(sdk: Any, serve: Serve) -> None:
     from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, DaytonaNotFoundError
 
