@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBENCH = Path(sys.executable).parent / "sandbench"
@@ -100,12 +100,9 @@ def home() -> Iterator[Path]:
 
 @pytest.fixture
 def tmux(home: Path) -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        if IN_CI:
-            pytest.fail("tmux is required in CI")
-        pytest.skip("tmux is not installed")
+    require("tmux")
     if not SANDBENCH.exists():
-        pytest.skip(f"{SANDBENCH} is missing (make the editable install first)")
+        pytest.fail(f"{SANDBENCH} is missing: make .venv/.installed-test (the editable install)", pytrace=False)
     t = Tmux(f"sandbench-e2e-{os.getpid()}", "app")
     t.home = home
     env_args = [
