@@ -10,10 +10,15 @@ sandboxes next to the user's own. They are read-only: dimmed, with an Owner colu
 refuses with a one-line note instead of calling the service (which would refuse too, fail closed). `A` adopts one
 after a confirmation that names the sandbox and its current owner. The line under the table (`#list-detail`) shows
 the selected sandbox's id, owner and whatever the narrow layout has no column for.
+
+The doctor (issue 10): on a local provider the screen runs `services.doctor.diagnose` once in a thread at mount;
+when a new sandbox would get less than `full` (or could not run at all), `#list-doctor` under the table says so in
+one line, and `D` (or "Doctor" in the palette) re-runs it and opens the findings (`tui/screens/doctor.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
@@ -29,6 +34,7 @@ from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, LIST_KEYS, bindings
 from tui.messages import (
+    DoctorReported,
     LifecycleDone,
     Note,
     OpenSandbox,
@@ -52,6 +58,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     TITLE_TEXT = "Sandboxes"
     DEFAULT_CSS = """
     SandboxListScreen #list-detail { height: 1; padding: 0 1; }
+    SandboxListScreen #list-doctor { height: auto; padding: 0 1; color: $warning; display: none; }
     """
 
     def __init__(self, service: SandboxService, config: Config, clock: Callable[[], datetime]) -> None:
@@ -71,6 +78,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             clock=self._clock, owner_label=self.config.owner_label, identity=self.config.identity, id="sandboxes"
         )
         yield Static(Text("Loading…"), id="list-empty")
+        yield Static(Text(""), id="list-doctor")
         yield Static(Text(""), id="list-detail")
         status = StatusBar(id="status")
         status.provider = self.service.provider.name
@@ -84,6 +92,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.load()
         self.set_interval(REFRESH_EVERY, self._periodic)
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
+        if self.service.provider.name == "local":
+            self.run_doctor()
 
     async def _mount_footer(self) -> None:
         if not self.query(Footer):
@@ -129,6 +139,14 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self.post_message(SandboxesListed(infos))
 
         self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
+
+    def run_doctor(self, show: bool = False) -> None:
+        async def work() -> None:
+            from services.doctor import diagnose  # subprocesses and file reads: off the UI loop
+
+            self.post_message(DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir), show))
+
+        self.run_worker(work(), name="doctor", group="doctor", exclusive=True, exit_on_error=False)
 
     def _periodic(self) -> None:
         if self.app.screen is self:  # hidden under the workspace: no point polling
@@ -211,6 +229,25 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
         names = sorted(s.name for s in message.snapshots)
         self.app.push_screen(CreateDialog(names), self._create_answer)
+
+    def on_doctor_reported(self, message: DoctorReported) -> None:
+        report = message.report
+        line = self.query_one("#list-doctor", Static)
+        if report.ok:
+            line.display = False
+        else:
+            line.update(Text(f"{safe_text(report.headline())} — D for details", no_wrap=True, overflow="ellipsis"))
+            line.display = True
+        if message.show:
+            from tui.screens.doctor import DoctorScreen
+
+            self.app.push_screen(DoctorScreen(report.lines()))
+
+    def action_doctor(self) -> None:
+        if self.service.provider.name != "local":
+            self.notify("the doctor checks local sandboxes; this list is on another provider", markup=False)
+            return
+        self.run_doctor(show=True)
 
     def on_work_in_flight(self, message: WorkInFlight) -> None:
         if message.text is None:
