@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -50,6 +51,9 @@ from widgets.messages import ReportWorkerErrors
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
 
+if TYPE_CHECKING:
+    from services.doctor import Report
+
 REFRESH_EVERY = 10.0
 
 
@@ -70,6 +74,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._busy: set[str] = set()
         self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
+        self.doctor: Report | None = None  # the doctor's last findings (local provider only)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -231,7 +236,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.app.push_screen(CreateDialog(names), self._create_answer)
 
     def on_doctor_reported(self, message: DoctorReported) -> None:
-        report = message.report
+        report = self.doctor = message.report
         line = self.query_one("#list-doctor", Static)
         if report.ok:
             line.display = False
