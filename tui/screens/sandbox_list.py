@@ -65,7 +65,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     SandboxListScreen #list-doctor { height: auto; padding: 0 1; color: $warning; display: none; }
     """
 
-    def __init__(self, service: SandboxService, config: Config, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, service: SandboxService, config: Config, clock: Callable[[], datetime], *, doctor: bool = True
+    ) -> None:
         super().__init__(id="sandbox-list")
         self.service = service
         self.config = config
@@ -75,6 +77,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
         self.doctor: Report | None = None  # the doctor's last findings (local provider only)
+        self._run_doctor_at_mount = doctor
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -97,7 +100,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.load()
         self.set_interval(REFRESH_EVERY, self._periodic)
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
-        if self.service.provider.name == "local":
+        if self._run_doctor_at_mount and self.service.provider.name == "local":
             self.run_doctor()
 
     async def _mount_footer(self) -> None:
