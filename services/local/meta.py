@@ -150,6 +150,8 @@ def read_sandbox_meta(folder: Path) -> SandboxMeta | None:
         and _is_num(d.get("created_at"))
     ):
         return None
+    if res["cpu"] < 1 or res["memory_gib"] <= 0 or res["disk_gib"] <= 0 or d["auto_stop_minutes"] < 0:
+        return None
     try:
         validate_sandbox_name(d["name"])
         clean = validate_labels(labels)
