@@ -284,8 +284,9 @@ def check_cgroup(manager: CgroupManager) -> Finding:
     mounts = cgroups._cgroup_mounts()
     has_v2 = any(m[2] == "cgroup2" for m in mounts)
     v1 = sorted({c for m in mounts if m[2] == "cgroup" for c in m[3].split(",") if c in cgroups.V1_REQUIRED})
+    own = cgroups._own_v2_path()
     details = (
-        f"cgroup v2 mounted: {'yes' if has_v2 else 'no'}",
+        f"cgroup v2 mounted: {'yes' if has_v2 else 'no'}" + (f" (this process is in {own})" if has_v2 and own else ""),
         f"cgroup v1 controllers: {', '.join(v1) or 'none'}",
     )
     if manager.available:

@@ -11,9 +11,10 @@ refuses with a one-line note instead of calling the service (which would refuse 
 after a confirmation that names the sandbox and its current owner. The line under the table (`#list-detail`) shows
 the selected sandbox's id, owner and whatever the narrow layout has no column for.
 
-The doctor (issue 10): on a local provider the screen runs `services.doctor.diagnose` once in a thread at mount;
-when a new sandbox would get less than `full` (or could not run at all), `#list-doctor` under the table says so in
-one line, and `D` (or "Doctor" in the palette) re-runs it and opens the findings (`tui/screens/doctor.py`).
+The doctor (issue 10): on a local provider the screen runs `services.doctor.diagnose` once in a thread, after the
+first listing; when a new sandbox would get less than `full` (or could not run at all), `#list-doctor` under the
+table says so in one line, and `D` (or "Doctor" in the palette) re-runs it and opens the findings
+(`tui/screens/doctor.py`).
 """
 
 from __future__ import annotations
@@ -100,10 +101,13 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.load()
         self.set_interval(REFRESH_EVERY, self._periodic)
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
-        if self._run_doctor_at_mount and self.service.provider.name == "local":
-            self.run_doctor()
 
     async def _mount_footer(self) -> None:
+        # after the first painted listing (or its 1 s fallback), like the footer: its subprocesses and probes
+        # must not compete with the first frame
+        if self._run_doctor_at_mount and self.service.provider.name == "local":
+            self._run_doctor_at_mount = False
+            self.run_doctor()
         if not self.query(Footer):
             await self.mount(Footer())
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
