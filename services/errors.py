@@ -88,3 +88,19 @@ class OperationTimeout(SandbenchError):
 
 class ProviderError(SandbenchError):
     title = "Provider error"
+
+
+class StateDatabaseDamaged(SandbenchError):
+    """The local provider's SQLite file is corrupt, truncated or lost its rows: nothing can be trusted from it, and
+    nothing is written to it. `sandbench doctor --repair` moves it aside and rebuilds it from the sandboxes
+    folder (each sandbox keeps a `meta.json`)."""
+
+    title = "State database damaged"
+
+    def __init__(self, path: object, detail: str = "") -> None:
+        why = f" ({detail})" if detail else ""
+        super().__init__(
+            f"the state database {path} is damaged{why}: run 'sandbench doctor --repair' to move it aside "
+            "and rebuild it from the sandboxes folder (no workspace is touched)"
+        )
+        self.path = path

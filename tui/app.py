@@ -90,6 +90,7 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         clock: Callable[[], datetime] = _now,
         auto_stop: bool = False,
         panes: Mapping[str, Callable[..., Widget]] | None = None,
+        doctor: bool = True,
     ) -> None:
         super().__init__()
         self.panes = panes  # pane class overrides for the workspace (tests); None = the real panes
@@ -98,6 +99,7 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         self.open_name = open_name
         self.clock = clock
         self._auto_stop = auto_stop
+        self.doctor = doctor  # run the doctor on the list (snapshot tests turn it off: its verdict is the host's)
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
@@ -107,7 +109,7 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         others = apply_keymap(self, self.config.keymap)
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
-        self.push_screen(SandboxListScreen(self.service, self.config, self.clock))
+        self.push_screen(SandboxListScreen(self.service, self.config, self.clock, doctor=self.doctor))
         self.call_after_refresh(settle_heap)
         if self._auto_stop:
             self.service.start_auto_stop()

@@ -94,6 +94,14 @@ LIST_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "list.doctor",
+        "D",
+        "doctor",
+        "Doctor",
+        "What isolation new sandboxes get on this machine, why, and the command that fixes each shortfall",
+        show=False,
+    ),
+    Key(
         "list.adopt",
         "A",
         "adopt",

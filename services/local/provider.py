@@ -5,12 +5,15 @@ uid can reach its own workspace and list nothing else):
 
     state.db                 SQLite (WAL), 0600
     sandboxes/<id>/workspace the sandbox's home: 0700, owned by the sandbox's uid
+    sandboxes/<id>/meta.json name, owner, labels, spec, uid (services/local/meta.py): what a repair rebuilds from
     sandboxes/<id>/archive.tar.gz   the packed workspace while archived
-    snapshots/<file>.tar.gz  named snapshots
+    snapshots/<stem>.tar.gz  named snapshots, each with its `<stem>.json` (owner, name, source)
     run/<id>/<pid>           outer bwrap pids, so `stop` from any process finds every process of the sandbox
 
 A `create` interrupted by a crash leaves a row in state `starting` marked with its creator's pid; the next
-provider to open the store finds the creator gone and removes the half-made sandbox.
+provider to open the store finds the creator gone and removes the half-made sandbox. A sandbox folder holding a
+`meta.json` is never removed for lacking a row: that is a damaged or replaced database, and `sandbench doctor
+--repair` brings the row back.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from services.errors import (
     ProviderError,
     SandboxNotFound,
     SnapshotNotFound,
+    StateDatabaseDamaged,
 )
+from services.local import meta
 from services.local.fsapi import AtomicWrite, WorkspaceFS
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
@@ -117,6 +122,23 @@ def _uid_has_name(uid: int) -> bool:
     return True
 
 
+def _is_debris(folder: Path) -> bool:
+    """A sandbox folder left by a failed create: no metadata, no archive, no files in its workspace. Anything
+    else may be someone's work (an older version wrote no meta.json) and is kept for `doctor --repair` to report."""
+    if (folder / "archive.tar.gz").exists():
+        return False
+    try:
+        return not os.listdir(folder / "workspace")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _snap_meta(s: SnapshotRow) -> meta.SnapshotMeta:
+    return meta.SnapshotMeta(owner=s.owner, name=s.name, source=s.source, created_at=s.created_at)
+
+
 def _me() -> str:
     return f"{os.getpid()}:{proc_starttime(os.getpid())}"
 
@@ -135,12 +157,16 @@ class LocalProvider:
         os.chmod(data_dir / "snapshots", 0o700)
         os.chmod(data_dir / "run", 0o700)
         self.store = Store(data_dir / "state.db")
+        try:
+            self._recover()
+        except BaseException:
+            self.store.close()
+            raise
         self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
         self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._usage_cache: dict[str, tuple[float, int]] = {}
-        self._recover()
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _dir(self, sandbox_id: str) -> Path:
@@ -249,16 +275,57 @@ class LocalProvider:
         return used
 
     def _recover(self) -> None:
-        """Remove sandboxes whose `create` died half-way (creator process gone)."""
-        for row in self.store.all():
+        """Remove sandboxes whose `create` died half-way (creator process gone); refuse a database that lost its
+        rows; write the metadata files a repair needs where an older version did not."""
+        rows = self.store.all()
+        for row in rows:
             if row.state is SandboxState.STARTING and row.error == "creating" and not _pid_alive(row.creator):
                 log.warning("removing half-created sandbox %s (%s)", row.name, row.id)
                 shutil.rmtree(self._dir(row.id), ignore_errors=True)
                 self.store.delete(row.id)
-        known = {r.id for r in self.store.all()}
+        rows = self.store.all()
+        known = {r.id for r in rows}
+        unlisted = []
         for d in (self.data_dir / "sandboxes").iterdir():
-            if d.name not in known and time.time() - d.stat().st_mtime > 60:
+            if d.name in known:
+                continue
+            if (d / meta.META_FILE).exists():
+                unlisted.append(d.name)
+            elif time.time() - d.stat().st_mtime > 60 and _is_debris(d):
                 shutil.rmtree(d, ignore_errors=True)
+        if unlisted and not rows:
+            # an emptied or replaced file (sqlite takes a zero-length file for a new database)
+            raise StateDatabaseDamaged(self.store.path, f"it lists none of the {len(unlisted)} sandbox folders")
+        if unlisted:
+            log.warning("sandbox folders not in the state database (sandbench doctor --repair): %s", unlisted)
+        for row in rows:
+            if row.state is not SandboxState.STARTING and not (self._dir(row.id) / meta.META_FILE).exists():
+                with contextlib.suppress(OSError):
+                    self._write_meta(row)
+        snaps_dir = self.data_dir / "snapshots"
+        for snap in self.store.snapshots():
+            if not meta.snapshot_meta_path(snaps_dir, snap.file).exists() and (snaps_dir / snap.file).exists():
+                with contextlib.suppress(OSError):
+                    meta.write_snapshot_meta(snaps_dir, snap.file, _snap_meta(snap))
+
+    def _write_meta(self, row: Row) -> None:
+        """Rewrite `sandboxes/<id>/meta.json` from the row (call after every change to one of its fields)."""
+        meta.write_sandbox_meta(
+            self._dir(row.id),
+            meta.SandboxMeta(
+                id=row.id,
+                name=row.name,
+                owner=row.owner,
+                labels=row.labels,
+                resources=row.resources,
+                auto_stop=row.auto_stop,
+                network=row.network,
+                ephemeral=row.ephemeral,
+                uid=row.uid,
+                gid=row.gid,
+                created_at=row.created_at,
+            ),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def list(self) -> builtins.list[SandboxInfo]:
@@ -320,6 +387,7 @@ class LocalProvider:
             raise
         try:
             await asyncio.to_thread(self._make_workspace, sandbox_id, uid, gid, snapshot)
+            await asyncio.to_thread(self._write_meta, self._row(sandbox_id))
             if os.environ.get("SANDBENCH_FAULT") == "create-crash":  # fault injection for the crash test only
                 os._exit(70)
             self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, creator=None)
@@ -452,11 +520,16 @@ class LocalProvider:
         else:
             size = await asyncio.to_thread(self._pack, self._workspace(sandbox_id), dest)
         snap = SnapshotRow(row.owner, name, row.name, file, size, time.time())
+        sidecar = meta.snapshot_meta_path(self.data_dir / "snapshots", file)
         try:
+            await asyncio.to_thread(meta.write_snapshot_meta, self.data_dir / "snapshots", file, _snap_meta(snap))
             self.store.add_snapshot(snap)
-        except Exception as exc:
+        except BaseException as exc:
             dest.unlink(missing_ok=True)
-            raise AlreadyExists(f"a snapshot named {name!r} already exists") from exc
+            sidecar.unlink(missing_ok=True)
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise AlreadyExists(f"a snapshot named {name!r} already exists") from exc
+            raise
         return self._snap_info(snap)
 
     def _snap_info(self, s: SnapshotRow) -> SnapshotInfo:
@@ -478,13 +551,16 @@ class LocalProvider:
             raise SnapshotNotFound(f"no snapshot {name!r}")
         self.store.delete_snapshot(owner, name)
         (self.data_dir / "snapshots" / snap.file).unlink(missing_ok=True)
+        meta.snapshot_meta_path(self.data_dir / "snapshots", snap.file).unlink(missing_ok=True)
 
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
         row = self._row(sandbox_id)
         clean = validate_labels(labels)
         owner = clean.get(self.owner_label, row.owner)
         self.store.update(sandbox_id, labels=clean, owner=owner)
-        return self._info(self._row(sandbox_id))
+        updated = self._row(sandbox_id)
+        await asyncio.to_thread(self._write_meta, updated)
+        return self._info(updated)
 
     async def touch(self, sandbox_id: str) -> None:
         self.store.touch(sandbox_id)

@@ -102,7 +102,7 @@ def _app(config: Config, theme: str) -> SandbenchApp:
     cfg = dataclasses.replace(config, theme=theme)
     provider = PinnedProvider(LocalProvider(cfg.data_dir, owner_label=cfg.owner_label))
     service = SandboxService(provider, cfg)  # type: ignore[arg-type]
-    return SandbenchApp(service, cfg, clock=fixed_clock, panes=PLACEHOLDERS)
+    return SandbenchApp(service, cfg, clock=fixed_clock, panes=PLACEHOLDERS, doctor=False)
 
 
 async def _list_loaded(pilot: Pilot[Any]) -> None:

@@ -10,13 +10,20 @@ sandboxes next to the user's own. They are read-only: dimmed, with an Owner colu
 refuses with a one-line note instead of calling the service (which would refuse too, fail closed). `A` adopts one
 after a confirmation that names the sandbox and its current owner. The line under the table (`#list-detail`) shows
 the selected sandbox's id, owner and whatever the narrow layout has no column for.
+
+The doctor (issue 10): on a local provider the screen runs `services.doctor.diagnose` once in a thread, after the
+first listing; when a new sandbox would get less than `full` (or could not run at all), `#list-doctor` under the
+table says so in one line, and `D` (or "Doctor" in the palette) re-runs it and opens the findings
+(`tui/screens/doctor.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -29,6 +36,7 @@ from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, LIST_KEYS, bindings
 from tui.messages import (
+    DoctorReported,
     LifecycleDone,
     Note,
     OpenSandbox,
@@ -44,6 +52,9 @@ from widgets.messages import ReportWorkerErrors
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
 
+if TYPE_CHECKING:
+    from services.doctor import Report
+
 REFRESH_EVERY = 10.0
 
 
@@ -52,9 +63,12 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     TITLE_TEXT = "Sandboxes"
     DEFAULT_CSS = """
     SandboxListScreen #list-detail { height: 1; padding: 0 1; }
+    SandboxListScreen #list-doctor { height: auto; padding: 0 1; color: $warning; display: none; }
     """
 
-    def __init__(self, service: SandboxService, config: Config, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, service: SandboxService, config: Config, clock: Callable[[], datetime], *, doctor: bool = True
+    ) -> None:
         super().__init__(id="sandbox-list")
         self.service = service
         self.config = config
@@ -63,6 +77,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._busy: set[str] = set()
         self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
+        self.doctor: Report | None = None  # the doctor's last findings (local provider only)
+        self._run_doctor_at_mount = doctor
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -71,6 +87,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             clock=self._clock, owner_label=self.config.owner_label, identity=self.config.identity, id="sandboxes"
         )
         yield Static(Text("Loading…"), id="list-empty")
+        yield Static(Text(""), id="list-doctor")
         yield Static(Text(""), id="list-detail")
         status = StatusBar(id="status")
         status.provider = self.service.provider.name
@@ -86,6 +103,11 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
 
     async def _mount_footer(self) -> None:
+        # after the first painted listing (or its 1 s fallback), like the footer: its subprocesses and probes
+        # must not compete with the first frame
+        if self._run_doctor_at_mount and self.service.provider.name == "local":
+            self._run_doctor_at_mount = False
+            self.run_doctor()
         if not self.query(Footer):
             await self.mount(Footer())
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
@@ -129,6 +151,14 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self.post_message(SandboxesListed(infos))
 
         self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
+
+    def run_doctor(self, show: bool = False) -> None:
+        async def work() -> None:
+            from services.doctor import diagnose  # subprocesses and file reads: off the UI loop
+
+            self.post_message(DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir), show))
+
+        self.run_worker(work(), name="doctor", group="doctor", exclusive=True, exit_on_error=False)
 
     def _periodic(self) -> None:
         if self.app.screen is self:  # hidden under the workspace: no point polling
@@ -211,6 +241,25 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
         names = sorted(s.name for s in message.snapshots)
         self.app.push_screen(CreateDialog(names), self._create_answer)
+
+    def on_doctor_reported(self, message: DoctorReported) -> None:
+        report = self.doctor = message.report
+        line = self.query_one("#list-doctor", Static)
+        if report.ok:
+            line.display = False
+        else:
+            line.update(Text(f"{safe_text(report.headline())} — D for details", no_wrap=True, overflow="ellipsis"))
+            line.display = True
+        if message.show:
+            from tui.screens.doctor import DoctorScreen
+
+            self.app.push_screen(DoctorScreen(report.lines()))
+
+    def action_doctor(self) -> None:
+        if self.service.provider.name != "local":
+            self.notify("the doctor checks local sandboxes; this list is on another provider", markup=False)
+            return
+        self.run_doctor(show=True)
 
     def on_work_in_flight(self, message: WorkInFlight) -> None:
         if message.text is None:
