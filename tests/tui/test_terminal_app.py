@@ -1,0 +1,68 @@
+"""The terminal in the real app (the workspace screen with its real panes, a real sandbox shell): nothing typed or
+pasted is lost, the configured scrollback is the one kept, and typing never waits on the state database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+
+from services.config import Config
+from services.models import SandboxInfo, SandboxSpec
+from services.sandbox_service import SandboxService
+from tests.services.test_terminal_input import MIB, paste_text
+from tests.tui.conftest import fixed_clock, wait_for
+from tui.app import SandbenchApp
+from tui.screens.workspace import WorkspaceScreen
+from widgets.terminal import TerminalPane, TerminalView
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+async def box(service: SandboxService) -> SandboxInfo:
+    return await service.create(SandboxSpec(name="box"))
+
+
+def shown(view: TerminalView) -> str:
+    return "\n".join(line.rstrip() for line in view.screen_model.display())
+
+
+async def open_terminal(pilot: Pilot[Any], app: SandbenchApp) -> TerminalView:
+    """`sandbench open box`, then alt+3 into the terminal pane, at its shell prompt."""
+    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await pilot.press("alt+3")
+    pane = app.screen.query_one(TerminalPane)
+    await wait_for(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
+    view = pane.active_view
+    assert view is not None
+    await wait_for(pilot, lambda: view.session is not None and "$" in shown(view), timeout=30)
+    return view
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    for ch in text:
+        await pilot.press("enter" if ch == "\n" else ch)
+
+
+async def test_a_big_paste_then_keys_arrive_whole_and_in_order(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    paste = paste_text()
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(160, 40)) as pilot:
+        view = await open_terminal(pilot, app)
+        # busy: a background job prints to the same terminal while the paste goes in
+        await type_text(pilot, "(while :; do echo busy; done) & cat > pasted.txt\n")
+        await wait_for(pilot, lambda: shown(view).count("busy") > 3, timeout=20)
+        view.post_message(events.Paste(paste.decode()))
+        await pilot.press("t", "a", "i", "l", "enter", "ctrl+d")
+        await type_text(pilot, "kill %1; echo DONE-$((6*7))\n")
+        await wait_for(pilot, lambda: "DONE-42" in shown(view), timeout=90)
+        got = (await service.read_file(box.id, "pasted.txt", limit=4 * MIB)).data
+        want = paste + b"tail\n"  # the paste's newlines went in as CR; the terminal's ICRNL made them NL again
+        assert (len(got), hashlib.sha256(got).hexdigest()) == (len(want), hashlib.sha256(want).hexdigest())
