@@ -4,6 +4,7 @@ pasted is lost, the configured scrollback is the one kept, and typing never wait
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -66,3 +67,19 @@ async def test_a_big_paste_then_keys_arrive_whole_and_in_order(
         got = (await service.read_file(box.id, "pasted.txt", limit=4 * MIB)).data
         want = paste + b"tail\n"  # the paste's newlines went in as CR; the terminal's ICRNL made them NL again
         assert (len(got), hashlib.sha256(got).hexdigest()) == (len(want), hashlib.sha256(want).hexdigest())
+
+
+async def test_the_configured_scrollback_is_the_one_kept(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = SandbenchApp(service, dataclasses.replace(config, scrollback=500), clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(160, 40)) as pilot:
+        view = await open_terminal(pilot, app)
+        await type_text(pilot, "seq 1 2000; echo END-$((6*7))\n")
+        await wait_for(pilot, lambda: "END-42" in shown(view), timeout=30)
+        screen = view.screen_model
+        assert "\n2000\n" in shown(view)  # all 2,000 lines went by...
+        assert len(screen.history) == 500  # ...and the pane kept the 500 it was configured for
+        last = "".join(t for t, _ in screen.history_segments(len(screen.history) - 1)).strip()
+        first = "".join(t for t, _ in screen.history_segments(0)).strip()
+        assert int(last) - int(first) == 499  # the newest 500, in order
