@@ -40,6 +40,7 @@ from services.errors import (
     SandboxNotFound,
     SnapshotNotFound,
 )
+from services.local.activity import ActivityLog
 from services.local.fsapi import WorkspaceFS
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
@@ -135,6 +136,7 @@ class LocalProvider:
         os.chmod(data_dir / "snapshots", 0o700)
         os.chmod(data_dir / "run", 0o700)
         self.store = Store(data_dir / "state.db")
+        self.activity = ActivityLog(data_dir / "state.db")  # typing is activity: recorded off the event loop
         self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
         self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
@@ -224,7 +226,7 @@ class LocalProvider:
             resources=row.resources,
             auto_stop_minutes=row.auto_stop,
             created_at=_ts(row.created_at),
-            last_activity=_ts(row.last_activity),
+            last_activity=_ts(max(row.last_activity, self.activity.last(row.id))),
             isolation=self.launcher.isolation(),
             network=row.network,
             ephemeral=row.ephemeral,
@@ -401,6 +403,7 @@ class LocalProvider:
             if row.state in (SandboxState.STOPPED, SandboxState.ARCHIVED):
                 return self._info(row)
             self.store.update(sandbox_id, state=SandboxState.STOPPING)
+            await self.activity.flush()  # the last typing before a stop is kept
             ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
             self._drop_fs(sandbox_id)
             if not ok:
@@ -423,6 +426,7 @@ class LocalProvider:
             # rmtree uses fd-based traversal and never follows symlinks planted in the workspace
             await asyncio.to_thread(shutil.rmtree, self._dir(sandbox_id), True)
             self.store.delete(sandbox_id)
+            self.activity.forget(sandbox_id)
         self._locks.pop(sandbox_id, None)
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
@@ -487,7 +491,7 @@ class LocalProvider:
         return self._info(self._row(sandbox_id))
 
     async def touch(self, sandbox_id: str) -> None:
-        self.store.touch(sandbox_id)
+        self.activity.note(sandbox_id)
 
     # -- files ----------------------------------------------------------------------------------------------
     async def _files(self, sandbox_id: str) -> WorkspaceFS:
@@ -637,9 +641,10 @@ class LocalProvider:
             raise
         finally:
             os.close(slave)
-        return LocalTerminal(launched, master, on_activity=lambda: self.store.touch(sandbox_id))
+        return LocalTerminal(launched, master, on_activity=lambda: self.activity.note(sandbox_id))
 
     async def close(self) -> None:
         for sid in list(self._fs):
             self._drop_fs(sid)
+        await self.activity.close()
         self.store.close()

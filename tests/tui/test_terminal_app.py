@@ -4,8 +4,11 @@ pasted is lost, the configured scrollback is the one kept, and typing never wait
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -83,3 +86,48 @@ async def test_the_configured_scrollback_is_the_one_kept(
         last = "".join(t for t, _ in screen.history_segments(len(screen.history) - 1)).strip()
         first = "".join(t for t, _ in screen.history_segments(0)).strip()
         assert int(last) - int(first) == 499  # the newest 500, in order
+
+
+LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+async def test_typing_never_waits_for_a_locked_state_database(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(160, 40)) as pilot:
+        view = await open_terminal(pilot, app)
+        screen = view.screen_model
+        fed = asyncio.Event()
+        view.on_output = fed.set
+        # another process (`sandbench serve`, a CLI call) holds the write lock on the same state.db for 5 s
+        locker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LOCKER, str(config.data_dir / "state.db"), "5", stdout=asyncio.subprocess.PIPE
+        )
+        assert locker.stdout is not None
+        assert await asyncio.wait_for(locker.stdout.readline(), 20) == b"locked\n"
+        t_start = time.monotonic()
+        echoes: list[float] = []
+        typed = 0
+        while locker.returncode is None and time.monotonic() - t_start < 4.5 and typed < 60:
+            ch = "abcdefghij"[typed % 10]
+            x_before = screen.x
+            fed.clear()
+            t0 = time.perf_counter()
+            await view.on_key(events.Key(ch, ch))  # the key path of the focused terminal
+            while screen.x == x_before:
+                await asyncio.wait_for(fed.wait(), 30)
+                fed.clear()
+            echoes.append((time.perf_counter() - t0) * 1000)
+            typed += 1
+        held = locker.returncode is None
+        await locker.wait()
+        assert max(echoes) < 50, f"echo times (ms) while state.db was locked: {[round(e) for e in echoes]}"
+        assert held and typed >= 10, "the keys were typed while the lock was held"
