@@ -60,12 +60,13 @@ async def test_a_big_paste_then_keys_arrive_whole_and_in_order(
     app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
     async with app.run_test(size=(160, 40)) as pilot:
         view = await open_terminal(pilot, app)
-        # busy: a background job prints to the same terminal while the paste goes in
-        await type_text(pilot, "(while :; do echo busy; done) & cat > pasted.txt\n")
+        # busy: a background job prints to the same terminal while the paste and the keys go in (for a few
+        # seconds only: while the app is never idle, each of Pilot's key presses waits ~1.5 s for it to be)
+        await type_text(pilot, "(for i in $(seq 400); do echo busy; sleep 0.01; done) & cat > pasted.txt\n")
         await wait_for(pilot, lambda: shown(view).count("busy") > 3, timeout=20)
         view.post_message(events.Paste(paste.decode()))
         await pilot.press("t", "a", "i", "l", "enter", "ctrl+d")
-        await type_text(pilot, "kill %1; echo DONE-$((6*7))\n")
+        await type_text(pilot, "wait; echo DONE-$((6*7))\n")
         await wait_for(pilot, lambda: "DONE-42" in shown(view), timeout=90)
         got = (await service.read_file(box.id, "pasted.txt", limit=4 * MIB)).data
         want = paste + b"tail\n"  # the paste's newlines went in as CR; the terminal's ICRNL made them NL again
