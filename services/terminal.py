@@ -64,6 +64,7 @@ async def next_output(queue: asyncio.Queue[bytes | None]) -> bytes | None:
 
 
 WRITE_BACKLOG = 1024 * 1024  # bytes a session holds for its shell before a writer that awaits is held back
+MAX_JOINED = 64 * 1024  # the most queued input joined into one delivery
 
 
 class OrderedWriter:
@@ -85,34 +86,21 @@ class OrderedWriter:
         self._pending: deque[bytes] = deque()
         self._size = 0
         self._task: asyncio.Task[None] | None = None
-        self._drained = asyncio.Event()
-        self._drained.set()
         self._room = asyncio.Event()
         self._room.set()
         self._closed = False
-
-    @property
-    def pending(self) -> int:
-        """Bytes written and not yet delivered."""
-        return self._size
 
     async def write(self, data: bytes) -> None:
         if self._closed or not data:
             return
         self._pending.append(bytes(data))
         self._size += len(data)
-        self._drained.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain())
         if self._size > self._backlog:
             self._room.clear()
         while not self._room.is_set() and not self._closed:
             await self._room.wait()
-
-    async def flush(self) -> None:
-        """Wait until everything written so far has been delivered (or the writer has ended)."""
-        while not self._drained.is_set() and not self._closed:
-            await self._drained.wait()
 
     async def _drain(self) -> None:
         try:
@@ -132,9 +120,6 @@ class OrderedWriter:
         except Exception:  # the session cannot take input any more: nothing queued can be delivered
             log.debug("terminal input ended", exc_info=True)
             self.close()
-        finally:
-            if not self._pending:
-                self._drained.set()
 
     def close(self) -> None:
         """End the writer: what is still queued is dropped (the shell is gone) and waiting writers return."""
@@ -142,10 +127,6 @@ class OrderedWriter:
         self._pending.clear()
         self._size = 0
         self._room.set()
-        self._drained.set()
         task, self._task = self._task, None
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
-
-
-MAX_JOINED = 64 * 1024  # the most queued input joined into one delivery
