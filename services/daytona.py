@@ -58,7 +58,7 @@ from services.models import (
     TerminalInfo,
 )
 from services.provider import OutputCallback
-from services.terminal import next_output
+from services.terminal import OrderedWriter, next_output
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -677,6 +677,7 @@ class DaytonaTerminal:
         self._closed = False
         self._done = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self._writer = OrderedWriter(self._deliver)
         # connected | reconnecting | disconnected | detached | exited: what the pane should say
         self.status = "connecting"
         self.reconnects = 0
@@ -768,8 +769,15 @@ class DaytonaTerminal:
             self.status = "exited"
         self._queue.put_nowait(None)
         self._done.set()
+        self._writer.close()
 
     async def write(self, data: bytes) -> None:
+        if self._handle is None or self._done.is_set():
+            return
+        await self._writer.write(data)
+
+    async def _deliver(self, data: bytes) -> None:
+        """The writer's one drain task: one message at a time, in order (concurrent sends could overtake)."""
         if self._handle is None or self._done.is_set():
             return
         try:

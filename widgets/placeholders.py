@@ -63,6 +63,12 @@ class TerminalPlaceholder(PanePlaceholder):
         Binding("f7", "about", "New terminal", id="placeholder.terminal.new", tooltip="Open another terminal tab"),
     ]
 
+    def __init__(
+        self, service: SandboxService, sandbox_id: str, *, scrollback: int = 10_000, id: str | None = None
+    ) -> None:
+        super().__init__(service, sandbox_id, id=id)
+        self.scrollback = scrollback
+
 
 class GitPlaceholder(PanePlaceholder):
     TITLE = "Git"

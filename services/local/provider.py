@@ -45,6 +45,7 @@ from services.errors import (
     StateDatabaseDamaged,
 )
 from services.local import meta
+from services.local.activity import ActivityLog
 from services.local.fsapi import AtomicWrite, WorkspaceFS
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
@@ -162,6 +163,7 @@ class LocalProvider:
         except BaseException:
             self.store.close()
             raise
+        self.activity = ActivityLog(data_dir / "state.db")  # typing is activity: recorded off the event loop
         self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
         self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
@@ -250,7 +252,7 @@ class LocalProvider:
             resources=row.resources,
             auto_stop_minutes=row.auto_stop,
             created_at=_ts(row.created_at),
-            last_activity=_ts(row.last_activity),
+            last_activity=_ts(max(row.last_activity, self.activity.last(row.id))),
             isolation=self.launcher.isolation(),
             network=row.network,
             ephemeral=row.ephemeral,
@@ -469,6 +471,7 @@ class LocalProvider:
             if row.state in (SandboxState.STOPPED, SandboxState.ARCHIVED):
                 return self._info(row)
             self.store.update(sandbox_id, state=SandboxState.STOPPING)
+            await self.activity.flush()  # the last typing before a stop is kept
             ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
             self._drop_fs(sandbox_id)
             if not ok:
@@ -491,6 +494,7 @@ class LocalProvider:
             # rmtree uses fd-based traversal and never follows symlinks planted in the workspace
             await asyncio.to_thread(shutil.rmtree, self._dir(sandbox_id), True)
             self.store.delete(sandbox_id)
+            self.activity.forget(sandbox_id)
         self._locks.pop(sandbox_id, None)
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
@@ -563,7 +567,7 @@ class LocalProvider:
         return self._info(updated)
 
     async def touch(self, sandbox_id: str) -> None:
-        self.store.touch(sandbox_id)
+        self.activity.note(sandbox_id)
 
     # -- files ----------------------------------------------------------------------------------------------
     async def _files(self, sandbox_id: str) -> WorkspaceFS:
@@ -723,11 +727,12 @@ class LocalProvider:
             raise
         finally:
             os.close(slave)
-        return LocalTerminal(launched, master, on_activity=lambda: self.store.touch(sandbox_id))
+        return LocalTerminal(launched, master, on_activity=lambda: self.activity.note(sandbox_id))
 
     async def close(self) -> None:
         for sid in list(self._fs):
             self._drop_fs(sid)
+        await self.activity.close()
         self.store.close()
 
 

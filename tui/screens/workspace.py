@@ -58,7 +58,8 @@ def _pane_class(module: str, name: str, fallback: type[Widget]) -> Callable[...,
     return cls if isinstance(cls, type) and issubclass(cls, Widget) else fallback
 
 
-# One line per pane: constructors are `Cls(service, sandbox_id, id=...)` for the real widgets and the placeholders.
+# One line per pane: constructors are `Cls(service, sandbox_id, id=...)` for the real widgets and the placeholders
+# (the terminal's also takes `scrollback=`).
 Explorer = _pane_class("widgets.explorer", "Explorer", ExplorerPlaceholder)
 EditorTabs = _pane_class("widgets.editor", "EditorTabs", EditorPlaceholder)
 TerminalPane = _pane_class("widgets.terminal", "TerminalPane", TerminalPlaceholder)
@@ -117,7 +118,9 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     # -- layout --------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         def pane(name: str) -> PaneFrame:
-            return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name))
+            # the terminal's scrollback length is the user's (config `scrollback`); the other panes need nothing
+            extra: dict[str, Any] = {"scrollback": self.config.scrollback} if name == "terminal" else {}
+            return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name, **extra))
 
         with Horizontal(id="body"):
             yield pane("explorer")

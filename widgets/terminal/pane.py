@@ -337,7 +337,9 @@ class TerminalView(TerminalSelection, can_focus=True):
                         if more:
                             await priority.turn(self)  # keys, paints and other terminals get the loop between slices
                     if screen.replies:
-                        await session.write(screen.take_replies())
+                        # queued behind any input still going in, never awaited: waiting here for a paste the
+                        # program is slow to read would stop this pump reading the output the program waits on
+                        self._in_background(session.write(screen.take_replies()))
                     priority.answered(self)
                     self._after_output()
                 if state["eof"] and not inbuf:
@@ -456,7 +458,8 @@ class TerminalView(TerminalSelection, can_focus=True):
         self._in_background(session.write(data))
 
     def _in_background(self, call: Coroutine[object, object, None]) -> None:
-        """Run a session call without waiting for it; a failure becomes a notification."""
+        """Run a session call without waiting for it; a failure becomes a notification. Writes started here keep
+        their order: each task starts in creation order, and a session queues a write before its first wait."""
         task = asyncio.get_running_loop().create_task(call)
         task.add_done_callback(self._write_done)
 
