@@ -13,6 +13,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from widgets.messages import tell
+
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
 
@@ -36,7 +38,7 @@ class PanePlaceholder(Static, can_focus=True):
         self.border_title = self.TITLE
 
     def action_about(self) -> None:
-        self.notify(f"The {self.TITLE.lower()} is not built yet.", timeout=2)
+        tell(self, f"The {self.TITLE.lower()} is not built yet.", timeout=2)
 
 
 class ExplorerPlaceholder(PanePlaceholder):

@@ -34,7 +34,7 @@ from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, SandboxChanged, WorkInFlight
 from widgets.dialogs import ConfirmDialog
-from widgets.messages import ReportWorkerErrors
+from widgets.messages import ReportWorkerErrors, tell
 from widgets.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
 from widgets.sandbox_table import safe_text
 from widgets.status_bar import StatusBar
@@ -307,7 +307,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def action_copy_name(self) -> None:
         self.app.copy_to_clipboard(self.info.name)
-        self.notify(f"copied {safe_text(self.info.name)}", markup=False, timeout=2)
+        tell(self, f"copied {safe_text(self.info.name)}", timeout=2)
 
     # -- back, unsaved work --------------------------------------------------------------------------------
     def has_unsaved(self) -> list[str]:
@@ -365,7 +365,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         )
         self._show_status(self.query_one(StatusBar))
         if message.info.state is SandboxState.DELETED:
-            self.notify(f"{safe_text(self.info.name)} was deleted", severity="warning", markup=False)
+            tell(self, f"{safe_text(self.info.name)} was deleted", severity="warning")
             self.dismiss()
 
     def on_work_in_flight(self, message: WorkInFlight) -> None:
