@@ -1,7 +1,8 @@
 """Rules of the UI layers checked on the source (AST), so a new call cannot slip past review (DESIGN §5.7, §7).
 
 - Sandbox text is never markup: every notification goes through `widgets.messages.tell` (the only `notify(` call,
-  with `markup=False`), and no `Static`/`Label`/`update` is given an f-string (a `str` is parsed as markup there).
+  with `markup=False`), and no widget that parses a `str` as markup (`Static`, `Label`, `update`, `Option`, ...)
+  is given an f-string.
 - An unexpected exception never closes the app: every worker (`@work`, `run_worker`) has `exit_on_error=False`, and
   every class that runs workers carries `ReportWorkerErrors`, so its failures reach the app's one error route.
 """
@@ -18,7 +19,7 @@ from widgets.messages import ReportWorkerErrors
 REPO = Path(__file__).resolve().parents[1]
 UI_DIRS = ("widgets", "tui")
 HELPER = Path("widgets/messages.py")  # the one place allowed to call notify()
-RENDERS_STR = {"Static", "Label", "update"}  # take a str and parse it as markup unless markup=False
+RENDERS_STR = {"Static", "Label", "update", "Option", "Button", "Tab", "TabPane"}  # parse a str as markup
 
 
 def _sources() -> Iterator[tuple[Path, ast.Module]]:
@@ -58,7 +59,7 @@ def test_no_fstring_is_rendered_as_markup() -> None:
                 continue
             if any(isinstance(a, ast.JoinedStr) for a in node.args):
                 bad.append(f"{path}:{node.lineno}")
-    assert not bad, f"f-string given to Static/Label/update (parsed as markup): wrap it in Text or Content: {bad}"
+    assert not bad, f"f-string given to a widget that parses str as markup: wrap it in Text or Content: {bad}"
 
 
 def test_every_worker_reports_instead_of_closing_the_app() -> None:
