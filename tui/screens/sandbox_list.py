@@ -257,7 +257,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_doctor(self) -> None:
         if self.service.provider.name != "local":
-            self.notify("the doctor checks local sandboxes; this list is on another provider", markup=False)
+            tell(self, "the doctor checks local sandboxes; this list is on another provider")
             return
         self.run_doctor(show=True)
 
