@@ -23,9 +23,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def bwrap_available() -> bool:
-    from services.local.launch import find_bwrap
+    """The bwrap the tests would use ($SANDBENCH_BWRAP, else system, else bundled) exists."""
+    from services.config import bwrap_setting_from_env
+    from services.local.bwrap import resolve_bwrap
 
-    return find_bwrap() is not None
+    return resolve_bwrap(bwrap_setting_from_env()) is not None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -45,6 +45,7 @@ from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store
 from services.models import (
+    BwrapChoice,
     ExecResult,
     FileData,
     FileEntry,
@@ -124,7 +125,14 @@ def _me() -> str:
 class LocalProvider:
     name = "local"
 
-    def __init__(self, data_dir: Path, *, owner_label: str = "sandbench.owner", isolation_required: bool = False):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        owner_label: str = "sandbench.owner",
+        isolation_required: bool = False,
+        bwrap: str | None = None,  # the config key `bwrap`; None: $SANDBENCH_BWRAP, else "auto"
+    ):
         self.data_dir = data_dir
         self.owner_label = owner_label
         self.root_mode = os.geteuid() == 0
@@ -135,7 +143,7 @@ class LocalProvider:
         os.chmod(data_dir / "snapshots", 0o700)
         os.chmod(data_dir / "run", 0o700)
         self.store = Store(data_dir / "state.db")
-        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
+        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required, bwrap_setting=bwrap)
         self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -198,6 +206,11 @@ class LocalProvider:
     def isolation(self) -> Isolation:
         return self.launcher.isolation()
 
+    @property
+    def bwrap(self) -> BwrapChoice | None:
+        """The bubblewrap in force (path, source, version), for display; None when none was found."""
+        return self.launcher.bwrap
+
     def _free_uid(self, con: sqlite3.Connection) -> int:
         in_use = {st.st_uid for st in _proc_stats()}
         for _ in range(1000):
@@ -226,6 +239,7 @@ class LocalProvider:
             created_at=_ts(row.created_at),
             last_activity=_ts(row.last_activity),
             isolation=self.launcher.isolation(),
+            bwrap=self.launcher.bwrap,
             network=row.network,
             ephemeral=row.ephemeral,
             disk_used_bytes=used,

@@ -25,8 +25,10 @@ from typing import Any
 
 import pytest
 
+from services.config import bwrap_setting_from_env
 from services.errors import IsolationUnavailable
 from services.local import network
+from services.local.bwrap import resolve_bwrap
 from services.local.network import SlirpNetwork
 
 pytestmark = pytest.mark.bwrap
@@ -141,12 +143,19 @@ def _read_info(fd: int) -> dict[str, Any]:
     raise AssertionError(f"bwrap wrote no info: {data!r}")
 
 
+def _bwrap() -> str:
+    """The bwrap the launcher would use (there may be none on PATH: the bundled one is the fallback)."""
+    choice = resolve_bwrap(bwrap_setting_from_env())
+    assert choice is not None
+    return choice.path
+
+
 async def run_sandboxed(targets: list[tuple[str, int]], *, with_network: bool) -> dict[str, Any]:
     as_root = os.geteuid() == 0
     info_r, info_w = os.pipe()
     block_r, block_w = os.pipe()
     argv = [
-        "bwrap",
+        _bwrap(),
         "--unshare-user", "--unshare-net", "--unshare-pid",
         "--die-with-parent", "--new-session",
         "--ro-bind", "/usr", "/usr",
@@ -269,7 +278,7 @@ async def test_slirp_that_never_gets_ready_times_out(monkeypatch: pytest.MonkeyP
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         proc = subprocess.Popen(
-            ["bwrap", "--unshare-user", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+            [_bwrap(), "--unshare-user", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
              "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
              "--info-fd", str(info_w), "--block-fd", str(block_r), "--", "true"],
             pass_fds=(info_w, block_r),
