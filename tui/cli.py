@@ -106,6 +106,14 @@ def info_json(i: SandboxInfo) -> dict[str, Any]:
         "network": i.network,
         "ephemeral": i.ephemeral,
         "isolation": str(i.isolation),
+        "bwrap": None
+        if i.bwrap is None
+        else {
+            "path": i.bwrap.path,
+            "source": i.bwrap.source,
+            "version": i.bwrap.version,
+            "copied_from": i.bwrap.copied_from,
+        },
         "disk_used_bytes": i.disk_used_bytes,
         "disk_limit_bytes": i.resources.disk_bytes,
         "disk_limit_soft": i.disk_limit_soft,
@@ -155,6 +163,10 @@ def print_table(infos: Sequence[SandboxInfo]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    # every local sandbox runs under the same binary: one line under the table, not a wide column
+    via = sorted({i.bwrap.label for i in infos if i.bwrap is not None})
+    if via:
+        print(f"local isolation by {', '.join(via)}")
 
 
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:

@@ -112,7 +112,9 @@ def detail_text(
     if info.error:
         parts.append((f"error: {safe_text(info.error)}", "bold"))
     if "isolation" not in shown:
-        parts.append((f"isolation: {info.isolation}", ""))
+        parts.append((f"isolation: {info.isolation_text}", ""))
+    elif info.bwrap is not None:
+        parts.append((info.bwrap.label, "dim"))
     labels = labels_text(info, owner_label) if "labels" not in shown else ""
     if labels:
         parts.append((labels, "labels"))
