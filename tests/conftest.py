@@ -39,10 +39,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture
 def sandbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh data directory. Traversable (0711) all the way down, because in root mode each sandbox runs as
-    its own unprivileged uid and bwrap, running as that uid, must reach the workspace to bind it."""
+    """A fresh data directory under a 0700 folder, as `mktemp -d` gives a new user: in root mode each sandbox runs
+    as its own unprivileged uid, which cannot traverse it, and every sandbox must work all the same."""
     base = Path(tempfile.mkdtemp(prefix="sandbench-test-", dir="/tmp"))
-    os.chmod(base, 0o711)
     home = base / "home"
     monkeypatch.setenv("SANDBENCH_HOME", str(home))
     monkeypatch.setenv("SANDBENCH_CONFIG", str(base / "config.toml"))

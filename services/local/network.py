@@ -77,7 +77,8 @@ def unavailable_reason() -> str | None:
     """Why a sandbox with network cannot run here, in one line with the fix; None when it can."""
     if _slirp_binary() is None:
         return (
-            "this sandbox has network on, which needs slirp4netns: install it (apt-get install slirp4netns), "
+            "this sandbox has network on, and its user-mode networking needs slirp4netns: install it "
+            "(apt-get install slirp4netns), "
             "or use a sandbox with network off"
         )
     if not os.path.exists(TUN_DEVICE):
