@@ -289,6 +289,16 @@ class Launcher:
             )
         return level
 
+    def preexec_for(self, rt: SandboxRuntime, cgroup: Cgroup | None, cpu_seconds: int | None) -> Callable[[], None]:
+        """What the forked child runs before exec'ing bwrap for `rt` (see `_make_preexec`)."""
+        return _make_preexec(
+            procs_files=cgroup.procs_files if cgroup else (),
+            uid=rt.uid,
+            gid=rt.gid,
+            rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
+            bind=(rt.workspace, self._mount_point) if self._mount_point and rt.uid is not None else None,
+        )
+
     def _binds_by_mount(self, rt: SandboxRuntime) -> bool:
         return self._mount_point is not None and rt.uid is not None
 
@@ -459,13 +469,7 @@ class Launcher:
             blob = b"".join(os.fsencode(x) + b"\0" for x in args)
             fds["args"] = self._data_fd("args", blob)
             pass_fds = sorted(fds.values())
-            preexec = _make_preexec(
-                procs_files=cgroup.procs_files if cgroup else (),
-                uid=rt.uid,
-                gid=rt.gid,
-                rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
-                bind=(rt.workspace, self._mount_point) if self._mount_point and rt.uid is not None else None,
-            )
+            preexec = self.preexec_for(rt, cgroup, cpu_seconds)
             assert choice is not None  # check_allowed passed: a bwrap was found and works
             try:
                 proc = await asyncio.create_subprocess_exec(
