@@ -248,3 +248,23 @@ async def test_network_sandbox_without_slirp4netns_says_what_to_install(service:
     assert "apt-get install slirp4netns" in message and "\n" not in message
     res = await service.exec(offline.id, ["echo", "unaffected"])
     assert (res.exit_code, res.stdout) == (0, b"unaffected\n")
+
+
+@pytest.mark.skipif(not ROOT, reason="only root runs sandboxes as uids that may not reach the data dir")
+async def test_without_the_mount_point_an_unreachable_workspace_is_refused_with_the_folder_and_the_fix(
+    locked_base: Path,
+) -> None:
+    provider, svc = await _service(locked_base / "home")
+    provider.launcher._mount_point = None  # /run/sandbench could not be made on this host
+    try:
+        box = await svc.create(SandboxSpec(name="refused"))
+        with pytest.raises(IsolationUnavailable) as refused:
+            await svc.exec(box.id, ["true"])
+        message = str(refused.value)
+        assert f"the folder {locked_base} is not traversable" in message and "chmod o+x" in message
+        assert "bwrap:" not in message and "\n" not in message
+    finally:
+        for row in provider.store.all():
+            await provider.delete(row.id)
+        svc.audit.close()
+        await provider.close()
