@@ -226,6 +226,10 @@ class Launcher:
         return Isolation.FULL
 
     def _probe(self) -> None:
+        if self._bwrap_ok:  # bwrap works (level no-cgroup): only the cgroups can have changed
+            self._probed_at = time.monotonic()
+            self.cgroups.reprobe()
+            return
         choice, ok, why = self._self_test()
         # published together: a spawn on another thread never sees a new choice with an old verdict
         self._choice, self._bwrap_ok, self._why_none = choice, ok, why
@@ -588,9 +592,7 @@ def _probe_failure(choice: BwrapChoice, detail: str) -> str:
             "enable them (sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1, and "
             "kernel.apparmor_restrict_unprivileged_userns=0 where AppArmor restricts them)"
         )
-    return f"bubblewrap {choice.version or ''} ({choice.source}) fails its self-test (details in the log file): " + (
-        _fix_for(choice)
-    )
+    return f"{choice.label} fails its self-test (details in the log file): {_fix_for(choice)}"
 
 
 def _fix_for(choice: BwrapChoice) -> str:
