@@ -2,8 +2,8 @@
 
 Lookup order: an explicit path (`--config`), `$SANDBENCH_CONFIG`, then `<user config dir>/sandbench/config.toml`.
 The data directory (state database, workspaces, audit log) is `$SANDBENCH_HOME`, else the platform data dir, or
-`/var/lib/sandbench` when running as root (the sandboxes' unprivileged uids must be able to traverse to their
-workspaces, and root's home is not traversable).
+`/var/lib/sandbench` when running as root (by convention: the launcher makes workspaces reachable by the
+sandboxes' unprivileged uids even under a 0700 folder such as root's home).
 
 Secrets (the Daytona API key, git tokens) live here or in the environment; `Config.__repr__` never shows them.
 """

@@ -8,7 +8,11 @@ This module owns the launch rules of `docs/isolation.md` (derived from `shared/i
 - read-only binds of selected system paths (not `/`), the workspace the only writable bind (the sandbox's home),
   private sized /tmp and /dev/shm, new user/pid/ipc/uts/net/cgroup namespaces, `--new-session`, all capabilities
   dropped, a seccomp filter, `--die-with-parent`;
-- the forked launcher joins the sandbox's cgroup and sets rlimits before exec, so every descendant is counted.
+- the forked launcher joins the sandbox's cgroup and sets rlimits before exec, so every descendant is counted;
+- as root it also binds the workspace on a root-owned, traversable mount point in a mount namespace of its own,
+  because bwrap (running as the sandbox uid) resolves bind sources by path and the data dir's parents may be 0700.
+
+Which bwrap is exec'd, and how it is made reachable by the sandbox uids, is `services/local/bwrap.py`'s business.
 
 Every process of a sandbox is a descendant of one outer bwrap we started; killing that bwrap kills the pid
 namespace's init (`--die-with-parent`), which takes every process of the namespace with it. `Launcher` records

@@ -1,7 +1,7 @@
 """LocalProvider: sandboxes on this machine, isolated with bubblewrap, state in SQLite (DESIGN §3 `local/`).
 
-Layout under the data directory (every directory on the way to a workspace is 0711 so a sandbox's unprivileged
-uid can reach its own workspace and list nothing else):
+Layout under the data directory (its folders are 0711, listable by nobody else; the folders above it may be 0700:
+as root the launcher binds each workspace for bwrap, see launch.py):
 
     state.db                 SQLite (WAL), 0600
     sandboxes/<id>/workspace the sandbox's home: 0700, owned by the sandbox's uid
