@@ -85,7 +85,7 @@ PR_SET_PDEATHSIG = 1
 CLONE_NEWNS = 0x00020000
 MS_BIND = 4096
 MS_REC = 1 << 14
-MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
 # While below full, look again this often (a background thread), and before refusing a spawn at most this often.
 REPROBE_INTERVAL = 2.0
 REFUSE_REPROBE = 0.5
@@ -175,6 +175,12 @@ class Launcher:
         """The bubblewrap in force (None: none found); resolved by the probe."""
         self._first_probe()
         return self._choice
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why the level is none, with the fix, in one line ("" when bwrap works); from the last probe."""
+        self._first_probe()
+        return self._why_none
 
     @property
     def bwrap_path(self) -> str | None:
@@ -740,11 +746,12 @@ def _make_preexec(
             new_hard = value if hard == resource.RLIM_INFINITY or hard > value else hard
             resource.setrlimit(which, (min(value, new_hard), new_hard))
         if bind is not None:
-            # private propagation first, so the bind never shows up in the host's mount table
+            # slave propagation first: the bind never shows up in the host's mount table, while the host's own
+            # unmounts still reach this namespace (nothing of the host's stays pinned by a long-lived sandbox)
             if unshare(CLONE_NEWNS) != 0:
                 fail("unshare")
-            if mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-                fail("mount --make-rprivate /")
+            if mount(None, b"/", None, MS_REC | MS_SLAVE, None) != 0:
+                fail("mount --make-rslave /")
             # opened in this namespace (a bind source must belong to it), never through a symlink
             ws = os.open(workspace, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
