@@ -466,7 +466,8 @@ class Launcher:
             if blocked is not None:
                 raise IsolationUnavailable(
                     f"the sandbox's user cannot reach its workspace: the folder {blocked} is not traversable "
-                    "(chmod o+x it, or put the data directory (SANDBENCH_HOME) under a folder every user can enter)"
+                    "(chmod o+x it, or put the data directory (SANDBENCH_HOME) under a folder every user can enter)",
+                    public="the sandbox's user cannot reach its workspace on this host (see 'sandbench doctor')",
                 )
         cgroup = self.cgroup_for(rt) if level is Isolation.FULL else None
         if level is Isolation.FULL and cgroup is None:
