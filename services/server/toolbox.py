@@ -27,6 +27,7 @@ from services.errors import (
     SandbenchError,
     TooLarge,
 )
+from services.models import ExecResult
 from services.provider import WriteStream
 from services.sandbox_service import SandboxService
 from services.server import wire
@@ -128,7 +129,8 @@ async def find_in_files(request: web.Request) -> web.Response:
         raise InvalidInput("a non-empty pattern is required")
     # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses
     argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", rel or "."]
-    result = await service_of(request).exec(sid(request), argv, timeout=60)
+    # kept output is bounded; a match cut at the end of it only loses the rest of its line
+    result = await service_of(request).exec(sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
     if result.exit_code not in (0, 1) and not result.stdout:
         raise ProviderError(f"search failed: {_first_line(result.stderr)}")
     matches: list[dict[str, Any]] = []
@@ -348,14 +350,28 @@ async def execute(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     result = await service_of(request).exec(
-        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command], cwd=cwd, env=envs, timeout=timeout
+        sid(request),
+        ["/bin/sh", "-c", EXEC_WRAPPER, command],
+        cwd=cwd,
+        env=envs,
+        timeout=timeout,
+        keep_output=EXEC_MAX_OUTPUT + 1,
     )
     if result.timed_out:
         raise OperationTimeout(f"command timed out after {timeout} s")
-    output = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT]
+    return wire.json_response({"exitCode": result.exit_code, "result": _output_text(result)})
+
+
+def _output_text(result: ExecResult) -> str:
+    """The merged output of an exec, cut at `EXEC_MAX_OUTPUT` with a note saying so (the provider kept one byte
+    more than that, so a cut is visible)."""
+    output = result.stdout + result.stderr
+    note = ""
+    if len(output) > EXEC_MAX_OUTPUT:
+        output = output[:EXEC_MAX_OUTPUT]
+        note = f"\n[sandbench serve: output cut at {_mib(EXEC_MAX_OUTPUT)}]\n"
     # surrogateescape keeps bytes that are not UTF-8 (as \udcXX escapes in the JSON) instead of losing them
-    text = output.decode("utf-8", "surrogateescape")
-    return wire.json_response({"exitCode": result.exit_code, "result": text})
+    return output.decode("utf-8", "surrogateescape") + note
 
 
 CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
@@ -381,11 +397,14 @@ async def code_run(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
-    result = await service_of(request).exec(sid(request), command, env=envs, timeout=timeout)
+    result = await service_of(request).exec(
+        sid(request), command, env=envs, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
+    )
     if result.timed_out:
         raise OperationTimeout(f"code timed out after {timeout} s")
-    text = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT].decode("utf-8", "surrogateescape")
-    return wire.json_response({"exitCode": result.exit_code, "result": text, "artifacts": {"charts": []}})
+    return wire.json_response(
+        {"exitCode": result.exit_code, "result": _output_text(result), "artifacts": {"charts": []}}
+    )
 
 
 # -- git (inside the sandbox) -----------------------------------------------------------------------------------
