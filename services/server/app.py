@@ -53,7 +53,7 @@ class ServerState:
         self.limits = limits
         self._services: dict[str, SandboxService] = {}
         self.ptys = PtyManager(limits)
-        self.sessions = SessionManager()
+        self.sessions = SessionManager(limits)
         self._reaper: asyncio.Task[None] | None = None
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
@@ -288,9 +288,15 @@ async def get_sandbox(request: web.Request) -> web.Response:
     return wire.json_response(dto(request, await find_sandbox(request)))
 
 
+async def forget_sessions(request: web.Request, sandbox_id: str) -> None:
+    """The sandbox is stopping or going away: its PTY and process sessions end first, cleanly."""
+    await state_of(request).ptys.forget_sandbox(sandbox_id)
+    await state_of(request).sessions.forget_sandbox(sandbox_id)
+
+
 async def delete_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     await service_of(request).delete(info.id)
     return wire.json_response(dto(request, dataclasses.replace(info, state=SandboxState.DELETED)))
 
@@ -302,13 +308,13 @@ async def start_sandbox(request: web.Request) -> web.Response:
 
 async def stop_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).stop(info.id)))
 
 
 async def archive_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).archive(info.id)))
 
 
