@@ -14,11 +14,12 @@ return without a single poll (daytona-wire.md §7.4).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -31,7 +32,7 @@ from services.provider import Provider
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
-from services.server.limits import ServeLimits
+from services.server.limits import OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +56,7 @@ class ServerState:
         self.ptys = PtyManager(limits)
         self.sessions = SessionManager(limits)
         self._reaper: asyncio.Task[None] | None = None
+        self._running: dict[str, int] = {}  # toolbox commands running, per identity
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
         """Stop each owner's idle sandboxes after their auto-stop interval, as the app does for its own."""
@@ -70,6 +72,21 @@ class ServerState:
 
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())
+
+    @contextlib.contextmanager
+    def exec_slot(self, identity: str) -> Iterator[None]:
+        """One of the identity's `exec_max_concurrent` toolbox commands, for as long as it runs."""
+        cap = self.limits.exec_max_concurrent
+        if self._running.get(identity, 0) >= cap:
+            raise OverLimit(
+                f"too many commands running: {cap} are running for this token, the limit; wait for one to finish "
+                "(or raise sandbench serve --exec-max-concurrent)"
+            )
+        self._running[identity] = self._running.get(identity, 0) + 1
+        try:
+            yield
+        finally:
+            self._running[identity] -= 1
 
     def service(self, identity: str) -> SandboxService:
         svc = self._services.get(identity)

@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"delete a process session unused this long (default {d.session_idle_timeout:g})",
     )
     g.add_argument(
+        "--exec-max-concurrent",
+        type=_positive(int),
+        default=d.exec_max_concurrent,
+        metavar="N",
+        help=f"toolbox commands running at once per identity (default {d.exec_max_concurrent})",
+    )
+    g.add_argument(
         "--header-timeout",
         type=_positive(float),
         default=d.header_timeout,
@@ -150,6 +157,7 @@ def _limits(args: argparse.Namespace) -> ServeLimits:
         session_max_commands=args.session_max_commands,
         session_log_budget_bytes=args.session_log_budget_mib * MiB,
         session_idle_timeout=args.session_idle_timeout,
+        exec_max_concurrent=args.exec_max_concurrent,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
     )

@@ -12,12 +12,15 @@ ways: each stream of a command keeps at most `sessions.MAX_LOG` bytes, a session
 still queued or running refuses another), and an identity's kept logs over all its sessions stay under
 `session_log_budget_bytes` (the oldest finished commands are forgotten first; output of running commands past it is
 dropped, with a note). A session with no command queued or running and no request for `session_idle_timeout` is
-deleted.
+deleted. Commands run by the toolbox (exec, code_run, git, search) are capped per identity while they run; past it
+a request is refused at once rather than queued.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from services.errors import SandbenchError
 
 MiB = 1024 * 1024
 
@@ -34,5 +37,14 @@ class ServeLimits:
     session_max_commands: int = 100  # commands a process session keeps (finished ones forgotten oldest-first)
     session_log_budget_bytes: int = 256 * MiB  # command logs kept per identity, over all its process sessions
     session_idle_timeout: float = 3600.0  # seconds a process session may be unused before it is deleted
+    exec_max_concurrent: int = 32  # toolbox commands (exec, code_run, git, search) running at once per identity
     header_timeout: float = 60.0  # seconds to receive a request head (from connect, or the previous response)
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body
+
+
+class OverLimit(SandbenchError):
+    """A per-identity cap is reached: 429, which the SDK raises (as `DaytonaRateLimitError`) with the message."""
+
+    title = "Limit reached"
+    http_status = 429
+    http_code = "LIMIT_REACHED"

@@ -35,7 +35,7 @@ from services.errors import InvalidInput, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.app import json_body, service_of, state_of
-from services.server.limits import MiB, ServeLimits
+from services.server.limits import MiB, OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class SessionManager:
             raise _Exists(f"session {session_id!r} already exists")
         cap = self.limits.session_max_sessions
         if self.count(owner) >= cap:
-            raise _TooMany(
+            raise OverLimit(
                 f"too many process sessions: {cap} are open for this token, the limit; delete one "
                 "(or raise sandbench serve --session-max-sessions)"
             )
@@ -244,7 +244,7 @@ class SessionManager:
         if len(session.commands) >= cap:
             oldest = next((c for c in session.commands.values() if c.done.is_set()), None)
             if oldest is None:
-                raise _TooMany(
+                raise OverLimit(
                     f"too many commands in session {session.id!r}: {cap} are queued or running, the limit; wait "
                     "for one to finish (or raise sandbench serve --session-max-commands)"
                 )
@@ -253,7 +253,7 @@ class SessionManager:
         cmd.reserve = lambda n: self._reserve(session.owner, cmd, n)
         if not self._reserve(session.owner, cmd, len(command.encode("utf-8", "surrogateescape")) + CHUNK_COST):
             budget = self.limits.session_log_budget_bytes / MiB
-            raise _TooMany(
+            raise OverLimit(
                 f"this token's session logs are at their budget ({budget:g} MiB) with commands still running; "
                 "wait for one to finish or delete a session (or raise sandbench serve --session-log-budget-mib)"
             )
@@ -325,10 +325,6 @@ class SessionManager:
             self._sweeper.cancel()
         for sandbox_id, session_id in list(self._sessions):
             await self.delete(sandbox_id, session_id)
-
-
-class _TooMany(SandbenchError):
-    http_status, http_code = 429, "TOO_MANY_SESSIONS"
 
 
 class _NotFound(SandbenchError):

@@ -46,6 +46,12 @@ def sid(request: web.Request) -> str:
     return request.match_info["sid"]
 
 
+async def run_command(request: web.Request, box: str, argv: list[str], **kw: Any) -> ExecResult:
+    """The caller's command in sandbox `box`, within its identity's cap on commands running at once."""
+    with state_of(request).exec_slot(request["identity"]):
+        return await service_of(request).exec(box, argv, **kw)
+
+
 def qpath(request: web.Request, key: str = "path") -> tuple[str, str]:
     return wire.workspace_path(request.query.get(key))
 
@@ -100,7 +106,7 @@ async def move_files(request: web.Request) -> web.Response:
 async def _chmod(request: web.Request, rel: str, mode: str) -> None:
     if not re.fullmatch(r"[0-7]{3,4}", mode):
         raise InvalidInput("mode must be octal digits, e.g. 644")
-    result = await service_of(request).exec(sid(request), ["chmod", mode, "--", rel or "."])
+    result = await run_command(request, sid(request), ["chmod", mode, "--", rel or "."])
     if result.exit_code != 0:
         raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
 
@@ -130,7 +136,7 @@ async def find_in_files(request: web.Request) -> web.Response:
     # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses
     argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", rel or "."]
     # kept output is bounded; a match cut at the end of it only loses the rest of its line
-    result = await service_of(request).exec(sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
+    result = await run_command(request, sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
     if result.exit_code not in (0, 1) and not result.stdout:
         raise ProviderError(f"search failed: {_first_line(result.stderr)}")
     matches: list[dict[str, Any]] = []
@@ -349,7 +355,8 @@ async def execute(request: web.Request) -> web.Response:
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
-    result = await service_of(request).exec(
+    result = await run_command(
+        request,
         sid(request),
         ["/bin/sh", "-c", EXEC_WRAPPER, command],
         cwd=cwd,
@@ -397,8 +404,8 @@ async def code_run(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
-    result = await service_of(request).exec(
-        sid(request), command, env=envs, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
+    result = await run_command(
+        request, sid(request), command, env=envs, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
     )
     if result.timed_out:
         raise OperationTimeout(f"code timed out after {timeout} s")
@@ -431,8 +438,8 @@ async def _git(
     request: web.Request, repo: str, args: list[str], *, stdin: bytes | None = None, code: str = "GIT_OPERATION_FAILED"
 ) -> bytes:
     argv = ["git", "-c", "core.quotePath=false", *args]
-    result = await service_of(request).exec(
-        sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
+    result = await run_command(
+        request, sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
     )
     if result.exit_code != 0:
         msg = _first_line(result.stderr or result.stdout)

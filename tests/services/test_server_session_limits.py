@@ -1,6 +1,6 @@
 """Process sessions and execs of `sandbench serve` stay bounded (issue 10 §5): sessions are capped per identity,
 a session keeps only its last commands, an identity's command logs stay under a byte budget, unused sessions are
-deleted, and no exec's output is held in memory beyond its cap.
+deleted, no exec's output is held in memory beyond its cap, and an identity runs only so many commands at once.
 
 Driven by the unmodified `daytona` SDK against a real server started here with small limits; memory is the
 server's peak RSS (`VmHWM`), read from /proc.
@@ -29,6 +29,7 @@ BUDGET_MIB = 2
 def limited() -> Iterator[Serve]:
     flags = ["--session-max-sessions", "3", "--session-max-commands", str(MAX_COMMANDS)]
     flags += ["--session-log-budget-mib", str(BUDGET_MIB), "--session-idle-timeout", str(IDLE)]
+    flags += ["--exec-max-concurrent", "2"]
     with running_serve(*flags, other_owner=False) as srv:
         yield srv
 
@@ -145,4 +146,28 @@ async def test_an_unused_session_is_deleted_and_a_busy_one_kept(sdk: Any) -> Non
     await asyncio.wait_for(follow, wait + 10)
     assert "".join(out) == "done\n"  # ran to its end, longer than the idle time
     assert (await p.get_session_command("busy", started.cmd_id)).exit_code == 0
+    await sb.delete()
+
+
+async def test_commands_running_at_once_are_capped_per_identity(sdk: Any) -> None:
+    from daytona import DaytonaError, DaytonaRateLimitError
+
+    sb = await make(sdk)
+    running = [asyncio.ensure_future(sb.process.exec(f"touch up{i}; sleep 4")) for i in range(2)]
+
+    async def both_up() -> bool:
+        return {"up0", "up1"} <= {f.name for f in await sb.fs.list_files(".")}
+
+    await until(both_up, 20, "two commands run")
+    with pytest.raises(DaytonaRateLimitError, match=r"too many commands running: 2 are running.*--exec-max-concurrent"):
+        await sb.process.exec("echo three")
+    assert [r.exit_code for r in await asyncio.gather(*running)] == [0, 0]  # the two were not disturbed
+
+    async def room() -> bool:
+        try:
+            return bool((await sb.process.exec("echo again")).result == "again\n")
+        except DaytonaError:
+            return False
+
+    await until(room, 10, "a finished command frees its slot")
     await sb.delete()
