@@ -8,6 +8,7 @@ that reads a sandbox's config or hooks (DESIGN §5.2).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -46,10 +47,33 @@ def sid(request: web.Request) -> str:
     return request.match_info["sid"]
 
 
+CLIENT_CHECK = 1.0  # seconds between checks that the client of a running command is still connected
+
+
 async def run_command(request: web.Request, box: str, argv: list[str], **kw: Any) -> ExecResult:
-    """The caller's command in sandbox `box`, within its identity's cap on commands running at once."""
+    """The caller's command in sandbox `box`, within its identity's cap on commands running at once. A client
+    that disconnects (its request timed out, it was killed) ends the command: aiohttp does not cancel a handler
+    when its client goes, and the process would otherwise run on, holding its slot, until it ended by itself."""
     with state_of(request).exec_slot(request["identity"]):
-        return await service_of(request).exec(box, argv, **kw)
+        task = asyncio.ensure_future(service_of(request).exec(box, argv, **kw))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK)
+                if done:
+                    return task.result()
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    log.info("client of %s in %s went away: the command is ended", argv[0], box)
+                    raise ClientGone("the client disconnected; the command was ended")
+        finally:
+            if not task.done():
+                task.cancel()  # cancelling the exec kills its process (the provider's contract)
+                with contextlib.suppress(asyncio.CancelledError, SandbenchError):
+                    await task
+
+
+class ClientGone(SandbenchError):
+    http_status, http_code = 499, "CLIENT_CLOSED_REQUEST"
 
 
 def qpath(request: web.Request, key: str = "path") -> tuple[str, str]:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.services.serve_helpers import running_serve
 from tests.services.test_server_harness import Serve
-from tests.services.test_server_limits import make, until, vm_hwm_mib
+from tests.services.test_server_limits import descendants, make, until, vm_hwm_mib
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.bwrap]
 
@@ -170,4 +170,30 @@ async def test_commands_running_at_once_are_capped_per_identity(sdk: Any) -> Non
             return False
 
     await until(room, 10, "a finished command frees its slot")
+    await sb.delete()
+
+
+async def test_a_command_whose_client_went_away_is_ended(sdk: Any, limited: Serve) -> None:
+    from daytona import DaytonaError
+
+    sb = await make(sdk)
+    base = descendants(limited.proc.pid)
+    gone = [asyncio.ensure_future(sb.process.exec(f"touch gone{i}; sleep 60")) for i in range(2)]
+
+    async def both_up() -> bool:
+        return {"gone0", "gone1"} <= {f.name for f in await sb.fs.list_files(".")}
+
+    await until(both_up, 20, "two commands run")
+    for task in gone:  # the client gives up: its connections close
+        task.cancel()
+    await asyncio.gather(*gone, return_exceptions=True)
+
+    async def room() -> bool:
+        try:
+            return bool((await sb.process.exec("echo again")).result == "again\n")
+        except DaytonaError:
+            return False
+
+    await until(room, 10, "the abandoned commands end and free their slots")
+    await until(lambda: not descendants(limited.proc.pid) - base, 10, "their processes are gone")
     await sb.delete()
