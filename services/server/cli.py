@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"delete a process session unused this long (default {d.session_idle_timeout:g})",
     )
     g.add_argument(
+        "--follow-max-streams",
+        type=_positive(int),
+        default=d.follow_max_streams,
+        metavar="N",
+        help=f"session-command log streams open at once per identity (default {d.follow_max_streams})",
+    )
+    g.add_argument(
         "--exec-max-concurrent",
         type=_positive(int),
         default=d.exec_max_concurrent,
@@ -157,6 +164,7 @@ def _limits(args: argparse.Namespace) -> ServeLimits:
         session_max_commands=args.session_max_commands,
         session_log_budget_bytes=args.session_log_budget_mib * MiB,
         session_idle_timeout=args.session_idle_timeout,
+        follow_max_streams=args.follow_max_streams,
         exec_max_concurrent=args.exec_max_concurrent,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,

@@ -9,12 +9,13 @@ across commands; shell functions, aliases and unexported variables do not. Comma
 time, in order, as in a shell. Input to a running command is not supported (the provider's exec takes stdin up
 front).
 
-Bounds (`ServeLimits`, README "serve"): sessions per identity; commands kept per session (the oldest finished
-one is forgotten to make room; a session whose kept commands are all queued or running refuses another); bytes
-per stream per command (`MAX_LOG`); log bytes per identity over all its sessions (the oldest finished commands are
-forgotten first; past it, a running command's output is dropped with a note); the carried state (`STATE_MAX`).
-The logs are kept once, as the chunks that arrived: a log-follow client's queue holds references to the same
-chunks, not copies. A session with nothing queued or running and no request for the idle timeout is deleted.
+Bounds (`ServeLimits`, README "serve"): sessions per identity; commands kept per session (the oldest finished one is
+forgotten to make room; a session whose kept commands are all queued or running refuses another); bytes per stream
+per command (`MAX_LOG`); log bytes per identity over all its sessions (the oldest finished commands are forgotten
+first; past it, a running command's output is dropped with a note); the carried state (`STATE_MAX`). The logs are
+kept once, as the chunks that arrived: a log-follow client's queue holds references to the same chunks, not copies,
+and an identity has at most `follow_max_streams` log-follow WebSockets open. A session with nothing queued or
+running and no request for the idle timeout is deleted.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class SessionManager:
         self._used: dict[str, int] = {}  # log bytes kept, per identity
         self._finished: dict[str, dict[Command, Session]] = {}  # per identity, oldest finished first
         self._sweeper: asyncio.Task[None] | None = None
+        self.following: dict[str, int] = {}  # log-follow WebSockets open, per identity
 
     def get(self, sandbox_id: str, session_id: str) -> Session:
         s = self._sessions.get((sandbox_id, session_id))
@@ -457,8 +459,24 @@ async def command_logs(request: web.Request) -> web.StreamResponse:
         return wire.json_response(
             {"output": cmd.text(), "stdout": cmd.text(STDOUT_MARK), "stderr": cmd.text(STDERR_MARK)}
         )
+    mgr, owner = manager(request), request["identity"]
     ws = web.WebSocketResponse()
     await ws.prepare(request)
+    # refused after the upgrade: the SDK raises a close's reason (with its code), but only a status for a non-101
+    cap = mgr.limits.follow_max_streams
+    if mgr.following.get(owner, 0) >= cap:
+        reason = f"too many log streams: {cap} are open for this token (sandbench serve --follow-max-streams)"
+        await ws.close(code=1011, message=reason.encode()[:123])
+        return ws
+    mgr.following[owner] = mgr.following.get(owner, 0) + 1
+    try:
+        await _follow(ws, cmd)
+    finally:
+        mgr.following[owner] -= 1
+    return ws
+
+
+async def _follow(ws: web.WebSocketResponse, cmd: Command) -> None:
     queue: asyncio.Queue[_Chunk | None] = asyncio.Queue()
     # what is already there, then the live stream; no await in between, so nothing is lost or doubled. The queue
     # holds the log's own chunks, not copies: a follower, however slow, costs no more than the log it follows.
@@ -476,7 +494,6 @@ async def command_logs(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         cmd.listeners.discard(queue)
-    return ws
 
 
 async def command_input(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """Process sessions and execs of `sandbench serve` stay bounded (issue 10 §5): sessions are capped per identity,
 a session keeps only its last commands, an identity's command logs stay under a byte budget, unused sessions are
-deleted, no exec's output is held in memory beyond its cap, and an identity runs only so many commands at once.
+deleted, no exec's output is held in memory beyond its cap, and an identity runs only so many commands, and follows
+only so many logs, at once.
 
 Driven by the unmodified `daytona` SDK against a real server started here with small limits; memory is the
 server's peak RSS (`VmHWM`), read from /proc.
@@ -29,7 +30,7 @@ BUDGET_MIB = 2
 def limited() -> Iterator[Serve]:
     flags = ["--session-max-sessions", "3", "--session-max-commands", str(MAX_COMMANDS)]
     flags += ["--session-log-budget-mib", str(BUDGET_MIB), "--session-idle-timeout", str(IDLE)]
-    flags += ["--exec-max-concurrent", "2"]
+    flags += ["--exec-max-concurrent", "2", "--follow-max-streams", "2"]
     with running_serve(*flags, other_owner=False) as srv:
         yield srv
 
@@ -196,4 +197,31 @@ async def test_a_command_whose_client_went_away_is_ended(sdk: Any, limited: Serv
 
     await until(room, 10, "the abandoned commands end and free their slots")
     await until(lambda: not descendants(limited.proc.pid) - base, 10, "their processes are gone")
+    await sb.delete()
+
+
+async def test_log_follow_streams_are_capped_per_identity(sdk: Any) -> None:
+    from daytona import DaytonaError
+
+    sb = await make(sdk)
+    p = sb.process
+    await p.create_session("f")
+    # a line longer than the end marker the server holds back until it knows the line is not the marker
+    line = "ready" + "." * 60
+    started = await p.execute_session_command("f", run(f"echo {line}; sleep 30", run_async=True))
+    seen: list[list[str]] = [[], []]
+    follows = [
+        asyncio.ensure_future(p.get_session_command_logs_async("f", started.cmd_id, got.append, got.append))
+        for got in seen
+    ]
+    await until(lambda: all("".join(got).startswith("ready") for got in seen), 10, "two followers attached")
+    with pytest.raises(DaytonaError, match=r"too many log streams: 2 are open for this token.*--follow-max-streams"):
+        await p.get_session_command_logs_async("f", started.cmd_id, print, print)
+    await p.delete_session("f")  # the command ends: both followers get their end
+    await asyncio.wait_for(asyncio.gather(*follows), 10)
+    await p.create_session("g")  # and the streams are free again
+    done = await p.execute_session_command("g", run("echo once more", run_async=True))
+    out: list[str] = []
+    await asyncio.wait_for(p.get_session_command_logs_async("g", done.cmd_id, out.append, out.append), 10)
+    assert "".join(out) == "once more\n"
     await sb.delete()
