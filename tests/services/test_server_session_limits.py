@@ -109,7 +109,7 @@ async def test_session_logs_stay_under_the_identity_budget(sdk: Any, limited: Se
     assert len(huge.output) < BUDGET_MIB * 1024 * 1024 + 1024
     assert "session log budget is full" in huge.stdout
     peak = vm_hwm_mib(limited.proc.pid)
-    assert peak < 150, f"server peak RSS {peak:.0f} MiB after 300 MiB of session output"
+    assert peak < 200, f"server peak RSS {peak:.0f} MiB after 300 MiB of session output"
     await sb.delete()
 
 
@@ -121,7 +121,7 @@ async def test_toolbox_exec_output_is_cut_with_a_note_and_not_held(sdk: Any, lim
     assert res.result.endswith("[sandbench serve: output cut at 16 MiB]\n")
     assert len(res.result) < 16 * 1024 * 1024 + 100
     peak = vm_hwm_mib(limited.proc.pid)
-    assert peak < 150, f"server peak RSS {peak:.0f} MiB after a 300 MiB exec"
+    assert peak < 200, f"server peak RSS {peak:.0f} MiB after a 300 MiB exec"
     await sb.delete()
 
 
