@@ -586,6 +586,7 @@ class DaytonaProvider:
         timeout: float | None = None,
         stdin: bytes | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         from daytona import DaytonaProcessExecutionTimeoutError
 
@@ -620,6 +621,8 @@ class DaytonaProvider:
         out = (resp.result or "").encode("utf-8", "surrogateescape")
         if on_output is not None and out:
             on_output("stdout", out)
+        if keep_output is not None:
+            out = out[:keep_output]
         code = resp.exit_code if resp.exit_code is not None else -1
         return ExecResult(exit_code=int(code), stdout=out, stderr=b"", duration=time.monotonic() - started)
 

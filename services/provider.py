@@ -85,8 +85,11 @@ class Provider(Protocol):
         timeout: float | None = None,
         stdin: bytes | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
-        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out."""
+        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out.
+        `keep_output`: at most this many bytes of each stream are kept in the result (None: all); the rest is still
+        read, and still reaches `on_output`, so a chatty program neither blocks nor fills the caller's memory."""
         ...
 
     async def open_terminal(

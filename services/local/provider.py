@@ -652,6 +652,7 @@ class LocalProvider:
         timeout: float | None = None,
         stdin: bytes | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         row = self._running_row(sandbox_id)
         started = time.monotonic()
@@ -671,8 +672,13 @@ class LocalProvider:
         async def pump(stream: asyncio.StreamReader | None, which: str) -> None:
             if stream is None:
                 return
+            room = keep_output
             while chunk := await stream.read(65536):
-                out[which].append(chunk)
+                if room is None:
+                    out[which].append(chunk)
+                elif room > 0:
+                    out[which].append(chunk[:room])
+                    room -= len(chunk)
                 if on_output is not None:
                     on_output(which, chunk)  # type: ignore[arg-type]
 

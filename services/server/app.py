@@ -14,11 +14,12 @@ return without a single poll (daytona-wire.md §7.4).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -31,7 +32,7 @@ from services.provider import Provider
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
-from services.server.limits import ServeLimits
+from services.server.limits import OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,8 +54,9 @@ class ServerState:
         self.limits = limits
         self._services: dict[str, SandboxService] = {}
         self.ptys = PtyManager(limits)
-        self.sessions = SessionManager()
+        self.sessions = SessionManager(limits)
         self._reaper: asyncio.Task[None] | None = None
+        self._running: dict[str, int] = {}  # toolbox commands running, per identity
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
         """Stop each owner's idle sandboxes after their auto-stop interval, as the app does for its own."""
@@ -70,6 +72,21 @@ class ServerState:
 
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())
+
+    @contextlib.contextmanager
+    def exec_slot(self, identity: str) -> Iterator[None]:
+        """One of the identity's `exec_max_concurrent` toolbox commands, for as long as it runs."""
+        cap = self.limits.exec_max_concurrent
+        if self._running.get(identity, 0) >= cap:
+            raise OverLimit(
+                f"too many commands running: {cap} are running for this token, the limit; wait for one to finish "
+                "(or raise sandbench serve --exec-max-concurrent)"
+            )
+        self._running[identity] = self._running.get(identity, 0) + 1
+        try:
+            yield
+        finally:
+            self._running[identity] -= 1
 
     def service(self, identity: str) -> SandboxService:
         svc = self._services.get(identity)
@@ -290,9 +307,15 @@ async def get_sandbox(request: web.Request) -> web.Response:
     return wire.json_response(dto(request, await find_sandbox(request)))
 
 
+async def forget_sessions(request: web.Request, sandbox_id: str) -> None:
+    """The sandbox is stopping or going away: its PTY and process sessions end first, cleanly."""
+    await state_of(request).ptys.forget_sandbox(sandbox_id)
+    await state_of(request).sessions.forget_sandbox(sandbox_id)
+
+
 async def delete_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     await service_of(request).delete(info.id)
     return wire.json_response(dto(request, dataclasses.replace(info, state=SandboxState.DELETED)))
 
@@ -304,13 +327,13 @@ async def start_sandbox(request: web.Request) -> web.Response:
 
 async def stop_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).stop(info.id)))
 
 
 async def archive_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).archive(info.id)))
 
 

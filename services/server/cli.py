@@ -6,7 +6,8 @@ It listens on 127.0.0.1 unless another interface is named explicitly; a bearer t
 either way (generated on first run, mode 600). `--print-env` prints the two variables the `daytona` SDK needs —
 the only place the token is ever shown. With `--port 0` the kernel picks a port; the first line on stdout says
 which (`listening on http://HOST:PORT/api`), without the token. The limit flags (`--download-max-mib`,
-`--pty-idle-timeout`, ...; `services.server.limits` has the defaults) bound what one client can make it hold.
+`--pty-idle-timeout`, `--session-max-sessions`, ...; `services.server.limits` has the defaults) bound what one
+client can make it hold.
 """
 
 from __future__ import annotations
@@ -80,6 +81,48 @@ def _parser() -> argparse.ArgumentParser:
         help=f"end a PTY session after this long with no client (default {d.pty_idle_timeout:g})",
     )
     g.add_argument(
+        "--session-max-sessions",
+        type=_positive(int),
+        default=d.session_max_sessions,
+        metavar="N",
+        help=f"process sessions per identity (default {d.session_max_sessions})",
+    )
+    g.add_argument(
+        "--session-max-commands",
+        type=_positive(int),
+        default=d.session_max_commands,
+        metavar="N",
+        help=f"commands a process session keeps, oldest finished forgotten first (default {d.session_max_commands})",
+    )
+    g.add_argument(
+        "--session-log-budget-mib",
+        type=_positive(int),
+        default=d.session_log_budget_bytes // MiB,
+        metavar="N",
+        help=f"command logs kept per identity over its process sessions (default {d.session_log_budget_bytes // MiB})",
+    )
+    g.add_argument(
+        "--session-idle-timeout",
+        type=_positive(float),
+        default=d.session_idle_timeout,
+        metavar="SECONDS",
+        help=f"delete a process session unused this long (default {d.session_idle_timeout:g})",
+    )
+    g.add_argument(
+        "--follow-max-streams",
+        type=_positive(int),
+        default=d.follow_max_streams,
+        metavar="N",
+        help=f"session-command log streams open at once per identity (default {d.follow_max_streams})",
+    )
+    g.add_argument(
+        "--exec-max-concurrent",
+        type=_positive(int),
+        default=d.exec_max_concurrent,
+        metavar="N",
+        help=f"toolbox commands running at once per identity (default {d.exec_max_concurrent})",
+    )
+    g.add_argument(
         "--header-timeout",
         type=_positive(float),
         default=d.header_timeout,
@@ -117,6 +160,12 @@ def _limits(args: argparse.Namespace) -> ServeLimits:
         upload_max_files=args.upload_max_files,
         pty_max_sessions=args.pty_max_sessions,
         pty_idle_timeout=args.pty_idle_timeout,
+        session_max_sessions=args.session_max_sessions,
+        session_max_commands=args.session_max_commands,
+        session_log_budget_bytes=args.session_log_budget_mib * MiB,
+        session_idle_timeout=args.session_idle_timeout,
+        follow_max_streams=args.follow_max_streams,
+        exec_max_concurrent=args.exec_max_concurrent,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
     )

@@ -8,6 +8,7 @@ that reads a sandbox's config or hooks (DESIGN §5.2).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,6 +28,7 @@ from services.errors import (
     SandbenchError,
     TooLarge,
 )
+from services.models import ExecResult
 from services.provider import WriteStream
 from services.sandbox_service import SandboxService
 from services.server import wire
@@ -43,6 +45,35 @@ EXEC_WRAPPER = 'exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
 
 def sid(request: web.Request) -> str:
     return request.match_info["sid"]
+
+
+CLIENT_CHECK = 1.0  # seconds between checks that the client of a running command is still connected
+
+
+async def run_command(request: web.Request, box: str, argv: list[str], **kw: Any) -> ExecResult:
+    """The caller's command in sandbox `box`, within its identity's cap on commands running at once. A client
+    that disconnects (its request timed out, it was killed) ends the command: aiohttp does not cancel a handler
+    when its client goes, and the process would otherwise run on, holding its slot, until it ended by itself."""
+    with state_of(request).exec_slot(request["identity"]):
+        task = asyncio.ensure_future(service_of(request).exec(box, argv, **kw))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK)
+                if done:
+                    return task.result()
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    log.info("client of %s in %s went away: the command is ended", argv[0], box)
+                    raise ClientGone("the client disconnected; the command was ended")
+        finally:
+            if not task.done():
+                task.cancel()  # cancelling the exec kills its process (the provider's contract)
+                with contextlib.suppress(asyncio.CancelledError, SandbenchError):
+                    await task
+
+
+class ClientGone(SandbenchError):
+    http_status, http_code = 499, "CLIENT_CLOSED_REQUEST"
 
 
 def qpath(request: web.Request, key: str = "path") -> tuple[str, str]:
@@ -99,7 +130,7 @@ async def move_files(request: web.Request) -> web.Response:
 async def _chmod(request: web.Request, rel: str, mode: str) -> None:
     if not re.fullmatch(r"[0-7]{3,4}", mode):
         raise InvalidInput("mode must be octal digits, e.g. 644")
-    result = await service_of(request).exec(sid(request), ["chmod", mode, "--", rel or "."])
+    result = await run_command(request, sid(request), ["chmod", mode, "--", rel or "."])
     if result.exit_code != 0:
         raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
 
@@ -128,7 +159,8 @@ async def find_in_files(request: web.Request) -> web.Response:
         raise InvalidInput("a non-empty pattern is required")
     # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses
     argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", rel or "."]
-    result = await service_of(request).exec(sid(request), argv, timeout=60)
+    # kept output is bounded; a match cut at the end of it only loses the rest of its line
+    result = await run_command(request, sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
     if result.exit_code not in (0, 1) and not result.stdout:
         raise ProviderError(f"search failed: {_first_line(result.stderr)}")
     matches: list[dict[str, Any]] = []
@@ -347,15 +379,30 @@ async def execute(request: web.Request) -> web.Response:
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
-    result = await service_of(request).exec(
-        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command], cwd=cwd, env=envs, timeout=timeout
+    result = await run_command(
+        request,
+        sid(request),
+        ["/bin/sh", "-c", EXEC_WRAPPER, command],
+        cwd=cwd,
+        env=envs,
+        timeout=timeout,
+        keep_output=EXEC_MAX_OUTPUT + 1,
     )
     if result.timed_out:
         raise OperationTimeout(f"command timed out after {timeout} s")
-    output = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT]
+    return wire.json_response({"exitCode": result.exit_code, "result": _output_text(result)})
+
+
+def _output_text(result: ExecResult) -> str:
+    """The merged output of an exec, cut at `EXEC_MAX_OUTPUT` with a note saying so (the provider kept one byte
+    more than that, so a cut is visible)."""
+    output = result.stdout + result.stderr
+    note = ""
+    if len(output) > EXEC_MAX_OUTPUT:
+        output = output[:EXEC_MAX_OUTPUT]
+        note = f"\n[sandbench serve: output cut at {_mib(EXEC_MAX_OUTPUT)}]\n"
     # surrogateescape keeps bytes that are not UTF-8 (as \udcXX escapes in the JSON) instead of losing them
-    text = output.decode("utf-8", "surrogateescape")
-    return wire.json_response({"exitCode": result.exit_code, "result": text})
+    return output.decode("utf-8", "surrogateescape") + note
 
 
 CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
@@ -381,11 +428,14 @@ async def code_run(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
-    result = await service_of(request).exec(sid(request), command, env=envs, timeout=timeout)
+    result = await run_command(
+        request, sid(request), command, env=envs, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
+    )
     if result.timed_out:
         raise OperationTimeout(f"code timed out after {timeout} s")
-    text = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT].decode("utf-8", "surrogateescape")
-    return wire.json_response({"exitCode": result.exit_code, "result": text, "artifacts": {"charts": []}})
+    return wire.json_response(
+        {"exitCode": result.exit_code, "result": _output_text(result), "artifacts": {"charts": []}}
+    )
 
 
 # -- git (inside the sandbox) -----------------------------------------------------------------------------------
@@ -412,8 +462,8 @@ async def _git(
     request: web.Request, repo: str, args: list[str], *, stdin: bytes | None = None, code: str = "GIT_OPERATION_FAILED"
 ) -> bytes:
     argv = ["git", "-c", "core.quotePath=false", *args]
-    result = await service_of(request).exec(
-        sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
+    result = await run_command(
+        request, sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
     )
     if result.exit_code != 0:
         msg = _first_line(result.stderr or result.stdout)
