@@ -24,3 +24,5 @@ class ServeLimits:
     pty_idle_timeout: float = 600.0  # seconds a PTY session may have no client before it is ended
     header_timeout: float = 60.0  # seconds to receive a request head (from connect, or the previous response)
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body
+    interpreter_max_contexts: int = 32  # code interpreter contexts (one Python process each) per identity
+    interpreter_max_output_bytes: int = 16 * MiB  # output one code interpreter run streams; the rest is dropped
