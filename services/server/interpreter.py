@@ -97,7 +97,7 @@ class _Process:
         self.terminal = terminal
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(FRAME_QUEUE)
         self.in_run = False  # frames outside a run (a background child's late output) are dropped
-        self.started = False
+        self._run = 0  # which run frames are read for; a read that straddles two runs never leaks into the next
         self.exited = False
         self._marker = marker.encode()
         self._ready: asyncio.Future[Frame | None] = asyncio.get_running_loop().create_future()
@@ -137,6 +137,7 @@ class _Process:
     async def _deliver(self, frames: list[Frame]) -> None:
         """Queue one read's frames for the run, consecutive output of one stream joined into one frame: a loop of
         prints costs one WebSocket message per read, not one per line."""
+        run = self._run
         merged: list[Frame] = []
         for frame in frames:
             if not self._ready.done():
@@ -148,9 +149,9 @@ class _Process:
                 last["text"] = last.get("text", "") + frame.get("text", "")
             else:
                 merged.append(frame)
-        if not self.in_run:
-            return
         for frame in merged:
+            if not self.in_run or self._run != run:
+                return
             await self.frames.put(frame)
 
     async def wait_ready(self) -> None:
@@ -164,7 +165,6 @@ class _Process:
         if frame["type"] == "fatal":
             await self.kill()
             raise InvalidInput(frame.get("text") or "the interpreter could not start")
-        self.started = True
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.terminal.write(json.dumps(message, ensure_ascii=True).encode() + b"\n")
@@ -172,6 +172,7 @@ class _Process:
     def begin_run(self) -> None:
         while not self.frames.empty():
             self.frames.get_nowait()
+        self._run += 1
         self.in_run = True
         if self.exited:
             self.frames.put_nowait(None)
@@ -487,42 +488,40 @@ async def _client_gone(ws: web.WebSocketResponse) -> None:
 async def _pump(ws: web.WebSocketResponse, proc: _Process, max_output: int) -> str:
     """The run's frames to the client until it ends: "completed", "interrupted" or "exited". Every frame is read
     even once the client is gone, so nothing of this run is left for the next."""
-    sent = 0
-    noted = False
+    room = max_output  # bytes of output this run may still stream
     client = True
-    while True:
-        frame = await proc.frames.get()
-        if frame is None:
-            return "exited"
-        kind = frame["type"]
-        out: dict[str, str]
-        if kind in ("stdout", "stderr"):
-            text = frame.get("text", "")
-            sent += len(text.encode())
-            if sent > max_output:
-                if noted:
-                    continue
-                noted = True
-                text = (
-                    f"\n[sandbench: output past {max_output / MiB:g} MiB was dropped "
-                    "(sandbench serve --interpreter-max-output-mib)]\n"
-                )
-                kind = "stderr"
-            out = {"type": kind, "text": text}
-        elif kind == "error":
-            out = {k: frame.get(k, "") for k in ("name", "value", "traceback")}
-            out["type"] = "error"
-        elif kind == "control" and frame.get("text") in ("completed", "interrupted"):
-            out = {"type": "control", "text": frame["text"]}
-        else:
-            continue
+
+    async def send(out: dict[str, str]) -> None:
+        nonlocal client
         if client:
             try:
                 await ws.send_str(json.dumps(out))
             except (ConnectionError, RuntimeError):
                 client = False
-        if kind == "control":
-            return out["text"]
+
+    while True:
+        frame = await proc.frames.get()
+        if frame is None:
+            return "exited"
+        kind = frame["type"]
+        if kind in ("stdout", "stderr"):
+            if room < 0:
+                continue  # past the cap, noted already
+            data = frame.get("text", "").encode()
+            if len(data) <= room:
+                room -= len(data)
+                await send({"type": kind, "text": frame.get("text", "")})
+                continue
+            if room:  # up to the cap exactly, cut on a character boundary
+                await send({"type": kind, "text": data[:room].decode("utf-8", "ignore")})
+            room = -1
+            note = f"output past {max_output / MiB:g} MiB was dropped (sandbench serve --interpreter-max-output-mib)"
+            await send({"type": "stderr", "text": f"\n[sandbench: {note}]\n"})
+        elif kind == "error":
+            await send({"type": "error", **{k: frame.get(k, "") for k in ("name", "value", "traceback")}})
+        elif kind == "control" and frame.get("text") in ("completed", "interrupted"):
+            await send({"type": "control", "text": frame["text"]})
+            return frame["text"]
 
 
 def add_routes(app: web.Application, base: str) -> None:
