@@ -260,6 +260,23 @@ async def test_another_owner_cannot_reach_the_interpreter(serve: Serve, sdk: Any
     await sb.delete()
 
 
+async def test_a_client_that_disconnects_mid_run_interrupts_it(serve: Serve, sdk: Any) -> None:
+    sb = await make(sdk)
+    await sb.code_interpreter.run_code("kept = 'yes'")
+    url = f"ws://127.0.0.1:{serve.base_url.rsplit(':', 1)[1]}/toolbox/{sb.id}/process/interpreter/execute"
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {serve.token}"})
+        await ws.send_json({"code": "import time\nprint('running', flush=True)\ntime.sleep(60)"})
+        first = await ws.receive_json(timeout=20)
+        assert first == {"type": "stdout", "text": "running\n"}
+        await ws.close()
+    t = time.monotonic()
+    after = await sb.code_interpreter.run_code("print(kept)")  # queued behind the abandoned run until it stops
+    assert after.stdout == "yes\n"
+    assert time.monotonic() - t < 10, "the abandoned run kept the context busy"
+    await sb.delete()
+
+
 # -- sync client ------------------------------------------------------------------------------------------------
 @pytest.fixture
 def sync_sdk(serve: Serve) -> Iterator[Any]:
