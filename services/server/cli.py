@@ -136,6 +136,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"408 for a JSON body slower than this, or an upload pausing longer (default {d.body_timeout:g})",
     )
+    g.add_argument(
+        "--interpreter-max-contexts",
+        type=_positive(int),
+        default=d.interpreter_max_contexts,
+        metavar="N",
+        help=f"code interpreter contexts per identity, default ones included (default {d.interpreter_max_contexts})",
+    )
+    g.add_argument(
+        "--interpreter-max-output-mib",
+        type=_positive(int),
+        default=d.interpreter_max_output_bytes // MiB,
+        metavar="N",
+        help=f"output one code interpreter run may stream (default {d.interpreter_max_output_bytes // MiB})",
+    )
     return p
 
 
@@ -168,6 +182,8 @@ def _limits(args: argparse.Namespace) -> ServeLimits:
         exec_max_concurrent=args.exec_max_concurrent,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        interpreter_max_contexts=args.interpreter_max_contexts,
+        interpreter_max_output_bytes=args.interpreter_max_output_mib * MiB,
     )
 
 

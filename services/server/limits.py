@@ -41,6 +41,8 @@ class ServeLimits:
     exec_max_concurrent: int = 32  # toolbox commands (exec, code_run, git, search) running at once per identity
     header_timeout: float = 60.0  # seconds to receive a request head (from connect, or the previous response)
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body
+    interpreter_max_contexts: int = 32  # code interpreter contexts (one Python process each) per identity
+    interpreter_max_output_bytes: int = 16 * MiB  # output one code interpreter run streams; the rest is dropped
 
 
 class OverLimit(SandbenchError):

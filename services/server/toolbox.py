@@ -635,7 +635,7 @@ async def unsupported(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from services.server import pty, sessions
+    from services.server import interpreter, pty, sessions
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -663,5 +663,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{base}/version", version)
     pty.add_routes(app, base)
     sessions.add_routes(app, base)
+    interpreter.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
     r.add_route("*", f"{base}/{{rest:.*}}", unsupported)
