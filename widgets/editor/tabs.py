@@ -185,14 +185,15 @@ class EditorTabs(Vertical):
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the file in the active tab"),
-        Binding("alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
-        Binding("alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
+        # Every alt key also has a key without alt: some terminals cannot send alt (or send it as a lone ESC).
+        Binding("f12,alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
+        Binding("ctrl+f4,f4,alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
         Binding("ctrl+f", "find", "Find", id="editor.find", tooltip="Find text in the active file"),
         Binding("ctrl+r", "replace", "Replace", id="editor.replace", tooltip="Find and replace in the active file"),
         Binding("f3", "find_next", "Find next", id="editor.find_next", tooltip="Jump to the next match"),
         Binding("shift+f3", "find_prev", "Find prev", id="editor.find_prev", tooltip="Jump to the previous match"),
         Binding("ctrl+g", "goto_line", "Go to line", id="editor.goto_line", tooltip="Jump to a line number"),
-        Binding("alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
+        Binding("f9,alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
         Binding("ctrl+pagedown", "next_tab", "Next tab", id="editor.next_tab", tooltip="Show the next tab"),
         Binding("ctrl+pageup", "prev_tab", "Prev tab", id="editor.prev_tab", tooltip="Show the previous tab"),
     ]
