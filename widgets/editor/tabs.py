@@ -35,6 +35,7 @@ from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor.content import LoadedFile, classify
+from widgets.editor.fileconfig import apply_settings, load_settings
 from widgets.editor.highlight import detect_lexer, lexer_by_name
 from widgets.editor.text_area import CodeEditor
 
@@ -334,9 +335,12 @@ class EditorTabs(Vertical):
             return await asyncio.to_thread(
                 classify, path, data.data, size=data.size, mtime=data.mtime, truncated=True, limit=limit
             )
-        return await asyncio.to_thread(
+        loaded = await asyncio.to_thread(
             classify, path, data.data, size=data.size, mtime=data.mtime, truncated=data.truncated, limit=limit
         )
+        if loaded.read_only:
+            return loaded
+        return apply_settings(loaded, await load_settings(self.service, self.sandbox_id, path))
 
     @on(Loaded)
     async def _loaded(self, message: Loaded) -> None:
@@ -495,7 +499,9 @@ class EditorTabs(Vertical):
             self.notify(f"{path} is open read-only: not saved", severity="warning")
             return False
         editor = buf.editor
-        text = editor.text
+        if buf.loaded.final_newline:
+            _end_with_newline(editor)
+        text = buf.loaded.newline.join(editor.document.lines)  # the file's own line endings, never converted
         marker = _marker(editor)
         editor.history.checkpoint()  # edits typed while saving start a new batch: the marker stays exact
         try:
@@ -821,6 +827,14 @@ def _replace_in_line(line: str, query: str, replacement: str, fold: bool) -> tup
         count += 1
     out.append(line[pos:])
     return "".join(out), count
+
+
+def _end_with_newline(editor: CodeEditor) -> None:
+    """Add the final newline a non-empty buffer lacks, as an undoable edit (the buffer stays what is on disk)."""
+    lines = editor.document.lines
+    if lines[-1]:
+        row = len(lines) - 1
+        editor.insert("\n", (row, len(lines[row])), maintain_selection_offset=True)
 
 
 def _apply_minimal_edit(editor: CodeEditor, new_text: str) -> None:
