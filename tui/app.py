@@ -3,9 +3,11 @@
 Reading order for the UI: this file, then `tui/screens/sandbox_list.py`, then `services/sandbox_service.py`.
 
 - The app owns the `SandboxService` (passed in; tests inject their own), the theme, the key map and the single
-  place where errors become notifications: panes and screens post `WorkerFailed` (see `widgets.messages`), and
-  `report_error` turns a `SandbenchError` into its one-line `str()` and anything else into "unexpected error (see
-  log)" with the traceback in the log file. No traceback reaches the screen, not even from a crash.
+  place where errors become notifications (`widgets.messages.ErrorRoute`): failed workers of every pane and screen
+  (all run with `exit_on_error=False` and carry `ReportWorkerErrors`) and errors panes catch themselves
+  (`widgets.messages.report`) arrive as `WorkerFailed`; a `SandbenchError` is shown as its title and one-line
+  message, anything else as "unexpected error (details in the log file)" with the traceback in the log file. No
+  traceback and no sandbox markup reach the screen (every notification goes through `widgets.messages.tell`).
 - Start-up imports only what the sandbox list's first frame needs; the workspace screen (and with it the editor,
   pygments, the terminal and pyte) is imported when a sandbox is first opened.
 """
@@ -19,21 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on
 from textual.app import App
 from textual.binding import BindingType
 from textual.widget import Widget
 
 from services.config import Config
-from services.errors import SandbenchError
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
 from tui.keymap import APP_KEYS, apply_keymap, bindings
-from tui.messages import OpenSandbox, SandboxReady, WorkerFailed
+from tui.messages import OpenSandbox, SandboxReady
 from tui.screens.sandbox_list import SandboxListScreen
-from widgets.messages import ReportWorkerErrors
+from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 
 log = logging.getLogger("sandbench.app")
@@ -71,7 +71,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
+class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=False):
     TITLE = "sandbench"
     CSS_PATH = stylesheet_path()
     # inherit_bindings=False drops Textual's own ctrl+c binding: ctrl+c belongs to the focused pane (the terminal)
@@ -105,7 +105,7 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         else:
-            self.notify(f"unknown theme {safe_text(self.config.theme)!r}; using the default", markup=False)
+            tell(self, f"unknown theme {self.config.theme!r}; using the default")
         others = apply_keymap(self, self.config.keymap)
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
@@ -179,19 +179,8 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         dialog.id = "confirm-quit"
         self.push_screen(dialog, answer)
 
-    # -- the one place errors are shown --------------------------------------------------------------------
-    @on(WorkerFailed)
-    def _worker_failed(self, message: WorkerFailed) -> None:
-        self.report_error(message.error, context=message.worker_name)
-
-    def report_error(self, error: BaseException, *, context: str = "") -> None:
-        if isinstance(error, SandbenchError):
-            log.info("%s: %s: %s", context or "operation", type(error).__name__, error)
-            self.notify(safe_text(str(error)), title=error.title, severity="error", markup=False)
-            return
-        log.error("unexpected error in %s", context or "the app", exc_info=error)
-        self.notify("unexpected error (see log)", title="Error", severity="error", markup=False)
-
+    # -- errors --------------------------------------------------------------------------------------------
+    # Shown in one place: `ErrorRoute` (widgets.messages) handles `WorkerFailed` and `report_error`.
     def _handle_exception(self, error: Exception) -> None:
         # A bug in a handler: Textual would print a traceback with locals on exit. Log it instead, and exit with
         # one line. Headless (tests, snapshots) keeps Textual's behaviour so the test sees the real exception.

@@ -152,7 +152,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except SandbenchError as exc:
         status, code = wire.status_of(exc)
-        return wire.error_response(status, exc.message, code, request)
+        if exc.public != exc.message:
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return wire.error_response(status, exc.public, code, request)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception:

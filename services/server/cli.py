@@ -169,7 +169,9 @@ async def _serve(cfg: object, tokens: dict[str, str], host: str, port: int, limi
 
     assert isinstance(cfg, Config)
     try:
-        provider = LocalProvider(cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required)
+        provider = LocalProvider(
+            cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required, bwrap=cfg.bwrap
+        )
     except _Err as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code

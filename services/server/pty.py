@@ -374,7 +374,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     try:
         session = await _owned_session(request)
     except SandbenchError as exc:
-        return await _serve(request, None, exc.message)
+        return await _serve(request, None, exc.public)
     return await _serve(request, session, None if session else f"PTY session {request.match_info['pid']!r} not found")
 
 

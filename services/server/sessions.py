@@ -198,7 +198,7 @@ async def _run(svc: SandboxService, session: Session, cmd: Command) -> None:
                 session.sandbox_id, ["/bin/sh", "-c", WRAPPER, SCRIPT], env=env, on_output=on_output
             )
         except SandbenchError as exc:
-            cmd.emit(STDERR_MARK, f"sandbench: {exc.message}\n".encode())
+            cmd.emit(STDERR_MARK, f"sandbench: {exc.public}\n".encode())
             cmd.finish(-1)
             return
         except Exception:

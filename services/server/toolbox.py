@@ -247,7 +247,7 @@ def _disposition(name: str, path: str) -> str:
 
 def _error_part(boundary: str, raw: str, exc: SandbenchError) -> bytes:
     status, code = wire.status_of(exc)
-    err = json.dumps({"message": exc.message, "statusCode": status, "code": code, "source": "DAYTONA_DAEMON"})
+    err = json.dumps({"message": exc.public, "statusCode": status, "code": code, "source": "DAYTONA_DAEMON"})
     data = err.encode()
     head = f"Content-Disposition: {_disposition('error', raw)}\r\nContent-Type: application/json\r\n"
     return f"--{boundary}\r\n{head}Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n"

@@ -1,5 +1,5 @@
 """Pilot tests of the workspace screen and the app-wide keys: open, back, `sandbench open`, panes, help, palette,
-key map, quit. The real panes are used where they have landed; placeholders otherwise."""
+key map, quit. Layout tests pin the placeholders (tests/tui/placeholders.py); others use the real panes."""
 
 from __future__ import annotations
 

@@ -16,12 +16,13 @@ from textual.pilot import Pilot
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from widgets.messages import ErrorRoute
 from widgets.terminal import TerminalPane, TerminalView, terminal_has_keyboard
 
 pytestmark = pytest.mark.bwrap
 
 
-class TermApp(App[None]):
+class TermApp(ErrorRoute, App[None]):  # failures take the real app's one error route
     """What the workspace screen does: mount the pane, and let ctrl+p/ctrl+q through while a terminal types."""
 
     def __init__(self, service: SandboxService, sandbox_id: str) -> None:

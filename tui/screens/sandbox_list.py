@@ -48,7 +48,7 @@ from tui.messages import (
     SnapshotsListed,
     WorkInFlight,
 )
-from widgets.messages import ReportWorkerErrors
+from widgets.messages import ReportWorkerErrors, tell
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
 
@@ -156,7 +156,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         async def work() -> None:
             from services.doctor import diagnose  # subprocesses and file reads: off the UI loop
 
-            self.post_message(DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir), show))
+            self.post_message(
+                DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap), show)
+            )
 
         self.run_worker(work(), name="doctor", group="doctor", exclusive=True, exit_on_error=False)
 
@@ -173,7 +175,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         note: str | None = None,
     ) -> None:
         if info.id in self._busy:
-            self.notify(f"{safe_text(info.name)} is busy; wait for the last action to finish", markup=False)
+            tell(self, f"{safe_text(info.name)} is busy; wait for the last action to finish")
             return
         self._busy.add(info.id)
         if transient is not None:
@@ -229,12 +231,12 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.table.upsert(info)
         self._sync_empty()
         if message.note:
-            self.notify(safe_text(message.note), markup=False, timeout=3)
+            tell(self, safe_text(message.note), timeout=3)
 
     def on_sandbox_removed(self, message: SandboxRemoved) -> None:
         self.table.remove_sandbox(message.sandbox_id)
         self._sync_empty()
-        self.notify(f"deleted {safe_text(message.name)}", markup=False, timeout=3)
+        tell(self, f"deleted {safe_text(message.name)}", timeout=3)
 
     def on_snapshots_listed(self, message: SnapshotsListed) -> None:
         from widgets.create_dialog import CreateDialog  # not needed for the first frame
@@ -257,7 +259,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_doctor(self) -> None:
         if self.service.provider.name != "local":
-            self.notify("the doctor checks local sandboxes; this list is on another provider", markup=False)
+            tell(self, "the doctor checks local sandboxes; this list is on another provider")
             return
         self.run_doctor(show=True)
 
@@ -297,7 +299,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def _selected(self) -> SandboxInfo | None:
         info = self.table.selected
         if info is None:
-            self.notify("no sandbox selected", severity="warning", timeout=2)
+            tell(self, "no sandbox selected", severity="warning", timeout=2)
         return info
 
     def _mine(self, verb: str) -> SandboxInfo | None:
@@ -308,10 +310,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             return info
         owner = info.labels.get(self.config.owner_label)
         whose = f"{safe_text(owner)}'s sandbox" if owner else "a sandbox with no owner"
-        self.notify(
+        tell(
+            self,
             f"cannot {verb} {safe_text(info.name)}: it is {whose}, read-only here (A adopts it)",
             severity="warning",
-            markup=False,
             timeout=4,
         )
         return None
@@ -408,9 +410,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:
-            self.notify(
+            tell(
+                self,
                 "others' sandboxes are hidden: set show_others = true in the config to see them read-only",
-                markup=False,
                 timeout=4,
             )
             return
@@ -428,10 +430,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if info is None:
             return
         if self.service.owns(info):
-            self.notify(f"{safe_text(info.name)} is already yours", markup=False, timeout=3)
+            tell(self, f"{safe_text(info.name)} is already yours", timeout=3)
             return
         if not self.config.show_others:  # only reachable with a stale row; the service would refuse as well
-            self.notify("adopting needs show_others = true in the config", severity="warning", timeout=4)
+            tell(self, "adopting needs show_others = true in the config", severity="warning", timeout=4)
             return
 
         from widgets.dialogs import ConfirmDialog
@@ -471,7 +473,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         info = self._selected()
         if info is not None:
             self.app.copy_to_clipboard(info.id)
-            self.notify(f"copied the id of {safe_text(info.name)}", markup=False, timeout=2)
+            tell(self, f"copied the id of {safe_text(info.name)}", timeout=2)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -495,7 +497,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.status.end(message.key)
 
     def on_note(self, message: Note) -> None:
-        self.notify(safe_text(message.text), markup=False, timeout=3)
+        tell(self, safe_text(message.text), timeout=3)
 
     def on_select_sandbox(self, message: SelectSandbox) -> None:
         table = self.table

@@ -6,8 +6,8 @@ a precondition (a `Conflict` asks: overwrite / reload / diff), reloading files c
 closing with a prompt, find / replace, go to line, soft wrap.
 
 Follows DESIGN §7: service calls run in workers (`exit_on_error=False`, a group per concern); a loaded file comes
-back as a message whose handler builds the tab; failed workers are turned into one-line notifications in one
-place (`on_worker_state_changed`). Text from the sandbox (names, contents) is shown as plain text, never markup.
+back as a message whose handler builds the tab; failed workers, and errors caught here, go to the app's one error
+route (`widgets.messages`). Text from the sandbox (names, contents) is shown as plain text, never markup.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TabbedContent, TabPane
 from textual.widgets.text_area import Selection
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
@@ -38,14 +38,10 @@ from widgets.editor.content import LoadedFile, classify
 from widgets.editor.fileconfig import apply_settings, load_settings
 from widgets.editor.highlight import detect_lexer, lexer_by_name
 from widgets.editor.text_area import CodeEditor
+from widgets.messages import ReportWorkerErrors, report, tell
 
 DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
 RESTAT_AFTER = 1.0  # seconds: re-stat the active file on focus at most this often
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0] if text.strip() else type(error).__name__
 
 
 def _marker(editor: CodeEditor) -> object | None:
@@ -181,7 +177,7 @@ class FindBar(Horizontal):
         self.post_message(self.Replace(self.query_text, self.query_one("#replace", Input).value, True))
 
 
-class EditorTabs(Vertical):
+class EditorTabs(ReportWorkerErrors, Vertical):
     """Tabs of open files of one sandbox. See the module docstring."""
 
     BINDINGS = [
@@ -299,17 +295,17 @@ class EditorTabs(Vertical):
         except FileNotFound:
             if not buf.changed_on_disk:
                 buf.changed_on_disk = True
-                self.notify(f"{path} was deleted on disk; saving will recreate it", severity="warning")
+                tell(self, f"{path} was deleted on disk; saving will recreate it", severity="warning")
             return
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
         if entry.mtime == buf.mtime:
             return
         if buf.dirty:
             if not buf.changed_on_disk:
                 buf.changed_on_disk = True
-                self.notify(f"{path} changed on disk; saving will ask what to do", severity="warning")
+                tell(self, f"{path} changed on disk; saving will ask what to do", severity="warning")
             return
         await self._reload(path)
 
@@ -319,7 +315,7 @@ class EditorTabs(Vertical):
         try:
             loaded = await self._read(path)
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
         finally:
             self._loading.discard(path)
@@ -416,7 +412,7 @@ class EditorTabs(Vertical):
         try:
             loaded = await self._read(path)
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
         self.post_message(self.Loaded(loaded, reload=True))
 
@@ -496,7 +492,7 @@ class EditorTabs(Vertical):
         if buf is None:
             return False
         if buf.read_only:
-            self.notify(f"{path} is open read-only: not saved", severity="warning")
+            tell(self, f"{path} is open read-only: not saved", severity="warning")
             return False
         editor = buf.editor
         if buf.loaded.final_newline:
@@ -507,7 +503,7 @@ class EditorTabs(Vertical):
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
-            self.notify(f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
+            tell(self, f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
             return False
         while True:
             try:
@@ -534,7 +530,7 @@ class EditorTabs(Vertical):
                     continue
                 return False
             except SandbenchError as exc:
-                self.notify(_one_line(exc), severity="error")
+                report(self, exc)
                 return False
             break
         buf.mtime = entry.mtime
@@ -552,7 +548,7 @@ class EditorTabs(Vertical):
         except FileNotFound:
             disk_text = ""
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
 
         def make() -> str:
@@ -723,7 +719,7 @@ class EditorTabs(Vertical):
         if buf is None:
             return
         if buf.loaded.kind == "long":
-            self.notify("This view is already folded", severity="information")
+            tell(self, "This view is already folded", severity="information")
             return
         self._soft_wrap = not buf.editor.soft_wrap
         buf.editor.soft_wrap = self._soft_wrap
@@ -762,12 +758,6 @@ class EditorTabs(Vertical):
         if action == "save_all" and not self.has_unsaved():
             return None
         return True
-
-    # -- errors -------------------------------------------------------------------------------------------
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker of this pane becomes a message to the user: one line, no traceback."""
-        if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.notify(_one_line(event.worker.error), severity="error")
 
 
 def _parse_line(value: str, count: int) -> tuple[int, int] | None:

@@ -44,6 +44,7 @@ from textual.widgets.text_area import Selection
 from widgets.editor.document import FastDocument, FastWrappedDocument
 from widgets.editor.highlight import Highlight, Highlighter, display_text
 from widgets.editor.indent import CLOSE_TO_OPEN, newline, opener_indent, openers_for
+from widgets.messages import ReportWorkerErrors
 
 SYNC_BUDGET = 0.004  # seconds of re-lexing allowed inside a keystroke, beyond the visible window
 SYNC_LIMIT = 0.012  # seconds of re-lexing a keystroke may ever wait for
@@ -100,7 +101,7 @@ class LineHighlights(dict[int, list[Highlight]]):
         return isinstance(line_index, int) and 0 <= line_index < len(self._hl.spans)
 
 
-class CodeEditor(TextArea):
+class CodeEditor(ReportWorkerErrors, TextArea):
     """A code editor: Pygments highlighting (`lexer`), line numbers, per-file indentation, fast edits."""
 
     BINDINGS = [

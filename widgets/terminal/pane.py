@@ -49,6 +49,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
 
+from widgets.messages import describe, report
 from widgets.terminal import styles as st
 from widgets.terminal.keys import encode_key, encode_paste
 from widgets.terminal.mouse import Kind, encode_mouse, tracking_mode
@@ -247,8 +248,8 @@ class TerminalView(TerminalSelection, can_focus=True):
             else:
                 session = await self.service.open_terminal(self.sandbox_id, cols, rows)
         except Exception as err:  # a service error, shown as one line, never a traceback
-            self.notify(str(err) or type(err).__name__, severity="error", title="Terminal")
-            self._show_banner(f"could not open a terminal: {err}")
+            report(self, err, "terminal")
+            self._show_banner(f"could not open a terminal: {describe(err)}")
             self._mark_exited(None)
             return
         self.session = session
@@ -258,7 +259,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            self.notify(str(err) or type(err).__name__, severity="error", title="Terminal")
+            report(self, err, "terminal")
             code = session.exit_code
         self._show_banner(f"shell exited with code {code} — press enter to restart")
         self._mark_exited(code)
@@ -464,8 +465,9 @@ class TerminalView(TerminalSelection, can_focus=True):
         task.add_done_callback(self._write_done)
 
     def _write_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.notify(str(task.exception()), severity="error", title="Terminal")
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            report(self, error, "terminal write")
 
     async def on_key(self, event: events.Key) -> None:
         if self.copy_mode:
