@@ -130,9 +130,9 @@ def footer(screen: str) -> str:
 
 
 def write_file_in_editor(t: Tmux) -> None:
-    """Create a file from the explorer, open it, type, ctrl+s; read it back through `sandbench cp` (another
-    process, through the service) and on screen; then `ls` in the terminal pane lists it (issue 3 must-show 3,
-    issue 4's e2e extension)."""
+    """Create a file from the explorer (it opens in the editor), type, ctrl+s; read it back through `sandbench cp`
+    (another process, through the service) and on screen; then `ls` in the terminal pane lists it (issue 3
+    must-show 3, issue 4's e2e extension; issue 11: auto-indent, final newline, M-z types nothing)."""
     assert t.home is not None
     # alt+1 (sent as ESC 1; decoded as alt+digit) focuses the explorer. Focus moves a frame later, so wait for the
     # footer to show the explorer's keys before pressing one, or `n` would reach the pane that had focus
@@ -142,17 +142,21 @@ def write_file_in_editor(t: Tmux) -> None:
     t.wait_for(DIALOG)
     t.type(FILE)
     t.keys("Enter")
-    # the new file is revealed under the cursor in the explorer; enter opens it in the editor, which takes focus
+    # the new file opens in the editor by itself, which takes focus (no Enter: it would type a newline)
     t.wait_until(lambda s: FILE in s and DIALOG not in s, f"{FILE} in the explorer")
-    t.keys("Enter")
     # typed before the buffer is loaded and focused, keys would go elsewhere: wait for the tab, the gutter's first
     # line number and the editor's keys in the footer
     t.wait_until(
         lambda s: s.count(FILE) >= 2 and "^s Save" in s and any(line.startswith("│1 ", 30) for line in s.splitlines()),
         f"{FILE} open in an editor tab",
     )
-    t.type(TEXT)
+    # Enter keeps the indent; M-z (ESC z: alt+z with the character "z") toggles wrap and types nothing; saving
+    # adds the final newline (checked in the file's bytes below)
+    t.type("    " + TEXT)
+    t.keys("Enter")
+    t.type("ok")
     t.wait_for(TEXT, f"● {FILE}")  # typed, and the tab says unsaved
+    t.keys("M-z")
     t.keys("C-s")
     t.wait_until(lambda s: TEXT in s and f"● {FILE}" not in s, "the tab's unsaved marker gone after ctrl+s")
 
@@ -167,7 +171,7 @@ def write_file_in_editor(t: Tmux) -> None:
         if out.returncode == 0 and TEXT in content:
             break
         time.sleep(0.2)
-    assert content.rstrip("\n") == TEXT, (content, t.screen())
+    assert content == f"    {TEXT}\n    ok\n", (content, t.screen())
     screen = t.wait_for(TEXT)
     assert "Traceback" not in screen
 
