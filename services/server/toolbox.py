@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import posixpath
 import re
 import secrets
 from typing import Any
@@ -36,9 +37,12 @@ from services.server.limits import MiB, ServeLimits
 log = logging.getLogger(__name__)
 
 EXEC_MAX_OUTPUT = 16 * 1024 * 1024
-# `sh -c SCRIPT CMD`: the client's command string arrives as $0 — data, never spliced into our script — and runs
-# under the sandbox's shell with stderr merged into stdout, as the Daytona daemon does.
-EXEC_WRAPPER = 'exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+# `sh -c SCRIPT CMD CWD`: the client's command string arrives as $0 and its working directory as $1 — data, never
+# spliced into our script. The `cd` runs inside the sandbox, so any folder of the sandbox's own file system (its
+# home, /tmp, /usr/...) is a valid cwd and no host path is ever reached. A failed `cd` is the only thing that can
+# write to the original stderr (the command's stderr is merged into stdout, as the Daytona daemon does).
+EXEC_WRAPPER = 'cd -- "$1" 2>/dev/null || { echo cwd >&2; exit 1; }; exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+CWD_MAX = 4096
 
 
 def sid(request: web.Request) -> str:
@@ -340,7 +344,7 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
-    cwd, _ = wire.workspace_path(body.get("cwd"))
+    cwd = _exec_cwd(body.get("cwd"))
     envs = body.get("envs") or {}
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise InvalidInput("envs must map strings to strings")
@@ -348,14 +352,30 @@ async def execute(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     result = await service_of(request).exec(
-        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command], cwd=cwd, env=envs, timeout=timeout
+        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command, cwd], env=envs, timeout=timeout
     )
     if result.timed_out:
-        raise OperationTimeout(f"command timed out after {timeout} s")
+        raise OperationTimeout(f"command execution timeout: the command ran longer than {timeout:g} s and was killed")
+    if result.stderr:
+        raise InvalidInput(f"cwd {cwd[:200]!r} is not a folder inside the sandbox")
     output = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT]
     # surrogateescape keeps bytes that are not UTF-8 (as \udcXX escapes in the JSON) instead of losing them
     text = output.decode("utf-8", "surrogateescape")
     return wire.json_response({"exitCode": result.exit_code, "result": text})
+
+
+def _exec_cwd(raw: object) -> str:
+    """The absolute in-sandbox folder an exec runs in: relative paths (and the home's aliases) name the workspace
+    as everywhere else; other absolute paths are taken as the sandbox sees them, for exec only (the file API still
+    refuses them), since the `cd` happens inside the sandbox's mount namespace."""
+    if raw is not None and not isinstance(raw, str):
+        raise InvalidInput("cwd must be a string")
+    if raw and raw.startswith("/") and not any(raw == h or raw.startswith(h + "/") for h in wire.HOME_ALIASES):
+        if "\x00" in raw or len(raw) > CWD_MAX:
+            raise InvalidInput("cwd must be a path without NUL bytes")
+        return posixpath.normpath(raw)
+    rel, _ = wire.workspace_path(raw)
+    return f"{wire.HOME}/{rel}" if rel else wire.HOME
 
 
 CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
@@ -383,7 +403,7 @@ async def code_run(request: web.Request) -> web.Response:
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
     result = await service_of(request).exec(sid(request), command, env=envs, timeout=timeout)
     if result.timed_out:
-        raise OperationTimeout(f"code timed out after {timeout} s")
+        raise OperationTimeout(f"code execution timeout: the code ran longer than {timeout} s and was killed")
     text = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT].decode("utf-8", "surrogateescape")
     return wire.json_response({"exitCode": result.exit_code, "result": text, "artifacts": {"charts": []}})
 

@@ -1,0 +1,68 @@
+"""Conformance, continued: SDK calls agent code makes that `sandbench serve` once refused or answered wrongly (issue
+12) — exec in any folder of the sandbox, `python`, the timeout message, replace in files, upload errors, input to a
+running session command, and git beyond status/commit. The unmodified `daytona` SDK (async, and the sync client
+where its transport differs) against a real server and real bubblewrap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.services import test_server_harness as harness
+from tests.services.test_server_harness import unique
+
+serve = harness.serve  # the shared fixture
+sdk = harness.sdk  # the shared fixture
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
+
+
+async def make(d: Any, **kw: Any) -> Any:
+    from daytona import CreateSandboxFromSnapshotParams
+
+    return await d.create(CreateSandboxFromSnapshotParams(name=unique(), **kw), timeout=30)
+
+
+# -- exec -------------------------------------------------------------------------------------------------------
+async def test_exec_runs_in_any_folder_of_the_sandbox(sdk: Any) -> None:
+    from daytona import DaytonaValidationError
+
+    sb = await make(sdk)
+    r = await sb.process.exec("pwd; touch here && ls", cwd="/tmp")
+    assert (r.exit_code, r.result) == (0, "/tmp\nhere\n")
+    r = await sb.process.exec("pwd; ls python3", cwd="/usr/bin")
+    assert (r.exit_code, r.result) == (0, "/usr/bin\npython3\n")
+    await sb.fs.create_folder("proj", "755")
+    r = await sb.process.exec("pwd", cwd="proj")  # relative: the workspace, as before
+    assert r.result == "/home/sandbox/proj\n"
+    # a folder that exists only on the host is not one of the sandbox's
+    for missing in ("/work", "/home/sandbox/nope", "nope"):
+        with pytest.raises(DaytonaValidationError, match="not a folder inside the sandbox") as err:
+            await sb.process.exec("pwd", cwd=missing)
+        assert "bwrap" not in str(err.value)
+    await sb.delete()
+
+
+async def test_python_resolves_in_exec_and_sessions(sdk: Any) -> None:
+    from daytona import SessionExecuteRequest
+
+    sb = await make(sdk)
+    r = await sb.process.exec("python -c 'import sys; print(sys.version_info[0])'")
+    assert (r.exit_code, r.result) == (0, "3\n")
+    await sb.process.create_session("py")
+    r = await sb.process.execute_session_command("py", SessionExecuteRequest(command="python -c 'print(6*7)'"))
+    assert (r.exit_code, r.stdout) == (0, "42\n")
+    r = await sb.process.exec("ln -s /bin/true /opt/sandbench/bin/evil")  # the shim folder is not writable
+    assert r.exit_code != 0
+    await sb.delete()
+
+
+async def test_exec_timeout_says_timeout(sdk: Any) -> None:
+    from daytona import DaytonaProcessExecutionTimeoutError
+
+    sb = await make(sdk)
+    with pytest.raises(DaytonaProcessExecutionTimeoutError, match="timeout"):
+        await sb.process.exec("sleep 10", timeout=1)
+    await sb.delete()
