@@ -24,6 +24,7 @@ from services.errors import (
     FileNotFound,
     InvalidInput,
     OperationTimeout,
+    PathRejected,
     ProviderError,
     SandbenchError,
     TooLarge,
@@ -156,6 +157,43 @@ async def find_in_files(request: web.Request) -> web.Response:
     return wire.json_response(matches)
 
 
+REPLACE_FILE_MAX = 64 * MiB  # a file is read whole to replace in it
+REPLACE_MAX_FILES = 10_000
+
+
+async def replace_in_files(request: web.Request) -> web.Response:
+    """Replace every occurrence of `pattern` (a literal string, as the daemon's `strings.ReplaceAll`) by `newValue`
+    in each file, through the file API: symlinks are never followed, each file is replaced atomically and only if it
+    did not change since it was read. A file that fails gets `success: false` and its error; the others go on."""
+    body = await json_body(request)
+    files, pattern, new_value = body.get("files"), body.get("pattern"), body.get("newValue")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InvalidInput("files must be a list of paths")
+    if len(files) > REPLACE_MAX_FILES:
+        raise InvalidInput(f"at most {REPLACE_MAX_FILES} files per replace")
+    if not isinstance(pattern, str) or not pattern:
+        raise InvalidInput("a non-empty pattern is required")
+    if not isinstance(new_value, str):
+        raise InvalidInput("newValue must be a string")
+    svc, box = service_of(request), sid(request)
+    await svc.ensure_running(box)  # ownership first: another owner's sandbox is a 404, not a list of failures
+    old, new = pattern.encode(), new_value.encode()
+    results: list[dict[str, Any]] = []
+    for raw in files:
+        try:
+            rel, _ = wire.workspace_path(raw)
+            data = await svc.read_file(box, rel, limit=REPLACE_FILE_MAX)
+            if data.truncated:
+                raise TooLarge(f"{raw[:200]!r} is over {_mib(REPLACE_FILE_MAX)}: not replaced in")
+            if old in data.data:
+                await svc.write_file(box, rel, data.data.replace(old, new), expected_mtime=data.mtime)
+        except SandbenchError as exc:
+            results.append({"file": raw, "success": False, "error": exc.message})
+            continue
+        results.append({"file": raw, "success": True})
+    return wire.json_response(results)
+
+
 PATH_PART_MAX = 8192  # bytes of a `files[i].path` part: a path, never content
 CHUNK = 256 * 1024  # bytes per read from disk or from the request, and per write to either
 
@@ -194,7 +232,7 @@ async def bulk_upload(request: web.Request) -> web.Response:
             # the destination comes from the `.path` part; the file part's filename is only a percent-encoded echo
             raw = await _read_small(request, part, PATH_PART_MAX, "a files[i].path part")
             received += len(raw)
-            targets[index] = wire.workspace_path(raw.decode("utf-8", "surrogateescape"))
+            targets[index] = _upload_target(raw.decode("utf-8", "surrogateescape"))
             continue
         if index not in targets:
             raise InvalidInput(f"files[{index}].path must come before files[{index}].file")
@@ -215,6 +253,20 @@ async def bulk_upload(request: web.Request) -> web.Response:
     if targets:
         raise InvalidInput("each upload needs both files[i].path and files[i].file")
     return wire.json_response({"files": written})
+
+
+def _upload_target(raw: str) -> tuple[str, str]:
+    try:
+        return wire.workspace_path(raw)
+    except PathRejected:
+        if not raw.startswith("/"):
+            raise
+        # the SDK turns every upload failure into a plain DaytonaError("<status>: <message>"): the message must
+        # say what to do. Only the home persists: /tmp is private to each process of a local sandbox.
+        raise PathRejected(
+            f"uploads go under {wire.HOME} (the sandbox's workspace, the only folder that persists): "
+            f"{raw[:200]!r} is outside it"
+        ) from None
 
 
 def _upload_too_large(message: str) -> TooLarge:
@@ -589,7 +641,6 @@ _FEATURES = [
     ("process/interpreter", "the code interpreter"),
     ("port", "port detection"),
     ("system", "system metrics"),
-    ("files/replace", "replace in files"),
     ("files/download", "signed file download URLs"),
     ("files/upload", "signed file upload URLs"),
     ("git", "this git operation"),
@@ -619,6 +670,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{base}/files/search", search_files)
     r.add_post(f"{base}/files/bulk-upload", bulk_upload)
     r.add_post(f"{base}/files/bulk-download", bulk_download)
+    r.add_post(f"{base}/files/replace", replace_in_files)
     r.add_post(f"{base}/process/execute", execute)
     r.add_post(f"{base}/process/code-run", code_run)
     r.add_get(f"{base}/git/status", git_status)

@@ -6,12 +6,13 @@ where its transport differs) against a real server and real bubblewrap.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from tests.services import test_server_harness as harness
-from tests.services.test_server_harness import unique
+from tests.services.test_server_harness import Serve, unique
 
 serve = harness.serve  # the shared fixture
 sdk = harness.sdk  # the shared fixture
@@ -65,4 +66,47 @@ async def test_exec_timeout_says_timeout(sdk: Any) -> None:
     sb = await make(sdk)
     with pytest.raises(DaytonaProcessExecutionTimeoutError, match="timeout"):
         await sb.process.exec("sleep 10", timeout=1)
+    await sb.delete()
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+async def test_replace_in_files(sdk: Any) -> None:
+    sb = await make(sdk)
+    await sb.fs.upload_file(b"old = 1\nprint(old)\n", "src/a.py")
+    await sb.fs.upload_file(b"nothing here\n", "src/b.py")
+    await sb.process.exec("chmod 755 src/a.py && ln -s a.py src/link.py")
+    results = await sb.fs.replace_in_files(
+        ["src/a.py", "/home/sandbox/src/b.py", "src/link.py", "src/missing.py", "/etc/passwd"], "old", "new"
+    )
+    got = [(r.file, r.success) for r in results]
+    assert got == [
+        ("src/a.py", True),
+        ("/home/sandbox/src/b.py", True),
+        ("src/link.py", False),  # a symlink is never followed
+        ("src/missing.py", False),
+        ("/etc/passwd", False),  # outside the workspace, as for every file call
+    ]
+    assert all(r.error for r in results if not r.success)
+    assert await sb.fs.download_file("src/a.py") == b"new = 1\nprint(new)\n"
+    assert await sb.fs.download_file("src/b.py") == b"nothing here\n"
+    r = await sb.process.exec("stat -c %a src/a.py; ls src")
+    assert r.result == "755\na.py\nb.py\nlink.py\n"  # mode kept, no temp file left behind
+    await sb.delete()
+
+
+async def test_upload_outside_the_workspace_says_where_uploads_go(sdk: Any, serve: Serve) -> None:
+    from daytona import Daytona, DaytonaError
+
+    sb = await make(sdk)
+    with pytest.raises(DaytonaError) as err:
+        await sb.fs.upload_file(b"x", "/tmp/x.txt")
+    assert err.value.status_code == 400
+    assert str(err.value) == (
+        "Failed to upload files: 400: uploads go under /home/sandbox (the sandbox's workspace, the only folder "
+        "that persists): '/tmp/x.txt' is outside it"
+    )
+    sync_sb = Daytona(serve.config()).get(sb.id)  # the sync client's transport (httpx) reports it the same way
+    with pytest.raises(DaytonaError, match="uploads go under /home/sandbox") as err:
+        await asyncio.to_thread(sync_sb.fs.upload_file, b"x", "/etc/x.txt")
+    assert err.value.status_code == 400
     await sb.delete()
