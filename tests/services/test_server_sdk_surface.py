@@ -110,3 +110,52 @@ async def test_upload_outside_the_workspace_says_where_uploads_go(sdk: Any, serv
         await asyncio.to_thread(sync_sb.fs.upload_file, b"x", "/etc/x.txt")
     assert err.value.status_code == 400
     await sb.delete()
+
+
+# -- sessions ---------------------------------------------------------------------------------------------------
+async def test_input_to_a_running_session_command(sdk: Any) -> None:
+    from daytona import DaytonaCommandAlreadyCompletedError, SessionExecuteRequest
+
+    sb = await make(sdk)
+    p = sb.process
+    await p.create_session("in")
+    script = "read name; echo hello-$name; read secret; echo got-${#secret}"
+    started = await p.execute_session_command("in", SessionExecuteRequest(command=script, run_async=True))
+    await p.send_session_command_input("in", started.cmd_id, "world\n")
+    out: list[str] = []
+    follow = asyncio.ensure_future(p.get_session_command_logs_async("in", started.cmd_id, out.append, out.append))
+    deadline = asyncio.get_running_loop().time() + 10
+    while "hello-world" not in "".join(out):
+        assert asyncio.get_running_loop().time() < deadline, out
+        await asyncio.sleep(0.02)
+    await p.send_session_command_input("in", started.cmd_id, "s3cret\n")
+    await asyncio.wait_for(follow, 10)
+    assert (await p.get_session_command("in", started.cmd_id)).exit_code == 0
+    logs = await p.get_session_command_logs("in", started.cmd_id)
+    # input is echoed into the log (Daytona's default), then the command's own output
+    assert logs.stdout == "world\nhello-world\ns3cret\ngot-6\n"
+
+    quiet = await p.execute_session_command(
+        "in", SessionExecuteRequest(command="read x; echo len-${#x}", run_async=True, suppress_input_echo=True)
+    )
+    await p.send_session_command_input("in", quiet.cmd_id, "abc\n")
+    await asyncio.wait_for(p.get_session_command_logs_async("in", quiet.cmd_id, out.append, out.append), 10)
+    assert (await p.get_session_command_logs("in", quiet.cmd_id)).stdout == "len-3\n"
+    with pytest.raises(DaytonaCommandAlreadyCompletedError):
+        await p.send_session_command_input("in", quiet.cmd_id, "late\n")
+    await sb.delete()
+
+
+async def test_session_command_without_input_is_not_stuck(sdk: Any) -> None:
+    from daytona import SessionExecuteRequest
+
+    sb = await make(sdk)
+    await sb.process.create_session("bg")
+    started = await sb.process.execute_session_command(
+        "bg", SessionExecuteRequest(command="sleep 60; echo never", run_async=True)
+    )
+    await sb.process.delete_session("bg")  # the waiting stdin must not keep the command alive
+    r = await sb.process.exec("pgrep -c sleep || true")
+    assert r.result.strip() == "0"
+    assert started.cmd_id
+    await sb.delete()
