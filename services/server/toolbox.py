@@ -610,9 +610,21 @@ async def git_create_branch(request: web.Request) -> web.Response:
 
 
 async def git_delete_branch(request: web.Request) -> web.Response:
+    """Deleted even when not merged, as Daytona does; a missing branch is GIT_BRANCH_NOT_FOUND, the checked-out
+    one a conflict."""
     body = await json_body(request)
-    args = ["branch", "-d", "--", _branch_name(body)]
-    await _git(request, _git_repo(body, request), args, code="GIT_BRANCH_NOT_FOUND")
+    args = ["branch", "-D", "--", _branch_name(body)]
+    try:
+        await _git(request, _git_repo(body, request), args)
+    except _GitError as exc:
+        if exc.http_code == "GIT_REPO_NOT_FOUND":
+            raise
+        low = exc.message.lower()
+        if "not found" in low:
+            raise _GitError(404, "GIT_BRANCH_NOT_FOUND", exc.message.removeprefix("git: ")) from None
+        if "cannot delete" in low or "checked out" in low:
+            raise _GitError(409, "CONFLICT", exc.message.removeprefix("git: ")) from None
+        raise
     return web.Response(status=204)
 
 
@@ -656,7 +668,7 @@ async def unsupported(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from services.server import pty, sessions
+    from services.server import pty, sessions, toolbox_git
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -685,5 +697,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{base}/version", version)
     pty.add_routes(app, base)
     sessions.add_routes(app, base)
+    toolbox_git.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
     r.add_route("*", f"{base}/{{rest:.*}}", unsupported)

@@ -159,3 +159,84 @@ async def test_session_command_without_input_is_not_stuck(sdk: Any) -> None:
     assert r.result.strip() == "0"
     assert started.cmd_id
     await sb.delete()
+
+
+# -- git --------------------------------------------------------------------------------------------------------
+GIT_ID = "-c user.name=T -c user.email=t@example.com"
+
+
+async def _origin(sb: Any) -> None:
+    """A repository `origin` in the sandbox with one commit on main and one on branch `other`."""
+    r = await sb.process.exec(
+        f"git init -q -b main origin && cd origin && echo one > a.txt && git add a.txt && git {GIT_ID} commit -qm one"
+        f" && git switch -qc other && echo two > b.txt && git add b.txt && git {GIT_ID} commit -qm two"
+        " && git switch -q main"
+    )
+    assert r.exit_code == 0, r.result
+
+
+async def test_git_clone_init_remotes_push_pull(sdk: Any) -> None:
+    from daytona import DaytonaGitTransportFailedError
+
+    sb = await make(sdk)
+    g = sb.git
+    await _origin(sb)
+    await g.clone("/home/sandbox/origin", "work/one")  # a local path; parent folders created
+    assert (await g.status("work/one")).current_branch == "main"
+    assert await sb.fs.download_file("work/one/a.txt") == b"one\n"
+    await g.clone("file:///home/sandbox/origin", "two", branch="other", depth=1)
+    assert (await g.status("two")).current_branch == "other"
+    r = await sb.process.exec("git -C two rev-list --count HEAD")
+    assert r.result == "1\n"  # shallow
+    with pytest.raises(DaytonaGitTransportFailedError, match="no network"):
+        await g.clone("https://example.com/repo.git", "net")
+
+    await g.init("shared.git", bare=True, initial_branch="trunk")
+    await g.init("fresh", initial_branch="trunk")
+    assert (await g.status("fresh")).current_branch == "trunk"
+    await g.remote_add("fresh", "pub", "/home/sandbox/shared.git")
+    assert [(x.name, x.url) for x in (await g.remotes("fresh")).remotes] == [("pub", "/home/sandbox/shared.git")]
+    assert await g.remote_get("fresh", "pub") == "/home/sandbox/shared.git"
+
+    await sb.fs.upload_file(b"v1\n", "fresh/f.txt")
+    await g.add("fresh", ["f.txt"])
+    await g.commit("fresh", "v1", "T", "t@example.com")
+    await g.push("fresh", remote="pub", set_upstream=True)
+    assert (await g.status("fresh")).upstream == "pub/trunk"
+    r = await sb.process.exec("git --git-dir=shared.git log --format=%s trunk")
+    assert r.result == "v1\n"
+
+    # a second clone pushes; the first pulls it
+    await g.clone("/home/sandbox/shared.git", "mate")
+    await sb.fs.upload_file(b"v2\n", "mate/f.txt")
+    await g.add("mate", ["f.txt"])
+    await g.commit("mate", "v2", "T", "t@example.com")
+    await g.push("mate")
+    await g.pull("fresh")
+    assert await sb.fs.download_file("fresh/f.txt") == b"v2\n"
+    await sb.delete()
+
+
+async def test_git_restore_and_delete_unmerged_branch(sdk: Any) -> None:
+    from daytona import DaytonaGitBranchNotFoundError
+
+    sb = await make(sdk)
+    g = sb.git
+    await _origin(sb)
+    await sb.fs.upload_file(b"changed\n", "origin/a.txt")
+    await g.restore("origin", ["a.txt"])
+    assert await sb.fs.download_file("origin/a.txt") == b"one\n"
+    await sb.fs.upload_file(b"staged\n", "origin/a.txt")
+    await g.add("origin", ["a.txt"])
+    await g.restore("origin", ["a.txt"], staged=True)  # out of the index, the change kept in the worktree
+    st = await g.status("origin")
+    assert [(f.name, f.staging.value, f.worktree.value) for f in st.file_status] == [
+        ("a.txt", "Unmodified", "Modified")
+    ]
+    assert await sb.fs.download_file("origin/a.txt") == b"staged\n"
+
+    await g.delete_branch("origin", "other")  # not merged into main: Daytona deletes it anyway
+    assert (await g.branches("origin")).branches == ["main"]
+    with pytest.raises(DaytonaGitBranchNotFoundError):
+        await g.delete_branch("origin", "nope")
+    await sb.delete()
