@@ -217,9 +217,7 @@ async def test_git_clone_init_remotes_push_pull(sdk: Any) -> None:
     await sb.delete()
 
 
-async def test_git_restore_and_delete_unmerged_branch(sdk: Any) -> None:
-    from daytona import DaytonaGitBranchNotFoundError
-
+async def test_git_restore(sdk: Any) -> None:
     sb = await make(sdk)
     g = sb.git
     await _origin(sb)
@@ -234,7 +232,15 @@ async def test_git_restore_and_delete_unmerged_branch(sdk: Any) -> None:
         ("a.txt", "Unmodified", "Modified")
     ]
     assert await sb.fs.download_file("origin/a.txt") == b"staged\n"
+    await sb.delete()
 
+
+async def test_git_delete_branch_deletes_unmerged_ones(sdk: Any) -> None:
+    from daytona import DaytonaGitBranchNotFoundError
+
+    sb = await make(sdk)
+    g = sb.git
+    await _origin(sb)
     await g.delete_branch("origin", "other")  # not merged into main: Daytona deletes it anyway
     assert (await g.branches("origin")).branches == ["main"]
     with pytest.raises(DaytonaGitBranchNotFoundError):
