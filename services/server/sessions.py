@@ -215,7 +215,7 @@ def manager(request: web.Request) -> SessionManager:
     return state_of(request).sessions
 
 
-async def _run(svc: SandboxService, session: Session, cmd: Command) -> None:
+async def _run(svc: SandboxService, session: Session, cmd: Command, base_env: dict[str, str]) -> None:
     async with session.lock:
         mark = secrets.token_hex(16).encode()
         out = _StdoutFilter(mark, cmd)
@@ -226,7 +226,13 @@ async def _run(svc: SandboxService, session: Session, cmd: Command) -> None:
             else:
                 cmd.emit(STDERR_MARK, data)
 
-        env = {"SB_CMD": cmd.command, "SB_CWD": session.cwd, "SB_EXPORTS": session.exports, "SB_MARK": mark.decode()}
+        env = {
+            **base_env,
+            "SB_CMD": cmd.command,
+            "SB_CWD": session.cwd,
+            "SB_EXPORTS": session.exports,
+            "SB_MARK": mark.decode(),
+        }
         try:
             stdin = cmd.input.chunks() if cmd.input is not None else None
             result = await svc.exec(
@@ -297,7 +303,8 @@ async def execute(request: web.Request) -> web.Response:
     if run_async:
         cmd.input = CommandInput(echo=not body.get("suppressInputEcho"))
     session.commands[cmd.id] = cmd
-    cmd.task = asyncio.ensure_future(_run(service_of(request), session, cmd))
+    base_env = state_of(request).env.get(session.sandbox_id)  # the sandbox's env_vars under every command
+    cmd.task = asyncio.ensure_future(_run(service_of(request), session, cmd, base_env))
     if run_async:
         return wire.json_response({"cmdId": cmd.id}, status=202)
     await asyncio.shield(cmd.done.wait())

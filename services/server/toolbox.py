@@ -403,8 +403,9 @@ async def execute(request: web.Request) -> web.Response:
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
+    env = state_of(request).env.merged(sid(request), envs)
     result = await service_of(request).exec(
-        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command, cwd], env=envs, timeout=timeout
+        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command, cwd], env=env, timeout=timeout
     )
     if result.timed_out:
         raise OperationTimeout(f"command execution timeout: the command ran longer than {timeout:g} s and was killed")
@@ -453,7 +454,8 @@ async def code_run(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
-    result = await service_of(request).exec(sid(request), command, env=envs, timeout=timeout)
+    env = state_of(request).env.merged(sid(request), envs)
+    result = await service_of(request).exec(sid(request), command, env=env, timeout=timeout)
     if result.timed_out:
         raise OperationTimeout(f"code execution timeout: the code ran longer than {timeout} s and was killed")
     text = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT].decode("utf-8", "surrogateescape")

@@ -246,3 +246,41 @@ async def test_git_delete_branch_deletes_unmerged_ones(sdk: Any) -> None:
     with pytest.raises(DaytonaGitBranchNotFoundError):
         await g.delete_branch("origin", "nope")
     await sb.delete()
+
+
+# -- lifecycle --------------------------------------------------------------------------------------------------
+async def test_env_vars_at_create_reach_every_process(sdk: Any, serve: Serve) -> None:
+    import stat
+
+    from daytona import SessionExecuteRequest
+
+    from tests.services.test_server_sdk import Collector
+
+    secret = unique("value")
+    sb = await make(sdk, env_vars={"FOO": "bar baz", "API_TOKEN": secret})
+    assert sb.env == {"FOO": "bar baz", "API_TOKEN": secret}
+    assert (await sdk.get(sb.id)).env == sb.env
+    r = await sb.process.exec('echo "$FOO"; echo "$API_TOKEN"')
+    assert r.result == f"bar baz\n{secret}\n"
+    r = await sb.process.exec('echo "$FOO"', env={"FOO": "mine"})  # the request's own variables win
+    assert r.result == "mine\n"
+    r = await sb.process.code_run("import os; print(os.environ['FOO'])")
+    assert r.result == "bar baz\n"
+    await sb.process.create_session("env")
+    r = await sb.process.execute_session_command("env", SessionExecuteRequest(command='echo "s:$FOO"'))
+    assert r.stdout == "s:bar baz\n"
+    out = Collector()
+    h = await sb.process.create_pty_session(id="envpty", on_data=out)
+    await h.send_input('echo "p:$FOO"\n')
+    await out.wait_for(b"p:bar baz")
+    await h.kill()
+
+    kept = serve.home / "serve-env" / f"{sb.id}.json"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    fork = await sb.fork(name=unique("twin"))
+    r = await fork.process.exec('echo "$FOO"')
+    assert r.result == "bar baz\n"
+    await fork.delete()
+    await sb.delete()
+    assert not kept.exists()
+    assert secret not in serve.log.read_text()
