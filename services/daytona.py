@@ -57,7 +57,7 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
-from services.provider import OutputCallback
+from services.provider import OutputCallback, Stdin
 from services.terminal import OrderedWriter, next_output
 
 log = logging.getLogger(__name__)
@@ -584,11 +584,14 @@ class DaytonaProvider:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
         keep_output: int | None = None,
     ) -> ExecResult:
         from daytona import DaytonaProcessExecutionTimeoutError
+
+        if stdin is not None and not isinstance(stdin, bytes):
+            raise InvalidInput("input to a running command is not supported on Daytona sandboxes")
 
         if not argv:
             raise InvalidInput("empty command")

@@ -45,7 +45,15 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
-from services.provider import FileStreams, OutputCallback, Provider, ReadStream, TerminalReattach, WriteStream
+from services.provider import (
+    FileStreams,
+    OutputCallback,
+    Provider,
+    ReadStream,
+    Stdin,
+    TerminalReattach,
+    WriteStream,
+)
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -505,7 +513,7 @@ class SandboxService:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
         keep_output: int | None = None,
     ) -> ExecResult:

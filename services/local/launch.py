@@ -51,6 +51,10 @@ SANDBOX_USER = "sandbox"
 INSIDE_UID = 1000
 INSIDE_GID = 1000
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+# Commands every sandbox has though the host's /usr may not (code written for Daytona's image calls `python`; Debian
+# ships only `python3`): symlinks on bwrap's own root (/usr is a read-only bind), in a directory first on PATH.
+SHIM_BIN = "/opt/sandbench/bin"
+SHIMS = {"python": "/usr/bin/python3"}
 TMP_SIZE = 256 * 1024 * 1024
 SHM_SIZE = 64 * 1024 * 1024
 PIDS_PER_CPU = 256
@@ -360,7 +364,7 @@ class Launcher:
             "--clearenv",
         ]
         full_env = {
-            "PATH": SANDBOX_PATH,
+            "PATH": f"{SHIM_BIN}:{SANDBOX_PATH}",
             "HOME": SANDBOX_HOME,
             "USER": SANDBOX_USER,
             "LOGNAME": SANDBOX_USER,
@@ -372,6 +376,8 @@ class Launcher:
         for key, value in full_env.items():
             a += ["--setenv", key, value]
         a += ["--ro-bind", "/usr", "/usr", *_usr_links()]
+        for name, target in SHIMS.items():
+            a += ["--symlink", target, f"{SHIM_BIN}/{name}"]
         for path in ETC_RO:
             a += ["--ro-bind-try", path, path]
         a += ["--ro-bind-data", str(fds["passwd"]), "/etc/passwd"]

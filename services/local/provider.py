@@ -61,7 +61,7 @@ from services.models import (
     SandboxState,
     SnapshotInfo,
 )
-from services.provider import OutputCallback
+from services.provider import OutputCallback, Stdin
 
 log = logging.getLogger(__name__)
 
@@ -650,7 +650,7 @@ class LocalProvider:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
         keep_output: int | None = None,
     ) -> ExecResult:
@@ -686,9 +686,14 @@ class LocalProvider:
             if proc.stdin is None:
                 return
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                if stdin:
-                    proc.stdin.write(stdin)
-                    await proc.stdin.drain()
+                if isinstance(stdin, bytes):
+                    if stdin:
+                        proc.stdin.write(stdin)
+                        await proc.stdin.drain()
+                elif stdin is not None:
+                    async for chunk in stdin:
+                        proc.stdin.write(chunk)
+                        await proc.stdin.drain()
                 proc.stdin.close()
 
         timed_out = False
@@ -710,7 +715,9 @@ class LocalProvider:
             await proc.wait()
             raise
         finally:
-            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF
+            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF; a streamed
+            # stdin may never end by itself, and nothing reads it any more
+            tasks[2].cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await launched.cleanup()
         code = proc.returncode if proc.returncode is not None else -1

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from services.config import Config
-from services.errors import InvalidInput, SandbenchError, SandboxNotFound, SnapshotNotFound
+from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound, SnapshotNotFound
 from services.models import Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
@@ -46,6 +46,7 @@ class ServerState:
 
     def __init__(self, provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits):
         from services.server.pty import PtyManager
+        from services.server.sandbox_env import SandboxEnvStore
         from services.server.sessions import SessionManager
 
         self.provider = provider
@@ -55,6 +56,7 @@ class ServerState:
         self._services: dict[str, SandboxService] = {}
         self.ptys = PtyManager(limits)
         self.sessions = SessionManager(limits)
+        self.env = SandboxEnvStore(config.data_dir / "serve-env")
         self._reaper: asyncio.Task[None] | None = None
         self._running: dict[str, int] = {}  # toolbox commands running, per identity
 
@@ -198,7 +200,9 @@ def toolbox_url(request: web.Request) -> str:
 
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
-    return wire.sandbox_dto(info, toolbox_url(request))
+    out = wire.sandbox_dto(info, toolbox_url(request))
+    out["env"] = state_of(request).env.get(info.id)
+    return out
 
 
 async def find_sandbox(request: web.Request) -> SandboxInfo:
@@ -254,15 +258,29 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
 
 # -- control plane ----------------------------------------------------------------------------------------------
 async def create_sandbox(request: web.Request) -> web.Response:
+    from services.server.sandbox_env import validate
+
     body = await json_body(request)
     spec = spec_from_create(body)
+    env = validate(body.get("env"))
     svc = service_of(request)
     if spec.snapshot is not None and spec.snapshot not in {s.name for s in await svc.list_snapshots()}:
         raise SnapshotNotFound(f"no snapshot {spec.snapshot!r} (sandbench serve knows only snapshots taken here)")
     if body.get("buildInfo"):
         log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
     info = await svc.create(spec)
+    await _keep_env(request, info, env)
     return wire.json_response(dto(request, info))
+
+
+async def _keep_env(request: web.Request, info: SandboxInfo, env: dict[str, str]) -> None:
+    """Keep a new sandbox's environment, or do not keep the sandbox: it would run without what it was given."""
+    try:
+        state_of(request).env.set(info.id, env)
+    except OSError as exc:
+        log.error("could not keep the environment of %s: %s", info.id, type(exc).__name__)
+        await service_of(request).delete(info.id)
+        raise ProviderError("could not keep the sandbox's environment variables; nothing was created") from None
 
 
 def _matches(info: SandboxInfo, request: web.Request, labels: dict[str, str]) -> bool:
@@ -317,7 +335,9 @@ async def delete_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
     await forget_sessions(request, info.id)
     await service_of(request).delete(info.id)
-    return wire.json_response(dto(request, dataclasses.replace(info, state=SandboxState.DELETED)))
+    resp = dto(request, dataclasses.replace(info, state=SandboxState.DELETED))
+    state_of(request).env.delete(info.id)
+    return wire.json_response(resp)
 
 
 async def start_sandbox(request: web.Request) -> web.Response:
@@ -379,6 +399,7 @@ async def fork_sandbox(request: web.Request) -> web.Response:
         new = await svc.create(spec)
     finally:
         await svc.delete_snapshot(snap)
+    await _keep_env(request, new, state_of(request).env.get(info.id))
     return wire.json_response(dto(request, new))
 
 

@@ -349,7 +349,9 @@ async def create_connect(request: web.Request) -> web.StreamResponse:
     # refused after the upgrade: the SDK raises the error control message's text, but only a status for a non-101
     if (full := mgr.full_message(owner)) is not None:
         return await _serve(request, None, full)
-    env = {"TERM": "xterm-256color", **envs}
+    from services.server.app import state_of
+
+    env = {"TERM": "xterm-256color", **state_of(request).env.merged(sandbox_id, envs)}
     terminal = await svc.open_terminal(sandbox_id, cols, rows, cwd=cwd_rel, env=env)
     if mgr.get(sandbox_id, pty_id) is not None:  # lost a race with a concurrent create of the same id
         await terminal.close()

@@ -6,16 +6,18 @@ and a constant script carries the shell's state from one command to the next: it
 directory, re-exports its variables, runs the client's command, and prints a random marker followed by the new
 `pwd` and `export -p`, which the server strips from the output and keeps. `cd` and `export` therefore persist
 across commands; shell functions, aliases and unexported variables do not. Commands of one session run one at a
-time, in order, as in a shell. Input to a running command is not supported (the provider's exec takes stdin up
-front).
+time, in order, as in a shell. A command run asynchronously reads its stdin from a pipe that stays open while it
+runs: `…/command/{id}/input` writes to it (echoed into the command's output unless it was run with
+`suppressInputEcho`, as Daytona's sessions do). A synchronous command's stdin is empty: nobody could type into it
+while the request waits.
 
 Bounds (`ServeLimits`, README "serve"): sessions per identity; commands kept per session (the oldest finished one is
 forgotten to make room; a session whose kept commands are all queued or running refuses another); bytes per stream
 per command (`MAX_LOG`); log bytes per identity over all its sessions (the oldest finished commands are forgotten
-first; past it, a running command's output is dropped with a note); the carried state (`STATE_MAX`). The logs are
-kept once, as the chunks that arrived: a log-follow client's queue holds references to the same chunks, not copies,
-and an identity has at most `follow_max_streams` log-follow WebSockets open. A session with nothing queued or
-running and no request for the idle timeout is deleted.
+first; past it, a running command's output is dropped with a note); the carried state (`STATE_MAX`); input not yet
+read by its command (`MAX_INPUT_PENDING`). The logs are kept once, as the chunks that arrived: a log-follow client's
+queue holds references to the same chunks, not copies, and an identity has at most `follow_max_streams` log-follow
+WebSockets open. A session with nothing queued or running and no request for the idle timeout is deleted.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_LOG = 8 * 1024 * 1024  # per stream per command: the rest is dropped, with a note
 STATE_MAX = 256 * 1024  # bytes of `pwd` + `export -p` carried to the next command (the kernel takes 128 KiB per var)
+MAX_INPUT_PENDING = 1024 * 1024  # bytes of input sent to a command that has not read it yet
 STDOUT_MARK, STDERR_MARK = b"\x01\x01\x01", b"\x02\x02\x02"
 # The client's command arrives in $SB_CMD and the saved state in $SB_CWD/$SB_EXPORTS: data, never spliced into
 # this script. It runs under the sandbox's shell.
@@ -82,6 +85,7 @@ class Command:
     listeners: set[asyncio.Queue[_Chunk | None]] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    input: CommandInput | None = None
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "command": self.command}
@@ -143,6 +147,27 @@ class Command:
         self.done.set()
 
 
+class CommandInput:
+    """The open stdin of a running command: chunks queued by the input route, read by the provider's exec."""
+
+    def __init__(self, echo: bool) -> None:
+        self.echo = echo
+        self.pending = 0
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def send(self, data: bytes) -> None:
+        if self.pending + len(data) > MAX_INPUT_PENDING:
+            raise _InputFull(f"the command has not read the {self.pending} bytes of input sent before; try again")
+        self.pending += len(data)
+        self._queue.put_nowait(data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            data = await self._queue.get()
+            self.pending -= len(data)
+            yield data
+
+
 @dataclass(eq=False)
 class Session:
     id: str
@@ -187,12 +212,12 @@ class _StdoutFilter:
             self.trailer = bytearray(buf[at + len(self.mark) :])
             self.pending = b""
             return
-        keep = len(self.mark) - 1
+        # hold back only a tail that could be the start of the marker, so short interactive output (a prompt, an
+        # answer to input) is forwarded at once
+        keep = next((n for n in range(min(len(buf), len(self.mark) - 1), 0, -1) if self.mark.startswith(buf[-n:])), 0)
         if len(buf) > keep:
-            self.cmd.emit(STDOUT_MARK, buf[:-keep])
-            self.pending = buf[-keep:]
-        else:
-            self.pending = buf
+            self.cmd.emit(STDOUT_MARK, buf[: len(buf) - keep])
+        self.pending = buf[len(buf) - keep :]
 
     def close(self) -> None:
         if self.pending and self.trailer is None:
@@ -337,14 +362,24 @@ class _Exists(SandbenchError):
     http_status, http_code = 409, "CONFLICT"
 
 
+class _Completed(SandbenchError):
+    http_status, http_code = 410, "COMMAND_ALREADY_COMPLETED"
+
+
+class _InputFull(SandbenchError):
+    http_status, http_code = 429, "INPUT_BACKLOG"
+
+
 def manager(request: web.Request) -> SessionManager:
     return state_of(request).sessions
 
 
-async def _run(svc: SandboxService, mgr: SessionManager, session: Session, cmd: Command) -> None:
+async def _run(
+    svc: SandboxService, mgr: SessionManager, session: Session, cmd: Command, base_env: dict[str, str]
+) -> None:
     try:
         async with session.lock:
-            code = await _exec(svc, session, cmd)
+            code = await _exec(svc, session, cmd, base_env)
     except asyncio.CancelledError:
         cmd.finish(-1)  # the session was deleted: log followers get their end
         raise
@@ -355,7 +390,7 @@ async def _run(svc: SandboxService, mgr: SessionManager, session: Session, cmd: 
     mgr.finished(session, cmd)
 
 
-async def _exec(svc: SandboxService, session: Session, cmd: Command) -> int:
+async def _exec(svc: SandboxService, session: Session, cmd: Command, base_env: dict[str, str]) -> int:
     mark = secrets.token_hex(16).encode()
     out = _StdoutFilter(mark, cmd)
 
@@ -365,11 +400,23 @@ async def _exec(svc: SandboxService, session: Session, cmd: Command) -> int:
         else:
             cmd.emit(STDERR_MARK, data)
 
-    env = {"SB_CMD": cmd.command, "SB_CWD": session.cwd, "SB_EXPORTS": session.exports, "SB_MARK": mark.decode()}
+    env = {
+        **base_env,
+        "SB_CMD": cmd.command,
+        "SB_CWD": session.cwd,
+        "SB_EXPORTS": session.exports,
+        "SB_MARK": mark.decode(),
+    }
     try:
+        stdin = cmd.input.chunks() if cmd.input is not None else None
         # the log is kept here, bounded; the provider keeps none of it
         result = await svc.exec(
-            session.sandbox_id, ["/bin/sh", "-c", WRAPPER, SCRIPT], env=env, on_output=on_output, keep_output=0
+            session.sandbox_id,
+            ["/bin/sh", "-c", WRAPPER, SCRIPT],
+            env=env,
+            stdin=stdin,
+            on_output=on_output,
+            keep_output=0,
         )
     except SandbenchError as exc:
         cmd.emit(STDERR_MARK, f"sandbench: {exc.public}\n".encode())
@@ -425,10 +472,14 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
+    run_async = bool(body.get("runAsync") or body.get("async"))
     mgr = manager(request)
     cmd = mgr.new_command(session, command)
-    cmd.task = asyncio.ensure_future(_run(service_of(request), mgr, session, cmd))
-    if body.get("runAsync") or body.get("async"):
+    if run_async:
+        cmd.input = CommandInput(echo=not body.get("suppressInputEcho"))
+    base_env = state_of(request).env.get(session.sandbox_id)  # the sandbox's env_vars under every command
+    cmd.task = asyncio.ensure_future(_run(service_of(request), mgr, session, cmd, base_env))
+    if run_async:
         return wire.json_response({"cmdId": cmd.id}, status=202)
     await asyncio.shield(cmd.done.wait())
     return wire.json_response(
@@ -497,13 +548,20 @@ async def _follow(ws: web.WebSocketResponse, cmd: Command) -> None:
 
 
 async def command_input(request: web.Request) -> web.Response:
-    _command(await _session(request), request)
-    return wire.error_response(
-        501,
-        "sending input to a running session command is not supported by sandbench serve",
-        "NOT_IMPLEMENTED",
-        request,
-    )
+    cmd = _command(await _session(request), request)
+    body = await json_body(request)
+    data = body.get("data")
+    if not isinstance(data, str):
+        raise InvalidInput("data must be a string")
+    if cmd.done.is_set():
+        raise _Completed(f"command {cmd.id!r} has already completed")
+    if cmd.input is None:
+        raise InvalidInput("input goes to commands run asynchronously (run_async=True)")
+    raw = data.encode("utf-8", "surrogateescape")
+    cmd.input.send(raw)
+    if cmd.input.echo:
+        cmd.emit(STDOUT_MARK, raw)
+    return web.Response(status=204)
 
 
 def add_routes(app: web.Application, base: str) -> None:

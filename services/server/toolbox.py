@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import posixpath
 import re
 import secrets
 from typing import Any
@@ -24,6 +25,7 @@ from services.errors import (
     FileNotFound,
     InvalidInput,
     OperationTimeout,
+    PathRejected,
     ProviderError,
     SandbenchError,
     TooLarge,
@@ -38,9 +40,12 @@ from services.server.limits import MiB, ServeLimits
 log = logging.getLogger(__name__)
 
 EXEC_MAX_OUTPUT = 16 * 1024 * 1024
-# `sh -c SCRIPT CMD`: the client's command string arrives as $0 — data, never spliced into our script — and runs
-# under the sandbox's shell with stderr merged into stdout, as the Daytona daemon does.
-EXEC_WRAPPER = 'exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+# `sh -c SCRIPT CMD CWD`: the client's command string arrives as $0 and its working directory as $1 — data, never
+# spliced into our script. The `cd` runs inside the sandbox, so any folder of the sandbox's own file system (its
+# home, /tmp, /usr/...) is a valid cwd and no host path is ever reached. A failed `cd` is the only thing that can
+# write to the original stderr (the command's stderr is merged into stdout, as the Daytona daemon does).
+EXEC_WRAPPER = 'cd -- "$1" 2>/dev/null || { echo cwd >&2; exit 1; }; exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+CWD_MAX = 4096
 
 
 def sid(request: web.Request) -> str:
@@ -184,6 +189,43 @@ async def find_in_files(request: web.Request) -> web.Response:
     return wire.json_response(matches)
 
 
+REPLACE_FILE_MAX = 64 * MiB  # a file is read whole to replace in it
+REPLACE_MAX_FILES = 10_000
+
+
+async def replace_in_files(request: web.Request) -> web.Response:
+    """Replace every occurrence of `pattern` (a literal string, as the daemon's `strings.ReplaceAll`) by `newValue`
+    in each file, through the file API: symlinks are never followed, each file is replaced atomically and only if it
+    did not change since it was read. A file that fails gets `success: false` and its error; the others go on."""
+    body = await json_body(request)
+    files, pattern, new_value = body.get("files"), body.get("pattern"), body.get("newValue")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InvalidInput("files must be a list of paths")
+    if len(files) > REPLACE_MAX_FILES:
+        raise InvalidInput(f"at most {REPLACE_MAX_FILES} files per replace")
+    if not isinstance(pattern, str) or not pattern:
+        raise InvalidInput("a non-empty pattern is required")
+    if not isinstance(new_value, str):
+        raise InvalidInput("newValue must be a string")
+    svc, box = service_of(request), sid(request)
+    await svc.ensure_running(box)  # ownership first: another owner's sandbox is a 404, not a list of failures
+    old, new = pattern.encode(), new_value.encode()
+    results: list[dict[str, Any]] = []
+    for raw in files:
+        try:
+            rel, _ = wire.workspace_path(raw)
+            data = await svc.read_file(box, rel, limit=REPLACE_FILE_MAX)
+            if data.truncated:
+                raise TooLarge(f"{raw[:200]!r} is over {_mib(REPLACE_FILE_MAX)}: not replaced in")
+            if old in data.data:
+                await svc.write_file(box, rel, data.data.replace(old, new), expected_mtime=data.mtime)
+        except SandbenchError as exc:
+            results.append({"file": raw, "success": False, "error": exc.message})
+            continue
+        results.append({"file": raw, "success": True})
+    return wire.json_response(results)
+
+
 PATH_PART_MAX = 8192  # bytes of a `files[i].path` part: a path, never content
 CHUNK = 256 * 1024  # bytes per read from disk or from the request, and per write to either
 
@@ -222,7 +264,7 @@ async def bulk_upload(request: web.Request) -> web.Response:
             # the destination comes from the `.path` part; the file part's filename is only a percent-encoded echo
             raw = await _read_small(request, part, PATH_PART_MAX, "a files[i].path part")
             received += len(raw)
-            targets[index] = wire.workspace_path(raw.decode("utf-8", "surrogateescape"))
+            targets[index] = _upload_target(raw.decode("utf-8", "surrogateescape"))
             continue
         if index not in targets:
             raise InvalidInput(f"files[{index}].path must come before files[{index}].file")
@@ -243,6 +285,20 @@ async def bulk_upload(request: web.Request) -> web.Response:
     if targets:
         raise InvalidInput("each upload needs both files[i].path and files[i].file")
     return wire.json_response({"files": written})
+
+
+def _upload_target(raw: str) -> tuple[str, str]:
+    try:
+        return wire.workspace_path(raw)
+    except PathRejected:
+        if not raw.startswith("/"):
+            raise
+        # the SDK turns every upload failure into a plain DaytonaError("<status>: <message>"): the message must
+        # say what to do. Only the home persists: /tmp is private to each process of a local sandbox.
+        raise PathRejected(
+            f"uploads go under {wire.HOME} (the sandbox's workspace, the only folder that persists): "
+            f"{raw[:200]!r} is outside it"
+        ) from None
 
 
 def _upload_too_large(message: str) -> TooLarge:
@@ -372,24 +428,26 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
-    cwd, _ = wire.workspace_path(body.get("cwd"))
+    cwd = _exec_cwd(body.get("cwd"))
     envs = body.get("envs") or {}
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise InvalidInput("envs must map strings to strings")
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
+    env = state_of(request).env.merged(sid(request), envs)
     result = await run_command(
         request,
         sid(request),
-        ["/bin/sh", "-c", EXEC_WRAPPER, command],
-        cwd=cwd,
-        env=envs,
+        ["/bin/sh", "-c", EXEC_WRAPPER, command, cwd],
+        env=env,
         timeout=timeout,
         keep_output=EXEC_MAX_OUTPUT + 1,
     )
     if result.timed_out:
-        raise OperationTimeout(f"command timed out after {timeout} s")
+        raise OperationTimeout(f"command execution timeout: the command ran longer than {timeout:g} s and was killed")
+    if result.stderr:
+        raise InvalidInput(f"cwd {cwd[:200]!r} is not a folder inside the sandbox")
     return wire.json_response({"exitCode": result.exit_code, "result": _output_text(result)})
 
 
@@ -403,6 +461,20 @@ def _output_text(result: ExecResult) -> str:
         note = f"\n[sandbench serve: output cut at {_mib(EXEC_MAX_OUTPUT)}]\n"
     # surrogateescape keeps bytes that are not UTF-8 (as \udcXX escapes in the JSON) instead of losing them
     return output.decode("utf-8", "surrogateescape") + note
+
+
+def _exec_cwd(raw: object) -> str:
+    """The absolute in-sandbox folder an exec runs in: relative paths (and the home's aliases) name the workspace
+    as everywhere else; other absolute paths are taken as the sandbox sees them, for exec only (the file API still
+    refuses them), since the `cd` happens inside the sandbox's mount namespace."""
+    if raw is not None and not isinstance(raw, str):
+        raise InvalidInput("cwd must be a string")
+    if raw and raw.startswith("/") and not any(raw == h or raw.startswith(h + "/") for h in wire.HOME_ALIASES):
+        if "\x00" in raw or len(raw) > CWD_MAX:
+            raise InvalidInput("cwd must be a path without NUL bytes")
+        return posixpath.normpath(raw)
+    rel, _ = wire.workspace_path(raw)
+    return f"{wire.HOME}/{rel}" if rel else wire.HOME
 
 
 CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
@@ -428,11 +500,12 @@ async def code_run(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
+    env = state_of(request).env.merged(sid(request), envs)
     result = await run_command(
-        request, sid(request), command, env=envs, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
+        request, sid(request), command, env=env, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
     )
     if result.timed_out:
-        raise OperationTimeout(f"code timed out after {timeout} s")
+        raise OperationTimeout(f"code execution timeout: the code ran longer than {timeout} s and was killed")
     return wire.json_response(
         {"exitCode": result.exit_code, "result": _output_text(result), "artifacts": {"charts": []}}
     )
@@ -588,9 +661,21 @@ async def git_create_branch(request: web.Request) -> web.Response:
 
 
 async def git_delete_branch(request: web.Request) -> web.Response:
+    """Deleted even when not merged, as Daytona does; a missing branch is GIT_BRANCH_NOT_FOUND, the checked-out
+    one a conflict."""
     body = await json_body(request)
-    args = ["branch", "-d", "--", _branch_name(body)]
-    await _git(request, _git_repo(body, request), args, code="GIT_BRANCH_NOT_FOUND")
+    args = ["branch", "-D", "--", _branch_name(body)]
+    try:
+        await _git(request, _git_repo(body, request), args)
+    except _GitError as exc:
+        if exc.http_code == "GIT_REPO_NOT_FOUND":
+            raise
+        low = exc.message.lower()
+        if "not found" in low:
+            raise _GitError(404, "GIT_BRANCH_NOT_FOUND", exc.message.removeprefix("git: ")) from None
+        if "cannot delete" in low or "checked out" in low:
+            raise _GitError(409, "CONFLICT", exc.message.removeprefix("git: ")) from None
+        raise
     return web.Response(status=204)
 
 
@@ -619,7 +704,6 @@ _FEATURES = [
     ("process/interpreter", "the code interpreter"),
     ("port", "port detection"),
     ("system", "system metrics"),
-    ("files/replace", "replace in files"),
     ("files/download", "signed file download URLs"),
     ("files/upload", "signed file upload URLs"),
     ("git", "this git operation"),
@@ -635,7 +719,7 @@ async def unsupported(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from services.server import interpreter, pty, sessions
+    from services.server import interpreter, pty, sessions, toolbox_git
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -649,6 +733,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{base}/files/search", search_files)
     r.add_post(f"{base}/files/bulk-upload", bulk_upload)
     r.add_post(f"{base}/files/bulk-download", bulk_download)
+    r.add_post(f"{base}/files/replace", replace_in_files)
     r.add_post(f"{base}/process/execute", execute)
     r.add_post(f"{base}/process/code-run", code_run)
     r.add_get(f"{base}/git/status", git_status)
@@ -664,5 +749,6 @@ def add_routes(app: web.Application) -> None:
     pty.add_routes(app, base)
     sessions.add_routes(app, base)
     interpreter.add_routes(app, base)
+    toolbox_git.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
     r.add_route("*", f"{base}/{{rest:.*}}", unsupported)
