@@ -141,3 +141,47 @@ async def test_the_keymap_decides_which_app_keys_work_in_the_terminal(
         await wait_for(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
         await pilot.press("f12")
         await wait_for(pilot, lambda: not app.is_running)
+
+
+def rendered(view: TerminalView) -> list[str]:
+    """The pane's lines as they are painted: Textual's cached strips, re-rendered only where a refresh asked."""
+    return [strip.text.rstrip() for strip in view.render_lines(view.size.region)]
+
+
+async def test_typing_while_scrolled_back_returns_to_the_live_screen(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = app_on(service, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_terminal(pilot, app)
+        await type_text(pilot, "seq 1 500\n")
+        await wait_for(pilot, lambda: "\n500\n" in shown(view), timeout=30)
+        await pilot.pause()
+        live = rendered(view)
+        assert "500" in live
+        for _ in range(3):
+            await pilot.press("shift+pageup")
+        await pilot.pause()
+        back = rendered(view)
+        assert back[0].endswith(f"↑ scrolled back {view.back_rows} lines") and view.back_rows > 0
+        assert "500" not in back
+        # shift+PgDn works while scrolled back...
+        await pilot.press("shift+pagedown")
+        await pilot.pause()
+        assert rendered(view)[0].endswith(f"↑ scrolled back {view.back_rows} lines") and view.back_rows > 0
+
+        # ...and typing returns to the bottom, repainted whole: no old rows or marker left around the live prompt
+        await pilot.press("y")
+        await wait_for(pilot, lambda: rendered(view)[view.screen_model.y].rstrip().endswith("$ y"))
+        now = rendered(view)
+        assert not any("scrolled back" in line for line in now), now
+        assert now == [line.rstrip() for line in view.screen_model.display()][: len(now)]
+        assert "500" in now
+        # scrolling back again and forward to the bottom shows the live screen
+        await pilot.press("shift+pageup")
+        await pilot.pause()
+        assert "scrolled back" in rendered(view)[0]
+        for _ in range(3):
+            await pilot.press("shift+pagedown")
+        await pilot.pause()
+        assert view.back_rows == 0 and not any("scrolled back" in line for line in rendered(view))

@@ -18,6 +18,8 @@ xterm does (`keys.py`), except:
   `terminal:` prefix. The app enforces this (`SandbenchApp._check_bindings`): Textual checks priority bindings
   before any widget sees a key, and the app skips all others while `holds_keyboard` is true.
 
+Typing or sending a key while scrolled back returns to the live screen and repaints it whole.
+
 Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
 
 The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
@@ -356,8 +358,8 @@ class TerminalView(TerminalSelection, can_focus=True):
 
     def _after_output(self) -> None:
         screen = self.screen_model
-        if self.back_rows and not self.copy_mode:
-            self.back_rows = 0  # new output returns to the bottom
+        if not self.copy_mode:
+            self._to_live_screen()  # new output returns to the bottom
         if screen.title != self._title:
             self._title = screen.title
             self.post_message(self.TitleChanged(self, screen.title))
@@ -462,7 +464,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         session = self.session
         if session is None or not data:
             return
-        self.back_rows = 0
+        self._to_live_screen()
         echo_priority().typed(self)
         self._in_background(session.write(data))
 
@@ -537,6 +539,13 @@ class TerminalView(TerminalSelection, can_focus=True):
         new = max(0, min(len(self.screen_model.history), self.back_rows + n))
         if new != self.back_rows:
             self.back_rows = new
+            self.refresh()
+
+    def _to_live_screen(self) -> None:
+        """Back from the scrollback to the live screen, repainted whole: output repaints only the rows it changed,
+        which would leave the scrolled-back rows (and their marker) on screen around the live prompt."""
+        if self.back_rows:
+            self.back_rows = 0
             self.refresh()
 
     # -- the mouse, for programs that ask for it -------------------------------------------------------------
