@@ -211,6 +211,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
+        self.failed: str | None = None  # why the shell could not start (`describe`'s one safe line), until a restart
         self.unseen = False  # output arrived while this tab was out of sight
         self.rang = False  # ... and it rang the bell
         self.back_rows = 0
@@ -239,6 +240,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         """Open the session and start reading it (done on mount unless `autostart=False`)."""
         self.exited = False
         self.exit_code = None
+        self.failed = None
         self._pump_task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -253,7 +255,8 @@ class TerminalView(TerminalSelection, can_focus=True):
                 session = await self.service.open_terminal(self.sandbox_id, cols, rows)
         except Exception as err:  # a service error, shown as one line, never a traceback
             report(self, err, "terminal")
-            self._show_banner(f"could not open a terminal: {describe(err)}")
+            self.failed = describe(err)
+            self._show_banner(f"could not start a shell: {self.failed} — press enter to try again")
             self._mark_exited(None)
             return
         self.session = session

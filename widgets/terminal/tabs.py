@@ -170,8 +170,10 @@ class TerminalPane(Vertical):
 
     def label_for(self, view: TerminalView) -> str:
         label = (view.title or "shell")[:24]
-        if view.exited:
-            label += f" [exit {view.exit_code}]"
+        if view.failed is not None:
+            label += " [failed to start]"
+        elif view.exited:
+            label += f" [exit {view.exit_code}]" if view.exit_code is not None else " [ended]"
         if view.rang:
             label += " !"
         elif view.unseen:
