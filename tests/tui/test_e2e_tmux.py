@@ -207,8 +207,10 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
     t.wait_until(lambda s: TERMINAL_KEYS in footer(s), "the terminal's keys in the footer")
     # the terminal owns its keys: F6, F11 and alt+1 reach `cat -v` as xterm sends them (through tmux and Textual's
     # parser), and none of them moves focus or zooms
-    t.type("cat -v")
+    # (keys sent before cat runs would reach bash's readline: wait for cat's tty to be the line-buffered one)
+    t.type("printf 'CAT-%s\\n' READY; cat -v")
     t.keys("Enter")
+    t.wait_until(lambda s: any(line.strip(" │") == "CAT-READY" for line in terminal_lines(s)), "cat -v running")
     t.keys("F6", "F11", "M-1", "Enter")
     cat = "^[[17~^[[23~^[1"
     screen = t.wait_until(lambda s: sum(cat in line for line in terminal_lines(s)) >= 2, "F6 F11 alt+1 from cat -v")

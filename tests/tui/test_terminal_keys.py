@@ -74,14 +74,16 @@ def app_on(service: SandboxService, config: Config, **keymap: str) -> SandbenchA
 
 async def keys_through_cat(pilot: Pilot[Any], service: SandboxService, box: SandboxInfo, keys: list[str]) -> str:
     """Press `keys` into `cat -v > keys.txt`, one line each; what cat wrote, as the file holds it."""
-    await type_text(pilot, "cat -v > keys.txt\n")
+    app = pilot.app
+    assert isinstance(app.focused, TerminalView)
+    view = app.focused
+    # keys sent before cat runs would go to bash's readline: wait for the tty to be cat's, line-buffered
+    await type_text(pilot, "printf 'CAT-%s\\n' READY; cat -v > keys.txt\n")
+    await wait_for(pilot, lambda: "\nCAT-READY\n" in shown(view))
     for key in keys:
         await pilot.press(key, "enter")
     await pilot.press("ctrl+d")
     await type_text(pilot, "echo CAT-$((6*7))\n")
-    app = pilot.app
-    assert isinstance(app.focused, TerminalView)
-    view = app.focused
     await wait_for(pilot, lambda: "CAT-42" in shown(view), timeout=30)
     return (await service.read_file(box.id, "keys.txt")).data.decode()
 
