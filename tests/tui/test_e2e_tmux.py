@@ -201,10 +201,24 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
     assert "─ Editor ─" in screen and "─ Git ─" in screen  # 120 columns: git has its own column, not a tab
 
     # alt+3 (sent as ESC 3, as most terminals do) focuses the terminal pane, once its shell is up: the footer shows
-    # the terminal's keys, and the help screen names the focused pane first
+    # the terminal's keys
     t.wait_until(lambda s: any("$" in line or "#" in line for line in terminal_lines(s)), "a shell prompt")
     t.keys("M-3")
     t.wait_until(lambda s: TERMINAL_KEYS in footer(s), "the terminal's keys in the footer")
+    # the terminal owns its keys: F6, F11 and alt+1 reach `cat -v` as xterm sends them (through tmux and Textual's
+    # parser), and none of them moves focus or zooms
+    # (keys sent before cat runs would reach bash's readline: wait for cat's tty to be the line-buffered one)
+    t.type("printf 'CAT-%s\\n' READY; cat -v")
+    t.keys("Enter")
+    t.wait_until(lambda s: any(line.strip(" │") == "CAT-READY" for line in terminal_lines(s)), "cat -v running")
+    t.keys("F6", "F11", "M-1", "Enter")
+    cat = "^[[17~^[[23~^[1"
+    screen = t.wait_until(lambda s: sum(cat in line for line in terminal_lines(s)) >= 2, "F6 F11 alt+1 from cat -v")
+    assert "─ Explorer ─" in screen and TERMINAL_KEYS in footer(screen)  # not zoomed, still in the terminal
+    t.keys("C-d")
+    # ctrl+] leaves the terminal for its tab bar, where the app's keys work: the help screen names the pane
+    t.keys("C-]")
+    t.wait_until(lambda s: TERMINAL_KEYS not in footer(s), "the terminal left for its tab bar")
     t.keys("F1")
     assert "Terminal (focused)" in t.wait_for("(focused)")
     t.keys("Escape")
