@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test system-deps lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,10 +29,14 @@ lint: $(STAMP_TEST)
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
 
-pytest: $(STAMP_TEST)
+# The programs the tests drive (tmux, vim, htop, ...): installed as root, else the one command to run is printed.
+system-deps:
+	@PY=$(PY) bash scripts/system-deps.sh
+
+pytest: system-deps $(STAMP_TEST)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck pytest
+test: system-deps lint typecheck pytest
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench

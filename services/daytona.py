@@ -57,8 +57,8 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
-from services.provider import OutputCallback
-from services.terminal import next_output
+from services.provider import OutputCallback, Stdin
+from services.terminal import OrderedWriter, next_output
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -584,10 +584,14 @@ class DaytonaProvider:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         from daytona import DaytonaProcessExecutionTimeoutError
+
+        if stdin is not None and not isinstance(stdin, bytes):
+            raise InvalidInput("input to a running command is not supported on Daytona sandboxes")
 
         if not argv:
             raise InvalidInput("empty command")
@@ -620,6 +624,8 @@ class DaytonaProvider:
         out = (resp.result or "").encode("utf-8", "surrogateescape")
         if on_output is not None and out:
             on_output("stdout", out)
+        if keep_output is not None:
+            out = out[:keep_output]
         code = resp.exit_code if resp.exit_code is not None else -1
         return ExecResult(exit_code=int(code), stdout=out, stderr=b"", duration=time.monotonic() - started)
 
@@ -677,6 +683,7 @@ class DaytonaTerminal:
         self._closed = False
         self._done = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self._writer = OrderedWriter(self._deliver)
         # connected | reconnecting | disconnected | detached | exited: what the pane should say
         self.status = "connecting"
         self.reconnects = 0
@@ -768,8 +775,15 @@ class DaytonaTerminal:
             self.status = "exited"
         self._queue.put_nowait(None)
         self._done.set()
+        self._writer.close()
 
     async def write(self, data: bytes) -> None:
+        if self._handle is None or self._done.is_set():
+            return
+        await self._writer.write(data)
+
+    async def _deliver(self, data: bytes) -> None:
+        """The writer's one drain task: one message at a time, in order (concurrent sends could overtake)."""
         if self._handle is None or self._done.is_set():
             return
         try:

@@ -7,7 +7,7 @@ normalised, '' for the sandbox root. Providers raise only `services.errors` type
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from services.models import (
@@ -23,6 +23,8 @@ from services.models import (
 from services.terminal import TerminalSession
 
 OutputCallback = Callable[[OutputStream, bytes], None]
+# A process's stdin: all of it up front, or chunks as they come (input to a running command), EOF when it ends
+Stdin = bytes | AsyncIterable[bytes]
 
 
 class Provider(Protocol):
@@ -83,10 +85,14 @@ class Provider(Protocol):
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
-        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out."""
+        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out.
+        `keep_output`: at most this many bytes of each stream are kept in the result (None: all); the rest is still
+        read, and still reaches `on_output`, so a chatty program neither blocks nor fills the caller's memory.
+        A streamed `stdin` is closed when it ends; providers that cannot stream raise InvalidInput."""
         ...
 
     async def open_terminal(
@@ -110,3 +116,39 @@ class TerminalReattach(Protocol):
         """Connect to a running session: its recent output is replayed, then it streams as a new one would.
         Closing the returned session ends the shell; `detach()` (where offered) only drops the connection."""
         ...
+
+
+class ReadStream(Protocol):
+    """A regular file opened for reading in chunks (`FileStreams.open_read`). `size` is its size when opened."""
+
+    size: int
+
+    async def read(self, n: int) -> bytes:
+        """Up to `n` bytes; b"" at the end."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class WriteStream(Protocol):
+    """A file being replaced atomically, its content arriving in chunks (`FileStreams.open_write`): nothing is
+    visible under its name until `commit()`; `abort()` drops it (and is safe after a commit)."""
+
+    written: int
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> FileEntry: ...
+
+    async def abort(self) -> None: ...
+
+
+@runtime_checkable
+class FileStreams(Protocol):
+    """Optional: a provider that reads and writes files in chunks, so a large transfer never sits in memory whole
+    (`sandbench serve`'s bulk download and upload). LocalProvider offers it; `SandboxService` checks
+    `isinstance(provider, FileStreams)` and refuses clearly where it is missing."""
+
+    async def open_read(self, sandbox_id: str, path: str) -> ReadStream: ...
+
+    async def open_write(self, sandbox_id: str, path: str) -> WriteStream: ...

@@ -45,7 +45,15 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
-from services.provider import OutputCallback, Provider, TerminalReattach
+from services.provider import (
+    FileStreams,
+    OutputCallback,
+    Provider,
+    ReadStream,
+    Stdin,
+    TerminalReattach,
+    WriteStream,
+)
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -432,6 +440,25 @@ class SandboxService:
             path=p,
         )
 
+    def _streams(self) -> FileStreams:
+        if not isinstance(self.provider, FileStreams):
+            raise InvalidInput(f"{self.provider.name} sandboxes do not offer streamed file transfers")
+        return self.provider
+
+    async def open_read(self, sandbox_id: str, path: str) -> ReadStream:
+        """A regular file opened for reading in chunks (no symlink followed); the caller closes it."""
+        p = paths.normalize(path)
+        streams = self._streams()
+        return await self._run("read", sandbox_id, lambda: streams.open_read(sandbox_id, p), write=False, path=p)
+
+    async def open_write(self, sandbox_id: str, path: str) -> WriteStream:
+        """Begin an atomic replace of `path` fed in chunks; `commit()` makes it visible, `abort()` drops it."""
+        p = paths.normalize(path)
+        if not p:
+            raise InvalidInput("cannot write to the workspace root")
+        streams = self._streams()
+        return await self._run("write", sandbox_id, lambda: streams.open_write(sandbox_id, p), write=True, path=p)
+
     async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
         p = paths.normalize(path)
         return await self._run(
@@ -486,8 +513,9 @@ class SandboxService:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         if not argv or not all(isinstance(a, str) and "\x00" not in a for a in argv):
             raise InvalidInput("a command is a non-empty list of arguments without NUL bytes")
@@ -499,7 +527,14 @@ class SandboxService:
             "exec",
             sandbox_id,
             lambda: self.provider.exec(
-                sandbox_id, list(argv), cwd=c, env=env, timeout=timeout, stdin=stdin, on_output=on_output
+                sandbox_id,
+                list(argv),
+                cwd=c,
+                env=env,
+                timeout=timeout,
+                stdin=stdin,
+                on_output=on_output,
+                keep_output=keep_output,
             ),
             write=True,
             path=c or None,

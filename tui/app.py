@@ -3,9 +3,11 @@
 Reading order for the UI: this file, then `tui/screens/sandbox_list.py`, then `services/sandbox_service.py`.
 
 - The app owns the `SandboxService` (passed in; tests inject their own), the theme, the key map and the single
-  place where errors become notifications: panes and screens post `WorkerFailed` (see `widgets.messages`), and
-  `report_error` turns a `SandbenchError` into its one-line `str()` and anything else into "unexpected error (see
-  log)" with the traceback in the log file. No traceback reaches the screen, not even from a crash.
+  place where errors become notifications (`widgets.messages.ErrorRoute`): failed workers of every pane and screen
+  (all run with `exit_on_error=False` and carry `ReportWorkerErrors`) and errors panes catch themselves
+  (`widgets.messages.report`) arrive as `WorkerFailed`; a `SandbenchError` is shown as its title and one-line
+  message, anything else as "unexpected error (details in the log file)" with the traceback in the log file. No
+  traceback and no sandbox markup reach the screen (every notification goes through `widgets.messages.tell`).
 - Start-up imports only what the sandbox list's first frame needs; the workspace screen (and with it the editor,
   pygments, the terminal and pyte) is imported when a sandbox is first opened.
 """
@@ -19,21 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on
 from textual.app import App
 from textual.binding import BindingType
 from textual.widget import Widget
 
 from services.config import Config
-from services.errors import SandbenchError
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
-from tui.keymap import APP_KEYS, apply_keymap, bindings
-from tui.messages import OpenSandbox, SandboxReady, WorkerFailed
+from tui.keymap import APP_KEYS, apply_keymap, bindings, in_terminal_ids
+from tui.messages import OpenSandbox, SandboxReady
 from tui.screens.sandbox_list import SandboxListScreen
-from widgets.messages import ReportWorkerErrors
+from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 
 log = logging.getLogger("sandbench.app")
@@ -71,7 +71,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
+class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=False):
     TITLE = "sandbench"
     CSS_PATH = stylesheet_path()
     # inherit_bindings=False drops Textual's own ctrl+c binding: ctrl+c belongs to the focused pane (the terminal)
@@ -90,6 +90,7 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         clock: Callable[[], datetime] = _now,
         auto_stop: bool = False,
         panes: Mapping[str, Callable[..., Widget]] | None = None,
+        doctor: bool = True,
     ) -> None:
         super().__init__()
         self.panes = panes  # pane class overrides for the workspace (tests); None = the real panes
@@ -98,21 +99,43 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         self.open_name = open_name
         self.clock = clock
         self._auto_stop = auto_stop
+        self.doctor = doctor  # run the doctor on the list (snapshot tests turn it off: its verdict is the host's)
+        self.in_terminal = in_terminal_ids()  # binding ids that run while a terminal holds the keyboard
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         else:
-            self.notify(f"unknown theme {safe_text(self.config.theme)!r}; using the default", markup=False)
-        others = apply_keymap(self, self.config.keymap)
+            tell(self, f"unknown theme {self.config.theme!r}; using the default")
+        others, self.in_terminal = apply_keymap(self, self.config.keymap)
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
-        self.push_screen(SandboxListScreen(self.service, self.config, self.clock))
+        self.push_screen(SandboxListScreen(self.service, self.config, self.clock, doctor=self.doctor))
         self.call_after_refresh(settle_heap)
         if self._auto_stop:
             self.service.start_auto_stop()
         if self.open_name:
             self.open_by_name(self.open_name)
+
+    # -- keys -----------------------------------------------------------------------------------------------
+    async def _check_bindings(self, key: str, priority: bool = False) -> bool:
+        """Textual's key dispatch, with the terminal's rule: while the focused widget `holds_keyboard` (a terminal
+        running a program), priority bindings — the app's, the screen's, any pane's — do not take its keys; only
+        the bindings in `in_terminal` run (quit, and what the `[keymap]` marks `terminal:`), whether priority or
+        not. Every other key goes on to the terminal, which sends it to the program (its own escape, ctrl+], is
+        its own binding). Done here, in the one place Textual looks up priority bindings, so no binding added
+        anywhere can take a key from the program; the footer and the palette are untouched by it.
+
+        `_check_bindings` is Textual-internal (textual>=8.2,<9): if it changes, the tests that send F6 and alt+1 to
+        `cat -v` in the terminal fail.
+        """
+        if priority and getattr(self.focused, "holds_keyboard", False):
+            for namespace, bindings_map in reversed(self.screen._binding_chain):
+                for binding in bindings_map.key_to_bindings.get(key, ()):
+                    if binding.id in self.in_terminal and await self.run_action(binding.action, namespace):
+                        return True
+            return False
+        return await super()._check_bindings(key, priority)
 
     # -- opening a sandbox ---------------------------------------------------------------------------------
     def open_by_name(self, name: str) -> None:
@@ -177,19 +200,8 @@ class SandbenchApp(ReportWorkerErrors, App[int], inherit_bindings=False):
         dialog.id = "confirm-quit"
         self.push_screen(dialog, answer)
 
-    # -- the one place errors are shown --------------------------------------------------------------------
-    @on(WorkerFailed)
-    def _worker_failed(self, message: WorkerFailed) -> None:
-        self.report_error(message.error, context=message.worker_name)
-
-    def report_error(self, error: BaseException, *, context: str = "") -> None:
-        if isinstance(error, SandbenchError):
-            log.info("%s: %s: %s", context or "operation", type(error).__name__, error)
-            self.notify(safe_text(str(error)), title=error.title, severity="error", markup=False)
-            return
-        log.error("unexpected error in %s", context or "the app", exc_info=error)
-        self.notify("unexpected error (see log)", title="Error", severity="error", markup=False)
-
+    # -- errors --------------------------------------------------------------------------------------------
+    # Shown in one place: `ErrorRoute` (widgets.messages) handles `WorkerFailed` and `report_error`.
     def _handle_exception(self, error: Exception) -> None:
         # A bug in a handler: Textual would print a traceback with locals on exit. Log it instead, and exit with
         # one line. Headless (tests, snapshots) keeps Textual's behaviour so the test sees the real exception.

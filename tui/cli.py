@@ -3,6 +3,9 @@
 `sandbench` with no verb (or `sandbench open NAME`) starts the Textual app; every other verb runs without importing
 Textual. Errors print one line to stderr and exit with the error's code: 2 usage, 3 not found, 4 permission
 denied, 5 isolation unavailable, 1 anything else; `exec` exits with the command's own code (124 on timeout).
+`doctor` exits 0 when a new local sandbox would get `full` isolation and could run, 1 otherwise; `doctor --repair`
+exits 0 when the state database was repaired (or needed nothing). Neither opens the service: they must work
+on a damaged state database.
 Details of unexpected errors go to the log file, never to the screen.
 """
 
@@ -87,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("open", help="open the app on a sandbox")
     o.add_argument("name")
 
+    dr = sub.add_parser("doctor", help="check this machine: the isolation new sandboxes get, and how to fix it")
+    dr.add_argument("--json", action="store_true")
+    dr.add_argument(
+        "--repair",
+        action="store_true",
+        help="move a damaged state database aside and rebuild it from the sandboxes folder (deletes nothing)",
+    )
+
     sv = sub.add_parser("serve", help="serve local sandboxes over the Daytona API (see README)", add_help=False)
     sv.add_argument("serve_args", nargs=argparse.REMAINDER)
     return p
@@ -106,6 +117,14 @@ def info_json(i: SandboxInfo) -> dict[str, Any]:
         "network": i.network,
         "ephemeral": i.ephemeral,
         "isolation": str(i.isolation),
+        "bwrap": None
+        if i.bwrap is None
+        else {
+            "path": i.bwrap.path,
+            "source": i.bwrap.source,
+            "version": i.bwrap.version,
+            "copied_from": i.bwrap.copied_from,
+        },
         "disk_used_bytes": i.disk_used_bytes,
         "disk_limit_bytes": i.resources.disk_bytes,
         "disk_limit_soft": i.disk_limit_soft,
@@ -155,6 +174,10 @@ def print_table(infos: Sequence[SandboxInfo]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    # every local sandbox runs under the same binary: one line under the table, not a wide column
+    via = sorted({i.bwrap.label for i in infos if i.bwrap is not None})
+    if via:
+        print(f"local isolation by {', '.join(via)}")
 
 
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
@@ -168,6 +191,39 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
 
 
 # -- verbs ----------------------------------------------------------------------------------------------------
+def run_doctor(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    if args.repair:
+        return _repair(cfg.data_dir, as_json=args.json)
+    from services.doctor import diagnose
+
+    report = diagnose(cfg.data_dir, cfg.bwrap)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _repair(data_dir: Path, *, as_json: bool) -> int:
+    from services.local.repair import RepairResult, repair
+
+    result = repair(data_dir) if (data_dir / "sandboxes").is_dir() else RepairResult()
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    if result.moved_to is not None:
+        print(f"moved the damaged state database to {result.moved_to}")
+    if result.sandboxes:
+        print(f"rebuilt {len(result.sandboxes)} sandbox(es): {', '.join(safe_text(n) for n in result.sandboxes)}")
+    if result.snapshots:
+        print(f"rebuilt {len(result.snapshots)} snapshot(s): {', '.join(safe_text(n) for n in result.snapshots)}")
+    for line in result.skipped:
+        print(f"left alone: {safe_text(line)}")
+    if result.moved_to is None and not result.sandboxes and not result.snapshots:
+        print("the state database is sound and lists every sandbox: nothing to repair")
+    return 0
+
+
 async def run_verb(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from services.factory import make_service
 
@@ -349,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(cfg)
         if args.verb == "serve":
             return _serve(list(args.serve_args))
+        if args.verb == "doctor":
+            return run_doctor(args, cfg)
         if args.verb in (None, "open", "app"):
             from tui.app import run_app
 

@@ -8,14 +8,19 @@ upwards (work in flight, branch, worker failures) live in `widgets.messages`, re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from services.models import SandboxInfo, SnapshotInfo
 from widgets.messages import BranchChanged, WorkerFailed, WorkInFlight
 
+if TYPE_CHECKING:
+    from services.doctor import Report
+
 __all__ = [
     "BranchChanged",
+    "DoctorReported",
     "LifecycleDone",
     "Note",
     "OpenSandbox",
@@ -100,3 +105,12 @@ class SelectSandbox(Message):
     def __init__(self, sandbox_id: str) -> None:
         super().__init__()
         self.sandbox_id = sandbox_id
+
+
+class DoctorReported(Message):
+    """The doctor's findings for new local sandboxes; `show` opens the details screen."""
+
+    def __init__(self, report: Report, show: bool = False) -> None:
+        super().__init__()
+        self.report = report
+        self.show = show

@@ -7,13 +7,13 @@ knows its kind) and a flat list of visible rows, and draws through the line API 
 folder of any size costs one `list_dir` and one pass to flatten.
 
 Flow (DESIGN §7): keys → actions → workers that call the service and post small messages → handlers that change
-state. Workers never touch the tree's state; one `Worker.StateChanged` handler turns a failed worker into a one-line
-notification. Names are sandbox data: rendered literally with non-printable characters escaped (`explorer_text`).
+state. Workers never touch the tree's state; a failed worker goes to the app's one error route
+(`ReportWorkerErrors`), which shows one line. Names are sandbox data: rendered literally with non-printable
+characters escaped (`explorer_text`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -25,18 +25,16 @@ from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import Worker, WorkerState
 
 from services import paths
-from services.errors import AlreadyExists, FileNotFound, InvalidInput, SandbenchError
+from services.errors import AlreadyExists, FileNotFound, InvalidInput
 from services.models import FileEntry
 from services.sandbox_service import SandboxService
 from services.watch import watch_changes
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.explorer_text import clipboard_text, name_runs, plain_name
 from widgets.fuzzy_finder import FuzzyFinder
-
-log = logging.getLogger(__name__)
+from widgets.messages import ReportWorkerErrors, tell
 
 GIT_CLASSES = {
     "M": "explorer--git-modified",
@@ -84,7 +82,7 @@ def _check_name(value: str) -> str | None:
     return None
 
 
-class Explorer(ScrollView, can_focus=True):
+class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
     """A lazy tree of one sandbox's workspace. Posts `Explorer.FileOpenRequested` when a file is opened."""
 
     DEFAULT_CSS = """
@@ -598,6 +596,8 @@ class Explorer(ScrollView, can_focus=True):
         else:
             await self.service.write_file(self.sandbox_id, path, b"")
         self.post_message(self._Done([base, parent], reveal=path))
+        if not folder:
+            self.post_message(self.FileOpenRequested(path))  # a new file is made to be written: open it
 
     def action_rename(self) -> None:
         entry = self.cursor_entry
@@ -681,14 +681,14 @@ class Explorer(ScrollView, can_focus=True):
         if entry is None:
             return
         self.app.copy_to_clipboard(clipboard_text(entry.path))
-        self.notify(f"Copied {plain_name(entry.path)}", markup=False, timeout=2)
+        tell(self, f"Copied {plain_name(entry.path)}", timeout=2)
 
     def action_refresh(self) -> None:
         self.reload()
 
     def action_toggle_hidden(self) -> None:
         self.show_hidden = not self.show_hidden
-        self.notify("Showing hidden files" if self.show_hidden else "Hiding hidden files", timeout=1.5)
+        tell(self, "Showing hidden files" if self.show_hidden else "Hiding hidden files", timeout=1.5)
 
     def action_find(self) -> None:
         self.app.push_screen(FuzzyFinder(self.service, self.sandbox_id), self._found)
@@ -697,15 +697,3 @@ class Explorer(ScrollView, can_focus=True):
         if path:
             self.reveal(path)
             self.post_message(self.FileOpenRequested(path))
-
-    # -- errors: one place ------------------------------------------------------------------------------------
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is not WorkerState.ERROR:
-            return
-        event.stop()
-        error = event.worker.error
-        if isinstance(error, SandbenchError):
-            self.notify(str(error), title=error.title, severity="error", markup=False)
-        else:
-            log.error("explorer worker %s failed", event.worker.name, exc_info=error)
-            self.notify(f"{event.worker.name} failed unexpectedly (details in the log)", severity="error", markup=False)

@@ -8,8 +8,8 @@ Dismisses with the chosen path, or None on escape. Paths are sandbox data: shown
 from __future__ import annotations
 
 import asyncio
-import logging
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,17 +20,15 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from services.errors import SandbenchError
 from services.fuzzy import FuzzyMatcher, Match
 from services.sandbox_service import SandboxService
 from widgets.explorer_text import name_text
-
-log = logging.getLogger(__name__)
+from widgets.messages import ReportWorkerErrors
 
 RESULTS = 50
 
 
-class FuzzyFinder(ModalScreen[str | None]):
+class FuzzyFinder(ReportWorkerErrors, ModalScreen[str | None]):
     """Find a file by typing a few of its letters in order (`mdnm` finds `src/deep/module_name.py`)."""
 
     DEFAULT_CSS = """
@@ -107,7 +105,7 @@ class FuzzyFinder(ModalScreen[str | None]):
             options.highlighted = 0
         total = len(self.matcher)
         found = self.matcher.last_candidates if query.strip() else total
-        self.query_one("#finder-status", Static).update(f"{found:,} of {total:,} files")
+        self.query_one("#finder-status", Static).update(Text(f"{found:,} of {total:,} files"))
 
     @on(Input.Submitted, "#finder-input")
     def _submitted(self) -> None:
@@ -137,15 +135,6 @@ class FuzzyFinder(ModalScreen[str | None]):
         self.query_one("#finder-results", OptionList).action_page_up()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is not WorkerState.ERROR:
-            return
-        event.stop()
-        error = event.worker.error
-        status = self.query_one("#finder-status", Static)
-        if isinstance(error, SandbenchError):
-            status.update("could not list the workspace's files")
-            self.notify(str(error), title=error.title, severity="error", markup=False)
-        else:
-            log.error("fuzzy finder indexing failed", exc_info=error)
-            status.update("could not list the workspace's files")
-            self.notify("Listing files failed unexpectedly (details in the log)", severity="error")
+        # the error itself goes to the app's one route (`ReportWorkerErrors`); the finder says why it is empty
+        if event.state is WorkerState.ERROR:
+            self.query_one("#finder-status", Static).update(Text("could not list the workspace's files"))

@@ -16,7 +16,9 @@ Diffs open from memory: while the file list has focus, the diff of the file the 
 background (one exclusive worker; a move cancels it) and cached by (path, section, status generation), so enter
 paints at once; a new status generation drops the cache.
 
-Every operation runs in a worker and goes through `services.git.GitService` (git inside the sandbox). Sandbox text
+Every operation runs in a worker and goes through `services.git.GitService` (git inside the sandbox); its errors
+go to the app's one error route (`widgets.messages`), and a failed status call is also shown in the header, so the
+pane never sits at `loading…` (nor shows a stale status as current) when git cannot run. Sandbox text
 (file names, branch names, commit messages, git's own messages) is rendered as `rich.text.Text` with control
 characters made visible — never as markup.
 """
@@ -57,6 +59,7 @@ from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
+from widgets.messages import ReportWorkerErrors, describe, report, tell
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
 SECTION_TITLES: dict[Section, str] = {
@@ -245,9 +248,21 @@ def status_rows(status: GitStatus) -> list[Row]:
     return rows
 
 
-def header_text(status: GitStatus | None, *, not_repo: bool = False) -> Text:
+def header_text(status: GitStatus | None, *, not_repo: bool = False, failure: str | None = None) -> Text:
+    """The header line; `failure` (the last status call's error, already one safe line) replaces the status when
+    there is none yet and follows it otherwise (the status shown is then the last one read)."""
+    if failure is not None:
+        t = Text("git status failed: ", style="bold red")
+        t.append_text(plain(failure))
+        if status is not None:
+            return Text.assemble(_status_text(status), "\n", t)
+        return t
     if not_repo or status is None:
         return Text.assemble(("not a git repository", "bold yellow"), ("  i: init", "grey62"))
+    return _status_text(status)
+
+
+def _status_text(status: GitStatus) -> Text:
     t = Text()
     if status.branch is None:
         t.append("HEAD detached", style="bold yellow")
@@ -353,7 +368,7 @@ class CommitDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class GitDiffScreen(ModalScreen[None]):
+class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
     """The diff of one file, with hunk staging: space stages (or unstages) the selected hunk, `d` discards it."""
 
     DEFAULT_CSS = """
@@ -417,14 +432,14 @@ class GitDiffScreen(ModalScreen[None]):
             return False
         return True
 
-    @work(exclusive=True, group="git-diff")
+    @work(exclusive=True, group="git-diff", exit_on_error=False)
     async def load(self, keep_position: bool = False) -> None:
         try:
             files = await self._prefetched() if not keep_position else None
             if files is None:
                 files = await self.git.diff_for(self.entry, staged=self.staged)
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         self.query_one(DiffView).set_diff(files, keep_position=keep_position)
 
@@ -445,7 +460,7 @@ class GitDiffScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    @work(group="git-diff-op")
+    @work(group="git-diff-op", exit_on_error=False)
     async def action_toggle_hunk(self) -> None:
         file, hunk = self.query_one(DiffView).current
         if file is None or hunk is None:
@@ -457,11 +472,11 @@ class GitDiffScreen(ModalScreen[None]):
                 else:
                     await self.git.stage_hunk(file, hunk)
             except SandbenchError as exc:
-                self.notify(str(exc), title=exc.title, severity="error")
+                report(self, exc)
                 return
         self._changed()
 
-    @work(group="git-diff-op")
+    @work(group="git-diff-op", exit_on_error=False)
     async def action_discard_hunk(self) -> None:
         file, hunk = self.query_one(DiffView).current
         if file is None or hunk is None or self.staged:
@@ -477,7 +492,7 @@ class GitDiffScreen(ModalScreen[None]):
             try:
                 await self.git.discard_hunk(file, hunk)
             except SandbenchError as exc:
-                self.notify(str(exc), title=exc.title, severity="error")
+                report(self, exc)
                 return
         self._changed()
 
@@ -487,7 +502,7 @@ class GitDiffScreen(ModalScreen[None]):
         self.load(keep_position=True)
 
 
-class BranchScreen(ModalScreen[None]):
+class BranchScreen(ReportWorkerErrors, ModalScreen[None]):
     """Branches: enter switches, `n` creates (and switches), `D` deletes (confirmed)."""
 
     DEFAULT_CSS = """
@@ -518,12 +533,12 @@ class BranchScreen(ModalScreen[None]):
         self.query_one(OptionList).focus()
         self.load()
 
-    @work(exclusive=True, group="git-branches")
+    @work(exclusive=True, group="git-branches", exit_on_error=False)
     async def load(self) -> None:
         try:
             branches = await self.git.branches()
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         self.branches = branches
         ol = self.query_one(OptionList)
@@ -554,7 +569,7 @@ class BranchScreen(ModalScreen[None]):
     def _chosen(self) -> None:
         self.switch_to()
 
-    @work(group="git-branch-op")
+    @work(group="git-branch-op", exit_on_error=False)
     async def switch_to(self) -> None:
         b = self._selected()
         if b is None or b.current:
@@ -562,14 +577,14 @@ class BranchScreen(ModalScreen[None]):
         try:
             await self.git.switch(b.name)
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
-        self.notify(Text.assemble("switched to ", plain(b.name)).plain, title="Git")
+        tell(self, f"switched to {b.name}", title="Git")
         if self.on_change:
             self.on_change()
         self.dismiss(None)
 
-    @work(group="git-branch-op")
+    @work(group="git-branch-op", exit_on_error=False)
     async def action_new(self) -> None:
         name = await self.app.push_screen_wait(
             InputDialog(
@@ -581,19 +596,19 @@ class BranchScreen(ModalScreen[None]):
         try:
             await self.git.create_branch(str(name).strip())
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         if self.on_change:
             self.on_change()
         self.dismiss(None)
 
-    @work(group="git-branch-op")
+    @work(group="git-branch-op", exit_on_error=False)
     async def action_delete(self) -> None:
         b = self._selected()
         if b is None:
             return
         if b.current:
-            self.notify("cannot delete the branch you are on: switch first", title="Git", severity="warning")
+            tell(self, "cannot delete the branch you are on: switch first", title="Git", severity="warning")
             return
         ok = await self.app.push_screen_wait(
             ConfirmDialog("Delete branch", f"Delete branch {visible(b.name)}?", confirm="Delete", danger=True)
@@ -616,15 +631,15 @@ class BranchScreen(ModalScreen[None]):
             try:
                 await self.git.delete_branch(b.name, force=True)
             except SandbenchError as exc:
-                self.notify(str(exc), title=exc.title, severity="error")
+                report(self, exc)
                 return
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         self.load()
 
 
-class StashScreen(ModalScreen[None]):
+class StashScreen(ReportWorkerErrors, ModalScreen[None]):
     """The stash list: enter (or space) applies the selected stash, `p` pops it, `d` drops it (confirmed), `n`
     stashes the current changes (untracked too), with an optional message."""
 
@@ -660,12 +675,12 @@ class StashScreen(ModalScreen[None]):
         self.query_one(OptionList).focus()
         self.load()
 
-    @work(exclusive=True, group="git-stashes")
+    @work(exclusive=True, group="git-stashes", exit_on_error=False)
     async def load(self) -> None:
         try:
             stashes = await self.git.stashes()
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         self.stashes = stashes
         ol = self.query_one(OptionList)
@@ -693,10 +708,10 @@ class StashScreen(ModalScreen[None]):
             try:
                 await op()
             except SandbenchError as exc:
-                self.notify(str(exc), title=exc.title, severity="error")
+                report(self, exc)
                 self.load()
                 return
-        self.notify(label, title="Git")
+        tell(self, label, title="Git")
         if self.on_change:
             self.on_change()
         if close:
@@ -708,19 +723,19 @@ class StashScreen(ModalScreen[None]):
     def _chosen(self) -> None:
         self.action_apply()
 
-    @work(group="git-stash-op")
+    @work(group="git-stash-op", exit_on_error=False)
     async def action_apply(self) -> None:
         st = self._selected()
         if st is not None:
             await self._op(f"applied {st.ref}", lambda: self.git.stash_apply(st.index), close=True)
 
-    @work(group="git-stash-op")
+    @work(group="git-stash-op", exit_on_error=False)
     async def action_pop(self) -> None:
         st = self._selected()
         if st is not None:
             await self._op(f"popped {st.ref}", lambda: self.git.stash_pop(st.index), close=True)
 
-    @work(group="git-stash-op")
+    @work(group="git-stash-op", exit_on_error=False)
     async def action_drop(self) -> None:
         st = self._selected()
         if st is None:
@@ -733,7 +748,7 @@ class StashScreen(ModalScreen[None]):
         if ok:
             await self._op(f"dropped {st.ref}", lambda: self.git.stash_drop(st.index), close=False)
 
-    @work(group="git-stash-op")
+    @work(group="git-stash-op", exit_on_error=False)
     async def action_push(self) -> None:
         message = await self.app.push_screen_wait(
             InputDialog("New stash", "A message for the stash (optional):", placeholder="work in progress")
@@ -756,7 +771,7 @@ def commit_line(c: Commit) -> Text:
     return t
 
 
-class CommitScreen(ModalScreen[None]):
+class CommitScreen(ReportWorkerErrors, ModalScreen[None]):
     """One commit: its message and its diff."""
 
     DEFAULT_CSS = """
@@ -781,12 +796,12 @@ class CommitScreen(ModalScreen[None]):
         self.query_one(DiffView).focus()
         self.load()
 
-    @work(exclusive=True)
+    @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         try:
             commit, files = await self.git.show(self.oid)
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         head = Text(commit.oid, style="yellow")
         head.append("  ")
@@ -802,7 +817,7 @@ class CommitScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class LogScreen(ModalScreen[None]):
+class LogScreen(ReportWorkerErrors, ModalScreen[None]):
     """The commit log, loaded a page at a time as the cursor nears the end; enter shows a commit."""
 
     PAGE = 100
@@ -828,14 +843,14 @@ class LogScreen(ModalScreen[None]):
         self.query_one(OptionList).focus()
         self.load_more()
 
-    @work(exclusive=True, group="git-log")
+    @work(exclusive=True, group="git-log", exit_on_error=False)
     async def load_more(self) -> None:
         if self.complete:
             return
         try:
             page = await self.git.log(skip=len(self.commits), limit=self.PAGE)
         except SandbenchError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            report(self, exc)
             return
         if len(page) < self.PAGE:
             self.complete = True
@@ -892,7 +907,7 @@ def _consume_error(task: asyncio.Task[list[DiffFile]]) -> None:
         task.exception()
 
 
-class GitPanel(Vertical):
+class GitPanel(ReportWorkerErrors, Vertical):
     """The git pane of the workspace screen. `GitPanel(service, sandbox_id, id="git")`."""
 
     DEFAULT_CSS = """
@@ -960,6 +975,7 @@ class GitPanel(Vertical):
             self.git.ask = self._ask
         self.status: GitStatus | None = None
         self.not_repo = False
+        self.failure: str | None = None  # the last status call's error, shown in the header until one succeeds
         self.refreshes = 0  # also the status generation the diff cache is keyed by
         self.batches_seen = 0  # change batches received while following the workspace (tests read it)
         self.following: str | None = None  # the watcher's mode ("native" or "poll") while following changes
@@ -994,14 +1010,19 @@ class GitPanel(Vertical):
             except NotARepository:
                 self._show(None, not_repo=True)
                 return None
-            except SandbenchError as exc:
-                self.notify(str(exc), title=exc.title, severity="error")
+            except Exception as exc:
+                # Any failure, typed or not, is shown in the pane (never `loading…` forever) and goes to the one
+                # error route; caught here, not left to the worker, so that following changes goes on.
+                self.failure = describe(exc)
+                self.query_one("#git-header", Static).update(header_text(self.status, failure=self.failure))
+                report(self, exc, "git status")
                 return self.status
             self._show(status)
             return status
 
     def _show(self, status: GitStatus | None, *, not_repo: bool = False) -> None:
         self.status = status
+        self.failure = None
         self.not_repo = not_repo
         self.refreshes += 1
         self._drop_diffs(keep=None)  # a new generation: every cached diff may be stale now
@@ -1010,7 +1031,7 @@ class GitPanel(Vertical):
         self.refresh_bindings()
         self.post_message(self.StatusChanged(status))
 
-    @work(group="git-refresh")
+    @work(group="git-refresh", exit_on_error=False)
     async def request_refresh(self) -> None:
         await self.refresh_status()
 
@@ -1116,7 +1137,7 @@ class GitPanel(Vertical):
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _fail(self, exc: SandbenchError) -> None:
-        self.notify(str(exc), title=exc.title, severity="error")
+        report(self, exc)
 
     async def _run(self, label: str, op: Callable[[], Any], *, refresh: bool = True) -> bool:
         """Run one git operation (serialised: git's index lock admits one writer), then refresh."""
@@ -1125,7 +1146,7 @@ class GitPanel(Vertical):
             try:
                 await op()
             except SandbenchError as exc:
-                self._fail(exc)
+                report(self, exc)
                 return False
             finally:
                 self.post_message(self._Progress(None))
@@ -1161,7 +1182,7 @@ class GitPanel(Vertical):
     def action_refresh(self) -> None:
         self.request_refresh()
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_toggle_stage(self) -> None:
         row = self.files.selected
         if row is None or row.entry is None:
@@ -1173,7 +1194,7 @@ class GitPanel(Vertical):
         else:
             await self._run("staging", lambda: self.git.stage(e.path))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_stage_all(self) -> None:
         st = self.status
         if st is not None and not st.unstaged and not st.untracked and not st.conflicted and st.staged:
@@ -1195,7 +1216,7 @@ class GitPanel(Vertical):
             )
         )
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_discard(self) -> None:
         row = self.files.selected
         if row is None or row.entry is None:
@@ -1215,39 +1236,39 @@ class GitPanel(Vertical):
         if ok:
             await self._run("discarding", lambda: self.git.discard(e, include_staged=everything))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_commit(self) -> None:
         st = self.status
         if st is not None and not st.staged:
-            self.notify("nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
+            tell(self, "nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
             return
         message = await self.app.push_screen_wait(CommitDialog())
         if message:
             await self._run("committing", lambda: self.git.commit(str(message)))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_amend(self) -> None:
         if self.status is not None and self.status.initial:
-            self.notify("nothing to amend: no commit yet", title="Git", severity="warning")
+            tell(self, "nothing to amend: no commit yet", title="Git", severity="warning")
             return
         try:
             last = await self.git.last_message()
         except SandbenchError as exc:
-            self._fail(exc)
+            report(self, exc)
             return
         message = await self.app.push_screen_wait(CommitDialog(amend=True, message=last.rstrip("\n")))
         if message:
             await self._run("amending", lambda: self.git.commit(str(message), amend=True))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_pull(self) -> None:
         await self._run("pulling", lambda: self.git.pull(on_progress=self._progress))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_fetch(self) -> None:
         await self._run("fetching", lambda: self.git.fetch(on_progress=self._progress))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_push(self) -> None:
         async with self._op_lock:
             self._progress("pushing…")
@@ -1266,11 +1287,11 @@ class GitPanel(Vertical):
                         return
                     await self.git.push(on_progress=self._progress, set_upstream=remote)
             except SandbenchError as exc:
-                self._fail(exc)
+                report(self, exc)
                 return
             finally:
                 self._progress_done()
-        self.notify("pushed", title="Git")
+        tell(self, "pushed", title="Git")
         await self.refresh_status()
 
     def _progress_done(self) -> None:
@@ -1282,14 +1303,14 @@ class GitPanel(Vertical):
     def action_log(self) -> None:
         self.app.push_screen(LogScreen(self.git))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_stash(self) -> None:
         await self._run("stashing", self.git.stash_push)
 
     def action_stashes(self) -> None:
         self.app.push_screen(StashScreen(self.git, on_change=self.request_refresh))
 
-    @work(group="git-op")
+    @work(group="git-op", exit_on_error=False)
     async def action_init(self) -> None:
         ok = await self.app.push_screen_wait(ConfirmDialog("Init", "Make this folder a git repository (branch main)?"))
         if ok:

@@ -15,13 +15,13 @@ possibly as root — and every path it is given names something the sandbox cont
 - **Atomic writes** (temp file in the same directory, fsync, rename over the old name): the sandbox never sees a
   half-written file, a failed write leaves the old content, and nothing is ever written *through* an existing inode
   (so a planted hard link cannot redirect a write).
-- **Temp files left by a killed write** (`sweep_temps`). Each write records its temp's name (and, once created,
-  its inode) in a journal folder outside the workspace, one entry per write, `flock`ed for the write's duration;
-  the entry goes when the write ends. An entry nobody holds locked belongs to a process that died mid-write: its
-  temp is removed — if it is still a regular file with our name and that inode, found beneath the root without
-  following symlinks and unlinked relative to its parent's fd. Exact and cheap (a walk of a 20,000-file
-  workspace to find them would cost every start; the journal costs one small file per write). Our temp names
-  are also kept out of every listing.
+- **Temp files left by a killed write** (`sweep_temps`). Every atomic write (`open_write`'s `AtomicWrite`, which
+  `write` uses too) records its temp's name — before creating it — and then its inode in a journal folder outside
+  the workspace, one entry per write, `flock`ed until `commit()` or `abort()` removes it. An entry nobody holds
+  locked belongs to a process that died mid-write: its temp is removed — if it is still a regular file with our
+  name and that inode, found beneath the root without following symlinks and unlinked relative to its parent's
+  fd. Exact and cheap (a walk of a 20,000-file workspace to find them would cost every start; the journal costs
+  one small file per write). Our temp names are also kept out of every listing.
 - **Ownership**: when the app runs as root the files it creates are chowned to the sandbox's uid/gid.
 - **The soft disk limit** for writes made through this API (`usage()`: `st_blocks`, hard links once).
 
@@ -46,7 +46,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -64,7 +64,7 @@ from services.errors import (
 )
 from services.models import FileData, FileEntry, FileKind
 
-__all__ = ["USE_OPENAT2", "WorkspaceFS", "is_temp_name", "openat2_available"]
+__all__ = ["USE_OPENAT2", "AtomicWrite", "WorkspaceFS", "is_temp_name", "openat2_available"]
 
 USE_OPENAT2 = True
 """Module switch: False forces the component-walk fallback for every WorkspaceFS created afterwards (tests)."""
@@ -537,6 +537,26 @@ class WorkspaceFS:
         """A regular file's bytes. Over `limit`: TooLarge, or with `head` the first `limit` bytes (truncated)."""
         if limit < 0:
             raise InvalidInput("read limit must not be negative")
+        fd, st = self.open_read(path)
+        try:
+            if st.st_size > limit and not head:
+                raise TooLarge(f"{_q(path)} is {_human(st.st_size)}, over the {_human(limit)} read limit")
+            # One byte past the limit tells a file that grew since the fstat from one that did not.
+            data = self._read_upto(fd, limit + 1)
+        except OSError as exc:
+            raise _fail(exc, path) from exc
+        finally:
+            os.close(fd)
+        size = max(st.st_size, len(data))
+        if len(data) > limit:
+            if not head:
+                raise TooLarge(f"{_q(path)} is over the {_human(limit)} read limit")
+            return FileData(path=path, data=data[:limit], size=size, mtime=st.st_mtime, truncated=True)
+        return FileData(path=path, data=data, size=size, mtime=st.st_mtime, truncated=size > len(data))
+
+    def open_read(self, path: str) -> tuple[int, os.stat_result]:
+        """A blocking, close-on-exec fd on a regular file and its fstat, for reading it in chunks; the caller closes
+        it. No symlink is followed anywhere on the path, and the type is checked before and after the open."""
         with self._use() as root, self._parent(root, path) as (pfd, name):
             # Refuse by type before opening: opening a device can have side effects, a FIFO can block.
             pre = self._lstat(pfd, name, path)
@@ -551,21 +571,14 @@ class WorkspaceFS:
                 # Again on the fd: the name may have been swapped between the lstat and the open.
                 if not stat.S_ISREG(st.st_mode):
                     raise PathRejected(f"{_q(path)} is {_what(st.st_mode)}")
-                if st.st_size > limit and not head:
-                    raise TooLarge(f"{_q(path)} is {_human(st.st_size)}, over the {_human(limit)} read limit")
                 fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-                # One byte past the limit tells a file that grew since the fstat from one that did not.
-                data = self._read_upto(fd, limit + 1)
             except OSError as exc:
-                raise _fail(exc, path) from exc
-            finally:
                 os.close(fd)
-        size = max(st.st_size, len(data))
-        if len(data) > limit:
-            if not head:
-                raise TooLarge(f"{_q(path)} is over the {_human(limit)} read limit")
-            return FileData(path=path, data=data[:limit], size=size, mtime=st.st_mtime, truncated=True)
-        return FileData(path=path, data=data, size=size, mtime=st.st_mtime, truncated=size > len(data))
+                raise _fail(exc, path) from exc
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd, st
 
     @staticmethod
     def _read_upto(fd: int, n: int) -> bytes:
@@ -585,85 +598,45 @@ class WorkspaceFS:
     ) -> FileEntry:
         """Atomically replace (or create) a regular file. `expected_mtime`: Conflict if the file on disk is not the
         one that was read. The parent must exist; a directory, symlink or special file at `path` is refused."""
+        pending = self.open_write(path, expected_mtime=expected_mtime, mode=mode)
+        try:
+            pending.write(data)
+            return pending.commit()
+        finally:
+            pending.abort()  # a no-op once committed
+
+    def open_write(self, path: str, *, expected_mtime: float | None = None, mode: int | None = None) -> AtomicWrite:
+        """Begin an atomic replace of `path` whose content arrives in chunks (`write`), made visible by `commit()`
+        and dropped by `abort()`. The same checks as `write`; the disk limit is checked as the bytes arrive."""
         with self._use() as root, self._parent(root, path) as (pfd, name):
             old = self._existing_file(pfd, name, path)
             self._check_mtime(old, expected_mtime, path)
-            old_bytes = old.st_blocks * 512 if old is not None and old.st_nlink == 1 else 0
-            self._check_disk(path, old_bytes, len(data))
             if mode is not None:
                 final_mode = mode & 0o777
             elif old is not None:
                 final_mode = stat.S_IMODE(old.st_mode) & 0o777
             else:
                 final_mode = 0o644
+            try:
+                # the parent's fd outlives this `with`: the temp file and the rename stay relative to it
+                own_pfd = os.dup(pfd)
+            except OSError as exc:
+                raise _fail(exc, path) from exc
             tmp = f".sandbench-{secrets.token_hex(8)}.tmp"
-            with self._journalled(_join(path.rpartition("/")[0], tmp)) as note_inode:
-                try:
-                    fd = os.open(
-                        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=pfd
-                    )
-                except OSError as exc:
-                    raise _fail(exc, path) from exc
-                renamed = False
-                try:
-                    note_inode(os.fstat(fd).st_ino)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    self._chown_fd(fd)
-                    # After the chown (which clears set-id bits) and masked to 0o777: the app may be root, and a
-                    # set-id bit copied from a sandbox-made file onto a file we create is never what anyone wants.
-                    os.fchmod(fd, final_mode)
-                    os.fsync(fd)
-                    # Narrow the window for a change made while we wrote; the rename itself cannot be conditional.
-                    self._check_mtime(self._existing_file(pfd, name, path), expected_mtime, path)
-                    os.rename(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
-                    renamed = True
-                    st = os.fstat(fd)
-                except OSError as exc:
-                    if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                        raise PathRejected(f"{_q(path)} is a directory") from exc
-                    raise _fail(exc, path) from exc
-                finally:
-                    os.close(fd)
-                    if not renamed:
-                        with contextlib.suppress(OSError):
-                            os.unlink(tmp, dir_fd=pfd)
-            self._fsync_dir(pfd)
-        self._adjust_usage(st.st_blocks * 512 - old_bytes)
-        return _entry(path, st)
+            try:
+                # recorded (and locked) before the temp exists, so no kill can leave a temp the journal lacks
+                entry = _JournalEntry(self._journal_fd, _join(path.rpartition("/")[0], tmp))
+            except BaseException:
+                _close(own_pfd)
+                raise
+        try:
+            return AtomicWrite(self, path, own_pfd, name, tmp, entry, old, final_mode, expected_mtime)
+        except BaseException:
+            _close(own_pfd)
+            entry.close()
+            raise
 
     # -- the write journal: temp files a killed write left behind ---------------------------------------------
-    @contextlib.contextmanager
-    def _journalled(self, temp_path: str) -> Iterator[Callable[[int], None]]:
-        """Record `temp_path` (workspace-relative) for the duration of a write; yields a function that adds the
-        temp's inode once it exists. The entry is made under a scratch name, locked, written, then renamed into
-        place, so a sweep never sees an entry that is not both complete and locked by a live writer."""
-        jfd = self._journal_fd
-        if jfd < 0:
-            yield lambda _ino: None
-            return
-        entry = temp_path.rpartition("/")[2]
-        scratch = f"{entry}.new"
-        try:
-            fd = os.open(scratch, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=jfd)
-        except OSError as exc:
-            raise ProviderError("the sandbox's write journal is not writable") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel when this process dies, however it dies
-            os.write(fd, os.fsencode(temp_path) + b"\n")
-            os.rename(scratch, entry, src_dir_fd=jfd, dst_dir_fd=jfd)
-            scratch = entry
-
-            def note_inode(ino: int) -> None:
-                os.write(fd, b"%d\n" % ino)
-
-            yield note_inode
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(scratch, dir_fd=jfd)
-            os.close(fd)
-
     def sweep_temps(self) -> int:
         """Remove the temp files of writes whose process died (see the module docstring); returns how many.
         Entries locked by a live writer — in this process or another — are left alone."""
@@ -1097,3 +1070,146 @@ class WorkspaceFS:
         with self._lock:
             if self._usage is not None:
                 self._usage = (self._usage[0], max(0, self._usage[1] + delta))
+
+
+class AtomicWrite:
+    """One file being written through `WorkspaceFS.open_write`: a temp file (`.sandbench-*.tmp`, created O_EXCL
+    beside the target, never through an existing inode), renamed over the target by `commit()`. Until then the
+    sandbox sees the old content (or nothing); `abort()`, or any failure, removes the temp file. Synchronous, like
+    WorkspaceFS; one thread at a time."""
+
+    def __init__(
+        self,
+        fs: WorkspaceFS,
+        path: str,
+        pfd: int,
+        name: str,
+        tmp: str,
+        entry: _JournalEntry,
+        old: os.stat_result | None,
+        final_mode: int,
+        expected_mtime: float | None,
+    ) -> None:
+        """Takes `pfd` and `entry` over once constructed (`abort` releases them); if this raises, the caller
+        still owns them. Creates the temp file `tmp` in `pfd` and records its inode in `entry`."""
+        self._fs, self.path, self._pfd, self._name, self._tmp = fs, path, pfd, name, tmp
+        self._old_bytes = old.st_blocks * 512 if old is not None and old.st_nlink == 1 else 0
+        self._mode, self._expected = final_mode, expected_mtime
+        self.written = 0
+        self._done = False
+        self._fd = -1
+        fs._check_disk(path, self._old_bytes, 0)
+        try:
+            self._fd = os.open(
+                self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=pfd
+            )
+        except OSError as exc:
+            raise _fail(exc, path) from exc
+        try:
+            entry.note_inode(os.fstat(self._fd).st_ino)
+        except OSError as exc:
+            os.close(self._fd)
+            self._fd = -1
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp, dir_fd=pfd)
+            raise ProviderError("the sandbox's write journal is not writable") from exc
+        self._entry: _JournalEntry | None = entry
+
+    def write(self, data: bytes) -> None:
+        if self._done:
+            raise ProviderError(f"{_q(self.path)}: the write has already ended")
+        self._fs._check_disk(self.path, self._old_bytes, self.written + len(data))
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise _fail(exc, self.path) from exc
+        self.written += len(data)
+
+    def commit(self) -> FileEntry:
+        if self._done:
+            raise ProviderError(f"{_q(self.path)}: the write has already ended")
+        fs, fd, pfd = self._fs, self._fd, self._pfd
+        try:
+            fs._chown_fd(fd)
+            # After the chown (which clears set-id bits) and masked to 0o777: the app may be root, and a
+            # set-id bit copied from a sandbox-made file onto a file we create is never what anyone wants.
+            os.fchmod(fd, self._mode)
+            os.fsync(fd)
+            # Narrow the window for a change made while we wrote; the rename itself cannot be conditional.
+            fs._check_mtime(fs._existing_file(pfd, self._name, self.path), self._expected, self.path)
+            os.rename(self._tmp, self._name, src_dir_fd=pfd, dst_dir_fd=pfd)
+            self._done = True
+            st = os.fstat(fd)
+            fs._fsync_dir(pfd)
+        except OSError as exc:
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                raise PathRejected(f"{_q(self.path)} is a directory") from exc
+            raise _fail(exc, self.path) from exc
+        finally:
+            self.abort()
+        fs._adjust_usage(st.st_blocks * 512 - self._old_bytes)
+        return _entry(self.path, st)
+
+    def abort(self) -> None:
+        """Drop the temp file (unless committed), then its journal entry, and close the fds; safe to call again."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if not self._done:
+            self._done = True
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp, dir_fd=self._pfd)
+        if self._entry is not None:
+            # only once the temp is gone or renamed: a kill before this leaves a locked-no-more entry to sweep
+            self._entry.close()
+            self._entry = None
+        if self._pfd >= 0:
+            _close(self._pfd)
+            self._pfd = -1
+
+
+class _JournalEntry:
+    """One in-flight write's record in the journal folder (`WorkspaceFS(journal=...)`), named after its temp:
+    the temp's workspace-relative path, then its inode once created. `flock`ed from before the temp exists until
+    `close()` removes it; a killed writer's lock goes with its process, which is how `sweep_temps` tells a dead
+    write from a live one. Made under a scratch name, locked, written, then renamed into place, so a sweep never
+    sees an entry that is not both complete and locked. With no journal (`journal_fd` < 0) it does nothing."""
+
+    def __init__(self, journal_fd: int, temp_path: str) -> None:
+        self._dir = self._fd = -1
+        if journal_fd < 0:
+            return
+        entry = temp_path.rpartition("/")[2]
+        self._current = f"{entry}.new"
+        try:
+            self._dir = os.dup(journal_fd)  # outlives the WorkspaceFS's fd, like the write's parent fd
+            self._fd = os.open(
+                self._current,
+                os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC,
+                0o600,
+                dir_fd=self._dir,
+            )
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # released by the kernel when this process dies, however it dies
+            os.write(self._fd, os.fsencode(temp_path) + b"\n")
+            os.rename(self._current, entry, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+            self._current = entry
+        except OSError as exc:
+            self.close()
+            raise ProviderError("the sandbox's write journal is not writable") from exc
+
+    def note_inode(self, ino: int) -> None:
+        if self._fd >= 0:
+            os.write(self._fd, b"%d\n" % ino)
+
+    def close(self) -> None:
+        """Remove the entry, then drop its lock (in that order: a sweep never takes a live write's entry)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self._current, dir_fd=self._dir)
+            os.close(self._fd)
+            self._fd = -1
+        if self._dir >= 0:
+            _close(self._dir)
+            self._dir = -1

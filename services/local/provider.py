@@ -1,16 +1,19 @@
 """LocalProvider: sandboxes on this machine, isolated with bubblewrap, state in SQLite (DESIGN §3 `local/`).
 
-Layout under the data directory (every directory on the way to a workspace is 0711 so a sandbox's unprivileged
-uid can reach its own workspace and list nothing else):
+Layout under the data directory (its folders are 0711, listable by nobody else; the folders above it may be 0700:
+as root the launcher binds each workspace for bwrap, see launch.py):
 
     state.db                 SQLite (WAL), 0600
     sandboxes/<id>/workspace the sandbox's home: 0700, owned by the sandbox's uid
+    sandboxes/<id>/meta.json name, owner, labels, spec, uid (services/local/meta.py): what a repair rebuilds from
     sandboxes/<id>/archive.tar.gz   the packed workspace while archived
-    snapshots/<file>.tar.gz  named snapshots
+    snapshots/<stem>.tar.gz  named snapshots, each with its `<stem>.json` (owner, name, source)
     run/<id>/<pid>           outer bwrap pids, so `stop` from any process finds every process of the sandbox
 
 A `create` interrupted by a crash leaves a row in state `starting` marked with its creator's pid; the next
-provider to open the store finds the creator gone and removes the half-made sandbox.
+provider to open the store finds the creator gone and removes the half-made sandbox. A sandbox folder holding a
+`meta.json` is never removed for lacking a row: that is a damaged or replaced database, and `sandbench doctor
+--repair` brings the row back.
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ from services.errors import (
     SandbenchError,
     SandboxNotFound,
     SnapshotNotFound,
+    StateDatabaseDamaged,
 )
-from services.local.fsapi import WorkspaceFS
+from services.local import meta
+from services.local.activity import ActivityLog
+from services.local.fsapi import AtomicWrite, WorkspaceFS
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store
 from services.models import (
+    BwrapChoice,
     ExecResult,
     FileData,
     FileEntry,
@@ -55,7 +62,7 @@ from services.models import (
     SandboxState,
     SnapshotInfo,
 )
-from services.provider import OutputCallback
+from services.provider import OutputCallback, Stdin
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +125,23 @@ def _uid_has_name(uid: int) -> bool:
     return True
 
 
+def _is_debris(folder: Path) -> bool:
+    """A sandbox folder left by a failed create: no metadata, no archive, no files in its workspace. Anything
+    else may be someone's work (an older version wrote no meta.json) and is kept for `doctor --repair` to report."""
+    if (folder / "archive.tar.gz").exists():
+        return False
+    try:
+        return not os.listdir(folder / "workspace")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _snap_meta(s: SnapshotRow) -> meta.SnapshotMeta:
+    return meta.SnapshotMeta(owner=s.owner, name=s.name, source=s.source, created_at=s.created_at)
+
+
 def _me() -> str:
     return f"{os.getpid()}:{proc_starttime(os.getpid())}"
 
@@ -125,7 +149,14 @@ def _me() -> str:
 class LocalProvider:
     name = "local"
 
-    def __init__(self, data_dir: Path, *, owner_label: str = "sandbench.owner", isolation_required: bool = False):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        owner_label: str = "sandbench.owner",
+        isolation_required: bool = False,
+        bwrap: str | None = None,  # the config key `bwrap`; None: $SANDBENCH_BWRAP, else "auto"
+    ):
         self.data_dir = data_dir
         self.owner_label = owner_label
         self.root_mode = os.geteuid() == 0
@@ -135,13 +166,18 @@ class LocalProvider:
         os.chmod(data_dir / "sandboxes", 0o711)
         os.chmod(data_dir / "snapshots", 0o700)
         os.chmod(data_dir / "run", 0o700)
-        self.store = Store(data_dir / "state.db")
-        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
-        self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._usage_cache: dict[str, tuple[float, int]] = {}
-        self._recover()
+        self._usage_cache: dict[str, tuple[float, int]] = {}  # before _recover: its temp sweep uses them
+        self.store = Store(data_dir / "state.db")
+        try:
+            self._recover()
+        except BaseException:
+            self.store.close()
+            raise
+        self.activity = ActivityLog(data_dir / "state.db")  # typing is activity: recorded off the event loop
+        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required, bwrap_setting=bwrap)
+        self.launcher.start_probe()
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _dir(self, sandbox_id: str) -> Path:
@@ -223,6 +259,11 @@ class LocalProvider:
     def isolation(self) -> Isolation:
         return self.launcher.isolation()
 
+    @property
+    def bwrap(self) -> BwrapChoice | None:
+        """The bubblewrap in force (path, source, version), for display; None when none was found."""
+        return self.launcher.bwrap
+
     def _free_uid(self, con: sqlite3.Connection) -> int:
         in_use = {st.st_uid for st in _proc_stats()}
         for _ in range(1000):
@@ -249,8 +290,9 @@ class LocalProvider:
             resources=row.resources,
             auto_stop_minutes=row.auto_stop,
             created_at=_ts(row.created_at),
-            last_activity=_ts(row.last_activity),
+            last_activity=_ts(max(row.last_activity, self.activity.last(row.id))),
             isolation=self.launcher.isolation(),
+            bwrap=self.launcher.bwrap,
             network=row.network,
             ephemeral=row.ephemeral,
             disk_used_bytes=used,
@@ -274,18 +316,60 @@ class LocalProvider:
         return used
 
     def _recover(self) -> None:
-        """Remove sandboxes whose `create` died half-way (creator process gone)."""
-        for row in self.store.all():
+        """Remove sandboxes whose `create` died half-way (creator process gone); refuse a database that lost its
+        rows; write the metadata files a repair needs where an older version did not; remove the temp files of
+        writes killed mid-way (`_sweep_temps`)."""
+        rows = self.store.all()
+        for row in rows:
             if row.state is SandboxState.STARTING and row.error == "creating" and not _pid_alive(row.creator):
                 log.warning("removing half-created sandbox %s (%s)", row.name, row.id)
                 shutil.rmtree(self._dir(row.id), ignore_errors=True)
                 self.store.delete(row.id)
-        known = {r.id for r in self.store.all()}
+        rows = self.store.all()
+        known = {r.id for r in rows}
+        unlisted = []
         for d in (self.data_dir / "sandboxes").iterdir():
-            if d.name not in known and time.time() - d.stat().st_mtime > 60:
+            if d.name in known:
+                continue
+            if (d / meta.META_FILE).exists():
+                unlisted.append(d.name)
+            elif time.time() - d.stat().st_mtime > 60 and _is_debris(d):
                 shutil.rmtree(d, ignore_errors=True)
-        for row in self.store.all():
+        if unlisted and not rows:
+            # an emptied or replaced file (sqlite takes a zero-length file for a new database)
+            raise StateDatabaseDamaged(self.store.path, f"it lists none of the {len(unlisted)} sandbox folders")
+        if unlisted:
+            log.warning("sandbox folders not in the state database (sandbench doctor --repair): %s", unlisted)
+        for row in rows:
+            if row.state is not SandboxState.STARTING and not (self._dir(row.id) / meta.META_FILE).exists():
+                with contextlib.suppress(OSError):
+                    self._write_meta(row)
+        snaps_dir = self.data_dir / "snapshots"
+        for snap in self.store.snapshots():
+            if not meta.snapshot_meta_path(snaps_dir, snap.file).exists() and (snaps_dir / snap.file).exists():
+                with contextlib.suppress(OSError):
+                    meta.write_snapshot_meta(snaps_dir, snap.file, _snap_meta(snap))
+        for row in rows:
             self._sweep_temps(row)
+
+    def _write_meta(self, row: Row) -> None:
+        """Rewrite `sandboxes/<id>/meta.json` from the row (call after every change to one of its fields)."""
+        meta.write_sandbox_meta(
+            self._dir(row.id),
+            meta.SandboxMeta(
+                id=row.id,
+                name=row.name,
+                owner=row.owner,
+                labels=row.labels,
+                resources=row.resources,
+                auto_stop=row.auto_stop,
+                network=row.network,
+                ephemeral=row.ephemeral,
+                uid=row.uid,
+                gid=row.gid,
+                created_at=row.created_at,
+            ),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def list(self) -> builtins.list[SandboxInfo]:
@@ -347,6 +431,7 @@ class LocalProvider:
             raise
         try:
             await asyncio.to_thread(self._make_workspace, sandbox_id, uid, gid, snapshot)
+            await asyncio.to_thread(self._write_meta, self._row(sandbox_id))
             if os.environ.get("SANDBENCH_FAULT") == "create-crash":  # fault injection for the crash test only
                 os._exit(70)
             self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, creator=None)
@@ -429,6 +514,7 @@ class LocalProvider:
             if row.state in (SandboxState.STOPPED, SandboxState.ARCHIVED):
                 return self._info(row)
             self.store.update(sandbox_id, state=SandboxState.STOPPING)
+            await self.activity.flush()  # the last typing before a stop is kept
             ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
             await asyncio.to_thread(self._sweep_temps, row)
             self._drop_fs(sandbox_id)
@@ -452,6 +538,7 @@ class LocalProvider:
             # rmtree uses fd-based traversal and never follows symlinks planted in the workspace
             await asyncio.to_thread(shutil.rmtree, self._dir(sandbox_id), True)
             self.store.delete(sandbox_id)
+            self.activity.forget(sandbox_id)
         self._locks.pop(sandbox_id, None)
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
@@ -481,11 +568,16 @@ class LocalProvider:
         else:
             size = await asyncio.to_thread(self._pack, self._workspace(sandbox_id), dest)
         snap = SnapshotRow(row.owner, name, row.name, file, size, time.time())
+        sidecar = meta.snapshot_meta_path(self.data_dir / "snapshots", file)
         try:
+            await asyncio.to_thread(meta.write_snapshot_meta, self.data_dir / "snapshots", file, _snap_meta(snap))
             self.store.add_snapshot(snap)
-        except Exception as exc:
+        except BaseException as exc:
             dest.unlink(missing_ok=True)
-            raise AlreadyExists(f"a snapshot named {name!r} already exists") from exc
+            sidecar.unlink(missing_ok=True)
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise AlreadyExists(f"a snapshot named {name!r} already exists") from exc
+            raise
         return self._snap_info(snap)
 
     def _snap_info(self, s: SnapshotRow) -> SnapshotInfo:
@@ -507,16 +599,19 @@ class LocalProvider:
             raise SnapshotNotFound(f"no snapshot {name!r}")
         self.store.delete_snapshot(owner, name)
         (self.data_dir / "snapshots" / snap.file).unlink(missing_ok=True)
+        meta.snapshot_meta_path(self.data_dir / "snapshots", snap.file).unlink(missing_ok=True)
 
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
         row = self._row(sandbox_id)
         clean = validate_labels(labels)
         owner = clean.get(self.owner_label, row.owner)
         self.store.update(sandbox_id, labels=clean, owner=owner)
-        return self._info(self._row(sandbox_id))
+        updated = self._row(sandbox_id)
+        await asyncio.to_thread(self._write_meta, updated)
+        return self._info(updated)
 
     async def touch(self, sandbox_id: str) -> None:
-        self.store.touch(sandbox_id)
+        self.activity.note(sandbox_id)
 
     # -- files ----------------------------------------------------------------------------------------------
     async def _files(self, sandbox_id: str) -> WorkspaceFS:
@@ -540,6 +635,16 @@ class LocalProvider:
         fs = await self._files(sandbox_id)
         self._usage_cache.pop(sandbox_id, None)
         return await asyncio.to_thread(fs.write, path, data, expected_mtime=expected_mtime)
+
+    async def open_read(self, sandbox_id: str, path: str) -> _FileReader:
+        fs = await self._files(sandbox_id)
+        fd, st = await asyncio.to_thread(fs.open_read, path)
+        return _FileReader(fd, st.st_size, path)
+
+    async def open_write(self, sandbox_id: str, path: str) -> _FileWriter:
+        fs = await self._files(sandbox_id)
+        self._usage_cache.pop(sandbox_id, None)
+        return _FileWriter(await asyncio.to_thread(fs.open_write, path))
 
     async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
         fs = await self._files(sandbox_id)
@@ -575,8 +680,9 @@ class LocalProvider:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         row = self._running_row(sandbox_id)
         started = time.monotonic()
@@ -596,8 +702,13 @@ class LocalProvider:
         async def pump(stream: asyncio.StreamReader | None, which: str) -> None:
             if stream is None:
                 return
+            room = keep_output
             while chunk := await stream.read(65536):
-                out[which].append(chunk)
+                if room is None:
+                    out[which].append(chunk)
+                elif room > 0:
+                    out[which].append(chunk[:room])
+                    room -= len(chunk)
                 if on_output is not None:
                     on_output(which, chunk)  # type: ignore[arg-type]
 
@@ -605,9 +716,14 @@ class LocalProvider:
             if proc.stdin is None:
                 return
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                if stdin:
-                    proc.stdin.write(stdin)
-                    await proc.stdin.drain()
+                if isinstance(stdin, bytes):
+                    if stdin:
+                        proc.stdin.write(stdin)
+                        await proc.stdin.drain()
+                elif stdin is not None:
+                    async for chunk in stdin:
+                        proc.stdin.write(chunk)
+                        await proc.stdin.drain()
                 proc.stdin.close()
 
         timed_out = False
@@ -629,7 +745,9 @@ class LocalProvider:
             await proc.wait()
             raise
         finally:
-            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF
+            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF; a streamed
+            # stdin may never end by itself, and nothing reads it any more
+            tasks[2].cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await launched.cleanup()
         code = proc.returncode if proc.returncode is not None else -1
@@ -666,9 +784,50 @@ class LocalProvider:
             raise
         finally:
             os.close(slave)
-        return LocalTerminal(launched, master, on_activity=lambda: self.store.touch(sandbox_id))
+        return LocalTerminal(launched, master, on_activity=lambda: self.activity.note(sandbox_id))
 
     async def close(self) -> None:
         for sid in list(self._fs):
             self._drop_fs(sid)
+        await self.activity.close()
         self.store.close()
+
+
+class _FileReader:
+    """`ReadStream` over an fd from `WorkspaceFS.open_read`; each read runs in a worker thread."""
+
+    def __init__(self, fd: int, size: int, path: str) -> None:
+        self._fd, self.size, self._path = fd, size, path
+
+    async def read(self, n: int) -> bytes:
+        if self._fd < 0:
+            return b""
+        try:
+            return await asyncio.to_thread(os.read, self._fd, n)
+        except OSError as exc:
+            raise ProviderError(f"{self._path!r}: read failed ({os.strerror(exc.errno or 5)})") from exc
+
+    async def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _FileWriter:
+    """`WriteStream` over `WorkspaceFS.open_write`; each step runs in a worker thread, one at a time."""
+
+    def __init__(self, pending: AtomicWrite) -> None:
+        self._pending = pending
+
+    @property
+    def written(self) -> int:
+        return self._pending.written
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.to_thread(self._pending.write, data)
+
+    async def commit(self) -> FileEntry:
+        return await asyncio.to_thread(self._pending.commit)
+
+    async def abort(self) -> None:
+        await asyncio.to_thread(self._pending.abort)

@@ -3,7 +3,8 @@
 The shell runs as `setsid --ctty --wait SHELL -i` inside bwrap, so it gets job control on its own PTY and never
 sees the app's terminal (isolation.md: "Interactive terminals"). Output is read with the event loop's reader
 callback; when the consumer falls behind, reading pauses, so the kernel's PTY buffer applies back-pressure to
-the program instead of our memory growing without bound.
+the program instead of our memory growing without bound. Input goes through one `OrderedWriter`, whose single
+drain task is the only one ever waiting for room in the PTY.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import termios
 from collections.abc import AsyncIterator, Callable
 
 from services.local.launch import Launched
-from services.terminal import next_output
+from services.terminal import OrderedWriter, next_output
 
 READ_CHUNK = 65536
 # Measured (bench/terminal.py, 2 cores): a PTY read returns at most ~4 KiB and costs ~150 us here, so a wakeup that
@@ -48,6 +49,7 @@ class LocalTerminal:
         self._eof = False
         self._on_activity = on_activity
         self._exit_code: int | None = None
+        self._writer = OrderedWriter(self._deliver)
         os.set_blocking(master_fd, False)
         self._resume_reading()
         self._waiter = self._loop.create_task(self._wait_exit())
@@ -122,8 +124,15 @@ class LocalTerminal:
             return
         if self._on_activity:
             self._on_activity()
+        await self._writer.write(data)
+
+    async def _deliver(self, data: bytes) -> None:
+        """The writer's one drain task: all of `data` into the PTY, waiting for room while the program has not read
+        what is there (only this task ever waits on the fd, so no waiter can replace another's)."""
         view = memoryview(data)
         while view:
+            if self._fd < 0:
+                return
             try:
                 n = os.write(self._fd, view)
                 view = view[n:]
@@ -133,8 +142,10 @@ class LocalTerminal:
                 try:
                     await fut
                 finally:
-                    self._loop.remove_writer(self._fd)
-            except OSError:
+                    if self._fd >= 0:
+                        self._loop.remove_writer(self._fd)
+            except OSError:  # EIO: the shell and every process holding the terminal are gone
+                self._writer.close()
                 return
 
     async def resize(self, cols: int, rows: int) -> None:
@@ -159,7 +170,9 @@ class LocalTerminal:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(self._waiter), timeout=5)
         self._pause_reading()
+        self._writer.close()
         if self._fd >= 0:
+            self._loop.remove_writer(self._fd)  # the drain task, cancelled, may not have run its own yet
             os.close(self._fd)
             self._fd = -1
         if not self._eof:

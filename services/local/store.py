@@ -2,21 +2,33 @@
 
 Several processes share it (the app and `sandbench` CLI calls), so every change is one short transaction and
 readers never block writers. The database file is 0600: it names workspaces and owners.
+
+A corrupt or truncated file raises `StateDatabaseDamaged` (naming the file) from whichever call meets it, never a
+raw sqlite error: the database is a cache of what each sandbox's `meta.json` records, and `sandbench doctor
+--repair` (services/local/repair.py) rebuilds it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from services.errors import StateDatabaseDamaged
 from services.models import Resources, SandboxState
+
+P = ParamSpec("P")
+T = TypeVar("T")
+# sqlite's primary result codes for a file that is not (or no longer) a database
+SQLITE_CORRUPT = 11
+SQLITE_NOTADB = 26
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandboxes (
@@ -101,6 +113,29 @@ def _row(r: sqlite3.Row) -> Row:
     )
 
 
+def is_damage(exc: BaseException) -> bool:
+    """True for sqlite's "malformed" and "not a database" errors (a busy or locked database is not damage)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.DatabaseError)
+        and isinstance(code, int)
+        and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    )
+
+
+def _guarded(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[Store, P], T]:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise StateDatabaseDamaged(self.path, str(exc)) from exc
+            raise
+
+    return wrapper
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
@@ -110,42 +145,58 @@ class Store:
             os.close(fd)
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if is_damage(exc):
+                raise StateDatabaseDamaged(path, str(exc)) from exc
+            raise
 
     def close(self) -> None:
         self._db.close()
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise StateDatabaseDamaged(self.path, str(exc)) from exc
             raise
-        else:
-            self._db.execute("COMMIT")
 
     # sandboxes ----------------------------------------------------------------------------------------------
+    @_guarded
     def all(self) -> list[Row]:
         return [_row(r) for r in self._db.execute("SELECT * FROM sandboxes ORDER BY created_at")]
 
+    @_guarded
     def get(self, sandbox_id: str) -> Row | None:
         r = self._db.execute("SELECT * FROM sandboxes WHERE id = ?", (sandbox_id,)).fetchone()
         return _row(r) if r else None
 
+    @_guarded
     def by_name(self, owner: str, name: str) -> Row | None:
         r = self._db.execute("SELECT * FROM sandboxes WHERE owner = ? AND name = ?", (owner, name)).fetchone()
         return _row(r) if r else None
 
+    @_guarded
     def insert(self, con: sqlite3.Connection, values: Mapping[str, Any]) -> None:
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         con.execute(f"INSERT INTO sandboxes ({cols}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
 
+    @_guarded
     def update(self, sandbox_id: str, **values: Any) -> None:
         if "labels" in values:
             values["labels"] = json.dumps(values["labels"], sort_keys=True)
@@ -154,31 +205,38 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in values)  # keys are ours, never user data
         self._db.execute(f"UPDATE sandboxes SET {sets} WHERE id = ?", (*values.values(), sandbox_id))  # noqa: S608
 
+    @_guarded
     def delete(self, sandbox_id: str) -> None:
         self._db.execute("DELETE FROM sandboxes WHERE id = ?", (sandbox_id,))
 
+    @_guarded
     def touch(self, sandbox_id: str, when: float | None = None) -> None:
         self._db.execute("UPDATE sandboxes SET last_activity = ? WHERE id = ?", (when or time.time(), sandbox_id))
 
+    @_guarded
     def uid_taken(self, con: sqlite3.Connection, uid: int) -> bool:
         return con.execute("SELECT 1 FROM sandboxes WHERE uid = ?", (uid,)).fetchone() is not None
 
     # snapshots ----------------------------------------------------------------------------------------------
+    @_guarded
     def snapshots(self) -> list[SnapshotRow]:
         return [
             SnapshotRow(r["owner"], r["name"], r["source"], r["file"], r["size"], r["created_at"])
             for r in self._db.execute("SELECT * FROM snapshots ORDER BY created_at")
         ]
 
+    @_guarded
     def snapshot(self, owner: str, name: str) -> SnapshotRow | None:
         r = self._db.execute("SELECT * FROM snapshots WHERE owner = ? AND name = ?", (owner, name)).fetchone()
         return SnapshotRow(r["owner"], r["name"], r["source"], r["file"], r["size"], r["created_at"]) if r else None
 
+    @_guarded
     def add_snapshot(self, row: SnapshotRow) -> None:
         self._db.execute(
             "INSERT INTO snapshots (owner, name, source, file, size, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (row.owner, row.name, row.source, row.file, row.size, row.created_at),
         )
 
+    @_guarded
     def delete_snapshot(self, owner: str, name: str) -> None:
         self._db.execute("DELETE FROM snapshots WHERE owner = ? AND name = ?", (owner, name))

@@ -4,6 +4,9 @@ Each token maps to an identity; each identity gets its own `SandboxService` over
 ownership, auto-start and the audit log work exactly as they do in the app. A sandbox of another owner is answered
 like a missing one (404): ids reveal nothing.
 
+Request bodies are read under the body timeout of `ServeLimits` (`read_body`): a stalled body gets a 408 and its
+connection is closed, so a slow client cannot hold a handler forever.
+
 Lifecycle calls return final states synchronously (create → `started`, stop → `stopped`), so the SDK's state waits
 return without a single poll (daytona-wire.md §7.4).
 """
@@ -11,25 +14,28 @@ return without a single poll (daytona-wire.md §7.4).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from services.config import Config
-from services.errors import InvalidInput, SandbenchError, SandboxNotFound, SnapshotNotFound
+from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound, SnapshotNotFound
 from services.models import Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
+from services.server.limits import OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
@@ -38,17 +44,21 @@ STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
 class ServerState:
     """What every handler shares: the provider, a service per identity, the token table, the PTY sessions."""
 
-    def __init__(self, provider: Provider, config: Config, tokens: TokenTable):
+    def __init__(self, provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits):
         from services.server.pty import PtyManager
+        from services.server.sandbox_env import SandboxEnvStore
         from services.server.sessions import SessionManager
 
         self.provider = provider
         self.config = config
         self.tokens = tokens
+        self.limits = limits
         self._services: dict[str, SandboxService] = {}
-        self.ptys = PtyManager()
-        self.sessions = SessionManager()
+        self.ptys = PtyManager(limits)
+        self.sessions = SessionManager(limits)
+        self.env = SandboxEnvStore(config.data_dir / "serve-env")
         self._reaper: asyncio.Task[None] | None = None
+        self._running: dict[str, int] = {}  # toolbox commands running, per identity
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
         """Stop each owner's idle sandboxes after their auto-stop interval, as the app does for its own."""
@@ -64,6 +74,21 @@ class ServerState:
 
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())
+
+    @contextlib.contextmanager
+    def exec_slot(self, identity: str) -> Iterator[None]:
+        """One of the identity's `exec_max_concurrent` toolbox commands, for as long as it runs."""
+        cap = self.limits.exec_max_concurrent
+        if self._running.get(identity, 0) >= cap:
+            raise OverLimit(
+                f"too many commands running: {cap} are running for this token, the limit; wait for one to finish "
+                "(or raise sandbench serve --exec-max-concurrent)"
+            )
+        self._running[identity] = self._running.get(identity, 0) + 1
+        try:
+            yield
+        finally:
+            self._running[identity] -= 1
 
     def service(self, identity: str) -> SandboxService:
         svc = self._services.get(identity)
@@ -104,17 +129,51 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+class SlowBody(SandbenchError):
+    """A request body that did not arrive within the body timeout."""
+
+    title = "Request too slow"
+    http_status = 408
+    http_code = "REQUEST_TIMEOUT"
+
+
+async def read_body(request: web.Request, read: Awaitable[T]) -> T:
+    """`read` (a read of the request body), bounded by the body timeout."""
+    timeout = state_of(request).limits.body_timeout
+    try:
+        return await asyncio.wait_for(read, timeout)
+    except TimeoutError:
+        raise SlowBody(f"the request body did not arrive within {timeout:g} s") from None
+
+
+async def _refuse_and_close(request: web.Request, exc: SandbenchError) -> web.StreamResponse:
+    """Answer, then drop the connection at once: the rest of a stalled body is not worth waiting for (aiohttp
+    would otherwise linger, reading it, before closing)."""
+    resp = wire.error_response(408, exc.message, "REQUEST_TIMEOUT", request)
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return resp
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except SlowBody as exc:
+        log.info("%s %s: %s; connection closed", request.method, request.path, exc.message)
+        return await _refuse_and_close(request, exc)
     except web.HTTPException as exc:
         if exc.status >= 400:
             return wire.error_response(exc.status, exc.reason or "error", "HTTP_ERROR", request)
         raise
     except SandbenchError as exc:
         status, code = wire.status_of(exc)
-        return wire.error_response(status, exc.message, code, request)
+        if exc.public != exc.message:
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return wire.error_response(status, exc.public, code, request)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception:
@@ -124,7 +183,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object. The SDK sends `Content-Type: application/json` with empty bodies too."""
-    raw = await request.read()
+    raw = await read_body(request, request.read())
     if not raw.strip():
         return {}
     try:
@@ -141,7 +200,9 @@ def toolbox_url(request: web.Request) -> str:
 
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
-    return wire.sandbox_dto(info, toolbox_url(request))
+    out = wire.sandbox_dto(info, toolbox_url(request))
+    out["env"] = state_of(request).env.get(info.id)
+    return out
 
 
 async def find_sandbox(request: web.Request) -> SandboxInfo:
@@ -197,15 +258,29 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
 
 # -- control plane ----------------------------------------------------------------------------------------------
 async def create_sandbox(request: web.Request) -> web.Response:
+    from services.server.sandbox_env import validate
+
     body = await json_body(request)
     spec = spec_from_create(body)
+    env = validate(body.get("env"))
     svc = service_of(request)
     if spec.snapshot is not None and spec.snapshot not in {s.name for s in await svc.list_snapshots()}:
         raise SnapshotNotFound(f"no snapshot {spec.snapshot!r} (sandbench serve knows only snapshots taken here)")
     if body.get("buildInfo"):
         log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
     info = await svc.create(spec)
+    await _keep_env(request, info, env)
     return wire.json_response(dto(request, info))
+
+
+async def _keep_env(request: web.Request, info: SandboxInfo, env: dict[str, str]) -> None:
+    """Keep a new sandbox's environment, or do not keep the sandbox: it would run without what it was given."""
+    try:
+        state_of(request).env.set(info.id, env)
+    except OSError as exc:
+        log.error("could not keep the environment of %s: %s", info.id, type(exc).__name__)
+        await service_of(request).delete(info.id)
+        raise ProviderError("could not keep the sandbox's environment variables; nothing was created") from None
 
 
 def _matches(info: SandboxInfo, request: web.Request, labels: dict[str, str]) -> bool:
@@ -250,11 +325,19 @@ async def get_sandbox(request: web.Request) -> web.Response:
     return wire.json_response(dto(request, await find_sandbox(request)))
 
 
+async def forget_sessions(request: web.Request, sandbox_id: str) -> None:
+    """The sandbox is stopping or going away: its PTY and process sessions end first, cleanly."""
+    await state_of(request).ptys.forget_sandbox(sandbox_id)
+    await state_of(request).sessions.forget_sandbox(sandbox_id)
+
+
 async def delete_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     await service_of(request).delete(info.id)
-    return wire.json_response(dto(request, dataclasses.replace(info, state=SandboxState.DELETED)))
+    resp = dto(request, dataclasses.replace(info, state=SandboxState.DELETED))
+    state_of(request).env.delete(info.id)
+    return wire.json_response(resp)
 
 
 async def start_sandbox(request: web.Request) -> web.Response:
@@ -264,13 +347,13 @@ async def start_sandbox(request: web.Request) -> web.Response:
 
 async def stop_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).stop(info.id)))
 
 
 async def archive_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).archive(info.id)))
 
 
@@ -316,6 +399,7 @@ async def fork_sandbox(request: web.Request) -> web.Response:
         new = await svc.create(spec)
     finally:
         await svc.delete_snapshot(snap)
+    await _keep_env(request, new, state_of(request).env.get(info.id))
     return wire.json_response(dto(request, new))
 
 
@@ -355,11 +439,13 @@ async def delete_snapshot(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def build_app(provider: Provider, config: Config, tokens: TokenTable) -> web.Application:
+def build_app(
+    provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits | None = None
+) -> web.Application:
     from services.server import toolbox
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
-    state = ServerState(provider, config, tokens)
+    state = ServerState(provider, config, tokens, limits or ServeLimits())
     app[STATE_KEY] = state
     r = app.router
     r.add_post("/api/sandbox", create_sandbox)

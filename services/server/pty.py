@@ -8,6 +8,10 @@ output, and the replay and the live stream cannot interleave.
 Frames: a TEXT `{"type":"control","status":"connected"}` first, PTY output as BINARY only (a JSON-looking TEXT
 frame would kill the SDK's reader), input arrives BINARY; on exit, every queued byte, then the `exited` control
 message, then a close with code 1000/1011 and `{"exitCode":N}` as the reason.
+
+Lifetime: a session with no client attached is ended after `ServeLimits.pty_idle_timeout` (a client that
+reattaches in time cancels that), and each identity may hold at most `pty_max_sessions` live sessions; past it a
+create is refused with the SDK's error control message, which it raises with the text.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +34,7 @@ from aiohttp import WSMsgType, web
 from services.errors import InvalidInput, SandbenchError
 from services.server import wire
 from services.server.app import json_body, service_of
+from services.server.limits import ServeLimits
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -80,6 +86,10 @@ class PtySession:
     clients: set[Client] = field(default_factory=set)
     exit_code: int | None = None
     pump: asyncio.Task[None] | None = None
+    owner: str = ""
+    on_idle: Callable[[PtySession], None] | None = None  # the last client left (PtyManager starts the reap timer)
+    idle_timer: asyncio.TimerHandle | None = None
+    reaper: asyncio.Task[None] | None = None  # the kill started by the idle timer, kept so it is not collected
 
     def info(self) -> dict[str, Any]:
         return {
@@ -102,6 +112,9 @@ class PtySession:
     def attach(self) -> Client:
         """A queue for one client, primed with the recent output; no await in here, so nothing slips between."""
         c = Client()
+        if self.idle_timer is not None:  # a client is back in time: the session stays
+            self.idle_timer.cancel()
+            self.idle_timer = None
         if self.buffer:
             c.put(b"".join(self.buffer))
         if self.exit_code is not None:
@@ -112,6 +125,11 @@ class PtySession:
 
     def detach(self, c: Client) -> None:
         self.clients.discard(c)
+        self.check_idle()
+
+    def check_idle(self) -> None:
+        if not self.clients and self.exit_code is None and self.idle_timer is None and self.on_idle is not None:
+            self.on_idle(self)
 
     async def _keep_pace(self) -> None:
         """Back-pressure: a client far behind makes the pump wait (so the PTY's own flow control slows the
@@ -122,6 +140,7 @@ class PtySession:
             except TimeoutError:
                 self.clients.discard(c)
                 c.put(("drop", 0))
+                self.check_idle()
 
     async def run_pump(self, on_exit: Any) -> None:
         try:
@@ -142,8 +161,38 @@ class PtySession:
 
 
 class PtyManager:
-    def __init__(self) -> None:
+    def __init__(self, limits: ServeLimits | None = None) -> None:
         self._sessions: dict[tuple[str, str], PtySession] = {}
+        self.limits = limits or ServeLimits()
+
+    def count(self, owner: str) -> int:
+        return sum(1 for s in self._sessions.values() if s.owner == owner)
+
+    def full_message(self, owner: str) -> str | None:
+        """Why `owner` may not open another session, or None when it may."""
+        cap = self.limits.pty_max_sessions
+        if self.count(owner) < cap:
+            return None
+        return (
+            f"too many PTY sessions: {cap} are open for this token, the limit; kill one "
+            "(or raise sandbench serve --pty-max-sessions)"
+        )
+
+    def _idle(self, session: PtySession) -> None:
+        loop = asyncio.get_running_loop()
+        session.idle_timer = loop.call_later(self.limits.pty_idle_timeout, self._reap, session)
+
+    def _reap(self, session: PtySession) -> None:
+        session.idle_timer = None
+        if session.clients or self._sessions.get((session.sandbox_id, session.id)) is not session:
+            return
+        log.info(
+            "pty %s in sandbox %s had no client for %g s: ended",
+            session.id,
+            session.sandbox_id,
+            self.limits.pty_idle_timeout,
+        )
+        session.reaper = asyncio.ensure_future(self.kill(session))
 
     def get(self, sandbox_id: str, pty_id: str) -> PtySession | None:
         return self._sessions.get((sandbox_id, pty_id))
@@ -153,9 +202,14 @@ class PtyManager:
 
     def add(self, session: PtySession) -> None:
         self._sessions[(session.sandbox_id, session.id)] = session
+        session.on_idle = self._idle
+        session.check_idle()  # no client yet: one that never completes its upgrade must not pin the session
         session.pump = asyncio.ensure_future(session.run_pump(self._ended))
 
     def _ended(self, session: PtySession) -> None:
+        if session.idle_timer is not None:
+            session.idle_timer.cancel()
+            session.idle_timer = None
         if self._sessions.get((session.sandbox_id, session.id)) is session:
             del self._sessions[(session.sandbox_id, session.id)]
 
@@ -288,16 +342,25 @@ async def create_connect(request: web.Request) -> web.StreamResponse:
     cwd_rel, _ = wire.workspace_path(request.query.get("cwd"))
     envs = _envs_from_protocols(request.headers.get("Sec-WebSocket-Protocol", ""))
     mgr = manager(request)
+    owner: str = request["identity"]
     await svc.ensure_running(sandbox_id)  # ownership before anything, so ids in others' sandboxes reveal nothing
     if mgr.get(sandbox_id, pty_id) is not None:
         return wire.error_response(409, f"PTY session {pty_id!r} already exists", "CONFLICT", request)
-    env = {"TERM": "xterm-256color", **envs}
+    # refused after the upgrade: the SDK raises the error control message's text, but only a status for a non-101
+    if (full := mgr.full_message(owner)) is not None:
+        return await _serve(request, None, full)
+    from services.server.app import state_of
+
+    env = {"TERM": "xterm-256color", **state_of(request).env.merged(sandbox_id, envs)}
     terminal = await svc.open_terminal(sandbox_id, cols, rows, cwd=cwd_rel, env=env)
     if mgr.get(sandbox_id, pty_id) is not None:  # lost a race with a concurrent create of the same id
         await terminal.close()
         return wire.error_response(409, f"PTY session {pty_id!r} already exists", "CONFLICT", request)
+    if (full := mgr.full_message(owner)) is not None:  # lost a race with concurrent creates
+        await terminal.close()
+        return await _serve(request, None, full)
     cwd_abs = wire.to_sandbox_path(cwd_rel, wire.HOME)
-    session = PtySession(pty_id, sandbox_id, terminal, cwd_abs, envs, cols, rows)
+    session = PtySession(pty_id, sandbox_id, terminal, cwd_abs, envs, cols, rows, owner=owner)
     mgr.add(session)
     return await _serve(request, session)
 
@@ -313,7 +376,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     try:
         session = await _owned_session(request)
     except SandbenchError as exc:
-        return await _serve(request, None, exc.message)
+        return await _serve(request, None, exc.public)
     return await _serve(request, session, None if session else f"PTY session {request.match_info['pid']!r} not found")
 
 

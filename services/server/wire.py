@@ -189,6 +189,8 @@ def error_body(status: int, message: str, code: str, request: web.Request) -> di
         "statusCode": status,
         "message": message,
         "error": message,
+        # the SDK's upload reads only this list ("<status>: e1, e2"); everything else reads `message`
+        "errors": [message],
         "code": code,
         # the SDK maps (DAYTONA_DAEMON, code) to its typed file/git/process errors
         "source": "DAYTONA_DAEMON",

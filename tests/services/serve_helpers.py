@@ -101,16 +101,17 @@ def stop_serve(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_serve(*, other_owner: bool = True) -> Iterator[Serve]:
+def running_serve(*extra: str, other_owner: bool = True) -> Iterator[Serve]:
     """One server in a fresh home, with identity `tester` and (if asked) a second owner `other` from a
-    `serve-tokens` file; stopped and its home removed on exit (kept log: `SANDBENCH_KEEP_SERVE_LOG=path`)."""
+    `serve-tokens` file, and `extra` command-line flags; stopped and its home removed on exit (kept log:
+    `SANDBENCH_KEEP_SERVE_LOG=path`)."""
     home = make_home()
     other_token = secrets.token_urlsafe(32)
     if other_owner:
         tokens = home / "serve-tokens"
         tokens.write_text(f"# second owner for the isolation tests\n{OTHER} {other_token}\n")
         os.chmod(tokens, 0o600)
-    proc, port = start_serve(home)
+    proc, port = start_serve(home, *extra)
     try:
         token = (home / "serve-token").read_text().strip()
         os.environ["NO_PROXY"] = "127.0.0.1,localhost"  # the SDK must never send loopback traffic to a proxy

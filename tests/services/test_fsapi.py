@@ -40,6 +40,7 @@ from services.errors import (
 )
 from services.local import fsapi
 from services.local.fsapi import WorkspaceFS
+from tests.conftest import require
 
 IS_ROOT = os.geteuid() == 0
 MiB = 1024 * 1024
@@ -299,6 +300,47 @@ def test_disk_limit(ws: Path, resolver: str) -> None:
         assert fs.usage() == before
 
 
+def test_chunked_write_is_invisible_until_commit_and_abort_leaves_nothing(ws: Path, resolver: str) -> None:
+    with WorkspaceFS(ws, disk_limit_bytes=MiB, use_openat2=resolver == "openat2") as fs:
+        fs.write("f", b"old")
+        pending = fs.open_write("f")
+        pending.write(b"new ")
+        pending.write(b"content")
+        assert (ws / "f").read_bytes() == b"old"  # the sandbox still sees the old file
+        assert pending.commit().size == len(b"new content")
+        assert (ws / "f").read_bytes() == b"new content"
+        assert sorted(os.listdir(ws)) == ["f"]
+        pending = fs.open_write("g")
+        pending.write(b"half")
+        pending.abort()
+        pending.abort()  # again: harmless
+        assert sorted(os.listdir(ws)) == ["f"]
+        # the disk limit is checked as the chunks arrive, before each is written
+        pending = fs.open_write("big")
+        pending.write(b"\0" * (MiB // 2))
+        with pytest.raises(DiskLimitExceeded):
+            pending.write(b"\0" * MiB)
+        pending.abort()
+        assert sorted(os.listdir(ws)) == ["f"]
+
+
+def test_chunked_read_refuses_what_read_refuses(fs: WorkspaceFS, ws: Path) -> None:
+    (ws / "data").write_bytes(b"x" * 300_000)
+    fd, st = fs.open_read("data")
+    try:
+        assert st.st_size == 300_000 and len(os.read(fd, 1 << 20)) == 300_000
+    finally:
+        os.close(fd)
+    os.symlink("data", ws / "link")
+    os.mkfifo(ws / "fifo")
+    os.mkdir(ws / "dir")
+    for name in ("link", "fifo", "dir"):
+        with pytest.raises(PathRejected):
+            fs.open_read(name)
+    with pytest.raises(PathRejected):
+        fs.open_write("link")
+
+
 def test_disk_limit_allows_shrinking_when_over(ws: Path) -> None:
     (ws / "huge").write_bytes(b"\1" * (2 * MiB))  # written from inside the sandbox, past the soft limit
     with WorkspaceFS(ws, disk_limit_bytes=MiB) as fs:
@@ -553,10 +595,11 @@ def test_device_node_refused(fs: WorkspaceFS, ws: Path) -> None:
     assert [e.kind for e in fs.list_dir("")] == ["other"]
 
 
-@pytest.mark.skipif(not IS_ROOT or shutil.which("unshare") is None, reason="needs root and unshare(1)")
+@pytest.mark.skipif(not IS_ROOT, reason="a mount needs root")
 def test_mount_points_are_not_crossed(ws: Path, canary: Canary) -> None:
     """RESOLVE_NO_XDEV: a mount inside the workspace (only the host's admin can make one) is not crossed. Run in a
     private mount namespace so nothing leaks to the host."""
+    unshare = require("unshare")
     (ws / "bind").mkdir()
     (ws / "tmpfs").mkdir()
     (ws / "filebind").write_bytes(b"placeholder")
@@ -583,7 +626,7 @@ def test_mount_points_are_not_crossed(ws: Path, canary: Canary) -> None:
         """
     )
     proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", script],
+        [unshare, "--mount", "--propagation", "private", sys.executable, "-c", script],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[2],

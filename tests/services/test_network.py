@@ -28,6 +28,7 @@ import pytest
 from services.errors import IsolationUnavailable
 from services.local import network
 from services.local.network import SlirpNetwork
+from tests.conftest import bwrap_program, require
 
 pytestmark = pytest.mark.bwrap
 
@@ -90,7 +91,7 @@ class Server:
 
 def host_address() -> str | None:
     """A non-loopback IPv4 address of this host, if it has one."""
-    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    out = subprocess.run([require("ip"), "-4", "-o", "addr"], capture_output=True, text=True).stdout
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 4:
@@ -114,6 +115,14 @@ def lan_server() -> Iterator[Server | None]:
     yield s
     if s:
         s.close()
+
+
+def need_slirp() -> None:
+    """slirp4netns must be installed (a missing program fails the test); a host without a usable tun device is a
+    condition no package fixes, so that alone skips."""
+    require("slirp4netns")
+    if not network.slirp_available():
+        pytest.skip(f"{network.TUN_DEVICE} is missing or not usable by this user: no user-mode networking here")
 
 
 def _drop() -> None:
@@ -145,8 +154,9 @@ async def run_sandboxed(targets: list[tuple[str, int]], *, with_network: bool) -
     as_root = os.geteuid() == 0
     info_r, info_w = os.pipe()
     block_r, block_w = os.pipe()
+    require("ip")  # the probe lists interfaces with it, inside the sandbox (the host's /usr)
     argv = [
-        "bwrap",
+        bwrap_program(),
         "--unshare-user", "--unshare-net", "--unshare-pid",
         "--die-with-parent", "--new-session",
         "--ro-bind", "/usr", "/usr",
@@ -203,8 +213,7 @@ def _targets(loopback: Server, lan: Server | None) -> list[tuple[str, int]]:
 async def test_network_on_has_tap_reaches_host_but_not_host_loopback(
     loopback_server: Server, lan_server: Server | None
 ) -> None:
-    if not network.slirp_available():
-        pytest.skip("slirp4netns is not installed")
+    need_slirp()
     before = loopback_server.accepted
     res = await run_sandboxed(_targets(loopback_server, lan_server), with_network=True)
     assert res["ifaces"].get("tap0") == [network.SANDBOX_IP]
@@ -222,8 +231,7 @@ async def test_without_host_loopback_flag_the_gateway_reaches_host_loopback(
     loopback_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Control: the gateway path to the host's loopback is real, so the test above would catch a missing flag."""
-    if not network.slirp_available():
-        pytest.skip("slirp4netns is not installed")
+    need_slirp()
     flags = tuple(f for f in network.SLIRP_FLAGS if f != "--disable-host-loopback")
     assert flags != network.SLIRP_FLAGS
     monkeypatch.setattr(network, "SLIRP_FLAGS", flags)
@@ -243,11 +251,13 @@ async def test_network_off_has_only_loopback(loopback_server: Server, lan_server
 
 
 async def test_refuses_the_hosts_own_namespace() -> None:
+    require("slirp4netns")
     with pytest.raises(IsolationUnavailable, match="host's network namespace"):
         await SlirpNetwork.attach(os.getpid(), uid=SANDBOX_UID, gid=SANDBOX_UID)
 
 
 async def test_missing_process_is_an_isolation_error() -> None:
+    require("slirp4netns")
     with pytest.raises(IsolationUnavailable, match="failed to start"):
         await SlirpNetwork.attach(2**22 + 7, uid=SANDBOX_UID, gid=SANDBOX_UID)
 
@@ -269,8 +279,8 @@ async def test_slirp_that_never_gets_ready_times_out(monkeypatch: pytest.MonkeyP
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         proc = subprocess.Popen(
-            ["bwrap", "--unshare-user", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            [bwrap_program(), "--unshare-user", "--unshare-net", "--ro-bind", "/usr", "/usr",
+             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
              "--info-fd", str(info_w), "--block-fd", str(block_r), "--", "true"],
             pass_fds=(info_w, block_r),
             preexec_fn=_drop if os.geteuid() == 0 else None,

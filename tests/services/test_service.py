@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -173,6 +174,25 @@ async def test_auto_stop_after_inactivity(service: SandboxService, sandbox: Sand
     stopped = await service.reap_idle(now=info.last_activity.timestamp() + 16 * 60)
     assert stopped == [sandbox.id]
     assert (await service.get(sandbox.id)).state is SandboxState.STOPPED
+
+
+async def test_activity_is_written_at_most_every_interval_and_kept_through_stop(
+    provider: LocalProvider, sandbox: SandboxInfo
+) -> None:
+    """Typing is activity, but it reaches state.db at most once per interval per sandbox (from a worker thread);
+    in between it is in memory, shown as it is, and a stop writes it before the sandbox goes down."""
+    first = time.time() + 100
+    provider.activity.note(sandbox.id, first)  # never written before: written now
+    await provider.activity.flush()
+    row = provider.store.get(sandbox.id)
+    assert row is not None and row.last_activity == first
+    provider.activity.note(sandbox.id, first + 5)  # within the interval: kept in memory
+    row = provider.store.get(sandbox.id)
+    assert row is not None and row.last_activity == first
+    assert (await provider.get(sandbox.id)).last_activity.timestamp() == pytest.approx(first + 5, abs=1e-3)
+    await provider.stop(sandbox.id)
+    row = provider.store.get(sandbox.id)
+    assert row is not None and row.last_activity == first + 5
 
 
 async def test_names_are_unique_per_owner(provider: LocalProvider, config: Config, service: SandboxService) -> None:

@@ -12,8 +12,8 @@ from textual.pilot import Pilot
 
 from services.config import Config
 from services.sandbox_service import SandboxService
+from tests.tui.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
 from tui.app import SandbenchApp
-from widgets.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
 
 NOW = datetime(2025, 1, 2, 12, 0, 0, tzinfo=UTC)
 PLACEHOLDERS = {

@@ -30,7 +30,7 @@ from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.conftest import IN_CI
+from tests.conftest import require
 from tests.services.serve_helpers import IDENTITY, REPO, Serve, running_serve, unique
 from tests.tui.conftest import fixed_clock, notifications, wait_for
 from tests.tui.test_e2e_tmux import SANDBENCH, Tmux
@@ -179,12 +179,9 @@ def e2e_home() -> Iterator[Path]:
 
 
 def test_console_script_over_daytona_in_tmux(serve: Serve, e2e_home: Path) -> None:
-    if shutil.which("tmux") is None:
-        if IN_CI:
-            pytest.fail("tmux is required in CI")
-        pytest.skip("tmux is not installed")
+    require("tmux")
     if not SANDBENCH.exists():
-        pytest.skip(f"{SANDBENCH} is missing (make the editable install first)")
+        pytest.fail(f"{SANDBENCH} is missing: make .venv/.installed-test (the editable install)", pytrace=False)
     port = serve.base_url.rsplit(":", 1)[1]
     # the two variables, exactly as `sandbench serve --print-env` prints them for this server's home and port
     serve_env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYTONA_", "SANDBENCH_"))}

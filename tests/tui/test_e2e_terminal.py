@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 pytestmark = [pytest.mark.bwrap, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBENCH = Path(sys.executable).with_name("sandbench")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 class Tmux:
@@ -62,10 +63,7 @@ class Tmux:
 
 @pytest.fixture
 def home() -> Iterator[Path]:
-    if shutil.which("tmux") is None:
-        if IN_CI:
-            pytest.fail("tmux is required in CI")
-        pytest.skip("tmux is not installed")
+    require("tmux")
     base = Path(tempfile.mkdtemp(prefix="sandbench-e2e-", dir="/tmp"))
     os.chmod(base, 0o711)
     yield base / "home"
@@ -76,11 +74,8 @@ def home() -> Iterator[Path]:
 
 
 def test_vim_htop_and_ls_in_the_terminal_pane(home: Path) -> None:
-    for program in ("vim", "htop"):
-        if shutil.which(program) is None:
-            if IN_CI:
-                pytest.fail(f"{program} is required in CI (.ci/run installs it)")
-            pytest.skip(f"{program} is not installed")
+    require("vim")
+    require("htop")
     env = {**os.environ, "SANDBENCH_HOME": str(home), "SANDBENCH_CONFIG": str(home.parent / "config.toml")}
     env.pop("CI", None)  # the app's own behaviour, not the test runner's
     made = subprocess.run([str(SANDBENCH), "create", "term"], env=env, capture_output=True, timeout=60)
@@ -90,8 +85,8 @@ def test_vim_htop_and_ls_in_the_terminal_pane(home: Path) -> None:
     tmux.start(["env", *env_args, "TERM=xterm-256color", str(SANDBENCH), "open", "term"])
     try:
         tmux.wait_for(lambda s: "sandbox@sandbox:~$" in s, "the shell prompt in the terminal pane", 40)
-        tmux.keys("M-3")  # focus the terminal pane
-        time.sleep(0.3)
+        tmux.keys("M-3")  # focus the terminal pane: typing before focus has moved would go to another pane
+        tmux.wait_for(lambda s: "Leave terminal" in s, "the terminal pane to take focus (its footer)", 20)
 
         # vim: open, insert, write and quit; the shell's screen comes back (alternate screen)
         tmux.text("vim notes.txt")

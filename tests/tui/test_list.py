@@ -131,7 +131,7 @@ async def test_unexpected_error_points_to_the_log(
     async with app.run_test(size=(100, 30)) as pilot:
         await _started(pilot, app)
         await pilot.press("x")
-        await wait_for(pilot, lambda: "unexpected error (see log)" in notifications(app))
+        await wait_for(pilot, lambda: "unexpected error (details in the log file)" in notifications(app))
         assert not any("secret" in n for n in notifications(app))
 
 

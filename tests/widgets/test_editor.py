@@ -15,9 +15,10 @@ from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor import CodeEditor, EditorTabs
 from widgets.editor.tabs import DIRTY, DiffView
+from widgets.messages import ErrorRoute
 
 
-class EditorApp(App[None]):
+class EditorApp(ErrorRoute, App[None]):  # failures take the real app's one error route
     def __init__(self, service: SandboxService, sandbox_id: str) -> None:
         super().__init__()
         self.service = service

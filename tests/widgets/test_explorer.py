@@ -20,9 +20,10 @@ from services.sandbox_service import SandboxService
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.explorer import Explorer
 from widgets.fuzzy_finder import FuzzyFinder
+from widgets.messages import ErrorRoute
 
 
-class ExplorerApp(App[None]):
+class ExplorerApp(ErrorRoute, App[None]):  # failures take the real app's one error route
     def __init__(self, service: SandboxService, sandbox_id: str, **kwargs: Any) -> None:
         super().__init__()
         self.service = service

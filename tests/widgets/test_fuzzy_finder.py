@@ -16,9 +16,10 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from widgets.explorer_text import name_text
 from widgets.fuzzy_finder import FuzzyFinder
+from widgets.messages import ErrorRoute
 
 
-class FinderApp(App[None]):
+class FinderApp(ErrorRoute, App[None]):  # failures take the real app's one error route
     def __init__(self, service: SandboxService, sandbox_id: str) -> None:
         super().__init__()
         self.service = service

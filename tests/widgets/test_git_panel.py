@@ -26,9 +26,10 @@ from widgets.git_panel import (
     header_text,
     summary_hint,
 )
+from widgets.messages import ErrorRoute
 
 
-class PanelApp(App[None]):
+class PanelApp(ErrorRoute, App[None]):  # failures take the real app's one error route
     def __init__(self, service: SandboxService, sandbox_id: str) -> None:
         super().__init__()
         self.service = service

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from widgets.terminal.screen import SGR_RE, Screen, char_width
 from widgets.terminal.styles import STYLES, Style, apply_sgr
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "terminal"
 RECORDED = sorted(p.stem for p in DATA.glob("*.bin"))
-
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 Cell = tuple[str, Style]
 _counter = itertools.count()
@@ -147,6 +146,7 @@ def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: s
 
 @pytest.fixture
 def ref() -> Iterator[TmuxRef]:
+    require("tmux")
     r = TmuxRef()
     yield r
     r.close()

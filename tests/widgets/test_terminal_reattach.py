@@ -15,12 +15,13 @@ from services.sandbox_service import SandboxService
 from tests.services.test_daytona_terminals import _until, box, dservice  # noqa: F401  (fixtures)
 from tests.services.test_server_harness import serve  # noqa: F401  (fixture)
 from widgets.dialogs import ChoiceDialog
+from widgets.messages import ErrorRoute
 from widgets.terminal import TerminalPane
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
 
 
-class PaneApp(App[None]):
+class PaneApp(ErrorRoute, App[None]):  # failures take the real app's one error route
     def __init__(self, service: SandboxService, sandbox_id: str) -> None:
         super().__init__()
         self.service = service

@@ -10,13 +10,20 @@ sandboxes next to the user's own. They are read-only: dimmed, with an Owner colu
 refuses with a one-line note instead of calling the service (which would refuse too, fail closed). `A` adopts one
 after a confirmation that names the sandbox and its current owner. The line under the table (`#list-detail`) shows
 the selected sandbox's id, owner and whatever the narrow layout has no column for.
+
+The doctor (issue 10): on a local provider the screen runs `services.doctor.diagnose` once in a thread, after the
+first listing; when a new sandbox would get less than `full` (or could not run at all), `#list-doctor` under the
+table says so in one line, and `D` (or "Doctor" in the palette) re-runs it and opens the findings
+(`tui/screens/doctor.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -29,6 +36,7 @@ from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, LIST_KEYS, bindings
 from tui.messages import (
+    DoctorReported,
     LifecycleDone,
     Note,
     OpenSandbox,
@@ -40,9 +48,12 @@ from tui.messages import (
     SnapshotsListed,
     WorkInFlight,
 )
-from widgets.messages import ReportWorkerErrors
+from widgets.messages import ReportWorkerErrors, tell
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from services.doctor import Report
 
 REFRESH_EVERY = 10.0
 
@@ -52,9 +63,12 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     TITLE_TEXT = "Sandboxes"
     DEFAULT_CSS = """
     SandboxListScreen #list-detail { height: 1; padding: 0 1; }
+    SandboxListScreen #list-doctor { height: auto; padding: 0 1; color: $warning; display: none; }
     """
 
-    def __init__(self, service: SandboxService, config: Config, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, service: SandboxService, config: Config, clock: Callable[[], datetime], *, doctor: bool = True
+    ) -> None:
         super().__init__(id="sandbox-list")
         self.service = service
         self.config = config
@@ -63,6 +77,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._busy: set[str] = set()
         self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
+        self.doctor: Report | None = None  # the doctor's last findings (local provider only)
+        self._run_doctor_at_mount = doctor
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -71,6 +87,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             clock=self._clock, owner_label=self.config.owner_label, identity=self.config.identity, id="sandboxes"
         )
         yield Static(Text("Loading…"), id="list-empty")
+        yield Static(Text(""), id="list-doctor")
         yield Static(Text(""), id="list-detail")
         status = StatusBar(id="status")
         status.provider = self.service.provider.name
@@ -86,6 +103,11 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
 
     async def _mount_footer(self) -> None:
+        # after the first painted listing (or its 1 s fallback), like the footer: its subprocesses and probes
+        # must not compete with the first frame
+        if self._run_doctor_at_mount and self.service.provider.name == "local":
+            self._run_doctor_at_mount = False
+            self.run_doctor()
         if not self.query(Footer):
             await self.mount(Footer())
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
@@ -130,6 +152,16 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
         self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
 
+    def run_doctor(self, show: bool = False) -> None:
+        async def work() -> None:
+            from services.doctor import diagnose  # subprocesses and file reads: off the UI loop
+
+            self.post_message(
+                DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap), show)
+            )
+
+        self.run_worker(work(), name="doctor", group="doctor", exclusive=True, exit_on_error=False)
+
     def _periodic(self) -> None:
         if self.app.screen is self:  # hidden under the workspace: no point polling
             self.load()
@@ -143,7 +175,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         note: str | None = None,
     ) -> None:
         if info.id in self._busy:
-            self.notify(f"{safe_text(info.name)} is busy; wait for the last action to finish", markup=False)
+            tell(self, f"{safe_text(info.name)} is busy; wait for the last action to finish")
             return
         self._busy.add(info.id)
         if transient is not None:
@@ -199,18 +231,37 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.table.upsert(info)
         self._sync_empty()
         if message.note:
-            self.notify(safe_text(message.note), markup=False, timeout=3)
+            tell(self, safe_text(message.note), timeout=3)
 
     def on_sandbox_removed(self, message: SandboxRemoved) -> None:
         self.table.remove_sandbox(message.sandbox_id)
         self._sync_empty()
-        self.notify(f"deleted {safe_text(message.name)}", markup=False, timeout=3)
+        tell(self, f"deleted {safe_text(message.name)}", timeout=3)
 
     def on_snapshots_listed(self, message: SnapshotsListed) -> None:
         from widgets.create_dialog import CreateDialog  # not needed for the first frame
 
         names = sorted(s.name for s in message.snapshots)
         self.app.push_screen(CreateDialog(names), self._create_answer)
+
+    def on_doctor_reported(self, message: DoctorReported) -> None:
+        report = self.doctor = message.report
+        line = self.query_one("#list-doctor", Static)
+        if report.ok:
+            line.display = False
+        else:
+            line.update(Text(f"{safe_text(report.headline())} — D for details", no_wrap=True, overflow="ellipsis"))
+            line.display = True
+        if message.show:
+            from tui.screens.doctor import DoctorScreen
+
+            self.app.push_screen(DoctorScreen(report.lines()))
+
+    def action_doctor(self) -> None:
+        if self.service.provider.name != "local":
+            tell(self, "the doctor checks local sandboxes; this list is on another provider")
+            return
+        self.run_doctor(show=True)
 
     def on_work_in_flight(self, message: WorkInFlight) -> None:
         if message.text is None:
@@ -248,7 +299,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def _selected(self) -> SandboxInfo | None:
         info = self.table.selected
         if info is None:
-            self.notify("no sandbox selected", severity="warning", timeout=2)
+            tell(self, "no sandbox selected", severity="warning", timeout=2)
         return info
 
     def _mine(self, verb: str) -> SandboxInfo | None:
@@ -259,10 +310,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             return info
         owner = info.labels.get(self.config.owner_label)
         whose = f"{safe_text(owner)}'s sandbox" if owner else "a sandbox with no owner"
-        self.notify(
+        tell(
+            self,
             f"cannot {verb} {safe_text(info.name)}: it is {whose}, read-only here (A adopts it)",
             severity="warning",
-            markup=False,
             timeout=4,
         )
         return None
@@ -359,9 +410,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:
-            self.notify(
+            tell(
+                self,
                 "others' sandboxes are hidden: set show_others = true in the config to see them read-only",
-                markup=False,
                 timeout=4,
             )
             return
@@ -379,10 +430,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if info is None:
             return
         if self.service.owns(info):
-            self.notify(f"{safe_text(info.name)} is already yours", markup=False, timeout=3)
+            tell(self, f"{safe_text(info.name)} is already yours", timeout=3)
             return
         if not self.config.show_others:  # only reachable with a stale row; the service would refuse as well
-            self.notify("adopting needs show_others = true in the config", severity="warning", timeout=4)
+            tell(self, "adopting needs show_others = true in the config", severity="warning", timeout=4)
             return
 
         from widgets.dialogs import ConfirmDialog
@@ -422,7 +473,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         info = self._selected()
         if info is not None:
             self.app.copy_to_clipboard(info.id)
-            self.notify(f"copied the id of {safe_text(info.name)}", markup=False, timeout=2)
+            tell(self, f"copied the id of {safe_text(info.name)}", timeout=2)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -446,7 +497,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.status.end(message.key)
 
     def on_note(self, message: Note) -> None:
-        self.notify(safe_text(message.text), markup=False, timeout=3)
+        tell(self, safe_text(message.text), timeout=3)
 
     def on_select_sandbox(self, message: SelectSandbox) -> None:
         table = self.table

@@ -5,8 +5,8 @@ that: editor and git live side by side in `#upper`, and narrow mode only shows a
 the two is not the active tab (CSS classes on the screen), so no pane loses its state when the window resizes.
 
 Each pane sits in a `PaneFrame` (`#pane-explorer`, ...) that owns the pane's size, collapse and maximise; the pane
-widget inside keeps the id the other issues' widgets use (`#explorer`, `#editor`, `#terminal`, `#git`). The real
-widgets are picked up when their modules exist; until then the placeholders stand in (`_pane_class`).
+widget inside keeps its id (`#explorer`, `#editor`, `#terminal`, `#git`). The panes are imported directly: a broken
+pane is an import error, never a silent stand-in (tests may pass others through `panes`).
 
 This module is imported when a sandbox is first opened, not at start-up (the list's first frame does not need it).
 """
@@ -14,7 +14,6 @@ This module is imported when a sandbox is first opened, not at start-up (the lis
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -34,35 +33,19 @@ from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, SandboxChanged, WorkInFlight
 from widgets.dialogs import ConfirmDialog
-from widgets.messages import ReportWorkerErrors
-from widgets.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
+from widgets.editor import EditorTabs
+from widgets.explorer import Explorer
+from widgets.git_panel import GitPanel
+from widgets.messages import ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 from widgets.status_bar import StatusBar
+from widgets.terminal import TerminalPane
 
 log = logging.getLogger(__name__)
 
 NARROW = 120  # below this many columns the git panel becomes a tab beside the editor
 PANES = ("explorer", "editor", "terminal", "git")
 TITLES = {"explorer": "Explorer", "editor": "Editor", "terminal": "Terminal", "git": "Git"}
-
-
-def _pane_class(module: str, name: str, fallback: type[Widget]) -> Callable[..., Widget]:
-    """The real pane if its module has landed, else the placeholder. A broken real pane is logged, not fatal."""
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):  # not landed yet (or not exported yet)
-        return fallback
-    except Exception:
-        log.exception("cannot import %s.%s; using a placeholder", module, name)
-        return fallback
-    return cls if isinstance(cls, type) and issubclass(cls, Widget) else fallback
-
-
-# One line per pane: constructors are `Cls(service, sandbox_id, id=...)` for the real widgets and the placeholders.
-Explorer = _pane_class("widgets.explorer", "Explorer", ExplorerPlaceholder)
-EditorTabs = _pane_class("widgets.editor", "EditorTabs", EditorPlaceholder)
-TerminalPane = _pane_class("widgets.terminal", "TerminalPane", TerminalPlaceholder)
-GitPanel = _pane_class("widgets.git_panel", "GitPanel", GitPlaceholder)
 
 
 class PaneFrame(Vertical):
@@ -119,7 +102,9 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     # -- layout --------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         def pane(name: str) -> PaneFrame:
-            return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name))
+            # the terminal's scrollback length is the user's (config `scrollback`); the other panes need nothing
+            extra: dict[str, Any] = {"scrollback": self.config.scrollback} if name == "terminal" else {}
+            return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name, **extra))
 
         with Horizontal(id="body"):
             yield pane("explorer")
@@ -311,7 +296,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def action_copy_name(self) -> None:
         self.app.copy_to_clipboard(self.info.name)
-        self.notify(f"copied {safe_text(self.info.name)}", markup=False, timeout=2)
+        tell(self, f"copied {safe_text(self.info.name)}", timeout=2)
 
     # -- back, unsaved work --------------------------------------------------------------------------------
     def has_unsaved(self) -> list[str]:
@@ -369,7 +354,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         )
         self._show_status(self.query_one(StatusBar))
         if message.info.state is SandboxState.DELETED:
-            self.notify(f"{safe_text(self.info.name)} was deleted", severity="warning", markup=False)
+            tell(self, f"{safe_text(self.info.name)} was deleted", severity="warning")
             self.dismiss()
 
     def on_work_in_flight(self, message: WorkInFlight) -> None:

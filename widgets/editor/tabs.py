@@ -6,8 +6,8 @@ a precondition (a `Conflict` asks: overwrite / reload / diff), reloading files c
 closing with a prompt, find / replace, go to line, soft wrap.
 
 Follows DESIGN §7: service calls run in workers (`exit_on_error=False`, a group per concern); a loaded file comes
-back as a message whose handler builds the tab; failed workers are turned into one-line notifications in one
-place (`on_worker_state_changed`). Text from the sandbox (names, contents) is shown as plain text, never markup.
+back as a message whose handler builds the tab; failed workers, and errors caught here, go to the app's one error
+route (`widgets.messages`). Text from the sandbox (names, contents) is shown as plain text, never markup.
 """
 
 from __future__ import annotations
@@ -29,22 +29,19 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TabbedContent, TabPane
 from textual.widgets.text_area import Selection
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor.content import LoadedFile, classify
+from widgets.editor.fileconfig import apply_settings, load_settings
 from widgets.editor.highlight import detect_lexer, lexer_by_name
 from widgets.editor.text_area import CodeEditor
+from widgets.messages import ReportWorkerErrors, report, tell
 
 DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
 RESTAT_AFTER = 1.0  # seconds: re-stat the active file on focus at most this often
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0] if text.strip() else type(error).__name__
 
 
 def _marker(editor: CodeEditor) -> object | None:
@@ -180,19 +177,20 @@ class FindBar(Horizontal):
         self.post_message(self.Replace(self.query_text, self.query_one("#replace", Input).value, True))
 
 
-class EditorTabs(Vertical):
+class EditorTabs(ReportWorkerErrors, Vertical):
     """Tabs of open files of one sandbox. See the module docstring."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the file in the active tab"),
-        Binding("alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
-        Binding("alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
+        # Every alt key also has a key without alt: some terminals cannot send alt (or send it as a lone ESC).
+        Binding("f12,alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
+        Binding("ctrl+f4,f4,alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
         Binding("ctrl+f", "find", "Find", id="editor.find", tooltip="Find text in the active file"),
         Binding("ctrl+r", "replace", "Replace", id="editor.replace", tooltip="Find and replace in the active file"),
         Binding("f3", "find_next", "Find next", id="editor.find_next", tooltip="Jump to the next match"),
         Binding("shift+f3", "find_prev", "Find prev", id="editor.find_prev", tooltip="Jump to the previous match"),
         Binding("ctrl+g", "goto_line", "Go to line", id="editor.goto_line", tooltip="Jump to a line number"),
-        Binding("alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
+        Binding("f9,alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
         Binding("ctrl+pagedown", "next_tab", "Next tab", id="editor.next_tab", tooltip="Show the next tab"),
         Binding("ctrl+pageup", "prev_tab", "Prev tab", id="editor.prev_tab", tooltip="Show the previous tab"),
     ]
@@ -297,17 +295,17 @@ class EditorTabs(Vertical):
         except FileNotFound:
             if not buf.changed_on_disk:
                 buf.changed_on_disk = True
-                self.notify(f"{path} was deleted on disk; saving will recreate it", severity="warning")
+                tell(self, f"{path} was deleted on disk; saving will recreate it", severity="warning")
             return
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
         if entry.mtime == buf.mtime:
             return
         if buf.dirty:
             if not buf.changed_on_disk:
                 buf.changed_on_disk = True
-                self.notify(f"{path} changed on disk; saving will ask what to do", severity="warning")
+                tell(self, f"{path} changed on disk; saving will ask what to do", severity="warning")
             return
         await self._reload(path)
 
@@ -317,7 +315,7 @@ class EditorTabs(Vertical):
         try:
             loaded = await self._read(path)
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
         finally:
             self._loading.discard(path)
@@ -333,9 +331,12 @@ class EditorTabs(Vertical):
             return await asyncio.to_thread(
                 classify, path, data.data, size=data.size, mtime=data.mtime, truncated=True, limit=limit
             )
-        return await asyncio.to_thread(
+        loaded = await asyncio.to_thread(
             classify, path, data.data, size=data.size, mtime=data.mtime, truncated=data.truncated, limit=limit
         )
+        if loaded.read_only:
+            return loaded
+        return apply_settings(loaded, await load_settings(self.service, self.sandbox_id, path))
 
     @on(Loaded)
     async def _loaded(self, message: Loaded) -> None:
@@ -411,7 +412,7 @@ class EditorTabs(Vertical):
         try:
             loaded = await self._read(path)
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
         self.post_message(self.Loaded(loaded, reload=True))
 
@@ -491,16 +492,18 @@ class EditorTabs(Vertical):
         if buf is None:
             return False
         if buf.read_only:
-            self.notify(f"{path} is open read-only: not saved", severity="warning")
+            tell(self, f"{path} is open read-only: not saved", severity="warning")
             return False
         editor = buf.editor
-        text = editor.text
+        if buf.loaded.final_newline:
+            _end_with_newline(editor)
+        text = buf.loaded.newline.join(editor.document.lines)  # the file's own line endings, never converted
         marker = _marker(editor)
         editor.history.checkpoint()  # edits typed while saving start a new batch: the marker stays exact
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
-            self.notify(f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
+            tell(self, f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
             return False
         while True:
             try:
@@ -527,7 +530,7 @@ class EditorTabs(Vertical):
                     continue
                 return False
             except SandbenchError as exc:
-                self.notify(_one_line(exc), severity="error")
+                report(self, exc)
                 return False
             break
         buf.mtime = entry.mtime
@@ -545,7 +548,7 @@ class EditorTabs(Vertical):
         except FileNotFound:
             disk_text = ""
         except SandbenchError as exc:
-            self.notify(_one_line(exc), severity="error")
+            report(self, exc)
             return
 
         def make() -> str:
@@ -716,7 +719,7 @@ class EditorTabs(Vertical):
         if buf is None:
             return
         if buf.loaded.kind == "long":
-            self.notify("This view is already folded", severity="information")
+            tell(self, "This view is already folded", severity="information")
             return
         self._soft_wrap = not buf.editor.soft_wrap
         buf.editor.soft_wrap = self._soft_wrap
@@ -755,12 +758,6 @@ class EditorTabs(Vertical):
         if action == "save_all" and not self.has_unsaved():
             return None
         return True
-
-    # -- errors -------------------------------------------------------------------------------------------
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker of this pane becomes a message to the user: one line, no traceback."""
-        if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.notify(_one_line(event.worker.error), severity="error")
 
 
 def _parse_line(value: str, count: int) -> tuple[int, int] | None:
@@ -820,6 +817,14 @@ def _replace_in_line(line: str, query: str, replacement: str, fold: bool) -> tup
         count += 1
     out.append(line[pos:])
     return "".join(out), count
+
+
+def _end_with_newline(editor: CodeEditor) -> None:
+    """Add the final newline a non-empty buffer lacks, as an undoable edit (the buffer stays what is on disk)."""
+    lines = editor.document.lines
+    if lines[-1]:
+        row = len(lines) - 1
+        editor.insert("\n", (row, len(lines[row])), maintain_selection_offset=True)
 
 
 def _apply_minimal_edit(editor: CodeEditor, new_text: str) -> None:

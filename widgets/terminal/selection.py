@@ -12,6 +12,7 @@ from __future__ import annotations
 from textual import events
 from textual.widget import Widget
 
+from widgets.messages import tell
 from widgets.terminal.screen import Screen, entry_segments, segments_to_line
 
 _WORD_PUNCT = frozenset("-_./~:@%+=#?&,")  # kept inside a double-clicked word: paths, URLs, user@host, key=value
@@ -86,7 +87,7 @@ class TerminalSelection(Widget):
         text = self.selected_text()
         if text:
             self.app.copy_to_clipboard(text)
-            self.notify(f"Copied {len(text)} characters", title="Terminal", timeout=2)
+            tell(self, f"Copied {len(text)} characters", title="Terminal", timeout=2)
 
     def _in_selection(self, abs_row: int) -> tuple[int, int] | None:
         if self._sel_anchor is None or self._sel_end is None:
@@ -241,7 +242,7 @@ class TerminalSelection(Widget):
                 self._reveal_row(r)
                 return
         self._match = None
-        self.notify(f"Not found: {query}", title="Terminal", timeout=3)
+        tell(self, f"Not found: {query}", title="Terminal", timeout=3)
 
     def _reveal_row(self, abs_row: int) -> None:
         hist = len(self.screen_model.history)

@@ -1,5 +1,6 @@
-"""Stand-ins for the panes other issues build (explorer, editor, terminal, git), with the real panes' constructor
-signature and widget ids, so the workspace screen's layout, focus order and keys are final before they land.
+"""Stand-ins for the workspace's panes (explorer, editor, terminal, git) with the real panes' constructor signature
+and widget ids, for tests: snapshot and layout tests pin them (`SandbenchApp(panes=PLACEHOLDERS)`) so frames are
+deterministic and no sandbox process is needed. The app itself always uses the real panes.
 
 Each is focusable, says what it stands for, and has one binding of its own so the footer, the help screen and the
 command palette show pane-specific keys exactly as they will for the real widget.
@@ -36,7 +37,7 @@ class PanePlaceholder(Static, can_focus=True):
         self.border_title = self.TITLE
 
     def action_about(self) -> None:
-        self.notify(f"The {self.TITLE.lower()} is not built yet.", timeout=2)
+        self.notify(f"The {self.TITLE.lower()} is a placeholder.", markup=False, timeout=2)
 
 
 class ExplorerPlaceholder(PanePlaceholder):
@@ -62,6 +63,12 @@ class TerminalPlaceholder(PanePlaceholder):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f7", "about", "New terminal", id="placeholder.terminal.new", tooltip="Open another terminal tab"),
     ]
+
+    def __init__(
+        self, service: SandboxService, sandbox_id: str, *, scrollback: int = 10_000, id: str | None = None
+    ) -> None:
+        super().__init__(service, sandbox_id, id=id)
+        self.scrollback = scrollback
 
 
 class GitPlaceholder(PanePlaceholder):
