@@ -181,6 +181,12 @@ def is_auth_failure(stderr: str) -> bool:
     return any(m in low for m in _AUTH_MARKERS)
 
 
+def diagnostics(r: ExecResult) -> bytes:
+    """What git said about a failure. Locally that is stderr; Daytona's exec merges stderr into stdout and returns
+    `stderr=b""`, so there the same words are in stdout. Classifying on stderr alone would miss every one."""
+    return r.stderr if r.stderr.strip() else r.stdout
+
+
 # -- the service -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RemoteResult:
@@ -298,7 +304,7 @@ class GitService:
     def _error(self, op: str, r: ExecResult) -> GitError:
         if r.timed_out:
             return GitError(f"git {op} timed out")
-        err = self.scrub(decode(r.stderr).strip())
+        err = self.scrub(decode(diagnostics(r)).strip())
         out = self.scrub(decode(r.stdout).strip())
         low = err.lower()
         both = f"{low}\n{out.lower()}"
@@ -385,7 +391,7 @@ class GitService:
         args.append("--")
         r = await self._exec(args)
         if r.exit_code != 0:
-            err = decode(r.stderr)
+            err = decode(diagnostics(r))
             if "does not have any commits yet" in err or "bad default revision" in err:
                 return []
             raise self._error("log", r)
@@ -726,13 +732,13 @@ class GitService:
         r = await self._remote_once(args, on_progress, cwd=cwd)
         if r.exit_code == 0:
             return RemoteResult(self._out(r))
-        if not is_auth_failure(decode(r.stderr)) or r.timed_out:
+        if not is_auth_failure(decode(diagnostics(r))) or r.timed_out:
             raise self._error(op, r)
         if self._token and url and urlsplit(url).scheme in ("http", "https"):
             r = await self._with_token(args, on_progress, url, cwd=cwd)
             if r.exit_code == 0:
                 return RemoteResult(self._out(r), used_token=True)
-            if not is_auth_failure(decode(r.stderr)):
+            if not is_auth_failure(decode(diagnostics(r))):
                 raise self._error(op, r)
         if self.ask is not None:
             r = await self._with_askpass(args, on_progress, cwd=cwd)
@@ -809,7 +815,7 @@ class GitService:
         """Create a helper file from inside the sandbox, so the sandbox user owns it and can run it."""
         r = await self.service.exec(self.sandbox_id, ["sh", "-c", _INSTALL, "sh", rel, mode], stdin=content)
         if r.exit_code != 0:
-            raise GitError(f"could not install the askpass helper: {decode(r.stderr).strip()[:200]}")
+            raise GitError(f"could not install the askpass helper: {decode(diagnostics(r)).strip()[:200]}")
 
     async def _with_askpass(
         self, args: Sequence[str], on_progress: ProgressCallback | None, *, cwd: str | None

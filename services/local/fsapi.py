@@ -15,6 +15,13 @@ possibly as root — and every path it is given names something the sandbox cont
 - **Atomic writes** (temp file in the same directory, fsync, rename over the old name): the sandbox never sees a
   half-written file, a failed write leaves the old content, and nothing is ever written *through* an existing inode
   (so a planted hard link cannot redirect a write).
+- **Temp files left by a killed write** (`sweep_temps`). Every atomic write (`open_write`'s `AtomicWrite`, which
+  `write` uses too) records its temp's name — before creating it — and then its inode in a journal folder outside
+  the workspace, one entry per write, `flock`ed until `commit()` or `abort()` removes it. An entry nobody holds
+  locked belongs to a process that died mid-write: its temp is removed — if it is still a regular file with our
+  name and that inode, found beneath the root without following symlinks and unlinked relative to its parent's
+  fd. Exact and cheap (a walk of a 20,000-file workspace to find them would cost every start; the journal costs
+  one small file per write). Our temp names are also kept out of every listing.
 - **Ownership**: when the app runs as root the files it creates are chowned to the sandbox's uid/gid.
 - **The soft disk limit** for writes made through this API (`usage()`: `st_blocks`, hard links once).
 
@@ -34,6 +41,7 @@ import fcntl
 import fnmatch
 import os
 import platform
+import re
 import secrets
 import stat
 import threading
@@ -56,7 +64,7 @@ from services.errors import (
 )
 from services.models import FileData, FileEntry, FileKind
 
-__all__ = ["USE_OPENAT2", "AtomicWrite", "WorkspaceFS", "openat2_available"]
+__all__ = ["USE_OPENAT2", "AtomicWrite", "WorkspaceFS", "is_temp_name", "openat2_available"]
 
 USE_OPENAT2 = True
 """Module switch: False forces the component-walk fallback for every WorkspaceFS created afterwards (tests)."""
@@ -66,6 +74,14 @@ USAGE_TTL = 5.0
 
 MAX_DELETE_DEPTH = 512
 """Recursive delete holds one fd per level; deeper trees than this are refused rather than exhausting fds."""
+
+_TEMP_NAME = re.compile(r"\.sandbench-[0-9a-f]{16}\.tmp")
+"""The atomic write's temp name (`write`): swept when a killed write left one, and never listed."""
+
+
+def is_temp_name(name: str) -> bool:
+    return _TEMP_NAME.fullmatch(name) is not None
+
 
 # -- the syscalls Python has no wrapper for -------------------------------------------------------------------
 _SYS_OPENAT2 = 437  # the same number on x86_64 and aarch64 (the unified syscall table, Linux 5.6+)
@@ -252,6 +268,16 @@ def _fail(exc: OSError, path: str, *, final: bool = True) -> SandbenchError:
     return ProviderError(f"{q}: {os.strerror(code) if code else 'I/O error'}")
 
 
+def _is_temp(de: os.DirEntry[str]) -> bool:
+    """One of our atomic-write temps (a regular file with our name; a sandbox's symlink so named is listed)."""
+    if not is_temp_name(de.name):
+        return False
+    try:
+        return de.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _entry(path: str, st: os.stat_result, target: str | None = None) -> FileEntry:
     return FileEntry(
         path=path,
@@ -282,9 +308,11 @@ class WorkspaceFS:
         owner_gid: int | None = None,
         disk_limit_bytes: int | None = None,
         use_openat2: bool | None = None,
+        journal: Path | None = None,
     ) -> None:
         """`use_openat2`: None = use it when the kernel has it (and the module switch allows), False = force the
-        component walk, True = require openat2 (ProviderError when unavailable)."""
+        component walk, True = require openat2 (ProviderError when unavailable). `journal`: a folder outside the
+        workspace, ours alone, where writes record their temp files (created if missing); None = no journal."""
         try:
             # The root itself is trusted (the provider created it), so this one open may follow symlinks.
             self._root_fd = os.open(root, _DIR_PATH)
@@ -298,6 +326,14 @@ class WorkspaceFS:
         self._users = 0
         self._closed = False
         self._usage: tuple[float, int] | None = None  # (monotonic time measured, bytes)
+        self._journal_fd = -1
+        if journal is not None:
+            try:
+                journal.mkdir(mode=0o700, exist_ok=True)
+                self._journal_fd = os.open(journal, _DIR_PATH)
+            except OSError as exc:
+                _close(self._root_fd)
+                raise ProviderError("the sandbox's write journal cannot be opened") from exc
         want = USE_OPENAT2 if use_openat2 is None else use_openat2
         self.resolver: Literal["openat2", "walk"] = "walk"
         if want:
@@ -323,6 +359,9 @@ class WorkspaceFS:
         if self._root_fd >= 0:
             _close(self._root_fd)
             self._root_fd = -1
+        if self._journal_fd >= 0:
+            _close(self._journal_fd)
+            self._journal_fd = -1
 
     def __enter__(self) -> WorkspaceFS:
         return self
@@ -467,6 +506,8 @@ class WorkspaceFS:
                     for de in it:
                         name = de.name
                         try:
+                            if _is_temp(de):
+                                continue  # an atomic write in flight (or a killed one's, until swept)
                             if not details:
                                 # d_type from getdents; DirEntry falls back to an lstat only when it is unknown
                                 if de.is_symlink():
@@ -581,11 +622,77 @@ class WorkspaceFS:
                 own_pfd = os.dup(pfd)
             except OSError as exc:
                 raise _fail(exc, path) from exc
+            tmp = f".sandbench-{secrets.token_hex(8)}.tmp"
+            try:
+                # recorded (and locked) before the temp exists, so no kill can leave a temp the journal lacks
+                entry = _JournalEntry(self._journal_fd, _join(path.rpartition("/")[0], tmp))
+            except BaseException:
+                _close(own_pfd)
+                raise
         try:
-            return AtomicWrite(self, path, own_pfd, name, old, final_mode, expected_mtime)
+            return AtomicWrite(self, path, own_pfd, name, tmp, entry, old, final_mode, expected_mtime)
         except BaseException:
             _close(own_pfd)
+            entry.close()
             raise
+
+    # -- the write journal: temp files a killed write left behind ---------------------------------------------
+    def sweep_temps(self) -> int:
+        """Remove the temp files of writes whose process died (see the module docstring); returns how many.
+        Entries locked by a live writer — in this process or another — are left alone."""
+        with self._use():
+            jfd = self._journal_fd
+            if jfd < 0:
+                return 0
+            try:
+                lfd = os.open(".", _DIR_READ, dir_fd=jfd)  # listing needs a readable fd, not the O_PATH one
+                try:
+                    names = os.listdir(lfd)
+                finally:
+                    os.close(lfd)
+            except OSError:
+                return 0
+            return sum(self._sweep_entry(jfd, name) for name in names)
+
+    def _sweep_entry(self, jfd: int, name: str) -> int:
+        """One journal entry: skipped while its writer holds it locked; otherwise its temp goes, then the entry."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC, dir_fd=jfd)
+        except OSError:
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lines = self._read_upto(fd, 8192).split(b"\n")
+            removed = 0
+            if len(lines) >= 2:  # a complete first line: the temp's path
+                removed = self._remove_temp(os.fsdecode(lines[0]), int(lines[1]) if lines[1].isdigit() else None)
+            os.unlink(name, dir_fd=jfd)
+            return removed
+        except OSError:  # BlockingIOError: a write in flight, in this process or another
+            return 0
+        finally:
+            os.close(fd)
+
+    def _remove_temp(self, temp_path: str, inode: int | None) -> int:
+        """Unlink one journalled temp if it is still ours: a regular file (never a symlink or a directory) with
+        our temp name and the recorded inode — or, when the writer died before recording it, an empty file owned
+        by us. Resolved beneath the root without following symlinks, unlinked relative to its parent's fd."""
+        try:
+            if not is_temp_name(temp_path.rpartition("/")[2]):
+                return 0
+            with self._use() as root, self._parent(root, temp_path) as (pfd, name):
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    return 0
+                if inode is not None and st.st_ino != inode:
+                    return 0
+                if inode is None and (st.st_size != 0 or st.st_uid != os.geteuid()):
+                    return 0
+                os.unlink(name, dir_fd=pfd)
+        except (OSError, SandbenchError):
+            return 0  # gone, moved, or its folder replaced: nothing of ours is left to remove there
+        self._adjust_usage(-(st.st_blocks * 512 if st.st_nlink == 1 else 0))
+        return 1
 
     def _existing_file(self, pfd: int, name: str, path: str) -> os.stat_result | None:
         try:
@@ -898,6 +1005,8 @@ class WorkspaceFS:
         with self._use() as root, contextlib.closing(self._walk(root, path, frozenset({".git"}))) as walk:
             for here, entries in walk:
                 for de in entries:
+                    if _is_temp(de):
+                        continue
                     if fnmatch.fnmatchcase(de.name.lower() if fold else de.name, pattern):
                         found.append(_join(here, de.name))
                         if len(found) >= limit:
@@ -919,7 +1028,7 @@ class WorkspaceFS:
                         is_file = de.is_file(follow_symlinks=False)
                     except OSError:
                         continue
-                    if is_file:
+                    if is_file and not is_temp_name(de.name):
                         out.append(_join(here, de.name))
                         if len(out) >= limit:
                             return out
@@ -975,24 +1084,36 @@ class AtomicWrite:
         path: str,
         pfd: int,
         name: str,
+        tmp: str,
+        entry: _JournalEntry,
         old: os.stat_result | None,
         final_mode: int,
         expected_mtime: float | None,
     ) -> None:
-        self._fs, self.path, self._pfd, self._name = fs, path, pfd, name
+        """Takes `pfd` and `entry` over once constructed (`abort` releases them); if this raises, the caller
+        still owns them. Creates the temp file `tmp` in `pfd` and records its inode in `entry`."""
+        self._fs, self.path, self._pfd, self._name, self._tmp = fs, path, pfd, name, tmp
         self._old_bytes = old.st_blocks * 512 if old is not None and old.st_nlink == 1 else 0
         self._mode, self._expected = final_mode, expected_mtime
         self.written = 0
         self._done = False
         self._fd = -1
         fs._check_disk(path, self._old_bytes, 0)
-        self._tmp = f".sandbench-{secrets.token_hex(8)}.tmp"
         try:
             self._fd = os.open(
                 self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=pfd
             )
         except OSError as exc:
             raise _fail(exc, path) from exc
+        try:
+            entry.note_inode(os.fstat(self._fd).st_ino)
+        except OSError as exc:
+            os.close(self._fd)
+            self._fd = -1
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp, dir_fd=pfd)
+            raise ProviderError("the sandbox's write journal is not writable") from exc
+        self._entry: _JournalEntry | None = entry
 
     def write(self, data: bytes) -> None:
         if self._done:
@@ -1032,7 +1153,7 @@ class AtomicWrite:
         return _entry(self.path, st)
 
     def abort(self) -> None:
-        """Drop the temp file (unless committed) and close the fds; safe to call again."""
+        """Drop the temp file (unless committed), then its journal entry, and close the fds; safe to call again."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -1040,6 +1161,55 @@ class AtomicWrite:
             self._done = True
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp, dir_fd=self._pfd)
+        if self._entry is not None:
+            # only once the temp is gone or renamed: a kill before this leaves a locked-no-more entry to sweep
+            self._entry.close()
+            self._entry = None
         if self._pfd >= 0:
             _close(self._pfd)
             self._pfd = -1
+
+
+class _JournalEntry:
+    """One in-flight write's record in the journal folder (`WorkspaceFS(journal=...)`), named after its temp:
+    the temp's workspace-relative path, then its inode once created. `flock`ed from before the temp exists until
+    `close()` removes it; a killed writer's lock goes with its process, which is how `sweep_temps` tells a dead
+    write from a live one. Made under a scratch name, locked, written, then renamed into place, so a sweep never
+    sees an entry that is not both complete and locked. With no journal (`journal_fd` < 0) it does nothing."""
+
+    def __init__(self, journal_fd: int, temp_path: str) -> None:
+        self._dir = self._fd = -1
+        if journal_fd < 0:
+            return
+        entry = temp_path.rpartition("/")[2]
+        self._current = f"{entry}.new"
+        try:
+            self._dir = os.dup(journal_fd)  # outlives the WorkspaceFS's fd, like the write's parent fd
+            self._fd = os.open(
+                self._current,
+                os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC,
+                0o600,
+                dir_fd=self._dir,
+            )
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # released by the kernel when this process dies, however it dies
+            os.write(self._fd, os.fsencode(temp_path) + b"\n")
+            os.rename(self._current, entry, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+            self._current = entry
+        except OSError as exc:
+            self.close()
+            raise ProviderError("the sandbox's write journal is not writable") from exc
+
+    def note_inode(self, ino: int) -> None:
+        if self._fd >= 0:
+            os.write(self._fd, b"%d\n" % ino)
+
+    def close(self) -> None:
+        """Remove the entry, then drop its lock (in that order: a sweep never takes a live write's entry)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self._current, dir_fd=self._dir)
+            os.close(self._fd)
+            self._fd = -1
+        if self._dir >= 0:
+            _close(self._dir)
+            self._dir = -1

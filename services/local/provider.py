@@ -40,6 +40,7 @@ from services.errors import (
     NameRejected,
     NotRunning,
     ProviderError,
+    SandbenchError,
     SandboxNotFound,
     SnapshotNotFound,
     StateDatabaseDamaged,
@@ -165,6 +166,9 @@ class LocalProvider:
         os.chmod(data_dir / "sandboxes", 0o711)
         os.chmod(data_dir / "snapshots", 0o700)
         os.chmod(data_dir / "run", 0o700)
+        self._fs: dict[str, WorkspaceFS] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._usage_cache: dict[str, tuple[float, int]] = {}  # before _recover: its temp sweep uses them
         self.store = Store(data_dir / "state.db")
         try:
             self._recover()
@@ -174,9 +178,6 @@ class LocalProvider:
         self.activity = ActivityLog(data_dir / "state.db")  # typing is activity: recorded off the event loop
         self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required, bwrap_setting=bwrap)
         self.launcher.start_probe()
-        self._fs: dict[str, WorkspaceFS] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._usage_cache: dict[str, tuple[float, int]] = {}
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _dir(self, sandbox_id: str) -> Path:
@@ -222,9 +223,33 @@ class LocalProvider:
                 owner_uid=row.uid,
                 owner_gid=row.gid,
                 disk_limit_bytes=row.resources.disk_bytes,
+                journal=self._journal(row.id),
             )
             self._fs[row.id] = fs
         return fs
+
+    def _journal(self, sandbox_id: str) -> Path:
+        """Where the file API records its in-flight temp files: beside the workspace, out of the sandbox's reach."""
+        return self._dir(sandbox_id) / "writes"
+
+    def _sweep_temps(self, row: Row) -> None:
+        """Remove what writes killed mid-way left in the workspace (`WorkspaceFS.sweep_temps`). Best effort: a
+        failure is logged, never in the way of a start or stop."""
+        if not any(self._journal(row.id).glob("*")):
+            return
+        try:
+            fs = self._fs.get(row.id)
+            if fs is not None:
+                removed = fs.sweep_temps()
+            else:
+                with WorkspaceFS(self._workspace(row.id), journal=self._journal(row.id)) as once:
+                    removed = once.sweep_temps()
+        except (OSError, SandbenchError):
+            log.exception("sweeping the temp files of %s", row.id)
+            return
+        if removed:
+            log.info("removed %d temp file(s) left by interrupted writes in %s", removed, row.id)
+            self._usage_cache.pop(row.id, None)
 
     def _drop_fs(self, sandbox_id: str) -> None:
         fs = self._fs.pop(sandbox_id, None)
@@ -292,7 +317,8 @@ class LocalProvider:
 
     def _recover(self) -> None:
         """Remove sandboxes whose `create` died half-way (creator process gone); refuse a database that lost its
-        rows; write the metadata files a repair needs where an older version did not."""
+        rows; write the metadata files a repair needs where an older version did not; remove the temp files of
+        writes killed mid-way (`_sweep_temps`)."""
         rows = self.store.all()
         for row in rows:
             if row.state is SandboxState.STARTING and row.error == "creating" and not _pid_alive(row.creator):
@@ -323,6 +349,8 @@ class LocalProvider:
             if not meta.snapshot_meta_path(snaps_dir, snap.file).exists() and (snaps_dir / snap.file).exists():
                 with contextlib.suppress(OSError):
                     meta.write_snapshot_meta(snaps_dir, snap.file, _snap_meta(snap))
+        for row in rows:
+            self._sweep_temps(row)
 
     def _write_meta(self, row: Row) -> None:
         """Rewrite `sandboxes/<id>/meta.json` from the row (call after every change to one of its fields)."""
@@ -471,6 +499,7 @@ class LocalProvider:
                     archive.unlink()
                 if not self._workspace(sandbox_id).is_dir():
                     raise ProviderError(f"sandbox {row.name!r} has lost its workspace")
+                await asyncio.to_thread(self._sweep_temps, row)
                 self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, last_activity=time.time())
             except Exception as exc:
                 self.store.update(sandbox_id, state=SandboxState.ERROR, error=str(exc)[:200])
@@ -487,6 +516,7 @@ class LocalProvider:
             self.store.update(sandbox_id, state=SandboxState.STOPPING)
             await self.activity.flush()  # the last typing before a stop is kept
             ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
+            await asyncio.to_thread(self._sweep_temps, row)
             self._drop_fs(sandbox_id)
             if not ok:
                 self.store.update(sandbox_id, state=SandboxState.ERROR, error="processes survived stop")

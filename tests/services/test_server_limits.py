@@ -106,8 +106,9 @@ async def test_upload_over_the_caps_is_refused_and_leaves_nothing(lim_sdk: Any) 
     await sb.delete()
 
 
-async def test_chunked_upload_is_cut_at_the_cap_and_not_written(lim_sdk: Any) -> None:
-    """No Content-Length (the SDK's streamed upload is chunked): the cap is counted as the bytes arrive."""
+async def test_chunked_upload_is_cut_at_the_cap_and_not_written(lim_sdk: Any, limited: Serve) -> None:
+    """No Content-Length (the SDK's streamed upload is chunked): the cap is counted as the bytes arrive. The cut
+    write leaves neither its temp file (hidden from listings, so looked for on disk) nor its journal entry."""
     from daytona import DaytonaError
 
     async def source() -> AsyncIterator[bytes]:
@@ -119,7 +120,9 @@ async def test_chunked_upload_is_cut_at_the_cap_and_not_written(lim_sdk: Any) ->
         await sb.fs.upload_file_stream(source(), "stream.bin")
     names = {f.name for f in await sb.fs.list_files(".")}
     assert "stream.bin" not in names
-    assert not [n for n in names if n.startswith(".sandbench-")], names
+    box = limited.home / "sandboxes" / sb.id
+    assert not [p.name for p in (box / "workspace").iterdir() if p.name.startswith(".sandbench-")]
+    assert not list((box / "writes").iterdir())  # the journal entry went with the temp
     await sb.delete()
 
 

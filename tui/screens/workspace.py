@@ -96,6 +96,8 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.config = config
         self._unsubscribe: Callable[[], None] | None = None
         self._last_focus: dict[str, Widget] = {}
+        self._open_files: set[str] = set()  # the editor's tabs at the last settle: a shrink means one was closed
+        self._settle: bool | None = None  # a settle is due after the next refresh; True: one that releases
 
     # -- layout --------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -144,6 +146,8 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        # the panes were frozen while on screen (tui/heap.py): thaw them so leaving the sandbox frees them
+        self.app.call_after_refresh(settle_heap, self.app, release=True)
 
     def on_resize(self, event: Any) -> None:
         self._layout_for(event.size.width)
@@ -377,8 +381,18 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             notice(message.path)
 
     def on_editor_tabs_active_file_changed(self, message: Any) -> None:
-        # a newly opened file brought a document and its highlight state: settle them once it is painted
-        self.call_after_refresh(settle_heap)
+        # a newly opened file brought a document and its highlight state: settle them once it is painted;
+        # a closed one was frozen while open, and is only freed by a thawing pass
+        open_now = set(getattr(self.pane_widget("editor"), "open_paths", ()))
+        closed = bool(self._open_files - open_now)
+        self._open_files = open_now
+        if self._settle is None:  # tabs closed in a row (or opened) share one pass
+            self.call_after_refresh(self._settle_heap)
+        self._settle = bool(self._settle) or closed
+
+    def _settle_heap(self) -> None:
+        release, self._settle = bool(self._settle), None
+        settle_heap(self.app, release=release)
 
     def on_explorer_file_open_requested(self, message: Any) -> None:
         """`Explorer.FileOpenRequested(path)` → `EditorTabs.open_file(path)`, then the editor has focus.
