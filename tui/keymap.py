@@ -7,7 +7,9 @@ keys (`"workspace.focus_terminal" = "alt+t"`) and is applied with `App.set_keyma
 
 Which keys are *priority* matters: a priority binding fires before the focused widget sees the key, so it works
 even from inside the terminal pane, and it also steals that key from the shell running there. Only the keys one
-needs to get *out* of a terminal are priority (quit, help, pane jumps, maximise). ctrl+c, ctrl+d, ctrl+z, ctrl+s,
+needs to get *out* of a terminal are priority (quit, help, pane jumps, maximise), plus the workspace's back and
+close keys, which the screen turns off while a terminal holds the keyboard (priority only so that the editor
+never types the `0` or `q` a terminal's ESC-prefixed alt carries). ctrl+c, ctrl+d, ctrl+z, ctrl+s,
 ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to the focused pane.
 """
 
@@ -77,6 +79,14 @@ LIST_KEYS: tuple[Key, ...] = (
     Key("list.refresh", "r", "refresh", "Refresh", "Reload the list from the provider", show=False),
     Key("list.filter", "slash", "filter", "Filter", "Filter the list by name, label or state as you type"),
     Key(
+        "list.close_workspace",
+        "w",
+        "close_workspace",
+        "Close workspace",
+        "End the selected sandbox's open workspace (says what will end and asks first)",
+        show=False,
+    ),
+    Key(
         "list.copy_id",
         "c",
         "copy_id",
@@ -112,7 +122,34 @@ LIST_KEYS: tuple[Key, ...] = (
 )
 
 WORKSPACE_KEYS: tuple[Key, ...] = (
-    Key("workspace.back", "escape", "back", "Back", "Back to the sandbox list (asks first when there is unsaved work)"),
+    # Esc never leaves the workspace (it belongs to the panes and to vim in the terminal). Going back to the list
+    # ends nothing: the workspace stays alive in the background. Priority, so the editor never types the 0 a
+    # terminal's ESC+0 carries; the screen turns it off while a terminal holds the keyboard (ctrl+] first).
+    Key(
+        "workspace.back",
+        "alt+0",
+        "back_to_list",
+        "Sandbox list",
+        "Back to the sandbox list; this workspace stays open in the background (from a terminal: ctrl+] first)",
+        priority=True,
+    ),
+    Key(
+        "workspace.close",
+        "alt+q",
+        "close_workspace",
+        "Close workspace",
+        "End this workspace: its terminals and editor tabs (says what will end and asks first)",
+        show=False,
+        priority=True,
+    ),
+    Key(
+        "workspace.restore_layout",
+        "escape",
+        "restore_layout",
+        "Restore layout",
+        "Restore the layout after zooming a pane",
+        show=False,
+    ),
     Key(
         "workspace.focus_explorer",
         "alt+1",
