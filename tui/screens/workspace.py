@@ -162,7 +162,11 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.call_after_refresh(settle_heap)
         self._layout_for(self.app.size.width)
         self._unsubscribe = self.service.subscribe(self._on_service_state)
-        self.action_focus_pane("editor")
+        # Focus now, not after a refresh: a deferred first focus ran only once the screen was idle, which in a
+        # mode of its own could be after the shell's first output, when alt+3 had already put the keyboard in
+        # the terminal, and taking it back sent the next keys to the editor (seen in tmux).
+        self._reveal_pane("editor")
+        self._focus_into("editor")
         if self.info.state is not SandboxState.STARTED:
             self._ensure_running()
         # git status follows file changes (coalesced watcher batches), not a timer; polling providers also look
