@@ -1,4 +1,5 @@
-"""`sandbench serve`'s memory under a bulk download that asks for one 10 MiB file 40 times (issue 10 §5).
+"""`sandbench serve`'s memory under a bulk download that asks for one 10 MiB file 40 times, and under commands that
+print 300 MiB (issue 10 §5).
 
     .venv/bin/python -m bench.serve
 
@@ -8,6 +9,8 @@ The server runs as its own process (outside any cgroup); its peak RSS is the ker
 - serve_bulk40x10_hwm_mib: its peak after streaming the 400 MiB multipart answer (bar: < 200 MiB).
 - serve_bulk40x10_added_mib: the difference, what the request cost.
 - serve_bulk40x10_mib_s: how fast the answer streamed to the client (information, no bar).
+- serve_exec300_hwm_mib / serve_session300_hwm_mib: the peak of a fresh server after one `process.exec`, or one
+  process-session command, printing 300 MiB (bar: < 200 MiB; the answer is cut at 16 MiB, the log at 8 MiB).
 """
 
 from __future__ import annotations
@@ -80,5 +83,42 @@ async def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
+PRINT_300M = "head -c 300M /dev/zero | tr '\\0' x"
+
+
+async def command_peak(kind: str) -> float:
+    """The peak RSS of a fresh server after one command printing 300 MiB, run as `kind` ("exec" or "session")."""
+    from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, DaytonaConfig, SessionExecuteRequest
+
+    base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    proc, port, token = start_serve(base)
+    client = AsyncDaytona(DaytonaConfig(api_key=token, api_url=f"http://127.0.0.1:{port}/api", target="local"))
+    try:
+        sb = await client.create(CreateSandboxFromSnapshotParams(name=f"bench-{kind}"), timeout=60)
+        if kind == "exec":
+            kept = len((await sb.process.exec(PRINT_300M)).result)
+        else:
+            await sb.process.create_session("s")
+            kept = len(
+                (await sb.process.execute_session_command("s", SessionExecuteRequest(command=PRINT_300M))).stdout
+            )
+        assert kept > 4 * MIB, kept  # what the server answers: it read all 300 MiB
+        peak = vm_hwm_mib(proc.pid)
+        await sb.delete()
+        return peak
+    finally:
+        await client.close()
+        proc.terminate()
+        proc.wait(timeout=15)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def run_all() -> None:
+    await main()
+    for kind in ("exec", "session"):
+        print(f"serve_{kind}300_hwm_mib={await command_peak(kind):.1f} MiB")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(run_all())

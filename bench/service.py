@@ -42,14 +42,7 @@ def _direct_bwrap(provider: LocalProvider, sandbox_id: str) -> list[float]:
             fds[name] = launcher._data_fd(name, data)
         args = launcher.bwrap_args(rt, ["true"], cwd="", env={}, fds=fds)
         fds["args"] = launcher._data_fd("args", b"".join(os.fsencode(a) + b"\0" for a in args))
-        from services.local.launch import _make_preexec, _rlimits
-
-        preexec = _make_preexec(
-            procs_files=cg.procs_files if cg else (),
-            uid=rt.uid,
-            gid=rt.gid,
-            rlimits=_rlimits(rt.resources, None, dedicated_uid=rt.uid is not None),
-        )
+        preexec = launcher.preexec_for(rt, cg, None)
         t0 = time.perf_counter()
         subprocess.run(
             [launcher.bwrap_path, "--args", str(fds["args"]), "--", "true"],
@@ -66,7 +59,6 @@ def _direct_bwrap(provider: LocalProvider, sandbox_id: str) -> list[float]:
 
 async def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
-    os.chmod(base, 0o711)
     cfg = Config(identity="bench", data_dir=base / "home")
     provider = LocalProvider(cfg.data_dir)
     svc = SandboxService(provider, cfg)

@@ -2,8 +2,8 @@
 
 Lookup order: an explicit path (`--config`), `$SANDBENCH_CONFIG`, then `<user config dir>/sandbench/config.toml`.
 The data directory (state database, workspaces, audit log) is `$SANDBENCH_HOME`, else the platform data dir, or
-`/var/lib/sandbench` when running as root (the sandboxes' unprivileged uids must be able to traverse to their
-workspaces, and root's home is not traversable).
+`/var/lib/sandbench` when running as root (by convention: the launcher makes workspaces reachable by the
+sandboxes' unprivileged uids even under a 0700 folder such as root's home).
 
 Secrets (the Daytona API key, git tokens) live here or in the environment; `Config.__repr__` never shows them.
 """
@@ -44,6 +44,7 @@ class Config:
     owner_label: str = "sandbench.owner"
     show_others: bool = False  # see other owners' sandboxes (read-only)
     isolation: str = "best"  # "best" or "required" (refuse anything below full)
+    bwrap: str = "auto"  # which bubblewrap: "auto", "system", "bundled" or an absolute path (services/local/bwrap.py)
     state_ttl: float = 30.0
     read_limit: int = DEFAULT_READ_LIMIT
     theme: str = "textual-dark"
@@ -95,6 +96,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "owner_label": str,
     "show_others": bool,
     "isolation": str,
+    "bwrap": str,
     "state_ttl": (int, float),
     "read_limit": int,
     "theme": str,
@@ -104,6 +106,24 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "git_token": str,
     "daytona": dict,
 }
+
+
+BWRAP_SETTINGS = ("auto", "system", "bundled")
+
+
+def check_bwrap_setting(value: str, where: str = "key 'bwrap'") -> str:
+    """The `bwrap` setting itself, or a ConfigError naming where it came from."""
+    if value in BWRAP_SETTINGS or (value.startswith("/") and "\0" not in value):
+        return value
+    raise ConfigError(f'{where} must be "auto", "system", "bundled" or an absolute path to a bwrap binary')
+
+
+def bwrap_setting_from_env(default: str = "auto") -> str:
+    """`$SANDBENCH_BWRAP` (checked) when set, else `default`: the environment wins over the config file."""
+    value = os.environ.get("SANDBENCH_BWRAP")
+    if not value:
+        return default
+    return check_bwrap_setting(value, "SANDBENCH_BWRAP (values as for the key 'bwrap')")
 
 
 def load(path: Path | None = None, **overrides: Any) -> Config:
@@ -127,6 +147,10 @@ def load(path: Path | None = None, **overrides: Any) -> Config:
         values[key] = value
     if "isolation" in values and values["isolation"] not in ("best", "required"):
         raise ConfigError(f'{cfg_path}: key \'isolation\' must be "best" or "required"')
+    if "bwrap" in values:
+        check_bwrap_setting(values["bwrap"], f"{cfg_path}: key 'bwrap'")
+    if os.environ.get("SANDBENCH_BWRAP"):
+        values["bwrap"] = bwrap_setting_from_env()
     if "keymap" in values:
         bad = [k for k, v in values["keymap"].items() if not isinstance(v, str)]
         if bad:

@@ -57,7 +57,7 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
-from services.provider import OutputCallback
+from services.provider import OutputCallback, Stdin
 from services.terminal import OrderedWriter, next_output
 
 log = logging.getLogger(__name__)
@@ -584,10 +584,14 @@ class DaytonaProvider:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         from daytona import DaytonaProcessExecutionTimeoutError
+
+        if stdin is not None and not isinstance(stdin, bytes):
+            raise InvalidInput("input to a running command is not supported on Daytona sandboxes")
 
         if not argv:
             raise InvalidInput("empty command")
@@ -620,6 +624,8 @@ class DaytonaProvider:
         out = (resp.result or "").encode("utf-8", "surrogateescape")
         if on_output is not None and out:
             on_output("stdout", out)
+        if keep_output is not None:
+            out = out[:keep_output]
         code = resp.exit_code if resp.exit_code is not None else -1
         return ExecResult(exit_code=int(code), stdout=out, stderr=b"", duration=time.monotonic() - started)
 

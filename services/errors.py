@@ -8,12 +8,16 @@ from __future__ import annotations
 
 
 class SandbenchError(Exception):
+    """`message` is for the person at this machine (it may name the data dir's files); `public` is what leaves
+    the machine (`sandbench serve`'s answers): the same unless the message holds host detail."""
+
     title = "Error"
     exit_code = 1
 
-    def __init__(self, message: str, *, title: str | None = None) -> None:
+    def __init__(self, message: str, *, title: str | None = None, public: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.public = public if public is not None else message
         if title is not None:
             self.title = title
 
@@ -101,6 +105,7 @@ class StateDatabaseDamaged(SandbenchError):
         why = f" ({detail})" if detail else ""
         super().__init__(
             f"the state database {path} is damaged{why}: run 'sandbench doctor --repair' to move it aside "
-            "and rebuild it from the sandboxes folder (no workspace is touched)"
+            "and rebuild it from the sandboxes folder (no workspace is touched)",
+            public="the server's state database is damaged: its operator must run 'sandbench doctor --repair'",
         )
         self.path = path

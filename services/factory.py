@@ -13,7 +13,10 @@ def make_provider(config: Config) -> Provider:
         from services.local.provider import LocalProvider
 
         return LocalProvider(
-            config.data_dir, owner_label=config.owner_label, isolation_required=config.isolation_required
+            config.data_dir,
+            owner_label=config.owner_label,
+            isolation_required=config.isolation_required,
+            bwrap=config.bwrap,
         )
     if config.provider == "daytona":
         try:

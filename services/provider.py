@@ -7,7 +7,7 @@ normalised, '' for the sandbox root. Providers raise only `services.errors` type
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from services.models import (
@@ -23,6 +23,8 @@ from services.models import (
 from services.terminal import TerminalSession
 
 OutputCallback = Callable[[OutputStream, bytes], None]
+# A process's stdin: all of it up front, or chunks as they come (input to a running command), EOF when it ends
+Stdin = bytes | AsyncIterable[bytes]
 
 
 class Provider(Protocol):
@@ -83,10 +85,14 @@ class Provider(Protocol):
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
-        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out."""
+        """Run argv inside the sandbox; stream chunks to `on_output` as they come. Timeout → exit 124, timed_out.
+        `keep_output`: at most this many bytes of each stream are kept in the result (None: all); the rest is still
+        read, and still reaches `on_output`, so a chatty program neither blocks nor fills the caller's memory.
+        A streamed `stdin` is closed when it ends; providers that cannot stream raise InvalidInput."""
         ...
 
     async def open_terminal(

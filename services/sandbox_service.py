@@ -45,7 +45,15 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
-from services.provider import FileStreams, OutputCallback, Provider, ReadStream, TerminalReattach, WriteStream
+from services.provider import (
+    FileStreams,
+    OutputCallback,
+    Provider,
+    ReadStream,
+    Stdin,
+    TerminalReattach,
+    WriteStream,
+)
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -505,8 +513,9 @@ class SandboxService:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         if not argv or not all(isinstance(a, str) and "\x00" not in a for a in argv):
             raise InvalidInput("a command is a non-empty list of arguments without NUL bytes")
@@ -518,7 +527,14 @@ class SandboxService:
             "exec",
             sandbox_id,
             lambda: self.provider.exec(
-                sandbox_id, list(argv), cwd=c, env=env, timeout=timeout, stdin=stdin, on_output=on_output
+                sandbox_id,
+                list(argv),
+                cwd=c,
+                env=env,
+                timeout=timeout,
+                stdin=stdin,
+                on_output=on_output,
+                keep_output=keep_output,
             ),
             write=True,
             path=c or None,

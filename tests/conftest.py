@@ -58,18 +58,22 @@ def require(what: str) -> str:
 
 
 def bwrap_program() -> str:
-    """The bwrap the launcher uses (the system's, else the wheel's), for tests that build their own argv."""
-    from services.local.launch import find_bwrap
+    """The bwrap the launcher uses ($SANDBENCH_BWRAP, else the system's, else the wheel's), for tests that build
+    their own argv."""
+    from services.config import bwrap_setting_from_env
+    from services.local.bwrap import resolve_bwrap
 
-    found = find_bwrap()
+    found = resolve_bwrap(bwrap_setting_from_env())
     assert found is not None  # tests marked `bwrap` fail before they get here
-    return found
+    return found.path
 
 
 def bwrap_available() -> bool:
-    from services.local.launch import find_bwrap
+    """The bwrap the tests would use ($SANDBENCH_BWRAP, else system, else bundled) exists."""
+    from services.config import bwrap_setting_from_env
+    from services.local.bwrap import resolve_bwrap
 
-    return find_bwrap() is not None
+    return resolve_bwrap(bwrap_setting_from_env()) is not None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -83,10 +87,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture
 def sandbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh data directory. Traversable (0711) all the way down, because in root mode each sandbox runs as
-    its own unprivileged uid and bwrap, running as that uid, must reach the workspace to bind it."""
+    """A fresh data directory under a 0700 folder, as `mktemp -d` gives a new user: in root mode each sandbox runs
+    as its own unprivileged uid, which cannot traverse it, and every sandbox must work all the same."""
     base = Path(tempfile.mkdtemp(prefix="sandbench-test-", dir="/tmp"))
-    os.chmod(base, 0o711)
     home = base / "home"
     monkeypatch.setenv("SANDBENCH_HOME", str(home))
     monkeypatch.setenv("SANDBENCH_CONFIG", str(base / "config.toml"))

@@ -144,7 +144,10 @@ def test_bubblewrap_is_never_installed(machine: Machine) -> None:
 
 def test_make_test_runs_the_script_first_and_make_run_does_not() -> None:
     def commands(target: str) -> list[str]:
-        out = subprocess.run(["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, timeout=30)
+        # run from `make test` itself, make would print "Entering directory" first
+        out = subprocess.run(
+            ["make", "--no-print-directory", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, timeout=30
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout.splitlines()
 

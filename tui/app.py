@@ -33,7 +33,7 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
-from tui.keymap import APP_KEYS, apply_keymap, bindings
+from tui.keymap import APP_KEYS, apply_keymap, bindings, in_terminal_ids
 from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxReady
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.workspaces import Workspaces
@@ -107,6 +107,7 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         self.clock = clock
         self._auto_stop = auto_stop
         self.doctor = doctor  # run the doctor on the list (snapshot tests turn it off: its verdict is the host's)
+        self.in_terminal = in_terminal_ids()  # binding ids that run while a terminal holds the keyboard
         self.workspaces = Workspaces(self, self._make_workspace)
 
     def on_mount(self) -> None:
@@ -114,7 +115,7 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
             self.theme = self.config.theme
         else:
             tell(self, f"unknown theme {self.config.theme!r}; using the default")
-        others = apply_keymap(self, self.config.keymap)
+        others, self.in_terminal = apply_keymap(self, self.config.keymap)
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
         self.workspaces.show_list(
@@ -125,6 +126,26 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
             self.service.start_auto_stop()
         if self.open_name:
             self.open_by_name(self.open_name)
+
+    # -- keys -----------------------------------------------------------------------------------------------
+    async def _check_bindings(self, key: str, priority: bool = False) -> bool:
+        """Textual's key dispatch, with the terminal's rule: while the focused widget `holds_keyboard` (a terminal
+        running a program), priority bindings — the app's, the screen's, any pane's — do not take its keys; only
+        the bindings in `in_terminal` run (quit, and what the `[keymap]` marks `terminal:`), whether priority or
+        not. Every other key goes on to the terminal, which sends it to the program (its own escape, ctrl+], is
+        its own binding). Done here, in the one place Textual looks up priority bindings, so no binding added
+        anywhere can take a key from the program; the footer and the palette are untouched by it.
+
+        `_check_bindings` is Textual-internal (textual>=8.2,<9): if it changes, the tests that send F6 and alt+1 to
+        `cat -v` in the terminal fail.
+        """
+        if priority and getattr(self.focused, "holds_keyboard", False):
+            for namespace, bindings_map in reversed(self.screen._binding_chain):
+                for binding in bindings_map.key_to_bindings.get(key, ()):
+                    if binding.id in self.in_terminal and await self.run_action(binding.action, namespace):
+                        return True
+            return False
+        return await super()._check_bindings(key, priority)
 
     # -- opening a sandbox ---------------------------------------------------------------------------------
     def open_by_name(self, name: str) -> None:

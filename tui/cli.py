@@ -117,6 +117,14 @@ def info_json(i: SandboxInfo) -> dict[str, Any]:
         "network": i.network,
         "ephemeral": i.ephemeral,
         "isolation": str(i.isolation),
+        "bwrap": None
+        if i.bwrap is None
+        else {
+            "path": i.bwrap.path,
+            "source": i.bwrap.source,
+            "version": i.bwrap.version,
+            "copied_from": i.bwrap.copied_from,
+        },
         "disk_used_bytes": i.disk_used_bytes,
         "disk_limit_bytes": i.resources.disk_bytes,
         "disk_limit_soft": i.disk_limit_soft,
@@ -166,6 +174,10 @@ def print_table(infos: Sequence[SandboxInfo]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    # every local sandbox runs under the same binary: one line under the table, not a wide column
+    via = sorted({i.bwrap.label for i in infos if i.bwrap is not None})
+    if via:
+        print(f"local isolation by {', '.join(via)}")
 
 
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
@@ -184,7 +196,7 @@ def run_doctor(args: argparse.Namespace, cfg: config_mod.Config) -> int:
         return _repair(cfg.data_dir, as_json=args.json)
     from services.doctor import diagnose
 
-    report = diagnose(cfg.data_dir)
+    report = diagnose(cfg.data_dir, cfg.bwrap)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

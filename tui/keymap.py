@@ -5,12 +5,15 @@ Screens and the app build their `BINDINGS` from these tables; the help screen an
 live bindings that come out of them, so the three cannot drift. The config file's `[keymap]` table maps ids to
 keys (`"workspace.focus_terminal" = "alt+t"`) and is applied with `App.set_keymap` by `apply_keymap`.
 
-Which keys are *priority* matters: a priority binding fires before the focused widget sees the key, so it works
-even from inside the terminal pane, and it also steals that key from the shell running there. Only the keys one
-needs to get *out* of a terminal are priority (quit, help, pane jumps, maximise), plus the workspace's back and
-close keys, which the screen turns off while a terminal holds the keyboard (priority only so that the editor
-never types the `0` or `q` a terminal's ESC-prefixed alt carries). ctrl+c, ctrl+d, ctrl+z, ctrl+s,
-ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to the focused pane.
+Which keys are *priority* matters: a priority binding fires before the focused widget sees the key (help, pane
+jumps, maximise work from any pane; the workspace's back and close keys are priority so that the editor never
+types the `0` or `q` a terminal's ESC-prefixed alt carries). While a terminal holds the keyboard, though, every
+key is the program's: the app runs only the bindings marked `in_terminal` (quit) and the ones the user's
+`[keymap]` names with the `terminal:` prefix (`"terminal:workspace.focus_git" = "alt+4"`: those keys work in
+the terminal too, and the program no longer gets them) — `SandbenchApp._check_bindings` enforces it for every
+binding in one place. The terminal's own escape, ctrl+] (`terminal.leave`), is the terminal's binding. ctrl+c,
+ctrl+d, ctrl+z, ctrl+s, ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to
+the focused pane.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Key:
     tooltip: str
     show: bool = True
     priority: bool = False
+    in_terminal: bool = False  # runs even while a terminal holds the keyboard (which otherwise takes every key)
 
     def binding(self) -> Binding:
         return Binding(
@@ -48,7 +52,15 @@ class Key:
 
 
 APP_KEYS: tuple[Key, ...] = (
-    Key("app.quit", "ctrl+q", "quit", "Quit", "Quit sandbench (asks first when there is unsaved work)", priority=True),
+    Key(
+        "app.quit",
+        "ctrl+q",
+        "quit",
+        "Quit",
+        "Quit sandbench (asks first when there is unsaved work)",
+        priority=True,
+        in_terminal=True,
+    ),
     Key(
         "app.palette",
         "ctrl+p",
@@ -124,7 +136,7 @@ LIST_KEYS: tuple[Key, ...] = (
 WORKSPACE_KEYS: tuple[Key, ...] = (
     # Esc never leaves the workspace (it belongs to the panes and to vim in the terminal). Going back to the list
     # ends nothing: the workspace stays alive in the background. Priority, so the editor never types the 0 a
-    # terminal's ESC+0 carries; the screen turns it off while a terminal holds the keyboard (ctrl+] first).
+    # terminal's ESC+0 carries; a terminal running a program keeps the key (ctrl+] first, see the docstring).
     Key(
         "workspace.back",
         "alt+0",
@@ -295,12 +307,41 @@ def known_ids() -> set[str]:
     return {k.id for k in ALL_KEYS}
 
 
-def apply_keymap(app: App[Any], keymap: Mapping[str, str]) -> list[str]:
-    """Apply the config's `[keymap]` with `App.set_keymap`. Returns the ids not defined here (for the log).
+TERMINAL_PREFIX = "terminal:"  # a `[keymap]` id with this prefix: the binding applies in the terminal too
 
-    Those are still passed on: panes owned elsewhere (editor, terminal, git) define their own binding ids, and a
-    key map may name them.
+
+def in_terminal_ids() -> frozenset[str]:
+    """The bindings that run while a terminal holds the keyboard, before any `[keymap]` adds to them."""
+    return frozenset(k.id for k in ALL_KEYS if k.in_terminal)
+
+
+def apply_keymap(app: App[Any], keymap: Mapping[str, str]) -> tuple[list[str], frozenset[str]]:
+    """Apply the config's `[keymap]` with `App.set_keymap`. Returns the ids not defined here (for the log) and the
+    ids of the bindings that apply while a terminal holds the keyboard.
+
+    Unknown ids are still passed on: panes owned elsewhere (editor, terminal, git) define their own binding ids,
+    and a key map may name them. `"terminal:ID" = "KEYS"` binds ID to KEYS as `"ID" = "KEYS"` does (and wins over
+    it), and makes ID's keys work in the terminal too; only the app's and the workspace's ids can be named so (a
+    pane's own keys never reach the terminal's chain anyway).
     """
-    clean = {binding_id: keys.replace(" ", "") for binding_id, keys in keymap.items() if keys.strip()}
+    known = known_ids()
+    clean: dict[str, str] = {}
+    in_terminal = set(in_terminal_ids())
+    unknown: set[str] = set()
+    for binding_id, keys in sorted(keymap.items(), key=lambda item: item[0].startswith(TERMINAL_PREFIX)):
+        if not keys.strip():
+            continue
+        keys = keys.replace(" ", "")
+        if binding_id.startswith(TERMINAL_PREFIX):
+            target = binding_id.removeprefix(TERMINAL_PREFIX)
+            if target not in known:
+                unknown.add(binding_id)
+                continue
+            clean[target] = keys
+            in_terminal.add(target)
+            continue
+        clean[binding_id] = keys
+        if binding_id not in known:
+            unknown.add(binding_id)
     app.set_keymap(clean)
-    return sorted(set(clean) - known_ids())
+    return sorted(unknown), frozenset(in_terminal)

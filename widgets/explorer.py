@@ -596,6 +596,8 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         else:
             await self.service.write_file(self.sandbox_id, path, b"")
         self.post_message(self._Done([base, parent], reveal=path))
+        if not folder:
+            self.post_message(self.FileOpenRequested(path))  # a new file is made to be written: open it
 
     def action_rename(self) -> None:
         entry = self.cursor_entry

@@ -122,12 +122,14 @@ def detail_text(
     if live:
         parts.append((f"{LIVE}workspace open (w closes it)", "bold"))
     if "isolation" not in shown:
-        parts.append((f"isolation: {info.isolation}", ""))
+        parts.append((f"isolation: {info.isolation_text}", ""))
     labels = labels_text(info, owner_label) if "labels" not in shown else ""
     if labels:
         parts.append((labels, "labels"))
     parts.append(("network: on" if info.network else "network: blocked", "dim"))
     parts.append((f"auto-stop: {info.auto_stop_minutes}m" if info.auto_stop_minutes else "auto-stop: off", "dim"))
+    if "isolation" in shown and info.bwrap is not None:  # the column has the level; what enforces it, if room
+        parts.append((info.bwrap.label, "dim"))
     if info.ephemeral:
         parts.append(("ephemeral", "dim"))
 

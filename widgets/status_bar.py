@@ -33,6 +33,7 @@ class StatusBar(Widget):
     sandbox: reactive[str] = reactive("")
     state: reactive[str] = reactive("")
     isolation: reactive[str] = reactive("")
+    isolation_via: reactive[str] = reactive("")  # what enforces it, e.g. "bwrap 0.11.0 (bundled)"
     branch: reactive[str | None] = reactive(None)
     read_only: reactive[bool] = reactive(False)
     owner: reactive[str | None] = reactive(None)  # shown with `read_only`: whose sandbox this is
@@ -48,6 +49,7 @@ class StatusBar(Widget):
         self.sandbox = info.name
         self.state = str(info.state)
         self.isolation = str(info.isolation)
+        self.isolation_via = info.bwrap.label if info.bwrap is not None else ""
         self.read_only = read_only
         self.owner = owner
 
@@ -106,6 +108,8 @@ class StatusBar(Widget):
                 f"isolation: {self.isolation}",
                 style=("bold " + self._colour("warning", "yellow")) if warn else "dim",
             )
+            if self.isolation_via:
+                out.append(f" · {self.isolation_via}", style="dim")
             out.append("  ")
         if self.branch:
             out.append(f"⎇ {safe_text(self.branch)}", style=self._colour("accent", "magenta"))

@@ -237,6 +237,15 @@ class CgroupManager:
     def available(self) -> bool:
         return self._layout is not None
 
+    def reprobe(self) -> bool:
+        """Look again when no hierarchy was usable (delegation may have been set up since); True when one is."""
+        if self._layout is None and _PARENT_RE.fullmatch(self.parent_name):
+            try:
+                self._layout, self._reason = self._probe()
+            except Exception:
+                log.exception("cgroup probe failed")
+        return self.available
+
     @property
     def reason(self) -> str:
         return "" if self._layout is not None else (self._reason or "no writable cgroup hierarchy")

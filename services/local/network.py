@@ -70,9 +70,22 @@ def _slirp_binary() -> str | None:
 def slirp_available() -> bool:
     """slirp4netns is installed and the tun device usable: by anyone when we are root (a sandbox uid gets a private
     node, see the module docstring), else by our own uid."""
-    if _slirp_binary() is None or not os.path.exists(TUN_DEVICE):
-        return False
-    return os.geteuid() == 0 or _may_open_tun(os.geteuid(), os.getegid())
+    return unavailable_reason() is None
+
+
+def unavailable_reason() -> str | None:
+    """Why a sandbox with network cannot run here, in one line with the fix; None when it can."""
+    if _slirp_binary() is None:
+        return (
+            "this sandbox has network on, and its user-mode networking needs slirp4netns: install it "
+            "(apt-get install slirp4netns), "
+            "or use a sandbox with network off"
+        )
+    if not os.path.exists(TUN_DEVICE):
+        return f"this sandbox has network on, which needs {TUN_DEVICE}: load the tun module (modprobe tun)"
+    if os.geteuid() != 0 and not _may_open_tun(os.geteuid(), os.getegid()):
+        return f"this sandbox has network on, which needs {TUN_DEVICE} to be readable and writable by this user"
+    return None
 
 
 async def _features(binary: str) -> frozenset[str]:
@@ -153,7 +166,7 @@ class SlirpNetwork:
         through user-mode networking. Raises IsolationUnavailable when that cannot be done."""
         binary = _slirp_binary()
         if binary is None:
-            raise IsolationUnavailable("user-mode networking is not installed (slirp4netns)")
+            raise IsolationUnavailable(unavailable_reason() or "slirp4netns is not installed")
         if os.geteuid() != 0:
             # Not root: we can only run it as ourselves, which is what the sandbox runs as too.
             if uid not in (None, os.geteuid()) or gid not in (None, os.getegid()):

@@ -1,7 +1,7 @@
 """LocalProvider: sandboxes on this machine, isolated with bubblewrap, state in SQLite (DESIGN §3 `local/`).
 
-Layout under the data directory (every directory on the way to a workspace is 0711 so a sandbox's unprivileged
-uid can reach its own workspace and list nothing else):
+Layout under the data directory (its folders are 0711, listable by nobody else; the folders above it may be 0700:
+as root the launcher binds each workspace for bwrap, see launch.py):
 
     state.db                 SQLite (WAL), 0600
     sandboxes/<id>/workspace the sandbox's home: 0700, owned by the sandbox's uid
@@ -51,6 +51,7 @@ from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store
 from services.models import (
+    BwrapChoice,
     ExecResult,
     FileData,
     FileEntry,
@@ -60,7 +61,7 @@ from services.models import (
     SandboxState,
     SnapshotInfo,
 )
-from services.provider import OutputCallback
+from services.provider import OutputCallback, Stdin
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,14 @@ def _me() -> str:
 class LocalProvider:
     name = "local"
 
-    def __init__(self, data_dir: Path, *, owner_label: str = "sandbench.owner", isolation_required: bool = False):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        owner_label: str = "sandbench.owner",
+        isolation_required: bool = False,
+        bwrap: str | None = None,  # the config key `bwrap`; None: $SANDBENCH_BWRAP, else "auto"
+    ):
         self.data_dir = data_dir
         self.owner_label = owner_label
         self.root_mode = os.geteuid() == 0
@@ -164,7 +172,7 @@ class LocalProvider:
             self.store.close()
             raise
         self.activity = ActivityLog(data_dir / "state.db")  # typing is activity: recorded off the event loop
-        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required)
+        self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required, bwrap_setting=bwrap)
         self.launcher.start_probe()
         self._fs: dict[str, WorkspaceFS] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -226,6 +234,11 @@ class LocalProvider:
     def isolation(self) -> Isolation:
         return self.launcher.isolation()
 
+    @property
+    def bwrap(self) -> BwrapChoice | None:
+        """The bubblewrap in force (path, source, version), for display; None when none was found."""
+        return self.launcher.bwrap
+
     def _free_uid(self, con: sqlite3.Connection) -> int:
         in_use = {st.st_uid for st in _proc_stats()}
         for _ in range(1000):
@@ -254,6 +267,7 @@ class LocalProvider:
             created_at=_ts(row.created_at),
             last_activity=_ts(max(row.last_activity, self.activity.last(row.id))),
             isolation=self.launcher.isolation(),
+            bwrap=self.launcher.bwrap,
             network=row.network,
             ephemeral=row.ephemeral,
             disk_used_bytes=used,
@@ -636,8 +650,9 @@ class LocalProvider:
         cwd: str = "",
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: bytes | None = None,
+        stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
+        keep_output: int | None = None,
     ) -> ExecResult:
         row = self._running_row(sandbox_id)
         started = time.monotonic()
@@ -657,8 +672,13 @@ class LocalProvider:
         async def pump(stream: asyncio.StreamReader | None, which: str) -> None:
             if stream is None:
                 return
+            room = keep_output
             while chunk := await stream.read(65536):
-                out[which].append(chunk)
+                if room is None:
+                    out[which].append(chunk)
+                elif room > 0:
+                    out[which].append(chunk[:room])
+                    room -= len(chunk)
                 if on_output is not None:
                     on_output(which, chunk)  # type: ignore[arg-type]
 
@@ -666,9 +686,14 @@ class LocalProvider:
             if proc.stdin is None:
                 return
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                if stdin:
-                    proc.stdin.write(stdin)
-                    await proc.stdin.drain()
+                if isinstance(stdin, bytes):
+                    if stdin:
+                        proc.stdin.write(stdin)
+                        await proc.stdin.drain()
+                elif stdin is not None:
+                    async for chunk in stdin:
+                        proc.stdin.write(chunk)
+                        await proc.stdin.drain()
                 proc.stdin.close()
 
         timed_out = False
@@ -690,7 +715,9 @@ class LocalProvider:
             await proc.wait()
             raise
         finally:
-            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF
+            # once bwrap is gone, its namespace is gone: every pipe writer closed, the pumps see EOF; a streamed
+            # stdin may never end by itself, and nothing reads it any more
+            tasks[2].cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await launched.cleanup()
         code = proc.returncode if proc.returncode is not None else -1

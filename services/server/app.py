@@ -14,24 +14,25 @@ return without a single poll (daytona-wire.md §7.4).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from services.config import Config
-from services.errors import InvalidInput, SandbenchError, SandboxNotFound, SnapshotNotFound
+from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound, SnapshotNotFound
 from services.models import Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
-from services.server.limits import ServeLimits
+from services.server.limits import OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +46,7 @@ class ServerState:
 
     def __init__(self, provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits):
         from services.server.pty import PtyManager
+        from services.server.sandbox_env import SandboxEnvStore
         from services.server.sessions import SessionManager
 
         self.provider = provider
@@ -53,8 +55,10 @@ class ServerState:
         self.limits = limits
         self._services: dict[str, SandboxService] = {}
         self.ptys = PtyManager(limits)
-        self.sessions = SessionManager()
+        self.sessions = SessionManager(limits)
+        self.env = SandboxEnvStore(config.data_dir / "serve-env")
         self._reaper: asyncio.Task[None] | None = None
+        self._running: dict[str, int] = {}  # toolbox commands running, per identity
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
         """Stop each owner's idle sandboxes after their auto-stop interval, as the app does for its own."""
@@ -70,6 +74,21 @@ class ServerState:
 
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())
+
+    @contextlib.contextmanager
+    def exec_slot(self, identity: str) -> Iterator[None]:
+        """One of the identity's `exec_max_concurrent` toolbox commands, for as long as it runs."""
+        cap = self.limits.exec_max_concurrent
+        if self._running.get(identity, 0) >= cap:
+            raise OverLimit(
+                f"too many commands running: {cap} are running for this token, the limit; wait for one to finish "
+                "(or raise sandbench serve --exec-max-concurrent)"
+            )
+        self._running[identity] = self._running.get(identity, 0) + 1
+        try:
+            yield
+        finally:
+            self._running[identity] -= 1
 
     def service(self, identity: str) -> SandboxService:
         svc = self._services.get(identity)
@@ -152,7 +171,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except SandbenchError as exc:
         status, code = wire.status_of(exc)
-        return wire.error_response(status, exc.message, code, request)
+        if exc.public != exc.message:
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return wire.error_response(status, exc.public, code, request)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception:
@@ -179,7 +200,9 @@ def toolbox_url(request: web.Request) -> str:
 
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
-    return wire.sandbox_dto(info, toolbox_url(request))
+    out = wire.sandbox_dto(info, toolbox_url(request))
+    out["env"] = state_of(request).env.get(info.id)
+    return out
 
 
 async def find_sandbox(request: web.Request) -> SandboxInfo:
@@ -235,15 +258,29 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
 
 # -- control plane ----------------------------------------------------------------------------------------------
 async def create_sandbox(request: web.Request) -> web.Response:
+    from services.server.sandbox_env import validate
+
     body = await json_body(request)
     spec = spec_from_create(body)
+    env = validate(body.get("env"))
     svc = service_of(request)
     if spec.snapshot is not None and spec.snapshot not in {s.name for s in await svc.list_snapshots()}:
         raise SnapshotNotFound(f"no snapshot {spec.snapshot!r} (sandbench serve knows only snapshots taken here)")
     if body.get("buildInfo"):
         log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
     info = await svc.create(spec)
+    await _keep_env(request, info, env)
     return wire.json_response(dto(request, info))
+
+
+async def _keep_env(request: web.Request, info: SandboxInfo, env: dict[str, str]) -> None:
+    """Keep a new sandbox's environment, or do not keep the sandbox: it would run without what it was given."""
+    try:
+        state_of(request).env.set(info.id, env)
+    except OSError as exc:
+        log.error("could not keep the environment of %s: %s", info.id, type(exc).__name__)
+        await service_of(request).delete(info.id)
+        raise ProviderError("could not keep the sandbox's environment variables; nothing was created") from None
 
 
 def _matches(info: SandboxInfo, request: web.Request, labels: dict[str, str]) -> bool:
@@ -288,11 +325,19 @@ async def get_sandbox(request: web.Request) -> web.Response:
     return wire.json_response(dto(request, await find_sandbox(request)))
 
 
+async def forget_sessions(request: web.Request, sandbox_id: str) -> None:
+    """The sandbox is stopping or going away: its PTY and process sessions end first, cleanly."""
+    await state_of(request).ptys.forget_sandbox(sandbox_id)
+    await state_of(request).sessions.forget_sandbox(sandbox_id)
+
+
 async def delete_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     await service_of(request).delete(info.id)
-    return wire.json_response(dto(request, dataclasses.replace(info, state=SandboxState.DELETED)))
+    resp = dto(request, dataclasses.replace(info, state=SandboxState.DELETED))
+    state_of(request).env.delete(info.id)
+    return wire.json_response(resp)
 
 
 async def start_sandbox(request: web.Request) -> web.Response:
@@ -302,13 +347,13 @@ async def start_sandbox(request: web.Request) -> web.Response:
 
 async def stop_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).stop(info.id)))
 
 
 async def archive_sandbox(request: web.Request) -> web.Response:
     info = await find_sandbox(request)
-    await state_of(request).ptys.forget_sandbox(info.id)
+    await forget_sessions(request, info.id)
     return wire.json_response(dto(request, await service_of(request).archive(info.id)))
 
 
@@ -354,6 +399,7 @@ async def fork_sandbox(request: web.Request) -> web.Response:
         new = await svc.create(spec)
     finally:
         await svc.delete_snapshot(snap)
+    await _keep_env(request, new, state_of(request).env.get(info.id))
     return wire.json_response(dto(request, new))
 
 

@@ -6,7 +6,8 @@ It listens on 127.0.0.1 unless another interface is named explicitly; a bearer t
 either way (generated on first run, mode 600). `--print-env` prints the two variables the `daytona` SDK needs —
 the only place the token is ever shown. With `--port 0` the kernel picks a port; the first line on stdout says
 which (`listening on http://HOST:PORT/api`), without the token. The limit flags (`--download-max-mib`,
-`--pty-idle-timeout`, ...; `services.server.limits` has the defaults) bound what one client can make it hold.
+`--pty-idle-timeout`, `--session-max-sessions`, ...; `services.server.limits` has the defaults) bound what one
+client can make it hold.
 """
 
 from __future__ import annotations
@@ -80,6 +81,48 @@ def _parser() -> argparse.ArgumentParser:
         help=f"end a PTY session after this long with no client (default {d.pty_idle_timeout:g})",
     )
     g.add_argument(
+        "--session-max-sessions",
+        type=_positive(int),
+        default=d.session_max_sessions,
+        metavar="N",
+        help=f"process sessions per identity (default {d.session_max_sessions})",
+    )
+    g.add_argument(
+        "--session-max-commands",
+        type=_positive(int),
+        default=d.session_max_commands,
+        metavar="N",
+        help=f"commands a process session keeps, oldest finished forgotten first (default {d.session_max_commands})",
+    )
+    g.add_argument(
+        "--session-log-budget-mib",
+        type=_positive(int),
+        default=d.session_log_budget_bytes // MiB,
+        metavar="N",
+        help=f"command logs kept per identity over its process sessions (default {d.session_log_budget_bytes // MiB})",
+    )
+    g.add_argument(
+        "--session-idle-timeout",
+        type=_positive(float),
+        default=d.session_idle_timeout,
+        metavar="SECONDS",
+        help=f"delete a process session unused this long (default {d.session_idle_timeout:g})",
+    )
+    g.add_argument(
+        "--follow-max-streams",
+        type=_positive(int),
+        default=d.follow_max_streams,
+        metavar="N",
+        help=f"session-command log streams open at once per identity (default {d.follow_max_streams})",
+    )
+    g.add_argument(
+        "--exec-max-concurrent",
+        type=_positive(int),
+        default=d.exec_max_concurrent,
+        metavar="N",
+        help=f"toolbox commands running at once per identity (default {d.exec_max_concurrent})",
+    )
+    g.add_argument(
         "--header-timeout",
         type=_positive(float),
         default=d.header_timeout,
@@ -92,6 +135,20 @@ def _parser() -> argparse.ArgumentParser:
         default=d.body_timeout,
         metavar="SECONDS",
         help=f"408 for a JSON body slower than this, or an upload pausing longer (default {d.body_timeout:g})",
+    )
+    g.add_argument(
+        "--interpreter-max-contexts",
+        type=_positive(int),
+        default=d.interpreter_max_contexts,
+        metavar="N",
+        help=f"code interpreter contexts per identity, default ones included (default {d.interpreter_max_contexts})",
+    )
+    g.add_argument(
+        "--interpreter-max-output-mib",
+        type=_positive(int),
+        default=d.interpreter_max_output_bytes // MiB,
+        metavar="N",
+        help=f"output one code interpreter run may stream (default {d.interpreter_max_output_bytes // MiB})",
     )
     return p
 
@@ -117,8 +174,16 @@ def _limits(args: argparse.Namespace) -> ServeLimits:
         upload_max_files=args.upload_max_files,
         pty_max_sessions=args.pty_max_sessions,
         pty_idle_timeout=args.pty_idle_timeout,
+        session_max_sessions=args.session_max_sessions,
+        session_max_commands=args.session_max_commands,
+        session_log_budget_bytes=args.session_log_budget_mib * MiB,
+        session_idle_timeout=args.session_idle_timeout,
+        follow_max_streams=args.follow_max_streams,
+        exec_max_concurrent=args.exec_max_concurrent,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        interpreter_max_contexts=args.interpreter_max_contexts,
+        interpreter_max_output_bytes=args.interpreter_max_output_mib * MiB,
     )
 
 
@@ -169,7 +234,9 @@ async def _serve(cfg: object, tokens: dict[str, str], host: str, port: int, limi
 
     assert isinstance(cfg, Config)
     try:
-        provider = LocalProvider(cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required)
+        provider = LocalProvider(
+            cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required, bwrap=cfg.bwrap
+        )
     except _Err as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -349,7 +349,9 @@ async def create_connect(request: web.Request) -> web.StreamResponse:
     # refused after the upgrade: the SDK raises the error control message's text, but only a status for a non-101
     if (full := mgr.full_message(owner)) is not None:
         return await _serve(request, None, full)
-    env = {"TERM": "xterm-256color", **envs}
+    from services.server.app import state_of
+
+    env = {"TERM": "xterm-256color", **state_of(request).env.merged(sandbox_id, envs)}
     terminal = await svc.open_terminal(sandbox_id, cols, rows, cwd=cwd_rel, env=env)
     if mgr.get(sandbox_id, pty_id) is not None:  # lost a race with a concurrent create of the same id
         await terminal.close()
@@ -374,7 +376,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     try:
         session = await _owned_session(request)
     except SandbenchError as exc:
-        return await _serve(request, None, exc.message)
+        return await _serve(request, None, exc.public)
     return await _serve(request, session, None if session else f"PTY session {request.match_info['pid']!r} not found")
 
 

@@ -8,9 +8,11 @@ that reads a sandbox's config or hooks (DESIGN §5.2).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import posixpath
 import re
 import secrets
 from typing import Any
@@ -23,10 +25,12 @@ from services.errors import (
     FileNotFound,
     InvalidInput,
     OperationTimeout,
+    PathRejected,
     ProviderError,
     SandbenchError,
     TooLarge,
 )
+from services.models import ExecResult
 from services.provider import WriteStream
 from services.sandbox_service import SandboxService
 from services.server import wire
@@ -36,13 +40,45 @@ from services.server.limits import MiB, ServeLimits
 log = logging.getLogger(__name__)
 
 EXEC_MAX_OUTPUT = 16 * 1024 * 1024
-# `sh -c SCRIPT CMD`: the client's command string arrives as $0 — data, never spliced into our script — and runs
-# under the sandbox's shell with stderr merged into stdout, as the Daytona daemon does.
-EXEC_WRAPPER = 'exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+# `sh -c SCRIPT CMD CWD`: the client's command string arrives as $0 and its working directory as $1 — data, never
+# spliced into our script. The `cd` runs inside the sandbox, so any folder of the sandbox's own file system (its
+# home, /tmp, /usr/...) is a valid cwd and no host path is ever reached. A failed `cd` is the only thing that can
+# write to the original stderr (the command's stderr is merged into stdout, as the Daytona daemon does).
+EXEC_WRAPPER = 'cd -- "$1" 2>/dev/null || { echo cwd >&2; exit 1; }; exec 2>&1; exec "${SHELL:-/bin/sh}" -c "$0"'
+CWD_MAX = 4096
 
 
 def sid(request: web.Request) -> str:
     return request.match_info["sid"]
+
+
+CLIENT_CHECK = 1.0  # seconds between checks that the client of a running command is still connected
+
+
+async def run_command(request: web.Request, box: str, argv: list[str], **kw: Any) -> ExecResult:
+    """The caller's command in sandbox `box`, within its identity's cap on commands running at once. A client
+    that disconnects (its request timed out, it was killed) ends the command: aiohttp does not cancel a handler
+    when its client goes, and the process would otherwise run on, holding its slot, until it ended by itself."""
+    with state_of(request).exec_slot(request["identity"]):
+        task = asyncio.ensure_future(service_of(request).exec(box, argv, **kw))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK)
+                if done:
+                    return task.result()
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    log.info("client of %s in %s went away: the command is ended", argv[0], box)
+                    raise ClientGone("the client disconnected; the command was ended")
+        finally:
+            if not task.done():
+                task.cancel()  # cancelling the exec kills its process (the provider's contract)
+                with contextlib.suppress(asyncio.CancelledError, SandbenchError):
+                    await task
+
+
+class ClientGone(SandbenchError):
+    http_status, http_code = 499, "CLIENT_CLOSED_REQUEST"
 
 
 def qpath(request: web.Request, key: str = "path") -> tuple[str, str]:
@@ -99,7 +135,7 @@ async def move_files(request: web.Request) -> web.Response:
 async def _chmod(request: web.Request, rel: str, mode: str) -> None:
     if not re.fullmatch(r"[0-7]{3,4}", mode):
         raise InvalidInput("mode must be octal digits, e.g. 644")
-    result = await service_of(request).exec(sid(request), ["chmod", mode, "--", rel or "."])
+    result = await run_command(request, sid(request), ["chmod", mode, "--", rel or "."])
     if result.exit_code != 0:
         raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
 
@@ -128,7 +164,8 @@ async def find_in_files(request: web.Request) -> web.Response:
         raise InvalidInput("a non-empty pattern is required")
     # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses
     argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", rel or "."]
-    result = await service_of(request).exec(sid(request), argv, timeout=60)
+    # kept output is bounded; a match cut at the end of it only loses the rest of its line
+    result = await run_command(request, sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
     if result.exit_code not in (0, 1) and not result.stdout:
         raise ProviderError(f"search failed: {_first_line(result.stderr)}")
     matches: list[dict[str, Any]] = []
@@ -150,6 +187,43 @@ async def find_in_files(request: web.Request) -> web.Response:
         if len(matches) >= 10_000:
             break
     return wire.json_response(matches)
+
+
+REPLACE_FILE_MAX = 64 * MiB  # a file is read whole to replace in it
+REPLACE_MAX_FILES = 10_000
+
+
+async def replace_in_files(request: web.Request) -> web.Response:
+    """Replace every occurrence of `pattern` (a literal string, as the daemon's `strings.ReplaceAll`) by `newValue`
+    in each file, through the file API: symlinks are never followed, each file is replaced atomically and only if it
+    did not change since it was read. A file that fails gets `success: false` and its error; the others go on."""
+    body = await json_body(request)
+    files, pattern, new_value = body.get("files"), body.get("pattern"), body.get("newValue")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InvalidInput("files must be a list of paths")
+    if len(files) > REPLACE_MAX_FILES:
+        raise InvalidInput(f"at most {REPLACE_MAX_FILES} files per replace")
+    if not isinstance(pattern, str) or not pattern:
+        raise InvalidInput("a non-empty pattern is required")
+    if not isinstance(new_value, str):
+        raise InvalidInput("newValue must be a string")
+    svc, box = service_of(request), sid(request)
+    await svc.ensure_running(box)  # ownership first: another owner's sandbox is a 404, not a list of failures
+    old, new = pattern.encode(), new_value.encode()
+    results: list[dict[str, Any]] = []
+    for raw in files:
+        try:
+            rel, _ = wire.workspace_path(raw)
+            data = await svc.read_file(box, rel, limit=REPLACE_FILE_MAX)
+            if data.truncated:
+                raise TooLarge(f"{raw[:200]!r} is over {_mib(REPLACE_FILE_MAX)}: not replaced in")
+            if old in data.data:
+                await svc.write_file(box, rel, data.data.replace(old, new), expected_mtime=data.mtime)
+        except SandbenchError as exc:
+            results.append({"file": raw, "success": False, "error": exc.message})
+            continue
+        results.append({"file": raw, "success": True})
+    return wire.json_response(results)
 
 
 PATH_PART_MAX = 8192  # bytes of a `files[i].path` part: a path, never content
@@ -190,7 +264,7 @@ async def bulk_upload(request: web.Request) -> web.Response:
             # the destination comes from the `.path` part; the file part's filename is only a percent-encoded echo
             raw = await _read_small(request, part, PATH_PART_MAX, "a files[i].path part")
             received += len(raw)
-            targets[index] = wire.workspace_path(raw.decode("utf-8", "surrogateescape"))
+            targets[index] = _upload_target(raw.decode("utf-8", "surrogateescape"))
             continue
         if index not in targets:
             raise InvalidInput(f"files[{index}].path must come before files[{index}].file")
@@ -211,6 +285,20 @@ async def bulk_upload(request: web.Request) -> web.Response:
     if targets:
         raise InvalidInput("each upload needs both files[i].path and files[i].file")
     return wire.json_response({"files": written})
+
+
+def _upload_target(raw: str) -> tuple[str, str]:
+    try:
+        return wire.workspace_path(raw)
+    except PathRejected:
+        if not raw.startswith("/"):
+            raise
+        # the SDK turns every upload failure into a plain DaytonaError("<status>: <message>"): the message must
+        # say what to do. Only the home persists: /tmp is private to each process of a local sandbox.
+        raise PathRejected(
+            f"uploads go under {wire.HOME} (the sandbox's workspace, the only folder that persists): "
+            f"{raw[:200]!r} is outside it"
+        ) from None
 
 
 def _upload_too_large(message: str) -> TooLarge:
@@ -247,7 +335,7 @@ def _disposition(name: str, path: str) -> str:
 
 def _error_part(boundary: str, raw: str, exc: SandbenchError) -> bytes:
     status, code = wire.status_of(exc)
-    err = json.dumps({"message": exc.message, "statusCode": status, "code": code, "source": "DAYTONA_DAEMON"})
+    err = json.dumps({"message": exc.public, "statusCode": status, "code": code, "source": "DAYTONA_DAEMON"})
     data = err.encode()
     head = f"Content-Disposition: {_disposition('error', raw)}\r\nContent-Type: application/json\r\n"
     return f"--{boundary}\r\n{head}Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n"
@@ -340,22 +428,53 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
-    cwd, _ = wire.workspace_path(body.get("cwd"))
+    cwd = _exec_cwd(body.get("cwd"))
     envs = body.get("envs") or {}
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise InvalidInput("envs must map strings to strings")
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
-    result = await service_of(request).exec(
-        sid(request), ["/bin/sh", "-c", EXEC_WRAPPER, command], cwd=cwd, env=envs, timeout=timeout
+    env = state_of(request).env.merged(sid(request), envs)
+    result = await run_command(
+        request,
+        sid(request),
+        ["/bin/sh", "-c", EXEC_WRAPPER, command, cwd],
+        env=env,
+        timeout=timeout,
+        keep_output=EXEC_MAX_OUTPUT + 1,
     )
     if result.timed_out:
-        raise OperationTimeout(f"command timed out after {timeout} s")
-    output = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT]
+        raise OperationTimeout(f"command execution timeout: the command ran longer than {timeout:g} s and was killed")
+    if result.stderr:
+        raise InvalidInput(f"cwd {cwd[:200]!r} is not a folder inside the sandbox")
+    return wire.json_response({"exitCode": result.exit_code, "result": _output_text(result)})
+
+
+def _output_text(result: ExecResult) -> str:
+    """The merged output of an exec, cut at `EXEC_MAX_OUTPUT` with a note saying so (the provider kept one byte
+    more than that, so a cut is visible)."""
+    output = result.stdout + result.stderr
+    note = ""
+    if len(output) > EXEC_MAX_OUTPUT:
+        output = output[:EXEC_MAX_OUTPUT]
+        note = f"\n[sandbench serve: output cut at {_mib(EXEC_MAX_OUTPUT)}]\n"
     # surrogateescape keeps bytes that are not UTF-8 (as \udcXX escapes in the JSON) instead of losing them
-    text = output.decode("utf-8", "surrogateescape")
-    return wire.json_response({"exitCode": result.exit_code, "result": text})
+    return output.decode("utf-8", "surrogateescape") + note
+
+
+def _exec_cwd(raw: object) -> str:
+    """The absolute in-sandbox folder an exec runs in: relative paths (and the home's aliases) name the workspace
+    as everywhere else; other absolute paths are taken as the sandbox sees them, for exec only (the file API still
+    refuses them), since the `cd` happens inside the sandbox's mount namespace."""
+    if raw is not None and not isinstance(raw, str):
+        raise InvalidInput("cwd must be a string")
+    if raw and raw.startswith("/") and not any(raw == h or raw.startswith(h + "/") for h in wire.HOME_ALIASES):
+        if "\x00" in raw or len(raw) > CWD_MAX:
+            raise InvalidInput("cwd must be a path without NUL bytes")
+        return posixpath.normpath(raw)
+    rel, _ = wire.workspace_path(raw)
+    return f"{wire.HOME}/{rel}" if rel else wire.HOME
 
 
 CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
@@ -381,11 +500,15 @@ async def code_run(request: web.Request) -> web.Response:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
     command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
-    result = await service_of(request).exec(sid(request), command, env=envs, timeout=timeout)
+    env = state_of(request).env.merged(sid(request), envs)
+    result = await run_command(
+        request, sid(request), command, env=env, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
+    )
     if result.timed_out:
-        raise OperationTimeout(f"code timed out after {timeout} s")
-    text = (result.stdout + result.stderr)[:EXEC_MAX_OUTPUT].decode("utf-8", "surrogateescape")
-    return wire.json_response({"exitCode": result.exit_code, "result": text, "artifacts": {"charts": []}})
+        raise OperationTimeout(f"code execution timeout: the code ran longer than {timeout} s and was killed")
+    return wire.json_response(
+        {"exitCode": result.exit_code, "result": _output_text(result), "artifacts": {"charts": []}}
+    )
 
 
 # -- git (inside the sandbox) -----------------------------------------------------------------------------------
@@ -412,8 +535,8 @@ async def _git(
     request: web.Request, repo: str, args: list[str], *, stdin: bytes | None = None, code: str = "GIT_OPERATION_FAILED"
 ) -> bytes:
     argv = ["git", "-c", "core.quotePath=false", *args]
-    result = await service_of(request).exec(
-        sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
+    result = await run_command(
+        request, sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
     )
     if result.exit_code != 0:
         msg = _first_line(result.stderr or result.stdout)
@@ -538,9 +661,21 @@ async def git_create_branch(request: web.Request) -> web.Response:
 
 
 async def git_delete_branch(request: web.Request) -> web.Response:
+    """Deleted even when not merged, as Daytona does; a missing branch is GIT_BRANCH_NOT_FOUND, the checked-out
+    one a conflict."""
     body = await json_body(request)
-    args = ["branch", "-d", "--", _branch_name(body)]
-    await _git(request, _git_repo(body, request), args, code="GIT_BRANCH_NOT_FOUND")
+    args = ["branch", "-D", "--", _branch_name(body)]
+    try:
+        await _git(request, _git_repo(body, request), args)
+    except _GitError as exc:
+        if exc.http_code == "GIT_REPO_NOT_FOUND":
+            raise
+        low = exc.message.lower()
+        if "not found" in low:
+            raise _GitError(404, "GIT_BRANCH_NOT_FOUND", exc.message.removeprefix("git: ")) from None
+        if "cannot delete" in low or "checked out" in low:
+            raise _GitError(409, "CONFLICT", exc.message.removeprefix("git: ")) from None
+        raise
     return web.Response(status=204)
 
 
@@ -569,7 +704,6 @@ _FEATURES = [
     ("process/interpreter", "the code interpreter"),
     ("port", "port detection"),
     ("system", "system metrics"),
-    ("files/replace", "replace in files"),
     ("files/download", "signed file download URLs"),
     ("files/upload", "signed file upload URLs"),
     ("git", "this git operation"),
@@ -585,7 +719,7 @@ async def unsupported(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from services.server import pty, sessions
+    from services.server import interpreter, pty, sessions, toolbox_git
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -599,6 +733,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{base}/files/search", search_files)
     r.add_post(f"{base}/files/bulk-upload", bulk_upload)
     r.add_post(f"{base}/files/bulk-download", bulk_download)
+    r.add_post(f"{base}/files/replace", replace_in_files)
     r.add_post(f"{base}/process/execute", execute)
     r.add_post(f"{base}/process/code-run", code_run)
     r.add_get(f"{base}/git/status", git_status)
@@ -613,5 +748,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{base}/version", version)
     pty.add_routes(app, base)
     sessions.add_routes(app, base)
+    interpreter.add_routes(app, base)
+    toolbox_git.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
     r.add_route("*", f"{base}/{{rest:.*}}", unsupported)

@@ -34,6 +34,22 @@ async def test_exec_streams_as_it_goes(service: SandboxService, sandbox: Sandbox
     assert stamps[1][0] - stamps[0][0] > 0.4, "first chunk must arrive before the command ends"
 
 
+async def test_exec_keeps_only_what_is_asked_and_still_streams_the_rest(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    streamed = 0
+
+    def count(_s: str, chunk: bytes) -> None:
+        nonlocal streamed
+        streamed += len(chunk)
+
+    argv = ["sh", "-c", "head -c 3M /dev/zero; echo err >&2"]
+    r = await service.exec(sandbox.id, argv, on_output=count, keep_output=1000)
+    assert (r.exit_code, len(r.stdout), r.stderr) == (0, 1000, b"err\n")
+    assert streamed == 3 * 1024 * 1024 + 4  # the program ran to its end, every byte reached the callback
+    assert len((await service.exec(sandbox.id, argv, keep_output=0)).stdout) == 0
+
+
 async def test_exec_timeout_is_124_and_kills(service: SandboxService, sandbox: SandboxInfo) -> None:
     t0 = time.monotonic()
     r = await service.exec(sandbox.id, ["sleep", "30"], timeout=0.5)

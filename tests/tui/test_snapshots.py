@@ -23,13 +23,14 @@ from textual.widgets import Footer
 
 from services.config import Config
 from services.local.provider import LocalProvider
-from services.models import Isolation, Resources, SandboxInfo, SandboxSpec
+from services.models import BwrapChoice, Isolation, Resources, SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.tui.conftest import NOW, PLACEHOLDERS, fixed_clock, wait_for
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
 
+PINNED_BWRAP = BwrapChoice(path="/pinned/bwrap", source="bundled", version="0.11.0")
 USED = {"api-server": 1_572_864, "data-lab": 48_234_496, "scratch": None, "shared-ci": 209_396}
 
 
@@ -41,7 +42,9 @@ class PinnedProvider:
         self.name = inner.name
 
     def _pin(self, info: SandboxInfo) -> SandboxInfo:
-        return dataclasses.replace(info, isolation=Isolation.FULL, disk_used_bytes=USED.get(info.name))
+        return dataclasses.replace(
+            info, isolation=Isolation.FULL, bwrap=PINNED_BWRAP, disk_used_bytes=USED.get(info.name)
+        )
 
     async def list(self) -> list[SandboxInfo]:
         return [self._pin(i) for i in await self._inner.list()]

@@ -39,6 +39,9 @@ def shown(view: TerminalView) -> str:
 async def open_terminal(pilot: Pilot[Any], app: SandbenchApp) -> TerminalView:
     """`sandbench open box`, then alt+3 into the terminal pane, at its shell prompt."""
     await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    # the workspace starts in the editor; a key pressed before that settles could land in the new shell, which
+    # (holding the keyboard) would take alt+3 as its own
+    await wait_for(pilot, lambda: getattr(app.screen, "focused_pane", None) == "editor")
     await pilot.press("alt+3")
     pane = app.screen.query_one(TerminalPane)
     await wait_for(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)

@@ -20,7 +20,9 @@ from tui.screens.help import HelpScreen
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.create_dialog import CreateDialog
-from widgets.dialogs import ChoiceDialog
+from widgets.dialogs import ChoiceDialog, InputDialog
+from widgets.editor import EditorTabs
+from widgets.explorer import Explorer
 from widgets.status_bar import StatusBar
 
 
@@ -281,3 +283,25 @@ def test_escape_digit_from_a_terminal_is_alt_digit_not_a_pound_sign() -> None:
         parser = XTermParser()
         keys = [e.key for e in [*parser.feed(f"\x1b{digit}"), *parser.feed("")] if hasattr(e, "key")]
         assert keys == [f"alt+{digit}"]
+
+
+async def test_new_file_from_the_explorer_opens_in_the_editor(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    app = make_app(panes={"terminal": PLACEHOLDERS["terminal"], "git": PLACEHOLDERS["git"]})
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await _open(pilot, app)
+        explorer = screen.query_one(Explorer)
+        explorer.focus()
+        await wait_for(pilot, lambda: not explorer.is_loading)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog))
+        await pilot.press(*"src/main.py", "enter")
+        tabs = screen.query_one(EditorTabs)
+        await wait_for(pilot, lambda: tabs.active_path == "src/main.py")
+        buf = tabs.buffer("src/main.py")
+        assert buf is not None
+        await wait_for(pilot, lambda: app.focused is buf.editor)
+        await pilot.press(*"print(1)", "ctrl+s")  # typed straight into the new file, saved with its final newline
+        await wait_for(pilot, lambda: not tabs.has_unsaved())
+        assert (await service.read_file(box.id, "src/main.py")).data == b"print(1)\n"

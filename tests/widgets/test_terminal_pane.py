@@ -318,3 +318,20 @@ async def test_a_program_ringing_the_bell_in_a_loop_rings_the_real_terminal_rare
         await ready(pilot)
         await run(pilot, "for i in $(seq 200); do printf '\\a'; sleep 0.005; done; echo rung", "rung\n")
         assert 1 <= len(rings) <= 6  # ~1-2 s of bells: one ring at most every half second
+
+
+async def test_a_shell_that_cannot_start_says_why_once(service: SandboxService, sandbox: SandboxInfo) -> None:
+    await service.delete(sandbox.id)  # a terminal on a sandbox that is gone: the shell cannot start
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        v = view(app)
+        await wait_for(pilot, lambda: v.exited, "the failed start")
+        label = pane(app).label_for(v)
+        assert label.endswith("[failed to start]") and "None" not in label
+        assert v.failed and "no sandbox" in v.failed
+        assert text(app).count(v.failed) == 1, text(app)
+        assert f"could not start a shell: {v.failed} — press enter to try again" in text(app)
+        first = v.screen_model
+        await pilot.press("enter")  # try again: it fails again, and says so once, not twice
+        await wait_for(pilot, lambda: v.screen_model is not first and v.failed is not None, "the second failed start")
+        assert text(app).count(v.failed) == 1 and pane(app).label_for(v).endswith("[failed to start]")

@@ -100,6 +100,7 @@ def _run(snap_compare: Any, config: Config, scene: Scene, size: tuple[int, int] 
         await pilot.app.mount(pane, before=0)
         view = pane.active_view
         assert view is not None
+        pane.focus()  # as the workspace's pane jump does (a new pane's first tab takes focus only from within it)
         await _until(pilot, view, lambda s: s.rstrip().endswith("$"), "the prompt")
         await scene(pilot, view)
         await pilot.pause()

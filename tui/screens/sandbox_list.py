@@ -176,7 +176,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         async def work() -> None:
             from services.doctor import diagnose  # subprocesses and file reads: off the UI loop
 
-            self.post_message(DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir), show))
+            self.post_message(
+                DoctorReported(await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap), show)
+            )
 
         self.run_worker(work(), name="doctor", group="doctor", exclusive=True, exit_on_error=False)
 

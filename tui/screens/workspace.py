@@ -44,7 +44,7 @@ from widgets.git_panel import GitPanel
 from widgets.messages import ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 from widgets.status_bar import StatusBar
-from widgets.terminal import TerminalPane, TerminalView, terminal_has_keyboard
+from widgets.terminal import TerminalPane, TerminalView
 
 log = logging.getLogger(__name__)
 
@@ -346,8 +346,6 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     # -- back to the list, unsaved work, ending -------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("back_to_list", "close_workspace") and terminal_has_keyboard(self.app):
-            return False  # the shell gets the key; ctrl+] first, then the key works from the terminal's tab bar
         if action == "restore_layout":
             return self.maximized is not None  # otherwise escape goes on to the focused pane, and no further
         return True

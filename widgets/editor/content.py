@@ -41,6 +41,8 @@ class LoadedFile:
     indent_type: str = "spaces"
     indent_width: int = 4
     notice: str | None = None  # the banner of a read-only view
+    final_newline: bool = True  # saving ends a non-empty file with a newline (editorconfig may say not to)
+    newline: str = "\n"  # what saving writes between lines: the file's own, else editorconfig's end_of_line
 
     @property
     def read_only(self) -> bool:
@@ -74,6 +76,12 @@ def roundtrips(text: str) -> bool:
         return False
     styles = set(_NEWLINES.findall(text))
     return len(styles) <= 1
+
+
+def newline_of(text: str) -> str | None:
+    """The first line break of `text` (a buffer that round-trips has one style), None without any."""
+    match = _NEWLINES.search(text)
+    return match.group(0) if match else None
 
 
 def detect_indent(text: str, sample_lines: int = 5000) -> tuple[str, int]:
@@ -155,4 +163,6 @@ def classify(
     if not roundtrips(text):
         notice = "Mixed line endings or form-feed/separator characters: read-only, because saving would change them"
         return LoadedFile(path, "lossy", text, mtime, size, lexer, indent_type, indent_width, notice)
-    return LoadedFile(path, "text", text, mtime, size, lexer, indent_type, indent_width)
+    return LoadedFile(
+        path, "text", text, mtime, size, lexer, indent_type, indent_width, newline=newline_of(text) or "\n"
+    )

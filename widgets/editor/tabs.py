@@ -35,6 +35,7 @@ from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor.content import LoadedFile, classify
+from widgets.editor.fileconfig import apply_settings, load_settings
 from widgets.editor.highlight import detect_lexer, lexer_by_name
 from widgets.editor.text_area import CodeEditor
 from widgets.messages import ReportWorkerErrors, report, tell
@@ -181,14 +182,15 @@ class EditorTabs(ReportWorkerErrors, Vertical):
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the file in the active tab"),
-        Binding("alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
-        Binding("alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
+        # Every alt key also has a key without alt: some terminals cannot send alt (or send it as a lone ESC).
+        Binding("f12,alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
+        Binding("ctrl+f4,f4,alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
         Binding("ctrl+f", "find", "Find", id="editor.find", tooltip="Find text in the active file"),
         Binding("ctrl+r", "replace", "Replace", id="editor.replace", tooltip="Find and replace in the active file"),
         Binding("f3", "find_next", "Find next", id="editor.find_next", tooltip="Jump to the next match"),
         Binding("shift+f3", "find_prev", "Find prev", id="editor.find_prev", tooltip="Jump to the previous match"),
         Binding("ctrl+g", "goto_line", "Go to line", id="editor.goto_line", tooltip="Jump to a line number"),
-        Binding("alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
+        Binding("f9,alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
         Binding("ctrl+pagedown", "next_tab", "Next tab", id="editor.next_tab", tooltip="Show the next tab"),
         Binding("ctrl+pageup", "prev_tab", "Prev tab", id="editor.prev_tab", tooltip="Show the previous tab"),
     ]
@@ -329,9 +331,12 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             return await asyncio.to_thread(
                 classify, path, data.data, size=data.size, mtime=data.mtime, truncated=True, limit=limit
             )
-        return await asyncio.to_thread(
+        loaded = await asyncio.to_thread(
             classify, path, data.data, size=data.size, mtime=data.mtime, truncated=data.truncated, limit=limit
         )
+        if loaded.read_only:
+            return loaded
+        return apply_settings(loaded, await load_settings(self.service, self.sandbox_id, path))
 
     @on(Loaded)
     async def _loaded(self, message: Loaded) -> None:
@@ -490,7 +495,9 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             tell(self, f"{path} is open read-only: not saved", severity="warning")
             return False
         editor = buf.editor
-        text = editor.text
+        if buf.loaded.final_newline:
+            _end_with_newline(editor)
+        text = buf.loaded.newline.join(editor.document.lines)  # the file's own line endings, never converted
         marker = _marker(editor)
         editor.history.checkpoint()  # edits typed while saving start a new batch: the marker stays exact
         try:
@@ -810,6 +817,14 @@ def _replace_in_line(line: str, query: str, replacement: str, fold: bool) -> tup
         count += 1
     out.append(line[pos:])
     return "".join(out), count
+
+
+def _end_with_newline(editor: CodeEditor) -> None:
+    """Add the final newline a non-empty buffer lacks, as an undoable edit (the buffer stays what is on disk)."""
+    lines = editor.document.lines
+    if lines[-1]:
+        row = len(lines) - 1
+        editor.insert("\n", (row, len(lines[row])), maintain_selection_offset=True)
 
 
 def _apply_minimal_edit(editor: CodeEditor, new_text: str) -> None:

@@ -28,6 +28,7 @@ from pygments.lexer import Lexer
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.document._document import Location
 from textual.document._document_navigator import DocumentNavigator
@@ -42,6 +43,7 @@ from textual.widgets.text_area import Selection
 
 from widgets.editor.document import FastDocument, FastWrappedDocument
 from widgets.editor.highlight import Highlight, Highlighter, display_text
+from widgets.editor.indent import CLOSE_TO_OPEN, newline, opener_indent, openers_for
 from widgets.messages import ReportWorkerErrors
 
 SYNC_BUDGET = 0.004  # seconds of re-lexing allowed inside a keystroke, beyond the visible window
@@ -130,6 +132,7 @@ class CodeEditor(ReportWorkerErrors, TextArea):
     ) -> None:
         # _set_document (called by TextArea.__init__) needs these
         self._lexer = lexer
+        self._openers = openers_for(lexer)
         self._lex_running = False
         self.highlighter = Highlighter([""], None)
         self._auto_theme = True
@@ -168,6 +171,7 @@ class CodeEditor(ReportWorkerErrors, TextArea):
     def set_lexer(self, lexer: Lexer | None) -> None:
         """Change the language (re-highlights the whole document in the background)."""
         self._lexer = lexer
+        self._openers = openers_for(lexer)
         self._attach_highlighter()
 
     @property
@@ -284,6 +288,58 @@ class CodeEditor(ReportWorkerErrors, TextArea):
         """Use this TextArea theme from now on (stops following the app's light/dark theme)."""
         self._auto_theme = False
         self.theme = theme
+
+    # -- typing: auto-indent, and alt keys that never type ----------------------------------------------------
+    @property
+    def indent_unit(self) -> str:
+        """What one indent level is in this file (Tab and auto-indent insert it)."""
+        return "\t" if self.indent_type == "tabs" else " " * self.indent_width
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Runs before TextArea._on_key (Textual dispatches per class, subclass first); prevent_default stops
+        # TextArea's handler from inserting, without stopping the key from bubbling to the bindings.
+        if _has_alt(event.key):
+            # ESC-prefixed meta (tmux, and terminals without the kitty protocol) arrives as key "alt+z" *with*
+            # character "z", which TextArea would type into the file instead of letting the alt+z binding run.
+            event.prevent_default()
+            return
+        if self.read_only:
+            return
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+            self._auto_newline()
+        elif event.character in CLOSE_TO_OPEN and self._dedent_closer(event.character):
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+
+    def _auto_newline(self) -> None:
+        """Enter: a new line with the current indent, one level more after an opener (see `indent.newline`)."""
+        start, end = sorted(self.selection)
+        if start[0] != end[0]:
+            self._replace_via_keyboard("", start, end)
+            start = end = self.selection.end
+        row = start[0]
+        edit = newline(self.document[row], start[1], end[1], unit=self.indent_unit, openers=self._openers)
+        if self._replace_via_keyboard(edit.text, (row, edit.start), (row, edit.end)) is not None:
+            self.move_cursor((row + edit.cursor_row_offset, edit.cursor_column))
+
+    def _dedent_closer(self, closer: str) -> bool:
+        """A closing bracket typed as the first non-blank of its line goes to its opener's indent. False when
+        it is typed as is."""
+        start, end = self.selection
+        if start != end or CLOSE_TO_OPEN[closer] not in self._openers:
+            return False
+        row, column = end
+        before = self.document[row][:column]
+        if before.strip(" \t"):
+            return False
+        indent = opener_indent(self.document.lines, row, column, closer)
+        if indent is None or indent == before:
+            return False
+        return self._replace_via_keyboard(indent + closer, (row, 0), (row, column)) is not None
 
     # -- rendering ----------------------------------------------------------------------------------------
     # TextArea paints through `render_line`, row by row, and invalidates the whole widget on every edit and
@@ -673,3 +729,8 @@ class CodeEditor(ReportWorkerErrors, TextArea):
         col = max(0, min(column - 1, len(self.document[row])))
         self.selection = Selection.cursor((row, col))
         self.scroll_cursor_visible(center=True)
+
+
+def _has_alt(key: str) -> bool:
+    """True for "alt+x", "ctrl+alt+x", "alt+shift+x", ... (Textual puts modifiers before the key name)."""
+    return "alt" in key.split("+")[:-1]

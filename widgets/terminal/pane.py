@@ -8,11 +8,17 @@ itself paints at most once per frame (60 Hz), so a flood costs one paint per fra
 larger than `SLICE` is fed in slices with `more=True` (see `Screen.feed`) and the event loop gets control between
 slices, so one flooding terminal cannot freeze the others or the keyboard.
 
-Keys: while a terminal has focus every key goes to the program, encoded as xterm does (`keys.py`), except:
+Keys: while a terminal runs a program and has focus (`holds_keyboard`) every key goes to the program, encoded as
+xterm does (`keys.py`), except:
 
 * **ctrl+]** (binding `terminal.leave`) moves focus out of the terminal, to the tab bar — the same escape key as
   telnet and `virsh console`; remap it with the `[keymap]` id `terminal.leave`;
-* shift+PgUp / shift+PgDn scroll the scrollback (xterm's keys for it); the mouse wheel scrolls too.
+* shift+PgUp / shift+PgDn scroll the scrollback (xterm's keys for it); the mouse wheel scrolls too;
+* the app's bindings marked to apply in the terminal: quit (ctrl+q) and what the user's `[keymap]` adds with the
+  `terminal:` prefix. The app enforces this (`SandbenchApp._check_bindings`): Textual checks priority bindings
+  before any widget sees a key, and the app skips all others while `holds_keyboard` is true.
+
+Typing or sending a key while scrolled back returns to the live screen and repaints it whole.
 
 Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
 
@@ -21,9 +27,6 @@ it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a
 double-click takes a word, a path or URL whole; a triple-click the line), and the wheel scrolls back (or, in
 full-screen programs, sends cursor keys, xterm's alternateScroll). Focus changes are reported to programs that
 ask (mode 1004).
-
-The app's priority bindings (`ctrl+q`, `ctrl+p`) are checked by Textual before any widget; the app should return
-False from `check_action` for them while `terminal_has_keyboard(app)` is true so they reach the shell.
 
 Selecting with the mouse copies on release. Copies go through `App.copy_to_clipboard` (OSC 52), so they work
 over SSH.
@@ -117,9 +120,9 @@ _MARKER_STYLE = RichStyle(reverse=True, bold=True)
 
 
 def terminal_has_keyboard(app: App[object]) -> bool:
-    """True while a terminal holds the keyboard: the app should then let ctrl+p / ctrl+q through to it."""
+    """True while a terminal holds the keyboard: the app's keys then go to the program (see the module docstring)."""
     focused = app.focused
-    return isinstance(focused, TerminalView) and not focused.copy_mode
+    return isinstance(focused, TerminalView) and focused.holds_keyboard
 
 
 class TerminalView(TerminalSelection, can_focus=True):
@@ -208,6 +211,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
+        self.failed: str | None = None  # why the shell could not start (`describe`'s one safe line), until a restart
         self.unseen = False  # output arrived while this tab was out of sight
         self.rang = False  # ... and it rang the bell
         self.back_rows = 0
@@ -225,6 +229,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self._resize_timer: Timer | None = None
         self._last_bell = 0.0
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
+        self._keys: dict[str, tuple[str, ...]] | None = None  # see `_own_keys`
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -235,6 +240,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         """Open the session and start reading it (done on mount unless `autostart=False`)."""
         self.exited = False
         self.exit_code = None
+        self.failed = None
         self._pump_task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -249,7 +255,8 @@ class TerminalView(TerminalSelection, can_focus=True):
                 session = await self.service.open_terminal(self.sandbox_id, cols, rows)
         except Exception as err:  # a service error, shown as one line, never a traceback
             report(self, err, "terminal")
-            self._show_banner(f"could not open a terminal: {describe(err)}")
+            self.failed = describe(err)
+            self._show_banner(f"could not start a shell: {self.failed} — press enter to try again")
             self._mark_exited(None)
             return
         self.session = session
@@ -354,8 +361,8 @@ class TerminalView(TerminalSelection, can_focus=True):
 
     def _after_output(self) -> None:
         screen = self.screen_model
-        if self.back_rows and not self.copy_mode:
-            self.back_rows = 0  # new output returns to the bottom
+        if not self.copy_mode:
+            self._to_live_screen()  # new output returns to the bottom
         if screen.title != self._title:
             self._title = screen.title
             self.post_message(self.TitleChanged(self, screen.title))
@@ -450,11 +457,17 @@ class TerminalView(TerminalSelection, can_focus=True):
         return (w if w > 1 else 80, h if h > 1 else 24)
 
     # -- input ------------------------------------------------------------------------------------------------
+    @property
+    def holds_keyboard(self) -> bool:
+        """A program runs here and gets every key (the app reads this; copy mode keeps the app's keys, and so does
+        a tab whose shell has exited or never started)."""
+        return self.session is not None and not self.copy_mode
+
     def _write(self, data: bytes) -> None:
         session = self.session
         if session is None or not data:
             return
-        self.back_rows = 0
+        self._to_live_screen()
         echo_priority().typed(self)
         self._in_background(session.write(data))
 
@@ -475,17 +488,30 @@ class TerminalView(TerminalSelection, can_focus=True):
             event.prevent_default()
             self._copy_key(event.key, event.character)
             return
-        # our own bindings (the escape key, scrollback keys) are left to Textual's binding dispatch
-        if event.key in self._bindings.key_to_bindings and (event.key != "enter" or self.exited):
+        # our own bindings (the escape key, scrollback keys, enter once the shell has exited) are left to
+        # Textual's binding dispatch
+        actions = self._own_keys().get(event.key, ())
+        if actions and any(action != "restart" or self.exited for action in actions):
             return
         if self.session is None:
             return
-        data = encode_key(event.key, event.character, app_cursor=self.screen_model.app_cursor)
-        if data is None:
-            return
+        # a key is the program's even when xterm has no bytes for it (a lone modifier): it never falls through to
+        # a binding of the panes around the terminal
         event.stop()
         event.prevent_default()
-        self._write(data)
+        data = encode_key(event.key, event.character, app_cursor=self.screen_model.app_cursor)
+        if data is not None:
+            self._write(data)
+
+    def _own_keys(self) -> dict[str, tuple[str, ...]]:
+        """This terminal's own keys → their actions, as the user's `[keymap]` binds them (`"terminal.leave" =
+        "ctrl+g"` moves the escape key, and ctrl+] is then the program's). Looked up once: the key map is set when
+        the app starts."""
+        if self._keys is None:
+            own = self._bindings.copy()
+            own.apply_keymap(self.app._keymap)
+            self._keys = {key: tuple(b.action for b in found) for key, found in own.key_to_bindings.items()}
+        return self._keys
 
     def on_paste(self, event: events.Paste) -> None:
         event.stop()
@@ -516,6 +542,13 @@ class TerminalView(TerminalSelection, can_focus=True):
         new = max(0, min(len(self.screen_model.history), self.back_rows + n))
         if new != self.back_rows:
             self.back_rows = new
+            self.refresh()
+
+    def _to_live_screen(self) -> None:
+        """Back from the scrollback to the live screen, repainted whole: output repaints only the rows it changed,
+        which would leave the scrolled-back rows (and their marker) on screen around the live prompt."""
+        if self.back_rows:
+            self.back_rows = 0
             self.refresh()
 
     # -- the mouse, for programs that ask for it -------------------------------------------------------------

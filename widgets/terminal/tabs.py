@@ -170,8 +170,10 @@ class TerminalPane(Vertical):
 
     def label_for(self, view: TerminalView) -> str:
         label = (view.title or "shell")[:24]
-        if view.exited:
-            label += f" [exit {view.exit_code}]"
+        if view.failed is not None:
+            label += " [failed to start]"
+        elif view.exited:
+            label += f" [exit {view.exit_code}]" if view.exit_code is not None else " [ended]"
         if view.rang:
             label += " !"
         elif view.unseen:
@@ -181,7 +183,7 @@ class TerminalPane(Vertical):
             label += " (reconnecting…)"
         return label
 
-    async def new_tab(self, *, attach_to: str | None = None) -> TerminalView:
+    async def new_tab(self, *, attach_to: str | None = None, focus: bool | None = None) -> TerminalView:
         self._counter += 1
         view = TerminalView(
             self.service,
@@ -192,14 +194,20 @@ class TerminalPane(Vertical):
         )
         self.views.append(view)
         await self._switcher.mount(view)
-        self.activate(view)
+        self.activate(view, focus=focus)
         return view
 
-    def activate(self, view: TerminalView) -> None:
+    def activate(self, view: TerminalView, *, focus: bool | None = None) -> None:
+        """Show `view`; it takes the keyboard when focus is already in this pane (or `focus` says so). A first tab
+        opening while the user is elsewhere (the workspace starts in the editor) must not take focus: a terminal
+        holds every key, so the next alt+3 or letters typed would go to the new shell instead."""
+        if focus is None:
+            focus = self.has_focus_within
         self.active_view = view
         view.unseen = view.rang = False
         self._switcher.current = view.id
-        view.focus()
+        if focus:
+            view.focus()
         self._tabbar.refresh()
 
     def focus(self, scroll_visible: bool = True) -> TerminalPane:
@@ -212,13 +220,14 @@ class TerminalPane(Vertical):
         if view not in self.views:
             return
         index = self.views.index(view)
+        had_focus = self.has_focus_within  # removing the view may move focus out of the pane
         self.views.remove(view)
         await view.stop()
         await view.remove()
         if not self.views:
-            await self.new_tab()
+            await self.new_tab(focus=had_focus)
             return
-        self.activate(self.views[min(index, len(self.views) - 1)])
+        self.activate(self.views[min(index, len(self.views) - 1)], focus=had_focus)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         view = self.active_view
