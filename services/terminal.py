@@ -46,6 +46,20 @@ class TerminalSession(Protocol):
         ...
 
 
+def foreground_program(session: TerminalSession) -> str | None:
+    """The program in the session's foreground when the provider can tell (local PTYs), else None (the shell
+    itself has it, or a remote session that does not say)."""
+    ask = getattr(session, "foreground", None)
+    if not callable(ask):
+        return None
+    try:
+        answer = ask()
+    except Exception:  # a courtesy for a confirmation message: never a reason to fail
+        log.debug("asking a terminal for its foreground program failed", exc_info=True)
+        return None
+    return answer if isinstance(answer, str) and answer else None
+
+
 async def next_output(queue: asyncio.Queue[bytes | None]) -> bytes | None:
     """The next chunk of a session's output queue joined with whatever else is queued already (one bigger chunk
     costs the emulator less than many small ones); None at the end, which stays queued for later callers."""

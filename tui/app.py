@@ -8,6 +8,9 @@ Reading order for the UI: this file, then `tui/screens/sandbox_list.py`, then `s
   (`widgets.messages.report`) arrive as `WorkerFailed`; a `SandbenchError` is shown as its title and one-line
   message, anything else as "unexpected error (details in the log file)" with the traceback in the log file. No
   traceback and no sandbox markup reach the screen (every notification goes through `widgets.messages.tell`).
+- Workspaces outlive a trip back to the list: `tui.workspaces.Workspaces` keeps one per opened sandbox alive in the
+  background (terminals, editor tabs, layout) and is the one place that shows, hides or ends them; ending one,
+  and quitting with unsaved buffers in any of them, asks first.
 - Start-up imports only what the sandbox list's first frame needs; the workspace screen (and with it the editor,
   pygments, the terminal and pyte) is imported when a sandbox is first opened.
 """
@@ -19,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import BindingType
@@ -31,10 +34,14 @@ from services.sandbox_service import SandboxService
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
 from tui.keymap import APP_KEYS, apply_keymap, bindings, in_terminal_ids
-from tui.messages import OpenSandbox, SandboxReady
+from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxReady
 from tui.screens.sandbox_list import SandboxListScreen
+from tui.workspaces import Workspaces
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
+
+if TYPE_CHECKING:
+    from tui.screens.workspace import WorkspaceScreen
 
 log = logging.getLogger("sandbench.app")
 
@@ -101,6 +108,7 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         self._auto_stop = auto_stop
         self.doctor = doctor  # run the doctor on the list (snapshot tests turn it off: its verdict is the host's)
         self.in_terminal = in_terminal_ids()  # binding ids that run while a terminal holds the keyboard
+        self.workspaces = Workspaces(self, self._make_workspace)
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
@@ -110,7 +118,9 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         others, self.in_terminal = apply_keymap(self, self.config.keymap)
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
-        self.push_screen(SandboxListScreen(self.service, self.config, self.clock, doctor=self.doctor))
+        self.workspaces.show_list(
+            SandboxListScreen(self.service, self.config, self.clock, doctor=self.doctor, workspaces=self.workspaces)
+        )
         self.call_after_refresh(settle_heap)
         if self._auto_stop:
             self.service.start_auto_stop()
@@ -151,12 +161,29 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         self.open_workspace(message.info)
 
     def open_workspace(self, info: SandboxInfo) -> None:
-        # Imported here, not at start-up: the list's first frame does not need the workspace and its panes.
         from tui.screens.workspace import WorkspaceScreen
 
         if isinstance(self.screen, WorkspaceScreen):
             return
-        self.push_screen(WorkspaceScreen(self.service, info, self.config, panes=self.panes))
+        self.workspaces.open(info)
+
+    def _make_workspace(self, info: SandboxInfo) -> WorkspaceScreen:
+        # Imported here, not at start-up: the list's first frame does not need the workspace and its panes.
+        from tui.screens.workspace import WorkspaceScreen
+
+        return WorkspaceScreen(self.service, info, self.config, panes=self.panes)
+
+    def on_leave_workspace(self, _message: LeaveWorkspace) -> None:
+        self.workspaces.leave()
+
+    async def on_close_workspace(self, message: CloseWorkspace) -> None:
+        ws = self.workspaces.get(message.sandbox_id)
+        if ws is None:
+            return
+        if message.ask:
+            self.workspaces.confirm_end(ws.info)
+        else:
+            await self.workspaces.end(message.sandbox_id)
 
     # -- help ----------------------------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -169,33 +196,40 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
 
     # -- quitting ------------------------------------------------------------------------------------------
     def unsaved(self) -> list[str]:
-        out: list[str] = []
-        for screen in self.screen_stack:
-            check = getattr(screen, "has_unsaved", None)
-            if callable(check):
-                out.extend(check())
-        return out
+        """Unsaved buffers in every live workspace, shown or in the background."""
+        return self.workspaces.unsaved()
 
     async def action_quit(self) -> None:
-        from widgets.dialogs import ConfirmDialog
+        from widgets.dialogs import ChoiceDialog
 
         unsaved = self.unsaved()
         if not unsaved:
             self.exit(0)
             return
-        if isinstance(self.screen, ConfirmDialog) and self.screen.id == "confirm-quit":
+        if isinstance(self.screen, ChoiceDialog) and self.screen.id == "confirm-quit":
             self.exit(0)  # ctrl+q twice: the user means it
             return
 
-        def answer(yes: object) -> None:
-            if yes:
-                self.exit(0)
+        async def save_then_quit() -> None:
+            left: list[str] = []
+            for ws in self.workspaces.all():
+                left.extend(await ws.save_all())
+            if left:
+                tell(self, f"not saved: {', '.join(safe_text(p) for p in left[:3])}; still open", severity="warning")
+                return
+            self.exit(0)
 
-        dialog = ConfirmDialog(
+        def answer(choice: object) -> None:
+            if choice == "quit":
+                self.exit(0)
+            elif choice == "save":
+                self.run_worker(save_then_quit(), name="save all and quit", group="quit", exit_on_error=False)
+
+        shown = ", ".join(safe_text(u) for u in unsaved[:5]) + (", …" if len(unsaved) > 5 else "")
+        dialog = ChoiceDialog(
             "Quit sandbench?",
-            f"Unsaved: {', '.join(safe_text(u) for u in unsaved[:5])}. Quit and lose them?",
-            confirm="Quit",
-            danger=True,
+            f"Unsaved: {shown}. Save all and quit, or quit and lose them?",
+            [("save", "Save all"), ("quit", "Quit")],
         )
         dialog.id = "confirm-quit"
         self.push_screen(dialog, answer)

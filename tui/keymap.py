@@ -6,12 +6,14 @@ live bindings that come out of them, so the three cannot drift. The config file'
 keys (`"workspace.focus_terminal" = "alt+t"`) and is applied with `App.set_keymap` by `apply_keymap`.
 
 Which keys are *priority* matters: a priority binding fires before the focused widget sees the key (help, pane
-jumps, maximise work from any pane). While a terminal holds the keyboard, though, every key is the program's: the
-app runs only the bindings marked `in_terminal` (quit) and the ones the user's `[keymap]` names with the
-`terminal:` prefix (`"terminal:workspace.focus_git" = "alt+4"`: those keys work in the terminal too, and the
-program no longer gets them) — `SandbenchApp._check_bindings` enforces it for every binding in one place. The
-terminal's own escape, ctrl+] (`terminal.leave`), is the terminal's binding. ctrl+c, ctrl+d, ctrl+z, ctrl+s,
-ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to the focused pane.
+jumps, maximise work from any pane; the workspace's back and close keys are priority so that the editor never
+types the `0` or `q` a terminal's ESC-prefixed alt carries). While a terminal holds the keyboard, though, every
+key is the program's: the app runs only the bindings marked `in_terminal` (quit) and the ones the user's
+`[keymap]` names with the `terminal:` prefix (`"terminal:workspace.focus_git" = "alt+4"`: those keys work in
+the terminal too, and the program no longer gets them) — `SandbenchApp._check_bindings` enforces it for every
+binding in one place. The terminal's own escape, ctrl+] (`terminal.leave`), is the terminal's binding. ctrl+c,
+ctrl+d, ctrl+z, ctrl+s, ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to
+the focused pane.
 """
 
 from __future__ import annotations
@@ -89,6 +91,14 @@ LIST_KEYS: tuple[Key, ...] = (
     Key("list.refresh", "r", "refresh", "Refresh", "Reload the list from the provider", show=False),
     Key("list.filter", "slash", "filter", "Filter", "Filter the list by name, label or state as you type"),
     Key(
+        "list.close_workspace",
+        "w",
+        "close_workspace",
+        "Close workspace",
+        "End the selected sandbox's open workspace (says what will end and asks first)",
+        show=False,
+    ),
+    Key(
         "list.copy_id",
         "c",
         "copy_id",
@@ -124,7 +134,34 @@ LIST_KEYS: tuple[Key, ...] = (
 )
 
 WORKSPACE_KEYS: tuple[Key, ...] = (
-    Key("workspace.back", "escape", "back", "Back", "Back to the sandbox list (asks first when there is unsaved work)"),
+    # Esc never leaves the workspace (it belongs to the panes and to vim in the terminal). Going back to the list
+    # ends nothing: the workspace stays alive in the background. Priority, so the editor never types the 0 a
+    # terminal's ESC+0 carries; a terminal running a program keeps the key (ctrl+] first, see the docstring).
+    Key(
+        "workspace.back",
+        "alt+0",
+        "back_to_list",
+        "Sandbox list",
+        "Back to the sandbox list; this workspace stays open in the background (from a terminal: ctrl+] first)",
+        priority=True,
+    ),
+    Key(
+        "workspace.close",
+        "alt+q",
+        "close_workspace",
+        "Close workspace",
+        "End this workspace: its terminals and editor tabs (says what will end and asks first)",
+        show=False,
+        priority=True,
+    ),
+    Key(
+        "workspace.restore_layout",
+        "escape",
+        "restore_layout",
+        "Restore layout",
+        "Restore the layout after zooming a pane",
+        show=False,
+    ),
     Key(
         "workspace.focus_explorer",
         "alt+1",

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BranchChanged",
+    "CloseWorkspace",
     "DoctorReported",
+    "LeaveWorkspace",
     "LifecycleDone",
     "Note",
     "OpenSandbox",
@@ -78,6 +80,19 @@ class SandboxReady(Message):
     def __init__(self, info: SandboxInfo) -> None:
         super().__init__()
         self.info = info
+
+
+class LeaveWorkspace(Message):
+    """Back to the sandbox list; the workspace shown stays alive in the background (`tui.workspaces`)."""
+
+
+class CloseWorkspace(Message):
+    """End a sandbox's live workspace: after saying what ends and asking (`ask`), or at once (its sandbox is gone)."""
+
+    def __init__(self, sandbox_id: str, *, ask: bool = True) -> None:
+        super().__init__()
+        self.sandbox_id = sandbox_id
+        self.ask = ask
 
 
 class Reload(Message):

@@ -15,7 +15,8 @@ Layout follows the table's width, so nothing is cut mid-word at 80 columns (`col
 Every column but the name (and the owner) has a fixed width that fits all its values, so a spinner frame or a new
 usage figure never resizes a column; the name column takes what the others leave, and a longer name ends in "…".
 With others' sandboxes shown (`show_owner`), an Owner column names the owner and marks the row read-only, and
-those rows are dimmed.
+those rows are dimmed. A sandbox whose workspace is open (kept alive in the background, `set_live`) has `◆`
+before its name, and the detail line says so.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ USED_WIDTH = len("1023K")  # `human_size` never gives more than five cells
 ACTIVITY_WIDTH = len("just now")  # `relative_time` never gives more than eight ("11mo ago")
 ISOLATION_WIDTH = max(len("Isolation"), *(len(i) for i in Isolation))
 READ_ONLY = "read-only"
+LIVE = "◆ "  # before the name of a sandbox whose workspace is open (alive in the background)
 RO_SHORT = "ro"  # the narrow layout's read-only marker (the title line spells it out)
 
 
@@ -95,7 +97,13 @@ def owner_of(info: SandboxInfo, owner_label: str | None) -> str | None:
 
 
 def detail_text(
-    info: SandboxInfo, *, owner_label: str | None, mine: bool, columns: Iterable[str], width: int | None = None
+    info: SandboxInfo,
+    *,
+    owner_label: str | None,
+    mine: bool,
+    columns: Iterable[str],
+    width: int | None = None,
+    live: bool = False,
 ) -> Text:
     """The line under the table for the selected sandbox: whose it is when not the user's, what the table has no
     column for at this width (isolation, labels), and the settings no column shows (network, auto-stop).
@@ -111,6 +119,8 @@ def detail_text(
         parts.append((f"read-only: {whose} (A adopts)", "bold"))
     if info.error:
         parts.append((f"error: {safe_text(info.error)}", "bold"))
+    if live:
+        parts.append((f"{LIVE}workspace open (w closes it)", "bold"))
     if "isolation" not in shown:
         parts.append((f"isolation: {info.isolation_text}", ""))
     labels = labels_text(info, owner_label) if "labels" not in shown else ""
@@ -136,7 +146,13 @@ def detail_text(
 
 
 def column_specs(
-    width: int, infos: Iterable[SandboxInfo], *, show_owner: bool, owner_label: str | None, identity: str | None
+    width: int,
+    infos: Iterable[SandboxInfo],
+    *,
+    show_owner: bool,
+    owner_label: str | None,
+    identity: str | None,
+    live: Iterable[str] = (),
 ) -> list[ColumnSpec]:
     """The columns for a table `width` cells wide holding `infos` (see the module docstring)."""
     infos = list(infos)
@@ -174,7 +190,8 @@ def column_specs(
     padding = 2  # DataTable's cell_padding on each side of every column
     columns = len(specs) + 1 + (1 if show_owner else 0) + (1 if wide else 0)
     fixed = sum(s.width for s in specs) + owner_width + padding * columns + SCROLLBAR
-    longest = fit("Name", (safe_text(i.name) for i in infos))
+    live = set(live)
+    longest = fit("Name", ((LIVE if i.id in live else "") + safe_text(i.name) for i in infos))
     if wide:
         # the labels take what the others leave, but never squeeze a name that fits
         name_width = max(MIN_NAME, min(longest, width - fixed - len("Labels")))
@@ -227,6 +244,7 @@ class SandboxTable(DataTable[Text]):
         self._spinner: Timer | None = None
         self._show_owner = False
         self._specs: list[ColumnSpec] = []
+        self._live: set[str] = set()
 
     # -- layout --------------------------------------------------------------------------------------------
     @property
@@ -248,6 +266,7 @@ class SandboxTable(DataTable[Text]):
             show_owner=self._show_owner,
             owner_label=self._owner_label,
             identity=self._identity,
+            live=self._live,
         )
 
     def on_resize(self, _event: events.Resize) -> None:
@@ -259,6 +278,17 @@ class SandboxTable(DataTable[Text]):
             self._show_owner = show
             self._rebuild()
 
+    def set_live(self, sandbox_ids: Iterable[str]) -> None:
+        """Which sandboxes have a live workspace (marked before the name)."""
+        live = set(sandbox_ids)
+        if live != self._live:
+            self._live = live
+            self._rebuild()
+
+    @property
+    def live(self) -> set[str]:
+        return set(self._live)
+
     def mine(self, info: SandboxInfo) -> bool:
         return bool(self._identity) and owner_of(info, self._owner_label) == self._identity
 
@@ -269,6 +299,7 @@ class SandboxTable(DataTable[Text]):
             mine=self.mine(info),
             columns=self.column_keys,
             width=max(self._width() - 2, 20),  # the line's padding
+            live=info.id in self._live,
         )
 
     # -- data in -------------------------------------------------------------------------------------------
@@ -403,7 +434,9 @@ class SandboxTable(DataTable[Text]):
         mine = self.mine(info)
         marker = f" ({READ_ONLY})" if self.wide else f" ({RO_SHORT})"
         cells: dict[str, Text] = {
-            "name": _clipped(safe_text(info.name), style="bold" if mine else ""),
+            "name": _clipped(
+                (LIVE if info.id in self._live else "") + safe_text(info.name), style="bold" if mine else ""
+            ),
             "owner": _clipped(
                 _owner_cell(info, self._owner_label, self._identity, marker), style="" if mine else "italic"
             ),

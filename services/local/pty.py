@@ -66,6 +66,23 @@ class LocalTerminal:
     def pid(self) -> int:
         return self._launched.process.pid
 
+    def foreground(self) -> str | None:
+        """The name of the program in this terminal's foreground (`htop`), or None while the shell itself has it
+        (or it cannot be told). What a workspace names when it asks before ending this terminal. The kernel
+        reports the foreground group in the caller's pid namespace, so the sandbox's own namespace is no hurdle;
+        the name is the sandbox's to choose: callers show it as plain text."""
+        if self._fd < 0 or self._eof:
+            return None
+        try:
+            group = os.tcgetpgrp(self._fd)
+            if group <= 0 or os.getsid(group) == group:
+                return None  # the session leader, the shell, has the terminal
+            with open(f"/proc/{group}/comm", "rb") as comm:
+                name = comm.read(64)
+        except OSError:
+            return None
+        return name.decode("utf-8", "replace").strip() or None
+
     def _resume_reading(self) -> None:
         if not self._reading and not self._eof and self._fd >= 0:
             self._loop.add_reader(self._fd, self._on_readable)

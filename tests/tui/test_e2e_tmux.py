@@ -1,7 +1,8 @@
 """End to end: the real `sandbench` console script in a detached tmux session, driven with send-keys and read with
 capture-pane. Creates a sandbox through the UI, opens it, checks the workspace, creates a file from the explorer,
 writes it in the editor and saves it (checked with `sandbench cp` in another process and on screen), lists it with
-`ls` in the terminal pane, quits.
+`ls` in the terminal pane, quits. A second run: Esc from every pane stays in the workspace, and back to the list and
+open again keeps the same shell (issue 11 §1).
 
 Its own tmux server (`-L`) so it never touches a user's sessions; its own SANDBENCH_HOME (0711, as in conftest).
 Every wait polls the screen with a deadline (`Tmux.wait_for`), never a bare sleep, except the short pause after a
@@ -237,3 +238,63 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
     while t.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not t.alive(), t.screen()
+
+
+# what the footer starts with once a pane has focus (the editor has no file open: only the workspace's keys show)
+PANE_FOOTERS = {"M-1": "⏎ Open", "M-2": "alt+0 Sandbox list", "M-4": "i Init repo", "M-3": "^] Leave terminal"}
+
+
+def focus_pane(t: Tmux, key: str) -> None:
+    t.keys(key)
+    want = PANE_FOOTERS[key]
+    t.wait_until(lambda s: footer(s).lstrip().startswith(want), f"{want!r} in the footer after {key}")
+
+
+def leave_terminal(t: Tmux) -> None:
+    t.keys("C-]")
+    t.wait_until(lambda s: any("⏎ back" in line for line in terminal_lines(s)), "the tab bar's keys after ctrl+]")
+
+
+def test_esc_never_leaves_and_the_list_keeps_the_same_shell(tmux: Tmux) -> None:
+    """Issue 11 §1: Esc from every pane stays in the workspace; back to the list (ctrl+] alt+0 from the terminal)
+    and opening the sandbox again shows the same shell: a variable set before is still set, its `sleep` still runs.
+    """
+    t = tmux
+    t.wait_for("sandboxes of", "No sandboxes yet")
+    t.keys("n")
+    t.wait_for("Create a sandbox")
+    t.type("e2e-box")
+    t.keys("Enter")
+    t.wait_for("e2e-box", "started", "created e2e-box")
+    t.keys("Enter")
+    t.wait_until(lambda s: any("$" in line or "#" in line for line in terminal_lines(s)), "a shell prompt")
+    focus_pane(t, "M-3")
+    t.type("X=42; sleep 1000 &")
+    t.keys("Enter")
+    t.wait_until(lambda s: any("[1]" in line for line in terminal_lines(s)), "the background job's number")
+
+    for key in ("M-1", "M-2", "M-4"):
+        leave_terminal(t)  # every key but ctrl+] and the quit key is the shell's
+        focus_pane(t, key)
+        t.keys("Escape")
+        time.sleep(0.3)  # a lone ESC: the next key's ESC prefix must not join it
+        # the next pane jump answers only in the workspace: on the list its footer never shows a pane's keys
+        focus_pane(t, "M-3")
+        assert "sandboxes of" not in t.screen()
+
+    leave_terminal(t)
+    t.keys("M-0")
+    screen = t.wait_for("sandboxes of", "◆ e2e-box")  # the list marks the live workspace
+    assert "Traceback" not in screen
+    t.keys("Enter")
+    t.wait_for("─ Terminal ─")
+    focus_pane(t, "M-3")
+    t.type("echo X=$X; jobs")
+    t.keys("Enter")
+    t.wait_until(
+        lambda s: (
+            any("X=42" in line for line in terminal_lines(s))
+            and any("sleep 1000" in line and "Running" in line for line in terminal_lines(s))
+        ),
+        "X=42 and the running sleep in the same shell",
+    )

@@ -177,7 +177,7 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
         with pytest.raises(Exception) as refused:
             await me.write_file(theirs.id, "x.txt", b"x")
         assert "\n" not in str(refused.value)
-        await pilot.press("escape")
+        await pilot.press("alt+0")
         await wait_for(pilot, lambda: app.screen is screen)
         screen.table.move_cursor(row=screen.table.get_row_index(mine.id), animate=False)
         await pilot.press("enter")  # and one's own is not marked

@@ -20,7 +20,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.create_dialog import CreateDialog
-from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.status_bar import StatusBar
@@ -50,7 +50,10 @@ async def test_open_and_back(box: SandboxInfo, make_app: Callable[..., Sandbench
             assert screen.query_one(f"#{pane}") is not None
         status = screen.query_one(StatusBar)
         assert (status.provider, status.sandbox, status.state) == ("local", "box", "started")
-        await pilot.press("escape")
+        await pilot.press("escape")  # escape belongs to the panes: it never leaves the workspace
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        await pilot.press("alt+0")
         await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
 
 
@@ -84,7 +87,7 @@ async def test_sandbench_open_skips_the_list(box: SandboxInfo, make_app: Callabl
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
         assert app.screen.info.id == box.id  # type: ignore[attr-defined]
-        await pilot.press("escape")  # the list is underneath
+        await pilot.press("alt+0")  # the list is underneath
         await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
 
 
@@ -190,7 +193,7 @@ async def test_palette_lists_the_focused_panes_commands(
         await wait_for(pilot, lambda: options.option_count > 5)
         prompts = {str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)}
         assert "New terminal" in prompts  # the focused pane's own binding
-        assert {"Zoom", "Back", "Next pane", "Quit", "Help"} <= prompts  # screen and app
+        assert {"Zoom", "Sandbox list", "Close workspace", "Next pane", "Quit", "Help"} <= prompts  # screen, app
         assert "Find" not in prompts and "Commit" not in prompts  # other panes' bindings are not offered
         await pilot.press("escape")
 
@@ -234,23 +237,23 @@ async def test_quit_without_unsaved_work(box: SandboxInfo, make_app: Callable[..
     assert app.return_value == 0
 
 
-async def test_quit_and_back_ask_when_work_is_unsaved(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
+async def test_quit_asks_when_work_is_unsaved_and_leaving_does_not(
+    box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await _open(pilot, app)
         screen.query_one("#editor").has_unsaved = lambda: ["src/main.py"]  # type: ignore[attr-defined]
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("alt+0")  # back to the list loses nothing, so it does not ask
+        await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
+        await pilot.press("ctrl+q")  # the unsaved buffer is in a workspace in the background: quitting asks
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         assert "src/main.py" in str(app.screen.query_one(".dialog-message", Static).render())
-        await pilot.press("escape")  # stay
-        assert app.screen is screen
-        await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("escape")  # don't quit
-        assert app.screen is screen and app.is_running
+        assert isinstance(app.screen, SandboxListScreen) and app.is_running
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("tab", "enter")  # past Save all, to Quit
         await pilot.pause()
     assert app.return_value == 0
 

@@ -54,6 +54,7 @@ from widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from services.doctor import Report
+    from tui.workspaces import Workspaces
 
 REFRESH_EVERY = 10.0
 
@@ -67,7 +68,13 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     """
 
     def __init__(
-        self, service: SandboxService, config: Config, clock: Callable[[], datetime], *, doctor: bool = True
+        self,
+        service: SandboxService,
+        config: Config,
+        clock: Callable[[], datetime],
+        *,
+        doctor: bool = True,
+        workspaces: Workspaces | None = None,
     ) -> None:
         super().__init__(id="sandbox-list")
         self.service = service
@@ -79,6 +86,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
         self.doctor: Report | None = None  # the doctor's last findings (local provider only)
         self._run_doctor_at_mount = doctor
+        self.workspaces = workspaces  # the app's live workspaces: marked in the table, asked about before ending
+        self._unwatch: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -98,6 +107,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def on_mount(self) -> None:
         self.query_one(SandboxTable).focus()
         self._unsubscribe = self.service.subscribe(self._on_service_state)
+        if self.workspaces is not None:
+            self._unwatch = self.workspaces.subscribe(self._sync_live)
         self.load()
         self.set_interval(REFRESH_EVERY, self._periodic)
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
@@ -116,6 +127,15 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def _sync_live(self) -> None:
+        """Mark the rows whose sandbox has a live workspace (in the background, or shown over this list)."""
+        if self.workspaces is not None:
+            self.table.set_live(self.workspaces.ids())
+            self._sync_detail()
 
     def _on_service_state(self, info: SandboxInfo) -> None:
         # Called by the service from the event loop, maybe mid-way through another handler: only post.
@@ -357,34 +377,63 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_stop(self) -> None:
         info = self._mine("stop")
-        if info is not None:
+        if info is None:
+            return
+
+        def stop() -> None:
             self._lifecycle(info, "stop", lambda: self.service.stop(info.id), SandboxState.STOPPING)
+
+        if self.workspaces is None:
+            stop()
+            return
+        # a live workspace's terminals end with the sandbox: say so and ask first (nothing to ask otherwise)
+        self.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
 
     def action_archive(self) -> None:
         info = self._mine("archive")
-        if info is not None:
+        if info is None:
+            return
+
+        def archive() -> None:
             self._lifecycle(info, "archive", lambda: self.service.archive(info.id), SandboxState.STOPPING)
+
+        if self.workspaces is None:
+            archive()
+            return
+        self.workspaces.confirm_end(info, then=archive, verb="archive", title="Archive sandbox")
 
     def action_delete(self) -> None:
         info = self._mine("delete")
         if info is None:
             return
 
+        def delete() -> None:
+            self._lifecycle(info, "delete", lambda: self.service.delete(info.id))
+
+        question = f"Delete sandbox “{safe_text(info.name)}” and every file in it? This cannot be undone."
+        if self.workspaces is not None and self.workspaces.get(info.id) is not None:
+            # one dialog: the delete's own question, and what of the live workspace ends with it
+            self.workspaces.confirm_end(
+                info, then=delete, verb="delete", title="Delete sandbox", before=question, save=False
+            )
+            return
+
         from widgets.dialogs import ConfirmDialog
 
         def answer(yes: object) -> None:
             if yes:
-                self._lifecycle(info, "delete", lambda: self.service.delete(info.id))
+                delete()
 
-        self.app.push_screen(
-            ConfirmDialog(
-                "Delete sandbox",
-                f"Delete sandbox “{safe_text(info.name)}” and every file in it? This cannot be undone.",
-                confirm="Delete",
-                danger=True,
-            ),
-            answer,
-        )
+        self.app.push_screen(ConfirmDialog("Delete sandbox", question, confirm="Delete", danger=True), answer)
+
+    def action_close_workspace(self) -> None:
+        info = self._selected()
+        if info is None:
+            return
+        if self.workspaces is None or self.workspaces.get(info.id) is None:
+            tell(self, f"{safe_text(info.name)} has no open workspace", timeout=3)
+            return
+        self.workspaces.confirm_end(info)
 
     def action_snapshot(self) -> None:
         info = self._mine("snapshot")

@@ -8,6 +8,11 @@ Each pane sits in a `PaneFrame` (`#pane-explorer`, ...) that owns the pane's siz
 widget inside keeps its id (`#explorer`, `#editor`, `#terminal`, `#git`). The panes are imported directly: a broken
 pane is an import error, never a silent stand-in (tests may pass others through `panes`).
 
+The screen outlives a trip back to the list: `alt+0` (`workspace.back`) hides it with everything in it alive, and
+opening the sandbox again shows this same instance (`tui/workspaces.py` keeps it). Escape never leaves: it
+belongs to the focused pane (and restores a zoomed layout). Ending the workspace is `workspace.close`, which says
+what ends first (`ending`).
+
 This module is imported when a sandbox is first opened, not at start-up (the list's first frame does not need it).
 """
 
@@ -29,23 +34,49 @@ from textual.widgets import Footer, Tab, Tabs
 from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
+from services.terminal import foreground_program
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
-from tui.messages import BranchChanged, SandboxChanged, WorkInFlight
-from widgets.dialogs import ConfirmDialog
+from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.git_panel import GitPanel
 from widgets.messages import ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 from widgets.status_bar import StatusBar
-from widgets.terminal import TerminalPane
+from widgets.terminal import TerminalPane, TerminalView
 
 log = logging.getLogger(__name__)
 
 NARROW = 120  # below this many columns the git panel becomes a tab beside the editor
 PANES = ("explorer", "editor", "terminal", "git")
 TITLES = {"explorer": "Explorer", "editor": "Editor", "terminal": "Terminal", "git": "Git"}
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+@dataclasses.dataclass(frozen=True)
+class Ending:
+    """What ending a workspace ends, for the dialog that asks first."""
+
+    terminals: int
+    running: tuple[str, ...]  # the foreground program of each terminal that runs one (sandbox text)
+    unsaved: tuple[str, ...]  # unsaved buffers' paths (sandbox text)
+
+    def text(self) -> str:
+        parts: list[str] = []
+        if self.terminals:
+            part = f"ends {_count(self.terminals, 'terminal')}"
+            if self.running:
+                names = ", ".join(safe_text(p) for p in self.running[:3])
+                part += f" ({len(self.running)} running {names})"
+            parts.append(part)
+        if self.unsaved:
+            names = ", ".join(safe_text(u) for u in self.unsaved[:3]) + (", …" if len(self.unsaved) > 3 else "")
+            parts.append(f"discards {_count(len(self.unsaved), 'unsaved buffer')} ({names})")
+        return ", ".join(parts) or "no terminal is open and nothing is unsaved"
 
 
 class PaneFrame(Vertical):
@@ -82,7 +113,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         *,
         panes: Mapping[str, Callable[..., Widget]] | None = None,
     ) -> None:
-        super().__init__(id="workspace")
+        super().__init__(classes="workspace")  # one per live workspace: an id would clash
         # `panes` overrides pane classes by name (snapshot tests pin placeholders so frames are deterministic)
         self.pane_classes: dict[str, Callable[..., Widget]] = {
             "explorer": Explorer,
@@ -98,6 +129,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self._last_focus: dict[str, Widget] = {}
         self._open_files: set[str] = set()  # the editor's tabs at the last settle: a shrink means one was closed
         self._settle: bool | None = None  # a settle is due after the next refresh; True: one that releases
+        self._shown = False
 
     # -- layout --------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,7 +164,11 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.call_after_refresh(settle_heap)
         self._layout_for(self.app.size.width)
         self._unsubscribe = self.service.subscribe(self._on_service_state)
-        self.action_focus_pane("editor")
+        # Focus now, not after a refresh: a deferred first focus ran only once the screen was idle, which in a
+        # mode of its own could be after the shell's first output, when alt+3 had already put the keyboard in
+        # the terminal, and taking it back sent the next keys to the editor (seen in tmux).
+        self._reveal_pane("editor")
+        self._focus_into("editor")
         if self.info.state is not SandboxState.STARTED:
             self._ensure_running()
         # git status follows file changes (coalesced watcher batches), not a timer; polling providers also look
@@ -141,6 +177,14 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if callable(follow):
             explorer = self.pane_widget("explorer")
             follow(extra_dirs=lambda: getattr(explorer, "expanded", ()))
+
+    def on_screen_resume(self) -> None:
+        # shown again (reopened from the list, or a dialog closed): a sandbox stopped meanwhile starts again; the
+        # first showing is on_mount's
+        if not self._shown:
+            self._shown = True
+        elif self.info.state is not SandboxState.STARTED:
+            self._ensure_running()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -209,7 +253,13 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _focus_into(self, pane: str) -> bool:
         remembered = self._last_focus.get(pane)
-        if remembered is not None and remembered.is_attached and remembered.focusable:
+        # already there (the terminal's tab bar after ctrl+]): the jump asks the pane, which gives the shell the keys
+        if (
+            remembered is not None
+            and remembered is not self.focused
+            and remembered.is_attached
+            and remembered.focusable
+        ):
             remembered.focus()
             return True
         pane_widget = self.pane_widget(pane)
@@ -298,7 +348,23 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.app.copy_to_clipboard(self.info.name)
         tell(self, f"copied {safe_text(self.info.name)}", timeout=2)
 
-    # -- back, unsaved work --------------------------------------------------------------------------------
+    # -- back to the list, unsaved work, ending -------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restore_layout":
+            return self.maximized is not None  # otherwise escape goes on to the focused pane, and no further
+        return True
+
+    def action_back_to_list(self) -> None:
+        """Back to the list. Nothing ends: this screen stays alive in the background (`tui.workspaces`)."""
+        self.post_message(LeaveWorkspace())
+
+    def action_close_workspace(self) -> None:
+        self.post_message(CloseWorkspace(self.info.id))
+
+    def action_restore_layout(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+
     def has_unsaved(self) -> list[str]:
         """What would be lost by leaving: asks every widget that has a `has_unsaved()` (list of names or bool)."""
         out: list[str] = []
@@ -318,28 +384,21 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
                 out.extend(str(a) for a in answer)
         return out
 
-    def action_back(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-            return
-        unsaved = self.has_unsaved()
-        if not unsaved:
-            self.dismiss()
-            return
+    def ending(self) -> Ending:
+        """What ending this workspace would end: its live terminals (and what runs in them), its unsaved buffers."""
+        sessions = [view.session for view in self.query(TerminalView) if view.session is not None]
+        running = tuple(p for p in (foreground_program(s) for s in sessions) if p)
+        return Ending(len(sessions), running, tuple(self.has_unsaved()))
 
-        def answer(yes: object) -> None:
-            if yes:
-                self.dismiss()
-
-        self.app.push_screen(
-            ConfirmDialog(
-                "Unsaved changes",
-                f"Unsaved: {', '.join(safe_text(u) for u in unsaved[:5])}. Leave the workspace and lose them?",
-                confirm="Leave",
-                danger=True,
-            ),
-            answer,
-        )
+    async def save_all(self) -> list[str]:
+        """Save every unsaved buffer (each pane with `has_unsaved` and `save(path)`); returns what is still
+        unsaved. Call from a worker: a save may ask (the file changed on disk)."""
+        for widget in self.query("*"):
+            check, save = getattr(widget, "has_unsaved", None), getattr(widget, "save", None)
+            if callable(check) and callable(save):
+                for path in list(check()):
+                    await save(path)
+        return self.has_unsaved()
 
     # -- service state, work in flight, branch ---------------------------------------------------------------
     def _on_service_state(self, info: SandboxInfo) -> None:
@@ -355,7 +414,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self._show_status(self.query_one(StatusBar))
         if message.info.state is SandboxState.DELETED:
             tell(self, f"{safe_text(self.info.name)} was deleted", severity="warning")
-            self.dismiss()
+            self.post_message(CloseWorkspace(self.info.id, ask=False))  # nothing left to save to
 
     def on_work_in_flight(self, message: WorkInFlight) -> None:
         status = self.query_one(StatusBar)

@@ -1,0 +1,177 @@
+"""The live workspaces: one `WorkspaceScreen` per opened sandbox, kept alive in the background (issue 11 §1).
+
+Leaving a workspace never ends anything: its terminals (scrollback, running programs), editor tabs (unsaved
+buffers included), pane layout and focus stay as they are, and opening the sandbox again from the list shows the
+same screen instance. Each workspace lives in a Textual *mode* of its own (`ws:<sandbox id>`), the list in
+`list`: switching modes hides a screen without removing it, dialogs opened in a workspace stack on
+that workspace's own stack, and on exit Textual unmounts every mode's screens, so each terminal is closed
+properly (an installed-but-hidden screen would only have its message loop stopped).
+
+Ending a workspace is explicit (`confirm_end`): the dialog says what ends — the terminals (naming the programs
+running in them) and the unsaved buffers — and offers Save all where saving is worth it. Stopping or deleting a
+sandbox whose workspace is alive goes through the same dialog. This module never imports the workspace screen
+at start-up (the list's first frame does not need it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+from textual.screen import Screen
+
+from services.models import SandboxInfo
+from widgets.messages import tell
+from widgets.sandbox_table import safe_text
+
+if TYPE_CHECKING:
+    from tui.screens.workspace import WorkspaceScreen
+
+log = logging.getLogger(__name__)
+
+LIST_MODE = "list"  # the sandbox list's mode (Textual cannot switch back to its own "_default")
+
+
+def mode_of(sandbox_id: str) -> str:
+    return f"ws:{sandbox_id}"
+
+
+class Workspaces:
+    """The app's live workspaces by sandbox id, and the only code that shows, hides or ends one."""
+
+    def __init__(self, app: App[Any], make: Callable[[SandboxInfo], WorkspaceScreen]) -> None:
+        self._app = app
+        self._make = make
+        self._live: dict[str, WorkspaceScreen] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- what is alive -------------------------------------------------------------------------------------
+    def get(self, sandbox_id: str) -> WorkspaceScreen | None:
+        return self._live.get(sandbox_id)
+
+    def ids(self) -> set[str]:
+        return set(self._live)
+
+    def all(self) -> list[WorkspaceScreen]:
+        return list(self._live.values())
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener()` whenever a workspace starts or ends (the list's live markers follow it)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def unsaved(self) -> list[str]:
+        """Every live workspace's unsaved buffers, each named with its sandbox when more than one is alive."""
+        out: list[str] = []
+        many = len(self._live) > 1
+        for ws in self._live.values():
+            names = ws.has_unsaved()
+            out.extend(f"{ws.info.name}: {n}" if many else n for n in names)
+        return out
+
+    # -- showing and hiding --------------------------------------------------------------------------------
+    def show_list(self, screen: Screen[Any]) -> None:
+        """Start the app on the sandbox list, in the mode every workspace goes back to."""
+        self._app.add_mode(LIST_MODE, lambda: screen)
+        self._app.switch_mode(LIST_MODE)
+
+    def open(self, info: SandboxInfo) -> WorkspaceScreen:
+        """Show the sandbox's workspace: the kept one when it is alive (exactly as it was left), else a new one."""
+        ws = self._live.get(info.id)
+        mode = mode_of(info.id)
+        if ws is None:
+            ws = self._make(info)
+            self._live[info.id] = ws
+            made = ws
+            self._app.add_mode(mode, lambda: made)
+            self._changed()
+        self._app.switch_mode(mode)
+        return ws
+
+    def leave(self) -> None:
+        """Back to the list; the workspace shown stays alive, hidden."""
+        if self._app.current_mode != LIST_MODE:
+            self._app.switch_mode(LIST_MODE)
+
+    @property
+    def shown(self) -> WorkspaceScreen | None:
+        mode = self._app.current_mode
+        return next((ws for sid, ws in self._live.items() if mode_of(sid) == mode), None)
+
+    # -- ending --------------------------------------------------------------------------------------------
+    async def end(self, sandbox_id: str) -> None:
+        """End the workspace now, without asking (callers asked): its screens unmount, its terminals close."""
+        ws = self._live.pop(sandbox_id, None)
+        if ws is None:
+            return
+        mode = mode_of(sandbox_id)
+        if self._app.current_mode == mode:
+            self._app.switch_mode(LIST_MODE)
+        try:
+            await self._app.remove_mode(mode)
+        except Exception:  # a mode Textual no longer knows: the screen went with it
+            log.exception("removing the workspace of %s failed", sandbox_id)
+        self._changed()
+
+    def confirm_end(
+        self,
+        info: SandboxInfo,
+        *,
+        then: Callable[[], object] | None = None,
+        verb: str = "close",
+        title: str | None = None,
+        before: str = "",
+        save: bool = True,
+    ) -> None:
+        """Ask before ending `info`'s workspace (and doing `then`, e.g. stopping the sandbox), saying what ends.
+
+        With no live workspace, `then` runs at once. `before` is the caller's own question (delete's), asked in
+        the same dialog; `save=False` leaves out Save all (nothing to save to after a delete). Cancel ends
+        nothing and does nothing."""
+        from widgets.dialogs import ChoiceDialog  # not needed for the list's first frame
+
+        ws = self._live.get(info.id)
+        if ws is None:
+            if then is not None:
+                then()
+            return
+        what = ws.ending().text()
+        lines = [before] if before else []
+        name = safe_text(info.name)
+        lines.append(
+            f"Close workspace of {name}: {what}." if verb == "close" else f"Its open workspace ends too: {what}."
+        )
+        choices: list[tuple[str, str]] = []
+        if save and ws.has_unsaved():
+            choices.append(("save", "Save all"))
+        choices.append(("end", verb.capitalize()))
+
+        async def go(choice: object) -> None:
+            if choice not in ("save", "end"):
+                return
+            if choice == "save":
+                left = await ws.save_all()
+                if left:
+                    tell(
+                        self._app,
+                        f"not saved: {', '.join(safe_text(p) for p in left[:3])}; nothing was ended",
+                        severity="warning",
+                    )
+                    return
+            await self.end(info.id)
+            if then is not None:
+                then()
+
+        def answer(choice: object) -> None:
+            # saving may ask (a file changed on disk): it needs a worker to wait on that dialog
+            self._app.run_worker(go(choice), name=f"{verb} {info.name}", group="end-workspace", exit_on_error=False)
+
+        self._app.push_screen(
+            ChoiceDialog(title or f"{verb.capitalize()} workspace", "\n".join(lines), choices), answer
+        )
