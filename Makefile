@@ -34,7 +34,7 @@ system-deps:
 	@PY=$(PY) bash scripts/system-deps.sh
 
 pytest: system-deps $(STAMP_TEST)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test: system-deps lint typecheck pytest
 
