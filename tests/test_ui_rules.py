@@ -82,9 +82,22 @@ def _runs_workers(cls: ast.ClassDef) -> bool:
             _name(d.func if isinstance(d, ast.Call) else d) == "work" for d in node.decorator_list
         ):
             return True
-        if isinstance(node, ast.Call) and _name(node.func) == "run_worker":
+        if isinstance(node, ast.Call) and _name(node.func) == "run_worker" and not _on_the_app(node.func):
             return True
     return False
+
+
+def _on_the_app(func: ast.expr) -> bool:
+    """`self.app.run_worker(...)` / `self._app.run_worker(...)`: the app owns that worker, and the app's own
+    route (checked in test_the_app_reports_its_own_workers) reports it."""
+    owner = func.value if isinstance(func, ast.Attribute) else None
+    return isinstance(owner, ast.Attribute) and owner.attr in ("app", "_app")
+
+
+def test_the_app_reports_its_own_workers() -> None:
+    from tui.app import SandbenchApp
+
+    assert issubclass(SandbenchApp, ReportWorkerErrors)
 
 
 def test_every_class_running_workers_reports_their_failures() -> None:

@@ -84,7 +84,10 @@ def unavailable_reason() -> str | None:
     if not os.path.exists(TUN_DEVICE):
         return f"this sandbox has network on, which needs {TUN_DEVICE}: load the tun module (modprobe tun)"
     if os.geteuid() != 0 and not _may_open_tun(os.geteuid(), os.getegid()):
-        return f"this sandbox has network on, which needs {TUN_DEVICE} to be readable and writable by this user"
+        return (
+            f"this sandbox has network on, and its user-mode networking needs {TUN_DEVICE} readable and writable by "
+            f"this user (chmod 0666 {TUN_DEVICE}, as udev sets it), or use a sandbox with network off"
+        )
     return None
 
 
