@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 
 from textual.app import App
+from textual.dom import DOMNode
 from textual.signal import Signal
 
 
@@ -20,7 +21,7 @@ def settle_heap(app: App[object] | None = None, *, release: bool = False) -> Non
     open. `release=True` — after something was closed — thaws everything first, so this one full pass frees what
     was closed before what is still alive is frozen again. It walks the whole heap once (at a close, not while
     typing); an open (`release=False`) only walks what is new since the last freeze. With `app`, the release also
-    drops closed widgets from the app's and screens' watcher lists (below), which would keep them alive anyway.
+    drops what Textual keeps of removed widgets (below), which would keep them alive anyway.
     """
     if release:
         if app is not None:
@@ -31,17 +32,25 @@ def settle_heap(app: App[object] | None = None, *, release: bool = False) -> Non
 
 
 def _drop_closed_watchers(app: App[object]) -> None:
-    """Textual's TextArea, for every editor, watches the app's theme and subscribes to its screen's
-    `text_selection_started_signal`, and nothing undoes either when the widget is removed:
-    - a watcher is a (widget, callback) pair in the app's list, pruned only when the theme next changes;
+    """Drop what Textual keeps of removed widgets in the nodes that are still mounted; nothing undoes these when a
+    widget is removed, so every editor, tab and footer key ever shown would stay reachable:
+    - a watcher is a (widget, callback) pair in the watched node's list, pruned only when that value next changes:
+      every TextArea watches the app's theme, and every `FooterKey` the footer rebuilds (tens at each focus or
+      tab change) binds to its footer's `compact`;
     - a signal keeps its subscribers in a WeakKeyDictionary whose value, a closure over the widget, holds the key
-      strongly, so the entry never goes away.
-    Until then every editor ever opened stays reachable. Drop the closed widgets from both, as Textual would."""
-    for obj in (app, *app.screen_stack):
-        watchers: dict[str, list[tuple[object, object]]] = getattr(obj, "__watchers", {})
+      strongly, so the entry never goes away (TextArea subscribes to its screen's `text_selection_started_signal`);
+    - `query_one` by id caches its result per node, keyed by the children's generation, in an LRU of 1,024
+      entries: a stale entry still holds the widget it found (e.g. the tab bar's closed tabs). It is only a
+      cache, so it is emptied."""
+    nodes: list[DOMNode] = [app]
+    for screen in app.screen_stack:
+        nodes += [screen, *screen.walk_children(with_self=False)]
+    for node in nodes:
+        watchers: dict[str, list[tuple[object, object]]] = getattr(node, "__watchers", {})
         for entries in watchers.values():
-            entries[:] = [(node, cb) for node, cb in entries if not getattr(node, "_closing", False)]
-        for value in vars(obj).values():
+            entries[:] = [(owner, cb) for owner, cb in entries if not getattr(owner, "_closing", False)]
+        for value in vars(node).values():
             if isinstance(value, Signal):
-                for node in [n for n in value._subscriptions if n._closing]:
-                    value.unsubscribe(node)
+                for owner in [n for n in value._subscriptions if n._closing]:
+                    value.unsubscribe(owner)
+        node._query_one_cache.clear()

@@ -1,8 +1,12 @@
-"""Closed editor tabs are freed: the heap settling done at every file open (`tui.heap`) must not keep them alive.
+"""Opening and closing files does not grow memory: the heap settling done at every file open (`tui.heap`) and
+Textual's own bookkeeping of removed widgets must not keep closed tabs alive.
 
-The real app under Pilot opens and closes 200 files through the real editor, 20 tabs at a time; afterwards the
-editor objects (`CodeEditor`, its document and highlighter) of every closed tab are gone. Weak references count
-them: frozen objects (`gc.freeze`) are invisible to `gc.get_objects()`, which is how the leak hid."""
+The real app under Pilot opens and closes 200 files through the real editor, 20 tabs at a time. After two
+warm-up rounds (render caches, bounded, reach their size), memory (allocated blocks) and the live widgets
+must come back to within 10 % of what they were, and the editor objects (`CodeEditor`, its document and
+highlighter) of every closed tab must be gone. Weak references count those before the heap is thawed: frozen
+objects (`gc.freeze`) are invisible to `gc.get_objects()` and never collected, which is how the first leak hid.
+Memory and widgets are measured after a full collection with the heap thawed."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual.dom import DOMNode
 from textual.pilot import Pilot
 
 from services.models import SandboxSpec
@@ -21,56 +26,77 @@ from services.sandbox_service import SandboxService
 from tests.tui.conftest import wait_for
 from tests.tui.test_workspace import _open
 from tui.app import SandbenchApp
+from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
 
 FILES = 200
 BATCH = 20  # tabs open at once
+WARM_UP = 2  # rounds before the baseline: render caches (styles, compositor strips) fill in the first two
 SOURCE = "".join(f"def f{i}(x):\n    return x * {i}  # line {i}\n\n" for i in range(100))
 
 
 async def _open_then_close(
-    pilot: Pilot[Any], tabs: EditorTabs, paths: list[str], refs: list[weakref.ref[object]]
+    pilot: Pilot[Any], screen: WorkspaceScreen, paths: list[str], refs: list[weakref.ref[object]]
 ) -> None:
-    """Open `paths` as tabs one by one (each painted, so the workspace screen settles — freezes — the heap with it
-    open), then close them all."""
+    """Open `paths` as tabs, let the screen paint and settle (freeze) the heap with them all open, then close them
+    all and let the closing pass run."""
+    tabs = screen.query_one("#editor", EditorTabs)
     for path in paths:
         worker = tabs.open_file(path)
         assert worker is not None
         await worker.wait()
-        await wait_for(pilot, lambda: tabs.active_path == path)  # noqa: B023 (awaited in this iteration)
-        editor = tabs.active_editor
-        assert editor is not None
-        refs += [weakref.ref(editor), weakref.ref(editor.document), weakref.ref(editor.highlighter)]
-        del editor
-        await pilot.pause()
+    await wait_for(pilot, lambda: tabs.active_path == paths[-1] and len(tabs.open_paths) == len(paths))
+    await pilot.pause()
+    await wait_for(pilot, lambda: getattr(screen, "_settle", None) is None)  # the open's settling pass ran
+    for editor in tabs.query("CodeEditor"):
+        refs += [weakref.ref(editor), weakref.ref(editor.document), weakref.ref(editor.highlighter)]  # type: ignore[attr-defined]
+    del editor
     for path in paths:
         await tabs.close_file(path).wait()
     await wait_for(pilot, lambda: tabs.active_path is None)
     await pilot.pause()
+    await wait_for(pilot, lambda: getattr(screen, "_settle", None) is None)  # the close's releasing pass ran
+
+
+def _measure() -> tuple[int, int]:
+    """(allocated blocks, live DOM nodes) after a full collection of the thawed heap, frozen again after."""
+    gc.unfreeze()
+    gc.collect()
+    blocks = sys.getallocatedblocks()
+    nodes = sum(isinstance(o, DOMNode) for o in gc.get_objects())
+    gc.freeze()
+    return blocks, nodes
 
 
 @pytest.mark.timeout(300)
-async def test_closed_tabs_are_freed(service: SandboxService, make_app: Callable[..., SandbenchApp]) -> None:
+async def test_open_close_200_files_memory_returns(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
     box = await service.create(SandboxSpec(name="box"))
     for i in range(FILES):
         await service.write_file(box.id, f"m{i:03}.py", SOURCE.encode())
+    batches = [[f"m{i:03}.py" for i in range(first, first + BATCH)] for first in range(0, FILES, BATCH)]
     refs: list[weakref.ref[object]] = []
     app = make_app()
     try:
         async with app.run_test(size=(160, 40)) as pilot:
             screen = await _open(pilot, app)
-            tabs = screen.query_one("#editor", EditorTabs)
-            blocks_before = sys.getallocatedblocks()
+            for _ in range(WARM_UP):
+                await _open_then_close(pilot, screen, batches[-1], [])
+            blocks_before, nodes_before = _measure()
             started = time.perf_counter()
-            for first in range(0, FILES, BATCH):
-                await _open_then_close(pilot, tabs, [f"m{i:03}.py" for i in range(first, first + BATCH)], refs)
+            for paths in batches:
+                await _open_then_close(pilot, screen, paths, refs)
             elapsed = time.perf_counter() - started
-            alive = sum(r() is not None for r in refs)
-            blocks_after = sys.getallocatedblocks()
+            alive = sum(r() is not None for r in refs)  # before thawing: frozen ones count as alive
+            blocks_after, nodes_after = _measure()
     finally:
         gc.unfreeze()  # the next tests start from a thawed heap
     print(
-        f"\n{FILES} open/close in {elapsed:.1f} s; editor objects alive {alive} of {len(refs)}; "
-        f"allocated blocks {blocks_before} -> {blocks_after}"
+        f"\n{FILES} open/close in {elapsed:.1f} s; editor objects of closed tabs alive {alive} of {len(refs)}; "
+        f"allocated blocks {blocks_before} -> {blocks_after}; live widgets {nodes_before} -> {nodes_after}"
     )
+    assert len(refs) == 3 * FILES
     assert alive <= len(refs) // 10, f"{alive} of {len(refs)} editor objects of closed tabs are still alive"
+    assert nodes_after <= nodes_before * 1.1, f"live widgets grew from {nodes_before} to {nodes_after}"
+    assert blocks_after <= blocks_before * 1.1, f"allocated blocks grew from {blocks_before} to {blocks_after}"
