@@ -19,6 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.errors import SandbenchError
@@ -26,6 +27,65 @@ from services.server.limits import MiB, ServeLimits
 
 DEFAULT_PORT = 3986
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class LimitFlag:
+    """One `ServeLimits` field as a flag: `scale` turns the flag's unit (MiB) into the field's (bytes)."""
+
+    name: str
+    field: str
+    kind: type[int] | type[float]
+    help: str
+    scale: int = 1
+
+
+LIMIT_FLAGS = (
+    LimitFlag("--download-max-mib", "download_max_bytes", int, "file bytes one bulk download may return", MiB),
+    LimitFlag("--download-max-paths", "download_max_paths", int, "paths one bulk download may ask for"),
+    LimitFlag("--upload-max-mib", "upload_max_bytes", int, "body size of one bulk upload", MiB),
+    LimitFlag("--upload-max-files", "upload_max_files", int, "files one bulk upload may carry"),
+    LimitFlag("--pty-max-sessions", "pty_max_sessions", int, "live PTY sessions per identity"),
+    LimitFlag("--pty-idle-timeout", "pty_idle_timeout", float, "end a PTY session after this long with no client"),
+    LimitFlag("--session-max-sessions", "session_max_sessions", int, "process sessions per identity"),
+    LimitFlag(
+        "--session-max-commands",
+        "session_max_commands",
+        int,
+        "commands a process session keeps, oldest finished forgotten first",
+    ),
+    LimitFlag(
+        "--session-log-budget-mib",
+        "session_log_budget_bytes",
+        int,
+        "command logs kept per identity over its process sessions",
+        MiB,
+    ),
+    LimitFlag("--session-idle-timeout", "session_idle_timeout", float, "delete a process session unused this long"),
+    LimitFlag(
+        "--follow-max-streams", "follow_max_streams", int, "session-command log streams open at once per identity"
+    ),
+    LimitFlag("--exec-max-concurrent", "exec_max_concurrent", int, "toolbox commands running at once per identity"),
+    LimitFlag(
+        "--header-timeout", "header_timeout", float, "close a connection that sends no complete request head in time"
+    ),
+    LimitFlag(
+        "--body-timeout", "body_timeout", float, "408 for a JSON body slower than this, or an upload pausing longer"
+    ),
+    LimitFlag(
+        "--interpreter-max-contexts",
+        "interpreter_max_contexts",
+        int,
+        "code interpreter contexts per identity, default ones included",
+    ),
+    LimitFlag(
+        "--interpreter-max-output-mib",
+        "interpreter_max_output_bytes",
+        int,
+        "output one code interpreter run may stream",
+        MiB,
+    ),
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,118 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens-file", type=Path, help="extra 'identity token' lines (default: serve-tokens)")
     d = ServeLimits()
     g = p.add_argument_group("limits (per request, per identity, per connection)")
-    g.add_argument(
-        "--download-max-mib",
-        type=_positive(int),
-        default=d.download_max_bytes // MiB,
-        metavar="N",
-        help=f"file bytes one bulk download may return (default {d.download_max_bytes // MiB})",
-    )
-    g.add_argument(
-        "--download-max-paths",
-        type=_positive(int),
-        default=d.download_max_paths,
-        metavar="N",
-        help=f"paths one bulk download may ask for (default {d.download_max_paths})",
-    )
-    g.add_argument(
-        "--upload-max-mib",
-        type=_positive(int),
-        default=d.upload_max_bytes // MiB,
-        metavar="N",
-        help=f"body size of one bulk upload (default {d.upload_max_bytes // MiB})",
-    )
-    g.add_argument(
-        "--upload-max-files",
-        type=_positive(int),
-        default=d.upload_max_files,
-        metavar="N",
-        help=f"files one bulk upload may carry (default {d.upload_max_files})",
-    )
-    g.add_argument(
-        "--pty-max-sessions",
-        type=_positive(int),
-        default=d.pty_max_sessions,
-        metavar="N",
-        help=f"live PTY sessions per identity (default {d.pty_max_sessions})",
-    )
-    g.add_argument(
-        "--pty-idle-timeout",
-        type=_positive(float),
-        default=d.pty_idle_timeout,
-        metavar="SECONDS",
-        help=f"end a PTY session after this long with no client (default {d.pty_idle_timeout:g})",
-    )
-    g.add_argument(
-        "--session-max-sessions",
-        type=_positive(int),
-        default=d.session_max_sessions,
-        metavar="N",
-        help=f"process sessions per identity (default {d.session_max_sessions})",
-    )
-    g.add_argument(
-        "--session-max-commands",
-        type=_positive(int),
-        default=d.session_max_commands,
-        metavar="N",
-        help=f"commands a process session keeps, oldest finished forgotten first (default {d.session_max_commands})",
-    )
-    g.add_argument(
-        "--session-log-budget-mib",
-        type=_positive(int),
-        default=d.session_log_budget_bytes // MiB,
-        metavar="N",
-        help=f"command logs kept per identity over its process sessions (default {d.session_log_budget_bytes // MiB})",
-    )
-    g.add_argument(
-        "--session-idle-timeout",
-        type=_positive(float),
-        default=d.session_idle_timeout,
-        metavar="SECONDS",
-        help=f"delete a process session unused this long (default {d.session_idle_timeout:g})",
-    )
-    g.add_argument(
-        "--follow-max-streams",
-        type=_positive(int),
-        default=d.follow_max_streams,
-        metavar="N",
-        help=f"session-command log streams open at once per identity (default {d.follow_max_streams})",
-    )
-    g.add_argument(
-        "--exec-max-concurrent",
-        type=_positive(int),
-        default=d.exec_max_concurrent,
-        metavar="N",
-        help=f"toolbox commands running at once per identity (default {d.exec_max_concurrent})",
-    )
-    g.add_argument(
-        "--header-timeout",
-        type=_positive(float),
-        default=d.header_timeout,
-        metavar="SECONDS",
-        help=f"close a connection that sends no complete request head in time (default {d.header_timeout:g})",
-    )
-    g.add_argument(
-        "--body-timeout",
-        type=_positive(float),
-        default=d.body_timeout,
-        metavar="SECONDS",
-        help=f"408 for a JSON body slower than this, or an upload pausing longer (default {d.body_timeout:g})",
-    )
-    g.add_argument(
-        "--interpreter-max-contexts",
-        type=_positive(int),
-        default=d.interpreter_max_contexts,
-        metavar="N",
-        help=f"code interpreter contexts per identity, default ones included (default {d.interpreter_max_contexts})",
-    )
-    g.add_argument(
-        "--interpreter-max-output-mib",
-        type=_positive(int),
-        default=d.interpreter_max_output_bytes // MiB,
-        metavar="N",
-        help=f"output one code interpreter run may stream (default {d.interpreter_max_output_bytes // MiB})",
-    )
+    for flag in LIMIT_FLAGS:
+        default = getattr(d, flag.field) // flag.scale
+        g.add_argument(
+            flag.name,
+            type=_positive(flag.kind),
+            default=default,
+            metavar="SECONDS" if flag.kind is float else "N",
+            help=f"{flag.help} (default {default:g})",
+        )
     return p
 
 
@@ -168,22 +125,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
 
 def _limits(args: argparse.Namespace) -> ServeLimits:
     return ServeLimits(
-        download_max_bytes=args.download_max_mib * MiB,
-        download_max_paths=args.download_max_paths,
-        upload_max_bytes=args.upload_max_mib * MiB,
-        upload_max_files=args.upload_max_files,
-        pty_max_sessions=args.pty_max_sessions,
-        pty_idle_timeout=args.pty_idle_timeout,
-        session_max_sessions=args.session_max_sessions,
-        session_max_commands=args.session_max_commands,
-        session_log_budget_bytes=args.session_log_budget_mib * MiB,
-        session_idle_timeout=args.session_idle_timeout,
-        follow_max_streams=args.follow_max_streams,
-        exec_max_concurrent=args.exec_max_concurrent,
-        header_timeout=args.header_timeout,
-        body_timeout=args.body_timeout,
-        interpreter_max_contexts=args.interpreter_max_contexts,
-        interpreter_max_output_bytes=args.interpreter_max_output_mib * MiB,
+        **{f.field: getattr(args, f.name.removeprefix("--").replace("-", "_")) * f.scale for f in LIMIT_FLAGS}
     )
 
 

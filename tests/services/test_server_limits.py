@@ -347,3 +347,16 @@ async def test_unsupported_toolbox_features_say_so(sdk: Any) -> None:
         await lsp.start()
     assert not isinstance(info.value, DaytonaNotFoundError)
     await sb.delete()
+
+
+def test_every_limit_is_a_flag_and_the_flags_give_the_defaults() -> None:
+    """One table (`LIMIT_FLAGS`) makes the flags and reads them back: a new limit without a flag fails here."""
+    import dataclasses
+
+    from services.server.cli import LIMIT_FLAGS, _limits, _parser
+    from services.server.limits import MiB, ServeLimits
+
+    assert {f.field for f in LIMIT_FLAGS} == {f.name for f in dataclasses.fields(ServeLimits)}
+    assert _limits(_parser().parse_args([])) == ServeLimits()
+    got = _limits(_parser().parse_args(["--download-max-mib", "8", "--pty-idle-timeout", "1.5"]))
+    assert (got.download_max_bytes, got.pty_idle_timeout) == (8 * MiB, 1.5)
