@@ -175,7 +175,7 @@ def print_table(infos: Sequence[SandboxInfo]) -> None:
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     # every local sandbox runs under the same binary: one line under the table, not a wide column
-    via = sorted({i.bwrap.label for i in infos if i.bwrap is not None})
+    via = sorted({f"{i.bwrap.label} at {safe_text(i.bwrap.path)}" for i in infos if i.bwrap is not None})
     if via:
         print(f"local isolation by {', '.join(via)}")
 

@@ -126,9 +126,9 @@ def test_ls_shows_which_bwrap_is_in_force(
     assert cli("create", "shown").returncode == 0
     text = cli("ls")
     assert text.returncode == 0, text.stderr
-    assert "local isolation by bwrap 0.11.0 (bundled)" in text.stdout
-    assert text.stdout.splitlines()[0].split()[2] == "ISOLATION"  # one line under the table, no wider column
     (row,) = json.loads(cli("ls", "--json").stdout)
+    assert f"local isolation by bwrap 0.11.0 (bundled) at {row['bwrap']['path']}" in text.stdout
+    assert text.stdout.splitlines()[0].split()[2] == "ISOLATION"  # one line under the table, no wider column
     assert row["bwrap"]["source"] == "bundled" and row["bwrap"]["version"] == "0.11.0"
     assert os.access(row["bwrap"]["path"], os.X_OK)
 
