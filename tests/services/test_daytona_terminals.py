@@ -16,35 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
 from services.errors import FileNotFound, InvalidInput, SandbenchError, SandboxNotFound
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from services.terminal import TerminalSession
 from tests.services import test_server_harness as harness
-from tests.services.serve_helpers import IDENTITY, Serve
+from tests.services.serve_helpers import Serve
 
-serve = harness.serve  # the shared fixture
+serve = harness.serve  # the shared fixtures
+dservice = harness.dservice
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
-
-
-def _config(srv: Serve, data_dir: Path, identity: str = IDENTITY) -> Config:
-    return Config(
-        identity=identity,
-        data_dir=data_dir,
-        daytona=DaytonaConfig(api_key=srv.token, api_url=srv.api_url, target="local"),
-    )
-
-
-@pytest.fixture
-async def dservice(serve: Serve, sandbench_home: Path) -> AsyncIterator[SandboxService]:
-    sandbench_home.mkdir(parents=True, exist_ok=True)
-    cfg = _config(serve, sandbench_home)
-    svc = SandboxService(DaytonaProvider(cfg), cfg)
-    yield svc
-    await svc.close()
 
 
 @pytest.fixture
@@ -119,7 +102,7 @@ async def test_terminals_of_a_sandbox_not_ours_are_refused(
     term = await dservice.open_terminal(box.id)
     try:
         # The same credentials but another identity: the server shows the sandbox, the service must refuse.
-        cfg = _config(serve, sandbench_home, identity="mallory")
+        cfg = harness.daytona_config(serve, sandbench_home, identity="mallory")
         mallory = SandboxService(DaytonaProvider(cfg), cfg)
         try:
             with pytest.raises(SandboxNotFound):

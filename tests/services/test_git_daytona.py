@@ -10,35 +10,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from services.config import Config, DaytonaConfig
-from services.daytona import DaytonaProvider
 from services.errors import SandbenchError
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.services import test_git, test_git_remote
 from tests.services import test_server_harness as harness
-from tests.services.serve_helpers import IDENTITY, Serve
 
-serve = harness.serve  # the shared fixture
+serve = harness.serve  # the shared fixtures
+dservice = harness.dservice
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.bwrap]
-
-
-@pytest.fixture
-async def dservice(serve: Serve, sandbench_home: Path) -> AsyncIterator[SandboxService]:
-    sandbench_home.mkdir(parents=True, exist_ok=True)
-    cfg = Config(
-        identity=IDENTITY,
-        data_dir=sandbench_home,
-        daytona=DaytonaConfig(api_key=serve.token, api_url=serve.api_url, target="local"),
-    )
-    svc = SandboxService(DaytonaProvider(cfg), cfg)
-    yield svc
-    await svc.close()
 
 
 @pytest.fixture

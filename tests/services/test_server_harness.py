@@ -16,9 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from services.config import Config, DaytonaConfig
+from services.daytona import DaytonaProvider
+from services.sandbox_service import SandboxService
 from tests.services.serve_helpers import (
     IDENTITY,
     OTHER,
@@ -37,6 +41,8 @@ __all__ = [
     "OTHER",
     "REPO",
     "Serve",
+    "daytona_config",
+    "dservice",
     "make_home",
     "sdk",
     "serve",
@@ -51,6 +57,25 @@ __all__ = [
 def serve() -> Iterator[Serve]:
     with running_serve() as srv:
         yield srv
+
+
+def daytona_config(srv: Serve, data_dir: Path, identity: str = IDENTITY) -> Config:
+    """The app's config for the DaytonaProvider pointed at the server, as `identity`."""
+    return Config(
+        identity=identity,
+        data_dir=data_dir,
+        daytona=DaytonaConfig(api_key=srv.token, api_url=srv.api_url, target="local"),
+    )
+
+
+@pytest.fixture
+async def dservice(serve: Serve, sandbench_home: Path) -> AsyncIterator[SandboxService]:
+    """The real SandboxService over the DaytonaProvider, driving the server through the real SDK."""
+    sandbench_home.mkdir(parents=True, exist_ok=True)
+    cfg = daytona_config(serve, sandbench_home)
+    svc = SandboxService(DaytonaProvider(cfg), cfg)
+    yield svc
+    await svc.close()
 
 
 @pytest.fixture

@@ -11,21 +11,21 @@ from __future__ import annotations
 import builtins
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from services.config import Config, DaytonaConfig
-from services.daytona import DaytonaProvider
+from services.config import Config
 from services.errors import PermissionDenied, SandbenchError, SnapshotNotFound
 from services.models import SandboxSpec, SnapshotInfo
 from services.sandbox_service import SandboxService
 from tests.services import test_server_harness as harness
-from tests.services.serve_helpers import IDENTITY, Serve
+from tests.services.serve_helpers import IDENTITY
 
-serve = harness.serve  # the shared fixture
+serve = harness.serve  # the shared fixtures
+dservice = harness.dservice
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,19 +89,6 @@ async def test_deleting_a_shared_snapshot_is_refused_in_one_line(
         ("delete-snapshot", "mine", "ok"),
         ("delete-snapshot", "theirs", "error:SnapshotNotFound"),
     ]
-
-
-@pytest.fixture
-async def dservice(serve: Serve, sandbench_home: Path) -> AsyncIterator[SandboxService]:
-    sandbench_home.mkdir(parents=True, exist_ok=True)
-    cfg = Config(
-        identity=IDENTITY,
-        data_dir=sandbench_home,
-        daytona=DaytonaConfig(api_key=serve.token, api_url=serve.api_url, target="local"),
-    )
-    svc = SandboxService(DaytonaProvider(cfg), cfg)
-    yield svc
-    await svc.close()
 
 
 async def test_daytona_snapshots_are_shared_listed_usable_not_deletable(dservice: SandboxService) -> None:
