@@ -13,6 +13,7 @@ Prints `metric=value unit` lines:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -20,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
@@ -65,6 +68,27 @@ def start_serve(base: Path) -> tuple[subprocess.Popen[bytes], int, str]:
     line = proc.stdout.readline().decode()
     port = int(line.rsplit(":", 1)[1].split("/")[0])
     return proc, port, (home / "serve-token").read_text().strip()
+
+
+@contextlib.asynccontextmanager
+async def served_sdk() -> AsyncIterator[tuple[Any, subprocess.Popen[bytes], int, str]]:
+    """A fresh `sandbench serve` on a private home and the unmodified SDK's async client pointed at it:
+    (client, server process, port, token); both are ended and the home removed afterwards."""
+    from daytona import AsyncDaytona
+    from daytona import DaytonaConfig as SdkConfig
+
+    base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    os.environ["NO_PROXY"] = "127.0.0.1"
+    proc, port, token = start_serve(base)
+    client = AsyncDaytona(SdkConfig(api_key=token, api_url=f"http://127.0.0.1:{port}/api", target="local"))
+    try:
+        yield client, proc, port, token
+    finally:
+        await client.close()
+        proc.terminate()
+        proc.wait(timeout=15)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def main() -> None:

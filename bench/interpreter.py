@@ -14,27 +14,18 @@ Prints `metric=value unit` lines:
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
-from bench.daytona import p, start_serve
+from bench.daytona import p, served_sdk
 
 ROUNDS = 200
 LINES = 200_000
 
 
 async def main() -> None:
-    from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, DaytonaConfig
+    from daytona import CreateSandboxFromSnapshotParams
 
-    base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    os.environ["NO_PROXY"] = "127.0.0.1"
-    proc, port, token = start_serve(base)
-    client = AsyncDaytona(DaytonaConfig(api_key=token, api_url=f"http://127.0.0.1:{port}/api", target="local"))
-    try:
+    async with served_sdk() as (client, _proc, _port, _token):
         sb = await client.create(CreateSandboxFromSnapshotParams(name="bench-interp"), timeout=60)
         ci = sb.code_interpreter
         t0 = time.perf_counter()
@@ -61,11 +52,6 @@ async def main() -> None:
         assert result.stdout.count("\n") == LINES, "output was lost"
         print(f"interp_lines_per_s={LINES / took:.0f} lines/s")
         await sb.delete()
-    finally:
-        await client.close()
-        proc.terminate()
-        proc.wait(timeout=15)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

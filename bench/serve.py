@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
-from bench.daytona import start_serve
+from bench.daytona import served_sdk
 
 COPIES = 40
 MIB = 1024 * 1024
@@ -39,14 +36,9 @@ def vm_hwm_mib(pid: int) -> float:
 
 
 async def main() -> None:
-    from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, DaytonaConfig
+    from daytona import CreateSandboxFromSnapshotParams
 
-    base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    os.environ["NO_PROXY"] = "127.0.0.1"
-    proc, port, token = start_serve(base)
-    client = AsyncDaytona(DaytonaConfig(api_key=token, api_url=f"http://127.0.0.1:{port}/api", target="local"))
-    try:
+    async with served_sdk() as (client, proc, port, token):
         sb = await client.create(CreateSandboxFromSnapshotParams(name="bench-serve"), timeout=60)
         res = await sb.process.exec("head -c 10M /dev/urandom > ten.bin && sha256sum ten.bin")
         digest = res.result.split()[0]
@@ -76,11 +68,6 @@ async def main() -> None:
         print(f"serve_bulk40x10_added_mib={peak - idle:.1f} MiB")
         print(f"serve_bulk40x10_mib_s={got / MIB / elapsed:.0f} MiB/s")
         await sb.delete()
-    finally:
-        await client.close()
-        proc.terminate()
-        proc.wait(timeout=15)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 PRINT_300M = "head -c 300M /dev/zero | tr '\\0' x"
@@ -88,13 +75,9 @@ PRINT_300M = "head -c 300M /dev/zero | tr '\\0' x"
 
 async def command_peak(kind: str) -> float:
     """The peak RSS of a fresh server after one command printing 300 MiB, run as `kind` ("exec" or "session")."""
-    from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, DaytonaConfig, SessionExecuteRequest
+    from daytona import CreateSandboxFromSnapshotParams, SessionExecuteRequest
 
-    base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    proc, port, token = start_serve(base)
-    client = AsyncDaytona(DaytonaConfig(api_key=token, api_url=f"http://127.0.0.1:{port}/api", target="local"))
-    try:
+    async with served_sdk() as (client, proc, _port, _token):
         sb = await client.create(CreateSandboxFromSnapshotParams(name=f"bench-{kind}"), timeout=60)
         if kind == "exec":
             kept = len((await sb.process.exec(PRINT_300M)).result)
@@ -107,11 +90,6 @@ async def command_peak(kind: str) -> float:
         peak = vm_hwm_mib(proc.pid)
         await sb.delete()
         return peak
-    finally:
-        await client.close()
-        proc.terminate()
-        proc.wait(timeout=15)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 async def run_all() -> None:
