@@ -46,6 +46,8 @@ from services.errors import (
     TooLarge,
 )
 from services.models import (
+    AUTO_ARCHIVE_DEFAULT,
+    AUTO_DELETE_NEVER,
     ExecResult,
     FileData,
     FileEntry,
@@ -102,6 +104,11 @@ def _one_line(text: str, secret: str | None) -> str:
         line = line.replace(secret, "***")
     line = "".join(c if c.isprintable() else "?" for c in line)
     return line[:240]
+
+
+def _minutes(value: Any, default: int) -> int:
+    """A DTO's interval (int or float minutes, or absent) as whole minutes."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
 def _parse_time(value: Any) -> float:
@@ -283,6 +290,8 @@ class DaytonaProvider:
             network=not bool(getattr(sb, "network_block_all", False)),
             ephemeral=getattr(sb, "auto_delete_interval", None) == 0,
             error=getattr(sb, "error_reason", None) or None,
+            auto_archive_minutes=_minutes(getattr(sb, "auto_archive_interval", None), AUTO_ARCHIVE_DEFAULT),
+            auto_delete_minutes=_minutes(getattr(sb, "auto_delete_interval", None), AUTO_DELETE_NEVER),
         )
 
     async def _sandbox(self, sandbox_id: str) -> Any:
@@ -321,10 +330,13 @@ class DaytonaProvider:
             "labels": labels,
             "public": False,  # sandbench's sandboxes are private, always
             "auto_stop_interval": spec.auto_stop_minutes,
+            "auto_archive_interval": spec.auto_archive_minutes,
             "network_block_all": not spec.network,
         }
         if spec.ephemeral:
             common["ephemeral"] = True
+        elif spec.auto_delete_minutes > 0:
+            common["auto_delete_interval"] = spec.auto_delete_minutes
         if snapshot is None and spec.resources != Resources():
             res = DResources(
                 cpu=spec.resources.cpu,
@@ -415,6 +427,24 @@ class DaytonaProvider:
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
         sb = await self._sandbox(sandbox_id)
         await self._call("set labels", lambda: sb.set_labels(dict(labels)))
+        return self._info(sb)
+
+    async def set_intervals(
+        self,
+        sandbox_id: str,
+        *,
+        auto_stop: int | None = None,
+        auto_archive: int | None = None,
+        auto_delete: int | None = None,
+    ) -> SandboxInfo:
+        sb = await self._sandbox(sandbox_id)
+        if auto_stop is not None:
+            await self._call("set auto-stop", lambda: sb.set_autostop_interval(auto_stop))
+        if auto_archive is not None:
+            await self._call("set auto-archive", lambda: sb.set_auto_archive_interval(auto_archive))
+        if auto_delete is not None:
+            await self._call("set auto-delete", lambda: sb.set_auto_delete_interval(auto_delete))
+        await self._call("refresh", lambda: sb.refresh_data())  # what the server put in force (0 → its maximum)
         return self._info(sb)
 
     async def touch(self, sandbox_id: str) -> None:

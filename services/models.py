@@ -52,6 +52,24 @@ class BwrapChoice:
         return f"bwrap {self.version or '?'} ({self.source})"
 
 
+# Daytona's lifecycle defaults and bounds, in minutes (the SDK's docstrings): a stopped sandbox is archived after
+# 7 days; auto-archive 0 means "the maximum", which Daytona caps at 30 days; auto-delete -1 (any negative) never
+# deletes, 0 deletes on stop (an ephemeral sandbox).
+AUTO_ARCHIVE_DEFAULT = 7 * 24 * 60
+AUTO_ARCHIVE_MAX = 30 * 24 * 60
+AUTO_DELETE_NEVER = -1
+
+
+def resolve_auto_archive(minutes: int) -> int:
+    """The auto-archive interval in force for what a client asked: 0 is the maximum; over it, the maximum."""
+    return AUTO_ARCHIVE_MAX if minutes <= 0 or minutes > AUTO_ARCHIVE_MAX else minutes
+
+
+def resolve_auto_delete(minutes: int) -> int:
+    """Any negative auto-delete interval means never (-1)."""
+    return AUTO_DELETE_NEVER if minutes < 0 else minutes
+
+
 def _frozen(labels: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(labels or {}))
 
@@ -80,11 +98,16 @@ class SandboxSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     auto_stop_minutes: int = 15  # 0 = never
     network: bool = False
-    ephemeral: bool = False
+    ephemeral: bool = False  # the same as auto_delete_minutes = 0: deleted when it stops
     snapshot: str | None = None  # create from this snapshot's files
+    auto_archive_minutes: int = AUTO_ARCHIVE_DEFAULT  # stopped this long → archived (0: the maximum)
+    auto_delete_minutes: int = AUTO_DELETE_NEVER  # stopped this long → deleted (-1: never, 0: on stop)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
+        if self.ephemeral and self.auto_delete_minutes != 0:
+            object.__setattr__(self, "auto_delete_minutes", 0)
+        object.__setattr__(self, "ephemeral", self.auto_delete_minutes == 0)
 
 
 @dataclass(frozen=True)
@@ -106,6 +129,9 @@ class SandboxInfo:
     disk_limit_soft: bool = True  # True: the limit is enforced by measuring, not by a sized filesystem
     error: str | None = None
     bwrap: BwrapChoice | None = None  # local sandboxes: the bubblewrap in force (None: Daytona, or none found)
+    auto_archive_minutes: int = AUTO_ARCHIVE_DEFAULT  # stopped this long → archived
+    auto_delete_minutes: int = AUTO_DELETE_NEVER  # stopped this long → deleted (-1: never, 0: on stop)
+    stopped_at: datetime | None = None  # when it last stopped (local sandboxes; None while it runs)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
@@ -118,6 +144,30 @@ class SandboxInfo:
     @property
     def is_running(self) -> bool:
         return self.state is SandboxState.STARTED
+
+    @property
+    def lifecycle_text(self) -> str:
+        """The three lifecycle intervals in words: `auto-stop 15m · archive 7d · delete never`."""
+        stop = "never" if self.auto_stop_minutes <= 0 else minutes_text(self.auto_stop_minutes)
+        if self.auto_delete_minutes < 0:
+            delete = "never"
+        elif self.auto_delete_minutes == 0:
+            delete = "on stop"
+        else:
+            delete = minutes_text(self.auto_delete_minutes)
+        return f"auto-stop {stop} · archive {minutes_text(self.auto_archive_minutes)} · delete {delete}"
+
+
+def minutes_text(minutes: int) -> str:
+    """`90` → `1h30m`, `10080` → `7d`: the largest whole units, at most two."""
+    if minutes <= 0:
+        return "0m"
+    parts = []
+    for unit, size in (("d", 1440), ("h", 60), ("m", 1)):
+        if minutes >= size:
+            parts.append(f"{minutes // size}{unit}")
+            minutes %= size
+    return "".join(parts[:2])
 
 
 @dataclass(frozen=True)

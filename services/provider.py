@@ -43,6 +43,18 @@ class Provider(Protocol):
     async def delete_snapshot(self, name: str, owner: str) -> None: ...
     async def create_from_snapshot(self, snapshot: str, spec: SandboxSpec, owner: str) -> SandboxInfo: ...
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo: ...
+    async def set_intervals(
+        self,
+        sandbox_id: str,
+        *,
+        auto_stop: int | None = None,
+        auto_archive: int | None = None,
+        auto_delete: int | None = None,
+    ) -> SandboxInfo:
+        """Change the lifecycle intervals, in minutes (`None` keeps one), with Daytona's meanings: auto-stop 0
+        never stops; auto-archive 0 is the maximum; auto-delete negative never deletes, 0 deletes on stop."""
+        ...
+
     async def touch(self, sandbox_id: str) -> None:
         """Record activity now (for auto-stop)."""
         ...
@@ -115,6 +127,17 @@ class TerminalReattach(Protocol):
     async def attach_terminal(self, sandbox_id: str, session_id: str) -> TerminalSession:
         """Connect to a running session: its recent output is replayed, then it streams as a new one would.
         Closing the returned session ends the shell; `detach()` (where offered) only drops the connection."""
+        ...
+
+
+@runtime_checkable
+class LifecycleExpiry(Protocol):
+    """Optional: a provider whose stopped sandboxes the service archives and deletes when their intervals run out
+    (the local one; Daytona does its own). `SandboxService.reap` decides what is due; `expire` does it only if the
+    sandbox is still stopped since `stopped_at` (a Unix time), so a sandbox started by anyone meanwhile is kept."""
+
+    async def expire(self, sandbox_id: str, action: str, stopped_at: float) -> bool:
+        """`action` is "archive" or "delete". True if done; False if the sandbox was left alone."""
         ...
 
 

@@ -47,6 +47,7 @@ from services.models import (
 )
 from services.provider import (
     FileStreams,
+    LifecycleExpiry,
     OutputCallback,
     Provider,
     ReadStream,
@@ -401,6 +402,29 @@ class SandboxService:
         merged[self.owner_label] = self.identity  # relabelling never gives a sandbox away by accident
         return await self._lifecycle("set-labels", sandbox_id, lambda: self.provider.set_labels(sandbox_id, merged))
 
+    async def set_intervals(
+        self,
+        sandbox_id: str,
+        *,
+        auto_stop: int | None = None,
+        auto_archive: int | None = None,
+        auto_delete: int | None = None,
+    ) -> SandboxInfo:
+        """Change a sandbox's lifecycle intervals in minutes (Daytona's meanings: auto-stop 0 never; auto-archive 0
+        the maximum; auto-delete -1 never, 0 on stop). Owners only, audited; `None` keeps an interval."""
+        for what, value in (("auto-stop", auto_stop), ("auto-archive", auto_archive)):
+            if value is not None and not 0 <= value <= 10**7:
+                raise InvalidInput(f"the {what} interval is a whole number of minutes, 0 or more")
+        if auto_delete is not None and not -1 - 10**7 <= auto_delete <= 10**7:
+            raise InvalidInput("the auto-delete interval is a whole number of minutes (negative: never)")
+        return await self._lifecycle(
+            "set-intervals",
+            sandbox_id,
+            lambda: self.provider.set_intervals(
+                sandbox_id, auto_stop=auto_stop, auto_archive=auto_archive, auto_delete=auto_delete
+            ),
+        )
+
     # -- files ---------------------------------------------------------------------------------------------
     async def list_dir(self, sandbox_id: str, path: str = "", *, details: bool = True) -> list[FileEntry]:
         """`details=False`: names and kinds only (size, mtime and mode may be -1), for trees."""
@@ -613,14 +637,61 @@ class SandboxService:
                     log.exception("auto-stop of %s failed", info.name)
         return stopped
 
+    async def reap_stopped(self, now: float | None = None) -> list[str]:
+        """Archive this identity's local sandboxes stopped longer than their auto-archive interval, and delete those
+        stopped (or archived) longer than their auto-delete interval, as Daytona does with its own. Each is done only
+        if the sandbox is still stopped since the same moment (`LifecycleExpiry.expire`), and audited."""
+        if not isinstance(self.provider, LifecycleExpiry):
+            return []
+        expiry = self.provider
+        done = []
+        wall = now if now is not None else time.time()
+        for info in await self.list_sandboxes():
+            if info.stopped_at is None or self.is_busy(info.id):
+                continue
+            if info.state not in (SandboxState.STOPPED, SandboxState.ARCHIVED):
+                continue
+            stopped = info.stopped_at.timestamp()
+            idle = wall - stopped
+            if info.auto_delete_minutes >= 0 and idle >= info.auto_delete_minutes * 60:
+                action = "delete"
+            elif info.state is SandboxState.STOPPED and idle >= info.auto_archive_minutes * 60:
+                action = "archive"
+            else:
+                continue
+            try:
+                acted = await expiry.expire(info.id, action, stopped)
+                if acted and action == "archive":
+                    self._remember(await self._provider_get(info.id))
+            except SandbenchError as exc:
+                log.warning("auto-%s of %s failed: %s", action, info.name, exc.message)
+                self.audit.record(f"auto-{action}", sandbox=info.id, name=info.name, outcome=_outcome(exc))
+                self.invalidate(info.id)
+                continue
+            if not acted:  # started, or changed, by someone meanwhile: left alone
+                self.invalidate(info.id)
+                continue
+            if action == "delete":
+                self.invalidate(info.id)
+                self._emit(dataclasses.replace(info, state=SandboxState.DELETED))
+            self.audit.record(f"auto-{action}", sandbox=info.id, name=info.name)
+            done.append(info.id)
+        return done
+
+    async def reap(self, now: float | None = None) -> list[str]:
+        """One pass of the lifecycle reaper: auto-stop, then auto-archive and auto-delete. Ids acted on."""
+        return [*await self.reap_idle(now), *await self.reap_stopped(now)]
+
     def start_auto_stop(self, interval: float = 30.0) -> None:
+        """Run the lifecycle reaper (`reap`) every `interval` seconds until `close()`."""
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    await self.reap_idle()
+                    await self.reap()
                 except Exception:
-                    log.exception("auto-stop pass failed")
+                    log.exception("lifecycle pass failed")
 
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())

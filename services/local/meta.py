@@ -1,9 +1,9 @@
 """Per-sandbox and per-snapshot metadata files: what `sandbench doctor --repair` rebuilds the state database from.
 
-`sandboxes/<id>/meta.json` records what cannot be recovered from the folder itself: name, owner, labels,
-resources, auto-stop, network, ephemeral, uid/gid and creation time. `snapshots/<stem>.json` does the same for
-`snapshots/<stem>.tar.gz` (owner, name, source, creation time). Both sit outside any workspace (the sandbox
-cannot write them), are 0600 (they name owners) and are written atomically: a temp file in the same folder,
+`sandboxes/<id>/meta.json` records what cannot be recovered from the folder itself: name, owner, labels, resources,
+auto-stop, auto-archive, auto-delete, network, ephemeral, uid/gid and creation time. `snapshots/<stem>.json` does
+the same for `snapshots/<stem>.tar.gz` (owner, name, source, creation time). Both sit outside any workspace (the
+sandbox cannot write them), are 0600 (they name owners) and are written atomically: a temp file in the same folder,
 fsync, rename, fsync of the folder. The state database stays the authority while it is healthy; these files are
 rewritten whenever one of their fields changes.
 
@@ -46,6 +46,8 @@ class SandboxMeta:
     uid: int | None
     gid: int | None
     created_at: float
+    auto_archive: int = 10080  # minutes; files written before these were kept lack them: the defaults
+    auto_delete: int = -1
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ def write_sandbox_meta(folder: Path, meta: SandboxMeta) -> None:
             "auto_stop_minutes": meta.auto_stop,
             "network": meta.network,
             "ephemeral": meta.ephemeral,
+            "auto_archive_minutes": meta.auto_archive,
+            "auto_delete_minutes": meta.auto_delete,
             "uid": meta.uid,
             "gid": meta.gid,
             "created_at": meta.created_at,
@@ -148,6 +152,8 @@ def read_sandbox_meta(folder: Path) -> SandboxMeta | None:
         and (d.get("uid") is None or _is_int(d.get("uid")))
         and (d.get("gid") is None or _is_int(d.get("gid")))
         and _is_num(d.get("created_at"))
+        and _is_int(d.get("auto_archive_minutes", 10080))
+        and _is_int(d.get("auto_delete_minutes", 0 if d.get("ephemeral") else -1))
     ):
         return None
     if res["cpu"] < 1 or res["memory_gib"] <= 0 or res["disk_gib"] <= 0 or d["auto_stop_minutes"] < 0:
@@ -169,6 +175,8 @@ def read_sandbox_meta(folder: Path) -> SandboxMeta | None:
         uid=d["uid"],
         gid=d["gid"],
         created_at=float(d["created_at"]),
+        auto_archive=d.get("auto_archive_minutes", 10080),
+        auto_delete=d.get("auto_delete_minutes", 0 if d["ephemeral"] else -1),
     )
 
 

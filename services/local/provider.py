@@ -37,6 +37,7 @@ from pathlib import Path
 
 from services.errors import (
     AlreadyExists,
+    Conflict,
     NameRejected,
     NotRunning,
     ProviderError,
@@ -61,6 +62,8 @@ from services.models import (
     SandboxSpec,
     SandboxState,
     SnapshotInfo,
+    resolve_auto_archive,
+    resolve_auto_delete,
 )
 from services.provider import OutputCallback, Stdin
 
@@ -294,10 +297,13 @@ class LocalProvider:
             isolation=self.launcher.isolation(),
             bwrap=self.launcher.bwrap,
             network=row.network,
-            ephemeral=row.ephemeral,
+            ephemeral=row.auto_delete == 0,
             disk_used_bytes=used,
             disk_limit_soft=True,
             error=None if row.state is not SandboxState.ERROR else row.error,
+            auto_archive_minutes=row.auto_archive,
+            auto_delete_minutes=row.auto_delete,
+            stopped_at=_ts(row.stopped_at) if row.stopped_at is not None else None,
         )
 
     def _usage(self, row: Row) -> int | None:
@@ -364,10 +370,12 @@ class LocalProvider:
                 resources=row.resources,
                 auto_stop=row.auto_stop,
                 network=row.network,
-                ephemeral=row.ephemeral,
+                ephemeral=row.auto_delete == 0,
                 uid=row.uid,
                 gid=row.gid,
                 created_at=row.created_at,
+                auto_archive=row.auto_archive,
+                auto_delete=row.auto_delete,
             ),
         )
 
@@ -416,7 +424,9 @@ class LocalProvider:
                         "disk_gib": spec.resources.disk_gib,
                         "auto_stop": spec.auto_stop_minutes,
                         "network": int(spec.network),
-                        "ephemeral": int(spec.ephemeral),
+                        "ephemeral": int(spec.auto_delete_minutes == 0),
+                        "auto_archive": resolve_auto_archive(spec.auto_archive_minutes),
+                        "auto_delete": resolve_auto_delete(spec.auto_delete_minutes),
                         "uid": uid,
                         "gid": gid,
                         "created_at": now,
@@ -500,7 +510,9 @@ class LocalProvider:
                 if not self._workspace(sandbox_id).is_dir():
                     raise ProviderError(f"sandbox {row.name!r} has lost its workspace")
                 await asyncio.to_thread(self._sweep_temps, row)
-                self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, last_activity=time.time())
+                self.store.update(
+                    sandbox_id, state=SandboxState.STARTED, error=None, last_activity=time.time(), stopped_at=None
+                )
             except Exception as exc:
                 self.store.update(sandbox_id, state=SandboxState.ERROR, error=str(exc)[:200])
                 if isinstance(exc, ProviderError):
@@ -521,25 +533,27 @@ class LocalProvider:
             if not ok:
                 self.store.update(sandbox_id, state=SandboxState.ERROR, error="processes survived stop")
                 raise ProviderError(f"some processes of {row.name!r} could not be stopped")
-            self.store.update(sandbox_id, state=SandboxState.STOPPED)
-        if row.ephemeral:
+            self.store.update(sandbox_id, state=SandboxState.STOPPED, stopped_at=time.time())
+        if row.auto_delete == 0:
             await self.delete(sandbox_id)
             return dataclasses.replace(self._info(row), state=SandboxState.DELETED)
         return self._info(self._row(sandbox_id))
 
     async def delete(self, sandbox_id: str) -> None:
         async with self._lock(sandbox_id):
-            row = self._row(sandbox_id)
-            ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
-            if not ok:
-                raise ProviderError(f"some processes of {row.name!r} could not be stopped; not deleting")
-            self._drop_fs(sandbox_id)
-            await asyncio.to_thread(self.launcher.remove_cgroup, sandbox_id)
-            # rmtree uses fd-based traversal and never follows symlinks planted in the workspace
-            await asyncio.to_thread(shutil.rmtree, self._dir(sandbox_id), True)
-            self.store.delete(sandbox_id)
-            self.activity.forget(sandbox_id)
+            await self._delete_locked(self._row(sandbox_id))
         self._locks.pop(sandbox_id, None)
+
+    async def _delete_locked(self, row: Row) -> None:
+        ok = await asyncio.to_thread(self.launcher.kill_all, row.id, row.uid, STOP_TIMEOUT)
+        if not ok:
+            raise ProviderError(f"some processes of {row.name!r} could not be stopped; not deleting")
+        self._drop_fs(row.id)
+        await asyncio.to_thread(self.launcher.remove_cgroup, row.id)
+        # rmtree uses fd-based traversal and never follows symlinks planted in the workspace
+        await asyncio.to_thread(shutil.rmtree, self._dir(row.id), True)
+        self.store.delete(row.id)
+        self.activity.forget(row.id)
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
         row = self._row(sandbox_id)
@@ -549,11 +563,75 @@ class LocalProvider:
             await self.stop(sandbox_id)
         async with self._lock(sandbox_id):
             row = self._row(sandbox_id)
-            ws = self._workspace(sandbox_id)
-            await asyncio.to_thread(self._pack, ws, self._dir(sandbox_id) / "archive.tar.gz")
-            await asyncio.to_thread(shutil.rmtree, ws)
-            self.store.update(sandbox_id, state=SandboxState.ARCHIVED)
+            if row.state is SandboxState.ARCHIVED:
+                return self._info(row)
+            if not await self._archive_locked(row):
+                raise Conflict(f"sandbox {row.name!r} is {row.state}; not archiving it now")
             return self._info(self._row(sandbox_id))
+
+    async def _archive_locked(self, row: Row) -> bool:
+        """Pack a stopped sandbox's workspace. False if the row was no longer stopped (since `row.stopped_at`) when
+        claimed: another process (the app's reaper, `sandbench serve`'s) started or archived it meanwhile."""
+        if row.state is not SandboxState.STOPPED or not self.store.claim(
+            row.id, SandboxState.STOPPED, row.stopped_at, state=SandboxState.STOPPING
+        ):
+            return False
+        ws = self._workspace(row.id)
+        archive = self._dir(row.id) / "archive.tar.gz"
+        try:
+            await asyncio.to_thread(self._pack, ws, archive)
+        except BaseException:
+            archive.unlink(missing_ok=True)
+            self.store.update(row.id, state=SandboxState.STOPPED)
+            raise
+        await asyncio.to_thread(shutil.rmtree, ws)
+        self.store.update(row.id, state=SandboxState.ARCHIVED)
+        return True
+
+    async def expire(self, sandbox_id: str, action: str, stopped_at: float) -> bool:
+        """The reaper's archive or delete of a sandbox stopped since `stopped_at` (`LifecycleExpiry`): done only if
+        it is still stopped (or archived, for a delete) since exactly then, so a sandbox started or changed by any
+        process meanwhile is left alone (False)."""
+        async with self._lock(sandbox_id):
+            row = self.store.get(sandbox_id)
+            # the caller's time came through a datetime (microseconds): equal within a millisecond is the same stop
+            if row is None or row.stopped_at is None or abs(row.stopped_at - stopped_at) > 1e-3:
+                return False
+            if action == "archive":
+                return await self._archive_locked(row)
+            if action != "delete":
+                raise ValueError(action)
+            if row.state not in (SandboxState.STOPPED, SandboxState.ARCHIVED) or not self.store.claim(
+                sandbox_id, row.state, row.stopped_at, state=SandboxState.STOPPING
+            ):
+                return False
+            await self._delete_locked(row)
+        self._locks.pop(sandbox_id, None)
+        return True
+
+    async def set_intervals(
+        self,
+        sandbox_id: str,
+        *,
+        auto_stop: int | None = None,
+        auto_archive: int | None = None,
+        auto_delete: int | None = None,
+    ) -> SandboxInfo:
+        """Change the lifecycle intervals (minutes; `None` keeps one): auto-stop 0 never stops, auto-archive 0 is
+        the maximum, auto-delete negative never deletes and 0 deletes on the next stop."""
+        self._row(sandbox_id)  # SandboxNotFound first
+        values: dict[str, int] = {}
+        if auto_stop is not None:
+            values["auto_stop"] = max(0, auto_stop)
+        if auto_archive is not None:
+            values["auto_archive"] = resolve_auto_archive(auto_archive)
+        if auto_delete is not None:
+            values["auto_delete"] = resolve_auto_delete(auto_delete)
+            values["ephemeral"] = int(values["auto_delete"] == 0)
+        if values:
+            self.store.update(sandbox_id, **values)
+            await asyncio.to_thread(self._write_meta, self._row(sandbox_id))
+        return self._info(self._row(sandbox_id))
 
     async def snapshot(self, sandbox_id: str, name: str) -> SnapshotInfo:
         validate_sandbox_name(name, "snapshot name")

@@ -229,6 +229,10 @@ def _rebuild_sandboxes(data_dir: Path, store: Store, result: RepairResult) -> No
                     "last_activity": max(last, m.created_at),
                     "error": None,
                     "creator": None,
+                    "auto_archive": m.auto_archive,
+                    "auto_delete": m.auto_delete,
+                    # a repaired stopped sandbox counts as stopped from now: its stop time is not in the folder
+                    "stopped_at": time.time() if state is not SandboxState.STARTED else None,
                 },
             )
         result.sandboxes.append(m.name)

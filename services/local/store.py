@@ -48,7 +48,10 @@ CREATE TABLE IF NOT EXISTS sandboxes (
     created_at REAL NOT NULL,
     last_activity REAL NOT NULL,
     error TEXT,
-    creator TEXT
+    creator TEXT,
+    auto_archive INTEGER NOT NULL DEFAULT 10080,
+    auto_delete INTEGER NOT NULL DEFAULT -1,
+    stopped_at REAL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS sandboxes_owner_name ON sandboxes(owner, name);
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -62,6 +65,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Columns added after the first release, with what an older database gets: `ALTER TABLE ... ADD COLUMN` on open.
+# An old ephemeral sandbox is auto-delete 0 (deleted on stop, as before); an old stopped sandbox counts as stopped
+# from the upgrade on (its real stop time was never recorded, and archiving it early would surprise).
+ADDED_COLUMNS = (
+    ("auto_archive", "INTEGER NOT NULL DEFAULT 10080"),
+    ("auto_delete", "INTEGER NOT NULL DEFAULT -1"),
+    ("stopped_at", "REAL"),
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class Row:
     last_activity: float
     error: str | None
     creator: str | None
+    auto_archive: int = 10080  # minutes stopped before it is archived
+    auto_delete: int = -1  # minutes stopped before it is deleted (-1 never, 0 on stop)
+    stopped_at: float | None = None  # when it last stopped; None while running
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,9 @@ def _row(r: sqlite3.Row) -> Row:
         last_activity=r["last_activity"],
         error=r["error"],
         creator=r["creator"],
+        auto_archive=r["auto_archive"],
+        auto_delete=r["auto_delete"],
+        stopped_at=r["stopped_at"],
     )
 
 
@@ -150,11 +167,29 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if is_damage(exc):
                 raise StateDatabaseDamaged(path, str(exc)) from exc
             raise
+
+    def _migrate(self) -> None:
+        have = {r["name"] for r in self._db.execute("PRAGMA table_info(sandboxes)")}
+        missing = [(name, decl) for name, decl in ADDED_COLUMNS if name not in have]
+        if not missing:
+            return
+        with self.tx() as con:
+            have = {r["name"] for r in con.execute("PRAGMA table_info(sandboxes)")}  # another process may have
+            for name, decl in missing:
+                if name not in have:
+                    con.execute(f"ALTER TABLE sandboxes ADD COLUMN {name} {decl}")  # our names, never data
+            if "auto_delete" not in have:
+                con.execute("UPDATE sandboxes SET auto_delete = 0 WHERE ephemeral = 1")
+            if "stopped_at" not in have:
+                con.execute(
+                    "UPDATE sandboxes SET stopped_at = ? WHERE state IN ('stopped', 'archived')", (time.time(),)
+                )
 
     def close(self) -> None:
         self._db.close()
@@ -204,6 +239,19 @@ class Store:
             values["state"] = str(values["state"])
         sets = ", ".join(f"{k} = ?" for k in values)  # keys are ours, never user data
         self._db.execute(f"UPDATE sandboxes SET {sets} WHERE id = ?", (*values.values(), sandbox_id))  # noqa: S608
+
+    @_guarded
+    def claim(self, sandbox_id: str, expected: SandboxState, stopped_at: float | None, **values: Any) -> bool:
+        """Update the row only if it is still in state `expected` and stopped since `stopped_at`: True if this
+        process won it. The reapers of the app and of `sandbench serve` may look at the same sandbox at once."""
+        if "state" in values:
+            values["state"] = str(values["state"])
+        sets = ", ".join(f"{k} = ?" for k in values)  # keys are ours, never user data
+        cur = self._db.execute(
+            f"UPDATE sandboxes SET {sets} WHERE id = ? AND state = ? AND stopped_at IS ?",  # noqa: S608
+            (*values.values(), sandbox_id, str(expected), stopped_at),
+        )
+        return cur.rowcount == 1
 
     @_guarded
     def delete(self, sandbox_id: str) -> None:
