@@ -106,6 +106,10 @@ def _one_line(text: str, secret: str | None) -> str:
     return line[:240]
 
 
+# the DTO key by which `sandbench serve` says the sandbox is the token's own (services/server/lifecycle.py)
+SERVE_OWNED = "sandbenchOwned"
+
+
 def _minutes(value: Any, default: int) -> int:
     """A DTO's interval (int or float minutes, or absent) as whole minutes."""
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
@@ -273,6 +277,11 @@ class DaytonaProvider:
         self._sandboxes[sb.id] = sb
         state_value = getattr(sb.state, "value", sb.state) or "unknown"
         labels = {str(k): str(v) for k, v in (sb.labels or {}).items()}
+        owner = labels.get(self.owner_label)
+        extra = getattr(sb, "additional_properties", None)
+        if owner is None and isinstance(extra, dict) and extra.get(SERVE_OWNED) is True:
+            # `sandbench serve` keeps the owner label to itself and answers only for sandboxes the token owns
+            owner = self.config.identity
         created = _parse_time(getattr(sb, "created_at", None))
         activity = _parse_time(getattr(sb, "updated_at", None)) or created
         return SandboxInfo(
@@ -280,7 +289,7 @@ class DaytonaProvider:
             name=getattr(sb, "name", None) or sb.id,
             state=_STATE.get(str(state_value), SandboxState.ERROR),
             provider=self.name,
-            owner=labels.get(self.owner_label),
+            owner=owner,
             labels=labels,
             resources=Resources(cpu=int(sb.cpu or 1), memory_gib=float(sb.memory or 1), disk_gib=float(sb.disk or 1)),
             auto_stop_minutes=int(getattr(sb, "auto_stop_interval", None) or 0),

@@ -99,7 +99,9 @@ class SandboxService:
 
     # -- identity and access -------------------------------------------------------------------------------
     def owns(self, info: SandboxInfo) -> bool:
-        owner = info.labels.get(self.owner_label)
+        # the provider's word on the owner (the owner label; over `sandbench serve`, the server's, which keeps the
+        # label to itself), else the label
+        owner = info.owner if info.owner is not None else info.labels.get(self.owner_label)
         return bool(self.identity) and owner == self.identity
 
     def _check_access(self, info: SandboxInfo, sandbox_id: str, *, write: bool) -> None:

@@ -27,10 +27,10 @@ from aiohttp import web
 
 from services.config import Config
 from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound, SnapshotNotFound
-from services.models import Resources, SandboxInfo, SandboxSpec, SandboxState
+from services.models import AUTO_ARCHIVE_DEFAULT, AUTO_DELETE_NEVER, Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
-from services.server import wire
+from services.server import lifecycle, wire
 from services.server.auth import TokenTable
 from services.server.limits import OverLimit, ServeLimits
 
@@ -61,16 +61,17 @@ class ServerState:
         self._running: dict[str, int] = {}  # toolbox commands running, per identity
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
-        """Stop each owner's idle sandboxes after their auto-stop interval, as the app does for its own."""
+        """Every `interval` seconds, the lifecycle reaper for every identity the server knows (not only those seen
+        since it started): idle sandboxes stop, long-stopped ones are archived and deleted (`SandboxService.reap`)."""
 
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval)
-                for svc in list(self._services.values()):
+                for identity in self.tokens.identities():
                     try:
-                        await svc.reap_idle()
+                        await self.service(identity).reap()
                     except Exception:
-                        log.exception("auto-stop pass failed")
+                        log.exception("lifecycle pass failed")
 
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())
@@ -202,6 +203,8 @@ def toolbox_url(request: web.Request) -> str:
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
     out = wire.sandbox_dto(info, toolbox_url(request))
     out["env"] = state_of(request).env.get(info.id)
+    out["labels"] = lifecycle.wire_labels(info.labels, service_of(request).owner_label)
+    out[lifecycle.OWNED_KEY] = True  # ownership is the token's: the owner label stays inside
     return out
 
 
@@ -244,15 +247,17 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
     snapshot = body.get("snapshot")
     if snapshot is not None and not isinstance(snapshot, str):
         raise InvalidInput("snapshot must be a string")
+    lifecycle.refuse_unsupported(body)
     return SandboxSpec(
         name=name,
         resources=resources,
         labels=labels,
-        auto_stop_minutes=_int(body, "autoStopInterval", 15, 0, 10**6),
+        auto_stop_minutes=lifecycle.interval(body, "autoStopInterval", 15),
         # the SDK omits networkBlockAll unless set; local sandboxes stay offline unless network is asked for
         network=body.get("networkBlockAll") is False,
-        ephemeral=body.get("autoDeleteInterval") == 0,
         snapshot=snapshot or None,
+        auto_archive_minutes=lifecycle.interval(body, "autoArchiveInterval", AUTO_ARCHIVE_DEFAULT),
+        auto_delete_minutes=lifecycle.interval(body, "autoDeleteInterval", AUTO_DELETE_NEVER, lo=None),
     )
 
 
@@ -285,7 +290,8 @@ async def _keep_env(request: web.Request, info: SandboxInfo, env: dict[str, str]
 
 def _matches(info: SandboxInfo, request: web.Request, labels: dict[str, str]) -> bool:
     q = request.query
-    if any(info.labels.get(k) != v for k, v in labels.items()):
+    shown = lifecycle.wire_labels(info.labels, service_of(request).owner_label)  # filter on what clients see
+    if any(shown.get(k) != v for k, v in labels.items()):
         return False
     states = q.getall("states", [])
     if states and wire.sandbox_dto(info, "")["state"] not in states:
@@ -364,7 +370,7 @@ async def set_labels(request: web.Request) -> web.Response:
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise InvalidInput("labels must map strings to strings")
     new = await service_of(request).set_labels(info.id, labels)
-    return wire.json_response({"labels": dict(new.labels)})
+    return wire.json_response({"labels": lifecycle.wire_labels(new.labels, service_of(request).owner_label)})
 
 
 async def snapshot_sandbox(request: web.Request) -> web.Response:
@@ -395,6 +401,8 @@ async def fork_sandbox(request: web.Request) -> web.Response:
             auto_stop_minutes=info.auto_stop_minutes,
             network=info.network,
             snapshot=snap,
+            auto_archive_minutes=info.auto_archive_minutes,
+            auto_delete_minutes=info.auto_delete_minutes,
         )
         new = await svc.create(spec)
     finally:
@@ -440,7 +448,12 @@ async def delete_snapshot(request: web.Request) -> web.Response:
 
 
 def build_app(
-    provider: Provider, config: Config, tokens: TokenTable, limits: ServeLimits | None = None
+    provider: Provider,
+    config: Config,
+    tokens: TokenTable,
+    limits: ServeLimits | None = None,
+    *,
+    reaper_interval: float = 30.0,
 ) -> web.Application:
     from services.server import toolbox
 
@@ -463,12 +476,13 @@ def build_app(
     r.add_get("/api/snapshots", list_snapshots)
     r.add_get("/api/snapshots/{id}", get_snapshot)
     r.add_delete("/api/snapshots/{id}", delete_snapshot)
+    lifecycle.add_routes(app)
     toolbox.add_routes(app)
-    # everything else (autostop, public, fork, socket.io, ...) answers 501/404 after authentication
+    # everything else (ttl, network settings, socket.io, ...) answers 501/404 after authentication
     r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported)
 
     async def on_startup(_app: web.Application) -> None:
-        state.start_auto_stop()
+        state.start_auto_stop(reaper_interval)
 
     async def on_cleanup(_app: web.Application) -> None:
         await state.close()

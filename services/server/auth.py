@@ -83,6 +83,10 @@ class TokenTable:
     def __init__(self, tokens: dict[str, str]):
         self._tokens = [(t.encode(), ident) for t, ident in tokens.items()]
 
+    def identities(self) -> list[str]:
+        """Every identity a token maps to, once each, in a stable order."""
+        return sorted({ident for _, ident in self._tokens})
+
     def identity(self, presented: str | None) -> str | None:
         if not presented:
             return None

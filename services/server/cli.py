@@ -1,6 +1,7 @@
 """`sandbench serve`: run the Daytona-compatible server for local sandboxes.
 
-    sandbench serve [--host 127.0.0.1] [--port 3986] [--print-env] [--tokens-file PATH] [limits...]
+    sandbench serve [--host 127.0.0.1] [--port 3986] [--print-env] [--tokens-file PATH] [--reaper-interval S]
+                    [limits...]
 
 It listens on 127.0.0.1 unless another interface is named explicitly; a bearer token is required on every route
 either way (generated on first run, mode 600). `--print-env` prints the two variables the `daytona` SDK needs —
@@ -96,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = pick one)")
     p.add_argument("--print-env", action="store_true", help="print DAYTONA_API_URL=... DAYTONA_API_KEY=... and exit")
     p.add_argument("--tokens-file", type=Path, help="extra 'identity token' lines (default: serve-tokens)")
+    p.add_argument(
+        "--reaper-interval",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="how often idle sandboxes are auto-stopped and long-stopped ones archived or deleted (default 30)",
+    )
     d = ServeLimits()
     g = p.add_argument_group("limits (per request, per identity, per connection)")
     for flag in LIMIT_FLAGS:
@@ -160,12 +168,14 @@ def serve_main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     tokens = {**extra, token: cfg.identity}
     try:
-        return asyncio.run(_serve(cfg, tokens, args.host, args.port, _limits(args)))
+        return asyncio.run(_serve(cfg, tokens, args.host, args.port, _limits(args), args.reaper_interval))
     except KeyboardInterrupt:
         return 130
 
 
-async def _serve(cfg: object, tokens: dict[str, str], host: str, port: int, limits: ServeLimits) -> int:
+async def _serve(
+    cfg: object, tokens: dict[str, str], host: str, port: int, limits: ServeLimits, reaper_interval: float = 30.0
+) -> int:
     from aiohttp import web
 
     from services.config import Config
@@ -182,7 +192,7 @@ async def _serve(cfg: object, tokens: dict[str, str], host: str, port: int, limi
     except _Err as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code
-    app = build_app(provider, cfg, TokenTable(tokens), limits)
+    app = build_app(provider, cfg, TokenTable(tokens), limits, reaper_interval=reaper_interval)
     # aiohttp's keep-alive timer runs from the connection's start (and from each response) and is not reset by
     # incoming bytes: it bounds a slowloris-style trickle of request headers as well as an idle connection
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.header_timeout)

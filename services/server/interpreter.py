@@ -31,6 +31,7 @@ import posixpath
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.app import STATE_KEY, json_body, service_of, state_of
 from services.server.limits import MiB, OverLimit
+from services.server.sandbox_env import SandboxEnvStore
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -209,11 +211,14 @@ class Context:
             "language": "python",
         }
 
-    async def ensure_process(self, svc: SandboxService) -> _Process:
+    async def ensure_process(self, svc: SandboxService, base_env: Mapping[str, str]) -> _Process:
+        """The context's Python, started if need be with the sandbox's environment (`env_vars`, `update_env`) as it
+        is now; a running one keeps the environment it started with, as every running process does."""
         if self.process is not None and not self.process.exited:
             return self.process
         marker = secrets.token_hex(16)
         env = {
+            **base_env,
             "SANDBENCH_INTERP": DRIVER,
             "SANDBENCH_INTERP_READY": marker,
             "SANDBENCH_INTERP_CWD": self.inside_cwd,
@@ -239,10 +244,15 @@ class Context:
 class InterpreterManager:
     """Every context of every sandbox, keyed by (sandbox id, context id)."""
 
-    def __init__(self, max_contexts: int, max_output: int) -> None:
+    def __init__(self, max_contexts: int, max_output: int, env: SandboxEnvStore | None = None) -> None:
         self.max_contexts = max_contexts
         self.max_output = max_output
+        self.env = env
         self._contexts: dict[tuple[str, str], Context] = {}
+
+    def base_env(self, sandbox_id: str) -> dict[str, str]:
+        """The sandbox's kept variables, under every context process it starts."""
+        return self.env.get(sandbox_id) if self.env is not None else {}
 
     def get(self, sandbox_id: str, context_id: str) -> Context | None:
         return self._contexts.get((sandbox_id, context_id))
@@ -271,7 +281,7 @@ class InterpreterManager:
         self._contexts[(sandbox_id, ctx.id)] = ctx  # counted while it starts, so concurrent creates stay capped
         try:
             async with ctx.lock:  # a run naming the new id meanwhile waits for this process, never starts a second
-                await ctx.ensure_process(svc)
+                await ctx.ensure_process(svc, self.base_env(sandbox_id))
         except BaseException:
             del self._contexts[(sandbox_id, ctx.id)]
             raise
@@ -416,7 +426,7 @@ async def execute(request: web.Request) -> web.StreamResponse:
                 raise _Refused(CLOSE_POLICY, f"context not found: {context_id[:80]}")
             ctx = found
         async with ctx.lock:
-            close_code, reason = await _run(ws, svc, ctx, mgr.max_output, code, envs, run_timeout)
+            close_code, reason = await _run(ws, svc, ctx, mgr, code, envs, run_timeout)
     except _Refused as exc:
         close_code, reason = exc.code, exc.reason
     except SandbenchError as exc:
@@ -433,12 +443,13 @@ async def _run(
     ws: web.WebSocketResponse,
     svc: SandboxService,
     ctx: Context,
-    max_output: int,
+    mgr: InterpreterManager,
     code: str,
     envs: dict[str, str],
     run_timeout: int,
 ) -> tuple[int, str]:
-    proc = await ctx.ensure_process(svc)
+    max_output = mgr.max_output
+    proc = await ctx.ensure_process(svc, mgr.base_env(ctx.sandbox_id))
     proc.begin_run()
     try:
         await proc.send({"op": "run", "code": code, "envs": envs})
@@ -522,7 +533,9 @@ async def _pump(ws: web.WebSocketResponse, proc: _Process, max_output: int) -> s
 
 def add_routes(app: web.Application, base: str) -> None:
     limits = app[STATE_KEY].limits
-    mgr = InterpreterManager(limits.interpreter_max_contexts, limits.interpreter_max_output_bytes)
+    mgr = InterpreterManager(
+        limits.interpreter_max_contexts, limits.interpreter_max_output_bytes, env=app[STATE_KEY].env
+    )
     app[MANAGER_KEY] = mgr
 
     async def on_cleanup(_app: web.Application) -> None:

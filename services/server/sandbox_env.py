@@ -1,6 +1,8 @@
 """The environment variables a client gave a sandbox at create (`env_vars`, the DTO's `env`), kept per sandbox by
-`sandbench serve` and put under every exec, code run, session command and PTY of that sandbox (the request's own
-variables win), as Daytona does.
+`sandbench serve` and put under every exec, code run, session command, PTY and code interpreter context of that
+sandbox (the request's own variables win), as Daytona does. `sandbox.update_env(env, unset=...)` (`POST
+{toolbox}/env`, body `{"set", "unset", "unsetValuePrefix"}`) changes them for processes started afterwards;
+running ones (a PTY's shell, an interpreter context's Python) keep theirs, as Daytona's daemon documents.
 
 One JSON file per sandbox in the server's data dir (`serve-env/<id>.json`, mode 0600, replaced atomically), read
 once and cached. Values may be secrets: they are never logged.
@@ -13,6 +15,8 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+
+from aiohttp import web
 
 from services.errors import InvalidInput
 from services.local.meta import write_json_atomic
@@ -94,3 +98,35 @@ class SandboxEnvStore:
     def merged(self, sandbox_id: str, request_env: Mapping[str, str] | None) -> dict[str, str]:
         """The sandbox's variables with the request's on top."""
         return {**self.get(sandbox_id), **(request_env or {})}
+
+
+def updated(env: Mapping[str, str], body: Mapping[str, object]) -> dict[str, str]:
+    """`env` after an update request: `unset` names removed, then those whose value starts with `unsetValuePrefix`
+    (unless `set` names them), then `set` applied. The result is checked as a create's `env` is."""
+    to_set = validate(body.get("set"))
+    unset = body.get("unset") or []
+    if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
+        raise InvalidInput("unset must be a list of variable names")
+    prefix = body.get("unsetValuePrefix")
+    if prefix is not None and not isinstance(prefix, str):
+        raise InvalidInput("unsetValuePrefix must be a string")
+    out = {k: v for k, v in env.items() if k not in set(unset)}
+    if prefix:
+        out = {k: v for k, v in out.items() if k in to_set or not v.startswith(prefix)}
+    return validate({**out, **to_set})
+
+
+async def update_env(request: web.Request) -> web.Response:
+    from services.server import wire
+    from services.server.app import json_body, service_of, state_of
+
+    sandbox_id = request.match_info["sid"]
+    await service_of(request).get(sandbox_id)  # ownership: another owner's sandbox is a plain 404
+    body = await json_body(request)
+    store = state_of(request).env
+    store.set(sandbox_id, updated(store.get(sandbox_id), body))
+    return wire.json_response({})
+
+
+def add_routes(app: web.Application, base: str) -> None:
+    app.router.add_post(f"{base}/env", update_env)

@@ -719,7 +719,7 @@ async def unsupported(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from services.server import interpreter, pty, sessions, toolbox_git
+    from services.server import interpreter, pty, sandbox_env, sessions, toolbox_git
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -750,5 +750,6 @@ def add_routes(app: web.Application) -> None:
     sessions.add_routes(app, base)
     interpreter.add_routes(app, base)
     toolbox_git.add_routes(app, base)
+    sandbox_env.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
     r.add_route("*", f"{base}/{{rest:.*}}", unsupported)
