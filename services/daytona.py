@@ -106,8 +106,8 @@ def _one_line(text: str, secret: str | None) -> str:
     return line[:240]
 
 
-# the DTO key by which `sandbench serve` says the sandbox is the token's own (services/server/lifecycle.py)
-SERVE_OWNED = "sandbenchOwned"
+# the DTO key by which `sandbench serve` names a sandbox's owner, its label kept inside (services/server/lifecycle.py)
+SERVE_OWNER = "sandbenchOwner"
 
 
 def _minutes(value: Any, default: int) -> int:
@@ -279,9 +279,9 @@ class DaytonaProvider:
         labels = {str(k): str(v) for k, v in (sb.labels or {}).items()}
         owner = labels.get(self.owner_label)
         extra = getattr(sb, "additional_properties", None)
-        if owner is None and isinstance(extra, dict) and extra.get(SERVE_OWNED) is True:
-            # `sandbench serve` keeps the owner label to itself and answers only for sandboxes the token owns
-            owner = self.config.identity
+        if owner is None and isinstance(extra, dict) and isinstance(extra.get(SERVE_OWNER), str):
+            # `sandbench serve` keeps the owner label to itself and names the owner (the token's identity) apart
+            owner = extra[SERVE_OWNER]
         created = _parse_time(getattr(sb, "created_at", None))
         activity = _parse_time(getattr(sb, "updated_at", None)) or created
         return SandboxInfo(

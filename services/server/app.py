@@ -204,7 +204,7 @@ def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
     out = wire.sandbox_dto(info, toolbox_url(request))
     out["env"] = state_of(request).env.get(info.id)
     out["labels"] = lifecycle.wire_labels(info.labels, service_of(request).owner_label)
-    out[lifecycle.OWNED_KEY] = True  # ownership is the token's: the owner label stays inside
+    out[lifecycle.OWNER_KEY] = service_of(request).identity  # ownership is the token's: the label stays inside
     return out
 
 

@@ -9,9 +9,10 @@ create may ask for that one machine cannot give, and the labels as the wire show
   and sandbench serve has no public preview. `public=False` is what every local sandbox is, and is accepted.
 - A non-empty `networkAllowList` / `domainAllowList` is refused: local user-mode networking (slirp4netns) cannot
   filter by destination, and allowing everything instead would fail open.
-- The owner label the service keeps (`Config.owner_label`) never goes out: the server enforces ownership by the
-  token's identity itself (another owner's sandbox is a 404). Every DTO says so with `sandbenchOwned: true` (an
-  extra key the SDK keeps in `additional_properties`), which is what the app's DaytonaProvider reads over serve.
+- The owner label the service keeps (`Config.owner_label`) never goes out in `labels`: the server enforces ownership
+  by the token's identity itself (another owner's sandbox is a 404). Every DTO names that owner — the caller's own
+  identity, nothing it did not know — in `sandbenchOwner`, an extra key the SDK keeps in `additional_properties`,
+  which the app's DaytonaProvider reads over serve for its own ownership check.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from aiohttp import web
 from services.errors import InvalidInput, SandbenchError
 from services.server import wire
 
-# every DTO this server answers is of a sandbox the caller's token owns (others' are 404)
-OWNED_KEY = "sandbenchOwned"
+# every DTO this server answers is of a sandbox the caller's token owns (others' are 404): this key names its owner
+OWNER_KEY = "sandbenchOwner"
 
 
 class NotSupported(SandbenchError):

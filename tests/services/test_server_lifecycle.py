@@ -300,6 +300,7 @@ async def test_owner_label_never_on_the_wire(sdk: Any, serve: Serve) -> None:
 
     sb = await make(sdk, labels={"team": "a"})
     assert sb.labels == {"team": "a", "code-toolbox-language": "python"}
+    assert sb.additional_properties["sandbenchOwner"] == "tester"  # the caller's own identity, apart from labels
     assert OWNER_LABEL not in (await sdk.get(sb.id)).labels
     listed = [s async for s in sdk.list(ListSandboxesQuery(labels={"team": "a"}))]
     assert [s.id for s in listed] == [sb.id] and OWNER_LABEL not in listed[0].labels
