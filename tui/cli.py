@@ -56,7 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--disk", type=float, default=3.0, metavar="GIB")
     c.add_argument("--network", action="store_true", help="user-mode networking (off by default)")
     c.add_argument("--auto-stop", type=int, default=15, metavar="MIN", help="0 = never")
-    c.add_argument("--ephemeral", action="store_true", help="deleted when stopped")
+    c.add_argument("--ephemeral", action="store_true", help="deleted when stopped (= --auto-delete 0)")
+    c.add_argument(
+        "--auto-archive",
+        type=int,
+        default=7 * 24 * 60,
+        metavar="MIN",
+        help="archived after stopped this long (0 = 30 days)",
+    )
+    c.add_argument(
+        "--auto-delete", type=int, default=-1, metavar="MIN", help="deleted after stopped this long (-1 = never)"
+    )
     c.add_argument("--label", action="append", default=[], metavar="K=V")
     c.add_argument("--from-snapshot", metavar="SNAP")
     c.add_argument("--json", action="store_true")
@@ -114,6 +124,9 @@ def info_json(i: SandboxInfo) -> dict[str, Any]:
         "labels": dict(i.labels),
         "resources": {"cpu": i.resources.cpu, "memory_gib": i.resources.memory_gib, "disk_gib": i.resources.disk_gib},
         "auto_stop_minutes": i.auto_stop_minutes,
+        "auto_archive_minutes": i.auto_archive_minutes,
+        "auto_delete_minutes": i.auto_delete_minutes,
+        "stopped_at": i.stopped_at.isoformat() if i.stopped_at is not None else None,
         "network": i.network,
         "ephemeral": i.ephemeral,
         "isolation": str(i.isolation),
@@ -253,9 +266,11 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
             network=args.network,
             ephemeral=args.ephemeral,
             snapshot=args.from_snapshot,
+            auto_archive_minutes=args.auto_archive,
+            auto_delete_minutes=args.auto_delete,
         )
-        if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0:
-            raise UsageError("resources must be positive and --auto-stop not negative")
+        if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0 or args.auto_archive < 0:
+            raise UsageError("resources must be positive and --auto-stop and --auto-archive not negative")
         info = await svc.create(spec)
         print(json.dumps(info_json(info), indent=2) if args.json else f"created {info.name} ({info.id})")
         return 0

@@ -32,7 +32,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
-from services.models import Isolation, SandboxInfo, SandboxState
+from services.models import Isolation, SandboxInfo, SandboxState, minutes_text
 from services.text import safe_text  # re-exported: the app and screens import it from here
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -106,7 +106,8 @@ def detail_text(
     live: bool = False,
 ) -> Text:
     """The line under the table for the selected sandbox: whose it is when not the user's, what the table has no
-    column for at this width (isolation, labels), and the settings no column shows (network, auto-stop).
+    column for at this width (isolation, labels), and the settings no column shows (network, auto-stop, auto-archive,
+    auto-delete when set).
 
     Parts come most important first; given a `width`, the parts that would not fit are left out whole rather than
     cut mid-word, except the labels, which end in "…" (they are the one part of unbounded length).
@@ -127,11 +128,17 @@ def detail_text(
     if labels:
         parts.append((labels, "labels"))
     parts.append(("network: on" if info.network else "network: blocked", "dim"))
-    parts.append((f"auto-stop: {info.auto_stop_minutes}m" if info.auto_stop_minutes else "auto-stop: off", "dim"))
+    parts.append(
+        (f"auto-stop: {minutes_text(info.auto_stop_minutes)}" if info.auto_stop_minutes else "auto-stop: off", "dim")
+    )
+    # what happens once it is stopped (Daytona's lifecycle, honoured locally by the reaper)
+    parts.append((f"archive: {minutes_text(info.auto_archive_minutes)}", "dim"))
+    if info.auto_delete_minutes == 0:
+        parts.append(("delete: on stop", "dim"))
+    elif info.auto_delete_minutes > 0:
+        parts.append((f"delete: {minutes_text(info.auto_delete_minutes)}", "dim"))
     if "isolation" in shown and info.bwrap is not None:  # the column has the level; what enforces it, if room
         parts.append((info.bwrap.label, "dim"))
-    if info.ephemeral:
-        parts.append(("ephemeral", "dim"))
 
     out = Text(no_wrap=True, overflow="ellipsis")
     for text, style in parts:

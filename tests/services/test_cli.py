@@ -31,6 +31,10 @@ def test_create_ls_json_and_lifecycle_verbs(sandbench_home: Path) -> None:
         "2",
         "--auto-stop",
         "0",
+        "--auto-archive",
+        "60",
+        "--auto-delete",
+        "1440",
         "--label",
         "team=core",
         "--label",
@@ -42,6 +46,7 @@ def test_create_ls_json_and_lifecycle_verbs(sandbench_home: Path) -> None:
     assert info["name"] == "web" and info["state"] == "started"
     assert info["resources"] == {"cpu": 2, "memory_gib": 1.5, "disk_gib": 2.0}
     assert info["labels"]["team"] == "core" and info["auto_stop_minutes"] == 0
+    assert (info["auto_archive_minutes"], info["auto_delete_minutes"], info["stopped_at"]) == (60, 1440, None)
     listed = json.loads(run("ls", "--json").stdout)
     assert [i["name"] for i in listed] == ["web"]
     assert set(listed[0]) >= {
@@ -53,6 +58,9 @@ def test_create_ls_json_and_lifecycle_verbs(sandbench_home: Path) -> None:
         "labels",
         "resources",
         "auto_stop_minutes",
+        "auto_archive_minutes",
+        "auto_delete_minutes",
+        "stopped_at",
         "network",
         "ephemeral",
         "isolation",
@@ -64,6 +72,7 @@ def test_create_ls_json_and_lifecycle_verbs(sandbench_home: Path) -> None:
         "error",
     }
     assert run("stop", "web").stdout.strip() == b"web: stopped"
+    assert json.loads(run("ls", "--json").stdout)[0]["stopped_at"] is not None
     assert run("archive", "web").stdout.strip() == b"web: archived"
     assert run("start", "web").stdout.strip() == b"web: started"
     table = run("ls").stdout.decode()

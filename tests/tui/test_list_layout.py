@@ -90,6 +90,16 @@ def test_detail_line_carries_what_the_narrow_table_leaves_out() -> None:
     line = detail_text(info("box"), owner_label="sandbench.owner", mine=True, columns=["name", "state"]).plain
     assert "team=web" in line and "isolation: no-cgroup" in line and "auto-stop: 15m" in line
     assert "sandbench.owner" not in line  # the owner label is the Owner column's business
+    assert "archive: 7d" in line and "delete:" not in line  # the lifecycle: archived after 7 days, never deleted
+    eph = detail_text(
+        dataclasses.replace(info("box"), auto_delete_minutes=0, auto_archive_minutes=90),
+        owner_label="sandbench.owner",
+        mine=True,
+        columns=["name"],
+    ).plain
+    assert "archive: 1h30m" in eph and "delete: on stop" in eph
+    later = dataclasses.replace(info("box"), auto_delete_minutes=2 * 1440)
+    assert "delete: 2d" in detail_text(later, owner_label=None, mine=True, columns=["name"]).plain
     theirs = detail_text(info("box", owner="alice"), owner_label="sandbench.owner", mine=False, columns=["labels"])
     assert "read-only: alice's" in theirs.plain
 
