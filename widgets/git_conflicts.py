@@ -38,6 +38,15 @@ MARK = Style(color="bright_cyan", bold=True)
 LABEL = {"ours": "ours", "theirs": "theirs", "both": "both (ours, then theirs)"}
 
 
+async def markers_left(git: GitService, path: str) -> int:
+    """How many conflict hunks are still marked in `path` (0 when it cannot be read: git decides then)."""
+    try:
+        data = await git.service.read_file(git.sandbox_id, git.prefix + path)
+    except SandbenchError:
+        return 0
+    return len(hunks(parse_conflicts(decode(data.data))))
+
+
 class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
     DEFAULT_CSS = """
     ConflictScreen { background: $background 70%; }
@@ -165,6 +174,7 @@ class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
                 for ln in chunk.theirs:
                     line(ln, THEIRS, here)
             k += 1
+        body.rstrip()
         self.query_one("#conflict-body", Static).update(body)
         self.query_one("#conflict-title", Static).update(self._title())
         self.refresh_bindings()

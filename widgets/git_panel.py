@@ -43,7 +43,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Input, OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from services.errors import SandbenchError
@@ -60,7 +60,9 @@ from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
-from widgets.git_conflicts import ConflictScreen
+from widgets.git_commit import CommitDialog as CommitDialog  # re-exported: tests and callers import it from here
+from widgets.git_commit import summary_hint as summary_hint
+from widgets.git_conflicts import ConflictScreen, markers_left
 from widgets.git_header import GitHeader
 from widgets.git_header import header_text as header_text  # re-exported: tests and callers import it from here
 from widgets.git_identity import IdentityDialog
@@ -74,8 +76,6 @@ SECTION_TITLES: dict[Section, str] = {
     "unstaged": "Unstaged",
     "untracked": "Untracked",
 }
-SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
-SUMMARY_HARD = 72
 
 
 def plain(text: str, style: str | Style = "") -> Text:
@@ -261,70 +261,6 @@ class SecretDialog(InputDialog):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#value", Input).password = True
-
-
-def summary_hint(message: str) -> Text:
-    summary = message.split("\n", 1)[0]
-    n = len(summary)
-    style = "green" if n <= SUMMARY_SOFT else "yellow" if n <= SUMMARY_HARD else "bold red"
-    t = Text(f"summary {n}/{SUMMARY_SOFT}", style=style)
-    if n > SUMMARY_HARD:
-        t.append(f"  over {SUMMARY_HARD}: shorten the first line", style="red")
-    elif "\n" in message and message.split("\n")[1:2] != [""]:
-        t.append("  leave the second line empty", style="yellow")
-    t.append("   ctrl+s commit · esc cancel", style="grey62")
-    return t
-
-
-class CommitDialog(ModalScreen[str | None]):
-    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels."""
-
-    DEFAULT_CSS = """
-    CommitDialog { align: center middle; background: $background 60%; }
-    CommitDialog > Vertical {
-        width: 80; max-width: 95%; height: 20; max-height: 90%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    CommitDialog .dialog-title { text-style: bold; color: $accent; }
-    CommitDialog TextArea { height: 1fr; }
-    CommitDialog #hint { height: 1; }
-    CommitDialog #error { color: $error; height: auto; }
-    """
-    BINDINGS = [
-        Binding("ctrl+s", "commit", "Commit", id="git.commit_dialog.commit", tooltip="Commit with this message"),
-        Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
-    ]
-
-    def __init__(self, *, amend: bool = False, message: str = "") -> None:
-        super().__init__()
-        self.amend = amend
-        self.initial = message
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(
-                Text("Amend the last commit" if self.amend else "Commit staged changes"), classes="dialog-title"
-            )
-            yield TextArea(self.initial, id="message", soft_wrap=True, show_line_numbers=False)
-            yield Static(summary_hint(self.initial), id="hint")
-            yield Static("", id="error")
-
-    def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
-
-    @on(TextArea.Changed)
-    def _changed(self, event: TextArea.Changed) -> None:
-        self.query_one("#hint", Static).update(summary_hint(event.text_area.text))
-
-    def action_commit(self) -> None:
-        text = self.query_one(TextArea).text
-        if not text.strip():
-            self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))
-            return
-        self.dismiss(text)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
@@ -1183,8 +1119,13 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if row.section == "staged":
             paths = [e.path] + ([e.orig_path] if e.orig_path else [])
             await self._run("unstaging", lambda: self.git.unstage(*paths))
-        else:
-            await self._run("staging", lambda: self.git.stage(e.path))
+            return
+        left = await markers_left(self.git, e.path) if row.section == "conflicts" else 0
+        if left and not await self.app.push_screen_wait(
+            ConfirmDialog("Still conflicted", f"{visible(e.path)} has {left} conflicts left: mark it resolved?")
+        ):
+            return
+        await self._run("staging", lambda: self.git.stage(e.path))
 
     @work(group="git-op", exit_on_error=False)
     async def action_stage_all(self) -> None:

@@ -391,3 +391,63 @@ async def test_a_merge_in_progress_can_be_aborted_after_a_confirmation(
         assert not panel.merging and panel.status is not None and panel.status.clean
         assert "Abort merge" not in footer_keys(app)
         assert (await service.read_file(sandbox.id, "repo/c.txt")).data.decode().startswith("line 1\nline 2 ours\n")
+
+
+async def test_staging_a_file_that_still_has_conflict_markers_asks_first(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    await conflicted_repo(service, sandbox)
+    app = PanelApp(service, sandbox.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await ready(pilot, app)
+        assert panel.files.select_path("c.txt", "conflicts")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "2 conflicts left" in str(app.screen.query(".dialog-message").first().render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        assert (await sh(service, sandbox.id, "git status --porcelain", cwd="repo")) == "UU c.txt\n"
+        await pilot.press("space")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        n = panel.refreshes
+        await pilot.press("y")
+        await refreshed(pilot, panel, n)
+        assert (await sh(service, sandbox.id, "git status --porcelain", cwd="repo")) == "M  c.txt\n"
+
+
+def test_every_new_binding_has_an_id_a_description_and_a_tooltip() -> None:
+    for cls in (ConflictScreen, IdentityDialog, GitPanel):
+        for b in cls.BINDINGS:
+            assert b.id and b.description and b.tooltip, (cls.__name__, b.key)  # type: ignore[union-attr]
+
+
+async def test_the_marked_hunk_stays_in_view_and_a_click_selects_one() -> None:
+    """Scrolling the selected hunk out of view selects the first hunk in view (so space never acts on a hunk
+    the user cannot see); a click selects the hunk under the pointer. A parsed diff of ten hunks is enough."""
+    from services.git_parse import parse_diff
+
+    parts = ["diff --git a/x b/x\n--- a/x\n+++ b/x\n"]
+    for k in range(10):
+        parts.append(f"@@ -{k * 10 + 1},3 +{k * 10 + 1},3 @@\n c\n-old {k}\n+new {k}\n c\n")
+    files = parse_diff("".join(parts).encode())
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DiffView(files)
+
+    app = One()
+    async with app.run_test(size=(60, 12)) as pilot:
+        view = app.query_one(DiffView)
+        view.focus()
+        await pilot.pause()
+        assert view.current_index == 0
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause()
+        top, height = view.scroll_offset.y, view.scrollable_content_region.height
+        start, end = view._hunk_rows[view.current_index], view._hunk_ends[view.current_index]
+        assert view.current_index > 0 and start < top + height and end > top  # some of its rows are on screen
+        # a click on a line of another hunk selects that hunk
+        target = view.current_index + 1
+        row = view._hunk_rows[target] + 2 - view.scroll_offset.y
+        await pilot.click(DiffView, offset=(5, row))
+        assert view.current_index == target
