@@ -599,7 +599,10 @@ class GitService:
                 await self.service.stat(self.sandbox_id, self._merge_head)
             except FileNotFound:
                 return False
-            return True
+            except SandbenchError:
+                pass  # the file API would not look (a path policy refusal, say): git is asked instead
+            else:
+                return True
         r = await self._exec(["rev-parse", "-q", "--verify", "MERGE_HEAD"])
         return r.exit_code == 0
 
