@@ -53,6 +53,7 @@ from services.git_parse import (
     GitStatus,
     Hunk,
     Stash,
+    added_file,
     decode,
     encode,
     hunk_patch,
@@ -161,6 +162,42 @@ class BranchNotMerged(GitError):
     title = "Branch not merged"
 
 
+class MissingIdentity(GitError):
+    """git refused to commit: no user name/email (the panel offers to set them, then retries)."""
+
+    title = "Who are you?"
+
+
+_IDENTITY_MARKERS = (
+    "author identity unknown",
+    "committer identity unknown",
+    "please tell me who you are",
+    "unable to auto-detect email address",
+    "empty ident name",
+    "no email was given",
+    "no name was given",
+)
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+# An untracked folder's diff: files shown (the rest counted), and bytes read of each (its head only).
+FOLDER_FILES = 100
+FOLDER_FILE_BYTES = 64 * 1024
+
+
+def check_identity(name: str, email: str) -> tuple[str, str]:
+    """`(name, email)` stripped, or `InvalidInput` saying what is wrong. git itself strips `<>` and newlines out
+    of idents; refusing them here means what is stored is what was typed."""
+    name, email = name.strip(), email.strip()
+    if not name:
+        raise InvalidInput("type a name (shown as the author of your commits)")
+    if len(name) > 200 or any(c < " " or c in "<>\x7f" for c in name):
+        raise InvalidInput("a name cannot hold <, >, control characters or more than 200 characters")
+    if not email:
+        raise InvalidInput("type an email address")
+    if len(email) > 254 or any(c < " " or c == "\x7f" for c in email) or not _EMAIL.fullmatch(email):
+        raise InvalidInput(f"not an email address: {email[:60]!r} (like ada@example.com)")
+    return name, email
+
+
 _AUTH_MARKERS = (
     "authentication failed",
     "could not read username",
@@ -235,6 +272,7 @@ class GitService:
         self.git_argv = list(git_argv)
         self._resolved = False
         self._home: str | None = None
+        self._merge_head: str | None = None  # MERGE_HEAD's path from the sandbox root ('' = ask git each time)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
     @property
@@ -308,6 +346,8 @@ class GitService:
         out = self.scrub(decode(r.stdout).strip())
         low = err.lower()
         both = f"{low}\n{out.lower()}"
+        if any(m in low for m in _IDENTITY_MARKERS):
+            return MissingIdentity(f"git {op}: no user name/email set for this repository — set them to commit")
         if "not a git repository" in low:
             return NotARepository("not a git repository: initialise one (i) or clone one into this folder")
         if op == "push" and ("[rejected]" in both or "[remote rejected]" in both or "rejected" in low):
@@ -379,7 +419,35 @@ class GitService:
             raise self._error("diff", r)
         return parse_diff(r.stdout)
 
+    async def diff_untracked_folder(self, folder: str) -> list[DiffFile]:
+        """An untracked folder (`dir/` in the status) as the all-added diffs of its files: the files git would
+        add (`ls-files --others --exclude-standard`, so ignored ones stay out), at most `FOLDER_FILES` of them,
+        each read through the file API (no symlink followed) up to `FOLDER_FILE_BYTES`."""
+        r = await self._exec(["ls-files", "-z", "--others", "--exclude-standard", "--", folder])
+        if r.exit_code != 0:
+            raise self._error("ls-files", r)
+        names = sorted(decode(n) for n in r.stdout.split(b"\0") if n)
+        shown = names[:FOLDER_FILES]
+        gate = asyncio.Semaphore(8)
+
+        async def one(path: str) -> DiffFile:
+            async with gate:
+                try:
+                    data = await self.service.read_file(
+                        self.sandbox_id, self.prefix + path, head=True, limit=FOLDER_FILE_BYTES
+                    )
+                except SandbenchError as exc:
+                    return added_file(path, b"", note=f"not shown: {exc}")
+            return added_file(path, data.data, truncated=data.truncated)
+
+        files = list(await asyncio.gather(*(one(p) for p in shown)))
+        if len(names) > len(shown):
+            files.append(added_file("", b"", note=f"{len(names) - len(shown)} more files not shown"))
+        return files
+
     async def diff_for(self, entry: FileStatus, *, staged: bool) -> list[DiffFile]:
+        if entry.untracked and entry.path.endswith("/"):
+            return await self.diff_untracked_folder(entry.path)
         if entry.untracked:
             return await self.diff_untracked(entry.path)
         return await self.diff(entry.path, staged=staged)
@@ -497,6 +565,62 @@ class GitService:
         oid = await self.head_oid()
         return oid or ""
 
+    async def identity(self) -> tuple[str, str]:
+        """The user name and email git would use here ('' where none is set), from any config level."""
+        out = []
+        for key in ("user.name", "user.email"):
+            r = await self._exec(["config", "--get", key])
+            out.append(decode(r.stdout).strip() if r.exit_code == 0 else "")
+        return out[0], out[1]
+
+    async def set_identity(self, name: str, email: str) -> None:
+        """Store the user name and email in this repository's own config (`git config --local`, inside the
+        sandbox), after `check_identity`."""
+        name, email = check_identity(name, email)
+        await self._git("config", "--local", "--", "user.name", name)
+        await self._git("config", "--local", "--", "user.email", email)
+
+    # -- merging -----------------------------------------------------------------------------------------------
+    async def _git_path(self, name: str) -> str | None:
+        """Where `.git/<name>` is, relative to the sandbox root (None: outside it, e.g. a linked worktree's)."""
+        r = await self._exec(["rev-parse", "--git-path", name])
+        path = decode(r.stdout).strip()
+        if r.exit_code != 0 or not path or path.startswith("/"):
+            return None
+        return paths.normalize(self.prefix + path)
+
+    async def merging(self) -> bool:
+        """Whether a merge is in progress (MERGE_HEAD exists). Asked on every panel refresh, so it costs one
+        file-API stat once git has said (once) where MERGE_HEAD lives; outside the sandbox root, git is asked."""
+        if self._merge_head is None:
+            self._merge_head = await self._git_path("MERGE_HEAD") or ""
+        if self._merge_head:
+            try:
+                await self.service.stat(self.sandbox_id, self._merge_head)
+            except FileNotFound:
+                return False
+            except SandbenchError:
+                pass  # the file API would not look (a path policy refusal, say): git is asked instead
+            else:
+                return True
+        r = await self._exec(["rev-parse", "-q", "--verify", "MERGE_HEAD"])
+        return r.exit_code == 0
+
+    async def merge_message(self) -> str:
+        """The message git prepared for the merge commit (MERGE_MSG, its comment lines dropped), or ''."""
+        where = await self._git_path("MERGE_MSG")
+        if where is None:
+            return ""
+        try:
+            text = decode((await self.service.read_file(self.sandbox_id, where)).data)
+        except SandbenchError:
+            return ""
+        return "\n".join(ln for ln in text.splitlines() if not ln.startswith("#")).strip()
+
+    async def merge_abort(self) -> None:
+        """`git merge --abort`: back to the state before the merge. Callers confirm first."""
+        await self._git("merge", "--abort")
+
     # -- branches ----------------------------------------------------------------------------------------------
     async def branches(self, *, remotes: bool = False) -> list[Branch]:
         args = ["branch", "--list", f"--format={BRANCH_FORMAT}"]
@@ -562,6 +686,7 @@ class GitService:
         await self.check_branch_name(branch)
         await self._git("init", "-q", *(["--bare"] if bare else []), "-b", branch)
         self._resolved = False
+        self._merge_head = None
 
     async def clone(
         self,

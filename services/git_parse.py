@@ -361,6 +361,7 @@ class DiffFile:
     hunks: tuple[Hunk, ...] = ()
     binary: bool = False
     status: str = "M"  # A, D, M, R, C, T
+    note: str | None = None  # shown under the file's name (content cut, could not be read, files left out)
 
     @property
     def path(self) -> str:
@@ -526,6 +527,25 @@ def parse_diff(data: bytes) -> list[DiffFile]:
     if cur is not None:
         files.append(cur.build())
     return files
+
+
+def added_file(path: str, data: bytes, *, truncated: bool = False, note: str | None = None) -> DiffFile:
+    """An untracked file as git would show it added: one hunk of `+` lines (binary when it holds a NUL, as git
+    decides). `truncated`: `data` is only the file's head, and the note says so."""
+    header = (f"diff --git a/{path} b/{path}", "new file mode 100644", "--- /dev/null", f"+++ b/{path}")
+    if truncated:
+        note = note or "only the start of the file is shown"
+    if b"\0" in data[:8000]:
+        return DiffFile(None, path, header, (), True, "A", note)
+    text = decode(data)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    body = tuple("+" + ln for ln in lines)
+    if text and not text.endswith("\n") and not truncated:
+        body += ("\\ No newline at end of file",)
+    hunks = (Hunk(f"@@ -0,0 +1,{len(lines)} @@", 0, 0, 1, len(lines), body),) if lines else ()
+    return DiffFile(None, path or None, header, hunks, False, "A", note)
 
 
 def hunk_patch(file: DiffFile, hunk: Hunk, *, reverse: bool = False) -> bytes:

@@ -24,6 +24,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax, SyntaxTheme
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -47,6 +48,19 @@ STYLES: dict[str, Style] = {
     "add-sign": Style(color="green", bold=True, bgcolor="#16361c"),
     "del-sign": Style(color="red", bold=True, bgcolor="#3d1a1d"),
 }
+# The selected hunk's rows: the same kinds on brighter backgrounds, so the hunk that space/d act on stands out
+# as a block (with the gutter marker), not only by its header line.
+SELECTED: dict[str, Style] = {
+    **STYLES,
+    "add": Style(bgcolor="#1f5a2b"),
+    "del": Style(bgcolor="#64252a"),
+    "ctx": Style(bgcolor="#262f3d"),
+    "note": Style(color="grey70", italic=True, bgcolor="#262f3d"),
+    "add-sign": Style(color="bright_green", bold=True, bgcolor="#1f5a2b"),
+    "del-sign": Style(color="bright_red", bold=True, bgcolor="#64252a"),
+}
+GUTTER = "▌"  # marks every row of the selected hunk, in a column that does not scroll sideways
+GUTTER_STYLE = Style(color="bright_cyan", bold=True)
 THEME = "monokai"
 
 
@@ -79,11 +93,17 @@ def build_rows(files: Sequence[DiffFile]) -> list[DiffRow]:
         if f.status == "R" and f.old_path:
             name = f"{visible(f.old_path)} → {name}"
         label = {"A": "new file", "D": "deleted", "R": "renamed", "C": "copied"}.get(f.status, "modified")
+        if not f.path:  # not a file: a note about the list itself ("12 more files not shown")
+            rows.append(DiffRow("note", f"  {visible(f.note or '')}", fi))
+            continue
         rows.append(DiffRow("file", f" {name}  ({label}, +{f.added} -{f.removed})", fi))
+        if f.note:
+            rows.append(DiffRow("note", f"  {visible(f.note)}", fi))
         if f.binary:
             rows.append(DiffRow("note", "  binary file: not shown", fi))
         elif not f.hunks:
-            rows.append(DiffRow("note", "  no content change (mode or name only)", fi))
+            empty = f.status == "A" and not f.note
+            rows.append(DiffRow("note", "  empty file" if empty else "  no content change (mode or name only)", fi))
         for hi, h in enumerate(f.hunks):
             rows.append(DiffRow("hunk", visible(h.header), fi, hi))
             for ln in h.lines:
@@ -96,7 +116,10 @@ def build_rows(files: Sequence[DiffFile]) -> list[DiffRow]:
 
 
 class DiffView(ScrollView, can_focus=True):
-    """Shows a list of `DiffFile`s; `n`/`N` move between hunks; `current` is the selected (file, hunk)."""
+    """Shows a list of `DiffFile`s; `n`/`N` (or a click) select a hunk; `current` is the selected (file, hunk).
+
+    The selected hunk is marked on every one of its rows: a `▌` in a gutter column that never scrolls sideways,
+    and brighter backgrounds; scrolling it out of view selects the first hunk in view instead."""
 
     DEFAULT_CSS = """
     DiffView { background: $surface; }
@@ -134,9 +157,10 @@ class DiffView(ScrollView, can_focus=True):
         self.highlight = highlight
         self.files: list[DiffFile] = []
         self.rows: list[DiffRow] = []
-        self._hunk_rows: list[int] = []
+        self._hunk_rows: list[int] = []  # the row of each hunk's header
+        self._hunk_ends: list[int] = []  # the row after each hunk's last line
         self._current = -1  # index into _hunk_rows
-        self._cache: dict[int, Strip] = {}
+        self._cache: dict[tuple[int, bool], Strip] = {}  # (row, in the selected hunk) -> strip
         self._width = 0
         self.loaded_at: float | None = None
         self.painted_at: float | None = None  # first render_line after the last set_diff: for the benchmark
@@ -148,9 +172,16 @@ class DiffView(ScrollView, can_focus=True):
         self.files = list(files)
         self.rows = build_rows(self.files)
         self._hunk_rows = [i for i, r in enumerate(self.rows) if r.kind == "hunk"]
+        self._hunk_ends = []
+        for start in self._hunk_rows:
+            end = start + 1
+            head = self.rows[start]
+            while end < len(self.rows) and self.rows[end].kind != "hunk" and self.rows[end].hunk == head.hunk:
+                end += 1
+            self._hunk_ends.append(end)
         self._cache.clear()
         self._width = max((len(r.text) for r in self.rows), default=0) + 2
-        self.virtual_size = Size(self._width, len(self.rows))
+        self.virtual_size = Size(self._width + 1, len(self.rows))  # +1: the gutter
         self._current = -1
         if self._hunk_rows:
             self._current = min(max(old_hunk, 0), len(self._hunk_rows) - 1) if keep_position else 0
@@ -180,18 +211,29 @@ class DiffView(ScrollView, can_focus=True):
     def current_index(self) -> int:
         return self._current
 
+    def in_current_hunk(self, index: int) -> bool:
+        """Whether row `index` belongs to the selected hunk (its header, its lines)."""
+        if self._current < 0:
+            return False
+        return self._hunk_rows[self._current] <= index < self._hunk_ends[self._current]
+
+    def _hunk_at(self, index: int) -> int:
+        """The hunk whose rows hold row `index`, or -1."""
+        for i, (start, end) in enumerate(zip(self._hunk_rows, self._hunk_ends, strict=True)):
+            if start <= index < end:
+                return i
+        return -1
+
     # -- actions -----------------------------------------------------------------------------------------------
-    def _select(self, index: int) -> None:
+    def _select(self, index: int, *, scroll: bool = True) -> None:
         if not self._hunk_rows:
             return
         index = max(0, min(index, len(self._hunk_rows) - 1))
         if index == self._current:
             return
-        for old in (self._current, index):
-            if old >= 0:
-                self._cache.pop(self._hunk_rows[old], None)
         self._current = index
-        self._scroll_to_current()
+        if scroll:
+            self._scroll_to_current()
         self.refresh()
         self.post_message(self.HunkSelected(self, *self.current))
 
@@ -205,6 +247,27 @@ class DiffView(ScrollView, can_focus=True):
     def action_prev_hunk(self) -> None:
         self._select(self._current - 1)
 
+    def on_click(self, event: events.Click) -> None:
+        """A click selects the hunk under the pointer (the one space/d will then act on)."""
+        hunk = self._hunk_at(self.scroll_offset.y + event.y)
+        if hunk >= 0:
+            self._select(hunk, scroll=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Scrolled (j/k, page keys, wheel) until the selected hunk is off screen: select the first hunk in view,
+        # so the hunk a key acts on is always one the user can see.
+        if self._current < 0 or not self.is_mounted:
+            return
+        top = round(new_value)
+        bottom = top + max(1, self.scrollable_content_region.height)
+        if self._hunk_rows[self._current] < bottom and self._hunk_ends[self._current] > top:
+            return
+        for i, (start, end) in enumerate(zip(self._hunk_rows, self._hunk_ends, strict=True)):
+            if start < bottom and end > top:
+                self._select(i, scroll=False)
+                return
+
     # -- rendering ---------------------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         if self.painted_at is None:
@@ -214,32 +277,35 @@ class DiffView(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
-        strip = self._cache.get(index)
+        selected = self.in_current_hunk(index)
+        strip = self._cache.get((index, selected))
         if strip is None:
-            strip = self._render_row(index)
-            self._cache[index] = strip
+            strip = self._render_row(index, selected)
+            self._cache[(index, selected)] = strip
         row = self.rows[index]
-        fill = STYLES.get(row.kind, Style())
-        if row.kind == "hunk" and self._hunk_rows and self._hunk_rows[self._current] == index:
-            fill = STYLES["hunk-current"]
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style + fill)
+        table = SELECTED if selected else STYLES
+        fill = STYLES["hunk-current"] if selected and row.kind == "hunk" else table.get(row.kind, Style())
+        body = strip.crop_extend(scroll_x, scroll_x + max(0, width - 1), self.rich_style + fill)
+        gutter = Segment(GUTTER, self.rich_style + GUTTER_STYLE) if selected else Segment(" ", self.rich_style)
+        return Strip([gutter, *body], width)
 
-    def _render_row(self, index: int) -> Strip:
+    def _render_row(self, index: int, selected: bool = False) -> Strip:
         row = self.rows[index]
         kind = row.kind
-        if kind == "hunk" and self._hunk_rows and self._hunk_rows[self._current] == index:
+        table = SELECTED if selected else STYLES
+        if kind == "hunk" and selected:
             text = Text(row.text, style=STYLES["hunk-current"])
         elif kind in ("add", "del", "ctx"):
-            text = self._code_line(row)
+            text = self._code_line(row, table)
         else:
-            text = Text(row.text, style=STYLES.get(kind, Style()))
+            text = Text(row.text, style=table.get(kind, Style()))
         segments = list(text.render(self.app.console))
         return Strip(segments, text.cell_len).apply_style(self.rich_style)
 
-    def _code_line(self, row: DiffRow) -> Text:
-        base = STYLES[row.kind]
+    def _code_line(self, row: DiffRow, table: dict[str, Style] = STYLES) -> Text:
+        base = table[row.kind]
         sign, code = row.text[:1], row.text[1:]
-        text = Text(sign, style=STYLES.get(f"{row.kind}-sign", base))
+        text = Text(sign, style=table.get(f"{row.kind}-sign", base))
         lexer = lexer_for(self.files[row.file].path) if self.highlight and row.file >= 0 else None
         if lexer is None or not code:
             text.append(code, style=base)
@@ -255,4 +321,4 @@ class DiffView(ScrollView, can_focus=True):
 
     def segments_for_test(self, index: int) -> list[Segment]:
         """The segments of row `index` (tests check colours without rendering a screen)."""
-        return list(self._render_row(index))
+        return list(self._render_row(index, self.in_current_hunk(index)))

@@ -43,7 +43,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Input, OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from services.errors import SandbenchError
@@ -51,6 +51,7 @@ from services.git import (
     CACHE_DIR,
     BranchNotMerged,
     GitService,
+    MissingIdentity,
     NotARepository,
     NoUpstream,
 )
@@ -59,6 +60,13 @@ from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
+from widgets.git_commit import CommitDialog as CommitDialog  # re-exported: tests and callers import it from here
+from widgets.git_commit import summary_hint as summary_hint
+from widgets.git_conflicts import ConflictScreen, markers_left
+from widgets.git_header import GitHeader
+from widgets.git_header import header_text as header_text  # re-exported: tests and callers import it from here
+from widgets.git_identity import IdentityDialog
+from widgets.git_recent import RECENT, RecentCommits
 from widgets.messages import ReportWorkerErrors, describe, report, tell
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
@@ -68,8 +76,6 @@ SECTION_TITLES: dict[Section, str] = {
     "unstaged": "Unstaged",
     "untracked": "Untracked",
 }
-SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
-SUMMARY_HARD = 72
 
 
 def plain(text: str, style: str | Style = "") -> Text:
@@ -248,53 +254,6 @@ def status_rows(status: GitStatus) -> list[Row]:
     return rows
 
 
-def header_text(status: GitStatus | None, *, not_repo: bool = False, failure: str | None = None) -> Text:
-    """The header line; `failure` (the last status call's error, already one safe line) replaces the status when
-    there is none yet and follows it otherwise (the status shown is then the last one read)."""
-    if failure is not None:
-        t = Text("git status failed: ", style="bold red")
-        t.append_text(plain(failure))
-        if status is not None:
-            return Text.assemble(_status_text(status), "\n", t)
-        return t
-    if not_repo or status is None:
-        return Text.assemble(("not a git repository", "bold yellow"), ("  i: init", "grey62"))
-    return _status_text(status)
-
-
-def _status_text(status: GitStatus) -> Text:
-    t = Text()
-    if status.branch is None:
-        t.append("HEAD detached", style="bold yellow")
-        if status.oid:
-            t.append(f" at {status.oid[:8]}", style="yellow")
-    else:
-        t.append("⎇ ", style="grey62")
-        t.append_text(plain(status.branch, "bold"))
-    if status.initial:
-        t.append(" (no commits yet)", style="grey62")
-    if status.upstream:
-        t.append(" → ", style="grey62")
-        t.append_text(plain(status.upstream, "cyan"))
-        if status.ahead:
-            t.append(f" ↑{status.ahead}", style="green")
-        if status.behind:
-            t.append(f" ↓{status.behind}", style="red")
-    elif status.branch is not None and not status.initial:
-        t.append(" (no upstream)", style="grey62")
-    t.append("  ")
-    if status.conflicted:
-        t.append(f"conflicts {len(status.conflicted)}", style="bold magenta")
-    elif status.clean:
-        t.append("clean", style="green")
-    else:
-        changed = len([e for e in status.entries if e.kind != "ignored"])
-        t.append(f"dirty ({changed})", style="yellow")
-    if status.stash_count:
-        t.append(f"  stash {status.stash_count}", style="grey62")
-    return t
-
-
 # -- dialogs ---------------------------------------------------------------------------------------------------
 class SecretDialog(InputDialog):
     """An `InputDialog` whose input is hidden (passwords, passphrases)."""
@@ -302,70 +261,6 @@ class SecretDialog(InputDialog):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#value", Input).password = True
-
-
-def summary_hint(message: str) -> Text:
-    summary = message.split("\n", 1)[0]
-    n = len(summary)
-    style = "green" if n <= SUMMARY_SOFT else "yellow" if n <= SUMMARY_HARD else "bold red"
-    t = Text(f"summary {n}/{SUMMARY_SOFT}", style=style)
-    if n > SUMMARY_HARD:
-        t.append(f"  over {SUMMARY_HARD}: shorten the first line", style="red")
-    elif "\n" in message and message.split("\n")[1:2] != [""]:
-        t.append("  leave the second line empty", style="yellow")
-    t.append("   ctrl+s commit · esc cancel", style="grey62")
-    return t
-
-
-class CommitDialog(ModalScreen[str | None]):
-    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels."""
-
-    DEFAULT_CSS = """
-    CommitDialog { align: center middle; background: $background 60%; }
-    CommitDialog > Vertical {
-        width: 80; max-width: 95%; height: 20; max-height: 90%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    CommitDialog .dialog-title { text-style: bold; color: $accent; }
-    CommitDialog TextArea { height: 1fr; }
-    CommitDialog #hint { height: 1; }
-    CommitDialog #error { color: $error; height: auto; }
-    """
-    BINDINGS = [
-        Binding("ctrl+s", "commit", "Commit", id="git.commit_dialog.commit", tooltip="Commit with this message"),
-        Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
-    ]
-
-    def __init__(self, *, amend: bool = False, message: str = "") -> None:
-        super().__init__()
-        self.amend = amend
-        self.initial = message
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(
-                Text("Amend the last commit" if self.amend else "Commit staged changes"), classes="dialog-title"
-            )
-            yield TextArea(self.initial, id="message", soft_wrap=True, show_line_numbers=False)
-            yield Static(summary_hint(self.initial), id="hint")
-            yield Static("", id="error")
-
-    def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
-
-    @on(TextArea.Changed)
-    def _changed(self, event: TextArea.Changed) -> None:
-        self.query_one("#hint", Static).update(summary_hint(event.text_area.text))
-
-    def action_commit(self) -> None:
-        text = self.query_one(TextArea).text
-        if not text.strip():
-            self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))
-            return
-        self.dismiss(text)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
@@ -417,8 +312,16 @@ class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
             # decided once, here: the prefetch may finish between compose and mount, and then load() must still run
             self._initial = self._ready()
             yield DiffView(self._initial or (), id="diff")
-            hint = "n/N hunks · space unstage hunk" if self.staged else "n/N hunks · space stage hunk · d discard hunk"
-            yield Static(Text(hint + " · esc close"), id="diff-hint")
+            yield Static(self._hint(), id="diff-hint")
+
+    def _hint(self, view: DiffView | None = None) -> Text:
+        keys = "n/N hunks · space unstage hunk" if self.staged else "n/N hunks · space stage hunk · d discard hunk"
+        at = f"hunk {view.current_index + 1}/{view.hunk_count} · " if view is not None and view.hunk_count else ""
+        return Text.assemble((at, "bold"), keys + " · esc close")
+
+    @on(DiffView.HunkSelected)
+    def _hunk_selected(self, event: DiffView.HunkSelected) -> None:
+        self.query_one("#diff-hint", Static).update(self._hint(event.view))
 
     def on_mount(self) -> None:
         self.query_one(DiffView).focus()
@@ -933,6 +836,8 @@ class GitPanel(ReportWorkerErrors, Vertical):
         Binding("S", "stash", "Stash now", id="git.stash", tooltip="Stash all changes (untracked too)"),
         Binding("r", "refresh", "Refresh", id="git.refresh", show=False, tooltip="Re-read the repository status"),
         Binding("i", "init", "Init repo", id="git.init", tooltip="Make this folder a git repository"),
+        Binding("m", "resolve", "Resolve", id="git.resolve", tooltip="Resolve the conflicted file: ours/theirs/both"),
+        Binding("M", "abort_merge", "Abort merge", id="git.abort_merge", tooltip="git merge --abort (asks first)"),
     ]
 
     class StatusChanged(Message):
@@ -983,11 +888,18 @@ class GitPanel(ReportWorkerErrors, Vertical):
         self._refresh_lock = asyncio.Lock()
         self._op_lock = asyncio.Lock()
         self._diffs: dict[DiffKey, asyncio.Task[list[DiffFile]]] = {}
+        self.merging = False  # a merge is in progress (MERGE_HEAD): commit or abort it from here
+        self.draft = ""  # a commit message whose commit failed: offered again, so nothing typed is lost
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("loading…", style="grey62"), id="git-header")
+        yield GitHeader(id="git-header")
         yield StatusList(id="git-files")
+        yield RecentCommits(id="git-recent")
         yield Static("", id="git-progress")
+
+    def on_resize(self) -> None:
+        # a short pane keeps its rows for the file list: recent commits take what is left over
+        self.query_one(RecentCommits).set_rows(min(RECENT, max(0, (self.size.height - 8) // 2)))
 
     def on_mount(self) -> None:
         self.request_refresh()
@@ -1007,6 +919,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
             self._want = 0
             try:
                 status = await self.git.status()
+                merging = await self.git.merging()
             except NotARepository:
                 self._show(None, not_repo=True)
                 return None
@@ -1014,22 +927,32 @@ class GitPanel(ReportWorkerErrors, Vertical):
                 # Any failure, typed or not, is shown in the pane (never `loading…` forever) and goes to the one
                 # error route; caught here, not left to the worker, so that following changes goes on.
                 self.failure = describe(exc)
-                self.query_one("#git-header", Static).update(header_text(self.status, failure=self.failure))
+                self.query_one(GitHeader).show(self.status, failure=self.failure, merging=self.merging)
                 report(self, exc, "git status")
                 return self.status
-            self._show(status)
+            self._show(status, merging=merging)
             return status
 
-    def _show(self, status: GitStatus | None, *, not_repo: bool = False) -> None:
+    def _show(self, status: GitStatus | None, *, not_repo: bool = False, merging: bool = False) -> None:
         self.status = status
         self.failure = None
         self.not_repo = not_repo
+        self.merging = merging
         self.refreshes += 1
         self._drop_diffs(keep=None)  # a new generation: every cached diff may be stale now
-        self.query_one("#git-header", Static).update(header_text(status, not_repo=not_repo))
+        self.query_one(GitHeader).show(status, not_repo=not_repo, merging=merging)
         self.files.set_rows(status_rows(status) if status else [])
+        recent = self.query_one(RecentCommits)
+        head = status.oid if status else None
+        if head != recent.head or (head is None and recent.commits):
+            self._load_recent(head)
         self.refresh_bindings()
         self.post_message(self.StatusChanged(status))
+
+    @work(exclusive=True, group="git-recent", exit_on_error=False)
+    async def _load_recent(self, head: str | None) -> None:
+        commits = await self.git.log(limit=RECENT) if head is not None else []
+        self.query_one(RecentCommits).show(commits, head)
 
     @work(group="git-refresh", exit_on_error=False)
     async def request_refresh(self) -> None:
@@ -1133,6 +1056,11 @@ class GitPanel(ReportWorkerErrors, Vertical):
             return self.not_repo
         if self.not_repo and action not in ("refresh", "init"):
             return False
+        if action == "resolve":
+            row = self.files.selected
+            return row is not None and row.section == "conflicts"
+        if action == "abort_merge":
+            return self.merging
         return True
 
     # -- helpers -----------------------------------------------------------------------------------------------
@@ -1191,8 +1119,13 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if row.section == "staged":
             paths = [e.path] + ([e.orig_path] if e.orig_path else [])
             await self._run("unstaging", lambda: self.git.unstage(*paths))
-        else:
-            await self._run("staging", lambda: self.git.stage(e.path))
+            return
+        left = await markers_left(self.git, e.path) if row.section == "conflicts" else 0
+        if left and not await self.app.push_screen_wait(
+            ConfirmDialog("Still conflicted", f"{visible(e.path)} has {left} conflicts left: mark it resolved?")
+        ):
+            return
+        await self._run("staging", lambda: self.git.stage(e.path))
 
     @work(group="git-op", exit_on_error=False)
     async def action_stage_all(self) -> None:
@@ -1205,6 +1138,9 @@ class GitPanel(ReportWorkerErrors, Vertical):
     def action_diff(self) -> None:
         row = self.files.selected
         if row is None or row.entry is None:
+            return
+        if row.section == "conflicts":
+            self.action_resolve()
             return
         self.app.push_screen(
             GitDiffScreen(
@@ -1239,12 +1175,53 @@ class GitPanel(ReportWorkerErrors, Vertical):
     @work(group="git-op", exit_on_error=False)
     async def action_commit(self) -> None:
         st = self.status
-        if st is not None and not st.staged:
+        if st is not None and st.conflicted:
+            tell(self, f"resolve the {len(st.conflicted)} conflicted files first (m)", title="Git", severity="warning")
+            return
+        if st is not None and not st.staged and not self.merging:
             tell(self, "nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
             return
-        message = await self.app.push_screen_wait(CommitDialog())
+        draft = self.draft or (await self.git.merge_message() if self.merging else "")
+        message = await self.app.push_screen_wait(CommitDialog(message=draft))
         if message:
-            await self._run("committing", lambda: self.git.commit(str(message)))
+            await self._commit(str(message))
+
+    async def _commit(self, message: str, *, amend: bool = False) -> None:
+        """Commit; when git does not know who the user is, ask (a dialog that stores it with `git config` inside
+        the sandbox) and try again. A failed commit keeps its message as the next commit's draft."""
+        self.draft = message
+        while True:
+            try:
+                async with self._op_lock:
+                    self._progress("amending…" if amend else "committing…")
+                    try:
+                        await self.git.commit(message, amend=amend)
+                    finally:
+                        self._progress_done()
+            except MissingIdentity:
+                if not await self.app.push_screen_wait(IdentityDialog(self.git)):
+                    tell(self, "not committed: your message is kept for the next commit (c)", title="Git")
+                    return
+                continue
+            except SandbenchError as exc:
+                report(self, exc)
+                return
+            break
+        self.draft = ""
+        await self.refresh_status()
+
+    def action_resolve(self) -> None:
+        row = self.files.selected
+        if row is not None and row.entry is not None and row.section == "conflicts":
+            self.app.push_screen(ConflictScreen(self.git, row.entry.path, on_change=self.request_refresh))
+
+    @work(group="git-op", exit_on_error=False)
+    async def action_abort_merge(self) -> None:
+        ok = await self.app.push_screen_wait(
+            ConfirmDialog("Abort merge", "git merge --abort: throw away the merge and its resolutions?", danger=True)
+        )
+        if ok:
+            await self._run("aborting the merge", self.git.merge_abort)
 
     @work(group="git-op", exit_on_error=False)
     async def action_amend(self) -> None:
@@ -1258,7 +1235,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
             return
         message = await self.app.push_screen_wait(CommitDialog(amend=True, message=last.rstrip("\n")))
         if message:
-            await self._run("amending", lambda: self.git.commit(str(message), amend=True))
+            await self._commit(str(message), amend=True)
 
     @work(group="git-op", exit_on_error=False)
     async def action_pull(self) -> None:

@@ -9,6 +9,7 @@ and dates are fixed through the environment, so commit ids (and the screen) are 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -53,6 +54,8 @@ def _run(snap_compare: Any, config: Config, setup: Setup, size: tuple[int, int] 
     async def build(pilot: Pilot[None], service: SandboxService, sid: str) -> None:
         await service.mkdir(sid, "repo")
         await setup(service, sid)
+        # recent commits show their age: against a fixed clock (three hours after IDENT's date), the frame is stable
+        pilot.app.clock = lambda: datetime(2024, 1, 2, 6, 4, 5, tzinfo=UTC)  # type: ignore[attr-defined]
         panel = GitPanel(service, sid, git=GitService(service, sid, repo_dir="repo", env=IDENT))
         await pilot.app.mount(panel)
         for _ in range(200):

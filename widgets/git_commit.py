@@ -1,0 +1,82 @@
+"""The commit message editor: a TextArea with a live summary-length hint; ctrl+s commits, escape cancels.
+
+Opened by the git panel (`c` commits, `A` amends); it may open with a draft (a message whose commit failed, or
+git's prepared merge message), so nothing typed is lost. An empty message is refused inline.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static, TextArea
+
+SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
+SUMMARY_HARD = 72
+
+
+def summary_hint(message: str) -> Text:
+    summary = message.split("\n", 1)[0]
+    n = len(summary)
+    style = "green" if n <= SUMMARY_SOFT else "yellow" if n <= SUMMARY_HARD else "bold red"
+    t = Text(f"summary {n}/{SUMMARY_SOFT}", style=style)
+    if n > SUMMARY_HARD:
+        t.append(f"  over {SUMMARY_HARD}: shorten the first line", style="red")
+    elif "\n" in message and message.split("\n")[1:2] != [""]:
+        t.append("  leave the second line empty", style="yellow")
+    t.append("   ctrl+s commit · esc cancel", style="grey62")
+    return t
+
+
+class CommitDialog(ModalScreen[str | None]):
+    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels."""
+
+    DEFAULT_CSS = """
+    CommitDialog { align: center middle; background: $background 60%; }
+    CommitDialog > Vertical {
+        width: 80; max-width: 95%; height: 20; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    CommitDialog .dialog-title { text-style: bold; color: $accent; }
+    CommitDialog TextArea { height: 1fr; }
+    CommitDialog #hint { height: 1; }
+    CommitDialog #error { color: $error; height: auto; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "commit", "Commit", id="git.commit_dialog.commit", tooltip="Commit with this message"),
+        Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
+    ]
+
+    def __init__(self, *, amend: bool = False, message: str = "") -> None:
+        super().__init__()
+        self.amend = amend
+        self.initial = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                Text("Amend the last commit" if self.amend else "Commit staged changes"), classes="dialog-title"
+            )
+            yield TextArea(self.initial, id="message", soft_wrap=True, show_line_numbers=False)
+            yield Static(summary_hint(self.initial), id="hint")
+            yield Static("", id="error")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    @on(TextArea.Changed)
+    def _changed(self, event: TextArea.Changed) -> None:
+        self.query_one("#hint", Static).update(summary_hint(event.text_area.text))
+
+    def action_commit(self) -> None:
+        text = self.query_one(TextArea).text
+        if not text.strip():
+            self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
