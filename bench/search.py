@@ -65,7 +65,7 @@ async def main() -> None:
         def compose(self) -> ComposeResult:
             yield SearchView(service, info.id)
 
-    for i in range(RUNS):
+    for _ in range(RUNS):
         app = Bench()
         async with app.run_test(size=(120, 40)) as pilot:
             view = app.query_one(SearchView)
@@ -76,8 +76,8 @@ async def main() -> None:
             painted: list[float] = []
             original = results.render_line
 
-            def spy(y: int, _orig=original, _painted=painted):  # type: ignore[no-untyped-def]
-                if results.groups and not _painted:
+            def spy(y: int, _orig=original, _painted=painted, _results=results):  # type: ignore[no-untyped-def]
+                if _results.groups and not _painted:
                     _painted.append(time.perf_counter())
                 return _orig(y)
 
