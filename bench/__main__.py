@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ORDER = ["service", "startup", "editor", "explorer", "terminal", "git", "daytona"]
+ORDER = ["service", "startup", "editor", "explorer", "terminal", "git", "search", "daytona"]
 
 
 def main() -> int:

@@ -272,6 +272,15 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "Copy the sandbox name to the clipboard (OSC 52)",
         show=False,
     ),
+    Key(
+        "workspace.search",
+        "ctrl+shift+f,f8",
+        "search",
+        "Search in files",
+        "Search (and replace) in every file of the sandbox; the search runs inside it",
+        show=False,  # the footer is full at 80 columns; the help screen and the palette list it
+        priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
+    ),
     Key("workspace.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
     Key(
         "workspace.focus_previous",
@@ -281,6 +290,24 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "Move focus to the previous widget",
         show=False,
     ),
+)
+
+# The search-in-files screen (tui/screens/search.py). The toggles are priority, so a search field never types the
+# letter of their alt key; each also has an F-key, for terminals whose alt does not reach the app.
+SEARCH_KEYS: tuple[Key, ...] = (
+    Key("search.close", "escape,f8", "close", "Back", "Back to the workspace (the search and its results stay)"),
+    Key("search.case", "f2,alt+c", "toggle_option('case_sensitive')", "Case", "Match case on or off", priority=True),
+    Key("search.word", "f3,alt+w", "toggle_option('whole_word')", "Word", "Whole word on or off", priority=True),
+    Key("search.regex", "f4,alt+r", "toggle_option('regex')", "Regex", "Regular expression on or off", priority=True),
+    Key(
+        "search.replace",
+        "ctrl+r",
+        "replace",
+        "Replace…",
+        "Replace in the files found: a preview of each file's changes, confirmed file by file",
+    ),
+    Key("search.stop", "f10", "stop", "Stop", "Stop the search in flight (its grep is killed)"),
+    Key("search.query", "ctrl+f", "focus_query", "Find", "Back to the search field", show=False),
 )
 
 # Shared by screens that do not inherit Textual's Screen bindings (which include ctrl+c: see the module docstring).
@@ -296,7 +323,7 @@ FOCUS_KEYS: tuple[Key, ...] = (
     ),
 )
 
-ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + FOCUS_KEYS
+ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + FOCUS_KEYS
 
 
 def bindings(keys: Iterable[Key]) -> list[BindingType]:

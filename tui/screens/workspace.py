@@ -187,6 +187,9 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             self._ensure_running()
 
     def on_unmount(self) -> None:
+        from tui.screens.search import forget_search
+
+        forget_search(self)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -343,6 +346,11 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             self.action_focus_pane("editor")
         elif not collapse:
             self.action_focus_pane(pane)
+
+    def action_search(self) -> None:
+        from tui.screens.search import open_search  # the search screen is made on first use
+
+        open_search(self)
 
     def action_copy_name(self) -> None:
         self.app.copy_to_clipboard(self.info.name)
