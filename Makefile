@@ -33,8 +33,9 @@ typecheck: $(STAMP_TEST)
 system-deps:
 	@PY=$(PY) bash scripts/system-deps.sh
 
+# PYTEST_ARGS="-n 2" runs the suite on two workers (pytest-xdist; `serial` tests still run alone)
 pytest: system-deps $(STAMP_TEST)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 test: system-deps lint typecheck pytest
 

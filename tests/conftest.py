@@ -143,3 +143,27 @@ async def service(provider: LocalProvider, config: Config) -> AsyncIterator[Sand
 @pytest.fixture
 async def sandbox(service: SandboxService) -> SandboxInfo:
     return await service.create(SandboxSpec(name="box"))
+
+
+# -- parallel runs (pytest-xdist) -----------------------------------------------------------------------------
+# A test marked `serial` asserts a wall-clock bar (an echo latency, an event-loop stall): a test on another worker
+# sharing the 2 cores would make it flaky. Every test holds a shared lock from its setup to its teardown; a serial
+# one holds it exclusively, so it runs alone. The turnstile keeps a stream of shared holders from starving it.
+# Outside xdist (and in the nested pytest runs some tests start, which drop PYTEST_* variables) it does nothing.
+@pytest.fixture(autouse=True)
+def _serial_gate(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent  # one folder for all workers of this run
+    serial = request.node.get_closest_marker("serial") is not None
+    with open(shared / "serial.turnstile", "a") as turn, open(shared / "serial.room", "a") as room:
+        fcntl.flock(turn, fcntl.LOCK_EX if serial else fcntl.LOCK_SH)
+        fcntl.flock(room, fcntl.LOCK_EX if serial else fcntl.LOCK_SH)
+        fcntl.flock(turn, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)

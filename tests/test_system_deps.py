@@ -89,6 +89,7 @@ def machine() -> Iterator[Machine]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 def test_nothing_missing_is_silent_and_never_calls_apt(machine: Machine) -> None:
     machine.have(*table_programs())
     machine.apt(installs=True)

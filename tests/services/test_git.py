@@ -314,6 +314,7 @@ awk -v n="$1" 'BEGIN { c = 0; for (d = 0; d < 200 && c < n; d++) for (f = 0; f <
 """
 
 
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 @pytest.mark.slow
 async def test_a_repo_of_20000_files(service: SandboxService, sandbox: SandboxInfo) -> None:
     await service.mkdir(sandbox.id, "big")

@@ -314,6 +314,7 @@ def test_tiocsti_is_refused(box: Box) -> None:
     assert r.stdout.decode().split() == ["refused", "EPERM", "refused", "EPERM"], r.stdout + r.stderr
 
 
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 def test_fork_bomb_is_contained_and_host_stays_responsive(box: Box) -> None:
     async def run() -> tuple[subprocess.CompletedProcess[bytes], float]:
         worst = 0.0

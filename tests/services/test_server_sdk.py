@@ -28,6 +28,7 @@ async def make(d: Any, **kw: Any) -> Any:
 
 
 # -- lifecycle --------------------------------------------------------------------------------------------------
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 async def test_create_is_started_synchronously_and_get_by_id_and_name(sdk: Any) -> None:
     from daytona import DaytonaNotFoundError
 
@@ -47,6 +48,7 @@ async def test_create_is_started_synchronously_and_get_by_id_and_name(sdk: Any) 
         await sdk.get(sb.id)
 
 
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 async def test_stop_start_archive_return_final_states(sdk: Any) -> None:
     sb = await make(sdk)
     t = time.perf_counter()

@@ -102,6 +102,7 @@ db.execute("COMMIT")
 """
 
 
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 async def test_typing_never_waits_for_a_locked_state_database(
     service: SandboxService, config: Config, box: SandboxInfo
 ) -> None:

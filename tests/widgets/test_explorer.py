@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -412,6 +413,7 @@ async def test_refresh_relists_open_folders(
         assert await until(pilot, lambda: "later.txt" in names(ex))
 
 
+@pytest.mark.serial  # a wall-clock bar: alone under xdist
 async def test_ten_thousand_entries_open_fast_and_stay_responsive(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo
 ) -> None:
