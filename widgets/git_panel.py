@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -57,7 +57,7 @@ from services.git import (
 from services.git_parse import Branch, Commit, DiffFile, FileStatus, GitStatus, Stash, visible
 from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
-from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.dialogs import ConfirmDialog, InputDialog, SubmitsInPlace
 from widgets.diff_view import DiffView
 from widgets.messages import ReportWorkerErrors, describe, report, tell
 
@@ -317,8 +317,10 @@ def summary_hint(message: str) -> Text:
     return t
 
 
-class CommitDialog(ModalScreen[str | None]):
-    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels."""
+class CommitDialog(SubmitsInPlace, ModalScreen[str | None]):
+    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels. With
+    `submit` the commit runs from the dialog: a refused commit (a hook, no identity) shows inline and the message
+    stays, with the focus in it."""
 
     DEFAULT_CSS = """
     CommitDialog { align: center middle; background: $background 60%; }
@@ -336,10 +338,13 @@ class CommitDialog(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
     ]
 
-    def __init__(self, *, amend: bool = False, message: str = "") -> None:
+    def __init__(
+        self, *, amend: bool = False, message: str = "", submit: Callable[[str], Awaitable[object]] | None = None
+    ) -> None:
         super().__init__()
         self.amend = amend
         self.initial = message
+        self._submit_call = submit
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -362,10 +367,14 @@ class CommitDialog(ModalScreen[str | None]):
         if not text.strip():
             self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))
             return
-        self.dismiss(text)
+        submit = self._submit_call
+        if submit is None:
+            self.dismiss(text)
+            return
+        self.submit_in_place(lambda: submit(text), result=text, field=self.query_one(TextArea), working="committing…")
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.cancel_unless_busy()
 
 
 class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
@@ -1242,9 +1251,9 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if st is not None and not st.staged:
             tell(self, "nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
             return
-        message = await self.app.push_screen_wait(CommitDialog())
+        message = await self.app.push_screen_wait(CommitDialog(submit=self._commit))
         if message:
-            await self._run("committing", lambda: self.git.commit(str(message)))
+            await self.refresh_status()
 
     @work(group="git-op", exit_on_error=False)
     async def action_amend(self) -> None:
@@ -1256,9 +1265,20 @@ class GitPanel(ReportWorkerErrors, Vertical):
         except SandbenchError as exc:
             report(self, exc)
             return
-        message = await self.app.push_screen_wait(CommitDialog(amend=True, message=last.rstrip("\n")))
+        message = await self.app.push_screen_wait(
+            CommitDialog(amend=True, message=last.rstrip("\n"), submit=lambda m: self._commit(m, amend=True))
+        )
         if message:
-            await self._run("amending", lambda: self.git.commit(str(message), amend=True))
+            await self.refresh_status()
+
+    async def _commit(self, message: str, *, amend: bool = False) -> None:
+        """The commit dialog's submit: a refusal goes back into the dialog (the message kept), not to a toast."""
+        async with self._op_lock:
+            self.post_message(self._Progress("amending…" if amend else "committing…"))
+            try:
+                await self.git.commit(message, amend=amend)
+            finally:
+                self.post_message(self._Progress(None))
 
     @work(group="git-op", exit_on_error=False)
     async def action_pull(self) -> None:
