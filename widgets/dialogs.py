@@ -17,6 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from widgets.keys import Key, bindings
+
 DIALOG_CSS = """
 DialogBase {
     align: center middle;
@@ -41,7 +43,7 @@ DialogBase Button { margin-left: 1; min-width: 10; }
 
 class DialogBase(ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without doing anything")]
+    BINDINGS = bindings((Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything"),))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

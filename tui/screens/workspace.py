@@ -27,7 +27,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 
@@ -38,6 +37,7 @@ from services.terminal import foreground_program
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
+from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.git_panel import GitPanel
@@ -99,7 +99,8 @@ class PaneFrame(Vertical):
         self.can_focus = False
 
 
-class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
+# WorkspaceActions (a Screen): find file, run file, snapshot, stop, doctor — tui/workspace_actions.py
+class WorkspaceScreen(ReportWorkerErrors, WorkspaceActions, inherit_bindings=False):
     BINDINGS = bindings(WORKSPACE_KEYS)
     ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
     AUTO_FOCUS = None
