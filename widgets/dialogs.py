@@ -43,7 +43,9 @@ DialogBase Button { margin-left: 1; min-width: 10; }
 
 class DialogBase(ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
-    BINDINGS = bindings((Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything"),))
+    BINDINGS = bindings(
+        (Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything", fallback=True),)
+    )
 
     def action_cancel(self) -> None:
         self.dismiss(None)
