@@ -35,6 +35,7 @@ from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.explorer_text import clipboard_text, name_runs, plain_name
 from widgets.fuzzy_finder import FuzzyFinder
 from widgets.messages import ReportWorkerErrors, tell
+from widgets.row_scroll import scroll_row_into_view
 
 GIT_CLASSES = {
     "M": "explorer--git-modified",
@@ -415,12 +416,7 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
 
     def _move_cursor(self, index: int) -> None:
         self.cursor = max(0, min(index, len(self._rows) - 1))
-        height = self.scrollable_content_region.height or self.size.height
-        top = int(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif height and self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+        scroll_row_into_view(self, self.cursor)
         self.refresh()
 
     def watch_show_hidden(self) -> None:

@@ -48,6 +48,7 @@ from services.search import (
 )
 from widgets.explorer_text import escape_char, name_runs, plain_name
 from widgets.messages import ReportWorkerErrors, tell
+from widgets.row_scroll import scroll_row_into_view
 
 DEBOUNCE = 0.25  # seconds after the last keystroke before a search starts
 LINE_NO_WIDTH = 5
@@ -208,12 +209,7 @@ class SearchResults(ScrollView, can_focus=True):
     # -- keys -----------------------------------------------------------------------------------------------
     def _move_to(self, index: int) -> None:
         self.cursor = max(0, min(index, len(self._rows) - 1))
-        height = self.scrollable_content_region.height or self.size.height
-        top = int(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif height and self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+        scroll_row_into_view(self, self.cursor)
         self.refresh()
 
     def action_move(self, step: int) -> None:
