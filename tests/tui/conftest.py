@@ -14,6 +14,8 @@ from services.config import Config
 from services.sandbox_service import SandboxService
 from tests.tui.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
 from tui.app import SandbenchApp
+from tui.screens.sandbox_list import SandboxListScreen
+from tui.screens.workspace import WorkspaceScreen
 
 NOW = datetime(2025, 1, 2, 12, 0, 0, tzinfo=UTC)
 PLACEHOLDERS = {
@@ -36,6 +38,17 @@ async def wait_for(pilot: Pilot[Any], cond: Callable[[], object], timeout: float
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {getattr(cond, '__name__', cond)}")
         await pilot.pause(0.02)
+
+
+async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
+    """Open the list's selected sandbox and wait until its workspace has put focus in the editor."""
+    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    screen = app.screen
+    assert isinstance(screen, WorkspaceScreen)
+    await wait_for(pilot, lambda: screen.focused_pane == "editor")
+    return screen
 
 
 def notifications(app: SandbenchApp) -> list[str]:

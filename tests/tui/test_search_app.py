@@ -12,9 +12,8 @@ from textual.command import CommandPalette
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import notifications, wait_for
+from tests.tui.conftest import notifications, open_workspace, wait_for
 from tui.app import SandbenchApp
-from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.search import SearchScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
@@ -31,16 +30,6 @@ async def box(service: SandboxService) -> SandboxInfo:
     await service.write_file(info.id, "notes.txt", b"one needle\ntwo\nNEEDLE three\n")
     await service.write_file(info.id, "other.md", b"nothing to see\n")
     return info
-
-
-async def _workspace(pilot: Any, app: SandbenchApp) -> WorkspaceScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
-    screen = app.screen
-    assert isinstance(screen, WorkspaceScreen)
-    await wait_for(pilot, lambda: screen.focused_pane == "editor")
-    return screen
 
 
 async def _search(pilot: Any, app: SandbenchApp, text: str) -> SearchView:
@@ -62,7 +51,7 @@ async def test_search_groups_by_file_and_enter_opens_the_editor_at_the_match(
 ) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        workspace = await _workspace(pilot, app)
+        workspace = await open_workspace(pilot, app)
         view = await _search(pilot, app, "needle")
         results = view.results
         assert [(g.path, [m.line for m in g.matches]) for g in results.groups] == [
@@ -102,7 +91,7 @@ async def test_search_groups_by_file_and_enter_opens_the_editor_at_the_match(
 async def test_toggles_and_globs_rerun_the_search(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await _workspace(pilot, app)
+        await open_workspace(pilot, app)
         view = await _search(pilot, app, "needle")
         assert view.results.match_count == 3
         await pilot.press("f2")  # match case: NEEDLE no longer matches
@@ -119,7 +108,7 @@ async def test_toggles_and_globs_rerun_the_search(box: SandboxInfo, make_app: Ca
 async def test_palette_offers_search_in_files(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await _workspace(pilot, app)
+        await open_workspace(pilot, app)
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"search in files")
@@ -133,7 +122,7 @@ async def test_replace_with_preview_and_confirmation_writes_the_files(
 ) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await _workspace(pilot, app)
+        await open_workspace(pilot, app)
         view = await _search(pilot, app, "needle")
         first = view.results.groups[0].path
         app.screen.query_one("#search-replace").value = "pin"  # type: ignore[attr-defined]
@@ -166,7 +155,7 @@ async def test_replace_refuses_changed_and_unsaved_files(
 ) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        workspace = await _workspace(pilot, app)
+        workspace = await open_workspace(pilot, app)
         # src/app.py open with an unsaved edit in the editor
         editor = workspace.query_one(EditorTabs)
         worker = editor.open_file("src/app.py")

@@ -14,7 +14,7 @@ from textual.widgets import OptionList, Static
 from services.config import Config
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, wait_for
+from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, open_workspace, wait_for
 from tui.app import SandbenchApp
 from tui.screens.help import HelpScreen
 from tui.screens.sandbox_list import SandboxListScreen
@@ -31,20 +31,10 @@ async def box(service: SandboxService) -> SandboxInfo:
     return await service.create(SandboxSpec(name="box"))
 
 
-async def _open(pilot, app: SandbenchApp) -> WorkspaceScreen:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
-    screen = app.screen
-    assert isinstance(screen, WorkspaceScreen)
-    await wait_for(pilot, lambda: screen.focused_pane == "editor")
-    return screen
-
-
 async def test_open_and_back(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app()  # the real panes, where they have landed: they must mount and take focus in this layout
     async with app.run_test(size=(160, 40)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         assert screen.info.id == box.id
         for pane in ("explorer", "editor", "terminal", "git"):
             assert screen.query_one(f"#{pane}") is not None
@@ -103,7 +93,7 @@ async def test_pane_keys_focus_maximise_resize_collapse(
 ) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(160, 40)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         for key, pane in (("alt+1", "explorer"), ("alt+3", "terminal"), ("alt+4", "git"), ("alt+2", "editor")):
             await pilot.press(key)
             await wait_for(pilot, lambda pane=pane: screen.focused_pane == pane)  # type: ignore[misc]
@@ -147,7 +137,7 @@ async def test_pane_keys_focus_maximise_resize_collapse(
 async def test_narrow_folds_git_into_a_tab(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         assert screen.narrow
         assert screen.pane_visible("editor") and not screen.pane_visible("git")
         await pilot.press("alt+4")
@@ -163,7 +153,7 @@ async def test_narrow_folds_git_into_a_tab(box: SandboxInfo, make_app: Callable[
 async def test_help_screen_lists_every_key_grouped(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(160, 48)) as pilot:
-        await _open(pilot, app)
+        await open_workspace(pilot, app)
         await pilot.press("alt+3", "f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_screen = app.screen
@@ -184,7 +174,7 @@ async def test_palette_lists_the_focused_panes_commands(
 ) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(160, 48)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         await pilot.press("alt+3")
         await wait_for(pilot, lambda: screen.focused_pane == "terminal")
         await pilot.press("ctrl+p")
@@ -201,7 +191,7 @@ async def test_palette_lists_the_focused_panes_commands(
 async def test_palette_runs_the_command(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(160, 48)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"zoom")
@@ -221,7 +211,7 @@ async def test_keymap_from_config_rebinds(service: SandboxService, config: Confi
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
         await pilot.press("escape")
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         await pilot.press("f11")
         assert screen.maximized is None
         await pilot.press("f9")
@@ -231,7 +221,7 @@ async def test_keymap_from_config_rebinds(service: SandboxService, config: Confi
 async def test_quit_without_unsaved_work(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(120, 30)) as pilot:
-        await _open(pilot, app)
+        await open_workspace(pilot, app)
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert app.return_value == 0
@@ -242,7 +232,7 @@ async def test_quit_asks_when_work_is_unsaved_and_leaving_does_not(
 ) -> None:
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(120, 30)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         screen.query_one("#editor").has_unsaved = lambda: ["src/main.py"]  # type: ignore[attr-defined]
         await pilot.press("alt+0")  # back to the list loses nothing, so it does not ask
         await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
@@ -290,7 +280,7 @@ async def test_new_file_from_the_explorer_opens_in_the_editor(
 ) -> None:
     app = make_app(panes={"terminal": PLACEHOLDERS["terminal"], "git": PLACEHOLDERS["git"]})
     async with app.run_test(size=(160, 40)) as pilot:
-        screen = await _open(pilot, app)
+        screen = await open_workspace(pilot, app)
         explorer = screen.query_one(Explorer)
         explorer.focus()
         await wait_for(pilot, lambda: not explorer.is_loading)
