@@ -74,6 +74,20 @@ class _Cached:
     expires: float
 
 
+INTERVAL_MAX = 10**7  # minutes (19 years): far past any real interval, and well inside SQLite's integers
+
+
+def check_intervals(
+    *, auto_stop: int | None = None, auto_archive: int | None = None, auto_delete: int | None = None
+) -> None:
+    """The bounds of the lifecycle intervals in minutes, the same at create and when changed (`None`: not given)."""
+    for what, value in (("auto-stop", auto_stop), ("auto-archive", auto_archive)):
+        if value is not None and not 0 <= value <= INTERVAL_MAX:
+            raise InvalidInput(f"the {what} interval is a whole number of minutes, 0 or more")
+    if auto_delete is not None and not -1 - INTERVAL_MAX <= auto_delete <= INTERVAL_MAX:
+        raise InvalidInput("the auto-delete interval is a whole number of minutes (negative: never)")
+
+
 class SandboxService:
     def __init__(
         self,
@@ -313,6 +327,11 @@ class SandboxService:
     async def create(self, spec: SandboxSpec) -> SandboxInfo:
         if not self.identity:
             raise PermissionDenied("no identity configured: cannot label a new sandbox with its owner")
+        check_intervals(
+            auto_stop=spec.auto_stop_minutes,
+            auto_archive=spec.auto_archive_minutes,
+            auto_delete=spec.auto_delete_minutes,
+        )
         labels = dict(spec.labels)
         labels[self.owner_label] = self.identity
         spec = dataclasses.replace(spec, labels=labels)
@@ -414,11 +433,7 @@ class SandboxService:
     ) -> SandboxInfo:
         """Change a sandbox's lifecycle intervals in minutes (Daytona's meanings: auto-stop 0 never; auto-archive 0
         the maximum; auto-delete -1 never, 0 on stop). Owners only, audited; `None` keeps an interval."""
-        for what, value in (("auto-stop", auto_stop), ("auto-archive", auto_archive)):
-            if value is not None and not 0 <= value <= 10**7:
-                raise InvalidInput(f"the {what} interval is a whole number of minutes, 0 or more")
-        if auto_delete is not None and not -1 - 10**7 <= auto_delete <= 10**7:
-            raise InvalidInput("the auto-delete interval is a whole number of minutes (negative: never)")
+        check_intervals(auto_stop=auto_stop, auto_archive=auto_archive, auto_delete=auto_delete)
         return await self._lifecycle(
             "set-intervals",
             sandbox_id,

@@ -252,7 +252,7 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
         name=name,
         resources=resources,
         labels=labels,
-        auto_stop_minutes=lifecycle.interval(body, "autoStopInterval", 15),
+        auto_stop_minutes=lifecycle.interval(body, "autoStopInterval", 15, hi=10**6),
         # the SDK omits networkBlockAll unless set; local sandboxes stay offline unless network is asked for
         network=body.get("networkBlockAll") is False,
         snapshot=snapshot or None,

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from services.errors import InvalidInput, SandbenchError
+from services.sandbox_service import INTERVAL_MAX
 from services.server import wire
 
 # every DTO this server answers is of a sandbox the caller's token owns (others' are 404): this key names its owner
@@ -60,16 +61,16 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
         )
 
 
-def interval(body: Mapping[str, Any], key: str, default: int, *, lo: int | None = 0) -> int:
-    """A create body's interval in minutes (int, or a float with no fraction, as the DTO allows)."""
+def interval(body: Mapping[str, Any], key: str, default: int, *, lo: int | None = 0, hi: int = INTERVAL_MAX) -> int:
+    """A create body's interval in minutes (int, or a float with no fraction, as the DTO allows), at most `hi`."""
     value = body.get(key)
     if value is None:
         return default
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or (lo is not None and value < lo):
+    if not isinstance(value, int) or isinstance(value, bool) or (lo is not None and value < lo) or abs(value) > hi:
         floor = "" if lo is None else f", {lo} or more"
-        raise InvalidInput(f"{key} must be a whole number of minutes{floor}")
+        raise InvalidInput(f"{key} must be a whole number of minutes{floor}, at most {hi}")
     return value
 
 

@@ -115,6 +115,18 @@ async def test_set_intervals_persist_with_daytona_meanings(
     assert any(e["op"] == "set-intervals" for e in _audit(config))
 
 
+async def test_create_refuses_intervals_past_the_bound_and_creates_nothing(service: SandboxService) -> None:
+    # the same bounds as set_intervals: a huge number is a clear error, not an integer overflow in the state DB
+    for spec in (
+        SandboxSpec(name="huge-archive", auto_archive_minutes=10**30),
+        SandboxSpec(name="huge-stop", auto_stop_minutes=10**8),
+        SandboxSpec(name="negative-stop", auto_stop_minutes=-5),
+    ):
+        with pytest.raises(InvalidInput, match="interval"):
+            await service.create(spec)
+    assert [i.name for i in await service.list_sandboxes()] == []
+
+
 def test_an_older_state_database_gains_the_columns(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     con = sqlite3.connect(db)
