@@ -23,11 +23,11 @@ from textual.pilot import Pilot
 
 from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import wait_for
-from tests.tui.test_workspace import _open
+from tests.tui.conftest import open_workspace, wait_for
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
+from widgets.git_panel import GitPanel
 
 FILES = 200
 BATCH = 20  # tabs open at once
@@ -80,7 +80,10 @@ async def test_open_close_200_files_memory_returns(
     app = make_app()
     try:
         async with app.run_test(size=(160, 40)) as pilot:
-            screen = await _open(pilot, app)
+            screen = await open_workspace(pilot, app)
+            # the baseline is the settled workspace: the git panel's first status (and the keys it shows) lands
+            # asynchronously, later on a loaded machine, and its widgets are not growth
+            await wait_for(pilot, lambda: screen.query_one(GitPanel).refreshes >= 1, timeout=60)
             for _ in range(WARM_UP):
                 await _open_then_close(pilot, screen, batches[-1], [])
             blocks_before, nodes_before = _measure()
