@@ -17,6 +17,7 @@ def make_provider(config: Config) -> Provider:
             owner_label=config.owner_label,
             isolation_required=config.isolation_required,
             bwrap=config.bwrap,
+            session_host=True,  # shells outlive the app (issue 11 §1): `sandbench open NAME` finds them again
         )
     if config.provider == "daytona":
         try:

@@ -182,14 +182,17 @@ class SnapshotInfo:
 
 @dataclass(frozen=True)
 class TerminalInfo:
-    """A terminal session that lives on the provider's side (Daytona's PTY sessions), listed so the app can offer
-    to reattach to it instead of starting another shell. `active` is False once its shell has exited."""
+    """A terminal session that lives on the provider's side (Daytona's PTY sessions, the local session host's
+    shells), listed so the app can offer to reattach to it instead of starting another shell. `active` is False
+    once its shell has exited."""
 
     id: str
     created_at: datetime
     cols: int
     rows: int
     active: bool
+    command: str = ""  # what it runs now (the foreground program, else the shell) where the provider can tell
+    attached: int = 0  # clients attached to it now (another app showing it), where the provider can tell
 
 
 FileKind = Literal["file", "dir", "symlink", "other"]

@@ -117,8 +117,8 @@ class Provider(Protocol):
 @runtime_checkable
 class TerminalReattach(Protocol):
     """Optional: a provider whose terminal sessions outlive the client (Daytona's PTY sessions live in the
-    sandbox), so a reopened app can list them and reattach. Local shells end with the app, so LocalProvider does
-    not offer this; `SandboxService` checks `isinstance(provider, TerminalReattach)` and answers for it."""
+    sandbox; local shells live in the per-user session host), so a reopened app can list them and reattach.
+    `SandboxService` checks `isinstance(provider, TerminalReattach)` and answers for it."""
 
     async def list_terminals(self, sandbox_id: str) -> builtins.list[TerminalInfo]:
         """The sandbox's terminal sessions, oldest first (exited ones with `active=False`)."""

@@ -597,7 +597,7 @@ class SandboxService:
 
     async def list_terminals(self, sandbox_id: str) -> list[TerminalInfo]:
         """Terminal sessions still alive on the provider's side, to offer reattaching to them when a sandbox is
-        reopened (oldest first; `active=False` for exited ones). Local shells end with the app: always []. A
+        reopened (oldest first; `active=False` for exited ones). A
         sandbox that is not running has no live sessions, so this never starts one just to look."""
         if not isinstance(self.provider, TerminalReattach):
             return []

@@ -38,6 +38,7 @@ from pathlib import Path
 from services.errors import (
     AlreadyExists,
     Conflict,
+    InvalidInput,
     NameRejected,
     NotRunning,
     ProviderError,
@@ -49,6 +50,7 @@ from services.errors import (
 from services.local import meta
 from services.local.activity import ActivityLog
 from services.local.fsapi import AtomicWrite, WorkspaceFS
+from services.local.host_client import HostClient, HostTerminal
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store
@@ -62,6 +64,7 @@ from services.models import (
     SandboxSpec,
     SandboxState,
     SnapshotInfo,
+    TerminalInfo,
     resolve_auto_archive,
     resolve_auto_delete,
 )
@@ -159,6 +162,7 @@ class LocalProvider:
         owner_label: str = "sandbench.owner",
         isolation_required: bool = False,
         bwrap: str | None = None,  # the config key `bwrap`; None: $SANDBENCH_BWRAP, else "auto"
+        session_host: bool = False,  # terminals live in the per-user session host (the app, the CLI)
     ):
         self.data_dir = data_dir
         self.owner_label = owner_label
@@ -181,6 +185,11 @@ class LocalProvider:
         self.activity = ActivityLog(data_dir / "state.db")  # typing is activity: recorded off the event loop
         self.launcher = Launcher(data_dir / "run", isolation_required=isolation_required, bwrap_setting=bwrap)
         self.launcher.start_probe()
+        # With the session host, shells outlive this process (quit the app, open it again: the same shells);
+        # without it (serve, which keeps its own sessions; tests of the PTY itself) they are this process's.
+        self._host: HostClient | None = (
+            HostClient(data_dir, bwrap=bwrap, isolation_required=isolation_required) if session_host else None
+        )
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _dir(self, sandbox_id: str) -> Path:
@@ -527,6 +536,7 @@ class LocalProvider:
                 return self._info(row)
             self.store.update(sandbox_id, state=SandboxState.STOPPING)
             await self.activity.flush()  # the last typing before a stop is kept
+            await self._forget_terminals(sandbox_id)
             ok = await asyncio.to_thread(self.launcher.kill_all, sandbox_id, row.uid, STOP_TIMEOUT)
             await asyncio.to_thread(self._sweep_temps, row)
             self._drop_fs(sandbox_id)
@@ -545,6 +555,7 @@ class LocalProvider:
         self._locks.pop(sandbox_id, None)
 
     async def _delete_locked(self, row: Row) -> None:
+        await self._forget_terminals(row.id)
         ok = await asyncio.to_thread(self.launcher.kill_all, row.id, row.uid, STOP_TIMEOUT)
         if not ok:
             raise ProviderError(f"some processes of {row.name!r} could not be stopped; not deleting")
@@ -843,7 +854,10 @@ class LocalProvider:
 
     async def open_terminal(
         self, sandbox_id: str, cols: int, rows: int, *, cwd: str = "", env: Mapping[str, str] | None = None
-    ) -> LocalTerminal:
+    ) -> LocalTerminal | HostTerminal:
+        if self._host is not None:
+            self._running_row(sandbox_id)  # NotRunning here, as without the host (the service retries on it)
+            return await self._host.open(sandbox_id, cols, rows, cwd=cwd, env=dict(env or {}))
         row = self._running_row(sandbox_id)
         master, slave = os.openpty()
         try:
@@ -863,6 +877,48 @@ class LocalProvider:
         finally:
             os.close(slave)
         return LocalTerminal(launched, master, on_activity=lambda: self.activity.note(sandbox_id))
+
+    @property
+    def shell_name(self) -> str:
+        return os.path.basename(self.launcher._shell)
+
+    async def list_terminals(self, sandbox_id: str) -> builtins.list[TerminalInfo]:
+        """The sandbox's shells in the session host (never starts one to look): [] without the host."""
+        if self._host is None:
+            return []
+        self._row(sandbox_id)
+        out = []
+        for s in await self._host.list(sandbox_id):
+            with contextlib.suppress(TypeError, ValueError):
+                out.append(
+                    TerminalInfo(
+                        id=str(s["id"]),
+                        created_at=_ts(float(s["created_at"])),
+                        cols=int(s["cols"]),
+                        rows=int(s["rows"]),
+                        active=bool(s["active"]),
+                        command=str(s.get("command") or ""),
+                        attached=int(s.get("attached") or 0),
+                    )
+                )
+        return sorted(out, key=lambda t: t.created_at)
+
+    async def attach_terminal(self, sandbox_id: str, session_id: str) -> HostTerminal:
+        if self._host is None:
+            raise InvalidInput(
+                "these local terminals end with the app that opened them: there is no session to reattach to"
+            )
+        self._running_row(sandbox_id)
+        return await self._host.attach(sandbox_id, session_id)
+
+    async def _forget_terminals(self, sandbox_id: str) -> None:
+        """Stopping: the host (if one runs) ends the sandbox's shells first; `kill_all` then verifies nothing is
+        left, whoever started it."""
+        host = self._host or HostClient(self.data_dir)
+        try:
+            await host.forget(sandbox_id)
+        except (OSError, SandbenchError) as exc:
+            log.info("asking the session host to end %s's shells: %s", sandbox_id, exc)
 
     async def close(self) -> None:
         for sid in list(self._fs):
