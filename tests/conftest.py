@@ -100,7 +100,11 @@ def sandbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def _reap(home: Path) -> None:
     """End every process and remove every cgroup of sandboxes a test left behind (tests that drive the CLI drop
-    their data directory without deleting sandboxes; cgroups live outside it)."""
+    their data directory without deleting sandboxes; cgroups live outside it), and the session host a test's app or
+    CLI started there (it holds that home's shells)."""
+    from services.local.host_client import stop_host
+
+    stop_host(home)
     if not (home / "state.db").exists():
         return
     from services.local.launch import Launcher
