@@ -199,15 +199,35 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         """Unsaved buffers in every live workspace, shown or in the background."""
         return self.workspaces.unsaved()
 
+    def still_running(self) -> str:
+        """What quitting leaves running, for the quit dialog and the line printed on the way out: the shells of the
+        live workspaces, which stay running (detached, as tmux detaches) for `sandbench open NAME`; "" if none."""
+        parts = []
+        for ws in self.workspaces.all():
+            count = ws.ending().terminals
+            if count:
+                parts.append((count, ws.info.name))
+        if not parts:
+            return ""
+        shells = sum(c for c, _ in parts)
+        where = ", ".join(safe_text(n) for _, n in parts[:3])
+        again = f"sandbench open {safe_text(parts[0][1])}" if len(parts) == 1 else "sandbench open NAME"
+        shells_keep = f"{shells} shells in {where} keep" if shells > 1 else f"1 shell in {where} keeps"
+        return f"{shells_keep} running; `{again}` reattaches"
+
+    def _quit(self) -> None:
+        note = self.still_running()
+        self.exit(0, message=f"sandbench: {note}" if note else None)
+
     async def action_quit(self) -> None:
         from widgets.dialogs import ChoiceDialog
 
         unsaved = self.unsaved()
         if not unsaved:
-            self.exit(0)
+            self._quit()
             return
         if isinstance(self.screen, ChoiceDialog) and self.screen.id == "confirm-quit":
-            self.exit(0)  # ctrl+q twice: the user means it
+            self._quit()  # ctrl+q twice: the user means it
             return
 
         async def save_then_quit() -> None:
@@ -217,18 +237,21 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
             if left:
                 tell(self, f"not saved: {', '.join(safe_text(p) for p in left[:3])}; still open", severity="warning")
                 return
-            self.exit(0)
+            self._quit()
 
         def answer(choice: object) -> None:
             if choice == "quit":
-                self.exit(0)
+                self._quit()
             elif choice == "save":
                 self.run_worker(save_then_quit(), name="save all and quit", group="quit", exit_on_error=False)
 
         shown = ", ".join(safe_text(u) for u in unsaved[:5]) + (", …" if len(unsaved) > 5 else "")
+        running = self.still_running()
+        # quitting detaches shells, as tmux does: they keep running for `sandbench open` (closing a workspace ends)
+        detached = f"\n{running[:1].upper()}{running[1:]} (detached, as tmux detaches)." if running else ""
         dialog = ChoiceDialog(
             "Quit sandbench?",
-            f"Unsaved: {shown}. Save all and quit, or quit and lose them?",
+            f"Unsaved: {shown}. Save all and quit, or quit and lose them?{detached}",
             [("save", "Save all"), ("quit", "Quit")],
         )
         dialog.id = "confirm-quit"

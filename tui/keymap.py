@@ -265,6 +265,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "workspace.terminals",
+        "f7",
+        "terminal_list",
+        "Terminals",
+        "Shells of this sandbox not shown in a tab (detached ones), with their command and age: attach or end them",
+        show=False,
+    ),
+    Key(
         "workspace.copy_name",
         "alt+c",
         "copy_name",

@@ -111,6 +111,11 @@ class Workspaces:
         if ws is None:
             return
         mode = mode_of(sandbox_id)
+        try:
+            # ended on purpose, so its shells end too (unmounting alone only detaches them, as quitting does)
+            await ws.end_terminals()
+        except Exception:
+            log.exception("ending the terminals of %s failed", sandbox_id)
         if self._app.current_mode == mode:
             self._app.switch_mode(LIST_MODE)
         try:

@@ -75,7 +75,8 @@ class Reader:
 
 def hosted(config: Config, **kw: Any) -> SandboxService:
     """A service as the app builds it: its local terminals live in the session host."""
-    return SandboxService(LocalProvider(config.data_dir, owner_label=config.owner_label, session_host=True, **kw), config)
+    provider = LocalProvider(config.data_dir, owner_label=config.owner_label, session_host=True, **kw)
+    return SandboxService(provider, config)
 
 
 @pytest.fixture

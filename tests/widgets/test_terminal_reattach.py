@@ -1,5 +1,6 @@
 """Reopening a sandbox whose shells still run (Daytona PTY sessions, here through a real `sandbench serve`): the
-terminal pane offers to reattach, and a reattached tab is the same shell, state and all."""
+terminal pane reattaches them, as `tmux attach` does, and a reattached tab is the same shell, state and all, marked
+↺ in the tab bar; a new tab is a new shell and leaves the old one running."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ async def _wait(pilot: object, check: Callable[[], bool], what: str, timeout: fl
         await pilot.pause(0.05)  # type: ignore[attr-defined]
 
 
-async def test_reopening_offers_to_reattach_and_finds_the_same_shell(
+async def test_reopening_reattaches_and_finds_the_same_shell(
     dservice: SandboxService,  # noqa: F811
     box: SandboxInfo,  # noqa: F811
 ) -> None:
@@ -51,13 +52,13 @@ async def test_reopening_offers_to_reattach_and_finds_the_same_shell(
 
     app = PaneApp(dservice, box.id)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _wait(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the reattach offer")
-        await pilot.click("#choice-reattach")
         pane = app.query_one(TerminalPane)
         await _wait(pilot, lambda: pane.active_view is not None and pane.active_view.session is not None, "attach")
+        assert not isinstance(app.screen, ChoiceDialog)  # no question asked: the shells come back
         view = pane.active_view
         assert view is not None and view.session is not None
         assert view.session.session_id == earlier.session_id
+        assert view.reattached and pane.label_for(view).startswith("↺ ")
         await view.session.write(b"echo got-$X\n")
         await _wait(pilot, lambda: any("got-42" in row for row in view.screen_model.display()), "the old shell's $X")
         assert len(pane.views) == 1
@@ -71,9 +72,9 @@ async def test_new_shell_leaves_the_old_one_running(
     await earlier.detach()  # type: ignore[attr-defined]
     app = PaneApp(dservice, box.id)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _wait(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the reattach offer")
-        await pilot.click("#choice-new")
         pane = app.query_one(TerminalPane)
+        await _wait(pilot, lambda: pane.active_view is not None and pane.active_view.session is not None, "attach")
+        await pane.new_tab()
         await _wait(pilot, lambda: pane.active_view is not None and pane.active_view.session is not None, "a shell")
         view = pane.active_view
         assert view is not None and view.session is not None

@@ -369,6 +369,16 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def action_close_workspace(self) -> None:
         self.post_message(CloseWorkspace(self.info.id))
 
+    def action_terminal_list(self) -> None:
+        for pane in self.query(TerminalPane):
+            pane.action_terminal_list()
+            return
+
+    async def end_terminals(self) -> None:
+        """End every shell of this workspace (closing it on purpose); quitting only detaches them."""
+        for pane in self.query(TerminalPane):
+            await pane.end_all()
+
     def action_restore_layout(self) -> None:
         if self.maximized is not None:
             self.minimize()

@@ -207,6 +207,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self.scrollback = scrollback
         self.autostart = autostart
         self.attach_to = attach_to  # a provider-side session to reattach to, instead of a new shell
+        self.reattached = False  # this tab's shell was found running (reattached), not started here: marked ↺
         self.screen_model = Screen(80, 24, scrollback)
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
@@ -251,7 +252,9 @@ class TerminalView(TerminalSelection, can_focus=True):
                 session_id, self.attach_to = self.attach_to, None  # a restart opens a new shell
                 session = await self.service.attach_terminal(self.sandbox_id, session_id)
                 await session.resize(cols, rows)
+                self.reattached = True
             else:
+                self.reattached = False
                 session = await self.service.open_terminal(self.sandbox_id, cols, rows)
         except Exception as err:  # a service error, shown as one line, never a traceback
             report(self, err, "terminal")
@@ -438,7 +441,9 @@ class TerminalView(TerminalSelection, can_focus=True):
         self.start()
         self.refresh()
 
-    async def stop(self) -> None:
+    async def stop(self, *, detach: bool = False) -> None:
+        """End this tab's shell (`detach=True`: only let go of it, where the provider keeps shells running
+        without a client: the session host, Daytona; elsewhere a detach ends it too)."""
         task, self._pump_task = self._pump_task, None
         session, self.session = self.session, None
         if task is not None and not task.done():
@@ -446,11 +451,14 @@ class TerminalView(TerminalSelection, can_focus=True):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if session is not None:
+            let_go = getattr(session, "detach", None) if detach else None
             with contextlib.suppress(Exception):
-                await session.close()
+                await (let_go() if callable(let_go) else session.close())
 
     async def on_unmount(self) -> None:
-        await self.stop()
+        # Unmounted without being ended on purpose (the app quits, its terminal went away): the shell stays for
+        # `sandbench open` to find again, as tmux detaches. Ending is explicit: close tab, close workspace, stop.
+        await self.stop(detach=True)
 
     def _pane_size(self) -> tuple[int, int]:
         w, h = self.size

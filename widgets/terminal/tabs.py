@@ -2,8 +2,9 @@
 
 From the tab bar (ctrl+] in a terminal leads there): n new tab, w close tab, ←/→ switch, r restart an exited
 shell, c copy mode (see `selection.py`), enter or escape back into the terminal. Tabs out of sight are marked as
-tmux marks windows: `•` when they had output, `!` when they rang the bell. On Daytona the pane offers to reattach
-to shells still running there.
+tmux marks windows: `•` when they had output, `!` when they rang the bell. Shells still running from an earlier
+session (the local session host's, Daytona's) are reattached when the pane opens, their tabs marked `↺`; `t` lists
+the ones not shown (with their command and age) to attach or end them.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ class _TabBar(Widget, can_focus=True):
             style = base + RichStyle(bold=active, reverse=active)
             segs.append(Segment(label, style))
             segs.append(Segment(" ", base))
-        hint = " ctrl+] leaves the terminal" if not self.has_focus else " n new  w close  ←/→ switch  c copy  ⏎ back"
+        hint = (
+            " ctrl+] leaves the terminal"
+            if not self.has_focus
+            else " n new  w close  ←/→ switch  t list  c copy  ⏎ back"
+        )
         segs.append(Segment(hint, base + RichStyle(dim=True)))
         return Strip(segs).adjust_cell_length(self.size.width, base)
 
@@ -92,6 +97,13 @@ class TerminalPane(Vertical):
         Binding("right,l", "next_tab", "Next tab", id="terminal.next_tab", tooltip="Show the next terminal tab"),
         Binding("left,h", "prev_tab", "Previous tab", id="terminal.prev_tab", tooltip="Show the previous terminal tab"),
         Binding("r", "restart", "Restart", id="terminal.restart", tooltip="Start a new shell in this tab"),
+        Binding(
+            "t",
+            "terminal_list",
+            "Terminals",
+            id="terminal.list",
+            tooltip="Shells of this sandbox not shown here (detached ones): attach or end them",
+        ),
         Binding(
             "c",
             "copy_mode",
@@ -139,27 +151,31 @@ class TerminalPane(Vertical):
         except Exception as err:  # listing is a courtesy: a new shell still works without it
             log.info("listing terminal sessions failed: %s", err)
             running = []
-        if not running:
+        # Shells still running from an earlier session come back as they were, as `tmux attach` brings them (no
+        # question asked: a new shell is one key away). One another app shows now stays in the terminal list.
+        detached = [t for t in running if not t.attached]
+        if not detached:
             await self.new_tab()
             return
-        from widgets.dialogs import ChoiceDialog
+        for info in detached:
+            await self.new_tab(attach_to=info.id)
 
-        count = len(running)
-        message = (
-            f"This sandbox has {count} shell{'s' if count > 1 else ''} still running from an earlier session. "
-            "Reattach to keep their state and output, or start a new shell (they keep running)."
-        )
+    async def end_all(self) -> None:
+        """End every shell of this pane (closing the workspace on purpose): nothing is left running."""
+        for view in list(self.views):
+            await view.stop()
+
+    def shown_sessions(self) -> set[str]:
+        return {v.session.session_id for v in self.views if v.session is not None}
+
+    def action_terminal_list(self) -> None:
+        from widgets.terminal.session_list import SessionList
 
         async def chosen(answer: object) -> None:
-            if answer == "reattach":
-                for info in running:
-                    await self.new_tab(attach_to=info.id)
-            else:
-                await self.new_tab()
+            if isinstance(answer, str) and answer:
+                await self.new_tab(attach_to=answer, focus=True)
 
-        self.app.push_screen(
-            ChoiceDialog("Running shells", message, [("new", "New shell"), ("reattach", "Reattach")]), chosen
-        )
+        self.app.push_screen(SessionList(self.service, self.sandbox_id, self.shown_sessions()), chosen)
 
     def _watch_connections(self) -> None:
         """Redraw the tab labels when a remote session's connection state changes (reconnecting, detached)."""
@@ -170,6 +186,8 @@ class TerminalPane(Vertical):
 
     def label_for(self, view: TerminalView) -> str:
         label = (view.title or "shell")[:24]
+        if view.reattached:
+            label = "↺ " + label  # found running, not started here (tmux's reattach, made visible)
         if view.failed is not None:
             label += " [failed to start]"
         elif view.exited:
