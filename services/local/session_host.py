@@ -26,6 +26,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ REAP_EVERY = 30.0  # seconds between auto-stop passes
 MAX_SESSIONS = 256  # shells one host holds (a bound, as serve has one per token)
 MAX_SIZE = 1000
 FOREGROUND_EVERY = 1.0
+WATCH_EVERY = 1.0  # seconds between checks that the socket is still ours
 
 
 class SessionHost:
@@ -77,20 +79,27 @@ class SessionHost:
     def empty(self) -> bool:
         return len(self.ptys) == 0 and self._connections == 0
 
-    async def run_until_empty(self) -> None:
-        """Wait until stopped, or until nothing has been held for `linger` seconds."""
+    async def run_until_empty(self, still_ours: Callable[[], bool] = lambda: True) -> None:
+        """Wait until stopped, until nothing has been held for `linger` seconds, or until `still_ours()` says the
+        socket is gone (the data directory was removed or taken over: its shells have nowhere to be found)."""
         reaper = asyncio.ensure_future(self._reap_loop())
+        idle_since: float | None = None
+        loop = asyncio.get_running_loop()
         try:
             while not self._stop.is_set():
                 self._changed.clear()
+                if not still_ours():
+                    log.warning("the session host's socket is gone: ending its shells")
+                    return
                 if self.empty():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), self.linger)
-                    if self.empty() and not self._changed.is_set():
+                    idle_since = idle_since if idle_since is not None else loop.time()
+                    if loop.time() - idle_since >= self.linger:
                         return
-                    continue
+                else:
+                    idle_since = None
                 waiters = [asyncio.ensure_future(self._changed.wait()), asyncio.ensure_future(self._stop.wait())]
-                _done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                wait = min(WATCH_EVERY, self.linger) if idle_since is not None else WATCH_EVERY
+                _done, pending = await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
                 for w in pending:
                     w.cancel()
         finally:
@@ -418,7 +427,14 @@ async def serve(data_dir: Path, *, linger: float = LINGER) -> int:
         loop.add_signal_handler(sig, host.stop)
     log.info("session host %d listening on %s", os.getpid(), path)
     try:
-        await host.run_until_empty()
+
+        def still_ours() -> bool:
+            try:
+                return os.stat(path).st_ino == inode
+            except OSError:
+                return False
+
+        await host.run_until_empty(still_ours)
     finally:
         server.close()
         with contextlib.suppress(OSError):
