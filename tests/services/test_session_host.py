@@ -304,3 +304,26 @@ def test_a_long_data_dir_still_gets_a_socket(tmp_path: Path) -> None:
         cli.connect(addr)
     cli.close()
     srv.close()
+
+
+async def test_the_host_stops_a_sandbox_left_with_only_quiet_detached_shells(config: Config) -> None:
+    """The host's own auto-stop pass (it runs when no app does): detached and quiet past the interval → stopped,
+    its shells ended; a shell with a client attached keeps the sandbox up."""
+    from services.local.session_host import SessionHost
+
+    setup = LocalProvider(config.data_dir, owner_label=config.owner_label)
+    svc = SandboxService(setup, config)
+    info = await svc.create(SandboxSpec(name="idle", auto_stop_minutes=1))
+    host = SessionHost(config.data_dir)
+    try:
+        session = await host._open({"op": "open", "sandbox": info.id, "cols": 80, "rows": 24})
+        client = session.attach()  # a client attached: busy, never stopped
+        assert await host.reap_idle(now=time.time() + 3600) == []
+        session.detach(client)
+        assert await host.reap_idle(now=time.time() + 30) == []  # within the interval
+        assert await host.reap_idle(now=time.time() + 3600) == [info.id]
+        assert len(host.ptys) == 0
+        assert (await svc.get(info.id)).state is SandboxState.STOPPED
+    finally:
+        await host.close()
+        await svc.close()
