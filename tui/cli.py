@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from services import config as config_mod
-from services.errors import InvalidInput, SandbenchError
+from services import paths
+from services.errors import FileNotFound, InvalidInput, SandbenchError
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 from services.text import safe_text
 
@@ -71,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--from-snapshot", metavar="SNAP")
     c.add_argument("--json", action="store_true")
 
-    for verb, text in (("start", "start"), ("stop", "stop"), ("archive", "stop and pack the workspace")):
-        v = sub.add_parser(verb, help=f"{text} a sandbox")
+    for verb, text in (
+        ("start", "start a sandbox"),
+        ("stop", "stop a sandbox"),
+        ("archive", "stop a sandbox and pack its workspace"),
+    ):
+        v = sub.add_parser(verb, help=text)
         v.add_argument("name")
         v.add_argument("--json", action="store_true")
     rm = sub.add_parser("rm", help="delete a sandbox")
@@ -96,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("cp", help="copy a file: NAME:PATH to/from a local path or - (stdin/stdout)")
     cp.add_argument("src")
     cp.add_argument("dst")
+    cp.add_argument("-p", "--parents", action="store_true", help="create missing folders on the way to dst")
 
     o = sub.add_parser("open", help="open the app on a sandbox")
     o.add_argument("name")
@@ -283,7 +289,7 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
                 print(f"{safe_text(s.name)}\tfrom {safe_text(s.source or '-')}\t{human_size(s.size_bytes)}")
         return 0
     if verb == "cp":
-        return await _copy(svc, args.src, args.dst)
+        return await _copy(svc, args.src, args.dst, parents=args.parents)
 
     info = await svc.resolve(args.name)
     if verb in ("start", "stop", "archive"):
@@ -344,7 +350,9 @@ def _split_remote(arg: str) -> tuple[str, str] | None:
     return name, path
 
 
-async def _copy(svc: Any, src: str, dst: str) -> int:
+async def _copy(svc: Any, src: str, dst: str, *, parents: bool = False) -> int:
+    """`parents` (-p) creates the folders on the way to `dst`, as the explorer does for `a/b/name`; without it a
+    missing folder is an error that says so."""
     rs, rd = _split_remote(src), _split_remote(dst)
     if (rs is None) == (rd is None):
         raise UsageError("cp copies between a sandbox (NAME:PATH) and a local path or '-'")
@@ -358,6 +366,10 @@ async def _copy(svc: Any, src: str, dst: str) -> int:
             target = Path(dst)
             if target.is_dir():
                 target = target / Path(rs[1]).name
+            if not target.parent.is_dir():
+                if not parents:
+                    raise FileNotFound(f"{target.parent}: no such folder (use -p to create it)")
+                target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.sandbench-tmp")
             tmp.write_bytes(data)
             tmp.replace(target)
@@ -368,8 +380,26 @@ async def _copy(svc: Any, src: str, dst: str) -> int:
     path = rd[1]
     if src != "-" and (not path or path.endswith("/")):
         path = f"{path}{Path(src).name}"
-    await svc.write_file(info.id, path, data)
+    folder = paths.parent(paths.normalize(path))
+    if parents and folder:
+        await svc.mkdir(info.id, folder, parents=True)
+    try:
+        await svc.write_file(info.id, path, data)
+    except FileNotFound:
+        if folder and not await _remote_exists(svc, info.id, folder):
+            raise FileNotFound(
+                f"{safe_text(folder)}: no such folder in {safe_text(info.name)} (use -p to create it)"
+            ) from None
+        raise
     return 0
+
+
+async def _remote_exists(svc: Any, sandbox_id: str, path: str) -> bool:
+    try:
+        await svc.stat(sandbox_id, path)
+    except FileNotFound:
+        return False
+    return True
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
