@@ -38,7 +38,6 @@ from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxRea
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.workspaces import Workspaces
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
-from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
@@ -220,42 +219,29 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         self.exit(0, message=f"sandbench: {note}" if note else None)
 
     async def action_quit(self) -> None:
-        from widgets.dialogs import ChoiceDialog
+        from widgets.unsaved_dialog import UnsavedDialog
 
         unsaved = self.unsaved()
         if not unsaved:
             self._quit()
             return
-        if isinstance(self.screen, ChoiceDialog) and self.screen.id == "confirm-quit":
-            self._quit()  # ctrl+q twice: the user means it
-            return
+        if isinstance(self.screen, UnsavedDialog):
+            return  # already asking: losing work takes `d`, never a second ctrl+q
 
-        async def save_then_quit() -> None:
+        async def save_everything() -> list[str]:
             left: list[str] = []
             for ws in self.workspaces.all():
                 left.extend(await ws.save_all())
-            if left:
-                tell(self, f"not saved: {', '.join(safe_text(p) for p in left[:3])}; still open", severity="warning")
-                return
-            self._quit()
+            return left
 
         def answer(choice: object) -> None:
-            if choice == "quit":
+            if choice in ("saved", "discard"):
                 self._quit()
-            elif choice == "save":
-                self.run_worker(save_then_quit(), name="save all and quit", group="quit", exit_on_error=False)
 
-        shown = ", ".join(safe_text(u) for u in unsaved[:5]) + (", …" if len(unsaved) > 5 else "")
         running = self.still_running()
         # quitting detaches shells, as tmux does: they keep running for `sandbench open` (closing a workspace ends)
-        detached = f"\n{running[:1].upper()}{running[1:]} (detached, as tmux detaches)." if running else ""
-        dialog = ChoiceDialog(
-            "Quit sandbench?",
-            f"Unsaved: {shown}. Save all and quit, or quit and lose them?{detached}",
-            [("save", "Save all"), ("quit", "Quit")],
-        )
-        dialog.id = "confirm-quit"
-        self.push_screen(dialog, answer)
+        detached = f"{running[:1].upper()}{running[1:]} (detached, as tmux detaches)." if running else ""
+        self.push_screen(UnsavedDialog("Quit sandbench?", detached, unsaved, save=save_everything, then="quit"), answer)
 
     # -- errors --------------------------------------------------------------------------------------------
     # Shown in one place: `ErrorRoute` (widgets.messages) handles `WorkerFailed` and `report_error`.

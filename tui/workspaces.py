@@ -8,13 +8,15 @@ that workspace's own stack, and on exit Textual unmounts every mode's screens, s
 properly (an installed-but-hidden screen would only have its message loop stopped).
 
 Ending a workspace is explicit (`confirm_end`): the dialog says what ends — the terminals (naming the programs
-running in them) and the unsaved buffers — and offers Save all where saving is worth it. Stopping or deleting a
+running in them) and the unsaved buffers — and, with unsaved buffers, asks Save all / Discard / Cancel
+(`widgets.unsaved_dialog`: a failed save ends nothing). Stopping or deleting a
 sandbox whose workspace is alive goes through the same dialog. This module never imports the workspace screen
 at start-up (the list's first frame does not need it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,6 @@ from textual.app import App
 from textual.screen import Screen
 
 from services.models import SandboxInfo
-from widgets.messages import tell
 from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
@@ -140,43 +141,42 @@ class Workspaces:
         the same dialog; `save=False` leaves out Save all (nothing to save to after a delete). Cancel ends
         nothing and does nothing."""
         from widgets.dialogs import ChoiceDialog  # not needed for the list's first frame
+        from widgets.unsaved_dialog import UnsavedDialog
 
         ws = self._live.get(info.id)
         if ws is None:
             if then is not None:
                 then()
             return
-        what = ws.ending().text()
         lines = [before] if before else []
         name = safe_text(info.name)
+        unsaved = ws.has_unsaved() if save else []
+        # with unsaved buffers the dialog lists them itself (Save all / Discard / Cancel): say only what else ends
+        ending = ws.ending()
+        what = (dataclasses.replace(ending, unsaved=()) if unsaved else ending).text()
         lines.append(
             f"Close workspace of {name}: {what}." if verb == "close" else f"Its open workspace ends too: {what}."
         )
-        choices: list[tuple[str, str]] = []
-        if save and ws.has_unsaved():
-            choices.append(("save", "Save all"))
-        choices.append(("end", verb.capitalize()))
+        heading = title or f"{verb.capitalize()} workspace"
 
-        async def go(choice: object) -> None:
-            if choice not in ("save", "end"):
-                return
-            if choice == "save":
-                left = await ws.save_all()
-                if left:
-                    tell(
-                        self._app,
-                        f"not saved: {', '.join(safe_text(p) for p in left[:3])}; nothing was ended",
-                        severity="warning",
-                    )
-                    return
+        async def end() -> None:
             await self.end(info.id)
             if then is not None:
                 then()
 
         def answer(choice: object) -> None:
-            # saving may ask (a file changed on disk): it needs a worker to wait on that dialog
-            self._app.run_worker(go(choice), name=f"{verb} {info.name}", group="end-workspace", exit_on_error=False)
+            if choice in ("saved", "discard", "end"):
+                # ending unmounts the screens of the workspace: from a worker, not from the dismiss callback
+                self._app.run_worker(end(), name=f"{verb} {info.name}", group="end-workspace", exit_on_error=False)
 
-        self._app.push_screen(
-            ChoiceDialog(title or f"{verb.capitalize()} workspace", "\n".join(lines), choices), answer
-        )
+        if unsaved:
+            self._app.push_screen(
+                UnsavedDialog(heading, "\n".join(lines), unsaved, save=ws.save_all, then=_then(verb, name)), answer
+            )
+            return
+        self._app.push_screen(ChoiceDialog(heading, "\n".join(lines), [("end", verb.capitalize())]), answer)
+
+
+def _then(verb: str, name: str) -> str:
+    """What follows the Save all question, in words: "close the workspace", "stop box"."""
+    return "close the workspace" if verb == "close" else f"{verb} {name}"

@@ -3,19 +3,33 @@
 Each is a `ModalScreen` that dismisses with its answer (None when cancelled with escape), so callers write
 `answer = await self.app.push_screen_wait(InputDialog(...))` inside a worker, or pass a callback. Text shown in
 them may come from a sandbox (file names): it is rendered with `Content`/`Text`, never parsed as markup.
+
+Input the service may still reject (a sandbox name taken, a file that already exists, a snapshot name it refuses)
+is submitted *from the dialog* (`submit=`, `DialogBase.submit_in_place`): the dialog stays open while the call
+runs, a rejection shows inline under the field with the field still focused and holding what was typed (the path
+check does the same for `../evil.txt` before anything is sent), and only success closes it. Nothing typed is lost
+to a one-line notification.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
+
+from services.errors import SandbenchError
+from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe
+
+log = logging.getLogger(__name__)
 
 DIALOG_CSS = """
 DialogBase {
@@ -34,17 +48,100 @@ DialogBase > Vertical {
 DialogBase .dialog-title { text-style: bold; color: $accent; padding-bottom: 1; }
 DialogBase .dialog-message { padding-bottom: 1; }
 DialogBase .dialog-error { color: $error; height: auto; }
+DialogBase .dialog-error.-working { color: $text-muted; }
 DialogBase Horizontal { height: auto; align-horizontal: right; padding-top: 1; }
 DialogBase Button { margin-left: 1; min-width: 10; }
 """
 
 
-class DialogBase(ModalScreen[object]):
+class DialogRejected(Message):
+    """The call a dialog's answer asked for was refused: `text` goes inline, `field` gets the focus back."""
+
+    def __init__(self, text: str, field: Widget | None) -> None:
+        super().__init__()
+        self.text = text
+        self.field = field
+
+
+class DialogAccepted(Message):
+    """The call succeeded: the dialog closes with `result`."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__()
+        self.result = result
+
+
+RETURNED = object()  # `submit_in_place(result=...)` left out: dismiss with what the call returned
+
+
+class SubmitsInPlace(ReportWorkerErrors):
+    """For a modal screen: run the call an answer asks for while the dialog stays open (`submit_in_place`).
+
+    Success dismisses the screen with the result. A `SandbenchError` (the service's rejection) is shown inline in
+    the screen's `#error` line and the `field` gets the focus back, its text untouched; anything unexpected is
+    logged and shown as `UNEXPECTED`, the same. While the call runs the screen is `busy`: a second submit is
+    ignored, and cancel says to wait (cancelling would leave the call half-reported)."""
+
+    busy = False
+
+    def show_error(self, text: str, *, working: bool = False) -> None:
+        line = self.query_one("#error", Static)  # type: ignore[attr-defined]
+        line.set_class(working, "-working")
+        line.update(Text(text))
+
+    def submit_in_place(
+        self,
+        call: Callable[[], Awaitable[object]],
+        *,
+        field: Widget | None,
+        result: object = RETURNED,
+        working: str = "working…",
+    ) -> None:
+        """Run `call()`; on success dismiss with `result`, or with what `call` returned when no result is given."""
+        if self.busy:
+            return
+        self.busy = True
+        self.show_error(working, working=True)
+
+        async def run() -> None:
+            try:
+                answer = await call()
+            except SandbenchError as err:
+                log.info("dialog input rejected: %s: %s", type(err).__name__, err)
+                self.post_message(DialogRejected(describe(err), field))  # type: ignore[attr-defined]
+                return
+            except Exception as err:  # a bug: the log has it; the dialog keeps what was typed
+                log.error("dialog submit failed", exc_info=err)
+                self.post_message(DialogRejected(UNEXPECTED, field))  # type: ignore[attr-defined]
+                return
+            self.post_message(DialogAccepted(answer if result is RETURNED else result))  # type: ignore[attr-defined]
+
+        self.run_worker(run(), name="dialog submit", group="dialog-submit", exclusive=True, exit_on_error=False)  # type: ignore[attr-defined]
+
+    # handlers by name, not `@on`: this is a plain mixin, and only message pumps collect `@on` handlers
+    def on_dialog_rejected(self, message: DialogRejected) -> None:
+        self.busy = False
+        self.show_error(message.text)
+        if message.field is not None and message.field.is_attached:
+            message.field.focus()
+
+    def on_dialog_accepted(self, message: DialogAccepted) -> None:
+        self.busy = False
+        self.dismiss(message.result)  # type: ignore[attr-defined]
+
+    def cancel_unless_busy(self) -> None:
+        if self.busy:
+            self.show_error("still working: wait for it to finish", working=True)
+            return
+        self.dismiss(None)  # type: ignore[attr-defined]
+
+
+class DialogBase(SubmitsInPlace, ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without doing anything")]
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.cancel_unless_busy()
 
 
 class ConfirmDialog(DialogBase):
@@ -87,7 +184,9 @@ class ConfirmDialog(DialogBase):
 
 
 class InputDialog(DialogBase):
-    """Ask for one line of text. `validate` returns an error message (shown, dialog stays) or None."""
+    """Ask for one line of text. `validate` returns an error message (shown, dialog stays) or None. `submit`, when
+    given, is the service call the text is for, run from the dialog: a rejection shows inline and the dialog
+    stays with the text; success dismisses with the text."""
 
     def __init__(
         self,
@@ -99,8 +198,10 @@ class InputDialog(DialogBase):
         validate: Callable[[str], str | None] | None = None,
         select: tuple[int, int] | None = None,
         password: bool = False,
+        submit: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
+        self._submit_call = submit
         self._title = title
         self._prompt = prompt
         self._value = value
@@ -126,12 +227,18 @@ class InputDialog(DialogBase):
             field.selection = self._select  # type: ignore[assignment]
 
     def _submit(self) -> None:
-        value = self.query_one("#value", Input).value
+        field = self.query_one("#value", Input)
+        value = field.value
         error = self._validate(value) if self._validate else None
         if error:
-            self.query_one("#error", Static).update(Text(error))
+            self.show_error(error)
+            field.focus()
             return
-        self.dismiss(value)
+        submit = self._submit_call
+        if submit is None:
+            self.dismiss(value)
+            return
+        self.submit_in_place(lambda: submit(value), result=value, field=field)
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
@@ -143,7 +250,7 @@ class InputDialog(DialogBase):
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()
 
 
 class ChoiceDialog(DialogBase):

@@ -20,10 +20,11 @@ from tui.screens.help import HelpScreen
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.create_dialog import CreateDialog
-from widgets.dialogs import ChoiceDialog, InputDialog
+from widgets.dialogs import InputDialog
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.status_bar import StatusBar
+from widgets.unsaved_dialog import UnsavedDialog
 
 
 @pytest.fixture
@@ -237,13 +238,13 @@ async def test_quit_asks_when_work_is_unsaved_and_leaving_does_not(
         await pilot.press("alt+0")  # back to the list loses nothing, so it does not ask
         await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
         await pilot.press("ctrl+q")  # the unsaved buffer is in a workspace in the background: quitting asks
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         assert "src/main.py" in str(app.screen.query_one(".dialog-message", Static).render())
         await pilot.press("escape")  # don't quit
         assert isinstance(app.screen, SandboxListScreen) and app.is_running
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-        await pilot.press("tab", "enter")  # past Save all, to Quit
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await pilot.press("d")  # Discard
         await pilot.pause()
     assert app.return_value == 0
 

@@ -22,6 +22,7 @@ from tui.screens.workspace import WorkspaceScreen
 from widgets.dialogs import ChoiceDialog
 from widgets.editor import EditorTabs
 from widgets.terminal import TerminalPane
+from widgets.unsaved_dialog import UnsavedDialog
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
@@ -132,7 +133,7 @@ async def test_an_unsaved_buffer_survives_the_list_and_quitting_saves_it(
         await pilot.press("alt+0")
         await to_list(pilot, app)
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         assert "notes.txt" in dialog_text(app)
         await pilot.press("enter")  # Save all (focused first)
         await wait_for(pilot, lambda: not app.is_running)

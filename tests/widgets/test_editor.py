@@ -13,6 +13,7 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
+from widgets.unsaved_dialog import UnsavedDialog
 from widgets.editor import CodeEditor, EditorTabs
 from widgets.editor.tabs import DIRTY, DiffView
 from widgets.messages import ErrorRoute
@@ -190,19 +191,19 @@ async def test_close_dirty_tab_prompts(service: SandboxService, sandbox: Sandbox
         tabs = app.query_one(EditorTabs)
         await open_file(pilot, tabs, "d.txt")
         await pilot.press("z", "alt+w")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         await pilot.press("escape")  # cancel: still open
-        await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
+        await wait_for(pilot, lambda: not isinstance(app.screen, UnsavedDialog))
         assert tabs.open_paths == ["d.txt"]
         await pilot.press("alt+w")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         await pilot.click("#choice-discard")
         await wait_for(pilot, lambda: tabs.open_paths == [])
         assert (await service.read_file(sandbox.id, "d.txt")).data == b"keep\n"
         # save from the prompt
         await open_file(pilot, tabs, "d.txt")
         await pilot.press("q", "alt+w")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         await pilot.click("#choice-save")
         await wait_for(pilot, lambda: tabs.open_paths == [])
         assert (await service.read_file(sandbox.id, "d.txt")).data == b"qkeep\n"

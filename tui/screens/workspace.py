@@ -410,13 +410,19 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     async def save_all(self) -> list[str]:
         """Save every unsaved buffer (each pane with `has_unsaved` and `save(path)`); returns what is still
-        unsaved. Call from a worker: a save may ask (the file changed on disk)."""
+        unsaved, each with why when the pane knows (`unsaved_reason`). Call from a worker: a save may ask (the
+        file changed on disk)."""
         for widget in self.query("*"):
             check, save = getattr(widget, "has_unsaved", None), getattr(widget, "save", None)
             if callable(check) and callable(save):
                 for path in list(check()):
                     await save(path)
-        return self.has_unsaved()
+        why: dict[str, str] = {}
+        for widget in self.query("*"):
+            check, reason = getattr(widget, "has_unsaved", None), getattr(widget, "unsaved_reason", None)
+            if callable(check) and callable(reason):
+                why.update((p, reason(p)) for p in check())
+        return [why.get(p, p) for p in self.has_unsaved()]
 
     # -- service state, work in flight, branch ---------------------------------------------------------------
     def _on_service_state(self, info: SandboxInfo) -> None:

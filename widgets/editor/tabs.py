@@ -38,7 +38,7 @@ from widgets.editor.content import LoadedFile, classify
 from widgets.editor.fileconfig import apply_settings, load_settings
 from widgets.editor.highlight import detect_lexer, lexer_by_name
 from widgets.editor.text_area import CodeEditor
-from widgets.messages import ReportWorkerErrors, report, tell
+from widgets.messages import ReportWorkerErrors, describe, report, tell
 
 DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
 RESTAT_AFTER = 1.0  # seconds: re-stat the active file on focus at most this often
@@ -229,6 +229,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         self.service = service
         self.sandbox_id = sandbox_id
         self._buffers: dict[str, Buffer] = {}
+        self._save_errors: dict[str, str] = {}  # path → why its last save failed (the Save all dialog says)
         self._by_pane: dict[str, Buffer] = {}
         self._loading: set[str] = set()
         self._pane_counter = 0
@@ -493,6 +494,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             return False
         if buf.read_only:
             tell(self, f"{path} is open read-only: not saved", severity="warning")
+            self._save_errors[path] = "open read-only"
             return False
         editor = buf.editor
         if buf.loaded.final_newline:
@@ -504,6 +506,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             data = text.encode("utf-8")
         except UnicodeEncodeError:
             tell(self, f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
+            self._save_errors[path] = "cannot be encoded as UTF-8"
             return False
         while True:
             try:
@@ -528,11 +531,14 @@ class EditorTabs(ReportWorkerErrors, Vertical):
                 if choice == "diff":
                     await self._show_diff(path, text)
                     continue
+                self._save_errors[path] = "changed on disk"
                 return False
             except SandbenchError as exc:
                 report(self, exc)
+                self._save_errors[path] = describe(exc)
                 return False
             break
+        self._save_errors.pop(path, None)
         buf.mtime = entry.mtime
         buf.saved_marker = marker
         buf.changed_on_disk = False
@@ -591,19 +597,26 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         if buf is None:
             return
         if buf.dirty:
+            from widgets.unsaved_dialog import UnsavedDialog
+
+            async def save() -> list[str]:
+                # from the dialog, which stays open (and says why) when the file could not be written
+                return [] if await self.save(path) else [self.unsaved_reason(path)]
+
             choice = await self.app.push_screen_wait(
-                ChoiceDialog(
-                    "Unsaved changes",
-                    f"{path} has unsaved changes.",
-                    [("save", "Save"), ("discard", "Discard")],
-                )
+                UnsavedDialog("Close tab", f"{path} has unsaved changes.", [path], save=save, then="close the tab")
             )
-            if choice == "save":
-                if not await self.save(path):
-                    return
-            elif choice != "discard":
+            if choice not in ("saved", "discard"):
+                return
+            buf = self._buffers.get(path)  # the tab may have gone meanwhile (its file deleted)
+            if buf is None:
                 return
         await self._remove(buf)
+
+    def unsaved_reason(self, path: str) -> str:
+        """`path`, with why its last save failed when that is known: "notes.txt (permission denied)"."""
+        why = self._save_errors.get(path)
+        return f"{path} ({why})" if why else path
 
     # -- find / replace -----------------------------------------------------------------------------------
     def action_find(self) -> None:
