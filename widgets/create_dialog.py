@@ -1,23 +1,31 @@
 """The "create sandbox" dialog: name, cpu, memory, disk, network, auto-stop, ephemeral, labels, from snapshot.
 
-A modal that dismisses with a `SandboxSpec` (or None on cancel). It checks only what it can know without a
-provider (numbers are numbers, labels are `key=value`); the provider's own rules (name characters, label keys) come
-back from the service as a one-line notification. Compact fields so the whole form fits an 80x24 terminal.
+A modal that checks what it can know without a provider (numbers are numbers, labels are `key=value`), then, given
+`submit` (the screen's call to the service), creates the sandbox from the dialog: the provider's own rules (name
+characters, a name taken, label keys) come back inline under the form, with the field at fault focused and
+everything typed kept; success dismisses with what `submit` returned (the new `SandboxInfo`). Without `submit` it
+dismisses with the `SandboxSpec`. Enter in any field and ctrl+s submit (as the commit box does), escape cancels.
+Compact fields so the whole form fits an 80x24 terminal; "From snapshot" is the last row, so its open list drops
+over the empty space under the form rather than over another field and its label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Select, Static
 
+from services.errors import AlreadyExists, NameRejected
 from services.models import Resources, SandboxSpec
 from widgets.dialogs import DialogBase
 from widgets.sandbox_table import safe_text
+from widgets.tick import Tick
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -38,20 +46,31 @@ class CreateDialog(DialogBase):
     CreateDialog > Vertical { width: 70; }
     CreateDialog Grid {
         grid-size: 2;
-        grid-columns: 14 1fr;
+        grid-columns: 15 1fr;
         grid-rows: 1;
         grid-gutter: 0 1;
         height: auto;
     }
     CreateDialog Grid Label { width: 100%; text-align: right; color: $text-muted; }
-    CreateDialog Checkbox { width: auto; margin-right: 2; }
+    CreateDialog Tick { width: auto; margin-right: 2; }
     CreateDialog Grid Horizontal { height: 1; padding: 0; align-horizontal: left; }
     """
+    BINDINGS = [
+        *DialogBase.BINDINGS,
+        Binding("ctrl+s", "create", "Create", id="dialog.create", tooltip="Create the sandbox (enter does too)"),
+    ]
 
-    def __init__(self, snapshots: Sequence[str] = (), *, name: str = "") -> None:
+    def __init__(
+        self,
+        snapshots: Sequence[str] = (),
+        *,
+        name: str = "",
+        submit: Callable[[SandboxSpec], Awaitable[object]] | None = None,
+    ) -> None:
         super().__init__()
         self._snapshots = list(snapshots)
         self._name = name
+        self._submit_call = submit
 
     def compose(self) -> ComposeResult:
         defaults = Resources()
@@ -70,19 +89,19 @@ class CreateDialog(DialogBase):
                 yield Input("15", type="integer", id="auto_stop", placeholder="0 = never", compact=True)
                 yield Label("Labels")
                 yield Input(placeholder="key=value, key=value", id="labels", compact=True)
+                yield Label("Options")
+                with Horizontal():
+                    yield Tick("Network", id="network", compact=True)
+                    yield Tick("Ephemeral", id="ephemeral", compact=True)
                 yield Label("From snapshot")
                 yield Select(
                     [(Text(safe_text(s)), s) for s in self._snapshots],
-                    prompt="(none)",
+                    prompt="(none)" if self._snapshots else "(no snapshots yet)",
                     allow_blank=True,
                     id="snapshot",
                     compact=True,
                     disabled=not self._snapshots,
                 )
-                yield Label("Options")
-                with Horizontal():
-                    yield Checkbox("Network", id="network", compact=True)
-                    yield Checkbox("Ephemeral", id="ephemeral", compact=True)
             yield Static("", classes="dialog-error", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
@@ -116,18 +135,36 @@ class CreateDialog(DialogBase):
             resources=Resources(cpu=cpu, memory_gib=memory, disk_gib=disk),
             labels=parse_labels(self._value("labels")),
             auto_stop_minutes=auto_stop,
-            network=self.query_one("#network", Checkbox).value,
-            ephemeral=self.query_one("#ephemeral", Checkbox).value,
+            network=self.query_one("#network", Tick).value,
+            ephemeral=self.query_one("#ephemeral", Tick).value,
             snapshot=snapshot if isinstance(snapshot, str) else None,
         )
+
+    def _field_at_fault(self, error: BaseException) -> Widget:
+        """Where the focus goes back after a rejection: the name for name errors, the labels for label errors,
+        else the field the user was in (the name when that was a button)."""
+        if isinstance(error, NameRejected | AlreadyExists) and "label" not in str(error):
+            return self.query_one("#name", Input)
+        if "label" in str(error):
+            return self.query_one("#labels", Input)
+        focused = self.focused
+        return focused if isinstance(focused, Input) else self.query_one("#name", Input)
 
     def _submit(self) -> None:
         try:
             spec = self.build_spec()
         except ValueError as exc:
-            self.query_one("#error", Static).update(Text(str(exc)))
+            self.show_error(str(exc))
+            self._field_at_fault(exc).focus()
             return
-        self.dismiss(spec)
+        submit = self._submit_call
+        if submit is None:
+            self.dismiss(spec)
+            return
+        self.submit_in_place(lambda: submit(spec), field=self._field_at_fault, working=f"creating {spec.name}…")
+
+    def action_create(self) -> None:
+        self._submit()
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
@@ -139,4 +176,4 @@ class CreateDialog(DialogBase):
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()

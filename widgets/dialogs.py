@@ -93,26 +93,30 @@ class SubmitsInPlace(ReportWorkerErrors):
         self,
         call: Callable[[], Awaitable[object]],
         *,
-        field: Widget | None,
+        field: Widget | Callable[[BaseException], Widget] | None,
         result: object = RETURNED,
         working: str = "working…",
     ) -> None:
-        """Run `call()`; on success dismiss with `result`, or with what `call` returned when no result is given."""
+        """Run `call()`; on success dismiss with `result`, or with what `call` returned when no result is given.
+        `field` gets the focus back after a rejection (a function of the error, when which field depends on it)."""
         if self.busy:
             return
         self.busy = True
         self.show_error(working, working=True)
+
+        def at_fault(err: BaseException) -> Widget | None:
+            return field if field is None or isinstance(field, Widget) else field(err)
 
         async def run() -> None:
             try:
                 answer = await call()
             except SandbenchError as err:
                 log.info("dialog input rejected: %s: %s", type(err).__name__, err)
-                self.post_message(DialogRejected(describe(err), field))  # type: ignore[attr-defined]
+                self.post_message(DialogRejected(describe(err), at_fault(err)))  # type: ignore[attr-defined]
                 return
             except Exception as err:  # a bug: the log has it; the dialog keeps what was typed
                 log.error("dialog submit failed", exc_info=err)
-                self.post_message(DialogRejected(UNEXPECTED, field))  # type: ignore[attr-defined]
+                self.post_message(DialogRejected(UNEXPECTED, at_fault(err)))  # type: ignore[attr-defined]
                 return
             self.post_message(DialogAccepted(answer if result is RETURNED else result))  # type: ignore[attr-defined]
 

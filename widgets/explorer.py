@@ -568,30 +568,37 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
     def action_new_folder(self) -> None:
         self._create(self._target_folder(), folder=True)
 
+    # The dialogs below submit from the dialog itself (`InputDialog(submit=...)`): a name that exists already, or
+    # that the service refuses, comes back inline with the field still focused and holding what was typed.
     @work(group="explorer-op", exit_on_error=False)
     async def _create(self, base: str, *, folder: bool) -> None:
         what = "folder" if folder else "file"
+
+        async def make(answer: str) -> None:
+            path = paths.join(base, answer)
+            if await self._exists(path):
+                raise AlreadyExists(f"{plain_name(path)} already exists")
+            parent = paths.parent(path)
+            if parent != base and not await self._exists(parent):
+                await self.service.mkdir(self.sandbox_id, parent, parents=True)
+            if folder:
+                await self.service.mkdir(self.sandbox_id, path)
+            else:
+                await self.service.write_file(self.sandbox_id, path, b"")
+
         answer = await self.app.push_screen_wait(
             InputDialog(
                 f"New {what}",
                 f"In {_shown(base)} (a/b/name makes folders on the way):",
                 placeholder="name",
                 validate=_check_path,
+                submit=make,
             )
         )
         if not answer:
             return
         path = paths.join(base, str(answer))
-        if await self._exists(path):
-            raise AlreadyExists(f"{plain_name(path)} already exists")
-        parent = paths.parent(path)
-        if parent != base and not await self._exists(parent):
-            await self.service.mkdir(self.sandbox_id, parent, parents=True)
-        if folder:
-            await self.service.mkdir(self.sandbox_id, path)
-        else:
-            await self.service.write_file(self.sandbox_id, path, b"")
-        self.post_message(self._Done([base, parent], reveal=path))
+        self.post_message(self._Done([base, paths.parent(path)], reveal=path))
         if not folder:
             self.post_message(self.FileOpenRequested(path))  # a new file is made to be written: open it
 
@@ -603,6 +610,12 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
     @work(group="explorer-op", exit_on_error=False)
     async def _rename(self, entry: FileEntry) -> None:
         stem = entry.name.rfind(".")
+        parent = paths.parent(entry.path)
+
+        async def rename(answer: str) -> None:
+            if answer != entry.name:
+                await self.service.move(self.sandbox_id, entry.path, paths.join(parent, answer))
+
         answer = await self.app.push_screen_wait(
             InputDialog(
                 "Rename",
@@ -610,14 +623,12 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
                 value=entry.name,
                 validate=_check_name,
                 select=(0, stem if stem > 0 and entry.kind != "dir" else len(entry.name)),
+                submit=rename,
             )
         )
         if not answer or answer == entry.name:
             return
-        parent = paths.parent(entry.path)
-        dest = paths.join(parent, str(answer))
-        await self.service.move(self.sandbox_id, entry.path, dest)
-        self.post_message(self._Done([parent], reveal=dest))
+        self.post_message(self._Done([parent], reveal=paths.join(parent, str(answer))))
 
     def action_move(self) -> None:
         entry = self.cursor_entry
@@ -626,32 +637,41 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
 
     @work(group="explorer-op", exit_on_error=False)
     async def _move(self, entry: FileEntry) -> None:
-        answer = await self.app.push_screen_wait(
+        moved: list[str] = []
+
+        async def move(answer: str) -> None:
+            dest = paths.normalize(answer)
+            if dest == entry.path:
+                return
+            try:
+                target = await self.service.stat(self.sandbox_id, dest)
+            except FileNotFound:
+                target = None
+            if target is not None and target.kind == "dir":
+                dest = paths.join(dest, entry.name)
+            if dest == entry.path or dest.startswith(entry.path + "/"):
+                raise InvalidInput(f"cannot move {plain_name(entry.path)} into itself")
+            dest_parent = paths.parent(dest)
+            if dest_parent and not await self._exists(dest_parent):
+                await self.service.mkdir(self.sandbox_id, dest_parent, parents=True)
+            await self.service.move(self.sandbox_id, entry.path, dest)
+            moved.append(dest)
+
+        await self.app.push_screen_wait(
             InputDialog(
                 "Move",
                 f"Move {plain_name(entry.path)} to (a path from the workspace root; an existing folder moves it in):",
                 value=entry.path,
                 validate=_check_path,
+                submit=move,
             )
         )
-        if not answer:
-            return
-        dest = paths.normalize(str(answer))
-        if dest == entry.path:
-            return
-        try:
-            target = await self.service.stat(self.sandbox_id, dest)
-        except FileNotFound:
-            target = None
-        if target is not None and target.kind == "dir":
-            dest = paths.join(dest, entry.name)
-        if dest == entry.path or dest.startswith(entry.path + "/"):
-            raise InvalidInput(f"cannot move {plain_name(entry.path)} into itself")
-        dest_parent = paths.parent(dest)
-        if dest_parent and not await self._exists(dest_parent):
-            await self.service.mkdir(self.sandbox_id, dest_parent, parents=True)
-        await self.service.move(self.sandbox_id, entry.path, dest)
-        self.post_message(self._Done([paths.parent(entry.path), dest_parent, paths.parent(dest_parent)], reveal=dest))
+        if moved:
+            dest = moved[0]
+            dest_parent = paths.parent(dest)
+            self.post_message(
+                self._Done([paths.parent(entry.path), dest_parent, paths.parent(dest_parent)], reveal=dest)
+            )
 
     def action_delete(self) -> None:
         entry = self.cursor_entry

@@ -104,20 +104,6 @@ async def test_create_cancel_and_validation(service: SandboxService, make_app: C
         assert await service.list_sandboxes() == []
 
 
-async def test_provider_error_is_one_line_notification(
-    service: SandboxService, make_app: Callable[..., SandbenchApp]
-) -> None:
-    await service.create(SandboxSpec(name="taken"))
-    app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
-        await pilot.press(*"taken", "enter")
-        await wait_for(pilot, lambda: any("already exists" in n for n in notifications(app)))
-        assert all("\n" not in n and "Traceback" not in n for n in notifications(app))
-
-
 async def test_unexpected_error_points_to_the_log(
     service: SandboxService, make_app: Callable[..., SandbenchApp], monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

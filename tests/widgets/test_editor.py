@@ -13,10 +13,10 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
-from widgets.unsaved_dialog import UnsavedDialog
 from widgets.editor import CodeEditor, EditorTabs
 from widgets.editor.tabs import DIRTY, DiffView
 from widgets.messages import ErrorRoute
+from widgets.unsaved_dialog import UnsavedDialog
 
 
 class EditorApp(ErrorRoute, App[None]):  # failures take the real app's one error route

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo
@@ -185,7 +185,7 @@ async def test_create_file_and_folder(service: SandboxService, provider: LocalPr
         assert (root / "new" / "deeper").is_dir()
         assert ex.cursor_entry is not None and ex.cursor_entry.path == "new/deeper"
 
-        # an existing name is refused with a notification, not a traceback
+        # a path the policy refuses, and an existing name, are refused in the dialog, not with a traceback
         await pilot.press("n")
         assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "../notes.txt"
@@ -201,7 +201,13 @@ async def test_create_file_and_folder(service: SandboxService, provider: LocalPr
         await pilot.press("n")
         assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press(*"notes.txt", "enter")
-        assert await until(pilot, lambda: any(sev == "error" and "exists" in msg for sev, msg in app.notes))
+        # an existing name comes back into the dialog: inline, the field focused and still holding it
+        dialog = app.screen
+        assert await until(pilot, lambda: "already exists" in str(dialog.query_one("#error", Static).render()))
+        assert app.screen is dialog and dialog.query_one(Input).value == "notes.txt"
+        assert app.focused is dialog.query_one(Input)
+        await pilot.press("backspace", "backspace", "backspace", *"md", "enter")  # fixed in place: made
+        assert await until(pilot, lambda: "notes.md" in names(ex))
 
 
 async def test_dialog_cancel_changes_nothing(
@@ -280,7 +286,10 @@ async def test_move_into_a_folder_and_to_a_new_path(
         assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "dest/inner"
         await pilot.press("enter")
-        assert await until(pilot, lambda: any(sev == "error" for sev, _ in app.notes))
+        dialog = app.screen
+        assert await until(pilot, lambda: "into itself" in str(dialog.query_one("#error", Static).render()))
+        assert dialog.query_one(Input).value == "dest/inner" and app.focused is dialog.query_one(Input)
+        await pilot.press("escape")
         assert (root / "dest" / "a.txt").exists()
 
 
@@ -503,7 +512,7 @@ async def test_git_status_markers(service: SandboxService, provider: LocalProvid
         assert not ex.render_line(0).text.rstrip().endswith("•")
 
 
-async def test_service_errors_become_notifications(
+async def test_a_rename_the_service_refuses_stays_in_the_dialog(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo
 ) -> None:
     root = ws(provider, sandbox)
@@ -517,9 +526,12 @@ async def test_service_errors_become_notifications(
         assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "b.txt"
         await pilot.press("enter")
-        assert await until(pilot, lambda: any(sev == "error" for sev, _ in app.notes))
+        dialog = app.screen
+        assert await until(pilot, lambda: "exists" in str(dialog.query_one("#error", Static).render()))
+        assert dialog.query_one(Input).value == "b.txt" and app.focused is dialog.query_one(Input)
         assert (root / "a.txt").read_text() == "a" and (root / "b.txt").read_text() == "b"
-        assert app.is_running
+        assert app.is_running and not any("Traceback" in msg for _, msg in app.notes)
+        await pilot.press("escape")
 
 
 async def test_fuzzy_finder_opens_the_match(

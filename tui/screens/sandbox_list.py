@@ -262,7 +262,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         from widgets.create_dialog import CreateDialog  # not needed for the first frame
 
         names = sorted(s.name for s in message.snapshots)
-        self.app.push_screen(CreateDialog(names), self._create_answer)
+        self.app.push_screen(CreateDialog(names, submit=self._create), self._create_answer)
 
     def on_doctor_reported(self, message: DoctorReported) -> None:
         report = self.doctor = message.report
@@ -354,21 +354,19 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
         self.run_worker(work(), name="list snapshots", group="snapshots", exclusive=True, exit_on_error=False)
 
-    def _create_answer(self, spec: object) -> None:
-        if not isinstance(spec, SandboxSpec):
-            return
+    async def _create(self, spec: SandboxSpec) -> SandboxInfo:
+        """The create dialog's submit: runs from the dialog, so a rejected name comes back into it (kept)."""
         key = f"create:{spec.name}"
+        self.post_message(WorkInFlight(key, f"creating {spec.name}…"))
+        try:
+            return await self.service.create(spec)
+        finally:
+            self.post_message(WorkInFlight(key, None))
 
-        async def work() -> None:
-            self.post_message(WorkInFlight(key, f"creating {spec.name}…"))
-            try:
-                info = await self.service.create(spec)
-            finally:
-                self.post_message(WorkInFlight(key, None))
+    def _create_answer(self, info: object) -> None:
+        if isinstance(info, SandboxInfo):
             self.post_message(SandboxChanged(info, note=f"created {info.name}"))
             self.post_message(SelectSandbox(info.id))
-
-        self.run_worker(work(), name=f"create {spec.name}", group="create", exit_on_error=False)
 
     def action_start(self) -> None:
         info = self._mine("start")
@@ -442,10 +440,15 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
         from widgets.dialogs import InputDialog
 
-        def answer(name: object) -> None:
-            if isinstance(name, str) and name.strip():
-                snap = name.strip()
-                self._lifecycle(info, "snapshot", lambda: self.service.snapshot(info.id, snap))
+        async def take(name: str) -> None:
+            # from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
+            snap, key = name.strip(), f"snapshot:{info.id}"
+            self.post_message(WorkInFlight(key, f"snapshot {info.name}…"))
+            try:
+                await self.service.snapshot(info.id, snap)
+            finally:
+                self.post_message(WorkInFlight(key, None))
+            self.post_message(Note(f"snapshot {snap} of {info.name} saved"))
 
         self.app.push_screen(
             InputDialog(
@@ -453,8 +456,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 f"Name for a snapshot of “{safe_text(info.name)}”:",
                 value=f"{info.name}-snap",
                 validate=lambda v: None if v.strip() else "a snapshot needs a name",
-            ),
-            answer,
+                submit=take,
+            )
         )
 
     def action_toggle_others(self) -> None:
