@@ -489,17 +489,17 @@ class BranchScreen(ReportWorkerErrors, ModalScreen[None]):
 
     @work(group="git-branch-op", exit_on_error=False)
     async def action_new(self) -> None:
+        # created from the dialog: a name git refuses (or one taken) comes back inline, the text kept
         name = await self.app.push_screen_wait(
             InputDialog(
-                "New branch", "Name of the new branch (created here, then checked out):", placeholder="feature/x"
+                "New branch",
+                "Name of the new branch (created here, then checked out):",
+                placeholder="feature/x",
+                validate=lambda v: None if v.strip() else "a branch needs a name",
+                submit=lambda v: self.git.create_branch(v.strip()),
             )
         )
         if not name:
-            return
-        try:
-            await self.git.create_branch(str(name).strip())
-        except SandbenchError as exc:
-            report(self, exc)
             return
         if self.on_change:
             self.on_change()
