@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events, on, work
 from textual.binding import Binding
 from textual.geometry import Size
@@ -57,6 +58,14 @@ class Row(NamedTuple):
 
     depth: int
     entry: FileEntry
+
+
+def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) -> Strip:
+    """The row cut to `width`, ending in `…` when the name did not fit (a cut name must not pass for a whole one)."""
+    strip = Strip(segments)
+    if strip.cell_length <= width or width < 2:
+        return strip.crop_extend(0, width, style)
+    return Strip.join([strip.crop(0, width - 1), Strip([Segment("…", end_style)])])
 
 
 def _shown(path: str) -> str:
@@ -462,9 +471,9 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         if is_dir and entry.path in self._loading:
             segments.append(Segment(" …", style + self.get_component_rich_style("explorer--dim")))
         if code is None:
-            return Strip(segments).crop_extend(0, width, style)
+            return _fit(segments, width, style, name_style)
         marker = f" {'•' if is_dir else code} "
-        main = Strip(segments).crop_extend(0, max(0, width - len(marker)), style)
+        main = _fit(segments, max(0, width - len(marker)), style, name_style)
         return Strip.join([main, Strip([Segment(marker, name_style)])])
 
     def notify_style_update(self) -> None:
