@@ -43,20 +43,31 @@ class LoadedFile:
     notice: str | None = None  # the banner of a read-only view
     final_newline: bool = True  # saving ends a non-empty file with a newline (editorconfig may say not to)
     newline: str = "\n"  # what saving writes between lines: the file's own, else editorconfig's end_of_line
+    raw: bytes = b""  # binary: the bytes the hex view shows (it re-lays them out to the pane's width)
 
     @property
     def read_only(self) -> bool:
         return self.kind != "text"
 
 
-def hex_dump(data: bytes, limit: int = HEX_HEAD) -> str:
+def hex_dump(data: bytes, limit: int = HEX_HEAD, per_row: int = 16) -> str:
+    """Offset, `per_row` bytes in hex, the same bytes as ASCII: one row `hex_row_width(per_row)` wide."""
     rows = []
-    for offset in range(0, min(len(data), limit), 16):
-        chunk = data[offset : offset + 16]
+    for offset in range(0, min(len(data), limit), per_row):
+        chunk = data[offset : offset + per_row]
         hexes = " ".join(f"{b:02x}" for b in chunk)
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        rows.append(f"{offset:08x}  {hexes:<47}  {text}")
+        rows.append(f"{offset:08x}  {hexes:<{3 * per_row - 1}}  {text}")
     return "\n".join(rows)
+
+
+def hex_row_width(per_row: int) -> int:
+    return 8 + 2 + (3 * per_row - 1) + 2 + per_row
+
+
+def bytes_per_row(width: int) -> int:
+    """The most bytes per row (16, 12, 8 or 4) whose whole row, ASCII column included, fits `width` cells."""
+    return next((n for n in (16, 12, 8) if hex_row_width(n) <= width), 4)
 
 
 def is_binary(data: bytes) -> bool:
@@ -130,7 +141,7 @@ def classify(
         shown = hex_dump(data)
         more = f" (first {min(len(data), HEX_HEAD):,} bytes in hex)" if data else ""
         notice = f"Binary file, {size:,} bytes: read-only{more}"
-        return LoadedFile(path, "binary", shown, mtime, size, notice=notice)
+        return LoadedFile(path, "binary", shown, mtime, size, notice=notice, raw=data[:HEX_HEAD])
     if truncated:
         text = data.decode("utf-8", "replace")
         if text.endswith("\ufffd"):

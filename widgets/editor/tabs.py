@@ -374,6 +374,10 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         return buf
 
     def _make_editor(self, loaded: LoadedFile) -> CodeEditor:
+        if loaded.kind == "binary":
+            from widgets.editor.hexview import HexView
+
+            return HexView(loaded.raw)
         return CodeEditor(
             loaded.text,
             lexer=loaded.lexer,
