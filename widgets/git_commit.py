@@ -6,6 +6,8 @@ git's prepared merge message), so nothing typed is lost. An empty message is ref
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -13,6 +15,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
+
+from widgets.dialogs import SubmitsInPlace
 
 SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
 SUMMARY_HARD = 72
@@ -31,8 +35,10 @@ def summary_hint(message: str) -> Text:
     return t
 
 
-class CommitDialog(ModalScreen[str | None]):
-    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels."""
+class CommitDialog(SubmitsInPlace, ModalScreen[str | None]):
+    """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels. With
+    `submit` the commit runs from the dialog: a refused commit (a hook, no identity) shows inline and the message
+    stays, with the focus in it."""
 
     DEFAULT_CSS = """
     CommitDialog { align: center middle; background: $background 60%; }
@@ -50,10 +56,13 @@ class CommitDialog(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
     ]
 
-    def __init__(self, *, amend: bool = False, message: str = "") -> None:
+    def __init__(
+        self, *, amend: bool = False, message: str = "", submit: Callable[[str], Awaitable[object]] | None = None
+    ) -> None:
         super().__init__()
         self.amend = amend
         self.initial = message
+        self._submit_call = submit
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -76,7 +85,11 @@ class CommitDialog(ModalScreen[str | None]):
         if not text.strip():
             self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))
             return
-        self.dismiss(text)
+        submit = self._submit_call
+        if submit is None:
+            self.dismiss(text)
+            return
+        self.submit_in_place(lambda: submit(text), result=text, field=self.query_one(TextArea), working="committing…")
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.cancel_unless_busy()

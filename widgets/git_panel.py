@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -58,7 +58,7 @@ from services.git import (
 from services.git_parse import Branch, Commit, DiffFile, FileStatus, GitStatus, Stash, visible
 from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
-from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.dialogs import ConfirmDialog, InputDialog, SubmitsInPlace
 from widgets.diff_view import DiffView
 from widgets.git_commit import CommitDialog as CommitDialog  # re-exported: tests and callers import it from here
 from widgets.git_commit import summary_hint as summary_hint
@@ -1182,13 +1182,14 @@ class GitPanel(ReportWorkerErrors, Vertical):
             tell(self, "nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
             return
         draft = self.draft or (await self.git.merge_message() if self.merging else "")
-        message = await self.app.push_screen_wait(CommitDialog(message=draft))
+        message = await self.app.push_screen_wait(CommitDialog(message=draft, submit=self._commit))
         if message:
-            await self._commit(str(message))
+            await self.refresh_status()
 
     async def _commit(self, message: str, *, amend: bool = False) -> None:
-        """Commit; when git does not know who the user is, ask (a dialog that stores it with `git config` inside
-        the sandbox) and try again. A failed commit keeps its message as the next commit's draft."""
+        """The commit dialog's submit. When git does not know who the user is, ask (a dialog that stores it with
+        `git config` inside the sandbox) and try again; any other refusal (a hook) goes back into the commit dialog,
+        shown inline with the message kept. A failed commit keeps its message as the next commit's draft."""
         self.draft = message
         while True:
             try:
@@ -1200,15 +1201,10 @@ class GitPanel(ReportWorkerErrors, Vertical):
                         self._progress_done()
             except MissingIdentity:
                 if not await self.app.push_screen_wait(IdentityDialog(self.git)):
-                    tell(self, "not committed: your message is kept for the next commit (c)", title="Git")
-                    return
+                    raise  # shown in the commit dialog, the message kept there
                 continue
-            except SandbenchError as exc:
-                report(self, exc)
-                return
             break
         self.draft = ""
-        await self.refresh_status()
 
     def action_resolve(self) -> None:
         row = self.files.selected
@@ -1233,9 +1229,11 @@ class GitPanel(ReportWorkerErrors, Vertical):
         except SandbenchError as exc:
             report(self, exc)
             return
-        message = await self.app.push_screen_wait(CommitDialog(amend=True, message=last.rstrip("\n")))
+        message = await self.app.push_screen_wait(
+            CommitDialog(amend=True, message=last.rstrip("\n"), submit=lambda m: self._commit(m, amend=True))
+        )
         if message:
-            await self._commit(str(message), amend=True)
+            await self.refresh_status()
 
     @work(group="git-op", exit_on_error=False)
     async def action_pull(self) -> None:

@@ -49,3 +49,46 @@ async def test_a_rejected_branch_name_keeps_the_text(service: SandboxService, sa
                 break
             await pilot.pause(0.05)
         assert panel.status is not None and panel.status.branch == "good-name"
+
+
+@pytest.mark.bwrap
+async def test_a_refused_commit_keeps_the_message(service: SandboxService, sandbox: SandboxInfo) -> None:
+    from textual.widgets import TextArea
+
+    from widgets.git_panel import CommitDialog
+
+    await service.mkdir(sandbox.id, "repo")
+    await sh(service, sandbox.id, INIT, cwd="repo")
+    await service.write_file(sandbox.id, "repo/a.txt", b"a\n")
+    # a pre-commit hook that refuses (it runs inside the sandbox, as every git hook does)
+    await service.write_file(sandbox.id, "repo/.git/hooks/pre-commit", b"#!/bin/sh\necho no >&2\nexit 1\n")
+    await sh(service, sandbox.id, "chmod +x .git/hooks/pre-commit && git add -A", cwd="repo")
+    app = PanelApp(service, sandbox.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = app.query_one(GitPanel)
+        await settle(pilot, panel)
+        await pilot.press("c")
+        for _ in range(100):
+            if isinstance(app.screen, CommitDialog):
+                break
+            await pilot.pause(0.05)
+        dialog = app.screen
+        await pilot.press(*"my careful message", "ctrl+s")
+        error = dialog.query_one("#error", Static)
+        for _ in range(200):
+            text = str(error.render())
+            if text and "committing" not in text:
+                break
+            await pilot.pause(0.05)
+        assert app.screen is dialog and str(error.render())  # refused, said in the dialog
+        area = dialog.query_one(TextArea)
+        assert area.text == "my careful message" and app.focused is area
+        await sh(service, sandbox.id, "rm .git/hooks/pre-commit", cwd="repo")
+        await pilot.press("ctrl+s")  # the cause removed: the same message commits
+        for _ in range(200):
+            if app.screen is not dialog:
+                break
+            await pilot.pause(0.05)
+        assert app.screen is not dialog
+    log = await sh(service, sandbox.id, "git log -1 --format=%s", cwd="repo")
+    assert log.strip() == "my careful message"
