@@ -208,6 +208,15 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "Maximise the focused pane, or restore the layout",
         priority=True,
     ),
+    # one pane at a time (tabs) or all side by side (tiles), at any size; small windows start with tabs
+    Key(
+        "workspace.layout",
+        "f8,ctrl+backslash",
+        "toggle_layout",
+        "Layout",
+        "Switch between all panes side by side and one pane at a time as tabs (alt+1..4 or f6 pick the tab)",
+        priority=True,
+    ),
     Key(
         "workspace.sidebar_narrower",
         "alt+left",

@@ -1,8 +1,15 @@
 """The workspace on one sandbox: explorer left, editor centre, terminal below, git panel right (DESIGN §4).
 
-Under `NARROW` columns the git panel folds into a tab beside the editor. The panes are never re-parented to do
-that: editor and git live side by side in `#upper`, and narrow mode only shows a tab bar and hides whichever of
-the two is not the active tab (CSS classes on the screen), so no pane loses its state when the window resizes.
+Under `NARROW` columns the git panel folds into a tab beside the editor. Under `TABS_WIDTH` columns or
+`TABS_HEIGHT` rows (80x24) the layout is tabbed: one pane at a time takes the whole body, so the terminal gets
+a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. The
+layout key (`workspace.layout`, f8) switches between tiles and tabs at any size, and the choice sticks. The panes
+are never re-parented for any of this: they stay where `compose` put them and CSS classes on the screen
+(`-narrow`, `-git-tab`, `-tabs`, `-tab-PANE`) show or hide them, so no pane loses its state when the window
+resizes; a terminal shown at a new size resizes its PTY (the program gets SIGWINCH).
+
+The focused pane's frame shows its size at the bottom right (a terminal's: the columns and rows its program
+sees), so a resize or a layout change says what it gave.
 
 Each pane sits in a `PaneFrame` (`#pane-explorer`, ...) that owns the pane's size, collapse and maximise; the pane
 widget inside keeps its id (`#explorer`, `#editor`, `#terminal`, `#git`). The panes are imported directly: a broken
@@ -26,15 +33,17 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Tab, Tabs
 
 from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from services.terminal import foreground_program
+from tui.footer import FittedFooter
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
@@ -42,6 +51,7 @@ from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.git_panel import GitPanel
 from widgets.messages import ReportWorkerErrors, tell
+from widgets.pane_tabs import PaneTabs
 from widgets.sandbox_table import safe_text
 from widgets.status_bar import StatusBar
 from widgets.terminal import TerminalPane, TerminalView
@@ -49,6 +59,8 @@ from widgets.terminal import TerminalPane, TerminalView
 log = logging.getLogger(__name__)
 
 NARROW = 120  # below this many columns the git panel becomes a tab beside the editor
+TABS_WIDTH = 100  # below this many columns, or
+TABS_HEIGHT = 30  # this many rows, one pane at a time: tiled, the terminal would get a handful of rows
 PANES = ("explorer", "editor", "terminal", "git")
 TITLES = {"explorer": "Explorer", "editor": "Editor", "terminal": "Terminal", "git": "Git"}
 
@@ -89,6 +101,32 @@ class PaneFrame(Vertical):
         self.pane = pane
         self.border_title = TITLES[pane]
 
+    def on_resize(self) -> None:
+        self.show_size()
+
+    def on_descendant_focus(self) -> None:
+        self.show_size()
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self.show_size)  # focus may be moving within the pane
+
+    def on_focus(self) -> None:
+        self.show_size()
+
+    def content_cells(self) -> tuple[int, int]:
+        """The size the pane's content has: a terminal's is its active shell's (what `stty size` says there)."""
+        view = getattr(self.children[0] if self.children else None, "active_view", None)
+        size = view.size if isinstance(view, Widget) else self.content_size
+        return size.width, size.height
+
+    def show_size(self) -> None:
+        """The focused pane says its size at the bottom right of its frame; the others say nothing."""
+        if not self.is_attached:
+            return
+        focused = self.has_focus or self.has_focus_within
+        cols, rows = self.content_cells()
+        self.border_subtitle = f"{cols}x{rows}" if focused and cols > 0 and rows > 0 else ""
+
     def hold_focus(self) -> None:
         """Take focus for a pane with nothing focusable in it yet (an editor with no file open), so focus keys
         still land somewhere visible. Focusable only while focused: the frames are not tab stops."""
@@ -97,6 +135,7 @@ class PaneFrame(Vertical):
 
     def on_blur(self) -> None:
         self.can_focus = False
+        self.call_after_refresh(self.show_size)
 
 
 class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
@@ -130,6 +169,9 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self._open_files: set[str] = set()  # the editor's tabs at the last settle: a shrink means one was closed
         self._settle: bool | None = None  # a settle is due after the next refresh; True: one that releases
         self._shown = False
+        self._layout_choice: str | None = None  # "tabs" or "tiles" once the layout key chose; None: by size
+        self._tab = "editor"  # the pane shown in the tabbed layout
+        self._user_sizes: dict[str, int] = {}  # explorer width, terminal height set with the resize keys (tiles)
 
     # -- layout --------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -138,6 +180,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             extra: dict[str, Any] = {"scrollback": self.config.scrollback} if name == "terminal" else {}
             return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name, **extra))
 
+        yield PaneTabs([(pane, TITLES[pane], "") for pane in PANES], id="pane-tabs")
         with Horizontal(id="body"):
             yield pane("explorer")
             with Vertical(id="centre"):
@@ -149,7 +192,7 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         status = StatusBar(id="status")
         self._show_status(status)
         yield status
-        yield Footer()
+        yield FittedFooter(pane=lambda: self.focused_pane)
 
     @property
     def read_only(self) -> bool:
@@ -162,7 +205,10 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def on_mount(self) -> None:
         self.call_after_refresh(settle_heap)
-        self._layout_for(self.app.size.width)
+        tabs = self.query_one(PaneTabs)
+        tabs.set_tabs(self._pane_tabs())
+        tabs.hint = f"{self._key_of('workspace.next_pane')} next  {self._key_of('workspace.layout')} tiles "
+        self._layout_for(self.app.size.width, self.app.size.height)
         self._unsubscribe = self.service.subscribe(self._on_service_state)
         # Focus now, not after a refresh: a deferred first focus ran only once the screen was idle, which in a
         # mode of its own could be after the shell's first output, when alt+3 had already put the keyboard in
@@ -197,10 +243,19 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.app.call_after_refresh(settle_heap, self.app, release=True)
 
     def on_resize(self, event: Any) -> None:
-        self._layout_for(event.size.width)
+        self._layout_for(event.size.width, event.size.height)
 
-    def _layout_for(self, width: int) -> None:
-        narrow = width < NARROW
+    def _layout_for(self, width: int, height: int) -> None:
+        if self._layout_choice is None:
+            tabbed = width < TABS_WIDTH or height < TABS_HEIGHT
+        else:
+            tabbed = self._layout_choice == "tabs"
+        narrow = not tabbed and width < NARROW
+        if tabbed != self.tabbed:
+            self.set_class(tabbed, "-tabs")
+            if tabbed:
+                self._show_pane_tab(self.focused_pane or self._tab)
+            self._apply_user_sizes()
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")
             if narrow and self._pane_of(self.focused) == "git":
@@ -208,7 +263,58 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     @property
     def narrow(self) -> bool:
+        """Tiles, with the git panel as a tab beside the editor."""
         return self.has_class("-narrow")
+
+    @property
+    def tabbed(self) -> bool:
+        """One pane at a time, as tabs (`-tabs`)."""
+        return self.has_class("-tabs")
+
+    def _show_pane_tab(self, pane: str) -> None:
+        self._tab = pane
+        for name in PANES:
+            self.set_class(name == pane, f"-tab-{name}")
+        self.query_one(PaneTabs).active = pane
+
+    def _apply_user_sizes(self) -> None:
+        """The resize keys' sizes are inline styles, which win over any stylesheet rule: they apply to tiles only,
+        and are lifted while the layout is tabbed (where each pane takes the whole body)."""
+        for pane, rule in (("explorer", "width"), ("terminal", "height")):
+            frame = self.frame(pane)
+            size = self._user_sizes.get(pane)
+            if size is None or self.tabbed:
+                frame.styles.clear_rule(rule)
+                frame.refresh(layout=True)
+            else:
+                setattr(frame.styles, rule, size)
+
+    def _key_of(self, binding_id: str) -> str:
+        """The key shown for one of this screen's bindings, after the config's `[keymap]`."""
+        bindings_map = self._bindings.copy()
+        if self.is_attached and self.app._keymap:
+            bindings_map.apply_keymap(self.app._keymap)
+        for key, binding in bindings_map:
+            if binding.id == binding_id:
+                return self.app.get_key_display(Binding(key, "")) if self.is_attached else key
+        return ""
+
+    def _pane_tabs(self) -> list[tuple[str, str, str]]:
+        return [(pane, TITLES[pane], self._key_of(f"workspace.focus_{pane}")) for pane in PANES]
+
+    @on(PaneTabs.Selected)
+    def _pane_tab_clicked(self, event: PaneTabs.Selected) -> None:
+        self.action_focus_pane(event.pane)
+
+    def action_toggle_layout(self) -> None:
+        """Tiles ↔ tabs, at any size; the choice holds until the key is pressed again."""
+        pane = self.focused_pane or self._tab
+        self._layout_choice = "tiles" if self.tabbed else "tabs"
+        if self.maximized is not None:
+            self.minimize()
+        self._tab = pane
+        self._layout_for(self.size.width or self.app.size.width, self.size.height or self.app.size.height)
+        self._reveal_pane(pane)
 
     def frame(self, pane: str) -> PaneFrame:
         return self.query_one(f"#pane-{pane}", PaneFrame)
@@ -244,6 +350,8 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         frame = self.frame(pane)
         if frame.has_class("-collapsed"):
             return False
+        if self.tabbed:
+            return pane == self._tab
         if self.narrow and pane in ("editor", "git"):
             return self.has_class("-git-tab") == (pane == "git")
         return True
@@ -304,6 +412,8 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             self.minimize()
         if frame.has_class("-collapsed"):
             frame.remove_class("-collapsed")
+        if self.tabbed:
+            self._show_pane_tab(pane)
         if self.narrow and pane in ("editor", "git"):
             self._show_tab(pane)
 
@@ -324,14 +434,14 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.maximize(self.frame(pane), container=False)
 
     def action_resize_sidebar(self, delta: int) -> None:
-        frame = self.frame("explorer")
-        width = frame.outer_size.width or 24
-        frame.styles.width = max(12, min(width + delta, self.size.width - 20))
+        width = self.frame("explorer").outer_size.width or 24
+        self._user_sizes["explorer"] = max(12, min(width + delta, self.size.width - 20))
+        self._apply_user_sizes()
 
     def action_resize_terminal(self, delta: int) -> None:
-        frame = self.frame("terminal")
-        height = frame.outer_size.height or 8
-        frame.styles.height = max(3, min(height + delta, self.size.height - 6))
+        height = self.frame("terminal").outer_size.height or 8
+        self._user_sizes["terminal"] = max(3, min(height + delta, self.size.height - 6))
+        self._apply_user_sizes()
 
     def action_toggle_pane(self, pane: str) -> None:
         frame = self.frame(pane)
@@ -360,6 +470,8 @@ class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "restore_layout":
             return self.maximized is not None  # otherwise escape goes on to the focused pane, and no further
+        if action in ("resize_sidebar", "resize_terminal"):
+            return not self.tabbed  # tabs: each pane has the whole body
         return True
 
     def action_back_to_list(self) -> None:

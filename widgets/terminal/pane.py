@@ -145,7 +145,6 @@ class TerminalView(TerminalSelection, can_focus=True):
             "scroll_back",
             "Scroll back",
             id="terminal.scroll_back",
-            show=False,
             tooltip="Show older output from the scrollback",
         ),
         Binding(
@@ -153,7 +152,6 @@ class TerminalView(TerminalSelection, can_focus=True):
             "scroll_forward",
             "Scroll forward",
             id="terminal.scroll_forward",
-            show=False,
             tooltip="Show newer output; at the bottom, back to the live screen",
         ),
         Binding(

@@ -1,0 +1,198 @@
+"""The footer: what the focused element really does, fitted to the width (issue 11 §2).
+
+Textual's `Footer` shows every binding of the focus chain and lets the row run off the right edge, cut mid-label
+(`b Branche▏`), and it showed the terminal pane's tab-bar keys (`n New tab`) while every key went to the shell.
+`FittedFooter` keeps Textual's look and its clickable keys, and changes what is chosen:
+
+- **only what works.** While the focused widget `holds_keyboard` (a terminal running a program), the keys that
+  work are the focused widget's own (ctrl+] to leave, the scrollback keys) and the bindings the app lets through
+  (`App.in_terminal`: quit, and what the `[keymap]` marks `terminal:`) — the same rule as
+  `SandbenchApp._check_bindings`, read from the same data. Not even the palette key is shown there: ctrl+p is
+  the shell's.
+- **whole entries, most useful first.** Each entry costs its key, its description and its padding; entries are
+  dropped from the least important up until the rest fit beside the palette key, and the kept ones stay in
+  Textual's order (nearest the focus first). Importance is per pane (`PRIORITY`): the ids listed there come
+  first, in that order; unlisted ones follow in chain order. A label is never cut.
+
+The footer rebuilds when the bindings change (focus, a pane's state) and when its width changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from rich.cells import cell_len
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+if TYPE_CHECKING:
+    from textual import events
+    from textual.dom import DOMNode
+
+# Per pane (`WorkspaceScreen.focused_pane`; None elsewhere), the binding ids most worth their room, best first.
+# The help (f1) and the palette list every key, so the footer only needs the ones used all the time; help stays
+# within reach in every pane because it is how the rest are found.
+PRIORITY: dict[str | None, tuple[str, ...]] = {
+    "terminal": (
+        # the keyboard in the shell: all that works there
+        "terminal.leave",
+        "terminal.restart_exited",
+        "app.quit",
+        "terminal.scroll_back",
+        "terminal.scroll_forward",
+        # the tab bar (after ctrl+]) and copy mode
+        "terminal.enter",
+        "terminal.new_tab",
+        "terminal.close_tab",
+        "terminal.next_tab",
+        "terminal.copy_mode",
+        "app.help",
+        "workspace.next_pane",
+        "workspace.layout",
+        "workspace.maximize",
+    ),
+    "explorer": (
+        "explorer.open",
+        "explorer.new_file",
+        "explorer.new_folder",
+        "explorer.rename",
+        "explorer.delete",
+        "explorer.find",
+        "app.help",
+        "workspace.next_pane",
+        "explorer.move",
+        "explorer.copy_path",
+    ),
+    "editor": (
+        "editor.save",
+        "editor.find",
+        "editor.goto_line",
+        "editor.close",
+        "app.help",
+        "workspace.next_pane",
+        "editor.replace",
+        "editor.undo",
+        "editor.redo",
+        "editor.save_all",
+    ),
+    "git": (
+        "git.toggle_stage",
+        "git.commit",
+        "git.diff",
+        "git.stage_all",
+        "git.discard",
+        "git.branches",
+        "git.log",
+        "app.help",
+        "workspace.next_pane",
+        "git.push",
+        "git.pull",
+        "git.init",
+    ),
+    None: (
+        "app.help",
+        "workspace.next_pane",
+        "workspace.layout",
+        "workspace.maximize",
+        "workspace.back",
+        "app.quit",
+    ),
+}
+
+Entry = tuple[Binding, bool, str]  # (binding, enabled, tooltip)
+
+
+def entry_width(key_display: str, description: str, *, palette: bool = False) -> int:
+    """Cells one footer entry takes in the default (non-compact) style: ` key ` then `description `; the palette
+    key adds its left border and right padding."""
+    width = cell_len(key_display) + 2 + (cell_len(description) + 1 if description else 0)
+    return width + 2 if palette else width
+
+
+def fit(entries: list[tuple[str, int]], width: int, order: Iterable[str]) -> set[int]:
+    """Which entries (id, width) to keep within `width` cells: by `order`'s ids first, then the rest in their own
+    order; an entry that does not fit is skipped and smaller, less important ones may still take the room."""
+    rank = {binding_id: i for i, binding_id in enumerate(order)}
+    by_importance = sorted(range(len(entries)), key=lambda i: (rank.get(entries[i][0], len(rank)), i))
+    kept: set[int] = set()
+    used = 0
+    for i in by_importance:
+        if used + entries[i][1] <= width:
+            kept.add(i)
+            used += entries[i][1]
+    return kept
+
+
+class FittedFooter(Footer):
+    """Textual's footer with truthful, fitted contents (see the module docstring). `pane` names the focused pane
+    (the workspace passes its `focused_pane`); `works` says whether a binding of a node works now."""
+
+    def __init__(self, *, pane: Callable[[], str | None] | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._pane = pane or (lambda: None)
+        self._width = 0
+
+    def _works(self, node: DOMNode, binding: Binding) -> bool:
+        focused = self.app.focused
+        if not getattr(focused, "holds_keyboard", False):
+            return True
+        return node is focused or binding.id in getattr(self.app, "in_terminal", ())
+
+    def _width_now(self) -> int:
+        return self.size.width or self.screen.size.width or self.app.size.width
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        active = self.screen.active_bindings
+        by_action: defaultdict[str, list[Entry]] = defaultdict(list)
+        for node, binding, enabled, tooltip in active.values():
+            if binding.show and self._works(node, binding):
+                by_action[binding.action].append((binding, enabled, tooltip))
+        shown = [entries[0] for entries in by_action.values()]
+
+        palette: FooterKey | None = None
+        room = self._width_now()
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            found = active.get(self.app.COMMAND_PALETTE_BINDING)
+            if found is not None and self._works(found.node, found.binding):
+                binding = found.binding
+                palette = FooterKey(
+                    binding.key,
+                    self.app.get_key_display(binding),
+                    binding.description,
+                    binding.action,
+                    classes="-command-palette",
+                    disabled=not found.enabled,
+                    tooltip=binding.tooltip or binding.description,
+                )
+                room -= entry_width(palette.key_display, binding.description, palette=True)
+
+        displays = [self.app.get_key_display(binding) for binding, _, _ in shown]
+        sizes = [
+            (binding.id or binding.action, entry_width(d, binding.description))
+            for (binding, _, _), d in zip(shown, displays, strict=True)
+        ]
+        kept = fit(sizes, room, PRIORITY.get(self._pane(), PRIORITY[None]))
+        for i, (binding, enabled, tooltip) in enumerate(shown):
+            if i in kept:
+                yield FooterKey(
+                    binding.key,
+                    displays[i],
+                    binding.description,
+                    binding.action,
+                    disabled=not enabled,
+                    tooltip=tooltip,
+                ).data_bind(compact=Footer.compact)
+        if palette is not None:
+            yield palette
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._width:
+            self._width = event.size.width
+            if self._bindings_ready:
+                self.call_after_refresh(self.recompose)
