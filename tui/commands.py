@@ -1,8 +1,9 @@
-"""The command palette's provider: the commands that apply now (DESIGN §7, after Posting).
+"""The command palette's provider: every command that applies anywhere on the screen (issue 11 §4).
 
-It lists the active bindings of the screen under the palette — the focused widget and its pane, the screen and
-the app — from the same binding data as the footer and the help screen, plus a couple of app commands that have no
-key. Choosing a command runs the binding's action in its own namespace, exactly as pressing the key would.
+It lists what `tui.registry.for_context(screen, "palette")` answers — the focused pane's actions first, then
+every other pane's, the screen's and the app's; cursor movement never — grouped by the names people know
+("Git", "Terminal tabs"), each with its key. Choosing one runs it where it lives (`tui.registry.run`): "Commit"
+from the editor focuses the git panel and opens its commit box; "Snapshot" snapshots the sandbox.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.dom import DOMNode
+from textual.content import Content
+
+from tui import registry
 
 SKIP_ACTIONS = {"command_palette", "app.command_palette", "app.focus_next", "app.focus_previous"}
 
@@ -22,43 +24,51 @@ SKIP_ACTIONS = {"command_palette", "app.command_palette", "app.focus_next", "app
 @dataclass(frozen=True)
 class Command:
     title: str
+    group: str
+    keys: str
     help: str
     run: Callable[[], Any]
+
+    def prompt(self, title: Content | None = None) -> Content:
+        """The title (highlighted where a query matched), then the key, dim."""
+        shown = title if title is not None else Content(self.title)
+        return shown + Content.styled("  " + self.keys, "dim") if self.keys else shown
+
+    @property
+    def search_text(self) -> str:
+        return f"{self.group} {self.title}"
 
 
 class PaneCommands(Provider):
     def commands(self) -> list[Command]:
-        screen = self.screen
         app = self.app
-        out: list[Command] = []
-        seen: set[tuple[int, str]] = set()
-        by_action: dict[tuple[int, str], list[str]] = {}
-        active = list(screen.active_bindings.items())
-        for key, item in active:
-            by_action.setdefault((id(item.node), item.binding.action), []).append(key)
-        for _key, item in active:
-            binding = item.binding
-            ident = (id(item.node), binding.action)
-            if ident in seen or binding.action in SKIP_ACTIONS or not binding.description or not item.enabled:
+        grouped: dict[str, list[Command]] = {}
+        for entry in registry.for_context(self.screen, "palette"):
+            if entry.key.action in SKIP_ACTIONS:
                 continue
-            seen.add(ident)
-            keys = ", ".join(app.get_key_display(binding.__class__(k, "")) for k in by_action[ident])
-            help_text = f"{binding.tooltip}  ({keys})" if binding.tooltip else f"({keys})"
-            out.append(Command(binding.description, help_text, partial(_run, app, binding.action, item.node)))
-        out.append(Command("Change theme", "Pick one of Textual's themes", app.action_change_theme))
+            tip = entry.key.tooltip
+            grouped.setdefault(entry.group, []).append(
+                Command(
+                    entry.key.description,
+                    entry.group,
+                    entry.keys_label,
+                    f"{entry.group} · {tip}" if tip else entry.group,
+                    partial(registry.run, app, entry),
+                )
+            )
+        # groups in the order they first appear: the focused pane's first
+        out = [command for commands in grouped.values() for command in commands]
+        out.append(Command("Change theme", "App", "", "App · Pick one of Textual's themes", app.action_change_theme))
         return out
 
     async def discover(self) -> Hits:
         for command in self.commands():
-            yield DiscoveryHit(Text(command.title), command.run, text=command.title, help=command.help)
+            yield DiscoveryHit(command.prompt(), command.run, text=command.title, help=command.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self.commands():
-            score = matcher.match(command.title)
+            score = max(matcher.match(command.title), matcher.match(command.search_text) * 0.9)
             if score > 0:
-                yield Hit(score, matcher.highlight(command.title), command.run, text=command.title, help=command.help)
-
-
-async def _run(app: Any, action: str, namespace: DOMNode) -> None:
-    await app.run_action(action, namespace)
+                prompt = command.prompt(matcher.highlight(command.title))
+                yield Hit(score, prompt, command.run, text=command.title, help=command.help)

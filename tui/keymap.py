@@ -1,8 +1,9 @@
-"""Every key of the app as data (DESIGN §7 "keys are data").
+"""The app's and the screens' keys as data (DESIGN §7 "keys are data"), and `[keymap]`.
 
-Each `Key` has a stable `id`, the default keys, the action it runs, a short footer description and a tooltip.
-Screens and the app build their `BINDINGS` from these tables; the help screen and the command palette read the
-live bindings that come out of them, so the three cannot drift. The config file's `[keymap]` table maps ids to
+Each `Key` (widgets/keys.py, the one registry of actions, which every pane's table goes into too) has a stable
+`id`, the default keys, the action it runs, a short description, a tooltip and the group people know it by.
+Screens and the app build their `BINDINGS` from these tables; the help screen, the command palette and the footer
+read the registry (`tui/registry.py`), so they cannot drift. The config file's `[keymap]` table maps ids to
 keys (`"workspace.focus_terminal" = "alt+t"`) and is applied with `App.set_keymap` by `apply_keymap`.
 
 Which keys are *priority* matters: a priority binding fires before the focused widget sees the key (help, pane
@@ -18,37 +19,13 @@ the focused pane.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from textual.binding import Binding, BindingType
+from widgets.keys import REGISTRY, Key, bindings
 
 if TYPE_CHECKING:
     from textual.app import App
-
-
-@dataclass(frozen=True)
-class Key:
-    id: str
-    keys: str
-    action: str
-    description: str
-    tooltip: str
-    show: bool = True
-    priority: bool = False
-    in_terminal: bool = False  # runs even while a terminal holds the keyboard (which otherwise takes every key)
-
-    def binding(self) -> Binding:
-        return Binding(
-            self.keys,
-            self.action,
-            self.description,
-            show=self.show,
-            priority=self.priority,
-            tooltip=self.tooltip,
-            id=self.id,
-        )
 
 
 APP_KEYS: tuple[Key, ...] = (
@@ -161,6 +138,7 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "Restore layout",
         "Restore the layout after zooming a pane",
         show=False,
+        fallback=True,  # escape closes the innermost thing first (a find bar, a dialog), then the zoom
     ),
     Key(
         "workspace.focus_explorer",
@@ -211,7 +189,7 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
     # one pane at a time (tabs) or all side by side (tiles), at any size; small windows start with tabs
     Key(
         "workspace.layout",
-        "f8,ctrl+backslash",
+        "f4,ctrl+backslash",
         "toggle_layout",
         "Layout",
         "Switch between all panes side by side and one pane at a time as tabs (alt+1..4 or f6 pick the tab)",
@@ -298,6 +276,48 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,  # the footer is full at 80 columns; the help screen and the palette list it
         priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
     ),
+    # Commands that reach across panes (tui/workspace_actions.py). Not priority: a terminal running a program
+    # keeps these keys (ctrl+] first, or the palette); no pane binds them.
+    Key(
+        "workspace.find_file",
+        "ctrl+o",
+        "find_file",
+        "Find file",
+        "Fuzzy-find a file in the workspace and open it (from any pane)",
+        show=False,
+    ),
+    Key(
+        "workspace.run_file",
+        "f5",
+        "run_file",
+        "Run file",
+        "Save and run the editor's file (python3, node, bash/sh, make) in the terminal's ▶ tab, reused each run",
+        show=False,
+    ),
+    Key(
+        "workspace.snapshot",
+        "shift+f5",
+        "snapshot",
+        "Snapshot",
+        "Save this sandbox's files as a named snapshot",
+        show=False,
+    ),
+    Key(
+        "workspace.stop",
+        "shift+f8",
+        "stop_sandbox",
+        "Stop sandbox",
+        "Stop this sandbox: its terminals end (says what will end and asks first)",
+        show=False,
+    ),
+    Key(
+        "workspace.doctor",
+        "shift+f1",
+        "doctor",
+        "Doctor",
+        "What isolation new sandboxes get on this machine, and how to fix each shortfall",
+        show=False,
+    ),
     Key("workspace.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
     Key(
         "workspace.focus_previous",
@@ -341,14 +361,16 @@ FOCUS_KEYS: tuple[Key, ...] = (
 )
 
 ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + FOCUS_KEYS
+for _key in ALL_KEYS:  # the registry knows the app's and the screens' keys from start-up
+    REGISTRY.add(_key)
 
 
-def bindings(keys: Iterable[Key]) -> list[BindingType]:
-    return [k.binding() for k in keys]
+__all__ = ["ALL_KEYS", "APP_KEYS", "FOCUS_KEYS", "LIST_KEYS", "SEARCH_KEYS", "WORKSPACE_KEYS", "Key", "apply_keymap", "bindings"]
 
 
 def known_ids() -> set[str]:
-    return {k.id for k in ALL_KEYS}
+    """The app's and the screens' ids, and every pane's that has been imported (the registry, widgets/keys.py)."""
+    return {k.id for k in ALL_KEYS} | REGISTRY.ids()
 
 
 TERMINAL_PREFIX = "terminal:"  # a `[keymap]` id with this prefix: the binding applies in the terminal too

@@ -30,6 +30,7 @@ from services.errors import SandbenchError
 from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe
 
 log = logging.getLogger(__name__)
+from widgets.keys import Key, bindings
 
 DIALOG_CSS = """
 DialogBase {
@@ -142,7 +143,7 @@ class SubmitsInPlace(ReportWorkerErrors):
 
 class DialogBase(SubmitsInPlace, ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without doing anything")]
+    BINDINGS = bindings((Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything"),))
 
     def action_cancel(self) -> None:
         self.cancel_unless_busy()

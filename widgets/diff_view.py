@@ -25,13 +25,13 @@ from rich.style import Style
 from rich.syntax import Syntax, SyntaxTheme
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services.git_parse import DiffFile, Hunk, visible
+from widgets.keys import Key, bindings
 
 RowKind = Literal["file", "meta", "hunk", "add", "del", "ctx", "note", "empty"]
 
@@ -126,16 +126,45 @@ class DiffView(ScrollView, can_focus=True):
     DiffView:focus { background-tint: $foreground 3%; }
     """
 
-    BINDINGS = [
-        Binding("n,]", "next_hunk", "Next hunk", id="diff.next_hunk", tooltip="Select the next hunk"),
-        Binding("N,[", "prev_hunk", "Prev hunk", id="diff.prev_hunk", tooltip="Select the previous hunk"),
-        Binding("j,down", "scroll_down", "Down", show=False, id="diff.down", tooltip="Scroll down a line"),
-        Binding("k,up", "scroll_up", "Up", show=False, id="diff.up", tooltip="Scroll up a line"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="diff.page_down", tooltip="Page down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="diff.page_up", tooltip="Page up"),
-        Binding("home,g", "scroll_home", "Top", show=False, id="diff.top", tooltip="Go to the top"),
-        Binding("end,G", "scroll_end", "Bottom", show=False, id="diff.bottom", tooltip="Go to the bottom"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("diff.next_hunk", "n,]", "next_hunk", "Next hunk", "Select the next hunk"),
+            Key("diff.prev_hunk", "N,[", "prev_hunk", "Prev hunk", "Select the previous hunk"),
+            Key(
+                "diff.down",
+                "j,down",
+                "scroll_down",
+                "Down",
+                "Scroll down a line",
+                show=False,
+                palette=False,
+                help=False,
+            ),
+            Key("diff.up", "k,up", "scroll_up", "Up", "Scroll up a line", show=False, palette=False, help=False),
+            Key(
+                "diff.page_down",
+                "pagedown",
+                "page_down",
+                "Page down",
+                "Page down",
+                show=False,
+                palette=False,
+                help=False,
+            ),
+            Key("diff.page_up", "pageup", "page_up", "Page up", "Page up", show=False, palette=False, help=False),
+            Key("diff.top", "home,g", "scroll_home", "Top", "Go to the top", show=False, palette=False, help=False),
+            Key(
+                "diff.bottom",
+                "end,G",
+                "scroll_end",
+                "Bottom",
+                "Go to the bottom",
+                show=False,
+                palette=False,
+                help=False,
+            ),
+        )
+    )
 
     class HunkSelected(Message):
         def __init__(self, view: DiffView, file: DiffFile | None, hunk: Hunk | None) -> None:

@@ -20,7 +20,6 @@ from typing import NamedTuple
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, on, work
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import var
@@ -35,6 +34,7 @@ from services.watch import watch_changes
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.explorer_text import clipboard_text, name_runs, plain_name
 from widgets.fuzzy_finder import FuzzyFinder
+from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, tell
 from widgets.row_scroll import scroll_row_into_view
 
@@ -129,33 +129,28 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         *GIT_CLASSES.values(),
     }
 
-    BINDINGS = [
-        Binding("enter", "open", "Open", id="explorer.open", tooltip="Open the file, or expand/collapse the folder"),
-        Binding("n", "new_file", "New file", id="explorer.new_file", tooltip="Create a file in the current folder"),
-        Binding("N,shift+n", "new_folder", "New folder", id="explorer.new_folder", tooltip="Create a folder here"),
-        Binding("r,f2", "rename", "Rename", id="explorer.rename", tooltip="Rename the selected file or folder"),
-        Binding("m", "move", "Move", id="explorer.move", tooltip="Move the selection to another path"),
-        Binding("d,delete", "delete", "Delete", id="explorer.delete", tooltip="Delete the selection (asks first)"),
-        Binding("y", "copy_path", "Copy path", id="explorer.copy_path", tooltip="Copy the selection's path"),
-        Binding("ctrl+r,R", "refresh", "Refresh", id="explorer.refresh", tooltip="Re-list the open folders"),
-        Binding(
-            "full_stop,h",
-            "toggle_hidden",
-            "Hidden",
-            id="explorer.toggle_hidden",
-            tooltip="Show or hide dot-files",
-        ),
-        Binding("ctrl+e", "find", "Find file", id="explorer.find", tooltip="Fuzzy-find a file in the workspace"),
-        Binding("up", "cursor_up", "Up", id="explorer.cursor_up", show=False),
-        Binding("down", "cursor_down", "Down", id="explorer.cursor_down", show=False),
-        Binding("pageup", "page_up", "Page up", id="explorer.page_up", show=False),
-        Binding("pagedown", "page_down", "Page down", id="explorer.page_down", show=False),
-        Binding("home", "first", "First", id="explorer.first", show=False),
-        Binding("end", "last", "Last", id="explorer.last", show=False),
-        Binding("left", "collapse", "Collapse", id="explorer.collapse", show=False, tooltip="Collapse, or go up"),
-        Binding("right", "expand", "Expand", id="explorer.expand", show=False, tooltip="Expand, or go in"),
-        Binding("space", "toggle_folder", "Toggle", id="explorer.toggle", show=False, tooltip="Expand or collapse"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("explorer.open", "enter", "open", "Open", "Open the file, or expand/collapse the folder"),
+            Key("explorer.new_file", "n", "new_file", "New file", "Create a file in the current folder"),
+            Key("explorer.new_folder", "N,shift+n", "new_folder", "New folder", "Create a folder here"),
+            Key("explorer.rename", "r,f2", "rename", "Rename", "Rename the selected file or folder"),
+            Key("explorer.move", "m", "move", "Move", "Move the selection to another path"),
+            Key("explorer.delete", "d,delete", "delete", "Delete", "Delete the selection (asks first)"),
+            Key("explorer.copy_path", "y", "copy_path", "Copy path", "Copy the selection's path"),
+            Key("explorer.refresh", "ctrl+r,R", "refresh", "Refresh", "Re-list the open folders"),
+            Key("explorer.toggle_hidden", "full_stop,h", "toggle_hidden", "Hidden", "Show or hide dot-files"),
+            Key("explorer.cursor_up", "up", "cursor_up", "Up", show=False, palette=False, help=False),
+            Key("explorer.cursor_down", "down", "cursor_down", "Down", show=False, palette=False, help=False),
+            Key("explorer.page_up", "pageup", "page_up", "Page up", show=False, palette=False, help=False),
+            Key("explorer.page_down", "pagedown", "page_down", "Page down", show=False, palette=False, help=False),
+            Key("explorer.first", "home", "first", "First", show=False, palette=False, help=False),
+            Key("explorer.last", "end", "last", "Last", show=False, palette=False, help=False),
+            Key("explorer.collapse", "left", "collapse", "Collapse", "Collapse, or go up", show=False, palette=False),
+            Key("explorer.expand", "right", "expand", "Expand", "Expand, or go in", show=False, palette=False),
+            Key("explorer.toggle", "space", "toggle_folder", "Toggle", "Expand or collapse", show=False, palette=False),
+        )
+    )
 
     class FileOpenRequested(Message):
         """The user asked to open a file (enter, double click, or the fuzzy finder). `path` is workspace-relative."""

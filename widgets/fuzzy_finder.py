@@ -12,7 +12,6 @@ import asyncio
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -23,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from services.fuzzy import FuzzyMatcher, Match
 from services.sandbox_service import SandboxService
 from widgets.explorer_text import name_text
+from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors
 
 RESULTS = 50
@@ -50,13 +50,15 @@ class FuzzyFinder(ReportWorkerErrors, ModalScreen[str | None]):
     FuzzyFinder OptionList { height: auto; max-height: 24; border: none; padding: 0; }
     """
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="finder.cancel", tooltip="Close the finder"),
-        Binding("down,ctrl+n", "cursor_down", "Next", id="finder.next", show=False),
-        Binding("up,ctrl+k", "cursor_up", "Previous", id="finder.previous", show=False),
-        Binding("pagedown", "page_down", "Page down", id="finder.page_down", show=False),
-        Binding("pageup", "page_up", "Page up", id="finder.page_up", show=False),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("finder.cancel", "escape", "cancel", "Cancel", "Close the finder"),
+            Key("finder.next", "down,ctrl+n", "cursor_down", "Next", show=False, palette=False, help=False),
+            Key("finder.previous", "up,ctrl+k", "cursor_up", "Previous", show=False, palette=False, help=False),
+            Key("finder.page_down", "pagedown", "page_down", "Page down", show=False, palette=False, help=False),
+            Key("finder.page_up", "pageup", "page_up", "Page up", show=False, palette=False, help=False),
+        )
+    )
 
     class _Indexed(Message, bubble=False):
         def __init__(self, matcher: FuzzyMatcher) -> None:

@@ -36,7 +36,6 @@ from rich.style import Style
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
@@ -67,6 +66,7 @@ from widgets.git_header import GitHeader
 from widgets.git_header import header_text as header_text  # re-exported: tests and callers import it from here
 from widgets.git_identity import IdentityDialog
 from widgets.git_recent import RECENT, RecentCommits
+from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, describe, report, tell
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
@@ -106,14 +106,29 @@ class StatusList(ScrollView, can_focus=True):
     StatusList { height: 1fr; background: $surface; }
     StatusList:focus { background-tint: $foreground 3%; }
     """
-    BINDINGS = [
-        Binding("down,j", "cursor(1)", "Down", show=False, id="git.cursor_down", tooltip="Next file"),
-        Binding("up,k", "cursor(-1)", "Up", show=False, id="git.cursor_up", tooltip="Previous file"),
-        Binding("pagedown", "cursor(10)", "Page down", show=False, id="git.page_down", tooltip="Ten files down"),
-        Binding("pageup", "cursor(-10)", "Page up", show=False, id="git.page_up", tooltip="Ten files up"),
-        Binding("home", "cursor(-1000000000)", "First", show=False, id="git.first", tooltip="First file"),
-        Binding("end", "cursor(1000000000)", "Last", show=False, id="git.last", tooltip="Last file"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.cursor_down", "down,j", "cursor(1)", "Down", "Next file", show=False, palette=False, help=False),
+            Key("git.cursor_up", "up,k", "cursor(-1)", "Up", "Previous file", show=False, palette=False, help=False),
+            Key(
+                "git.page_down",
+                "pagedown",
+                "cursor(10)",
+                "Page down",
+                "Ten files down",
+                show=False,
+                palette=False,
+                help=False,
+            ),
+            Key(
+                "git.page_up", "pageup", "cursor(-10)", "Page up", "Ten files up", show=False, palette=False, help=False
+            ),
+            Key(
+                "git.first", "home", "cursor(-1000000000)", "First", "First file", show=False, palette=False, help=False
+            ),
+            Key("git.last", "end", "cursor(1000000000)", "Last", "Last file", show=False, palette=False, help=False),
+        )
+    )
 
     class Highlighted(Message):
         """The cursor rests on `row` (None: no file) — after a move, or after the rows were replaced."""
@@ -273,11 +288,13 @@ class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
     GitDiffScreen #diff-hint { height: 1; padding: 0 1; color: $text-muted; }
     GitDiffScreen DiffView { height: 1fr; }
     """
-    BINDINGS = [
-        Binding("escape,q", "close", "Close", id="git.diff.close", tooltip="Back to the file list"),
-        Binding("space", "toggle_hunk", "Stage hunk", id="git.diff.stage_hunk", tooltip="Stage/unstage this hunk"),
-        Binding("d", "discard_hunk", "Discard hunk", id="git.diff.discard_hunk", tooltip="Throw away this hunk"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.diff.close", "escape,q", "close", "Close", "Back to the file list"),
+            Key("git.diff.stage_hunk", "space", "toggle_hunk", "Stage hunk", "Stage/unstage this hunk"),
+            Key("git.diff.discard_hunk", "d", "discard_hunk", "Discard hunk", "Throw away this hunk"),
+        )
+    )
 
     def __init__(
         self,
@@ -414,11 +431,13 @@ class BranchScreen(ReportWorkerErrors, ModalScreen[None]):
     BranchScreen OptionList { height: 1fr; }
     BranchScreen #branch-hint { height: 1; color: $text-muted; padding: 0 1; }
     """
-    BINDINGS = [
-        Binding("escape,q", "close", "Close", id="git.branches.close", tooltip="Close the branch list"),
-        Binding("n", "new", "New branch", id="git.branches.new", tooltip="Create a branch here and switch to it"),
-        Binding("D", "delete", "Delete", id="git.branches.delete", tooltip="Delete the selected branch"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.branches.close", "escape,q", "close", "Close", "Close the branch list"),
+            Key("git.branches.new", "n", "new", "New branch", "Create a branch here and switch to it"),
+            Key("git.branches.delete", "D", "delete", "Delete", "Delete the selected branch"),
+        )
+    )
 
     def __init__(self, git: GitService, on_change: Callable[[], object] | None = None) -> None:
         super().__init__()
@@ -552,13 +571,15 @@ class StashScreen(ReportWorkerErrors, ModalScreen[None]):
     StashScreen OptionList { height: 1fr; }
     StashScreen #stash-hint { height: 1; color: $text-muted; padding: 0 1; }
     """
-    BINDINGS = [
-        Binding("escape,q", "close", "Close", id="git.stash.close", tooltip="Close the stash list"),
-        Binding("space", "apply", "Apply", id="git.stash.apply", tooltip="Apply the selected stash and keep it"),
-        Binding("p", "pop", "Pop", id="git.stash.pop", tooltip="Apply the selected stash and drop it"),
-        Binding("d", "drop", "Drop", id="git.stash.drop", tooltip="Delete the selected stash (asks first)"),
-        Binding("n", "push", "New stash", id="git.stash.push", tooltip="Stash all changes, untracked files too"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.stash.close", "escape,q", "close", "Close", "Close the stash list"),
+            Key("git.stash.apply", "space", "apply", "Apply", "Apply the selected stash and keep it"),
+            Key("git.stash.pop", "p", "pop", "Pop", "Apply the selected stash and drop it"),
+            Key("git.stash.drop", "d", "drop", "Drop", "Delete the selected stash (asks first)"),
+            Key("git.stash.push", "n", "push", "New stash", "Stash all changes, untracked files too"),
+        )
+    )
 
     def __init__(self, git: GitService, on_change: Callable[[], object] | None = None) -> None:
         super().__init__()
@@ -683,7 +704,7 @@ class CommitScreen(ReportWorkerErrors, ModalScreen[None]):
     CommitScreen #commit-message { height: auto; max-height: 10; padding: 0 1; }
     CommitScreen DiffView { height: 1fr; }
     """
-    BINDINGS = [Binding("escape,q", "close", "Close", id="git.commit.close", tooltip="Back to the log")]
+    BINDINGS = bindings((Key("git.commit.close", "escape,q", "close", "Close", "Back to the log"),))
 
     def __init__(self, git: GitService, oid: str) -> None:
         super().__init__()
@@ -729,7 +750,7 @@ class LogScreen(ReportWorkerErrors, ModalScreen[None]):
     LogScreen > Vertical { border: round $accent; background: $surface; }
     LogScreen OptionList { height: 1fr; }
     """
-    BINDINGS = [Binding("escape,q", "close", "Close", id="git.log.close", tooltip="Close the log")]
+    BINDINGS = bindings((Key("git.log.close", "escape,q", "close", "Close", "Close the log"),))
 
     def __init__(self, git: GitService) -> None:
         super().__init__()
@@ -820,25 +841,27 @@ class GitPanel(ReportWorkerErrors, Vertical):
     GitPanel #git-progress.busy { display: block; }
     """
 
-    BINDINGS = [
-        Binding("space", "toggle_stage", "Stage/unstage", id="git.toggle_stage", tooltip="Stage or unstage the file"),
-        Binding("a", "stage_all", "Stage all", id="git.stage_all", tooltip="Stage every change (unstage all if none)"),
-        Binding("enter", "diff", "Diff", id="git.diff", tooltip="Show the file's diff; stage hunks there"),
-        Binding("d", "discard", "Discard", id="git.discard", tooltip="Throw away the file's changes (asks first)"),
-        Binding("c", "commit", "Commit", id="git.commit", tooltip="Commit the staged changes"),
-        Binding("A", "amend", "Amend", id="git.amend", tooltip="Amend the last commit (staged changes and message)"),
-        Binding("p", "pull", "Pull", id="git.pull", tooltip="Pull from the upstream branch"),
-        Binding("P", "push", "Push", id="git.push", tooltip="Push to the upstream branch"),
-        Binding("f", "fetch", "Fetch", id="git.fetch", tooltip="Fetch from the remote"),
-        Binding("b", "branches", "Branches", id="git.branches", tooltip="List, create, switch and delete branches"),
-        Binding("l", "log", "Log", id="git.log", tooltip="Show the commit log"),
-        Binding("s", "stashes", "Stashes", id="git.stashes", tooltip="Stash list: apply, pop, drop, new stash"),
-        Binding("S", "stash", "Stash now", id="git.stash", tooltip="Stash all changes (untracked too)"),
-        Binding("r", "refresh", "Refresh", id="git.refresh", show=False, tooltip="Re-read the repository status"),
-        Binding("i", "init", "Init repo", id="git.init", tooltip="Make this folder a git repository"),
-        Binding("m", "resolve", "Resolve", id="git.resolve", tooltip="Resolve the conflicted file: ours/theirs/both"),
-        Binding("M", "abort_merge", "Abort merge", id="git.abort_merge", tooltip="git merge --abort (asks first)"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.toggle_stage", "space", "toggle_stage", "Stage/unstage", "Stage or unstage the file"),
+            Key("git.stage_all", "a", "stage_all", "Stage all", "Stage every change (unstage all if none)"),
+            Key("git.diff", "enter", "diff", "Diff", "Show the file's diff; stage hunks there"),
+            Key("git.discard", "d", "discard", "Discard", "Throw away the file's changes (asks first)"),
+            Key("git.commit", "c", "commit", "Commit", "Commit the staged changes"),
+            Key("git.amend", "A", "amend", "Amend", "Amend the last commit (staged changes and message)"),
+            Key("git.pull", "p", "pull", "Pull", "Pull from the upstream branch"),
+            Key("git.push", "P", "push", "Push", "Push to the upstream branch"),
+            Key("git.fetch", "f", "fetch", "Fetch", "Fetch from the remote"),
+            Key("git.branches", "b", "branches", "Branches", "List, create, switch and delete branches"),
+            Key("git.log", "l", "log", "Log", "Show the commit log"),
+            Key("git.stashes", "s", "stashes", "Stashes", "Stash list: apply, pop, drop, new stash"),
+            Key("git.stash", "S", "stash", "Stash now", "Stash all changes (untracked too)"),
+            Key("git.refresh", "r", "refresh", "Refresh", "Re-read the repository status", show=False),
+            Key("git.init", "i", "init", "Init repo", "Make this folder a git repository"),
+            Key("git.resolve", "m", "resolve", "Resolve", "Resolve the conflicted file: ours/theirs/both"),
+            Key("git.abort_merge", "M", "abort_merge", "Abort merge", "git merge --abort (asks first)"),
+        )
+    )
 
     class StatusChanged(Message):
         """One status call's result, for the explorer (markers) and the status bar (branch). `status` is None

@@ -119,14 +119,14 @@ async def test_the_layout_key_resizes_the_pty_and_the_program_sees_sigwinch(
 
         await pilot.press("ctrl+right_square_bracket")  # out of the shell (the program has every other key)
         await wait_for(pilot, lambda: not view.has_focus and screen.focused_pane == "terminal")
-        await pilot.press("f8")  # tiles → tabs: the terminal keeps its tab and takes the whole body
+        await pilot.press("f4")  # tiles → tabs: the terminal keeps its tab and takes the whole body
         await wait_for(pilot, lambda: screen.tabbed)
         await wait_for(pilot, lambda: winch() is not None and winch() != tiled, timeout=20)
         tabbed = winch()
         assert tabbed == (view.size.height, view.size.width) and tabbed[0] > tiled[0] + 20, (tiled, tabbed)
         assert screen.frame("terminal").border_subtitle == f"{tabbed[1]}x{tabbed[0]}"
 
-        await pilot.press("f8")  # and back: the program sees its old size again
+        await pilot.press("f4")  # and back: the program sees its old size again
         await wait_for(pilot, lambda: not screen.tabbed)
         await wait_for(pilot, lambda: winch() == tiled, timeout=20)
 
@@ -155,13 +155,13 @@ async def test_tabs_switch_with_alt_digits_f6_and_a_click_and_the_choice_sticks(
         await pilot.click(PaneTabs, offset=(2, 0))  # the first tab: the explorer
         await wait_for(pilot, lambda: screen.focused_pane == "explorer" and tabs.active == "explorer")
 
-        await pilot.press("f8")  # tiles at 80x24, because the user asked: kept through a resize
+        await pilot.press("f4")  # tiles at 80x24, because the user asked: kept through a resize
         await wait_for(pilot, lambda: not screen.tabbed)
         assert screen.pane_visible("explorer") and screen.pane_visible("terminal")
         await pilot.resize_terminal(90, 26)
         await pilot.pause()
         assert not screen.tabbed
-        await pilot.press("f8")
+        await pilot.press("f4")
         await wait_for(pilot, lambda: screen.tabbed and screen.pane_visible("explorer"))
 
 

@@ -106,7 +106,6 @@ def test_bindings_have_ids_and_tooltips() -> None:
         "explorer.copy_path",
         "explorer.refresh",
         "explorer.toggle_hidden",
-        "explorer.find",
     ):
         assert wanted in ids
     assert all(b.tooltip for b in bindings if b.show)
@@ -548,7 +547,7 @@ async def test_fuzzy_finder_opens_the_match(
     async with app.run_test(size=(100, 30)) as pilot:
         ex = app.query_one(Explorer)
         assert await until(pilot, lambda: len(ex.rows) == 1)
-        await pilot.press("ctrl+e")
+        ex.action_find()  # the workspace's ctrl+o (workspace.find_file) runs this from any pane
         assert await until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
@@ -571,7 +570,7 @@ async def test_fuzzy_finder_escape_cancels(
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
         assert await until(pilot, lambda: len(ex.rows) == 1)
-        await pilot.press("ctrl+e")
+        ex.action_find()  # the workspace's ctrl+o (workspace.find_file) runs this from any pane
         assert await until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
         await pilot.press("f", "escape")
         assert await until(pilot, lambda: not isinstance(app.screen, FuzzyFinder))

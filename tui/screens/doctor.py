@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from services.text import safe_text
+from widgets.keys import Key, bindings
 
 
 class DoctorScreen(ModalScreen[None]):
@@ -24,9 +24,7 @@ class DoctorScreen(ModalScreen[None]):
     }
     DoctorScreen .doctor-title { text-style: bold; color: $accent; padding-bottom: 1; }
     """
-    BINDINGS = [
-        Binding("escape,q,D", "close", "Close", id="doctor.close", tooltip="Close the doctor's findings"),
-    ]
+    BINDINGS = bindings((Key("doctor.close", "escape,q,D", "close", "Close", "Close the doctor's findings"),))
 
     def __init__(self, lines: Sequence[str]) -> None:
         super().__init__(id="doctor")

@@ -3,7 +3,7 @@
 Under `NARROW` columns the git panel folds into a tab beside the editor. Under `TABS_WIDTH` columns or
 `TABS_HEIGHT` rows (80x24) the layout is tabbed: one pane at a time takes the whole body, so the terminal gets
 a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. The
-layout key (`workspace.layout`, f8) switches between tiles and tabs at any size, and the choice sticks. The panes
+layout key (`workspace.layout`, f4) switches between tiles and tabs at any size, and the choice sticks. The panes
 are never re-parented for any of this: they stay where `compose` put them and CSS classes on the screen
 (`-narrow`, `-git-tab`, `-tabs`, `-tab-PANE`) show or hide them, so no pane loses its state when the window
 resizes; a terminal shown at a new size resizes its PTY (the program gets SIGWINCH).
@@ -35,7 +35,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Tab, Tabs
 
@@ -47,6 +46,7 @@ from tui.footer import FittedFooter
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
+from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.git_panel import GitPanel
@@ -138,7 +138,8 @@ class PaneFrame(Vertical):
         self.call_after_refresh(self.show_size)
 
 
-class WorkspaceScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
+# WorkspaceActions (a Screen): find file, run file, snapshot, stop, doctor — tui/workspace_actions.py
+class WorkspaceScreen(ReportWorkerErrors, WorkspaceActions, inherit_bindings=False):
     BINDINGS = bindings(WORKSPACE_KEYS)
     ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
     AUTO_FOCUS = None

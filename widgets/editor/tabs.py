@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
@@ -38,6 +37,7 @@ from widgets.editor.content import LoadedFile, classify
 from widgets.editor.fileconfig import apply_settings, load_settings
 from widgets.editor.highlight import detect_lexer, lexer_by_name
 from widgets.editor.text_area import CodeEditor
+from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, describe, report, tell
 
 DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
@@ -73,7 +73,7 @@ class Buffer:
 class DiffView(ModalScreen[None]):
     """A read-only unified diff (disk vs editor), shown before asking again what to do with a conflict."""
 
-    BINDINGS = [Binding("escape,q", "dismiss_diff", "Back", id="editor.diff_back", tooltip="Close the diff")]
+    BINDINGS = bindings((Key("editor.diff_back", "escape,q", "dismiss_diff", "Back", "Close the diff"),))
     DEFAULT_CSS = """
     DiffView { align: center middle; background: $background 60%; }
     DiffView > Vertical { width: 95%; height: 90%; border: round $accent; background: $surface; }
@@ -101,9 +101,7 @@ class FindBar(Horizontal):
     """Find (and replace) in the active buffer. Enter finds the next match; in the replace field, enter
     replaces the current match and moves on."""
 
-    BINDINGS = [
-        Binding("escape", "close", "Close find", id="editor.find_close", tooltip="Hide the find bar"),
-    ]
+    BINDINGS = bindings((Key("editor.find_close", "escape", "close", "Close find", "Hide the find bar"),))
     DEFAULT_CSS = """
     FindBar { dock: bottom; height: auto; display: none; background: $panel; padding: 0 1; }
     FindBar.-visible { display: block; }
@@ -180,20 +178,21 @@ class FindBar(Horizontal):
 class EditorTabs(ReportWorkerErrors, Vertical):
     """Tabs of open files of one sandbox. See the module docstring."""
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the file in the active tab"),
-        # Every alt key also has a key without alt: some terminals cannot send alt (or send it as a lone ESC).
-        Binding("f12,alt+s", "save_all", "Save all", id="editor.save_all", tooltip="Save every modified file"),
-        Binding("ctrl+f4,f4,alt+w", "close_tab", "Close tab", id="editor.close", tooltip="Close the active tab"),
-        Binding("ctrl+f", "find", "Find", id="editor.find", tooltip="Find text in the active file"),
-        Binding("ctrl+r", "replace", "Replace", id="editor.replace", tooltip="Find and replace in the active file"),
-        Binding("f3", "find_next", "Find next", id="editor.find_next", tooltip="Jump to the next match"),
-        Binding("shift+f3", "find_prev", "Find prev", id="editor.find_prev", tooltip="Jump to the previous match"),
-        Binding("ctrl+g", "goto_line", "Go to line", id="editor.goto_line", tooltip="Jump to a line number"),
-        Binding("f9,alt+z", "toggle_wrap", "Wrap", id="editor.soft_wrap", tooltip="Toggle soft wrap of long lines"),
-        Binding("ctrl+pagedown", "next_tab", "Next tab", id="editor.next_tab", tooltip="Show the next tab"),
-        Binding("ctrl+pageup", "prev_tab", "Prev tab", id="editor.prev_tab", tooltip="Show the previous tab"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("editor.save", "ctrl+s", "save", "Save", "Save the file in the active tab"),
+            Key("editor.save_all", "f12,alt+s", "save_all", "Save all", "Save every modified file"),
+            Key("editor.close", "ctrl+f4,f4,alt+w", "close_tab", "Close tab", "Close the active tab"),
+            Key("editor.find", "ctrl+f", "find", "Find", "Find text in the active file"),
+            Key("editor.replace", "ctrl+r", "replace", "Replace", "Find and replace in the active file"),
+            Key("editor.find_next", "f3", "find_next", "Find next", "Jump to the next match"),
+            Key("editor.find_prev", "shift+f3", "find_prev", "Find prev", "Jump to the previous match"),
+            Key("editor.goto_line", "ctrl+g", "goto_line", "Go to line", "Jump to a line number"),
+            Key("editor.soft_wrap", "f9,alt+z", "toggle_wrap", "Wrap", "Toggle soft wrap of long lines"),
+            Key("editor.next_tab", "ctrl+pagedown", "next_tab", "Next tab", "Show the next tab"),
+            Key("editor.prev_tab", "ctrl+pageup", "prev_tab", "Prev tab", "Show the previous tab"),
+        )
+    )
 
     DEFAULT_CSS = """
     EditorTabs { height: 1fr; }

@@ -29,7 +29,6 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.document._document import Location
 from textual.document._document_navigator import DocumentNavigator
 from textual.expand_tabs import expand_text_tabs_from_widths
@@ -44,6 +43,8 @@ from textual.widgets.text_area import Selection
 from widgets.editor.document import FastDocument, FastWrappedDocument
 from widgets.editor.highlight import Highlight, Highlighter, display_text
 from widgets.editor.indent import CLOSE_TO_OPEN, newline, opener_indent, openers_for
+from widgets.editor.keys import EDITOR_KEYS
+from widgets.keys import bindings
 from widgets.messages import ReportWorkerErrors
 
 SYNC_BUDGET = 0.004  # seconds of re-lexing allowed inside a keystroke, beyond the visible window
@@ -101,13 +102,11 @@ class LineHighlights(dict[int, list[Highlight]]):
         return isinstance(line_index, int) and 0 <= line_index < len(self._hl.spans)
 
 
-class CodeEditor(ReportWorkerErrors, TextArea):
+class CodeEditor(ReportWorkerErrors, TextArea, inherit_bindings=False):
     """A code editor: Pygments highlighting (`lexer`), line numbers, per-file indentation, fast edits."""
 
-    BINDINGS = [
-        Binding("ctrl+z,super+z", "undo", "Undo", id="editor.undo", tooltip="Undo the last batch of edits"),
-        Binding("ctrl+y,super+y", "redo", "Redo", id="editor.redo", tooltip="Redo what was undone"),
-    ]
+    # every key of TextArea's, with ids, and select line on ctrl+l instead of f6 (widgets/editor/keys.py)
+    BINDINGS = bindings(EDITOR_KEYS)
 
     DEFAULT_CSS = """
     CodeEditor { border: none; padding: 0; }

@@ -46,12 +46,14 @@ from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual import events
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
 
+from services.run_file import RunPlan
+from widgets.keys import Key, bindings
 from widgets.messages import describe, report
 from widgets.terminal import styles as st
 from widgets.terminal.keys import encode_key, encode_paste
@@ -132,36 +134,40 @@ class TerminalView(TerminalSelection, can_focus=True):
     TerminalView { width: 1fr; height: 1fr; background: $surface; color: $foreground; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            LEAVE_KEY,
-            "leave",
-            "Leave terminal",
-            id="terminal.leave",
-            tooltip="Move focus out of the terminal (every other key goes to the program running in it)",
-        ),
-        Binding(
-            "shift+pageup",
-            "scroll_back",
-            "Scroll back",
-            id="terminal.scroll_back",
-            tooltip="Show older output from the scrollback",
-        ),
-        Binding(
-            "shift+pagedown",
-            "scroll_forward",
-            "Scroll forward",
-            id="terminal.scroll_forward",
-            tooltip="Show newer output; at the bottom, back to the live screen",
-        ),
-        Binding(
-            "enter",
-            "restart",
-            "Restart shell",
-            id="terminal.restart_exited",
-            tooltip="The shell has exited: start a new one in this tab",
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(
+        (
+            Key(
+                "terminal.leave",
+                LEAVE_KEY,
+                "leave",
+                "Leave terminal",
+                "Move focus out of the terminal (every other key goes to the program running in it)",
+            ),
+            Key(
+                "terminal.scroll_back",
+                "shift+pageup",
+                "scroll_back",
+                "Scroll back",
+                "Show older output from the scrollback",
+                show=False,
+            ),
+            Key(
+                "terminal.scroll_forward",
+                "shift+pagedown",
+                "scroll_forward",
+                "Scroll forward",
+                "Show newer output; at the bottom, back to the live screen",
+                show=False,
+            ),
+            Key(
+                "terminal.restart_exited",
+                "enter",
+                "restart",
+                "Restart shell",
+                "The shell has exited: start a new one in this tab",
+            ),
+        )
+    )
 
     class TitleChanged(Message):
         def __init__(self, view: TerminalView, title: str) -> None:
@@ -206,6 +212,9 @@ class TerminalView(TerminalSelection, can_focus=True):
         self.autostart = autostart
         self.attach_to = attach_to  # a provider-side session to reattach to, instead of a new shell
         self.reattached = False  # this tab's shell was found running (reattached), not started here: marked ↺
+        # a run tab (F5): the program's argv goes in the shell's environment and a constant line `exec`s it
+        # (services/run_file.py); None: a plain shell
+        self.run_plan: RunPlan | None = None
         self.screen_model = Screen(80, 24, scrollback)
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
@@ -253,7 +262,12 @@ class TerminalView(TerminalSelection, can_focus=True):
                 self.reattached = True
             else:
                 self.reattached = False
-                session = await self.service.open_terminal(self.sandbox_id, cols, rows)
+                plan = self.run_plan
+                session = await self.service.open_terminal(
+                    self.sandbox_id, cols, rows, cwd=plan.cwd if plan else "", env=plan.env() if plan else None
+                )
+                if plan is not None:
+                    await session.write(plan.typed_line())
         except Exception as err:  # a service error, shown as one line, never a traceback
             report(self, err, "terminal")
             self.failed = describe(err)
@@ -269,7 +283,10 @@ class TerminalView(TerminalSelection, can_focus=True):
         except Exception as err:
             report(self, err, "terminal")
             code = session.exit_code
-        self._show_banner(f"shell exited with code {code} — press enter to restart")
+        if self.run_plan is not None:
+            self._show_banner(f"{self.run_plan.label[2:]} exited with code {code} — enter or F5 runs it again")
+        else:
+            self._show_banner(f"shell exited with code {code} — press enter to restart")
         self._mark_exited(code)
 
     async def _pump(self, session: TerminalSession) -> None:

@@ -16,19 +16,24 @@ from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 
+from widgets.keys import Key, bindings
 from widgets.terminal.pane import TerminalView
 
 if TYPE_CHECKING:
+    from services.run_file import RunPlan
     from services.sandbox_service import SandboxService
 
 log = logging.getLogger(__name__)
+
+
+TAB_BAR = "Terminal tabs (ctrl+] first)"  # the group these keys are known by: the tab bar has them
 
 
 class _TabBar(Widget, can_focus=True):
@@ -89,36 +94,60 @@ class TerminalPane(Vertical):
     TerminalPane > ContentSwitcher { height: 1fr; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_tab", "New tab", id="terminal.new_tab", tooltip="Open another terminal on this sandbox"),
-        Binding(
-            "w", "close_tab", "Close tab", id="terminal.close_tab", tooltip="End this terminal's shell and close it"
-        ),
-        Binding("right,l", "next_tab", "Next tab", id="terminal.next_tab", tooltip="Show the next terminal tab"),
-        Binding("left,h", "prev_tab", "Previous tab", id="terminal.prev_tab", tooltip="Show the previous terminal tab"),
-        Binding("r", "restart", "Restart", id="terminal.restart", tooltip="Start a new shell in this tab"),
-        Binding(
-            "t",
-            "terminal_list",
-            "Terminals",
-            id="terminal.list",
-            tooltip="Shells of this sandbox not shown here (detached ones): attach or end them",
-        ),
-        Binding(
-            "c",
-            "copy_mode",
-            "Copy mode",
-            id="terminal.copy_mode",
-            tooltip="Select text with the keyboard (v to start, y to copy, escape to leave)",
-        ),
-        Binding(
-            "enter,escape",
-            "enter_terminal",
-            "Back to terminal",
-            id="terminal.enter",
-            tooltip="Give the keyboard back to the terminal",
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(
+        (
+            Key(
+                "terminal.new_tab",
+                "n",
+                "new_tab",
+                "New terminal",
+                "Open another terminal on this sandbox",
+                group=TAB_BAR,
+            ),
+            Key(
+                "terminal.close_tab",
+                "w",
+                "close_tab",
+                "Close tab",
+                "End this terminal's shell and close it",
+                group=TAB_BAR,
+            ),
+            Key("terminal.next_tab", "right,l", "next_tab", "Next tab", "Show the next terminal tab", group=TAB_BAR),
+            Key(
+                "terminal.prev_tab",
+                "left,h",
+                "prev_tab",
+                "Previous tab",
+                "Show the previous terminal tab",
+                group=TAB_BAR,
+            ),
+            Key("terminal.restart", "r", "restart", "Restart", "Start a new shell in this tab", group=TAB_BAR),
+            Key(
+                "terminal.list",
+                "t",
+                "terminal_list",
+                "Terminals",
+                "Shells of this sandbox not shown here (detached ones): attach or end them",
+                group=TAB_BAR,
+            ),
+            Key(
+                "terminal.copy_mode",
+                "c",
+                "copy_mode",
+                "Copy mode",
+                "Select text with the keyboard (v to start, y to copy, escape to leave)",
+                group=TAB_BAR,
+            ),
+            Key(
+                "terminal.enter",
+                "enter,escape",
+                "enter_terminal",
+                "Back to terminal",
+                "Give the keyboard back to the terminal",
+                group=TAB_BAR,
+            ),
+        )
+    )
 
     def __init__(
         self,
@@ -136,6 +165,7 @@ class TerminalPane(Vertical):
         self.scrollback = scrollback
         self.views: list[TerminalView] = []
         self.active_view: TerminalView | None = None
+        self.run_view: TerminalView | None = None  # the tab F5 runs the current file in
         self._counter = 0
         self._tabbar = _TabBar(self)
         self._switcher = ContentSwitcher()
@@ -185,7 +215,7 @@ class TerminalPane(Vertical):
             self._tabbar.refresh()
 
     def label_for(self, view: TerminalView) -> str:
-        label = (view.title or "shell")[:24]
+        label = view.run_plan.label[:24] if view.run_plan is not None else (view.title or "shell")[:24]
         if view.reattached:
             label = "↺ " + label  # found running, not started here (tmux's reattach, made visible)
         if view.failed is not None:
@@ -254,7 +284,26 @@ class TerminalPane(Vertical):
         return True
 
     async def action_new_tab(self) -> None:
-        await self.new_tab()
+        await self.new_tab(focus=True)  # asked for (a key here, or the palette from another pane): it takes the keys
+
+    async def run(self, plan: RunPlan) -> TerminalView:
+        """Run `plan` in the run tab (F5): the tab of the last run, reused — a run still going there is ended
+        first — or a new one. The tab shows without taking the keyboard; its label is the file, and the exit
+        code shows on the label and in the tab when the program ends."""
+        view = self.run_view if self.run_view in self.views else None
+        if view is None:
+            view = TerminalView(
+                self.service, self.sandbox_id, scrollback=self.scrollback, id=f"{self.id or 'terminal'}-run"
+            )
+            view.run_plan = plan
+            self.run_view = view
+            self.views.append(view)
+            await self._switcher.mount(view)
+        else:
+            view.run_plan = plan
+            await view.restart()  # ends the previous run (its session closes), then runs this one
+        self.activate(view, focus=False)
+        return view
 
     async def action_close_tab(self) -> None:
         if self.active_view is not None:

@@ -1,0 +1,167 @@
+"""Workspace commands that reach across panes or beyond the workspace (issue 11 §4): find a file from any pane,
+run the current file (F5), snapshot or stop this sandbox, the doctor. `WorkspaceScreen` inherits them; their keys
+are in `tui/keymap.py` (`WORKSPACE_KEYS`) like every workspace key, so the palette and the help list them.
+
+Each works from any pane, which is the point: the fuzzy finder is the explorer's, but ctrl+o opens it from the
+editor, the git panel or the terminal's tab bar; F5 saves the file first, then runs it in the terminal's run tab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import Screen
+from textual.widget import Widget
+
+from services.errors import FileNotFound, SandbenchError
+from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
+from tui.messages import WorkInFlight
+from widgets.messages import report, tell
+from widgets.sandbox_table import safe_text
+
+if TYPE_CHECKING:
+    from services.config import Config
+    from services.models import SandboxInfo
+    from services.sandbox_service import SandboxService
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceActions(Screen[None]):
+    """The base of `WorkspaceScreen`, which provides `service`, `info`, `config` and the panes."""
+
+    service: SandboxService
+    info: SandboxInfo
+    config: Config
+
+    def pane_widget(self, pane: str) -> Widget:
+        raise NotImplementedError
+
+    def _reveal_pane(self, pane: str) -> None:
+        raise NotImplementedError
+
+    # -- find a file, from any pane ----------------------------------------------------------------------------
+    def action_find_file(self) -> None:
+        explorer: Any = self.pane_widget("explorer")
+        find = getattr(explorer, "action_find", None)
+        if callable(find):
+            find()  # the explorer's finder: the chosen file is revealed there and opened in the editor
+            return
+        from widgets.fuzzy_finder import FuzzyFinder
+
+        def found(path: str | None) -> None:
+            editor: Any = self.pane_widget("editor")
+            if path and callable(getattr(editor, "open_file", None)):
+                editor.open_file(path)
+
+        self.app.push_screen(FuzzyFinder(self.service, self.info.id), found)
+
+    # -- run the current file ----------------------------------------------------------------------------------
+    def action_run_file(self) -> None:
+        self.run_worker(self._run_file(), name="run file", group="run-file", exclusive=True, exit_on_error=False)
+
+    async def _run_file(self) -> None:
+        editor: Any = self.pane_widget("editor")
+        path = getattr(editor, "active_path", None)
+        if not path:
+            tell(self, "no file to run: open one in the editor first (F5 runs the active tab)", timeout=4)
+            return
+        if path in editor.has_unsaved() and not await editor.save(path):
+            tell(self, f"{safe_text(path)} was not saved, so it was not run", severity="warning")
+            return
+        buffer = editor.buffer(path)
+        first_line = buffer.editor.document.get_line(0) if buffer is not None else ""
+        try:
+            run = plan(path, first_line, await self._makefile_dir(path))
+        except CannotRun as exc:
+            tell(self, str(exc), title="Run file", severity="warning", timeout=8)
+            return
+        await self.run_plan(run)
+
+    async def run_plan(self, run: RunPlan) -> None:
+        terminal: Any = self.pane_widget("terminal")
+        if not callable(getattr(terminal, "run", None)):
+            tell(self, "this workspace has no terminal to run the file in", severity="warning")
+            return
+        self._reveal_pane("terminal")
+        await terminal.run(run)
+
+    async def _makefile_dir(self, path: str) -> str | None:
+        """The folder of the Makefile nearest `path`: its own folder, else the workspace root; None if neither."""
+        folder = str(PurePosixPath(path).parent)
+        folders = [folder, ""] if folder not in (".", "") else [""]
+        for where in folders:
+            for name in MAKEFILES:
+                try:
+                    await self.service.stat(self.info.id, f"{where}/{name}" if where else name)
+                except FileNotFound:
+                    continue
+                except SandbenchError as exc:
+                    log.info("looking for a Makefile failed: %s", exc)
+                    return None
+                return where
+        return None
+
+    # -- this sandbox: snapshot, stop, doctor -------------------------------------------------------------------
+    def action_snapshot(self) -> None:
+        from widgets.dialogs import InputDialog
+
+        info = self.info
+        if not self.service.owns(info):
+            tell(self, f"{safe_text(info.name)} is another owner's: read-only, no snapshot", severity="warning")
+            return
+
+        def answer(name: object) -> None:
+            if isinstance(name, str) and name.strip():
+                self.run_worker(self._snapshot(name.strip()), name="snapshot", group="snapshot", exit_on_error=False)
+
+        self.app.push_screen(
+            InputDialog(
+                "Snapshot",
+                f"Name for a snapshot of “{safe_text(info.name)}”:",
+                value=f"{info.name}-snap",
+                validate=lambda v: None if v.strip() else "a snapshot needs a name",
+            ),
+            answer,
+        )
+
+    async def _snapshot(self, name: str) -> None:
+        key = f"snapshot:{self.info.id}"
+        self.post_message(WorkInFlight(key, f"snapshot {name}…"))
+        try:
+            snap = await self.service.snapshot(self.info.id, name)
+        except SandbenchError as exc:
+            report(self, exc)
+            return
+        finally:
+            self.post_message(WorkInFlight(key, None))
+        tell(self, f"snapshot {safe_text(snap.name)} of {safe_text(self.info.name)} saved", timeout=4)
+
+    def action_stop_sandbox(self) -> None:
+        info = self.info
+        if not self.service.owns(info):
+            tell(self, f"{safe_text(info.name)} is another owner's: read-only, not stopped", severity="warning")
+            return
+        app: Any = self.app
+
+        def stop() -> None:
+            app.run_worker(self.service.stop(info.id), name=f"stop {info.name}", group="stop", exit_on_error=False)
+
+        # the terminals end with the sandbox: the same dialog as stopping from the list says so and asks
+        app.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
+
+    def action_doctor(self) -> None:
+        if self.service.provider.name != "local":
+            tell(self, "the doctor checks local sandboxes; this workspace is on another provider")
+            return
+        self.run_worker(self._doctor(), name="doctor", group="doctor", exclusive=True, exit_on_error=False)
+
+    async def _doctor(self) -> None:
+        from services.doctor import diagnose  # subprocesses and file reads: off the UI loop
+        from tui.screens.doctor import DoctorScreen
+
+        report_ = await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap)
+        self.app.push_screen(DoctorScreen(report_.lines()))
