@@ -143,7 +143,9 @@ class SubmitsInPlace(ReportWorkerErrors):
 
 class DialogBase(SubmitsInPlace, ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
-    BINDINGS = bindings((Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything"),))
+    BINDINGS = bindings(
+        (Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything", fallback=True),)
+    )
 
     def action_cancel(self) -> None:
         self.cancel_unless_busy()

@@ -54,7 +54,7 @@ class FuzzyFinder(ReportWorkerErrors, ModalScreen[str | None]):
         (
             Key("finder.cancel", "escape", "cancel", "Cancel", "Close the finder"),
             Key("finder.next", "down,ctrl+n", "cursor_down", "Next", show=False, palette=False, help=False),
-            Key("finder.previous", "up,ctrl+k", "cursor_up", "Previous", show=False, palette=False, help=False),
+            Key("finder.previous", "up,ctrl+p", "cursor_up", "Previous", show=False, palette=False, help=False),
             Key("finder.page_down", "pagedown", "page_down", "Page down", show=False, palette=False, help=False),
             Key("finder.page_up", "pageup", "page_up", "Page up", show=False, palette=False, help=False),
         )

@@ -35,7 +35,17 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .help-intro { color: $text-muted; }
     HelpScreen .help-title { text-style: bold; color: $accent; padding-top: 1; }
     """
-    BINDINGS = bindings((Key("help.close", "escape,f1,question_mark,q", "close", "Close", "Close the help"),))
+    BINDINGS = bindings(
+        (
+            Key(
+                "help.close",
+                "escape,question_mark,q",
+                "close",
+                "Close",
+                "Close the help (f1 too: the app's help key toggles it)",
+            ),
+        )
+    )
 
     def __init__(self, groups: list[tuple[str, list[Entry]]]) -> None:
         super().__init__(id="help")

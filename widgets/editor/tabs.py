@@ -73,7 +73,9 @@ class Buffer:
 class DiffView(ModalScreen[None]):
     """A read-only unified diff (disk vs editor), shown before asking again what to do with a conflict."""
 
-    BINDINGS = bindings((Key("editor.diff_back", "escape,q", "dismiss_diff", "Back", "Close the diff"),))
+    BINDINGS = bindings(
+        (Key("editor.diff_back", "escape,q", "dismiss_diff", "Back", "Close the diff", group="Editor: diff with disk"),)
+    )
     DEFAULT_CSS = """
     DiffView { align: center middle; background: $background 60%; }
     DiffView > Vertical { width: 95%; height: 90%; border: round $accent; background: $surface; }
