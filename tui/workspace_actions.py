@@ -19,7 +19,7 @@ from textual.widget import Widget
 from services.errors import FileNotFound, SandbenchError
 from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
 from tui.messages import WorkInFlight
-from widgets.messages import report, tell
+from widgets.messages import ReportWorkerErrors, report, tell
 from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class WorkspaceActions(Screen[None]):
+class WorkspaceActions(ReportWorkerErrors, Screen[None]):
     """The base of `WorkspaceScreen`, which provides `service`, `info`, `config` and the panes."""
 
     service: SandboxService

@@ -150,7 +150,7 @@ async def test_f5_runs_the_file_in_a_reused_tab_and_shows_the_exit_code(
         assert editor.has_unsaved() == []  # saved first
         assert (await service.read_file(screen.info.id, "main.py")).data.startswith(b"# unsaved\n")
         assert len(terminal.views) == shells + 1
-        for name, said in (("$(touch pwned).py", "dollar file ran"), ("-x.py", "dash file ran")):
+        for name, _said in (("$(touch pwned).py", "dollar file ran"), ("-x.py", "dash file ran")):
             await _edit(pilot, screen, name)
             await pilot.press("f5")
             await wait_for(pilot, lambda name=name: terminal.label_for(view) == f"▶ {name} [exit 0]", 20)  # type: ignore[misc]

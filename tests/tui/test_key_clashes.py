@@ -122,9 +122,9 @@ def screen_clashes(app: SandbenchApp, name: str) -> list[Clash]:
     screen = app.screen
     out: list[Clash] = []
     widgets = focusables(screen) or [screen]
-    CHECKED.extend(f"{name} › {type(w).__name__}" for w in widgets)
+    CHECKED.extend(f"{name} > {type(w).__name__}" for w in widgets)
     for widget in widgets:
-        out.extend(clashes_in(widget, app, f"{name} › {type(widget).__name__}#{widget.id}"))
+        out.extend(clashes_in(widget, app, f"{name} > {type(widget).__name__}#{widget.id}"))
     return out
 
 
@@ -225,5 +225,5 @@ async def test_help_never_lists_a_key_twice_in_a_group(
             ids = [e.id for e in entries]
             assert len(ids) == len(set(ids))
         texts = " ".join(f"{title} {e.keys_label} {e.key.description}" for title, entries in groups for e in entries)
-        for internal in ("(focused)", "Page Left", "^pgup", "SandboxTable", "Focus Next"):
+        for internal in ("Page Left", "^pgup", "SandboxTable", "Focus Next"):
             assert internal not in texts

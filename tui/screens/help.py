@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.registry import Entry, help_groups
+from tui.registry import Entry, help_groups, pane_of
 from widgets.keys import Key, bindings
 from widgets.sandbox_table import safe_text
 
@@ -54,8 +54,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text(INTRO), classes="help-intro")
-            for title, entries in self.groups:
-                yield Static(Text(title), classes="help-title")
+            below = self.app.screen_stack[-2].focused if len(self.app.screen_stack) > 1 else None
+            focused = pane_of(below) if below is not None else None
+            for index, (title, entries) in enumerate(self.groups):
+                here = index == 0 and focused is not None and title.lower() == focused
+                yield Static(Text(title + (" (focused)" if here else "")), classes="help-title")
                 table = Table.grid(padding=(0, 2))
                 table.add_column(min_width=16, style="bold")
                 table.add_column(min_width=20)

@@ -50,7 +50,7 @@ from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
 from widgets.git_panel import GitPanel
-from widgets.messages import ReportWorkerErrors, tell
+from widgets.messages import tell
 from widgets.pane_tabs import PaneTabs
 from widgets.sandbox_table import safe_text
 from widgets.status_bar import StatusBar
@@ -139,7 +139,7 @@ class PaneFrame(Vertical):
 
 
 # WorkspaceActions (a Screen): find file, run file, snapshot, stop, doctor — tui/workspace_actions.py
-class WorkspaceScreen(ReportWorkerErrors, WorkspaceActions, inherit_bindings=False):
+class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceActions reports worker errors
     BINDINGS = bindings(WORKSPACE_KEYS)
     ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
     AUTO_FOCUS = None
