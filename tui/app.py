@@ -38,6 +38,7 @@ from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxRea
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.workspaces import Workspaces
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
+from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen

@@ -365,7 +365,17 @@ for _key in ALL_KEYS:  # the registry knows the app's and the screens' keys from
     REGISTRY.add(_key)
 
 
-__all__ = ["ALL_KEYS", "APP_KEYS", "FOCUS_KEYS", "LIST_KEYS", "SEARCH_KEYS", "WORKSPACE_KEYS", "Key", "apply_keymap", "bindings"]
+__all__ = [
+    "ALL_KEYS",
+    "APP_KEYS",
+    "FOCUS_KEYS",
+    "LIST_KEYS",
+    "SEARCH_KEYS",
+    "WORKSPACE_KEYS",
+    "Key",
+    "apply_keymap",
+    "bindings",
+]
 
 
 def known_ids() -> set[str]:

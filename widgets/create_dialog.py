@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
@@ -24,6 +23,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from services.errors import AlreadyExists, NameRejected
 from services.models import Resources, SandboxSpec
 from widgets.dialogs import DialogBase
+from widgets.keys import Key, bindings
 from widgets.sandbox_table import safe_text
 from widgets.tick import Tick
 
@@ -57,7 +57,7 @@ class CreateDialog(DialogBase):
     """
     BINDINGS = [
         *DialogBase.BINDINGS,
-        Binding("ctrl+s", "create", "Create", id="dialog.create", tooltip="Create the sandbox (enter does too)"),
+        *bindings((Key("dialog.create", "ctrl+s", "create", "Create", "Create the sandbox (enter does too)"),)),
     ]
 
     def __init__(

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -27,10 +26,10 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from services.errors import SandbenchError
+from widgets.keys import Key, bindings
 from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe
 
 log = logging.getLogger(__name__)
-from widgets.keys import Key, bindings
 
 DIALOG_CSS = """
 DialogBase {
@@ -156,8 +155,12 @@ class ConfirmDialog(DialogBase):
 
     BINDINGS = [
         *DialogBase.BINDINGS,
-        Binding("y", "confirm", "Yes", id="dialog.yes", show=False),
-        Binding("n", "cancel", "No", id="dialog.no", show=False),
+        *bindings(
+            (
+                Key("dialog.yes", "y", "confirm", "Yes", show=False),
+                Key("dialog.no", "n", "cancel", "No", show=False),
+            )
+        ),
     ]
 
     def __init__(self, title: str, message: str, *, confirm: str = "OK", danger: bool = False) -> None:

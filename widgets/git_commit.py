@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
 from widgets.dialogs import SubmitsInPlace
+from widgets.keys import Key, bindings
 
 SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
 SUMMARY_HARD = 72
@@ -51,10 +51,12 @@ class CommitDialog(SubmitsInPlace, ModalScreen[str | None]):
     CommitDialog #hint { height: 1; }
     CommitDialog #error { color: $error; height: auto; }
     """
-    BINDINGS = [
-        Binding("ctrl+s", "commit", "Commit", id="git.commit_dialog.commit", tooltip="Commit with this message"),
-        Binding("escape", "cancel", "Cancel", id="git.commit_dialog.cancel", tooltip="Close without committing"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.commit_dialog.commit", "ctrl+s", "commit", "Commit", "Commit with this message"),
+            Key("git.commit_dialog.cancel", "escape", "cancel", "Cancel", "Close without committing"),
+        )
+    )
 
     def __init__(
         self, *, amend: bool = False, message: str = "", submit: Callable[[str], Awaitable[object]] | None = None

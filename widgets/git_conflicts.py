@@ -19,7 +19,6 @@ from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -29,6 +28,7 @@ from services.git import GitService
 from services.git_conflicts import Choice, Chunk, ConflictHunk, hunks, parse_conflicts, resolve
 from services.git_parse import decode, encode, visible
 from widgets.dialogs import ConfirmDialog
+from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report, tell
 
 OURS = Style(bgcolor="#16361c")
@@ -55,17 +55,19 @@ class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
     ConflictScreen #conflict-hint { height: 1; padding: 0 1; color: $text-muted; }
     ConflictScreen VerticalScroll { height: 1fr; }
     """
-    BINDINGS = [
-        Binding("escape,q", "close", "Close", id="git.conflict.close", tooltip="Back to the file list"),
-        Binding("n,]", "move(1)", "Next", id="git.conflict.next", tooltip="Select the next conflict"),
-        Binding("N,[", "move(-1)", "Prev", id="git.conflict.prev", tooltip="Select the previous conflict"),
-        Binding("o", "take('ours')", "Ours", id="git.conflict.ours", tooltip="Keep our side of this conflict"),
-        Binding("t", "take('theirs')", "Theirs", id="git.conflict.theirs", tooltip="Keep their side of it"),
-        Binding("b", "take('both')", "Both", id="git.conflict.both", tooltip="Keep both sides, ours first"),
-        Binding("u", "take('')", "Undo", id="git.conflict.undo", tooltip="Undo this conflict's choice"),
-        Binding("ctrl+s", "save", "Save", id="git.conflict.save", tooltip="Write the file (undecided keep markers)"),
-        Binding("a", "stage", "Save+stage", id="git.conflict.stage", tooltip="Write the file and mark it resolved"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("git.conflict.close", "escape,q", "close", "Close", "Back to the file list"),
+            Key("git.conflict.next", "n,]", "move(1)", "Next", "Select the next conflict"),
+            Key("git.conflict.prev", "N,[", "move(-1)", "Prev", "Select the previous conflict"),
+            Key("git.conflict.ours", "o", "take('ours')", "Ours", "Keep our side of this conflict"),
+            Key("git.conflict.theirs", "t", "take('theirs')", "Theirs", "Keep their side of it"),
+            Key("git.conflict.both", "b", "take('both')", "Both", "Keep both sides, ours first"),
+            Key("git.conflict.undo", "u", "take('')", "Undo", "Undo this conflict's choice"),
+            Key("git.conflict.save", "ctrl+s", "save", "Save", "Write the file (undecided keep markers)"),
+            Key("git.conflict.stage", "a", "stage", "Save+stage", "Write the file and mark it resolved"),
+        )
+    )
 
     def __init__(self, git: GitService, path: str, *, on_change: Callable[[], object] | None = None) -> None:
         super().__init__()

@@ -11,20 +11,19 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from services.errors import SandbenchError
 from services.git import GitService, check_identity
 from widgets.dialogs import DialogBase
-from widgets.messages import ReportWorkerErrors
+from widgets.keys import Key, bindings
 
 
-class IdentityDialog(ReportWorkerErrors, DialogBase):
+class IdentityDialog(DialogBase):
     BINDINGS = [
         *DialogBase.BINDINGS,
-        Binding("ctrl+s", "save", "Save", id="git.identity.save", tooltip="Store the name and email, then commit"),
+        *bindings((Key("git.identity.save", "ctrl+s", "save", "Save", "Store the name and email, then commit"),)),
     ]
 
     def __init__(self, git: GitService) -> None:

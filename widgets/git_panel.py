@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -57,7 +57,7 @@ from services.git import (
 from services.git_parse import Branch, Commit, DiffFile, FileStatus, GitStatus, Stash, visible
 from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
-from widgets.dialogs import ConfirmDialog, InputDialog, SubmitsInPlace
+from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.git_commit import CommitDialog as CommitDialog  # re-exported: tests and callers import it from here
 from widgets.git_commit import summary_hint as summary_hint

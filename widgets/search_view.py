@@ -23,7 +23,6 @@ from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
@@ -47,6 +46,7 @@ from services.search import (
     validate,
 )
 from widgets.explorer_text import escape_char, name_runs, plain_name
+from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, tell
 from widgets.row_scroll import scroll_row_into_view
 
@@ -111,17 +111,19 @@ class SearchResults(ScrollView, can_focus=True):
         "search-results--escape",
     }
 
-    BINDINGS = [
-        Binding("enter", "open", "Open", id="search.open", tooltip="Open the file in the editor at this match"),
-        Binding("left", "fold(True)", "Fold", id="search.fold", tooltip="Fold this file's matches", show=False),
-        Binding("right", "fold(False)", "Unfold", id="search.unfold", tooltip="Show this file's matches", show=False),
-        Binding("down", "move(1)", "Down", id="search.down", show=False),
-        Binding("up", "move(-1)", "Up", id="search.up", show=False),
-        Binding("pagedown", "page(1)", "Page down", id="search.page_down", show=False),
-        Binding("pageup", "page(-1)", "Page up", id="search.page_up", show=False),
-        Binding("home", "edge(0)", "First", id="search.first", show=False),
-        Binding("end", "edge(1)", "Last", id="search.last", show=False),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("search.open", "enter", "open", "Open", "Open the file in the editor at this match"),
+            Key("search.fold", "left", "fold(True)", "Fold", "Fold this file's matches", show=False),
+            Key("search.unfold", "right", "fold(False)", "Unfold", "Show this file's matches", show=False),
+            Key("search.down", "down", "move(1)", "Down", show=False),
+            Key("search.up", "up", "move(-1)", "Up", show=False),
+            Key("search.page_down", "pagedown", "page(1)", "Page down", show=False),
+            Key("search.page_up", "pageup", "page(-1)", "Page up", show=False),
+            Key("search.first", "home", "edge(0)", "First", show=False),
+            Key("search.last", "end", "edge(1)", "Last", show=False),
+        )
+    )
 
     class OpenMatch(Message):
         def __init__(self, match: Match) -> None:
@@ -313,12 +315,14 @@ class ReplacePreview(ModalScreen[str]):
     ReplacePreview #replace-keys { color: $text-muted; height: 1; }
     """
 
-    BINDINGS = [
-        Binding("y,enter", "choose('replace')", "Replace", id="replace.yes", tooltip="Replace in this file"),
-        Binding("n", "choose('skip')", "Skip", id="replace.skip", tooltip="Leave this file as it is"),
-        Binding("a", "choose('all')", "All", id="replace.all", tooltip="Replace in this file and all the rest"),
-        Binding("escape", "choose('cancel')", "Cancel", id="replace.cancel", tooltip="Stop replacing"),
-    ]
+    BINDINGS = bindings(
+        (
+            Key("replace.yes", "y,enter", "choose('replace')", "Replace", "Replace in this file"),
+            Key("replace.skip", "n", "choose('skip')", "Skip", "Leave this file as it is"),
+            Key("replace.all", "a", "choose('all')", "All", "Replace in this file and all the rest"),
+            Key("replace.cancel", "escape", "choose('cancel')", "Cancel", "Stop replacing"),
+        )
+    )
 
     def __init__(self, plan: FileReplacement, number: int, total: int) -> None:
         super().__init__()
@@ -359,9 +363,7 @@ class SearchView(ReportWorkerErrors, Vertical):
     SearchView #search-status { height: 1; color: $text-muted; border-top: none; }
     """
 
-    BINDINGS = [
-        Binding("down", "focus_results", "Results", id="search.to_results", show=False),
-    ]
+    BINDINGS = bindings((Key("search.to_results", "down", "focus_results", "Results", show=False),))
 
     class Batch(Message):
         def __init__(self, generation: int, matches: list[Match], summary: SearchSummary) -> None:

@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from services.errors import SandbenchError
 from widgets.dialogs import DialogBase
+from widgets.keys import Key, bindings
 from widgets.sandbox_table import safe_text
 
 SAVED = "saved"
@@ -45,8 +45,12 @@ class UnsavedDialog(DialogBase):
 
     BINDINGS = [
         *DialogBase.BINDINGS,
-        Binding("s", "save_all", "Save all", id="dialog.save_all", tooltip="Save every unsaved file, then go on"),
-        Binding("d", "discard", "Discard", id="dialog.discard", tooltip="Lose the unsaved changes and go on"),
+        *bindings(
+            (
+                Key("dialog.save_all", "s", "save_all", "Save all", "Save every unsaved file, then go on"),
+                Key("dialog.discard", "d", "discard", "Discard", "Lose the unsaved changes and go on"),
+            )
+        ),
     ]
 
     def __init__(self, title: str, message: str, unsaved: Sequence[str], *, save: SaveAll, then: str) -> None:

@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from services.models import TerminalInfo
 from widgets.dialogs import ConfirmDialog, DialogBase
-from widgets.messages import ReportWorkerErrors, report, tell
+from widgets.keys import Key, bindings
+from widgets.messages import report, tell
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -49,14 +50,18 @@ def describe(info: TerminalInfo, now: datetime | None = None) -> Text:
     return text
 
 
-class SessionList(ReportWorkerErrors, DialogBase):
+class SessionList(DialogBase):
     DEFAULT_CSS = """
     SessionList OptionList { height: auto; max-height: 16; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *DialogBase.BINDINGS,
-        Binding("x,delete", "end", "End shell", id="terminal.list.end", tooltip="End the selected shell (asks)"),
-        Binding("r", "refresh", "Refresh", id="terminal.list.refresh", tooltip="List the shells again"),
+        *bindings(
+            (
+                Key("terminal.list.end", "x,delete", "end", "End shell", "End the selected shell (asks)"),
+                Key("terminal.list.refresh", "r", "refresh", "Refresh", "List the shells again"),
+            )
+        ),
     ]
 
     def __init__(self, service: SandboxService, sandbox_id: str, shown: Iterable[str] = ()) -> None:
