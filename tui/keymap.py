@@ -189,7 +189,7 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
     # one pane at a time (tabs) or all side by side (tiles), at any size; small windows start with tabs
     Key(
         "workspace.layout",
-        "f4,ctrl+backslash",
+        "ctrl+backslash,shift+f11",
         "toggle_layout",
         "Layout",
         "Switch between all panes side by side and one pane at a time as tabs (alt+1..4 or f6 pick the tab)",
@@ -253,7 +253,7 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "workspace.terminals",
-        "f7",
+        "shift+f7",
         "terminal_list",
         "Terminals",
         "Shells of this sandbox not shown in a tab (detached ones), with their command and age: attach or end them",

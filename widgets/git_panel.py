@@ -1224,7 +1224,8 @@ class GitPanel(ReportWorkerErrors, Vertical):
                         self._progress_done()
             except MissingIdentity:
                 if not await self.app.push_screen_wait(IdentityDialog(self.git)):
-                    raise  # shown in the commit dialog, the message kept there
+                    # shown inline in the commit dialog, which keeps the message
+                    raise MissingIdentity("not committed: git needs your name and email (ctrl+s asks again)") from None
                 continue
             break
         self.draft = ""

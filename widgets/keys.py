@@ -42,6 +42,11 @@ GROUPS: dict[str, str] = {
     "git.stash": "Git: stashes",
     "git.commit": "Git: commit",
     "git.log": "Git: log",
+    "git.conflict": "Git: conflicts",
+    "git.identity": "Git: name and email",
+    "search": "Search in files",
+    "replace": "Search: replace",
+    "terminal.list": "Terminal list",
 }
 
 

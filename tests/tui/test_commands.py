@@ -73,7 +73,7 @@ async def test_palette_from_the_editor_lists_every_command_grouped_with_keys(
         assert not titles & {"Up", "Down", "Page up", "Page down", "Left", "Right", "Line end", "First", "Last"}
         # each with its key and its group
         snapshot = next(p for p in prompts if p.startswith("Snapshot"))
-        assert "F8" in snapshot and "Workspace" in snapshot
+        assert "shift+F5" in snapshot and "Workspace" in snapshot
         init = next(p for p in prompts if p.startswith("Init repo"))
         assert "  i" in init and "Git" in init
         # the focused pane's group comes first

@@ -84,9 +84,11 @@ def test_vim_htop_and_ls_in_the_terminal_pane(home: Path) -> None:
     env_args = [f"{k}={v}" for k, v in env.items() if k.startswith("SANDBENCH_")]
     tmux.start(["env", *env_args, "TERM=xterm-256color", str(SANDBENCH), "open", "term"])
     try:
-        tmux.wait_for(lambda s: "sandbox@sandbox:~$" in s, "the shell prompt in the terminal pane", 40)
-        tmux.keys("M-3")  # focus the terminal pane: typing before focus has moved would go to another pane
+        tmux.wait_for(lambda s: "Terminal" in s, "the workspace", 40)
+        # focus the terminal pane (at this size, its tab): typing before focus has moved would go to another pane
+        tmux.keys("M-3")
         tmux.wait_for(lambda s: "Leave terminal" in s, "the terminal pane to take focus (its footer)", 20)
+        tmux.wait_for(lambda s: "sandbox@sandbox:~$" in s, "the shell prompt in the terminal pane", 40)
 
         # vim: open, insert, write and quit; the shell's screen comes back (alternate screen)
         tmux.text("vim notes.txt")

@@ -117,6 +117,6 @@ def test_at_80x24_the_terminal_gets_16_rows_and_no_footer_is_cut(tmux80: Tmux) -
 
     t.keys("C-]")  # the tab bar: its keys, whole
     screen = t.wait_until(lambda s: "Back to terminal" in footer(s), "the tab bar's keys in the footer")
-    assert "New tab" in " ".join(footer_entries(screen)), footer(screen)
+    assert "New terminal" in " ".join(footer_entries(screen)), footer(screen)
     t.keys("C-q")
     t.wait_until(lambda s: not t.alive() or "sandbench" not in s, "the app gone", timeout=20)

@@ -62,7 +62,7 @@ def test_palette_from_the_editor_snapshots_and_f5_runs_the_file(opened: Tmux) ->
     t.keys("C-p")
     t.wait_for("Search for commands")
     t.type("snapshot")
-    t.wait_until(lambda s: "Snapshot" in s and "F8" in s, "Snapshot and its key in the palette")
+    t.wait_until(lambda s: "Snapshot" in s and "shift+F5" in s, "Snapshot and its key in the palette")
     t.keys("Enter")
     t.wait_for("Name for a snapshot")
     t.keys("Enter")

@@ -107,10 +107,10 @@ async def test_the_terminal_list_attaches_and_ends_a_detached_shell(
         await wait_for(pilot, lambda: "from-elsewhere" in shown(attached), timeout=20)
         assert attached.reattached and pane.label_for(attached).startswith("↺ ")
 
-        # with both on screen the list (f7 from outside the terminal) has nothing more to offer
+        # with both on screen the list (shift+f7 from outside the terminal) has nothing more to offer
         await pilot.press("ctrl+right_square_bracket")
         await pilot.press("alt+1")
-        await pilot.press("f7")
+        await pilot.press("shift+f7")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionList))
         listing = app.screen
         assert isinstance(listing, SessionList)
@@ -120,7 +120,7 @@ async def test_the_terminal_list_attaches_and_ends_a_detached_shell(
         # a detached one is ended from the list: x, confirm; it is gone from the host
         extra = await hservice.open_terminal(hbox.id, 80, 24)
         await extra.detach()  # type: ignore[attr-defined]
-        await pilot.press("f7")
+        await pilot.press("shift+f7")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionList))
         listing = app.screen
         assert isinstance(listing, SessionList)

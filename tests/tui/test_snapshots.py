@@ -164,16 +164,6 @@ def test_create_dialog(snap_compare: Any, seeded: Config) -> None:
     assert snap_compare(_app(seeded, "textual-dark"), terminal_size=(80, 24), run_before=open_dialog)
 
 
-def test_help(snap_compare: Any, seeded: Config) -> None:
-    async def open_help(pilot: Pilot[Any]) -> None:
-        await _workspace(pilot)
-        await pilot.press("f1")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
-        await pilot.pause()
-
-    assert snap_compare(_app(seeded, "textual-dark"), terminal_size=(160, 48), run_before=open_help)
-
-
 def test_path_is_repo_relative() -> None:
     from tui.app import stylesheet_path
 

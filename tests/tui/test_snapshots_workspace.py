@@ -1,5 +1,6 @@
 """Snapshot tests of the real workspace (issue 11 must-show): the real explorer, editor, terminal and git panel on a
-real local sandbox, at 80x24 (tabbed: the terminal's tab, and the editor's) and 160x48 (tiled).
+real local sandbox, at 80x24 (tabbed: the terminal's tab, and the editor's) and 160x48 (tiled), and the help screen
+opened from the editor over them (every key of the real panes, the editor's group first).
 
 Deterministic by construction: the sandbox's files and its one commit are fixed (author, committer and dates from
 `IDENT`); the host-dependent fields are pinned (`PinnedProvider`); nothing shows a clock; the shell's prompt is
@@ -146,3 +147,13 @@ def test_workspace_80x24_editor_tab(snap_compare: Any, project: Config) -> None:
 
 def test_workspace_160x48_tiled(snap_compare: Any, project: Config) -> None:
     assert snap_compare(_app(project), terminal_size=(160, 48), run_before=_in_editor)
+
+
+def test_help_over_the_real_panes(snap_compare: Any, project: Config) -> None:
+    async def open_help(pilot: Pilot[Any]) -> None:
+        await _in_editor(pilot)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
+        await pilot.pause()
+
+    assert snap_compare(_app(project), terminal_size=(160, 48), run_before=open_help)

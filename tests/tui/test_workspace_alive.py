@@ -33,7 +33,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 
 def dialog_text(app: SandbenchApp) -> str:
-    return str(app.screen.query_one(".dialog-message", Static).render())
+    return "\n".join(str(line.render()) for line in app.screen.query(".dialog-message").results(Static))
 
 
 async def focus(pilot: Pilot[Any], screen: WorkspaceScreen, key: str, pane: str) -> None:

@@ -6,7 +6,7 @@ real sandbox shell:
   with the new size (a WINCH trap in the shell prints `stty size`);
 - the focused pane's frame says its size;
 - the footer shows what the focused element really does, whole entries fitted to 80 and 120 columns: in a
-  terminal only ctrl+], quit and the scrollback keys (not the tab bar's `n New tab`), no label cut anywhere.
+  terminal only ctrl+], quit and the scrollback keys (not the tab bar's `n New terminal`), no label cut anywhere.
 """
 
 from __future__ import annotations
@@ -119,14 +119,14 @@ async def test_the_layout_key_resizes_the_pty_and_the_program_sees_sigwinch(
 
         await pilot.press("ctrl+right_square_bracket")  # out of the shell (the program has every other key)
         await wait_for(pilot, lambda: not view.has_focus and screen.focused_pane == "terminal")
-        await pilot.press("f4")  # tiles → tabs: the terminal keeps its tab and takes the whole body
+        await pilot.press("shift+f11")  # tiles → tabs: the terminal keeps its tab and takes the whole body
         await wait_for(pilot, lambda: screen.tabbed)
         await wait_for(pilot, lambda: winch() is not None and winch() != tiled, timeout=20)
         tabbed = winch()
         assert tabbed == (view.size.height, view.size.width) and tabbed[0] > tiled[0] + 20, (tiled, tabbed)
         assert screen.frame("terminal").border_subtitle == f"{tabbed[1]}x{tabbed[0]}"
 
-        await pilot.press("f4")  # and back: the program sees its old size again
+        await pilot.press("shift+f11")  # and back: the program sees its old size again
         await wait_for(pilot, lambda: not screen.tabbed)
         await wait_for(pilot, lambda: winch() == tiled, timeout=20)
 
@@ -155,13 +155,13 @@ async def test_tabs_switch_with_alt_digits_f6_and_a_click_and_the_choice_sticks(
         await pilot.click(PaneTabs, offset=(2, 0))  # the first tab: the explorer
         await wait_for(pilot, lambda: screen.focused_pane == "explorer" and tabs.active == "explorer")
 
-        await pilot.press("f4")  # tiles at 80x24, because the user asked: kept through a resize
+        await pilot.press("shift+f11")  # tiles at 80x24, because the user asked: kept through a resize
         await wait_for(pilot, lambda: not screen.tabbed)
         assert screen.pane_visible("explorer") and screen.pane_visible("terminal")
         await pilot.resize_terminal(90, 26)
         await pilot.pause()
         assert not screen.tabbed
-        await pilot.press("f4")
+        await pilot.press("shift+f11")
         await wait_for(pilot, lambda: screen.tabbed and screen.pane_visible("explorer"))
 
 
@@ -231,7 +231,7 @@ async def test_the_footer_shows_what_works_in_each_pane_whole_at_80_and_120_colu
         await pilot.press("ctrl+right_square_bracket")  # the tab bar: its keys work now, and the footer says so
         await wait_for(pilot, lambda: not view.has_focus)
         tab_bar = await settle_footer(pilot, app, lambda d: "Back to terminal" in d)
-        assert {"New tab", "Close tab", "Back to terminal"} <= set(tab_bar), tab_bar
+        assert {"New terminal", "Close tab", "Back to terminal"} <= set(tab_bar), tab_bar
         assert "Leave terminal" not in tab_bar
 
 
@@ -248,7 +248,7 @@ async def test_keys_the_keymap_lets_into_the_terminal_are_in_its_footer(
         screen = await open_box(pilot, app)
         await into_terminal(pilot, screen)
         terminal = await settle_footer(pilot, app, lambda d: "Leave terminal" in d)
-        assert "Next pane" in terminal and "New tab" not in terminal
+        assert "Next pane" in terminal and "New terminal" not in terminal
 
 
 def test_fit_keeps_the_most_important_whole_entries_in_their_order() -> None:

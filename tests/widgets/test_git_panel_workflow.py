@@ -88,12 +88,13 @@ async def test_a_commit_without_a_name_and_email_asks_for_them_and_keeps_the_mes
         await pilot.press(*"first [b]commit[/b]", "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, IdentityDialog), timeout=20)
         assert "Save" in footer_keys(app)
-        # cancelled: not committed, and the message is kept for the next try
+        # cancelled: not committed; the commit dialog says so inline and keeps the message for the next try
         await pilot.press("escape")
-        await wait_for(pilot, lambda: any("message is kept" in n for n in notes(app)))
-        await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CommitDialog))
-        assert app.screen.query_one(TextArea).text == "first [b]commit[/b]"
+        commit = app.screen
+        await wait_for(pilot, lambda: "not committed" in str(commit.query_one("#error").render()))
+        assert commit.query_one(TextArea).text == "first [b]commit[/b]"
+        assert commit.query_one(TextArea).has_focus
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, IdentityDialog), timeout=20)
         dialog = app.screen

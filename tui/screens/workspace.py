@@ -3,8 +3,9 @@
 Under `NARROW` columns the git panel folds into a tab beside the editor. Under `TABS_WIDTH` columns or
 `TABS_HEIGHT` rows (80x24) the layout is tabbed: one pane at a time takes the whole body, so the terminal gets
 a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. The
-layout key (`workspace.layout`, f4) switches between tiles and tabs at any size, and the choice sticks. The panes
-are never re-parented for any of this: they stay where `compose` put them and CSS classes on the screen
+layout key (`workspace.layout`, ctrl+backslash or shift+f11) switches between tiles and tabs at any size, and the
+choice sticks. The panes are never re-parented for any of this: they stay where `compose` put them and CSS classes
+on the screen
 (`-narrow`, `-git-tab`, `-tabs`, `-tab-PANE`) show or hide them, so no pane loses its state when the window
 resizes; a terminal shown at a new size resizes its PTY (the program gets SIGWINCH).
 

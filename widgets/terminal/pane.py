@@ -149,7 +149,6 @@ class TerminalView(TerminalSelection, can_focus=True):
                 "scroll_back",
                 "Scroll back",
                 "Show older output from the scrollback",
-                show=False,
             ),
             Key(
                 "terminal.scroll_forward",
@@ -157,7 +156,6 @@ class TerminalView(TerminalSelection, can_focus=True):
                 "scroll_forward",
                 "Scroll forward",
                 "Show newer output; at the bottom, back to the live screen",
-                show=False,
             ),
             Key(
                 "terminal.restart_exited",
