@@ -31,6 +31,7 @@ from textual.widget import Widget
 from services.config import Config
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tui import meta_keys
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
 from tui.keymap import APP_KEYS, apply_keymap, bindings, in_terminal_ids
@@ -46,23 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sandbench.app")
 
 
-def _decode_escape_digit_as_alt() -> None:
-    """Make ESC+digit mean alt+digit, as every terminal sending meta-as-escape (xterm, tmux, SSH) intends.
-
-    Textual's sequence table maps "\x1b1".."\x1b0" to the characters a macOS Option key types (¡ ™ £ ...), so
-    alt+1..4 (pane jumps) arrived as characters: in the editor alt+3 typed a '£' and the keys after it edited the
-    file. A Mac that types those characters sends them as UTF-8, not as ESC+digit, so nothing is lost by this.
-    The table is Textual-internal: if it moves, pane jumps fall back to f6 and the test for alt+N says so.
-    """
-    try:
-        from textual import _ansi_sequences
-    except ImportError:  # pragma: no cover - a Textual without the table
-        return
-    for digit in "0123456789":
-        _ansi_sequences.ANSI_SEQUENCES_KEYS.pop(f"\x1b{digit}", None)  # type: ignore[attr-defined]
-
-
-_decode_escape_digit_as_alt()
+# ESC+character is alt+character (tmux, SSH, xterm): Textual remaps some pairs and mis-reads fast ones
+meta_keys.install()
 
 
 def stylesheet_path() -> Path:

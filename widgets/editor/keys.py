@@ -36,8 +36,9 @@ EDITOR_KEYS: tuple[Key, ...] = (
     _move("editor.cursor_down", "down", "cursor_down", "Down"),
     _move("editor.cursor_left", "left", "cursor_left", "Left"),
     _move("editor.cursor_right", "right", "cursor_right", "Right"),
-    _move("editor.word_left", "ctrl+left", "cursor_word_left", "Word left"),
-    _move("editor.word_right", "ctrl+right", "cursor_word_right", "Word right"),
+    # alt+b / alt+f as well: readline's keys, and what Textual used to turn ESC b / ESC f into (tui/meta_keys.py)
+    _move("editor.word_left", "ctrl+left,alt+b", "cursor_word_left", "Word left"),
+    _move("editor.word_right", "ctrl+right,alt+f", "cursor_word_right", "Word right"),
     _edit("editor.line_start", "home,ctrl+a", "cursor_line_start", "Line start", "Cursor to the start of the line"),
     _edit("editor.line_end", "end,ctrl+e", "cursor_line_end", "Line end", "Cursor to the end of the line"),
     _move("editor.page_up", "pageup", "cursor_page_up", "Page up"),
