@@ -16,9 +16,10 @@ Prints `metric=value unit` (medians of RUNS):
 - as a person sees it (tmux, when installed): the real `sandbench open NAME` in a detached 120x40 tmux, enter to
   the first result line visible in `capture-pane` (search_first_visible_tmux_ms), to the final count on screen
   (search_done_visible_tmux_ms) and to "searching…" on screen (search_enter_visible_tmux_ms: the app's own
-  enter-to-screen latency, before any result). The reference is `sandbench exec NAME -- grep -rn PATTERN .` typed
-  into a plain shell in a tmux pane of the same size: enter to its first line visible (grep_first_visible_tmux_ms)
-  and to the shell's marker after it (grep_done_tmux_ms, CLI start included); search_tmux_ratio = done vs done.
+  enter-to-screen latency, before any result); key_visible_tmux_ms: F2 with an empty field to its toggle redrawn
+  (any key's latency). The reference is `sandbench exec NAME -- grep -rn PATTERN .` typed into a plain shell in a
+  tmux pane of the same size: enter to its first line visible (grep_first_visible_tmux_ms) and to the shell's
+  marker after it (grep_done_tmux_ms, CLI start included); search_tmux_ratio = done vs done.
 """
 
 from __future__ import annotations
@@ -229,10 +230,21 @@ class Tmux:
         self.run("kill-server", check=False)
 
 
+def _shows(text: str) -> Callable[[str], bool]:
+    return lambda screen: text in screen
+
+
 def tmux_runs(env: dict[str, str]) -> dict[str, list[float]]:
     """The real app and the grep reference in detached tmux sessions, timed from sending enter."""
     t = Tmux(env)
-    out: dict[str, list[float]] = {"app_shown": [], "app_first": [], "app_done": [], "grep_first": [], "grep_done": []}
+    out: dict[str, list[float]] = {
+        "key": [],
+        "app_shown": [],
+        "app_first": [],
+        "app_done": [],
+        "grep_first": [],
+        "grep_done": [],
+    }
     try:
         t.new("ref", ["sh"])
         t.until("ref", lambda s: s.rstrip().endswith("$") or s.rstrip().endswith("#"), "the shell prompt", 0.05)
@@ -254,6 +266,12 @@ def tmux_runs(env: dict[str, str]) -> dict[str, list[float]]:
             t.until(session, lambda s: "No file open" in s and "$" in s, "the workspace", 0.05)
             t.run("send-keys", "-t", session, "F8")
             t.until(session, lambda s: "Search in files ·" in s, "the search screen", 0.02)
+            # the app's key-to-screen latency on its own: F2 (match case) with an empty field redraws one toggle
+            for mark in ("[x] Aa", "[ ] Aa"):
+                t0 = time.perf_counter()
+                t.run("send-keys", "-t", session, "F2")
+                seen = t.until(session, _shows(mark), f"{mark} after F2")
+                out["key"].append((seen - t0) * 1000)
             # typed and entered back to back: well inside the typing pause (DEBOUNCE), so enter starts the search
             t.run("send-keys", "-t", session, "-l", PATTERN)
             t0 = time.perf_counter()
@@ -347,6 +365,7 @@ async def run(service: SandboxService, config: Config, env: dict[str, str]) -> N
         seen = await asyncio.to_thread(tmux_runs, env)
         emit_runs("grep_first_visible_tmux_ms", seen["grep_first"])
         grep_done = emit_runs("grep_done_tmux_ms", seen["grep_done"])
+        emit_runs("key_visible_tmux_ms", seen["key"])
         emit_runs("search_enter_visible_tmux_ms", seen["app_shown"])
         emit_runs("search_first_visible_tmux_ms", seen["app_first"])
         emit("search_tmux_ratio", emit_runs("search_done_visible_tmux_ms", seen["app_done"]) / grep_done, "x")
