@@ -435,7 +435,7 @@ def build_app(
     *,
     reaper_interval: float = 30.0,
 ) -> web.Application:
-    from services.server import metrics, toolbox
+    from services.server import lsp, metrics, toolbox
 
     app = web.Application(
         # unmatched routes answer 501 naming the feature, after authentication (services/server/unsupported.py)
@@ -459,7 +459,8 @@ def build_app(
     r.add_post("/api/sandbox/{id}/fork", fork_sandbox)
     snapshots.add_routes(app)
     lifecycle.add_routes(app)
-    metrics.add_routes(app)  # before the toolbox's catch-all
+    metrics.add_routes(app)  # these two before the toolbox's catch-all
+    lsp.add_routes(app)
     toolbox.add_routes(app)
     # everything else (ttl, network settings, socket.io, ...) answers 501 naming the feature, after authentication
     r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported.handler)

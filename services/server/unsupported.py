@@ -122,7 +122,7 @@ TOOLBOX: list[tuple[str, str, str, str]] = [
         "*",
         r"/lsp(/.*)?",
         "LSP (create_lsp_server)",
-        "this server has no language-server passthrough yet; run a language server yourself through a session or PTY",
+        "only start, stop, did_open, did_close, completions, document_symbols and sandbox_symbols are passed through",
     ),
     ("*", r"/port(/.*)?", "port detection", "no preview proxy is running in this server"),
     (

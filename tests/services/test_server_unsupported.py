@@ -137,9 +137,9 @@ async def test_sdk_calls_one_machine_cannot_serve_say_so(sdk: Any) -> None:
     await _refused(sb.update_secrets({"K": "v"}), "secrets")
     await _refused(sb.computer_use.start(), "computer use")
     await _refused(sb.computer_use.screenshot.take_full_screen(), "computer use")
-    lsp = sb.create_lsp_server("python", "/home/sandbox")
-    await _refused(lsp.start(), "LSP")
-    await _refused(lsp.document_symbols("/home/sandbox/a.py"), "LSP")
+    lsp = sb.create_lsp_server("typescript", "/home/sandbox")  # python is passed through (test_server_lsp)
+    await _refused(lsp.start(), "LSP for 'typescript'")
+    await _refused(lsp.document_symbols("/home/sandbox/a.ts"), "LSP for 'typescript'")
     assert (await sb.process.exec("echo still-fine")).result.strip() == "still-fine"
     await sb.delete()
 
@@ -171,7 +171,7 @@ def test_sdk_calls_one_machine_cannot_serve_with_the_sync_client(serve: Serve) -
         for call, feature in [
             (lambda: sb.set_ttl(30), "TTL"),
             (lambda: sb.update_network_settings(network_block_all=False), "network settings"),
-            (lambda: sb.create_lsp_server("python", "/home/sandbox").start(), "LSP"),
+            (lambda: sb.create_lsp_server("javascript", "/home/sandbox").start(), "LSP for 'javascript'"),
         ]:
             with pytest.raises(DaytonaError, match=f"{feature}.*{NOT_SUPPORTED}") as err:
                 call()
