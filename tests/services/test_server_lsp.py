@@ -8,6 +8,7 @@ install.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +35,23 @@ def main():
 SYMBOL_KINDS = {"Greeter": 5, "greet": 6, "main": 12}  # LSP SymbolKind: class, method, function
 
 
+def language_servers(sandbox_id: str) -> list[int]:
+    """Pids of the sandbox's processes (from its cgroup, seen from the host) running the LSP driver."""
+    from services.local.cgroups import CgroupManager
+
+    cg = CgroupManager().get(sandbox_id)
+    assert cg is not None, "the sandbox has no cgroup"
+    found = []
+    for pid in sorted(cg.pids()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"start_io_lang_server" in cmdline:
+            found.append(pid)
+    return found
+
+
 async def make(d: Any) -> Any:
     from daytona import CreateSandboxFromSnapshotParams
 
@@ -49,7 +67,10 @@ async def test_python_language_server_answers_through_the_sdk(sdk: Any) -> None:
     await sb.fs.upload_file(SOURCE, "/home/sandbox/proj/app.py")
     lsp = sb.create_lsp_server("python", "/home/sandbox/proj")
     await lsp.start()
+    running = language_servers(sb.id)
+    assert len(running) == 1
     await lsp.start()  # again, same project: the running server stays
+    assert language_servers(sb.id) == running
     await lsp.did_open("/home/sandbox/proj/app.py")
 
     symbols = await lsp.document_symbols("/home/sandbox/proj/app.py")
@@ -72,8 +93,7 @@ async def test_python_language_server_answers_through_the_sdk(sdk: Any) -> None:
     await lsp.stop()
     with pytest.raises(DaytonaError, match=r"call start\(\) first"):
         await lsp.document_symbols("/home/sandbox/proj/app.py")
-    ps = await sb.process.exec("ps -eo args")
-    assert "pylsp" not in ps.result and "SANDBENCH_LSP" not in ps.result  # stop killed it
+    assert not language_servers(sb.id)  # stop killed it
     await sb.delete()
 
 
@@ -148,5 +168,24 @@ async def test_another_owner_cannot_reach_a_language_server(sdk: Any, serve: Ser
         url = f"{serve.base_url}/toolbox/{sb.id}/lsp/did-open"
         async with http.post(url, json=body, headers={"Authorization": f"Bearer {serve.other_token}"}) as resp:
             assert resp.status == 404
+    await lsp.stop()
+    await sb.delete()
+
+
+async def test_a_language_server_ends_with_its_sandbox_and_starts_again(sdk: Any) -> None:
+    from daytona import DaytonaError
+
+    require(PYLSP)
+    sb = await make(sdk)
+    await sb.fs.upload_file(SOURCE, "/home/sandbox/app.py")
+    lsp = sb.create_lsp_server("python", "/home/sandbox")
+    await lsp.start()
+    await sb.stop()
+    await sb.start()
+    with pytest.raises(DaytonaError, match=r"call start\(\) first|has ended"):
+        await lsp.document_symbols("/home/sandbox/app.py")
+    await lsp.start()
+    await lsp.did_open("/home/sandbox/app.py")
+    assert "Greeter" in {s.name for s in await lsp.document_symbols("/home/sandbox/app.py")}
     await lsp.stop()
     await sb.delete()
