@@ -133,8 +133,13 @@ TOOLBOX: list[tuple[str, str, str, str]] = [
     ),
     ("*", r"/process/session/entrypoint(/.*)?", "the sandbox entrypoint session", "local sandboxes run no entrypoint"),
     ("*", r"/init", "daemon initialisation", "the local toolbox needs none"),
-    ("*", r"/process/interpreter(/.*)?", "this code interpreter call", "see the code interpreter's routes"),
-    ("*", r"/git(/.*)?", "this git operation", "see the git routes"),
+    (
+        "*",
+        r"/process/interpreter(/.*)?",
+        "this code interpreter call",
+        "create_context, list_contexts, delete_context and run_code are served",
+    ),
+    ("*", r"/git(/.*)?", "this git operation", "it is not one of the SDK's git calls, which are served"),
 ]
 
 _COMPILED = {
