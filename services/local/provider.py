@@ -49,6 +49,7 @@ from services.errors import (
 )
 from services.local import meta
 from services.local.activity import ActivityLog
+from services.local.cgroups import CgroupUsage
 from services.local.fsapi import AtomicWrite, WorkspaceFS
 from services.local.host_client import HostClient, HostTerminal
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
@@ -759,6 +760,22 @@ class LocalProvider:
     async def disk_usage(self, sandbox_id: str) -> int:
         row = self._row(sandbox_id)
         return await asyncio.to_thread(lambda: self._usage(row) or 0)
+
+    @property
+    def cgroups_reason(self) -> str:
+        """Why there are no per-sandbox cgroups on this host ("" when there are)."""
+        return "" if self.launcher.cgroups.available else self.launcher.cgroups.reason
+
+    async def cgroup_usage(self, sandbox_id: str) -> CgroupUsage | None:
+        """The sandbox cgroup's accounting now; None when this host has no per-sandbox cgroups (`cgroups_reason`).
+        A sandbox that has run nothing yet has no cgroup, and uses nothing: all zero."""
+        self._row(sandbox_id)
+        if not self.launcher.cgroups.available:
+            return None
+        cg = self.launcher.cgroups.get(sandbox_id)
+        if cg is None:
+            return CgroupUsage(0, 0, 0)
+        return await asyncio.to_thread(cg.usage)
 
     # -- processes ------------------------------------------------------------------------------------------
     async def exec(

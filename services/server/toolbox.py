@@ -245,6 +245,8 @@ async def bulk_upload(request: web.Request) -> web.Response:
     cap = limits.upload_max_bytes
     if request.content_length is not None and request.content_length > cap:
         raise _upload_too_large(f"an upload of {_mib(request.content_length)} is over the {_mib(cap)} limit")
+    if request.content_type != "multipart/form-data":  # aiohttp's reader would fail on anything else, untyped
+        raise InvalidInput("a bulk upload is a multipart/form-data body")
     reader = await request.multipart()
     targets: dict[str, tuple[str, str]] = {}
     written: list[dict[str, Any]] = []
@@ -696,30 +698,8 @@ async def version(request: web.Request) -> web.Response:
     return wire.json_response({"version": "sandbench"})
 
 
-# Toolbox features the SDK offers that a local sandbox does not: named in the 501 so the caller knows what is missing
-# (a bare 404 would reach agent code as DaytonaNotFoundError, as if a file or sandbox were missing).
-_FEATURES = [
-    ("computeruse", "computer use (desktop automation)"),
-    ("lsp", "LSP (language servers)"),
-    ("process/interpreter", "the code interpreter"),
-    ("port", "port detection"),
-    ("system", "system metrics"),
-    ("files/download", "signed file download URLs"),
-    ("files/upload", "signed file upload URLs"),
-    ("git", "this git operation"),
-]
-
-
-async def unsupported(request: web.Request) -> web.Response:
-    rest = request.match_info.get("rest", "")
-    feature = next((name for prefix, name in _FEATURES if rest == prefix or rest.startswith(prefix + "/")), None)
-    route = f"{request.method} /{rest[:200]}"
-    what = f"{feature} ({route})" if feature else route
-    return wire.error_response(501, f"{what} is not supported by sandbench serve", "NOT_IMPLEMENTED", request)
-
-
 def add_routes(app: web.Application) -> None:
-    from services.server import interpreter, pty, sandbox_env, sessions, toolbox_git
+    from services.server import interpreter, pty, sandbox_env, sessions, toolbox_git, unsupported
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -752,4 +732,4 @@ def add_routes(app: web.Application) -> None:
     toolbox_git.add_routes(app, base)
     sandbox_env.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
-    r.add_route("*", f"{base}/{{rest:.*}}", unsupported)
+    r.add_route("*", f"{base}/{{rest:.*}}", unsupported.handler)
