@@ -30,7 +30,7 @@ from services.errors import InvalidInput, ProviderError, SandbenchError, Sandbox
 from services.models import AUTO_ARCHIVE_DEFAULT, AUTO_DELETE_NEVER, Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
-from services.server import lifecycle, wire
+from services.server import lifecycle, volumes, wire
 from services.server.auth import TokenTable
 from services.server.limits import OverLimit, ServeLimits
 
@@ -96,7 +96,7 @@ class ServerState:
         if svc is None:
             # others' sandboxes are never shown through the server: a token sees exactly its owner's
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
-            svc = SandboxService(self.provider, cfg)
+            svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
             self._services[identity] = svc
         return svc
 
@@ -202,6 +202,7 @@ def toolbox_url(request: web.Request) -> str:
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
     out = wire.sandbox_dto(info, toolbox_url(request))
+    out["volumes"] = volumes.mounts_dto(info)
     out["env"] = state_of(request).env.get(info.id)
     out["labels"] = lifecycle.wire_labels(info.labels, service_of(request).owner_label)
     out[lifecycle.OWNER_KEY] = service_of(request).identity  # ownership is the token's: the label stays inside
@@ -258,6 +259,7 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
         snapshot=snapshot or None,
         auto_archive_minutes=lifecycle.interval(body, "autoArchiveInterval", AUTO_ARCHIVE_DEFAULT),
         auto_delete_minutes=lifecycle.interval(body, "autoDeleteInterval", AUTO_DELETE_NEVER, lo=None),
+        volumes=volumes.mounts_from_create(body),
     )
 
 
@@ -477,6 +479,7 @@ def build_app(
     r.add_get("/api/snapshots/{id}", get_snapshot)
     r.add_delete("/api/snapshots/{id}", delete_snapshot)
     lifecycle.add_routes(app)
+    volumes.add_routes(app)
     toolbox.add_routes(app)
     # everything else (ttl, network settings, socket.io, ...) answers 501/404 after authentication
     r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported)

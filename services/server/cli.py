@@ -86,6 +86,7 @@ LIMIT_FLAGS = (
         "output one code interpreter run may stream",
         MiB,
     ),
+    LimitFlag("--volume-max", "volume_max", int, "named volumes per identity"),
 )
 
 

@@ -43,6 +43,7 @@ class ServeLimits:
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body
     interpreter_max_contexts: int = 32  # code interpreter contexts (one Python process each) per identity
     interpreter_max_output_bytes: int = 16 * MiB  # output one code interpreter run streams; the rest is dropped
+    volume_max: int = 100  # named volumes per identity (services/volumes.py); past it a create answers 429
 
 
 class OverLimit(SandbenchError):

@@ -135,7 +135,9 @@ async def move_files(request: web.Request) -> web.Response:
 async def _chmod(request: web.Request, rel: str, mode: str) -> None:
     if not re.fullmatch(r"[0-7]{3,4}", mode):
         raise InvalidInput("mode must be octal digits, e.g. 644")
-    result = await run_command(request, sid(request), ["chmod", mode, "--", rel or "."])
+    from services.server.volumes import inside_path
+
+    result = await run_command(request, sid(request), ["chmod", mode, "--", await inside_path(request, rel)])
     if result.exit_code != 0:
         raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
 
