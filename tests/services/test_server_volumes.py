@@ -303,3 +303,67 @@ async def test_volumes_outlive_a_restart(home: Path) -> None:
         await d.close()
     finally:
         stop_serve(proc)
+
+
+# -- trust boundaries -------------------------------------------------------------------------------------------
+def test_the_constants_agree() -> None:
+    from services.local.launch import SANDBOX_HOME, VOLUME_POINTS
+    from services.server.wire import HOME_ALIASES
+    from services.volumes import HOME, HOME_ALIAS, MAX_MOUNTS
+
+    assert VOLUME_POINTS == MAX_MOUNTS  # as root, one launcher mount point per mount
+    assert HOME == SANDBOX_HOME and HOME_ALIAS in HOME_ALIASES
+
+
+async def test_the_volume_folder_is_out_of_every_sandbox_s_reach(sdk: Any, serve: Serve) -> None:
+    """Only a sandbox that mounts a volume reaches it, and only at its mount path: the folders above it are root's
+    alone, and the host path means nothing inside a sandbox."""
+    import stat
+
+    vol = await sdk.volume.get(unique("vol"), create=True)
+    root = serve.home / "volumes"
+    data = root / vol.id / "data"
+    st = root.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+    assert stat.S_IMODE((root / vol.id / "meta.json").stat().st_mode) == 0o600
+    if os.geteuid() == 0:  # sandboxes of several uids share it: open to them, by a default ACL too
+        assert stat.S_IMODE(data.stat().st_mode) == 0o777
+        assert os.getxattr(data, "system.posix_acl_default")
+    (data / "secret").write_text("volume contents\n")
+    outsider = await make(sdk)
+    try:
+        res = await outsider.process.exec(f"cat {data}/secret", timeout=20)
+        assert res.exit_code != 0 and "volume contents" not in res.result
+    finally:
+        await outsider.delete()
+    await sdk.volume.delete(vol)
+
+
+async def test_symlinks_planted_in_a_volume_lead_nowhere(sdk: Any, serve: Serve, tmp_path: Path) -> None:
+    """A sandbox plants symlinks in a shared volume: another sandbox's file API reads through none of them out of
+    the volume, and deleting the volume removes the links, never what they point at."""
+    from daytona import DaytonaError
+
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "keep").write_text("host file\n")
+    os.chmod(tmp_path, 0o755)
+    vol = await sdk.volume.get(unique("vol"), create=True)
+    one = await make(sdk, (vol.id, "/home/daytona/v"))
+    two = await make(sdk, (vol.id, "/home/daytona/w"))
+    try:
+        await run(one, f"sh -ec 'cd /home/daytona/v; ln -s /etc/passwd passwd; ln -s .. up; ln -s {canary} canary'")
+        with pytest.raises(DaytonaError) as err:  # a symlink out of the root is refused, not followed
+            await two.fs.download_file("/home/daytona/w/passwd")
+        assert "root:" not in str(err.value)
+        assert "root:" not in await run(two, "cat /home/daytona/w/passwd")  # inside: the sandbox's own passwd
+        with pytest.raises(DaytonaError):
+            await two.fs.list_files("/home/daytona/w/up")
+        listed = {f.name for f in await two.fs.list_files("/home/daytona/w")}
+        assert listed == {"passwd", "up", "canary"}
+    finally:
+        await one.delete()
+        await two.delete()
+    await sdk.volume.delete(vol)
+    assert not (serve.home / "volumes" / vol.id).exists()
+    assert (canary / "keep").read_text() == "host file\n"
