@@ -842,7 +842,7 @@ class LocalProvider:
 
     # -- volumes ---------------------------------------------------------------------------------------------
     async def create_volume(self, name: str, owner: str, *, cap: int) -> VolumeInfo:
-        return await asyncio.to_thread(self.volumes.create, name, owner, cap=cap)
+        return await self.volumes.create(name, owner, cap=cap)
 
     async def list_volumes(self, owner: str) -> builtins.list[VolumeInfo]:
         return self.volumes.list(owner)
@@ -850,7 +850,7 @@ class LocalProvider:
     async def delete_volume(self, volume_id: str, owner: str) -> None:
         for key in [k for k in self._vol_fs if k[1] == volume_id]:
             self._vol_fs.pop(key).close()
-        await asyncio.to_thread(self.volumes.delete, volume_id, owner)
+        await self.volumes.delete(volume_id, owner)
 
     async def disk_usage(self, sandbox_id: str) -> int:
         row = self._row(sandbox_id)

@@ -20,6 +20,7 @@ database), and reports a row whose folder is gone as state `error`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -88,11 +89,13 @@ class LocalVolumes:
             error=None if ok else "the volume's folder is missing from the data directory",
         )
 
-    # -- operations (blocking: the provider runs them in a worker thread) ----------------------------------------
+    # -- operations ----------------------------------------------------------------------------------------------
+    # The store is used on the event loop's thread only (its one connection: a transaction open in a worker thread
+    # would take in the loop's statements); only the folders' work runs in worker threads (`make_folder`, `remove`).
     def list(self, owner: str) -> list[VolumeInfo]:
         return [self._info(r) for r in self.store.volumes(owner)]
 
-    def create(self, name: str, owner: str, *, cap: int) -> VolumeInfo:
+    async def create(self, name: str, owner: str, *, cap: int) -> VolumeInfo:
         row = VolumeRow(str(uuid.uuid4()), owner, name, time.time(), None)
         try:
             with self.store.tx() as con:
@@ -107,11 +110,11 @@ class LocalVolumes:
         except sqlite3.IntegrityError as exc:  # another process made the same name meanwhile
             raise _exists(name) from exc
         try:
-            self._make_folder(row)
+            await asyncio.to_thread(self._make_folder, row)
         except BaseException:
             with self.store.tx() as con:
                 self.store.delete_volume(con, row.id)
-            shutil.rmtree(self.folder(row.id), ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self.folder(row.id), True)
             raise
         return self._info(row)
 
@@ -132,7 +135,7 @@ class LocalVolumes:
             {"version": meta.VERSION, "id": row.id, "name": row.name, "owner": row.owner, "created_at": row.created_at},
         )
 
-    def delete(self, volume_id: str, owner: str) -> None:
+    async def delete(self, volume_id: str, owner: str) -> None:
         folder = self.folder(volume_id)
         with self.store.tx() as con:
             row = self.store.volume(con, volume_id)
@@ -145,9 +148,12 @@ class LocalVolumes:
                     f"volume {row.name!r} is in use by sandbox {shown}: delete the sandbox first, then the volume"
                 )
             self.store.delete_volume(con, volume_id)
+        await asyncio.to_thread(self._remove, folder)
+
+    def _remove(self, folder: Path) -> None:
         # out of sight first (a half-removed volume is never listed or mounted), then removed; rmtree never follows
         # the symlinks sandboxes planted in it
-        trash = self.root / f".deleting-{volume_id}"
+        trash = self.root / f".deleting-{folder.name}"
         try:
             os.rename(folder, trash)
         except FileNotFoundError:
