@@ -113,6 +113,17 @@ def home_relative(path: str) -> str | None:
     return None
 
 
+def mounted_path(mounts: Sequence[VolumeMount], rel: str) -> str | None:
+    """The absolute path inside the sandbox of a home-relative path (as the file API and toolbox name paths) that
+    lies under one of these mounts, or None: `volume/x` under a mount at `/home/daytona/volume` is
+    `/home/daytona/volume/x`, which the sandbox's processes see there, not in their home."""
+    for m in mounts:
+        mount = home_relative(m.path)
+        if mount is not None and (rel == mount or rel.startswith(mount + "/")):
+            return m.path + rel[len(mount) :]
+    return None
+
+
 def check_mount_path(raw: object) -> str:
     """An absolute, normalised mount path inside the sandbox that hides nothing of its system (module docstring)."""
     if not isinstance(raw, str) or not raw:

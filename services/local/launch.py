@@ -405,7 +405,8 @@ class Launcher:
         for i, (host, inside) in enumerate(rt.volumes):
             vsource = self._volume_points[i] if self._binds_by_mount(rt) and self._volume_points else host
             a += ["--bind", str(vsource), inside]
-        a += ["--chdir", f"{SANDBOX_HOME}/{cwd}" if cwd else SANDBOX_HOME]
+        # home-relative, or absolute under a named volume's mount point (the provider resolved it: services/volumes.py)
+        a += ["--chdir", cwd if cwd.startswith("/") else f"{SANDBOX_HOME}/{cwd}" if cwd else SANDBOX_HOME]
         a += ["--remount-ro", "/"]
         a += ["--seccomp", str(fds["seccomp"])]
         if "info" in fds:

@@ -73,7 +73,7 @@ from services.models import (
     resolve_auto_delete,
 )
 from services.provider import OutputCallback, Stdin
-from services.volumes import home_relative
+from services.volumes import home_relative, mounted_path
 
 log = logging.getLogger(__name__)
 
@@ -874,7 +874,7 @@ class LocalProvider:
         launched = await self.launcher.spawn(
             self._runtime(row),
             argv,
-            cwd=cwd,
+            cwd=mounted_path(row.volumes, cwd) or cwd,
             env=env,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -963,7 +963,7 @@ class LocalProvider:
             launched = await self.launcher.spawn(
                 self._runtime(row),
                 ["/usr/bin/setsid", "--ctty", "--wait", self.launcher._shell, "-i"],
-                cwd=cwd,
+                cwd=mounted_path(row.volumes, cwd) or cwd,
                 env=env,
                 pty_slave=slave,
             )

@@ -430,7 +430,9 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
-    cwd = _exec_cwd(body.get("cwd"))
+    from services.server.volumes import exec_cwd
+
+    cwd = await exec_cwd(request, _exec_cwd(body.get("cwd")))
     envs = body.get("envs") or {}
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise InvalidInput("envs must map strings to strings")

@@ -24,7 +24,7 @@ from services.errors import InvalidInput
 from services.models import SandboxInfo, VolumeInfo, VolumeMount
 from services.server import wire
 from services.server.lifecycle import NotSupported
-from services.volumes import MAX_MOUNTS, home_relative
+from services.volumes import MAX_MOUNTS, mounted_path
 
 
 def volume_dto(v: VolumeInfo) -> dict[str, Any]:
@@ -67,17 +67,24 @@ def mounts_from_create(body: dict[str, Any]) -> tuple[VolumeMount, ...]:
 
 
 async def inside_path(request: web.Request, rel: str) -> str:
-    """A home-relative path of the file API as the sandbox's processes name it: a path under a volume's mount
-    point (which is not in the workspace the processes see as their home) as the absolute path of the mount."""
+    """A home-relative path of the file API as the sandbox's processes name it (relative to their home, or the
+    absolute path under a volume's mount point, which is not in the workspace they see as their home)."""
     from services.server.app import service_of
 
     if not rel:
         return "."
-    for m in (await service_of(request).get(request.match_info["sid"])).volumes:
-        mount = home_relative(m.path)
-        if mount is not None and (rel == mount or rel.startswith(mount + "/")):
-            return m.path + rel[len(mount) :]
-    return rel
+    return mounted_path((await service_of(request).get(request.match_info["sid"])).volumes, rel) or rel
+
+
+async def exec_cwd(request: web.Request, cwd: str) -> str:
+    """An exec's absolute cwd as the toolbox resolved it (the home's aliases folded into /home/sandbox), moved to
+    the volume's mount point when it lies under one: the file API and exec agree on where `/home/daytona/v` is."""
+    from services.server.app import service_of
+
+    if not cwd.startswith(wire.HOME + "/"):
+        return cwd
+    found = mounted_path((await service_of(request).get(request.match_info["sid"])).volumes, cwd[len(wire.HOME) + 1 :])
+    return found or cwd
 
 
 async def create_volume(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ import pytest
 from tests.services import test_server_harness as harness
 from tests.services.serve_helpers import make_home, running_serve, start_serve, stop_serve
 from tests.services.test_server_harness import Serve, unique
+from tests.services.test_server_sdk import Collector
 
 serve = harness.serve  # the shared fixture
 sdk = harness.sdk  # the shared fixture
@@ -260,6 +261,31 @@ async def test_overlapping_and_unknown_mounts_are_refused(sdk: Any) -> None:
         await make(sdk, ("../../../etc", "/mnt/a"))  # never a host path
 
 
+async def test_exec_pty_and_git_run_in_the_volume_at_its_mount_path(sdk: Any) -> None:
+    """A cwd (exec, git's repository path) under a mount point is the volume, as the file API sees it, not a folder
+    of the workspace with the same name."""
+    vol = await sdk.volume.get(unique("vol"), create=True)
+    sb = await make(sdk, (vol.id, "/home/daytona/volume"))
+    try:
+        await sb.fs.upload_file(b"seen\n", "/home/daytona/volume/f.txt")
+        res = await sb.process.exec("pwd; cat f.txt", cwd="/home/daytona/volume/", timeout=20)
+        assert (res.exit_code, res.result) == (0, "/home/daytona/volume\nseen\n")
+        await run(sb, "sh -ec 'git init -q -b main /home/daytona/volume/repo; touch /home/daytona/volume/repo/new'")
+        status = await sb.git.status("/home/daytona/volume/repo")
+        assert status.current_branch == "main"
+        assert [f.name for f in status.file_status] == ["new"]
+        out = Collector()
+        pty = await sb.process.create_pty_session(id="in-volume", on_data=out, cwd="/home/daytona/volume")
+        await pty.send_input("echo at-$PWD; cat f.txt\n")
+        await out.wait_for(b"at-/home/daytona/volume")
+        await out.wait_for(b"seen")
+        await sb.process.kill_pty_session("in-volume")
+        assert await run(sb, "ls /home/sandbox") == ""  # nothing landed in the workspace instead
+    finally:
+        await sb.delete()
+    await sdk.volume.delete(vol)
+
+
 # -- kept in the data dir ---------------------------------------------------------------------------------------
 @pytest.fixture
 def home() -> Iterator[Path]:
@@ -367,3 +393,64 @@ async def test_symlinks_planted_in_a_volume_lead_nowhere(sdk: Any, serve: Serve,
     await sdk.volume.delete(vol)
     assert not (serve.home / "volumes" / vol.id).exists()
     assert (canary / "keep").read_text() == "host file\n"
+
+
+# -- the service and the local provider, without serve (what the app's own SandboxService gets) --------------------
+async def test_the_service_over_the_local_provider(provider: Any, config: Any, service: Any) -> None:
+    """The policy is the service's: any front end gets the same checks. The data dir here sits under a 0700 folder
+    (conftest's `sandbench_home`), which the sandbox's uid cannot traverse: the launcher's binds reach it anyway."""
+    import dataclasses
+
+    from services.errors import InvalidInput
+    from services.models import SandboxSpec, VolumeMount
+    from services.sandbox_service import SandboxService
+    from services.volumes import VolumeLimitReached, VolumeNotFound
+
+    vol = await service.create_volume("shared")
+    sb = await service.create(SandboxSpec(name="box", volumes=(VolumeMount("shared", "/mnt/shared/"),)))
+    assert sb.volumes == (VolumeMount(vol.id, "/mnt/shared"),)  # by id, the path normalised
+    res = await service.exec(sb.id, ["sh", "-ec", "echo hi > /mnt/shared/f; cat /mnt/shared/f"])
+    assert (res.exit_code, res.stdout) == (0, b"hi\n")
+    with pytest.raises(InvalidInput, match="system folder"):
+        await service.create(SandboxSpec(name="bad", volumes=(VolumeMount("shared", "/etc/x"),)))
+    other = SandboxService(provider, dataclasses.replace(config, identity="other"), volume_cap=1)
+    try:
+        assert await other.list_volumes() == []
+        with pytest.raises(VolumeNotFound):
+            await other.create(SandboxSpec(name="thief", volumes=(VolumeMount(vol.id, "/mnt/x"),)))
+        with pytest.raises(VolumeNotFound):
+            await other.delete_volume(vol.id)
+        await other.create_volume("one")
+        with pytest.raises(VolumeLimitReached):
+            await other.create_volume("two")
+    finally:
+        other.audit.close()
+    await service.delete(sb.id)
+    await service.delete_volume("shared")
+    assert [v.name for v in await service.list_volumes()] == []
+
+
+async def test_a_volume_row_lost_with_the_database_comes_back(config: Any) -> None:
+    """The folder's meta.json is what the row is rebuilt from (as a sandbox's is)."""
+    import sqlite3
+
+    from services.local.provider import LocalProvider
+    from services.sandbox_service import SandboxService
+
+    p = LocalProvider(config.data_dir)
+    svc = SandboxService(p, config)
+    vol = await svc.create_volume("keep")
+    svc.audit.close()
+    await p.close()
+    con = sqlite3.connect(config.data_dir / "state.db")
+    con.execute("DELETE FROM volumes")
+    con.commit()
+    con.close()
+    p = LocalProvider(config.data_dir)
+    svc = SandboxService(p, config)
+    try:
+        assert [(v.id, v.name, v.state) for v in await svc.list_volumes()] == [(vol.id, "keep", "ready")]
+        await svc.delete_volume("keep")
+    finally:
+        svc.audit.close()
+        await p.close()
