@@ -30,7 +30,7 @@ from services.errors import InvalidInput, ProviderError, SandbenchError, Sandbox
 from services.models import AUTO_ARCHIVE_DEFAULT, AUTO_DELETE_NEVER, Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
-from services.server import lifecycle, volumes, wire
+from services.server import lifecycle, wire
 from services.server.auth import TokenTable
 from services.server.limits import OverLimit, ServeLimits
 
@@ -201,8 +201,10 @@ def toolbox_url(request: web.Request) -> str:
 
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
+    from services.server.volumes import mounts_dto
+
     out = wire.sandbox_dto(info, toolbox_url(request))
-    out["volumes"] = volumes.mounts_dto(info)
+    out["volumes"] = mounts_dto(info)
     out["env"] = state_of(request).env.get(info.id)
     out["labels"] = lifecycle.wire_labels(info.labels, service_of(request).owner_label)
     out[lifecycle.OWNER_KEY] = service_of(request).identity  # ownership is the token's: the label stays inside
@@ -233,6 +235,8 @@ def _int(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
 
 
 def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
+    from services.server.volumes import mounts_from_create
+
     name = body.get("name") or f"sandbox-{secrets.token_hex(4)}"
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
@@ -259,7 +263,7 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
         snapshot=snapshot or None,
         auto_archive_minutes=lifecycle.interval(body, "autoArchiveInterval", AUTO_ARCHIVE_DEFAULT),
         auto_delete_minutes=lifecycle.interval(body, "autoDeleteInterval", AUTO_DELETE_NEVER, lo=None),
-        volumes=volumes.mounts_from_create(body),
+        volumes=mounts_from_create(body),
     )
 
 
@@ -466,6 +470,9 @@ def build_app(
     r.add_post("/api/sandbox", create_sandbox)
     r.add_get("/api/sandbox", list_sandboxes)
     r.add_get("/api/sandbox/{id}", get_sandbox)
+    from services.server import volumes  # named volumes: /api/volumes (services/server/volumes.py)
+
+    volumes.add_routes(app)
     r.add_delete("/api/sandbox/{id}", delete_sandbox)
     r.add_post("/api/sandbox/{id}/start", start_sandbox)
     r.add_post("/api/sandbox/{id}/stop", stop_sandbox)
@@ -479,7 +486,6 @@ def build_app(
     r.add_get("/api/snapshots/{id}", get_snapshot)
     r.add_delete("/api/snapshots/{id}", delete_snapshot)
     lifecycle.add_routes(app)
-    volumes.add_routes(app)
     toolbox.add_routes(app)
     # everything else (ttl, network settings, socket.io, ...) answers 501/404 after authentication
     r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported)
