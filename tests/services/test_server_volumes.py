@@ -262,8 +262,8 @@ async def test_overlapping_and_unknown_mounts_are_refused(sdk: Any) -> None:
 
 
 async def test_exec_pty_and_git_run_in_the_volume_at_its_mount_path(sdk: Any) -> None:
-    """A cwd (exec, git's repository path) under a mount point is the volume, as the file API sees it, not a folder
-    of the workspace with the same name."""
+    """A cwd (exec, PTY, code interpreter context, git's repository path) or a search under a mount point is the
+    volume, as the file API sees it, not a folder of the workspace with the same name."""
     vol = await sdk.volume.get(unique("vol"), create=True)
     sb = await make(sdk, (vol.id, "/home/daytona/volume"))
     try:
@@ -280,6 +280,13 @@ async def test_exec_pty_and_git_run_in_the_volume_at_its_mount_path(sdk: Any) ->
         await out.wait_for(b"at-/home/daytona/volume")
         await out.wait_for(b"seen")
         await sb.process.kill_pty_session("in-volume")
+        matches = await sb.fs.find_files("/home/daytona/volume", "seen")  # grep, inside the sandbox
+        assert [(m.file, m.line, m.content) for m in matches] == [("/home/daytona/volume/f.txt", 1, "seen")]
+        assert (await sb.fs.search_files("/home/daytona/volume", "*.txt")).files == ["/home/daytona/volume/f.txt"]
+        ctx = await sb.code_interpreter.create_context(cwd="/home/daytona/volume")
+        ran = await sb.code_interpreter.run_code("import os; print(os.getcwd(), open('f.txt').read())", context=ctx)
+        assert ran.stdout == "/home/daytona/volume seen\n\n"
+        await sb.code_interpreter.delete_context(ctx)
         assert await run(sb, "ls /home/sandbox") == ""  # nothing landed in the workspace instead
     finally:
         await sb.delete()
