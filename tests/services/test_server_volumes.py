@@ -108,6 +108,56 @@ def test_the_sync_client(serve: Serve) -> None:
         d.volume.get(name)
 
 
+def test_the_sync_client_mounts_and_shares(serve: Serve) -> None:
+    from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConflictError, VolumeMount
+
+    d = Daytona(serve.config())
+    vol = d.volume.get(unique("vol"), create=True)
+
+    def make_sync(path: str) -> Any:
+        mounts = [VolumeMount(volume_id=vol.id, mount_path=path)]
+        return d.create(CreateSandboxFromSnapshotParams(name=unique(), volumes=mounts), timeout=30)
+
+    one, two = make_sync("/home/daytona/a"), make_sync("/mnt/b")
+    try:
+        one.fs.upload_file(b"from one", "/home/daytona/a/x")
+        assert two.process.exec("cat /mnt/b/x", timeout=20).result == "from one"
+        with pytest.raises(DaytonaConflictError, match="in use"):
+            d.volume.delete(vol)
+    finally:
+        one.delete()
+        two.delete()
+    d.volume.delete(vol)
+
+
+async def test_races_end_one_way_or_the_other(sdk: Any) -> None:
+    """Two creates of one name: one volume. A delete racing a create that mounts the volume: either the sandbox
+    exists and the delete was refused, or the volume is gone and the create was refused; never a sandbox mounting a
+    deleted volume."""
+    import asyncio
+
+    from daytona import DaytonaError
+
+    name = unique("vol")
+    got = await asyncio.gather(sdk.volume.create(name), sdk.volume.create(name), return_exceptions=True)
+    made = [g for g in got if not isinstance(g, BaseException)]
+    assert len(made) == 1 and [v.id for v in await sdk.volume.list() if v.name == name] == [made[0].id]
+    assert isinstance(next(g for g in got if isinstance(g, BaseException)), DaytonaError)
+    for _ in range(3):
+        vol = await sdk.volume.get(unique("vol"), create=True)
+        sb, deleted = await asyncio.gather(
+            make(sdk, (vol.id, "/mnt/race")), sdk.volume.delete(vol), return_exceptions=True
+        )
+        if isinstance(sb, BaseException):
+            assert deleted is None and "no volume" in str(sb)
+        else:
+            assert isinstance(deleted, DaytonaError) and "in use" in str(deleted)
+            assert await run(sb, "sh -ec 'touch /mnt/race/ok; ls /mnt/race'") == "ok\n"
+            await sb.delete()
+            await sdk.volume.delete(vol)
+    await sdk.volume.delete(made[0])
+
+
 async def test_another_identity_sees_nothing(sdk: Any, other: Any, serve: Serve) -> None:
     from daytona import DaytonaError, DaytonaNotFoundError
 
