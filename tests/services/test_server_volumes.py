@@ -11,6 +11,7 @@ of the server (kept in its data dir).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -485,6 +486,9 @@ async def test_the_service_over_the_local_provider(provider: Any, config: Any, s
     await service.delete(sb.id)
     await service.delete_volume("shared")
     assert [v.name for v in await service.list_volumes()] == []
+    lines = [json.loads(x) for x in config.audit_log.read_text().splitlines()]
+    ops = [(e["op"], e.get("name"), e.get("outcome")) for e in lines if "volume" in e["op"]]
+    assert ("create-volume", "shared", "ok") in ops and ("delete-volume", "shared", "ok") in ops
 
 
 async def test_a_volume_row_lost_with_the_database_comes_back(config: Any) -> None:
