@@ -1017,7 +1017,7 @@ class LocalProvider:
             log.info("asking the session host to end %s's shells: %s", sandbox_id, exc)
 
     async def close(self) -> None:
-        for sid in list(self._fs):
+        for sid in {*self._fs, *(k[0] for k in self._vol_fs)}:
             self._drop_fs(sid)
         await self.activity.close()
         self.store.close()
