@@ -95,7 +95,7 @@ class ServerState:
         if svc is None:
             # others' sandboxes are never shown through the server: a token sees exactly its owner's
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
-            svc = SandboxService(self.provider, cfg)
+            svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
             self._services[identity] = svc
         return svc
 
@@ -200,7 +200,10 @@ def toolbox_url(request: web.Request) -> str:
 
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
+    from services.server.volumes import mounts_dto
+
     out = wire.sandbox_dto(info, toolbox_url(request))
+    out["volumes"] = mounts_dto(info)
     out["env"] = state_of(request).env.get(info.id)
     out["labels"] = lifecycle.wire_labels(info.labels, service_of(request).owner_label)
     out[lifecycle.OWNER_KEY] = service_of(request).identity  # ownership is the token's: the label stays inside
@@ -231,6 +234,8 @@ def _int(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
 
 
 def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
+    from services.server.volumes import mounts_from_create
+
     name = body.get("name") or f"sandbox-{secrets.token_hex(4)}"
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
@@ -257,6 +262,7 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
         snapshot=snapshot or None,
         auto_archive_minutes=lifecycle.interval(body, "autoArchiveInterval", AUTO_ARCHIVE_DEFAULT),
         auto_delete_minutes=lifecycle.interval(body, "autoDeleteInterval", AUTO_DELETE_NEVER, lo=None),
+        volumes=mounts_from_create(body),
     )
 
 
@@ -448,6 +454,9 @@ def build_app(
     r.add_post("/api/sandbox", create_sandbox)
     r.add_get("/api/sandbox", list_sandboxes)
     r.add_get("/api/sandbox/{id}", get_sandbox)
+    from services.server import volumes  # named volumes: /api/volumes (services/server/volumes.py)
+
+    volumes.add_routes(app)
     r.add_delete("/api/sandbox/{id}", delete_sandbox)
     r.add_post("/api/sandbox/{id}/start", start_sandbox)
     r.add_post("/api/sandbox/{id}/stop", stop_sandbox)
