@@ -122,6 +122,8 @@ def service_of(request: web.Request) -> SandboxService:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     st = state_of(request)
+    if getattr(request.match_info.handler, "no_bearer_auth", False):
+        return await handler(request)  # preview links carry their own token (services/server/preview.py)
     identity = st.tokens.identity(TokenTable.from_header(request.headers.get("Authorization")))
     if identity is None:
         return wire.error_response(401, "missing or unknown bearer token", "UNAUTHORIZED", request)
@@ -455,7 +457,7 @@ def build_app(
     *,
     reaper_interval: float = 30.0,
 ) -> web.Application:
-    from services.server import toolbox
+    from services.server import preview, toolbox
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
     state = ServerState(provider, config, tokens, limits or ServeLimits())
@@ -478,6 +480,7 @@ def build_app(
     r.add_delete("/api/snapshots/{id}", delete_snapshot)
     lifecycle.add_routes(app)
     toolbox.add_routes(app)
+    preview.add_routes(app)
     # everything else (ttl, network settings, socket.io, ...) answers 501/404 after authentication
     r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported)
 
