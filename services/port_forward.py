@@ -129,12 +129,12 @@ class PortForwarder:
         listener, remembered = await self.find(sandbox_id, port)
         helper = await self._helper(sandbox_id, listener)
         try:
-            sock = await helper.socket(listener.family)
+            sock = await helper.new_socket(listener.family)
         except SandbenchError:
             # a helper that exited idle between our look and our ask: once more with a fresh one
             self._helpers.pop(listener.netns, None)
             helper = await self._helper(sandbox_id, listener)
-            sock = await helper.socket(listener.family)
+            sock = await helper.new_socket(listener.family)
         return sock, (listener.address, port), remembered
 
     async def connect(self, sandbox_id: str, port: int, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:

@@ -50,6 +50,8 @@ SIGNED_DEFAULT = 60  # seconds, as Daytona
 SIGNED_MAX = 7 * 24 * 3600
 EXPIRED_KEPT = 3600.0  # an expired signed token is remembered this long, to say "expired" rather than "unknown"
 CHUNK = 64 * 1024
+WS_CLOSE_TIMEOUT = 2.0
+WS_PING = 30.0  # WebSockets may idle (a dev server's reload socket does): pings, not a silence limit, end dead ones
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy itself sets; never copied across.
 HOP = frozenset(
     h.lower()
@@ -485,7 +487,9 @@ async def _proxy_websocket(request: web.Request, target: Target, path: str) -> w
             user_agent_header=None,
             compression=None,
             open_timeout=limits.preview_timeout,
-            ping_interval=None,
+            ping_interval=WS_PING,  # a dead sandbox server is noticed; an idle live one is left alone
+            ping_timeout=WS_PING,
+            close_timeout=WS_CLOSE_TIMEOUT,  # a server slow to close must not hold the identity's slot long
             max_size=limits.preview_max_body_bytes,
         )
     except InvalidStatus as exc:
@@ -501,17 +505,19 @@ async def _proxy_websocket(request: web.Request, target: Target, path: str) -> w
         protocols=[upstream.subprotocol] if upstream.subprotocol else (),
         max_msg_size=limits.preview_max_body_bytes,
         autoping=True,
+        heartbeat=WS_PING,  # likewise a dead client
+        timeout=WS_CLOSE_TIMEOUT,
     )
     try:
         await client.prepare(request)
-        await _relay_websocket(client, upstream, limits)
+        await _relay_websocket(client, upstream)
     finally:
         await upstream.close()
         await client.close()
     return client
 
 
-async def _relay_websocket(client: web.WebSocketResponse, upstream: object, limits: ServeLimits) -> None:
+async def _relay_websocket(client: web.WebSocketResponse, upstream: object) -> None:
     from websockets.asyncio.client import ClientConnection
     from websockets.exceptions import ConnectionClosed
 
@@ -520,7 +526,7 @@ async def _relay_websocket(client: web.WebSocketResponse, upstream: object, limi
     async def down() -> None:  # the sandbox's server → the client
         try:
             while True:
-                msg = await asyncio.wait_for(upstream.recv(), limits.preview_timeout)
+                msg = await upstream.recv()
                 if isinstance(msg, str):
                     await client.send_str(msg)
                 else:
