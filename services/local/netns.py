@@ -188,6 +188,12 @@ class NsSocketHelper:
         self._ctl = ctl
         self._lock = asyncio.Lock()
         self._pool: dict[socket.AddressFamily, list[socket.socket]] = {}
+        # when the helper exits (idle, or killed), its spare sockets go too: each would keep the namespace alive
+        self._watch = asyncio.ensure_future(self._on_exit())
+
+    async def _on_exit(self) -> None:
+        await self._proc.wait()
+        self._drop_pool()
 
     @classmethod
     async def start(cls, pid: int, netns: int) -> NsSocketHelper:
@@ -256,6 +262,8 @@ class NsSocketHelper:
         batches of `BATCH` (one round trip to another process costs ~1 ms on a loaded machine, ten at the tail);
         the spare ones wait here, unconnected, until asked for or the helper is closed."""
         async with self._lock:
+            if not self.alive:
+                raise IsolationUnavailable("the sandbox's network helper has exited")
             pool = self._pool.setdefault(family, [])
             if not pool:
                 pool.extend(await self._fetch(family))
@@ -283,11 +291,14 @@ class NsSocketHelper:
             raise IsolationUnavailable("the sandbox's network helper stopped answering")
         return [socket.socket(fileno=fd) for fd in fds]
 
-    async def close(self) -> None:
+    def _drop_pool(self) -> None:
         for pool in self._pool.values():
             for sock in pool:
-                sock.close()  # each holds the namespace alive
+                sock.close()
         self._pool.clear()
+
+    async def close(self) -> None:
+        self._drop_pool()
         self._ctl.close()  # EOF: the helper's cue to exit
         if self._proc.returncode is None:
             try:

@@ -326,7 +326,19 @@ async def _owned_running(request: web.Request, target: Target) -> None:
     try:
         await svc.get(target.sandbox_id)
     except SandboxNotFound:
+        if await _gone(request, target.sandbox_id):  # not merely someone else's, for a bearer token
+            preview_of(request).forget(target.sandbox_id)  # deleted: its tokens go with it
         raise PreviewUnauthorized("this preview link's sandbox no longer exists") from None
+
+
+async def _gone(request: web.Request, sandbox_id: str) -> bool:
+    from services.server.app import state_of
+
+    try:
+        await state_of(request).provider.get(sandbox_id)
+    except SandboxNotFound:
+        return True
+    return False
 
 
 async def proxy_standard(request: web.Request) -> web.StreamResponse:
@@ -556,6 +568,16 @@ async def _relay_websocket(client: web.WebSocketResponse, upstream: object) -> N
                 await t
 
 
+async def custom_proxy_api(request: web.Request) -> web.Response:
+    return wire.error_response(
+        501,
+        "the API for custom preview proxies (/api/preview/...) is not supported by sandbench serve: its preview "
+        "links are served by sandbench serve itself",
+        "NOT_IMPLEMENTED",
+        request,
+    )
+
+
 # -- wiring ------------------------------------------------------------------------------------------------------
 def add_routes(app: web.Application) -> None:
     """The preview routes on the server's application (whose ServerState is already set)."""
@@ -570,6 +592,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire", expire_signed)
     r.add_route("*", r"/preview/{id}/{port:\d+}{tail:.*}", proxy_standard)
     r.add_route("*", "/signed/{key}{tail:.*}", proxy_signed)
+    r.add_route("*", "/api/preview/{rest:.*}", custom_proxy_api)
 
     async def on_cleanup(_app: web.Application) -> None:
         await ps.forwarder.close()

@@ -304,6 +304,21 @@ async def test_signed_url_needs_no_header_and_stops_working_when_expired(echo: A
         assert (await c.get(b.url)).status_code == 200
 
 
+async def test_deleted_sandbox_link_and_custom_proxy_api_answer_clearly(sdk: Any, serve: Serve) -> None:
+    sb = await make(sdk)
+    link = await sb.get_preview_link(8080)
+    signed = await sb.create_signed_preview_url(8080, expires_in_seconds=600)
+    await sb.delete()
+    async with httpx.AsyncClient(timeout=30) as c:
+        gone = await c.get(link.url, headers={TOKEN: link.token})
+        assert gone.status_code == 401
+        assert gone.json()["message"] == "this preview link's sandbox no longer exists"
+        assert (await c.get(signed.url)).status_code == 401  # its signed URLs went with it
+        api = await c.get(f"{serve.api_url}/preview/{sb.id}/public", headers={"Authorization": f"Bearer {serve.token}"})
+        assert api.status_code == 501
+        assert "not supported by sandbench serve" in api.json()["message"]
+
+
 async def test_signed_url_expiry_is_validated(echo: Any) -> None:
     from daytona import DaytonaError
 
