@@ -46,6 +46,13 @@ class Echo(http.server.BaseHTTPRequestHandler):
     def _answer(self):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self._websocket()
+        if self.path.startswith("/bytes/"):
+            n = int(self.path.split("/")[2])
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            self.wfile.write(b"b" * n)
+            return
         if self.path.startswith("/redirect"):
             self.send_response(302)
             self.send_header("Location", "/landed")
@@ -375,6 +382,7 @@ async def test_closed_port_and_stopped_sandbox_answer_clearly(echo: Any) -> None
 @pytest.fixture(scope="module")
 def limited() -> Iterator[Serve]:
     flags = ["--preview-max-body-mib", "1", "--preview-max-connections", "2", "--preview-timeout", "2"]
+    flags += ["--preview-max-response-mib", "1"]
     with running_serve(*flags, other_owner=False) as srv:
         yield srv
 
@@ -413,6 +421,15 @@ async def test_body_over_the_cap_is_refused(lim_echo: Any) -> None:
         assert streamed.status_code == 413
         ok = await c.post(link.url, content=b"z" * 1000, headers={TOKEN: link.token})
         assert ok.status_code == 201  # the proxy still works after refusing
+
+
+async def test_response_over_the_cap_is_cut_never_passed_as_complete(lim_echo: Any) -> None:
+    _sb, link = lim_echo
+    async with httpx.AsyncClient(timeout=30) as c:
+        whole = await c.get(link.url + "bytes/900000", headers={TOKEN: link.token})
+        assert whole.status_code == 200 and whole.content == b"b" * 900000
+        with pytest.raises(httpx.RemoteProtocolError):  # the connection closed short of Content-Length
+            await c.get(link.url + "bytes/3000000", headers={TOKEN: link.token})
 
 
 async def test_silent_server_times_out_and_connections_are_capped(lim_echo: Any) -> None:
