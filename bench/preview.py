@@ -12,6 +12,8 @@ Prints `metric=value unit` lines:
 - preview_first_request_ms: the first request on a link (finding the listening namespace, starting its helper).
 - preview_get4k_p50_ms / _p99_ms: GET of a 4 KiB body through the preview URL (httpx, keep-alive to serve).
 - direct_get4k_p50_ms: the same GET inside the sandbox (http.client, a new connection each).
+- serve_hop_p50_ms: the same client's cheapest authenticated request to serve itself (toolbox-proxy-url), the
+  cost of the first of the two hops, alternated with the preview requests.
 - preview_added_p50_ms: the difference at p50: two more hops through event loops (client → serve → sandbox).
 - preview_download_mib_s / direct_download_mib_s: a 64 MiB body through the preview URL, and inside.
 """
@@ -93,7 +95,7 @@ S(("127.0.0.1", PORT), H).serve_forever()
 async def main() -> None:
     from daytona import CreateSandboxFromSnapshotParams, SessionExecuteRequest
 
-    async with served_sdk() as (client, _proc, _port, _token):
+    async with served_sdk() as (client, _proc, serve_port, token):
         sb = await client.create(CreateSandboxFromSnapshotParams(name="bench-preview"), timeout=60)
         await sb.fs.upload_file(SERVER.encode(), "srv.py")
         await sb.process.create_session("web")
@@ -129,12 +131,18 @@ async def main() -> None:
 
             preview: list[float] = []
             direct: list[float] = []
+            hop: list[float] = []
+            hop_url = f"http://127.0.0.1:{serve_port}/api/sandbox/{sb.id}/toolbox-proxy-url"
+            auth = {"Authorization": f"Bearer {token}"}
             for _ in range(ROUNDS):
                 for _ in range(BATCH):
                     t0 = time.perf_counter()
                     r = await c.get(link.url + "small")
                     preview.append((time.perf_counter() - t0) * 1000)
                     assert r.status_code == 200 and len(r.content) == 4096
+                    t0 = time.perf_counter()
+                    assert (await c.get(hop_url, headers=auth)).status_code == 200
+                    hop.append((time.perf_counter() - t0) * 1000)
                 got = (await c.get(link.url + f"direct?path=/small&n={BATCH}")).json()
                 assert got["bytes"] == 4096
                 direct.extend(got["ms"])
@@ -142,6 +150,7 @@ async def main() -> None:
             print(f"preview_get4k_p50_ms={pp:.2f} ms")
             print(f"preview_get4k_p99_ms={p(preview, 0.99):.2f} ms")
             print(f"direct_get4k_p50_ms={dp:.2f} ms")
+            print(f"serve_hop_p50_ms={p(hop, 0.5):.2f} ms")
             print(f"preview_added_p50_ms={pp - dp:.2f} ms")
 
             t0 = time.perf_counter()
