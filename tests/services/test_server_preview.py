@@ -472,3 +472,30 @@ def test_preview_tokens_are_unguessable_and_distinct() -> None:
     assert all(len(t) >= 32 for t in (a, b, *signed))
     assert ps.check_standard("s1", a) == "me" and ps.check_standard("s1", b) is None
     assert json.dumps(ps.check_signed(next(iter(signed)), 80).port) == "80"
+
+
+def test_sync_client_links_work_too(serve: Serve) -> None:
+    """The sync `Daytona` client: the same routes, the same answers."""
+    from daytona import CreateSandboxFromSnapshotParams, Daytona, SessionExecuteRequest
+
+    d = Daytona(serve.config())
+    sb = d.create(CreateSandboxFromSnapshotParams(name=harness.unique()), timeout=30)
+    try:
+        sb.fs.upload_file(b"sync page\n", "index.html")
+        sb.process.create_session("web")
+        sb.process.execute_session_command(
+            "web", SessionExecuteRequest(command="python3 -m http.server 8000", run_async=True)
+        )
+        link = sb.get_preview_link(8000)
+        signed = sb.create_signed_preview_url(8000, expires_in_seconds=60)
+        deadline = time.monotonic() + 15
+        with httpx.Client(timeout=30) as c:
+            while (r := c.get(link.url + "index.html", headers={TOKEN: link.token})).status_code == 502:
+                assert time.monotonic() < deadline, "the server never answered"
+                time.sleep(0.05)
+            assert (r.status_code, r.content) == (200, b"sync page\n")
+            assert c.get(signed.url + "index.html").content == b"sync page\n"
+            sb.expire_signed_preview_url(8000, signed.token)
+            assert c.get(signed.url).status_code == 403
+    finally:
+        sb.delete()
