@@ -8,6 +8,7 @@ echoes WebSocket frames (raw RFC 6455: the sandbox's python has no websockets pa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -324,6 +325,23 @@ async def test_deleted_sandbox_link_and_custom_proxy_api_answer_clearly(sdk: Any
         api = await c.get(f"{serve.api_url}/preview/{sb.id}/public", headers={"Authorization": f"Bearer {serve.token}"})
         assert api.status_code == 501
         assert "not supported by sandbench serve" in api.json()["message"]
+
+
+async def test_concurrent_requests_and_another_sandbox_s_port(echo: Any, sdk: Any) -> None:
+    _sb, link = echo
+    async with httpx.AsyncClient(timeout=60) as c:
+        got = await asyncio.gather(*(c.get(link.url + f"n{i}", headers={TOKEN: link.token}) for i in range(40)))
+        assert sorted(r.json()["path"] for r in got) == sorted(f"/n{i}" for i in range(40))
+        # the same port of another sandbox of mine, where nothing listens: never the first sandbox's server
+        empty = await make(sdk)
+        try:
+            theirs = await empty.get_preview_link(8080)
+            r = await c.get(theirs.url, headers={TOKEN: theirs.token})
+            assert r.status_code == 502
+            # and one sandbox's token does not open another's link
+            assert (await c.get(theirs.url, headers={TOKEN: link.token})).status_code == 401
+        finally:
+            await empty.delete()
 
 
 async def test_signed_url_expiry_is_validated(echo: Any) -> None:
