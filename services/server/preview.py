@@ -37,7 +37,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from services.errors import InvalidInput, SandbenchError, SandboxNotFound, TooLarge
+from services.models import SandboxInfo, SandboxState
 from services.port_forward import PortClosed, PortForwarder, check_port
+from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
 from services.server.limits import OverLimit, ServeLimits
@@ -128,6 +130,27 @@ class PreviewState:
         self._standard: dict[str, tuple[str, str]] = {}  # sandbox id → (identity, token)
         self._signed: dict[str, Signed] = {}
         self._open: Counter[str] = Counter()
+        self._watched: set[str] = set()  # identities whose service we listen to
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def watch(self, svc: SandboxService) -> None:
+        """Follow the sandboxes of `svc`'s identity: a start resets the sandbox's standard token (as Daytona's does
+        on a restart), a stop lets its namespace helpers go at once, a delete takes its tokens too."""
+        if svc.identity in self._watched:
+            return
+        self._watched.add(svc.identity)
+
+        def changed(info: SandboxInfo) -> None:
+            if info.state is SandboxState.STARTING:
+                self._standard.pop(info.id, None)
+            elif info.state in (SandboxState.STOPPED, SandboxState.ARCHIVED, SandboxState.DELETED):
+                if info.state is SandboxState.DELETED:
+                    self.forget(info.id)
+                task = asyncio.ensure_future(self.forwarder.forget(info.id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        svc.subscribe(changed)
 
     # -- tokens ----------------------------------------------------------------------------------------------
     def standard_token(self, identity: str, sandbox_id: str) -> str:
@@ -211,17 +234,18 @@ def _port(request: web.Request) -> int:
 
 # -- control plane -----------------------------------------------------------------------------------------------
 async def preview_url(request: web.Request) -> web.Response:
-    from services.server.app import find_sandbox
+    from services.server.app import find_sandbox, service_of
 
     info = await find_sandbox(request)
     port = _port(request)
+    preview_of(request).watch(service_of(request))
     token = preview_of(request).standard_token(request["identity"], info.id)
     url = f"{_base(request)}/preview/{info.id}/{port}/"
     return wire.json_response({"sandboxId": info.id, "url": url, "token": token})
 
 
 async def signed_preview_url(request: web.Request) -> web.Response:
-    from services.server.app import find_sandbox
+    from services.server.app import find_sandbox, service_of
 
     info = await find_sandbox(request)
     port = _port(request)
@@ -232,6 +256,7 @@ async def signed_preview_url(request: web.Request) -> web.Response:
         raise InvalidInput("expiresInSeconds must be a whole number of seconds") from None
     if not 1 <= seconds <= SIGNED_MAX:
         raise InvalidInput(f"expiresInSeconds must be from 1 to {SIGNED_MAX} (7 days)")
+    preview_of(request).watch(service_of(request))
     token = preview_of(request).sign(request["identity"], info.id, port, seconds)
     url = f"{_base(request)}/signed/{port}-{token}/"
     return wire.json_response({"sandboxId": info.id, "port": port, "token": token, "url": url})

@@ -319,9 +319,8 @@ async def test_deleted_sandbox_link_and_custom_proxy_api_answer_clearly(sdk: Any
     await sb.delete()
     async with httpx.AsyncClient(timeout=30) as c:
         gone = await c.get(link.url, headers={TOKEN: link.token})
-        assert gone.status_code == 401
-        assert gone.json()["message"] == "this preview link's sandbox no longer exists"
-        assert (await c.get(signed.url)).status_code == 401  # its signed URLs went with it
+        assert gone.status_code == 401  # its token went with it
+        assert (await c.get(signed.url)).status_code == 401  # and its signed URLs
         api = await c.get(f"{serve.api_url}/preview/{sb.id}/public", headers={"Authorization": f"Bearer {serve.token}"})
         assert api.status_code == 501
         assert "not supported by sandbench serve" in api.json()["message"]
@@ -394,6 +393,12 @@ async def test_closed_port_and_stopped_sandbox_answer_clearly(echo: Any) -> None
         assert stopped.status_code == 409
         assert "stopped" in stopped.json()["message"]
         await sb.start()
+        # a restart resets the standard token, as Daytona's does: ask for the link again
+        assert (await c.get(link.url, headers={TOKEN: link.token})).status_code == 401
+        fresh = await sb.get_preview_link(8080)
+        assert fresh.token != link.token and fresh.url == link.url
+        await start_in_session(sb, "python3 echo.py 8080")  # the stop ended the server
+        assert (await wait_serving(c, fresh.url, {TOKEN: fresh.token})).status_code == 200
 
 
 # -- bounds ------------------------------------------------------------------------------------------------------
