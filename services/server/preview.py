@@ -406,6 +406,15 @@ async def _body(request: web.Request, limits: ServeLimits, over: list[bool]) -> 
         yield chunk
 
 
+def _body_refused(over: list[bool], limits: ServeLimits) -> SandbenchError:
+    """Why the client's body was not passed on: over the cap (413), or stalled past the body timeout (408)."""
+    from services.server.app import SlowBody
+
+    if over[0]:
+        return _too_large(limits)
+    return SlowBody(f"the request body did not arrive within {limits.body_timeout:g} s")
+
+
 def _too_large(limits: ServeLimits) -> TooLarge:
     mib = limits.preview_max_body_bytes // (1024 * 1024)
     return TooLarge(
@@ -465,13 +474,13 @@ async def _request_upstream(
         raise PortClosed(f"the connection to port {target.port} in the sandbox was refused") from None
     except (TimeoutError, aiohttp.ServerTimeoutError):
         if over:
-            raise
+            raise _body_refused(over, limits) from None
         raise UpstreamTimeout(
             f"the server on port {target.port} in the sandbox did not answer within {limits.preview_timeout:g} s"
         ) from None
     except aiohttp.ClientError as exc:
-        if over and over[0]:
-            raise _too_large(limits) from None
+        if over:  # our own body reader gave up: the client's fault, not the sandbox's
+            raise _body_refused(over, limits) from None
         log.info("preview %s %s: upstream failed: %s", request.method, target.prefix, type(exc).__name__)
         raise PortClosed(f"the server on port {target.port} in the sandbox closed the connection") from None
     except TooLarge:

@@ -405,7 +405,7 @@ async def test_closed_port_and_stopped_sandbox_answer_clearly(echo: Any) -> None
 @pytest.fixture(scope="module")
 def limited() -> Iterator[Serve]:
     flags = ["--preview-max-body-mib", "1", "--preview-max-connections", "2", "--preview-timeout", "2"]
-    flags += ["--preview-max-response-mib", "1"]
+    flags += ["--preview-max-response-mib", "1", "--body-timeout", "2"]
     with running_serve(*flags, other_owner=False) as srv:
         yield srv
 
@@ -453,6 +453,23 @@ async def test_response_over_the_cap_is_cut_never_passed_as_complete(lim_echo: A
         assert whole.status_code == 200 and whole.content == b"b" * 900000
         with pytest.raises(httpx.RemoteProtocolError):  # the connection closed short of Content-Length
             await c.get(link.url + "bytes/3000000", headers={TOKEN: link.token})
+
+
+async def test_stalled_request_body_gets_408_not_a_hung_proxy(lim_echo: Any) -> None:
+    _sb, link = lim_echo
+    url = httpx.URL(link.url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = (
+        f"POST {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n{TOKEN}: {link.token}\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    writer.write(head.encode() + b"0123456789")  # then nothing more
+    t = time.monotonic()
+    answer = await asyncio.wait_for(reader.read(4096), 20)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"did not arrive within 2 s" in answer
+    assert time.monotonic() - t < 10
 
 
 async def test_silent_server_times_out_and_connections_are_capped(lim_echo: Any) -> None:
