@@ -121,6 +121,8 @@ def service_of(request: web.Request) -> SandboxService:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     st = state_of(request)
+    if getattr(request.match_info.handler, "no_bearer_auth", False):
+        return await handler(request)  # preview links carry their own token (services/server/preview.py)
     identity = st.tokens.identity(TokenTable.from_header(request.headers.get("Authorization")))
     if identity is None:
         return wire.error_response(401, "missing or unknown bearer token", "UNAUTHORIZED", request)
@@ -441,7 +443,7 @@ def build_app(
     *,
     reaper_interval: float = 30.0,
 ) -> web.Application:
-    from services.server import lsp, metrics, toolbox
+    from services.server import lsp, metrics, preview, toolbox
 
     app = web.Application(
         # unmatched routes answer 501 naming the feature, after authentication (services/server/unsupported.py)
@@ -470,6 +472,7 @@ def build_app(
     lifecycle.add_routes(app)
     metrics.add_routes(app)  # these two before the toolbox's catch-all
     lsp.add_routes(app)
+    preview.add_routes(app)
     toolbox.add_routes(app)
     # everything else (ttl, network settings, socket.io, ...) answers 501 naming the feature, after authentication
     r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported.handler)

@@ -70,8 +70,8 @@ CONTROL: list[tuple[str, str, str, str]] = [
     (
         "*",
         rf"/sandbox/{_ID}/ports/.*",
-        "preview links (get_preview_link, signed preview URLs)",
-        "no preview proxy is running in this server",
+        "this port call",
+        "only preview-url, signed-preview-url and its expiry are served (get_preview_link, signed preview URLs)",
     ),
     (
         "*",
@@ -113,7 +113,7 @@ CONTROL: list[tuple[str, str, str, str]] = [
         "images are never built or pulled here (offline)",
     ),
     ("*", r"/(runners|jobs|warm-pools)(/.*)?", "runners, jobs and warm pools", _ONE_MACHINE),
-    ("*", r"/preview(/.*)?", "preview links", "no preview proxy is running in this server"),
+    ("*", r"/preview(/.*)?", "the custom preview proxy API", "serve is its own preview proxy: use get_preview_link"),
 ]
 
 TOOLBOX: list[tuple[str, str, str, str]] = [
@@ -124,7 +124,7 @@ TOOLBOX: list[tuple[str, str, str, str]] = [
         "LSP (create_lsp_server)",
         "only start, stop, did_open, did_close, completions, document_symbols and sandbox_symbols are passed through",
     ),
-    ("*", r"/port(/.*)?", "port detection", "no preview proxy is running in this server"),
+    ("*", r"/port(/.*)?", "port detection", "it does not list listening ports; get_preview_link reaches any port"),
     (
         "*",
         r"/files/(download|upload-v2)",
