@@ -150,12 +150,17 @@ class Line:
 
 
 # A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, a packed line's runs
-# flattened (text, style, text, style, ...) and then WRAP_MARK if the line wrapped into the next, or a Line not
-# packed yet.
+# flattened (text, style, text, style, ...) and then WRAP_MARK if the line wrapped into the next, a Line not
+# packed yet, or one row of a long raw line the flood path cut by autowrap: (pen, raw, start, stop, mark) — the
+# columns [start, stop) of the whole logical line `raw` (ASCII text with SGR, parsed from `pen` when viewed), with
+# mark WRAP_MARK when the row goes on in the next, else 0. Its rows share the one `raw` string.
 Runs = tuple[str | int, ...]
 WRAP_MARK = -1
 PAD_MARK = -2  # wrapped, and the last cell is the blank a wide character left when it went on to the next row
-Entry = str | tuple[int, str] | Runs | Line
+RawRow = tuple[int, str, int, int, int]
+Entry = str | tuple[int, str] | Runs | Line | RawRow
+# Raw lines longer than this (with SGR) are not cut lazily: every view of one of their rows parses the whole line
+RAW_ROW_MAX = 16384
 
 
 def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Runs:
@@ -197,6 +202,8 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
         if len(entry) % 2:
             entry = entry[:-1]  # the wrap mark
         return list(zip(entry[::2], entry[1::2], strict=True))  # type: ignore[arg-type]
+    if len(entry) == 5:
+        return _raw_row_segments(cast(RawRow, entry))
     pen, raw = cast("tuple[int, str]", entry)
     fill = erase_style(pen)
     out: list[tuple[str, int]] = []
@@ -210,6 +217,48 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
             width += len(part)
     if fill and width < cols:
         out.append((" " * (cols - width), fill))  # the line scrolled in under a coloured background (BCE)
+    return out
+
+
+_last_parse: list[object] = [None, -1, []]  # (raw, pen, runs) of the last raw line parsed for its rows
+
+
+def _parse_raw(pen: int, raw: str) -> list[tuple[str, int]]:
+    """Runs of a raw line (text with SGR) from `pen`; the last one is kept, as a line's rows are viewed together."""
+    cache = _last_parse
+    if cache[0] is raw and cache[1] == pen:
+        return cast("list[tuple[str, int]]", cache[2])
+    out: list[tuple[str, int]] = []
+    p = pen
+    for i, part in enumerate(SGR_RE.split(raw)):
+        if i & 1:
+            p = apply_sgr(p, part)
+        elif part:
+            out.append((part, p))
+    cache[0], cache[1], cache[2] = raw, pen, out
+    return out
+
+
+def _raw_row_segments(entry: RawRow) -> list[tuple[str, int]]:
+    """The runs of columns [start, stop) of a raw line (its text is ASCII: one column a character). A row scrolled
+    in by autowrap is blank in the default style, so there is no background fill; the last row's trailing default
+    blanks are dropped, as `Line.segments` drops them."""
+    pen, raw, start, stop, mark = entry
+    out: list[tuple[str, int]] = []
+    x = 0
+    for text, style in _parse_raw(pen, raw):
+        end = x + len(text)
+        if end > start:
+            out.append((text[max(0, start - x) : stop - x], style))
+        x = end
+        if x >= stop:
+            break
+    if mark != WRAP_MARK and out and out[-1][1] == 0:
+        text = out[-1][0].rstrip(" ")
+        if text:
+            out[-1] = (text, 0)
+        else:
+            out.pop()
     return out
 
 
@@ -238,7 +287,11 @@ def entry_wrapped(entry: Entry) -> bool:
     """Whether the row goes on in the next one (it was cut by autowrap, not ended by a newline)."""
     if isinstance(entry, Line):
         return entry.wrapped
-    return type(entry) is tuple and bool(entry) and type(entry[0]) is str and len(entry) % 2 == 1
+    if type(entry) is not tuple or not entry:
+        return False
+    if type(entry[0]) is str:
+        return len(entry) % 2 == 1
+    return len(entry) == 5 and entry[4] == WRAP_MARK
 
 
 def entry_padded(entry: Entry) -> bool:
@@ -259,6 +312,8 @@ def entry_width(entry: Entry) -> int:
         return sum(_text_width(t) for t, _ in entry.segments())
     if type(entry[0]) is str:
         return sum(_text_width(cast(str, t)) for t in entry[0 : len(entry) - len(entry) % 2 : 2])
+    if len(entry) == 5:
+        return sum(len(t) for t, _ in _raw_row_segments(cast(RawRow, entry)))
     return _text_width(SGR_RE.sub("", cast("tuple[int, str]", entry)[1]))
 
 
@@ -647,21 +702,37 @@ class Screen:
             return pos
         raw_lines = block.split("\r\n")
         raw_lines.pop()
-        widths = plain.split("\r\n") if has_esc else raw_lines
-        if max(map(len, widths)) > self.cols:
-            return pos  # lines that wrap take the exact path
+        cols = self.cols
+        widths = list(map(len, plain.split("\r\n")))
+        widths.pop()
+        wraps = max(widths) > cols
+        if wraps and has_esc and max(map(len, raw_lines)) > RAW_ROW_MAX:
+            return pos  # a huge coloured line: its rows are not cut lazily (each view would parse all of it)
         pen = self.pen
         if not self.in_alt and self.history.maxlen:
             history = self.history
             self._push_history(self.lines[:-1])
             limit = history.maxlen or 0
-            if len(raw_lines) > limit:
-                kept = raw_lines[-limit:]
+            if wraps:
+                # the last lines that fill the scrollback: rows a line takes are counted from the back
+                taken = rows_kept = 0
+                for w in reversed(widths):
+                    taken += 1
+                    rows_kept += (w - 1) // cols + 1 if w else 1
+                    if rows_kept >= limit:
+                        break
+            else:
+                taken = min(limit, len(raw_lines))
+            if len(raw_lines) > taken:
+                kept = raw_lines[-taken:]
                 if has_esc:
                     skipped = len(block) - sum(map(len, kept)) - 2 * len(kept)
                     pen = pen_after(pen, block, 0, skipped)
                 raw_lines = kept
-            if not has_esc:
+                widths = widths[-taken:]
+            if wraps:
+                pen = self._bulk_wrapped(raw_lines, widths, pen)
+            elif not has_esc:
                 history.extend(raw_lines if pen == 0 else zip(repeat(pen), raw_lines))
                 self._pushed += len(raw_lines)
             else:
@@ -688,6 +759,38 @@ class Screen:
             self._pending = text[pos + len(block) :] + self._pending
             return len(text)
         return pos + len(block)
+
+    def _bulk_wrapped(self, raw_lines: list[str], widths: list[int], pen: int) -> int:
+        """Lines of which some are wider than the screen, to the scrollback as the rows autowrap cuts them into:
+        every row but a line's last marked wrapped. Text without SGR is sliced now; a coloured line becomes one
+        `RawRow` per row, all sharing the raw line, parsed only if viewed. Returns the pen after the lines."""
+        cols = self.cols
+        entries: list[Entry] = []
+        add = entries.append
+        extend = entries.extend
+        for raw, w in zip(raw_lines, widths, strict=True):
+            if w <= cols:
+                if "\x1b" in raw:
+                    add((pen, raw))
+                    pen = pen_after(pen, raw)
+                else:
+                    add(raw if pen == 0 else (pen, raw))
+                continue
+            last = (w - 1) // cols * cols  # where the last row starts
+            if "\x1b" in raw:
+                extend([(pen, raw, a, a + cols, WRAP_MARK) for a in range(0, last, cols)])
+                add((pen, raw, last, w, 0))
+                pen = pen_after(pen, raw)
+            else:
+                extend([(raw[a : a + cols], pen, WRAP_MARK) for a in range(0, last, cols)])
+                tail = raw[last:]
+                if pen == 0:
+                    add(tail.rstrip(" "))
+                else:
+                    add((tail, pen))
+        self.history.extend(entries)
+        self._pushed += len(entries)
+        return pen
 
     # -- controls -----------------------------------------------------------------------------------------------
     def _control(self, c: str) -> None:
