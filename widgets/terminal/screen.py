@@ -568,6 +568,8 @@ class Screen:
         line = self.lines[self.y]
         while pos < n:
             if self.wrapnext:
+                if n - pos > (self.rows + 2) * cols and self._can_bulk():
+                    pos = self._bulk_run(s, pos)
                 line.wrapped = True
                 self._wrap_line()
                 line = self.lines[self.y]
@@ -759,6 +761,38 @@ class Screen:
             self._pending = text[pos + len(block) :] + self._pending
             return len(text)
         return pos + len(block)
+
+    def _can_bulk(self) -> bool:
+        """The cursor is at the bottom of a full-screen scroll region and text is laid out plainly: every row it
+        wraps into scrolls the top one off."""
+        return (
+            self.y == self.rows - 1
+            and self.top == 0
+            and self.bottom == self.rows - 1
+            and self.autowrap
+            and not self.insert
+        )
+
+    def _bulk_run(self, s: str, pos: int) -> int:
+        """One long run of ASCII text (a minified JSON, a base64 blob) at the bottom with a wrap pending: the rows it
+        fills that scroll off unseen go to the scrollback as sliced text, marked wrapped, without being laid out;
+        the screen is left as stand-ins (`Line.phantom`) that the last rows+1 rows, laid out as usual by the
+        caller, scroll off. Returns the new position in `s`."""
+        cols, rows = self.cols, self.rows
+        count = (len(s) - pos) // cols - rows - 1  # whole rows that go by; rows + 1 or more stay for the caller
+        self.lines[-1].wrapped = True  # the row the cursor is on goes on in the next
+        if not self.in_alt and self.history.maxlen:
+            self._push_history(self.lines)
+            limit = self.history.maxlen
+            first = max(0, count - limit)  # rows the scrollback would evict at once are not even sliced
+            pen = self.pen
+            stop = pos + count * cols
+            self.history.extend([(s[a : a + cols], pen, WRAP_MARK) for a in range(pos + first * cols, stop, cols)])
+            self._pushed += count
+            if first:
+                self._young.clear()  # every unpacked line it held has been evicted
+        self.lines = [Line(cols, 0, phantom=True) for _ in range(rows)]
+        return pos + count * cols
 
     def _bulk_wrapped(self, raw_lines: list[str], widths: list[int], pen: int) -> int:
         """Lines of which some are wider than the screen, to the scrollback as the rows autowrap cuts them into:
