@@ -50,6 +50,8 @@ ESC_RE = re.compile(
     "|([\x20-\x2f]*)([\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])"
     ")"
 )
+# What ends a flood block: a character that is not ASCII (its width needs the exact path), a bare CR or LF.
+BULK_STOP_RE = re.compile("[^\x00-\x7f]|\r(?!\n)|(?<!\r)\n")
 # A sequence cut off at the end of a read: keep it for the next one.
 INCOMPLETE_RE = re.compile(
     "\x1b(?:\\[[\x30-\x3f]*[\x20-\x2f]*|\\][^\x07\x1b]*\x1b?|[PX^_][^\x1b]*\x1b?|[\x20-\x2f]*)\\Z"
@@ -408,6 +410,7 @@ class Screen:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._bulk_skip = 0
+        self._bulk_region: tuple[int, int] | None = None  # (end, last line feed a block may reach) ahead of _bulk
         self._more = False
         self._young: deque[tuple[int, Line]] = deque()  # scrollback lines not packed yet, with their push number
         self._pushed = 0  # entries ever added to the scrollback: history[0] is number `_pushed - len(history)`
@@ -493,6 +496,7 @@ class Screen:
 
     def feed_text(self, text: str) -> None:
         self._bulk_skip = 0
+        self._bulk_region = None
         search = CTRL_RE.search
         esc_match = ESC_RE.match
         sgr_match = SGR_RE.match
@@ -677,31 +681,42 @@ class Screen:
     # -- the flood path -----------------------------------------------------------------------------------------
     def _bulk(self, text: str, pos: int) -> int:
         """Lines ahead that only scroll by unseen go to the scrollback without being laid out. Returns the new
-        position in `text` (unchanged when the input ahead does not qualify)."""
-        m = UNSAFE_RE.search(text, pos)
-        end = m.start() if m else len(text)
+        position in `text` (unchanged when the input ahead does not qualify).
+
+        The stretch of text, SGR and CR LF ahead (up to any other control or escape) is the region; its last rows+1
+        lines are always left to the exact path, which draws the screen. A line the flood path cannot take (a wide
+        or other non-ASCII character, a bare CR or LF) ends the block before it; the exact path lays that line out,
+        and the flood path looks again at the line feed after it — so one odd line does not send a whole burst down
+        the slow path, and each look costs only the text it passes over."""
         rows = self.rows
-        self._bulk_skip = end  # whatever happens, do not look at this stretch again
-        region = text[pos:end]
+        region = self._bulk_region
+        if region is None or pos > region[0]:
+            m = UNSAFE_RE.search(text, pos)
+            end = m.start() if m else len(text)
+            cut = end
+            for _ in range(rows + 1):
+                cut = text.rfind("\n", pos, cut)
+                if cut < 0:
+                    break
+            region = self._bulk_region = (end, cut)
+        end, cut = region
+        self._bulk_skip = end  # unless a line ahead stops the block: then from the line after it
         to_end = self._more and end == len(text)
-        if region.count("\n") <= 2 * rows + 2:
-            if to_end:
+        stop = cut + 1 if cut >= pos else pos  # the block: complete lines ahead of the last rows+1
+        bad = BULK_STOP_RE.search(text, pos, stop)
+        if bad is not None:
+            stop = text.rfind("\n", pos, bad.start()) + 1 or pos
+            after = text.find("\n", bad.start(), end)
+            self._bulk_skip = after + 1 if after >= 0 else end
+        if text.count("\n", pos, stop) <= rows:
+            if to_end and bad is None:
                 # more input is on its way: carry these lines over, so they can join a block next time
-                self._pending = region + self._pending
+                self._pending = text[pos:end] + self._pending
                 return len(text)
-            return pos
-        # keep the last rows+1 complete lines (and any partial one) for the exact path, which draws the screen
-        cut = len(region)
-        for _ in range(rows + 1):
-            cut = region.rfind("\n", 0, cut)
-        block = region[: cut + 1]
-        nl = block.count("\n")
-        if block.count("\r\n") != nl or block.count("\r") != nl:
-            return pos  # bare LF or a CR inside a line (progress bars): the exact path handles those
+            return pos  # too few lines to be worth it
+        block = text[pos:stop]
         has_esc = "\x1b" in block
         plain = SGR_RE.sub("", block) if has_esc else block
-        if not plain.isascii():
-            return pos
         raw_lines = block.split("\r\n")
         raw_lines.pop()
         cols = self.cols
@@ -730,6 +745,9 @@ class Screen:
                 if has_esc:
                     skipped = len(block) - sum(map(len, kept)) - 2 * len(kept)
                     pen = pen_after(pen, block, 0, skipped)
+                # rows evicted at once still count as scrolled by (`scrolled_lines`)
+                gone = widths[:-taken]
+                self._pushed += sum((w - 1) // cols + 1 if w else 1 for w in gone) if wraps else len(gone)
                 raw_lines = kept
                 widths = widths[-taken:]
             if wraps:
@@ -756,7 +774,7 @@ class Screen:
         # scrolls them off while it lays out the rest, so they are never drawn
         self.lines = [Line(self.cols, fill, phantom=True) for _ in range(rows - 1)]
         self.lines.append(Line(self.cols, fill))
-        if to_end:
+        if to_end and bad is None:
             # the last screenful is laid out when the final piece of this burst arrives, not once per piece
             self._pending = text[pos + len(block) :] + self._pending
             return len(text)
