@@ -24,7 +24,6 @@ import pytest
 from tests.conftest import require
 from tests.widgets.test_terminal_diff import TmuxRef, parse_tmux_capture, strip_trailing
 from widgets.terminal.screen import (
-    WRAP_MARK,
     Entry,
     Screen,
     entry_padded,
