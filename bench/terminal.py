@@ -49,6 +49,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 
+from services.local.host_client import stop_host
 from services.local.pty import LocalTerminal, set_winsize
 from tui.heap import settle_heap
 from widgets.terminal.pane import TerminalView
@@ -324,11 +325,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller streams and fewer keys")
     ap.add_argument(
         "--only",
-        choices=["drain", "echo", "memory"],
-        help="one section: drain (the streams), echo (keystrokes), memory (scrollback and reflow)",
+        choices=["drain", "echo", "memory", "seen"],
+        help="one section: drain (the streams), echo (keystrokes), memory (scrollback and reflow), seen (the real"
+        " app in an outer tmux; not part of a default run)",
     )
     ap.add_argument("--runs", type=int, default=1, help="drain each stream this many times (medians and ranges)")
-    ap.add_argument("--streams", help="comma-separated subset of: seq,colour,colour_wide,json")
+    ap.add_argument(
+        "--streams",
+        help="comma-separated subset of: seq,colour,colour_wide,json (seen: seq,colour_wrap,colour_narrow,json)",
+    )
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         sys.exit("tmux is required")
@@ -343,6 +348,8 @@ def main() -> None:
             echo_section(keys)
         if args.only in (None, "memory"):
             memory_section()
+        if args.only == "seen":
+            as_seen_section(tmp, seq_n, log_size, args.runs, args.streams)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -434,6 +441,160 @@ def echo_section(keys: int) -> None:
         print(f"terminal.{tag}.mean={statistics.mean(samples):.2f} ms ({len(samples)} keys)")
         if note:
             print(f"# {tag}: {note}")
+
+
+# -- as seen: the real app in an outer tmux -----------------------------------------------------------------------
+SEEN_COLS, SEEN_ROWS = 80, 24  # the outer terminal a person has the app in
+PANE_SIZE_RE = re.compile(r"(\d+)x(\d+) ─╯")
+
+
+def narrow_log(size: int, seed: int = 9) -> bytes:
+    """Colourful log lines of at most ~70 columns (they fit an 80-column window's terminal pane)."""
+    rnd = random.Random(seed)
+    words = "alpha beta gamma delta cache worker shard queue retry".split()
+    out: list[str] = []
+    n = i = 0
+    while n < size:
+        msg = " ".join(rnd.choice(words) for _ in range(rnd.randrange(1, 6)))
+        line = (
+            f"\x1b[2m10:{i // 60 % 60:02d}:{i % 60:02d}\x1b[0m \x1b[3{rnd.randrange(1, 7)}mINFO\x1b[0m "
+            f"\x1b[38;5;{rnd.randrange(256)}m[svc-{rnd.randrange(100):02d}]\x1b[0m {msg} "
+            f"\x1b[1m{rnd.randrange(10**6)}\x1b[m\n"
+        )
+        out.append(line)
+        n += len(line)
+        i += 1
+    return "".join(out).encode()
+
+
+class Outer:
+    """A private tmux server holding one session (the app, or a plain shell), read with capture-pane."""
+
+    def __init__(self, tag: str) -> None:
+        self.sock = f"sbseen-{os.getpid()}-{tag}"
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", *args], capture_output=True, text=True)
+        return out.stdout
+
+    def lines(self) -> list[str]:
+        return self.tmux("capture-pane", "-p", "-t", "s").split("\n")
+
+    def wait(self, cond: Any, what: str, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            if cond(lines):
+                return lines
+            time.sleep(0.05)
+        raise SystemExit(f"as seen: never saw {what}; screen:\n" + "\n".join(self.lines()))
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+
+
+def _inner(line: str) -> str:
+    return line.strip().strip("│").rstrip()
+
+
+def _done(lines: list[str]) -> bool:
+    return any(_inner(line) == "DONE" for line in lines)
+
+
+def time_to_done(outer: Outer, command: str) -> float:
+    """Seconds from Enter on `command; echo DONE` until a row reading DONE is on the outer screen."""
+    outer.tmux("send-keys", "-t", "s", "-l", "clear")
+    outer.tmux("send-keys", "-t", "s", "Enter")
+    outer.wait(lambda lines: not _done(lines), "the screen cleared")
+    outer.tmux("send-keys", "-t", "s", "-l", f"{command}; echo DONE")
+    t0 = time.perf_counter()
+    outer.tmux("send-keys", "-t", "s", "Enter")
+    while not _done(outer.lines()):
+        if time.perf_counter() - t0 > 600:
+            raise SystemExit(f"as seen: {command} did not finish in 10 minutes")
+    return time.perf_counter() - t0
+
+
+def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str | None) -> None:
+    """Section 5: the real app (`sandbench open` on a local sandbox) in a detached outer tmux at 80x24, its
+    terminal pane focused, against a plain tmux pane of the pane's size running bash on the host, the same
+    commands alternately: seconds from Enter until DONE is on the screen (tmux's own capture-pane, polled)."""
+    sandbench = Path(sys.executable).parent / "sandbench"
+    files = {
+        "colour_wrap.log": colour_log(log_size),  # ~140 columns: every line wraps in the pane
+        "colour_narrow.log": narrow_log(log_size),
+        "min.json": minified_json(log_size // 4),
+    }
+    workloads = {
+        "seq": f"seq 1 {seq_n}",
+        "colour_wrap": "cat colour_wrap.log",
+        "colour_narrow": "cat colour_narrow.log",
+        "json": "cat min.json",
+    }
+    if only:
+        workloads = {k: v for k, v in workloads.items() if k in only.split(",")}
+    home = tmp / "seen"
+    home.mkdir(mode=0o711)
+    env = {**os.environ, "SANDBENCH_HOME": str(home / "home"), "SANDBENCH_CONFIG": str(home / "config.toml")}
+    box = "bench-seen"
+    app, plain = Outer("app"), Outer("plain")
+    try:
+        subprocess.run([str(sandbench), "create", box], env=env, check=True, capture_output=True, timeout=120)
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+            subprocess.run([str(sandbench), "cp", str(tmp / name), f"{box}:{name}"], env=env, check=True, timeout=120)
+        argv = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
+        argv += [f"{k}={env[k]}" for k in ("SANDBENCH_HOME", "SANDBENCH_CONFIG")]
+        argv.append(f"PYTHONPATH={Path(__file__).resolve().parents[1]}")  # the app of this tree, not the venv's
+        argv += [str(sandbench), "open", box]
+        app.tmux("new-session", "-d", "-s", "s", "-x", str(SEEN_COLS), "-y", str(SEEN_ROWS), *argv)
+        app.wait(lambda lines: any("alt+3" in line for line in lines), "the workspace", timeout=120)
+        app.tmux("send-keys", "-t", "s", "M-3")
+        app.wait(lambda lines: any("$ " in line for line in lines), "the terminal pane's prompt")
+        # the pane's size is on its frame ("78x18 ─╯"); the shell may have started before the pane settled on it,
+        # so ask `stty size` until the PTY agrees
+        label = app.wait(lambda lines: any(PANE_SIZE_RE.search(ln) for ln in lines), "the pane's size on its frame")
+        cols, rows = next(m.groups() for ln in label if (m := PANE_SIZE_RE.search(ln)))
+        for _ in range(50):
+            app.tmux("send-keys", "-t", "s", "-l", "clear; stty size")
+            app.tmux("send-keys", "-t", "s", "Enter")
+            time.sleep(0.2)
+            if any(_inner(ln) == f"{rows} {cols}" for ln in app.lines()):
+                break
+        else:
+            raise SystemExit(f"as seen: the terminal's PTY never reported {rows} {cols}")
+        shell = ["env", "PS1=$ ", "TERM=xterm-256color", "bash", "--norc", "--noprofile", "-i"]
+        plain.tmux("new-session", "-d", "-s", "s", "-x", cols, "-y", rows, "-c", str(tmp), *shell)
+        plain.wait(lambda lines: any("$" in line for line in lines), "the plain shell's prompt")
+        print(
+            f"# as seen: the app at {SEEN_COLS}x{SEEN_ROWS} in an outer tmux (terminal pane {cols}x{rows}, a local "
+            f"sandbox) vs a plain tmux pane of {cols}x{rows}; time from Enter to DONE on screen, {runs} run(s), "
+            "alternately"
+        )
+        for name, command in workloads.items():
+            ratios, app_ts, plain_ts = [], [], []
+            for _ in range(runs):
+                a = time_to_done(app, command)
+                b = time_to_done(plain, command)
+                app_ts.append(a)
+                plain_ts.append(b)
+                ratios.append(a / b)
+            ratios.sort()
+            print(f"terminal.seen.{name}.app={statistics.median(app_ts):.2f} s (runs {fmt(app_ts)})")
+            print(f"terminal.seen.{name}.tmux={statistics.median(plain_ts):.2f} s (runs {fmt(plain_ts)})")
+            print(
+                f"terminal.seen.{name}.app_over_tmux={statistics.median(ratios):.2f} x "
+                f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+            )
+    finally:
+        app.close()
+        plain.close()
+        subprocess.run([str(sandbench), "rm", "--force", box], env=env, capture_output=True, timeout=60, check=False)
+        stop_host(Path(env["SANDBENCH_HOME"]))  # the session host the app started holds the terminals
+
+
+def fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 def memory_section() -> None:
