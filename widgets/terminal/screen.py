@@ -703,26 +703,34 @@ class Screen:
         self._bulk_skip = end  # unless a line ahead stops the block: then from the line after it
         to_end = self._more and end == len(text)
         stop = cut + 1 if cut >= pos else pos  # the block: complete lines ahead of the last rows+1
-        bad = BULK_STOP_RE.search(text, pos, stop)
-        if bad is not None:
-            stop = text.rfind("\n", pos, bad.start()) + 1 or pos
-            after = text.find("\n", bad.start(), end)
-            self._bulk_skip = after + 1 if after >= 0 else end
-        if text.count("\n", pos, stop) <= rows:
+        block = text[pos:stop]
+        nl = block.count("\n")
+        bad = None
+        # C-speed checks first (a regex scan is several times slower); the scan only finds where a bad line is
+        if block.count("\r\n") != nl or block.count("\r") != nl or not block.isascii():
+            bad = BULK_STOP_RE.search(text, pos, stop)
+            if bad is not None:  # (always, in fact)
+                stop = text.rfind("\n", pos, bad.start()) + 1 or pos
+                after = text.find("\n", bad.start(), end)
+                self._bulk_skip = after + 1 if after >= 0 else end
+                block = text[pos:stop]
+                nl = block.count("\n")
+        if nl <= rows:
             if to_end and bad is None:
                 # more input is on its way: carry these lines over, so they can join a block next time
                 self._pending = text[pos:end] + self._pending
                 return len(text)
             return pos  # too few lines to be worth it
-        block = text[pos:stop]
         has_esc = "\x1b" in block
         plain = SGR_RE.sub("", block) if has_esc else block
         raw_lines = block.split("\r\n")
         raw_lines.pop()
         cols = self.cols
-        widths = list(map(len, plain.split("\r\n")))
-        widths.pop()
-        wraps = max(widths) > cols
+        visible = plain.split("\r\n") if has_esc else raw_lines
+        if has_esc:
+            visible.pop()
+        wraps = max(map(len, visible)) > cols
+        widths = list(map(len, visible)) if wraps else []  # (only wrapping needs them one by one)
         if wraps and has_esc and max(map(len, raw_lines)) > RAW_ROW_MAX:
             return pos  # a huge coloured line: its rows are not cut lazily (each view would parse all of it)
         pen = self.pen
@@ -746,10 +754,12 @@ class Screen:
                     skipped = len(block) - sum(map(len, kept)) - 2 * len(kept)
                     pen = pen_after(pen, block, 0, skipped)
                 # rows evicted at once still count as scrolled by (`scrolled_lines`)
-                gone = widths[:-taken]
-                self._pushed += sum((w - 1) // cols + 1 if w else 1 for w in gone) if wraps else len(gone)
+                if wraps:
+                    self._pushed += sum((w - 1) // cols + 1 if w else 1 for w in widths[:-taken])
+                    widths = widths[-taken:]
+                else:
+                    self._pushed += len(raw_lines) - taken
                 raw_lines = kept
-                widths = widths[-taken:]
             if wraps:
                 pen = self._bulk_wrapped(raw_lines, widths, pen)
             elif not has_esc:
