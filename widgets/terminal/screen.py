@@ -180,6 +180,9 @@ def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Run
     return tuple(flat)
 
 
+RESETS = ("\x1b[m", "\x1b[0m")  # a line ending in one of these leaves the default pen (most logs' lines do)
+
+
 def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
     """The pen after the SGR sequences in s[start:end], starting from `pen`.
 
@@ -771,7 +774,7 @@ class Screen:
                 for raw in raw_lines:
                     if "\x1b" in raw:
                         add((pen, raw))
-                        pen = pen_after(pen, raw)
+                        pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
                     else:
                         add(raw if pen == 0 else (pen, raw))
                 history.extend(entries)
@@ -834,7 +837,7 @@ class Screen:
             if w <= cols:
                 if "\x1b" in raw:
                     add((pen, raw))
-                    pen = pen_after(pen, raw)
+                    pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
                 else:
                     add(raw if pen == 0 else (pen, raw))
                 continue
@@ -842,7 +845,7 @@ class Screen:
             if "\x1b" in raw:
                 extend([(pen, raw, a, a + cols, WRAP_MARK) for a in range(0, last, cols)])
                 add((pen, raw, last, w, 0))
-                pen = pen_after(pen, raw)
+                pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
             else:
                 extend([(raw[a : a + cols], pen, WRAP_MARK) for a in range(0, last, cols)])
                 tail = raw[last:]
