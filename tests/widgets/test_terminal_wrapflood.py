@@ -218,11 +218,12 @@ def test_reflow_after_a_wrapping_flood_equals_the_exact_path() -> None:
     exact = run(data, 80, 24, chunk=len(data), scrollback=3000, exact=True)
     fast = run(data, 80, 24, chunk=len(data), scrollback=3000)
     assert bulk_rows(fast) > 100
-    for cols in (57, 131, 33, 80):
-        exact.resize(cols, 24)
-        fast.resize(cols, 24)
+    # taller first: rows come back from the scrollback onto the screen, wrapped marks and all
+    for cols, rows in ((80, 40), (57, 40), (131, 24), (33, 30), (80, 24)):
+        exact.resize(cols, rows)
+        fast.resize(cols, rows)
         got, want = all_rows(fast), all_rows(exact)
-        assert got == want, f"at {cols} columns: {first_difference(got, want)}"
+        assert got == want, f"at {cols}x{rows}: {first_difference(got, want)}"
         assert (fast.x, fast.y) == (exact.x, exact.y)
 
 

@@ -13,7 +13,11 @@ out) but is built for throughput:
   is only text, SGR and CR LF, every line except the last screenful is going to scroll off unseen. Those lines go
   straight into the scrollback as their raw text plus the pen they start with (parsed only if someone scrolls back
   to them), using a handful of C-level string operations per block instead of any per-character work; the last
-  screenful goes through the normal path so the visible screen is exact.
+  screenful goes through the normal path so the visible screen is exact. Lines wider than the screen go as the
+  rows autowrap would cut them into, marked wrapped (for reflow): plain text sliced, coloured text as `RawRow`s
+  that share the raw line. A non-ASCII line (its widths need the exact path) or a bare CR or LF ends a block; the
+  flood path looks again after it. One long run of text (a minified JSON) at the bottom sends the rows that scroll
+  by straight to the scrollback too (`_bulk_run`).
 * Scrollback entries are compact: a plain `str` (default style), `(pen, raw)` for a lazily parsed line, or a list of
   `(text, style)` runs for a line that scrolled off the visible screen. 10,000 lines stay well under 30 MB.
 
