@@ -21,6 +21,13 @@ Measures, printing `metric=value unit` lines:
    app floods output.
 3. Memory of 10,000 lines of scrollback at 200 columns (tracemalloc), colourful lines.
 4. Reflow on resize with that scrollback: 200 → 120 → 200 → 80 columns, against tmux on the same stream.
+5. As a person sees it (`--only seen`, not in a default run): the real app (`sandbench open` on a local sandbox)
+   in a detached outer tmux at 80x24 with its terminal pane focused, against a plain tmux pane of the pane's size
+   running bash on the host: seconds from Enter on `COMMAND; echo DONE` until a row reading DONE is on the screen,
+   alternately, `--runs` times, for `seq`, a colour log whose lines wrap in the pane, one whose lines fit, and the
+   single-line JSON. The app's time over tmux's, median and range.
+
+`--only drain|echo|memory|seen` runs one section; `--streams a,b` picks streams.
 """
 
 from __future__ import annotations
