@@ -284,3 +284,24 @@ def test_wrapping_flood_equals_tmux_screen_and_scrollback(seed: int, tmux: TmuxR
     assert len(got) == len(want)
     assert trim(logical_lines(mine, cols)) == trim(joined)
     assert (ours.x, ours.y) == cursor
+
+
+@pytest.mark.parametrize("every", [2, 60])
+def test_lines_the_flood_path_leaves_end_a_block_and_it_takes_up_again(every: int) -> None:
+    """A wide or combining character, a tab or a bare CR every few lines: those lines are laid out exactly, the
+    flood path takes the runs between them when they are long enough — the same screen and scrollback."""
+    rnd = random.Random(every)
+    lines = []
+    for i in range(4000):
+        text = f"\x1b[3{i % 8}m{i:05d}\x1b[0m " + " ".join(rnd.choice(WORDS) for _ in range(rnd.randrange(40)))
+        if i % every == 0:
+            text += " " + rnd.choice(["漢字", "→", "e\u0301", "\tx", "\rover", "😀"])
+        lines.append(text)
+    data = ("\r\n".join(lines) + "\r\n$ ").encode()
+    exact = run(data, 80, 24, chunk=65536, scrollback=20_000, exact=True)
+    fast = run(data, 80, 24, chunk=65536, scrollback=20_000)
+    if every > 24:
+        assert bulk_rows(fast) > 1000
+    got, want = all_rows(fast), all_rows(exact)
+    assert got == want, first_difference(got, want)
+    assert (fast.x, fast.y, fast.pen) == (exact.x, exact.y, exact.pen)

@@ -417,7 +417,8 @@ class Screen:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._bulk_skip = 0
-        self._bulk_region: tuple[int, int] | None = None  # (end, last line feed a block may reach) ahead of _bulk
+        # ahead of _bulk: (end of the region, last line feed a block may reach, whether lines in it stop blocks)
+        self._bulk_region: tuple[int, int, bool] | None = None
         self._more = False
         self._young: deque[tuple[int, Line]] = deque()  # scrollback lines not packed yet, with their push number
         self._pushed = 0  # entries ever added to the scrollback: history[0] is number `_pushed - len(history)`
@@ -705,23 +706,29 @@ class Screen:
                 cut = text.rfind("\n", pos, cut)
                 if cut < 0:
                     break
-            region = self._bulk_region = (end, cut)
-        end, cut = region
+            region = self._bulk_region = (end, cut, False)
+        end, cut, dirty = region
         self._bulk_skip = end  # unless a line ahead stops the block: then from the line after it
         to_end = self._more and end == len(text)
         stop = cut + 1 if cut >= pos else pos  # the block: complete lines ahead of the last rows+1
-        block = text[pos:stop]
-        nl = block.count("\n")
         bad = None
-        # C-speed checks first (a regex scan is several times slower); the scan only finds where a bad line is
-        if block.count("\r\n") != nl or block.count("\r") != nl or not block.isascii():
+        if not dirty:
+            # C-speed checks of the whole block first (a regex scan is several times slower)
+            block = text[pos:stop]
+            nl = block.count("\n")
+            if block.count("\r\n") != nl or block.count("\r") != nl or not block.isascii():
+                dirty = True
+                self._bulk_region = (end, cut, True)
+        if dirty:
+            # a region with lines that stop blocks: scan only up to the next one, so that looking again after each
+            # of them costs the text passed over, not the rest of the region every time
             bad = BULK_STOP_RE.search(text, pos, stop)
-            if bad is not None:  # (always, in fact)
+            if bad is not None:
                 stop = text.rfind("\n", pos, bad.start()) + 1 or pos
                 after = text.find("\n", bad.start(), end)
                 self._bulk_skip = after + 1 if after >= 0 else end
-                block = text[pos:stop]
-                nl = block.count("\n")
+            nl = text.count("\n", pos, stop)
+            block = text[pos:stop] if nl > rows else ""
         if nl <= rows:
             if to_end and bad is None:
                 # more input is on its way: carry these lines over, so they can join a block next time
