@@ -5,6 +5,7 @@ the project venv's SDK and through a worker subprocess for the oldest one; and w
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -150,15 +151,17 @@ def write_results() -> None:
     """Merge this run's outcomes into the results file (a run of one module updates only its own cases)."""
     if not _outcomes and not _surfaces:
         return
-    old: dict[str, Any] = {}
-    if RESULTS.exists():
-        try:
-            old = json.loads(RESULTS.read_text())
-        except ValueError:
-            old = {}
-    cases_ = {**old.get("cases", {}), **_outcomes}
-    surfaces = {**old.get("surfaces", {}), **_surfaces}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"written": time.time(), "cases": cases_, "surfaces": surfaces}, indent=1) + "\n")
-    tmp.replace(RESULTS)
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers each merge their share
+        old: dict[str, Any] = {}
+        if RESULTS.exists():
+            try:
+                old = json.loads(RESULTS.read_text())
+            except ValueError:
+                old = {}
+        cases_ = {**old.get("cases", {}), **_outcomes}
+        surfaces = {**old.get("surfaces", {}), **_surfaces}
+        tmp = RESULTS.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"written": time.time(), "cases": cases_, "surfaces": surfaces}, indent=1) + "\n")
+        tmp.replace(RESULTS)

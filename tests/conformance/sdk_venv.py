@@ -58,9 +58,20 @@ def venv_python(ver: str) -> Path:
             return py
         log = VENVS / f"{ver}.install.log"
         with open(log, "w") as out:
+            # no pip of its own (ensurepip is most of a venv's making): the project venv's pip installs into it
             steps = [
-                [sys.executable, "-m", "venv", "--clear", str(root)],
-                [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"daytona=={ver}"],
+                [sys.executable, "-m", "venv", "--clear", "--without-pip", str(root)],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "--python",
+                    str(py),
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    f"daytona=={ver}",
+                ],
             ]
             for argv in steps:
                 res = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=600, check=False)

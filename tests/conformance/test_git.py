@@ -1,5 +1,5 @@
-"""Conformance, git: every check in `tests/conformance/client/git.py`, with the oldest and newest SDK the
-project claims, sync and async clients, against one real `sandbench serve` for this module."""
+"""Conformance, git: every check in `tests/conformance/client/git.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Conformance, lifecycle: every check in `tests/conformance/client/lifecycle.py`, with the oldest and newest SDK the
-project claims, sync and async clients, against one real `sandbench serve` for this module."""
+"""Conformance, lifecycle: every check in `tests/conformance/client/lifecycle.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
 
 from __future__ import annotations
 

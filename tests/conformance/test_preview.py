@@ -1,5 +1,5 @@
-"""Conformance, preview: every check in `tests/conformance/client/preview.py`, with the oldest and newest SDK the
-project claims, sync and async clients, against one real `sandbench serve` for this module."""
+"""Conformance, preview: every check in `tests/conformance/client/preview.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Conformance, unsupported: every check in `tests/conformance/client/unsupported.py`, with the oldest and newest SDK the
-project claims, sync and async clients, against one real `sandbench serve` for this module."""
+"""Conformance, unsupported: every check in `tests/conformance/client/unsupported.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
 
 from __future__ import annotations
 

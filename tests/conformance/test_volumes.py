@@ -1,5 +1,5 @@
-"""Conformance, volumes: every check in `tests/conformance/client/volumes.py`, with the oldest and newest SDK the
-project claims, sync and async clients, against one real `sandbench serve` for this module."""
+"""Conformance, volumes: every check in `tests/conformance/client/volumes.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 import urllib.error
 import urllib.request
+from typing import Any
 
 from tests.conformance.client import Ctx, check
 

@@ -101,6 +101,7 @@ def lsp(c: Ctx) -> None:
     "sandbox.rotate_signing_key",
     expect="501",
     notes={"sandbox.create_ssh_access": "use a PTY session", "sandbox.download_url": "use the file API"},
+    requires=("sandbox.create_ssh_access", "sandbox.validate_ssh_access", "sandbox.revoke_ssh_access"),
 )
 def access_refused(c: Ctx) -> None:
     sb = c.sandbox()
@@ -134,8 +135,8 @@ def warm_pool_refused(c: Ctx) -> None:
 @check(
     "daytona.create",
     expect="501",
-    notes={"daytona.create": "`resources=Resources(gpu=…)` is refused: there is no GPU scheduling locally"},
-    pending={"*": "lands with branch servemisc (a GPU request refused, not ignored)"},
+    notes={"daytona.create": "a GPU request (`resources=Resources(gpu=…)`) must be refused: there is no GPU here"},
+    pending={"*": "open, in no branch yet: a GPU request is accepted and ignored (issue 12, unsupported stays clear)"},
 )
 def gpu_refused(c: Ctx) -> None:
     from daytona import CreateSandboxFromImageParams, Resources

@@ -2,8 +2,9 @@
 request per line on stdin, one JSON answer per line on stdout:
 
     {"op": "open", "api_url": ..., "token": ...}   -> {"ok": true, "version": "0.190.1"}
-    {"op": "run", "check": "files.upload", "kind": "sync"} -> {"ok": true, "outcome": "passed"|"absent"}
-                                                   or {"ok": false, "error": "<traceback and the failing frame's locals>"}
+    {"op": "run", "check": "files.upload", "kind": "sync"}
+                                                   -> {"ok": true, "outcome": "passed"|"absent"}
+                                                   or {"ok": false, "error": "<traceback, the check's locals>"}
     {"op": "surface"}                              -> {"ok": true, "version": ..., "sync": [...], "async": [...]}
 
 Started as `python -m tests.conformance.client.worker` from the repository root; imports only the standard library,
@@ -32,9 +33,7 @@ def describe(exc: BaseException) -> str:
         tb = tb.tb_next
     if frame is not None:
         shown = {k: v for k, v in frame.f_locals.items() if k not in ("c", "self") and not k.startswith("__")}
-        text += "\nlocals of the failing check frame:\n" + "\n".join(
-            f"  {k} = {v!r:.500}" for k, v in shown.items()
-        )
+        text += "\nlocals of the failing check frame:\n" + "\n".join(f"  {k} = {v!r:.500}" for k, v in shown.items())
     return text
 
 
