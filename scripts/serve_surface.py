@@ -178,7 +178,8 @@ def render(checks: Mapping[str, Check], outcomes: Outcomes, surfaces: Surfaces) 
         "`sandbench serve`) showed for it. `yes`: works as Daytona documents it; `501`: refused at once with "
         '"… is not supported by sandbench serve" naming the feature; `pending: BRANCH`: a strict xfail that '
         "turns on when that branch lands (`pending: open`: no branch brings it yet, the notes say what fails); "
-        "`—`: that SDK has no such call."
+        "`—`: that SDK has no such call. Regenerate with `python -m scripts.serve_surface --run`; a test fails "
+        "while this table differs from what a green run of the suite generates."
     )
     return "\n".join([HEADING, "", intro, "", *lines, *summary]) + "\n"
 

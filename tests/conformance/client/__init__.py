@@ -341,15 +341,17 @@ class Ctx:
         self, call: Callable[[], Any], feature: str | None = None, limit: float = 3.0, bare: bool = False
     ) -> str:
         """The call fails at once (within `limit` s) with a 501 that says it is not supported by sandbench serve
-        (and names `feature`); its message. `bare`: a call whose SDK code reports only the HTTP status of a
-        streamed response (never the body serve sent), so only the 501 can be asserted."""
-        from daytona import DaytonaError
-
+        (and names `feature`); its message. The error is the SDK's `DaytonaError`, or for the services whose SDK
+        code wraps nothing (secrets, warm pools) the generated client's exception with the body serve sent.
+        `bare`: a call whose SDK code reports only the HTTP status of a streamed response (never the body), so
+        only the 501 can be asserted."""
         t = time.monotonic()
-        err = self.raises(DaytonaError, call)
+        err = self.raises(Exception, call)
         took = time.monotonic() - t
-        msg = str(err)
-        status = getattr(err, "status_code", None)
+        status = getattr(err, "status_code", None) or getattr(err, "status", None)
+        msg = str(err) if status or not hasattr(err, "body") else f"{err} {err.body}"
+        if hasattr(err, "body") and getattr(err, "status_code", None) is None:
+            msg = f"{err.body}"  # the generated client's exception: its text is headers; the body says why
         if bare and status is None:
             assert "501" in msg, msg
         else:

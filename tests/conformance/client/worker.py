@@ -38,6 +38,8 @@ def describe(exc: BaseException) -> str:
 
 
 def main() -> None:
+    answers = sys.stdout
+    sys.stdout = sys.stderr  # whatever a check or the SDK prints must not corrupt the answers
     checks = load_all()
     opened: dict[str, Client] = {}
     stack: Any = None
@@ -60,8 +62,8 @@ def main() -> None:
                 answer = {"ok": False, "error": f"unknown op {req['op']!r}"}
         except BaseException as e:  # a failing check is an answer, not the end of the worker
             answer = {"ok": False, "error": describe(e)}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
     if stack is not None:
         stack.__exit__(None, None, None)
 
