@@ -151,15 +151,11 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
     from widgets.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
     from widgets.editor.tabs import DiffView
     from widgets.fuzzy_finder import FuzzyFinder
-    from widgets.git_panel import (
-        BranchScreen,
-        CommitDialog,
-        CommitScreen,
-        GitDiffScreen,
-        LogScreen,
-        SecretDialog,
-        StashScreen,
-    )
+    from widgets.git.branches import BranchScreen
+    from widgets.git.dialogs import CommitDialog, SecretDialog
+    from widgets.git.diff_screen import GitDiffScreen
+    from widgets.git.log import CommitScreen, LogScreen
+    from widgets.git.stash import StashScreen
 
     git: Any = screen.pane_widget("git").git  # type: ignore[attr-defined]
     entry = FileStatus(path="main.py", kind="untracked")
