@@ -15,10 +15,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from services.errors import SandbenchError
-from services.git import (
-    BranchNotMerged,
-    GitService,
-)
+from services.git import GitService
+from services.git_errors import BranchNotMerged
 from services.git_parse import Branch, visible
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.git.status_list import plain

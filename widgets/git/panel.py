@@ -37,14 +37,10 @@ from textual.message import Message
 from textual.widgets import Static
 
 from services.errors import SandbenchError
-from services.git import (
-    CACHE_DIR,
-    GitService,
-    MissingIdentity,
-    NotARepository,
-    NoUpstream,
-)
+from services.git import GitService
+from services.git_errors import MissingIdentity, NotARepository, NoUpstream
 from services.git_parse import DiffFile, GitStatus, visible
+from services.git_remote import CACHE_DIR
 from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
 from widgets.dialogs import ConfirmDialog, InputDialog
