@@ -235,10 +235,12 @@ class WorkspaceFS:
         disk_limit_bytes: int | None = None,
         use_openat2: bool | None = None,
         journal: Path | None = None,
+        new_modes: tuple[int, int] = (0o644, 0o755),
     ) -> None:
         """`use_openat2`: None = use it when the kernel has it (and the module switch allows), False = force the
         component walk, True = require openat2 (ProviderError when unavailable). `journal`: a folder outside the
-        workspace, ours alone, where writes record their temp files (created if missing); None = no journal."""
+        workspace, ours alone, where writes record their temp files (created if missing); None = no journal.
+        `new_modes`: the modes of new files and folders (a volume shared by sandboxes of several uids: 0666, 0777)."""
         try:
             # The root itself is trusted (the provider created it), so this one open may follow symlinks.
             self._root_fd = os.open(root, _DIR_PATH)
@@ -248,6 +250,7 @@ class WorkspaceFS:
         self.owner_uid = owner_uid
         self.owner_gid = owner_gid
         self.disk_limit_bytes = disk_limit_bytes
+        self._file_mode, self._dir_mode = new_modes
         self._lock = threading.Lock()
         self._users = 0
         self._closed = False
@@ -540,7 +543,7 @@ class WorkspaceFS:
             elif old is not None:
                 final_mode = stat.S_IMODE(old.st_mode) & 0o777
             else:
-                final_mode = 0o644
+                final_mode = self._file_mode
             try:
                 # the parent's fd outlives this `with`: the temp file and the rename stay relative to it
                 own_pfd = os.dup(pfd)
@@ -723,7 +726,7 @@ class WorkspaceFS:
         try:
             if created:
                 self._chown_fd(fd)
-                os.fchmod(fd, 0o755)
+                os.fchmod(fd, self._dir_mode)
             entry = _entry(path, os.fstat(fd))
         except OSError as exc:
             os.close(fd)

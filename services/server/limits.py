@@ -39,6 +39,7 @@ class ServeLimits:
     session_idle_timeout: float = 3600.0  # seconds a process session may be unused before it is deleted
     follow_max_streams: int = 64  # log-follow WebSockets of process-session commands open at once per identity
     exec_max_concurrent: int = 32  # toolbox commands (exec, code_run, git, search) running at once per identity
+    volume_max: int = 100  # named volumes per identity (services/volumes.py); past it a create answers 429
     header_timeout: float = 60.0  # seconds to receive a request head (from connect, or the previous response)
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body
     interpreter_max_contexts: int = 32  # code interpreter contexts (one Python process each) per identity
