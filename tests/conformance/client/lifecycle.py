@@ -6,7 +6,6 @@ from __future__ import annotations
 from tests.conformance.client import Ctx, check, unique
 
 OWNER_LABEL = "sandbench.owner"
-SERVEMISC = "lands with branch servemisc (metrics from the sandbox's cgroup)"
 
 
 @check(
@@ -233,7 +232,6 @@ def lifecycle_refused(c: Ctx) -> None:
 @check(
     "sandbox.get_metrics_latest",
     notes={"sandbox.get_metrics_latest": "read from the sandbox's cgroup"},
-    pending={"*": SERVEMISC},
 )
 def metrics_latest(c: Ctx) -> None:
     sb = c.sandbox()
@@ -247,7 +245,6 @@ def metrics_latest(c: Ctx) -> None:
     "sandbox.get_metrics",
     expect="501",
     notes={"sandbox.get_metrics": "serve keeps no telemetry history; get_metrics_latest reads the current sample"},
-    pending={"*": "lands with branch servemisc (historical telemetry refused by name, not a bare 404)"},
 )
 def metrics_history_refused(c: Ctx) -> None:
     c.refused(lambda: c.do(c.sandbox().get_metrics()))

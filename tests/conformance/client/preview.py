@@ -10,7 +10,6 @@ from typing import Any
 
 from tests.conformance.client import Ctx, check
 
-PREVIEW = "lands with branch preview"
 PORT = 8123
 
 
@@ -48,7 +47,6 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
 @check(
     "sandbox.get_preview_link",
     notes={"sandbox.get_preview_link": "served by serve itself, token-checked (x-daytona-preview-token)"},
-    pending={"*": PREVIEW},
 )
 def preview_link(c: Ctx) -> None:
     sb = c.make()
@@ -64,7 +62,6 @@ def preview_link(c: Ctx) -> None:
 @check(
     "sandbox.create_signed_preview_url",
     "sandbox.expire_signed_preview_url",
-    pending={"*": PREVIEW},
 )
 def signed_preview_url(c: Ctx) -> None:
     sb = c.make()

@@ -106,10 +106,6 @@ def entrypoint_refused(c: Ctx) -> None:
 @check(
     "sandbox.process.get_entrypoint_session",
     expect="501",
-    pending={
-        "*": "a local sandbox has no entrypoint session and serve answers 404 \"session 'entrypoint' not found\" "
-        "(the session route answers before any refusal by name)"
-    },
 )
 def entrypoint_session_refused(c: Ctx) -> None:
     c.refused(lambda: c.do(c.sandbox().process.get_entrypoint_session()), "entrypoint")

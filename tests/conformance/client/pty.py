@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from tests.conformance.client import Ctx, check
 
-OLD_PTY = "lands with branch servemisc (POST /process/pty, the form SDK 0.190 creates a PTY with)"
-
 
 @check(
     "sandbox.process.create_pty_session",
@@ -18,7 +16,6 @@ OLD_PTY = "lands with branch servemisc (POST /process/pty, the form SDK 0.190 cr
     "pty_handle.wait",
     "pty_handle.wait_for_connection",
     "pty_handle.is_connected",
-    pending={"0.190.1": OLD_PTY},
 )
 def pty_session(c: Ctx) -> None:
     from daytona import PtySize
@@ -48,7 +45,6 @@ def pty_session(c: Ctx) -> None:
     "pty_handle.disconnect",
     "pty_handle.kill",
     notes={"sandbox.process.connect_pty_session": "the shell outlives the client; recent output is replayed"},
-    pending={"0.190.1": OLD_PTY},
 )
 def pty_reconnect_and_kill(c: Ctx) -> None:
     sb, pid = c.sandbox(), c.dir

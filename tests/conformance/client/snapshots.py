@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from tests.conformance.client import Ctx, check, unique
 
-SERVEMISC = "lands with branch servemisc"
-
 
 @check(
     "sandbox.create_snapshot",
@@ -57,7 +55,6 @@ def unknown_snapshot(c: Ctx) -> None:
         "daytona.snapshot.list": "lists a built-in snapshot of the host image, as Daytona lists its defaults",
         "daytona.snapshot.activate": "local snapshots are always active",
     },
-    pending={"*": f"{SERVEMISC} (a built-in snapshot of the host image)"},
     requires=("daytona.snapshot.list",),
 )
 def builtin_snapshot(c: Ctx) -> None:
@@ -74,7 +71,6 @@ def builtin_snapshot(c: Ctx) -> None:
     "daytona.snapshot.create",
     expect="501",
     notes={"daytona.snapshot.create": "an image build cannot run offline on one machine; use create_snapshot"},
-    pending={"*": f"{SERVEMISC} (image builds refused in one line, not 405)"},
 )
 def image_snapshot_refused(c: Ctx) -> None:
     from daytona import CreateSnapshotParams

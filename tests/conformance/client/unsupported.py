@@ -10,8 +10,6 @@ from typing import Any
 
 from tests.conformance.client import Ctx, check, unique
 
-SERVEMISC = "lands with branch servemisc (refused by name, not a bare 404)"
-
 
 def dummy(param: inspect.Parameter) -> Any:
     """A plausible argument of the annotated type: the call must reach the server, which refuses it."""
@@ -84,7 +82,6 @@ def deprecated(method: Any, *args: Any) -> Any:
         "document_symbols",
     },
     requires=("sandbox.create_lsp_server", "lsp_server.sandbox_symbols"),
-    pending={"*": "lands with branch servemisc (LSP passed through to python-lsp-server)"},
 )
 def lsp(c: Ctx) -> None:
     from daytona import LspCompletionPosition
@@ -134,7 +131,6 @@ def access_refused(c: Ctx) -> None:
     "daytona.secret.*",
     expect="501",
     notes={"daytona.secret.*": "use env_vars or update_env"},
-    pending={"*": SERVEMISC},
 )
 def secrets_refused(c: Ctx) -> None:
     from daytona import CreateSecretParams, UpdateSecretParams
@@ -151,7 +147,7 @@ def secrets_refused(c: Ctx) -> None:
         c.refused(lambda f=call: c.do(f()), "secret")
 
 
-@check("daytona.warm_pool.*", expect="501", pending={"*": SERVEMISC})
+@check("daytona.warm_pool.*", expect="501")
 def warm_pool_refused(c: Ctx) -> None:
     w = c.d.warm_pool
     for call in (
@@ -167,7 +163,6 @@ def warm_pool_refused(c: Ctx) -> None:
     "daytona.create",
     expect="501",
     notes={"daytona.create": "a GPU request (`resources=Resources(gpu=…)`) must be refused: there is no GPU here"},
-    pending={"*": "open, in no branch yet: a GPU request is accepted and ignored (issue 12, unsupported stays clear)"},
 )
 def gpu_refused(c: Ctx) -> None:
     from daytona import CreateSandboxFromImageParams, Resources

@@ -7,8 +7,6 @@ import time
 
 from tests.conformance.client import Ctx, check, unique
 
-VOLUMES = "lands with branch volumes"
-
 
 @check(
     "daytona.volume.create",
@@ -16,7 +14,6 @@ VOLUMES = "lands with branch volumes"
     "daytona.volume.get",
     "daytona.volume.delete",
     notes={"daytona.volume.create": "kept in the data dir, owned per identity; never a host path of the client's"},
-    pending={"*": VOLUMES},
 )
 def volumes(c: Ctx) -> None:
     from daytona import VolumeMount
