@@ -9,13 +9,12 @@ python3: the venv's interpreter may sit under a folder `nobody` cannot enter, as
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import bwrap_program
+from tests.conftest import bwrap_program, require
 from tests.services.serve_helpers import REPO
 
 pytestmark = pytest.mark.bwrap
@@ -62,9 +61,8 @@ asyncio.run(main())
 
 def test_helper_reaches_a_listener_inside_a_user_and_network_namespace_without_root() -> None:
     if os.geteuid() == 0:
-        runuser, python = shutil.which("runuser"), "/usr/bin/python3"
-        assert runuser and os.access(python, os.X_OK), "runuser and /usr/bin/python3 are needed to drop root here"
-        argv = [runuser, "-u", "nobody", "--", python]
+        # the host's python3, which nobody can run (the venv may sit under a 0700 folder)
+        argv = [require("runuser"), "-u", "nobody", "--", "/usr/bin/python3"]
     else:
         argv = [sys.executable]
     res = subprocess.run(
