@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services import paths
 from services.audit import AuditLog
@@ -56,6 +56,9 @@ from services.provider import (
     WriteStream,
 )
 from services.terminal import TerminalSession
+
+if TYPE_CHECKING:
+    from services.checkpoints import CheckpointService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,6 +113,16 @@ class SandboxService:
         self._last_touch: dict[str, float] = {}
         self._busy: Counter[str] = Counter()  # in-flight operations and open terminals, per sandbox
         self._reaper: asyncio.Task[None] | None = None
+        self._checkpoints: CheckpointService | None = None
+
+    @property
+    def checkpoints(self) -> CheckpointService:
+        """Checkpoints, changes, restore and fork of this service's sandboxes (services/checkpoints)."""
+        if self._checkpoints is None:
+            from services.checkpoints import CheckpointService
+
+            self._checkpoints = CheckpointService(self)
+        return self._checkpoints
 
     # -- identity and access -------------------------------------------------------------------------------
     def owns(self, info: SandboxInfo) -> bool:
