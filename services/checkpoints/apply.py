@@ -15,7 +15,6 @@ import contextlib
 import errno
 import os
 import secrets
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -83,6 +82,9 @@ def apply(
 
     # 2. folders, parents first; whatever non-folder stands in the way is removed as a name
     for p in sorted(want_dirs):
+        seen = cur.get(p)
+        if seen is not None and seen.kind == "dir" and p not in done:
+            continue  # a real folder at the scan just made; a swap since then fails closed on the way below
         kind = _kind_now(fs, p)
         if kind == "dir":
             continue
@@ -98,8 +100,7 @@ def apply(
             continue
         now = cur.get(p)
         if now is not None and now.kind == e.kind and now.ref == e.ref and now.mode == e.mode and p not in done:
-            if _unchanged_since(tree, p, now):
-                continue
+            continue  # as the scan just made found it (a process changing it since races any restore anyway)
         kind = _kind_now(fs, p)
         # a rename replaces a file or a symlink by a symlink; a file is never written over a non-file
         if kind == "dir" or (e.kind == "file" and kind not in (None, "file")):
@@ -131,24 +132,6 @@ def _kind_now(fs: WorkspaceFS, path: str) -> str | None:
         return fs.stat(path).kind
     except FileNotFound:
         return None
-
-
-def _unchanged_since(tree: Tree, path: str, e: Entry) -> bool:
-    """Whether the name still has the metadata the pre-restore scan saw (so its content is the scanned one)."""
-    parent, _, name = path.rpartition("/")
-    try:
-        pfd = tree.open_dir(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
-    except OSError:
-        return False
-    finally:
-        os.close(pfd)
-    if e.kind == "symlink":
-        return stat.S_ISLNK(st.st_mode) and st.st_ino == e.ino and st.st_ctime_ns == e.ctime_ns
-    return stat.S_ISREG(st.st_mode) and e.same_stat(st)
 
 
 def _write_file(fs: WorkspaceFS, objects: CheckpointStore, e: Entry) -> None:

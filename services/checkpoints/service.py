@@ -140,8 +140,8 @@ class CheckpointService:
         head_id = store.head(sandbox_id)
         head = store.get(sandbox_id, head_id) if head_id else None
         index = store.index(sandbox_id)
-        if not index and head is not None:
-            index = store.manifest(head)
+        if index is None:
+            index = store.manifest(head) if head is not None else []
         return head, {e.path: e for e in index}
 
     def _checkpoint_locked(
@@ -174,10 +174,11 @@ class CheckpointService:
             hashed_files=res.hashed_files,
             hashed_bytes=res.hashed_bytes,
         )
-        store.save(ckpt, res.entries)
+        # a delta on the manifest of the checkpoint the workspace was at (a fork's: the one forked from)
+        store.save(ckpt, res.entries, base=up)
         store.keep_blobs()
-        store.set_index(ws.sandbox_id, res.entries)
         store.set_head(ws.sandbox_id, ckpt.id)
+        store.set_index(ws.sandbox_id, None)  # the new head's manifest is the stat cache now
         return ckpt, res.entries
 
     def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str) -> Checkpoint:

@@ -2,12 +2,14 @@
 
     store/objects/ab/cdef…            a file's bytes, named by their sha256 (each blob once, whoever made it)
     store/tmp/                        temps of blobs and manifests, renamed into place when complete
-    store/checkpoints/<sandbox>/<id>.manifest.gz   the workspace's entries at that checkpoint (see `Entry`)
+    store/checkpoints/<sandbox>/<id>.manifest.gz   the workspace's entries at that checkpoint (see `Entry`): as
+                                                   a delta on its parent's (what changed, what went), with a full
+                                                   one at least every MAX_CHAIN checkpoints
     store/checkpoints/<sandbox>/<id>.json          who, when, message, parent, sizes; written last, so a
                                                    checkpoint exists exactly when its .json does
     store/checkpoints/<sandbox>/HEAD               the checkpoint the workspace is at (the parent of the next)
-    store/checkpoints/<sandbox>/index.gz           the last scan's entries: the stat cache that lets a checkpoint
-                                                   hash only what moved
+    store/checkpoints/<sandbox>/index.gz           after a restore, the stat cache that lets the next checkpoint
+                                                   hash only what moved (otherwise HEAD's manifest is that cache)
     store/lock                                     flock held by every write (blobs are shared across sandboxes)
 
 Everything is written to a temp in `store/tmp` and renamed (atomic on one filesystem); a failed checkpoint removes
@@ -27,6 +29,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,8 +40,9 @@ from services.errors import InvalidInput, ProviderError
 Kind = Literal["file", "dir", "symlink"]
 CHECKPOINT_ID = re.compile(r"[0-9a-f]{12}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
-_KIND_CODE: dict[Kind, str] = {"file": "f", "dir": "d", "symlink": "l"}
-_CODE_KIND: dict[str, Kind] = {v: k for k, v in _KIND_CODE.items()}
+KINDS = frozenset({"file", "dir", "symlink"})
+MAX_CHAIN = 32  # a manifest is a delta on its parent's, with a full one at least every this many
+CACHE = 4  # manifests kept in memory (the app checkpoints the same sandboxes again and again)
 SMALL_FILE = 4 * 1024 * 1024  # read whole into memory (hash first, write only when new); larger ones stream
 CHUNK = 1024 * 1024
 
@@ -70,13 +74,13 @@ class Entry:
         )
 
     def row(self) -> list[Any]:
-        kind = _KIND_CODE[self.kind]
-        return [self.path, kind, self.mode, self.size, self.mtime_ns, self.ino, self.ctime_ns, self.ref, int(self.racy)]
+        return [self.path, self.kind, self.mode, self.size, self.mtime_ns, self.ino, self.ctime_ns, self.ref, self.racy]
 
     @staticmethod
     def from_row(r: list[Any]) -> Entry:
-        kind = _CODE_KIND[r[1]]
-        return Entry(r[0], kind, r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
+        if len(r) != 9 or r[1] not in KINDS:
+            raise ValueError("bad manifest row")
+        return Entry(*r)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ class CheckpointStore:
         for d in (self.root, self.objects, self.tmp, self.checkpoints):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._new_blobs: list[Path] | None = None
+        self._cache: dict[tuple[str, str], tuple[list[Entry], int]] = {}
+        self._cache_lock = threading.Lock()
 
     # -- locking and rollback -----------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -273,29 +279,60 @@ class CheckpointStore:
         os.rename(tmp, dest)
 
     @staticmethod
-    def _encode(entries: list[Entry]) -> bytes:
-        raw = json.dumps([e.row() for e in entries], separators=(",", ":"), ensure_ascii=True).encode()
-        return gzip.compress(raw, compresslevel=1, mtime=0)
+    def _encode(doc: dict[str, Any]) -> bytes:
+        return gzip.compress(
+            json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode(), compresslevel=1, mtime=0
+        )
 
     @staticmethod
-    def _decode(data: bytes) -> list[Entry]:
+    def _decode(data: bytes) -> dict[str, Any]:
         try:
-            return [Entry.from_row(r) for r in json.loads(gzip.decompress(data))]
+            doc = json.loads(gzip.decompress(data))
+            doc["put"] = [Entry.from_row(r) for r in doc["put"]]
+            if not isinstance(doc["del"], list) or not isinstance(doc["depth"], int):
+                raise ValueError("bad manifest")
+            return doc
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise ProviderError("a checkpoint manifest in the store is damaged") from exc
 
     def new_id(self) -> str:
         return secrets.token_hex(6)
 
-    def save(self, ckpt: Checkpoint, entries: list[Entry]) -> None:
+    def save(self, ckpt: Checkpoint, entries: list[Entry], base: Checkpoint | None = None) -> None:
+        """Write the checkpoint: its manifest (a delta on `base`'s when that is short and the chain not too long),
+        then its record. `entries` sorted by path."""
+        doc: dict[str, Any] = {"v": 1, "base": None, "base_sandbox": None, "depth": 0, "put": entries, "del": []}
+        if base is not None:
+            old, depth = self._manifest(base)
+            if depth + 1 < MAX_CHAIN:
+                before = {e.path: e for e in old}
+                put = [e for e in entries if (b := before.get(e.path)) is not e and b != e]  # reused: the same object
+                now = {e.path for e in entries}
+                gone = [p for p in before if p not in now]
+                if len(put) + len(gone) <= len(entries) // 2 + 64:
+                    doc.update({"base": base.id, "base_sandbox": base.sandbox, "depth": depth + 1, "put": put})
+                    doc["del"] = gone
+        depth = doc["depth"]
+        doc["put"] = [e.row() for e in doc["put"]]
         d = self._dir(ckpt.sandbox, create=True)
         manifest = d / f"{ckpt.id}.manifest.gz"
-        self._write_atomic(manifest, self._encode(entries))
+        self._write_atomic(manifest, self._encode(doc))
         try:
             self._write_atomic(d / f"{ckpt.id}.json", json.dumps(ckpt.to_json(), ensure_ascii=True).encode())
         except BaseException:
             manifest.unlink(missing_ok=True)
             raise
+        self._remember((ckpt.sandbox, ckpt.id), entries, depth)
+
+    def _remember(self, key: tuple[str, str], entries: list[Entry], depth: int) -> None:
+        with self._cache_lock:  # callers run in several threads (asyncio.to_thread)
+            self._cache[key] = (entries, depth)
+            while len(self._cache) > CACHE:
+                self._cache.pop(next(iter(self._cache)))
+
+    def _cached(self, key: tuple[str, str]) -> tuple[list[Entry], int] | None:
+        with self._cache_lock:
+            return self._cache.get(key)
 
     def all(self, sandbox_id: str) -> list[Checkpoint]:
         d = self._dir(sandbox_id)
@@ -322,11 +359,45 @@ class CheckpointStore:
         return self._load(p) if p.exists() else None
 
     def manifest(self, ckpt: Checkpoint) -> list[Entry]:
-        try:
-            data = (self._dir(ckpt.sandbox) / f"{ckpt.id}.manifest.gz").read_bytes()
-        except FileNotFoundError as exc:
-            raise ProviderError(f"checkpoint {ckpt.id}'s manifest is missing from the store") from exc
-        return self._decode(data)
+        """The checkpoint's entries, sorted by path (the caller must not change the list)."""
+        return self._manifest(ckpt)[0]
+
+    def _manifest(self, ckpt: Checkpoint) -> tuple[list[Entry], int]:
+        key = (ckpt.sandbox, ckpt.id)
+        chain: list[dict[str, Any]] = []
+        start: list[Entry] = []
+        start_depth = 0
+        while True:
+            hit = self._cached(key)
+            if hit is not None:
+                start, start_depth = hit
+                break
+            if len(chain) > MAX_CHAIN + 1 or not CHECKPOINT_ID.fullmatch(key[1]):
+                raise ProviderError(f"checkpoint {ckpt.id}'s manifest chain in the store is damaged")
+            try:
+                data = (self._dir(key[0]) / f"{key[1]}.manifest.gz").read_bytes()
+            except FileNotFoundError as exc:
+                raise ProviderError(f"checkpoint {key[1]}'s manifest is missing from the store") from exc
+            doc = self._decode(data)
+            chain.append(doc)
+            if doc["base"] is None:
+                break
+            key = (str(doc["base_sandbox"]), str(doc["base"]))
+        if not chain:
+            return start, start_depth
+        if chain[-1]["base"] is None and len(chain) == 1:
+            entries = chain[0]["put"]
+        else:
+            state = {e.path: e for e in start}
+            for doc in reversed(chain):
+                for p in doc["del"]:
+                    state.pop(p, None)
+                for e in doc["put"]:
+                    state[e.path] = e
+            entries = sorted(state.values(), key=lambda e: e.path)
+        depth = int(chain[0]["depth"])
+        self._remember((ckpt.sandbox, ckpt.id), entries, depth)
+        return entries, depth
 
     def head(self, sandbox_id: str) -> str | None:
         try:
@@ -338,18 +409,24 @@ class CheckpointStore:
     def set_head(self, sandbox_id: str, ckpt_id: str) -> None:
         self._write_atomic(self._dir(sandbox_id, create=True) / "HEAD", ckpt_id.encode())
 
-    def index(self, sandbox_id: str) -> list[Entry]:
+    def index(self, sandbox_id: str) -> list[Entry] | None:
+        """The stat cache a restore left (None: there is none, the head checkpoint's manifest serves)."""
         try:
             data = (self._dir(sandbox_id) / "index.gz").read_bytes()
         except FileNotFoundError:
-            return []
+            return None
         try:
-            return self._decode(data)
+            return list(self._decode(data)["put"])
         except ProviderError:
             return []  # only a cache: without it the next scan hashes everything, which is still right
 
-    def set_index(self, sandbox_id: str, entries: list[Entry]) -> None:
-        self._write_atomic(self._dir(sandbox_id, create=True) / "index.gz", self._encode(entries))
+    def set_index(self, sandbox_id: str, entries: list[Entry] | None) -> None:
+        path = self._dir(sandbox_id, create=True) / "index.gz"
+        if entries is None:
+            path.unlink(missing_ok=True)
+            return
+        doc = {"v": 1, "base": None, "base_sandbox": None, "depth": 0, "put": [e.row() for e in entries], "del": []}
+        self._write_atomic(path, self._encode(doc))
 
 
 def _write_all(fd: int, data: bytes) -> None:

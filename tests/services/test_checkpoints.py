@@ -5,6 +5,7 @@ sandbox (real bubblewrap) where that is what hostile code would do, on the host 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -235,3 +236,67 @@ async def test_fork_at_a_checkpoint_makes_a_sandbox_with_those_files(
     assert (await sh(service, new, "cat app.py && readlink main && test -d data && echo dir")) == "v1\napp.py\ndir\n"
     assert (await sh(service, sandbox, "cat app.py")) == "v2\n"
     assert (await service.checkpoints.changes(new.id)).changes == []
+
+
+async def test_a_planted_hard_link_is_never_written_through(
+    service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo, tmp_path: Path
+) -> None:
+    ws = provider.workspace_path(sandbox.id)
+    await sh(service, sandbox, "echo mine > hl")
+    ckpt = await service.checkpoints.create(sandbox.id)
+    outside = ws.parent / "host-file"  # on the workspace's filesystem, outside it
+    outside.write_text("host\n")
+    (ws / "hl").unlink()
+    os.link(outside, ws / "hl")  # what a planted hard link would be
+    await service.checkpoints.restore(sandbox.id, ckpt.id)
+    assert outside.read_text() == "host\n"
+    assert (ws / "hl").read_text() == "mine\n" and (ws / "hl").stat().st_ino != outside.stat().st_ino
+
+
+async def test_a_file_replaced_while_checkpointed_is_the_old_or_the_new(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    a, b = b"A" * 200_000, b"B" * 300_000
+    put = "head -c {n} /dev/zero | tr '\\0' {c} > t && mv t f"
+    loop = (
+        "end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do "
+        f"{put.format(n=len(a), c='A')}; {put.format(n=len(b), c='B')}; done"
+    )
+    await sh(service, sandbox, put.format(n=len(a), c="A"))
+    writer = asyncio.ensure_future(service.exec(sandbox.id, ["sh", "-c", loop]))
+    seen = set()
+    while not writer.done():
+        ckpt = await service.checkpoints.create(sandbox.id)
+        entry = {e.path: e for e in service.checkpoints.store.manifest(ckpt)}["f"]
+        data = b"".join(service.checkpoints.store.read_blob(entry.ref))
+        assert data in (a, b), (len(data), data[:5], data[-5:])
+        assert entry.size == len(data)
+        seen.add(data[:1])
+    assert (await writer).exit_code == 0
+    assert seen  # at least one checkpoint ran during the writes
+
+
+async def test_manifests_are_deltas_and_a_long_chain_reads_back_right(
+    service: SandboxService, sandbox: SandboxInfo, sandbench_home: Path
+) -> None:
+    await sh(service, sandbox, "mkdir -p t && for i in $(seq 1 2000); do echo $i > t/f$i; done")
+    first = await service.checkpoints.create(sandbox.id)
+    store_dir = sandbench_home / "store" / "checkpoints" / sandbox.id
+    full = (store_dir / f"{first.id}.manifest.gz").stat().st_size
+    made = [first]
+    for i in range(40):  # past MAX_CHAIN: a full manifest comes in between
+        await service.write_file(sandbox.id, f"t/f{i + 1}", f"changed {i}\n".encode())
+        if i % 7 == 3:
+            await service.delete_path(sandbox.id, f"t/f{i + 1000}")
+        made.append(await service.checkpoints.create(sandbox.id))
+    last = made[-1]
+    delta = (store_dir / f"{made[5].id}.manifest.gz").stat().st_size
+    assert delta < 2048 < full, (delta, full)  # the change costs its size, not the workspace's
+    expected = {e.path: (e.kind, e.ref) for e in service.checkpoints.store.manifest(last)}
+    service.checkpoints._store = None  # a new process: no manifest cached
+    fresh = {e.path: (e.kind, e.ref) for e in service.checkpoints.store.manifest(last)}
+    assert fresh == expected and len(fresh) == 2001 - 6
+    assert (await service.checkpoints.changes(sandbox.id)).changes == []
+    cs = await service.checkpoints.changes(sandbox.id, made[10].id)
+    gone = {f"t/f{n}" for n in (1010, 1017, 1024, 1031, 1038)}  # deleted after made[10]
+    assert {c.path for c in cs.changes} == {f"t/f{i}" for i in range(11, 41)} | gone
