@@ -11,6 +11,7 @@ folder does not block its own restore. Modes are kept up to 0o777: no set-id bit
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import os
@@ -42,6 +43,21 @@ def in_scope(path: str, scope: list[str] | None) -> bool:
     return any(not s or path == s or path.startswith(s + "/") for s in scope)
 
 
+def select(entries: list[Entry], scope: list[str] | None) -> list[Entry]:
+    """The entries (sorted by path) that are in scope: found by bisection, since a path and everything beneath it
+    are two contiguous runs of a sorted list (`s`, then `s/` up to `s0`, '0' being the character after '/')."""
+    if scope is None or "" in scope:
+        return entries
+    keys = [e.path for e in entries]
+    picked: set[int] = set()
+    for s in scope:
+        i = bisect.bisect_left(keys, s)
+        if i < len(keys) and keys[i] == s:
+            picked.add(i)
+        picked.update(range(bisect.bisect_left(keys, s + "/"), bisect.bisect_left(keys, s + "0")))
+    return [entries[i] for i in sorted(picked)]
+
+
 def _ancestors(path: str) -> Iterable[str]:
     parts = path.split("/")
     for i in range(1, len(parts)):
@@ -60,17 +76,16 @@ def apply(
 ) -> ApplyResult:
     cur = {e.path: e for e in current}
     tgt = {e.path: e for e in target}
+    cur_in, tgt_in = select(current, scope), select(target, scope)
     result = ApplyResult()
     # folders the target needs for the paths in scope, and those paths themselves
-    want_dirs: set[str] = set()
-    for e in target:
-        if in_scope(e.path, scope):
+    want_dirs: set[str] = {e.path for e in tgt_in if e.kind == "dir"}
+    if scope is not None:
+        for e in tgt_in:
             want_dirs.update(a for a in _ancestors(e.path) if a in tgt and tgt[a].kind == "dir")
-            if e.kind == "dir":
-                want_dirs.add(e.path)
 
     # 1. names in scope the target lacks (or has as another kind) go; a deleted folder's contents go with it
-    doomed = sorted(p for p, e in cur.items() if in_scope(p, scope) and (p not in tgt or tgt[p].kind != e.kind))
+    doomed = [e.path for e in cur_in if e.path not in tgt or tgt[e.path].kind != e.kind]
     done: set[str] = set()
     for p in doomed:
         if any(a in done for a in _ancestors(p)):
@@ -94,8 +109,8 @@ def apply(
         result.dirs.append(p)
 
     # 3. files and symlinks in scope that differ from the target
-    for p in sorted(p for p in tgt if in_scope(p, scope)):
-        e = tgt[p]
+    for e in tgt_in:
+        p = e.path
         if e.kind == "dir":
             continue
         now = cur.get(p)

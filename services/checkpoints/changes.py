@@ -43,20 +43,19 @@ class Change:
 
 def compare(old: list[Entry], new: list[Entry]) -> list[Change]:
     before = {e.path: e for e in old}
-    after = {e.path: e for e in new}
     out: list[Change] = []
-    for path in sorted(before.keys() | after.keys()):
-        a, b = before.get(path), after.get(path)
-        if a is None and b is not None:
-            out.append(Change(path, "added", b.kind, None, None, b.size, None, b.mode))
-        elif b is None and a is not None:
-            out.append(Change(path, "deleted", a.kind, a.kind, a.size, None, a.mode, None))
-        elif a is not None and b is not None:
-            if a.kind != b.kind or a.ref != b.ref:
-                out.append(Change(path, "modified", b.kind, a.kind, a.size, b.size, a.mode, b.mode))
-            elif a.mode != b.mode:
-                out.append(Change(path, "mode-changed", b.kind, a.kind, a.size, b.size, a.mode, b.mode))
-    return out
+    for b in new:
+        a = before.pop(b.path, None)
+        if a is b:
+            continue  # the scan reused the entry: nothing about it moved
+        if a is None:
+            out.append(Change(b.path, "added", b.kind, None, None, b.size, None, b.mode))
+        elif a.kind != b.kind or a.ref != b.ref:
+            out.append(Change(b.path, "modified", b.kind, a.kind, a.size, b.size, a.mode, b.mode))
+        elif a.mode != b.mode:
+            out.append(Change(b.path, "mode-changed", b.kind, a.kind, a.size, b.size, a.mode, b.mode))
+    out.extend(Change(a.path, "deleted", a.kind, a.kind, a.size, None, a.mode, None) for a in before.values())
+    return sorted(out, key=lambda c: c.path)
 
 
 def is_binary(data: bytes) -> bool:

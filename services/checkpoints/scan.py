@@ -124,10 +124,10 @@ def scan(
             raise ProviderError(f"cannot read folder {what!r}: {os.strerror(exc.errno or 0)}") from exc
         try:
             with os.scandir(dfd) as it:
-                names = sorted(de.name for de in it)
+                names = [de.name for de in it]  # sorted once at the end
             subdirs: list[str] = []
             for name in names:
-                if fsapi.is_temp_name(name):
+                if name.startswith(".sandbench-") and fsapi.is_temp_name(name):
                     continue  # an atomic write in flight: its result is what counts
                 path = _join(here, name)
                 try:

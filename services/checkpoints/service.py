@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import paths
-from services.checkpoints.apply import ApplyResult, apply, in_scope
+from services.checkpoints.apply import ApplyResult, apply, select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
 from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
@@ -66,7 +66,6 @@ class _Workspace:
     sandbox_id: str
     root: Path
     owner: tuple[int, int] | None
-    disk_limit: int | None
     journal: Path | None
 
 
@@ -94,7 +93,7 @@ class CheckpointService:
             raise ProviderError(f"no sandbox {sandbox_id!r}")
         owner = (row.uid, row.gid) if row.uid is not None and row.gid is not None else None
         journal = provider._journal(sandbox_id) if hasattr(provider, "_journal") else None
-        return _Workspace(sandbox_id, provider.workspace_path(sandbox_id), owner, row.resources.disk_bytes, journal)
+        return _Workspace(sandbox_id, provider.workspace_path(sandbox_id), owner, journal)
 
     async def _ready(self, sandbox_id: str, *, write: bool) -> SandboxInfo:
         _ = self.store  # refuse other providers before starting anything
@@ -105,7 +104,9 @@ class CheckpointService:
             ws.root,
             owner_uid=ws.owner[0] if ws.owner else None,
             owner_gid=ws.owner[1] if ws.owner else None,
-            disk_limit_bytes=ws.disk_limit,
+            # No soft-limit check: measuring usage walks the whole workspace (as long as the scan again), and a
+            # restore brings back a state the workspace held; a sized filesystem still says ENOSPC, as ever.
+            disk_limit_bytes=None,
             journal=ws.journal,
         )
 
@@ -178,7 +179,7 @@ class CheckpointService:
         store.save(ckpt, res.entries, base=up)
         store.keep_blobs()
         store.set_head(ws.sandbox_id, ckpt.id)
-        store.set_index(ws.sandbox_id, None)  # the new head's manifest is the stat cache now
+        store.clear_index(ws.sandbox_id)  # the new head's manifest is the stat cache now
         return ckpt, res.entries
 
     def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str) -> Checkpoint:
@@ -267,22 +268,20 @@ class CheckpointService:
             before, current = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
             if scope is not None:
                 for p in scope:
-                    if not any(in_scope(e.path, [p]) for e in entries) and not any(
-                        in_scope(e.path, [p]) for e in current
-                    ):
+                    if not select(entries, [p]) and not select(current, [p]):
                         raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
             result = ApplyResult()
             try:
                 with Tree(ws.root) as tree, self._fs(ws) as fs:
                     result = apply(tree, fs, store, current, entries, scope, owner=ws.owner)
             except SandbenchError as exc:
-                store.set_index(ws.sandbox_id, [])  # what was written is unknown now: hash all next time
+                store.set_index(ws.sandbox_id, None)  # what was written is unknown now: hash all next time
                 raise type(exc)(
                     f"{exc} — the restore stopped part-way; checkpoint {before.id} holds the state before it "
                     f"(restore it to undo)"
                 ) from exc
             touched = result.touched
-            store.set_index(ws.sandbox_id, [e for e in current if e.path not in touched])
+            store.set_index(ws.sandbox_id, before.id, touched)
             if scope is None:
                 store.set_head(ws.sandbox_id, target.id)
         return RestoreResult(before, target, scope, len(result.written), len(result.deleted))

@@ -8,8 +8,9 @@
     store/checkpoints/<sandbox>/<id>.json          who, when, message, parent, sizes; written last, so a
                                                    checkpoint exists exactly when its .json does
     store/checkpoints/<sandbox>/HEAD               the checkpoint the workspace is at (the parent of the next)
-    store/checkpoints/<sandbox>/index.gz           after a restore, the stat cache that lets the next checkpoint
-                                                   hash only what moved (otherwise HEAD's manifest is that cache)
+    store/checkpoints/<sandbox>/index.json         after a restore, the stat cache that lets the next checkpoint
+                                                   hash only what moved: a checkpoint less the paths the restore
+                                                   wrote (otherwise HEAD's manifest is that cache)
     store/lock                                     flock held by every write (blobs are shared across sandboxes)
 
 Everything is written to a temp in `store/tmp` and renamed (atomic on one filesystem); a failed checkpoint removes
@@ -30,7 +31,7 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -410,23 +411,30 @@ class CheckpointStore:
         self._write_atomic(self._dir(sandbox_id, create=True) / "HEAD", ckpt_id.encode())
 
     def index(self, sandbox_id: str) -> list[Entry] | None:
-        """The stat cache a restore left (None: there is none, the head checkpoint's manifest serves)."""
+        """The stat cache a restore left: a checkpoint's entries less the paths the restore touched (None: there
+        is none, and the head checkpoint's manifest serves)."""
         try:
-            data = (self._dir(sandbox_id) / "index.gz").read_bytes()
+            doc = json.loads((self._dir(sandbox_id) / "index.json").read_bytes())
+            source, drop = doc["from"], set(doc["drop"])
         except FileNotFoundError:
             return None
-        try:
-            return list(self._decode(data)["put"])
-        except ProviderError:
+        except (OSError, ValueError, KeyError, TypeError):
             return []  # only a cache: without it the next scan hashes everything, which is still right
+        ckpt = self.get(sandbox_id, source) if isinstance(source, str) else None
+        if ckpt is None:
+            return []
+        try:
+            return [e for e in self.manifest(ckpt) if e.path not in drop]
+        except ProviderError:
+            return []
 
-    def set_index(self, sandbox_id: str, entries: list[Entry] | None) -> None:
-        path = self._dir(sandbox_id, create=True) / "index.gz"
-        if entries is None:
-            path.unlink(missing_ok=True)
-            return
-        doc = {"v": 1, "base": None, "base_sandbox": None, "depth": 0, "put": [e.row() for e in entries], "del": []}
-        self._write_atomic(path, self._encode(doc))
+    def set_index(self, sandbox_id: str, source: str | None, drop: Iterable[str] = ()) -> None:
+        """After a restore: the stat cache is checkpoint `source`'s entries without `drop` (None: empty)."""
+        doc = {"from": source, "drop": sorted(drop)}
+        self._write_atomic(self._dir(sandbox_id, create=True) / "index.json", json.dumps(doc).encode())
+
+    def clear_index(self, sandbox_id: str) -> None:
+        (self._dir(sandbox_id) / "index.json").unlink(missing_ok=True)
 
 
 def _write_all(fd: int, data: bytes) -> None:
