@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.checkpoints import Checkpoint
-from services.checkpoints.changes import Change
 from services.text import safe_text
+
+if TYPE_CHECKING:  # the parser is built on every start of the app: the store's modules load when a verb runs
+    from services.checkpoints import Checkpoint
+    from services.checkpoints.changes import Change
 
 VERBS = ("checkpoint", "checkpoints", "changes", "restore", "fork")
 
