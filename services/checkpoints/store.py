@@ -137,6 +137,10 @@ class CheckpointStore:
         fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # every temp is made under this lock: any left now is a killed writer's
+            for left in self.tmp.iterdir():
+                with contextlib.suppress(OSError):
+                    left.unlink()
             self._new_blobs = []
             try:
                 yield

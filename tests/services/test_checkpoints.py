@@ -300,3 +300,14 @@ async def test_manifests_are_deltas_and_a_long_chain_reads_back_right(
     cs = await service.checkpoints.changes(sandbox.id, made[10].id)
     gone = {f"t/f{n}" for n in (1010, 1017, 1024, 1031, 1038)}  # deleted after made[10]
     assert {c.path for c in cs.changes} == {f"t/f{i}" for i in range(11, 41)} | gone
+
+
+async def test_temps_a_killed_checkpoint_left_are_swept_by_the_next(
+    service: SandboxService, sandbox: SandboxInfo, sandbench_home: Path
+) -> None:
+    await sh(service, sandbox, "echo a > a.txt")
+    await service.checkpoints.create(sandbox.id)
+    left = sandbench_home / "store" / "tmp" / "0123456789abcdef.tmp"
+    left.write_bytes(b"half a blob")  # what a checkpoint killed mid-write leaves
+    await service.checkpoints.create(sandbox.id)
+    assert not any((sandbench_home / "store" / "tmp").iterdir())
