@@ -1,7 +1,7 @@
 """Reading a workspace into checkpoint entries: metadata first, hashing only what moved (fd-based, no symlinks).
 
 The workspace is written by hostile code and this runs on the host, perhaps as root. Each folder is opened beneath
-the workspace root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | …)` (services/local/fsapi.py's helper;
+the workspace root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | …)` (services/local/linux_calls.py's;
 a component walk with `O_NOFOLLOW` where the kernel lacks it), listed from that fd, and every name in it is
 lstat'ed, read (`O_NOFOLLOW | O_NONBLOCK`, type checked again on the fd) and readlink'ed relative to that fd. A
 symlink is recorded as a symlink and never followed; a mount point inside the workspace is refused; FIFOs and
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from services.checkpoints.store import CheckpointStore, Entry, Kind
 from services.errors import InvalidInput, PathRejected, ProviderError, TooLarge
-from services.local import fsapi
+from services.local import fsapi, linux_calls
 
 MAX_FILES = 500_000
 MAX_BYTES = 64 * 1024**3
@@ -60,7 +60,7 @@ class Tree:
         except OSError as exc:
             raise ProviderError("the sandbox's workspace folder is missing") from exc
         self.dev = os.fstat(self.fd).st_dev
-        self.openat2 = fsapi.openat2_available()
+        self.openat2 = linux_calls.openat2_available()
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -79,7 +79,7 @@ class Tree:
         if not path:
             return os.open(".", flags, dir_fd=self.fd)
         if self.openat2:
-            return fsapi._openat2(self.fd, path, flags)
+            return linux_calls.openat2(self.fd, path, flags)
         fd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
         try:
             parts = path.split("/")

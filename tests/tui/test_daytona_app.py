@@ -95,7 +95,7 @@ def _screen_text(view: object) -> str:
 async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: SandboxService) -> None:
     from widgets.editor import EditorTabs
     from widgets.explorer import Explorer
-    from widgets.git_panel import GitPanel
+    from widgets.git.panel import GitPanel
     from widgets.terminal import TerminalPane
 
     box = await _repo_box(dservice, unique("app"))
