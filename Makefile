@@ -25,6 +25,7 @@ run: $(STAMP_RUN)
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check services tui widgets tests bench
 	$(BIN)/ruff format --check services tui widgets tests bench
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
@@ -43,4 +44,4 @@ bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
