@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+STAMP_BENCH := $(VENV)/.installed-bench
 
 .PHONY: run test system-deps lint typecheck pytest bench clean
 
@@ -18,6 +19,10 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(STAMP_RUN)
+
+$(STAMP_BENCH): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@ $(STAMP_TEST) $(STAMP_RUN)
 
 run: $(STAMP_RUN)
 	$(BIN)/sandbench
@@ -40,7 +45,7 @@ pytest: system-deps $(STAMP_TEST)
 
 test: system-deps lint typecheck pytest
 
-bench: $(STAMP_TEST)
+bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench
 
 clean:
