@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,9 @@ import pytest
 from textual.pilot import Pilot
 
 from services.config import Config
+from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.tui.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
@@ -30,14 +31,8 @@ def fixed_clock() -> datetime:
     return NOW
 
 
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], object], timeout: float = 10.0) -> None:
-    """Let the app run until `cond()` is true (workers post results asynchronously)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(cond, '__name__', cond)}")
-        await pilot.pause(0.02)
+# the git panel's tests (tests/widgets/test_git_panel*.py) still import the old name; one helper either way
+wait_for = wait_until
 
 
 async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
@@ -53,6 +48,13 @@ async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScree
 
 def notifications(app: SandbenchApp) -> list[str]:
     return [str(n.message) for n in app._notifications]
+
+
+@pytest.fixture
+async def box(service: SandboxService) -> SandboxInfo:
+    """An empty sandbox named `box` (what `SandbenchApp(open_name="box")` opens); a module that needs files in it
+    defines its own `box`."""
+    return await service.create(SandboxSpec(name="box"))
 
 
 @pytest.fixture
