@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 
 from services.config import Config
 from services.models import SandboxInfo, SandboxSpec
@@ -44,6 +46,28 @@ async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScree
     assert isinstance(screen, WorkspaceScreen)
     await wait_for(pilot, lambda: screen.focused_pane == "editor")
     return screen
+
+
+def palette_prompts(app: SandbenchApp) -> list[str]:
+    """The command palette's options as shown, in order (its search results stream in as they are found)."""
+    options = app.screen.query_one(OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def run_from_palette(pilot: Pilot[Any], app: SandbenchApp, typed: str, command: str) -> None:
+    """Open the palette, type `typed`, and once the highlighted option is `command` (not before: results arrive
+    while the search runs), choose it with enter."""
+    await pilot.press("ctrl+p")
+    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+    await pilot.press(*typed)
+
+    def offered() -> bool:
+        options = app.screen.query_one(OptionList)
+        index = options.highlighted
+        return index is not None and str(options.get_option_at_index(index).prompt).startswith(command)
+
+    await wait_until(pilot, offered, f"the palette to offer {command!r}", show=lambda: repr(palette_prompts(app)))
+    await pilot.press("enter")
 
 
 def notifications(app: SandbenchApp) -> list[str]:

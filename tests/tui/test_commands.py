@@ -14,7 +14,7 @@ from services.models import SandboxInfo, SandboxSpec
 from services.run_file import CannotRun, plan
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import notifications
+from tests.tui.conftest import notifications, palette_prompts, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -47,11 +47,6 @@ async def _edit(pilot: Any, screen: WorkspaceScreen, path: str) -> Any:
     return editor
 
 
-def _prompts(app: SandbenchApp) -> list[str]:
-    options = app.screen.query_one(OptionList)
-    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-
-
 async def test_palette_from_the_editor_lists_every_command_grouped_with_keys(
     service: SandboxService, make_app: Callable[..., SandbenchApp]
 ) -> None:
@@ -63,7 +58,7 @@ async def test_palette_from_the_editor_lists_every_command_grouped_with_keys(
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await wait_until(pilot, lambda: app.screen.query_one(OptionList).option_count > 40)
-        prompts = _prompts(app)
+        prompts = palette_prompts(app)
         titles = {p.split("\n")[0].split("  ")[0] for p in prompts}
         # every pane's and the workspace's, not only the editor's
         # (not a repository yet: the git panel offers Init repo; Commit applies once it is one, tested below)
@@ -89,11 +84,7 @@ async def test_snapshot_from_the_editors_palette_snapshots_the_sandbox(
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await _open(pilot, app, service, {"main.py": b"print(1)\n"})
         await _edit(pilot, screen, "main.py")
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"snapshot")
-        await wait_until(pilot, lambda: any(p.startswith("Snapshot") for p in _prompts(app)))
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "snapshot", "Snapshot")
         await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press("enter")  # the proposed name, box-snap
         await wait_until(pilot, lambda: any("snapshot box-snap of box saved" in n for n in notifications(app)))
@@ -113,11 +104,7 @@ async def test_commit_from_the_editors_palette_opens_the_git_panels_commit_box(
         git: Any = screen.pane_widget("git")
         await wait_until(pilot, lambda: git.status is not None and bool(git.status.staged))
         await _edit(pilot, screen, "main.py")
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"commit")
-        await wait_until(pilot, lambda: any(p.startswith("Commit") for p in _prompts(app)))
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "commit", "Commit")
         await wait_until(pilot, lambda: isinstance(app.screen, CommitDialog))
         assert type(app.screen.focused).__name__ == "TextArea"  # the commit box has the keyboard
         await pilot.press("escape")

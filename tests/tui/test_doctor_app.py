@@ -13,7 +13,7 @@ from services.config import Config
 from services.local.provider import LocalProvider
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import fixed_clock
+from tests.tui.conftest import fixed_clock, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.doctor import DoctorScreen
 from tui.screens.sandbox_list import SandboxListScreen
@@ -60,11 +60,7 @@ async def test_missing_bwrap_shows_one_line_and_details(trapped: SandboxService)
         await pilot.press("pagedown", "end")
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Doctor")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "Doctor", "Doctor")
         await wait_until(pilot, lambda: isinstance(app.screen, DoctorScreen))
         assert app.is_running
 

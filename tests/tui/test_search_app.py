@@ -8,12 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.command import CommandPalette
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import notifications, open_workspace
+from tests.tui.conftest import notifications, open_workspace, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.search import SearchScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -110,11 +109,7 @@ async def test_palette_offers_search_in_files(box: SandboxInfo, make_app: Callab
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_workspace(pilot, app)
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"search in files")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "search in files", "Search in files")
         await wait_until(pilot, lambda: isinstance(app.screen, SearchScreen))
 
 

@@ -14,7 +14,7 @@ from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, open_workspace
+from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, open_workspace, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.help import HelpScreen
 from tui.screens.sandbox_list import SandboxListScreen
@@ -187,11 +187,7 @@ async def test_palette_runs_the_command(box: SandboxInfo, make_app: Callable[...
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await open_workspace(pilot, app)
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"zoom")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "zoom", "Zoom")
         await wait_until(pilot, lambda: screen.maximized is screen.frame("editor"))
 
 
