@@ -29,6 +29,7 @@ from services.sandbox_service import SandboxService
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
+    from services.terminal import TerminalSession
     from widgets.terminal import TerminalView
 
 SYSTEM_DEPS = Path(__file__).resolve().parents[1] / "scripts" / "system-deps.txt"
@@ -44,6 +45,14 @@ def _described(cond: Callable[[], object]) -> str:
         return getattr(cond, "__qualname__", repr(cond))
 
 
+async def _holds(cond: Callable[[], object]) -> bool:
+    """`cond()`, awaited when it is a coroutine (a provider or SDK call)."""
+    result = cond()
+    if inspect.isawaitable(result):
+        result = await result
+    return bool(result)
+
+
 async def wait_until(
     pilot: Pilot[Any] | None,
     cond: Callable[[], object],
@@ -52,14 +61,14 @@ async def wait_until(
     *,
     show: Callable[[], str] | None = None,
 ) -> None:
-    """Let the app (or, with `pilot=None`, the event loop) run until `cond()` is true: workers, watchers and
-    terminals post their results asynchronously. Fails after `timeout` seconds naming `what` (or the condition's
-    source) and, with `show`, what was there instead (a terminal's screen, the footer)."""
+    """Let the app (or, with `pilot=None`, the event loop) run until `cond()` (sync or async) is true: workers,
+    watchers, terminals and servers post their results asynchronously. Fails after `timeout` seconds naming `what`
+    (or the condition's source) and, with `show`, what was there instead (a terminal's screen, the footer)."""
     if not isinstance(what, str):  # the old helpers took the timeout third
         raise TypeError("wait_until(pilot, cond, what, timeout): pass the timeout by keyword")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not cond():
+    while not await _holds(cond):
         if loop.time() > deadline:
             detail = f"\n{show()}" if show is not None else ""
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what or _described(cond)}{detail}")
@@ -67,6 +76,22 @@ async def wait_until(
             await pilot.pause(0.02)
         else:
             await asyncio.sleep(0.02)
+
+
+async def read_until(term: TerminalSession, buf: bytearray, needle: bytes, timeout: float = 10.0) -> None:
+    """Read a terminal session's output into `buf` until `needle` is in it (already there: return at once)."""
+
+    async def read() -> None:
+        async for chunk in term.output():
+            buf.extend(chunk)
+            if needle in buf:
+                return
+
+    if needle not in buf:
+        try:
+            await asyncio.wait_for(read(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{needle!r} not in the terminal's output: {bytes(buf[-500:])!r}") from None
 
 
 def shown(view: TerminalView) -> str:

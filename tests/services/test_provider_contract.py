@@ -26,6 +26,7 @@ from services.errors import (
     TooLarge,
 )
 from services.models import SandboxSpec, SandboxState
+from tests.conftest import read_until
 from tests.services import test_server_harness as harness
 from tests.services.test_server_harness import IDENTITY, Serve
 
@@ -188,13 +189,8 @@ async def test_terminal(prov: Any) -> None:
     buf = bytearray()
 
     async def until(needle: bytes) -> None:
-        async def read() -> None:
-            async for chunk in term.output():
-                buf.extend(chunk)
-                if needle in buf:
-                    return
 
-        await asyncio.wait_for(read(), 10)
+        await read_until(term, buf, needle, 10)
 
     await term.write(b"echo $((40+2)); stty size\n")
     await until(b"30 100")
