@@ -28,7 +28,7 @@ from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.conftest import require, wait_until
+from tests.conftest import require, shown, wait_until
 from tests.services.serve_helpers import IDENTITY, REPO, Serve, running_serve, unique
 from tests.tui.conftest import fixed_clock, notifications
 from tests.tui.test_e2e_tmux import SANDBENCH, Tmux
@@ -138,8 +138,8 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
         await wait_until(pilot, lambda: git.status is not None and bool(git.status.unstaged), timeout=20)
         assert git.status is not None and git.status.branch == "main"
         assert [f.path for f in git.status.unstaged] == ["README.md"]
-        shown = [row.entry.path for row in git.files.rows if row.entry is not None]
-        assert shown == ["README.md"]
+        listed = [row.entry.path for row in git.files.rows if row.entry is not None]
+        assert listed == ["README.md"]
 
         # run a command in the terminal pane and see its output
         terminal = ws.query_one("#terminal", TerminalPane)
