@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from services.daytona import DaytonaProvider
-from services.errors import FileNotFound, InvalidInput, SandbenchError, SandboxNotFound
-from services.models import SandboxInfo, SandboxSpec
+from services.errors import FileNotFound, InvalidInput, SandboxNotFound
+from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import read_until
 from tests.services import test_server_harness as harness
@@ -26,18 +24,9 @@ from tests.services.serve_helpers import Serve
 
 serve = harness.serve  # the shared fixtures
 dservice = harness.dservice
+box = harness.dbox
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
-
-
-@pytest.fixture
-async def box(dservice: SandboxService) -> AsyncIterator[SandboxInfo]:
-    info = await dservice.create(SandboxSpec(name=f"t-{secrets.token_hex(4)}"))
-    yield info
-    try:
-        await dservice.delete(info.id)
-    except SandbenchError:
-        pass
 
 
 async def test_detach_and_reattach_finds_the_same_shell(dservice: SandboxService, box: SandboxInfo) -> None:

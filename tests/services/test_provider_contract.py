@@ -188,16 +188,12 @@ async def test_terminal(prov: Any) -> None:
     term = await prov.open_terminal(sid, 100, 30)
     buf = bytearray()
 
-    async def until(needle: bytes) -> None:
-
-        await read_until(term, buf, needle, 10)
-
     await term.write(b"echo $((40+2)); stty size\n")
-    await until(b"30 100")
+    await read_until(term, buf, b"30 100", 10)
     assert b"42" in buf
     await term.resize(120, 40)
     await term.write(b"stty size\n")
-    await until(b"40 120")
+    await read_until(term, buf, b"40 120", 10)
     await term.write(b"exit 5\n")
     assert await asyncio.wait_for(term.wait(), 10) == 5
     assert term.exit_code == 5
