@@ -31,7 +31,8 @@ from textual.app import App, ComposeResult
 
 from services.git import GitService
 from widgets.diff_view import DiffView
-from widgets.git_panel import GitDiffScreen, GitPanel
+from widgets.git.diff_screen import GitDiffScreen
+from widgets.git.panel import GitPanel
 
 BIG = """
 set -e

@@ -10,22 +10,35 @@ Measures, printing `metric=value unit` lines:
    * through tmux: a detached session of the same size running the same command, timed to `wait-for` after it;
    * through plain pyte (`Screen` + `ByteStream`) on a prefix of the same bytes (pyte is too slow for the whole
      stream; the rate is extrapolated, and said so);
-   and the pane's final screen compared with tmux's (`capture-pane`, text).
+   and the pane's final screen compared with tmux's (`capture-pane`, text). Streams: `seq`; the colour log; the
+   same with ~330-column lines (`colour_wide`: at 200 columns every line wraps); a 5 MB single-line minified JSON
+   (`json`). `--runs 3` drains each three times, pane and tmux alternately, and prints medians and the range of
+   the per-run ratio pane time / tmux time; the emulator alone (`Screen.feed` in the pane's slices, no PTY) is
+   timed at 200x50 and at 80x24 too.
 2. Keystroke echo at 80x24: key event → xterm encoding → PTY write → bash (readline) echoes → the pane reads and
    feeds the emulator → the cursor row's strip is rebuilt (`render_line`). Textual's own compositor paint (at most
    60 Hz) is not included; it adds up to one frame on top. Measured idle, and while a second terminal in the same
    app floods output.
 3. Memory of 10,000 lines of scrollback at 200 columns (tracemalloc), colourful lines.
 4. Reflow on resize with that scrollback: 200 → 120 → 200 → 80 columns, against tmux on the same stream.
+5. As a person sees it (`--only seen`, not in a default run): the real app (`sandbench open` on a local sandbox)
+   in a detached outer tmux at 80x24 with its terminal pane focused, against a plain tmux pane of the pane's size
+   running bash on the host: seconds from Enter on `COMMAND; echo DONE` until a row reading DONE is on the screen,
+   alternately, `--runs` times, for `seq`, a colour log whose lines wrap in the pane, one whose lines fit, and the
+   single-line JSON. The app's time over tmux's, median and range.
+
+`--only drain|echo|memory|seen` runs one section; `--streams a,b` picks streams.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import pty
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -43,16 +56,19 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 
+from services.local.host_client import stop_host
 from services.local.pty import LocalTerminal, set_winsize
 from tui.heap import settle_heap
 from widgets.terminal.pane import TerminalView
 from widgets.terminal.screen import Screen
 
 COLS, ROWS = 200, 50
+SGR_BYTES_RE = re.compile(rb"\x1b\[[0-9;:]*m")
 
 
-def colour_log(size: int, seed: int = 7) -> bytes:
-    """~220-byte log lines full of SGR: 16-colour levels, 256-colour tags, truecolour messages, bold, underline."""
+def colour_log(size: int, seed: int = 7, words_per_line: int = 8) -> bytes:
+    """~220-byte log lines full of SGR: 16-colour levels, 256-colour tags, truecolour messages, bold, underline.
+    `words_per_line=40`: ~420-byte lines, ~330 columns wide (they wrap at 200 columns, as build logs do)."""
     rnd = random.Random(seed)
     levels = [("\x1b[32m", "INFO "), ("\x1b[33;1m", "WARN "), ("\x1b[31;1;4m", "ERROR"), ("\x1b[36m", "DEBUG")]
     words = "alpha beta gamma delta request response cache worker shard queue retry timeout".split()
@@ -61,7 +77,7 @@ def colour_log(size: int, seed: int = 7) -> bytes:
     while n < size:
         colour, level = levels[rnd.randrange(4)]
         r, g, b = rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)
-        msg = " ".join(rnd.choice(words) for _ in range(8))
+        msg = " ".join(rnd.choice(words) for _ in range(words_per_line))
         line = (
             f"\x1b[2m2026-11-23 10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}\x1b[0m {colour}{level}\x1b[0m "
             f"\x1b[38;5;{rnd.randrange(256)}m[svc-{rnd.randrange(100):02d}]\x1b[0m "
@@ -163,6 +179,41 @@ def drain_pyte(data: bytes, limit: int) -> tuple[float, int]:
     for i in range(0, len(part), 65536):
         stream.feed(part[i : i + 65536])
     return time.perf_counter() - t0, len(part)
+
+
+def minified_json(size: int, seed: int = 5) -> bytes:
+    """One line of minified JSON (an API response piped to the terminal), `size` bytes, then a newline."""
+    rnd = random.Random(seed)
+    items: list[str] = []
+    n = 0
+    while n < size:
+        item = json.dumps(
+            {
+                "id": rnd.randrange(10**9),
+                "name": f"item-{rnd.randrange(10**6)}",
+                "tags": ["alpha", "beta", "gamma"][: rnd.randrange(4)],
+                "price": round(rnd.random() * 1000, 2),
+                "ok": rnd.random() < 0.5,
+            },
+            separators=(",", ":"),
+        )
+        items.append(item)
+        n += len(item) + 1
+    return ("[" + ",".join(items) + "]\n").encode()
+
+
+def drain_emulator(data: bytes, cols: int, rows: int) -> float:
+    """CPU seconds for `Screen` alone to take `data` as the pane feeds a flood: bursts of 512 KiB in 64 KiB
+    slices, all but a burst's last with `more=True` (no PTY, no event loop: the emulator's share of the pane's
+    time; CPU time, so that other processes on a busy machine count less)."""
+    screen = Screen(cols, rows, scrollback=10_000)
+    burst, piece = 512 * 1024, 64 * 1024
+    t0 = time.process_time()
+    for b in range(0, len(data), burst):
+        part = data[b : b + burst]
+        for i in range(0, len(part), piece):
+            screen.feed(part[i : i + piece], more=i + piece < len(part))
+    return time.process_time() - t0
 
 
 def tty_bytes(data: bytes) -> bytes:
@@ -280,6 +331,17 @@ def reflow_times(data: bytes) -> tuple[list[float], list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller streams and fewer keys")
+    ap.add_argument(
+        "--only",
+        choices=["drain", "echo", "memory", "seen"],
+        help="one section: drain (the streams), echo (keystrokes), memory (scrollback and reflow), seen (the real"
+        " app in an outer tmux; not part of a default run)",
+    )
+    ap.add_argument("--runs", type=int, default=1, help="drain each stream this many times (medians and ranges)")
+    ap.add_argument(
+        "--streams",
+        help="comma-separated subset of: seq,colour,colour_wide,json (seen: seq,colour_wrap,colour_narrow,json)",
+    )
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         sys.exit("tmux is required")
@@ -288,64 +350,272 @@ def main() -> None:
     keys = 200 if args.quick else 1000
     tmp = Path(tempfile.mkdtemp(prefix="sbbench-"))
     try:
-        log = colour_log(log_size)
-        (tmp / "colour.log").write_bytes(log)
-        seq_bytes = subprocess.run(["seq", "1", str(seq_n)], capture_output=True, check=True).stdout
-        streams = {
-            "seq": (["seq", "1", str(seq_n)], f"seq 1 {seq_n}", tty_bytes(seq_bytes)),
-            "colour": (["cat", str(tmp / "colour.log")], f"cat {tmp / 'colour.log'}", tty_bytes(log)),
-        }
-        per_line = len(log) / log.count(b"\n")
-        print(
-            f"# streams through a PTY: seq 1 {seq_n} ({len(tty_bytes(seq_bytes)) / 1e6:.1f} MB), "
-            f"colour log {len(tty_bytes(log)) / 1e6:.1f} MB, "
-            f"{per_line:.0f} B/line; {COLS}x{ROWS}"
-        )
-        for name, (argv, cmd, raw) in streams.items():
-            mb = len(raw) / 1e6
-            pane_t, pane_lines, hist = asyncio.run(drain_pane(argv))
-            tmux_t, tmux_lines = drain_tmux(cmd)
-            pyte_t, pyte_n = drain_pyte(raw, 1_000_000)
-            pyte_rate = pyte_n / pyte_t / 1e6
-            same = pane_lines == tmux_lines
-            print(f"terminal.{name}.pane.drain={pane_t:.2f} s")
-            print(f"terminal.{name}.pane.rate={mb / pane_t:.2f} MB/s")
-            print(f"terminal.{name}.tmux.drain={tmux_t:.2f} s")
-            print(f"terminal.{name}.tmux.rate={mb / tmux_t:.2f} MB/s")
-            print(f"terminal.{name}.pyte.rate={pyte_rate:.2f} MB/s (first {pyte_n / 1e6:.1f} MB, extrapolated)")
-            print(f"terminal.{name}.pyte.drain_extrapolated={mb / pyte_rate:.1f} s")
-            print(f"terminal.{name}.pane_vs_tmux={tmux_t / pane_t * 100:.0f} %")
-            print(f"terminal.{name}.pane_vs_pyte={mb / pane_t / pyte_rate:.1f} x")
-            print(f"terminal.{name}.final_screen_equal_to_tmux={int(same)} bool")
-            print(f"terminal.{name}.scrollback_lines={hist} lines")
-            if not same:
-                for y, (a, b) in enumerate(zip(pane_lines, tmux_lines, strict=False)):
-                    if a != b:
-                        print(f"#   first difference at row {y}: pane {a!r} tmux {b!r}")
-                        break
-        # keys back to back (1 ms apart), then like a fast typist (15-60 ms apart) while the other terminal floods
-        for tag, flood, gap in (
-            ("echo", False, (0.001, 0.001)),
-            ("echo_flood", True, (0.001, 0.001)),
-            ("echo_flood_typing", True, (0.015, 0.06)),
-        ):
-            samples, note = asyncio.run(echo_latency(keys, flood, gap))
-            print(f"terminal.{tag}.p50={pct(samples, 50):.2f} ms")
-            print(f"terminal.{tag}.p99={pct(samples, 99):.2f} ms")
-            print(f"terminal.{tag}.mean={statistics.mean(samples):.2f} ms ({len(samples)} keys)")
-            if note:
-                print(f"# {tag}: {note}")
-        mem_lines = colour_log(3_000_000, seed=3)
-        ours, theirs = reflow_times(tty_bytes(mem_lines))
-        for cols, a, b in zip((120, COLS, 80), ours, theirs, strict=True):
-            print(f"terminal.reflow_10k.to_{cols}.pane={a:.0f} ms")
-            print(f"terminal.reflow_10k.to_{cols}.tmux={b:.0f} ms (resize-window and a query, from another process)")
-        flood_mb, n1 = scrollback_memory(tty_bytes(mem_lines), 1 << 20)
-        slow_mb, n2 = scrollback_memory(tty_bytes(mem_lines), 2048)
-        print(f"terminal.scrollback_10k.flood_path={flood_mb:.1f} MB ({n1} lines)")
-        print(f"terminal.scrollback_10k.line_path={slow_mb:.1f} MB ({n2} lines)")
+        if args.only in (None, "drain"):
+            drain_streams(tmp, seq_n, log_size, args.runs, args.streams)
+        if args.only in (None, "echo"):
+            echo_section(keys)
+        if args.only in (None, "memory"):
+            memory_section()
+        if args.only == "seen":
+            as_seen_section(tmp, seq_n, log_size, args.runs, args.streams)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def drain_streams(tmp: Path, seq_n: int, log_size: int, runs: int, only: str | None) -> None:
+    """Section 1: each stream through the pane and through tmux, alternately, `runs` times (medians, ranges)."""
+    log = colour_log(log_size)
+    (tmp / "colour.log").write_bytes(log)
+    wide = colour_log(log_size, seed=8, words_per_line=40)
+    (tmp / "colour_wide.log").write_bytes(wide)
+    blob = minified_json(log_size // 4)
+    (tmp / "min.json").write_bytes(blob)
+    seq_bytes = subprocess.run(["seq", "1", str(seq_n)], capture_output=True, check=True).stdout
+    streams = {
+        "seq": (["seq", "1", str(seq_n)], f"seq 1 {seq_n}", tty_bytes(seq_bytes)),
+        "colour": (["cat", str(tmp / "colour.log")], f"cat {tmp / 'colour.log'}", tty_bytes(log)),
+        "colour_wide": (["cat", str(tmp / "colour_wide.log")], f"cat {tmp / 'colour_wide.log'}", tty_bytes(wide)),
+        "json": (["cat", str(tmp / "min.json")], f"cat {tmp / 'min.json'}", tty_bytes(blob)),
+    }
+    if only:
+        streams = {k: v for k, v in streams.items() if k in only.split(",")}
+
+    def widest(data: bytes) -> int:
+        return max(map(len, SGR_BYTES_RE.sub(b"", data).split(b"\n")))
+
+    log_line = len(log) / log.count(b"\n")
+    wide_line = len(wide) / wide.count(b"\n")
+    print(
+        f"# streams through a PTY, {COLS}x{ROWS}: seq 1 {seq_n} ({len(tty_bytes(seq_bytes)) / 1e6:.1f} MB); "
+        f"colour log {len(tty_bytes(log)) / 1e6:.1f} MB, {log_line:.0f} B/line, "
+        f"widest {widest(log)} columns; colour_wide {len(tty_bytes(wide)) / 1e6:.1f} MB, "
+        f"{wide_line:.0f} B/line, widest {widest(wide)} columns (lines wrap); "
+        f"json: one line of {len(blob) / 1e6:.1f} MB; {runs} run(s) each, pane and tmux alternately"
+    )
+    for name, (argv, cmd, raw) in streams.items():
+        mb = len(raw) / 1e6
+        pane_ts: list[float] = []
+        tmux_ts: list[float] = []
+        same = True
+        hist = 0
+        diff = ""
+        for _ in range(runs):
+            pane_t, pane_lines, hist = asyncio.run(drain_pane(argv))
+            tmux_t, tmux_lines = drain_tmux(cmd)
+            pane_ts.append(pane_t)
+            tmux_ts.append(tmux_t)
+            if pane_lines != tmux_lines:
+                same = False
+                for y, (a, b) in enumerate(zip(pane_lines, tmux_lines, strict=False)):
+                    if a != b:
+                        diff = f"#   first difference at row {y}: pane {a!r} tmux {b!r}"
+                        break
+        pane_t, tmux_t = statistics.median(pane_ts), statistics.median(tmux_ts)
+        ratios = sorted(p / t for p, t in zip(pane_ts, tmux_ts, strict=True))
+        pyte_t, pyte_n = drain_pyte(raw, 1_000_000)
+        pyte_rate = pyte_n / pyte_t / 1e6
+        spread = f" (runs {', '.join(f'{t:.2f}' for t in pane_ts)})" if runs > 1 else ""
+        print(f"terminal.{name}.pane.drain={pane_t:.2f} s{spread}")
+        print(f"terminal.{name}.pane.rate={mb / pane_t:.2f} MB/s")
+        spread = f" (runs {', '.join(f'{t:.2f}' for t in tmux_ts)})" if runs > 1 else ""
+        print(f"terminal.{name}.tmux.drain={tmux_t:.2f} s{spread}")
+        print(f"terminal.{name}.tmux.rate={mb / tmux_t:.2f} MB/s")
+        print(f"terminal.{name}.pyte.rate={pyte_rate:.2f} MB/s (first {pyte_n / 1e6:.1f} MB, extrapolated)")
+        print(f"terminal.{name}.pyte.drain_extrapolated={mb / pyte_rate:.1f} s")
+        print(f"terminal.{name}.pane_vs_tmux={tmux_t / pane_t * 100:.0f} %")
+        spread = f" (range {ratios[0]:.2f}-{ratios[-1]:.2f})" if runs > 1 else ""
+        print(f"terminal.{name}.pane_time_over_tmux={statistics.median(ratios):.2f} x{spread}")
+        print(f"terminal.{name}.pane_vs_pyte={mb / pane_t / pyte_rate:.1f} x")
+        for cols, rows in ((COLS, ROWS), (80, 24)):
+            em = min(drain_emulator(raw, cols, rows) for _ in range(runs))
+            print(f"terminal.{name}.emulator_{cols}x{rows}.rate={mb / em:.1f} MB/s (Screen.feed alone, CPU, best)")
+        print(f"terminal.{name}.final_screen_equal_to_tmux={int(same)} bool")
+        print(f"terminal.{name}.scrollback_lines={hist} lines")
+        if diff:
+            print(diff)
+
+
+def echo_section(keys: int) -> None:
+    """Section 2: keystroke echo, idle and while another terminal floods."""
+    # keys back to back (1 ms apart), then like a fast typist (15-60 ms apart) while the other terminal floods
+    for tag, flood, gap in (
+        ("echo", False, (0.001, 0.001)),
+        ("echo_flood", True, (0.001, 0.001)),
+        ("echo_flood_typing", True, (0.015, 0.06)),
+    ):
+        samples, note = asyncio.run(echo_latency(keys, flood, gap))
+        print(f"terminal.{tag}.p50={pct(samples, 50):.2f} ms")
+        print(f"terminal.{tag}.p99={pct(samples, 99):.2f} ms")
+        print(f"terminal.{tag}.mean={statistics.mean(samples):.2f} ms ({len(samples)} keys)")
+        if note:
+            print(f"# {tag}: {note}")
+
+
+# -- as seen: the real app in an outer tmux -----------------------------------------------------------------------
+SEEN_COLS, SEEN_ROWS = 80, 24  # the outer terminal a person has the app in
+PANE_SIZE_RE = re.compile(r"(\d+)x(\d+) ─╯")
+
+
+def narrow_log(size: int, seed: int = 9) -> bytes:
+    """Colourful log lines of at most ~70 columns (they fit an 80-column window's terminal pane)."""
+    rnd = random.Random(seed)
+    words = "alpha beta gamma delta cache worker shard queue retry".split()
+    out: list[str] = []
+    n = i = 0
+    while n < size:
+        msg = " ".join(rnd.choice(words) for _ in range(rnd.randrange(1, 6)))
+        line = (
+            f"\x1b[2m10:{i // 60 % 60:02d}:{i % 60:02d}\x1b[0m \x1b[3{rnd.randrange(1, 7)}mINFO\x1b[0m "
+            f"\x1b[38;5;{rnd.randrange(256)}m[svc-{rnd.randrange(100):02d}]\x1b[0m {msg} "
+            f"\x1b[1m{rnd.randrange(10**6)}\x1b[m\n"
+        )
+        out.append(line)
+        n += len(line)
+        i += 1
+    return "".join(out).encode()
+
+
+class Outer:
+    """A private tmux server holding one session (the app, or a plain shell), read with capture-pane."""
+
+    def __init__(self, tag: str) -> None:
+        self.sock = f"sbseen-{os.getpid()}-{tag}"
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", *args], capture_output=True, text=True)
+        return out.stdout
+
+    def lines(self) -> list[str]:
+        return self.tmux("capture-pane", "-p", "-t", "s").split("\n")
+
+    def wait(self, cond: Any, what: str, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            if cond(lines):
+                return lines
+            time.sleep(0.05)
+        raise SystemExit(f"as seen: never saw {what}; screen:\n" + "\n".join(self.lines()))
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+
+
+def _inner(line: str) -> str:
+    return line.strip().strip("│").rstrip()
+
+
+def _done(lines: list[str]) -> bool:
+    return any(_inner(line) == "DONE" for line in lines)
+
+
+def time_to_done(outer: Outer, command: str) -> float:
+    """Seconds from Enter on `command; echo DONE` until a row reading DONE is on the outer screen."""
+    outer.tmux("send-keys", "-t", "s", "-l", "clear")
+    outer.tmux("send-keys", "-t", "s", "Enter")
+    outer.wait(lambda lines: not _done(lines), "the screen cleared")
+    outer.tmux("send-keys", "-t", "s", "-l", f"{command}; echo DONE")
+    t0 = time.perf_counter()
+    outer.tmux("send-keys", "-t", "s", "Enter")
+    while not _done(outer.lines()):
+        if time.perf_counter() - t0 > 600:
+            raise SystemExit(f"as seen: {command} did not finish in 10 minutes")
+    return time.perf_counter() - t0
+
+
+def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str | None) -> None:
+    """Section 5: the real app (`sandbench open` on a local sandbox) in a detached outer tmux at 80x24, its
+    terminal pane focused, against a plain tmux pane of the pane's size running bash on the host, the same
+    commands alternately: seconds from Enter until DONE is on the screen (tmux's own capture-pane, polled)."""
+    sandbench = Path(sys.executable).parent / "sandbench"
+    files = {
+        "colour_wrap.log": colour_log(log_size),  # ~140 columns: every line wraps in the pane
+        "colour_narrow.log": narrow_log(log_size),
+        "min.json": minified_json(log_size // 4),
+    }
+    workloads = {
+        "seq": f"seq 1 {seq_n}",
+        "colour_wrap": "cat colour_wrap.log",
+        "colour_narrow": "cat colour_narrow.log",
+        "json": "cat min.json",
+    }
+    if only:
+        workloads = {k: v for k, v in workloads.items() if k in only.split(",")}
+    home = tmp / "seen"
+    home.mkdir(mode=0o711)
+    env = {**os.environ, "SANDBENCH_HOME": str(home / "home"), "SANDBENCH_CONFIG": str(home / "config.toml")}
+    box = "bench-seen"
+    app, plain = Outer("app"), Outer("plain")
+    try:
+        subprocess.run([str(sandbench), "create", box], env=env, check=True, capture_output=True, timeout=120)
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+            subprocess.run([str(sandbench), "cp", str(tmp / name), f"{box}:{name}"], env=env, check=True, timeout=120)
+        argv = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
+        argv += [f"{k}={env[k]}" for k in ("SANDBENCH_HOME", "SANDBENCH_CONFIG")]
+        argv.append(f"PYTHONPATH={Path(__file__).resolve().parents[1]}")  # the app of this tree, not the venv's
+        argv += [str(sandbench), "open", box]
+        app.tmux("new-session", "-d", "-s", "s", "-x", str(SEEN_COLS), "-y", str(SEEN_ROWS), *argv)
+        app.wait(lambda lines: any("alt+3" in line for line in lines), "the workspace", timeout=120)
+        app.tmux("send-keys", "-t", "s", "M-3")
+        app.wait(lambda lines: any("$ " in line for line in lines), "the terminal pane's prompt")
+        # the pane's size is on its frame ("78x18 ─╯"); the shell may have started before the pane settled on it,
+        # so ask `stty size` until the PTY agrees
+        label = app.wait(lambda lines: any(PANE_SIZE_RE.search(ln) for ln in lines), "the pane's size on its frame")
+        cols, rows = next(m.groups() for ln in label if (m := PANE_SIZE_RE.search(ln)))
+        for _ in range(50):
+            app.tmux("send-keys", "-t", "s", "-l", "clear; stty size")
+            app.tmux("send-keys", "-t", "s", "Enter")
+            time.sleep(0.2)
+            if any(_inner(ln) == f"{rows} {cols}" for ln in app.lines()):
+                break
+        else:
+            raise SystemExit(f"as seen: the terminal's PTY never reported {rows} {cols}")
+        shell = ["env", "PS1=$ ", "TERM=xterm-256color", "bash", "--norc", "--noprofile", "-i"]
+        plain.tmux("new-session", "-d", "-s", "s", "-x", cols, "-y", rows, "-c", str(tmp), *shell)
+        plain.wait(lambda lines: any("$" in line for line in lines), "the plain shell's prompt")
+        print(
+            f"# as seen: the app at {SEEN_COLS}x{SEEN_ROWS} in an outer tmux (terminal pane {cols}x{rows}, a local "
+            f"sandbox) vs a plain tmux pane of {cols}x{rows}; time from Enter to DONE on screen, {runs} run(s), "
+            "alternately"
+        )
+        for name, command in workloads.items():
+            ratios, app_ts, plain_ts = [], [], []
+            for _ in range(runs):
+                a = time_to_done(app, command)
+                b = time_to_done(plain, command)
+                app_ts.append(a)
+                plain_ts.append(b)
+                ratios.append(a / b)
+            ratios.sort()
+            print(f"terminal.seen.{name}.app={statistics.median(app_ts):.2f} s (runs {fmt(app_ts)})")
+            print(f"terminal.seen.{name}.tmux={statistics.median(plain_ts):.2f} s (runs {fmt(plain_ts)})")
+            print(
+                f"terminal.seen.{name}.app_over_tmux={statistics.median(ratios):.2f} x "
+                f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+            )
+    finally:
+        app.close()
+        plain.close()
+        subprocess.run([str(sandbench), "rm", "--force", box], env=env, capture_output=True, timeout=60, check=False)
+        stop_host(Path(env["SANDBENCH_HOME"]))  # the session host the app started holds the terminals
+
+
+def fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def memory_section() -> None:
+    """Sections 3 and 4: reflow of 10,000 lines of scrollback against tmux, and its memory."""
+    mem_lines = colour_log(3_000_000, seed=3)
+    ours, theirs = reflow_times(tty_bytes(mem_lines))
+    for cols, a, b in zip((120, COLS, 80), ours, theirs, strict=True):
+        print(f"terminal.reflow_10k.to_{cols}.pane={a:.0f} ms")
+        print(f"terminal.reflow_10k.to_{cols}.tmux={b:.0f} ms (resize-window and a query, from another process)")
+    flood_mb, n1 = scrollback_memory(tty_bytes(mem_lines), 1 << 20)
+    slow_mb, n2 = scrollback_memory(tty_bytes(mem_lines), 2048)
+    print(f"terminal.scrollback_10k.flood_path={flood_mb:.1f} MB ({n1} lines)")
+    print(f"terminal.scrollback_10k.line_path={slow_mb:.1f} MB ({n2} lines)")
 
 
 if __name__ == "__main__":

@@ -9,38 +9,39 @@ git on the host over sandbox files would run them on the host (measured: isolati
 Output is read from machine formats (`services.git_parse`). Failures become `GitError` subclasses whose one-line
 message says what to do; a configured git token never appears in any of them (`scrub`).
 
-Credentials: remote operations are tried without credentials first. If that fails on authentication and a token
-is configured (`config.git_token` or `$SANDBENCH_GIT_TOKEN`), the token is written into the sandbox as a git
-credential-store file through the file API, made mode 600, referenced with `-c credential.helper=store --file=…`,
-and deleted right after. If that fails too (or there is no token) and the caller gave an `ask` callback, the
-command is run once more with `GIT_ASKPASS`/`SSH_ASKPASS` pointing at a small constant script inside the sandbox
-that drops its prompt in a file and waits for an answer file; this class polls for prompts through the file API
-and asks the user through `ask`. A prompt nobody answers ends the command with `OperationTimeout`.
+Remote operations (clone, fetch, pull, push) go through `services.git_remote.RemoteFlow`: without credentials,
+then with a configured token, then asking the user. Failures are classified in `services.git_errors`.
+
+One class of many small methods, one per git operation on the same plumbing: it stays ~720 lines so that the
+service's rules (argv, environment, scrubbing) live in one place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
 import posixpath
 import re
-import secrets
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import quote
 
 from services import paths
-from services.errors import (
-    Conflict,
-    FileNotFound,
-    InvalidInput,
-    NameRejected,
-    OperationTimeout,
-    PermissionDenied,
-    SandbenchError,
+from services.errors import FileNotFound, InvalidInput, NameRejected, SandbenchError
+from services.git_errors import (
+    AskTimeout,
+    AuthenticationFailed,
+    BranchNotMerged,
+    ChangesInTheWay,
+    DetachedHead,
+    GitError,
+    MergeConflict,
+    MissingIdentity,
+    NotARepository,
+    NothingToCommit,
+    NoUpstream,
+    PushRejected,
+    classify,
+    diagnostics,
 )
 from services.git_parse import (
     BRANCH_FORMAT,
@@ -63,44 +64,31 @@ from services.git_parse import (
     parse_stashes,
     parse_status,
 )
+from services.git_remote import TOKEN_ENV, AskCallback, ProgressCallback, RemoteFlow, RemoteResult
 from services.models import ExecResult
 from services.sandbox_service import SandboxService
 
-log = logging.getLogger(__name__)
+# git's errors are imported from here by services/server/toolbox_git.py and older callers; new code imports them
+# from services.git_errors, where they live
+__all__ = [
+    "FOLDER_FILES",
+    "FOLDER_FILE_BYTES",
+    "AskTimeout",
+    "AuthenticationFailed",
+    "BranchNotMerged",
+    "ChangesInTheWay",
+    "DetachedHead",
+    "GitError",
+    "GitService",
+    "MergeConflict",
+    "MissingIdentity",
+    "NoUpstream",
+    "NotARepository",
+    "NothingToCommit",
+    "PushRejected",
+    "check_identity",
+]
 
-AskCallback = Callable[[str], Awaitable[str | None]]
-ProgressCallback = Callable[[str], None]
-
-# Where our helper files live inside the sandbox, relative to its root ($HOME): outside any worktree.
-CACHE_DIR = ".cache/sandbench"
-ASKPASS_PATH = f"{CACHE_DIR}/askpass"
-TOKEN_ENV = "SANDBENCH_GIT_TOKEN"  # noqa: S105 (a variable name, not a secret)
-TOKEN_USER = "x-access-token"  # noqa: S105 - what GitHub/GitLab/Gitea accept as the user name of a token
-
-# The askpass helper. Constant text: what varies (the exchange folder) comes in through the environment.
-# It writes its prompt atomically, waits for the app's answer (or a cancel file), prints it and cleans up.
-ASKPASS_SCRIPT = b"""#!/bin/sh
-# sandbench askpass: hand the prompt to the app, wait for its answer. Written by sandbench; safe to delete.
-dir="${SANDBENCH_ASKPASS_DIR:?}"
-id="$$"
-umask 077
-printf '%s' "$1" > "$dir/prompt-$id.tmp" && mv "$dir/prompt-$id.tmp" "$dir/prompt-$id" || exit 1
-limit="${SANDBENCH_ASKPASS_WAIT:-1200}"
-i=0
-while [ ! -e "$dir/answer-$id" ]; do
-    if [ -e "$dir/cancel-$id" ] || [ "$i" -ge "$limit" ]; then
-        rm -f "$dir/prompt-$id" "$dir/cancel-$id"
-        exit 1
-    fi
-    sleep 0.1
-    i=$((i + 1))
-done
-cat "$dir/answer-$id"
-rm -f "$dir/answer-$id" "$dir/prompt-$id"
-"""
-
-# Installs a helper file from stdin with a mode: constant script, the path and mode arrive as arguments.
-_INSTALL = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.tmp" && chmod "$2" "$1.tmp" && mv -f -- "$1.tmp" "$1"'
 
 # stash builds pathspecs of its own internally (for untracked files); literal pathspecs break it. It is given no
 # user paths, so turning pattern matching back on for it is safe.
@@ -117,66 +105,6 @@ def _stash_ref(index: int) -> str:
     return f"stash@{{{n}}}"
 
 
-# -- errors ----------------------------------------------------------------------------------------------------
-class GitError(SandbenchError):
-    title = "Git"
-
-
-class NotARepository(GitError):
-    title = "Not a repository"
-
-
-class DetachedHead(GitError):
-    title = "Detached HEAD"
-
-
-class MergeConflict(GitError, Conflict):
-    title = "Merge conflict"
-
-
-class PushRejected(GitError, Conflict):
-    title = "Push rejected"
-
-
-class NoUpstream(GitError):
-    title = "No upstream"
-
-
-class AuthenticationFailed(GitError, PermissionDenied):
-    title = "Authentication failed"
-
-
-class AskTimeout(GitError, OperationTimeout):
-    title = "Timed out"
-
-
-class ChangesInTheWay(GitError, Conflict):
-    title = "Local changes"
-
-
-class NothingToCommit(GitError):
-    title = "Nothing to commit"
-
-
-class BranchNotMerged(GitError):
-    title = "Branch not merged"
-
-
-class MissingIdentity(GitError):
-    """git refused to commit: no user name/email (the panel offers to set them, then retries)."""
-
-    title = "Who are you?"
-
-
-_IDENTITY_MARKERS = (
-    "author identity unknown",
-    "committer identity unknown",
-    "please tell me who you are",
-    "unable to auto-detect email address",
-    "empty ident name",
-    "no email was given",
-    "no name was given",
-)
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 # An untracked folder's diff: files shown (the rest counted), and bytes read of each (its head only).
 FOLDER_FILES = 100
@@ -198,42 +126,7 @@ def check_identity(name: str, email: str) -> tuple[str, str]:
     return name, email
 
 
-_AUTH_MARKERS = (
-    "authentication failed",
-    "could not read username",
-    "could not read password",
-    "terminal prompts disabled",
-    "permission denied (publickey",
-    "host key verification failed",
-    "invalid username or password",
-    "http basic: access denied",
-    "the requested url returned error: 401",
-    "the requested url returned error: 403",
-    "could not read from remote repository",
-)
-
-
-def is_auth_failure(stderr: str) -> bool:
-    low = stderr.lower()
-    return any(m in low for m in _AUTH_MARKERS)
-
-
-def diagnostics(r: ExecResult) -> bytes:
-    """What git said about a failure. Locally that is stderr; Daytona's exec merges stderr into stdout and returns
-    `stderr=b""`, so there the same words are in stdout. Classifying on stderr alone would miss every one."""
-    return r.stderr if r.stderr.strip() else r.stdout
-
-
 # -- the service -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RemoteResult:
-    """What a fetch/pull/push printed (token scrubbed), and how it got through."""
-
-    output: str
-    used_token: bool = False
-    asked: bool = False
-
-
 class GitService:
     """Git over one repository (`repo_dir`, relative to the sandbox root) in one sandbox.
 
@@ -271,7 +164,7 @@ class GitService:
         self.extra_env = dict(env or {})
         self.git_argv = list(git_argv)
         self._resolved = False
-        self._home: str | None = None
+        self._remote_flow = RemoteFlow(self)
         self._merge_head: str | None = None  # MERGE_HEAD's path from the sandbox root ('' = ask git each time)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
@@ -286,6 +179,9 @@ class GitService:
             for form in {self._token, quote(self._token, safe="")}:
                 text = text.replace(form, "***")
         return re.sub(r"(\w+://)[^/@\s:]+:[^/@\s]+@", r"\1***@", text)
+
+    def _error(self, op: str, r: ExecResult) -> GitError:
+        return classify(op, r, self.scrub)
 
     def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {
@@ -338,41 +234,6 @@ class GitService:
         if r.exit_code != 0:
             raise self._error(args[0] if args else "git", r)
         return r.stdout
-
-    def _error(self, op: str, r: ExecResult) -> GitError:
-        if r.timed_out:
-            return GitError(f"git {op} timed out")
-        err = self.scrub(decode(diagnostics(r)).strip())
-        out = self.scrub(decode(r.stdout).strip())
-        low = err.lower()
-        both = f"{low}\n{out.lower()}"
-        if any(m in low for m in _IDENTITY_MARKERS):
-            return MissingIdentity(f"git {op}: no user name/email set for this repository — set them to commit")
-        if "not a git repository" in low:
-            return NotARepository("not a git repository: initialise one (i) or clone one into this folder")
-        if op == "push" and ("[rejected]" in both or "[remote rejected]" in both or "rejected" in low):
-            return PushRejected("push rejected: the remote has commits you do not have — pull (p) first, then push")
-        if "has no upstream branch" in low or "no tracking information" in low or "no upstream configured" in low:
-            return NoUpstream("this branch has no upstream: push with an upstream (P) to set one")
-        if "not currently on a branch" in low or "you are not currently on a branch" in low:
-            return DetachedHead("HEAD is detached: switch to a branch (b) first")
-        if is_auth_failure(err):
-            return AuthenticationFailed(
-                f"git {op}: authentication failed — set a token (SANDBENCH_GIT_TOKEN) or check the remote's access"
-            )
-        if "conflict" in both or "unmerged" in low or "you have not concluded your merge" in low:
-            return MergeConflict(f"git {op}: merge conflicts — resolve the files marked U, stage them, then commit")
-        if "nothing to commit" in both or "no changes added to commit" in both:
-            return NothingToCommit("nothing to commit: stage changes first (space, or a for all)")
-        if "not fully merged" in low:
-            return BranchNotMerged("the branch is not fully merged: delete it anyway only if you mean to lose it")
-        if "divergent branches" in low or "not possible to fast-forward" in low:
-            return GitError("pull: the branches have diverged — merge or rebase in the terminal (or set pull.rebase)")
-        if "would be overwritten" in low:
-            return ChangesInTheWay(f"git {op}: local changes would be overwritten — commit or stash (s) them first")
-        line = next((ln for ln in err.splitlines() if ln.startswith(("fatal:", "error:"))), None)
-        line = line or (err.splitlines()[-1] if err else "") or (out.splitlines()[-1] if out else "")
-        return GitError(f"git {op} failed: {line[:300] or f'exit code {r.exit_code}'}")
 
     async def resolve(self) -> None:
         """Move `repo_dir` up to the top of its worktree, once, so paths in git's output are relative to it."""
@@ -853,171 +714,6 @@ class GitService:
         url: str | None,
         cwd: str | None = None,
     ) -> RemoteResult:
-        """Run a remote command: without credentials; then with the token (http remotes); then asking."""
-        r = await self._remote_once(args, on_progress, cwd=cwd)
-        if r.exit_code == 0:
-            return RemoteResult(self._out(r))
-        if not is_auth_failure(decode(diagnostics(r))) or r.timed_out:
-            raise self._error(op, r)
-        if self._token and url and urlsplit(url).scheme in ("http", "https"):
-            r = await self._with_token(args, on_progress, url, cwd=cwd)
-            if r.exit_code == 0:
-                return RemoteResult(self._out(r), used_token=True)
-            if not is_auth_failure(decode(diagnostics(r))):
-                raise self._error(op, r)
-        if self.ask is not None:
-            r = await self._with_askpass(args, on_progress, cwd=cwd)
-            if r.exit_code == 0:
-                return RemoteResult(self._out(r), asked=True)
-        raise self._error(op, r)
-
-    def _out(self, r: ExecResult) -> str:
-        return self.scrub(decode(r.stdout + r.stderr))
-
-    def _progress_sink(self, on_progress: ProgressCallback | None) -> Callable[[str, bytes], None] | None:
-        if on_progress is None:
-            return None
-        buf = bytearray()
-
-        def sink(_stream: str, chunk: bytes) -> None:
-            # git redraws progress with \r: report the newest complete line, scrubbed
-            buf.extend(chunk)
-            parts = re.split(rb"[\r\n]", bytes(buf))
-            buf[:] = parts[-1]
-            for part in reversed(parts[:-1]):
-                if part.strip():
-                    on_progress(self.scrub(decode(part).strip()))
-                    break
-
-        return sink
-
-    async def _remote_once(
-        self,
-        args: Sequence[str],
-        on_progress: ProgressCallback | None,
-        *,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        config: Sequence[str] = (),
-    ) -> ExecResult:
-        return await self._exec(
-            args,
-            env=env,
-            timeout=self.remote_timeout,
-            on_output=self._progress_sink(on_progress),
-            cwd=cwd,
-            config=config,
-        )
-
-    async def _with_token(
-        self, args: Sequence[str], on_progress: ProgressCallback | None, url: str, *, cwd: str | None
-    ) -> ExecResult:
-        assert self._token is not None
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        user = parts.username or self._username or TOKEN_USER
-        line = f"{parts.scheme}://{quote(user, safe='')}:{quote(self._token, safe='')}@{host}\n"
-        rel = f"{CACHE_DIR}/git-credentials-{secrets.token_hex(8)}"
-        await self.service.mkdir(self.sandbox_id, CACHE_DIR, parents=True)
-        try:
-            # write_file cannot set a mode: write, then chmod inside the sandbox (the workspace is 0700 meanwhile)
-            await self.service.write_file(self.sandbox_id, rel, line.encode())
-            r = await self.service.exec(self.sandbox_id, ["chmod", "600", "--", rel], env={"LC_ALL": "C"})
-            if r.exit_code != 0:
-                log.warning("could not make the credential file mode 600 (exit %s)", r.exit_code)
-            helper = f"store --file={await self._sandbox_home()}/{rel}"
-            # the empty helper first: the repo's or user's own helpers are not asked, and not told our token
-            return await self._remote_once(
-                args, on_progress, cwd=cwd, config=["credential.helper=", f"credential.helper={helper}"]
-            )
-        finally:
-            with contextlib.suppress(SandbenchError):
-                await self.service.delete_path(self.sandbox_id, rel)
-
-    async def _install(self, rel: str, content: bytes, mode: str) -> None:
-        """Create a helper file from inside the sandbox, so the sandbox user owns it and can run it."""
-        r = await self.service.exec(self.sandbox_id, ["sh", "-c", _INSTALL, "sh", rel, mode], stdin=content)
-        if r.exit_code != 0:
-            raise GitError(f"could not install the askpass helper: {decode(diagnostics(r)).strip()[:200]}")
-
-    async def _with_askpass(
-        self, args: Sequence[str], on_progress: ProgressCallback | None, *, cwd: str | None
-    ) -> ExecResult:
-        assert self.ask is not None
-        await self._install(ASKPASS_PATH, ASKPASS_SCRIPT, "700")
-        xdir = f"{CACHE_DIR}/askpass-{secrets.token_hex(6)}"
-        await self.service.mkdir(self.sandbox_id, xdir, parents=True)
-        home = await self._sandbox_home()
-        env = {
-            "SANDBENCH_ASKPASS_DIR": f"{home}/{xdir}",
-            "SANDBENCH_ASKPASS_WAIT": str(int(self.ask_timeout * 10) + 50),  # the script gives up a bit after us
-            "GIT_ASKPASS": f"{home}/{ASKPASS_PATH}",
-            "SSH_ASKPASS": f"{home}/{ASKPASS_PATH}",
-            "SSH_ASKPASS_REQUIRE": "force",  # ssh uses askpass even without a display
-            "DISPLAY": ":0",
-            "GIT_SSH_COMMAND": "ssh",
-        }
-        task = asyncio.ensure_future(self._remote_once(args, on_progress, cwd=cwd, env=env))
-        failure: BaseException | None = None
-        try:
-            failure = await self._serve_prompts(task, xdir)
-            result = await task
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-            with contextlib.suppress(SandbenchError):
-                await self.service.delete_path(self.sandbox_id, xdir, recursive=True)
-        if failure is not None:
-            raise failure
-        return result
-
-    async def _sandbox_home(self) -> str:
-        """$HOME inside the sandbox, which is the sandbox root: helper paths given to git must be absolute."""
-        if self._home is None:
-            r = await self.service.exec(self.sandbox_id, ["sh", "-c", 'printf %s "$HOME"'])
-            self._home = decode(r.stdout).strip() or "/home/sandbox"
-        return self._home
-
-    async def _serve_prompts(self, task: asyncio.Future[ExecResult], xdir: str) -> BaseException | None:
-        """Poll the exchange folder while git runs; answer each prompt through `ask`. Returns the error that
-        should end the operation (a prompt left unanswered), or None."""
-        assert self.ask is not None
-        seen: set[str] = set()
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.15)
-            if task.done():
-                break
-            try:
-                names = [e.name for e in await self.service.list_dir(self.sandbox_id, xdir)]
-            except SandbenchError:
-                continue
-            for name in sorted(names):
-                if not name.startswith("prompt-") or name.endswith(".tmp") or name in seen:
-                    continue
-                seen.add(name)
-                ident = name.removeprefix("prompt-")
-                try:
-                    prompt = decode((await self.service.read_file(self.sandbox_id, f"{xdir}/{name}")).data)
-                except SandbenchError:
-                    continue
-                started = time.monotonic()
-                try:
-                    answer = await asyncio.wait_for(self.ask(self.scrub(prompt.strip())), self.ask_timeout)
-                except TimeoutError:
-                    await self._answer(xdir, ident, None)
-                    waited = time.monotonic() - started
-                    return AskTimeout(f"no answer to {prompt.strip()[:60]!r} within {waited:.0f} s: try again")
-                await self._answer(xdir, ident, answer)
-                if answer is None:
-                    return AuthenticationFailed("cancelled: the remote asked for credentials and none were given")
-        return None
-
-    async def _answer(self, xdir: str, ident: str, answer: str | None) -> None:
-        if answer is None:
-            await self.service.write_file(self.sandbox_id, f"{xdir}/cancel-{ident}", b"")
-        else:
-            await self.service.write_file(self.sandbox_id, f"{xdir}/answer-{ident}", encode(answer) + b"\n")
+        """Run a remote command: without credentials; then with the token (http remotes); then asking
+        (`services.git_remote`)."""
+        return await self._remote_flow.run(args, on_progress, op=op, url=url, cwd=cwd)

@@ -90,6 +90,28 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class VolumeMount:
+    """A named volume mounted read-write into a sandbox: `volume` is its id (or, in a spec, its id or name), `path`
+    the absolute mount path inside the sandbox (`services.volumes.check_mount_path`)."""
+
+    volume: str
+    path: str
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """A named volume: a folder in the provider's data dir, owned by one identity (`services/volumes.py`)."""
+
+    id: str
+    name: str
+    owner: str
+    state: str  # Daytona's volume states: "ready", or "error" (with `error`)
+    created_at: datetime
+    last_used_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     """What `create` is asked for."""
 
@@ -102,6 +124,7 @@ class SandboxSpec:
     snapshot: str | None = None  # create from this snapshot's files
     auto_archive_minutes: int = AUTO_ARCHIVE_DEFAULT  # stopped this long → archived (0: the maximum)
     auto_delete_minutes: int = AUTO_DELETE_NEVER  # stopped this long → deleted (-1: never, 0: on stop)
+    volumes: tuple[VolumeMount, ...] = ()  # named volumes to mount (services/volumes.py checks them)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
@@ -132,6 +155,7 @@ class SandboxInfo:
     auto_archive_minutes: int = AUTO_ARCHIVE_DEFAULT  # stopped this long → archived
     auto_delete_minutes: int = AUTO_DELETE_NEVER  # stopped this long → deleted (-1: never, 0: on stop)
     stopped_at: datetime | None = None  # when it last stopped (local sandboxes; None while it runs)
+    volumes: tuple[VolumeMount, ...] = ()  # the named volumes mounted into it (volume ids, not names)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from services import paths
+from services import paths, volumes
 from services.audit import AuditLog
 from services.config import Config
 from services.errors import (
@@ -44,6 +44,7 @@ from services.models import (
     SandboxState,
     SnapshotInfo,
     TerminalInfo,
+    VolumeInfo,
 )
 from services.provider import (
     FileStreams,
@@ -96,6 +97,7 @@ class SandboxService:
         *,
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.monotonic,
+        volume_cap: int = volumes.VOLUME_CAP,
     ):
         self.provider = provider
         self.config = config
@@ -110,6 +112,7 @@ class SandboxService:
         self._last_touch: dict[str, float] = {}
         self._busy: Counter[str] = Counter()  # in-flight operations and open terminals, per sandbox
         self._reaper: asyncio.Task[None] | None = None
+        self.volume_cap = volume_cap  # named volumes this identity may keep
 
     # -- identity and access -------------------------------------------------------------------------------
     def owns(self, info: SandboxInfo) -> bool:
@@ -334,7 +337,9 @@ class SandboxService:
         )
         labels = dict(spec.labels)
         labels[self.owner_label] = self.identity
-        spec = dataclasses.replace(spec, labels=labels)
+        spec = dataclasses.replace(spec, labels=labels, volumes=volumes.check_mounts(spec.volumes))
+        if spec.volumes:
+            self._volume_provider()
         self.counters["provider.create"] += 1
         try:
             if spec.snapshot:
@@ -346,6 +351,49 @@ class SandboxService:
             raise
         self.audit.record("create", sandbox=info.id, name=info.name)
         return self._remember(info)
+
+    # -- named volumes (policy: services/volumes.py) -------------------------------------------------------
+    def _volume_provider(self) -> volumes.VolumeProvider:
+        if not isinstance(self.provider, volumes.VolumeProvider):
+            raise volumes.VolumesUnsupported(f"the {self.provider.name} provider has no named volumes here")
+        if not self.identity:
+            raise PermissionDenied("no identity configured: volumes belong to an identity")
+        return self.provider
+
+    async def list_volumes(self) -> list[VolumeInfo]:
+        """This identity's volumes (no other identity's is ever listed)."""
+        return await self._volume_provider().list_volumes(self.identity)
+
+    async def get_volume(self, id_or_name: str) -> VolumeInfo:
+        """One of this identity's volumes, by id or by name; another identity's is `VolumeNotFound`, as a missing
+        one."""
+        for v in await self.list_volumes():
+            if v.id == id_or_name or v.name == id_or_name:
+                return v
+        raise volumes.VolumeNotFound(f"no volume {id_or_name[:80]!r}")
+
+    async def create_volume(self, name: str) -> VolumeInfo:
+        provider = self._volume_provider()
+        name = volumes.check_volume_name(name)
+        try:
+            info = await provider.create_volume(name, self.identity, cap=self.volume_cap)
+        except SandbenchError as exc:
+            self.audit.record("create-volume", name=name, outcome=_outcome(exc))
+            raise
+        self.audit.record("create-volume", name=name)
+        return info
+
+    async def delete_volume(self, id_or_name: str) -> VolumeInfo:
+        """Delete one of this identity's volumes: refused (`VolumeInUse`) while a sandbox mounts it."""
+        provider = self._volume_provider()
+        try:
+            info = await self.get_volume(id_or_name)
+            await provider.delete_volume(info.id, self.identity)
+        except SandbenchError as exc:
+            self.audit.record("delete-volume", name=id_or_name[:80], outcome=_outcome(exc))
+            raise
+        self.audit.record("delete-volume", name=info.name)
+        return info
 
     async def start(self, sandbox_id: str) -> SandboxInfo:
         return await self._lifecycle(

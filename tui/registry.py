@@ -153,6 +153,18 @@ def pane_of(node: DOMNode) -> str | None:
     return None
 
 
+def declare_every_key() -> None:
+    """Import every widget module, so each `Key` table is in the registry: the help screen's reference lists the
+    keys of dialogs not opened yet, whatever happened to be imported before (a test, a code path)."""
+    import importlib
+    import pkgutil
+
+    import widgets
+
+    for module in sorted(pkgutil.walk_packages(widgets.__path__, "widgets."), key=lambda m: m.name):
+        importlib.import_module(module.name)
+
+
 def help_groups(screen: Screen[Any]) -> list[tuple[str, list[Entry]]]:
     """(group, entries) for the help screen: the focused pane's group first, then the other panes in their order,
     the screen's own, the app's, then the rest of the reference (`MORE_GROUPS`)."""
@@ -163,13 +175,18 @@ def help_groups(screen: Screen[Any]) -> list[tuple[str, list[Entry]]]:
         groups.setdefault(entry.group, []).append(entry)
     keymap = dict(screen.app._keymap)
     seen = {e.id for e in entries}
+    declare_every_key()
     for prefix in MORE_GROUPS.get(type(screen).__name__, ()):
+        more: dict[str, list[Entry]] = {}
         for key in REGISTRY:
             if key.id.split(".", 1)[0] != prefix or key.id in seen or not key.help or not key.description:
                 continue
             seen.add(key.id)
             keys = tuple(k.strip() for k in keymap.get(key.id, key.keys).split(","))
-            groups.setdefault(key.group_name, []).append(Entry(key, keys, screen))
+            more.setdefault(key.group_name, []).append(Entry(key, keys, screen))
+        # by name: the registry's order is the order modules happened to be imported in
+        for name in sorted(more):
+            groups.setdefault(name, []).extend(more[name])
 
     def rank(item: tuple[int, str]) -> tuple[int, int]:
         index, title = item

@@ -357,7 +357,8 @@ class SearchView(ReportWorkerErrors, Vertical):
     SearchView .search-row { height: 1; }
     SearchView .search-row > .search-label { width: 10; color: $text-muted; }
     SearchView Input { border: none; height: 1; padding: 0 1; width: 1fr; }
-    SearchView Input:focus { background: $boost; }
+    /* Textual's Input:focus draws a tall border: in one row only its top edge would show, hiding the text */
+    SearchView Input:focus { border: none; background: $boost; }
     SearchView #search-include, SearchView #search-exclude { width: 1fr; }
     SearchView #search-options { height: 1; color: $text-muted; }
     SearchView #search-status { height: 1; color: $text-muted; border-top: none; }

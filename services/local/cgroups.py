@@ -31,7 +31,8 @@ SELF_CGROUP = "/proc/self/cgroup"
 V2_CONTROLLERS = ("pids", "memory", "cpu")
 V1_REQUIRED = ("pids", "memory", "cpu")
 # The freezer makes kill_all race-free: frozen processes cannot fork or exit, so the pid list we kill is exact.
-V1_OPTIONAL = ("freezer",)
+# cpuacct (often mounted apart from cpu) counts the CPU time a sandbox used, for its metrics.
+V1_OPTIONAL = ("freezer", "cpuacct")
 CPU_PERIOD_US = 100_000
 CPU_QUOTA_MIN_US = 1_000  # the kernel's floor for cfs_quota_us
 MEMORY_MIN = 4 * 1024 * 1024
@@ -204,6 +205,22 @@ class Cgroup:
                     log.warning("could not remove cgroup %s: %s", d, exc)
                     break
 
+    def usage(self) -> CgroupUsage:
+        """What the sandbox's processes use now, read from the kernel's accounting (None where a file is missing)."""
+        if self.version == 2:
+            d = self.dirs["unified"]
+            stat = _keyed(d / "memory.stat")
+            cpu = _keyed(d / "cpu.stat").get("usage_usec")
+            return CgroupUsage(_int_file(d / "memory.current"), stat.get("file"), None if cpu is None else cpu * 1000)
+        mem = self.dirs.get("memory")
+        acct = self.dirs.get("cpuacct")
+        stat = _keyed(mem / "memory.stat") if mem else {}
+        return CgroupUsage(
+            _int_file(mem / "memory.usage_in_bytes") if mem else None,
+            stat.get("total_cache", stat.get("cache")),
+            _int_file(acct / "cpuacct.usage") if acct else None,
+        )
+
     def memory_peak_bytes(self) -> int | None:
         d = self.dirs.get("unified") if self.version == 2 else self.dirs.get("memory")
         if d is None:
@@ -213,6 +230,34 @@ class Cgroup:
             return int(raw.strip()) if raw else None
         except ValueError:
             return None
+
+
+@dataclass(frozen=True)
+class CgroupUsage:
+    """One reading of a sandbox cgroup's accounting: memory charged (page cache included), of it the page cache,
+    and the CPU time used since the cgroup was made."""
+
+    memory_bytes: int | None
+    cache_bytes: int | None
+    cpu_ns: int | None
+
+
+def _int_file(path: Path) -> int | None:
+    raw = _read(path)
+    try:
+        return int(raw.strip()) if raw else None
+    except ValueError:
+        return None
+
+
+def _keyed(path: Path) -> dict[str, int]:
+    """A flat-keyed cgroup file (`memory.stat`, `cpu.stat`): `name value` per line."""
+    out: dict[str, int] = {}
+    for line in (_read(path) or "").splitlines():
+        key, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            out[key] = int(value)
+    return out
 
 
 class CgroupManager:
@@ -341,9 +386,12 @@ class CgroupManager:
         if self._layout is None:
             return None
         dirs = self._dirs(sandbox_id)
-        if not all(d.is_dir() for d in dirs.values()):
+        # an optional v1 controller this sandbox's cgroup was made without (an older version made it) is left out
+        required = [ctl for ctl in dirs if ctl not in V1_OPTIONAL]
+        if not all(dirs[ctl].is_dir() for ctl in required):
             return None
-        return Cgroup(sandbox_id, self._layout.version, dirs)
+        present = {ctl: d for ctl, d in dirs.items() if ctl in required or d.is_dir()}
+        return Cgroup(sandbox_id, self._layout.version, present)
 
     def ensure(self, sandbox_id: str, *, pids_max: int, memory_bytes: int, cpus: float) -> Cgroup | None:
         """Create the sandbox's cgroup, or update its limits; None when unavailable or creation failed."""

@@ -5,7 +5,7 @@ possibly as root — and every path it is given names something the sandbox cont
 
 - **Path resolution that cannot leave the workspace.** The workspace root is opened once as an `O_PATH` directory
   fd; every path is resolved beneath it with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-  RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)` (through ctypes: Python has no wrapper). Where `openat2` is missing
+  RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)` (a ctypes shim: `services.local.linux_calls`). Where `openat2` is missing
   (kernels before 5.6, or a seccomp profile that refuses it) the same guarantee comes from a component-by-component
   walk with `O_PATH | O_NOFOLLOW | O_DIRECTORY` on the previous component's fd. Symlinks are never followed — not in
   the middle of a path and not at its end. The final component is always acted on relative to its parent's fd, so
@@ -30,17 +30,20 @@ workspace's host path; `str(OSError)` would include it, so it is never used), ch
 
 Paths arrive already normalised by `services.paths.normalize` ('a/b/c', '' = the root). They are checked again
 here (no '..', no '.', no empty component, no NUL, not absolute) because this is the last line of defence.
+
+Why one ~1,100-line file: `WorkspaceFS` is one class whose every method follows the same fd discipline (resolve
+beneath the root, act relative to the parent's fd, map the OSError); keeping it and its atomic write together
+lets a security review read the whole host-side surface in one place. The ctypes syscall shims are apart
+(`linux_calls.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import fnmatch
 import os
-import platform
 import re
 import secrets
 import stat
@@ -62,9 +65,10 @@ from services.errors import (
     SandbenchError,
     TooLarge,
 )
+from services.local.linux_calls import RENAME_NOREPLACE, openat2, renameat2
 from services.models import FileData, FileEntry, FileKind
 
-__all__ = ["USE_OPENAT2", "AtomicWrite", "WorkspaceFS", "is_temp_name", "openat2_available"]
+__all__ = ["USE_OPENAT2", "AtomicWrite", "WorkspaceFS", "is_temp_name"]
 
 USE_OPENAT2 = True
 """Module switch: False forces the component-walk fallback for every WorkspaceFS created afterwards (tests)."""
@@ -83,89 +87,11 @@ def is_temp_name(name: str) -> bool:
     return _TEMP_NAME.fullmatch(name) is not None
 
 
-# -- the syscalls Python has no wrapper for -------------------------------------------------------------------
-_SYS_OPENAT2 = 437  # the same number on x86_64 and aarch64 (the unified syscall table, Linux 5.6+)
-_SYS_RENAMEAT2 = {"x86_64": 316, "aarch64": 276}
-RESOLVE_NO_XDEV = 0x01
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
-_RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV
-RENAME_NOREPLACE = 1
-
 _O_CLOEXEC = os.O_CLOEXEC
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | _O_CLOEXEC  # a handle for *at() calls; no read permission needed
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC  # getdents needs a readable fd
 # O_NONBLOCK: a FIFO swapped in after the type check opens at once instead of waiting for a writer.
 _FILE_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | _O_CLOEXEC
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-_renameat2_fn = getattr(_libc, "renameat2", None)  # glibc >= 2.28; else the raw syscall
-if _renameat2_fn is not None:
-    _renameat2_fn.restype = ctypes.c_int
-    _renameat2_fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-
-
-def _openat2(dir_fd: int, path: str, flags: int) -> int:
-    """openat2(2) beneath `dir_fd`, no symlinks, no magic links, no mount crossings. Raises OSError."""
-    how = _OpenHow(flags, 0, _RESOLVE)
-    raw = os.fsencode(path or ".")
-    for _ in range(8):
-        # ctypes drops the GIL for the call, so a slow filesystem does not stall the app's other threads.
-        fd = _syscall(
-            ctypes.c_long(_SYS_OPENAT2),
-            ctypes.c_int(dir_fd),
-            ctypes.c_char_p(raw),
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
-        )
-        if fd >= 0:
-            return int(fd)
-        err = ctypes.get_errno()
-        # EAGAIN: RESOLVE_BENEATH saw a concurrent rename/mount and could not prove containment; try again.
-        if err not in (errno.EINTR, errno.EAGAIN):
-            raise OSError(err, os.strerror(err))
-    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
-
-
-def _renameat2(src_fd: int, src: str, dst_fd: int, dst: str, flags: int) -> None:
-    a, b = os.fsencode(src), os.fsencode(dst)
-    if _renameat2_fn is not None:
-        rc = _renameat2_fn(src_fd, a, dst_fd, b, flags)
-    else:
-        nr = _SYS_RENAMEAT2.get(platform.machine())
-        if nr is None:
-            raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
-        rc = _syscall(
-            ctypes.c_long(nr),
-            ctypes.c_int(src_fd),
-            ctypes.c_char_p(a),
-            ctypes.c_int(dst_fd),
-            ctypes.c_char_p(b),
-            ctypes.c_uint(flags),
-        )
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def openat2_available() -> bool:
-    """Whether this kernel (and any seccomp profile we run under) lets us use openat2."""
-    base = os.open("/", _DIR_PATH)
-    try:
-        _close(_openat2(base, ".", _DIR_PATH))
-    except OSError:
-        return False
-    finally:
-        os.close(base)
-    return True
 
 
 # -- small helpers --------------------------------------------------------------------------------------------
@@ -309,10 +235,12 @@ class WorkspaceFS:
         disk_limit_bytes: int | None = None,
         use_openat2: bool | None = None,
         journal: Path | None = None,
+        new_modes: tuple[int, int] = (0o644, 0o755),
     ) -> None:
         """`use_openat2`: None = use it when the kernel has it (and the module switch allows), False = force the
         component walk, True = require openat2 (ProviderError when unavailable). `journal`: a folder outside the
-        workspace, ours alone, where writes record their temp files (created if missing); None = no journal."""
+        workspace, ours alone, where writes record their temp files (created if missing); None = no journal.
+        `new_modes`: the modes of new files and folders (a volume shared by sandboxes of several uids: 0666, 0777)."""
         try:
             # The root itself is trusted (the provider created it), so this one open may follow symlinks.
             self._root_fd = os.open(root, _DIR_PATH)
@@ -322,6 +250,7 @@ class WorkspaceFS:
         self.owner_uid = owner_uid
         self.owner_gid = owner_gid
         self.disk_limit_bytes = disk_limit_bytes
+        self._file_mode, self._dir_mode = new_modes
         self._lock = threading.Lock()
         self._users = 0
         self._closed = False
@@ -338,7 +267,7 @@ class WorkspaceFS:
         self.resolver: Literal["openat2", "walk"] = "walk"
         if want:
             try:
-                _close(_openat2(self._root_fd, "", _DIR_PATH))
+                _close(openat2(self._root_fd, "", _DIR_PATH))
                 self.resolver = "openat2"
             except OSError as exc:
                 # ENOSYS: kernel < 5.6. EPERM: a container's seccomp profile that predates openat2.
@@ -394,7 +323,7 @@ class WorkspaceFS:
             return root
         if self.resolver == "openat2":
             try:
-                return _openat2(root, "/".join(parts), _DIR_PATH)
+                return openat2(root, "/".join(parts), _DIR_PATH)
             except OSError as exc:
                 raise _fail(exc, path, final=final) from exc
         fd = root
@@ -413,7 +342,7 @@ class WorkspaceFS:
     def _open_component(self, dir_fd: int, name: str, flags: int) -> int:
         """Open one name relative to `dir_fd` without following it. Raises OSError; ELOOP when it is a symlink."""
         if self.resolver == "openat2":
-            return _openat2(dir_fd, name, flags)
+            return openat2(dir_fd, name, flags)
         try:
             fd = os.open(name, flags | os.O_NOFOLLOW, dir_fd=dir_fd)
         except OSError as exc:
@@ -464,9 +393,7 @@ class WorkspaceFS:
         if not parts:
             try:
                 return (
-                    _openat2(root, "", _DIR_READ)
-                    if self.resolver == "openat2"
-                    else os.open(".", _DIR_READ, dir_fd=root)
+                    openat2(root, "", _DIR_READ) if self.resolver == "openat2" else os.open(".", _DIR_READ, dir_fd=root)
                 )
             except OSError as exc:
                 raise _fail(exc, path) from exc
@@ -616,7 +543,7 @@ class WorkspaceFS:
             elif old is not None:
                 final_mode = stat.S_IMODE(old.st_mode) & 0o777
             else:
-                final_mode = 0o644
+                final_mode = self._file_mode
             try:
                 # the parent's fd outlives this `with`: the temp file and the rename stay relative to it
                 own_pfd = os.dup(pfd)
@@ -799,7 +726,7 @@ class WorkspaceFS:
         try:
             if created:
                 self._chown_fd(fd)
-                os.fchmod(fd, 0o755)
+                os.fchmod(fd, self._dir_mode)
             entry = _entry(path, os.fstat(fd))
         except OSError as exc:
             os.close(fd)
@@ -851,7 +778,7 @@ class WorkspaceFS:
     @staticmethod
     def _rename_noreplace(sfd: int, sname: str, dfd: int, dname: str) -> None:
         try:
-            _renameat2(sfd, sname, dfd, dname, RENAME_NOREPLACE)
+            renameat2(sfd, sname, dfd, dname, RENAME_NOREPLACE)
             return
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EINVAL):

@@ -105,6 +105,7 @@ class SandboxRuntime:
     network: bool = False
     uid: int | None = None  # host uid to run as (root mode); None = the app's own uid
     gid: int | None = None
+    volumes: tuple[tuple[Path, str], ...] = ()  # (host folder, mount path inside) of each named volume, read-write
 
 
 @dataclass
@@ -172,6 +173,7 @@ class Launcher:
         self._seccomp: bytes | None = None
         self._shell = next((s for s in ("/bin/bash", "/usr/bin/bash", "/bin/sh") if os.path.exists(s)), "/bin/sh")
         self._mount_point = _workspace_mount_point() if os.geteuid() == 0 else None
+        self._volume_points = _volume_mount_points() if self._mount_point is not None else None
 
     # -- what isolation is in force ------------------------------------------------------------------------------
     @property
@@ -315,6 +317,9 @@ class Launcher:
             gid=rt.gid,
             rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
             bind=(rt.workspace, self._mount_point) if self._mount_point and rt.uid is not None else None,
+            volumes=[(host, self._volume_points[i]) for i, (host, _inside) in enumerate(rt.volumes)]
+            if self._binds_by_mount(rt) and self._volume_points
+            else [],
         )
 
     @property
@@ -395,7 +400,13 @@ class Launcher:
         # as the sandbox uid, resolves its bind sources by path, and the data dir's parents may not let it through.
         source = self._mount_point if self._binds_by_mount(rt) else rt.workspace
         a += ["--bind", str(source), SANDBOX_HOME]
-        a += ["--chdir", f"{SANDBOX_HOME}/{cwd}" if cwd else SANDBOX_HOME]
+        # Named volumes, read-write, at paths services/volumes.py allowed: on bwrap's own root (never inside the
+        # workspace, for the symlink reason above). As root, bound by the launcher on their own mount points.
+        for i, (host, inside) in enumerate(rt.volumes):
+            vsource = self._volume_points[i] if self._binds_by_mount(rt) and self._volume_points else host
+            a += ["--bind", str(vsource), inside]
+        # home-relative, or absolute under a named volume's mount point (the provider resolved it: services/volumes.py)
+        a += ["--chdir", cwd if cwd.startswith("/") else f"{SANDBOX_HOME}/{cwd}" if cwd else SANDBOX_HOME]
         a += ["--remount-ro", "/"]
         a += ["--seccomp", str(fds["seccomp"])]
         if "info" in fds:
@@ -467,6 +478,14 @@ class Launcher:
                 # fail closed: a sandbox that asked for network never runs without its own namespace's
                 # networking, and never on the host's network instead
                 raise IsolationUnavailable(why)
+        if rt.volumes and (
+            len(rt.volumes) > len(self._volume_points or ()) if self._binds_by_mount(rt) else rt.uid is not None
+        ):
+            # fail closed: the volumes folder is root's alone, reachable only through the launcher's own binds
+            raise IsolationUnavailable(
+                "this sandbox's volumes cannot be bound: the launcher has no mount points for them",
+                public="this sandbox's volumes cannot be mounted on this host (see 'sandbench doctor')",
+            )
         if rt.uid is not None and not self._binds_by_mount(rt):
             blocked = untraversable_folder(rt.workspace)
             if blocked is not None:
@@ -642,6 +661,28 @@ def _workspace_mount_point() -> Path | None:
         return None
 
 
+VOLUME_POINTS = 8  # services.volumes.MAX_MOUNTS (a test keeps them equal)
+
+
+def _volume_mount_points() -> list[Path] | None:
+    """As root: empty, root-owned, traversable folders `vol/0`, `vol/1`, ... the launcher binds each named volume on
+    (as it binds the workspace on `mnt`), so bwrap, running as the sandbox uid, reaches volumes kept in a 0700
+    folder."""
+    try:
+        base = run_root() / "vol"
+        points = [base, *(base / str(i) for i in range(VOLUME_POINTS))]
+        for d in points:
+            with contextlib.suppress(FileExistsError):
+                d.mkdir(mode=0o755)
+            st = os.lstat(d)
+            if not (os.path.isdir(d) and not os.path.islink(d) and st.st_uid == 0 and st.st_mode & 0o777 == 0o755):
+                raise ValueError(f"{d} is not a root-owned folder of mode 0755")
+        return points[1:]
+    except (OSError, ValueError) as exc:
+        log.warning("no volume mount points; volumes cannot be mounted: %s", exc)
+        return None
+
+
 def untraversable_folder(path: Path) -> Path | None:
     """The first folder above `path` that a uid in no group cannot traverse (mode bits), or None."""
     for d in reversed(path.parents):
@@ -727,9 +768,11 @@ def _make_preexec(
     gid: int | None,
     rlimits: list[tuple[int, int]],
     bind: tuple[Path, Path] | None = None,
+    volumes: Sequence[tuple[Path, Path]] = (),
 ) -> Callable[[], None]:
     """The child's last steps before exec: join the cgroup (as root), set limits, bind the workspace on the mount
-    point in a mount namespace of its own (as root, `bind` = (workspace, mount point)), drop to the sandbox uid.
+    point in a mount namespace of its own (as root, `bind` = (workspace, mount point); `volumes` likewise, each
+    (volume folder, its mount point)), drop to the sandbox uid.
 
     Runs between fork and exec, so it only makes system calls (no locks, no logging). The order matters:
     the cgroup files are root's to write; the uid change clears capabilities; the parent-death signal is set
@@ -741,6 +784,7 @@ def _make_preexec(
     prctl = libc.prctl
     unshare, mount = libc.unshare, libc.mount
     workspace, mount_point = (os.fsencode(bind[0]), os.fsencode(bind[1])) if bind else (b"", b"")
+    volume_binds = [(os.fsencode(src), os.fsencode(dst)) for src, dst in volumes]
 
     def fail(what: str) -> None:
         err = ctypes.get_errno()
@@ -772,6 +816,13 @@ def _make_preexec(
                     fail("bind the workspace")
             finally:
                 os.close(ws)
+            for src, dst in volume_binds:  # the volumes the same way, each on its own mount point
+                fd = os.open(src, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    if mount(b"/proc/self/fd/%d" % fd, dst, None, MS_BIND, None) != 0:
+                        fail("bind a volume")
+                finally:
+                    os.close(fd)
         if gid is not None and uid is not None:
             os.setgroups([])
             os.setresgid(gid, gid, gid)

@@ -1,11 +1,11 @@
 """Per-sandbox and per-snapshot metadata files: what `sandbench doctor --repair` rebuilds the state database from.
 
 `sandboxes/<id>/meta.json` records what cannot be recovered from the folder itself: name, owner, labels, resources,
-auto-stop, auto-archive, auto-delete, network, ephemeral, uid/gid and creation time. `snapshots/<stem>.json` does
-the same for `snapshots/<stem>.tar.gz` (owner, name, source, creation time). Both sit outside any workspace (the
-sandbox cannot write them), are 0600 (they name owners) and are written atomically: a temp file in the same folder,
-fsync, rename, fsync of the folder. The state database stays the authority while it is healthy; these files are
-rewritten whenever one of their fields changes.
+auto-stop, auto-archive, auto-delete, network, ephemeral, uid/gid, creation time and the volumes it mounts.
+`snapshots/<stem>.json` does the same for `snapshots/<stem>.tar.gz` (owner, name, source, creation time). Both sit
+outside any workspace (the sandbox cannot write them), are 0600 (they name owners) and are written atomically: a temp
+file in the same folder, fsync, rename, fsync of the folder. The state database stays the authority while it is
+healthy; these files are rewritten whenever one of their fields changes.
 
 Reading is strict: a file that does not parse, or holds a value of the wrong type or a name the provider would
 refuse, is `None` (the repair reports it and leaves the folder alone).
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import NameRejected
-from services.models import Resources
+from services.models import Resources, VolumeMount
 
 META_FILE = "meta.json"
 VERSION = 1
@@ -48,6 +48,7 @@ class SandboxMeta:
     created_at: float
     auto_archive: int = 10080  # minutes; files written before these were kept lack them: the defaults
     auto_delete: int = -1
+    volumes: tuple[VolumeMount, ...] = ()  # named volumes it mounts (volumes/<id>/ in the data dir)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,23 @@ def write_sandbox_meta(folder: Path, meta: SandboxMeta) -> None:
             "uid": meta.uid,
             "gid": meta.gid,
             "created_at": meta.created_at,
+            "volumes": [{"volume": m.volume, "path": m.path} for m in meta.volumes],
         },
     )
+
+
+def _mounts(raw: object) -> tuple[VolumeMount, ...] | None:
+    """The `volumes` list of a sandbox's meta.json (absent in files written before volumes: none), or None."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        return None
+    out = []
+    for d in raw:
+        if not (isinstance(d, dict) and isinstance(d.get("volume"), str) and isinstance(d.get("path"), str)):
+            return None
+        out.append(VolumeMount(volume=d["volume"], path=d["path"]))
+    return tuple(out)
 
 
 def _is_int(v: object) -> bool:
@@ -158,6 +174,9 @@ def read_sandbox_meta(folder: Path) -> SandboxMeta | None:
         return None
     if res["cpu"] < 1 or res["memory_gib"] <= 0 or res["disk_gib"] <= 0 or d["auto_stop_minutes"] < 0:
         return None
+    mounts = _mounts(d.get("volumes"))
+    if mounts is None:
+        return None
     try:
         validate_sandbox_name(d["name"])
         clean = validate_labels(labels)
@@ -177,6 +196,7 @@ def read_sandbox_meta(folder: Path) -> SandboxMeta | None:
         created_at=float(d["created_at"]),
         auto_archive=d.get("auto_archive_minutes", 10080),
         auto_delete=d.get("auto_delete_minutes", 0 if d["ephemeral"] else -1),
+        volumes=mounts,
     )
 
 

@@ -8,6 +8,7 @@ as root the launcher binds each workspace for bwrap, see launch.py):
     sandboxes/<id>/meta.json name, owner, labels, spec, uid (services/local/meta.py): what a repair rebuilds from
     sandboxes/<id>/archive.tar.gz   the packed workspace while archived
     snapshots/<stem>.tar.gz  named snapshots, each with its `<stem>.json` (owner, name, source)
+    volumes/<id>/            named volumes (services/local/volumes.py), mounted into the sandboxes that ask
     run/<id>/<pid>           outer bwrap pids, so `stop` from any process finds every process of the sandbox
 
 A `create` interrupted by a crash leaves a row in state `starting` marked with its creator's pid; the next
@@ -39,6 +40,7 @@ from services.errors import (
     AlreadyExists,
     Conflict,
     InvalidInput,
+    IsolationUnavailable,
     NameRejected,
     NotRunning,
     ProviderError,
@@ -49,11 +51,13 @@ from services.errors import (
 )
 from services.local import meta
 from services.local.activity import ActivityLog
+from services.local.cgroups import CgroupUsage
 from services.local.fsapi import AtomicWrite, WorkspaceFS
 from services.local.host_client import HostClient, HostTerminal
 from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
-from services.local.store import Row, SnapshotRow, Store
+from services.local.store import Row, SnapshotRow, Store, mounts_json
+from services.local.volumes import LocalVolumes
 from services.models import (
     BwrapChoice,
     ExecResult,
@@ -65,10 +69,12 @@ from services.models import (
     SandboxState,
     SnapshotInfo,
     TerminalInfo,
+    VolumeInfo,
     resolve_auto_archive,
     resolve_auto_delete,
 )
 from services.provider import OutputCallback, Stdin
+from services.volumes import home_relative, mounted_path
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +183,11 @@ class LocalProvider:
         self._locks: dict[str, asyncio.Lock] = {}
         self._usage_cache: dict[str, tuple[float, int]] = {}  # before _recover: its temp sweep uses them
         self.store = Store(data_dir / "state.db")
+        self.volumes = LocalVolumes(data_dir, self.store, shared=self.root_mode)
+        self._vol_fs: dict[tuple[str, str], WorkspaceFS] = {}  # (sandbox, volume) -> the file API in the volume
         try:
             self._recover()
+            self.volumes.recover()
         except BaseException:
             self.store.close()
             raise
@@ -225,6 +234,7 @@ class LocalProvider:
             network=row.network,
             uid=row.uid,
             gid=row.gid,
+            volumes=tuple((self.volumes.data_path(m.volume), m.path) for m in row.volumes),
         )
 
     def _fs_for(self, row: Row) -> WorkspaceFS:
@@ -267,6 +277,8 @@ class LocalProvider:
         fs = self._fs.pop(sandbox_id, None)
         if fs is not None:
             fs.close()
+        for key in [k for k in self._vol_fs if k[0] == sandbox_id]:
+            self._vol_fs.pop(key).close()
 
     def isolation(self) -> Isolation:
         return self.launcher.isolation()
@@ -313,6 +325,7 @@ class LocalProvider:
             auto_archive_minutes=row.auto_archive,
             auto_delete_minutes=row.auto_delete,
             stopped_at=_ts(row.stopped_at) if row.stopped_at is not None else None,
+            volumes=row.volumes,
         )
 
     def _usage(self, row: Row) -> int | None:
@@ -385,6 +398,7 @@ class LocalProvider:
                 created_at=row.created_at,
                 auto_archive=row.auto_archive,
                 auto_delete=row.auto_delete,
+                volumes=row.volumes,
             ),
         )
 
@@ -413,10 +427,17 @@ class LocalProvider:
         labels[self.owner_label] = owner
         sandbox_id = secrets.token_hex(6)
         now = time.time()
+        if spec.volumes and self.root_mode and self.launcher.binds_workspace_by_path:
+            # the volumes folder is root's alone (0700): only the launcher's own bind (as root) can reach it
+            raise IsolationUnavailable(
+                "volumes cannot be mounted here: the launcher has no mount point to bind them on as root",
+                public="volumes cannot be mounted on this host (see 'sandbench doctor')",
+            )
         try:
             with self.store.tx() as con:
                 if self.store.by_name(owner, spec.name) is not None:
                     raise AlreadyExists(f"a sandbox named {spec.name!r} already exists")
+                mounts = self.volumes.resolve(spec.volumes, owner)
                 uid = gid = None
                 if self.root_mode:
                     uid = gid = self._free_uid(con)
@@ -442,6 +463,7 @@ class LocalProvider:
                         "last_activity": now,
                         "error": "creating",
                         "creator": _me(),
+                        "volumes": mounts_json(mounts),
                     },
                 )
         except Exception as exc:
@@ -454,6 +476,8 @@ class LocalProvider:
             if os.environ.get("SANDBENCH_FAULT") == "create-crash":  # fault injection for the crash test only
                 os._exit(70)
             self.store.update(sandbox_id, state=SandboxState.STARTED, error=None, creator=None)
+            if mounts:
+                self.store.volumes_used([m.volume for m in mounts], now)
         except BaseException:
             shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
             self.store.delete(sandbox_id)
@@ -703,62 +727,151 @@ class LocalProvider:
         self.activity.note(sandbox_id)
 
     # -- files ----------------------------------------------------------------------------------------------
+    # A path under a volume's mount point (one under /home/daytona, which the file API treats as the home) is
+    # served from the volume's folder, so the file API sees what the sandbox's processes see there.
     async def _files(self, sandbox_id: str) -> WorkspaceFS:
         return self._fs_for(self._running_row(sandbox_id))
 
+    async def _at(self, sandbox_id: str, path: str) -> tuple[WorkspaceFS, str, str]:
+        """The file API for `path`: (fs, the path inside it, the mount's home-relative prefix or "")."""
+        row = self._running_row(sandbox_id)
+        for m in row.volumes:
+            rel = home_relative(m.path)
+            if rel is not None and (path == rel or path.startswith(rel + "/")):
+                return self._volume_fs(row, m.volume), path[len(rel) + 1 :], rel
+        return self._fs_for(row), path, ""
+
+    def _volume_fs(self, row: Row, volume_id: str) -> WorkspaceFS:
+        fs = self._vol_fs.get((row.id, volume_id))
+        if fs is None:
+            fs = WorkspaceFS(
+                self.volumes.data_path(volume_id),
+                owner_uid=row.uid,
+                owner_gid=row.gid,
+                journal=self.volumes.journal(volume_id),
+                # sandboxes of other uids share it (root mode): what the file API writes, they may change too
+                new_modes=(0o666, 0o777) if self.volumes.shared else (0o644, 0o755),
+            )
+            self._vol_fs[(row.id, volume_id)] = fs
+        return fs
+
+    def _mount_points(self, row: Row, parent: str) -> builtins.list[tuple[str, str]]:
+        """(name, volume id) of the mount points directly in the folder `parent` (home-relative)."""
+        out = []
+        for m in row.volumes:
+            rel = home_relative(m.path)
+            if rel is not None and rel.rpartition("/")[0] == parent:
+                out.append((rel.rpartition("/")[2], m.volume))
+        return out
+
+    @staticmethod
+    def _under(prefix: str, entry: FileEntry) -> FileEntry:
+        if not prefix:
+            return entry
+        path = f"{prefix}/{entry.path}" if entry.path else prefix
+        return dataclasses.replace(entry, path=path, name=entry.name or prefix.rpartition("/")[2])
+
     async def list_dir(self, sandbox_id: str, path: str, *, details: bool = True) -> builtins.list[FileEntry]:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.list_dir, path, details=details)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        entries = [self._under(prefix, e) for e in await asyncio.to_thread(fs.list_dir, inner, details=details)]
+        if not prefix:  # a volume's mount point shows in its folder's listing, though no folder of the home holds it
+            row = self._running_row(sandbox_id)
+            names = {e.name for e in entries}
+            for name, _vol in self._mount_points(row, path):
+                if name not in names:
+                    with contextlib.suppress(SandbenchError):
+                        entries.append(await self.stat(sandbox_id, f"{path}/{name}" if path else name))
+        return entries
 
     async def stat(self, sandbox_id: str, path: str) -> FileEntry:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.stat, path)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        return self._under(prefix, await asyncio.to_thread(fs.stat, inner))
 
     async def read_file(self, sandbox_id: str, path: str, *, limit: int, head: bool = False) -> FileData:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.read, path, limit=limit, head=head)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        data = await asyncio.to_thread(fs.read, inner, limit=limit, head=head)
+        return dataclasses.replace(data, path=path) if prefix else data
 
     async def write_file(
         self, sandbox_id: str, path: str, data: bytes, *, expected_mtime: float | None = None
     ) -> FileEntry:
-        fs = await self._files(sandbox_id)
+        fs, inner, prefix = await self._at(sandbox_id, path)
         self._usage_cache.pop(sandbox_id, None)
-        return await asyncio.to_thread(fs.write, path, data, expected_mtime=expected_mtime)
+        return self._under(prefix, await asyncio.to_thread(fs.write, inner, data, expected_mtime=expected_mtime))
 
     async def open_read(self, sandbox_id: str, path: str) -> _FileReader:
-        fs = await self._files(sandbox_id)
-        fd, st = await asyncio.to_thread(fs.open_read, path)
+        fs, inner, _prefix = await self._at(sandbox_id, path)
+        fd, st = await asyncio.to_thread(fs.open_read, inner)
         return _FileReader(fd, st.st_size, path)
 
     async def open_write(self, sandbox_id: str, path: str) -> _FileWriter:
-        fs = await self._files(sandbox_id)
+        fs, inner, prefix = await self._at(sandbox_id, path)
         self._usage_cache.pop(sandbox_id, None)
-        return _FileWriter(await asyncio.to_thread(fs.open_write, path))
+        return _FileWriter(await asyncio.to_thread(fs.open_write, inner), prefix)
 
     async def mkdir(self, sandbox_id: str, path: str, *, parents: bool = False) -> FileEntry:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.mkdir, path, parents=parents)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        if prefix and not inner:
+            return await self.stat(sandbox_id, path)  # the mount point: there already
+        return self._under(prefix, await asyncio.to_thread(fs.mkdir, inner, parents=parents))
 
     async def move(self, sandbox_id: str, src: str, dst: str, *, overwrite: bool = False) -> FileEntry:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.move, src, dst, overwrite=overwrite)
+        sfs, sinner, sprefix = await self._at(sandbox_id, src)
+        dfs, dinner, dprefix = await self._at(sandbox_id, dst)
+        if sfs is not dfs:
+            raise InvalidInput("moving between a volume and the rest of the sandbox is not supported: copy, delete")
+        if sprefix and (not sinner or not dinner):
+            raise InvalidInput("a volume's mount point cannot be moved")
+        return self._under(dprefix, await asyncio.to_thread(sfs.move, sinner, dinner, overwrite=overwrite))
 
     async def delete_path(self, sandbox_id: str, path: str, *, recursive: bool = False) -> None:
-        fs = await self._files(sandbox_id)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        if prefix and not inner:
+            raise InvalidInput("a volume's mount point cannot be deleted (delete what is in it, or the volume)")
         self._usage_cache.pop(sandbox_id, None)
-        await asyncio.to_thread(fs.delete, path, recursive=recursive)
+        await asyncio.to_thread(fs.delete, inner, recursive=recursive)
 
     async def search(self, sandbox_id: str, path: str, pattern: str, *, limit: int = 1000) -> builtins.list[str]:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.search, path, pattern, limit=limit)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        found = await asyncio.to_thread(fs.search, inner, pattern, limit=limit)
+        return [f"{prefix}/{p}" if p else prefix for p in found] if prefix else found
 
     async def list_files(self, sandbox_id: str, path: str = "", *, limit: int = 200_000) -> builtins.list[str]:
-        fs = await self._files(sandbox_id)
-        return await asyncio.to_thread(fs.walk_files, path, limit=limit)
+        fs, inner, prefix = await self._at(sandbox_id, path)
+        found = await asyncio.to_thread(fs.walk_files, inner, limit=limit)
+        return [f"{prefix}/{p}" if p else prefix for p in found] if prefix else found
+
+    # -- volumes ---------------------------------------------------------------------------------------------
+    async def create_volume(self, name: str, owner: str, *, cap: int) -> VolumeInfo:
+        return await self.volumes.create(name, owner, cap=cap)
+
+    async def list_volumes(self, owner: str) -> builtins.list[VolumeInfo]:
+        return self.volumes.list(owner)
+
+    async def delete_volume(self, volume_id: str, owner: str) -> None:
+        for key in [k for k in self._vol_fs if k[1] == volume_id]:
+            self._vol_fs.pop(key).close()
+        await self.volumes.delete(volume_id, owner)
 
     async def disk_usage(self, sandbox_id: str) -> int:
         row = self._row(sandbox_id)
         return await asyncio.to_thread(lambda: self._usage(row) or 0)
+
+    @property
+    def cgroups_reason(self) -> str:
+        """Why there are no per-sandbox cgroups on this host ("" when there are)."""
+        return "" if self.launcher.cgroups.available else self.launcher.cgroups.reason
+
+    async def cgroup_usage(self, sandbox_id: str) -> CgroupUsage | None:
+        """The sandbox cgroup's accounting now; None when this host has no per-sandbox cgroups (`cgroups_reason`).
+        A sandbox that has run nothing yet has no cgroup, and uses nothing: all zero."""
+        self._row(sandbox_id)
+        if not self.launcher.cgroups.available:
+            return None
+        cg = self.launcher.cgroups.get(sandbox_id)
+        if cg is None:
+            return CgroupUsage(0, 0, 0)
+        return await asyncio.to_thread(cg.usage)
 
     # -- processes ------------------------------------------------------------------------------------------
     async def exec(
@@ -778,7 +891,7 @@ class LocalProvider:
         launched = await self.launcher.spawn(
             self._runtime(row),
             argv,
-            cwd=cwd,
+            cwd=mounted_path(row.volumes, cwd) or cwd,
             env=env,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -867,7 +980,7 @@ class LocalProvider:
             launched = await self.launcher.spawn(
                 self._runtime(row),
                 ["/usr/bin/setsid", "--ctty", "--wait", self.launcher._shell, "-i"],
-                cwd=cwd,
+                cwd=mounted_path(row.volumes, cwd) or cwd,
                 env=env,
                 pty_slave=slave,
             )
@@ -921,7 +1034,7 @@ class LocalProvider:
             log.info("asking the session host to end %s's shells: %s", sandbox_id, exc)
 
     async def close(self) -> None:
-        for sid in list(self._fs):
+        for sid in {*self._fs, *(k[0] for k in self._vol_fs)}:
             self._drop_fs(sid)
         await self.activity.close()
         self.store.close()
@@ -950,8 +1063,9 @@ class _FileReader:
 class _FileWriter:
     """`WriteStream` over `WorkspaceFS.open_write`; each step runs in a worker thread, one at a time."""
 
-    def __init__(self, pending: AtomicWrite) -> None:
+    def __init__(self, pending: AtomicWrite, prefix: str = "") -> None:
         self._pending = pending
+        self._prefix = prefix  # a volume's mount point (home-relative): what the entry's path is under
 
     @property
     def written(self) -> int:
@@ -961,7 +1075,7 @@ class _FileWriter:
         await asyncio.to_thread(self._pending.write, data)
 
     async def commit(self) -> FileEntry:
-        return await asyncio.to_thread(self._pending.commit)
+        return LocalProvider._under(self._prefix, await asyncio.to_thread(self._pending.commit))
 
     async def abort(self) -> None:
         await asyncio.to_thread(self._pending.abort)

@@ -26,7 +26,7 @@ from pathlib import Path
 from services.errors import ProviderError
 from services.local import meta
 from services.local.launch import Launcher
-from services.local.store import SnapshotRow, Store, is_damage
+from services.local.store import SnapshotRow, Store, is_damage, mounts_json
 from services.models import SandboxState
 
 DB_NAME = "state.db"
@@ -233,6 +233,7 @@ def _rebuild_sandboxes(data_dir: Path, store: Store, result: RepairResult) -> No
                     "auto_delete": m.auto_delete,
                     # a repaired stopped sandbox counts as stopped from now: its stop time is not in the folder
                     "stopped_at": time.time() if state is not SandboxState.STARTED else None,
+                    "volumes": mounts_json(m.volumes),
                 },
             )
         result.sandboxes.append(m.name)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from services.errors import StateDatabaseDamaged
-from services.models import Resources, SandboxState
+from services.models import Resources, SandboxState, VolumeMount
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
     PRIMARY KEY (owner, name)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS volumes (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_used_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS volumes_owner_name ON volumes(owner, name);
 """
 # Columns added after the first release, with what an older database gets: `ALTER TABLE ... ADD COLUMN` on open.
 # An old ephemeral sandbox is auto-delete 0 (deleted on stop, as before); an old stopped sandbox counts as stopped
@@ -72,6 +80,7 @@ ADDED_COLUMNS = (
     ("auto_archive", "INTEGER NOT NULL DEFAULT 10080"),
     ("auto_delete", "INTEGER NOT NULL DEFAULT -1"),
     ("stopped_at", "REAL"),
+    ("volumes", "TEXT NOT NULL DEFAULT '[]'"),  # JSON [{"volume": id, "path": mount path}] (services/volumes.py)
 )
 
 
@@ -95,6 +104,28 @@ class Row:
     auto_archive: int = 10080  # minutes stopped before it is archived
     auto_delete: int = -1  # minutes stopped before it is deleted (-1 never, 0 on stop)
     stopped_at: float | None = None  # when it last stopped; None while running
+    volumes: tuple[VolumeMount, ...] = ()  # named volumes mounted into it
+
+
+@dataclass(frozen=True)
+class VolumeRow:
+    id: str
+    owner: str
+    name: str
+    created_at: float
+    last_used_at: float | None
+
+
+def mounts_json(mounts: tuple[VolumeMount, ...] | list[VolumeMount]) -> str:
+    return json.dumps([{"volume": m.volume, "path": m.path} for m in mounts])
+
+
+def _mounts(raw: str | None) -> tuple[VolumeMount, ...]:
+    return tuple(VolumeMount(volume=str(d["volume"]), path=str(d["path"])) for d in json.loads(raw or "[]"))
+
+
+def _volume(r: sqlite3.Row) -> VolumeRow:
+    return VolumeRow(r["id"], r["owner"], r["name"], r["created_at"], r["last_used_at"])
 
 
 @dataclass(frozen=True)
@@ -127,6 +158,7 @@ def _row(r: sqlite3.Row) -> Row:
         auto_archive=r["auto_archive"],
         auto_delete=r["auto_delete"],
         stopped_at=r["stopped_at"],
+        volumes=_mounts(r["volumes"]),
     )
 
 
@@ -237,6 +269,8 @@ class Store:
             values["labels"] = json.dumps(values["labels"], sort_keys=True)
         if "state" in values:
             values["state"] = str(values["state"])
+        if "volumes" in values:
+            values["volumes"] = mounts_json(values["volumes"])
         sets = ", ".join(f"{k} = ?" for k in values)  # keys are ours, never user data
         self._db.execute(f"UPDATE sandboxes SET {sets} WHERE id = ?", (*values.values(), sandbox_id))  # noqa: S608
 
@@ -288,3 +322,46 @@ class Store:
     @_guarded
     def delete_snapshot(self, owner: str, name: str) -> None:
         self._db.execute("DELETE FROM snapshots WHERE owner = ? AND name = ?", (owner, name))
+
+    # volumes ------------------------------------------------------------------------------------------------
+    @_guarded
+    def volumes(self, owner: str | None = None) -> list[VolumeRow]:
+        if owner is None:
+            rows = self._db.execute("SELECT * FROM volumes ORDER BY created_at")
+        else:
+            rows = self._db.execute("SELECT * FROM volumes WHERE owner = ? ORDER BY created_at", (owner,))
+        return [_volume(r) for r in rows]
+
+    @_guarded
+    def volume(self, con: sqlite3.Connection, volume_id: str) -> VolumeRow | None:
+        r = con.execute("SELECT * FROM volumes WHERE id = ?", (volume_id,)).fetchone()
+        return _volume(r) if r else None
+
+    @_guarded
+    def count_volumes(self, con: sqlite3.Connection, owner: str) -> int:
+        return int(con.execute("SELECT COUNT(*) FROM volumes WHERE owner = ?", (owner,)).fetchone()[0])
+
+    @_guarded
+    def add_volume(self, con: sqlite3.Connection, row: VolumeRow) -> None:
+        con.execute(
+            "INSERT INTO volumes (id, owner, name, created_at, last_used_at) VALUES (?, ?, ?, ?, ?)",
+            (row.id, row.owner, row.name, row.created_at, row.last_used_at),
+        )
+
+    @_guarded
+    def delete_volume(self, con: sqlite3.Connection, volume_id: str) -> None:
+        con.execute("DELETE FROM volumes WHERE id = ?", (volume_id,))
+
+    @_guarded
+    def volume_users(self, con: sqlite3.Connection, volume_id: str) -> list[str]:
+        """Names of the sandboxes that mount the volume (any state: a stopped one mounts it again on start)."""
+        rows = con.execute(
+            "SELECT s.name FROM sandboxes AS s, json_each(s.volumes) AS m "
+            "WHERE json_extract(m.value, '$.volume') = ? ORDER BY s.name",
+            (volume_id,),
+        )
+        return [r["name"] for r in rows]
+
+    @_guarded
+    def volumes_used(self, volume_ids: list[str], when: float) -> None:
+        self._db.executemany("UPDATE volumes SET last_used_at = ? WHERE id = ?", [(when, v) for v in volume_ids])

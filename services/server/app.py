@@ -21,7 +21,6 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -30,7 +29,7 @@ from services.errors import InvalidInput, ProviderError, SandbenchError, Sandbox
 from services.models import AUTO_ARCHIVE_DEFAULT, AUTO_DELETE_NEVER, Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.provider import Provider
 from services.sandbox_service import SandboxService
-from services.server import lifecycle, wire
+from services.server import lifecycle, snapshots, unsupported, wire
 from services.server.auth import TokenTable
 from services.server.limits import OverLimit, ServeLimits
 
@@ -96,7 +95,7 @@ class ServerState:
         if svc is None:
             # others' sandboxes are never shown through the server: a token sees exactly its owner's
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
-            svc = SandboxService(self.provider, cfg)
+            svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
             self._services[identity] = svc
         return svc
 
@@ -122,6 +121,8 @@ def service_of(request: web.Request) -> SandboxService:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     st = state_of(request)
+    if getattr(request.match_info.handler, "no_bearer_auth", False):
+        return await handler(request)  # preview links carry their own token (services/server/preview.py)
     identity = st.tokens.identity(TokenTable.from_header(request.headers.get("Authorization")))
     if identity is None:
         return wire.error_response(401, "missing or unknown bearer token", "UNAUTHORIZED", request)
@@ -201,7 +202,10 @@ def toolbox_url(request: web.Request) -> str:
 
 
 def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
+    from services.server.volumes import mounts_dto
+
     out = wire.sandbox_dto(info, toolbox_url(request))
+    out["volumes"] = mounts_dto(info)
     out["env"] = state_of(request).env.get(info.id)
     out["labels"] = lifecycle.wire_labels(info.labels, service_of(request).owner_label)
     out[lifecycle.OWNER_KEY] = service_of(request).identity  # ownership is the token's: the label stays inside
@@ -232,6 +236,8 @@ def _int(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
 
 
 def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
+    from services.server.volumes import mounts_from_create
+
     name = body.get("name") or f"sandbox-{secrets.token_hex(4)}"
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
@@ -258,6 +264,7 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
         snapshot=snapshot or None,
         auto_archive_minutes=lifecycle.interval(body, "autoArchiveInterval", AUTO_ARCHIVE_DEFAULT),
         auto_delete_minutes=lifecycle.interval(body, "autoDeleteInterval", AUTO_DELETE_NEVER, lo=None),
+        volumes=mounts_from_create(body),
     )
 
 
@@ -269,8 +276,13 @@ async def create_sandbox(request: web.Request) -> web.Response:
     spec = spec_from_create(body)
     env = validate(body.get("env"))
     svc = service_of(request)
+    if snapshots.is_builtin(spec.snapshot):  # the host image itself: a plain create
+        spec = dataclasses.replace(spec, snapshot=None)
     if spec.snapshot is not None and spec.snapshot not in {s.name for s in await svc.list_snapshots()}:
-        raise SnapshotNotFound(f"no snapshot {spec.snapshot!r} (sandbench serve knows only snapshots taken here)")
+        raise SnapshotNotFound(
+            f"no snapshot {spec.snapshot!r} (sandbench serve knows the built-in {snapshots.BUILTIN!r} and the "
+            "snapshots taken here)"
+        )
     if body.get("buildInfo"):
         log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
     info = await svc.create(spec)
@@ -379,6 +391,7 @@ async def snapshot_sandbox(request: web.Request) -> web.Response:
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput("a snapshot needs a name")
+    snapshots.refuse_builtin_name(name)
     await service_of(request).snapshot(info.id, name)
     return wire.json_response(dto(request, await service_of(request).get(info.id)))
 
@@ -422,31 +435,6 @@ async def toolbox_proxy_url(request: web.Request) -> web.Response:
     return wire.json_response({"url": toolbox_url(request)})
 
 
-async def unsupported(request: web.Request) -> web.Response:
-    return wire.error_response(
-        501, f"{request.method} {request.path} is not supported by sandbench serve", "NOT_IMPLEMENTED", request
-    )
-
-
-async def list_snapshots(request: web.Request) -> web.Response:
-    snaps = await service_of(request).list_snapshots()
-    items = [wire.snapshot_dto(s) for s in snaps]
-    return wire.json_response({"items": items, "total": len(items), "page": 1, "totalPages": 1})
-
-
-async def get_snapshot(request: web.Request) -> web.Response:
-    name = unquote(request.match_info["id"])
-    for snap in await service_of(request).list_snapshots():
-        if snap.name == name:
-            return wire.json_response(wire.snapshot_dto(snap))
-    raise SnapshotNotFound(f"no snapshot {name!r}")
-
-
-async def delete_snapshot(request: web.Request) -> web.Response:
-    await service_of(request).delete_snapshot(unquote(request.match_info["id"]))
-    return web.Response(status=204)
-
-
 def build_app(
     provider: Provider,
     config: Config,
@@ -455,15 +443,22 @@ def build_app(
     *,
     reaper_interval: float = 30.0,
 ) -> web.Application:
-    from services.server import toolbox
+    from services.server import lsp, metrics, preview, toolbox
 
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
+    app = web.Application(
+        # unmatched routes answer 501 naming the feature, after authentication (services/server/unsupported.py)
+        middlewares=[error_middleware, auth_middleware, unsupported.unmatched_middleware],
+        client_max_size=16 * 1024 * 1024,
+    )
     state = ServerState(provider, config, tokens, limits or ServeLimits())
     app[STATE_KEY] = state
     r = app.router
     r.add_post("/api/sandbox", create_sandbox)
     r.add_get("/api/sandbox", list_sandboxes)
     r.add_get("/api/sandbox/{id}", get_sandbox)
+    from services.server import volumes  # named volumes: /api/volumes (services/server/volumes.py)
+
+    volumes.add_routes(app)
     r.add_delete("/api/sandbox/{id}", delete_sandbox)
     r.add_post("/api/sandbox/{id}/start", start_sandbox)
     r.add_post("/api/sandbox/{id}/stop", stop_sandbox)
@@ -473,13 +468,14 @@ def build_app(
     r.add_get("/api/sandbox/{id}/toolbox-proxy-url", toolbox_proxy_url)
     r.add_post("/api/sandbox/{id}/last-activity", last_activity)
     r.add_post("/api/sandbox/{id}/fork", fork_sandbox)
-    r.add_get("/api/snapshots", list_snapshots)
-    r.add_get("/api/snapshots/{id}", get_snapshot)
-    r.add_delete("/api/snapshots/{id}", delete_snapshot)
+    snapshots.add_routes(app)
     lifecycle.add_routes(app)
+    metrics.add_routes(app)  # these two before the toolbox's catch-all
+    lsp.add_routes(app)
+    preview.add_routes(app)
     toolbox.add_routes(app)
-    # everything else (ttl, network settings, socket.io, ...) answers 501/404 after authentication
-    r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported)
+    # everything else (ttl, network settings, socket.io, ...) answers 501 naming the feature, after authentication
+    r.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported.handler)
 
     async def on_startup(_app: web.Application) -> None:
         state.start_auto_stop(reaper_interval)

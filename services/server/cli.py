@@ -67,6 +67,7 @@ LIMIT_FLAGS = (
         "--follow-max-streams", "follow_max_streams", int, "session-command log streams open at once per identity"
     ),
     LimitFlag("--exec-max-concurrent", "exec_max_concurrent", int, "toolbox commands running at once per identity"),
+    LimitFlag("--volume-max", "volume_max", int, "named volumes per identity"),
     LimitFlag(
         "--header-timeout", "header_timeout", float, "close a connection that sends no complete request head in time"
     ),
@@ -86,6 +87,18 @@ LIMIT_FLAGS = (
         "output one code interpreter run may stream",
         MiB,
     ),
+    LimitFlag(
+        "--preview-max-connections",
+        "preview_max_connections",
+        int,
+        "preview-link requests and WebSockets open at once per identity",
+    ),
+    LimitFlag("--preview-max-body-mib", "preview_max_body_bytes", int, "request body of one preview request", MiB),
+    LimitFlag(
+        "--preview-max-response-mib", "preview_max_response_bytes", int, "response one preview request streams", MiB
+    ),
+    LimitFlag("--preview-timeout", "preview_timeout", float, "how long a sandbox's server may stay silent"),
+    LimitFlag("--preview-max-signed", "preview_max_signed", int, "signed preview URLs alive at once per identity"),
 )
 
 

@@ -345,6 +345,9 @@ async def create_context(request: web.Request) -> web.Response:
     if language is not None and language != "python":
         raise InvalidInput(f"unsupported language: {str(language)[:40]} (only 'python' is supported)")
     cwd, inside = _cwd(body.get("cwd"))
+    from services.server.volumes import exec_cwd
+
+    inside = await exec_cwd(request, inside)  # under a volume's mount point: the volume, where the sandbox sees it
     ctx = await manager(request).create(svc, sandbox_id, request["identity"], cwd, inside)
     return wire.json_response(ctx.info())
 

@@ -48,6 +48,13 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
     """Refuse, before anything is made, the create settings a local sandbox cannot honour."""
     if body.get("public") is True:
         raise NotSupported(PUBLIC_REFUSED)
+    gpu = body.get("gpu")
+    if gpu not in (None, 0):
+        # accepting it and running without one would let code that needs a GPU fail later, far from the cause
+        raise NotSupported(
+            "GPU sandboxes (resources gpu=…) are not supported by sandbench serve: local sandboxes run on the host's "
+            "CPUs only; create the sandbox without a gpu request"
+        )
     for key, name in (("networkAllowList", "network_allow_list"), ("domainAllowList", "domain_allow_list")):
         value = body.get(key)
         if value is None or value == "":

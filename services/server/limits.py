@@ -14,6 +14,10 @@ oldest finished commands are forgotten first; output of running commands past it
 with no command queued or running and no request for `session_idle_timeout` is deleted; an identity has at most
 `follow_max_streams` log-follow WebSockets open. Commands run by the toolbox (exec, code_run, git, search) are
 capped per identity while they run; past it a request is refused at once rather than queued.
+
+Preview links proxy into a sandbox's ports: connections open at once are capped per identity, a request body is
+capped (413), a response body too (the stream is cut), and the sandbox's server may stay silent only so long (504
+before its answer; the stream is ended after). Signed preview URLs alive at once are capped per identity.
 """
 
 from __future__ import annotations
@@ -39,10 +43,17 @@ class ServeLimits:
     session_idle_timeout: float = 3600.0  # seconds a process session may be unused before it is deleted
     follow_max_streams: int = 64  # log-follow WebSockets of process-session commands open at once per identity
     exec_max_concurrent: int = 32  # toolbox commands (exec, code_run, git, search) running at once per identity
+    volume_max: int = 100  # named volumes per identity (services/volumes.py); past it a create answers 429
     header_timeout: float = 60.0  # seconds to receive a request head (from connect, or the previous response)
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body
     interpreter_max_contexts: int = 32  # code interpreter contexts (one Python process each) per identity
     interpreter_max_output_bytes: int = 16 * MiB  # output one code interpreter run streams; the rest is dropped
+    # preview links (services/server/preview.py)
+    preview_max_connections: int = 64  # proxied preview requests and WebSockets open at once per identity
+    preview_max_body_bytes: int = 64 * MiB  # request body one preview request may send into the sandbox
+    preview_max_response_bytes: int = 1024 * MiB  # response body one preview request may stream back
+    preview_timeout: float = 300.0  # seconds the sandbox's server may stay silent (its answer, or mid-stream)
+    preview_max_signed: int = 1000  # signed preview URLs alive at once per identity
 
 
 class OverLimit(SandbenchError):

@@ -178,37 +178,82 @@ async def _serve(request: web.Request, session: PtySession | None, error: str | 
     return ws
 
 
-async def create_connect(request: web.Request) -> web.StreamResponse:
+class PtyExists(SandbenchError):
+    title = "PTY session exists"
+    http_status = 409
+    http_code = "CONFLICT"
+
+
+async def start_session(
+    request: web.Request, pty_id: str, cols: int, rows: int, cwd: str | None, envs: dict[str, str]
+) -> PtySession | str:
+    """A new PTY session `pty_id` in the request's sandbox, its shell started; or why the identity may not open
+    another (the caller says so its own way). Raises PtyExists for an id in use."""
     sandbox_id = request.match_info["sid"]
     svc = service_of(request)
-    pty_id = request.query.get("id", "")
     if not ID_RE.match(pty_id):
         raise InvalidInput("a PTY session id is 1-128 letters, digits, '.', '_' or '-'")
-    cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
-    cwd_rel, _ = wire.workspace_path(request.query.get("cwd"))
-    envs = _envs_from_protocols(request.headers.get("Sec-WebSocket-Protocol", ""))
+    cwd_rel, _ = wire.workspace_path(cwd)
     mgr = manager(request)
     owner: str = request["identity"]
     await svc.ensure_running(sandbox_id)  # ownership before anything, so ids in others' sandboxes reveal nothing
     if mgr.get(sandbox_id, pty_id) is not None:
-        return wire.error_response(409, f"PTY session {pty_id!r} already exists", "CONFLICT", request)
-    # refused after the upgrade: the SDK raises the error control message's text, but only a status for a non-101
+        raise PtyExists(f"PTY session {pty_id!r} already exists")
     if (full := mgr.full_message(owner)) is not None:
-        return await _serve(request, None, full)
+        return full
     from services.server.app import state_of
 
     env = {"TERM": "xterm-256color", **state_of(request).env.merged(sandbox_id, envs)}
     terminal = await svc.open_terminal(sandbox_id, cols, rows, cwd=cwd_rel, env=env)
     if mgr.get(sandbox_id, pty_id) is not None:  # lost a race with a concurrent create of the same id
         await terminal.close()
-        return wire.error_response(409, f"PTY session {pty_id!r} already exists", "CONFLICT", request)
+        raise PtyExists(f"PTY session {pty_id!r} already exists")
     if (full := mgr.full_message(owner)) is not None:  # lost a race with concurrent creates
         await terminal.close()
-        return await _serve(request, None, full)
+        return full
     cwd_abs = wire.to_sandbox_path(cwd_rel, wire.HOME)
     session = PtySession(pty_id, sandbox_id, terminal, cwd_abs, envs, cols, rows, owner=owner)
     mgr.add(session)
-    return await _serve(request, session)
+    return session
+
+
+async def create_connect(request: web.Request) -> web.StreamResponse:
+    cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
+    envs = _envs_from_protocols(request.headers.get("Sec-WebSocket-Protocol", ""))
+    try:
+        started = await start_session(request, request.query.get("id", ""), cols, rows, request.query.get("cwd"), envs)
+    except PtyExists as exc:
+        return wire.error_response(409, exc.message, "CONFLICT", request)
+    # refused after the upgrade: the SDK raises the error control message's text, but only a status for a non-101
+    if isinstance(started, str):
+        return await _serve(request, None, started)
+    return await _serve(request, started)
+
+
+async def create(request: web.Request) -> web.Response:
+    """`POST .../process/pty` (SDK 0.190 and the generated client's `create_pty_session`): the session starts now,
+    answered 201 `{"sessionId"}`; the client then connects with `.../process/pty/{id}/connect`. Until it does, the
+    session counts as detached (ended after `pty_idle_timeout`), and its output is kept for the replay."""
+    body = await json_body(request)
+    pty_id = body.get("id")
+    cwd, envs = body.get("cwd"), body.get("envs") or {}
+    if not isinstance(pty_id, str):
+        raise InvalidInput("a PTY session needs an id")
+    if cwd is not None and not isinstance(cwd, str):
+        raise InvalidInput("cwd must be a string")
+    if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
+        raise InvalidInput("PTY envs must map strings to strings")
+    size = []
+    for key, default in (("cols", 80), ("rows", 24)):
+        value = body.get(key, default)
+        value = default if value is None else value
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE:
+            raise InvalidInput(f"terminal size must be 1-{MAX_SIZE}")
+        size.append(value)
+    started = await start_session(request, pty_id, size[0], size[1], cwd, envs)
+    if isinstance(started, str):
+        return wire.error_response(429, started, "TOO_MANY_SESSIONS", request)
+    return wire.json_response({"sessionId": started.id}, status=201)
 
 
 async def _owned_session(request: web.Request) -> PtySession | None:
@@ -264,6 +309,7 @@ async def kill(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, base: str) -> None:
     r = app.router
     r.add_get(f"{base}/process/pty", list_sessions)
+    r.add_post(f"{base}/process/pty", create)
     r.add_get(f"{base}/process/pty/create-connect", create_connect)
     r.add_get(f"{base}/process/pty/{{pid}}/connect", connect)
     r.add_get(f"{base}/process/pty/{{pid}}", session_info)

@@ -38,6 +38,7 @@ from services.errors import InvalidInput, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.app import json_body, service_of, state_of
+from services.server.lifecycle import NotSupported
 from services.server.limits import MiB, OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
@@ -450,10 +451,23 @@ async def list_sessions(request: web.Request) -> web.Response:
     return wire.json_response([s.info() for s in manager(request).list(sandbox_id)])
 
 
+ENTRYPOINT = "entrypoint"  # Daytona's session for the image's entrypoint
+
+
 async def _session(request: web.Request) -> Session:
     sandbox_id = request.match_info["sid"]
     await service_of(request).get(sandbox_id)  # ownership first; looking must not start a sandbox
-    return manager(request).get(sandbox_id, request.match_info["session"])
+    session_id = request.match_info["session"]
+    try:
+        return manager(request).get(sandbox_id, session_id)
+    except _NotFound:
+        if session_id == ENTRYPOINT:
+            # Daytona's entrypoint session (get_entrypoint_session): named, not a bare 404 the SDK calls "not found"
+            raise NotSupported(
+                "the sandbox entrypoint session is not supported by sandbench serve: local sandboxes run no "
+                "entrypoint; use a session of your own"
+            ) from None
+        raise
 
 
 async def get_session(request: web.Request) -> web.Response:

@@ -135,7 +135,9 @@ async def move_files(request: web.Request) -> web.Response:
 async def _chmod(request: web.Request, rel: str, mode: str) -> None:
     if not re.fullmatch(r"[0-7]{3,4}", mode):
         raise InvalidInput("mode must be octal digits, e.g. 644")
-    result = await run_command(request, sid(request), ["chmod", mode, "--", rel or "."])
+    from services.server.volumes import inside_path
+
+    result = await run_command(request, sid(request), ["chmod", mode, "--", await inside_path(request, rel)])
     if result.exit_code != 0:
         raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
 
@@ -162,8 +164,12 @@ async def find_in_files(request: web.Request) -> web.Response:
     pattern = request.query.get("pattern", "")
     if not pattern or "\x00" in pattern:
         raise InvalidInput("a non-empty pattern is required")
-    # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses
-    argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", rel or "."]
+    from services.server.volumes import inside_path
+
+    # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses. Under a volume's mount
+    # point it is given the mount's absolute path (the volume is not in the home it runs in), its names mapped back.
+    where = await inside_path(request, rel)
+    argv = ["grep", "-rnIZF", "--exclude-dir=.git", "-e", pattern, "--", where]
     # kept output is bounded; a match cut at the end of it only loses the rest of its line
     result = await run_command(request, sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
     if result.exit_code not in (0, 1) and not result.stdout:
@@ -176,7 +182,8 @@ async def find_in_files(request: web.Request) -> web.Response:
         num, _, content = rest.partition(b":")
         if not num.isdigit():
             continue
-        file_rel = paths.normalize(name.decode("utf-8", "replace"))
+        found = name.decode("utf-8", "replace")
+        file_rel = paths.normalize(rel + found[len(where) :] if where.startswith("/") else found)
         matches.append(
             {
                 "file": wire.to_sandbox_path(file_rel, prefix),
@@ -245,6 +252,8 @@ async def bulk_upload(request: web.Request) -> web.Response:
     cap = limits.upload_max_bytes
     if request.content_length is not None and request.content_length > cap:
         raise _upload_too_large(f"an upload of {_mib(request.content_length)} is over the {_mib(cap)} limit")
+    if request.content_type != "multipart/form-data":  # aiohttp's reader would fail on anything else, untyped
+        raise InvalidInput("a bulk upload is a multipart/form-data body")
     reader = await request.multipart()
     targets: dict[str, tuple[str, str]] = {}
     written: list[dict[str, Any]] = []
@@ -428,7 +437,9 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
-    cwd = _exec_cwd(body.get("cwd"))
+    from services.server.volumes import exec_cwd
+
+    cwd = await exec_cwd(request, _exec_cwd(body.get("cwd")))
     envs = body.get("envs") or {}
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise InvalidInput("envs must map strings to strings")
@@ -696,30 +707,8 @@ async def version(request: web.Request) -> web.Response:
     return wire.json_response({"version": "sandbench"})
 
 
-# Toolbox features the SDK offers that a local sandbox does not: named in the 501 so the caller knows what is missing
-# (a bare 404 would reach agent code as DaytonaNotFoundError, as if a file or sandbox were missing).
-_FEATURES = [
-    ("computeruse", "computer use (desktop automation)"),
-    ("lsp", "LSP (language servers)"),
-    ("process/interpreter", "the code interpreter"),
-    ("port", "port detection"),
-    ("system", "system metrics"),
-    ("files/download", "signed file download URLs"),
-    ("files/upload", "signed file upload URLs"),
-    ("git", "this git operation"),
-]
-
-
-async def unsupported(request: web.Request) -> web.Response:
-    rest = request.match_info.get("rest", "")
-    feature = next((name for prefix, name in _FEATURES if rest == prefix or rest.startswith(prefix + "/")), None)
-    route = f"{request.method} /{rest[:200]}"
-    what = f"{feature} ({route})" if feature else route
-    return wire.error_response(501, f"{what} is not supported by sandbench serve", "NOT_IMPLEMENTED", request)
-
-
 def add_routes(app: web.Application) -> None:
-    from services.server import interpreter, pty, sandbox_env, sessions, toolbox_git
+    from services.server import interpreter, pty, sandbox_env, sessions, toolbox_git, unsupported
 
     r = app.router
     base = "/toolbox/{sid}"
@@ -752,4 +741,4 @@ def add_routes(app: web.Application) -> None:
     toolbox_git.add_routes(app, base)
     sandbox_env.add_routes(app, base)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
-    r.add_route("*", f"{base}/{{rest:.*}}", unsupported)
+    r.add_route("*", f"{base}/{{rest:.*}}", unsupported.handler)

@@ -38,7 +38,7 @@ from services.errors import (
     SandbenchError,
     TooLarge,
 )
-from services.local import fsapi
+from services.local import fsapi, linux_calls
 from services.local.fsapi import WorkspaceFS
 from tests.conftest import require
 
@@ -81,7 +81,7 @@ def ws(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=["openat2", "walk"])
 def resolver(request: pytest.FixtureRequest) -> str:
-    if request.param == "openat2" and not fsapi.openat2_available():
+    if request.param == "openat2" and not linux_calls.openat2_available():
         pytest.skip("openat2 is not available on this kernel")
     return str(request.param)
 

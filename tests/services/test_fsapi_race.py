@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from services.errors import SandbenchError
-from services.local import fsapi
+from services.local import linux_calls
 from services.local.fsapi import WorkspaceFS
 
 CANARY = b"HOST-SECRET-CANARY"
@@ -44,7 +44,7 @@ FLIPPER = textwrap.dedent(
 
 @pytest.mark.parametrize(("resolver", "seconds"), [("openat2", 3.0), ("walk", 1.5)])
 def test_rename_race_never_reaches_outside(tmp_path: Path, resolver: str, seconds: float) -> None:
-    if resolver == "openat2" and not fsapi.openat2_available():
+    if resolver == "openat2" and not linux_calls.openat2_available():
         pytest.skip("openat2 is not available on this kernel")
     ws = tmp_path / "ws"
     outside = tmp_path / "outside"

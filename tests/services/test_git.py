@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from services.errors import InvalidInput, NameRejected
-from services.git import BranchNotMerged, DetachedHead, GitService, MergeConflict, NotARepository
+from services.git import GitService
+from services.git_errors import BranchNotMerged, DetachedHead, MergeConflict, NotARepository
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.git import AskTimeout, AuthenticationFailed, GitService, NoUpstream, PushRejected
+from services.git import GitService
+from services.git_errors import AskTimeout, AuthenticationFailed, NoUpstream, PushRejected
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.services.test_git import IDENT, sh

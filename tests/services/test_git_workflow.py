@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from services.errors import InvalidInput
-from services.git import GitService, MissingIdentity, check_identity
+from services.git import GitService, check_identity
 from services.git_conflicts import parse_conflicts, resolve
+from services.git_errors import MissingIdentity
 from services.git_parse import added_file
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService

@@ -329,7 +329,7 @@ async def test_unsupported_toolbox_features_say_so(sdk: Any) -> None:
     with pytest.raises(DaytonaError, match=r"computer use .*is not supported by sandbench serve") as info:
         await sb.computer_use.start()
     assert not isinstance(info.value, DaytonaNotFoundError)
-    lsp = sb.create_lsp_server("python", "/home/sandbox")
+    lsp = sb.create_lsp_server("typescript", "/home/sandbox")  # python is passed through to pylsp
     with pytest.raises(DaytonaError, match=r"LSP .*is not supported by sandbench serve") as info:
         await lsp.start()
     assert not isinstance(info.value, DaytonaNotFoundError)

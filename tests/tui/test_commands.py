@@ -20,7 +20,7 @@ from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.dialogs import InputDialog
 from widgets.fuzzy_finder import FuzzyFinder
-from widgets.git_panel import CommitDialog
+from widgets.git.dialogs import CommitDialog
 
 
 async def _open(pilot: Any, app: SandbenchApp, service: SandboxService, files: dict[str, bytes]) -> WorkspaceScreen:

@@ -85,7 +85,7 @@ async def _repo_box(svc: SandboxService, name: str) -> SandboxInfo:
 async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: SandboxService) -> None:
     from widgets.editor import EditorTabs
     from widgets.explorer import Explorer
-    from widgets.git_panel import GitPanel
+    from widgets.git.panel import GitPanel
     from widgets.terminal import TerminalPane
 
     box = await _repo_box(dservice, unique("app"))

@@ -22,7 +22,7 @@ from tui.keymap import ALL_KEYS
 from widgets.editor import EditorTabs
 from widgets.editor.text_area import CodeEditor
 from widgets.explorer import Explorer
-from widgets.git_panel import GitPanel
+from widgets.git.panel import GitPanel
 from widgets.terminal import TerminalPane, TerminalView
 
 __all__ = ["home"]  # the fixture, imported for its name

@@ -28,7 +28,7 @@ from tests.tui.conftest import open_workspace
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
-from widgets.git_panel import GitPanel
+from widgets.git.panel import GitPanel
 
 FILES = 200
 BATCH = 20  # tabs open at once

@@ -149,17 +149,13 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
     from tui.screens.help import HelpScreen
     from widgets.create_dialog import CreateDialog
     from widgets.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
-    from widgets.editor.tabs import DiffView
+    from widgets.editor.disk_diff import DiskDiffScreen
     from widgets.fuzzy_finder import FuzzyFinder
-    from widgets.git_panel import (
-        BranchScreen,
-        CommitDialog,
-        CommitScreen,
-        GitDiffScreen,
-        LogScreen,
-        SecretDialog,
-        StashScreen,
-    )
+    from widgets.git.branches import BranchScreen
+    from widgets.git.dialogs import CommitDialog, SecretDialog
+    from widgets.git.diff_screen import GitDiffScreen
+    from widgets.git.log import CommitScreen, LogScreen
+    from widgets.git.stash import StashScreen
 
     git: Any = screen.pane_widget("git").git  # type: ignore[attr-defined]
     entry = FileStatus(path="main.py", kind="untracked")
@@ -173,7 +169,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
         ("finder", lambda: FuzzyFinder(screen.service, screen.info.id)),
         ("help", lambda: HelpScreen(help_groups(screen))),
         ("doctor", lambda: DoctorScreen(["ok"])),
-        ("editor diff", lambda: DiffView("t", "")),
+        ("editor diff", lambda: DiskDiffScreen("t", [])),
         ("git diff", lambda: GitDiffScreen(git, entry, staged=False)),
         ("branches", lambda: BranchScreen(git)),
         ("stashes", lambda: StashScreen(git)),

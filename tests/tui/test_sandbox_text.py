@@ -31,7 +31,7 @@ from tui.cli import setup_logging
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
-from widgets.git_panel import GitPanel
+from widgets.git.panel import GitPanel
 from widgets.terminal import TerminalPane
 
 pytestmark = pytest.mark.bwrap

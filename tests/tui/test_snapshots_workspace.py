@@ -33,7 +33,7 @@ from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
-from widgets.git_panel import GitPanel
+from widgets.git.panel import GitPanel
 from widgets.status_bar import StatusBar
 from widgets.terminal import TerminalPane, TerminalView
 

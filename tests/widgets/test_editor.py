@@ -14,8 +14,10 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from widgets.dialogs import ChoiceDialog, InputDialog
+from widgets.diff_view import DiffView
 from widgets.editor import CodeEditor, EditorTabs
-from widgets.editor.tabs import DIRTY, DiffView
+from widgets.editor.disk_diff import DiskDiffScreen
+from widgets.editor.tabs import DIRTY
 from widgets.messages import ErrorRoute
 from widgets.unsaved_dialog import UnsavedDialog
 
@@ -165,10 +167,11 @@ async def test_conflict_diff_then_cancel(service: SandboxService, sandbox: Sandb
         tabs = app.query_one(EditorTabs)
         await _dirty_then_external(service, sandbox, pilot, tabs)
         await pilot.click("#choice-diff")
-        await wait_until(pilot, lambda: isinstance(app.screen, DiffView))
-        diff = app.screen.query_one(CodeEditor).text
-        assert "-theirs" in diff and "+me base" in diff
-        assert app.screen.query_one(CodeEditor).read_only
+        await wait_until(pilot, lambda: isinstance(app.screen, DiskDiffScreen))
+        view = app.screen.query_one(DiffView)  # the git panel's diff view: highlighted, hunk by hunk, read-only
+        rows = [(row.kind, row.text) for row in view.rows]
+        assert ("del", "-theirs") in rows and ("add", "+me base") in rows
+        assert any(kind == "file" and "c.txt" in text for kind, text in rows)
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))  # asked again
         await pilot.press("escape")
@@ -434,13 +437,25 @@ async def test_missing_file_is_one_line_error(service: SandboxService, sandbox: 
 
 
 def test_bindings_have_ids_and_tooltips() -> None:
-    from widgets.editor.tabs import FindBar
+    from widgets.editor.find import FindBar
     from widgets.keys import REGISTRY
 
-    for cls in (EditorTabs, CodeEditor, FindBar, DiffView):
+    for cls in (EditorTabs, CodeEditor, FindBar, DiskDiffScreen):
         for binding in cls.BINDINGS:
             assert binding.id and binding.id.startswith("editor."), binding  # type: ignore[union-attr]
             key = REGISTRY.get(binding.id)  # type: ignore[union-attr]
             assert key is not None and binding.description, binding  # type: ignore[union-attr]
             # the help screen lists it: it says what it does (cursor movement is not listed)
             assert binding.tooltip or not key.help, binding  # type: ignore[union-attr]
+
+
+def test_disk_diff_is_the_git_panels_diff_with_the_real_name() -> None:
+    from widgets.diff_view import build_rows
+    from widgets.editor.disk_diff import disk_diff
+
+    assert disk_diff("a.txt", "same\n", "same\n") == []  # DiffView then says "no changes"
+    files = disk_diff("we\x1b[31ird name.txt", "one\ntwo\n", "one\n2\n")
+    assert [f.path for f in files] == ["we\x1b[31ird name.txt"]
+    rows = [(r.kind, r.text) for r in build_rows(files)]
+    assert ("del", "-two") in rows and ("add", "+2") in rows and ("ctx", " one") in rows
+    assert "\x1b" not in "".join(text for _, text in rows)  # the name is shown made visible, never as an escape

@@ -11,7 +11,8 @@ from services.sandbox_service import SandboxService
 from tests.services.test_git import INIT, sh
 from tests.widgets.test_git_panel import PanelApp, settle
 from widgets.dialogs import InputDialog
-from widgets.git_panel import BranchScreen, GitPanel
+from widgets.git.branches import BranchScreen
+from widgets.git.panel import GitPanel
 
 
 @pytest.mark.bwrap
@@ -55,7 +56,7 @@ async def test_a_rejected_branch_name_keeps_the_text(service: SandboxService, sa
 async def test_a_refused_commit_keeps_the_message(service: SandboxService, sandbox: SandboxInfo) -> None:
     from textual.widgets import TextArea
 
-    from widgets.git_panel import CommitDialog
+    from widgets.git.dialogs import CommitDialog
 
     await service.mkdir(sandbox.id, "repo")
     await sh(service, sandbox.id, INIT, cwd="repo")

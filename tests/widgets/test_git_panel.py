@@ -16,16 +16,13 @@ from services.sandbox_service import SandboxService
 from tests.services.test_git import IDENT, INIT, sh
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView, build_rows
-from widgets.git_panel import (
-    BranchScreen,
-    CommitDialog,
-    GitDiffScreen,
-    GitPanel,
-    LogScreen,
-    StashScreen,
-    header_text,
-    summary_hint,
-)
+from widgets.git.branches import BranchScreen
+from widgets.git.dialogs import CommitDialog, summary_hint
+from widgets.git.diff_screen import GitDiffScreen
+from widgets.git.header import header_text
+from widgets.git.log import LogScreen
+from widgets.git.panel import GitPanel
+from widgets.git.stash import StashScreen
 from widgets.messages import ErrorRoute
 
 
@@ -181,7 +178,7 @@ def test_summary_hint_lengths() -> None:
 
 
 def test_every_binding_has_an_id_description_and_tooltip() -> None:
-    from widgets.git_panel import StatusList
+    from widgets.git.status_list import StatusList
 
     for cls in (GitPanel, StatusList, GitDiffScreen, BranchScreen, LogScreen, StashScreen, CommitDialog, DiffView):
         for b in cls.BINDINGS:

@@ -20,7 +20,7 @@ from services.git import GitService
 from services.sandbox_service import SandboxService
 from tests.services.test_git import IDENT, INIT, MERGE
 from tests.widgets.sandbox_snapshots import WIDE, snap_in_sandbox
-from widgets.git_panel import GitPanel
+from widgets.git.panel import GitPanel
 
 pytestmark = pytest.mark.bwrap
 

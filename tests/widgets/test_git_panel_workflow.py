@@ -20,11 +20,13 @@ from tests.tui.conftest import wait_for
 from tui.commands import PaneCommands
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import GUTTER, DiffView
-from widgets.git_conflicts import ConflictScreen
-from widgets.git_header import GitHeader
-from widgets.git_identity import IdentityDialog
-from widgets.git_panel import CommitDialog, GitDiffScreen, GitPanel
-from widgets.git_recent import RecentCommits
+from widgets.git.conflicts import ConflictScreen
+from widgets.git.dialogs import CommitDialog
+from widgets.git.diff_screen import GitDiffScreen
+from widgets.git.header import GitHeader
+from widgets.git.identity import IdentityDialog
+from widgets.git.panel import GitPanel
+from widgets.git.recent import RecentCommits
 from widgets.messages import ErrorRoute
 
 pytestmark = pytest.mark.bwrap

@@ -21,7 +21,7 @@ from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
-from widgets.git_panel import GitPanel, batch_matters
+from widgets.git.panel import GitPanel, batch_matters
 
 
 def _markers(explorer: Explorer) -> dict[str, str]:

@@ -50,7 +50,7 @@ from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxC
 from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
-from widgets.git_panel import GitPanel
+from widgets.git.panel import GitPanel
 from widgets.messages import tell
 from widgets.pane_tabs import PaneTabs
 from widgets.sandbox_table import safe_text

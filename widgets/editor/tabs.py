@@ -3,7 +3,9 @@
 Owns: opening files (through `service.read_file` in a worker; binary, over-limit, undecodable and huge-line files
 open as read-only views with a banner), dirty tracking and the tab marker, atomic saves with the file's mtime as
 a precondition (a `Conflict` asks: overwrite / reload / diff), reloading files changed on disk while clean,
-closing with a prompt, find / replace, go to line, soft wrap.
+closing with a prompt, go to line, soft wrap; find / replace on the active buffer (the bar and the matching live
+in `find.py`, the diff with disk in `disk_diff.py`, a buffer's own edits in `buffer.py`). It stays one ~630-line
+widget because its load, save, conflict and close paths share the buffer table and its workers.
 
 Follows DESIGN §7: service calls run in workers (`exit_on_error=False`, a group per concern); a loaded file comes
 back as a message whose handler builds the tab; failed workers, and errors caught here, go to the app's one error
@@ -14,167 +16,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import os
 import time
-from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static, TabbedContent, TabPane
-from textual.widgets.text_area import Selection
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker
 
 from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
+from widgets.editor.buffer import Buffer, apply_minimal_edit, end_with_newline, undo_marker
 from widgets.editor.content import LoadedFile, classify
+from widgets.editor.disk_diff import DiskDiffScreen, disk_diff
 from widgets.editor.fileconfig import apply_settings, load_settings
-from widgets.editor.highlight import detect_lexer, lexer_by_name
+from widgets.editor.find import FindBar, replace_matches, select_match
+from widgets.editor.highlight import detect_lexer
 from widgets.editor.text_area import CodeEditor
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, describe, report, tell
 
 DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
 RESTAT_AFTER = 1.0  # seconds: re-stat the active file on focus at most this often
-
-
-def _marker(editor: CodeEditor) -> object | None:
-    """Identifies the buffer's place in its undo history: the last edit of the newest batch. Equal to the
-    marker taken at save time exactly when undo/redo has brought the buffer back to the saved text."""
-    stack = editor.history._undo_stack
-    return stack[-1][-1] if stack and stack[-1] else None
-
-
-@dataclass
-class Buffer:
-    """One open tab."""
-
-    path: str
-    pane_id: str
-    loaded: LoadedFile
-    editor: CodeEditor
-    mtime: float
-    saved_marker: object | None = None
-    dirty: bool = False
-    changed_on_disk: bool = False
-    last_stat: float = field(default_factory=time.monotonic)
-
-    @property
-    def read_only(self) -> bool:
-        return self.loaded.read_only
-
-
-class DiffView(ModalScreen[None]):
-    """A read-only unified diff (disk vs editor), shown before asking again what to do with a conflict."""
-
-    BINDINGS = bindings(
-        (Key("editor.diff_back", "escape,q", "dismiss_diff", "Back", "Close the diff", group="Editor: diff with disk"),)
-    )
-    DEFAULT_CSS = """
-    DiffView { align: center middle; background: $background 60%; }
-    DiffView > Vertical { width: 95%; height: 90%; border: round $accent; background: $surface; }
-    DiffView .diff-title { text-style: bold; color: $accent; padding: 0 1; }
-    """
-
-    def __init__(self, title: str, diff: str) -> None:
-        super().__init__()
-        self._title = title
-        self._diff = diff
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(self._title + "  (escape: back)"), classes="diff-title")
-            yield CodeEditor(self._diff or "(no differences)", lexer=lexer_by_name("diff"), read_only=True)
-
-    def on_mount(self) -> None:
-        self.query_one(CodeEditor).focus()
-
-    def action_dismiss_diff(self) -> None:
-        self.dismiss(None)
-
-
-class FindBar(Horizontal):
-    """Find (and replace) in the active buffer. Enter finds the next match; in the replace field, enter
-    replaces the current match and moves on."""
-
-    BINDINGS = bindings((Key("editor.find_close", "escape", "close", "Close find", "Hide the find bar"),))
-    DEFAULT_CSS = """
-    FindBar { dock: bottom; height: auto; display: none; background: $panel; padding: 0 1; }
-    FindBar.-visible { display: block; }
-    FindBar Input { width: 1fr; border: none; height: 1; padding: 0 1; }
-    FindBar Button { min-width: 6; height: 1; border: none; margin-left: 1; }
-    FindBar #replace, FindBar #replace-one, FindBar #replace-all { display: none; }
-    FindBar.-replace #replace, FindBar.-replace #replace-one, FindBar.-replace #replace-all { display: block; }
-    FindBar #find-status { width: auto; min-width: 8; padding: 0 1; color: $text-muted; }
-    """
-
-    class Find(Message):
-        def __init__(self, query: str, forward: bool) -> None:
-            super().__init__()
-            self.query = query
-            self.forward = forward
-
-    class Replace(Message):
-        def __init__(self, query: str, replacement: str, all: bool) -> None:
-            super().__init__()
-            self.query = query
-            self.replacement = replacement
-            self.all = all
-
-    def compose(self) -> ComposeResult:
-        yield Input(placeholder="find", id="find")
-        yield Static("", id="find-status")
-        yield Input(placeholder="replace with", id="replace")
-        yield Button("Replace", id="replace-one")
-        yield Button("All", id="replace-all")
-
-    @property
-    def query_text(self) -> str:
-        return self.query_one("#find", Input).value
-
-    def open(self, *, replace: bool, initial: str = "") -> None:
-        self.add_class("-visible")
-        self.set_class(replace, "-replace")
-        find = self.query_one("#find", Input)
-        if initial and "\n" not in initial:
-            find.value = initial
-        find.focus()
-
-    def set_status(self, text: str) -> None:
-        self.query_one("#find-status", Static).update(Text(text))
-
-    def action_close(self) -> None:
-        self.remove_class("-visible")
-        self.post_message(self.Closed())
-
-    class Closed(Message):
-        pass
-
-    @on(Input.Submitted, "#find")
-    def _find_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.post_message(self.Find(event.value, True))
-
-    @on(Input.Submitted, "#replace")
-    def _replace_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.post_message(self.Replace(self.query_text, event.value, False))
-
-    @on(Button.Pressed, "#replace-one")
-    def _replace_one(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.post_message(self.Replace(self.query_text, self.query_one("#replace", Input).value, False))
-
-    @on(Button.Pressed, "#replace-all")
-    def _replace_all(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.post_message(self.Replace(self.query_text, self.query_one("#replace", Input).value, True))
 
 
 class EditorTabs(ReportWorkerErrors, Vertical):
@@ -362,7 +230,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         children.append(editor)
         pane = TabPane(self._label(loaded.path, False), *children, id=pane_id)
         buf = Buffer(loaded.path, pane_id, loaded, editor, loaded.mtime)
-        buf.saved_marker = _marker(editor)
+        buf.saved_marker = undo_marker(editor)
         self._buffers[loaded.path] = buf
         self._by_pane[pane_id] = buf
         tabs = self.query_one("#editor-tabs", TabbedContent)
@@ -393,10 +261,10 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         history: the reload is one undoable edit of just the lines that differ); anything else rebuilds it."""
         if not buf.read_only and not loaded.read_only:
             editor = buf.editor
-            _apply_minimal_edit(editor, loaded.text)
+            apply_minimal_edit(editor, loaded.text)
             buf.loaded = loaded
             buf.mtime = loaded.mtime
-            buf.saved_marker = _marker(editor)
+            buf.saved_marker = undo_marker(editor)
             buf.changed_on_disk = False
             editor.history.checkpoint()
             self._mark_dirty(buf, False)
@@ -410,7 +278,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         buf.editor = editor
         buf.loaded = loaded
         buf.mtime = loaded.mtime
-        buf.saved_marker = _marker(editor)
+        buf.saved_marker = undo_marker(editor)
         buf.changed_on_disk = False
         self._mark_dirty(buf, False)
 
@@ -463,7 +331,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
     def _editor_changed(self, event: CodeEditor.Changed) -> None:
         for buf in self._by_pane.values():
             if buf.editor is event.text_area:
-                self._mark_dirty(buf, _marker(buf.editor) is not buf.saved_marker)
+                self._mark_dirty(buf, undo_marker(buf.editor) is not buf.saved_marker)
                 break
 
     def on_descendant_focus(self) -> None:
@@ -503,9 +371,9 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             return False
         editor = buf.editor
         if buf.loaded.final_newline:
-            _end_with_newline(editor)
+            end_with_newline(editor)
         text = buf.loaded.newline.join(editor.document.lines)  # the file's own line endings, never converted
-        marker = _marker(editor)
+        marker = undo_marker(editor)
         editor.history.checkpoint()  # edits typed while saving start a new batch: the marker stays exact
         try:
             data = text.encode("utf-8")
@@ -548,7 +416,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         buf.saved_marker = marker
         buf.changed_on_disk = False
         buf.last_stat = time.monotonic()
-        self._mark_dirty(buf, _marker(editor) is not marker)
+        self._mark_dirty(buf, undo_marker(editor) is not marker)
         self.post_message(self.Saved(path))
         return True
 
@@ -562,17 +430,8 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             report(self, exc)
             return
 
-        def make() -> str:
-            lines = difflib.unified_diff(
-                disk_text.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                fromfile=f"{path} (on disk)",
-                tofile=f"{path} (editor)",
-            )
-            return "".join(line if line.endswith("\n") else line + "\n" for line in lines).rstrip("\n")
-
-        diff = await asyncio.to_thread(make)
-        await self.app.push_screen_wait(DiffView(f"{path}: disk → editor", diff))
+        files = await asyncio.to_thread(disk_diff, path, disk_text, text)
+        await self.app.push_screen_wait(DiskDiffScreen(f"{path}: disk → editor", files))
 
     @work(group="editor-save", exit_on_error=False)
     async def _save_worker(self, paths: list[str]) -> None:
@@ -661,15 +520,9 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         bar = self.query_one(FindBar)
         if editor is None or not query or "\n" in query:
             return False
-        found = _search(editor, query, forward)
-        if found is None:
-            bar.set_status("no match")
-            return False
-        row, col = found
-        editor.selection = Selection((row, col), (row, col + len(query)))
-        editor.scroll_cursor_visible(center=True)
-        bar.set_status(f"line {row + 1}")
-        return True
+        row = select_match(editor, query, forward)
+        bar.set_status("no match" if row is None else f"line {row + 1}")
+        return row is not None
 
     @on(FindBar.Replace)
     def _replace_requested(self, event: FindBar.Replace) -> None:
@@ -695,18 +548,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         editor = self.active_editor
         if editor is None or editor.read_only or not query or "\n" in query:
             return 0
-        fold = query.islower()
-        needle = query.lower() if fold else query
-        count = 0
-        lines = editor.document.lines
-        # edit bottom-up so earlier locations stay valid
-        hits = [i for i, line in enumerate(lines) if needle in (line.lower() if fold else line)]
-        for row in reversed(hits):
-            line = lines[row]
-            new, n = _replace_in_line(line, query, replacement, fold)
-            if n:
-                editor.replace(new, (row, 0), (row, len(line)))
-                count += n
+        count = replace_matches(editor, query, replacement)
         self.query_one(FindBar).set_status(f"{count} replaced")
         return count
 
@@ -788,94 +630,3 @@ def _parse_line(value: str, count: int) -> tuple[int, int] | None:
     if len(parts) > 2 or not 1 <= line <= count or column < 1:
         return None
     return line, column
-
-
-def _search(editor: CodeEditor, query: str, forward: bool) -> tuple[int, int] | None:
-    fold = query.islower()
-    needle = query.lower() if fold else query
-    lines = editor.document.lines
-    n = len(lines)
-    start, end = sorted(editor.selection)
-    if forward:
-        row, col = end if start != end else editor.cursor_location
-        for step in range(n + 1):
-            r = (row + step) % n
-            line = lines[r].lower() if fold else lines[r]
-            from_col = col if step == 0 else 0
-            hit = line.find(needle, from_col)
-            if hit >= 0 and not (step == n and hit >= col):
-                return r, hit
-        return None
-    row, col = start
-    for step in range(n + 1):
-        r = (row - step) % n
-        line = lines[r].lower() if fold else lines[r]
-        if step == 0:
-            hit = line.rfind(needle, 0, max(0, col)) if col > 0 else -1
-            if hit >= 0 and hit + len(needle) > col:
-                hit = line.rfind(needle, 0, max(0, col - 1))
-        else:
-            hit = line.rfind(needle)
-        if hit >= 0:
-            return r, hit
-    return None
-
-
-def _replace_in_line(line: str, query: str, replacement: str, fold: bool) -> tuple[str, int]:
-    if not fold:
-        return line.replace(query, replacement), line.count(query)
-    lowered = line.lower()
-    needle = query.lower()
-    out = []
-    pos = count = 0
-    while (hit := lowered.find(needle, pos)) >= 0:
-        out.append(line[pos:hit])
-        out.append(replacement)
-        pos = hit + len(query)
-        count += 1
-    out.append(line[pos:])
-    return "".join(out), count
-
-
-def _end_with_newline(editor: CodeEditor) -> None:
-    """Add the final newline a non-empty buffer lacks, as an undoable edit (the buffer stays what is on disk)."""
-    lines = editor.document.lines
-    if lines[-1]:
-        row = len(lines) - 1
-        editor.insert("\n", (row, len(lines[row])), maintain_selection_offset=True)
-
-
-def _apply_minimal_edit(editor: CodeEditor, new_text: str) -> None:
-    """Make the editor's text `new_text` with one edit covering only the lines that differ (keeps the cursor,
-    the highlighting of unchanged lines, and makes a reload undoable)."""
-    old = editor.document.lines
-    new = new_text.splitlines()
-    if new_text.endswith(("\n", "\r")) or not new_text:
-        new.append("")
-    prefix = 0
-    limit = min(len(old), len(new))
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
-    if prefix == len(old) == len(new):
-        return
-    old_end_row = len(old) - 1 - suffix
-    new_mid = new[prefix : len(new) - suffix]
-    newline = editor.document.newline
-    if old_end_row < prefix:
-        # pure insertion of lines before line `prefix`
-        editor.insert(newline.join(new_mid) + newline, (prefix, 0), maintain_selection_offset=True)
-        return
-    replacement = newline.join(new_mid)
-    if not new_mid:
-        # pure deletion of lines prefix..old_end_row
-        if old_end_row + 1 < len(old):
-            editor.delete((prefix, 0), (old_end_row + 1, 0), maintain_selection_offset=True)
-        else:
-            editor.delete(
-                (prefix - 1, len(old[prefix - 1])), (old_end_row, len(old[old_end_row])), maintain_selection_offset=True
-            )
-        return
-    editor.replace(replacement, (prefix, 0), (old_end_row, len(old[old_end_row])), maintain_selection_offset=True)

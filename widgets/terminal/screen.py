@@ -13,7 +13,11 @@ out) but is built for throughput:
   is only text, SGR and CR LF, every line except the last screenful is going to scroll off unseen. Those lines go
   straight into the scrollback as their raw text plus the pen they start with (parsed only if someone scrolls back
   to them), using a handful of C-level string operations per block instead of any per-character work; the last
-  screenful goes through the normal path so the visible screen is exact.
+  screenful goes through the normal path so the visible screen is exact. Lines wider than the screen go as the
+  rows autowrap would cut them into, marked wrapped (for reflow): plain text sliced, coloured text as `RawRow`s
+  that share the raw line. A non-ASCII line (its widths need the exact path) or a bare CR or LF ends a block; the
+  flood path looks again after it. One long run of text (a minified JSON) at the bottom sends the rows that scroll
+  by straight to the scrollback too (`_bulk_run`).
 * Scrollback entries are compact: a plain `str` (default style), `(pen, raw)` for a lazily parsed line, or a list of
   `(text, style)` runs for a line that scrolled off the visible screen. 10,000 lines stay well under 30 MB.
 
@@ -50,6 +54,8 @@ ESC_RE = re.compile(
     "|([\x20-\x2f]*)([\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])"
     ")"
 )
+# What ends a flood block: a character that is not ASCII (its width needs the exact path), a bare CR or LF.
+BULK_STOP_RE = re.compile("[^\x00-\x7f]|\r(?!\n)|(?<!\r)\n")
 # A sequence cut off at the end of a read: keep it for the next one.
 INCOMPLETE_RE = re.compile(
     "\x1b(?:\\[[\x30-\x3f]*[\x20-\x2f]*|\\][^\x07\x1b]*\x1b?|[PX^_][^\x1b]*\x1b?|[\x20-\x2f]*)\\Z"
@@ -150,12 +156,17 @@ class Line:
 
 
 # A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, a packed line's runs
-# flattened (text, style, text, style, ...) and then WRAP_MARK if the line wrapped into the next, or a Line not
-# packed yet.
+# flattened (text, style, text, style, ...) and then WRAP_MARK if the line wrapped into the next, a Line not
+# packed yet, or one row of a long raw line the flood path cut by autowrap: (pen, raw, start, stop, mark) — the
+# columns [start, stop) of the whole logical line `raw` (ASCII text with SGR, parsed from `pen` when viewed), with
+# mark WRAP_MARK when the row goes on in the next, else 0. Its rows share the one `raw` string.
 Runs = tuple[str | int, ...]
 WRAP_MARK = -1
 PAD_MARK = -2  # wrapped, and the last cell is the blank a wide character left when it went on to the next row
-Entry = str | tuple[int, str] | Runs | Line
+RawRow = tuple[int, str, int, int, int]
+Entry = str | tuple[int, str] | Runs | Line | RawRow
+# Raw lines longer than this (with SGR) are not cut lazily: every view of one of their rows parses the whole line
+RAW_ROW_MAX = 16384
 
 
 def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Runs:
@@ -171,6 +182,9 @@ def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Run
     if len(runs) == 1 and runs[0][1] == 0:
         return runs[0][0]
     return tuple(flat)
+
+
+RESETS = ("\x1b[m", "\x1b[0m")  # a line ending in one of these leaves the default pen (most logs' lines do)
 
 
 def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
@@ -197,6 +211,8 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
         if len(entry) % 2:
             entry = entry[:-1]  # the wrap mark
         return list(zip(entry[::2], entry[1::2], strict=True))  # type: ignore[arg-type]
+    if len(entry) == 5:
+        return _raw_row_segments(cast(RawRow, entry))
     pen, raw = cast("tuple[int, str]", entry)
     fill = erase_style(pen)
     out: list[tuple[str, int]] = []
@@ -210,6 +226,48 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
             width += len(part)
     if fill and width < cols:
         out.append((" " * (cols - width), fill))  # the line scrolled in under a coloured background (BCE)
+    return out
+
+
+_last_parse: list[object] = [None, -1, []]  # (raw, pen, runs) of the last raw line parsed for its rows
+
+
+def _parse_raw(pen: int, raw: str) -> list[tuple[str, int]]:
+    """Runs of a raw line (text with SGR) from `pen`; the last one is kept, as a line's rows are viewed together."""
+    cache = _last_parse
+    if cache[0] is raw and cache[1] == pen:
+        return cast("list[tuple[str, int]]", cache[2])
+    out: list[tuple[str, int]] = []
+    p = pen
+    for i, part in enumerate(SGR_RE.split(raw)):
+        if i & 1:
+            p = apply_sgr(p, part)
+        elif part:
+            out.append((part, p))
+    cache[0], cache[1], cache[2] = raw, pen, out
+    return out
+
+
+def _raw_row_segments(entry: RawRow) -> list[tuple[str, int]]:
+    """The runs of columns [start, stop) of a raw line (its text is ASCII: one column a character). A row scrolled
+    in by autowrap is blank in the default style, so there is no background fill; the last row's trailing default
+    blanks are dropped, as `Line.segments` drops them."""
+    pen, raw, start, stop, mark = entry
+    out: list[tuple[str, int]] = []
+    x = 0
+    for text, style in _parse_raw(pen, raw):
+        end = x + len(text)
+        if end > start:
+            out.append((text[max(0, start - x) : stop - x], style))
+        x = end
+        if x >= stop:
+            break
+    if mark != WRAP_MARK and out and out[-1][1] == 0:
+        text = out[-1][0].rstrip(" ")
+        if text:
+            out[-1] = (text, 0)
+        else:
+            out.pop()
     return out
 
 
@@ -238,7 +296,11 @@ def entry_wrapped(entry: Entry) -> bool:
     """Whether the row goes on in the next one (it was cut by autowrap, not ended by a newline)."""
     if isinstance(entry, Line):
         return entry.wrapped
-    return type(entry) is tuple and bool(entry) and type(entry[0]) is str and len(entry) % 2 == 1
+    if type(entry) is not tuple or not entry:
+        return False
+    if type(entry[0]) is str:
+        return len(entry) % 2 == 1
+    return len(entry) == 5 and entry[4] == WRAP_MARK
 
 
 def entry_padded(entry: Entry) -> bool:
@@ -259,6 +321,8 @@ def entry_width(entry: Entry) -> int:
         return sum(_text_width(t) for t, _ in entry.segments())
     if type(entry[0]) is str:
         return sum(_text_width(cast(str, t)) for t in entry[0 : len(entry) - len(entry) % 2 : 2])
+    if len(entry) == 5:
+        return sum(len(t) for t, _ in _raw_row_segments(cast(RawRow, entry)))
     return _text_width(SGR_RE.sub("", cast("tuple[int, str]", entry)[1]))
 
 
@@ -353,6 +417,8 @@ class Screen:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._bulk_skip = 0
+        # ahead of _bulk: (end of the region, last line feed a block may reach, whether lines in it stop blocks)
+        self._bulk_region: tuple[int, int, bool] | None = None
         self._more = False
         self._young: deque[tuple[int, Line]] = deque()  # scrollback lines not packed yet, with their push number
         self._pushed = 0  # entries ever added to the scrollback: history[0] is number `_pushed - len(history)`
@@ -438,6 +504,7 @@ class Screen:
 
     def feed_text(self, text: str) -> None:
         self._bulk_skip = 0
+        self._bulk_region = None
         search = CTRL_RE.search
         esc_match = ESC_RE.match
         sgr_match = SGR_RE.match
@@ -513,6 +580,8 @@ class Screen:
         line = self.lines[self.y]
         while pos < n:
             if self.wrapnext:
+                if n - pos > (self.rows + 2) * cols and self._can_bulk():
+                    pos = self._bulk_run(s, pos)
                 line.wrapped = True
                 self._wrap_line()
                 line = self.lines[self.y]
@@ -620,48 +689,94 @@ class Screen:
     # -- the flood path -----------------------------------------------------------------------------------------
     def _bulk(self, text: str, pos: int) -> int:
         """Lines ahead that only scroll by unseen go to the scrollback without being laid out. Returns the new
-        position in `text` (unchanged when the input ahead does not qualify)."""
-        m = UNSAFE_RE.search(text, pos)
-        end = m.start() if m else len(text)
+        position in `text` (unchanged when the input ahead does not qualify).
+
+        The stretch of text, SGR and CR LF ahead (up to any other control or escape) is the region; its last rows+1
+        lines are always left to the exact path, which draws the screen. A line the flood path cannot take (a wide
+        or other non-ASCII character, a bare CR or LF) ends the block before it; the exact path lays that line out,
+        and the flood path looks again at the line feed after it — so one odd line does not send a whole burst down
+        the slow path, and each look costs only the text it passes over."""
         rows = self.rows
-        self._bulk_skip = end  # whatever happens, do not look at this stretch again
-        region = text[pos:end]
+        region = self._bulk_region
+        if region is None or pos > region[0]:
+            m = UNSAFE_RE.search(text, pos)
+            end = m.start() if m else len(text)
+            cut = end
+            for _ in range(rows + 1):
+                cut = text.rfind("\n", pos, cut)
+                if cut < 0:
+                    break
+            region = self._bulk_region = (end, cut, False)
+        end, cut, dirty = region
+        self._bulk_skip = end  # unless a line ahead stops the block: then from the line after it
         to_end = self._more and end == len(text)
-        if region.count("\n") <= 2 * rows + 2:
-            if to_end:
+        stop = cut + 1 if cut >= pos else pos  # the block: complete lines ahead of the last rows+1
+        bad = None
+        if not dirty:
+            # C-speed checks of the whole block first (a regex scan is several times slower)
+            block = text[pos:stop]
+            nl = block.count("\n")
+            if block.count("\r\n") != nl or block.count("\r") != nl or not block.isascii():
+                dirty = True
+                self._bulk_region = (end, cut, True)
+        if dirty:
+            # a region with lines that stop blocks: scan only up to the next one, so that looking again after each
+            # of them costs the text passed over, not the rest of the region every time
+            bad = BULK_STOP_RE.search(text, pos, stop)
+            if bad is not None:
+                stop = text.rfind("\n", pos, bad.start()) + 1 or pos
+                after = text.find("\n", bad.start(), end)
+                self._bulk_skip = after + 1 if after >= 0 else end
+            nl = text.count("\n", pos, stop)
+            block = text[pos:stop] if nl > rows else ""
+        if nl <= rows:
+            if to_end and bad is None:
                 # more input is on its way: carry these lines over, so they can join a block next time
-                self._pending = region + self._pending
+                self._pending = text[pos:end] + self._pending
                 return len(text)
-            return pos
-        # keep the last rows+1 complete lines (and any partial one) for the exact path, which draws the screen
-        cut = len(region)
-        for _ in range(rows + 1):
-            cut = region.rfind("\n", 0, cut)
-        block = region[: cut + 1]
-        nl = block.count("\n")
-        if block.count("\r\n") != nl or block.count("\r") != nl:
-            return pos  # bare LF or a CR inside a line (progress bars): the exact path handles those
+            return pos  # too few lines to be worth it
         has_esc = "\x1b" in block
         plain = SGR_RE.sub("", block) if has_esc else block
-        if not plain.isascii():
-            return pos
         raw_lines = block.split("\r\n")
         raw_lines.pop()
-        widths = plain.split("\r\n") if has_esc else raw_lines
-        if max(map(len, widths)) > self.cols:
-            return pos  # lines that wrap take the exact path
+        cols = self.cols
+        visible = plain.split("\r\n") if has_esc else raw_lines
+        if has_esc:
+            visible.pop()
+        wraps = max(map(len, visible)) > cols
+        widths = list(map(len, visible)) if wraps else []  # (only wrapping needs them one by one)
+        if wraps and has_esc and max(map(len, raw_lines)) > RAW_ROW_MAX:
+            return pos  # a huge coloured line: its rows are not cut lazily (each view would parse all of it)
         pen = self.pen
         if not self.in_alt and self.history.maxlen:
             history = self.history
             self._push_history(self.lines[:-1])
             limit = history.maxlen or 0
-            if len(raw_lines) > limit:
-                kept = raw_lines[-limit:]
+            if wraps:
+                # the last lines that fill the scrollback: rows a line takes are counted from the back
+                taken = rows_kept = 0
+                for w in reversed(widths):
+                    taken += 1
+                    rows_kept += (w - 1) // cols + 1 if w else 1
+                    if rows_kept >= limit:
+                        break
+            else:
+                taken = min(limit, len(raw_lines))
+            if len(raw_lines) > taken:
+                kept = raw_lines[-taken:]
                 if has_esc:
                     skipped = len(block) - sum(map(len, kept)) - 2 * len(kept)
                     pen = pen_after(pen, block, 0, skipped)
+                # rows evicted at once still count as scrolled by (`scrolled_lines`)
+                if wraps:
+                    self._pushed += sum((w - 1) // cols + 1 if w else 1 for w in widths[:-taken])
+                    widths = widths[-taken:]
+                else:
+                    self._pushed += len(raw_lines) - taken
                 raw_lines = kept
-            if not has_esc:
+            if wraps:
+                pen = self._bulk_wrapped(raw_lines, widths, pen)
+            elif not has_esc:
                 history.extend(raw_lines if pen == 0 else zip(repeat(pen), raw_lines))
                 self._pushed += len(raw_lines)
             else:
@@ -670,7 +785,7 @@ class Screen:
                 for raw in raw_lines:
                     if "\x1b" in raw:
                         add((pen, raw))
-                        pen = pen_after(pen, raw)
+                        pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
                     else:
                         add(raw if pen == 0 else (pen, raw))
                 history.extend(entries)
@@ -683,11 +798,75 @@ class Screen:
         # scrolls them off while it lays out the rest, so they are never drawn
         self.lines = [Line(self.cols, fill, phantom=True) for _ in range(rows - 1)]
         self.lines.append(Line(self.cols, fill))
-        if to_end:
+        if to_end and bad is None:
             # the last screenful is laid out when the final piece of this burst arrives, not once per piece
             self._pending = text[pos + len(block) :] + self._pending
             return len(text)
         return pos + len(block)
+
+    def _can_bulk(self) -> bool:
+        """The cursor is at the bottom of a full-screen scroll region and text is laid out plainly: every row it
+        wraps into scrolls the top one off."""
+        return (
+            self.y == self.rows - 1
+            and self.top == 0
+            and self.bottom == self.rows - 1
+            and self.autowrap
+            and not self.insert
+        )
+
+    def _bulk_run(self, s: str, pos: int) -> int:
+        """One long run of ASCII text (a minified JSON, a base64 blob) at the bottom with a wrap pending: the rows it
+        fills that scroll off unseen go to the scrollback as sliced text, marked wrapped, without being laid out;
+        the screen is left as stand-ins (`Line.phantom`) that the last rows+1 rows, laid out as usual by the
+        caller, scroll off. Returns the new position in `s`."""
+        cols, rows = self.cols, self.rows
+        count = (len(s) - pos) // cols - rows - 1  # whole rows that go by; rows + 1 or more stay for the caller
+        self.lines[-1].wrapped = True  # the row the cursor is on goes on in the next
+        if not self.in_alt and self.history.maxlen:
+            self._push_history(self.lines)
+            limit = self.history.maxlen
+            first = max(0, count - limit)  # rows the scrollback would evict at once are not even sliced
+            pen = self.pen
+            stop = pos + count * cols
+            self.history.extend([(s[a : a + cols], pen, WRAP_MARK) for a in range(pos + first * cols, stop, cols)])
+            self._pushed += count
+            if first:
+                self._young.clear()  # every unpacked line it held has been evicted
+        self.lines = [Line(cols, 0, phantom=True) for _ in range(rows)]
+        return pos + count * cols
+
+    def _bulk_wrapped(self, raw_lines: list[str], widths: list[int], pen: int) -> int:
+        """Lines of which some are wider than the screen, to the scrollback as the rows autowrap cuts them into:
+        every row but a line's last marked wrapped. Text without SGR is sliced now; a coloured line becomes one
+        `RawRow` per row, all sharing the raw line, parsed only if viewed. Returns the pen after the lines."""
+        cols = self.cols
+        entries: list[Entry] = []
+        add = entries.append
+        extend = entries.extend
+        for raw, w in zip(raw_lines, widths, strict=True):
+            if w <= cols:
+                if "\x1b" in raw:
+                    add((pen, raw))
+                    pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
+                else:
+                    add(raw if pen == 0 else (pen, raw))
+                continue
+            last = (w - 1) // cols * cols  # where the last row starts
+            if "\x1b" in raw:
+                extend([(pen, raw, a, a + cols, WRAP_MARK) for a in range(0, last, cols)])
+                add((pen, raw, last, w, 0))
+                pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
+            else:
+                extend([(raw[a : a + cols], pen, WRAP_MARK) for a in range(0, last, cols)])
+                tail = raw[last:]
+                if pen == 0:
+                    add(tail.rstrip(" "))
+                else:
+                    add((tail, pen))
+        self.history.extend(entries)
+        self._pushed += len(entries)
+        return pen
 
     # -- controls -----------------------------------------------------------------------------------------------
     def _control(self, c: str) -> None:

@@ -6,9 +6,9 @@ wants it) and closed in `close()`. Credentials come from `config.daytona` (which
 
 Sandbox paths are relative to the sandbox's home (the user's home directory inside the sandbox, asked once per
 sandbox), and are sent to the SDK as absolute paths under it. Exec goes through the SDK's command string, built by
-`shlex.join` and nothing else. Every SDK error becomes a `services.errors` type with one line; idempotent calls are
-retried with bounded backoff on timeouts, 5xx and dropped connections. Terminals are the SDK's PTY sessions, and a
-dropped WebSocket reconnects to the same session with backoff.
+`shlex.join` and nothing else. Every SDK call goes through `_call` (`errors.call`): each error becomes a
+`services.errors` type with one line, and idempotent calls are retried with bounded backoff on timeouts, 5xx and
+dropped connections. Terminals are the SDK's PTY sessions (`terminal.DaytonaTerminal`).
 """
 
 from __future__ import annotations
@@ -22,27 +22,23 @@ import math
 import secrets
 import shlex
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import aiohttp
-
 from services import paths
 from services.config import Config
+from services.daytona.errors import call
+from services.daytona.terminal import DaytonaTerminal
 from services.errors import (
     AlreadyExists,
     Conflict,
     FileNotFound,
     InvalidInput,
-    NotRunning,
     OperationTimeout,
-    PathRejected,
-    PermissionDenied,
     ProviderError,
     SandbenchError,
     SandboxNotFound,
-    SnapshotNotFound,
     TooLarge,
 )
 from services.models import (
@@ -60,18 +56,14 @@ from services.models import (
     TerminalInfo,
 )
 from services.provider import OutputCallback, Stdin
-from services.terminal import OrderedWriter, next_output
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRIES = 3
-BACKOFF = (0.2, 0.6, 1.5)  # seconds before each retry; bounded: an idempotent call costs at most ~2.3 s extra
 STDIN_ENV = "SANDBENCH_STDIN_B64"
 STDIN_MAX = 64 * 1024  # stdin travels base64-encoded in one environment variable (the SDK's exec has no stdin)
 # resources can only be chosen with an image on Daytona; the default snapshot is used when they are the defaults
 DEFAULT_IMAGE = "python:3.12-slim"
-PTY_RECONNECT = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 _STATE = {
     "started": SandboxState.STARTED,
@@ -96,14 +88,6 @@ _STATE = {
     "destroyed": SandboxState.DELETED,
     "destroying": SandboxState.DELETED,
 }
-
-
-def _one_line(text: str, secret: str | None) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else "no details"
-    if secret:
-        line = line.replace(secret, "***")
-    line = "".join(c if c.isprintable() else "?" for c in line)
-    return line[:240]
 
 
 # the DTO key by which `sandbench serve` names a sandbox's owner, its label kept inside (services/server/lifecycle.py)
@@ -171,106 +155,10 @@ class DaytonaProvider:
                     self._client = AsyncDaytona(DaytonaConfig(**kwargs))
         return self._client
 
-    def _translate(self, exc: BaseException, op: str, *, kind: str) -> SandbenchError:
-        from daytona import (
-            DaytonaAuthenticationError,
-            DaytonaBadRequestError,
-            DaytonaConflictError,
-            DaytonaError,
-            DaytonaFileNotFoundError,
-            DaytonaForbiddenError,
-            DaytonaInvalidFilePathError,
-            DaytonaNotFoundError,
-            DaytonaRateLimitError,
-            DaytonaTimeoutError,
-        )
-
-        if isinstance(exc, SandbenchError):
-            return exc
-        if isinstance(exc, DaytonaError):
-            msg = _one_line(exc.message if isinstance(exc.message, str) else str(exc), self._api_key)
-            status = exc.status_code
-            if isinstance(exc, DaytonaFileNotFoundError) or (kind == "file" and status == 404 and "sandbox" not in msg):
-                return FileNotFound(msg)
-            if isinstance(exc, DaytonaNotFoundError):
-                if kind == "snapshot":
-                    return SnapshotNotFound(msg)
-                return SandboxNotFound(msg)
-            if isinstance(exc, DaytonaAuthenticationError):
-                return PermissionDenied("Daytona rejected the API key (check DAYTONA_API_KEY)")
-            if isinstance(exc, DaytonaForbiddenError):
-                return PermissionDenied(msg)
-            if isinstance(exc, DaytonaInvalidFilePathError):
-                return PathRejected(msg)
-            if isinstance(exc, DaytonaConflictError):
-                return AlreadyExists(msg) if kind in ("create", "file") else Conflict(msg)
-            if isinstance(exc, DaytonaTimeoutError):
-                return OperationTimeout(f"Daytona timed out during {op}")
-            if isinstance(exc, DaytonaRateLimitError):
-                return ProviderError("Daytona is rate limiting requests; try again shortly")
-            if status == 413:
-                return TooLarge(msg)
-            if isinstance(exc, DaytonaBadRequestError):
-                if "not running" in msg or "not started" in msg:
-                    return NotRunning(msg)
-                return InvalidInput(msg)
-            if status is not None and status >= 500:
-                return ProviderError(f"Daytona server error during {op} ({status}): {msg}")
-            if kind == "terminal" and status is None and "not found" in msg.lower():
-                # the PTY WebSocket reports a missing session in its close frame, not as an HTTP status
-                return FileNotFound(msg)
-            if status is None and ("connect" in msg.lower() or "closed" in msg.lower()):
-                return ProviderError(f"cannot reach Daytona during {op}: {msg}")
-            return ProviderError(f"Daytona: {msg}")
-        if isinstance(exc, aiohttp.ClientError | OSError):
-            return ProviderError(f"cannot reach Daytona during {op}: {type(exc).__name__}")
-        if isinstance(exc, asyncio.TimeoutError):
-            return OperationTimeout(f"Daytona timed out during {op}")
-        log.error("unexpected error from the Daytona SDK during %s", op, exc_info=exc)
-        return ProviderError(f"Daytona: unexpected error during {op} (details in the log)")
-
-    @staticmethod
-    def _unreachable(exc: BaseException) -> bool:
-        from daytona import DaytonaConnectionError
-
-        return isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | DaytonaConnectionError)
-
-    @staticmethod
-    def _retryable(exc: BaseException) -> bool:
-        from daytona import DaytonaConnectionError, DaytonaError, DaytonaTimeoutError
-
-        if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | asyncio.TimeoutError):
-            return True
-        if isinstance(exc, DaytonaConnectionError | DaytonaTimeoutError):
-            return not type(exc).__name__.startswith("DaytonaProcess")
-        if isinstance(exc, DaytonaError):
-            return (exc.status_code is not None and exc.status_code >= 500) or (
-                exc.status_code is None and "connect" in str(exc).lower()
-            )
-        return False
-
     async def _call(
         self, op: str, fn: Callable[[], Awaitable[T]], *, idempotent: bool = True, kind: str = "sandbox"
     ) -> T:
-        attempts = RETRIES + 1 if idempotent else 1
-        for attempt in range(attempts):
-            try:
-                return await fn()
-            except SandbenchError:
-                raise
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A refused connection already costs about a second inside the SDK: one retry rides out a server
-                # restart without making a dead server take many seconds to report.
-                unreachable = self._unreachable(exc)
-                if attempt + 1 < attempts and self._retryable(exc) and not (unreachable and attempt >= 1):
-                    log.info("daytona %s failed (%s); retrying", op, type(exc).__name__)
-                    await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
-                    continue
-                log.debug("daytona %s failed", op, exc_info=exc)
-                raise self._translate(exc, op, kind=kind) from exc
-        raise AssertionError("unreachable")
+        return await call(op, fn, secret=self._api_key, idempotent=idempotent, kind=kind)
 
     # -- sandboxes -------------------------------------------------------------------------------------------
     def _info(self, sb: Any) -> SandboxInfo:
@@ -706,171 +594,3 @@ class DaytonaProvider:
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()
-
-
-class DaytonaTerminal:
-    """A `TerminalSession` on an SDK PTY handle. A dropped WebSocket reconnects to the same session with backoff
-    (the shell lives on the server); `status` says what the pane should show meanwhile."""
-
-    def __init__(self, provider: DaytonaProvider, sandbox: Any, session_id: str):
-        self._provider = provider
-        self._sandbox = sandbox
-        self._id = session_id
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._handle: Any = None
-        self._exit_code: int | None = None
-        self._closed = False
-        self._done = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
-        self._writer = OrderedWriter(self._deliver)
-        # connected | reconnecting | disconnected | detached | exited: what the pane should say
-        self.status = "connecting"
-        self.reconnects = 0
-
-    @property
-    def session_id(self) -> str:
-        return self._id
-
-    @property
-    def exit_code(self) -> int | None:
-        return self._exit_code
-
-    def _on_data(self, data: bytes) -> None:
-        self._queue.put_nowait(bytes(data))
-
-    async def open(self, cols: int, rows: int, cwd: str, env: dict[str, str]) -> None:
-        from daytona import PtySize
-
-        proc = self._sandbox.process
-        self._handle = await self._provider._call(
-            "open terminal",
-            lambda: proc.create_pty_session(
-                id=self._id, on_data=self._on_data, cwd=cwd, envs=env or None, pty_size=PtySize(rows=rows, cols=cols)
-            ),
-            idempotent=False,
-        )
-        self._started()
-
-    async def connect(self) -> None:
-        proc = self._sandbox.process
-        self._handle = await self._provider._call(
-            "attach terminal",
-            lambda: proc.connect_pty_session(self._id, on_data=self._on_data),
-            idempotent=False,
-            kind="terminal",
-        )
-        self._started()
-
-    def _started(self) -> None:
-        self.status = "connected"
-        self._watcher = asyncio.ensure_future(self._watch())
-
-    async def _watch(self) -> None:
-        """Wait for the handle to end; an exit ends the session, a dropped connection reconnects."""
-        while True:
-            try:
-                result = await self._handle.wait()
-                code = result.exit_code
-            except Exception:
-                log.debug("pty %s wait failed", self._id, exc_info=True)
-                code = None
-            if code is not None or self._closed:
-                self._finish(code)
-                return
-            self.status = "reconnecting"
-            for delay in PTY_RECONNECT:
-                await asyncio.sleep(delay)
-                if self._closed:
-                    break
-                try:
-                    await self.connect_handle()
-                    break
-                except SandbenchError as exc:
-                    log.info("pty %s reconnect failed: %s", self._id, exc)
-                    if isinstance(exc, SandboxNotFound | FileNotFound) or "not found" in exc.message:
-                        break
-            if self.status != "connected":
-                self.status = "disconnected"
-                self._finish(None)
-                return
-
-    async def connect_handle(self) -> None:
-        proc = self._sandbox.process
-        self._handle = await self._provider._call(
-            "reattach terminal",
-            lambda: proc.connect_pty_session(self._id, on_data=self._on_data),
-            idempotent=False,
-            kind="terminal",
-        )
-        self.reconnects += 1
-        self.status = "connected"
-
-    def _finish(self, code: int | None) -> None:
-        if self._done.is_set():
-            return
-        if code is not None or self.status != "detached":  # a detached shell has not exited: no exit code
-            self._exit_code = code if code is not None else (self._exit_code if self._exit_code is not None else -1)
-        if self.status not in ("disconnected", "detached"):
-            self.status = "exited"
-        self._queue.put_nowait(None)
-        self._done.set()
-        self._writer.close()
-
-    async def write(self, data: bytes) -> None:
-        if self._handle is None or self._done.is_set():
-            return
-        await self._writer.write(data)
-
-    async def _deliver(self, data: bytes) -> None:
-        """The writer's one drain task: one message at a time, in order (concurrent sends could overtake)."""
-        if self._handle is None or self._done.is_set():
-            return
-        try:
-            await self._handle.send_input(data)
-        except Exception as exc:
-            # the watcher reconnects; a keystroke lost while the link is down is reported, not raised as a traceback
-            log.debug("pty %s write failed: %s", self._id, type(exc).__name__)
-
-    async def resize(self, cols: int, rows: int) -> None:
-        from daytona import PtySize
-
-        if self._handle is None or self._done.is_set():
-            return
-        with contextlib.suppress(SandbenchError):
-            await self._provider._call("resize terminal", lambda: self._handle.resize(PtySize(rows=rows, cols=cols)))
-
-    async def output(self) -> AsyncIterator[bytes]:
-        while (chunk := await next_output(self._queue)) is not None:
-            yield chunk
-
-    async def wait(self) -> int:
-        await self._done.wait()
-        return self._exit_code if self._exit_code is not None else -1
-
-    async def detach(self) -> None:
-        """Close only the connection: the shell keeps running on the server for a later `attach_terminal`.
-        The output stream ends; `exit_code` stays None (the shell has not exited) and `status` says "detached"."""
-        self._closed = True
-        self.status = "detached"
-        if self._handle is not None:
-            with contextlib.suppress(Exception):
-                await self._handle.disconnect()
-        if self._watcher is not None:
-            self._watcher.cancel()
-        self._finish(None)
-
-    async def close(self) -> None:
-        if self._closed and self._done.is_set():
-            return
-        self._closed = True
-        if self._handle is not None:
-            with contextlib.suppress(Exception):
-                await self._handle.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._done.wait(), timeout=5)
-            with contextlib.suppress(Exception):
-                await self._handle.disconnect()
-        if self._watcher is not None and not self._watcher.done():
-            self._watcher.cancel()
-        if not self._done.is_set():
-            self._finish(None)

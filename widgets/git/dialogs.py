@@ -1,7 +1,9 @@
-"""The commit message editor: a TextArea with a live summary-length hint; ctrl+s commits, escape cancels.
+"""The git panel's input dialogs: the commit message editor and the secret prompt.
 
-Opened by the git panel (`c` commits, `A` amends); it may open with a draft (a message whose commit failed, or
-git's prepared merge message), so nothing typed is lost. An empty message is refused inline.
+`CommitDialog`: a TextArea with a live summary-length hint; ctrl+s commits, escape cancels. Opened by the git panel
+(`c` commits, `A` amends); it may open with a draft (a message whose commit failed, or git's prepared merge
+message), so nothing typed is lost. An empty message is refused inline. `SecretDialog`: an `InputDialog` whose
+input is hidden, for the password or passphrase a push or pull asks for.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static, TextArea
+from textual.widgets import Input, Static, TextArea
 
-from widgets.dialogs import SubmitsInPlace
+from widgets.dialogs import InputDialog, SubmitsInPlace
 from widgets.keys import Key, bindings
 
 SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
@@ -95,3 +97,11 @@ class CommitDialog(SubmitsInPlace, ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.cancel_unless_busy()
+
+
+class SecretDialog(InputDialog):
+    """An `InputDialog` whose input is hidden (passwords, passphrases)."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#value", Input).password = True

@@ -1,0 +1,17 @@
+"""Conformance, interpreter: every check in `tests/conformance/client/interpreter.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conformance.harness import Case
+
+AREA = "interpreter"
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120), pytest.mark.xdist_group("conformance-interpreter")]
+
+
+def test_interpreter(case: Case, conformance: Callable[[Case], str]) -> None:
+    conformance(case)

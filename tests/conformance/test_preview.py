@@ -1,0 +1,17 @@
+"""Conformance, preview: every check in `tests/conformance/client/preview.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conformance.harness import Case
+
+AREA = "preview"
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120), pytest.mark.xdist_group("conformance-preview")]
+
+
+def test_preview(case: Case, conformance: Callable[[Case], str]) -> None:
+    conformance(case)

@@ -1,0 +1,17 @@
+"""Conformance, snapshots: every check in `tests/conformance/client/snapshots.py`, with the oldest and
+newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conformance.harness import Case
+
+AREA = "snapshots"
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120), pytest.mark.xdist_group("conformance-snapshots")]
+
+
+def test_snapshots(case: Case, conformance: Callable[[Case], str]) -> None:
+    conformance(case)
