@@ -28,8 +28,8 @@ run: $(STAMP_RUN)
 	$(BIN)/sandbench
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check services tui widgets tests bench
-	$(BIN)/ruff format --check services tui widgets tests bench
+	$(BIN)/ruff check services tui widgets tests bench scripts
+	$(BIN)/ruff format --check services tui widgets tests bench scripts
 	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP_TEST)
