@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+STAMP_BENCH := $(VENV)/.installed-bench
 
 .PHONY: run test system-deps lint typecheck pytest bench clean
 
@@ -19,12 +20,17 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(STAMP_RUN)
 
+$(STAMP_BENCH): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@ $(STAMP_TEST) $(STAMP_RUN)
+
 run: $(STAMP_RUN)
 	$(BIN)/sandbench
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check services tui widgets tests bench
-	$(BIN)/ruff format --check services tui widgets tests bench
+	$(BIN)/ruff check services tui widgets tests bench scripts
+	$(BIN)/ruff format --check services tui widgets tests bench scripts
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
@@ -39,8 +45,8 @@ pytest: system-deps $(STAMP_TEST)
 
 test: system-deps lint typecheck pytest
 
-bench: $(STAMP_TEST)
+bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

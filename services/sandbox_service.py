@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services import paths, volumes
 from services.audit import AuditLog
@@ -57,6 +57,9 @@ from services.provider import (
     WriteStream,
 )
 from services.terminal import TerminalSession
+
+if TYPE_CHECKING:
+    from services.checkpoints import CheckpointService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,6 +116,16 @@ class SandboxService:
         self._busy: Counter[str] = Counter()  # in-flight operations and open terminals, per sandbox
         self._reaper: asyncio.Task[None] | None = None
         self.volume_cap = volume_cap  # named volumes this identity may keep
+        self._checkpoints: CheckpointService | None = None
+
+    @property
+    def checkpoints(self) -> CheckpointService:
+        """Checkpoints, changes, restore and fork of this service's sandboxes (services/checkpoints)."""
+        if self._checkpoints is None:
+            from services.checkpoints import CheckpointService
+
+            self._checkpoints = CheckpointService(self)
+        return self._checkpoints
 
     # -- identity and access -------------------------------------------------------------------------------
     def owns(self, info: SandboxInfo) -> bool:

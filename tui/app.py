@@ -12,7 +12,7 @@ Reading order for the UI: this file, then `tui/screens/sandbox_list.py`, then `s
   background (terminals, editor tabs, layout) and is the one place that shows, hides or ends them; ending one,
   and quitting with unsaved buffers in any of them, asks first.
 - Start-up imports only what the sandbox list's first frame needs; the workspace screen (and with it the editor,
-  pygments, the terminal and pyte) is imported when a sandbox is first opened.
+  pygments and the terminal) is imported when a sandbox is first opened.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         its own binding). Done here, in the one place Textual looks up priority bindings, so no binding added
         anywhere can take a key from the program; the footer and the palette are untouched by it.
 
-        `_check_bindings` is Textual-internal (textual>=8.2,<9): if it changes, the tests that send F6 and alt+1 to
-        `cat -v` in the terminal fail.
+        `_check_bindings` is Textual-internal (tests/test_textual_internals.py checks it is there): if it changes,
+        the tests that send F6 and alt+1 to `cat -v` in the terminal fail.
         """
         if priority and getattr(self.focused, "holds_keyboard", False):
             for namespace, bindings_map in reversed(self.screen._binding_chain):

@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     ss = sub.add_parser("snapshots", help="list your snapshots")
     ss.add_argument("--json", action="store_true")
 
+    from tui import cli_checkpoints
+
+    cli_checkpoints.add_parsers(sub)
+
     e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
     e.add_argument("name")
     e.add_argument("--cwd", default="")
@@ -308,6 +312,10 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         snap = await svc.snapshot(info.id, args.snapshot)
         print(json.dumps(snapshot_json(snap), indent=2) if args.json else f"snapshot {snap.name} of {info.name}")
         return 0
+    if verb in ("checkpoint", "checkpoints", "changes", "restore", "fork"):
+        from tui import cli_checkpoints
+
+        return await cli_checkpoints.dispatch(args, svc, info)
     if verb == "exec":
         argv = list(args.argv)
         if not argv:

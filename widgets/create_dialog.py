@@ -69,7 +69,7 @@ class CreateDialog(DialogBase):
     ) -> None:
         super().__init__()
         self._snapshots = list(snapshots)
-        self._name = name
+        self._initial_name = name  # not `_name`: that is the DOMNode's own name attribute
         self._submit_call = submit
 
     def compose(self) -> ComposeResult:
@@ -78,7 +78,7 @@ class CreateDialog(DialogBase):
             yield Static(Text("Create a sandbox"), classes="dialog-title")
             with Grid():
                 yield Label("Name")
-                yield Input(self._name, placeholder="letters, digits, . _ -", id="name", compact=True)
+                yield Input(self._initial_name, placeholder="letters, digits, . _ -", id="name", compact=True)
                 yield Label("CPUs")
                 yield Input(str(defaults.cpu), type="integer", id="cpu", compact=True)
                 yield Label("Memory (GiB)")

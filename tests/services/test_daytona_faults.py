@@ -17,6 +17,7 @@ from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
 from services.errors import ProviderError
 from services.models import SandboxSpec
+from tests.conftest import read_until, wait_until
 from tests.services.test_server_harness import IDENTITY, make_home, start_serve, stop_serve
 
 pytestmark = pytest.mark.timeout(120)
@@ -109,29 +110,15 @@ async def test_dropped_pty_websocket_reconnects_to_the_same_shell(served: tuple[
         term = await p.open_terminal(info.id, 80, 24)
         out = bytearray()
 
-        async def until(needle: bytes) -> None:
-            async def read() -> None:
-                async for chunk in term.output():
-                    out.extend(chunk)
-                    if needle in out:
-                        return
-
-            await asyncio.wait_for(read(), 15)
-
         await term.write(b"X=$((6*7)); echo one-$X\n")
-        await until(b"one-42")
+        await read_until(term, out, b"one-42", 15)
         proxy.cut()  # every TCP connection dies: the WebSocket and the SDK's pooled HTTP ones
-        for _ in range(100):
-            if term.status != "connected":
-                break
-            await asyncio.sleep(0.05)
-        for _ in range(200):
-            if term.status == "connected":
-                break
-            await asyncio.sleep(0.05)
-        assert term.status == "connected" and term.reconnects == 1
+        # the terminal notices the cut and reconnects on its own, once
+        reconnected = lambda: term.reconnects >= 1 and term.status == "connected"  # noqa: E731
+        await wait_until(None, reconnected, "the terminal to reconnect", timeout=15)
+        assert term.reconnects == 1
         await term.write(b"echo two-$X\n")  # same shell: X is still set
-        await until(b"two-42")
+        await read_until(term, out, b"two-42", 15)
         await term.write(b"exit 3\n")
         assert await asyncio.wait_for(term.wait(), 15) == 3
         await p.delete(info.id)

@@ -10,45 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from services.daytona import DaytonaProvider
-from services.errors import FileNotFound, InvalidInput, SandbenchError, SandboxNotFound
-from services.models import SandboxInfo, SandboxSpec
+from services.errors import FileNotFound, InvalidInput, SandboxNotFound
+from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from services.terminal import TerminalSession
+from tests.conftest import read_until
 from tests.services import test_server_harness as harness
 from tests.services.serve_helpers import Serve
 
 serve = harness.serve  # the shared fixtures
 dservice = harness.dservice
+box = harness.dbox
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
-
-
-@pytest.fixture
-async def box(dservice: SandboxService) -> AsyncIterator[SandboxInfo]:
-    info = await dservice.create(SandboxSpec(name=f"t-{secrets.token_hex(4)}"))
-    yield info
-    try:
-        await dservice.delete(info.id)
-    except SandbenchError:
-        pass
-
-
-async def _until(term: TerminalSession, buf: bytearray, needle: bytes, timeout: float = 10) -> None:
-    async def read() -> None:
-        async for chunk in term.output():
-            buf.extend(chunk)
-            if needle in buf:
-                return
-
-    if needle not in buf:
-        await asyncio.wait_for(read(), timeout)
 
 
 async def test_detach_and_reattach_finds_the_same_shell(dservice: SandboxService, box: SandboxInfo) -> None:
@@ -57,7 +35,7 @@ async def test_detach_and_reattach_finds_the_same_shell(dservice: SandboxService
     term = await svc.open_terminal(box.id, 100, 30)
     buf = bytearray()
     await term.write(b"export X=$((40+2)); echo set-$X\n")
-    await _until(term, buf, b"set-42")
+    await read_until(term, buf, b"set-42")
 
     listed = await svc.list_terminals(box.id)
     assert [t.id for t in listed] == [term.session_id]
@@ -73,7 +51,7 @@ async def test_detach_and_reattach_finds_the_same_shell(dservice: SandboxService
     assert again.session_id == term.session_id
     buf2 = bytearray()
     await again.write(b"echo got-$X\n")
-    await _until(again, buf2, b"got-42")
+    await read_until(again, buf2, b"got-42")
     assert svc.is_busy(box.id)
 
     await again.write(b"exit 3\n")

@@ -13,6 +13,7 @@ from services.errors import SandbenchError
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.bwrap
 
@@ -163,10 +164,7 @@ async def test_no_process_survives_stop(service: SandboxService, provider: Local
     # a background job in the terminal, a nohup'd double-forked daemon, and a foreground job
     await term.write(f"sleep {marker} &\n(setsid nohup sleep {marker} >/dev/null 2>&1 &)\nsleep {marker}\n".encode())
     running = asyncio.ensure_future(service.exec(sandbox.id, ["sh", "-c", f"sleep {marker} & sleep {marker}"]))
-    deadline = time.monotonic() + 10
-    while len(_procs_with(marker)) < 5 and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    assert len(_procs_with(marker)) >= 5, "the test's processes did not all start"
+    await wait_until(None, lambda: len(_procs_with(marker)) >= 5, "the test's processes to start", timeout=10)
     await service.stop(sandbox.id)
     assert _procs_with(marker) == [], "processes of the sandbox survived stop"
     result = await running

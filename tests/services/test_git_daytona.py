@@ -8,31 +8,18 @@ must be read from whichever stream git's words arrived on. The same tests as for
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-
 import pytest
 
-from services.errors import SandbenchError
-from services.models import SandboxInfo, SandboxSpec
+from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.services import test_git, test_git_remote
 from tests.services import test_server_harness as harness
 
 serve = harness.serve  # the shared fixtures
 dservice = harness.dservice
+dbox = harness.dbox
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.bwrap]
-
-
-@pytest.fixture
-async def dbox(dservice: SandboxService) -> AsyncIterator[SandboxInfo]:
-    info = await dservice.create(SandboxSpec(name=f"git-{secrets.token_hex(4)}"))
-    yield info
-    try:
-        await dservice.delete(info.id)
-    except SandbenchError:
-        pass
 
 
 async def test_exec_over_daytona_merges_stderr(dservice: SandboxService, dbox: SandboxInfo) -> None:

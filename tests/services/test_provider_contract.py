@@ -26,6 +26,7 @@ from services.errors import (
     TooLarge,
 )
 from services.models import SandboxSpec, SandboxState
+from tests.conftest import read_until
 from tests.services import test_server_harness as harness
 from tests.services.test_server_harness import IDENTITY, Serve
 
@@ -187,21 +188,12 @@ async def test_terminal(prov: Any) -> None:
     term = await prov.open_terminal(sid, 100, 30)
     buf = bytearray()
 
-    async def until(needle: bytes) -> None:
-        async def read() -> None:
-            async for chunk in term.output():
-                buf.extend(chunk)
-                if needle in buf:
-                    return
-
-        await asyncio.wait_for(read(), 10)
-
     await term.write(b"echo $((40+2)); stty size\n")
-    await until(b"30 100")
+    await read_until(term, buf, b"30 100", 10)
     assert b"42" in buf
     await term.resize(120, 40)
     await term.write(b"stty size\n")
-    await until(b"40 120")
+    await read_until(term, buf, b"40 120", 10)
     await term.write(b"exit 5\n")
     assert await asyncio.wait_for(term.wait(), 10) == 5
     assert term.exit_code == 5

@@ -8,31 +8,18 @@ these tests check by running the local suite's tests unchanged over this provide
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-
 import pytest
 
-from services.errors import SandbenchError
-from services.models import SandboxInfo, SandboxSpec
+from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.services import test_search
 from tests.services import test_server_harness as harness
 
 serve = harness.serve  # the shared fixtures
 dservice = harness.dservice
+dbox = harness.dbox
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.bwrap]
-
-
-@pytest.fixture
-async def dbox(dservice: SandboxService) -> AsyncIterator[SandboxInfo]:
-    info = await dservice.create(SandboxSpec(name=f"search-{secrets.token_hex(4)}"))
-    yield info
-    try:
-        await dservice.delete(info.id)
-    except SandbenchError:
-        pass
 
 
 @pytest.fixture

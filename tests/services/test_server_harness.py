@@ -8,6 +8,7 @@ SANDBENCH_HOME (0711, as conftest's `sandbench_home`), identity `tester`, and a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -22,6 +23,8 @@ import pytest
 
 from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
+from services.errors import SandbenchError
+from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.services.serve_helpers import (
     IDENTITY,
@@ -42,6 +45,7 @@ __all__ = [
     "REPO",
     "Serve",
     "daytona_config",
+    "dbox",
     "dservice",
     "make_home",
     "sdk",
@@ -76,6 +80,15 @@ async def dservice(serve: Serve, sandbench_home: Path) -> AsyncIterator[SandboxS
     svc = SandboxService(DaytonaProvider(cfg), cfg)
     yield svc
     await svc.close()
+
+
+@pytest.fixture
+async def dbox(dservice: SandboxService) -> AsyncIterator[SandboxInfo]:
+    """A fresh sandbox on the server through `dservice`, deleted afterwards (if the test left it)."""
+    info = await dservice.create(SandboxSpec(name=unique("d")))
+    yield info
+    with contextlib.suppress(SandbenchError):
+        await dservice.delete(info.id)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.conftest import wait_until
 from tests.services import test_server_harness as harness
 from tests.services.serve_helpers import running_serve
 from tests.services.test_server_harness import Serve, unique
@@ -56,14 +57,6 @@ def _alive(pid: int) -> bool:
 def _parent(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-
-
-def _until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 # -- async client -----------------------------------------------------------------------------------------------
@@ -213,12 +206,14 @@ async def test_delete_context_ends_its_process_and_its_children(sdk: Any) -> Non
     marker = f"27{os.getpid()}.{int(time.time()) % 1000}"
     started = await ci.run_code(f"import subprocess\nchild = subprocess.Popen(['sleep', '{marker}'])", context=ctx)
     assert started.error is None
-    _until(lambda: _procs_with(marker), 10, "the context's child process")
+    await wait_until(None, lambda: _procs_with(marker), "the context's child process", timeout=10)
     (child,) = _procs_with(marker)
     driver = _parent(child)
     assert _alive(driver)
     await ci.delete_context(ctx)
-    _until(lambda: not _alive(child) and not _alive(driver), 10, "the context's processes ended")
+    await wait_until(
+        None, lambda: not _alive(child) and not _alive(driver), "the context's processes ended", timeout=10
+    )
     assert await ci.list_contexts() == []
     with pytest.raises(DaytonaError, match="context not found"):
         await ci.run_code("print(1)", context=ctx)

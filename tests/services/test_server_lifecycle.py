@@ -10,11 +10,9 @@ wire, and nothing waits real minutes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 from services.daytona import DaytonaProvider
 from services.models import AUTO_ARCHIVE_MAX, SandboxState
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.services import test_server_harness as harness
 from tests.services.serve_helpers import running_serve
 from tests.services.test_server_harness import Serve, unique
@@ -39,14 +38,6 @@ async def make(d: Any, **kw: Any) -> Any:
     from daytona import CreateSandboxFromSnapshotParams
 
     return await d.create(CreateSandboxFromSnapshotParams(name=unique(), **kw), timeout=30)
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 # -- intervals on the wire --------------------------------------------------------------------------------------
@@ -168,7 +159,7 @@ async def test_idle_sandbox_is_auto_stopped(fast_sdk: Any, fast_serve: Serve) ->
     idle = await make(fast_sdk, auto_stop_interval=1)
     for sb in (keep, idle):
         backdate(fast_serve, sb.id, "last_activity", 3600)
-    await until(lambda: _is(fast_sdk, idle.id, "stopped"))
+    await wait_until(None, lambda: _is(fast_sdk, idle.id, "stopped"), timeout=20)
     assert await state_of(fast_sdk, keep.id) == "started"  # 0: never auto-stopped
     assert audited(fast_serve, "auto-stop", idle.id)
     for sb in (keep, idle):
@@ -182,7 +173,7 @@ async def test_stopped_sandbox_is_auto_archived_then_starts_with_its_files(fast_
     for sb in (keep, old):
         await sb.stop()
         backdate(fast_serve, sb.id, "stopped_at", 2 * 3600)
-    await until(lambda: _is(fast_sdk, old.id, "archived"))
+    await wait_until(None, lambda: _is(fast_sdk, old.id, "archived"), timeout=20)
     assert await state_of(fast_sdk, keep.id) == "stopped"
     assert audited(fast_serve, "auto-archive", old.id)
     archived = await fast_sdk.get(old.id)
@@ -198,13 +189,13 @@ async def test_stopped_sandbox_is_auto_deleted(fast_sdk: Any, fast_serve: Serve)
     for sb in (keep, old):
         await sb.stop()
         backdate(fast_serve, sb.id, "stopped_at", 3600)
-    await until(lambda: _is(fast_sdk, old.id, "gone"))
+    await wait_until(None, lambda: _is(fast_sdk, old.id, "gone"), timeout=20)
     assert await state_of(fast_sdk, keep.id) == "stopped"
     assert audited(fast_serve, "auto-delete", old.id)
     assert not (fast_serve.home / "sandboxes" / old.id).exists()
     # delete 0 set on a stopped sandbox: it goes at the next pass, as "delete immediately upon stopping" says
     await keep.set_auto_delete_interval(0)
-    await until(lambda: _is(fast_sdk, keep.id, "gone"))
+    await wait_until(None, lambda: _is(fast_sdk, keep.id, "gone"), timeout=20)
 
 
 async def test_ephemeral_sandbox_is_deleted_when_it_stops(fast_sdk: Any) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.conftest import wait_until
 from tests.services import test_server_harness as harness
 from tests.services.serve_helpers import running_serve
 from tests.services.test_server_harness import Serve, unique
@@ -56,20 +57,6 @@ async def make(d: Any) -> Any:
     from daytona import CreateSandboxFromSnapshotParams
 
     return await d.create(CreateSandboxFromSnapshotParams(name=unique()), timeout=30)
-
-
-async def until(check: Any, timeout: float, what: str) -> None:
-    """Await `check()` (sync or async) becoming true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ok = check()
-        if asyncio.iscoroutine(ok):
-            ok = await ok
-        if ok:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 # -- transfers --------------------------------------------------------------------------------------------------
@@ -241,7 +228,7 @@ async def test_a_dropped_pty_session_is_reaped_and_a_reattached_one_kept(lim_sdk
     kept = await sb.process.create_pty_session(id="kept", on_data=kept_out)
     dropped = await sb.process.create_pty_session(id="dropped", on_data=dropped_out)
     await kept.send_input("V=kept-$((40+2)); echo $V\n")
-    await until(lambda: b"kept-42" in kept_out.data, 10, "the kept shell echoes")
+    await wait_until(None, lambda: b"kept-42" in kept_out.data, "the kept shell echoes", timeout=10)
     both = descendants(limited.proc.pid) - base
     assert len(both) >= 2
     await kept.disconnect()
@@ -256,14 +243,14 @@ async def test_a_dropped_pty_session_is_reaped_and_a_reattached_one_kept(lim_sdk
             return True
         return False
 
-    await until(dropped_gone, IDLE + 10, "the dropped session is reaped")
+    await wait_until(None, dropped_gone, "the dropped session is reaped", timeout=IDLE + 10)
     per_session = len(both) // 2
-    await until(
-        lambda: len(descendants(limited.proc.pid) - base) == per_session, 10, "the dropped shell's processes end"
+    await wait_until(
+        None, lambda: len(descendants(limited.proc.pid) - base) == per_session, "the dropped shell's processes end"
     )
     assert (await sb.process.get_pty_session_info("kept")).active
     await kept2.send_input("echo still-$V\n")  # the same shell, its variable set
-    await until(lambda: b"still-kept-42" in again.data, 10, "the reattached shell answers")
+    await wait_until(None, lambda: b"still-kept-42" in again.data, "the reattached shell answers", timeout=10)
     await kept2.send_input("exit\n")
     assert (await asyncio.wait_for(kept2.wait(), 10)).exit_code == 0
     await sb.delete()

@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import wait_until
 from tests.services import test_server_harness as harness
 from tests.services.serve_helpers import running_serve
 from tests.services.test_server_harness import Serve
-from tests.services.test_server_limits import make, until
+from tests.services.test_server_limits import make
 
 serve = harness.serve  # the shared fixture
 sdk = harness.sdk  # the shared fixture
@@ -172,7 +173,7 @@ async def wait_serving(client: httpx.AsyncClient, url: str, headers: dict[str, s
         got.append(r)
         return r.status_code != 502
 
-    await until(ready, 15, f"a server answering at {url}")
+    await wait_until(None, ready, f"a server answering at {url}", timeout=15)
     return got[-1]
 
 
@@ -299,7 +300,7 @@ async def test_signed_url_needs_no_header_and_stops_working_when_expired(echo: A
             return (await c.get(signed.url)).status_code == 403
 
         t = time.monotonic()
-        await until(expired, 10, "the signed URL to expire")
+        await wait_until(None, expired, "the signed URL to expire", timeout=10)
         assert time.monotonic() - t < 5
         r = await c.get(signed.url)
         assert "expired" in r.json()["message"]
@@ -495,7 +496,7 @@ async def test_silent_server_times_out_and_connections_are_capped(lim_echo: Any)
         async def slots_back() -> bool:  # once the server has seen both WebSockets close
             return (await c.get(link.url, headers={TOKEN: link.token})).status_code == 200
 
-        await until(slots_back, 5, "the preview connection slots to be given back")
+        await wait_until(None, slots_back, "the preview connection slots to be given back", timeout=5)
 
 
 def test_preview_tokens_are_unguessable_and_distinct() -> None:

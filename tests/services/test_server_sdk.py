@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.services import test_server_harness as harness
 from tests.services.test_server_harness import unique
 
@@ -240,11 +241,8 @@ class Collector:
         self.data += chunk
 
     async def wait_for(self, needle: bytes, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.data:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not in output: {bytes(self.data)[-500:]!r}")
-            await asyncio.sleep(0.02)
+        tail = lambda: repr(bytes(self.data)[-500:])  # noqa: E731
+        await wait_until(None, lambda: needle in self.data, f"{needle!r} in the output", timeout, show=tail)
 
 
 @pytest.mark.bwrap

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.services.serve_helpers import running_serve
 from tests.services.test_server_harness import Serve
-from tests.services.test_server_limits import descendants, make, until, vm_hwm_mib
+from tests.services.test_server_limits import descendants, make, vm_hwm_mib
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.bwrap]
 
@@ -141,7 +142,7 @@ async def test_an_unused_session_is_deleted_and_a_busy_one_kept(sdk: Any) -> Non
     async def unused_gone() -> bool:  # listing names no session: it keeps none alive
         return "unused" not in {s.session_id for s in await p.list_sessions()}
 
-    await until(unused_gone, IDLE + 5, "the unused session is deleted")
+    await wait_until(None, unused_gone, "the unused session is deleted", timeout=IDLE + 5)
     with pytest.raises(DaytonaNotFoundError):
         await p.get_session("unused")
     await asyncio.wait_for(follow, wait + 10)
@@ -159,7 +160,7 @@ async def test_commands_running_at_once_are_capped_per_identity(sdk: Any) -> Non
     async def both_up() -> bool:
         return {"up0", "up1"} <= {f.name for f in await sb.fs.list_files(".")}
 
-    await until(both_up, 20, "two commands run")
+    await wait_until(None, both_up, "two commands run", timeout=20)
     with pytest.raises(DaytonaRateLimitError, match=r"too many commands running: 2 are running.*--exec-max-concurrent"):
         await sb.process.exec("echo three")
     assert [r.exit_code for r in await asyncio.gather(*running)] == [0, 0]  # the two were not disturbed
@@ -170,7 +171,7 @@ async def test_commands_running_at_once_are_capped_per_identity(sdk: Any) -> Non
         except DaytonaError:
             return False
 
-    await until(room, 10, "a finished command frees its slot")
+    await wait_until(None, room, "a finished command frees its slot", timeout=10)
     await sb.delete()
 
 
@@ -184,7 +185,7 @@ async def test_a_command_whose_client_went_away_is_ended(sdk: Any, limited: Serv
     async def both_up() -> bool:
         return {"gone0", "gone1"} <= {f.name for f in await sb.fs.list_files(".")}
 
-    await until(both_up, 20, "two commands run")
+    await wait_until(None, both_up, "two commands run", timeout=20)
     for task in gone:  # the client gives up: its connections close
         task.cancel()
     await asyncio.gather(*gone, return_exceptions=True)
@@ -195,8 +196,8 @@ async def test_a_command_whose_client_went_away_is_ended(sdk: Any, limited: Serv
         except DaytonaError:
             return False
 
-    await until(room, 10, "the abandoned commands end and free their slots")
-    await until(lambda: not descendants(limited.proc.pid) - base, 10, "their processes are gone")
+    await wait_until(None, room, "the abandoned commands end and free their slots", timeout=10)
+    await wait_until(None, lambda: not descendants(limited.proc.pid) - base, "their processes are gone", timeout=10)
     await sb.delete()
 
 
@@ -214,7 +215,9 @@ async def test_log_follow_streams_are_capped_per_identity(sdk: Any) -> None:
         asyncio.ensure_future(p.get_session_command_logs_async("f", started.cmd_id, got.append, got.append))
         for got in seen
     ]
-    await until(lambda: all("".join(got).startswith("ready") for got in seen), 10, "two followers attached")
+    await wait_until(
+        None, lambda: all("".join(got).startswith("ready") for got in seen), "two followers attached", timeout=10
+    )
     with pytest.raises(DaytonaError, match=r"too many log streams: 2 are open for this token.*--follow-max-streams"):
         await p.get_session_command_logs_async("f", started.cmd_id, print, print)
     await p.delete_session("f")  # the command ends: both followers get their end

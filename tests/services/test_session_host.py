@@ -11,7 +11,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from services.terminal import TerminalSession
+from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
@@ -46,14 +47,6 @@ def _alive(pid: int) -> bool:
     return fields[:1] != ["Z"]
 
 
-async def until(cond: Callable[[], object], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 class Reader:
     """Collects a session's output in the background, so a test can wait for text."""
 
@@ -67,7 +60,13 @@ class Reader:
             self.buf.extend(chunk)
 
     async def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
-        await until(lambda: needle in self.buf, f"{needle!r} in the output ({bytes(self.buf[-300:])!r})", timeout)
+        await wait_until(
+            None,
+            lambda: needle in self.buf,
+            f"{needle!r} in the output",
+            timeout,
+            show=lambda: repr(bytes(self.buf[-300:])),
+        )
 
     def stop(self) -> None:
         self.task.cancel()
@@ -111,7 +110,7 @@ async def test_socket_is_private_and_the_host_exits_when_it_holds_nothing(
     await out.wait_for(b"ready-42")
     await term.close()
     out.stop()
-    await until(lambda: not _alive(pid), "the host to exit once its last shell ended")
+    await wait_until(None, lambda: not _alive(pid), "the host to exit once its last shell ended", timeout=20)
     assert not hw.socket_path(home).exists()
 
 
@@ -184,7 +183,7 @@ async def test_stop_ends_every_shell_and_the_host_exits(
     assert provider.launcher.live_pids(box.id) == []
     if row.uid is not None:
         assert _pids_of_uid(row.uid) == []
-    await until(lambda: not _alive(pid), "the host to exit once stop ended its shells")
+    await wait_until(None, lambda: not _alive(pid), "the host to exit once stop ended its shells", timeout=20)
 
 
 async def test_the_client_refuses_a_socket_that_is_not_private(

@@ -19,6 +19,7 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, WorkspaceWatcher, local_workspace, scan_dirs, watch_changes
+from tests.conftest import wait_until
 
 
 def _ws(provider: LocalProvider, sandbox: SandboxInfo) -> Path:
@@ -37,13 +38,10 @@ class Collector:
         async for item in self._source:
             self.items.append((time.monotonic(), item))
 
-    async def wait_for(self, pred: Callable[[list[Any]], bool], timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred([i for _, i in self.items]):
-                return True
-            await asyncio.sleep(0.02)
-        return pred([i for _, i in self.items])
+    async def wait_for(self, pred: Callable[[list[Any]], bool], timeout: float = 5.0) -> None:
+        """`pred` over what arrived, awaited (fails naming it and showing what came, after `timeout` s)."""
+        items = lambda: [i for _, i in self.items]  # noqa: E731
+        await wait_until(None, lambda: pred(items()), "", timeout, show=lambda: repr(items())[-500:])
 
     async def stop(self) -> None:
         self.task.cancel()
@@ -78,7 +76,7 @@ async def test_single_change_is_one_batch_within_a_second(
     try:
         t0 = time.monotonic()
         (ws / "sub" / "hello.txt").write_text("hi")
-        assert await c.wait_for(lambda items: len(items) >= 1, 2.0)
+        await c.wait_for(lambda items: len(items) >= 1, 2.0)
         arrived, batch = c.items[0]
         assert arrived - t0 < 1.0
         assert batch.dirs == {"sub"}
@@ -106,7 +104,7 @@ async def test_a_burst_of_5000_files_is_at_most_two_batches(
         t.start()
         await asyncio.to_thread(t.join)
         took = time.monotonic() - t0
-        assert await c.wait_for(lambda items: any("burst/f4999.txt" in b.paths for b in items), 5.0)
+        await c.wait_for(lambda items: any("burst/f4999.txt" in b.paths for b in items), 5.0)
         await asyncio.sleep(0.6)
         batches = [b for _, b in c.items]
         # one or two; a writer slowed past 2 s by a loaded machine gets one report per 2 s (progress stays visible)
@@ -125,7 +123,7 @@ async def test_content_change_is_a_path_not_a_folder(
     try:
         with (ws / "log.txt").open("a") as f:
             f.write("more")
-        assert await c.wait_for(lambda items: any("log.txt" in b.paths for b in items), 2.0)
+        await c.wait_for(lambda items: any("log.txt" in b.paths for b in items), 2.0)
         assert _all_dirs([b for _, b in c.items]) == set()
     finally:
         await c.stop()
@@ -139,13 +137,13 @@ async def test_new_folders_are_watched_and_reported(
     try:
         (ws / "a" / "b").mkdir(parents=True)
         (ws / "a" / "b" / "early.txt").write_text("1")
-        assert await c.wait_for(lambda items: {"", "a", "a/b"} <= _all_dirs(items), 3.0)
+        await c.wait_for(lambda items: {"", "a", "a/b"} <= _all_dirs(items), 3.0)
         n = len(c.items)
         await asyncio.sleep(0.3)
         (ws / "a" / "b" / "late.txt").write_text("2")  # only seen if a/b is watched now
-        assert await c.wait_for(lambda items: len(items) > n and "a/b/late.txt" in items[-1].paths, 3.0)
+        await c.wait_for(lambda items: len(items) > n and "a/b/late.txt" in items[-1].paths, 3.0)
         shutil.rmtree(ws / "a")
-        assert await c.wait_for(lambda items: "" in items[-1].dirs, 3.0)
+        await c.wait_for(lambda items: "" in items[-1].dirs, 3.0)
     finally:
         await c.stop()
 
@@ -166,7 +164,7 @@ async def test_symlinks_out_of_the_workspace_are_not_followed(
             await asyncio.sleep(0.8)
             assert c.items == []
             (ws / "inside.txt").write_text("ok")
-            assert await c.wait_for(lambda items: len(items) == 1, 2.0)
+            await c.wait_for(lambda items: len(items) == 1, 2.0)
             assert all(not p.startswith("escape/") for p in c.items[0][1].paths)
         finally:
             await c.stop()
@@ -183,7 +181,7 @@ async def test_git_changes_are_flagged_but_not_descended(
     c = await _started(WorkspaceWatcher(service, sandbox.id))
     try:
         (ws / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
-        assert await c.wait_for(lambda items: any(b.git for b in items), 2.0)
+        await c.wait_for(lambda items: any(b.git for b in items), 2.0)
     finally:
         await c.stop()
 
@@ -210,14 +208,14 @@ async def test_polling_listed_folders(service: SandboxService, provider: LocalPr
     c = await _started(w)
     try:
         (ws / "d" / "g.txt").write_text("new")
-        assert await c.wait_for(lambda items: "d" in _all_dirs(items), 3.0)
+        await c.wait_for(lambda items: "d" in _all_dirs(items), 3.0)
         assert "d/g.txt" in c.items[-1][1].paths
         n = len(c.items)
         (ws / "d" / "f.txt").write_text("changed size")
-        assert await c.wait_for(lambda items: len(items) > n, 3.0)
+        await c.wait_for(lambda items: len(items) > n, 3.0)
         assert c.items[-1][1].paths == {"d/f.txt"} and c.items[-1][1].dirs == set()
         shutil.rmtree(ws / "d")
-        assert await c.wait_for(lambda items: "" in items[-1].dirs, 3.0)
+        await c.wait_for(lambda items: "" in items[-1].dirs, 3.0)
     finally:
         await c.stop()
 
@@ -233,7 +231,7 @@ async def test_polling_whole_workspace_by_file_list(
         (ws / "x" / "y" / "z.txt").write_text("1")
         for i in range(300):
             (ws / f"top{i}.txt").write_text("1")
-        assert await c.wait_for(lambda items: bool(items) and {"", "x", "x/y"} <= set().union(*items), 3.0)
+        await c.wait_for(lambda items: bool(items) and {"", "x", "x/y"} <= set().union(*items), 3.0)
         assert all(isinstance(s, set) and all(isinstance(p, str) for p in s) for s in c.items and [c.items[0][1]])
         assert len(c.items) <= 2  # one round of polling is one batch (two if the writes straddled a round)
     finally:
@@ -248,7 +246,7 @@ async def test_watch_changes_native_yields_folder_sets(
     try:
         await asyncio.sleep(0.3)
         (ws / "one.txt").write_text("1")
-        assert await c.wait_for(lambda items: items == [{""}], 2.0)
+        await c.wait_for(lambda items: items == [{""}], 2.0)
     finally:
         await c.stop()
 

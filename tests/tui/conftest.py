@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 
 from services.config import Config
+from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.tui.placeholders import EditorPlaceholder, ExplorerPlaceholder, GitPlaceholder, TerminalPlaceholder
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
@@ -30,14 +33,8 @@ def fixed_clock() -> datetime:
     return NOW
 
 
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], object], timeout: float = 10.0) -> None:
-    """Let the app run until `cond()` is true (workers post results asynchronously)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(cond, '__name__', cond)}")
-        await pilot.pause(0.02)
+# the git panel's tests (tests/widgets/test_git_panel*.py) still import the old name; one helper either way
+wait_for = wait_until
 
 
 async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
@@ -51,8 +48,37 @@ async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScree
     return screen
 
 
+def palette_prompts(app: SandbenchApp) -> list[str]:
+    """The command palette's options as shown, in order (its search results stream in as they are found)."""
+    options = app.screen.query_one(OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def run_from_palette(pilot: Pilot[Any], app: SandbenchApp, typed: str, command: str) -> None:
+    """Open the palette, type `typed`, and once the highlighted option is `command` (not before: results arrive
+    while the search runs), choose it with enter."""
+    await pilot.press("ctrl+p")
+    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+    await pilot.press(*typed)
+
+    def offered() -> bool:
+        options = app.screen.query_one(OptionList)
+        index = options.highlighted
+        return index is not None and str(options.get_option_at_index(index).prompt).startswith(command)
+
+    await wait_until(pilot, offered, f"the palette to offer {command!r}", show=lambda: repr(palette_prompts(app)))
+    await pilot.press("enter")
+
+
 def notifications(app: SandbenchApp) -> list[str]:
     return [str(n.message) for n in app._notifications]
+
+
+@pytest.fixture
+async def box(service: SandboxService) -> SandboxInfo:
+    """An empty sandbox named `box` (what `SandbenchApp(open_name="box")` opens); a module that needs files in it
+    defines its own `box`."""
+    return await service.create(SandboxSpec(name="box"))
 
 
 @pytest.fixture

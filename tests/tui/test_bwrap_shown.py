@@ -10,7 +10,8 @@ from textual.widgets import Static
 
 from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import PLACEHOLDERS, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import PLACEHOLDERS
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -30,11 +31,11 @@ async def test_list_and_status_bar_show_the_bwrap_in_force(
     box = await service.create(SandboxSpec(name="box"))
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         detail = app.screen.query_one("#list-detail", Static)
-        await wait_for(pilot, lambda: "bwrap 0.11.0 (bundled)" in str(detail.render()))
+        await wait_until(pilot, lambda: "bwrap 0.11.0 (bundled)" in str(detail.render()))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
         status = app.screen.query_one(StatusBar)
         line = status.render().plain
         assert f"isolation: {box.isolation} · bwrap 0.11.0 (bundled)" in line

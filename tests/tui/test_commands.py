@@ -13,7 +13,8 @@ from textual.widgets import OptionList
 from services.models import SandboxInfo, SandboxSpec
 from services.run_file import CannotRun, plan
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import notifications, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import notifications, palette_prompts, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -28,27 +29,22 @@ async def _open(pilot: Any, app: SandbenchApp, service: SandboxService, files: d
         if "/" in path:
             await service.mkdir(box.id, path.rsplit("/", 1)[0], parents=True)
         await service.write_file(box.id, path, data)
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
-    await wait_for(pilot, lambda: screen.focused_pane == "editor")
+    await wait_until(pilot, lambda: screen.focused_pane == "editor")
     return screen
 
 
 async def _edit(pilot: Any, screen: WorkspaceScreen, path: str) -> Any:
     editor: Any = screen.pane_widget("editor")
     editor.open_file(path)
-    await wait_for(pilot, lambda: editor.active_path == path and editor.active_editor is not None)
+    await wait_until(pilot, lambda: editor.active_path == path and editor.active_editor is not None)
     editor.active_editor.focus()
-    await wait_for(pilot, lambda: screen.focused_pane == "editor")
+    await wait_until(pilot, lambda: screen.focused_pane == "editor")
     return editor
-
-
-def _prompts(app: SandbenchApp) -> list[str]:
-    options = app.screen.query_one(OptionList)
-    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
 
 
 async def test_palette_from_the_editor_lists_every_command_grouped_with_keys(
@@ -60,9 +56,9 @@ async def test_palette_from_the_editor_lists_every_command_grouped_with_keys(
         screen = await _open(pilot, app, service, {"main.py": b"print(1)\n"})
         await _edit(pilot, screen, "main.py")
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await wait_for(pilot, lambda: app.screen.query_one(OptionList).option_count > 40)
-        prompts = _prompts(app)
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await wait_until(pilot, lambda: app.screen.query_one(OptionList).option_count > 40)
+        prompts = palette_prompts(app)
         titles = {p.split("\n")[0].split("  ")[0] for p in prompts}
         # every pane's and the workspace's, not only the editor's
         # (not a repository yet: the git panel offers Init repo; Commit applies once it is one, tested below)
@@ -88,14 +84,10 @@ async def test_snapshot_from_the_editors_palette_snapshots_the_sandbox(
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await _open(pilot, app, service, {"main.py": b"print(1)\n"})
         await _edit(pilot, screen, "main.py")
-        await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"snapshot")
-        await wait_for(pilot, lambda: any(p.startswith("Snapshot") for p in _prompts(app)))
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog))
+        await run_from_palette(pilot, app, "snapshot", "Snapshot")
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press("enter")  # the proposed name, box-snap
-        await wait_for(pilot, lambda: any("snapshot box-snap of box saved" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("snapshot box-snap of box saved" in n for n in notifications(app)))
         assert "box-snap" in {s.name for s in await service.list_snapshots()}
 
 
@@ -110,17 +102,13 @@ async def test_commit_from_the_editors_palette_opens_the_git_panels_commit_box(
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await _open(pilot, app, service, {})
         git: Any = screen.pane_widget("git")
-        await wait_for(pilot, lambda: git.status is not None and bool(git.status.staged))
+        await wait_until(pilot, lambda: git.status is not None and bool(git.status.staged))
         await _edit(pilot, screen, "main.py")
-        await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"commit")
-        await wait_for(pilot, lambda: any(p.startswith("Commit") for p in _prompts(app)))
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommitDialog))
+        await run_from_palette(pilot, app, "commit", "Commit")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommitDialog))
         assert type(app.screen.focused).__name__ == "TextArea"  # the commit box has the keyboard
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is screen and screen.focused_pane == "git")
+        await wait_until(pilot, lambda: app.screen is screen and screen.focused_pane == "git")
 
 
 async def test_f5_runs_the_file_in_a_reused_tab_and_shows_the_exit_code(
@@ -137,12 +125,12 @@ async def test_f5_runs_the_file_in_a_reused_tab_and_shows_the_exit_code(
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await _open(pilot, app, service, files)
         terminal: Any = screen.pane_widget("terminal")
-        await wait_for(pilot, lambda: bool(terminal.views))
+        await wait_until(pilot, lambda: bool(terminal.views))
         shells = len(terminal.views)
         editor = await _edit(pilot, screen, "main.py")
         editor.active_editor.insert("# unsaved\n", (0, 0))
         await pilot.press("f5")
-        await wait_for(pilot, lambda: terminal.run_view is not None and terminal.run_view.exited, 20)
+        await wait_until(pilot, lambda: terminal.run_view is not None and terminal.run_view.exited, timeout=20)
         view = terminal.run_view
         assert view.exit_code == 3
         assert terminal.label_for(view) == "▶ main.py [exit 3]"
@@ -153,13 +141,13 @@ async def test_f5_runs_the_file_in_a_reused_tab_and_shows_the_exit_code(
         for name, _said in (("$(touch pwned).py", "dollar file ran"), ("-x.py", "dash file ran")):
             await _edit(pilot, screen, name)
             await pilot.press("f5")
-            await wait_for(pilot, lambda name=name: terminal.label_for(view) == f"▶ {name} [exit 0]", 20)  # type: ignore[misc]
+            await wait_until(pilot, lambda name=name: terminal.label_for(view) == f"▶ {name} [exit 0]", timeout=20)  # type: ignore[misc]
             assert terminal.run_view is view and len(terminal.views) == shells + 1  # the same tab, reused
         names = {e.name for e in await service.list_dir(screen.info.id, "")}
         assert "pwned" not in names  # the name was never read by a shell
         await _edit(pilot, screen, "notes.txt")
         await pilot.press("f5")
-        await wait_for(pilot, lambda: any("no runner for notes.txt" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("no runner for notes.txt" in n for n in notifications(app)))
 
 
 def test_run_plans_by_language_and_makefile() -> None:
@@ -191,20 +179,20 @@ async def test_fuzzy_finder_opens_from_every_pane(
         editor: Any = screen.pane_widget("editor")
         for keys, pane in ((["alt+1"], "explorer"), (["alt+2"], "editor"), (["alt+4"], "git")):
             await pilot.press(*keys)
-            await wait_for(pilot, lambda pane=pane: screen.focused_pane == pane)  # type: ignore[misc]
+            await wait_until(pilot, lambda pane=pane: screen.focused_pane == pane)  # type: ignore[misc]
             await pilot.press("ctrl+o")
-            await wait_for(pilot, lambda: isinstance(app.screen, FuzzyFinder))
+            await wait_until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
             await pilot.press("escape")
-            await wait_for(pilot, lambda: app.screen is screen)
+            await wait_until(pilot, lambda: app.screen is screen)
         # the terminal gives every key to the program: ctrl+] first, then the app's keys reach
         await pilot.press("alt+3")
-        await wait_for(pilot, lambda: screen.focused_pane == "terminal")
+        await wait_until(pilot, lambda: screen.focused_pane == "terminal")
         await pilot.press("ctrl+right_square_bracket", "ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, FuzzyFinder))
+        await wait_until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
-        await wait_for(pilot, lambda: finder.matcher is not None)
+        await wait_until(pilot, lambda: finder.matcher is not None)
         await pilot.press(*"mdnm")
-        await wait_for(pilot, lambda: bool(finder.results))
+        await wait_until(pilot, lambda: bool(finder.results))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: editor.active_path == "src/deep/module_name.py")
+        await wait_until(pilot, lambda: editor.active_path == "src/deep/module_name.py")

@@ -19,20 +19,18 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
-from textual.pilot import Pilot
 
 from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.conftest import require
+from tests.conftest import require, shown, wait_until
 from tests.services.serve_helpers import IDENTITY, REPO, Serve, running_serve, unique
-from tests.tui.conftest import fixed_clock, notifications, wait_for
+from tests.tui.conftest import fixed_clock, notifications
 from tests.tui.test_e2e_tmux import SANDBENCH, Tmux
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
@@ -84,14 +82,6 @@ async def _repo_box(svc: SandboxService, name: str) -> SandboxInfo:
     return info
 
 
-async def until(pilot: Pilot[Any], cond: Callable[[], object], timeout: float = 10.0) -> None:
-    await wait_for(cast("Pilot[object]", pilot), cond, timeout)
-
-
-def _screen_text(view: object) -> str:
-    return "\n".join(view.screen_model.display())  # type: ignore[attr-defined]
-
-
 async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: SandboxService) -> None:
     from widgets.editor import EditorTabs
     from widgets.explorer import Explorer
@@ -102,7 +92,7 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
     app = SandbenchApp(service=dservice, config=dservice.config, clock=fixed_clock)
     async with app.run_test(size=(160, 48)) as pilot:
         # the list: the sandbox made through the service, by name, as the Daytona provider reports it
-        await until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded, 20)
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded, timeout=20)
         listing = app.screen
         assert isinstance(listing, SandboxListScreen)
         assert listing.table.visible_names == [box.name]
@@ -111,59 +101,61 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
 
         # open it
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), 20)
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), timeout=20)
         ws = app.screen
         assert isinstance(ws, WorkspaceScreen) and ws.info.id == box.id
 
         # the explorer lists the sandbox's files (folders first)
         explorer = ws.query_one("#explorer", Explorer)
-        await until(pilot, lambda: {"src", "README.md"} <= {r.entry.path for r in explorer.rows}, 20)
+        await wait_until(pilot, lambda: {"src", "README.md"} <= {r.entry.path for r in explorer.rows}, timeout=20)
 
         # open a file from the explorer in the editor
         await pilot.press("alt+1")
-        await until(pilot, lambda: ws.focused_pane == "explorer")
+        await wait_until(pilot, lambda: ws.focused_pane == "explorer")
         index = [r.entry.path for r in explorer.rows].index("README.md")
         explorer._move_cursor(index)
         await pilot.press("enter")
         editor = ws.query_one("#editor", EditorTabs)
-        await until(pilot, lambda: editor.active_path == "README.md" and editor.active_editor is not None, 20)
+        await wait_until(
+            pilot, lambda: editor.active_path == "README.md" and editor.active_editor is not None, timeout=20
+        )
         code = editor.active_editor
         assert code is not None and code.text == "# demo\n"
 
         # edit and save with ctrl+s; the sandbox has the new text
-        await until(pilot, lambda: ws.focused_pane == "editor")
+        await wait_until(pilot, lambda: ws.focused_pane == "editor")
         code.move_cursor(code.document.end)
         await pilot.press(*"more", "enter")
-        await until(pilot, lambda: editor.has_unsaved() == ["README.md"])
+        await wait_until(pilot, lambda: editor.has_unsaved() == ["README.md"])
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: editor.has_unsaved() == [], 20)
+        await wait_until(pilot, lambda: editor.has_unsaved() == [], timeout=20)
         saved = await dservice.read_file(box.id, "README.md")
         assert saved.data == b"# demo\nmore\n"
 
         # the git panel shows the change; it is told to re-read the status, as the screen does on file changes
         git = ws.query_one("#git", GitPanel)
         git.request_refresh()
-        await until(pilot, lambda: git.status is not None and bool(git.status.unstaged), 20)
+        await wait_until(pilot, lambda: git.status is not None and bool(git.status.unstaged), timeout=20)
         assert git.status is not None and git.status.branch == "main"
         assert [f.path for f in git.status.unstaged] == ["README.md"]
-        shown = [row.entry.path for row in git.files.rows if row.entry is not None]
-        assert shown == ["README.md"]
+        listed = [row.entry.path for row in git.files.rows if row.entry is not None]
+        assert listed == ["README.md"]
 
         # run a command in the terminal pane and see its output
         terminal = ws.query_one("#terminal", TerminalPane)
-        await until(pilot, lambda: terminal.active_view is not None and terminal.active_view.session, 20)
+        await wait_until(pilot, lambda: terminal.active_view is not None and terminal.active_view.session, timeout=20)
         view = terminal.active_view
         assert view is not None
         await pilot.press("alt+3")
-        await until(pilot, lambda: ws.focused_pane == "terminal")
+        await wait_until(pilot, lambda: ws.focused_pane == "terminal")
         if app.focused is not view:
             # alt+3 can land on the terminal pane's tab bar (the first focusable widget in the frame) instead of
             # the terminal itself; enter there gives the keyboard back to the terminal, as a user would press
             await pilot.press("enter")
-        await until(pilot, lambda: app.focused is view)
-        await until(pilot, lambda: "$" in _screen_text(view), 20)  # the shell is up
+        await wait_until(pilot, lambda: app.focused is view)
+        await wait_until(pilot, lambda: "$" in shown(view), timeout=20)  # the shell is up
         await pilot.press(*"echo $((6*7))-ok", "enter")
-        await until(pilot, lambda: "42-ok" in _screen_text(view), 20)
+        await wait_until(pilot, lambda: "42-ok" in shown(view), timeout=20)
 
         assert not [n for n in notifications(app) if "rror" in n], notifications(app)
         await pilot.press("ctrl+q")

@@ -12,8 +12,9 @@ from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
 from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.services.serve_helpers import IDENTITY, make_home, start_serve, stop_serve, unique
-from tests.tui.conftest import fixed_clock, notifications, wait_for
+from tests.tui.conftest import fixed_clock, notifications
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 
@@ -37,7 +38,7 @@ async def test_server_dies_and_comes_back_under_the_running_app(sandbench_home: 
         await service.create(SandboxSpec(name=name))
         app = SandbenchApp(service=service, config=cfg, clock=fixed_clock, auto_stop=False)
         async with app.run_test(size=(120, 30)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded, 30)
+            await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded, timeout=30)
             screen = app.screen
             assert isinstance(screen, SandboxListScreen)
             assert [i.name for i in screen.table.infos] == [name]
@@ -45,7 +46,7 @@ async def test_server_dies_and_comes_back_under_the_running_app(sandbench_home: 
             stop_serve(proc)  # the server goes away under the running app
             before = len(notifications(app))
             await pilot.press("r")
-            await wait_for(pilot, lambda: len(notifications(app)) > before, 60)
+            await wait_until(pilot, lambda: len(notifications(app)) > before, timeout=60)
             said = notifications(app)[before:]
             assert all("\n" not in line and "Traceback" not in line and token not in line for line in said)
             assert any("cannot reach" in line for line in said), said
@@ -53,7 +54,7 @@ async def test_server_dies_and_comes_back_under_the_running_app(sandbench_home: 
 
             proc, _ = start_serve(home, "--port", str(port))  # back, same port, same data
             await pilot.press("r")
-            await wait_for(pilot, lambda: [i.name for i in screen.table.infos] == [name], 60)
+            await wait_until(pilot, lambda: [i.name for i in screen.table.infos] == [name], timeout=60)
             assert app.is_running
     finally:
         cleanup = SandboxService(DaytonaProvider(cfg), cfg)

@@ -12,7 +12,8 @@ from textual.widgets import Static
 from services.config import Config
 from services.local.provider import LocalProvider
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import fixed_clock, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import fixed_clock, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.doctor import DoctorScreen
 from tui.screens.sandbox_list import SandboxListScreen
@@ -45,26 +46,22 @@ async def test_missing_bwrap_shows_one_line_and_details(trapped: SandboxService)
     async with app.run_test(size=(120, 30)) as pilot:
         screen = app.screen
         assert isinstance(screen, SandboxListScreen)
-        await wait_for(pilot, lambda: screen.doctor is not None)
+        await wait_until(pilot, lambda: screen.doctor is not None)
         await pilot.pause()
         line = _line(app)
         text = str(line.render())
         assert line.display and text.startswith("isolation would be none: the bwrap binary named by the config")
         assert text.endswith("— D for details")
         await pilot.press("D")
-        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, DoctorScreen))
         body = str(app.screen.query_one("#doctor-text", Static).render())
         assert 'fix: point it at a working bwrap, or set bwrap = "auto"' in body
         assert HOSTILE in body  # the data dir's own name, shown as text: its markup did nothing
         await pilot.press("pagedown", "end")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Doctor")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))
+        await run_from_palette(pilot, app, "Doctor", "Doctor")
+        await wait_until(pilot, lambda: isinstance(app.screen, DoctorScreen))
         assert app.is_running
 
 
@@ -72,7 +69,7 @@ async def test_the_line_follows_the_verdict(make_app: object) -> None:
     app = make_app()  # type: ignore[operator]
     async with app.run_test(size=(120, 30)) as pilot:
         screen = app.screen
-        await wait_for(pilot, lambda: screen.doctor is not None)
+        await wait_until(pilot, lambda: screen.doctor is not None)
         await pilot.pause()
         report = screen.doctor
         line = _line(app)

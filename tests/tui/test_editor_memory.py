@@ -23,7 +23,8 @@ from textual.pilot import Pilot
 
 from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import open_workspace, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import open_workspace
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
@@ -45,17 +46,17 @@ async def _open_then_close(
         worker = tabs.open_file(path)
         assert worker is not None
         await worker.wait()
-    await wait_for(pilot, lambda: tabs.active_path == paths[-1] and len(tabs.open_paths) == len(paths))
+    await wait_until(pilot, lambda: tabs.active_path == paths[-1] and len(tabs.open_paths) == len(paths))
     await pilot.pause()
-    await wait_for(pilot, lambda: getattr(screen, "_settle", None) is None)  # the open's settling pass ran
+    await wait_until(pilot, lambda: getattr(screen, "_settle", None) is None)  # the open's settling pass ran
     for editor in tabs.query("CodeEditor"):
         refs += [weakref.ref(editor), weakref.ref(editor.document), weakref.ref(editor.highlighter)]  # type: ignore[attr-defined]
     del editor
     for path in paths:
         await tabs.close_file(path).wait()
-    await wait_for(pilot, lambda: tabs.active_path is None)
+    await wait_until(pilot, lambda: tabs.active_path is None)
     await pilot.pause()
-    await wait_for(pilot, lambda: getattr(screen, "_settle", None) is None)  # the close's releasing pass ran
+    await wait_until(pilot, lambda: getattr(screen, "_settle", None) is None)  # the close's releasing pass ran
 
 
 def _measure() -> tuple[int, int]:
@@ -83,7 +84,7 @@ async def test_open_close_200_files_memory_returns(
             screen = await open_workspace(pilot, app)
             # the baseline is the settled workspace: the git panel's first status (and the keys it shows) lands
             # asynchronously, later on a loaded machine, and its widgets are not growth
-            await wait_for(pilot, lambda: screen.query_one(GitPanel).refreshes >= 1, timeout=60)
+            await wait_until(pilot, lambda: screen.query_one(GitPanel).refreshes >= 1, timeout=60)
             for _ in range(WARM_UP):
                 await _open_then_close(pilot, screen, batches[-1], [])
             blocks_before, nodes_before = _measure()

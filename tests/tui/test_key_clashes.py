@@ -23,7 +23,7 @@ from textual.widget import Widget
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import wait_for
+from tests.conftest import wait_until
 from tui.app import SandbenchApp
 from tui.registry import help_groups
 from tui.screens.sandbox_list import SandboxListScreen
@@ -130,16 +130,16 @@ def screen_clashes(app: SandbenchApp, name: str) -> list[Clash]:
 
 async def _workspace(pilot: Any, app: SandbenchApp, service: SandboxService, box: SandboxInfo) -> WorkspaceScreen:
     await service.write_file(box.id, "main.py", b"print('hi')\n")
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     editor: Any = screen.pane_widget("editor")
     editor.open_file("main.py")
-    await wait_for(pilot, lambda: editor.active_editor is not None)
+    await wait_until(pilot, lambda: editor.active_editor is not None)
     terminal: Any = screen.pane_widget("terminal")
-    await wait_for(pilot, lambda: any(v.session is not None for v in terminal.views))
+    await wait_until(pilot, lambda: any(v.session is not None for v in terminal.views))
     return screen
 
 
@@ -183,17 +183,17 @@ async def test_no_key_does_two_things_anywhere(service: SandboxService, make_app
     app = make_app()  # the real panes
     found: list[Clash] = []
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         found += screen_clashes(app, "sandbox list")
         screen = await _workspace(pilot, app, service, box)
         found += screen_clashes(app, "workspace")
         for name, make in _modals(app, screen):
             modal = make()
             app.push_screen(modal)
-            await wait_for(pilot, lambda modal=modal: app.screen is modal and modal.is_mounted)  # type: ignore[misc]
+            await wait_until(pilot, lambda modal=modal: app.screen is modal and modal.is_mounted)  # type: ignore[misc]
             found += screen_clashes(app, name)
             modal.dismiss(None)
-            await wait_for(pilot, lambda: app.screen is screen)
+            await wait_until(pilot, lambda: app.screen is screen)
     for context in ("Explorer", "CodeEditor", "TerminalView", "_TabBar", "StatusList", "Input", "OptionList"):
         assert any(c.endswith(context) for c in CHECKED), context
     assert not found, "keys that do two things:\n" + "\n".join(f"  {c}: {k} → {' / '.join(a)}" for c, k, a in found)

@@ -8,7 +8,8 @@ from textual.widgets import Input, Static
 
 from services.models import Resources, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import notifications, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import notifications
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from widgets.create_dialog import CreateDialog
@@ -22,7 +23,7 @@ def _list(app: SandbenchApp) -> SandboxListScreen:
 
 
 async def _started(pilot, app: SandbenchApp) -> SandboxListScreen:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     return _list(app)
 
 
@@ -77,13 +78,13 @@ async def test_create_via_dialog(service: SandboxService, make_app: Callable[...
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _started(pilot, app)
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, CreateDialog))
         dialog = app.screen
         await pilot.press(*"fresh")
         dialog.query_one("#cpu", Input).value = "2"
         dialog.query_one("#labels", Input).value = "team=web, purpose=demo"
         await pilot.click("#create")
-        await wait_for(pilot, lambda: "fresh" in screen.table.visible_names)
+        await wait_until(pilot, lambda: "fresh" in screen.table.visible_names)
         (info,) = await service.list_sandboxes()
         assert info.name == "fresh" and info.resources.cpu == 2
         assert info.labels["team"] == "web" and info.labels["purpose"] == "demo"
@@ -95,7 +96,7 @@ async def test_create_cancel_and_validation(service: SandboxService, make_app: C
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _started(pilot, app)
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, CreateDialog))
         await pilot.press("enter")  # no name: the dialog stays and says why
         assert isinstance(app.screen, CreateDialog)
         assert "name" in str(app.screen.query_one("#error", Static).render())
@@ -117,7 +118,7 @@ async def test_unexpected_error_points_to_the_log(
     async with app.run_test(size=(100, 30)) as pilot:
         await _started(pilot, app)
         await pilot.press("x")
-        await wait_for(pilot, lambda: "unexpected error (details in the log file)" in notifications(app))
+        await wait_until(pilot, lambda: "unexpected error (details in the log file)" in notifications(app))
         assert not any("secret" in n for n in notifications(app))
 
 
@@ -127,11 +128,11 @@ async def test_stop_and_start(service: SandboxService, make_app: Callable[..., S
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _started(pilot, app)
         await pilot.press("x")
-        await wait_for(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STOPPED)  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STOPPED)  # type: ignore[union-attr]
         assert (await service.get(box.id)).state is SandboxState.STOPPED
-        await wait_for(pilot, lambda: not screen._busy)
+        await wait_until(pilot, lambda: not screen._busy)
         await pilot.press("s")
-        await wait_for(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STARTED)  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STARTED)  # type: ignore[union-attr]
         assert (await service.get(box.id)).state is SandboxState.STARTED
 
 
@@ -144,7 +145,7 @@ async def test_state_changes_elsewhere_show_live(
         screen = await _started(pilot, app)
         lists = service.counters["provider.list"]
         await service.stop(box.id)  # e.g. the auto-stop loop: the service's listener updates the row
-        await wait_for(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STOPPED)  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: screen.table.get_info(box.id).state is SandboxState.STOPPED)  # type: ignore[union-attr]
         assert service.counters["provider.list"] == lists  # one row updated, no re-list
 
 
@@ -156,14 +157,14 @@ async def test_delete_asks_naming_the_sandbox(service: SandboxService, make_app:
         screen = await _started(pilot, app)
         _select(screen, "doomed")
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert "doomed" in str(app.screen.query_one(".dialog-message", Static).render())
         await pilot.press("escape")  # cancel: nothing happens
         assert app.screen is screen and "doomed" in screen.table.visible_names
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "doomed" not in screen.table.visible_names)
+        await wait_until(pilot, lambda: "doomed" not in screen.table.visible_names)
         assert [i.name for i in await service.list_sandboxes()] == ["keep"]
         assert doomed.id not in screen.table.rows
 
@@ -174,14 +175,14 @@ async def test_snapshot_asks_a_name(service: SandboxService, make_app: Callable[
     async with app.run_test(size=(100, 30)) as pilot:
         await _started(pilot, app)
         await pilot.press("S")
-        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "first"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("snapshot first of box" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("snapshot first of box" in n for n in notifications(app)))
         assert [s.name for s in await service.list_snapshots()] == ["first"]
         # and the create dialog now offers it
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, CreateDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, CreateDialog))
         assert not app.screen.query_one("#snapshot").disabled
 
 
@@ -212,4 +213,4 @@ async def test_errors_never_raise_out_of_workers(
         screen = await _started(pilot, app)
         screen.table.set_sandboxes([box])
         await pilot.press("x")
-        await wait_for(pilot, lambda: any("no sandbox" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("no sandbox" in n for n in notifications(app)))

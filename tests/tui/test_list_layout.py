@@ -14,7 +14,7 @@ import pytest
 
 from services.models import Isolation, Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import wait_for
+from tests.conftest import wait_until
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from widgets.sandbox_table import SCROLLBAR, WIDE, ColumnSpec, column_specs, detail_text, human_size
@@ -112,7 +112,7 @@ async def test_table_at_80_columns_never_cuts_a_cell(
     await service.create(SandboxSpec(name=long))
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         screen = app.screen
         assert isinstance(screen, SandboxListScreen)
         table = screen.table

@@ -14,7 +14,8 @@ from services.config import Config
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -51,7 +52,7 @@ def _app(service: SandboxService, **kw: object) -> SandbenchApp:
 
 
 async def _list(pilot, app: SandbenchApp) -> SandboxListScreen:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     screen = app.screen
     assert isinstance(screen, SandboxListScreen)
     return screen
@@ -59,7 +60,7 @@ async def _list(pilot, app: SandbenchApp) -> SandboxListScreen:  # type: ignore[
 
 async def _show_others(pilot, screen: SandboxListScreen, theirs: SandboxInfo) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("o")
-    await wait_for(pilot, lambda: theirs.id in screen.table.rows)
+    await wait_until(pilot, lambda: theirs.id in screen.table.rows)
     screen.table.move_cursor(row=screen.table.get_row_index(theirs.id), animate=False)
     await pilot.pause()
 
@@ -84,7 +85,7 @@ async def test_toggle_shows_others_read_only_and_hides_them_again(
             for cell in screen.table.get_row(theirs.id)
         )
         await pilot.press("o")
-        await wait_for(pilot, lambda: screen.table.visible_names == ["mine"])
+        await wait_until(pilot, lambda: screen.table.visible_names == ["mine"])
         assert "owner" not in screen.table.column_keys
 
 
@@ -94,7 +95,7 @@ async def test_toggle_needs_the_config(service: SandboxService, theirs: SandboxI
     async with app.run_test(size=(100, 24)) as pilot:
         screen = await _list(pilot, app)
         await pilot.press("o")
-        await wait_for(pilot, lambda: any("show_others = true" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("show_others = true" in n for n in notifications(app)))
         assert screen.table.visible_names == ["mine"] and not screen.showing_others
 
 
@@ -109,7 +110,7 @@ async def test_lifecycle_keys_on_others_refuse_in_one_line(
         for key, verb in (("s", "start"), ("x", "stop"), ("d", "delete"), ("a", "archive"), ("S", "snapshot")):
             await pilot.press(key)
             expected = f"cannot {verb} theirs: it is alice's sandbox, read-only here"
-            await wait_for(pilot, lambda e=expected: any(e in n for n in notifications(app)))  # type: ignore[misc]
+            await wait_until(pilot, lambda e=expected: any(e in n for n in notifications(app)))  # type: ignore[misc]
             assert app.screen is screen, key  # no confirmation, no name prompt: refused before asking anything
         assert all("\n" not in n for n in notifications(app))
         assert sum(me.counters.values()) == calls  # nothing was sent to the service
@@ -124,7 +125,7 @@ async def test_adopt_asks_naming_sandbox_and_owner_then_cancel_keeps_it_theirs(
         screen = await _list(pilot, app)
         await _show_others(pilot, screen, theirs)
         await pilot.press("A")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         message = str(app.screen.query_one(".dialog-message", Static).render())
         assert "theirs" in message and "alice" in message
         await pilot.press("escape")
@@ -139,15 +140,15 @@ async def test_adopt_makes_it_mine(me: SandboxService, mine: SandboxInfo, theirs
         screen = await _list(pilot, app)
         await _show_others(pilot, screen, theirs)
         await pilot.press("A")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.table.row_text(theirs.id).get("owner") == "you")
+        await wait_until(pilot, lambda: screen.table.row_text(theirs.id).get("owner") == "you")
         assert me.owns(await me.get(theirs.id))
         assert any("adopted theirs" in n for n in notifications(app))
         # now the lifecycle keys work on it
-        await wait_for(pilot, lambda: not screen._busy)
+        await wait_until(pilot, lambda: not screen._busy)
         await pilot.press("x")
-        await wait_for(pilot, lambda: (screen.table.get_info(theirs.id) or theirs).state is SandboxState.STOPPED)
+        await wait_until(pilot, lambda: (screen.table.get_info(theirs.id) or theirs).state is SandboxState.STOPPED)
 
 
 async def test_adopting_ones_own_says_so(me: SandboxService, mine: SandboxInfo) -> None:
@@ -155,7 +156,7 @@ async def test_adopting_ones_own_says_so(me: SandboxService, mine: SandboxInfo) 
     async with app.run_test(size=(100, 30)) as pilot:
         await _list(pilot, app)
         await pilot.press("A")
-        await wait_for(pilot, lambda: any("already yours" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("already yours" in n for n in notifications(app)))
         assert not isinstance(app.screen, ConfirmDialog)
 
 
@@ -167,7 +168,7 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
         screen = await _list(pilot, app)
         await _show_others(pilot, screen, theirs)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
         ws = app.screen
         assert isinstance(ws, WorkspaceScreen) and ws.read_only
         status = ws.query_one(StatusBar)
@@ -178,8 +179,8 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
             await me.write_file(theirs.id, "x.txt", b"x")
         assert "\n" not in str(refused.value)
         await pilot.press("alt+0")
-        await wait_for(pilot, lambda: app.screen is screen)
+        await wait_until(pilot, lambda: app.screen is screen)
         screen.table.move_cursor(row=screen.table.get_row_index(mine.id), animate=False)
         await pilot.press("enter")  # and one's own is not marked
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
         assert not app.screen.query_one(StatusBar).read_only

@@ -15,9 +15,10 @@ from services.config import Config
 from services.local.host_client import stop_host
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.conftest import shown, wait_until
 from tests.services.test_session_host import Reader, hosted
-from tests.tui.conftest import fixed_clock, wait_for
-from tests.tui.test_terminal_app import open_terminal, shown, type_text
+from tests.tui.conftest import fixed_clock
+from tests.tui.test_terminal_app import open_terminal, type_text
 from tui.app import SandbenchApp
 from widgets.dialogs import ChoiceDialog, ConfirmDialog
 from widgets.terminal import TerminalPane, TerminalView
@@ -52,7 +53,7 @@ async def test_quit_and_open_again_reattaches_the_same_shell_marked(
         view = await open_terminal(pilot, app)
         assert not view.reattached and not pane_of(app).label_for(view).startswith("↺")
         await type_text(pilot, "V=kept$((6*7)); sleep 1000 &\n")
-        await wait_for(pilot, lambda: "[1]" in shown(view))
+        await wait_until(pilot, lambda: "[1]" in shown(view))
         first = view.session.session_id if view.session else ""
         await pilot.press("ctrl+q")  # nothing unsaved: quits at once
     await hservice.close()
@@ -67,7 +68,7 @@ async def test_quit_and_open_again_reattaches_the_same_shell_marked(
             assert view.reattached and pane.label_for(view).startswith("↺ ")
             assert "[1]" in shown(view)  # the earlier scrollback, replayed
             await type_text(pilot, "echo got-$V; jobs\n")
-            await wait_for(pilot, lambda: "got-kept42" in shown(view) and "sleep 1000" in shown(view), timeout=20)
+            await wait_until(pilot, lambda: "got-kept42" in shown(view) and "sleep 1000" in shown(view), timeout=20)
     finally:
         await again.close()
 
@@ -92,43 +93,43 @@ async def test_the_terminal_list_attaches_and_ends_a_detached_shell(
 
         await pilot.press("ctrl+right_square_bracket")  # out of the shell, to the tab bar
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, SessionList))
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionList))
         dialog = app.screen
         assert isinstance(dialog, SessionList)
-        await wait_for(pilot, lambda: len(dialog.sessions) == 1, timeout=20)
+        await wait_until(pilot, lambda: len(dialog.sessions) == 1, timeout=20)
         row = str(dialog.query_one(OptionList).get_option_at_index(0).prompt)
         assert "bash" in row and "ago" in row and "80x24" in row
         assert view.session is not None and view.session.session_id not in {t.id for t in dialog.sessions}
         await pilot.press("enter")  # attach it, in a new tab
         pane = pane_of(app)
-        await wait_for(pilot, lambda: len(pane.views) == 2 and pane.active_view is not None)
+        await wait_until(pilot, lambda: len(pane.views) == 2 and pane.active_view is not None)
         attached = pane.active_view
         assert isinstance(attached, TerminalView)
-        await wait_for(pilot, lambda: "from-elsewhere" in shown(attached), timeout=20)
+        await wait_until(pilot, lambda: "from-elsewhere" in shown(attached), timeout=20)
         assert attached.reattached and pane.label_for(attached).startswith("↺ ")
 
         # with both on screen the list (shift+f7 from outside the terminal) has nothing more to offer
         await pilot.press("ctrl+right_square_bracket")
         await pilot.press("alt+1")
         await pilot.press("shift+f7")
-        await wait_for(pilot, lambda: isinstance(app.screen, SessionList))
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionList))
         listing = app.screen
         assert isinstance(listing, SessionList)
-        await wait_for(pilot, lambda: "No other shells" in str(listing.query_one("#sessions-note", Static).render()))
+        await wait_until(pilot, lambda: "No other shells" in str(listing.query_one("#sessions-note", Static).render()))
         await pilot.press("escape")
 
         # a detached one is ended from the list: x, confirm; it is gone from the host
         extra = await hservice.open_terminal(hbox.id, 80, 24)
         await extra.detach()  # type: ignore[attr-defined]
         await pilot.press("shift+f7")
-        await wait_for(pilot, lambda: isinstance(app.screen, SessionList))
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionList))
         listing = app.screen
         assert isinstance(listing, SessionList)
-        await wait_for(pilot, lambda: [t.id for t in listing.sessions] == [extra.session_id], timeout=20)
+        await wait_until(pilot, lambda: [t.id for t in listing.sessions] == [extra.session_id], timeout=20)
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, SessionList) and not listing.sessions, timeout=20)
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionList) and not listing.sessions, timeout=20)
         live = {t.id for t in await hservice.list_terminals(hbox.id) if t.active}
         assert extra.session_id not in live and len(live) == 2
 
@@ -142,11 +143,11 @@ async def test_close_workspace_ends_the_shells_and_quit_says_they_keep_running(
         assert "1 shell in box keeps running" in app.still_running()
         await pilot.press("ctrl+right_square_bracket")
         await pilot.press("alt+q")  # close the workspace on purpose: it says its terminal ends
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         message = str(app.screen.query_one(".dialog-message", Static).render())
         assert "ends 1 terminal" in message
         await pilot.click("#choice-end")
-        await wait_for(pilot, lambda: app.workspaces.get(hbox.id) is None, timeout=20)
+        await wait_until(pilot, lambda: app.workspaces.get(hbox.id) is None, timeout=20)
 
         async def none_left() -> bool:
             return not [t for t in await hservice.list_terminals(hbox.id) if t.active]

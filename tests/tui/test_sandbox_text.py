@@ -23,8 +23,9 @@ from services.config import Config
 from services.errors import IsolationUnavailable
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.services.test_git import INIT, sh
-from tests.tui.conftest import fixed_clock, notifications, wait_for
+from tests.tui.conftest import fixed_clock, notifications
 from tui.app import SandbenchApp
 from tui.cli import setup_logging
 from tui.screens.workspace import WorkspaceScreen
@@ -58,7 +59,7 @@ def log_file(config: Config) -> Iterator[str]:
 
 
 async def _workspace(pilot: Any, app: SandbenchApp) -> WorkspaceScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and bool(app.screen.query(GitPanel)))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and bool(app.screen.query(GitPanel)))
     assert isinstance(app.screen, WorkspaceScreen)
     return app.screen
 
@@ -90,16 +91,16 @@ async def test_a_file_name_and_a_git_error_holding_markup_are_shown_literally(
         screen = await _workspace(p, app)
         explorer = screen.query_one(Explorer)
         editor = screen.query_one(EditorTabs)
-        await wait_for(p, lambda: explorer.cursor_entry is not None and app.focused is not None)
+        await wait_until(p, lambda: explorer.cursor_entry is not None and app.focused is not None)
         explorer.reveal(LINK)
-        await wait_for(p, lambda: explorer.cursor_entry is not None and explorer.cursor_entry.path == LINK)
+        await wait_until(p, lambda: explorer.cursor_entry is not None and explorer.cursor_entry.path == LINK)
         explorer.focus()
-        await wait_for(p, lambda: explorer.has_focus)
+        await wait_until(p, lambda: explorer.has_focus)
         await pilot.press("enter")  # the explorer opens it in the editor
-        await wait_for(p, lambda: editor.active_editor is not None and editor.active_editor.has_focus)
+        await wait_until(p, lambda: editor.active_editor is not None and editor.active_editor.has_focus)
         assert editor.active_path == LINK
         await pilot.press("ctrl+s")  # refused: the notification names the file
-        await wait_for(p, lambda: _toast(app, f"{LINK} is open read-only") is not None)
+        await wait_until(p, lambda: _toast(app, f"{LINK} is open read-only") is not None)
         toast = _toast(app, LINK)
         assert toast is not None
         assert not [s for s in toast.render().spans if "app.quit" in repr(s.style)]  # no action link
@@ -108,18 +109,18 @@ async def test_a_file_name_and_a_git_error_holding_markup_are_shown_literally(
         assert app.is_running and app.return_code is None
 
         panel = screen.query_one(GitPanel)
-        await wait_for(p, lambda: panel.status is not None)
+        await wait_until(p, lambda: panel.status is not None)
         panel.files.focus()
-        await wait_for(p, lambda: panel.files.has_focus)
+        await wait_until(p, lambda: panel.files.has_focus)
         await pilot.press("a")  # stage all
-        await wait_for(p, lambda: panel.status is not None and bool(panel.status.staged))
+        await wait_until(p, lambda: panel.status is not None and bool(panel.status.staged))
         await pilot.press("c")  # commit: the hook refuses, and git's error quotes it
-        await wait_for(p, lambda: type(app.screen).__name__ == "CommitDialog")
+        await wait_until(p, lambda: type(app.screen).__name__ == "CommitDialog")
         await pilot.press("m", "ctrl+s")
         # the refusal shows inline in the commit dialog (the message kept), as text: markup in it stays literal
         dialog = app.screen
         error = dialog.query_one("#error", Static)
-        await wait_for(p, lambda: HOOK_SAYS in str(error.render()))
+        await wait_until(p, lambda: HOOK_SAYS in str(error.render()))
         shown = error.render()
         assert f"git commit failed: error: {HOOK_SAYS}" in shown.plain  # type: ignore[union-attr]
         assert not [s for s in shown.spans if "app.quit" in repr(s.style)]  # type: ignore[union-attr]
@@ -145,9 +146,9 @@ async def test_an_unexpected_error_in_a_git_refresh_is_one_line_and_nothing_is_l
         panel = screen.query_one(GitPanel)
         editor = screen.query_one(EditorTabs)
         terminal = screen.query_one(TerminalPane)
-        await wait_for(p, lambda: panel.status is not None)
+        await wait_until(p, lambda: panel.status is not None)
         editor.open_file("a.txt")
-        await wait_for(p, lambda: editor.active_editor is not None and editor.active_editor.text == "one\n")
+        await wait_until(p, lambda: editor.active_editor is not None and editor.active_editor.text == "one\n")
         code = editor.active_editor
         assert code is not None
         code.focus()
@@ -159,7 +160,7 @@ async def test_an_unexpected_error_in_a_git_refresh_is_one_line_and_nothing_is_l
 
         monkeypatch.setattr(services.git, "parse_status", broken)
         panel.request_refresh()
-        await wait_for(p, lambda: UNEXPECTED in notifications(app))
+        await wait_until(p, lambda: UNEXPECTED in notifications(app))
 
         assert app.is_running and app.return_code is None
         assert [n for n in notifications(app) if "porcelain" in n or "/host" in n] == []
@@ -173,12 +174,12 @@ async def test_an_unexpected_error_in_a_git_refresh_is_one_line_and_nothing_is_l
         assert code.text == "zzone\n" and editor.has_unsaved()
         view = terminal.active_view
         assert view is not None
-        await wait_for(p, lambda: "$" in "\n".join(view.screen_model.display()))
+        await wait_until(p, lambda: "$" in "\n".join(view.screen_model.display()))
         view.focus()
         for ch in "echo ok-$((6*7))":
             await pilot.press(ch)
         await pilot.press("enter")
-        await wait_for(p, lambda: "ok-42" in "\n".join(view.screen_model.display()))
+        await wait_until(p, lambda: "ok-42" in "\n".join(view.screen_model.display()))
 
 
 async def test_a_git_pane_whose_first_status_call_fails_shows_why(
@@ -198,7 +199,7 @@ async def test_a_git_pane_whose_first_status_call_fails_shows_why(
         p: Any = pilot
         screen = await _workspace(p, app)
         header = screen.query_one(GitPanel).query_one("#git-header", Static)
-        await wait_for(p, lambda: "git status failed" in str(header.render()))
+        await wait_until(p, lambda: "git status failed" in str(header.render()))
         assert "bubblewrap is not available" in str(header.render())
         assert "loading" not in str(header.render())
         assert any("bubblewrap is not available" in n for n in notifications(app))

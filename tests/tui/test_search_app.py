@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.command import CommandPalette
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import notifications, open_workspace, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import notifications, open_workspace, run_from_palette
 from tui.app import SandbenchApp
 from tui.screens.search import SearchScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -34,11 +34,11 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 async def _search(pilot: Any, app: SandbenchApp, text: str) -> SearchView:
     await pilot.press("f8")
-    await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, SearchScreen))
     view = app.screen.query_one(SearchView)
-    await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "search-pattern")
+    await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "search-pattern")
     await pilot.press(*text, "enter")
-    await wait_for(pilot, lambda: view.summary.done and view.searched is not None and view.searched.pattern == text)
+    await wait_until(pilot, lambda: view.summary.done and view.searched is not None and view.searched.pattern == text)
     return view
 
 
@@ -75,16 +75,16 @@ async def test_search_groups_by_file_and_enter_opens_the_editor_at_the_match(
         for _ in range(target):
             await pilot.press("down")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen is workspace)
+        await wait_until(pilot, lambda: app.screen is workspace)
         editor = workspace.query_one(EditorTabs)
-        await wait_for(pilot, lambda: editor.active_path == "src/app.py" and editor.active_editor is not None)
+        await wait_until(pilot, lambda: editor.active_path == "src/app.py" and editor.active_editor is not None)
         area = editor.active_editor
         assert area is not None
-        await wait_for(pilot, lambda: area.cursor_location == (3, 11))  # line 4, column 12: the match
+        await wait_until(pilot, lambda: area.cursor_location == (3, 11))  # line 4, column 12: the match
         assert app.focused is area
         # F8 again: the same results are still there
         await pilot.press("f8")
-        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, SearchScreen))
         assert app.screen.query_one(SearchView) is view and len(view.results.groups) == 2
 
 
@@ -95,26 +95,22 @@ async def test_toggles_and_globs_rerun_the_search(box: SandboxInfo, make_app: Ca
         view = await _search(pilot, app, "needle")
         assert view.results.match_count == 3
         await pilot.press("f2")  # match case: NEEDLE no longer matches
-        await wait_for(pilot, lambda: view.summary.done and view.case_sensitive and view.results.match_count == 2)
+        await wait_until(pilot, lambda: view.summary.done and view.case_sensitive and view.results.match_count == 2)
         await pilot.press("alt+c")  # the alt key toggles back, and types nothing into the field
-        await wait_for(pilot, lambda: view.summary.done and not view.case_sensitive and view.results.match_count == 3)
+        await wait_until(pilot, lambda: view.summary.done and not view.case_sensitive and view.results.match_count == 3)
         assert app.screen.query_one("#search-pattern").value == "needle"  # type: ignore[attr-defined]
         app.screen.query_one("#search-include").value = "*.py"  # type: ignore[attr-defined]
-        await wait_for(pilot, lambda: view.summary.done and [g.path for g in view.results.groups] == ["src/app.py"])
+        await wait_until(pilot, lambda: view.summary.done and [g.path for g in view.results.groups] == ["src/app.py"])
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
 
 
 async def test_palette_offers_search_in_files(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_workspace(pilot, app)
-        await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"search in files")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        await run_from_palette(pilot, app, "search in files", "Search in files")
+        await wait_until(pilot, lambda: isinstance(app.screen, SearchScreen))
 
 
 async def test_replace_with_preview_and_confirmation_writes_the_files(
@@ -127,7 +123,7 @@ async def test_replace_with_preview_and_confirmation_writes_the_files(
         first = view.results.groups[0].path
         app.screen.query_one("#search-replace").value = "pin"  # type: ignore[attr-defined]
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReplacePreview))
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplacePreview))
         preview = app.screen
         assert isinstance(preview, ReplacePreview) and preview.plan.path == first
         diff = str(preview.query_one("#replace-diff").render())
@@ -139,11 +135,11 @@ async def test_replace_with_preview_and_confirmation_writes_the_files(
         }
         assert (await service.read_file(box.id, first)).data == before[first]
         await pilot.press("n")  # skip the first file
-        await wait_for(pilot, lambda: isinstance(app.screen, ReplacePreview) and app.screen.plan.path != first)
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplacePreview) and app.screen.plan.path != first)
         second = app.screen.plan.path  # type: ignore[attr-defined]
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
-        await wait_for(pilot, lambda: any("Replaced" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: isinstance(app.screen, SearchScreen))
+        await wait_until(pilot, lambda: any("Replaced" in n for n in notifications(app)))
         assert (await service.read_file(box.id, first)).data == before[first]
         expected = before[second].replace(b"needle", b"pin").replace(b"NEEDLE", b"pin")
         assert (await service.read_file(box.id, second)).data == expected
@@ -161,18 +157,18 @@ async def test_replace_refuses_changed_and_unsaved_files(
         worker = editor.open_file("src/app.py")
         assert worker is not None
         await worker.wait()
-        await wait_for(pilot, lambda: editor.active_editor is not None)
+        await wait_until(pilot, lambda: editor.active_editor is not None)
         area = editor.active_editor
         assert area is not None
         area.focus()
         await pilot.press("end", "x")
-        await wait_for(pilot, lambda: editor.has_unsaved() == ["src/app.py"])
+        await wait_until(pilot, lambda: editor.has_unsaved() == ["src/app.py"])
         view = await _search(pilot, app, "needle")
         # notes.txt changes after the search
         await service.write_file(box.id, "notes.txt", b"rewritten needle\n")
         app.screen.query_one("#search-replace").value = "pin"  # type: ignore[attr-defined]
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: any("refused" in n for n in notifications(app)))
+        await wait_until(pilot, lambda: any("refused" in n for n in notifications(app)))
         told = next(n for n in notifications(app) if "refused" in n)
         assert "Replaced 0 in 0 files" in told
         assert "notes.txt changed since the search" in told

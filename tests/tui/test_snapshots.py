@@ -25,7 +25,8 @@ from services.config import Config
 from services.local.provider import LocalProvider
 from services.models import BwrapChoice, Isolation, Resources, SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import NOW, PLACEHOLDERS, fixed_clock, wait_for
+from tests.conftest import wait_until
+from tests.tui.conftest import NOW, PLACEHOLDERS, fixed_clock
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -111,8 +112,8 @@ def _app(config: Config, theme: str) -> SandbenchApp:
 async def _list_loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     # the footer is mounted just after the first listing is painted (start-up cost): wait for both
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
-    await wait_for(pilot, lambda: bool(app.screen.query(Footer)) and bool(app.screen.query_one(Footer).children))
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await wait_until(pilot, lambda: bool(app.screen.query(Footer)) and bool(app.screen.query_one(Footer).children))
     await pilot.pause()
 
 
@@ -120,7 +121,7 @@ async def _workspace(pilot: Pilot[Any]) -> None:
     await _list_loaded(pilot)
     await pilot.press("enter")  # api-server: the first row, running
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.focused_pane == "editor")
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.focused_pane == "editor")
     await pilot.pause()
 
 
@@ -147,7 +148,7 @@ def test_list_with_others(snap_compare: Any, seeded_others: Config, size: tuple[
         screen = pilot.app.screen
         assert isinstance(screen, SandboxListScreen)
         await pilot.press("o")
-        await wait_for(pilot, lambda: "shared-ci" in screen.table.visible_names)
+        await wait_until(pilot, lambda: "shared-ci" in screen.table.visible_names)
         await pilot.press("down", "down", "down")  # the cursor on alice's row: the detail line says whose it is
         await pilot.pause()
 
@@ -158,7 +159,7 @@ def test_create_dialog(snap_compare: Any, seeded: Config) -> None:
     async def open_dialog(pilot: Pilot[Any]) -> None:
         await _list_loaded(pilot)
         await pilot.press("n")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CreateDialog")
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "CreateDialog")
         await pilot.pause()
 
     assert snap_compare(_app(seeded, "textual-dark"), terminal_size=(80, 24), run_before=open_dialog)

@@ -25,8 +25,9 @@ from services.config import Config
 from services.local.provider import LocalProvider
 from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.services.test_git import INIT, sh
-from tests.tui.conftest import fixed_clock, wait_for
+from tests.tui.conftest import fixed_clock
 from tests.tui.test_snapshots import PinnedProvider, _cleanup
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
@@ -87,52 +88,52 @@ async def _ready(pilot: Pilot[Any]) -> WorkspaceScreen:
     """The workspace open, its explorer listed with git markers, its git status in, main.py open and highlighted,
     and the shell normalised; focus ends in the terminal."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.focused_pane == "editor")
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.focused_pane == "editor")
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     explorer = screen.query_one(Explorer)
     git = screen.query_one(GitPanel)
     status = screen.query_one(StatusBar)
-    await wait_for(pilot, lambda: [r.entry.name for r in explorer.rows] == ["main.py", "notes.txt"], timeout=20)
-    await wait_for(pilot, lambda: git.status is not None and status.branch == "main", timeout=20)
-    await wait_for(pilot, lambda: explorer._git.get("main.py") == "M", timeout=20)
+    await wait_until(pilot, lambda: [r.entry.name for r in explorer.rows] == ["main.py", "notes.txt"], timeout=20)
+    await wait_until(pilot, lambda: git.status is not None and status.branch == "main", timeout=20)
+    await wait_until(pilot, lambda: explorer._git.get("main.py") == "M", timeout=20)
 
     await pilot.press("alt+1")
-    await wait_for(pilot, lambda: screen.focused_pane == "explorer" and explorer.cursor_entry is not None)
+    await wait_until(pilot, lambda: screen.focused_pane == "explorer" and explorer.cursor_entry is not None)
     await pilot.press("enter")  # main.py, the first row
     editor_tabs = screen.query_one(EditorTabs)
-    await wait_for(pilot, lambda: editor_tabs.active_path == "main.py" and editor_tabs.active_editor is not None)
+    await wait_until(pilot, lambda: editor_tabs.active_path == "main.py" and editor_tabs.active_editor is not None)
     editor = editor_tabs.active_editor
     assert editor is not None
-    await wait_for(pilot, lambda: editor.has_focus and not editor.highlighter.pending, timeout=20)
+    await wait_until(pilot, lambda: editor.has_focus and not editor.highlighter.pending, timeout=20)
     editor.cursor_blink = False
 
     await pilot.press("alt+3")
     pane = screen.query_one(TerminalPane)
-    await wait_for(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
+    await wait_until(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
     view = pane.active_view
     assert view is not None
-    await wait_for(pilot, lambda: view.session is not None and "$" in "".join(_shown(view)), timeout=30)
+    await wait_until(pilot, lambda: view.session is not None and "$" in "".join(_shown(view)), timeout=30)
     view.post_message(events.Paste(NORMALISE))
-    await wait_for(pilot, lambda: "stty size" in "".join(_shown(view)))
+    await wait_until(pilot, lambda: "stty size" in "".join(_shown(view)))
     await pilot.press("enter")
     size = f"{view.size.height} {view.size.width}"
-    await wait_for(pilot, lambda: _shown(view)[:3] == [size, "$", ""] and not any(_shown(view)[2:]), timeout=20)
-    await wait_for(pilot, lambda: not status.work)
+    await wait_until(pilot, lambda: _shown(view)[:3] == [size, "$", ""] and not any(_shown(view)[2:]), timeout=20)
+    await wait_until(pilot, lambda: not status.work)
     return screen
 
 
 async def _in_editor(pilot: Pilot[Any]) -> None:
     screen = await _ready(pilot)
     await pilot.press("ctrl+right_square_bracket", "alt+2")
-    await wait_for(pilot, lambda: type(pilot.app.focused).__name__ == "CodeEditor")
-    await wait_for(pilot, lambda: screen.frame("editor").border_subtitle != "")
+    await wait_until(pilot, lambda: type(pilot.app.focused).__name__ == "CodeEditor")
+    await wait_until(pilot, lambda: screen.frame("editor").border_subtitle != "")
     await pilot.pause()
 
 
 async def _in_terminal(pilot: Pilot[Any]) -> None:
     screen = await _ready(pilot)
-    await wait_for(pilot, lambda: screen.frame("terminal").border_subtitle != "")
+    await wait_until(pilot, lambda: screen.frame("terminal").border_subtitle != "")
     await pilot.pause()
 
 
@@ -153,7 +154,7 @@ def test_help_over_the_real_panes(snap_compare: Any, project: Config) -> None:
     async def open_help(pilot: Pilot[Any]) -> None:
         await _in_editor(pilot)
         await pilot.press("f1")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
         await pilot.pause()
 
     assert snap_compare(_app(project), terminal_size=(160, 48), run_before=open_help)

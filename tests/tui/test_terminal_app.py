@@ -16,10 +16,11 @@ from textual import events
 from textual.pilot import Pilot
 
 from services.config import Config
-from services.models import SandboxInfo, SandboxSpec
+from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import shown, wait_until
 from tests.services.test_terminal_input import MIB, paste_text
-from tests.tui.conftest import fixed_clock, wait_for
+from tests.tui.conftest import fixed_clock
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.terminal import TerminalPane, TerminalView
@@ -27,27 +28,18 @@ from widgets.terminal import TerminalPane, TerminalView
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 
-@pytest.fixture
-async def box(service: SandboxService) -> SandboxInfo:
-    return await service.create(SandboxSpec(name="box"))
-
-
-def shown(view: TerminalView) -> str:
-    return "\n".join(line.rstrip() for line in view.screen_model.display())
-
-
 async def open_terminal(pilot: Pilot[Any], app: SandbenchApp) -> TerminalView:
     """`sandbench open box`, then alt+3 into the terminal pane, at its shell prompt."""
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
     # the workspace starts in the editor; a key pressed before that settles could land in the new shell, which
     # (holding the keyboard) would take alt+3 as its own
-    await wait_for(pilot, lambda: getattr(app.screen, "focused_pane", None) == "editor")
+    await wait_until(pilot, lambda: getattr(app.screen, "focused_pane", None) == "editor")
     await pilot.press("alt+3")
     pane = app.screen.query_one(TerminalPane)
-    await wait_for(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
+    await wait_until(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
     view = pane.active_view
     assert view is not None
-    await wait_for(pilot, lambda: view.session is not None and "$" in shown(view), timeout=30)
+    await wait_until(pilot, lambda: view.session is not None and "$" in shown(view), timeout=30)
     return view
 
 
@@ -66,11 +58,11 @@ async def test_a_big_paste_then_keys_arrive_whole_and_in_order(
         # busy: a background job prints to the same terminal while the paste and the keys go in (for a few
         # seconds only: while the app is never idle, each of Pilot's key presses waits ~1.5 s for it to be)
         await type_text(pilot, "(for i in $(seq 400); do echo busy; sleep 0.01; done) & cat > pasted.txt\n")
-        await wait_for(pilot, lambda: shown(view).count("busy") > 3, timeout=20)
+        await wait_until(pilot, lambda: shown(view).count("busy") > 3, timeout=20)
         view.post_message(events.Paste(paste.decode()))
         await pilot.press("t", "a", "i", "l", "enter", "ctrl+d")
         await type_text(pilot, "wait; echo DONE-$((6*7))\n")
-        await wait_for(pilot, lambda: "DONE-42" in shown(view), timeout=90)
+        await wait_until(pilot, lambda: "DONE-42" in shown(view), timeout=90)
         got = (await service.read_file(box.id, "pasted.txt", limit=4 * MIB)).data
         want = paste + b"tail\n"  # the paste's newlines went in as CR; the terminal's ICRNL made them NL again
         assert (len(got), hashlib.sha256(got).hexdigest()) == (len(want), hashlib.sha256(want).hexdigest())
@@ -83,7 +75,7 @@ async def test_the_configured_scrollback_is_the_one_kept(
     async with app.run_test(size=(160, 40)) as pilot:
         view = await open_terminal(pilot, app)
         await type_text(pilot, "seq 1 2000; echo END-$((6*7))\n")
-        await wait_for(pilot, lambda: "END-42" in shown(view), timeout=30)
+        await wait_until(pilot, lambda: "END-42" in shown(view), timeout=30)
         screen = view.screen_model
         assert "\n2000\n" in shown(view)  # all 2,000 lines went by...
         assert len(screen.history) == 500  # ...and the pane kept the 500 it was configured for

@@ -13,10 +13,11 @@ import pytest
 from textual.pilot import Pilot
 
 from services.config import Config
-from services.models import SandboxInfo, SandboxSpec
+from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import fixed_clock, wait_for
-from tests.tui.test_terminal_app import open_terminal, shown, type_text
+from tests.conftest import shown, wait_until
+from tests.tui.conftest import fixed_clock
+from tests.tui.test_terminal_app import open_terminal, type_text
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.terminal import TerminalView
@@ -63,11 +64,6 @@ XTERM = [
 ]
 
 
-@pytest.fixture
-async def box(service: SandboxService) -> SandboxInfo:
-    return await service.create(SandboxSpec(name="box"))
-
-
 def app_on(service: SandboxService, config: Config, **keymap: str) -> SandbenchApp:
     return SandbenchApp(service, dataclasses.replace(config, keymap=keymap), clock=fixed_clock, open_name="box")
 
@@ -79,12 +75,12 @@ async def keys_through_cat(pilot: Pilot[Any], service: SandboxService, box: Sand
     view = app.focused
     # keys sent before cat runs would go to bash's readline: wait for the tty to be cat's, line-buffered
     await type_text(pilot, "printf 'CAT-%s\\n' READY; cat -v > keys.txt\n")
-    await wait_for(pilot, lambda: "\nCAT-READY\n" in shown(view))
+    await wait_until(pilot, lambda: "\nCAT-READY\n" in shown(view))
     for key in keys:
         await pilot.press(key, "enter")
     await pilot.press("ctrl+d")
     await type_text(pilot, "echo CAT-$((6*7))\n")
-    await wait_for(pilot, lambda: "CAT-42" in shown(view), timeout=30)
+    await wait_until(pilot, lambda: "CAT-42" in shown(view), timeout=30)
     return (await service.read_file(box.id, "keys.txt")).data.decode()
 
 
@@ -103,15 +99,15 @@ async def test_every_key_reaches_the_program_as_xterm_sends_it(
 
         # ctrl+] leaves the terminal, for its tab bar: there the app's keys work again (F6: the next pane)
         await pilot.press("ctrl+right_square_bracket")
-        await wait_for(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
+        await wait_until(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
         await pilot.press("f6")
-        await wait_for(pilot, lambda: screen.focused_pane == "git")
+        await wait_until(pilot, lambda: screen.focused_pane == "git")
 
         # back in the terminal, ctrl+q still quits
         await pilot.press("alt+3")
-        await wait_for(pilot, lambda: app.focused is view)
+        await wait_until(pilot, lambda: app.focused is view)
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: not app.is_running)
+        await wait_until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
 
 
@@ -130,19 +126,19 @@ async def test_the_keymap_decides_which_app_keys_work_in_the_terminal(
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
         await pilot.press("alt+4")
-        await wait_for(pilot, lambda: screen.focused_pane == "git")
+        await wait_until(pilot, lambda: screen.focused_pane == "git")
         await pilot.press("alt+3")
-        await wait_for(pilot, lambda: app.focused is view)
+        await wait_until(pilot, lambda: app.focused is view)
         got = await keys_through_cat(pilot, service, box, ["alt+1", "f6", "ctrl+right_square_bracket"])
         assert got.splitlines() == ["^[1", "^[[17~", "^]"]  # keys not marked stay the program's
         await pilot.press("ctrl+q")  # no longer the quit key: the app stays
         await type_text(pilot, "echo STILL-$((6*7))\n")
-        await wait_for(pilot, lambda: "STILL-42" in shown(view))
+        await wait_until(pilot, lambda: "STILL-42" in shown(view))
         assert app.is_running and app.focused is view
         await pilot.press("ctrl+g")  # the escape key, moved
-        await wait_for(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
+        await wait_until(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
         await pilot.press("f12")
-        await wait_for(pilot, lambda: not app.is_running)
+        await wait_until(pilot, lambda: not app.is_running)
 
 
 def rendered(view: TerminalView) -> list[str]:
@@ -157,7 +153,7 @@ async def test_typing_while_scrolled_back_returns_to_the_live_screen(
     async with app.run_test(size=(80, 24)) as pilot:
         view = await open_terminal(pilot, app)
         await type_text(pilot, "seq 1 500\n")
-        await wait_for(pilot, lambda: "\n500\n" in shown(view), timeout=30)
+        await wait_until(pilot, lambda: "\n500\n" in shown(view), timeout=30)
         await pilot.pause()
         live = rendered(view)
         assert "500" in live
@@ -174,7 +170,7 @@ async def test_typing_while_scrolled_back_returns_to_the_live_screen(
 
         # ...and typing returns to the bottom, repainted whole: no old rows or marker left around the live prompt
         await pilot.press("y")
-        await wait_for(pilot, lambda: rendered(view)[view.screen_model.y].rstrip().endswith("$ y"))
+        await wait_until(pilot, lambda: rendered(view)[view.screen_model.y].rstrip().endswith("$ y"))
         now = rendered(view)
         assert not any("scrolled back" in line for line in now), now
         assert now == [line.rstrip() for line in view.screen_model.display()][: len(now)]

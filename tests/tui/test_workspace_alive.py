@@ -12,10 +12,11 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from services.config import Config
-from services.models import SandboxInfo, SandboxSpec, SandboxState
+from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
-from tests.tui.conftest import fixed_clock, wait_for
-from tests.tui.test_terminal_app import open_terminal, shown, type_text
+from tests.conftest import shown, wait_until
+from tests.tui.conftest import fixed_clock
+from tests.tui.test_terminal_app import open_terminal, type_text
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -27,22 +28,17 @@ from widgets.unsaved_dialog import UnsavedDialog
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 
-@pytest.fixture
-async def box(service: SandboxService) -> SandboxInfo:
-    return await service.create(SandboxSpec(name="box"))
-
-
 def dialog_text(app: SandbenchApp) -> str:
     return "\n".join(str(line.render()) for line in app.screen.query(".dialog-message").results(Static))
 
 
 async def focus(pilot: Pilot[Any], screen: WorkspaceScreen, key: str, pane: str) -> None:
     await pilot.press(key)
-    await wait_for(pilot, lambda: screen.focused_pane == pane)
+    await wait_until(pilot, lambda: screen.focused_pane == pane)
 
 
 async def to_list(pilot: Pilot[Any], app: SandbenchApp) -> SandboxListScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))
     assert isinstance(app.screen, SandboxListScreen)
     return app.screen
 
@@ -52,7 +48,7 @@ async def reopen(pilot: Pilot[Any], app: SandbenchApp, info: SandboxInfo) -> Wor
     table = listing.table
     table.move_cursor(row=table.get_row_index(info.id), animate=False)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
     assert isinstance(app.screen, WorkspaceScreen)
     return app.screen
 
@@ -66,7 +62,7 @@ async def test_esc_stays_and_the_list_and_back_keeps_the_same_shell(
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
         await type_text(pilot, "X=42; sleep 1000 &\n")
-        await wait_for(pilot, lambda: "[1]" in shown(view))
+        await wait_until(pilot, lambda: "[1]" in shown(view))
 
         # escape in every other pane stays in the workspace (vim's escape in the terminal goes to the shell)
         await pilot.press("ctrl+right_square_bracket")  # out of the shell, whose keys are all the program's
@@ -78,7 +74,7 @@ async def test_esc_stays_and_the_list_and_back_keeps_the_same_shell(
 
         # in the terminal the back key is the shell's; from its tab bar (ctrl+]) it goes to the list
         await focus(pilot, screen, "alt+3", "terminal")
-        await wait_for(pilot, lambda: view.has_focus)
+        await wait_until(pilot, lambda: view.has_focus)
         await pilot.press("alt+0")
         await pilot.pause(0.1)
         assert app.screen is screen
@@ -93,9 +89,9 @@ async def test_esc_stays_and_the_list_and_back_keeps_the_same_shell(
         pane = again.query_one(TerminalPane)
         assert pane.active_view is view and view.session is not None
         await focus(pilot, again, "alt+3", "terminal")
-        await wait_for(pilot, lambda: view.has_focus)
+        await wait_until(pilot, lambda: view.has_focus)
         await type_text(pilot, "echo X=$X; jobs\n")
-        await wait_for(pilot, lambda: "X=42" in shown(view) and "sleep 1000" in shown(view), timeout=20)
+        await wait_until(pilot, lambda: "X=42" in shown(view) and "sleep 1000" in shown(view), timeout=20)
 
 
 async def test_an_unsaved_buffer_survives_the_list_and_quitting_saves_it(
@@ -104,12 +100,12 @@ async def test_an_unsaved_buffer_survives_the_list_and_quitting_saves_it(
     await service.write_file(box.id, "notes.txt", b"one\n")
     app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
     async with app.run_test(size=(160, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
         editor = screen.query_one(EditorTabs)
         editor.open_file("notes.txt")
-        await wait_for(pilot, lambda: editor.active_editor is not None and editor.active_editor.text == "one\n")
+        await wait_until(pilot, lambda: editor.active_editor is not None and editor.active_editor.text == "one\n")
         code = editor.active_editor
         assert code is not None
         code.focus()
@@ -120,12 +116,12 @@ async def test_an_unsaved_buffer_survives_the_list_and_quitting_saves_it(
         await pilot.pause(0.1)
         assert app.screen is screen
         code.focus()
-        await wait_for(pilot, lambda: code.has_focus)
+        await wait_until(pilot, lambda: code.has_focus)
         await pilot.press("alt+0")  # nothing is lost by going back, so nothing asks
         await to_list(pilot, app)
         again = await reopen(pilot, app, box)
         assert again is screen
-        await wait_for(pilot, lambda: code.has_focus)  # focus comes back where it was
+        await wait_until(pilot, lambda: code.has_focus)  # focus comes back where it was
         assert code.text == "zzone\n" and editor.has_unsaved() == ["notes.txt"]
         assert (await service.read_file(box.id, "notes.txt")).data == b"one\n"
 
@@ -133,10 +129,10 @@ async def test_an_unsaved_buffer_survives_the_list_and_quitting_saves_it(
         await pilot.press("alt+0")
         await to_list(pilot, app)
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         assert "notes.txt" in dialog_text(app)
         await pilot.press("enter")  # Save all (focused first)
-        await wait_for(pilot, lambda: not app.is_running)
+        await wait_until(pilot, lambda: not app.is_running)
     assert app.return_value == 0
     assert (await service.read_file(box.id, "notes.txt")).data == b"zzone\n"
 
@@ -153,19 +149,19 @@ async def test_closing_a_workspace_says_what_ends_then_ends_its_terminals(
         session = view.session
         assert session is not None
         await pilot.press("ctrl+right_square_bracket", "alt+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         assert "Close workspace of box: ends 1 terminal (1 running sleep)" in dialog_text(app)
         await pilot.press("escape")  # cancel: nothing ends
-        await wait_for(pilot, lambda: app.screen is screen)
+        await wait_until(pilot, lambda: app.screen is screen)
         assert view.session is session and session.exit_code is None
 
         await pilot.press("ctrl+right_square_bracket", "alt+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("enter")  # Close
         listing = await to_list(pilot, app)
-        await wait_for(pilot, lambda: session.exit_code is not None)  # the shell (and its sleep) ended
+        await wait_until(pilot, lambda: session.exit_code is not None)  # the shell (and its sleep) ended
         assert app.workspaces.get(box.id) is None
-        await wait_for(pilot, lambda: not listing.table.row_text(box.id)["name"].startswith("◆"))
+        await wait_until(pilot, lambda: not listing.table.row_text(box.id)["name"].startswith("◆"))
         fresh = await reopen(pilot, app, box)
         assert fresh is not screen  # a new workspace: the old one is gone
 
@@ -180,17 +176,19 @@ async def test_stopping_a_sandbox_with_a_live_workspace_says_what_ends(
         assert session is not None
         await pilot.press("ctrl+right_square_bracket", "alt+0")
         listing = await to_list(pilot, app)
-        await wait_for(pilot, lambda: listing.loaded)
+        await wait_until(pilot, lambda: listing.loaded)
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         assert "Its open workspace ends too: ends 1 terminal" in dialog_text(app)
         await pilot.press("escape")  # cancel: nothing stops, nothing ends
-        await wait_for(pilot, lambda: app.screen is listing)
+        await wait_until(pilot, lambda: app.screen is listing)
         assert (await service.get(box.id)).state is SandboxState.STARTED
         assert app.workspaces.get(box.id) is not None and session.exit_code is None
 
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("enter")  # Stop
-        await wait_for(pilot, lambda: (listing.table.get_info(box.id) or box).state is SandboxState.STOPPED, 30)
+        await wait_until(
+            pilot, lambda: (listing.table.get_info(box.id) or box).state is SandboxState.STOPPED, timeout=30
+        )
         assert app.workspaces.get(box.id) is None and session.exit_code is not None

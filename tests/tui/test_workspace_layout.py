@@ -22,8 +22,8 @@ from textual.widgets._footer import FooterKey
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
+from tests.conftest import shown, wait_until
 from tests.services.test_git import INIT, sh
-from tests.tui.conftest import wait_for
 from tui.app import SandbenchApp
 from tui.footer import FittedFooter, entry_width, fit
 from tui.screens.workspace import WorkspaceScreen
@@ -44,39 +44,35 @@ async def box(service: SandboxService) -> SandboxInfo:
     return info
 
 
-def shown(view: TerminalView) -> str:
-    return "\n".join(line.rstrip() for line in view.screen_model.display())
-
-
 async def open_box(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     # keys pressed before focus settles in the editor could land in the new shell, which takes every key
-    await wait_for(pilot, lambda: screen.focused_pane == "editor")
+    await wait_until(pilot, lambda: screen.focused_pane == "editor")
     return screen
 
 
 async def into_terminal(pilot: Pilot[Any], screen: WorkspaceScreen) -> TerminalView:
     await pilot.press("alt+3")
     pane = screen.query_one(TerminalPane)
-    await wait_for(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
+    await wait_until(pilot, lambda: pane.active_view is not None and pane.active_view.has_focus, timeout=20)
     view = pane.active_view
     assert view is not None
-    await wait_for(pilot, lambda: view.session is not None and "$" in shown(view), timeout=30)
+    await wait_until(pilot, lambda: view.session is not None and "$" in shown(view), timeout=30)
     return view
 
 
 async def run(pilot: Pilot[Any], view: TerminalView, command: str) -> None:
     view.post_message(events.Paste(command))
-    await wait_for(pilot, lambda: command[-12:] in shown(view))
+    await wait_until(pilot, lambda: command[-12:] in shown(view))
     await pilot.press("enter")
 
 
 async def stty_size(pilot: Pilot[Any], view: TerminalView) -> tuple[int, int]:
     """(rows, cols) as `stty size` prints them in the shell (the kernel's window size of the PTY)."""
     await run(pilot, view, "echo; stty size")
-    await wait_for(pilot, lambda: STTY.search(shown(view)) is not None, timeout=20)
+    await wait_until(pilot, lambda: STTY.search(shown(view)) is not None, timeout=20)
     found = STTY.findall(shown(view))[-1]
     return int(found[0]), int(found[1])
 
@@ -118,21 +114,21 @@ async def test_the_layout_key_resizes_the_pty_and_the_program_sees_sigwinch(
             return (int(found[-1][0]), int(found[-1][1])) if found else None
 
         await pilot.press("ctrl+right_square_bracket")  # out of the shell (the program has every other key)
-        await wait_for(pilot, lambda: not view.has_focus and screen.focused_pane == "terminal")
+        await wait_until(pilot, lambda: not view.has_focus and screen.focused_pane == "terminal")
         await pilot.press("shift+f11")  # tiles → tabs: the terminal keeps its tab and takes the whole body
-        await wait_for(pilot, lambda: screen.tabbed)
-        await wait_for(pilot, lambda: winch() is not None and winch() != tiled, timeout=20)
+        await wait_until(pilot, lambda: screen.tabbed)
+        await wait_until(pilot, lambda: winch() is not None and winch() != tiled, timeout=20)
         tabbed = winch()
         assert tabbed == (view.size.height, view.size.width) and tabbed[0] > tiled[0] + 20, (tiled, tabbed)
         assert screen.frame("terminal").border_subtitle == f"{tabbed[1]}x{tabbed[0]}"
 
         await pilot.press("shift+f11")  # and back: the program sees its old size again
-        await wait_for(pilot, lambda: not screen.tabbed)
-        await wait_for(pilot, lambda: winch() == tiled, timeout=20)
+        await wait_until(pilot, lambda: not screen.tabbed)
+        await wait_until(pilot, lambda: winch() == tiled, timeout=20)
 
         await pilot.press("f11")  # zooming is a layout change too
-        await wait_for(pilot, lambda: screen.maximized is not None)
-        await wait_for(pilot, lambda: winch() not in (None, tiled), timeout=20)
+        await wait_until(pilot, lambda: screen.maximized is not None)
+        await wait_until(pilot, lambda: winch() not in (None, tiled), timeout=20)
         assert winch() == (view.size.height, view.size.width)
 
 
@@ -145,24 +141,24 @@ async def test_tabs_switch_with_alt_digits_f6_and_a_click_and_the_choice_sticks(
         tabs = screen.query_one(PaneTabs)
         for key, pane in (("alt+1", "explorer"), ("alt+4", "git"), ("alt+2", "editor")):
             await pilot.press(key)
-            await wait_for(pilot, lambda pane=pane: screen.focused_pane == pane)  # type: ignore[misc]
+            await wait_until(pilot, lambda pane=pane: screen.focused_pane == pane)  # type: ignore[misc]
             assert tabs.active == pane and screen.pane_visible(pane)
             assert [p for p in ("explorer", "editor", "terminal", "git") if screen.frame(p).display] == [pane]
             assert screen.frame(pane).outer_size == (80, 21)  # the whole body: 24 less tabs, status, footer
         await pilot.press("f6")  # the non-alt key: the next pane's tab
-        await wait_for(pilot, lambda: screen.focused_pane == "terminal" and tabs.active == "terminal")
+        await wait_until(pilot, lambda: screen.focused_pane == "terminal" and tabs.active == "terminal")
         await pilot.press("ctrl+right_square_bracket")
         await pilot.click(PaneTabs, offset=(2, 0))  # the first tab: the explorer
-        await wait_for(pilot, lambda: screen.focused_pane == "explorer" and tabs.active == "explorer")
+        await wait_until(pilot, lambda: screen.focused_pane == "explorer" and tabs.active == "explorer")
 
         await pilot.press("shift+f11")  # tiles at 80x24, because the user asked: kept through a resize
-        await wait_for(pilot, lambda: not screen.tabbed)
+        await wait_until(pilot, lambda: not screen.tabbed)
         assert screen.pane_visible("explorer") and screen.pane_visible("terminal")
         await pilot.resize_terminal(90, 26)
         await pilot.pause()
         assert not screen.tabbed
         await pilot.press("shift+f11")
-        await wait_for(pilot, lambda: screen.tabbed and screen.pane_visible("explorer"))
+        await wait_until(pilot, lambda: screen.tabbed and screen.pane_visible("explorer"))
 
 
 # -- the footer ------------------------------------------------------------------------------------------------
@@ -198,7 +194,7 @@ async def settle_footer(pilot: Pilot[Any], app: SandbenchApp, cond: Callable[[li
         return cond(seen)
 
     try:
-        await wait_for(pilot, ready)
+        await wait_until(pilot, ready)
     except AssertionError:
         raise AssertionError(f"footer: {seen}") from None
     return seen
@@ -215,7 +211,7 @@ async def test_the_footer_shows_what_works_in_each_pane_whole_at_80_and_120_colu
         explorer = await settle_footer(pilot, app, lambda d: "New file" in d)
         assert explorer[:2] == ["Open", "New file"] and "Help" in explorer
         await pilot.press("enter")  # main.py, the only file: it opens in the editor
-        await wait_for(pilot, lambda: type(app.focused).__name__ == "CodeEditor")
+        await wait_until(pilot, lambda: type(app.focused).__name__ == "CodeEditor")
         editor = await settle_footer(pilot, app, lambda d: "Save" in d)
         assert {"Save", "Find", "Go to line", "Help"} <= set(editor), editor
         await pilot.press("alt+4")
@@ -229,7 +225,7 @@ async def test_the_footer_shows_what_works_in_each_pane_whole_at_80_and_120_colu
         assert not app.screen.query_one(FittedFooter).query(".-command-palette")
 
         await pilot.press("ctrl+right_square_bracket")  # the tab bar: its keys work now, and the footer says so
-        await wait_for(pilot, lambda: not view.has_focus)
+        await wait_until(pilot, lambda: not view.has_focus)
         tab_bar = await settle_footer(pilot, app, lambda d: "Back to terminal" in d)
         assert {"New terminal", "Close tab", "Back to terminal"} <= set(tab_bar), tab_bar
         assert "Leave terminal" not in tab_bar

@@ -12,6 +12,7 @@ from services.config import Config
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.editor import CodeEditor, EditorTabs
@@ -38,19 +39,11 @@ class EditorApp(ErrorRoute, App[None]):  # failures take the real app's one erro
         self.messages.append(event)
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-
-
 async def open_file(pilot, tabs: EditorTabs, path: str) -> CodeEditor:  # type: ignore[no-untyped-def]
     worker = tabs.open_file(path)
     if worker is not None:
         await worker.wait()
-    await wait_for(pilot, lambda: path in tabs.open_paths)
+    await wait_until(pilot, lambda: path in tabs.open_paths)
     await pilot.pause()
     buf = tabs.buffer(path)
     assert buf is not None
@@ -84,14 +77,14 @@ async def test_open_edit_save_reopen(service: SandboxService, sandbox: SandboxIn
         assert tab_label(tabs, "src/hello.py") == f"{DIRTY} hello.py"
         assert tabs.has_unsaved() == ["src/hello.py"]
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(isinstance(m, EditorTabs.Saved) for m in app.messages))
+        await wait_until(pilot, lambda: any(isinstance(m, EditorTabs.Saved) for m in app.messages))
         assert tab_label(tabs, "src/hello.py") == "hello.py"
         assert tabs.has_unsaved() == []
         data = await service.read_file(sandbox.id, "src/hello.py")
         assert data.data == b"xydef hello():\n    return 1\n"
         # close and reopen: the edit is there
         await pilot.press("alt+w")
-        await wait_for(pilot, lambda: not tabs.open_paths)
+        await wait_until(pilot, lambda: not tabs.open_paths)
         editor = await open_file(pilot, tabs, "src/hello.py")
         assert editor.text == "xydef hello():\n    return 1\n"
 
@@ -122,11 +115,11 @@ async def test_external_change_while_clean_reloads(service: SandboxService, sand
         await asyncio.sleep(0.01)
         await service.write_file(sandbox.id, "a.txt", b"one\nTWO\nthree\nfour\n")
         await tabs.file_changed("a.txt")
-        await wait_for(pilot, lambda: editor.text == "one\nTWO\nthree\nfour\n")
+        await wait_until(pilot, lambda: editor.text == "one\nTWO\nthree\nfour\n")
         assert tabs.has_unsaved() == []
         # and saving afterwards is not a conflict
         await pilot.press("x", "ctrl+s")
-        await wait_for(pilot, lambda: tabs.has_unsaved() == [])
+        await wait_until(pilot, lambda: tabs.has_unsaved() == [])
         assert (await service.read_file(sandbox.id, "a.txt")).data == b"xone\nTWO\nthree\nfour\n"
 
 
@@ -139,7 +132,7 @@ async def _dirty_then_external(service: SandboxService, sandbox: SandboxInfo, pi
     await tabs.file_changed("c.txt")
     assert editor.text == "me base\n"  # dirty: not reloaded
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChoiceDialog))
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChoiceDialog))
     return editor
 
 
@@ -149,7 +142,7 @@ async def test_conflict_overwrite(service: SandboxService, sandbox: SandboxInfo)
         tabs = app.query_one(EditorTabs)
         await _dirty_then_external(service, sandbox, pilot, tabs)
         await pilot.click("#choice-overwrite")
-        await wait_for(pilot, lambda: tabs.has_unsaved() == [])
+        await wait_until(pilot, lambda: tabs.has_unsaved() == [])
         assert (await service.read_file(sandbox.id, "c.txt")).data == b"me base\n"
 
 
@@ -159,7 +152,7 @@ async def test_conflict_reload(service: SandboxService, sandbox: SandboxInfo) ->
         tabs = app.query_one(EditorTabs)
         editor = await _dirty_then_external(service, sandbox, pilot, tabs)
         await pilot.click("#choice-reload")
-        await wait_for(pilot, lambda: editor.text == "theirs\n")
+        await wait_until(pilot, lambda: editor.text == "theirs\n")
         assert tabs.has_unsaved() == []
         assert (await service.read_file(sandbox.id, "c.txt")).data == b"theirs\n"
         # the reload is undoable: the user's text is not lost
@@ -174,15 +167,15 @@ async def test_conflict_diff_then_cancel(service: SandboxService, sandbox: Sandb
         tabs = app.query_one(EditorTabs)
         await _dirty_then_external(service, sandbox, pilot, tabs)
         await pilot.click("#choice-diff")
-        await wait_for(pilot, lambda: isinstance(app.screen, DiskDiffScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, DiskDiffScreen))
         view = app.screen.query_one(DiffView)  # the git panel's diff view: highlighted, hunk by hunk, read-only
         rows = [(row.kind, row.text) for row in view.rows]
         assert ("del", "-theirs") in rows and ("add", "+me base") in rows
         assert any(kind == "file" and "c.txt" in text for kind, text in rows)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))  # asked again
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))  # asked again
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
+        await wait_until(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
         assert tabs.has_unsaved() == ["c.txt"]
         assert (await service.read_file(sandbox.id, "c.txt")).data == b"theirs\n"
 
@@ -194,21 +187,21 @@ async def test_close_dirty_tab_prompts(service: SandboxService, sandbox: Sandbox
         tabs = app.query_one(EditorTabs)
         await open_file(pilot, tabs, "d.txt")
         await pilot.press("z", "alt+w")
-        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         await pilot.press("escape")  # cancel: still open
-        await wait_for(pilot, lambda: not isinstance(app.screen, UnsavedDialog))
+        await wait_until(pilot, lambda: not isinstance(app.screen, UnsavedDialog))
         assert tabs.open_paths == ["d.txt"]
         await pilot.press("alt+w")
-        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         await pilot.click("#choice-discard")
-        await wait_for(pilot, lambda: tabs.open_paths == [])
+        await wait_until(pilot, lambda: tabs.open_paths == [])
         assert (await service.read_file(sandbox.id, "d.txt")).data == b"keep\n"
         # save from the prompt
         await open_file(pilot, tabs, "d.txt")
         await pilot.press("q", "alt+w")
-        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
         await pilot.click("#choice-save")
-        await wait_for(pilot, lambda: tabs.open_paths == [])
+        await wait_until(pilot, lambda: tabs.open_paths == [])
         assert (await service.read_file(sandbox.id, "d.txt")).data == b"qkeep\n"
 
 
@@ -292,14 +285,14 @@ async def test_go_to_line(service: SandboxService, sandbox: SandboxInfo) -> None
         tabs = app.query_one(EditorTabs)
         editor = await open_file(pilot, tabs, "n.txt")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press("9", "9", "9")  # out of range: the dialog says so and stays
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, InputDialog)
         app.screen.query_one(Input).value = "150:2"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: not isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: not isinstance(app.screen, InputDialog))
         assert editor.cursor_location == (149, 1)
         assert editor.document[149] == "150"
 
@@ -360,7 +353,7 @@ async def test_edit_relexes_from_edited_line(service: SandboxService, sandbox: S
         tabs = app.query_one(EditorTabs)
         editor = await open_file(pilot, tabs, "s.py")
         await pilot.press("quotation_mark", "quotation_mark", "quotation_mark")  # opens a string to the end
-        await wait_for(pilot, lambda: not editor.highlighter.pending)
+        await wait_until(pilot, lambda: not editor.highlighter.pending)
         assert {n for _, _, n in editor._highlights[2]} == {"string"}
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from tests.widgets.test_editor import EditorApp, open_file, wait_for
+from tests.conftest import wait_until
+from tests.widgets.test_editor import EditorApp, open_file
 from widgets.editor import EditorTabs
 from widgets.editor.hexview import HexView
 
@@ -27,9 +28,9 @@ async def test_the_ascii_column_is_whole_at_any_width(service: SandboxService, s
         tabs = app.query_one(EditorTabs)
         view = await open_file(pilot, tabs, "blob.bin")
         assert isinstance(view, HexView)
-        await wait_for(pilot, lambda: view.per_row == 8)
+        await wait_until(pilot, lambda: view.per_row == 8)
         assert drawn_ascii(view) == expected
         await pilot.resize_terminal(100, 20)  # wider: back to 16 a row, still whole
-        await wait_for(pilot, lambda: view.per_row == 16)
+        await wait_until(pilot, lambda: view.per_row == 16)
         await pilot.pause()
         assert drawn_ascii(view) == expected

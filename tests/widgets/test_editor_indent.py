@@ -12,7 +12,8 @@ from textual.constants import ESCAPE_DELAY
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from tests.widgets.test_editor import EditorApp, open_file, tab_label, wait_for
+from tests.conftest import wait_until
+from tests.widgets.test_editor import EditorApp, open_file, tab_label
 from widgets.editor import EditorTabs
 from widgets.editor.tabs import DIRTY
 
@@ -40,7 +41,7 @@ async def terminal_bytes(pilot, data: str) -> None:  # type: ignore[no-untyped-d
 
 
 async def saved(pilot, app: EditorApp, count: int) -> None:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: sum(isinstance(m, EditorTabs.Saved) for m in app.messages) >= count)
+    await wait_until(pilot, lambda: sum(isinstance(m, EditorTabs.Saved) for m in app.messages) >= count)
 
 
 async def test_enter_keeps_and_adds_indent_and_closers_dedent(service: SandboxService, sandbox: SandboxInfo) -> None:
@@ -180,7 +181,7 @@ async def test_alt_letters_never_type_their_letter(service: SandboxService, sand
         await saved(pilot, app, 1)
         assert (await service.read_file(sandbox.id, "a.txt")).data == b"xhello\n"
         await terminal_bytes(pilot, "\x1bw")
-        await wait_for(pilot, lambda: tabs.open_paths == ["b.txt"])
+        await wait_until(pilot, lambda: tabs.open_paths == ["b.txt"])
         assert (await service.read_file(sandbox.id, "a.txt")).data == b"xhello\n"
         # and their keys without alt
         editor = tabs.buffer("b.txt").editor  # type: ignore[union-attr]
@@ -189,4 +190,4 @@ async def test_alt_letters_never_type_their_letter(service: SandboxService, sand
         await saved(pilot, app, 2)
         assert (await service.read_file(sandbox.id, "b.txt")).data == b"yother\n"
         await pilot.press("ctrl+f4")
-        await wait_for(pilot, lambda: not tabs.open_paths)
+        await wait_until(pilot, lambda: not tabs.open_paths)

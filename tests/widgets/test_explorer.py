@@ -6,7 +6,6 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from textual.widgets import Input, Static
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.explorer import Explorer
 from widgets.fuzzy_finder import FuzzyFinder
@@ -55,15 +55,6 @@ def ws(provider: LocalProvider, sandbox: SandboxInfo) -> Path:
     return provider._workspace(sandbox.id)
 
 
-async def until(pilot: Pilot[None], pred: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await pilot.pause(0.02)
-    return pred()
-
-
 def write_burst(folder: Path, n: int = 5000) -> None:
     for i in range(n):
         os.close(os.open(folder / f"f{i:04}.txt", os.O_CREAT | os.O_WRONLY, 0o644))
@@ -85,7 +76,7 @@ def lines(ex: Explorer, n: int | None = None) -> list[str]:
 
 
 async def cursor_to(pilot: Pilot[None], ex: Explorer, path: str) -> None:
-    assert await until(pilot, lambda: path in names(ex)), (path, names(ex))
+    await wait_until(pilot, lambda: path in names(ex), show=lambda: repr((path, names(ex))))
     ex._move_cursor(names(ex).index(path))
     await pilot.pause()
 
@@ -120,7 +111,7 @@ async def test_tree_lists_folders_first(service: SandboxService, provider: Local
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: len(ex.rows) == 4)
+        await wait_until(pilot, lambda: len(ex.rows) == 4)
         assert names(ex) == ["Alpha", "zeta", "A.txt", "b.txt"]
         assert lines(ex, 1)[0].startswith("▸ Alpha")
 
@@ -138,17 +129,17 @@ async def test_folders_are_listed_lazily(
         await cursor_to(pilot, ex, "src")
         assert "src" not in ex._listings
         await pilot.press("enter")
-        assert await until(pilot, lambda: names(ex) == ["src", "src/pkg", "src/main.py"])
+        await wait_until(pilot, lambda: names(ex) == ["src", "src/pkg", "src/main.py"])
         assert "src/pkg" not in ex._listings  # not opened, not listed
         await pilot.press("down", "right")
-        assert await until(pilot, lambda: "src/pkg/mod.py" in names(ex))
+        await wait_until(pilot, lambda: "src/pkg/mod.py" in names(ex))
         assert lines(ex, 3)[2].startswith("    ") and "mod.py" in lines(ex, 3)[2]
         await pilot.press("left")  # collapses src/pkg
-        assert await until(pilot, lambda: "src/pkg/mod.py" not in names(ex))
+        await wait_until(pilot, lambda: "src/pkg/mod.py" not in names(ex))
         await pilot.press("left")  # on a collapsed folder: go to its parent
         assert ex.cursor_entry is not None and ex.cursor_entry.path == "src"
         await pilot.press("space")
-        assert await until(pilot, lambda: names(ex) == ["src"])
+        await wait_until(pilot, lambda: names(ex) == ["src"])
 
 
 async def test_open_file_posts_a_message(
@@ -160,7 +151,7 @@ async def test_open_file_posts_a_message(
         ex = app.query_one(Explorer)
         await cursor_to(pilot, ex, "readme.md")
         await pilot.press("enter")
-        assert await until(pilot, lambda: app.opened == ["readme.md"])
+        await wait_until(pilot, lambda: app.opened == ["readme.md"])
 
 
 async def test_create_file_and_folder(service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo) -> None:
@@ -169,24 +160,24 @@ async def test_create_file_and_folder(service: SandboxService, provider: LocalPr
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: names(ex) == ["docs"])
+        await wait_until(pilot, lambda: names(ex) == ["docs"])
         await pilot.press("n")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press(*"notes.txt", "enter")
-        assert await until(pilot, lambda: "notes.txt" in names(ex))
+        await wait_until(pilot, lambda: "notes.txt" in names(ex))
         assert (root / "notes.txt").read_bytes() == b""
         assert ex.cursor_entry is not None and ex.cursor_entry.path == "notes.txt"
 
         await pilot.press("N")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press(*"new/deeper", "enter")
-        assert await until(pilot, lambda: "new/deeper" in names(ex))
+        await wait_until(pilot, lambda: "new/deeper" in names(ex))
         assert (root / "new" / "deeper").is_dir()
         assert ex.cursor_entry is not None and ex.cursor_entry.path == "new/deeper"
 
         # a path the policy refuses, and an existing name, are refused in the dialog, not with a traceback
         await pilot.press("n")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "../notes.txt"
         await pilot.press("enter")
         await pilot.pause()
@@ -198,15 +189,15 @@ async def test_create_file_and_folder(service: SandboxService, provider: LocalPr
         await pilot.press("escape")
         await cursor_to(pilot, ex, "notes.txt")
         await pilot.press("n")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         await pilot.press(*"notes.txt", "enter")
         # an existing name comes back into the dialog: inline, the field focused and still holding it
         dialog = app.screen
-        assert await until(pilot, lambda: "already exists" in str(dialog.query_one("#error", Static).render()))
+        await wait_until(pilot, lambda: "already exists" in str(dialog.query_one("#error", Static).render()))
         assert app.screen is dialog and dialog.query_one(Input).value == "notes.txt"
         assert app.focused is dialog.query_one(Input)
         await pilot.press("backspace", "backspace", "backspace", *"md", "enter")  # fixed in place: made
-        assert await until(pilot, lambda: "notes.md" in names(ex))
+        await wait_until(pilot, lambda: "notes.md" in names(ex))
 
 
 async def test_dialog_cancel_changes_nothing(
@@ -220,9 +211,9 @@ async def test_dialog_cancel_changes_nothing(
         await cursor_to(pilot, ex, "keep.txt")
         for key in ("n", "N", "r", "m", "d"):
             await pilot.press(key)
-            assert await until(pilot, lambda: isinstance(app.screen, InputDialog | ConfirmDialog))
+            await wait_until(pilot, lambda: isinstance(app.screen, InputDialog | ConfirmDialog))
             await pilot.press("escape")
-            assert await until(pilot, lambda: app.screen is app.screen_stack[0])
+            await wait_until(pilot, lambda: app.screen is app.screen_stack[0])
         assert sorted(os.listdir(root)) == ["keep.txt"]
         assert not [n for n in app.notes if n[0] == "error"]
 
@@ -235,16 +226,16 @@ async def test_rename(service: SandboxService, provider: LocalProvider, sandbox:
         ex = app.query_one(Explorer)
         await cursor_to(pilot, ex, "old.txt")
         await pilot.press("f2")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         field = app.screen.query_one(Input)
         assert field.value == "old.txt"
         field.value = "new.txt"
         await pilot.press("enter")
-        assert await until(pilot, lambda: names(ex) == ["new.txt"])
+        await wait_until(pilot, lambda: names(ex) == ["new.txt"])
         assert (root / "new.txt").read_text() == "content" and not (root / "old.txt").exists()
         # a name with a slash is not a name
         await pilot.press("r")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "a/b"
         await pilot.press("enter")
         await pilot.pause()
@@ -264,29 +255,29 @@ async def test_move_into_a_folder_and_to_a_new_path(
         ex = app.query_one(Explorer)
         await cursor_to(pilot, ex, "a.txt")
         await pilot.press("m")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "dest"
         await pilot.press("enter")
-        assert await until(pilot, lambda: "dest/a.txt" in names(ex))
+        await wait_until(pilot, lambda: "dest/a.txt" in names(ex))
         assert (root / "dest" / "a.txt").read_text() == "a"
         assert ex.cursor_entry is not None and ex.cursor_entry.path == "dest/a.txt"
 
         await cursor_to(pilot, ex, "b.txt")
         await pilot.press("m")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "other/place/b2.txt"
         await pilot.press("enter")
-        assert await until(pilot, lambda: "other/place/b2.txt" in names(ex))
+        await wait_until(pilot, lambda: "other/place/b2.txt" in names(ex))
         assert (root / "other" / "place" / "b2.txt").read_text() == "b"
 
         # a folder cannot go inside itself
         await cursor_to(pilot, ex, "dest")
         await pilot.press("m")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "dest/inner"
         await pilot.press("enter")
         dialog = app.screen
-        assert await until(pilot, lambda: "into itself" in str(dialog.query_one("#error", Static).render()))
+        await wait_until(pilot, lambda: "into itself" in str(dialog.query_one("#error", Static).render()))
         assert dialog.query_one(Input).value == "dest/inner" and app.focused is dialog.query_one(Input)
         await pilot.press("escape")
         assert (root / "dest" / "a.txt").exists()
@@ -304,22 +295,22 @@ async def test_delete_asks_and_cancel_keeps(
         ex = app.query_one(Explorer)
         await cursor_to(pilot, ex, "tree")
         await pilot.press("d")
-        assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         shown = " ".join(str(s.render()) for s in app.screen.query("Static"))
         assert "tree" in shown and "everything in it" in shown
         await pilot.press("escape")
         await pilot.pause()
         assert (root / "tree" / "sub" / "f.txt").exists()
         await pilot.press("delete")
-        assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")  # the confirm button has focus
-        assert await until(pilot, lambda: "tree" not in names(ex))
+        await wait_until(pilot, lambda: "tree" not in names(ex))
         assert not (root / "tree").exists()
         await cursor_to(pilot, ex, "single.txt")
         await pilot.press("d")
-        assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
-        assert await until(pilot, lambda: names(ex) == [])
+        await wait_until(pilot, lambda: names(ex) == [])
         assert os.listdir(root) == []
 
 
@@ -331,7 +322,7 @@ async def test_copy_path(service: SandboxService, provider: LocalProvider, sandb
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
         ex.reveal("dir/file.py")
-        assert await until(pilot, lambda: ex.cursor_entry is not None and ex.cursor_entry.path == "dir/file.py")
+        await wait_until(pilot, lambda: ex.cursor_entry is not None and ex.cursor_entry.path == "dir/file.py")
         await pilot.press("y")
         assert app.copied == ["dir/file.py"]
 
@@ -349,11 +340,11 @@ async def test_external_change_appears_without_refresh(
         await pilot.pause(0.4)  # the watcher is in place
         (root / "from-terminal.txt").write_text("x")
         (root / "sub" / "inner.txt").write_text("x")
-        assert await until(pilot, lambda: {"from-terminal.txt", "sub/inner.txt"} <= set(names(ex)), 3.0)
+        await wait_until(pilot, lambda: {"from-terminal.txt", "sub/inner.txt"} <= set(names(ex)), timeout=3.0)
         assert ex.cursor_entry is not None and ex.cursor_entry.path == "sub"  # cursor kept
         assert "sub" in ex.expanded  # expansion kept
         (root / "sub" / "inner.txt").unlink()
-        assert await until(pilot, lambda: "sub/inner.txt" not in names(ex), 3.0)
+        await wait_until(pilot, lambda: "sub/inner.txt" not in names(ex), timeout=3.0)
 
 
 async def test_burst_of_5000_files_refreshes_at_most_twice(
@@ -375,7 +366,7 @@ async def test_burst_of_5000_files_refreshes_at_most_twice(
         while t.is_alive():
             await pilot.pause(0.05)
         took = time.monotonic() - t0
-        assert await until(pilot, lambda: len(ex.rows) == 5001, 5.0)
+        await wait_until(pilot, lambda: len(ex.rows) == 5001, timeout=5.0)
         await pilot.pause(0.5)
         assert 1 <= ex.watch_refreshes - before <= allowed_batches(took)
 
@@ -390,17 +381,17 @@ async def test_hidden_toggle_and_git_stays_hidden(
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: names(ex) == ["visible.txt"])
+        await wait_until(pilot, lambda: names(ex) == ["visible.txt"])
         await pilot.press("full_stop")
-        assert await until(pilot, lambda: names(ex) == [".env", "visible.txt"])
+        await wait_until(pilot, lambda: names(ex) == [".env", "visible.txt"])
         await pilot.press("h")
-        assert await until(pilot, lambda: names(ex) == ["visible.txt"])
+        await wait_until(pilot, lambda: names(ex) == ["visible.txt"])
     app = ExplorerApp(service, sandbox.id, show_git=True)
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: names(ex) == ["visible.txt"])
+        await wait_until(pilot, lambda: names(ex) == ["visible.txt"])
         await pilot.press("full_stop")
-        assert await until(pilot, lambda: names(ex) == [".git", ".env", "visible.txt"])
+        await wait_until(pilot, lambda: names(ex) == [".git", ".env", "visible.txt"])
 
 
 async def test_refresh_relists_open_folders(
@@ -415,10 +406,10 @@ async def test_refresh_relists_open_folders(
         await pilot.pause(0.3)
         assert "late.txt" not in names(ex)  # no watcher in this one
         await pilot.press("ctrl+r")
-        assert await until(pilot, lambda: "late.txt" in names(ex))
+        await wait_until(pilot, lambda: "late.txt" in names(ex))
         (root / "later.txt").write_text("x")
         await pilot.press("R")
-        assert await until(pilot, lambda: "later.txt" in names(ex))
+        await wait_until(pilot, lambda: "later.txt" in names(ex))
 
 
 @pytest.mark.serial  # a wall-clock bar: alone under xdist
@@ -435,7 +426,7 @@ async def test_ten_thousand_entries_open_fast_and_stay_responsive(
         await cursor_to(pilot, ex, "big")
         t0 = time.perf_counter()
         await pilot.press("enter")
-        assert await until(pilot, lambda: len(ex.rows) == 10_001, 5.0)
+        await wait_until(pilot, lambda: len(ex.rows) == 10_001, timeout=5.0)
         opened = time.perf_counter() - t0
         assert opened < 2.0  # the real bar (100 ms) is measured by bench/explorer.py; this guards against 10x
         t0 = time.perf_counter()
@@ -467,7 +458,7 @@ async def test_hostile_names_render_literally(
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test(size=(100, 24)) as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: len(ex.rows) == len(hostile) + 1)
+        await wait_until(pilot, lambda: len(ex.rows) == len(hostile) + 1)
         shown = lines(ex)
         for expected in hostile.values():
             assert any(line.strip() == expected for line in shown), (expected, shown)
@@ -483,7 +474,7 @@ async def test_hostile_names_render_literally(
         # the delete dialog names it literally too
         await cursor_to(pilot, ex, "[bold]x")
         await pilot.press("d")
-        assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert "[bold]x" in app.export_screenshot()
         await pilot.press("escape")
 
@@ -497,10 +488,10 @@ async def test_git_status_markers(service: SandboxService, provider: LocalProvid
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test(size=(60, 10)) as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: len(ex.rows) == 3)
+        await wait_until(pilot, lambda: len(ex.rows) == 3)
         ex.set_git_status({"src/changed.py": "M", "new.txt": "?", "gone.txt": "D"})
         ex.reveal("src/changed.py")
-        assert await until(pilot, lambda: "src/changed.py" in names(ex))
+        await wait_until(pilot, lambda: "src/changed.py" in names(ex))
         by_path = dict(zip(names(ex), lines(ex), strict=True))
         assert by_path["src"].rstrip().endswith("•")
         assert by_path["src/changed.py"].rstrip().endswith("M")
@@ -522,11 +513,11 @@ async def test_a_rename_the_service_refuses_stays_in_the_dialog(
         ex = app.query_one(Explorer)
         await cursor_to(pilot, ex, "a.txt")
         await pilot.press("r")
-        assert await until(pilot, lambda: isinstance(app.screen, InputDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         app.screen.query_one(Input).value = "b.txt"
         await pilot.press("enter")
         dialog = app.screen
-        assert await until(pilot, lambda: "exists" in str(dialog.query_one("#error", Static).render()))
+        await wait_until(pilot, lambda: "exists" in str(dialog.query_one("#error", Static).render()))
         assert dialog.query_one(Input).value == "b.txt" and app.focused is dialog.query_one(Input)
         assert (root / "a.txt").read_text() == "a" and (root / "b.txt").read_text() == "b"
         assert app.is_running and not any("Traceback" in msg for _, msg in app.notes)
@@ -546,18 +537,18 @@ async def test_fuzzy_finder_opens_the_match(
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test(size=(100, 30)) as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: len(ex.rows) == 1)
+        await wait_until(pilot, lambda: len(ex.rows) == 1)
         ex.action_find()  # the workspace's ctrl+o (workspace.find_file) runs this from any pane
-        assert await until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
+        await wait_until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
         await pilot.press(*"mdnm")
-        assert await until(pilot, lambda: bool(finder.results) and finder.matcher is not None)
+        await wait_until(pilot, lambda: bool(finder.results) and finder.matcher is not None)
         assert finder.results[0].path == "src/deep/module_name.py"
         assert all(not m.path.startswith(".git/") for m in finder.results)
         await pilot.press("enter")
-        assert await until(pilot, lambda: app.opened == ["src/deep/module_name.py"])
-        assert await until(
+        await wait_until(pilot, lambda: app.opened == ["src/deep/module_name.py"])
+        await wait_until(
             pilot, lambda: ex.cursor_entry is not None and ex.cursor_entry.path == "src/deep/module_name.py"
         )
 
@@ -569,10 +560,10 @@ async def test_fuzzy_finder_escape_cancels(
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test() as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: len(ex.rows) == 1)
+        await wait_until(pilot, lambda: len(ex.rows) == 1)
         ex.action_find()  # the workspace's ctrl+o (workspace.find_file) runs this from any pane
-        assert await until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
+        await wait_until(pilot, lambda: isinstance(app.screen, FuzzyFinder))
         await pilot.press("f", "escape")
-        assert await until(pilot, lambda: not isinstance(app.screen, FuzzyFinder))
+        await wait_until(pilot, lambda: not isinstance(app.screen, FuzzyFinder))
         await asyncio.sleep(0.1)
         assert app.opened == []

@@ -6,7 +6,8 @@ from __future__ import annotations
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from tests.widgets.test_explorer import ExplorerApp, lines, names, until, ws
+from tests.conftest import wait_until
+from tests.widgets.test_explorer import ExplorerApp, lines, names, ws
 from widgets.explorer import Explorer
 
 LONG = "a_file_name_much_longer_than_the_pane_is_wide.txt"
@@ -21,7 +22,7 @@ async def test_cut_names_end_in_an_ellipsis(
     app = ExplorerApp(service, sandbox.id)
     async with app.run_test(size=(30, 10)) as pilot:
         ex = app.query_one(Explorer)
-        assert await until(pilot, lambda: names(ex) == [LONG, "short.txt"])
+        await wait_until(pilot, lambda: names(ex) == [LONG, "short.txt"])
         long_row, short_row = lines(ex, 2)
         width = ex.scrollable_content_region.width
         assert len(long_row) == width and long_row.endswith("…")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from typing import Any
 
 from textual.app import App
-from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from widgets.explorer_text import name_text
 from widgets.fuzzy_finder import FuzzyFinder
 from widgets.messages import ErrorRoute
@@ -35,15 +33,6 @@ class FinderApp(ErrorRoute, App[None]):  # failures take the real app's one erro
         super().notify(message, severity=severity, **kwargs)
 
 
-async def until(pilot: Pilot[None], pred: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await pilot.pause(0.02)
-    return pred()
-
-
 async def test_indexes_then_filters_and_arrows_choose(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo
 ) -> None:
@@ -54,13 +43,13 @@ async def test_indexes_then_filters_and_arrows_choose(
     async with app.run_test() as pilot:
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
-        assert await until(pilot, lambda: finder.matcher is not None)
+        await wait_until(pilot, lambda: finder.matcher is not None)
         assert "3 of 3" in str(finder.query_one("#finder-status", Static).render())
         await pilot.press(*"alpha")
-        assert await until(pilot, lambda: len(finder.results) == 2)
+        await wait_until(pilot, lambda: len(finder.results) == 2)
         assert "2 of 3" in str(finder.query_one("#finder-status", Static).render())
         await pilot.press("down", "enter")
-        assert await until(pilot, lambda: len(app.answers) == 1)
+        await wait_until(pilot, lambda: len(app.answers) == 1)
         assert app.answers[0] == finder.results[1].path
 
 
@@ -70,7 +59,7 @@ async def test_escape_dismisses_with_none(
     app = FinderApp(service, sandbox.id)
     async with app.run_test() as pilot:
         await pilot.press("escape")
-        assert await until(pilot, lambda: app.answers == [None])
+        await wait_until(pilot, lambda: app.answers == [None])
 
 
 async def test_enter_with_no_results_does_nothing(
@@ -81,7 +70,7 @@ async def test_enter_with_no_results_does_nothing(
     async with app.run_test() as pilot:
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
-        assert await until(pilot, lambda: finder.matcher is not None)
+        await wait_until(pilot, lambda: finder.matcher is not None)
         await pilot.press(*"zzz", "enter")
         await pilot.pause()
         assert app.answers == [] and isinstance(app.screen, FuzzyFinder)
@@ -98,7 +87,7 @@ async def test_hostile_paths_show_literally(
     async with app.run_test(size=(100, 20)) as pilot:
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
-        assert await until(pilot, lambda: len(finder.results) == 3)
+        await wait_until(pilot, lambda: len(finder.results) == 3)
         await pilot.pause()
         assert "[bold]x.txt" in app.export_screenshot()  # markup in a name is not interpreted
         options = finder.query_one(OptionList)
@@ -113,7 +102,7 @@ async def test_listing_failure_is_a_notification(
     async with app.run_test() as pilot:
         finder = app.screen
         assert isinstance(finder, FuzzyFinder)
-        assert await until(pilot, lambda: any(sev == "error" for sev, _ in app.notes))
+        await wait_until(pilot, lambda: any(sev == "error" for sev, _ in app.notes))
         assert "could not" in str(finder.query_one("#finder-status", Static).render())
         assert app.is_running
 

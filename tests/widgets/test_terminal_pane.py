@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 from textual import events
@@ -16,6 +15,7 @@ from textual.pilot import Pilot
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from widgets.messages import ErrorRoute
 from widgets.terminal import TerminalPane, TerminalView, terminal_has_keyboard
 
@@ -53,26 +53,20 @@ def text(app: App[None]) -> str:
     return "\n".join(line.rstrip() for line in view(app).screen_model.display())
 
 
-async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; screen:\n{text(pilot.app)}")
-        await pilot.pause(0.05)
-
-
 async def type_text(pilot: Pilot[None], s: str) -> None:
     for ch in s:
         await pilot.press("enter" if ch == "\n" else ch)
 
 
 async def ready(pilot: Pilot[None]) -> None:
-    await wait_for(pilot, lambda: "$" in text(pilot.app), "the shell prompt")
+    await wait_until(pilot, lambda: "$" in text(pilot.app), "the shell prompt", show=lambda: text(pilot.app))
 
 
 async def run(pilot: Pilot[None], command: str, expect: str, timeout: float = 10.0) -> None:
     await type_text(pilot, command + "\n")
-    await wait_for(pilot, lambda: expect in text(pilot.app), repr(expect), timeout)
+    await wait_until(
+        pilot, lambda: expect in text(pilot.app), repr(expect), timeout=timeout, show=lambda: text(pilot.app)
+    )
 
 
 async def test_type_a_command_and_see_its_output(service: SandboxService, sandbox: SandboxInfo) -> None:
@@ -97,11 +91,18 @@ async def test_vim_edits_saves_quits_and_the_shell_screen_returns(
         await run(pilot, "echo marker-before-vim", "marker-before-vim\n")
         await type_text(pilot, "vim -u NONE -N -i NONE notes.txt\n")
         screen = view(app).screen_model
-        await wait_for(pilot, lambda: screen.in_alt and "notes.txt" in text(app), "vim on the alternate screen")
+        await wait_until(
+            pilot,
+            lambda: screen.in_alt and "notes.txt" in text(app),
+            "vim on the alternate screen",
+            show=lambda: text(pilot.app),
+        )
         await type_text(pilot, "ihello from vim")
         await pilot.press("escape")
         await type_text(pilot, ":wq\n")
-        await wait_for(pilot, lambda: not screen.in_alt, "vim to leave the alternate screen")
+        await wait_until(
+            pilot, lambda: not screen.in_alt, "vim to leave the alternate screen", show=lambda: text(pilot.app)
+        )
         assert "marker-before-vim" in text(app)  # the shell's screen came back
         await run(pilot, "cat notes.txt", "hello from vim\n")
 
@@ -118,7 +119,12 @@ async def test_ctrl_c_interrupts_and_ctrl_keys_reach_the_shell(service: SandboxS
         assert time.monotonic() - started < 5
         # ctrl+p is the app's palette key, but while the terminal has the keyboard it is readline's "previous"
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: text(app).rstrip().endswith("echo status-$?"), "history recall via ctrl+p")
+        await wait_until(
+            pilot,
+            lambda: text(app).rstrip().endswith("echo status-$?"),
+            "history recall via ctrl+p",
+            show=lambda: text(pilot.app),
+        )
         await pilot.press("ctrl+u")
 
 
@@ -129,7 +135,9 @@ async def test_resize_reaches_the_pty(service: SandboxService, sandbox: SandboxI
         await run(pilot, "stty size", "24 80")
         await run(pilot, "printf 'A%.0s' $(seq 1 120); echo", "A" * 40 + "\n")  # 80 + 40: wraps once
         await pilot.resize_terminal(100, 31)
-        await wait_for(pilot, lambda: view(app).screen_model.cols == 100, "the emulator to resize")
+        await wait_until(
+            pilot, lambda: view(app).screen_model.cols == 100, "the emulator to resize", show=lambda: text(pilot.app)
+        )
         # the output reflows to the new width, as in tmux: the same 120 characters, now 100 + 20
         assert "\n" + "A" * 100 + "\n" + "A" * 20 + "\n" in text(app)
         await run(pilot, "clear; stty size", "30 100")
@@ -143,14 +151,19 @@ async def test_paste_arrives_bracketed_in_vim(service: SandboxService, sandbox: 
         # autoindent on: pasted lines typed as keys would staircase; a bracketed paste arrives as it was
         await type_text(pilot, "vim -u NONE -N -i NONE -c 'set autoindent' paste.txt\n")
         screen = view(app).screen_model
-        await wait_for(pilot, lambda: screen.in_alt and screen.bracketed_paste, "vim with bracketed paste on")
+        await wait_until(
+            pilot,
+            lambda: screen.in_alt and screen.bracketed_paste,
+            "vim with bracketed paste on",
+            show=lambda: text(pilot.app),
+        )
         await type_text(pilot, "i")
         await pilot.pause(0.2)
         view(app).post_message(events.Paste("    indented one\n    indented two\nflush"))
-        await wait_for(pilot, lambda: "flush" in text(app), "the pasted text in vim")
+        await wait_until(pilot, lambda: "flush" in text(app), "the pasted text in vim", show=lambda: text(pilot.app))
         await pilot.press("escape")
         await type_text(pilot, ":wq\n")
-        await wait_for(pilot, lambda: not screen.in_alt, "vim to quit")
+        await wait_until(pilot, lambda: not screen.in_alt, "vim to quit", show=lambda: text(pilot.app))
         await run(pilot, "cat -A paste.txt", "flush$")
         assert "    indented one$\n    indented two$\nflush$" in text(app)
 
@@ -160,23 +173,25 @@ async def test_exit_code_shown_restart_tabs_title_and_escape_key(service: Sandbo
     async with app.run_test(size=(80, 25)) as pilot:
         await ready(pilot)
         await type_text(pilot, "printf '\\033]0;my-title\\007'\n")
-        await wait_for(pilot, lambda: view(app).title == "my-title", "the OSC title")
+        await wait_until(pilot, lambda: view(app).title == "my-title", "the OSC title", show=lambda: text(pilot.app))
         assert "my-title" in pane(app).label_for(view(app))
         # the escape key moves focus out; the pane's keys then work
         await pilot.press("ctrl+right_square_bracket")
         await pilot.pause()
         assert not isinstance(app.focused, TerminalView)
         await pilot.press("n")
-        await wait_for(pilot, lambda: len(pane(app).views) == 2, "a second tab")
+        await wait_until(pilot, lambda: len(pane(app).views) == 2, "a second tab", show=lambda: text(pilot.app))
         await ready(pilot)
         assert isinstance(app.focused, TerminalView) and app.focused is pane(app).views[1]
         await type_text(pilot, "exit 3\n")
-        await wait_for(pilot, lambda: view(app).exited, "the shell to exit")
+        await wait_until(pilot, lambda: view(app).exited, "the shell to exit", show=lambda: text(pilot.app))
         assert view(app).exit_code == 3
         assert "exit 3" in pane(app).label_for(view(app))
         assert "exited with code 3" in text(app)
         await pilot.press("enter")  # restart
-        await wait_for(pilot, lambda: not view(app).exited and "$" in text(app), "a new shell")
+        await wait_until(
+            pilot, lambda: not view(app).exited and "$" in text(app), "a new shell", show=lambda: text(pilot.app)
+        )
         await run(pilot, "echo again", "again\n")
         for v in list(pane(app).views):
             await v.stop()
@@ -188,7 +203,7 @@ async def test_the_tab_bar_keeps_focus_only_when_asked(service: SandboxService, 
     ctrl+] (the documented way out of the shell) leaves the keyboard on the tab bar."""
     app = TermApp(service, sandbox.id)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: "$" in text(app), "the prompt")
+        await wait_until(pilot, lambda: "$" in text(app), "the prompt", show=lambda: text(pilot.app))
         p = pane(app)
         p._tabbar.focus()  # uninvited, as a remembered-focus pane jump would do
         await pilot.pause()
@@ -197,7 +212,9 @@ async def test_the_tab_bar_keeps_focus_only_when_asked(service: SandboxService, 
         await pilot.pause()
         assert app.focused is p._tabbar
         await pilot.press("n")
-        await wait_for(pilot, lambda: len(p.views) == 2, "a second tab from the tab bar's 'n'")
+        await wait_until(
+            pilot, lambda: len(p.views) == 2, "a second tab from the tab bar's 'n'", show=lambda: text(pilot.app)
+        )
 
 
 async def test_clicks_reach_a_program_that_asked_for_the_mouse(service: SandboxService, sandbox: SandboxInfo) -> None:
@@ -210,13 +227,23 @@ async def test_clicks_reach_a_program_that_asked_for_the_mouse(service: SandboxS
             "clear; printf '\\033[?1000h\\033[?1006h'; stty raw -echo; r=$(head -c 18 | cat -v); stty sane; "
             "printf '\\033[?1000l\\033[?1006l'; echo \"got<$r>\"\n",
         )
-        await wait_for(pilot, lambda: 1000 in view(app).screen_model.mouse_modes, "the program to ask for the mouse")
+        await wait_until(
+            pilot,
+            lambda: 1000 in view(app).screen_model.mouse_modes,
+            "the program to ask for the mouse",
+            show=lambda: text(pilot.app),
+        )
         # shift+click stays with the pane (selection, as in xterm): the program must not see it
         await pilot.click(TerminalView, offset=(10, 1), shift=True)
         await pilot.click(TerminalView, offset=(4, 2))
-        await wait_for(pilot, lambda: "got<" in text(app), "the program's report")
+        await wait_until(pilot, lambda: "got<" in text(app), "the program's report", show=lambda: text(pilot.app))
         assert "got<^[[<0;5;3M^[[<0;5;3m>" in text(app)
-        await wait_for(pilot, lambda: not view(app).screen_model.mouse_modes, "mouse reports to be turned off")
+        await wait_until(
+            pilot,
+            lambda: not view(app).screen_model.mouse_modes,
+            "mouse reports to be turned off",
+            show=lambda: text(pilot.app),
+        )
         await pilot.click(TerminalView, offset=(4, 2))  # reports off again: a click is the pane's, and sends nothing
         await run(pilot, "echo after", "\nafter\n")
         lines = text(app).split("\n")
@@ -249,9 +276,9 @@ async def test_a_tab_out_of_sight_shows_output_and_bell_marks(service: SandboxSe
         await pane(app).new_tab()
         assert pane(app).active_view is not first
         assert pane(app).label_for(first) == "shell"  # nothing yet
-        await wait_for(pilot, lambda: first.unseen, "output in the hidden tab")
+        await wait_until(pilot, lambda: first.unseen, "output in the hidden tab", show=lambda: text(pilot.app))
         assert pane(app).label_for(first).endswith(" •")
-        await wait_for(pilot, lambda: first.rang, "the bell in the hidden tab")
+        await wait_until(pilot, lambda: first.rang, "the bell in the hidden tab", show=lambda: text(pilot.app))
         assert pane(app).label_for(first).endswith(" !")
         pane(app).activate(first)  # looking at it clears the marks
         assert pane(app).label_for(first) == "shell" and "ding" in text(app)
@@ -303,9 +330,14 @@ async def test_python_repl_runs_edits_a_line_and_exits_on_ctrl_d(service: Sandbo
         await type_text(pilot, "6 * 7")
         await pilot.press("left", "left", "left", "left", "backspace")  # readline editing: "6" goes
         await type_text(pilot, "5\n")
-        await wait_for(pilot, lambda: "\n35\n" in text(app), "the REPL's answer")
+        await wait_until(pilot, lambda: "\n35\n" in text(app), "the REPL's answer", show=lambda: text(pilot.app))
         await pilot.press("ctrl+d")
-        await wait_for(pilot, lambda: text(app).rstrip().endswith("$"), "the shell prompt after python exits")
+        await wait_until(
+            pilot,
+            lambda: text(app).rstrip().endswith("$"),
+            "the shell prompt after python exits",
+            show=lambda: text(pilot.app),
+        )
 
 
 async def test_a_program_ringing_the_bell_in_a_loop_rings_the_real_terminal_rarely(
@@ -325,7 +357,7 @@ async def test_a_shell_that_cannot_start_says_why_once(service: SandboxService, 
     app = TermApp(service, sandbox.id)
     async with app.run_test(size=(80, 25)) as pilot:
         v = view(app)
-        await wait_for(pilot, lambda: v.exited, "the failed start")
+        await wait_until(pilot, lambda: v.exited, "the failed start", show=lambda: text(pilot.app))
         label = pane(app).label_for(v)
         assert label.endswith("[failed to start]") and "None" not in label
         assert v.failed and "no sandbox" in v.failed
@@ -333,5 +365,10 @@ async def test_a_shell_that_cannot_start_says_why_once(service: SandboxService, 
         assert f"could not start a shell: {v.failed} — press enter to try again" in text(app)
         first = v.screen_model
         await pilot.press("enter")  # try again: it fails again, and says so once, not twice
-        await wait_for(pilot, lambda: v.screen_model is not first and v.failed is not None, "the second failed start")
+        await wait_until(
+            pilot,
+            lambda: v.screen_model is not first and v.failed is not None,
+            "the second failed start",
+            show=lambda: text(pilot.app),
+        )
         assert text(app).count(v.failed) == 1 and pane(app).label_for(v).endswith("[failed to start]")

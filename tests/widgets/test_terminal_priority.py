@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 from textual.app import App, ComposeResult
@@ -15,6 +16,7 @@ from textual.containers import Horizontal
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import shown, wait_until
 from widgets.terminal import TerminalView
 from widgets.terminal.priority import EchoPriority, echo_priority
 
@@ -73,17 +75,8 @@ class TwoTerminals(App[None]):
             yield from self.views
 
 
-def shown(view: TerminalView) -> str:
-    return "\n".join(line.rstrip() for line in view.screen_model.display())
-
-
-async def until(cond: object, what: str, views: list[TerminalView], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            screens = "\n---\n".join(shown(v) for v in views)
-            raise AssertionError(f"timed out waiting for {what}; screens:\n{screens}")
-        await asyncio.sleep(0.05)
+def screens(views: list[TerminalView]) -> Callable[[], str]:
+    return lambda: "\n---\n".join(shown(v) for v in views)
 
 
 @pytest.mark.bwrap
@@ -93,17 +86,37 @@ async def test_typing_beside_a_flooding_terminal_loses_none_of_its_output(
     app = TwoTerminals(service, sandbox.id)
     async with app.run_test(size=(120, 24)) as pilot:
         typing, flood = app.views
-        await until(lambda: "$" in shown(typing) and "$" in shown(flood) and flood.session, "the prompts", app.views)
+        await wait_until(
+            pilot,
+            lambda: "$" in shown(typing) and "$" in shown(flood) and flood.session,
+            "the prompts",
+            timeout=60,
+            show=screens(app.views),
+        )
         assert flood.session is not None
         await flood.session.write(b"seq 1 200000; echo FLOOD-DONE\r")
-        await until(lambda: flood.screen_model.scrolled_lines > 1000, "the flood to start", app.views)
+        await wait_until(
+            pilot,
+            lambda: flood.screen_model.scrolled_lines > 1000,
+            "the flood to start",
+            timeout=60,
+            show=screens(app.views),
+        )
         typing.focus()
         for ch in "echo typed-ok":
             await pilot.press(ch)
             await pilot.pause(0.01)  # a person's pace: each key is held back for, then released by, its echo
         await pilot.press("enter")
-        await until(lambda: "typed-ok\n" in shown(typing) + "\n", "the typed command's output", app.views)
-        await until(lambda: "FLOOD-DONE" in shown(flood), "the end of the flood", app.views)
+        await wait_until(
+            pilot,
+            lambda: "typed-ok\n" in shown(typing) + "\n",
+            "the typed command's output",
+            timeout=60,
+            show=screens(app.views),
+        )
+        await wait_until(
+            pilot, lambda: "FLOOD-DONE" in shown(flood), "the end of the flood", timeout=60, show=screens(app.views)
+        )
         screen = flood.screen_model
         history = ["".join(t for t, _ in screen.history_segments(i)) for i in range(len(screen.history))]
         numbers = [int(t) for t in (s.strip() for s in [*history, *shown(flood).split("\n")]) if t.isdigit()]

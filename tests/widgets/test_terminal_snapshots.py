@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 
 from services.config import Config
 from services.sandbox_service import SandboxService
+from tests.conftest import shown, wait_until
 from tests.widgets.sandbox_snapshots import WIDE, snap_in_sandbox
 from widgets.terminal import TerminalPane, TerminalView
 
@@ -40,12 +41,9 @@ class Box:
 
 
 async def _until(pilot: Pilot[None], view: TerminalView, cond: Callable[[str], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not cond("\n".join(line.rstrip() for line in view.screen_model.display())):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-    await pilot.pause(0.2)  # let a trailing prompt or redraw land
+    """`cond` on what the view shows, then a moment for a trailing prompt or redraw: a snapshot is taken next."""
+    await wait_until(pilot, lambda: cond(shown(view)), what, timeout=20, show=lambda: shown(view))
+    await pilot.pause(0.2)
 
 
 async def ls_colour(pilot: Pilot[None], view: TerminalView) -> None:

@@ -17,10 +17,9 @@ from collections.abc import Callable
 
 from textual._cells import cell_len
 from textual._wrap import compute_wrap_offsets
-from textual.document._document import Document, EditResult, Location
-from textual.document._wrapped_document import WrappedDocument
 from textual.expand_tabs import get_tab_widths
 from textual.geometry import Size
+from textual.widgets.text_area import Document, EditResult, Location, WrappedDocument
 
 SpliceListener = Callable[[int, int, int], None]
 """Called after a replacement with (top row, old bottom row, new bottom row), all inclusive."""

@@ -29,8 +29,6 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.document._document import Location
-from textual.document._document_navigator import DocumentNavigator
 from textual.expand_tabs import expand_text_tabs_from_widths
 from textual.geometry import Region, Size
 from textual.reactive import Reactive, reactive
@@ -38,7 +36,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import TextArea
 from textual.widgets._text_area import build_byte_to_codepoint_dict
-from textual.widgets.text_area import Selection
+from textual.widgets.text_area import DocumentNavigator, Location, Selection
 
 from widgets.editor.document import FastDocument, FastWrappedDocument
 from widgets.editor.highlight import Highlight, Highlighter, display_text

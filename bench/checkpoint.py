@@ -1,0 +1,203 @@
+"""Checkpoints of a 20,000-file workspace (a node_modules-like tree) against tar, cp -a, git and today's tar.gz
+snapshot of the same tree, all in the same run.
+
+    .venv/bin/python -m bench.checkpoint            # BENCH_CKPT_MIB=... sets the tree's size (default 300)
+
+Prints `metric=value unit` (medians of ROUNDS where there are rounds):
+- first_checkpoint_ms vs git_first_commit_ms (`git add -A && git commit -q` in a copy of the tree): ratio
+- noop_checkpoint_ms: nothing changed since the last checkpoint
+- checkpoint_10_ms (after changing 10 files) vs git_commit_10_ms (the same change in the copy), vs tar_ms
+  (`tar -cf`), cp_a_ms (`cp -a`), snapshot_targz_ms (`sandbench snapshot`, today's tar.gz): ratios
+- disk_added_10 vs changed_bytes_10: bytes the store grew by (blobs and the manifest) against the changed files'
+- changes_ms vs git_status_ms (`git status --porcelain` of the same change)
+- restore_10_ms: `restore NAME CKPT PATH x10` (its checkpoint of the current state first included)
+- rollback_10_ms (whole restore, 10 files differ) vs git_checkout_10_ms (`git checkout HEAD~1 -- the 10`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.config import Config
+from services.local.provider import LocalProvider
+from services.models import SandboxSpec
+from services.sandbox_service import SandboxService
+
+FILES = 20_000
+ROUNDS = 3
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-c", "gc.auto=0"]
+GIT += ["-c", "safe.directory=*"]  # the copy keeps the sandbox uid's ownership (cp -a)
+
+
+def emit(metric: str, value: float, unit: str) -> None:
+    print(f"{metric}={value:.1f} {unit}" if isinstance(value, float) else f"{metric}={value} {unit}", flush=True)
+
+
+def timed(fn: object, *args: object) -> float:
+    t0 = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return (time.perf_counter() - t0) * 1000
+
+
+def run(argv: list[str], cwd: Path) -> None:
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def make_tree(ws: Path, total_mib: int, uid: int | None, gid: int | None) -> list[str]:
+    """400 packages x (lib/, dist/) x 25 files, sizes 1-24 KiB, ten 5 MiB files; hex text (compressible, as code
+    is). Returns the files' relative paths."""
+    big = 10
+    per_small = max(512, (total_mib * 1024 * 1024 - big * 5 * 1024 * 1024) // FILES)
+    paths: list[str] = []
+    n = 0
+    for pkg in range(400):
+        for sub in ("lib", "dist"):
+            d = ws / "node_modules" / f"pkg{pkg}" / sub
+            d.mkdir(parents=True)
+            for f in range(25):
+                size = 5 * 1024 * 1024 if n % (FILES // big) == 0 else 1 + (n * 7919) % (2 * per_small)
+                rel = f"node_modules/pkg{pkg}/{sub}/f{f}.js"
+                (ws / rel).write_bytes(os.urandom(size // 2 + 1).hex()[:size].encode())
+                paths.append(rel)
+                n += 1
+        (ws / "node_modules" / f"pkg{pkg}" / "package.json").write_text(f'{{"name": "pkg{pkg}"}}\n')
+    os.symlink("pkg0", ws / "node_modules" / "alias")
+    (ws / "node_modules" / "empty").mkdir()
+    if uid is not None and gid is not None:
+        for root, dirs, files in os.walk(ws):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), uid, gid)
+    return paths
+
+
+def change(roots: list[Path], rels: list[str], tag: str) -> int:
+    changed = 0
+    for rel in rels:
+        for root in roots:
+            p = root / rel
+            data = p.read_bytes()
+            new = data[: len(data) // 2] + f"/* {tag} */".encode() + data[len(data) // 2 :]
+            # rewritten in place (same inode, as an editor without rename would), owner kept
+            with open(p, "r+b") as fh:
+                fh.write(new)
+        changed += len(new)
+    return changed
+
+
+async def main() -> None:
+    total_mib = int(os.environ.get("BENCH_CKPT_MIB", "300"))
+    home = Path(tempfile.mkdtemp(prefix="sandbench-bench-ckpt-"))
+    config = Config(identity="bench", data_dir=home / "data")
+    provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
+    service = SandboxService(provider, config)
+    cps = service.checkpoints
+    try:
+        info = await service.create(SandboxSpec(name="ckpt-bench"))
+        row = provider.store.get(info.id)
+        assert row is not None
+        ws = provider.workspace_path(info.id)
+        files = make_tree(ws, total_mib, row.uid, row.gid)
+        emit("tree_files", len(files), "files")
+        emit("tree_mib", du(ws) / 1024 / 1024, "MiB")
+
+        copy = home / "copy"
+        cp_ms = timed(run, ["cp", "-a", str(ws), str(copy)], home)
+        shutil.rmtree(copy)
+        tar_ms = timed(run, ["tar", "-cf", str(home / "tree.tar"), "-C", str(ws), "."], home)
+        (home / "tree.tar").unlink()
+        t0 = time.perf_counter()
+        await service.snapshot(info.id, "bench-snap")
+        snap_ms = (time.perf_counter() - t0) * 1000
+        await service.delete_snapshot("bench-snap")
+        emit("cp_a_ms", cp_ms, "ms")
+        emit("tar_ms", tar_ms, "ms")
+        emit("snapshot_targz_ms", snap_ms, "ms")
+
+        run(["cp", "-a", str(ws), str(copy)], home)
+        run([*GIT, "init", "-q"], copy)
+        git_first = timed(lambda: (run([*GIT, "add", "-A"], copy), run([*GIT, "commit", "-q", "-m", "0"], copy)))
+        t0 = time.perf_counter()
+        first = await cps.create(info.id, "first")
+        first_ms = (time.perf_counter() - t0) * 1000
+        emit("first_checkpoint_ms", first_ms, "ms")
+        emit("git_first_commit_ms", git_first, "ms")
+        emit("first_vs_git", first_ms / git_first, "x")
+        emit("first_checkpoint_files", first.files, "files")
+
+        noop = []
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            c = await cps.create(info.id)
+            noop.append((time.perf_counter() - t0) * 1000)
+            assert c.hashed_files <= c.files  # racy entries of the first are re-read once
+        emit("noop_checkpoint_ms", statistics.median(noop), "ms")
+
+        ck10, git10, added, changed_bytes, chg, gst, rest, roll, gco = [], [], [], [], [], [], [], [], []
+        for r in range(ROUNDS):
+            rels = files[r * 10 + 1 : r * 10 + 11]
+            base = await cps.create(info.id, f"base {r}")
+            changed_bytes.append(change([ws, copy], rels, f"round {r}"))
+            t0 = time.perf_counter()
+            cs = await cps.changes(info.id)
+            chg.append((time.perf_counter() - t0) * 1000)
+            assert len(cs.changes) == 10, cs.changes
+            gst.append(timed(run, [*GIT, "status", "--porcelain"], copy))
+            store_before = du(home / "data" / "store")
+            t0 = time.perf_counter()
+            c = await cps.create(info.id, f"ten {r}")
+            ck10.append((time.perf_counter() - t0) * 1000)
+            added.append(du(home / "data" / "store") - store_before)
+            assert c.files_added == 10, c
+            git10.append(timed(lambda: (run([*GIT, "add", "-A"], copy), run([*GIT, "commit", "-q", "-m", "r"], copy))))
+
+            t0 = time.perf_counter()
+            await cps.restore(info.id, base.id, rels)
+            rest.append((time.perf_counter() - t0) * 1000)
+            await cps.restore(info.id, c.id)  # back to the changed state
+            t0 = time.perf_counter()
+            res = await cps.restore(info.id, base.id)
+            roll.append((time.perf_counter() - t0) * 1000)
+            assert res.written == 10, res
+            gco.append(timed(run, [*GIT, "checkout", "HEAD~1", "--", *rels], copy))
+            run([*GIT, "checkout", "HEAD", "--", *rels], copy)
+
+        m = statistics.median
+        emit("checkpoint_10_ms", m(ck10), "ms")
+        emit("git_commit_10_ms", m(git10), "ms")
+        emit("checkpoint_10_vs_git", m(ck10) / m(git10), "x")
+        emit("checkpoint_10_vs_snapshot", 100 * m(ck10) / snap_ms, "%")
+        emit("checkpoint_10_vs_tar", 100 * m(ck10) / tar_ms, "%")
+        emit("checkpoint_10_vs_cp_a", 100 * m(ck10) / cp_ms, "%")
+        emit("disk_added_10", m(added) / 1024, "KiB")
+        emit("changed_bytes_10", m(changed_bytes) / 1024, "KiB")
+        emit("changes_ms", m(chg), "ms")
+        emit("git_status_ms", m(gst), "ms")
+        emit("changes_vs_git_status", m(chg) / m(gst), "x")
+        emit("restore_10_ms", m(rest), "ms")
+        emit("rollback_10_ms", m(roll), "ms")
+        emit("git_checkout_10_ms", m(gco), "ms")
+        emit("rollback_vs_git_checkout", m(roll) / m(gco), "x")
+    finally:
+        for i in await service.list_sandboxes():
+            await service.delete(i.id)
+        await service.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,349 @@
+"""CheckpointService: checkpoints, changes, restore and fork of local sandboxes, over `SandboxService`.
+
+Every call goes through the service's ownership check and `ensure_running` (write calls need the sandbox to be
+the caller's; reads honour `show_others`), runs its file work in a thread (`asyncio.to_thread`), and writes one
+audit line per operation (`checkpoint`, `restore` — one per path asked for —, `fork`): ids and paths, never
+contents. A restore always checkpoints the current state first, under the same store lock, so it can be undone.
+
+Local provider only for now: Daytona sandboxes get a clear refusal (issue 13 maps them later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from services import paths
+from services.checkpoints.apply import ApplyResult, apply, select
+from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
+from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
+from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
+from services.errors import (
+    FileNotFound,
+    InvalidInput,
+    PathRejected,
+    ProviderError,
+    SandbenchError,
+    TooLarge,
+)
+from services.local.fsapi import WorkspaceFS
+from services.models import SandboxInfo, SandboxSpec
+
+if TYPE_CHECKING:
+    from services.sandbox_service import SandboxService
+
+MESSAGE_MAX = 500
+LATEST = ("latest", "HEAD", "@")
+
+
+class CheckpointNotFound(SandbenchError):
+    """No checkpoint by that id (or id prefix) in this sandbox."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    since: Checkpoint
+    changes: list[Change]
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    before: Checkpoint  # the checkpoint of the state before the restore: restoring it undoes this one
+    target: Checkpoint
+    paths: list[str] | None
+    written: int
+    deleted: int
+
+
+@dataclass(frozen=True)
+class _Workspace:
+    sandbox_id: str
+    root: Path
+    owner: tuple[int, int] | None
+    journal: Path | None
+
+
+class CheckpointService:
+    def __init__(self, svc: SandboxService) -> None:
+        self.svc = svc
+        self.max_files = MAX_FILES
+        self.max_bytes = MAX_BYTES
+        self._store: CheckpointStore | None = None
+
+    # -- plumbing -----------------------------------------------------------------------------------------------
+    @property
+    def store(self) -> CheckpointStore:
+        provider: Any = self.svc.provider
+        if getattr(provider, "name", None) != "local" or not hasattr(provider, "workspace_path"):
+            raise ProviderError("checkpoints are available for local sandboxes only (not yet for Daytona)")
+        if self._store is None:
+            self._store = CheckpointStore(provider.data_dir)
+        return self._store
+
+    def _workspace(self, sandbox_id: str) -> _Workspace:
+        provider: Any = self.svc.provider
+        row = provider.store.get(sandbox_id)
+        if row is None:
+            raise ProviderError(f"no sandbox {sandbox_id!r}")
+        owner = (row.uid, row.gid) if row.uid is not None and row.gid is not None else None
+        journal = provider._journal(sandbox_id) if hasattr(provider, "_journal") else None
+        return _Workspace(sandbox_id, provider.workspace_path(sandbox_id), owner, journal)
+
+    async def _ready(self, sandbox_id: str, *, write: bool) -> SandboxInfo:
+        _ = self.store  # refuse other providers before starting anything
+        return await self.svc.ensure_running(sandbox_id, write=write)
+
+    def _fs(self, ws: _Workspace) -> WorkspaceFS:
+        return WorkspaceFS(
+            ws.root,
+            owner_uid=ws.owner[0] if ws.owner else None,
+            owner_gid=ws.owner[1] if ws.owner else None,
+            # No soft-limit check: measuring usage walks the whole workspace (as long as the scan again), and a
+            # restore brings back a state the workspace held; a sized filesystem still says ENOSPC, as ever.
+            disk_limit_bytes=None,
+            journal=ws.journal,
+        )
+
+    def _audit(
+        self, op: str, sandbox_id: str, *, name: str | None = None, path: str | None = None, outcome: str = "ok"
+    ) -> None:
+        self.svc.audit.record(op, sandbox=sandbox_id, name=name, path=path, outcome=outcome)
+
+    # -- resolving ----------------------------------------------------------------------------------------------
+    def resolve(self, sandbox_id: str, ref: str | None) -> Checkpoint:
+        """`ref`: an id, a unique prefix of one (4+ characters), or latest/HEAD/@ (None too): the checkpoint the
+        workspace is at — the latest taken, or the one last restored in full."""
+        store = self.store
+        if ref is None or ref in LATEST:
+            head = store.head(sandbox_id)
+            ckpt = store.get(sandbox_id, head) if head else None
+            if ckpt is None:
+                raise CheckpointNotFound("this sandbox has no checkpoint yet (take one: sandbench checkpoint NAME)")
+            return ckpt
+        if not 4 <= len(ref) <= 12 or not all(c in "0123456789abcdef" for c in ref):
+            raise CheckpointNotFound(f"no checkpoint {ref[:40]!r} (an id is 12 hex digits; 4 or more will do)")
+        found = [c for c in store.all(sandbox_id) if c.id.startswith(ref)]
+        if not found:
+            raise CheckpointNotFound(f"no checkpoint {ref!r} in this sandbox")
+        if len(found) > 1:
+            raise InvalidInput(f"{ref!r} matches {len(found)} checkpoints: give more of the id")
+        return found[0]
+
+    # -- checkpoint ---------------------------------------------------------------------------------------------
+    def _base(self, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:
+        store = self.store
+        head_id = store.head(sandbox_id)
+        head = store.get(sandbox_id, head_id) if head_id else None
+        index = store.index(sandbox_id)
+        if index is None:
+            index = store.manifest(head) if head is not None else []
+        return head, {e.path: e for e in index}
+
+    def _checkpoint_locked(
+        self,
+        ws: _Workspace,
+        message: str,
+        kind: str,
+        *,
+        parent: Checkpoint | None = None,
+    ) -> tuple[Checkpoint, list[Entry]]:
+        store = self.store
+        head, base = self._base(ws.sandbox_id)
+        with Tree(ws.root) as tree:
+            res = scan(tree, base, store, store=True, max_files=self.max_files, max_bytes=self.max_bytes)
+        up = parent or head
+        files = [e for e in res.entries if e.kind == "file"]
+        ckpt = Checkpoint(
+            id=store.new_id(),
+            sandbox=ws.sandbox_id,
+            parent=up.id if up else None,
+            parent_sandbox=up.sandbox if up else None,
+            created_at=time.time(),
+            message=message,
+            who=self.svc.identity,
+            kind=kind,
+            files=len(files),
+            bytes=sum(e.size for e in files),
+            files_added=res.files_added,
+            bytes_added=res.bytes_added,
+            hashed_files=res.hashed_files,
+            hashed_bytes=res.hashed_bytes,
+        )
+        # a delta on the manifest of the checkpoint the workspace was at (a fork's: the one forked from)
+        store.save(ckpt, res.entries, base=up)
+        store.keep_blobs()
+        store.set_head(ws.sandbox_id, ckpt.id)
+        store.clear_index(ws.sandbox_id)  # the new head's manifest is the stat cache now
+        return ckpt, res.entries
+
+    def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str) -> Checkpoint:
+        with self.store.locked():
+            return self._checkpoint_locked(ws, message, kind)[0]
+
+    async def create(self, sandbox_id: str, message: str = "", *, kind: str = "manual") -> Checkpoint:
+        """Checkpoint the workspace now. Costs what changed since the last one (see services/checkpoints/scan)."""
+        if len(message) > MESSAGE_MAX or "\x00" in message:
+            raise InvalidInput(f"a checkpoint message is at most {MESSAGE_MAX} characters, without NUL")
+        try:
+            await self._ready(sandbox_id, write=True)
+            ws = self._workspace(sandbox_id)
+            ckpt = await asyncio.to_thread(self._checkpoint_sync, ws, message, kind)
+        except SandbenchError as exc:
+            self._audit("checkpoint", sandbox_id, outcome=f"error:{type(exc).__name__}")
+            raise
+        self._audit("checkpoint", sandbox_id, name=ckpt.id)
+        return ckpt
+
+    async def list_checkpoints(self, sandbox_id: str) -> tuple[list[Checkpoint], str | None]:
+        """This sandbox's checkpoints, oldest first, and the id of the one the workspace is at."""
+        await self.svc.get(sandbox_id)  # ownership (read-only access is enough)
+        store = self.store
+        return await asyncio.to_thread(lambda: (store.all(sandbox_id), store.head(sandbox_id)))
+
+    # -- changes ------------------------------------------------------------------------------------------------
+    def _changes_sync(self, ws: _Workspace, since: str | None) -> ChangeSet:
+        target = self.resolve(ws.sandbox_id, since)
+        _, base = self._base(ws.sandbox_id)
+        with Tree(ws.root) as tree:
+            res = scan(tree, base, self.store, store=False, max_files=self.max_files, max_bytes=self.max_bytes)
+        return ChangeSet(target, compare(self.store.manifest(target), res.entries))
+
+    async def changes(self, sandbox_id: str, since: str | None = None) -> ChangeSet:
+        """What differs in the workspace now from checkpoint `since` (default: the one it is at)."""
+        await self._ready(sandbox_id, write=False)
+        ws = self._workspace(sandbox_id)
+        return await asyncio.to_thread(self._changes_sync, ws, since)
+
+    def _diff_sync(self, ws: _Workspace, cs: ChangeSet) -> list[tuple[Change, list[str]]]:
+        old = {e.path: e for e in self.store.manifest(cs.since)}
+        out: list[tuple[Change, list[str]]] = []
+        with self._fs(ws) as fs:
+            for ch in cs.changes:
+                if ch.kind == "dir" and ch.old_kind in (None, "dir"):
+                    continue
+                before = old.get(ch.path)
+                lines: list[str]
+                if ch.status == "mode-changed":
+                    lines = [f"mode {ch.old_mode:o} -> {ch.new_mode:o}"]
+                elif (before is not None and before.kind == "symlink") or ch.kind == "symlink":
+                    was = f"symlink -> {before.ref}" if before and before.kind == "symlink" else before and before.kind
+                    now = "deleted" if ch.status == "deleted" else _describe_now(fs, ch)
+                    lines = [f"{was or 'absent'} => {now}"]
+                else:
+                    a = self.store.blob_bytes(before.ref, DIFF_LIMIT) if before and before.kind == "file" else b""
+                    b: bytes | None = b""
+                    if ch.status != "deleted" and ch.kind == "file":
+                        try:
+                            b = fs.read(ch.path, limit=DIFF_LIMIT).data
+                        except TooLarge:
+                            b = None
+                        except (FileNotFound, PathRejected):
+                            b = b""  # changed again since the scan
+                    if a is None or b is None:
+                        lines = [f"{ch.path}: over {DIFF_LIMIT // 1024} KiB, not diffed"]
+                    else:
+                        lines = unified(
+                            ch.path, a if ch.status != "added" else None, b if ch.status != "deleted" else None
+                        )
+                out.append((ch, lines))
+        return out
+
+    async def diff(self, sandbox_id: str, since: str | None = None) -> tuple[ChangeSet, list[tuple[Change, list[str]]]]:
+        cs = await self.changes(sandbox_id, since)
+        ws = self._workspace(sandbox_id)
+        return cs, await asyncio.to_thread(self._diff_sync, ws, cs)
+
+    # -- restore ------------------------------------------------------------------------------------------------
+    def _restore_sync(self, ws: _Workspace, ref: str, scope: list[str] | None) -> RestoreResult:
+        store = self.store
+        with store.locked():
+            target = self.resolve(ws.sandbox_id, ref)
+            entries = store.manifest(target)
+            before, current = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
+            if scope is not None:
+                for p in scope:
+                    if not select(entries, [p]) and not select(current, [p]):
+                        raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
+            result = ApplyResult()
+            try:
+                with Tree(ws.root) as tree, self._fs(ws) as fs:
+                    result = apply(tree, fs, store, current, entries, scope, owner=ws.owner)
+            except SandbenchError as exc:
+                store.set_index(ws.sandbox_id, None)  # what was written is unknown now: hash all next time
+                raise type(exc)(
+                    f"{exc} — the restore stopped part-way; checkpoint {before.id} holds the state before it "
+                    f"(restore it to undo)"
+                ) from exc
+            touched = result.touched
+            store.set_index(ws.sandbox_id, before.id, touched)
+            if scope is None:
+                store.set_head(ws.sandbox_id, target.id)
+        return RestoreResult(before, target, scope, len(result.written), len(result.deleted))
+
+    async def restore(self, sandbox_id: str, ref: str, only: Sequence[str] = ()) -> RestoreResult:
+        """Make the workspace (or the paths in `only`) what it was at checkpoint `ref`, after checkpointing it as it
+        is. Running processes keep running and see the files change under them."""
+        scope = [paths.normalize(p) for p in only] or None
+        if scope is not None and "" in scope:
+            scope = None
+        try:
+            await self._ready(sandbox_id, write=True)
+            ws = self._workspace(sandbox_id)
+            result = await asyncio.to_thread(self._restore_sync, ws, ref, scope)
+        except SandbenchError as exc:
+            self._audit("restore", sandbox_id, name=ref[:40], outcome=f"error:{type(exc).__name__}")
+            raise
+        for p in scope or [None]:  # type: ignore[list-item]
+            self._audit("restore", sandbox_id, name=result.target.id, path=p)
+        return result
+
+    # -- fork ---------------------------------------------------------------------------------------------------
+    def _fork_sync(self, src: Checkpoint, ws: _Workspace, note: str) -> Checkpoint:
+        store = self.store
+        with store.locked():
+            entries = store.manifest(src)
+            with Tree(ws.root) as tree, self._fs(ws) as fs:
+                apply(tree, fs, store, [], entries, None, owner=ws.owner)
+            return self._checkpoint_locked(ws, note, "fork", parent=src)[0]
+
+    async def fork(self, sandbox_id: str, new_name: str, at: str | None = None) -> tuple[SandboxInfo, Checkpoint]:
+        """A new sandbox (same resources) whose workspace is checkpoint `at` (default: a checkpoint taken now)."""
+        info = await self._ready(sandbox_id, write=True)
+        src = self.resolve(sandbox_id, at) if at is not None else await self.create(sandbox_id, f"fork to {new_name}")
+        labels = {k: v for k, v in info.labels.items() if k != self.svc.owner_label}
+        spec = SandboxSpec(
+            name=new_name,
+            resources=info.resources,
+            labels=labels,
+            network=info.network,
+            auto_stop_minutes=info.auto_stop_minutes,
+        )
+        new = await self.svc.create(spec)
+        try:
+            ws = self._workspace(new.id)
+            first = await asyncio.to_thread(self._fork_sync, src, ws, f"forked from {info.name} at {src.id}")
+        except BaseException as exc:
+            self._audit("fork", sandbox_id, name=src.id, outcome="error")
+            await self.svc.delete(new.id)
+            if isinstance(exc, SandbenchError):
+                raise
+            raise ProviderError("fork failed unexpectedly (details in the log)") from exc
+        self._audit("fork", sandbox_id, name=src.id, path=None)
+        self._audit("checkpoint", new.id, name=first.id)
+        return new, first
+
+
+def _describe_now(fs: WorkspaceFS, ch: Change) -> str:
+    try:
+        entry = fs.stat(ch.path)
+    except SandbenchError:
+        return "gone"
+    if entry.kind == "symlink":
+        return f"symlink -> {entry.symlink_target}" if entry.symlink_target is not None else "symlink"
+    return entry.kind

@@ -1,0 +1,213 @@
+"""The checkpoint verbs of the `sandbench` CLI: checkpoint, checkpoints, changes, restore, fork (docs/cli.md).
+
+Thin: parsing lives in tui/cli.py, the work in services/checkpoints; this module only turns results into text
+(names from the sandbox escaped with `safe_text`) or the stable `--json` shapes documented in docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from services.text import safe_text
+
+if TYPE_CHECKING:  # the parser is built on every start of the app: the store's modules load when a verb runs
+    from services.checkpoints import Checkpoint
+    from services.checkpoints.changes import Change
+
+VERBS = ("checkpoint", "checkpoints", "changes", "restore", "fork")
+
+
+def add_parsers(sub: Any) -> None:
+    ck = sub.add_parser("checkpoint", help="checkpoint a sandbox's files (costs what changed since the last one)")
+    ck.add_argument("name")
+    ck.add_argument("-m", "--message", default="")
+    ck.add_argument("--json", action="store_true")
+    cks = sub.add_parser("checkpoints", help="list a sandbox's checkpoints as a tree")
+    cks.add_argument("name")
+    cks.add_argument("--json", action="store_true")
+    ch = sub.add_parser("changes", help="what changed in a sandbox's files since a checkpoint (default: the latest)")
+    ch.add_argument("name")
+    ch.add_argument("--since", metavar="CKPT")
+    ch.add_argument("--json", action="store_true")
+    ch.add_argument("--diff", action="store_true", help="print a unified diff (binary files named as such)")
+    rs = sub.add_parser("restore", help="restore a sandbox's files (or some paths) to a checkpoint; undoable")
+    rs.add_argument("name")
+    rs.add_argument("checkpoint")
+    rs.add_argument("paths", nargs="*", metavar="PATH")
+    rs.add_argument("--json", action="store_true")
+    fk = sub.add_parser("fork", help="a new sandbox whose files are a checkpoint of this one")
+    fk.add_argument("name")
+    fk.add_argument("new")
+    fk.add_argument("--at", metavar="CKPT", help="default: a checkpoint taken now")
+    fk.add_argument("--json", action="store_true")
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def checkpoint_json(c: Checkpoint) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "parent": c.parent,
+        "parent_sandbox": c.parent_sandbox if c.parent_sandbox != c.sandbox else None,
+        "time": _when(c.created_at),
+        "message": c.message,
+        "who": c.who,
+        "kind": c.kind,
+        "files": c.files,
+        "bytes": c.bytes,
+        "files_added": c.files_added,
+        "bytes_added": c.bytes_added,
+        "files_hashed": c.hashed_files,
+        "bytes_hashed": c.hashed_bytes,
+    }
+
+
+def _size(n: int | None) -> str:
+    from tui.cli import human_size
+
+    return human_size(n)
+
+
+def _line(c: Checkpoint, head: str | None) -> str:
+    msg = f"  {safe_text(c.message)}" if c.message else ""
+    mark = "  (HEAD)" if c.id == head else ""
+    return (
+        f"{c.id}  {_when(c.created_at)}  {safe_text(c.who)}  {c.kind}  {c.files} files {_size(c.bytes)}, "
+        f"+{c.files_added} {_size(c.bytes_added)}{msg}{mark}"
+    )
+
+
+def print_tree(ckpts: list[Checkpoint], head: str | None, names: dict[str, str]) -> None:
+    ids = {c.id for c in ckpts}
+    children: dict[str | None, list[Checkpoint]] = {}
+    for c in ckpts:
+        children.setdefault(c.parent if c.parent in ids else None, []).append(c)
+    stack: list[tuple[Checkpoint, int]] = [(c, 0) for c in reversed(children.get(None, []))]
+    while stack:
+        c, depth = stack.pop()
+        pad = "  " * depth
+        if c.parent is not None and c.parent not in ids:
+            origin = names.get(c.parent_sandbox or "", c.parent_sandbox or "?")
+            print(f"{pad}(forked from {safe_text(origin)} at {c.parent})")
+        print(f"{pad}{_line(c, head)}")
+        kids = children.get(c.id, [])
+        # the first child carries the line on; each other one is a branch, shown indented
+        stack.extend((k, depth + 1) for k in reversed(kids[1:]))
+        if kids:
+            stack.append((kids[0], depth))
+
+
+def _mode(m: int | None) -> str:
+    return "-" if m is None else f"{m:o}"
+
+
+def change_line(ch: Change) -> str:
+    tag = {"added": "A", "deleted": "D", "modified": "M", "mode-changed": "m"}[ch.status]
+    slash = "/" if ch.kind == "dir" else ""
+    if ch.status == "added":
+        detail = _size(ch.new_size) if ch.kind != "dir" else "folder"
+    elif ch.status == "deleted":
+        detail = _size(ch.old_size) if ch.kind != "dir" else "folder"
+    elif ch.status == "modified":
+        detail = f"{_size(ch.old_size)} -> {_size(ch.new_size)}"
+        if ch.old_kind != ch.kind:
+            detail += f" (was a {ch.old_kind})"
+    else:
+        detail = f"mode {_mode(ch.old_mode)} -> {_mode(ch.new_mode)}"
+    return f"{tag}  {safe_text(ch.path)}{slash}  {detail}"
+
+
+def _diff_text(line: str) -> str:
+    # sandbox content: escapes and controls shown, never sent to the terminal; tabs kept for readability
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
+
+
+async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
+    cps = svc.checkpoints
+    verb = args.verb
+    if verb == "checkpoint":
+        c = await cps.create(info.id, args.message)
+        if args.json:
+            print(json.dumps(checkpoint_json(c), indent=2))
+        else:
+            print(
+                f"checkpoint {c.id} of {safe_text(info.name)}: {c.files} files {_size(c.bytes)}, "
+                f"{c.files_added} new ({_size(c.bytes_added)} added to the store)"
+            )
+        return 0
+    if verb == "checkpoints":
+        ckpts, head = await cps.list_checkpoints(info.id)
+        if args.json:
+            tree: dict[str, Any] = {
+                "sandbox": info.name,
+                "head": head,
+                "checkpoints": [checkpoint_json(c) for c in ckpts],
+            }
+            print(json.dumps(tree, indent=2))
+        elif not ckpts:
+            print(f"{safe_text(info.name)} has no checkpoints yet (sandbench checkpoint {safe_text(info.name)})")
+        else:
+            names = {i.id: i.name for i in await svc.list_sandboxes()}
+            print_tree(ckpts, head, names)
+        return 0
+    if verb == "changes":
+        if args.diff:
+            cs, diffs = await cps.diff(info.id, args.since)
+        else:
+            cs, diffs = await cps.changes(info.id, args.since), None
+        if args.json:
+            doc: dict[str, Any] = {
+                "sandbox": info.name,
+                "since": checkpoint_json(cs.since),
+                "changes": [ch.to_json() for ch in cs.changes],
+            }
+            if diffs is not None:
+                doc["diffs"] = [{"path": ch.path, "lines": lines} for ch, lines in diffs]
+            print(json.dumps(doc, indent=2))
+            return 0
+        if not cs.changes:
+            print(f"no changes since {cs.since.id} ({_when(cs.since.created_at)})")
+            return 0
+        print(f"changes since {cs.since.id} ({_when(cs.since.created_at)}):")
+        for ch in cs.changes:
+            print(change_line(ch))
+        for _ch, lines in diffs or []:
+            print()
+            for line in lines:
+                print(_diff_text(line))
+        return 0
+    if verb == "restore":
+        r = await cps.restore(info.id, args.checkpoint, args.paths)
+        if args.json:
+            out = {
+                "sandbox": info.name,
+                "restored": checkpoint_json(r.target),
+                "before": checkpoint_json(r.before),
+                "paths": r.paths,
+                "written": r.written,
+                "deleted": r.deleted,
+            }
+            print(json.dumps(out, indent=2))
+            return 0
+        what = ", ".join(safe_text(p) for p in r.paths) if r.paths else "all files"
+        name = safe_text(info.name)
+        print(f"restored {what} of {name} to {r.target.id}: {r.written} written, {r.deleted} removed")
+        print(f"the state before is checkpoint {r.before.id}: `sandbench restore {name} {r.before.id}` undoes this")
+        print(
+            "running processes were not stopped and see the files change under them; to start them afresh, "
+            f"restart the terminals (or `sandbench stop {name}` and start it again)"
+        )
+        return 0
+    if verb == "fork":
+        new, first = await cps.fork(info.id, args.new, args.at)
+        if args.json:
+            print(json.dumps({"sandbox": new.name, "id": new.id, "checkpoint": checkpoint_json(first)}, indent=2))
+        else:
+            print(f"forked {safe_text(info.name)} at {first.parent} into {safe_text(new.name)} ({new.id})")
+        return 0
+    raise AssertionError(verb)
