@@ -1,261 +1,57 @@
 """The matplotlib hook of `code_run`: runs *inside the sandbox*, never imported by serve.
 
-serve runs `python3 -c BOOT HOOK CODE ARGV...` (see `toolbox.code_run`): `BOOT` is a constant one-liner that
-executes this file's text (argv[1]) in a private namespace, so the user's `__main__` gets no extra names and no
-file in the sandbox can stand in for the hook. The hook then runs CODE as `python3 -c CODE ARGV...` would: in the
-real `__main__`, compiled as "<string>", with `sys.argv == ["-c", *ARGV]`, an uncaught exception printed by
-`sys.excepthook` without the hook's own frames, exit status 1.
+serve runs `python3 -c BOOT HOOK DESCRIBE CODE ARGV...` (see `toolbox.code_run`): `BOOT` is a constant one-liner
+that executes this file's text (argv[1]) in a private namespace, so the user's `__main__` gets no extra names and
+no file in the sandbox can stand in for the hook; DESCRIBE is the text of `chart_describe.py`, compiled only when
+needed. The hook then runs CODE as `python3 -c CODE ARGV...` would: in the real `__main__`, compiled as "<string>",
+with `sys.argv == ["-c", *ARGV]`, an uncaught exception printed by `sys.excepthook` without the hook's own frames,
+exit status 1.
 
 When (and only when) the code imports `matplotlib.pyplot`, its `show()` is replaced: each open figure is rendered
-(Agg backend, unless the code's environment names one in MPLBACKEND) to a PNG and described as Daytona's image does
-(type line/scatter/bar/pie/box_and_whisker/composite_chart/unknown, title, axis labels, ticks, scales, elements),
-one JSON object a line on file descriptor 3, which serve reads as the chart channel; the code's own stdout and
-stderr (both on fd 1/2) never carry a chart. Without matplotlib nothing changes. Bounds: `MAX_CHARTS` charts a
-run, a PNG of at most `MAX_PNG` bytes (re-rendered smaller, then left out), `MAX_ELEMENTS` elements a chart and
-`MAX_POINTS` points an element; serve checks every line again (it trusts nothing the sandbox writes).
+(Agg backend, unless the code's environment names one in MPLBACKEND) to a PNG and described as Daytona's image
+does (`chart_describe.describe`), one JSON object a line on file descriptor 3, which serve reads as the chart
+channel; the code's own stdout and stderr (both on fd 1/2) never carry a chart. Without matplotlib nothing
+changes. At most `MAX_CHARTS` charts a run; serve checks every line again (it trusts nothing the sandbox writes).
 
 The standard-library modules the hook needs are imported with `sys.path` cut down to the standard library's own
 folder, so a `json.py` in the sandbox's working directory or on its PYTHONPATH is not picked up in their place;
 then they are taken out of `sys.modules` again, so the code's own imports resolve as they would without the hook.
+All of them only once the code imports matplotlib.pyplot (a module matplotlib has loaded by then is shared with it):
+a run without matplotlib costs the hook the compile of this file and nothing else.
 """
 
 from __future__ import annotations
 
 import sys
 
-_path = sys.path[:]
-_loaded = set(sys.modules)
-_os = sys.modules["os"]  # imported by the interpreter's start-up, before any user folder is on the path
-_stdlib = _os.path.dirname(_os.__file__)
-sys.path[:] = [p for p in _path if p == _stdlib or p.startswith(_stdlib + _os.sep)]
-try:
-    import base64
-    import importlib.abc
-    import importlib.util
-    import io
-    import json
-    import math
-    import os
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from typing import Any
-finally:
-    sys.path[:] = _path
-    # forgotten again (the hook keeps its references): the code's own `import json` is looked up afresh on its
-    # path, as under a plain `python3 -c`, and finds a json.py of its working directory if there is one
-    for _name in set(sys.modules) - _loaded:
-        if _name not in sys.builtin_module_names:
-            del sys.modules[_name]
+
+_os = sys.modules["os"]  # imported by the interpreter's start-up, before any user folder is on the path
+
+
+def _stdlib(name: str) -> Any:
+    """Module `name` from the standard library's own folder, whatever the code's path holds; forgotten again by
+    `sys.modules` if this import loaded it (the hook keeps its reference), so the code's own imports resolve as
+    they would without the hook."""
+    path, loaded = sys.path[:], set(sys.modules)
+    stdlib = _os.path.dirname(_os.__file__)
+    sys.path[:] = [p for p in path if p == stdlib or p.startswith(stdlib + _os.sep)]
+    try:
+        __import__(name)
+        return sys.modules[name]
+    finally:
+        sys.path[:] = path
+        for new in set(sys.modules) - loaded:
+            if new not in sys.builtin_module_names:
+                del sys.modules[new]
+
 
 MAX_CHARTS = 16
-MAX_PNG = 2 * 1024 * 1024
-MAX_ELEMENTS = 256
-MAX_POINTS = 10_000
 CHART_FD = 3
 
-_state: dict[str, Any] = {"sent": 0, "channel": None}
-
-
-def _num(value: Any) -> float | int | None:
-    """A plain JSON number (numpy scalars, dates already converted by matplotlib); None for anything else."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(f):
-        return None
-    return int(f) if f.is_integer() and abs(f) < 2**53 and not isinstance(value, float) else f
-
-
-def _text(value: Any) -> str:
-    return value.get_text() if hasattr(value, "get_text") else str(value)
-
-
-def _is_grid_line(line: Any) -> bool:
-    xs, ys = line.get_xdata(), line.get_ydata()
-    return len(xs) == 2 and len(ys) == 2 and (xs[0] == xs[1] or ys[0] == ys[1])
-
-
-def _points(xy: Any) -> list[list[float | int]]:
-    out = []
-    for x, y in list(xy)[:MAX_POINTS]:
-        px, py = _num(x), _num(y)
-        if px is not None and py is not None:
-            out.append([px, py])
-    return out
-
-
-def _tick_label(ticks: Any, labels: list[str], at: float) -> str:
-    for tick, label in zip(ticks, labels):  # noqa: B905 -- the sandbox's python3 may predate strict=
-        if abs(float(tick) - at) < 1e-9 and label:
-            return label
-    return f"{at:g}"
-
-
-def _chart_type(ax: Any, mpl: Any) -> str:
-    lines = [ln for ln in ax.lines if not _is_grid_line(ln)]
-    patches, collections = list(ax.patches), list(ax.collections)
-    if patches and all(isinstance(p, mpl.patches.Wedge) for p in patches) and not lines and not collections:
-        return "pie"
-    bars = [c for c in ax.containers if isinstance(c, mpl.container.BarContainer)]
-    if bars and all(isinstance(p, mpl.patches.Rectangle) for p in patches) and not lines and not collections:
-        return "bar"
-    if patches and all(isinstance(p, mpl.patches.PathPatch) for p in patches) and not collections:
-        return "box_and_whisker"
-    if lines and not patches and not collections:
-        return "line"
-    if collections and all(isinstance(c, mpl.collections.PathCollection) for c in collections):
-        if not lines and not patches:
-            return "scatter"
-    return "unknown"
-
-
-def _bar_elements(ax: Any, mpl: Any) -> tuple[list[dict[str, Any]], bool]:
-    elements: list[dict[str, Any]] = []
-    horizontal = False
-    for container in ax.containers:
-        if not isinstance(container, mpl.container.BarContainer):
-            continue
-        horizontal = getattr(container, "orientation", "vertical") == "horizontal"
-        axis = ax.yaxis if horizontal else ax.xaxis
-        ticks, labels = axis.get_ticklocs(), [_text(t) for t in axis.get_ticklabels()]
-        group = container.get_label()
-        for rect in list(container)[:MAX_ELEMENTS]:
-            if horizontal:
-                at, value = rect.get_y() + rect.get_height() / 2, rect.get_width()
-            else:
-                at, value = rect.get_x() + rect.get_width() / 2, rect.get_height()
-            elements.append({"label": _tick_label(ticks, labels, at), "group": group, "value": _num(value)})
-    return elements[:MAX_ELEMENTS], horizontal
-
-
-def _pie_elements(ax: Any, mpl: Any) -> list[dict[str, Any]]:
-    wedges = [p for p in ax.patches if isinstance(p, mpl.patches.Wedge)]
-    texts = [t.get_text() for t in ax.texts]
-    # pie() adds one label text per wedge, then (with autopct) one percentage text per wedge
-    labels = texts[0 : 2 * len(wedges) : 2] if len(texts) == 2 * len(wedges) else texts[: len(wedges)]
-    return [
-        {
-            "label": labels[i] if i < len(labels) else "",
-            "angle": _num(abs(w.theta2 - w.theta1)),
-            "radius": _num(w.r),
-        }
-        for i, w in enumerate(wedges[:MAX_ELEMENTS])
-    ]
-
-
-def _box_elements(ax: Any) -> tuple[list[dict[str, Any]], bool]:
-    boxes = []
-    for patch in ax.patches[:MAX_ELEMENTS]:
-        v = patch.get_path().vertices
-        boxes.append((float(v[:, 0].min()), float(v[:, 0].max()), float(v[:, 1].min()), float(v[:, 1].max())))
-    # a whisker runs along the box's centre line: upright boxes have a whisker at constant x, boxplot(vert=False)
-    # ones at constant y
-    horizontal = False
-    if boxes:
-        x0, x1, y0, y1 = boxes[0]
-        for line in ax.lines:
-            xs, ys = [float(v) for v in line.get_xdata()], [float(v) for v in line.get_ydata()]
-            # from an edge of this box outwards: not a median or a cap, nor a line of another box
-            beyond = bool(xs) and (abs(xs[0] - x0) < 1e-9 or abs(xs[0] - x1) < 1e-9) and not x0 <= xs[-1] <= x1
-            if len(xs) == 2 and len(ys) == 2 and beyond and ys[0] == ys[1] == (y0 + y1) / 2:
-                horizontal = True
-                break
-    axis = ax.yaxis if horizontal else ax.xaxis
-    ticks, labels = axis.get_ticklocs(), [_text(t) for t in axis.get_ticklabels()]
-    elements = []
-    for x0, x1, y0, y1 in boxes:
-        lo, hi, across0, across1 = (x0, x1, y0, y1) if horizontal else (y0, y1, x0, x1)
-        center = (across0 + across1) / 2
-        element: dict[str, Any] = {
-            "label": _tick_label(ticks, labels, center),
-            "first_quartile": _num(lo),
-            "third_quartile": _num(hi),
-            "outliers": [],
-        }
-        low, high = lo, hi
-        for line in ax.lines:
-            along, acr = (line.get_xdata(), line.get_ydata()) if horizontal else (line.get_ydata(), line.get_xdata())
-            if len(along) == 0 or not all(across0 - 1e-9 <= float(a) <= across1 + 1e-9 for a in acr):
-                continue
-            vals = [float(a) for a in along]
-            if len(vals) == 2 and vals[0] == vals[1] and lo <= vals[0] <= hi and len(set(map(float, acr))) == 2:
-                if abs(float(acr[0]) - across0) < 1e-9 or abs(float(acr[1]) - across1) < 1e-9:
-                    element["median"] = _num(vals[0])
-            elif line.get_linestyle() == "None":  # the fliers: markers only
-                element["outliers"] = [_num(v) for v in vals[:MAX_POINTS]]
-            else:
-                low, high = min(low, *vals), max(high, *vals)
-        element["min"], element["max"] = _num(low), _num(high)
-        elements.append(element)
-    return elements, horizontal
-
-
-def _ticks(axis: Any) -> tuple[list[Any], list[str]]:
-    return [_num(t) for t in axis.get_ticklocs()], [_text(t) for t in axis.get_ticklabels()]
-
-
-def _scale(axis: Any, scale: str, ticks: list[Any], labels: list[str], mpl: Any) -> str:
-    dates = tuple(getattr(mpl.dates, n) for n in ("DateConverter", "_SwitchableDateConverter") if hasattr(mpl.dates, n))
-    if isinstance(axis.converter, dates):
-        return "datetime"
-    if scale != "linear":
-        return scale
-    pairs = enumerate(zip(ticks, labels))  # noqa: B905 -- the sandbox's python3 may predate strict=
-    categorical = bool(ticks) and all(t == i and str(i) != lab for i, (t, lab) in pairs)
-    return "categorical" if categorical else "linear"
-
-
-def _axes_data(ax: Any, mpl: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"title": ax.get_title(), "x_label": ax.get_xlabel(), "y_label": ax.get_ylabel()}
-    for name, axis, scale in (("x", ax.xaxis, ax.get_xscale()), ("y", ax.yaxis, ax.get_yscale())):
-        ticks, labels = _ticks(axis)
-        data[f"{name}_ticks"], data[f"{name}_tick_labels"] = ticks, labels
-        data[f"{name}_scale"] = _scale(axis, scale, ticks, labels, mpl)
-    kind = _chart_type(ax, mpl)
-    elements: list[dict[str, Any]] = []
-    swap = False
-    if kind == "line":
-        lines = [ln for ln in ax.lines if not _is_grid_line(ln)]
-        elements = [{"label": ln.get_label(), "points": _points(ln.get_xydata())} for ln in lines[:MAX_ELEMENTS]]
-    elif kind == "scatter":
-        elements = [{"label": c.get_label(), "points": _points(c.get_offsets())} for c in ax.collections[:MAX_ELEMENTS]]
-    elif kind == "bar":
-        elements, swap = _bar_elements(ax, mpl)
-    elif kind == "pie":
-        elements = _pie_elements(ax, mpl)
-    elif kind == "box_and_whisker":
-        elements, swap = _box_elements(ax)
-    if swap:  # Daytona names the category axis x and the value axis y, whatever way the bars point
-        data["x_label"], data["y_label"] = data["y_label"], data["x_label"]
-    data["type"], data["elements"] = kind, elements
-    return data
-
-
-def _png(fig: Any) -> str | None:
-    for dpi in (100, 50, 25):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight", dpi=dpi)
-        if buf.tell() <= MAX_PNG:
-            return base64.b64encode(buf.getvalue()).decode("ascii")
-    return None
-
-
-def _describe(fig: Any, mpl: Any) -> dict[str, Any]:
-    png = _png(fig)  # drawing first also fills in the tick labels read below
-    axes = [
-        ax
-        for ax in fig.axes
-        if not (ax.get_subplotspec() is not None and not ax.has_data())  # an empty subplot
-        and not any(isinstance(c, mpl.colorbar._ColorbarSpine) for c in ax.get_children())  # a colorbar
-    ]
-    subplots = [_axes_data(ax, mpl) for ax in axes[:MAX_ELEMENTS]]
-    if len(subplots) > 1:
-        title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
-        chart: dict[str, Any] = {"type": "composite_chart", "title": title, "elements": subplots}
-    else:
-        chart = subplots[0] if subplots else {"type": "unknown", "title": "", "elements": []}
-    if png is not None:
-        chart["png"] = png
-    return chart
+_state: dict[str, Any] = {"sent": 0, "channel": None, "json": None, "describe_source": "", "describe": None}
 
 
 def _send(chart: dict[str, Any]) -> None:
@@ -263,13 +59,13 @@ def _send(chart: dict[str, Any]) -> None:
     if channel is None:
         return
     try:
-        channel.write(json.dumps(chart, allow_nan=False, default=str) + "\n")
+        channel.write(_state["json"].dumps(chart, allow_nan=False, default=str) + "\n")
         channel.flush()
     except (OSError, ValueError):
         _state["channel"] = None  # serve went away or the fd was closed by the code: charts stop, the code runs on
 
 
-def _patched_show(pyplot: Any, mpl: Any) -> Any:
+def _patched_show(pyplot: Any) -> Any:
     def show(*args: Any, **kwargs: Any) -> None:
         """Daytona's show(): every open figure becomes a chart of the run, then the figures are closed (as a GUI
         show() that returns has them closed); nothing is drawn on a screen."""
@@ -277,7 +73,7 @@ def _patched_show(pyplot: Any, mpl: Any) -> Any:
             if _state["sent"] >= MAX_CHARTS:
                 break
             try:
-                chart = _describe(pyplot.figure(num), mpl)
+                chart = _state["describe"](pyplot.figure(num))
             except Exception:  # noqa: S112 -- a figure the description cannot read is left out; the code goes on
                 continue
             _state["sent"] += 1
@@ -287,7 +83,7 @@ def _patched_show(pyplot: Any, mpl: Any) -> Any:
     return show
 
 
-class _PyplotLoader(importlib.abc.Loader):
+class _PyplotLoader:
     def __init__(self, loader: Any):
         self.loader = loader
 
@@ -296,24 +92,26 @@ class _PyplotLoader(importlib.abc.Loader):
 
     def exec_module(self, module: Any) -> None:
         mpl = sys.modules["matplotlib"]
-        if "MPLBACKEND" not in os.environ:
+        if "MPLBACKEND" not in _os.environ:
             mpl.rcParams["backend"] = "agg"
         self.loader.exec_module(module)
-        import matplotlib.collections
-        import matplotlib.colorbar
-        import matplotlib.container
-        import matplotlib.dates
-        import matplotlib.patches  # noqa: F401  (submodules read by _describe)
+        for sub in ("collections", "colorbar", "container", "dates", "patches"):  # what the description reads
+            __import__(f"matplotlib.{sub}")
+        # after pyplot: the modules matplotlib loaded itself are shared, not loaded twice
+        names = {"__name__": "_charts_describe", "mpl": mpl}
+        names.update((m, _stdlib(m)) for m in ("binascii", "io", "math"))
+        source, _state["describe_source"] = _state["describe_source"], ""
+        exec(compile(source, "<sandbench-charts>", "exec"), names)  # noqa: S102 -- chart_describe.py, from serve
+        _state["json"], _state["describe"] = _stdlib("json"), names["describe"]
+        module.show = _patched_show(module)
 
-        module.show = _patched_show(module, mpl)
 
-
-class _PyplotFinder(importlib.abc.MetaPathFinder):
+class _PyplotFinder:
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != "matplotlib.pyplot":
             return None
         sys.meta_path.remove(self)  # once: the real finders locate the real module
-        spec = importlib.util.find_spec(fullname)
+        spec = _stdlib("importlib.util").find_spec(fullname)
         if spec is None or spec.loader is None:
             return spec
         spec.loader = _PyplotLoader(spec.loader)
@@ -321,7 +119,7 @@ class _PyplotFinder(importlib.abc.MetaPathFinder):
 
 
 def main() -> None:
-    code = sys.argv.pop(1)
+    _state["describe_source"], code = sys.argv.pop(1), sys.argv.pop(1)
     try:
         _os.set_inheritable(CHART_FD, False)  # the code's own child processes never see the chart channel
         _state["channel"] = open(CHART_FD, "w", encoding="utf-8", closefd=True)

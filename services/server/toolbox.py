@@ -498,8 +498,10 @@ MERGE_WRAPPER = 'exec 2>&1; exec "$@"'
 # python: the code's stdout and stderr both go to the exec's stderr, its stdout becomes fd 3, the chart channel of
 # `chart_hook` (one JSON chart a line), so no chart marker can ever be in (or be forged by) the code's output
 CHART_WRAPPER = 'exec 3>&1 1>&2; exec "$@"'
-CHART_HOOK = (Path(__file__).with_name("chart_hook.py")).read_text()
-# `python3 -c CHART_BOOT HOOK CODE ARGV...`: builtins only, nothing bound in the user's __main__ (chart_hook.py)
+CHART_HOOK = Path(__file__).with_name("chart_hook.py").read_text()
+CHART_DESCRIBE = Path(__file__).with_name("chart_describe.py").read_text()
+# `python3 -c CHART_BOOT HOOK DESCRIBE CODE ARGV...`: builtins only, nothing bound in the user's __main__
+# (chart_hook.py says how the code still runs as under `python3 -c CODE ARGV...`)
 CHART_BOOT = 'exec(compile(__import__("sys").argv.pop(1), "<sandbench-charts>", "exec"), {"__name__": "_charts"})'
 
 
@@ -522,7 +524,19 @@ async def code_run(request: web.Request) -> web.Response:
         raise InvalidInput("timeout must be a positive number of seconds")
     python = language == "python"
     if python:
-        command = ["/bin/sh", "-c", CHART_WRAPPER, "sh", "python3", "-c", CHART_BOOT, CHART_HOOK, code, *argv]
+        command = [
+            "/bin/sh",
+            "-c",
+            CHART_WRAPPER,
+            "sh",
+            "python3",
+            "-c",
+            CHART_BOOT,
+            CHART_HOOK,
+            CHART_DESCRIBE,
+            code,
+            *argv,
+        ]
     else:
         command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
     env = state_of(request).env.merged(sid(request), envs)
