@@ -181,3 +181,36 @@ plt.show()
     assert isinstance(both, CompositeChart) and both.title == "Both"
     assert [(e.type, e.title) for e in both.elements] == [("line", "left"), ("bar", "right")]
     await sb.delete()
+
+
+async def test_what_the_sandbox_writes_on_the_chart_channel_is_checked(sdk: Any) -> None:
+    """The chart channel is sandbox output: code that writes to it directly gets only well-formed charts through
+    (the SDK validates the answer strictly, so one bad field would otherwise break the whole call), at most
+    MAX_CHARTS of them, and the code's child processes cannot reach the channel at all."""
+    from services.server.charts import LINE_MAX, MAX_CHARTS
+
+    require(MATPLOTLIB)
+    sb = await make(sdk)
+    bad = {
+        "type": "line",
+        "title": 7,
+        "x_ticks": [1, True, "x", 2.5],
+        "elements": [{"label": "l", "points": [[1, 2], [1, "x"], [True, 3]], "value": 5}, "junk"],
+        "png": "bm90IGEgcG5n",  # base64, but not of a PNG
+    }
+    lines = [json.dumps(bad), "not json", "[1, 2]"]
+    lines += [json.dumps({"type": "bar", "title": f"t{i}"}) for i in range(MAX_CHARTS + 3)]
+    code = (
+        "import os, subprocess, sys\n"
+        f"os.write(3, b'{{\"type\": \"' + b'x' * {LINE_MAX} + b'\"}}\\n')\n"  # a line over the cap
+        f"os.write(3, {(chr(10).join(lines) + chr(10)).encode()!r})\n"
+        "r = subprocess.run(['sh', '-c', 'echo child >&3'], stderr=subprocess.DEVNULL)\n"
+        "print('child could write:', r.returncode == 0)\n"
+    )
+    r = await sb.process.code_run(code)
+    assert (r.exit_code, r.result) == (0, "child could write: False\n")
+    first, *rest = r.artifacts.charts
+    assert (first.type, first.title, first.png, first.x_ticks) == ("line", None, None, [1, 2.5])
+    assert [(e.label, e.points, e.value) for e in first.elements] == [("l", [[1, 2]], "5")]
+    assert [c.title for c in rest] == [f"t{i}" for i in range(MAX_CHARTS - 1)]
+    await sb.delete()
