@@ -63,7 +63,8 @@ NOFILE = 4096
 AS_FLOOR = 16 * 1024**3
 
 # Read-only system paths a sandbox sees. /usr carries the programs; /etc only what programs need to run
-# (dynamic linker cache, TLS roots, time zone, shell and editor defaults), never passwd/shadow or host config.
+# (dynamic linker cache, TLS roots, time zone, shell and editor defaults, font configuration, Debian's matplotlib
+# defaults, without which its matplotlib does not import), never passwd/shadow or host config.
 ETC_RO = (
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
@@ -82,6 +83,8 @@ ETC_RO = (
     "/etc/mime.types",
     "/etc/magic",
     "/etc/java-17-openjdk",
+    "/etc/matplotlibrc",
+    "/etc/fonts",
 )
 USR_MERGED_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 

@@ -15,6 +15,7 @@ import logging
 import posixpath
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -33,7 +34,7 @@ from services.errors import (
 from services.models import ExecResult
 from services.provider import WriteStream
 from services.sandbox_service import SandboxService
-from services.server import wire
+from services.server import charts, wire
 from services.server.app import json_body, read_body, service_of, state_of
 from services.server.limits import MiB, ServeLimits
 
@@ -465,7 +466,10 @@ async def execute(request: web.Request) -> web.Response:
 def _output_text(result: ExecResult) -> str:
     """The merged output of an exec, cut at `EXEC_MAX_OUTPUT` with a note saying so (the provider kept one byte
     more than that, so a cut is visible)."""
-    output = result.stdout + result.stderr
+    return _cut_text(result.stdout + result.stderr)
+
+
+def _cut_text(output: bytes) -> str:
     note = ""
     if len(output) > EXEC_MAX_OUTPUT:
         output = output[:EXEC_MAX_OUTPUT]
@@ -491,6 +495,14 @@ def _exec_cwd(raw: object) -> str:
 CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"]}
 # stderr merged into stdout as the daemon does; the program and the code stay argv, never shell text
 MERGE_WRAPPER = 'exec 2>&1; exec "$@"'
+# python: the code's stdout and stderr both go to the exec's stderr, its stdout becomes fd 3, the chart channel of
+# `chart_hook` (one JSON chart a line), so no chart marker can ever be in (or be forged by) the code's output
+CHART_WRAPPER = 'exec 3>&1 1>&2; exec "$@"'
+CHART_HOOK = Path(__file__).with_name("chart_hook.py").read_text()
+CHART_DESCRIBE = Path(__file__).with_name("chart_describe.py").read_text()
+# `python3 -c CHART_BOOT HOOK DESCRIBE CODE ARGV...`: builtins only, nothing bound in the user's __main__
+# (chart_hook.py says how the code still runs as under `python3 -c CODE ARGV...`)
+CHART_BOOT = 'exec(compile(__import__("sys").argv.pop(1), "<sandbench-charts>", "exec"), {"__name__": "_charts"})'
 
 
 async def code_run(request: web.Request) -> web.Response:
@@ -510,13 +522,34 @@ async def code_run(request: web.Request) -> web.Response:
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
-    command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
+    python = language == "python"
+    if python:
+        command = [
+            "/bin/sh",
+            "-c",
+            CHART_WRAPPER,
+            "sh",
+            "python3",
+            "-c",
+            CHART_BOOT,
+            CHART_HOOK,
+            CHART_DESCRIBE,
+            code,
+            *argv,
+        ]
+    else:
+        command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
     env = state_of(request).env.merged(sid(request), envs)
     result = await run_command(
         request, sid(request), command, env=env, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
     )
     if result.timed_out:
         raise OperationTimeout(f"code execution timeout: the code ran longer than {timeout} s and was killed")
+    if python:
+        output = _cut_text(result.stderr)
+        return wire.json_response(
+            {"exitCode": result.exit_code, "result": output, "artifacts": {"charts": charts.parse(result.stdout)}}
+        )
     return wire.json_response(
         {"exitCode": result.exit_code, "result": _output_text(result), "artifacts": {"charts": []}}
     )

@@ -8,7 +8,10 @@ from tests.conformance.client import Ctx, Output, check
 
 @check(
     "sandbox.process.code_run",
-    notes={"sandbox.process.code_run": "Python (python3) in the sandbox; matplotlib charts only where it is installed"},
+    notes={
+        "sandbox.process.code_run": "Python (python3) in the sandbox; `plt.show()` figures come back as "
+        "`artifacts.charts` (type, title, labels, elements, PNG) where matplotlib is installed in the sandbox"
+    },
 )
 def code_run(c: Ctx) -> None:
     from daytona import CodeRunParams
@@ -19,6 +22,12 @@ def code_run(c: Ctx) -> None:
     assert (r.exit_code, r.result) == (2, "45 ['a b']\n")
     r = c.do(sb.process.code_run("import os; print(os.environ['K'])", CodeRunParams(env={"K": "v"})))
     assert (r.exit_code, r.result) == (0, "v\n")
+    plot = "import matplotlib.pyplot as plt\nplt.bar(['a', 'b'], [2, 5])\nplt.title('T')\nplt.show()\nprint('ok')"
+    r = c.do(sb.process.code_run(plot))
+    assert (r.exit_code, r.result) == (0, "ok\n")
+    (chart,) = r.artifacts.charts
+    assert (chart.type, chart.title, [float(e.value) for e in chart.elements]) == ("bar", "T", [2, 5])
+    assert chart.png and chart.png.startswith("iVBORw0KGgo")  # base64 of the PNG signature
 
 
 @check(
