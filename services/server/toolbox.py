@@ -505,11 +505,20 @@ CHART_DESCRIBE = Path(__file__).with_name("chart_describe.py").read_text()
 CHART_BOOT = 'exec(compile(__import__("sys").argv.pop(1), "<sandbench-charts>", "exec"), {"__name__": "_charts"})'
 
 
+CODE_MAX_BYTES = 120 * 1024  # below Linux's 128 KiB for one argument (MAX_ARG_STRLEN)
+
+
 async def code_run(request: web.Request) -> web.Response:
     body = await json_body(request)
     code, language = body.get("code"), body.get("language", "python")
     if not isinstance(code, str):
         raise InvalidInput("code must be a string")
+    if len(code.encode()) > CODE_MAX_BYTES:
+        # the code travels as one argv entry, which Linux caps at 128 KiB: say so instead of failing to start
+        raise InvalidInput(
+            f"code is {len(code.encode()) // 1024} KiB: code_run takes at most {CODE_MAX_BYTES // 1024} KiB; "
+            "upload it as a file (fs.upload_file) and run it with process.exec"
+        )
     runner = CODE_RUNNERS.get(language) if isinstance(language, str) else None
     if runner is None:
         raise InvalidInput(f"language {str(language)[:40]!r} is not supported here (python, javascript)")

@@ -191,6 +191,12 @@ async def test_code_run(sdk: Any) -> None:
         "import sys; print(sum(range(10)), sys.argv[1:]); sys.exit(2)", CodeRunParams(argv=["a b"])
     )
     assert (r.exit_code, r.result) == (2, "45 ['a b']\n")
+    # code past one argument's limit is refused with what to do, not "could not start the sandboxed process"
+    # (the SDK raises its generated client's 400 for code_run, not a DaytonaError)
+    with pytest.raises(Exception, match="at most 120 KiB"):
+        await sb.process.code_run("x = 1\n" * 30_000)
+    r = await sb.process.code_run("x = 1\n" * 10_000 + "print(x)")
+    assert r.result == "1\n"
     await sb.delete()
 
 
