@@ -25,6 +25,7 @@ from textual.app import App
 from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.screen import Screen
+from textual.scroll_view import ScrollView
 from textual.signal import Signal
 from textual.widgets import Checkbox, Footer, TextArea
 from textual.widgets.text_area import Document, EditHistory, WrappedDocument
@@ -54,6 +55,8 @@ PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
     Footer: (Footer, {"_bindings_ready"}),  # tui/footer.py
     XTermParser: (XTermParser, {"_sequence_to_key_events"}),  # tui/meta_keys.py: MetaParser overrides it
     Checkbox: (Checkbox, {"_button"}),  # widgets/tick.py draws its own box
+    # widgets/search_view.py: a batch of results updates the scrollbars without laying out the screen
+    ScrollView: (ScrollView, {"_scroll_update"}),
     EditHistory: (lambda: TextArea().history, {"_undo_stack"}),  # widgets/editor/tabs.py: the saved-state marker
     Document: (lambda: Document(""), {"_lines"}),  # widgets/editor/document.py
     # widgets/editor/document.py (FastWrappedDocument fills these itself) and text_area.py (reads them)

@@ -87,11 +87,15 @@ class FileGroup:
     collapsed: bool = False
 
 
+FLUSH_EVERY = 0.05  # seconds between additions to the results list while a search streams in
+
+
 class SearchResults(ScrollView, can_focus=True):
     """Matches grouped by file: a header row per file (fold with left/right), a row per matching line."""
 
     DEFAULT_CSS = """
-    SearchResults { height: 1fr; overflow-x: hidden; background: $surface; }
+    /* the scrollbar always shown: its appearing with the first screenful would lay the whole screen out again */
+    SearchResults { height: 1fr; overflow-x: hidden; overflow-y: scroll; background: $surface; }
     SearchResults > .search-results--cursor { background: $block-cursor-blurred-background; }
     SearchResults:focus > .search-results--cursor {
         background: $block-cursor-background;
@@ -148,14 +152,14 @@ class SearchResults(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self.groups, self._index, self._rows, self.cursor, self.more_text = [], {}, [], 0, ""
-        self.virtual_size = Size(0, 0)
         self.scroll_to(y=0, animate=False, immediate=True)
-        self.refresh()
+        self._resize()
 
     def add(self, matches: Sequence[Match]) -> None:
         """Append a batch. grep reports a file's lines together, so a match almost always extends the last group
         (rows appended); one for an earlier file (never seen so far) rebuilds the rows."""
         rebuild = False
+        first_new = len(self._rows)
         for m in matches:
             gi = self._index.get(m.path)
             if gi is None:
@@ -171,7 +175,7 @@ class SearchResults(ScrollView, can_focus=True):
                 self._rows.append((gi, len(group.matches) - 1))
         if rebuild:
             self._rebuild()
-        self._resize()
+        self._resize(appended_from=None if rebuild else first_new)
 
     def remove_file(self, path: str) -> None:
         gi = self._index.get(path)
@@ -190,10 +194,19 @@ class SearchResults(ScrollView, can_focus=True):
                 rows.extend((gi, mi) for mi in range(len(group.matches)))
         self._rows = rows
 
-    def _resize(self) -> None:
-        self.virtual_size = Size(0, len(self._rows) + (1 if self.more_text else 0))
+    def _resize(self, *, appended_from: int | None = None) -> None:
+        """After rows changed: the scrollable height, the cursor kept in range, and a repaint — only when the rows
+        from `appended_from` on are on screen (a batch landing below the view changes the scrollbar alone)."""
+        size = Size(0, len(self._rows) + (1 if self.more_text else 0))
         self.cursor = max(0, min(self.cursor, len(self._rows) - 1))
-        self.refresh()
+        if size != self.virtual_size:
+            # `virtual_size` is a layout reactive: set plainly, every batch laid out the whole screen (in the
+            # workspace, most of a search's time). This list's own size never depends on it (1fr), so set it
+            # quietly and update the scrollbars, as Textual does for a resize without layout.
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        if appended_from is None or appended_from < self.scroll_offset.y + self.size.height:
+            self.refresh()
 
     def set_more(self, text: str) -> None:
         if text != self.more_text:
@@ -361,7 +374,7 @@ class SearchView(ReportWorkerErrors, Vertical):
     SearchView Input:focus { border: none; background: $boost; }
     SearchView #search-include, SearchView #search-exclude { width: 1fr; }
     SearchView #search-options { height: 1; color: $text-muted; }
-    SearchView #search-status { height: 1; color: $text-muted; border-top: none; }
+    SearchView #search-status { height: 1; width: 1fr; color: $text-muted; border-top: none; }
     """
 
     BINDINGS = bindings((Key("search.to_results", "down", "focus_results", "Results", show=False),))
@@ -408,6 +421,10 @@ class SearchView(ReportWorkerErrors, Vertical):
         self.generation = 0
         self.searching = False
         self._debounce: Timer | None = None
+        # batches arriving faster than FLUSH_EVERY are added to the list together: one repaint, not one a batch
+        self._pending: list[Match] = []
+        self._pending_summary: SearchSummary | None = None
+        self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="search-row"):
@@ -476,7 +493,8 @@ class SearchView(ReportWorkerErrors, Vertical):
         self.replace_all()
 
     def _status(self, text: str) -> None:
-        self.query_one("#search-status", Static).update(Text(text))
+        # one row of fixed size: no layout (a layout runs over the workspace under this screen, once per batch)
+        self.query_one("#search-status", Static).update(Text(text), layout=False)
 
     def search_now(self) -> None:
         """Start the search for the fields' current query, cancelling (killing) one in flight."""
@@ -487,6 +505,7 @@ class SearchView(ReportWorkerErrors, Vertical):
         if query == self.searched and (self.searching or self.summary.done) and not self.summary.error:
             return  # nothing changed since: the results on screen are this query's
         self.generation += 1
+        self._drop_pending()
         self.results.clear()
         if not query.pattern:
             self.workers.cancel_group(self, "search")
@@ -508,6 +527,9 @@ class SearchView(ReportWorkerErrors, Vertical):
     def stop(self) -> None:
         if self.searching:
             self.workers.cancel_group(self, "search")
+            if self._flush_timer is not None:
+                self._flush_timer.stop()
+            self._flush()  # what arrived before the stop stays shown
             self.searching = False
             self.summary.done = True
             self._status(self.summary.text() + " — stopped")
@@ -523,12 +545,34 @@ class SearchView(ReportWorkerErrors, Vertical):
     def on_search_view_batch(self, message: Batch) -> None:
         if message.generation != self.generation:
             return  # a superseded search's last words
-        self.results.add(message.matches)
-        self._show_summary(message.summary)
+        self._pending.extend(message.matches)
+        self._pending_summary = message.summary
+        if not self.results.groups:
+            self._flush()  # the first matches at once: the first paint waits for nothing
+        elif self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_EVERY, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        if self._pending:
+            self.results.add(self._pending)
+            self._pending = []
+        if self._pending_summary is not None:
+            self._show_summary(self._pending_summary)
+            self._pending_summary = None
+
+    def _drop_pending(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        self._pending, self._pending_summary = [], None
 
     def on_search_view_finished(self, message: Finished) -> None:
         if message.generation != self.generation:
             return
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+        self._flush()
         self.searching = False
         self._show_summary(message.summary)
 

@@ -9,8 +9,11 @@ python3: the venv's interpreter may sit under a folder `nobody` cannot enter, as
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -59,15 +62,30 @@ asyncio.run(main())
 """
 
 
-def test_helper_reaches_a_listener_inside_a_user_and_network_namespace_without_root() -> None:
+def test_helper_reaches_a_listener_inside_a_user_and_network_namespace_without_root(tmp_path: Path) -> None:
+    code = str(REPO)
     if os.geteuid() == 0:
-        # the host's python3, which nobody can run (the venv may sit under a 0700 folder)
+        # the host's python3, which nobody can run (the venv may sit under a 0700 folder), and a copy of the code
+        # nobody can read (so may the checkout: CI clones into a 0700 folder)
         argv = [require("runuser"), "-u", "nobody", "--", "/usr/bin/python3"]
+        base = Path(tempfile.mkdtemp(prefix="sandbench-netns-", dir="/tmp"))
+        os.chmod(base, 0o755)
+        shutil.copytree(REPO / "services", base / "services", ignore=shutil.ignore_patterns("__pycache__"))
+        for folder, dirs, files in os.walk(base):
+            for name in dirs:
+                os.chmod(os.path.join(folder, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        code = str(base)
     else:
         argv = [sys.executable]
-    res = subprocess.run(
-        [*argv, "-c", SCRIPT, str(REPO), bwrap_program()], capture_output=True, text=True, timeout=60, cwd="/"
-    )
+    try:
+        res = subprocess.run(
+            [*argv, "-c", SCRIPT, code, bwrap_program()], capture_output=True, text=True, timeout=60, cwd="/"
+        )
+    finally:
+        if code != str(REPO):
+            shutil.rmtree(code, ignore_errors=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "REACHABLE FROM THE HOST" not in res.stdout
     assert res.stdout.strip() == "HTTP/1.0 200 OK"

@@ -144,6 +144,31 @@ async def test_resize_reaches_the_pty(service: SandboxService, sandbox: SandboxI
         assert view(app).size.width == 100 and view(app).size.height == 30
 
 
+async def test_a_resize_while_the_shell_starts_reaches_the_pty(
+    service: SandboxService, sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pane resized before its shell is open (a tab shown at its real size while the sandbox starts, seen at
+    80x24 in CI): the resize finds no session, so the program must get the size once the shell is there."""
+    opened = asyncio.Event()
+    release = asyncio.Event()
+    open_terminal = service.open_terminal
+
+    async def slow_open(*args: object, **kwargs: object) -> object:
+        opened.set()
+        await release.wait()
+        return await open_terminal(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "open_terminal", slow_open)
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await wait_until(pilot, opened.is_set, "the shell to be asked for")
+        await pilot.resize_terminal(100, 31)
+        await wait_until(pilot, lambda: view(app).screen_model.cols == 100, "the emulator to resize")
+        release.set()
+        await ready(pilot)
+        await run(pilot, "stty size", "30 100")
+
+
 async def test_paste_arrives_bracketed_in_vim(service: SandboxService, sandbox: SandboxInfo) -> None:
     app = TermApp(service, sandbox.id)
     async with app.run_test(size=(80, 25)) as pilot:

@@ -274,6 +274,11 @@ class TerminalView(TerminalSelection, can_focus=True):
             return
         self.session = session
         try:
+            shown = (self.screen_model.cols, self.screen_model.rows)
+            if shown != (cols, rows):
+                # resized while the shell was starting (a tab shown at its real size): the resize found no
+                # session then, so the program gets the size shown now
+                await session.resize(*shown)
             await self._pump(session)
             code: int | None = await session.wait()
         except asyncio.CancelledError:
