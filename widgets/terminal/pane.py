@@ -233,6 +233,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self._last_full = 0.0
         self._full_timer: Timer | None = None
         self._resize_timer: Timer | None = None
+        self._sized = False  # has the pane had a real size yet (a hidden tab has none)
         self._last_bell = 0.0
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
         self._keys: dict[str, tuple[str, ...]] | None = None  # see `_own_keys`
@@ -623,10 +624,18 @@ class TerminalView(TerminalSelection, can_focus=True):
         # so the emulator and the program follow once the size has settled (meanwhile rows are cropped or padded)
         if self._resize_timer is not None:
             self._resize_timer.stop()
+            self._resize_timer = None
+        if not self._sized:
+            # the first real size (a tab shown, started hidden): the program gets it now, before anyone types
+            # into it; waiting to settle let `stty size` typed at once still say 24 80
+            self._apply_resize()
+            return
         self._resize_timer = self.set_timer(RESIZE_SETTLE, self._apply_resize)
 
     def _apply_resize(self) -> None:
         self._resize_timer = None
+        if self.size.width > 1 and self.size.height > 1:
+            self._sized = True
         cols, rows = self._pane_size()
         screen = self.screen_model
         if (cols, rows) == (screen.cols, screen.rows):
