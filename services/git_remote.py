@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from services.errors import SandbenchError
+from services.errors import FileNotFound, SandbenchError
 from services.git_errors import AskTimeout, AuthenticationFailed, GitError, diagnostics, is_auth_failure
 from services.git_parse import decode, encode
 from services.models import ExecResult
@@ -260,7 +260,12 @@ class RemoteFlow:
         return None
 
     async def _answer(self, xdir: str, ident: str, answer: str | None) -> None:
-        if answer is None:
-            await self.git.service.write_file(self.git.sandbox_id, f"{xdir}/cancel-{ident}", b"")
-        else:
-            await self.git.service.write_file(self.git.sandbox_id, f"{xdir}/answer-{ident}", encode(answer) + b"\n")
+        name = f"{xdir}/cancel-{ident}" if answer is None else f"{xdir}/answer-{ident}"
+        try:
+            await self.git.service.write_file(
+                self.git.sandbox_id, name, b"" if answer is None else encode(answer) + b"\n"
+            )
+        except FileNotFound:
+            # written, then taken and removed by the helper before the write's own look at the file (a provider
+            # that stats after uploading, as Daytona's does): the answer arrived
+            pass
