@@ -396,10 +396,13 @@ def test_memory_bomb_is_contained(box: Box) -> None:
         timeout=90,
     )
     words = r.stdout.split()
-    held = int(words[words.index(b"held") + 1]) if b"held" in words else 0
+    # the children alive when every one had reported or died hold their 300 MiB at once (they exit 0 after "go");
+    # a child that reported and was then chosen by the OOM killer while another allocated does not: counting
+    # reports ("held") took that for two at once (seen once in CI)
+    survivors = int(words[words.index(b"held") + 2]) if b"held" in words else 0
     if info["isolation"] == "full":
         # 4 x 300 MiB held at once against a 512 MiB memory cgroup: at most one of them can hold it
-        assert held <= 1, f"{held} of 4 children held 300 MiB each at once under a 512 MiB limit"
+        assert survivors <= 1, f"{survivors} of 4 children held 300 MiB each at once under a 512 MiB limit"
     else:
         # without a cgroup only per-process limits hold: one process cannot reserve past RLIMIT_AS
         r2 = box.py("import mmap\ntry:\n    mmap.mmap(-1, 64 << 30); print('MAPPED')\nexcept OSError: print('refused')")
