@@ -527,8 +527,6 @@ class SearchView(ReportWorkerErrors, Vertical):
     def stop(self) -> None:
         if self.searching:
             self.workers.cancel_group(self, "search")
-            if self._flush_timer is not None:
-                self._flush_timer.stop()
             self._flush()  # what arrived before the stop stays shown
             self.searching = False
             self.summary.done = True
@@ -553,7 +551,10 @@ class SearchView(ReportWorkerErrors, Vertical):
             self._flush_timer = self.set_timer(FLUSH_EVERY, self._flush)
 
     def _flush(self) -> None:
-        self._flush_timer = None
+        """Add what has arrived now; called early (the first batch, the end, a stop), it also ends the wait."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()  # harmless when this is the timer's own call
+            self._flush_timer = None
         if self._pending:
             self.results.add(self._pending)
             self._pending = []
@@ -570,8 +571,6 @@ class SearchView(ReportWorkerErrors, Vertical):
     def on_search_view_finished(self, message: Finished) -> None:
         if message.generation != self.generation:
             return
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
         self._flush()
         self.searching = False
         self._show_summary(message.summary)
