@@ -311,3 +311,30 @@ async def test_temps_a_killed_checkpoint_left_are_swept_by_the_next(
     left.write_bytes(b"half a blob")  # what a checkpoint killed mid-write leaves
     await service.checkpoints.create(sandbox.id)
     assert not any((sandbench_home / "store" / "tmp").iterdir())
+
+
+async def test_between_two_checkpoints_names_and_diffs_what_one_command_changed(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    await sh(service, sandbox, "printf 'a\\nb\\n' > keep.txt && echo old > gone.txt && ln -s keep.txt link")
+    first = await service.checkpoints.create(sandbox.id, "before")
+    await sh(service, sandbox, "printf 'a\\nB\\n' > keep.txt && rm gone.txt && echo new > added.txt")
+    await sh(service, sandbox, "chmod 700 added.txt")
+    await sh(service, sandbox, "ln -sfn added.txt link")
+    second = await service.checkpoints.create(sandbox.id, "after")
+    await sh(service, sandbox, "echo later > keep.txt")  # the workspace moved on: between reads the store only
+
+    cs, diffs = await service.checkpoints.diff_between(sandbox.id, first.id, second.id[:6])
+    assert cs.since.id == first.id
+    assert {c.path: c.status for c in cs.changes} == {
+        "added.txt": "added",
+        "gone.txt": "deleted",
+        "keep.txt": "modified",
+        "link": "modified",
+    }
+    by_path = {c.path: lines for c, lines in diffs}
+    assert "-b" in by_path["keep.txt"] and "+B" in by_path["keep.txt"] and "+later" not in by_path["keep.txt"]
+    assert by_path["gone.txt"][-1] == "-old"
+    assert by_path["link"] == ["symlink -> keep.txt => symlink -> added.txt"]
+    back = await service.checkpoints.between(sandbox.id, second.id, first.id)
+    assert {c.path: c.status for c in back.changes}["added.txt"] == "deleted"
