@@ -1,7 +1,7 @@
 """Opening and closing files does not grow memory: the heap settling done at every file open (`tui.heap`) and
 Textual's own bookkeeping of removed widgets must not keep closed tabs alive.
 
-The real app under Pilot opens and closes 200 files through the real editor, 20 tabs at a time. After two
+The real app under Pilot opens and closes 100 files through the real editor, 20 tabs at a time. After two
 warm-up rounds (render caches, bounded, reach their size), memory (allocated blocks) and the live widgets
 must come back to within 10 % of what they were, and the editor objects (`CodeEditor`, its document and
 highlighter) of every closed tab must be gone. Weak references count those before the heap is thawed: frozen
@@ -30,7 +30,7 @@ from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
 from widgets.git.panel import GitPanel
 
-FILES = 200
+FILES = 100
 BATCH = 20  # tabs open at once
 WARM_UP = 2  # rounds before the baseline: render caches (styles, compositor strips) fill in the first two
 SOURCE = "".join(f"def f{i}(x):\n    return x * {i}  # line {i}\n\n" for i in range(100))
@@ -70,7 +70,7 @@ def _measure() -> tuple[int, int]:
 
 
 @pytest.mark.timeout(300)
-async def test_open_close_200_files_memory_returns(
+async def test_open_close_100_files_memory_returns(
     service: SandboxService, make_app: Callable[..., SandbenchApp]
 ) -> None:
     box = await service.create(SandboxSpec(name="box"))
