@@ -38,6 +38,7 @@ SAMPLE_WINDOW = 0.2  # seconds between two readings when no recent one is kept
 REUSE_MAX = 60.0  # a kept reading older than this is too coarse a window
 KEPT_MAX = 4096  # CPU readings kept, one per sandbox
 INTERVAL = 1.0  # seconds between samples of a watched sandbox
+REMOTE_INTERVAL = 2.0  # the same for a provider over the network (Daytona)
 KEEP = 15 * 60.0  # seconds of samples kept per sandbox
 MAX_HISTORIES = 32  # sandboxes whose history is kept (the watched ones always are)
 
@@ -393,7 +394,10 @@ class Metrics:
     @property
     def sampler(self) -> MetricsSampler:
         if self._sampler is None:
-            self._sampler = MetricsSampler(self.measure, clock=self._clock)
+            # a remote provider's sample is an HTTP round trip per sandbox: every 2 s there (the 1-2 s)
+            local = getattr(self.service.provider, "name", "") == "local"
+            interval = INTERVAL if local else REMOTE_INTERVAL
+            self._sampler = MetricsSampler(self.measure, interval=interval, clock=self._clock)
         return self._sampler
 
     async def _info(self, sandbox_id: str) -> Any:

@@ -106,3 +106,23 @@ async def test_the_metrics_view_draws_the_kept_window_and_the_hits(
         hits = str(screen.query_one("#metrics-hits").render())
         assert "OOM kills 1" in hits and "pids cap reached 3" in hits and "CPU throttled 42" in hits
         assert "of 256" in chart(screen, "pids").heading().plain
+
+
+async def test_metrics_of_a_stopped_sandbox_say_why_and_do_not_start_it(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    await service.stop(box.id)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        await pilot.press("m")
+        await wait_until(pilot, lambda: isinstance(app.screen, MetricsScreen))
+        screen = app.screen
+        assert isinstance(screen, MetricsScreen)
+        hits = screen.query_one("#metrics-hits")
+        await wait_until(pilot, lambda: "metrics are read from a running sandbox" in str(hits.render()))
+        assert "Traceback" not in str(hits.render())
+        assert (await service.get(box.id)).state.value == "stopped"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))
+        assert not service.metrics_sampler.running
