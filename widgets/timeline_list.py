@@ -30,7 +30,21 @@ from widgets.row_scroll import scroll_row_into_view
 WHO_WIDTH = 10
 KIND_WIDTH = 5
 DUR_WIDTH = 6
-OUTCOME_WIDTH = 8
+OUTCOME_WIDTH = 11
+# the service's error types (services/errors.py), as the outcome column says them
+ERRORS = {
+    "OperationTimeout": "timed out",
+    "NotRunning": "not running",
+    "PermissionDenied": "denied",
+    "SandboxNotFound": "not found",
+    "FileNotFound": "no such file",
+    "PathRejected": "bad path",
+    "InvalidInput": "invalid",
+    "TooLarge": "too large",
+    "Conflict": "conflict",
+    "ProviderError": "failed",
+    "error": "failed",
+}
 KIND_LABEL = {
     "exec": "exec",
     "git": "git",
@@ -49,14 +63,15 @@ def duration(ms: float | None) -> str:
         return f"{ms:.0f}ms"
     if ms < 60_000:
         return f"{ms / 1000:.1f}s"
-    return f"{ms / 60_000:.0f}m"
+    minutes, seconds = divmod(int(ms // 1000), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def outcome(entry: Entry) -> tuple[str, str]:
     """The outcome column's text and its component class."""
     if not entry.ok:
         text = entry.outcome.removeprefix("error:")
-        return ("✗ " + text, "timeline--error")
+        return ("✗ " + ERRORS.get(text, text), "timeline--error")
     if entry.exit not in (None, 0):
         return (f"exit {entry.exit}", "timeline--warn")
     return ("ok", "timeline--ok")

@@ -135,20 +135,25 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         sandbox_id: str,
         name: str,
         *,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] | None = None,
         interval: float = 0.25,
     ) -> None:
         super().__init__()
         self.service = service
         self.sandbox_id = sandbox_id
         self.sandbox_name = name
-        self._now = now
+        self._now = now or self._app_now
         self._interval = interval
         self.reader: TimelineReader | None = None
         self.page: Page | None = None
         self.internal = False
         self.undo_id: str | None = None
         self.detail_entry: Entry | None = None
+
+    def _app_now(self) -> float:
+        """The app's clock (fixed in snapshot tests), for "today or earlier" in the time column."""
+        clock = getattr(self.app, "clock", None)
+        return clock().timestamp() if callable(clock) else time.time()
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="timeline-title")
@@ -170,8 +175,8 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def _title(self) -> Text:
         title = Text(f"Timeline · {safe_text(self.sandbox_name)}")
         if self.page is not None:
-            shown = len(self.timeline.all)
-            title.append(f" · {shown} entries", style="dim")
+            total, shown = len(self.timeline.all), len(self.timeline.rows)
+            title.append(f" · {total} entries" if shown == total else f" · {shown} of {total} entries", style="dim")
             if self.page.older:
                 more = "more than " if self.page.older_capped else ""
                 title.append(f", {more}{self.page.older} older not shown", style="dim")
@@ -196,6 +201,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def on_loaded(self, message: Loaded) -> None:
         self.page = message.page
         self.timeline.set_entries(message.page.entries)
+        self._apply_filter()
         self._refresh_title()
 
     def on_appended(self, message: Appended) -> None:
@@ -215,6 +221,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     @on(Input.Changed, "#timeline-filter")
     def _filter_changed(self) -> None:
         self._apply_filter()
+        self._refresh_title()
 
     @on(Input.Submitted, "#timeline-filter")
     def _filter_done(self) -> None:

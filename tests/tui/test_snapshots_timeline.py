@@ -1,0 +1,113 @@
+"""Snapshot tests of the Timeline (issue 13 must-show) at 80x24 and 160x48: the rows of a fixed audit log (you, an
+agent, a failed command, a git command, a checkpoint and a restore, yesterday's entry with its date), and at 80x24
+with the filter typed.
+
+Deterministic by construction: a real sandbox (`api-server`) is created, then the audit log is replaced by fixed
+lines about it (the create's own line carries the real time); the clock is the app's fixed one, and times are
+shown in UTC (TZ pinned). Update with `pytest tests/tui/test_snapshots_timeline.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Footer
+
+from services.config import Config
+from services.local.provider import LocalProvider
+from services.models import SandboxSpec
+from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
+from tests.tui.conftest import NOW, fixed_clock
+from tests.tui.test_snapshots import PLACEHOLDERS, PinnedProvider, _cleanup
+from tui.app import SandbenchApp
+from tui.screens.sandbox_list import SandboxListScreen
+from tui.screens.timeline import TimelineScreen
+
+pytestmark = pytest.mark.bwrap
+
+
+def _entries(sandbox: str) -> list[dict[str, Any]]:
+    t = NOW.timestamp()
+
+    def at(ago: float, op: str, who: str = "tester", **fields: Any) -> dict[str, Any]:
+        return {"ts": t - ago, "who": who, "provider": "local", "op": op, "outcome": "ok", "sandbox": sandbox, **fields}
+
+    return [
+        at(86_400 + 600, "create", name="api-server"),  # yesterday: the date shows, not the time
+        at(900, "write", path="src/app.py"),
+        at(840, "exec", "agent-7", program="pytest", argv=["pytest", "-q", "tests/"], ms=4210.0, exit=1),
+        at(780, "write", "agent-7", path="src/[bold]app[/].py"),
+        at(720, "exec", "agent-7", program="git", argv=["git", "commit", "-m", "fix the parser"], ms=95.0, exit=0),
+        at(660, "list", path="src"),  # a read: hidden unless asked for
+        at(600, "exec", program="cat", argv=["cat", "README"], internal=True, ms=3.0, exit=0),  # the app's probe
+        at(540, "checkpoint", name="3f2a9c01d4e7"),
+        at(480, "move", "agent-7", path="notes.txt", dest="docs/notes.txt"),
+        at(420, "delete", "agent-7", path="build/out.o"),
+        at(360, "exec", "agent-7", program="sh", argv=["sh", "-c", "rm -rf /tmp/x && make"], ms=72_000.0, exit=0),
+        at(300, "restore", name="3f2a9c01d4e7"),
+        at(240, "terminal"),
+        at(180, "exec", "agent-7", program="npm", argv=["npm", "install"], outcome="error:OperationTimeout"),
+        at(60, "stop"),
+    ]
+
+
+@pytest.fixture
+def timeline_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+    async def seed() -> None:
+        provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
+        service = SandboxService(provider, config)
+        info = await service.create(SandboxSpec(name="api-server"))
+        service.audit.close()
+        await provider.close()
+        lines = "".join(json.dumps(e) + "\n" for e in _entries(info.id))
+        config.audit_log.write_text(lines)
+
+    asyncio.run(seed())
+    yield config
+    asyncio.run(_cleanup(config))
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _app(config: Config) -> SandbenchApp:
+    cfg = dataclasses.replace(config, theme="textual-dark")
+    provider = PinnedProvider(LocalProvider(cfg.data_dir, owner_label=cfg.owner_label))
+    service = SandboxService(provider, cfg)  # type: ignore[arg-type]
+    return SandbenchApp(service, cfg, clock=fixed_clock, panes=PLACEHOLDERS, doctor=False)
+
+
+async def _timeline(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(app.screen, TimelineScreen) and app.screen.page is not None)
+    await wait_until(pilot, lambda: bool(app.screen.query_one(Footer).children))
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline(snap_compare: Any, timeline_home: Config, size: tuple[int, int]) -> None:
+    assert snap_compare(_app(timeline_home), terminal_size=size, run_before=_timeline)
+
+
+def test_timeline_filtered(snap_compare: Any, timeline_home: Config) -> None:
+    async def filtered(pilot: Pilot[Any]) -> None:
+        await _timeline(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, TimelineScreen)
+        await pilot.press("slash", *"who:agent-7 kind:exec")
+        await wait_until(pilot, lambda: len(screen.timeline.rows) == 3)
+        await pilot.pause()
+
+    assert snap_compare(_app(timeline_home), terminal_size=(80, 24), run_before=filtered)
