@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
@@ -148,6 +148,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.page: Page | None = None
         self.internal = False
         self.undo_id: str | None = None
+        self.status_text = ""  # the status line when the filter is not being typed: the last restore
         self.detail_entry: Entry | None = None
 
     def _app_now(self) -> float:
@@ -222,6 +223,16 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def _filter_changed(self) -> None:
         self._apply_filter()
         self._refresh_title()
+
+    FILTER_HINT = "filtering: who:NAME kind:exec|file|git|lifecycle|checkpoint|terminal words · enter: to the list"
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "timeline-filter":
+            self.query_one("#timeline-status", Static).update(Text(self.FILTER_HINT))
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "timeline-filter":
+            self.query_one("#timeline-status", Static).update(Text(self.status_text))
 
     @on(Input.Submitted, "#timeline-filter")
     def _filter_done(self) -> None:
@@ -365,15 +376,16 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             return
         result = await self.service.checkpoints.restore(self.sandbox_id, ref)
         text = (
-            f"restored to {result.target.id}: {result.written} written, {result.deleted} deleted · "
-            f"undo: u (checkpoint {result.before.id})"
+            f"restored to {result.target.id} · undo: u (checkpoint {result.before.id}) · "
+            f"{result.written} written, {result.deleted} deleted"
         )
         self.post_message(Restored(text, result.before.id))
 
     def on_restored(self, message: Restored) -> None:
         self.undo_id = message.undo
+        self.status_text = message.text
         self.query_one("#timeline-status", Static).update(Text(message.text))
-        tell(self, message.text, title="Restored")
+        tell(self, f"{message.text.split(' · ')[0]}; u undoes it", title="Restored", timeout=4)
 
 
 def open_timeline_screen(app: Any, service: SandboxService, sandbox_id: str, name: str) -> None:
