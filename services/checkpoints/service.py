@@ -152,11 +152,18 @@ class CheckpointService:
         kind: str,
         *,
         parent: Checkpoint | None = None,
+        if_changed: bool = False,
     ) -> tuple[Checkpoint, list[Entry]]:
+        """Checkpoint the workspace (the store lock held). `if_changed`: when nothing differs from the head
+        checkpoint (content, kinds, modes), take none and return the head itself."""
         store = self.store
         head, base = self._base(ws.sandbox_id)
         with Tree(ws.root) as tree:
             res = scan(tree, base, store, store=True, max_files=self.max_files, max_bytes=self.max_bytes)
+        if if_changed and head is not None and parent is None:
+            # the scan reuses the base's entries for names whose metadata did not move, so this is cheap
+            if not compare(store.manifest(head), res.entries):
+                return head, res.entries
         up = parent or head
         files = [e for e in res.entries if e.kind == "file"]
         ckpt = Checkpoint(
@@ -182,9 +189,9 @@ class CheckpointService:
         store.clear_index(ws.sandbox_id)  # the new head's manifest is the stat cache now
         return ckpt, res.entries
 
-    def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str) -> Checkpoint:
+    def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str, *, if_changed: bool = False) -> Checkpoint:
         with self.store.locked():
-            return self._checkpoint_locked(ws, message, kind)[0]
+            return self._checkpoint_locked(ws, message, kind, if_changed=if_changed)[0]
 
     async def create(self, sandbox_id: str, message: str = "", *, kind: str = "manual") -> Checkpoint:
         """Checkpoint the workspace now. Costs what changed since the last one (see services/checkpoints/scan)."""

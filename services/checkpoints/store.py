@@ -97,7 +97,7 @@ class Checkpoint:
     created_at: float
     message: str
     who: str
-    kind: str  # "manual", "before-restore", "fork"
+    kind: str  # "manual", "before-restore", "fork", "auto" (around an exec; pruned by retention)
     files: int
     bytes: int
     files_added: int

@@ -96,6 +96,7 @@ class ServerState:
             # others' sandboxes are never shown through the server: a token sees exactly its owner's
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
             svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
+            svc.redactor.add(*self.tokens.secrets())  # a serve token in an agent's command is masked in the log
             self._services[identity] = svc
         return svc
 
