@@ -44,7 +44,8 @@ async def main(url, key, name):
                 await sb.fs.upload_file(b"v1\n", "app.py")
                 await sb.fs.upload_file(b"keep me\n", "notes.txt")
             elif step == "command":
-                r = await sb.process.exec("echo v2 > app.py && rm notes.txt && echo built > out.txt")
+                cmd = "echo v2 > app.py && rm notes.txt && echo built > out.txt && echo compiled ok"
+                r = await sb.process.exec(cmd)
                 assert r.exit_code == 0, r.result
             elif step == "files":
                 await sb.fs.upload_file(b"later\n", "later.txt")
@@ -93,6 +94,8 @@ def world() -> Iterator[tuple[Path, str, str]]:
     """A private home (0711) shared by the server and the app; the server started on it."""
     require("tmux")
     home = make_home()
+    config = home.parent / "config.toml"  # the server's and the app's: every exec bracketed by checkpoints
+    config.write_text(config.read_text() + "auto_checkpoint = true\n")
     proc, port = start_serve(home)
     try:
         yield home, f"http://127.0.0.1:{port}/api", (home / "serve-token").read_text().strip()
@@ -122,36 +125,35 @@ def test_agent_work_shows_live_and_restoring_before_a_command_undoes_it(world: t
     t = Tmux(f"sandbench-tl-{os.getpid()}", "app")
     try:
         agent.step("setup")
-        has_autockpt = False
         env_args = [f"SANDBENCH_HOME={home}", f"SANDBENCH_CONFIG={home.parent / 'config.toml'}", "TERM=xterm-256color"]
         command = ["env", "-u", "COLUMNS", "-u", "LINES", *env_args, str(SANDBENCH)]
         t.run("-f", "/dev/null", "new-session", "-d", "-s", t.session, "-x", "120", "-y", "40", *command)
         t.wait_for(NAME)
-        # a checkpoint of the state the agent made, from the CLI (another process): what "before the command" is
-        # when the command has no automatic checkpoints of its own
-        base = json.loads(cli(home, "checkpoint", NAME, "-m", "after setup", "--json"))["id"]
         t.keys("t")
-        t.wait_for(f"Timeline · {NAME}", "write notes.txt", "write app.py", "checkpoint")
+        t.wait_for(f"Timeline · {NAME}", "write notes.txt", "write app.py")
 
+        # the agent's work appears live, newest first, each command as the agent wrote it
         agent.step("command")
-        t.wait_until(lambda s: any(" exec " in r for r in rows(s)), "the agent's command")
+        t.wait_for("sh -c 'echo v2 > app.py && rm notes.txt && echo built > out.txt")
         agent.step("files")
         t.wait_for("write later.txt", "delete out.txt")
         agent.step("second")
-        screen = t.wait_until(lambda s: sum(" exec " in r for r in rows(s)) >= 2, "the agent's second command")
-        top = rows(screen)[0]
-        assert " exec " in top  # newest first: the second command at the top
-        has_autockpt = "second.txt" in top  # the exec line carries its argv (and checkpoints) once audited so
+        screen = t.wait_for("sh -c 'echo second > second.txt'")
+        assert "second.txt" in rows(screen)[0]
+        assert [r.split()[3] for r in rows(screen)[:4]] == ["sh", "delete", "write", "sh"]
 
-        # the first command: filter to commands, then the oldest of them
+        # the first command: filter to it, see what it did, restore the state before it
         t.keys("/")
         t.wait_for("enter: to the list")
-        t.type("kind:exec out.txt" if has_autockpt else "kind:exec")
+        t.type("kind:exec out.txt")
         t.keys("Enter")
-        t.wait_until(lambda s: "enter: to the list" not in s, "the list focused again")
-        t.keys("End")
+        screen = t.wait_until(lambda s: "enter: to the list" not in s and len(rows(s)) == 1, "the command alone")
+        t.keys("Enter")
+        details = t.wait_for("compiled ok", "files it changed: 3", "exit code 0", "app.py", "notes.txt", "out.txt")
+        before = re.search(r"checkpoints: before ([0-9a-f]+) → after ([0-9a-f]+)", details)
+        assert before is not None, details
         t.keys("r")
-        dialog = t.wait_for("Restore?", "notes.txt (put back)", "app.py (restored)")
+        dialog = t.wait_for("Restore?", "notes.txt (put back)", "app.py (restored)", f"checkpoint {before.group(1)}")
         assert "can be undone" in dialog
         t.keys("Enter")
         # the status line keeps the undo checkpoint (the notification over it goes after a few seconds)
@@ -159,8 +161,7 @@ def test_agent_work_shows_live_and_restoring_before_a_command_undoes_it(world: t
         target = re.search(r"restored to ([0-9a-f]+)", status)
         undo = re.search(r"undo: u \(checkpoint ([0-9a-f]+)\)", status)
         assert target is not None and undo is not None, status
-        if not has_autockpt:
-            assert target.group(1) == base
+        assert target.group(1) == before.group(1)
 
         # the CLI, in another process, agrees: nothing differs from the state before the command ...
         now = json.loads(cli(home, "changes", NAME, "--since", target.group(1), "--json"))

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
+from services.checkpoints.store import CheckpointStore
 from services.config import Config
 from services.local.provider import LocalProvider
 from services.models import SandboxSpec
@@ -30,6 +31,7 @@ from tests.tui.test_snapshots import PLACEHOLDERS, PinnedProvider, _cleanup
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.timeline import TimelineScreen
+from widgets.diff_view import DiffView
 
 pytestmark = pytest.mark.bwrap
 
@@ -80,6 +82,43 @@ def timeline_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
     time.tzset()
 
 
+@pytest.fixture
+def command_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
+    """A sandbox with automatic checkpoints and one real command through the service (its output kept, its changes
+    between two real checkpoints); the checkpoint ids are made deterministic and the log's times fixed."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    ids = iter(f"c0ffee{n:06d}" for n in range(1, 1000))
+    monkeypatch.setattr(CheckpointStore, "new_id", lambda self: next(ids))
+
+    async def seed() -> None:
+        provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
+        service = SandboxService(provider, config)
+        info = await service.create(SandboxSpec(name="api-server", labels={"sandbench.auto-checkpoint": "on"}))
+        await service.mkdir(info.id, "src")
+        await service.write_file(info.id, "src/app.py", b"def main():\n    return 1\n")
+        await service.write_file(info.id, "notes.txt", b"keep me\n")
+        script = "sed -i 's/return 1/return 2/' src/app.py && rm notes.txt && echo built > out.txt && echo '[b]ok[/b]'"
+        await service.exec(info.id, ["sh", "-c", script])
+        service.audit.close()
+        await provider.close()
+        lines = [json.loads(line) for line in config.audit_log.read_text().splitlines()]
+        t = NOW.timestamp() - 300
+        fixed = []
+        for n, entry in enumerate(e for e in lines if e.get("sandbox") == info.id):
+            entry["ts"] = t + 10 * n
+            if "ms" in entry:
+                entry["ms"] = 48
+            fixed.append(json.dumps(entry) + "\n")
+        config.audit_log.write_text("".join(fixed))
+
+    asyncio.run(seed())
+    yield config
+    asyncio.run(_cleanup(config))
+    monkeypatch.undo()
+    time.tzset()
+
+
 def _app(config: Config) -> SandbenchApp:
     cfg = dataclasses.replace(config, theme="textual-dark")
     provider = PinnedProvider(LocalProvider(cfg.data_dir, owner_label=cfg.owner_label))
@@ -111,3 +150,19 @@ def test_timeline_filtered(snap_compare: Any, timeline_home: Config) -> None:
         await pilot.pause()
 
     assert snap_compare(_app(timeline_home), terminal_size=(80, 24), run_before=filtered)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline_command_details(snap_compare: Any, command_home: Config, size: tuple[int, int]) -> None:
+    async def expanded(pilot: Pilot[Any]) -> None:
+        await _timeline(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, TimelineScreen)
+        await pilot.press("enter")  # the newest entry: the command
+        diff = screen.query_one(DiffView)
+        await wait_until(pilot, lambda: len(diff.files) == 3)
+        output = screen.query_one("#detail-output", Static)
+        await wait_until(pilot, lambda: "[b]ok[/b]" in str(output.render()))
+        await pilot.pause()
+
+    assert snap_compare(_app(command_home), terminal_size=size, run_before=expanded)

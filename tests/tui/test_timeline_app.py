@@ -64,6 +64,8 @@ async def test_entries_appear_live_and_the_cursor_stays_on_its_row(
         assert app.focused is screen.timeline
         await pilot.press("escape")  # back to where it was opened from
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))
+        # and its follower is gone with it (no poll of the log left running)
+        await wait_until(pilot, lambda: not [w for w in app.workers if w.group == "timeline-load" and w.is_running])
 
 
 async def test_from_the_workspace_palette_and_reads_hidden_until_asked(
@@ -105,11 +107,10 @@ async def test_details_show_the_files_a_command_changed_and_restore_brings_them_
         await pilot.press("enter")
         head = screen.query_one("#detail-head", Static)
         await wait_until(pilot, lambda: "by you" in shown(head), show=lambda: shown(head))
-        entry = screen.timeline.current
-        if entry.before and entry.after:  # automatic checkpoints around the command: what it changed, with diffs
-            diff = screen.query_one(DiffView)
-            await wait_until(pilot, lambda: {f.path for f in diff.files} == {"keep.txt", "doomed.txt", "[red]new"})
-        # restore to before it: the confirmation names what changes and that it can be undone
+        files = screen.query_one("#detail-files", Static)
+        await wait_until(pilot, lambda: "unknown (no automatic checkpoints" in shown(files), show=lambda: shown(files))
+        # restore to before it: the nearest checkpoint before the command's time (it has none of its own);
+        # the confirmation names what changes and that it can be undone
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         message = shown(app.screen.query(".dialog-message").first(Static))
@@ -129,19 +130,48 @@ async def test_details_show_the_files_a_command_changed_and_restore_brings_them_
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.screen is screen)
-        await wait_until(pilot, lambda: b"two" in _sync_read(service, box.id, "keep.txt"), timeout=20)
+
+        async def undone() -> bool:
+            return (await service.read_file(box.id, "keep.txt")).data == b"one\ntwo\n"
+
+        await wait_until(pilot, undone, "the undo", timeout=20)
 
 
-def _sync_read(service: SandboxService, sandbox_id: str, path: str) -> bytes:
-    """The file as the provider's workspace holds it now (read on the host side of the local provider)."""
-    from services.watch import local_workspace
-
-    root = local_workspace(service, sandbox_id)
-    assert root is not None
-    try:
-        return (root / path).read_bytes()
-    except FileNotFoundError:
-        return b""
+async def test_with_automatic_checkpoints_an_exec_shows_its_output_and_changes_and_restores_to_its_before(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    await service.set_labels(box.id, {"sandbench.auto-checkpoint": "on"})
+    await service.write_file(box.id, "keep.txt", b"one\n")
+    await service.write_file(box.id, "doomed.txt", b"precious\n")
+    await service.exec(box.id, ["sh", "-c", "echo before > early.txt"])  # an earlier command, with its own bracket
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        script = "echo two >> keep.txt; rm doomed.txt; echo x > '[red]new'; printf '[bold]done\\033[31m\\n'"
+        await service.exec(box.id, ["sh", "-c", script])
+        await wait_until(pilot, lambda: "[red]new" in rows(screen)[0], show=lambda: repr(rows(screen)))
+        await pilot.press("home", "enter")
+        entry = screen.timeline.current
+        assert entry is not None and entry.before and entry.after and entry.output
+        diff = screen.query_one(DiffView)
+        await wait_until(pilot, lambda: {f.path for f in diff.files} == {"keep.txt", "doomed.txt", "[red]new"})
+        assert {f.path: f.status for f in diff.files} == {"keep.txt": "M", "doomed.txt": "D", "[red]new": "A"}
+        assert "files it changed: 3" in shown(screen.query_one("#detail-files", Static))
+        output = screen.query_one("#detail-output", Static)
+        await wait_until(pilot, lambda: "[bold]done\\x1b[31m" in shown(output), show=lambda: shown(output))
+        head = shown(screen.query_one("#detail-head", Static))
+        assert "exit code 0" in head and f"before {entry.before}" in head
+        # r: back to the command's own `before` checkpoint
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        message = shown(app.screen.query(".dialog-message").first(Static))
+        assert f"checkpoint {entry.before}" in message
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.undo_id is not None)
+        assert (await service.read_file(box.id, "doomed.txt")).data == b"precious\n"
+        assert (await service.read_file(box.id, "keep.txt")).data == b"one\n"
+        assert (await service.read_file(box.id, "early.txt")).data == b"before\n"  # the earlier command's: kept
+        assert (await service.checkpoints.changes(box.id, since=entry.before)).changes == []
 
 
 async def test_sandbox_text_is_plain_text_never_markup(
