@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
-from services.models import SandboxInfo
+from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.tui.conftest import run_from_palette
@@ -191,3 +191,49 @@ async def test_sandbox_text_is_plain_text_never_markup(
         line = "".join(seg.text for seg in view.render_line(1))
         assert "write [bold]f[red]\\x1b.txt" in line
         assert not any("\x1b" in seg.text for y in range(3) for seg in view.render_line(y))
+
+
+async def test_another_owners_sandbox_seen_read_only_shows_its_agent_by_name_and_refuses_restore(
+    provider: Any, config: Any
+) -> None:
+    import dataclasses
+
+    from services.sandbox_service import SandboxService as Service
+    from tests.tui.conftest import fixed_clock, notifications
+
+    open_config = dataclasses.replace(config, show_others=True)
+    alice = Service(provider, dataclasses.replace(open_config, identity="alice"))
+    me = Service(provider, open_config)
+    try:
+        theirs = await alice.create(SandboxSpec(name="theirs"))
+        await alice.write_file(theirs.id, "a.txt", b"x")
+        await alice.checkpoints.create(theirs.id)
+        await alice.write_file(theirs.id, "b.txt", b"y")
+        app = SandbenchApp(me, open_config, clock=fixed_clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+            screen = app.screen
+            assert isinstance(screen, SandboxListScreen)
+            await pilot.press("o")
+            await wait_until(pilot, lambda: theirs.id in screen.table.rows)
+            screen.table.move_cursor(row=screen.table.get_row_index(theirs.id), animate=False)
+            await pilot.pause()
+            timeline = await open_from_list(pilot, app)
+            assert rows(timeline)[:2] == ["write b.txt", "checkpoint " + rows(timeline)[1].split()[-1]]
+            line = "".join(seg.text for seg in timeline.timeline.render_line(0))
+            assert "alice" in line and "you" not in line  # another identity shows as its own name
+            await pilot.press("r")
+            await wait_until(pilot, lambda: any("read-only" in n for n in notifications(app)))
+            assert not isinstance(app.screen, ConfirmDialog)
+            assert (await me.read_file(theirs.id, "b.txt")).data == b"y"
+            # every Timeline action has its help line (the help screen, f1, reads these)
+            from tui.registry import help_groups
+
+            groups = dict(help_groups(timeline))
+            ids = {e.id for e in groups["Timeline"]}
+            assert {"timeline.restore", "timeline.undo", "timeline.filter", "timeline.expand"} <= ids
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+    finally:
+        alice.audit.close()
+        me.audit.close()

@@ -14,6 +14,7 @@ Opened from the workspace (`workspace.timeline`, and the palette's "Timeline") a
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -181,6 +182,8 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             if self.page.older:
                 more = "more than " if self.page.older_capped else ""
                 title.append(f", {more}{self.page.older} older not shown", style="dim")
+            if self.page.garbage:
+                title.append(f", {self.page.garbage} unreadable lines skipped", style="dim")
             title.append(" · live", style="green")
         if not self.internal:
             title.append(" · probes hidden (i)", style="dim")
@@ -215,9 +218,9 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     # -- filter ------------------------------------------------------------------------------------------------
     def _apply_filter(self) -> None:
         text = self.query_one("#timeline-filter", Input).value
-        self.timeline.set_filter(
-            Filter.parse(text.replace("who:you", f"who:{self.service.identity}"), internal=self.internal)
-        )
+        # "who:you" is the person at the app, as the rows show them
+        text = re.sub(r"(?i)\bwho:you\b", lambda _m: f"who:{self.service.identity}", text)
+        self.timeline.set_filter(Filter.parse(text, internal=self.internal))
 
     @on(Input.Changed, "#timeline-filter")
     def _filter_changed(self) -> None:
@@ -332,12 +335,22 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.query_one(DiffView).set_diff(message.files)
 
     # -- restore -----------------------------------------------------------------------------------------------
+    def _read_only(self) -> bool:
+        """Another owner's sandbox, seen read-only (`show_others`): its Timeline is shown, restoring is theirs."""
+        info = self.service.cached(self.sandbox_id)
+        if info is not None and not self.service.owns(info):
+            tell(self, "read-only: this sandbox is not yours, so restoring it is its owner's to do", severity="warning")
+            return True
+        return False
+
     def action_restore(self) -> None:
         entry = self.timeline.current
-        if entry is not None:
+        if entry is not None and not self._read_only():
             self._restore(entry)
 
     def action_undo(self) -> None:
+        if self._read_only():
+            return
         if self.undo_id is None:
             tell(self, "nothing to undo: no restore made here yet")
             return
