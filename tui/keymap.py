@@ -88,7 +88,8 @@ LIST_KEYS: tuple[Key, ...] = (
         "t",
         "timeline",
         "Timeline",
-        "Everything done in the selected sandbox, live (tui/screens/timeline.py)",
+        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        show=False,  # the footer is full at 80 columns; the help screen and the palette list it
     ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
     Key(
