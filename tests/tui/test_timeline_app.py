@@ -237,3 +237,28 @@ async def test_another_owners_sandbox_seen_read_only_shows_its_agent_by_name_and
     finally:
         alice.audit.close()
         me.audit.close()
+
+
+async def test_an_entry_whose_checkpoints_and_output_are_gone_says_so(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    import json
+    import time
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        # an exec line whose checkpoints were pruned by retention and whose output was dropped (another process)
+        entry = {"ts": time.time(), "who": "agent-7", "provider": "local", "op": "exec", "outcome": "ok"}
+        entry.update(sandbox=box.id, path="", program="make", argv=["make"], ms=12, exit=2)
+        entry.update(before="0123456789ab", after="ba9876543210", output="0123456789abcdef-01234567")
+        with open(service.config.audit_log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        await wait_until(pilot, lambda: rows(screen)[:1] == ["make"], show=lambda: repr(rows(screen)))
+        await pilot.press("home", "enter")
+        files = screen.query_one("#detail-files", Static)
+        await wait_until(pilot, lambda: "not available" in shown(files), show=lambda: shown(files))
+        output = screen.query_one("#detail-output", Static)
+        assert "output not available" in shown(output)
+        assert "exit code 2" in shown(screen.query_one("#detail-head", Static))
+        assert app.screen is screen  # nothing raised to the error route

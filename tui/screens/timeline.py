@@ -312,12 +312,15 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             output = "(no output kept for this command)"
         if entry.kind in ("exec", "git"):
             if entry.before and entry.after and entry.before != entry.after:
-                _, changes = await self.service.checkpoints.diff_between(self.sandbox_id, entry.before, entry.after)
-                shown = changes[:DETAIL_FILES]
-                files = diff_files(shown)
-                note = f"files it changed: {len(changes)}" + (
-                    f" (first {DETAIL_FILES} shown)" if len(changes) > DETAIL_FILES else ""
-                )
+                try:
+                    _, changes = await self.service.checkpoints.diff_between(self.sandbox_id, entry.before, entry.after)
+                except SandbenchError as exc:  # a checkpoint no longer kept (retention), a store refusal
+                    note = f"files it changed: not available ({safe_text(str(exc))})"
+                else:
+                    files = diff_files(changes[:DETAIL_FILES])
+                    note = f"files it changed: {len(changes)}" + (
+                        f" (first {DETAIL_FILES} shown)" if len(changes) > DETAIL_FILES else ""
+                    )
             elif entry.before or entry.after:
                 note = "files it changed: none"
             else:
