@@ -262,3 +262,26 @@ async def test_an_entry_whose_checkpoints_and_output_are_gone_says_so(
         assert "output not available" in shown(output)
         assert "exit code 2" in shown(screen.query_one("#detail-head", Static))
         assert app.screen is screen  # nothing raised to the error route
+
+
+async def test_scrolled_down_new_entries_keep_the_cursor_row_where_it_is_on_screen(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    for i in range(60):
+        await service.write_file(box.id, f"f{i:02d}.txt", b"x")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        view = screen.timeline
+        await pilot.press("pagedown", "pagedown", "down")
+        await pilot.pause()
+        entry, line = view.current, view.cursor - int(view.scroll_y)
+        assert entry is not None and view.scroll_y > 0
+        for i in range(3):
+            await service.write_file(box.id, f"new{i}.txt", b"y")
+        await wait_until(pilot, lambda: rows(screen)[0] == "write new2.txt")
+        await pilot.pause()
+        assert view.current == entry  # the same entry ...
+        assert view.cursor - int(view.scroll_y) == line  # ... on the same screen line
+        rendered = "".join(seg.text for seg in view.render_line(line))
+        assert entry.what in rendered
