@@ -86,7 +86,29 @@ class Bracket:
             return None
         if ckpt.id == self.before_id:
             return None  # the command changed nothing
+        from services.checkpoints.retention import maybe_prune
+
+        await maybe_prune(self.svc, self.sandbox_id)
         return ckpt.id
+
+
+def state(svc: SandboxService, info: SandboxInfo) -> tuple[bool, str]:
+    """Whether automatic checkpoints are on for this sandbox, and where that comes from ("sandbox" or "config")."""
+    value = info.labels.get(LABEL)
+    return enabled(svc, info), "sandbox" if value in VALUES else "config"
+
+
+async def set_auto(svc: SandboxService, sandbox_id: str, value: str) -> SandboxInfo:
+    """Turn automatic checkpoints `on` or `off` for one sandbox, or back to the config's `default`."""
+    if value not in (*VALUES, "default"):
+        raise InvalidInput("auto-checkpoint is on, off or default")
+    if value == "on":
+        refuse_unless_local(svc)
+    info = await svc.get(sandbox_id)
+    labels = {k: v for k, v in info.labels.items() if k != LABEL}
+    if value != "default":
+        labels[LABEL] = value
+    return await svc.set_labels(sandbox_id, labels)
 
 
 async def bracket(svc: SandboxService, sandbox_id: str, summary: str) -> Bracket | None:
