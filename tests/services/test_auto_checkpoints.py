@@ -29,6 +29,13 @@ def execs(home: Path) -> list[dict[str, object]]:
     return [e for e in map(json.loads, lines) if e["op"] == "exec"]
 
 
+@pytest.fixture(autouse=True)
+def _no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the scans here are a few ms: without this, every marker would be too fresh to trust, and the skipped scan
+    # before a command (and what must stop it being skipped) would go untested
+    monkeypatch.setattr(auto, "SETTLE_NS", 0)
+
+
 @pytest.fixture
 async def svc(provider: LocalProvider, config: Config) -> AsyncIterator[SandboxService]:
     s = SandboxService(provider, dataclasses.replace(config, auto_checkpoint=True))
@@ -73,6 +80,28 @@ async def test_a_command_s_own_changes_are_between_its_checkpoints(svc: SandboxS
     assert [c.path for c in own.changes] == ["src/x.txt"]
     pre = await svc.checkpoints.between(box.id, str(e["after"]), str(e2["before"]))
     assert [c.path for c in pre.changes] == ["src/by-hand.txt"]
+    assert svc.counters["auto-checkpoint.before-skipped"] == 1  # only e's: nothing ran or wrote between
+
+
+async def test_a_terminal_between_commands_is_not_blamed_on_the_next(svc: SandboxService) -> None:
+    from tests.conftest import wait_until
+
+    box = await svc.create(SandboxSpec(name="term"))
+    first = await run(svc, box, "echo a > a.txt")
+    again = await run(svc, box, "echo b > b.txt")
+    assert again["before"] == first["after"] and svc.counters["auto-checkpoint.before-skipped"] == 1
+    term = await svc.open_terminal(box.id)
+    await term.write(b"echo typed > t.txt; exit\n")
+    await asyncio.wait_for(term.wait(), 20)
+    await term.close()
+    ws = svc.provider.workspace_path(box.id)  # type: ignore[attr-defined]
+    await wait_until(None, lambda: (ws / "t.txt").exists(), "the terminal's file")
+    e = await run(svc, box, "echo c > c.txt")
+    assert svc.counters["auto-checkpoint.before-skipped"] == 1  # the terminal's process showed: it scanned first
+    own = await svc.checkpoints.between(box.id, str(e["before"]), str(e["after"]))
+    assert [c.path for c in own.changes] == ["c.txt"]
+    pre = await svc.checkpoints.between(box.id, str(again["after"]), str(e["before"]))
+    assert "t.txt" in [c.path for c in pre.changes]  # (with the shell's .bash_history)
 
 
 async def test_a_command_that_changes_nothing_adds_no_checkpoint(svc: SandboxService) -> None:
