@@ -255,6 +255,8 @@ class SandboxService:
             else:
                 self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program, outcome=outcome)
 
+        if write and op != "exec" and self.provider.name == "local":
+            self._moved(sandbox_id)
         self._busy[sandbox_id] += 1
         try:
             await self.ensure_running(sandbox_id, write=write)
@@ -282,6 +284,12 @@ class SandboxService:
         record()
         await self._touch(sandbox_id)
         return result
+
+    def _moved(self, sandbox_id: str) -> None:
+        """A host-side write is coming: the next exec with automatic checkpoints scans before it runs."""
+        from services.checkpoints.auto import forget_clean
+
+        forget_clean(self.config.data_dir, sandbox_id)
 
     async def _touch(self, sandbox_id: str) -> None:
         now = self._clock()

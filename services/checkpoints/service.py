@@ -34,6 +34,7 @@ from services.local.fsapi import WorkspaceFS
 from services.models import SandboxInfo, SandboxSpec
 
 if TYPE_CHECKING:
+    from services.checkpoints.retention import Deleted
     from services.sandbox_service import SandboxService
 
 MESSAGE_MAX = 500
@@ -307,6 +308,33 @@ class CheckpointService:
             return out
 
         return cs, await asyncio.to_thread(run)
+
+    # -- delete -------------------------------------------------------------------------------------------------
+    async def delete(self, sandbox_id: str, ref: str) -> Deleted:
+        """Delete one checkpoint (not the one the workspace is at): its children, in this sandbox or a fork, are
+        re-based onto its parent so each stays restorable as it was, and blobs nothing names any more are freed."""
+        from services.checkpoints.retention import delete_locked
+
+        try:
+            await self._owned(sandbox_id)
+            store = self.store
+
+            def run() -> Deleted:
+                with store.locked():
+                    target = self.resolve(sandbox_id, ref)
+                    return delete_locked(store, sandbox_id, [target.id])
+
+            result = await asyncio.to_thread(run)
+        except SandbenchError as exc:
+            self._audit("checkpoint-delete", sandbox_id, name=ref[:40], outcome=f"error:{type(exc).__name__}")
+            raise
+        self._audit("checkpoint-delete", sandbox_id, name=result.ids[0] if result.ids else ref[:40])
+        return result
+
+    async def _owned(self, sandbox_id: str) -> None:
+        """Ownership for a store-only write (no need to start the sandbox): read it, and refuse others'."""
+        _ = self.store
+        self.svc._check_access(await self.svc.get(sandbox_id), sandbox_id, write=True)
 
     # -- restore ------------------------------------------------------------------------------------------------
     def _restore_sync(self, ws: _Workspace, ref: str, scope: list[str] | None) -> RestoreResult:

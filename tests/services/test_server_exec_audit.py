@@ -15,6 +15,8 @@ from tests.services.test_server_harness import OTHER, Serve, unique
 
 serve = harness.serve  # the shared fixture
 sdk = harness.sdk  # the shared fixture
+dservice = harness.dservice  # the shared fixture
+dbox = harness.dbox  # the shared fixture
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
 
@@ -67,4 +69,35 @@ async def test_agent_commands_are_audited_with_the_token_identity(serve: Serve, 
         await theirs.delete()
     finally:
         await other.close()
+    await sb.delete()
+
+
+async def test_automatic_checkpoints_are_refused_on_daytona(dservice: Any, dbox: Any) -> None:
+    import dataclasses
+
+    from services.checkpoints import auto
+    from services.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="local sandboxes only"):
+        await auto.set_auto(dservice, dbox.id, "on")
+    assert auto.LABEL not in (await dservice.get(dbox.id)).labels  # nothing was set
+    dservice.config = dataclasses.replace(dservice.config, auto_checkpoint=True)
+    try:
+        with pytest.raises(InvalidInput, match="local sandboxes only"):
+            await dservice.exec(dbox.id, ["true"])
+    finally:
+        dservice.config = dataclasses.replace(dservice.config, auto_checkpoint=False)
+
+
+async def test_an_agent_cannot_switch_its_own_recording_off(serve: Serve, sdk: Any) -> None:
+    from daytona import CreateSandboxFromSnapshotParams
+
+    sb = await sdk.create(
+        CreateSandboxFromSnapshotParams(name=unique(), labels={"sandbench.auto-checkpoint": "off", "team": "a"}),
+        timeout=30,
+    )
+    assert "sandbench.auto-checkpoint" not in sb.labels and sb.labels["team"] == "a"
+    await sb.set_labels({"sandbench.auto-checkpoint": "off", "team": "b"})
+    await sb.refresh_data()
+    assert "sandbench.auto-checkpoint" not in sb.labels and sb.labels["team"] == "b"
     await sb.delete()
