@@ -368,6 +368,10 @@ async def open_timeline(
 
 
 # -- filtering ---------------------------------------------------------------------------------------------------
+# the short names the view's kind column shows, and a plural or two people type
+KIND_ALIASES = {"life": "lifecycle", "ckpt": "checkpoint", "term": "terminal", "files": "file", "commands": "exec"}
+
+
 @dataclass(frozen=True)
 class Filter:
     """`who:NAME` / `kind:KIND` terms and free text (every word must appear), as typed in the view's filter."""
@@ -387,7 +391,7 @@ class Filter:
             if low.startswith("who:") and len(term) > 4:
                 who.add(low[4:])
             elif low.startswith("kind:") and len(term) > 5:
-                kinds.add(low[5:])
+                kinds.add(KIND_ALIASES.get(low[5:], low[5:]))
             else:
                 words.append(low)
         return cls(frozenset(who), frozenset(kinds), tuple(words), internal)

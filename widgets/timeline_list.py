@@ -137,6 +137,7 @@ class TimelineList(ScrollView, can_focus=True):
         self.filter = Filter()
         self.cursor = 0
         self.footnote = ""  # "N older entries not shown": the last row when set
+        self.dropped = 0  # the oldest entries let go to keep at most `cap` while following
 
     # -- content --------------------------------------------------------------------------------------------
     @property
@@ -158,6 +159,7 @@ class TimelineList(ScrollView, can_focus=True):
         keep = self.current
         self.all[:0] = entries
         if cap is not None and len(self.all) > cap:
+            self.dropped += len(self.all) - cap
             del self.all[cap:]
         added = sum(1 for e in entries if self.filter.matches(e))
         if not added:

@@ -128,7 +128,7 @@ def test_filters_by_who_kind_and_text(tmp_path: Path) -> None:
     assert ops("") == ["stop", "git commit -m x", "write src/app.py", "pytest -q"]
     assert ops("who:agent-7") == ["git commit -m x", "pytest -q"]
     assert ops("who:AGENT-7 kind:git") == ["git commit -m x"]
-    assert ops("kind:lifecycle") == ["stop"]
+    assert ops("kind:lifecycle") == ops("kind:life") == ["stop"]
     assert ops("APP.py") == ["write src/app.py"]
     assert ops("kind:exec") == ["pytest -q"]
     assert len(ops("", internal=True)) == 6

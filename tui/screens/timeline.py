@@ -179,9 +179,10 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if self.page is not None:
             total, shown = len(self.timeline.all), len(self.timeline.rows)
             title.append(f" · {total} entries" if shown == total else f" · {shown} of {total} entries", style="dim")
-            if self.page.older:
+            older = self.page.older + self.timeline.dropped + (self.reader.skipped if self.reader else 0)
+            if older:
                 more = "more than " if self.page.older_capped else ""
-                title.append(f", {more}{self.page.older} older not shown", style="dim")
+                title.append(f", {more}{older} older not shown", style="dim")
             if self.page.garbage:
                 title.append(f", {self.page.garbage} unreadable lines skipped", style="dim")
             title.append(" · live", style="green")
