@@ -474,7 +474,7 @@ OUTPUT_LIMIT = 256 * 1024  # bytes of a command's output the view shows
 def output_text(data: bytes, limit: int = OUTPUT_LIMIT) -> str:
     """A command's output as printable lines: decoded leniently, escapes and controls made visible, bounded."""
     cut = len(data) > limit
-    text = data[:limit].decode("utf-8", "replace")
+    text = data[:limit].decode("utf-8", "replace").removesuffix("\n")  # a last newline ends a line, adds none
     lines = [safe_text(line.replace("\t", "    ")) for line in text.replace("\r\n", "\n").split("\n")]
     if cut:
         lines.append(f"… ({len(data) - limit} more bytes not shown)")
