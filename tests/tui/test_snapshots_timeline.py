@@ -10,8 +10,10 @@ shown in UTC (TZ pinned). Update with `pytest tests/tui/test_snapshots_timeline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -61,11 +63,24 @@ def _entries(sandbox: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def timeline_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
-    monkeypatch.setenv("TZ", "UTC")
+@contextlib.contextmanager
+def utc() -> Iterator[None]:
+    """Times shown in UTC for the frame (the rows show local time), the process's zone put back after."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
     time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
 
+
+@pytest.fixture
+def timeline_home(config: Config) -> Iterator[Config]:
     async def seed() -> None:
         provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
         service = SandboxService(provider, config)
@@ -76,18 +91,15 @@ def timeline_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
         config.audit_log.write_text(lines)
 
     asyncio.run(seed())
-    yield config
+    with utc():
+        yield config
     asyncio.run(_cleanup(config))
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture
 def command_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
     """A sandbox with automatic checkpoints and one real command through the service (its output kept, its changes
     between two real checkpoints); the checkpoint ids are made deterministic and the log's times fixed."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
     ids = iter(f"c0ffee{n:06d}" for n in range(1, 1000))
     monkeypatch.setattr(CheckpointStore, "new_id", lambda self: next(ids))
 
@@ -113,10 +125,9 @@ def command_home(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Co
         config.audit_log.write_text("".join(fixed))
 
     asyncio.run(seed())
-    yield config
+    with utc():
+        yield config
     asyncio.run(_cleanup(config))
-    monkeypatch.undo()
-    time.tzset()
 
 
 def _app(config: Config) -> SandbenchApp:
