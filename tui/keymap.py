@@ -83,6 +83,14 @@ LIST_KEYS: tuple[Key, ...] = (
         "Copy the selected sandbox's id to the clipboard (OSC 52)",
         show=False,
     ),
+    Key(
+        "list.timeline",
+        "t",
+        "timeline",
+        "Timeline",
+        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        show=False,  # the footer is full at 80 columns; the help screen and the palette list it
+    ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
     Key(
         "list.toggle_others",
@@ -308,6 +316,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "snapshot",
         "Snapshot",
         "Save this sandbox's files as a named snapshot",
+        show=False,
+    ),
+    Key(
+        "workspace.timeline",
+        "shift+f12",  # f12 is the editor's "save all"
+        "timeline",
+        "Timeline",
+        "Everything done in this sandbox — by you, the CLI or an agent — live; what each command changed; restore",
         show=False,
     ),
     Key(

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from services.checkpoints.auto import LABEL as AUTO_LABEL
 from services.config import Config
 from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound, SnapshotNotFound
 from services.models import AUTO_ARCHIVE_DEFAULT, AUTO_DELETE_NEVER, Resources, SandboxInfo, SandboxSpec, SandboxState
@@ -96,6 +97,7 @@ class ServerState:
             # others' sandboxes are never shown through the server: a token sees exactly its owner's
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
             svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
+            svc.redactor.add(*self.tokens.secrets())  # a serve token in an agent's command is masked in the log
             self._services[identity] = svc
         return svc
 
@@ -197,6 +199,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _agent_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A client's labels without the automatic-checkpoint switch: whether an agent's commands are recorded is the
+    operator's choice (config, or `sandbench config NAME auto-checkpoint`), never the agent's."""
+    return {k: v for k, v in labels.items() if k != AUTO_LABEL}
+
+
 def toolbox_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}/toolbox"
 
@@ -244,6 +252,7 @@ def spec_from_create(body: dict[str, Any]) -> SandboxSpec:
     labels = body.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise InvalidInput("labels must map strings to strings")
+    labels = _agent_labels(labels)
     defaults = Resources()
     resources = Resources(
         cpu=_int(body, "cpu", defaults.cpu, 1, 64),
@@ -381,6 +390,9 @@ async def set_labels(request: web.Request) -> web.Response:
     labels = body.get("labels")
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise InvalidInput("labels must map strings to strings")
+    labels = _agent_labels(labels)
+    if AUTO_LABEL in info.labels:
+        labels[AUTO_LABEL] = info.labels[AUTO_LABEL]
     new = await service_of(request).set_labels(info.id, labels)
     return wire.json_response({"labels": lifecycle.wire_labels(new.labels, service_of(request).owner_label)})
 

@@ -418,6 +418,9 @@ async def _exec(svc: SandboxService, session: Session, cmd: Command, base_env: d
             stdin=stdin,
             on_output=on_output,
             keep_output=0,
+            shown_argv=["sh", "-c", cmd.command],  # the agent's command, not the session wrapper
+            shown_cwd=session.cwd,
+            shown_output=lambda: b"".join(data for _which, data in cmd.sealed()),  # without the state trailer
         )
     except SandbenchError as exc:
         cmd.emit(STDERR_MARK, f"sandbench: {exc.public}\n".encode())

@@ -455,6 +455,8 @@ async def execute(request: web.Request) -> web.Response:
         env=env,
         timeout=timeout,
         keep_output=EXEC_MAX_OUTPUT + 1,
+        shown_argv=["sh", "-c", command],  # the audit log shows the agent's command, not our wrapper
+        shown_cwd=cwd,
     )
     if result.timed_out:
         raise OperationTimeout(f"command execution timeout: the command ran longer than {timeout:g} s and was killed")
@@ -550,7 +552,13 @@ async def code_run(request: web.Request) -> web.Response:
         command = ["/bin/sh", "-c", MERGE_WRAPPER, "sh", *runner, code, *argv]
     env = state_of(request).env.merged(sid(request), envs)
     result = await run_command(
-        request, sid(request), command, env=env, timeout=timeout, keep_output=EXEC_MAX_OUTPUT + 1
+        request,
+        sid(request),
+        command,
+        env=env,
+        timeout=timeout,
+        keep_output=EXEC_MAX_OUTPUT + 1,
+        shown_argv=[*runner, code, *argv],  # the agent's code as the audit log shows it, without the chart hook
     )
     if result.timed_out:
         raise OperationTimeout(f"code execution timeout: the code ran longer than {timeout} s and was killed")

@@ -464,6 +464,11 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
         open_search(self)
 
+    def action_timeline(self) -> None:
+        from tui.screens.timeline import open_timeline_screen  # made on first use
+
+        open_timeline_screen(self.app, self.service, self.info.id, self.info.name)
+
     def action_copy_name(self) -> None:
         self.app.copy_to_clipboard(self.info.name)
         tell(self, f"copied {safe_text(self.info.name)}", timeout=2)
