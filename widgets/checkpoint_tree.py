@@ -118,7 +118,8 @@ class CheckpointTree(RowTree[CheckpointRow]):
             message = message[: MESSAGE_CELLS - 1] + "…"
         text.append(f"  {message:<{MESSAGE_CELLS}}")
         text.append(f"  {visible(c.who)}", style="grey62")
-        text.append(f"  +{c.files_added} files {human_size(c.bytes_added)}", style="grey62")
+        files = "file" if c.files_added == 1 else "files"
+        text.append(f"  +{c.files_added} {files} {human_size(c.bytes_added)}", style="grey62")
         if row.head:
             text.append("  HEAD", style=Style(color="bright_green", bold=True))
         if row.origin:

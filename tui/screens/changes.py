@@ -33,7 +33,7 @@ from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
 from services.git_parse import visible
-from tui.footer import FittedFooter
+from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
@@ -49,6 +49,22 @@ if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
 
 STACK_WIDTH = 100  # below this many columns the diff goes below the tree
+# What the footer keeps first when the width is short (tui/footer.py: per "pane", best first)
+PRIORITY.setdefault(
+    "changes",
+    (
+        "changes.restore",
+        "changes.restore_hunk",
+        "changes.rollback",
+        "app.help",
+        "changes.restart_terminals",
+        "changes.pick",
+        "diff.next_hunk",
+        "changes.checkpoint",
+        "changes.close",
+        "changes.refresh",
+    ),
+)
 
 CHANGES_KEYS: tuple[Key, ...] = (
     Key("changes.close", "escape,f9", "close", "Back", "Back to the workspace"),
@@ -280,7 +296,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 yield Static(Text("looking for changes…"), id="changes-empty")
                 yield ChangesTree(id="changes-tree")
             yield DiffView(id="changes-diff")
-        yield FittedFooter()
+        yield FittedFooter(pane=lambda: "changes")
 
     @property
     def file_tree(self) -> ChangesTree:
@@ -387,9 +403,9 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             return False
         if action == "restore_hunk":
             d = self.diff
-            return bool(d is not None and d.raw and d.mtime is not None) or None
+            return bool(d is not None and d.raw and d.mtime is not None)
         if action == "restart_terminals":
-            return self.offer_restart or None
+            return self.offer_restart
         return True
 
     def action_close(self) -> None:

@@ -25,7 +25,7 @@ from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
 from services.git_parse import DiffFile, visible
 from services.models import SandboxInfo
-from tui.footer import FittedFooter
+from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, _count, _undo, describe
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
@@ -67,6 +67,22 @@ CHECKPOINTS_KEYS: tuple[Key, ...] = (
         "restart_terminals",
         "Restart terminals",
         "After a restore: restart the workspace's terminals, so programs start on the restored files (asks first)",
+    ),
+)
+
+PRIORITY.setdefault(
+    "checkpoints",
+    (
+        "checkpoints.changes",
+        "checkpoints.mark",
+        "checkpoints.diff",
+        "checkpoints.restore",
+        "app.help",
+        "checkpoints.restart_terminals",
+        "checkpoints.fork",
+        "checkpoints.take",
+        "checkpoints.close",
+        "checkpoints.refresh",
     ),
 )
 
@@ -149,7 +165,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         yield Static(Text("loading…"), id="ck-empty")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
-        yield FittedFooter()
+        yield FittedFooter(pane=lambda: "checkpoints")
 
     @property
     def ck_tree(self) -> CheckpointTree:
@@ -220,7 +236,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if action in ("changes", "mark", "diff", "restore", "fork") and not self.ckpts:
             return False
         if action == "restart_terminals":
-            return self.offer_restart or None
+            return self.offer_restart
         return True
 
     def action_close(self) -> None:
@@ -319,10 +335,15 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if c is None:
             return
         cps = self.service.checkpoints
+        made: list[tuple[SandboxInfo, Checkpoint]] = []
 
         async def fork(name: str) -> None:
-            info, first = await cps.fork(self.sandbox_id, name.strip(), at=c.id)
-            self.post_message(Forked(info, first))
+            made.append(await cps.fork(self.sandbox_id, name.strip(), at=c.id))
+
+        def done(answer: object) -> None:
+            # the dialog has closed (it stays open on a rejection, with the name typed): offer to open the fork
+            if isinstance(answer, str) and made:
+                self.post_message(Forked(*made[-1]))
 
         self.app.push_screen(
             InputDialog(
@@ -331,7 +352,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 value=f"{self.sandbox_name}-fork",
                 validate=lambda v: None if v.strip() else "a sandbox needs a name",
                 submit=fork,
-            )
+            ),
+            done,
         )
 
     def on_forked(self, message: Forked) -> None:
@@ -345,7 +367,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.app.push_screen(
             ConfirmDialog(
                 "Forked",
-                f"{visible(info.name)} is made from checkpoint {message.ckpt.parent or ''}. Open its workspace?",
+                f"{visible(info.name)} is made from checkpoint {(message.ckpt.parent or '')[:SHORT]}. "
+                "Open its workspace?",
                 confirm="Open",
             ),
             answer,
