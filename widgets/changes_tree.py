@@ -1,5 +1,5 @@
 """The Changes view's file tree: what changed in a workspace since a checkpoint, by folder (collapsible), each file
-with git's letter (A added, M modified, D deleted, T type or mode) and its size.
+with git's letter (A added, M modified, D deleted, T type or mode) and its size. A `.git` folder starts folded.
 
 `change_rows` builds the rows from `services.checkpoints.changes.Change`s; folders that only hold changes are
 made up from the paths (a folder that itself was added or deleted carries its own change and letter). Names are
@@ -120,7 +120,9 @@ class ChangesTree(RowTree[ChangeRow]):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.changes: list[Change] = []
-        self.collapsed: set[str] = set()
+        # a repository's own folder starts folded: one commit changes dozens of its files, and the workspace's
+        # files are what the view is for (it is still restored with everything else)
+        self.collapsed: set[str] = {".git"}
 
     def set_changes(self, changes: Iterable[Change]) -> None:
         self.changes = list(changes)

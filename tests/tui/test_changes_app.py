@@ -14,9 +14,11 @@ import pytest
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
+from tests.services.test_git import INIT, sh
 from tests.tui.conftest import PLACEHOLDERS, notifications, open_workspace, run_from_palette
 from tui.app import SandbenchApp
-from tui.screens.changes import ChangesScreen
+from tui.screens.changes import ChangesScreen, CheckpointPicker
+from tui.screens.help import HelpScreen
 from widgets.changes_tree import ChangesTree
 from widgets.diff_view import DiffView
 from widgets.dialogs import ConfirmDialog
@@ -63,9 +65,7 @@ async def select(pilot: Any, screen: ChangesScreen, path: str) -> DiffView:
     tree = screen.query_one(ChangesTree)
     assert tree.select_key(path), tree_rows(screen)
     view = screen.query_one(DiffView)
-    await wait_until(
-        pilot, lambda: screen.diff is not None and screen.diff.change.path == path, f"the diff of {path}"
-    )
+    await wait_until(pilot, lambda: screen.diff is not None and screen.diff.change.path == path, f"the diff of {path}")
     return view
 
 
@@ -196,3 +196,66 @@ async def test_file_names_with_markup_and_escapes_show_literally(
         assert "“[b]msg[/b]”" in str(screen.query_one("#changes-title").render())
         view = await select(pilot, screen, evil)
         assert "+[bold]content[/bold]" in diff_text(view)
+
+
+async def test_folder_restore_the_picker_and_help(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_changes(pilot, app)
+        # the folder row: its summary in the diff side, and r restores everything beneath it
+        tree = screen.query_one(ChangesTree)
+        assert tree.select_key("src")
+        await wait_until(pilot, lambda: "src/: 1 A, 1 M beneath it" in diff_text(screen.query_one(DiffView)))
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not any("src" in r for r in tree_rows(screen)))
+        assert (await service.read_file(box.id, "src/mod.txt")).data == MOD_BEFORE
+        assert "new.txt" not in {e.name for e in await service.list_dir(box.id, "src")}
+        # p: the picker lists every checkpoint (the restore took one of the state before it): compare with that
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CheckpointPicker))
+        ckpts, _ = await service.checkpoints.list_checkpoints(box.id)
+        assert [c.kind for c in ckpts] == ["manual", "before-restore"]
+        await pilot.press("up", "enter")  # newest first: the before-restore one is at the top
+        await wait_until(
+            pilot, lambda: app.screen is screen and screen.since is not None and screen.since.id == ckpts[1].id
+        )
+        await wait_until(pilot, lambda: any("src" in r for r in tree_rows(screen)), "the changes since it")
+        rows = " ".join(tree_rows(screen))
+        assert "M mod.txt" in rows and "D new.txt" in rows  # what the folder restore undid, seen from before it
+        # help lists the view's keys
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        groups = dict(help_screen.groups)
+        assert {"Restore", "Restore hunk", "Roll back all", "Compare with…"} <= {
+            e.key.description for e in groups["Changes"]
+        }
+
+
+async def test_beside_git_the_workspace_changes_show_and_the_repository_folder_starts_folded(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    info = await service.create(SandboxSpec(name="box"))
+    await service.write_file(info.id, "main.py", b"print('one')\n")
+    await sh(service, info.id, f"{INIT} && git add -A && git commit -qm one")
+    await service.checkpoints.create(info.id, "committed")
+    await sh(service, info.id, "printf \"print('two')\\n\" > main.py && git commit -qam two")
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_changes(pilot, app)
+        rows = tree_rows(screen)
+        assert rows[0].startswith("▸ .git/") and "M main.py" in " ".join(rows), rows
+        view = await select(pilot, screen, "main.py")
+        assert "+print('two')" in diff_text(view)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is screen and not screen.changes)
+        # the repository went back with the files: git itself says the last commit is "one" again
+        assert (await sh(service, info.id, "git log --format=%s")).split() == ["one"]
+        assert (await service.read_file(info.id, "main.py")).data == b"print('one')\n"

@@ -129,9 +129,13 @@ async def test_fork_makes_a_sandbox_with_the_nodes_files_and_offers_to_open_it(
         field.value = "taken"  # type: ignore[attr-defined]
         await pilot.press("enter")
         # the name is rejected in the dialog, which keeps what was typed
-        await wait_until(pilot, lambda: "taken" in str(dialog.query_one("#error").render()).lower() or "exist" in str(
-            dialog.query_one("#error").render()
-        ).lower())
+        await wait_until(
+            pilot,
+            lambda: (
+                "taken" in str(dialog.query_one("#error").render()).lower()
+                or "exist" in str(dialog.query_one("#error").render()).lower()
+            ),
+        )
         assert app.screen is dialog and field.value == "taken"  # type: ignore[attr-defined]
         field.value = "forked"  # type: ignore[attr-defined]
         await pilot.press("enter")
@@ -142,9 +146,7 @@ async def test_fork_makes_a_sandbox_with_the_nodes_files_and_offers_to_open_it(
         ckpts, _ = await service.checkpoints.list_checkpoints(forked.id)
         assert ckpts[0].kind == "fork" and ckpts[0].parent_sandbox == box.id
         await pilot.press("enter")  # open it
-        await wait_until(
-            pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.info.id == forked.id
-        )
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.info.id == forked.id)
         assert screen.is_attached is False or app.screen is not screen
         # its own tree names where its first checkpoint came from
         screen2 = await open_tree(pilot, app)
@@ -176,6 +178,4 @@ async def test_take_a_checkpoint_and_restart_terminals_after_a_restore(
         await pilot.press("T")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")
-        await wait_until(
-            pilot, lambda: view.session is not None and view.session is not first_session, timeout=30
-        )
+        await wait_until(pilot, lambda: view.session is not None and view.session is not first_session, timeout=30)

@@ -66,7 +66,7 @@ def changed(config: Config) -> Iterator[Config]:
         await service.write_file(info.id, "old.log", b"stale\n")
         await service.checkpoints.create(info.id, "before the agent")
         script = (
-            "sed -i 's/hello, /hi there, /; s/\"sandbox\"/\"world\"/' src/app.py; rm old.log; "
+            'sed -i \'s/hello, /hi there, /; s/"sandbox"/"world"/\' src/app.py; rm old.log; '
             "printf 'agent notes\\n' > NOTES.txt; mkdir -p src/util; printf 'X = 1\\n' > src/util/x.py; "
             "chmod +x README.md"
         )
