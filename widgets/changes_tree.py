@@ -103,7 +103,7 @@ class ChangesTree(RowTree[ChangeRow]):
     BINDINGS = bindings(
         (
             *CURSOR_KEYS,
-            Key("changes.tree.toggle", "space", "toggle_folder", "Fold", "Collapse or expand the folder", palette=False),
+            Key("changes.tree.toggle", "space", "toggle_folder", "Fold", "Collapse or expand a folder", palette=False),
             Key(
                 "changes.tree.collapse",
                 "left",

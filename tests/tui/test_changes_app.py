@@ -20,8 +20,8 @@ from tui.app import SandbenchApp
 from tui.screens.changes import ChangesScreen, CheckpointPicker
 from tui.screens.help import HelpScreen
 from widgets.changes_tree import ChangesTree
-from widgets.diff_view import DiffView
 from widgets.dialogs import ConfirmDialog
+from widgets.diff_view import DiffView
 
 pytestmark = pytest.mark.bwrap
 

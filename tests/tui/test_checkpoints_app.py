@@ -20,8 +20,8 @@ from tui.screens.changes import ChangesScreen
 from tui.screens.checkpoints import CheckpointsScreen, DiffScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.checkpoint_tree import CheckpointRow, CheckpointTree
-from widgets.diff_view import DiffView
 from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.diff_view import DiffView
 
 pytestmark = pytest.mark.bwrap
 

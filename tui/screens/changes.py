@@ -381,6 +381,9 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             return
         since = self.since
         change = row.change
+        if self.diff is not None and self.diff.change.path != change.path:
+            self.diff = None  # `u` acts on the diff shown for the selected file only: none until it arrives
+            self.refresh_bindings()
 
         async def work() -> None:
             self.post_message(DiffLoaded(since.id, await file_diff(self.service, self.sandbox_id, since, change)))
@@ -468,7 +471,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def action_restore_hunk(self) -> None:
         d = self.diff
         index = self.view.current_index
-        if d is None or index < 0:
+        row = self.file_tree.selected
+        if d is None or index < 0 or row is None or row.path != d.change.path:
             return
 
         async def work() -> None:
@@ -481,9 +485,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         since = self.since
         if since is None:
             return
-        files = [c for c in self.changes if c.kind != "dir" or c.status == "deleted"]
         deleted = sum(1 for c in self.changes if c.status == "added")
-        written = sum(1 for c in files if c.status != "added")
+        written = sum(1 for c in self.changes if c.status != "added" and c.kind != "dir")
         if not deleted and not written:
             tell(self, f"nothing to roll back: the workspace is as it was at {since.id[:SHORT]}")
             return
