@@ -131,6 +131,10 @@ class ChangesTree(RowTree[ChangeRow]):
     def row_key(self, row: ChangeRow) -> Hashable:
         return row.path
 
+    def row_width(self, row: ChangeRow) -> int:
+        # an upper bound, without building 10,000 texts: indent, fold mark, letter, name, size (≤ 13 cells)
+        return 2 * row.depth + 4 + len(row.name) + 1 + 15
+
     def row_text(self, row: ChangeRow) -> Text:
         text = Text("  " * row.depth)
         if row.folder:

@@ -57,6 +57,10 @@ class RowTree(ScrollView, Generic[R], can_focus=True):
     def row_key(self, row: R) -> Hashable:
         raise NotImplementedError
 
+    def row_width(self, row: R) -> int:
+        """Cells the row takes (for the horizontal scroll); a subclass may say it without building the text."""
+        return self.row_text(row).cell_len
+
     # -- data --------------------------------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[R]) -> None:
         """Replace the rows, keeping the cursor on the same row (by `row_key`) or the same place."""
@@ -65,8 +69,7 @@ class RowTree(ScrollView, Generic[R], can_focus=True):
         old_index = self.cursor
         self.rows = list(rows)
         self._cache.clear()
-        texts = [self.row_text(r) for r in self.rows]
-        self.virtual_size = Size(max((t.cell_len for t in texts), default=0) + 1, len(self.rows))
+        self.virtual_size = Size(max((self.row_width(r) for r in self.rows), default=0) + 1, len(self.rows))
         self.cursor = -1
         if old_key is not None:
             self.cursor = next((i for i, r in enumerate(self.rows) if self.row_key(r) == old_key), -1)
