@@ -69,6 +69,36 @@ async def wait(cond: Any, pilot: Any, timeout: float = 60.0) -> None:
         await pilot.pause(0.001)
 
 
+async def measure(service: SandboxService, sandbox_id: str) -> tuple[float, float]:
+    """One opening of the view: ms to its painted tree, and ms from a cursor move to the new diff painted."""
+    app = Bench(service, sandbox_id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = ChangesScreen(service, sandbox_id, "changes", None)
+        t = time.perf_counter()
+        await app.push_screen(screen)
+        await wait(lambda: screen.loaded, pilot)
+        tree = screen.query_one(ChangesTree)
+        painted: list[float] = []
+        real = tree.render_line
+
+        def spy(y: int) -> Any:
+            painted.append(time.perf_counter())
+            return real(y)
+
+        tree.render_line = spy  # type: ignore[method-assign]
+        tree.refresh()
+        await wait(lambda: bool(painted), pilot)
+        opened = (painted[0] - t) * 1000
+        view = screen.query_one(DiffView)
+        target = next(i for i, r in enumerate(tree.rows) if not r.folder and i > tree.cursor + 1)
+        path = tree.rows[target].path
+        t = time.perf_counter()
+        tree.select_index(target)
+        await wait(lambda: screen.diff is not None and screen.diff.change.path == path, pilot)
+        await wait(lambda: view.painted_at is not None, pilot)
+        return opened, ((view.painted_at or t) - t) * 1000
+
+
 async def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="sandbench-bench-"))
     os.environ["SANDBENCH_HOME"] = str(home)
@@ -96,31 +126,9 @@ async def main() -> None:
 
         opens, selects = [], []
         for _ in range(RUNS):
-            app = Bench(service, info.id)
-            async with app.run_test(size=SIZE) as pilot:
-                screen = ChangesScreen(service, info.id, "changes", None)
-                t = time.perf_counter()
-                await app.push_screen(screen)
-                await wait(lambda: screen.loaded, pilot)
-                tree = screen.query_one(ChangesTree)
-                painted: list[float] = []
-                real = tree.render_line
-
-                def spy(y: int, real: Any = real, painted: list[float] = painted) -> Any:
-                    painted.append(time.perf_counter())
-                    return real(y)
-
-                tree.render_line = spy  # type: ignore[method-assign]
-                tree.refresh()
-                await wait(lambda: bool(painted), pilot)
-                opens.append((painted[0] - t) * 1000)
-                view = screen.query_one(DiffView)
-                target = next(i for i, r in enumerate(tree.rows) if not r.folder and i > tree.cursor + 1)
-                t = time.perf_counter()
-                tree.select_index(target)
-                await wait(lambda: screen.diff is not None and screen.diff.change.path == tree.rows[target].path, pilot)
-                await wait(lambda: view.painted_at is not None, pilot)
-                selects.append(((view.painted_at or t) - t) * 1000)
+            opened, selected = await measure(service, info.id)
+            opens.append(opened)
+            selects.append(selected)
         ref, opened = statistics.median(refs), statistics.median(opens)
         emit("changes_count", len(cs.changes), "changes")
         emit("service_changes_ms", ref, "ms")

@@ -259,3 +259,22 @@ async def test_beside_git_the_workspace_changes_show_and_the_repository_folder_s
         # the repository went back with the files: git itself says the last commit is "one" again
         assert (await sh(service, info.id, "git log --format=%s")).split() == ["one"]
         assert (await service.read_file(info.id, "main.py")).data == b"print('one')\n"
+
+
+async def test_binary_and_too_large_files_are_named_not_shown(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    from services.checkpoints.changes import DIFF_LIMIT
+
+    info = await service.create(SandboxSpec(name="box"))
+    await service.checkpoints.create(info.id, "empty")
+    await service.write_file(info.id, "blob.bin", b"\x00\x01\x02binary")
+    await service.write_file(info.id, "huge.txt", b"x\n" * (DIFF_LIMIT // 2 + 1))
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_changes(pilot, app)
+        view = await select(pilot, screen, "blob.bin")
+        assert "binary file: not shown" in diff_text(view)
+        view = await select(pilot, screen, "huge.txt")
+        assert "huge.txt: over 1024 KiB, not diffed" in diff_text(view)

@@ -179,3 +179,27 @@ async def test_take_a_checkpoint_and_restart_terminals_after_a_restore(
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")
         await wait_until(pilot, lambda: view.session is not None and view.session is not first_session, timeout=30)
+
+
+async def test_a_rejected_message_stays_typed_and_markup_in_messages_shows_literally(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    await service.checkpoints.create(box.id, "[bold red]not markup[/] \x1b[2J")
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_tree(pilot, app)
+        tree = screen.query_one(CheckpointTree)
+        top = tree.row_text(tree.rows[0]).plain
+        assert "[bold red]not markup[/]" in top and "\x1b" not in top
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
+        dialog = app.screen
+        field: Any = dialog.query_one("#value")
+        field.value = "x" * 501  # over the service's limit: refused in the dialog
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "at most 500" in str(dialog.query_one("#error").render()))
+        assert app.screen is dialog and field.value == "x" * 501 and app.focused is field
+        field.value = "fine"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is screen and messages(screen)[:1] == ["fine"])

@@ -16,6 +16,7 @@ The workspace opens it with `open_changes` (its `workspace.changes` key and pale
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,14 @@ class RestoreFollowUp(ReportWorkerErrors):
             text += ". Programs running in the sandbox see the files change under them"
         tell(screen, text, title="Restored", timeout=12)
 
+    def run_restore(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a restore in a worker, one at a time: a restore is never cancelled half-way by the next key."""
+        screen: Any = self
+        if any(w.group == "restore" and not w.is_finished for w in screen.workers):
+            tell(screen, "a restore is still running: wait for it to finish", severity="warning")
+            return
+        screen.run_worker(work, name=name, group="restore", exit_on_error=False)
+
     def action_restart_terminals(self) -> None:
         ws = self.workspace
         screen: Any = self
@@ -324,7 +333,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
     # -- loading ------------------------------------------------------------------------------------------------
     def load(self) -> None:
-        self.run_worker(self._load(), name="list changes", group="changes", exclusive=True, exit_on_error=False)
+        # an async function, not a coroutine: a worker cancelled before it starts leaves none unawaited
+        self.run_worker(self._load, name="list changes", group="changes", exclusive=True, exit_on_error=False)  # type: ignore[arg-type]
 
     async def _load(self) -> None:
         cps = self.service.checkpoints
@@ -390,7 +400,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         async def work() -> None:
             self.post_message(DiffLoaded(since.id, await file_diff(self.service, self.sandbox_id, since, change)))
 
-        self.run_worker(work(), name="diff file", group="changes-diff", exclusive=True, exit_on_error=False)
+        # an async function, not a coroutine: a worker cancelled before it starts leaves none unawaited
+        self.run_worker(work, name="diff file", group="changes-diff", exclusive=True, exit_on_error=False)  # type: ignore[arg-type]
 
     def on_diff_loaded(self, message: DiffLoaded) -> None:
         row = self.file_tree.selected
@@ -468,7 +479,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             result = await self.service.checkpoints.restore(self.sandbox_id, since.id, only=[row.path])
             self.post_message(Restored(f"{what} restored from {since.id[:SHORT]}{_undo(result)}"))
 
-        self.run_worker(work(), name="restore", group="changes-restore", exclusive=True, exit_on_error=False)
+        self.run_restore(work, "restore")
 
     def action_restore_hunk(self) -> None:
         d = self.diff
@@ -481,7 +492,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             await restore_hunk(self.service, self.sandbox_id, d, index)
             self.post_message(Restored(f"hunk {index + 1} of {visible(d.change.path)} restored"))
 
-        self.run_worker(work(), name="restore hunk", group="changes-restore", exclusive=True, exit_on_error=False)
+        self.run_restore(work, "restore hunk")
 
     def action_rollback(self) -> None:
         since = self.since
@@ -511,7 +522,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                     )
                 )
 
-            self.run_worker(work(), name="roll back", group="changes-restore", exclusive=True, exit_on_error=False)
+            self.run_restore(work, "roll back")
 
         self.app.push_screen(ConfirmDialog("Roll back everything", message, confirm="Roll back", danger=True), answer)
 

@@ -179,7 +179,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.load()
 
     def load(self) -> None:
-        self.run_worker(self._load(), name="list checkpoints", group="ck", exclusive=True, exit_on_error=False)
+        # an async function, not a coroutine: a worker cancelled before it starts leaves none unawaited
+        self.run_worker(self._load, name="list checkpoints", group="ck", exclusive=True, exit_on_error=False)  # type: ignore[arg-type]
 
     async def _load(self) -> None:
         ckpts, head = await self.service.checkpoints.list_checkpoints(self.sandbox_id)
@@ -279,7 +280,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             title = f"{cs.since.id[:SHORT]} → {new.id[:SHORT]} · {_count(len(files), 'change')}"
             self.post_message(DiffReady(title, files))
 
-        self.run_worker(work(), name="diff checkpoints", group="ck-diff", exclusive=True, exit_on_error=False)
+        # an async function, not a coroutine: a worker cancelled before it starts leaves none unawaited
+        self.run_worker(work, name="diff checkpoints", group="ck-diff", exclusive=True, exit_on_error=False)  # type: ignore[arg-type]
 
     def on_diff_ready(self, message: DiffReady) -> None:
         self.app.push_screen(DiffScreen(message.title, message.files))
@@ -307,7 +309,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                     )
                 )
 
-            self.run_worker(work(), name="restore", group="ck-restore", exclusive=True, exit_on_error=False)
+            self.run_restore(work, "restore")
 
         self.app.push_screen(ConfirmDialog("Restore to checkpoint", message, confirm="Restore", danger=True), answer)
 
