@@ -127,3 +127,30 @@ def test_checkpoints_80x24(snap_compare: Any, changed: Config) -> None:
 
 def test_checkpoints_160x48(snap_compare: Any, changed: Config) -> None:
     assert snap_compare(_app(changed), terminal_size=(160, 48), run_before=_checkpoints)
+
+
+@pytest.fixture
+def bare(config: Config) -> Iterator[Config]:
+    """`box` with a file and no checkpoint."""
+
+    async def seed() -> None:
+        provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
+        service = SandboxService(provider, config)
+        info = await service.create(SandboxSpec(name="box"))
+        await service.write_file(info.id, "README.md", b"# box\n")
+        service.audit.close()
+        await provider.close()
+
+    asyncio.run(seed())
+    yield config
+    asyncio.run(_cleanup(config))
+
+
+def test_changes_without_a_checkpoint_80x24(snap_compare: Any, bare: Config) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _workspace(pilot)
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChangesScreen) and pilot.app.screen.loaded)
+        await pilot.pause()
+
+    assert snap_compare(_app(bare), terminal_size=(80, 24), run_before=run_before)

@@ -275,6 +275,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     ChangesScreen.-stacked #changes-body { layout: vertical; }
     ChangesScreen.-stacked #changes-side { width: 100%; height: 40%; border-right: none;
         border-bottom: solid $panel-lighten-2; }
+    ChangesScreen.-empty #changes-side { width: 1fr; height: 1fr; border: none; }
     """
 
     def __init__(
@@ -375,6 +376,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             empty.update(Text(f"No changes since checkpoint {self.since.id[:SHORT]}."))
         empty.display = not self.changes
         self.file_tree.display = bool(self.changes)
+        self.view.display = bool(self.changes)  # nothing to diff: the message says why, alone
+        self.set_class(not self.changes, "-empty")
         self.file_tree.set_changes(self.changes)
         if not self.changes:
             self.diff = None

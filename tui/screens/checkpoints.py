@@ -222,7 +222,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             detail.update("")
             return
         c = row.ckpt
-        text = Text(f"{c.id}  {c.kind}  {visible(c.who)}  {c.files} files  ")
+        text = Text(f"{c.id}  {c.kind}  {visible(c.who)}  {_count(c.files, 'file')}  ")
         text.append(visible(c.message) or "(no message)")
         if self.ck_tree.marked:
             text.append(f"\nmarked: {self.ck_tree.marked[:SHORT]} — d diffs it against the selected", style="magenta")
