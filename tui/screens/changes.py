@@ -129,7 +129,7 @@ def default_since(ckpts: list[Checkpoint]) -> Checkpoint | None:
     return min(ckpts, key=lambda c: c.created_at) if ckpts else None
 
 
-def _count(n: int, what: str) -> str:
+def count_of(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
@@ -175,7 +175,7 @@ class RestoreFollowUp(ReportWorkerErrors):
             screen.refresh_bindings()
             text += (
                 f". Running programs see the files change under them: T restarts the workspace's "
-                f"{_count(terminals, 'terminal')}"
+                f"{count_of(terminals, 'terminal')}"
             )
         else:
             text += ". Programs running in the sandbox see the files change under them"
@@ -200,7 +200,7 @@ class RestoreFollowUp(ReportWorkerErrors):
             return
         running = f" ({', '.join(visible(p) for p in ending.running[:3])} running)" if ending.running else ""
         message = (
-            f"Restart {_count(ending.terminals, 'terminal')}{running}? Each shell ends and a new one starts on the "
+            f"Restart {count_of(ending.terminals, 'terminal')}{running}? Each shell ends and a new one starts on the "
             "restored files."
         )
 
@@ -370,7 +370,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             title.update(
                 Text(
                     f"Changes · {visible(self.sandbox_name)} · since {describe(self.since, self.now())} · "
-                    f"{_count(n, 'file')} changed"
+                    f"{count_of(n, 'file')} changed"
                 )
             )
             empty.update(Text(f"No changes since checkpoint {self.since.id[:SHORT]}."))
@@ -480,7 +480,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
         async def work() -> None:
             result = await self.service.checkpoints.restore(self.sandbox_id, since.id, only=[row.path])
-            self.post_message(Restored(f"{what} restored from {since.id[:SHORT]}{_undo(result)}"))
+            self.post_message(Restored(f"{what} restored from {since.id[:SHORT]}{undo_note(result)}"))
 
         self.run_restore(work, "restore")
 
@@ -508,7 +508,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             return
         message = (
             f"Make the workspace what it was at checkpoint {describe(since, self.now())}: "
-            f"{_count(written, 'file')} written, {_count(deleted, 'file or folder')} deleted. "
+            f"{count_of(written, 'file')} written, {count_of(deleted, 'file or folder')} deleted. "
             "A checkpoint of the current state is taken first, so this can be undone (its id is shown after)."
         )
 
@@ -520,8 +520,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 result = await self.service.checkpoints.restore(self.sandbox_id, since.id)
                 self.post_message(
                     Restored(
-                        f"rolled back to {since.id[:SHORT]}: {_count(result.written, 'file')} written, "
-                        f"{result.deleted} deleted{_undo(result)}"
+                        f"rolled back to {since.id[:SHORT]}: {count_of(result.written, 'file')} written, "
+                        f"{result.deleted} deleted{undo_note(result)}"
                     )
                 )
 
@@ -534,7 +534,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.load()
 
 
-def _undo(result: RestoreResult) -> str:
+def undo_note(result: RestoreResult) -> str:
     return f" (undo: restore checkpoint {result.before.id})"
 
 

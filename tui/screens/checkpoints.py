@@ -27,7 +27,7 @@ from services.git_parse import DiffFile, visible
 from services.models import SandboxInfo
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, _count, _undo, describe
+from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, count_of, describe, undo_note
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
@@ -206,7 +206,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         empty.display = not self.ckpts
         tree.display = bool(self.ckpts)
         self.query_one("#ck-title", Static).update(
-            Text(f"Checkpoints · {visible(self.sandbox_name)} · {_count(len(self.ckpts), 'checkpoint')}")
+            Text(f"Checkpoints · {visible(self.sandbox_name)} · {count_of(len(self.ckpts), 'checkpoint')}")
         )
         self._show_detail()
         self.refresh_bindings()
@@ -222,7 +222,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             detail.update("")
             return
         c = row.ckpt
-        text = Text(f"{c.id}  {c.kind}  {visible(c.who)}  {_count(c.files, 'file')}  ")
+        text = Text(f"{c.id}  {c.kind}  {visible(c.who)}  {count_of(c.files, 'file')}  ")
         text.append(visible(c.message) or "(no message)")
         if self.ck_tree.marked:
             text.append(f"\nmarked: {self.ck_tree.marked[:SHORT]} — d diffs it against the selected", style="magenta")
@@ -277,7 +277,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         async def work() -> None:
             cs, diffs = await self.service.checkpoints.diff_between(sandbox, old_id, new.id)
             files = [diff_from_lines(ch, lines) for ch, lines in diffs]
-            title = f"{cs.since.id[:SHORT]} → {new.id[:SHORT]} · {_count(len(files), 'change')}"
+            title = f"{cs.since.id[:SHORT]} → {new.id[:SHORT]} · {count_of(len(files), 'change')}"
             self.post_message(DiffReady(title, files))
 
         # an async function, not a coroutine: a worker cancelled before it starts leaves none unawaited
@@ -304,8 +304,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 result = await self.service.checkpoints.restore(self.sandbox_id, c.id)
                 self.post_message(
                     Restored(
-                        f"restored to {c.id[:SHORT]}: {_count(result.written, 'file')} written, "
-                        f"{result.deleted} deleted{_undo(result)}"
+                        f"restored to {c.id[:SHORT]}: {count_of(result.written, 'file')} written, "
+                        f"{result.deleted} deleted{undo_note(result)}"
                     )
                 )
 
