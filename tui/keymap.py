@@ -101,6 +101,14 @@ LIST_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "list.metrics",
+        "m",
+        "metrics",
+        "Metrics",
+        "CPU, memory, pids and disk of the selected sandbox over the last 15 minutes, its limits and limit hits",
+        show=False,
+    ),
+    Key(
         "list.adopt",
         "A",
         "adopt",
@@ -330,6 +338,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "workspace.metrics",
+        "f10",
+        "metrics",
+        "Metrics",
+        "CPU, memory, pids and disk of this sandbox over the last 15 minutes, its limits and limit hits",
+        show=False,
+    ),
+    Key(
         "workspace.doctor",
         "shift+f1",
         "doctor",
@@ -366,6 +382,11 @@ SEARCH_KEYS: tuple[Key, ...] = (
     Key("search.query", "ctrl+f", "focus_query", "Find", "Back to the search field", show=False),
 )
 
+# The Metrics screen (tui/screens/metrics.py): the key that opened it closes it again.
+METRICS_KEYS: tuple[Key, ...] = (
+    Key("metrics.close", "escape,f10,m", "close", "Back", "Back to where the Metrics view was opened from"),
+)
+
 # Shared by screens that do not inherit Textual's Screen bindings (which include ctrl+c: see the module docstring).
 FOCUS_KEYS: tuple[Key, ...] = (
     Key("screen.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
@@ -379,7 +400,7 @@ FOCUS_KEYS: tuple[Key, ...] = (
     ),
 )
 
-ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + FOCUS_KEYS
+ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + METRICS_KEYS + FOCUS_KEYS
 for _key in ALL_KEYS:  # the registry knows the app's and the screens' keys from start-up
     REGISTRY.add(_key)
 
@@ -389,6 +410,7 @@ __all__ = [
     "APP_KEYS",
     "FOCUS_KEYS",
     "LIST_KEYS",
+    "METRICS_KEYS",
     "SEARCH_KEYS",
     "WORKSPACE_KEYS",
     "Key",
