@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual.widgets import OptionList
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
@@ -138,7 +139,7 @@ async def test_roll_back_everything_and_undo_it(
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workspace(pilot, app)
         screen = await open_changes(pilot, app)
-        await pilot.press("R")
+        await run_from_palette(pilot, app, "roll back", "Roll back all")  # the view's keys are in the palette
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         message = str(app.screen.query(".dialog-message").first().render())
         assert "3 files written, 1 file or folder deleted" in message and "undone" in message
@@ -217,10 +218,13 @@ async def test_folder_restore_the_picker_and_help(
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(app.screen, CheckpointPicker))
         ckpts, _ = await service.checkpoints.list_checkpoints(box.id)
-        assert [c.kind for c in ckpts] == ["manual", "before-restore"]
-        await pilot.press("up", "enter")  # newest first: the before-restore one is at the top
+        before = next(c for c in ckpts if c.kind == "before-restore")  # (automatic ones may be there too)
+        picker = app.screen.query_one(OptionList)
+        assert picker.option_count == len(ckpts)
+        assert picker.get_option_at_index(0).id == before.id  # newest first
+        await pilot.press("home", "enter")
         await wait_until(
-            pilot, lambda: app.screen is screen and screen.since is not None and screen.since.id == ckpts[1].id
+            pilot, lambda: app.screen is screen and screen.since is not None and screen.since.id == before.id
         )
         await wait_until(pilot, lambda: any("src" in r for r in tree_rows(screen)), "the changes since it")
         rows = " ".join(tree_rows(screen))
