@@ -282,3 +282,18 @@ async def test_binary_and_too_large_files_are_named_not_shown(
         assert "binary file: not shown" in diff_text(view)
         view = await select(pilot, screen, "huge.txt")
         assert "huge.txt: over 1024 KiB, not diffed" in diff_text(view)
+
+
+async def test_e_opens_the_selected_file_in_the_editor(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    from widgets.editor import EditorTabs
+
+    app = make_app()  # the real editor
+    async with app.run_test(size=(120, 36)) as pilot:
+        workspace = await open_workspace(pilot, app)
+        screen = await open_changes(pilot, app)
+        await select(pilot, screen, "src/mod.txt")
+        await pilot.press("e")
+        editor = workspace.query_one(EditorTabs)
+        await wait_until(pilot, lambda: app.screen is workspace and editor.active_path == "src/mod.txt")

@@ -40,6 +40,7 @@ from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
 from widgets.dialogs import ConfirmDialog, DialogBase, InputDialog
 from widgets.diff_view import DiffView
+from widgets.explorer import Explorer
 from widgets.keys import Key
 from widgets.messages import ReportWorkerErrors, report, tell
 from widgets.row_tree import RowTree
@@ -92,6 +93,14 @@ CHANGES_KEYS: tuple[Key, ...] = (
         "Make the whole workspace what it was at the checkpoint (says what changes and asks; undoable)",
     ),
     Key("changes.checkpoint", "c", "checkpoint", "Checkpoint", "Take a checkpoint of the workspace now"),
+    Key(
+        "changes.edit",
+        "e",
+        "edit",
+        "Edit",
+        "Back to the workspace with the selected file open in the editor",
+        show=False,
+    ),
     Key("changes.refresh", "f5", "refresh", "Refresh", "List the changes again"),
     Key(
         "changes.open",
@@ -420,6 +429,8 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("restore", "rollback", "pick") and self.since is None:
             return False
+        if action == "edit":
+            return self.workspace is not None
         if action == "restore_hunk":
             d = self.diff
             return bool(d is not None and d.raw and d.mtime is not None)
@@ -441,6 +452,15 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             self.file_tree.action_toggle_folder()
         else:
             self.view.focus()
+
+    def action_edit(self) -> None:
+        row = self.file_tree.selected
+        ws = self.workspace
+        if row is None or row.folder or ws is None or (row.change is not None and row.change.status == "deleted"):
+            tell(self, "select a file that is in the workspace to edit it")
+            return
+        self.dismiss(None)
+        ws.post_message(Explorer.FileOpenRequested(row.path))  # the workspace opens it as the explorer's enter does
 
     def action_pick(self) -> None:
         if not self.ckpts:
