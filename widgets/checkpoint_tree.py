@@ -100,6 +100,12 @@ class CheckpointTree(RowTree[CheckpointRow]):
         self.marked = ckpt_id
         self.refresh_rows()
 
+    def row_width(self, row: CheckpointRow) -> int:
+        # an upper bound without building every row's text (thousands of automatic checkpoints):
+        # mark, id, age, kind, message, who, what it added, HEAD, a fork's origin
+        origin = len(row.origin) + 10 if row.origin else 0
+        return 2 * row.depth + 2 + SHORT + 10 + 16 + MESSAGE_CELLS + 2 + len(row.ckpt.who) + 2 + 24 + 6 + origin
+
     def row_text(self, row: CheckpointRow) -> Text:
         c = row.ckpt
         text = Text("  " * row.depth)
