@@ -31,6 +31,7 @@ from services.local.cgroups import CgroupUsage
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxState
 from services.server import wire
+from services.server.context import service_of
 from services.server.lifecycle import NotSupported
 
 SAMPLE_WINDOW = 0.2  # seconds between two readings when no recent one is kept
@@ -94,8 +95,6 @@ async def sample(provider: LocalProvider, info: SandboxInfo) -> dict[str, Any]:
 
 
 async def system_metrics(request: web.Request) -> web.Response:
-    from services.server.app import service_of
-
     svc = service_of(request)
     info = await svc.get(request.match_info["sid"])  # ownership first; looking must not start a sandbox
     if info.state is not SandboxState.STARTED:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from yarl import URL
 
 from services.errors import InvalidInput, SandbenchError, SandboxNotFound, TooLarge
@@ -42,6 +44,7 @@ from services.port_forward import PortClosed, PortForwarder, check_port
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.auth import TokenTable
+from services.server.context import SlowBody, find_sandbox, identity_of, service_of, state_of
 from services.server.limits import OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
@@ -234,19 +237,15 @@ def _port(request: web.Request) -> int:
 
 # -- control plane -----------------------------------------------------------------------------------------------
 async def preview_url(request: web.Request) -> web.Response:
-    from services.server.app import find_sandbox, service_of
-
     info = await find_sandbox(request)
     port = _port(request)
     preview_of(request).watch(service_of(request))
-    token = preview_of(request).standard_token(request["identity"], info.id)
+    token = preview_of(request).standard_token(identity_of(request), info.id)
     url = f"{_base(request)}/preview/{info.id}/{port}/"
     return wire.json_response({"sandboxId": info.id, "url": url, "token": token})
 
 
 async def signed_preview_url(request: web.Request) -> web.Response:
-    from services.server.app import find_sandbox, service_of
-
     info = await find_sandbox(request)
     port = _port(request)
     raw = request.query.get("expiresInSeconds")
@@ -257,16 +256,14 @@ async def signed_preview_url(request: web.Request) -> web.Response:
     if not 1 <= seconds <= SIGNED_MAX:
         raise InvalidInput(f"expiresInSeconds must be from 1 to {SIGNED_MAX} (7 days)")
     preview_of(request).watch(service_of(request))
-    token = preview_of(request).sign(request["identity"], info.id, port, seconds)
+    token = preview_of(request).sign(identity_of(request), info.id, port, seconds)
     url = f"{_base(request)}/signed/{port}-{token}/"
     return wire.json_response({"sandboxId": info.id, "port": port, "token": token, "url": url})
 
 
 async def expire_signed(request: web.Request) -> web.Response:
-    from services.server.app import find_sandbox
-
     info = await find_sandbox(request)
-    preview_of(request).expire(request["identity"], info.id, _port(request), request.match_info["token"])
+    preview_of(request).expire(identity_of(request), info.id, _port(request), request.match_info["token"])
     return web.Response(status=200)
 
 
@@ -345,8 +342,6 @@ def _response_headers(upstream: aiohttp.ClientResponse, target: Target) -> CIMul
 
 async def _owned_running(request: web.Request, target: Target) -> None:
     """The sandbox is still the identity's and running (a link outlives neither)."""
-    from services.server.app import state_of
-
     svc = state_of(request).service(target.identity)
     try:
         await svc.get(target.sandbox_id)
@@ -357,8 +352,6 @@ async def _owned_running(request: web.Request, target: Target) -> None:
 
 
 async def _gone(request: web.Request, sandbox_id: str) -> bool:
-    from services.server.app import state_of
-
     try:
         await state_of(request).provider.get(sandbox_id)
     except SandboxNotFound:
@@ -408,8 +401,6 @@ async def _body(request: web.Request, limits: ServeLimits, over: list[bool]) -> 
 
 def _body_refused(over: list[bool], limits: ServeLimits) -> SandbenchError:
     """Why the client's body was not passed on: over the cap (413), or stalled past the body timeout (408)."""
-    from services.server.app import SlowBody
-
     if over[0]:
         return _too_large(limits)
     return SlowBody(f"the request body did not arrive within {limits.body_timeout:g} s")
@@ -519,9 +510,6 @@ def _drop(request: web.Request) -> None:
 
 
 async def _proxy_websocket(request: web.Request, target: Target, path: str) -> web.StreamResponse:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidHandshake, InvalidStatus
-
     ps = preview_of(request)
     limits = ps.limits
     sock = await ps.forwarder.connect(target.sandbox_id, target.port)
@@ -569,12 +557,7 @@ async def _proxy_websocket(request: web.Request, target: Target, path: str) -> w
     return client
 
 
-async def _relay_websocket(client: web.WebSocketResponse, upstream: object) -> None:
-    from websockets.asyncio.client import ClientConnection
-    from websockets.exceptions import ConnectionClosed
-
-    assert isinstance(upstream, ClientConnection)
-
+async def _relay_websocket(client: web.WebSocketResponse, upstream: ClientConnection) -> None:
     async def down() -> None:  # the sandbox's server → the client
         try:
             while True:
@@ -620,12 +603,7 @@ async def custom_proxy_api(request: web.Request) -> web.Response:
 
 # -- wiring ------------------------------------------------------------------------------------------------------
 def add_routes(app: web.Application) -> None:
-    """The preview routes on the server's application (whose ServerState is already set)."""
-    from services.server.app import STATE_KEY
-
-    st = app[STATE_KEY]
-    ps = PreviewState(PortForwarder(st.provider), st.limits, st.tokens)
-    app[PREVIEW_KEY] = ps
+    """The preview routes on the server's application (whose `PreviewState` build_app has set)."""
     r = app.router
     r.add_get("/api/sandbox/{id}/ports/{port}/preview-url", preview_url)
     r.add_get("/api/sandbox/{id}/ports/{port}/signed-preview-url", signed_preview_url)
@@ -633,8 +611,3 @@ def add_routes(app: web.Application) -> None:
     r.add_route("*", r"/preview/{id}/{port:\d+}{tail:.*}", proxy_standard)
     r.add_route("*", "/signed/{key}{tail:.*}", proxy_signed)
     r.add_route("*", "/api/preview/{rest:.*}", custom_proxy_api)
-
-    async def on_cleanup(_app: web.Application) -> None:
-        await ps.forwarder.close()
-
-    app.on_cleanup.append(on_cleanup)

@@ -34,9 +34,10 @@ from services.errors import (
 from services.models import ExecResult
 from services.provider import WriteStream
 from services.sandbox_service import SandboxService
-from services.server import charts, wire
-from services.server.app import json_body, read_body, service_of, state_of
+from services.server import charts, interpreter, pty, sandbox_env, sessions, toolbox_git, unsupported, wire
+from services.server.context import identity_of, json_body, read_body, service_of, state_of
 from services.server.limits import MiB, ServeLimits
+from services.server.volumes import exec_cwd, inside_path
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def run_command(request: web.Request, box: str, argv: list[str], **kw: Any
     """The caller's command in sandbox `box`, within its identity's cap on commands running at once. A client
     that disconnects (its request timed out, it was killed) ends the command: aiohttp does not cancel a handler
     when its client goes, and the process would otherwise run on, holding its slot, until it ended by itself."""
-    with state_of(request).exec_slot(request["identity"]):
+    with state_of(request).exec_slot(identity_of(request)):
         task = asyncio.ensure_future(service_of(request).exec(box, argv, **kw))
         try:
             while True:
@@ -136,8 +137,6 @@ async def move_files(request: web.Request) -> web.Response:
 async def _chmod(request: web.Request, rel: str, mode: str) -> None:
     if not re.fullmatch(r"[0-7]{3,4}", mode):
         raise InvalidInput("mode must be octal digits, e.g. 644")
-    from services.server.volumes import inside_path
-
     result = await run_command(request, sid(request), ["chmod", mode, "--", await inside_path(request, rel)])
     if result.exit_code != 0:
         raise ProviderError(f"chmod failed: {_first_line(result.stderr or result.stdout)}")
@@ -165,8 +164,6 @@ async def find_in_files(request: web.Request) -> web.Response:
     pattern = request.query.get("pattern", "")
     if not pattern or "\x00" in pattern:
         raise InvalidInput("a non-empty pattern is required")
-    from services.server.volumes import inside_path
-
     # grep runs inside the sandbox; -Z separates the file name with NUL so any name parses. Under a volume's mount
     # point it is given the mount's absolute path (the volume is not in the home it runs in), its names mapped back.
     where = await inside_path(request, rel)
@@ -438,8 +435,6 @@ async def execute(request: web.Request) -> web.Response:
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise InvalidInput("command must be a non-empty string")
-    from services.server.volumes import exec_cwd
-
     cwd = await exec_cwd(request, _exec_cwd(body.get("cwd")))
     envs = body.get("envs") or {}
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
@@ -749,9 +744,17 @@ async def version(request: web.Request) -> web.Response:
     return wire.json_response({"version": "sandbench"})
 
 
-def add_routes(app: web.Application) -> None:
-    from services.server import interpreter, pty, sandbox_env, sessions, toolbox_git, unsupported
+async def update_env(request: web.Request) -> web.Response:
+    """`sandbox.update_env`: the sandbox's variables for the processes it starts from now on (sandbox_env.py)."""
+    sandbox_id = sid(request)
+    await service_of(request).get(sandbox_id)  # ownership: another owner's sandbox is a plain 404
+    body = await json_body(request)
+    store = state_of(request).env
+    store.set(sandbox_id, sandbox_env.updated(store.get(sandbox_id), body))
+    return wire.json_response({})
 
+
+def add_routes(app: web.Application) -> None:
     r = app.router
     base = "/toolbox/{sid}"
     r.add_get(f"{base}/files", list_files)
@@ -781,6 +784,6 @@ def add_routes(app: web.Application) -> None:
     sessions.add_routes(app, base)
     interpreter.add_routes(app, base)
     toolbox_git.add_routes(app, base)
-    sandbox_env.add_routes(app, base)
+    r.add_post(f"{base}/env", update_env)
     # last: whatever the SDK can call that is not above (after authentication, like every route)
     r.add_route("*", f"{base}/{{rest:.*}}", unsupported.handler)

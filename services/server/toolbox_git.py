@@ -27,7 +27,7 @@ from services.git import (
     PushRejected,
 )
 from services.server import wire
-from services.server.app import json_body, service_of
+from services.server.context import json_body, service_of
 
 _GIT_TIMEOUT = 600.0
 
