@@ -166,6 +166,16 @@ async def find_sandbox(request: web.Request) -> SandboxInfo:
     raise SandboxNotFound(f"no sandbox {key!r}")
 
 
+def sid(request: web.Request) -> str:
+    """The sandbox id of a toolbox route (`/toolbox/{sid}/...`); the caller's service checks it is theirs."""
+    return request.match_info["sid"]
+
+
+def qpath(request: web.Request, key: str = "path") -> tuple[str, str]:
+    """The query parameter `key` as a workspace path: (relative path, the absolute prefix the client used)."""
+    return wire.workspace_path(request.query.get(key))
+
+
 def toolbox_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}/toolbox"
 
