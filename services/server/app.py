@@ -26,6 +26,7 @@ from services.server import (
     lsp,
     metrics,
     preview,
+    preview_proxy,
     pty,
     sandboxes,
     sessions,
@@ -126,6 +127,7 @@ def build_app(
     metrics.add_routes(app)  # these before the toolbox's catch-all
     lsp.add_routes(app)
     preview.add_routes(app)
+    preview_proxy.add_routes(app)
     toolbox.add_routes(app)
     # everything else (ttl, network settings, socket.io, ...) answers 501 naming the feature, after authentication
     app.router.add_route("*", "/api/sandbox/{id}/{rest:.*}", unsupported.handler)

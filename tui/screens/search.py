@@ -21,7 +21,8 @@ from services.search import Match
 from tui.keymap import FOCUS_KEYS, SEARCH_KEYS, bindings
 from widgets.messages import ReportWorkerErrors
 from widgets.sandbox_table import safe_text
-from widgets.search_view import SearchResults, SearchView
+from widgets.search_results import SearchResults
+from widgets.search_view import SearchView
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
