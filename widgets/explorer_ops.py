@@ -17,13 +17,14 @@ from services import paths
 from services.errors import AlreadyExists, FileNotFound, InvalidInput
 from services.models import FileEntry
 from services.sandbox_service import SandboxService
+from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
-from widgets.explorer_text import clipboard_text, plain_name
+from widgets.explorer_text import clipboard_text
 from widgets.messages import tell
 
 
 def _shown(path: str) -> str:
-    return plain_name(path) if path else "the workspace root"
+    return safe_text(path) if path else "the workspace root"
 
 
 def _check_path(value: str) -> str | None:
@@ -105,7 +106,7 @@ class ExplorerFileOps(_Base):
         async def make(answer: str) -> None:
             path = paths.join(base, answer)
             if await self._exists(path):
-                raise AlreadyExists(f"{plain_name(path)} already exists")
+                raise AlreadyExists(f"{safe_text(path)} already exists")
             parent = paths.parent(path)
             if parent != base and not await self._exists(parent):
                 await self.service.mkdir(self.sandbox_id, parent, parents=True)
@@ -147,7 +148,7 @@ class ExplorerFileOps(_Base):
         answer = await self.app.push_screen_wait(
             InputDialog(
                 "Rename",
-                f"New name for {plain_name(entry.path)}:",
+                f"New name for {safe_text(entry.path)}:",
                 value=entry.name,
                 validate=_check_name,
                 select=(0, stem if stem > 0 and entry.kind != "dir" else len(entry.name)),
@@ -178,7 +179,7 @@ class ExplorerFileOps(_Base):
             if target is not None and target.kind == "dir":
                 dest = paths.join(dest, entry.name)
             if dest == entry.path or dest.startswith(entry.path + "/"):
-                raise InvalidInput(f"cannot move {plain_name(entry.path)} into itself")
+                raise InvalidInput(f"cannot move {safe_text(entry.path)} into itself")
             dest_parent = paths.parent(dest)
             if dest_parent and not await self._exists(dest_parent):
                 await self.service.mkdir(self.sandbox_id, dest_parent, parents=True)
@@ -188,7 +189,7 @@ class ExplorerFileOps(_Base):
         await self.app.push_screen_wait(
             InputDialog(
                 "Move",
-                f"Move {plain_name(entry.path)} to (a path from the workspace root; an existing folder moves it in):",
+                f"Move {safe_text(entry.path)} to (a path from the workspace root; an existing folder moves it in):",
                 value=entry.path,
                 validate=_check_path,
                 submit=move,
@@ -208,9 +209,9 @@ class ExplorerFileOps(_Base):
     async def _delete(self, entry: FileEntry) -> None:
         is_dir = entry.kind == "dir"
         message = (
-            f"Delete the folder {plain_name(entry.path)} and everything in it? This cannot be undone."
+            f"Delete the folder {safe_text(entry.path)} and everything in it? This cannot be undone."
             if is_dir
-            else f"Delete {plain_name(entry.path)}? This cannot be undone."
+            else f"Delete {safe_text(entry.path)}? This cannot be undone."
         )
         confirmed = await self.app.push_screen_wait(ConfirmDialog("Delete", message, confirm="Delete", danger=True))
         if not confirmed:
@@ -223,4 +224,4 @@ class ExplorerFileOps(_Base):
         if entry is None:
             return
         self.app.copy_to_clipboard(clipboard_text(entry.path))
-        tell(self, f"Copied {plain_name(entry.path)}", timeout=2)
+        tell(self, f"Copied {safe_text(entry.path)}", timeout=2)

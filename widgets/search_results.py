@@ -20,7 +20,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services.search import Match
-from widgets.explorer_text import escape_char, name_runs
+from services.text import escape_char
+from widgets.explorer_text import name_runs
 from widgets.keys import Key, bindings
 from widgets.row_scroll import scroll_row_into_view
 

@@ -40,7 +40,7 @@ from services.search import (
     search_files,
     validate,
 )
-from widgets.explorer_text import plain_name
+from services.text import content, safe_text
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, tell
 from widgets.search_results import FLUSH_EVERY, SearchResults
@@ -79,12 +79,12 @@ class ReplacePreview(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         title = Text(f"Replace in file {self.number} of {self.total}: ", end="")
-        title.append(plain_name(self.plan.path), "bold")
+        title.append(safe_text(self.plan.path), "bold")
         title.append(f"  ({self.plan.count} {'replacement' if self.plan.count == 1 else 'replacements'})")
         diff = Text(end="")
         for line in self.plan.diff[2:]:  # the ---/+++ header names the file, which the title already does
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan"
-            diff.append(plain_name(line) if line[:1] in "+- " else line, style if line[:1] != " " else "")
+            diff.append(content(line, tabs=4), style if line[:1] != " " else "")
             diff.append("\n")
         with Vertical():
             yield Static(title, id="replace-title")
@@ -343,7 +343,7 @@ class SearchView(ReportWorkerErrors, Vertical):
         apply_all = False
         for number, (path, matches) in enumerate(groups, 1):
             if path in unsaved:
-                refused.append(f"{plain_name(path)} has unsaved edits in the editor (save or discard them first)")
+                refused.append(f"{safe_text(path)} has unsaved edits in the editor (save or discard them first)")
                 continue
             try:
                 plan = await plan_replacement(self.service, self.sandbox_id, path, matches, query, replacement)
@@ -361,7 +361,7 @@ class SearchView(ReportWorkerErrors, Vertical):
                 refused.append(str(exc))
                 continue
             except SandbenchError as exc:
-                refused.append(f"{plain_name(path)}: {exc}")
+                refused.append(f"{safe_text(path)}: {exc}")
                 continue
             done_files += 1
             done_matches += plan.count

@@ -25,7 +25,7 @@ from services.errors import (
 from services.server import wire
 from services.server.context import json_body, qpath, service_of, sid
 from services.server.limits import MiB, in_mib
-from services.server.toolbox_process import EXEC_MAX_OUTPUT, first_line, run_command
+from services.server.toolbox_process import EXEC_MAX_OUTPUT, output_line, run_command
 from services.server.volumes import inside_path
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ async def _chmod(request: web.Request, rel: str, mode: str) -> None:
         raise InvalidInput("mode must be octal digits, e.g. 644")
     result = await run_command(request, sid(request), ["chmod", mode, "--", await inside_path(request, rel)])
     if result.exit_code != 0:
-        raise ProviderError(f"chmod failed: {first_line(result.stderr or result.stdout)}")
+        raise ProviderError(f"chmod failed: {output_line(result.stderr or result.stdout)}")
 
 
 async def set_permissions(request: web.Request) -> web.Response:
@@ -114,7 +114,7 @@ async def find_in_files(request: web.Request) -> web.Response:
     # kept output is bounded; a match cut at the end of it only loses the rest of its line
     result = await run_command(request, sid(request), argv, timeout=60, keep_output=EXEC_MAX_OUTPUT)
     if result.exit_code not in (0, 1) and not result.stdout:
-        raise ProviderError(f"search failed: {first_line(result.stderr)}")
+        raise ProviderError(f"search failed: {output_line(result.stderr)}")
     matches: list[dict[str, Any]] = []
     for line in result.stdout.split(b"\n"):
         name, sep, rest = line.partition(b"\x00")

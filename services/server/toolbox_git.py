@@ -30,7 +30,7 @@ from services.git import (
 )
 from services.server import wire
 from services.server.context import json_body, service_of, sid
-from services.server.toolbox_process import first_line, run_command
+from services.server.toolbox_process import output_line, run_command
 
 _GIT_TIMEOUT = 600.0
 
@@ -239,7 +239,7 @@ async def _git(
         request, sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
     )
     if result.exit_code != 0:
-        msg = first_line(result.stderr or result.stdout)
+        msg = output_line(result.stderr or result.stdout)
         if "not a git repository" in msg:
             raise _WireGitError(404, "GIT_REPO_NOT_FOUND", f"git: {msg}")
         if "already exists" in msg:

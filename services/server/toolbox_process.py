@@ -27,6 +27,7 @@ from services.server import charts, sandbox_env, wire
 from services.server.context import identity_of, json_body, service_of, sid, state_of
 from services.server.limits import in_mib
 from services.server.volumes import exec_cwd
+from services.text import first_line
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,9 @@ CWD_MAX = 4096
 CLIENT_CHECK = 1.0  # seconds between checks that the client of a running command is still connected
 
 
-def first_line(data: bytes) -> str:
-    """The first line of a failed command's output, for its error message."""
-    text = data.decode("utf-8", "replace").strip()
-    line = text.splitlines()[0] if text else "no output"
-    return "".join(c if c.isprintable() else "?" for c in line)[:300]
+def output_line(data: bytes) -> str:
+    """The first line of a failed command's output, safe, for its error message."""
+    return first_line(data.decode("utf-8", "replace"), 300, empty="no output")
 
 
 async def run_command(request: web.Request, box: str, argv: list[str], **kw: Any) -> ExecResult:

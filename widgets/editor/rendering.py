@@ -7,7 +7,7 @@ order) is kept apart from the cheap part that depends on the horizontal scroll (
 repaint after an edit is text_area.py's (`_refresh_document_lines`).
 
 Sandbox text is shown as plain text: rows are built from `get_line`'s `rich.text.Text` (never markup), with control
-characters replaced by visible symbols (`highlight.display_text`).
+characters replaced by visible symbols (`services.text.same_columns`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets._text_area import build_byte_to_codepoint_dict
 
+from services.text import same_columns
 from widgets.editor.document import FastDocument
-from widgets.editor.highlight import Highlighter, display_text
+from widgets.editor.highlight import Highlighter
 
 ROW_CACHE_LIMIT = 512  # cached rows kept before those off screen are dropped
 
@@ -81,7 +82,7 @@ class CachedRows(_Base):
     #   re-crops;
     # - edits, cursor moves and re-lexing repaint only the rows they touch (`_refresh_document_lines`).
     def get_line(self, line_index: int) -> Text:
-        return Text(display_text(self.document.get_line(line_index)), end="", no_wrap=True)
+        return Text(same_columns(self.document.get_line(line_index)), end="", no_wrap=True)
 
     def notify_style_update(self) -> None:
         # CSS changed (focus, the app's theme, ...): the theme's CSS fallbacks may give other styles

@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from services.git_parse import FileStatus, GitStatus, visible
+from services.git_parse import FileStatus, GitStatus
+from services.text import safe_text
 from widgets.keys import Key, bindings
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
@@ -31,7 +32,7 @@ SECTION_TITLES: dict[Section, str] = {
 
 def plain(text: str, style: str | Style = "") -> Text:
     """Sandbox text as a renderable: controls made visible, never parsed as markup."""
-    return Text(visible(text), style=style)
+    return Text(safe_text(text), style=style)
 
 
 # -- the file list ---------------------------------------------------------------------------------------------
@@ -100,7 +101,9 @@ class StatusList(ScrollView, can_focus=True):
         old_index = self.cursor
         self.rows = rows
         self._cache.clear()
-        width = max((len(visible(r.entry.path)) + 8 + len(r.entry.orig_path or "") for r in rows if r.entry), default=0)
+        width = max(
+            (len(safe_text(r.entry.path)) + 8 + len(r.entry.orig_path or "") for r in rows if r.entry), default=0
+        )
         self.virtual_size = Size(max(width, 20), len(rows))
         self.cursor = -1
         if old is not None:
