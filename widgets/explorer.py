@@ -25,7 +25,6 @@ from textual import events, on
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import var
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services import paths
@@ -33,13 +32,13 @@ from services.errors import FileNotFound
 from services.models import FileEntry
 from services.sandbox_service import SandboxService
 from services.watch import watch_changes
+from widgets.cursor_list import CursorList
 from widgets.explorer_ops import ExplorerFileOps
 from widgets.explorer_rows import GIT_CLASSES, Row, flatten, folder_marks
 from widgets.explorer_text import name_runs
 from widgets.fuzzy_finder import FuzzyFinder
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, tell
-from widgets.row_scroll import scroll_row_into_view
 
 
 def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) -> Strip:
@@ -50,7 +49,7 @@ def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) ->
     return Strip.join([strip.crop(0, width - 1), Strip([Segment("…", end_style)])])
 
 
-class Explorer(ReportWorkerErrors, ExplorerFileOps, ScrollView, can_focus=True):
+class Explorer(ReportWorkerErrors, ExplorerFileOps, CursorList, can_focus=True):
     """A lazy tree of one sandbox's workspace. Posts `Explorer.FileOpenRequested` when a file is opened."""
 
     DEFAULT_CSS = """
@@ -335,14 +334,14 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, ScrollView, can_focus=True):
         target = self._pending_reveal
         if target is not None and self._find(target) is not None:
             self._pending_reveal = None
-            self._move_cursor(self._find(target) or 0)
+            self.move_cursor(self._find(target) or 0)
         elif before is not None:
             idx = self._find(before.path)
             if idx is None:
                 idx = self._find(paths.parent(before.path))  # it went away: stay near it
-            self._move_cursor(self.cursor if idx is None else idx)
+            self.move_cursor(self.cursor if idx is None else idx)
         else:
-            self._move_cursor(self.cursor)
+            self.move_cursor(self.cursor)
         self.refresh()
 
     def _find(self, path: str) -> int | None:
@@ -350,10 +349,8 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, ScrollView, can_focus=True):
             self._index = {row.entry.path: i for i, row in enumerate(self._rows)}
         return self._index.get(path)
 
-    def _move_cursor(self, index: int) -> None:
-        self.cursor = max(0, min(index, len(self._rows) - 1))
-        scroll_row_into_view(self, self.cursor)
-        self.refresh()
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def watch_show_hidden(self) -> None:
         self._rebuild()
@@ -412,31 +409,13 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, ScrollView, can_focus=True):
         index = int(self.scroll_y) + event.y
         if not 0 <= index < len(self._rows):
             return
-        self._move_cursor(index)
+        self.move_cursor(index)
         if self._rows[index].entry.kind == "dir":
             self.action_toggle_folder()
         elif event.chain >= 2:
             self.action_open()
 
-    # -- navigation -----------------------------------------------------------------------------------------
-    def action_cursor_up(self) -> None:
-        self._move_cursor(self.cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self._move_cursor(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        self._move_cursor(self.cursor - max(1, self.scrollable_content_region.height - 1))
-
-    def action_page_down(self) -> None:
-        self._move_cursor(self.cursor + max(1, self.scrollable_content_region.height - 1))
-
-    def action_first(self) -> None:
-        self._move_cursor(0)
-
-    def action_last(self) -> None:
-        self._move_cursor(len(self._rows) - 1)
-
+    # -- navigation (the moves themselves are CursorList's) ----------------------------------------------------
     def _set_expanded(self, path: str, expand: bool) -> None:
         if expand:
             self._expanded.add(path)
@@ -457,7 +436,7 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, ScrollView, can_focus=True):
         if entry.path not in self._expanded:
             self._set_expanded(entry.path, True)
         elif self.cursor + 1 < len(self._rows) and self._rows[self.cursor + 1].depth > self._rows[self.cursor].depth:
-            self._move_cursor(self.cursor + 1)
+            self.move_cursor(self.cursor + 1)
 
     def action_collapse(self) -> None:
         entry = self.cursor_entry
@@ -470,7 +449,7 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, ScrollView, can_focus=True):
         if parent:
             idx = self._find(parent)
             if idx is not None:
-                self._move_cursor(idx)
+                self.move_cursor(idx)
 
     def action_open(self) -> None:
         entry = self.cursor_entry

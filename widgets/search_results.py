@@ -21,9 +21,9 @@ from textual.strip import Strip
 
 from services.search import Match
 from services.text import escape_char
+from widgets.cursor_list import CursorList
 from widgets.explorer_text import name_runs
 from widgets.keys import Key, bindings
-from widgets.row_scroll import scroll_row_into_view
 
 LINE_NO_WIDTH = 5
 
@@ -64,7 +64,7 @@ class FileGroup:
 FLUSH_EVERY = 0.05  # seconds between additions to the results list while a search streams in
 
 
-class SearchResults(ScrollView, can_focus=True):
+class SearchResults(CursorList, can_focus=True):
     """Matches grouped by file: a header row per file (fold with left/right), a row per matching line."""
 
     DEFAULT_CSS = """
@@ -94,12 +94,12 @@ class SearchResults(ScrollView, can_focus=True):
             Key("search.open", "enter", "open", "Open", "Open the file in the editor at this match"),
             Key("search.fold", "left", "fold(True)", "Fold", "Fold this file's matches", show=False),
             Key("search.unfold", "right", "fold(False)", "Unfold", "Show this file's matches", show=False),
-            Key("search.down", "down", "move(1)", "Down", show=False),
-            Key("search.up", "up", "move(-1)", "Up", show=False),
-            Key("search.page_down", "pagedown", "page(1)", "Page down", show=False),
-            Key("search.page_up", "pageup", "page(-1)", "Page up", show=False),
-            Key("search.first", "home", "edge(0)", "First", show=False),
-            Key("search.last", "end", "edge(1)", "Last", show=False),
+            Key("search.down", "down", "cursor_down", "Down", show=False),
+            Key("search.up", "up", "cursor_up", "Up", show=False),
+            Key("search.page_down", "pagedown", "page_down", "Page down", show=False),
+            Key("search.page_up", "pageup", "page_up", "Page up", show=False),
+            Key("search.first", "home", "first", "First", show=False),
+            Key("search.last", "end", "last", "Last", show=False),
         )
     )
 
@@ -196,22 +196,14 @@ class SearchResults(ScrollView, can_focus=True):
         return group, (group.matches[mi] if mi >= 0 else None)
 
     # -- keys -----------------------------------------------------------------------------------------------
-    def _move_to(self, index: int) -> None:
-        self.cursor = max(0, min(index, len(self._rows) - 1))
-        scroll_row_into_view(self, self.cursor)
-        self.refresh()
+    def row_count(self) -> int:
+        return len(self._rows)
 
-    def action_move(self, step: int) -> None:
-        if step < 0 and self.cursor == 0:
+    def action_cursor_up(self) -> None:
+        if self.cursor == 0:
             self.post_message(self.AtTop())
             return
-        self._move_to(self.cursor + step)
-
-    def action_page(self, step: int) -> None:
-        self._move_to(self.cursor + step * max(1, self.size.height - 1))
-
-    def action_edge(self, end: int) -> None:
-        self._move_to(len(self._rows) - 1 if end else 0)
+        super().action_cursor_up()
 
     def action_fold(self, fold: bool) -> None:
         current = self.current
@@ -224,7 +216,7 @@ class SearchResults(ScrollView, can_focus=True):
             self._rebuild()
             self.cursor = self._rows.index((gi, -1))
             self._resize()
-            self._move_to(self.cursor)
+            self.move_cursor(self.cursor)
 
     def action_open(self) -> None:
         current = self.current
