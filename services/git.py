@@ -12,7 +12,7 @@ message says what to do; a configured git token never appears in any of them (`s
 Remote operations (clone, fetch, pull, push) go through `services.git_remote.RemoteFlow`: without credentials,
 then with a configured token, then asking the user. Failures are classified in `services.git_errors`.
 
-One class of many small methods, one per git operation on the same plumbing: it stays ~720 lines so that the
+Size: one class of many small methods, one per git operation on the same plumbing (~720 lines), so that the
 service's rules (argv, environment, scrubbing) live in one place.
 """
 

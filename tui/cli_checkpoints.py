@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from services.text import safe_text
+from services.text import content, safe_text
 
 if TYPE_CHECKING:  # the parser is built on every start of the app: the store's modules load when a verb runs
     from services.checkpoints import Checkpoint
@@ -132,11 +132,6 @@ def change_line(ch: Change) -> str:
     return f"{tag}  {safe_text(ch.path)}{slash}  {detail}"
 
 
-def _diff_text(line: str) -> str:
-    # sandbox content: escapes and controls shown, never sent to the terminal; tabs kept for readability
-    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
-
-
 async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
     cps = svc.checkpoints
     verb = args.verb
@@ -209,7 +204,7 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
         for _ch, lines in diffs or []:
             print()
             for line in lines:
-                print(_diff_text(line))
+                print(content(line, tabs=8))
         return 0
     if verb == "restore":
         r = await cps.restore(info.id, args.checkpoint, args.paths)

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from services.checkpoint_diff import status_letter
 from services.checkpoints.changes import Change
-from services.git_parse import visible
+from services.text import safe_text
 from widgets.keys import Key, bindings
 from widgets.row_tree import RowTree
 from widgets.sandbox_table import human_size
@@ -144,7 +144,7 @@ class ChangesTree(RowTree[ChangeRow]):
         letter = status_letter(row.change) if row.change is not None else " "
         text.append(letter, style=LETTER.get(letter, Style()))
         text.append(" ")
-        text.append(visible(row.name) + ("/" if row.folder else ""), style=Style(bold=row.folder))
+        text.append(safe_text(row.name) + ("/" if row.folder else ""), style=Style(bold=row.folder))
         if row.folder and row.count:
             text.append(f"  ({row.count})", style="grey62")
         elif row.change is not None and not row.folder:

@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from services.checkpoints.store import Checkpoint
-from services.git_parse import visible
+from services.text import safe_text
 from widgets.changes_tree import CURSOR_KEYS
 from widgets.keys import bindings
 from widgets.row_tree import RowTree
@@ -119,15 +119,15 @@ class CheckpointTree(RowTree[CheckpointRow]):
         age = relative_time(datetime.fromtimestamp(c.created_at, UTC), self.clock())
         text.append(f"  {age:>8}", style="grey62")
         text.append(f"  {c.kind:<14}", style=KIND_STYLE.get(c.kind, Style()))
-        message = visible(c.message) or "—"
+        message = safe_text(c.message) or "—"
         if len(message) > MESSAGE_CELLS:
             message = message[: MESSAGE_CELLS - 1] + "…"
         text.append(f"  {message:<{MESSAGE_CELLS}}")
-        text.append(f"  {visible(c.who)}", style="grey62")
+        text.append(f"  {safe_text(c.who)}", style="grey62")
         files = "file" if c.files_added == 1 else "files"
         text.append(f"  +{c.files_added} {files} {human_size(c.bytes_added)}", style="grey62")
         if row.head:
             text.append("  HEAD", style=Style(color="bright_green", bold=True))
         if row.origin:
-            text.append(f"  ⑂ from {visible(row.origin)}", style="cyan")
+            text.append(f"  ⑂ from {safe_text(row.origin)}", style="cyan")
         return text

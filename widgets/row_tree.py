@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from widgets.row_scroll import scroll_row_into_view
+from widgets.cursor_list import scroll_row_into_view
 
 R = TypeVar("R")
 

@@ -25,7 +25,7 @@ from textual.strip import Strip
 
 from services.timeline import Entry, Filter
 from widgets.keys import Key, bindings
-from widgets.row_scroll import scroll_row_into_view
+from widgets.cursor_list import scroll_row_into_view
 
 WHO_WIDTH = 10
 KIND_WIDTH = 5

@@ -33,7 +33,7 @@ from services.checkpoints.changes import Change
 from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
-from services.git_parse import visible
+from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from widgets.changes_tree import ChangeRow, ChangesTree
@@ -126,7 +126,7 @@ def ago(ts: float, now: datetime) -> str:
 
 def describe(ckpt: Checkpoint, now: datetime) -> str:
     """One line naming a checkpoint: short id, message, kind, age (plain text: the message is sandbox text)."""
-    message = f" “{visible(ckpt.message)}”" if ckpt.message else ""
+    message = f" “{safe_text(ckpt.message)}”" if ckpt.message else ""
     return f"{ckpt.id[:SHORT]}{message} ({ckpt.kind}, {ago(ckpt.created_at, now)})"
 
 
@@ -207,7 +207,7 @@ class RestoreFollowUp(ReportWorkerErrors):
         if not ending.terminals:
             tell(screen, "no terminal is open in this workspace")
             return
-        running = f" ({', '.join(visible(p) for p in ending.running[:3])} running)" if ending.running else ""
+        running = f" ({', '.join(safe_text(p) for p in ending.running[:3])} running)" if ending.running else ""
         message = (
             f"Restart {count_of(ending.terminals, 'terminal')}{running}? Each shell ends and a new one starts on the "
             "restored files."
@@ -251,8 +251,8 @@ class CheckpointPicker(DialogBase):
             row = Text("● " if c.id == self._current else "  ", style="bright_green")
             row.append(c.id[:SHORT], style="yellow")
             row.append(f"  {ago(c.created_at, self._now):>8}  {c.kind:<14}  ")
-            row.append(visible(c.message) or "—")
-            row.append(f"  {visible(c.who)}", style="grey62")
+            row.append(safe_text(c.message) or "—")
+            row.append(f"  {safe_text(c.who)}", style="grey62")
             options.append(Option(row, id=c.id))
         with Vertical():
             yield Static(Text("Compare the workspace with…"), classes="dialog-title")
@@ -309,7 +309,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.diff: FileDiff | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Changes · {visible(self.sandbox_name)}"), id="changes-title")
+        yield Static(Text(f"Changes · {safe_text(self.sandbox_name)}"), id="changes-title")
         with Container(id="changes-body"):
             with Vertical(id="changes-side"):
                 yield Static(Text("looking for changes…"), id="changes-empty")
@@ -367,7 +367,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         empty = self.query_one("#changes-empty", Static)
         title = self.query_one("#changes-title", Static)
         if self.since is None:
-            title.update(Text(f"Changes · {visible(self.sandbox_name)} · no checkpoint"))
+            title.update(Text(f"Changes · {safe_text(self.sandbox_name)} · no checkpoint"))
             empty.update(
                 Text(
                     "This sandbox has no checkpoint yet, so there is nothing to compare with.\n"
@@ -378,7 +378,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             n = sum(1 for c in self.changes if c.kind != "dir")
             title.update(
                 Text(
-                    f"Changes · {visible(self.sandbox_name)} · since {describe(self.since, self.now())} · "
+                    f"Changes · {safe_text(self.sandbox_name)} · since {describe(self.since, self.now())} · "
                     f"{count_of(n, 'file')} changed"
                 )
             )
@@ -496,7 +496,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         since = self.since
         if row is None or since is None:
             return
-        what = f"{visible(row.path)}{'/' if row.folder else ''}"
+        what = f"{safe_text(row.path)}{'/' if row.folder else ''}"
 
         async def work() -> None:
             result = await self.service.checkpoints.restore(self.sandbox_id, since.id, only=[row.path])
@@ -513,7 +513,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
         async def work() -> None:
             await restore_hunk(self.service, self.sandbox_id, d, index)
-            self.post_message(Restored(f"hunk {index + 1} of {visible(d.change.path)} restored"))
+            self.post_message(Restored(f"hunk {index + 1} of {safe_text(d.change.path)} restored"))
 
         self.run_restore(work, "restore hunk")
 

@@ -23,8 +23,9 @@ from textual.widgets import Static
 from services.checkpoint_diff import diff_from_lines
 from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
-from services.git_parse import DiffFile, visible
+from services.git_parse import DiffFile
 from services.models import SandboxInfo
+from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, count_of, describe, undo_note
@@ -161,7 +162,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Checkpoints · {visible(self.sandbox_name)}"), id="ck-title")
+        yield Static(Text(f"Checkpoints · {safe_text(self.sandbox_name)}"), id="ck-title")
         yield Static(Text("loading…"), id="ck-empty")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
@@ -206,7 +207,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         empty.display = not self.ckpts
         tree.display = bool(self.ckpts)
         self.query_one("#ck-title", Static).update(
-            Text(f"Checkpoints · {visible(self.sandbox_name)} · {count_of(len(self.ckpts), 'checkpoint')}")
+            Text(f"Checkpoints · {safe_text(self.sandbox_name)} · {count_of(len(self.ckpts), 'checkpoint')}")
         )
         self._show_detail()
         self.refresh_bindings()
@@ -222,8 +223,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             detail.update("")
             return
         c = row.ckpt
-        text = Text(f"{c.id}  {c.kind}  {visible(c.who)}  {count_of(c.files, 'file')}  ")
-        text.append(visible(c.message) or "(no message)")
+        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  ")
+        text.append(safe_text(c.message) or "(no message)")
         if self.ck_tree.marked:
             text.append(f"\nmarked: {self.ck_tree.marked[:SHORT]} — d diffs it against the selected", style="magenta")
         detail.update(text)
@@ -369,7 +370,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.app.push_screen(
             ConfirmDialog(
                 "Forked",
-                f"{visible(info.name)} is made from checkpoint {(message.ckpt.parent or '')[:SHORT]}. "
+                f"{safe_text(info.name)} is made from checkpoint {(message.ckpt.parent or '')[:SHORT]}. "
                 "Open its workspace?",
                 confirm="Open",
             ),

@@ -4,8 +4,9 @@ Owns: opening files (through `service.read_file` in a worker; binary, over-limit
 open as read-only views with a banner), dirty tracking and the tab marker, atomic saves with the file's mtime as
 a precondition (a `Conflict` asks: overwrite / reload / diff), reloading files changed on disk while clean,
 closing with a prompt, go to line, soft wrap; find / replace on the active buffer (the bar and the matching live
-in `find.py`, the diff with disk in `disk_diff.py`, a buffer's own edits in `buffer.py`). It stays one ~630-line
-widget because its load, save, conflict and close paths share the buffer table and its workers.
+in `find.py`, the diff with disk in `disk_diff.py`, a buffer's own edits in `buffer.py`).
+
+Size: one ~630-line widget, because its load, save, conflict and close paths share the buffer table and its workers.
 
 Follows DESIGN §7: service calls run in workers (`exit_on_error=False`, a group per concern); a loaded file comes
 back as a message whose handler builds the tab; failed workers, and errors caught here, go to the app's one error
