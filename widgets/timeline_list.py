@@ -24,8 +24,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services.timeline import Entry, Filter
-from widgets.keys import Key, bindings
 from widgets.cursor_list import scroll_row_into_view
+from widgets.keys import Key, bindings
 
 WHO_WIDTH = 10
 KIND_WIDTH = 5
