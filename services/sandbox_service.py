@@ -62,6 +62,7 @@ from services.terminal import TerminalSession
 
 if TYPE_CHECKING:
     from services.checkpoints import CheckpointService
+    from services.metrics import Metrics, MetricsSample, MetricsSampler
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,6 +120,7 @@ class SandboxService:
         self._reaper: asyncio.Task[None] | None = None
         self.volume_cap = volume_cap  # named volumes this identity may keep
         self._checkpoints: CheckpointService | None = None
+        self._metrics: Metrics | None = None
         # secrets this service handles, masked in every exec's audit entry and kept output (serve adds its tokens)
         self.redactor = Redactor([config.daytona.api_key, config.git_token])
         self.exec_outputs = OutputStore(config.data_dir, config.exec_output_total)
@@ -131,6 +133,25 @@ class SandboxService:
 
             self._checkpoints = CheckpointService(self)
         return self._checkpoints
+
+    # -- metrics (services/metrics.py) ------------------------------------------------------------------
+    def _metrics_of(self) -> Metrics:
+        if self._metrics is None:
+            from services.metrics import Metrics
+
+            self._metrics = Metrics(self)  # real time: CPU shares are per second of it
+        return self._metrics
+
+    async def metrics(self, sandbox_id: str) -> MetricsSample:
+        """What a running sandbox uses now against its limits, and the limit hits (OOM kills, forks refused at
+        the pids cap, CPU throttling). Read-only; never starts a sandbox (`NotRunning`); `MetricsUnavailable`
+        where nothing can be measured (no per-sandbox cgroups)."""
+        return await self._metrics_of().measure(sandbox_id)
+
+    @property
+    def metrics_sampler(self) -> MetricsSampler:
+        """Samples the sandboxes someone watches (`watch(id)`), keeping their last 15 minutes."""
+        return self._metrics_of().sampler
 
     # -- identity and access -------------------------------------------------------------------------------
     def owns(self, info: SandboxInfo) -> bool:
@@ -881,6 +902,8 @@ class SandboxService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        if self._metrics is not None:
+            await self._metrics.close()
         await self.provider.close()
         self.audit.close()
 

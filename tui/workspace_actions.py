@@ -165,3 +165,9 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
         report_ = await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap)
         self.app.push_screen(DoctorScreen(report_.lines()))
+
+    def action_metrics(self) -> None:
+        from tui.screens.metrics import MetricsScreen  # made on first use
+
+        if not isinstance(self.app.screen, MetricsScreen):
+            self.app.push_screen(MetricsScreen(self.service, self.info))

@@ -58,6 +58,7 @@ SHIMS = {"python": "/usr/bin/python3"}
 TMP_SIZE = 256 * 1024 * 1024
 SHM_SIZE = 64 * 1024 * 1024
 PIDS_PER_CPU = 256
+NPROC_MARGIN = 16  # RLIMIT_NPROC above the pids cgroup's cap (see `_rlimits`)
 NOFILE = 4096
 # RLIMIT_AS is a backstop, not the memory limit (the cgroup is): JVMs and V8 reserve far more than they touch.
 AS_FLOOR = 16 * 1024**3
@@ -318,7 +319,7 @@ class Launcher:
             procs_files=cgroup.procs_files if cgroup else (),
             uid=rt.uid,
             gid=rt.gid,
-            rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
+            rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None, cgroup=cgroup is not None),
             bind=(rt.workspace, self._mount_point) if self._mount_point and rt.uid is not None else None,
             volumes=[(host, self._volume_points[i]) for i, (host, _inside) in enumerate(rt.volumes)]
             if self._binds_by_mount(rt) and self._volume_points
@@ -745,7 +746,9 @@ def _kill_uid(uid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _rlimits(res: Resources, cpu_seconds: int | None, *, dedicated_uid: bool) -> list[tuple[int, int]]:
+def _rlimits(
+    res: Resources, cpu_seconds: int | None, *, dedicated_uid: bool, cgroup: bool = False
+) -> list[tuple[int, int]]:
     limits = [
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_NOFILE, NOFILE),
@@ -754,7 +757,10 @@ def _rlimits(res: Resources, cpu_seconds: int | None, *, dedicated_uid: bool) ->
     ]
     pids = max(64, PIDS_PER_CPU * max(1, res.cpu))
     if dedicated_uid:
-        limits.append((resource.RLIMIT_NPROC, pids))
+        # With a pids cgroup the cgroup is the limit and RLIMIT_NPROC a backstop just above it: at the same value
+        # the rlimit refuses the fork first and the cgroup never counts its cap reached (pids.events), so the
+        # sandbox's metrics would show no hit while its forks fail.
+        limits.append((resource.RLIMIT_NPROC, pids + (NPROC_MARGIN if cgroup else 0)))
     else:
         # RLIMIT_NPROC counts every process of the uid, and here the uid is the user's own: allow what the user
         # already runs plus the sandbox's share, which still stops a fork bomb when no pids cgroup can.

@@ -58,7 +58,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             Key("editor.find_next", "f3", "find_next", "Find next", "Jump to the next match"),
             Key("editor.find_prev", "shift+f3", "find_prev", "Find prev", "Jump to the previous match"),
             Key("editor.goto_line", "ctrl+g", "goto_line", "Go to line", "Jump to a line number"),
-            Key("editor.soft_wrap", "f9,alt+z", "toggle_wrap", "Wrap", "Toggle soft wrap of long lines"),
+            Key("editor.soft_wrap", "alt+z", "toggle_wrap", "Wrap", "Toggle soft wrap of long lines"),
             Key("editor.next_tab", "ctrl+pagedown", "next_tab", "Next tab", "Show the next tab"),
             Key("editor.prev_tab", "ctrl+pageup", "prev_tab", "Prev tab", "Show the previous tab"),
         )
