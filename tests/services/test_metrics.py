@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import os
 import textwrap
 import time
@@ -90,7 +91,7 @@ async def test_a_cpu_burner_shows_in_the_samples(service: SandboxService, cgroup
     shares = [s.cpu_pct for s in history]
     assert all(p is not None and 0 <= p <= 100 for p in shares)
     # each sample's share covers the window since the one before it
-    seen = sum((b.cpu_pct or 0) / 100 * (b.at - a.at) for a, b in zip(history, history[1:], strict=False))
+    seen = sum((b.cpu_pct or 0) / 100 * (b.at - a.at) for a, b in itertools.pairwise(history))
     assert 0.6 * used <= seen <= 1.4 * used + 0.5, (seen, used, shares)
 
 
