@@ -83,7 +83,7 @@ async def test_a_cpu_burner_shows_in_the_samples(service: SandboxService, cgroup
         assert busy
     finally:
         result = await burn
-        await until(lambda: (sampler.history(box.id) or [None])[-1].cpu_pct < 10, what="an idle sample again")
+        await until(lambda: (sampler.history(box.id)[-1].cpu_pct or 0) < 10, what="an idle sample again")
         watch.close()
     assert result.exit_code == 0, result.stderr
     used = float(result.stdout.decode() if isinstance(result.stdout, bytes) else result.stdout)
