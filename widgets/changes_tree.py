@@ -28,15 +28,13 @@ LETTER = {
     "T": Style(color="magenta", bold=True),
 }
 
-CURSOR_KEYS: tuple[Key, ...] = (
-    Key("rows.down", "down,j", "cursor(1)", "Down", "Next row", show=False, palette=False, help=False),
-    Key("rows.up", "up,k", "cursor(-1)", "Up", "Previous row", show=False, palette=False, help=False),
-    Key(
-        "rows.page_down", "pagedown", "cursor(10)", "Page down", "Ten rows down", show=False, palette=False, help=False
-    ),
-    Key("rows.page_up", "pageup", "cursor(-10)", "Page up", "Ten rows up", show=False, palette=False, help=False),
-    Key("rows.first", "home", "cursor(-1000000000)", "First", "First row", show=False, palette=False, help=False),
-    Key("rows.last", "end", "cursor(1000000000)", "Last", "Last row", show=False, palette=False, help=False),
+CURSOR_KEYS: tuple[Key, ...] = (  # the moves are CursorList's (widgets/cursor_list.py)
+    Key("rows.down", "down,j", "cursor_down", "Down", "Next row", show=False, palette=False, help=False),
+    Key("rows.up", "up,k", "cursor_up", "Up", "Previous row", show=False, palette=False, help=False),
+    Key("rows.page_down", "pagedown", "page_down", "Page down", "A page down", show=False, palette=False, help=False),
+    Key("rows.page_up", "pageup", "page_up", "Page up", "A page up", show=False, palette=False, help=False),
+    Key("rows.first", "home", "first", "First", "First row", show=False, palette=False, help=False),
+    Key("rows.last", "end", "last", "Last", "Last row", show=False, palette=False, help=False),
 )
 
 

@@ -1,11 +1,14 @@
 """`CursorList`: the one base of the hand-drawn lists with a row cursor (the explorer, the git status list, the
-search results): a `ScrollView` drawn one line per row through the line API, so 10,000 rows cost what a screenful
-costs, with one cursor that moves, clamps and scrolls the same way in each.
+search results, the Changes and checkpoint trees (`row_tree.RowTree`), the Timeline): a `ScrollView` drawn one line
+per row through the line API, so 10,000 rows cost what a screenful costs, with one cursor that moves, clamps and
+scrolls the same way in each.
 
 A subclass says how many rows there are (`row_count`) and which can hold the cursor (`selectable`: the git list's
 section headers cannot), draws its rows (`render_line`), and hears each move (`cursor_moved`). The base gives the
 moves — `move_cursor(index)`, `move_cursor_by(delta)` over the selectable rows — and the six actions the lists'
-key tables name: `cursor_up`, `cursor_down`, `page_up`, `page_down`, `first`, `last`.
+key tables name: `cursor_up`, `cursor_down`, `page_up`, `page_down`, `first`, `last`. When the rows change under
+the cursor, `keep_cursor(index)` puts it back on its entry's new row and `rows_inserted_above(count)` does so for a
+live list that grows at the top (keeping the entry on its screen line while the view is scrolled).
 
 Why not `OptionList`: it builds a renderable per option and measures each; the explorer opens a 10,000-entry folder
 in one `list_dir` and one pass (bench/explorer.py), which a per-option widget cannot.
@@ -89,6 +92,37 @@ class CursorList(ScrollView):
             return
         pos = rows.index(self.cursor) if self.cursor in rows else 0
         self.move_cursor(rows[max(0, min(len(rows) - 1, pos + delta))])
+
+    # -- rows changed under the cursor ----------------------------------------------------------------------------
+    def keep_cursor(self, index: int | None) -> None:
+        """The rows were replaced: the cursor's entry is now row `index` (None: it is gone, so the cursor stays at
+        the same place, clamped). Scrolls it into view when mounted; `cursor_moved` hears it like any move."""
+        old = self.cursor
+        self.cursor = self.nearest_selectable(self.cursor if index is None else index)
+        if self.cursor >= 0 and self.is_mounted:
+            scroll_row_into_view(self, self.cursor)
+        self.cursor_moved(old, self.cursor)
+
+    def rows_inserted_above(self, count: int, index: int | None = None) -> None:
+        """`count` rows went in at the top (a live list, newest first); the cursor's entry is now row `index`
+        (default: `count` rows further down). The cursor stays on its entry, and while the view is scrolled, or the
+        cursor is not on the first row, that entry keeps its screen line — reading is not disturbed. At the top
+        with the cursor on the first row the new rows show above it (and the cursor is kept on screen)."""
+        if count <= 0:
+            return
+        before = self.row_count() - count
+        at_top = int(self.scroll_y) == 0 and self.cursor <= 0
+        old = self.cursor
+        if before <= 0:
+            new = 0  # an empty list got its first rows: the cursor is on the newest
+        else:
+            new = max(0, old) + count if index is None else index
+        self.cursor = self.nearest_selectable(new)
+        if not at_top and before > 0:
+            self.scroll_to(y=self.scroll_y + count, animate=False, immediate=True)
+        elif self.cursor >= 0 and self.is_mounted:
+            scroll_row_into_view(self, self.cursor)
+        self.cursor_moved(old, self.cursor)
 
     # -- the actions the key tables name --------------------------------------------------------------------------
     def action_cursor_up(self) -> None:

@@ -4,7 +4,8 @@ thousands of changed files costs nothing until seen.
 
 A subclass gives each row its text (`row_text`, a `rich.text.Text` built from plain strings: sandbox text is never
 markup) and a key that survives a refresh (`row_key`), so replacing the rows keeps the cursor on the same thing.
-The cursor moves with the keys of the subclass's table (`cursor(n)`); `Highlighted` says where it rests.
+The cursor and its moves are `CursorList`'s (widgets/cursor_list.py), driven by the six actions the subclass's key
+table names; `Highlighted` says where it rests.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from widgets.cursor_list import scroll_row_into_view
+from widgets.cursor_list import CursorList
 
 R = TypeVar("R")
 
 CURSOR_BLUR = Style(bgcolor="grey23")
 
 
-class RowTree(ScrollView, Generic[R], can_focus=True):
+class RowTree(CursorList, Generic[R], can_focus=True):
     DEFAULT_CSS = """
     RowTree { height: 1fr; background: $surface; }
     RowTree:focus { background-tint: $foreground 3%; }
@@ -47,7 +47,6 @@ class RowTree(ScrollView, Generic[R], can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[R] = []
-        self.cursor = -1
         self._cache: dict[int, Strip] = {}
 
     # -- what a subclass says ----------------------------------------------------------------------------------
@@ -61,24 +60,27 @@ class RowTree(ScrollView, Generic[R], can_focus=True):
         """Cells the row takes (for the horizontal scroll); a subclass may say it without building the text."""
         return self.row_text(row).cell_len
 
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def cursor_moved(self, old: int, new: int) -> None:
+        for i in (old, new):
+            self._cache.pop(i, None)  # the cached strips carry no cursor style, but a subclass's text may
+        self.refresh()
+        self.post_message(self.Highlighted(self, self.selected))  # type: ignore[arg-type]
+
     # -- data --------------------------------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[R]) -> None:
         """Replace the rows, keeping the cursor on the same row (by `row_key`) or the same place."""
         old = self.selected
         old_key = self.row_key(old) if old is not None else None
-        old_index = self.cursor
         self.rows = list(rows)
         self._cache.clear()
         self.virtual_size = Size(max((self.row_width(r) for r in self.rows), default=0) + 1, len(self.rows))
-        self.cursor = -1
+        index = None
         if old_key is not None:
-            self.cursor = next((i for i, r in enumerate(self.rows) if self.row_key(r) == old_key), -1)
-        if self.cursor < 0 and self.rows:
-            self.cursor = min(max(old_index, 0), len(self.rows) - 1)
-        if self.cursor >= 0 and self.is_mounted:
-            scroll_row_into_view(self, self.cursor)
-        self.refresh()
-        self.post_message(self.Highlighted(self, self.selected))  # type: ignore[arg-type]
+            index = next((i for i, r in enumerate(self.rows) if self.row_key(r) == old_key), None)
+        self.keep_cursor(index)
 
     def refresh_rows(self) -> None:
         """The rows' text changed (a mark), not the rows."""
@@ -89,27 +91,12 @@ class RowTree(ScrollView, Generic[R], can_focus=True):
     def selected(self) -> R | None:
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
-    def select_index(self, index: int) -> None:
-        if not self.rows:
-            return
-        index = max(0, min(index, len(self.rows) - 1))
-        for i in (self.cursor, index):
-            self._cache.pop(i, None)
-        self.cursor = index
-        scroll_row_into_view(self, index)
-        self.refresh()
-        self.post_message(self.Highlighted(self, self.selected))  # type: ignore[arg-type]
-
     def select_key(self, key: Hashable) -> bool:
         for i, r in enumerate(self.rows):
             if self.row_key(r) == key:
-                self.select_index(i)
+                self.move_cursor(i)
                 return True
         return False
-
-    def action_cursor(self, delta: int) -> None:
-        if self.rows:
-            self.select_index((self.cursor if self.cursor >= 0 else 0) + delta)
 
     # -- rendering ---------------------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -140,4 +127,4 @@ class RowTree(ScrollView, Generic[R], can_focus=True):
     def on_click(self, event: object) -> None:
         y = getattr(event, "y", None)
         if isinstance(y, int) and 0 <= self.scroll_offset.y + y < len(self.rows):
-            self.select_index(self.scroll_offset.y + y)
+            self.move_cursor(self.scroll_offset.y + y)

@@ -5,8 +5,9 @@ entries costs one screenful. Columns: time, who, kind, what, duration, outcome; 
 left. Who: the person at the app shows as "you" (dim), anyone else — an agent's `serve` token identity — as its own
 name, bold, so an agent's work stands out from the user's.
 
-Live: `prepend` puts new entries at the top without moving the cursor off its entry (the cursor follows the entry,
-not the row number; the view scrolls by the rows added above it unless it shows the top). `set_filter` keeps the
+The cursor and its moves are `CursorList`'s (widgets/cursor_list.py). Live: `prepend` puts new entries at the top
+without moving the cursor off its entry (`CursorList.rows_inserted_above`: the cursor follows the entry, not the row
+number; the view scrolls by the rows added above it unless it shows the top). `set_filter` keeps the
 cursor on its entry when the entry still matches. Everything drawn is sandbox text made printable by the reader
 (`safe_text`) and drawn as segments, never markup.
 """
@@ -20,11 +21,10 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services.timeline import Entry, Filter
-from widgets.cursor_list import scroll_row_into_view
+from widgets.cursor_list import CursorList
 from widgets.keys import Key, bindings
 
 WHO_WIDTH = 10
@@ -89,7 +89,7 @@ def _cell(text: str, width: int) -> str:
     return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
 
 
-class TimelineList(ScrollView, can_focus=True):
+class TimelineList(CursorList, can_focus=True):
     DEFAULT_CSS = """
     TimelineList { height: 1fr; overflow-x: hidden; overflow-y: scroll; background: $surface; }
     TimelineList > .timeline--cursor { background: $block-cursor-blurred-background; }
@@ -112,14 +112,12 @@ class TimelineList(ScrollView, can_focus=True):
     }
     BINDINGS = bindings(
         (
-            Key("timeline.down", "down,j", "move(1)", "Down", show=False, palette=False, help=False),
-            Key("timeline.up", "up,k", "move(-1)", "Up", show=False, palette=False, help=False),
-            Key("timeline.page_down", "pagedown", "page(1)", "Page down", show=False, palette=False, help=False),
-            Key("timeline.page_up", "pageup", "page(-1)", "Page up", show=False, palette=False, help=False),
-            Key(
-                "timeline.first", "home,g", "edge(0)", "Newest", "Go to the newest entry", show=False, group="Timeline"
-            ),
-            Key("timeline.last", "end,G", "edge(1)", "Oldest", "Go to the oldest entry", show=False, group="Timeline"),
+            Key("timeline.down", "down,j", "cursor_down", "Down", show=False, palette=False, help=False),
+            Key("timeline.up", "up,k", "cursor_up", "Up", show=False, palette=False, help=False),
+            Key("timeline.page_down", "pagedown", "page_down", "Page down", show=False, palette=False, help=False),
+            Key("timeline.page_up", "pageup", "page_up", "Page up", show=False, palette=False, help=False),
+            Key("timeline.first", "home,g", "first", "Newest", "Go to the newest entry", show=False, group="Timeline"),
+            Key("timeline.last", "end,G", "last", "Oldest", "Go to the oldest entry", show=False, group="Timeline"),
         )
     )
 
@@ -135,7 +133,6 @@ class TimelineList(ScrollView, can_focus=True):
         self.all: list[Entry] = []  # newest first, unfiltered
         self.rows: list[Entry] = []  # newest first, what the filter lets through
         self.filter = Filter()
-        self.cursor = 0
         self.footnote = ""  # "N older entries not shown": the last row when set
         self.dropped = 0  # the oldest entries let go to keep at most `cap` while following
 
@@ -164,43 +161,35 @@ class TimelineList(ScrollView, can_focus=True):
         added = sum(1 for e in entries if self.filter.matches(e))
         if not added:
             return
-        at_top = self.scroll_y == 0 and (keep is None or self.cursor == 0)
-        self._refilter(keep=keep)
-        if not at_top:
-            self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
-        elif keep is not None and self.cursor >= self.size.height:
-            scroll_row_into_view(self, self.cursor)
+        self._set_rows()
+        self.rows_inserted_above(added, self._index_of(keep) if keep is not None else 0)
 
-    def _refilter(self, keep: Entry | None) -> None:
+    def _index_of(self, entry: Entry | None) -> int | None:
+        if entry is None:
+            return None
+        return next((i for i, e in enumerate(self.rows) if e.key == entry.key), None)
+
+    def _set_rows(self) -> None:
         self.rows = self.filter.apply(self.all)
-        if keep is not None:
-            index = next((i for i, e in enumerate(self.rows) if e.key == keep.key), None)
-            self.cursor = index if index is not None else min(self.cursor, max(0, len(self.rows) - 1))
-        else:
-            self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
         size = Size(0, len(self.rows) + (1 if self.footnote else 0))
         if size != self.virtual_size:
             self.virtual_size = size
-        self.refresh()
-        self.post_message(self.Highlighted(self.current))
 
-    # -- keys -----------------------------------------------------------------------------------------------
-    def _move_to(self, index: int) -> None:
+    def _refilter(self, keep: Entry | None) -> None:
+        self._set_rows()
         old = self.cursor
-        self.cursor = max(0, min(index, len(self.rows) - 1))
-        scroll_row_into_view(self, self.cursor)
+        self.keep_cursor(self._index_of(keep))
+        if self.cursor == old:
+            self.post_message(self.Highlighted(self.current))  # the entry under the same row may be another now
+
+    # -- the cursor (its moves are CursorList's) -------------------------------------------------------------
+    def row_count(self) -> int:
+        return len(self.rows)  # the footnote row, when shown, cannot hold the cursor: it is past the rows
+
+    def cursor_moved(self, old: int, new: int) -> None:
         self.refresh()
-        if self.cursor != old:
+        if new != old:
             self.post_message(self.Highlighted(self.current))
-
-    def action_move(self, step: int) -> None:
-        self._move_to(self.cursor + step)
-
-    def action_page(self, step: int) -> None:
-        self._move_to(self.cursor + step * max(1, self.size.height - 1))
-
-    def action_edge(self, end: int) -> None:
-        self._move_to(len(self.rows) - 1 if end else 0)
 
     # -- drawing --------------------------------------------------------------------------------------------
     def _style(self, name: str) -> Style:

@@ -7,11 +7,15 @@ from textual.app import App, ComposeResult
 from textual.geometry import Size
 from textual.strip import Strip
 
+from widgets.changes_tree import ChangesTree
+from widgets.checkpoint_tree import CheckpointTree
 from widgets.cursor_list import CursorList
 from widgets.explorer import Explorer
 from widgets.git.status_list import StatusList
 from widgets.keys import Key, bindings
+from widgets.row_tree import RowTree
 from widgets.search_results import SearchResults
+from widgets.timeline_list import TimelineList
 
 
 class Numbers(CursorList, can_focus=True):
@@ -80,8 +84,60 @@ async def test_keys_move_over_selectable_rows_and_keep_the_cursor_on_screen() ->
 
 
 def test_the_lists_share_the_base() -> None:
-    for cls in (Explorer, StatusList, SearchResults):
+    for cls in (Explorer, StatusList, SearchResults, RowTree, ChangesTree, CheckpointTree, TimelineList):
         assert issubclass(cls, CursorList), cls
         # the moves are the base's, not hand-built again
         for name in ("move_cursor", "move_cursor_by", "action_cursor_down", "action_page_down", "action_last"):
             assert getattr(cls, name) is getattr(CursorList, name), (cls, name)
+
+
+class Feed(CursorList, can_focus=True):
+    """A live list, newest first: entries arrive at the top."""
+
+    BINDINGS = Numbers.BINDINGS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries = [f"e{i}" for i in range(100)]
+
+    def on_mount(self) -> None:
+        self.virtual_size = Size(10, len(self.entries))
+
+    def row_count(self) -> int:
+        return len(self.entries)
+
+    def arrive(self, n: int) -> None:
+        self.entries[:0] = [f"new{len(self.entries) + i}" for i in range(n)]
+        self.virtual_size = Size(10, len(self.entries))
+        self.rows_inserted_above(n)
+
+    def render_line(self, y: int) -> Strip:
+        return Strip.blank(self.size.width)
+
+
+class FeedApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Feed()
+
+
+async def test_rows_inserted_above_keep_the_cursor_on_its_entry_and_its_screen_line() -> None:
+    app = FeedApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        feed = app.query_one(Feed)
+        feed.focus()
+        await pilot.press("pagedown", "pagedown", "down")
+        entry, line = feed.entries[feed.cursor], feed.cursor - int(feed.scroll_y)
+        assert feed.scroll_y > 0
+        feed.arrive(3)
+        await pilot.pause()
+        assert feed.entries[feed.cursor] == entry  # the same entry ...
+        assert feed.cursor - int(feed.scroll_y) == line  # ... on the same screen line
+
+        await pilot.press("home")
+        feed.arrive(2)  # at the top with the cursor on the newest: the new rows show above it
+        await pilot.pause()
+        assert feed.scroll_y == 0 and feed.cursor == 2
+        feed.arrive(50)  # pushed off screen: the cursor's entry is scrolled back into view
+        await pilot.pause()
+        assert feed.cursor == 52
+        assert feed.scroll_y <= feed.cursor < feed.scroll_y + feed.scrollable_content_region.height
