@@ -1,7 +1,9 @@
 """Change notifications for a sandbox's workspace (DESIGN §3 `watch.py`): UI-free, for the explorer and editors.
 
-`WorkspaceWatcher` yields coalesced `ChangeBatch`es; `watch_changes` is the thin form the explorer uses (sets of
-relative folder paths whose membership changed). Two ways to learn about changes:
+`WorkspaceWatcher` yields coalesced `ChangeBatch`es; `WatchHub` shares one watcher among every pane of a workspace
+(the explorer re-lists from a batch's `dirs`, the git panel re-runs status): one inotify thread and one set of
+watches per workspace, not one per pane; `watch_changes` is a thin form for a lone consumer (sets of relative
+folder paths whose membership changed). Two ways to learn about changes:
 
 - **native** (local sandboxes, whose workspace is a host folder): inotify through `watchfiles`' Rust watcher, in a
   thread. Not recursive on purpose: notify's recursive mode follows symlinks (measured: a sandbox's `ln -s / x`
@@ -239,6 +241,9 @@ class WorkspaceWatcher:
         self.mode: Literal["native", "poll"] = "native" if self.root is not None else "poll"
         self.batches_yielded = 0
         self._last_yield = float("-inf")
+        # set once changes are being looked for (native: the watches are in place; polling: the first snapshot is
+        # taken), so a caller can make a change knowing it will be seen
+        self.ready = asyncio.Event()
 
     def __aiter__(self) -> AsyncIterator[ChangeBatch]:
         return self.batches()
@@ -266,6 +271,7 @@ class WorkspaceWatcher:
         try:
             # Wait until the watches are in place, so a change made right after iteration starts is not missed.
             await asyncio.to_thread(thread.ready.wait)
+            self.ready.set()
             while True:
                 item = await queue.get()
                 while not isinstance(item, BaseException) and not queue.empty():
@@ -351,6 +357,7 @@ class WorkspaceWatcher:
             for gone in set(snapshots) - set(wanted):
                 del snapshots[gone]  # no longer of interest; a fresh baseline if it comes back
             batch = ChangeBatch(frozenset(dirs), frozenset(paths), any(p.startswith(".git/") for p in paths))
+            self.ready.set()
             if batch:
                 yield batch
             await asyncio.sleep(self.poll_interval)
@@ -368,7 +375,59 @@ class WorkspaceWatcher:
                     changed = now ^ before
                     yield ChangeBatch(dirs=_membership_changes(before, now, changed), paths=frozenset(changed))
                 before = now
+                self.ready.set()
             await asyncio.sleep(self.poll_interval)
+
+
+class WatchHub:
+    """One `WorkspaceWatcher` per workspace, its batches handed to every subscriber (issue 15 "one way").
+
+    `subscribe(on_batch, dirs=...)` adds a listener: `on_batch(batch)` is called for each coalesced batch, on the
+    event loop, and must not block (post a message, start a worker); `dirs` names the folders it would poll when
+    the provider has no host folder (polling mode polls the union of every subscriber's). `run()` consumes the
+    watcher until cancelled; the owner runs it once (in a worker), whoever subscribes.
+    """
+
+    def __init__(self, service: SandboxService, sandbox_id: str, *, mode: Mode = "auto", **options: Any) -> None:
+        self._subscribers: list[tuple[Callable[[ChangeBatch], None], Callable[[], Iterable[str]] | None]] = []
+        self.watcher = WorkspaceWatcher(service, sandbox_id, dirs=self._dirs, mode=mode, **options)
+        self.running = False
+
+    @property
+    def mode(self) -> Literal["native", "poll"]:
+        return self.watcher.mode
+
+    def subscribe(
+        self, on_batch: Callable[[ChangeBatch], None], *, dirs: Callable[[], Iterable[str]] | None = None
+    ) -> Callable[[], None]:
+        """Hear every batch from now on; returns the call that stops it."""
+        entry = (on_batch, dirs)
+        self._subscribers.append(entry)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(entry)
+
+        return unsubscribe
+
+    def _dirs(self) -> list[str]:
+        out: list[str] = []
+        for _, dirs in list(self._subscribers):
+            if dirs is not None:
+                out += list(dirs())
+        return list(dict.fromkeys(out)) or [""]
+
+    async def run(self) -> None:
+        self.running = True
+        try:
+            async for batch in self.watcher.batches():
+                for on_batch, _ in list(self._subscribers):
+                    try:
+                        on_batch(batch)
+                    except Exception:  # one listener's bug must not stop the others hearing changes
+                        log.exception("a workspace change listener failed")
+        finally:
+            self.running = False
 
 
 def _membership_changes(before: set[str], now: set[str], changed: set[str]) -> frozenset[str]:
@@ -418,4 +477,4 @@ async def watch_changes(
             yield set(batch.dirs)
 
 
-__all__ = ["ChangeBatch", "WorkspaceWatcher", "local_workspace", "scan_dirs", "watch_changes"]
+__all__ = ["ChangeBatch", "WatchHub", "WorkspaceWatcher", "local_workspace", "scan_dirs", "watch_changes"]

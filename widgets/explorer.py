@@ -17,7 +17,7 @@ explorer_ops.py (`ExplorerFileOps`); this module keeps the state, the listing wo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.segment import Segment
 from rich.style import Style
@@ -31,7 +31,7 @@ from services import paths
 from services.errors import FileNotFound
 from services.models import FileEntry
 from services.sandbox_service import SandboxService
-from services.watch import watch_changes
+from services.watch import ChangeBatch, WatchHub
 from widgets.cursor_list import CursorList
 from widgets.explorer_ops import ExplorerFileOps
 from widgets.explorer_rows import GIT_CLASSES, Row, flatten, folder_marks
@@ -151,13 +151,17 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, CursorList, can_focus=True):
         *,
         id: str | None = "explorer",
         classes: str | None = None,
-        watch: bool = True,
+        watch: bool | WatchHub = True,
         show_git: bool = False,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.service = service
         self.sandbox_id = sandbox_id
-        self.watch_enabled = watch
+        # follow the workspace's changes: through the workspace's shared watcher when it hands one over (one
+        # watcher per workspace), else through one of its own
+        self.watch_enabled = bool(watch)
+        self._hub = watch if isinstance(watch, WatchHub) else None
+        self._unwatch: Callable[[], None] | None = None
         self.show_git = show_git  # `.git` stays hidden even when dot-files are shown, unless asked for
         self._listings: dict[str, list[FileEntry]] = {}
         self._expanded: set[str] = {""}
@@ -231,11 +235,20 @@ class Explorer(ReportWorkerErrors, ExplorerFileOps, CursorList, can_focus=True):
     def on_mount(self) -> None:
         self._list("")
         if self.watch_enabled:
-            self.run_worker(self._watch(), group="explorer-watch", exit_on_error=False, name="watch")
+            hub = self._hub or WatchHub(self.service, self.sandbox_id)
+            self._unwatch = hub.subscribe(self._on_batch, dirs=lambda: list(self._expanded))
+            if self._hub is None:
+                self.run_worker(hub.run(), group="explorer-watch", exit_on_error=False, name="watch")
 
-    async def _watch(self) -> None:
-        async for dirs in watch_changes(self.service, self.sandbox_id, dirs=lambda: list(self._expanded)):
-            self.post_message(self._Changed(dirs))
+    def on_unmount(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def _on_batch(self, batch: ChangeBatch) -> None:
+        # content-only changes (a log file growing) would re-list for nothing: only membership changes count
+        if batch.dirs:
+            self.post_message(self._Changed(set(batch.dirs)))
 
     # -- listing --------------------------------------------------------------------------------------------
     def _list(self, path: str, *, from_watch: bool = False) -> None:

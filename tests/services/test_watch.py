@@ -18,7 +18,7 @@ import pytest
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from services.watch import ChangeBatch, WorkspaceWatcher, local_workspace, scan_dirs, watch_changes
+from services.watch import ChangeBatch, WatchHub, WorkspaceWatcher, local_workspace, scan_dirs, watch_changes
 from tests.conftest import wait_until
 
 
@@ -51,7 +51,7 @@ class Collector:
 
 async def _started(w: WorkspaceWatcher) -> Collector:
     c = Collector(w.batches())
-    await asyncio.sleep(0.3)  # watches in place
+    await asyncio.wait_for(w.ready.wait(), 20)  # watches in place (or the first snapshot taken): awaited, not slept
     return c
 
 
@@ -67,18 +67,18 @@ async def test_local_sandbox_watches_natively(
     assert WorkspaceWatcher(service, sandbox.id, mode="poll").mode == "poll"
 
 
-async def test_single_change_is_one_batch_within_a_second(
+async def test_single_change_is_one_batch_without_waiting_for_the_burst_window(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo
 ) -> None:
     ws = _ws(provider, sandbox)
     (ws / "sub").mkdir()
-    c = await _started(WorkspaceWatcher(service, sandbox.id))
+    # a burst window longer than the wait: a lone change must be yielded after the quiet window, not held for it
+    # (the wait is the assert; a wall-clock bound was flaky on a loaded machine)
+    c = await _started(WorkspaceWatcher(service, sandbox.id, max_batch_ms=60_000))
     try:
-        t0 = time.monotonic()
         (ws / "sub" / "hello.txt").write_text("hi")
-        await c.wait_for(lambda items: len(items) >= 1, 2.0)
-        arrived, batch = c.items[0]
-        assert arrived - t0 < 1.0
+        await c.wait_for(lambda items: len(items) >= 1, 30.0)
+        batch = c.items[0][1]
         assert batch.dirs == {"sub"}
         assert "sub/hello.txt" in batch.paths
         await asyncio.sleep(0.5)
@@ -190,13 +190,11 @@ async def test_cancel_stops_promptly_and_ends_the_thread(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo
 ) -> None:
     c = await _started(WorkspaceWatcher(service, sandbox.id))
-    t0 = time.monotonic()
-    await c.stop()
-    assert time.monotonic() - t0 < 0.5
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and any(t.name.startswith("watch:") for t in threading.enumerate()):
-        await asyncio.sleep(0.02)
-    assert not any(t.name.startswith("watch:") for t in threading.enumerate())
+    await asyncio.wait_for(c.stop(), 10)  # the consumer's cancel does not wait for the thread
+    # the thread notices its stop event within a step: awaited as an event, not timed against the wall clock
+    await wait_until(
+        None, lambda: not any(t.name.startswith("watch:") for t in threading.enumerate()), "watch thread ends", 10
+    )
 
 
 async def test_polling_listed_folders(service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo) -> None:
@@ -259,3 +257,40 @@ async def test_watcher_over_a_missing_sandbox_folder_polls(
         shutil.rmtree(_ws(provider, sandbox))
     w = WorkspaceWatcher(service, sandbox.id, mode="poll" if forced else "auto")
     assert w.mode == "poll"
+
+
+async def test_one_hub_feeds_every_subscriber_and_polls_the_union_of_their_folders(
+    service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo
+) -> None:
+    ws = _ws(provider, sandbox)
+    (ws / "a").mkdir()
+    (ws / "b").mkdir()
+    hub = WatchHub(service, sandbox.id, mode="poll", poll_interval=0.2)
+    first: list[ChangeBatch] = []
+    second: list[ChangeBatch] = []
+
+    def broken(batch: ChangeBatch) -> None:
+        raise RuntimeError("a listener's bug")
+
+    hub.subscribe(broken)  # must not stop the others hearing changes
+    hub.subscribe(first.append, dirs=lambda: ["a"])
+    stop_second = hub.subscribe(second.append, dirs=lambda: ["b"])
+    task = asyncio.ensure_future(hub.run())
+    try:
+        await asyncio.wait_for(hub.watcher.ready.wait(), 20)
+        (ws / "a" / "x.txt").write_text("1")  # only polled because the first subscriber names "a"
+        (ws / "b" / "y.txt").write_text("1")  # ... and this because the second names "b"
+        want = {"a/x.txt", "b/y.txt"}
+        await wait_until(None, lambda: want <= set().union(*(b.paths for b in first)), "both seen", 20)
+        await wait_until(None, lambda: want <= set().union(*(b.paths for b in second)), "both seen", 20)
+        assert [b.paths for b in first] == [b.paths for b in second]  # the same batches, from the one watcher
+
+        stop_second()
+        (ws / "a" / "z.txt").write_text("1")
+        await wait_until(None, lambda: any("a/z.txt" in b.paths for b in first), "seen after unsubscribe", 20)
+        assert not any("a/z.txt" in b.paths for b in second)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert not hub.running

@@ -46,6 +46,11 @@ class ExplorerPlaceholder(PanePlaceholder):
         Binding("f5", "about", "Refresh files", id="placeholder.explorer.refresh", tooltip="Reload the file tree"),
     ]
 
+    def __init__(
+        self, service: SandboxService, sandbox_id: str, *, watch: object = True, id: str | None = None
+    ) -> None:
+        super().__init__(service, sandbox_id, id=id)  # `watch`: the workspace's shared watcher, unused here
+
 
 class EditorPlaceholder(PanePlaceholder):
     TITLE = "Editor"

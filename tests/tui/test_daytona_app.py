@@ -161,6 +161,33 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
         await pilot.press("ctrl+q")
 
 
+async def test_daytona_workspace_follows_changes_by_polling_one_shared_watcher(dservice: SandboxService) -> None:
+    """No host folder to watch: the workspace's one watcher polls (the folders both panes name), and a file written
+    behind the app's back reaches the explorer and the git panel without a key press."""
+    from widgets.explorer import Explorer
+    from widgets.git.panel import GitPanel
+
+    box = await _repo_box(dservice, unique("poll"))
+    app = SandbenchApp(service=dservice, config=dservice.config, clock=fixed_clock, open_name=box.name)
+    async with app.run_test(size=(160, 48)) as pilot:
+        # composed, not just pushed: the panes are there
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, WorkspaceScreen) and bool(app.screen.query(GitPanel)), timeout=20
+        )
+        ws = app.screen
+        assert isinstance(ws, WorkspaceScreen)
+        explorer = ws.query_one("#explorer", Explorer)
+        git = ws.query_one("#git", GitPanel)
+        await wait_until(pilot, lambda: git.status is not None and ws.watch_hub.running, timeout=20)
+        assert ws.watch_hub.mode == "poll" and git.following == "poll"
+        await wait_until(pilot, lambda: "README.md" in {r.entry.path for r in explorer.rows}, timeout=20)
+
+        await dservice.write_file(box.id, "late.txt", b"x\n")  # not through the app: only polling can see it
+        await wait_until(pilot, lambda: "late.txt" in {r.entry.path for r in explorer.rows}, timeout=30)
+        await wait_until(pilot, lambda: git.status is not None and "late.txt" in git.status.markers, timeout=30)
+        await pilot.press("ctrl+q")
+
+
 # -- the real console script, in tmux ---------------------------------------------------------------------------
 @pytest.fixture
 def e2e_home() -> Iterator[Path]:

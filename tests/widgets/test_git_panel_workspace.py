@@ -7,6 +7,7 @@ The real app (`SandbenchApp`) over the real LocalProvider, in a sandbox whose wo
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from services.config import Config
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
-from services.watch import ChangeBatch
+from services.watch import ChangeBatch, _NativeThread
 from tests.services.test_git import INIT, sh
 from tests.tui.conftest import fixed_clock, wait_for
 from tui.app import SandbenchApp
@@ -74,6 +75,37 @@ async def test_file_changes_refresh_the_panel_and_the_explorer_markers(
         await pilot.press("x", "ctrl+s")
         await wait_for(p, lambda: _markers(explorer).get("a.txt") == "M")
         assert panel.status is not None and [e.path for e in panel.status.unstaged] == ["a.txt"]
+
+
+def _native_watchers() -> int:
+    return sum(isinstance(t, _NativeThread) and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.bwrap
+async def test_one_watcher_feeds_the_explorer_and_the_git_panel(
+    service: SandboxService, config: Config, sandbox: SandboxInfo
+) -> None:
+    await sh(service, sandbox.id, INIT)
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name=sandbox.name)
+    async with app.run_test(size=(160, 48)) as pilot:
+        p: Any = pilot
+        await wait_for(p, lambda: isinstance(app.screen, WorkspaceScreen) and bool(app.screen.query(GitPanel)))
+        screen = app.screen
+        assert isinstance(screen, WorkspaceScreen)
+        panel = screen.query_one(GitPanel)
+        explorer = screen.query_one(Explorer)
+        await wait_for(p, lambda: panel.status is not None and screen.watch_hub.running)
+        # one inotify thread for the workspace (each pane ran its own before); waited for, since a thread of an
+        # earlier test may still be closing
+        await wait_for(p, lambda: _native_watchers() == 1)
+        seen = panel.batches_seen
+
+        await service.write_file(sandbox.id, "fresh.txt", b"x\n")
+        # the same batch re-lists the explorer and re-runs git status
+        await wait_for(p, lambda: any(r.entry.path == "fresh.txt" for r in explorer.rows))
+        await wait_for(p, lambda: panel.status is not None and "fresh.txt" in panel.status.markers)
+        assert panel.batches_seen > seen and explorer.watch_batches >= 1
+        assert _native_watchers() == 1
 
 
 def test_which_batches_refresh() -> None:

@@ -43,6 +43,7 @@ from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from services.terminal import foreground_program
+from services.watch import WatchHub
 from tui.footer import FittedFooter
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
@@ -177,9 +178,16 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
     # -- layout --------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # one watcher for the whole workspace (services/watch.WatchHub), run from on_mount: the explorer re-lists
+        # and the git panel re-runs status from the same coalesced batches
+        self.watch_hub = WatchHub(self.service, self.info.id)
+
         def pane(name: str) -> PaneFrame:
-            # the terminal's scrollback length is the user's (config `scrollback`); the other panes need nothing
+            # the terminal's scrollback length is the user's (config `scrollback`); the explorer hears the shared
+            # watcher; the other panes need nothing
             extra: dict[str, Any] = {"scrollback": self.config.scrollback} if name == "terminal" else {}
+            if name == "explorer":
+                extra["watch"] = self.watch_hub
             return PaneFrame(name, self.pane_classes[name](self.service, self.info.id, id=name, **extra))
 
         yield PaneTabs([(pane, TITLES[pane], "") for pane in PANES], id="pane-tabs")
@@ -219,12 +227,13 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self._focus_into("editor")
         if self.info.state is not SandboxState.STARTED:
             self._ensure_running()
-        # git status follows file changes (coalesced watcher batches), not a timer; polling providers also look
-        # in the folders open in the explorer
+        # git status follows file changes (the shared watcher's batches), not a timer; a polling provider polls
+        # the folders both panes name
         follow = getattr(self.pane_widget("git"), "follow_changes", None)
         if callable(follow):
-            explorer = self.pane_widget("explorer")
-            follow(extra_dirs=lambda: getattr(explorer, "expanded", ()))
+            follow(hub=self.watch_hub)
+        if callable(follow) or isinstance(self.pane_widget("explorer"), Explorer):  # not for stand-in panes
+            self.run_worker(self.watch_hub.run(), group="workspace-watch", exit_on_error=False, name="workspace watch")
 
     def on_screen_resume(self) -> None:
         # shown again (reopened from the list, or a dialog closed): a sandbox stopped meanwhile starts again; the

@@ -43,7 +43,7 @@ from services.git_parse import DiffFile, GitStatus
 from services.git_remote import CACHE_DIR
 from services.sandbox_service import SandboxService
 from services.text import safe_text
-from services.watch import ChangeBatch, Mode, WorkspaceWatcher
+from services.watch import ChangeBatch, Mode, WatchHub
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.git.branches import BranchScreen
 from widgets.git.conflicts import ConflictScreen, markers_left
@@ -164,6 +164,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
         self.refreshes = 0  # also the status generation the diff cache is keyed by
         self.batches_seen = 0  # change batches received while following the workspace (tests read it)
         self.following: str | None = None  # the watcher's mode ("native" or "poll") while following changes
+        self._unfollow: Callable[[], None] | None = None
         self._want = 0
         self._refresh_lock = asyncio.Lock()
         self._op_lock = asyncio.Lock()
@@ -239,16 +240,50 @@ class GitPanel(ReportWorkerErrors, Vertical):
         await self.refresh_status()
 
     # -- following file changes ---------------------------------------------------------------------------------
-    def follow_changes(self, *, extra_dirs: Callable[[], Iterable[str]] | None = None, mode: Mode = "auto") -> None:
+    def follow_changes(
+        self,
+        *,
+        extra_dirs: Callable[[], Iterable[str]] | None = None,
+        mode: Mode = "auto",
+        hub: WatchHub | None = None,
+    ) -> None:
         """Refresh on the workspace's coalesced change batches (`services.watch`) — terminal, editor or git itself
-        writing — instead of on a timer. One status call per batch; batches that arrive while it runs are merged
-        by the watcher, so a `git checkout` of thousands of files costs one or two refreshes.
+        writing — instead of on a timer. One status call per batch; batches that arrive while it runs share the
+        next call (`refresh_status` coalesces), so a `git checkout` of thousands of files costs one or two.
 
-        `extra_dirs`: folders worth polling when the provider has no host folder to watch (the explorer's open
-        folders); the repository root, its `.git` and the folders of changed files are polled anyway."""
-        self.run_worker(
-            self._follow(extra_dirs, mode), group="git-follow", exclusive=True, exit_on_error=False, name="git follow"
-        )
+        `hub`: the workspace's shared watcher (the explorer hears the same batches); without it the panel runs a
+        watcher of its own. `extra_dirs`: folders worth polling when the provider has no host folder to watch
+        (a shared hub already polls its other subscribers'); the repository root, its `.git` and the folders of
+        changed files are polled anyway."""
+        self._stop_following()
+        own = hub is None
+        hub = hub or WatchHub(self.git.service, self.git.sandbox_id, mode=mode)
+        self._unfollow = hub.subscribe(self._on_batch, dirs=lambda: self._poll_dirs(extra_dirs))
+        self.following = hub.mode
+        if own:
+            self.run_worker(
+                self._run_own(hub), group="git-follow", exclusive=True, exit_on_error=False, name="git follow"
+            )
+
+    async def _run_own(self, hub: WatchHub) -> None:
+        try:
+            await hub.run()
+        finally:
+            self._stop_following()
+
+    def _stop_following(self) -> None:
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+        self.following = None
+
+    def on_unmount(self) -> None:
+        self._stop_following()
+
+    def _on_batch(self, batch: ChangeBatch) -> None:
+        self.batches_seen += 1
+        if batch_matters(batch, self.git.prefix):
+            self.request_refresh()
 
     def _poll_dirs(self, extra: Callable[[], Iterable[str]] | None) -> list[str]:
         repo = self.git.repo_dir
@@ -259,20 +294,6 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if extra is not None:
             out += list(extra())
         return [d.rstrip("/") for d in dict.fromkeys(out)]
-
-    async def _follow(self, extra: Callable[[], Iterable[str]] | None, mode: Mode) -> None:
-        watcher = WorkspaceWatcher(
-            self.git.service, self.git.sandbox_id, dirs=lambda: self._poll_dirs(extra), mode=mode
-        )
-        self.following = watcher.mode
-        try:
-            async for batch in watcher.batches():
-                self.batches_seen += 1
-                if batch_matters(batch, self.git.prefix):
-                    # awaited, not queued: what arrives meanwhile is merged into the next batch by the watcher
-                    await self.refresh_status()
-        finally:
-            self.following = None
 
     def notice_saved(self, path: str) -> None:
         """A pane saved a file. A native watcher reports that write itself (refreshing here too would run status
