@@ -1,0 +1,191 @@
+"""Checkpoints of Daytona sandboxes (issue 13 §1, the Daytona part): the real `daytona` SDK against a real
+`sandbench serve`, through the real SandboxService over the DaytonaProvider. The workspace is scanned and restored
+inside the sandbox (services/checkpoints/remote.py); these tests check what a user sees: changes named, diffs,
+byte-for-byte restores, symlinks kept as symlinks and never written through, fork, and the clear refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from services.checkpoints import remote
+from services.errors import InvalidInput, ProviderError, SandbenchError, TooLarge
+from services.models import SandboxInfo
+from services.sandbox_service import SandboxService
+from tests.services import test_server_harness as harness
+
+serve = harness.serve  # the shared fixtures
+dservice = harness.dservice
+dbox = harness.dbox
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.bwrap]
+
+
+async def sh(svc: SandboxService, box: SandboxInfo, script: str) -> str:
+    r = await svc.exec(box.id, ["sh", "-c", script])
+    assert r.exit_code == 0, r.stdout
+    return r.stdout.decode()
+
+
+def blobs(home: Path) -> set[str]:
+    return {str(p) for p in (home / "store" / "objects").rglob("*") if p.is_file()}
+
+
+async def test_checkpoint_changes_diff_restore_byte_for_byte(
+    dservice: SandboxService, dbox: SandboxInfo, sandbench_home: Path
+) -> None:
+    ck = dservice.checkpoints
+    await sh(
+        dservice,
+        dbox,
+        "mkdir -p src/deep && echo one > a.txt && echo keep > b.txt && printf '\\000\\001\\377' > bin.dat "
+        "&& echo deep > src/deep/x.py && chmod 750 src && chmod 600 b.txt",
+    )
+    first = await ck.create(dbox.id, "before the agent")
+    assert (first.files, first.files_added, first.parent) == (4, 4, None)
+    stored = blobs(sandbench_home)
+    assert len(stored) == 4
+
+    await sh(
+        dservice,
+        dbox,
+        "echo two >> a.txt && rm b.txt && printf '\\000y' > bin.dat && echo n > n.txt && chmod 700 src/deep/x.py",
+    )
+    cs = await ck.changes(dbox.id)
+    assert cs.since.id == first.id
+    got = [(c.path, c.status, c.old_size, c.new_size) for c in cs.changes]
+    assert got == [
+        ("a.txt", "modified", 4, 8),
+        ("b.txt", "deleted", 5, None),
+        ("bin.dat", "modified", 3, 2),
+        ("n.txt", "added", None, 2),
+        ("src/deep/x.py", "mode-changed", 5, 5),
+    ]
+    _, diffs = await ck.diff(dbox.id)
+    text = {c.path: "\n".join(lines) for c, lines in diffs}
+    assert "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n one\n+two" in text["a.txt"]
+    assert text["bin.dat"] == "Binary files a/bin.dat and b/bin.dat differ"
+    assert text["src/deep/x.py"] == "mode 644 -> 700"
+    assert "+n" in text["n.txt"] and "-keep" in text["b.txt"]
+
+    second = await ck.create(dbox.id, "after")
+    # only what changed was fetched: a.txt, bin.dat, n.txt (and nothing for the mode change)
+    assert (second.parent, second.files_added, second.hashed_files) == (first.id, 3, 4)
+    assert len(blobs(sandbench_home) - stored) == 3
+
+    res = await ck.restore(dbox.id, first.id)
+    assert res.before.kind == "before-restore"
+    listing = await sh(dservice, dbox, "find . -mindepth 1 | sort && stat -c '%a %n' src b.txt src/deep/x.py")
+    assert listing.split("\n")[:7] == [
+        "./a.txt", "./b.txt", "./bin.dat", "./src", "./src/deep", "./src/deep/x.py", "750 src",
+    ]  # fmt: skip
+    assert "600 b.txt" in listing and "644 src/deep/x.py" in listing
+    sums = await sh(dservice, dbox, "sha256sum a.txt b.txt bin.dat src/deep/x.py")
+    want = {
+        "a.txt": b"one\n",
+        "b.txt": b"keep\n",
+        "bin.dat": b"\x00\x01\xff",
+        "src/deep/x.py": b"deep\n",
+    }
+    for name, data in want.items():
+        assert f"{hashlib.sha256(data).hexdigest()}  {name}" in sums
+    assert (await ck.changes(dbox.id)).changes == []  # the workspace is at the restored checkpoint
+
+    # the restore is undoable, and `between` reads the store alone
+    between = await ck.between(dbox.id, first.id, second.id)
+    assert {c.path for c in between.changes} == {"a.txt", "b.txt", "bin.dat", "n.txt", "src/deep/x.py"}
+    await ck.restore(dbox.id, res.before.id, ["n.txt"])
+    assert await sh(dservice, dbox, "cat n.txt") == "n\n"
+    assert await sh(dservice, dbox, "cat a.txt") == "one\n"  # not asked for: left as it was
+
+
+async def test_symlinks_are_recorded_never_followed_and_never_written_through(
+    dservice: SandboxService, dbox: SandboxInfo
+) -> None:
+    ck = dservice.checkpoints
+    await sh(
+        dservice,
+        dbox,
+        "mkdir -p out conf && echo secret > out/target.txt && echo cfg > conf/app.ini "
+        "&& ln -s out/target.txt link && ln -s /etc escape",
+    )
+    first = await ck.create(dbox.id)
+    cs = await ck.between(dbox.id, first.id, first.id)
+    assert cs.changes == []
+    entries = {e.path: e for e in dservice.checkpoints.store.manifest(first)}
+    assert (entries["link"].kind, entries["link"].ref) == ("symlink", "out/target.txt")
+    assert (entries["escape"].kind, entries["escape"].ref) == ("symlink", "/etc")
+    assert not any(p.startswith("escape/") for p in entries)  # /etc was never listed
+
+    # after the checkpoint the sandbox swaps the folder `conf` for a symlink to another folder (each exec has its
+    # own /tmp here, so the redirect's target is `out`: a write through the link would land in it)
+    await sh(dservice, dbox, "rm -r conf && ln -s out conf && echo x > link2")
+    changed = {c.path: (c.status, c.kind) for c in (await ck.changes(dbox.id)).changes}
+    assert changed["conf"] == ("modified", "symlink")
+    assert "conf/app.ini" in changed and changed["conf/app.ini"][0] == "deleted"
+    await ck.restore(dbox.id, first.id, ["conf"])
+    assert await sh(dservice, dbox, "ls out") == "target.txt\n"  # nothing written through the symlink
+    assert await sh(dservice, dbox, "test -d conf && ! test -L conf && cat conf/app.ini") == "cfg\n"
+    assert await sh(dservice, dbox, "readlink link") == "out/target.txt\n"
+
+    # a file swapped for a symlink to another file: the restore replaces the link, the file it names is untouched
+    await sh(dservice, dbox, "rm conf/app.ini && ln -s ../out/target.txt conf/app.ini")
+    await ck.restore(dbox.id, first.id, ["conf/app.ini"])
+    assert await sh(dservice, dbox, "cat out/target.txt && test ! -L conf/app.ini && cat conf/app.ini") == (
+        "secret\ncfg\n"
+    )
+
+
+async def test_fork_uses_daytonas_fork_and_at_restores_the_checkpoint(
+    dservice: SandboxService, dbox: SandboxInfo
+) -> None:
+    ck = dservice.checkpoints
+    await sh(dservice, dbox, "echo v1 > f.txt")
+    v1 = await ck.create(dbox.id, "v1")
+    await sh(dservice, dbox, "echo v2 > f.txt && echo later > g.txt")
+    new, first = await ck.fork(dbox.id, harness.unique("fork"), at=v1.id)
+    try:
+        assert first.parent == v1.id and first.parent_sandbox == dbox.id and first.kind == "fork"
+        assert await sh(dservice, new, "cat f.txt && ls") == "v1\nf.txt\n"
+        assert await sh(dservice, dbox, "cat f.txt") == "v2\n"  # the source is untouched
+        assert (await ck.changes(new.id)).changes == []
+    finally:
+        with contextlib.suppress(SandbenchError):
+            await dservice.delete(new.id)
+
+
+async def test_refusals_and_bounds_are_clear(dservice: SandboxService, dbox: SandboxInfo) -> None:
+    ck = dservice.checkpoints
+    await sh(dservice, dbox, "mkfifo pipe")
+    with pytest.raises(InvalidInput, match="'pipe' is a FIFO or a device"):
+        await ck.create(dbox.id)
+    await sh(dservice, dbox, "rm pipe && mkdir d && for i in 1 2 3 4 5 6; do echo $i > d/$i; done")
+    ck.max_files = 5
+    with pytest.raises(TooLarge, match="more than 5 files and folders"):
+        await ck.create(dbox.id)
+    ck.max_files = 10_000
+    first = await ck.create(dbox.id)
+    assert first.files == 6
+    # a feature that reads the workspace from the host names itself as unavailable, never a traceback
+    with pytest.raises(ProviderError, match="not available on Daytona"):
+        ck._workspace(dbox.id)
+
+
+def test_listing_rows_are_checked() -> None:
+    good = ["a/b", "file", 0o644, 3, 1, 2, 3, "0" * 64, False]
+    assert remote.parse_row(good).path == "a/b"
+    for bad in (
+        ["../x", *good[1:]],
+        ["/etc/passwd", *good[1:]],
+        ["a//b", *good[1:]],
+        ["a", "fifo", *good[2:]],
+        [*good[:2], -1, *good[3:]],
+        [*good[:7], "not-a-hash", False],
+        [*good[:8], "yes"],
+        good[:8],
+    ):
+        with pytest.raises(ValueError):
+            remote.parse_row(bad)
