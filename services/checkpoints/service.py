@@ -39,7 +39,10 @@ if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
 
 MESSAGE_MAX = 500
-REMOTE_UNAVAILABLE = "this checkpoint feature is not available"
+# what reads a workspace from the host (automatic checkpoints around commands among them) names itself on Daytona
+REMOTE_UNAVAILABLE = (
+    "automatic checkpoints around commands (and whatever reads the workspace from the host) are not available"
+)
 LATEST = ("latest", "HEAD", "@")
 
 

@@ -189,3 +189,49 @@ def test_listing_rows_are_checked() -> None:
     ):
         with pytest.raises(ValueError):
             remote.parse_row(bad)
+
+
+def test_cli_checkpoint_changes_restore_over_daytona(
+    serve: harness.Serve, sandbench_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sandbench --provider daytona checkpoint / changes / restore`, configured by the variables
+    `sandbench serve --print-env` prints (and the target), as a user runs it."""
+    import json
+    import os
+
+    from tests.services.test_cli import run
+
+    monkeypatch.setenv("DAYTONA_API_URL", serve.api_url)
+    monkeypatch.setenv("DAYTONA_API_KEY", serve.token)
+    monkeypatch.setenv("DAYTONA_TARGET", "local")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    Path(os.environ["SANDBENCH_CONFIG"]).write_text(f'identity = "{harness.IDENTITY}"\n')
+
+    def ok(*args: str) -> str:
+        r = run("--provider", "daytona", *args, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()
+        assert serve.token.encode() not in r.stdout + r.stderr
+        return r.stdout.decode()
+
+    name = harness.unique("cli")
+    ok("create", name)
+    try:
+        ok("exec", name, "--", "sh", "-c", "echo one > a.txt && echo keep > b.txt")
+        first = json.loads(ok("checkpoint", name, "-m", "before", "--json"))
+        assert (first["files"], first["message"], first["who"]) == (2, "before", harness.IDENTITY)
+        ok("exec", name, "--", "sh", "-c", "echo two >> a.txt && rm b.txt && echo n > n.txt")
+        changes = json.loads(ok("changes", name, "--json"))
+        assert [(c["path"], c["status"]) for c in changes["changes"]] == [
+            ("a.txt", "modified"),
+            ("b.txt", "deleted"),
+            ("n.txt", "added"),
+        ]
+        text = ok("changes", name, "--diff")
+        assert "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n one\n+two\n" in text
+        said = ok("restore", name, first["id"][:6])
+        assert "undoes this" in said
+        assert ok("exec", name, "--", "sh", "-c", "cat a.txt b.txt; ls") == "one\nkeep\na.txt\nb.txt\n"
+        tree = json.loads(ok("checkpoints", name, "--json"))
+        assert tree["head"] == first["id"] and len(tree["checkpoints"]) == 2
+    finally:
+        run("--provider", "daytona", "rm", "--force", name, timeout=60)
