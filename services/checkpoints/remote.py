@@ -13,6 +13,11 @@ then one exec of the same program does the plan — removals, folders, renames o
 names, symlinks, folder modes — opening every folder beneath home with `O_NOFOLLOW`, so a symlink planted after
 the checkpoint is replaced as a name, never written through.
 
+What the sandbox sends back is data: every row is checked (a canonical relative path, known kind, numbers,
+a sha256) before it becomes an `Entry`, and a fetched content must hash to what was listed. A sandbox that
+replaces its own python3 can misreport its own workspace, nothing more: nothing it sends is run or followed on
+the host.
+
 Needs `python3` in the sandbox (Daytona's default images have it); without it, a clear refusal. Not available on
 Daytona: automatic checkpoints around exec (each costs a remote scan, not a local stat walk) — see docs/cli.md.
 """
@@ -86,7 +91,10 @@ async def _run(
     """Run the in-sandbox program and return its rows; any framing fault fails closed."""
     # the provider's exec, not the service's: an exec through the service is itself bracketed by checkpoints
     provider: Any = svc.svc.provider
-    res = await provider.exec(sandbox_id, ["python3", "-c", script(), *args], stdin=stdin, timeout=EXEC_TIMEOUT)
+    # -I: isolated mode. Without it the exec's cwd (home, the workspace) heads sys.path, and a `json.py` there —
+    # a user's, or one planted — would be imported in place of the standard library's; PYTHON* variables too.
+    argv = ["python3", "-I", "-c", script(), *args]
+    res = await provider.exec(sandbox_id, argv, stdin=stdin, timeout=EXEC_TIMEOUT)
     if res.timed_out:
         raise ProviderError(f"the sandbox's file scan took over {EXEC_TIMEOUT} s")
     lines = res.stdout.decode("utf-8", "replace").split("\n")
@@ -264,7 +272,7 @@ async def checkpoint(
     svc: CheckpointService, sandbox_id: str, message: str, kind: str, *, parent: Checkpoint | None = None
 ) -> tuple[Checkpoint, list[Entry]]:
     store = svc.store
-    head, base = await asyncio.to_thread(svc._base, sandbox_id)
+    _, base = await asyncio.to_thread(svc._base, sandbox_id)
     entries, hashed_files, hashed_bytes = await scan(svc, sandbox_id, base)
     blobs = await _fetch(svc, sandbox_id, store, entries)
 
@@ -296,7 +304,6 @@ async def checkpoint(
             store.clear_index(sandbox_id)
             return ckpt
 
-    del head
     return await asyncio.to_thread(commit), entries
 
 

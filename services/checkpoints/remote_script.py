@@ -1,4 +1,4 @@
-"""The fixed, self-contained program `remote.py` runs inside a Daytona sandbox (`python3 -c <this file> MODE ...`).
+"""The fixed, self-contained program `remote.py` runs inside a Daytona sandbox (`python3 -I -c <this file> MODE`).
 
 It never imports sandbench and is never built from data: its source is this file, its arguments are a mode and
 numbers, and what it works on arrives on stdin (JSON) or in a staging folder the host uploaded. It runs in the

@@ -174,6 +174,20 @@ async def test_refusals_and_bounds_are_clear(dservice: SandboxService, dbox: San
         ck._workspace(dbox.id)
 
 
+async def test_workspace_modules_never_shadow_the_scanners(dservice: SandboxService, dbox: SandboxInfo) -> None:
+    """The scan runs in home, which is the workspace: modules there (a user's `json.py`, or planted ones) and
+    PYTHON* settings must not be what the in-sandbox program imports."""
+    boom = "raise SystemExit('shadowed')\n"
+    for name in ("json.py", "hashlib.py", "os.py", "sitecustomize.py", "usercustomize.py"):
+        await dservice.write_file(dbox.id, name, boom.encode())
+    first = await dservice.checkpoints.create(dbox.id)
+    assert first.files == 5
+    await sh(dservice, dbox, "echo more >> json.py")
+    assert [c.path for c in (await dservice.checkpoints.changes(dbox.id)).changes] == ["json.py"]
+    await dservice.checkpoints.restore(dbox.id, first.id)
+    assert (await dservice.read_file(dbox.id, "json.py")).data == boom.encode()
+
+
 def test_listing_rows_are_checked() -> None:
     good = ["a/b", "file", 0o644, 3, 1, 2, 3, "0" * 64, False]
     assert remote.parse_row(good).path == "a/b"
