@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import sys
 import time
@@ -167,10 +166,18 @@ def _remove(pfd: int, name: str) -> None:
         st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=pfd)  # fd-based on Linux: never follows a symlink inside
-    else:
+    if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=pfd)
+        return
+    # by fds, so a symlink inside is unlinked as a name, never followed (shutil.rmtree's dir_fd needs 3.11+)
+    fd = os.open(name, DIR, dir_fd=pfd)
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o700)  # a read-only folder must still empty
+        for child in os.listdir(fd):
+            _remove(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=pfd)
 
 
 def hash_paths(limit: int) -> None:

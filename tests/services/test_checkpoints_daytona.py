@@ -169,6 +169,10 @@ async def test_refusals_and_bounds_are_clear(dservice: SandboxService, dbox: San
     ck.max_files = 10_000
     first = await ck.create(dbox.id)
     assert first.files == 6
+    # a restore removes what came since, read-only folders and links inside them too, never what a link names
+    await sh(dservice, dbox, "mkdir -p ro/sub && echo x > ro/sub/f && ln -s ../../d ro/sub/l && chmod 500 ro/sub ro")
+    await ck.restore(dbox.id, first.id)
+    assert await sh(dservice, dbox, "ls; ls d | wc -l") == "d\n6\n"
     # a feature that reads the workspace from the host names itself as unavailable, never a traceback
     with pytest.raises(ProviderError, match="not available on Daytona"):
         ck._workspace(dbox.id)
