@@ -420,11 +420,13 @@ def plan(
 
 async def apply(
     svc: CheckpointService, sandbox_id: str, current: list[Entry], target: list[Entry], scope: list[str] | None
-) -> set[str]:
-    """Make the sandbox's workspace match `target` within `scope`; returns the paths touched."""
+) -> tuple[set[str], int, int]:
+    """Make the sandbox's workspace match `target` within `scope`: (paths touched, names written, removed)."""
     ops, staged, touched = plan(current, target, scope)
+    written = sum(1 for op in ops if op[0] in ("file", "link"))
+    deleted = sum(1 for op in ops if op[0] == "rm")
     if not ops:
-        return touched
+        return touched, written, deleted
     store = svc.store
     stage = f"{STAGE_PREFIX}{secrets.token_hex(8)}"
 
@@ -443,7 +445,7 @@ async def apply(
         with contextlib.suppress(SandbenchError):
             await provider.delete_path(sandbox_id, stage, recursive=True)
         raise
-    return touched
+    return touched, written, deleted
 
 
 async def restore(svc: CheckpointService, sandbox_id: str, ref: str, scope: list[str] | None) -> RestoreResult:
@@ -457,9 +459,8 @@ async def restore(svc: CheckpointService, sandbox_id: str, ref: str, scope: list
         for p in scope:
             if not select(entries, [p]) and not select(current, [p]):
                 raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
-    ops, _, _ = plan(current, entries, scope)
     try:
-        touched = await apply(svc, sandbox_id, current, entries, scope)
+        touched, written, deleted = await apply(svc, sandbox_id, current, entries, scope)
     except SandbenchError as exc:
         await asyncio.to_thread(store.set_index, sandbox_id, None)  # what was written is unknown: hash all next
         raise type(exc)(
@@ -474,8 +475,6 @@ async def restore(svc: CheckpointService, sandbox_id: str, ref: str, scope: list
                 store.set_head(sandbox_id, target.id)
 
     await asyncio.to_thread(finish)
-    written = sum(1 for op in ops if op[0] in ("file", "link"))
-    deleted = sum(1 for op in ops if op[0] == "rm")
     return RestoreResult(before, target, scope, written, deleted)
 
 

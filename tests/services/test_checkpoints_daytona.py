@@ -251,5 +251,10 @@ def test_cli_checkpoint_changes_restore_over_daytona(
         assert ok("exec", name, "--", "sh", "-c", "cat a.txt b.txt; ls") == "one\nkeep\na.txt\nb.txt\n"
         tree = json.loads(ok("checkpoints", name, "--json"))
         assert tree["head"] == first["id"] and len(tree["checkpoints"]) == 2
+        fork = harness.unique("clifork")
+        made = json.loads(ok("fork", name, fork, "--at", first["id"], "--json"))
+        assert made["sandbox"] == fork and made["checkpoint"]["parent"] == first["id"]
+        assert ok("exec", fork, "--", "sh", "-c", "cat a.txt; ls") == "one\na.txt\nb.txt\n"
+        run("--provider", "daytona", "rm", "--force", fork, timeout=60)
     finally:
         run("--provider", "daytona", "rm", "--force", name, timeout=60)
