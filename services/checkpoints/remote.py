@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import secrets
 import time
@@ -204,7 +205,11 @@ async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) 
             entries.append(old if old is not None and old == e else e)
     for batch in _batches(need):
         got = await _run(svc, sandbox_id, ["hash", str(MAX_OUTPUT)], json.dumps(batch).encode())
+        asked = set(batch)
         for r in got:
+            if not r or r[0] not in asked:
+                raise ProviderError("the sandbox returned a malformed file listing")
+            asked.discard(r[0])  # each path asked for answers once
             if len(r) == 2 and r[1] == "gone":
                 continue  # removed (or no longer a file) since the listing: not there any more
             try:
@@ -222,6 +227,8 @@ async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) 
     if total > svc.max_bytes:
         raise TooLarge(f"the workspace holds more than {svc.max_bytes / 1024**3:.1f} GiB of files: over the limit")
     entries.sort(key=lambda e: e.path)
+    if any(a.path == b.path for a, b in itertools.pairwise(entries)):
+        raise ProviderError("the sandbox returned a malformed file listing (a name twice)")
     return entries, hashed_files, hashed_bytes
 
 
@@ -230,7 +237,7 @@ def _batches(items: list[str]) -> list[list[str]]:
     cur: list[str] = []
     size = 0
     for p in items:
-        n = len(p.encode("utf-8", "surrogateescape")) + 4
+        n = len(json.dumps(p)) + 2  # as it travels: JSON-escaped, non-ASCII as \u escapes
         if cur and size + n > HASH_BATCH:
             out.append(cur)
             cur, size = [], 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shlex
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,23 @@ async def test_workspace_modules_never_shadow_the_scanners(dservice: SandboxServ
     assert [c.path for c in (await dservice.checkpoints.changes(dbox.id)).changes] == ["json.py"]
     await dservice.checkpoints.restore(dbox.id, first.id)
     assert (await dservice.read_file(dbox.id, "json.py")).data == boom.encode()
+
+
+async def test_many_changed_files_with_long_unicode_names(dservice: SandboxService, dbox: SandboxInfo) -> None:
+    """What moved is hashed in several requests when its names do not fit one (stdin rides in one environment
+    variable); non-ASCII names survive the round trip and restore byte for byte."""
+    ck = dservice.checkpoints
+    make = "import os\nfor i in range(400):\n    open('é' * 60 + f'-{i}', 'w').write(str(i))\n"
+    await sh(dservice, dbox, f"python3 -c {shlex.quote(make)}")
+    first = await ck.create(dbox.id)
+    assert first.files == 400
+    await sh(dservice, dbox, 'for f in é*; do echo x >> "$f"; done')
+    second = await ck.create(dbox.id)
+    assert (second.hashed_files, second.files_added) == (400, 400)  # every one moved: several hash requests
+    await ck.restore(dbox.id, first.id)
+    name = "é" * 60 + "-7"
+    assert (await dservice.read_file(dbox.id, name)).data == b"7"
+    assert (await ck.changes(dbox.id)).changes == []
 
 
 def test_listing_rows_are_checked() -> None:
