@@ -315,9 +315,9 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         snap = await svc.snapshot(info.id, args.snapshot)
         print(json.dumps(snapshot_json(snap), indent=2) if args.json else f"snapshot {snap.name} of {info.name}")
         return 0
-    if verb in ("checkpoint", "checkpoints", "changes", "restore", "fork"):
-        from tui import cli_checkpoints
+    from tui import cli_checkpoints
 
+    if verb in cli_checkpoints.VERBS:
         return await cli_checkpoints.dispatch(args, svc, info)
     if verb == "exec":
         argv = list(args.argv)

@@ -83,6 +83,14 @@ LIST_KEYS: tuple[Key, ...] = (
         "Copy the selected sandbox's id to the clipboard (OSC 52)",
         show=False,
     ),
+    Key(
+        "list.timeline",
+        "t",
+        "timeline",
+        "Timeline",
+        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        show=False,  # the footer is full at 80 columns; the help screen and the palette list it
+    ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
     Key(
         "list.toggle_others",
@@ -284,6 +292,25 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,  # the footer is full at 80 columns; the help screen and the palette list it
         priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
     ),
+    # issue 13: what changed since a checkpoint, and the checkpoint tree (tui/screens/changes.py, checkpoints.py)
+    Key(
+        "workspace.changes",
+        "f9",
+        "changes",
+        "Changes",
+        "What changed in the sandbox's files since a checkpoint: diffs, restore a file, a hunk or everything",
+        show=False,
+        priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
+    ),
+    Key(
+        "workspace.checkpoints",
+        "shift+f9",
+        "checkpoints",
+        "Checkpoints",
+        "This sandbox's checkpoint tree: take, diff, restore to or fork from any checkpoint",
+        show=False,
+        priority=True,
+    ),
     # Commands that reach across panes (tui/workspace_actions.py). Not priority: a terminal running a program
     # keeps these keys (ctrl+] first, or the palette); no pane binds them.
     Key(
@@ -308,6 +335,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "snapshot",
         "Snapshot",
         "Save this sandbox's files as a named snapshot",
+        show=False,
+    ),
+    Key(
+        "workspace.timeline",
+        "shift+f12",  # f12 is the editor's "save all"
+        "timeline",
+        "Timeline",
+        "Everything done in this sandbox — by you, the CLI or an agent — live; what each command changed; restore",
         show=False,
     ),
     Key(

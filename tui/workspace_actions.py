@@ -18,9 +18,9 @@ from textual.widget import Widget
 
 from services.errors import FileNotFound, SandbenchError
 from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
+from services.text import safe_text
 from tui.messages import WorkInFlight
 from widgets.messages import ReportWorkerErrors, report, tell
-from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
     from services.config import Config

@@ -879,7 +879,7 @@ class LocalProvider:
         `MetricsUnavailable` naming why where this host has no per-sandbox cgroups. The disk figure is the
         service's (`disk_usage`, a walk it paces)."""
         from services.local import cgroup_stats
-        from services.local.launch import PIDS_PER_CPU
+        from services.local.launch_child import PIDS_PER_CPU
         from services.metrics import MetricsUnavailable
 
         row = self._running_row(sandbox_id)

@@ -27,6 +27,7 @@ from services.errors import NotRunning
 from services.metrics import MetricsSample, MetricsUnavailable
 from services.models import SandboxState
 from services.server import wire
+from services.server.context import service_of
 from services.server.lifecycle import NotSupported
 
 UNSUPPORTED = "system metrics (get_metrics_latest) are not supported by sandbench serve on this host: "
@@ -50,8 +51,6 @@ def body(m: MetricsSample) -> dict[str, Any]:
 
 
 async def system_metrics(request: web.Request) -> web.Response:
-    from services.server.app import service_of
-
     svc = service_of(request)
     info = await svc.get(request.match_info["sid"])  # ownership first; looking must not start a sandbox
     if info.state is not SandboxState.STARTED:

@@ -14,7 +14,7 @@ import pytest
 
 from services.checkpoints import remote
 from services.errors import InvalidInput, ProviderError, SandbenchError, TooLarge
-from services.models import SandboxInfo
+from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.services import test_server_harness as harness
 
@@ -208,6 +208,28 @@ async def test_many_changed_files_with_long_unicode_names(dservice: SandboxServi
     name = "é" * 60 + "-7"
     assert (await dservice.read_file(dbox.id, name)).data == b"7"
     assert (await ck.changes(dbox.id)).changes == []
+
+
+async def test_automatic_checkpoints_are_refused_by_name_on_daytona(serve: harness.Serve, sandbench_home: Path) -> None:
+    """With `auto_checkpoint = true`, a command on a Daytona sandbox is refused naming the feature (and how to turn
+    it off); manual checkpoints of the same sandbox still work, their scan not being such a command."""
+    import dataclasses
+
+    from services.daytona import DaytonaProvider
+
+    sandbench_home.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(harness.daytona_config(serve, sandbench_home), auto_checkpoint=True)
+    svc = SandboxService(DaytonaProvider(cfg), cfg)
+    box = await svc.create(SandboxSpec(name=harness.unique("auto")))
+    try:
+        with pytest.raises(InvalidInput, match="automatic checkpoints are available for local sandboxes only"):
+            await svc.exec(box.id, ["true"])
+        first = await svc.checkpoints.create(box.id, "by hand")
+        assert first.kind == "manual"
+    finally:
+        with contextlib.suppress(SandbenchError):
+            await svc.delete(box.id)
+        await svc.close()
 
 
 def test_listing_rows_are_checked() -> None:

@@ -545,6 +545,13 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         field.value = ""
         self.table.focus()
 
+    def action_timeline(self) -> None:
+        info = self._selected()
+        if info is not None:
+            from tui.screens.timeline import open_timeline_screen  # made on first use
+
+            open_timeline_screen(self.app, self.service, info.id, info.name)
+
     def action_copy_id(self) -> None:
         info = self._selected()
         if info is not None:
