@@ -31,9 +31,10 @@ import itertools
 import json
 import secrets
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services import paths
 from services.checkpoints.apply import select
@@ -47,10 +48,12 @@ if TYPE_CHECKING:
 
 MAX_OUTPUT = 12 * 1024 * 1024  # the listing's size, under `sandbench serve`'s 16 MiB exec output cap
 FETCH_MAX = 512 * 1024 * 1024  # contents fetched for one checkpoint (held in memory until stored)
-FETCH_BATCH = 200  # files per bulk download
+FETCH_BATCH = 200  # files per bulk download or upload
+BATCH_BYTES = 64 * 1024 * 1024  # and bytes: each request (and its response, held whole by the SDK) stays bounded
 HASH_BATCH = 40 * 1024  # bytes of paths per hash request (stdin rides in one environment variable)
 EXEC_TIMEOUT = 600
 STAGE_PREFIX = ".sandbench-restore-"
+T = TypeVar("T")
 NO_PYTHON = "checkpoints of Daytona sandboxes need python3 in the sandbox (Daytona's default images have it)"
 
 
@@ -248,6 +251,23 @@ def _batches(items: list[str]) -> list[list[str]]:
     return out
 
 
+def _chunks(items: list[T], size: Callable[[T], int]) -> list[list[T]]:
+    """`items` in runs of at most FETCH_BATCH and BATCH_BYTES (a larger single item alone)."""
+    out: list[list[T]] = []
+    cur: list[T] = []
+    total = 0
+    for it in items:
+        n = size(it)
+        if cur and (len(cur) >= FETCH_BATCH or total + n > BATCH_BYTES):
+            out.append(cur)
+            cur, total = [], 0
+        cur.append(it)
+        total += n
+    if cur:
+        out.append(cur)
+    return out
+
+
 async def _fetch(svc: CheckpointService, sandbox_id: str, store: CheckpointStore, entries: list[Entry]) -> list[bytes]:
     """The contents of files whose hash the store lacks, each checked against the sandbox's hash."""
     want: dict[str, Entry] = {}
@@ -263,8 +283,7 @@ async def _fetch(svc: CheckpointService, sandbox_id: str, store: CheckpointStore
         )
     provider: Any = svc.svc.provider
     out: list[bytes] = []
-    for i in range(0, len(missing), FETCH_BATCH):
-        batch = missing[i : i + FETCH_BATCH]
+    for batch in _chunks(missing, lambda e: e.size):
         got = await provider.download_many(sandbox_id, [e.path for e in batch])
         for e in batch:
             data = got.get(e.path)
@@ -446,7 +465,8 @@ async def apply(
     files.append((f"{stage}/plan.json", json.dumps(ops, ensure_ascii=True).encode()))
     provider: Any = svc.svc.provider
     try:
-        await provider.upload_many(sandbox_id, files)
+        for batch in _chunks(files, lambda f: len(f[1])):
+            await provider.upload_many(sandbox_id, batch)
         await _run(svc, sandbox_id, ["apply", stage])
     except BaseException:
         with contextlib.suppress(SandbenchError):

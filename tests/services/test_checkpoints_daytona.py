@@ -298,3 +298,10 @@ def test_cli_checkpoint_changes_restore_over_daytona(
         run("--provider", "daytona", "rm", "--force", fork, timeout=60)
     finally:
         run("--provider", "daytona", "rm", "--force", name, timeout=60)
+
+
+def test_transfers_are_cut_by_count_and_bytes() -> None:
+    sizes = [10, 10, remote.BATCH_BYTES, 5, *([1] * (remote.FETCH_BATCH + 1))]
+    runs = remote._chunks(sizes, lambda n: n)
+    assert [len(r) for r in runs] == [2, 1, remote.FETCH_BATCH, 2]
+    assert all(sum(r) <= remote.BATCH_BYTES or len(r) == 1 for r in runs)
