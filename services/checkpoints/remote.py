@@ -179,13 +179,15 @@ def _same(old: Entry | None, new: Entry) -> bool:
 
 async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) -> tuple[list[Entry], int, int]:
     """The workspace's entries, sorted by path, hashing (in the sandbox) only files whose metadata moved.
-    Returns (entries, files hashed, bytes hashed)."""
-    hash_all = not base
+    Returns (entries, files hashed, bytes hashed).
+
+    One exec, mostly: the listing itself hashes files changed since the base was scanned — any change sets a
+    file's ctime to the sandbox's now, so to at least the newest ctime the base holds (every file, with no base).
+    Whatever else differs from the base by metadata (a clock that went back, a change during the base's scan) is
+    hashed by a second request: the shortcut saves a round trip, it decides nothing."""
+    since = max((e.ctime_ns for e in base.values()), default=0) if base else 0
     rows = await _run(
-        svc,
-        sandbox_id,
-        ["scan", str(svc.max_files), str(MAX_OUTPUT), "1" if hash_all else "0"],
-        max_files=svc.max_files,
+        svc, sandbox_id, ["scan", str(svc.max_files), str(MAX_OUTPUT), str(since)], max_files=svc.max_files
     )
     listed = _parse(rows)
     entries: list[Entry] = []
@@ -194,12 +196,12 @@ async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) 
     for e in listed:
         old = base.get(e.path)
         if e.kind == "file":
-            if hash_all:
+            if _same(old, e) and (not e.ref or e.ref == old.ref):  # type: ignore[union-attr]
+                entries.append(old)  # type: ignore[arg-type]  # reused: nothing about it moved
+            elif e.ref:
                 hashed_files += 1
                 hashed_bytes += e.size
                 entries.append(e)
-            elif _same(old, e):
-                entries.append(old)  # type: ignore[arg-type]  # reused: nothing about it moved
             else:
                 need.append(e.path)
         elif e.kind == "dir":

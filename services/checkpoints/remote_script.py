@@ -8,8 +8,9 @@ a symlink and never followed, and a restore never writes through one.
 
 Modes (output: one JSON line per record on stdout, ASCII only, framed by `B` and `Z <count>` lines so a cut
 output is detected; an error is one `E <json message>` line and exit status 3):
-- `scan MAX_FILES MAX_OUTPUT HASH_ALL`: every folder, file and symlink as [path, kind, mode, size, mtime_ns,
-  ino, ctime_ns, ref, racy] (ref: a symlink's target; a file's sha256 with HASH_ALL=1, else "").
+- `scan MAX_FILES MAX_OUTPUT SINCE_NS`: every folder, file and symlink as [path, kind, mode, size, mtime_ns,
+  ino, ctime_ns, ref, racy] (ref: a symlink's target; a file's sha256 when its ctime or mtime is at or after
+  SINCE_NS — 0: every file —, else "").
 - `hash MAX_OUTPUT`: stdin is a JSON list of paths; each regular file among them as a scan row with its sha256
   (one read whose metadata held still; else marked racy). Gone or no longer a file: ["path", "gone"].
 - `apply STAGE`: STAGE is a folder name in home holding `plan.json` and the files' contents (`0`, `1`, ...);
@@ -90,7 +91,7 @@ def _file_row(dfd: int, name: str, path: str) -> list[Any]:
     return [path, "gone"]
 
 
-def scan(max_files: int, limit: int, hash_all: bool) -> None:
+def scan(max_files: int, limit: int, since_ns: int) -> None:
     out = Out(limit)
     root = os.open(".", DIR)
     dev = os.fstat(root).st_dev
@@ -113,7 +114,7 @@ def scan(max_files: int, limit: int, hash_all: bool) -> None:
                     continue
                 m = st.st_mode
                 if stat.S_ISREG(m):
-                    if hash_all:
+                    if st.st_ctime_ns >= since_ns or st.st_mtime_ns >= since_ns:
                         row = _file_row(dfd, name, path)
                         if row[1] == "gone":
                             continue
@@ -268,7 +269,7 @@ def main() -> None:
     mode = sys.argv[1]
     try:
         if mode == "scan":
-            scan(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")
+            scan(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         elif mode == "hash":
             hash_paths(int(sys.argv[2]))
         elif mode == "apply":
