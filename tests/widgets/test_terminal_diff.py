@@ -64,8 +64,9 @@ class TmuxRef:
         self.tmux("new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows), cmd)
         return name
 
-    def screen(self, name: str) -> tuple[list[list[Cell]], tuple[int, int]]:
-        self.tmux("wait-for", name)
+    def screen(self, name: str, *, wait: bool = True) -> tuple[list[list[Cell]], tuple[int, int]]:
+        if wait:
+            self.tmux("wait-for", name)
         raw = self.tmux("capture-pane", "-p", "-e", "-t", name)
         cur = self.tmux("display-message", "-p", "-t", name, "#{cursor_x},#{cursor_y}").strip().split(",")
         self.tmux("kill-session", "-t", name)
@@ -129,8 +130,8 @@ def describe(a: list[Cell], b: list[Cell]) -> str:
     return "same"
 
 
-def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str) -> None:
-    theirs, cursor = ref.screen(name)
+def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str, *, wait: bool = True) -> Screen:
+    theirs, cursor = ref.screen(name, wait=wait)
     ours = run_ours(data, cols, rows)
     mine = our_cells(ours)
     for y in range(rows):
@@ -142,6 +143,7 @@ def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: s
     assert (ours.x, ours.y) == cursor or (ours.wrapnext and (ours.x + 1, ours.y) == cursor), (
         f"{label}: cursor ours {(ours.x, ours.y)} tmux {cursor}"
     )
+    return ours
 
 
 @pytest.fixture
@@ -347,3 +349,39 @@ def test_resize_reflows_the_scrollback_and_screen_like_tmux(seed: int, chunk: in
         assert (ours.display()[ours.y].rstrip(), ours.x) == ("$", 2), f"cursor at {cols} columns"
         assert (ours.x, ours.y) == cursor or (seed, cols) == (1, 40)
     ref.tmux("kill-session", "-t", name)
+
+
+# -- clearing the screen keeps the scrollback ---------------------------------------------------------------------
+SEQ = "".join(f"{i}\r\n" for i in range(1, 101))
+CLEARS = {
+    # `clear` with TERM=screen, and ctrl+L in bash/readline (terminfo `clear`): ED 0 from home, ED 2
+    "home-ed0": SEQ + "\x1b[H\x1b[J$ ",
+    "ctrl-l": SEQ + "$ \x1b[H\x1b[2J$ ",
+    # `clear` with TERM=xterm-256color adds E3 (ED 3): tmux then empties its scrollback too
+    "clear-e3": SEQ + "\x1b[H\x1b[2J\x1b[3J$ ",
+    "e3-then-more": SEQ + "\x1b[H\x1b[2J\x1b[3Jafter\r\n" + SEQ[:200],
+    "ed3-with-param": SEQ + "\x1b[3;1J$ ",  # not E3: tmux ignores it
+    "cursor-elsewhere": SEQ + "\x1b[5;3H\x1b[2Jx",
+    "gaps-and-colour": "a\r\n\x1b[44mb  \x1b[K\x1b[0m\r\n\r\nc\r\n\x1b[10;1H\x1b[2Jx\r\ny",
+    "bg-pen": SEQ + "\x1b[41m\x1b[2J\x1b[0mred screen\r\n",
+    "twice": SEQ + "\x1b[H\x1b[2Jone\r\ntwo\x1b[H\x1b[2Jthree",
+    "wrapped-line": SEQ + "w" * 70 + "\r\n\x1b[2J\x1b[Hnext",
+    "scroll-region": SEQ + "\x1b[2;4r\x1b[2J\x1b[rafter",
+    "alternate-screen": SEQ + "\x1b[?1049h\x1b[Hfull\x1b[2Jscreen\x1b[?1049l$ ",
+    "not-from-home": SEQ + "\x1b[3;1H\x1b[J$ ",
+}
+
+
+@pytest.mark.parametrize("case", list(CLEARS))
+def test_clearing_the_screen_keeps_the_scrollback_like_tmux(case: str, ref: TmuxRef) -> None:
+    """`seq 1 100` then a clear: scrolling back shows what tmux's history holds (`capture-pane -S -`): ED 2 and
+    ED 0 from the top-left corner move the used rows into the scrollback, ED 3 (E3) empties it."""
+    data = CLEARS[case].encode()
+    cols, rows = 30, 8
+    name = ref.start(data, cols, rows)
+    ref.tmux("wait-for", name)
+    theirs, _ = tmux_all_rows(ref, name)
+    size = int(ref.tmux("display-message", "-p", "-t", name, "#{history_size}").strip())
+    ours = compare(data, cols, rows, ref, name, case, wait=False)  # the screen, cell by cell
+    assert len(ours.history) == size, f"{case}: scrollback of {len(ours.history)} rows, tmux {size}"
+    assert trim(our_all_rows(ours)) == trim(theirs), case

@@ -1058,7 +1058,9 @@ class Screen:
                 self._erase_cells(line, 0, cols, fill)
         elif final == "J":
             fill = erase_style(self.pen)
-            if a0 == 0:
+            if a0 == 0 and cx == 0 and self.y == 0:
+                self._clear_screen(fill)  # from the top-left corner: the whole screen (tmux keeps it, as ED 2)
+            elif a0 == 0:
                 self._erase_cells(line, cx, cols, fill)
                 for ln in self.lines[self.y + 1 :]:
                     self._erase_cells(ln, 0, cols, fill)
@@ -1067,9 +1069,9 @@ class Screen:
                     self._erase_cells(ln, 0, cols, fill)
                 self._erase_cells(line, 0, cx + 1, fill)
             elif a0 == 2:
-                for ln in self.lines:
-                    self._erase_cells(ln, 0, cols, fill)
-            elif a0 == 3:
+                self._clear_screen(fill)
+            elif a0 == 3 and (args[1] if len(args) > 1 else 0) == 0:
+                # ED 3 (terminfo's E3, which `clear` sends after ED 2) empties the scrollback, as in tmux
                 self.history.clear()
                 self._young.clear()
         elif final == "X":
@@ -1217,6 +1219,22 @@ class Screen:
         self.x = max(0, min(x, cols - 1))
         self.y = max(0, min(y, rows - 1))
         self.wrapnext = False
+
+    def _clear_screen(self, fill: int) -> None:
+        """Erase the whole screen (ED 2, or ED 0 from the top-left corner). On the main screen the rows down to the
+        last one holding anything go to the scrollback first, as tmux (`scroll-on-clear`), VTE and xterm.js do: what
+        `clear` or ctrl+L wiped stays one scroll away. The cursor stays where it is."""
+        lines = self.lines
+        used = 0
+        if not self.in_alt and self.history.maxlen:
+            used = len(lines)
+            while used and lines[used - 1].is_blank():
+                used -= 1
+            if used:
+                self._push_history(lines[:used])
+                lines[:used] = [Line(self.cols, fill) for _ in range(used)]
+        for ln in lines[used:]:
+            self._erase_cells(ln, 0, self.cols, fill)
 
     def _erase_cells(self, line: Line, start: int, stop: int, fill: int) -> None:
         stop = min(stop, self.cols)
