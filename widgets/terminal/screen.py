@@ -79,11 +79,60 @@ DA1_REPLY = "\x1b[?62;22c"  # a VT220 with ANSI colour, as far as programs need 
 DA2_REPLY = "\x1b[>1;10;0c"  # a low xterm "version" keeps vim from probing for features we do not have
 
 
+ZWJ = "\u200d"
+
+
 @lru_cache(maxsize=4096)
 def char_width(c: str) -> int:
-    """Cells taken by one code point: 0 (combining / format), 1 or 2 — wcwidth's tables, like tmux's wcwidth."""
+    """Cells taken by one code point: 0 (combining / format), 1 or 2 — wcwidth's tables, like tmux's wcwidth.
+
+    One exception: a regional indicator (half a flag) takes one cell, as in tmux (glibc's width) and in Rich, which
+    measures what the pane draws — wcwidth 0.9 says two. A flag is then two cells, as tmux shows it."""
+    if "\U0001f1e6" <= c <= "\U0001f1ff":
+        return 1
     w = wcwidth(c)
     return 1 if w < 0 else w
+
+
+CELL_BYTES = 21  # what one cell holds, in UTF-8 (tmux's UTF8_SIZE): marks past it are dropped, as tmux drops them
+
+
+def _combine(cell: str, add: str) -> str:
+    """`add` (zero-width characters) joined onto a cell, one code point at a time while the cell stays within
+    CELL_BYTES: a four-person ZWJ family keeps three people, as in tmux, and a flood of combining marks cannot grow
+    one cell without bound."""
+    size = len(cell.encode())
+    for ch in add:
+        size += len(ch.encode())
+        if size > CELL_BYTES:
+            break
+        cell += ch
+    return cell
+
+
+def clusters(text: str) -> list[tuple[str, int]]:
+    """Stored text (cells' characters joined) as the cells it takes: (cluster, width) for each, the way `Screen`
+    lays text out: a zero-width character joins the cluster before it, and so does the character after a
+    zero-width joiner — so a ZWJ emoji sequence is one 2-cell cluster, as in tmux 3.3."""
+    out: list[tuple[str, int]] = []
+    zwj = False
+    for c in text:
+        w = char_width(c)
+        if zwj:
+            zwj = False
+            # (what `_print_wide` joined: non-ASCII, within the cell's bytes; a joiner left last in a full cell
+            # joins nothing)
+            if c > "\x7f" and out and len(out[-1][0].encode()) + len(c.encode()) <= CELL_BYTES:
+                out[-1] = (out[-1][0] + c, out[-1][1])
+                continue
+        if c == ZWJ:
+            zwj = True
+        if w == 0:
+            if out:
+                out[-1] = (out[-1][0] + c, out[-1][1])
+            continue
+        out.append((c, w))
+    return out
 
 
 class Line:
@@ -275,12 +324,7 @@ def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
     line = Line(cols)
     x = 0
     for text, style in segs:
-        for c in text:
-            w = char_width(c)
-            if w == 0:
-                if x:
-                    line.chars[x - 1] += c
-                continue
+        for c, w in ((ch, 1) for ch in text) if text.isascii() else clusters(text):
             if x + w > cols:
                 return line
             line.chars[x] = c
@@ -310,7 +354,7 @@ def entry_padded(entry: Entry) -> bool:
 
 
 def _text_width(text: str) -> int:
-    return len(text) if text.isascii() else sum(char_width(c) for c in text)
+    return len(text) if text.isascii() else sum(w for _, w in clusters(text))
 
 
 def entry_width(entry: Entry) -> int:
@@ -330,12 +374,7 @@ def _cells(segs: Iterable[tuple[str, int]]) -> list[list[str | int]]:
     """[character, style] per cell; a combining mark stays with the character before it."""
     out: list[list[str | int]] = []
     for text, style in segs:
-        for c in text:
-            if char_width(c) == 0:
-                if out:
-                    out[-1][0] = cast(str, out[-1][0]) + c
-                continue
-            out.append([c, style])
+        out.extend([c, style] for c, _ in clusters(text))
     return out
 
 
@@ -444,6 +483,7 @@ class Screen:
         self.tabs = set(range(8, self.cols, 8))
         self._alt_saved: tuple[int, int, int, bool, bool, list[str], int] | None = None
         self.last_char = ""
+        self._zwj = False  # a zero-width joiner is waiting for the character it joins (`_print_wide`)
         self.bell = False
 
     def _push_history(self, lines: list[Line]) -> None:
@@ -627,13 +667,23 @@ class Screen:
         line = self.lines[self.y]
         for c in s:
             w = char_width(c)
+            if c == ZWJ:
+                # a zero-width joiner is held, not stored (tmux 3.3): the next non-ASCII character joins the cluster
+                # before the cursor with it, taking no cells (a ZWJ emoji sequence is one 2-cell cluster); ASCII
+                # neither uses nor drops it, and it survives controls and escapes in between
+                self._zwj = True
+                continue
+            if self._zwj and c > "\x7f":
+                self._zwj = False
+                c = ZWJ + c
+                w = 0
             if w == 0:
                 # combining: joins the character before the cursor (or under it after a wrap is pending)
                 tx = self.x if self.wrapnext else self.x - 1
                 if tx >= 0:
                     if line.chars[tx] == "" and tx > 0:
                         tx -= 1
-                    line.chars[tx] += c
+                    line.chars[tx] = _combine(line.chars[tx], c)
                     line.cache = None
                 continue
             if self.wrapnext:
@@ -644,8 +694,7 @@ class Screen:
             if w == 2 and x == cols - 1:
                 if not self.autowrap or cols < 2:
                     continue
-                line.chars[x] = " "
-                line.styles[x] = pen
+                # the last cell keeps what it held (tmux does not blank it)
                 line.wrapped = True
                 line.padded = True
                 self._wrap_line()
