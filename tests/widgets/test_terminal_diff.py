@@ -148,6 +148,21 @@ def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: s
     return ours
 
 
+def compare_zwj(data: bytes, cols: int, rows: int, ref: TmuxRef, label: str, name: str | None = None) -> None:
+    """`compare` for a stream with ZWJ sequences, against up to three tmux runs: tmux forgets a pending joiner at
+    the end of each read from its pane, so where the pty happens to split the stream inside a ZWJ sequence, its
+    screen differs (the emoji after the joiner gets cells of its own). Ours does not depend on reads (the chunking
+    test); it must equal tmux's screen as tmux shows it when nothing splits."""
+    for attempt in range(3):
+        try:
+            compare(data, cols, rows, ref, name or ref.start(data, cols, rows), label)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+            name = None
+
+
 @pytest.fixture
 def ref() -> Iterator[TmuxRef]:
     require("tmux")
@@ -160,7 +175,10 @@ def ref() -> Iterator[TmuxRef]:
 def test_recorded_stream_matches_tmux(stream: str, ref: TmuxRef) -> None:
     data = (DATA / f"{stream}.bin").read_bytes()
     name = ref.start(data, 80, 24)
-    compare(data, 80, 24, ref, name, stream)
+    if "\u200d".encode() in data:
+        compare_zwj(data, 80, 24, ref, stream, name)
+    else:
+        compare(data, 80, 24, ref, name, stream)
 
 
 @pytest.mark.parametrize("stream", RECORDED)
@@ -484,7 +502,7 @@ def test_generated_cluster_streams_match_tmux(ref: TmuxRef) -> None:
         cases.append((seed, data, cols, rows, ref.start(data, cols, rows)))
     for seed, data, cols, rows, name in cases:
         try:
-            compare(data, cols, rows, ref, name, f"seed {seed} ({cols}x{rows})")
+            compare_zwj(data, cols, rows, ref, f"seed {seed} ({cols}x{rows})", name)
         except AssertionError as err:
             failures.append(str(err).split("\n")[0])
     assert not failures, "\n".join(failures)
@@ -505,14 +523,21 @@ def test_resize_reflows_clusters_like_tmux(seed: int, ref: TmuxRef) -> None:
         out.append(f"{i}:{text}")
     data = ("\r\n".join(out) + "\r\n$ ").encode()
     rows = 10
-    name = ref.start(data, 40, rows)
-    ref.tmux("wait-for", name)
-    ours = Screen(40, rows, scrollback=2000)
-    for i in range(0, len(data), 97):
-        ours.feed(data[i : i + 97])
-    for cols in (25, 61, 33, 17, 40):
-        ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
-        ours.resize(cols, rows)
-        theirs, _ = tmux_all_rows(ref, name)
-        assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
-    ref.tmux("kill-session", "-t", name)
+    for attempt in range(3):  # (see `compare_zwj`: tmux's screen depends on where its reads split a sequence)
+        name = ref.start(data, 40, rows)
+        ref.tmux("wait-for", name)
+        ours = Screen(40, rows, scrollback=2000)
+        for i in range(0, len(data), 97):
+            ours.feed(data[i : i + 97])
+        try:
+            for cols in (25, 61, 33, 17, 40):
+                ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
+                ours.resize(cols, rows)
+                theirs, _ = tmux_all_rows(ref, name)
+                assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+        finally:
+            ref.tmux("kill-session", "-t", name)

@@ -114,6 +114,8 @@ def clusters(text: str) -> list[tuple[str, int]]:
     """Stored text (cells' characters joined) as the cells it takes: (cluster, width) for each, the way `Screen`
     lays text out: a zero-width character joins the cluster before it, and so does the character after a
     zero-width joiner — so a ZWJ emoji sequence is one 2-cell cluster, as in tmux 3.3."""
+    if text.isascii():
+        return [(c, 1) for c in text]
     out: list[tuple[str, int]] = []
     zwj = False
     for c in text:
@@ -324,7 +326,7 @@ def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
     line = Line(cols)
     x = 0
     for text, style in segs:
-        for c, w in ((ch, 1) for ch in text) if text.isascii() else clusters(text):
+        for c, w in clusters(text):
             if x + w > cols:
                 return line
             line.chars[x] = c
@@ -374,7 +376,7 @@ def _cells(segs: Iterable[tuple[str, int]]) -> list[list[str | int]]:
     """[character, style] per cell; a combining mark stays with the character before it."""
     out: list[list[str | int]] = []
     for text, style in segs:
-        out.extend([c, style] for c, _ in clusters(text))
+        out.extend([c, style] for c in text) if text.isascii() else out.extend([c, style] for c, _ in clusters(text))
     return out
 
 
@@ -665,16 +667,17 @@ class Screen:
         cols = self.cols
         pen = self.pen
         line = self.lines[self.y]
+        zwj = self._zwj
         for c in s:
             w = char_width(c)
-            if c == ZWJ:
+            if w == 0 and c == ZWJ:
                 # a zero-width joiner is held, not stored (tmux 3.3): the next non-ASCII character joins the cluster
                 # before the cursor with it, taking no cells (a ZWJ emoji sequence is one 2-cell cluster); ASCII
                 # neither uses nor drops it, and it survives controls and escapes in between
-                self._zwj = True
+                zwj = self._zwj = True
                 continue
-            if self._zwj and c > "\x7f":
-                self._zwj = False
+            if zwj and c > "\x7f":
+                zwj = self._zwj = False
                 c = ZWJ + c
                 w = 0
             if w == 0:
