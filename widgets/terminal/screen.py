@@ -6,7 +6,9 @@ out) but is built for throughput:
 
 * Input is decoded once (incremental UTF-8) and scanned with compiled regexes: a run of printable text up to the
   next control character is written into the line with list-slice assignment (C speed) — one step per run, not per
-  character. Only non-ASCII text takes a per-character path (wide and combining characters).
+  character. Only non-ASCII text takes a per-character path (wide characters, and clusters laid out as tmux 3.3
+  lays them: combining marks and VS16 join the cell before them, a zero-width joiner joins the next non-ASCII
+  character into it — `clusters` re-splits stored text the same way; a cell holds 21 UTF-8 bytes, as in tmux).
 * A line is two parallel lists, characters and interned style ids (`styles.py`); an SGR sequence is one memoised
   dict lookup. Scrolling moves whole `Line` objects.
 * The flood path (`_bulk`): when the cursor sits at the bottom of a full-screen scroll region and the input ahead
@@ -22,7 +24,8 @@ out) but is built for throughput:
   `(text, style)` runs for a line that scrolled off the visible screen. 10,000 lines stay well under 30 MB.
 
 Semantics follow xterm, and tmux where they differ and tmux is our differential reference (BCE on erase and
-scroll, pending-wrap behaviour). Unsupported sequences are consumed and ignored without touching state.
+scroll, pending-wrap behaviour, ED 2 moving the screen's used rows into the scrollback). Unsupported sequences are
+consumed and ignored without touching state.
 """
 
 from __future__ import annotations
