@@ -541,3 +541,35 @@ def test_resize_reflows_clusters_like_tmux(seed: int, ref: TmuxRef) -> None:
                 raise
         finally:
             ref.tmux("kill-session", "-t", name)
+
+
+ERASE_FILL = {
+    "el-in-colour": "abc\x1b[44m\x1b[K\x1b[0m\r\nnext\r\n$ ",
+    "ech-in-colour": "abc\x1b[44m\x1b[20X\x1b[0m\r\nnext\r\n$ ",
+    "lines-scrolled-in-under-colour": "".join(f"\x1b[41mline {i}\r\n" for i in range(12)) + "\x1b[0m$ ",
+    "status-bars": "".join(f"\x1b[1;37;44m build {i} \x1b[K\x1b[0m ok\r\n" for i in range(8)) + "$ ",
+    "spaces-written-in-colour": "abc\x1b[44m" + " " * 20 + "\x1b[0m\r\nnext\r\n$ ",  # text: rewrapped
+    "fill-then-text": "abc\x1b[44m\x1b[K\x1b[0m\x1b[20Gtail\r\n$ ",
+}
+
+
+@pytest.mark.parametrize("case", list(ERASE_FILL))
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_resize_does_not_rewrap_erase_fill_like_tmux(case: str, chunk: int, ref: TmuxRef) -> None:
+    """The background an erase (EL, ECH, BCE scrolling) paints after a line's text is not text: narrowing leaves
+    the line one row, as in tmux; spaces written in a colour are text and wrap."""
+    # (a screenful first: with less, tmux keeps the cursor's row where narrowing adds rows, and we keep the bottom)
+    data = ("".join(f"pre {i}\r\n" for i in range(8)) + ERASE_FILL[case]).encode()
+    rows = 6
+    name = ref.start(data, 30, rows)
+    ref.tmux("wait-for", name)
+    ours = Screen(30, rows, scrollback=100)
+    for i in range(0, len(data), chunk):
+        ours.feed(data[i : i + chunk])
+    for cols in (10, 30, 50, 13):
+        ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
+        ours.resize(cols, rows)
+        theirs, cursor = tmux_all_rows(ref, name)
+        assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
+        assert (ours.x, ours.y) == cursor, f"cursor at {cols} columns"
+    ref.tmux("kill-session", "-t", name)

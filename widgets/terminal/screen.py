@@ -41,7 +41,7 @@ from typing import cast
 
 from wcwidth import wcwidth
 
-from widgets.terminal.styles import SGR_CACHE, STYLES, Style, apply_sgr, erase_style
+from widgets.terminal.styles import FILL_IDS, SGR_CACHE, STYLES, Style, apply_sgr, erase_style
 
 # A control character (C0, DEL, C1) ends a printable run.
 CTRL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -1493,6 +1493,8 @@ class Screen:
                         runs.extend(row.segments(full=entry_wrapped(row)))
                     else:
                         runs.extend(entry_segments(row, self.cols))
+                while runs and runs[-1][1] in FILL_IDS:
+                    runs.pop()  # an erase's background after the text is not text (tmux does not rewrap it)
                 if all(t.isascii() for t, _ in runs) and not any(entry_padded(rows_in[k]) for k in range(i, j)):
                     out.extend(_split_runs(runs, cols))
                     i = j + 1
@@ -1519,6 +1521,8 @@ class Screen:
                 if wrapped and entry_padded(row) and row_cells and mark < len(cells) + len(row_cells) - 1:
                     row_cells.pop()  # the blank a wide character left at the edge when it went on to the next row
                 cells.extend(row_cells)
+            while len(cells) - 1 > mark and cells[-1][1] in FILL_IDS:
+                cells.pop()  # (as above; the cursor's cell stays)
             lines, where = _rewrap(cells, cols, mark)
             if mark >= 0:
                 cursor = (len(out) + where[0], where[1])
