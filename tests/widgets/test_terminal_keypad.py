@@ -21,18 +21,22 @@ from tests.widgets.test_terminal_pane import TermApp, ready, text, type_text, vi
 
 pytestmark = pytest.mark.bwrap
 
-REPORT = re.compile(r"KEYS ([0-9a-f]*)\.")  # (the command line says KE'+b'YS: its echo never matches)
+# what the program prints, split in the command line so that its echo never matches (a key typed before the
+# program is in raw mode would be flushed by tty.setraw)
+REPORT = re.compile(r"KEYS ([0-9a-f]*)\.")
 
 READ_KEYS = (
-    "python3 -c \"import os,tty;tty.setraw(0);os.write(1,b'{modes}READY\\r\\n');"
+    "python3 -c \"import os,tty;tty.setraw(0);os.write(1,b'{modes}REA'+b'DY\\r\\n');"
     "d=b''.join(iter(lambda:os.read(0,1),b'q'));os.write(1,b'{off}KE'+b'YS '+d.hex().encode()+b'.\\r\\n')\"\n"
 )
 
 
 async def keys_seen(pilot, modes: str, off: str, keys: list[str]) -> str:  # type: ignore[no-untyped-def]
     await type_text(pilot, "clear\n")
+    # (the last round's READY and report must be gone before this round's are looked for)
+    await wait_until(pilot, lambda: "READY" not in text(pilot.app), "a cleared screen", show=lambda: text(pilot.app))
     await type_text(pilot, READ_KEYS.format(modes=modes, off=off))
-    await wait_until(pilot, lambda: "READY" in text(pilot.app), "the program", show=lambda: text(pilot.app))
+    await wait_until(pilot, lambda: "\nREADY" in text(pilot.app), "the program", show=lambda: text(pilot.app))
     screen = view(pilot.app).screen_model
     for key in keys:
         await pilot.press(key)
