@@ -83,6 +83,14 @@ LIST_KEYS: tuple[Key, ...] = (
         "Copy the selected sandbox's id to the clipboard (OSC 52)",
         show=False,
     ),
+    Key(
+        "list.timeline",
+        "t",
+        "timeline",
+        "Timeline",
+        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        show=False,  # the footer is full at 80 columns; the help screen and the palette list it
+    ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
     Key(
         "list.toggle_others",
@@ -98,6 +106,14 @@ LIST_KEYS: tuple[Key, ...] = (
         "doctor",
         "Doctor",
         "What isolation new sandboxes get on this machine, why, and the command that fixes each shortfall",
+        show=False,
+    ),
+    Key(
+        "list.metrics",
+        "m",
+        "metrics",
+        "Metrics",
+        "CPU, memory, pids and disk of the selected sandbox over the last 15 minutes, its limits and limit hits",
         show=False,
     ),
     Key(
@@ -276,6 +292,25 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,  # the footer is full at 80 columns; the help screen and the palette list it
         priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
     ),
+    # issue 13: what changed since a checkpoint, and the checkpoint tree (tui/screens/changes.py, checkpoints.py)
+    Key(
+        "workspace.changes",
+        "f9",
+        "changes",
+        "Changes",
+        "What changed in the sandbox's files since a checkpoint: diffs, restore a file, a hunk or everything",
+        show=False,
+        priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
+    ),
+    Key(
+        "workspace.checkpoints",
+        "shift+f9",
+        "checkpoints",
+        "Checkpoints",
+        "This sandbox's checkpoint tree: take, diff, restore to or fork from any checkpoint",
+        show=False,
+        priority=True,
+    ),
     # Commands that reach across panes (tui/workspace_actions.py). Not priority: a terminal running a program
     # keeps these keys (ctrl+] first, or the palette); no pane binds them.
     Key(
@@ -303,11 +338,27 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "workspace.timeline",
+        "shift+f12",  # f12 is the editor's "save all"
+        "timeline",
+        "Timeline",
+        "Everything done in this sandbox — by you, the CLI or an agent — live; what each command changed; restore",
+        show=False,
+    ),
+    Key(
         "workspace.stop",
         "shift+f8",
         "stop_sandbox",
         "Stop sandbox",
         "Stop this sandbox: its terminals end (says what will end and asks first)",
+        show=False,
+    ),
+    Key(
+        "workspace.metrics",
+        "f10",
+        "metrics",
+        "Metrics",
+        "CPU, memory, pids and disk of this sandbox over the last 15 minutes, its limits and limit hits",
         show=False,
     ),
     Key(
@@ -347,6 +398,11 @@ SEARCH_KEYS: tuple[Key, ...] = (
     Key("search.query", "ctrl+f", "focus_query", "Find", "Back to the search field", show=False),
 )
 
+# The Metrics screen (tui/screens/metrics.py): the key that opened it closes it again.
+METRICS_KEYS: tuple[Key, ...] = (
+    Key("metrics.close", "escape,f10,m", "close", "Back", "Back to where the Metrics view was opened from"),
+)
+
 # Shared by screens that do not inherit Textual's Screen bindings (which include ctrl+c: see the module docstring).
 FOCUS_KEYS: tuple[Key, ...] = (
     Key("screen.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
@@ -360,7 +416,7 @@ FOCUS_KEYS: tuple[Key, ...] = (
     ),
 )
 
-ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + FOCUS_KEYS
+ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + METRICS_KEYS + FOCUS_KEYS
 for _key in ALL_KEYS:  # the registry knows the app's and the screens' keys from start-up
     REGISTRY.add(_key)
 
@@ -370,6 +426,7 @@ __all__ = [
     "APP_KEYS",
     "FOCUS_KEYS",
     "LIST_KEYS",
+    "METRICS_KEYS",
     "SEARCH_KEYS",
     "WORKSPACE_KEYS",
     "Key",

@@ -18,9 +18,9 @@ from textual.widget import Widget
 
 from services.errors import FileNotFound, SandbenchError
 from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
+from services.text import safe_text
 from tui.messages import WorkInFlight
 from widgets.messages import ReportWorkerErrors, report, tell
-from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
     from services.config import Config
@@ -165,3 +165,9 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
         report_ = await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap)
         self.app.push_screen(DoctorScreen(report_.lines()))
+
+    def action_metrics(self) -> None:
+        from tui.screens.metrics import MetricsScreen  # made on first use
+
+        if not isinstance(self.app.screen, MetricsScreen):
+            self.app.push_screen(MetricsScreen(self.service, self.info))

@@ -41,9 +41,10 @@ from aiohttp import WSMsgType, web
 from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound
 from services.sandbox_service import SandboxService
 from services.server import wire
-from services.server.app import STATE_KEY, json_body, service_of, state_of
+from services.server.context import identity_of, json_body, service_of, state_of
 from services.server.limits import MiB, OverLimit
 from services.server.sandbox_env import SandboxEnvStore
+from services.server.volumes import exec_cwd
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -345,10 +346,8 @@ async def create_context(request: web.Request) -> web.Response:
     if language is not None and language != "python":
         raise InvalidInput(f"unsupported language: {str(language)[:40]} (only 'python' is supported)")
     cwd, inside = _cwd(body.get("cwd"))
-    from services.server.volumes import exec_cwd
-
     inside = await exec_cwd(request, inside)  # under a volume's mount point: the volume, where the sandbox sees it
-    ctx = await manager(request).create(svc, sandbox_id, request["identity"], cwd, inside)
+    ctx = await manager(request).create(svc, sandbox_id, identity_of(request), cwd, inside)
     return wire.json_response(ctx.info())
 
 
@@ -422,14 +421,14 @@ async def execute(request: web.Request) -> web.StreamResponse:
     try:
         code, context_id, envs, run_timeout = await _request(ws, state_of(request).limits.body_timeout)
         if context_id is None:
-            ctx = await mgr.default(svc, sandbox_id, request["identity"])
+            ctx = await mgr.default(svc, sandbox_id, identity_of(request))
         else:
             found = mgr.get(sandbox_id, context_id)
             if found is None:
                 raise _Refused(CLOSE_POLICY, f"context not found: {context_id[:80]}")
             ctx = found
         async with ctx.lock:
-            close_code, reason = await _run(ws, svc, ctx, mgr, code, envs, run_timeout)
+            close_code, reason = await _audited_run(ws, svc, ctx, mgr, code, envs, run_timeout)
     except _Refused as exc:
         close_code, reason = exc.code, exc.reason
     except SandbenchError as exc:
@@ -440,6 +439,54 @@ async def execute(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.close(code=close_code, message=_reason(reason))
     return ws
+
+
+async def _audited_run(
+    ws: web.WebSocketResponse,
+    svc: SandboxService,
+    ctx: Context,
+    mgr: InterpreterManager,
+    code: str,
+    envs: dict[str, str],
+    run_timeout: int,
+) -> tuple[int, str]:
+    """`_run`, as one exec entry in the audit log (the agent's code as `python3 -c CODE`, redacted; no exit code:
+    a context's process outlives its runs) bracketed by automatic checkpoints when they are on."""
+    from services.checkpoints.auto import bracket
+
+    redactor = svc.redactor.with_env(envs)
+    shown = ["python3", "-c", code]
+    around = await bracket(svc, ctx.sandbox_id, redactor.summary(shown))
+    before = after = None
+    outcome = "error"
+    t0 = time.monotonic()
+    try:
+        if around is not None:
+            before = await around.before()
+        t0 = time.monotonic()
+        close_code, reason = await _run(ws, svc, ctx, mgr, code, envs, run_timeout)
+        outcome = {CLOSE_NORMAL: "ok", WS_TIMEOUT: "error:OperationTimeout"}.get(close_code, "error")
+        return close_code, reason
+    except SandbenchError as exc:
+        outcome = f"error:{type(exc).__name__}"
+        raise
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    finally:
+        ms = int((time.monotonic() - t0) * 1000)
+        if around is not None and before is not None and outcome != "cancelled":
+            after = await around.after()
+        svc.audit.record_exec(
+            sandbox=ctx.sandbox_id,
+            cwd="",
+            program="python3",
+            argv=redactor.argv(shown),
+            ms=ms,
+            outcome=outcome,
+            before=before,
+            after=after,
+        )
 
 
 async def _run(
@@ -535,16 +582,6 @@ async def _pump(ws: web.WebSocketResponse, proc: _Process, max_output: int) -> s
 
 
 def add_routes(app: web.Application, base: str) -> None:
-    limits = app[STATE_KEY].limits
-    mgr = InterpreterManager(
-        limits.interpreter_max_contexts, limits.interpreter_max_output_bytes, env=app[STATE_KEY].env
-    )
-    app[MANAGER_KEY] = mgr
-
-    async def on_cleanup(_app: web.Application) -> None:
-        await mgr.close_all()
-
-    app.on_cleanup.append(on_cleanup)
     r = app.router
     r.add_post(f"{base}/process/interpreter/context", create_context)
     r.add_get(f"{base}/process/interpreter/context", list_contexts)
