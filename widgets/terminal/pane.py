@@ -56,6 +56,7 @@ from services.run_file import RunPlan
 from widgets.keys import Key, bindings
 from widgets.messages import describe, report
 from widgets.terminal import styles as st
+from widgets.terminal.fit import fit_cell, fit_runs
 from widgets.terminal.keys import encode_key, encode_paste
 from widgets.terminal.mouse import Kind, encode_mouse, tracking_mode
 from widgets.terminal.priority import echo_priority
@@ -709,7 +710,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         if isinstance(strip, Strip) and strip.cell_length == width:
             return strip
         base = self.base_style
-        segs = [Segment(text, base + rich_style(sid)) for text, sid in line.segments()]
+        segs = [Segment(text, base + rich_style(sid)) for text, sid in fit_runs(line.segments())]
         strip = Strip(segs).adjust_cell_length(width, base)
         line.cache = strip
         return strip
@@ -719,7 +720,8 @@ class TerminalView(TerminalSelection, can_focus=True):
         if strip is None or strip.cell_length != width:
             base = self.base_style
             screen = self.screen_model
-            segs = [Segment(t, base + rich_style(s)) for t, s in entry_segments(screen.history[index], screen.cols)]
+            runs = fit_runs(entry_segments(screen.history[index], screen.cols))
+            segs = [Segment(t, base + rich_style(s)) for t, s in runs]
             strip = Strip(segs).adjust_cell_length(width, base)
             if len(self._hist_cache) > 512:
                 self._hist_cache.clear()
@@ -739,6 +741,8 @@ class TerminalView(TerminalSelection, can_focus=True):
             extra = marks.get(x)
             if extra is not None:
                 style = style + extra
+            if not c.isascii():
+                c = fit_cell(c, 2 if x + 1 < len(chars) and chars[x + 1] == "" else 1)
             segs.append(Segment(c, style))
         return Strip(segs).adjust_cell_length(width, base)
 
