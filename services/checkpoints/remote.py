@@ -512,7 +512,7 @@ async def fork(
 ) -> tuple[SandboxInfo, Checkpoint]:
     """Daytona's own fork (a copy-on-write clone of the sandbox as it is now); with `at`, the checkpoint's files
     are then restored into the new sandbox. Its first checkpoint's parent is the source checkpoint."""
-    await svc._ready(sandbox_id, write=True)
+    info = await svc._ready(sandbox_id, write=True)
     src = (
         await asyncio.to_thread(svc.resolve, sandbox_id, at)
         if at is not None
@@ -524,7 +524,7 @@ async def fork(
     new = await provider.fork(sandbox_id, new_name)
     try:
         await svc.svc.get(new.id)  # the service's view of it (ownership, cache)
-        note = f"forked from {sandbox_id} at {src.id}"
+        note = f"forked from {info.name} at {src.id}"
         if at is not None:
             _, base = await asyncio.to_thread(svc._base, new.id)
             current, _, _ = await scan(svc, new.id, base)

@@ -150,6 +150,7 @@ async def test_fork_uses_daytonas_fork_and_at_restores_the_checkpoint(
     new, first = await ck.fork(dbox.id, harness.unique("fork"), at=v1.id)
     try:
         assert first.parent == v1.id and first.parent_sandbox == dbox.id and first.kind == "fork"
+        assert first.message == f"forked from {dbox.name} at {v1.id}"
         assert await sh(dservice, new, "cat f.txt && ls") == "v1\nf.txt\n"
         assert await sh(dservice, dbox, "cat f.txt") == "v2\n"  # the source is untouched
         assert (await ck.changes(new.id)).changes == []
