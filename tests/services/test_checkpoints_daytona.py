@@ -159,7 +159,9 @@ async def test_fork_uses_daytonas_fork_and_at_restores_the_checkpoint(
             await dservice.delete(new.id)
 
 
-async def test_refusals_and_bounds_are_clear(dservice: SandboxService, dbox: SandboxInfo) -> None:
+async def test_refusals_and_bounds_are_clear(
+    dservice: SandboxService, dbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ck = dservice.checkpoints
     await sh(dservice, dbox, "mkfifo pipe")
     with pytest.raises(InvalidInput, match="'pipe' is a FIFO or a device"):
@@ -169,6 +171,10 @@ async def test_refusals_and_bounds_are_clear(dservice: SandboxService, dbox: San
     with pytest.raises(TooLarge, match="more than 5 files and folders"):
         await ck.create(dbox.id)
     ck.max_files = 10_000
+    monkeypatch.setattr(remote, "MAX_OUTPUT", 300)  # the listing's bound, checked in the sandbox as it is written
+    with pytest.raises(TooLarge, match="file listing is over"):
+        await ck.create(dbox.id)
+    monkeypatch.undo()
     first = await ck.create(dbox.id)
     assert first.files == 6
     # a restore removes what came since, read-only folders and links inside them too, never what a link names
