@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tui import cli_checkpoints
 
     cli_checkpoints.add_parsers(sub)
+    __import__("tui.cli_procs").cli_procs.add_parsers(sub)  # ps, kill, ports
 
     e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
     e.add_argument("name")
@@ -316,6 +317,8 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         from tui import cli_checkpoints
 
         return await cli_checkpoints.dispatch(args, svc, info)
+    if verb in ("ps", "kill", "ports"):
+        return await __import__("tui.cli_procs").cli_procs.dispatch(args, svc, info)
     if verb == "exec":
         argv = list(args.argv)
         if not argv:
