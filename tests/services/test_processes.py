@@ -185,6 +185,11 @@ async def test_an_http_server_shows_in_ports_and_its_forward_answers_from_the_ho
         assert await service.close_forward(box.id, 8765)
         with pytest.raises(urllib.error.URLError):
             await asyncio.to_thread(_get, fwd.url)
+        again = await service.forward_port(box.id, 8765)
+        await service.process_service.close()  # what SandboxService.close does when the app closes
+        assert service.port_forwards(box.id) == []
+        with pytest.raises(urllib.error.URLError):
+            await asyncio.to_thread(_get, again.url)
     finally:
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)

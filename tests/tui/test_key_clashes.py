@@ -147,6 +147,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
     from services.git_parse import FileStatus
     from tui.screens.doctor import DoctorScreen
     from tui.screens.help import HelpScreen
+    from tui.screens.processes import ProcessesScreen
     from widgets.create_dialog import CreateDialog
     from widgets.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
     from widgets.editor.disk_diff import DiskDiffScreen
@@ -175,6 +176,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
         ("stashes", lambda: StashScreen(git)),
         ("commit", lambda: CommitScreen(git, "0" * 40)),
         ("log", lambda: LogScreen(git)),
+        ("processes", lambda: ProcessesScreen(screen.service, screen.info, refresh_every=None)),
     ]
 
 

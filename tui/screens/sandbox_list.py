@@ -521,6 +521,17 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         field.value = ""
         self.table.focus()
 
+    def action_processes(self) -> None:
+        from tui.screens.processes import ProcessesScreen
+
+        info = self._selected()
+        if info is None:
+            return
+        if info.state is not SandboxState.STARTED:
+            tell(self, f"{safe_text(info.name)} is {info.state}: nothing runs in it", timeout=3)
+            return
+        self.app.push_screen(ProcessesScreen(self.service, info))
+
     def action_copy_id(self) -> None:
         info = self._selected()
         if info is not None:
