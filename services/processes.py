@@ -205,6 +205,7 @@ class ProcessService:
     def __init__(self, svc: SandboxService) -> None:
         self.svc = svc
         self._previous: dict[str, ProcTable] = {}
+        self._read_at: dict[str, float] = {}  # monotonic time of each sandbox's last listing
         self._exec_reader = ExecReader(svc.provider.exec)
         self._forwards: PortForwards | None = None
         self._unsubscribe = svc.subscribe(self._state_changed)
@@ -240,6 +241,7 @@ class ProcessService:
             await asyncio.sleep(sample)
         table = await reader.process_table(sandbox_id)
         self._previous[sandbox_id] = table
+        self._read_at[sandbox_id] = time.monotonic()
         return build(table, previous)
 
     async def kill(
@@ -308,7 +310,14 @@ class ProcessService:
         sockets = await reader.listening_sockets(sandbox_id)
         commands: dict[int, str] = {}
         if any(owner is not None for _ns, _s, owner in sockets):
-            table = await reader.process_table(sandbox_id)
+            table = self._previous.get(sandbox_id)
+            owners = {owner for _ns, _s, owner in sockets if owner is not None}
+            if (
+                table is None
+                or time.monotonic() - self._read_at.get(sandbox_id, 0.0) > 2.0
+                or not owners <= {s.pid for s in table.samples}
+            ):
+                table = await reader.process_table(sandbox_id)  # not for CPU %: `_previous` keeps its window
             commands = {s.pid: display_command(s.argv, s.comm) for s in table.samples}
         return ports_from(sockets, commands)
 

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from services.errors import PermissionDenied, ProviderError
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 OUTPUT_MAX = 8 * 1024 * 1024
 PIDS_MAX = 4096
 TIMEOUT = 20.0
+FRESH = 2.0  # seconds a listing's sockets answer `listening_sockets`
 MARK = "sandbench-ps-reader"
 
 READ_PROGRAM = (
@@ -140,8 +142,12 @@ Exec = Callable[..., Awaitable[ExecResult]]
 class ExecReader:
     """Reads one sandbox's processes and sockets through `exec(sandbox_id, argv, timeout=, keep_output=)`."""
 
-    def __init__(self, exec_: Exec) -> None:
+    def __init__(self, exec_: Exec, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._exec = exec_
+        self._clock = clock
+        # one dump answers both questions: the sockets of the last process listing, for FRESH seconds (the view
+        # asks for processes, then ports, every refresh: one exec, not two)
+        self._sockets: dict[str, tuple[float, list[tuple[int, Socket, int | None]]]] = {}
 
     async def _run(self, sandbox_id: str, argv: Sequence[str]) -> bytes:
         result = await self._exec(sandbox_id, list(argv), timeout=TIMEOUT, keep_output=OUTPUT_MAX)
@@ -163,9 +169,14 @@ class ExecReader:
         return data
 
     async def process_table(self, sandbox_id: str) -> ProcTable:
-        return parse_dump(await self._dump(sandbox_id))[0]
+        table, sockets = parse_dump(await self._dump(sandbox_id))
+        self._sockets[sandbox_id] = (self._clock(), sockets)
+        return table
 
     async def listening_sockets(self, sandbox_id: str) -> list[tuple[int, Socket, int | None]]:
+        known = self._sockets.pop(sandbox_id, None)
+        if known is not None and self._clock() - known[0] < FRESH:
+            return known[1]
         return parse_dump(await self._dump(sandbox_id))[1]
 
     async def signal_process(self, sandbox_id: str, pid: int, started: int | None, sig: int) -> None:

@@ -26,8 +26,13 @@ from services.processes import ProcessInfo, tree
 from services.processes_exec import ExecReader, parse_dump
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
+from tests.services import test_server_harness as harness
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
+
+serve = harness.serve  # the shared fixtures: a real `sandbench serve`, the DaytonaProvider on it, a sandbox there
+dservice = harness.dservice
+dbox = harness.dbox
 
 
 async def _find(service: SandboxService, box: SandboxInfo, command: str) -> ProcessInfo:
@@ -232,3 +237,25 @@ def test_a_hostile_dump_parses_to_what_is_well_formed() -> None:
     assert [s.pid for s in table.samples] == [1, 3]
     assert table.samples[0].comm == "sh" and table.samples[0].cpu_ticks == 7 and table.clk_tck == 100
     assert sockets == []
+
+
+async def test_through_the_daytona_provider_the_reader_runs_by_exec(
+    dservice: SandboxService, dbox: SandboxInfo
+) -> None:
+    """DaytonaProvider → the real `daytona` SDK → `sandbench serve`: the exec path end to end (what a Daytona
+    sandbox gets; the reader's program travels as one `shlex.join`ed string). Each exec there has its own pid
+    namespace, so the reader alone sees only itself and its shells, which it leaves out: []; beside a sleep, the
+    sleep."""
+    assert await dservice.processes(dbox.id) == []
+
+    async def beside_a_sleep(sandbox_id: str, argv: Sequence[str], **kw: Any) -> ExecResult:
+        return await dservice.exec(sandbox_id, ["sh", "-c", 'sleep 778 & "$@"', "sh", *argv], **kw)
+
+    table = await ExecReader(beside_a_sleep).process_table(dbox.id)
+    assert [" ".join(s.argv) for s in table.samples] == ["sleep 778"]
+    assert table.samples[0].user == "sandbox" and table.samples[0].rss_bytes > 0
+    with pytest.raises(ProcessGone):
+        await dservice.kill_process(dbox.id, 99999, started=1)
+    with pytest.raises(PermissionDenied):
+        await dservice.kill_process(dbox.id, 99999)  # not in its listing: nothing is sent
+    assert await dservice.ports(dbox.id) == []
