@@ -33,6 +33,9 @@ from widgets.process_view import PortTable, ProcessTable
 from widgets.sandbox_table import safe_text
 
 REFRESH = 1.5  # seconds between readings while shown
+# the ports every third reading: a namespace's socket table costs ~10 ms to read on a busy host (the kernel walks
+# its whole connection table), more than the process list (bench/processes.py)
+PORTS_EVERY = 3
 SORT_NAMES = {"cpu": "CPU", "memory": "memory", "pid": "pid", "age": "age"}
 
 
@@ -72,6 +75,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.port_list: list[PortInfo] = []
         self.loaded = False
         self._timer: Timer | None = None
+        self._readings = 0
 
     def compose(self) -> ComposeResult:
         yield Static(id="ps-title")
@@ -95,6 +99,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def on_screen_resume(self) -> None:
         if self._timer is not None:
             self._timer.resume()
+            self._readings = 0  # back on screen: the ports afresh too
             self.reload()
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -102,7 +107,9 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     async def reload(self) -> None:
         try:
             procs = await self.source.processes(self.info.id)
-            ports = await self.source.ports(self.info.id)
+            fresh_ports = self._readings % PORTS_EVERY == 0
+            ports = await self.source.ports(self.info.id) if fresh_ports else self.port_list
+            self._readings += 1
         except SandbenchError as exc:
             if self._timer is not None:
                 self._timer.pause()  # one notification, not one every 1.5 s; reopening tries again
