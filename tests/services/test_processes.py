@@ -195,6 +195,11 @@ async def test_an_http_server_shows_in_ports_and_its_forward_answers_from_the_ho
         assert service.port_forwards(box.id) == []
         with pytest.raises(urllib.error.URLError):
             await asyncio.to_thread(_get, again.url)
+        # a stop closes the sandbox's forwards too
+        service._procs = None  # a fresh one (the closed one has let go of its state listener)
+        await service.forward_port(box.id, 8765)
+        await service.stop(box.id)
+        await wait_until(None, lambda: service.port_forwards(box.id) == [], "the forward closed by the stop")
     finally:
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
