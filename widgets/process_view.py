@@ -42,7 +42,6 @@ PORT_TABLE_KEYS: tuple[Key, ...] = (
         "unforward",
         "Stop forward",
         "Close the selected port's forward",
-        show=False,
         group="Processes",
     ),
 )
@@ -177,9 +176,11 @@ class PortTable(_FittedTable):
             self.what = what
             self.port = port
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, can_forward: bool = True, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True)
         self._rows: list[PortInfo] = []
+        self._forwarded: set[int] = set()
+        self.can_forward = can_forward  # the sandbox has network: the footer offers `f` only then
 
     def on_mount(self) -> None:
         self.add_column(Text("PORT", justify="right"), width=5, key="PORT")
@@ -199,6 +200,7 @@ class PortTable(_FittedTable):
         at = self.cursor_row
         self.clear()
         self._rows = list(ports)
+        self._forwarded = set(forwards)
         for p in ports:
             self.add_row(
                 Text(str(p.port), justify="right"),
@@ -209,6 +211,19 @@ class PortTable(_FittedTable):
             )
         if self.row_count:
             self.move_cursor(row=min(at, self.row_count - 1), animate=False)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows only what works on the selected port: forward it, or copy / close its forward."""
+        port = self.selected
+        if action == "forward":
+            return self.can_forward and port is not None and port.port not in self._forwarded
+        if action in ("copy_url", "unforward"):
+            return port is not None and port.port in self._forwarded
+        return True
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
 
     def _ask(self, what: str) -> None:
         port = self.selected

@@ -16,6 +16,7 @@ from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.tui.conftest import PLACEHOLDERS, notifications, open_workspace, run_from_palette
+from tests.tui.test_workspace_layout import footer_entries
 from tui.app import SandbenchApp
 from tui.screens.processes import ProcessesScreen
 from tui.screens.sandbox_list import SandboxListScreen
@@ -149,11 +150,18 @@ async def test_the_ports_table_forwards_a_server_to_localhost(
             await wait_until(pilot, lambda: ports.row_count == 1, timeout=30)
             assert ports.get_row_at(0)[0].plain == "8123"
             ports.focus()
+
+            def described() -> list[str]:
+                return [d for _k, d in footer_entries(app)]
+
+            await wait_until(pilot, lambda: "Forward" in described() and "Copy URL" not in described())
             await pilot.press("f")
             await wait_until(pilot, lambda: bool(service.port_forwards(web.id)))
             url = service.port_forwards(web.id)[0].url
             await wait_until(pilot, lambda: url in str(screen.query_one("#ps-forward").render()))
             await wait_until(pilot, lambda: ports.get_row_at(0)[3].plain.startswith("127.0.0.1:"))
+            # the footer now offers what works on a forwarded port, and not forwarding it again
+            await wait_until(pilot, lambda: "Copy URL" in described() and "Forward" not in described())
             body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
             assert body == b"<p>hello</p>\n"
             await pilot.press("x")  # closed on request

@@ -82,7 +82,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         yield Input(placeholder="filter: type words of the command, user, state or pid (/)", id="ps-filter")
         yield ProcessTable(id="ps-table")
         yield Static(id="ports-title")
-        yield PortTable(id="ports-table")
+        yield PortTable(can_forward=self.info.network, id="ports-table")
         yield Static(id="ps-forward")
         yield FittedFooter()
 
