@@ -152,7 +152,10 @@ async def test_the_ports_table_forwards_a_server_to_localhost(
             ports.focus()
 
             def described() -> list[str]:
-                return [d for _k, d in footer_entries(app)]
+                try:
+                    return [d for _k, d in footer_entries(app)]
+                except AssertionError:  # the footer is between two layouts: look again
+                    return []
 
             await wait_until(pilot, lambda: "Forward" in described() and "Copy URL" not in described())
             await pilot.press("f")

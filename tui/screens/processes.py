@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.timer import Timer
@@ -43,6 +43,24 @@ class ProcessSource(Protocol):
     async def processes(self, sandbox_id: str) -> list[ProcessInfo]: ...
 
     async def ports(self, sandbox_id: str) -> list[PortInfo]: ...
+
+
+class FilterInput(Input):
+    """The filter field: enter hands the keyboard back to the table, and a key typed right after enter (`k`)
+    reaches the table, not the field: keys are queued to the widget focused when they arrived, so one that comes
+    here after the field lost focus is not typed but left to bubble to the app, which runs the bindings of what is
+    focused now."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Textual runs each class's `_on_key` in turn (Input's types the key) unless the default is prevented
+        if self.screen.focused is not self:
+            event.prevent_default()  # not typed; still bubbles, to the bindings of what has focus now
+            return
+        if event.key == "enter":
+            # here, not as a binding: a binding runs when the key has bubbled to the app, after the next keys
+            event.stop()
+            event.prevent_default()
+            self.screen.set_focus(self.screen.query_one(ProcessTable))
 
 
 class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
@@ -79,7 +97,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def compose(self) -> ComposeResult:
         yield Static(id="ps-title")
-        yield Input(placeholder="filter: type words of the command, user, state or pid (/)", id="ps-filter")
+        yield FilterInput(placeholder="filter: type words of the command, user, state or pid (/)", id="ps-filter")
         yield ProcessTable(id="ps-table")
         yield Static(id="ports-title")
         yield PortTable(can_forward=self.info.network, id="ports-table")
@@ -154,9 +172,6 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one(ProcessTable).show(self.shown_rows())
         self._title()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one(ProcessTable).focus()
 
     # -- keys --------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
