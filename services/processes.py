@@ -54,7 +54,7 @@ STATE_NAMES = {
     "W": "paging",
     "P": "parked",
 }
-KILL_WAIT = 5.0  # default seconds between TERM and KILL when escalating
+KILL_AFTER_MAX = 300.0  # seconds a caller may ask to wait between TERM and KILL
 SORT_KEYS = ("cpu", "memory", "pid", "age")
 
 
@@ -260,6 +260,8 @@ class ProcessService:
         sig = check_signal(signal)
         if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
             raise InvalidInput(f"not a process id: {pid!r}")
+        if kill_after is not None and not 0 <= kill_after <= KILL_AFTER_MAX:
+            raise InvalidInput(f"the wait before KILL is from 0 to {KILL_AFTER_MAX:g} seconds")
         name = signal.upper().removeprefix("SIG")
         info = await self._access(sandbox_id, write=True)
         if info is None:

@@ -116,6 +116,8 @@ async def test_a_pid_outside_the_sandbox_is_refused_and_left_alone(
             await service.kill_process(sandbox.id, me, "KILL", started=start_ticks(me))
         with pytest.raises(InvalidInput, match="unknown signal"):
             await service.kill_process(sandbox.id, me, "STOPALL")
+        with pytest.raises(InvalidInput, match="before KILL"):
+            await service.kill_process(sandbox.id, me, kill_after=-1)
         audit = service.config.audit_log.read_text()
         assert '"op": "kill"' in audit and "PermissionDenied" in audit
     finally:
