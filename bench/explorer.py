@@ -135,7 +135,7 @@ async def explorer_open(service: SandboxService, sandbox_id: str) -> tuple[float
         ex.focus()
         await until(lambda: len(ex.rows) > 0)
         await pilot.pause()
-        ex._move_cursor([r.entry.path for r in ex.rows].index("big"))
+        ex.move_cursor([r.entry.path for r in ex.rows].index("big"))
         await pilot.pause()
         t0 = time.perf_counter()
         ex.action_open()

@@ -52,7 +52,8 @@ from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.search import SearchScreen
 from tui.screens.workspace import WorkspaceScreen
-from widgets.search_view import SearchResults, SearchView
+from widgets.search_results import SearchResults
+from widgets.search_view import SearchView
 
 FILES = 20_000
 RUNS = 5

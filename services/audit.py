@@ -1,7 +1,12 @@
 """The audit log: one JSON line per service operation — who, which sandbox, which operation, which path, outcome.
 
-Never file contents, command output, environment values or secrets: callers pass only the fields below, and
-`argv` is reduced to the program name (arguments can carry tokens).
+Never file contents, command output, environment values or secrets: callers pass only the fields below. An exec's
+entry (`record_exec`) carries its command line *redacted* by the caller (services/redact.py), its duration, exit
+code, the checkpoints around it and the id of its kept output — the Timeline is read from these lines:
+
+    {"ts", "who", "provider", "op": "exec", "outcome", "sandbox", "path": cwd, "program", "argv": [...],
+     "ms": duration, "exit": code (absent on error), "before": checkpoint id | null, "after": checkpoint id | null,
+     "output": output id (absent when none kept), "internal": true (only for the app's own read-only probes)}
 """
 
 from __future__ import annotations
@@ -44,6 +49,48 @@ class AuditLog:
         for key, value in (("sandbox", sandbox), ("name", name), ("path", path), ("dest", dest), ("program", program)):
             if value is not None:
                 entry[key] = value
+        self._write(entry)
+
+    def record_exec(
+        self,
+        *,
+        sandbox: str,
+        cwd: str,
+        program: str,
+        argv: list[str],
+        ms: int,
+        outcome: str = "ok",
+        exit_code: int | None = None,
+        before: str | None = None,
+        after: str | None = None,
+        output: str | None = None,
+        internal: bool = False,
+        who: str | None = None,
+    ) -> None:
+        """One exec's entry; `argv` and `program` must already be redacted."""
+        entry: dict[str, object] = {
+            "ts": round(time.time(), 3),
+            "who": who or self.identity,
+            "provider": self.provider,
+            "op": "exec",
+            "outcome": outcome,
+            "sandbox": sandbox,
+            "path": cwd,
+            "program": program,
+            "argv": argv,
+            "ms": ms,
+        }
+        if exit_code is not None:
+            entry["exit"] = exit_code
+        entry["before"] = before
+        entry["after"] = after
+        if output is not None:
+            entry["output"] = output
+        if internal:
+            entry["internal"] = True
+        self._write(entry)
+
+    def _write(self, entry: dict[str, object]) -> None:
         line = (json.dumps(entry, ensure_ascii=True) + "\n").encode()
         with self._lock:
             os.write(self._fd, line)

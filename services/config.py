@@ -52,6 +52,11 @@ class Config:
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     scrollback: int = 10_000
     git_token: str | None = field(default=None, repr=False)
+    exec_output_limit: int = 64 * 1024  # bytes of each exec's output kept for the Timeline (head and tail); 0: none
+    exec_output_total: int = 16 * 1024 * 1024  # bytes of kept exec output per sandbox; the oldest go first
+    auto_checkpoint: bool = False  # checkpoint around every exec that may change files (a sandbox label overrides)
+    auto_checkpoint_keep: int = 200  # automatic checkpoints kept per sandbox (at least), newest first
+    auto_checkpoint_days: float = 7.0  # and those younger than this; older and beyond the count go
     daytona: DaytonaConfig = field(default_factory=DaytonaConfig)
 
     @property
@@ -104,9 +109,21 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "data_dir": str,
     "scrollback": int,
     "git_token": str,
+    "exec_output_limit": int,
+    "exec_output_total": int,
+    "auto_checkpoint": bool,
+    "auto_checkpoint_keep": int,
+    "auto_checkpoint_days": (int, float),
     "daytona": dict,
 }
 
+
+_BOUNDS: tuple[tuple[str, float, float], ...] = (
+    ("exec_output_limit", 0, 16 * 1024 * 1024),
+    ("exec_output_total", 0, 1024**3),
+    ("auto_checkpoint_keep", 0, 1_000_000),
+    ("auto_checkpoint_days", 0, 36_500),
+)
 
 BWRAP_SETTINGS = ("auto", "system", "bundled")
 
@@ -142,11 +159,14 @@ def load(path: Path | None = None, **overrides: Any) -> Config:
         expected = _KEYS.get(key)
         if expected is None:
             raise ConfigError(f"{cfg_path}: unknown key {key!r}")
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise ConfigError(f"{cfg_path}: key {key!r} has the wrong type ({type(value).__name__})")
         values[key] = value
     if "isolation" in values and values["isolation"] not in ("best", "required"):
         raise ConfigError(f'{cfg_path}: key \'isolation\' must be "best" or "required"')
+    for key, low, high in _BOUNDS:
+        if key in values and not low <= values[key] <= high:
+            raise ConfigError(f"{cfg_path}: key {key!r} must be between {low:g} and {high:g}")
     if "bwrap" in values:
         check_bwrap_setting(values["bwrap"], f"{cfg_path}: key 'bwrap'")
     if os.environ.get("SANDBENCH_BWRAP"):

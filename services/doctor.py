@@ -27,6 +27,7 @@ from services.local.cgroups import CgroupManager
 from services.local.launch import SANDBOX_PATH, Launcher
 from services.local.repair import inspect as inspect_state
 from services.models import BwrapChoice, Isolation
+from services.text import first_line
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 # The uid the launcher probes bwrap as when we are root; sandboxes get their own unprivileged uids, which, like
@@ -157,11 +158,6 @@ def _run_as(argv: list[str], uid: int | None, timeout: float = 10) -> subprocess
     )
 
 
-def _first_line(data: bytes) -> str:
-    text = data.decode(errors="replace").strip().splitlines()
-    return text[0][:160] if text else ""
-
-
 def blocked_ancestor(path: Path, uid: int | None) -> tuple[Path, os.stat_result] | None:
     """The first existing folder on the way to `path` that `uid` cannot traverse (None: all can be)."""
     for folder in [*reversed(path.parents), path]:
@@ -208,7 +204,7 @@ def check_userns() -> Finding:
     except (OSError, subprocess.SubprocessError) as exc:
         return Finding("userns", WARN, f"could not probe ({exc.__class__.__name__})", None, details)
     if res.returncode != 0:
-        why = _first_line(res.stderr).removeprefix("unshare: ")
+        why = first_line(res.stderr.decode(errors="replace"), 160).removeprefix("unshare: ")
         return Finding(
             "userns",
             FAIL,

@@ -12,7 +12,7 @@ message says what to do; a configured git token never appears in any of them (`s
 Remote operations (clone, fetch, pull, push) go through `services.git_remote.RemoteFlow`: without credentials,
 then with a configured token, then asking the user. Failures are classified in `services.git_errors`.
 
-One class of many small methods, one per git operation on the same plumbing: it stays ~720 lines so that the
+Size: one class of many small methods, one per git operation on the same plumbing (~720 lines), so that the
 service's rules (argv, environment, scrubbing) live in one place.
 """
 
@@ -127,6 +127,34 @@ def check_identity(name: str, email: str) -> tuple[str, str]:
 
 
 # -- the service -----------------------------------------------------------------------------------------------
+# git subcommands that read only: the app's probes, run without automatic checkpoints around them (they may still
+# refresh .git/index's stat cache, which the next checkpoint of a real command then sees, as it should)
+_READ_ONLY = frozenset(
+    {
+        "status", "log", "diff", "show", "rev-parse", "ls-files", "cat-file", "for-each-ref", "rev-list", "blame",
+        "ls-tree", "merge-base", "check-ref-format", "check-ignore", "describe", "grep", "shortlog", "name-rev",
+    }
+)  # fmt: skip
+
+
+def read_only(args: Sequence[str]) -> bool:
+    """Whether `git ARGS` only reads (so it is an internal probe, not a command that may change files)."""
+    if not args:
+        return False
+    cmd, rest = args[0], list(args[1:])
+    if cmd in _READ_ONLY:
+        return True
+    if cmd == "config":
+        return bool(rest) and rest[0] in ("--get", "--get-all", "--list", "-l", "--get-regexp")
+    if cmd == "remote":
+        return not rest or rest[0] in ("get-url", "-v", "show")
+    if cmd == "branch":
+        return not rest or all(
+            a in ("--list", "-l", "-a", "-r", "-v", "-vv", "--no-color") or a.startswith("--format=") for a in rest
+        )
+    return False
+
+
 class GitService:
     """Git over one repository (`repo_dir`, relative to the sandbox root) in one sandbox.
 
@@ -157,6 +185,9 @@ class GitService:
         cfg_token = getattr(service.config, "git_token", None) if configured_token else None
         self._token = token or cfg_token or (os.environ.get(TOKEN_ENV) if configured_token else None) or None
         self._username = username or None
+        redactor = getattr(service, "redactor", None)
+        if redactor is not None:  # the token may show in a remote's URL or git's output: never in the audit log
+            redactor.add(self._token, quote(self._token, safe="") if self._token else None)
         self.ask = ask
         self.ask_timeout = ask_timeout
         self.timeout = timeout
@@ -226,6 +257,7 @@ class GitService:
             timeout=timeout or self.timeout,
             stdin=stdin,
             on_output=on_output,
+            internal=read_only(args),
         )
 
     async def _git(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:

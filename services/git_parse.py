@@ -2,7 +2,7 @@
 
 Pure functions over bytes: no I/O, no Textual. `services.git` runs git inside the sandbox and hands its output
 here. Every path is decoded with `surrogateescape`, so a file name that is not UTF-8 survives the round trip back
-into an argv (the provider encodes argv with the same error handler); widgets show names through `visible()`.
+into an argv (the provider encodes argv with the same error handler); widgets show it through `services.text`.
 
 Formats:
 - `git status --porcelain=v2 -z --branch --show-stash` → `GitStatus`
@@ -30,38 +30,6 @@ def decode(data: bytes) -> str:
 
 def encode(text: str) -> bytes:
     return text.encode(ENC, ERRORS)
-
-
-# -- showing sandbox text --------------------------------------------------------------------------------------
-def _visible_char(ch: str) -> str:
-    code = ord(ch)
-    if code < 0x20:
-        return chr(0x2400 + code)  # U+2400.. "control pictures": ␀ ␉ ␊ ␛ ...
-    if code == 0x7F:
-        return "\u2421"  # ␡
-    if 0x80 <= code <= 0x9F:
-        return f"\\x{code:02x}"  # C1 controls (CSI is 0x9b): never let a terminal see them raw
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"  # a byte that was not UTF-8 (surrogateescape)
-    if 0xD800 <= code <= 0xDFFF or code in (0x2028, 0x2029, 0x200E, 0x200F) or 0x202A <= code <= 0x202E:
-        return f"\\u{code:04x}"  # lone surrogates and bidi/line-separator tricks
-    if 0x2066 <= code <= 0x2069:
-        return f"\\u{code:04x}"
-    return ch
-
-
-_NEEDS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def visible(text: str, *, tabs: int | None = None) -> str:
-    """`text` with control characters (and undecodable bytes) made visible, one printable form each.
-
-    With `tabs`, tab characters are expanded to that width instead (for file contents in a diff)."""
-    if tabs is not None and "\t" in text:
-        text = text.expandtabs(tabs)
-    if not _NEEDS.search(text):
-        return text
-    return _NEEDS.sub(lambda m: _visible_char(m.group(0)), text)
 
 
 # -- status ----------------------------------------------------------------------------------------------------

@@ -221,7 +221,7 @@ class RemoteFlow:
     async def _sandbox_home(self) -> str:
         """$HOME inside the sandbox, which is the sandbox root: helper paths given to git must be absolute."""
         if self._home is None:
-            r = await self.git.service.exec(self.git.sandbox_id, ["sh", "-c", 'printf %s "$HOME"'])
+            r = await self.git.service.exec(self.git.sandbox_id, ["sh", "-c", 'printf %s "$HOME"'], internal=True)
             self._home = decode(r.stdout).strip() or "/home/sandbox"
         return self._home
 
@@ -254,6 +254,8 @@ class RemoteFlow:
                     await self._answer(xdir, ident, None)
                     waited = time.monotonic() - started
                     return AskTimeout(f"no answer to {prompt.strip()[:60]!r} within {waited:.0f} s: try again")
+                if answer is not None and "assword" in prompt:  # a typed password never reaches the audit log
+                    self.git.service.redactor.add(answer)
                 await self._answer(xdir, ident, answer)
                 if answer is None:
                     return AuthenticationFailed("cancelled: the remote asked for credentials and none were given")

@@ -35,6 +35,7 @@ from services.errors import (
     SandboxNotFound,
     TooLarge,
 )
+from services.exec_log import OutputKeeper, OutputStore
 from services.models import (
     ExecResult,
     FileData,
@@ -56,11 +57,13 @@ from services.provider import (
     TerminalReattach,
     WriteStream,
 )
+from services.redact import Redactor
 from services.terminal import TerminalSession
 
 if TYPE_CHECKING:
     from services.checkpoints import CheckpointService
     from services.forwards import Forward
+    from services.metrics import Metrics, MetricsSample, MetricsSampler
     from services.processes import KillResult, PortInfo, ProcessInfo, ProcessService
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,10 @@ class SandboxService:
         self._reaper: asyncio.Task[None] | None = None
         self.volume_cap = volume_cap  # named volumes this identity may keep
         self._checkpoints: CheckpointService | None = None
+        self._metrics: Metrics | None = None
+        # secrets this service handles, masked in every exec's audit entry and kept output (serve adds its tokens)
+        self.redactor = Redactor([config.daytona.api_key, config.git_token])
+        self.exec_outputs = OutputStore(config.data_dir, config.exec_output_total)
         self._procs: ProcessService | None = None
 
     @property
@@ -129,6 +136,25 @@ class SandboxService:
 
             self._checkpoints = CheckpointService(self)
         return self._checkpoints
+
+    # -- metrics (services/metrics.py) ------------------------------------------------------------------
+    def _metrics_of(self) -> Metrics:
+        if self._metrics is None:
+            from services.metrics import Metrics
+
+            self._metrics = Metrics(self)  # real time: CPU shares are per second of it
+        return self._metrics
+
+    async def metrics(self, sandbox_id: str) -> MetricsSample:
+        """What a running sandbox uses now against its limits, and the limit hits (OOM kills, forks refused at
+        the pids cap, CPU throttling). Read-only; never starts a sandbox (`NotRunning`); `MetricsUnavailable`
+        where nothing can be measured (no per-sandbox cgroups)."""
+        return await self._metrics_of().measure(sandbox_id)
+
+    @property
+    def metrics_sampler(self) -> MetricsSampler:
+        """Samples the sandboxes someone watches (`watch(id)`), keeping their last 15 minutes."""
+        return self._metrics_of().sampler
 
     # -- what runs now: processes, signals, ports, forwards (services/processes.py) --------------------------
     @property
@@ -283,7 +309,18 @@ class SandboxService:
         path: str | None = None,
         dest: str | None = None,
         program: str | None = None,
+        audit: Callable[[str], None] | None = None,
     ) -> T:
+        """`audit`: writes the operation's audit entry given its outcome, instead of the standard line (exec's)."""
+
+        def record(outcome: str = "ok") -> None:
+            if audit is not None:
+                audit(outcome)
+            else:
+                self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program, outcome=outcome)
+
+        if write and op != "exec" and self.provider.name == "local":
+            self._moved(sandbox_id)
         self._busy[sandbox_id] += 1
         try:
             await self.ensure_running(sandbox_id, write=write)
@@ -296,17 +333,27 @@ class SandboxService:
                 self.counters[f"provider.{op}"] += 1
                 result = await call()
         except SandbenchError as exc:
-            self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program, outcome=_outcome(exc))
+            record(_outcome(exc))
+            raise
+        except asyncio.CancelledError:
+            if audit is not None:  # an exec whose client went: it still happened, and the Timeline shows it
+                audit("cancelled")
             raise
         except Exception as exc:
             log.exception("%s on %s failed", op, sandbox_id)
-            self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program, outcome="error")
+            record("error")
             raise ProviderError(f"{op} failed unexpectedly (details in the log)") from exc
         finally:
             self._busy[sandbox_id] -= 1
-        self.audit.record(op, sandbox=sandbox_id, path=path, dest=dest, program=program)
+        record()
         await self._touch(sandbox_id)
         return result
+
+    def _moved(self, sandbox_id: str) -> None:
+        """A host-side write is coming: the next exec with automatic checkpoints scans before it runs."""
+        from services.checkpoints.auto import forget_clean
+
+        forget_clean(self.config.data_dir, sandbox_id)
 
     async def _touch(self, sandbox_id: str) -> None:
         now = self._clock()
@@ -661,30 +708,105 @@ class SandboxService:
         stdin: Stdin | None = None,
         on_output: OutputCallback | None = None,
         keep_output: int | None = None,
+        internal: bool = False,
+        shown_argv: Sequence[str] | None = None,
+        shown_cwd: str | None = None,
+        shown_output: Callable[[], bytes] | None = None,
     ) -> ExecResult:
+        """Run `argv` in the sandbox. Audited as one exec entry (services/audit.py): the command line redacted,
+        duration, exit code, a bounded redacted copy of the output (`exec_output`), and — with automatic checkpoints
+        on — the checkpoints before and after it (services/checkpoints/auto.py).
+
+        `internal`: the app's own read-only probe (git status, a search): no checkpoints, marked so in the log.
+        `shown_argv` / `shown_cwd`: what the log shows when `argv` is a wrapper around the caller's command (serve
+        runs an agent's command string through `sh -c` with its own script); `shown_output`: the command's own
+        output, when the stream also carries the wrapper's (read once it ended, then bounded and redacted)."""
         if not argv or not all(isinstance(a, str) and "\x00" not in a for a in argv):
             raise InvalidInput("a command is a non-empty list of arguments without NUL bytes")
         c = paths.normalize(cwd)
         for key in env or {}:
             if not key or "=" in key or "\x00" in key or "\x00" in (env or {})[key]:
                 raise InvalidInput(f"invalid environment variable name {key[:40]!r}")
-        return await self._run(
-            "exec",
-            sandbox_id,
-            lambda: self.provider.exec(
-                sandbox_id,
-                list(argv),
-                cwd=c,
-                env=env,
-                timeout=timeout,
-                stdin=stdin,
-                on_output=on_output,
-                keep_output=keep_output,
-            ),
-            write=True,
-            path=c or None,
-            program=os.path.basename(argv[0]),
-        )
+        shown = [str(a) for a in shown_argv] if shown_argv else list(argv)
+        redactor = self.redactor.with_env(dict(env or {}))
+        keeper = OutputKeeper(self.config.exec_output_limit)
+        around: dict[str, str | None] = {"before": None, "after": None}
+        done: dict[str, int] = {}
+
+        def tee(stream: Any, data: bytes) -> None:
+            if shown_output is None:
+                keeper.feed(data)
+            if on_output is not None:
+                on_output(stream, data)
+
+        async def call() -> ExecResult:
+            auto = None if internal else await self._auto_bracket(sandbox_id, redactor.summary(shown))
+            if auto is not None:
+                around["before"] = await auto.before()
+            t0 = time.monotonic()
+            try:
+                result = await self.provider.exec(
+                    sandbox_id,
+                    list(argv),
+                    cwd=c,
+                    env=env,
+                    timeout=timeout,
+                    stdin=stdin,
+                    on_output=tee,
+                    keep_output=keep_output,
+                )
+            except SandbenchError:
+                done["ms"] = int((time.monotonic() - t0) * 1000)
+                if auto is not None:
+                    around["after"] = await auto.after()
+                raise
+            done["ms"] = int((time.monotonic() - t0) * 1000)
+            done["exit"] = result.exit_code
+            if shown_output is not None:
+                keeper.feed(shown_output())
+            elif keeper.total == 0:  # a provider that does not stream: what it kept is what there is
+                keeper.feed(result.stdout)
+                keeper.feed(result.stderr)
+            if auto is not None:
+                around["after"] = await auto.after()
+            return result
+
+        def audit(outcome: str) -> None:
+            output_id = None
+            kept = keeper.finish(redactor)
+            if kept is not None:
+                try:
+                    output_id = self.exec_outputs.put(sandbox_id, kept)
+                except (OSError, SandbenchError):
+                    log.warning("could not keep the output of an exec in %s", sandbox_id, exc_info=True)
+            self.audit.record_exec(
+                sandbox=sandbox_id,
+                cwd=shown_cwd if shown_cwd is not None else c,
+                program=redactor.text(os.path.basename(shown[0]))[:200],
+                argv=redactor.argv(shown),
+                ms=done.get("ms", 0),
+                outcome=outcome,
+                exit_code=done.get("exit"),
+                before=around["before"],
+                after=around["after"],
+                output=output_id,
+                internal=internal,
+            )
+
+        return await self._run("exec", sandbox_id, call, write=True, audit=audit)
+
+    async def _auto_bracket(self, sandbox_id: str, summary: str) -> Any:
+        """The automatic checkpoints around one exec, or None when they are off for this sandbox."""
+        from services.checkpoints.auto import bracket
+
+        return await bracket(self, sandbox_id, summary)
+
+    async def exec_output(self, sandbox_id: str, output_id: str) -> bytes:
+        """The kept (bounded, redacted) output of one exec, by the id its audit entry names. Ownership checked:
+        read access to the sandbox is enough, as for its files."""
+        info = self.cached(sandbox_id) or self._remember(await self._provider_get(sandbox_id))
+        self._check_access(info, sandbox_id, write=False)
+        return await asyncio.to_thread(self.exec_outputs.read, sandbox_id, output_id)
 
     async def open_terminal(
         self, sandbox_id: str, cols: int = 80, rows: int = 24, *, cwd: str = "", env: Mapping[str, str] | None = None
@@ -823,6 +945,8 @@ class SandboxService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        if self._metrics is not None:
+            await self._metrics.close()
         if self._procs is not None:
             await self._procs.close()  # forwards listen until here
         await self.provider.close()

@@ -387,6 +387,7 @@ async def search_files(
             timeout=lim.timeout,
             on_output=on_output,
             keep_output=lim.max_stderr,
+            internal=True,  # a content search reads only: no automatic checkpoints around it
         )
     )
     waiter = asyncio.ensure_future(stop.wait())

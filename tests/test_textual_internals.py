@@ -40,7 +40,7 @@ PRIVATE_IMPORTS: dict[str, set[str]] = {
     "textual.widgets._footer": {"FooterKey"},  # tui/footer.py
     "textual._cells": {"cell_len"},  # widgets/editor/document.py: TextArea's own width measure
     "textual._wrap": {"compute_wrap_offsets"},  # widgets/editor/document.py
-    "textual.widgets._text_area": {"build_byte_to_codepoint_dict"},  # widgets/editor/text_area.py
+    "textual.widgets._text_area": {"build_byte_to_codepoint_dict"},  # widgets/editor/rendering.py
 }
 # `from textual import _ansi_sequences` imports the module itself: listed above by its full name
 SUBMODULE_IMPORTS = {("textual", "_ansi_sequences")}
@@ -55,16 +55,16 @@ PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
     Footer: (Footer, {"_bindings_ready"}),  # tui/footer.py
     XTermParser: (XTermParser, {"_sequence_to_key_events"}),  # tui/meta_keys.py: MetaParser overrides it
     Checkbox: (Checkbox, {"_button"}),  # widgets/tick.py draws its own box
-    # widgets/search_view.py: a batch of results updates the scrollbars without laying out the screen
+    # widgets/search_results.py: a batch of results updates the scrollbars without laying out the screen
     ScrollView: (ScrollView, {"_scroll_update"}),
     EditHistory: (lambda: TextArea().history, {"_undo_stack"}),  # widgets/editor/tabs.py: the saved-state marker
     Document: (lambda: Document(""), {"_lines"}),  # widgets/editor/document.py
-    # widgets/editor/document.py (FastWrappedDocument fills these itself) and text_area.py (reads them)
+    # widgets/editor/document.py (FastWrappedDocument fills these itself) and rendering.py (reads them)
     WrappedDocument: (
         lambda: WrappedDocument(Document("")),
         {"_line_index_to_offsets", "_offset_to_line_info", "_tab_width", "_tab_width_cache", "_width", "_wrap_offsets"},
     ),
-    # widgets/editor/text_area.py: CodeEditor replaces TextArea's per-edit document-sized work (see its docstring)
+    # widgets/editor/text_area.py, rendering.py: CodeEditor replaces TextArea's per-edit document-sized work
     TextArea: (
         TextArea,
         {

@@ -91,10 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     ss = sub.add_parser("snapshots", help="list your snapshots")
     ss.add_argument("--json", action="store_true")
 
-    from tui import cli_checkpoints
+    from tui import cli_checkpoints, cli_metrics, cli_procs
 
     cli_checkpoints.add_parsers(sub)
-    __import__("tui.cli_procs").cli_procs.add_parsers(sub)  # ps, kill, ports
+    cli_metrics.add_parsers(sub)
+    cli_procs.add_parsers(sub)
 
     e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
     e.add_argument("name")
@@ -297,6 +298,8 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         return await _copy(svc, args.src, args.dst, parents=args.parents)
 
     info = await svc.resolve(args.name)
+    if (verb_run := getattr(args, "verb_run", None)) is not None:  # a verb of its own module (cli_metrics)
+        return int(await verb_run(args, svc, info))
     if verb in ("start", "stop", "archive"):
         result = await getattr(svc, verb)(info.id)
         print(json.dumps(info_json(result), indent=2) if args.json else f"{result.name}: {result.state}")
@@ -313,12 +316,10 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         snap = await svc.snapshot(info.id, args.snapshot)
         print(json.dumps(snapshot_json(snap), indent=2) if args.json else f"snapshot {snap.name} of {info.name}")
         return 0
-    if verb in ("checkpoint", "checkpoints", "changes", "restore", "fork"):
-        from tui import cli_checkpoints
+    from tui import cli_checkpoints
 
+    if verb in cli_checkpoints.VERBS:
         return await cli_checkpoints.dispatch(args, svc, info)
-    if verb in ("ps", "kill", "ports"):
-        return await __import__("tui.cli_procs").cli_procs.dispatch(args, svc, info)
     if verb == "exec":
         argv = list(args.argv)
         if not argv:

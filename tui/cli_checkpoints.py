@@ -1,4 +1,5 @@
-"""The checkpoint verbs of the `sandbench` CLI: checkpoint, checkpoints, changes, restore, fork (docs/cli.md).
+"""The checkpoint verbs of the `sandbench` CLI: checkpoint, checkpoints (and --delete), changes, restore, fork, and
+`config` (a sandbox's own settings: automatic checkpoints) (docs/cli.md).
 
 Thin: parsing lives in tui/cli.py, the work in services/checkpoints; this module only turns results into text
 (names from the sandbox escaped with `safe_text`) or the stable `--json` shapes documented in docs/cli.md.
@@ -11,13 +12,14 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from services.text import safe_text
+from services.text import content, safe_text
 
 if TYPE_CHECKING:  # the parser is built on every start of the app: the store's modules load when a verb runs
     from services.checkpoints import Checkpoint
     from services.checkpoints.changes import Change
 
-VERBS = ("checkpoint", "checkpoints", "changes", "restore", "fork")
+VERBS = ("checkpoint", "checkpoints", "changes", "restore", "fork", "config")
+SETTINGS = ("auto-checkpoint",)
 
 
 def add_parsers(sub: Any) -> None:
@@ -28,6 +30,9 @@ def add_parsers(sub: Any) -> None:
     cks = sub.add_parser("checkpoints", help="list a sandbox's checkpoints as a tree")
     cks.add_argument("name")
     cks.add_argument("--json", action="store_true")
+    cks.add_argument(
+        "--delete", metavar="CKPT", help="delete one checkpoint (its children are re-based; unused blobs freed)"
+    )
     ch = sub.add_parser("changes", help="what changed in a sandbox's files since a checkpoint (default: the latest)")
     ch.add_argument("name")
     ch.add_argument("--since", metavar="CKPT")
@@ -43,6 +48,11 @@ def add_parsers(sub: Any) -> None:
     fk.add_argument("new")
     fk.add_argument("--at", metavar="CKPT", help="default: a checkpoint taken now")
     fk.add_argument("--json", action="store_true")
+    cf = sub.add_parser("config", help="a sandbox's own settings: auto-checkpoint on|off|default")
+    cf.add_argument("name")
+    cf.add_argument("setting", nargs="?", choices=SETTINGS)
+    cf.add_argument("value", nargs="?", choices=("on", "off", "default"))
+    cf.add_argument("--json", action="store_true")
 
 
 def _when(t: float) -> str:
@@ -122,11 +132,6 @@ def change_line(ch: Change) -> str:
     return f"{tag}  {safe_text(ch.path)}{slash}  {detail}"
 
 
-def _diff_text(line: str) -> str:
-    # sandbox content: escapes and controls shown, never sent to the terminal; tabs kept for readability
-    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
-
-
 async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
     cps = svc.checkpoints
     verb = args.verb
@@ -140,6 +145,26 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
                 f"{c.files_added} new ({_size(c.bytes_added)} added to the store)"
             )
         return 0
+    if verb == "checkpoints" and args.delete:
+        gone = await cps.delete(info.id, args.delete)
+        if args.json:
+            gone_doc = {
+                "sandbox": info.name,
+                "deleted": gone.ids,
+                "rebased": gone.rebased,
+                "blobs_freed": gone.blobs_freed,
+                "bytes_freed": gone.bytes_freed,
+            }
+            print(json.dumps(gone_doc, indent=2))
+        else:
+            moved = f"; {len(gone.rebased)} child checkpoint(s) now hang from its parent" if gone.rebased else ""
+            print(
+                f"deleted checkpoint {', '.join(gone.ids)} of {safe_text(info.name)}{moved}; "
+                f"{gone.blobs_freed} blobs ({_size(gone.bytes_freed)}) freed"
+            )
+        return 0
+    if verb == "config":
+        return await _config(args, svc, info)
     if verb == "checkpoints":
         ckpts, head = await cps.list_checkpoints(info.id)
         if args.json:
@@ -179,7 +204,7 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
         for _ch, lines in diffs or []:
             print()
             for line in lines:
-                print(_diff_text(line))
+                print(content(line, tabs=8))
         return 0
     if verb == "restore":
         r = await cps.restore(info.id, args.checkpoint, args.paths)
@@ -211,3 +236,21 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
             print(f"forked {safe_text(info.name)} at {first.parent} into {safe_text(new.name)} ({new.id})")
         return 0
     raise AssertionError(verb)
+
+
+async def _config(args: argparse.Namespace, svc: Any, info: Any) -> int:
+    from services.checkpoints import auto
+
+    if args.setting is not None:
+        if args.value is None:
+            from tui.cli import UsageError
+
+            raise UsageError(f"{args.setting} needs a value: on, off or default")
+        info = await auto.set_auto(svc, info.id, args.value)
+    on, source = auto.state(svc, info)
+    if args.json:
+        print(json.dumps({"sandbox": info.name, "auto-checkpoint": {"on": on, "from": source}}, indent=2))
+    else:
+        where = "set on this sandbox" if source == "sandbox" else "the config's default"
+        print(f"auto-checkpoint: {'on' if on else 'off'} ({where})")
+    return 0

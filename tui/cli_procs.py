@@ -24,15 +24,18 @@ def add_parsers(sub: Any) -> None:
     ps = sub.add_parser("ps", help="a sandbox's processes as a tree (pid, user, CPU %, memory, state, age, command)")
     ps.add_argument("name")
     ps.add_argument("--json", action="store_true")
+    ps.set_defaults(verb_run=dispatch)
     k = sub.add_parser("kill", help="signal one of a sandbox's processes (TERM by default)")
     k.add_argument("name")
     k.add_argument("pid", type=int)
     k.add_argument("--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"))
     k.add_argument("--kill-after", type=float, metavar="SECONDS", help="send KILL if TERM has not ended it by then")
     k.add_argument("--json", action="store_true")
+    k.set_defaults(verb_run=dispatch)
     pt = sub.add_parser("ports", help="the TCP ports something listens on inside a sandbox")
     pt.add_argument("name")
     pt.add_argument("--json", action="store_true")
+    pt.set_defaults(verb_run=dispatch)
 
 
 def human_age(seconds: float) -> str:

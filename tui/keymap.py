@@ -83,6 +83,14 @@ LIST_KEYS: tuple[Key, ...] = (
         "Copy the selected sandbox's id to the clipboard (OSC 52)",
         show=False,
     ),
+    Key(
+        "list.timeline",
+        "t",
+        "timeline",
+        "Timeline",
+        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        show=False,  # the footer is full at 80 columns; the help screen and the palette list it
+    ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
     Key(
         "list.toggle_others",
@@ -98,6 +106,14 @@ LIST_KEYS: tuple[Key, ...] = (
         "doctor",
         "Doctor",
         "What isolation new sandboxes get on this machine, why, and the command that fixes each shortfall",
+        show=False,
+    ),
+    Key(
+        "list.metrics",
+        "m",
+        "metrics",
+        "Metrics",
+        "CPU, memory, pids and disk of the selected sandbox over the last 15 minutes, its limits and limit hits",
         show=False,
     ),
     Key(
@@ -284,6 +300,25 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,  # the footer is full at 80 columns; the help screen and the palette list it
         priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
     ),
+    # issue 13: what changed since a checkpoint, and the checkpoint tree (tui/screens/changes.py, checkpoints.py)
+    Key(
+        "workspace.changes",
+        "f9",
+        "changes",
+        "Changes",
+        "What changed in the sandbox's files since a checkpoint: diffs, restore a file, a hunk or everything",
+        show=False,
+        priority=True,  # from any pane (a focused terminal still keeps it: ctrl+] first)
+    ),
+    Key(
+        "workspace.checkpoints",
+        "shift+f9",
+        "checkpoints",
+        "Checkpoints",
+        "This sandbox's checkpoint tree: take, diff, restore to or fork from any checkpoint",
+        show=False,
+        priority=True,
+    ),
     # Commands that reach across panes (tui/workspace_actions.py). Not priority: a terminal running a program
     # keeps these keys (ctrl+] first, or the palette); no pane binds them.
     Key(
@@ -311,11 +346,27 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "workspace.timeline",
+        "shift+f12",  # f12 is the editor's "save all"
+        "timeline",
+        "Timeline",
+        "Everything done in this sandbox — by you, the CLI or an agent — live; what each command changed; restore",
+        show=False,
+    ),
+    Key(
         "workspace.stop",
         "shift+f8",
         "stop_sandbox",
         "Stop sandbox",
         "Stop this sandbox: its terminals end (says what will end and asks first)",
+        show=False,
+    ),
+    Key(
+        "workspace.metrics",
+        "f10",
+        "metrics",
+        "Metrics",
+        "CPU, memory, pids and disk of this sandbox over the last 15 minutes, its limits and limit hits",
         show=False,
     ),
     Key(
@@ -328,7 +379,7 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "workspace.processes",
-        "shift+f12",
+        "shift+f4",  # shift+f12 is the Timeline's, f10 the Metrics
         "processes",
         "Processes",
         "What runs in this sandbox: the process tree (sort, filter, kill) and its listening ports (forward one)",
@@ -363,11 +414,16 @@ SEARCH_KEYS: tuple[Key, ...] = (
     Key("search.query", "ctrl+f", "focus_query", "Find", "Back to the search field", show=False),
 )
 
+# The Metrics screen (tui/screens/metrics.py): the key that opened it closes it again.
+METRICS_KEYS: tuple[Key, ...] = (
+    Key("metrics.close", "escape,f10,m", "close", "Back", "Back to where the Metrics view was opened from"),
+)
+
 # The Processes view (tui/screens/processes.py); the tables' own keys (kill, forward) are in widgets/process_view.py.
 PROCESS_KEYS: tuple[Key, ...] = (
     Key(
         "processes.close",
-        "escape,shift+f12",
+        "escape,shift+f4",
         "close",
         "Back",
         "Back to where the view was opened from",
@@ -404,7 +460,9 @@ FOCUS_KEYS: tuple[Key, ...] = (
     ),
 )
 
-ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + PROCESS_KEYS + FOCUS_KEYS
+ALL_KEYS: tuple[Key, ...] = (
+    APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + METRICS_KEYS + PROCESS_KEYS + FOCUS_KEYS
+)
 for _key in ALL_KEYS:  # the registry knows the app's and the screens' keys from start-up
     REGISTRY.add(_key)
 
@@ -414,6 +472,7 @@ __all__ = [
     "APP_KEYS",
     "FOCUS_KEYS",
     "LIST_KEYS",
+    "METRICS_KEYS",
     "PROCESS_KEYS",
     "SEARCH_KEYS",
     "WORKSPACE_KEYS",

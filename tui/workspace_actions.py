@@ -18,9 +18,9 @@ from textual.widget import Widget
 
 from services.errors import FileNotFound, SandbenchError
 from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
+from services.text import safe_text
 from tui.messages import WorkInFlight
 from widgets.messages import ReportWorkerErrors, report, tell
-from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
     from services.config import Config
@@ -154,9 +154,9 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
         app.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
 
     def action_processes(self) -> None:
-        from tui.screens.processes import ProcessesScreen
+        from tui.screens.processes import open_processes
 
-        self.app.push_screen(ProcessesScreen(self.service, self.info))
+        open_processes(self, self.service, self.info)
 
     def action_doctor(self) -> None:
         if self.service.provider.name != "local":
@@ -170,3 +170,9 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
         report_ = await asyncio.to_thread(diagnose, self.config.data_dir, self.config.bwrap)
         self.app.push_screen(DoctorScreen(report_.lines()))
+
+    def action_metrics(self) -> None:
+        from tui.screens.metrics import MetricsScreen  # made on first use
+
+        if not isinstance(self.app.screen, MetricsScreen):
+            self.app.push_screen(MetricsScreen(self.service, self.info))

@@ -25,7 +25,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from services.models import SandboxInfo
-from widgets.sandbox_table import safe_text
+from services.text import safe_text
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen

@@ -22,9 +22,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from services.errors import AlreadyExists, NameRejected
 from services.models import Resources, SandboxSpec
+from services.text import safe_text
 from widgets.dialogs import DialogBase
 from widgets.keys import Key, bindings
-from widgets.sandbox_table import safe_text
 from widgets.tick import Tick
 
 

@@ -30,7 +30,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from services.git_parse import DiffFile, Hunk, visible
+from services.git_parse import DiffFile, Hunk
+from services.text import content, safe_text
 from widgets.keys import Key, bindings
 
 RowKind = Literal["file", "meta", "hunk", "add", "del", "ctx", "note", "empty"]
@@ -89,27 +90,27 @@ def _theme() -> SyntaxTheme:
 def build_rows(files: Sequence[DiffFile]) -> list[DiffRow]:
     rows: list[DiffRow] = []
     for fi, f in enumerate(files):
-        name = visible(f.path)
+        name = safe_text(f.path)
         if f.status == "R" and f.old_path:
-            name = f"{visible(f.old_path)} → {name}"
+            name = f"{safe_text(f.old_path)} → {name}"
         label = {"A": "new file", "D": "deleted", "R": "renamed", "C": "copied"}.get(f.status, "modified")
         if not f.path:  # not a file: a note about the list itself ("12 more files not shown")
-            rows.append(DiffRow("note", f"  {visible(f.note or '')}", fi))
+            rows.append(DiffRow("note", f"  {safe_text(f.note or '')}", fi))
             continue
         rows.append(DiffRow("file", f" {name}  ({label}, +{f.added} -{f.removed})", fi))
         if f.note:
-            rows.append(DiffRow("note", f"  {visible(f.note)}", fi))
+            rows.append(DiffRow("note", f"  {safe_text(f.note)}", fi))
         if f.binary:
             rows.append(DiffRow("note", "  binary file: not shown", fi))
         elif not f.hunks:
             empty = f.status == "A" and not f.note
             rows.append(DiffRow("note", "  empty file" if empty else "  no content change (mode or name only)", fi))
         for hi, h in enumerate(f.hunks):
-            rows.append(DiffRow("hunk", visible(h.header), fi, hi))
+            rows.append(DiffRow("hunk", safe_text(h.header), fi, hi))
             for ln in h.lines:
                 tag = ln[:1]
                 kind: RowKind = "add" if tag == "+" else "del" if tag == "-" else "note" if tag == "\\" else "ctx"
-                rows.append(DiffRow(kind, visible(ln, tabs=4), fi, hi))
+                rows.append(DiffRow(kind, content(ln, tabs=4), fi, hi))
     if not rows:
         rows.append(DiffRow("empty", " no changes"))
     return rows

@@ -10,54 +10,35 @@ Flow (DESIGN §7): keys → actions → workers that call the service and post s
 state. Workers never touch the tree's state; a failed worker goes to the app's one error route
 (`ReportWorkerErrors`), which shows one line. Names are sandbox data: rendered literally with non-printable
 characters escaped (`explorer_text`).
+
+Split by job: the flat row model and git marks are explorer_rows.py (pure), the file operations and their dialogs
+explorer_ops.py (`ExplorerFileOps`); this module keeps the state, the listing workers, drawing and navigation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events, on, work
+from textual import events, on
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import var
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services import paths
-from services.errors import AlreadyExists, FileNotFound, InvalidInput
+from services.errors import FileNotFound
 from services.models import FileEntry
 from services.sandbox_service import SandboxService
 from services.watch import watch_changes
-from widgets.dialogs import ConfirmDialog, InputDialog
-from widgets.explorer_text import clipboard_text, name_runs, plain_name
+from widgets.cursor_list import CursorList
+from widgets.explorer_ops import ExplorerFileOps
+from widgets.explorer_rows import GIT_CLASSES, Row, flatten, folder_marks
+from widgets.explorer_text import name_runs
 from widgets.fuzzy_finder import FuzzyFinder
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, tell
-from widgets.row_scroll import scroll_row_into_view
-
-GIT_CLASSES = {
-    "M": "explorer--git-modified",
-    "T": "explorer--git-modified",
-    "A": "explorer--git-added",
-    "?": "explorer--git-untracked",
-    "D": "explorer--git-deleted",
-    "R": "explorer--git-renamed",
-    "C": "explorer--git-renamed",
-    "U": "explorer--git-conflict",
-    "!": "explorer--git-ignored",
-}
-# A folder shows the most urgent status found beneath it.
-_URGENCY = {"U": 6, "D": 5, "M": 4, "T": 4, "R": 3, "C": 3, "A": 2, "?": 1, "!": 0}
-
-
-class Row(NamedTuple):
-    """One visible line: an entry and how deep it sits (a tuple: 10,000 of them are built per big listing)."""
-
-    depth: int
-    entry: FileEntry
 
 
 def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) -> Strip:
@@ -68,31 +49,7 @@ def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) ->
     return Strip.join([strip.crop(0, width - 1), Strip([Segment("…", end_style)])])
 
 
-def _shown(path: str) -> str:
-    return plain_name(path) if path else "the workspace root"
-
-
-def _check_path(value: str) -> str | None:
-    """InputDialog validator for a relative path."""
-    if not value.strip():
-        return "enter a name"
-    try:
-        if not paths.normalize(value):
-            return "enter a name"
-    except InvalidInput as err:
-        return str(err)
-    return None
-
-
-def _check_name(value: str) -> str | None:
-    try:
-        paths.validate_name(value)
-    except InvalidInput as err:
-        return str(err)
-    return None
-
-
-class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
+class Explorer(ReportWorkerErrors, ExplorerFileOps, CursorList, can_focus=True):
     """A lazy tree of one sandbox's workspace. Posts `Explorer.FileOpenRequested` when a file is opened."""
 
     DEFAULT_CSS = """
@@ -241,19 +198,7 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         """Colour names by git status. `mapping`: workspace-relative path → one-letter code (M, A, D, ?, U, R, ...).
         Folders holding changed paths are marked with the most urgent code beneath them."""
         self._git = {p: (c[:1] or "M") for p, c in mapping.items()}
-        folders: dict[str, str] = {}
-        for path, code in self._git.items():
-            parent = paths.parent(path)
-            while True:
-                old = folders.get(parent)
-                if old is None or _URGENCY.get(code, 0) > _URGENCY.get(old, 0):
-                    folders[parent] = code
-                elif old is not None:
-                    break  # every ancestor above already shows something at least as urgent
-                if not parent:
-                    break
-                parent = paths.parent(parent)
-        self._git_dirs = folders
+        self._git_dirs = folder_marks(self._git)
         self.refresh()
 
     def reveal(self, path: str) -> None:
@@ -275,6 +220,12 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         for folder in sorted(self._expanded):
             if folder == "" or folder in self._listings:
                 self._list(folder)
+
+    def _operation_done(self, relist: list[str], reveal: str | None = None) -> None:
+        self.post_message(self._Done(relist, reveal=reveal))
+
+    def _open_file(self, path: str) -> None:
+        self.post_message(self.FileOpenRequested(path))
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -376,41 +327,21 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
 
     def _rebuild(self) -> None:
         before = self.cursor_entry
-        rows: list[Row] = []
-        append = rows.append
-        visible = self._visible
-        expanded = self._expanded
-        listings = self._listings
-        # iterative depth-first walk: a sandbox can make folders nested deeper than Python's recursion limit
-        stack: list[tuple[list[FileEntry], int, int]] = [(listings.get("", []), 0, 0)]
-        while stack:
-            entries, i, depth = stack.pop()
-            n = len(entries)
-            while i < n:
-                e = entries[i]
-                i += 1
-                if not visible(e):
-                    continue
-                append(Row(depth, e))
-                if e.kind == "dir" and e.path in expanded:
-                    children = listings.get(e.path)
-                    if children:
-                        stack.append((entries, i, depth))
-                        entries, i, depth, n = children, 0, depth + 1, len(children)
+        rows = flatten(self._listings, self._expanded, self._visible)
         self._rows = rows
         self._index = None
         self.virtual_size = Size(0, len(rows))
         target = self._pending_reveal
         if target is not None and self._find(target) is not None:
             self._pending_reveal = None
-            self._move_cursor(self._find(target) or 0)
+            self.move_cursor(self._find(target) or 0)
         elif before is not None:
             idx = self._find(before.path)
             if idx is None:
                 idx = self._find(paths.parent(before.path))  # it went away: stay near it
-            self._move_cursor(self.cursor if idx is None else idx)
+            self.move_cursor(self.cursor if idx is None else idx)
         else:
-            self._move_cursor(self.cursor)
+            self.move_cursor(self.cursor)
         self.refresh()
 
     def _find(self, path: str) -> int | None:
@@ -418,10 +349,8 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
             self._index = {row.entry.path: i for i, row in enumerate(self._rows)}
         return self._index.get(path)
 
-    def _move_cursor(self, index: int) -> None:
-        self.cursor = max(0, min(index, len(self._rows) - 1))
-        scroll_row_into_view(self, self.cursor)
-        self.refresh()
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def watch_show_hidden(self) -> None:
         self._rebuild()
@@ -480,31 +409,13 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         index = int(self.scroll_y) + event.y
         if not 0 <= index < len(self._rows):
             return
-        self._move_cursor(index)
+        self.move_cursor(index)
         if self._rows[index].entry.kind == "dir":
             self.action_toggle_folder()
         elif event.chain >= 2:
             self.action_open()
 
-    # -- navigation -----------------------------------------------------------------------------------------
-    def action_cursor_up(self) -> None:
-        self._move_cursor(self.cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self._move_cursor(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        self._move_cursor(self.cursor - max(1, self.scrollable_content_region.height - 1))
-
-    def action_page_down(self) -> None:
-        self._move_cursor(self.cursor + max(1, self.scrollable_content_region.height - 1))
-
-    def action_first(self) -> None:
-        self._move_cursor(0)
-
-    def action_last(self) -> None:
-        self._move_cursor(len(self._rows) - 1)
-
+    # -- navigation (the moves themselves are CursorList's) ----------------------------------------------------
     def _set_expanded(self, path: str, expand: bool) -> None:
         if expand:
             self._expanded.add(path)
@@ -525,7 +436,7 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         if entry.path not in self._expanded:
             self._set_expanded(entry.path, True)
         elif self.cursor + 1 < len(self._rows) and self._rows[self.cursor + 1].depth > self._rows[self.cursor].depth:
-            self._move_cursor(self.cursor + 1)
+            self.move_cursor(self.cursor + 1)
 
     def action_collapse(self) -> None:
         entry = self.cursor_entry
@@ -538,7 +449,7 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
         if parent:
             idx = self._find(parent)
             if idx is not None:
-                self._move_cursor(idx)
+                self.move_cursor(idx)
 
     def action_open(self) -> None:
         entry = self.cursor_entry
@@ -548,160 +459,6 @@ class Explorer(ReportWorkerErrors, ScrollView, can_focus=True):
             self.action_toggle_folder()
         else:
             self.post_message(self.FileOpenRequested(entry.path))
-
-    # -- file operations --------------------------------------------------------------------------------------
-    def _target_folder(self) -> str:
-        """Where a new file goes: into the folder under the cursor if it is open, else beside the cursor."""
-        entry = self.cursor_entry
-        if entry is None:
-            return ""
-        if entry.kind == "dir" and entry.path in self._expanded:
-            return entry.path
-        return paths.parent(entry.path)
-
-    async def _exists(self, path: str) -> bool:
-        try:
-            await self.service.stat(self.sandbox_id, path)
-        except FileNotFound:
-            return False
-        return True
-
-    def action_new_file(self) -> None:
-        self._create(self._target_folder(), folder=False)
-
-    def action_new_folder(self) -> None:
-        self._create(self._target_folder(), folder=True)
-
-    # The dialogs below submit from the dialog itself (`InputDialog(submit=...)`): a name that exists already, or
-    # that the service refuses, comes back inline with the field still focused and holding what was typed.
-    @work(group="explorer-op", exit_on_error=False)
-    async def _create(self, base: str, *, folder: bool) -> None:
-        what = "folder" if folder else "file"
-
-        async def make(answer: str) -> None:
-            path = paths.join(base, answer)
-            if await self._exists(path):
-                raise AlreadyExists(f"{plain_name(path)} already exists")
-            parent = paths.parent(path)
-            if parent != base and not await self._exists(parent):
-                await self.service.mkdir(self.sandbox_id, parent, parents=True)
-            if folder:
-                await self.service.mkdir(self.sandbox_id, path)
-            else:
-                await self.service.write_file(self.sandbox_id, path, b"")
-
-        answer = await self.app.push_screen_wait(
-            InputDialog(
-                f"New {what}",
-                f"In {_shown(base)} (a/b/name makes folders on the way):",
-                placeholder="name",
-                validate=_check_path,
-                submit=make,
-            )
-        )
-        if not answer:
-            return
-        path = paths.join(base, str(answer))
-        self.post_message(self._Done([base, paths.parent(path)], reveal=path))
-        if not folder:
-            self.post_message(self.FileOpenRequested(path))  # a new file is made to be written: open it
-
-    def action_rename(self) -> None:
-        entry = self.cursor_entry
-        if entry is not None:
-            self._rename(entry)
-
-    @work(group="explorer-op", exit_on_error=False)
-    async def _rename(self, entry: FileEntry) -> None:
-        stem = entry.name.rfind(".")
-        parent = paths.parent(entry.path)
-
-        async def rename(answer: str) -> None:
-            if answer != entry.name:
-                await self.service.move(self.sandbox_id, entry.path, paths.join(parent, answer))
-
-        answer = await self.app.push_screen_wait(
-            InputDialog(
-                "Rename",
-                f"New name for {plain_name(entry.path)}:",
-                value=entry.name,
-                validate=_check_name,
-                select=(0, stem if stem > 0 and entry.kind != "dir" else len(entry.name)),
-                submit=rename,
-            )
-        )
-        if not answer or answer == entry.name:
-            return
-        self.post_message(self._Done([parent], reveal=paths.join(parent, str(answer))))
-
-    def action_move(self) -> None:
-        entry = self.cursor_entry
-        if entry is not None:
-            self._move(entry)
-
-    @work(group="explorer-op", exit_on_error=False)
-    async def _move(self, entry: FileEntry) -> None:
-        moved: list[str] = []
-
-        async def move(answer: str) -> None:
-            dest = paths.normalize(answer)
-            if dest == entry.path:
-                return
-            try:
-                target = await self.service.stat(self.sandbox_id, dest)
-            except FileNotFound:
-                target = None
-            if target is not None and target.kind == "dir":
-                dest = paths.join(dest, entry.name)
-            if dest == entry.path or dest.startswith(entry.path + "/"):
-                raise InvalidInput(f"cannot move {plain_name(entry.path)} into itself")
-            dest_parent = paths.parent(dest)
-            if dest_parent and not await self._exists(dest_parent):
-                await self.service.mkdir(self.sandbox_id, dest_parent, parents=True)
-            await self.service.move(self.sandbox_id, entry.path, dest)
-            moved.append(dest)
-
-        await self.app.push_screen_wait(
-            InputDialog(
-                "Move",
-                f"Move {plain_name(entry.path)} to (a path from the workspace root; an existing folder moves it in):",
-                value=entry.path,
-                validate=_check_path,
-                submit=move,
-            )
-        )
-        if moved:
-            dest = moved[0]
-            dest_parent = paths.parent(dest)
-            self.post_message(
-                self._Done([paths.parent(entry.path), dest_parent, paths.parent(dest_parent)], reveal=dest)
-            )
-
-    def action_delete(self) -> None:
-        entry = self.cursor_entry
-        if entry is not None:
-            self._delete(entry)
-
-    @work(group="explorer-op", exit_on_error=False)
-    async def _delete(self, entry: FileEntry) -> None:
-        is_dir = entry.kind == "dir"
-        message = (
-            f"Delete the folder {plain_name(entry.path)} and everything in it? This cannot be undone."
-            if is_dir
-            else f"Delete {plain_name(entry.path)}? This cannot be undone."
-        )
-        confirmed = await self.app.push_screen_wait(ConfirmDialog("Delete", message, confirm="Delete", danger=True))
-        if not confirmed:
-            return
-        await self.service.delete_path(self.sandbox_id, entry.path, recursive=is_dir)
-        self.post_message(self._Done([paths.parent(entry.path)]))
-
-    def action_copy_path(self) -> None:
-        entry = self.cursor_entry
-        if entry is None:
-            return
-        self.app.copy_to_clipboard(clipboard_text(entry.path))
-        tell(self, f"Copied {plain_name(entry.path)}", timeout=2)
 
     def action_refresh(self) -> None:
         self.reload()

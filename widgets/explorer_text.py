@@ -1,4 +1,5 @@
-"""Names from a sandbox made safe to show (DESIGN §5.7): the explorer's and the fuzzy finder's shared text helpers.
+"""Names from a sandbox as styled runs (DESIGN §5.7): the explorer's and the fuzzy finder's rich-text helpers over
+`services.text` (which owns what is escaped, and how; `safe_text` is the plain-string form).
 
 A file name is arbitrary bytes chosen by code running in the sandbox. It is never parsed as markup (we build
 `Segment`s and `rich.text.Text` from it, which take text literally), and every character that is not printable —
@@ -14,17 +15,7 @@ from collections.abc import Collection, Iterator
 from rich.style import Style
 from rich.text import Text
 
-
-def escape_char(ch: str) -> str:
-    """The visible escape for one non-printable character."""
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: an undecodable byte 0x80-0xff
-        return f"\\x{code - 0xDC00:02x}"
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
+from services.text import escape_char
 
 
 def name_runs(name: str) -> Iterator[tuple[str, bool]]:
@@ -43,13 +34,6 @@ def name_runs(name: str) -> Iterator[tuple[str, bool]]:
             yield escape_char(ch), True
     if run:
         yield "".join(run), False
-
-
-def plain_name(name: str) -> str:
-    """`name` with its non-printable characters escaped: for notifications, dialogs and logs."""
-    if name.isprintable():
-        return name
-    return "".join(text for text, _ in name_runs(name))
 
 
 def clipboard_text(path: str) -> str:

@@ -8,6 +8,8 @@ screen owns the service calls and the dialogs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import events
 from textual.message import Message
@@ -111,6 +113,24 @@ class ProcessTable(_FittedTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._rows: dict[int, ProcessInfo] = {}
+        # the screen's filter field, given text to type ("" for `/`: just focus it); see `_on_key`
+        self.type_into: Callable[[str], None] | None = None
+
+    async def _on_key(self, event: events.Key) -> None:
+        # `/` focuses the filter here, in the key handler, not as a binding: a binding runs once the key has
+        # bubbled up to the app, after the keys typed right behind it were already queued to this table; those
+        # (printable, arriving after the focus moved) are typed into the filter instead of being lost
+        if self.type_into is None:
+            return
+        if event.key == "slash" and self.screen.focused is self:
+            text = ""
+        elif self.screen.focused is not self and event.is_printable and event.character:
+            text = event.character
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+        self.type_into(text)
 
     def on_mount(self) -> None:
         for label, width in (("PID", 7), ("USER", 8), ("CPU%", 5), ("MEM", 6), ("S", 1), ("AGE", 6)):

@@ -14,6 +14,9 @@ Layout follows the table's width, so nothing is cut mid-word at 80 columns (`col
 
 Every column but the name (and the owner) has a fixed width that fits all its values, so a spinner frame or a new
 usage figure never resizes a column; the name column takes what the others leave, and a longer name ends in "…".
+A `CPU%` column draws each running sandbox's CPU share over the last four minutes as a sparkline (the screen feeds
+it the sampler's points, `set_cpu_history`; widgets/metrics_chart.py draws it on a fixed 0-100 % scale); it is
+fixed-width like the others and left out only where even the narrowest name would not fit beside it.
 With others' sandboxes shown (`show_owner`), an Owner column names the owner and marks the row read-only, and
 those rows are dimmed. A sandbox whose workspace is open (kept alive in the background, `set_live`) has `◆`
 before its name, and the detail line says so.
@@ -22,7 +25,7 @@ before its name, and the detail line says so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,6 +37,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from services.models import Isolation, SandboxInfo, SandboxState, minutes_text
 from services.text import safe_text  # re-exported: the app and screens import it from here
+from widgets.metrics_chart import buckets, spark_text
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TRANSITIONS = (SandboxState.STARTING, SandboxState.STOPPING)
@@ -47,6 +51,11 @@ ISOLATION_WIDTH = max(len("Isolation"), *(len(i) for i in Isolation))
 READ_ONLY = "read-only"
 LIVE = "◆ "  # before the name of a sandbox whose workspace is open (alive in the background)
 RO_SHORT = "ro"  # the narrow layout's read-only marker (the title line spells it out)
+SPARK_LABEL = "CPU%"  # the sparkline column: CPU share over the last `SPARK_SPAN` seconds, 0-100 %
+SPARK_WIDTH = 8  # cells at a narrow width (the name gives way first, down to MIN_NAME)
+SPARK_WIDE = 16
+SPARK_MIN = len(SPARK_LABEL)  # narrower than this, the column is left out (others' view at 80 columns)
+SPARK_SPAN = 240.0  # seconds the sparkline covers: one cell is 30 s at 8 cells, 15 s at 16
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,11 @@ def column_specs(
     padding = 2  # DataTable's cell_padding on each side of every column
     columns = len(specs) + 1 + (1 if show_owner else 0) + (1 if wide else 0)
     fixed = sum(s.width for s in specs) + owner_width + padding * columns + SCROLLBAR
+    # the sparkline goes after the state; narrow, it takes the room a MIN_NAME name leaves, up to SPARK_WIDTH
+    spark = SPARK_WIDE if wide else min(SPARK_WIDTH, width - fixed - MIN_NAME - padding)
+    if spark >= SPARK_MIN:
+        specs.insert(1, ColumnSpec("spark", SPARK_LABEL, spark))
+        fixed += spark + padding
     live = set(live)
     longest = fit("Name", ((LIVE if i.id in live else "") + safe_text(i.name) for i in infos))
     if wide:
@@ -252,6 +266,7 @@ class SandboxTable(DataTable[Text]):
         self._show_owner = False
         self._specs: list[ColumnSpec] = []
         self._live: set[str] = set()
+        self._cpu: dict[str, tuple[list[tuple[float, float]], float]] = {}  # id -> (points, end) of its CPU share
 
     # -- layout --------------------------------------------------------------------------------------------
     @property
@@ -378,6 +393,15 @@ class SandboxTable(DataTable[Text]):
         self._filter = text.strip().lower()
         self._rebuild()
 
+    def set_cpu_history(self, sandbox_id: str, points: Sequence[tuple[float, float]], end: float) -> None:
+        """The sandbox's CPU share as (monotonic time, percent) points, the latest at `end`, for its sparkline."""
+        self._cpu[sandbox_id] = (list(points), end)
+        if "spark" in self.column_keys and sandbox_id in self.rows and sandbox_id in self._infos:
+            self.update_cell(sandbox_id, "spark", self._spark(self._infos[sandbox_id]))
+
+    def forget_cpu_history(self, sandbox_id: str) -> None:
+        self._cpu.pop(sandbox_id, None)
+
     def refresh_times(self) -> None:
         """Re-render the relative times (called by the screen's slow timer)."""
         for sandbox_id in self.rows:
@@ -433,6 +457,14 @@ class SandboxTable(DataTable[Text]):
     def _activity(self, info: SandboxInfo) -> Text:
         return Text(relative_time(info.last_activity, self._clock()), style="dim")
 
+    def _spark(self, info: SandboxInfo) -> Text:
+        got = self._cpu.get(info.id)
+        width = next((spec.width for spec in self._specs if spec.key == "spark"), SPARK_WIDTH)
+        if got is None or info.state is not SandboxState.STARTED:
+            return Text(" " * width)
+        points, end = got
+        return spark_text(buckets(points, width, SPARK_SPAN, end), 100.0, style=self._colour("accent", "cyan"))
+
     def _cells(self, info: SandboxInfo) -> list[Text]:
         r = info.resources
         isolation = Text(str(info.isolation))
@@ -458,6 +490,8 @@ class SandboxTable(DataTable[Text]):
             "activity": self._activity(info),
             "labels": _clipped(labels_text(info, self._owner_label)),
         }
+        if "spark" in self.column_keys:
+            cells["spark"] = self._spark(info)
         out = [cells[key] for key in self.column_keys]
         if not mine:
             # read-only rows: dimmed as a whole, so mine stand out when both are shown

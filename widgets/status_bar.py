@@ -16,7 +16,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from services.models import Isolation, SandboxInfo, SandboxState
-from widgets.sandbox_table import SPINNER, safe_text
+from services.text import safe_text
+from widgets.sandbox_table import SPINNER
 
 
 class StatusBar(Widget):

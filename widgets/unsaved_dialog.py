@@ -23,9 +23,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from services.errors import SandbenchError
+from services.text import safe_text
 from widgets.dialogs import DialogBase
 from widgets.keys import Key, bindings
-from widgets.sandbox_table import safe_text
 
 SAVED = "saved"
 DISCARD = "discard"

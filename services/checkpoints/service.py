@@ -34,6 +34,7 @@ from services.local.fsapi import WorkspaceFS
 from services.models import SandboxInfo, SandboxSpec
 
 if TYPE_CHECKING:
+    from services.checkpoints.retention import Deleted
     from services.sandbox_service import SandboxService
 
 MESSAGE_MAX = 500
@@ -152,11 +153,18 @@ class CheckpointService:
         kind: str,
         *,
         parent: Checkpoint | None = None,
+        if_changed: bool = False,
     ) -> tuple[Checkpoint, list[Entry]]:
+        """Checkpoint the workspace (the store lock held). `if_changed`: when nothing differs from the head
+        checkpoint (content, kinds, modes), take none and return the head itself."""
         store = self.store
         head, base = self._base(ws.sandbox_id)
         with Tree(ws.root) as tree:
             res = scan(tree, base, store, store=True, max_files=self.max_files, max_bytes=self.max_bytes)
+        if if_changed and head is not None and parent is None:
+            # the scan reuses the base's entries for names whose metadata did not move, so this is cheap
+            if not compare(store.manifest(head), res.entries):
+                return head, res.entries
         up = parent or head
         files = [e for e in res.entries if e.kind == "file"]
         ckpt = Checkpoint(
@@ -182,9 +190,9 @@ class CheckpointService:
         store.clear_index(ws.sandbox_id)  # the new head's manifest is the stat cache now
         return ckpt, res.entries
 
-    def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str) -> Checkpoint:
+    def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str, *, if_changed: bool = False) -> Checkpoint:
         with self.store.locked():
-            return self._checkpoint_locked(ws, message, kind)[0]
+            return self._checkpoint_locked(ws, message, kind, if_changed=if_changed)[0]
 
     async def create(self, sandbox_id: str, message: str = "", *, kind: str = "manual") -> Checkpoint:
         """Checkpoint the workspace now. Costs what changed since the last one (see services/checkpoints/scan)."""
@@ -300,6 +308,33 @@ class CheckpointService:
             return out
 
         return cs, await asyncio.to_thread(run)
+
+    # -- delete -------------------------------------------------------------------------------------------------
+    async def delete(self, sandbox_id: str, ref: str) -> Deleted:
+        """Delete one checkpoint (not the one the workspace is at): its children, in this sandbox or a fork, are
+        re-based onto its parent so each stays restorable as it was, and blobs nothing names any more are freed."""
+        from services.checkpoints.retention import delete_locked
+
+        try:
+            await self._owned(sandbox_id)
+            store = self.store
+
+            def run() -> Deleted:
+                with store.locked():
+                    target = self.resolve(sandbox_id, ref)
+                    return delete_locked(store, sandbox_id, [target.id])
+
+            result = await asyncio.to_thread(run)
+        except SandbenchError as exc:
+            self._audit("checkpoint-delete", sandbox_id, name=ref[:40], outcome=f"error:{type(exc).__name__}")
+            raise
+        self._audit("checkpoint-delete", sandbox_id, name=result.ids[0] if result.ids else ref[:40])
+        return result
+
+    async def _owned(self, sandbox_id: str) -> None:
+        """Ownership for a store-only write (no need to start the sandbox): read it, and refuse others'."""
+        _ = self.store
+        self.svc._check_access(await self.svc.get(sandbox_id), sandbox_id, write=True)
 
     # -- restore ------------------------------------------------------------------------------------------------
     def _restore_sync(self, ws: _Workspace, ref: str, scope: list[str] | None) -> RestoreResult:

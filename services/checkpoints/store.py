@@ -32,7 +32,7 @@ import secrets
 import stat
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,7 +97,7 @@ class Checkpoint:
     created_at: float
     message: str
     who: str
-    kind: str  # "manual", "before-restore", "fork"
+    kind: str  # "manual", "before-restore", "fork", "auto" (around an exec; pruned by retention)
     files: int
     bytes: int
     files_added: int
@@ -306,10 +306,25 @@ class CheckpointStore:
     def save(self, ckpt: Checkpoint, entries: list[Entry], base: Checkpoint | None = None) -> None:
         """Write the checkpoint: its manifest (a delta on `base`'s when that is short and the chain not too long),
         then its record. `entries` sorted by path."""
+        d = self._dir(ckpt.sandbox, create=True)
+        manifest = d / f"{ckpt.id}.manifest.gz"
+        depth = self._write_manifest(manifest, entries, base)
+        try:
+            self._write_atomic(d / f"{ckpt.id}.json", json.dumps(ckpt.to_json(), ensure_ascii=True).encode())
+        except BaseException:
+            manifest.unlink(missing_ok=True)
+            raise
+        self._remember((ckpt.sandbox, ckpt.id), entries, depth)
+
+    def _write_manifest(
+        self, dest: Path, entries: list[Entry], base: Checkpoint | None, max_depth: int = MAX_CHAIN
+    ) -> int:
+        """Write `entries` as a manifest at `dest`: a delta on `base`'s when short and its depth stays under
+        `max_depth`, else full. Returns its depth."""
         doc: dict[str, Any] = {"v": 1, "base": None, "base_sandbox": None, "depth": 0, "put": entries, "del": []}
         if base is not None:
             old, depth = self._manifest(base)
-            if depth + 1 < MAX_CHAIN:
+            if depth + 1 < MAX_CHAIN and depth + 1 <= max_depth:
                 before = {e.path: e for e in old}
                 put = [e for e in entries if (b := before.get(e.path)) is not e and b != e]  # reused: the same object
                 now = {e.path for e in entries}
@@ -317,17 +332,65 @@ class CheckpointStore:
                 if len(put) + len(gone) <= len(entries) // 2 + 64:
                     doc.update({"base": base.id, "base_sandbox": base.sandbox, "depth": depth + 1, "put": put})
                     doc["del"] = gone
-        depth = doc["depth"]
+        depth = int(doc["depth"])
         doc["put"] = [e.row() for e in doc["put"]]
-        d = self._dir(ckpt.sandbox, create=True)
-        manifest = d / f"{ckpt.id}.manifest.gz"
-        self._write_atomic(manifest, self._encode(doc))
-        try:
-            self._write_atomic(d / f"{ckpt.id}.json", json.dumps(ckpt.to_json(), ensure_ascii=True).encode())
-        except BaseException:
-            manifest.unlink(missing_ok=True)
-            raise
-        self._remember((ckpt.sandbox, ckpt.id), entries, depth)
+        self._write_atomic(dest, self._encode(doc))
+        return depth
+
+    # -- deletion (services/checkpoints/retention.py decides what; this does it) ------------------------------
+    def sandboxes(self) -> list[str]:
+        """Every sandbox with a checkpoint folder in this store (the store is per data dir, shared by all)."""
+        return sorted(p.name for p in self.checkpoints.iterdir() if p.is_dir()) if self.checkpoints.is_dir() else []
+
+    def depth(self, ckpt: Checkpoint) -> int:
+        return self._manifest(ckpt)[1]
+
+    def rebase(self, child: Checkpoint, parent: Checkpoint | None) -> Checkpoint:
+        """Make `parent` the parent of `child` (its own parent is going): the manifest is written again as a delta
+        on `parent`'s — never deeper than it was, so no descendant's chain grows past what its depth says — or
+        full; then the record. Same entries; the lock must be held."""
+        entries = self.manifest(child)
+        old_depth = self.depth(child)
+        d = self._dir(child.sandbox)
+        depth = self._write_manifest(d / f"{child.id}.manifest.gz", entries, parent, max_depth=old_depth)
+        moved = replace(child, parent=parent.id if parent else None, parent_sandbox=parent.sandbox if parent else None)
+        self._write_atomic(d / f"{child.id}.json", json.dumps(moved.to_json(), ensure_ascii=True).encode())
+        self._remember((child.sandbox, child.id), entries, depth)
+        return moved
+
+    def remove(self, ckpt: Checkpoint) -> None:
+        """Remove a checkpoint's record, then its manifest (the caller has re-based its children first)."""
+        d = self._dir(ckpt.sandbox)
+        (d / f"{ckpt.id}.json").unlink(missing_ok=True)
+        (d / f"{ckpt.id}.manifest.gz").unlink(missing_ok=True)
+        with self._cache_lock:
+            self._cache.pop((ckpt.sandbox, ckpt.id), None)
+
+    def referenced_blobs(self) -> set[str]:
+        """Every blob any manifest of any sandbox names: each entry of a checkpoint is in the `put` rows of one
+        manifest on its chain, so the union of those rows is everything reachable."""
+        refs: set[str] = set()
+        for sandbox in self.sandboxes():
+            for p in self._dir(sandbox).glob("*.manifest.gz"):
+                doc = self._decode(p.read_bytes())
+                refs.update(e.ref for e in doc["put"] if e.kind == "file")
+        return refs
+
+    def sweep(self, keep: set[str]) -> tuple[int, int]:
+        """Remove every blob not in `keep` (the lock must be held: no one is adding one). (blobs, bytes) freed."""
+        files = freed = 0
+        for sub in self.objects.iterdir():
+            if not sub.is_dir() or len(sub.name) != 2:
+                continue
+            for blob in sub.iterdir():
+                if sub.name + blob.name in keep:
+                    continue
+                with contextlib.suppress(OSError):
+                    size = blob.stat().st_size
+                    blob.unlink()
+                    files += 1
+                    freed += size
+        return files, freed
 
     def _remember(self, key: tuple[str, str], entries: list[Entry], depth: int) -> None:
         with self._cache_lock:  # callers run in several threads (asyncio.to_thread)

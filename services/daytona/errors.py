@@ -28,6 +28,7 @@ from services.errors import (
     SnapshotNotFound,
     TooLarge,
 )
+from services.text import first_line
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,13 +37,11 @@ RETRIES = 3
 BACKOFF = (0.2, 0.6, 1.5)  # seconds before each retry; bounded: an idempotent call costs at most ~2.3 s extra
 
 
-def one_line(text: str, secret: str | None) -> str:
-    """An SDK message as one printable line of at most 240 characters, with `secret` masked."""
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else "no details"
+def _message(text: str, secret: str | None) -> str:
+    """An SDK message as one safe line of at most 240 characters, with `secret` masked (before anything else)."""
     if secret:
-        line = line.replace(secret, "***")
-    line = "".join(c if c.isprintable() else "?" for c in line)
-    return line[:240]
+        text = text.replace(secret, "***")
+    return first_line(text, 240, empty="no details")
 
 
 def translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> SandbenchError:
@@ -65,7 +64,7 @@ def translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> 
     if isinstance(exc, SandbenchError):
         return exc
     if isinstance(exc, DaytonaError):
-        msg = one_line(exc.message if isinstance(exc.message, str) else str(exc), secret)
+        msg = _message(exc.message if isinstance(exc.message, str) else str(exc), secret)
         status = exc.status_code
         if isinstance(exc, DaytonaFileNotFoundError) or (kind == "file" and status == 404 and "sandbox" not in msg):
             return FileNotFound(msg)

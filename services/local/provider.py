@@ -58,6 +58,7 @@ from services.local.launch import Launcher, SandboxRuntime, proc_starttime
 from services.local.pty import LocalTerminal, set_winsize
 from services.local.store import Row, SnapshotRow, Store, mounts_json
 from services.local.volumes import LocalVolumes
+from services.metrics import MetricsReading
 from services.models import (
     BwrapChoice,
     ExecResult,
@@ -873,6 +874,32 @@ class LocalProvider:
         if cg is None:
             return CgroupUsage(0, 0, 0)
         return await asyncio.to_thread(cg.usage)
+
+    async def metrics_reading(self, sandbox_id: str) -> MetricsReading:
+        """The running sandbox's use, limits and limit hits from its cgroup (services/local/cgroup_stats.py);
+        `MetricsUnavailable` naming why where this host has no per-sandbox cgroups. The disk figure is the
+        service's (`disk_usage`, a walk it paces)."""
+        from services.local import cgroup_stats
+        from services.local.launch_child import PIDS_PER_CPU
+        from services.metrics import MetricsUnavailable
+
+        row = self._running_row(sandbox_id)
+        cgroups = self.launcher.cgroups
+        if not cgroups.available or cgroups.version is None:
+            raise MetricsUnavailable(
+                f"metrics are read from per-sandbox cgroups, and there are none here ({cgroups.reason}); "
+                "the sandbox runs at isolation 'no-cgroup'"
+            )
+        cpus = max(1, row.resources.cpu)
+        # in-kernel files of a few hundred bytes: read on the loop (a thread hop costs more; bench/metrics.py)
+        reading = cgroup_stats.read(
+            cgroups.get(sandbox_id),
+            version=cgroups.version,
+            cpus=cpus,
+            memory_limit=row.resources.memory_bytes,
+            pids_limit=max(64, PIDS_PER_CPU * cpus),
+        )
+        return dataclasses.replace(reading, disk_limit=row.resources.disk_bytes)
 
     # -- the process list and ports (services/local/procfs.py) ----------------------------------------------
     def _mapped_uid(self, row: Row) -> int:

@@ -83,6 +83,10 @@ class TokenTable:
     def __init__(self, tokens: dict[str, str]):
         self._tokens = [(t.encode(), ident) for t, ident in tokens.items()]
 
+    def secrets(self) -> list[str]:
+        """Every token's value: for the redactor only (an agent's command line or output must never log one)."""
+        return [t.decode("utf-8", "surrogateescape") for t, _ in self._tokens]
+
     def identities(self) -> list[str]:
         """Every identity a token maps to, once each, in a stable order."""
         return sorted({ident for _, ident in self._tokens})

@@ -1,6 +1,6 @@
 """The matplotlib hook of `code_run`: runs *inside the sandbox*, never imported by serve.
 
-serve runs `python3 -c BOOT HOOK DESCRIBE CODE ARGV...` (see `toolbox.code_run`): `BOOT` is a constant one-liner
+serve runs `python3 -c BOOT HOOK DESCRIBE CODE ARGV...` (see `toolbox_process.code_run`): `BOOT` is a constant one-liner
 that executes this file's text (argv[1]) in a private namespace, so the user's `__main__` gets no extra names and
 no file in the sandbox can stand in for the hook; DESCRIBE is the text of `chart_describe.py`, compiled only when
 needed. The hook then runs CODE as `python3 -c CODE ARGV...` would: in the real `__main__`, compiled as "<string>",

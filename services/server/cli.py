@@ -23,7 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
+
+from services import config as config_mod
+from services.config import Config
 from services.errors import SandbenchError
+from services.local.provider import LocalProvider
+from services.server.app import build_app
+from services.server.auth import EXTRA_TOKENS_FILE, TokenTable, load_extra_tokens, load_or_create_token, token_dir
 from services.server.limits import MiB, ServeLimits
 
 DEFAULT_PORT = 3986
@@ -156,9 +163,6 @@ def _url_host(host: str) -> str:
 
 def serve_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from services import config as config_mod
-    from services.server.auth import EXTRA_TOKENS_FILE, load_extra_tokens, load_or_create_token, token_dir
-
     try:
         cfg = config_mod.load()
         token = load_or_create_token()
@@ -187,22 +191,13 @@ def serve_main(argv: list[str]) -> int:
 
 
 async def _serve(
-    cfg: object, tokens: dict[str, str], host: str, port: int, limits: ServeLimits, reaper_interval: float = 30.0
+    cfg: Config, tokens: dict[str, str], host: str, port: int, limits: ServeLimits, reaper_interval: float = 30.0
 ) -> int:
-    from aiohttp import web
-
-    from services.config import Config
-    from services.errors import SandbenchError as _Err
-    from services.local.provider import LocalProvider
-    from services.server.app import build_app
-    from services.server.auth import TokenTable
-
-    assert isinstance(cfg, Config)
     try:
         provider = LocalProvider(
             cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required, bwrap=cfg.bwrap
         )
-    except _Err as exc:
+    except SandbenchError as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code
     app = build_app(provider, cfg, TokenTable(tokens), limits, reaper_interval=reaper_interval)

@@ -41,9 +41,10 @@ from aiohttp import WSMsgType, web
 from services.errors import InvalidInput, ProviderError, SandbenchError, SandboxNotFound
 from services.sandbox_service import SandboxService
 from services.server import wire
-from services.server.app import STATE_KEY, json_body, service_of, state_of
+from services.server.context import identity_of, json_body, service_of, state_of
 from services.server.limits import MiB, OverLimit
 from services.server.sandbox_env import SandboxEnvStore
+from services.server.volumes import exec_cwd
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -345,10 +346,8 @@ async def create_context(request: web.Request) -> web.Response:
     if language is not None and language != "python":
         raise InvalidInput(f"unsupported language: {str(language)[:40]} (only 'python' is supported)")
     cwd, inside = _cwd(body.get("cwd"))
-    from services.server.volumes import exec_cwd
-
     inside = await exec_cwd(request, inside)  # under a volume's mount point: the volume, where the sandbox sees it
-    ctx = await manager(request).create(svc, sandbox_id, request["identity"], cwd, inside)
+    ctx = await manager(request).create(svc, sandbox_id, identity_of(request), cwd, inside)
     return wire.json_response(ctx.info())
 
 
@@ -422,7 +421,7 @@ async def execute(request: web.Request) -> web.StreamResponse:
     try:
         code, context_id, envs, run_timeout = await _request(ws, state_of(request).limits.body_timeout)
         if context_id is None:
-            ctx = await mgr.default(svc, sandbox_id, request["identity"])
+            ctx = await mgr.default(svc, sandbox_id, identity_of(request))
         else:
             found = mgr.get(sandbox_id, context_id)
             if found is None:
@@ -535,16 +534,6 @@ async def _pump(ws: web.WebSocketResponse, proc: _Process, max_output: int) -> s
 
 
 def add_routes(app: web.Application, base: str) -> None:
-    limits = app[STATE_KEY].limits
-    mgr = InterpreterManager(
-        limits.interpreter_max_contexts, limits.interpreter_max_output_bytes, env=app[STATE_KEY].env
-    )
-    app[MANAGER_KEY] = mgr
-
-    async def on_cleanup(_app: web.Application) -> None:
-        await mgr.close_all()
-
-    app.on_cleanup.append(on_cleanup)
     r = app.router
     r.add_post(f"{base}/process/interpreter/context", create_context)
     r.add_get(f"{base}/process/interpreter/context", list_contexts)

@@ -12,7 +12,7 @@ create may ask for that one machine cannot give, and the labels as the wire show
 - The owner label the service keeps (`Config.owner_label`) never goes out in `labels`: the server enforces ownership
   by the token's identity itself (another owner's sandbox is a 404). Every DTO names that owner — the caller's own
   identity, nothing it did not know — in `sandbenchOwner`, an extra key the SDK keeps in `additional_properties`,
-  which the app's DaytonaProvider reads over serve for its own ownership check.
+  (`wire.OWNER_KEY`), which the app's DaytonaProvider reads over serve for its own ownership check.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from aiohttp import web
 from services.errors import InvalidInput, SandbenchError
 from services.sandbox_service import INTERVAL_MAX
 from services.server import wire
-
-# every DTO this server answers is of a sandbox the caller's token owns (others' are 404): this key names its owner
-OWNER_KEY = "sandbenchOwner"
+from services.server.context import dto, find_sandbox, service_of
 
 
 class NotSupported(SandbenchError):
@@ -81,11 +79,6 @@ def interval(body: Mapping[str, Any], key: str, default: int, *, lo: int | None 
     return value
 
 
-def wire_labels(labels: Mapping[str, str], owner_label: str) -> dict[str, str]:
-    """A sandbox's labels as a client sees them: without the service's internal owner label."""
-    return {k: v for k, v in labels.items() if k != owner_label}
-
-
 def _minutes(request: web.Request) -> int:
     raw = request.match_info["n"]
     try:
@@ -95,8 +88,6 @@ def _minutes(request: web.Request) -> int:
 
 
 async def _set(request: web.Request, **which: bool) -> web.Response:
-    from services.server.app import dto, find_sandbox, service_of
-
     n = _minutes(request)
     info = await find_sandbox(request)
     if which.get("stop") and n < 0:
@@ -125,8 +116,6 @@ async def set_autodelete(request: web.Request) -> web.Response:
 
 
 async def set_public(request: web.Request) -> web.Response:
-    from services.server.app import dto, find_sandbox
-
     flag = request.match_info["flag"].lower()
     if flag not in ("true", "false"):
         raise InvalidInput("public is true or false")

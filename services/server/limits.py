@@ -29,6 +29,11 @@ from services.errors import SandbenchError
 MiB = 1024 * 1024
 
 
+def in_mib(n: float) -> str:
+    """`n` bytes as a message shows a limit: `64 MiB`, `0.5 MiB`."""
+    return f"{n / MiB:g} MiB"
+
+
 @dataclass(frozen=True)
 class ServeLimits:
     download_max_bytes: int = 1024 * MiB  # file bytes per bulk-download request

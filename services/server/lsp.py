@@ -32,7 +32,7 @@ from aiohttp import web
 from services.errors import InvalidInput, ProviderError, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
-from services.server.app import json_body, service_of
+from services.server.context import identity_of, json_body, service_of
 from services.server.lifecycle import NotSupported
 from services.terminal import TerminalSession
 
@@ -350,7 +350,7 @@ async def start(request: web.Request) -> web.Response:
     sandbox_id = request.match_info["sid"]
     svc = service_of(request)
     await svc.ensure_running(sandbox_id)
-    await request.app[KEY].start(svc, sandbox_id, language, project, request["identity"])
+    await request.app[KEY].start(svc, sandbox_id, language, project, identity_of(request))
     return web.Response(status=200)
 
 
@@ -488,7 +488,6 @@ async def workspace_symbols(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, base: str = "/toolbox/{sid}") -> None:
-    app[KEY] = LspManager()
     r = app.router
     r.add_post(f"{base}/lsp/start", start)
     r.add_post(f"{base}/lsp/stop", stop)
@@ -497,8 +496,3 @@ def add_routes(app: web.Application, base: str = "/toolbox/{sid}") -> None:
     r.add_post(f"{base}/lsp/completions", completions)
     r.add_get(f"{base}/lsp/document-symbols", document_symbols)
     r.add_get(f"{base}/lsp/workspacesymbols", workspace_symbols)
-
-    async def on_cleanup(_app: web.Application) -> None:
-        await app[KEY].close_all()
-
-    app.on_cleanup.append(on_cleanup)  # registered before build_app's, so it runs before the provider closes

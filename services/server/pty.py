@@ -31,7 +31,7 @@ from services import pty_sessions
 from services.errors import InvalidInput, SandbenchError
 from services.pty_sessions import PtySession
 from services.server import wire
-from services.server.app import json_body, service_of
+from services.server.context import identity_of, json_body, service_of, state_of
 from services.server.limits import ServeLimits
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,11 @@ class PtyManager(pty_sessions.PtyManager):
         )
 
 
-def manager(request: web.Request) -> PtyManager:
-    from services.server.app import state_of
+MANAGER_KEY: web.AppKey[PtyManager] = web.AppKey("sandbench_ptys")  # set by build_app
 
-    return state_of(request).ptys
+
+def manager(request: web.Request) -> PtyManager:
+    return request.app[MANAGER_KEY]
 
 
 def exit_reason(code: int) -> str | None:
@@ -195,14 +196,12 @@ async def start_session(
         raise InvalidInput("a PTY session id is 1-128 letters, digits, '.', '_' or '-'")
     cwd_rel, _ = wire.workspace_path(cwd)
     mgr = manager(request)
-    owner: str = request["identity"]
+    owner = identity_of(request)
     await svc.ensure_running(sandbox_id)  # ownership before anything, so ids in others' sandboxes reveal nothing
     if mgr.get(sandbox_id, pty_id) is not None:
         raise PtyExists(f"PTY session {pty_id!r} already exists")
     if (full := mgr.full_message(owner)) is not None:
         return full
-    from services.server.app import state_of
-
     env = {"TERM": "xterm-256color", **state_of(request).env.merged(sandbox_id, envs)}
     terminal = await svc.open_terminal(sandbox_id, cols, rows, cwd=cwd_rel, env=env)
     if mgr.get(sandbox_id, pty_id) is not None:  # lost a race with a concurrent create of the same id

@@ -16,8 +16,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from aiohttp import web
-
 from services.errors import InvalidInput
 from services.local.meta import write_json_atomic
 
@@ -114,19 +112,3 @@ def updated(env: Mapping[str, str], body: Mapping[str, object]) -> dict[str, str
     if prefix:
         out = {k: v for k, v in out.items() if k in to_set or not v.startswith(prefix)}
     return validate({**out, **to_set})
-
-
-async def update_env(request: web.Request) -> web.Response:
-    from services.server import wire
-    from services.server.app import json_body, service_of, state_of
-
-    sandbox_id = request.match_info["sid"]
-    await service_of(request).get(sandbox_id)  # ownership: another owner's sandbox is a plain 404
-    body = await json_body(request)
-    store = state_of(request).env
-    store.set(sandbox_id, updated(store.get(sandbox_id), body))
-    return wire.json_response({})
-
-
-def add_routes(app: web.Application, base: str) -> None:
-    app.router.add_post(f"{base}/env", update_env)

@@ -37,7 +37,7 @@ from aiohttp import web
 from services.errors import InvalidInput, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
-from services.server.app import json_body, service_of, state_of
+from services.server.context import identity_of, json_body, service_of, state_of
 from services.server.lifecycle import NotSupported
 from services.server.limits import MiB, OverLimit, ServeLimits
 
@@ -371,8 +371,11 @@ class _InputFull(SandbenchError):
     http_status, http_code = 429, "INPUT_BACKLOG"
 
 
+MANAGER_KEY: web.AppKey[SessionManager] = web.AppKey("sandbench_sessions")  # set by build_app
+
+
 def manager(request: web.Request) -> SessionManager:
-    return state_of(request).sessions
+    return request.app[MANAGER_KEY]
 
 
 async def _run(
@@ -418,6 +421,9 @@ async def _exec(svc: SandboxService, session: Session, cmd: Command, base_env: d
             stdin=stdin,
             on_output=on_output,
             keep_output=0,
+            shown_argv=["sh", "-c", cmd.command],  # the agent's command, not the session wrapper
+            shown_cwd=session.cwd,
+            shown_output=lambda: b"".join(data for _which, data in cmd.sealed()),  # without the state trailer
         )
     except SandbenchError as exc:
         cmd.emit(STDERR_MARK, f"sandbench: {exc.public}\n".encode())
@@ -441,7 +447,7 @@ async def create_session(request: web.Request) -> web.Response:
     session_id = body.get("sessionId")
     if not isinstance(session_id, str):
         raise InvalidInput("sessionId is required")
-    manager(request).create(sandbox_id, session_id, request["identity"])
+    manager(request).create(sandbox_id, session_id, identity_of(request))
     return web.Response(status=201)
 
 
@@ -524,7 +530,7 @@ async def command_logs(request: web.Request) -> web.StreamResponse:
         return wire.json_response(
             {"output": cmd.text(), "stdout": cmd.text(STDOUT_MARK), "stderr": cmd.text(STDERR_MARK)}
         )
-    mgr, owner = manager(request), request["identity"]
+    mgr, owner = manager(request), identity_of(request)
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     # refused after the upgrade: the SDK raises a close's reason (with its code), but only a status for a non-101

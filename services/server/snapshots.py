@@ -25,6 +25,7 @@ from aiohttp import web
 from services.errors import Conflict, InvalidInput, SandbenchError, SnapshotNotFound
 from services.models import Resources, SnapshotInfo
 from services.server import wire
+from services.server.context import service_of
 from services.server.lifecycle import NotSupported
 
 BUILTIN = "daytona-small"
@@ -72,8 +73,6 @@ def refuse_builtin_name(name: str) -> None:
 
 
 async def _owned(request: web.Request) -> list[SnapshotInfo]:
-    from services.server.app import service_of
-
     return await service_of(request).list_snapshots()
 
 
@@ -89,8 +88,6 @@ def _query_int(request: web.Request, key: str, default: int, hi: int | None = No
 
 async def _source_name(request: web.Request, sandbox_id: str) -> str | None:
     """The name of the caller's sandbox `sandbox_id` (snapshots record their source by name); None if unknown."""
-    from services.server.app import service_of
-
     for info in await service_of(request).list_sandboxes():
         if info.id == sandbox_id or info.name == sandbox_id:
             return info.name
@@ -145,8 +142,6 @@ async def activate_snapshot(request: web.Request) -> web.Response:
 
 
 async def delete_snapshot(request: web.Request) -> web.Response:
-    from services.server.app import service_of
-
     name = unquote(request.match_info["id"])
     if is_builtin(name):
         raise BuiltinSnapshot(f"{BUILTIN!r} is the built-in snapshot (the host image) and cannot be deleted")

@@ -1,7 +1,9 @@
-"""The toolbox's git routes beyond status/add/commit/branches (daytona-wire.md §6): clone, init, push, pull,
-remotes and restore, through `services.git.GitService`: git runs inside the sandbox with argv lists only, and
-credentials the client sends reach git only through a credential file the file API writes and removes (never argv,
-the environment or a log). The server's own configured git token is never offered to a client's remote.
+"""The toolbox's git routes (daytona-wire.md §6). Status, add, commit, branches and checkout run git's porcelain
+commands through `run_command` and parse its machine formats here; clone, init, push, pull, remotes and restore go
+through `services.git.GitService` (the credential flow lives there). Either way git runs inside the sandbox with
+argv lists only, and credentials the client sends reach git only through a credential file the file API writes and
+removes (never argv, the environment or a log). The server's own configured git token is never offered to a
+client's remote.
 
 A clone from a path or `file://` URL reads the sandbox's own files and works offline; any other URL needs a
 sandbox created with network, and an offline one says so instead of failing on DNS.
@@ -27,7 +29,8 @@ from services.git import (
     PushRejected,
 )
 from services.server import wire
-from services.server.app import json_body, service_of
+from services.server.context import json_body, service_of, sid
+from services.server.toolbox_process import output_line, run_command
 
 _GIT_TIMEOUT = 600.0
 
@@ -77,7 +80,7 @@ def _opt_str(body: dict[str, Any], key: str) -> str | None:
 def _git_service(request: web.Request, body: dict[str, Any], repo: str, **kw: Any) -> GitService:
     return GitService(
         service_of(request),
-        request.match_info["sid"],
+        sid(request),
         repo_dir=repo,
         token=_opt_str(body, "password"),
         username=_opt_str(body, "username"),
@@ -116,7 +119,7 @@ async def clone(request: web.Request) -> web.Response:
     dest = _repo(body.get("path"))
     if not dest:
         raise InvalidInput("clone into a new folder, not the sandbox's home")
-    svc, box = service_of(request), request.match_info["sid"]
+    svc, box = service_of(request), sid(request)
     env = {"GIT_SSL_NO_VERIFY": "1"} if body.get("insecure_skip_tls") is True else None
     gs = _git_service(request, body, "", env=env)
     info = await svc.ensure_running(box)
@@ -143,7 +146,7 @@ async def clone(request: web.Request) -> web.Response:
 async def init(request: web.Request) -> web.Response:
     body = await json_body(request)
     repo = _repo(body.get("path"))
-    svc, box = service_of(request), request.match_info["sid"]
+    svc, box = service_of(request), sid(request)
     if repo:
         await svc.mkdir(box, repo, parents=True)
     branch = _opt_str(body, "initial_branch") or "main"
@@ -214,6 +217,162 @@ async def restore(request: web.Request) -> web.Response:
     return await _run_git(op)
 
 
+# -- porcelain: status, add, commit, branches, checkout --------------------------------------------------------
+_GIT_STATUS = {
+    ".": "Unmodified",
+    "M": "Modified",
+    "T": "Modified",
+    "A": "Added",
+    "D": "Deleted",
+    "R": "Renamed",
+    "C": "Copied",
+    "U": "Updated but unmerged",
+    "?": "Untracked",
+}
+
+
+async def _git(
+    request: web.Request, repo: str, args: list[str], *, stdin: bytes | None = None, code: str = "GIT_OPERATION_FAILED"
+) -> bytes:
+    argv = ["git", "-c", "core.quotePath=false", *args]
+    result = await run_command(
+        request, sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
+    )
+    if result.exit_code != 0:
+        msg = output_line(result.stderr or result.stdout)
+        if "not a git repository" in msg:
+            raise _WireGitError(404, "GIT_REPO_NOT_FOUND", f"git: {msg}")
+        if "already exists" in msg:
+            raise _WireGitError(409, "GIT_BRANCH_EXISTS", f"git: {msg}")
+        raise _WireGitError(400, code, f"git: {msg}")
+    return result.stdout
+
+
+def _git_repo(body: dict[str, Any] | None, request: web.Request) -> str:
+    return _repo(body.get("path") if body is not None else request.query.get("path"))
+
+
+async def git_status(request: web.Request) -> web.Response:
+    repo = _git_repo(None, request)
+    out = await _git(request, repo, ["status", "--porcelain=v2", "-z", "--branch"])
+    status: dict[str, Any] = {"currentBranch": "", "fileStatus": [], "ahead": 0, "behind": 0, "detached": False}
+    fields = out.decode("utf-8", "surrogateescape").split("\x00")
+    i = 0
+    while i < len(fields):
+        rec = fields[i]
+        i += 1
+        if rec.startswith("# branch.head "):
+            head = rec[len("# branch.head ") :]
+            status["detached"] = head == "(detached)"
+            status["currentBranch"] = "HEAD" if head == "(detached)" else head
+        elif rec.startswith("# branch.upstream "):
+            status["upstream"] = rec[len("# branch.upstream ") :]
+            status["branchPublished"] = True
+        elif rec.startswith("# branch.ab "):
+            ahead, behind = rec[len("# branch.ab ") :].split()
+            status["ahead"], status["behind"] = abs(int(ahead)), abs(int(behind))
+        elif rec[:2] in ("1 ", "2 ", "u "):
+            parts = rec.split(" ", {"1": 8, "2": 9, "u": 10}[rec[0]])
+            xy, name = parts[1], parts[-1]
+            extra = ""
+            if rec[0] == "2":
+                extra = fields[i]
+                i += 1
+            status["fileStatus"].append(
+                {
+                    "name": name,
+                    "staging": _GIT_STATUS.get(xy[0], "Modified"),
+                    "worktree": _GIT_STATUS.get(xy[1], "Modified"),
+                    "extra": extra,
+                }
+            )
+        elif rec.startswith("? "):
+            status["fileStatus"].append({"name": rec[2:], "staging": "Untracked", "worktree": "Untracked", "extra": ""})
+    return wire.json_response(status)
+
+
+async def git_add(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    repo = _git_repo(body, request)
+    files = body.get("files") or []
+    if not isinstance(files, list) or not all(isinstance(f, str) and "\x00" not in f for f in files) or not files:
+        raise InvalidInput("files must be a non-empty list of paths")
+    await _git(request, repo, ["add", "--", *files])
+    return web.Response(status=200)
+
+
+async def git_commit(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    repo = _git_repo(body, request)
+    message, author, email = body.get("message"), body.get("author"), body.get("email")
+    if not all(isinstance(v, str) and "\x00" not in v and "\n" not in v for v in (author, email)):
+        raise InvalidInput("author and email are required single-line strings")
+    if not isinstance(message, str) or not message:
+        raise InvalidInput("a commit message is required")
+    args = ["-c", f"user.name={author}", "-c", f"user.email={email}", "commit", "-F", "-"]
+    if body.get("allow_empty"):
+        args.append("--allow-empty")
+    # the message goes through stdin, never the command line (DESIGN §3 git.py)
+    await _git(request, repo, args, stdin=message.encode())
+    sha = (await _git(request, repo, ["rev-parse", "HEAD"])).decode().strip()
+    return wire.json_response({"hash": sha})
+
+
+async def git_branches(request: web.Request) -> web.Response:
+    repo = _git_repo(None, request)
+    out = await _git(request, repo, ["branch", "--format=%(HEAD)%(refname:short)"])
+    branches, current = [], None
+    for line in out.decode("utf-8", "replace").splitlines():
+        if not line:
+            continue
+        name = line[1:]
+        if line[0] == "*":
+            current = name
+        branches.append(name)
+    result: dict[str, Any] = {"branches": branches}
+    if current is not None:
+        result["current"] = current
+    return wire.json_response(result)
+
+
+def _branch_name(body: dict[str, Any], key: str = "name") -> str:
+    name = body.get(key)
+    if not isinstance(name, str) or not name or name.startswith("-") or "\x00" in name:
+        raise InvalidInput(f"{key} must be a branch name")
+    return name
+
+
+async def git_create_branch(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    await _git(request, _git_repo(body, request), ["branch", "--", _branch_name(body)])
+    return web.Response(status=201)
+
+
+async def git_delete_branch(request: web.Request) -> web.Response:
+    """Deleted even when not merged, as Daytona does; a missing branch is GIT_BRANCH_NOT_FOUND, the checked-out
+    one a conflict."""
+    body = await json_body(request)
+    args = ["branch", "-D", "--", _branch_name(body)]
+    try:
+        await _git(request, _git_repo(body, request), args)
+    except _WireGitError as exc:
+        if exc.http_code == "GIT_REPO_NOT_FOUND":
+            raise
+        low = exc.message.lower()
+        if "not found" in low:
+            raise _WireGitError(404, "GIT_BRANCH_NOT_FOUND", exc.message) from None
+        if "cannot delete" in low or "checked out" in low:
+            raise _WireGitError(409, "CONFLICT", exc.message) from None
+        raise
+    return web.Response(status=204)
+
+
+async def git_checkout(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    await _git(request, _git_repo(body, request), ["checkout", _branch_name(body, "branch"), "--"])
+    return web.Response(status=200)
+
+
 def add_routes(app: web.Application, base: str) -> None:
     r = app.router
     r.add_post(f"{base}/git/clone", clone)
@@ -223,3 +382,10 @@ def add_routes(app: web.Application, base: str) -> None:
     r.add_get(f"{base}/git/remotes", list_remotes)
     r.add_post(f"{base}/git/remotes", add_remote)
     r.add_post(f"{base}/git/restore", restore)
+    r.add_get(f"{base}/git/status", git_status)
+    r.add_post(f"{base}/git/add", git_add)
+    r.add_post(f"{base}/git/commit", git_commit)
+    r.add_get(f"{base}/git/branches", git_branches)
+    r.add_post(f"{base}/git/branches", git_create_branch)
+    r.add_delete(f"{base}/git/branches", git_delete_branch)
+    r.add_post(f"{base}/git/checkout", git_checkout)

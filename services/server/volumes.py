@@ -21,8 +21,9 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from services.errors import InvalidInput
-from services.models import SandboxInfo, VolumeInfo, VolumeMount
+from services.models import VolumeInfo, VolumeMount
 from services.server import wire
+from services.server.context import json_body, service_of
 from services.server.lifecycle import NotSupported
 from services.volumes import MAX_MOUNTS, mounted_path
 
@@ -38,10 +39,6 @@ def volume_dto(v: VolumeInfo) -> dict[str, Any]:
         "lastUsedAt": wire.iso(v.last_used_at) if v.last_used_at is not None else None,
         "errorReason": v.error,
     }
-
-
-def mounts_dto(info: SandboxInfo) -> list[dict[str, Any]]:
-    return [{"volumeId": m.volume, "mountPath": m.path, "subpath": None} for m in info.volumes]
 
 
 def mounts_from_create(body: dict[str, Any]) -> tuple[VolumeMount, ...]:
@@ -69,8 +66,6 @@ def mounts_from_create(body: dict[str, Any]) -> tuple[VolumeMount, ...]:
 async def inside_path(request: web.Request, rel: str) -> str:
     """A home-relative path of the file API as the sandbox's processes name it (relative to their home, or the
     absolute path under a volume's mount point, which is not in the workspace they see as their home)."""
-    from services.server.app import service_of
-
     if not rel:
         return "."
     return mounted_path((await service_of(request).get(request.match_info["sid"])).volumes, rel) or rel
@@ -79,8 +74,6 @@ async def inside_path(request: web.Request, rel: str) -> str:
 async def exec_cwd(request: web.Request, cwd: str) -> str:
     """An exec's absolute cwd as the toolbox resolved it (the home's aliases folded into /home/sandbox), moved to
     the volume's mount point when it lies under one: the file API and exec agree on where `/home/daytona/v` is."""
-    from services.server.app import service_of
-
     if not cwd.startswith(wire.HOME + "/"):
         return cwd
     found = mounted_path((await service_of(request).get(request.match_info["sid"])).volumes, cwd[len(wire.HOME) + 1 :])
@@ -88,8 +81,6 @@ async def exec_cwd(request: web.Request, cwd: str) -> str:
 
 
 async def create_volume(request: web.Request) -> web.Response:
-    from services.server.app import json_body, service_of
-
     body = await json_body(request)
     name = body.get("name")
     if not isinstance(name, str):
@@ -99,21 +90,15 @@ async def create_volume(request: web.Request) -> web.Response:
 
 
 async def list_volumes(request: web.Request) -> web.Response:
-    from services.server.app import service_of
-
     return wire.json_response([volume_dto(v) for v in await service_of(request).list_volumes()])
 
 
 async def get_volume(request: web.Request) -> web.Response:
-    from services.server.app import service_of
-
     key = unquote(request.match_info.get("id") or request.match_info.get("name") or "")
     return wire.json_response(volume_dto(await service_of(request).get_volume(key)))
 
 
 async def delete_volume(request: web.Request) -> web.Response:
-    from services.server.app import service_of
-
     await service_of(request).delete_volume(unquote(request.match_info["id"]))
     return web.Response(status=200)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat as stat_mod
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,10 @@ HOME = "/home/sandbox"
 HOME_ALIASES = (HOME, "/home/daytona")
 ORG = "sandbench-local"
 LANGUAGE_LABEL = "code-toolbox-language"
+
+# every DTO this server answers is of a sandbox the caller's token owns (others' are 404): this key names its owner
+# (an extra key the SDK keeps in `additional_properties`; services/server/lifecycle.py says why)
+OWNER_KEY = "sandbenchOwner"
 
 _STATE = {
     SandboxState.STARTING: "starting",
@@ -92,6 +97,16 @@ def sandbox_dto(info: SandboxInfo, toolbox_url: str) -> dict[str, Any]:
         # not part of the DTO schema; the SDK keeps unknown keys in `additional_properties`
         "isolation": str(info.isolation),
     }
+
+
+def mounts_dto(info: SandboxInfo) -> list[dict[str, Any]]:
+    """A sandbox's volume mounts as the DTO's `volumes`."""
+    return [{"volumeId": m.volume, "mountPath": m.path, "subpath": None} for m in info.volumes]
+
+
+def wire_labels(labels: Mapping[str, str], owner_label: str) -> dict[str, str]:
+    """A sandbox's labels as a client sees them: without the service's internal owner label."""
+    return {k: v for k, v in labels.items() if k != owner_label}
 
 
 def snapshot_dto(snap: SnapshotInfo) -> dict[str, Any]:

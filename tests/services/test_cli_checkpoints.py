@@ -102,3 +102,28 @@ def test_fork_at_a_checkpoint(sandbench_home: Path) -> None:
     assert ok("exec", "src", "--", "cat", "app.txt") == "v2\n"
     assert f"(forked from src at {at})" in ok("checkpoints", "dst")
     assert run("fork", "src", "dst").returncode != 0  # the name is taken
+
+
+def test_auto_checkpoint_switch_and_delete_from_the_cli(sandbench_home: Path) -> None:
+    ok("create", "abox")
+    assert js("config", "abox") == {"sandbox": "abox", "auto-checkpoint": {"on": False, "from": "config"}}
+    assert "auto-checkpoint: on (set on this sandbox)" in ok("config", "abox", "auto-checkpoint", "on")
+    ok("exec", "abox", "--", "sh", "-c", "echo one > a.txt")
+    ok("exec", "abox", "--", "sh", "-c", "echo two > a.txt && echo b > b.txt")
+    tree = js("checkpoints", "abox")
+    autos = [c for c in tree["checkpoints"] if c["kind"] == "auto"]
+    assert [c["message"] for c in autos] == ["before: echo one > a.txt", "after: echo one > a.txt",
+                                             "after: echo two > a.txt && echo b > b.txt"]  # fmt: skip
+    entries = [json.loads(x) for x in (sandbench_home / "audit.jsonl").read_text().splitlines()]
+    last = [e for e in entries if e["op"] == "exec"][-1]
+    assert (last["before"], last["after"]) == (autos[1]["id"], autos[2]["id"])
+
+    gone = js("checkpoints", "abox", "--delete", autos[1]["id"])
+    assert gone["deleted"] == [autos[1]["id"]] and gone["rebased"] == [autos[2]["id"]]
+    after = {c["id"]: c for c in js("checkpoints", "abox")["checkpoints"]}
+    assert after[autos[2]["id"]]["parent"] == autos[0]["id"]
+    refused = run("checkpoints", "abox", "--delete", tree["head"])
+    assert refused.returncode != 0 and b"HEAD" in refused.stderr and b"Traceback" not in refused.stderr
+    assert ok("config", "abox", "auto-checkpoint", "default").strip() == "auto-checkpoint: off (the config's default)"
+    bad = run("config", "abox", "auto-checkpoint", "maybe")
+    assert bad.returncode == 2 and b"Traceback" not in bad.stderr

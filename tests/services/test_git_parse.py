@@ -20,7 +20,6 @@ from services.git_parse import (
     parse_stashes,
     parse_status,
     unquote_path,
-    visible,
 )
 
 ENV = {
@@ -252,13 +251,3 @@ def test_unquote_path() -> None:
     assert unquote_path('"\\303\\274"') == "ü"
     assert unquote_path("plain name") == "plain name"
     assert unquote_path('"\\377"') == "\udcff"
-
-
-def test_visible_neutralises_controls_and_markup_stays_text() -> None:
-    assert visible("a\x1b[31mb\x07") == "a\u241b[31mb\u2407"
-    assert visible("x\x9by") == "x\\x9by"
-    assert visible("bad\udcffbyte") == "bad\\xffbyte"
-    assert visible("\u202eevil") == "\\u202eevil"
-    assert visible("[bold]not markup[/]") == "[bold]not markup[/]"
-    assert visible("a\tb", tabs=4) == "a   b"
-    assert visible("line\nbreak") == "line\u240abreak"

@@ -391,7 +391,8 @@ async def test_volumes_outlive_a_restart(home: Path) -> None:
 
 # -- trust boundaries -------------------------------------------------------------------------------------------
 def test_the_constants_agree() -> None:
-    from services.local.launch import SANDBOX_HOME, VOLUME_POINTS
+    from services.local.launch import SANDBOX_HOME
+    from services.local.mount_points import VOLUME_POINTS
     from services.server.wire import HOME_ALIASES
     from services.volumes import HOME, HOME_ALIAS, MAX_MOUNTS
 

@@ -21,7 +21,7 @@ from services.config import Config
 from services.errors import IsolationUnavailable, ProviderError, SandboxNotFound
 from services.local import host_wire as hw
 from services.local.host_client import stop_host
-from services.local.launch import _pids_of_uid
+from services.local.host_procs import pids_of_uid
 from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
@@ -182,7 +182,7 @@ async def test_stop_ends_every_shell_and_the_host_exits(
     # no process of the sandbox is left: none of its outer bwraps, none of its dedicated uid (root mode)
     assert provider.launcher.live_pids(box.id) == []
     if row.uid is not None:
-        assert _pids_of_uid(row.uid) == []
+        assert pids_of_uid(row.uid) == []
     await wait_until(None, lambda: not _alive(pid), "the host to exit once stop ended its shells", timeout=20)
 
 

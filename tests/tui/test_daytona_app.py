@@ -113,7 +113,7 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
         await pilot.press("alt+1")
         await wait_until(pilot, lambda: ws.focused_pane == "explorer")
         index = [r.entry.path for r in explorer.rows].index("README.md")
-        explorer._move_cursor(index)
+        explorer.move_cursor(index)
         await pilot.press("enter")
         editor = ws.query_one("#editor", EditorTabs)
         await wait_until(

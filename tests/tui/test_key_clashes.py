@@ -13,6 +13,7 @@ group lists one key for two actions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from textual.binding import Binding
@@ -145,9 +146,12 @@ async def _workspace(pilot: Any, app: SandbenchApp, service: SandboxService, box
 
 def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Callable[[], Screen[Any]]]]:
     from services.git_parse import FileStatus
+    from tui.screens.changes import ChangesScreen, CheckpointPicker
+    from tui.screens.checkpoints import CheckpointsScreen, DiffScreen
     from tui.screens.doctor import DoctorScreen
     from tui.screens.help import HelpScreen
     from tui.screens.processes import ProcessesScreen
+    from tui.screens.timeline import TimelineScreen
     from widgets.create_dialog import CreateDialog
     from widgets.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
     from widgets.editor.disk_diff import DiskDiffScreen
@@ -176,6 +180,11 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
         ("stashes", lambda: StashScreen(git)),
         ("commit", lambda: CommitScreen(git, "0" * 40)),
         ("log", lambda: LogScreen(git)),
+        ("timeline", lambda: TimelineScreen(screen.service, screen.info.id, screen.info.name)),
+        ("changes", lambda: ChangesScreen(screen.service, screen.info.id, screen.info.name, screen)),
+        ("checkpoints", lambda: CheckpointsScreen(screen.service, screen.info.id, screen.info.name, screen)),
+        ("checkpoint picker", lambda: CheckpointPicker([], None, datetime.now(UTC))),
+        ("checkpoint diff", lambda: DiffScreen("t", [])),
         ("processes", lambda: ProcessesScreen(screen.service, screen.info, refresh_every=None)),
     ]
 

@@ -68,11 +68,21 @@ def test_narrow_layout_fits(width: int, show_owner: bool) -> None:
     assert resources.width >= len("16/64G/500G")
 
 
+@pytest.mark.parametrize("width", [80, 100, 119, 160])
+def test_the_cpu_sparkline_has_a_column_at_every_width_of_one_s_own_list(width: int) -> None:
+    infos = [info("api-server"), info("a" * 63, cpu=16, mem=64, disk=500)]
+    specs = column_specs(width, infos, show_owner=False, owner_label="sandbench.owner", identity="me")
+    spark = next(s for s in specs if s.key == "spark")
+    assert spark.width >= len(spark.label) and rendered_width(specs) <= width
+    assert next(s for s in specs if s.key == "name").width >= 10
+
+
 def test_wide_layout_has_every_column_and_gives_labels_the_rest() -> None:
     specs = column_specs(160, [info("api-server")], show_owner=False, owner_label="sandbench.owner", identity="me")
     assert [s.key for s in specs] == [
         "name",
         "state",
+        "spark",
         "provider",
         "isolation",
         "cpu",

@@ -1,5 +1,5 @@
 """The Processes view in the real app (issue 13 §3), under Pilot on the real service: a real sleep started by an
-exec shows in the tree, the filter narrows it as you type, `k` asks and TERM ends it; opened with shift+f12 from
+exec shows in the tree, the filter narrows it as you type, `k` asks and TERM ends it; opened with shift+f4 from
 the workspace, `p` from the list and "Processes" from the palette; the ports table forwards a real http.server."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ async def test_shift_f12_shows_a_sleep_the_filter_finds_it_and_k_ends_it(
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             workspace = await open_workspace(pilot, app)
-            await pilot.press("shift+f12")
+            await pilot.press("shift+f4")
             await wait_until(pilot, lambda: isinstance(app.screen, ProcessesScreen))
             screen = app.screen
             assert isinstance(screen, ProcessesScreen)
@@ -142,7 +142,7 @@ async def test_the_ports_table_forwards_a_server_to_localhost(
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await open_workspace(pilot, app)
-            await pilot.press("shift+f12")
+            await pilot.press("shift+f4")
             await wait_until(pilot, lambda: isinstance(app.screen, ProcessesScreen))
             screen = app.screen
             assert isinstance(screen, ProcessesScreen)

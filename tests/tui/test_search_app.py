@@ -17,7 +17,8 @@ from tui.app import SandbenchApp
 from tui.screens.search import SearchScreen
 from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
-from widgets.search_view import ReplacePreview, SearchResults, SearchView
+from widgets.search_results import SearchResults
+from widgets.search_view import ReplacePreview, SearchView
 
 pytestmark = pytest.mark.bwrap
 

@@ -53,6 +53,12 @@ class PinnedProvider:
     async def get(self, sandbox_id: str) -> SandboxInfo:
         return self._pin(await self._inner.get(sandbox_id))
 
+    async def metrics_reading(self, sandbox_id: str) -> Any:
+        # CPU use is the host's: the frames show the sparkline column empty (tests/tui/test_metrics_app.py draws it)
+        from services.metrics import MetricsUnavailable
+
+        raise MetricsUnavailable("pinned: no metrics in these frames")
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

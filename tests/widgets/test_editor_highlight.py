@@ -16,7 +16,6 @@ from widgets.editor.highlight import (
     Highlighter,
     _byte_offsets,
     detect_lexer,
-    display_text,
     highlight_name,
     lexer_by_name,
 )
@@ -188,12 +187,6 @@ def test_detect_lexer() -> None:
     sh = detect_lexer("run", "#!/bin/sh\necho hi\n")
     assert sh is not None and "bash" in sh.aliases
     assert detect_lexer("README", "just some words here\n") is None
-
-
-def test_display_text_neutralises_controls() -> None:
-    assert display_text("a\x1b[31mb") == "a\u241b[31mb"
-    assert display_text("tab\tstays") == "tab\tstays"
-    assert len(display_text("\x00\x07\x7f\x9b")) == 4
 
 
 def test_content_rules() -> None:

@@ -163,8 +163,6 @@ async def test_alt_letters_never_type_their_letter(service: SandboxService, sand
         assert editor.soft_wrap
         await pilot.press("alt+z")  # Pilot's form (no character)
         assert not editor.soft_wrap
-        await pilot.press("f9")  # the same action without alt
-        assert editor.soft_wrap
         # alt+letters with no binding type nothing either (alt+shift too)
         await terminal_bytes(pilot, "\x1bq")
         await terminal_bytes(pilot, "\x1bQ")

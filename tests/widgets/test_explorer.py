@@ -77,7 +77,7 @@ def lines(ex: Explorer, n: int | None = None) -> list[str]:
 
 async def cursor_to(pilot: Pilot[None], ex: Explorer, path: str) -> None:
     await wait_until(pilot, lambda: path in names(ex), show=lambda: repr((path, names(ex))))
-    ex._move_cursor(names(ex).index(path))
+    ex.move_cursor(names(ex).index(path))
     await pilot.pause()
 
 

@@ -165,7 +165,7 @@ async def test_not_a_repository_offers_init(service: SandboxService, sandbox: Sa
 def test_sandbox_text_is_plain_never_markup() -> None:
     st = GitStatus(branch="[bold red]x\x1b[31m", oid="0" * 40, upstream="o/[link=x]y")
     t = header_text(st)
-    assert isinstance(t, Text) and "[bold red]x\u241b[31m" in t.plain and "[link=x]" in t.plain
+    assert isinstance(t, Text) and "[bold red]x\\x1b[31m" in t.plain and "[link=x]" in t.plain
     assert not any("link" in str(s.style) for s in t.spans)
     rows_ = build_rows(parse_diff(b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-\x1b]0;pwn\x07\n+[b]ok[/b]\n"))
     assert [r.text for r in rows_][-2:] == ["-\u241b]0;pwn\u2407", "+[b]ok[/b]"]

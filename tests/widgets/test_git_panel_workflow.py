@@ -196,7 +196,7 @@ async def test_recent_commits_are_shown_under_the_files_and_follow_head(
         await panel.refresh_status()
         await refreshed(pilot, panel, n - 1)
         await wait_for(pilot, lambda: recent.commits and recent.commits[0].summary.startswith("[bold"))
-        assert "[bold red]x\u241b[31m" in str(recent.render()).split("\n")[1]
+        assert "[bold red]x\\x1b[31m" in str(recent.render()).split("\n")[1]
 
 
 # -- untracked folders -----------------------------------------------------------------------------------------

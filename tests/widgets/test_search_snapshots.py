@@ -12,7 +12,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 
 from services.search import Match
-from widgets.search_view import SearchResults
+from widgets.search_results import SearchResults
 
 
 def _m(path: str, line: int, text: str, needle: str = "needle") -> Match:

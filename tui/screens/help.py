@@ -16,9 +16,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from services.text import safe_text
 from tui.registry import Entry, help_groups, pane_of
 from widgets.keys import Key, bindings
-from widgets.sandbox_table import safe_text
 
 collect_groups = help_groups  # the app's name for it
 

@@ -1,6 +1,6 @@
 """The Processes view (issue 13 §3): what runs in one sandbox right now, as htop shows it, and its listening ports.
 
-A screen over the workspace (shift+f12, palette "Processes") or the sandbox list (`p`). While shown it reads the
+A screen over the workspace (shift+f4, palette "Processes") or the sandbox list (`p`). While shown it reads the
 process tree and the ports every `REFRESH` seconds (a worker; readings stop while another screen is on top), sorted
 (F6 / s cycles CPU, memory, pid, age) and filtered as you type. `k` asks before sending TERM, and offers KILL when
 TERM did not end the process; the service refuses anything outside the sandbox. The ports table forwards a port to
@@ -12,7 +12,7 @@ fixed lists through it, since a live process list is never the same twice.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.text import Text
 from textual import events, work
@@ -22,7 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from services.errors import SandbenchError
-from services.models import SandboxInfo
+from services.models import SandboxInfo, SandboxState
 from services.processes import SORT_KEYS, PortInfo, ProcessInfo, matches, tree
 from services.sandbox_service import SandboxService
 from tui.footer import FittedFooter
@@ -105,6 +105,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         yield FittedFooter()
 
     def on_mount(self) -> None:
+        self.query_one(ProcessTable).type_into = self._type_into_filter
         self._title()
         self.reload()
         if self.refresh_every:
@@ -187,7 +188,13 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self._show()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#ps-filter", Input).focus()
+        self._type_into_filter("")
+
+    def _type_into_filter(self, text: str) -> None:
+        field = self.query_one(FilterInput)
+        self.set_focus(field)  # now, not after the keys already queued (see ProcessTable._on_key)
+        if text:
+            field.insert_text_at_cursor(text)
 
     # -- kill --------------------------------------------------------------------------------------------------
     def on_process_table_kill_requested(self, message: ProcessTable.KillRequested) -> None:
@@ -270,3 +277,14 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         await self.service.close_forward(self.info.id, port)
         tell(self, f"port {port} is no longer forwarded", timeout=3)
         self._show()
+
+
+def open_processes(node: Screen[Any], service: SandboxService, info: SandboxInfo | None) -> None:
+    """Show the Processes view of `info` over `node`'s screen (a sandbox that is not running has nothing to show;
+    None: no sandbox is selected, which the caller has said)."""
+    if info is None:
+        return
+    if info.state is not SandboxState.STARTED:
+        tell(node, f"{safe_text(info.name)} is {info.state}: nothing runs in it", timeout=3)
+        return
+    node.app.push_screen(ProcessesScreen(service, info))

@@ -35,6 +35,7 @@ from services.config import Config
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, LIST_KEYS, bindings
+from tui.list_metrics import CpuSampled, ListCpu
 from tui.messages import (
     DoctorReported,
     LifecycleDone,
@@ -88,6 +89,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._run_doctor_at_mount = doctor
         self.workspaces = workspaces  # the app's live workspaces: marked in the table, asked about before ending
         self._unwatch: Callable[[], None] | None = None
+        self.cpu: ListCpu | None = None  # the CPU% sparklines' watches (tui/list_metrics.py)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -107,6 +109,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def on_mount(self) -> None:
         self.query_one(SandboxTable).focus()
         self._unsubscribe = self.service.subscribe(self._on_service_state)
+        self.cpu = ListCpu(self, self.service.metrics_sampler)
         if self.workspaces is not None:
             self._unwatch = self.workspaces.subscribe(self._sync_live)
         self.load()
@@ -124,12 +127,30 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
 
     def on_unmount(self) -> None:
+        if self.cpu is not None:
+            self.cpu.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
+
+    def _sync_cpu(self) -> None:
+        if self.cpu is not None:
+            self.cpu.sync()
+
+    def on_screen_suspend(self) -> None:
+        if self.cpu is not None:
+            self.cpu.pause()  # covered: its sandboxes are not looked at
+
+    def on_screen_resume(self) -> None:
+        if self.cpu is not None:
+            self.cpu.resume()
+
+    def on_cpu_sampled(self, message: CpuSampled) -> None:
+        if self.cpu is not None:
+            self.cpu.draw(message.sandbox_id)
 
     def _sync_live(self) -> None:
         """Mark the rows whose sandbox has a live workspace (in the background, or shown over this list)."""
@@ -228,6 +249,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if not self.showing_others:  # a listing that started before others were hidden again
             infos = [i for i in infos if self.service.owns(i)]
         table.set_sandboxes(infos)
+        self._sync_cpu()
         if not self.loaded:
             self.call_after_refresh(self._mount_footer)
         self.loaded = True
@@ -249,12 +271,14 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             # an intermediate event during our own action; the action's result row is authoritative
             return
         self.table.upsert(info)
+        self._sync_cpu()
         self._sync_empty()
         if message.note:
             tell(self, safe_text(message.note), timeout=3)
 
     def on_sandbox_removed(self, message: SandboxRemoved) -> None:
         self.table.remove_sandbox(message.sandbox_id)
+        self._sync_cpu()
         self._sync_empty()
         tell(self, f"deleted {safe_text(message.name)}", timeout=3)
 
@@ -521,16 +545,17 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         field.value = ""
         self.table.focus()
 
-    def action_processes(self) -> None:
-        from tui.screens.processes import ProcessesScreen
-
+    def action_timeline(self) -> None:
         info = self._selected()
-        if info is None:
-            return
-        if info.state is not SandboxState.STARTED:
-            tell(self, f"{safe_text(info.name)} is {info.state}: nothing runs in it", timeout=3)
-            return
-        self.app.push_screen(ProcessesScreen(self.service, info))
+        if info is not None:
+            from tui.screens.timeline import open_timeline_screen  # made on first use
+
+            open_timeline_screen(self.app, self.service, info.id, info.name)
+
+    def action_processes(self) -> None:
+        from tui.screens.processes import open_processes  # made on first use
+
+        open_processes(self, self.service, self._selected())
 
     def action_copy_id(self) -> None:
         info = self._selected()
@@ -561,6 +586,13 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def on_note(self, message: Note) -> None:
         tell(self, safe_text(message.text), timeout=3)
+
+    def action_metrics(self) -> None:
+        info = self._selected()
+        if info is not None:
+            from tui.screens.metrics import MetricsScreen  # made on first use
+
+            self.app.push_screen(MetricsScreen(self.service, info))
 
     def on_select_sandbox(self, message: SelectSandbox) -> None:
         table = self.table

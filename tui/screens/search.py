@@ -18,10 +18,11 @@ from textual.widgets import Footer, Static
 
 from services.sandbox_service import SandboxService
 from services.search import Match
+from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, SEARCH_KEYS, bindings
 from widgets.messages import ReportWorkerErrors
-from widgets.sandbox_table import safe_text
-from widgets.search_view import SearchResults, SearchView
+from widgets.search_results import SearchResults
+from widgets.search_view import SearchView
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen

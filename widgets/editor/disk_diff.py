@@ -17,7 +17,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from services.git_parse import DiffFile, encode, parse_diff, visible
+from services.git_parse import DiffFile, encode, parse_diff
+from services.text import safe_text
 from widgets.diff_view import DiffView
 from widgets.keys import Key, bindings
 
@@ -55,7 +56,7 @@ class DiskDiffScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(visible(self._title) + "  (escape: back)"), classes="diff-title")
+            yield Static(Text(safe_text(self._title) + "  (escape: back)"), classes="diff-title")
             yield DiffView(self._files)
 
     def on_mount(self) -> None:

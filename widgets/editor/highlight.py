@@ -51,6 +51,8 @@ from pygments.token import (
 )
 from pygments.util import ClassNotFound
 
+from services.text import same_columns
+
 Highlight = tuple[int, int | None, str]
 """One highlight within a line: start byte, end byte (None = to the end of the line), theme highlight name."""
 
@@ -265,29 +267,10 @@ def _generic_scan(lexer: Lexer, text: str) -> Iterator[Match]:
 
 # -- the per-document highlighter -----------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def display_text(line: str) -> str:
-    """What the editor shows for a line: C0/C1 control characters as visible symbols, one character each (so
-    columns still match the document). Sandbox text never reaches the terminal as escape sequences (DESIGN §5.7)."""
-    if not _CONTROL.search(line):
-        return line
-    return _CONTROL.sub(_control_picture, line)
-
-
-def _control_picture(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    if code < 0x20:
-        return chr(0x2400 + code)
-    if code == 0x7F:
-        return "\u2421"
-    return "\ufffd"
-
 
 def _byte_offsets(line: str) -> list[int] | None:
     """Character index → UTF-8 byte offset of the *displayed* line (None when they are equal: ASCII)."""
-    shown = display_text(line)
+    shown = same_columns(line)
     if shown.isascii():
         return None
     offsets = [0]

@@ -4,8 +4,9 @@ Owns: opening files (through `service.read_file` in a worker; binary, over-limit
 open as read-only views with a banner), dirty tracking and the tab marker, atomic saves with the file's mtime as
 a precondition (a `Conflict` asks: overwrite / reload / diff), reloading files changed on disk while clean,
 closing with a prompt, go to line, soft wrap; find / replace on the active buffer (the bar and the matching live
-in `find.py`, the diff with disk in `disk_diff.py`, a buffer's own edits in `buffer.py`). It stays one ~630-line
-widget because its load, save, conflict and close paths share the buffer table and its workers.
+in `find.py`, the diff with disk in `disk_diff.py`, a buffer's own edits in `buffer.py`).
+
+Size: one ~630-line widget, because its load, save, conflict and close paths share the buffer table and its workers.
 
 Follows DESIGN §7: service calls run in workers (`exit_on_error=False`, a group per concern); a loaded file comes
 back as a message whose handler builds the tab; failed workers, and errors caught here, go to the app's one error
@@ -58,7 +59,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
             Key("editor.find_next", "f3", "find_next", "Find next", "Jump to the next match"),
             Key("editor.find_prev", "shift+f3", "find_prev", "Find prev", "Jump to the previous match"),
             Key("editor.goto_line", "ctrl+g", "goto_line", "Go to line", "Jump to a line number"),
-            Key("editor.soft_wrap", "f9,alt+z", "toggle_wrap", "Wrap", "Toggle soft wrap of long lines"),
+            Key("editor.soft_wrap", "alt+z", "toggle_wrap", "Wrap", "Toggle soft wrap of long lines"),
             Key("editor.next_tab", "ctrl+pagedown", "next_tab", "Next tab", "Show the next tab"),
             Key("editor.prev_tab", "ctrl+pageup", "prev_tab", "Prev tab", "Show the previous tab"),
         )

@@ -17,7 +17,8 @@ from textual.widgets.option_list import Option
 from services.errors import SandbenchError
 from services.git import GitService
 from services.git_errors import BranchNotMerged
-from services.git_parse import Branch, visible
+from services.git_parse import Branch
+from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.git.status_list import plain
 from widgets.keys import Key, bindings
@@ -135,7 +136,7 @@ class BranchScreen(ReportWorkerErrors, ModalScreen[None]):
             tell(self, "cannot delete the branch you are on: switch first", title="Git", severity="warning")
             return
         ok = await self.app.push_screen_wait(
-            ConfirmDialog("Delete branch", f"Delete branch {visible(b.name)}?", confirm="Delete", danger=True)
+            ConfirmDialog("Delete branch", f"Delete branch {safe_text(b.name)}?", confirm="Delete", danger=True)
         )
         if not ok:
             return
@@ -145,7 +146,7 @@ class BranchScreen(ReportWorkerErrors, ModalScreen[None]):
             force = await self.app.push_screen_wait(
                 ConfirmDialog(
                     "Not merged",
-                    f"{visible(b.name)} has commits no other branch has. Delete it anyway and lose them?",
+                    f"{safe_text(b.name)} has commits no other branch has. Delete it anyway and lose them?",
                     confirm="Delete anyway",
                     danger=True,
                 )

@@ -26,7 +26,8 @@ from textual.widgets import Static
 from services.errors import FileNotFound, SandbenchError
 from services.git import GitService
 from services.git_conflicts import Choice, Chunk, ConflictHunk, hunks, parse_conflicts, resolve
-from services.git_parse import decode, encode, visible
+from services.git_parse import decode, encode
+from services.text import content, safe_text
 from widgets.dialogs import ConfirmDialog
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report, tell
@@ -122,7 +123,7 @@ class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
 
     # -- showing -------------------------------------------------------------------------------------------
     def _title(self) -> Text:
-        t = Text.assemble(("conflicts: ", "bold"), Text(visible(self.path)))
+        t = Text.assemble(("conflicts: ", "bold"), Text(safe_text(self.path)))
         if self.hunks:
             t.append(f"  {len(self.choices)}/{len(self.hunks)} decided", style="green" if self.done else "yellow")
             t.append(f"  · conflict {self.current + 1}", style="grey62")
@@ -142,7 +143,7 @@ class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
         def line(text: str, style: Style | str = "", mark: bool = False) -> None:
             nonlocal lines
             body.append("▌" if mark else " ", style=MARK if mark else "")
-            body.append(visible(text.rstrip("\r\n"), tabs=4) or " ", style=style)
+            body.append(content(text.rstrip("\r\n"), tabs=4) or " ", style=style)
             body.append("\n")
             lines += 1
 
@@ -259,7 +260,7 @@ class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
         except SandbenchError as exc:
             report(self, exc)
             return
-        tell(self, f"{visible(self.path)}: resolved and staged", title="Git")
+        tell(self, f"{safe_text(self.path)}: resolved and staged", title="Git")
         if self.on_change:
             self.on_change()
         self.dismiss(None)

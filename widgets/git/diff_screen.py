@@ -16,7 +16,8 @@ from textual.widgets import Static
 
 from services.errors import SandbenchError
 from services.git import GitService
-from services.git_parse import DiffFile, FileStatus, visible
+from services.git_parse import DiffFile, FileStatus
+from services.text import safe_text
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView
 from widgets.git.status_list import plain
@@ -149,7 +150,7 @@ class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
             return
         ok = await self.app.push_screen_wait(
             ConfirmDialog(
-                "Discard hunk", f"Throw away this change to {visible(file.path)}?", confirm="Discard", danger=True
+                "Discard hunk", f"Throw away this change to {safe_text(file.path)}?", confirm="Discard", danger=True
             )
         )
         if not ok:

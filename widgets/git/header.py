@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from services.git_parse import GitStatus, visible
+from services.git_parse import GitStatus
+from services.text import safe_text
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class _Part:
 
 
 def plain(text: str, style: str = "") -> Text:
-    return Text(visible(text), style=style)
+    return Text(safe_text(text), style=style)
 
 
 def _parts(status: GitStatus, merging: bool) -> tuple[Text, list[_Part]]:

@@ -39,9 +39,10 @@ from textual.widgets import Static
 from services.errors import SandbenchError
 from services.git import GitService
 from services.git_errors import MissingIdentity, NotARepository, NoUpstream
-from services.git_parse import DiffFile, GitStatus, visible
+from services.git_parse import DiffFile, GitStatus
 from services.git_remote import CACHE_DIR
 from services.sandbox_service import SandboxService
+from services.text import safe_text
 from services.watch import ChangeBatch, Mode, WorkspaceWatcher
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.git.branches import BranchScreen
@@ -401,7 +402,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
             return
         left = await markers_left(self.git, e.path) if row.section == "conflicts" else 0
         if left and not await self.app.push_screen_wait(
-            ConfirmDialog("Still conflicted", f"{visible(e.path)} has {left} conflicts left: mark it resolved?")
+            ConfirmDialog("Still conflicted", f"{safe_text(e.path)} has {left} conflicts left: mark it resolved?")
         ):
             return
         await self._run("staging", lambda: self.git.stage(e.path))
@@ -446,7 +447,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
             else "throw away its unstaged changes"
         )
         ok = await self.app.push_screen_wait(
-            ConfirmDialog("Discard changes", f"{visible(e.path)}: {what}?", confirm="Discard", danger=True)
+            ConfirmDialog("Discard changes", f"{safe_text(e.path)}: {what}?", confirm="Discard", danger=True)
         )
         if ok:
             await self._run("discarding", lambda: self.git.discard(e, include_staged=everything))
@@ -536,7 +537,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
                         raise NoUpstream("no remote to push to: add one in the terminal (git remote add)") from None
                     remote = "origin" if "origin" in remotes else remotes[0]
                     ok = await self.app.push_screen_wait(
-                        ConfirmDialog("Set upstream", f"This branch has no upstream. Push it to {visible(remote)}?")
+                        ConfirmDialog("Set upstream", f"This branch has no upstream. Push it to {safe_text(remote)}?")
                     )
                     if not ok:
                         return

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual.widgets import Static
 
-from services.git_parse import Commit, visible
+from services.git_parse import Commit
+from services.text import safe_text
 
 RECENT = 5  # commits read; fewer are shown when the pane is short
 
@@ -37,7 +38,7 @@ def commit_row(c: Commit, width: int, now: datetime) -> Text:
     age = relative_age(c.author_time, now)
     head = Text(c.oid[:7], style="yellow")
     room = width - head.cell_len - 1 - len(age) - 1
-    subject = Text(visible(c.summary))
+    subject = Text(safe_text(c.summary))
     if room < 1:
         line = Text.assemble(head, " ", (age, "grey62"))
     else:

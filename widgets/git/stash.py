@@ -16,7 +16,8 @@ from textual.widgets.option_list import Option
 
 from services.errors import SandbenchError
 from services.git import GitService
-from services.git_parse import Stash, visible
+from services.git_parse import Stash
+from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.git.status_list import plain
 from widgets.keys import Key, bindings
@@ -128,7 +129,7 @@ class StashScreen(ReportWorkerErrors, ModalScreen[None]):
             return
         ok = await self.app.push_screen_wait(
             ConfirmDialog(
-                "Drop stash", f"Delete {st.ref} ({visible(st.message)[:80]}) for good?", confirm="Drop", danger=True
+                "Drop stash", f"Delete {st.ref} ({safe_text(st.message)[:80]}) for good?", confirm="Drop", danger=True
             )
         )
         if ok:

@@ -14,10 +14,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from services.git_parse import FileStatus, GitStatus, visible
+from services.git_parse import FileStatus, GitStatus
+from services.text import safe_text
+from widgets.cursor_list import CursorList
 from widgets.keys import Key, bindings
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
@@ -31,7 +32,7 @@ SECTION_TITLES: dict[Section, str] = {
 
 def plain(text: str, style: str | Style = "") -> Text:
     """Sandbox text as a renderable: controls made visible, never parsed as markup."""
-    return Text(visible(text), style=style)
+    return Text(safe_text(text), style=style)
 
 
 # -- the file list ---------------------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ LETTER_STYLE = {
 }
 
 
-class StatusList(ScrollView, can_focus=True):
+class StatusList(CursorList, can_focus=True):
     """The changed files, by section, with a cursor. Line API: thousands of rows cost nothing until seen."""
 
     DEFAULT_CSS = """
@@ -59,25 +60,21 @@ class StatusList(ScrollView, can_focus=True):
     """
     BINDINGS = bindings(
         (
-            Key("git.cursor_down", "down,j", "cursor(1)", "Down", "Next file", show=False, palette=False, help=False),
-            Key("git.cursor_up", "up,k", "cursor(-1)", "Up", "Previous file", show=False, palette=False, help=False),
+            Key("git.cursor_down", "down,j", "cursor_down", "Down", "Next file", show=False, palette=False, help=False),
+            Key("git.cursor_up", "up,k", "cursor_up", "Up", "Previous file", show=False, palette=False, help=False),
             Key(
                 "git.page_down",
                 "pagedown",
-                "cursor(10)",
+                "page_down",
                 "Page down",
                 "Ten files down",
                 show=False,
                 palette=False,
                 help=False,
             ),
-            Key(
-                "git.page_up", "pageup", "cursor(-10)", "Page up", "Ten files up", show=False, palette=False, help=False
-            ),
-            Key(
-                "git.first", "home", "cursor(-1000000000)", "First", "First file", show=False, palette=False, help=False
-            ),
-            Key("git.last", "end", "cursor(1000000000)", "Last", "Last file", show=False, palette=False, help=False),
+            Key("git.page_up", "pageup", "page_up", "Page up", "Ten files up", show=False, palette=False, help=False),
+            Key("git.first", "home", "first", "First", "First file", show=False, palette=False, help=False),
+            Key("git.last", "end", "last", "Last", "Last file", show=False, palette=False, help=False),
         )
     )
 
@@ -100,7 +97,9 @@ class StatusList(ScrollView, can_focus=True):
         old_index = self.cursor
         self.rows = rows
         self._cache.clear()
-        width = max((len(visible(r.entry.path)) + 8 + len(r.entry.orig_path or "") for r in rows if r.entry), default=0)
+        width = max(
+            (len(safe_text(r.entry.path)) + 8 + len(r.entry.orig_path or "") for r in rows if r.entry), default=0
+        )
         self.virtual_size = Size(max(width, 20), len(rows))
         self.cursor = -1
         if old is not None:
@@ -109,16 +108,9 @@ class StatusList(ScrollView, can_focus=True):
                     self.cursor = i
                     break
         if self.cursor < 0:
-            self.cursor = self._nearest(max(old_index, 0))
+            self.cursor = self.nearest_selectable(max(old_index, 0)) if rows else -1
         self.refresh()
         self.post_message(self.Highlighted(self.selected))
-
-    def _nearest(self, index: int) -> int:
-        entries = [i for i, r in enumerate(self.rows) if r.entry is not None]
-        if not entries:
-            return -1
-        after = [i for i in entries if i >= index]
-        return after[0] if after else entries[-1]
 
     @property
     def selected(self) -> Row | None:
@@ -126,34 +118,26 @@ class StatusList(ScrollView, can_focus=True):
             return self.rows[self.cursor]
         return None
 
-    def action_cursor(self, delta: int) -> None:
-        entries = [i for i, r in enumerate(self.rows) if r.entry is not None]
-        if not entries:
-            return
-        pos = entries.index(self.cursor) if self.cursor in entries else 0
-        new = entries[max(0, min(len(entries) - 1, pos + delta))]
-        self.select_index(new)
+    def row_count(self) -> int:
+        return len(self.rows)
 
-    def select_index(self, index: int) -> None:
-        for i in (self.cursor, index):
+    def selectable(self, index: int) -> bool:
+        return self.rows[index].entry is not None  # a section's title is not a file
+
+    @property
+    def page_rows(self) -> int:
+        return 10  # files, not screen rows: the titles between sections are skipped
+
+    def cursor_moved(self, old: int, new: int) -> None:
+        for i in (old, new):
             self._cache.pop(i, None)
-        self.cursor = index
-        self.scroll_to_region_of(index)
         self.refresh()
         self.post_message(self.Highlighted(self.selected))
-
-    def scroll_to_region_of(self, index: int) -> None:
-        height = self.scrollable_content_region.height or 1
-        top = self.scroll_offset.y
-        if index < top:
-            self.scroll_to(y=index, animate=False)
-        elif index >= top + height:
-            self.scroll_to(y=index - height + 1, animate=False)
 
     def select_path(self, path: str, section: Section | None = None) -> bool:
         for i, r in enumerate(self.rows):
             if r.entry is not None and r.entry.path == path and (section is None or r.section == section):
-                self.select_index(i)
+                self.move_cursor(i)
                 return True
         return False
 

@@ -1,0 +1,481 @@
+"""The Timeline of one sandbox: its entries of the audit log, typed, newest first, followed live (DESIGN §8 "The audit
+log is the timeline"; issue 13 §2). UI-free: the app's Timeline view and tests read it.
+
+The audit log (`services/audit.py`, `config.audit_log`) is one JSON line per service operation, appended with
+O_APPEND by every process of the data dir: the app, the CLI and `sandbench serve` (whose agents' token identities
+are the entries' `who`). `TimelineReader` reads it for one sandbox:
+
+- **bounded**: `load()` reads at most the last `max_bytes` of the file and keeps at most `max_entries` entries of
+  the sandbox; `older` says how many of its entries are not shown (those before the window are counted, not parsed,
+  by scanning the skipped prefix for the sandbox's id in fixed-size chunks, up to `COUNT_LIMIT` bytes).
+- **robust**: a torn last line (a writer mid-append) waits for the rest; a line that is not a JSON object, or has
+  fields of the wrong type, is skipped and counted (`garbage`), never raised; a line longer than `LINE_MAX` is
+  dropped. Every string shown comes from here already made printable (`safe_text`): sandbox text never reaches a
+  terminal as escapes, and the view renders it as `rich.text.Text`, never markup.
+- **live**: `poll()` returns the entries appended since the last read (from a byte offset: a `stat` and, when the
+  file grew, one bounded read), so any process's appends arrive within one poll interval; `follow()` polls every
+  `interval` seconds (0.25 s default). A truncated or replaced file (rotation) is read again from its start.
+
+Who may read: `open_timeline` checks the caller may see the sandbox (`SandboxService.get`: its owner, or others'
+read-only where the config allows) before anything is read, and the reader only ever yields that sandbox's entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from services.git_parse import DiffFile, Hunk
+from services.text import safe_text
+
+if TYPE_CHECKING:
+    from services.checkpoints.changes import Change
+    from services.checkpoints.store import Checkpoint
+    from services.sandbox_service import SandboxService
+
+Kind = Literal["exec", "file", "git", "lifecycle", "checkpoint", "terminal", "other"]
+KINDS: tuple[Kind, ...] = ("exec", "file", "git", "lifecycle", "checkpoint", "terminal", "other")
+
+MAX_BYTES = 4 * 1024 * 1024  # the tail of the log `load()` reads
+MAX_ENTRIES = 5000  # entries of one sandbox kept in memory
+POLL_BYTES = 1024 * 1024  # read per poll at most; a burst beyond it is skipped and counted
+LINE_MAX = 64 * 1024  # an audit line is a few hundred bytes; anything this long is not one
+COUNT_LIMIT = 256 * 1024 * 1024  # the skipped prefix scanned to count older entries
+CHUNK = 1024 * 1024
+WHAT_MAX = 400  # characters of a row's "what"
+
+FILE_OPS = {"write", "move", "mkdir", "read", "stat", "list", "search", "list-files"}
+READ_OPS = {"read", "stat", "list", "search", "list-files", "terminal-list"}  # looks, not changes
+CHECKPOINT_OPS = {"checkpoint", "restore"}
+TERMINAL_OPS = {"terminal", "terminal-list", "terminal-attach"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit line of the sandbox, typed. `key` (the line's byte offset in the file) is stable and unique."""
+
+    key: int
+    ts: float
+    who: str
+    op: str
+    kind: Kind
+    what: str  # one printable line: argv (shlex-joined), a path, a git command, a lifecycle op
+    outcome: str
+    sandbox: str
+    path: str | None = None
+    ms: float | None = None
+    exit: int | None = None
+    before: str | None = None
+    after: str | None = None
+    output: str | None = None
+    internal: bool = False  # the app's own read-only probes, and reads: hidden unless asked for
+    argv: tuple[str, ...] = ()  # as recorded (already redacted by the writer), made printable
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    def text(self) -> str:
+        """What the text filter searches: who, kind, op, what and outcome."""
+        return f"{self.who} {self.kind} {self.op} {self.what} {self.outcome}".lower()
+
+
+def _str(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    return safe_text(value) if isinstance(value, str) else None
+
+
+def _num(raw: dict[str, Any], key: str) -> float | None:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= WHAT_MAX else text[: WHAT_MAX - 1] + "…"
+
+
+def kind_of(op: str, path: str | None, program: str | None) -> Kind:
+    if op == "exec":
+        return "git" if program == "git" else "exec"
+    if op in CHECKPOINT_OPS:
+        return "checkpoint"
+    if op in TERMINAL_OPS:
+        return "terminal"
+    if op in FILE_OPS or (op == "delete" and path is not None):
+        return "file"
+    if op in {"create", "start", "stop", "archive", "delete", "snapshot", "fork", "adopt"} or op.startswith(
+        ("auto-", "set-")
+    ):
+        return "lifecycle"
+    return "other"
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def parse_line(line: bytes, key: int, sandbox_id: str) -> Entry | None:
+    """The entry of one audit line if it is a well-formed line of `sandbox_id`, else None (never raises)."""
+    raw = _decode(line)
+    if raw is None or raw.get("sandbox") != sandbox_id:
+        return None
+    return entry_of(raw, key, sandbox_id)
+
+
+def entry_of(raw: dict[str, Any], key: int, sandbox_id: str) -> Entry | None:
+    """The typed entry of a decoded audit line, or None when its fields are not what an audit line holds."""
+    op, who, ts = raw.get("op"), raw.get("who"), _num(raw, "ts")
+    if not isinstance(op, str) or not isinstance(who, str) or ts is None:
+        return None
+    path, dest, program, name = _str(raw, "path"), _str(raw, "dest"), _str(raw, "program"), _str(raw, "name")
+    argv_raw = raw.get("argv")
+    argv = (
+        tuple(safe_text(a) for a in argv_raw)
+        if isinstance(argv_raw, list) and argv_raw and all(isinstance(a, str) for a in argv_raw)
+        else ()
+    )
+    kind = kind_of(op, path, program)
+    exit_raw = raw.get("exit")
+    return Entry(
+        key=key,
+        ts=ts,
+        who=safe_text(who),
+        op=safe_text(op),
+        kind=kind,
+        what=_short(_what(op, kind, argv, program, path, dest, name)),
+        outcome=_str(raw, "outcome") or "ok",
+        sandbox=sandbox_id,
+        path=path,
+        ms=_num(raw, "ms"),
+        exit=exit_raw if isinstance(exit_raw, int) and not isinstance(exit_raw, bool) else None,
+        before=_str(raw, "before"),
+        after=_str(raw, "after"),
+        output=_str(raw, "output"),
+        internal=raw.get("internal") is True or op in READ_OPS,
+        argv=argv,
+    )
+
+
+def _what(
+    op: str,
+    kind: Kind,
+    argv: tuple[str, ...],
+    program: str | None,
+    path: str | None,
+    dest: str | None,
+    name: str | None,
+) -> str:
+    if kind in ("exec", "git"):
+        # argv is already printable (safe_text); shlex.join quotes what a shell would split, for display only
+        command = shlex.join(argv) if argv else (program or "?")
+        return f"{command}  (in {path})" if path else command
+    if kind == "file":
+        if op == "move":
+            return f"move {path or '/'} → {dest or '?'}"
+        return f"{op} {path or '/'}"
+    if kind == "checkpoint":
+        return " ".join(p for p in (op, name, path) if p)
+    if kind == "terminal":
+        label = {"terminal": "open terminal", "terminal-attach": "attach terminal", "terminal-list": "list terminals"}
+        return label.get(op, op) + (f" in {path}" if path else "")
+    return " ".join(p for p in (op, name) if p)
+
+
+@dataclass
+class Page:
+    """What `load` found: entries newest first, and what is not shown."""
+
+    entries: list[Entry]
+    older: int = 0  # entries of the sandbox before those shown (outside the window or over `max_entries`)
+    older_capped: bool = False  # the count stopped at COUNT_LIMIT bytes: "more than `older`"
+    garbage: int = 0  # lines that were not audit entries (torn, corrupt, over-long)
+
+
+@dataclass
+class TimelineReader:
+    path: Path
+    sandbox_id: str
+    max_bytes: int = MAX_BYTES
+    max_entries: int = MAX_ENTRIES
+    garbage: int = 0
+    skipped: int = 0  # entries of the sandbox a poll skipped (a burst over POLL_BYTES), counted as for `older`
+    _offset: int = 0
+    _inode: tuple[int, int] | None = None
+    _pending: bytes = b""
+    _pending_at: int = 0
+    _needle: bytes = field(init=False, default=b"")
+    _id: bytes = field(init=False, default=b"")
+
+    def __post_init__(self) -> None:
+        self._id = json.dumps(self.sandbox_id, ensure_ascii=True).encode()
+        # how json.dumps writes the field (audit.py: default separators, ensure_ascii): cheap to count in bulk
+        self._needle = b'"sandbox": ' + self._id
+
+    # -- the first read ------------------------------------------------------------------------------------
+    def load(self) -> Page:
+        """The newest entries (at most `max_entries`, from the last `max_bytes`), newest first."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            self._offset, self._inode, self._pending = 0, None, b""
+            return Page([])
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            size = st.st_size
+            start = max(0, size - self.max_bytes)
+            f.seek(start)
+            data = f.read(size - start)
+            self._offset = start + len(data)
+            start, data = _line_start(start, data)
+            begin = max(0, start - COUNT_LIMIT)
+            older, capped = self._count(f, begin, start), begin > 0
+        self._inode = (st.st_dev, st.st_ino)
+        self._pending = b""
+        entries = self._parse(data, start)
+        if len(entries) > self.max_entries:
+            older += len(entries) - self.max_entries
+            entries = entries[-self.max_entries :]
+        entries.reverse()
+        return Page(entries, older, capped, self.garbage)
+
+    def _count(self, f: Any, begin: int, end: int) -> int:
+        """Lines naming the sandbox in bytes `begin`..`end` of the file, counted in fixed-size chunks, not parsed."""
+        f.seek(begin)
+        count, tail = 0, b""
+        pos = begin
+        while pos < end:
+            chunk = f.read(min(CHUNK, end - pos))
+            if not chunk:
+                break
+            pos += len(chunk)
+            buf = tail + chunk
+            count += buf.count(self._needle)
+            # the tail is shorter than the needle: an occurrence across two chunks is counted once, in the next
+            tail = buf[-(len(self._needle) - 1) :]
+        return count
+
+    def _parse(self, data: bytes, start: int) -> list[Entry]:
+        """Entries of complete lines in `data` (read from byte `start`); an unfinished last line is kept pending."""
+        out: list[Entry] = []
+        pos = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self._pending, self._pending_at = data[pos:], start + pos
+                if len(self._pending) > LINE_MAX:
+                    self._pending, self.garbage = b"", self.garbage + 1
+                break
+            self._take(data[pos:nl], start + pos, out)
+            pos = nl + 1
+        return out
+
+    def _take(self, line: bytes, key: int, out: list[Entry]) -> None:
+        if not line.strip():
+            return
+        if len(line) > LINE_MAX:
+            self.garbage += 1
+            return
+        if self._id not in line:
+            return  # another sandbox's line (or none's): not parsed at all
+        raw = _decode(line)
+        if raw is None:
+            # a line torn by a writer that died mid-append runs into the next one: keep the next one
+            at = line.rfind(b'{"ts": ')
+            raw = _decode(line[at:]) if at > 0 else None
+            self.garbage += 1
+            if raw is None:
+                return
+            key += at
+        if raw.get("sandbox") != self.sandbox_id:
+            return
+        entry = entry_of(raw, key, self.sandbox_id)
+        if entry is None:
+            self.garbage += 1
+        else:
+            out.append(entry)
+
+    # -- following -----------------------------------------------------------------------------------------
+    def poll(self) -> list[Entry]:
+        """Entries appended since the last read, newest first (empty when nothing was appended)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return []
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if (self._inode is not None and (st.st_dev, st.st_ino) != self._inode) or st.st_size < self._offset:
+                # replaced or truncated: read it again from its start
+                self._offset, self._pending = 0, b""
+            self._inode = (st.st_dev, st.st_ino)
+            if st.st_size == self._offset:
+                return []
+            start = self._offset
+            burst = st.st_size - start > POLL_BYTES
+            skip_to = st.st_size - POLL_BYTES if burst else start
+            f.seek(skip_to)
+            data = f.read(st.st_size - skip_to)
+            self._offset = skip_to + len(data)
+            if burst:
+                # a burst bigger than one read: keep its newest part (from a line's start), count the rest
+                skip_to, data = _line_start(skip_to, data)
+                self.skipped += self._count(f, start, skip_to) + (1 if self._needle in self._pending else 0)
+                self._pending = b""
+        if self._pending:
+            data, skip_to = self._pending + data, self._pending_at
+            self._pending = b""
+        entries = self._parse(data, skip_to)
+        entries.reverse()
+        return entries
+
+    async def follow(self, interval: float = 0.25) -> AsyncIterator[list[Entry]]:
+        """Batches of new entries (newest first) as they are appended, by any process. Cancel to stop."""
+        while True:
+            await asyncio.sleep(interval)
+            batch = await asyncio.to_thread(self.poll)
+            if batch:
+                yield batch
+
+
+def _line_start(start: int, data: bytes) -> tuple[int, bytes]:
+    """`data` read from byte `start` > 0 begins mid-line (that line's head is outside the read): from the next line."""
+    if start == 0:
+        return start, data
+    nl = data.find(b"\n")
+    if nl < 0:
+        return start + len(data), b""
+    return start + nl + 1, data[nl + 1 :]
+
+
+async def open_timeline(
+    service: SandboxService, sandbox_id: str, *, max_bytes: int = MAX_BYTES, max_entries: int = MAX_ENTRIES
+) -> TimelineReader:
+    """A reader of `sandbox_id`'s timeline, once the caller may see that sandbox (raises `SandboxNotFound` else)."""
+    await service.get(sandbox_id)
+    return TimelineReader(service.config.audit_log, sandbox_id, max_bytes=max_bytes, max_entries=max_entries)
+
+
+# -- filtering ---------------------------------------------------------------------------------------------------
+# the short names the view's kind column shows, and a plural or two people type
+KIND_ALIASES = {"life": "lifecycle", "ckpt": "checkpoint", "term": "terminal", "files": "file", "commands": "exec"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`who:NAME` / `kind:KIND` terms and free text (every word must appear), as typed in the view's filter."""
+
+    who: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    words: tuple[str, ...] = ()
+    internal: bool = False  # show the app's own probes and reads too
+
+    @classmethod
+    def parse(cls, text: str, *, internal: bool = False) -> Filter:
+        who: set[str] = set()
+        kinds: set[str] = set()
+        words: list[str] = []
+        for term in text.split():
+            low = term.lower()
+            if low.startswith("who:") and len(term) > 4:
+                who.add(low[4:])
+            elif low.startswith("kind:") and len(term) > 5:
+                kinds.add(KIND_ALIASES.get(low[5:], low[5:]))
+            else:
+                words.append(low)
+        return cls(frozenset(who), frozenset(kinds), tuple(words), internal)
+
+    def matches(self, entry: Entry) -> bool:
+        if entry.internal and not self.internal:
+            return False
+        if self.who and entry.who.lower() not in self.who:
+            return False
+        if self.kinds and entry.kind not in self.kinds:
+            return False
+        text = entry.text()
+        return all(w in text for w in self.words)
+
+    def apply(self, entries: Iterable[Entry]) -> list[Entry]:
+        return [e for e in entries if self.matches(e)]
+
+
+# -- an entry's details --------------------------------------------------------------------------------------
+def checkpoint_before(entry: Entry, checkpoints: Sequence[Checkpoint]) -> Checkpoint | None:
+    """The checkpoint holding the state before `entry`: its own `before`, else the newest taken before its time."""
+    if entry.before:
+        for c in checkpoints:
+            if c.id == entry.before or c.id.startswith(entry.before):
+                return c
+    # an operation's line is written when it ends: `ts - ms` is when it began
+    began = entry.ts - (entry.ms or 0.0) / 1000.0
+    earlier = [c for c in checkpoints if c.created_at <= began]
+    return max(earlier, key=lambda c: c.created_at) if earlier else None
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(.*)$")
+_STATUS = {"added": "A", "deleted": "D", "modified": "M", "mode-changed": "T"}
+
+
+def diff_files(changes: Sequence[tuple[Change, list[str]]]) -> list[DiffFile]:
+    """`CheckpointService.diff_between`'s changes as the diff view's files (a change without hunks — binary, a
+    mode, a symlink, over the size limit — becomes a file with that line as its note)."""
+    out: list[DiffFile] = []
+    for change, lines in changes:
+        hunks: list[Hunk] = []
+        notes: list[str] = []
+        cur: tuple[str, int, int, int, int] | None = None
+        body: list[str] = []
+        for line in lines:
+            m = _HUNK.match(line)
+            if m:
+                if cur is not None:
+                    hunks.append(Hunk(cur[0], cur[1], cur[2], cur[3], cur[4], tuple(body)))
+                a, b, c, d = m.group(1), m.group(2), m.group(3), m.group(4)
+                cur = (line, int(a), int(b or 1), int(c), int(d or 1))
+                body = []
+            elif cur is not None and line[:1] in (" ", "+", "-", "\\"):
+                body.append(line)
+            elif line.startswith(("--- ", "+++ ")) and cur is None:
+                continue
+            else:
+                notes.append(line)
+        if cur is not None:
+            hunks.append(Hunk(cur[0], cur[1], cur[2], cur[3], cur[4], tuple(body)))
+        status = _STATUS.get(change.status, "M")
+        path = change.path
+        out.append(
+            DiffFile(
+                old_path=None if status == "A" else path,
+                new_path=None if status == "D" else path,
+                header=(f"diff --git a/{path} b/{path}",),
+                hunks=tuple(hunks),
+                binary=any(n.startswith("Binary files") for n in notes),
+                status=status,
+                note="; ".join(notes) or None,
+            )
+        )
+    return out
+
+
+OUTPUT_LIMIT = 256 * 1024  # bytes of a command's output the view shows
+
+
+def output_text(data: bytes, limit: int = OUTPUT_LIMIT) -> str:
+    """A command's output as printable lines: decoded leniently, escapes and controls made visible, bounded."""
+    cut = len(data) > limit
+    text = data[:limit].decode("utf-8", "replace").removesuffix("\n")  # a last newline ends a line, adds none
+    lines = [safe_text(line.replace("\t", "    ")) for line in text.replace("\r\n", "\n").split("\n")]
+    if cut:
+        lines.append(f"… ({len(data) - limit} more bytes not shown)")
+    return "\n".join(lines)

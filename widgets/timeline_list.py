@@ -1,0 +1,238 @@
+"""The Timeline's rows: one line per audit entry of a sandbox, newest first (issue 13 §2; data: services/timeline.py).
+
+A line-API list (`ScrollView.render_line`): only the rows on screen are drawn, so a timeline of thousands of
+entries costs one screenful. Columns: time, who, kind, what, duration, outcome; the what column takes the room
+left. Who: the person at the app shows as "you" (dim), anyone else — an agent's `serve` token identity — as its own
+name, bold, so an agent's work stands out from the user's.
+
+Live: `prepend` puts new entries at the top without moving the cursor off its entry (the cursor follows the entry,
+not the row number; the view scrolls by the rows added above it unless it shows the top). `set_filter` keeps the
+cursor on its entry when the entry still matches. Everything drawn is sandbox text made printable by the reader
+(`safe_text`) and drawn as segments, never markup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from services.timeline import Entry, Filter
+from widgets.cursor_list import scroll_row_into_view
+from widgets.keys import Key, bindings
+
+WHO_WIDTH = 10
+KIND_WIDTH = 5
+DUR_WIDTH = 6
+OUTCOME_WIDTH = 11
+# the service's error types (services/errors.py), as the outcome column says them
+ERRORS = {
+    "OperationTimeout": "timed out",
+    "NotRunning": "not running",
+    "PermissionDenied": "denied",
+    "SandboxNotFound": "not found",
+    "FileNotFound": "no such file",
+    "PathRejected": "bad path",
+    "InvalidInput": "invalid",
+    "TooLarge": "too large",
+    "Conflict": "conflict",
+    "ProviderError": "failed",
+    "error": "failed",
+}
+KIND_LABEL = {
+    "exec": "exec",
+    "git": "git",
+    "file": "file",
+    "lifecycle": "life",
+    "checkpoint": "ckpt",
+    "terminal": "term",
+    "other": "op",
+}
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    minutes, seconds = divmod(int(ms // 1000), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def outcome(entry: Entry) -> tuple[str, str]:
+    """The outcome column's text and its component class."""
+    if not entry.ok:
+        text = entry.outcome.removeprefix("error:")
+        return ("✗ " + ERRORS.get(text, text), "timeline--error")
+    if entry.exit not in (None, 0):
+        return (f"exit {entry.exit}", "timeline--warn")
+    return ("ok", "timeline--ok")
+
+
+def when(ts: float, now: float) -> str:
+    """HH:MM:SS for today's entries (local time), the month and day for older ones."""
+    local, today = time.localtime(ts), time.localtime(now)
+    if local[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%b %d", local).ljust(8)
+
+
+def _cell(text: str, width: int) -> str:
+    return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
+
+
+class TimelineList(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    TimelineList { height: 1fr; overflow-x: hidden; overflow-y: scroll; background: $surface; }
+    TimelineList > .timeline--cursor { background: $block-cursor-blurred-background; }
+    TimelineList:focus > .timeline--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    TimelineList > .timeline--dim { color: $text-muted; }
+    TimelineList > .timeline--agent { color: $text-accent; text-style: bold; }
+    TimelineList > .timeline--ok { color: $text-success; }
+    TimelineList > .timeline--warn { color: $text-warning; }
+    TimelineList > .timeline--error { color: $text-error; text-style: bold; }
+    TimelineList > .timeline--internal { color: $text-muted; text-style: italic; }
+    """
+    COMPONENT_CLASSES = {
+        "timeline--cursor",
+        "timeline--dim",
+        "timeline--agent",
+        "timeline--ok",
+        "timeline--warn",
+        "timeline--error",
+        "timeline--internal",
+    }
+    BINDINGS = bindings(
+        (
+            Key("timeline.down", "down,j", "move(1)", "Down", show=False, palette=False, help=False),
+            Key("timeline.up", "up,k", "move(-1)", "Up", show=False, palette=False, help=False),
+            Key("timeline.page_down", "pagedown", "page(1)", "Page down", show=False, palette=False, help=False),
+            Key("timeline.page_up", "pageup", "page(-1)", "Page up", show=False, palette=False, help=False),
+            Key(
+                "timeline.first", "home,g", "edge(0)", "Newest", "Go to the newest entry", show=False, group="Timeline"
+            ),
+            Key("timeline.last", "end,G", "edge(1)", "Oldest", "Go to the oldest entry", show=False, group="Timeline"),
+        )
+    )
+
+    class Highlighted(Message):
+        def __init__(self, entry: Entry | None) -> None:
+            super().__init__()
+            self.entry = entry
+
+    def __init__(self, identity: str, *, now: Callable[[], float] = time.time, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.identity = identity
+        self._now = now
+        self.all: list[Entry] = []  # newest first, unfiltered
+        self.rows: list[Entry] = []  # newest first, what the filter lets through
+        self.filter = Filter()
+        self.cursor = 0
+        self.footnote = ""  # "N older entries not shown": the last row when set
+        self.dropped = 0  # the oldest entries let go to keep at most `cap` while following
+
+    # -- content --------------------------------------------------------------------------------------------
+    @property
+    def current(self) -> Entry | None:
+        return self.rows[self.cursor] if self.rows else None
+
+    def set_entries(self, entries: Sequence[Entry], footnote: str = "") -> None:
+        self.all, self.footnote = list(entries), footnote
+        self._refilter(keep=None)
+
+    def set_filter(self, flt: Filter) -> None:
+        self.filter = flt
+        self._refilter(keep=self.current)
+
+    def prepend(self, entries: Sequence[Entry], cap: int | None = None) -> None:
+        """New entries (newest first) at the top; the cursor stays on its entry, on the same screen line."""
+        if not entries:
+            return
+        keep = self.current
+        self.all[:0] = entries
+        if cap is not None and len(self.all) > cap:
+            self.dropped += len(self.all) - cap
+            del self.all[cap:]
+        added = sum(1 for e in entries if self.filter.matches(e))
+        if not added:
+            return
+        at_top = self.scroll_y == 0 and (keep is None or self.cursor == 0)
+        self._refilter(keep=keep)
+        if not at_top:
+            self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
+        elif keep is not None and self.cursor >= self.size.height:
+            scroll_row_into_view(self, self.cursor)
+
+    def _refilter(self, keep: Entry | None) -> None:
+        self.rows = self.filter.apply(self.all)
+        if keep is not None:
+            index = next((i for i, e in enumerate(self.rows) if e.key == keep.key), None)
+            self.cursor = index if index is not None else min(self.cursor, max(0, len(self.rows) - 1))
+        else:
+            self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
+        size = Size(0, len(self.rows) + (1 if self.footnote else 0))
+        if size != self.virtual_size:
+            self.virtual_size = size
+        self.refresh()
+        self.post_message(self.Highlighted(self.current))
+
+    # -- keys -----------------------------------------------------------------------------------------------
+    def _move_to(self, index: int) -> None:
+        old = self.cursor
+        self.cursor = max(0, min(index, len(self.rows) - 1))
+        scroll_row_into_view(self, self.cursor)
+        self.refresh()
+        if self.cursor != old:
+            self.post_message(self.Highlighted(self.current))
+
+    def action_move(self, step: int) -> None:
+        self._move_to(self.cursor + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self.cursor + step * max(1, self.size.height - 1))
+
+    def action_edge(self, end: int) -> None:
+        self._move_to(len(self.rows) - 1 if end else 0)
+
+    # -- drawing --------------------------------------------------------------------------------------------
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        index = int(self.scroll_y) + y
+        if index >= len(self.rows):
+            if index == len(self.rows) and (self.footnote or not self.rows):
+                text = self.footnote or "nothing here yet (or nothing the filter lets through)"
+                return Strip([Segment(" " + text, base + self._style("timeline--dim"))]).crop_extend(0, width, base)
+            return Strip.blank(width, base)
+        entry = self.rows[index]
+        style = base + self._style("timeline--cursor") if index == self.cursor else base
+        dim = style + self._style("timeline--dim")
+        mine = entry.who == self.identity
+        who = _cell("you" if mine else entry.who, WHO_WIDTH)
+        out_text, out_class = outcome(entry)
+        room = max(8, width - (8 + 1 + WHO_WIDTH + 1 + KIND_WIDTH + 1 + 1 + DUR_WIDTH + 1 + OUTCOME_WIDTH))
+        what_style = style + self._style("timeline--internal") if entry.internal else style
+        segments = [
+            Segment(when(entry.ts, self._now()) + " ", dim),
+            Segment(who + " ", dim if mine else style + self._style("timeline--agent")),
+            Segment(_cell(KIND_LABEL.get(entry.kind, entry.kind), KIND_WIDTH) + " ", dim),
+            Segment(_cell(entry.what, room) + " ", what_style),
+            Segment(duration(entry.ms).rjust(DUR_WIDTH) + " ", dim),
+            Segment(_cell(out_text, OUTCOME_WIDTH), style + self._style(out_class)),
+        ]
+        return Strip(segments).crop_extend(0, width, style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.refresh()
