@@ -2,6 +2,7 @@
 snapshot of the same tree, all in the same run.
 
     .venv/bin/python -m bench.checkpoint            # BENCH_CKPT_MIB=... sets the tree's size (default 300)
+    BENCH_CKPT_PHASES=auto .venv/bin/python -m bench.checkpoint   # only the automatic-checkpoint phase
 
 Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - first_checkpoint_ms vs git_first_commit_ms (`git add -A && git commit -q` in a copy of the tree): ratio
@@ -12,6 +13,11 @@ Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - changes_ms vs git_status_ms (`git status --porcelain` of the same change)
 - restore_10_ms: `restore NAME CKPT PATH x10` (its checkpoint of the current state first included)
 - rollback_10_ms (whole restore, 10 files differ) vs git_checkout_10_ms (`git checkout HEAD~1 -- the 10`)
+- automatic checkpoints around an exec (`auto_checkpoint = true`), what they add to the same exec without them
+  (exec_plain_ms, `true`), against auto_git_status_ms (`git status --porcelain` of the copy, same rounds):
+  auto_added_first_ms (the first command after another process ran in the sandbox: a scan before and after),
+  auto_added_next_ms (the next command, back to back: the scan before is skipped), auto_added_write_ms (a next
+  command that changes one file: the scan after and a checkpoint); each `_vs_git_status`
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import dataclasses
 
 from services.config import Config
 from services.local.provider import LocalProvider
@@ -99,6 +107,39 @@ def change(roots: list[Path], rels: list[str], tag: str) -> int:
     return changed
 
 
+async def auto_phase(provider: LocalProvider, config: Config, plain: SandboxService, box: str, copy: Path) -> None:
+    svc = SandboxService(provider, dataclasses.replace(config, auto_checkpoint=True))
+    cps = svc.checkpoints
+    if cps.store.head(box) is None:
+        await cps.create(box, "base")
+    target = "node_modules/pkg1/lib/f1.js"
+    await svc.exec(box, ["true"])  # warm: the first scan after a checkpoint re-reads its racy entries
+    base, first, nxt, write, gst = [], [], [], [], []
+
+    async def exec_ms(s: SandboxService, argv: list[str]) -> float:
+        t0 = time.perf_counter()
+        r = await s.exec(box, argv)
+        assert r.exit_code == 0, r.stderr
+        return (time.perf_counter() - t0) * 1000
+
+    skipped = svc.counters["auto-checkpoint.before-skipped"]
+    for r in range(5):
+        base.append(await exec_ms(plain, ["true"]))  # another process ran: the next command scans before
+        first.append(await exec_ms(svc, ["true"]))
+        nxt.append(await exec_ms(svc, ["true"]))
+        write.append(await exec_ms(svc, ["sh", "-c", f"echo r{r} >> {target}"]))
+        gst.append(timed(run, [*GIT, "status", "--porcelain"], copy))
+    m = statistics.median
+    emit("exec_plain_ms", m(base), "ms")
+    emit("auto_git_status_ms", m(gst), "ms")
+    for name, xs in (("first", first), ("next", nxt), ("write", write)):
+        added = max(0.0, m(xs) - m(base))
+        emit(f"auto_added_{name}_ms", added, "ms")
+        emit(f"auto_added_{name}_vs_git_status", added / m(gst), "x")
+    emit("auto_before_scans_skipped", svc.counters["auto-checkpoint.before-skipped"] - skipped, "of 10")
+    svc.audit.close()
+
+
 async def main() -> None:
     total_mib = int(os.environ.get("BENCH_CKPT_MIB", "300"))
     home = Path(tempfile.mkdtemp(prefix="sandbench-bench-ckpt-"))
@@ -114,6 +155,14 @@ async def main() -> None:
         files = make_tree(ws, total_mib, row.uid, row.gid)
         emit("tree_files", len(files), "files")
         emit("tree_mib", du(ws) / 1024 / 1024, "MiB")
+        if os.environ.get("BENCH_CKPT_PHASES") == "auto":
+            copy = home / "copy"
+            run(["cp", "-a", str(ws), str(copy)], home)
+            run([*GIT, "init", "-q"], copy)
+            run([*GIT, "add", "-A"], copy)
+            run([*GIT, "commit", "-q", "-m", "0"], copy)
+            await auto_phase(provider, config, service, info.id, copy)
+            return
 
         copy = home / "copy"
         cp_ms = timed(run, ["cp", "-a", str(ws), str(copy)], home)
@@ -192,6 +241,7 @@ async def main() -> None:
         emit("rollback_10_ms", m(roll), "ms")
         emit("git_checkout_10_ms", m(gco), "ms")
         emit("rollback_vs_git_checkout", m(roll) / m(gco), "x")
+        await auto_phase(provider, config, service, info.id, copy)
     finally:
         for i in await service.list_sandboxes():
             await service.delete(i.id)

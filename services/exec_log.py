@@ -6,7 +6,8 @@ the last `limit / 2` bytes; `finish` redacts both (services/redact.py) and joins
 a cut — whose other half is not there to be recognised — never survives as a fragment.
 
 `OutputStore` keeps those under `<data_dir>/exec-output/<sandbox>/<id>.out`: written to a temp and renamed (mode
-0600, folders 0700), ids ordered by time, and at most `total` bytes per sandbox — the oldest go first.
+0600, folders 0700), ids ordered by time, and at most `total` bytes and `MAX_FILES` outputs per sandbox — the
+oldest go first.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.errors import InvalidInput, SandbenchError
 from services.redact import Redactor
 
 OUTPUT_ID = re.compile(r"[0-9a-f]{16}-[0-9a-f]{8}")
+MAX_FILES = 1000  # outputs kept per sandbox whatever their size (each trim lists them: keep that cheap)
 CUT_LINE = 4096  # at a cut, drop back to the line's start when it is this close, else to a word's
 CUT_WORD = 256
 
@@ -87,9 +89,10 @@ def _cut_start(b: bytes) -> bytes:
 
 
 class OutputStore:
-    def __init__(self, data_dir: Path, total: int) -> None:
+    def __init__(self, data_dir: Path, total: int, max_files: int = MAX_FILES) -> None:
         self.root = data_dir / "exec-output"
         self.total = total
+        self.max_files = max_files
 
     def _dir(self, sandbox_id: str, *, create: bool = False) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", sandbox_id) or sandbox_id in (".", ".."):
@@ -135,10 +138,12 @@ class OutputStore:
         files = sorted((p for p in d.iterdir() if p.suffix == ".out"), key=lambda p: p.name)
         sizes = {p: p.stat().st_size for p in files}
         used = sum(sizes.values())
+        left = len(files)
         for p in files:  # oldest first: ids begin with the time
-            if used <= self.total:
+            if used <= self.total and left <= self.max_files:
                 break
             used -= sizes[p]
+            left -= 1
             p.unlink(missing_ok=True)
 
     def read(self, sandbox_id: str, output_id: str) -> bytes:

@@ -520,6 +520,8 @@ class SandboxService:
         info = self.cached(sandbox_id)
         await self._lifecycle("delete", sandbox_id, lambda: self.provider.delete(sandbox_id))
         self.invalidate(sandbox_id)
+        with contextlib.suppress(OSError, SandbenchError):
+            await asyncio.to_thread(self.exec_outputs.drop, sandbox_id)  # its commands' outputs go with it
         if info is not None:
             self._emit(dataclasses.replace(info, state=SandboxState.DELETED))
 

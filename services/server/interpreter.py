@@ -428,7 +428,7 @@ async def execute(request: web.Request) -> web.StreamResponse:
                 raise _Refused(CLOSE_POLICY, f"context not found: {context_id[:80]}")
             ctx = found
         async with ctx.lock:
-            close_code, reason = await _run(ws, svc, ctx, mgr, code, envs, run_timeout)
+            close_code, reason = await _audited_run(ws, svc, ctx, mgr, code, envs, run_timeout)
     except _Refused as exc:
         close_code, reason = exc.code, exc.reason
     except SandbenchError as exc:
@@ -439,6 +439,54 @@ async def execute(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.close(code=close_code, message=_reason(reason))
     return ws
+
+
+async def _audited_run(
+    ws: web.WebSocketResponse,
+    svc: SandboxService,
+    ctx: Context,
+    mgr: InterpreterManager,
+    code: str,
+    envs: dict[str, str],
+    run_timeout: int,
+) -> tuple[int, str]:
+    """`_run`, as one exec entry in the audit log (the agent's code as `python3 -c CODE`, redacted; no exit code:
+    a context's process outlives its runs) bracketed by automatic checkpoints when they are on."""
+    from services.checkpoints.auto import bracket
+
+    redactor = svc.redactor.with_env(envs)
+    shown = ["python3", "-c", code]
+    around = await bracket(svc, ctx.sandbox_id, redactor.summary(shown))
+    before = after = None
+    outcome = "error"
+    t0 = time.monotonic()
+    try:
+        if around is not None:
+            before = await around.before()
+        t0 = time.monotonic()
+        close_code, reason = await _run(ws, svc, ctx, mgr, code, envs, run_timeout)
+        outcome = {CLOSE_NORMAL: "ok", WS_TIMEOUT: "error:OperationTimeout"}.get(close_code, "error")
+        return close_code, reason
+    except SandbenchError as exc:
+        outcome = f"error:{type(exc).__name__}"
+        raise
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    finally:
+        ms = int((time.monotonic() - t0) * 1000)
+        if around is not None and before is not None and outcome != "cancelled":
+            after = await around.after()
+        svc.audit.record_exec(
+            sandbox=ctx.sandbox_id,
+            cwd="",
+            program="python3",
+            argv=redactor.argv(shown),
+            ms=ms,
+            outcome=outcome,
+            before=before,
+            after=after,
+        )
 
 
 async def _run(

@@ -147,3 +147,12 @@ async def test_internal_probes_are_marked(service: SandboxService, sandbox: Sand
     assert any("status" in e["argv"] for e in probes)  # type: ignore[operator]
     assert not entries(sandbench_home)[0].get("internal")  # `git init` is the user's: it may change files
     assert os.path.exists(sandbench_home / "audit.jsonl")
+
+
+async def test_a_deleted_sandbox_s_outputs_go_with_it(service: SandboxService, sandbench_home: Path) -> None:
+    box = await service.create(SandboxSpec(name="gone"))
+    await service.exec(box.id, ["echo", "bye"])
+    folder = sandbench_home / "exec-output" / box.id
+    assert any(p.suffix == ".out" for p in folder.iterdir())
+    await service.delete(box.id)
+    assert not folder.exists()

@@ -5,10 +5,11 @@ would make a naive pattern take seconds, and the bounds on arguments."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from services.exec_log import OutputKeeper
+from services.exec_log import OutputKeeper, OutputNotFound, OutputStore
 from services.redact import ARGS_MAX, MASK, Redactor
 
 SECRET = "Zq9sEcReTvAlUe42"
@@ -123,3 +124,20 @@ def test_keeper_bounds_memory_and_short_output_is_whole() -> None:
     off = OutputKeeper(0)
     off.feed(b"x")
     assert off.finish(Redactor()) is None
+
+
+def test_output_store_bounds_bytes_and_count_and_refuses_odd_ids(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path, total=100, max_files=3)
+    ids = [store.put("box", f"out {i}".encode()) for i in range(5)]
+    assert all(ids)
+    for gone in ids[:2]:
+        with pytest.raises(OutputNotFound):
+            store.read("box", str(gone))
+    assert [store.read("box", str(i)) for i in ids[2:]] == [b"out 2", b"out 3", b"out 4"]
+    assert store.put("box", b"x" * 101) is None  # larger than the whole bound: not kept
+    big = store.put("box", b"y" * 90)
+    assert big and store.read("box", big) == b"y" * 90
+    assert sum(p.stat().st_size for p in (tmp_path / "exec-output" / "box").glob("*.out")) <= 100
+    for odd in ("../x", "", "0" * 16, "zzzzzzzzzzzzzzzz-00000000"):
+        with pytest.raises(OutputNotFound):
+            store.read("box", odd)

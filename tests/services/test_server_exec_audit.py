@@ -101,3 +101,18 @@ async def test_an_agent_cannot_switch_its_own_recording_off(serve: Serve, sdk: A
     await sb.refresh_data()
     assert "sandbench.auto-checkpoint" not in sb.labels and sb.labels["team"] == "b"
     await sb.delete()
+
+
+async def test_interpreter_runs_are_audited_too(serve: Serve, sdk: Any) -> None:
+    from daytona import CreateSandboxFromSnapshotParams
+
+    sb = await sdk.create(CreateSandboxFromSnapshotParams(name=unique()), timeout=30)
+    code = "open('made.txt', 'w').write('hi')\nprint('API_KEY=not-for-the-log')"
+    r = await sb.code_interpreter.run_code(code)
+    assert "API_KEY" in r.stdout
+    await wait_until(None, lambda: exec_entries(serve, sb.id), "the interpreter run's entry", timeout=20)
+    [e] = exec_entries(serve, sb.id)
+    assert e["who"] == harness.IDENTITY and e["program"] == "python3" and e["outcome"] == "ok"
+    assert e["argv"] == ["python3", "-c", "open('made.txt', 'w').write('hi')\nprint('API_KEY=***')"]
+    assert "not-for-the-log" not in (serve.home / "audit.jsonl").read_text()
+    await sb.delete()
