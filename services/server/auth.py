@@ -150,16 +150,17 @@ def check_grants(grants: Mapping[str, Grant], identity: str, path: Path) -> None
             )
 
 
-def add_token(path: Path, name: str, owner: str) -> str:
+def add_token(path: Path, name: str, owner: str, identity: str) -> str:
     """Mint a token acting for `owner` under `name`, append its line to the `serve-tokens` file at `path` (made
-    mode 600 if missing, as the main token's file; refused if others can read it), and return it (shown once)."""
+    mode 600 if missing, as the main token's file; refused if others can read it), and return it (shown once).
+    `identity` is the configured one: the server would refuse an acting name equal to it, so this does too."""
     check_name(name, "acting name")
     check_name(owner, "owner")
     if name == owner:
         raise InvalidInput(f"an acting token needs its own name: {name!r} is the owner's")
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = load_extra_tokens(path)
-    check_grants({**existing, "": Grant(owner=owner, actor=name)}, owner, path)
+    check_grants({**existing, "": Grant(owner=owner, actor=name)}, identity, path)
     if any(g.actor == name for g in existing.values()):
         raise InvalidInput(f"{name!r} already has a token in {path}; delete its line there to mint a new one")
     token = secrets.token_urlsafe(32)

@@ -193,7 +193,7 @@ def serve_main(argv: list[str]) -> int:
             return 2
         if args.add_token is not None:
             owner = args.owner or cfg.identity
-            minted = add_token(tokens_file, args.add_token, owner)
+            minted = add_token(tokens_file, args.add_token, owner, cfg.identity)
             print(minted)  # the only time it is shown (stdout: `export DAYTONA_API_KEY=$(sandbench serve ...)`)
             print(
                 f"sandbench serve: token for {args.add_token!r} acting for {owner!r} added to {tokens_file}; "

@@ -284,6 +284,17 @@ def test_add_token_mints_once_private_and_refuses_duplicates() -> None:
         assert own.returncode != 0 and "needs its own name" in own.stderr
         bad = add_token(home, "a b")
         assert bad.returncode != 0 and "is not 1-64 letters" in bad.stderr
+        me = add_token(home, IDENTITY, "--owner", OTHER)  # your name on another's sandboxes: no
+        assert me.returncode != 0 and f"acting name '{IDENTITY}' (for '{OTHER}') is also an owner's" in me.stderr
+        alone = subprocess.run(
+            [sys.executable, "-m", "services.server", "--owner", OTHER],
+            cwd=REPO,
+            env=serve_env(home),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert alone.returncode == 2 and "--owner goes with --add-token NAME" in alone.stderr
         res = add_token(home, "helper", "--owner", OTHER)
         assert res.returncode == 0, res.stderr
         assert path.read_text().splitlines()[1] == f"helper {res.stdout.strip()} owner={OTHER}"
