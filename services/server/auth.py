@@ -165,7 +165,10 @@ def add_token(path: Path, name: str, owner: str, identity: str) -> str:
         raise InvalidInput(f"{name!r} already has a token in {path}; delete its line there to mint a new one")
     token = secrets.token_urlsafe(32)
     # O_NOFOLLOW: a symlink planted in the config dir never makes us write a token elsewhere
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:  # a symlink there (ELOOP), a folder, no permission
+        raise PermissionDenied(f"cannot add a token to {path}: {exc.strerror}") from None
     try:
         _check_private(path)  # made 600 just now, or checked again (it may have been replaced meanwhile)
         os.write(fd, f"{name} {token} owner={owner}\n".encode("ascii"))

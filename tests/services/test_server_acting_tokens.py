@@ -302,5 +302,13 @@ def test_add_token_mints_once_private_and_refuses_duplicates() -> None:
         res = add_token(home, "third")
         assert res.returncode != 0 and "chmod 600" in res.stderr
         assert "third" not in path.read_text()
+        # a symlink planted where the file goes is never written through
+        os.chmod(path, 0o600)
+        elsewhere = home / "elsewhere"
+        path.rename(elsewhere)
+        path.symlink_to(elsewhere)
+        res = add_token(home, "fourth")
+        assert res.returncode != 0 and "Traceback" not in res.stderr
+        assert "fourth" not in elsewhere.read_text()
     finally:
         shutil.rmtree(home.parent, ignore_errors=True)
