@@ -9,6 +9,7 @@ tokens acting for it; malformed token lines are refused naming the file and line
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -195,6 +196,16 @@ async def test_limits_count_per_owner_over_all_its_tokens(world: World) -> None:
             await agents_view.process.create_session("agents")  # an acting token adds no budget of its own
         await sb.process.delete_session("mine")
         await agents_view.process.create_session("agents")  # freed: now the agent's turn
+        # the owner and its agent at once on one sandbox: each entry names whoever sent it, nothing leaks across
+        await asyncio.gather(
+            *(sb.process.exec(f"echo owner-{i}") for i in range(4)),
+            *(agents_view.process.exec(f"echo agent-{i}") for i in range(4)),
+        )
+        execs = lambda: [e for e in world.audit(sb.id) if e["op"] == "exec"]  # noqa: E731
+        await wait_until(None, lambda: len(execs()) >= 8, "eight exec entries", 30)
+        for e in execs():
+            sender = e["argv"][-1].split()[-1].split("-")[0]
+            assert (e["who"], e.get("for")) == ((IDENTITY, None) if sender == "owner" else (AGENT, IDENTITY)), e
         # another owner's budget is its own
         theirs = await other.create(CreateSandboxFromSnapshotParams(name=unique("lim")), timeout=30)
         await theirs.process.create_session("theirs")
