@@ -142,7 +142,7 @@ async def test_markup_and_escapes_in_a_command_line_stay_literal(service: Sandbo
     code = f"import os; os.execv('/bin/sleep', [{argv0!r}, '555'])"
     run = asyncio.ensure_future(service.exec(sandbox.id, ["python3", "-c", code]))
     try:
-        shown = "[bold red]evil[/] \\x1b[2J\\x0a\\u202e 555"
+        shown = "[bold red]evil[/] \\x1b[2J\\n\\u202e 555"
         proc = await _find(service, sandbox, shown)
         assert proc.command.isprintable() and proc.name == "sleep"
     finally:
