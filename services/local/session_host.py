@@ -47,9 +47,9 @@ MAX_SESSIONS = 256  # shells one host holds (a bound, as serve has one per token
 MAX_SIZE = 1000
 # output queued for the app before the shell waits for it: a few PTY reads, so the app is never far behind the
 # program (a 2 MiB backlog was ~100 ms of a flood still to show after the program ended)
-CLIENT_BACKLOG = 32 * 1024
+CLIENT_BACKLOG = 64 * 1024
 # the socket's own buffer toward the app, and the transport's above it (the defaults hold ~270 KiB more)
-SEND_BUFFER = 32 * 1024
+SEND_BUFFER = 64 * 1024
 FOREGROUND_EVERY = 1.0
 WATCH_EVERY = 1.0  # seconds between checks that the socket is still ours
 

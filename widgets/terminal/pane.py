@@ -20,7 +20,9 @@ xterm does (`keys.py`), except:
 
 Typing or sending a key while scrolled back returns to the live screen and repaints it whole.
 
-Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`).
+Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`). A tab out of
+sight takes at most half of the event loop for its output, 5 % while someone is typing, and is not repainted.
+Read-ahead is small (`MAX_BUFFERED`), so when a program ends the pane has little left to show.
 
 The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
 it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies (a
@@ -79,7 +81,7 @@ FLOOD_REFRESH = 1 / 20  # a terminal redrawing whole screens repaints at most th
 # the emulator when the program ends is still to be parsed before its last screen shows: 4 MiB here (and 2 MiB in
 # the session host) were 240-580 ms of a colour log's screen lagging the stream, measured as seen. A burst this
 # size still leaves the flood path nearly all of it to skip (it lays out only the last rows + 1 lines)
-MAX_BUFFERED = 128 * 1024
+MAX_BUFFERED = 256 * 1024
 # the share of the event loop a tab out of sight may spend on its output, and while someone types (in any tab):
 # measured as seen, a hidden tab flooding at full speed tripled the echo time of the tab in sight (80 ms p50,
 # 107 p90, against tmux's 23 and 43); held to 5 % while typing, it was 1.1x tmux's
