@@ -23,9 +23,13 @@ Measures, printing `metric=value unit` lines:
 4. Reflow on resize with that scrollback: 200 → 120 → 200 → 80 columns, against tmux on the same stream.
 5. As a person sees it (`--only seen`, not in a default run): the real app (`sandbench open` on a local sandbox)
    in a detached outer tmux at 80x24 with its terminal pane focused, against a plain tmux pane of the pane's size
-   running bash on the host: seconds from Enter on `COMMAND; echo DONE` until a row reading DONE is on the screen,
-   alternately, `--runs` times, for `seq`, a colour log whose lines wrap in the pane, one whose lines fit, and the
-   single-line JSON. The app's time over tmux's, median and range.
+   running bash on the host, alternately, `--runs` times: seconds from Enter on `COMMAND; echo DONE` until a row
+   reading DONE is on the screen, for `seq`, a colour log whose lines wrap in the pane, one whose lines fit, the
+   single-line JSON, `yes | head -c 100M` and `find /usr`; the app's time over tmux's, median and range. Also the
+   lag: from the shell's wall-time marker written right after the workload (`$EPOCHREALTIME`, no fork) to the
+   capture that first showed DONE (bar: 50 ms), and whether the final screens equal tmux's. Then keystroke echo as
+   seen (send-keys of one character → the prompt row showing it), idle and while a second tab of the app (tmux: a
+   second window) floods; `--streams echo` picks it alone.
 
 `--only drain|echo|memory|seen` runs one section; `--streams a,b` picks streams.
 """
@@ -340,7 +344,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="drain each stream this many times (medians and ranges)")
     ap.add_argument(
         "--streams",
-        help="comma-separated subset of: seq,colour,colour_wide,json (seen: seq,colour_wrap,colour_narrow,json)",
+        help="comma-separated subset of: seq,colour,colour_wide,json (seen: seq,colour_wrap,colour_narrow,json,yes,"
+        "find_usr,echo)",
     )
     args = ap.parse_args()
     if shutil.which("tmux") is None:
@@ -676,9 +681,7 @@ def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str |
                 f"terminal.seen.{name}.app_over_tmux={statistics.median(ratios):.2f} x "
                 f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}; bar <= {bars[name]})"
             )
-            print(
-                f"terminal.seen.{name}.lag_app={statistics.median(app_lag):.0f} ms (runs {fmt0(app_lag)}; bar <= 50)"
-            )
+            print(f"terminal.seen.{name}.lag_app={statistics.median(app_lag):.0f} ms (runs {fmt0(app_lag)}; bar <= 50)")
             print(f"terminal.seen.{name}.lag_tmux={statistics.median(plain_lag):.0f} ms (runs {fmt0(plain_lag)})")
             print(f"terminal.seen.{name}.final_screen_equal={'yes' if same else 'NO'}")
         if "echo" in workloads:
@@ -695,28 +698,34 @@ SEEN_GAP = 0.12  # seconds between keys: a person typing
 FLOOD = "while :; do cat colour_narrow.log; done"  # what the other tab (tmux: window) prints meanwhile
 
 
+def _in_bar(lines: list[str]) -> bool:
+    return any("n new" in ln for ln in lines)  # the tab bar has focus: its keys are shown
+
+
+def _in_term(lines: list[str]) -> bool:
+    return any("leaves the terminal" in ln for ln in lines)  # a terminal has focus
+
+
 def echo_seen(app: Outer, plain: Outer, tmp: Path, runs: int) -> None:
     """Keystroke echo as seen: idle, then while a second tab of the app (tmux: a second window, not shown)
     floods; `runs` rounds of SEEN_KEYS keys each side, alternately."""
     for tag, flood in (("idle", False), ("flood", True)):
         if flood:
             # the app: a new tab (ctrl+] leaves the terminal, n opens one, focused) floods; back to tab 1
-            in_bar = lambda lines: any("n new" in ln for ln in lines)  # noqa: E731 (the tab bar has focus)
-            in_term = lambda lines: any("leaves the terminal" in ln for ln in lines)  # noqa: E731
             app.tmux("send-keys", "-t", "s", "C-]")
-            app.wait(in_bar, "the tab bar")
+            app.wait(_in_bar, "the tab bar")
             app.tmux("send-keys", "-t", "s", "n")
-            app.wait(lambda lines: any("2:shell" in ln for ln in lines) and in_term(lines), "the second tab")
+            app.wait(lambda lines: any("2:shell" in ln for ln in lines) and _in_term(lines), "the second tab")
             app.wait(lambda lines: any(_inner(ln).endswith("$") for ln in lines), "the second tab's prompt")
             app.tmux("send-keys", "-t", "s", "-l", FLOOD)
             app.tmux("send-keys", "-t", "s", "Enter")
             time.sleep(1.0)
             app.tmux("send-keys", "-t", "s", "C-]")
-            app.wait(in_bar, "the tab bar")
+            app.wait(_in_bar, "the tab bar")
             app.tmux("send-keys", "-t", "s", "h")
             app.wait(lambda lines: any(_inner(ln) == "$" for ln in lines), "tab 1's prompt")
             app.tmux("send-keys", "-t", "s", "Enter")
-            app.wait(in_term, "tab 1's terminal focused")
+            app.wait(_in_term, "tab 1's terminal focused")
             plain.tmux("new-window", "-d", "-t", "s", "-c", str(tmp), f"bash -c '{FLOOD}'")
             time.sleep(1.0)
         a_ts: list[float] = []
