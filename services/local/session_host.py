@@ -350,11 +350,13 @@ class Connection:
             return
         self.session = session
         transport = self.proto.transport
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-            transport.set_write_buffer_limits(high=SEND_BUFFER)  # type: ignore[attr-defined]
+        if transport is not None:
+            # little output waits on its way to the app: what waits when the program ends is what it has yet to show
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            transport.set_write_buffer_limits(high=SEND_BUFFER)
         self.client = session.attach()
         self._writer = self._spawn(self._send_output(self.client))
         self._spawn(self._watch_foreground(session))

@@ -242,6 +242,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         self.on_output: Callable[[], None] | None = None  # a hook for benchmarks: called after each burst is fed
         self._rate = 4e6  # bytes/s this terminal's emulator has been parsing (sizes the feed slices)
         self._last_cursor = (0, 0, True, 0)
+        self._shown_lines: list[Line] = []  # the screen's lines, row by row, when the output was last refreshed
         self._last_full = 0.0
         self._full_timer: Timer | None = None
         self._resize_timer: Timer | None = None
@@ -436,7 +437,12 @@ class TerminalView(TerminalSelection, can_focus=True):
             return  # out of sight: showing the tab lays it out and paints every row anyway
         screen = self.screen_model
         width = self.size.width
-        rows = [y for y, line in enumerate(screen.lines) if line.cache is None]
+        # a row changed if its line did, or if another line is there now: a scroll moves lines (with their cached
+        # strips) to other rows, and a scroll that only added a row or two must still repaint every row it moved
+        shown = self._shown_lines
+        lines = screen.lines
+        rows = [y for y, line in enumerate(lines) if line.cache is None or y >= len(shown) or shown[y] is not line]
+        self._shown_lines = list(lines)
         # a cursor shown or hidden without moving (vim hides it while it redraws) must repaint its row too
         cursor = (screen.x, screen.y, screen.cursor_visible, screen.cursor_shape)
         if cursor != self._last_cursor:
