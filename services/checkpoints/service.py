@@ -191,7 +191,7 @@ class CheckpointService:
             parent_sandbox=up.sandbox if up else None,
             created_at=time.time(),
             message=message,
-            who=self.svc.identity,
+            who=self.svc.audit.actor(),  # an acting serve token's own name
             kind=kind,
             files=len(files),
             bytes=sum(e.size for e in files),
