@@ -23,9 +23,13 @@ Measures, printing `metric=value unit` lines:
 4. Reflow on resize with that scrollback: 200 → 120 → 200 → 80 columns, against tmux on the same stream.
 5. As a person sees it (`--only seen`, not in a default run): the real app (`sandbench open` on a local sandbox)
    in a detached outer tmux at 80x24 with its terminal pane focused, against a plain tmux pane of the pane's size
-   running bash on the host: seconds from Enter on `COMMAND; echo DONE` until a row reading DONE is on the screen,
-   alternately, `--runs` times, for `seq`, a colour log whose lines wrap in the pane, one whose lines fit, and the
-   single-line JSON. The app's time over tmux's, median and range.
+   running bash on the host, alternately, `--runs` times: seconds from Enter on `COMMAND; echo DONE` until a row
+   reading DONE is on the screen, for `seq`, a colour log whose lines wrap in the pane, one whose lines fit, the
+   single-line JSON, `yes | head -c 100M` and `find /usr`; the app's time over tmux's, median and range. Also the
+   lag: from the shell's wall-time marker written right after the workload (`$EPOCHREALTIME`, no fork) to the
+   capture that first showed DONE (bar: 50 ms), and whether the final screens equal tmux's. Then keystroke echo as
+   seen (send-keys of one character → the prompt row showing it), idle and while a second tab of the app (tmux: a
+   second window) floods; `--streams echo` picks it alone.
 
 `--only drain|echo|memory|seen` runs one section; `--streams a,b` picks streams.
 """
@@ -340,7 +344,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="drain each stream this many times (medians and ranges)")
     ap.add_argument(
         "--streams",
-        help="comma-separated subset of: seq,colour,colour_wide,json (seen: seq,colour_wrap,colour_narrow,json)",
+        help="comma-separated subset of: seq,colour,colour_wide,json (seen: seq,colour_wrap,colour_narrow,json,yes,"
+        "find_usr,echo)",
     )
     args = ap.parse_args()
     if shutil.which("tmux") is None:
@@ -509,24 +514,86 @@ def _done(lines: list[str]) -> bool:
     return any(_inner(line) == "DONE" for line in lines)
 
 
-def time_to_done(outer: Outer, command: str) -> float:
-    """Seconds from Enter on `command; echo DONE` until a row reading DONE is on the outer screen."""
+# the shell writes the wall time the workload ended (bash's $EPOCHREALTIME, no fork), then DONE; typed as `DO""NE`
+# so that the command line itself, wherever it wraps, never shows a row reading DONE
+MARKER = ".seen_done_at"
+TAIL = f'; echo $EPOCHREALTIME > {MARKER}; echo DO""NE'
+
+
+@dataclass
+class Seen:
+    """One timed workload: Enter → DONE on screen, the writer's end → DONE on screen, and the final screen."""
+
+    to_done: float  # seconds from Enter until a row reading DONE is on the outer screen
+    seen_at: float  # wall time (time.time) of the capture that first showed DONE
+    screen: list[str]  # the terminal's rows once the prompt is back after DONE
+
+
+def _rows_at_prompt(lines: list[str]) -> bool:
+    """DONE on screen, and the prompt after it."""
+    rows = [_inner(line) for line in lines]
+    return "DONE" in rows and rows[rows.index("DONE") + 1 :].count("$") >= 1
+
+
+def time_to_done(outer: Outer, command: str, rows_of: Any) -> Seen:
+    """Seconds from Enter on `command` + TAIL until a row reading DONE is on the outer screen."""
     outer.tmux("send-keys", "-t", "s", "-l", "clear")
     outer.tmux("send-keys", "-t", "s", "Enter")
     outer.wait(lambda lines: not _done(lines), "the screen cleared")
-    outer.tmux("send-keys", "-t", "s", "-l", f"{command}; echo DONE")
+    outer.tmux("send-keys", "-t", "s", "-l", command + TAIL)
     t0 = time.perf_counter()
     outer.tmux("send-keys", "-t", "s", "Enter")
     while not _done(outer.lines()):
         if time.perf_counter() - t0 > 600:
             raise SystemExit(f"as seen: {command} did not finish in 10 minutes")
-    return time.perf_counter() - t0
+    seen_at = time.time()  # the end of the capture that showed it: an upper bound of when it became visible
+    took = time.perf_counter() - t0
+    final = outer.wait(_rows_at_prompt, "the prompt after DONE", timeout=30)
+    return Seen(took, seen_at, rows_of(final))
+
+
+def app_rows(lines: list[str], rows: int, cols: int) -> list[str]:
+    """The terminal pane's rows on the app's outer screen: under the frame's top edge and the tab bar."""
+    top = next(i for i, line in enumerate(lines) if line.startswith("╭─ Terminal")) + 2
+    return [line[1 : 1 + cols].rstrip() for line in lines[top : top + rows]]
+
+
+def plain_rows(lines: list[str], rows: int) -> list[str]:
+    return [line.rstrip() for line in lines[:rows]]
+
+
+def echo_times(outer: Outer, keys: int, gap: float) -> list[float]:
+    """Milliseconds from send-keys of one character until the prompt row on the outer screen shows it (each key
+    alone, `gap` seconds apart; capture-pane polled, so its own ~3-5 ms is in every figure, both sides alike)."""
+    out: list[float] = []
+    typed = ""
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+    for i in range(keys):
+        if len(typed) >= 40:  # keep the line short: clear it and wait for the bare prompt
+            outer.tmux("send-keys", "-t", "s", "C-u")
+            outer.wait(lambda lines: any(_inner(ln) == "$" for ln in lines), "the cleared prompt")
+            typed = ""
+        ch = alphabet[i % 26]
+        want = "$ " + typed + ch
+        t0 = time.perf_counter()
+        outer.tmux("send-keys", "-t", "s", "-l", ch)
+        while not any(_inner(ln) == want for ln in outer.lines()):
+            if time.perf_counter() - t0 > 10:
+                raise SystemExit(f"as seen: the echo of {ch!r} never showed")
+        out.append((time.perf_counter() - t0) * 1000)
+        typed += ch
+        time.sleep(gap)
+    outer.tmux("send-keys", "-t", "s", "C-u")
+    outer.wait(lambda lines: any(_inner(ln) == "$" for ln in lines), "the cleared prompt")
+    return out
 
 
 def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str | None) -> None:
     """Section 5: the real app (`sandbench open` on a local sandbox) in a detached outer tmux at 80x24, its
     terminal pane focused, against a plain tmux pane of the pane's size running bash on the host, the same
-    commands alternately: seconds from Enter until DONE is on the screen (tmux's own capture-pane, polled)."""
+    commands alternately: seconds from Enter until DONE is on the screen (tmux's own capture-pane, polled), the
+    lag from the writer's end (a wall-time marker the shell writes) to DONE on screen, the final screens compared;
+    then keystroke echo idle and while another tab (tmux: another window) floods."""
     sandbench = Path(sys.executable).parent / "sandbench"
     files = {
         "colour_wrap.log": colour_log(log_size),  # ~140 columns: every line wraps in the pane
@@ -538,7 +605,11 @@ def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str |
         "colour_wrap": "cat colour_wrap.log",
         "colour_narrow": "cat colour_narrow.log",
         "json": "cat min.json",
+        "yes": f"yes | head -c {log_size * 5}",
+        "find_usr": "find /usr",
+        "echo": "",  # keystroke echo, idle and while another tab floods
     }
+    bars = {"seq": 1.0, "colour_wrap": 1.0, "colour_narrow": 1.0, "json": 1.25, "yes": 1.25, "find_usr": 1.25}
     if only:
         workloads = {k: v for k, v in workloads.items() if k in only.split(",")}
     home = tmp / "seen"
@@ -546,6 +617,7 @@ def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str |
     env = {**os.environ, "SANDBENCH_HOME": str(home / "home"), "SANDBENCH_CONFIG": str(home / "config.toml")}
     box = "bench-seen"
     app, plain = Outer("app"), Outer("plain")
+    print(f"# load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
         subprocess.run([str(sandbench), "create", box], env=env, check=True, capture_output=True, timeout=120)
         for name, data in files.items():
@@ -560,11 +632,11 @@ def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str |
         app.tmux("send-keys", "-t", "s", "M-3")
         app.wait(lambda lines: any("$ " in line for line in lines), "the terminal pane's prompt")
         # the pane's size is on its frame ("78x18 ─╯"); the shell may have started before the pane settled on it,
-        # so ask `stty size` until the PTY agrees
+        # so ask `stty size` until the PTY agrees; the prompt is made the plain shell's, so final screens compare
         label = app.wait(lambda lines: any(PANE_SIZE_RE.search(ln) for ln in lines), "the pane's size on its frame")
         cols, rows = next(m.groups() for ln in label if (m := PANE_SIZE_RE.search(ln)))
         for _ in range(50):
-            app.tmux("send-keys", "-t", "s", "-l", "clear; stty size")
+            app.tmux("send-keys", "-t", "s", "-l", "PS1='$ '; clear; stty size")
             app.tmux("send-keys", "-t", "s", "Enter")
             time.sleep(0.2)
             if any(_inner(ln) == f"{rows} {cols}" for ln in app.lines()):
@@ -574,26 +646,46 @@ def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str |
         shell = ["env", "PS1=$ ", "TERM=xterm-256color", "bash", "--norc", "--noprofile", "-i"]
         plain.tmux("new-session", "-d", "-s", "s", "-x", cols, "-y", rows, "-c", str(tmp), *shell)
         plain.wait(lambda lines: any("$" in line for line in lines), "the plain shell's prompt")
+        n_cols, n_rows = int(cols), int(rows)
         print(
             f"# as seen: the app at {SEEN_COLS}x{SEEN_ROWS} in an outer tmux (terminal pane {cols}x{rows}, a local "
             f"sandbox) vs a plain tmux pane of {cols}x{rows}; time from Enter to DONE on screen, {runs} run(s), "
-            "alternately"
+            "alternately; lag: the shell's wall-time marker after the workload → the capture showing DONE"
         )
         for name, command in workloads.items():
-            ratios, app_ts, plain_ts = [], [], []
+            if name == "echo":
+                continue
+            ratios, app_ts, plain_ts, app_lag, plain_lag = [], [], [], [], []
+            same = True
             for _ in range(runs):
-                a = time_to_done(app, command)
-                b = time_to_done(plain, command)
-                app_ts.append(a)
-                plain_ts.append(b)
-                ratios.append(a / b)
+                a = time_to_done(app, command, lambda lines: app_rows(lines, n_rows, n_cols))
+                a_end = float(
+                    subprocess.run(
+                        [str(sandbench), "cp", f"{box}:{MARKER}", "-"], env=env, capture_output=True, check=True
+                    ).stdout
+                )
+                b = time_to_done(plain, command, lambda lines: plain_rows(lines, n_rows))
+                b_end = float((tmp / MARKER).read_text())
+                app_ts.append(a.to_done)
+                plain_ts.append(b.to_done)
+                ratios.append(a.to_done / b.to_done)
+                app_lag.append((a.seen_at - a_end) * 1000)
+                plain_lag.append((b.seen_at - b_end) * 1000)
+                if a.screen != b.screen:
+                    same = False
+                    print(f"# {name}: final screens differ\n# app:   {a.screen}\n# tmux:  {b.screen}")
             ratios.sort()
             print(f"terminal.seen.{name}.app={statistics.median(app_ts):.2f} s (runs {fmt(app_ts)})")
             print(f"terminal.seen.{name}.tmux={statistics.median(plain_ts):.2f} s (runs {fmt(plain_ts)})")
             print(
                 f"terminal.seen.{name}.app_over_tmux={statistics.median(ratios):.2f} x "
-                f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+                f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}; bar <= {bars[name]})"
             )
+            print(f"terminal.seen.{name}.lag_app={statistics.median(app_lag):.0f} ms (runs {fmt0(app_lag)}; bar <= 50)")
+            print(f"terminal.seen.{name}.lag_tmux={statistics.median(plain_lag):.0f} ms (runs {fmt0(plain_lag)})")
+            print(f"terminal.seen.{name}.final_screen_equal={'yes' if same else 'NO'}")
+        if "echo" in workloads:
+            echo_seen(app, plain, tmp, runs)
     finally:
         app.close()
         plain.close()
@@ -601,8 +693,64 @@ def as_seen_section(tmp: Path, seq_n: int, log_size: int, runs: int, only: str |
         stop_host(Path(env["SANDBENCH_HOME"]))  # the session host the app started holds the terminals
 
 
+SEEN_KEYS = 30
+SEEN_GAP = 0.12  # seconds between keys: a person typing
+FLOOD = "while :; do cat colour_narrow.log; done"  # what the other tab (tmux: window) prints meanwhile
+
+
+def _in_bar(lines: list[str]) -> bool:
+    return any("n new" in ln for ln in lines)  # the tab bar has focus: its keys are shown
+
+
+def _in_term(lines: list[str]) -> bool:
+    return any("leaves the terminal" in ln for ln in lines)  # a terminal has focus
+
+
+def echo_seen(app: Outer, plain: Outer, tmp: Path, runs: int) -> None:
+    """Keystroke echo as seen: idle, then while a second tab of the app (tmux: a second window, not shown)
+    floods; `runs` rounds of SEEN_KEYS keys each side, alternately."""
+    for tag, flood in (("idle", False), ("flood", True)):
+        if flood:
+            # the app: a new tab (ctrl+] leaves the terminal, n opens one, focused) floods; back to tab 1
+            app.tmux("send-keys", "-t", "s", "C-]")
+            app.wait(_in_bar, "the tab bar")
+            app.tmux("send-keys", "-t", "s", "n")
+            app.wait(lambda lines: any("2:shell" in ln for ln in lines) and _in_term(lines), "the second tab")
+            app.wait(lambda lines: any(_inner(ln).endswith("$") for ln in lines), "the second tab's prompt")
+            app.tmux("send-keys", "-t", "s", "-l", FLOOD)
+            app.tmux("send-keys", "-t", "s", "Enter")
+            time.sleep(1.0)
+            app.tmux("send-keys", "-t", "s", "C-]")
+            app.wait(_in_bar, "the tab bar")
+            app.tmux("send-keys", "-t", "s", "h")
+            app.wait(lambda lines: any(_inner(ln) == "$" for ln in lines), "tab 1's prompt")
+            app.tmux("send-keys", "-t", "s", "Enter")
+            app.wait(_in_term, "tab 1's terminal focused")
+            plain.tmux("new-window", "-d", "-t", "s", "-c", str(tmp), f"bash -c '{FLOOD}'")
+            time.sleep(1.0)
+        a_ts: list[float] = []
+        b_ts: list[float] = []
+        for _ in range(runs):
+            a_ts += echo_times(app, SEEN_KEYS, SEEN_GAP)
+            b_ts += echo_times(plain, SEEN_KEYS, SEEN_GAP)
+        for side, ts in (("app", a_ts), ("tmux", b_ts)):
+            print(
+                f"terminal.seen.echo_{tag}.{side}_p50={pct(ts, 50):.1f} ms p90={pct(ts, 90):.1f} ms "
+                f"max={max(ts):.1f} ms ({len(ts)} keys)"
+            )
+        print(
+            f"terminal.seen.echo_{tag}.app_over_tmux=p50 {pct(a_ts, 50) / pct(b_ts, 50):.2f} x, "
+            f"p90 {pct(a_ts, 90) / pct(b_ts, 90):.2f} x (bar: flood <= 1.5x; idle p50 <= tmux + 2 ms: "
+            f"{pct(a_ts, 50) - pct(b_ts, 50):+.1f} ms)"
+        )
+
+
 def fmt(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
+
+
+def fmt0(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f}" for v in values)
 
 
 def memory_section() -> None:

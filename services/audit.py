@@ -7,15 +7,36 @@ code, the checkpoints around it and the id of its kept output — the Timeline i
     {"ts", "who", "provider", "op": "exec", "outcome", "sandbox", "path": cwd, "program", "argv": [...],
      "ms": duration, "exit": code (absent on error), "before": checkpoint id | null, "after": checkpoint id | null,
      "output": output id (absent when none kept), "internal": true (only for the app's own read-only probes)}
+
+`who` is who acted. It is the log's identity (the service's owner), unless the operation runs `acting_as` another
+name — a `sandbench serve` token acting for an owner under its own name (services/server/auth.py) — and then the
+entry says `"who": NAME, "for": OWNER`. The acting name is a context variable, so it follows the request into the
+tasks and threads it starts and never leaks into another request's entries.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+# the name the current operation acts under, when it is not the service's own identity
+ACTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("sandbench_acting", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(name: str | None) -> Iterator[None]:
+    """Within the block (and the tasks and threads it starts), audit entries say `who: name` (None: the owner)."""
+    token = ACTING.set(name)
+    try:
+        yield
+    finally:
+        ACTING.reset(token)
 
 
 class AuditLog:
@@ -41,7 +62,7 @@ class AuditLog:
     ) -> None:
         entry: dict[str, object] = {
             "ts": round(time.time(), 3),
-            "who": self.identity,
+            "who": self.actor(),
             "provider": self.provider,
             "op": op,
             "outcome": outcome,
@@ -70,7 +91,7 @@ class AuditLog:
         """One exec's entry; `argv` and `program` must already be redacted."""
         entry: dict[str, object] = {
             "ts": round(time.time(), 3),
-            "who": who or self.identity,
+            "who": who or self.actor(),
             "provider": self.provider,
             "op": "exec",
             "outcome": outcome,
@@ -90,7 +111,13 @@ class AuditLog:
             entry["internal"] = True
         self._write(entry)
 
+    def actor(self) -> str:
+        """Who is acting now: the `acting_as` name, else the log's identity."""
+        return ACTING.get() or self.identity
+
     def _write(self, entry: dict[str, object]) -> None:
+        if entry["who"] != self.identity:
+            entry["for"] = self.identity  # whose sandbox and rights the actor used
         line = (json.dumps(entry, ensure_ascii=True) + "\n").encode()
         with self._lock:
             os.write(self._fd, line)

@@ -20,6 +20,7 @@ from services.models import (
     SnapshotInfo,
     TerminalInfo,
 )
+from services.proc_parse import ProcTable, Socket
 from services.terminal import TerminalSession
 
 OutputCallback = Callable[[OutputStream, bytes], None]
@@ -175,3 +176,22 @@ class FileStreams(Protocol):
     async def open_read(self, sandbox_id: str, path: str) -> ReadStream: ...
 
     async def open_write(self, sandbox_id: str, path: str) -> WriteStream: ...
+
+
+@runtime_checkable
+class ProcessTables(Protocol):
+    """Optional: a provider that reads a sandbox's processes and sockets itself, from outside the sandbox (the local
+    one, from the host's /proc and the sandbox's cgroup). For other providers `SandboxService` reads them with a
+    fixed reader run inside the sandbox by `exec` (services/processes_exec.py)."""
+
+    async def process_table(self, sandbox_id: str) -> ProcTable: ...
+
+    async def signal_process(self, sandbox_id: str, pid: int, started: int | None, sig: int) -> None:
+        """Signal `pid` if it is the sandbox's (and started at `started`); PermissionDenied if it is not."""
+        ...
+
+    async def process_alive(self, sandbox_id: str, pid: int, started: int) -> bool: ...
+
+    async def listening_sockets(self, sandbox_id: str) -> builtins.list[tuple[int, Socket, int | None]]:
+        """(network namespace, listening socket, owning pid) in the sandbox's namespaces."""
+        ...

@@ -40,8 +40,9 @@ Item = bytes | tuple[str, int]  # output chunk, or ("exit", code) / ("drop", 0)
 class Client:
     """One attached connection's queue, counting the bytes waiting in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = CLIENT_BACKLOG) -> None:
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.limit = limit  # bytes queued beyond which the shell waits for this client
         self.backlog = 0
         self.drained = asyncio.Event()
 
@@ -54,7 +55,7 @@ class Client:
     def got(self, item: Item) -> None:
         if isinstance(item, bytes):
             self.backlog -= len(item)
-            if self.backlog <= CLIENT_BACKLOG // 2:
+            if self.backlog <= self.limit // 2:
                 self.drained.set()
 
 
@@ -80,6 +81,10 @@ class PtySession:
     on_output: Callable[[PtySession], None] | None = None  # output arrived (the host records activity)
     idle_timer: asyncio.TimerHandle | None = None
     reaper: asyncio.Task[None] | None = None  # the kill started by the idle timer, kept so it is not collected
+    # bytes queued for one client before the shell waits for it: a WebSocket client far away needs slack; the
+    # app's session host, a local socket away, keeps it small, since what waits here when the program ends is
+    # what the pane still has to show (the screen lagging the stream)
+    client_backlog: int = CLIENT_BACKLOG
 
     def _remember(self, chunk: bytes) -> None:
         self.buffer.append(chunk)
@@ -92,7 +97,7 @@ class PtySession:
 
     def attach(self) -> Client:
         """A queue for one client, primed with the recent output; no await in here, so nothing slips between."""
-        c = Client()
+        c = Client(self.client_backlog)
         if self.idle_timer is not None:  # a client is back in time: the session stays
             self.idle_timer.cancel()
             self.idle_timer = None
@@ -124,7 +129,7 @@ class PtySession:
     async def _keep_pace(self) -> None:
         """Back-pressure: a client far behind makes the pump wait (so the PTY's own flow control slows the
         program, instead of memory growing); one stalled for too long is disconnected and can reconnect."""
-        for c in [c for c in self.clients if c.backlog > CLIENT_BACKLOG]:
+        for c in [c for c in self.clients if c.backlog > c.limit]:
             try:
                 await asyncio.wait_for(c.drained.wait(), STALL_LIMIT)
             except TimeoutError:

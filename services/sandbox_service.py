@@ -62,7 +62,9 @@ from services.terminal import TerminalSession
 
 if TYPE_CHECKING:
     from services.checkpoints import CheckpointService
+    from services.forwards import Forward
     from services.metrics import Metrics, MetricsSample, MetricsSampler
+    from services.processes import KillResult, PortInfo, ProcessInfo, ProcessService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -124,6 +126,7 @@ class SandboxService:
         # secrets this service handles, masked in every exec's audit entry and kept output (serve adds its tokens)
         self.redactor = Redactor([config.daytona.api_key, config.git_token])
         self.exec_outputs = OutputStore(config.data_dir, config.exec_output_total)
+        self._procs: ProcessService | None = None
 
     @property
     def checkpoints(self) -> CheckpointService:
@@ -152,6 +155,46 @@ class SandboxService:
     def metrics_sampler(self) -> MetricsSampler:
         """Samples the sandboxes someone watches (`watch(id)`), keeping their last 15 minutes."""
         return self._metrics_of().sampler
+
+    # -- what runs now: processes, signals, ports, forwards (services/processes.py) --------------------------
+    @property
+    def process_service(self) -> ProcessService:
+        if self._procs is None:
+            from services.processes import ProcessService
+
+            self._procs = ProcessService(self)
+        return self._procs
+
+    async def processes(self, sandbox_id: str, *, sample: float = 0.0) -> list[ProcessInfo]:
+        """The sandbox's processes ([] when it is not running); CPU % over the window since the last reading, or
+        over `sample` seconds on a first one."""
+        return await self.process_service.processes(sandbox_id, sample=sample)
+
+    async def kill_process(
+        self,
+        sandbox_id: str,
+        pid: int,
+        signal: str = "TERM",
+        *,
+        started: int | None = None,
+        kill_after: float | None = None,
+    ) -> KillResult:
+        """Signal one of the sandbox's processes (yours only); with `kill_after`, KILL if TERM did not end it."""
+        return await self.process_service.kill(sandbox_id, pid, signal, started=started, kill_after=kill_after)
+
+    async def ports(self, sandbox_id: str) -> list[PortInfo]:
+        """Listening TCP ports inside the sandbox, with their processes."""
+        return await self.process_service.ports(sandbox_id)
+
+    async def forward_port(self, sandbox_id: str, port: int) -> Forward:
+        """Forward a listening port of a sandbox with network to 127.0.0.1 (`Forward.url`), until closed."""
+        return await self.process_service.forward(sandbox_id, port)
+
+    async def close_forward(self, sandbox_id: str, port: int) -> bool:
+        return await self.process_service.forwards.close(sandbox_id, port) if self._procs is not None else False
+
+    def port_forwards(self, sandbox_id: str) -> list[Forward]:
+        return self._procs.forwards.list(sandbox_id) if self._procs is not None else []
 
     # -- identity and access -------------------------------------------------------------------------------
     def owns(self, info: SandboxInfo) -> bool:
@@ -906,6 +949,8 @@ class SandboxService:
             self._reaper = None
         if self._metrics is not None:
             await self._metrics.close()
+        if self._procs is not None:
+            await self._procs.close()  # forwards listen until here
         await self.provider.close()
         self.audit.close()
 

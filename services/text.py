@@ -33,10 +33,15 @@ _CONTENT_UNSAFE = re.compile(
 _COLUMN_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
+_READABLE = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}  # as a programmer reads them, not `\x0a`
+
+
 def escape_char(ch: str) -> str:
-    """The visible escape for one non-printable character: `\\xNN` (an undecodable byte shows as the byte it was),
-    `\\uNNNN` or `\\UNNNNNNNN`."""
+    """The visible escape for one non-printable character: `\\n`, `\\t`, `\\r`, `\\xNN` (an undecodable byte
+    shows as the byte it was), `\\uNNNN` or `\\UNNNNNNNN`."""
     code = ord(ch)
+    if ch in _READABLE:
+        return _READABLE[ch]
     if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: an undecodable byte 0x80-0xff
         return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:

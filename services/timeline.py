@@ -77,6 +77,7 @@ class Entry:
     output: str | None = None
     internal: bool = False  # the app's own read-only probes, and reads: hidden unless asked for
     argv: tuple[str, ...] = ()  # as recorded (already redacted by the writer), made printable
+    acting_for: str | None = None  # the owner whose rights `who` used (a serve token acting under its own name)
 
     @property
     def ok(self) -> bool:
@@ -166,6 +167,7 @@ def entry_of(raw: dict[str, Any], key: int, sandbox_id: str) -> Entry | None:
         output=_str(raw, "output"),
         internal=raw.get("internal") is True or op in READ_OPS,
         argv=argv,
+        acting_for=_str(raw, "for"),
     )
 
 

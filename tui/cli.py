@@ -91,10 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     ss = sub.add_parser("snapshots", help="list your snapshots")
     ss.add_argument("--json", action="store_true")
 
-    from tui import cli_checkpoints, cli_metrics
+    from tui import cli_checkpoints, cli_metrics, cli_procs
 
     cli_checkpoints.add_parsers(sub)
     cli_metrics.add_parsers(sub)
+    cli_procs.add_parsers(sub)
 
     e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
     e.add_argument("name")

@@ -117,6 +117,14 @@ LIST_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "list.processes",
+        "p",
+        "processes",
+        "Processes",
+        "The selected sandbox's processes and listening ports: sort, filter, kill, forward a port",
+        show=False,
+    ),
+    Key(
         "list.adopt",
         "A",
         "adopt",
@@ -369,6 +377,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "What isolation new sandboxes get on this machine, and how to fix each shortfall",
         show=False,
     ),
+    Key(
+        "workspace.processes",
+        "shift+f4",  # shift+f12 is the Timeline's, f10 the Metrics
+        "processes",
+        "Processes",
+        "What runs in this sandbox: the process tree (sort, filter, kill) and its listening ports (forward one)",
+        show=False,
+    ),
     Key("workspace.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
     Key(
         "workspace.focus_previous",
@@ -403,6 +419,34 @@ METRICS_KEYS: tuple[Key, ...] = (
     Key("metrics.close", "escape,f10,m", "close", "Back", "Back to where the Metrics view was opened from"),
 )
 
+# The Processes view (tui/screens/processes.py); the tables' own keys (kill, forward) are in widgets/process_view.py.
+PROCESS_KEYS: tuple[Key, ...] = (
+    Key(
+        "processes.close",
+        "escape,shift+f4",
+        "close",
+        "Back",
+        "Back to where the view was opened from",
+        group="Processes",
+    ),
+    Key(
+        "processes.sort",
+        "f6,s",
+        "cycle_sort",
+        "Sort",
+        "Sort siblings by CPU, memory, pid or age (each press the next)",
+        group="Processes",
+    ),
+    Key(
+        "processes.filter",
+        "slash,f4",
+        "focus_filter",
+        "Filter",
+        "Filter as you type: words in the command line, user, state or pid (enter back to the list)",
+        group="Processes",
+    ),
+)
+
 # Shared by screens that do not inherit Textual's Screen bindings (which include ctrl+c: see the module docstring).
 FOCUS_KEYS: tuple[Key, ...] = (
     Key("screen.focus_next", "tab", "app.focus_next", "Next widget", "Move focus to the next widget", show=False),
@@ -416,7 +460,9 @@ FOCUS_KEYS: tuple[Key, ...] = (
     ),
 )
 
-ALL_KEYS: tuple[Key, ...] = APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + METRICS_KEYS + FOCUS_KEYS
+ALL_KEYS: tuple[Key, ...] = (
+    APP_KEYS + LIST_KEYS + WORKSPACE_KEYS + SEARCH_KEYS + METRICS_KEYS + PROCESS_KEYS + FOCUS_KEYS
+)
 for _key in ALL_KEYS:  # the registry knows the app's and the screens' keys from start-up
     REGISTRY.add(_key)
 
@@ -427,6 +473,7 @@ __all__ = [
     "FOCUS_KEYS",
     "LIST_KEYS",
     "METRICS_KEYS",
+    "PROCESS_KEYS",
     "SEARCH_KEYS",
     "WORKSPACE_KEYS",
     "Key",

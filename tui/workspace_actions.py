@@ -153,6 +153,11 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
         # the terminals end with the sandbox: the same dialog as stopping from the list says so and asks
         app.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
 
+    def action_processes(self) -> None:
+        from tui.screens.processes import open_processes
+
+        open_processes(self, self.service, self.info)
+
     def action_doctor(self) -> None:
         if self.service.provider.name != "local":
             tell(self, "the doctor checks local sandboxes; this workspace is on another provider")

@@ -38,7 +38,7 @@ from widgets.explorer_rows import GIT_CLASSES, Row, flatten, folder_marks
 from widgets.explorer_text import name_runs
 from widgets.fuzzy_finder import FuzzyFinder
 from widgets.keys import Key, bindings
-from widgets.messages import ReportWorkerErrors, tell
+from widgets.messages import tell
 
 
 def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) -> Strip:
@@ -49,7 +49,7 @@ def _fit(segments: list[Segment], width: int, style: Style, end_style: Style) ->
     return Strip.join([strip.crop(0, width - 1), Strip([Segment("…", end_style)])])
 
 
-class Explorer(ReportWorkerErrors, ExplorerFileOps, CursorList, can_focus=True):
+class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps brings ReportWorkerErrors
     """A lazy tree of one sandbox's workspace. Posts `Explorer.FileOpenRequested` when a file is opened."""
 
     DEFAULT_CSS = """

@@ -20,7 +20,7 @@ from services.sandbox_service import SandboxService
 from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.explorer_text import clipboard_text
-from widgets.messages import tell
+from widgets.messages import ReportWorkerErrors, tell
 
 
 def _shown(path: str) -> str:
@@ -58,8 +58,9 @@ else:
     _Base = object
 
 
-class ExplorerFileOps(_Base):
-    """The file-operation actions of the explorer (a mixin: `Explorer` provides the state named below)."""
+class ExplorerFileOps(ReportWorkerErrors, _Base):
+    """The file-operation actions of the explorer (a mixin: `Explorer` provides the state named below). Its
+    workers' failures go to the app's one error route, as every worker owner's do."""
 
     service: SandboxService
     sandbox_id: str

@@ -2,8 +2,9 @@
 
 A line-API list (`ScrollView.render_line`): only the rows on screen are drawn, so a timeline of thousands of
 entries costs one screenful. Columns: time, who, kind, what, duration, outcome; the what column takes the room
-left. Who: the person at the app shows as "you" (dim), anyone else — an agent's `serve` token identity — as its own
-name, bold, so an agent's work stands out from the user's.
+left. Who: the person at the app shows as "you" (dim), anyone else — an agent's `serve` token, including one acting
+for you under its own name (`Entry.acting_for`) — as its own name, bold, so an agent's work stands out from the
+user's.
 
 The cursor and its moves are `CursorList`'s (widgets/cursor_list.py). Live: `prepend` puts new entries at the top
 without moving the cursor off its entry (`CursorList.rows_inserted_above`: the cursor follows the entry, not the row

@@ -23,7 +23,8 @@ If the scan before a command fails (a FIFO in the workspace, over the size limit
 the reason: the user asked for every command's changes to be kept. If the scan after it fails, the command has run:
 its `after` is null and the reason is logged; the next command's `before` catches the change.
 
-Local sandboxes only: on Daytona, turning it on is refused (another issue maps checkpoints there).
+Local sandboxes only: on Daytona, turning it on is refused (checkpoints work there, services/checkpoints/remote.py,
+but each scan is a remote exec, too dear to add to every command).
 """
 
 from __future__ import annotations

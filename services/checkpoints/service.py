@@ -5,7 +5,8 @@ the caller's; reads honour `show_others`), runs its file work in a thread (`asyn
 audit line per operation (`checkpoint`, `restore` — one per path asked for —, `fork`): ids and paths, never
 contents. A restore always checkpoints the current state first, under the same store lock, so it can be undone.
 
-Local provider only for now: Daytona sandboxes get a clear refusal (issue 13 maps them later).
+Daytona sandboxes: the same operations on the same local store, the workspace scanned and written inside the
+sandbox (services/checkpoints/remote.py; `_remote` picks it). What is not available there refuses by name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import paths
+from services.checkpoints import remote
 from services.checkpoints.apply import ApplyResult, apply, select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
 
 MESSAGE_MAX = 500
+# what reads a workspace from the host (automatic checkpoints around commands among them) names itself on Daytona
+REMOTE_UNAVAILABLE = (
+    "automatic checkpoints around commands (and whatever reads the workspace from the host) are not available"
+)
 LATEST = ("latest", "HEAD", "@")
 
 
@@ -81,14 +87,25 @@ class CheckpointService:
     @property
     def store(self) -> CheckpointStore:
         provider: Any = self.svc.provider
+        if self._remote:
+            if self._store is None:
+                self._store = CheckpointStore(self.svc.config.data_dir)
+            return self._store
         if getattr(provider, "name", None) != "local" or not hasattr(provider, "workspace_path"):
-            raise ProviderError("checkpoints are available for local sandboxes only (not yet for Daytona)")
+            raise ProviderError("checkpoints are available for local and Daytona sandboxes only")
         if self._store is None:
             self._store = CheckpointStore(provider.data_dir)
         return self._store
 
+    @property
+    def _remote(self) -> bool:
+        """A Daytona sandbox: scans and restores run inside it (services/checkpoints/remote.py)."""
+        return getattr(self.svc.provider, "name", None) == "daytona"
+
     def _workspace(self, sandbox_id: str) -> _Workspace:
         provider: Any = self.svc.provider
+        if self._remote:  # what reaches here reads the workspace from the host, which a Daytona one is not on
+            raise ProviderError(f"{REMOTE_UNAVAILABLE} on Daytona sandboxes (checkpoint, changes and restore are)")
         row = provider.store.get(sandbox_id)
         if row is None:
             raise ProviderError(f"no sandbox {sandbox_id!r}")
@@ -174,7 +191,7 @@ class CheckpointService:
             parent_sandbox=up.sandbox if up else None,
             created_at=time.time(),
             message=message,
-            who=self.svc.identity,
+            who=self.svc.audit.actor(),  # an acting serve token's own name
             kind=kind,
             files=len(files),
             bytes=sum(e.size for e in files),
@@ -200,8 +217,11 @@ class CheckpointService:
             raise InvalidInput(f"a checkpoint message is at most {MESSAGE_MAX} characters, without NUL")
         try:
             await self._ready(sandbox_id, write=True)
-            ws = self._workspace(sandbox_id)
-            ckpt = await asyncio.to_thread(self._checkpoint_sync, ws, message, kind)
+            if self._remote:
+                ckpt = (await remote.checkpoint(self, sandbox_id, message, kind))[0]
+            else:
+                ws = self._workspace(sandbox_id)
+                ckpt = await asyncio.to_thread(self._checkpoint_sync, ws, message, kind)
         except SandbenchError as exc:
             self._audit("checkpoint", sandbox_id, outcome=f"error:{type(exc).__name__}")
             raise
@@ -225,6 +245,8 @@ class CheckpointService:
     async def changes(self, sandbox_id: str, since: str | None = None) -> ChangeSet:
         """What differs in the workspace now from checkpoint `since` (default: the one it is at)."""
         await self._ready(sandbox_id, write=False)
+        if self._remote:
+            return (await remote.changes(self, sandbox_id, since))[0]
         ws = self._workspace(sandbox_id)
         return await asyncio.to_thread(self._changes_sync, ws, since)
 
@@ -263,6 +285,9 @@ class CheckpointService:
         return out
 
     async def diff(self, sandbox_id: str, since: str | None = None) -> tuple[ChangeSet, list[tuple[Change, list[str]]]]:
+        if self._remote:
+            await self._ready(sandbox_id, write=False)
+            return await remote.diff(self, sandbox_id, since)
         cs = await self.changes(sandbox_id, since)
         ws = self._workspace(sandbox_id)
         return cs, await asyncio.to_thread(self._diff_sync, ws, cs)
@@ -371,8 +396,11 @@ class CheckpointService:
             scope = None
         try:
             await self._ready(sandbox_id, write=True)
-            ws = self._workspace(sandbox_id)
-            result = await asyncio.to_thread(self._restore_sync, ws, ref, scope)
+            if self._remote:
+                result = await remote.restore(self, sandbox_id, ref, scope)
+            else:
+                ws = self._workspace(sandbox_id)
+                result = await asyncio.to_thread(self._restore_sync, ws, ref, scope)
         except SandbenchError as exc:
             self._audit("restore", sandbox_id, name=ref[:40], outcome=f"error:{type(exc).__name__}")
             raise
@@ -391,6 +419,8 @@ class CheckpointService:
 
     async def fork(self, sandbox_id: str, new_name: str, at: str | None = None) -> tuple[SandboxInfo, Checkpoint]:
         """A new sandbox (same resources) whose workspace is checkpoint `at` (default: a checkpoint taken now)."""
+        if self._remote:
+            return await remote.fork(self, sandbox_id, new_name, at)
         info = await self._ready(sandbox_id, write=True)
         src = self.resolve(sandbox_id, at) if at is not None else await self.create(sandbox_id, f"fork to {new_name}")
         labels = {k: v for k, v in info.labels.items() if k != self.svc.owner_label}

@@ -238,6 +238,22 @@ class CheckpointStore:
         sha = h.hexdigest()
         return sha, got, self._publish(tmp, sha)
 
+    def put_bytes(self, data: bytes) -> tuple[str, bool]:
+        """Keep `data` as a blob (under `locked()`): (sha256, whether a new blob was added). For contents fetched
+        from a remote sandbox, already whole in memory."""
+        sha = hashlib.sha256(data).hexdigest()
+        if self.has_blob(sha):
+            return sha, False
+        tfd, tmp = self._temp()
+        try:
+            _write_all(tfd, data)
+        except BaseException:
+            os.close(tfd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(tfd)
+        return sha, self._publish(tmp, sha)
+
     def read_blob(self, sha: str) -> Iterator[bytes]:
         """A blob's bytes in chunks; ProviderError at the end if they do not hash to `sha` (a damaged store)."""
         try:

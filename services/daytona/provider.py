@@ -470,6 +470,38 @@ class DaytonaProvider:
         fs, target = await self._fs(sandbox_id), await self._abs(sandbox_id, path)
         await self._call("delete", lambda: fs.delete_file(target, recursive=recursive), kind="file")
 
+    async def download_many(self, sandbox_id: str, rels: Sequence[str]) -> dict[str, bytes]:
+        """Several files' bytes in one bulk download (checkpoints fetch what changed). A file that cannot be read
+        is left out of the result: the caller decides what a missing one means."""
+        from daytona import FileDownloadRequest
+
+        if not rels:
+            return {}
+        fs, home = await self._fs(sandbox_id), await self._home(sandbox_id)
+        by_abs = {f"{home}/{paths.normalize(r)}": r for r in rels}
+        reqs = [FileDownloadRequest(source=a) for a in by_abs]
+        got = await self._call("download", lambda: fs.download_files(reqs), kind="file")
+        out: dict[str, bytes] = {}
+        for resp in got:
+            rel = by_abs.get(resp.source)
+            if rel is not None and resp.error is None and isinstance(resp.result, bytes | bytearray):
+                out[rel] = bytes(resp.result)
+        return out
+
+    async def upload_many(self, sandbox_id: str, files: Sequence[tuple[str, bytes]]) -> None:
+        """Several files in one bulk upload, to paths relative to home (a restore's staging folder)."""
+        from daytona import FileUpload
+
+        fs, home = await self._fs(sandbox_id), await self._home(sandbox_id)
+        ups = [FileUpload(source=data, destination=f"{home}/{paths.normalize(rel)}") for rel, data in files]
+        await self._call("upload", lambda: fs.upload_files(ups), idempotent=False, kind="file")
+
+    async def fork(self, sandbox_id: str, name: str) -> SandboxInfo:
+        """Daytona's fork: a new sandbox whose filesystem is a copy of this one's now."""
+        sb = await self._sandbox(sandbox_id)
+        new = await self._call("fork", lambda: sb.fork(name=name, timeout=600), idempotent=False, kind="create")
+        return self._info(new)
+
     def _relative(self, home: str, p: str) -> str | None:
         if p.startswith(home + "/"):
             p = p[len(home) + 1 :]

@@ -33,7 +33,9 @@ from services.terminal import OrderedWriter
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 20.0  # seconds for a new host to listen (a cold Python start on a busy machine)
-READ_AHEAD = 256 * 1024  # output bytes held for a consumer before reading the socket pauses
+# output bytes held for a consumer before reading the socket pauses: small, since what is held when the program
+# ends is what the pane has yet to show (the pane keeps its own burst)
+READ_AHEAD = 64 * 1024
 
 
 def _error(reply: dict[str, Any]) -> SandbenchError:

@@ -49,7 +49,7 @@ from services.errors import (
     SnapshotNotFound,
     StateDatabaseDamaged,
 )
-from services.local import meta
+from services.local import meta, procfs
 from services.local.activity import ActivityLog
 from services.local.cgroups import CgroupUsage
 from services.local.fsapi import AtomicWrite, WorkspaceFS
@@ -74,6 +74,7 @@ from services.models import (
     resolve_auto_archive,
     resolve_auto_delete,
 )
+from services.proc_parse import ProcTable, Socket
 from services.provider import OutputCallback, Stdin
 from services.volumes import home_relative, mounted_path
 
@@ -899,6 +900,29 @@ class LocalProvider:
             pids_limit=max(64, PIDS_PER_CPU * cpus),
         )
         return dataclasses.replace(reading, disk_limit=row.resources.disk_bytes)
+
+    # -- the process list and ports (services/local/procfs.py) ----------------------------------------------
+    def _mapped_uid(self, row: Row) -> int:
+        """The host uid the sandbox's `sandbox` user is (launch.py's mapping)."""
+        return row.uid if row.uid is not None else os.getuid()
+
+    async def process_table(self, sandbox_id: str) -> ProcTable:
+        row = self._row(sandbox_id)
+        return await asyncio.to_thread(
+            lambda: procfs.read_table(procfs.sandbox_pids(self.launcher, row.id), self._mapped_uid(row))
+        )
+
+    async def signal_process(self, sandbox_id: str, pid: int, started: int | None, sig: int) -> None:
+        row = self._row(sandbox_id)
+        await asyncio.to_thread(procfs.signal, self.launcher, row.id, pid, started, sig)
+
+    async def process_alive(self, sandbox_id: str, pid: int, started: int) -> bool:
+        self._row(sandbox_id)
+        return await asyncio.to_thread(procfs.alive, pid, started)
+
+    async def listening_sockets(self, sandbox_id: str) -> builtins.list[tuple[int, Socket, int | None]]:
+        row = self._row(sandbox_id)
+        return await asyncio.to_thread(lambda: procfs.listening(procfs.sandbox_pids(self.launcher, row.id)))
 
     # -- processes ------------------------------------------------------------------------------------------
     async def exec(

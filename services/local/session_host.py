@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +45,11 @@ LINGER = 3.0  # seconds with nothing held before the host exits (a tab closed an
 REAP_EVERY = 30.0  # seconds between auto-stop passes
 MAX_SESSIONS = 256  # shells one host holds (a bound, as serve has one per token)
 MAX_SIZE = 1000
+# output queued for the app before the shell waits for it: a few PTY reads, so the app is never far behind the
+# program (a 2 MiB backlog was ~100 ms of a flood still to show after the program ended)
+CLIENT_BACKLOG = 64 * 1024
+# the socket's own buffer toward the app, and the transport's above it (the defaults hold ~270 KiB more)
+SEND_BUFFER = 64 * 1024
 FOREGROUND_EVERY = 1.0
 WATCH_EVERY = 1.0  # seconds between checks that the socket is still ours
 
@@ -201,7 +207,15 @@ class SessionHost:
         provider = self.provider(bwrap, bool(req.get("isolation_required")))
         terminal = await provider.open_terminal(sandbox_id, cols, rows, cwd=cwd, env=env)
         session = PtySession(
-            secrets.token_hex(8), sandbox_id, terminal, cwd, dict(env), cols, rows, command=provider.shell_name
+            secrets.token_hex(8),
+            sandbox_id,
+            terminal,
+            cwd,
+            dict(env),
+            cols,
+            rows,
+            command=provider.shell_name,
+            client_backlog=CLIENT_BACKLOG,
         )
         session.on_output = lambda s: provider.activity.note(s.sandbox_id)
         self.ptys.add(session)
@@ -335,6 +349,14 @@ class Connection:
         if self.proto.closed:
             return
         self.session = session
+        transport = self.proto.transport
+        if transport is not None:
+            # little output waits on its way to the app: what waits when the program ends is what it has yet to show
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            transport.set_write_buffer_limits(high=SEND_BUFFER)
         self.client = session.attach()
         self._writer = self._spawn(self._send_output(self.client))
         self._spawn(self._watch_foreground(session))

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from services.audit import acting_as
 from services.config import Config
 from services.errors import SandbenchError
 from services.provider import Provider
@@ -51,12 +52,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     st = state_of(request)
     if getattr(request.match_info.handler, "no_bearer_auth", False):
         return await handler(request)  # preview links carry their own token (services/server/preview.py)
-    identity = st.tokens.identity(TokenTable.from_header(request.headers.get("Authorization")))
-    if identity is None:
+    grant = st.tokens.grant(TokenTable.from_header(request.headers.get("Authorization")))
+    if grant is None:
         return wire.error_response(401, "missing or unknown bearer token", "UNAUTHORIZED", request)
-    request["identity"] = identity
-    request["service"] = st.service(identity)
-    return await handler(request)
+    # the owner's in every check (its service, its limits); an acting token's own name in the audit log
+    request["identity"] = grant.owner
+    request["actor"] = grant.actor
+    request["service"] = st.service(grant.owner)
+    with acting_as(grant.actor if grant.acting else None):
+        return await handler(request)
 
 
 async def _refuse_and_close(request: web.Request, exc: SandbenchError) -> web.StreamResponse:

@@ -2,13 +2,16 @@
 
     sandbench serve [--host 127.0.0.1] [--port 3986] [--print-env] [--tokens-file PATH] [--reaper-interval S]
                     [limits...]
+    sandbench serve --add-token NAME [--owner OWNER] [--tokens-file PATH]
 
 It listens on 127.0.0.1 unless another interface is named explicitly; a bearer token is required on every route
 either way (generated on first run, mode 600). `--print-env` prints the two variables the `daytona` SDK needs —
 the only place the token is ever shown. With `--port 0` the kernel picks a port; the first line on stdout says
 which (`listening on http://HOST:PORT/api`), without the token. The limit flags (`--download-max-mib`,
 `--pty-idle-timeout`, `--session-max-sessions`, ...; `services.server.limits` has the defaults) bound what one
-client can make it hold.
+client can make it hold. `--add-token NAME` mints a token that acts for OWNER (default: the configured identity)
+under its own name — an agent's, shown as NAME in the Timeline — appends it to the tokens file (mode 600) and
+prints it once on stdout; a running server picks it up when restarted.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +33,16 @@ from services.config import Config
 from services.errors import SandbenchError
 from services.local.provider import LocalProvider
 from services.server.app import build_app
-from services.server.auth import EXTRA_TOKENS_FILE, TokenTable, load_extra_tokens, load_or_create_token, token_dir
+from services.server.auth import (
+    EXTRA_TOKENS_FILE,
+    Grant,
+    TokenTable,
+    add_token,
+    check_grants,
+    load_extra_tokens,
+    load_or_create_token,
+    token_dir,
+)
 from services.server.limits import MiB, ServeLimits
 
 DEFAULT_PORT = 3986
@@ -116,7 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = pick one)")
     p.add_argument("--print-env", action="store_true", help="print DAYTONA_API_URL=... DAYTONA_API_KEY=... and exit")
-    p.add_argument("--tokens-file", type=Path, help="extra 'identity token' lines (default: serve-tokens)")
+    p.add_argument(
+        "--tokens-file",
+        type=Path,
+        help="extra 'NAME TOKEN' and 'NAME TOKEN owner=OWNER' lines (default: serve-tokens)",
+    )
+    p.add_argument(
+        "--add-token",
+        metavar="NAME",
+        help="mint a token acting for --owner under NAME, add it to the tokens file, print it once, and exit",
+    )
+    p.add_argument("--owner", metavar="OWNER", help="whose sandboxes --add-token's token acts on (default: you)")
     p.add_argument(
         "--reaper-interval",
         type=_positive(float),
@@ -165,6 +187,20 @@ def serve_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         cfg = config_mod.load()
+        tokens_file = args.tokens_file or token_dir() / EXTRA_TOKENS_FILE
+        if args.owner is not None and args.add_token is None:
+            print("sandbench serve: --owner goes with --add-token NAME", file=sys.stderr)
+            return 2
+        if args.add_token is not None:
+            owner = args.owner or cfg.identity
+            minted = add_token(tokens_file, args.add_token, owner, cfg.identity)
+            print(minted)  # the only time it is shown (stdout: `export DAYTONA_API_KEY=$(sandbench serve ...)`)
+            print(
+                f"sandbench serve: token for {args.add_token!r} acting for {owner!r} added to {tokens_file}; "
+                "restart sandbench serve to use it",
+                file=sys.stderr,
+            )
+            return 0
         token = load_or_create_token()
         if args.print_env:
             if args.port == 0:
@@ -172,7 +208,8 @@ def serve_main(argv: list[str]) -> int:
                 return 2
             print(f"DAYTONA_API_URL=http://{_url_host(args.host)}:{args.port}/api DAYTONA_API_KEY={token}")
             return 0
-        extra = load_extra_tokens(args.tokens_file or token_dir() / EXTRA_TOKENS_FILE)
+        extra = load_extra_tokens(tokens_file)
+        check_grants(extra, cfg.identity, tokens_file)
     except SandbenchError as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -183,7 +220,7 @@ def serve_main(argv: list[str]) -> int:
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    tokens = {**extra, token: cfg.identity}
+    tokens: dict[str, str | Grant] = {**extra, token: cfg.identity}
     try:
         return asyncio.run(_serve(cfg, tokens, args.host, args.port, _limits(args), args.reaper_interval))
     except KeyboardInterrupt:
@@ -191,7 +228,12 @@ def serve_main(argv: list[str]) -> int:
 
 
 async def _serve(
-    cfg: Config, tokens: dict[str, str], host: str, port: int, limits: ServeLimits, reaper_interval: float = 30.0
+    cfg: Config,
+    tokens: Mapping[str, str | Grant],
+    host: str,
+    port: int,
+    limits: ServeLimits,
+    reaper_interval: float = 30.0,
 ) -> int:
     try:
         provider = LocalProvider(

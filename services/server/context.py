@@ -6,8 +6,11 @@ The route modules import this, never `services.server.app` (which composes them)
 pyproject.toml. The managers a route family owns (PTYs, sessions, interpreter contexts, language servers, previews)
 are not here: `build_app` makes each and hands it to its module under that module's own `web.AppKey`.
 
-Each token maps to an identity; each identity gets its own `SandboxService` over the one shared provider, so
-ownership, auto-start and the audit log work exactly as they do in the app.
+Each token maps to an owner identity; each owner gets its own `SandboxService` over the one shared provider, so
+ownership, auto-start and the audit log work exactly as they do in the app. A token acting for an owner under its
+own name (services/server/auth.py) uses the owner's service — one state cache, one idle clock, one set of limits
+per owner, however many tokens act for it — and only the audit entries' `who` differs (`audit.acting_as`, set by
+the authentication middleware for the request).
 """
 
 from __future__ import annotations
@@ -74,8 +77,8 @@ class ServerState:
         cap = self.limits.exec_max_concurrent
         if self._running.get(identity, 0) >= cap:
             raise OverLimit(
-                f"too many commands running: {cap} are running for this token, the limit; wait for one to finish "
-                "(or raise sandbench serve --exec-max-concurrent)"
+                f"too many commands running: {cap} are running for this owner's tokens, the limit; wait for one to "
+                "finish (or raise sandbench serve --exec-max-concurrent)"
             )
         self._running[identity] = self._running.get(identity, 0) + 1
         try:
@@ -117,9 +120,16 @@ def service_of(request: web.Request) -> SandboxService:
 
 
 def identity_of(request: web.Request) -> str:
-    """The caller's identity (its token's), set by the authentication middleware."""
+    """The caller's identity — the owner its token acts for, whose limits it counts against — set by the
+    authentication middleware."""
     identity: str = request["identity"]
     return identity
+
+
+def actor_of(request: web.Request) -> str:
+    """The name the caller acts under (its token's acting name; the owner's for an owner's own token)."""
+    actor: str = request["actor"]
+    return actor
 
 
 class SlowBody(SandbenchError):

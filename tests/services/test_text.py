@@ -59,7 +59,7 @@ def test_inline_escapes_say_what_was_there() -> None:
     assert safe_text("\x9b31m") == "\\x9b31m"
     assert safe_text("evil\u202etxt.exe") == "evil\\u202etxt.exe"  # cannot pose as evilexe.txt
     assert safe_text("nul\x00") == "nul\\x00"
-    assert safe_text("a\nb\tc") == "a\\x0ab\\x09c"
+    assert safe_text("a\nb\tc") == "a\\nb\\tc"
     assert safe_text("bad\udcff") == "bad\\xff"  # the byte it was, not a surrogate code
     assert safe_text("\U000e0001tag") == "\\U000e0001tag"
     assert escape_char("\udcfe") == "\\xfe"

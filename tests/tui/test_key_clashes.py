@@ -150,6 +150,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
     from tui.screens.checkpoints import CheckpointsScreen, DiffScreen
     from tui.screens.doctor import DoctorScreen
     from tui.screens.help import HelpScreen
+    from tui.screens.processes import ProcessesScreen
     from tui.screens.timeline import TimelineScreen
     from widgets.create_dialog import CreateDialog
     from widgets.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
@@ -184,6 +185,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
         ("checkpoints", lambda: CheckpointsScreen(screen.service, screen.info.id, screen.info.name, screen)),
         ("checkpoint picker", lambda: CheckpointPicker([], None, datetime.now(UTC))),
         ("checkpoint diff", lambda: DiffScreen("t", [])),
+        ("processes", lambda: ProcessesScreen(screen.service, screen.info, refresh_every=None)),
     ]
 
 

@@ -448,7 +448,7 @@ async def test_hostile_names_render_literally(
         b"\x1b[31mred": "\\x1b[31mred",
         b"bad\xff\xfename": "bad\\xff\\xfename",
         b"evil\xe2\x80\xaetxt.exe": "evil\\u202etxt.exe",
-        b"tab\there": "tab\\x09here",
+        b"tab\there": "tab\\there",
     }
     for raw in hostile:
         with open(os.path.join(os.fsencode(root), raw), "wb"):

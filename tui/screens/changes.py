@@ -576,7 +576,7 @@ def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
 def open_changes(workspace: WorkspaceScreen, since: str | None = None) -> None:
     """Show the Changes view over the workspace (`since`: a checkpoint id; None: the default)."""
     try:
-        _ = workspace.service.checkpoints.store  # local sandboxes only, for now: refuse in one line
+        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
     except SandbenchError as exc:
         report(workspace, exc)
         return

@@ -389,7 +389,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 def open_checkpoints(workspace: WorkspaceScreen) -> None:
     """Show the checkpoint tree over the workspace."""
     try:
-        _ = workspace.service.checkpoints.store  # local sandboxes only, for now: refuse in one line
+        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
     except SandbenchError as exc:
         report(workspace, exc)
         return

@@ -552,6 +552,11 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
             open_timeline_screen(self.app, self.service, info.id, info.name)
 
+    def action_processes(self) -> None:
+        from tui.screens.processes import open_processes  # made on first use
+
+        open_processes(self, self.service, self._selected())
+
     def action_copy_id(self) -> None:
         info = self._selected()
         if info is not None:

@@ -290,6 +290,9 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         head.append(entry.what, style="bold")
         head.append("\n")
         who = "you" if entry.who == self.service.identity else entry.who
+        if entry.acting_for is not None and entry.acting_for != entry.who:
+            # an agent's serve token acting for an owner: its own name, and whose rights it used
+            who += " for " + ("you" if entry.acting_for == self.service.identity else entry.acting_for)
         out_text, _ = outcome(entry)
         facts = [_stamp(entry.ts), f"by {who}", entry.op, out_text]
         if entry.exit is not None:

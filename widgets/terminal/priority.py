@@ -23,6 +23,9 @@ ECHO_WINDOW = 0.05  # the longest a key holds back the other terminals when its 
 # A terminal whose key went unanswered (a password prompt, `stty -echo`) claims nothing for this long after: held
 # keys or steady typing there would otherwise hold every other terminal back for good.
 SILENT_GRACE = 1.0
+# A person typing: keys less than this apart. While one is, tabs out of sight take a smaller share of the loop
+# (`TerminalView`'s BACKGROUND_SHARE_TYPING), so their floods do not slow the echo of the tab in sight.
+TYPING_WINDOW = 1.0
 
 
 class EchoPriority:
@@ -33,10 +36,16 @@ class EchoPriority:
         self._waiting: dict[int, float] = {}  # id(terminal) → monotonic deadline
         self._silent: dict[int, float] = {}  # id(terminal) → until when its keys claim nothing
         self._released = asyncio.Event()
+        self._last_typed = -1e9  # monotonic time of the last key typed into any terminal
+
+    def typing(self) -> bool:
+        """A key was typed into some terminal within `TYPING_WINDOW`: someone is at the keyboard."""
+        return time.monotonic() - self._last_typed < TYPING_WINDOW
 
     def typed(self, terminal: object) -> None:
         """`terminal` has sent the program a key from the user: it goes first until its echo is fed."""
         now = time.monotonic()
+        self._last_typed = now
         key = id(terminal)
         if self._silent.get(key, 0.0) > now:
             return

@@ -6,7 +6,9 @@ out) but is built for throughput:
 
 * Input is decoded once (incremental UTF-8) and scanned with compiled regexes: a run of printable text up to the
   next control character is written into the line with list-slice assignment (C speed) — one step per run, not per
-  character. Only non-ASCII text takes a per-character path (wide and combining characters).
+  character. Only non-ASCII text takes a per-character path (wide characters, and clusters laid out as tmux 3.3
+  lays them: combining marks and VS16 join the cell before them, a zero-width joiner joins the next non-ASCII
+  character into it — `clusters` re-splits stored text the same way; a cell holds 21 UTF-8 bytes, as in tmux).
 * A line is two parallel lists, characters and interned style ids (`styles.py`); an SGR sequence is one memoised
   dict lookup. Scrolling moves whole `Line` objects.
 * The flood path (`_bulk`): when the cursor sits at the bottom of a full-screen scroll region and the input ahead
@@ -22,7 +24,8 @@ out) but is built for throughput:
   `(text, style)` runs for a line that scrolled off the visible screen. 10,000 lines stay well under 30 MB.
 
 Semantics follow xterm, and tmux where they differ and tmux is our differential reference (BCE on erase and
-scroll, pending-wrap behaviour). Unsupported sequences are consumed and ignored without touching state.
+scroll, pending-wrap behaviour, ED 2 moving the screen's used rows into the scrollback). Unsupported sequences are
+consumed and ignored without touching state.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import cast
 
 from wcwidth import wcwidth
 
-from widgets.terminal.styles import SGR_CACHE, STYLES, Style, apply_sgr, erase_style
+from widgets.terminal.styles import FILL_IDS, SGR_CACHE, STYLES, Style, apply_sgr, erase_style
 
 # A control character (C0, DEL, C1) ends a printable run.
 CTRL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -79,11 +82,62 @@ DA1_REPLY = "\x1b[?62;22c"  # a VT220 with ANSI colour, as far as programs need 
 DA2_REPLY = "\x1b[>1;10;0c"  # a low xterm "version" keeps vim from probing for features we do not have
 
 
+ZWJ = "\u200d"
+
+
 @lru_cache(maxsize=4096)
 def char_width(c: str) -> int:
-    """Cells taken by one code point: 0 (combining / format), 1 or 2 — wcwidth's tables, like tmux's wcwidth."""
+    """Cells taken by one code point: 0 (combining / format), 1 or 2 — wcwidth's tables, like tmux's wcwidth.
+
+    One exception: a regional indicator (half a flag) takes one cell, as in tmux (glibc's width) and in Rich, which
+    measures what the pane draws — wcwidth 0.9 says two. A flag is then two cells, as tmux shows it."""
+    if "\U0001f1e6" <= c <= "\U0001f1ff":
+        return 1
     w = wcwidth(c)
     return 1 if w < 0 else w
+
+
+CELL_BYTES = 21  # what one cell holds, in UTF-8 (tmux's UTF8_SIZE): marks past it are dropped, as tmux drops them
+
+
+def _combine(cell: str, add: str) -> str:
+    """`add` (zero-width characters) joined onto a cell, one code point at a time while the cell stays within
+    CELL_BYTES: a four-person ZWJ family keeps three people, as in tmux, and a flood of combining marks cannot grow
+    one cell without bound."""
+    size = len(cell.encode())
+    for ch in add:
+        size += len(ch.encode())
+        if size > CELL_BYTES:
+            break
+        cell += ch
+    return cell
+
+
+def clusters(text: str) -> list[tuple[str, int]]:
+    """Stored text (cells' characters joined) as the cells it takes: (cluster, width) for each, the way `Screen`
+    lays text out: a zero-width character joins the cluster before it, and so does the character after a
+    zero-width joiner — so a ZWJ emoji sequence is one 2-cell cluster, as in tmux 3.3."""
+    if text.isascii():
+        return [(c, 1) for c in text]
+    out: list[tuple[str, int]] = []
+    zwj = False
+    for c in text:
+        w = char_width(c)
+        if zwj:
+            zwj = False
+            # (what `_print_wide` joined: non-ASCII, within the cell's bytes; a joiner left last in a full cell
+            # joins nothing)
+            if c > "\x7f" and out and len(out[-1][0].encode()) + len(c.encode()) <= CELL_BYTES:
+                out[-1] = (out[-1][0] + c, out[-1][1])
+                continue
+        if c == ZWJ:
+            zwj = True
+        if w == 0:
+            if out:
+                out[-1] = (out[-1][0] + c, out[-1][1])
+            continue
+        out.append((c, w))
+    return out
 
 
 class Line:
@@ -275,12 +329,7 @@ def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
     line = Line(cols)
     x = 0
     for text, style in segs:
-        for c in text:
-            w = char_width(c)
-            if w == 0:
-                if x:
-                    line.chars[x - 1] += c
-                continue
+        for c, w in clusters(text):
             if x + w > cols:
                 return line
             line.chars[x] = c
@@ -310,7 +359,7 @@ def entry_padded(entry: Entry) -> bool:
 
 
 def _text_width(text: str) -> int:
-    return len(text) if text.isascii() else sum(char_width(c) for c in text)
+    return len(text) if text.isascii() else sum(w for _, w in clusters(text))
 
 
 def entry_width(entry: Entry) -> int:
@@ -330,12 +379,7 @@ def _cells(segs: Iterable[tuple[str, int]]) -> list[list[str | int]]:
     """[character, style] per cell; a combining mark stays with the character before it."""
     out: list[list[str | int]] = []
     for text, style in segs:
-        for c in text:
-            if char_width(c) == 0:
-                if out:
-                    out[-1][0] = cast(str, out[-1][0]) + c
-                continue
-            out.append([c, style])
+        out.extend([c, style] for c in text) if text.isascii() else out.extend([c, style] for c, _ in clusters(text))
     return out
 
 
@@ -444,6 +488,7 @@ class Screen:
         self.tabs = set(range(8, self.cols, 8))
         self._alt_saved: tuple[int, int, int, bool, bool, list[str], int] | None = None
         self.last_char = ""
+        self._zwj = False  # a zero-width joiner is waiting for the character it joins (`_print_wide`)
         self.bell = False
 
     def _push_history(self, lines: list[Line]) -> None:
@@ -625,15 +670,26 @@ class Screen:
         cols = self.cols
         pen = self.pen
         line = self.lines[self.y]
+        zwj = self._zwj
         for c in s:
             w = char_width(c)
+            if w == 0 and c == ZWJ:
+                # a zero-width joiner is held, not stored (tmux 3.3): the next non-ASCII character joins the cluster
+                # before the cursor with it, taking no cells (a ZWJ emoji sequence is one 2-cell cluster); ASCII
+                # neither uses nor drops it, and it survives controls and escapes in between
+                zwj = self._zwj = True
+                continue
+            if zwj and c > "\x7f":
+                zwj = self._zwj = False
+                c = ZWJ + c
+                w = 0
             if w == 0:
                 # combining: joins the character before the cursor (or under it after a wrap is pending)
                 tx = self.x if self.wrapnext else self.x - 1
                 if tx >= 0:
                     if line.chars[tx] == "" and tx > 0:
                         tx -= 1
-                    line.chars[tx] += c
+                    line.chars[tx] = _combine(line.chars[tx], c)
                     line.cache = None
                 continue
             if self.wrapnext:
@@ -644,8 +700,7 @@ class Screen:
             if w == 2 and x == cols - 1:
                 if not self.autowrap or cols < 2:
                     continue
-                line.chars[x] = " "
-                line.styles[x] = pen
+                # the last cell keeps what it held (tmux does not blank it)
                 line.wrapped = True
                 line.padded = True
                 self._wrap_line()
@@ -1058,7 +1113,9 @@ class Screen:
                 self._erase_cells(line, 0, cols, fill)
         elif final == "J":
             fill = erase_style(self.pen)
-            if a0 == 0:
+            if a0 == 0 and cx == 0 and self.y == 0:
+                self._clear_screen(fill)  # from the top-left corner: the whole screen (tmux keeps it, as ED 2)
+            elif a0 == 0:
                 self._erase_cells(line, cx, cols, fill)
                 for ln in self.lines[self.y + 1 :]:
                     self._erase_cells(ln, 0, cols, fill)
@@ -1067,9 +1124,9 @@ class Screen:
                     self._erase_cells(ln, 0, cols, fill)
                 self._erase_cells(line, 0, cx + 1, fill)
             elif a0 == 2:
-                for ln in self.lines:
-                    self._erase_cells(ln, 0, cols, fill)
-            elif a0 == 3:
+                self._clear_screen(fill)
+            elif a0 == 3 and (args[1] if len(args) > 1 else 0) == 0:
+                # ED 3 (terminfo's E3, which `clear` sends after ED 2) empties the scrollback, as in tmux
                 self.history.clear()
                 self._young.clear()
         elif final == "X":
@@ -1217,6 +1274,22 @@ class Screen:
         self.x = max(0, min(x, cols - 1))
         self.y = max(0, min(y, rows - 1))
         self.wrapnext = False
+
+    def _clear_screen(self, fill: int) -> None:
+        """Erase the whole screen (ED 2, or ED 0 from the top-left corner). On the main screen the rows down to the
+        last one holding anything go to the scrollback first, as tmux (`scroll-on-clear`), VTE and xterm.js do: what
+        `clear` or ctrl+L wiped stays one scroll away. The cursor stays where it is."""
+        lines = self.lines
+        used = 0
+        if not self.in_alt and self.history.maxlen:
+            used = len(lines)
+            while used and lines[used - 1].is_blank():
+                used -= 1
+            if used:
+                self._push_history(lines[:used])
+                lines[:used] = [Line(self.cols, fill) for _ in range(used)]
+        for ln in lines[used:]:
+            self._erase_cells(ln, 0, self.cols, fill)
 
     def _erase_cells(self, line: Line, start: int, stop: int, fill: int) -> None:
         stop = min(stop, self.cols)
@@ -1420,6 +1493,8 @@ class Screen:
                         runs.extend(row.segments(full=entry_wrapped(row)))
                     else:
                         runs.extend(entry_segments(row, self.cols))
+                while runs and runs[-1][1] in FILL_IDS:
+                    runs.pop()  # an erase's background after the text is not text (tmux does not rewrap it)
                 if all(t.isascii() for t, _ in runs) and not any(entry_padded(rows_in[k]) for k in range(i, j)):
                     out.extend(_split_runs(runs, cols))
                     i = j + 1
@@ -1446,6 +1521,8 @@ class Screen:
                 if wrapped and entry_padded(row) and row_cells and mark < len(cells) + len(row_cells) - 1:
                     row_cells.pop()  # the blank a wide character left at the edge when it went on to the next row
                 cells.extend(row_cells)
+            while len(cells) - 1 > mark and cells[-1][1] in FILL_IDS:
+                cells.pop()  # (as above; the cursor's cell stays)
             lines, where = _rewrap(cells, cols, mark)
             if mark >= 0:
                 cursor = (len(out) + where[0], where[1])

@@ -50,16 +50,34 @@ def intern(style: Style) -> int:
 
 
 _BCE: dict[int, int] = {0: 0}
+# Ids of erase fill: blanks an erase (or a scroll) left in a background colour. Each has a twin id of the same
+# `Style` that written text gets, so they look the same and compare the same, but reflow can tell them apart: tmux
+# rewraps what was written, not the background an erase painted after it.
+FILL_IDS: set[int] = set()
+_FILL_OF: dict[int, int] = {}
 
 
 def erase_style(pen: int) -> int:
-    """The style of cells erased (or scrolled in) under `pen`: its background only (xterm's BCE, as tmux does)."""
+    """The style of cells erased (or scrolled in) under `pen`: its background only (xterm's BCE, as tmux does), as
+    an erase-fill id (`FILL_IDS`)."""
     sid = _BCE.get(pen)
     if sid is None:
         bg = STYLES[pen].bg
-        sid = 0 if bg == DEFAULT else intern(Style(DEFAULT, bg, 0))
+        sid = 0 if bg == DEFAULT else _fill(intern(Style(DEFAULT, bg, 0)))
         _BCE[pen] = sid
     return sid
+
+
+def _fill(sid: int) -> int:
+    fill = _FILL_OF.get(sid)
+    if fill is None:
+        if len(STYLES) >= _MAX_STYLES:
+            return sid  # (a hostile stream: the background stays right, only reflow treats it as text)
+        fill = len(STYLES)
+        STYLES.append(STYLES[sid])  # not in _IDS: `intern` keeps returning the written-text id
+        FILL_IDS.add(fill)
+        _FILL_OF[sid] = fill
+    return fill
 
 
 SGR_CACHE: dict[tuple[int, str], int] = {}

@@ -105,6 +105,32 @@ def main() -> None:
             "combining: e\u0301 a\u0308 o\u0302 n\u0303 — zero width\u200bjoiner\n"
             "emoji: \U0001f600 \U0001f680 \u2764 mixed ascii 中 a 中 b 中\n" + "宽" * 45 + "\n" + "x" + "宽" * 40 + "\n"
         )
+        fam, tech, couple = (
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+            "\U0001f9d1\u200d\U0001f4bb",
+            ("\U0001f469\u200d\u2764\ufe0f\u200d\U0001f468"),
+        )
+        flags = "\U0001f1eb\U0001f1f7 \U0001f1e9\U0001f1ea \U0001f1ef\U0001f1f5 \U0001f1fa\U0001f1f8"
+        (work / "graphemes.txt").write_text(
+            f"ZWJ: {fam} couple: {couple} tech: {tech} rainbow: \U0001f3f3\ufe0f\u200d\U0001f308 end|\n"
+            f"flags: {flags} lone: \U0001f1eb odd: \U0001f1eb\U0001f1f7\U0001f1e9|\n"
+            "VS16: \u2764\ufe0f \u2764 \u2714\ufe0f \u2600\ufe0f keycaps: 1\ufe0f\u20e3 #\ufe0f\u20e3|\n"
+            "combining: e\u0301 n\u0303 o\u0308 a\u0304\u0300 s\u0323\u0307 x\u20dd jamo: \u1100\u1161|\n"
+            "skin tones: \U0001f44d\U0001f3fd \U0001f44b\U0001f3ff|\n"
+            + "x" * 79
+            + fam
+            + "|\n"  # a cluster that does not fit: it starts the next row
+            + "x" * 78
+            + "\U0001f1eb\U0001f1f7|\n"  # a flag in the last two cells
+            + "x" * 79
+            + "\U0001f1eb\U0001f1f7|\n"  # a flag split by the wrap, as tmux splits it
+            + "x" * 79
+            + "\u2764\ufe0f\u200d\U0001f525|\n"  # a one-cell cluster in the last cell
+            + fam * 40
+            + "|\n"  # a row of clusters, exactly full
+            # a joiner waits past ASCII for the next non-ASCII character (tmux): the dash joins the "b"
+            + "\u4e2d\u200d\u4e2d \u00e9\u200d\u4e2d a\u200db \U0001f468\u200db\u2014|\n"
+        )
         (work / "colors.log").write_text(
             "".join(
                 f"\x1b[2m10:00:{i:02d}\x1b[0m \x1b[{31 + i % 6}mlevel{i % 6}\x1b[0m "
@@ -184,6 +210,21 @@ def main() -> None:
             "  sys.stdout.write('\\x1b[2K\\r\\x1b[32m\\u2714\\x1b[0m step %d done\\n' % i)\n"
         )
         streams["progress"] = lambda: record([sys.executable, "-c", prog], [], cwd=str(work))
+        streams["graphemes"] = lambda: record(
+            bash,
+            [
+                (0.4, b"cat graphemes.txt\r"),
+                # colours change inside a row of clusters; ZWJ sequences split by an SGR still join (tmux)
+                # (typed as escapes, so that readline's echo of the command line stays ASCII)
+                (
+                    0.4,
+                    b"printf '\\e[31m\\U1f468\\u200d\\U1f469\\u200d\\U1f467\\e[42m\\U1f1eb\\U1f1f7\\e[0m|"
+                    b"\\e[1m\\U1f468\\u200d\\e[34m\\U1f469\\e[0m|\\u2764\\ufe0f\\U1f44d\\U1f3fd|\\n'\r",
+                ),
+                (0.4, b"exit\r"),
+            ],
+            cwd=str(work),
+        )
         streams["cjk"] = lambda: record(bash, [(0.4, b"cat cjk.txt\r"), (0.4, b"exit\r")], cwd=str(work))
         streams["python_repl"] = lambda: record(
             ["python3", "-q"],

@@ -1,0 +1,139 @@
+"""Forwarding a sandbox's port to localhost: a listener on 127.0.0.1 (an ephemeral port) whose every connection is
+piped to the port inside the sandbox through `PortForwarder` (services/port_forward.py, what `serve`'s preview
+links use), UI-free.
+
+Bounded: at most `MAX_PER_SANDBOX` forwards per sandbox and `MAX_CONNECTIONS` connections per forward (more are
+closed at once). A forward lives until it is closed, its sandbox stops (`close_sandbox`), or the app closes
+(`close_all`). The listener is on loopback only; like `ssh -L`, any local user of this machine can connect to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from services.errors import InvalidInput, SandbenchError
+from services.port_forward import PortForwarder, check_port
+from services.provider import Provider
+
+log = logging.getLogger(__name__)
+
+MAX_PER_SANDBOX = 4
+MAX_CONNECTIONS = 32
+CHUNK = 64 * 1024
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Forward:
+    sandbox_id: str
+    port: int  # inside the sandbox
+    local_port: int
+    server: asyncio.Server = field(repr=False)
+    connections: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.local_port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/"
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(CHUNK):
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+
+
+class PortForwards:
+    """The open forwards of one service (see the module docstring)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.forwarder = PortForwarder(provider)
+        self._open: dict[tuple[str, int], Forward] = {}
+        self._lock = asyncio.Lock()
+
+    def list(self, sandbox_id: str) -> list[Forward]:
+        return sorted((f for (sid, _p), f in self._open.items() if sid == sandbox_id), key=lambda f: f.port)
+
+    def get(self, sandbox_id: str, port: int) -> Forward | None:
+        return self._open.get((sandbox_id, port))
+
+    async def open(self, sandbox_id: str, port: int) -> Forward:
+        """A forward of `port` (the one already open, if any). Checks first that something listens there."""
+        check_port(port)
+        async with self._lock:
+            known = self._open.get((sandbox_id, port))
+            if known is not None:
+                return known
+            if len(self.list(sandbox_id)) >= MAX_PER_SANDBOX:
+                raise InvalidInput(
+                    f"at most {MAX_PER_SANDBOX} ports of one sandbox are forwarded at once: close one first"
+                )
+            await self.forwarder.find(sandbox_id, port)  # PortClosed, NotRunning: said before a listener exists
+            holder: list[Forward] = []
+
+            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                fwd = holder[0]
+                task = asyncio.current_task()
+                if len(fwd.connections) >= MAX_CONNECTIONS or task is None:
+                    writer.close()
+                    return
+                fwd.connections.add(task)
+                try:
+                    await self._serve(fwd, reader, writer)
+                finally:
+                    fwd.connections.discard(task)
+
+            server = await asyncio.start_server(handle, HOST, 0)
+            local_port = server.sockets[0].getsockname()[1]
+            fwd = Forward(sandbox_id, port, local_port, server)
+            holder.append(fwd)
+            self._open[(sandbox_id, port)] = fwd
+            return fwd
+
+    async def _serve(self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            inner_r, inner_w = await self.forwarder.open_connection(fwd.sandbox_id, fwd.port)
+        except SandbenchError as exc:
+            log.info("forward of port %s of %s: %s", fwd.port, fwd.sandbox_id, exc)
+            writer.close()
+            return
+        try:
+            await asyncio.gather(_pipe(reader, inner_w), _pipe(inner_r, writer))
+        finally:
+            for w in (inner_w, writer):
+                w.close()
+                with contextlib.suppress(Exception):
+                    await w.wait_closed()
+
+    async def close(self, sandbox_id: str, port: int) -> bool:
+        fwd = self._open.pop((sandbox_id, port), None)
+        if fwd is None:
+            return False
+        fwd.server.close()
+        for task in list(fwd.connections):
+            task.cancel()
+        await asyncio.gather(*fwd.connections, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await fwd.server.wait_closed()
+        return True
+
+    async def close_sandbox(self, sandbox_id: str) -> None:
+        for fwd in self.list(sandbox_id):
+            await self.close(sandbox_id, fwd.port)
+        await self.forwarder.forget(sandbox_id)
+
+    async def close_all(self) -> None:
+        for sid, port in list(self._open):
+            await self.close(sid, port)
+        await self.forwarder.close()

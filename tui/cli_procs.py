@@ -1,0 +1,127 @@
+"""The process verbs of the `sandbench` CLI: ps, kill, ports (docs/cli.md "Processes and ports").
+
+Thin: the work is `SandboxService.processes` / `kill_process` / `ports` (services/processes.py); this module turns
+results into text (command lines are already sanitized by the service) or the stable `--json` shapes of docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from services.text import safe_text
+
+if TYPE_CHECKING:
+    from services.processes import PortInfo, ProcessInfo
+
+VERBS = ("ps", "kill", "ports")
+SAMPLE = 0.5  # seconds between the two readings that give CPU %
+
+
+def add_parsers(sub: Any) -> None:
+    ps = sub.add_parser("ps", help="a sandbox's processes as a tree (pid, user, CPU %, memory, state, age, command)")
+    ps.add_argument("name")
+    ps.add_argument("--json", action="store_true")
+    ps.set_defaults(verb_run=dispatch)
+    k = sub.add_parser("kill", help="signal one of a sandbox's processes (TERM by default)")
+    k.add_argument("name")
+    k.add_argument("pid", type=int)
+    k.add_argument("--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"))
+    k.add_argument("--kill-after", type=float, metavar="SECONDS", help="send KILL if TERM has not ended it by then")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(verb_run=dispatch)
+    pt = sub.add_parser("ports", help="the TCP ports something listens on inside a sandbox")
+    pt.add_argument("name")
+    pt.add_argument("--json", action="store_true")
+    pt.set_defaults(verb_run=dispatch)
+
+
+def human_age(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def process_json(p: ProcessInfo, depth: int) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "ppid": p.ppid,
+        "depth": depth,
+        "user": p.user,
+        "cpu_percent": p.cpu_percent,
+        "rss_bytes": p.rss_bytes,
+        "state": p.state,
+        "state_name": p.state_name,
+        "threads": p.threads,
+        "started_at": datetime.fromtimestamp(p.started_at, UTC).isoformat(timespec="seconds"),
+        "age_seconds": round(p.age, 1),
+        "start_ticks": p.started,
+        "name": p.name,
+        "command": p.command,
+    }
+
+
+def port_json(p: PortInfo) -> dict[str, Any]:
+    return {"port": p.port, "address": p.address, "family": p.family, "pid": p.pid, "command": p.command}
+
+
+def print_processes(rows: list[tuple[ProcessInfo, int]]) -> None:
+    from tui.cli import human_size
+
+    print(f"{'PID':>7} {'USER':<8} {'CPU%':>5} {'MEM':>7} S {'AGE':>7}  COMMAND")
+    for p, depth in rows:
+        cpu = "-" if p.cpu_percent is None else f"{p.cpu_percent:.1f}"
+        branch = "  " * (depth - 1) + "└ " if depth else ""
+        print(
+            f"{p.pid:>7} {safe_text(p.user)[:8]:<8} {cpu:>5} {human_size(p.rss_bytes):>7} {p.state} "
+            f"{human_age(p.age):>7}  {branch}{p.command}"
+        )
+
+
+async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
+    from services.processes import tree
+
+    if args.verb == "ps":
+        rows = tree(await svc.processes(info.id, sample=SAMPLE))
+        if args.json:
+            out = {"sandbox": info.name, "id": info.id, "state": str(info.state)}
+            print(json.dumps({**out, "processes": [process_json(p, d) for p, d in rows]}, indent=2))
+        elif not rows:
+            print(f"{safe_text(info.name)} is {info.state}: no processes")
+        else:
+            print_processes(rows)
+        return 0
+    if args.verb == "kill":
+        result = await svc.kill_process(info.id, args.pid, args.signal, kill_after=args.kill_after)
+        if args.json:
+            print(
+                json.dumps(
+                    {"pid": result.pid, "signal": result.signal, "ended": result.ended, "escalated": result.escalated}
+                )
+            )
+        elif result.ended:
+            print(
+                f"sent {result.signal} to {result.pid}: it ended"
+                + (" (after TERM did not)" if result.escalated else "")
+            )
+        else:
+            again = f"sandbench kill {safe_text(args.name)} {result.pid} --signal KILL"
+            print(f"sent {result.signal} to {result.pid}: still running (to end it now: {again})")
+        return 0
+    ports = await svc.ports(info.id)
+    if args.json:
+        print(json.dumps({"sandbox": info.name, "id": info.id, "ports": [port_json(p) for p in ports]}, indent=2))
+    elif not ports:
+        print(f"nothing listens on a TCP port in {safe_text(info.name)}")
+    else:
+        print(f"{'PORT':>5}  {'ADDRESS':<15} {'PID':>7}  COMMAND")
+        for p in ports:
+            print(f"{p.port:>5}  {p.address:<15} {p.pid if p.pid is not None else '-':>7}  {p.command}")
+    return 0
