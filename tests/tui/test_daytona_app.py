@@ -96,8 +96,8 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
         listing = app.screen
         assert isinstance(listing, SandboxListScreen)
         assert listing.table.visible_names == [box.name]
-        row = [cell.plain for cell in listing.table.get_row(box.id)]
-        assert row[0] == box.name and "started" in row[1] and row[2] == "daytona"
+        row = dict(zip(listing.table.column_keys, [cell.plain for cell in listing.table.get_row(box.id)], strict=True))
+        assert row["name"] == box.name and "started" in row["state"] and row["provider"] == "daytona"
 
         # open it
         await pilot.press("enter")
