@@ -114,6 +114,40 @@ class KeptStates:
     def snapshot_bytes(self, file: str) -> int:
         return self._snapshot_ckpt(file).bytes
 
+    # -- a deleted sandbox -----------------------------------------------------------------------------------------
+    def forget_sandbox(self, sandbox_id: str) -> tuple[int, int]:
+        """Drop a deleted sandbox's checkpoints (its archive among them) and the blobs nothing else names; its
+        named snapshots stay (their rows keep them), and so do forks of it. Every checkpoint that survives is
+        re-based once onto its nearest surviving ancestor first, so none is rewritten per victim. (blobs, bytes)
+        freed."""
+        store = self.store
+        if not (store.checkpoints / sandbox_id).is_dir():
+            return 0, 0
+        with store.locked():
+            every = {(c.sandbox, c.id): c for s in store.sandboxes() for c in store.all(s)}
+            victims = {k for k, c in every.items() if c.sandbox == sandbox_id and c.kind != "snapshot"}
+            if not victims:
+                return 0, 0
+
+            def parent_key(c: Checkpoint) -> tuple[str, str] | None:
+                return (c.parent_sandbox or c.sandbox, c.parent) if c.parent else None
+
+            for key, c in every.items():
+                up = parent_key(c)
+                if key in victims or up not in victims:
+                    continue
+                while up is not None and up in victims:
+                    up = parent_key(every[up])
+                store.rebase(c, every.get(up) if up else None)
+            for key in victims:
+                store.remove(every[key])
+            d = store.checkpoints / sandbox_id
+            for name in ("HEAD", "index.json"):
+                (d / name).unlink(missing_ok=True)
+            if not any(d.iterdir()):
+                d.rmdir()
+            return store.sweep(store.referenced_blobs())
+
     # -- archive ------------------------------------------------------------------------------------------------
     def archive(self, sandbox_dir: Path, sandbox_id: str, root: Path, who: str) -> Checkpoint:
         """Checkpoint the (stopped, claimed) workspace and make it durable, then write the marker. The caller

@@ -614,6 +614,10 @@ class LocalProvider:
         await asyncio.to_thread(shutil.rmtree, self._dir(row.id), True)
         self.store.delete(row.id)
         self.activity.forget(row.id)
+        try:  # its checkpoints (an archive's whole workspace among them) go too; its named snapshots stay
+            await asyncio.to_thread(self.kept.forget_sandbox, row.id)
+        except (OSError, SandbenchError):
+            log.exception("dropping the checkpoints of deleted sandbox %s (they stay in the store)", row.id)
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
         row = self._row(sandbox_id)

@@ -196,6 +196,24 @@ async def test_an_archive_interrupted_between_checkpoint_and_removal_loses_nothi
     assert tree(ws, mtimes=True) == want
 
 
+async def test_deleting_an_archived_sandbox_frees_its_archive_but_keeps_its_snapshots(
+    service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo, sandbench_home: Path
+) -> None:
+    """The archive lives in the store now, so a delete must free it there (as it freed archive.tar.gz before)."""
+    await service.write_file(sandbox.id, "in-snapshot.bin", os.urandom(30_000))
+    await service.snapshot(sandbox.id, "keep")
+    await service.write_file(sandbox.id, "archived-only.bin", os.urandom(40_000))
+    await service.checkpoints.create(sandbox.id, "a checkpoint too")
+    await service.archive(sandbox.id)
+    assert sorted(blobs(sandbench_home).values()) == [30_000, 40_000]
+
+    await service.delete(sandbox.id)
+    assert sorted(blobs(sandbench_home).values()) == [30_000], "only what the snapshot names is left"
+    assert [c.kind for c in provider.kept.store.all(sandbox.id)] == ["snapshot"]
+    copy = await service.create(SandboxSpec(name="after-delete", snapshot="keep"))
+    assert sorted(os.listdir(provider.workspace_path(copy.id))) == ["in-snapshot.bin"]
+
+
 async def test_tar_gz_snapshots_and_archives_made_by_the_old_code_still_work(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo, sandbench_home: Path
 ) -> None:
