@@ -376,6 +376,16 @@ class LocalProvider:
                 log.warning("removing half-created sandbox %s (%s)", row.name, row.id)
                 shutil.rmtree(self._dir(row.id), ignore_errors=True)
                 self.store.delete(row.id)
+        for row in self.store.all():
+            if row.state is SandboxState.STOPPING and row.error == "archiving" and not _pid_alive(row.creator):
+                # an archive killed part-way: the marker is written only once the checkpoint is durable, and
+                # the workspace removed only after it, so the marker says which side of that line it died on
+                from services.local.kept_states import has_archive
+
+                done = has_archive(self._dir(row.id))
+                log.warning("finishing the interrupted archive of %s (%s)", row.name, "archived" if done else "kept")
+                state = SandboxState.ARCHIVED if done else SandboxState.STOPPED
+                self.store.update(row.id, state=state, error=None, creator=None)
         rows = self.store.all()
         known = {r.id for r in rows}
         unlisted = []
@@ -637,24 +647,29 @@ class LocalProvider:
         """Checkpoint a stopped sandbox's workspace into the store, then remove it (services/local/kept_states.py).
         False if the row was no longer stopped (since `row.stopped_at`) when claimed: another process (the app's
         reaper, `sandbench serve`'s) started or archived it meanwhile."""
+        # marked with this process, so a provider opening the store after a kill finishes it (`_recover`)
         if row.state is not SandboxState.STOPPED or not self.store.claim(
-            row.id, SandboxState.STOPPED, row.stopped_at, state=SandboxState.STOPPING
+            row.id, SandboxState.STOPPED, row.stopped_at, state=SandboxState.STOPPING, error="archiving", creator=_me()
         ):
             return False
         ws = self._workspace(row.id)
         try:
             await asyncio.to_thread(self.kept.archive, self._dir(row.id), row.id, ws, row.owner)
         except BaseException:
-            self.store.update(row.id, state=SandboxState.STOPPED)  # no marker: the workspace is as it was
+            # no marker: the workspace is as it was
+            self.store.update(row.id, state=SandboxState.STOPPED, error=None, creator=None)
             raise
         # The checkpoint is durable and the marker names it: from here on the store holds the workspace, so any
         # failure still ends archived (a start restores from the checkpoint, whatever of the folder is left).
         try:
-            if os.environ.get("SANDBENCH_FAULT") == "archive-before-remove":  # fault injection for a test only
+            fault = os.environ.get("SANDBENCH_FAULT")  # fault injection for the tests only
+            if fault == "archive-crash":
+                os._exit(70)
+            if fault == "archive-before-remove":
                 raise ProviderError("archive interrupted (fault injection)")
             await asyncio.to_thread(shutil.rmtree, ws)
         finally:
-            self.store.update(row.id, state=SandboxState.ARCHIVED)
+            self.store.update(row.id, state=SandboxState.ARCHIVED, error=None, creator=None)
             self._usage_cache.pop(row.id, None)
         return True
 

@@ -5,9 +5,12 @@ nothing, and the tar.gz snapshots and archives an older version made keep workin
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -194,6 +197,30 @@ async def test_an_archive_interrupted_between_checkpoint_and_removal_loses_nothi
 
     assert (await service.start(sandbox.id)).state is SandboxState.STARTED
     assert tree(ws, mtimes=True) == want
+
+
+def test_an_archive_killed_between_checkpoint_and_removal_loses_nothing(sandbench_home: Path) -> None:
+    """A real kill (os._exit in the CLI's process) after the checkpoint is durable, before the workspace goes: the
+    next process finds the archive's claim dead, finishes it as archived, and start brings every file back."""
+
+    def cli(*argv: str, fault: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, **({"SANDBENCH_FAULT": fault} if fault else {})}
+        return subprocess.run([sys.executable, "-m", "tui.cli", *argv], env=env, capture_output=True, timeout=120)
+
+    assert cli("create", "box").returncode == 0
+    assert cli("exec", "box", "--", "sh", "-c", TREE_SCRIPT).returncode == 0
+    (folder,) = (sandbench_home / "sandboxes").iterdir()
+    want = tree(folder / "workspace", mtimes=True)
+    assert cli("stop", "box").returncode == 0
+    assert cli("archive", "box", fault="archive-crash").returncode == 70
+    assert (folder / "archive.ckpt").exists() and (folder / "workspace").is_dir()  # killed at exactly that step
+
+    listed = json.loads(cli("ls", "--json").stdout)
+    assert [(i["name"], i["state"]) for i in listed] == [("box", "archived")]
+    assert cli("start", "box").returncode == 0
+    assert tree(folder / "workspace", mtimes=True) == want
+    got = cli("exec", "box", "--", "cat", "src/secret.txt")
+    assert (got.returncode, got.stdout) == (0, b"secret\n")
 
 
 async def test_deleting_an_archived_sandbox_frees_its_archive_but_keeps_its_snapshots(
