@@ -9,10 +9,10 @@ store is per data dir and shared, and a blob another sandbox's checkpoint still 
 The checkpoint a sandbox's workspace is at (HEAD) is never deleted: it is the parent of the next one and the stat
 cache of the next scan. Take a checkpoint first, then delete the old one.
 
-A named snapshot's checkpoint (kind `snapshot`) and an archived sandbox's (kind `archive`) are kept by what names
-them — the snapshot's row, the archive's marker — so deleting one as a checkpoint is refused: it goes when its
-snapshot is deleted (`allow_protected`, the provider's call). Until then its manifest names its blobs, so the
-sweep keeps them.
+A named snapshot's checkpoint (kind `snapshot`) is kept by the snapshot's row, so deleting it as a checkpoint is
+refused: it goes when its snapshot is deleted (`allow_protected`, the provider's call). Until then its manifest
+names its blobs, so the sweep keeps them. An archived sandbox's checkpoint (kind `archive`) is its HEAD until a
+start restores from it, so it is kept the same way.
 
 Retention: an automatic checkpoint (kind `auto`) goes once it is beyond the newest `auto_checkpoint_keep` of its
 sandbox or older than `auto_checkpoint_days` (0 turns either bound off); every other kind is kept until deleted.
@@ -66,8 +66,7 @@ def delete_locked(store: CheckpointStore, sandbox_id: str, ids: list[str], *, al
         if victim is None:
             continue
         if victim.kind in PROTECTED_KINDS and not allow_protected:
-            what = f"snapshot {victim.name!r}" if victim.kind == "snapshot" else "the archived workspace"
-            raise InvalidInput(f"checkpoint {ckpt_id} holds {what}: delete that instead")
+            raise InvalidInput(f"checkpoint {ckpt_id} holds snapshot {victim.name!r}: delete the snapshot instead")
         if ckpt_id == head:
             raise InvalidInput(
                 f"checkpoint {ckpt_id} is the state the workspace is at (HEAD): take a checkpoint, then delete it"

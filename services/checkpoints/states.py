@@ -28,7 +28,9 @@ from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
 from services.errors import ProviderError
 from services.local.fsapi import WorkspaceFS
 
-PROTECTED_KINDS = frozenset({"snapshot", "archive"})  # kept by what names them: never deleted as a checkpoint
+# kept by the snapshot row naming it, never deleted as a checkpoint (an archive's is safe as HEAD while archived:
+# HEAD is never deleted, and nothing moves it until a start has restored the workspace from it)
+PROTECTED_KINDS = frozenset({"snapshot"})
 
 
 def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:

@@ -150,6 +150,8 @@ async def test_archive_frees_the_workspace_and_start_brings_it_back_identical(
     assert (await service.get(sandbox.id)).state is SandboxState.ARCHIVED
     (ckpt,) = [c for c in provider.kept.store.all(sandbox.id) if c.kind == "archive"]
     assert ckpt.files == 43
+    with pytest.raises(InvalidInput, match="HEAD"):  # while archived it is the sandbox's HEAD: never deleted
+        await service.checkpoints.delete(sandbox.id, ckpt.id)
 
     started = await service.start(sandbox.id)
     assert started.state is SandboxState.STARTED
