@@ -92,14 +92,20 @@ class KeptStates:
         return ckpt
 
     def fill_from_snapshot(
-        self, file: str, sandbox_id: str, root: Path, owner: tuple[int, int] | None, journal: Path, note: str
+        self, file: str, sandbox_id: str, root: Path, owner: tuple[int, int] | None, journal: Path, who: str
     ) -> Checkpoint:
         """Write the snapshot's files into the new, empty workspace `root`; its first checkpoint's parent is the
         snapshot's checkpoint."""
+        src = self._snapshot_ckpt(file)
+        # without the store lock (it is per data dir: every sandbox's checkpoints would wait for this copy); a
+        # snapshot deleted meanwhile makes a blob read fail, and the create with it, leaving nothing behind
+        states.materialize(self.store, src, root, owner, journal)
         with self.store.locked():
-            src = self._snapshot_ckpt(file)
-            states.materialize(self.store, src, root, owner, journal)
-            ckpt, _ = states.take(self.store, sandbox_id, root, note, "fork", src.owner or "", parent=src)
+            if self.store.get(src.sandbox, src.id) is None:
+                raise SnapshotNotFound(f"snapshot {src.name!r} was deleted meanwhile")
+            ckpt, _ = states.take(
+                self.store, sandbox_id, root, f"created from snapshot {src.name}", "fork", who, parent=src
+            )
         return ckpt
 
     def delete_snapshot(self, file: str) -> None:
@@ -180,17 +186,18 @@ class KeptStates:
     def unarchive(self, sandbox_dir: Path, sandbox_id: str, owner: tuple[int, int] | None, journal: Path) -> None:
         """Bring the workspace back from its archive checkpoint, byte for byte (modes, symlinks, mtimes)."""
         ws, partial = sandbox_dir / "workspace", sandbox_dir / "workspace.partial"
+        ckpt = self._archived(sandbox_dir, sandbox_id)
+        shutil.rmtree(partial, ignore_errors=True)  # a start killed part-way
+        if ws.exists():
+            # an archive interrupted after its checkpoint was durable (or its removal part-way): the checkpoint is
+            # the workspace, whatever of the folder is left
+            shutil.rmtree(ws)
+        partial.mkdir(mode=0o700)
+        if owner is not None:
+            os.chown(partial, *owner)
+        # without the store lock: the checkpoint is this sandbox's HEAD, so nothing deletes it or its blobs
+        states.materialize(self.store, ckpt, partial, owner, journal)
         with self.store.locked():
-            ckpt = self._archived(sandbox_dir, sandbox_id)
-            shutil.rmtree(partial, ignore_errors=True)  # a start killed part-way
-            if ws.exists():
-                # an archive interrupted after its checkpoint was durable (or its removal part-way): the
-                # checkpoint is the workspace, whatever of the folder is left
-                shutil.rmtree(ws)
-            partial.mkdir(mode=0o700)
-            if owner is not None:
-                os.chown(partial, *owner)
-            states.materialize(self.store, ckpt, partial, owner, journal)
             self.store.set_head(sandbox_id, ckpt.id)
             self.store.clear_index(sandbox_id)
         partial.rename(ws)

@@ -514,6 +514,9 @@ class LocalProvider:
         except BaseException:
             shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
             self.store.delete(sandbox_id)
+            if snapshot is not None:  # its first checkpoint, if it got that far
+                with contextlib.suppress(OSError, SandbenchError):
+                    await asyncio.to_thread(self.kept.forget_sandbox, sandbox_id)
             raise
         return self._info(self._row(sandbox_id))
 
@@ -534,9 +537,8 @@ class LocalProvider:
         if owner is not None:
             os.chown(ws, *owner)
         if snap is not None and not legacy:
-            self.kept.fill_from_snapshot(
-                snap.file, sandbox_id, ws, owner, self._journal(sandbox_id), f"created from snapshot {snap.name}"
-            )
+            # the snapshot is the creating owner's own (create_from_snapshot looks it up by owner)
+            self.kept.fill_from_snapshot(snap.file, sandbox_id, ws, owner, self._journal(sandbox_id), snap.owner)
 
     def _extract(self, archive: Path, into: Path, uid: int | None, gid: int | None) -> None:
         """Unpack a workspace archive we made ourselves into `into/workspace`, owned by the sandbox uid."""

@@ -114,6 +114,20 @@ async def test_a_sandbox_made_from_a_snapshot_has_the_same_files(
     assert provider.kept.store.head(copy.id) == first.id
 
 
+async def test_a_snapshot_with_a_damaged_store_fails_the_create_cleanly(
+    service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo, sandbench_home: Path
+) -> None:
+    await service.write_file(sandbox.id, "f.bin", os.urandom(10_000))
+    await service.snapshot(sandbox.id, "s")
+    (blob,) = [p for p in (sandbench_home / "store" / "objects").rglob("*") if p.is_file()]
+    blob.write_bytes(b"torn by a power cut")
+    before = {i.id for i in await service.list_sandboxes()}
+    with pytest.raises(ProviderError, match="damaged"):
+        await service.create(SandboxSpec(name="from-damaged", snapshot="s"))
+    assert {i.id for i in await service.list_sandboxes()} == before
+    assert sorted(p.name for p in (sandbench_home / "store" / "checkpoints").iterdir()) == [sandbox.id]
+
+
 async def test_deleting_a_snapshot_frees_only_its_own_blobs(
     service: SandboxService, provider: LocalProvider, sandbox: SandboxInfo, sandbench_home: Path
 ) -> None:
