@@ -84,7 +84,9 @@ class CheckpointService:
         if getattr(provider, "name", None) != "local" or not hasattr(provider, "workspace_path"):
             raise ProviderError("checkpoints are available for local sandboxes only (not yet for Daytona)")
         if self._store is None:
-            self._store = CheckpointStore(provider.data_dir)
+            # the provider's own (its snapshots and archives live in it): one manifest cache per data dir
+            kept = getattr(provider, "kept", None)
+            self._store = kept.store if kept is not None else CheckpointStore(provider.data_dir)
         return self._store
 
     def _workspace(self, sandbox_id: str) -> _Workspace:
