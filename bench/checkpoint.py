@@ -1,5 +1,5 @@
-"""Checkpoints of a 20,000-file workspace (a node_modules-like tree) against tar, cp -a, git and today's tar.gz
-snapshot of the same tree, all in the same run.
+"""Checkpoints of a 20,000-file workspace (a node_modules-like tree) against tar, cp -a, git and the tar.gz
+snapshot of before (the provider's old `_pack`, replayed here) of the same tree, all in the same run.
 
     .venv/bin/python -m bench.checkpoint            # BENCH_CKPT_MIB=... sets the tree's size (default 300)
     BENCH_CKPT_PHASES=auto .venv/bin/python -m bench.checkpoint   # only the automatic-checkpoint phase
@@ -8,7 +8,12 @@ Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - first_checkpoint_ms vs git_first_commit_ms (`git add -A && git commit -q` in a copy of the tree): ratio
 - noop_checkpoint_ms: nothing changed since the last checkpoint
 - checkpoint_10_ms (after changing 10 files) vs git_commit_10_ms (the same change in the copy), vs tar_ms
-  (`tar -cf`), cp_a_ms (`cp -a`), snapshot_targz_ms (`sandbench snapshot`, today's tar.gz): ratios
+  (`tar -cf`), cp_a_ms (`cp -a`), snapshot_targz_ms (the tar.gz snapshot named snapshots were before they
+  moved into the store: tarfile w:gz level 1 of the workspace, as the old `_pack`): ratios
+- snapshot_10_ms: `sandbench snapshot` now (a checkpoint of kind snapshot in the store) after changing 10 files
+  since the last checkpoint, vs snapshot_targz_ms; snapshot_disk_added_10 vs the tar.gz's size (targz_kib)
+- archive_ms / start_archived_ms (archive into the store, start restoring from it) vs targz_pack_ms /
+  targz_extract_ms (the old archive's pack and unpack of the same tree)
 - disk_added_10 vs changed_bytes_10: bytes the store grew by (blobs and the manifest) against the changed files'
 - changes_ms vs git_status_ms (`git status --porcelain` of the same change)
 - restore_10_ms: `restore NAME CKPT PATH x10` (its checkpoint of the current state first included)
@@ -60,6 +65,23 @@ def timed(fn: object, *args: object) -> float:
 
 def run(argv: list[str], cwd: Path) -> None:
     subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def pack_targz(ws: Path, dest: Path) -> int:
+    """The old snapshot and archive: the provider's `_pack` before they moved into the store."""
+    import tarfile
+
+    with tarfile.open(dest, "w:gz", compresslevel=1) as tar:
+        tar.add(ws, arcname=".")
+    return dest.stat().st_size
+
+
+def unpack_targz(archive: Path, into: Path) -> None:
+    import tarfile
+
+    into.mkdir()
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(into, filter="tar")
 
 
 def du(path: Path) -> int:
@@ -170,9 +192,13 @@ async def main() -> None:
         tar_ms = timed(run, ["tar", "-cf", str(home / "tree.tar"), "-C", str(ws), "."], home)
         (home / "tree.tar").unlink()
         t0 = time.perf_counter()
-        await service.snapshot(info.id, "bench-snap")
+        targz_size = pack_targz(ws, home / "old-snapshot.tar.gz")
         snap_ms = (time.perf_counter() - t0) * 1000
-        await service.delete_snapshot("bench-snap")
+        t0 = time.perf_counter()
+        unpack_targz(home / "old-snapshot.tar.gz", home / "old-unpacked")
+        unpack_ms = (time.perf_counter() - t0) * 1000
+        (home / "old-snapshot.tar.gz").unlink()
+        shutil.rmtree(home / "old-unpacked")
         emit("cp_a_ms", cp_ms, "ms")
         emit("tar_ms", tar_ms, "ms")
         emit("snapshot_targz_ms", snap_ms, "ms")
@@ -241,6 +267,34 @@ async def main() -> None:
         emit("rollback_10_ms", m(roll), "ms")
         emit("git_checkout_10_ms", m(gco), "ms")
         emit("rollback_vs_git_checkout", m(roll) / m(gco), "x")
+
+        snap10, snap_added = [], []
+        for r in range(ROUNDS):
+            await cps.create(info.id, f"before snapshot {r}")
+            change([ws], files[100 + r * 10 + 1 : 100 + r * 10 + 11], f"snap {r}")
+            store_before = du(home / "data" / "store")
+            t0 = time.perf_counter()
+            await service.snapshot(info.id, f"bench-snap-{r}")
+            snap10.append((time.perf_counter() - t0) * 1000)
+            snap_added.append(du(home / "data" / "store") - store_before)
+        for r in range(ROUNDS):
+            await service.delete_snapshot(f"bench-snap-{r}")
+        emit("snapshot_10_ms", m(snap10), "ms")
+        emit("snapshot_10_vs_targz", 100 * m(snap10) / snap_ms, "%")
+        emit("snapshot_disk_added_10", m(snap_added) / 1024, "KiB")
+        emit("targz_kib", targz_size / 1024, "KiB")
+
+        await service.stop(info.id)
+        t0 = time.perf_counter()
+        await service.archive(info.id)
+        archive_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        await service.start(info.id)
+        start_ms = (time.perf_counter() - t0) * 1000
+        emit("archive_ms", archive_ms, "ms")
+        emit("targz_pack_ms", snap_ms, "ms")
+        emit("start_archived_ms", start_ms, "ms")
+        emit("targz_extract_ms", unpack_ms, "ms")
         await auto_phase(provider, config, service, info.id, copy)
     finally:
         for i in await service.list_sandboxes():

@@ -9,6 +9,11 @@ store is per data dir and shared, and a blob another sandbox's checkpoint still 
 The checkpoint a sandbox's workspace is at (HEAD) is never deleted: it is the parent of the next one and the stat
 cache of the next scan. Take a checkpoint first, then delete the old one.
 
+A named snapshot's checkpoint (kind `snapshot`) is kept by the snapshot's row, so deleting it as a checkpoint is
+refused: it goes when its snapshot is deleted (`allow_protected`, the provider's call). Until then its manifest
+names its blobs, so the sweep keeps them. An archived sandbox's checkpoint (kind `archive`) is its HEAD until a
+start restores from it, so it is kept the same way.
+
 Retention: an automatic checkpoint (kind `auto`) goes once it is beyond the newest `auto_checkpoint_keep` of its
 sandbox or older than `auto_checkpoint_days` (0 turns either bound off); every other kind is kept until deleted.
 It runs after an automatic checkpoint is taken, in batches (so that one exec does not pay a collection each time):
@@ -46,8 +51,11 @@ def _all(store: CheckpointStore) -> dict[tuple[str, str], Checkpoint]:
     return {(c.sandbox, c.id): c for s in store.sandboxes() for c in store.all(s)}
 
 
-def delete_locked(store: CheckpointStore, sandbox_id: str, ids: list[str]) -> Deleted:
-    """Delete checkpoints `ids` of `sandbox_id` (the store lock held), re-basing children, then collect garbage."""
+def delete_locked(store: CheckpointStore, sandbox_id: str, ids: list[str], *, allow_protected: bool = False) -> Deleted:
+    """Delete checkpoints `ids` of `sandbox_id` (the store lock held), re-basing children, then collect garbage.
+    A snapshot's or an archive's checkpoint is refused unless `allow_protected` (its owner's own delete)."""
+    from services.checkpoints.states import PROTECTED_KINDS
+
     known = _all(store)
     head = store.head(sandbox_id)
     gone: set[tuple[str, str]] = set()
@@ -57,6 +65,8 @@ def delete_locked(store: CheckpointStore, sandbox_id: str, ids: list[str]) -> De
         victim = known.get(key)
         if victim is None:
             continue
+        if victim.kind in PROTECTED_KINDS and not allow_protected:
+            raise InvalidInput(f"checkpoint {ckpt_id} holds snapshot {victim.name!r}: delete the snapshot instead")
         if ckpt_id == head:
             raise InvalidInput(
                 f"checkpoint {ckpt_id} is the state the workspace is at (HEAD): take a checkpoint, then delete it"

@@ -12,14 +12,13 @@ sandbox (services/checkpoints/remote.py; `_remote` picks it). What is not availa
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import paths
-from services.checkpoints import remote
+from services.checkpoints import remote, states
 from services.checkpoints.apply import ApplyResult, apply, select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
@@ -94,7 +93,9 @@ class CheckpointService:
         if getattr(provider, "name", None) != "local" or not hasattr(provider, "workspace_path"):
             raise ProviderError("checkpoints are available for local and Daytona sandboxes only")
         if self._store is None:
-            self._store = CheckpointStore(provider.data_dir)
+            # the provider's own (its snapshots and archives live in it): one manifest cache per data dir
+            kept = getattr(provider, "kept", None)
+            self._store = kept.store if kept is not None else CheckpointStore(provider.data_dir)
         return self._store
 
     @property
@@ -155,13 +156,7 @@ class CheckpointService:
 
     # -- checkpoint ---------------------------------------------------------------------------------------------
     def _base(self, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:
-        store = self.store
-        head_id = store.head(sandbox_id)
-        head = store.get(sandbox_id, head_id) if head_id else None
-        index = store.index(sandbox_id)
-        if index is None:
-            index = store.manifest(head) if head is not None else []
-        return head, {e.path: e for e in index}
+        return states.base(self.store, sandbox_id)
 
     def _checkpoint_locked(
         self,
@@ -174,38 +169,18 @@ class CheckpointService:
     ) -> tuple[Checkpoint, list[Entry]]:
         """Checkpoint the workspace (the store lock held). `if_changed`: when nothing differs from the head
         checkpoint (content, kinds, modes), take none and return the head itself."""
-        store = self.store
-        head, base = self._base(ws.sandbox_id)
-        with Tree(ws.root) as tree:
-            res = scan(tree, base, store, store=True, max_files=self.max_files, max_bytes=self.max_bytes)
-        if if_changed and head is not None and parent is None:
-            # the scan reuses the base's entries for names whose metadata did not move, so this is cheap
-            if not compare(store.manifest(head), res.entries):
-                return head, res.entries
-        up = parent or head
-        files = [e for e in res.entries if e.kind == "file"]
-        ckpt = Checkpoint(
-            id=store.new_id(),
-            sandbox=ws.sandbox_id,
-            parent=up.id if up else None,
-            parent_sandbox=up.sandbox if up else None,
-            created_at=time.time(),
-            message=message,
-            who=self.svc.audit.actor(),  # an acting serve token's own name
-            kind=kind,
-            files=len(files),
-            bytes=sum(e.size for e in files),
-            files_added=res.files_added,
-            bytes_added=res.bytes_added,
-            hashed_files=res.hashed_files,
-            hashed_bytes=res.hashed_bytes,
+        return states.take(
+            self.store,
+            ws.sandbox_id,
+            ws.root,
+            message,
+            kind,
+            self.svc.audit.actor(),  # an acting serve token's own name
+            parent=parent,
+            if_changed=if_changed,
+            max_files=self.max_files,
+            max_bytes=self.max_bytes,
         )
-        # a delta on the manifest of the checkpoint the workspace was at (a fork's: the one forked from)
-        store.save(ckpt, res.entries, base=up)
-        store.keep_blobs()
-        store.set_head(ws.sandbox_id, ckpt.id)
-        store.clear_index(ws.sandbox_id)  # the new head's manifest is the stat cache now
-        return ckpt, res.entries
 
     def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str, *, if_changed: bool = False) -> Checkpoint:
         with self.store.locked():

@@ -97,13 +97,18 @@ class Checkpoint:
     created_at: float
     message: str
     who: str
-    kind: str  # "manual", "before-restore", "fork", "auto" (around an exec; pruned by retention)
+    kind: str  # "manual", "before-restore", "fork", "auto" (around an exec; pruned by retention), "snapshot"
+    # (a named snapshot: kept while its snapshot is), "archive" (an archived sandbox's workspace)
     files: int
     bytes: int
     files_added: int
     bytes_added: int
     hashed_files: int
     hashed_bytes: int
+    # a named snapshot's own record (services/checkpoints/states.py): what a repair would list it by
+    name: str | None = None
+    owner: str | None = None
+    source: str | None = None  # the name of the sandbox it was taken from
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,8 +6,11 @@ as root the launcher binds each workspace for bwrap, see launch.py):
     state.db                 SQLite (WAL), 0600
     sandboxes/<id>/workspace the sandbox's home: 0700, owned by the sandbox's uid
     sandboxes/<id>/meta.json name, owner, labels, spec, uid (services/local/meta.py): what a repair rebuilds from
-    sandboxes/<id>/archive.tar.gz   the packed workspace while archived
-    snapshots/<stem>.tar.gz  named snapshots, each with its `<stem>.json` (owner, name, source)
+    sandboxes/<id>/archive.ckpt     while archived: the checkpoint in store/ holding the workspace (kept_states.py)
+    sandboxes/<id>/archive.tar.gz   an archive an older version packed (extracted the old way on start)
+    store/                   the checkpoint store (services/checkpoints/store.py): checkpoints, named snapshots,
+                             archives — one content-addressed store of workspace states (DESIGN §8)
+    snapshots/<stem>.tar.gz  named snapshots an older version made, each with its `<stem>.json` (owner, name, source)
     volumes/<id>/            named volumes (services/local/volumes.py), mounted into the sandboxes that ask
     run/<id>/<pid>           outer bwrap pids, so `stop` from any process finds every process of the sandbox
 
@@ -35,6 +38,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.errors import (
     AlreadyExists,
@@ -77,6 +81,9 @@ from services.models import (
 from services.proc_parse import ProcTable, Socket
 from services.provider import OutputCallback, Stdin
 from services.volumes import home_relative, mounted_path
+
+if TYPE_CHECKING:
+    from services.local.kept_states import KeptStates
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +149,9 @@ def _uid_has_name(uid: int) -> bool:
 def _is_debris(folder: Path) -> bool:
     """A sandbox folder left by a failed create: no metadata, no archive, no files in its workspace. Anything
     else may be someone's work (an older version wrote no meta.json) and is kept for `doctor --repair` to report."""
-    if (folder / "archive.tar.gz").exists():
+    from services.local.kept_states import has_archive
+
+    if has_archive(folder):
         return False
     try:
         return not os.listdir(folder / "workspace")
@@ -182,6 +191,7 @@ class LocalProvider:
         os.chmod(data_dir / "snapshots", 0o700)
         os.chmod(data_dir / "run", 0o700)
         self._fs: dict[str, WorkspaceFS] = {}
+        self._kept: KeptStates | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._usage_cache: dict[str, tuple[float, int]] = {}  # before _recover: its temp sweep uses them
         self.store = Store(data_dir / "state.db")
@@ -212,6 +222,15 @@ class LocalProvider:
     def workspace_path(self, sandbox_id: str) -> Path:
         """The workspace's host directory, for watching it (never for opening files: use the file API)."""
         return self._workspace(sandbox_id)
+
+    @property
+    def kept(self) -> KeptStates:
+        """Snapshots and archives in the checkpoint store (made on first use: its import is not free)."""
+        if self._kept is None:
+            from services.local.kept_states import KeptStates
+
+            self._kept = KeptStates(self.data_dir)
+        return self._kept
 
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         return self._locks.setdefault(sandbox_id, asyncio.Lock())
@@ -304,8 +323,11 @@ class LocalProvider:
         if usage and row.state in (SandboxState.STARTED, SandboxState.STOPPED):
             used = self._usage(row)
         elif usage and row.state is SandboxState.ARCHIVED:
-            with contextlib.suppress(OSError):
-                used = (self._dir(row.id) / "archive.tar.gz").stat().st_size
+            if self.kept.archived(self._dir(row.id)):
+                used = self.kept.archived_bytes(self._dir(row.id), row.id)
+            else:
+                with contextlib.suppress(OSError):
+                    used = (self._dir(row.id) / "archive.tar.gz").stat().st_size
         return SandboxInfo(
             id=row.id,
             name=row.name,
@@ -355,6 +377,16 @@ class LocalProvider:
                 log.warning("removing half-created sandbox %s (%s)", row.name, row.id)
                 shutil.rmtree(self._dir(row.id), ignore_errors=True)
                 self.store.delete(row.id)
+        for row in self.store.all():
+            if row.state is SandboxState.STOPPING and row.error == "archiving" and not _pid_alive(row.creator):
+                # an archive killed part-way: the marker is written only once the checkpoint is durable, and
+                # the workspace removed only after it, so the marker says which side of that line it died on
+                from services.local.kept_states import has_archive
+
+                done = has_archive(self._dir(row.id))
+                log.warning("finishing the interrupted archive of %s (%s)", row.name, "archived" if done else "kept")
+                state = SandboxState.ARCHIVED if done else SandboxState.STOPPED
+                self.store.update(row.id, state=state, error=None, creator=None)
         rows = self.store.all()
         known = {r.id for r in rows}
         unlisted = []
@@ -483,21 +515,31 @@ class LocalProvider:
         except BaseException:
             shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
             self.store.delete(sandbox_id)
+            if snapshot is not None:  # its first checkpoint, if it got that far
+                with contextlib.suppress(OSError, SandbenchError):
+                    await asyncio.to_thread(self.kept.forget_sandbox, sandbox_id)
             raise
         return self._info(self._row(sandbox_id))
 
     def _make_workspace(self, sandbox_id: str, uid: int | None, gid: int | None, snap: SnapshotRow | None) -> None:
+        from services.local.kept_states import is_store_snapshot
+
         d = self._dir(sandbox_id)
         d.mkdir(mode=0o711)
         os.chmod(d, 0o711)
         ws = self._workspace(sandbox_id)
-        if snap is not None:
-            self._extract(self.data_dir / "snapshots" / snap.file, d, uid, gid)
+        legacy = snap is not None and not is_store_snapshot(snap.file)
+        if snap is not None and legacy:
+            self._extract(self.data_dir / "snapshots" / snap.file, d, uid, gid)  # a tar.gz an older version made
         else:
             ws.mkdir(mode=0o700)
         os.chmod(ws, 0o700)
-        if uid is not None and gid is not None:
-            os.chown(ws, uid, gid)
+        owner = (uid, gid) if uid is not None and gid is not None else None
+        if owner is not None:
+            os.chown(ws, *owner)
+        if snap is not None and not legacy:
+            # the snapshot is the creating owner's own (create_from_snapshot looks it up by owner)
+            self.kept.fill_from_snapshot(snap.file, sandbox_id, ws, owner, self._journal(sandbox_id), snap.owner)
 
     def _extract(self, archive: Path, into: Path, uid: int | None, gid: int | None) -> None:
         """Unpack a workspace archive we made ourselves into `into/workspace`, owned by the sandbox uid."""
@@ -517,18 +559,6 @@ class LocalProvider:
                     os.lchown(os.path.join(root, n), uid, gid)
         staging.rename(into / "workspace")
 
-    def _pack(self, ws: Path, dest: Path) -> int:
-        tmp = dest.with_suffix(".partial")
-        import tarfile
-
-        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
-            # tarfile adds symlinks as symlinks (never follows them) and skips nothing; FIFOs/devices are
-            # recorded as such and the 'tar' filter on extraction refuses device files.
-            tar.add(ws, arcname=".")
-        os.chmod(tmp, 0o600)
-        tmp.rename(dest)
-        return dest.stat().st_size
-
     async def start(self, sandbox_id: str) -> SandboxInfo:
         async with self._lock(sandbox_id):
             row = self._row(sandbox_id)
@@ -538,8 +568,14 @@ class LocalProvider:
                 raise ProviderError(f"sandbox {row.name!r} is {row.state}; cannot start it now")
             self.store.update(sandbox_id, state=SandboxState.STARTING)
             try:
-                if row.state is SandboxState.ARCHIVED:
-                    archive = self._dir(sandbox_id) / "archive.tar.gz"
+                owner = (row.uid, row.gid) if row.uid is not None and row.gid is not None else None
+                if self.kept.archived(self._dir(sandbox_id)):
+                    # in the store (also after an archive interrupted once its checkpoint was durable)
+                    await asyncio.to_thread(
+                        self.kept.unarchive, self._dir(sandbox_id), sandbox_id, owner, self._journal(sandbox_id)
+                    )
+                elif row.state is SandboxState.ARCHIVED:
+                    archive = self._dir(sandbox_id) / "archive.tar.gz"  # packed by an older version
                     await asyncio.to_thread(self._extract, archive, self._dir(sandbox_id), row.uid, row.gid)
                     archive.unlink()
                 if not self._workspace(sandbox_id).is_dir():
@@ -591,6 +627,10 @@ class LocalProvider:
         await asyncio.to_thread(shutil.rmtree, self._dir(row.id), True)
         self.store.delete(row.id)
         self.activity.forget(row.id)
+        try:  # its checkpoints (an archive's whole workspace among them) go too; its named snapshots stay
+            await asyncio.to_thread(self.kept.forget_sandbox, row.id)
+        except (OSError, SandbenchError):
+            log.exception("dropping the checkpoints of deleted sandbox %s (they stay in the store)", row.id)
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
         row = self._row(sandbox_id)
@@ -607,22 +647,33 @@ class LocalProvider:
             return self._info(self._row(sandbox_id))
 
     async def _archive_locked(self, row: Row) -> bool:
-        """Pack a stopped sandbox's workspace. False if the row was no longer stopped (since `row.stopped_at`) when
-        claimed: another process (the app's reaper, `sandbench serve`'s) started or archived it meanwhile."""
+        """Checkpoint a stopped sandbox's workspace into the store, then remove it (services/local/kept_states.py).
+        False if the row was no longer stopped (since `row.stopped_at`) when claimed: another process (the app's
+        reaper, `sandbench serve`'s) started or archived it meanwhile."""
+        # marked with this process, so a provider opening the store after a kill finishes it (`_recover`)
         if row.state is not SandboxState.STOPPED or not self.store.claim(
-            row.id, SandboxState.STOPPED, row.stopped_at, state=SandboxState.STOPPING
+            row.id, SandboxState.STOPPED, row.stopped_at, state=SandboxState.STOPPING, error="archiving", creator=_me()
         ):
             return False
         ws = self._workspace(row.id)
-        archive = self._dir(row.id) / "archive.tar.gz"
         try:
-            await asyncio.to_thread(self._pack, ws, archive)
+            await asyncio.to_thread(self.kept.archive, self._dir(row.id), row.id, ws, row.owner)
         except BaseException:
-            archive.unlink(missing_ok=True)
-            self.store.update(row.id, state=SandboxState.STOPPED)
+            # no marker: the workspace is as it was
+            self.store.update(row.id, state=SandboxState.STOPPED, error=None, creator=None)
             raise
-        await asyncio.to_thread(shutil.rmtree, ws)
-        self.store.update(row.id, state=SandboxState.ARCHIVED)
+        # The checkpoint is durable and the marker names it: from here on the store holds the workspace, so any
+        # failure still ends archived (a start restores from the checkpoint, whatever of the folder is left).
+        try:
+            fault = os.environ.get("SANDBENCH_FAULT")  # fault injection for the tests only
+            if fault == "archive-crash":
+                os._exit(70)
+            if fault == "archive-before-remove":
+                raise ProviderError("archive interrupted (fault injection)")
+            await asyncio.to_thread(shutil.rmtree, ws)
+        finally:
+            self.store.update(row.id, state=SandboxState.ARCHIVED, error=None, creator=None)
+            self._usage_cache.pop(row.id, None)
         return True
 
     async def expire(self, sandbox_id: str, action: str, stopped_at: float) -> bool:
@@ -675,14 +726,37 @@ class LocalProvider:
         row = self._row(sandbox_id)
         if self.store.snapshot(row.owner, name) is not None:
             raise AlreadyExists(f"a snapshot named {name!r} already exists")
+        legacy_archive = self._dir(sandbox_id) / "archive.tar.gz"
+        if (
+            row.state is SandboxState.ARCHIVED
+            and legacy_archive.exists()
+            and not self.kept.archived(self._dir(sandbox_id))
+        ):
+            return await self._legacy_snapshot(row, name, legacy_archive)
+        if row.state is SandboxState.ARCHIVED or self.kept.archived(self._dir(sandbox_id)):
+            ckpt = await asyncio.to_thread(
+                self.kept.snapshot_of_archive, self._dir(sandbox_id), sandbox_id, name=name, owner=row.owner
+            )
+        else:
+            ckpt = await asyncio.to_thread(
+                self.kept.snapshot, sandbox_id, self._workspace(sandbox_id), name=name, owner=row.owner, source=row.name
+            )
+        snap = SnapshotRow(row.owner, name, row.name, self.kept.snapshot_file(ckpt), ckpt.bytes, ckpt.created_at)
+        try:
+            self.store.add_snapshot(snap)
+        except BaseException as exc:
+            await asyncio.to_thread(self.kept.delete_snapshot, snap.file)
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise AlreadyExists(f"a snapshot named {name!r} already exists") from exc
+            raise
+        return self._snap_info(snap)
+
+    async def _legacy_snapshot(self, row: Row, name: str, archive: Path) -> SnapshotInfo:
+        """A snapshot of a sandbox an older version archived as a tar.gz: a copy of that file, as then."""
         file = f"{secrets.token_hex(8)}.tar.gz"
         dest = self.data_dir / "snapshots" / file
-        if row.state is SandboxState.ARCHIVED:
-            await asyncio.to_thread(shutil.copyfile, self._dir(sandbox_id) / "archive.tar.gz", dest)
-            size = dest.stat().st_size
-        else:
-            size = await asyncio.to_thread(self._pack, self._workspace(sandbox_id), dest)
-        snap = SnapshotRow(row.owner, name, row.name, file, size, time.time())
+        await asyncio.to_thread(shutil.copyfile, archive, dest)
+        snap = SnapshotRow(row.owner, name, row.name, file, dest.stat().st_size, time.time())
         sidecar = meta.snapshot_meta_path(self.data_dir / "snapshots", file)
         try:
             await asyncio.to_thread(meta.write_snapshot_meta, self.data_dir / "snapshots", file, _snap_meta(snap))
@@ -712,7 +786,13 @@ class LocalProvider:
         snap = self.store.snapshot(owner, name)
         if snap is None:
             raise SnapshotNotFound(f"no snapshot {name!r}")
+        from services.local.kept_states import is_store_snapshot
+
+        # the row first: a crash after it leaves an unreferenced state behind, never a row naming nothing
         self.store.delete_snapshot(owner, name)
+        if is_store_snapshot(snap.file):
+            await asyncio.to_thread(self.kept.delete_snapshot, snap.file)
+            return
         (self.data_dir / "snapshots" / snap.file).unlink(missing_ok=True)
         meta.snapshot_meta_path(self.data_dir / "snapshots", snap.file).unlink(missing_ok=True)
 

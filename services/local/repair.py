@@ -5,8 +5,9 @@ have a `meta.json`") without writing to it. `repair` moves a damaged file (and i
 timestamped name, creates a fresh database and inserts one row per `sandboxes/<id>/meta.json` and one per
 `snapshots/<stem>.json`; on a sound database it only adds the rows that are missing. It deletes nothing and never
 opens a workspace: the state of each sandbox comes from what the folder holds (`workspace/` = stopped, or started
-while its processes still run; only `archive.tar.gz` = archived). Folders without a valid `meta.json` are kept
-and reported.
+while its processes still run; `archive.ckpt` (the store holds it) or only `archive.tar.gz` = archived), and one
+per named snapshot the checkpoint store keeps (its record holds owner, name and source). Folders without a valid
+`meta.json` are kept and reported.
 
 It refuses while another process has the database open (the app, `sandbench serve`): they would go on writing to
 the file that was moved aside.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.errors import ProviderError
+from services.errors import InvalidInput, NameRejected, ProviderError
 from services.local import meta
 from services.local.launch import Launcher
 from services.local.store import SnapshotRow, Store, is_damage, mounts_json
@@ -154,6 +155,8 @@ def _move_aside(path: Path) -> Path:
 
 def _state_of(data_dir: Path, sandbox_id: str, launcher: Launcher) -> SandboxState | None:
     folder = data_dir / "sandboxes" / sandbox_id
+    if (folder / "archive.ckpt").is_file():
+        return SandboxState.ARCHIVED  # whatever of the workspace is left, its checkpoint is the state
     if (folder / "workspace").is_dir():
         return SandboxState.STARTED if launcher.live_pids(sandbox_id) else SandboxState.STOPPED
     if (folder / "archive.tar.gz").is_file():
@@ -240,6 +243,7 @@ def _rebuild_sandboxes(data_dir: Path, store: Store, result: RepairResult) -> No
 
 
 def _rebuild_snapshots(data_dir: Path, store: Store, result: RepairResult) -> None:
+    _rebuild_kept_snapshots(data_dir, store, result)
     snaps_dir = data_dir / "snapshots"
     try:
         files = sorted(p.name for p in snaps_dir.iterdir() if p.name.endswith(".tar.gz") and p.is_file())
@@ -260,3 +264,36 @@ def _rebuild_snapshots(data_dir: Path, store: Store, result: RepairResult) -> No
             SnapshotRow(m.owner, m.name, m.source, file, (snaps_dir / file).stat().st_size, m.created_at)
         )
         result.snapshots.append(m.name)
+
+
+def _rebuild_kept_snapshots(data_dir: Path, store: Store, result: RepairResult) -> None:
+    """Rows for the named snapshots in the checkpoint store (checkpoints of kind `snapshot`)."""
+    if not (data_dir / "store" / "checkpoints").is_dir():
+        return
+    from services.checkpoints.store import CheckpointStore
+    from services.local.kept_states import KeptStates
+    from services.local.provider import validate_sandbox_name
+
+    ckpts = CheckpointStore(data_dir)
+    known = {s.file for s in store.snapshots()}
+    for sandbox in ckpts.sandboxes():
+        try:
+            found = ckpts.all(sandbox)
+        except InvalidInput:
+            continue
+        for c in found:
+            if c.kind != "snapshot" or not c.name or not c.owner:
+                continue
+            file = KeptStates.snapshot_file(c)
+            if file in known:
+                continue
+            try:
+                validate_sandbox_name(c.name, "snapshot name")
+            except NameRejected:
+                result.skipped.append(f"store snapshot {c.id}: not a valid snapshot name")
+                continue
+            if store.snapshot(c.owner, c.name) is not None:
+                result.skipped.append(f"store snapshot {c.id}: {c.owner} already has a snapshot named {c.name}")
+                continue
+            store.add_snapshot(SnapshotRow(c.owner, c.name, c.source, file, c.bytes, c.created_at))
+            result.snapshots.append(c.name)

@@ -40,7 +40,7 @@ async def test_archive_packs_and_start_restores(service: SandboxService, provide
     assert archived.state is SandboxState.ARCHIVED
     ws = provider._workspace(info.id)
     assert not ws.exists(), "an archived sandbox's workspace is packed away"
-    assert (provider._dir(info.id) / "archive.tar.gz").is_file()
+    assert (provider._dir(info.id) / "archive.ckpt").is_file(), "its checkpoint in the store holds it"
     restored = await service.start(info.id)
     assert restored.state is SandboxState.STARTED
     assert (await service.read_file(info.id, "data/keep.txt")).data == b"keep me"

@@ -39,15 +39,19 @@ async def test_meta_follows_create_and_labels(service: SandboxService, provider:
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # atomic: no temp file left
 
 
-async def test_snapshot_sidecar_written_and_removed(service: SandboxService, provider: LocalProvider) -> None:
+async def test_snapshot_record_in_the_store_names_it_and_goes_with_it(
+    service: SandboxService, provider: LocalProvider
+) -> None:
+    """A named snapshot is a checkpoint in the store: its record holds what a repair rebuilds the row from (owner,
+    name, source), and deleting the snapshot removes it; no tar.gz or sidecar is written any more."""
     info = await service.create(SandboxSpec(name="s1"))
     await service.snapshot(info.id, "snap")
     snaps = provider.data_dir / "snapshots"
-    (row,) = provider.store.snapshots()
-    sm = meta.read_snapshot_meta(snaps, row.file)
-    assert sm is not None and (sm.owner, sm.name, sm.source) == ("tester", "snap", "s1")
-    await provider.delete_snapshot("snap", "tester")
     assert sorted(p.name for p in snaps.iterdir()) == []
+    (ckpt,) = [c for c in provider.kept.store.all(info.id) if c.kind == "snapshot"]
+    assert (ckpt.owner, ckpt.name, ckpt.source) == ("tester", "snap", "s1")
+    await provider.delete_snapshot("snap", "tester")
+    assert [c for c in provider.kept.store.all(info.id) if c.kind == "snapshot"] == []
 
 
 async def test_unlisted_folders_are_kept_and_an_emptied_db_is_refused(config: Config) -> None:
