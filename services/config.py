@@ -57,6 +57,9 @@ class Config:
     auto_checkpoint: bool = False  # checkpoint around every exec that may change files (a sandbox label overrides)
     auto_checkpoint_keep: int = 200  # automatic checkpoints kept per sandbox (at least), newest first
     auto_checkpoint_days: float = 7.0  # and those younger than this; older and beyond the count go
+    audit_max_bytes: int = 64 * 1024 * 1024  # rotate audit.jsonl to audit.jsonl.1 at this size; 0: never
+    audit_keep: int = 10  # rotated audit files kept (the oldest go first); 0: no count bound
+    audit_keep_days: float = 0.0  # and rotated audit files older than this go; 0: no age bound
     daytona: DaytonaConfig = field(default_factory=DaytonaConfig)
 
     @property
@@ -114,6 +117,9 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "auto_checkpoint": bool,
     "auto_checkpoint_keep": int,
     "auto_checkpoint_days": (int, float),
+    "audit_max_bytes": int,
+    "audit_keep": int,
+    "audit_keep_days": (int, float),
     "daytona": dict,
 }
 
@@ -123,6 +129,9 @@ _BOUNDS: tuple[tuple[str, float, float], ...] = (
     ("exec_output_total", 0, 1024**3),
     ("auto_checkpoint_keep", 0, 1_000_000),
     ("auto_checkpoint_days", 0, 36_500),
+    ("audit_max_bytes", 0, 1024**4),
+    ("audit_keep", 0, 100_000),
+    ("audit_keep_days", 0, 36_500),
 )
 
 BWRAP_SETTINGS = ("auto", "system", "bundled")
@@ -167,6 +176,8 @@ def load(path: Path | None = None, **overrides: Any) -> Config:
     for key, low, high in _BOUNDS:
         if key in values and not low <= values[key] <= high:
             raise ConfigError(f"{cfg_path}: key {key!r} must be between {low:g} and {high:g}")
+    if 0 < values.get("audit_max_bytes", 1 << 20) < 1 << 20:
+        raise ConfigError(f"{cfg_path}: key 'audit_max_bytes' must be 0 (never rotate) or at least 1048576 (1 MiB)")
     if "bwrap" in values:
         check_bwrap_setting(values["bwrap"], f"{cfg_path}: key 'bwrap'")
     if os.environ.get("SANDBENCH_BWRAP"):

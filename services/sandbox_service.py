@@ -111,7 +111,14 @@ class SandboxService:
         self.config = config
         self.identity = config.identity
         self.owner_label = config.owner_label
-        self.audit = audit or AuditLog(config.audit_log, config.identity, provider.name)
+        self.audit = audit or AuditLog(
+            config.audit_log,
+            config.identity,
+            provider.name,
+            max_bytes=config.audit_max_bytes,
+            keep=config.audit_keep,
+            keep_days=config.audit_keep_days,
+        )
         self.counters: Counter[str] = Counter()
         self._clock = clock
         self._cache: dict[str, _Cached] = {}

@@ -14,7 +14,10 @@ are the entries' `who`). `TimelineReader` reads it for one sandbox:
   terminal as escapes, and the view renders it as `rich.text.Text`, never markup.
 - **live**: `poll()` returns the entries appended since the last read (from a byte offset: a `stat` and, when the
   file grew, one bounded read), so any process's appends arrive within one poll interval; `follow()` polls every
-  `interval` seconds (0.25 s default). A truncated or replaced file (rotation) is read again from its start.
+  `interval` seconds (0.25 s default). A truncated or replaced file is read again from its start.
+- **across rotations** (services/audit.py rotates `audit.jsonl` to `audit.jsonl.1` at `audit_max_bytes`): `load()`
+  fills its window from `.1` when the current file is shorter, and following reads the old file to its end, then
+  the new one, without a duplicate or a lost entry. An entry's key grows across files (`_base`).
 
 Who may read: `open_timeline` checks the caller may see the sandbox (`SandboxService.get`: its owner, or others'
 read-only where the config allows) before anything is read, and the reader only ever yields that sandbox's entries.
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from services.audit import rotated_path
 from services.git_parse import DiffFile, Hunk
 from services.text import safe_text
 
@@ -59,7 +63,8 @@ TERMINAL_OPS = {"terminal", "terminal-list", "terminal-attach"}
 
 @dataclass(frozen=True)
 class Entry:
-    """One audit line of the sandbox, typed. `key` (the line's byte offset in the file) is stable and unique."""
+    """One audit line of the sandbox, typed. `key` (the line's byte offset in the file, after the sizes of the files
+    read before it) is unique within one reader, and grows with the line's position in the log."""
 
     key: int
     ts: float
@@ -214,8 +219,10 @@ class TimelineReader:
     max_entries: int = MAX_ENTRIES
     garbage: int = 0
     skipped: int = 0  # entries of the sandbox a poll skipped (a burst over POLL_BYTES), counted as for `older`
-    _offset: int = 0
+    _offset: int = 0  # in the file followed
     _inode: tuple[int, int] | None = None
+    _fd: int = -1  # the file followed, kept open: after a rotation it is read to its end under its new name
+    _base: int = 0  # an entry's key is `_base` + its offset in the file followed (the files before it come first)
     _pending: bytes = b""
     _pending_at: int = 0
     _needle: bytes = field(init=False, default=b"")
@@ -228,38 +235,83 @@ class TimelineReader:
 
     # -- the first read ------------------------------------------------------------------------------------
     def load(self) -> Page:
-        """The newest entries (at most `max_entries`, from the last `max_bytes`), newest first."""
+        """The newest entries (at most `max_entries`, from the last `max_bytes`), newest first.
+
+        When the current file is shorter than `max_bytes`, the rest of the window is read from the newest rotated
+        file (`audit.jsonl.1`), so a rotation does not empty the view; older rotated files are not read (`older`
+        is then a lower bound: `older_capped`)."""
+        self.close()
+        self._offset, self._inode, self._pending, self._base = 0, None, b"", 0
+        st = self._open_current()
+        size = st.st_size if st is not None else 0
+        start = max(0, size - self.max_bytes)
+        data = _pread(self._fd, start, size - start) if st is not None else b""
+        self._offset = start + len(data)
+        start, data = _line_start(start, data)
+        begin = max(0, start - COUNT_LIMIT)
+        older = self._count(self._fd, begin, start) if st is not None else 0
+        capped = begin > 0
+        entries: list[Entry] = []
+        prev = rotated_path(self.path, 1)
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            pfd = os.open(prev, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
-            self._offset, self._inode, self._pending = 0, None, b""
-            return Page([])
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            size = st.st_size
-            start = max(0, size - self.max_bytes)
-            f.seek(start)
-            data = f.read(size - start)
-            self._offset = start + len(data)
-            start, data = _line_start(start, data)
-            begin = max(0, start - COUNT_LIMIT)
-            older, capped = self._count(f, begin, start), begin > 0
-        self._inode = (st.st_dev, st.st_ino)
-        self._pending = b""
-        entries = self._parse(data, start)
+            pfd = -1
+        if pfd >= 0:
+            try:
+                psize = os.fstat(pfd).st_size
+                self._base = psize  # the current file's lines come after the rotated one's: keys stay unique
+                budget = self.max_bytes - (size - start)
+                if start == 0 and budget > 0 and data.count(self._id) < self.max_entries:
+                    pstart = max(0, psize - budget)
+                    pdata = _pread(pfd, pstart, psize - pstart)
+                    pstart, pdata = _line_start(pstart, pdata)
+                    pbegin = max(0, pstart - (COUNT_LIMIT - start))
+                    older += self._count(pfd, pbegin, pstart)
+                    capped = capped or pbegin > 0 or rotated_path(self.path, 2).exists()
+                    base, self._base = self._base, 0
+                    entries = self._parse(pdata, pstart)
+                    self._base = base
+                    if self._pending:  # a torn last line of a file no one appends to any more
+                        self._pending, self.garbage = b"", self.garbage + 1
+                else:
+                    capped = True  # entries in the rotated files are not counted
+            finally:
+                os.close(pfd)
+        entries += self._parse(data, start)
         if len(entries) > self.max_entries:
             older += len(entries) - self.max_entries
             entries = entries[-self.max_entries :]
         entries.reverse()
         return Page(entries, older, capped, self.garbage)
 
-    def _count(self, f: Any, begin: int, end: int) -> int:
+    def _open_current(self) -> os.stat_result | None:
+        """Open the file the path names now (closing the one read so far); None when there is none."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        self.close()
+        self._fd = fd
+        st = os.fstat(fd)
+        self._inode = (st.st_dev, st.st_ino)
+        return st
+
+    def close(self) -> None:
+        """Let go of the file followed (`load` or `poll` opens it again)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _count(self, fd: int, begin: int, end: int) -> int:
         """Lines naming the sandbox in bytes `begin`..`end` of the file, counted in fixed-size chunks, not parsed."""
-        f.seek(begin)
         count, tail = 0, b""
         pos = begin
         while pos < end:
-            chunk = f.read(min(CHUNK, end - pos))
+            chunk = os.pread(fd, min(CHUNK, end - pos), pos)
             if not chunk:
                 break
             pos += len(chunk)
@@ -303,7 +355,7 @@ class TimelineReader:
             key += at
         if raw.get("sandbox") != self.sandbox_id:
             return
-        entry = entry_of(raw, key, self.sandbox_id)
+        entry = entry_of(raw, self._base + key, self.sandbox_id)
         if entry is None:
             self.garbage += 1
         else:
@@ -311,36 +363,74 @@ class TimelineReader:
 
     # -- following -----------------------------------------------------------------------------------------
     def poll(self) -> list[Entry]:
-        """Entries appended since the last read, newest first (empty when nothing was appended)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        """Entries appended since the last read, newest first (empty when nothing was appended).
+
+        Across a rotation (the path names another file than the one followed): the old file is read to its end
+        first (the writers' protocol, services/audit.py, guarantees no line lands in it once it is renamed), then
+        the new one from its start; a file that came and went between two polls (two rotations) is read whole.
+        A truncated file is read again from its start. Keys keep growing across all of it: no entry twice."""
+        if self._fd < 0 and self._open_current() is None:
             return []
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if (self._inode is not None and (st.st_dev, st.st_ino) != self._inode) or st.st_size < self._offset:
-                # replaced or truncated: read it again from its start
-                self._offset, self._pending = 0, b""
-            self._inode = (st.st_dev, st.st_ino)
-            if st.st_size == self._offset:
-                return []
-            start = self._offset
-            burst = st.st_size - start > POLL_BYTES
-            skip_to = st.st_size - POLL_BYTES if burst else start
-            f.seek(skip_to)
-            data = f.read(st.st_size - skip_to)
-            self._offset = skip_to + len(data)
-            if burst:
-                # a burst bigger than one read: keep its newest part (from a line's start), count the rest
-                skip_to, data = _line_start(skip_to, data)
-                self.skipped += self._count(f, start, skip_to) + (1 if self._needle in self._pending else 0)
-                self._pending = b""
+        try:
+            now = os.stat(self.path, follow_symlinks=False)
+            replaced = (now.st_dev, now.st_ino) != self._inode
+        except FileNotFoundError:
+            now, replaced = None, False
+        out = self._read_new()
+        if not replaced:
+            return out[::-1]
+        old = self._inode
+        self._drop_file()
+        try:
+            mid = os.stat(rotated_path(self.path, 1), follow_symlinks=False)
+        except FileNotFoundError:
+            mid = None
+        if mid is not None and now is not None and (mid.st_dev, mid.st_ino) not in (old, (now.st_dev, now.st_ino)):
+            # the file rotated away is not the one followed: a whole file went by between two polls
+            try:
+                fd = os.open(rotated_path(self.path, 1), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                fd = -1
+            if fd >= 0:
+                self.close()
+                self._fd = fd
+                out += self._read_new()
+                self._drop_file()
+        if self._open_current() is not None:
+            out += self._read_new()
+        return out[::-1]
+
+    def _drop_file(self) -> None:
+        """Done with the file followed: the next one's keys start after its end."""
+        if self._pending:  # a torn last line of a file no one appends to any more
+            self._pending, self.garbage = b"", self.garbage + 1
+        self._base += self._offset
+        self._offset = 0
+        self.close()
+
+    def _read_new(self) -> list[Entry]:
+        """Entries appended to the open file since `_offset`, oldest first (a burst over POLL_BYTES: its newest
+        part, the rest counted in `skipped`)."""
+        size = os.fstat(self._fd).st_size
+        if size < self._offset:  # truncated: read it again from its start (keys after the old ones)
+            self._base += self._offset
+            self._offset, self._pending = 0, b""
+        if size == self._offset:
+            return []
+        start = self._offset
+        burst = size - start > POLL_BYTES
+        skip_to = size - POLL_BYTES if burst else start
+        data = _pread(self._fd, skip_to, size - skip_to)
+        self._offset = skip_to + len(data)
+        if burst:
+            # a burst bigger than one read: keep its newest part (from a line's start), count the rest
+            skip_to, data = _line_start(skip_to, data)
+            self.skipped += self._count(self._fd, start, skip_to) + (1 if self._needle in self._pending else 0)
+            self._pending = b""
         if self._pending:
             data, skip_to = self._pending + data, self._pending_at
             self._pending = b""
-        entries = self._parse(data, skip_to)
-        entries.reverse()
-        return entries
+        return self._parse(data, skip_to)
 
     async def follow(self, interval: float = 0.25) -> AsyncIterator[list[Entry]]:
         """Batches of new entries (newest first) as they are appended, by any process. Cancel to stop."""
@@ -349,6 +439,19 @@ class TimelineReader:
             batch = await asyncio.to_thread(self.poll)
             if batch:
                 yield batch
+
+
+def _pread(fd: int, start: int, size: int) -> bytes:
+    """`size` bytes from byte `start` (fewer at the end of the file)."""
+    parts: list[bytes] = []
+    while size > 0:
+        chunk = os.pread(fd, size, start)
+        if not chunk:
+            break
+        parts.append(chunk)
+        start += len(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
 
 
 def _line_start(start: int, data: bytes) -> tuple[int, bytes]:
