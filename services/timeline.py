@@ -223,6 +223,7 @@ class TimelineReader:
     _inode: tuple[int, int] | None = None
     _fd: int = -1  # the file followed, kept open: after a rotation it is read to its end under its new name
     _base: int = 0  # an entry's key is `_base` + its offset in the file followed (the files before it come first)
+    _done: list[tuple[int, int]] = field(default_factory=list)  # files read (or passed over): never read again
     _pending: bytes = b""
     _pending_at: int = 0
     _needle: bytes = field(init=False, default=b"")
@@ -241,7 +242,7 @@ class TimelineReader:
         file (`audit.jsonl.1`), so a rotation does not empty the view; older rotated files are not read (`older`
         is then a lower bound: `older_capped`)."""
         self.close()
-        self._offset, self._inode, self._pending, self._base = 0, None, b"", 0
+        self._offset, self._inode, self._pending, self._base, self._done = 0, None, b"", 0, []
         st = self._open_current()
         size = st.st_size if st is not None else 0
         start = max(0, size - self.max_bytes)
@@ -259,7 +260,9 @@ class TimelineReader:
             pfd = -1
         if pfd >= 0:
             try:
-                psize = os.fstat(pfd).st_size
+                pst = os.fstat(pfd)
+                self._finished((pst.st_dev, pst.st_ino))
+                psize = pst.st_size
                 self._base = psize  # the current file's lines come after the rotated one's: keys stay unique
                 budget = self.max_bytes - (size - start)
                 if start == 0 and budget > 0 and data.count(self._id) < self.max_entries:
@@ -379,13 +382,12 @@ class TimelineReader:
         out = self._read_new()
         if not replaced:
             return out[::-1]
-        old = self._inode
         self._drop_file()
         try:
             mid = os.stat(rotated_path(self.path, 1), follow_symlinks=False)
         except FileNotFoundError:
             mid = None
-        if mid is not None and now is not None and (mid.st_dev, mid.st_ino) not in (old, (now.st_dev, now.st_ino)):
+        if mid is not None and now is not None and (mid.st_dev, mid.st_ino) not in (*self._done, self._inode_of(now)):
             # the file rotated away is not the one followed: a whole file went by between two polls
             try:
                 fd = os.open(rotated_path(self.path, 1), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -394,6 +396,8 @@ class TimelineReader:
             if fd >= 0:
                 self.close()
                 self._fd = fd
+                st = os.fstat(fd)
+                self._inode = (st.st_dev, st.st_ino)
                 out += self._read_new()
                 self._drop_file()
         if self._open_current() is not None:
@@ -406,7 +410,16 @@ class TimelineReader:
             self._pending, self.garbage = b"", self.garbage + 1
         self._base += self._offset
         self._offset = 0
+        if self._inode is not None:
+            self._finished(self._inode)
         self.close()
+
+    def _finished(self, inode: tuple[int, int]) -> None:
+        self._done = [*self._done[-7:], inode]  # a few: a rotated file is not read again, nor one replaced
+
+    @staticmethod
+    def _inode_of(st: os.stat_result) -> tuple[int, int]:
+        return (st.st_dev, st.st_ino)
 
     def _read_new(self) -> list[Entry]:
         """Entries appended to the open file since `_offset`, oldest first (a burst over POLL_BYTES: its newest

@@ -227,3 +227,20 @@ async def test_the_service_rotates_its_log_at_the_configured_size(sandbench_home
     assert rotated_path(config.audit_log, 1).read_bytes().endswith(b'"path": "over"}\n')
     service.audit.record("write", sandbox="box", path="next")
     assert json.loads(config.audit_log.read_bytes())["path"] == "next"
+
+
+def test_a_log_replaced_after_a_rotation_does_not_read_the_rotated_file_again(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    audit = AuditLog(log, "tester", "local")
+    audit.record("write", sandbox="box", path="a")
+    rotate(log)
+    audit.record("write", sandbox="box", path="b")
+    reader = TimelineReader(log, "box")
+    assert [e.path for e in reader.load().entries] == ["b", "a"]
+    fresh = tmp_path / "fresh.jsonl"
+    AuditLog(fresh, "tester", "local").record("write", sandbox="box", path="c")
+    os.replace(fresh, log)  # not a rotation: audit.jsonl.1 is still the file read at load
+    assert [e.path for e in reader.poll()] == ["c"]
+    rotate(log)
+    audit.record("write", sandbox="box", path="d")
+    assert [e.path for e in reader.poll()] == ["d"]
