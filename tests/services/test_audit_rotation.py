@@ -154,7 +154,6 @@ async def test_following_across_a_rotation_by_another_process_delivers_each_entr
             proc.stdin.write(step + "\n")
             proc.stdin.flush()
             await wait_until(None, lambda i=i: len(got) > i, f"entry {i}", timeout=30)  # type: ignore[misc]
-        await asyncio.sleep(0)
         assert [p for _, p, _ in got] == [f"f{i}.txt" for i in range(len(steps))]
         assert [k for *_, k in got] == sorted({k for *_, k in got})  # unique and in the log's order
         assert len(rotated_files(log)) == 3
