@@ -88,12 +88,18 @@ def cleanup(config: Config) -> None:
 
 
 def make_app(
-    config: Config, theme: str = "textual-dark", *, open_name: str | None = NAME, **changes: Any
+    config: Config,
+    theme: str = "textual-dark",
+    *,
+    open_name: str | None = NAME,
+    session_host: bool = False,
+    **changes: Any,
 ) -> SandbenchApp:
-    """The app on the seeded data dir, opening `api-server`'s workspace (`open_name=None`: the sandbox list)."""
+    """The app on the seeded data dir, opening `api-server`'s workspace (`open_name=None`: the sandbox list);
+    `session_host`: its shells live in the session host, as the real app's do (they can be reattached)."""
     cfg = dataclasses.replace(config, theme=theme, **changes)
-    provider = PinnedProvider(LocalProvider(cfg.data_dir, owner_label=cfg.owner_label))
-    service = SandboxService(provider, cfg)  # type: ignore[arg-type]
+    provider = PinnedProvider(LocalProvider(cfg.data_dir, owner_label=cfg.owner_label, session_host=session_host))
+    service = SandboxService(provider, cfg)
     return SandbenchApp(service, cfg, clock=fixed_clock, open_name=open_name, doctor=False)
 
 
@@ -102,10 +108,11 @@ def shown(view: TerminalView) -> list[str]:
 
 
 def workspace(pilot: Pilot[Any]) -> WorkspaceScreen:
-    screen = pilot.app.screen
-    if not isinstance(screen, WorkspaceScreen):
-        screen = next(s for s in pilot.app.screen_stack if isinstance(s, WorkspaceScreen))
-    return screen
+    """The workspace screen, also under a dialog opened over it."""
+    for screen in reversed(pilot.app.screen_stack):
+        if isinstance(screen, WorkspaceScreen):
+            return screen
+    raise AssertionError("no workspace open")
 
 
 async def normalise_terminal(pilot: Pilot[Any], view: TerminalView, then: str = "") -> None:
@@ -134,10 +141,12 @@ async def ready(
     *,
     repo: bool = True,
     marker: tuple[str, str] | None = None,
+    normalise: bool = True,
 ) -> WorkspaceScreen:
     """The workspace open with its explorer listed (`names`, in order, when given), its git status in (or known
     not to be a repository), `marker` = (name, git marker) shown in the explorer, and — where the terminal is on
-    screen — the shell normalised. Focus ends in the explorer."""
+    screen — the shell normalised (unless `normalise=False`: a reattached one already is). Focus ends in the
+    explorer."""
     app = pilot.app
     await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.focused_pane == "editor")
     screen = app.screen
@@ -165,7 +174,7 @@ async def ready(
     assert view is not None
     # its shell is up in either layout: dialogs that say what keeps running count it
     await wait_until(pilot, lambda: view.session is not None, "the terminal's shell", timeout=30)
-    if not screen.tabbed:
+    if normalise and not screen.tabbed:
         await focus(pilot, "terminal")  # the enter that runs it is a key press
         await normalise_terminal(pilot, view)
     await focus(pilot, "explorer")

@@ -31,6 +31,7 @@ from tests.tui.snap_real import (
     seed,
     workspace,
 )
+from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
@@ -161,13 +162,15 @@ def test_palette(snap_compare: Any, project: Config, size: tuple[int, int]) -> N
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
         await pilot.press(*"stash")
         palette = pilot.app.screen
+        app = pilot.app
+        assert isinstance(app, SandbenchApp)
 
         def found() -> bool:
             searching = any(w.node is palette and w.is_running for w in pilot.app.workers)
-            prompts = [p.split("\n")[0] for p in palette_prompts(pilot.app)]
+            prompts = [p.split("\n")[0] for p in palette_prompts(app)]
             return not searching and {"Stashes  s", "Stash now  S"} <= set(prompts)
 
-        await wait_until(pilot, found, "the palette's results", show=lambda: repr(palette_prompts(pilot.app)))
+        await wait_until(pilot, found, "the palette's results", show=lambda: repr(palette_prompts(app)))
         await pilot.pause()
 
     assert _snap(snap_compare, project, size, steps)

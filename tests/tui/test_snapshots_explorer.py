@@ -19,7 +19,15 @@ from tests.tui.snap_real import COMMITTED, MAIN_PY, SIZE_IDS, SIZES, THEMES, cle
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 LONG = "a-very-long-file-name-that-goes-on-and-on-well-past-any-pane-width-" + "x" * 60 + ".txt"
-HOSTILE = ["[bold]x[red]y", "[@click=app.quit]quit", "esc\x1b[31mred\x1b[0m", LONG, "\u05e9\u05dc\u05d5\u05dd.txt", "bidi\u202etxt.exe", "🐍 snake.py"]
+HOSTILE = [
+    "[bold]x[red]y",
+    "[@click=app.quit]quit",
+    "esc\x1b[31mred\x1b[0m",
+    LONG,
+    "\u05e9\u05dc\u05d5\u05dd.txt",
+    "bidi\u202etxt.exe",
+    "🐍 snake.py",
+]
 # committed: .gitignore, README.md, main.py, src/; then main.py modified, new.py staged, notes.txt untracked,
 # build/ ignored, and the hostile names untracked
 SCRIPT = (

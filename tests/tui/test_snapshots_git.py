@@ -25,8 +25,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 # history: three commits on main, a topic branch, then a working tree with changes in every section
 HISTORY = (
-    COMMITTED
-    + " && printf 'a\\nb\\nc\\nd\\ne\\nf\\ng\\nh\\ni\\nj\\nk\\nl\\n' > list.txt && git add list.txt"
+    COMMITTED + " && printf 'a\\nb\\nc\\nd\\ne\\nf\\ng\\nh\\ni\\nj\\nk\\nl\\n' > list.txt && git add list.txt"
     " && git commit -qm 'Add the list' && git branch topic && printf 'v2\\n' > VERSION && git add VERSION"
     " && git commit -qm 'Version 2'"
 )
