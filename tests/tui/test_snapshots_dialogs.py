@@ -35,6 +35,7 @@ from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
+from widgets.status_bar import StatusBar
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
@@ -99,7 +100,15 @@ def test_commit_refused_by_a_hook(snap_compare: Any, project: Config, size: tupl
         await pilot.press("ctrl+s")
         error = dialog.query_one("#error", Static)
         await wait_until(pilot, lambda: "debug print" in _text(error), "the hook's refusal", timeout=20)
-        dialog.query_one(TextArea).cursor_blink = False
+        area = dialog.query_one(TextArea)
+        area.cursor_blink = False
+        # the message stays in the editor, which has the keyboard back once the refusal is shown
+        await wait_until(pilot, lambda: area.has_focus, "the message to have focus again")
+        # and the commit's progress gone from the panel and the status bar (a spinner frame varies)
+        ws = workspace(pilot)
+        progress = ws.query_one("#git-progress")
+        bar = ws.query_one(StatusBar)
+        await wait_until(pilot, lambda: not bar.work and not progress.has_class("busy"), "the commit's progress over")
         await pilot.pause()
 
     assert _snap(snap_compare, project, size, steps)
