@@ -51,6 +51,7 @@ class ConfigError(InvalidInput):
     title = "Configuration error"
 
 
+PROVIDERS = ("local", "daytona")
 BWRAP_SETTINGS = ("auto", "system", "bundled")
 _BWRAP_RULE = 'must be "auto", "system", "bundled" or an absolute path to a bwrap binary'
 
@@ -80,11 +81,8 @@ def _api_url_problem(value: str) -> str | None:
         host, _ = parts.hostname, parts.port  # `.port` raises on a port that is not a number in range
     except ValueError:  # that, or a malformed IPv6 host
         return rule
-    if parts.scheme not in ("http", "https") or not host or len(value) > 2048 or not value.isprintable():
-        return rule
-    if " " in value:
-        return rule
-    return None
+    shape_ok = len(value) <= 2048 and value.isprintable() and " " not in value
+    return None if parts.scheme in ("http", "https") and host and shape_ok else rule
 
 
 def _target_problem(value: str) -> str | None:
@@ -104,11 +102,12 @@ class DaytonaConfig:
     target: str | None = field(default=None, metadata=check(_target_problem))
 
 
-# Each key's allowed values sit in its field's metadata; services/config_schema.py reads them with the type hints.
+# A key is a field: its type hint and its metadata (`limits` for every number, `choices`, `check`) are all that
+# services/config_schema.py reads, so a new key needs nothing registered elsewhere.
 @dataclass(frozen=True)
 class Config:
     path: Path | None = field(default=None, metadata=NOT_A_KEY)  # the file these came from (None: defaults only)
-    provider: str = field(default="local", metadata=choices("local", "daytona"))
+    provider: str = field(default="local", metadata=choices(*PROVIDERS))
     identity: str = field(default_factory=lambda: _default_identity(), metadata=check(_name_problem))
     owner_label: str = field(default="sandbench.owner", metadata=check(_name_problem))
     show_others: bool = False  # see other owners' sandboxes (read-only)
@@ -257,6 +256,6 @@ def load(path: Path | None = None, **overrides: Any) -> Config:
             into[name] = _from_env(var, env)
     values["daytona"] = DaytonaConfig(**nested["daytona"])
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if values.get("provider", "local") not in ("local", "daytona"):
+    if values.get("provider", "local") not in PROVIDERS:  # `--provider` comes past the field's check
         raise ConfigError(f"unknown provider {values['provider']!r} (choose local or daytona)")
     return Config(**values)
