@@ -110,3 +110,23 @@ async def test_keys_pressed_while_loading_wait_or_say_so(
         await pilot.pause()
         assert sum(isinstance(s, CreateDialog) for s in app.screen_stack) == 1
     await app.close_service()
+
+
+async def test_first_listing_that_fails_replaces_the_loading_line(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Daytona provider with no API key builds, then refuses to list: the list must not say "loading…" forever
+    for name in ("DAYTONA_API_KEY", "DAYTONA_API_URL", "DAYTONA_JWT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    unset = dataclasses.replace(config, provider="daytona")
+    app = SandbenchApp(None, unset, build=lambda: make_service(unset), clock=fixed_clock, doctor=False)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.failed is not None)
+        screen = app.screen
+        assert isinstance(screen, SandboxListScreen)
+        line = _empty_line(screen)
+        assert line.startswith("Could not list the sandboxes: Daytona is not configured") and "r retries" in line
+        assert "loading" not in line
+        await wait_until(pilot, lambda: any("Daytona is not configured" in n for n in notifications(app)))
+        assert app.is_running
+    await app.close_service()

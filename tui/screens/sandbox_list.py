@@ -98,7 +98,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._busy: set[str] = set()
         self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
-        self.failed: str | None = None  # the provider did not start: the line shown instead of the list
+        self.failed: str | None = None  # the provider did not start, or the first listing failed: shown instead
         self._create_waiting = False  # `n` pressed before the list was ready: the dialog opens when it is
         self._mounted = False
         self.doctor: Report | None = None  # the doctor's last findings (local provider only)
@@ -251,7 +251,14 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             return  # `attach` lists once the provider is built
 
         async def work() -> None:
-            infos = await self.service.list_sandboxes(usage=True, include_others=self.showing_others)
+            try:
+                infos = await self.service.list_sandboxes(usage=True, include_others=self.showing_others)
+            except Exception as exc:
+                if not self.loaded:  # the first listing: the loading line becomes why (the error route shows it too)
+                    self.failed = f"Could not list the sandboxes: {describe(exc)} (r retries)"
+                    self._create_waiting = False
+                    self._sync_empty()
+                raise
             self.post_message(SandboxesListed(infos))
 
         self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
@@ -314,6 +321,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         table.set_sandboxes(infos)
         self._sync_cpu()
         first = not self.loaded
+        self.failed = None
         if first:
             self.call_after_refresh(self._mount_footer)
         self.loaded = True
@@ -616,8 +624,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         )
 
     def action_refresh(self) -> None:
-        if not self._not_ready():
-            self.load()
+        if self.ready:
+            self.load()  # also the retry after a first listing that failed
+        else:
+            self._not_ready()
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
