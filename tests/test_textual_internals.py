@@ -27,7 +27,7 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.signal import Signal
-from textual.widgets import Checkbox, Footer, TextArea
+from textual.widgets import Checkbox, DataTable, Footer, Input, TextArea
 from textual.widgets.text_area import Document, EditHistory, WrappedDocument
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +55,9 @@ PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
     Footer: (Footer, {"_bindings_ready"}),  # tui/footer.py
     XTermParser: (XTermParser, {"_sequence_to_key_events"}),  # tui/meta_keys.py: MetaParser overrides it
     Checkbox: (Checkbox, {"_button"}),  # widgets/tick.py draws its own box
+    # tui/screens/processes.py, widgets/process_view.py: keys typed right behind a focus move reach the filter
+    Input: (Input, {"_on_key"}),
+    DataTable: (DataTable, {"_on_key", "_require_update_dimensions"}),  # and process_view.py sizes its last column
     # widgets/search_results.py: a batch of results updates the scrollbars without laying out the screen
     ScrollView: (ScrollView, {"_scroll_update"}),
     EditHistory: (lambda: TextArea().history, {"_undo_stack"}),  # widgets/editor/tabs.py: the saved-state marker

@@ -13,6 +13,11 @@ Reading order for the UI: this file, then `tui/screens/sandbox_list.py`, then `s
   and quitting with unsaved buffers in any of them, asks first.
 - Start-up imports only what the sandbox list's first frame needs; the workspace screen (and with it the editor,
   pygments and the terminal) is imported when a sandbox is first opened.
+- The provider is built after the first frame (issue 14): `run_app` passes a `build` callable, which runs in a thread
+  once the list has painted its "loading sandboxes…" state; the provider's modules (services.local, the daytona SDK,
+  aiohttp) load there, off the first frame. Until it is built, `app.service` raises `ProviderNotReady` (a one-line
+  error through the error route, never an AttributeError); a build that fails goes through the same route and the
+  list says so in place of its loading line.
 """
 
 from __future__ import annotations
@@ -31,18 +36,18 @@ from textual.widget import Widget
 
 from services.config import Config
 from services.models import SandboxInfo
-from services.sandbox_service import SandboxService
 from tui import meta_keys
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
 from tui.keymap import APP_KEYS, apply_keymap, bindings, in_terminal_ids
 from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxReady
-from tui.screens.sandbox_list import SandboxListScreen
+from tui.screens.sandbox_list import ProviderNotReady, SandboxListScreen
 from tui.workspaces import Workspaces
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 
 if TYPE_CHECKING:
+    from services.sandbox_service import SandboxService
     from tui.screens.workspace import WorkspaceScreen
 
 log = logging.getLogger("sandbench.app")
@@ -78,9 +83,10 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
 
     def __init__(
         self,
-        service: SandboxService,
+        service: SandboxService | None,
         config: Config,
         *,
+        build: Callable[[], SandboxService] | None = None,
         open_name: str | None = None,
         clock: Callable[[], datetime] = _now,
         auto_stop: bool = False,
@@ -89,7 +95,9 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
     ) -> None:
         super().__init__()
         self.panes = panes  # pane class overrides for the workspace (tests); None = the real panes
-        self.service = service
+        self._service = service
+        self._build = build  # with service=None: makes the service, in a thread, after the first frame
+        self._building: asyncio.Future[SandboxService] | None = None
         self.config = config
         self.open_name = open_name
         self.clock = clock
@@ -106,14 +114,59 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         others, self.in_terminal = apply_keymap(self, self.config.keymap)
         if others:
             log.info("keymap ids defined by other panes (or unknown): %s", ", ".join(others))
-        self.workspaces.show_list(
-            SandboxListScreen(self.service, self.config, self.clock, doctor=self.doctor, workspaces=self.workspaces)
+        self._list = SandboxListScreen(
+            self._service, self.config, self.clock, doctor=self.doctor, workspaces=self.workspaces
         )
+        self.workspaces.show_list(self._list)
         self.call_after_refresh(settle_heap)
+        if self._service is not None:
+            self._service_ready(self._service)
+        elif self._build is not None:
+            self.call_after_refresh(self._build_service)
+
+    @property
+    def service(self) -> SandboxService:
+        if self._service is None:
+            raise ProviderNotReady(f"the {self.config.provider} provider is still starting; try again in a moment")
+        return self._service
+
+    def _build_service(self) -> None:
+        build = self._build
+        if build is None or self._building is not None:
+            return
+        # A future of its own, not the worker's: a build still running when the app quits is awaited and closed
+        # by `close_service`, never left holding a provider nobody closes.
+        self._building = asyncio.ensure_future(asyncio.to_thread(build))
+        building = self._building
+
+        async def work() -> None:
+            try:
+                service = await asyncio.shield(building)
+            except BaseException as exc:
+                self._list.provider_failed(exc)
+                raise
+            self._service_ready(service)
+
+        self.run_worker(work(), name="start the provider", group="provider", exit_on_error=False)
+
+    def _service_ready(self, service: SandboxService) -> None:
+        self._service = service
+        self._list.attach(service)
         if self._auto_stop:
-            self.service.start_auto_stop()
+            service.start_auto_stop()
         if self.open_name:
             self.open_by_name(self.open_name)
+
+    async def close_service(self) -> None:
+        """Close the service, built or still being built (awaited first); a failed build has nothing to close."""
+        service = self._service
+        if service is None and self._building is not None:
+            try:
+                service = await self._building
+            except Exception:
+                return  # already reported (or the app quit before it was shown); nothing was built
+        if service is not None:
+            await service.close()
 
     # -- keys -----------------------------------------------------------------------------------------------
     async def _check_bindings(self, key: str, priority: bool = False) -> bool:
@@ -255,13 +308,13 @@ def run_app(cfg: Config, open_name: str | None = None) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
     async def main() -> int:
-        service = make_service(cfg)
-        app = SandbenchApp(service, cfg, open_name=open_name, auto_stop=True)
+        # the provider is built after the first frame (in a thread): its imports and set-up do not delay it
+        app = SandbenchApp(None, cfg, build=lambda: make_service(cfg), open_name=open_name, auto_stop=True)
         try:
             await app.run_async()
         finally:
             try:
-                await service.close()
+                await app.close_service()
             except Exception:
                 log.exception("closing the service failed")
         return app.return_code or 0

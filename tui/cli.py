@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -452,8 +453,8 @@ def _serve(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     try:
+        parser = build_parser()
         if args_list[:1] == ["serve"]:
             # serve has its own options parser; argparse would take its options for ours
             return _serve(args_list[1:])
@@ -477,9 +478,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception:
-        log.exception("unexpected error")
+        _log_unexpected(args_list)
         print("sandbench: unexpected error (details in the log file)", file=sys.stderr)
         return 1
+
+
+def _log_unexpected(args_list: list[str]) -> None:
+    """The traceback into the log file, even when the failure came before logging was set up (parsing, loading the
+    config): never onto the terminal, where logging's last-resort handler would print it."""
+    root = logging.getLogger()
+    if not root.handlers:
+        with contextlib.suppress(Exception):
+            setup_logging(config_mod.load(None))
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())  # no log file can be had: the traceback is dropped, not printed
+    log.exception("unexpected error running sandbench %s", args_list[:1])
 
 
 if __name__ == "__main__":

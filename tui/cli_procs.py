@@ -21,7 +21,7 @@ SAMPLE = 0.5  # seconds between the two readings that give CPU %
 
 
 def add_parsers(sub: Any) -> None:
-    ps = sub.add_parser("ps", help="a sandbox's processes as a tree (pid, user, CPU %, memory, state, age, command)")
+    ps = sub.add_parser("ps", help="a sandbox's processes as a tree (pid, user, CPU %%, memory, state, age, command)")
     ps.add_argument("name")
     ps.add_argument("--json", action="store_true")
     ps.set_defaults(verb_run=dispatch)

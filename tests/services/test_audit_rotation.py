@@ -205,15 +205,15 @@ def test_retention_removes_the_oldest_rotated_files(tmp_path: Path) -> None:
     [
         ("audit_max_bytes = 1000\n", "key 'audit_max_bytes' must be 0 (never rotate) or at least 1048576 (1 MiB)"),
         ("audit_keep = -1\n", "key 'audit_keep' must be between 0 and 100000"),
-        ('audit_keep_days = "week"\n', "key 'audit_keep_days' has the wrong type (str)"),
+        ('audit_keep_days = "week"\n', "key 'audit_keep_days' has the wrong type (str): expected a number"),
     ],
 )
 def test_a_bad_rotation_setting_is_a_clear_config_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(text)
+    path.write_text('identity = "tester"\n' + text)
     with pytest.raises(ConfigError) as err:
         load(path)
-    assert str(err.value) == f"{path}: {message}"
+    assert str(err.value) == f"{path}:2: {message}"  # the file, the line and the key
 
 
 async def test_the_service_rotates_its_log_at_the_configured_size(sandbench_home: Path) -> None:

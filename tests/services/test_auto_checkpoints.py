@@ -179,7 +179,7 @@ async def test_a_workspace_that_cannot_be_checkpointed_refuses_the_command(svc: 
     ("line", "says"),
     [
         ('auto_checkpoint = "yes"', "key 'auto_checkpoint' has the wrong type (str)"),
-        ("auto_checkpoint_keep = -1", "key 'auto_checkpoint_keep' must be between 0 and 1e+06"),
+        ("auto_checkpoint_keep = -1", "key 'auto_checkpoint_keep' must be between 0 and 1000000"),
         ("auto_checkpoint_days = true", "key 'auto_checkpoint_days' has the wrong type (bool)"),
         ("exec_output_limit = 99999999999", "key 'exec_output_limit' must be between"),
         ("exec_output_total = 1.5", "key 'exec_output_total' has the wrong type (float)"),

@@ -35,3 +35,34 @@ def test_help_reads_right() -> None:
     assert "stop a sandbox and pack its workspace" in top
     assert "the workspace a sandbox" not in top
     assert "-p, --parents" in run("cp", "--help").stdout.decode()
+
+
+def test_every_verbs_help_prints(sandbench_home: Path) -> None:
+    """A help line holding a bare `%` (argparse formats help with %) crashed `sandbench --help` with a traceback."""
+    import re
+
+    top = run("--help")
+    assert top.returncode == 0, top.stderr
+    verbs = re.search(r"\{(ls,[a-z,-]+)\}", top.stdout.decode())
+    assert verbs is not None
+    for verb in verbs.group(1).split(","):
+        shown = run(verb, "--help")
+        assert shown.returncode == 0 and b"Traceback" not in shown.stderr, (verb, shown.stderr[-300:])
+
+
+def test_an_unexpected_error_before_logging_is_set_up_stays_off_the_terminal(sandbench_home: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.services.test_cli import REPO
+
+    boom = (
+        "import sys, tui.cli as c\n"
+        "def broken(*_):\n    raise RuntimeError('parser exploded')\n"
+        "c._parse = broken\n"
+        "sys.exit(c.main(['ls']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", boom], capture_output=True, timeout=60, cwd=REPO)
+    assert done.returncode == 1
+    assert done.stderr == b"sandbench: unexpected error (details in the log file)\n"
+    assert "parser exploded" in (sandbench_home / "sandbench.log").read_text()

@@ -15,6 +15,11 @@ The doctor (issue 10): on a local provider the screen runs `services.doctor.diag
 first listing; when a new sandbox would get less than `full` (or could not run at all), `#list-doctor` under the
 table says so in one line, and `D` (or "Doctor" in the palette) re-runs it and opens the findings
 (`tui/screens/doctor.py`).
+
+Start-up (issue 14): the screen can be made before the service exists (`service=None`); it paints its first frame
+with "loading sandboxes…" and the app calls `attach` once the provider is built (or `provider_failed`, and the line
+says the provider did not start). Until the first listing arrives, keys that need a sandbox say the list is loading,
+and `n` waits: the create dialog opens once the list is ready.
 """
 
 from __future__ import annotations
@@ -32,10 +37,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from services.config import Config
+from services.errors import SandbenchError
 from services.models import SandboxInfo, SandboxSpec, SandboxState
-from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, LIST_KEYS, bindings
-from tui.list_metrics import CpuSampled, ListCpu
 from tui.messages import (
     DoctorReported,
     LifecycleDone,
@@ -49,15 +53,24 @@ from tui.messages import (
     SnapshotsListed,
     WorkInFlight,
 )
-from widgets.messages import ReportWorkerErrors, tell
+from widgets.messages import ReportWorkerErrors, describe, tell
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from services.doctor import Report
+    from services.sandbox_service import SandboxService
+    from tui.list_metrics import CpuSampled, ListCpu
     from tui.workspaces import Workspaces
 
 REFRESH_EVERY = 10.0
+LOADING = "loading sandboxes…"
+
+
+class ProviderNotReady(SandbenchError):
+    """The service was asked for before the provider was built (start-up): one line through the error route."""
+
+    title = "Loading"
 
 
 class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
@@ -70,7 +83,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def __init__(
         self,
-        service: SandboxService,
+        service: SandboxService | None,
         config: Config,
         clock: Callable[[], datetime],
         *,
@@ -78,13 +91,16 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         workspaces: Workspaces | None = None,
     ) -> None:
         super().__init__(id="sandbox-list")
-        self.service = service
+        self._service = service  # None until the app has built the provider (`attach`)
         self.config = config
         self._clock = clock
         self._unsubscribe: Callable[[], None] | None = None
         self._busy: set[str] = set()
         self.showing_others = False  # `o`; only ever true when the config allows seeing others' sandboxes
         self.loaded = False  # set after the first listing arrives (tests and the benchmark wait on it)
+        self.failed: str | None = None  # the provider did not start, or the first listing failed: shown instead
+        self._create_waiting = False  # `n` pressed before the list was ready: the dialog opens when it is
+        self._mounted = False
         self.doctor: Report | None = None  # the doctor's last findings (local provider only)
         self._run_doctor_at_mount = doctor
         self.workspaces = workspaces  # the app's live workspaces: marked in the table, asked about before ending
@@ -97,29 +113,73 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         yield SandboxTable(
             clock=self._clock, owner_label=self.config.owner_label, identity=self.config.identity, id="sandboxes"
         )
-        yield Static(Text("Loading…"), id="list-empty")
+        yield Static(Text(LOADING), id="list-empty")
         yield Static(Text(""), id="list-doctor")
         yield Static(Text(""), id="list-detail")
         status = StatusBar(id="status")
-        status.provider = self.service.provider.name
+        status.provider = self.provider_name
         yield status
         # The footer is mounted after the first painted listing: laying out its keys is a good part of a cold
         # start's cost, and the first frame does not need it (bench/startup.py).
 
     def on_mount(self) -> None:
         self.query_one(SandboxTable).focus()
-        self._unsubscribe = self.service.subscribe(self._on_service_state)
-        self.cpu = ListCpu(self, self.service.metrics_sampler)
         if self.workspaces is not None:
             self._unwatch = self.workspaces.subscribe(self._sync_live)
-        self.load()
         self.set_interval(REFRESH_EVERY, self._periodic)
         self.set_timer(1.0, self._mount_footer)  # in case the first listing is slow or fails
+        self._mounted = True
+        if self._service is not None:
+            self.attach(self._service)
+
+    @property
+    def service(self) -> SandboxService:
+        """The service; only reached once attached (every key that needs it checks `ready` first)."""
+        if self._service is None:
+            raise ProviderNotReady(f"the {self.config.provider} provider is still starting; try again in a moment")
+        return self._service
+
+    @property
+    def ready(self) -> bool:
+        return self._service is not None
+
+    @property
+    def provider_name(self) -> str:
+        return self._service.provider.name if self._service is not None else self.config.provider
+
+    def attach(self, service: SandboxService) -> None:
+        """The provider is built: watch its state, sample CPU, and list the sandboxes."""
+        from tui.list_metrics import ListCpu  # the sparklines' sampler: not needed for the first frame
+
+        self._service = service
+        if not self._mounted or self._unsubscribe is not None:
+            return  # `on_mount` attaches (the app may hand the service over before the screen is mounted)
+        self._unsubscribe = service.subscribe(self._on_service_state)
+        self.cpu = ListCpu(self, service.metrics_sampler)
+        self.query_one("#list-title", Static).update(self._title())
+        self.status.provider = self.provider_name
+        self.load()
+
+    def provider_failed(self, error: BaseException) -> None:
+        """The provider could not be built: the loading line becomes why (the app's error route shows it too)."""
+        self.failed = f"The {self.config.provider} provider did not start: {describe(error)}"
+        self._create_waiting = False
+        self._sync_empty()
+
+    def _not_ready(self, what: str = "") -> bool:
+        """True (and a one-line note) while there is no list to act on yet."""
+        if self.loaded:
+            return False
+        if self.failed is not None:
+            tell(self, self.failed, severity="error", timeout=4)
+        else:
+            tell(self, f"{LOADING} {what}".strip(), timeout=2)
+        return True
 
     async def _mount_footer(self) -> None:
         # after the first painted listing (or its 1 s fallback), like the footer: its subprocesses and probes
         # must not compete with the first frame
-        if self._run_doctor_at_mount and self.service.provider.name == "local":
+        if self._run_doctor_at_mount and self.provider_name == "local":
             self._run_doctor_at_mount = False
             self.run_doctor()
         if not self.query(Footer):
@@ -167,7 +227,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             ("sandbench", "bold"),
             "  sandboxes of ",
             (safe_text(self.config.identity), "bold"),
-            f"  on {self.service.provider.name}",
+            f"  on {self.provider_name}",
             no_wrap=True,
             overflow="ellipsis",
         )
@@ -187,8 +247,18 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     # -- workers: service calls only, results as messages ------------------------------------------------
     def load(self) -> None:
+        if self._service is None:
+            return  # `attach` lists once the provider is built
+
         async def work() -> None:
-            infos = await self.service.list_sandboxes(usage=True, include_others=self.showing_others)
+            try:
+                infos = await self.service.list_sandboxes(usage=True, include_others=self.showing_others)
+            except Exception as exc:
+                if not self.loaded:  # the first listing: the loading line becomes why (the error route shows it too)
+                    self.failed = f"Could not list the sandboxes: {describe(exc)} (r retries)"
+                    self._create_waiting = False
+                    self._sync_empty()
+                raise
             self.post_message(SandboxesListed(infos))
 
         self.run_worker(work(), name="list sandboxes", group="list", exclusive=True, exit_on_error=False)
@@ -250,10 +320,15 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             infos = [i for i in infos if self.service.owns(i)]
         table.set_sandboxes(infos)
         self._sync_cpu()
-        if not self.loaded:
+        first = not self.loaded
+        self.failed = None
+        if first:
             self.call_after_refresh(self._mount_footer)
         self.loaded = True
         self._sync_empty()
+        if first and self._create_waiting:
+            self._create_waiting = False
+            self.action_create()
 
     def on_sandbox_changed(self, message: SandboxChanged) -> None:
         info = message.info
@@ -302,7 +377,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self.app.push_screen(DoctorScreen(report.lines()))
 
     def action_doctor(self) -> None:
-        if self.service.provider.name != "local":
+        if self.provider_name != "local":
             tell(self, "the doctor checks local sandboxes; this list is on another provider")
             return
         self.run_doctor(show=True)
@@ -321,7 +396,11 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             empty.display = False
             return
         empty.display = True
-        if table.infos:
+        if self.failed is not None:
+            empty.update(Text(self.failed))
+        elif not self.loaded:
+            empty.update(Text(LOADING))  # never "no sandboxes" before the provider has answered
+        elif table.infos:
             empty.update(Text("No sandbox matches the filter. Press esc to clear it."))
         else:
             empty.update(Text("No sandboxes yet. Press n to create one."))
@@ -341,6 +420,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     # -- actions -------------------------------------------------------------------------------------------
     def _selected(self) -> SandboxInfo | None:
+        if self._not_ready():
+            return None
         info = self.table.selected
         if info is None:
             tell(self, "no sandbox selected", severity="warning", timeout=2)
@@ -373,6 +454,14 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.action_open()
 
     def action_create(self) -> None:
+        if not self.loaded and self.failed is None:
+            # waits, rather than being lost: the dialog opens when the list is ready (it needs the provider)
+            self._create_waiting = True
+            tell(self, f"{LOADING} the create dialog opens when the list is ready", timeout=3)
+            return
+        if self._not_ready():
+            return
+
         async def work() -> None:
             self.post_message(SnapshotsListed(await self.service.list_snapshots()))
 
@@ -535,7 +624,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         )
 
     def action_refresh(self) -> None:
-        self.load()
+        if self.ready:
+            self.load()  # also the retry after a first listing that failed
+        else:
+            self._not_ready()
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -555,7 +647,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def action_processes(self) -> None:
         from tui.screens.processes import open_processes  # made on first use
 
-        open_processes(self, self.service, self._selected())
+        info = self._selected()
+        if info is not None:
+            open_processes(self, self.service, info)
 
     def action_copy_id(self) -> None:
         info = self._selected()

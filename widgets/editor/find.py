@@ -48,11 +48,13 @@ class FindBar(Horizontal):
             self.all = all
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="find", id="find")
+        # compact: a one-row bar; the plain `border: none` below lost to Input's own `:focus` border rule, which
+        # left the focused field two border rows and no room for its text
+        yield Input(placeholder="find", id="find", compact=True)
         yield Static("", id="find-status")
-        yield Input(placeholder="replace with", id="replace")
-        yield Button("Replace", id="replace-one")
-        yield Button("All", id="replace-all")
+        yield Input(placeholder="replace with", id="replace", compact=True)
+        yield Button("Replace", id="replace-one", compact=True)
+        yield Button("All", id="replace-all", compact=True)
 
     @property
     def query_text(self) -> str:
