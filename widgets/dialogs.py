@@ -9,7 +9,7 @@ is submitted *from the dialog* (`submit=`, `DialogBase.submit_in_place`): the di
 runs, a rejection shows inline under the field with the field still focused and holding what was typed (the path
 check does the same for `../evil.txt` before anything is sent), and only success closes it. Nothing typed is lost
 to a one-line notification. A rejection that says more than its line (a hook's output) also takes the app's error
-route, which keeps the full text: the inline line then ends with "details: f8".
+route, which keeps the full text: the inline line then ends with "details: shift+f2".
 """
 
 from __future__ import annotations

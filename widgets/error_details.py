@@ -3,7 +3,7 @@ that shows them (`ErrorDetailsScreen`, opened with `ERROR_DETAILS_KEY` or the pa
 
 A notification is one line. When an error says more than that line holds — every line a git hook printed, the
 report of a push the remote refused, a server's error body, a message past the notification's limit — the route
-says so in the notification ("f8 details") and keeps the full text here, so nothing is lost to a cut. The screen
+says so in the notification ("shift+f2 details") and keeps the full text here, so nothing is lost to a cut. The screen
 pages through the last `KEEP` errors, newest first.
 
 The text is the sandbox's (a hook's output is whatever the hook printed): each line is made safe with
@@ -33,7 +33,7 @@ KEEP = 20  # errors remembered for the details view
 
 ERROR_DETAILS_KEY = Key(
     "app.error_details",
-    "f8",
+    "shift+f2",  # f8 is the workspace search
     "error_details",
     "Last error details",
     "The full text of the last errors (a hook's output, a rejected push): scroll, page through them, copy",
@@ -43,8 +43,8 @@ ERROR_DETAILS_KEY = Key(
 
 DETAILS_KEYS: tuple[Key, ...] = (
     Key("error_details.close", "escape,q", "close", "Close", "Back to where you were"),
-    Key("error_details.older", "left,p", "older", "Older", "The error before this one"),
-    Key("error_details.newer", "right,n", "newer", "Newer", "The error after this one"),
+    Key("error_details.older", "p", "older", "Older", "The error before this one"),
+    Key("error_details.newer", "n", "newer", "Newer", "The error after this one"),
     Key("error_details.copy", "c", "copy", "Copy", "Copy this error's full text to the clipboard (OSC 52)"),
 )
 

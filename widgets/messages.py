@@ -10,9 +10,9 @@
   logged with its traceback and shown as `UNEXPECTED`. No traceback and no host detail reach the screen. Every
   error shown is remembered (the last 20, `widgets.error_details`); when it says more than the notification's one
   line (`details_of`: a hook's 200 lines, a push's report, a message past `LINE_LIMIT`), the notification ends
-  with "f8 details" and f8 (or the palette's "Last error details") opens the full text, scrollable and sanitized.
-  A dialog that shows a rejection inline, keeping what was typed, records it too (`remember`) and says
-  "details: f8" when its line is cut.
+  with "shift+f2 details" and shift+f2 (or the palette's "Last error details") opens the full text, scrollable
+  and sanitized. A dialog that shows a rejection inline, keeping what was typed, also hands it to the route when
+  its line is cut, and says "details: shift+f2".
 - `tell`: every notification in widgets/ and tui/ goes through it (a test scans for any other `notify(` call).
   Textual parses notification text as markup by default, and markup includes `[@click=…]` action links: a file
   name, a git message or a search string from a sandbox must never become one. So: `markup=False`, always, and the
@@ -106,17 +106,17 @@ def details_key(node: Widget | App[Any]) -> str:
 
 
 def history(node: Widget | App[Any]) -> ErrorHistory:
-    """The app's remembered errors (made on first use: the mixin has no `__init__` of its own)."""
+    """The app's remembered errors (an app without the `ErrorRoute` mixin remembers nothing: a fresh, empty one)."""
     app = node if isinstance(node, App) else node.app
-    got = getattr(app, "_error_history", None)
-    if not isinstance(got, ErrorHistory):
-        got = ErrorHistory()
-        app._error_history = got  # type: ignore[union-attr]
-    return got
+    if not isinstance(app, ErrorRoute):
+        return ErrorHistory()
+    if app.error_history is None:  # made on first use: the mixin has no `__init__` of its own
+        app.error_history = ErrorHistory()
+    return app.error_history
 
 
 def remember(node: Widget | App[Any], error: BaseException, context: str = "") -> str | None:
-    """Keep `error` for the details view; returns the hint to add to its line ("f8 details") when the line does
+    """Keep `error` for the details view; returns the hint to add to its line ("shift+f2 details") when the line does
     not hold all of it, else None."""
     title = error.title if isinstance(error, SandbenchError) else "Error"
     text = details_of(error)
@@ -145,6 +145,8 @@ class ReportWorkerErrors:
 
 class ErrorRoute:
     """Mixin for the `App`: the one place errors become notifications (DESIGN §7)."""
+
+    error_history: ErrorHistory | None = None  # the last errors shown, for the details view (`history`)
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
         self.report_error(message.error, context=message.worker_name)

@@ -62,7 +62,7 @@ def error_notes(app: App[Any]) -> list[str]:
 
 
 async def open_details(pilot: Any, app: App[Any]) -> Log:
-    await pilot.press("f8")
+    await pilot.press("shift+f2")
     await wait_until(pilot, lambda: isinstance(app.screen, ErrorDetailsScreen), "the details view")
     return app.screen.query_one(Log)
 
@@ -95,9 +95,9 @@ async def test_a_commit_refused_by_a_hook_with_200_lines_shows_them_all(
         await wait_until(pilot, lambda: error_notes(app), "the refusal's notification")
         inline = str(dialog.query_one("#error", Static).render())
         # one line each, the key named; the message typed is still in the dialog
-        assert "details: f8" in inline and "\n" not in inline.strip()
+        assert "details: shift+f2" in inline and "\n" not in inline.strip()
         (note,) = error_notes(app)
-        assert note.endswith("f8 details") and "\n" not in note and len(note) < 300
+        assert note.endswith("shift+f2 details") and "\n" not in note and len(note) < 300
         log = await open_details(pilot, app)
         assert_all_lines_literal(log)
         assert app.is_running  # the [@click=app.quit()] in the text did nothing
@@ -122,7 +122,7 @@ async def test_a_push_a_pre_receive_hook_rejects_shows_its_200_lines(
         await pilot.press("P")
         await wait_until(pilot, lambda: error_notes(app), "the rejection's notification", timeout=30)
         (note,) = error_notes(app)
-        assert "hook" in note and note.endswith("f8 details") and "\n" not in note
+        assert "hook" in note and note.endswith("shift+f2 details") and "\n" not in note
         log = await open_details(pilot, app)
         assert_all_lines_literal(log, prefix="remote: ")
         assert len(history(app)) == 1
