@@ -85,3 +85,20 @@ def test_details_view_snapshot_80x24(snap_compare: Any) -> None:
 
 def test_details_view_snapshot_160x48(snap_compare: Any) -> None:
     assert snap_compare(DetailsApp(), terminal_size=(160, 48))
+
+
+def test_details_are_bounded_and_offered_only_when_the_line_does_not_hold_them() -> None:
+    from services.errors import MAX_DETAILS, ProviderError
+    from widgets.messages import LINE_LIMIT, describe, details_of
+
+    flood = ProviderError("server error", details="x" * (2 * MAX_DETAILS))
+    assert (
+        flood.details is not None
+        and len(flood.details) < MAX_DETAILS + 100
+        and flood.details.endswith("(cut at 1 MiB)")
+    )
+    assert details_of(GitError("git commit failed: no", details="no")) is None  # the line says it all
+    assert details_of(GitError("git commit failed: no", details="no\nmore")) == "git commit failed: no\n\nno\nmore"
+    long = GitError("y" * (LINE_LIMIT * 2))
+    assert len(describe(long)) == LINE_LIMIT and details_of(long) == "y" * (LINE_LIMIT * 2)
+    assert details_of(RuntimeError("/home/me/secret path")) is None  # an unexpected error's detail: the log only
