@@ -45,7 +45,7 @@ DETAILS_KEYS: tuple[Key, ...] = (
     Key("error_details.close", "escape,q", "close", "Close", "Back to where you were"),
     Key("error_details.older", "p", "older", "Older", "The error before this one"),
     Key("error_details.newer", "n", "newer", "Newer", "The error after this one"),
-    Key("error_details.copy", "c", "copy", "Copy", "Copy this error's full text to the clipboard (OSC 52)"),
+    Key("error_details.copy", "c", "copy", "Copy", "Copy this error's full text, as shown, to the clipboard (OSC 52)"),
 )
 
 
@@ -75,6 +75,11 @@ class ErrorHistory:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def shown_lines(text: str) -> list[str]:
+    """`text` as the view shows it: each line made safe (`content`), trailing blanks dropped."""
+    return [content(ln.rstrip(), tabs=4) for ln in text.splitlines()]
 
 
 def now() -> datetime:
@@ -130,7 +135,7 @@ class ErrorDetailsScreen(ModalScreen[None]):
         line.update(Text(error.line))
         # literal text: content() escapes controls, and Log never parses markup; trailing blanks (git pads its
         # "remote:" lines to wipe progress) are dropped so a line ends where its words do
-        log.write_lines(content(ln.rstrip(), tabs=4) for ln in error.text.splitlines())
+        log.write_lines(shown_lines(error.text))
         log.scroll_home(animate=False)
 
     def action_close(self) -> None:
@@ -149,5 +154,7 @@ class ErrorDetailsScreen(ModalScreen[None]):
     def action_copy(self) -> None:
         error = self.current
         if error is not None:
-            self.app.copy_to_clipboard(error.text)
+            # what the view shows, not the raw bytes: a hook's ESC sequences must not ride the clipboard into a
+            # terminal the text is pasted in
+            self.app.copy_to_clipboard("\n".join(shown_lines(error.text)))
             self.query_one("#details-line", Static).update(Text(f"{error.line}  (copied)"))

@@ -40,6 +40,9 @@ async def test_the_palette_opens_the_last_error_in_full_at_80x24(
             f"lint: src/module_{i:02d}.py:{i}: E501 line too long [b]{i}[/b] \u241b[2J" for i in range(60)
         ]
         assert "2 of 2" in str(screen.query_one("#details-title", Static).render())
+        await pilot.press("c")  # copies the full text as shown: ESC as ␛, never raw into another terminal
+        copied = f"git commit failed: lint: E501\n\n{HOOK_OUTPUT}".replace("\x1b", "\u241b")
+        await wait_until(pilot, lambda: app.clipboard == copied)
         await pilot.press("p")  # the older one: its one line said it all, the view shows just that
         await wait_until(pilot, lambda: "1 of 2" in str(screen.query_one("#details-title", Static).render()))
         assert log.lines == ["git commit failed: first"]
