@@ -1,23 +1,39 @@
 """The service's own error types. Every error has a short, user-readable message and a title.
 
 Providers translate their raw exceptions into these (chaining the original with `raise ... from exc` so the log
-keeps it); the UI shows `str(error)` and never a traceback. `exit_code` is what the CLI exits with.
+keeps it); the UI shows `str(error)` and never a traceback. `exit_code` is what the CLI exits with. `details` is
+the full text behind the one line, when there is more (every line a git hook printed, a rejected push's report, a
+server's error body): the UI offers it in a scrollable details view, bounded at `MAX_DETAILS` characters here.
 """
 
 from __future__ import annotations
 
+MAX_DETAILS = 1 << 20  # characters of `details` kept: a hook that prints forever costs at most this (1 MiB)
+CUT_NOTE = "\n… (cut at 1 MiB)"
+
+
+def bounded_details(text: str | None) -> str | None:
+    """`text` cut at `MAX_DETAILS` characters (saying so), None when blank."""
+    if text is None or not text.strip():
+        return None
+    return text if len(text) <= MAX_DETAILS else text[:MAX_DETAILS] + CUT_NOTE
+
 
 class SandbenchError(Exception):
     """`message` is for the person at this machine (it may name the data dir's files); `public` is what leaves
-    the machine (`sandbench serve`'s answers): the same unless the message holds host detail."""
+    the machine (`sandbench serve`'s answers): the same unless the message holds host detail. `details` is for this
+    machine's screen only (never the wire): the full text the message sums up, bounded."""
 
     title = "Error"
     exit_code = 1
 
-    def __init__(self, message: str, *, title: str | None = None, public: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, title: str | None = None, public: str | None = None, details: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.public = public if public is not None else message
+        self.details = bounded_details(details)
         if title is not None:
             self.title = title
 

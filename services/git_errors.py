@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.errors import Conflict, OperationTimeout, PermissionDenied, SandbenchError
+from services.errors import Conflict, OperationTimeout, PermissionDenied, SandbenchError, bounded_details
 from services.git_parse import decode
 from services.models import ExecResult
 
@@ -100,7 +100,18 @@ def diagnostics(r: ExecResult) -> bytes:
 
 
 def classify(op: str, r: ExecResult, scrub: Callable[[str], str]) -> GitError:
-    """A failed git command as the `GitError` that says what to do; `scrub` takes credentials out of git's words."""
+    """A failed git command as the `GitError` that says what to do; `scrub` takes credentials out of git's words.
+    Everything git (and its hooks) said, scrubbed, goes with it as `details`: the one line cannot hold 200 lines
+    of a pre-commit hook, and the details view shows them all."""
+    error = _classify(op, r, scrub)
+    err = scrub(decode(diagnostics(r)).strip())
+    out = scrub(decode(r.stdout).strip())
+    said = err if not out or out == err else f"{err}\n{out}" if err else out
+    error.details = bounded_details(said)
+    return error
+
+
+def _classify(op: str, r: ExecResult, scrub: Callable[[str], str]) -> GitError:
     if r.timed_out:
         return GitError(f"git {op} timed out")
     err = scrub(decode(diagnostics(r)).strip())
@@ -111,6 +122,8 @@ def classify(op: str, r: ExecResult, scrub: Callable[[str], str]) -> GitError:
         return MissingIdentity(f"git {op}: no user name/email set for this repository — set them to commit")
     if "not a git repository" in low:
         return NotARepository("not a git repository: initialise one (i) or clone one into this folder")
+    if op == "push" and "hook declined" in both:
+        return PushRejected("push rejected by a hook on the remote: its reasons are in the details")
     if op == "push" and ("[rejected]" in both or "[remote rejected]" in both or "rejected" in low):
         return PushRejected("push rejected: the remote has commits you do not have — pull (p) first, then push")
     if "has no upstream branch" in low or "no tracking information" in low or "no upstream configured" in low:

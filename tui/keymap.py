@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from widgets.error_details import ERROR_DETAILS_KEY
 from widgets.keys import REGISTRY, Key, bindings
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ APP_KEYS: tuple[Key, ...] = (
     ),
     Key("app.help", "f1", "help", "Help", "Every key, grouped by pane, starting with the focused one", priority=True),
     Key("app.help_alt", "question_mark", "help", "Help", "Every key, grouped by pane", show=False),
+    ERROR_DETAILS_KEY,  # defined beside its screen (widgets/error_details.py): the route names its key
 )
 
 LIST_KEYS: tuple[Key, ...] = (

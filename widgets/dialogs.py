@@ -8,7 +8,8 @@ Input the service may still reject (a sandbox name taken, a file that already ex
 is submitted *from the dialog* (`submit=`, `DialogBase.submit_in_place`): the dialog stays open while the call
 runs, a rejection shows inline under the field with the field still focused and holding what was typed (the path
 check does the same for `../evil.txt` before anything is sent), and only success closes it. Nothing typed is lost
-to a one-line notification.
+to a one-line notification. A rejection that says more than its line (a hook's output) also takes the app's error
+route, which keeps the full text: the inline line then ends with "details: shift+f2".
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from services.errors import SandbenchError
 from widgets.keys import Key, bindings
-from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe
+from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe, details_key, details_of, report
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,11 @@ class SubmitsInPlace(ReportWorkerErrors):
                 answer = await call()
             except SandbenchError as err:
                 log.info("dialog input rejected: %s: %s", type(err).__name__, err)
-                self.post_message(DialogRejected(describe(err), at_fault(err)))  # type: ignore[attr-defined]
+                text = describe(err)
+                if details_of(err) is not None:  # the line is cut: the route keeps it all for the details view
+                    report(self, err, type(self).__name__)  # type: ignore[arg-type]
+                    text = f"{text} — details: {details_key(self)}"  # type: ignore[arg-type]
+                self.post_message(DialogRejected(text, at_fault(err)))  # type: ignore[attr-defined]
                 return
             except Exception as err:  # a bug: the log has it; the dialog keeps what was typed
                 log.error("dialog submit failed", exc_info=err)

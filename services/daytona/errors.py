@@ -27,6 +27,7 @@ from services.errors import (
     SandboxNotFound,
     SnapshotNotFound,
     TooLarge,
+    bounded_details,
 )
 from services.text import first_line
 
@@ -47,7 +48,16 @@ def _message(text: str, secret: str | None) -> str:
 def translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> SandbenchError:
     """Any error from the SDK (or the network under it) as one `services.errors` type with one printable line,
     the API key (`secret`) masked. `kind` says what was asked for (sandbox, file, snapshot, create, terminal), since
-    a 404 or a 409 means something different for each."""
+    a 404 or a 409 means something different for each. The server's whole message (a multi-line body), masked,
+    goes with it as `details` for the details view (never onto `sandbench serve`'s wire, which sends `public`)."""
+    error = _translate(exc, op, kind=kind, secret=secret)
+    raw = getattr(exc, "message", None)
+    if error is not exc and error.details is None and isinstance(raw, str):
+        error.details = bounded_details(raw.replace(secret, "***") if secret else raw)
+    return error
+
+
+def _translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> SandbenchError:
     from daytona import (
         DaytonaAuthenticationError,
         DaytonaBadRequestError,

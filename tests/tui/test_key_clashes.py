@@ -155,6 +155,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
     from widgets.create_dialog import CreateDialog
     from widgets.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
     from widgets.editor.disk_diff import DiskDiffScreen
+    from widgets.error_details import ErrorDetailsScreen, ShownError
     from widgets.fuzzy_finder import FuzzyFinder
     from widgets.git.branches import BranchScreen
     from widgets.git.dialogs import CommitDialog, SecretDialog
@@ -186,6 +187,7 @@ def _modals(app: SandbenchApp, screen: WorkspaceScreen) -> list[tuple[str, Calla
         ("checkpoint picker", lambda: CheckpointPicker([], None, datetime.now(UTC))),
         ("checkpoint diff", lambda: DiffScreen("t", [])),
         ("processes", lambda: ProcessesScreen(screen.service, screen.info, refresh_every=None)),
+        ("error details", lambda: ErrorDetailsScreen([ShownError("Git", "l", "l\nm", "c", datetime.now(UTC))])),
     ]
 
 

@@ -29,7 +29,7 @@ from textual.message import Message
 from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker
 
-from services.errors import Conflict, FileNotFound, SandbenchError, TooLarge
+from services.errors import Conflict, FileNotFound, InvalidInput, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor.buffer import Buffer, apply_minimal_edit, end_with_newline, undo_marker
@@ -379,7 +379,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
-            tell(self, f"{path}: text cannot be encoded as UTF-8; not saved", severity="error")
+            report(self, InvalidInput(f"{path}: text cannot be encoded as UTF-8; not saved", title="Not saved"))
             self._save_errors[path] = "cannot be encoded as UTF-8"
             return False
         while True:
