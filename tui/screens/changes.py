@@ -190,6 +190,26 @@ class RestoreFollowUp(ReportWorkerErrors):
             text += ". Programs running in the sandbox see the files change under them"
         tell(screen, text, title="Restored", timeout=12)
 
+    def confirm_restore(
+        self, title: str, message: str, confirm: str, ref: str, done: Callable[[RestoreResult], str]
+    ) -> None:
+        """Ask (`title`, `message`, the `confirm` button), then restore the whole workspace to checkpoint `ref` in
+        a worker; `done(result)` says what it did (the undo checkpoint is added)."""
+        screen: Any = self
+        sandbox_id: str = screen.sandbox_id
+
+        def answer(yes: object) -> None:
+            if not yes:
+                return
+
+            async def work() -> None:
+                result = await screen.service.checkpoints.restore(sandbox_id, ref)
+                screen.post_message(Restored(f"{done(result)}{undo_note(result)}"))
+
+            self.run_restore(work, confirm.lower())
+
+        screen.app.push_screen(ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
+
     def run_restore(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         """Run a restore in a worker, one at a time: a restore is never cancelled half-way by the next key."""
         screen: Any = self
@@ -532,22 +552,13 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             "A checkpoint of the current state is taken first, so this can be undone (its id is shown after)."
         )
 
-        def answer(yes: object) -> None:
-            if not yes:
-                return
-
-            async def work() -> None:
-                result = await self.service.checkpoints.restore(self.sandbox_id, since.id)
-                self.post_message(
-                    Restored(
-                        f"rolled back to {since.id[:SHORT]}: {count_of(result.written, 'file')} written, "
-                        f"{result.deleted} deleted{undo_note(result)}"
-                    )
-                )
-
-            self.run_restore(work, "roll back")
-
-        self.app.push_screen(ConfirmDialog("Roll back everything", message, confirm="Roll back", danger=True), answer)
+        self.confirm_restore(
+            "Roll back everything",
+            message,
+            "Roll back",
+            since.id,
+            lambda r: f"rolled back to {since.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
+        )
 
     def on_restored(self, message: Restored) -> None:
         self.after_restore(message.text)

@@ -28,7 +28,7 @@ from services.models import SandboxInfo
 from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, count_of, describe, undo_note
+from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, count_of, describe
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
@@ -297,22 +297,13 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             "this can be undone (its id is shown after)."
         )
 
-        def answer(yes: object) -> None:
-            if not yes:
-                return
-
-            async def work() -> None:
-                result = await self.service.checkpoints.restore(self.sandbox_id, c.id)
-                self.post_message(
-                    Restored(
-                        f"restored to {c.id[:SHORT]}: {count_of(result.written, 'file')} written, "
-                        f"{result.deleted} deleted{undo_note(result)}"
-                    )
-                )
-
-            self.run_restore(work, "restore")
-
-        self.app.push_screen(ConfirmDialog("Restore to checkpoint", message, confirm="Restore", danger=True), answer)
+        self.confirm_restore(
+            "Restore to checkpoint",
+            message,
+            "Restore",
+            c.id,
+            lambda r: f"restored to {c.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
+        )
 
     def on_restored(self, message: Restored) -> None:
         self.after_restore(message.text)
