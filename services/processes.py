@@ -193,6 +193,18 @@ def tree(procs: list[ProcessInfo], key: str = "pid") -> list[tuple[ProcessInfo, 
     return out
 
 
+def human_age(seconds: float) -> str:
+    """A process's age as `ps`-like text (`42s`, `3m07s`, `2h05m`, `4d03h`): the CLI's and the view's."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
 def matches(p: ProcessInfo, text: str) -> bool:
     """The filter as you type: every word in the command line, user, state or pid (case-insensitive)."""
     hay = f"{p.pid} {p.user} {p.state_name} {p.command}".lower()

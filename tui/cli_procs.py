@@ -38,17 +38,6 @@ def add_parsers(sub: Any) -> None:
     pt.set_defaults(verb_run=dispatch)
 
 
-def human_age(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
 def process_json(p: ProcessInfo, depth: int) -> dict[str, Any]:
     return {
         "pid": p.pid,
@@ -73,6 +62,7 @@ def port_json(p: PortInfo) -> dict[str, Any]:
 
 
 def print_processes(rows: list[tuple[ProcessInfo, int]]) -> None:
+    from services.processes import human_age  # with the service: not on the CLI's import path
     from tui.cli import human_size
 
     print(f"{'PID':>7} {'USER':<8} {'CPU%':>5} {'MEM':>7} S {'AGE':>7}  COMMAND")

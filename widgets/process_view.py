@@ -15,7 +15,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import DataTable
 
-from services.processes import PortInfo, ProcessInfo
+from services.processes import PortInfo, ProcessInfo, human_age
 from widgets.keys import Key, bindings
 
 PROCESS_TABLE_KEYS: tuple[Key, ...] = (
@@ -56,17 +56,6 @@ def human_size(n: int) -> str:
             return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
         size /= 1024
     return f"{size:.1f}G"
-
-
-def human_age(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def _command_cell(branch: str, command: str) -> Text:
