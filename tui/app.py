@@ -35,7 +35,10 @@ from textual.binding import BindingType
 from textual.widget import Widget
 
 from services.config import Config
+from services.errors import StateDatabaseDamaged
 from services.models import SandboxInfo
+from services.state_db import NAME as STATE_DB
+from services.state_db import check_header
 from tui import meta_keys
 from tui.commands import PaneCommands
 from tui.heap import settle_heap
@@ -98,6 +101,9 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         self._service = service
         self._build = build  # with service=None: makes the service, in a thread, after the first frame
         self._building: asyncio.Future[SandboxService] | None = None
+        # a build failure the app cannot work around (a damaged state database): the app ends and `run_app`
+        # raises it, so it reads as one line on the terminal, as every CLI error does
+        self.fatal: StateDatabaseDamaged | None = None
         self.config = config
         self.open_name = open_name
         self.clock = clock
@@ -142,6 +148,10 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         async def work() -> None:
             try:
                 service = await asyncio.shield(building)
+            except StateDatabaseDamaged as exc:
+                self.fatal = exc
+                self.exit(return_code=exc.exit_code)
+                return
             except BaseException as exc:
                 self._list.provider_failed(exc)
                 raise
@@ -307,6 +317,9 @@ def run_app(cfg: Config, open_name: str | None = None) -> int:
     # p50 with 0.5 ms (bench/terminal.py --only seen); the loop itself gives the GIL up only when a thread asks.
     sys.setswitchinterval(SWITCH_INTERVAL)
 
+    if cfg.provider == "local":
+        check_header(cfg.data_dir / STATE_DB)  # a garbage state.db: its one line before anything is drawn
+
     async def main() -> int:
         # the provider is built after the first frame (in a thread): its imports and set-up do not delay it
         app = SandbenchApp(None, cfg, build=lambda: make_service(cfg), open_name=open_name, auto_stop=True)
@@ -317,6 +330,8 @@ def run_app(cfg: Config, open_name: str | None = None) -> int:
                 await app.close_service()
             except Exception:
                 log.exception("closing the service failed")
+        if app.fatal is not None:
+            raise app.fatal  # `sandbench: the state database … is damaged: run 'sandbench doctor --repair' …`
         return app.return_code or 0
 
     return asyncio.run(main())

@@ -80,6 +80,7 @@ from services.models import (
 )
 from services.proc_parse import ProcTable, Socket
 from services.provider import OutputCallback, Stdin
+from services.state_db import NAME as STATE_DB
 from services.volumes import home_relative, mounted_path
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ class LocalProvider:
         self._kept: KeptStates | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._usage_cache: dict[str, tuple[float, int]] = {}  # before _recover: its temp sweep uses them
-        self.store = Store(data_dir / "state.db")
+        self.store = Store(data_dir / STATE_DB)
         self.volumes = LocalVolumes(data_dir, self.store, shared=self.root_mode)
         self._vol_fs: dict[tuple[str, str], WorkspaceFS] = {}  # (sandbox, volume) -> the file API in the volume
         try:

@@ -23,6 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from services.errors import StateDatabaseDamaged
 from services.models import Resources, SandboxState, VolumeMount
+from services.state_db import check_header
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -188,6 +189,7 @@ def _guarded(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate
 class Store:
     def __init__(self, path: Path):
         self.path = path
+        check_header(path)  # garbage is named before sqlite reads it (the app does the same before its first frame)
         fresh = not path.exists()
         if fresh:
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
