@@ -20,6 +20,10 @@ Start-up (issue 14): the screen can be made before the service exists (`service=
 with "loading sandboxes…" and the app calls `attach` once the provider is built (or `provider_failed`, and the line
 says the provider did not start). Until the first listing arrives, keys that need a sandbox say the list is loading,
 and `n` waits: the create dialog opens once the list is ready.
+
+Size: one screen with its key actions and four live states (loading, a failed provider, others' sandboxes, the
+doctor line), ~700 lines; the next split is the actions into a module of their own, as the workspace's are
+(tui/workspace_actions.py).
 """
 
 from __future__ import annotations
