@@ -345,8 +345,9 @@ class CheckpointService:
             entries = store.manifest(target)
             before, current = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
             if scope is not None:
+                keys, now = [e.path for e in entries], [e.path for e in current]  # once, not per path asked for
                 for p in scope:
-                    if not select(entries, [p]) and not select(current, [p]):
+                    if not select(entries, [p], keys) and not select(current, [p], now):
                         raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
             result = ApplyResult()
             try:
