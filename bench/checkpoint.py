@@ -17,7 +17,8 @@ Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - archive_ms / start_archived_ms (archive into the store, start restoring from it) vs targz_pack_ms /
   targz_extract_ms (the old archive's pack and unpack of the same tree)
 - disk_added_10 vs changed_bytes_10: bytes the store grew by (blobs and the manifest) against the changed files'
-- changes_ms vs git_status_ms (`git status --porcelain` of the same change)
+- changes_ms vs git_status_ms (`git status --porcelain` of the same change); changes_cpu_ms vs git_status_cpu_ms:
+  the same in CPU time (user + system: this process's threads, git's process), steadier under load
 - restore_10_ms: `restore NAME CKPT PATH x10` (its checkpoint of the current state first included)
 - rollback_10_ms (whole restore, 10 files differ) vs git_checkout_10_ms (`git checkout HEAD~1 -- the 10`)
 - automatic checkpoints around an exec (`auto_checkpoint = true`), what they add to the same exec without them
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,6 +59,12 @@ GIT += ["-c", "safe.directory=*"]  # the copy keeps the sandbox uid's ownership 
 
 def emit(metric: str, value: float, unit: str) -> None:
     print(f"{metric}={value:.1f} {unit}" if isinstance(value, float) else f"{metric}={value} {unit}", flush=True)
+
+
+def children_cpu() -> float:
+    """User + system CPU ms of every child waited for so far (git's, for the CPU-time comparison)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * 1000
 
 
 def timed(fn: object, *args: object) -> float:
@@ -236,15 +244,20 @@ async def main() -> None:
         emit("noop_checkpoint_ms", statistics.median(noop), "ms")
 
         ck10, git10, added, changed_bytes, chg, gst, rest, roll, gco = [], [], [], [], [], [], [], [], []
+        chg_cpu: list[float] = []
+        gst_cpu: list[float] = []
         for r in range(ROUNDS):
             rels = files[r * 10 + 1 : r * 10 + 11]
             base = await cps.create(info.id, f"base {r}")
             changed_bytes.append(change([ws, copy], rels, f"round {r}"))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()  # every thread of this process: the scan's too
             cs = await cps.changes(info.id)
             chg.append((time.perf_counter() - t0) * 1000)
+            chg_cpu.append((time.process_time() - c0) * 1000)
             assert len(cs.changes) == 10, cs.changes
+            g0 = children_cpu()
             gst.append(timed(run, [*GIT, "status", "--porcelain"], copy))
+            gst_cpu.append(children_cpu() - g0)
             store_before = du(home / "data" / "store")
             t0 = time.perf_counter()
             c = await cps.create(info.id, f"ten {r}")
@@ -277,6 +290,10 @@ async def main() -> None:
         emit("changes_ms", m(chg), "ms")
         emit("git_status_ms", m(gst), "ms")
         emit("changes_vs_git_status", m(chg) / m(gst), "x")
+        # CPU time (user + system) of the same: less at the mercy of the machine's load than wall time
+        emit("changes_cpu_ms", m(chg_cpu), "ms")
+        emit("git_status_cpu_ms", m(gst_cpu), "ms")
+        emit("changes_cpu_vs_git_status_cpu", m(chg_cpu) / m(gst_cpu), "x")
         emit("restore_10_ms", m(rest), "ms")
         emit("rollback_10_ms", m(roll), "ms")
         emit("git_checkout_10_ms", m(gco), "ms")
