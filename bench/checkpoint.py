@@ -3,6 +3,8 @@ snapshot of before (the provider's old `_pack`, replayed here) of the same tree,
 
     .venv/bin/python -m bench.checkpoint            # BENCH_CKPT_MIB=... sets the tree's size (default 300)
     BENCH_CKPT_PHASES=auto .venv/bin/python -m bench.checkpoint   # only the automatic-checkpoint phase
+    BENCH_CKPT_PHASES=rounds .venv/bin/python -m bench.checkpoint # only git's and the checkpoint rounds (no tar,
+                                                                  # snapshot, archive): changes, restore, rollback
 
 Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - first_checkpoint_ms vs git_first_commit_ms (`git add -A && git commit -q` in a copy of the tree): ratio
@@ -15,7 +17,8 @@ Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - archive_ms / start_archived_ms (archive into the store, start restoring from it) vs targz_pack_ms /
   targz_extract_ms (the old archive's pack and unpack of the same tree)
 - disk_added_10 vs changed_bytes_10: bytes the store grew by (blobs and the manifest) against the changed files'
-- changes_ms vs git_status_ms (`git status --porcelain` of the same change)
+- changes_ms vs git_status_ms (`git status --porcelain` of the same change); changes_cpu_ms vs git_status_cpu_ms:
+  the same in CPU time (user + system: this process's threads, git's process), steadier under load
 - restore_10_ms: `restore NAME CKPT PATH x10` (its checkpoint of the current state first included)
 - rollback_10_ms (whole restore, 10 files differ) vs git_checkout_10_ms (`git checkout HEAD~1 -- the 10`)
 - automatic checkpoints around an exec (`auto_checkpoint = true`), what they add to the same exec without them
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,6 +59,12 @@ GIT += ["-c", "safe.directory=*"]  # the copy keeps the sandbox uid's ownership 
 
 def emit(metric: str, value: float, unit: str) -> None:
     print(f"{metric}={value:.1f} {unit}" if isinstance(value, float) else f"{metric}={value} {unit}", flush=True)
+
+
+def children_cpu() -> float:
+    """User + system CPU ms of every child waited for so far (git's, for the CPU-time comparison)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * 1000
 
 
 def timed(fn: object, *args: object) -> float:
@@ -129,6 +139,27 @@ def change(roots: list[Path], rels: list[str], tag: str) -> int:
     return changed
 
 
+def references(ws: Path, home: Path, copy: Path) -> tuple[float, float, float, int, float]:
+    """cp -a, tar -cf and the old tar.gz snapshot (pack and unpack) of the tree: (cp, tar, pack ms, size, unpack ms)."""
+    cp_ms = timed(run, ["cp", "-a", str(ws), str(copy)], home)
+    shutil.rmtree(copy)
+    tar_ms = timed(run, ["tar", "-cf", str(home / "tree.tar"), "-C", str(ws), "."], home)
+    (home / "tree.tar").unlink()
+    t0 = time.perf_counter()
+    targz_size = pack_targz(ws, home / "old-snapshot.tar.gz")
+    snap_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    unpack_targz(home / "old-snapshot.tar.gz", home / "old-unpacked")
+    unpack_ms = (time.perf_counter() - t0) * 1000
+    (home / "old-snapshot.tar.gz").unlink()
+    shutil.rmtree(home / "old-unpacked")
+    emit("cp_a_ms", cp_ms, "ms")
+    emit("tar_ms", tar_ms, "ms")
+    emit("snapshot_targz_ms", snap_ms, "ms")
+
+    return cp_ms, tar_ms, snap_ms, targz_size, unpack_ms
+
+
 async def auto_phase(provider: LocalProvider, config: Config, plain: SandboxService, box: str, copy: Path) -> None:
     svc = SandboxService(provider, dataclasses.replace(config, auto_checkpoint=True))
     cps = svc.checkpoints
@@ -187,21 +218,11 @@ async def main() -> None:
             return
 
         copy = home / "copy"
-        cp_ms = timed(run, ["cp", "-a", str(ws), str(copy)], home)
-        shutil.rmtree(copy)
-        tar_ms = timed(run, ["tar", "-cf", str(home / "tree.tar"), "-C", str(ws), "."], home)
-        (home / "tree.tar").unlink()
-        t0 = time.perf_counter()
-        targz_size = pack_targz(ws, home / "old-snapshot.tar.gz")
-        snap_ms = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        unpack_targz(home / "old-snapshot.tar.gz", home / "old-unpacked")
-        unpack_ms = (time.perf_counter() - t0) * 1000
-        (home / "old-snapshot.tar.gz").unlink()
-        shutil.rmtree(home / "old-unpacked")
-        emit("cp_a_ms", cp_ms, "ms")
-        emit("tar_ms", tar_ms, "ms")
-        emit("snapshot_targz_ms", snap_ms, "ms")
+        rounds_only = os.environ.get("BENCH_CKPT_PHASES") == "rounds"
+        if rounds_only:
+            cp_ms = tar_ms = snap_ms = float("nan")
+        else:
+            cp_ms, tar_ms, snap_ms, targz_size, unpack_ms = references(ws, home, copy)
 
         run(["cp", "-a", str(ws), str(copy)], home)
         run([*GIT, "init", "-q"], copy)
@@ -223,15 +244,20 @@ async def main() -> None:
         emit("noop_checkpoint_ms", statistics.median(noop), "ms")
 
         ck10, git10, added, changed_bytes, chg, gst, rest, roll, gco = [], [], [], [], [], [], [], [], []
+        chg_cpu: list[float] = []
+        gst_cpu: list[float] = []
         for r in range(ROUNDS):
             rels = files[r * 10 + 1 : r * 10 + 11]
             base = await cps.create(info.id, f"base {r}")
             changed_bytes.append(change([ws, copy], rels, f"round {r}"))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()  # every thread of this process: the scan's too
             cs = await cps.changes(info.id)
             chg.append((time.perf_counter() - t0) * 1000)
+            chg_cpu.append((time.process_time() - c0) * 1000)
             assert len(cs.changes) == 10, cs.changes
+            g0 = children_cpu()
             gst.append(timed(run, [*GIT, "status", "--porcelain"], copy))
+            gst_cpu.append(children_cpu() - g0)
             store_before = du(home / "data" / "store")
             t0 = time.perf_counter()
             c = await cps.create(info.id, f"ten {r}")
@@ -255,19 +281,26 @@ async def main() -> None:
         emit("checkpoint_10_ms", m(ck10), "ms")
         emit("git_commit_10_ms", m(git10), "ms")
         emit("checkpoint_10_vs_git", m(ck10) / m(git10), "x")
-        emit("checkpoint_10_vs_snapshot", 100 * m(ck10) / snap_ms, "%")
-        emit("checkpoint_10_vs_tar", 100 * m(ck10) / tar_ms, "%")
-        emit("checkpoint_10_vs_cp_a", 100 * m(ck10) / cp_ms, "%")
+        if not rounds_only:
+            emit("checkpoint_10_vs_snapshot", 100 * m(ck10) / snap_ms, "%")
+            emit("checkpoint_10_vs_tar", 100 * m(ck10) / tar_ms, "%")
+            emit("checkpoint_10_vs_cp_a", 100 * m(ck10) / cp_ms, "%")
         emit("disk_added_10", m(added) / 1024, "KiB")
         emit("changed_bytes_10", m(changed_bytes) / 1024, "KiB")
         emit("changes_ms", m(chg), "ms")
         emit("git_status_ms", m(gst), "ms")
         emit("changes_vs_git_status", m(chg) / m(gst), "x")
+        # CPU time (user + system) of the same: less at the mercy of the machine's load than wall time
+        emit("changes_cpu_ms", m(chg_cpu), "ms")
+        emit("git_status_cpu_ms", m(gst_cpu), "ms")
+        emit("changes_cpu_vs_git_status_cpu", m(chg_cpu) / m(gst_cpu), "x")
         emit("restore_10_ms", m(rest), "ms")
         emit("rollback_10_ms", m(roll), "ms")
         emit("git_checkout_10_ms", m(gco), "ms")
         emit("rollback_vs_git_checkout", m(roll) / m(gco), "x")
 
+        if rounds_only:
+            return
         snap10, snap_added = [], []
         for r in range(ROUNDS):
             await cps.create(info.id, f"before snapshot {r}")

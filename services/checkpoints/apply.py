@@ -43,12 +43,14 @@ def in_scope(path: str, scope: list[str] | None) -> bool:
     return any(not s or path == s or path.startswith(s + "/") for s in scope)
 
 
-def select(entries: list[Entry], scope: list[str] | None) -> list[Entry]:
+def select(entries: list[Entry], scope: list[str] | None, keys: list[str] | None = None) -> list[Entry]:
     """The entries (sorted by path) that are in scope: found by bisection, since a path and everything beneath it
-    are two contiguous runs of a sorted list (`s`, then `s/` up to `s0`, '0' being the character after '/')."""
+    are two contiguous runs of a sorted list (`s`, then `s/` up to `s0`, '0' being the character after '/').
+    `keys`: the entries' paths, when the caller selects from the same list more than once."""
     if scope is None or "" in scope:
         return entries
-    keys = [e.path for e in entries]
+    if keys is None:
+        keys = [e.path for e in entries]
     picked: set[int] = set()
     for s in scope:
         i = bisect.bisect_left(keys, s)
@@ -75,7 +77,7 @@ def apply(
     owner: tuple[int, int] | None,
 ) -> ApplyResult:
     cur = {e.path: e for e in current}
-    tgt = {e.path: e for e in target}
+    tgt = objects.by_path(target)  # a manifest: its map is kept by the store
     cur_in, tgt_in = select(current, scope), select(target, scope)
     result = ApplyResult()
     # folders the target needs for the paths in scope, and those paths themselves

@@ -15,6 +15,7 @@ clock tick of the read mark the entry `racy` (git's "racily clean" rule): the ne
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import stat
 import time
@@ -30,6 +31,7 @@ MAX_DEPTH = 512
 RACY_NS = 50_000_000  # a coarse kernel clock tick is at most 10 ms; generous margin
 READ_TRIES = 5
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_path = operator.attrgetter("path")
 _FILE_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -188,7 +190,7 @@ def scan(
             stack.extend((d, depth + 1) for d in reversed(subdirs))
         finally:
             os.close(dfd)
-    out.entries.sort(key=lambda e: e.path)
+    out.entries.sort(key=_path)
     return out
 
 

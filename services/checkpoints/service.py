@@ -215,7 +215,8 @@ class CheckpointService:
         _, base = self._base(ws.sandbox_id)
         with Tree(ws.root) as tree:
             res = scan(tree, base, self.store, store=False, max_files=self.max_files, max_bytes=self.max_bytes)
-        return ChangeSet(target, compare(self.store.manifest(target), res.entries))
+        old = self.store.manifest(target)
+        return ChangeSet(target, compare(old, res.entries, self.store.by_path(old)))
 
     async def changes(self, sandbox_id: str, since: str | None = None) -> ChangeSet:
         """What differs in the workspace now from checkpoint `since` (default: the one it is at)."""
@@ -344,8 +345,9 @@ class CheckpointService:
             entries = store.manifest(target)
             before, current = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
             if scope is not None:
+                keys, now = [e.path for e in entries], [e.path for e in current]  # once, not per path asked for
                 for p in scope:
-                    if not select(entries, [p]) and not select(current, [p]):
+                    if not select(entries, [p], keys) and not select(current, [p], now):
                         raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
             result = ApplyResult()
             try:

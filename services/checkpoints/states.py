@@ -40,7 +40,7 @@ def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, di
     index = store.index(sandbox_id)
     if index is None:
         index = store.manifest(head) if head is not None else []
-    return head, {e.path: e for e in index}
+    return head, store.by_path(index)  # shared and cached: the scan only reads it
 
 
 def take(
@@ -69,7 +69,7 @@ def take(
         res = scan(tree, cache, store, store=True, max_files=max_files, max_bytes=max_bytes)
     if if_changed and head is not None and parent is None:
         # the scan reuses the cache's entries for names whose metadata did not move, so this is cheap
-        if not compare(store.manifest(head), res.entries):
+        if not compare(old := store.manifest(head), res.entries, store.by_path(old)):
             return head, res.entries
     up = parent or head
     files = [e for e in res.entries if e.kind == "file"]

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from services.errors import InvalidInput, ProviderError
 
@@ -43,16 +43,18 @@ CHECKPOINT_ID = re.compile(r"[0-9a-f]{12}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 KINDS = frozenset({"file", "dir", "symlink"})
 MAX_CHAIN = 32  # a manifest is a delta on its parent's, with a full one at least every this many
-CACHE = 4  # manifests kept in memory (the app checkpoints the same sandboxes again and again)
+CACHE = 8  # manifests kept in memory (the app checkpoints the same sandboxes again and again; a restore adds two)
 SMALL_FILE = 4 * 1024 * 1024  # read whole into memory (hash first, write only when new); larger ones stream
 CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One name in a workspace at a checkpoint. `ref`: sha256 of a file, target of a symlink, "" for a folder.
     `racy`: its metadata cannot vouch for its content (changed within a clock tick of being read, or while read),
-    so the next scan hashes it again whatever its metadata says."""
+    so the next scan hashes it again whatever its metadata says.
+
+    A NamedTuple, not a frozen dataclass: a manifest of 20,000 names is decoded into 20,000 of these and a frozen
+    dataclass's `__init__` (an `object.__setattr__` per field) made that 2.5x slower; `==` is a C tuple compare."""
 
     path: str
     kind: Kind
@@ -75,13 +77,16 @@ class Entry:
         )
 
     def row(self) -> list[Any]:
-        return [self.path, self.kind, self.mode, self.size, self.mtime_ns, self.ino, self.ctime_ns, self.ref, self.racy]
+        return list(self)
 
     @staticmethod
     def from_row(r: list[Any]) -> Entry:
-        if len(r) != 9 or r[1] not in KINDS:
+        if type(r) is not list or len(r) != 9 or r[1] not in KINDS or type(r[0]) is not str:
             raise ValueError("bad manifest row")
-        return Entry(*r)
+        return _make_entry(r)
+
+
+_make_entry = Entry._make
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,10 @@ class CheckpointStore:
         self._new_blobs: list[Path] | None = None
         self._cache: dict[tuple[str, str], tuple[list[Entry], int]] = {}
         self._cache_lock = threading.Lock()
+        # derived per process, keyed by the identity of a list this store handed out (the list is held, so its id
+        # is not reused while the key lives): a path -> entry map, and the stat cache a restore left
+        self._paths: dict[int, tuple[list[Entry], dict[str, Entry]]] = {}
+        self._indexes: dict[str, tuple[bytes, list[Entry], list[Entry]]] = {}
 
     # -- locking and rollback -----------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -346,10 +355,8 @@ class CheckpointStore:
         if base is not None:
             old, depth = self._manifest(base)
             if depth + 1 < MAX_CHAIN and depth + 1 <= max_depth:
-                before = {e.path: e for e in old}
-                put = [e for e in entries if (b := before.get(e.path)) is not e and b != e]  # reused: the same object
-                now = {e.path for e in entries}
-                gone = [p for p in before if p not in now]
+                before = self.by_path(old)
+                put, gone = _delta(before, entries)
                 if len(put) + len(gone) <= len(entries) // 2 + 64:
                     doc.update({"base": base.id, "base_sandbox": base.sandbox, "depth": depth + 1, "put": put})
                     doc["del"] = gone
@@ -422,6 +429,21 @@ class CheckpointStore:
     def _cached(self, key: tuple[str, str]) -> tuple[list[Entry], int] | None:
         with self._cache_lock:
             return self._cache.get(key)
+
+    def by_path(self, entries: list[Entry]) -> dict[str, Entry]:
+        """`{e.path: e}` of `entries`, a list from `manifest` or `index` (never changed by anyone): built once per
+        list and kept while it is among the last few, since every scan and compare of 20,000 names wants one and
+        building it was a good part of their cost. The caller must not change the dict."""
+        with self._cache_lock:
+            hit = self._paths.get(id(entries))
+        if hit is not None and hit[0] is entries:
+            return hit[1]
+        paths = {e.path: e for e in entries}
+        with self._cache_lock:
+            self._paths[id(entries)] = (entries, paths)
+            while len(self._paths) > 2 * CACHE:
+                self._paths.pop(next(iter(self._paths)))
+        return paths
 
     def all(self, sandbox_id: str) -> list[Checkpoint]:
         d = self._dir(sandbox_id)
@@ -502,7 +524,8 @@ class CheckpointStore:
         """The stat cache a restore left: a checkpoint's entries less the paths the restore touched (None: there
         is none, and the head checkpoint's manifest serves)."""
         try:
-            doc = json.loads((self._dir(sandbox_id) / "index.json").read_bytes())
+            raw = (self._dir(sandbox_id) / "index.json").read_bytes()
+            doc = json.loads(raw)
             source, drop = doc["from"], set(doc["drop"])
         except FileNotFoundError:
             return None
@@ -512,9 +535,20 @@ class CheckpointStore:
         if ckpt is None:
             return []
         try:
-            return [e for e in self.manifest(ckpt) if e.path not in drop]
+            entries = self.manifest(ckpt)
         except ProviderError:
             return []
+        with self._cache_lock:
+            hit = self._indexes.get(sandbox_id)
+        # the same file naming the same (cached) manifest: the same list, so `by_path` of it is cached too
+        if hit is not None and hit[0] == raw and hit[1] is entries:
+            return hit[2]
+        out = [e for e in entries if e.path not in drop]
+        with self._cache_lock:
+            self._indexes[sandbox_id] = (raw, entries, out)
+            while len(self._indexes) > CACHE:
+                self._indexes.pop(next(iter(self._indexes)))
+        return out
 
     def set_index(self, sandbox_id: str, source: str | None, drop: Iterable[str] = ()) -> None:
         """After a restore: the stat cache is checkpoint `source`'s entries without `drop` (None: empty)."""
@@ -523,6 +557,30 @@ class CheckpointStore:
 
     def clear_index(self, sandbox_id: str) -> None:
         (self._dir(sandbox_id) / "index.json").unlink(missing_ok=True)
+
+
+def _delta(before: dict[str, Entry], entries: list[Entry]) -> tuple[list[Entry], list[str]]:
+    """What `entries` put (new or changed) and what they drop, against `before` (path -> entry). A scan reuses the
+    base's entry for a name whose metadata did not move, so identity settles most (no set of 20,000 paths built
+    unless a name went)."""
+    put: list[Entry] = []
+    get = before.get
+    seen = 0
+    for e in entries:
+        b = get(e.path)
+        if b is e:
+            seen += 1
+            continue
+        if b is None:
+            put.append(e)
+            continue
+        seen += 1
+        if b != e:
+            put.append(e)
+    if seen == len(before):  # every old name is still there (paths are unique on both sides)
+        return put, []
+    now = {e.path for e in entries}
+    return put, [p for p in before if p not in now]
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -319,13 +319,12 @@ async def test_what_the_listing_does_not_hash_is_hashed_by_a_second_request(
 ) -> None:
     """The listing hashes files changed since the base's newest ctime; anything else whose metadata differs (here:
     a base whose ctimes are all in the future, as after the sandbox's clock went back) is hashed all the same."""
-    import dataclasses
 
     ck = dservice.checkpoints
     await sh(dservice, dbox, "echo a > a.txt && echo b > b.txt")
     first = await ck.create(dbox.id)
     await sh(dservice, dbox, "echo changed > a.txt")
-    future = {e.path: dataclasses.replace(e, ctime_ns=e.ctime_ns + 10**15) for e in ck.store.manifest(first)}
+    future = {e.path: e._replace(ctime_ns=e.ctime_ns + 10**15) for e in ck.store.manifest(first)}
     entries, hashed, _ = await remote.scan(ck, dbox.id, future)
     got = {e.path: e.ref for e in entries if e.kind == "file"}
     assert got == {"a.txt": hashlib.sha256(b"changed\n").hexdigest(), "b.txt": hashlib.sha256(b"b\n").hexdigest()}
