@@ -16,7 +16,6 @@ The workspace opens it with `open_changes` (its `workspace.changes` key and pale
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +29,19 @@ from textual.widgets.option_list import Option
 
 from services.checkpoint_diff import FileDiff, file_diff, restore_hunk, status_letter
 from services.checkpoints.changes import Change
-from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
 from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
+from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, undo_note
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
-from widgets.dialogs import ConfirmDialog, DialogBase, InputDialog
+from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
 from widgets.keys import Key
-from widgets.messages import ReportWorkerErrors, report, tell
+from widgets.messages import report, tell
 from widgets.row_tree import RowTree
 from widgets.sandbox_table import relative_time
 
@@ -138,10 +137,6 @@ def default_since(ckpts: list[Checkpoint]) -> Checkpoint | None:
     return min(ckpts, key=lambda c: c.created_at) if ckpts else None
 
 
-def count_of(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"
-
-
 # -- messages: workers post these, handlers change widgets --------------------------------------------------------
 class ChangesLoaded(Message):
     def __init__(self, ckpts: list[Checkpoint], since: Checkpoint | None, changes: list[Change]) -> None:
@@ -156,98 +151,6 @@ class DiffLoaded(Message):
         super().__init__()
         self.since_id = since_id
         self.diff = diff
-
-
-class Restored(Message):
-    """A restore (of paths, a hunk, or everything) is done; `text` says what it did."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-# -- restart offer, shared with the checkpoint tree ---------------------------------------------------------------
-class RestoreFollowUp(ReportWorkerErrors):
-    """For a screen over a workspace that restores files: after a restore, say that running programs see the files
-    change under them, and offer `T` (`restart_terminals`) to restart the workspace's terminals — asking first,
-    naming what runs in them."""
-
-    workspace: WorkspaceScreen | None
-    offer_restart = False
-
-    def after_restore(self, text: str) -> None:
-        screen: Any = self
-        ws = self.workspace
-        terminals = ws.ending().terminals if ws is not None and ws.is_attached else 0
-        if terminals:
-            self.offer_restart = True
-            screen.refresh_bindings()
-            text += (
-                f". Running programs see the files change under them: T restarts the workspace's "
-                f"{count_of(terminals, 'terminal')}"
-            )
-        else:
-            text += ". Programs running in the sandbox see the files change under them"
-        tell(screen, text, title="Restored", timeout=12)
-
-    def confirm_restore(
-        self, title: str, message: str, confirm: str, ref: str, done: Callable[[RestoreResult], str]
-    ) -> None:
-        """Ask (`title`, `message`, the `confirm` button), then restore the whole workspace to checkpoint `ref` in
-        a worker; `done(result)` says what it did (the undo checkpoint is added)."""
-        screen: Any = self
-        sandbox_id: str = screen.sandbox_id
-
-        def answer(yes: object) -> None:
-            if not yes:
-                return
-
-            async def work() -> None:
-                result = await screen.service.checkpoints.restore(sandbox_id, ref)
-                screen.post_message(Restored(f"{done(result)}{undo_note(result)}"))
-
-            self.run_restore(work, confirm.lower())
-
-        screen.app.push_screen(ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
-
-    def run_restore(self, work: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a restore in a worker, one at a time: a restore is never cancelled half-way by the next key."""
-        screen: Any = self
-        if any(w.group == "restore" and not w.is_finished for w in screen.workers):
-            tell(screen, "a restore is still running: wait for it to finish", severity="warning")
-            return
-        screen.run_worker(work, name=name, group="restore", exit_on_error=False)
-
-    def action_restart_terminals(self) -> None:
-        ws = self.workspace
-        screen: Any = self
-        if ws is None or not ws.is_attached:
-            return
-        ending = ws.ending()
-        if not ending.terminals:
-            tell(screen, "no terminal is open in this workspace")
-            return
-        running = f" ({', '.join(safe_text(p) for p in ending.running[:3])} running)" if ending.running else ""
-        message = (
-            f"Restart {count_of(ending.terminals, 'terminal')}{running}? Each shell ends and a new one starts on the "
-            "restored files."
-        )
-
-        def answer(yes: object) -> None:
-            if yes:
-                self.offer_restart = False
-                screen.refresh_bindings()
-                ws.run_worker(_restart_terminals(ws), name="restart terminals", exit_on_error=False)
-
-        screen.app.push_screen(ConfirmDialog("Restart terminals", message, confirm="Restart"), answer)
-
-
-async def _restart_terminals(ws: WorkspaceScreen) -> None:
-    from widgets.terminal import TerminalView
-
-    for view in list(ws.query(TerminalView)):
-        if view.session is not None:
-            await view.restart()
 
 
 # -- the checkpoint picker ----------------------------------------------------------------------------------------
@@ -495,21 +398,12 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.app.push_screen(CheckpointPicker(self.ckpts, self.since.id if self.since else None, self.now()), chosen)
 
     def action_checkpoint(self) -> None:
-        cps = self.service.checkpoints
+        def then() -> None:
+            if self.since is None:
+                self.since_ref = None  # the new one becomes the default
+            self.load()
 
-        async def take(message: str) -> Checkpoint:
-            return await cps.create(self.sandbox_id, message.strip())
-
-        def done(answer: object) -> None:
-            if isinstance(answer, str):
-                tell(self, "checkpoint taken", timeout=4)
-                if self.since is None:
-                    self.since_ref = None  # the new one becomes the default
-                self.load()
-
-        self.app.push_screen(
-            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
-        )
+        self.ask_checkpoint(then)
 
     def action_restore(self) -> None:
         row = self.file_tree.selected
@@ -563,10 +457,6 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def on_restored(self, message: Restored) -> None:
         self.after_restore(message.text)
         self.load()
-
-
-def undo_note(result: RestoreResult) -> str:
-    return f" (undo: restore checkpoint {result.before.id})"
 
 
 def _folder_summary(path: str, changes: list[Change]) -> list[Any]:

@@ -28,7 +28,8 @@ from services.models import SandboxInfo
 from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.changes import ChangesScreen, Restored, RestoreFollowUp, count_of, describe
+from tui.screens.changes import ChangesScreen, describe
+from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
@@ -310,19 +311,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         self.load()
 
     def action_take(self) -> None:
-        cps = self.service.checkpoints
-
-        async def take(text: str) -> Checkpoint:
-            return await cps.create(self.sandbox_id, text.strip())
-
-        def done(answer: object) -> None:
-            if isinstance(answer, str):
-                tell(self, "checkpoint taken", timeout=4)
-                self.load()
-
-        self.app.push_screen(
-            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
-        )
+        self.ask_checkpoint(self.load)
 
     def action_fork(self) -> None:
         c = self._selected()

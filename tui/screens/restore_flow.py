@@ -1,0 +1,138 @@
+"""Restoring from a screen over a workspace: the one confirm-then-restore flow, the follow-up after a restore (running
+programs see the files change; `T` offers to restart the workspace's terminals), and the "take a checkpoint" dialog
+— shared by the Changes view (tui/screens/changes.py) and the checkpoint tree (tui/screens/checkpoints.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+from services.checkpoints.service import RestoreResult
+from services.checkpoints.store import Checkpoint
+from services.text import safe_text
+from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.messages import ReportWorkerErrors, tell
+
+if TYPE_CHECKING:
+    from tui.screens.workspace import WorkspaceScreen
+
+
+def count_of(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def undo_note(result: RestoreResult) -> str:
+    return f" (undo: restore checkpoint {result.before.id})"
+
+
+class Restored(Message):
+    """A restore (of paths, a hunk, or everything) is done; `text` says what it did."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class RestoreFollowUp(ReportWorkerErrors):
+    """For a screen over a workspace that restores files: after a restore, say that running programs see the files
+    change under them, and offer `T` (`restart_terminals`) to restart the workspace's terminals — asking first,
+    naming what runs in them."""
+
+    workspace: WorkspaceScreen | None
+    offer_restart = False
+
+    def after_restore(self, text: str) -> None:
+        screen: Any = self
+        ws = self.workspace
+        terminals = ws.ending().terminals if ws is not None and ws.is_attached else 0
+        if terminals:
+            self.offer_restart = True
+            screen.refresh_bindings()
+            text += (
+                f". Running programs see the files change under them: T restarts the workspace's "
+                f"{count_of(terminals, 'terminal')}"
+            )
+        else:
+            text += ". Programs running in the sandbox see the files change under them"
+        tell(screen, text, title="Restored", timeout=12)
+
+    def confirm_restore(
+        self, title: str, message: str, confirm: str, ref: str, done: Callable[[RestoreResult], str]
+    ) -> None:
+        """Ask (`title`, `message`, the `confirm` button), then restore the whole workspace to checkpoint `ref` in
+        a worker; `done(result)` says what it did (the undo checkpoint is added)."""
+        screen: Any = self
+        sandbox_id: str = screen.sandbox_id
+
+        def answer(yes: object) -> None:
+            if not yes:
+                return
+
+            async def work() -> None:
+                result = await screen.service.checkpoints.restore(sandbox_id, ref)
+                screen.post_message(Restored(f"{done(result)}{undo_note(result)}"))
+
+            self.run_restore(work, confirm.lower())
+
+        screen.app.push_screen(ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
+
+    def ask_checkpoint(self, then: Callable[[], None]) -> None:
+        """Ask for a message and take a checkpoint from the dialog itself (a refusal stays in it, with what was
+        typed); `then` runs once it is taken."""
+        screen: Any = self
+        cps = screen.service.checkpoints
+        sandbox_id: str = screen.sandbox_id
+
+        async def take(message: str) -> Checkpoint:
+            return await cps.create(sandbox_id, message.strip())
+
+        def done(answer: object) -> None:
+            if isinstance(answer, str):
+                tell(screen, "checkpoint taken", timeout=4)
+                then()
+
+        screen.app.push_screen(
+            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
+        )
+
+    def run_restore(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a restore in a worker, one at a time: a restore is never cancelled half-way by the next key."""
+        screen: Any = self
+        if any(w.group == "restore" and not w.is_finished for w in screen.workers):
+            tell(screen, "a restore is still running: wait for it to finish", severity="warning")
+            return
+        screen.run_worker(work, name=name, group="restore", exit_on_error=False)
+
+    def action_restart_terminals(self) -> None:
+        ws = self.workspace
+        screen: Any = self
+        if ws is None or not ws.is_attached:
+            return
+        ending = ws.ending()
+        if not ending.terminals:
+            tell(screen, "no terminal is open in this workspace")
+            return
+        running = f" ({', '.join(safe_text(p) for p in ending.running[:3])} running)" if ending.running else ""
+        message = (
+            f"Restart {count_of(ending.terminals, 'terminal')}{running}? Each shell ends and a new one starts on the "
+            "restored files."
+        )
+
+        def answer(yes: object) -> None:
+            if yes:
+                self.offer_restart = False
+                screen.refresh_bindings()
+                ws.run_worker(_restart_terminals(ws), name="restart terminals", exit_on_error=False)
+
+        screen.app.push_screen(ConfirmDialog("Restart terminals", message, confirm="Restart"), answer)
+
+
+async def _restart_terminals(ws: WorkspaceScreen) -> None:
+    from widgets.terminal import TerminalView
+
+    for view in list(ws.query(TerminalView)):
+        if view.session is not None:
+            await view.restart()
