@@ -1,6 +1,6 @@
 """Differential tests: our emulator against tmux, a reference nobody here wrote.
 
-The same bytes go to `Screen` and to a detached tmux session of the same size (its pane runs `stty raw; cat FILE`, so
+The same bytes go to `Emulator` and to a detached tmux session of the same size (its pane runs `stty raw; cat FILE`, so
 the bytes reach tmux's parser unchanged); the final screens are compared cell by cell — character and style (colour,
 bold, underline, ...) parsed from `capture-pane -p -e` — and the cursor position. Streams: recordings of real
 programs in `tests/data/terminal/*.bin` (see `record.py` there) and seeded random mixes of text, SGR, cursor motion,
@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from widgets.terminal.screen import SGR_RE, Screen, char_width, clusters
-from widgets.terminal.styles import STYLES, Style, apply_sgr
+from widgets.terminal.emulator import Emulator
+from widgets.terminal.rows import char_width, clusters
+from widgets.terminal.styles import SGR_RE, STYLES, Style, apply_sgr
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "terminal"
 RECORDED = sorted(p.stem for p in DATA.glob("*.bin"))
@@ -114,12 +115,12 @@ def strip_trailing(cells: list[Cell]) -> list[Cell]:
     return cells
 
 
-def our_cells(screen: Screen) -> list[list[Cell]]:
+def our_cells(screen: Emulator) -> list[list[Cell]]:
     return [strip_trailing([(c, STYLES[s]) for c, s in zip(ln.chars, ln.styles, strict=True)]) for ln in screen.lines]
 
 
-def run_ours(data: bytes, cols: int, rows: int, chunk: int = 4096) -> Screen:
-    screen = Screen(cols, rows)
+def run_ours(data: bytes, cols: int, rows: int, chunk: int = 4096) -> Emulator:
+    screen = Emulator(cols, rows)
     for i in range(0, len(data), chunk):
         screen.feed(data[i : i + chunk])
     return screen
@@ -132,7 +133,7 @@ def describe(a: list[Cell], b: list[Cell]) -> str:
     return "same"
 
 
-def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str, *, wait: bool = True) -> Screen:
+def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str, *, wait: bool = True) -> Emulator:
     theirs, cursor = ref.screen(name, wait=wait)
     ours = run_ours(data, cols, rows)
     mine = our_cells(ours)
@@ -302,7 +303,7 @@ def test_flood_path_matches_tmux(cols: int, rows: int, ref: TmuxRef) -> None:
     data = flood(cols, 3000, cols) + b"tail \x1b[33mprompt$ "
     name = ref.start(data, cols, rows)
     theirs, cursor = ref.screen(name)
-    ours = Screen(cols, rows)
+    ours = Emulator(cols, rows)
     ours.feed(data)
     assert our_cells(ours) == theirs[:rows]
     assert (ours.x, ours.y) == cursor
@@ -331,7 +332,7 @@ def tmux_all_rows(ref: TmuxRef, name: str) -> tuple[list[str], tuple[int, int]]:
     return [r.rstrip() for r in raw.split("\n")], (int(cur[0]), int(cur[1]))
 
 
-def our_all_rows(screen: Screen) -> list[str]:
+def our_all_rows(screen: Emulator) -> list[str]:
     rows = ["".join(t for t, _ in screen.history_segments(i)) for i in range(len(screen.history))]
     return [r.rstrip() for r in (*rows, *screen.display())]
 
@@ -357,7 +358,7 @@ def test_resize_reflows_the_scrollback_and_screen_like_tmux(seed: int, chunk: in
     short = "".join(f"short {i}\x1b[3{i % 8}m!\x1b[0m\r\n" for i in range(400)).encode() if seed == 4 else b""
     name = ref.start(short + data, 40, rows)
     ref.tmux("wait-for", name)
-    ours = Screen(40, rows, scrollback=2000)
+    ours = Emulator(40, rows, scrollback=2000)
     ours.feed(short)
     for i in range(0, len(data), chunk):
         ours.feed(data[i : i + chunk])
@@ -530,7 +531,7 @@ def test_resize_reflows_clusters_like_tmux(seed: int, ref: TmuxRef) -> None:
     for attempt in range(3):  # (see `compare_zwj`: tmux's screen depends on where its reads split a sequence)
         name = ref.start(data, 40, rows)
         ref.tmux("wait-for", name)
-        ours = Screen(40, rows, scrollback=2000)
+        ours = Emulator(40, rows, scrollback=2000)
         for i in range(0, len(data), 97):
             ours.feed(data[i : i + 97])
         try:
@@ -567,7 +568,7 @@ def test_resize_does_not_rewrap_erase_fill_like_tmux(case: str, chunk: int, ref:
     rows = 6
     name = ref.start(data, 30, rows)
     ref.tmux("wait-for", name)
-    ours = Screen(30, rows, scrollback=100)
+    ours = Emulator(30, rows, scrollback=100)
     for i in range(0, len(data), chunk):
         ours.feed(data[i : i + chunk])
     for cols in (10, 30, 50, 13):

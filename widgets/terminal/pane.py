@@ -5,7 +5,7 @@ Rendering uses Textual's line API: each screen `Line` caches its `Strip` (`Line.
 when the line changes, so a repaint only rebuilds changed lines; the cursor row and selected rows are composed on
 top per paint. Output is fed to the emulator as it arrives and the widget asks for one repaint per burst; Textual
 itself paints at most once per frame (60 Hz), so a flood costs one paint per frame, not one per read. A burst
-larger than `SLICE` is fed in slices with `more=True` (see `Screen.feed`) and the event loop gets control between
+larger than `SLICE` is fed in slices with `more=True` (see `Emulator.feed`) and the event loop gets control between
 slices, so one flooding terminal cannot freeze the others or the keyboard.
 
 Keys: while a terminal runs a program and has focus (`holds_keyboard`) every key goes to the program, encoded as
@@ -58,11 +58,13 @@ from services.run_file import RunPlan
 from widgets.keys import Key, bindings
 from widgets.messages import describe, report
 from widgets.terminal import styles as st
+from widgets.terminal.emulator import Emulator
 from widgets.terminal.fit import fit_cell, fit_runs
 from widgets.terminal.keys import encode_key, encode_paste
 from widgets.terminal.mouse import Kind, encode_mouse, tracking_mode
 from widgets.terminal.priority import echo_priority
-from widgets.terminal.screen import Line, Screen, entry_segments, segments_to_line
+from widgets.terminal.rows import Line, segments_to_line
+from widgets.terminal.scrollback import entry_segments
 from widgets.terminal.selection import TerminalSelection
 
 if TYPE_CHECKING:
@@ -141,7 +143,7 @@ def terminal_has_keyboard(app: App[object]) -> bool:
 
 
 class TerminalView(TerminalSelection, can_focus=True):
-    """One terminal: a `Screen` fed by a `TerminalSession` opened through the SandboxService."""
+    """One terminal: an `Emulator` fed by a `TerminalSession` opened through the SandboxService."""
 
     DEFAULT_CSS = """
     TerminalView { width: 1fr; height: 1fr; background: $surface; color: $foreground; }
@@ -226,7 +228,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         # a run tab (F5): the program's argv goes in the shell's environment and a constant line `exec`s it
         # (services/run_file.py); None: a plain shell
         self.run_plan: RunPlan | None = None
-        self.screen_model = Screen(80, 24, scrollback)
+        self.screen_model = Emulator(80, 24, scrollback)
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
@@ -493,7 +495,7 @@ class TerminalView(TerminalSelection, can_focus=True):
 
     async def restart(self) -> None:
         await self.stop()
-        self.screen_model = Screen(*self._pane_size(), self.scrollback)
+        self.screen_model = Emulator(*self._pane_size(), self.scrollback)
         self._title = ""
         self.back_rows = 0
         self._hist_cache.clear()
