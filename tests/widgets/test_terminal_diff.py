@@ -578,3 +578,56 @@ def test_resize_does_not_rewrap_erase_fill_like_tmux(case: str, chunk: int, ref:
         assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
         assert (ours.x, ours.y) == cursor, f"cursor at {cols} columns"
     ref.tmux("kill-session", "-t", name)
+
+
+# -- spaces a program wrote are text ------------------------------------------------------------------------------
+WRITTEN = {
+    "spaces": "abc" + " " * 20 + "\r\nnext\r\n$ ",
+    "only-spaces": " " * 12 + "\r\nnext\r\n$ ",
+    "spaces-in-colour-then-default": "\x1b[31mab  \x1b[0m" + " " * 12 + "\r\nnext\r\n$ ",
+    "wide-then-spaces": "漢字" + " " * 12 + "\r\nnext\r\n$ ",
+    "wrapped-then-spaces": "a" * 28 + " " * 6 + "\r\nnext\r\n$ ",
+    "prompt-and-command": "$ ls    \r\nfile\r\n$ ",
+    # an erase from the middle of the row keeps what was written before it counted (tmux's `cellused`) ...
+    "spaces-then-el": "abc" + " " * 20 + "\x1b[8D\x1b[K\r\nnext\r\n$ ",
+    "spaces-then-cr-el": "abc" + " " * 20 + "\r\x1b[5C\x1b[K\r\nnext\r\n$ ",
+    # ... a whole row erased forgets it
+    "spaces-then-el2": "abc" + " " * 20 + "\x1b[2K\r\nnext\r\n$ ",
+    "spaces-then-ech-whole-row": "abc" + " " * 20 + "\r\x1b[30X\r\nnext\r\n$ ",
+    # inserting or deleting characters moves the rest of the row: tmux counts all of it as written
+    "ich": "abc\x1b[2D\x1b[@\r\nnext\r\n$ ",
+    "dch": "abcdef\x1b[4D\x1b[P\r\nnext\r\n$ ",
+    "insert-mode": "abc\x1b[2D\x1b[4hX\x1b[4l\r\nnext\r\n$ ",
+    # a flood of lines ending in spaces, some wider than the screen, every other one coloured (the flood path keeps
+    # them as text, raw text with SGR, or rows of that)
+    "flood": "".join(
+        (f"\x1b[3{i % 8}m{i}\x1b[0m" if i % 2 else str(i)) + f" {'x' * (i % 50)}{' ' * (i % 7)}\r\n" for i in range(120)
+    )
+    + "$ ",
+}
+
+
+@pytest.mark.parametrize("case", list(WRITTEN))
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_resize_keeps_written_spaces_like_tmux(case: str, chunk: int, ref: TmuxRef) -> None:
+    """Spaces a program wrote at the end of a row are text: narrowing wraps them onto rows of their own, as tmux
+    does (it reflows the cells written, not the cells that look blank); before, the emulator dropped them and the
+    rows after the line sat higher than in tmux. Fed in small reads (the exact path) and in one read (the flood
+    path, which keeps lines raw)."""
+    data = ("".join(f"pre {i}\r\n" for i in range(8)) + WRITTEN[case]).encode()
+    rows = 6
+    name = ref.start(data, 30, rows)
+    ref.tmux("wait-for", name)
+    ours = Emulator(30, rows, scrollback=2000)  # (tmux's history-limit: neither drops a row here)
+    for i in range(0, len(data), chunk):
+        ours.feed(data[i : i + chunk])
+    if case == "flood" and chunk > len(data):
+        kept_raw = [e for e in ours.history if type(e) is tuple and type(e[0]) is int]
+        assert {len(e) for e in kept_raw} == {2, 5}  # lines, and rows of lines, kept raw by the flood path
+    for cols in (10, 30, 50, 13, 7, 30):
+        ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
+        ours.resize(cols, rows)
+        theirs, cursor = tmux_all_rows(ref, name)
+        assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
+        assert (ours.x, ours.y) == cursor, f"cursor at {cols} columns"
+    ref.tmux("kill-session", "-t", name)

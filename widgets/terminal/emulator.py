@@ -314,6 +314,7 @@ class Emulator:
                 del line.styles[cols - k :]
                 chars[x:x] = s[pos : pos + k]
                 line.styles[x:x] = [pen] * k
+                line.used = cols  # tmux shifts the rest of the row along: all of it counts as written
             else:
                 if x and chars[x] == "":
                     chars[x - 1] = " "  # overwrote the right half of a wide character: its left half goes too
@@ -326,6 +327,8 @@ class Emulator:
             line.cache = None
             pos += k
             x += k
+            if x > line.used:
+                line.used = x
             if x >= cols:
                 self.x = cols - 1
                 self.wrapnext = self.autowrap
@@ -378,6 +381,7 @@ class Emulator:
                 del line.styles[cols - w :]
                 chars[x:x] = [c, ""] if w == 2 else [c]
                 line.styles[x:x] = [pen] * w
+                line.used = cols
             else:
                 if x and chars[x] == "":
                     chars[x - 1] = " "
@@ -392,6 +396,8 @@ class Emulator:
                     line.styles[x + w] = 0
             line.cache = None
             x += w
+            if x > line.used:
+                line.used = x
             if x >= cols:
                 self.x = cols - 1
                 self.wrapnext = self.autowrap
@@ -580,11 +586,8 @@ class Emulator:
                 pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
             else:
                 extend([(raw[a : a + cols], pen, WRAP_MARK) for a in range(0, last, cols)])
-                tail = raw[last:]
-                if pen == 0:
-                    add(tail.rstrip(" "))
-                else:
-                    add((tail, pen))
+                tail = raw[last:]  # (with any spaces written at its end: they are text, as on the exact path)
+                add(tail if pen == 0 else (tail, pen))
         self.history.extend(entries)
         self._pushed += len(entries)
         return pen
@@ -699,6 +702,7 @@ class Emulator:
         for line in self.lines:
             line.chars = ["E"] * self.cols
             line.styles = [0] * self.cols
+            line.used = self.cols
             line.cache = None
         self.top, self.bottom = 0, self.rows - 1
         self.x = self.y = 0
@@ -805,6 +809,8 @@ class Emulator:
                 del line.styles[cols - n :]
                 line.chars[cx:cx] = [" "] * n
                 line.styles[cx:cx] = [fill] * n
+                if cx < cols - 1 and n < cols - cx:
+                    line.used = cols  # tmux moves the rest of the row along: all of it counts as written
                 self._fix_wide(line)
                 line.cache = None
         elif final == "P":
@@ -815,6 +821,10 @@ class Emulator:
                 del line.styles[cx : cx + n]
                 line.chars.extend([" "] * n)
                 line.styles.extend([fill] * n)
+                if cx < cols - 1 and n < cols - cx:
+                    line.used = max(line.used, cols - n)  # (tmux: the cells moved left count as written)
+                elif cx == 0:
+                    line.used = 0  # the whole row deleted
                 self._fix_wide(line)
                 line.cache = None
         elif final == "L" or final == "M":
@@ -964,6 +974,8 @@ class Emulator:
         k = stop - start
         line.chars[start:stop] = [" "] * k
         line.styles[start:stop] = [fill] * k
+        if k == self.cols:
+            line.used = 0  # a whole row cleared is empty again (tmux); a part keeps what was written around it
         if start and line.chars[start - 1] and char_width(line.chars[start - 1][0]) == 2:
             line.chars[start - 1] = " "
         if stop < self.cols and line.chars[stop] == "":

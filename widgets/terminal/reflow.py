@@ -24,9 +24,10 @@ def _cells(segs: Iterable[tuple[str, int]]) -> list[list[str | int]]:
     return out
 
 
-def _rewrap(cells: list[list[str | int]], cols: int, mark: int) -> tuple[list[Line], tuple[int, int]]:
+def _rewrap(cells: list[list[str | int]], cols: int, mark: int, written: int) -> tuple[list[Line], tuple[int, int]]:
     """Lay cells out in rows of `cols`, every row but the last marked wrapped. Returns the rows and the (row,
-    column) where cell `mark` landed. A wide character that does not fit at the end of a row starts the next."""
+    column) where cell `mark` landed. A wide character that does not fit at the end of a row starts the next.
+    Cells from index `written` on only pad the row out to the cursor: they are not text (`Line.used`)."""
     line = Line(cols)
     rows = [line]
     x = 0
@@ -50,6 +51,8 @@ def _rewrap(cells: list[list[str | int]], cols: int, mark: int) -> tuple[list[Li
             line.chars[x + 1] = ""
             line.styles[x + 1] = cast(int, style)
         x += w
+        if i < written:
+            line.used = x
     return rows, where
 
 
@@ -113,6 +116,7 @@ def reflow(
                 continue
         cells: list[list[str | int]] = []
         mark = -1
+        written = -1  # where the cells padding the cursor's row out to the cursor start
         for k in range(i, j + 1):
             row = rows_in[k]
             wrapped = entry_wrapped(row)
@@ -124,6 +128,8 @@ def reflow(
                 while idx < len(row_cells) and col < x:
                     col += char_width(cast(str, row_cells[idx][0])[0])
                     idx += 1
+                if idx == len(row_cells):
+                    written = len(cells) + idx
                 if col < x:
                     row_cells.extend([" ", 0] for _ in range(x - col))
                     idx = len(row_cells)
@@ -135,7 +141,7 @@ def reflow(
             cells.extend(row_cells)
         while len(cells) - 1 > mark and cells[-1][1] in FILL_IDS:
             cells.pop()  # (as above; the cursor's cell stays)
-        rewrapped, where = _rewrap(cells, cols, mark)
+        rewrapped, where = _rewrap(cells, cols, mark, written if written >= 0 else len(cells))
         if mark >= 0:
             cursor = (len(out) + where[0], where[1])
         out.extend(rewrapped)

@@ -20,6 +20,8 @@ from typing import cast
 
 from wcwidth import wcwidth
 
+from widgets.terminal.styles import FILL_IDS
+
 ZWJ = "\u200d"
 
 
@@ -78,17 +80,30 @@ def clusters(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def _trim(text: str, end: int, used: int) -> str:
+    """`text`, a row's cells up to column `end`, without its trailing blanks past column `used`."""
+    stripped = text.rstrip(" ")
+    blanks = len(text) - len(stripped)  # one cell each
+    if end - blanks >= used:
+        return stripped
+    return text[: len(text) - (end - used)]
+
+
 class Line:
     """One screen row: parallel lists of characters ("" marks the right half of a wide character) and style ids.
 
+    `used` is how many cells from the left have been written (tmux's `cellused`): text, spaces included, up to
+    there; blanks past it are not. Printing and shifting cells (ICH, DCH) raise it, clearing the whole row resets
+    it; reflow and the scrollback keep a row's cells up to it, so spaces a program wrote stay, as in tmux.
     `cache` is the widget's rendered strip; every mutation sets it to None, so only changed lines are rebuilt.
     """
 
-    __slots__ = ("cache", "chars", "padded", "phantom", "styles", "wrapped")
+    __slots__ = ("cache", "chars", "padded", "phantom", "styles", "used", "wrapped")
 
     def __init__(self, cols: int, fill: int = 0, phantom: bool = False) -> None:
         self.chars = [" "] * cols
         self.styles = [fill] * cols
+        self.used = 0
         self.wrapped = False
         self.padded = False  # wrapped because a wide character did not fit: the last cell is only padding
         # a stand-in left on screen by the flood path for a row that already went to the scrollback: it is
@@ -113,6 +128,7 @@ class Line:
         if cols < n:
             del self.chars[cols:]
             del self.styles[cols:]
+            self.used = min(self.used, cols)
             if cols and self.chars[cols - 1] and char_width(self.chars[cols - 1][0]) == 2:
                 self.chars[cols - 1] = " "  # half a wide character cannot be shown
         elif cols > n:
@@ -121,8 +137,9 @@ class Line:
         self.cache = None
 
     def segments(self, full: bool = False) -> list[tuple[str, int]]:
-        """Runs of (text, style); trailing default blanks dropped unless `full` (a wrapped line's blanks are part of
-        the text that goes on in the next row). Wide characters' "" halves vanish in the join."""
+        """Runs of (text, style); trailing default blanks past the written cells (`used`) dropped unless `full` (a
+        wrapped line's blanks are part of the text that goes on in the next row). Wide characters' "" halves vanish
+        in the join."""
         styles = self.styles
         chars = self.chars
         n = len(styles)
@@ -131,7 +148,7 @@ class Line:
         s0 = styles[0]
         if styles.count(s0) == n:
             text = "".join(chars)
-            return [(text.rstrip(" ") if not full else text, 0)] if s0 == 0 else [(text, s0)]
+            return [(_trim(text, n, self.used) if not full else text, 0)] if s0 == 0 else [(text, s0)]
         # run boundaries found by C-level map/compress rather than a Python loop over every cell
         cuts = [0, *compress(range(1, n), map(ne, styles, islice(styles, 1, None))), n]
         out: list[tuple[str, int]] = []
@@ -139,7 +156,7 @@ class Line:
             out.append(("".join(chars[a:b]), styles[a]))
         text, style = out[-1]
         if style == 0 and not full:
-            text = text.rstrip(" ")
+            text = _trim(text, n, self.used)
             if text:
                 out[-1] = (text, 0)
             else:
@@ -175,7 +192,8 @@ def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Run
 
 
 def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
-    """A row of `cols` cells holding `segs` (runs of text, style); what does not fit is cut off."""
+    """A row of `cols` cells holding `segs` (runs of text, style); what does not fit is cut off. Its text counts
+    as written (`Line.used`); an erase's background after it does not."""
     line = Line(cols)
     x = 0
     for text, style in segs:
@@ -188,4 +206,6 @@ def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
                 line.chars[x + 1] = ""
                 line.styles[x + 1] = style
             x += w
+        if style not in FILL_IDS:
+            line.used = x
     return line

@@ -62,9 +62,9 @@ def _parse_raw(pen: int, raw: str) -> list[tuple[str, int]]:
 
 def _raw_row_segments(entry: RawRow) -> list[tuple[str, int]]:
     """The runs of columns [start, stop) of a raw line (its text is ASCII: one column a character). A row scrolled
-    in by autowrap is blank in the default style, so there is no background fill; the last row's trailing default
-    blanks are dropped, as `Line.segments` drops them."""
-    pen, raw, start, stop, mark = entry
+    in by autowrap is blank in the default style, so there is no background fill; spaces written at the end of the
+    last row are text and stay (as `Line.segments` keeps the cells a program wrote)."""
+    pen, raw, start, stop, _mark = entry
     out: list[tuple[str, int]] = []
     x = 0
     for text, style in _parse_raw(pen, raw):
@@ -74,12 +74,6 @@ def _raw_row_segments(entry: RawRow) -> list[tuple[str, int]]:
         x = end
         if x >= stop:
             break
-    if mark != WRAP_MARK and out and out[-1][1] == 0:
-        text = out[-1][0].rstrip(" ")
-        if text:
-            out[-1] = (text, 0)
-        else:
-            out.pop()
     return out
 
 
