@@ -340,6 +340,9 @@ class Emulator:
         pen = self.pen
         line = self.lines[self.y]
         zwj = self._zwj
+        # the column after the last cell written on this row (0: none yet); the row's `used` is raised from it when
+        # the row is left and at the end, not per character
+        end = 0
         for c in s:
             w = char_width(c)
             if w == 0 and c == ZWJ:
@@ -362,6 +365,9 @@ class Emulator:
                     line.cache = None
                 continue
             if self.wrapnext:
+                if end > line.used:
+                    line.used = end
+                end = 0
                 line.wrapped = True
                 self._wrap_line()
                 line = self.lines[self.y]
@@ -370,6 +376,9 @@ class Emulator:
                 if not self.autowrap or cols < 2:
                     continue
                 # the last cell keeps what it held (tmux does not blank it)
+                if end > line.used:
+                    line.used = end
+                end = 0
                 line.wrapped = True
                 line.padded = True
                 self._wrap_line()
@@ -396,13 +405,14 @@ class Emulator:
                     line.styles[x + w] = 0
             line.cache = None
             x += w
-            if x > line.used:
-                line.used = x
+            end = x
             if x >= cols:
                 self.x = cols - 1
                 self.wrapnext = self.autowrap
             else:
                 self.x = x
+        if end > line.used:
+            line.used = end
 
     def _wrap_line(self) -> None:
         self.wrapnext = False
