@@ -32,7 +32,6 @@ from services.checkpoints.changes import Change
 from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
 from services.text import safe_text
-from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, undo_note
 from widgets.changes_tree import ChangeRow, ChangesTree
@@ -40,6 +39,7 @@ from widgets.checkpoint_tree import SHORT
 from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
+from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
 from widgets.messages import report, tell
 from widgets.row_tree import RowTree
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
 
 STACK_WIDTH = 100  # below this many columns the diff goes below the tree
-# What the footer keeps first when the width is short (tui/footer.py: per "pane", best first)
+# What the footer keeps first when the width is short (widgets/footer.py: per "pane", best first)
 PRIORITY.setdefault(
     "changes",
     (
