@@ -20,7 +20,6 @@ LIMIT = 600
 KNOWN = {
     "tui/screens/workspace.py": "TODO: the workspace screen composes every pane; give it a Size: line or split",
     "services/sandbox_service.py": "TODO: the one object the UI talks to (DESIGN §1); Size: line or split",
-    "services/local/provider.py": "TODO: LocalProvider; split lifecycle from file/exec once others' work lands",
     "widgets/terminal/screen.py": "TODO: the emulator core (issue 15 allows one hot file): Size: line",
     "widgets/terminal/pane.py": "TODO: the terminal pane; split input encoding from the widget, or Size: line",
 }
