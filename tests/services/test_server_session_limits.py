@@ -218,7 +218,7 @@ async def test_log_follow_streams_are_capped_per_identity(sdk: Any) -> None:
     await wait_until(
         None, lambda: all("".join(got).startswith("ready") for got in seen), "two followers attached", timeout=10
     )
-    with pytest.raises(DaytonaError, match=r"too many log streams: 2 are open for this token.*--follow-max-streams"):
+    with pytest.raises(DaytonaError, match=r"too many log streams: 2 are open for this owner.*--follow-max-streams"):
         await p.get_session_command_logs_async("f", started.cmd_id, print, print)
     await p.delete_session("f")  # the command ends: both followers get their end
     await asyncio.wait_for(asyncio.gather(*follows), 10)
