@@ -389,10 +389,14 @@ class CheckpointService:
     # -- fork ---------------------------------------------------------------------------------------------------
     def _fork_sync(self, src: Checkpoint, ws: _Workspace, note: str) -> Checkpoint:
         store = self.store
+        # The copy runs without the store lock: it is one per data dir, and every sandbox's checkpoints (every
+        # identity's, under serve; every command's, with automatic checkpoints) would wait for it. A checkpoint
+        # deleted meanwhile makes a blob read fail, and the fork with it (`fork` deletes the new sandbox). The
+        # mtimes come back too (as a create from a snapshot's do), so a build tool sees the files as they were.
+        states.materialize(store, src, ws.root, ws.owner, ws.journal)
         with store.locked():
-            entries = store.manifest(src)
-            with Tree(ws.root) as tree, self._fs(ws) as fs:
-                apply(tree, fs, store, [], entries, None, owner=ws.owner)
+            if store.get(src.sandbox, src.id) is None:
+                raise CheckpointNotFound(f"checkpoint {src.id} was deleted during the fork")
             return self._checkpoint_locked(ws, note, "fork", parent=src)[0]
 
     async def fork(self, sandbox_id: str, new_name: str, at: str | None = None) -> tuple[SandboxInfo, Checkpoint]:

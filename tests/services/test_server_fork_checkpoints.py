@@ -47,6 +47,7 @@ async def test_fork_is_a_node_of_the_checkpoint_tree_and_keeps_files_env_and_lab
     await sb.fs.create_folder("src", "755")
     await sb.fs.upload_file(b"print('fork me')\n", "src/app.py")
     await sb.fs.upload_file(b"\x00binary\xff", "blob.bin")
+    await sb.process.exec("touch -d @981173106 blob.bin")  # an old file: a build tool tells by its mtime
     assert cli(serve, "checkpoints", sb.name)["checkpoints"] == []  # the source has none before the fork
 
     twin = await sb.fork(name=unique("twin"))
@@ -58,6 +59,7 @@ async def test_fork_is_a_node_of_the_checkpoint_tree_and_keeps_files_env_and_lab
     assert await twin.fs.download_file("blob.bin") == b"\x00binary\xff"
     said = await twin.process.exec('printf %s "$GREETING"')
     assert said.result == "hi"
+    assert (await twin.process.exec("stat -c %Y blob.bin")).result.strip() == "981173106"  # kept, as tar did
 
     source = cli(serve, "checkpoints", sb.name)
     [taken] = source["checkpoints"]  # the fork checkpointed the source as it was
