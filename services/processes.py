@@ -344,6 +344,13 @@ class ProcessService:
             self._forwards = PortForwards(self.svc.provider)
         return self._forwards
 
+    def forward_via(self, info: SandboxInfo) -> str | None:
+        """How `info`'s ports are forwarded: "tcp" (a local sandbox with network), "preview" (HTTP and WebSockets
+        through the port's preview link: Daytona), or None (a local sandbox without network: not at all)."""
+        if self.forwards.via_preview:
+            return "preview"
+        return "tcp" if info.network else None
+
     async def forward(self, sandbox_id: str, port: int, local_port: int = 0) -> Forward:
         """Forward `port` of the sandbox to `local_port` of 127.0.0.1 (0: any free one) until closed. A local
         sandbox needs network on; a Daytona one is forwarded through the port's preview link (HTTP and WebSockets
@@ -351,7 +358,7 @@ class ProcessService:
         info = await self._access(sandbox_id, write=True)
         if info is None:
             raise NotRunning("the sandbox is not running: nothing listens on its ports")
-        preview = self.forwards.via_preview
+        preview = self.forward_via(info) == "preview"
         if not info.network and not preview:
             raise InvalidInput(
                 f"{info.name!r} has no network: forwarding a port to localhost is offered for sandboxes created "

@@ -99,6 +99,26 @@ async def test_http_bodies_redirects_and_websockets_pass_and_the_token_stays_her
         socket.create_connection(("127.0.0.1", fwd.local_port), timeout=2).close()
 
 
+async def test_a_restart_elsewhere_gives_the_link_a_new_token_and_the_forward_follows(
+    echo_box: Any, dservice: SandboxService
+) -> None:
+    sb = echo_box
+    fwd = await dservice.forward_port(sb.id, PORT)
+    before = (await sb.get_preview_link(PORT)).token
+    await sb.stop()  # by another client (the SDK, not this service): the forward is not told
+    await sb.start()
+    await start_in_session(sb, f"python3 echo.py {PORT}")
+    assert (await sb.get_preview_link(PORT)).token != before  # serve, as Daytona, issues a new token on a start
+    async with aiohttp.ClientSession() as http:
+
+        async def answered() -> bool:
+            async with http.get(fwd.url + "again") as r:
+                assert r.status != 401, await r.text()  # the old token was replaced, not passed on
+                return r.status == 200
+
+        await wait_until(None, answered, "the restarted server answering through the same forward", timeout=30)
+
+
 async def test_requests_over_the_cap_are_answered_at_once(echo_box: Any, dservice: SandboxService) -> None:
     fwd = await dservice.forward_port(echo_box.id, PORT)
     ws_url = fwd.url.replace("http", "ws") + "ws"
@@ -171,6 +191,12 @@ async def test_cli_forward_holds_until_sigint(echo_box: Any, serve: Serve, tmp_p
         assert b"Traceback" not in await proc.stderr.read()
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", local), timeout=2).close()
+        closed = await asyncio.create_subprocess_exec(
+            *cmd[:4], echo_box.name, "9", cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(closed.communicate(), 60)
+        assert closed.returncode == 1 and out == b""
+        assert b"nothing answers on port 9" in err and b"Traceback" not in err and len(err.splitlines()) == 1
     finally:
         if proc.returncode is None:
             proc.kill()
