@@ -128,7 +128,10 @@ class PreviewProxy:
             cookie_jar=aiohttp.DummyCookieJar(),  # the local client keeps its own cookies
             read_bufsize=CHUNK,
         )
-        self._server = web.Server(self._handle, keepalive_timeout=KEEPALIVE_TIMEOUT, read_bufsize=CHUNK)
+        # no access log: a request line can carry what the user's app put in its URL (tokens, session ids)
+        self._server = web.Server(
+            self._handle, keepalive_timeout=KEEPALIVE_TIMEOUT, read_bufsize=CHUNK, access_log=None
+        )
         loop = asyncio.get_running_loop()
         try:
             return await loop.create_server(self._server, host, port)
@@ -215,8 +218,15 @@ class PreviewProxy:
                 continue
             out.headers.add(name, self._local_location(value) if low == "location" else value)
         await out.prepare(request)
-        async for chunk in upstream.content.iter_chunked(CHUNK):
-            await out.write(chunk)  # drains: the next piece is read once this one is on its way
+        try:
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await out.write(chunk)  # drains: the next piece is read once this one is on its way
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # cut mid-body: drop the client's connection, so a cut answer never looks complete to it
+            log.info("forward of %s: the answer was cut (%s)", self.what, type(exc).__name__)
+            if request.transport is not None:
+                request.transport.close()
+            return out
         await out.write_eof()
         return out
 

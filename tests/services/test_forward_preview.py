@@ -119,6 +119,49 @@ async def test_a_restart_elsewhere_gives_the_link_a_new_token_and_the_forward_fo
         await wait_until(None, answered, "the restarted server answering through the same forward", timeout=30)
 
 
+CUTTING_SERVER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+while True:
+    c, _ = s.accept()
+    if c.recv(65536).startswith(b"HEAD"):  # the forward's probe: answered whole
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        c.close()
+        continue
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+    c.sendall(b"a\r\n0123456789\r\n")  # one chunk, then the server dies mid-answer: no last chunk
+    c.close()
+"""
+
+
+async def test_an_answer_cut_inside_the_sandbox_is_cut_for_the_client_too(
+    echo_box: Any, dservice: SandboxService
+) -> None:
+    sb = echo_box
+    await sb.fs.upload_file(CUTTING_SERVER.encode(), "cut.py")
+    await start_in_session(sb, "python3 cut.py 8090")
+    link = await sb.get_preview_link(8090)
+
+    async def up() -> bool:
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.get(link.url, headers={TOKEN_HEADER: link.token}) as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+    await wait_until(None, up, "the cutting server listening", timeout=30)
+    fwd = await dservice.forward_port(sb.id, 8090)
+    async with aiohttp.ClientSession() as http, http.get(fwd.url) as r:
+        assert r.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):  # never a short body that looks whole
+            await r.read()
+    await dservice.close_forward(sb.id, 8090)
+
+
 async def test_requests_over_the_cap_are_answered_at_once(echo_box: Any, dservice: SandboxService) -> None:
     fwd = await dservice.forward_port(echo_box.id, PORT)
     ws_url = fwd.url.replace("http", "ws") + "ws"
