@@ -285,11 +285,21 @@ class GitService:
         r = await self._exec(["rev-parse", "--git-dir"])
         return r.exit_code == 0
 
-    async def status(self) -> GitStatus:
-        """One `git status` call: branch, upstream, ahead/behind, every changed path, stash count."""
+    async def status(self, *, ignored: bool = False) -> GitStatus:
+        """One `git status` call: branch, upstream, ahead/behind, every changed path, stash count; with `ignored`,
+        the ignored paths too (`GitStatus.ignored`, for the explorer to mute), in the same call.
+
+        `--ignored=matching`, not `traditional`: matching names an ignored folder (`node_modules/`) without walking
+        into it, and keeps it one record even where the repository sets `status.showUntrackedFiles=all`;
+        traditional walks every ignored folder to learn whether all of it is ignored (bench/git.py: +18% over
+        plain status with a 20,000-file node_modules, matching +0%). Never `-uall` here: that would list each
+        untracked file, and the panel lists untracked folders as one row."""
         await self.resolve()
+        args = ["status", "--porcelain=v2", "-z", "--branch", "--show-stash"]
+        if ignored:
+            args.append("--ignored=matching")
         r = await self._exec(
-            ["status", "--porcelain=v2", "-z", "--branch", "--show-stash"],
+            args,
             env={"GIT_OPTIONAL_LOCKS": "0"},  # a read must not take index.lock from under the user's own git
         )
         if r.exit_code != 0:
