@@ -81,3 +81,19 @@ async def test_ignored_in_a_repo_below_the_sandbox_root(service: SandboxService,
     g = GitService(service, sandbox.id, repo_dir="work/app", env=IDENT)
     st = await g.status(ignored=True)
     assert "work/app/node_modules" in st.ignored_paths and "node_modules" not in st.ignored_paths
+
+
+async def test_a_repo_that_hides_untracked_files_still_gives_its_status(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    # a dotfiles repository sets status.showUntrackedFiles=no, and git refuses `--ignored=matching` beside it:
+    # the status must still come (git shows no ignored entries there either), and later refreshes not ask again
+    g = await new_repo(service, sandbox)
+    await sh(service, sandbox.id, PROJECT, cwd="repo")
+    await sh(
+        service, sandbox.id, "git config status.showUntrackedFiles no && printf 'more\\n' >> src/app.py", cwd="repo"
+    )
+    for _ in range(2):
+        st = await g.status(ignored=True)
+        assert st.branch == "main" and [e.path for e in st.unstaged] == ["src/app.py"]
+        assert st.ignored == () and not st.untracked
