@@ -107,6 +107,8 @@ def _stash_ref(index: int) -> str:
 
 
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+# how git refuses `status --ignored=matching`: with status.showUntrackedFiles=no, and (before 2.16) any mode at all
+_IGNORED_REFUSED = (b"Unsupported combination of ignored", b"option `ignored' takes no value")
 # An untracked folder's diff: files shown (the rest counted), and bytes read of each (its head only).
 FOLDER_FILES = 100
 FOLDER_FILE_BYTES = 64 * 1024
@@ -202,6 +204,7 @@ class GitService:
         self._resolved = False
         self._remote_flow = RemoteFlow(self)
         self._merge_head: str | None = None  # MERGE_HEAD's path from the sandbox root ('' = ask git each time)
+        self._ask_ignored = True  # until git refuses `--ignored=matching` here (see `status`)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
     @property
@@ -297,13 +300,28 @@ class GitService:
         r = await self._exec(["rev-parse", "--git-dir"])
         return r.exit_code == 0
 
-    async def status(self) -> GitStatus:
-        """One `git status` call: branch, upstream, ahead/behind, every changed path, stash count."""
+    async def status(self, *, ignored: bool = False) -> GitStatus:
+        """One `git status` call: branch, upstream, ahead/behind, every changed path, stash count; with `ignored`,
+        the ignored paths too (`GitStatus.ignored`, for the explorer to mute), in the same call.
+
+        `--ignored=matching`, not `traditional`: matching names an ignored folder (`node_modules/`) without walking
+        into it, and keeps it one record even where the repository sets `status.showUntrackedFiles=all`;
+        traditional walks every ignored folder to learn whether all of it is ignored (bench/git.py: +18% over
+        plain status with a 20,000-file node_modules, matching +0%). Never `-uall` here: that would list each
+        untracked file, and the panel lists untracked folders as one row.
+
+        git refuses matching where the repository sets `status.showUntrackedFiles=no` (a dotfiles repository:
+        "Unsupported combination"), and a git older than 2.16 knows no mode: then the status is read without
+        ignored entries (nothing is lost: with untracked files off git would show no ignored ones either), and
+        this service stops asking."""
         await self.resolve()
-        r = await self._exec(
-            ["status", "--porcelain=v2", "-z", "--branch", "--show-stash"],
-            env={"GIT_OPTIONAL_LOCKS": "0"},  # a read must not take index.lock from under the user's own git
-        )
+        args = ["status", "--porcelain=v2", "-z", "--branch", "--show-stash"]
+        asking = ignored and self._ask_ignored
+        env = {"GIT_OPTIONAL_LOCKS": "0"}  # a read must not take index.lock from under the user's own git
+        r = await self._exec([*args, "--ignored=matching"] if asking else args, env=env)
+        if asking and r.exit_code != 0 and any(m in r.stderr for m in _IGNORED_REFUSED):
+            self._ask_ignored = False
+            r = await self._exec(args, env=env)
         if r.exit_code != 0:
             raise self._error("status", r)
         return parse_status(r.stdout, prefix=self.prefix)
