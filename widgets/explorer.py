@@ -377,6 +377,15 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
         self._rebuild()
 
     # -- drawing --------------------------------------------------------------------------------------------
+    def _untracked_above(self, path: str) -> str | None:
+        """ "?" for an entry inside an untracked folder: git names the folder once (`newdir/`), not what is in it."""
+        parent = path.rpartition("/")[0]
+        while parent:
+            if self._git.get(parent) == "?":
+                return "?"
+            parent = parent.rpartition("/")[0]
+        return None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
@@ -395,7 +404,9 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
             style = style + self.get_component_rich_style("explorer--cursor")
         segments = [Segment("  " * row.depth, style)]
         is_dir = entry.kind == "dir"
-        code = self._git_dirs.get(entry.path) if is_dir else self._git.get(entry.path)
+        code = (self._git_dirs.get(entry.path) or self._git.get(entry.path)) if is_dir else self._git.get(entry.path)
+        if code is None:
+            code = self._untracked_above(entry.path)
         if code is None and self._ignored and ignored_under(entry.path, self._ignored):
             code = "!"  # muted, without a marker: ignored is not a change (VS Code shows it so)
         if is_dir:

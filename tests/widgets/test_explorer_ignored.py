@@ -111,3 +111,43 @@ async def test_ignored_file_and_folder_are_muted_and_tracked_ones_are_not(
         assert status is not None and status.clean and not status.entries
         assert "node_modules/" in status.ignored
         assert all(row.entry is None for row in panel.files.rows)  # section headers only
+
+
+async def test_an_untracked_folder_and_what_is_in_it_are_marked_untracked(
+    service: SandboxService, config: Config, sandbox: SandboxInfo
+) -> None:
+    """git names an untracked folder once (`? newdir/`): the folder gets the untracked colour and dot, and so does
+    every entry inside it once opened (they had no mark at all)."""
+    await sh(
+        service,
+        sandbox.id,
+        INIT + " && git commit -q --allow-empty -m base && mkdir -p newdir/sub && "
+        "printf 'a\\n' > newdir/a.txt && printf 'b\\n' > newdir/sub/b.txt && printf 'c\\n' > tracked.txt && "
+        "git add tracked.txt && git commit -qm t",
+    )
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name=sandbox.name)
+    async with app.run_test(size=(160, 48)) as pilot:
+        p: Any = pilot
+        await wait_until(p, lambda: isinstance(app.screen, WorkspaceScreen) and bool(app.screen.query(GitPanel)))
+        explorer = app.screen.query_one(Explorer)
+        await wait_until(
+            p,
+            lambda: {"newdir", "tracked.txt"} <= {r.entry.path for r in explorer.rows} and explorer._git,
+            "the listing and git's markers",
+            timeout=30,
+        )
+        untracked = explorer.get_component_rich_style("explorer--git-untracked").color
+        assert untracked is not None
+        explorer.focus()
+        explorer.move_cursor([r.entry.path for r in explorer.rows].index("newdir"))
+        await pilot.press("enter")
+        await wait_until(p, lambda: "newdir/sub" in [r.entry.path for r in explorer.rows], "newdir opened")
+        explorer.move_cursor([r.entry.path for r in explorer.rows].index("tracked.txt"))
+        await pilot.pause()
+        for path in ("newdir", "newdir/a.txt", "newdir/sub"):
+            assert name_color(explorer, path) == untracked, path
+        row = [r.entry.path for r in explorer.rows].index("newdir/a.txt")
+        assert explorer.render_line(row - int(explorer.scroll_y)).text.rstrip().endswith("?")
+        explorer.move_cursor(row)
+        await pilot.pause()
+        assert name_color(explorer, "tracked.txt") != untracked
