@@ -195,7 +195,7 @@ class GitService:
         self.extra_env = dict(env or {})
         self.git_argv = list(git_argv)
         self._resolved = False
-        self._remote_flow = RemoteFlow(self)
+        self._remote_flow = RemoteFlow(self)  # every remote command: no credentials, then the token, then asking
         self._merge_head: str | None = None  # MERGE_HEAD's path from the sandbox root ('' = ask git each time)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
@@ -604,7 +604,7 @@ class GitService:
             if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
                 raise InvalidInput("depth must be a positive number of commits")
             opts.append(f"--depth={depth}")
-        return await self._remote(
+        return await self._remote_flow.run(
             ["clone", "--progress", *opts, "--", url, name], on_progress, op="clone", cwd=parent, url=url
         )
 
@@ -642,7 +642,7 @@ class GitService:
         if name not in await self.remotes():
             raise InvalidInput(f"no remote {name!r}")
         url = await self.remote_url(name)
-        return await self._remote(["fetch", "--progress", name], on_progress, op="fetch", url=url)
+        return await self._remote_flow.run(["fetch", "--progress", name], on_progress, op="fetch", url=url)
 
     # -- remotes -----------------------------------------------------------------------------------------------
     async def remote_url(self, remote: str) -> str | None:
@@ -665,7 +665,7 @@ class GitService:
     async def fetch(self, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
         await self.resolve()
         remote = await self._upstream_remote()
-        return await self._remote(
+        return await self._remote_flow.run(
             ["fetch", "--progress", "--prune", remote], on_progress, op="fetch", url=await self.remote_url(remote)
         )
 
@@ -683,7 +683,7 @@ class GitService:
         configured = await self._exec(["config", "--get", "pull.rebase"])
         if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
             args.append("--no-rebase")  # the user chose nothing: merge, git's behaviour before 2.27, not an error
-        return await self._remote(args, on_progress, op="pull", url=await self.remote_url(remote))
+        return await self._remote_flow.run(args, on_progress, op="pull", url=await self.remote_url(remote))
 
     async def pull_from(self, remote: str, branch: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
         """Pull `branch` of `remote` into the current branch (a merge unless the repository says otherwise)."""
@@ -696,7 +696,7 @@ class GitService:
         if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
             args.append("--no-rebase")
         args += [remote, f"refs/heads/{branch}"]
-        return await self._remote(args, on_progress, op="pull", url=await self.remote_url(remote))
+        return await self._remote_flow.run(args, on_progress, op="pull", url=await self.remote_url(remote))
 
     async def push_branch(
         self, remote: str, branch: str, *, set_upstream: bool = False, on_progress: ProgressCallback | None = None
@@ -710,7 +710,7 @@ class GitService:
         if set_upstream:
             args.append("--set-upstream")
         args += [remote, f"refs/heads/{branch}:refs/heads/{branch}"]
-        return await self._remote(args, on_progress, op="push", url=await self.remote_url(remote))
+        return await self._remote_flow.run(args, on_progress, op="push", url=await self.remote_url(remote))
 
     async def push(
         self, *, on_progress: ProgressCallback | None = None, set_upstream: str | None = None, force: bool = False
@@ -735,17 +735,4 @@ class GitService:
             remote = set_upstream
         else:
             remote = await self._upstream_remote()
-        return await self._remote(args, on_progress, op="push", url=await self.remote_url(remote))
-
-    async def _remote(
-        self,
-        args: list[str],
-        on_progress: ProgressCallback | None,
-        *,
-        op: str,
-        url: str | None,
-        cwd: str | None = None,
-    ) -> RemoteResult:
-        """Run a remote command: without credentials; then with the token (http remotes); then asking
-        (`services.git_remote`)."""
-        return await self._remote_flow.run(args, on_progress, op=op, url=url, cwd=cwd)
+        return await self._remote_flow.run(args, on_progress, op="push", url=await self.remote_url(remote))
