@@ -679,11 +679,16 @@ class GitService:
         if not st.upstream:
             raise NoUpstream(f"branch {st.branch!r} has no upstream: push it with an upstream first (P)")
         remote = await self._upstream_remote()
+        args = await self._pull_args()
+        return await self._remote_flow.run(args, on_progress, op="pull", url=await self.remote_url(remote))
+
+    async def _pull_args(self) -> list[str]:
+        """`git pull`'s options: a merge, unless the repository's config chose rebase or fast-forward only."""
         args = ["pull", "--progress", "--no-edit"]
         configured = await self._exec(["config", "--get", "pull.rebase"])
         if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
             args.append("--no-rebase")  # the user chose nothing: merge, git's behaviour before 2.27, not an error
-        return await self._remote_flow.run(args, on_progress, op="pull", url=await self.remote_url(remote))
+        return args
 
     async def pull_from(self, remote: str, branch: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
         """Pull `branch` of `remote` into the current branch (a merge unless the repository says otherwise)."""
@@ -691,11 +696,7 @@ class GitService:
         if remote not in await self.remotes():
             raise InvalidInput(f"no remote {remote!r}")
         await self.check_branch_name(branch)
-        args = ["pull", "--progress", "--no-edit"]
-        configured = await self._exec(["config", "--get", "pull.rebase"])
-        if configured.exit_code != 0 and (await self._exec(["config", "--get", "pull.ff"])).exit_code != 0:
-            args.append("--no-rebase")
-        args += [remote, f"refs/heads/{branch}"]
+        args = [*await self._pull_args(), remote, f"refs/heads/{branch}"]
         return await self._remote_flow.run(args, on_progress, op="pull", url=await self.remote_url(remote))
 
     async def push_branch(
