@@ -30,7 +30,6 @@ import hashlib
 import itertools
 import json
 import secrets
-import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from services import paths
 from services.checkpoints.apply import select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
+from services.checkpoints.states import new_record
 from services.checkpoints.store import KINDS, SHA256, Checkpoint, CheckpointStore, Entry
 from services.errors import FileNotFound, InvalidInput, PathRejected, ProviderError, SandbenchError, TooLarge
 
@@ -300,22 +300,16 @@ async def checkpoint(
             added = [len(b) for b in blobs if store.put_bytes(b)[1]]
             now_head = store.head(sandbox_id)  # another writer may have checkpointed meanwhile: build on theirs
             up = parent or (store.get(sandbox_id, now_head) if now_head else None)
-            files = [e for e in entries if e.kind == "file"]
-            ckpt = Checkpoint(
-                id=store.new_id(),
-                sandbox=sandbox_id,
-                parent=up.id if up else None,
-                parent_sandbox=up.sandbox if up else None,
-                created_at=time.time(),
+            ckpt = new_record(
+                store,
+                sandbox_id,
+                up,
+                entries,
                 message=message,
                 who=svc.svc.identity,
                 kind=kind,
-                files=len(files),
-                bytes=sum(e.size for e in files),
-                files_added=len(added),
-                bytes_added=sum(added),
-                hashed_files=hashed_files,
-                hashed_bytes=hashed_bytes,
+                added=(len(added), sum(added)),
+                hashed=(hashed_files, hashed_bytes),
             )
             store.save(ckpt, entries, base=up)
             store.keep_blobs()
