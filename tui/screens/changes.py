@@ -37,6 +37,7 @@ from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, undo_note
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
+from widgets.clock import app_now
 from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
@@ -249,8 +250,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         return self.query_one(DiffView)
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return app_now(self.app)
 
     def on_mount(self) -> None:
         self._layout_for(self.app.size.width)

@@ -11,7 +11,7 @@ dialog, so a rejection keeps what was typed (`widgets.dialogs.SubmitsInPlace`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -31,6 +31,7 @@ from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
 from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
+from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.keys import Key
@@ -174,8 +175,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         return self.query_one(CheckpointTree)
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return app_now(self.app)
 
     def on_mount(self) -> None:
         self.load()
