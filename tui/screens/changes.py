@@ -454,10 +454,6 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             lambda r: f"rolled back to {since.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
         )
 
-    def on_restored(self, message: Restored) -> None:
-        self.after_restore(message.text)
-        self.load()
-
 
 def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
     """What the diff side shows for a folder: a note listing what changed beneath it."""

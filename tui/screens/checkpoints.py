@@ -29,7 +29,7 @@ from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
+from tui.screens.restore_flow import RestoreFollowUp, count_of
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
@@ -305,10 +305,6 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             c.id,
             lambda r: f"restored to {c.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
         )
-
-    def on_restored(self, message: Restored) -> None:
-        self.after_restore(message.text)
-        self.load()
 
     def action_take(self) -> None:
         self.ask_checkpoint(self.load)

@@ -37,12 +37,18 @@ class Restored(Message):
 
 
 class RestoreFollowUp(ReportWorkerErrors):
-    """For a screen over a workspace that restores files: after a restore, say that running programs see the files
-    change under them, and offer `T` (`restart_terminals`) to restart the workspace's terminals — asking first,
-    naming what runs in them."""
+    """For a screen over a workspace that restores files (and reloads with `load()`): after a restore, say that
+    running programs see the files change under them, reload, and offer `T` (`restart_terminals`) to restart the
+    workspace's terminals — asking first, naming what runs in them."""
 
     workspace: WorkspaceScreen | None
     offer_restart = False
+
+    def on_restored(self, message: Restored) -> None:
+        """Say what the restore did, then show the restored state (the screen's `load`)."""
+        screen: Any = self
+        self.after_restore(message.text)
+        screen.load()
 
     def after_restore(self, text: str) -> None:
         screen: Any = self
