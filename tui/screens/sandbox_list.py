@@ -555,7 +555,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if info is None:
             return
 
-        from widgets.dialogs import InputDialog
+        from widgets.dialogs import snapshot_name_dialog
 
         async def take(name: str) -> None:
             # from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -567,15 +567,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 self.post_message(WorkInFlight(key, None))
             self.post_message(Note(f"snapshot {snap} of {info.name} saved"))
 
-        self.app.push_screen(
-            InputDialog(
-                "Snapshot",
-                f"Name for a snapshot of “{safe_text(info.name)}”:",
-                value=f"{info.name}-snap",
-                validate=lambda v: None if v.strip() else "a snapshot needs a name",
-                submit=take,
-            )
-        )
+        self.app.push_screen(snapshot_name_dialog(info.name, submit=take))
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:
