@@ -10,7 +10,7 @@ table names; `Highlighted` says where it rests.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 from rich.style import Style
@@ -24,6 +24,27 @@ from widgets.cursor_list import CursorList
 R = TypeVar("R")
 
 CURSOR_BLUR = Style(bgcolor="grey23")
+
+
+def cached_line(view: CursorList, y: int, count: int, cache: dict[int, Strip], text_of: Callable[[int], Text]) -> Strip:
+    """Screen line `y` of a list of `count` rows: row `text_of(index)` rendered once (kept in `cache` by index),
+    the cursor's row reversed while the list has the focus (grey without it), cropped to the scroll. For
+    `RowTree` and the git status list (widgets/git/status_list.py), which draw their rows alike."""
+    scroll_x, scroll_y = view.scroll_offset
+    index = scroll_y + y
+    width = view.scrollable_content_region.width
+    if index >= count:
+        return Strip.blank(width, view.rich_style)
+    strip = cache.get(index)
+    if strip is None:
+        strip = Strip(list(text_of(index).render(view.app.console)))
+        cache[index] = strip
+    style = view.rich_style
+    if index == view.cursor:
+        cursor = Style(reverse=True) if view.has_focus else CURSOR_BLUR
+        strip = strip.apply_style(cursor)
+        style = style + cursor
+    return strip.crop_extend(scroll_x, scroll_x + width, style)
 
 
 class RowTree(CursorList, Generic[R], can_focus=True):
@@ -100,21 +121,7 @@ class RowTree(CursorList, Generic[R], can_focus=True):
 
     # -- rendering ---------------------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
-        width = self.scrollable_content_region.width
-        if index >= len(self.rows):
-            return Strip.blank(width, self.rich_style)
-        strip = self._cache.get(index)
-        if strip is None:
-            strip = Strip(list(self.row_text(self.rows[index]).render(self.app.console)))
-            self._cache[index] = strip
-        style = self.rich_style
-        if index == self.cursor:
-            cursor = Style(reverse=True) if self.has_focus else CURSOR_BLUR
-            strip = strip.apply_style(cursor)
-            style = style + cursor
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
+        return cached_line(self, y, len(self.rows), self._cache, lambda index: self.row_text(self.rows[index]))
 
     def on_focus(self) -> None:
         self._cache.pop(self.cursor, None)

@@ -20,6 +20,7 @@ from services.git_parse import FileStatus, GitStatus
 from services.text import safe_text
 from widgets.cursor_list import CursorList
 from widgets.keys import Key, bindings
+from widgets.row_tree import cached_line
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
 SECTION_TITLES: dict[Section, str] = {
@@ -142,20 +143,7 @@ class StatusList(CursorList, can_focus=True):
         return False
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
-        width = self.scrollable_content_region.width
-        if index >= len(self.rows):
-            return Strip.blank(width, self.rich_style)
-        strip = self._cache.get(index)
-        if strip is None:
-            strip = Strip(list(self._row_text(index).render(self.app.console)))
-            self._cache[index] = strip
-        style = self.rich_style
-        if index == self.cursor:
-            style = style + Style(reverse=self.has_focus, bgcolor=None if self.has_focus else "grey23")
-            strip = strip.apply_style(Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
+        return cached_line(self, y, len(self.rows), self._cache, self._row_text)
 
     def _row_text(self, index: int) -> Text:
         row = self.rows[index]
