@@ -492,30 +492,25 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_stop(self) -> None:
         info = self._mine("stop")
-        if info is None:
-            return
-
-        def stop() -> None:
-            self._lifecycle(info, "stop", lambda: self.service.stop(info.id), SandboxState.STOPPING)
-
-        if self.workspaces is None:
-            stop()
-            return
-        # a live workspace's terminals end with the sandbox: say so and ask first (nothing to ask otherwise)
-        self.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
+        if info is not None:
+            self._ending(info, "stop", "Stop sandbox", lambda: self.service.stop(info.id))
 
     def action_archive(self) -> None:
         info = self._mine("archive")
-        if info is None:
-            return
+        if info is not None:
+            self._ending(info, "archive", "Archive sandbox", lambda: self.service.archive(info.id))
 
-        def archive() -> None:
-            self._lifecycle(info, "archive", lambda: self.service.archive(info.id), SandboxState.STOPPING)
+    def _ending(self, info: SandboxInfo, verb: str, title: str, call: Callable[[], object]) -> None:
+        """Stop-like lifecycle `verb` (`call`): a live workspace's terminals end with the sandbox, so say so and ask
+        first (`confirm_end` asks nothing when there is none)."""
+
+        def run() -> None:
+            self._lifecycle(info, verb, call, SandboxState.STOPPING)
 
         if self.workspaces is None:
-            archive()
+            run()
             return
-        self.workspaces.confirm_end(info, then=archive, verb="archive", title="Archive sandbox")
+        self.workspaces.confirm_end(info, then=run, verb=verb, title=title)
 
     def action_delete(self) -> None:
         info = self._mine("delete")
