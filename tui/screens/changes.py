@@ -30,11 +30,10 @@ from textual.widgets.option_list import Option
 from services.checkpoint_diff import FileDiff, file_diff, restore_hunk, status_letter
 from services.checkpoints.changes import Change
 from services.checkpoints.store import Checkpoint
-from services.errors import SandbenchError
 from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, undo_note
+from tui.screens.restore_flow import Restored, RestoreFollowUp, checkpoints_offered, count_of, undo_note
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
 from widgets.clock import app_now
@@ -42,7 +41,7 @@ from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
 from widgets.keys import Key
-from widgets.messages import report, tell
+from widgets.messages import tell
 from widgets.row_tree import RowTree
 from widgets.sandbox_table import relative_time
 
@@ -472,10 +471,7 @@ def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
 # -- opening ------------------------------------------------------------------------------------------------------
 def open_changes(workspace: WorkspaceScreen, since: str | None = None) -> None:
     """Show the Changes view over the workspace (`since`: a checkpoint id; None: the default)."""
-    try:
-        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
-    except SandbenchError as exc:
-        report(workspace, exc)
+    if not checkpoints_offered(workspace):
         return
     workspace.app.push_screen(
         ChangesScreen(workspace.service, workspace.info.id, workspace.info.name, workspace, since=since)

@@ -29,13 +29,13 @@ from services.text import safe_text
 from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import RestoreFollowUp, count_of
+from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.keys import Key
-from widgets.messages import report, tell
+from widgets.messages import tell
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -364,9 +364,6 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
 def open_checkpoints(workspace: WorkspaceScreen) -> None:
     """Show the checkpoint tree over the workspace."""
-    try:
-        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
-    except SandbenchError as exc:
-        report(workspace, exc)
+    if not checkpoints_offered(workspace):
         return
     workspace.app.push_screen(CheckpointsScreen(workspace.service, workspace.info.id, workspace.info.name, workspace))
