@@ -356,9 +356,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if action == "restore_hunk":
             d = self.diff
             return bool(d is not None and d.raw and d.mtime is not None)
-        if action == "restart_terminals":
-            return self.offer_restart
-        return True
+        return super().check_action(action, parameters)
 
     def action_close(self) -> None:
         self.dismiss(None)

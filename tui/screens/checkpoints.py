@@ -238,9 +238,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("changes", "mark", "diff", "restore", "fork") and not self.ckpts:
             return False
-        if action == "restart_terminals":
-            return self.offer_restart
-        return True
+        return super().check_action(action, parameters)
 
     def action_close(self) -> None:
         self.dismiss(None)

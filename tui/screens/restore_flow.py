@@ -56,6 +56,12 @@ class RestoreFollowUp(ReportWorkerErrors):
     workspace: WorkspaceScreen | None
     offer_restart = False
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`T` (`restart_terminals`) is offered only after a restore; the screen's own rules come first."""
+        if action == "restart_terminals":
+            return self.offer_restart
+        return True
+
     def on_restored(self, message: Restored) -> None:
         """Say what the restore did, then show the restored state (the screen's `load`)."""
         screen: Any = self
