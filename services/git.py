@@ -19,6 +19,7 @@ service's rules (argv, environment, scrubbing) live in one place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import posixpath
 import re
@@ -26,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from services import paths
-from services.errors import FileNotFound, InvalidInput, NameRejected, SandbenchError
+from services.errors import FileNotFound, InvalidInput, NameRejected, SandbenchError, TooLarge
 from services.git_errors import (
     AskTimeout,
     AuthenticationFailed,
@@ -176,9 +177,12 @@ class GitService:
         git_argv: Sequence[str] = ("git",),
         username: str | None = None,
         configured_token: bool = True,
+        output_limit: int | None = None,
     ) -> None:
         """`configured_token=False`: only `token`, never the config's or the environment's (a server acting for
-        clients must not offer its operator's token to their remotes)."""
+        clients must not offer its operator's token to their remotes). `output_limit`: bytes of each of git's
+        streams held (a server bounds every request: a hook may print without end); stdout past it is `TooLarge`
+        (its parse would be wrong), stderr is cut (it only feeds messages)."""
         self.service = service
         self.sandbox_id = sandbox_id
         self.repo_dir = paths.normalize(repo_dir)
@@ -194,6 +198,7 @@ class GitService:
         self.remote_timeout = remote_timeout
         self.extra_env = dict(env or {})
         self.git_argv = list(git_argv)
+        self.output_limit = output_limit
         self._resolved = False
         self._remote_flow = RemoteFlow(self)  # every remote command: no credentials, then the token, then asking
         self._merge_head: str | None = None  # MERGE_HEAD's path from the sandbox root ('' = ask git each time)
@@ -249,7 +254,8 @@ class GitService:
         for item in config:
             argv += ["-c", item]
         argv += list(args)
-        return await self.service.exec(
+        limit = self.output_limit
+        r = await self.service.exec(
             self.sandbox_id,
             argv,
             cwd=self.repo_dir if cwd is None else cwd,
@@ -257,8 +263,14 @@ class GitService:
             timeout=timeout or self.timeout,
             stdin=stdin,
             on_output=on_output,
+            keep_output=None if limit is None else limit + 1,
             internal=read_only(args),
         )
+        if limit is not None and len(r.stdout) > limit:
+            raise TooLarge(f"git {args[0] if args else ''} printed more than {limit // 2**20} MiB: narrow the request")
+        if limit is not None and len(r.stderr) > limit:
+            r = dataclasses.replace(r, stderr=r.stderr[:limit])
+        return r
 
     async def _git(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
         """Run git; stdout on success, a classified `GitError` on failure."""

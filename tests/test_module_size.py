@@ -18,7 +18,6 @@ LIMIT = 600
 # Files other work owns today (issue 15's parallel sessions): over the limit, to be split or given a `Size:` line by
 # the next session that may edit them. Each is a TODO, not a pass: remove the entry when the file is done.
 KNOWN = {
-    "services/local/provider.py": "TODO: LocalProvider; split lifecycle from file/exec once others' work lands",
     "widgets/terminal/screen.py": "TODO: the emulator core (issue 15 allows one hot file): Size: line",
     "widgets/terminal/pane.py": "TODO: the terminal pane; split input encoding from the widget, or Size: line",
 }

@@ -28,6 +28,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from services.errors import SandbenchError
 from services.text import safe_text
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe, details_key, details_of, report
 
@@ -146,7 +147,7 @@ class SubmitsInPlace(ReportWorkerErrors):
         self.dismiss(None)  # type: ignore[attr-defined]
 
 
-class DialogBase(SubmitsInPlace, ModalScreen[object]):
+class DialogBase(SubmitsInPlace, OwnFooter, ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = bindings(
         (Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything", fallback=True),)

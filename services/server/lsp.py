@@ -240,7 +240,7 @@ class LspManager:
         if old is not None:
             await self.stop(old)
         if self.count(owner) >= MAX_PER_IDENTITY:
-            raise _TooMany(f"too many language servers: {MAX_PER_IDENTITY} run for this token; stop one")
+            raise _TooMany(f"too many language servers: {MAX_PER_IDENTITY} run for this owner; stop one")
         entry = _Entry(sandbox_id, language, project, owner)
         self._entries[(sandbox_id, language)] = entry
         try:

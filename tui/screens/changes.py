@@ -31,7 +31,6 @@ from services.checkpoint_diff import FileDiff, file_diff, restore_hunk, status_l
 from services.checkpoints.changes import Change
 from services.checkpoints.store import Checkpoint
 from services.text import safe_text
-from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.restore_flow import Restored, RestoreFollowUp, checkpoints_offered, count_of, undo_note
 from widgets.changes_tree import ChangeRow, ChangesTree
@@ -40,6 +39,7 @@ from widgets.clock import app_now
 from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
+from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
 from widgets.messages import tell
 from widgets.row_tree import RowTree
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
 
 STACK_WIDTH = 100  # below this many columns the diff goes below the tree
-# What the footer keeps first when the width is short (tui/footer.py: per "pane", best first)
+# What the footer keeps first when the width is short (widgets/footer.py: per "pane", best first)
 PRIORITY.setdefault(
     "changes",
     (

@@ -26,7 +26,6 @@ from services.errors import SandbenchError
 from services.git_parse import DiffFile
 from services.models import SandboxInfo
 from services.text import safe_text
-from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
 from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of
@@ -34,6 +33,7 @@ from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkp
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
+from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
 from widgets.messages import tell
 

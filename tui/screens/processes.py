@@ -25,9 +25,9 @@ from services.errors import SandbenchError
 from services.models import SandboxInfo, SandboxState
 from services.processes import SORT_KEYS, PortInfo, ProcessInfo, matches, tree
 from services.sandbox_service import SandboxService
-from tui.footer import FittedFooter
 from tui.keymap import FOCUS_KEYS, PROCESS_KEYS, bindings
 from widgets.dialogs import ChoiceDialog, ConfirmDialog
+from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, report, tell
 from widgets.process_view import PortTable, ProcessTable
 from widgets.sandbox_table import safe_text

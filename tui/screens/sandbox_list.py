@@ -57,6 +57,7 @@ from tui.messages import (
     SnapshotsListed,
     WorkInFlight,
 )
+from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, describe, tell
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
@@ -187,7 +188,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self._run_doctor_at_mount = False
             self.run_doctor()
         if not self.query(Footer):
-            await self.mount(Footer())
+            await self.mount(FittedFooter())
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
 
     def on_unmount(self) -> None:

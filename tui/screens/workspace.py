@@ -44,7 +44,6 @@ from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from services.terminal import foreground_program
 from services.watch import WatchHub
-from tui.footer import FittedFooter
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
@@ -52,6 +51,7 @@ from tui.screens.pane_frame import TITLES, Ending, PaneFrame
 from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
+from widgets.footer import FittedFooter
 from widgets.git.panel import GitPanel
 from widgets.messages import tell
 from widgets.pane_tabs import PaneTabs

@@ -20,12 +20,13 @@ from services.git_parse import DiffFile, FileStatus
 from services.text import safe_text
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView
+from widgets.footer import OwnFooter
 from widgets.git.status_list import plain
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report
 
 
-class GitDiffScreen(ReportWorkerErrors, ModalScreen[None]):
+class GitDiffScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     """The diff of one file, with hunk staging: space stages (or unstages) the selected hunk, `d` discards it."""
 
     DEFAULT_CSS = """
