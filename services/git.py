@@ -651,9 +651,7 @@ class GitService:
             await self._git("remote", "add", "--", name, url)
 
     async def fetch_remote(self, name: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
-        if name not in await self.remotes():
-            raise InvalidInput(f"no remote {name!r}")
-        url = await self.remote_url(name)
+        url = await self.remote_url(await self._known_remote(name))
         return await self._remote_flow.run(["fetch", "--progress", name], on_progress, op="fetch", url=url)
 
     # -- remotes -----------------------------------------------------------------------------------------------
@@ -663,6 +661,12 @@ class GitService:
 
     async def remotes(self) -> list[str]:
         return decode(await self._git("remote")).split()
+
+    async def _known_remote(self, name: str) -> str:
+        """`name`, when it is one of the repository's remotes; otherwise InvalidInput naming it."""
+        if name not in await self.remotes():
+            raise InvalidInput(f"no remote {name!r}")
+        return name
 
     async def _upstream_remote(self) -> str:
         r = await self._exec(["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"])
@@ -705,8 +709,7 @@ class GitService:
     async def pull_from(self, remote: str, branch: str, *, on_progress: ProgressCallback | None = None) -> RemoteResult:
         """Pull `branch` of `remote` into the current branch (a merge unless the repository says otherwise)."""
         await self.resolve()
-        if remote not in await self.remotes():
-            raise InvalidInput(f"no remote {remote!r}")
+        await self._known_remote(remote)
         await self.check_branch_name(branch)
         args = [*await self._pull_args(), remote, f"refs/heads/{branch}"]
         return await self._remote_flow.run(args, on_progress, op="pull", url=await self.remote_url(remote))
@@ -716,8 +719,7 @@ class GitService:
     ) -> RemoteResult:
         """Push local `branch` to the branch of the same name on `remote`."""
         await self.resolve()
-        if remote not in await self.remotes():
-            raise InvalidInput(f"no remote {remote!r}")
+        await self._known_remote(remote)
         await self.check_branch_name(branch)
         args = ["push", "--progress", "--porcelain"]
         if set_upstream:
@@ -742,8 +744,7 @@ class GitService:
         if st.upstream is None:
             if set_upstream is None:
                 raise NoUpstream(f"branch {st.branch!r} has no upstream: push with an upstream (P, then confirm)")
-            if set_upstream not in await self.remotes():
-                raise InvalidInput(f"no remote {set_upstream!r}")
+            await self._known_remote(set_upstream)
             args += ["--set-upstream", set_upstream, f"HEAD:refs/heads/{st.branch}"]
             remote = set_upstream
         else:
