@@ -1,6 +1,8 @@
-"""Forwarding a sandbox's port to localhost: a listener on 127.0.0.1 (an ephemeral port) whose every connection is
-piped to the port inside the sandbox through `PortForwarder` (services/port_forward.py, what `serve`'s preview
-links use), UI-free.
+"""Forwarding a sandbox's port to localhost: a listener on 127.0.0.1 (an ephemeral port, or the one asked for)
+whose every connection is piped to the port inside the sandbox through `PortForwarder` (services/port_forward.py,
+what `serve`'s preview links use), UI-free. A provider whose ports are reached through preview links (Daytona:
+`PreviewLinks`) gets an HTTP forward through the port's link instead (services/forwards_preview.py: HTTP and
+WebSockets only, bounded there).
 
 Bounded: at most `MAX_PER_SANDBOX` forwards per sandbox and `MAX_CONNECTIONS` connections per forward (more are
 closed at once). A forward lives until it is closed, its sandbox stops (`close_sandbox`), or the app closes
@@ -11,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.errors import InvalidInput, SandbenchError
-from services.port_forward import PortForwarder, check_port
+from services.forwards_preview import PreviewLinks, PreviewProxy, answers
+from services.port_forward import PortClosed, PortForwarder, check_port
 from services.provider import Provider
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,8 @@ class Forward:
     local_port: int
     server: asyncio.Server = field(repr=False)
     connections: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    via: str = "tcp"  # "tcp": every connection piped to the port; "preview": HTTP through the port's preview link
+    closer: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
@@ -68,9 +75,20 @@ class PortForwards:
     def get(self, sandbox_id: str, port: int) -> Forward | None:
         return self._open.get((sandbox_id, port))
 
-    async def open(self, sandbox_id: str, port: int) -> Forward:
-        """A forward of `port` (the one already open, if any). Checks first that something listens there."""
+    @property
+    def via_preview(self) -> bool:
+        """Ports are reached through preview links (HTTP only), not as TCP."""
+        return isinstance(self.forwarder.provider, PreviewLinks)
+
+    async def open(
+        self, sandbox_id: str, port: int, local_port: int = 0, *, what: str = "", probe: bool = True
+    ) -> Forward:
+        """A forward of `port` (the one already open, if any) on `local_port` of 127.0.0.1 (0: any free one).
+        Checks first that something listens there (a preview-link forward: with `probe`, one HEAD request through
+        the link; without, the caller saw the port listening)."""
         check_port(port)
+        if local_port:
+            check_port(local_port)
         async with self._lock:
             known = self._open.get((sandbox_id, port))
             if known is not None:
@@ -79,6 +97,10 @@ class PortForwards:
                 raise InvalidInput(
                     f"at most {MAX_PER_SANDBOX} ports of one sandbox are forwarded at once: close one first"
                 )
+            if self.via_preview:
+                fwd = await self._open_preview(sandbox_id, port, local_port, what or f"port {port}", probe)
+                self._open[(sandbox_id, port)] = fwd
+                return fwd
             await self.forwarder.find(sandbox_id, port)  # PortClosed, NotRunning: said before a listener exists
             holder: list[Forward] = []
 
@@ -94,12 +116,30 @@ class PortForwards:
                 finally:
                     fwd.connections.discard(task)
 
-            server = await asyncio.start_server(handle, HOST, 0)
+            server = await _listening(asyncio.start_server(handle, HOST, local_port), local_port)
             local_port = server.sockets[0].getsockname()[1]
             fwd = Forward(sandbox_id, port, local_port, server)
             holder.append(fwd)
             self._open[(sandbox_id, port)] = fwd
             return fwd
+
+    async def _open_preview(self, sandbox_id: str, port: int, local_port: int, what: str, probe: bool) -> Forward:
+        provider = self.forwarder.provider
+        assert isinstance(provider, PreviewLinks)
+
+        def link() -> Awaitable[tuple[str, str]]:
+            return provider.preview_link(sandbox_id, port)
+
+        url, token = await link()
+        if probe and not await answers(url, token):
+            raise PortClosed(
+                f"nothing answers on port {port} through its preview link ({what}): start a server on that port "
+                f"inside the sandbox (e.g. python3 -m http.server {port}); a preview link carries HTTP only"
+            )
+        proxy = PreviewProxy(link, url, token, what=what)
+        server = await _listening(proxy.listen(HOST, local_port), local_port)
+        bound = server.sockets[0].getsockname()[1]
+        return Forward(sandbox_id, port, bound, server, via="preview", closer=proxy.close)
 
     async def _serve(self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -124,6 +164,8 @@ class PortForwards:
         for task in list(fwd.connections):
             task.cancel()
         await asyncio.gather(*fwd.connections, return_exceptions=True)
+        if fwd.closer is not None:
+            await fwd.closer()
         with contextlib.suppress(Exception):
             await fwd.server.wait_closed()
         return True
@@ -137,3 +179,13 @@ class PortForwards:
         for sid, port in list(self._open):
             await self.close(sid, port)
         await self.forwarder.close()
+
+
+async def _listening(starting: Awaitable[asyncio.Server], local_port: int) -> asyncio.Server:
+    """The listener `starting` makes; a local port someone else holds is said plainly."""
+    try:
+        return await starting
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(f"port {local_port} of {HOST} is in use: choose another local port") from None
+        raise

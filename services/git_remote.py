@@ -44,6 +44,7 @@ CACHE_DIR = ".cache/sandbench"
 ASKPASS_PATH = f"{CACHE_DIR}/askpass"
 TOKEN_ENV = "SANDBENCH_GIT_TOKEN"  # noqa: S105 (a variable name, not a secret)
 TOKEN_USER = "x-access-token"  # noqa: S105 - what GitHub/GitLab/Gitea accept as the user name of a token
+HELPER_OUTPUT = 64 * 1024  # bytes kept of a helper command's output (chmod, $HOME): the sandbox may print without end
 
 # The askpass helper. Constant text: what varies (the exchange folder) comes in through the environment.
 # It writes its prompt atomically, waits for the app's answer (or a cancel file), prints it and cleans up.
@@ -167,7 +168,9 @@ class RemoteFlow:
         try:
             # write_file cannot set a mode: write, then chmod inside the sandbox (the workspace is 0700 meanwhile)
             await self.git.service.write_file(self.git.sandbox_id, rel, line.encode())
-            r = await self.git.service.exec(self.git.sandbox_id, ["chmod", "600", "--", rel], env={"LC_ALL": "C"})
+            r = await self.git.service.exec(
+                self.git.sandbox_id, ["chmod", "600", "--", rel], env={"LC_ALL": "C"}, keep_output=HELPER_OUTPUT
+            )
             if r.exit_code != 0:
                 log.warning("could not make the credential file mode 600 (exit %s)", r.exit_code)
             helper = f"store --file={await self._sandbox_home()}/{rel}"
@@ -181,7 +184,9 @@ class RemoteFlow:
 
     async def _install(self, rel: str, content: bytes, mode: str) -> None:
         """Create a helper file from inside the sandbox, so the sandbox user owns it and can run it."""
-        r = await self.git.service.exec(self.git.sandbox_id, ["sh", "-c", _INSTALL, "sh", rel, mode], stdin=content)
+        r = await self.git.service.exec(
+            self.git.sandbox_id, ["sh", "-c", _INSTALL, "sh", rel, mode], stdin=content, keep_output=HELPER_OUTPUT
+        )
         if r.exit_code != 0:
             raise GitError(f"could not install the askpass helper: {decode(diagnostics(r)).strip()[:200]}")
 
@@ -221,7 +226,9 @@ class RemoteFlow:
     async def _sandbox_home(self) -> str:
         """$HOME inside the sandbox, which is the sandbox root: helper paths given to git must be absolute."""
         if self._home is None:
-            r = await self.git.service.exec(self.git.sandbox_id, ["sh", "-c", 'printf %s "$HOME"'], internal=True)
+            r = await self.git.service.exec(
+                self.git.sandbox_id, ["sh", "-c", 'printf %s "$HOME"'], internal=True, keep_output=HELPER_OUTPUT
+            )
             self._home = decode(r.stdout).strip() or "/home/sandbox"
         return self._home
 

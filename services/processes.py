@@ -344,18 +344,35 @@ class ProcessService:
             self._forwards = PortForwards(self.svc.provider)
         return self._forwards
 
-    async def forward(self, sandbox_id: str, port: int) -> Forward:
+    def forward_via(self, info: SandboxInfo) -> str | None:
+        """How `info`'s ports are forwarded: "tcp" (a local sandbox with network), "preview" (HTTP and WebSockets
+        through the port's preview link: Daytona), or None (a local sandbox without network: not at all)."""
+        if self.forwards.via_preview:
+            return "preview"
+        return "tcp" if info.network else None
+
+    async def forward(self, sandbox_id: str, port: int, local_port: int = 0) -> Forward:
+        """Forward `port` of the sandbox to `local_port` of 127.0.0.1 (0: any free one) until closed. A local
+        sandbox needs network on; a Daytona one is forwarded through the port's preview link (HTTP and WebSockets
+        only: services/forwards_preview.py), which Daytona offers whatever the sandbox's network settings."""
         info = await self._access(sandbox_id, write=True)
         if info is None:
             raise NotRunning("the sandbox is not running: nothing listens on its ports")
-        if not info.network:
+        preview = self.forward_via(info) == "preview"
+        if not info.network and not preview:
             raise InvalidInput(
                 f"{info.name!r} has no network: forwarding a port to localhost is offered for sandboxes created "
                 "with network on (sandbench create --network)"
             )
         outcome = "ok"
         try:
-            return await self.forwards.open(sandbox_id, port)
+            # a preview link's port not in the listing is asked through the link itself (the reader may not see
+            # every process: through `sandbench serve` each exec has its own namespaces)
+            probe = preview and self.forwards.get(sandbox_id, port) is None
+            if probe and 1 <= port <= 65535:
+                probe = port not in {p.port for p in await self.ports(sandbox_id)}
+            what = f"port {port} of sandbox {safe_text(info.name)!r}"
+            return await self.forwards.open(sandbox_id, port, local_port, what=what, probe=probe)
         except SandbenchError as exc:
             outcome = type(exc).__name__
             raise

@@ -158,7 +158,11 @@ class WriteStream(Protocol):
     """A file being replaced atomically, its content arriving in chunks (`FileStreams.open_write`): nothing is
     visible under its name until `commit()`; `abort()` drops it (and is safe after a commit)."""
 
-    written: int
+    # read-only: a stream counts what it took (a settable attribute here would refuse LocalProvider's property)
+    @property
+    def written(self) -> int:
+        """Bytes taken so far."""
+        ...
 
     async def write(self, data: bytes) -> None: ...
 

@@ -37,7 +37,7 @@ UI = ("tui", "widgets")
 PRIVATE_IMPORTS: dict[str, set[str]] = {
     "textual._xterm_parser": {"XTermParser"},  # tui/meta_keys.py: MetaParser subclasses the input parser
     "textual._ansi_sequences": {"ANSI_SEQUENCES_KEYS"},  # tui/meta_keys.py: drops the ESC+char remaps
-    "textual.widgets._footer": {"FooterKey"},  # tui/footer.py
+    "textual.widgets._footer": {"FooterKey"},  # widgets/footer.py
     "textual._cells": {"cell_len"},  # widgets/editor/document.py: TextArea's own width measure
     "textual._wrap": {"compute_wrap_offsets"},  # widgets/editor/document.py
     "textual.widgets._text_area": {"build_byte_to_codepoint_dict"},  # widgets/editor/rendering.py
@@ -52,7 +52,7 @@ PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
     DOMNode: (DOMNode, {"_bindings", "_query_one_cache"}),  # tui/registry.py, tui/heap.py, panes
     MessagePump: (MessagePump, {"_closing"}),  # tui/heap.py: a removed widget's leftover watchers
     Signal: (lambda: Signal(DOMNode(), "s"), {"_subscriptions"}),  # tui/heap.py
-    Footer: (Footer, {"_bindings_ready"}),  # tui/footer.py
+    Footer: (Footer, {"_bindings_ready"}),  # widgets/footer.py
     XTermParser: (XTermParser, {"_sequence_to_key_events"}),  # tui/meta_keys.py: MetaParser overrides it
     Checkbox: (Checkbox, {"_button"}),  # widgets/tick.py draws its own box
     # tui/screens/processes.py, widgets/process_view.py: keys typed right behind a focus move reach the filter

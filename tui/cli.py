@@ -28,6 +28,7 @@ from services import paths
 from services.errors import FileNotFound, InvalidInput, SandbenchError
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 from services.text import safe_text
+from services.units import byte_size
 
 log = logging.getLogger("sandbench")
 
@@ -171,14 +172,7 @@ def snapshot_json(s: SnapshotInfo) -> dict[str, Any]:
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}G"
+    return "-" if n is None else byte_size(n)
 
 
 def print_table(infos: Sequence[SandboxInfo]) -> None:

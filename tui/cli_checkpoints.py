@@ -68,6 +68,7 @@ def checkpoint_json(c: Checkpoint) -> dict[str, Any]:
         "message": c.message,
         "who": c.who,
         "kind": c.kind,
+        "name": c.name,  # a named snapshot's name (sandbench snapshot, or the SDK's create_snapshot); else null
         "files": c.files,
         "bytes": c.bytes,
         "files_added": c.files_added,

@@ -1,13 +1,16 @@
-"""The process verbs of the `sandbench` CLI: ps, kill, ports (docs/cli.md "Processes and ports").
+"""The process verbs of the `sandbench` CLI: ps, kill, ports, forward (docs/cli.md "Processes and ports").
 
-Thin: the work is `SandboxService.processes` / `kill_process` / `ports` (services/processes.py); this module turns
-results into text (command lines are already sanitized by the service) or the stable `--json` shapes of docs/cli.md.
+Thin: the work is `SandboxService.processes` / `kill_process` / `ports` and the process service's `forward`
+(services/processes.py); this module turns results into text (command lines are already sanitized by the service) or
+the stable `--json` shapes of docs/cli.md. `forward` holds its forward until Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +19,7 @@ from services.text import safe_text
 if TYPE_CHECKING:
     from services.processes import PortInfo, ProcessInfo
 
-VERBS = ("ps", "kill", "ports")
+VERBS = ("ps", "kill", "ports", "forward")
 SAMPLE = 0.5  # seconds between the two readings that give CPU %
 
 
@@ -36,6 +39,12 @@ def add_parsers(sub: Any) -> None:
     pt.add_argument("name")
     pt.add_argument("--json", action="store_true")
     pt.set_defaults(verb_run=dispatch)
+    fw = sub.add_parser("forward", help="forward a port of a sandbox to 127.0.0.1 until Ctrl-C")
+    fw.add_argument("name")
+    fw.add_argument("port", type=int)
+    fw.add_argument("--local-port", type=int, default=0, metavar="N", help="default: any free port")
+    fw.add_argument("--json", action="store_true", help="print the forward as one JSON line when it is ready")
+    fw.set_defaults(verb_run=forward)
 
 
 def process_json(p: ProcessInfo, depth: int) -> dict[str, Any]:
@@ -114,4 +123,33 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
         print(f"{'PORT':>5}  {'ADDRESS':<15} {'PID':>7}  COMMAND")
         for p in ports:
             print(f"{p.port:>5}  {p.address:<15} {p.pid if p.pid is not None else '-':>7}  {p.command}")
+    return 0
+
+
+async def forward(args: argparse.Namespace, svc: Any, info: Any) -> int:
+    """Open the forward, say where it is (one line, flushed: a script reads it), hold it until SIGINT or SIGTERM,
+    then close it."""
+    fwd = await svc.process_service.forward(info.id, args.port, args.local_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if args.json:
+            doc = {"sandbox": info.name, "port": fwd.port, "local_port": fwd.local_port, "url": fwd.url, "via": fwd.via}
+            print(json.dumps(doc), flush=True)
+        else:
+            how = " through its preview link (HTTP and WebSockets only)" if fwd.via == "preview" else ""
+            print(
+                f"forwarding {fwd.address} to port {fwd.port} of {safe_text(info.name)}{how}: {fwd.url} "
+                "(Ctrl-C to stop)",
+                flush=True,
+            )
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await svc.close_forward(info.id, fwd.port)
+    if not args.json:
+        print("forward closed", flush=True)
     return 0

@@ -107,7 +107,7 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
     # -- this sandbox: snapshot, stop, doctor -------------------------------------------------------------------
     def action_snapshot(self) -> None:
-        from widgets.dialogs import InputDialog
+        from widgets.dialogs import snapshot_name_dialog
 
         info = self.info
         if not self.service.owns(info):
@@ -118,15 +118,7 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
             if isinstance(name, str) and name.strip():
                 self.run_worker(self._snapshot(name.strip()), name="snapshot", group="snapshot", exit_on_error=False)
 
-        self.app.push_screen(
-            InputDialog(
-                "Snapshot",
-                f"Name for a snapshot of “{safe_text(info.name)}”:",
-                value=f"{info.name}-snap",
-                validate=lambda v: None if v.strip() else "a snapshot needs a name",
-            ),
-            answer,
-        )
+        self.app.push_screen(snapshot_name_dialog(info.name), answer)
 
     async def _snapshot(self, name: str) -> None:
         key = f"snapshot:{self.info.id}"

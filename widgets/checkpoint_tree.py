@@ -19,6 +19,7 @@ from rich.text import Text
 from services.checkpoints.store import Checkpoint
 from services.text import safe_text
 from widgets.changes_tree import CURSOR_KEYS
+from widgets.clock import utc_now
 from widgets.keys import bindings
 from widgets.row_tree import RowTree
 from widgets.sandbox_table import human_size, relative_time
@@ -77,17 +78,13 @@ def checkpoint_rows(
     return out
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class CheckpointTree(RowTree[CheckpointRow]):
     """Checkpoints with a cursor and one mark (space, set by the screen): `marked` is its id."""
 
     BINDINGS = bindings(CURSOR_KEYS)
 
     def __init__(
-        self, *, clock: Callable[[], datetime] = _now, id: str | None = None, classes: str | None = None
+        self, *, clock: Callable[[], datetime] = utc_now, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.clock = clock

@@ -27,6 +27,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from services.errors import SandbenchError
+from services.text import safe_text
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe, details_key, details_of, report
 
@@ -145,7 +147,7 @@ class SubmitsInPlace(ReportWorkerErrors):
         self.dismiss(None)  # type: ignore[attr-defined]
 
 
-class DialogBase(SubmitsInPlace, ModalScreen[object]):
+class DialogBase(SubmitsInPlace, OwnFooter, ModalScreen[object]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = bindings(
         (Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything", fallback=True),)
@@ -266,6 +268,18 @@ class InputDialog(DialogBase):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.action_cancel()
+
+
+def snapshot_name_dialog(sandbox_name: str, submit: Callable[[str], Awaitable[object]] | None = None) -> InputDialog:
+    """The dialog that asks for the name of a snapshot of `sandbox_name` (proposing `<name>-snap`, refusing a blank
+    one); `submit` as for `InputDialog`."""
+    return InputDialog(
+        "Snapshot",
+        f"Name for a snapshot of “{safe_text(sandbox_name)}”:",
+        value=f"{sandbox_name}-snap",
+        validate=lambda v: None if v.strip() else "a snapshot needs a name",
+        submit=submit,
+    )
 
 
 class ChoiceDialog(DialogBase):

@@ -24,9 +24,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from services.text import content, safe_text
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 
 KEEP = 20  # errors remembered for the details view
@@ -86,7 +87,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class ErrorDetailsScreen(ModalScreen[None]):
+class ErrorDetailsScreen(OwnFooter, ModalScreen[None]):
     """The full text of the remembered errors, one at a time (newest first), scrollable and copyable."""
 
     DEFAULT_CSS = """
@@ -108,7 +109,6 @@ class ErrorDetailsScreen(ModalScreen[None]):
             yield Static(id="details-title")
             yield Static(id="details-line")
             yield Log(id="details-text", highlight=False, auto_scroll=False)
-        yield Footer()
 
     def on_mount(self) -> None:
         self.show()

@@ -22,13 +22,14 @@ from textual.worker import Worker, WorkerState
 from services.fuzzy import FuzzyMatcher, Match
 from services.sandbox_service import SandboxService
 from widgets.explorer_text import name_text
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors
 
 RESULTS = 50
 
 
-class FuzzyFinder(ReportWorkerErrors, ModalScreen[str | None]):
+class FuzzyFinder(ReportWorkerErrors, OwnFooter, ModalScreen[str | None]):
     """Find a file by typing a few of its letters in order (`mdnm` finds `src/deep/module_name.py`)."""
 
     DEFAULT_CSS = """

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from services.processes import PortInfo, ProcessInfo, human_age
+from services.units import byte_size
 from widgets.keys import Key, bindings
 
 PROCESS_TABLE_KEYS: tuple[Key, ...] = (
@@ -47,15 +48,6 @@ PORT_TABLE_KEYS: tuple[Key, ...] = (
         group="Processes",
     ),
 )
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}G"
 
 
 def _command_cell(branch: str, command: str) -> Text:
@@ -152,7 +144,7 @@ class ProcessTable(_FittedTable):
                 Text(str(p.pid), justify="right"),
                 Text(p.user[:8]),
                 Text(cpu, justify="right", style="bold" if (p.cpu_percent or 0) >= 50 else ""),
-                Text(human_size(p.rss_bytes), justify="right"),
+                Text(byte_size(p.rss_bytes), justify="right"),
                 Text(p.state, style=state_style),
                 Text(human_age(p.age), justify="right"),
                 _command_cell(branch, p.command),

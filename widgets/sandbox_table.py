@@ -37,6 +37,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from services.models import Isolation, SandboxInfo, SandboxState, minutes_text
 from services.text import safe_text  # re-exported: the app and screens import it from here
+from widgets.clock import utc_now
 from widgets.metrics_chart import buckets, spark_text
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -233,10 +234,6 @@ def _owner_cell(info: SandboxInfo, owner_label: str | None, identity: str | None
     return (safe_text(owner) if owner else "nobody") + marker
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class SandboxTable(DataTable[Text]):
     """Rows keyed by sandbox id. `filter_text` narrows rows to those whose name, state, owner or labels contain
     it. `identity` is whose sandboxes are "mine": the others are dimmed and marked read-only."""
@@ -248,7 +245,7 @@ class SandboxTable(DataTable[Text]):
     def __init__(
         self,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         owner_label: str | None = None,
         identity: str | None = None,
         id: str | None = None,

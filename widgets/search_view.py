@@ -41,6 +41,7 @@ from services.search import (
     validate,
 )
 from services.text import content, safe_text
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, tell
 from widgets.search_results import FLUSH_EVERY, SearchResults
@@ -48,7 +49,7 @@ from widgets.search_results import FLUSH_EVERY, SearchResults
 DEBOUNCE = 0.25  # seconds after the last keystroke before a search starts
 
 
-class ReplacePreview(ModalScreen[str]):
+class ReplacePreview(OwnFooter, ModalScreen[str]):
     """One file's replacement as a diff; dismisses with "replace", "skip", "all" (this and the rest) or "cancel"."""
 
     DEFAULT_CSS = """

@@ -82,8 +82,21 @@ class StatusBar(Widget):
         return value or fallback
 
     def render(self) -> Text:
+        """The parts that fit: when the bar is too narrow the least useful go first (what enforces the isolation,
+        the provider, the word "isolation:"), so the branch and the work in flight stay readable at 80 columns."""
+        width = self.content_size.width
+        dropped: set[str] = set()
+        out = self._line(dropped)
+        for drop in ("via", "provider", "label"):
+            if not width or out.cell_len <= width:
+                break
+            dropped.add(drop)
+            out = self._line(dropped)
+        return out
+
+    def _line(self, dropped: set[str]) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
-        if self.provider:
+        if self.provider and "provider" not in dropped:
             out.append(self.provider, style="dim")
             out.append("  ")
         if self.sandbox:
@@ -105,11 +118,12 @@ class StatusBar(Widget):
             out.append("  ")
         if self.isolation:
             warn = self.isolation not in (Isolation.FULL, Isolation.REMOTE)
+            label = "" if "label" in dropped else "isolation: "
             out.append(
-                f"isolation: {self.isolation}",
+                f"{label}{self.isolation}",
                 style=("bold " + self._colour("warning", "yellow")) if warn else "dim",
             )
-            if self.isolation_via:
+            if self.isolation_via and "via" not in dropped:
                 out.append(f" · {self.isolation_via}", style="dim")
             out.append("  ")
         if self.branch:

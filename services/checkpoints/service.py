@@ -24,6 +24,7 @@ from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
 from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
 from services.errors import (
+    AlreadyExists,
     FileNotFound,
     InvalidInput,
     PathRejected,
@@ -388,17 +389,26 @@ class CheckpointService:
     # -- fork ---------------------------------------------------------------------------------------------------
     def _fork_sync(self, src: Checkpoint, ws: _Workspace, note: str) -> Checkpoint:
         store = self.store
+        # The copy runs without the store lock: it is one per data dir, and every sandbox's checkpoints (every
+        # identity's, under serve; every command's, with automatic checkpoints) would wait for it. A checkpoint
+        # deleted meanwhile makes a blob read fail, and the fork with it (`fork` deletes the new sandbox). The
+        # mtimes come back too (as a create from a snapshot's do), so a build tool sees the files as they were.
+        states.materialize(store, src, ws.root, ws.owner, ws.journal)
         with store.locked():
-            entries = store.manifest(src)
-            with Tree(ws.root) as tree, self._fs(ws) as fs:
-                apply(tree, fs, store, [], entries, None, owner=ws.owner)
+            if store.get(src.sandbox, src.id) is None:
+                raise CheckpointNotFound(f"checkpoint {src.id} was deleted during the fork")
             return self._checkpoint_locked(ws, note, "fork", parent=src)[0]
 
     async def fork(self, sandbox_id: str, new_name: str, at: str | None = None) -> tuple[SandboxInfo, Checkpoint]:
-        """A new sandbox (same resources) whose workspace is checkpoint `at` (default: a checkpoint taken now)."""
+        """A new sandbox (same resources, labels, network and lifecycle settings) whose workspace is checkpoint `at`
+        (default: a checkpoint taken now). Its first checkpoint has that checkpoint as parent: forks are nodes of the
+        checkpoint tree."""
         if self._remote:
             return await remote.fork(self, sandbox_id, new_name, at)
         info = await self._ready(sandbox_id, write=True)
+        if any(i.name == new_name for i in await self.svc.list_sandboxes()):
+            # before the checkpoint below: a fork refused for its name leaves the source's tree as it was
+            raise AlreadyExists(f"a sandbox named {new_name!r} already exists")
         src = self.resolve(sandbox_id, at) if at is not None else await self.create(sandbox_id, f"fork to {new_name}")
         labels = {k: v for k, v in info.labels.items() if k != self.svc.owner_label}
         spec = SandboxSpec(
@@ -407,6 +417,8 @@ class CheckpointService:
             labels=labels,
             network=info.network,
             auto_stop_minutes=info.auto_stop_minutes,
+            auto_archive_minutes=info.auto_archive_minutes,
+            auto_delete_minutes=info.auto_delete_minutes,
         )
         new = await self.svc.create(spec)
         try:

@@ -496,6 +496,13 @@ class DaytonaProvider:
         ups = [FileUpload(source=data, destination=f"{home}/{paths.normalize(rel)}") for rel, data in files]
         await self._call("upload", lambda: fs.upload_files(ups), idempotent=False, kind="file")
 
+    async def preview_link(self, sandbox_id: str, port: int) -> tuple[str, str]:
+        """The port's preview link: its URL and the token for its `X-Daytona-Preview-Token` header
+        (services/forwards_preview.py forwards a port through it)."""
+        sb = await self._sandbox(sandbox_id)
+        link = await self._call("preview link", lambda: sb.get_preview_link(port))
+        return str(link.url), str(link.token or "")
+
     async def fork(self, sandbox_id: str, name: str) -> SandboxInfo:
         """Daytona's fork: a new sandbox whose filesystem is a copy of this one's now."""
         sb = await self._sandbox(sandbox_id)

@@ -71,6 +71,7 @@ from services.errors import (
 )
 from services.local.linux_calls import RENAME_NOREPLACE, openat2, renameat2
 from services.models import FileData, FileEntry, FileKind
+from services.units import byte_size
 
 __all__ = ["USE_OPENAT2", "AtomicWrite", "WorkspaceFS", "is_temp_name"]
 
@@ -105,14 +106,7 @@ def _q(path: str) -> str:
 
 
 def _human(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    size = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        size /= 1024
-        if size < 1024 or unit == "TiB":
-            return f"{size:.1f} {unit}"
-    raise AssertionError("unreachable")
+    return byte_size(n, ("bytes", "KiB", "MiB", "GiB", "TiB"), " ")
 
 
 def _kind(mode: int) -> FileKind:

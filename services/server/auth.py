@@ -18,10 +18,12 @@ A token is only ever compared (constant-time) and never logged; `TokenTable` map
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +31,11 @@ from pathlib import Path
 import platformdirs
 
 from services.config import APP
-from services.errors import InvalidInput, PermissionDenied
+from services.errors import InvalidInput, PermissionDenied, SandbenchError
 
 TOKEN_FILE = "serve-token"  # noqa: S105 - a file name, not a secret
 EXTRA_TOKENS_FILE = "serve-tokens"
+log = logging.getLogger(__name__)
 MIN_TOKEN = 20
 # a name shown in the Timeline and written in the audit log: short, printable, no spaces, no `=` (the syntax's)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
@@ -178,24 +181,75 @@ def add_token(path: Path, name: str, owner: str, identity: str) -> str:
 
 
 class TokenTable:
-    """Resolve a presented bearer token to its identity, comparing against every known token in constant time."""
+    """Resolve a presented bearer token to its identity, comparing against every known token in constant time.
 
-    def __init__(self, tokens: Mapping[str, str | Grant]):
+    With `extra_file`, the `serve-tokens` file is read again when it changes (looked at no more than once a
+    second, on a request): a token `--add-token` mints works without a restart, and a deleted line stops its token
+    working. A file that turns malformed fails closed: every extra token is refused (the main ones still work)
+    until it is fixed, and the log names the file and line."""
+
+    RECHECK = 1.0  # seconds between looks at the file
+
+    def __init__(
+        self,
+        tokens: Mapping[str, str | Grant],
+        *,
+        extra_file: Path | None = None,
+        identity: str = "",
+    ) -> None:
         # a plain identity (the main token, tests) owns and acts as itself
-        self._tokens = [(t.encode(), g if isinstance(g, Grant) else Grant(owner=g, actor=g)) for t, g in tokens.items()]
+        self._fixed = [(t.encode(), g if isinstance(g, Grant) else Grant(owner=g, actor=g)) for t, g in tokens.items()]
+        self._tokens = list(self._fixed)
+        self._file = extra_file
+        self._identity = identity
+        self._stamp = self._stamp_now()
+        self._checked = time.monotonic()
+        self.version = 0  # goes up on each reload: holders of `secrets()` add the new ones (the redactor)
+
+    def _stamp_now(self) -> tuple[int, int, int] | None:
+        if self._file is None:
+            return None
+        try:
+            st = os.stat(self._file)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._file is None or now - self._checked < self.RECHECK:
+            return
+        self._checked = now
+        stamp = self._stamp_now()
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            extra = load_extra_tokens(self._file)
+            check_grants(extra, self._identity, self._file)
+        except (SandbenchError, OSError, UnicodeDecodeError) as exc:
+            log.error("serve-tokens changed and is not valid; its tokens are refused until it is fixed: %s", exc)
+            extra = {}
+        fixed = {t for t, _ in self._fixed}
+        self._tokens = self._fixed + [(t.encode(), g) for t, g in extra.items() if t.encode() not in fixed]
+        self.version += 1
+        log.info("serve-tokens read again: %d extra tokens", len(self._tokens) - len(self._fixed))
 
     def secrets(self) -> list[str]:
         """Every token's value: for the redactor only (an agent's command line or output must never log one)."""
+        self._refresh()
         return [t.decode("utf-8", "surrogateescape") for t, _ in self._tokens]
 
     def identities(self) -> list[str]:
         """Every owner a token acts for, once each, in a stable order."""
+        self._refresh()
         return sorted({g.owner for _, g in self._tokens})
 
     def grant(self, presented: str | None) -> Grant | None:
         """The presented token's grant, or None when it is no token of ours."""
         if not presented:
             return None
+        self._refresh()
         given = presented.encode("utf-8", "surrogateescape")
         found = None
         for token, g in self._tokens:

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,6 @@ from services.local.provider import LocalProvider
 from services.server.app import build_app
 from services.server.auth import (
     EXTRA_TOKENS_FILE,
-    Grant,
     TokenTable,
     add_token,
     check_grants,
@@ -197,7 +196,7 @@ def serve_main(argv: list[str]) -> int:
             print(minted)  # the only time it is shown (stdout: `export DAYTONA_API_KEY=$(sandbench serve ...)`)
             print(
                 f"sandbench serve: token for {args.add_token!r} acting for {owner!r} added to {tokens_file}; "
-                "restart sandbench serve to use it",
+                "a running sandbench serve takes it within a second",
                 file=sys.stderr,
             )
             return 0
@@ -220,16 +219,16 @@ def serve_main(argv: list[str]) -> int:
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    tokens: dict[str, str | Grant] = {**extra, token: cfg.identity}
+    table = TokenTable({**extra, token: cfg.identity}, extra_file=tokens_file, identity=cfg.identity)
     try:
-        return asyncio.run(_serve(cfg, tokens, args.host, args.port, _limits(args), args.reaper_interval))
+        return asyncio.run(_serve(cfg, table, args.host, args.port, _limits(args), args.reaper_interval))
     except KeyboardInterrupt:
         return 130
 
 
 async def _serve(
     cfg: Config,
-    tokens: Mapping[str, str | Grant],
+    tokens: TokenTable,
     host: str,
     port: int,
     limits: ServeLimits,
@@ -242,7 +241,7 @@ async def _serve(
     except SandbenchError as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code
-    app = build_app(provider, cfg, TokenTable(tokens), limits, reaper_interval=reaper_interval)
+    app = build_app(provider, cfg, tokens, limits, reaper_interval=reaper_interval)
     # aiohttp's keep-alive timer runs from the connection's start (and from each response) and is not reset by
     # incoming bytes: it bounds a slowloris-style trickle of request headers as well as an idle connection
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.header_timeout)

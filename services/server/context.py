@@ -54,6 +54,7 @@ class ServerState:
         self._services: dict[str, SandboxService] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._running: dict[str, int] = {}  # toolbox commands running, per identity
+        self._tokens_seen = tokens.version
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
         """Every `interval` seconds, the lifecycle reaper for every identity the server knows (not only those seen
@@ -87,6 +88,10 @@ class ServerState:
             self._running[identity] -= 1
 
     def service(self, identity: str) -> SandboxService:
+        if self._tokens_seen != self.tokens.version:  # serve-tokens was read again: mask its new tokens too
+            self._tokens_seen = self.tokens.version
+            for known in self._services.values():
+                known.redactor.add(*self.tokens.secrets())
         svc = self._services.get(identity)
         if svc is None:
             # others' sandboxes are never shown through the server: a token sees exactly its owner's

@@ -272,7 +272,7 @@ class InterpreterManager:
                 await self.forget_sandbox(sandbox_id)
         if sum(1 for c in self._contexts.values() if c.owner == owner) >= self.max_contexts:
             raise OverLimit(
-                f"too many interpreter contexts: {self.max_contexts} are open for this token, the limit; delete "
+                f"too many interpreter contexts: {self.max_contexts} are open for this owner, the limit; delete "
                 "one (or raise sandbench serve --interpreter-max-contexts)"
             )
 

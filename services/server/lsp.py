@@ -29,11 +29,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.errors import InvalidInput, ProviderError, SandbenchError
+from services.errors import InvalidInput, NotSupported, ProviderError, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.context import identity_of, json_body, service_of
-from services.server.lifecycle import NotSupported
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)
@@ -241,7 +240,7 @@ class LspManager:
         if old is not None:
             await self.stop(old)
         if self.count(owner) >= MAX_PER_IDENTITY:
-            raise _TooMany(f"too many language servers: {MAX_PER_IDENTITY} run for this token; stop one")
+            raise _TooMany(f"too many language servers: {MAX_PER_IDENTITY} run for this owner; stop one")
         entry = _Entry(sandbox_id, language, project, owner)
         self._entries[(sandbox_id, language)] = entry
         try:

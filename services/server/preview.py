@@ -149,7 +149,7 @@ class PreviewState:
         alive = sum(1 for s in self._signed.values() if s.identity == identity and s.expires > now)
         if alive >= self.limits.preview_max_signed:
             raise OverLimit(
-                f"too many signed preview URLs: {alive} are alive for this token, the limit; expire some (or "
+                f"too many signed preview URLs: {alive} are alive for this owner, the limit; expire some (or "
                 "raise sandbench serve --preview-max-signed)"
             )
         token = secrets.token_urlsafe(24)
@@ -176,7 +176,7 @@ class PreviewState:
         cap = self.limits.preview_max_connections
         if self._open[identity] >= cap:
             raise OverLimit(
-                f"too many preview connections: {cap} are open for this token, the limit; close some (or raise "
+                f"too many preview connections: {cap} are open for this owner, the limit; close some (or raise "
                 "sandbench serve --preview-max-connections)"
             )
         self._open[identity] += 1

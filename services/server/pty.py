@@ -70,7 +70,7 @@ class PtyManager(pty_sessions.PtyManager):
         if self.count(owner) < cap:
             return None
         return (
-            f"too many PTY sessions: {cap} are open for this token, the limit; kill one "
+            f"too many PTY sessions: {cap} are open for this owner, the limit; kill one "
             "(or raise sandbench serve --pty-max-sessions)"
         )
 

@@ -204,29 +204,17 @@ async def snapshot_sandbox(request: web.Request) -> web.Response:
 
 
 async def fork_sandbox(request: web.Request) -> web.Response:
-    """A copy of the sandbox's files in a new sandbox: a temporary snapshot, a create from it, the snapshot gone."""
+    """A new sandbox whose files are a checkpoint of this one taken now: the checkpoint service's fork (as `sandbench
+    fork`), so the fork is a node of the checkpoint tree (`sandbench checkpoints NEW` names its origin) and costs what
+    changed since the source's last checkpoint. Resources, labels, network and lifecycle settings are the source's;
+    so is its environment. The caller's own service does it: another owner's sandbox is not found, and the new one is
+    the caller's."""
     info = await find_sandbox(request)
     body = await json_body(request)
     name = body.get("name") or f"{info.name[:50]}-fork-{secrets.token_hex(3)}"
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
-    svc = service_of(request)
-    snap = f"fork-{secrets.token_hex(6)}"
-    await svc.snapshot(info.id, snap)
-    try:
-        spec = SandboxSpec(
-            name=name,
-            resources=info.resources,
-            labels=info.labels,
-            auto_stop_minutes=info.auto_stop_minutes,
-            network=info.network,
-            snapshot=snap,
-            auto_archive_minutes=info.auto_archive_minutes,
-            auto_delete_minutes=info.auto_delete_minutes,
-        )
-        new = await svc.create(spec)
-    finally:
-        await svc.delete_snapshot(snap)
+    new, _first = await service_of(request).checkpoints.fork(info.id, name)
     await _keep_env(request, new, state_of(request).env.get(info.id))
     return wire.json_response(dto(request, new))
 

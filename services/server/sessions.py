@@ -34,11 +34,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.errors import InvalidInput, SandbenchError
+from services.errors import InvalidInput, NotSupported, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.context import identity_of, json_body, service_of, state_of
-from services.server.lifecycle import NotSupported
 from services.server.limits import MiB, OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
@@ -120,7 +119,7 @@ class Command:
                 self._keep(which, data, cost)
             elif not self.cut:
                 self.cut = True
-                note = b"\n[sandbench serve: output dropped, this token's session log budget is full]\n"
+                note = b"\n[sandbench serve: output dropped, this owner's session log budget is full]\n"
                 self._keep(which, note, 0)
         if over:
             self.capped.add(which)
@@ -258,7 +257,7 @@ class SessionManager:
         cap = self.limits.session_max_sessions
         if self.count(owner) >= cap:
             raise OverLimit(
-                f"too many process sessions: {cap} are open for this token, the limit; delete one "
+                f"too many process sessions: {cap} are open for this owner, the limit; delete one "
                 "(or raise sandbench serve --session-max-sessions)"
             )
         s = Session(session_id, sandbox_id, owner)
@@ -282,7 +281,7 @@ class SessionManager:
         if not self._reserve(session.owner, cmd, len(command.encode("utf-8", "surrogateescape")) + CHUNK_COST):
             budget = self.limits.session_log_budget_bytes / MiB
             raise OverLimit(
-                f"this token's session logs are at their budget ({budget:g} MiB) with commands still running; "
+                f"this owner's session logs are at their budget ({budget:g} MiB) with commands still running; "
                 "wait for one to finish or delete a session (or raise sandbench serve --session-log-budget-mib)"
             )
         session.commands[cmd.id] = cmd
@@ -536,7 +535,7 @@ async def command_logs(request: web.Request) -> web.StreamResponse:
     # refused after the upgrade: the SDK raises a close's reason (with its code), but only a status for a non-101
     cap = mgr.limits.follow_max_streams
     if mgr.following.get(owner, 0) >= cap:
-        reason = f"too many log streams: {cap} are open for this token (sandbench serve --follow-max-streams)"
+        reason = f"too many log streams: {cap} are open for this owner (sandbench serve --follow-max-streams)"
         await ws.close(code=1011, message=reason.encode()[:123])
         return ws
     mgr.following[owner] = mgr.following.get(owner, 0) + 1

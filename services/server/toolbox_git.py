@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from services import paths
-from services.errors import InvalidInput, SandbenchError
+from services.errors import InvalidInput, SandbenchError, TooLarge
 from services.git import (
     AuthenticationFailed,
     ChangesInTheWay,
@@ -30,7 +30,8 @@ from services.git import (
 )
 from services.server import wire
 from services.server.context import json_body, service_of, sid
-from services.server.toolbox_process import output_line, run_command
+from services.server.limits import in_mib
+from services.server.toolbox_process import EXEC_MAX_OUTPUT, output_line, run_command
 
 _GIT_TIMEOUT = 600.0
 
@@ -86,6 +87,7 @@ def _git_service(request: web.Request, body: dict[str, Any], repo: str, **kw: An
         username=_opt_str(body, "username"),
         configured_token=False,
         remote_timeout=_GIT_TIMEOUT,
+        output_limit=EXEC_MAX_OUTPUT,  # a hook or a huge status must not grow the server without bound
         **kw,
     )
 
@@ -236,8 +238,17 @@ async def _git(
 ) -> bytes:
     argv = ["git", "-c", "core.quotePath=false", *args]
     result = await run_command(
-        request, sid(request), argv, cwd=repo, env={"GIT_TERMINAL_PROMPT": "0"}, stdin=stdin, timeout=120
+        request,
+        sid(request),
+        argv,
+        cwd=repo,
+        env={"GIT_TERMINAL_PROMPT": "0"},
+        stdin=stdin,
+        timeout=120,
+        keep_output=EXEC_MAX_OUTPUT + 1,  # a hook or a huge status must not grow the server without bound
     )
+    if len(result.stdout) > EXEC_MAX_OUTPUT:
+        raise TooLarge(f"git {args[0]} printed more than {in_mib(EXEC_MAX_OUTPUT)}: narrow the request")
     if result.exit_code != 0:
         msg = output_line(result.stderr or result.stdout)
         if "not a git repository" in msg:

@@ -314,6 +314,16 @@ def test_transfers_are_cut_by_count_and_bytes() -> None:
     assert all(sum(r) <= remote.BATCH_BYTES or len(r) == 1 for r in runs)
 
 
+def test_hash_requests_are_cut_by_the_bytes_of_their_paths_only() -> None:
+    # far more paths than a download takes at once, yet one request while their JSON fits in HASH_BATCH
+    short = [f"f{i}" for i in range(remote.FETCH_BATCH * 3)]
+    assert len(remote._chunks(short, remote._path_size, count=None, limit=remote.HASH_BATCH)) == 1
+    # a name that JSON escapes (\u00e9: six bytes for one character) counts as it travels
+    wide = ["é" * 1000] * 10
+    runs = remote._chunks(wide, remote._path_size, count=None, limit=remote.HASH_BATCH)
+    assert [len(r) for r in runs] == [6, 4]
+
+
 async def test_what_the_listing_does_not_hash_is_hashed_by_a_second_request(
     dservice: SandboxService, dbox: SandboxInfo
 ) -> None:

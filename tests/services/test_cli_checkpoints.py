@@ -29,10 +29,11 @@ def test_checkpoint_changes_restore_and_the_tree(sandbench_home: Path) -> None:
     ok("exec", "cbox", "--", "sh", "-c", "echo one > a.txt && echo keep > b.txt && printf '\\000x' > bin.dat")
     first = js("checkpoint", "cbox", "-m", "before the agent")
     assert set(first) == {
-        "id", "parent", "parent_sandbox", "time", "message", "who", "kind", "files", "bytes",
+        "id", "parent", "parent_sandbox", "time", "message", "who", "kind", "name", "files", "bytes",
         "files_added", "bytes_added", "files_hashed", "bytes_hashed",
     }  # fmt: skip
     assert (first["message"], first["kind"], first["files"], first["parent"]) == ("before the agent", "manual", 3, None)
+    assert first["name"] is None  # only a named snapshot has a name
     assert first["who"] == js("ls")[0]["owner"]  # the configured identity
 
     ok("exec", "cbox", "--", "sh", "-c", "echo two >> a.txt && rm b.txt && printf '\\000y' > bin.dat && echo n > n.txt")

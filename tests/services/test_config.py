@@ -162,6 +162,20 @@ def test_the_readme_table_is_the_codes() -> None:
     )
 
 
+def test_every_config_key_is_in_the_readme() -> None:
+    """Each key a config file may set has a row in README.md's key table (a new field without one fails here)."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| key | default | meaning |") : readme.index("### Environment")]
+    rows = set(re.findall(r"^\| `\[?([a-z_]+)\]?` \|", table, re.M))
+    keys = {
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.metadata.get("key", True)  # NOT_A_KEY fields (the file's own path) are no setting
+    }
+    assert keys - rows == set(), "add these keys to README.md's Configuration table"
+    assert rows - keys == set(), "README.md's Configuration table names keys the code does not have"
+
+
 # Variables the code reads that are no user's setting: the sandbox drivers' hand-over, fault injection for tests,
 # and what is passed through to a sandbox's tools.
 INTERNAL = {

@@ -323,3 +323,47 @@ def test_add_token_mints_once_private_and_refuses_duplicates() -> None:
         assert "fourth" not in elsewhere.read_text()
     finally:
         shutil.rmtree(home.parent, ignore_errors=True)
+
+
+async def test_a_running_serve_takes_new_tokens_and_drops_deleted_ones() -> None:
+    """`--add-token` while serve runs: the new token works within seconds, no restart; its line deleted, it stops
+    working; a file turned malformed refuses every extra token (fail closed) while the main one keeps working."""
+    home = make_home()
+    proc, port = start_serve(home)
+    api = f"http://127.0.0.1:{port}/api"
+    main = (home / "serve-token").read_text().strip()
+
+    async def works(token: str) -> bool:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{api}/sandbox", headers={"Authorization": f"Bearer {token}"}) as resp:
+                return resp.status == 200
+
+    async def settle(token: str, want: bool, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + 20
+        while await works(token) != want:
+            assert asyncio.get_running_loop().time() < deadline, what
+            await asyncio.sleep(0.2)
+
+    try:
+        assert not await works("x" * 43)
+        minted = add_token(home, AGENT)
+        assert minted.returncode == 0, minted.stderr
+        assert "restart" not in minted.stderr
+        agent = minted.stdout.strip()
+        await settle(agent, True, "the token minted while serve ran never worked")
+        path = home / "serve-tokens"
+        path.write_text("# agent revoked\n")
+        await settle(agent, False, "a deleted token line kept working")
+        again = add_token(home, "codex")
+        assert again.returncode == 0, again.stderr
+        codex = again.stdout.strip()
+        await settle(codex, True, "the second minted token never worked")
+        with path.open("a") as f:
+            f.write("broken line with four fields\n")
+        await settle(codex, False, "a malformed serve-tokens kept its tokens working")
+        assert await works(main)
+        log = (home.parent / "serve.log").read_text()
+        assert "line 3" in log and codex not in log and agent not in log
+    finally:
+        stop_serve(proc)
+        shutil.rmtree(home.parent, ignore_errors=True)

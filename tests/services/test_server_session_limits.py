@@ -218,7 +218,7 @@ async def test_log_follow_streams_are_capped_per_identity(sdk: Any) -> None:
     await wait_until(
         None, lambda: all("".join(got).startswith("ready") for got in seen), "two followers attached", timeout=10
     )
-    with pytest.raises(DaytonaError, match=r"too many log streams: 2 are open for this token.*--follow-max-streams"):
+    with pytest.raises(DaytonaError, match=r"too many log streams: 2 are open for this owner.*--follow-max-streams"):
         await p.get_session_command_logs_async("f", started.cmd_id, print, print)
     await p.delete_session("f")  # the command ends: both followers get their end
     await asyncio.wait_for(asyncio.gather(*follows), 10)
@@ -227,4 +227,32 @@ async def test_log_follow_streams_are_capped_per_identity(sdk: Any) -> None:
     out: list[str] = []
     await asyncio.wait_for(p.get_session_command_logs_async("g", done.cmd_id, out.append, out.append), 10)
     assert "".join(out) == "once more\n"
+    await sb.delete()
+
+
+async def test_git_output_is_bounded_a_noisy_hook_does_not_grow_the_server(sdk: Any, limited: Serve) -> None:
+    """A pre-commit hook printing 300 MiB (git sends a hook's output to stderr): the commit through the SDK still
+    works and the server holds at most its cap of it; a failing noisy hook is one clear error."""
+    from daytona import DaytonaError
+
+    sb = await make(sdk)
+    hook = "printf '#!/bin/sh\\nhead -c 300M /dev/zero | tr \"\\\\\\\\0\" x >&2\\nexit ${FAIL:-0}\\n'"
+    setup = (
+        "git init -q repo && cd repo && git config user.name a && git config user.email a@b && "
+        f"{hook} > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && echo 1 > f.txt"
+    )
+    assert (await sb.process.exec(setup)).exit_code == 0
+    await sb.git.add("repo", ["f.txt"])
+    commit = await sb.git.commit("repo", "noisy hook", "a", "a@b")
+    assert commit.sha
+    peak = vm_hwm_mib(limited.proc.pid)
+    assert peak < 200, f"server peak RSS {peak:.0f} MiB after a hook printed 300 MiB"
+    # the hook fails now: one line of its output, not 300 MiB of it
+    assert (await sb.process.exec("cd repo && sed -i 's/exit .*/exit 1/' .git/hooks/pre-commit")).exit_code == 0
+    assert (await sb.process.exec("cd repo && echo 2 > f.txt")).exit_code == 0
+    await sb.git.add("repo", ["f.txt"])
+    with pytest.raises(DaytonaError) as err:
+        await sb.git.commit("repo", "refused", "a", "a@b")
+    assert len(str(err.value)) < 2000
+    assert vm_hwm_mib(limited.proc.pid) < 200
     await sb.delete()

@@ -25,8 +25,8 @@ from services.sandbox_service import SandboxService
 from tests.conftest import shown, wait_until
 from tests.services.test_git import INIT, sh
 from tui.app import SandbenchApp
-from tui.footer import FittedFooter, entry_width, fit
 from tui.screens.workspace import WorkspaceScreen
+from widgets.footer import FittedFooter, entry_width, fit
 from widgets.pane_tabs import PaneTabs
 from widgets.terminal import TerminalPane, TerminalView
 

@@ -30,18 +30,18 @@ from textual.widgets.option_list import Option
 from services.checkpoint_diff import FileDiff, file_diff, restore_hunk, status_letter
 from services.checkpoints.changes import Change
 from services.checkpoints.store import Checkpoint
-from services.errors import SandbenchError
 from services.text import safe_text
-from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, undo_note
+from tui.screens.restore_flow import Restored, RestoreFollowUp, checkpoints_offered, count_of, undo_note
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
+from widgets.clock import app_now
 from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
+from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
-from widgets.messages import report, tell
+from widgets.messages import tell
 from widgets.row_tree import RowTree
 from widgets.sandbox_table import relative_time
 
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
 
 STACK_WIDTH = 100  # below this many columns the diff goes below the tree
-# What the footer keeps first when the width is short (tui/footer.py: per "pane", best first)
+# What the footer keeps first when the width is short (widgets/footer.py: per "pane", best first)
 PRIORITY.setdefault(
     "changes",
     (
@@ -249,8 +249,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         return self.query_one(DiffView)
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return app_now(self.app)
 
     def on_mount(self) -> None:
         self._layout_for(self.app.size.width)
@@ -357,9 +356,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if action == "restore_hunk":
             d = self.diff
             return bool(d is not None and d.raw and d.mtime is not None)
-        if action == "restart_terminals":
-            return self.offer_restart
-        return True
+        return super().check_action(action, parameters)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -454,10 +451,6 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             lambda r: f"rolled back to {since.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
         )
 
-    def on_restored(self, message: Restored) -> None:
-        self.after_restore(message.text)
-        self.load()
-
 
 def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
     """What the diff side shows for a folder: a note listing what changed beneath it."""
@@ -476,10 +469,7 @@ def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
 # -- opening ------------------------------------------------------------------------------------------------------
 def open_changes(workspace: WorkspaceScreen, since: str | None = None) -> None:
     """Show the Changes view over the workspace (`since`: a checkpoint id; None: the default)."""
-    try:
-        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
-    except SandbenchError as exc:
-        report(workspace, exc)
+    if not checkpoints_offered(workspace):
         return
     workspace.app.push_screen(
         ChangesScreen(workspace.service, workspace.info.id, workspace.info.name, workspace, since=since)

@@ -11,7 +11,7 @@ dialog, so a rejection keeps what was typed (`widgets.dialogs.SubmitsInPlace`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -26,15 +26,16 @@ from services.errors import SandbenchError
 from services.git_parse import DiffFile
 from services.models import SandboxInfo
 from services.text import safe_text
-from tui.footer import PRIORITY, FittedFooter
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
+from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
+from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
+from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
-from widgets.messages import report, tell
+from widgets.messages import tell
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -174,8 +175,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         return self.query_one(CheckpointTree)
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return app_now(self.app)
 
     def on_mount(self) -> None:
         self.load()
@@ -238,9 +238,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("changes", "mark", "diff", "restore", "fork") and not self.ckpts:
             return False
-        if action == "restart_terminals":
-            return self.offer_restart
-        return True
+        return super().check_action(action, parameters)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -306,10 +304,6 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             lambda r: f"restored to {c.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
         )
 
-    def on_restored(self, message: Restored) -> None:
-        self.after_restore(message.text)
-        self.load()
-
     def action_take(self) -> None:
         self.ask_checkpoint(self.load)
 
@@ -368,9 +362,6 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
 def open_checkpoints(workspace: WorkspaceScreen) -> None:
     """Show the checkpoint tree over the workspace."""
-    try:
-        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
-    except SandbenchError as exc:
-        report(workspace, exc)
+    if not checkpoints_offered(workspace):
         return
     workspace.app.push_screen(CheckpointsScreen(workspace.service, workspace.info.id, workspace.info.name, workspace))

@@ -12,10 +12,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from services.text import safe_text
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 
 
-class DoctorScreen(ModalScreen[None]):
+class DoctorScreen(OwnFooter, ModalScreen[None]):
     DEFAULT_CSS = """
     DoctorScreen { align: center middle; background: $background 60%; }
     DoctorScreen > VerticalScroll {

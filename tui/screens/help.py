@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from services.text import safe_text
 from tui.registry import Entry, help_groups, pane_of
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 
 collect_groups = help_groups  # the app's name for it
@@ -25,7 +26,7 @@ collect_groups = help_groups  # the app's name for it
 INTRO = "Keys of the focused pane first. Any key can be changed in the config file's [keymap] by its id."
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(OwnFooter, ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background 60%; }
     HelpScreen > VerticalScroll {

@@ -4,7 +4,8 @@ A screen over the workspace (shift+f4, palette "Processes") or the sandbox list 
 process tree and the ports every `REFRESH` seconds (a worker; readings stop while another screen is on top), sorted
 (F6 / s cycles CPU, memory, pid, age) and filtered as you type. `k` asks before sending TERM, and offers KILL when
 TERM did not end the process; the service refuses anything outside the sandbox. The ports table forwards a port to
-127.0.0.1 (`f`; sandboxes with network) and copies its URL (`c`). Everything from the sandbox is plain `Text`.
+127.0.0.1 (`f`; local sandboxes with network, Daytona ones through the port's preview link) and copies its URL
+(`c`). Everything from the sandbox is plain `Text`.
 
 `source` is the data seam: what gives the process list and the ports (default: the service). Snapshot tests pass
 fixed lists through it, since a live process list is never the same twice.
@@ -25,9 +26,9 @@ from services.errors import SandbenchError
 from services.models import SandboxInfo, SandboxState
 from services.processes import SORT_KEYS, PortInfo, ProcessInfo, matches, tree
 from services.sandbox_service import SandboxService
-from tui.footer import FittedFooter
 from tui.keymap import FOCUS_KEYS, PROCESS_KEYS, bindings
 from widgets.dialogs import ChoiceDialog, ConfirmDialog
+from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, report, tell
 from widgets.process_view import PortTable, ProcessTable
 from widgets.sandbox_table import safe_text
@@ -37,6 +38,11 @@ REFRESH = 1.5  # seconds between readings while shown
 # its whole connection table), more than the process list (bench/processes.py)
 PORTS_EVERY = 3
 SORT_NAMES = {"cpu": "CPU", "memory": "memory", "pid": "pid", "age": "age"}
+FORWARD_HINTS = {  # by `ProcessService.forward_via`
+    "tcp": "f on a port forwards it to localhost",
+    "preview": "f on a port forwards it to localhost through its preview link (HTTP and WebSockets only)",
+    None: "no network: ports are not forwarded",
+}
 
 
 class ProcessSource(Protocol):
@@ -87,6 +93,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.service = service
         self.info = info
         self.source: ProcessSource = source if source is not None else service
+        self._forward_via = service.process_service.forward_via(info)
         self.refresh_every = refresh_every
         self.sort = "cpu"
         self.procs: list[ProcessInfo] = []
@@ -100,7 +107,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         yield FilterInput(placeholder="filter: type words of the command, user, state or pid (/)", id="ps-filter")
         yield ProcessTable(id="ps-table")
         yield Static(id="ports-title")
-        yield PortTable(can_forward=self.info.network, id="ports-table")
+        yield PortTable(can_forward=self._forward_via is not None, id="ports-table")
         yield Static(id="ps-forward")
         yield FittedFooter()
 
@@ -167,7 +174,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.query_one("#ports-title", Static).update(Text(label))
         forwards = self.service.port_forwards(self.info.id)
         line = "  ".join(f"{f.port} → {f.url}" for f in forwards)
-        hint = "f on a port forwards it to localhost" if self.info.network else "no network: ports are not forwarded"
+        hint = FORWARD_HINTS[self._forward_via]
         self.query_one("#ps-forward", Static).update(Text(f"forwarded: {line}" if line else hint))
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -1,6 +1,7 @@
 """Restoring from a screen over a workspace: the one confirm-then-restore flow, the follow-up after a restore (running
-programs see the files change; `T` offers to restart the workspace's terminals), and the "take a checkpoint" dialog
-— shared by the Changes view (tui/screens/changes.py) and the checkpoint tree (tui/screens/checkpoints.py).
+programs see the files change; `T` offers to restart the workspace's terminals), the "take a checkpoint" dialog,
+and whether a workspace's provider keeps checkpoints at all (`checkpoints_offered`) — shared by the Changes view
+(tui/screens/changes.py) and the checkpoint tree (tui/screens/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -12,12 +13,23 @@ from textual.message import Message
 
 from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
+from services.errors import SandbenchError
 from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
-from widgets.messages import ReportWorkerErrors, tell
+from widgets.messages import ReportWorkerErrors, report, tell
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
+
+
+def checkpoints_offered(workspace: WorkspaceScreen) -> bool:
+    """Whether the workspace's provider keeps checkpoints; when not, the refusal is reported in one line."""
+    try:
+        _ = workspace.service.checkpoints.store
+    except SandbenchError as exc:
+        report(workspace, exc)
+        return False
+    return True
 
 
 def count_of(n: int, what: str) -> str:
@@ -37,12 +49,24 @@ class Restored(Message):
 
 
 class RestoreFollowUp(ReportWorkerErrors):
-    """For a screen over a workspace that restores files: after a restore, say that running programs see the files
-    change under them, and offer `T` (`restart_terminals`) to restart the workspace's terminals — asking first,
-    naming what runs in them."""
+    """For a screen over a workspace that restores files (and reloads with `load()`): after a restore, say that
+    running programs see the files change under them, reload, and offer `T` (`restart_terminals`) to restart the
+    workspace's terminals — asking first, naming what runs in them."""
 
     workspace: WorkspaceScreen | None
     offer_restart = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`T` (`restart_terminals`) is offered only after a restore; the screen's own rules come first."""
+        if action == "restart_terminals":
+            return self.offer_restart
+        return True
+
+    def on_restored(self, message: Restored) -> None:
+        """Say what the restore did, then show the restored state (the screen's `load`)."""
+        screen: Any = self
+        self.after_restore(message.text)
+        screen.load()
 
     def after_restore(self, text: str) -> None:
         screen: Any = self

@@ -57,6 +57,7 @@ from tui.messages import (
     SnapshotsListed,
     WorkInFlight,
 )
+from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, describe, tell
 from widgets.sandbox_table import SandboxTable, safe_text
 from widgets.status_bar import StatusBar
@@ -187,7 +188,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self._run_doctor_at_mount = False
             self.run_doctor()
         if not self.query(Footer):
-            await self.mount(Footer())
+            await self.mount(FittedFooter())
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
 
     def on_unmount(self) -> None:
@@ -492,30 +493,25 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_stop(self) -> None:
         info = self._mine("stop")
-        if info is None:
-            return
-
-        def stop() -> None:
-            self._lifecycle(info, "stop", lambda: self.service.stop(info.id), SandboxState.STOPPING)
-
-        if self.workspaces is None:
-            stop()
-            return
-        # a live workspace's terminals end with the sandbox: say so and ask first (nothing to ask otherwise)
-        self.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
+        if info is not None:
+            self._ending(info, "stop", "Stop sandbox", lambda: self.service.stop(info.id))
 
     def action_archive(self) -> None:
         info = self._mine("archive")
-        if info is None:
-            return
+        if info is not None:
+            self._ending(info, "archive", "Archive sandbox", lambda: self.service.archive(info.id))
 
-        def archive() -> None:
-            self._lifecycle(info, "archive", lambda: self.service.archive(info.id), SandboxState.STOPPING)
+    def _ending(self, info: SandboxInfo, verb: str, title: str, call: Callable[[], object]) -> None:
+        """Stop-like lifecycle `verb` (`call`): a live workspace's terminals end with the sandbox, so say so and ask
+        first (`confirm_end` asks nothing when there is none)."""
+
+        def run() -> None:
+            self._lifecycle(info, verb, call, SandboxState.STOPPING)
 
         if self.workspaces is None:
-            archive()
+            run()
             return
-        self.workspaces.confirm_end(info, then=archive, verb="archive", title="Archive sandbox")
+        self.workspaces.confirm_end(info, then=run, verb=verb, title=title)
 
     def action_delete(self) -> None:
         info = self._mine("delete")
@@ -555,7 +551,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if info is None:
             return
 
-        from widgets.dialogs import InputDialog
+        from widgets.dialogs import snapshot_name_dialog
 
         async def take(name: str) -> None:
             # from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -567,15 +563,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 self.post_message(WorkInFlight(key, None))
             self.post_message(Note(f"snapshot {snap} of {info.name} saved"))
 
-        self.app.push_screen(
-            InputDialog(
-                "Snapshot",
-                f"Name for a snapshot of “{safe_text(info.name)}”:",
-                value=f"{info.name}-snap",
-                validate=lambda v: None if v.strip() else "a snapshot needs a name",
-                submit=take,
-            )
-        )
+        self.app.push_screen(snapshot_name_dialog(info.name, submit=take))
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:

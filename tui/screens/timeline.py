@@ -43,6 +43,7 @@ from services.timeline import (
     output_text,
 )
 from tui.keymap import FOCUS_KEYS
+from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView
 from widgets.keys import Key, bindings
@@ -154,8 +155,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _app_now(self) -> float:
         """The app's clock (fixed in snapshot tests), for "today or earlier" in the time column."""
-        clock = getattr(self.app, "clock", None)
-        return clock().timestamp() if callable(clock) else time.time()
+        return app_now(self.app).timestamp()
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="timeline-title")

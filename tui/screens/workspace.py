@@ -44,13 +44,14 @@ from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from services.terminal import foreground_program
 from services.watch import WatchHub
-from tui.footer import FittedFooter
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
+from tui.screens.pane_frame import TITLES, Ending, PaneFrame
 from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
+from widgets.footer import FittedFooter
 from widgets.git.panel import GitPanel
 from widgets.messages import tell
 from widgets.pane_tabs import PaneTabs
@@ -64,80 +65,6 @@ NARROW = 120  # below this many columns the git panel becomes a tab beside the e
 TABS_WIDTH = 100  # below this many columns, or
 TABS_HEIGHT = 30  # this many rows, one pane at a time: tiled, the terminal would get a handful of rows
 PANES = ("explorer", "editor", "terminal", "git")
-TITLES = {"explorer": "Explorer", "editor": "Editor", "terminal": "Terminal", "git": "Git"}
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"
-
-
-@dataclasses.dataclass(frozen=True)
-class Ending:
-    """What ending a workspace ends, for the dialog that asks first."""
-
-    terminals: int
-    running: tuple[str, ...]  # the foreground program of each terminal that runs one (sandbox text)
-    unsaved: tuple[str, ...]  # unsaved buffers' paths (sandbox text)
-
-    def text(self) -> str:
-        parts: list[str] = []
-        if self.terminals:
-            part = f"ends {_count(self.terminals, 'terminal')}"
-            if self.running:
-                names = ", ".join(safe_text(p) for p in self.running[:3])
-                part += f" ({len(self.running)} running {names})"
-            parts.append(part)
-        if self.unsaved:
-            names = ", ".join(safe_text(u) for u in self.unsaved[:3]) + (", …" if len(self.unsaved) > 3 else "")
-            parts.append(f"discards {_count(len(self.unsaved), 'unsaved buffer')} ({names})")
-        return ", ".join(parts) or "no terminal is open and nothing is unsaved"
-
-
-class PaneFrame(Vertical):
-    """The box around one pane: its border title, size, collapse (class `-collapsed`) and maximise."""
-
-    ALLOW_MAXIMIZE = True
-
-    def __init__(self, pane: str, child: Widget) -> None:
-        super().__init__(child, id=f"pane-{pane}", classes="pane-frame")
-        self.pane = pane
-        self.border_title = TITLES[pane]
-
-    def on_resize(self) -> None:
-        self.show_size()
-
-    def on_descendant_focus(self) -> None:
-        self.show_size()
-
-    def on_descendant_blur(self) -> None:
-        self.call_after_refresh(self.show_size)  # focus may be moving within the pane
-
-    def on_focus(self) -> None:
-        self.show_size()
-
-    def content_cells(self) -> tuple[int, int]:
-        """The size the pane's content has: a terminal's is its active shell's (what `stty size` says there)."""
-        view = getattr(self.children[0] if self.children else None, "active_view", None)
-        size = view.size if isinstance(view, Widget) else self.content_size
-        return size.width, size.height
-
-    def show_size(self) -> None:
-        """The focused pane says its size at the bottom right of its frame; the others say nothing."""
-        if not self.is_attached:
-            return
-        focused = self.has_focus or self.has_focus_within
-        cols, rows = self.content_cells()
-        self.border_subtitle = f"{cols}x{rows}" if focused and cols > 0 and rows > 0 else ""
-
-    def hold_focus(self) -> None:
-        """Take focus for a pane with nothing focusable in it yet (an editor with no file open), so focus keys
-        still land somewhere visible. Focusable only while focused: the frames are not tab stops."""
-        self.can_focus = True
-        self.focus()
-
-    def on_blur(self) -> None:
-        self.can_focus = False
-        self.call_after_refresh(self.show_size)
 
 
 # WorkspaceActions (a Screen): find file, run file, snapshot, stop, doctor — tui/workspace_actions.py
@@ -589,11 +516,12 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self.query_one(StatusBar).branch = message.branch
 
     def on_git_panel_status_changed(self, message: Any) -> None:
-        """`GitPanel.StatusChanged(status)`: the branch goes to the status bar, the markers to the explorer."""
+        """`GitPanel.StatusChanged(status)`: the branch goes to the status bar, the markers and ignored paths to
+        the explorer."""
         self.query_one(StatusBar).branch = getattr(message, "branch", None)
         set_markers = getattr(self.pane_widget("explorer"), "set_git_status", None)
         if callable(set_markers):
-            set_markers(getattr(message, "markers", {}))
+            set_markers(getattr(message, "markers", {}), ignored=getattr(message, "ignored", frozenset()))
 
     def on_editor_tabs_saved(self, message: Any) -> None:
         """`EditorTabs.Saved(path)`: the git panel refreshes (it skips this when its watcher reports the write)."""

@@ -20,6 +20,7 @@ from textual.widgets import Static
 from services.git_parse import DiffFile, encode, parse_diff
 from services.text import safe_text
 from widgets.diff_view import DiffView
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 
 
@@ -36,7 +37,7 @@ def disk_diff(path: str, disk_text: str, editor_text: str) -> list[DiffFile]:
     return [replace(f, old_path=path, new_path=path) for f in files]
 
 
-class DiskDiffScreen(ModalScreen[None]):
+class DiskDiffScreen(OwnFooter, ModalScreen[None]):
     """A read-only diff (disk → editor) over the editor; escape goes back to the conflict question."""
 
     BINDINGS = bindings(

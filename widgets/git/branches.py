@@ -20,12 +20,13 @@ from services.git_errors import BranchNotMerged
 from services.git_parse import Branch
 from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.footer import OwnFooter
 from widgets.git.status_list import plain
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report, tell
 
 
-class BranchScreen(ReportWorkerErrors, ModalScreen[None]):
+class BranchScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     """Branches: enter switches, `n` creates (and switches), `D` deletes (confirmed)."""
 
     DEFAULT_CSS = """

@@ -29,6 +29,7 @@ from services.git_conflicts import Choice, Chunk, ConflictHunk, hunks, parse_con
 from services.git_parse import decode, encode
 from services.text import content, safe_text
 from widgets.dialogs import ConfirmDialog
+from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report, tell
 
@@ -48,7 +49,7 @@ async def markers_left(git: GitService, path: str) -> int:
     return len(hunks(parse_conflicts(decode(data.data))))
 
 
-class ConflictScreen(ReportWorkerErrors, ModalScreen[None]):
+class ConflictScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     DEFAULT_CSS = """
     ConflictScreen { background: $background 70%; }
     ConflictScreen > Vertical { border: round $accent; background: $surface; }

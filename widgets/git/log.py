@@ -16,6 +16,7 @@ from services.errors import SandbenchError
 from services.git import GitService
 from services.git_parse import Commit
 from widgets.diff_view import DiffView
+from widgets.footer import OwnFooter
 from widgets.git.status_list import plain
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report
@@ -33,7 +34,7 @@ def commit_line(c: Commit) -> Text:
     return t
 
 
-class CommitScreen(ReportWorkerErrors, ModalScreen[None]):
+class CommitScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     """One commit: its message and its diff."""
 
     DEFAULT_CSS = """
@@ -79,7 +80,7 @@ class CommitScreen(ReportWorkerErrors, ModalScreen[None]):
         self.dismiss(None)
 
 
-class LogScreen(ReportWorkerErrors, ModalScreen[None]):
+class LogScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     """The commit log, loaded a page at a time as the cursor nears the end; enter shows a commit."""
 
     PAGE = 100

@@ -19,12 +19,13 @@ from services.git import GitService
 from services.git_parse import Stash
 from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.footer import OwnFooter
 from widgets.git.status_list import plain
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, report, tell
 
 
-class StashScreen(ReportWorkerErrors, ModalScreen[None]):
+class StashScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     """The stash list: enter (or space) applies the selected stash, `p` pops it, `d` drops it (confirmed), `n`
     stashes the current changes (untracked too), with an optional message."""
 

@@ -80,7 +80,10 @@ def image_snapshot_refused(c: Ctx) -> None:
     assert "\n" not in msg, msg
 
 
-@check("sandbox.fork", notes={"sandbox.fork": "a copy of the workspace; labels and env carried over"})
+FORK_NOTE = 'a fork in the checkpoint tree (see "Snapshots"); labels, env and settings carried over'
+
+
+@check("sandbox.fork", notes={"sandbox.fork": FORK_NOTE})
 def fork(c: Ctx) -> None:
     sb = c.make(labels={"team": "f"}, env_vars={"FOO": "bar"})
     c.do(sb.fs.upload_file(b"forked", "f.txt"))

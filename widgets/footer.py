@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
@@ -32,6 +32,7 @@ from textual.widgets._footer import FooterKey
 if TYPE_CHECKING:
     from textual import events
     from textual.dom import DOMNode
+    from textual.screen import Screen
 
 # Per pane (`WorkspaceScreen.focused_pane`; None elsewhere), the binding ids most worth their room, best first.
 # The help (f1) and the palette list every key, so the footer only needs the ones used all the time; help stays
@@ -196,3 +197,14 @@ class FittedFooter(Footer):
             self._width = event.size.width
             if self._bindings_ready:
                 self.call_after_refresh(self.recompose)
+
+
+class OwnFooter:
+    """A mixin for modal screens: the screen shows its own keys in a `FittedFooter` at the bottom, instead of the
+    dimmed footer of the screen beneath it, whose keys do not work while the modal is up (`n New` under a dialog).
+    Mounted after the subclass's compose (Textual runs each class's `on_mount` in the MRO), so no compose repeats it."""
+
+    def on_mount(self) -> None:
+        screen = cast("Screen[object]", self)
+        if not screen.query(FittedFooter):
+            screen.mount(FittedFooter())
