@@ -14,7 +14,9 @@ possibly as root — and every path it is given names something the sandbox cont
   have side effects on open), opening with `O_NONBLOCK` so even a FIFO swapped in after the check cannot hang us.
 - **Atomic writes** (temp file in the same directory, fsync, rename over the old name): the sandbox never sees a
   half-written file, a failed write leaves the old content, and nothing is ever written *through* an existing inode
-  (so a planted hard link cannot redirect a write).
+  (so a planted hard link cannot redirect a write). Many at once (`commit_many`, a restore's): every temp fsynced
+  (concurrently, so the filesystem commits its journal once for them), then each renamed, then each folder fsynced
+  once: each file still on disk before its name points at it, for far fewer flushes.
 - **Temp files left by a killed write** (`sweep_temps`). Every atomic write (`open_write`'s `AtomicWrite`, which
   `write` uses too) records its temp's name — before creating it — and then its inode in a journal folder outside
   the workspace, one entry per write, `flock`ed until `commit()` or `abort()` removes it. An entry nobody holds
