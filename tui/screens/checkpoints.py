@@ -29,7 +29,7 @@ from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
 from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
-from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
+from widgets.checkpoint_tree import HEADER, SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.footer import PRIORITY, FittedFooter
@@ -147,6 +147,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     DEFAULT_CSS = """
     CheckpointsScreen #ck-title { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
     CheckpointsScreen #ck-empty { padding: 1 1; height: auto; color: $text-muted; }
+    CheckpointsScreen #ck-header { height: 1; color: $text-muted; }
     CheckpointsScreen #ck-detail { height: auto; max-height: 4; padding: 0 1; background: $panel; }
     """
 
@@ -165,6 +166,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Checkpoints · {safe_text(self.sandbox_name)}"), id="ck-title")
         yield Static(Text("loading…"), id="ck-empty")
+        yield Static(Text(HEADER, style="bold"), id="ck-header")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
         yield FittedFooter(pane=lambda: "checkpoints")
@@ -207,6 +209,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         empty.update(Text("This sandbox has no checkpoint yet: press c to take one."))
         empty.display = not self.ckpts
         tree.display = bool(self.ckpts)
+        self.query_one("#ck-header", Static).display = bool(self.ckpts)
         self.query_one("#ck-title", Static).update(
             Text(f"Checkpoints · {safe_text(self.sandbox_name)} · {count_of(len(self.ckpts), 'checkpoint')}")
         )
@@ -224,7 +227,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             detail.update("")
             return
         c = row.ckpt
-        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  ")
+        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  {added_text(c)} new  ")
         text.append(safe_text(c.message) or "(no message)")
         if self.ck_tree.marked:
             text.append(f"\nmarked: {self.ck_tree.marked[:SHORT]} — d diffs it against the selected", style="magenta")
