@@ -28,7 +28,7 @@ from services.models import SandboxInfo
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
+from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, open_dialog
 from widgets.checkpoint_tree import HEADER, SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
@@ -331,7 +331,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             if isinstance(answer, str) and made:
                 self.post_message(Forked(*made[-1]))
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             InputDialog(
                 "Fork",
                 f"Name of the new sandbox, made from checkpoint {c.id[:SHORT]}:",
@@ -350,7 +351,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             if yes:
                 self._open(info)
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ConfirmDialog(
                 "Forked",
                 f"{safe_text(info.name)} is made from checkpoint {(message.ckpt.parent or '')[:SHORT]}. "

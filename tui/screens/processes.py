@@ -27,6 +27,7 @@ from services.models import SandboxInfo, SandboxState
 from services.processes import SORT_KEYS, PortInfo, ProcessInfo, matches, tree
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, PROCESS_KEYS, bindings
+from tui.screens.restore_flow import open_dialog
 from widgets.dialogs import ChoiceDialog, ConfirmDialog
 from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, report, tell
@@ -214,7 +215,8 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             if yes:
                 self._kill(proc, "TERM")
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ConfirmDialog(
                 "End process",
                 f"Send TERM to process {proc.pid} ({proc.command[:200]})?",
@@ -243,7 +245,8 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             if choice == "kill":
                 self._kill(proc, "KILL")
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ChoiceDialog(
                 "Still running",
                 f"Process {proc.pid} did not end after TERM. Send KILL (it cannot be caught)?",

@@ -400,6 +400,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             "A checkpoint of the current state is taken first, so this can be undone (u). Running programs keep "
             "running and see their files change."
         )
+        self.app.clear_notifications()  # no toast over the dialog's buttons (restore_flow.open_dialog)
         ok = await self.app.push_screen_wait(ConfirmDialog("Restore?", message, confirm="Restore", danger=True))
         if not ok:
             return
