@@ -70,6 +70,11 @@ class FilterInput(Input):
             self.screen.set_focus(self.screen.query_one(ProcessTable))
 
 
+def _pid(proc: ProcessInfo) -> str:
+    """The pid as the sandbox sees it, with the host's when they differ (the confirmation names both)."""
+    return str(proc.shown_pid) if proc.host_pid is None else f"{proc.shown_pid} (host pid {proc.host_pid})"
+
+
 class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     BINDINGS = bindings(PROCESS_KEYS + FOCUS_KEYS)
     HELP_TITLE = "Processes"
@@ -219,7 +224,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             self,
             ConfirmDialog(
                 "End process",
-                f"Send TERM to process {proc.pid} ({proc.command[:200]})?",
+                f"Send TERM to process {_pid(proc)} ({proc.command[:200]})?",
                 confirm="Send TERM",
                 danger=True,
             ),
@@ -235,10 +240,10 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             return
         self.reload()
         if result.ended:
-            tell(self, f"process {proc.pid} ended ({result.signal})", timeout=3)
+            tell(self, f"process {proc.shown_pid} ended ({result.signal})", timeout=3)
             return
         if signal == "KILL":
-            tell(self, f"process {proc.pid} is still there after KILL (it may be exiting)", severity="warning")
+            tell(self, f"process {proc.shown_pid} is still there after KILL (it may be exiting)", severity="warning")
             return
 
         def again(choice: object) -> None:
@@ -249,7 +254,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             self,
             ChoiceDialog(
                 "Still running",
-                f"Process {proc.pid} did not end after TERM. Send KILL (it cannot be caught)?",
+                f"Process {_pid(proc)} did not end after TERM. Send KILL (it cannot be caught)?",
                 [("kill", "Send KILL")],
             ),
             again,
