@@ -95,7 +95,7 @@ def print_tree(ckpts: list[Checkpoint], head: str | None, names: dict[str, str])
     parent, a branch left by a restore indented; each line starts with what the checkpoint added to the store."""
     from widgets.checkpoint_tree import ADDED_CELLS, LEGEND, added_text, checkpoint_rows
 
-    print(f"{'+files size':>{ADDED_CELLS}}  checkpoint (newest first, child above its parent) · {LEGEND}")
+    print(f"{'+files size':>{ADDED_CELLS}}  newest first, child above parent · {LEGEND}")
     for row in checkpoint_rows(ckpts, head, names):
         c = row.ckpt
         added = added_text(c)  # as the app says it

@@ -4,14 +4,15 @@ workspace is at) marked `●`, a fork's first checkpoint saying which sandbox an
 The layout is `git log --graph`'s idea without the lines: walking from the oldest, a checkpoint's newest child
 continues its line at the same indent and older children (a line left by a restore) are indented one step, then
 the whole walk is shown newest first: a child above its parent, as `git log --graph` reads (`sandbench checkpoints`
-prints the same rows, `tree_lines`). Each row: what it added to the store (`+files size`, a fixed column at the left
-that is never cut), its age, then the tree — indent, mark, id, kind — then its message and who, which take the room
-left and are cut first. `HEADER` names the columns. Messages and names are sandbox text: made visible, never markup.
+prints the same rows, `checkpoint_rows`). Each row: what it added to the store (`+files size`, a column at the left
+that is never cut), its age, then the tree — indent, mark, id, kind — then its message and (from 100 columns) who,
+which take the room left; the message is what is cut. `header()` names the columns; each column is as wide as the
+rows need, so at 80 columns the room goes to the message. Messages and names are sandbox text: never markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,8 +32,7 @@ MESSAGE_CELLS = 32  # a message's cells at most (the room left may be less)
 ADDED_CELLS = 13  # "+123456 999.9M": the files and bytes a checkpoint added to the store
 AGE_CELLS = 8
 KIND_CELLS = 14  # "before-restore"
-TREE_MIN = 2 + SHORT + 2 + KIND_CELLS  # mark, id, kind: kept whole, however deep the indent
-HEADER = f"{'+files size':>{ADDED_CELLS}}  {'age':>{AGE_CELLS}}  checkpoint (newest first, child above its parent)"
+WHO_MIN_WIDTH = 100  # narrower, who is left to the detail line under the tree: the message needs the room
 LEGEND = "+files size: what each checkpoint added to the store (unchanged files cost nothing)"
 KIND_STYLE = {
     "manual": Style(color="bright_white", bold=True),
@@ -106,6 +106,8 @@ class CheckpointTree(RowTree[CheckpointRow]):
         super().__init__(id=id, classes=classes)
         self.clock = clock
         self.marked: str | None = None
+        self.added_cells = ADDED_CELLS
+        self.kind_cells = KIND_CELLS
 
     def row_key(self, row: CheckpointRow) -> Hashable:
         return row.ckpt.id
@@ -113,6 +115,20 @@ class CheckpointTree(RowTree[CheckpointRow]):
     def set_marked(self, ckpt_id: str | None) -> None:
         self.marked = ckpt_id
         self.refresh_rows()
+
+    def set_rows(self, rows: Sequence[CheckpointRow]) -> None:
+        # the columns are as wide as these rows need: at 80 columns every cell saved goes to the message
+        self.added_cells = max((len(added_text(r.ckpt)) for r in rows), default=0)
+        self.added_cells = max(self.added_cells, len("added"))
+        self.kind_cells = max((len(r.ckpt.kind) for r in rows), default=KIND_CELLS)
+        super().set_rows(rows)
+
+    def header(self) -> str:
+        """The column names over the rows, and what `+files size` means."""
+        return (
+            f"{'added':>{self.added_cells}}  {'age':>{AGE_CELLS}}  child above parent · "
+            "added = +files size new to the store"
+        )
 
     def row_width(self, row: CheckpointRow) -> int:
         # the rows fit the width (`row_text` cuts the message first): no horizontal scroll
@@ -123,12 +139,13 @@ class CheckpointTree(RowTree[CheckpointRow]):
 
     def row_text(self, row: CheckpointRow) -> Text:
         c = row.ckpt
-        width = max(self.scrollable_content_region.width, ADDED_CELLS + AGE_CELLS + 4 + TREE_MIN)
-        text = Text(f"{added_text(c):>{ADDED_CELLS}}", style="grey62")
+        tree_min = 2 + SHORT + 2 + self.kind_cells  # mark, id, kind: kept whole, however deep the indent
+        width = max(self.scrollable_content_region.width, self.added_cells + AGE_CELLS + 4 + tree_min)
+        text = Text(f"{added_text(c):>{self.added_cells}}", style="grey62")
         age = relative_time(datetime.fromtimestamp(c.created_at, UTC), self.clock())
         text.append(f"  {age:>{AGE_CELLS}}  ", style="grey62")
         # a deep branch is indented as far as the room allows: the id and kind are never pushed off the row
-        room = width - text.cell_len - TREE_MIN
+        room = width - text.cell_len - tree_min
         text.append("  " * min(row.depth, max(0, room // 2)))
         if c.id == self.marked:
             text.append("◆ ", style=Style(color="bright_magenta", bold=True))
@@ -137,13 +154,14 @@ class CheckpointTree(RowTree[CheckpointRow]):
         else:
             text.append("○ ", style="grey62")
         text.append(c.id[:SHORT], style=Style(color="yellow"))
-        text.append(f"  {c.kind:<{KIND_CELLS}}", style=KIND_STYLE.get(c.kind, Style()))
+        text.append(f"  {c.kind:<{self.kind_cells}}", style=KIND_STYLE.get(c.kind, Style()))
         tail = Text()
         if row.head:
             tail.append("  HEAD", style=Style(color="bright_green", bold=True))
         if row.origin:
             tail.append(f"  ⑂ from {safe_text(row.origin)}", style="cyan")
-        tail.append(f"  {safe_text(c.who)}", style="grey62")
+        if width >= WHO_MIN_WIDTH:
+            tail.append(f"  {safe_text(c.who)}", style="grey62")
         # the message takes what is left, and is what is cut (the detail line under the tree shows it whole)
         left = width - 1 - text.cell_len - tail.cell_len - 2
         message = safe_text(c.message) or "—"

@@ -61,4 +61,4 @@ async def test_rows_keep_their_counts_sizes_and_ids_at_80_columns(
             assert r.ckpt.id in line, line  # the whole id, as the CLI and messages say it
             assert "…" in line  # the long message is what was cut
         header = str(screen.query_one("#ck-header", Static).render())
-        assert "+files size" in header
+        assert "added" in header and "+files size" in header

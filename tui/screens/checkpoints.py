@@ -29,7 +29,7 @@ from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
 from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, open_dialog
-from widgets.checkpoint_tree import HEADER, SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
+from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.footer import PRIORITY, FittedFooter
@@ -166,7 +166,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Checkpoints · {safe_text(self.sandbox_name)}"), id="ck-title")
         yield Static(Text("loading…"), id="ck-empty")
-        yield Static(Text(HEADER, style="bold"), id="ck-header")
+        yield Static("", id="ck-header")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
         yield FittedFooter(pane=lambda: "checkpoints")
@@ -205,6 +205,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if tree.marked is not None and tree.marked not in {c.id for c in self.ckpts}:
             tree.marked = None
         tree.set_rows(checkpoint_rows(self.ckpts, self.head, message.names))
+        self.query_one("#ck-header", Static).update(Text(tree.header(), style="bold"))
         empty = self.query_one("#ck-empty", Static)
         empty.update(Text("This sandbox has no checkpoint yet: press c to take one."))
         empty.display = not self.ckpts
