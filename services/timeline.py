@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from services.audit import rotated_path
+from services.errors import SandbenchError
 from services.git_parse import DiffFile, Hunk
 from services.text import safe_text
 
@@ -176,6 +177,48 @@ def entry_of(raw: dict[str, Any], key: int, sandbox_id: str) -> Entry | None:
     )
 
 
+def _error_titles() -> dict[str, str]:
+    titles: dict[str, str] = {}
+    todo: list[type[SandbenchError]] = [SandbenchError]
+    while todo:
+        cls = todo.pop()
+        titles[cls.__name__] = cls.title
+        todo += cls.__subclasses__()
+    return titles
+
+
+def error_title(outcome: str) -> str:
+    """What a failed entry's outcome says to a person: the error's title ("Already exists"), not its class name.
+    The audit log keeps only the class (services/sandbox_core.py `outcome`: a message may hold host detail)."""
+    name = outcome.removeprefix("error:")
+    if name in ("", "error"):
+        return "Failed"
+    return _error_titles().get(name, "Failed")
+
+
+GIT_PLUMBING_FLAGS = {"--no-pager", "--no-optional-locks", "--literal-pathspecs"}
+
+
+def git_summary(argv: Sequence[str]) -> tuple[str, ...]:
+    """A git command as the user asked for it: `git` and its subcommand with its arguments, without the global
+    options the app puts before the subcommand for itself (`--no-pager`, `-c color.ui=false`, …: services/git.py),
+    which would push what was done off the row. The full command line stays in the entry's `argv`."""
+    if not argv:
+        return ()
+    out, i = [argv[0]], 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in GIT_PLUMBING_FLAGS:
+            i += 1
+        elif arg == "-c" and i + 1 < len(argv):
+            i += 2
+        elif (arg.startswith("-c") and len(arg) > 2) or arg.startswith("--config-env="):
+            i += 1
+        else:
+            break
+    return (*out, *argv[i:])
+
+
 def _what(
     op: str,
     kind: Kind,
@@ -187,7 +230,8 @@ def _what(
 ) -> str:
     if kind in ("exec", "git"):
         # argv is already printable (safe_text); shlex.join quotes what a shell would split, for display only
-        command = shlex.join(argv) if argv else (program or "?")
+        shown = git_summary(argv) if kind == "git" else argv
+        command = shlex.join(shown) if shown else (program or "?")
         return f"{command}  (in {path})" if path else command
     if kind == "file":
         if op == "move":

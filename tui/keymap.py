@@ -90,7 +90,8 @@ LIST_KEYS: tuple[Key, ...] = (
         "t",
         "timeline",
         "Timeline",
-        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        "What was done to the selected sandbox through sandbench — commands, file edits, git, checkpoints; by you, the "
+        "CLI or an agent — live; what each command changed (not what is typed in a terminal)",
         show=False,  # the footer is full at 80 columns; the help screen and the palette list it
     ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
@@ -352,7 +353,8 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "shift+f12",  # f12 is the editor's "save all"
         "timeline",
         "Timeline",
-        "Everything done in this sandbox — by you, the CLI or an agent — live; what each command changed; restore",
+        "What was done to this sandbox through sandbench — commands, file edits, git, checkpoints; by you, the CLI or "
+        "an agent — live; what each command changed; restore (not what is typed in a terminal)",
         show=False,
     ),
     Key(

@@ -141,7 +141,7 @@ class ProcessTable(_FittedTable):
             branch = "  " * (depth - 1) + "└ " if depth else ""
             state_style = "bold green" if p.state == "R" else "red" if p.state in ("Z", "D") else ""
             self.add_row(
-                Text(str(p.pid), justify="right"),
+                Text(str(p.shown_pid), justify="right"),  # as the sandbox sees it (`echo $$`)
                 Text(p.user[:8]),
                 Text(cpu, justify="right", style="bold" if (p.cpu_percent or 0) >= 50 else ""),
                 Text(byte_size(p.rss_bytes), justify="right"),

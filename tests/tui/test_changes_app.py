@@ -142,7 +142,7 @@ async def test_roll_back_everything_and_undo_it(
         await run_from_palette(pilot, app, "roll back", "Roll back all")  # the view's keys are in the palette
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         message = str(app.screen.query(".dialog-message").first().render())
-        assert "3 files written, 1 file or folder deleted" in message and "undone" in message
+        assert "3 files written, 1 file deleted" in message and "undone" in message
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChangesScreen) and not screen.changes)
         assert (await service.read_file(box.id, "src/mod.txt")).data == MOD_BEFORE

@@ -151,7 +151,7 @@ async def test_fork_makes_a_sandbox_with_the_nodes_files_and_offers_to_open_it(
         # its own tree names where its first checkpoint came from
         screen2 = await open_tree(pilot, app)
         row = screen2.query_one(CheckpointTree).rows[0]
-        assert isinstance(row, CheckpointRow) and row.origin == f"box@{ckpts[0].parent[:8]}"  # type: ignore[index]
+        assert isinstance(row, CheckpointRow) and row.origin == f"box@{ckpts[0].parent}"  # type: ignore[index]
         assert "⑂ from box@" in screen2.query_one(CheckpointTree).row_text(row).plain
 
 

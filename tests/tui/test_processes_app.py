@@ -88,7 +88,7 @@ async def test_kill_offers_kill_when_term_is_ignored(
             screen = app.screen
             assert isinstance(screen, ProcessesScreen)
             await wait_until(pilot, _has(screen, "time.sleep(99)"))
-            pid = next(p.pid for p in await service.processes(box.id) if p.command == f"python3 -c {code}")
+            pid = next(p.shown_pid for p in await service.processes(box.id) if p.command == f"python3 -c {code}")
             await pilot.press("slash", *str(pid), "enter")  # the filter matches pids too
             await wait_until(pilot, lambda: screen.query_one(ProcessTable).row_count == 1)
             await pilot.press("k")
@@ -120,7 +120,7 @@ async def test_the_palette_offers_processes_and_a_hostile_command_shows_literall
             literal = "[bold red]evil[/] \\x1b[2J 556"
             await wait_until(pilot, _has(screen, literal), show=lambda: repr(_commands(screen)))
             # every pid shown is one of this sandbox's
-            own = {p.pid for p in await service.processes(box.id)}
+            own = {p.shown_pid for p in await service.processes(box.id)}
             table = screen.query_one(ProcessTable)
             shown = {int(table.get_row_at(i)[0].plain) for i in range(table.row_count)}
             assert shown and shown <= own

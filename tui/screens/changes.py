@@ -32,7 +32,15 @@ from services.checkpoints.changes import Change
 from services.checkpoints.store import Checkpoint
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.restore_flow import Restored, RestoreFollowUp, checkpoints_offered, count_of, undo_note
+from tui.screens.restore_flow import (
+    Restored,
+    RestoreFollowUp,
+    checkpoints_offered,
+    count_of,
+    files_and_folders,
+    open_dialog,
+    undo_note,
+)
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
 from widgets.clock import app_now
@@ -392,7 +400,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 self.since = found
                 self.load()
 
-        self.app.push_screen(CheckpointPicker(self.ckpts, self.since.id if self.since else None, self.now()), chosen)
+        open_dialog(self, CheckpointPicker(self.ckpts, self.since.id if self.since else None, self.now()), chosen)
 
     def action_checkpoint(self) -> None:
         def then() -> None:
@@ -432,14 +440,15 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         since = self.since
         if since is None:
             return
-        deleted = sum(1 for c in self.changes if c.status == "added")
+        deleted_dirs = sum(1 for c in self.changes if c.status == "added" and c.kind == "dir")
+        deleted = sum(1 for c in self.changes if c.status == "added") - deleted_dirs
         written = sum(1 for c in self.changes if c.status != "added" and c.kind != "dir")
-        if not deleted and not written:
+        if not deleted and not deleted_dirs and not written:
             tell(self, f"nothing to roll back: the workspace is as it was at {since.id[:SHORT]}")
             return
         message = (
             f"Make the workspace what it was at checkpoint {describe(since, self.now())}: "
-            f"{count_of(written, 'file')} written, {count_of(deleted, 'file or folder')} deleted. "
+            f"{count_of(written, 'file')} written, {files_and_folders(deleted, deleted_dirs)} deleted. "
             "A checkpoint of the current state is taken first, so this can be undone (its id is shown after)."
         )
 

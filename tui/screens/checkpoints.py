@@ -28,8 +28,8 @@ from services.models import SandboxInfo
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of
-from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
+from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of, open_dialog
+from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
@@ -148,6 +148,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     DEFAULT_CSS = """
     CheckpointsScreen #ck-title { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
     CheckpointsScreen #ck-empty { padding: 1 1; height: auto; color: $text-muted; }
+    CheckpointsScreen #ck-header { height: 1; color: $text-muted; }
     CheckpointsScreen #ck-detail { height: auto; max-height: 4; padding: 0 1; background: $panel; }
     """
 
@@ -166,6 +167,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Checkpoints · {safe_text(self.sandbox_name)}"), id="ck-title")
         yield Static(Text("loading…"), id="ck-empty")
+        yield Static("", id="ck-header")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
         yield FittedFooter(pane=lambda: "checkpoints")
@@ -203,10 +205,12 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if tree.marked is not None and tree.marked not in {c.id for c in self.ckpts}:
             tree.marked = None
         tree.set_rows(checkpoint_rows(self.ckpts, self.head, message.names))
+        self.query_one("#ck-header", Static).update(Text(tree.header(), style="bold"))
         empty = self.query_one("#ck-empty", Static)
         empty.update(Text("This sandbox has no checkpoint yet: press c to take one."))
         empty.display = not self.ckpts
         tree.display = bool(self.ckpts)
+        self.query_one("#ck-header", Static).display = bool(self.ckpts)
         self.query_one("#ck-title", Static).update(
             Text(f"Checkpoints · {safe_text(self.sandbox_name)} · {count_of(len(self.ckpts), 'checkpoint')}")
         )
@@ -224,7 +228,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             detail.update("")
             return
         c = row.ckpt
-        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  ")
+        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  {added_text(c)} new  ")
         text.append(safe_text(c.message) or "(no message)")
         if self.ck_tree.marked:
             text.append(f"\nmarked: {self.ck_tree.marked[:SHORT]} — d diffs it against the selected", style="magenta")
@@ -322,7 +326,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             if isinstance(answer, str) and made:
                 self.post_message(Forked(*made[-1]))
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             InputDialog(
                 "Fork",
                 f"Name of the new sandbox, made from checkpoint {c.id[:SHORT]}:",
@@ -341,7 +346,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             if yes:
                 self._open(info)
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ConfirmDialog(
                 "Forked",
                 f"{safe_text(info.name)} is made from checkpoint {(message.ckpt.parent or '')[:SHORT]}. "

@@ -36,6 +36,19 @@ def count_of(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
+def files_and_folders(files: int, folders: int) -> str:
+    """`2 files`, `1 folder`, `2 files and 1 folder` (`0 files` when both are none)."""
+    parts = [count_of(n, what) for n, what in ((files, "file"), (folders, "folder")) if n]
+    return " and ".join(parts) or "0 files"
+
+
+def open_dialog(screen: Any, dialog: Any, callback: Callable[[Any], None] | None = None) -> None:
+    """Open `dialog` over `screen` with no toast left over it: a toast sits bottom-right, where a dialog's buttons
+    are at 80x24 (a restore's own toast stays up for seconds), so the toasts shown so far are cleared first."""
+    screen.app.clear_notifications()
+    screen.app.push_screen(dialog, callback)
+
+
 def undo_note(result: RestoreResult) -> str:
     return f" (undo: restore checkpoint {result.before.id})"
 
@@ -101,7 +114,7 @@ class RestoreFollowUp(ReportWorkerErrors):
 
             self.run_restore(work, confirm.lower())
 
-        screen.app.push_screen(ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
+        open_dialog(screen, ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
 
     def ask_checkpoint(self, then: Callable[[], None]) -> None:
         """Ask for a message and take a checkpoint from the dialog itself (a refusal stays in it, with what was
@@ -118,8 +131,8 @@ class RestoreFollowUp(ReportWorkerErrors):
                 tell(screen, "checkpoint taken", timeout=4)
                 then()
 
-        screen.app.push_screen(
-            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
+        open_dialog(
+            screen, InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
         )
 
     def run_restore(self, work: Callable[[], Awaitable[None]], name: str) -> None:
@@ -151,7 +164,7 @@ class RestoreFollowUp(ReportWorkerErrors):
                 screen.refresh_bindings()
                 ws.run_worker(_restart_terminals(ws), name="restart terminals", exit_on_error=False)
 
-        screen.app.push_screen(ConfirmDialog("Restart terminals", message, confirm="Restart"), answer)
+        open_dialog(screen, ConfirmDialog("Restart terminals", message, confirm="Restart"), answer)
 
 
 async def _restart_terminals(ws: WorkspaceScreen) -> None:
