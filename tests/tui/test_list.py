@@ -163,7 +163,12 @@ async def test_delete_asks_naming_the_sandbox(service: SandboxService, make_app:
         assert app.screen is screen and "doomed" in screen.table.visible_names
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("enter")  # Cancel has the focus: a stray enter deletes nothing
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert "doomed" in screen.table.visible_names
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
         await wait_until(pilot, lambda: "doomed" not in screen.table.visible_names)
         assert [i.name for i in await service.list_sandboxes()] == ["keep"]
         assert doomed.id not in screen.table.rows

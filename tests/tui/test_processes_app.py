@@ -62,7 +62,7 @@ async def test_shift_f12_shows_a_sleep_the_filter_finds_it_and_k_ends_it(
             assert "by memory" in str(screen.query_one("#ps-title").render())
             await pilot.press("k")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("enter")
+            await pilot.press("y")
             await wait_until(pilot, lambda: any("ended (TERM)" in n for n in notifications(app)))
             await wait_until(pilot, lambda: not _has(screen, "sleep 2468")())
             await pilot.press("escape")  # clears nothing: back to the workspace
@@ -93,7 +93,7 @@ async def test_kill_offers_kill_when_term_is_ignored(
             await wait_until(pilot, lambda: screen.query_one(ProcessTable).row_count == 1)
             await pilot.press("k")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("enter")
+            await pilot.press("y")
             await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), timeout=20)
             await pilot.press("enter")  # "Send KILL" has the focus
             await wait_until(pilot, lambda: any("ended (KILL)" in n for n in notifications(app)), timeout=20)

@@ -635,7 +635,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self._not_ready()
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # now, not with `focus()` (which waits for the keys already queued): the binding is a priority one and
+        # runs as the app reads `/`, so the keys typed behind it go to the field (`/dev` + enter filters by "dev")
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -674,6 +676,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             return bool(self.query_one("#filter", Input).value) or self.focused is self.query_one("#filter")
+        if action == "filter":
+            return not isinstance(self.focused, Input)  # typed in the field, / is part of the filter
         return True
 
     def on_reload(self, _message: Reload) -> None:
