@@ -30,8 +30,10 @@ def add_parsers(sub: Any) -> None:
     ps.set_defaults(verb_run=dispatch)
     k = sub.add_parser("kill", help="signal one of a sandbox's processes (TERM by default)")
     k.add_argument("name")
-    k.add_argument("pid", type=int)
-    k.add_argument("--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"))
+    k.add_argument("pid", type=int, help="the process id, as 'sandbench ps' shows it")
+    k.add_argument(
+        "--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"), help="the signal to send (default TERM)"
+    )
     k.add_argument("--kill-after", type=float, metavar="SECONDS", help="send KILL if TERM has not ended it by then")
     k.add_argument("--json", action="store_true")
     k.set_defaults(verb_run=dispatch)
@@ -41,7 +43,7 @@ def add_parsers(sub: Any) -> None:
     pt.set_defaults(verb_run=dispatch)
     fw = sub.add_parser("forward", help="forward a port of a sandbox to 127.0.0.1 until Ctrl-C")
     fw.add_argument("name")
-    fw.add_argument("port", type=int)
+    fw.add_argument("port", type=int, help="the port inside the sandbox")
     fw.add_argument("--local-port", type=int, default=0, metavar="N", help="default: any free port")
     fw.add_argument("--json", action="store_true", help="print the forward as one JSON line when it is ready")
     fw.set_defaults(verb_run=forward)
