@@ -84,7 +84,7 @@ LIST_KEYS: tuple[Key, ...] = (
         "close_workspace",
         "Close workspace",
         "End the selected sandbox's open workspace (says what will end and asks first)",
-        show=False,
+        # in the footer while the selected sandbox has one (SandboxListScreen.check_action)
     ),
     Key(
         "list.copy_id",

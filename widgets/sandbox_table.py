@@ -31,13 +31,16 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from services.models import Isolation, SandboxInfo, SandboxState, minutes_text
 from services.text import safe_text  # re-exported: the app and screens import it from here
+from widgets.keys import bindings
 from widgets.metrics_chart import buckets, spark_text
+from widgets.table_keys import ROW_JUMP_KEYS, RowJumps
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TRANSITIONS = (SandboxState.STARTING, SandboxState.STOPPING)
@@ -237,13 +240,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class SandboxTable(DataTable[Text]):
+class SandboxTable(RowJumps, DataTable[Text], inherit_bindings=False):
     """Rows keyed by sandbox id. `filter_text` narrows rows to those whose name, state, owner or labels contain
-    it. `identity` is whose sandboxes are "mine": the others are dimmed and marked read-only."""
+    it. `identity` is whose sandboxes are "mine": the others are dimmed and marked read-only.
+
+    Its keys are DataTable's cursor keys but enter (the screen's `list.open` takes it, so the footer shows
+    "⏎ Open": DataTable's hidden "Select" shadowed it), with home/end on the first and last row."""
 
     DEFAULT_CSS = """
     SandboxTable { height: 1fr; width: 100%; }  /* not auto (a ScrollView's default): columns follow the width */
     """
+    BINDINGS = [
+        *(b for b in DataTable.BINDINGS if isinstance(b, Binding) and b.key not in ("enter", "home", "end")),
+        *bindings(ROW_JUMP_KEYS),
+    ]
 
     def __init__(
         self,

@@ -188,7 +188,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self._run_doctor_at_mount = False
             self.run_doctor()
         if not self.query(Footer):
-            await self.mount(FittedFooter())
+            await self.mount(FittedFooter(pane=lambda: "list"))
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
 
     def on_unmount(self) -> None:
@@ -222,6 +222,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if self.workspaces is not None:
             self.table.set_live(self.workspaces.ids())
             self._sync_detail()
+            self.refresh_bindings()  # `w` applies to a row with a live workspace
 
     def _on_service_state(self, info: SandboxInfo) -> None:
         # Called by the service from the event loop, maybe mid-way through another handler: only post.
@@ -417,6 +418,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._sync_detail()
+        self.refresh_bindings()  # `w` follows the selected row
 
     def on_resize(self) -> None:
         # the detail line says more when the table is narrow (provider, labels): the table re-lays itself out
@@ -678,6 +680,10 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             return bool(self.query_one("#filter", Input).value) or self.focused is self.query_one("#filter")
         if action == "filter":
             return not isinstance(self.focused, Input)  # typed in the field, / is part of the filter
+        if action == "close_workspace":
+            # shown (and working) only while the selected sandbox has a live workspace: nothing to close otherwise
+            info = self.table.selected if self.is_mounted else None
+            return info is not None and self.workspaces is not None and self.workspaces.get(info.id) is not None
         return True
 
     def on_reload(self, _message: Reload) -> None:
