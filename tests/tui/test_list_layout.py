@@ -136,3 +136,23 @@ async def test_table_at_80_columns_never_cuts_a_cell(
         assert row["used"] == "204K" and len(row["used"]) <= widths["used"]
         assert row["state"].endswith("stopping") and len(row["state"]) <= widths["state"]
         assert widths["name"] < len(long)  # the long name is the one that gives way (with "…")
+
+
+async def test_names_of_one_family_still_differ_when_cut_at_80_columns(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    names = ["project-alpha-1", "project-alpha-2"]
+    for name in names:
+        await service.create(SandboxSpec(name=name))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        screen = app.screen
+        assert isinstance(screen, SandboxListScreen)
+        table = screen.table
+        width = next(c.get_render_width(table) - 2 for c in table.ordered_columns if c.key.value == "name")
+        cells = [table.row_text(i.id)["name"] for i in table.infos]
+        assert width < len(names[0]), cells  # the name column is narrower than the names at 80 columns
+        # both used to read "project-alp…"; cut in the middle, their ends (where they differ) stay
+        assert len(set(cells)) == 2 and all("…" in c and len(c) <= width for c in cells), cells
+        assert [c[-1] for c in cells] == ["1", "2"], cells
