@@ -156,3 +156,28 @@ async def test_names_of_one_family_still_differ_when_cut_at_80_columns(
         # both used to read "project-alp…"; cut in the middle, their ends (where they differ) stay
         assert len(set(cells)) == 2 and all("…" in c and len(c) <= width for c in cells), cells
         assert [c[-1] for c in cells] == ["1", "2"], cells
+
+
+async def test_a_sandbox_made_elsewhere_shows_its_used_disk_and_the_title_stays_on_the_first_row(
+    service: SandboxService, make_app: Callable[..., SandbenchApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tui.screens.sandbox_list.REFRESH_EVERY", 3600.0)  # no periodic listing fills it in
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        screen = app.screen
+        assert isinstance(screen, SandboxListScreen)
+        title = screen.query_one("#list-title")
+        empty = screen.query_one("#list-empty")
+        # "No sandboxes yet" over the table; it was docked and kept a blank line above the title while shown
+        await wait_until(pilot, lambda: empty.display and empty.region.height == 1)
+        assert title.region.y == 0 and empty.region.y == 3, (title.region, empty.region)
+
+        # made by another client: the state event carries no usage figure, and Used showed "-" until the next
+        # periodic listing (10 s, and none while a workspace is shown); now the row is measured at once
+        box = await service.create(SandboxSpec(name="filled"))
+        await wait_until(pilot, lambda: box.id in screen.table.rows)
+        used = lambda: screen.table.row_text(box.id)["used"]  # noqa: E731
+        await wait_until(pilot, lambda: used() != "-" and used()[-1] in "BKMG", show=used)
+        await wait_until(pilot, lambda: not empty.display)
+        assert title.region.y == 0

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from tui.workspaces import Workspaces
 
 REFRESH_EVERY = 10.0
+USAGE_STATES = (SandboxState.STARTED, SandboxState.STOPPED)  # the states a listing measures disk usage in
 LOADING = "loading sandboxes…"
 
 
@@ -352,6 +353,11 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             # an intermediate event during our own action; the action's result row is authoritative
             return
         self.table.upsert(info)
+        shown = self.table.get_info(info.id)
+        if shown is not None and shown.disk_used_bytes is None and shown.state in USAGE_STATES:
+            # a row new to the table (made here, by the CLI, by an agent) comes from a state event, which carries
+            # no usage figure: list again now, rather than show "-" in Used until the next periodic listing
+            self.load()
         self._sync_cpu()
         self._sync_empty()
         if message.note:
