@@ -326,6 +326,12 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         )
         if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0 or args.auto_archive < 0:
             raise UsageError("resources must be positive and --auto-stop and --auto-archive not negative")
+        if svc.provider.name == "local":  # a cgroup cap above what the host has means nothing (Daytona sizes its own)
+            from services.host_limits import HostLimits
+
+            too_much = HostLimits.read(svc.config.data_dir).check(spec.resources)
+            if too_much is not None:
+                raise UsageError(f"--{too_much[0]}: {too_much[1]}")
         info = await svc.create(spec)
         print(json.dumps(info_json(info), indent=2) if args.json else f"created {info.name} ({info.id})")
         return 0

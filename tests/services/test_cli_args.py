@@ -84,3 +84,18 @@ def test_open_a_missing_sandbox_says_so_before_the_app_starts(sandbench_home: Pa
     r = run("open", "nosuch", timeout=30)  # the app started and showed a "Not found" toast instead
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip() == "sandbench: no sandbox 'nosuch'" and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--memory", "99999", "--memory: 99999 GiB of memory is more than this machine has"),
+        ("--cpu", "100000", "--cpu: 100000 CPUs is more than this machine has"),
+        ("--disk", "99999999", "--disk: 99999999 GiB of disk is more than the data folder's filesystem holds"),
+    ],
+)
+def test_create_refuses_more_than_the_host_has(sandbench_home: Path, flag: str, value: str, words: str) -> None:
+    r = run("create", "huge", flag, value)
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "huge" not in run("ls").stdout  # nothing made

@@ -64,6 +64,7 @@ from widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from services.doctor import Report
+    from services.host_limits import HostLimits
     from services.sandbox_service import SandboxService
     from tui.list_metrics import CpuSampled, ListCpu
     from tui.workspaces import Workspaces
@@ -373,7 +374,15 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         from widgets.create_dialog import CreateDialog  # not needed for the first frame
 
         names = sorted(s.name for s in message.snapshots)
-        self.app.push_screen(CreateDialog(names, submit=self._create), self._create_answer)
+        self.app.push_screen(CreateDialog(names, submit=self._create, limits=self._host_limits()), self._create_answer)
+
+    def _host_limits(self) -> HostLimits | None:
+        """What a local sandbox may have at most (this host's); None for Daytona, which sizes its own."""
+        if self.provider_name != "local":
+            return None
+        from services.host_limits import HostLimits
+
+        return HostLimits.read(self.config.data_dir)
 
     def on_doctor_reported(self, message: DoctorReported) -> None:
         report = self.doctor = message.report
