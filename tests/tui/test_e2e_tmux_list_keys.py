@@ -2,6 +2,7 @@
 runs in a detached outer tmux; `send-keys -l '/dev'` delivers the four keys at once, as a fast typist or a paste
 does. The letters behind `/` go into the filter (they once reached the table first: `d` opened Delete and the
 enter confirmed it), and a delete dialog is not confirmed by a stray enter: Cancel has the focus, `y` deletes.
+Enter on a row says "opening NAME…" at once: building a first workspace takes a second or two.
 
 Reuses the `Tmux` driver and the `home` fixture of tests/tui/test_e2e_tmux.py; its own tmux server (`-L`).
 """
@@ -85,3 +86,13 @@ def test_typing_a_filter_fast_filters_and_never_deletes(listing: Tmux) -> None:
     t.keys("y")
     t.wait_until(lambda s: not any("dev-box" in r for r in rows(s)), "dev-box gone from the list", timeout=60)
     assert names(t.home) == {"e2e-box"}
+
+
+def test_enter_says_opening_at_once(listing: Tmux) -> None:
+    t = listing
+    t.wait_until(lambda s: all(any(n in r for r in rows(s)) for n in NAMES), "both sandboxes listed", timeout=60)
+    t.wait_until(lambda s: "Open" in footer(s), "the list's keys in the footer")
+    t.keys("Enter")
+    # the list stays on screen while the workspace is built (its imports, its panes): its status line says so
+    t.wait_until(lambda s: "opening dev-box…" in s and "sandboxes of" in s, "opening dev-box… under the list")
+    t.wait_for("Explorer", timeout=60)

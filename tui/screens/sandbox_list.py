@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from tui.workspaces import Workspaces
 
 REFRESH_EVERY = 10.0
+OPENING_SHOWN_AT_MOST = 15.0  # seconds "opening NAME…" stays if no workspace replaces the list (a failed open)
 USAGE_STATES = (SandboxState.STARTED, SandboxState.STOPPED)  # the states a listing measures disk usage in
 LOADING = "loading sandboxes…"
 
@@ -113,6 +114,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.workspaces = workspaces  # the app's live workspaces: marked in the table, asked about before ending
         self._unwatch: Callable[[], None] | None = None
         self.cpu: ListCpu | None = None  # the CPU% sparklines' watches (tui/list_metrics.py)
+        self._opening: str | None = None  # the status line's key while "opening NAME…" shows (`action_open`)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -208,6 +210,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self.cpu.sync()
 
     def on_screen_suspend(self) -> None:
+        self._opened()  # the workspace is shown
         if self.cpu is not None:
             self.cpu.pause()  # covered: its sandboxes are not looked at
 
@@ -467,8 +470,21 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_open(self) -> None:
         info = self._selected()
-        if info is not None:
-            self.post_message(OpenSandbox(info))
+        if info is None:
+            return
+        # a first open builds the workspace on this loop (its imports, its panes: 1.5-2 s): say so at once, and
+        # open after that line is painted, or the list looks frozen until the workspace appears
+        key = self._opening = f"open:{info.id}"
+        self.status.begin(key, f"opening {info.name}…")
+        self.call_after_refresh(self.post_message, OpenSandbox(info))
+        # in case no workspace replaces the list (the open failed: the error route says why)
+        self.set_timer(OPENING_SHOWN_AT_MOST, lambda: self._opened(key))
+
+    def _opened(self, key: str | None = None) -> None:
+        """The "opening NAME…" line ends (`key`: only if it is still that open's)."""
+        if self._opening is not None and key in (None, self._opening):
+            self.status.end(self._opening)
+            self._opening = None
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
