@@ -34,7 +34,9 @@ def add_parsers(sub: Any) -> None:
     k.add_argument(
         "--host-pid", action="store_true", help="PID is the host's ('ps' HOST column), for a pid several commands share"
     )
-    k.add_argument("--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"))
+    k.add_argument(
+        "--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"), help="the signal to send (default TERM)"
+    )
     k.add_argument("--kill-after", type=float, metavar="SECONDS", help="send KILL if TERM has not ended it by then")
     k.add_argument("--json", action="store_true")
     k.set_defaults(verb_run=dispatch)
@@ -44,7 +46,7 @@ def add_parsers(sub: Any) -> None:
     pt.set_defaults(verb_run=dispatch)
     fw = sub.add_parser("forward", help="forward a port of a sandbox to 127.0.0.1 until Ctrl-C")
     fw.add_argument("name")
-    fw.add_argument("port", type=int)
+    fw.add_argument("port", type=int, help="the port inside the sandbox")
     fw.add_argument("--local-port", type=int, default=0, metavar="N", help="default: any free port")
     fw.add_argument("--json", action="store_true", help="print the forward as one JSON line when it is ready")
     fw.set_defaults(verb_run=forward)

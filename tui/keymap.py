@@ -68,14 +68,23 @@ LIST_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key("list.refresh", "r", "refresh", "Refresh", "Reload the list from the provider", show=False),
-    Key("list.filter", "slash", "filter", "Filter", "Filter the list by name, label or state as you type"),
+    Key(
+        "list.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "Filter the list by name, label or state as you type",
+        # priority: it runs as the app reads the key, so the letters typed right behind it reach the field, not
+        # the table's bindings (`/dev` fast would otherwise open Delete); typed in the field, / is a character
+        priority=True,
+    ),
     Key(
         "list.close_workspace",
         "w",
         "close_workspace",
         "Close workspace",
         "End the selected sandbox's open workspace (says what will end and asks first)",
-        show=False,
+        # in the footer while the selected sandbox has one (SandboxListScreen.check_action)
     ),
     Key(
         "list.copy_id",

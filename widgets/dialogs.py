@@ -158,13 +158,15 @@ class DialogBase(SubmitsInPlace, OwnFooter, ModalScreen[object]):
 
 
 class ConfirmDialog(DialogBase):
-    """Yes/no. `danger=True` colours the confirm button as destructive; enter confirms, escape cancels."""
+    """Yes/no: `y` confirms, `n` and escape cancel, and enter presses the focused button. That is the confirm
+    button, except with `danger=True` (delete, discard, restore): then Cancel has the focus, so a stray enter (the
+    end of something typed too fast) confirms nothing; `y`, or tab to the red button and enter, does."""
 
     BINDINGS = [
         *DialogBase.BINDINGS,
         *bindings(
             (
-                Key("dialog.yes", "y", "confirm", "Yes", show=False),
+                Key("dialog.yes", "y", "confirm", "Yes", "Confirm: do what the dialog asks"),
                 Key("dialog.no", "n", "cancel", "No", show=False),
             )
         ),
@@ -186,7 +188,7 @@ class ConfirmDialog(DialogBase):
                 yield Button(self._confirm, id="confirm", variant="error" if self._danger else "primary")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
+        self.query_one("#cancel" if self._danger else "#confirm", Button).focus()
 
     def action_confirm(self) -> None:
         self.dismiss(True)

@@ -18,6 +18,7 @@ from textual.widgets import DataTable
 from services.processes import PortInfo, ProcessInfo, human_age
 from services.units import byte_size
 from widgets.keys import Key, bindings
+from widgets.table_keys import ROW_JUMP_KEYS, RowJumps
 
 PROCESS_TABLE_KEYS: tuple[Key, ...] = (
     Key(
@@ -57,9 +58,11 @@ def _command_cell(branch: str, command: str) -> Text:
     return cell
 
 
-class _FittedTable(DataTable[Text]):
+class _FittedTable(RowJumps, DataTable[Text]):
     """A table whose last column (the command) takes the width left, so a long line ends in "…" instead of
-    scrolling the table sideways."""
+    scrolling the table sideways; home/end go to the first and last row (widgets/table_keys.py)."""
+
+    BINDINGS = bindings(ROW_JUMP_KEYS)
 
     def _fit_last(self) -> None:
         if not self.columns or not self.size.width:
