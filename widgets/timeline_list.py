@@ -24,7 +24,8 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
-from services.timeline import Entry, Filter, error_title
+from services.timeline import Entry, error_title
+from services.timeline_view import Filter
 from widgets.cursor_list import CursorList
 from widgets.keys import Key, bindings
 

@@ -32,18 +32,8 @@ from services.checkpoints.changes import Change
 from services.errors import SandbenchError
 from services.sandbox_service import SandboxService
 from services.text import safe_text
-from services.timeline import (
-    MAX_ENTRIES,
-    Entry,
-    Filter,
-    Page,
-    TimelineReader,
-    checkpoint_before,
-    diff_files,
-    git_summary,
-    open_timeline,
-    output_text,
-)
+from services.timeline import MAX_ENTRIES, Entry, Page, TimelineReader, git_summary, open_timeline
+from services.timeline_view import Filter, checkpoint_before, diff_files, output_text
 from tui.keymap import FOCUS_KEYS
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog
