@@ -12,6 +12,7 @@ import pytest
 from textual import events
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
@@ -397,3 +398,45 @@ async def test_a_shell_that_cannot_start_says_why_once(service: SandboxService, 
             show=lambda: text(pilot.app),
         )
         assert text(app).count(v.failed) == 1 and pane(app).label_for(v).endswith("[failed to start]")
+
+
+async def test_closing_a_tab_running_a_program_asks_first_naming_it(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    """`w` on the tab bar ends the tab's shell: with a program in its foreground it asks first (as Stop sandbox and
+    Close workspace do), naming the program; cancel ends nothing. A bare shell still closes at once."""
+    from services.terminal import foreground_program
+    from widgets.dialogs import ChoiceDialog
+
+    def dialog_text() -> str:
+        return "\n".join(str(s.render()) for s in app.screen.query(".dialog-message").results(Static))
+
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        first = view(app)
+        session = first.session
+        assert session is not None
+        await type_text(pilot, "sleep 1000\n")
+        await wait_until(pilot, lambda: foreground_program(session) == "sleep", "sleep in the foreground")
+        await pilot.press("ctrl+right_square_bracket", "w")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the close-tab question")
+        assert "running sleep" in dialog_text()
+        await pilot.press("escape")  # cancel: the tab and its program stay
+        await wait_until(pilot, lambda: not isinstance(app.screen, ChoiceDialog), "the question to go")
+        assert pane(app).views == [first] and first.session is session and session.exit_code is None
+
+        await pilot.press("ctrl+right_square_bracket", "w")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the close-tab question again")
+        await pilot.press("enter")  # Close tab (focused first)
+        await wait_until(pilot, lambda: first not in pane(app).views, "the tab to close", show=lambda: text(app))
+        await wait_until(pilot, lambda: session.exit_code is not None, "its shell (and sleep) to end")
+
+        # the new tab's bare shell closes at once, nothing asked
+        await ready(pilot)
+        second = view(app)
+        await pilot.press("ctrl+right_square_bracket", "w")
+        await wait_until(pilot, lambda: second not in pane(app).views, "the bare shell's tab to close")
+        assert not isinstance(app.screen, ChoiceDialog)
+        for v in list(pane(app).views):
+            await v.stop()
