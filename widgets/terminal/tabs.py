@@ -1,8 +1,8 @@
 """`TerminalPane`: tabs of `TerminalView`s on one sandbox, and the tab bar above them.
 
-From the tab bar (ctrl+] in a terminal leads there): n new tab, w close tab (asking first when a program runs
-in it, naming it), ←/→ switch, r restart an exited
-shell, c copy mode (see `selection.py`), enter or escape back into the terminal. Tabs out of sight are marked as
+From the tab bar (ctrl+] in a terminal leads there): n new tab, w close tab (asking first, naming it, when a
+program runs in its shell), ←/→ switch, r restart an exited shell, c copy mode (see `selection.py`), enter or
+escape back into the terminal. Tabs out of sight are marked as
 tmux marks windows: `•` when they had output, `!` when they rang the bell. Shells still running from an earlier
 session (the local session host's, Daytona's) are reattached when the pane opens, their tabs marked `↺`; `t` lists
 the ones not shown (with their command and age) to attach or end them.
