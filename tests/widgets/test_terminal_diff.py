@@ -563,7 +563,7 @@ ERASE_FILL = {
 def test_resize_does_not_rewrap_erase_fill_like_tmux(case: str, chunk: int, ref: TmuxRef) -> None:
     """The background an erase (EL, ECH, BCE scrolling) paints after a line's text is not text: narrowing leaves
     the line one row, as in tmux; spaces written in a colour are text and wrap."""
-    # (a screenful first: with less, tmux keeps the cursor's row where narrowing adds rows, and we keep the bottom)
+    # (a screenful first, as it was written: a screen not yet full is test_resize_with_blank_rows_below_the_cursor)
     data = ("".join(f"pre {i}\r\n" for i in range(8)) + ERASE_FILL[case]).encode()
     rows = 6
     name = ref.start(data, 30, rows)
