@@ -563,7 +563,7 @@ ERASE_FILL = {
 def test_resize_does_not_rewrap_erase_fill_like_tmux(case: str, chunk: int, ref: TmuxRef) -> None:
     """The background an erase (EL, ECH, BCE scrolling) paints after a line's text is not text: narrowing leaves
     the line one row, as in tmux; spaces written in a colour are text and wrap."""
-    # (a screenful first: with less, tmux keeps the cursor's row where narrowing adds rows, and we keep the bottom)
+    # (a screenful first, as it was written: a screen not yet full is test_resize_with_blank_rows_below_the_cursor)
     data = ("".join(f"pre {i}\r\n" for i in range(8)) + ERASE_FILL[case]).encode()
     rows = 6
     name = ref.start(data, 30, rows)
@@ -630,4 +630,44 @@ def test_resize_keeps_written_spaces_like_tmux(case: str, chunk: int, ref: TmuxR
         theirs, cursor = tmux_all_rows(ref, name)
         assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
         assert (ours.x, ours.y) == cursor, f"cursor at {cols} columns"
+    ref.tmux("kill-session", "-t", name)
+
+
+# -- resizing a screen with blank rows below the cursor -------------------------------------------------------------
+LONG = "".join(f"line {i} " + "w" * (i * 7 % 40) + "\r\n" for i in range(30))
+BLANK_BELOW = {
+    # ED 2 from home leaves the cursor at the top of a blank screen, the old rows in the scrollback; lower, then
+    # narrower: tmux keeps the cursor on row 0 (the scrollback stays the scrollback)
+    "ed2-lower-then-narrower": ("a\r\nb\r\nc\x1b[H\x1b[2J", 30, 8, [(30, 4), (20, 4)]),
+    "ed2-narrower": ("a\r\nb\r\nc\x1b[H\x1b[2J", 30, 8, [(20, 8), (40, 8)]),
+    "ed2-then-prompt": (LONG + "\x1b[H\x1b[2J$ ", 30, 8, [(30, 5), (17, 5), (45, 5), (12, 9)]),
+    # a few rows of long lines on a screen not yet full, with and without a scrollback above
+    "half-screen": ("x" * 50 + "\r\n" + "y" * 45 + "\r\n$ ", 30, 10, [(17, 10), (40, 10), (9, 6), (30, 10)]),
+    "half-screen-under-history": (
+        LONG + "\x1b[H\x1b[2J" + "x" * 50 + "\r\n$ ",
+        30,
+        10,
+        [(17, 10), (40, 10), (9, 6), (30, 10)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BLANK_BELOW))
+def test_resize_with_blank_rows_below_the_cursor_like_tmux(case: str, ref: TmuxRef) -> None:
+    """A screen whose rows below the cursor are blank (after a clear, a fresh shell): lowering and narrowing it
+    leaves the scrollback, the screen and the cursor where tmux has them. The blank rows are the screen's rows, as
+    in tmux: a narrower width does not pull scrollback rows down onto the screen (the cursor landed on row 3 of 4
+    after `ESC[H ESC[2J`, where tmux keeps it on row 0)."""
+    text, cols, rows, sizes = BLANK_BELOW[case]
+    data = text.encode()
+    name = ref.start(data, cols, rows)
+    ref.tmux("wait-for", name)
+    ours = Emulator(cols, rows, scrollback=2000)
+    ours.feed(data)
+    for cols, rows in sizes:
+        ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
+        ours.resize(cols, rows)
+        theirs, cursor = tmux_all_rows(ref, name)
+        assert trim(our_all_rows(ours)) == trim(theirs), f"{case} at {cols}x{rows}"
+        assert (ours.x, ours.y) == cursor, f"{case}: cursor at {cols}x{rows}"
     ref.tmux("kill-session", "-t", name)

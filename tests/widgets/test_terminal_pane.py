@@ -12,6 +12,7 @@ import pytest
 from textual import events
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
@@ -397,3 +398,81 @@ async def test_a_shell_that_cannot_start_says_why_once(service: SandboxService, 
             show=lambda: text(pilot.app),
         )
         assert text(app).count(v.failed) == 1 and pane(app).label_for(v).endswith("[failed to start]")
+
+
+async def test_closing_a_tab_running_a_program_asks_first_naming_it(
+    service: SandboxService, sandbox: SandboxInfo
+) -> None:
+    """`w` on the tab bar ends the tab's shell: with a program in its foreground it asks first (as Stop sandbox and
+    Close workspace do), naming the program; cancel ends nothing. A bare shell still closes at once."""
+    from services.terminal import foreground_program
+    from widgets.dialogs import ChoiceDialog
+
+    def dialog_text() -> str:
+        return "\n".join(str(s.render()) for s in app.screen.query(".dialog-message").results(Static))
+
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        first = view(app)
+        session = first.session
+        assert session is not None
+        await type_text(pilot, "sleep 1000\n")
+        await wait_until(pilot, lambda: foreground_program(session) == "sleep", "sleep in the foreground")
+        await pilot.press("ctrl+right_square_bracket", "w")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the close-tab question")
+        assert "running sleep" in dialog_text()
+        await pilot.press("escape")  # cancel: the tab and its program stay
+        await wait_until(pilot, lambda: not isinstance(app.screen, ChoiceDialog), "the question to go")
+        assert pane(app).views == [first] and first.session is session and session.exit_code is None
+
+        await pilot.press("ctrl+right_square_bracket", "w")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the close-tab question again")
+        await pilot.press("enter")  # Close tab (focused first)
+        await wait_until(pilot, lambda: first not in pane(app).views, "the tab to close", show=lambda: text(app))
+        await wait_until(pilot, lambda: session.exit_code is not None, "its shell (and sleep) to end")
+
+        # the new tab's bare shell closes at once, nothing asked
+        await ready(pilot)
+        second = view(app)
+        await pilot.press("ctrl+right_square_bracket", "w")
+        await wait_until(pilot, lambda: second not in pane(app).views, "the bare shell's tab to close")
+        assert not isinstance(app.screen, ChoiceDialog)
+        for v in list(pane(app).views):
+            await v.stop()
+
+
+async def test_the_scrolled_back_marker_hides_no_output(service: SandboxService, sandbox: SandboxInfo) -> None:
+    """Scrolled back, the `↑ scrolled back N lines` marker has the top row to itself: every row of output below it
+    is shown whole (it used to be drawn over the end of the first row), the pages follow on without a gap, and a
+    click picks the row it lands on."""
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        tail = "x" * 67 + "-END"  # rows that reach the right edge, where the marker went
+        await run(pilot, f"clear; seq -f 'row%03g-{tail}' 1 200", "row200-")
+        await pilot.pause()
+        v = view(app)
+
+        def rendered() -> list[str]:
+            return [strip.text.rstrip() for strip in v.render_lines(v.size.region)]
+
+        page = v.size.height - 1  # shift+PgUp goes back a page: the rows of text a scrolled-back view shows
+        live = rendered()
+        assert live[0].startswith("row")
+        live_top = int(live[0][3:6])
+        await pilot.press("shift+pageup")
+        await wait_until(pilot, lambda: "scrolled back" in rendered()[0], "the marker", show=lambda: rendered())
+        back = rendered()
+        assert back[0].strip() == f"↑ scrolled back {v.back_rows} lines"
+        assert all(line == f"row{live_top - page + i:03d}-{tail}" for i, line in enumerate(back[1:])), back
+        # the next page back follows on, and a click on a row of it takes that row
+        await pilot.press("shift+pageup")
+        older = f"row{live_top - page - 1:03d}-{tail}"
+        await wait_until(pilot, lambda: rendered()[-1] == older, "the next page back", show=lambda: rendered())
+        await pilot.click(TerminalView, offset=(2, 1), times=3)
+        assert app.clipboard == rendered()[1] == f"row{live_top - 2 * page:03d}-{tail}"
+        await pilot.click(TerminalView, offset=(2, 0), times=3)  # on the marker: the first row of text below it
+        assert app.clipboard == rendered()[1]
+        for x in list(pane(app).views):
+            await x.stop()

@@ -42,8 +42,9 @@ async def test_scrolling_back_through_a_wrapping_flood_shows_the_rows_autowrap_c
             view.action_scroll_back()
             await pilot.pause()
             offset = view.back_rows
-            for y in range(1, view.size.height):  # row 0 carries the "scrolled back" marker
-                row = first_ours + hist - offset + y - first_exact
+            assert view.marker_rows == 1
+            for y in range(1, view.size.height):  # row 0 is the "scrolled back" marker's; the text starts below it
+                row = first_ours + hist - offset + y - 1 - first_exact
                 n = len(exact.history)
                 want = "".join(t for t, _ in exact.history_segments(row)) if row < n else exact.display()[row - n]
                 got = view.render_line(y).text

@@ -132,6 +132,9 @@ class Emulator:
         self._more = False
         self._young: deque[tuple[int, Line]] = deque()  # scrollback lines not packed yet, with their push number
         self._pushed = 0  # entries ever added to the scrollback: history[0] is number `_pushed - len(history)`
+        # `_pushed` when a clear last moved the screen into the scrollback: only the rows pushed since then come
+        # back when the screen grows taller (tmux's `hscrolled`); what a clear put away stays in the scrollback
+        self._clear_mark = 0
         self.title = ""
         self.replies: list[str] = []
         self.reset()
@@ -973,6 +976,7 @@ class Emulator:
                 used -= 1
             if used:
                 self._push_history(lines[:used])
+                self._clear_mark = self._pushed
                 lines[:used] = [Line(self.cols, fill) for _ in range(used)]
         for ln in lines[used:]:
             self._erase_cells(ln, 0, self.cols, fill)
@@ -1086,19 +1090,33 @@ class Emulator:
     def resize(self, cols: int, rows: int) -> None:
         """A new width reflows the scrollback and the screen as tmux does (`_reflow`; the alternate screen is
         cropped or padded, its program redraws it); when the height shrinks, lines above the cursor go to the
-        scrollback, and when it grows they come back from it."""
+        scrollback, and when it grows the rows scrolled there since the last clear come back (tmux's `hscrolled`:
+        what `clear` put away stays put). Both at once: the height first, then the width, in tmux's order
+        (`screen_resize_cursor`), so the cursor and the scrollback end where tmux has them."""
         cols, rows = max(1, cols), max(1, rows)
         if cols == self.cols and rows == self.rows:
             return
-        if cols != self.cols and not self._reflow(cols):
-            for line in self.lines:
-                line.resize(cols)
-            for line in self._main_lines or ():
-                line.resize(cols)
+        if rows != self.rows:
+            self._resize_rows(rows)
         if cols != self.cols:
+            if not self._reflow(cols):
+                for line in self.lines:
+                    line.resize(cols)
+                for line in self._main_lines or ():
+                    line.resize(cols)
             kept = {t for t in self.tabs if t < min(cols, self.cols)}
             self.tabs = kept | set(range(8 * (self.cols // 8 + 1), cols, 8))
             self.cols = cols
+        self.top, self.bottom = 0, rows - 1
+        self.x = min(self.x, cols - 1)
+        self.y = min(self.y, rows - 1)
+        self.wrapnext = False
+        for line in self.lines:
+            line.cache = None
+
+    def _resize_rows(self, rows: int) -> None:
+        """The height part of `resize`, at the current width."""
+        cols = self.cols
         if rows < self.rows:
             excess = self.rows - rows
             lines = self.lines
@@ -1117,12 +1135,14 @@ class Emulator:
                     if self.history.maxlen:
                         self._push_history(main[:drop])
                     del main[:drop]
-        elif rows > self.rows:
+        else:
             add = rows - self.rows
             lines = self.lines
             if not self.in_alt:
                 pulled: list[Line] = []
-                while add and self.history:
+                pullable = min(len(self.history), self._pushed - self._clear_mark)
+                while add and pullable:
+                    pullable -= 1
                     entry: Entry = self.history.pop()
                     self._pushed -= 1
                     if self._young and self._young[-1][0] == self._pushed:
@@ -1140,18 +1160,14 @@ class Emulator:
             if self._main_lines is not None:
                 self._main_lines.extend(Line(cols) for _ in range(rows - len(self._main_lines)))
         self.rows = rows
-        self.top, self.bottom = 0, rows - 1
-        self.x = min(self.x, cols - 1)
         self.y = min(self.y, rows - 1)
-        self.wrapnext = False
-        for line in self.lines:
-            line.cache = None
 
     def _reflow(self, cols: int) -> bool:
         """Rewrap the scrollback and the screen to `cols` (`reflow.py`). Returns False where it does not apply (the
         alternate screen, which its program redraws; a flood caught mid-burst): the caller then crops."""
         if self.in_alt or any(line.phantom for line in self.lines):
             return False
+        pullable = self._pushed - self._clear_mark
         entries, self.lines, self.x, self.y = reflow(
             self.history, self.lines, self.x, self.y, self.cols, cols, self.rows
         )
@@ -1160,6 +1176,8 @@ class Emulator:
         history.extend(entries)
         self._young.clear()
         self._pushed = len(history)
+        # as tmux: the count of rows a taller screen may take back is kept, up to what the scrollback now holds
+        self._clear_mark = self._pushed - max(0, min(pullable, len(history)))
         return True
 
     # -- reading ----------------------------------------------------------------------------------------------

@@ -82,12 +82,12 @@ def reflow(
     """The scrollback and the screen (`lines`, `rows` of them, cursor at `x`, `y`, `old_cols` wide) rewrapped to
     `cols`. Returns the new scrollback entries (packed), the new screen's lines and the cursor's new column and
     row."""
-    last = len(lines) - 1
-    while last > y and lines[last].is_blank():
-        last -= 1  # blank rows below the cursor are not content
+    # every row of the screen is reflowed, the blank ones below the cursor too, as tmux does: they stay the
+    # screen's bottom rows, so a narrower width pushes rows above them up into the scrollback, never pulls
+    # scrollback rows down onto the screen (the cursor of a cleared screen stays on its top row)
     rows_in: list[Entry] = [*history]
     cursor_at = len(rows_in) + y
-    rows_in.extend(lines[: last + 1])
+    rows_in.extend(lines)
     out: list[Entry] = []
     cursor = (0, 0)
     i, n = 0, len(rows_in)

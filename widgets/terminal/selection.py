@@ -62,8 +62,16 @@ class TerminalSelection(Widget):
         return False
 
     # -- selection ----------------------------------------------------------------------------------------------
+    @property
+    def marker_rows(self) -> int:
+        """Rows at the top taken by the scrolled-back marker: 1 while scrolled back (outside copy mode, which has
+        its own marker), else 0. The marker has its row to itself, so it hides none of the output."""
+        return 1 if self.back_rows and not self.copy_mode else 0
+
     def _abs_row(self, y: int) -> int:
-        return len(self.screen_model.history) - self.back_rows + y
+        reserved = self.marker_rows
+        # the marker's row holds no text: a click there takes the first row of text below it
+        return len(self.screen_model.history) - self.back_rows + max(y, reserved) - reserved
 
     def _row_cells(self, abs_row: int) -> list[str]:
         screen = self.screen_model

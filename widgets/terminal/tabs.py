@@ -1,7 +1,8 @@
 """`TerminalPane`: tabs of `TerminalView`s on one sandbox, and the tab bar above them.
 
-From the tab bar (ctrl+] in a terminal leads there): n new tab, w close tab, ←/→ switch, r restart an exited
-shell, c copy mode (see `selection.py`), enter or escape back into the terminal. Tabs out of sight are marked as
+From the tab bar (ctrl+] in a terminal leads there): n new tab, w close tab (asking first, naming it, when a
+program runs in its shell), ←/→ switch, r restart an exited shell, c copy mode (see `selection.py`), enter or
+escape back into the terminal. Tabs out of sight are marked as
 tmux marks windows: `•` when they had output, `!` when they rang the bell. Shells still running from an earlier
 session (the local session host's, Daytona's) are reattached when the pane opens, their tabs marked `↺`; `t` lists
 the ones not shown (with their command and age) to attach or end them.
@@ -23,6 +24,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 
+from services.terminal import foreground_program
+from services.text import safe_text
 from widgets.keys import Key, bindings
 from widgets.terminal.pane import TerminalView
 
@@ -109,7 +112,7 @@ class TerminalPane(Vertical):
                 "w",
                 "close_tab",
                 "Close tab",
-                "End this terminal's shell and close it",
+                "End this terminal's shell and close it (asks first when a program runs in it)",
                 group=TAB_BAR,
             ),
             Key("terminal.next_tab", "right,l", "next_tab", "Next tab", "Show the next terminal tab", group=TAB_BAR),
@@ -306,8 +309,25 @@ class TerminalPane(Vertical):
         return view
 
     async def action_close_tab(self) -> None:
-        if self.active_view is not None:
-            await self.close_tab(self.active_view)
+        """Close the active tab; when a program runs in its shell (`sleep 1000`, vim), ask first, naming it, as
+        Stop sandbox and Close workspace do: closing ends it. A bare shell closes at once."""
+        view = self.active_view
+        if view is None:
+            return
+        running = foreground_program(view.session) if view.session is not None else None
+        if running is None:
+            await self.close_tab(view)
+            return
+        from widgets.dialogs import ChoiceDialog  # not needed for the pane's first frame
+
+        def answer(choice: object) -> None:
+            if choice == "end":
+                # closing unmounts the view: from a worker, not from the dismiss callback
+                self.run_worker(self.close_tab(view), name="close terminal tab", exit_on_error=False)
+
+        # the program's name is sandbox text: cleaned of control characters, and the dialog shows it as plain text
+        message = f"This terminal is running {safe_text(running)}: closing the tab ends it."
+        self.app.push_screen(ChoiceDialog("Close terminal tab", message, [("end", "Close tab")]), answer)
 
     def _step(self, d: int) -> None:
         if self.active_view is None or not self.views:
