@@ -71,7 +71,9 @@ PANES = ("explorer", "editor", "terminal", "git")
 class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceActions reports worker errors
     BINDINGS = bindings(WORKSPACE_KEYS)
     ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
-    AUTO_FOCUS = None
+    # No auto focus: Textual's ("*") put the keyboard on the editor's tab strip, the first focusable, when the
+    # screen was shown again without a focused widget; `on_screen_resume` puts it back in the pane it was in.
+    AUTO_FOCUS = ""
     PANE_ORDER: ClassVar[tuple[str, ...]] = PANES
 
     def __init__(
@@ -96,6 +98,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self.config = config
         self._unsubscribe: Callable[[], None] | None = None
         self._last_focus: dict[str, Widget] = {}
+        self._last_pane = "editor"  # the pane the keyboard was last in (shown again, the keyboard goes back there)
         self._open_files: set[str] = set()  # the editor's tabs at the last settle: a shrink means one was closed
         self._settle: bool | None = None  # a settle is due after the next refresh; True: one that releases
         self._shown = False
@@ -167,8 +170,11 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         # first showing is on_mount's
         if not self._shown:
             self._shown = True
-        elif self.info.state is not SandboxState.STARTED:
+            return
+        if self.info.state is not SandboxState.STARTED:
             self._ensure_running()
+        if self.focused is None:
+            self._focus_into(self._last_pane)
 
     def on_unmount(self) -> None:
         from tui.screens.search import forget_search
@@ -297,8 +303,14 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
     # -- focus ---------------------------------------------------------------------------------------------
     def on_descendant_focus(self, event: Any) -> None:
         pane = self._pane_of(self.focused)
-        if pane is not None and self.focused is not None:
-            self._last_focus[pane] = self.focused
+        if pane is None or self.focused is None:
+            return
+        self._last_pane = pane
+        # the editor's tab strip is never where a jump to the editor lands: the cursor goes in the active file
+        if pane == "editor" and isinstance(self.focused, Tabs):
+            self._last_focus.pop(pane, None)
+            return
+        self._last_focus[pane] = self.focused
 
     def _focus_into(self, pane: str) -> bool:
         remembered = self._last_focus.get(pane)

@@ -132,6 +132,15 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         buf = self._active_buffer()
         return buf.editor if buf else None
 
+    def focus(self, scroll_visible: bool = True) -> EditorTabs:
+        """Focusing the editor puts the cursor in the active file (alt+2, f6, a pane tab), never on the tab strip
+        that comes first in the focus chain; with no file open, the pane itself is focused."""
+        editor = self.active_editor
+        if editor is not None and editor.focusable:
+            editor.focus(scroll_visible)
+            return self
+        return super().focus(scroll_visible)
+
     def buffer(self, path: str) -> Buffer | None:
         return self._buffers.get(path)
 
