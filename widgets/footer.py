@@ -6,7 +6,7 @@ Textual's `Footer` shows every binding of the focus chain and lets the row run o
 
 - **only what works.** While the focused widget `holds_keyboard` (a terminal running a program), the keys that
   work are the focused widget's own (ctrl+] to leave, the scrollback keys) and the bindings the app lets through
-  (`App.in_terminal`: quit, and what the `[keymap]` marks `terminal:`) — the same rule as
+  (`App.in_terminal`: what the `[keymap]` marks `terminal:`) — the same rule as
   `SandbenchApp._check_bindings`, read from the same data. Not even the palette key is shown there: ctrl+p is
   the shell's.
 - **whole entries, most useful first.** Each entry costs its key, its description and its padding; entries are

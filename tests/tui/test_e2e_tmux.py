@@ -274,7 +274,7 @@ def test_esc_never_leaves_and_the_list_keeps_the_same_shell(tmux: Tmux) -> None:
     t.wait_until(lambda s: any("[1]" in line for line in terminal_lines(s)), "the background job's number")
 
     for key in ("M-1", "M-2", "M-4"):
-        leave_terminal(t)  # every key but ctrl+] and the quit key is the shell's
+        leave_terminal(t)  # every key but ctrl+] is the shell's
         focus_pane(t, key)
         t.keys("Escape")
         time.sleep(0.3)  # a lone ESC: the next key's ESC prefix must not join it
