@@ -1,7 +1,7 @@
 """The terminal owns its keys (issue 11 §2), in the real app on a real sandbox shell: while a terminal has focus every
 key reaches the program as xterm encodes it (read back with `cat -v`), quit and find-file included, except ctrl+]
-(leave the terminal); a `[keymap]` entry marked `terminal:` works inside the terminal too. And the scrollback: typing while
-scrolled back returns to the live screen and repaints it, as the rendered lines show.
+(leave the terminal); a `[keymap]` entry marked `terminal:` works inside the terminal too. And the scrollback:
+typing while scrolled back returns to the live screen and repaints it, as the rendered lines show.
 """
 
 from __future__ import annotations

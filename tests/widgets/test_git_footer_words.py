@@ -41,7 +41,7 @@ async def test_the_footer_says_unstage_hunk_in_a_staged_diff_and_stage_hunk_othe
         app = App[None]()
         async with app.run_test(size=(80, 24)) as pilot:
             await app.push_screen(GitDiffScreen(_FakeGit(), entry, staged=staged))  # type: ignore[arg-type]
-            await wait_until(pilot, lambda: "space" in footer_words(app), "the diff screen's footer")
+            await wait_until(pilot, lambda app=app: "space" in footer_words(app), "the diff screen's footer")
             assert footer_words(app)["space"] == words
             assert f"space {words.lower()}" in hint(app, "#diff-hint")
 
