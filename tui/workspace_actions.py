@@ -20,7 +20,7 @@ from services.errors import FileNotFound, SandbenchError
 from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
 from services.text import safe_text
 from tui.messages import WorkInFlight
-from widgets.messages import ReportWorkerErrors, report, tell
+from widgets.messages import ReportWorkerErrors, tell
 
 if TYPE_CHECKING:
     from services.config import Config
@@ -28,6 +28,16 @@ if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
 
 log = logging.getLogger(__name__)
+
+
+def unused_snapshot_name(sandbox: str, taken: set[str]) -> str:
+    """The name the snapshot dialog offers: `NAME-snap`, or `NAME-snap-2`, `-3`… when that one exists."""
+    base = f"{sandbox}-snap"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 class WorkspaceActions(ReportWorkerErrors, Screen[None]):
@@ -107,38 +117,41 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
     # -- this sandbox: snapshot, stop, doctor -------------------------------------------------------------------
     def action_snapshot(self) -> None:
-        from widgets.dialogs import InputDialog
-
         info = self.info
         if not self.service.owns(info):
             tell(self, f"{safe_text(info.name)} is another owner's: read-only, no snapshot", severity="warning")
             return
+        self.run_worker(self._ask_snapshot(), name="snapshot", group="snapshot", exclusive=True, exit_on_error=False)
 
-        def answer(name: object) -> None:
-            if isinstance(name, str) and name.strip():
-                self.run_worker(self._snapshot(name.strip()), name="snapshot", group="snapshot", exit_on_error=False)
+    async def _ask_snapshot(self) -> None:
+        from widgets.dialogs import InputDialog
+
+        info = self.info
+        try:
+            taken = {s.name for s in await self.service.list_snapshots()}
+        except SandbenchError as exc:
+            log.info("listing snapshots for a default name failed: %s", exc)
+            taken = set()  # the service still refuses a taken name, inline in the dialog
+
+        async def take(name: str) -> None:
+            # run from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
+            snap, key = name.strip(), f"snapshot:{info.id}"
+            self.post_message(WorkInFlight(key, f"snapshot {snap}…"))
+            try:
+                saved = await self.service.snapshot(info.id, snap)
+            finally:
+                self.post_message(WorkInFlight(key, None))
+            tell(self, f"snapshot {safe_text(saved.name)} of {safe_text(info.name)} saved", timeout=4)
 
         self.app.push_screen(
             InputDialog(
                 "Snapshot",
                 f"Name for a snapshot of “{safe_text(info.name)}”:",
-                value=f"{info.name}-snap",
+                value=unused_snapshot_name(info.name, taken),
                 validate=lambda v: None if v.strip() else "a snapshot needs a name",
-            ),
-            answer,
+                submit=take,
+            )
         )
-
-    async def _snapshot(self, name: str) -> None:
-        key = f"snapshot:{self.info.id}"
-        self.post_message(WorkInFlight(key, f"snapshot {name}…"))
-        try:
-            snap = await self.service.snapshot(self.info.id, name)
-        except SandbenchError as exc:
-            report(self, exc)
-            return
-        finally:
-            self.post_message(WorkInFlight(key, None))
-        tell(self, f"snapshot {safe_text(snap.name)} of {safe_text(self.info.name)} saved", timeout=4)
 
     def action_stop_sandbox(self) -> None:
         info = self.info
