@@ -183,8 +183,8 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         """Textual's key dispatch, with the terminal's rule: while the focused widget `holds_keyboard` (a terminal
         running a program), priority bindings — the app's, the screen's, any pane's — do not take its keys; only
         the bindings in `in_terminal` run (what the `[keymap]` marks `terminal:`; none by default, not even quit),
-        whether priority or not. Every other key goes on to the terminal, which sends it to the program (its own escape, ctrl+], is
-        its own binding). Done here, in the one place Textual looks up priority bindings, so no binding added
+        whether priority or not. Every other key goes on to the terminal, which sends it to the program (its own
+        escape, ctrl+], is its own binding). Done here, in the one place Textual looks up priority bindings, so no binding added
         anywhere can take a key from the program; the footer and the palette are untouched by it.
 
         `_check_bindings` is Textual-internal (tests/test_textual_internals.py checks it is there): if it changes,

@@ -13,9 +13,9 @@ key is the program's but the terminal's own escape, ctrl+] (quit too: ctrl+q is 
 quoted-insert): the app runs only the bindings marked `in_terminal` (none by default) and the ones the user's
 `[keymap]` names with the `terminal:` prefix (`"terminal:workspace.focus_git" = "alt+4"`,
 `"terminal:app.quit" = "ctrl+q"`: those keys work in the terminal too, and the program no longer gets them) —
-`SandbenchApp._check_bindings` enforces it for every binding in one place. The terminal's own escape, ctrl+] (`terminal.leave`), is the terminal's binding. ctrl+c,
-ctrl+d, ctrl+z, ctrl+s, ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to
-the focused pane.
+`SandbenchApp._check_bindings` enforces it for every binding in one place. The terminal's own escape, ctrl+]
+(`terminal.leave`), is the terminal's binding. ctrl+c, ctrl+d, ctrl+z, ctrl+s, ctrl+a and ctrl+b are deliberately
+bound nowhere at app or screen level: they belong to the focused pane.
 """
 
 from __future__ import annotations
