@@ -6,7 +6,8 @@ real sandbox shell:
   with the new size (a WINCH trap in the shell prints `stty size`);
 - the focused pane's frame says its size;
 - the footer shows what the focused element really does, whole entries fitted to 80 and 120 columns: in a
-  terminal only ctrl+] and the scrollback keys (quit is the program's there too) (not the tab bar's `n New terminal`), no label cut anywhere.
+  terminal only ctrl+] and the scrollback keys (not quit, which is the program's there, nor the tab bar's
+  `n New terminal`), no label cut anywhere.
 """
 
 from __future__ import annotations
