@@ -3,11 +3,13 @@ real app (real panes, a real sandbox) the way the user did and checks what they 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual.content import Content
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TabbedContent
 
 from services.config import Config
 from services.models import SandboxInfo
@@ -15,6 +17,7 @@ from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.tui.conftest import fixed_clock, notifications
 from tests.tui.test_workspace_alive import reopen, to_list
+from tests.tui.test_workspace_layout import footer_entries
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.dialogs import InputDialog
@@ -80,3 +83,83 @@ async def test_the_workspace_snapshot_dialog_keeps_a_rejected_name_and_offers_a_
         await wait_until(pilot, lambda: app.screen is screen, "the dialog to close once the snapshot is taken")
         await wait_until(pilot, lambda: any("fixed-name" in n and "saved" in n for n in notifications(app)))
         assert "fixed-name" in {s.name for s in await service.list_snapshots()}
+
+
+async def settle_footer(pilot: Pilot[Any], app: SandbenchApp, cond: Callable[[list[str]], bool]) -> list[str]:
+    """The footer's descriptions once `cond` holds; a frame caught mid-rebuild (an entry not yet on the row)
+    counts as not yet."""
+    seen: list[str] = []
+
+    def ready() -> bool:
+        nonlocal seen
+        try:
+            seen = [d for _, d in footer_entries(app)]
+        except AssertionError:
+            return False
+        return cond(seen)
+
+    await wait_until(pilot, ready, "the footer", show=lambda: repr(seen))
+    return seen
+
+
+def _tab_label(editor: EditorTabs, path: str) -> Content:
+    buf = editor.buffer(path)
+    assert buf is not None
+    return editor.query_one("#editor-tabs", TabbedContent).get_tab(buf.pane_id).label
+
+
+async def _open(pilot: Pilot[Any], editor: EditorTabs, path: str) -> None:
+    editor.open_file(path)
+    await wait_until(pilot, lambda: editor.active_path == path, f"{path} open in the editor")
+
+
+async def test_the_find_bar_shows_its_keys_and_a_read_only_view_no_save(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    await service.write_file(box.id, "notes.txt", b"one two one\n")
+    await service.write_file(box.id, "blob.bin", bytes(range(256)) * 4)
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await workspace(pilot, app)
+        editor = screen.query_one(EditorTabs)
+        await _open(pilot, editor, "notes.txt")
+        await wait_until(pilot, lambda: isinstance(app.focused, CodeEditor))
+        assert "Save" in await settle_footer(pilot, app, lambda d: "Save" in d)
+        await pilot.press("ctrl+f")
+        await wait_until(pilot, lambda: isinstance(app.focused, Input), "the find field")
+        finding = await settle_footer(pilot, app, lambda d: "Close find" in d)
+        # the bar's own keys, and nothing else fits beside them at 80 columns
+        assert set(finding[:4]) == {"Next match", "Find next", "Find prev", "Close find"}, finding
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.focused, CodeEditor))
+
+        await _open(pilot, editor, "blob.bin")
+        await wait_until(pilot, lambda: editor.active_editor is not None and editor.active_editor.has_focus)
+        viewing = await settle_footer(pilot, app, lambda d: "Close tab" in d)
+        assert "Save" not in viewing and "Replace" not in viewing, viewing
+
+
+async def test_tab_titles_show_a_newline_and_mark_a_file_deleted_on_disk(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    await service.write_file(box.id, "new\nline", b"odd name\n")
+    await service.write_file(box.id, "gone.txt", b"soon deleted\n")
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await workspace(pilot, app)
+        editor = screen.query_one(EditorTabs)
+        await _open(pilot, editor, "new\nline")
+        assert _tab_label(editor, "new\nline").plain == "new\\nline"  # as the explorer shows it, not cut at \n
+
+        await _open(pilot, editor, "gone.txt")
+        await _open(pilot, editor, "new\nline")  # gone.txt's tab is in the background, not viewed
+        await wait_until(pilot, lambda: screen.watch_hub.running, "the workspace watcher")
+        await service.delete_path(box.id, "gone.txt")
+
+        def struck() -> bool:
+            return any("strike" in str(span.style) for span in _tab_label(editor, "gone.txt").spans)
+
+        await wait_until(pilot, struck, "gone.txt's tab struck through", timeout=20)
+        assert editor.active_path == "new\nline"  # marked without being viewed
+        await service.write_file(box.id, "gone.txt", b"back again\n")  # recreated on disk: the mark goes
+        await wait_until(pilot, lambda: not struck(), "the mark gone once the file is back", timeout=20)

@@ -162,6 +162,10 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         follow = getattr(self.pane_widget("git"), "follow_changes", None)
         if callable(follow):
             follow(hub=self.watch_hub)
+        # the editor hears the same batches: an open file deleted on disk is marked in the tab strip at once
+        follow_editor = getattr(self.pane_widget("editor"), "follow_changes", None)
+        if callable(follow_editor):
+            follow_editor(self.watch_hub)
         if callable(follow) or isinstance(self.pane_widget("explorer"), Explorer):  # not for stand-in panes
             self.run_worker(self.watch_hub.run(), group="workspace-watch", exit_on_error=False, name="workspace watch")
 
