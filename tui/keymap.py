@@ -340,6 +340,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "workspace.take_checkpoint",
+        "ctrl+f9",
+        "take_checkpoint",
+        "Take checkpoint",
+        "Checkpoint this sandbox's files now, with a message: restore it later from Checkpoints (shift+f9)",
+        show=False,
+    ),
+    Key(
         "workspace.snapshot",
         "shift+f5",
         "snapshot",

@@ -1,6 +1,6 @@
 """Workspace commands that reach across panes or beyond the workspace (issue 11 §4): find a file from any pane,
-run the current file (F5), snapshot or stop this sandbox, the doctor. `WorkspaceScreen` inherits them; their keys
-are in `tui/keymap.py` (`WORKSPACE_KEYS`) like every workspace key, so the palette and the help list them.
+run the current file (F5), snapshot, checkpoint or stop this sandbox, the doctor. `WorkspaceScreen` inherits them;
+their keys are in `tui/keymap.py` (`WORKSPACE_KEYS`) like every workspace key, so the palette and the help list them.
 
 Each works from any pane, which is the point: the fuzzy finder is the explorer's, but ctrl+o opens it from the
 editor, the git panel or the terminal's tab bar; F5 saves the file first, then runs it in the terminal's run tab.
@@ -20,7 +20,7 @@ from services.errors import FileNotFound, SandbenchError
 from services.run_file import MAKEFILES, CannotRun, RunPlan, plan
 from services.text import safe_text
 from tui.messages import WorkInFlight
-from widgets.messages import ReportWorkerErrors, tell
+from widgets.messages import ReportWorkerErrors, report, tell
 
 if TYPE_CHECKING:
     from services.config import Config
@@ -151,6 +151,32 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
                 validate=lambda v: None if v.strip() else "a snapshot needs a name",
                 submit=take,
             )
+        )
+
+    def action_take_checkpoint(self) -> None:
+        """Ask for a message and checkpoint the workspace from the dialog (a refusal stays in it, inline)."""
+        from widgets.dialogs import InputDialog
+
+        info = self.info
+        if not self.service.owns(info):
+            tell(self, f"{safe_text(info.name)} is another owner's: read-only, no checkpoint", severity="warning")
+            return
+        try:
+            checkpoints = self.service.checkpoints
+            _ = checkpoints.store  # a provider without checkpoints: refused in one line
+        except SandbenchError as exc:
+            report(self, exc)
+            return
+
+        async def take(message: str) -> object:
+            return await checkpoints.create(info.id, message.strip())
+
+        def done(answer: object) -> None:
+            if isinstance(answer, str):
+                tell(self, f"checkpoint of {safe_text(info.name)} taken", timeout=4)
+
+        self.app.push_screen(
+            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
         )
 
     def action_stop_sandbox(self) -> None:

@@ -163,8 +163,8 @@ class ConfirmDialog(DialogBase):
         *DialogBase.BINDINGS,
         *bindings(
             (
-                Key("dialog.yes", "y", "confirm", "Yes", show=False),
-                Key("dialog.no", "n", "cancel", "No", show=False),
+                Key("dialog.yes", "y", "confirm", "Yes", "Answer yes: do what the dialog asks (enter too)", show=False),
+                Key("dialog.no", "n", "cancel", "No", "Answer no: close without doing it (esc too)", show=False),
             )
         ),
     ]

@@ -49,6 +49,7 @@ NATIVE = {
     ("OptionList", "cursor_down"),
     ("OptionList", "page_up"),
     ("OptionList", "page_down"),
+    ("OptionList", "select"),  # enter on a list picks the option, which runs the screen's own enter action
     ("SelectOverlay", "cursor_up"),
     ("SelectOverlay", "cursor_down"),
     ("SelectOverlay", "select"),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual.command import CommandPalette
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
@@ -15,10 +16,11 @@ from services.config import Config
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import fixed_clock, notifications
+from tests.tui.conftest import fixed_clock, notifications, palette_prompts, run_from_palette
 from tests.tui.test_workspace_alive import reopen, to_list
 from tests.tui.test_workspace_layout import footer_entries
 from tui.app import SandbenchApp
+from tui.registry import help_groups
 from tui.screens.workspace import WorkspaceScreen
 from widgets.dialogs import InputDialog
 from widgets.editor import EditorTabs
@@ -48,8 +50,12 @@ async def test_alt_2_after_reopening_puts_the_cursor_in_the_file(
         await to_list(pilot, app)
         await reopen(pilot, app, box)
         await pilot.press("alt+2")
-        await wait_until(pilot, lambda: isinstance(app.focused, CodeEditor), "the buffer to have focus",
-                         show=lambda: repr(app.focused))
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.focused, CodeEditor),
+            "the buffer to have focus",
+            show=lambda: repr(app.focused),
+        )
         await pilot.press("X")
         assert editor.has_unsaved() == ["notes.txt"]
         assert editor.active_editor is not None and editor.active_editor.text.startswith("X")
@@ -163,3 +169,49 @@ async def test_tab_titles_show_a_newline_and_mark_a_file_deleted_on_disk(
         assert editor.active_path == "new\nline"  # marked without being viewed
         await service.write_file(box.id, "gone.txt", b"back again\n")  # recreated on disk: the mark goes
         await wait_until(pilot, lambda: not struck(), "the mark gone once the file is back", timeout=20)
+
+
+async def test_help_lists_every_key_once_with_what_it_does(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await workspace(pilot, app)
+        groups = dict(help_groups(screen))
+        rows = {
+            title: {(e.keys_label, e.key.description): e.key.tooltip for e in entries}
+            for title, entries in groups.items()
+        }
+        assert ("Enter", "Switch") in rows["Git: branches"]
+        dialog = rows["Dialogs"]
+        assert dialog[("y", "Yes")] and dialog[("n", "No")]  # each says what it does
+        assert ("N", "New folder") in rows["Explorer"]  # not "N, shift+n": one key
+        assert ("ctrl+F9", "Take checkpoint") in rows["Workspace"]
+
+
+async def test_the_palette_finds_take_checkpoint_and_restore_from_the_workspace(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await workspace(pilot, app)
+        await wait_until(pilot, lambda: screen.focused_pane == "editor")
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"restore")
+        await wait_until(
+            pilot,
+            lambda: any(p.startswith("Checkpoints") for p in palette_prompts(app)),
+            "restore to find the checkpoint tree",
+            show=lambda: repr(palette_prompts(app)),
+        )
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen)
+
+        await run_from_palette(pilot, app, "take checkpoint", "Take checkpoint")
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog), "the checkpoint dialog")
+        app.screen.query_one("#value", Input).value = "before the refactor"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is screen, "the checkpoint taken")
+        taken, _ = await service.checkpoints.list_checkpoints(box.id)
+        assert any(c.message == "before the refactor" for c in taken)
