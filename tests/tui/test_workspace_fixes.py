@@ -3,6 +3,7 @@ real app (real panes, a real sandbox) the way the user did and checks what they 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.tui.conftest import fixed_clock, notifications, palette_prompts, run_from_palette
+from tests.tui.test_terminal_app import open_terminal
 from tests.tui.test_workspace_alive import reopen, to_list
 from tests.tui.test_workspace_layout import footer_entries
 from tui.app import SandbenchApp
@@ -25,6 +27,7 @@ from tui.screens.workspace import WorkspaceScreen
 from widgets.dialogs import InputDialog
 from widgets.editor import EditorTabs
 from widgets.editor.text_area import CodeEditor
+from widgets.pane_tabs import PaneTabs
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
@@ -215,3 +218,31 @@ async def test_the_palette_finds_take_checkpoint_and_restore_from_the_workspace(
         await wait_until(pilot, lambda: app.screen is screen, "the checkpoint taken")
         taken, _ = await service.checkpoints.list_checkpoints(box.id)
         assert any(c.message == "before the refactor" for c in taken)
+
+
+async def test_in_a_terminal_the_pane_tabs_say_to_leave_it_first(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_terminal(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, WorkspaceScreen)
+        tabs = screen.query_one(PaneTabs)
+        # alt+1..4 and alt+0 are the program's here (bash: a readline argument): the row says how to reach them
+        await wait_until(pilot, lambda: "^] first" in tabs.hint, "the pane tabs' hint", show=lambda: tabs.hint)
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_until(pilot, lambda: app.focused is not view and "first" not in tabs.hint, show=lambda: tabs.hint)
+        assert "next" in tabs.hint  # the tab bar: the pane keys work, the usual hint is back
+
+
+async def test_pane_jumps_marked_for_the_terminal_keep_the_usual_hint(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    keymap = {"terminal:workspace.focus_explorer": "alt+1"}
+    app = SandbenchApp(service, dataclasses.replace(config, keymap=keymap), clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_terminal(pilot, app)
+        tabs = app.screen.query_one(PaneTabs)
+        await pilot.pause()
+        assert app.focused is view and "first" not in tabs.hint

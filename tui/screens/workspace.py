@@ -147,7 +147,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self.call_after_refresh(settle_heap)
         tabs = self.query_one(PaneTabs)
         tabs.set_tabs(self._pane_tabs())
-        tabs.hint = f"{self._key_of('workspace.next_pane')} next  {self._key_of('workspace.layout')} tiles "
+        tabs.hint = self._tabs_hint()
         self._layout_for(self.app.size.width, self.app.size.height)
         self._unsubscribe = self.service.subscribe(self._on_service_state)
         # Focus now, not after a refresh: a deferred first focus ran only once the screen was idle, which in a
@@ -247,6 +247,19 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
                 return self.app.get_key_display(Binding(key, "")) if self.is_attached else key
         return ""
 
+    def _tabs_hint(self) -> str:
+        """The pane-tab row's hint. While a terminal holds the keyboard its alt+1..4, F6 go to the program (bash
+        reads ESC 0 as a readline argument): the hint says to leave it first, unless the `[keymap]` lets the pane
+        jumps through (`terminal:`)."""
+        hint = f"{self._key_of('workspace.next_pane')} next  {self._key_of('workspace.layout')} tiles "
+        if not getattr(self.focused, "holds_keyboard", False):
+            return hint
+        if "workspace.focus_explorer" in getattr(self.app, "in_terminal", ()):
+            return hint
+        leave = self.app._keymap.get("terminal.leave", "ctrl+right_square_bracket").split(",")[0].strip()
+        # short, as the footer writes keys (^]): a longer hint would push the tabs' own keys off the row
+        return f"{self.app.get_key_display(Binding(leave, ''))} first "
+
     def _pane_tabs(self) -> list[tuple[str, str, str]]:
         return [(pane, TITLES[pane], self._key_of(f"workspace.focus_{pane}")) for pane in PANES]
 
@@ -306,6 +319,8 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
     # -- focus ---------------------------------------------------------------------------------------------
     def on_descendant_focus(self, event: Any) -> None:
+        if self.is_mounted:
+            self.query_one(PaneTabs).hint = self._tabs_hint()
         pane = self._pane_of(self.focused)
         if pane is None or self.focused is None:
             return
