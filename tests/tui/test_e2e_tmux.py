@@ -233,6 +233,7 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
 
     write_file_in_editor(t)
 
+    leave_terminal(t)  # it ends in the terminal, whose program gets ctrl+q: quit from its tab bar
     t.keys("C-q")
     deadline = time.monotonic() + 15
     while t.alive() and time.monotonic() < deadline:
