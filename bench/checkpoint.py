@@ -25,7 +25,9 @@ Prints `metric=value unit` (medians of ROUNDS where there are rounds):
   (exec_plain_ms, `true`), against auto_git_status_ms (`git status --porcelain` of the copy, same rounds):
   auto_added_first_ms (the first command after another process ran in the sandbox: a scan before and after),
   auto_added_next_ms (the next command, back to back: the scan before is skipped), auto_added_write_ms (a next
-  command that changes one file: the scan after and a checkpoint); each `_vs_git_status`
+  command that changes one file: the scan after and a checkpoint); each `_vs_git_status`; then
+  auto_restore_after_command_ms (undoing a command right after it: the marker stands for the scan before the
+  restore) against auto_restore_after_another_process_ms (the same after another process ran: a scan first)
 """
 
 from __future__ import annotations
@@ -190,6 +192,24 @@ async def auto_phase(provider: LocalProvider, config: Config, plain: SandboxServ
         emit(f"auto_added_{name}_ms", added, "ms")
         emit(f"auto_added_{name}_vs_git_status", added / m(gst), "x")
     emit("auto_before_scans_skipped", svc.counters["auto-checkpoint.before-skipped"] - skipped, "of 10")
+
+    # undoing a command: a restore right after it (the marker proves the head is the workspace: no scan first),
+    # against the same restore after another process ran in the sandbox (it scans first)
+    quick, scanned = [], []
+    restores_skipped = svc.counters["restore.scan-skipped"]
+    for r in range(3):
+        for plain_first, out in ((False, quick), (True, scanned)):
+            head = cps.store.head(box)
+            assert head is not None
+            await exec_ms(svc, ["sh", "-c", f"echo u{r} >> {target}"])
+            if plain_first:
+                await exec_ms(plain, ["true"])
+            t0 = time.perf_counter()
+            await cps.restore(box, head)
+            out.append((time.perf_counter() - t0) * 1000)
+    emit("auto_restore_after_command_ms", m(quick), "ms")
+    emit("auto_restore_after_another_process_ms", m(scanned), "ms")
+    emit("auto_restore_scans_skipped", svc.counters["restore.scan-skipped"] - restores_skipped, "of 3")
     svc.audit.close()
 
 

@@ -2,11 +2,16 @@
 
     .venv/bin/python -m bench.git [--rounds N]
 
-In one local sandbox (real bubblewrap), it builds a repository of 20,000 files with 2,000 changed, then measures
-in the same run:
-- `git status --porcelain=v2 -z` run plainly through the service's exec (the baseline: git itself);
-- a panel refresh: `GitPanel.refresh_status()` — the status call, the parse, the file list updated — until the
-  `StatusChanged` message has reached a stand-in explorer (both panes updated);
+In one local sandbox (real bubblewrap), it builds a repository of 20,000 files with 2,000 changed, and beside them
+an ignored `node_modules/` of 20,000 more files (`.gitignore`d, as in a JavaScript project; `--no-node-modules`
+leaves it out), then measures in the same run:
+- `git status --porcelain=v2 -z` run plainly through the service's exec (the baseline: git itself, not asked for
+  ignored files);
+- the same with `--ignored=matching` and with `--ignored=traditional` (what asking git for ignored entries costs:
+  traditional walks into every ignored folder to see whether all of it is ignored, matching does not);
+- a panel refresh: `GitPanel.refresh_status()` — the status call (ignored entries included, for the explorer),
+  the parse, the file list updated — until the `StatusChanged` message has reached a stand-in explorer (both
+  panes updated);
 - opening the diff of a 5,000-line change: from the key press to the diff view's first painted line, after the
   cursor rested on the file for 250 ms (the panel prefetches the highlighted file's diff meanwhile), and "cold"
   (enter in the instant the cursor arrives, nothing prefetched) for comparison.
@@ -49,6 +54,17 @@ awk 'BEGIN { c = 0; for (d = 0; d < 200 && c < 1999; d++) for (f = 0; f < 10 && 
   p = "d/" d "/f" f ".txt"; print "changed" >> p; close(p); c++ } }'
 awk 'BEGIN { for (i = 0; i < 5000; i++) print "changed_line(" i ")" > "long.py" }'
 """
+# an ignored node_modules of 20,000 files in 200 packages (git must keep it one `!` record, and the refresh its bar)
+NODE_MODULES = """
+set -e
+printf 'node_modules/\\n' > .gitignore
+git add .gitignore
+git commit -q -m ignore
+i=0
+while [ $i -lt 200 ]; do mkdir -p "node_modules/p$i/lib"; i=$((i+1)); done
+awk 'BEGIN { for (d = 0; d < 200; d++) for (f = 0; f < 100; f++) {
+  p = "node_modules/p" d "/lib/m" f ".js"; print "module.exports = " f > p; close(p) } }'
+"""
 
 
 REST = 0.25  # seconds the cursor rests on a file before enter: a quick reader's glance at the row
@@ -67,23 +83,27 @@ class BenchApp(App[None]):
         self.sandbox_id = sandbox_id
         self.received = asyncio.Event()
         self.explorer_markers: dict[str, str] = {}
+        self.explorer_ignored: frozenset[str] = frozenset()
 
     def compose(self) -> ComposeResult:
         yield GitPanel(self.service, self.sandbox_id, git=GitService(self.service, self.sandbox_id, repo_dir="big"))
 
     def on_git_panel_status_changed(self, message: GitPanel.StatusChanged) -> None:
         self.explorer_markers = message.markers
+        self.explorer_ignored = message.ignored
         self.received.set()
 
 
-async def measure(service: Any, sandbox_id: str, rounds: int) -> dict[str, float]:
+async def measure(service: Any, sandbox_id: str, rounds: int, *, node_modules: bool = True) -> dict[str, float]:
     await service.mkdir(sandbox_id, "big")
     t0 = time.perf_counter()
-    r = await service.exec(sandbox_id, ["sh", "-c", BIG], cwd="big", timeout=600)
+    script = BIG + (NODE_MODULES if node_modules else "")
+    r = await service.exec(sandbox_id, ["sh", "-c", script], cwd="big", timeout=600)
     if r.exit_code != 0:
         raise SystemExit(f"setup failed: {r.stderr.decode()[-500:]}")
     emit("git_setup_20000_files", time.perf_counter() - t0, "s")
     plain = ["git", "status", "--porcelain=v2", "-z"]
+    asking = {mode: [*plain, f"--ignored={mode}"] for mode in ("matching", "traditional")}
     app = BenchApp(service, sandbox_id)
     out: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
@@ -95,14 +115,24 @@ async def measure(service: Any, sandbox_id: str, rounds: int) -> dict[str, float
             await pilot.pause(0.05)
         changes = len([e for e in panel.status.entries]) if panel.status else 0
         emit("git_changes", changes, "files")
+        ignored = panel.status.ignored if panel.status else ()
+        emit("git_ignored_records", len(ignored), "records")
+        if node_modules:  # asked for in the refresh, and the 20,000 files one record
+            assert ignored == ("node_modules/",), ignored[:5]
         git_times: list[float] = []
         panel_times: list[float] = []
+        ignored_times: dict[str, list[float]] = {mode: [] for mode in asking}
         for _ in range(rounds):
             # alternate, so drift (page cache, CPU frequency) hits both sides alike
             t = time.perf_counter()
             r = await service.exec(sandbox_id, plain, cwd="big")
             git_times.append(time.perf_counter() - t)
             assert r.exit_code == 0
+            for mode, argv in asking.items():
+                t = time.perf_counter()
+                r = await service.exec(sandbox_id, argv, cwd="big")
+                ignored_times[mode].append(time.perf_counter() - t)
+                assert r.exit_code == 0
             app.received.clear()
             t = time.perf_counter()
             await panel.refresh_status()
@@ -112,6 +142,8 @@ async def measure(service: Any, sandbox_id: str, rounds: int) -> dict[str, float
         g = statistics.median(git_times)
         p = statistics.median(panel_times)
         emit("git_status_plain_median", g * 1000, "ms")
+        for mode, times in ignored_times.items():
+            emit(f"git_status_ignored_{mode}_median", statistics.median(times) * 1000, "ms")
         emit("git_panel_refresh_median", p * 1000, "ms")
         emit("git_panel_refresh_ratio", p / g, "x")
         out.update(git=g, panel=p)
@@ -164,7 +196,7 @@ async def measure(service: Any, sandbox_id: str, rounds: int) -> dict[str, float
     return out
 
 
-async def main_async(rounds: int) -> int:
+async def main_async(rounds: int, *, node_modules: bool = True) -> int:
     home = Path(tempfile.mkdtemp(prefix="sandbench-bench-git-"))
     os.chmod(home, 0o711)
     os.environ["SANDBENCH_HOME"] = str(home / "home")
@@ -179,7 +211,7 @@ async def main_async(rounds: int) -> int:
     try:
         info = await service.create(SandboxSpec(name="bench-git", resources=Resources(cpu=2, memory_gib=2, disk_gib=4)))
         try:
-            res = await measure(service, info.id, rounds)
+            res = await measure(service, info.id, rounds, node_modules=node_modules)
         finally:
             await provider.delete(info.id)
     finally:
@@ -194,7 +226,9 @@ async def main_async(rounds: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--rounds", type=int, default=9)
-    return asyncio.run(main_async(ap.parse_args().rounds))
+    ap.add_argument("--no-node-modules", action="store_true", help="leave the ignored node_modules out")
+    args = ap.parse_args()
+    return asyncio.run(main_async(args.rounds, node_modules=not args.no_node_modules))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Measures, printing `metric=value unit` lines:
    and the pane's final screen compared with tmux's (`capture-pane`, text). Streams: `seq`; the colour log; the
    same with ~330-column lines (`colour_wide`: at 200 columns every line wraps); a 5 MB single-line minified JSON
    (`json`). `--runs 3` drains each three times, pane and tmux alternately, and prints medians and the range of
-   the per-run ratio pane time / tmux time; the emulator alone (`Screen.feed` in the pane's slices, no PTY) is
+   the per-run ratio pane time / tmux time; the emulator alone (`Emulator.feed` in the pane's slices, no PTY) is
    timed at 200x50 and at 80x24 too.
 2. Keystroke echo at 80x24: key event → xterm encoding → PTY write → bash (readline) echoes → the pane reads and
    feeds the emulator → the cursor row's strip is rebuilt (`render_line`). Textual's own compositor paint (at most
@@ -63,8 +63,8 @@ from textual.containers import Horizontal
 from services.local.host_client import stop_host
 from services.local.pty import LocalTerminal, set_winsize
 from tui.heap import settle_heap
+from widgets.terminal.emulator import Emulator
 from widgets.terminal.pane import TerminalView
-from widgets.terminal.screen import Screen
 
 COLS, ROWS = 200, 50
 SGR_BYTES_RE = re.compile(rb"\x1b\[[0-9;:]*m")
@@ -207,10 +207,10 @@ def minified_json(size: int, seed: int = 5) -> bytes:
 
 
 def drain_emulator(data: bytes, cols: int, rows: int) -> float:
-    """CPU seconds for `Screen` alone to take `data` as the pane feeds a flood: bursts of 512 KiB in 64 KiB
+    """CPU seconds for `Emulator` alone to take `data` as the pane feeds a flood: bursts of 512 KiB in 64 KiB
     slices, all but a burst's last with `more=True` (no PTY, no event loop: the emulator's share of the pane's
     time; CPU time, so that other processes on a busy machine count less)."""
-    screen = Screen(cols, rows, scrollback=10_000)
+    screen = Emulator(cols, rows, scrollback=10_000)
     burst, piece = 512 * 1024, 64 * 1024
     t0 = time.process_time()
     for b in range(0, len(data), burst):
@@ -290,7 +290,7 @@ def pct(values: list[float], p: float) -> float:
 def scrollback_memory(data: bytes, chunk: int) -> tuple[float, int]:
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    screen = Screen(COLS, ROWS, scrollback=10_000)
+    screen = Emulator(COLS, ROWS, scrollback=10_000)
     for i in range(0, len(data), chunk):
         screen.feed(data[i : i + chunk])
     screen.pack_history()
@@ -300,9 +300,9 @@ def scrollback_memory(data: bytes, chunk: int) -> tuple[float, int]:
 
 
 def reflow_times(data: bytes) -> tuple[list[float], list[float]]:
-    """Resize 200 → 120 → 200 → 80 columns with 10,000 lines of colourful scrollback: ours (`Screen.resize`,
+    """Resize 200 → 120 → 200 → 80 columns with 10,000 lines of colourful scrollback: ours (`Emulator.resize`,
     which reflows) against tmux's `resize-window` on the same stream (its history-limit set to 10,000), in ms."""
-    screen = Screen(COLS, ROWS, scrollback=10_000)
+    screen = Emulator(COLS, ROWS, scrollback=10_000)
     screen.feed(data)
     widths = (120, COLS, 80)
     ours = []
@@ -433,7 +433,7 @@ def drain_streams(tmp: Path, seq_n: int, log_size: int, runs: int, only: str | N
         print(f"terminal.{name}.pane_vs_pyte={mb / pane_t / pyte_rate:.1f} x")
         for cols, rows in ((COLS, ROWS), (80, 24)):
             em = min(drain_emulator(raw, cols, rows) for _ in range(runs))
-            print(f"terminal.{name}.emulator_{cols}x{rows}.rate={mb / em:.1f} MB/s (Screen.feed alone, CPU, best)")
+            print(f"terminal.{name}.emulator_{cols}x{rows}.rate={mb / em:.1f} MB/s (Emulator.feed alone, CPU, best)")
         print(f"terminal.{name}.final_screen_equal_to_tmux={int(same)} bool")
         print(f"terminal.{name}.scrollback_lines={hist} lines")
         if diff:

@@ -106,6 +106,15 @@ class OperationTimeout(SandbenchError):
     exit_code = 124
 
 
+class NotSupported(SandbenchError):
+    """A feature this provider or one machine cannot give at all (a port forward on Daytona, named volumes, a public
+    sandbox): `sandbench serve` answers it 501 with the message naming the feature."""
+
+    title = "Not supported"
+    http_status = 501
+    http_code = "NOT_IMPLEMENTED"
+
+
 class ProviderError(SandbenchError):
     title = "Provider error"
 

@@ -5,7 +5,8 @@ here. Every path is decoded with `surrogateescape`, so a file name that is not U
 into an argv (the provider encodes argv with the same error handler); widgets show it through `services.text`.
 
 Formats:
-- `git status --porcelain=v2 -z --branch --show-stash` → `GitStatus`
+- `git status --porcelain=v2 -z --branch --show-stash [--ignored=matching]` → `GitStatus` (ignored paths kept apart
+  from the changes: they are not changes)
 - `git log -z --format=<fields joined by %x00>` → `Commit` (fixed field count: commit messages cannot hold NUL)
 - `git diff --no-color` (and `--cached`, `show`) → `DiffFile` with `Hunk`s; `hunk_patch()` turns one hunk back into
   a patch for `git apply`
@@ -83,7 +84,10 @@ class FileStatus:
 
 @dataclass(frozen=True)
 class GitStatus:
-    """Parsed `status --porcelain=v2 --branch`. `branch` None = detached HEAD; `oid` None = no commit yet."""
+    """Parsed `status --porcelain=v2 --branch`. `branch` None = detached HEAD; `oid` None = no commit yet.
+
+    `entries` are the changes (what the git panel lists, what `clean` counts); `ignored` the `!` records, apart,
+    as git gave them (repository-relative, a wholly ignored folder once with its trailing '/')."""
 
     branch: str | None
     oid: str | None
@@ -93,6 +97,7 @@ class GitStatus:
     entries: tuple[FileStatus, ...] = ()
     stash_count: int = 0
     prefix: str = ""  # the repository's folder relative to the sandbox root ('' or ends with '/')
+    ignored: tuple[str, ...] = ()
 
     @property
     def detached(self) -> bool:
@@ -133,14 +138,21 @@ class GitStatus:
             out[self.prefix + e.path.rstrip("/")] = e.marker
         return out
 
+    @cached_property
+    def ignored_paths(self) -> frozenset[str]:
+        """The ignored paths relative to the sandbox root, folders without their trailing '/', for the explorer
+        (which mutes them and everything beneath an ignored folder)."""
+        return frozenset(self.prefix + p.rstrip("/") for p in self.ignored)
+
 
 def parse_status(data: bytes, *, prefix: str = "") -> GitStatus:
-    """Parse `git status --porcelain=v2 -z --branch [--show-stash]`."""
+    """Parse `git status --porcelain=v2 -z --branch [--show-stash] [--ignored=...]`."""
     branch: str | None = None
     oid: str | None = None
     upstream: str | None = None
     ahead = behind = stash = 0
     entries: list[FileStatus] = []
+    ignored: list[str] = []
     fields = data.split(b"\0")
     i = 0
     n = len(fields)
@@ -183,10 +195,10 @@ def parse_status(data: bytes, *, prefix: str = "") -> GitStatus:
         elif kind == b"?":
             entries.append(FileStatus(decode(rec[2:]), "untracked", "?", "?"))
         elif kind == b"!":
-            entries.append(FileStatus(decode(rec[2:]), "ignored", "!", "!"))
+            ignored.append(decode(rec[2:]))
         else:
             raise ValueError(f"unexpected git status record {rec[:20]!r}")
-    return GitStatus(branch, oid, upstream, ahead, behind, tuple(entries), stash, prefix)
+    return GitStatus(branch, oid, upstream, ahead, behind, tuple(entries), stash, prefix, tuple(ignored))
 
 
 # -- log -------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import socket
 
-from services.errors import NotRunning, SandbenchError
+from services.errors import NotRunning, NotSupported, SandbenchError
 from services.local import netns
 from services.models import SandboxState
 from services.provider import Provider
@@ -36,10 +36,8 @@ class PortClosed(SandbenchError):
     http_code = "PORT_CLOSED"
 
 
-class ForwardUnsupported(SandbenchError):
-    title = "Not supported"
-    http_status = 501
-    http_code = "NOT_IMPLEMENTED"
+class ForwardUnsupported(NotSupported):
+    """Port forwarding asked of a sandbox it cannot reach (not a local one)."""
 
 
 def check_port(port: int) -> int:

@@ -41,6 +41,8 @@ class ProcSample:
     comm: str  # the kernel's 15-character name (the process sets it)
     argv: tuple[str, ...]  # its command line (the process can rewrite it)
     netns: int | None = None  # network namespace inode, where known
+    nspid: int | None = None  # the pid as the sandbox sees it (`echo $$`), where it differs from `pid` (local)
+    plumbing: bool = False  # the sandbox's own bwrap (outside it, or its pid 1): not the user's, not to be ended
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,16 @@ def sample_from(
         argv=parse_cmdline(cmdline),
         netns=netns,
     )
+
+
+def parse_nspid(status: str) -> tuple[int, ...]:
+    """The `NSpid:` line of /proc/PID/status: the process's pid in each pid namespace it is in, outermost (the
+    reader's /proc) first. () when the kernel does not say (before Linux 4.1) or the line is not numbers."""
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            parts = line.split()[1:]
+            return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else ()
+    return ()
 
 
 def parse_uid(status: str) -> int | None:

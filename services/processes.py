@@ -75,6 +75,19 @@ class ProcessInfo:
     name: str  # the kernel's short name, sanitized
     threads: int
     started: int
+    sandbox_pid: int | None = None  # the pid inside the sandbox (`echo $$`), when it differs from `pid` (local)
+    sandbox_ppid: int | None = None  # the parent's, likewise (0: its parent is the sandbox's own plumbing)
+
+    @property
+    def shown_pid(self) -> int:
+        """The pid a person knows: the sandbox's own (each command and terminal of a local sandbox numbers its
+        processes from 1), else the one signals go to."""
+        return self.sandbox_pid if self.sandbox_pid is not None else self.pid
+
+    @property
+    def host_pid(self) -> int | None:
+        """The host's pid (local sandboxes: unique across the sandbox's commands and terminals), else None."""
+        return self.pid if self.sandbox_pid is not None else None
 
     @property
     def state_name(self) -> str:
@@ -99,6 +112,7 @@ class KillResult:
     signal: str  # the last signal sent
     ended: bool  # seen gone before we returned
     escalated: bool = False  # KILL followed a TERM that did not end it
+    sandbox_pid: int | None = None  # its pid inside the sandbox, where that differs from `pid` (local)
 
 
 def check_signal(name: str) -> int:
@@ -125,7 +139,10 @@ def build(table: ProcTable, previous: ProcTable | None) -> list[ProcessInfo]:
         window = table.uptime - previous.uptime
     tck = table.clk_tck or 100
     out: list[ProcessInfo] = []
+    inside = {s.pid: s.nspid for s in table.samples}
     for s in table.samples:
+        if s.plumbing:
+            continue  # the sandbox's own bwrap: ending it would end the shell or command under it
         cpu: float | None = None
         prev = before.get((s.pid, s.start_ticks))
         if window > 0 and prev is not None:
@@ -149,6 +166,8 @@ def build(table: ProcTable, previous: ProcTable | None) -> list[ProcessInfo]:
                 name=safe_text(s.comm),
                 threads=s.threads,
                 started=s.start_ticks,
+                sandbox_pid=s.nspid,
+                sandbox_ppid=None if s.nspid is None else (inside.get(s.ppid) or 0),
             )
         )
     return out
@@ -207,7 +226,7 @@ def human_age(seconds: float) -> str:
 
 def matches(p: ProcessInfo, text: str) -> bool:
     """The filter as you type: every word in the command line, user, state or pid (case-insensitive)."""
-    hay = f"{p.pid} {p.user} {p.state_name} {p.command}".lower()
+    hay = f"{p.shown_pid} {p.user} {p.state_name} {p.command}".lower()
     return all(word in hay for word in text.lower().split())
 
 
@@ -265,10 +284,16 @@ class ProcessService:
         started: int | None = None,
         kill_after: float | None = None,
         wait: float = 2.0,
+        inside: bool = False,
     ) -> KillResult:
         """Send `signal` to the sandbox's process `pid` (that started at `started`, when given). With `kill_after`,
         a TERM that has not ended it within that many seconds is followed by KILL. Waits up to `wait` seconds
-        (or `kill_after`) to say whether it ended."""
+        (or `kill_after`) to say whether it ended.
+
+        `pid` is the one signals go to (`ProcessInfo.pid`: the host's on local sandboxes), or with `inside` the
+        sandbox's own (`ProcessInfo.shown_pid`, what `echo $$` says there): each command and terminal of a local
+        sandbox numbers its processes from 1, so one that names several is refused, naming their host pids. The
+        sandbox's own bwrap processes are never signalled (ending one ends the shell or command under it)."""
         sig = check_signal(signal)
         if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
             raise InvalidInput(f"not a process id: {pid!r}")
@@ -280,30 +305,65 @@ class ProcessService:
             raise NotRunning(f"the sandbox is not running: no process {pid} to signal")
         reader = self._reader()
         outcome = "ok"
+        asked = pid
+        sandbox_pid: int | None = None
         try:
-            if started is None:
-                # pin the identity now: the wait and an escalation must reach this process, not a successor
-                current = {p.pid: p.start_ticks for p in (await reader.process_table(sandbox_id)).samples}
-                if pid not in current:
+            table = (await reader.process_table(sandbox_id)).samples
+            if inside:
+                named = [s for s in table if (s.nspid if s.nspid is not None else s.pid) == pid]
+                users = [s for s in named if not s.plumbing]
+                if len(users) > 1:
+                    hosts = ", ".join(str(s.pid) for s in users[:8])
+                    raise InvalidInput(
+                        f"pid {pid} names {len(users)} processes of {info.name!r} (each command and terminal "
+                        f"numbers its own from 1): give the host's pid with --host-pid (one of {hosts}); "
+                        "nothing was signalled"
+                    )
+                if named and not users:
+                    self._refuse_plumbing(pid, info.name)
+                if not users:
                     raise PermissionDenied(
                         f"process {pid} is not one of the processes of {info.name!r} (or it has just ended): "
                         "nothing was signalled"
                     )
-                started = current[pid]
+                pid, sandbox_pid = users[0].pid, users[0].nspid
+                if started is None:
+                    started = users[0].start_ticks
+            by_pid = {s.pid: s for s in table}
+            if pid in by_pid and by_pid[pid].plumbing:
+                self._refuse_plumbing(asked, info.name)
+            if pid in by_pid:
+                sandbox_pid = by_pid[pid].nspid
+            if started is None:
+                # pin the identity now: the wait and an escalation must reach this process, not a successor
+                if pid not in by_pid:
+                    raise PermissionDenied(
+                        f"process {pid} is not one of the processes of {info.name!r} (or it has just ended): "
+                        "nothing was signalled"
+                    )
+                started = by_pid[pid].start_ticks
             await reader.signal_process(sandbox_id, pid, started, sig)
             ended = await self._wait_gone(reader, sandbox_id, pid, started, kill_after if kill_after else wait)
             if ended or kill_after is None or sig == signal_mod.SIGKILL:
-                return KillResult(pid, name, ended)
+                return KillResult(pid, name, ended, sandbox_pid=sandbox_pid)
             try:
                 await reader.signal_process(sandbox_id, pid, started, signal_mod.SIGKILL)
             except ProcessGone:
-                return KillResult(pid, name, True)
-            return KillResult(pid, "KILL", await self._wait_gone(reader, sandbox_id, pid, started, wait), True)
+                return KillResult(pid, name, True, sandbox_pid=sandbox_pid)
+            gone = await self._wait_gone(reader, sandbox_id, pid, started, wait)
+            return KillResult(pid, "KILL", gone, True, sandbox_pid=sandbox_pid)
         except SandbenchError as exc:
             outcome = type(exc).__name__
             raise
         finally:
             self.svc.audit.record("kill", sandbox=sandbox_id, name=f"{name} {pid}", outcome=outcome)
+
+    @staticmethod
+    def _refuse_plumbing(pid: int, name: str) -> None:
+        raise PermissionDenied(
+            f"process {pid} is {name!r}'s own bwrap (its shell or command runs under it, and ends with it): "
+            "it was not signalled; end the process under it instead"
+        )
 
     @staticmethod
     async def _wait_gone(reader: ProcessTables, sandbox_id: str, pid: int, started: int, timeout: float) -> bool:

@@ -61,9 +61,13 @@ class ObserveOps(SandboxCore):
         *,
         started: int | None = None,
         kill_after: float | None = None,
+        inside: bool = False,
     ) -> KillResult:
-        """Signal one of the sandbox's processes (yours only); with `kill_after`, KILL if TERM did not end it."""
-        return await self.process_service.kill(sandbox_id, pid, signal, started=started, kill_after=kill_after)
+        """Signal one of the sandbox's processes (yours only); with `kill_after`, KILL if TERM did not end it;
+        `inside`: `pid` is as the sandbox sees it (`ProcessService.kill`)."""
+        return await self.process_service.kill(
+            sandbox_id, pid, signal, started=started, kill_after=kill_after, inside=inside
+        )
 
     async def ports(self, sandbox_id: str) -> list[PortInfo]:
         """Listening TCP ports inside the sandbox, with their processes."""

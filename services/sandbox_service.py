@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from services import volumes
 from services.errors import InvalidInput, PermissionDenied, SandbenchError, SandboxNotFound
 from services.models import SandboxInfo, SandboxSpec, SandboxState, SnapshotInfo
+from services.periodic import every
 from services.provider import LifecycleExpiry
 from services.sandbox_core import SandboxCore, outcome
 from services.sandbox_exec import ExecOps
@@ -302,17 +303,8 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
         """Run the lifecycle reaper (`reap`) every `interval` seconds until `close()`."""
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await self.reap()
-                except Exception:
-                    log.exception("lifecycle pass failed")
-
         if self._reaper is None:
-            self._reaper = asyncio.ensure_future(loop())
+            self._reaper = asyncio.ensure_future(every(interval, self.reap, "lifecycle pass", log))
 
     async def close(self) -> None:
         if self._reaper is not None:

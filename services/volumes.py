@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from services.errors import Conflict, InvalidInput, SandbenchError
+from services.errors import Conflict, InvalidInput, NotSupported, SandbenchError
 from services.models import VolumeInfo, VolumeMount
 
 VOLUME_CAP = 100  # volumes per identity (Daytona's default organisation quota is of this order)
@@ -78,10 +78,8 @@ class VolumeLimitReached(SandbenchError):
     http_code = "LIMIT_REACHED"
 
 
-class VolumesUnsupported(SandbenchError):
-    title = "Not supported"
-    http_status = 501
-    http_code = "NOT_IMPLEMENTED"
+class VolumesUnsupported(NotSupported):
+    """Named volumes asked of a provider that keeps none."""
 
 
 @runtime_checkable

@@ -222,6 +222,29 @@ async def sandbox(service: SandboxService) -> SandboxInfo:
 
 
 # -- parallel runs (pytest-xdist) -----------------------------------------------------------------------------
+def _shared_scope(item: pytest.Item) -> str | None:
+    """The module (or, for the session-wide SDK worker of the conformance suite, the whole suite's folder) whose
+    set-up this test shares: a module- or session-scoped fixture of ours (a `sandbench serve`, a sandbox, an SDK
+    client) in its fixture closure. None: only function-scoped set-ups of ours."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    for defs in info.name2fixturedefs.values():
+        for fixturedef in defs:
+            if fixturedef.scope == "module" and fixturedef.baseid.startswith("tests"):
+                return item.nodeid.split("::")[0]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Under `--dist loadgroup` (the Makefile's) the tests of a module that shares a module-scoped set-up run on one
+    # worker, so that set-up (a server process, its sandboxes, the SDK clients) is made once, not once per worker
+    # that happens to get some of its tests. The rest are spread one by one, as `--dist load` does.
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and (scope := _shared_scope(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(scope))
+
+
 # A test marked `serial` asserts a wall-clock bar (an echo latency, an event-loop stall): a test on another worker
 # sharing the 2 cores would make it flaky. Every test holds a shared lock from its setup to its teardown; a serial
 # one holds it exclusively, so it runs alone. The turnstile keeps a stream of shared holders from starving it.

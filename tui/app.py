@@ -26,7 +26,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +46,7 @@ from tui.keymap import APP_KEYS, apply_keymap, bindings, in_terminal_ids
 from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxReady
 from tui.screens.sandbox_list import ProviderNotReady, SandboxListScreen
 from tui.workspaces import Workspaces
+from widgets.clock import utc_now
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 
@@ -70,10 +71,6 @@ def stylesheet_path() -> Path:
     return here.parent / "styles.tcss"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=False):
     TITLE = "sandbench"
     CSS_PATH = stylesheet_path()
@@ -91,7 +88,7 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         *,
         build: Callable[[], SandboxService] | None = None,
         open_name: str | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         auto_stop: bool = False,
         panes: Mapping[str, Callable[..., Widget]] | None = None,
         doctor: bool = True,

@@ -28,6 +28,7 @@ from services import paths
 from services.errors import FileNotFound, InvalidInput, SandbenchError
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 from services.text import safe_text
+from services.units import byte_size
 
 log = logging.getLogger("sandbench")
 
@@ -50,14 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list your sandboxes")
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--all", action="store_true", help="include others' sandboxes (if show_others is on)")
+    ls.add_argument(
+        "-v", "--verbose", action="store_true", help="also say on stderr which bwrap binary isolates local sandboxes"
+    )
 
     c = sub.add_parser("create", help="create a sandbox (started)")
-    c.add_argument("name", nargs="?")
-    c.add_argument("--cpu", type=int, default=1)
-    c.add_argument("--memory", type=float, default=1.0, metavar="GIB")
-    c.add_argument("--disk", type=float, default=3.0, metavar="GIB")
+    c.add_argument("name", nargs="?", help="the new sandbox's name (default: a generated one)")
+    c.add_argument("--cpu", type=int, default=1, help="CPUs (default 1)")
+    c.add_argument("--memory", type=float, default=1.0, metavar="GIB", help="memory in GiB (default 1)")
+    c.add_argument("--disk", type=float, default=3.0, metavar="GIB", help="disk in GiB (default 3)")
     c.add_argument("--network", action="store_true", help="user-mode networking (off by default)")
-    c.add_argument("--auto-stop", type=int, default=15, metavar="MIN", help="0 = never")
+    c.add_argument(
+        "--auto-stop", type=int, default=15, metavar="MIN", help="stopped after idle this long (default 15; 0 = never)"
+    )
     c.add_argument("--ephemeral", action="store_true", help="deleted when stopped (= --auto-delete 0)")
     c.add_argument(
         "--auto-archive",
@@ -69,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--auto-delete", type=int, default=-1, metavar="MIN", help="deleted after stopped this long (-1 = never)"
     )
-    c.add_argument("--label", action="append", default=[], metavar="K=V")
-    c.add_argument("--from-snapshot", metavar="SNAP")
+    c.add_argument("--label", action="append", default=[], metavar="K=V", help="a label (repeat for more)")
+    c.add_argument("--from-snapshot", metavar="SNAP", help="start with the files of this snapshot")
     c.add_argument("--json", action="store_true")
 
     for verb, text in (
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("snapshot", help="snapshot a sandbox's files under a name")
     s.add_argument("name")
-    s.add_argument("snapshot")
+    s.add_argument("snapshot", help="the snapshot's name")
     s.add_argument("--json", action="store_true")
     ss = sub.add_parser("snapshots", help="list your snapshots")
     ss.add_argument("--json", action="store_true")
@@ -100,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
     e.add_argument("name")
-    e.add_argument("--cwd", default="")
-    e.add_argument("--env", action="append", default=[], metavar="K=V")
-    e.add_argument("--timeout", type=float)
+    e.add_argument("--cwd", default="", help="the working directory, inside the sandbox (default: its home)")
+    e.add_argument("--env", action="append", default=[], metavar="K=V", help="an environment variable (repeat)")
+    e.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long (exit 124)")
     e.add_argument("argv", nargs="*", help="the command, after --")
 
     cp = sub.add_parser("cp", help="copy a file: NAME:PATH to/from a local path or - (stdin/stdout)")
-    cp.add_argument("src")
-    cp.add_argument("dst")
+    cp.add_argument("src", help="NAME:PATH, a local path, or - for stdin")
+    cp.add_argument("dst", help="NAME:PATH, a local path, or - for stdout")
     cp.add_argument("-p", "--parents", action="store_true", help="create missing folders on the way to dst")
 
     o = sub.add_parser("open", help="open the app on a sandbox")
@@ -122,8 +128,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sv = sub.add_parser("serve", help="serve local sandboxes over the Daytona API (see README)", add_help=False)
-    sv.add_argument("serve_args", nargs=argparse.REMAINDER)
+    sv.add_argument("serve_args", nargs=argparse.REMAINDER, help="see 'sandbench serve --help'")
+    _describe_common(sub)
     return p
+
+
+# Options many verbs share, described once. `--message` and `--since` are the checkpoint verbs'
+# (tui/cli_checkpoints.py), described here until that module says so itself.
+COMMON_HELP = {
+    "--json": "print JSON (for scripts) instead of text",
+    "--message": "the checkpoint's message",
+    "--since": "the checkpoint to compare with (default: the latest)",
+    "name": "the sandbox's name",
+}
+
+
+def _describe_common(sub: Any) -> None:
+    """Every verb's options say what they do in --help: the shared ones get their words from COMMON_HELP."""
+    for verb_parser in sub.choices.values():
+        for action in verb_parser._actions:
+            key = action.option_strings[-1] if action.option_strings else action.dest
+            if action.help is None and key in COMMON_HELP:
+                action.help = COMMON_HELP[key]
 
 
 # -- output ---------------------------------------------------------------------------------------------------
@@ -171,14 +197,7 @@ def snapshot_json(s: SnapshotInfo) -> dict[str, Any]:
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}G"
+    return "-" if n is None else byte_size(n)
 
 
 def print_table(infos: Sequence[SandboxInfo]) -> None:
@@ -200,10 +219,14 @@ def print_table(infos: Sequence[SandboxInfo]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
-    # every local sandbox runs under the same binary: one line under the table, not a wide column
+
+
+def print_isolation_note(infos: Sequence[SandboxInfo]) -> None:
+    """`ls -v`: which bwrap binary runs the local sandboxes (one for all of them), on stderr: stdout is the table
+    alone (`| awk`), and a host path is not for ordinary output."""
     via = sorted({f"{i.bwrap.label} at {safe_text(i.bwrap.path)}" for i in infos if i.bwrap is not None})
     if via:
-        print(f"local isolation by {', '.join(via)}")
+        print(f"local isolation by {', '.join(via)}", file=sys.stderr)
 
 
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
@@ -260,6 +283,17 @@ async def run_verb(args: argparse.Namespace, cfg: config_mod.Config) -> int:
         await service.close()
 
 
+async def _must_exist(cfg: config_mod.Config, name: str) -> None:
+    """Raise `SandboxNotFound` (`no sandbox 'NAME'`, exit 3) unless `name` names one of the user's sandboxes."""
+    from services.factory import make_service
+
+    service = make_service(cfg)
+    try:
+        await service.resolve(name)
+    finally:
+        await service.close()
+
+
 async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
     verb = args.verb
     if verb == "ls":
@@ -268,6 +302,8 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
             print(json.dumps([info_json(i) for i in infos], indent=2))
         else:
             print_table(infos)
+        if args.verbose:
+            print_isolation_note(infos)
         return 0
     if verb == "create":
         name = args.name or _generated_name()
@@ -284,6 +320,12 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
         )
         if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0 or args.auto_archive < 0:
             raise UsageError("resources must be positive and --auto-stop and --auto-archive not negative")
+        if svc.provider.name == "local":  # a cgroup cap above what the host has means nothing (Daytona sizes its own)
+            from services.host_limits import HostLimits
+
+            too_much = HostLimits.read(svc.config.data_dir).check(spec.resources)
+            if too_much is not None:
+                raise UsageError(f"--{too_much[0]}: {too_much[1]}")
         info = await svc.create(spec)
         print(json.dumps(info_json(info), indent=2) if args.json else f"created {info.name} ({info.id})")
         return 0
@@ -467,6 +509,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_doctor(args, cfg)
         if args.verb in (None, "open", "app"):
             from tui.app import run_app
+
+            if args.verb == "open":
+                # as every other verb does: a name that is not there is one line and exit 3, not the app's
+                # screen with a "Not found" toast
+                asyncio.run(_must_exist(cfg, args.name))
 
             return run_app(cfg, open_name=getattr(args, "name", None))
         return asyncio.run(run_verb(args, cfg))

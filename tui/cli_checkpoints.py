@@ -87,30 +87,23 @@ def _size(n: int | None) -> str:
 def _line(c: Checkpoint, head: str | None) -> str:
     msg = f"  {safe_text(c.message)}" if c.message else ""
     mark = "  (HEAD)" if c.id == head else ""
-    return (
-        f"{c.id}  {_when(c.created_at)}  {safe_text(c.who)}  {c.kind}  {c.files} files {_size(c.bytes)}, "
-        f"+{c.files_added} {_size(c.bytes_added)}{msg}{mark}"
-    )
+    return f"{c.id}  {_when(c.created_at)}  {safe_text(c.who)}  {c.kind}  {c.files} files {_size(c.bytes)}{msg}{mark}"
 
 
 def print_tree(ckpts: list[Checkpoint], head: str | None, names: dict[str, str]) -> None:
-    ids = {c.id for c in ckpts}
-    children: dict[str | None, list[Checkpoint]] = {}
-    for c in ckpts:
-        children.setdefault(c.parent if c.parent in ids else None, []).append(c)
-    stack: list[tuple[Checkpoint, int]] = [(c, 0) for c in reversed(children.get(None, []))]
-    while stack:
-        c, depth = stack.pop()
-        pad = "  " * depth
-        if c.parent is not None and c.parent not in ids:
+    """The tree as the app draws it (widgets/checkpoint_tree.py `checkpoint_rows`): newest first, a child above its
+    parent, a branch left by a restore indented; each line starts with what the checkpoint added to the store."""
+    from widgets.checkpoint_tree import ADDED_CELLS, LEGEND, added_text, checkpoint_rows
+
+    print(f"{'+files size':>{ADDED_CELLS}}  newest first, child above parent · {LEGEND}")
+    for row in checkpoint_rows(ckpts, head, names):
+        c = row.ckpt
+        added = added_text(c)  # as the app says it
+        pad = "  " * row.depth
+        print(f"{added:>{ADDED_CELLS}}  {pad}{_line(c, head)}")
+        if row.origin is not None:
             origin = names.get(c.parent_sandbox or "", c.parent_sandbox or "?")
-            print(f"{pad}(forked from {safe_text(origin)} at {c.parent})")
-        print(f"{pad}{_line(c, head)}")
-        kids = children.get(c.id, [])
-        # the first child carries the line on; each other one is a branch, shown indented
-        stack.extend((k, depth + 1) for k in reversed(kids[1:]))
-        if kids:
-            stack.append((kids[0], depth))
+            print(f"{'':>{ADDED_CELLS}}  {pad}(forked from {safe_text(origin)} at {c.parent})")
 
 
 def _mode(m: int | None) -> str:

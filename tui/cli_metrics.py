@@ -13,6 +13,7 @@ from typing import Any
 
 from services.metrics import MetricsSample
 from services.text import safe_text
+from services.units import BINARY, byte_size
 
 
 def add_parsers(sub: Any) -> None:
@@ -23,14 +24,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def _size(n: int | None) -> str:
-    if n is None:
-        return "unavailable"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
+    return "unavailable" if n is None else byte_size(n, BINARY, " ")
 
 
 def _of(used: str, limit: str | None) -> str:

@@ -30,8 +30,13 @@ def add_parsers(sub: Any) -> None:
     ps.set_defaults(verb_run=dispatch)
     k = sub.add_parser("kill", help="signal one of a sandbox's processes (TERM by default)")
     k.add_argument("name")
-    k.add_argument("pid", type=int)
-    k.add_argument("--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"))
+    k.add_argument("pid", type=int, help="the pid as the sandbox sees it (echo $$ there; 'ps' shows it as PID)")
+    k.add_argument(
+        "--host-pid", action="store_true", help="PID is the host's ('ps' HOST column), for a pid several commands share"
+    )
+    k.add_argument(
+        "--signal", default="TERM", choices=("TERM", "KILL", "INT", "HUP"), help="the signal to send (default TERM)"
+    )
     k.add_argument("--kill-after", type=float, metavar="SECONDS", help="send KILL if TERM has not ended it by then")
     k.add_argument("--json", action="store_true")
     k.set_defaults(verb_run=dispatch)
@@ -41,7 +46,7 @@ def add_parsers(sub: Any) -> None:
     pt.set_defaults(verb_run=dispatch)
     fw = sub.add_parser("forward", help="forward a port of a sandbox to 127.0.0.1 until Ctrl-C")
     fw.add_argument("name")
-    fw.add_argument("port", type=int)
+    fw.add_argument("port", type=int, help="the port inside the sandbox")
     fw.add_argument("--local-port", type=int, default=0, metavar="N", help="default: any free port")
     fw.add_argument("--json", action="store_true", help="print the forward as one JSON line when it is ready")
     fw.set_defaults(verb_run=forward)
@@ -49,8 +54,9 @@ def add_parsers(sub: Any) -> None:
 
 def process_json(p: ProcessInfo, depth: int) -> dict[str, Any]:
     return {
-        "pid": p.pid,
-        "ppid": p.ppid,
+        "pid": p.shown_pid,
+        "ppid": p.sandbox_ppid if p.sandbox_pid is not None else p.ppid,
+        "host_pid": p.host_pid,
         "depth": depth,
         "user": p.user,
         "cpu_percent": p.cpu_percent,
@@ -74,12 +80,13 @@ def print_processes(rows: list[tuple[ProcessInfo, int]]) -> None:
     from services.processes import human_age  # with the service: not on the CLI's import path
     from tui.cli import human_size
 
-    print(f"{'PID':>7} {'USER':<8} {'CPU%':>5} {'MEM':>7} S {'AGE':>7}  COMMAND")
+    print(f"{'PID':>5} {'HOST':>7} {'USER':<8} {'CPU%':>5} {'MEM':>7} S {'AGE':>7}  COMMAND")
     for p, depth in rows:
         cpu = "-" if p.cpu_percent is None else f"{p.cpu_percent:.1f}"
         branch = "  " * (depth - 1) + "└ " if depth else ""
+        host = "-" if p.host_pid is None else str(p.host_pid)
         print(
-            f"{p.pid:>7} {safe_text(p.user)[:8]:<8} {cpu:>5} {human_size(p.rss_bytes):>7} {p.state} "
+            f"{p.shown_pid:>5} {host:>7} {safe_text(p.user)[:8]:<8} {cpu:>5} {human_size(p.rss_bytes):>7} {p.state} "
             f"{human_age(p.age):>7}  {branch}{p.command}"
         )
 
@@ -98,21 +105,21 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
             print_processes(rows)
         return 0
     if args.verb == "kill":
-        result = await svc.kill_process(info.id, args.pid, args.signal, kill_after=args.kill_after)
+        result = await svc.kill_process(
+            info.id, args.pid, args.signal, kill_after=args.kill_after, inside=not args.host_pid
+        )
+        shown = result.sandbox_pid if result.sandbox_pid is not None else result.pid
+        host = result.pid if result.sandbox_pid is not None else None
         if args.json:
-            print(
-                json.dumps(
-                    {"pid": result.pid, "signal": result.signal, "ended": result.ended, "escalated": result.escalated}
-                )
-            )
+            doc = {"pid": shown, "host_pid": host, "signal": result.signal, "ended": result.ended}
+            print(json.dumps({**doc, "escalated": result.escalated}))
         elif result.ended:
-            print(
-                f"sent {result.signal} to {result.pid}: it ended"
-                + (" (after TERM did not)" if result.escalated else "")
-            )
+            print(f"sent {result.signal} to {shown}: it ended" + (" (after TERM did not)" if result.escalated else ""))
         else:
-            again = f"sandbench kill {safe_text(args.name)} {result.pid} --signal KILL"
-            print(f"sent {result.signal} to {result.pid}: still running (to end it now: {again})")
+            # the host pid names exactly this process, whichever pid was given
+            target = f"{result.pid} --host-pid" if host is not None else str(result.pid)
+            again = f"sandbench kill {safe_text(args.name)} {target} --signal KILL"
+            print(f"sent {result.signal} to {shown}: still running (to end it now: {again})")
         return 0
     ports = await svc.ports(info.id)
     if args.json:

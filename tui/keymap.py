@@ -68,14 +68,23 @@ LIST_KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key("list.refresh", "r", "refresh", "Refresh", "Reload the list from the provider", show=False),
-    Key("list.filter", "slash", "filter", "Filter", "Filter the list by name, label or state as you type"),
+    Key(
+        "list.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "Filter the list by name, label or state as you type",
+        # priority: it runs as the app reads the key, so the letters typed right behind it reach the field, not
+        # the table's bindings (`/dev` fast would otherwise open Delete); typed in the field, / is a character
+        priority=True,
+    ),
     Key(
         "list.close_workspace",
         "w",
         "close_workspace",
         "Close workspace",
         "End the selected sandbox's open workspace (says what will end and asks first)",
-        show=False,
+        # in the footer while the selected sandbox has one (SandboxListScreen.check_action)
     ),
     Key(
         "list.copy_id",
@@ -90,7 +99,8 @@ LIST_KEYS: tuple[Key, ...] = (
         "t",
         "timeline",
         "Timeline",
-        "Everything done in the selected sandbox — by you, the CLI or an agent — live; what each command changed",
+        "What was done to the selected sandbox through sandbench — commands, file edits, git, checkpoints; by you, the "
+        "CLI or an agent — live; what each command changed (not what is typed in a terminal)",
         show=False,  # the footer is full at 80 columns; the help screen and the palette list it
     ),
     Key("list.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", show=False),
@@ -360,7 +370,8 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "shift+f12",  # f12 is the editor's "save all"
         "timeline",
         "Timeline",
-        "Everything done in this sandbox — by you, the CLI or an agent — live; what each command changed; restore",
+        "What was done to this sandbox through sandbench — commands, file edits, git, checkpoints; by you, the CLI or "
+        "an agent — live; what each command changed; restore (not what is typed in a terminal)",
         show=False,
     ),
     Key(

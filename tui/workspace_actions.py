@@ -30,16 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def unused_snapshot_name(sandbox: str, taken: set[str]) -> str:
-    """The name the snapshot dialog offers: `NAME-snap`, or `NAME-snap-2`, `-3`… when that one exists."""
-    base = f"{sandbox}-snap"
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
 class WorkspaceActions(ReportWorkerErrors, Screen[None]):
     """The base of `WorkspaceScreen`, which provides `service`, `info`, `config` and the panes."""
 
@@ -124,7 +114,7 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
         self.run_worker(self._ask_snapshot(), name="snapshot", group="snapshot", exclusive=True, exit_on_error=False)
 
     async def _ask_snapshot(self) -> None:
-        from widgets.dialogs import InputDialog
+        from widgets.dialogs import snapshot_name_dialog
 
         info = self.info
         try:
@@ -143,15 +133,7 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
                 self.post_message(WorkInFlight(key, None))
             tell(self, f"snapshot {safe_text(saved.name)} of {safe_text(info.name)} saved", timeout=4)
 
-        self.app.push_screen(
-            InputDialog(
-                "Snapshot",
-                f"Name for a snapshot of “{safe_text(info.name)}”:",
-                value=unused_snapshot_name(info.name, taken),
-                validate=lambda v: None if v.strip() else "a snapshot needs a name",
-                submit=take,
-            )
-        )
+        self.app.push_screen(snapshot_name_dialog(info.name, take, taken=taken))
 
     def action_take_checkpoint(self) -> None:
         """Ask for a message and checkpoint the workspace from the dialog (a refusal stays in it, inline)."""

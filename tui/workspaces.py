@@ -140,7 +140,7 @@ class Workspaces:
         With no live workspace, `then` runs at once. `before` is the caller's own question (delete's), asked in
         the same dialog; `save=False` leaves out Save all (nothing to save to after a delete). Cancel ends
         nothing and does nothing."""
-        from widgets.dialogs import ChoiceDialog  # not needed for the list's first frame
+        from widgets.dialogs import ChoiceDialog, ConfirmDialog  # not needed for the list's first frame
         from widgets.unsaved_dialog import UnsavedDialog
 
         ws = self._live.get(info.id)
@@ -165,7 +165,7 @@ class Workspaces:
                 then()
 
         def answer(choice: object) -> None:
-            if choice in ("saved", "discard", "end"):
+            if choice is True or choice in ("saved", "discard", "end"):
                 # ending unmounts the screens of the workspace: from a worker, not from the dismiss callback
                 self._app.run_worker(end(), name=f"{verb} {info.name}", group="end-workspace", exit_on_error=False)
 
@@ -173,6 +173,9 @@ class Workspaces:
             self._app.push_screen(
                 UnsavedDialog(heading, "\n".join(lines), unsaved, save=ws.save_all, then=_then(verb, name)), answer
             )
+            return
+        if verb == "delete":  # destroys the files: Cancel has the focus, `y` or tab+enter confirms
+            self._app.push_screen(ConfirmDialog(heading, "\n".join(lines), confirm="Delete", danger=True), answer)
             return
         self._app.push_screen(ChoiceDialog(heading, "\n".join(lines), [("end", verb.capitalize())]), answer)
 

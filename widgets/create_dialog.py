@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from services.errors import AlreadyExists, NameRejected
+from services.host_limits import HostLimits
 from services.models import Resources, SandboxSpec
 from services.text import safe_text
 from widgets.dialogs import DialogBase
@@ -39,6 +40,14 @@ def parse_labels(text: str) -> dict[str, str]:
             raise ValueError(f"label {item[:40]!r} is not key=value")
         labels[key.strip()] = value.strip()
     return labels
+
+
+class FieldError(ValueError):
+    """A form value the dialog refuses, with the id of the field that gets the focus back."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class CreateDialog(DialogBase):
@@ -66,8 +75,10 @@ class CreateDialog(DialogBase):
         *,
         name: str = "",
         submit: Callable[[SandboxSpec], Awaitable[object]] | None = None,
+        limits: HostLimits | None = None,
     ) -> None:
         super().__init__()
+        self._limits = limits  # a local sandbox cannot have more than the host (None: not checked, Daytona)
         self._snapshots = list(snapshots)
         self._initial_name = name  # not `_name`: that is the DOMNode's own name attribute
         self._submit_call = submit
@@ -129,10 +140,14 @@ class CreateDialog(DialogBase):
             raise ValueError("cpu, memory and disk must be positive")
         if auto_stop < 0:
             raise ValueError("auto-stop must be 0 (never) or more minutes")
+        resources = Resources(cpu=cpu, memory_gib=memory, disk_gib=disk)
+        too_much = self._limits.check(resources) if self._limits is not None else None
+        if too_much is not None:
+            raise FieldError(*too_much)
         snapshot = self.query_one("#snapshot", Select).value
         return SandboxSpec(
             name=name,
-            resources=Resources(cpu=cpu, memory_gib=memory, disk_gib=disk),
+            resources=resources,
             labels=parse_labels(self._value("labels")),
             auto_stop_minutes=auto_stop,
             network=self.query_one("#network", Tick).value,
@@ -143,6 +158,8 @@ class CreateDialog(DialogBase):
     def _field_at_fault(self, error: BaseException) -> Widget:
         """Where the focus goes back after a rejection: the name for name errors, the labels for label errors,
         else the field the user was in (the name when that was a button)."""
+        if isinstance(error, FieldError):
+            return self.query_one(f"#{error.field}", Input)
         if isinstance(error, NameRejected | AlreadyExists) and "label" not in str(error):
             return self.query_one("#name", Input)
         if "label" in str(error):

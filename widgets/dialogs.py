@@ -15,7 +15,7 @@ route, which keeps the full text: the inline line then ends with "details: shift
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from rich.text import Text
 from textual import on
@@ -27,6 +27,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from services.errors import SandbenchError
+from services.text import safe_text
 from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe, details_key, details_of, report
@@ -157,13 +158,15 @@ class DialogBase(SubmitsInPlace, OwnFooter, ModalScreen[object]):
 
 
 class ConfirmDialog(DialogBase):
-    """Yes/no. `danger=True` colours the confirm button as destructive; enter confirms, escape cancels."""
+    """Yes/no: `y` confirms, `n` and escape cancel, and enter presses the focused button. That is the confirm
+    button, except with `danger=True` (delete, discard, restore): then Cancel has the focus, so a stray enter (the
+    end of something typed too fast) confirms nothing; `y`, or tab to the red button and enter, does."""
 
     BINDINGS = [
         *DialogBase.BINDINGS,
         *bindings(
             (
-                Key("dialog.yes", "y", "confirm", "Yes", "Answer yes: do what the dialog asks (enter too)", show=False),
+                Key("dialog.yes", "y", "confirm", "Yes", "Confirm: do what the dialog asks"),
                 Key("dialog.no", "n", "cancel", "No", "Answer no: close without doing it (esc too)", show=False),
             )
         ),
@@ -185,7 +188,7 @@ class ConfirmDialog(DialogBase):
                 yield Button(self._confirm, id="confirm", variant="error" if self._danger else "primary")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
+        self.query_one("#cancel" if self._danger else "#confirm", Button).focus()
 
     def action_confirm(self) -> None:
         self.dismiss(True)
@@ -267,6 +270,31 @@ class InputDialog(DialogBase):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.action_cancel()
+
+
+def unused_snapshot_name(sandbox: str, taken: Iterable[str] = ()) -> str:
+    """The name the snapshot dialog offers: `NAME-snap`, or `NAME-snap-2`, `-3`… when that one exists."""
+    names = set(taken)
+    base = f"{sandbox}-snap"
+    name, n = base, 1
+    while name in names:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def snapshot_name_dialog(
+    sandbox_name: str, submit: Callable[[str], Awaitable[object]] | None = None, *, taken: Iterable[str] = ()
+) -> InputDialog:
+    """The dialog that asks for the name of a snapshot of `sandbox_name` (proposing `<name>-snap`, or the first
+    `<name>-snap-N` not in `taken`, the snapshots there are; refusing a blank one); `submit` as for `InputDialog`."""
+    return InputDialog(
+        "Snapshot",
+        f"Name for a snapshot of “{safe_text(sandbox_name)}”:",
+        value=unused_snapshot_name(sandbox_name, taken),
+        validate=lambda v: None if v.strip() else "a snapshot needs a name",
+        submit=submit,
+    )
 
 
 class ChoiceDialog(DialogBase):

@@ -17,7 +17,7 @@ explorer_ops.py (`ExplorerFileOps`); this module keeps the state, the listing wo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from rich.segment import Segment
 from rich.style import Style
@@ -34,7 +34,7 @@ from services.sandbox_service import SandboxService
 from services.watch import ChangeBatch, WatchHub
 from widgets.cursor_list import CursorList
 from widgets.explorer_ops import ExplorerFileOps
-from widgets.explorer_rows import GIT_CLASSES, Row, flatten, folder_marks
+from widgets.explorer_rows import GIT_CLASSES, Row, flatten, folder_marks, ignored_under
 from widgets.explorer_text import name_runs
 from widgets.fuzzy_finder import FuzzyFinder
 from widgets.keys import Key, bindings
@@ -171,6 +171,7 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
         self._pending_reveal: str | None = None
         self._git: dict[str, str] = {}
         self._git_dirs: dict[str, str] = {}
+        self._ignored: frozenset[str] = frozenset()
         self.cursor = 0
         # Counters the tests and benchmarks read: listings applied (any cause), listings caused by the watcher,
         # change batches received.
@@ -198,12 +199,19 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
     def is_loading(self) -> bool:
         return bool(self._loading)
 
-    def set_git_status(self, mapping: Mapping[str, str]) -> None:
+    def set_git_status(self, mapping: Mapping[str, str], *, ignored: Collection[str] = ()) -> None:
         """Colour names by git status. `mapping`: workspace-relative path → one-letter code (M, A, D, ?, U, R, ...).
-        Folders holding changed paths are marked with the most urgent code beneath them."""
+        Folders holding changed paths are marked with the most urgent code beneath them. `ignored`: paths git
+        ignores, shown muted, and beneath an ignored folder everything (git names `node_modules/` once, never its
+        files); an ignored path does not mark the folders above it (they hold it, they are not ignored)."""
         self._git = {p: (c[:1] or "M") for p, c in mapping.items()}
         self._git_dirs = folder_marks(self._git)
+        self._ignored = frozenset(ignored)
         self.refresh()
+
+    def is_ignored(self, path: str) -> bool:
+        """Whether git ignores `path`: it or a folder above it was reported ignored."""
+        return ignored_under(path, self._ignored)
 
     def reveal(self, path: str) -> None:
         """Expand the folders above `path` (listing them as needed) and put the cursor on it."""
@@ -369,6 +377,15 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
         self._rebuild()
 
     # -- drawing --------------------------------------------------------------------------------------------
+    def _untracked_above(self, path: str) -> str | None:
+        """ "?" for an entry inside an untracked folder: git names the folder once (`newdir/`), not what is in it."""
+        parent = path.rpartition("/")[0]
+        while parent:
+            if self._git.get(parent) == "?":
+                return "?"
+            parent = parent.rpartition("/")[0]
+        return None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
@@ -387,7 +404,11 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
             style = style + self.get_component_rich_style("explorer--cursor")
         segments = [Segment("  " * row.depth, style)]
         is_dir = entry.kind == "dir"
-        code = self._git_dirs.get(entry.path) if is_dir else self._git.get(entry.path)
+        code = (self._git_dirs.get(entry.path) or self._git.get(entry.path)) if is_dir else self._git.get(entry.path)
+        if code is None:
+            code = self._untracked_above(entry.path)
+        if code is None and self._ignored and ignored_under(entry.path, self._ignored):
+            code = "!"  # muted, without a marker: ignored is not a change (VS Code shows it so)
         if is_dir:
             icon = "▾ " if entry.path in self._expanded else "▸ "
             name_style = style + self.get_component_rich_style("explorer--dir")
@@ -407,7 +428,7 @@ class Explorer(ExplorerFileOps, CursorList, can_focus=True):  # ExplorerFileOps 
             segments.append(Segment(text, escape_style if is_escape else name_style))
         if is_dir and entry.path in self._loading:
             segments.append(Segment(" …", style + self.get_component_rich_style("explorer--dim")))
-        if code is None:
+        if code is None or code == "!":
             return _fit(segments, width, style, name_style)
         marker = f" {'•' if is_dir else code} "
         main = _fit(segments, max(0, width - len(marker)), style, name_style)

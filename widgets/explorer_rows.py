@@ -1,5 +1,5 @@
-"""The explorer's flat row model (pure, no widget): the visible rows of a lazily listed tree, and the git mark each
-folder shows (the most urgent status beneath it).
+"""The explorer's flat row model (pure, no widget): the visible rows of a lazily listed tree, the git mark each
+folder shows (the most urgent status beneath it), and whether a path is git-ignored (it or a folder above it).
 
 A 10,000-entry folder is 10,000 `Row` tuples built in one pass; the walk is iterative, because a sandbox can nest
 folders deeper than Python's recursion limit.
@@ -75,3 +75,13 @@ def folder_marks(codes: Mapping[str, str]) -> dict[str, str]:
                 break
             parent = paths.parent(parent)
     return folders
+
+
+def ignored_under(path: str, ignored: Collection[str]) -> bool:
+    """Whether `path` or one of the folders above it is in `ignored` (git reports an ignored folder once, so its
+    children are found through it: a walk up of the path's depth, for the rows on screen only)."""
+    while path:
+        if path in ignored:
+            return True
+        path = paths.parent(path)
+    return False

@@ -96,6 +96,18 @@ PRIORITY: dict[str | None, tuple[str, ...]] = {
         "git.pull",
         "git.init",
     ),
+    "list": (
+        # the sandbox list: what the selected row does first, then what makes and finds one
+        "list.open",
+        "list.close_workspace",
+        "list.create",
+        "list.filter",
+        "list.start",
+        "list.stop",
+        "list.delete",
+        "app.help",
+        "app.quit",
+    ),
     None: (
         "app.help",
         "workspace.next_pane",

@@ -16,7 +16,9 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from services.processes import PortInfo, ProcessInfo, human_age
+from services.units import byte_size
 from widgets.keys import Key, bindings
+from widgets.table_keys import ROW_JUMP_KEYS, RowJumps
 
 PROCESS_TABLE_KEYS: tuple[Key, ...] = (
     Key(
@@ -49,15 +51,6 @@ PORT_TABLE_KEYS: tuple[Key, ...] = (
 )
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}G"
-
-
 def _command_cell(branch: str, command: str) -> Text:
     cell = Text(no_wrap=True, overflow="ellipsis")
     cell.append(branch, style="dim")
@@ -65,9 +58,11 @@ def _command_cell(branch: str, command: str) -> Text:
     return cell
 
 
-class _FittedTable(DataTable[Text]):
+class _FittedTable(RowJumps, DataTable[Text]):
     """A table whose last column (the command) takes the width left, so a long line ends in "…" instead of
-    scrolling the table sideways."""
+    scrolling the table sideways; home/end go to the first and last row (widgets/table_keys.py)."""
+
+    BINDINGS = bindings(ROW_JUMP_KEYS)
 
     def _fit_last(self) -> None:
         if not self.columns or not self.size.width:
@@ -149,10 +144,10 @@ class ProcessTable(_FittedTable):
             branch = "  " * (depth - 1) + "└ " if depth else ""
             state_style = "bold green" if p.state == "R" else "red" if p.state in ("Z", "D") else ""
             self.add_row(
-                Text(str(p.pid), justify="right"),
+                Text(str(p.shown_pid), justify="right"),  # as the sandbox sees it (`echo $$`)
                 Text(p.user[:8]),
                 Text(cpu, justify="right", style="bold" if (p.cpu_percent or 0) >= 50 else ""),
-                Text(human_size(p.rss_bytes), justify="right"),
+                Text(byte_size(p.rss_bytes), justify="right"),
                 Text(p.state, style=state_style),
                 Text(human_age(p.age), justify="right"),
                 _command_cell(branch, p.command),

@@ -5,7 +5,8 @@ thousands of changed files costs nothing until seen.
 A subclass gives each row its text (`row_text`, a `rich.text.Text` built from plain strings: sandbox text is never
 markup) and a key that survives a refresh (`row_key`), so replacing the rows keeps the cursor on the same thing.
 The cursor and its moves are `CursorList`'s (widgets/cursor_list.py), driven by the six actions the subclass's key
-table names; `Highlighted` says where it rests.
+table names; `Highlighted` says where it rests. The drawing itself (cached rows, the cursor's style, redrawing the
+cursor's row on focus and blur) is `CachedRowList`, which the git status list builds on too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,46 @@ R = TypeVar("R")
 CURSOR_BLUR = Style(bgcolor="grey23")
 
 
-class RowTree(CursorList, Generic[R], can_focus=True):
+class CachedRowList(CursorList):
+    """A `CursorList` whose rows are rendered once each (cached by index) and drawn with the cursor's style on top:
+    reversed while the list has the focus, grey without it. The base of `RowTree` and of the git status list
+    (widgets/git/status_list.py). A subclass says how many rows (`row_count`) and each one's text (`text_at`), and
+    clears `_cache` when the rows change."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._cache: dict[int, Strip] = {}
+
+    def text_at(self, index: int) -> Text:
+        raise NotImplementedError
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        if index >= self.row_count():
+            return Strip.blank(width, self.rich_style)
+        strip = self._cache.get(index)
+        if strip is None:
+            strip = Strip(list(self.text_at(index).render(self.app.console)))
+            self._cache[index] = strip
+        style = self.rich_style
+        if index == self.cursor:
+            cursor = Style(reverse=True) if self.has_focus else CURSOR_BLUR
+            strip = strip.apply_style(cursor)
+            style = style + cursor
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    def on_focus(self) -> None:
+        self._cache.pop(self.cursor, None)
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.pop(self.cursor, None)
+        self.refresh()
+
+
+class RowTree(CachedRowList, Generic[R], can_focus=True):
     DEFAULT_CSS = """
     RowTree { height: 1fr; background: $surface; }
     RowTree:focus { background-tint: $foreground 3%; }
@@ -47,7 +87,6 @@ class RowTree(CursorList, Generic[R], can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[R] = []
-        self._cache: dict[int, Strip] = {}
 
     # -- what a subclass says ----------------------------------------------------------------------------------
     def row_text(self, row: R) -> Text:
@@ -99,30 +138,8 @@ class RowTree(CursorList, Generic[R], can_focus=True):
         return False
 
     # -- rendering ---------------------------------------------------------------------------------------------
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
-        width = self.scrollable_content_region.width
-        if index >= len(self.rows):
-            return Strip.blank(width, self.rich_style)
-        strip = self._cache.get(index)
-        if strip is None:
-            strip = Strip(list(self.row_text(self.rows[index]).render(self.app.console)))
-            self._cache[index] = strip
-        style = self.rich_style
-        if index == self.cursor:
-            cursor = Style(reverse=True) if self.has_focus else CURSOR_BLUR
-            strip = strip.apply_style(cursor)
-            style = style + cursor
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
-
-    def on_focus(self) -> None:
-        self._cache.pop(self.cursor, None)
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._cache.pop(self.cursor, None)
-        self.refresh()
+    def text_at(self, index: int) -> Text:
+        return self.row_text(self.rows[index])
 
     def on_click(self, event: object) -> None:
         y = getattr(event, "y", None)

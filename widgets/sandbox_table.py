@@ -13,7 +13,8 @@ Layout follows the table's width, so nothing is cut mid-word at 80 columns (`col
   share one column (`4/8G/20G`), and sizes are compact (`204K`).
 
 Every column but the name (and the owner) has a fixed width that fits all its values, so a spinner frame or a new
-usage figure never resizes a column; the name column takes what the others leave, and a longer name ends in "…".
+usage figure never resizes a column; the name column takes what the others leave, and a longer name is cut in
+the middle (`pro…alpha-1`: names of one family differ at the end).
 A `CPU%` column draws each running sandbox's CPU share over the last four minutes as a sparkline (the screen feeds
 it the sampler's points, `set_cpu_history`; widgets/metrics_chart.py draws it on a fixed 0-100 % scale); it is
 fixed-width like the others and left out only where even the narrowest name would not fit beside it.
@@ -29,15 +30,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from services.models import Isolation, SandboxInfo, SandboxState, minutes_text
 from services.text import safe_text  # re-exported: the app and screens import it from here
+from widgets.clock import utc_now
+from widgets.keys import bindings
 from widgets.metrics_chart import buckets, spark_text
+from widgets.table_keys import ROW_JUMP_KEYS, RowJumps
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TRANSITIONS = (SandboxState.STARTING, SandboxState.STOPPING)
@@ -233,22 +239,25 @@ def _owner_cell(info: SandboxInfo, owner_label: str | None, identity: str | None
     return (safe_text(owner) if owner else "nobody") + marker
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SandboxTable(DataTable[Text]):
+class SandboxTable(RowJumps, DataTable[Text], inherit_bindings=False):
     """Rows keyed by sandbox id. `filter_text` narrows rows to those whose name, state, owner or labels contain
-    it. `identity` is whose sandboxes are "mine": the others are dimmed and marked read-only."""
+    it. `identity` is whose sandboxes are "mine": the others are dimmed and marked read-only.
+
+    Its keys are DataTable's cursor keys but enter (the screen's `list.open` takes it, so the footer shows
+    "⏎ Open": DataTable's hidden "Select" shadowed it), with home/end on the first and last row."""
 
     DEFAULT_CSS = """
     SandboxTable { height: 1fr; width: 100%; }  /* not auto (a ScrollView's default): columns follow the width */
     """
+    BINDINGS = [
+        *(b for b in DataTable.BINDINGS if isinstance(b, Binding) and b.key not in ("enter", "home", "end")),
+        *bindings(ROW_JUMP_KEYS),
+    ]
 
     def __init__(
         self,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         owner_label: str | None = None,
         identity: str | None = None,
         id: str | None = None,
@@ -472,10 +481,13 @@ class SandboxTable(DataTable[Text]):
             isolation.stylize(self._colour("warning", "yellow"))
         mine = self.mine(info)
         marker = f" ({READ_ONLY})" if self.wide else f" ({RO_SHORT})"
+        live = LIVE if info.id in self._live else ""
+        name_width = next((spec.width for spec in self._specs if spec.key == "name"), None)
+        name = safe_text(info.name)
+        if name_width is not None:
+            name = middle_cut(name, name_width - cell_len(live))
         cells: dict[str, Text] = {
-            "name": _clipped(
-                (LIVE if info.id in self._live else "") + safe_text(info.name), style="bold" if mine else ""
-            ),
+            "name": _clipped(live + name, style="bold" if mine else ""),
             "owner": _clipped(
                 _owner_cell(info, self._owner_label, self._identity, marker), style="" if mine else "italic"
             ),
@@ -514,6 +526,31 @@ class SandboxTable(DataTable[Text]):
             info = self._infos[sandbox_id]
             if info.state in TRANSITIONS and sandbox_id in self.rows:
                 self.update_cell(sandbox_id, "state", self._state(info))
+
+
+def middle_cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, cut in the middle: names that differ at the end (`project-alpha-1`,
+    `project-alpha-2`) still differ (`pro…alpha-1`), where an end cut made both `project-alp…`. The end is the part
+    kept longer: that is where names of one family differ."""
+    if cell_len(text) <= width:
+        return text
+    if width < 4:
+        return text[: max(width - 1, 0)] + "…" if width > 0 else ""
+    room = width - 1  # the "…"
+    head_room = room // 3
+    head, used = "", 0
+    for ch in text:
+        if used + cell_len(ch) > head_room:
+            break
+        head += ch
+        used += cell_len(ch)
+    tail, used = "", 0
+    for ch in reversed(text):
+        if used + cell_len(ch) > room - cell_len(head):
+            break
+        tail = ch + tail
+        used += cell_len(ch)
+    return f"{head}…{tail}"
 
 
 def _clipped(text: str, style: str = "") -> Text:

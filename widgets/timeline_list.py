@@ -24,7 +24,8 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
-from services.timeline import Entry, Filter
+from services.timeline import Entry, error_title
+from services.timeline_view import Filter
 from widgets.cursor_list import CursorList
 from widgets.keys import Key, bindings
 
@@ -32,17 +33,24 @@ WHO_WIDTH = 10
 KIND_WIDTH = 5
 DUR_WIDTH = 6
 OUTCOME_WIDTH = 11
-# the service's error types (services/errors.py), as the outcome column says them
+# the service's error types (services/errors.py), as the outcome column says them (it is 11 cells wide: the
+# details say the whole title, `services.timeline.error_title`)
 ERRORS = {
     "OperationTimeout": "timed out",
     "NotRunning": "not running",
     "PermissionDenied": "denied",
     "SandboxNotFound": "not found",
     "FileNotFound": "no such file",
+    "SnapshotNotFound": "not found",
     "PathRejected": "bad path",
+    "NameRejected": "bad name",
     "InvalidInput": "invalid",
     "TooLarge": "too large",
+    "DiskLimitExceeded": "disk full",
     "Conflict": "conflict",
+    "AlreadyExists": "exists",
+    "IsolationUnavailable": "isolation",
+    "StateDatabaseDamaged": "damaged",
     "ProviderError": "failed",
     "error": "failed",
 }
@@ -68,11 +76,13 @@ def duration(ms: float | None) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def outcome(entry: Entry) -> tuple[str, str]:
-    """The outcome column's text and its component class."""
+def outcome(entry: Entry, *, full: bool = False) -> tuple[str, str]:
+    """The outcome column's text and its component class; `full`: the error's whole title (the details)."""
     if not entry.ok:
+        if full:
+            return ("✗ " + error_title(entry.outcome), "timeline--error")
         text = entry.outcome.removeprefix("error:")
-        return ("✗ " + ERRORS.get(text, text), "timeline--error")
+        return ("✗ " + ERRORS.get(text, "failed"), "timeline--error")
     if entry.exit not in (None, 0):
         return (f"exit {entry.exit}", "timeline--warn")
     return ("ok", "timeline--ok")

@@ -10,8 +10,9 @@ The scans run under the store lock, so concurrent execs in one sandbox never cor
 overlap in time share their changes (a file written by one while the other runs shows in whichever's `after` scan
 comes first). The same goes for a terminal or a background process writing while a command runs.
 
-The scan before a command is skipped when the workspace provably has not moved since the last command's scan after
-(so a run of commands costs one scan each): a marker (`store/checkpoints/<sandbox>/clean`) written after that scan
+The scan before a command (and the one a restore checkpoints the state before it with: `still_clean`) is skipped
+when the workspace provably has not moved since the last command's scan after (so a run of commands costs one scan
+each): a marker (`store/checkpoints/<sandbox>/clean`) written after that scan
 names the head it left and the state of the sandbox's launch folder (`run/<sandbox>/`, where every process started
 in the sandbox, by any sandbench process, records itself while it lives). It holds while the head is the same, no
 restore left a stat cache, no process is alive in the sandbox and none was started since (the folder's mtime and
@@ -86,6 +87,26 @@ def _launches(provider: Any, sandbox_id: str) -> tuple[list[int], bool] | None:
     return [st.st_mtime_ns, st.st_ctime_ns], empty
 
 
+def still_clean(svc: SandboxService, sandbox_id: str) -> str | None:
+    """The head, when the marker proves nothing moved since the last command's scan after (see above): the head
+    checkpoint is then the workspace as it is, and a scan would find just that. Used before a command and before
+    a restore (whose checkpoint of the state before it is then the head itself)."""
+    store = svc.checkpoints.store
+    try:
+        doc = json.loads(marker_path(svc.config.data_dir, sandbox_id).read_bytes())
+    except (OSError, ValueError):
+        return None
+    head = store.head(sandbox_id)
+    if not isinstance(doc, dict) or head is None or doc.get("head") != head:
+        return None
+    if (store.checkpoints / sandbox_id / "index.json").exists():
+        return None
+    now = _launches(svc.provider, sandbox_id)
+    if now is None or not now[1] or now[0] != doc.get("run"):
+        return None
+    return head
+
+
 def enabled(svc: SandboxService, info: SandboxInfo) -> bool:
     value = info.labels.get(LABEL)
     if value in VALUES:
@@ -111,21 +132,7 @@ class Bracket:
         self.before_id: str | None = None
 
     def _still_clean(self) -> str | None:
-        """The head, when the marker proves nothing moved since the last command's scan after (see above)."""
-        store = self.svc.checkpoints.store
-        try:
-            doc = json.loads(marker_path(self.svc.config.data_dir, self.sandbox_id).read_bytes())
-        except (OSError, ValueError):
-            return None
-        head = store.head(self.sandbox_id)
-        if not isinstance(doc, dict) or head is None or doc.get("head") != head:
-            return None
-        if (store.checkpoints / self.sandbox_id / "index.json").exists():
-            return None
-        now = _launches(self.svc.provider, self.sandbox_id)
-        if now is None or not now[1] or now[0] != doc.get("run"):
-            return None
-        return head
+        return still_clean(self.svc, self.sandbox_id)
 
     def _mark_clean(self, head: str, pre: tuple[list[int], bool] | None) -> None:
         """After the scan after: what the next command's `_still_clean` compares with. Only when the launch folder

@@ -30,7 +30,6 @@ import hashlib
 import itertools
 import json
 import secrets
-import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from services import paths
 from services.checkpoints.apply import select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
+from services.checkpoints.states import new_record
 from services.checkpoints.store import KINDS, SHA256, Checkpoint, CheckpointStore, Entry
 from services.errors import FileNotFound, InvalidInput, PathRejected, ProviderError, SandbenchError, TooLarge
 
@@ -208,7 +208,7 @@ async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) 
             entries.append(old if _same(old, e) else e)  # type: ignore[arg-type]
         else:
             entries.append(old if old is not None and old == e else e)
-    for batch in _batches(need):
+    for batch in _chunks(need, _path_size, count=None, limit=HASH_BATCH):
         got = await _run(svc, sandbox_id, ["hash", str(MAX_OUTPUT)], json.dumps(batch).encode())
         asked = set(batch)
         for r in got:
@@ -237,30 +237,21 @@ async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) 
     return entries, hashed_files, hashed_bytes
 
 
-def _batches(items: list[str]) -> list[list[str]]:
-    out: list[list[str]] = []
-    cur: list[str] = []
-    size = 0
-    for p in items:
-        n = len(json.dumps(p)) + 2  # as it travels: JSON-escaped, non-ASCII as \u escapes
-        if cur and size + n > HASH_BATCH:
-            out.append(cur)
-            cur, size = [], 0
-        cur.append(p)
-        size += n
-    if cur:
-        out.append(cur)
-    return out
+def _path_size(path: str) -> int:
+    return len(json.dumps(path)) + 2  # as it travels: JSON-escaped, non-ASCII as \u escapes
 
 
-def _chunks(items: list[T], size: Callable[[T], int]) -> list[list[T]]:
-    """`items` in runs of at most FETCH_BATCH and BATCH_BYTES (a larger single item alone)."""
+def _chunks(
+    items: list[T], size: Callable[[T], int], *, count: int | None = FETCH_BATCH, limit: int = BATCH_BYTES
+) -> list[list[T]]:
+    """`items` in runs of at most `count` items (None: any number) and `limit` bytes by `size` (a larger single
+    item alone)."""
     out: list[list[T]] = []
     cur: list[T] = []
     total = 0
     for it in items:
         n = size(it)
-        if cur and (len(cur) >= FETCH_BATCH or total + n > BATCH_BYTES):
+        if cur and ((count is not None and len(cur) >= count) or total + n > limit):
             out.append(cur)
             cur, total = [], 0
         cur.append(it)
@@ -309,22 +300,16 @@ async def checkpoint(
             added = [len(b) for b in blobs if store.put_bytes(b)[1]]
             now_head = store.head(sandbox_id)  # another writer may have checkpointed meanwhile: build on theirs
             up = parent or (store.get(sandbox_id, now_head) if now_head else None)
-            files = [e for e in entries if e.kind == "file"]
-            ckpt = Checkpoint(
-                id=store.new_id(),
-                sandbox=sandbox_id,
-                parent=up.id if up else None,
-                parent_sandbox=up.sandbox if up else None,
-                created_at=time.time(),
+            ckpt = new_record(
+                store,
+                sandbox_id,
+                up,
+                entries,
                 message=message,
                 who=svc.svc.identity,
                 kind=kind,
-                files=len(files),
-                bytes=sum(e.size for e in files),
-                files_added=len(added),
-                bytes_added=sum(added),
-                hashed_files=hashed_files,
-                hashed_bytes=hashed_bytes,
+                added=(len(added), sum(added)),
+                hashed=(hashed_files, hashed_bytes),
             )
             store.save(ckpt, entries, base=up)
             store.keep_blobs()

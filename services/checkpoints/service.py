@@ -3,7 +3,8 @@
 Every call goes through the service's ownership check and `ensure_running` (write calls need the sandbox to be
 the caller's; reads honour `show_others`), runs its file work in a thread (`asyncio.to_thread`), and writes one
 audit line per operation (`checkpoint`, `restore` — one per path asked for —, `fork`): ids and paths, never
-contents. A restore always checkpoints the current state first, under the same store lock, so it can be undone.
+contents. A restore always checkpoints the current state first, under the same store lock, so it can be undone
+(or names the head checkpoint as that state, when the automatic checkpoints' marker proves the workspace is it).
 
 Daytona sandboxes: the same operations on the same local store, the workspace scanned and written inside the
 sandbox (services/checkpoints/remote.py; `_remote` picks it). What is not available there refuses by name.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import paths
-from services.checkpoints import remote, states
+from services.checkpoints import auto, remote, states
 from services.checkpoints.apply import ApplyResult, apply, select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
@@ -344,7 +345,7 @@ class CheckpointService:
         with store.locked():
             target = self.resolve(ws.sandbox_id, ref)
             entries = store.manifest(target)
-            before, current = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
+            before, current = self._before_restore(ws, target)
             if scope is not None:
                 keys, now = [e.path for e in entries], [e.path for e in current]  # once, not per path asked for
                 for p in scope:
@@ -365,6 +366,18 @@ class CheckpointService:
             if scope is None:
                 store.set_head(ws.sandbox_id, target.id)
         return RestoreResult(before, target, scope, len(result.written), len(result.deleted))
+
+    def _before_restore(self, ws: _Workspace, target: Checkpoint) -> tuple[Checkpoint, list[Entry]]:
+        """The checkpoint of the state before a restore (the store lock held), and its entries. When the automatic
+        checkpoints' marker proves nothing moved since the scan that made the head, the head is that state: no scan,
+        no new checkpoint (services/checkpoints/auto.py). Else a checkpoint taken now."""
+        head_id = auto.still_clean(self.svc, ws.sandbox_id)
+        auto.forget_clean(self.svc.config.data_dir, ws.sandbox_id)  # the restore moves it
+        head = self.store.get(ws.sandbox_id, head_id) if head_id is not None else None
+        if head is not None:
+            self.svc.counters["restore.scan-skipped"] += 1
+            return head, self.store.manifest(head)
+        return self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
 
     async def restore(self, sandbox_id: str, ref: str, only: Sequence[str] = ()) -> RestoreResult:
         """Make the workspace (or the paths in `only`) what it was at checkpoint `ref`, after checkpointing it as it

@@ -43,6 +43,46 @@ def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, di
     return head, store.by_path(index)  # shared and cached: the scan only reads it
 
 
+def new_record(
+    store: CheckpointStore,
+    sandbox_id: str,
+    parent: Checkpoint | None,
+    entries: list[Entry],
+    *,
+    message: str,
+    who: str,
+    kind: str,
+    added: tuple[int, int] = (0, 0),
+    hashed: tuple[int, int] = (0, 0),
+    name: str | None = None,
+    owner: str | None = None,
+    source: str | None = None,
+) -> Checkpoint:
+    """The record of a new checkpoint of `entries` in `sandbox_id` on `parent` (None: the first): a fresh id, now,
+    and its files and bytes counted from the entries. `added` and `hashed` are (files, bytes) of the blobs it
+    stored and of what its scan read. The caller saves it."""
+    files = [e for e in entries if e.kind == "file"]
+    return Checkpoint(
+        id=store.new_id(),
+        sandbox=sandbox_id,
+        parent=parent.id if parent else None,
+        parent_sandbox=parent.sandbox if parent else None,
+        created_at=time.time(),
+        message=message,
+        who=who,
+        kind=kind,
+        files=len(files),
+        bytes=sum(e.size for e in files),
+        files_added=added[0],
+        bytes_added=added[1],
+        hashed_files=hashed[0],
+        hashed_bytes=hashed[1],
+        name=name,
+        owner=owner,
+        source=source,
+    )
+
+
 def take(
     store: CheckpointStore,
     sandbox_id: str,
@@ -72,22 +112,16 @@ def take(
         if not compare(old := store.manifest(head), res.entries, store.by_path(old)):
             return head, res.entries
     up = parent or head
-    files = [e for e in res.entries if e.kind == "file"]
-    ckpt = Checkpoint(
-        id=store.new_id(),
-        sandbox=sandbox_id,
-        parent=up.id if up else None,
-        parent_sandbox=up.sandbox if up else None,
-        created_at=time.time(),
+    ckpt = new_record(
+        store,
+        sandbox_id,
+        up,
+        res.entries,
         message=message,
         who=who,
         kind=kind,
-        files=len(files),
-        bytes=sum(e.size for e in files),
-        files_added=res.files_added,
-        bytes_added=res.bytes_added,
-        hashed_files=res.hashed_files,
-        hashed_bytes=res.hashed_bytes,
+        added=(res.files_added, res.bytes_added),
+        hashed=(res.hashed_files, res.hashed_bytes),
         name=name,
         owner=owner,
         source=source,
@@ -105,26 +139,11 @@ def copy(
     store: CheckpointStore, src: Checkpoint, kind: str, message: str, who: str, *, name: str, owner: str, source: str
 ) -> Checkpoint:
     """A record of `src`'s state under another kind and name (in `src`'s sandbox), sharing every blob."""
-    ckpt = Checkpoint(
-        id=store.new_id(),
-        sandbox=src.sandbox,
-        parent=src.id,
-        parent_sandbox=src.sandbox,
-        created_at=time.time(),
-        message=message,
-        who=who,
-        kind=kind,
-        files=src.files,
-        bytes=src.bytes,
-        files_added=0,
-        bytes_added=0,
-        hashed_files=0,
-        hashed_bytes=0,
-        name=name,
-        owner=owner,
-        source=source,
+    entries = store.manifest(src)
+    ckpt = new_record(
+        store, src.sandbox, src, entries, message=message, who=who, kind=kind, name=name, owner=owner, source=source
     )
-    store.save(ckpt, store.manifest(src), base=src)
+    store.save(ckpt, entries, base=src)
     return ckpt
 
 

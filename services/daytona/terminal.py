@@ -68,14 +68,18 @@ class DaytonaTerminal:
         self._started()
 
     async def connect(self) -> None:
+        await self._attach("attach terminal")
+        self._started()
+
+    async def _attach(self, what: str) -> None:
+        """Connect to the existing PTY session (an attach, or a reattach after a drop); `what` names it in errors."""
         proc = self._sandbox.process
         self._handle = await self._provider._call(
-            "attach terminal",
+            what,
             lambda: proc.connect_pty_session(self._id, on_data=self._on_data),
             idempotent=False,
             kind="terminal",
         )
-        self._started()
 
     def _started(self) -> None:
         self.status = "connected"
@@ -111,13 +115,7 @@ class DaytonaTerminal:
                 return
 
     async def connect_handle(self) -> None:
-        proc = self._sandbox.process
-        self._handle = await self._provider._call(
-            "reattach terminal",
-            lambda: proc.connect_pty_session(self._id, on_data=self._on_data),
-            idempotent=False,
-            kind="terminal",
-        )
+        await self._attach("reattach terminal")
         self.reconnects += 1
         self.status = "connected"
 

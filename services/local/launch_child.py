@@ -74,8 +74,9 @@ def make_preexec(
     libc = ctypes.CDLL(None, use_errno=True)  # resolved here, in the parent: nothing to load after fork
     prctl = libc.prctl
     unshare, mount = libc.unshare, libc.mount
-    workspace, mount_point = (os.fsencode(bind[0]), os.fsencode(bind[1])) if bind else (b"", b"")
-    volume_binds = [(os.fsencode(src), os.fsencode(dst)) for src, dst in volumes]
+    # (source, mount point, what failed): the workspace first, then each volume on its own mount point
+    binds = [(os.fsencode(bind[0]), os.fsencode(bind[1]), "bind the workspace")] if bind else []
+    binds += [(os.fsencode(src), os.fsencode(dst), "bind a volume") for src, dst in volumes]
 
     def fail(what: str) -> None:
         err = ctypes.get_errno()
@@ -100,18 +101,12 @@ def make_preexec(
                 fail("unshare")
             if mount(None, b"/", None, MS_REC | MS_SLAVE, None) != 0:
                 fail("mount --make-rslave /")
-            # opened in this namespace (a bind source must belong to it), never through a symlink
-            ws = os.open(workspace, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                if mount(b"/proc/self/fd/%d" % ws, mount_point, None, MS_BIND, None) != 0:
-                    fail("bind the workspace")
-            finally:
-                os.close(ws)
-            for src, dst in volume_binds:  # the volumes the same way, each on its own mount point
+            for src, dst, what in binds:
+                # opened in this namespace (a bind source must belong to it), never through a symlink
                 fd = os.open(src, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
                     if mount(b"/proc/self/fd/%d" % fd, dst, None, MS_BIND, None) != 0:
-                        fail("bind a volume")
+                        fail(what)
                 finally:
                     os.close(fd)
         if gid is not None and uid is not None:

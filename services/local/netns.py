@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import ipaddress
 import logging
 import os
 import socket
@@ -31,6 +30,7 @@ import sys
 from dataclasses import dataclass
 
 from services.errors import IsolationUnavailable
+from services.proc_parse import parse_net_table
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ HELPER_START_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 2.0
 BATCH = 8  # sockets per request to the helper
 TABLE_MAX = 1024 * 1024  # bytes of /proc/PID/net/tcp read: listening sockets come first, so this always has them
-LISTEN = "0A"
 
 # The helper, run as `python -I -S -c HELPER_CODE NETNS_FD USERNS_FD` with its control socket as stdin. It only
 # joins the namespace and makes sockets: no network I/O, no file access, nothing read from the sandbox.
@@ -113,44 +112,25 @@ def namespaces(outer_pids: list[int]) -> dict[int, int]:
     return found
 
 
-def _parse_v4(hexaddr: str) -> str:
-    return str(ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(hexaddr), "little")))
-
-
-def _parse_v6(hexaddr: str) -> ipaddress.IPv6Address:
-    raw = bytes.fromhex(hexaddr)
-    # four 32-bit words, each in host (little-endian) order
-    return ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
-
-
 def _listening(pid: int, port: int) -> list[tuple[socket.AddressFamily, str]]:
     """(family, address to connect to) of the sockets listening on `port` in pid's network namespace."""
     out: list[tuple[socket.AddressFamily, str]] = []
-    for name, fam in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+    for name in ("tcp", "tcp6"):
         try:
             with open(f"/proc/{pid}/net/{name}", "rb") as f:
                 table = f.read(TABLE_MAX).decode("ascii", "replace")
         except OSError:
             continue
-        for line in table.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) < 4 or fields[3] != LISTEN:
+        for sock in parse_net_table(table, name):
+            if sock.port != port:
                 continue
-            addr, _, hexport = fields[1].partition(":")
-            try:
-                if int(hexport, 16) != port:
-                    continue
-                if fam == socket.AF_INET:
-                    ip = _parse_v4(addr)
-                    out.append((fam, "127.0.0.1" if ip == "0.0.0.0" else ip))  # noqa: S104 - a wildcard, read
-                else:
-                    ip6 = _parse_v6(addr)
-                    if ip6.ipv4_mapped is not None:
-                        out.append((socket.AF_INET, str(ip6.ipv4_mapped)))
-                    else:
-                        out.append((fam, "::1" if ip6.is_unspecified else str(ip6)))
-            except ValueError:
-                continue
+            if name == "tcp":
+                wildcard = sock.address == "0.0.0.0"  # noqa: S104 - a wildcard, read
+                out.append((socket.AF_INET, "127.0.0.1" if wildcard else sock.address))
+            elif ":" not in sock.address:  # an IPv4-mapped IPv6 listener, in its IPv4 form
+                out.append((socket.AF_INET, sock.address))
+            else:
+                out.append((socket.AF_INET6, "::1" if sock.address == "::" else sock.address))
     return out
 
 

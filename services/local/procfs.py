@@ -16,6 +16,7 @@ through the pidfd (a process that died meanwhile is never confused with a newcom
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal as signal_mod
 
@@ -29,6 +30,7 @@ from services.proc_parse import (
     Socket,
     parse_btime,
     parse_net_table,
+    parse_nspid,
     parse_stat,
     parse_uid,
     parse_uptime,
@@ -97,15 +99,34 @@ def _launcher_shown(cmdline: bytes) -> bytes:
     return cmdline
 
 
+def _own_levels() -> int:
+    """How many pid namespaces deep this process is, as /proc sees it: a sandbox's outer bwrap is as deep (it is
+    started here), whatever runs in the sandbox one deeper (bwrap --unshare-pid)."""
+    return len(parse_nspid((_read("/proc/self/status") or b"").decode("utf-8", "replace"))) or 1
+
+
+def sandbox_view(sample: ProcSample, nspid: tuple[int, ...], own: int) -> ProcSample:
+    """`sample` with its pid as seen inside the sandbox and whether it is the sandbox's plumbing — from the
+    kernel's NSpid line, which the sandbox cannot forge: a process no deeper than us is the outer bwrap, and pid 1
+    of the sandbox's namespace is the inner bwrap (its init). A pid namespace the sandbox makes itself is deeper
+    still: its processes keep the pid the sandbox's own namespace gives them."""
+    if len(nspid) <= own:
+        return dataclasses.replace(sample, plumbing=True)
+    inside = nspid[own]
+    return dataclasses.replace(sample, nspid=inside, plumbing=inside == 1 and len(nspid) == own + 1)
+
+
 def read_table(pids: set[int], mapped_uid: int) -> ProcTable:
     """The processes `pids` as they are now (ones that ended meanwhile are left out)."""
     samples: list[ProcSample] = []
+    own = _own_levels()
     for pid in sorted(pids)[:PIDS_MAX]:
         stat = _read(f"/proc/{pid}/stat")
         status = _read(f"/proc/{pid}/status")
         if stat is None or status is None:
             continue
-        uid = parse_uid(status.decode("utf-8", "replace"))
+        status_text = status.decode("utf-8", "replace")
+        uid = parse_uid(status_text)
         user = SANDBOX_USER if uid == mapped_uid else str(uid) if uid is not None else "?"
         cmdline = _read(f"/proc/{pid}/cmdline", CMDLINE_MAX) or b""
         sample = sample_from(
@@ -118,7 +139,7 @@ def read_table(pids: set[int], mapped_uid: int) -> ProcTable:
             netns=_netns(pid),
         )
         if sample is not None:
-            samples.append(sample)
+            samples.append(sandbox_view(sample, parse_nspid(status_text), own))
     uptime = parse_uptime((_read("/proc/uptime") or b"").decode()) or 0.0
     btime = parse_btime((_read("/proc/stat") or b"").decode("utf-8", "replace")) or 0.0
     return ProcTable(tuple(samples), CLK_TCK, uptime, btime)

@@ -57,22 +57,10 @@ CLONE_NAMESPACE_FLAGS = (
     CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
 )
 
-# Checked against /usr/include/x86_64-linux-gnu/asm/unistd_64.h (Debian 12). open_tree_attr (Linux 6.15) is newer
-# than those headers: 467 in the kernel's common table (arch/x86/entry/syscalls/syscall_64.tbl).
-SYSCALLS_X86_64: dict[str, int] = {
-    "ioctl": 16,
-    "clone": 56,
-    "pivot_root": 155,
-    "mount": 165,
-    "umount2": 166,
-    "add_key": 248,
-    "request_key": 249,
-    "keyctl": 250,
-    "unshare": 272,
-    "perf_event_open": 298,
-    "setns": 308,
-    "bpf": 321,
-    "userfaultfd": 323,
+# Syscalls added since Linux 5.1 (424 on) have the same number on x86_64 and aarch64 (the kernel numbers new ones
+# alike across architectures), so both tables below take them from here. open_tree_attr (Linux 6.15) is newer
+# than Debian 12's headers: 467 in the kernel's own table (arch/x86/entry/syscalls/syscall_64.tbl).
+_SINCE_5_1: dict[str, int] = {
     "io_uring_setup": 425,
     "io_uring_enter": 426,
     "io_uring_register": 427,
@@ -87,8 +75,25 @@ SYSCALLS_X86_64: dict[str, int] = {
     "open_tree_attr": 467,
 }
 
-# aarch64 uses the asm-generic table (/usr/include/asm-generic/unistd.h); since 5.1 new syscalls share numbers
-# across architectures, hence the identical tail.
+# Checked against /usr/include/x86_64-linux-gnu/asm/unistd_64.h (Debian 12).
+SYSCALLS_X86_64: dict[str, int] = {
+    "ioctl": 16,
+    "clone": 56,
+    "pivot_root": 155,
+    "mount": 165,
+    "umount2": 166,
+    "add_key": 248,
+    "request_key": 249,
+    "keyctl": 250,
+    "unshare": 272,
+    "perf_event_open": 298,
+    "setns": 308,
+    "bpf": 321,
+    "userfaultfd": 323,
+    **_SINCE_5_1,
+}
+
+# aarch64 uses the asm-generic table (/usr/include/asm-generic/unistd.h).
 SYSCALLS_AARCH64: dict[str, int] = {
     "ioctl": 29,
     "umount2": 39,
@@ -103,18 +108,7 @@ SYSCALLS_AARCH64: dict[str, int] = {
     "setns": 268,
     "bpf": 280,
     "userfaultfd": 282,
-    "io_uring_setup": 425,
-    "io_uring_enter": 426,
-    "io_uring_register": 427,
-    "open_tree": 428,
-    "move_mount": 429,
-    "fsopen": 430,
-    "fsconfig": 431,
-    "fsmount": 432,
-    "fspick": 433,
-    "clone3": 435,
-    "mount_setattr": 442,
-    "open_tree_attr": 467,
+    **_SINCE_5_1,
 }
 
 # Denied outright with EPERM.

@@ -36,6 +36,7 @@ from services.errors import InvalidInput, SandbenchError
 from services.local import host_wire as hw
 from services.local.provider import LocalProvider
 from services.models import SandboxState
+from services.periodic import every
 from services.pty_sessions import Client, PtyManager, PtySession
 from services.terminal import foreground_program
 
@@ -88,7 +89,7 @@ class SessionHost:
     async def run_until_empty(self, still_ours: Callable[[], bool] = lambda: True) -> None:
         """Wait until stopped, until nothing has been held for `linger` seconds, or until `still_ours()` says the
         socket is gone (the data directory was removed or taken over: its shells have nowhere to be found)."""
-        reaper = asyncio.ensure_future(self._reap_loop())
+        reaper = asyncio.ensure_future(every(REAP_EVERY, self.reap_idle, "auto-stop pass", log))
         idle_since: float | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -123,14 +124,6 @@ class SessionHost:
                 await p.close()
 
     # -- auto-stop -----------------------------------------------------------------------------------------
-    async def _reap_loop(self) -> None:
-        while True:
-            await asyncio.sleep(REAP_EVERY)
-            try:
-                await self.reap_idle()
-            except Exception:
-                log.exception("auto-stop pass failed")
-
     async def reap_idle(self, now: float | None = None) -> list[str]:
         """Stop sandboxes whose shells here are all detached and quiet past the sandbox's auto-stop interval."""
         wall = now if now is not None else time.time()

@@ -20,11 +20,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
@@ -120,12 +122,18 @@ LIMIT_FLAGS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # one line and exit 2, as the other verbs do: the usage would be ~30 lines of limit flags before it
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="sandbench serve", description="Serve local sandboxes over the Daytona API (for the daytona SDK)."
-    )
+    p = _Parser(prog="sandbench serve", description="Serve local sandboxes over the Daytona API (for the daytona SDK).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = pick one)")
+    p.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port, 0-65535 (default {DEFAULT_PORT}; 0 = pick one)"
+    )
     p.add_argument("--print-env", action="store_true", help="print DAYTONA_API_URL=... DAYTONA_API_KEY=... and exit")
     p.add_argument(
         "--tokens-file",
@@ -159,12 +167,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _port(text: str) -> int:
+    """A TCP port: bind would raise OverflowError (a traceback) past 65535; argparse says it in one line, exit 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0-65535 (0 = pick one)")
+    return value
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        # nan compares false with everything and inf never fires: a timeout or a limit must be a real number
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
         return value

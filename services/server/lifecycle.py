@@ -22,19 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.errors import InvalidInput, SandbenchError
+from services.errors import InvalidInput, NotSupported
 from services.sandbox_service import INTERVAL_MAX
 from services.server import wire
 from services.server.context import dto, find_sandbox, service_of
-
-
-class NotSupported(SandbenchError):
-    """A feature one machine cannot give: 501, with a message naming it."""
-
-    title = "Not supported"
-    http_status = 501
-    http_code = "NOT_IMPLEMENTED"
-
 
 PUBLIC_REFUSED = (
     "public sandboxes (public=True) are not supported by sandbench serve: there is no public preview on one "

@@ -29,11 +29,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.errors import InvalidInput, ProviderError, SandbenchError
+from services.errors import InvalidInput, NotSupported, ProviderError, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.context import identity_of, json_body, service_of
-from services.server.lifecycle import NotSupported
 from services.terminal import TerminalSession
 
 log = logging.getLogger(__name__)

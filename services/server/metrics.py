@@ -23,12 +23,11 @@ from typing import Any
 
 from aiohttp import web
 
-from services.errors import NotRunning
+from services.errors import NotRunning, NotSupported
 from services.metrics import MetricsSample, MetricsUnavailable
 from services.models import SandboxState
 from services.server import wire
 from services.server.context import service_of
-from services.server.lifecycle import NotSupported
 
 UNSUPPORTED = "system metrics (get_metrics_latest) are not supported by sandbench serve on this host: "
 

@@ -34,11 +34,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.errors import InvalidInput, SandbenchError
+from services.errors import InvalidInput, NotSupported, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
 from services.server.context import identity_of, json_body, service_of, state_of
-from services.server.lifecycle import NotSupported
 from services.server.limits import MiB, OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)

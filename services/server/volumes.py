@@ -20,11 +20,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from services.errors import InvalidInput
+from services.errors import InvalidInput, NotSupported
 from services.models import VolumeInfo, VolumeMount
 from services.server import wire
 from services.server.context import json_body, service_of
-from services.server.lifecycle import NotSupported
 from services.volumes import MAX_MOUNTS, mounted_path
 
 

@@ -205,3 +205,45 @@ def test_the_config_keys_load(tmp_path: Path) -> None:
     defaults = config_mod.load(tmp_path / "missing.toml")
     assert (defaults.auto_checkpoint, defaults.auto_checkpoint_keep, defaults.auto_checkpoint_days) == (False, 200, 7.0)
     assert (defaults.exec_output_limit, defaults.exec_output_total) == (64 * 1024, 16 * 1024**2)
+
+
+async def test_a_restore_right_after_commands_needs_no_scan_and_can_be_undone(svc: SandboxService) -> None:
+    box = await svc.create(SandboxSpec(name="undo"))
+    await run(svc, box, "echo one > a.txt && echo keep > k.txt")
+    e = await run(svc, box, "echo two > a.txt && rm k.txt && echo new > n.txt")
+    ws = svc.provider.workspace_path(box.id)  # type: ignore[attr-defined]
+    n = await count(svc, box)
+
+    res = await svc.checkpoints.restore(box.id, str(e["before"]))
+    # the marker proved the head is the workspace: it is the state before the restore, no scan, no new checkpoint
+    assert svc.counters["restore.scan-skipped"] == 1
+    assert res.before.id == e["after"] and await count(svc, box) == n
+    assert (ws / "a.txt").read_text() == "one\n" and (ws / "k.txt").read_text() == "keep\n"
+    assert not (ws / "n.txt").exists()
+
+    await svc.checkpoints.restore(box.id, res.before.id)  # undo: the command's result is back
+    assert svc.counters["restore.scan-skipped"] == 1  # the restore itself moved the workspace: that one scanned
+    assert (ws / "a.txt").read_text() == "two\n" and (ws / "n.txt").read_text() == "new\n"
+    assert not (ws / "k.txt").exists()
+
+
+async def test_a_process_between_a_command_and_a_restore_is_in_the_checkpoint_before_it(
+    svc: SandboxService, provider: LocalProvider, config: Config
+) -> None:
+    box = await svc.create(SandboxSpec(name="undo2"))
+    first = await run(svc, box, "echo one > a.txt")
+    await run(svc, box, "echo two > a.txt")
+    plain = SandboxService(provider, config)  # automatic checkpoints off: a process the marker does not vouch for
+    try:
+        r = await plain.exec(box.id, ["sh", "-c", "echo unseen > later.txt"])
+        assert r.exit_code == 0, r.stderr
+    finally:
+        plain.audit.close()
+
+    res = await svc.checkpoints.restore(box.id, str(first["after"]))
+    assert svc.counters["restore.scan-skipped"] == 0
+    assert res.before.kind == "before-restore"
+    ws = svc.provider.workspace_path(box.id)  # type: ignore[attr-defined]
+    assert not (ws / "later.txt").exists()
+    await svc.checkpoints.restore(box.id, res.before.id)  # the file that process wrote comes back with the undo
+    assert (ws / "later.txt").read_text() == "unseen\n"

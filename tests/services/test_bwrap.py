@@ -124,10 +124,11 @@ def test_ls_shows_which_bwrap_is_in_force(
         )
 
     assert cli("create", "shown").returncode == 0
-    text = cli("ls")
+    text = cli("ls", "-v")
     assert text.returncode == 0, text.stderr
     (row,) = json.loads(cli("ls", "--json").stdout)
-    assert f"local isolation by bwrap 0.11.0 (bundled) at {row['bwrap']['path']}" in text.stdout
+    # -v says it on stderr: stdout is the table alone
+    assert f"local isolation by bwrap 0.11.0 (bundled) at {row['bwrap']['path']}" in text.stderr
     assert text.stdout.splitlines()[0].split()[2] == "ISOLATION"  # one line under the table, no wider column
     assert row["bwrap"]["source"] == "bundled" and row["bwrap"]["version"] == "0.11.0"
     assert os.access(row["bwrap"]["path"], os.X_OK)

@@ -310,7 +310,11 @@ def test_kill_all_gets_double_forked_daemons_and_busy_forkers(make_cgroup: Calla
         """,
     )
     try:
-        time.sleep(0.2)
+        # the kill must meet the forker mid-stream: wait until it has children of its own (a fixed 0.2 s was not
+        # always enough for a fork or two on a loaded machine)
+        deadline = time.monotonic() + 30
+        while len(cg.pids()) <= 3 and forker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert alive(daemon) and daemon in cg.pids()
         assert forker.pid in cg.pids() and len(cg.pids()) > 3
         assert cg.kill_all(timeout=5)

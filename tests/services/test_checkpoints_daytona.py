@@ -264,7 +264,7 @@ def test_cli_checkpoint_changes_restore_over_daytona(
     import json
     import os
 
-    from tests.services.test_cli import run
+    from tests.services.test_cli import run, run_here
 
     monkeypatch.setenv("DAYTONA_API_URL", serve.api_url)
     monkeypatch.setenv("DAYTONA_API_KEY", serve.token)
@@ -272,14 +272,16 @@ def test_cli_checkpoint_changes_restore_over_daytona(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     Path(os.environ["SANDBENCH_CONFIG"]).write_text(f'identity = "{harness.IDENTITY}"\n')
 
-    def ok(*args: str) -> str:
-        r = run("--provider", "daytona", *args, timeout=120)
+    def ok(*args: str, here: bool = True) -> str:
+        # through main() in this process (each `sandbench` process would import the daytona SDK, a second of CPU),
+        # but for the create: that one is the real process, configured only by the variables
+        r = run_here("--provider", "daytona", *args) if here else run("--provider", "daytona", *args, timeout=120)
         assert r.returncode == 0, r.stderr.decode()
         assert serve.token.encode() not in r.stdout + r.stderr
         return r.stdout.decode()
 
     name = harness.unique("cli")
-    ok("create", name)
+    ok("create", name, here=False)
     try:
         ok("exec", name, "--", "sh", "-c", "echo one > a.txt && echo keep > b.txt")
         first = json.loads(ok("checkpoint", name, "-m", "before", "--json"))
@@ -312,6 +314,16 @@ def test_transfers_are_cut_by_count_and_bytes() -> None:
     runs = remote._chunks(sizes, lambda n: n)
     assert [len(r) for r in runs] == [2, 1, remote.FETCH_BATCH, 2]
     assert all(sum(r) <= remote.BATCH_BYTES or len(r) == 1 for r in runs)
+
+
+def test_hash_requests_are_cut_by_the_bytes_of_their_paths_only() -> None:
+    # far more paths than a download takes at once, yet one request while their JSON fits in HASH_BATCH
+    short = [f"f{i}" for i in range(remote.FETCH_BATCH * 3)]
+    assert len(remote._chunks(short, remote._path_size, count=None, limit=remote.HASH_BATCH)) == 1
+    # a name that JSON escapes (\u00e9: six bytes for one character) counts as it travels
+    wide = ["é" * 1000] * 10
+    runs = remote._chunks(wide, remote._path_size, count=None, limit=remote.HASH_BATCH)
+    assert [len(r) for r in runs] == [6, 4]
 
 
 async def test_what_the_listing_does_not_hash_is_hashed_by_a_second_request(

@@ -1,5 +1,7 @@
 """`sandbench checkpoint / checkpoints / changes / restore / fork` as a user runs them (the real CLI over real local
-sandboxes): the text, the stable --json of docs/cli.md, exit codes, and sandbox-made names kept inert."""
+sandboxes): the text, the stable --json of docs/cli.md, exit codes, and sandbox-made names kept inert. The steps
+that must succeed go through the CLI's `main()` in this process (`run_here`); every refusal (its exit code, its
+one stderr line) is a real `sandbench` process."""
 
 from __future__ import annotations
 
@@ -9,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.services.test_cli import run
+from tests.services.test_cli import run, run_here
 
 pytestmark = pytest.mark.bwrap
 
 
 def ok(*args: str) -> str:
-    r = run(*args)
+    r = run_here(*args)
     assert r.returncode == 0, r.stderr.decode()
     return r.stdout.decode()
 

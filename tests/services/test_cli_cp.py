@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.services.test_cli import run
+from tests.services.test_cli import run, run_here
 
 
 def test_cp_into_a_missing_folder_needs_p_and_p_makes_it(sandbench_home: Path, tmp_path: Path) -> None:
@@ -45,8 +45,8 @@ def test_every_verbs_help_prints(sandbench_home: Path) -> None:
     assert top.returncode == 0, top.stderr
     verbs = re.search(r"\{(ls,[a-z,-]+)\}", top.stdout.decode())
     assert verbs is not None
-    for verb in verbs.group(1).split(","):
-        shown = run(verb, "--help")
+    for verb in verbs.group(1).split(","):  # each through main() in this process: the top one was a real process
+        shown = run_here(verb, "--help")
         assert shown.returncode == 0 and b"Traceback" not in shown.stderr, (verb, shown.stderr[-300:])
 
 

@@ -46,18 +46,20 @@ def test_ps_json_shows_the_tree_and_kill_ends_the_process(sandbench_home: Path) 
         parent = next(p for p in procs if p["pid"] == sleep["ppid"])
         assert parent["command"] == "sh -c sleep 4242 & wait" and sleep["depth"] == parent["depth"] + 1
         assert set(sleep) >= {
-            "pid", "ppid", "depth", "user", "cpu_percent", "rss_bytes", "state", "state_name", "threads",
+            "pid", "ppid", "host_pid", "depth", "user", "cpu_percent", "rss_bytes", "state", "state_name", "threads",
             "started_at", "age_seconds", "start_ticks", "name", "command",
         }  # fmt: skip
         assert sleep["user"] == "sandbox" and isinstance(sleep["cpu_percent"], float)
         text = run("ps", "pbox").stdout.decode()
-        assert text.splitlines()[0].split() == ["PID", "USER", "CPU%", "MEM", "S", "AGE", "COMMAND"]
+        assert text.splitlines()[0].split() == ["PID", "HOST", "USER", "CPU%", "MEM", "S", "AGE", "COMMAND"]
         assert "└ sleep 4242" in text
         refused = run("kill", "pbox", str(os.getpid()))
         assert refused.returncode == 4 and b"not one of the processes" in refused.stderr
         killed = run("kill", "pbox", str(sleep["pid"]), "--json")
         assert killed.returncode == 0, killed.stderr
-        assert json.loads(killed.stdout) == {"pid": sleep["pid"], "signal": "TERM", "ended": True, "escalated": False}
+        assert json.loads(killed.stdout) == {
+            "pid": sleep["pid"], "host_pid": sleep["host_pid"], "signal": "TERM", "ended": True, "escalated": False,
+        }  # fmt: skip
         assert runner.wait(30) == 0
         ports = json.loads(run("ports", "pbox", "--json").stdout)
         assert ports["sandbox"] == "pbox" and ports["ports"] == []

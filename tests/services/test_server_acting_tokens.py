@@ -30,7 +30,8 @@ from services.errors import PermissionDenied, SandboxNotFound
 from services.local.provider import LocalProvider
 from services.sandbox_service import SandboxService
 from services.server.auth import Grant, TokenTable, load_extra_tokens
-from services.timeline import TimelineReader, checkpoint_before
+from services.timeline import TimelineReader
+from services.timeline_view import checkpoint_before
 from tests.conftest import wait_until
 from tests.services.serve_helpers import IDENTITY, OTHER, REPO, make_home, serve_env, start_serve, stop_serve, unique
 

@@ -21,7 +21,8 @@ from services.config import Config
 from services.errors import SandboxNotFound
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
-from services.timeline import Filter, TimelineReader, checkpoint_before, diff_files, open_timeline, output_text
+from services.timeline import TimelineReader, open_timeline
+from services.timeline_view import Filter, checkpoint_before, diff_files, output_text
 from tests.conftest import wait_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -142,8 +142,8 @@ async def test_roll_back_everything_and_undo_it(
         await run_from_palette(pilot, app, "roll back", "Roll back all")  # the view's keys are in the palette
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         message = str(app.screen.query(".dialog-message").first().render())
-        assert "3 files written, 1 file or folder deleted" in message and "undone" in message
-        await pilot.press("enter")
+        assert "3 files written, 1 file deleted" in message and "undone" in message
+        await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, ChangesScreen) and not screen.changes)
         assert (await service.read_file(box.id, "src/mod.txt")).data == MOD_BEFORE
         assert (await service.read_file(box.id, "gone.txt")).data == b"to be deleted\n"
@@ -258,7 +258,7 @@ async def test_beside_git_the_workspace_changes_show_and_the_repository_folder_s
         assert "+print('two')" in diff_text(view)
         await pilot.press("R")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is screen and not screen.changes)
         # the repository went back with the files: git itself says the last commit is "one" again
         assert (await sh(service, info.id, "git log --format=%s")).split() == ["one"]

@@ -95,7 +95,7 @@ async def test_restore_to_a_node_asks_then_is_undoable(
         assert isinstance(screen, CheckpointsScreen)
         await pilot.press("down", "r")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is screen and len(messages(screen)) == 3)
         assert (await service.read_file(box.id, "a.txt")).data == b"one\n"
         assert await _missing(service, box, "b.txt")
@@ -151,7 +151,7 @@ async def test_fork_makes_a_sandbox_with_the_nodes_files_and_offers_to_open_it(
         # its own tree names where its first checkpoint came from
         screen2 = await open_tree(pilot, app)
         row = screen2.query_one(CheckpointTree).rows[0]
-        assert isinstance(row, CheckpointRow) and row.origin == f"box@{ckpts[0].parent[:8]}"  # type: ignore[index]
+        assert isinstance(row, CheckpointRow) and row.origin == f"box@{ckpts[0].parent}"  # type: ignore[index]
         assert "⑂ from box@" in screen2.query_one(CheckpointTree).row_text(row).plain
 
 
@@ -172,7 +172,7 @@ async def test_take_a_checkpoint_and_restart_terminals_after_a_restore(
         await wait_until(pilot, lambda: app.screen is screen and messages(screen)[:1] == ["third"])
         await pilot.press("down", "down", "r")  # restore to "first"
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: any("T restarts the workspace's 1 terminal" in n for n in notifications(app)))
         assert view.session is first_session  # nothing restarted without asking
         await pilot.press("T")

@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import require
 from tests.tui.test_e2e_tmux import SANDBENCH, Tmux, _env, home, terminal_lines
-from widgets.terminal.screen import clusters
+from widgets.terminal.rows import clusters
 
 __all__ = ["home"]  # the fixture, imported for its name
 

@@ -65,7 +65,7 @@ def test_processes_view_shows_filters_and_ends_a_sleep(opened: tuple[Tmux, subpr
     t.wait_for("· 1 of ", "sleep 3131")
     t.keys("Enter", "k")  # at once: enter gives the table the keyboard before the k is read
     t.wait_for("Send TERM to process")
-    t.keys("Enter")
+    t.keys("y")  # a dangerous dialog: Cancel has the focus, y confirms
     t.wait_for("ended (TERM)")
     assert runner.wait(30) == 0  # the exec's `wait` returned: its sleep ended
     listing = json.loads(cli(t.home, "ps", NAME, "--json"))

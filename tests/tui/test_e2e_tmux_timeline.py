@@ -155,7 +155,7 @@ def test_agent_work_shows_live_and_restoring_before_a_command_undoes_it(world: t
         t.keys("r")
         dialog = t.wait_for("Restore?", "notes.txt (put back)", "app.py (restored)", f"checkpoint {before.group(1)}")
         assert "can be undone" in dialog
-        t.keys("Enter")
+        t.keys("y")
         # the status line keeps the undo checkpoint (the notification over it goes after a few seconds)
         status = t.wait_until(lambda s: re.search(r"undo: u \(checkpoint [0-9a-f]+\)", s) is not None, "the undo id")
         target = re.search(r"restored to ([0-9a-f]+)", status)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from textual.widgets import Input, Static
 
+from services.host_limits import HostLimits
 from services.models import Resources, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
@@ -105,6 +106,32 @@ async def test_create_cancel_and_validation(service: SandboxService, make_app: C
         assert await service.list_sandboxes() == []
 
 
+async def test_create_refuses_more_than_the_host_has(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    host = HostLimits.read(service.config.data_dir)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, CreateDialog))
+        dialog = app.screen
+        error = dialog.query_one("#error", Static)
+        dialog.query_one("#name", Input).value = "huge"
+        for field, value, words in (
+            ("memory", "9999", f"more than this machine has ({host.memory_gib:.1f} GiB)"),  # it was accepted
+            ("cpu", str(host.cpus + 1), f"more than this machine has ({host.cpus})"),
+            ("disk", "999999", "more than the data folder's filesystem holds"),
+        ):
+            dialog.query_one(f"#{field}", Input).value = value
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda words=words: words in str(error.render()), show=lambda: str(error.render()))
+            assert app.focused is dialog.query_one(f"#{field}", Input)  # back in the field at fault, text kept
+            assert dialog.query_one(f"#{field}", Input).value == value
+            dialog.query_one(f"#{field}", Input).value = "1"
+        assert isinstance(app.screen, CreateDialog) and await service.list_sandboxes() == []
+
+
 async def test_unexpected_error_points_to_the_log(
     service: SandboxService, make_app: Callable[..., SandbenchApp], monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -163,7 +190,12 @@ async def test_delete_asks_naming_the_sandbox(service: SandboxService, make_app:
         assert app.screen is screen and "doomed" in screen.table.visible_names
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("enter")  # Cancel has the focus: a stray enter deletes nothing
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert "doomed" in screen.table.visible_names
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
         await wait_until(pilot, lambda: "doomed" not in screen.table.visible_names)
         assert [i.name for i in await service.list_sandboxes()] == ["keep"]
         assert doomed.id not in screen.table.rows

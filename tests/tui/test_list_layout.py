@@ -136,3 +136,48 @@ async def test_table_at_80_columns_never_cuts_a_cell(
         assert row["used"] == "204K" and len(row["used"]) <= widths["used"]
         assert row["state"].endswith("stopping") and len(row["state"]) <= widths["state"]
         assert widths["name"] < len(long)  # the long name is the one that gives way (with "…")
+
+
+async def test_names_of_one_family_still_differ_when_cut_at_80_columns(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    names = ["project-alpha-1", "project-alpha-2"]
+    for name in names:
+        await service.create(SandboxSpec(name=name))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        screen = app.screen
+        assert isinstance(screen, SandboxListScreen)
+        table = screen.table
+        width = next(c.get_render_width(table) - 2 for c in table.ordered_columns if c.key.value == "name")
+        cells = [table.row_text(i.id)["name"] for i in table.infos]
+        assert width < len(names[0]), cells  # the name column is narrower than the names at 80 columns
+        # both used to read "project-alp…"; cut in the middle, their ends (where they differ) stay
+        assert len(set(cells)) == 2 and all("…" in c and len(c) <= width for c in cells), cells
+        assert [c[-1] for c in cells] == ["1", "2"], cells
+
+
+async def test_a_sandbox_made_elsewhere_shows_its_used_disk_and_the_title_stays_on_the_first_row(
+    service: SandboxService, make_app: Callable[..., SandbenchApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tui.screens.sandbox_list.REFRESH_EVERY", 3600.0)  # no periodic listing fills it in
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
+        screen = app.screen
+        assert isinstance(screen, SandboxListScreen)
+        title = screen.query_one("#list-title")
+        empty = screen.query_one("#list-empty")
+        # "No sandboxes yet" over the table; it was docked and kept a blank line above the title while shown
+        await wait_until(pilot, lambda: empty.display and empty.region.height == 1)
+        assert title.region.y == 0 and empty.region.y == 3, (title.region, empty.region)
+
+        # made by another client: the state event carries no usage figure, and Used showed "-" until the next
+        # periodic listing (10 s, and none while a workspace is shown); now the row is measured at once
+        box = await service.create(SandboxSpec(name="filled"))
+        await wait_until(pilot, lambda: box.id in screen.table.rows)
+        used = lambda: screen.table.row_text(box.id)["used"]  # noqa: E731
+        await wait_until(pilot, lambda: used() != "-" and used()[-1] in "BKMG", show=used)
+        await wait_until(pilot, lambda: not empty.display)
+        assert title.region.y == 0

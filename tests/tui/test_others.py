@@ -141,7 +141,7 @@ async def test_adopt_makes_it_mine(me: SandboxService, mine: SandboxInfo, theirs
         await _show_others(pilot, screen, theirs)
         await pilot.press("A")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: screen.table.row_text(theirs.id).get("owner") == "you")
         assert me.owns(await me.get(theirs.id))
         assert any("adopted theirs" in n for n in notifications(app))

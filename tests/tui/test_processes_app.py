@@ -51,6 +51,13 @@ async def test_shift_f12_shows_a_sleep_the_filter_finds_it_and_k_ends_it(
             await wait_until(pilot, _has(screen, "sleep 2468"), show=lambda: "\n".join(_commands(screen)))
             # the tree: the sleeps are indented under their shell
             assert any(c.endswith("└ sleep 2468") for c in _commands(screen))
+            # home/end: the first and the last row (they scrolled sideways, which moved nothing)
+            table = screen.query_one(ProcessTable)
+            assert table.row_count >= 3 and table.cursor_row == 0
+            await pilot.press("end")
+            await wait_until(pilot, lambda: table.cursor_row == table.row_count - 1, show=lambda: str(table.cursor_row))
+            await pilot.press("home")
+            await wait_until(pilot, lambda: table.cursor_row == 0, show=lambda: str(table.cursor_row))
             await pilot.press("slash", *"2468")
             assert isinstance(app.focused, Input)
             await wait_until(pilot, lambda: _commands(screen) == ["sleep 2468"], show=lambda: repr(_commands(screen)))
@@ -62,7 +69,7 @@ async def test_shift_f12_shows_a_sleep_the_filter_finds_it_and_k_ends_it(
             assert "by memory" in str(screen.query_one("#ps-title").render())
             await pilot.press("k")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("enter")
+            await pilot.press("y")
             await wait_until(pilot, lambda: any("ended (TERM)" in n for n in notifications(app)))
             await wait_until(pilot, lambda: not _has(screen, "sleep 2468")())
             await pilot.press("escape")  # clears nothing: back to the workspace
@@ -88,12 +95,12 @@ async def test_kill_offers_kill_when_term_is_ignored(
             screen = app.screen
             assert isinstance(screen, ProcessesScreen)
             await wait_until(pilot, _has(screen, "time.sleep(99)"))
-            pid = next(p.pid for p in await service.processes(box.id) if p.command == f"python3 -c {code}")
+            pid = next(p.shown_pid for p in await service.processes(box.id) if p.command == f"python3 -c {code}")
             await pilot.press("slash", *str(pid), "enter")  # the filter matches pids too
             await wait_until(pilot, lambda: screen.query_one(ProcessTable).row_count == 1)
             await pilot.press("k")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("enter")
+            await pilot.press("y")
             await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), timeout=20)
             await pilot.press("enter")  # "Send KILL" has the focus
             await wait_until(pilot, lambda: any("ended (KILL)" in n for n in notifications(app)), timeout=20)
@@ -120,7 +127,7 @@ async def test_the_palette_offers_processes_and_a_hostile_command_shows_literall
             literal = "[bold red]evil[/] \\x1b[2J 556"
             await wait_until(pilot, _has(screen, literal), show=lambda: repr(_commands(screen)))
             # every pid shown is one of this sandbox's
-            own = {p.pid for p in await service.processes(box.id)}
+            own = {p.shown_pid for p in await service.processes(box.id)}
             table = screen.query_one(ProcessTable)
             shown = {int(table.get_row_at(i)[0].plain) for i in range(table.row_count)}
             assert shown and shown <= own

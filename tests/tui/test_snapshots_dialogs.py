@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 
 from services.config import Config
 from tests.conftest import wait_until
@@ -76,6 +76,18 @@ def _snap(snap_compare: Any, config: Config, size: tuple[int, int], steps: Steps
     return bool(snap_compare(make_app(config), terminal_size=size, run_before=run_before))
 
 
+async def _steady_cursors(pilot: Pilot[Any]) -> None:
+    """Every text field of the screen with a steady cursor, set once focus has settled: a blinking cursor is drawn
+    or not depending on when the frame is taken (the snapshots flipped between runs)."""
+    fields = list(pilot.app.screen.query(Input)) + list(pilot.app.screen.query(TextArea))
+    for field in fields:
+        field.cursor_blink = False
+    await pilot.pause()
+    for field in fields:
+        field.refresh()
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_create_sandbox_dialog(snap_compare: Any, project: Config, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -83,6 +95,7 @@ def test_create_sandbox_dialog(snap_compare: Any, project: Config, size: tuple[i
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         await pilot.press("n")
         await _dialog(pilot, "CreateDialog")
+        await _steady_cursors(pilot)
 
     assert snap_compare(make_app(project, open_name=None), terminal_size=size, run_before=run_before)
 
@@ -102,9 +115,9 @@ def test_commit_refused_by_a_hook(snap_compare: Any, project: Config) -> None:
         error = dialog.query_one("#error", Static)
         await wait_until(pilot, lambda: "debug print" in _text(error), "the hook's refusal", timeout=20)
         area = dialog.query_one(TextArea)
-        area.cursor_blink = False
         # the message stays in the editor, which has the keyboard back once the refusal is shown
         await wait_until(pilot, lambda: area.has_focus, "the message to have focus again")
+        await _steady_cursors(pilot)
         # and the commit's progress gone from the panel and the status bar (a spinner frame varies)
         ws = workspace(pilot)
         progress = ws.query_one("#git-progress")

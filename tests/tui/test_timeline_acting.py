@@ -54,7 +54,7 @@ async def test_an_agent_acting_for_you_shows_as_its_own_name(
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert "agent.txt (removed)" in shown(app.screen.query(".dialog-message").first(Static))
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is timeline)
         status = timeline.query_one("#timeline-status", Static)
         await wait_until(pilot, lambda: "undo: u (checkpoint" in shown(status), show=lambda: shown(status))

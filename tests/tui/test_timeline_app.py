@@ -116,7 +116,7 @@ async def test_details_show_the_files_a_command_changed_and_restore_brings_them_
         message = shown(app.screen.query(".dialog-message").first(Static))
         assert "doomed.txt (put back)" in message and "[red]new (removed)" in message
         assert "undone" in message
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is screen)
         status = screen.query_one("#timeline-status", Static)
         await wait_until(pilot, lambda: "undo: u (checkpoint" in shown(status), show=lambda: shown(status))
@@ -128,7 +128,7 @@ async def test_details_show_the_files_a_command_changed_and_restore_brings_them_
         # and u undoes it
         await pilot.press("u")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is screen)
 
         async def undone() -> bool:
@@ -166,7 +166,7 @@ async def test_with_automatic_checkpoints_an_exec_shows_its_output_and_changes_a
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         message = shown(app.screen.query(".dialog-message").first(Static))
         assert f"checkpoint {entry.before}" in message
-        await pilot.press("enter")
+        await pilot.press("y")
         await wait_until(pilot, lambda: screen.undo_id is not None)
         assert (await service.read_file(box.id, "doomed.txt")).data == b"precious\n"
         assert (await service.read_file(box.id, "keep.txt")).data == b"one\n"

@@ -303,7 +303,7 @@ async def test_delete_asks_and_cancel_keeps(
         assert (root / "tree" / "sub" / "f.txt").exists()
         await pilot.press("delete")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("enter")  # the confirm button has focus
+        await pilot.press("y")  # y confirms (a dangerous dialog focuses Cancel)
         await wait_until(pilot, lambda: "tree" not in names(ex))
         assert not (root / "tree").exists()
         await cursor_to(pilot, ex, "single.txt")

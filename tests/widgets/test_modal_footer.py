@@ -36,6 +36,8 @@ async def test_a_dialog_shows_its_keys_in_its_own_footer() -> None:
         await wait_until(pilot, lambda: "Cancel" in _keys(app), "the dialog's footer", show=lambda: str(_keys(app)))
         assert isinstance(app.screen, ConfirmDialog)
         assert "New sandbox" not in _keys(app)
+        assert "Yes" in _keys(app)  # `y` confirms: Cancel has the focus in a dangerous dialog, so enter would not
+        assert app.focused is not None and app.focused.id == "cancel"
         assert len(app.screen.query(FittedFooter)) == 1
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmDialog), "the dialog closed")

@@ -1,6 +1,6 @@
 """Differential tests: our emulator against tmux, a reference nobody here wrote.
 
-The same bytes go to `Screen` and to a detached tmux session of the same size (its pane runs `stty raw; cat FILE`, so
+The same bytes go to `Emulator` and to a detached tmux session of the same size (its pane runs `stty raw; cat FILE`, so
 the bytes reach tmux's parser unchanged); the final screens are compared cell by cell — character and style (colour,
 bold, underline, ...) parsed from `capture-pane -p -e` — and the cursor position. Streams: recordings of real
 programs in `tests/data/terminal/*.bin` (see `record.py` there) and seeded random mixes of text, SGR, cursor motion,
@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from widgets.terminal.screen import SGR_RE, Screen, char_width, clusters
-from widgets.terminal.styles import STYLES, Style, apply_sgr
+from widgets.terminal.emulator import Emulator
+from widgets.terminal.rows import char_width, clusters
+from widgets.terminal.styles import SGR_RE, STYLES, Style, apply_sgr
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "terminal"
 RECORDED = sorted(p.stem for p in DATA.glob("*.bin"))
@@ -114,12 +115,12 @@ def strip_trailing(cells: list[Cell]) -> list[Cell]:
     return cells
 
 
-def our_cells(screen: Screen) -> list[list[Cell]]:
+def our_cells(screen: Emulator) -> list[list[Cell]]:
     return [strip_trailing([(c, STYLES[s]) for c, s in zip(ln.chars, ln.styles, strict=True)]) for ln in screen.lines]
 
 
-def run_ours(data: bytes, cols: int, rows: int, chunk: int = 4096) -> Screen:
-    screen = Screen(cols, rows)
+def run_ours(data: bytes, cols: int, rows: int, chunk: int = 4096) -> Emulator:
+    screen = Emulator(cols, rows)
     for i in range(0, len(data), chunk):
         screen.feed(data[i : i + chunk])
     return screen
@@ -132,7 +133,7 @@ def describe(a: list[Cell], b: list[Cell]) -> str:
     return "same"
 
 
-def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str, *, wait: bool = True) -> Screen:
+def compare(data: bytes, cols: int, rows: int, ref: TmuxRef, name: str, label: str, *, wait: bool = True) -> Emulator:
     theirs, cursor = ref.screen(name, wait=wait)
     ours = run_ours(data, cols, rows)
     mine = our_cells(ours)
@@ -302,7 +303,7 @@ def test_flood_path_matches_tmux(cols: int, rows: int, ref: TmuxRef) -> None:
     data = flood(cols, 3000, cols) + b"tail \x1b[33mprompt$ "
     name = ref.start(data, cols, rows)
     theirs, cursor = ref.screen(name)
-    ours = Screen(cols, rows)
+    ours = Emulator(cols, rows)
     ours.feed(data)
     assert our_cells(ours) == theirs[:rows]
     assert (ours.x, ours.y) == cursor
@@ -331,7 +332,7 @@ def tmux_all_rows(ref: TmuxRef, name: str) -> tuple[list[str], tuple[int, int]]:
     return [r.rstrip() for r in raw.split("\n")], (int(cur[0]), int(cur[1]))
 
 
-def our_all_rows(screen: Screen) -> list[str]:
+def our_all_rows(screen: Emulator) -> list[str]:
     rows = ["".join(t for t, _ in screen.history_segments(i)) for i in range(len(screen.history))]
     return [r.rstrip() for r in (*rows, *screen.display())]
 
@@ -357,7 +358,7 @@ def test_resize_reflows_the_scrollback_and_screen_like_tmux(seed: int, chunk: in
     short = "".join(f"short {i}\x1b[3{i % 8}m!\x1b[0m\r\n" for i in range(400)).encode() if seed == 4 else b""
     name = ref.start(short + data, 40, rows)
     ref.tmux("wait-for", name)
-    ours = Screen(40, rows, scrollback=2000)
+    ours = Emulator(40, rows, scrollback=2000)
     ours.feed(short)
     for i in range(0, len(data), chunk):
         ours.feed(data[i : i + chunk])
@@ -530,7 +531,7 @@ def test_resize_reflows_clusters_like_tmux(seed: int, ref: TmuxRef) -> None:
     for attempt in range(3):  # (see `compare_zwj`: tmux's screen depends on where its reads split a sequence)
         name = ref.start(data, 40, rows)
         ref.tmux("wait-for", name)
-        ours = Screen(40, rows, scrollback=2000)
+        ours = Emulator(40, rows, scrollback=2000)
         for i in range(0, len(data), 97):
             ours.feed(data[i : i + 97])
         try:
@@ -567,10 +568,63 @@ def test_resize_does_not_rewrap_erase_fill_like_tmux(case: str, chunk: int, ref:
     rows = 6
     name = ref.start(data, 30, rows)
     ref.tmux("wait-for", name)
-    ours = Screen(30, rows, scrollback=100)
+    ours = Emulator(30, rows, scrollback=100)
     for i in range(0, len(data), chunk):
         ours.feed(data[i : i + chunk])
     for cols in (10, 30, 50, 13):
+        ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
+        ours.resize(cols, rows)
+        theirs, cursor = tmux_all_rows(ref, name)
+        assert trim(our_all_rows(ours)) == trim(theirs), f"at {cols} columns"
+        assert (ours.x, ours.y) == cursor, f"cursor at {cols} columns"
+    ref.tmux("kill-session", "-t", name)
+
+
+# -- spaces a program wrote are text ------------------------------------------------------------------------------
+WRITTEN = {
+    "spaces": "abc" + " " * 20 + "\r\nnext\r\n$ ",
+    "only-spaces": " " * 12 + "\r\nnext\r\n$ ",
+    "spaces-in-colour-then-default": "\x1b[31mab  \x1b[0m" + " " * 12 + "\r\nnext\r\n$ ",
+    "wide-then-spaces": "漢字" + " " * 12 + "\r\nnext\r\n$ ",
+    "wrapped-then-spaces": "a" * 28 + " " * 6 + "\r\nnext\r\n$ ",
+    "prompt-and-command": "$ ls    \r\nfile\r\n$ ",
+    # an erase from the middle of the row keeps what was written before it counted (tmux's `cellused`) ...
+    "spaces-then-el": "abc" + " " * 20 + "\x1b[8D\x1b[K\r\nnext\r\n$ ",
+    "spaces-then-cr-el": "abc" + " " * 20 + "\r\x1b[5C\x1b[K\r\nnext\r\n$ ",
+    # ... a whole row erased forgets it
+    "spaces-then-el2": "abc" + " " * 20 + "\x1b[2K\r\nnext\r\n$ ",
+    "spaces-then-ech-whole-row": "abc" + " " * 20 + "\r\x1b[30X\r\nnext\r\n$ ",
+    # inserting or deleting characters moves the rest of the row: tmux counts all of it as written
+    "ich": "abc\x1b[2D\x1b[@\r\nnext\r\n$ ",
+    "dch": "abcdef\x1b[4D\x1b[P\r\nnext\r\n$ ",
+    "insert-mode": "abc\x1b[2D\x1b[4hX\x1b[4l\r\nnext\r\n$ ",
+    # a flood of lines ending in spaces, some wider than the screen, every other one coloured (the flood path keeps
+    # them as text, raw text with SGR, or rows of that)
+    "flood": "".join(
+        (f"\x1b[3{i % 8}m{i}\x1b[0m" if i % 2 else str(i)) + f" {'x' * (i % 50)}{' ' * (i % 7)}\r\n" for i in range(120)
+    )
+    + "$ ",
+}
+
+
+@pytest.mark.parametrize("case", list(WRITTEN))
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_resize_keeps_written_spaces_like_tmux(case: str, chunk: int, ref: TmuxRef) -> None:
+    """Spaces a program wrote at the end of a row are text: narrowing wraps them onto rows of their own, as tmux
+    does (it reflows the cells written, not the cells that look blank); before, the emulator dropped them and the
+    rows after the line sat higher than in tmux. Fed in small reads (the exact path) and in one read (the flood
+    path, which keeps lines raw)."""
+    data = ("".join(f"pre {i}\r\n" for i in range(8)) + WRITTEN[case]).encode()
+    rows = 6
+    name = ref.start(data, 30, rows)
+    ref.tmux("wait-for", name)
+    ours = Emulator(30, rows, scrollback=2000)  # (tmux's history-limit: neither drops a row here)
+    for i in range(0, len(data), chunk):
+        ours.feed(data[i : i + chunk])
+    if case == "flood" and chunk > len(data):
+        kept_raw = [e for e in ours.history if type(e) is tuple and type(e[0]) is int]
+        assert {len(e) for e in kept_raw} == {2, 5}  # lines, and rows of lines, kept raw by the flood path
+    for cols in (10, 30, 50, 13, 7, 30):
         ref.tmux("resize-window", "-t", name, "-x", str(cols), "-y", str(rows))
         ours.resize(cols, rows)
         theirs, cursor = tmux_all_rows(ref, name)

@@ -14,7 +14,8 @@ import tracemalloc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from widgets.terminal.screen import Screen, entry_segments
+from widgets.terminal.emulator import Emulator
+from widgets.terminal.scrollback import entry_segments
 
 # replies a program may get: device status (ESC[0n), cursor position (ESC[r;cR, DEC form ESC[?r;cR), DA1, DA2
 ALLOWED_REPLY = re.compile(r"(\x1b\[0n|\x1b\[\??\d+;\d+R|\x1b\[\?62;22c|\x1b\[>1;10;0c)*")
@@ -70,7 +71,7 @@ _token = st.one_of(
 _stream = st.lists(_token, max_size=60).map(lambda ts: "".join(ts).encode("utf-8", "surrogatepass"))
 
 
-def assert_well_formed(s: Screen) -> None:
+def assert_well_formed(s: Emulator) -> None:
     assert len(s.lines) == s.rows
     assert all(len(line.chars) == s.cols and len(line.styles) == s.cols for line in s.lines)
     assert 0 <= s.x < s.cols and 0 <= s.y < s.rows
@@ -91,7 +92,7 @@ def assert_well_formed(s: Screen) -> None:
 def test_any_output_in_any_pieces_leaves_a_well_formed_screen(
     data: bytes, junk: bytes, cuts: list[int], sizes: list[tuple[int, int]]
 ) -> None:
-    s = Screen(30, 8, scrollback=50)
+    s = Emulator(30, 8, scrollback=50)
     stream = data + junk + data  # invalid UTF-8 and cut sequences in the middle
     pos = i = 0
     while pos < len(stream):
@@ -109,7 +110,7 @@ def test_any_output_in_any_pieces_leaves_a_well_formed_screen(
 
 
 def test_huge_parameters_are_clamped_not_obeyed() -> None:
-    s = Screen(80, 24, scrollback=100)
+    s = Emulator(80, 24, scrollback=100)
     s.feed(b"x")
     for final in "ABCDEFGHIJKLMPSTXZ@`abdefg":
         s.feed(f"\x1b[4294967295{final}\x1b[999999999999999999999{final}".encode())
@@ -120,7 +121,7 @@ def test_huge_parameters_are_clamped_not_obeyed() -> None:
 
 
 def test_nothing_the_program_chose_is_typed_back_into_it() -> None:
-    s = Screen(80, 24)
+    s = Emulator(80, 24)
     s.feed(b"\x1b]2;rm -rf ~\r\x07")  # set a title that is a command ...
     s.feed(b"\x1b[21t\x1b[20t\x1b[19t\x1b[18t\x1b[14t")  # ... and ask for it (and sizes) to be reported
     s.feed(b"\x1bP$q\r rm -rf ~\r\x1b\\")  # DECRQSS with a payload
@@ -133,7 +134,7 @@ def test_nothing_the_program_chose_is_typed_back_into_it() -> None:
 
 def test_an_endless_escape_sequence_is_dropped_not_buffered() -> None:
     tracemalloc.start()
-    s = Screen(80, 24)
+    s = Emulator(80, 24)
     s.feed(b"\x1b]0;")
     for _ in range(40):
         s.feed(b"A" * (1 << 18))  # 10 MiB of an OSC that never ends

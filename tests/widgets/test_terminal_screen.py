@@ -1,4 +1,4 @@
-"""Unit tests of the emulator core (`Screen`) and the key encoder: modes, replies, scrollback, resize, keys."""
+"""Unit tests of the emulator core (`Emulator`) and the key encoder: modes, replies, scrollback, resize, keys."""
 
 from __future__ import annotations
 
@@ -7,32 +7,33 @@ import tracemalloc
 
 import pytest
 
+from widgets.terminal.emulator import Emulator
 from widgets.terminal.keys import PASTE_END, PASTE_START, encode_key, encode_paste
-from widgets.terminal.screen import Screen, entry_segments
+from widgets.terminal.scrollback import entry_segments
 from widgets.terminal.styles import BOLD, RGB, UNDERLINE
 
 
-def feed(s: Screen, text: str) -> Screen:
+def feed(s: Emulator, text: str) -> Emulator:
     s.feed(text.encode())
     return s
 
 
-def rows(s: Screen) -> list[str]:
+def rows(s: Emulator) -> list[str]:
     return [r.rstrip() for r in s.display()]
 
 
-def history_text(s: Screen) -> list[str]:
+def history_text(s: Emulator) -> list[str]:
     return ["".join(t for t, _ in entry_segments(e, s.cols)).rstrip() for e in s.history]
 
 
 def test_replies_to_status_and_attribute_queries() -> None:
-    s = feed(Screen(80, 24), "ab\r\ncd\x1b[5n\x1b[6n\x1b[c\x1b[>c")
+    s = feed(Emulator(80, 24), "ab\r\ncd\x1b[5n\x1b[6n\x1b[c\x1b[>c")
     assert s.take_replies() == b"\x1b[0n\x1b[2;3R\x1b[?62;22c\x1b[>1;10;0c"
     assert s.take_replies() == b""
 
 
 def test_alternate_screen_restores_the_shell_screen_and_cursor() -> None:
-    s = feed(Screen(20, 5), "$ vim\r\n")
+    s = feed(Emulator(20, 5), "$ vim\r\n")
     feed(s, "\x1b[?1049h\x1b[2J\x1b[Hvim stuff\x1b[3;3H")
     assert s.in_alt and rows(s)[0] == "vim stuff"
     feed(s, "\x1b[?1049l")
@@ -41,7 +42,7 @@ def test_alternate_screen_restores_the_shell_screen_and_cursor() -> None:
 
 
 def test_modes_title_and_cursor_shape() -> None:
-    s = feed(Screen(), "\x1b[?1h\x1b[?2004h\x1b[?25l\x1b[5 q\x1b]2;build log\x07\x1b=")
+    s = feed(Emulator(), "\x1b[?1h\x1b[?2004h\x1b[?25l\x1b[5 q\x1b]2;build log\x07\x1b=")
     assert s.app_cursor and s.bracketed_paste and not s.cursor_visible and s.app_keypad
     assert s.cursor_shape == 5 and s.title == "build log"
     feed(s, "\x1b[?1l\x1b[?2004l\x1b[?25h\x1b>")
@@ -49,7 +50,7 @@ def test_modes_title_and_cursor_shape() -> None:
 
 
 def test_sgr_256_truecolour_and_attributes() -> None:
-    s = feed(Screen(), "\x1b[1;4;38;5;196;48;2;1;2;3mX\x1b[22;24;39;49mY\x1b[38:2::10:20:30mZ")
+    s = feed(Emulator(), "\x1b[1;4;38;5;196;48;2;1;2;3mX\x1b[22;24;39;49mY\x1b[38:2::10:20:30mZ")
     st = s.cell(0, 0)[1]
     assert st.fg == 196 and st.bg == RGB | 0x010203 and st.flags & BOLD and st.flags & UNDERLINE
     assert s.cell(1, 0)[1].fg == -1 and s.cell(1, 0)[1].flags == 0
@@ -57,20 +58,20 @@ def test_sgr_256_truecolour_and_attributes() -> None:
 
 
 def test_wide_and_combining_characters() -> None:
-    s = feed(Screen(6, 3), "a中e\u0301文x")
+    s = feed(Emulator(6, 3), "a中e\u0301文x")
     assert s.lines[0].chars[:6] == ["a", "中", "", "e\u0301", "文", ""]
     assert rows(s)[1] == "x"  # 文 filled the line exactly; x wrapped
 
 
 def test_insert_delete_characters_like_xterm() -> None:
-    s = feed(Screen(10, 2), "abcdefghij\x1b[1;7H\x1b[3@")
+    s = feed(Emulator(10, 2), "abcdefghij\x1b[1;7H\x1b[3@")
     assert rows(s)[0] == "abcdef   g"
     feed(s, "\x1b[1;2H\x1b[2P")
     assert rows(s)[0] == "adef   g"
 
 
 def test_scroll_region_and_insert_delete_lines() -> None:
-    s = feed(Screen(10, 5), "1\r\n2\r\n3\r\n4\r\n5\x1b[2;4r\x1b[4;1H\r\nX")
+    s = feed(Emulator(10, 5), "1\r\n2\r\n3\r\n4\r\n5\x1b[2;4r\x1b[4;1H\r\nX")
     assert rows(s) == ["1", "3", "4", "X", "5"]
     feed(s, "\x1b[2;1H\x1b[L")
     assert rows(s) == ["1", "", "3", "4", "5"]
@@ -81,9 +82,9 @@ def test_scrollback_flood_path_equals_line_by_line_path() -> None:
     colours = ["", "\x1b[31m", "\x1b[1;38;5;40m", "\x1b[48;2;9;9;9m"]
     lines = [f"{rnd.choice(colours)}line {i} {'w' * rnd.randrange(30)}\x1b[0m" for i in range(3000)]
     data = ("\r\n".join(lines) + "\r\n").encode()
-    bulk = Screen(40, 10, scrollback=500)
+    bulk = Emulator(40, 10, scrollback=500)
     bulk.feed(data)
-    slow = Screen(40, 10, scrollback=500)
+    slow = Emulator(40, 10, scrollback=500)
     for i in range(0, len(data), 97):
         slow.feed(data[i : i + 97])
     assert bulk.display() == slow.display()
@@ -92,7 +93,7 @@ def test_scrollback_flood_path_equals_line_by_line_path() -> None:
 
 
 def test_scrollback_limit_and_resize_pulls_lines_back() -> None:
-    s = Screen(20, 5, scrollback=100)
+    s = Emulator(20, 5, scrollback=100)
     s.feed(b"".join(b"row %d\r\n" % i for i in range(300)))
     assert len(s.history) == 100 and history_text(s)[-1] == "row 295"
     s.resize(20, 8)
@@ -105,7 +106,7 @@ def test_scrollback_keeps_every_line_in_order_through_packing_resizes_and_clears
     """Lines are packed in place some time after they scroll off; the bookkeeping that finds them must survive the
     flood path's bulk pushes (plain and coloured), lines pulled back by a taller resize, and ESC[3J."""
     rnd = random.Random(5)
-    s = Screen(30, 6, scrollback=700)
+    s = Emulator(30, 6, scrollback=700)
     sent = 0
 
     def out(n: int, chunk: int, styled: bool = True) -> None:
@@ -143,7 +144,7 @@ def test_ten_thousand_lines_of_scrollback_fit_in_30_mb() -> None:
     data = "".join(f"{line}{i}\x1b[0m\r\n" for i in range(12_000)).encode()
     for chunk in (1 << 20, 1500):  # the flood path and the line-by-line path
         tracemalloc.start()
-        s = Screen(200, 50, scrollback=10_000)
+        s = Emulator(200, 50, scrollback=10_000)
         for i in range(0, len(data), chunk):
             s.feed(data[i : i + chunk])
         s.pack_history()

@@ -1,7 +1,7 @@
 """The flood path on output that wraps: lines wider than the screen, and one long run of text (a minified JSON).
 
-`Screen` takes whole blocks of such output without laying out the rows that scroll by unseen (`Screen._bulk`,
-`Screen._bulk_run`). Each stream here goes through it (fed in one read, or in reads of 64 KiB) and through the
+`Emulator` takes whole blocks of such output without laying out the rows that scroll by unseen (`Emulator._bulk`,
+`Emulator._bulk_run`). Each stream here goes through it (fed in one read, or in reads of 64 KiB) and through the
 exact path (the same bytes in reads of 61 bytes, which never hold enough lines for the flood path), and the two
 must leave the same screen, cursor, pen and scrollback, cell by cell — character and style — with the same rows
 marked as wrapped (what a later resize reflows by). The same streams also go to tmux, a reference nobody here
@@ -23,14 +23,9 @@ import pytest
 
 from tests.conftest import require
 from tests.widgets.test_terminal_diff import TmuxRef, parse_tmux_capture, strip_trailing
-from widgets.terminal.screen import (
-    Entry,
-    Screen,
-    entry_padded,
-    entry_segments,
-    entry_wrapped,
-    segments_to_line,
-)
+from widgets.terminal.emulator import Emulator
+from widgets.terminal.rows import Entry, segments_to_line
+from widgets.terminal.scrollback import entry_padded, entry_segments, entry_wrapped
 from widgets.terminal.styles import STYLES, Style
 
 Row = tuple[list[tuple[str, Style]], bool, bool]  # cells, wrapped, padded
@@ -105,7 +100,7 @@ def wrapping_stream(seed: int, cols: int, lines: int = 900, spice: float = 0.006
     return ("\r\n".join(out) + "\r\n\x1b[0m$ ").encode()
 
 
-class ExactScreen(Screen):
+class ExactScreen(Emulator):
     """The reference: the flood path switched off, so every character is laid out."""
 
     def _bulk(self, text: str, pos: int) -> int:
@@ -115,7 +110,7 @@ class ExactScreen(Screen):
         return False
 
 
-class FloodScreen(Screen):
+class FloodScreen(Emulator):
     """The production screen, counting the rows the flood path sent to the scrollback without laying them out."""
 
     bulk_rows = 0
@@ -132,14 +127,14 @@ class FloodScreen(Screen):
         return new
 
 
-def run(data: bytes, cols: int, rows: int, chunk: int, scrollback: int = 100_000, exact: bool = False) -> Screen:
+def run(data: bytes, cols: int, rows: int, chunk: int, scrollback: int = 100_000, exact: bool = False) -> Emulator:
     screen = (ExactScreen if exact else FloodScreen)(cols, rows, scrollback=scrollback)
     for i in range(0, len(data), chunk):
         screen.feed(data[i : i + chunk])
     return screen
 
 
-def bulk_rows(screen: Screen) -> int:
+def bulk_rows(screen: Emulator) -> int:
     return screen.bulk_rows if isinstance(screen, FloodScreen) else 0
 
 
@@ -148,7 +143,7 @@ def cells(entry: Entry, cols: int) -> list[tuple[str, Style]]:
     return strip_trailing([(c, STYLES[s]) for c, s in zip(line.chars, line.styles, strict=True)])
 
 
-def all_rows(screen: Screen) -> list[Row]:
+def all_rows(screen: Emulator) -> list[Row]:
     """Every scrollback row and every screen row: cells, and whether it is marked as wrapped (and padded)."""
     out: list[Row] = [(cells(e, screen.cols), entry_wrapped(e), entry_padded(e)) for e in screen.history]
     for line in screen.lines:

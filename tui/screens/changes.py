@@ -30,18 +30,26 @@ from textual.widgets.option_list import Option
 from services.checkpoint_diff import FileDiff, file_diff, restore_hunk, status_letter
 from services.checkpoints.changes import Change
 from services.checkpoints.store import Checkpoint
-from services.errors import SandbenchError
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of, undo_note
+from tui.screens.restore_flow import (
+    Restored,
+    RestoreFollowUp,
+    checkpoints_offered,
+    count_of,
+    files_and_folders,
+    open_dialog,
+    undo_note,
+)
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
+from widgets.clock import app_now
 from widgets.dialogs import DialogBase
 from widgets.diff_view import DiffView
 from widgets.explorer import Explorer
 from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
-from widgets.messages import report, tell
+from widgets.messages import tell
 from widgets.row_tree import RowTree
 from widgets.sandbox_table import relative_time
 
@@ -249,8 +257,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         return self.query_one(DiffView)
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return app_now(self.app)
 
     def on_mount(self) -> None:
         self._layout_for(self.app.size.width)
@@ -357,9 +364,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if action == "restore_hunk":
             d = self.diff
             return bool(d is not None and d.raw and d.mtime is not None)
-        if action == "restart_terminals":
-            return self.offer_restart
-        return True
+        return super().check_action(action, parameters)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -395,7 +400,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 self.since = found
                 self.load()
 
-        self.app.push_screen(CheckpointPicker(self.ckpts, self.since.id if self.since else None, self.now()), chosen)
+        open_dialog(self, CheckpointPicker(self.ckpts, self.since.id if self.since else None, self.now()), chosen)
 
     def action_checkpoint(self) -> None:
         def then() -> None:
@@ -435,14 +440,15 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         since = self.since
         if since is None:
             return
-        deleted = sum(1 for c in self.changes if c.status == "added")
+        deleted_dirs = sum(1 for c in self.changes if c.status == "added" and c.kind == "dir")
+        deleted = sum(1 for c in self.changes if c.status == "added") - deleted_dirs
         written = sum(1 for c in self.changes if c.status != "added" and c.kind != "dir")
-        if not deleted and not written:
+        if not deleted and not deleted_dirs and not written:
             tell(self, f"nothing to roll back: the workspace is as it was at {since.id[:SHORT]}")
             return
         message = (
             f"Make the workspace what it was at checkpoint {describe(since, self.now())}: "
-            f"{count_of(written, 'file')} written, {count_of(deleted, 'file or folder')} deleted. "
+            f"{count_of(written, 'file')} written, {files_and_folders(deleted, deleted_dirs)} deleted. "
             "A checkpoint of the current state is taken first, so this can be undone (its id is shown after)."
         )
 
@@ -453,10 +459,6 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             since.id,
             lambda r: f"rolled back to {since.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
         )
-
-    def on_restored(self, message: Restored) -> None:
-        self.after_restore(message.text)
-        self.load()
 
 
 def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
@@ -476,10 +478,7 @@ def _folder_summary(path: str, changes: list[Change]) -> list[Any]:
 # -- opening ------------------------------------------------------------------------------------------------------
 def open_changes(workspace: WorkspaceScreen, since: str | None = None) -> None:
     """Show the Changes view over the workspace (`since`: a checkpoint id; None: the default)."""
-    try:
-        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
-    except SandbenchError as exc:
-        report(workspace, exc)
+    if not checkpoints_offered(workspace):
         return
     workspace.app.push_screen(
         ChangesScreen(workspace.service, workspace.info.id, workspace.info.name, workspace, since=since)

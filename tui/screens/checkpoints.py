@@ -11,7 +11,7 @@ dialog, so a rejection keeps what was typed (`widgets.dialogs.SubmitsInPlace`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -28,13 +28,14 @@ from services.models import SandboxInfo
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import Restored, RestoreFollowUp, count_of
-from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, checkpoint_rows
+from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of, open_dialog
+from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
+from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
 from widgets.diff_view import DiffView
 from widgets.footer import PRIORITY, FittedFooter
 from widgets.keys import Key
-from widgets.messages import report, tell
+from widgets.messages import tell
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -147,6 +148,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     DEFAULT_CSS = """
     CheckpointsScreen #ck-title { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
     CheckpointsScreen #ck-empty { padding: 1 1; height: auto; color: $text-muted; }
+    CheckpointsScreen #ck-header { height: 1; color: $text-muted; }
     CheckpointsScreen #ck-detail { height: auto; max-height: 4; padding: 0 1; background: $panel; }
     """
 
@@ -165,6 +167,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Checkpoints · {safe_text(self.sandbox_name)}"), id="ck-title")
         yield Static(Text("loading…"), id="ck-empty")
+        yield Static("", id="ck-header")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
         yield FittedFooter(pane=lambda: "checkpoints")
@@ -174,8 +177,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         return self.query_one(CheckpointTree)
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return app_now(self.app)
 
     def on_mount(self) -> None:
         self.load()
@@ -203,10 +205,12 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if tree.marked is not None and tree.marked not in {c.id for c in self.ckpts}:
             tree.marked = None
         tree.set_rows(checkpoint_rows(self.ckpts, self.head, message.names))
+        self.query_one("#ck-header", Static).update(Text(tree.header(), style="bold"))
         empty = self.query_one("#ck-empty", Static)
         empty.update(Text("This sandbox has no checkpoint yet: press c to take one."))
         empty.display = not self.ckpts
         tree.display = bool(self.ckpts)
+        self.query_one("#ck-header", Static).display = bool(self.ckpts)
         self.query_one("#ck-title", Static).update(
             Text(f"Checkpoints · {safe_text(self.sandbox_name)} · {count_of(len(self.ckpts), 'checkpoint')}")
         )
@@ -224,7 +228,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             detail.update("")
             return
         c = row.ckpt
-        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  ")
+        text = Text(f"{c.id}  {c.kind}  {safe_text(c.who)}  {count_of(c.files, 'file')}  {added_text(c)} new  ")
         text.append(safe_text(c.message) or "(no message)")
         if self.ck_tree.marked:
             text.append(f"\nmarked: {self.ck_tree.marked[:SHORT]} — d diffs it against the selected", style="magenta")
@@ -238,9 +242,7 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("changes", "mark", "diff", "restore", "fork") and not self.ckpts:
             return False
-        if action == "restart_terminals":
-            return self.offer_restart
-        return True
+        return super().check_action(action, parameters)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -306,10 +308,6 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             lambda r: f"restored to {c.id[:SHORT]}: {count_of(r.written, 'file')} written, {r.deleted} deleted",
         )
 
-    def on_restored(self, message: Restored) -> None:
-        self.after_restore(message.text)
-        self.load()
-
     def action_take(self) -> None:
         self.ask_checkpoint(self.load)
 
@@ -328,7 +326,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             if isinstance(answer, str) and made:
                 self.post_message(Forked(*made[-1]))
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             InputDialog(
                 "Fork",
                 f"Name of the new sandbox, made from checkpoint {c.id[:SHORT]}:",
@@ -347,7 +346,8 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
             if yes:
                 self._open(info)
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ConfirmDialog(
                 "Forked",
                 f"{safe_text(info.name)} is made from checkpoint {(message.ckpt.parent or '')[:SHORT]}. "
@@ -368,9 +368,6 @@ class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
 def open_checkpoints(workspace: WorkspaceScreen) -> None:
     """Show the checkpoint tree over the workspace."""
-    try:
-        _ = workspace.service.checkpoints.store  # a provider without checkpoints: refused in one line
-    except SandbenchError as exc:
-        report(workspace, exc)
+    if not checkpoints_offered(workspace):
         return
     workspace.app.push_screen(CheckpointsScreen(workspace.service, workspace.info.id, workspace.info.name, workspace))

@@ -27,6 +27,7 @@ from services.models import SandboxInfo, SandboxState
 from services.processes import SORT_KEYS, PortInfo, ProcessInfo, matches, tree
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, PROCESS_KEYS, bindings
+from tui.screens.restore_flow import open_dialog
 from widgets.dialogs import ChoiceDialog, ConfirmDialog
 from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, report, tell
@@ -67,6 +68,11 @@ class FilterInput(Input):
             event.stop()
             event.prevent_default()
             self.screen.set_focus(self.screen.query_one(ProcessTable))
+
+
+def _pid(proc: ProcessInfo) -> str:
+    """The pid as the sandbox sees it, with the host's when they differ (the confirmation names both)."""
+    return str(proc.shown_pid) if proc.host_pid is None else f"{proc.shown_pid} (host pid {proc.host_pid})"
 
 
 class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
@@ -214,10 +220,11 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             if yes:
                 self._kill(proc, "TERM")
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ConfirmDialog(
                 "End process",
-                f"Send TERM to process {proc.pid} ({proc.command[:200]})?",
+                f"Send TERM to process {_pid(proc)} ({proc.command[:200]})?",
                 confirm="Send TERM",
                 danger=True,
             ),
@@ -233,20 +240,21 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             return
         self.reload()
         if result.ended:
-            tell(self, f"process {proc.pid} ended ({result.signal})", timeout=3)
+            tell(self, f"process {proc.shown_pid} ended ({result.signal})", timeout=3)
             return
         if signal == "KILL":
-            tell(self, f"process {proc.pid} is still there after KILL (it may be exiting)", severity="warning")
+            tell(self, f"process {proc.shown_pid} is still there after KILL (it may be exiting)", severity="warning")
             return
 
         def again(choice: object) -> None:
             if choice == "kill":
                 self._kill(proc, "KILL")
 
-        self.app.push_screen(
+        open_dialog(
+            self,
             ChoiceDialog(
                 "Still running",
-                f"Process {proc.pid} did not end after TERM. Send KILL (it cannot be caught)?",
+                f"Process {_pid(proc)} did not end after TERM. Send KILL (it cannot be caught)?",
                 [("kill", "Send KILL")],
             ),
             again,

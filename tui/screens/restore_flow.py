@@ -1,6 +1,7 @@
 """Restoring from a screen over a workspace: the one confirm-then-restore flow, the follow-up after a restore (running
-programs see the files change; `T` offers to restart the workspace's terminals), and the "take a checkpoint" dialog
-— shared by the Changes view (tui/screens/changes.py) and the checkpoint tree (tui/screens/checkpoints.py).
+programs see the files change; `T` offers to restart the workspace's terminals), the "take a checkpoint" dialog,
+and whether a workspace's provider keeps checkpoints at all (`checkpoints_offered`) — shared by the Changes view
+(tui/screens/changes.py) and the checkpoint tree (tui/screens/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -12,16 +13,40 @@ from textual.message import Message
 
 from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
+from services.errors import SandbenchError
 from services.text import safe_text
 from widgets.dialogs import ConfirmDialog, InputDialog
-from widgets.messages import ReportWorkerErrors, tell
+from widgets.messages import ReportWorkerErrors, report, tell
 
 if TYPE_CHECKING:
     from tui.screens.workspace import WorkspaceScreen
 
 
+def checkpoints_offered(workspace: WorkspaceScreen) -> bool:
+    """Whether the workspace's provider keeps checkpoints; when not, the refusal is reported in one line."""
+    try:
+        _ = workspace.service.checkpoints.store
+    except SandbenchError as exc:
+        report(workspace, exc)
+        return False
+    return True
+
+
 def count_of(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def files_and_folders(files: int, folders: int) -> str:
+    """`2 files`, `1 folder`, `2 files and 1 folder` (`0 files` when both are none)."""
+    parts = [count_of(n, what) for n, what in ((files, "file"), (folders, "folder")) if n]
+    return " and ".join(parts) or "0 files"
+
+
+def open_dialog(screen: Any, dialog: Any, callback: Callable[[Any], None] | None = None) -> None:
+    """Open `dialog` over `screen` with no toast left over it: a toast sits bottom-right, where a dialog's buttons
+    are at 80x24 (a restore's own toast stays up for seconds), so the toasts shown so far are cleared first."""
+    screen.app.clear_notifications()
+    screen.app.push_screen(dialog, callback)
 
 
 def undo_note(result: RestoreResult) -> str:
@@ -37,12 +62,24 @@ class Restored(Message):
 
 
 class RestoreFollowUp(ReportWorkerErrors):
-    """For a screen over a workspace that restores files: after a restore, say that running programs see the files
-    change under them, and offer `T` (`restart_terminals`) to restart the workspace's terminals — asking first,
-    naming what runs in them."""
+    """For a screen over a workspace that restores files (and reloads with `load()`): after a restore, say that
+    running programs see the files change under them, reload, and offer `T` (`restart_terminals`) to restart the
+    workspace's terminals — asking first, naming what runs in them."""
 
     workspace: WorkspaceScreen | None
     offer_restart = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`T` (`restart_terminals`) is offered only after a restore; the screen's own rules come first."""
+        if action == "restart_terminals":
+            return self.offer_restart
+        return True
+
+    def on_restored(self, message: Restored) -> None:
+        """Say what the restore did, then show the restored state (the screen's `load`)."""
+        screen: Any = self
+        self.after_restore(message.text)
+        screen.load()
 
     def after_restore(self, text: str) -> None:
         screen: Any = self
@@ -77,7 +114,7 @@ class RestoreFollowUp(ReportWorkerErrors):
 
             self.run_restore(work, confirm.lower())
 
-        screen.app.push_screen(ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
+        open_dialog(screen, ConfirmDialog(title, message, confirm=confirm, danger=True), answer)
 
     def ask_checkpoint(self, then: Callable[[], None]) -> None:
         """Ask for a message and take a checkpoint from the dialog itself (a refusal stays in it, with what was
@@ -94,8 +131,8 @@ class RestoreFollowUp(ReportWorkerErrors):
                 tell(screen, "checkpoint taken", timeout=4)
                 then()
 
-        screen.app.push_screen(
-            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
+        open_dialog(
+            screen, InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
         )
 
     def run_restore(self, work: Callable[[], Awaitable[None]], name: str) -> None:
@@ -127,7 +164,7 @@ class RestoreFollowUp(ReportWorkerErrors):
                 screen.refresh_bindings()
                 ws.run_worker(_restart_terminals(ws), name="restart terminals", exit_on_error=False)
 
-        screen.app.push_screen(ConfirmDialog("Restart terminals", message, confirm="Restart"), answer)
+        open_dialog(screen, ConfirmDialog("Restart terminals", message, confirm="Restart"), answer)
 
 
 async def _restart_terminals(ws: WorkspaceScreen) -> None:

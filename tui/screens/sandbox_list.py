@@ -64,11 +64,14 @@ from widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from services.doctor import Report
+    from services.host_limits import HostLimits
     from services.sandbox_service import SandboxService
     from tui.list_metrics import CpuSampled, ListCpu
     from tui.workspaces import Workspaces
 
 REFRESH_EVERY = 10.0
+OPENING_SHOWN_AT_MOST = 15.0  # seconds "opening NAME…" stays if no workspace replaces the list (a failed open)
+USAGE_STATES = (SandboxState.STARTED, SandboxState.STOPPED)  # the states a listing measures disk usage in
 LOADING = "loading sandboxes…"
 
 
@@ -111,6 +114,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self.workspaces = workspaces  # the app's live workspaces: marked in the table, asked about before ending
         self._unwatch: Callable[[], None] | None = None
         self.cpu: ListCpu | None = None  # the CPU% sparklines' watches (tui/list_metrics.py)
+        self._opening: str | None = None  # the status line's key while "opening NAME…" shows (`action_open`)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="list-title")
@@ -188,7 +192,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self._run_doctor_at_mount = False
             self.run_doctor()
         if not self.query(Footer):
-            await self.mount(FittedFooter())
+            await self.mount(FittedFooter(pane=lambda: "list"))
             self.refresh_bindings()  # a footer mounted late only fills in when the bindings change
 
     def on_unmount(self) -> None:
@@ -206,6 +210,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self.cpu.sync()
 
     def on_screen_suspend(self) -> None:
+        self._opened()  # the workspace is shown
         if self.cpu is not None:
             self.cpu.pause()  # covered: its sandboxes are not looked at
 
@@ -222,6 +227,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if self.workspaces is not None:
             self.table.set_live(self.workspaces.ids())
             self._sync_detail()
+            self.refresh_bindings()  # `w` applies to a row with a live workspace
 
     def _on_service_state(self, info: SandboxInfo) -> None:
         # Called by the service from the event loop, maybe mid-way through another handler: only post.
@@ -351,6 +357,11 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             # an intermediate event during our own action; the action's result row is authoritative
             return
         self.table.upsert(info)
+        shown = self.table.get_info(info.id)
+        if shown is not None and shown.disk_used_bytes is None and shown.state in USAGE_STATES:
+            # a row new to the table (made here, by the CLI, by an agent) comes from a state event, which carries
+            # no usage figure: list again now, rather than show "-" in Used until the next periodic listing
+            self.load()
         self._sync_cpu()
         self._sync_empty()
         if message.note:
@@ -366,7 +377,15 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         from widgets.create_dialog import CreateDialog  # not needed for the first frame
 
         names = sorted(s.name for s in message.snapshots)
-        self.app.push_screen(CreateDialog(names, submit=self._create), self._create_answer)
+        self.app.push_screen(CreateDialog(names, submit=self._create, limits=self._host_limits()), self._create_answer)
+
+    def _host_limits(self) -> HostLimits | None:
+        """What a local sandbox may have at most (this host's); None for Daytona, which sizes its own."""
+        if self.provider_name != "local":
+            return None
+        from services.host_limits import HostLimits
+
+        return HostLimits.read(self.config.data_dir)
 
     def on_doctor_reported(self, message: DoctorReported) -> None:
         report = self.doctor = message.report
@@ -417,6 +436,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._sync_detail()
+        self.refresh_bindings()  # `w` follows the selected row
 
     def on_resize(self) -> None:
         # the detail line says more when the table is narrow (provider, labels): the table re-lays itself out
@@ -450,8 +470,21 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_open(self) -> None:
         info = self._selected()
-        if info is not None:
-            self.post_message(OpenSandbox(info))
+        if info is None:
+            return
+        # a first open builds the workspace on this loop (its imports, its panes: 1.5-2 s): say so at once, and
+        # open after that line is painted, or the list looks frozen until the workspace appears
+        key = self._opening = f"open:{info.id}"
+        self.status.begin(key, f"opening {info.name}…")
+        self.call_after_refresh(self.post_message, OpenSandbox(info))
+        # in case no workspace replaces the list (the open failed: the error route says why)
+        self.set_timer(OPENING_SHOWN_AT_MOST, lambda: self._opened(key))
+
+    def _opened(self, key: str | None = None) -> None:
+        """The "opening NAME…" line ends (`key`: only if it is still that open's)."""
+        if self._opening is not None and key in (None, self._opening):
+            self.status.end(self._opening)
+            self._opening = None
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -493,30 +526,25 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
     def action_stop(self) -> None:
         info = self._mine("stop")
-        if info is None:
-            return
-
-        def stop() -> None:
-            self._lifecycle(info, "stop", lambda: self.service.stop(info.id), SandboxState.STOPPING)
-
-        if self.workspaces is None:
-            stop()
-            return
-        # a live workspace's terminals end with the sandbox: say so and ask first (nothing to ask otherwise)
-        self.workspaces.confirm_end(info, then=stop, verb="stop", title="Stop sandbox")
+        if info is not None:
+            self._ending(info, "stop", "Stop sandbox", lambda: self.service.stop(info.id))
 
     def action_archive(self) -> None:
         info = self._mine("archive")
-        if info is None:
-            return
+        if info is not None:
+            self._ending(info, "archive", "Archive sandbox", lambda: self.service.archive(info.id))
 
-        def archive() -> None:
-            self._lifecycle(info, "archive", lambda: self.service.archive(info.id), SandboxState.STOPPING)
+    def _ending(self, info: SandboxInfo, verb: str, title: str, call: Callable[[], object]) -> None:
+        """Stop-like lifecycle `verb` (`call`): a live workspace's terminals end with the sandbox, so say so and ask
+        first (`confirm_end` asks nothing when there is none)."""
+
+        def run() -> None:
+            self._lifecycle(info, verb, call, SandboxState.STOPPING)
 
         if self.workspaces is None:
-            archive()
+            run()
             return
-        self.workspaces.confirm_end(info, then=archive, verb="archive", title="Archive sandbox")
+        self.workspaces.confirm_end(info, then=run, verb=verb, title=title)
 
     def action_delete(self) -> None:
         info = self._mine("delete")
@@ -556,7 +584,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if info is None:
             return
 
-        from widgets.dialogs import InputDialog
+        from widgets.dialogs import snapshot_name_dialog
 
         async def take(name: str) -> None:
             # from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -568,15 +596,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 self.post_message(WorkInFlight(key, None))
             self.post_message(Note(f"snapshot {snap} of {info.name} saved"))
 
-        self.app.push_screen(
-            InputDialog(
-                "Snapshot",
-                f"Name for a snapshot of “{safe_text(info.name)}”:",
-                value=f"{info.name}-snap",
-                validate=lambda v: None if v.strip() else "a snapshot needs a name",
-                submit=take,
-            )
-        )
+        self.app.push_screen(snapshot_name_dialog(info.name, submit=take))
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:
@@ -635,7 +655,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             self._not_ready()
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # now, not with `focus()` (which waits for the keys already queued): the binding is a priority one and
+        # runs as the app reads `/`, so the keys typed behind it go to the field (`/dev` + enter filters by "dev")
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -674,6 +696,12 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             return bool(self.query_one("#filter", Input).value) or self.focused is self.query_one("#filter")
+        if action == "filter":
+            return not isinstance(self.focused, Input)  # typed in the field, / is part of the filter
+        if action == "close_workspace":
+            # shown (and working) only while the selected sandbox has a live workspace: nothing to close otherwise
+            info = self.table.selected if self.is_mounted else None
+            return info is not None and self.workspaces is not None and self.workspaces.get(info.id) is not None
         return True
 
     def on_reload(self, _message: Reload) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,18 +32,10 @@ from services.checkpoints.changes import Change
 from services.errors import SandbenchError
 from services.sandbox_service import SandboxService
 from services.text import safe_text
-from services.timeline import (
-    MAX_ENTRIES,
-    Entry,
-    Filter,
-    Page,
-    TimelineReader,
-    checkpoint_before,
-    diff_files,
-    open_timeline,
-    output_text,
-)
+from services.timeline import MAX_ENTRIES, Entry, Page, TimelineReader, git_summary, open_timeline
+from services.timeline_view import Filter, checkpoint_before, diff_files, output_text
 from tui.keymap import FOCUS_KEYS
+from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView
 from widgets.keys import Key, bindings
@@ -154,8 +147,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _app_now(self) -> float:
         """The app's clock (fixed in snapshot tests), for "today or earlier" in the time column."""
-        clock = getattr(self.app, "clock", None)
-        return clock().timestamp() if callable(clock) else time.time()
+        return app_now(self.app).timestamp()
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="timeline-title")
@@ -273,6 +265,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         self.query_one("#detail-output", Static).update("")
         self.query_one("#detail-files", Static).update("")
         self.query_one(DiffView).set_diff(())
+        self.query_one(DiffView).display = False  # until the details say which files changed
         self.add_class("-expanded")
         self._details(entry)
 
@@ -293,13 +286,16 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if entry.acting_for is not None and entry.acting_for != entry.who:
             # an agent's serve token acting for an owner: its own name, and whose rights it used
             who += " for " + ("you" if entry.acting_for == self.service.identity else entry.acting_for)
-        out_text, _ = outcome(entry)
+        out_text, _ = outcome(entry, full=True)
         facts = [_stamp(entry.ts), f"by {who}", entry.op, out_text]
         if entry.exit is not None:
             facts.append(f"exit code {entry.exit}")
         if entry.ms is not None:
             facts.append(duration(entry.ms))
         head.append(" · ".join(facts), style="dim")
+        if entry.kind == "git" and entry.argv and git_summary(entry.argv) != entry.argv:
+            # the row shows the subcommand; the whole command line as it ran is one look away
+            head.append(f"\nas run: {shlex.join(entry.argv)}", style="dim")
         if entry.before or entry.after:
             head.append(f"\ncheckpoints: before {entry.before or '—'} → after {entry.after or '—'}", style="dim")
         output: str | None = None
@@ -339,7 +335,10 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         scroll.display = message.output is not None
         self.query_one("#detail-output", Static).update(Text(message.output or ""))
         self.query_one("#detail-files", Static).update(Text(message.note))
-        self.query_one(DiffView).set_diff(message.files)
+        diff = self.query_one(DiffView)
+        diff.set_diff(message.files)
+        # only files have diffs: an empty diff would say "no changes" under "files it changed: unknown"
+        diff.display = bool(message.files)
 
     # -- restore -----------------------------------------------------------------------------------------------
     def _read_only(self) -> bool:
@@ -391,6 +390,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             "A checkpoint of the current state is taken first, so this can be undone (u). Running programs keep "
             "running and see their files change."
         )
+        self.app.clear_notifications()  # no toast over the dialog's buttons (restore_flow.open_dialog)
         ok = await self.app.push_screen_wait(ConfirmDialog("Restore?", message, confirm="Restore", danger=True))
         if not ok:
             return

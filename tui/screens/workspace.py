@@ -547,11 +547,12 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self.query_one(StatusBar).branch = message.branch
 
     def on_git_panel_status_changed(self, message: Any) -> None:
-        """`GitPanel.StatusChanged(status)`: the branch goes to the status bar, the markers to the explorer."""
+        """`GitPanel.StatusChanged(status)`: the branch goes to the status bar, the markers and ignored paths to
+        the explorer."""
         self.query_one(StatusBar).branch = getattr(message, "branch", None)
         set_markers = getattr(self.pane_widget("explorer"), "set_git_status", None)
         if callable(set_markers):
-            set_markers(getattr(message, "markers", {}))
+            set_markers(getattr(message, "markers", {}), ignored=getattr(message, "ignored", frozenset()))
 
     def on_editor_tabs_saved(self, message: Any) -> None:
         """`EditorTabs.Saved(path)`: the git panel refreshes (it skips this when its watcher reports the write)."""

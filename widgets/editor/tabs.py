@@ -228,13 +228,9 @@ class EditorTabs(ReportWorkerErrors, Vertical):
     @work(group="editor-load", exit_on_error=False)
     async def _load(self, path: str) -> None:
         try:
-            loaded = await self._read(path)
-        except SandbenchError as exc:
-            report(self, exc)
-            return
+            await self._reload(path, reload=False)
         finally:
             self._loading.discard(path)
-        self.post_message(self.Loaded(loaded, reload=False))
 
     async def _read(self, path: str) -> LoadedFile:
         """Read and classify a file (classification and lexer sniffing run in a thread)."""
@@ -327,13 +323,14 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         buf.changed_on_disk = False
         self._mark_dirty(buf, False)
 
-    async def _reload(self, path: str) -> None:
+    async def _reload(self, path: str, *, reload: bool = True) -> None:
+        """Read `path` and post it as `Loaded` (`reload`: into its open tab); a refusal is reported."""
         try:
             loaded = await self._read(path)
         except SandbenchError as exc:
             report(self, exc)
             return
-        self.post_message(self.Loaded(loaded, reload=True))
+        self.post_message(self.Loaded(loaded, reload=reload))
 
     # -- tabs ---------------------------------------------------------------------------------------------
     @staticmethod

@@ -420,24 +420,18 @@ class CodeEditor(ReportWorkerErrors, CachedRows, TextArea, inherit_bindings=Fals
             if forward
             else self._yield_character_locations_reverse(search_from)
         )
+        # walking away from the bracket, its own kind nests and the other kind closes (each its partner's)
+        nests, closes = (_OPENING, _CLOSING) if forward else (_CLOSING, _OPENING)
         stack: list[str] = []
         for budget, (candidate, location) in enumerate(locations):
             if budget > MAX_BRACKET_SCAN:
                 return None
-            if forward:
-                if candidate in _OPENING:
-                    stack.append(candidate)
-                elif candidate in _CLOSING and stack and stack[-1] == _CLOSING[candidate]:
-                    stack.pop()
-                    if not stack:
-                        return location
-            else:
-                if candidate in _CLOSING:
-                    stack.append(candidate)
-                elif candidate in _OPENING and stack and stack[-1] == _OPENING[candidate]:
-                    stack.pop()
-                    if not stack:
-                        return location
+            if candidate in nests:
+                stack.append(candidate)
+            elif candidate in closes and stack and stack[-1] == closes[candidate]:
+                stack.pop()
+                if not stack:
+                    return location
         return None
 
     # -- helpers for the tabs -----------------------------------------------------------------------------

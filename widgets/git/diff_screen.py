@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from rich.text import Text
 from textual import on, work
@@ -149,16 +149,10 @@ class GitDiffScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
         file, hunk = self.query_one(DiffView).current
         if file is None or hunk is None:
             return
-        async with self._busy:
-            try:
-                if self.staged:
-                    await self.git.unstage_hunk(file, hunk)
-                else:
-                    await self.git.stage_hunk(file, hunk)
-            except SandbenchError as exc:
-                report(self, exc)
-                return
-        self._changed()
+        if self.staged:
+            await self._hunk_op(lambda: self.git.unstage_hunk(file, hunk))
+        else:
+            await self._hunk_op(lambda: self.git.stage_hunk(file, hunk))
 
     @work(group="git-diff-op", exit_on_error=False)
     async def action_discard_hunk(self) -> None:
@@ -172,9 +166,13 @@ class GitDiffScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
         )
         if not ok:
             return
+        await self._hunk_op(lambda: self.git.discard_hunk(file, hunk))
+
+    async def _hunk_op(self, call: Callable[[], Awaitable[object]]) -> None:
+        """Run one change to a hunk, one at a time: a refusal is reported, a success reloads the diff."""
         async with self._busy:
             try:
-                await self.git.discard_hunk(file, hunk)
+                await call()
             except SandbenchError as exc:
                 report(self, exc)
                 return

@@ -121,8 +121,8 @@ class GitPanel(ReportWorkerErrors, Vertical):
     )
 
     class StatusChanged(Message):
-        """One status call's result, for the explorer (markers) and the status bar (branch). `status` is None
-        when the folder is not a repository (markers cleared)."""
+        """One status call's result, for the explorer (markers, ignored paths) and the status bar (branch).
+        `status` is None when the folder is not a repository (markers cleared)."""
 
         def __init__(self, status: GitStatus | None) -> None:
             super().__init__()
@@ -131,6 +131,11 @@ class GitPanel(ReportWorkerErrors, Vertical):
         @property
         def markers(self) -> dict[str, str]:
             return dict(self.status.markers) if self.status else {}
+
+        @property
+        def ignored(self) -> frozenset[str]:
+            """Ignored paths (sandbox-root relative; a folder stands for everything beneath it)."""
+            return self.status.ignored_paths if self.status else frozenset()
 
         @property
         def branch(self) -> str | None:
@@ -199,7 +204,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
                 return self.status
             self._want = 0
             try:
-                status = await self.git.status()
+                status = await self.git.status(ignored=True)  # the explorer mutes ignored entries
                 merging = await self.git.merging()
             except NotARepository:
                 self._show(None, not_repo=True)

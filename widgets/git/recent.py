@@ -11,13 +11,14 @@ Subjects come from the sandbox: made plain (`visible`), never parsed as markup.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rich.text import Text
 from textual.widgets import Static
 
 from services.git_parse import Commit
 from services.text import safe_text
+from widgets.clock import app_now
 
 RECENT = 5  # commits read; fewer are shown when the pane is short
 
@@ -79,14 +80,9 @@ class RecentCommits(Static):
     def _update_class(self) -> None:
         self.set_class(not self.commits or self.rows <= 0, "-empty")
 
-    def _now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        now = clock() if callable(clock) else None
-        return now if isinstance(now, datetime) else datetime.now(UTC)
-
     def render(self) -> Text:
         width = self.content_size.width or 40
-        now = self._now()
+        now = app_now(self.app)
         out = Text("Recent commits", style="bold bright_blue", no_wrap=True)
         out.append("  l: log", style="grey62")
         out.truncate(width, overflow="ellipsis")

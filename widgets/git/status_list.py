@@ -14,12 +14,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 from textual.message import Message
-from textual.strip import Strip
 
 from services.git_parse import FileStatus, GitStatus
 from services.text import safe_text
-from widgets.cursor_list import CursorList
 from widgets.keys import Key, bindings
+from widgets.row_tree import CachedRowList
 
 Section = Literal["conflicts", "staged", "unstaged", "untracked"]
 SECTION_TITLES: dict[Section, str] = {
@@ -51,7 +50,7 @@ LETTER_STYLE = {
 }
 
 
-class StatusList(CursorList, can_focus=True):
+class StatusList(CachedRowList, can_focus=True):
     """The changed files, by section, with a cursor. Line API: thousands of rows cost nothing until seen."""
 
     DEFAULT_CSS = """
@@ -89,7 +88,6 @@ class StatusList(CursorList, can_focus=True):
         super().__init__(id=id)
         self.rows: list[Row] = []
         self.cursor = -1
-        self._cache: dict[int, Strip] = {}
 
     def set_rows(self, rows: list[Row]) -> None:
         """Replace the rows, keeping the cursor on the same file (or the same place) when possible."""
@@ -141,23 +139,7 @@ class StatusList(CursorList, can_focus=True):
                 return True
         return False
 
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
-        width = self.scrollable_content_region.width
-        if index >= len(self.rows):
-            return Strip.blank(width, self.rich_style)
-        strip = self._cache.get(index)
-        if strip is None:
-            strip = Strip(list(self._row_text(index).render(self.app.console)))
-            self._cache[index] = strip
-        style = self.rich_style
-        if index == self.cursor:
-            style = style + Style(reverse=self.has_focus, bgcolor=None if self.has_focus else "grey23")
-            strip = strip.apply_style(Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
-
-    def _row_text(self, index: int) -> Text:
+    def text_at(self, index: int) -> Text:
         row = self.rows[index]
         if row.entry is None:
             return Text(f"{SECTION_TITLES[row.section]} ({row.count})", style=Style(bold=True, color="bright_blue"))
@@ -178,14 +160,6 @@ class StatusList(CursorList, can_focus=True):
             text.append(" → ")
         text.append_text(plain(e.path))
         return text
-
-    def on_focus(self) -> None:
-        self._cache.pop(self.cursor, None)
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._cache.pop(self.cursor, None)
-        self.refresh()
 
 
 def status_rows(status: GitStatus) -> list[Row]:

@@ -1,7 +1,7 @@
 """What the pane hands Rich for a row of cells: text that Rich measures as exactly the cells the emulator gave it.
 
 Textual places every strip by Rich's measure (`rich.cells.cell_len`); the emulator lays clusters out as tmux 3.3
-does (`screen.clusters`). The two agree on ZWJ sequences, flags and combining marks, but not everywhere: Rich
+does (`rows.clusters`). The two agree on ZWJ sequences, flags and combining marks, but not everywhere: Rich
 widens a VS16 emoji (❤️, 1️⃣) to two cells where tmux keeps one, and joins an emoji and its skin-tone modifier into
 one 2-cell cluster where tmux gives each two cells (Rich even measures a lone modifier as zero). A row Rich
 mismeasures is padded or cropped by Textual, and the outer terminal (tmux among them) then draws the pane's right
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 
-from widgets.terminal.screen import clusters
+from widgets.terminal.rows import clusters
 
 _SELECTORS = str.maketrans("", "", "\ufe0e\ufe0f")
 

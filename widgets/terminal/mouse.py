@@ -1,6 +1,6 @@
 """xterm mouse reporting: a mouse event over the pane → the bytes a program that asked for the mouse expects.
 
-A program turns reporting on with DEC private modes (tracked by `Screen.mouse_modes`):
+A program turns reporting on with DEC private modes (tracked by `Emulator.mouse_modes`):
 
 * which events: 9 (X10: presses only), 1000 (presses and releases, the wheel), 1002 (also motion while a button is
   held), 1003 (all motion);

@@ -1,12 +1,7 @@
-"""`TerminalView`: one emulated terminal on a `TerminalSession` (the tabs around it are `tabs.py`, selection and
-copy mode `selection.py`).
-
-Rendering uses Textual's line API: each screen `Line` caches its `Strip` (`Line.cache`), the emulator clears it
-when the line changes, so a repaint only rebuilds changed lines; the cursor row and selected rows are composed on
-top per paint. Output is fed to the emulator as it arrives and the widget asks for one repaint per burst; Textual
-itself paints at most once per frame (60 Hz), so a flood costs one paint per frame, not one per read. A burst
-larger than `SLICE` is fed in slices with `more=True` (see `Screen.feed`) and the event loop gets control between
-slices, so one flooding terminal cannot freeze the others or the keyboard.
+"""`TerminalView`: one emulated terminal on a `TerminalSession` (the tabs around it are `tabs.py`). What it owns:
+the session's life cycle (start, reattach, exit banner, restart, stop or detach), the keyboard, the mouse and
+resizing; it draws through `TerminalRender` (`render.py`; selection and copy mode below it, `selection.py`) and
+takes output through `TerminalOutput` (`output.py`: the read path, feeding and repainting).
 
 Keys: while a terminal runs a program and has focus (`holds_keyboard`) every key goes to the program, encoded as
 xterm does (`keys.py`), except:
@@ -19,10 +14,6 @@ xterm does (`keys.py`), except:
   before any widget sees a key, and the app skips all others while `holds_keyboard` is true.
 
 Typing or sending a key while scrolled back returns to the live screen and repaints it whole.
-
-Typing goes first: while a key waits for its echo, other terminals' output waits (`priority.py`). A tab out of
-sight takes at most half of the event loop for its output, 5 % while someone is typing, and is not repainted.
-Read-ahead is small (`MAX_BUFFERED`), so when a program ends the pane has little left to show.
 
 The mouse: when the program asks for it (htop, vim's `mouse=a`, tmux), clicks, drags and the wheel are reported to
 it (`mouse.py`); hold shift to select and copy instead, as in xterm. Otherwise a drag selects and copies (a
@@ -40,16 +31,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.color import Color
-from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual import events
 from textual.app import App
 from textual.binding import BindingType
-from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
@@ -57,13 +45,13 @@ from textual.timer import Timer
 from services.run_file import RunPlan
 from widgets.keys import Key, bindings
 from widgets.messages import describe, report
-from widgets.terminal import styles as st
-from widgets.terminal.fit import fit_cell, fit_runs
+from widgets.terminal.emulator import Emulator
 from widgets.terminal.keys import encode_key, encode_paste
 from widgets.terminal.mouse import Kind, encode_mouse, tracking_mode
+from widgets.terminal.output import TerminalOutput
 from widgets.terminal.priority import echo_priority
-from widgets.terminal.screen import Line, Screen, entry_segments, segments_to_line
-from widgets.terminal.selection import TerminalSelection
+from widgets.terminal.render import TerminalRender
+from widgets.terminal.rows import Line
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -71,67 +59,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SLICE = 64 * 1024  # at most this many bytes fed per step of a burst
-MIN_SLICE = 2048
-SLICE_TIME = 0.003  # aim for steps of ~3 ms: the longest one terminal holds the event loop
-SMALL_OUTPUT = 2048  # less than this is fed at once (echo, prompts); more is batched per frame
-FRAME = 1 / 60
-BURST = 512 * 1024  # a flood is fed in bursts of up to this much (or a frame's worth)
-FLOOD_REFRESH = 1 / 20  # a terminal redrawing whole screens repaints at most this often
-# read-ahead beyond which the reader stops taking output (back-pressure). Whatever waits between the program and
-# the emulator when the program ends is still to be parsed before its last screen shows: 4 MiB here (and 2 MiB in
-# the session host) were 240-580 ms of a colour log's screen lagging the stream, measured as seen. A burst this
-# size still leaves the flood path nearly all of it to skip (it lays out only the last rows + 1 lines)
-MAX_BUFFERED = 256 * 1024
-# the share of the event loop a tab out of sight may spend on its output, and while someone types (in any tab):
-# measured as seen, a hidden tab flooding at full speed tripled the echo time of the tab in sight (80 ms p50,
-# 107 p90, against tmux's 23 and 43); held to 5 % while typing, it was 1.1x tmux's
-BACKGROUND_SHARE = 0.5
-BACKGROUND_SHARE_TYPING = 0.05
-QUIET = 0.004  # no output for this long after a burst: the program paused, so a deferred repaint goes now
 LEAVE_KEY = "ctrl+right_square_bracket"
 BELL_INTERVAL = 0.5
 RESIZE_SETTLE = 0.08  # seconds without a new size before the emulator reflows and the program is told
 WHEEL_LINES = 3
-
-_RICH: dict[int, RichStyle] = {}
-
-
-def _colour(c: int) -> Color | None:
-    if c == st.DEFAULT:
-        return None
-    if c & st.RGB:
-        return Color.from_rgb((c >> 16) & 255, (c >> 8) & 255, c & 255)
-    return Color.from_ansi(c)
-
-
-def rich_style(sid: int) -> RichStyle:
-    """The Rich style for an interned terminal style (memoised: a handful of styles cover a screen)."""
-    rs = _RICH.get(sid)
-    if rs is None:
-        fg, bg, flags = st.STYLES[sid]
-        rs = RichStyle(
-            color=_colour(fg),
-            bgcolor=_colour(bg),
-            bold=bool(flags & st.BOLD) or None,
-            dim=bool(flags & st.DIM) or None,
-            italic=bool(flags & st.ITALIC) or None,
-            underline=bool(flags & st.UNDERLINE) or None,
-            blink=bool(flags & st.BLINK) or None,
-            reverse=bool(flags & st.REVERSE) or None,
-            conceal=bool(flags & st.HIDDEN) or None,
-            strike=bool(flags & st.STRIKE) or None,
-            overline=bool(flags & st.OVERLINE) or None,
-        )
-        _RICH[sid] = rs
-    return rs
-
-
-_CURSOR_STYLE = RichStyle(reverse=True)
-_CURSOR_LINE_STYLE = RichStyle(underline=True, bold=True)
-_SELECT_STYLE = RichStyle(reverse=True)
-_MATCH_STYLE = RichStyle(reverse=True, underline=True)
-_MARKER_STYLE = RichStyle(reverse=True, bold=True)
 
 
 def terminal_has_keyboard(app: App[object]) -> bool:
@@ -140,8 +71,8 @@ def terminal_has_keyboard(app: App[object]) -> bool:
     return isinstance(focused, TerminalView) and focused.holds_keyboard
 
 
-class TerminalView(TerminalSelection, can_focus=True):
-    """One terminal: a `Screen` fed by a `TerminalSession` opened through the SandboxService."""
+class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
+    """One terminal: an `Emulator` fed by a `TerminalSession` opened through the SandboxService."""
 
     DEFAULT_CSS = """
     TerminalView { width: 1fr; height: 1fr; background: $surface; color: $foreground; }
@@ -226,7 +157,7 @@ class TerminalView(TerminalSelection, can_focus=True):
         # a run tab (F5): the program's argv goes in the shell's environment and a constant line `exec`s it
         # (services/run_file.py); None: a plain shell
         self.run_plan: RunPlan | None = None
-        self.screen_model = Screen(80, 24, scrollback)
+        self.screen_model = Emulator(80, 24, scrollback)
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
@@ -307,106 +238,6 @@ class TerminalView(TerminalSelection, can_focus=True):
             self._show_banner(f"shell exited with code {code} — press enter to restart")
         self._mark_exited(code)
 
-    async def _pump(self, session: TerminalSession) -> None:
-        """Read the session into a buffer (one task) and feed the emulator from it (this task).
-
-        A little output (an echoed key, a prompt) is fed at once. A flood is fed at most once per frame: the reads
-        (4 KB each from a PTY) pile up for up to a frame and then go to the emulator as one burst, which is what
-        lets its flood path skip lines that would scroll by unseen. While the buffer is over `MAX_BUFFERED` the
-        reader stops taking output, so the PTY's own buffer pushes back on the program.
-        """
-        inbuf: list[bytes] = []
-        state = {"size": 0, "eof": False}
-        ready = asyncio.Event()
-        room = asyncio.Event()
-        room.set()
-
-        async def reader() -> None:
-            try:
-                async for chunk in session.output():
-                    # while another terminal awaits an echo, stop taking output, so the session stops reading the
-                    # PTY (its reads cost the loop ~2.5 ms per 64 KiB) until the echo is on screen
-                    await priority.give_way(self)
-                    inbuf.append(chunk)
-                    state["size"] += len(chunk)
-                    ready.set()
-                    if state["size"] >= MAX_BUFFERED:
-                        room.clear()
-                        await room.wait()
-            finally:
-                state["eof"] = True
-                ready.set()
-
-        priority = echo_priority()
-        read_task = asyncio.get_running_loop().create_task(reader())
-        screen = self.screen_model
-        loop = asyncio.get_running_loop()
-        last = 0.0
-        try:
-            while True:
-                if self._full_timer is not None and not ready.is_set():
-                    # a flood's repaint is deferred (FLOOD_REFRESH): if the program has paused or ended, show its
-                    # last screen now rather than up to FLOOD_REFRESH later (the screen must not lag the stream)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ready.wait(), QUIET)
-                    if not ready.is_set():
-                        self._flush_deferred_refresh()
-                await ready.wait()
-                ready.clear()
-                await priority.give_way(self)  # another terminal awaiting the echo of a key goes first
-                if state["size"] >= SMALL_OUTPUT and not state["eof"]:
-                    # a flood: let reads pile up (a PTY read is at most 4 KB, one per loop turn) for up to a frame,
-                    # and while they keep coming, so the emulator gets one big burst instead of many small ones
-                    deadline = max(last + FRAME, loop.time() + FRAME / 4)
-                    while state["size"] < BURST and not state["eof"] and loop.time() < deadline:
-                        before = state["size"]
-                        await asyncio.sleep(0)
-                        await asyncio.sleep(0)
-                        if state["size"] == before:
-                            await asyncio.sleep(0.0005)
-                            if state["size"] == before:
-                                break  # the program has paused: show what we have
-                if inbuf:
-                    data = b"".join(inbuf)
-                    inbuf.clear()
-                    state["size"] = 0
-                    room.set()
-                    last = loop.time()
-                    n = len(data)
-                    i = 0
-                    while i < n:
-                        # a slice is sized to take about SLICE_TIME at the rate this terminal has been parsing
-                        # (fast for plain floods, smaller for output that needs the exact path)
-                        step = max(MIN_SLICE, min(SLICE, int(self._rate * SLICE_TIME)))
-                        more = i + step < n
-                        t0 = time.perf_counter()
-                        screen.feed(data[i : i + step], more=more)
-                        spent = time.perf_counter() - t0
-                        if step >= MIN_SLICE and spent > 0:
-                            self._rate = 0.7 * self._rate + 0.3 * (step / spent)
-                        i += step
-                        if more:
-                            await priority.turn(self)  # keys, paints and other terminals get the loop between slices
-                    if screen.replies:
-                        # queued behind any input still going in, never awaited: waiting here for a paste the
-                        # program is slow to read would stop this pump reading the output the program waits on
-                        self._in_background(session.write(screen.take_replies()))
-                    priority.answered(self)
-                    self._after_output()
-                    if not self.display and not state["eof"]:
-                        # a tab out of sight takes at most a share of the loop: its flood waits (and, through
-                        # back-pressure, its program) rather than the keys and frames of the tab in sight
-                        share = BACKGROUND_SHARE_TYPING if priority.typing() else BACKGROUND_SHARE
-                        await asyncio.sleep((loop.time() - last) * (1 / share - 1))
-                if state["eof"] and not inbuf:
-                    break
-        finally:
-            priority.answered(self)
-            if not read_task.done():
-                read_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await read_task
-
     def _after_output(self) -> None:
         screen = self.screen_model
         if not self.copy_mode:
@@ -430,56 +261,6 @@ class TerminalView(TerminalSelection, can_focus=True):
         if self.on_output is not None:
             self.on_output()
 
-    def _refresh_output(self) -> None:
-        """Ask Textual to repaint what the output changed. A few rows (an echoed key) are refreshed alone and at
-        once; a screenful (a flood scrolling) at most every `FLOOD_REFRESH` seconds, because repainting a whole
-        terminal costs Textual several ms and a flood would otherwise take the frame from every other pane."""
-        if not self.display:
-            return  # out of sight: showing the tab lays it out and paints every row anyway
-        screen = self.screen_model
-        width = self.size.width
-        # a row changed if its line did, or if another line is there now: a scroll moves lines (with their cached
-        # strips) to other rows, and a scroll that only added a row or two must still repaint every row it moved
-        shown = self._shown_lines
-        lines = screen.lines
-        rows = [y for y, line in enumerate(lines) if line.cache is None or y >= len(shown) or shown[y] is not line]
-        self._shown_lines = list(lines)
-        # a cursor shown or hidden without moving (vim hides it while it redraws) must repaint its row too
-        cursor = (screen.x, screen.y, screen.cursor_visible, screen.cursor_shape)
-        if cursor != self._last_cursor:
-            rows.extend((self._last_cursor[1], screen.y))
-            self._last_cursor = cursor
-        if not rows:
-            return
-        if len(rows) <= 4:
-            for y in set(rows):
-                self.refresh(Region(0, y, width, 1))
-            return
-        now = time.monotonic()
-        wait = max(self._last_full + FLOOD_REFRESH - now, echo_priority().held_for(self))
-        if wait <= 0:
-            self._last_full = now
-            self.refresh()
-        elif self._full_timer is None:
-            self._full_timer = self.set_timer(wait, self._deferred_full_refresh)
-
-    def _flush_deferred_refresh(self) -> None:
-        """The deferred full repaint, now (the output has paused), unless a key typed elsewhere holds it."""
-        timer = self._full_timer
-        if timer is None or echo_priority().held_for(self) > 0:
-            return
-        timer.stop()
-        self._deferred_full_refresh()
-
-    def _deferred_full_refresh(self) -> None:
-        self._full_timer = None
-        held = echo_priority().held_for(self)
-        if held > 0:  # a key typed in another terminal is still waiting for its echo
-            self._full_timer = self.set_timer(held, self._deferred_full_refresh)
-            return
-        self._last_full = time.monotonic()
-        self.refresh()
-
     def _show_banner(self, text: str) -> None:
         self.screen_model.feed_text(f"\r\n\x1b[0;7m {text} \x1b[0m")
         self.refresh()
@@ -493,7 +274,7 @@ class TerminalView(TerminalSelection, can_focus=True):
 
     async def restart(self) -> None:
         await self.stop()
-        self.screen_model = Screen(*self._pane_size(), self.scrollback)
+        self.screen_model = Emulator(*self._pane_size(), self.scrollback)
         self._title = ""
         self.back_rows = 0
         self._hist_cache.clear()
@@ -538,17 +319,6 @@ class TerminalView(TerminalSelection, can_focus=True):
         self._to_live_screen()
         echo_priority().typed(self)
         self._in_background(session.write(data))
-
-    def _in_background(self, call: Coroutine[object, object, None]) -> None:
-        """Run a session call without waiting for it; a failure becomes a notification. Writes started here keep
-        their order: each task starts in creation order, and a session queues a write before its first wait."""
-        task = asyncio.get_running_loop().create_task(call)
-        task.add_done_callback(self._write_done)
-
-    def _write_done(self, task: asyncio.Task[None]) -> None:
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            report(self, error, "terminal write")
 
     async def on_key(self, event: events.Key) -> None:
         if self.copy_mode:
@@ -730,114 +500,6 @@ class TerminalView(TerminalSelection, can_focus=True):
         else:
             self._sel_anchor = self._sel_end = None
         self.refresh()
-
-    # -- rendering --------------------------------------------------------------------------------------------
-    @property
-    def base_style(self) -> RichStyle:
-        if self._base is None:
-            self._base = self.rich_style
-        return self._base
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._base = None
-        for line in self.screen_model.lines:
-            line.cache = None
-        self._hist_cache.clear()
-
-    def _line_strip(self, line: Line, width: int) -> Strip:
-        strip = line.cache
-        if isinstance(strip, Strip) and strip.cell_length == width:
-            return strip
-        base = self.base_style
-        segs = [Segment(text, base + rich_style(sid)) for text, sid in fit_runs(line.segments())]
-        strip = Strip(segs).adjust_cell_length(width, base)
-        line.cache = strip
-        return strip
-
-    def _history_strip(self, index: int, width: int) -> Strip:
-        strip = self._hist_cache.get(index)
-        if strip is None or strip.cell_length != width:
-            base = self.base_style
-            screen = self.screen_model
-            runs = fit_runs(entry_segments(screen.history[index], screen.cols))
-            segs = [Segment(t, base + rich_style(s)) for t, s in runs]
-            strip = Strip(segs).adjust_cell_length(width, base)
-            if len(self._hist_cache) > 512:
-                self._hist_cache.clear()
-            self._hist_cache[index] = strip
-        return strip
-
-    def _overlay(self, cells: Line, width: int, marks: dict[int, RichStyle]) -> Strip:
-        """A row with some cells restyled (cursor, selection): built per cell, only for those few rows."""
-        base = self.base_style
-        segs: list[Segment] = []
-        chars, styles = cells.chars, cells.styles
-        for x in range(min(len(chars), width)):
-            c = chars[x]
-            if c == "":
-                continue
-            style = base + rich_style(styles[x])
-            extra = marks.get(x)
-            if extra is not None:
-                style = style + extra
-            if not c.isascii():
-                c = fit_cell(c, 2 if x + 1 < len(chars) and chars[x + 1] == "" else 1)
-            segs.append(Segment(c, style))
-        return Strip(segs).adjust_cell_length(width, base)
-
-    def render_line(self, y: int) -> Strip:
-        screen = self.screen_model
-        width = self.size.width
-        hist = len(screen.history)
-        offset = min(self.back_rows, hist)
-        abs_row = hist - offset + y
-        marks: dict[int, RichStyle] = {}
-        sel = self._in_selection(abs_row)
-        if sel is not None:
-            for x in range(sel[0], sel[1] + 1):
-                marks[x] = _SELECT_STYLE
-        if self.copy_mode and self._match is not None and self._match[0] == abs_row:
-            for x in range(self._match[1], self._match[2] + 1):
-                marks[x] = _MATCH_STYLE
-        if self.copy_mode and self._copy_cursor[0] == abs_row:
-            marks[self._copy_cursor[1]] = _CURSOR_STYLE
-        if abs_row < hist:
-            if marks:
-                line = segments_to_line(entry_segments(screen.history[abs_row], screen.cols), screen.cols)
-                strip = self._overlay(line, width, marks)
-            else:
-                strip = self._history_strip(abs_row, width)
-        elif abs_row - hist < screen.rows:
-            line = screen.lines[abs_row - hist]
-            if (
-                not offset
-                and not self.copy_mode
-                and y == screen.y
-                and screen.cursor_visible
-                and self.has_focus
-                and not self.exited
-            ):
-                # DECSCUSR: a block for 0-2; underline and bar (3-6, vim's insert mode) as an underline, since a
-                # cell cannot show a bar — what matters is that the two modes look different
-                marks[screen.x] = _CURSOR_STYLE if screen.cursor_shape <= 2 else _CURSOR_LINE_STYLE
-            strip = self._overlay(line, width, marks) if marks else self._line_strip(line, width)
-        else:
-            strip = Strip.blank(width, self.base_style)
-        if self.copy_mode and y == 0:
-            back = f"↑{offset}  " if offset else ""
-            strip = self._with_marker(strip, f" COPY {back}v select  y copy  / ? search  n N again  q quit ", width)
-        elif offset and y == 0:
-            strip = self._with_marker(strip, f" ↑ scrolled back {offset} lines ", width)
-        if self._query is not None and y == self.size.height - 1:
-            prompt = f"{'/' if self._search_up else '?'}{self._query}"
-            strip = Strip([Segment(prompt[-width:].ljust(width), self.base_style + _MARKER_STYLE)])
-        return strip
-
-    def _with_marker(self, strip: Strip, text: str, width: int) -> Strip:
-        text = text[: max(0, width)]
-        keep = max(0, width - len(text))
-        return Strip.join([strip.crop(0, keep), Strip([Segment(text, self.base_style + _MARKER_STYLE)])])
 
     def _report_focus(self, data: bytes) -> None:
         """Mode 1004: tell the program the pane gained or lost focus (vim re-checks its files on focus)."""

@@ -13,7 +13,9 @@ from textual import events
 from textual.widget import Widget
 
 from widgets.messages import tell
-from widgets.terminal.screen import Screen, entry_segments, segments_to_line
+from widgets.terminal.emulator import Emulator
+from widgets.terminal.rows import segments_to_line
+from widgets.terminal.scrollback import entry_segments
 
 _WORD_PUNCT = frozenset("-_./~:@%+=#?&,")  # kept inside a double-clicked word: paths, URLs, user@host, key=value
 
@@ -41,7 +43,7 @@ def _cell_index(cells: list[str], index: int) -> int:
 class TerminalSelection(Widget):
     """Selection, copy mode and search over a terminal's scrollback and screen (`screen_model`, `back_rows`)."""
 
-    screen_model: Screen
+    screen_model: Emulator
     back_rows: int  # rows scrolled back into the history; 0 = the live screen
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:

@@ -9,6 +9,7 @@ Colours: `DEFAULT` (-1), 0-255 for the palette, `RGB | 0xRRGGBB` for truecolour.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 DEFAULT = -1
@@ -202,3 +203,21 @@ def apply_sgr(pen: int, params: str) -> int:
             SGR_CACHE.clear()
         sid = SGR_CACHE[key] = _apply(pen, params)
     return sid
+
+
+SGR_RE = re.compile("\x1b\\[([0-9;:]*)m")  # one SGR sequence; group 1 its parameters
+RESETS = ("\x1b[m", "\x1b[0m")  # a line ending in one of these leaves the default pen (most logs' lines do)
+
+
+def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
+    """The pen after the SGR sequences in s[start:end], starting from `pen`.
+
+    Starts at the last plain reset (`ESC[0m` / `ESC[m`) when there is one: everything before it cannot matter.
+    """
+    stop = len(s) if end is None else end
+    k = max(s.rfind("\x1b[0m", start, stop), s.rfind("\x1b[m", start, stop))
+    if k >= 0:
+        pen, start = 0, k
+    for params in SGR_RE.findall(s, start, stop):
+        pen = apply_sgr(pen, params)
+    return pen

@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from widgets.terminal.screen import Screen  # noqa: E402
+from widgets.terminal.emulator import Emulator  # noqa: E402
 
 COLS, ROWS = 80, 24
 
@@ -47,7 +47,7 @@ def record(argv: list[str], keys: list[tuple[float, bytes]], *, cwd: str, tail: 
     }
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True)
     os.close(slave)
-    screen = Screen(COLS, ROWS)
+    screen = Emulator(COLS, ROWS)
     out = bytearray()
     start = time.monotonic()
     pending = list(keys)

@@ -1,4 +1,4 @@
-"""The VT emulator core behind the terminal pane: an xterm-compatible screen fed with raw PTY bytes.
+"""`Emulator`, the VT emulator core behind the terminal pane: an xterm-compatible terminal fed with raw PTY bytes.
 
 Why not pyte: pyte sends every byte through a per-character Python state machine, which caps it near 0.3-0.5 MB/s
 (`../shared/performance.md`); tmux manages ~9 MB/s. This core keeps pyte's role (bytes in, a grid of styled cells
@@ -8,9 +8,9 @@ out) but is built for throughput:
   next control character is written into the line with list-slice assignment (C speed) — one step per run, not per
   character. Only non-ASCII text takes a per-character path (wide characters, and clusters laid out as tmux 3.3
   lays them: combining marks and VS16 join the cell before them, a zero-width joiner joins the next non-ASCII
-  character into it — `clusters` re-splits stored text the same way; a cell holds 21 UTF-8 bytes, as in tmux).
-* A line is two parallel lists, characters and interned style ids (`styles.py`); an SGR sequence is one memoised
-  dict lookup. Scrolling moves whole `Line` objects.
+  character into it — `rows.clusters` re-splits stored text the same way; a cell holds 21 UTF-8 bytes, as in tmux).
+* A line is two parallel lists, characters and interned style ids (`rows.Line`, `styles.py`); an SGR sequence is
+  one memoised dict lookup. Scrolling moves whole `Line` objects.
 * The flood path (`_bulk`): when the cursor sits at the bottom of a full-screen scroll region and the input ahead
   is only text, SGR and CR LF, every line except the last screenful is going to scroll off unseen. Those lines go
   straight into the scrollback as their raw text plus the pen they start with (parsed only if someone scrolls back
@@ -20,12 +20,19 @@ out) but is built for throughput:
   that share the raw line. A non-ASCII line (its widths need the exact path) or a bare CR or LF ends a block; the
   flood path looks again after it. One long run of text (a minified JSON) at the bottom sends the rows that scroll
   by straight to the scrollback too (`_bulk_run`).
-* Scrollback entries are compact: a plain `str` (default style), `(pen, raw)` for a lazily parsed line, or a list of
-  `(text, style)` runs for a line that scrolled off the visible screen. 10,000 lines stay well under 30 MB.
+* Scrollback entries are compact (`rows.Entry`): a plain `str` (default style), `(pen, raw)` for a lazily parsed
+  line (read back by `scrollback.py`), or a line's `(text, style)` runs flattened into a tuple for a line that
+  scrolled off the visible screen. 10,000 lines stay well under 30 MB. A width change reflows them (`reflow.py`).
 
 Semantics follow xterm, and tmux where they differ and tmux is our differential reference (BCE on erase and
 scroll, pending-wrap behaviour, ED 2 moving the screen's used rows into the scrollback). Unsupported sequences are
 consumed and ignored without touching state.
+
+Size: one state machine on the hot path: the parser loop, the printing paths, the flood path and the control
+functions all read and write the same cursor, pen, margins and modes on every run of text, and the loop calls them
+as bound methods of one class; split into mixins they would share undeclared state across files, and into helper
+objects they would cost an attribute hop per call (issue 15 allows the emulator core this one file). The row model,
+reading the scrollback and reflow live in `rows.py`, `scrollback.py` and `reflow.py`.
 """
 
 from __future__ import annotations
@@ -33,21 +40,26 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from collections.abc import Iterable
-from functools import lru_cache
-from itertools import chain, compress, islice, repeat
-from operator import ne
-from typing import cast
+from itertools import repeat
 
-from wcwidth import wcwidth
-
-from widgets.terminal.styles import FILL_IDS, SGR_CACHE, STYLES, Style, apply_sgr, erase_style
+from widgets.terminal.reflow import reflow
+from widgets.terminal.rows import WRAP_MARK, ZWJ, Entry, Line, char_width, combine
+from widgets.terminal.scrollback import entry_segments, entry_to_line
+from widgets.terminal.styles import (
+    RESETS,
+    SGR_CACHE,
+    SGR_RE,
+    STYLES,
+    Style,
+    apply_sgr,
+    erase_style,
+    pen_after,
+)
 
 # A control character (C0, DEL, C1) ends a printable run.
 CTRL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 # What the flood path cannot take: any control except CR/LF, any escape sequence except SGR.
 UNSAFE_RE = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]|\x1b(?!\\[[0-9;:]*m)")
-SGR_RE = re.compile("\x1b\\[([0-9;:]*)m")
 ESC_RE = re.compile(
     "\x1b(?:"
     "\\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])"  # CSI params intermediates final
@@ -82,358 +94,12 @@ DA1_REPLY = "\x1b[?62;22c"  # a VT220 with ANSI colour, as far as programs need 
 DA2_REPLY = "\x1b[>1;10;0c"  # a low xterm "version" keeps vim from probing for features we do not have
 
 
-ZWJ = "\u200d"
-
-
-@lru_cache(maxsize=4096)
-def char_width(c: str) -> int:
-    """Cells taken by one code point: 0 (combining / format), 1 or 2 — wcwidth's tables, like tmux's wcwidth.
-
-    One exception: a regional indicator (half a flag) takes one cell, as in tmux (glibc's width) and in Rich, which
-    measures what the pane draws — wcwidth 0.9 says two. A flag is then two cells, as tmux shows it."""
-    if "\U0001f1e6" <= c <= "\U0001f1ff":
-        return 1
-    w = wcwidth(c)
-    return 1 if w < 0 else w
-
-
-CELL_BYTES = 21  # what one cell holds, in UTF-8 (tmux's UTF8_SIZE): marks past it are dropped, as tmux drops them
-
-
-def _combine(cell: str, add: str) -> str:
-    """`add` (zero-width characters) joined onto a cell, one code point at a time while the cell stays within
-    CELL_BYTES: a four-person ZWJ family keeps three people, as in tmux, and a flood of combining marks cannot grow
-    one cell without bound."""
-    size = len(cell.encode())
-    for ch in add:
-        size += len(ch.encode())
-        if size > CELL_BYTES:
-            break
-        cell += ch
-    return cell
-
-
-def clusters(text: str) -> list[tuple[str, int]]:
-    """Stored text (cells' characters joined) as the cells it takes: (cluster, width) for each, the way `Screen`
-    lays text out: a zero-width character joins the cluster before it, and so does the character after a
-    zero-width joiner — so a ZWJ emoji sequence is one 2-cell cluster, as in tmux 3.3."""
-    if text.isascii():
-        return [(c, 1) for c in text]
-    out: list[tuple[str, int]] = []
-    zwj = False
-    for c in text:
-        w = char_width(c)
-        if zwj:
-            zwj = False
-            # (what `_print_wide` joined: non-ASCII, within the cell's bytes; a joiner left last in a full cell
-            # joins nothing)
-            if c > "\x7f" and out and len(out[-1][0].encode()) + len(c.encode()) <= CELL_BYTES:
-                out[-1] = (out[-1][0] + c, out[-1][1])
-                continue
-        if c == ZWJ:
-            zwj = True
-        if w == 0:
-            if out:
-                out[-1] = (out[-1][0] + c, out[-1][1])
-            continue
-        out.append((c, w))
-    return out
-
-
-class Line:
-    """One screen row: parallel lists of characters ("" marks the right half of a wide character) and style ids.
-
-    `cache` is the widget's rendered strip; every mutation sets it to None, so only changed lines are rebuilt.
-    """
-
-    __slots__ = ("cache", "chars", "padded", "phantom", "styles", "wrapped")
-
-    def __init__(self, cols: int, fill: int = 0, phantom: bool = False) -> None:
-        self.chars = [" "] * cols
-        self.styles = [fill] * cols
-        self.wrapped = False
-        self.padded = False  # wrapped because a wide character did not fit: the last cell is only padding
-        # a stand-in left on screen by the flood path for a row that already went to the scrollback: it is
-        # scrolled off again before anyone sees it, and must not be recorded twice
-        self.phantom = phantom
-        self.cache: object | None = None
-
-    def packed(self) -> str | Runs:
-        """The line as a scrollback entry (see `pack_runs`)."""
-        if self.wrapped:
-            return pack_runs(self.segments(full=True), PAD_MARK if self.padded else WRAP_MARK)
-        return pack_runs(self.segments())
-
-    def text(self) -> str:
-        return "".join(self.chars)
-
-    def is_blank(self) -> bool:
-        return self.styles.count(0) == len(self.styles) and not "".join(self.chars).strip(" ")
-
-    def resize(self, cols: int) -> None:
-        n = len(self.chars)
-        if cols < n:
-            del self.chars[cols:]
-            del self.styles[cols:]
-            if cols and self.chars[cols - 1] and char_width(self.chars[cols - 1][0]) == 2:
-                self.chars[cols - 1] = " "  # half a wide character cannot be shown
-        elif cols > n:
-            self.chars.extend([" "] * (cols - n))
-            self.styles.extend([0] * (cols - n))
-        self.cache = None
-
-    def segments(self, full: bool = False) -> list[tuple[str, int]]:
-        """Runs of (text, style); trailing default blanks dropped unless `full` (a wrapped line's blanks are part of
-        the text that goes on in the next row). Wide characters' "" halves vanish in the join."""
-        styles = self.styles
-        chars = self.chars
-        n = len(styles)
-        if n == 0:
-            return []
-        s0 = styles[0]
-        if styles.count(s0) == n:
-            text = "".join(chars)
-            return [(text.rstrip(" ") if not full else text, 0)] if s0 == 0 else [(text, s0)]
-        # run boundaries found by C-level map/compress rather than a Python loop over every cell
-        cuts = [0, *compress(range(1, n), map(ne, styles, islice(styles, 1, None))), n]
-        out: list[tuple[str, int]] = []
-        for a, b in zip(cuts, islice(cuts, 1, None)):  # noqa: B905 - cuts[1:] is one shorter by design
-            out.append(("".join(chars[a:b]), styles[a]))
-        text, style = out[-1]
-        if style == 0 and not full:
-            text = text.rstrip(" ")
-            if text:
-                out[-1] = (text, 0)
-            else:
-                out.pop()
-        return out
-
-
-# A scrollback entry: plain text (default style), (pen, raw text with SGR) parsed when viewed, a packed line's runs
-# flattened (text, style, text, style, ...) and then WRAP_MARK if the line wrapped into the next, a Line not
-# packed yet, or one row of a long raw line the flood path cut by autowrap: (pen, raw, start, stop, mark) — the
-# columns [start, stop) of the whole logical line `raw` (ASCII text with SGR, parsed from `pen` when viewed), with
-# mark WRAP_MARK when the row goes on in the next, else 0. Its rows share the one `raw` string.
-Runs = tuple[str | int, ...]
-WRAP_MARK = -1
-PAD_MARK = -2  # wrapped, and the last cell is the blank a wide character left when it went on to the next row
-RawRow = tuple[int, str, int, int, int]
-Entry = str | tuple[int, str] | Runs | Line | RawRow
 # Raw lines longer than this (with SGR) are not cut lazily: every view of one of their rows parses the whole line
 RAW_ROW_MAX = 16384
 
 
-def pack_runs(runs: list[tuple[str, int]], mark: int | None = None) -> str | Runs:
-    """A row as a scrollback entry: its text when it is all default style, else its runs flattened into one tuple
-    (text, style, text, style, ...), with `mark` (WRAP_MARK / PAD_MARK) last when the row goes on in the next. A
-    few hundred bytes instead of ~3 KB at 200 columns, and one object of atomic parts, which the garbage collector
-    soon stops tracking."""
-    flat = cast("Iterable[str | int]", chain.from_iterable(runs))
-    if mark is not None:
-        return (*flat, mark)
-    if not runs:
-        return ""
-    if len(runs) == 1 and runs[0][1] == 0:
-        return runs[0][0]
-    return tuple(flat)
-
-
-RESETS = ("\x1b[m", "\x1b[0m")  # a line ending in one of these leaves the default pen (most logs' lines do)
-
-
-def pen_after(pen: int, s: str, start: int = 0, end: int | None = None) -> int:
-    """The pen after the SGR sequences in s[start:end], starting from `pen`.
-
-    Starts at the last plain reset (`ESC[0m` / `ESC[m`) when there is one: everything before it cannot matter.
-    """
-    stop = len(s) if end is None else end
-    k = max(s.rfind("\x1b[0m", start, stop), s.rfind("\x1b[m", start, stop))
-    if k >= 0:
-        pen, start = 0, k
-    for params in SGR_RE.findall(s, start, stop):
-        pen = apply_sgr(pen, params)
-    return pen
-
-
-def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
-    """Runs of (text, style) for a scrollback entry, parsing a raw one now (the lazy half of the flood path)."""
-    if isinstance(entry, str):
-        return [(entry, 0)] if entry else []
-    if isinstance(entry, Line):
-        return entry.segments()
-    if type(entry[0]) is str:  # packed runs (a raw entry starts with its pen, an int)
-        if len(entry) % 2:
-            entry = entry[:-1]  # the wrap mark
-        return list(zip(entry[::2], entry[1::2], strict=True))  # type: ignore[arg-type]
-    if len(entry) == 5:
-        return _raw_row_segments(cast(RawRow, entry))
-    pen, raw = cast("tuple[int, str]", entry)
-    fill = erase_style(pen)
-    out: list[tuple[str, int]] = []
-    parts = SGR_RE.split(raw)
-    width = 0
-    for i, part in enumerate(parts):
-        if i & 1:
-            pen = apply_sgr(pen, part)
-        elif part:
-            out.append((part, pen))
-            width += len(part)
-    if fill and width < cols:
-        out.append((" " * (cols - width), fill))  # the line scrolled in under a coloured background (BCE)
-    return out
-
-
-_last_parse: list[object] = [None, -1, []]  # (raw, pen, runs) of the last raw line parsed for its rows
-
-
-def _parse_raw(pen: int, raw: str) -> list[tuple[str, int]]:
-    """Runs of a raw line (text with SGR) from `pen`; the last one is kept, as a line's rows are viewed together."""
-    cache = _last_parse
-    if cache[0] is raw and cache[1] == pen:
-        return cast("list[tuple[str, int]]", cache[2])
-    out: list[tuple[str, int]] = []
-    p = pen
-    for i, part in enumerate(SGR_RE.split(raw)):
-        if i & 1:
-            p = apply_sgr(p, part)
-        elif part:
-            out.append((part, p))
-    cache[0], cache[1], cache[2] = raw, pen, out
-    return out
-
-
-def _raw_row_segments(entry: RawRow) -> list[tuple[str, int]]:
-    """The runs of columns [start, stop) of a raw line (its text is ASCII: one column a character). A row scrolled
-    in by autowrap is blank in the default style, so there is no background fill; the last row's trailing default
-    blanks are dropped, as `Line.segments` drops them."""
-    pen, raw, start, stop, mark = entry
-    out: list[tuple[str, int]] = []
-    x = 0
-    for text, style in _parse_raw(pen, raw):
-        end = x + len(text)
-        if end > start:
-            out.append((text[max(0, start - x) : stop - x], style))
-        x = end
-        if x >= stop:
-            break
-    if mark != WRAP_MARK and out and out[-1][1] == 0:
-        text = out[-1][0].rstrip(" ")
-        if text:
-            out[-1] = (text, 0)
-        else:
-            out.pop()
-    return out
-
-
-def segments_to_line(segs: Iterable[tuple[str, int]], cols: int) -> Line:
-    line = Line(cols)
-    x = 0
-    for text, style in segs:
-        for c, w in clusters(text):
-            if x + w > cols:
-                return line
-            line.chars[x] = c
-            line.styles[x] = style
-            if w == 2:
-                line.chars[x + 1] = ""
-                line.styles[x + 1] = style
-            x += w
-    return line
-
-
-def entry_wrapped(entry: Entry) -> bool:
-    """Whether the row goes on in the next one (it was cut by autowrap, not ended by a newline)."""
-    if isinstance(entry, Line):
-        return entry.wrapped
-    if type(entry) is not tuple or not entry:
-        return False
-    if type(entry[0]) is str:
-        return len(entry) % 2 == 1
-    return len(entry) == 5 and entry[4] == WRAP_MARK
-
-
-def entry_padded(entry: Entry) -> bool:
-    if isinstance(entry, Line):
-        return entry.padded
-    return entry_wrapped(entry) and entry[-1] == PAD_MARK
-
-
-def _text_width(text: str) -> int:
-    return len(text) if text.isascii() else sum(w for _, w in clusters(text))
-
-
-def entry_width(entry: Entry) -> int:
-    """Columns the row's text takes (trailing default blanks not counted)."""
-    if isinstance(entry, str):
-        return _text_width(entry)
-    if isinstance(entry, Line):
-        return sum(_text_width(t) for t, _ in entry.segments())
-    if type(entry[0]) is str:
-        return sum(_text_width(cast(str, t)) for t in entry[0 : len(entry) - len(entry) % 2 : 2])
-    if len(entry) == 5:
-        return sum(len(t) for t, _ in _raw_row_segments(cast(RawRow, entry)))
-    return _text_width(SGR_RE.sub("", cast("tuple[int, str]", entry)[1]))
-
-
-def _cells(segs: Iterable[tuple[str, int]]) -> list[list[str | int]]:
-    """[character, style] per cell; a combining mark stays with the character before it."""
-    out: list[list[str | int]] = []
-    for text, style in segs:
-        out.extend([c, style] for c in text) if text.isascii() else out.extend([c, style] for c, _ in clusters(text))
-    return out
-
-
-def _rewrap(cells: list[list[str | int]], cols: int, mark: int) -> tuple[list[Line], tuple[int, int]]:
-    """Lay cells out in rows of `cols`, every row but the last marked wrapped. Returns the rows and the (row,
-    column) where cell `mark` landed. A wide character that does not fit at the end of a row starts the next."""
-    line = Line(cols)
-    rows = [line]
-    x = 0
-    where = (0, 0)
-    for i, (c, style) in enumerate(cells):
-        ch = cast(str, c)
-        w = char_width(ch[0])
-        if x + w > cols:
-            line.wrapped = True
-            line.padded = x < cols
-            line = Line(cols)
-            rows.append(line)
-            x = 0
-            if w > cols:
-                continue  # a wide character in a one-column terminal cannot be shown
-        if i == mark:
-            where = (len(rows) - 1, x)
-        line.chars[x] = ch
-        line.styles[x] = cast(int, style)
-        if w == 2:
-            line.chars[x + 1] = ""
-            line.styles[x + 1] = cast(int, style)
-        x += w
-    return rows, where
-
-
-def _split_runs(runs: list[tuple[str, int]], cols: int) -> list[str | Runs]:
-    """An ASCII logical line cut into scrollback entries of `cols` by slicing its runs: the fast way to reflow
-    the scrollback (no per-cell work). Every entry but the last is marked wrapped."""
-    rows: list[list[tuple[str, int]]] = []
-    cur: list[tuple[str, int]] = []
-    x = 0
-    for text, style in runs:
-        while text:
-            if x == cols:
-                rows.append(cur)
-                cur, x = [], 0
-            part = text[: cols - x]
-            cur.append((part, style))
-            x += len(part)
-            text = text[len(part) :]
-    rows.append(cur)
-    last = len(rows) - 1
-    return [pack_runs(row, WRAP_MARK if i < last else None) for i, row in enumerate(rows)]
-
-
-class Screen:
-    """An xterm-like screen: feed it bytes, read `lines`, `history`, the cursor and the modes.
+class Emulator:
+    """An xterm-like terminal: feed it bytes, read `lines`, `history`, the cursor and the modes.
 
     Replies the program asked for (device status, device attributes) accumulate in `replies`; the owner writes
     them back to the PTY (`take_replies`).
@@ -648,6 +314,7 @@ class Screen:
                 del line.styles[cols - k :]
                 chars[x:x] = s[pos : pos + k]
                 line.styles[x:x] = [pen] * k
+                line.used = cols  # tmux shifts the rest of the row along: all of it counts as written
             else:
                 if x and chars[x] == "":
                     chars[x - 1] = " "  # overwrote the right half of a wide character: its left half goes too
@@ -660,6 +327,8 @@ class Screen:
             line.cache = None
             pos += k
             x += k
+            if x > line.used:
+                line.used = x
             if x >= cols:
                 self.x = cols - 1
                 self.wrapnext = self.autowrap
@@ -671,6 +340,9 @@ class Screen:
         pen = self.pen
         line = self.lines[self.y]
         zwj = self._zwj
+        # the column after the last cell written on this row (0: none yet); the row's `used` is raised from it when
+        # the row is left and at the end, not per character
+        end = 0
         for c in s:
             w = char_width(c)
             if w == 0 and c == ZWJ:
@@ -689,10 +361,13 @@ class Screen:
                 if tx >= 0:
                     if line.chars[tx] == "" and tx > 0:
                         tx -= 1
-                    line.chars[tx] = _combine(line.chars[tx], c)
+                    line.chars[tx] = combine(line.chars[tx], c)
                     line.cache = None
                 continue
             if self.wrapnext:
+                if end > line.used:
+                    line.used = end
+                end = 0
                 line.wrapped = True
                 self._wrap_line()
                 line = self.lines[self.y]
@@ -701,6 +376,9 @@ class Screen:
                 if not self.autowrap or cols < 2:
                     continue
                 # the last cell keeps what it held (tmux does not blank it)
+                if end > line.used:
+                    line.used = end
+                end = 0
                 line.wrapped = True
                 line.padded = True
                 self._wrap_line()
@@ -712,6 +390,7 @@ class Screen:
                 del line.styles[cols - w :]
                 chars[x:x] = [c, ""] if w == 2 else [c]
                 line.styles[x:x] = [pen] * w
+                line.used = cols
             else:
                 if x and chars[x] == "":
                     chars[x - 1] = " "
@@ -726,11 +405,14 @@ class Screen:
                     line.styles[x + w] = 0
             line.cache = None
             x += w
+            end = x
             if x >= cols:
                 self.x = cols - 1
                 self.wrapnext = self.autowrap
             else:
                 self.x = x
+        if end > line.used:
+            line.used = end
 
     def _wrap_line(self) -> None:
         self.wrapnext = False
@@ -914,11 +596,8 @@ class Screen:
                 pen = 0 if raw.endswith(RESETS) else pen_after(pen, raw)
             else:
                 extend([(raw[a : a + cols], pen, WRAP_MARK) for a in range(0, last, cols)])
-                tail = raw[last:]
-                if pen == 0:
-                    add(tail.rstrip(" "))
-                else:
-                    add((tail, pen))
+                tail = raw[last:]  # (with any spaces written at its end: they are text, as on the exact path)
+                add(tail if pen == 0 else (tail, pen))
         self.history.extend(entries)
         self._pushed += len(entries)
         return pen
@@ -1033,6 +712,7 @@ class Screen:
         for line in self.lines:
             line.chars = ["E"] * self.cols
             line.styles = [0] * self.cols
+            line.used = self.cols
             line.cache = None
         self.top, self.bottom = 0, self.rows - 1
         self.x = self.y = 0
@@ -1139,6 +819,8 @@ class Screen:
                 del line.styles[cols - n :]
                 line.chars[cx:cx] = [" "] * n
                 line.styles[cx:cx] = [fill] * n
+                if cx < cols - 1 and n < cols - cx:
+                    line.used = cols  # tmux moves the rest of the row along: all of it counts as written
                 self._fix_wide(line)
                 line.cache = None
         elif final == "P":
@@ -1149,6 +831,10 @@ class Screen:
                 del line.styles[cx : cx + n]
                 line.chars.extend([" "] * n)
                 line.styles.extend([fill] * n)
+                if cx < cols - 1 and n < cols - cx:
+                    line.used = max(line.used, cols - n)  # (tmux: the cells moved left count as written)
+                elif cx == 0:
+                    line.used = 0  # the whole row deleted
                 self._fix_wide(line)
                 line.cache = None
         elif final == "L" or final == "M":
@@ -1298,6 +984,8 @@ class Screen:
         k = stop - start
         line.chars[start:stop] = [" "] * k
         line.styles[start:stop] = [fill] * k
+        if k == self.cols:
+            line.used = 0  # a whole row cleared is empty again (tmux); a part keeps what was written around it
         if start and line.chars[start - 1] and char_width(line.chars[start - 1][0]) == 2:
             line.chars[start - 1] = " "
         if stop < self.cols and line.chars[stop] == "":
@@ -1443,9 +1131,7 @@ class Screen:
                         entry.resize(cols)
                         pulled.append(entry)
                     else:
-                        line = segments_to_line(entry_segments(entry, cols), cols)
-                        line.wrapped, line.padded = entry_wrapped(entry), entry_padded(entry)
-                        pulled.append(line)
+                        pulled.append(entry_to_line(entry, cols))
                     add -= 1
                 pulled.reverse()
                 lines[:0] = pulled
@@ -1462,89 +1148,18 @@ class Screen:
             line.cache = None
 
     def _reflow(self, cols: int) -> bool:
-        """Rewrap the scrollback and the screen to `cols`, as tmux does: rows cut by autowrap join up again and
-        long lines split anew, and the cursor keeps its place in the text. Returns False where it does not apply
-        (the alternate screen, which its program redraws; a flood caught mid-burst): the caller then crops."""
+        """Rewrap the scrollback and the screen to `cols` (`reflow.py`). Returns False where it does not apply (the
+        alternate screen, which its program redraws; a flood caught mid-burst): the caller then crops."""
         if self.in_alt or any(line.phantom for line in self.lines):
             return False
-        old_lines = self.lines
-        last = len(old_lines) - 1
-        while last > self.y and old_lines[last].is_blank():
-            last -= 1  # blank rows below the cursor are not content
-        rows_in: list[Entry] = [*self.history, *old_lines[: last + 1]]
-        cursor_at = len(self.history) + self.y
-        out: list[Entry] = []
-        cursor = (0, 0)
-        i, n = 0, len(rows_in)
-        while i < n:
-            j = i
-            while j < n - 1 and entry_wrapped(rows_in[j]):
-                j += 1
-            first = rows_in[i]
-            if j == i and i != cursor_at and not isinstance(first, Line) and entry_width(first) <= cols:
-                out.append(first)  # a short line stays as it is: most of the scrollback, and nothing to parse
-                i += 1
-                continue
-            if cursor_at > j or cursor_at < i:
-                runs: list[tuple[str, int]] = []
-                for k in range(i, j + 1):
-                    row = rows_in[k]
-                    if isinstance(row, Line):
-                        runs.extend(row.segments(full=entry_wrapped(row)))
-                    else:
-                        runs.extend(entry_segments(row, self.cols))
-                while runs and runs[-1][1] in FILL_IDS:
-                    runs.pop()  # an erase's background after the text is not text (tmux does not rewrap it)
-                if all(t.isascii() for t, _ in runs) and not any(entry_padded(rows_in[k]) for k in range(i, j)):
-                    out.extend(_split_runs(runs, cols))
-                    i = j + 1
-                    continue
-            cells: list[list[str | int]] = []
-            mark = -1
-            for k in range(i, j + 1):
-                row = rows_in[k]
-                wrapped = entry_wrapped(row)
-                segs = row.segments(full=wrapped) if isinstance(row, Line) else entry_segments(row, self.cols)
-                row_cells = _cells(segs)
-                if k == cursor_at:
-                    # the cursor's cell: count columns up to it; past the text (after a prompt's space), pad
-                    col = idx = 0
-                    while idx < len(row_cells) and col < self.x:
-                        col += char_width(cast(str, row_cells[idx][0])[0])
-                        idx += 1
-                    if col < self.x:
-                        row_cells.extend([" ", 0] for _ in range(self.x - col))
-                        idx = len(row_cells)
-                    if idx == len(row_cells):
-                        row_cells.append([" ", 0])
-                    mark = len(cells) + idx
-                if wrapped and entry_padded(row) and row_cells and mark < len(cells) + len(row_cells) - 1:
-                    row_cells.pop()  # the blank a wide character left at the edge when it went on to the next row
-                cells.extend(row_cells)
-            while len(cells) - 1 > mark and cells[-1][1] in FILL_IDS:
-                cells.pop()  # (as above; the cursor's cell stays)
-            lines, where = _rewrap(cells, cols, mark)
-            if mark >= 0:
-                cursor = (len(out) + where[0], where[1])
-            out.extend(lines)
-            i = j + 1
-        start = max(0, len(out) - self.rows)
+        entries, self.lines, self.x, self.y = reflow(
+            self.history, self.lines, self.x, self.y, self.cols, cols, self.rows
+        )
         history = self.history
         history.clear()
-        history.extend(e.packed() if isinstance(e, Line) else e for e in out[:start])
+        history.extend(entries)
         self._young.clear()
         self._pushed = len(history)
-        screen: list[Line] = []
-        for e in out[start:]:
-            if not isinstance(e, Line):
-                line = segments_to_line(entry_segments(e, cols), cols)
-                line.wrapped, line.padded = entry_wrapped(e), entry_padded(e)
-                e = line
-            screen.append(e)
-        screen.extend(Line(cols) for _ in range(self.rows - len(screen)))
-        self.lines = screen
-        self.y = max(0, cursor[0] - start)
-        self.x = min(cursor[1], cols - 1)
         return True
 
     # -- reading ----------------------------------------------------------------------------------------------
