@@ -179,10 +179,10 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
     async def _check_bindings(self, key: str, priority: bool = False) -> bool:
         """Textual's key dispatch, with the terminal's rule: while the focused widget `holds_keyboard` (a terminal
         running a program), priority bindings — the app's, the screen's, any pane's — do not take its keys; only
-        the bindings in `in_terminal` run (quit, and what the `[keymap]` marks `terminal:`), whether priority or
-        not. Every other key goes on to the terminal, which sends it to the program (its own escape, ctrl+], is
-        its own binding). Done here, in the one place Textual looks up priority bindings, so no binding added
-        anywhere can take a key from the program; the footer and the palette are untouched by it.
+        the bindings in `in_terminal` run (what the `[keymap]` marks `terminal:`; none by default, not even quit),
+        whether priority or not. Every other key goes on to the terminal, which sends it to the program (its own
+        escape, ctrl+], is its own binding). Done here, in the one place Textual looks up priority bindings, so no
+        binding added anywhere can take a key from the program; the footer and the palette are untouched by it.
 
         `_check_bindings` is Textual-internal (tests/test_textual_internals.py checks it is there): if it changes,
         the tests that send F6 and alt+1 to `cat -v` in the terminal fail.

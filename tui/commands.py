@@ -38,6 +38,19 @@ class Command:
     def search_text(self) -> str:
         return f"{self.group} {self.title}"
 
+    @property
+    def about(self) -> str:
+        """The words a command is also found by, after its title: its tooltip ("restore" finds Checkpoints)."""
+        return self.help
+
+
+def _words(matcher: Any, text: str) -> float:
+    """A match of the query as a whole word of `text` (a fuzzy match in a long tooltip would match anything)."""
+    query = matcher.query.strip().lower()
+    if not query or query not in text.lower():
+        return 0.0
+    return 1.0 if any(word.startswith(query) for word in text.lower().split()) else 0.0
+
 
 class PaneCommands(Provider):
     def commands(self) -> list[Command]:
@@ -68,7 +81,12 @@ class PaneCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self.commands():
-            score = max(matcher.match(command.title), matcher.match(command.search_text) * 0.9)
+            # the title first, then group and title, then what it does: "restore" finds the commands that restore
+            score = max(
+                matcher.match(command.title),
+                matcher.match(command.search_text) * 0.9,
+                _words(matcher, command.about) * 0.6,
+            )
             if score > 0:
                 prompt = command.prompt(matcher.highlight(command.title))
                 yield Hit(score, prompt, command.run, text=command.title, help=command.help)

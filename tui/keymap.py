@@ -9,12 +9,13 @@ keys (`"workspace.focus_terminal" = "alt+t"`) and is applied with `App.set_keyma
 Which keys are *priority* matters: a priority binding fires before the focused widget sees the key (help, pane
 jumps, maximise work from any pane; the workspace's back and close keys are priority so that the editor never
 types the `0` or `q` a terminal's ESC-prefixed alt carries). While a terminal holds the keyboard, though, every
-key is the program's: the app runs only the bindings marked `in_terminal` (quit) and the ones the user's
-`[keymap]` names with the `terminal:` prefix (`"terminal:workspace.focus_git" = "alt+4"`: those keys work in
-the terminal too, and the program no longer gets them) — `SandbenchApp._check_bindings` enforces it for every
-binding in one place. The terminal's own escape, ctrl+] (`terminal.leave`), is the terminal's binding. ctrl+c,
-ctrl+d, ctrl+z, ctrl+s, ctrl+a and ctrl+b are deliberately bound nowhere at app or screen level: they belong to
-the focused pane.
+key is the program's but the terminal's own escape, ctrl+] (quit too: ctrl+q is a program's key, XON or emacs'
+quoted-insert): the app runs only the bindings marked `in_terminal` (none by default) and the ones the user's
+`[keymap]` names with the `terminal:` prefix (`"terminal:workspace.focus_git" = "alt+4"`,
+`"terminal:app.quit" = "ctrl+q"`: those keys work in the terminal too, and the program no longer gets them) —
+`SandbenchApp._check_bindings` enforces it for every binding in one place. The terminal's own escape, ctrl+]
+(`terminal.leave`), is the terminal's binding. ctrl+c, ctrl+d, ctrl+z, ctrl+s, ctrl+a and ctrl+b are deliberately
+bound nowhere at app or screen level: they belong to the focused pane.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ APP_KEYS: tuple[Key, ...] = (
         "ctrl+q",
         "quit",
         "Quit",
-        "Quit sandbench (asks first when there is unsaved work)",
-        priority=True,
-        in_terminal=True,
+        "Quit sandbench (asks first when there is unsaved work; from a terminal: ctrl+] first)",
+        priority=True,  # a focused terminal keeps ctrl+q for its program (`"terminal:app.quit"` gives it back)
     ),
     Key(
         "app.palette",
@@ -338,7 +338,7 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "ctrl+o",
         "find_file",
         "Find file",
-        "Fuzzy-find a file in the workspace and open it (from any pane)",
+        "Fuzzy-find a file in the workspace and open it (from any pane; from a terminal: ctrl+] first)",
         show=False,
     ),
     Key(
@@ -347,6 +347,14 @@ WORKSPACE_KEYS: tuple[Key, ...] = (
         "run_file",
         "Run file",
         "Save and run the editor's file (python3, node, bash/sh, make) in the terminal's ▶ tab, reused each run",
+        show=False,
+    ),
+    Key(
+        "workspace.take_checkpoint",
+        "ctrl+f9",
+        "take_checkpoint",
+        "Take checkpoint",
+        "Checkpoint this sandbox's files now, with a message: restore it later from Checkpoints (shift+f9)",
         show=False,
     ),
     Key(

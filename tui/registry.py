@@ -57,7 +57,9 @@ class Entry:
 
     @property
     def keys_label(self) -> str:
-        return ", ".join(key_label(k) for k in self.keys if not k.startswith("super+"))
+        # `N` and `shift+n` are one key to a person (Textual names it either way, by terminal): listed once
+        labels = [key_label(k) for k in self.keys if not k.startswith("super+")]
+        return ", ".join(dict.fromkeys(labels))
 
 
 def key_of(binding: Binding) -> Key | None:
@@ -245,6 +247,8 @@ KEY_NAMES = {
 def key_label(key: str) -> str:
     """A key as people write it: `ctrl+PgUp`, `shift+F6`, `Esc`, `?`."""
     *mods, last = key.strip().split("+")
+    if mods == ["shift"] and len(last) == 1 and last.isalpha():
+        return last.upper()  # shift+n is N
     name = KEY_NAMES.get(last, last.upper() if last.startswith("f") and last[1:].isdigit() else last)
     return "+".join([*mods, name])
 

@@ -1,6 +1,6 @@
 """Workspace commands that reach across panes or beyond the workspace (issue 11 §4): find a file from any pane,
-run the current file (F5), snapshot or stop this sandbox, the doctor. `WorkspaceScreen` inherits them; their keys
-are in `tui/keymap.py` (`WORKSPACE_KEYS`) like every workspace key, so the palette and the help list them.
+run the current file (F5), snapshot, checkpoint or stop this sandbox, the doctor. `WorkspaceScreen` inherits them;
+their keys are in `tui/keymap.py` (`WORKSPACE_KEYS`) like every workspace key, so the palette and the help list them.
 
 Each works from any pane, which is the point: the fuzzy finder is the explorer's, but ctrl+o opens it from the
 editor, the git panel or the terminal's tab bar; F5 saves the file first, then runs it in the terminal's run tab.
@@ -107,30 +107,59 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
     # -- this sandbox: snapshot, stop, doctor -------------------------------------------------------------------
     def action_snapshot(self) -> None:
-        from widgets.dialogs import snapshot_name_dialog
-
         info = self.info
         if not self.service.owns(info):
             tell(self, f"{safe_text(info.name)} is another owner's: read-only, no snapshot", severity="warning")
             return
+        self.run_worker(self._ask_snapshot(), name="snapshot", group="snapshot", exclusive=True, exit_on_error=False)
 
-        def answer(name: object) -> None:
-            if isinstance(name, str) and name.strip():
-                self.run_worker(self._snapshot(name.strip()), name="snapshot", group="snapshot", exit_on_error=False)
+    async def _ask_snapshot(self) -> None:
+        from widgets.dialogs import snapshot_name_dialog
 
-        self.app.push_screen(snapshot_name_dialog(info.name), answer)
-
-    async def _snapshot(self, name: str) -> None:
-        key = f"snapshot:{self.info.id}"
-        self.post_message(WorkInFlight(key, f"snapshot {name}…"))
+        info = self.info
         try:
-            snap = await self.service.snapshot(self.info.id, name)
+            taken = {s.name for s in await self.service.list_snapshots()}
+        except SandbenchError as exc:
+            log.info("listing snapshots for a default name failed: %s", exc)
+            taken = set()  # the service still refuses a taken name, inline in the dialog
+
+        async def take(name: str) -> None:
+            # run from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
+            snap, key = name.strip(), f"snapshot:{info.id}"
+            self.post_message(WorkInFlight(key, f"snapshot {snap}…"))
+            try:
+                saved = await self.service.snapshot(info.id, snap)
+            finally:
+                self.post_message(WorkInFlight(key, None))
+            tell(self, f"snapshot {safe_text(saved.name)} of {safe_text(info.name)} saved", timeout=4)
+
+        self.app.push_screen(snapshot_name_dialog(info.name, take, taken=taken))
+
+    def action_take_checkpoint(self) -> None:
+        """Ask for a message and checkpoint the workspace from the dialog (a refusal stays in it, inline)."""
+        from widgets.dialogs import InputDialog
+
+        info = self.info
+        if not self.service.owns(info):
+            tell(self, f"{safe_text(info.name)} is another owner's: read-only, no checkpoint", severity="warning")
+            return
+        try:
+            checkpoints = self.service.checkpoints
+            _ = checkpoints.store  # a provider without checkpoints: refused in one line
         except SandbenchError as exc:
             report(self, exc)
             return
-        finally:
-            self.post_message(WorkInFlight(key, None))
-        tell(self, f"snapshot {safe_text(snap.name)} of {safe_text(self.info.name)} saved", timeout=4)
+
+        async def take(message: str) -> object:
+            return await checkpoints.create(info.id, message.strip())
+
+        def done(answer: object) -> None:
+            if isinstance(answer, str):
+                tell(self, f"checkpoint of {safe_text(info.name)} taken", timeout=4)
+
+        self.app.push_screen(
+            InputDialog("Checkpoint", "A message for this checkpoint (may be empty):", submit=take), done
+        )
 
     def action_stop_sandbox(self) -> None:
         info = self.info

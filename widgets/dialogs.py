@@ -15,7 +15,7 @@ route, which keeps the full text: the inline line then ends with "details: shift
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from rich.text import Text
 from textual import on
@@ -167,7 +167,7 @@ class ConfirmDialog(DialogBase):
         *bindings(
             (
                 Key("dialog.yes", "y", "confirm", "Yes", "Confirm: do what the dialog asks"),
-                Key("dialog.no", "n", "cancel", "No", show=False),
+                Key("dialog.no", "n", "cancel", "No", "Answer no: close without doing it (esc too)", show=False),
             )
         ),
     ]
@@ -272,13 +272,26 @@ class InputDialog(DialogBase):
         self.action_cancel()
 
 
-def snapshot_name_dialog(sandbox_name: str, submit: Callable[[str], Awaitable[object]] | None = None) -> InputDialog:
-    """The dialog that asks for the name of a snapshot of `sandbox_name` (proposing `<name>-snap`, refusing a blank
-    one); `submit` as for `InputDialog`."""
+def unused_snapshot_name(sandbox: str, taken: Iterable[str] = ()) -> str:
+    """The name the snapshot dialog offers: `NAME-snap`, or `NAME-snap-2`, `-3`… when that one exists."""
+    names = set(taken)
+    base = f"{sandbox}-snap"
+    name, n = base, 1
+    while name in names:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def snapshot_name_dialog(
+    sandbox_name: str, submit: Callable[[str], Awaitable[object]] | None = None, *, taken: Iterable[str] = ()
+) -> InputDialog:
+    """The dialog that asks for the name of a snapshot of `sandbox_name` (proposing `<name>-snap`, or the first
+    `<name>-snap-N` not in `taken`, the snapshots there are; refusing a blank one); `submit` as for `InputDialog`."""
     return InputDialog(
         "Snapshot",
         f"Name for a snapshot of “{safe_text(sandbox_name)}”:",
-        value=f"{sandbox_name}-snap",
+        value=unused_snapshot_name(sandbox_name, taken),
         validate=lambda v: None if v.strip() else "a snapshot needs a name",
         submit=submit,
     )

@@ -6,13 +6,15 @@ Textual's `Footer` shows every binding of the focus chain and lets the row run o
 
 - **only what works.** While the focused widget `holds_keyboard` (a terminal running a program), the keys that
   work are the focused widget's own (ctrl+] to leave, the scrollback keys) and the bindings the app lets through
-  (`App.in_terminal`: quit, and what the `[keymap]` marks `terminal:`) — the same rule as
+  (`App.in_terminal`: what the `[keymap]` marks `terminal:`) — the same rule as
   `SandbenchApp._check_bindings`, read from the same data. Not even the palette key is shown there: ctrl+p is
   the shell's.
 - **whole entries, most useful first.** Each entry costs its key, its description and its padding; entries are
   dropped from the least important up until the rest fit beside the palette key, and the kept ones stay in
   Textual's order (nearest the focus first). Importance is per pane (`PRIORITY`): the ids listed there come
-  first, in that order; unlisted ones follow in chain order. A label is never cut.
+  first, in that order; unlisted ones follow in chain order. A focused part of a pane can put its own ids before
+  the pane's (`FOOTER_FIRST` on it or a container: the editor's find bar names enter, F3, shift+F3, escape). A
+  label is never cut.
 
 The footer rebuilds when the bindings change (focus, a pane's state) and when its width changes.
 """
@@ -155,6 +157,16 @@ class FittedFooter(Footer):
             return True
         return node is focused or binding.id in getattr(self.app, "in_terminal", ())
 
+    def _first_ids(self) -> tuple[str, ...]:
+        """Ids the focused widget or one of its containers puts first (`FOOTER_FIRST`: the editor's find bar)."""
+        node = self.app.focused
+        while node is not None:
+            first = getattr(node, "FOOTER_FIRST", None)
+            if first:
+                return tuple(first)
+            node = node.parent  # type: ignore[assignment]
+        return ()
+
     def _width_now(self) -> int:
         return self.size.width or self.screen.size.width or self.app.size.width
 
@@ -190,7 +202,7 @@ class FittedFooter(Footer):
             (binding.id or binding.action, entry_width(d, binding.description))
             for (binding, _, _), d in zip(shown, displays, strict=True)
         ]
-        kept = fit(sizes, room, PRIORITY.get(self._pane(), PRIORITY[None]))
+        kept = fit(sizes, room, self._first_ids() + PRIORITY.get(self._pane(), PRIORITY[None]))
         for i, (binding, enabled, tooltip) in enumerate(shown):
             if i in kept:
                 yield FooterKey(

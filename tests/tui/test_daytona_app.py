@@ -253,6 +253,8 @@ def test_console_script_over_daytona_in_tmux(serve: Serve, e2e_home: Path) -> No
         t.wait_for("tmux-42", timeout=15)
         assert "tmux-42" in t.screen(), t.screen()
         assert daytona_env["DAYTONA_API_KEY"] not in t.screen()
+        t.keys("C-]")  # the shell gets ctrl+q: quit from the terminal's tab bar
+        t.wait_until(lambda s: "Back to terminal" in s.rstrip("\n").splitlines()[-1], "the tab bar's keys")
         t.keys("C-q")
         deadline = time.monotonic() + 15
         while t.alive() and time.monotonic() < deadline:

@@ -233,6 +233,7 @@ def test_create_open_and_quit_through_the_ui(tmux: Tmux) -> None:
 
     write_file_in_editor(t)
 
+    leave_terminal(t)  # it ends in the terminal, whose program gets ctrl+q: quit from its tab bar
     t.keys("C-q")
     deadline = time.monotonic() + 15
     while t.alive() and time.monotonic() < deadline:
@@ -274,7 +275,7 @@ def test_esc_never_leaves_and_the_list_keeps_the_same_shell(tmux: Tmux) -> None:
     t.wait_until(lambda s: any("[1]" in line for line in terminal_lines(s)), "the background job's number")
 
     for key in ("M-1", "M-2", "M-4"):
-        leave_terminal(t)  # every key but ctrl+] and the quit key is the shell's
+        leave_terminal(t)  # every key but ctrl+] is the shell's
         focus_pane(t, key)
         t.keys("Escape")
         time.sleep(0.3)  # a lone ESC: the next key's ESC prefix must not join it

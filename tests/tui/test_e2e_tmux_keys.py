@@ -2,7 +2,8 @@
 `sandbench open` runs in a detached outer tmux; keys go in with `send-keys` by name (tmux encodes them as xterm
 does: its `xterm-keys` is on), through Textual's parser and the app, into the sandbox's shell running `cat -v`.
 F1-F12, shift+F-keys, alt+digits, alt+letters and ctrl/alt+arrows arrive as xterm encodes them; none of them moves
-focus, zooms or opens help; only ctrl+] (leave the terminal) and ctrl+q (quit) are the app's. And the stale
+focus, zooms or opens help; ctrl+q (quit) and ctrl+o (find file) reach cat too; only ctrl+] (leave the terminal)
+is the app's. And the stale
 scrollback repaint: after `seq 1 500` and shift+PgUp, typing returns to the bottom with the live rows repainted.
 
 Reuses the `Tmux` driver and the `home` fixture of tests/tui/test_e2e_tmux.py; its own tmux server (`-L`) and
@@ -78,6 +79,7 @@ XTERM = [
     # the tty itself takes them (XOFF, SIGQUIT) before cat could print them
     ("C-p", "^P"),
     ("C-o", "^O"),
+    ("C-q", "^Q"),  # the app's quit key elsewhere: a focused terminal's program gets it (`stty -ixon` below)
 ]
 
 
@@ -124,7 +126,8 @@ def test_every_key_reaches_cat_as_xterm_sends_it(opened: Tmux) -> None:
     assert t.home is not None
     shell_in_terminal(t)
     # keys sent before cat runs would reach bash's readline: wait until cat holds the (line-buffered) tty
-    t.type("printf 'CAT-%s\\n' READY; cat -v > keys.txt")
+    # -ixon: the tty would take ^Q as XON (flow control) before cat could read it
+    t.type("stty -ixon; printf 'CAT-%s\\n' READY; cat -v > keys.txt")
     t.keys("Enter")
     t.wait_until(lambda s: any(inner(line) == "CAT-READY" for line in terminal_lines(s)), "cat -v running")
     for key, _ in XTERM:
@@ -154,9 +157,11 @@ def test_every_key_reaches_cat_as_xterm_sends_it(opened: Tmux) -> None:
     t.wait_until(lambda s: "Back to terminal" in footer(s), "the tab bar's keys after ctrl+]")
     t.keys("F6")
     t.wait_until(lambda s: footer(s).lstrip().startswith("i Init repo"), "the git pane after F6 from the tab bar")
-    # ...and ctrl+q quits, from inside the terminal too
+    # ...and ctrl+q, which cat got above, quits from there (ctrl+] first)
     t.keys("M-3")
     t.wait_until(lambda s: footer(s).lstrip().startswith(TERMINAL_KEYS), "back in the terminal")
+    t.keys("C-]")
+    t.wait_until(lambda s: "Back to terminal" in footer(s), "the tab bar's keys after ctrl+]")
     t.keys("C-q")
     deadline = time.monotonic() + 15
     while t.alive() and time.monotonic() < deadline:

@@ -18,7 +18,14 @@ import pytest
 
 from services.local.host_client import stop_host
 from tests.conftest import require
-from tests.tui.test_e2e_tmux import SANDBENCH, Tmux, footer, home, terminal_lines  # noqa: F401  (home: fixture)
+from tests.tui.test_e2e_tmux import (  # noqa: F401  (home: fixture)
+    SANDBENCH,
+    Tmux,
+    footer,
+    home,
+    leave_terminal,
+    terminal_lines,
+)
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(240)]
 
@@ -77,6 +84,7 @@ def test_quit_and_sandbench_open_bring_back_the_same_shell(shell_tmux: Tmux) -> 
     t.wait_until(lambda s: "SCROLL-2-MARK" in shell_lines(s), "the marker printed in the terminal")
     t.wait_until(lambda s: any("[1]" in line for line in terminal_lines(s)), "the background job's number")
 
+    leave_terminal(t)  # the shell gets ctrl+q: quit from the terminal's tab bar
     t.keys("C-q")  # nothing unsaved: quits at once, and says the shell keeps running
     screen = t.wait_for(PROMPT, "keeps running", timeout=30)
     assert "sandbench open e2e-box" in screen and "Traceback" not in screen
@@ -100,6 +108,7 @@ def test_quit_and_sandbench_open_bring_back_the_same_shell(shell_tmux: Tmux) -> 
         "the variable and the running sleep of the same shell",
     )
 
+    leave_terminal(t)
     t.keys("C-q")
     t.wait_for(PROMPT, "keeps running", timeout=30)
     deadline = time.monotonic() + 5

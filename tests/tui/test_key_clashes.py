@@ -49,6 +49,7 @@ NATIVE = {
     ("OptionList", "cursor_down"),
     ("OptionList", "page_up"),
     ("OptionList", "page_down"),
+    ("OptionList", "select"),  # enter on a list picks the option, which runs the screen's own enter action
     ("SelectOverlay", "cursor_up"),
     ("SelectOverlay", "cursor_down"),
     ("SelectOverlay", "select"),
@@ -107,7 +108,9 @@ def clashes_in(widget: Widget, app: SandbenchApp, context: str) -> Iterator[Clas
         if all((k is not None and k.fallback) or a.endswith(":screen.copy_text") for k, a in shadowed):
             continue  # fallbacks by design; a screen's "copy selected text" under a field's own copy is one thing
         winner_node, winner = ordered[0]
-        if winner.id is None and (type(winner_node).__name__, winner.action.split("(")[0]) in NATIVE:
+        # by class or base class: the editor's find field is an Input with the footer's words for enter
+        native = {(cls.__name__, winner.action.split("(")[0]) for cls in type(winner_node).__mro__}
+        if winner.id is None and native & NATIVE:
             continue
         yield (context, key, actions)
 

@@ -1,7 +1,7 @@
 """The terminal owns its keys (issue 11 §2), in the real app on a real sandbox shell: while a terminal has focus every
-key reaches the program as xterm encodes it (read back with `cat -v`), except ctrl+] (leave the terminal) and the
-quit key; a `[keymap]` entry marked `terminal:` works inside the terminal too. And the scrollback: typing while
-scrolled back returns to the live screen and repaints it, as the rendered lines show.
+key reaches the program as xterm encodes it (read back with `cat -v`), quit and find-file included, except ctrl+]
+(leave the terminal); a `[keymap]` entry marked `terminal:` works inside the terminal too. And the scrollback:
+typing while scrolled back returns to the live screen and repaints it, as the rendered lines show.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ XTERM = [
     ("alt+up", "^[[1;3A"),
     ("alt+down", "^[[1;3B"),
     ("ctrl+p", "^P"),
+    ("ctrl+q", "^Q"),  # the app's quit key, but a focused terminal's program gets it (ctrl+] first to quit)
+    ("ctrl+o", "^O"),  # find file, from every pane but a focused terminal
 ]
 
 
@@ -74,7 +76,8 @@ async def keys_through_cat(pilot: Pilot[Any], service: SandboxService, box: Sand
     assert isinstance(app.focused, TerminalView)
     view = app.focused
     # keys sent before cat runs would go to bash's readline: wait for the tty to be cat's, line-buffered
-    await type_text(pilot, "printf 'CAT-%s\\n' READY; cat -v > keys.txt\n")
+    # -ixon: the tty would take ^Q as XON (flow control) before cat could read it
+    await type_text(pilot, "stty -ixon; printf 'CAT-%s\\n' READY; cat -v > keys.txt\n")
     await wait_until(pilot, lambda: "\nCAT-READY\n" in shown(view))
     for key in keys:
         await pilot.press(key, "enter")
@@ -103,9 +106,11 @@ async def test_every_key_reaches_the_program_as_xterm_sends_it(
         await pilot.press("f6")
         await wait_until(pilot, lambda: screen.focused_pane == "git")
 
-        # back in the terminal, ctrl+q still quits
+        # ctrl+q went to cat above; from the tab bar (ctrl+] first) it quits
         await pilot.press("alt+3")
         await wait_until(pilot, lambda: app.focused is view)
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_until(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
@@ -139,6 +144,18 @@ async def test_the_keymap_decides_which_app_keys_work_in_the_terminal(
         await wait_until(pilot, lambda: app.focused is not view and screen.focused_pane == "terminal")
         await pilot.press("f12")
         await wait_until(pilot, lambda: not app.is_running)
+
+
+async def test_the_keymap_can_give_quit_back_to_the_terminal(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    app = app_on(service, config, **{"terminal:app.quit": "ctrl+q"})
+    async with app.run_test(size=(160, 40)) as pilot:
+        view = await open_terminal(pilot, app)
+        assert app.focused is view
+        await pilot.press("ctrl+q")  # marked `terminal:`, so it quits from inside the shell too
+        await wait_until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
 
 
 def rendered(view: TerminalView) -> list[str]:

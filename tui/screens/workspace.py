@@ -71,7 +71,9 @@ PANES = ("explorer", "editor", "terminal", "git")
 class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceActions reports worker errors
     BINDINGS = bindings(WORKSPACE_KEYS)
     ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
-    AUTO_FOCUS = None
+    # No auto focus: Textual's ("*") put the keyboard on the editor's tab strip, the first focusable, when the
+    # screen was shown again without a focused widget; `on_screen_resume` puts it back in the pane it was in.
+    AUTO_FOCUS = ""
     PANE_ORDER: ClassVar[tuple[str, ...]] = PANES
 
     def __init__(
@@ -96,6 +98,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self.config = config
         self._unsubscribe: Callable[[], None] | None = None
         self._last_focus: dict[str, Widget] = {}
+        self._last_pane = "editor"  # the pane the keyboard was last in (shown again, the keyboard goes back there)
         self._open_files: set[str] = set()  # the editor's tabs at the last settle: a shrink means one was closed
         self._settle: bool | None = None  # a settle is due after the next refresh; True: one that releases
         self._shown = False
@@ -144,7 +147,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         self.call_after_refresh(settle_heap)
         tabs = self.query_one(PaneTabs)
         tabs.set_tabs(self._pane_tabs())
-        tabs.hint = f"{self._key_of('workspace.next_pane')} next  {self._key_of('workspace.layout')} tiles "
+        tabs.hint = self._tabs_hint()
         self._layout_for(self.app.size.width, self.app.size.height)
         self._unsubscribe = self.service.subscribe(self._on_service_state)
         # Focus now, not after a refresh: a deferred first focus ran only once the screen was idle, which in a
@@ -159,6 +162,10 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         follow = getattr(self.pane_widget("git"), "follow_changes", None)
         if callable(follow):
             follow(hub=self.watch_hub)
+        # the editor hears the same batches: an open file deleted on disk is marked in the tab strip at once
+        follow_editor = getattr(self.pane_widget("editor"), "follow_changes", None)
+        if callable(follow_editor):
+            follow_editor(self.watch_hub)
         if callable(follow) or isinstance(self.pane_widget("explorer"), Explorer):  # not for stand-in panes
             self.run_worker(self.watch_hub.run(), group="workspace-watch", exit_on_error=False, name="workspace watch")
 
@@ -167,8 +174,11 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         # first showing is on_mount's
         if not self._shown:
             self._shown = True
-        elif self.info.state is not SandboxState.STARTED:
+            return
+        if self.info.state is not SandboxState.STARTED:
             self._ensure_running()
+        if self.focused is None:
+            self._focus_into(self._last_pane)
 
     def on_unmount(self) -> None:
         from tui.screens.search import forget_search
@@ -237,6 +247,19 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
                 return self.app.get_key_display(Binding(key, "")) if self.is_attached else key
         return ""
 
+    def _tabs_hint(self) -> str:
+        """The pane-tab row's hint. While a terminal holds the keyboard its alt+1..4, F6 go to the program (bash
+        reads ESC 0 as a readline argument): the hint says to leave it first, unless the `[keymap]` lets the pane
+        jumps through (`terminal:`)."""
+        hint = f"{self._key_of('workspace.next_pane')} next  {self._key_of('workspace.layout')} tiles "
+        if not getattr(self.focused, "holds_keyboard", False):
+            return hint
+        if "workspace.focus_explorer" in getattr(self.app, "in_terminal", ()):
+            return hint
+        leave = self.app._keymap.get("terminal.leave", "ctrl+right_square_bracket").split(",")[0].strip()
+        # short, as the footer writes keys (^]): a longer hint would push the tabs' own keys off the row
+        return f"{self.app.get_key_display(Binding(leave, ''))} first "
+
     def _pane_tabs(self) -> list[tuple[str, str, str]]:
         return [(pane, TITLES[pane], self._key_of(f"workspace.focus_{pane}")) for pane in PANES]
 
@@ -296,9 +319,17 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
     # -- focus ---------------------------------------------------------------------------------------------
     def on_descendant_focus(self, event: Any) -> None:
+        if self.is_mounted:
+            self.query_one(PaneTabs).hint = self._tabs_hint()
         pane = self._pane_of(self.focused)
-        if pane is not None and self.focused is not None:
-            self._last_focus[pane] = self.focused
+        if pane is None or self.focused is None:
+            return
+        self._last_pane = pane
+        # the editor's tab strip is never where a jump to the editor lands: the cursor goes in the active file
+        if pane == "editor" and isinstance(self.focused, Tabs):
+            self._last_focus.pop(pane, None)
+            return
+        self._last_focus[pane] = self.focused
 
     def _focus_into(self, pane: str) -> bool:
         remembered = self._last_focus.get(pane)

@@ -30,6 +30,7 @@ class Buffer:
     saved_marker: object | None = None
     dirty: bool = False
     changed_on_disk: bool = False
+    deleted: bool = False  # the file is gone on disk (the tab's title is struck through until saved or back)
     last_stat: float = field(default_factory=time.monotonic)
 
     @property

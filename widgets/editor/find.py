@@ -19,11 +19,44 @@ from widgets.editor.text_area import CodeEditor
 from widgets.keys import Key, bindings
 
 
+class FindField(Input):
+    """The find field: enter (the field's own submit) finds the next match; named here so the footer says so."""
+
+    BINDINGS = bindings(
+        (Key("editor.find_enter", "enter", "submit", "Next match", "Find the next match", group="Editor: find"),)
+    )
+
+
+class ReplaceField(Input):
+    """The replace-with field: enter replaces the current match and moves on; named here so the footer says so."""
+
+    BINDINGS = bindings(
+        (
+            Key(
+                "editor.replace_enter",
+                "enter",
+                "submit",
+                "Replace",
+                "Replace this match and find the next",
+                group="Editor: replace",
+            ),
+        )
+    )
+
+
 class FindBar(Horizontal):
     """Find (and replace) in the active buffer. Enter finds the next match; in the replace field, enter
     replaces the current match and moves on."""
 
     BINDINGS = bindings((Key("editor.find_close", "escape", "close", "Close find", "Hide the find bar"),))
+    # while a field of the bar has focus the footer shows these first (widgets/footer.py), not the editor's keys
+    FOOTER_FIRST = (
+        "editor.find_enter",
+        "editor.replace_enter",
+        "editor.find_next",
+        "editor.find_prev",
+        "editor.find_close",
+    )
     DEFAULT_CSS = """
     FindBar { dock: bottom; height: auto; display: none; background: $panel; padding: 0 1; }
     FindBar.-visible { display: block; }
@@ -50,9 +83,9 @@ class FindBar(Horizontal):
     def compose(self) -> ComposeResult:
         # compact: a one-row bar; the plain `border: none` below lost to Input's own `:focus` border rule, which
         # left the focused field two border rows and no room for its text
-        yield Input(placeholder="find", id="find", compact=True)
+        yield FindField(placeholder="find", id="find", compact=True)
         yield Static("", id="find-status")
-        yield Input(placeholder="replace with", id="replace", compact=True)
+        yield ReplaceField(placeholder="replace with", id="replace", compact=True)
         yield Button("Replace", id="replace-one", compact=True)
         yield Button("All", id="replace-all", compact=True)
 

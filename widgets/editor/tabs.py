@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +32,8 @@ from textual.worker import Worker
 
 from services.errors import Conflict, FileNotFound, InvalidInput, SandbenchError, TooLarge
 from services.sandbox_service import SandboxService
+from services.text import safe_text
+from services.watch import ChangeBatch, WatchHub
 from widgets.dialogs import ChoiceDialog, InputDialog
 from widgets.editor.buffer import Buffer, apply_minimal_edit, end_with_newline, undo_marker
 from widgets.editor.content import LoadedFile, classify
@@ -41,6 +44,9 @@ from widgets.editor.highlight import detect_lexer
 from widgets.editor.text_area import CodeEditor
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors, describe, report, tell
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DIRTY = "\u25cf"  # ● before the name of a tab with unsaved changes
 RESTAT_AFTER = 1.0  # seconds: re-stat the active file on focus at most this often
@@ -105,6 +111,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         self._pane_counter = 0
         self._soft_wrap = False
         self._last_active: str | None = None
+        self._unfollow: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No file open. Open one from the explorer."), id="editor-empty")
@@ -131,6 +138,15 @@ class EditorTabs(ReportWorkerErrors, Vertical):
     def active_editor(self) -> CodeEditor | None:
         buf = self._active_buffer()
         return buf.editor if buf else None
+
+    def focus(self, scroll_visible: bool = True) -> EditorTabs:
+        """Focusing the editor puts the cursor in the active file (alt+2, f6, a pane tab), never on the tab strip
+        that comes first in the focus chain; with no file open, the pane itself is focused."""
+        editor = self.active_editor
+        if editor is not None and editor.focusable:
+            editor.focus(scroll_visible)
+            return self
+        return super().focus(scroll_visible)
 
     def buffer(self, path: str) -> Buffer | None:
         return self._buffers.get(path)
@@ -164,13 +180,17 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         try:
             entry = await self.service.stat(self.sandbox_id, path)
         except FileNotFound:
-            if not buf.changed_on_disk:
-                buf.changed_on_disk = True
-                tell(self, f"{path} was deleted on disk; saving will recreate it", severity="warning")
+            if not buf.deleted:
+                buf.changed_on_disk = buf.deleted = True
+                self._relabel(buf)
+                tell(self, f"{safe_text(path)} was deleted on disk; saving will recreate it", severity="warning")
             return
         except SandbenchError as exc:
             report(self, exc)
             return
+        if buf.deleted:  # back on disk (recreated, or a checkout brought it back)
+            buf.deleted = False
+            self._relabel(buf)
         if entry.mtime == buf.mtime:
             return
         if buf.dirty:
@@ -179,6 +199,30 @@ class EditorTabs(ReportWorkerErrors, Vertical):
                 tell(self, f"{path} changed on disk; saving will ask what to do", severity="warning")
             return
         await self._reload(path)
+
+    def follow_changes(self, hub: WatchHub) -> None:
+        """Hear the workspace's change batches (the workspace's one watcher): an open file changed or deleted on
+        disk is checked at once, in the background, so its tab says so before it is next viewed."""
+        if self._unfollow is None:
+            self._unfollow = hub.subscribe(self._on_batch, dirs=self._open_dirs)
+
+    def _open_dirs(self) -> list[str]:
+        return sorted({os.path.dirname(p) for p in self._buffers})
+
+    def _on_batch(self, batch: ChangeBatch) -> None:
+        touched = [p for p in self._buffers if p in batch.paths or os.path.dirname(p) in batch.dirs]
+        if touched:
+            self._check_files(touched)
+
+    @work(group="editor-watch", exit_on_error=False)
+    async def _check_files(self, paths: list[str]) -> None:
+        for path in paths:
+            await self.file_changed(path)
+
+    def on_unmount(self) -> None:
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
 
     # -- loading ------------------------------------------------------------------------------------------
     @work(group="editor-load", exit_on_error=False)
@@ -234,7 +278,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         tabs.display = True
         self.query_one("#editor-empty", Static).display = False
         await tabs.add_pane(pane)
-        tabs.get_tab(pane_id).tooltip = Text(loaded.path)
+        tabs.get_tab(pane_id).tooltip = Text(safe_text(loaded.path))
         if activate:
             self._activate(buf)
         return buf
@@ -290,9 +334,18 @@ class EditorTabs(ReportWorkerErrors, Vertical):
 
     # -- tabs ---------------------------------------------------------------------------------------------
     @staticmethod
-    def _label(path: str, dirty: bool) -> Content:
-        name = os.path.basename(path) or path
-        return Content(f"{DIRTY} {name}" if dirty else name)
+    def _label(path: str, dirty: bool, deleted: bool = False) -> Content:
+        # the name as the explorer shows it: a newline or control character as a visible escape, never a cut
+        name = safe_text(os.path.basename(path) or path)
+        label = Content(f"{DIRTY} {name}" if dirty else name)
+        return label.stylize("strike") if deleted else label
+
+    def _relabel(self, buf: Buffer) -> None:
+        with contextlib.suppress(Exception):  # the tab may be being removed
+            tab = self.query_one("#editor-tabs", TabbedContent).get_tab(buf.pane_id)
+            tab.label = self._label(buf.path, buf.dirty, buf.deleted)
+            path = safe_text(buf.path)
+            tab.tooltip = Text(f"{path} (deleted on disk)" if buf.deleted else path)
 
     def _active_buffer(self) -> Buffer | None:
         try:
@@ -322,8 +375,7 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         if buf.dirty == dirty:
             return
         buf.dirty = dirty
-        with contextlib.suppress(Exception):  # the tab may be being removed
-            self.query_one("#editor-tabs", TabbedContent).get_tab(buf.pane_id).label = self._label(buf.path, dirty)
+        self._relabel(buf)
 
     @on(CodeEditor.Changed)
     def _editor_changed(self, event: CodeEditor.Changed) -> None:
@@ -413,6 +465,9 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         buf.mtime = entry.mtime
         buf.saved_marker = marker
         buf.changed_on_disk = False
+        if buf.deleted:  # saving recreated it
+            buf.deleted = False
+            self._relabel(buf)
         buf.last_stat = time.monotonic()
         self._mark_dirty(buf, undo_marker(editor) is not marker)
         self.post_message(self.Saved(path))
@@ -613,6 +668,9 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         }
         if action in needs_buffer and not self._buffers:
             return None
+        active = self._active_buffer()
+        if action in ("save", "replace") and active is not None and active.read_only:
+            return False  # a read-only view (binary, too large, undecodable): nothing to save, nothing to replace
         if action == "save_all" and not self.has_unsaved():
             return None
         return True

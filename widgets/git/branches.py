@@ -38,6 +38,8 @@ class BranchScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     BINDINGS = bindings(
         (
             Key("git.branches.close", "escape,q", "close", "Close", "Close the branch list"),
+            # enter is also the list's own select, which switches too (`_chosen`): one action either way
+            Key("git.branches.switch", "enter", "switch", "Switch", "Check out the selected branch"),
             Key("git.branches.new", "n", "new", "New branch", "Create a branch here and switch to it"),
             Key("git.branches.delete", "D", "delete", "Delete", "Delete the selected branch"),
         )
@@ -93,6 +95,9 @@ class BranchScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
 
     @on(OptionList.OptionSelected)
     def _chosen(self) -> None:
+        self.switch_to()
+
+    def action_switch(self) -> None:
         self.switch_to()
 
     @work(group="git-branch-op", exit_on_error=False)

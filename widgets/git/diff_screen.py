@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 
 from rich.text import Text
@@ -39,6 +40,7 @@ class GitDiffScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
     BINDINGS = bindings(
         (
             Key("git.diff.close", "escape,q", "close", "Close", "Back to the file list"),
+            # space unstages in a staged diff: `__init__` renames it there, so the footer says what it does
             Key("git.diff.stage_hunk", "space", "toggle_hunk", "Stage hunk", "Stage/unstage this hunk"),
             Key("git.diff.discard_hunk", "d", "discard_hunk", "Discard hunk", "Throw away this hunk"),
         )
@@ -57,12 +59,26 @@ class GitDiffScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
         self.git = git
         self.entry = entry
         self.staged = staged
+        if staged:
+            self._say_unstage()
         self.on_change = on_change
         # The panel's prefetch of this diff (cursor rested on the file): done → painted from memory in the first
         # frame; still running → awaited instead of starting a second `git diff`.
         self.prefetched = prefetched
         self._initial: list[DiffFile] | None = None
         self._busy = asyncio.Lock()
+
+    def _say_unstage(self) -> None:
+        """This screen's own copy of its bindings, with space described as what it does in a staged diff."""
+        table = self._bindings.copy()
+        for key, found in table.key_to_bindings.items():
+            table.key_to_bindings[key] = [
+                dataclasses.replace(b, description="Unstage hunk", tooltip="Unstage this hunk")
+                if b.action == "toggle_hunk"
+                else b
+                for b in found
+            ]
+        self._bindings = table
 
     def _ready(self) -> list[DiffFile] | None:
         f = self.prefetched

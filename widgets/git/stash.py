@@ -57,7 +57,8 @@ class StashScreen(ReportWorkerErrors, OwnFooter, ModalScreen[None]):
         with Vertical():
             yield Static(Text("Stashes", style="bold"), id="stash-title")
             yield OptionList(id="stashes")
-            yield Static(Text("enter apply · p pop · d drop · n new stash · esc close"), id="stash-hint")
+            # the footer's words: space applies (enter, the list's own select, does the same)
+            yield Static(Text("space apply · p pop · d drop · n new stash · esc close"), id="stash-hint")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
