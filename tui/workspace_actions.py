@@ -1,5 +1,6 @@
 """Workspace commands that reach across panes or beyond the workspace (issue 11 §4): find a file from any pane,
-run the current file (F5), snapshot, checkpoint or stop this sandbox, the doctor. `WorkspaceScreen` inherits them;
+run the current file (F5), snapshot, checkpoint or stop this sandbox, the doctor, and the views opened on top (search
+in files, Timeline, Changes, Checkpoints, Processes, Metrics). `WorkspaceScreen` inherits them;
 their keys are in `tui/keymap.py` (`WORKSPACE_KEYS`) like every workspace key, so the palette and the help list them.
 
 Each works from any pane, which is the point: the fuzzy finder is the explorer's, but ctrl+o opens it from the
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 from textual.widget import Widget
@@ -26,8 +27,19 @@ if TYPE_CHECKING:
     from services.config import Config
     from services.models import SandboxInfo
     from services.sandbox_service import SandboxService
+    from tui.screens.workspace import WorkspaceScreen
 
 log = logging.getLogger(__name__)
+
+
+async def snapshot_names(service: SandboxService) -> set[str]:
+    """The snapshot names there are, for the snapshot dialog's proposed name (empty when they cannot be listed: the
+    service still refuses a taken name, inline in the dialog)."""
+    try:
+        return {s.name for s in await service.list_snapshots()}
+    except SandbenchError as exc:
+        log.info("listing snapshots for a default name failed: %s", exc)
+        return set()
 
 
 class WorkspaceActions(ReportWorkerErrors, Screen[None]):
@@ -39,6 +51,10 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
     def pane_widget(self, pane: str) -> Widget:
         raise NotImplementedError
+
+    def _whole(self) -> WorkspaceScreen:
+        """This screen as the `WorkspaceScreen` it always is (the views opened from here take the whole screen)."""
+        return cast("WorkspaceScreen", self)
 
     def _reveal_pane(self, pane: str) -> None:
         raise NotImplementedError
@@ -117,11 +133,7 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
         from widgets.dialogs import snapshot_name_dialog
 
         info = self.info
-        try:
-            taken = {s.name for s in await self.service.list_snapshots()}
-        except SandbenchError as exc:
-            log.info("listing snapshots for a default name failed: %s", exc)
-            taken = set()  # the service still refuses a taken name, inline in the dialog
+        taken = await snapshot_names(self.service)
 
         async def take(name: str) -> None:
             # run from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -197,3 +209,27 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
 
         if not isinstance(self.app.screen, MetricsScreen):
             self.app.push_screen(MetricsScreen(self.service, self.info))
+
+    def action_search(self) -> None:
+        from tui.screens.search import open_search  # the search screen is made on first use
+
+        open_search(self._whole())
+
+    def action_timeline(self) -> None:
+        from tui.screens.timeline import open_timeline_screen  # made on first use
+
+        open_timeline_screen(self.app, self.service, self.info.id, self.info.name)
+
+    def action_changes(self) -> None:
+        from tui.screens.changes import open_changes  # issue 13: made on use, like search
+
+        open_changes(self._whole())
+
+    def action_checkpoints(self) -> None:
+        from tui.screens.checkpoints import open_checkpoints
+
+        open_checkpoints(self._whole())
+
+    def action_copy_name(self) -> None:
+        self.app.copy_to_clipboard(self.info.name)
+        tell(self, f"copied {safe_text(self.info.name)}", timeout=2)

@@ -584,7 +584,15 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         if info is None:
             return
 
+        self.run_worker(
+            self._ask_snapshot(info), name="snapshot", group="snapshot", exclusive=True, exit_on_error=False
+        )
+
+    async def _ask_snapshot(self, info: SandboxInfo) -> None:
+        from tui.workspace_actions import snapshot_names  # not at start-up: the list's first frame does not need it
         from widgets.dialogs import snapshot_name_dialog
+
+        taken = await snapshot_names(self.service)
 
         async def take(name: str) -> None:
             # from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -596,7 +604,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 self.post_message(WorkInFlight(key, None))
             self.post_message(Note(f"snapshot {snap} of {info.name} saved"))
 
-        self.app.push_screen(snapshot_name_dialog(info.name, submit=take))
+        self.app.push_screen(snapshot_name_dialog(info.name, submit=take, taken=taken))
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:

@@ -426,30 +426,6 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         elif not collapse:
             self.action_focus_pane(pane)
 
-    def action_search(self) -> None:
-        from tui.screens.search import open_search  # the search screen is made on first use
-
-        open_search(self)
-
-    def action_timeline(self) -> None:
-        from tui.screens.timeline import open_timeline_screen  # made on first use
-
-        open_timeline_screen(self.app, self.service, self.info.id, self.info.name)
-
-    def action_changes(self) -> None:
-        from tui.screens.changes import open_changes  # issue 13: made on use, like search
-
-        open_changes(self)
-
-    def action_checkpoints(self) -> None:
-        from tui.screens.checkpoints import open_checkpoints
-
-        open_checkpoints(self)
-
-    def action_copy_name(self) -> None:
-        self.app.copy_to_clipboard(self.info.name)
-        tell(self, f"copied {safe_text(self.info.name)}", timeout=2)
-
     # -- back to the list, unsaved work, ending -------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "restore_layout":

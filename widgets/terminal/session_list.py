@@ -58,6 +58,7 @@ class SessionList(DialogBase):
         *DialogBase.BINDINGS,
         *bindings(
             (
+                Key("terminal.list.attach", "enter", "attach", "Attach", "Attach the selected shell in a new tab"),
                 Key("terminal.list.end", "x,delete", "end", "End shell", "End the selected shell (asks)"),
                 Key("terminal.list.refresh", "r", "refresh", "Refresh", "List the shells again"),
             )
@@ -114,6 +115,11 @@ class SessionList(DialogBase):
         event.stop()
         if event.option.id:
             self.dismiss(event.option.id)
+
+    def action_attach(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self.dismiss(info.id)
 
     def action_refresh(self) -> None:
         self.load()
