@@ -33,7 +33,7 @@ async def test_d_discards_the_selected_hunk_after_asking(service: SandboxService
         await pilot.press("n", "d")  # the second hunk
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         n = panel.refreshes
-        await pilot.press("enter")
+        await pilot.press("y")  # a dangerous confirmation: enter would take the focused Cancel
         await refreshed(pilot, panel, n)
         await wait_for(pilot, lambda: view.hunk_count == 1, timeout=20)  # the diff reloaded without it
         text = (await service.read_file(sandbox.id, "repo/code.py")).data.decode()
