@@ -152,6 +152,9 @@ class FittedFooter(Footer):
         self._width = 0
 
     def _works(self, node: DOMNode, binding: Binding) -> bool:
+        hides = getattr(node, "hides_in_footer", None)  # a key that works but is not offered in this state
+        if hides is not None and hides(binding.action):
+            return False
         focused = self.app.focused
         if not getattr(focused, "holds_keyboard", False):
             return True

@@ -653,6 +653,12 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         target = self._by_pane[str(ordered[(index + step) % len(ordered)])]
         self._activate(target)
 
+    def hides_in_footer(self, action: str) -> bool:
+        """Save is not offered on a read-only view (binary, too large, undecodable), yet ctrl+s there still says
+        why nothing was saved (widgets/footer.py asks this)."""
+        active = self._active_buffer()
+        return action == "save" and active is not None and active.read_only
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         needs_buffer = {
             "save",
@@ -669,8 +675,8 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         if action in needs_buffer and not self._buffers:
             return None
         active = self._active_buffer()
-        if action in ("save", "replace") and active is not None and active.read_only:
-            return False  # a read-only view (binary, too large, undecodable): nothing to save, nothing to replace
+        if action == "replace" and active is not None and active.read_only:
+            return False  # a read-only view (binary, too large, undecodable): nothing to replace
         if action == "save_all" and not self.has_unsaved():
             return None
         return True

@@ -27,6 +27,7 @@ from textual.widgets import ContentSwitcher
 from services.terminal import foreground_program
 from services.text import safe_text
 from widgets.keys import Key, bindings
+from widgets.messages import ReportWorkerErrors
 from widgets.terminal.pane import TerminalView
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class _TabBar(Widget, can_focus=True):
         self.refresh()
 
 
-class TerminalPane(Vertical):
+class TerminalPane(ReportWorkerErrors, Vertical):
     """Several terminals on one sandbox, as tabs. The app mounts `TerminalPane(service, sandbox_id, id=...)`."""
 
     DEFAULT_CSS = """
