@@ -35,6 +35,8 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from services.proxy_headers import HOP, request_header_kept
+
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Daytona-Preview-Token"  # noqa: S105 - a header name
@@ -44,32 +46,6 @@ MAX_WS_MESSAGE = 4 * 1024 * 1024
 READ_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 30.0
 KEEPALIVE_TIMEOUT = 15.0
-HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "Proxy-Connection",
-        "TE",
-        "Trailer",
-        "Transfer-Encoding",
-        "Upgrade",
-        "Host",
-    )
-)
-WS_OWN = frozenset(
-    h.lower()
-    for h in (
-        "Sec-WebSocket-Key",
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Protocol",
-        "Sec-WebSocket-Extensions",
-        "Sec-WebSocket-Accept",
-        "Content-Length",
-    )
-)
 
 
 @runtime_checkable
@@ -164,10 +140,8 @@ class PreviewProxy:
     def _headers(self, request: web.BaseRequest, *, websocket: bool = False) -> CIMultiDict[str]:
         out: CIMultiDict[str] = CIMultiDict()
         for name, value in request.headers.items():
-            low = name.lower()
-            if low in HOP or low.startswith("x-daytona-") or (websocket and low in WS_OWN):
-                continue
-            out.add(name, value)
+            if request_header_kept(name, websocket=websocket):
+                out.add(name, value)
         out[TOKEN_HEADER] = self.token
         return out
 

@@ -25,6 +25,8 @@ from yarl import URL
 
 from services.errors import InvalidInput, SandbenchError, SandboxNotFound, TooLarge
 from services.port_forward import PortClosed, check_port
+from services.proxy_headers import HOP, request_header_kept
+from services.proxy_headers import WS_OWN as BASE_WS_OWN
 from services.server.auth import TokenTable
 from services.server.context import SlowBody, state_of
 from services.server.limits import ServeLimits
@@ -42,34 +44,7 @@ log = logging.getLogger(__name__)
 READ_BUFSIZE = 64 * 1024  # what one connection buffers from the sandbox (1 MiB measured no faster)
 WS_CLOSE_TIMEOUT = 2.0
 WS_PING = 30.0  # WebSockets may idle (a dev server's reload socket does): pings, not a silence limit, end dead ones
-# Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy itself sets; never copied across.
-HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "Proxy-Connection",
-        "TE",
-        "Trailer",
-        "Transfer-Encoding",
-        "Upgrade",
-        "Host",
-    )
-)
-WS_OWN = frozenset(
-    h.lower()
-    for h in (
-        "Sec-WebSocket-Key",
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Protocol",
-        "Sec-WebSocket-Extensions",
-        "Sec-WebSocket-Accept",
-        "Origin",
-        "Content-Length",
-    )
-)
+WS_OWN = BASE_WS_OWN | {"origin"}  # serve also drops a browser's Origin on a WebSocket (as before the shared table)
 
 
 # -- authorising ---------------------------------------------------------------------------------------------------
@@ -119,10 +94,9 @@ def _forward_headers(request: web.Request, target: Target, *, websocket: bool) -
     out: CIMultiDict[str] = CIMultiDict()
     drop_auth = _bearer_identity(request) is not None  # a serve token is ours: it never reaches the sandbox
     for name, value in request.headers.items():
-        low = name.lower()
-        if low in HOP or low.startswith("x-daytona-") or (websocket and low in WS_OWN):
+        if not request_header_kept(name, websocket=websocket, ws_own=WS_OWN):
             continue
-        if low == "authorization" and drop_auth:
+        if name.lower() == "authorization" and drop_auth:
             continue
         out.add(name, value)
     out["X-Forwarded-Host"] = request.host
