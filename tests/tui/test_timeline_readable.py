@@ -6,7 +6,6 @@ the help says what the Timeline shows (and that a terminal's typing is not in it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -16,29 +15,15 @@ from services.git import GitService
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
+from tests.tui.test_timeline_app import open_from_list, shown
 from tui.app import SandbenchApp
 from tui.keymap import LIST_KEYS, WORKSPACE_KEYS
-from tui.screens.sandbox_list import SandboxListScreen
-from tui.screens.timeline import TimelineScreen
 from widgets.diff_view import DiffView
 from widgets.timeline_list import outcome
 
 pytestmark = pytest.mark.bwrap
 
 IDENT = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-
-
-def shown(widget: Any) -> str:
-    return str(widget.render())
-
-
-async def open_from_list(pilot: Any, app: SandbenchApp) -> TimelineScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
-    await pilot.press("t")
-    await wait_until(pilot, lambda: isinstance(app.screen, TimelineScreen) and app.screen.page is not None)
-    screen = app.screen
-    assert isinstance(screen, TimelineScreen)
-    return screen
 
 
 async def test_git_rows_show_the_subcommand_and_errors_their_title(
