@@ -122,6 +122,10 @@ class ServerState:
 
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
+# what the authentication middleware sets on each request (typed keys: aiohttp warns on plain strings)
+IDENTITY_KEY = web.RequestKey("identity", str)
+ACTOR_KEY = web.RequestKey("actor", str)
+SERVICE_KEY = web.RequestKey("service", SandboxService)
 
 
 def state_of(request: web.Request) -> ServerState:
@@ -130,21 +134,18 @@ def state_of(request: web.Request) -> ServerState:
 
 def service_of(request: web.Request) -> SandboxService:
     """The caller's service (its token's identity), set by the authentication middleware."""
-    svc: SandboxService = request["service"]
-    return svc
+    return request[SERVICE_KEY]
 
 
 def identity_of(request: web.Request) -> str:
     """The caller's identity — the owner its token acts for, whose limits it counts against — set by the
     authentication middleware."""
-    identity: str = request["identity"]
-    return identity
+    return request[IDENTITY_KEY]
 
 
 def actor_of(request: web.Request) -> str:
     """The name the caller acts under (its token's acting name; the owner's for an owner's own token)."""
-    actor: str = request["actor"]
-    return actor
+    return request[ACTOR_KEY]
 
 
 class SlowBody(SandbenchError):
