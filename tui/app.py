@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.app import App
 from textual.binding import BindingType
 from textual.widget import Widget
@@ -47,6 +48,7 @@ from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxRea
 from tui.screens.sandbox_list import ProviderNotReady, SandboxListScreen
 from tui.workspaces import Workspaces
 from widgets.clock import utc_now
+from widgets.early_keys import held_by_screen
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 
@@ -108,6 +110,11 @@ class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=Fa
         self.doctor = doctor  # run the doctor on the list (snapshot tests turn it off: its verdict is the host's)
         self.in_terminal = in_terminal_ids()  # binding ids that run while a terminal holds the keyboard
         self.workspaces = Workspaces(self, self._make_workspace)
+
+    async def on_event(self, event: events.Event) -> None:
+        if held_by_screen(self, event):  # a dialog still mounting: the key is typed into it once it can take it
+            return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:

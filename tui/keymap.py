@@ -54,11 +54,24 @@ APP_KEYS: tuple[Key, ...] = (
 
 LIST_KEYS: tuple[Key, ...] = (
     Key("list.open", "enter", "open", "Open", "Open the selected sandbox in the workspace (starts it if stopped)"),
-    Key("list.create", "n", "create", "New", "Create a sandbox"),
+    # The keys that open a dialog are priority ones, as / is: each runs as the app reads it, so what is typed right
+    # behind it (a name, the y of a confirmation) reaches the dialog, never the table's own bindings (`ndx1` fast
+    # opened Delete under the Create dialog). Typed in the filter they are letters (SandboxListScreen.check_action).
+    Key("list.create", "n", "create", "New", "Create a sandbox", priority=True),
     Key("list.start", "s", "start", "Start", "Start the selected sandbox"),
-    Key("list.stop", "x", "stop", "Stop", "Stop the selected sandbox (every process in it ends)"),
-    Key("list.delete", "d", "delete", "Delete", "Delete the selected sandbox and its files (asks first)"),
-    Key("list.archive", "a", "archive", "Archive", "Stop the selected sandbox and pack its workspace", show=False),
+    Key("list.stop", "x", "stop", "Stop", "Stop the selected sandbox (every process in it ends)", priority=True),
+    Key(
+        "list.delete", "d", "delete", "Delete", "Delete the selected sandbox and its files (asks first)", priority=True
+    ),
+    Key(
+        "list.archive",
+        "a",
+        "archive",
+        "Archive",
+        "Stop the selected sandbox and pack its workspace",
+        show=False,
+        priority=True,
+    ),
     Key(
         "list.snapshot",
         "S",
@@ -66,6 +79,7 @@ LIST_KEYS: tuple[Key, ...] = (
         "Snapshot",
         "Save the selected sandbox's files as a named snapshot",
         show=False,
+        priority=True,
     ),
     Key("list.refresh", "r", "refresh", "Refresh", "Reload the list from the provider", show=False),
     Key(
@@ -84,6 +98,7 @@ LIST_KEYS: tuple[Key, ...] = (
         "close_workspace",
         "Close workspace",
         "End the selected sandbox's open workspace (says what will end and asks first)",
+        priority=True,
         # in the footer while the selected sandbox has one (SandboxListScreen.check_action)
     ),
     Key(
@@ -143,6 +158,7 @@ LIST_KEYS: tuple[Key, ...] = (
         "Adopt",
         "Make another owner's sandbox yours by setting your owner label (asks first, names the owner)",
         show=False,
+        priority=True,
     ),
 )
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from services.models import SandboxInfo, SnapshotInfo
+from services.models import SandboxInfo
 from widgets.messages import BranchChanged, WorkerFailed, WorkInFlight
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ __all__ = [
     "SandboxRemoved",
     "SandboxesListed",
     "SelectSandbox",
-    "SnapshotsListed",
     "WorkInFlight",
     "WorkerFailed",
 ]
@@ -42,12 +41,6 @@ class SandboxesListed(Message):
     def __init__(self, infos: Sequence[SandboxInfo]) -> None:
         super().__init__()
         self.infos = list(infos)
-
-
-class SnapshotsListed(Message):
-    def __init__(self, snapshots: Sequence[SnapshotInfo]) -> None:
-        super().__init__()
-        self.snapshots = list(snapshots)
 
 
 class SandboxChanged(Message):

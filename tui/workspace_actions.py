@@ -127,13 +127,12 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
         if not self.service.owns(info):
             tell(self, f"{safe_text(info.name)} is another owner's: read-only, no snapshot", severity="warning")
             return
-        self.run_worker(self._ask_snapshot(), name="snapshot", group="snapshot", exclusive=True, exit_on_error=False)
+        self._ask_snapshot()
 
-    async def _ask_snapshot(self) -> None:
+    def _ask_snapshot(self) -> None:
         from widgets.dialogs import snapshot_name_dialog
 
-        info = self.info
-        taken = await snapshot_names(self.service)
+        info, service = self.info, self.service
 
         async def take(name: str) -> None:
             # run from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -145,7 +144,9 @@ class WorkspaceActions(ReportWorkerErrors, Screen[None]):
                 self.post_message(WorkInFlight(key, None))
             tell(self, f"snapshot {safe_text(saved.name)} of {safe_text(info.name)} saved", timeout=4)
 
-        self.app.push_screen(snapshot_name_dialog(info.name, take, taken=taken))
+        # at once, not after listing the snapshots: a name typed behind the key goes into the field; the listing
+        # (for the proposed name) runs from the dialog
+        self.app.push_screen(snapshot_name_dialog(info.name, take, list_taken=lambda: snapshot_names(service)))
 
     def action_take_checkpoint(self) -> None:
         """Ask for a message and checkpoint the workspace from the dialog (a refusal stays in it, inline)."""

@@ -7,10 +7,15 @@ everything typed kept; success dismisses with what `submit` returned (the new `S
 dismisses with the `SandboxSpec`. Enter in any field and ctrl+s submit (as the commit box does), escape cancels.
 Compact fields so the whole form fits an 80x24 terminal; "From snapshot" is the last row, so its open list drops
 over the empty space under the form rather than over another field and its label.
+
+The dialog opens at once, with its name field focused, so a name typed fast behind `n` goes into it; the snapshots
+to offer, given as `list_snapshots` (a call to the service), are listed from the dialog and fill that row when
+they arrive (a failed listing says so in the row; creating still works).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
@@ -20,13 +25,16 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
-from services.errors import AlreadyExists, NameRejected
+from services.errors import AlreadyExists, NameRejected, SandbenchError
 from services.host_limits import HostLimits
 from services.models import Resources, SandboxSpec
 from services.text import safe_text
 from widgets.dialogs import DialogBase
 from widgets.keys import Key, bindings
+from widgets.messages import describe
 from widgets.tick import Tick
+
+log = logging.getLogger(__name__)
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -76,12 +84,14 @@ class CreateDialog(DialogBase):
         name: str = "",
         submit: Callable[[SandboxSpec], Awaitable[object]] | None = None,
         limits: HostLimits | None = None,
+        list_snapshots: Callable[[], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
         super().__init__()
         self._limits = limits  # a local sandbox cannot have more than the host (None: not checked, Daytona)
         self._snapshots = list(snapshots)
         self._initial_name = name  # not `_name`: that is the DOMNode's own name attribute
         self._submit_call = submit
+        self._list_snapshots = list_snapshots
 
     def compose(self) -> ComposeResult:
         defaults = Resources()
@@ -107,7 +117,7 @@ class CreateDialog(DialogBase):
                 yield Label("From snapshot")
                 yield Select(
                     [(Text(safe_text(s)), s) for s in self._snapshots],
-                    prompt="(none)" if self._snapshots else "(no snapshots yet)",
+                    prompt=self._snapshot_prompt(),
                     allow_blank=True,
                     id="snapshot",
                     compact=True,
@@ -118,8 +128,39 @@ class CreateDialog(DialogBase):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="create", variant="primary")
 
+    def _snapshot_prompt(self) -> str:
+        if self._snapshots:
+            return "(none)"
+        return "(listing snapshots…)" if self._list_snapshots is not None else "(no snapshots yet)"
+
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
+        listing = self._list_snapshots
+        if listing is not None:
+
+            async def work() -> None:
+                try:
+                    names = await listing()
+                except SandbenchError as exc:
+                    self.show_snapshots(None, error=describe(exc))
+                else:
+                    self.show_snapshots(names)
+
+            self.run_worker(work(), name="list snapshots", group="snapshots", exclusive=True, exit_on_error=False)
+
+    def show_snapshots(self, names: Sequence[str] | None, *, error: str = "") -> None:
+        """Fill the "From snapshot" row with `names`; None: they could not be listed (`error` says why)."""
+        self._list_snapshots = None
+        select: Select[str] = self.query_one("#snapshot", Select)
+        if names is None:
+            log.info("listing snapshots for the create dialog failed: %s", error)
+            select.set_options([])
+            select.prompt = "(could not list snapshots)"
+            return
+        self._snapshots = sorted(names)
+        select.set_options([(Text(safe_text(s)), s) for s in self._snapshots])
+        select.prompt = self._snapshot_prompt()
+        select.disabled = not self._snapshots
 
     def _value(self, field: str) -> str:
         return self.query_one(f"#{field}", Input).value.strip()

@@ -28,6 +28,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from services.errors import SandbenchError
 from services.text import safe_text
+from widgets.early_keys import HoldsEarlyKeys
 from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 from widgets.messages import UNEXPECTED, ReportWorkerErrors, describe, details_key, details_of, report
@@ -147,7 +148,9 @@ class SubmitsInPlace(ReportWorkerErrors):
         self.dismiss(None)  # type: ignore[attr-defined]
 
 
-class DialogBase(SubmitsInPlace, OwnFooter, ModalScreen[object]):
+class DialogBase(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[object]):
+    """A modal dialog: keys typed before it has mounted are held and then typed into it (`HoldsEarlyKeys`)."""
+
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = bindings(
         (Key("dialog.cancel", "escape", "cancel", "Cancel", "Close without doing anything", fallback=True),)
@@ -218,8 +221,10 @@ class InputDialog(DialogBase):
         select: tuple[int, int] | None = None,
         password: bool = False,
         submit: Callable[[str], Awaitable[object]] | None = None,
+        refine: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         super().__init__()
+        self._refine = refine  # a better first value, worked out once open: it replaces `value` if still untouched
         self._submit_call = submit
         self._title = title
         self._prompt = prompt
@@ -244,6 +249,16 @@ class InputDialog(DialogBase):
         field.focus()
         if self._select is not None:
             field.selection = self._select  # type: ignore[assignment]
+        refine = self._refine
+        if refine is not None:
+
+            async def work() -> None:
+                better = await refine()
+                if field.value == self._value and better != self._value:  # what was typed is never replaced
+                    field.value = better
+                    field.select_all()
+
+            self.run_worker(work(), name="dialog value", group="dialog-value", exclusive=True, exit_on_error=False)
 
     def _submit(self) -> None:
         field = self.query_one("#value", Input)
@@ -284,16 +299,27 @@ def unused_snapshot_name(sandbox: str, taken: Iterable[str] = ()) -> str:
 
 
 def snapshot_name_dialog(
-    sandbox_name: str, submit: Callable[[str], Awaitable[object]] | None = None, *, taken: Iterable[str] = ()
+    sandbox_name: str,
+    submit: Callable[[str], Awaitable[object]] | None = None,
+    *,
+    taken: Iterable[str] = (),
+    list_taken: Callable[[], Awaitable[Iterable[str]]] | None = None,
 ) -> InputDialog:
     """The dialog that asks for the name of a snapshot of `sandbox_name` (proposing `<name>-snap`, or the first
-    `<name>-snap-N` not in `taken`, the snapshots there are; refusing a blank one); `submit` as for `InputDialog`."""
+    `<name>-snap-N` not in `taken`, the snapshots there are; refusing a blank one); `submit` as for `InputDialog`.
+    `list_taken` lists them once the dialog is open (it opens at once: a name typed fast behind the key that
+    opened it goes into its field), and the proposal follows unless something was typed meanwhile."""
+
+    async def refine() -> str:
+        return unused_snapshot_name(sandbox_name, await list_taken()) if list_taken is not None else ""
+
     return InputDialog(
         "Snapshot",
         f"Name for a snapshot of “{safe_text(sandbox_name)}”:",
         value=unused_snapshot_name(sandbox_name, taken),
         validate=lambda v: None if v.strip() else "a snapshot needs a name",
         submit=submit,
+        refine=refine if list_taken is not None else None,
     )
 
 

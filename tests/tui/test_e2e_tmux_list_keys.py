@@ -96,3 +96,21 @@ def test_enter_says_opening_at_once(listing: Tmux) -> None:
     # the list stays on screen while the workspace is built (its imports, its panes): its status line says so
     t.wait_until(lambda s: "opening dev-box…" in s and "sandboxes of" in s, "opening dev-box… under the list")
     t.wait_for("Explorer", timeout=60)
+
+
+def test_a_name_typed_fast_after_n_goes_into_the_create_dialog(listing: Tmux) -> None:
+    """`ndx1` in one send-keys: the Create dialog opens with dx1 in its Name (the d once opened Delete under it)."""
+    t = listing
+    assert t.home is not None
+    t.wait_until(lambda s: all(any(n in r for r in rows(s)) for n in NAMES), "both sandboxes listed", timeout=60)
+    t.wait_until(lambda s: "Delete" in footer(s), "the list's keys in the footer")
+    t.type("ndx1")
+    screen = t.wait_until(
+        lambda s: "Create a sandbox" in s and any("Name" in line and "dx1" in line for line in s.splitlines()),
+        "the Create dialog with dx1 in its Name",
+    )
+    assert "Delete sandbox" not in screen, screen
+    t.keys("Escape")
+    screen = t.wait_until(lambda s: "Create a sandbox" not in s, "the dialog closed")
+    assert "Delete sandbox" not in screen, screen  # nothing was under it
+    assert names(t.home) == set(NAMES)

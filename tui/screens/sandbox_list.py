@@ -54,7 +54,6 @@ from tui.messages import (
     SandboxesListed,
     SandboxRemoved,
     SelectSandbox,
-    SnapshotsListed,
     WorkInFlight,
 )
 from widgets.footer import FittedFooter
@@ -70,6 +69,8 @@ if TYPE_CHECKING:
     from tui.workspaces import Workspaces
 
 REFRESH_EVERY = 10.0
+# run as the app reads them (tui/keymap.py): typed in the filter field they are letters instead
+PRIORITY_ACTIONS = frozenset(k.action for k in LIST_KEYS if k.priority)
 OPENING_SHOWN_AT_MOST = 15.0  # seconds "opening NAME…" stays if no workspace replaces the list (a failed open)
 USAGE_STATES = (SandboxState.STARTED, SandboxState.STOPPED)  # the states a listing measures disk usage in
 LOADING = "loading sandboxes…"
@@ -373,12 +374,6 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         self._sync_empty()
         tell(self, f"deleted {safe_text(message.name)}", timeout=3)
 
-    def on_snapshots_listed(self, message: SnapshotsListed) -> None:
-        from widgets.create_dialog import CreateDialog  # not needed for the first frame
-
-        names = sorted(s.name for s in message.snapshots)
-        self.app.push_screen(CreateDialog(names, submit=self._create, limits=self._host_limits()), self._create_answer)
-
     def _host_limits(self) -> HostLimits | None:
         """What a local sandbox may have at most (this host's); None for Daytona, which sizes its own."""
         if self.provider_name != "local":
@@ -499,11 +494,17 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
             return
         if self._not_ready():
             return
+        from widgets.create_dialog import CreateDialog  # not needed for the first frame
 
-        async def work() -> None:
-            self.post_message(SnapshotsListed(await self.service.list_snapshots()))
+        service = self.service
 
-        self.run_worker(work(), name="list snapshots", group="snapshots", exclusive=True, exit_on_error=False)
+        async def snapshots() -> list[str]:
+            return [s.name for s in await service.list_snapshots()]
+
+        # at once (the key is a priority one): the name typed behind `n` goes into the dialog's field; the dialog
+        # lists the snapshots itself and fills its last row when they arrive
+        dialog = CreateDialog(submit=self._create, limits=self._host_limits(), list_snapshots=snapshots)
+        self.app.push_screen(dialog, self._create_answer)
 
     async def _create(self, spec: SandboxSpec) -> SandboxInfo:
         """The create dialog's submit: runs from the dialog, so a rejected name comes back into it (kept)."""
@@ -583,16 +584,13 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         info = self._mine("snapshot")
         if info is None:
             return
+        self._ask_snapshot(info)
 
-        self.run_worker(
-            self._ask_snapshot(info), name="snapshot", group="snapshot", exclusive=True, exit_on_error=False
-        )
-
-    async def _ask_snapshot(self, info: SandboxInfo) -> None:
+    def _ask_snapshot(self, info: SandboxInfo) -> None:
         from tui.workspace_actions import snapshot_names  # not at start-up: the list's first frame does not need it
         from widgets.dialogs import snapshot_name_dialog
 
-        taken = await snapshot_names(self.service)
+        service = self.service
 
         async def take(name: str) -> None:
             # from the dialog: a name the service refuses (invalid, taken) comes back into it, kept
@@ -604,7 +602,9 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
                 self.post_message(WorkInFlight(key, None))
             self.post_message(Note(f"snapshot {snap} of {info.name} saved"))
 
-        self.app.push_screen(snapshot_name_dialog(info.name, submit=take, taken=taken))
+        # at once (a priority key): a name typed fast behind S goes into the field; the dialog lists the snapshots
+        # for its proposed name itself
+        self.app.push_screen(snapshot_name_dialog(info.name, submit=take, list_taken=lambda: snapshot_names(service)))
 
     def action_toggle_others(self) -> None:
         if not self.config.show_others:
@@ -704,8 +704,8 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             return bool(self.query_one("#filter", Input).value) or self.focused is self.query_one("#filter")
-        if action == "filter":
-            return not isinstance(self.focused, Input)  # typed in the field, / is part of the filter
+        if action in PRIORITY_ACTIONS and isinstance(self.focused, Input):
+            return False  # typed in the filter, / n d … are letters of it
         if action == "close_workspace":
             # shown (and working) only while the selected sandbox has a live workspace: nothing to close otherwise
             info = self.table.selected if self.is_mounted else None
