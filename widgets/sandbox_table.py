@@ -108,6 +108,10 @@ def labels_text(info: SandboxInfo, hide: str | None) -> str:
 
 
 def owner_of(info: SandboxInfo, owner_label: str | None) -> str | None:
+    """Whose `info` is: the provider's word (`info.owner`: Daytona's `sandbenchOwner`, which `sandbench serve` fills
+    and keeps the owner label to itself), else the owner label; as `SandboxService.owns` decides it."""
+    if info.owner is not None:
+        return info.owner
     return info.labels.get(owner_label) if owner_label else None
 
 

@@ -58,7 +58,7 @@ from tui.messages import (
 )
 from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, describe, tell
-from widgets.sandbox_table import SandboxTable, safe_text
+from widgets.sandbox_table import SandboxTable, owner_of, safe_text
 from widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -453,7 +453,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
         info = self._selected()
         if info is None or self.service.owns(info):
             return info
-        owner = info.labels.get(self.config.owner_label)
+        owner = owner_of(info, self.config.owner_label)
         whose = f"{safe_text(owner)}'s sandbox" if owner else "a sandbox with no owner"
         tell(
             self,
@@ -636,7 +636,7 @@ class SandboxListScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False
 
         from widgets.dialogs import ConfirmDialog
 
-        owner = info.labels.get(self.config.owner_label)
+        owner = owner_of(info, self.config.owner_label)
         name = safe_text(info.name)
         whose = f"owned by {safe_text(owner)}" if owner else "which has no owner"
         after = f"; {safe_text(owner)} will see it only read-only" if owner else ""

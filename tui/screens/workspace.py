@@ -55,7 +55,7 @@ from widgets.footer import FittedFooter
 from widgets.git.panel import GitPanel
 from widgets.messages import tell
 from widgets.pane_tabs import PaneTabs
-from widgets.sandbox_table import safe_text
+from widgets.sandbox_table import owner_of, safe_text
 from widgets.status_bar import StatusBar
 from widgets.terminal import TerminalPane, TerminalView
 
@@ -140,7 +140,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         return not self.service.owns(self.info)
 
     def _show_status(self, status: StatusBar) -> None:
-        owner = self.info.labels.get(self.config.owner_label)
+        owner = owner_of(self.info, self.config.owner_label)
         status.show_sandbox(self.info, read_only=self.read_only, owner=owner)
 
     def on_mount(self) -> None:

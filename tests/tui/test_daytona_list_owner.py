@@ -1,0 +1,68 @@
+"""The sandbox list on `--provider daytona` against a real `sandbench serve`: your own sandboxes are yours.
+
+Serve keeps the owner label to itself and reports the owner as `sandbenchOwner`, which DaytonaProvider puts in
+`SandboxInfo.owner`; the table once read only the labels, so every sandbox of yours showed "read-only: no owner (A
+adopts)" while `A` said it was already yours. Real DaytonaProvider → `daytona` SDK → serve on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+
+from services.daytona import DaytonaProvider
+from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
+from tests.services.serve_helpers import Serve, running_serve, unique
+from tests.tui.conftest import fixed_clock
+from tests.tui.test_daytona_app import app_config
+from tests.tui.test_list_typed_ahead import burst
+from tui.app import SandbenchApp
+from tui.screens.sandbox_list import SandboxListScreen
+from widgets.create_dialog import CreateDialog
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
+
+
+@pytest.fixture(scope="module")
+def serve() -> Iterator[Serve]:
+    with running_serve(other_owner=False) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def dservice(serve: Serve, sandbench_home: Path) -> AsyncIterator[SandboxService]:
+    sandbench_home.mkdir(parents=True, exist_ok=True)
+    cfg = app_config(serve, sandbench_home)
+    svc = SandboxService(DaytonaProvider(cfg), cfg)
+    yield svc
+    cleanup = SandboxService(DaytonaProvider(cfg), cfg)  # the app closed `svc` on its way out
+    try:
+        for info in await cleanup.list_sandboxes():
+            await cleanup.delete(info.id)
+    finally:
+        await cleanup.close()
+
+
+async def test_a_sandbox_made_in_the_list_is_yours(dservice: SandboxService) -> None:
+    name = unique("dt")
+    app = SandbenchApp(service=dservice, config=dservice.config, clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded, timeout=20)
+        listing = app.screen
+        assert isinstance(listing, SandboxListScreen)
+        burst(app, "n")
+        await wait_until(pilot, lambda: isinstance(app.screen, CreateDialog) and app.screen.is_mounted)
+        app.screen.query_one("#name", Input).value = name
+        burst(app, "ctrl+s")
+        await wait_until(pilot, lambda: name in listing.table.visible_names, timeout=60)
+        info = next(i for i in listing.table.infos if i.name == name)
+        assert info.owner == dservice.config.identity and info.labels.get(dservice.config.owner_label) is None
+        await wait_until(pilot, lambda: listing.table.selected is not None and listing.table.selected.name == name)
+        detail = listing.query_one("#list-detail", Static)
+        await wait_until(pilot, lambda: name in str(detail.render()))
+        assert "read-only" not in str(detail.render()), detail.render()
+        assert listing.table.mine(info)
