@@ -51,6 +51,7 @@ from widgets.clock import utc_now
 from widgets.early_keys import held_by_screen
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
+from widgets.toast_hold import HoldsToasts
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
@@ -73,7 +74,7 @@ def stylesheet_path() -> Path:
     return here.parent / "styles.tcss"
 
 
-class SandbenchApp(ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=False):
+class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inherit_bindings=False):
     TITLE = "sandbench"
     CSS_PATH = stylesheet_path()
     # inherit_bindings=False drops Textual's own ctrl+c binding: ctrl+c belongs to the focused pane (the terminal)

@@ -149,7 +149,10 @@ class SubmitsInPlace(ReportWorkerErrors):
 
 
 class DialogBase(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[object]):
-    """A modal dialog: keys typed before it has mounted are held and then typed into it (`HoldsEarlyKeys`)."""
+    """A modal dialog: keys typed before it has mounted are held and then typed into it (`HoldsEarlyKeys`);
+    no toast covers it (the app holds them while it is on top: widgets/toast_hold.py)."""
+
+    HOLDS_TOASTS = True
 
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = bindings(
@@ -323,14 +326,40 @@ def snapshot_name_dialog(
     )
 
 
+def choice_letters(labels: Sequence[str], taken: Iterable[str] = ()) -> list[str | None]:
+    """A key for each label: its first letter (or the next one) that no earlier label took and `taken` lacks;
+    None when every letter is taken. `Overwrite, Reload, Diff` → o, r, d; `Close tab` → c."""
+    used = {t.lower() for t in taken}
+    keys: list[str | None] = []
+    for label in labels:
+        key = next((c for c in label.lower() if c.isalpha() and c not in used), None)
+        if key is not None:
+            used.add(key)
+        keys.append(key)
+    return keys
+
+
 class ChoiceDialog(DialogBase):
-    """Pick one of a few named actions, e.g. overwrite / reload / diff. Dismisses with the chosen key."""
+    """Pick one of a few named actions, e.g. overwrite / reload / diff. Dismisses with the chosen key.
+
+    Each choice also has a letter key, shown in the footer (`o Overwrite  r Reload  d Diff  esc Cancel`): the
+    first letter of its label that is free (`choice_letters`). The choices are the caller's, so those bindings are
+    the dialog's own, made per dialog (no table can list them); every one runs `choose`."""
 
     def __init__(self, title: str, message: str, choices: Sequence[tuple[str, str]]) -> None:
         super().__init__()
         self._title = title
         self._message = message
         self._choices = list(choices)
+        for (key, label), letter in zip(
+            self._choices, choice_letters([label for _, label in self._choices]), strict=True
+        ):
+            if letter is not None:
+                self._bindings.bind(letter, f"choose({key!r})", label)
+
+    def action_choose(self, key: str) -> None:
+        if any(key == k for k, _ in self._choices):
+            self.dismiss(key)
 
     def compose(self) -> ComposeResult:
         with Vertical():

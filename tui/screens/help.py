@@ -27,6 +27,7 @@ INTRO = "Keys of the focused pane first. Any key can be changed in the config fi
 
 
 class HelpScreen(OwnFooter, ModalScreen[None]):
+    HOLDS_TOASTS = True  # no toast over the help while it is open (widgets/toast_hold.py)
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background 60%; }
     HelpScreen > VerticalScroll {

@@ -43,6 +43,8 @@ class CommitDialog(SubmitsInPlace, OwnFooter, ModalScreen[str | None]):
     `submit` the commit runs from the dialog: a refused commit (a hook, no identity) shows inline and the message
     stays, with the focus in it."""
 
+    HOLDS_TOASTS = True  # no toast over it while it is open (widgets/toast_hold.py)
+
     DEFAULT_CSS = """
     CommitDialog { align: center middle; background: $background 60%; }
     CommitDialog > Vertical {
