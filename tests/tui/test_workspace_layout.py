@@ -255,3 +255,24 @@ def test_fit_keeps_the_most_important_whole_entries_in_their_order() -> None:
     assert fit(entries, 9, ["a"]) == {3}
     assert entry_width("^s", "Save") == len(" ^s Save ")
     assert entry_width("^p", "Commands", palette=True) == len("▏ ^p Commands  ")
+
+
+async def test_growing_to_100x30_keeps_the_focused_terminal_large(
+    box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """80x24 → 100x30 with the terminal focused: it switched to tiles and `top` went from 18 rows to 6 while the
+    empty editor got 14. The pane in use keeps the whole body; at a size where tiles give it enough, they come."""
+    app = make_app(open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_box(pilot, app)
+        view = await into_terminal(pilot, screen)
+        small = (view.size.width, view.size.height)
+        await pilot.resize_terminal(100, 30)
+        await wait_until(pilot, lambda: view.size.width > small[0], "the terminal widened")
+        assert screen.tabbed and screen.pane_visible("terminal") and not screen.pane_visible("editor")
+        assert view.size.height >= small[1], (small, view.size)
+        rows, cols = await stty_size(pilot, view)
+        assert (cols, rows) == (view.size.width, view.size.height) and rows >= 20
+        await pilot.resize_terminal(160, 48)  # tiles give it a third of a tall body: enough
+        await wait_until(pilot, lambda: not screen.tabbed, "tiles at 160x48")
+        assert screen.pane_visible("editor") and view.size.height >= 10

@@ -2,7 +2,9 @@
 
 Under `NARROW` columns the git panel folds into a tab beside the editor. Under `TABS_WIDTH` columns or
 `TABS_HEIGHT` rows (80x24) the layout is tabbed: one pane at a time takes the whole body, so the terminal gets
-a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. The
+a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. While
+the terminal has the focus it stays tabbed up to the size where tiles still give it `TILED_TERMINAL_ROWS` (a
+resize to 100x30 must not shrink `top` to 6 rows). The
 layout key (`workspace.layout`, ctrl+backslash or shift+f11) switches between tiles and tabs at any size, and the
 choice sticks. The panes are never re-parented for any of this: they stay where `compose` put them and CSS classes
 on the screen
@@ -64,6 +66,11 @@ log = logging.getLogger(__name__)
 NARROW = 120  # below this many columns the git panel becomes a tab beside the editor
 TABS_WIDTH = 100  # below this many columns, or
 TABS_HEIGHT = 30  # this many rows, one pane at a time: tiled, the terminal would get a handful of rows
+# A focused terminal keeps the tabbed layout (the whole body) until tiles would still give it this many rows: at
+# 100x30 tiles gave `top` 6 rows, while the empty editor above got 14. Tiles give it a third of the body.
+TILED_TERMINAL_ROWS = 10
+TERMINAL_SHARE = 0.33  # styles.tcss `#pane-terminal { height: 33% }`
+CHROME_ROWS = 2  # the status bar and the footer, outside the body
 PANES = ("explorer", "editor", "terminal", "git")
 
 
@@ -195,7 +202,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
     def _layout_for(self, width: int, height: int) -> None:
         if self._layout_choice is None:
-            tabbed = width < TABS_WIDTH or height < TABS_HEIGHT
+            tabbed = width < TABS_WIDTH or height < TABS_HEIGHT or self._terminal_would_shrink(height)
         else:
             tabbed = self._layout_choice == "tabs"
         narrow = not tabbed and width < NARROW
@@ -208,6 +215,13 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
             self.set_class(narrow, "-narrow")
             if narrow and self._pane_of(self.focused) == "git":
                 self._show_tab("git")
+
+    def _terminal_would_shrink(self, height: int) -> bool:
+        """True when the focused pane is the terminal and tiles at `height` rows would leave it a handful of rows
+        (its frame's border takes two): the pane in use keeps the whole body, the others are a key away."""
+        if self.focused_pane != "terminal":
+            return False
+        return int((height - CHROME_ROWS) * TERMINAL_SHARE) - 2 < TILED_TERMINAL_ROWS
 
     @property
     def narrow(self) -> bool:
