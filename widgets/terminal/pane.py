@@ -358,7 +358,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.copy_mode:
-            return False  # copy mode takes every key (its own are shown at the top of the terminal)
+            return False  # copy mode takes every key (its own are shown on the terminal's top row)
         if action == "restart":
             return self.exited
         return True
@@ -377,7 +377,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self._scroll_by(-max(1, self.size.height - 1))
 
     def _scroll_by(self, n: int) -> None:
-        new = max(0, min(len(self.screen_model.history), self.back_rows + n))
+        new = max(0, min(self.max_back_rows, self.back_rows + n))
         if new != self.back_rows:
             self.back_rows = new
             self.refresh()
@@ -453,7 +453,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
             return
         screen.resize(cols, rows)
         self._hist_cache.clear()
-        self.back_rows = min(self.back_rows, len(screen.history))
+        self.back_rows = min(self.back_rows, self.max_back_rows)
         if self.session is not None:
             self._in_background(self.session.resize(cols, rows))
         self.refresh()
