@@ -67,7 +67,9 @@ class PortForwards:
     def __init__(self, provider: Provider) -> None:
         self.forwarder = PortForwarder(provider)
         self._open: dict[tuple[str, int], Forward] = {}
-        self._lock = asyncio.Lock()
+        # forwards being opened, one task per port: a second open of the same port awaits the first, other ports
+        # do not wait (a preview link's fetch and probe may take CONNECT_TIMEOUT against a silent server)
+        self._opening: dict[tuple[str, int], asyncio.Task[Forward]] = {}
 
     def list(self, sandbox_id: str) -> list[Forward]:
         return sorted((f for (sid, _p), f in self._open.items() if sid == sandbox_id), key=lambda f: f.port)
@@ -89,39 +91,49 @@ class PortForwards:
         check_port(port)
         if local_port:
             check_port(local_port)
-        async with self._lock:
-            known = self._open.get((sandbox_id, port))
-            if known is not None:
-                return known
-            if len(self.list(sandbox_id)) >= MAX_PER_SANDBOX:
+        key = (sandbox_id, port)
+        known = self._open.get(key)
+        if known is not None:
+            return known
+        task = self._opening.get(key)
+        if task is None:
+            opening = sum(1 for sid, _p in self._opening if sid == sandbox_id)
+            if len(self.list(sandbox_id)) + opening >= MAX_PER_SANDBOX:
                 raise InvalidInput(
                     f"at most {MAX_PER_SANDBOX} ports of one sandbox are forwarded at once: close one first"
                 )
-            if self.via_preview:
-                fwd = await self._open_preview(sandbox_id, port, local_port, what or f"port {port}", probe)
-                self._open[(sandbox_id, port)] = fwd
-                return fwd
-            await self.forwarder.find(sandbox_id, port)  # PortClosed, NotRunning: said before a listener exists
-            holder: list[Forward] = []
+            task = asyncio.ensure_future(self._start(sandbox_id, port, local_port, what, probe))
+            self._opening[key] = task
+            task.add_done_callback(lambda _t: self._opening.pop(key, None))
+        # shielded: a caller that gives up does not cancel the open another caller of the same port awaits
+        return await asyncio.shield(task)
 
-            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                fwd = holder[0]
-                task = asyncio.current_task()
-                if len(fwd.connections) >= MAX_CONNECTIONS or task is None:
-                    writer.close()
-                    return
-                fwd.connections.add(task)
-                try:
-                    await self._serve(fwd, reader, writer)
-                finally:
-                    fwd.connections.discard(task)
-
-            server = await _listening(asyncio.start_server(handle, HOST, local_port), local_port)
-            local_port = server.sockets[0].getsockname()[1]
-            fwd = Forward(sandbox_id, port, local_port, server)
-            holder.append(fwd)
+    async def _start(self, sandbox_id: str, port: int, local_port: int, what: str, probe: bool) -> Forward:
+        if self.via_preview:
+            fwd = await self._open_preview(sandbox_id, port, local_port, what or f"port {port}", probe)
             self._open[(sandbox_id, port)] = fwd
             return fwd
+        await self.forwarder.find(sandbox_id, port)  # PortClosed, NotRunning: said before a listener exists
+        holder: list[Forward] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            fwd = holder[0]
+            task = asyncio.current_task()
+            if len(fwd.connections) >= MAX_CONNECTIONS or task is None:
+                writer.close()
+                return
+            fwd.connections.add(task)
+            try:
+                await self._serve(fwd, reader, writer)
+            finally:
+                fwd.connections.discard(task)
+
+        server = await _listening(asyncio.start_server(handle, HOST, local_port), local_port)
+        local_port = server.sockets[0].getsockname()[1]
+        fwd = Forward(sandbox_id, port, local_port, server)
+        holder.append(fwd)
+        self._open[(sandbox_id, port)] = fwd
+        return fwd
 
     async def _open_preview(self, sandbox_id: str, port: int, local_port: int, what: str, probe: bool) -> Forward:
         provider = self.forwarder.provider
@@ -176,6 +188,10 @@ class PortForwards:
         await self.forwarder.forget(sandbox_id)
 
     async def close_all(self) -> None:
+        opening = list(self._opening.values())
+        for task in opening:
+            task.cancel()
+        await asyncio.gather(*opening, return_exceptions=True)
         for sid, port in list(self._open):
             await self.close(sid, port)
         await self.forwarder.close()

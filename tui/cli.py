@@ -20,13 +20,13 @@ import logging.handlers
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from services import config as config_mod
 from services import paths
-from services.errors import FileNotFound, InvalidInput, SandbenchError
+from services.errors import FileNotFound, InvalidInput, PermissionDenied, SandbenchError
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 from services.text import safe_text
 from services.units import byte_size
@@ -422,23 +422,21 @@ async def _copy(svc: Any, src: str, dst: str, *, parents: bool = False) -> int:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            target = Path(dst)
-            if target.is_dir():
-                target = target / Path(rs[1]).name
-            if not target.parent.is_dir():
-                if not parents:
-                    raise FileNotFound(f"{target.parent}: no such folder (use -p to create it)")
-                target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.sandbench-tmp")
-            tmp.write_bytes(data)
-            tmp.replace(target)
+            with _local(dst):
+                _write_local(Path(dst), Path(rs[1]).name, data, parents=parents)
         return 0
     assert rd is not None
-    data = sys.stdin.buffer.read() if src == "-" else Path(src).read_bytes()
+    if src == "-":
+        if rd[1].endswith("/") or not rd[1]:
+            raise UsageError(f"{safe_text(dst)} names a folder and stdin has no file name: give one ({rd[0]}:PATH)")
+        data = sys.stdin.buffer.read()
+    else:
+        with _local(src):
+            data = Path(src).read_bytes()
     info = await svc.resolve(rd[0])
     path = rd[1]
-    if src != "-" and (not path or path.endswith("/")):
-        path = f"{path}{Path(src).name}"
+    if src != "-" and (not path or path.endswith("/") or await _remote_is_dir(svc, info.id, path)):
+        path = f"{path.rstrip('/')}/{Path(src).name}" if path.rstrip("/") else Path(src).name
     folder = paths.parent(paths.normalize(path))
     if parents and folder:
         await svc.mkdir(info.id, folder, parents=True)
@@ -451,6 +449,44 @@ async def _copy(svc: Any, src: str, dst: str, *, parents: bool = False) -> int:
             ) from None
         raise
     return 0
+
+
+def _write_local(target: Path, name: str, data: bytes, *, parents: bool) -> None:
+    """`data` into `target` (into `target/name` when it is a folder), atomically: a temp file beside it, renamed."""
+    if target.is_dir():
+        target = target / name
+    if not target.parent.is_dir():
+        if not parents:
+            raise FileNotFound(f"{target.parent}: no such folder (use -p to create it)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.sandbench-tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _local(path: str) -> Iterator[None]:
+    """A local file's OSError said as what it means for `path` (not "unexpected error")."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise FileNotFound(f"{path}: no such file or folder") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder: cp copies one file") from None
+    except PermissionError:
+        raise PermissionDenied(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: {exc.strerror or type(exc).__name__}") from None
+
+
+async def _remote_is_dir(svc: Any, sandbox_id: str, path: str) -> bool:
+    try:
+        return bool((await svc.stat(sandbox_id, path)).is_dir)
+    except FileNotFound:
+        return False
 
 
 async def _remote_exists(svc: Any, sandbox_id: str, path: str) -> bool:

@@ -2,7 +2,9 @@
 
 A dropped WebSocket reconnects to the same session with backoff (`PTY_RECONNECT`; the shell lives on the server),
 and `status` says what the pane should show meanwhile. Output is queued from the SDK's callback; input is written
-in order through `OrderedWriter`.
+in order through `OrderedWriter`. Input typed while the link is down waits for the reconnect and goes then, in
+order (as mosh or an ssh ControlMaster would keep it): it is dropped only when the session ends, which the pane
+shows (the writer's back-pressure holds the typist meanwhile, so nothing piles up unbounded).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PTY_RECONNECT = (0.2, 0.5, 1.0, 2.0, 4.0)
 FOREGROUND_FIELD = "sandbenchForeground"  # serve's addition to a PTY session's info: its foreground program
+SEND_RETRY_WAIT = 10.0  # after a failed send, how long input waits for a new link before trying the old one again
 
 
 class DaytonaTerminal:
@@ -40,6 +43,7 @@ class DaytonaTerminal:
         self._done = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._writer = OrderedWriter(self._deliver)
+        self._link = asyncio.Event()  # set while a handle is connected; input waits on it during a reconnect
         # connected | reconnecting | disconnected | detached | exited: what the pane should say
         self.status = "connecting"
         self.reconnects = 0
@@ -84,6 +88,7 @@ class DaytonaTerminal:
 
     def _started(self) -> None:
         self.status = "connected"
+        self._link.set()
         self._watcher = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
@@ -99,6 +104,7 @@ class DaytonaTerminal:
                 self._finish(code)
                 return
             self.status = "reconnecting"
+            self._link.clear()
             for delay in PTY_RECONNECT:
                 await asyncio.sleep(delay)
                 if self._closed:
@@ -119,6 +125,7 @@ class DaytonaTerminal:
         await self._attach("reattach terminal")
         self.reconnects += 1
         self.status = "connected"
+        self._link.set()
 
     def _finish(self, code: int | None) -> None:
         if self._done.is_set():
@@ -129,6 +136,7 @@ class DaytonaTerminal:
             self.status = "exited"
         self._queue.put_nowait(None)
         self._done.set()
+        self._link.set()  # wakes input waiting for a link: the session is over, it is dropped
         self._writer.close()
 
     async def write(self, data: bytes) -> None:
@@ -137,14 +145,25 @@ class DaytonaTerminal:
         await self._writer.write(data)
 
     async def _deliver(self, data: bytes) -> None:
-        """The writer's one drain task: one message at a time, in order (concurrent sends could overtake)."""
-        if self._handle is None or self._done.is_set():
-            return
-        try:
-            await self._handle.send_input(data)
-        except Exception as exc:
-            # the watcher reconnects; a keystroke lost while the link is down is reported, not raised as a traceback
-            log.debug("pty %s write failed: %s", self._id, type(exc).__name__)
+        """The writer's one drain task: one message at a time, in order (concurrent sends could overtake). While
+        the link is down the data waits for the reconnect; a send that fails is sent again on the next link."""
+        while not self._done.is_set():
+            await self._link.wait()
+            handle = self._handle
+            if handle is None or self._done.is_set():
+                return
+            try:
+                await handle.send_input(data)
+                return
+            except Exception as exc:
+                log.debug("pty %s write failed: %s", self._id, type(exc).__name__)
+            if self._handle is handle:  # the link broke under the send: wait for the watcher's new one
+                self._link.clear()
+                try:
+                    await asyncio.wait_for(self._link.wait(), SEND_RETRY_WAIT)
+                except TimeoutError:
+                    if self.status == "connected":
+                        self._link.set()  # the watcher saw no drop: try this handle again
 
     async def resize(self, cols: int, rows: int) -> None:
         from daytona import PtySize

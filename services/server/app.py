@@ -38,7 +38,7 @@ from services.server import (
     wire,
 )
 from services.server.auth import TokenTable
-from services.server.context import STATE_KEY, ServerState, SlowBody, state_of
+from services.server.context import ACTOR_KEY, IDENTITY_KEY, SERVICE_KEY, STATE_KEY, ServerState, SlowBody, state_of
 from services.server.limits import ServeLimits
 from services.server.sandbox_env import SandboxEnvStore
 
@@ -56,9 +56,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if grant is None:
         return wire.error_response(401, "missing or unknown bearer token", "UNAUTHORIZED", request)
     # the owner's in every check (its service, its limits); an acting token's own name in the audit log
-    request["identity"] = grant.owner
-    request["actor"] = grant.actor
-    request["service"] = st.service(grant.owner)
+    request[IDENTITY_KEY] = grant.owner
+    request[ACTOR_KEY] = grant.actor
+    request[SERVICE_KEY] = st.service(grant.owner)
     with acting_as(grant.actor if grant.acting else None):
         return await handler(request)
 

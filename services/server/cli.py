@@ -87,6 +87,12 @@ LIMIT_FLAGS = (
         "--follow-max-streams", "follow_max_streams", int, "session-command log streams open at once per identity"
     ),
     LimitFlag("--exec-max-concurrent", "exec_max_concurrent", int, "toolbox commands running at once per identity"),
+    LimitFlag(
+        "--copy-max-concurrent",
+        "copy_max_concurrent",
+        int,
+        "forks, snapshots and creates from a snapshot running at once per identity",
+    ),
     LimitFlag("--volume-max", "volume_max", int, "named volumes per identity"),
     LimitFlag(
         "--header-timeout", "header_timeout", float, "close a connection that sends no complete request head in time"

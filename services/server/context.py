@@ -54,6 +54,7 @@ class ServerState:
         self._services: dict[str, SandboxService] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._running: dict[str, int] = {}  # toolbox commands running, per identity
+        self._copying: dict[str, int] = {}  # workspace copies running, per identity
         self._tokens_seen = tokens.version
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
@@ -72,20 +73,29 @@ class ServerState:
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(loop())
 
-    @contextlib.contextmanager
-    def exec_slot(self, identity: str) -> Iterator[None]:
+    def exec_slot(self, identity: str) -> contextlib.AbstractContextManager[None]:
         """One of the identity's `exec_max_concurrent` toolbox commands, for as long as it runs."""
         cap = self.limits.exec_max_concurrent
-        if self._running.get(identity, 0) >= cap:
-            raise OverLimit(
-                f"too many commands running: {cap} are running for this owner's tokens, the limit; wait for one to "
-                "finish (or raise sandbench serve --exec-max-concurrent)"
-            )
-        self._running[identity] = self._running.get(identity, 0) + 1
-        try:
-            yield
-        finally:
-            self._running[identity] -= 1
+        return _slot(
+            self._running,
+            identity,
+            cap,
+            f"too many commands running: {cap} are running for this owner's tokens, the limit; wait for one to "
+            "finish (or raise sandbench serve --exec-max-concurrent)",
+        )
+
+    def copy_slot(self, identity: str) -> contextlib.AbstractContextManager[None]:
+        """One of the identity's `copy_max_concurrent` workspace copies (a fork, a snapshot, a create from a
+        snapshot), for as long as it runs: each reads or writes a whole workspace on the shared worker threads, so
+        one owner's burst of forks would otherwise hold every other owner's file operations behind it."""
+        cap = self.limits.copy_max_concurrent
+        return _slot(
+            self._copying,
+            identity,
+            cap,
+            f"too many workspace copies running: {cap} forks, snapshots or creates from a snapshot are running for "
+            "this owner's tokens, the limit; wait for one to finish (or raise sandbench serve --copy-max-concurrent)",
+        )
 
     def service(self, identity: str) -> SandboxService:
         if self._tokens_seen != self.tokens.version:  # serve-tokens was read again: mask its new tokens too
@@ -112,6 +122,10 @@ class ServerState:
 
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
+# what the authentication middleware sets on each request (typed keys: aiohttp warns on plain strings)
+IDENTITY_KEY = web.RequestKey("identity", str)
+ACTOR_KEY = web.RequestKey("actor", str)
+SERVICE_KEY = web.RequestKey("service", SandboxService)
 
 
 def state_of(request: web.Request) -> ServerState:
@@ -120,21 +134,18 @@ def state_of(request: web.Request) -> ServerState:
 
 def service_of(request: web.Request) -> SandboxService:
     """The caller's service (its token's identity), set by the authentication middleware."""
-    svc: SandboxService = request["service"]
-    return svc
+    return request[SERVICE_KEY]
 
 
 def identity_of(request: web.Request) -> str:
     """The caller's identity — the owner its token acts for, whose limits it counts against — set by the
     authentication middleware."""
-    identity: str = request["identity"]
-    return identity
+    return request[IDENTITY_KEY]
 
 
 def actor_of(request: web.Request) -> str:
     """The name the caller acts under (its token's acting name; the owner's for an owner's own token)."""
-    actor: str = request["actor"]
-    return actor
+    return request[ACTOR_KEY]
 
 
 class SlowBody(SandbenchError):
@@ -205,3 +216,15 @@ def dto(request: web.Request, info: SandboxInfo) -> dict[str, Any]:
     out["labels"] = wire.wire_labels(info.labels, service_of(request).owner_label)
     out[wire.OWNER_KEY] = service_of(request).identity  # ownership is the token's: the label stays inside
     return out
+
+
+@contextlib.contextmanager
+def _slot(counts: dict[str, int], identity: str, cap: int, refusal: str) -> Iterator[None]:
+    """One of `cap` slots of `identity` in `counts` while the block runs; past the cap, refused at once (429)."""
+    if counts.get(identity, 0) >= cap:
+        raise OverLimit(refusal)
+    counts[identity] = counts.get(identity, 0) + 1
+    try:
+        yield
+    finally:
+        counts[identity] -= 1

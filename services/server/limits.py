@@ -13,7 +13,9 @@ refuses another), and an identity's kept logs over all its sessions stay under `
 oldest finished commands are forgotten first; output of running commands past it is dropped, with a note). A session
 with no command queued or running and no request for `session_idle_timeout` is deleted; an identity has at most
 `follow_max_streams` log-follow WebSockets open. Commands run by the toolbox (exec, code_run, git, search) are
-capped per identity while they run; past it a request is refused at once rather than queued.
+capped per identity while they run; past it a request is refused at once rather than queued. So are workspace
+copies (forks, snapshots, creates from a snapshot), which hold the shared worker threads for as long as a whole
+workspace takes to read or write.
 
 Preview links proxy into a sandbox's ports: connections open at once are capped per identity, a request body is
 capped (413), a response body too (the stream is cut), and the sandbox's server may stay silent only so long (504
@@ -48,6 +50,7 @@ class ServeLimits:
     session_idle_timeout: float = 3600.0  # seconds a process session may be unused before it is deleted
     follow_max_streams: int = 64  # log-follow WebSockets of process-session commands open at once per identity
     exec_max_concurrent: int = 32  # toolbox commands (exec, code_run, git, search) running at once per identity
+    copy_max_concurrent: int = 2  # workspace copies (fork, snapshot, create from a snapshot) at once per identity
     volume_max: int = 100  # named volumes per identity (services/volumes.py); past it a create answers 429
     header_timeout: float = 60.0  # seconds to receive a request head (from connect, or the previous response)
     body_timeout: float = 60.0  # seconds for a JSON body; the longest pause within an upload's body

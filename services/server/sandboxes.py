@@ -20,7 +20,7 @@ from services.checkpoints.auto import LABEL as AUTO_LABEL
 from services.errors import InvalidInput, ProviderError, SnapshotNotFound
 from services.models import AUTO_ARCHIVE_DEFAULT, AUTO_DELETE_NEVER, Resources, SandboxInfo, SandboxSpec, SandboxState
 from services.server import lifecycle, pty, sessions, snapshots, wire
-from services.server.context import dto, find_sandbox, json_body, service_of, state_of, toolbox_url
+from services.server.context import dto, find_sandbox, identity_of, json_body, service_of, state_of, toolbox_url
 from services.server.sandbox_env import validate
 from services.server.volumes import mounts_from_create
 
@@ -93,7 +93,11 @@ async def create_sandbox(request: web.Request) -> web.Response:
     if body.get("buildInfo"):
         log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
     refuse_beyond_host(svc, spec)
-    info = await svc.create(spec)
+    if spec.snapshot is None:
+        info = await svc.create(spec)
+    else:
+        with state_of(request).copy_slot(identity_of(request)):
+            info = await svc.create(spec)
     await _keep_env(request, info, env)
     return wire.json_response(dto(request, info))
 
@@ -216,7 +220,8 @@ async def snapshot_sandbox(request: web.Request) -> web.Response:
     if not isinstance(name, str) or not name:
         raise InvalidInput("a snapshot needs a name")
     snapshots.refuse_builtin_name(name)
-    await service_of(request).snapshot(info.id, name)
+    with state_of(request).copy_slot(identity_of(request)):
+        await service_of(request).snapshot(info.id, name)
     return wire.json_response(dto(request, await service_of(request).get(info.id)))
 
 
@@ -231,7 +236,8 @@ async def fork_sandbox(request: web.Request) -> web.Response:
     name = body.get("name") or f"{info.name[:50]}-fork-{secrets.token_hex(3)}"
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
-    new, _first = await service_of(request).checkpoints.fork(info.id, name)
+    with state_of(request).copy_slot(identity_of(request)):
+        new, _first = await service_of(request).checkpoints.fork(info.id, name)
     await _keep_env(request, new, state_of(request).env.get(info.id))
     return wire.json_response(dto(request, new))
 

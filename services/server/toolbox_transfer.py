@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PATH_PART_MAX = 8192  # bytes of a `files[i].path` part: a path, never content
 CHUNK = 256 * 1024  # bytes per read from disk or from the request, and per write to either
+STAGED = 64  # files of an upload waiting, complete, to be put in place together (see bulk_upload)
 
 
 def _limits(request: web.Request) -> ServeLimits:
@@ -43,17 +44,44 @@ def _limits(request: web.Request) -> ServeLimits:
 
 
 async def bulk_upload(request: web.Request) -> web.Response:
-    """Each `files[i].file` part streams into an atomic write (temp file beside the target, renamed when the part
-    is complete): nothing is held in memory whole, and the sandbox never sees a half-written file."""
+    """Each `files[i].file` part streams into an atomic write (temp file beside the target): nothing is held in
+    memory whole, and the sandbox never sees a half-written file. The files are renamed into place together once
+    the body has arrived whole, so an upload of up to `STAGED` files that fails anywhere (a path refused, a cap
+    passed, the client gone) writes none of them; a larger one is put in place `STAGED` files at a time, and its
+    error says how many went in before it."""
     limits = _limits(request)
     cap = limits.upload_max_bytes
     if request.content_length is not None and request.content_length > cap:
         raise _upload_too_large(f"an upload of {in_mib(request.content_length)} is over the {in_mib(cap)} limit")
     if request.content_type != "multipart/form-data":  # aiohttp's reader would fail on anything else, untyped
         raise InvalidInput("a bulk upload is a multipart/form-data body")
+    written: list[dict[str, Any]] = []
+    staged: list[tuple[WriteStream, str, str]] = []  # complete, not yet in place: (stream, rel, prefix)
+    try:
+        await _receive(request, limits, written, staged)
+        await _put_in_place(staged, written)
+    except SandbenchError as exc:
+        if written:
+            note = f"; {len(written)} files before it were written (the first {written[0]['path']!r})"
+            exc.message += note
+            exc.public += note
+        raise
+    finally:
+        for stream, _rel, _prefix in staged:
+            await stream.abort()
+    return wire.json_response({"files": written})
+
+
+async def _receive(
+    request: web.Request,
+    limits: ServeLimits,
+    written: list[dict[str, Any]],
+    staged: list[tuple[WriteStream, str, str]],
+) -> None:
+    """Read the multipart body, each file into its own pending write, staged until `_put_in_place`."""
+    cap = limits.upload_max_bytes
     reader = await request.multipart()
     targets: dict[str, tuple[str, str]] = {}
-    written: list[dict[str, Any]] = []
     received = 0
     while True:
         part = await read_body(request, reader.next())
@@ -74,23 +102,28 @@ async def bulk_upload(request: web.Request) -> web.Response:
             continue
         if index not in targets:
             raise InvalidInput(f"files[{index}].path must come before files[{index}].file")
-        if len(written) >= limits.upload_max_files:
+        if len(written) + len(staged) >= limits.upload_max_files:
             raise _upload_too_large(f"an upload of more than {limits.upload_max_files} files is over the limit")
         rel, prefix = targets.pop(index)
+        if len(staged) >= STAGED:  # each pending write holds two descriptors: bounded
+            await _put_in_place(staged, written)
         stream = await _open_write(request, rel)
-        try:
-            while chunk := await read_body(request, part.read_chunk(CHUNK)):
-                received += len(chunk)
-                if received > cap:
-                    raise _upload_too_large(f"the upload is over the {in_mib(cap)} limit; {rel!r} was not written")
-                await stream.write(chunk)
-            await stream.commit()
-        finally:
-            await stream.abort()
-        written.append({"path": wire.to_sandbox_path(rel, prefix), "bytes": stream.written})
+        staged.append((stream, rel, prefix))
+        while chunk := await read_body(request, part.read_chunk(CHUNK)):
+            received += len(chunk)
+            if received > cap:
+                raise _upload_too_large(f"the upload is over the {in_mib(cap)} limit; {rel!r} was not written")
+            await stream.write(chunk)
     if targets:
         raise InvalidInput("each upload needs both files[i].path and files[i].file")
-    return wire.json_response({"files": written})
+
+
+async def _put_in_place(staged: list[tuple[WriteStream, str, str]], written: list[dict[str, Any]]) -> None:
+    while staged:
+        stream, rel, prefix = staged[0]
+        await stream.commit()
+        staged.pop(0)
+        written.append({"path": wire.to_sandbox_path(rel, prefix), "bytes": stream.written})
 
 
 def _upload_target(raw: str) -> tuple[str, str]:

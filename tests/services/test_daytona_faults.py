@@ -57,12 +57,16 @@ class Proxy:
         self.conns: set[asyncio.StreamWriter] = set()
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
+        self.refusing = False  # the network still down: new connections are cut at once
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
         up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.conns.update((writer, up_w))
 
@@ -99,8 +103,10 @@ async def served() -> AsyncIterator[tuple[Any, str]]:
     shutil.rmtree(home.parent, ignore_errors=True)
 
 
-@pytest.mark.bwrap
-async def test_dropped_pty_websocket_reconnects_to_the_same_shell(served: tuple[int, str]) -> None:
+@contextlib.asynccontextmanager
+async def shell_behind_a_proxy(served: tuple[int, str]) -> AsyncIterator[tuple[Proxy, Any, bytearray]]:
+    """A Daytona terminal reached through a `Proxy`, its shell holding X=42 (shown as `one-42` in the output
+    collected so far); after the block the shell must exit with 3 when asked."""
     port, token = served
     proxy = Proxy(port)
     await proxy.start()
@@ -109,9 +115,20 @@ async def test_dropped_pty_websocket_reconnects_to_the_same_shell(served: tuple[
         info = await p.create(SandboxSpec(name=f"f-{secrets.token_hex(3)}"), IDENTITY)
         term = await p.open_terminal(info.id, 80, 24)
         out = bytearray()
-
         await term.write(b"X=$((6*7)); echo one-$X\n")
         await read_until(term, out, b"one-42", 15)
+        yield proxy, term, out
+        await term.write(b"exit 3\n")
+        assert await asyncio.wait_for(term.wait(), 15) == 3
+        await p.delete(info.id)
+    finally:
+        await p.close()
+        await proxy.close()
+
+
+@pytest.mark.bwrap
+async def test_dropped_pty_websocket_reconnects_to_the_same_shell(served: tuple[int, str]) -> None:
+    async with shell_behind_a_proxy(served) as (proxy, term, out):
         proxy.cut()  # every TCP connection dies: the WebSocket and the SDK's pooled HTTP ones
         # the terminal notices the cut and reconnects on its own, once
         reconnected = lambda: term.reconnects >= 1 and term.status == "connected"  # noqa: E731
@@ -119,9 +136,18 @@ async def test_dropped_pty_websocket_reconnects_to_the_same_shell(served: tuple[
         assert term.reconnects == 1
         await term.write(b"echo two-$X\n")  # same shell: X is still set
         await read_until(term, out, b"two-42", 15)
-        await term.write(b"exit 3\n")
-        assert await asyncio.wait_for(term.wait(), 15) == 3
-        await p.delete(info.id)
-    finally:
-        await p.close()
-        await proxy.close()
+
+
+@pytest.mark.bwrap
+async def test_keys_typed_while_the_terminal_reconnects_reach_the_shell(served: tuple[int, str]) -> None:
+    """Typing while the link is down is not lost: the keys wait for the reconnect and reach the same shell, in
+    order (they were dropped with a debug line)."""
+    async with shell_behind_a_proxy(served) as (proxy, term, out):
+        proxy.refusing = True
+        proxy.cut()
+        await wait_until(None, lambda: term.status == "reconnecting", "the terminal to see the drop", timeout=15)
+        typed = [asyncio.ensure_future(term.write(key)) for key in (b"echo ", b"thr", b"ee-$X", b"\n")]
+        proxy.refusing = False
+        await wait_until(None, lambda: term.status == "connected", "the terminal to reconnect", timeout=20)
+        await asyncio.gather(*typed)
+        await read_until(term, out, b"three-42", 15)

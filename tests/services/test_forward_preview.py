@@ -182,6 +182,51 @@ async def test_requests_over_the_cap_are_answered_at_once(echo_box: Any, dservic
         await wait_until(None, answered, "a request answered once the WebSockets closed", timeout=20)
 
 
+SILENT_PORT = 8081
+# accepts connections and never answers: a forward's probe through the preview link waits its whole timeout
+SILENT_SERVER = f"""
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", {SILENT_PORT}))
+s.listen()
+held = []
+while True:
+    held.append(s.accept()[0])
+"""
+
+
+async def test_a_port_whose_server_is_silent_does_not_hold_up_forwarding_another(
+    echo_box: Any, dservice: SandboxService
+) -> None:
+    """Forwarding waits on the port's preview link (a fetch and a probe, up to CONNECT_TIMEOUT): one silent server
+    must not hold up forwarding another port of the sandbox, as it did while every open took one lock."""
+    await echo_box.fs.upload_file(SILENT_SERVER.encode(), "silent.py")
+    await start_in_session(echo_box, "python3 silent.py")
+    link = await echo_box.get_preview_link(SILENT_PORT)
+
+    async def accepting() -> bool:  # a connection is taken (no 502) but nothing comes back within a second
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http,
+                http.head(link.url, headers={TOKEN_HEADER: link.token}),
+            ):
+                return False  # an answer: the silent server is not up yet (a 502 from serve)
+        except TimeoutError:
+            return True
+
+    await wait_until(None, accepting, f"the silent server accepting on {SILENT_PORT}", timeout=30)
+    stuck = asyncio.ensure_future(dservice.forward_port(echo_box.id, SILENT_PORT))
+    try:
+        fwd = await asyncio.wait_for(dservice.forward_port(echo_box.id, PORT), timeout=15)
+        assert not stuck.done()  # the silent port's probe is still waiting while the other one was forwarded
+        async with aiohttp.ClientSession() as http, http.get(fwd.url + "x") as r:
+            assert r.status == 200
+    finally:
+        stuck.cancel()
+        await asyncio.gather(stuck, return_exceptions=True)
+
+
 async def test_a_closed_port_and_a_taken_local_port_are_said_before_a_listener(
     echo_box: Any, dservice: SandboxService
 ) -> None:

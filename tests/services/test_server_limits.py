@@ -89,7 +89,24 @@ async def test_upload_over_the_caps_is_refused_and_leaves_nothing(lim_sdk: Any) 
         await sb.fs.upload_files(small)
     names = {f.name for f in await sb.fs.list_files(".")}
     assert "big.bin" not in names
+    assert not {"s0.txt", "s1.txt", "s2.txt"} & names  # a refused upload writes none of its files
     assert not [n for n in names if n.startswith(".sandbench-")], names  # no temp file left behind
+    await sb.delete()
+
+
+async def test_a_refused_file_in_a_large_upload_says_how_many_went_in(sdk: Any) -> None:
+    """Past `STAGED` files an upload is put in place in groups: a refusal after the first group says so, and what
+    it names is there; the rest of the upload is not."""
+    from daytona import DaytonaError, FileUpload
+
+    from services.server.toolbox_transfer import STAGED
+
+    sb = await make(sdk)
+    files = [FileUpload(b"x", f"u/f{i:03}.txt") for i in range(STAGED + 5)] + [FileUpload(b"y", "/etc/nope")]
+    with pytest.raises(DaytonaError, match=rf"uploads go under .*; {STAGED} files before it were written"):
+        await sb.fs.upload_files(files)
+    names = {f.name for f in await sb.fs.list_files("u")}
+    assert names == {f"f{i:03}.txt" for i in range(STAGED)}
     await sb.delete()
 
 

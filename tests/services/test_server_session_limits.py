@@ -31,7 +31,7 @@ BUDGET_MIB = 2
 def limited() -> Iterator[Serve]:
     flags = ["--session-max-sessions", "3", "--session-max-commands", str(MAX_COMMANDS)]
     flags += ["--session-log-budget-mib", str(BUDGET_MIB), "--session-idle-timeout", str(IDLE)]
-    flags += ["--exec-max-concurrent", "2", "--follow-max-streams", "2"]
+    flags += ["--exec-max-concurrent", "2", "--follow-max-streams", "2", "--copy-max-concurrent", "1"]
     with running_serve(*flags, other_owner=False) as srv:
         yield srv
 
@@ -255,4 +255,34 @@ async def test_git_output_is_bounded_a_noisy_hook_does_not_grow_the_server(sdk: 
         await sb.git.commit("repo", "refused", "a", "a@b")
     assert len(str(err.value)) < 2000
     assert vm_hwm_mib(limited.proc.pid) < 200
+    await sb.delete()
+
+
+async def test_workspace_copies_running_at_once_are_capped_per_identity(sdk: Any) -> None:
+    """A fork or snapshot reads and writes a whole workspace on the server's shared threads: an owner's burst of
+    them is refused past the cap (here 1) instead of holding every other request behind it, and a finished one
+    frees its slot."""
+    from daytona import DaytonaError, DaytonaRateLimitError
+
+    sb = await make(sdk)
+    await sb.process.exec("mkdir -p t && for i in $(seq 1500); do echo $i > t/f$i; done")  # a fork takes a while
+    burst = await asyncio.gather(*(sb.fork() for _ in range(4)), return_exceptions=True)
+    made = [r for r in burst if not isinstance(r, BaseException)]
+    refused = [r for r in burst if isinstance(r, DaytonaRateLimitError)]
+    assert made and refused and len(made) + len(refused) == 4, burst
+    assert "too many workspace copies running: 1" in str(refused[0]) and "--copy-max-concurrent" in str(refused[0])
+    assert {f.name for f in await made[0].fs.list_files("t")} >= {"f1", "f1500"}  # the one made is whole
+
+    async def room() -> bool:
+        try:
+            await sb.create_snapshot(f"copy-cap-{sb.id[:8]}")
+            return True
+        except DaytonaRateLimitError:
+            return False
+        except DaytonaError:
+            raise
+
+    await wait_until(None, room, "a finished copy frees its slot", timeout=20)
+    for twin in made:
+        await twin.delete()
     await sb.delete()
