@@ -68,3 +68,29 @@ def test_ps_json_shows_the_tree_and_kill_ends_the_process(sandbench_home: Path) 
     finally:
         runner.kill()
         runner.wait()
+
+
+def test_ports_name_the_process_by_the_sandboxs_pid_as_ps_does(sandbench_home: Path) -> None:
+    """A server's port names its process as `ps` does: `pid` the sandbox's (`$!` inside), `host_pid` the host's."""
+    assert run("create", "portbox").returncode == 0
+    server = "python3 -m http.server 8125 --bind 127.0.0.1"
+    runner = _background("exec", "portbox", "--", "sh", "-c", f"{server} & echo $! > srv.pid; wait")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            ports = json.loads(run("ports", "portbox", "--json").stdout)["ports"]
+            if ports or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        (port,) = ports
+        inside = int(run("exec", "portbox", "--", "cat", "srv.pid").stdout)
+        (proc,) = [p for p in _ps("portbox")["processes"] if p["command"] == server]  # type: ignore[attr-defined]
+        assert (port["port"], port["pid"], port["host_pid"]) == (8125, inside, proc["host_pid"]), (port, proc)
+        assert port["pid"] == proc["pid"] and port["host_pid"] != inside
+        lines = run("ports", "portbox").stdout.decode().splitlines()
+        assert lines[0].split() == ["PORT", "ADDRESS", "PID", "HOST", "COMMAND"]
+        assert lines[1].split()[:4] == ["8125", "127.0.0.1", str(inside), str(proc["host_pid"])], lines
+    finally:
+        runner.kill()
+        runner.wait()
+        run("stop", "portbox")

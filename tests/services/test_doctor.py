@@ -150,3 +150,49 @@ def test_doctor_never_prints_secrets(sandbench_home: Path) -> None:
     )
     assert r.returncode in (0, 1) and json.loads(r.stdout)["checks"]
     assert secret.encode() not in r.stdout + r.stderr
+
+
+LONG_PARTS = ("home-with-a-rather-long-folder-name", "and-another-quite-long-folder-name-here", "sandbench-data")
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], cols: int, rows: int = 50) -> str:
+    """What `argv` prints on a real terminal (a PTY) `cols` wide: the program sees a tty and asks its size."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, close_fds=True)
+    os.close(slave)
+    out = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the program has exited and closed its side
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    proc.wait(60)
+    return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_doctor_on_an_80_column_terminal_wraps_a_long_path_between_names(sandbench_home: Path) -> None:
+    """A data folder path longer than the terminal is wrapped after a `/` or at a space, never inside a folder's
+    name (the terminal's own wrap cut it anywhere); a pipe still gets one line per finding."""
+    home = sandbench_home.parent.joinpath(*LONG_PARTS)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # the size is the terminal's
+    env["SANDBENCH_HOME"] = str(home)
+    text = _on_a_terminal([sys.executable, "-m", "tui.cli", "doctor"], env, cols=80)
+    lines = text.splitlines()
+    assert lines[0].startswith("isolation would be"), text
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    shown = [line for line in lines if "home-with" in line or "and-another" in line or "sandbench-data" in line]
+    assert shown, text
+    for part in LONG_PARTS:  # each name whole on some line: a wrap fell between names
+        assert any(part in line for line in lines), (part, shown)
+    piped = subprocess.run([sys.executable, "-m", "tui.cli", "doctor"], capture_output=True, env=env, cwd=REPO)
+    assert any(line.startswith("[") and str(home) in line for line in piped.stdout.decode().splitlines())
