@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -106,14 +107,34 @@ def _translate(exc: BaseException, op: str, *, kind: str, secret: str | None) ->
             # the PTY WebSocket reports a missing session in its close frame, not as an HTTP status
             return FileNotFound(msg)
         if status is None and ("connect" in msg.lower() or "closed" in msg.lower()):
-            return ProviderError(f"cannot reach Daytona during {op}: {msg}")
+            return ProviderError(_unreachable(op, msg))
         return ProviderError(f"Daytona: {msg}")
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return ProviderError(f"cannot reach Daytona during {op}: {type(exc).__name__}")
+        return ProviderError(_unreachable(op, str(exc)), details=bounded_details(str(exc)))
     if isinstance(exc, asyncio.TimeoutError):
         return OperationTimeout(f"Daytona timed out during {op}")
     log.error("unexpected error from the Daytona SDK during %s", op, exc_info=exc)
     return ProviderError(f"Daytona: unexpected error during {op} (details in the log)")
+
+
+_HOST = re.compile(r"[Cc]annot connect to host (\S+?)(?::443)? ssl:")
+_WHY = (  # what aiohttp's and the OS's words mean, in the words of someone at the keyboard
+    ("connect call failed", "nothing answers there (connection refused)"),
+    ("connection refused", "nothing answers there (connection refused)"),
+    ("name or service not known", "the host name is not known"),
+    ("temporary failure in name resolution", "the host name could not be looked up"),
+    ("timed out", "it did not answer in time"),
+    ("certificate", "its TLS certificate was not accepted"),
+    ("closed", "the connection was closed"),
+)
+
+
+def _unreachable(op: str, msg: str) -> str:
+    """A connection failure as one plain line (the raw aiohttp text, with its socket tuples, goes to details)."""
+    low = msg.lower()
+    where = m.group(1) if (m := _HOST.search(msg)) else "the server"
+    why = next((said for found, said in _WHY if found in low), "the connection failed")
+    return f"cannot reach Daytona at {where} during {op}: {why}"
 
 
 def unreachable(exc: BaseException) -> bool:

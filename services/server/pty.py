@@ -31,7 +31,7 @@ from services import pty_sessions
 from services.errors import InvalidInput, SandbenchError
 from services.pty_sessions import PtySession
 from services.server import wire
-from services.server.context import identity_of, json_body, service_of, state_of
+from services.server.context import identity_of, json_body, prepared_socket, service_of, state_of
 from services.server.limits import ServeLimits
 from services.terminal import foreground_program
 
@@ -118,8 +118,7 @@ def _size(value: str | None, default: int) -> int:
 
 
 async def _serve(request: web.Request, session: PtySession | None, error: str | None = None) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(protocols=(EXIT_CONTROL,), max_msg_size=4 * 1024 * 1024)
-    await ws.prepare(request)
+    ws = await prepared_socket(request, web.WebSocketResponse(protocols=(EXIT_CONTROL,), max_msg_size=4 * 1024 * 1024))
     if session is None:
         await ws.send_str(json.dumps({"type": "control", "status": "error", "error": error or "not found"}))
         await ws.close(code=1011, message=(error or "not found").encode()[:120])
