@@ -158,8 +158,10 @@ class OrderedWriter:
             log.debug("terminal input ended", exc_info=True)
             self.close()
 
-    def close(self) -> None:
-        """End the writer: what is still queued is dropped (the shell is gone) and waiting writers return."""
+    def close(self) -> int:
+        """End the writer: what is still queued is dropped (the shell is gone) and waiting writers return. Returns
+        how many bytes were dropped (so a caller can say typed input was not delivered)."""
+        dropped = self._size if not self._closed else 0
         self._closed = True
         self._pending.clear()
         self._size = 0
@@ -167,3 +169,4 @@ class OrderedWriter:
         task, self._task = self._task, None
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
+        return dropped

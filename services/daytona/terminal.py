@@ -47,6 +47,7 @@ class DaytonaTerminal:
         # connected | reconnecting | disconnected | detached | exited: what the pane should say
         self.status = "connecting"
         self.reconnects = 0
+        self.undelivered = 0  # bytes typed that never reached the shell (its session ended while they waited)
 
     @property
     def session_id(self) -> str:
@@ -137,7 +138,7 @@ class DaytonaTerminal:
         self._queue.put_nowait(None)
         self._done.set()
         self._link.set()  # wakes input waiting for a link: the session is over, it is dropped
-        self._writer.close()
+        self.undelivered = self._writer.close()
 
     async def write(self, data: bytes) -> None:
         if self._handle is None or self._done.is_set():

@@ -162,6 +162,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
+        self.lost = False  # a remote session's connection was lost and the session is gone (not an exit)
         self.failed: str | None = None  # why the shell could not start (`describe`'s one safe line), until a restart
         self.unseen = False  # output arrived while this tab was out of sight
         self.rang = False  # ... and it rang the bell
@@ -193,6 +194,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
     def start(self) -> None:
         """Open the session and start reading it (done on mount unless `autostart=False`)."""
         self.exited = False
+        self.lost = False
         self.exit_code = None
         self.failed = None
         self._pump_task = asyncio.create_task(self._run())
@@ -234,7 +236,16 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         except Exception as err:
             report(self, err, "terminal")
             code = session.exit_code
-        if self.run_plan is not None:
+        if getattr(session, "status", None) == "disconnected":  # a remote session lost, not an exit
+            self.lost = True
+            undelivered = getattr(session, "undelivered", 0)
+            typed = f"; {undelivered} bytes typed meanwhile were not delivered" if undelivered else ""
+            self._show_banner(
+                f"lost the connection and this shell's session is gone (the server may have restarted){typed} — "
+                "press enter for a new shell"
+            )
+            code = None
+        elif self.run_plan is not None:
             self._show_banner(f"{self.run_plan.label[2:]} exited with code {code} — enter or F5 runs it again")
         else:
             self._show_banner(f"shell exited with code {code} — press enter to restart")

@@ -224,6 +224,8 @@ class TerminalPane(ReportWorkerErrors, Vertical):
             label = "↺ " + label  # found running, not started here (tmux's reattach, made visible)
         if view.failed is not None:
             label += " [failed to start]"
+        elif view.lost:
+            label += " [lost]"
         elif view.exited:
             label += f" [exit {view.exit_code}]" if view.exit_code is not None else " [ended]"
         if view.rang:
