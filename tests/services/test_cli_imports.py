@@ -75,3 +75,23 @@ def test_daytona_verbs_that_make_no_call_load_no_sdk(tmp_path: Path, cli_env: di
     done, mods = modules_of(tmp_path, "--provider", "daytona", "ls", "--help", env=cli_env)
     assert done.returncode == 0 and "usage: sandbench ls" in done.stdout, done.stderr
     assert not (SDK | NEVER | {"services.daytona"}) & mods, sorted((SDK | NEVER) & mods)
+
+
+def test_serve_verbs_that_serve_nothing_load_no_server(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """`serve --help`, a refused flag and `--add-token` answer without importing aiohttp or the server's app (the
+    acting-token and flag tests start such processes by the dozen); serving does import it, elsewhere."""
+    server = {"aiohttp", "services.server.app", "services.local.provider"}
+    done, mods = modules_of(tmp_path, "serve", "--help", env=cli_env)
+    assert done.returncode == 0 and "--add-token" in done.stdout, done.stderr
+    assert "services.server.cli" in mods
+    assert not (server | NEVER - {"services.server"}) & mods, sorted(server & mods)
+
+    done, mods = modules_of(tmp_path, "serve", "--port", "99999", env=cli_env)
+    assert done.returncode == 2 and "'99999' is not a port" in done.stderr, done.stderr
+    assert not server & mods, sorted(server & mods)
+
+    tokens = tmp_path / "serve-tokens"
+    done, mods = modules_of(tmp_path, "serve", "--add-token", "agent", "--tokens-file", str(tokens), env=cli_env)
+    assert done.returncode == 0 and len(done.stdout.strip()) >= 32, done.stderr
+    assert tokens.read_text().startswith("agent ") and done.stdout.strip() in tokens.read_text()
+    assert not server & mods, sorted(server & mods)
