@@ -1,7 +1,9 @@
 """How the Daytona provider calls the SDK: bounded retries of idempotent calls, and every SDK (or network) error
 translated into one `services.errors` type with one printable line and the API key masked.
 
-The SDK is imported inside the functions, as in the provider: importing this module must not load it.
+The SDK, and aiohttp under it, are imported inside the functions, as in the provider: importing this module must
+not load them (they cost a `sandbench --provider daytona` process over a second of CPU, and these functions only
+run once an SDK call has failed, when both are loaded already).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-
-import aiohttp
 
 from services.errors import (
     AlreadyExists,
@@ -59,6 +59,7 @@ def translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> 
 
 
 def _translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> SandbenchError:
+    import aiohttp
     from daytona import (
         DaytonaAuthenticationError,
         DaytonaBadRequestError,
@@ -139,6 +140,7 @@ def _unreachable(op: str, msg: str) -> str:
 
 def unreachable(exc: BaseException) -> bool:
     """The server could not be reached at all (refused, reset): worth one retry, not several."""
+    import aiohttp
     from daytona import DaytonaConnectionError
 
     return isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | DaytonaConnectionError)
@@ -146,6 +148,7 @@ def unreachable(exc: BaseException) -> bool:
 
 def retryable(exc: BaseException) -> bool:
     """Safe to try again if the call is idempotent: timeouts, 5xx and dropped connections."""
+    import aiohttp
     from daytona import DaytonaConnectionError, DaytonaError, DaytonaTimeoutError
 
     if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | asyncio.TimeoutError):

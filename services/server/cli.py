@@ -30,13 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from aiohttp import web
-
 from services import config as config_mod
 from services.config import Config
 from services.errors import SandbenchError
-from services.local.provider import LocalProvider
-from services.server.app import build_app
 from services.server.auth import (
     EXTRA_TOKENS_FILE,
     TokenTable,
@@ -265,6 +261,14 @@ async def _serve(
     limits: ServeLimits,
     reaper_interval: float = 30.0,
 ) -> int:
+    # The server itself (aiohttp, the app, the local provider) is imported only to serve: `--add-token`,
+    # `--print-env`, `--help` and a refused flag are processes of their own too (scripts, the suite) and need
+    # none of it, which is half a second of CPU each.
+    from aiohttp import web
+
+    from services.local.provider import LocalProvider
+    from services.server.app import build_app
+
     try:
         provider = LocalProvider(
             cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required, bwrap=cfg.bwrap

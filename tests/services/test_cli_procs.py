@@ -1,4 +1,6 @@
-"""`sandbench ps`, `kill` and `ports` as a user runs them: the real CLI on a real sandbox with a real process."""
+"""`sandbench ps`, `kill` and `ports` as a user runs them: the real CLI on a real sandbox with a real process. The
+poll that waits for the process to show goes through the CLI's `main()` in this process (`run_here`); every listing
+that is checked is a real `sandbench` process."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.test_cli import REPO, run
+from tests.services.test_cli import REPO, run, run_here
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
 
@@ -22,8 +24,8 @@ def _background(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _ps(name: str) -> dict[str, object]:
-    out = run("ps", name, "--json")
+def _ps(name: str, *, here: bool = False) -> dict[str, object]:
+    out = (run_here if here else run)("ps", name, "--json")
     assert out.returncode == 0, out.stderr
     return dict(json.loads(out.stdout))
 
@@ -34,13 +36,15 @@ def test_ps_json_shows_the_tree_and_kill_ends_the_process(sandbench_home: Path) 
     try:
         deadline = time.monotonic() + 30
         while True:
-            listing = _ps("pbox")
-            procs = listing["processes"]
-            assert isinstance(procs, list)
-            sleeps = [p for p in procs if p["command"] == "sleep 4242"]
-            if sleeps or time.monotonic() > deadline:
+            polled = _ps("pbox", here=True)["processes"]
+            assert isinstance(polled, list)
+            if any(p["command"] == "sleep 4242" for p in polled) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
+        listing = _ps("pbox")
+        procs = listing["processes"]
+        assert isinstance(procs, list)
+        sleeps = [p for p in procs if p["command"] == "sleep 4242"]
         assert listing["sandbox"] == "pbox" and listing["state"] == "started"
         (sleep,) = sleeps
         parent = next(p for p in procs if p["pid"] == sleep["ppid"])

@@ -1,7 +1,9 @@
 """`sandbench doctor` and `doctor --repair` as a user runs them: the real CLI over a real data directory.
 
 A damaged state database must say so (naming the file, offering the repair) instead of "unexpected error", and
-the repair must bring back every sandbox with its name, owner and spec, and never lose a workspace file.
+the repair must bring back every sandbox with its name, owner and spec, and never lose a workspace file. The steps
+that only make the sandboxes to damage and read them back go through the CLI's `main()` in this process
+(`run_here`); the damaged `ls`, the app's start, `doctor` and `doctor --repair` are real `sandbench` processes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.test_cli import REPO, run
+from tests.services.test_cli import REPO, run, run_here
 
 
 def _damage(db: Path, how: str) -> None:
@@ -30,13 +32,13 @@ def _damage(db: Path, how: str) -> None:
 @pytest.mark.bwrap
 @pytest.mark.parametrize("how", ["truncated", "garbage", "emptied"])
 def test_damaged_state_db_is_named_and_repair_brings_every_sandbox_back(sandbench_home: Path, how: str) -> None:
-    made = run("create", "alpha", "--cpu", "2", "--memory", "1.5", "--label", "team=core", "--auto-stop", "0")
+    made = run_here("create", "alpha", "--cpu", "2", "--memory", "1.5", "--label", "team=core", "--auto-stop", "0")
     assert made.returncode == 0, made.stderr
-    assert run("create", "beta", "--disk", "2").returncode == 0
-    assert run("exec", "alpha", "--", "sh", "-c", "echo kept > notes.txt").returncode == 0
-    assert run("snapshot", "alpha", "snap1").returncode == 0
-    assert run("stop", "alpha").returncode == 0
-    before = {i["name"]: i for i in json.loads(run("ls", "--json").stdout)}
+    assert run_here("create", "beta", "--disk", "2").returncode == 0
+    assert run_here("exec", "alpha", "--", "sh", "-c", "echo kept > notes.txt").returncode == 0
+    assert run_here("snapshot", "alpha", "snap1").returncode == 0
+    assert run_here("stop", "alpha").returncode == 0
+    before = {i["name"]: i for i in json.loads(run_here("ls", "--json").stdout)}
     db = sandbench_home / "state.db"
     _damage(db, how)
 
@@ -58,15 +60,15 @@ def test_damaged_state_db_is_named_and_repair_brings_every_sandbox_back(sandbenc
     assert b"moved the damaged state database to" in fixed.stdout and b"rebuilt 2 sandbox(es)" in fixed.stdout
     assert len(list(sandbench_home.glob("state.db.damaged-*"))) >= 1  # kept, not deleted
 
-    after = {i["name"]: i for i in json.loads(run("ls", "--json").stdout)}
+    after = {i["name"]: i for i in json.loads(run_here("ls", "--json").stdout)}
     assert sorted(after) == ["alpha", "beta"]
     for name, old in before.items():
         new = after[name]
         for key in ("id", "owner", "labels", "resources", "auto_stop_minutes", "network", "ephemeral", "created_at"):
             assert new[key] == old[key], (name, key)
     assert after["alpha"]["state"] == "stopped"
-    assert [s["name"] for s in json.loads(run("snapshots", "--json").stdout)] == ["snap1"]
-    got = run("exec", "alpha", "--", "cat", "notes.txt")
+    assert [s["name"] for s in json.loads(run_here("snapshots", "--json").stdout)] == ["snap1"]
+    got = run_here("exec", "alpha", "--", "cat", "notes.txt")
     assert (got.returncode, got.stdout) == (0, b"kept\n")
     again = run("doctor", "--repair")
     assert again.returncode == 0 and b"nothing to repair" in again.stdout
