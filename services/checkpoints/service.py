@@ -13,6 +13,7 @@ sandbox (services/checkpoints/remote.py; `_remote` picks it). What is not availa
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from services.errors import (
     TooLarge,
 )
 from services.local.fsapi import WorkspaceFS
+from services.local.names import validate_sandbox_name
 from services.models import SandboxInfo, SandboxSpec
 
 if TYPE_CHECKING:
@@ -345,6 +347,8 @@ class CheckpointService:
         with store.locked():
             target = self.resolve(ws.sandbox_id, ref)
             entries = store.manifest(target)
+            if scope is not None:  # a path neither side has is refused before a checkpoint is taken
+                _refuse_unknown(ws, target, entries, scope)
             before, current = self._before_restore(ws, target)
             if scope is not None:
                 keys, now = [e.path for e in entries], [e.path for e in current]  # once, not per path asked for
@@ -418,6 +422,7 @@ class CheckpointService:
         checkpoint tree."""
         if self._remote:
             return await remote.fork(self, sandbox_id, new_name, at)
+        validate_sandbox_name(new_name)  # refused after the checkpoint below, the name would leave it behind
         info = await self._ready(sandbox_id, write=True)
         if any(i.name == new_name for i in await self.svc.list_sandboxes()):
             # before the checkpoint below: a fork refused for its name leaves the source's tree as it was
@@ -446,6 +451,34 @@ class CheckpointService:
         self._audit("fork", sandbox_id, name=src.id, path=None)
         self._audit("checkpoint", new.id, name=first.id)
         return new, first
+
+
+def _refuse_unknown(ws: _Workspace, target: Checkpoint, entries: list[Entry], scope: list[str]) -> None:
+    """`FileNotFound` for a path of `scope` that is neither in the checkpoint nor in the workspace now (looked up
+    beneath the root without following symlinks)."""
+    keys = [e.path for e in entries]
+    unknown = [p for p in scope if not select(entries, [p], keys)]
+    if not unknown:
+        return
+    with Tree(ws.root) as tree:
+        for p in unknown:
+            if not _exists(tree, p):
+                raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
+
+
+def _exists(tree: Tree, path: str) -> bool:
+    parent, _, name = path.rpartition("/")
+    try:
+        fd = tree.open_dir(parent)
+    except OSError:
+        return False
+    try:
+        os.lstat(name, dir_fd=fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _describe_now(fs: WorkspaceFS, ch: Change) -> str:

@@ -37,7 +37,7 @@ from aiohttp import web
 from services.errors import InvalidInput, NotSupported, SandbenchError
 from services.sandbox_service import SandboxService
 from services.server import wire
-from services.server.context import identity_of, json_body, service_of, state_of
+from services.server.context import identity_of, json_body, prepared_socket, service_of, state_of
 from services.server.limits import MiB, OverLimit, ServeLimits
 
 log = logging.getLogger(__name__)
@@ -530,8 +530,7 @@ async def command_logs(request: web.Request) -> web.StreamResponse:
             {"output": cmd.text(), "stdout": cmd.text(STDOUT_MARK), "stderr": cmd.text(STDERR_MARK)}
         )
     mgr, owner = manager(request), identity_of(request)
-    ws = web.WebSocketResponse()
-    await ws.prepare(request)
+    ws = await prepared_socket(request, web.WebSocketResponse())
     # refused after the upgrade: the SDK raises a close's reason (with its code), but only a status for a non-101
     cap = mgr.limits.follow_max_streams
     if mgr.following.get(owner, 0) >= cap:
