@@ -9,6 +9,8 @@ dispatched again, in the order typed, from the app's own message loop, so no key
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import events
 from textual.app import App
 from textual.screen import Screen
@@ -36,15 +38,15 @@ class HoldsEarlyKeys:
 
     async def _release_held_keys(self) -> None:
         held, self._held_keys, self._keys_released = self._held_keys or [], None, True
-        app: App[object] = self.app  # type: ignore[attr-defined]
+        app: App[Any] = self.app  # type: ignore[attr-defined]
         for key in held:
             # in the app's loop: keys it reads meanwhile wait in its queue, behind these
             await app.on_event(events.Key(key.key, key.character))
 
 
-def held_by_screen(app: App[object], event: events.Event) -> bool:
+def held_by_screen(app: App[Any], event: events.Event) -> bool:
     """For the app's `on_event`: True when the top screen holds this key (see the module docstring)."""
     if not isinstance(event, events.Key) or event.is_forwarded:
         return False
-    screen: Screen[object] = app.screen
+    screen: Screen[Any] = app.screen
     return isinstance(screen, HoldsEarlyKeys) and screen.holds_key(event)
