@@ -16,6 +16,9 @@ Textual's `Footer` shows every binding of the focus chain and lets the row run o
   the pane's (`FOOTER_FIRST` on it or a container: the editor's find bar names enter, F3, shift+F3, escape). A
   label is never cut.
 
+- **a mode's own keys.** A focused widget that takes a mode's keys itself, with no binding to show them (a
+  terminal's copy mode), says them with `footer_keys()`; while that returns a list, the footer shows it alone.
+
 The footer rebuilds when the bindings change (focus, a pane's state) and when its width changes.
 """
 
@@ -176,6 +179,12 @@ class FittedFooter(Footer):
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
+        own = getattr(self.app.focused, "footer_keys", None)
+        keys = own() if callable(own) else None
+        if keys is not None:
+            # a mode whose keys the focused widget takes itself (a terminal's copy mode): those, and nothing else
+            yield from self._own_entries(keys)
+            return
         active = self.screen.active_bindings
         by_action: defaultdict[str, list[Entry]] = defaultdict(list)
         for node, binding, enabled, tooltip in active.values():
@@ -218,6 +227,17 @@ class FittedFooter(Footer):
                 ).data_bind(compact=Footer.compact)
         if palette is not None:
             yield palette
+
+    def _own_entries(self, keys: list[tuple[str, str, str]]) -> ComposeResult:
+        """`(key, as shown, what it does)`, whole, in their order; one that does not fit is left out."""
+        room = self._width_now()
+        for key, display, description in keys:
+            width = entry_width(display, description)
+            if width > room:
+                continue
+            room -= width
+            # clicking one types its key into the focused widget (Textual's FooterKey), which is what it takes
+            yield FooterKey(key, display, description, "").data_bind(compact=Footer.compact)
 
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width != self._width:

@@ -292,3 +292,25 @@ async def test_growing_to_100x30_keeps_the_focused_terminal_large(
         await pilot.resize_terminal(160, 48)  # tiles give it a third of a tall body: enough
         await wait_until(pilot, lambda: not screen.tabbed, "tiles at 160x48")
         assert screen.pane_visible("editor") and view.size.height >= 10
+
+
+async def test_copy_mode_puts_its_own_keys_in_the_footer(
+    box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """In copy mode the footer said `f6 Next pane  f11 Zoom…`, keys of the panes, and none of copy mode's."""
+    app = make_app(open_name="box")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_box(pilot, app)
+        view = await into_terminal(pilot, screen)
+
+        def footer() -> list[str]:
+            return [k.description for k in screen.query_one(FittedFooter).query(FooterKey)]
+
+        await pilot.press("ctrl+right_square_bracket", "c")  # out of the shell, then the tab bar's copy mode
+        await wait_until(pilot, lambda: view.copy_mode and "Search down" in footer(), "copy mode's keys", show=footer)
+        assert {"Select", "Copy", "Search down", "Search up", "Leave"} <= set(footer()), footer()
+        assert "Next pane" not in footer() and "Zoom" not in footer(), footer()
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: "Find up" in footer(), "the search's keys", show=footer)
+        await pilot.press("escape", "q")
+        await wait_until(pilot, lambda: not view.copy_mode and "Search down" not in footer(), "the panes' keys back")

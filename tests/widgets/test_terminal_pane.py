@@ -324,28 +324,32 @@ async def test_copy_mode_searches_the_scrollback_and_copies_with_the_keyboard(
         def at() -> str:
             return v._row_text(v._copy_cursor[0]).rstrip()
 
-        await type_text(pilot, "/line-4")
+        # as tmux's copy-mode-vi, vi and less: ? searches backward (up, older), / forward (down, newer)
+        assert ("question_mark", "?", "Search up") in (v.footer_keys() or [])  # copy mode's keys, for the footer
+        await type_text(pilot, "?line-4")
+        assert v.footer_keys() == [("enter", "enter", "Find up"), ("escape", "esc", "Cancel search")]
         await pilot.press("enter")
         assert at() == "line-49" and v.back_rows > 0  # the nearest older match, scrolled into view
-        await pilot.press("n")
+        await pilot.press("n")  # again the same way: older
         assert at() == "line-48"
         await pilot.press("N")
         assert at() == "line-49"
-        await type_text(pilot, "?marker-end")  # newer; smart case: lower case matches any case
+        await type_text(pilot, "/marker-end")  # newer; smart case: lower case matches any case
         await pilot.press("enter")
         assert at() == "Marker-END"
         await pilot.press("n")  # again, newer: wraps round to the command line, the oldest match
         assert at().endswith("$ for i in $(seq 1 300); do echo line-$i; done; echo Marker-END")
         await pilot.press("N")
         assert at() == "Marker-END"
-        await type_text(pilot, "/Line-7")  # a capital makes it exact: no match, and nothing moves
+        await type_text(pilot, "?Line-7")  # a capital makes it exact: no match, and nothing moves
         await pilot.press("enter")
         assert at() == "Marker-END" and v._match is None
-        await type_text(pilot, "?line-30")  # newer, wrapping round from the end to the oldest
+        await type_text(pilot, "/line-30")  # newer, wrapping round from the end to the oldest
         await pilot.press("enter")
         assert at() == "line-30"
         await pilot.press("v", *["l"] * 6, "y")
         assert app.clipboard == "line-30" and not v.copy_mode and v.back_rows == 0
+        assert v.footer_keys() is None  # the panes' keys in the footer again
 
 
 async def test_python_repl_runs_edits_a_line_and_exits_on_ctrl_d(service: SandboxService, sandbox: SandboxInfo) -> None:

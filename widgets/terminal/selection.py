@@ -2,8 +2,10 @@
 
 What it owns: the selection (by mouse drag, double-click for a word — a path or URL whole — and triple-click for
 the line), copy mode (the keyboard: arrows/hjkl/PgUp/PgDn move, v or space starts a selection, y or enter copies,
-escape or q leaves) and searching the scrollback from copy mode (/ older, ? newer, n and N again; smart case,
-wrapping round). Rows are addressed absolutely: 0 is the oldest scrollback line, `len(history)` the screen's top.
+escape or q leaves) and searching the scrollback from copy mode as tmux's copy-mode-vi, vi and less do (/
+forward, towards newer output at the bottom; ? backward, towards older; n again the same way, N the other way;
+smart case, wrapping round). While copy mode is on, the footer shows its keys (`footer_keys`), not the panes'.
+Rows are addressed absolutely: 0 is the oldest scrollback line, `len(history)` the screen's top.
 Copies go through `App.copy_to_clipboard` (OSC 52), so they work over SSH.
 """
 
@@ -93,17 +95,17 @@ class TerminalSelection(Widget):
         return max(1, self.size.height - self.marker_rows)
 
     def marker_text(self, width: int) -> str:
-        """What the marker's row says: while a search is typed, the prompt (`/older` or `?newer`) across the row;
+        """What the marker's row says: while a search is typed, the prompt (`/down` or `?up`) across the row;
         else copy mode's keys and how far back it is, or how far back the view is scrolled (drawn at the right)."""
         if self.copy_mode and self._query is not None:
-            prompt = f"{'/' if self._search_up else '?'}{self._query}"
-            hint = "  enter find  esc cancel "
+            prompt = f"{'?' if self._search_up else '/'}{self._query}"
+            hint = f"  enter find {'up' if self._search_up else 'down'}  esc cancel "
             if len(prompt) + len(hint) <= width:
                 return prompt + hint.rjust(width - len(prompt))
             return prompt[-width:].ljust(width)
         if self.copy_mode:
             back = f"↑{self.back_rows}  " if self.back_rows else ""
-            return f" COPY {back}v select  y copy  / ? search  n N again  q quit "
+            return f" COPY {back}v select  y copy  / search down  ? up  n N again  q quit "
         return f" ↑ scrolled back {min(self.back_rows, len(self.screen_model.history))} lines "
 
     def _abs_row(self, y: int) -> int:
@@ -191,9 +193,12 @@ class TerminalSelection(Widget):
             self.refresh()
             return
         if key in ("slash", "question_mark"):
-            self._query = ""  # "/" searches older output (up), "?" newer (down); n repeats, N reverses
-            self._search_up = key == "slash"
+            # as in vi, less and tmux's copy-mode-vi (search-forward, search-backward): "/" searches forward,
+            # towards the bottom (newer output), "?" backward (older); n repeats that way, N the other
+            self._query = ""
+            self._search_up = key == "question_mark"
             self.refresh()
+            self.refresh_bindings()  # the footer: the query's keys (enter, escape)
             return
         if key in ("n", "N") and self._last_query:
             self._search(self._last_query, up=self._search_up == (key == "n"))
@@ -232,6 +237,25 @@ class TerminalSelection(Widget):
             self._leave_copy_mode()
         self.refresh()
 
+    def footer_keys(self) -> list[tuple[str, str, str]] | None:
+        """What the footer shows while copy mode is on (key, as shown, what it does), None otherwise: the view
+        takes copy mode's keys itself, so no binding (and no pane's key under them) would say them."""
+        if not self.copy_mode:
+            return None
+        if self._query is not None:
+            way = "up" if self._search_up else "down"
+            return [("enter", "enter", f"Find {way}"), ("escape", "esc", "Cancel search")]
+        keys = [
+            ("up", "↑↓←→", "Move"),
+            ("v", "v", "Select"),
+            ("y", "y", "Copy"),
+            ("slash", "/", "Search down"),
+            ("question_mark", "?", "Search up"),
+        ]
+        if self._last_query:
+            keys.append(("n", "n N", "Again/back"))
+        return [*keys, ("q", "q", "Leave"), ("pageup", "PgUp PgDn", "Page")]
+
     def _leave_copy_mode(self) -> None:
         self.copy_mode = False
         self._sel_anchor = self._sel_end = None
@@ -252,6 +276,8 @@ class TerminalSelection(Widget):
                 self._search(query, up=self._search_up)
         elif key == "backspace":
             self._query = query[:-1]
+        if self._query is None:
+            self.refresh_bindings()  # the footer: copy mode's keys again
         elif character and character.isprintable():
             self._query = query + character
 
