@@ -31,7 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from services.git_parse import DiffFile, Hunk
-from services.text import content, safe_text
+from services.text import content, safe_text, wrap
 from widgets.keys import Key, bindings
 
 RowKind = Literal["file", "meta", "hunk", "add", "del", "ctx", "note", "empty"]
@@ -87,7 +87,14 @@ def _theme() -> SyntaxTheme:
     return Syntax.get_theme(THEME)
 
 
-def build_rows(files: Sequence[DiffFile]) -> list[DiffRow]:
+def _note_rows(text: str, fi: int, width: int) -> list[DiffRow]:
+    """A note as rows, broken at word boundaries to `width` columns (0: one row, however long)."""
+    lines = wrap(text, width - 2, hang=0) if width > 2 else [text]
+    return [DiffRow("note", f"  {line}", fi) for line in lines]
+
+
+def build_rows(files: Sequence[DiffFile], note_width: int = 0) -> list[DiffRow]:
+    """The rows of `files`; notes (a folder's summary, "12 more files not shown") wrapped to `note_width`."""
     rows: list[DiffRow] = []
     for fi, f in enumerate(files):
         name = safe_text(f.path)
@@ -95,11 +102,11 @@ def build_rows(files: Sequence[DiffFile]) -> list[DiffRow]:
             name = f"{safe_text(f.old_path)} → {name}"
         label = {"A": "new file", "D": "deleted", "R": "renamed", "C": "copied"}.get(f.status, "modified")
         if not f.path:  # not a file: a note about the list itself ("12 more files not shown")
-            rows.append(DiffRow("note", f"  {safe_text(f.note or '')}", fi))
+            rows.extend(_note_rows(safe_text(f.note or ""), fi, note_width))
             continue
         rows.append(DiffRow("file", f" {name}  ({label}, +{f.added} -{f.removed})", fi))
         if f.note:
-            rows.append(DiffRow("note", f"  {safe_text(f.note)}", fi))
+            rows.extend(_note_rows(safe_text(f.note), fi, note_width))
         if f.binary:
             rows.append(DiffRow("note", "  binary file: not shown", fi))
         elif not f.hunks:
@@ -192,6 +199,7 @@ class DiffView(ScrollView, can_focus=True):
         self._current = -1  # index into _hunk_rows
         self._cache: dict[tuple[int, bool], Strip] = {}  # (row, in the selected hunk) -> strip
         self._width = 0
+        self._note_width = 0  # the width notes were wrapped to
         self.loaded_at: float | None = None
         self.painted_at: float | None = None  # first render_line after the last set_diff: for the benchmark
         self.set_diff(files)
@@ -200,18 +208,7 @@ class DiffView(ScrollView, can_focus=True):
     def set_diff(self, files: Sequence[DiffFile], *, keep_position: bool = False) -> None:
         old_hunk = self._current
         self.files = list(files)
-        self.rows = build_rows(self.files)
-        self._hunk_rows = [i for i, r in enumerate(self.rows) if r.kind == "hunk"]
-        self._hunk_ends = []
-        for start in self._hunk_rows:
-            end = start + 1
-            head = self.rows[start]
-            while end < len(self.rows) and self.rows[end].kind != "hunk" and self.rows[end].hunk == head.hunk:
-                end += 1
-            self._hunk_ends.append(end)
-        self._cache.clear()
-        self._width = max((len(r.text) for r in self.rows), default=0) + 2
-        self.virtual_size = Size(self._width + 1, len(self.rows))  # +1: the gutter
+        self._build()
         self._current = -1
         if self._hunk_rows:
             self._current = min(max(old_hunk, 0), len(self._hunk_rows) - 1) if keep_position else 0
@@ -224,6 +221,30 @@ class DiffView(ScrollView, can_focus=True):
                 self.scroll_to(0, 0, animate=False)
             self.refresh()
         self.post_message(self.HunkSelected(self, *self.current))
+
+    def _build(self) -> None:
+        self._note_width = self.size.width - 1  # the gutter
+        self.rows = build_rows(self.files, note_width=self._note_width)
+        self._hunk_rows = [i for i, r in enumerate(self.rows) if r.kind == "hunk"]
+        self._hunk_ends = []
+        for start in self._hunk_rows:
+            end = start + 1
+            head = self.rows[start]
+            while end < len(self.rows) and self.rows[end].kind != "hunk" and self.rows[end].hunk == head.hunk:
+                end += 1
+            self._hunk_ends.append(end)
+        self._cache.clear()
+        self._width = max((len(r.text) for r in self.rows), default=0) + 2
+        self.virtual_size = Size(self._width + 1, len(self.rows))  # +1: the gutter
+
+    def on_resize(self, event: events.Resize) -> None:
+        # notes are wrapped to the width: a new width wraps them again (hunk rows keep their indexes: notes come
+        # before a file's hunks, and the selected hunk is found again by number)
+        if event.size.width - 1 != self._note_width and any(r.kind == "note" for r in self.rows):
+            self._build()
+            if self._current >= 0:
+                self._scroll_to_current(animate=False)
+            self.refresh()
 
     @property
     def current(self) -> tuple[DiffFile | None, Hunk | None]:

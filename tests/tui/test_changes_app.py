@@ -320,3 +320,35 @@ async def test_the_undo_hint_of_a_restore_stays_in_the_status_line_over_a_dialog
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen)
         assert "undo: restore checkpoint" in str(status.render()) and status.region.height == 1
+
+
+async def test_at_80x24_no_word_is_cut_and_the_file_list_has_the_rows_it_needs(
+    service: SandboxService, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """The folder note ended `(r restores the whole folder from the checkp`, the title `(manual, just now) ·`,
+    and the list of a few files had 6 rows while the diff side, one note, had 13."""
+    info = await service.create(SandboxSpec(name="the-team-sandbox"))
+    await service.mkdir(info.id, "project-folder", parents=True)
+    await service.write_file(info.id, "project-folder/kept.txt", b"one\n")
+    await service.write_file(info.id, "project-folder/gone.txt", b"two\n")
+    await service.checkpoints.create(info.id, "base")
+    script = "cd project-folder && echo 1 > kept.txt && rm gone.txt && for i in 1 2 3; do echo $i > new-$i.txt; done"
+    result = await service.exec(info.id, ["sh", "-c", script])
+    assert result.exit_code == 0, result.stderr
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_changes(pilot, app)
+        tree = screen.query_one(ChangesTree)
+        assert tree.select_key("project-folder")
+        view = screen.query_one(DiffView)
+        await wait_until(pilot, lambda: "beneath it" in diff_text(view))
+        await pilot.pause()
+        shown = [strip.text.rstrip() for strip in view.render_lines(view.size.region)]
+        note = " ".join(line.strip() for line in shown if line.strip())
+        assert "(r restores the whole folder from the checkpoint)" in note, shown
+        title = str(screen.query_one("#changes-title", Static).render())
+        assert title.rstrip().endswith("5 files changed") and "…" not in title, title
+        side = screen.query_one("#changes-side")
+        assert side.outer_size.height == len(tree.rows) + 1, (side.outer_size, len(tree.rows))  # rows and border
+        assert view.size.height > side.outer_size.height

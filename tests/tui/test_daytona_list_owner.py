@@ -7,10 +7,12 @@ adopts)" while `A` said it was already yours. Real DaytonaProvider → `daytona`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import Input, Static
 
 from services.daytona import DaytonaProvider
@@ -66,3 +68,23 @@ async def test_a_sandbox_made_in_the_list_is_yours(dservice: SandboxService) -> 
         await wait_until(pilot, lambda: name in str(detail.render()))
         assert "read-only" not in str(detail.render()), detail.render()
         assert listing.table.mine(info)
+
+
+async def test_a_rejected_api_key_is_said_whole_at_80x24(serve: Serve, sandbench_home: Path) -> None:
+    """The empty list's one line was cut: `Could not list the sandboxes: Daytona rejected the API key (check`."""
+    sandbench_home.mkdir(parents=True, exist_ok=True)
+    good = app_config(serve, sandbench_home)
+    assert good.daytona is not None
+    cfg = dataclasses.replace(good, daytona=dataclasses.replace(good.daytona, api_key="not-the-key"))
+    svc = SandboxService(DaytonaProvider(cfg), cfg)
+    app = SandbenchApp(service=svc, config=cfg, clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.failed, timeout=20)
+        empty = app.screen.query_one("#list-empty", Static)
+        await pilot.pause()
+
+        def said() -> str:
+            return " ".join(s.text.strip() for s in empty.render_lines(Region(0, 0, *empty.size)))
+
+        await wait_until(pilot, lambda: "(check DAYTONA_API_KEY)" in said(), show=said)
+        assert said().endswith("(r retries)"), said()

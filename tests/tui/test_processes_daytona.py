@@ -15,6 +15,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from textual.geometry import Region
 
 from services.models import SandboxInfo
 from services.processes import PortInfo, ProcessInfo
@@ -60,7 +61,9 @@ async def test_f_forwards_a_daytona_port_through_its_preview_link(dservice: Sand
         app.push_screen(screen)
         await wait_until(pilot, lambda: app.screen is screen and screen.loaded, timeout=20)
         hint = screen.query_one("#ps-forward")
-        await wait_until(pilot, lambda: "through its preview link" in str(hint.render()))
+        await wait_until(pilot, lambda: "by its preview link" in str(hint.render()))
+        # whole at 80 columns: it was cut at "(HTTP and"
+        assert "(HTTP, WebSockets)" in " ".join(s.text for s in hint.render_lines(Region(0, 0, *hint.size)))
         ports = screen.query_one(PortTable)
         await wait_until(pilot, lambda: ports.row_count == 1, timeout=20)
         ports.focus()

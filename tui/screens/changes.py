@@ -269,6 +269,9 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
 
     def on_resize(self, event: Any) -> None:
         self._layout_for(event.size.width)
+        if self.loaded:
+            self._show_title()
+            self._fit_side()
 
     def _layout_for(self, width: int) -> None:
         self.set_class(width < STACK_WIDTH, "-stacked")
@@ -307,13 +310,7 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
                 )
             )
         else:
-            n = sum(1 for c in self.changes if c.kind != "dir")
-            title.update(
-                Text(
-                    f"Changes · {safe_text(self.sandbox_name)} · since {describe(self.since, self.now())} · "
-                    f"{count_of(n, 'file')} changed"
-                )
-            )
+            self._show_title()
             empty.update(Text(f"No changes since checkpoint {self.since.id[:SHORT]}."))
         empty.display = not self.changes
         self.file_tree.display = bool(self.changes)
@@ -323,9 +320,44 @@ class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
         if not self.changes:
             self.diff = None
             self.view.set_diff([])
+        self._fit_side()
         self.refresh_bindings()
 
+    def _show_title(self) -> None:
+        """`Changes · NAME · since CKPT (kind, age) · N files changed`, whole words within the title's width: the
+        checkpoint's description loses its message, then its kind and age, then the name is elided: never a word cut
+        at the edge."""
+        since = self.since
+        if since is None:
+            return
+        n = sum(1 for c in self.changes if c.kind != "dir")
+        width = max(20, (self.size.width or self.app.size.width) - 2)  # the title's padding
+        name, count = safe_text(self.sandbox_name), f"{count_of(n, 'file')} changed"
+        plain = f"{since.id[:SHORT]} ({since.kind}, {ago(since.created_at, self.now())})"  # without its message
+        for since_text in (describe(since, self.now()), plain, since.id[:SHORT]):
+            text = f"Changes · {name} · since {since_text} · {count}"
+            if len(text) <= width:
+                break
+        else:
+            room = max(4, width - len(f"Changes ·  · since {since.id[:SHORT]} · {count}"))
+            short = name if len(name) <= room else name[: room - 1] + "…"
+            text = f"Changes · {short} · since {since.id[:SHORT]} · {count}"
+        self.query_one("#changes-title", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+
+    def _fit_side(self) -> None:
+        """Stacked (80x24), the file list gets the rows it has, up to 60% of the body, and the diff the rest: a
+        fixed 40% gave six files 6 rows and a one-line folder note 13."""
+        side = self.query_one("#changes-side")
+        if not self.has_class("-stacked") or not self.changes:
+            side.styles.clear_rule("height")
+            side.refresh(layout=True)
+            return
+        body = self.query_one("#changes-body").size.height or max(4, self.app.size.height - 3)
+        wanted = len(self.file_tree.rows) + 1  # the border under it
+        side.styles.height = max(4, min(wanted, int(body * 0.6)))
+
     def on_row_tree_highlighted(self, message: RowTree.Highlighted) -> None:
+        self._fit_side()  # a folder opened or closed: the list has more or fewer rows
         row = message.row
         if not isinstance(row, ChangeRow) or self.since is None:
             return

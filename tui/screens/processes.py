@@ -41,7 +41,7 @@ PORTS_EVERY = 3
 SORT_NAMES = {"cpu": "CPU", "memory": "memory", "pid": "pid", "age": "age"}
 FORWARD_HINTS = {  # by `ProcessService.forward_via`
     "tcp": "f on a port forwards it to localhost",
-    "preview": "f on a port forwards it to localhost through its preview link (HTTP and WebSockets only)",
+    "preview": "f on a port forwards it to localhost by its preview link (HTTP, WebSockets)",
     None: "no network: ports are not forwarded",
 }
 
@@ -84,7 +84,7 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
     ProcessesScreen #ps-filter { height: 1; border: none; padding: 0 1; }
     ProcessesScreen #ps-filter:focus { background: $boost; }
     ProcessesScreen #ports-title { height: 1; background: $panel; padding: 0 1; margin-top: 0; }
-    ProcessesScreen #ps-forward { height: 1; padding: 0 1; color: $text-muted; }
+    ProcessesScreen #ps-forward { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(
