@@ -55,6 +55,7 @@ from widgets.toast_hold import HoldsToasts
 
 if TYPE_CHECKING:
     from services.sandbox_service import SandboxService
+    from tui.open_keys import OpenKeys
     from tui.screens.workspace import WorkspaceScreen
 
 log = logging.getLogger("sandbench.app")
@@ -106,6 +107,11 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
         self.fatal: StateDatabaseDamaged | None = None
         self.config = config
         self.open_name = open_name
+        self._open_keys: OpenKeys | None = None  # keys typed while open_name is opening (tui/open_keys.py)
+        if open_name:
+            from tui.open_keys import OpenKeys
+
+            self._open_keys = OpenKeys(self, open_name)
         self.clock = clock
         self._auto_stop = auto_stop
         self.doctor = doctor  # run the doctor on the list (snapshot tests turn it off: its verdict is the host's)
@@ -114,6 +120,8 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
 
     async def on_event(self, event: events.Event) -> None:
         if held_by_screen(self, event):  # a dialog still mounting: the key is typed into it once it can take it
+            return
+        if self._open_keys is not None and self._open_keys.hold(event):  # `sandbench open NAME` still opening
             return
         await super().on_event(event)
 
@@ -159,6 +167,7 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
                 return
             except BaseException as exc:
                 self._list.provider_failed(exc)
+                self._drop_open_keys()
                 raise
             self._service_ready(service)
 
@@ -206,7 +215,12 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
     # -- opening a sandbox ---------------------------------------------------------------------------------
     def open_by_name(self, name: str) -> None:
         async def work() -> None:
-            self.post_message(SandboxReady(await self.service.resolve(name)))
+            try:
+                info = await self.service.resolve(name)
+            except BaseException:
+                self._drop_open_keys()
+                raise
+            self.post_message(SandboxReady(info))
 
         self.run_worker(work(), name=f"open {name}", group="open", exclusive=True, exit_on_error=False)
 
@@ -215,6 +229,19 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
 
     def on_sandbox_ready(self, message: SandboxReady) -> None:
         self.open_workspace(message.info)
+        keys = self._open_keys
+        if keys is not None:
+            from tui.screens.workspace import WorkspaceScreen
+
+            def ready() -> bool:
+                screen = self.screen
+                return isinstance(screen, WorkspaceScreen) and screen.focused_pane is not None
+
+            keys.release_when_settled(ready)
+
+    def _drop_open_keys(self) -> None:
+        if self._open_keys is not None:
+            self._open_keys.drop()
 
     def open_workspace(self, info: SandboxInfo) -> None:
         from tui.screens.workspace import WorkspaceScreen

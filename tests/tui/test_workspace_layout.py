@@ -314,3 +314,32 @@ async def test_copy_mode_puts_its_own_keys_in_the_footer(
         await wait_until(pilot, lambda: "Find up" in footer(), "the search's keys", show=footer)
         await pilot.press("escape", "q")
         await wait_until(pilot, lambda: not view.copy_mode and "Search down" not in footer(), "the panes' keys back")
+
+
+async def test_keys_typed_while_open_name_is_loading_reach_its_workspace(
+    service: SandboxService, box: SandboxInfo
+) -> None:
+    """`sandbench open box`, alt+3 pressed while the list still said "loading sandboxes…": it did nothing. The
+    provider is built as `run_app` builds it, in a thread, held back here until the key has been read."""
+    import threading
+
+    from tests.tui.conftest import fixed_clock
+    from tui.screens.sandbox_list import SandboxListScreen
+
+    typed = threading.Event()
+
+    def build() -> SandboxService:
+        typed.wait(20)
+        return service
+
+    app = SandbenchApp(None, service.config, build=build, open_name="box", clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, SandboxListScreen) and not app.screen.loaded  # still loading
+        app.post_message(events.Key("alt+3", None))
+        await pilot.pause()
+        typed.set()
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), timeout=20)
+        screen = app.screen
+        assert isinstance(screen, WorkspaceScreen)
+        await wait_until(pilot, lambda: screen.focused_pane == "terminal", "alt+3 applied", timeout=20)
+        assert screen.pane_visible("terminal")
