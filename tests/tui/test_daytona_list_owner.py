@@ -88,3 +88,37 @@ async def test_a_rejected_api_key_is_said_whole_at_80x24(serve: Serve, sandbench
 
         await wait_until(pilot, lambda: "(check DAYTONA_API_KEY)" in said(), show=said)
         assert said().endswith("(r retries)"), said()
+
+
+async def test_n_with_the_server_gone_opens_the_dialog_and_nothing_reaches_the_table(sandbench_home: Path) -> None:
+    """`n`, `dt2`, ctrl+s with serve down: no Create dialog opened (it waited for a snapshot listing that failed),
+    the d reached the table and opened Delete under two "Provider error" toasts. Now the dialog opens at once, the
+    name goes into it, its snapshot row says it could not list them, and the create's failure shows in it."""
+    from services.models import SandboxSpec
+    from tests.services.serve_helpers import stop_serve
+    from tests.tui.test_toasts_over_dialogs import toasts
+    from widgets.dialogs import ConfirmDialog
+
+    sandbench_home.mkdir(parents=True, exist_ok=True)
+    with running_serve(other_owner=False) as srv:
+        cfg = app_config(srv, sandbench_home)
+        svc = SandboxService(DaytonaProvider(cfg), cfg)
+        await svc.create(SandboxSpec(name="kept"))
+        app = SandbenchApp(service=svc, config=cfg, clock=fixed_clock)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded, timeout=20)
+            listing = app.screen
+            assert isinstance(listing, SandboxListScreen) and listing.table.visible_names == ["kept"]
+            stop_serve(srv.proc)
+            burst(app, "n", "d", "t", "2", "ctrl+s")
+            await wait_until(pilot, lambda: isinstance(app.screen, CreateDialog) and app.screen.is_mounted)
+            dialog = app.screen
+            assert isinstance(dialog, CreateDialog)
+            await wait_until(pilot, lambda: dialog.query_one("#name", Input).value == "dt2")
+            error = dialog.query_one("#error", Static)
+            await wait_until(pilot, lambda: not dialog.busy and str(error.render()).strip() != "", timeout=60)
+            snapshot = dialog.query_one("#snapshot")
+            await wait_until(pilot, lambda: "could not list snapshots" in str(getattr(snapshot, "prompt", "")))
+            assert not any(isinstance(s, ConfirmDialog) for s in app.screen_stack)
+            assert toasts(app) == []  # nothing over the dialog
+            assert app.screen is dialog and listing.table.visible_names == ["kept"]
