@@ -48,7 +48,7 @@ from tui.messages import CloseWorkspace, LeaveWorkspace, OpenSandbox, SandboxRea
 from tui.screens.sandbox_list import ProviderNotReady, SandboxListScreen
 from tui.workspaces import Workspaces
 from widgets.clock import utc_now
-from widgets.early_keys import held_by_screen
+from widgets.early_keys import StrayKeys, held_by_screen
 from widgets.messages import ErrorRoute, ReportWorkerErrors, tell
 from widgets.sandbox_table import safe_text
 from widgets.toast_hold import HoldsToasts
@@ -108,6 +108,7 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
         self.config = config
         self.open_name = open_name
         self._open_keys: OpenKeys | None = None  # keys typed while open_name is opening (tui/open_keys.py)
+        self._stray_keys = StrayKeys()  # keys a dialog covered on their way (widgets/early_keys.py)
         if open_name:
             from tui.open_keys import OpenKeys
 
@@ -123,7 +124,17 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
             return
         if self._open_keys is not None and self._open_keys.hold(event):  # `sandbench open NAME` still opening
             return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._stray_keys.forwarded(event, self.screen)
         await super().on_event(event)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # a key forwarded to a widget that a dialog has covered since goes to the dialog (early_keys.StrayKeys).
+        # No super() call: Textual runs every class's _on_key in the MRO, so App's own (the bindings) runs next
+        # unless this one prevents it.
+        if await self._stray_keys.redirect(self, event):
+            event.prevent_default()
+            event.stop()
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:

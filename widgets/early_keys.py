@@ -5,10 +5,14 @@ is still composing: with nothing focused on it yet they went to the dialog scree
 and its bindings ran before its fields existed. A screen with `HoldsEarlyKeys` holds every key the app reads
 before its mount has focused its first field (the app asks it: `holds_key`); after that mount the held keys are
 dispatched again, in the order typed, from the app's own message loop, so no key read later can overtake them.
+Keys the app had already forwarded to a widget of the screen beneath (when the key that opens the dialog is not
+a priority one, the keys behind it are queued at the focused widget first) come back to the app and are handed
+to the dialog the same way (`StrayKeys`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from textual import events
@@ -50,3 +54,31 @@ def held_by_screen(app: App[Any], event: events.Event) -> bool:
         return False
     screen: Screen[Any] = app.screen
     return isinstance(screen, HoldsEarlyKeys) and screen.holds_key(event)
+
+
+class StrayKeys:
+    """Keys the app forwarded to a widget of the screen on top then, which a dialog has covered since (the key
+    before them opened it): the widget ignores them and they bubble up to the app, where they would run the
+    dialog's bindings at best and never type into its field. The app notes which screen each key was forwarded
+    to (`forwarded`) and hands a covered one to the dialog on top instead (`redirect`), held like an early key
+    while it is still mounting. `c` then a fast `fix` in the git panel typed f i x into the panel's bindings."""
+
+    def __init__(self) -> None:
+        self._sent: deque[tuple[events.Key, Screen[Any]]] = deque(maxlen=64)
+
+    def forwarded(self, event: events.Key, screen: Screen[Any]) -> None:
+        self._sent.append((event, screen))
+
+    async def redirect(self, app: App[Any], event: events.Key) -> bool:
+        """True when `event` (bubbled up to the app) went to the dialog on top instead."""
+        sent_to = next((s for e, s in self._sent if e is event), None)
+        if sent_to is None:
+            return False
+        self._sent = deque(((e, s) for e, s in self._sent if e is not event), maxlen=64)
+        top = app.screen
+        if sent_to is top or not isinstance(top, HoldsEarlyKeys):
+            return False
+        key = events.Key(event.key, event.character)
+        if not top.holds_key(key):
+            await app.on_event(key)
+        return True

@@ -343,3 +343,27 @@ async def test_keys_typed_while_open_name_is_loading_reach_its_workspace(
         assert isinstance(screen, WorkspaceScreen)
         await wait_until(pilot, lambda: screen.focused_pane == "terminal", "alt+3 applied", timeout=20)
         assert screen.pane_visible("terminal")
+
+
+async def test_a_commit_message_typed_fast_after_c_goes_into_the_commit_dialog(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """`cfix` in one read in the git panel: the dialog opened from a worker, so f i x ran the panel's own keys
+    (f fetches) and the message was lost. The keys go into the message now."""
+    from textual.widgets import TextArea
+
+    from tests.tui.test_list_typed_ahead import burst
+    from widgets.git.dialogs import CommitDialog
+
+    await sh(service, box.id, "git add -A")
+    app = make_app(open_name="box")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_box(pilot, app)
+        await pilot.press("alt+4")
+        await wait_until(pilot, lambda: screen.focused_pane == "git")
+        panel = screen.query_one("#git")
+        await wait_until(pilot, lambda: getattr(panel, "status", None) is not None and bool(panel.status.staged))
+        burst(app, "c", "f", "i", "x")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommitDialog) and app.screen.is_mounted)
+        area = app.screen.query_one(TextArea)
+        await wait_until(pilot, lambda: area.text == "fix", show=lambda: repr(area.text))

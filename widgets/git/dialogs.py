@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
 from widgets.dialogs import InputDialog, SubmitsInPlace
+from widgets.early_keys import HoldsEarlyKeys
 from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
 
@@ -38,7 +39,7 @@ def summary_hint(message: str) -> Text:
     return t
 
 
-class CommitDialog(SubmitsInPlace, OwnFooter, ModalScreen[str | None]):
+class CommitDialog(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[str | None]):
     """The commit message editor: a TextArea, a live summary-length hint; ctrl+s commits, escape cancels. With
     `submit` the commit runs from the dialog: a refused commit (a hook, no identity) shows inline and the message
     stays, with the focus in it."""

@@ -478,8 +478,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if ok:
             await self._run("discarding", lambda: self.git.discard(e, include_staged=everything))
 
-    @work(group="git-op", exit_on_error=False)
-    async def action_commit(self) -> None:
+    def action_commit(self) -> None:
         st = self.status
         if st is not None and st.conflicted:
             tell(self, f"resolve the {len(st.conflicted)} conflicted files first (m)", title="Git", severity="warning")
@@ -487,10 +486,22 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if st is not None and not st.staged and not self.merging:
             tell(self, "nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
             return
-        draft = self.draft or (await self.git.merge_message() if self.merging else "")
-        message = await self.app.push_screen_wait(CommitDialog(message=draft, submit=self._commit))
-        if message:
-            await self.refresh_status()
+        if self.merging and not self.draft:
+            self._commit_merge()  # its draft is git's merge message, read first
+            return
+        # at once, not from a worker: the message typed fast behind c goes into the dialog, not to the panel's keys
+        self._ask_commit(self.draft)
+
+    def _ask_commit(self, draft: str) -> None:
+        def done(message: object) -> None:
+            if message:
+                self.run_worker(self.refresh_status(), group="git-status", exit_on_error=False)
+
+        self.app.push_screen(CommitDialog(message=draft, submit=self._commit), done)
+
+    @work(group="git-op", exit_on_error=False)
+    async def _commit_merge(self) -> None:
+        self._ask_commit(await self.git.merge_message())
 
     async def _commit(self, message: str, *, amend: bool = False) -> None:
         """The commit dialog's submit. When git does not know who the user is, ask (a dialog that stores it with
