@@ -285,3 +285,25 @@ async def test_scrolled_down_new_entries_keep_the_cursor_row_where_it_is_on_scre
         assert view.cursor - int(view.scroll_y) == line  # ... on the same screen line
         rendered = "".join(seg.text for seg in view.render_line(line))
         assert entry.what in rendered
+
+
+async def test_restore_before_an_entry_names_the_checkpoint_and_the_later_actions_it_also_undoes(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    # the nearest checkpoint before the command is older than two other acts: going back to it undoes them too
+    before = await service.checkpoints.create(box.id, "an old one")
+    await service.write_file(box.id, "staged.txt", b"mine\n")
+    await service.exec(box.id, ["touch", "made"])
+    await service.exec(box.id, ["sh", "-c", "for i in 1 2; do echo $i >> f; done"])
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        await wait_until(pilot, lambda: rows(screen)[0].startswith("sh -c 'for"), show=lambda: repr(rows(screen)))
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        message = shown(app.screen.query(".dialog-message").first(Static)).replace("\n", " ")
+        assert f"checkpoint {before.id}, taken " in message
+        assert "also before 2 later actions, undone too: you write staged.txt (" in message, message
+        assert "you touch made (" in message
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is screen)

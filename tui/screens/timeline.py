@@ -33,7 +33,7 @@ from services.errors import SandbenchError
 from services.sandbox_service import SandboxService
 from services.text import safe_text
 from services.timeline import MAX_ENTRIES, Entry, Page, TimelineReader, git_summary, open_timeline
-from services.timeline_view import Filter, checkpoint_before, diff_files, output_text
+from services.timeline_view import Filter, checkpoint_before, diff_files, output_text, undone_too
 from tui.keymap import FOCUS_KEYS
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog
@@ -70,6 +70,7 @@ TIMELINE_KEYS: tuple[Key, ...] = (
 )
 DETAIL_FILES = 200  # files of one command's changes shown with diffs
 LIST_NAMES = 6  # paths named in the restore confirmation
+LIST_ACTIONS = 3  # earlier actions a restore also undoes, named in its confirmation
 
 
 class Loaded(Message):
@@ -369,7 +370,18 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if target is None:
             tell(self, "no checkpoint of the state before this entry (checkpoints began after it)", severity="warning")
             return
-        await self._confirm_and_restore(target.id, f"before “{entry.what}” (checkpoint {target.id})")
+        label = f"before “{entry.what}”: checkpoint {target.id}, taken {_stamp(target.created_at)}"
+        later = undone_too(entry, target, self.timeline.all)
+        if later:
+            # the nearest checkpoint is older than the entry: say what else going back to it undoes
+            named = "; ".join(f"{self._who(e)} {e.what} ({_stamp(e.ts)[11:]})" for e in later[:LIST_ACTIONS])
+            more = f"; and {len(later) - LIST_ACTIONS} more" if len(later) > LIST_ACTIONS else ""
+            n = len(later)
+            label += f" — also before {n} later action{'s' if n != 1 else ''}, undone too: {named}{more}"
+        await self._confirm_and_restore(target.id, label)
+
+    def _who(self, entry: Entry) -> str:
+        return "you" if entry.who == self.service.identity else entry.who
 
     def _restore_to(self, ref: str, label: str) -> None:
         self.run_worker(
