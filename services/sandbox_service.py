@@ -213,7 +213,20 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
         merged = dict(labels)
         merged[self.owner_label] = self.identity  # relabelling never gives a sandbox away by accident
-        return await self._lifecycle("set-labels", sandbox_id, lambda: self.provider.set_labels(sandbox_id, merged))
+        known = self.cached(sandbox_id)
+        return await self._lifecycle(
+            "set-labels",
+            sandbox_id,
+            lambda: self.provider.set_labels(sandbox_id, merged),
+            name=self._label_changes(dict(known.labels) if known else {}, merged),
+        )
+
+    def _label_changes(self, old: Mapping[str, str], new: Mapping[str, str]) -> str | None:
+        """What a relabelling changed, for its audit entry (the Timeline's row): `k=v` set, `k-` removed; redacted
+        and bounded, since a label's value is the caller's text. None when nothing is known to have changed."""
+        parts = [f"{k}={v}" for k, v in sorted(new.items()) if k != self.owner_label and old.get(k) != v]
+        parts += [f"{k}-" for k in sorted(old) if k not in new and k != self.owner_label]
+        return self.redactor.text(" ".join(parts))[:200] or None
 
     async def set_intervals(
         self,

@@ -307,3 +307,40 @@ async def test_restore_before_an_entry_names_the_checkpoint_and_the_later_action
         assert "you touch made (" in message
         await pilot.press("n")
         await wait_until(pilot, lambda: app.screen is screen)
+
+
+async def test_new_entries_above_a_scrolled_view_are_counted_in_the_title_until_seen(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    for i in range(60):
+        await service.write_file(box.id, f"f{i:02d}.txt", b"x")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        title = screen.query_one("#timeline-title", Static)
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause()
+        for i in range(3):
+            await service.write_file(box.id, f"new{i}.txt", b"y")
+        await wait_until(pilot, lambda: "↑ 3 new above (home)" in shown(title), show=lambda: shown(title))
+        await pilot.press("home")
+        await wait_until(pilot, lambda: "new above" not in shown(title), show=lambda: shown(title))
+        assert rows(screen)[0] == "write new2.txt"
+
+
+async def test_rows_and_details_say_what_was_done_once(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    from services.checkpoints.auto import set_auto
+
+    await set_auto(service, box.id, "on")  # `sandbench config NAME auto-checkpoint on`
+    await service.exec(box.id, ["sh", "-c", "exit 1"])
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        await wait_until(pilot, lambda: "auto-checkpoint on" in rows(screen), show=lambda: repr(rows(screen)))
+        assert rows(screen)[0] == "sh -c 'exit 1'"
+        await pilot.press("enter")
+        head = screen.query_one("#detail-head", Static)
+        await wait_until(pilot, lambda: "exit 1" in shown(head), show=lambda: shown(head))
+        assert "exit code" not in shown(head)  # not "exit 1 · exit code 1"

@@ -170,9 +170,10 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _title(self) -> None:
         rows = len(self.shown_rows()) if self.loaded else 0
-        count = f"{len(self.procs)} processes" if self.loaded else "reading…"
+        noun = "process" if len(self.procs) == 1 else "processes"
+        count = f"{len(self.procs)} {noun}" if self.loaded else "reading…"
         if self.loaded and self.filter_text.strip():
-            count = f"{rows} of {len(self.procs)} processes"
+            count = f"{rows} of {len(self.procs)} {noun}"
         title = Text(f"Processes · {safe_text(self.info.name)} · {count} · by {SORT_NAMES[self.sort]}")
         self.query_one("#ps-title", Static).update(title)
         ports = len(self.port_list)

@@ -169,6 +169,9 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _title(self) -> Text:
         title = Text(f"Timeline · {safe_text(self.sandbox_name)}")
+        if self.page is not None and self.timeline.new_above:
+            # new entries went in above a scrolled view: say so first, or they pass unseen (home shows them)
+            title.append(f" · ↑ {self.timeline.new_above} new above (home)", style="bold yellow")
         if self.page is not None:
             total, shown = len(self.timeline.all), len(self.timeline.rows)
             title.append(f" · {total} entries" if shown == total else f" · {shown} of {total} entries", style="dim")
@@ -204,6 +207,9 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def on_appended(self, message: Appended) -> None:
         self.timeline.prepend(message.entries, cap=MAX_ENTRIES)
+        self._refresh_title()
+
+    def on_timeline_list_new_above(self, _message: TimelineList.NewAbove) -> None:
         self._refresh_title()
 
     def _refresh_title(self) -> None:
@@ -289,7 +295,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             who += " for " + ("you" if entry.acting_for == self.service.identity else entry.acting_for)
         out_text, _ = outcome(entry, full=True)
         facts = [_stamp(entry.ts), f"by {who}", entry.op, out_text]
-        if entry.exit is not None:
+        if entry.exit is not None and not out_text.startswith("exit "):  # "exit 1" says it already
             facts.append(f"exit code {entry.exit}")
         if entry.ms is not None:
             facts.append(duration(entry.ms))
