@@ -10,9 +10,9 @@ the only place the token is ever shown; it names the running server's URL (from 
 written once the server listens) when one runs on this home, else `--port`'s. With `--port 0` the kernel picks a
 port; the first line on stdout says which (`listening on http://HOST:PORT/api`), without the token. The limit flags
 (`--download-max-mib`, `--pty-idle-timeout`, `--session-max-sessions`, ...; `services.server.limits` has the
-defaults) bound what one client can make it hold. `--add-token NAME` mints a token that acts for OWNER (default: the configured identity)
-under its own name — an agent's, shown as NAME in the Timeline — appends it to the tokens file (mode 600) and
-prints it once on stdout; a running server picks it up when restarted.
+defaults) bound what one client can make it hold. `--add-token NAME` mints a token that acts for OWNER (default:
+the configured identity) under its own name — an agent's, shown as NAME in the Timeline — appends it to the tokens
+file (mode 600) and prints it once on stdout; a running server picks it up when restarted.
 """
 
 from __future__ import annotations
