@@ -133,12 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# Options many verbs share, described once. `--message` and `--since` are the checkpoint verbs'
-# (tui/cli_checkpoints.py), described here until that module says so itself.
+# Options many verbs share, described once. `--message` is the checkpoint verbs' (tui/cli_checkpoints.py),
+# described here until that module says so itself.
 COMMON_HELP = {
     "--json": "print JSON (for scripts) instead of text",
     "--message": "the checkpoint's message",
-    "--since": "the checkpoint to compare with (default: the latest)",
     "name": "the sandbox's name",
 }
 
@@ -318,8 +317,15 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
             auto_archive_minutes=args.auto_archive,
             auto_delete_minutes=args.auto_delete,
         )
-        if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0 or args.auto_archive < 0:
-            raise UsageError("resources must be positive and --auto-stop and --auto-archive not negative")
+        for flag, value, fine, want in (
+            ("--cpu", args.cpu, args.cpu >= 1, "1 or more"),
+            ("--memory", args.memory, args.memory > 0, "more than 0 (GiB)"),
+            ("--disk", args.disk, args.disk > 0, "more than 0 (GiB)"),
+            ("--auto-stop", args.auto_stop, args.auto_stop >= 0, "0 (never) or more minutes"),
+            ("--auto-archive", args.auto_archive, args.auto_archive >= 0, "0 (30 days) or more minutes"),
+        ):
+            if not fine:
+                raise UsageError(f"{flag} {value:g}: it must be {want}")
         if svc.provider.name == "local":  # a cgroup cap above what the host has means nothing (Daytona sizes its own)
             from services.host_limits import HostLimits
 
@@ -498,10 +504,22 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     of the command (or ours after the sandbox name) would be taken for each other."""
     if "exec" in argv and "--" in argv[argv.index("exec") :]:
         cut = argv.index("--", argv.index("exec"))
-        args = parser.parse_args(argv[:cut])
+        args = _parse_verb(parser, argv[:cut])
         args.argv = list(args.argv) + argv[cut + 1 :]
         return args
-    return parser.parse_args(argv)
+    return _parse_verb(parser, argv)
+
+
+def _parse_verb(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """argparse's parse, but words left over are said with the verb's usage (argparse reports them from the top
+    parser, which knows nothing of the verb: `unrecognized arguments: x` and no hint of what the verb takes)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        verbs = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+        verb = verbs.get(getattr(args, "verb", None) or "") if isinstance(verbs, dict) else None
+        usage = f"\n{verb.format_usage().strip()}" if isinstance(verb, argparse.ArgumentParser) else ""
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)}{usage}")
+    return args
 
 
 def setup_logging(cfg: config_mod.Config) -> None:
