@@ -35,6 +35,7 @@ from services.text import safe_text
 from services.timeline import MAX_ENTRIES, Entry, Page, TimelineReader, git_summary, open_timeline
 from services.timeline_view import Filter, checkpoint_before, diff_files, output_text, undone_too
 from tui.keymap import FOCUS_KEYS
+from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView
@@ -107,8 +108,8 @@ def _change_line(ch: Change) -> str:
     return f"{safe_text(ch.path)} ({verb.get(ch.status, ch.status)})"
 
 
-class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
-    BINDINGS = bindings(TIMELINE_KEYS + FOCUS_KEYS)
+class TimelineScreen(ViewSwitch, ReportWorkerErrors, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(TIMELINE_KEYS + view_keys("timeline", "Timeline", skip=("timeline",)) + FOCUS_KEYS)
     HELP_TITLE = "Timeline"
     AUTO_FOCUS = "#timeline-list"
     DEFAULT_CSS = """
