@@ -240,6 +240,8 @@ def _what(
         return label.get(op, op) + (f" in {path}" if path else "")
     if op == "set-labels":
         return _labels_what(name)
+    if op == "fork" and dest:
+        return f"fork → {dest}" + (f" (from checkpoint {name})" if name else "")
     return " ".join(p for p in (op, name) if p)
 
 

@@ -522,6 +522,6 @@ async def fork(
         if isinstance(exc, SandbenchError):
             raise
         raise ProviderError("fork failed unexpectedly (details in the log)") from exc
-    svc._audit("fork", sandbox_id, name=src.id, path=None)
+    svc.svc.audit.record("fork", sandbox=sandbox_id, name=src.id, dest=new.name)  # the Timeline names the new one
     svc._audit("checkpoint", new.id, name=first.id)
     return await svc.svc.get(new.id), first

@@ -443,7 +443,8 @@ class CheckpointService:
             if isinstance(exc, SandbenchError):
                 raise
             raise ProviderError("fork failed unexpectedly (details in the log)") from exc
-        self._audit("fork", sandbox_id, name=src.id, path=None)
+        # the Timeline's row names the new sandbox (`dest`), not only the checkpoint it came from
+        self.svc.audit.record("fork", sandbox=sandbox_id, name=src.id, dest=new.name)
         self._audit("checkpoint", new.id, name=first.id)
         return new, first
 

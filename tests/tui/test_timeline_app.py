@@ -260,7 +260,8 @@ async def test_an_entry_whose_checkpoints_and_output_are_gone_says_so(
         await wait_until(pilot, lambda: "not available" in shown(files), show=lambda: shown(files))
         output = screen.query_one("#detail-output", Static)
         assert "output not available" in shown(output)
-        assert "exit code 2" in shown(screen.query_one("#detail-head", Static))
+        head = shown(screen.query_one("#detail-head", Static))
+        assert "exit 2" in head and "exit code" not in head  # said once
         assert app.screen is screen  # nothing raised to the error route
 
 
@@ -334,12 +335,16 @@ async def test_rows_and_details_say_what_was_done_once(
     from services.checkpoints.auto import set_auto
 
     await set_auto(service, box.id, "on")  # `sandbench config NAME auto-checkpoint on`
+    base = await service.checkpoints.create(box.id, "to fork from")
+    await service.checkpoints.fork(box.id, "twin", at=base.id)
     await service.exec(box.id, ["sh", "-c", "exit 1"])
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_from_list(pilot, app)
         await wait_until(pilot, lambda: "auto-checkpoint on" in rows(screen), show=lambda: repr(rows(screen)))
         assert rows(screen)[0] == "sh -c 'exit 1'"
+        # a fork says the sandbox it made, not only the checkpoint it came from
+        assert f"fork → twin (from checkpoint {base.id})" in rows(screen)
         await pilot.press("enter")
         head = screen.query_one("#detail-head", Static)
         await wait_until(pilot, lambda: "exit 1" in shown(head), show=lambda: shown(head))
