@@ -555,14 +555,24 @@ async def _follow(ws: web.WebSocketResponse, cmd: Command) -> None:
         queue.put_nowait(None)
     else:
         cmd.listeners.add(queue)
-    try:
+
+    async def send() -> None:
         while (item := await queue.get()) is not None:
             await ws.send_bytes(item[0] + item[1])
         await ws.close(code=1000)
-    except (ConnectionError, RuntimeError):
-        pass
+
+    async def until_closed() -> None:  # the client left, or the server closed it (shutdown): stop following
+        async for _msg in ws:
+            pass
+
+    sender, closed = asyncio.ensure_future(send()), asyncio.ensure_future(until_closed())
+    try:
+        await asyncio.wait((sender, closed), return_when=asyncio.FIRST_COMPLETED)
     finally:
         cmd.listeners.discard(queue)
+        for task in (sender, closed):
+            task.cancel()
+        await asyncio.gather(sender, closed, return_exceptions=True)
 
 
 async def command_input(request: web.Request) -> web.Response:
