@@ -42,7 +42,8 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from itertools import repeat
+from itertools import compress, repeat
+from operator import gt, mul, sub
 
 from widgets.terminal.reflow import reflow
 from widgets.terminal.rows import WRAP_MARK, ZWJ, Entry, Line, char_width, combine
@@ -491,15 +492,15 @@ class Emulator:
                 return len(text)
             return pos  # too few lines to be worth it
         has_esc = "\x1b" in block
-        plain = SGR_RE.sub("", block) if has_esc else block
         raw_lines = block.split("\r\n")
         raw_lines.pop()
         cols = self.cols
-        visible = plain.split("\r\n") if has_esc else raw_lines
-        if has_esc:
-            visible.pop()
-        wraps = max(map(len, visible)) > cols
-        widths = list(map(len, visible)) if wraps else []  # (only wrapping needs them one by one)
+        # the columns each line takes (exact where it matters, whether a line wraps and into how many rows)
+        widths = list(map(len, raw_lines))
+        wraps = max(widths) > cols
+        if wraps and has_esc:
+            widths = self._bulk_widths(block, raw_lines, widths)
+            wraps = max(widths) > cols
         if wraps and has_esc and max(map(len, raw_lines)) > RAW_ROW_MAX:
             return pos  # a huge coloured line: its rows are not cut lazily (each view would parse all of it)
         pen = self.pen
@@ -590,6 +591,25 @@ class Emulator:
                 return start
             i = end + 2
         return -1
+
+    def _bulk_widths(self, block: str, raw_lines: list[str], lens: list[int]) -> list[int]:
+        """The columns of lines with SGR (`lens`: their lengths), for the flood path: exact for a line that may be
+        wider than the screen; for the others, a bound no wider than the screen, which is all that is asked of them
+        (they take one row). Stripping the SGR from every line was most of the flood path's time on a colour log
+        of short lines (~10 sequences a line); every SGR is at least three characters (ESC [ m), so most lines
+        are known to fit from their length and their count of ESC [ alone, at C speed."""
+        cols = self.cols
+        bounds = list(map(sub, lens, map(mul, map(str.count, raw_lines, repeat("\x1b[")), repeat(3))))
+        over = list(compress(range(len(bounds)), map(gt, bounds, repeat(cols))))
+        if not over:
+            return bounds
+        if len(over) * 4 > len(bounds):  # lines that wrap, most of them: strip the block at once
+            plain = SGR_RE.sub("", block).split("\r\n")
+            plain.pop()
+            return list(map(len, plain))
+        for i in over:
+            bounds[i] = len(SGR_RE.sub("", raw_lines[i]))
+        return bounds
 
     def _can_bulk(self) -> bool:
         """The cursor is at the bottom of a full-screen scroll region and text is laid out plainly: every row it
