@@ -53,6 +53,7 @@ from widgets.terminal.styles import (
     SGR_CACHE,
     SGR_RE,
     STYLES,
+    TEXT_OF_FILL,
     Style,
     apply_sgr,
     erase_style,
@@ -1057,6 +1058,11 @@ class Emulator:
         line.styles[start:stop] = [fill] * k
         if k == self.cols:
             line.used = 0  # a whole row cleared is empty again (tmux); a part keeps what was written around it
+        elif fill and start < line.used:
+            # cells erased within what was written stay written (tmux's `cellused`): a reflow keeps them, in the
+            # erase's background, as it keeps the text around them; only the fill past them is not text
+            inside = min(stop, line.used) - start
+            line.styles[start : start + inside] = [TEXT_OF_FILL.get(fill, fill)] * inside
         if start and line.chars[start - 1] and char_width(line.chars[start - 1][0]) == 2:
             line.chars[start - 1] = " "
         if stop < self.cols and line.chars[stop] == "":
@@ -1156,10 +1162,11 @@ class Emulator:
     # -- size -------------------------------------------------------------------------------------------------
     def resize(self, cols: int, rows: int) -> None:
         """A new width reflows the scrollback and the screen as tmux does (`_reflow`; the alternate screen is
-        cropped or padded, its program redraws it); when the height shrinks, lines above the cursor go to the
-        scrollback, and when it grows the rows scrolled there since the last clear come back (tmux's `hscrolled`:
-        what `clear` put away stays put). Both at once: the height first, then the width, in tmux's order
-        (`screen_resize_cursor`), so the cursor and the scrollback end where tmux has them."""
+        cropped or padded, its program redraws it); when the height shrinks, the rows below the cursor are dropped
+        and then lines above the cursor go to the scrollback, and when it grows the rows scrolled there since the
+        last clear come back (tmux's `hscrolled`: what `clear` put away stays put). Both at once: the height
+        first, then the width, in tmux's order (`screen_resize_cursor`), so the cursor and the scrollback end where
+        tmux has them."""
         cols, rows = max(1, cols), max(1, rows)
         if cols == self.cols and rows == self.rows:
             return
@@ -1187,7 +1194,9 @@ class Emulator:
         if rows < self.rows:
             excess = self.rows - rows
             lines = self.lines
-            while excess and len(lines) - 1 > self.y and lines[-1].is_blank():
+            # rows below the cursor go first, whatever they hold (tmux's `eat_empty`: it takes them for the blank
+            # rows under a shell's prompt), then rows from the top go to the scrollback
+            while excess and len(lines) - 1 > self.y:
                 lines.pop()
                 excess -= 1
             if excess:
