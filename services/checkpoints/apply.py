@@ -81,7 +81,7 @@ def apply(
     *,
     owner: tuple[int, int] | None,
 ) -> ApplyResult:
-    cur = {e.path: e for e in current}
+    cur = objects.by_path(current)  # a manifest or a scan's answer: never changed, so its map can be kept
     tgt = objects.by_path(target)  # a manifest: its map is kept by the store
     cur_in, tgt_in = select(current, scope), select(target, scope)
     result = ApplyResult()

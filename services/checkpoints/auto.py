@@ -150,6 +150,7 @@ class Bracket:
 
     async def before(self) -> str:
         cps = self.svc.checkpoints
+        cps._bind()
         head = await asyncio.to_thread(self._still_clean)
         forget_clean(self.svc.config.data_dir, self.sandbox_id)  # this command may move it: scan after it ends
         if head is not None:

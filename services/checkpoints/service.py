@@ -13,6 +13,7 @@ sandbox (services/checkpoints/remote.py; `_remote` picks it). What is not availa
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from services import paths
 from services.checkpoints import auto, remote, states
 from services.checkpoints.apply import ApplyResult, apply, select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
-from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
+from services.checkpoints.feed import FEEDS_MAX, FeedSet
+from services.checkpoints.scan import MAX_BYTES, MAX_FILES, ScanResult, Tree, scan
 from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
 from services.errors import (
     AlreadyExists,
@@ -83,6 +85,37 @@ class CheckpointService:
         self.max_files = MAX_FILES
         self.max_bytes = MAX_BYTES
         self._store: CheckpointStore | None = None
+        # change feeds (services/checkpoints/feed.py): only a long-lived process turns them on (`enable_feeds`)
+        self.feeds: FeedSet | None = None
+
+    def enable_feeds(self, limit: int = FEEDS_MAX) -> None:
+        """Keep a change feed per local sandbox scanned (at most `limit`), so later scans cost what changed. For a
+        long-lived process (the app, `sandbench serve`): a one-shot CLI process scans once and goes."""
+        if self.feeds is None and not self._remote:
+            self.feeds = FeedSet(self.svc.counters, limit)
+
+    def close(self) -> None:
+        """Close every change feed (the service is closing)."""
+        if self.feeds is not None:
+            self.feeds.close_all()
+
+    def forget(self, sandbox_id: str) -> None:
+        """The sandbox was deleted or archived (or its workspace replaced): its change feed goes."""
+        if self.feeds is not None:
+            self.feeds.close(sandbox_id)
+
+    def _bind(self) -> None:
+        """Feeds read their events from the running loop as they arrive (so the kernel's queue does not overflow)."""
+        if self.feeds is not None and self.feeds.loop is None:
+            self.feeds.bind(asyncio.get_running_loop())
+
+    def _scan(self, sandbox_id: str, tree: Tree, base: dict[str, Entry], *, store: bool) -> ScanResult:
+        """The workspace's entries: from the sandbox's change feed when there is one, else a full scan."""
+        if self.feeds is None:
+            return scan(tree, base, self.store, store=store, max_files=self.max_files, max_bytes=self.max_bytes)
+        return self.feeds.scan(
+            sandbox_id, tree, base, self.store, store=store, max_files=self.max_files, max_bytes=self.max_bytes
+        )
 
     # -- plumbing -----------------------------------------------------------------------------------------------
     @property
@@ -118,6 +151,7 @@ class CheckpointService:
 
     async def _ready(self, sandbox_id: str, *, write: bool) -> SandboxInfo:
         _ = self.store  # refuse other providers before starting anything
+        self._bind()
         return await self.svc.ensure_running(sandbox_id, write=write)
 
     def _fs(self, ws: _Workspace) -> WorkspaceFS:
@@ -182,6 +216,7 @@ class CheckpointService:
             if_changed=if_changed,
             max_files=self.max_files,
             max_bytes=self.max_bytes,
+            scanner=functools.partial(self._scan, ws.sandbox_id, store=True) if self.feeds is not None else None,
         )
 
     def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str, *, if_changed: bool = False) -> Checkpoint:
@@ -216,7 +251,7 @@ class CheckpointService:
         target = self.resolve(ws.sandbox_id, since)
         _, base = self._base(ws.sandbox_id)
         with Tree(ws.root) as tree:
-            res = scan(tree, base, self.store, store=False, max_files=self.max_files, max_bytes=self.max_bytes)
+            res = self._scan(ws.sandbox_id, tree, base, store=False)
         old = self.store.manifest(target)
         return ChangeSet(target, compare(old, res.entries, self.store.by_path(old)))
 
@@ -377,7 +412,15 @@ class CheckpointService:
         if head is not None:
             self.svc.counters["restore.scan-skipped"] += 1
             return head, self.store.manifest(head)
-        return self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
+        if self.feeds is None:
+            return self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
+        # with a change feed the scan is cheap, and when it finds the workspace is the head (nothing moved since the
+        # head was taken) the head is the state before: no new checkpoint, as with the marker above
+        was = self.store.head(ws.sandbox_id)
+        ckpt, entries = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore", if_changed=True)
+        if ckpt.id == was:
+            self.svc.counters["restore.head-is-before"] += 1
+        return ckpt, entries
 
     async def restore(self, sandbox_id: str, ref: str, only: Sequence[str] = ()) -> RestoreResult:
         """Make the workspace (or the paths in `only`) what it was at checkpoint `ref`, after checkpointing it as it
