@@ -103,6 +103,9 @@ class Feed:
         self.links: set[str] = set()
         self.racy: set[str] = set()
         self.sockets: set[str] = set()
+        # files hashed by a scan that stored nothing (`changes`): a scan that stores reads them again, so no
+        # checkpoint names a blob that is not in the store
+        self.unstored: set[str] = set()
         self.total = 0
         self.loop = loop
         self.reading = False
@@ -241,9 +244,11 @@ class Feed:
         self.ino.close()
 
     # -- the state a scan leaves --------------------------------------------------------------------------------
-    def adopt(self, res: ScanResult, links: list[str]) -> None:
+    def adopt(self, res: ScanResult, links: list[str], base: Mapping[str, Entry], *, stored: bool) -> None:
         """After the full scan that added the watches: its answer is the state the next scan starts from."""
         self.listed = res.entries
+        get = base.get
+        self.unstored = set() if stored else {e.path for e in res.entries if e.kind == "file" and get(e.path) is not e}
         self.entries = {e.path: e for e in res.entries}
         self._keys = None
         self.links = set(links)
@@ -270,6 +275,7 @@ class Feed:
         e = self.entries.pop(path, None)
         self.links.discard(path)
         self.racy.discard(path)
+        self.unstored.discard(path)
         if path in self.sockets:
             self.sockets.discard(path)
             self.changed = True
@@ -295,12 +301,13 @@ class Feed:
                     self.total -= e.size
             self.links.discard(p)
             self.racy.discard(p)
+            self.unstored.discard(p)
             if p in self.sockets:
                 self.sockets.discard(p)
                 self.changed = True
 
     # -- a scan -------------------------------------------------------------------------------------------------
-    def _drain(self) -> dict[str, set[str]] | None:
+    def _drain(self, store: bool) -> dict[str, set[str]] | None:
         """Every change queued so far, as folder -> names to lstat again; None when the feed cannot vouch."""
         with self.lock:
             self._take()
@@ -318,7 +325,11 @@ class Feed:
                 dirty.setdefault(folder, set()).update(names)
         for wd in ignored:
             self.wds.pop(wd, None)
-        for p in self.links | self.racy:
+        again = self.links | self.racy
+        if store:
+            again |= self.unstored
+            self.unstored = set()  # read again below, storing (or the base's entry, whose blob is stored)
+        for p in again:
             folder, _, name = p.rpartition("/")
             dirty.setdefault(folder, set()).add(name)
         return dirty
@@ -334,12 +345,13 @@ class Feed:
         max_bytes: int,
     ) -> ScanResult | None:
         """The workspace's entries, as `scan.scan` would give them, from what moved; None: scan in full."""
-        dirty = self._drain()
+        dirty = self._drain(store)
         if dirty is None:
             return None
         st = os.fstat(tree.fd)
         if (st.st_dev, st.st_ino) != self.root:
-            self._break("the workspace folder is another one now")
+            with self.lock:
+                self._break("the workspace folder is another one now")
             return None
         out = ScanResult()
         self.changed = False
@@ -461,8 +473,11 @@ class Feed:
                     watch=self.watch,
                     links=links,
                 )
+                get = base.get
                 for e in sub.entries:
                     self._put(e.path, e)
+                    if not store and e.kind == "file" and get(e.path) is not e:
+                        self.unstored.add(e.path)
                 self.sockets.update(sub.skipped)
                 for p in links:
                     if p not in self.links:
@@ -492,6 +507,8 @@ class Feed:
                 entry: Entry | None = old
             else:
                 entry = _read_file(dfd, name, path, objects, out, store=store)
+                if not store:
+                    self.unstored.add(path)
             if entry is None:
                 self._remove(path)
                 return
@@ -559,8 +576,10 @@ class FeedSet:
         if feed is not None:
             with feed.scan_lock:
                 try:
-                    res = None if feed.closed else feed.scan(
-                        tree, base, objects, store=store, max_files=max_files, max_bytes=max_bytes
+                    res = (
+                        None
+                        if feed.closed
+                        else feed.scan(tree, base, objects, store=store, max_files=max_files, max_bytes=max_bytes)
                     )
                 except (SandbenchError, OSError) as exc:
                     # whatever it was, the full scan below gives the answer (or the error) on its own
@@ -626,7 +645,7 @@ class FeedSet:
         if watch is None:
             feed.close()
             return res
-        feed.adopt(res, links)
+        feed.adopt(res, links, base, stored=store)
         feed.start_reading()
         evicted: list[Feed] = []
         with self._lock:

@@ -19,7 +19,7 @@ import operator
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from services.checkpoints.store import CheckpointStore, Entry, Kind
@@ -99,7 +99,7 @@ class Tree:
 
 def scan(
     tree: Tree,
-    base: dict[str, Entry],
+    base: Mapping[str, Entry],
     objects: CheckpointStore,
     *,
     store: bool,

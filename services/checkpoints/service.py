@@ -205,6 +205,15 @@ class CheckpointService:
     ) -> tuple[Checkpoint, list[Entry]]:
         """Checkpoint the workspace (the store lock held). `if_changed`: when nothing differs from the head
         checkpoint (content, kinds, modes), take none and return the head itself."""
+        try:
+            return self._take(ws, message, kind, parent=parent, if_changed=if_changed)
+        except BaseException:
+            self.forget(ws.sandbox_id)  # the blobs this scan stored are removed again: its feed would name them
+            raise
+
+    def _take(
+        self, ws: _Workspace, message: str, kind: str, *, parent: Checkpoint | None, if_changed: bool
+    ) -> tuple[Checkpoint, list[Entry]]:
         return states.take(
             self.store,
             ws.sandbox_id,
@@ -392,6 +401,7 @@ class CheckpointService:
                     result = apply(tree, fs, store, current, entries, scope, owner=ws.owner)
             except SandbenchError as exc:
                 store.set_index(ws.sandbox_id, None)  # what was written is unknown now: hash all next time
+                self.forget(ws.sandbox_id)  # and scan all of it
                 raise type(exc)(
                     f"{exc} — the restore stopped part-way; checkpoint {before.id} holds the state before it "
                     f"(restore it to undo)"

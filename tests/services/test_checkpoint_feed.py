@@ -134,6 +134,14 @@ async def test_a_feed_scan_is_the_full_scan_after_each_kind_of_change(
     assert got["c/a2/f0.txt"].ref == got["c/twin.txt"].ref
     assert got["c/a2/f0.txt"].size == len("through the twin\n")
 
+    # a hard link made now to a file in a folder with no event: that file's other name is lstat'ed again at once
+    # (its ctime moved), and a change through the new name is seen at both
+    os.link(ws / "c" / "a2" / "deep" / "x.txt", ws / "c" / "late-twin.txt")
+    same(cps, sandbox)
+    (ws / "c" / "late-twin.txt").write_text("through the late twin\n")
+    got = {e.path: e for e in same(cps, sandbox)}
+    assert got["c/a2/deep/x.txt"].size == len("through the late twin\n")
+
     # a symlink swapped in for a folder: recorded as a symlink, never followed
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -225,13 +233,19 @@ async def test_random_changes_feed_scan_equals_full_scan(cps: CheckpointService,
         files.append(rel)
     same(cps, sandbox, expect="full")
     kinds = {"feed": 0, "full": 0}
+
+    def somewhere(tag: str) -> str:
+        return f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/{tag}_{rng.randint(0, 999)}".lstrip("/")
+
     for rnd in range(25):
         for _ in range(rng.randint(1, 6)):
             op = rng.choice(["write", "append", "chmod", "delete", "rename", "create", "link", "symlink", "utime"])
             live = [f for f in files if (ws / f).is_file() and not (ws / f).is_symlink()]
             target = rng.choice(live) if live else None
             if op == "create" or target is None:
-                rel = f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/c{rnd}_{rng.randint(0, 999)}".lstrip("/")
+                rel = f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/c{rnd}_{rng.randint(0, 999)}".lstrip(
+                    "/"
+                )
                 if not (ws / rel).exists():
                     (ws / rel).write_text("made\n")
                     files.append(rel)
@@ -245,12 +259,16 @@ async def test_random_changes_feed_scan_equals_full_scan(cps: CheckpointService,
             elif op == "delete":
                 (ws / target).unlink()
             elif op == "rename":
-                dest = f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/m{rnd}_{rng.randint(0, 999)}".lstrip("/")
+                dest = f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/m{rnd}_{rng.randint(0, 999)}".lstrip(
+                    "/"
+                )
                 if not (ws / dest).exists():
                     os.rename(ws / target, ws / dest)
                     files.append(dest)
             elif op == "link":
-                dest = f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/l{rnd}_{rng.randint(0, 999)}".lstrip("/")
+                dest = f"{rng.choice([d for d in folders if (ws / d).is_dir()])}/l{rnd}_{rng.randint(0, 999)}".lstrip(
+                    "/"
+                )
                 if not (ws / dest).exists():
                     os.link(ws / target, ws / dest)
                     files.append(dest)
@@ -283,7 +301,9 @@ async def test_a_command_in_the_real_sandbox_is_seen_by_the_feed(
     assert r.exit_code == 0, r.stderr
     first = await cps.create(sandbox.id, "base")
     assert cps.svc.counters["checkpoint.scan-full"] == 1
-    r = await service.exec(sandbox.id, ["sh", "-c", "echo more >> src/a && rm src/b && echo new > src/c && ln -s a src/l"])
+    r = await service.exec(
+        sandbox.id, ["sh", "-c", "echo more >> src/a && rm src/b && echo new > src/c && ln -s a src/l"]
+    )
     assert r.exit_code == 0, r.stderr
     cs = await cps.changes(sandbox.id, first.id)
     assert {(c.path, c.status) for c in cs.changes} == {
@@ -301,9 +321,7 @@ async def test_a_command_in_the_real_sandbox_is_seen_by_the_feed(
     same(cps, sandbox)
 
 
-async def test_events_are_read_as_they_arrive_from_the_event_loop(
-    cps: CheckpointService, sandbox: SandboxInfo
-) -> None:
+async def test_events_are_read_as_they_arrive_from_the_event_loop(cps: CheckpointService, sandbox: SandboxInfo) -> None:
     ws = root(cps, sandbox)
     (ws / "f").write_text("x\n")
     await cps.create(sandbox.id)  # binds the loop; the full scan starts the feed, which then reads from it
@@ -372,3 +390,24 @@ async def test_a_workspace_replaced_wholesale_is_scanned_in_full(cps: Checkpoint
     assert paths(same(cps, sandbox, expect="full")) == {"g"}
     (aside / "f").unlink()
     aside.rmdir()
+
+
+async def test_a_file_hashed_by_changes_is_stored_by_the_next_checkpoint(
+    cps: CheckpointService, sandbox: SandboxInfo
+) -> None:
+    ws = root(cps, sandbox)
+    (ws / "d").mkdir()
+    (ws / "d" / "f.txt").write_text("one\n")
+    first = await cps.create(sandbox.id, "one")
+    (ws / "d" / "f.txt").write_text("two, unseen by any checkpoint yet\n")
+    settle(ws)
+    # `changes` hashes it without storing a blob; the feed keeps that entry, and the checkpoint after must not name a
+    # blob the store lacks
+    assert [c.path for c in (await cps.changes(sandbox.id, first.id)).changes] == ["d/f.txt"]
+    second = await cps.create(sandbox.id, "two")
+    assert second.files_added == 1
+    await cps.restore(sandbox.id, first.id)
+    assert (ws / "d" / "f.txt").read_text() == "one\n"
+    await cps.restore(sandbox.id, second.id)
+    assert (ws / "d" / "f.txt").read_text() == "two, unseen by any checkpoint yet\n"
+    assert cps.svc.counters["checkpoint.scan-full"] == 1
