@@ -109,8 +109,9 @@ class Feed:
         self.total = 0
         self.loop = loop
         self.reading = False
-        # one scan's working state
-        self.changed = False
+        # one scan's working state: whether names came or went, and the entries that replaced others
+        self.reshaped = False
+        self.replaced: dict[str, Entry] = {}
         self._new_inos: set[int] = set()
         self._done: set[str] = set()
         self._limits = (0, 0)
@@ -261,7 +262,10 @@ class Feed:
         if old is e:
             return
         self.entries[path] = e
-        self.changed = True
+        if old is None:
+            self.reshaped = True
+        else:
+            self.replaced[path] = e
         if old is not None and old.kind == "file":
             self.total -= old.size
         if e.kind == "file":
@@ -276,12 +280,10 @@ class Feed:
         self.links.discard(path)
         self.racy.discard(path)
         self.unstored.discard(path)
-        if path in self.sockets:
-            self.sockets.discard(path)
-            self.changed = True
+        self.sockets.discard(path)
         if e is None:
             return
-        self.changed = True
+        self.reshaped = True
         if e.kind == "file":
             self.total -= e.size
         elif e.kind == "dir":
@@ -296,15 +298,13 @@ class Feed:
         for p in keys[bisect.bisect_left(keys, folder + "/") : bisect.bisect_left(keys, folder + "0")]:
             e = self.entries.pop(p, None)
             if e is not None:
-                self.changed = True
+                self.reshaped = True
                 if e.kind == "file":
                     self.total -= e.size
             self.links.discard(p)
             self.racy.discard(p)
             self.unstored.discard(p)
-            if p in self.sockets:
-                self.sockets.discard(p)
-                self.changed = True
+            self.sockets.discard(p)
 
     # -- a scan -------------------------------------------------------------------------------------------------
     def _drain(self, store: bool) -> dict[str, set[str]] | None:
@@ -354,7 +354,8 @@ class Feed:
                 self._break("the workspace folder is another one now")
             return None
         out = ScanResult()
-        self.changed = False
+        self.reshaped = False
+        self.replaced = {}
         self._new_inos = set()
         self._done = set()
         self._limits = (max_files, max_bytes)
@@ -369,9 +370,16 @@ class Feed:
                     self.links.add(e.path)
             for folder in sorted(again):
                 self._visit(tree, folder, again[folder], base, objects, out, store)
-        if self.changed:
+        if self.reshaped:  # names came or went
             self.listed = sorted(self.entries.values(), key=_path)  # nearly in order already: cheap
             self._keys = None
+        elif self.replaced:  # the same names: the last list with those entries swapped in (its paths still hold)
+            if self._keys is None:
+                self._keys = [e.path for e in self.listed]
+            keys, listed = self._keys, self.listed.copy()
+            for p, e in self.replaced.items():
+                listed[bisect.bisect_left(keys, p)] = e
+            self.listed = listed
         if len(self.listed) > max_files:
             raise TooLarge(f"the workspace holds more than {max_files} files and folders: over the checkpoint limit")
         if self.total > max_bytes:
@@ -517,15 +525,12 @@ class Feed:
         elif stat.S_ISSOCK(mode):
             self._remove(path)
             self.sockets.add(path)
-            self.changed = True
             return
         else:
             raise InvalidInput(
                 f"{path!r} is {_what(mode)}: checkpoints hold files, folders and symlinks only; remove it and try again"
             )
-        if path in self.sockets:
-            self.sockets.discard(path)
-            self.changed = True
+        self.sockets.discard(path)
         self._put(path, entry)
         if st.st_nlink > 1:
             if path not in self.links:

@@ -397,8 +397,13 @@ class CheckpointService:
                         raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
             result = ApplyResult()
             try:
+                # a whole restore visits only the names that differ: found from the two lists (most entries are
+                # the very same objects, so this costs little), not by walking every name of the target
+                differ = (
+                    None if scope is not None else [c.path for c in compare(entries, current, store.by_path(entries))]
+                )
                 with Tree(ws.root) as tree, self._fs(ws) as fs:
-                    result = apply(tree, fs, store, current, entries, scope, owner=ws.owner)
+                    result = apply(tree, fs, store, current, entries, scope, owner=ws.owner, differ=differ)
             except SandbenchError as exc:
                 store.set_index(ws.sandbox_id, None)  # what was written is unknown now: hash all next time
                 self.forget(ws.sandbox_id)  # and scan all of it
