@@ -96,6 +96,7 @@ class Feed:
         self.count = 0
         self.broken: str | None = None
         self.closed = False
+        self.released = False
         # the last scan's answer: the workspace as of the drain before it
         self.entries: dict[str, Entry] = {}
         self.listed: list[Entry] = []
@@ -217,11 +218,26 @@ class Feed:
         self.reading = True
 
     def close(self) -> None:
-        """Release the instance (its watches with it). From any thread: the fd leaves the event loop first."""
+        """Release the instance (its watches with it), from any thread. A scan running keeps the fd until it ends
+        (FeedSet.scan releases it then): its number must not be reused under it. The fd leaves the event loop
+        before it is closed."""
         with self.lock:
             if self.closed:
                 return
             self.closed = True
+        if not self.scan_lock.acquire(blocking=False):
+            return
+        try:
+            self.release()
+        finally:
+            self.scan_lock.release()
+
+    def release(self) -> None:
+        """Close the fd of a closed feed (its scan lock held, or no scan possible)."""
+        with self.lock:
+            if self.released:
+                return
+            self.released = True
         loop = self.loop
         if loop is None:
             self.ino.close()
@@ -310,6 +326,8 @@ class Feed:
     def _drain(self, store: bool) -> dict[str, set[str]] | None:
         """Every change queued so far, as folder -> names to lstat again; None when the feed cannot vouch."""
         with self.lock:
+            if self.closed:
+                return None  # its events are no longer read: it cannot say what moved
             self._take()
             if self.broken is None and any(f & BORN for f in self.moving.values()):
                 self._break("a file made since the last scan was moved out of the watched folders")
@@ -593,6 +611,8 @@ class FeedSet:
                 except Exception:
                     log.warning("change feed of %s failed; scanning in full", sandbox_id, exc_info=True)
                     res = None
+                if feed.closed:  # closed while it scanned: its fd is released now, the scan done
+                    feed.release()
                 if res is not None:
                     self.counters["checkpoint.scan-feed"] += 1
                     return res

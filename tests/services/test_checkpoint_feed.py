@@ -411,3 +411,25 @@ async def test_a_file_hashed_by_changes_is_stored_by_the_next_checkpoint(
     await cps.restore(sandbox.id, second.id)
     assert (ws / "d" / "f.txt").read_text() == "two, unseen by any checkpoint yet\n"
     assert cps.svc.counters["checkpoint.scan-full"] == 1
+
+
+async def test_serve_s_services_keep_feeds_and_close_them(config: Config, tmp_path: Path) -> None:
+    from services.server.auth import TokenTable
+    from services.server.context import ServerState
+    from services.server.limits import ServeLimits
+    from services.server.sandbox_env import SandboxEnvStore
+
+    before = inotify_fds()
+    cfg = dataclasses.replace(config, data_dir=tmp_path / "serve")
+    provider = LocalProvider(cfg.data_dir, owner_label=cfg.owner_label)
+    state = ServerState(provider, cfg, TokenTable({}), ServeLimits(), SandboxEnvStore(cfg.data_dir / "serve-env"))
+    svc = state.service("agent")  # an identity's service, as a request with its token gets
+    box = await svc.create(SandboxSpec(name="served"))
+    (svc.checkpoints._workspace(box.id).root / "f").write_text("x\n")
+    await svc.checkpoints.create(box.id)
+    (svc.checkpoints._workspace(box.id).root / "f").write_text("y\n")
+    await svc.checkpoints.create(box.id)
+    assert (svc.counters["checkpoint.scan-full"], svc.counters["checkpoint.scan-feed"]) == (1, 1)
+    await svc.delete(box.id)
+    await state.close()
+    await wait_until(None, lambda: inotify_fds() == before, "serve's feeds closed")
