@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from services.checkpoints.store import CheckpointStore, Entry, Kind
+from services.checkpoints.store import CheckpointStore, Entry, Kind, Overlay
 from services.errors import InvalidInput, PathRejected, ProviderError, TooLarge
 from services.local import fsapi, linux_calls
 
@@ -113,6 +113,8 @@ def scan(
     order. With `store`, new contents become blobs. For a change feed (services/checkpoints/feed.py): `watch(fd,
     folder)` is called on each folder's fd before it is listed, and `links` gets the path of every non-folder whose
     link count is over 1 (a change through its other name is not seen in its folder)."""
+    if not isinstance(base, dict):
+        base = base.materialize() if isinstance(base, Overlay) else dict(base)  # looked up once per name below
     out = ScanResult()
     total = 0
     # bound once: this loop runs per name, and on 20,000 names its lookups are a good part of the cost

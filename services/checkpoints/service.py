@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import paths
 from services.checkpoints import auto, remote, states
-from services.checkpoints.apply import ApplyResult, apply, select
+from services.checkpoints.apply import ApplyResult, apply
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.feed import FEEDS_MAX, FeedSet
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, ScanResult, Tree, scan
@@ -109,7 +109,7 @@ class CheckpointService:
         if self.feeds is not None and self.feeds.loop is None:
             self.feeds.bind(asyncio.get_running_loop())
 
-    def _scan(self, sandbox_id: str, tree: Tree, base: dict[str, Entry], *, store: bool) -> ScanResult:
+    def _scan(self, sandbox_id: str, tree: Tree, base: Mapping[str, Entry], *, store: bool) -> ScanResult:
         """The workspace's entries: from the sandbox's change feed when there is one, else a full scan."""
         if self.feeds is None:
             return scan(tree, base, self.store, store=store, max_files=self.max_files, max_bytes=self.max_bytes)
@@ -191,7 +191,7 @@ class CheckpointService:
         return found[0]
 
     # -- checkpoint ---------------------------------------------------------------------------------------------
-    def _base(self, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:
+    def _base(self, sandbox_id: str) -> tuple[Checkpoint | None, Mapping[str, Entry]]:
         return states.base(self.store, sandbox_id)
 
     def _checkpoint_locked(
@@ -391,9 +391,10 @@ class CheckpointService:
             entries = store.manifest(target)
             before, current = self._before_restore(ws, target)
             if scope is not None:
-                keys, now = [e.path for e in entries], [e.path for e in current]  # once, not per path asked for
+                # a path with anything beneath it is a folder, itself an entry: a lookup in the two maps decides
+                there, here = store.by_path(entries), store.by_path(current)
                 for p in scope:
-                    if not select(entries, [p], keys) and not select(current, [p], now):
+                    if p not in there and p not in here:
                         raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
             result = ApplyResult()
             try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from services.checkpoints.apply import apply
@@ -34,14 +34,15 @@ from services.local.fsapi import WorkspaceFS
 PROTECTED_KINDS = frozenset({"snapshot"})
 
 
-def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:
-    """The sandbox's HEAD checkpoint and the stat cache a scan of its workspace starts from."""
+def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, Mapping[str, Entry]]:
+    """The sandbox's HEAD checkpoint and the stat cache a scan of its workspace starts from (a view, after a
+    restore: the scan materializes it if it walks everything)."""
     head_id = store.head(sandbox_id)
     head = store.get(sandbox_id, head_id) if head_id else None
-    index = store.index(sandbox_id)
-    if index is None:
-        index = store.manifest(head) if head is not None else []
-    return head, store.by_path(index)  # shared and cached: the scan only reads it
+    view = store.index_view(sandbox_id)
+    if view is not None:
+        return head, view
+    return head, store.by_path(store.manifest(head) if head is not None else [])  # shared and cached: read only
 
 
 def new_record(
@@ -100,7 +101,7 @@ def take(
     source: str | None = None,
     max_files: int = MAX_FILES,
     max_bytes: int = MAX_BYTES,
-    scanner: Callable[[Tree, dict[str, Entry]], ScanResult] | None = None,
+    scanner: Callable[[Tree, Mapping[str, Entry]], ScanResult] | None = None,
 ) -> tuple[Checkpoint, list[Entry]]:
     """Checkpoint the workspace at `root` (the lock held). `if_changed`: when nothing differs from HEAD, take none
     and return HEAD itself. `parent` (a fork's source) overrides HEAD as the parent. `scanner(tree, cache)`: the

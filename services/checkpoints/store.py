@@ -31,7 +31,7 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -141,6 +141,7 @@ class CheckpointStore:
         # derived per process, keyed by the identity of a list this store handed out (the list is held, so its id
         # is not reused while the key lives): a path -> entry map, and the stat cache a restore left
         self._paths: dict[int, tuple[list[Entry], dict[str, Entry]]] = {}
+        self._keys: dict[int, tuple[list[Entry], list[str]]] = {}
         self._indexes: dict[str, tuple[bytes, list[Entry], list[Entry]]] = {}
 
     # -- locking and rollback -----------------------------------------------------------------------------------
@@ -445,6 +446,20 @@ class CheckpointStore:
                 self._paths.pop(next(iter(self._paths)))
         return paths
 
+    def keys(self, entries: list[Entry]) -> list[str]:
+        """The paths of `entries` (a list from `manifest`, `index` or a scan), in order: kept as `by_path` is, for
+        selecting paths by bisection."""
+        with self._cache_lock:
+            hit = self._keys.get(id(entries))
+        if hit is not None and hit[0] is entries:
+            return hit[1]
+        keys = [e.path for e in entries]
+        with self._cache_lock:
+            self._keys[id(entries)] = (entries, keys)
+            while len(self._keys) > 2 * CACHE:
+                self._keys.pop(next(iter(self._keys)))
+        return keys
+
     def all(self, sandbox_id: str) -> list[Checkpoint]:
         d = self._dir(sandbox_id)
         out = []
@@ -550,6 +565,28 @@ class CheckpointStore:
                 self._indexes.pop(next(iter(self._indexes)))
         return out
 
+    def index_view(self, sandbox_id: str) -> Mapping[str, Entry] | None:
+        """`index` as a path map, without building it: the source checkpoint's map less the dropped paths (None:
+        there is no index). A change feed's scan looks up a few names in it; a full scan materializes it."""
+        try:
+            raw = (self._dir(sandbox_id) / "index.json").read_bytes()
+            doc = json.loads(raw)
+            source, drop = doc["from"], frozenset(doc["drop"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        ckpt = self.get(sandbox_id, source) if isinstance(source, str) else None
+        if ckpt is None:
+            return {}
+        try:
+            entries = self.manifest(ckpt)
+        except ProviderError:
+            return {}
+        if not all(isinstance(p, str) for p in drop):
+            return {}
+        return Overlay(self.by_path(entries), drop)
+
     def set_index(self, sandbox_id: str, source: str | None, drop: Iterable[str] = ()) -> None:
         """After a restore: the stat cache is checkpoint `source`'s entries without `drop` (None: empty)."""
         doc = {"from": source, "drop": sorted(drop)}
@@ -557,6 +594,32 @@ class CheckpointStore:
 
     def clear_index(self, sandbox_id: str) -> None:
         (self._dir(sandbox_id) / "index.json").unlink(missing_ok=True)
+
+
+class Overlay(Mapping[str, Entry]):
+    """A path map less some paths, looked up without copying it (`materialize` copies it once, for a full scan)."""
+
+    def __init__(self, base: Mapping[str, Entry], drop: frozenset[str]) -> None:
+        self.base = base
+        self.drop = drop
+        self._dict: dict[str, Entry] | None = None
+
+    def __getitem__(self, key: str) -> Entry:
+        if key in self.drop:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self.base if k not in self.drop)
+
+    def __len__(self) -> int:
+        return len(self.materialize())
+
+    def materialize(self) -> dict[str, Entry]:
+        if self._dict is None:
+            drop = self.drop
+            self._dict = {k: v for k, v in self.base.items() if k not in drop}
+        return self._dict
 
 
 def _delta(before: dict[str, Entry], entries: list[Entry]) -> tuple[list[Entry], list[str]]:
