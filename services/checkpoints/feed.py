@@ -398,6 +398,9 @@ class Feed:
             for p, e in self.replaced.items():
                 listed[bisect.bisect_left(keys, p)] = e
             self.listed = listed
+        if self.reshaped or self.replaced:
+            # the store's map of this list is a copy of ours (a C copy: far cheaper than building it from the list)
+            objects.know(self.listed, self.entries.copy(), self._keys)
         if len(self.listed) > max_files:
             raise TooLarge(f"the workspace holds more than {max_files} files and folders: over the checkpoint limit")
         if self.total > max_bytes:

@@ -446,6 +446,18 @@ class CheckpointStore:
                 self._paths.pop(next(iter(self._paths)))
         return paths
 
+    def know(self, entries: list[Entry], paths: dict[str, Entry], keys: list[str] | None = None) -> None:
+        """`by_path` (and `keys`) of `entries` are these, which the caller built anyway (a change feed's scan): the
+        caller hands them over and never changes them."""
+        with self._cache_lock:
+            self._paths[id(entries)] = (entries, paths)
+            while len(self._paths) > 2 * CACHE:
+                self._paths.pop(next(iter(self._paths)))
+            if keys is not None:
+                self._keys[id(entries)] = (entries, keys)
+                while len(self._keys) > 2 * CACHE:
+                    self._keys.pop(next(iter(self._keys)))
+
     def keys(self, entries: list[Entry]) -> list[str]:
         """The paths of `entries` (a list from `manifest`, `index` or a scan), in order: kept as `by_path` is, for
         selecting paths by bisection."""
