@@ -94,7 +94,10 @@ def apply(
         cur_in = sorted((cur[p] for p in moved if p in cur), key=_path)
         tgt_in = sorted((tgt[p] for p in moved if p in tgt), key=_path)
     else:
-        cur_in, tgt_in = select(current, scope, objects.keys(current)), select(target, scope, objects.keys(target))
+        cur_in, tgt_in = (
+            select(current, scope, objects.lists.keys(current)),
+            select(target, scope, objects.lists.keys(target)),
+        )
     result = ApplyResult()
     # folders the target needs for the paths in scope, and those paths themselves
     want_dirs: set[str] = {e.path for e in tgt_in if e.kind == "dir"}

@@ -23,7 +23,7 @@ from services import paths
 from services.checkpoints import auto, remote, states
 from services.checkpoints.apply import ApplyResult, apply
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
-from services.checkpoints.feed import FEEDS_MAX, FeedSet
+from services.checkpoints.feeds import FEEDS_MAX, FeedSet
 from services.checkpoints.scan import MAX_BYTES, MAX_FILES, ScanResult, Tree, scan
 from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
 from services.errors import (

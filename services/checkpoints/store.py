@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from services.checkpoints.lists import ListMaps, Overlay
 from services.errors import InvalidInput, ProviderError
 
 Kind = Literal["file", "dir", "symlink"]
@@ -138,10 +139,7 @@ class CheckpointStore:
         self._new_blobs: list[Path] | None = None
         self._cache: dict[tuple[str, str], tuple[list[Entry], int]] = {}
         self._cache_lock = threading.Lock()
-        # derived per process, keyed by the identity of a list this store handed out (the list is held, so its id
-        # is not reused while the key lives): a path -> entry map, and the stat cache a restore left
-        self._paths: dict[int, tuple[list[Entry], dict[str, Entry]]] = {}
-        self._keys: dict[int, tuple[list[Entry], list[str]]] = {}
+        self.lists = ListMaps(2 * CACHE)  # per list handed out: its path map and paths (services/checkpoints/lists.py)
         self._indexes: dict[str, tuple[bytes, list[Entry], list[Entry]]] = {}
 
     # -- locking and rollback -----------------------------------------------------------------------------------
@@ -432,45 +430,8 @@ class CheckpointStore:
             return self._cache.get(key)
 
     def by_path(self, entries: list[Entry]) -> dict[str, Entry]:
-        """`{e.path: e}` of `entries`, a list from `manifest` or `index` (never changed by anyone): built once per
-        list and kept while it is among the last few, since every scan and compare of 20,000 names wants one and
-        building it was a good part of their cost. The caller must not change the dict."""
-        with self._cache_lock:
-            hit = self._paths.get(id(entries))
-        if hit is not None and hit[0] is entries:
-            return hit[1]
-        paths = {e.path: e for e in entries}
-        with self._cache_lock:
-            self._paths[id(entries)] = (entries, paths)
-            while len(self._paths) > 2 * CACHE:
-                self._paths.pop(next(iter(self._paths)))
-        return paths
-
-    def know(self, entries: list[Entry], paths: dict[str, Entry], keys: list[str] | None = None) -> None:
-        """`by_path` (and `keys`) of `entries` are these, which the caller built anyway (a change feed's scan): the
-        caller hands them over and never changes them."""
-        with self._cache_lock:
-            self._paths[id(entries)] = (entries, paths)
-            while len(self._paths) > 2 * CACHE:
-                self._paths.pop(next(iter(self._paths)))
-            if keys is not None:
-                self._keys[id(entries)] = (entries, keys)
-                while len(self._keys) > 2 * CACHE:
-                    self._keys.pop(next(iter(self._keys)))
-
-    def keys(self, entries: list[Entry]) -> list[str]:
-        """The paths of `entries` (a list from `manifest`, `index` or a scan), in order: kept as `by_path` is, for
-        selecting paths by bisection."""
-        with self._cache_lock:
-            hit = self._keys.get(id(entries))
-        if hit is not None and hit[0] is entries:
-            return hit[1]
-        keys = [e.path for e in entries]
-        with self._cache_lock:
-            self._keys[id(entries)] = (entries, keys)
-            while len(self._keys) > 2 * CACHE:
-                self._keys.pop(next(iter(self._keys)))
-        return keys
+        """`{e.path: e}` of `entries` (from `manifest`, `index` or a scan), built once per list: never change it."""
+        return self.lists.by_path(entries)
 
     def all(self, sandbox_id: str) -> list[Checkpoint]:
         d = self._dir(sandbox_id)
@@ -606,32 +567,6 @@ class CheckpointStore:
 
     def clear_index(self, sandbox_id: str) -> None:
         (self._dir(sandbox_id) / "index.json").unlink(missing_ok=True)
-
-
-class Overlay(Mapping[str, Entry]):
-    """A path map less some paths, looked up without copying it (`materialize` copies it once, for a full scan)."""
-
-    def __init__(self, base: Mapping[str, Entry], drop: frozenset[str]) -> None:
-        self.base = base
-        self.drop = drop
-        self._dict: dict[str, Entry] | None = None
-
-    def __getitem__(self, key: str) -> Entry:
-        if key in self.drop:
-            raise KeyError(key)
-        return self.base[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return (k for k in self.base if k not in self.drop)
-
-    def __len__(self) -> int:
-        return len(self.materialize())
-
-    def materialize(self) -> dict[str, Entry]:
-        if self._dict is None:
-            drop = self.drop
-            self._dict = {k: v for k, v in self.base.items() if k not in drop}
-        return self._dict
 
 
 def _delta(before: dict[str, Entry], entries: list[Entry]) -> tuple[list[Entry], list[str]]:
