@@ -113,8 +113,8 @@ def scan(
     order. With `store`, new contents become blobs. For a change feed (services/checkpoints/feed.py): `watch(fd,
     folder)` is called on each folder's fd before it is listed, and `links` gets the path of every non-folder whose
     link count is over 1 (a change through its other name is not seen in its folder)."""
-    if not isinstance(base, dict):
-        base = base.materialize() if isinstance(base, Overlay) else dict(base)  # looked up once per name below
+    if not start and not isinstance(base, dict):  # looked up once per name below: a dict's get is the fast one
+        base = base.materialize() if isinstance(base, Overlay) else dict(base)
     out = ScanResult()
     total = 0
     # bound once: this loop runs per name, and on 20,000 names its lookups are a good part of the cost

@@ -406,7 +406,11 @@ async def test_a_file_hashed_by_changes_is_stored_by_the_next_checkpoint(
     assert [c.path for c in (await cps.changes(sandbox.id, first.id)).changes] == ["d/f.txt"]
     second = await cps.create(sandbox.id, "two")
     assert second.files_added == 1
-    await cps.restore(sandbox.id, first.id)
+    # nothing moved since `second` (the feed proves it): that is the state before the restore, no new checkpoint
+    count = len((await cps.list_checkpoints(sandbox.id))[0])
+    res = await cps.restore(sandbox.id, first.id)
+    assert res.before.id == second.id and cps.svc.counters["restore.head-is-before"] == 1
+    assert len((await cps.list_checkpoints(sandbox.id))[0]) == count
     assert (ws / "d" / "f.txt").read_text() == "one\n"
     await cps.restore(sandbox.id, second.id)
     assert (ws / "d" / "f.txt").read_text() == "two, unseen by any checkpoint yet\n"
