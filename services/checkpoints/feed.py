@@ -188,9 +188,13 @@ class Feed:
         return None
 
     def on_readable(self) -> None:
-        """The event loop's reader: record what arrived, so the kernel's queue does not overflow between scans."""
+        """The event loop's reader: record what arrived, so the kernel's queue does not overflow between scans. A
+        feed that can no longer vouch is closed at once (its watches released; the next scan is a full one)."""
         with self.lock:
             self._take()
+            broken = self.broken is not None
+        if broken:
+            self.close()
 
     def start_reading(self) -> None:
         loop = self.loop

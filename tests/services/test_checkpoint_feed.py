@@ -12,6 +12,7 @@ import os
 import random
 import struct
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,10 @@ pytestmark = pytest.mark.bwrap
 
 
 @pytest.fixture
-def cps(service: SandboxService) -> CheckpointService:
+async def cps(service: SandboxService) -> AsyncIterator[CheckpointService]:
     service.checkpoints.enable_feeds()
-    return service.checkpoints
+    yield service.checkpoints
+    service.checkpoints.close()  # the shared fixture's service is never closed: its feeds are, here
 
 
 def root(cps: CheckpointService, box: SandboxInfo) -> Path:
@@ -437,3 +439,22 @@ async def test_serve_s_services_keep_feeds_and_close_them(config: Config, tmp_pa
     await svc.delete(box.id)
     await state.close()
     await wait_until(None, lambda: inotify_fds() == before, "serve's feeds closed")
+
+
+async def test_a_feed_that_cannot_vouch_is_closed_by_its_reader_at_once(
+    cps: CheckpointService, sandbox: SandboxInfo
+) -> None:
+    before = inotify_fds()
+    ws = root(cps, sandbox)
+    (ws / "x.txt").write_text("x\n")
+    await cps.create(sandbox.id)
+    feed = cps.feeds.get(sandbox.id) if cps.feeds else None
+    assert feed is not None
+    await wait_until(None, lambda: feed.reading, "the feed's reader on the event loop")
+    assert inotify_fds() == before + 1
+    (ws / "made").mkdir()  # a folder made since the last scan: the feed cannot vouch any more
+    await wait_until(None, lambda: feed.closed and inotify_fds() == before, "the broken feed closed by its reader")
+    (ws / "made" / "in.txt").write_text("inside\n")
+    cs = await cps.changes(sandbox.id)
+    assert {(c.path, c.status) for c in cs.changes} == {("made", "added"), ("made/in.txt", "added")}
+    assert cps.svc.counters["checkpoint.scan-full"] == 2
