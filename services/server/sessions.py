@@ -7,9 +7,8 @@ directory, re-exports its variables, runs the client's command, and prints a ran
 `pwd` and `export -p`, which the server strips from the output and keeps. `cd` and `export` therefore persist
 across commands; shell functions, aliases and unexported variables do not. Commands of one session run one at a
 time, in order, as in a shell. A command run asynchronously reads its stdin from a pipe that stays open while it
-runs: `…/command/{id}/input` writes to it (echoed into the command's output unless it was run with
-`suppressInputEcho`, as Daytona's sessions do). A synchronous command's stdin is empty: nobody could type into it
-while the request waits.
+runs: `…/command/{id}/input` writes to it (echoed unless run with `suppressInputEcho`, as Daytona's sessions do).
+A synchronous command's stdin is empty: nobody could type into it while the request waits.
 
 Bounds (`ServeLimits`, README "serve"): sessions per identity; commands kept per session (the oldest finished one is
 forgotten to make room; a session whose kept commands are all queued or running refuses another); bytes per stream
@@ -561,18 +560,14 @@ async def _follow(ws: web.WebSocketResponse, cmd: Command) -> None:
             await ws.send_bytes(item[0] + item[1])
         await ws.close(code=1000)
 
-    async def until_closed() -> None:  # the client left, or the server closed it (shutdown): stop following
+    sender = asyncio.ensure_future(send())
+    try:  # until the client leaves (or a shutdown closes it), not only until the command's next output
         async for _msg in ws:
             pass
-
-    sender, closed = asyncio.ensure_future(send()), asyncio.ensure_future(until_closed())
-    try:
-        await asyncio.wait((sender, closed), return_when=asyncio.FIRST_COMPLETED)
     finally:
         cmd.listeners.discard(queue)
-        for task in (sender, closed):
-            task.cancel()
-        await asyncio.gather(sender, closed, return_exceptions=True)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
 
 
 async def command_input(request: web.Request) -> web.Response:
