@@ -177,6 +177,10 @@ def main() -> int:
     env = {**os.environ, "SANDBENCH_HOME": str(home), "SANDBENCH_CONFIG": str(base / "none.toml")}
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
+    # As an installed app starts: with its modules' bytecode cached (the warm-up run writes it). This machine sets
+    # PYTHONDONTWRITEBYTECODE=1, which made every child compile the project's modules from source (~30 ms more
+    # per start, none of it in the bare app, whose Textual is compiled at install) — the Makefile unexports it too.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["SANDBENCH_HOME"] = str(home)
     try:
         _seed(home)
