@@ -320,19 +320,16 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
     # -- focus ---------------------------------------------------------------------------------------------
     def watch_focused(self, focused: Widget | None) -> None:
-        """Light the frame of the pane the keyboard is in (`-focused` in styles.tcss). Called as focus moves,
-        before Textual's own focus restyle. Only the frames whose state changed are restyled, and only them: the
-        `:focus-within` rule this replaces restyled the whole pane, every widget of every editor tab in it, at
-        each focus move, even within the pane (a fifth of the editor-memory test's CPU)."""
+        """Light the frame of the pane the keyboard is in (`-focused`, styles.tcss) and restyle only the frames
+        that changed: the `:focus-within` rule this replaces restyled the whole pane, every widget of every editor
+        tab in it, at each focus move, even within the pane (a fifth of the editor-memory test's CPU)."""
         pane = self._pane_of(focused)
         if pane == self._lit:
             return
-        changed = []
-        for name, lit in ((self._lit, False), (pane, True)):
-            frame = self.query_one(f"#pane-{name}", PaneFrame) if name is not None else None
-            if frame is not None:
-                frame.set_class(lit, "-focused", update=False)
-                changed.append(frame)
+        # a query, not `frame()`: focus also moves while the screen is being taken down, its frames going
+        changed = [frame for frame in self.query(PaneFrame) if frame.pane in (self._lit, pane)]
+        for frame in changed:
+            frame.set_class(frame.pane == pane, "-focused", update=False)
         self._lit = pane
         if self.is_attached:
             self.app.stylesheet.update_nodes(changed, animate=True)
