@@ -27,12 +27,13 @@ from services.local.cgroups import CgroupManager
 from services.local.launch import SANDBOX_PATH, Launcher
 from services.local.repair import inspect as inspect_state
 from services.models import BwrapChoice, Isolation
-from services.text import first_line
+from services.text import first_line, wrap
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 # The uid the launcher probes bwrap as when we are root; sandboxes get their own unprivileged uids, which, like
 # this one, are in no group of the folders above the data dir: only the "other" permission bits apply to them.
 PROBE_UID = 65534
+DETAIL_INDENT = 7  # where a finding's details and fix start, under its summary
 USERNS_FILES = {
     "max_user_namespaces": "/proc/sys/user/max_user_namespaces",
     "unprivileged_userns_clone": "/proc/sys/kernel/unprivileged_userns_clone",
@@ -95,10 +96,14 @@ class Report:
         out = [self.headline(), ""]
         for f in self.findings:
             out.append(f"[{f.status}] {f.id}: {f.summary}")
-            out.extend(f"       {d}" for d in f.details)
+            out.extend(f"{' ' * DETAIL_INDENT}{d}" for d in f.details)
             if f.fix and f.status != OK:
-                out.append(f"       fix: {f.fix}")
+                out.append(f"{' ' * DETAIL_INDENT}fix: {f.fix}")
         return out
+
+    def lines_at(self, width: int | None) -> list[str]:
+        """`lines()` fitted to `width` columns (None: as they are, one per finding, for a pipe): see `fit`."""
+        return fit(self.lines(), width)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +120,19 @@ class Report:
             "data_dir": str(self.data_dir),
             "checks": [f.to_json() for f in self.findings],
         }
+
+
+def fit(lines: list[str], width: int | None) -> list[str]:
+    """The report's lines wrapped at `width` columns at spaces and after a path's `/`, never mid-name (a terminal
+    cuts a long data folder path anywhere): a finding's continuation lines go under its details (7 columns in), a
+    detail's 2 further in. None: unchanged."""
+    if width is None:
+        return list(lines)
+    out: list[str] = []
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" "))
+        out.extend(wrap(line, width, indent + 2 if indent else DETAIL_INDENT))
+    return out
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------

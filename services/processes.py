@@ -102,8 +102,19 @@ class PortInfo:
     address: str
     family: str  # "tcp" / "tcp6"
     netns: int
-    pid: int | None
+    pid: int | None  # the owning process's pid on the host (local sandboxes) or as the reader saw it (Daytona)
     command: str  # the owning process's, sanitized ("" when unknown)
+    sandbox_pid: int | None = None  # its pid inside the sandbox, where that differs from `pid` (local)
+
+    @property
+    def shown_pid(self) -> int | None:
+        """The pid a person knows, as the process list shows it: the sandbox's own (`echo $!` there)."""
+        return self.sandbox_pid if self.sandbox_pid is not None else self.pid
+
+    @property
+    def host_pid(self) -> int | None:
+        """The host's pid (local sandboxes), else None, as `ProcessInfo.host_pid`."""
+        return self.pid if self.sandbox_pid is not None else None
 
 
 @dataclass(frozen=True)
@@ -381,6 +392,7 @@ class ProcessService:
         reader = self._reader()
         sockets = await reader.listening_sockets(sandbox_id)
         commands: dict[int, str] = {}
+        inside: dict[int, int] = {}
         if any(owner is not None for _ns, _s, owner in sockets):
             table = self._previous.get(sandbox_id)
             owners = {owner for _ns, _s, owner in sockets if owner is not None}
@@ -391,7 +403,8 @@ class ProcessService:
             ):
                 table = await reader.process_table(sandbox_id)  # not for CPU %: `_previous` keeps its window
             commands = {s.pid: display_command(s.argv, s.comm) for s in table.samples}
-        return ports_from(sockets, commands)
+            inside = {s.pid: s.nspid for s in table.samples if s.nspid is not None}
+        return ports_from(sockets, commands, inside)
 
     # -- forwards ------------------------------------------------------------------------------------------
     @property
@@ -453,8 +466,12 @@ class ProcessService:
             await asyncio.gather(task, return_exceptions=True)
 
 
-def ports_from(sockets: list[tuple[int, Socket, int | None]], commands: dict[int, str]) -> list[PortInfo]:
-    """One entry per (namespace, family, address, port), sorted by port."""
+def ports_from(
+    sockets: list[tuple[int, Socket, int | None]], commands: dict[int, str], inside: dict[int, int] | None = None
+) -> list[PortInfo]:
+    """One entry per (namespace, family, address, port), sorted by port; `inside` maps an owner's host pid to its
+    pid inside the sandbox (local sandboxes), so the ports name processes as the process list does."""
+    inside = inside or {}
     seen: set[tuple[int, str, str, int]] = set()
     out: list[PortInfo] = []
     for ns, s, owner in sockets:
@@ -462,6 +479,7 @@ def ports_from(sockets: list[tuple[int, Socket, int | None]], commands: dict[int
         if key in seen:
             continue
         seen.add(key)
-        out.append(PortInfo(s.port, s.address, s.family, ns, owner, commands.get(owner, "") if owner else ""))
+        command = commands.get(owner, "") if owner else ""
+        out.append(PortInfo(s.port, s.address, s.family, ns, owner, command, inside.get(owner) if owner else None))
     out.sort(key=lambda p: (p.port, p.family, p.address, p.netns))
     return out

@@ -151,12 +151,18 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
         return info
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
+        self._forget_feed(sandbox_id)  # its workspace goes into the store
         return await self._lifecycle(
             "archive", sandbox_id, lambda: self.provider.archive(sandbox_id), transitional=SandboxState.STOPPING
         )
 
+    def _forget_feed(self, sandbox_id: str) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.forget(sandbox_id)  # its change feed (services/checkpoints/feed.py), if any
+
     async def delete(self, sandbox_id: str) -> None:
         info = self.cached(sandbox_id)
+        self._forget_feed(sandbox_id)
         await self._lifecycle("delete", sandbox_id, lambda: self.provider.delete(sandbox_id))
         self.invalidate(sandbox_id)
         with contextlib.suppress(OSError, SandbenchError):
@@ -329,5 +335,7 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
             await self._metrics.close()
         if self._procs is not None:
             await self._procs.close()  # forwards listen until here
+        if self._checkpoints is not None:
+            self._checkpoints.close()  # its change feeds' inotify instances
         await self.provider.close()
         self.audit.close()

@@ -60,6 +60,29 @@ def foreground_program(session: TerminalSession) -> str | None:
     return answer if isinstance(answer, str) and answer else None
 
 
+# What `ask_foreground` answers when the provider cannot tell whether a program runs (a Daytona terminal other than
+# serve's): callers ask anyway, saying a program may be running. NUL is in no program's name (the kernel's are
+# NUL-terminated), so the sentinel cannot be mistaken for one.
+CANNOT_TELL = "\x00"
+FOREGROUND_TIMEOUT = 5.0  # seconds a remote provider gets to say what runs before the answer is CANNOT_TELL
+
+
+async def ask_foreground(session: TerminalSession) -> str | None:
+    """The program in the session's foreground, None while the shell itself has the terminal, or `CANNOT_TELL`.
+    A local PTY answers at once (`foreground_program`); a remote session that can say (`ask_foreground`, a Daytona
+    terminal: one request) is asked, bounded by `FOREGROUND_TIMEOUT`; a failure is CANNOT_TELL, never an error:
+    closing must still be possible, after asking."""
+    ask = getattr(session, "ask_foreground", None)
+    if not callable(ask):
+        return foreground_program(session)
+    try:
+        answer = await asyncio.wait_for(ask(), FOREGROUND_TIMEOUT)
+    except Exception:
+        log.debug("asking a terminal for its foreground program failed", exc_info=True)
+        return CANNOT_TELL
+    return answer if isinstance(answer, str) and answer else None
+
+
 async def next_output(queue: asyncio.Queue[bytes | None]) -> bytes | None:
     """The next chunk of a session's output queue joined with whatever else is queued already (one bigger chunk
     costs the emulator less than many small ones); None at the end, which stays queued for later callers."""
@@ -135,8 +158,10 @@ class OrderedWriter:
             log.debug("terminal input ended", exc_info=True)
             self.close()
 
-    def close(self) -> None:
-        """End the writer: what is still queued is dropped (the shell is gone) and waiting writers return."""
+    def close(self) -> int:
+        """End the writer: what is still queued is dropped (the shell is gone) and waiting writers return. Returns
+        how many bytes were dropped (so a caller can say typed input was not delivered)."""
+        dropped = self._size if not self._closed else 0
         self._closed = True
         self._pending.clear()
         self._size = 0
@@ -144,3 +169,4 @@ class OrderedWriter:
         task, self._task = self._task, None
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
+        return dropped

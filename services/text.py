@@ -112,3 +112,42 @@ def same_columns(line: str) -> str:
     if not _COLUMN_UNSAFE.search(line):
         return line
     return _COLUMN_UNSAFE.sub(_column_char, line)
+
+
+_WRAP_PIECES = re.compile(r" +|[^ /]*/+|[^ /]+")  # runs of spaces, path components with their `/`, words
+
+
+def _elide(piece: str, width: int) -> str:
+    """A piece too long for a whole line: its start and end kept, the middle as `…` (a path's file name stays)."""
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    return piece[:head] + "…" + piece[len(piece) - (width - 1 - head) :]
+
+
+def wrap(text: str, width: int, hang: int = 2) -> list[str]:
+    """`text` as lines of at most `width` characters, broken at spaces or after a path's `/`, never inside a word
+    (a terminal's own wrap cuts a path mid-name); continuation lines are indented by `hang` spaces. A piece that
+    would not fit on a line of its own has its middle elided with `…`. Characters count one column each (callers
+    pass `safe_text` output)."""
+    if width <= 0 or len(text) <= width:
+        return [text]
+    hang = max(0, min(hang, width // 2))
+    lines: list[str] = []
+    line = ""
+    for piece in _WRAP_PIECES.findall(text):
+        if len(line) + len(piece) <= width:
+            line += piece
+            continue
+        if piece.startswith(" "):  # a break at spaces: they go
+            lines.append(line.rstrip(" "))
+            line = " " * hang
+            continue
+        if line.strip():
+            lines.append(line.rstrip(" "))
+            line = " " * hang
+        room = width - len(line)
+        line += piece if len(piece) <= room else _elide(piece, room)
+    if line.strip():
+        lines.append(line.rstrip(" "))
+    return lines

@@ -18,6 +18,7 @@ import json
 import logging
 import logging.handlers
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -248,7 +249,10 @@ def run_doctor(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print("\n".join(report.lines()))
+        # on a terminal, wrapped at its width between words and path components (its own wrap cuts mid-name); a
+        # pipe gets one line per finding, for grep
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print("\n".join(report.lines_at(width)))
     return 0 if report.ok else 1
 
 

@@ -73,7 +73,15 @@ def process_json(p: ProcessInfo, depth: int) -> dict[str, Any]:
 
 
 def port_json(p: PortInfo) -> dict[str, Any]:
-    return {"port": p.port, "address": p.address, "family": p.family, "pid": p.pid, "command": p.command}
+    # `pid` is the sandbox's, `host_pid` the host's (null where they are one), as `sandbench ps --json` says them
+    return {
+        "port": p.port,
+        "address": p.address,
+        "family": p.family,
+        "pid": p.shown_pid,
+        "host_pid": p.host_pid,
+        "command": p.command,
+    }
 
 
 def print_processes(rows: list[tuple[ProcessInfo, int]]) -> None:
@@ -127,9 +135,11 @@ async def dispatch(args: argparse.Namespace, svc: Any, info: Any) -> int:
     elif not ports:
         print(f"nothing listens on a TCP port in {safe_text(info.name)}")
     else:
-        print(f"{'PORT':>5}  {'ADDRESS':<15} {'PID':>7}  COMMAND")
+        print(f"{'PORT':>5}  {'ADDRESS':<15} {'PID':>7} {'HOST':>7}  COMMAND")  # pids as `sandbench ps` shows them
         for p in ports:
-            print(f"{p.port:>5}  {p.address:<15} {p.pid if p.pid is not None else '-':>7}  {p.command}")
+            pid = "-" if p.shown_pid is None else str(p.shown_pid)
+            host = "-" if p.host_pid is None else str(p.host_pid)
+            print(f"{p.port:>5}  {p.address:<15} {pid:>7} {host:>7}  {p.command}")
     return 0
 
 

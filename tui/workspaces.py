@@ -16,7 +16,9 @@ at start-up (the list's first frame does not need it).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ from services.models import SandboxInfo
 from services.text import safe_text
 
 if TYPE_CHECKING:
+    from services.terminal import TerminalSession
+    from tui.screens.pane_frame import Ending
     from tui.screens.workspace import WorkspaceScreen
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,17 @@ LIST_MODE = "list"  # the sandbox list's mode (Textual cannot switch back to its
 
 def mode_of(sandbox_id: str) -> str:
     return f"ws:{sandbox_id}"
+
+
+def styled_now(app: App[Any], screen: Screen[Any]) -> Screen[Any]:
+    """`screen`, marked as styled by the stylesheet as it is now. Textual styles a new mode's screen when it mounts
+    it, but a screen never shown counts as behind the stylesheet (`_css_update_count` -1), so `switch_mode`
+    re-parsed the whole stylesheet and restyled every screen of the app for it, twice (`_init_mode`, then
+    `switch_mode`): 10 % of a workspace's opening. A screen that missed a real change (a theme set while it was
+    hidden) still has an older count and is restyled as before. `_css_update_count` is Textual-internal
+    (tests/test_textual_internals.py checks it is there)."""
+    screen._css_update_count = app._css_update_count
+    return screen
 
 
 class Workspaces:
@@ -79,7 +94,7 @@ class Workspaces:
     # -- showing and hiding --------------------------------------------------------------------------------
     def show_list(self, screen: Screen[Any]) -> None:
         """Start the app on the sandbox list, in the mode every workspace goes back to."""
-        self._app.add_mode(LIST_MODE, lambda: screen)
+        self._app.add_mode(LIST_MODE, lambda: styled_now(self._app, screen))
         self._app.switch_mode(LIST_MODE)
 
     def open(self, info: SandboxInfo) -> WorkspaceScreen:
@@ -89,8 +104,7 @@ class Workspaces:
         if ws is None:
             ws = self._make(info)
             self._live[info.id] = ws
-            made = ws
-            self._app.add_mode(mode, lambda: made)
+            self._app.add_mode(mode, lambda: styled_now(self._app, ws))
             self._changed()
         self._app.switch_mode(mode)
         return ws
@@ -140,19 +154,41 @@ class Workspaces:
         With no live workspace, `then` runs at once. `before` is the caller's own question (delete's), asked in
         the same dialog; `save=False` leaves out Save all (nothing to save to after a delete). Cancel ends
         nothing and does nothing."""
-        from widgets.dialogs import ChoiceDialog, ConfirmDialog  # not needed for the list's first frame
-        from widgets.unsaved_dialog import UnsavedDialog
-
         ws = self._live.get(info.id)
         if ws is None:
             if then is not None:
                 then()
             return
+        ask = functools.partial(self._ask_end, info, then=then, verb=verb, title=title, before=before, save=save)
+        if _asks_remotely(ws):
+            # a Daytona terminal says what runs in it only when asked (a request each): the dialog follows the answers
+
+            async def asked() -> None:
+                ask(ws, await _ask_ending(ws))
+
+            self._app.run_worker(asked(), name="what the workspace ends", exit_on_error=False)
+            return
+        ask(ws, ws.ending())
+
+    def _ask_end(
+        self,
+        info: SandboxInfo,
+        ws: WorkspaceScreen,
+        ending: Ending,
+        *,
+        then: Callable[[], object] | None,
+        verb: str,
+        title: str | None,
+        before: str,
+        save: bool,
+    ) -> None:
+        from widgets.dialogs import ChoiceDialog, ConfirmDialog  # not needed for the list's first frame
+        from widgets.unsaved_dialog import UnsavedDialog
+
         lines = [before] if before else []
         name = safe_text(info.name)
         unsaved = ws.has_unsaved() if save else []
         # with unsaved buffers the dialog lists them itself (Save all / Discard / Cancel): say only what else ends
-        ending = ws.ending()
         what = (dataclasses.replace(ending, unsaved=()) if unsaved else ending).text()
         lines.append(
             f"Close workspace of {name}: {what}." if verb == "close" else f"Its open workspace ends too: {what}."
@@ -178,6 +214,30 @@ class Workspaces:
             self._app.push_screen(ConfirmDialog(heading, "\n".join(lines), confirm="Delete", danger=True), answer)
             return
         self._app.push_screen(ChoiceDialog(heading, "\n".join(lines), [("end", verb.capitalize())]), answer)
+
+
+def _terminal_sessions(ws: WorkspaceScreen) -> list[TerminalSession]:
+    from widgets.terminal import TerminalView
+
+    return [view.session for view in ws.query(TerminalView) if view.session is not None]
+
+
+def _asks_remotely(ws: WorkspaceScreen) -> bool:
+    """Some terminal of `ws` must be asked over the network what runs in it (a Daytona one)."""
+    return any(callable(getattr(s, "ask_foreground", None)) for s in _terminal_sessions(ws))
+
+
+async def _ask_ending(ws: WorkspaceScreen) -> Ending:
+    """`ws.ending()`, each terminal asked what runs in it (`ask_foreground`); those whose provider cannot say are
+    counted in `unknown`, and the dialog says a program may be running there."""
+    from services.terminal import CANNOT_TELL, ask_foreground
+    from tui.screens.pane_frame import Ending
+
+    sessions = _terminal_sessions(ws)
+    answers = await asyncio.gather(*(ask_foreground(s) for s in sessions))
+    running = tuple(a for a in answers if a and a != CANNOT_TELL)
+    unknown = sum(a == CANNOT_TELL for a in answers)
+    return Ending(len(sessions), running, tuple(ws.has_unsaved()), unknown=unknown)
 
 
 def _then(verb: str, name: str) -> str:

@@ -209,7 +209,7 @@ class PortTable(_FittedTable):
             self.add_row(
                 Text(str(p.port), justify="right"),
                 Text(p.address + (" (v6)" if p.family == "tcp6" and ":" in p.address else "")),
-                Text("-" if p.pid is None else str(p.pid), justify="right"),
+                Text("-" if p.shown_pid is None else str(p.shown_pid), justify="right"),  # as the process list
                 Text(forwards.get(p.port, ""), style="bold"),
                 Text(p.command, no_wrap=True, overflow="ellipsis"),
             )

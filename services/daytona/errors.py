@@ -1,17 +1,18 @@
 """How the Daytona provider calls the SDK: bounded retries of idempotent calls, and every SDK (or network) error
 translated into one `services.errors` type with one printable line and the API key masked.
 
-The SDK is imported inside the functions, as in the provider: importing this module must not load it.
+The SDK, and aiohttp under it, are imported inside the functions, as in the provider: importing this module must
+not load them (they cost a `sandbench --provider daytona` process over a second of CPU, and these functions only
+run once an SDK call has failed, when both are loaded already).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-
-import aiohttp
 
 from services.errors import (
     AlreadyExists,
@@ -58,6 +59,7 @@ def translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> 
 
 
 def _translate(exc: BaseException, op: str, *, kind: str, secret: str | None) -> SandbenchError:
+    import aiohttp
     from daytona import (
         DaytonaAuthenticationError,
         DaytonaBadRequestError,
@@ -106,18 +108,39 @@ def _translate(exc: BaseException, op: str, *, kind: str, secret: str | None) ->
             # the PTY WebSocket reports a missing session in its close frame, not as an HTTP status
             return FileNotFound(msg)
         if status is None and ("connect" in msg.lower() or "closed" in msg.lower()):
-            return ProviderError(f"cannot reach Daytona during {op}: {msg}")
+            return ProviderError(_unreachable(op, msg))
         return ProviderError(f"Daytona: {msg}")
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return ProviderError(f"cannot reach Daytona during {op}: {type(exc).__name__}")
+        return ProviderError(_unreachable(op, str(exc)), details=bounded_details(str(exc)))
     if isinstance(exc, asyncio.TimeoutError):
         return OperationTimeout(f"Daytona timed out during {op}")
     log.error("unexpected error from the Daytona SDK during %s", op, exc_info=exc)
     return ProviderError(f"Daytona: unexpected error during {op} (details in the log)")
 
 
+_HOST = re.compile(r"[Cc]annot connect to host (\S+?)(?::443)? ssl:")
+_WHY = (  # what aiohttp's and the OS's words mean, in the words of someone at the keyboard
+    ("connect call failed", "nothing answers there (connection refused)"),
+    ("connection refused", "nothing answers there (connection refused)"),
+    ("name or service not known", "the host name is not known"),
+    ("temporary failure in name resolution", "the host name could not be looked up"),
+    ("timed out", "it did not answer in time"),
+    ("certificate", "its TLS certificate was not accepted"),
+    ("closed", "the connection was closed"),
+)
+
+
+def _unreachable(op: str, msg: str) -> str:
+    """A connection failure as one plain line (the raw aiohttp text, with its socket tuples, goes to details)."""
+    low = msg.lower()
+    where = m.group(1) if (m := _HOST.search(msg)) else "the server"
+    why = next((said for found, said in _WHY if found in low), "the connection failed")
+    return f"cannot reach Daytona at {where} during {op}: {why}"
+
+
 def unreachable(exc: BaseException) -> bool:
     """The server could not be reached at all (refused, reset): worth one retry, not several."""
+    import aiohttp
     from daytona import DaytonaConnectionError
 
     return isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | DaytonaConnectionError)
@@ -125,6 +148,7 @@ def unreachable(exc: BaseException) -> bool:
 
 def retryable(exc: BaseException) -> bool:
     """Safe to try again if the call is idempotent: timeouts, 5xx and dropped connections."""
+    import aiohttp
     from daytona import DaytonaConnectionError, DaytonaError, DaytonaTimeoutError
 
     if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | asyncio.TimeoutError):

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from services.errors import FileNotFound, SandbenchError, SandboxNotFound
-from services.terminal import OrderedWriter, next_output
+from services.terminal import CANNOT_TELL, OrderedWriter, next_output
 
 if TYPE_CHECKING:
     from services.daytona.provider import DaytonaProvider
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PTY_RECONNECT = (0.2, 0.5, 1.0, 2.0, 4.0)
+FOREGROUND_FIELD = "sandbenchForeground"  # serve's addition to a PTY session's info: its foreground program
 SEND_RETRY_WAIT = 10.0  # after a failed send, how long input waits for a new link before trying the old one again
 
 
@@ -46,6 +47,7 @@ class DaytonaTerminal:
         # connected | reconnecting | disconnected | detached | exited: what the pane should say
         self.status = "connecting"
         self.reconnects = 0
+        self.undelivered = 0  # bytes typed that never reached the shell (its session ended while they waited)
 
     @property
     def session_id(self) -> str:
@@ -136,7 +138,7 @@ class DaytonaTerminal:
         self._queue.put_nowait(None)
         self._done.set()
         self._link.set()  # wakes input waiting for a link: the session is over, it is dropped
-        self._writer.close()
+        self.undelivered = self._writer.close()
 
     async def write(self, data: bytes) -> None:
         if self._handle is None or self._done.is_set():
@@ -171,6 +173,22 @@ class DaytonaTerminal:
             return
         with contextlib.suppress(SandbenchError):
             await self._provider._call("resize terminal", lambda: self._handle.resize(PtySize(rows=rows, cols=cols)))
+
+    async def ask_foreground(self) -> str | None:
+        """The program in this shell's foreground ("" when the shell has the terminal), or `CANNOT_TELL`.
+
+        The SDK's PTY session info says nothing of it; `sandbench serve` adds it to the info as `FOREGROUND_FIELD`
+        (the SDK keeps unknown fields in `additional_properties`). Elsewhere it cannot be known from here, so the
+        caller asks before closing anyway. The name is sandbox text: callers show it as plain text."""
+        if self._handle is None or self._done.is_set():
+            return ""
+        proc = self._sandbox.process
+        info = await self._provider._call("terminal info", lambda: proc.get_pty_session_info(self._id), kind="terminal")
+        extra = getattr(info, "additional_properties", None)
+        named = extra.get(FOREGROUND_FIELD) if isinstance(extra, dict) else None
+        if not isinstance(named, str):
+            return CANNOT_TELL
+        return named[:64]
 
     async def output(self) -> AsyncIterator[bytes]:
         while (chunk := await next_output(self._queue)) is not None:

@@ -496,7 +496,7 @@ class Launcher:
             assert choice is not None  # check_allowed passed: a bwrap was found and works
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    choice.path,
+                    "bwrap",  # argv[0] as the sandbox's `ps` shows it: the host's install path stays out of it
                     "--args",
                     str(fds["args"]),
                     "--",
@@ -509,6 +509,7 @@ class Launcher:
                     start_new_session=True,
                     preexec_fn=preexec,
                     cwd="/",
+                    executable=choice.path,
                 )
             except (OSError, subprocess.SubprocessError) as exc:
                 log.warning("could not start bwrap for %s: %s", rt.sandbox_id, exc)

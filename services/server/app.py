@@ -38,7 +38,16 @@ from services.server import (
     wire,
 )
 from services.server.auth import TokenTable
-from services.server.context import ACTOR_KEY, IDENTITY_KEY, SERVICE_KEY, STATE_KEY, ServerState, SlowBody, state_of
+from services.server.context import (
+    ACTOR_KEY,
+    IDENTITY_KEY,
+    SERVICE_KEY,
+    STATE_KEY,
+    ServerState,
+    SlowBody,
+    close_sockets,
+    state_of,
+)
 from services.server.limits import ServeLimits
 from services.server.sandbox_env import SandboxEnvStore
 
@@ -148,6 +157,10 @@ def build_app(
         await procs.close_all()
         await state.close()
 
+    async def on_shutdown(_app: web.Application) -> None:
+        await close_sockets(state)  # else a shutdown waits for every attached client to leave
+
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app

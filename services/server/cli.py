@@ -32,13 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from aiohttp import web
-
 from services import config as config_mod
 from services.config import Config
 from services.errors import SandbenchError
-from services.local.provider import LocalProvider
-from services.server.app import build_app
 from services.server.auth import (
     EXTRA_TOKENS_FILE,
     TokenTable,
@@ -52,6 +48,7 @@ from services.server.limits import MiB, ServeLimits
 
 DEFAULT_PORT = 3986
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SHUTDOWN_GRACE = 5.0  # seconds a stop (SIGTERM, Ctrl-C) waits for requests in flight before ending them
 
 
 @dataclass(frozen=True)
@@ -256,16 +253,6 @@ def _check_host(host: str) -> str | None:
     return None
 
 
-def _listen_error(host: str, port: int, exc: OSError) -> str:
-    """A failed bind, in plain words."""
-    why = {
-        errno.EADDRINUSE: f"port {port} is in use (another sandbench serve? --port 0 picks a free one)",
-        errno.EADDRNOTAVAIL: f"{host} is not an address of this machine",
-        errno.EACCES: f"port {port} needs privileges (use a port above 1023)",
-    }.get(exc.errno or 0, exc.strerror or "the system refused")
-    return f"sandbench serve: cannot listen on {host}:{port}: {why}"
-
-
 def serve_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -320,6 +307,14 @@ async def _serve(
     limits: ServeLimits,
     reaper_interval: float = 30.0,
 ) -> int:
+    # The server itself (aiohttp, the app, the local provider) is imported only to serve: `--add-token`,
+    # `--print-env`, `--help` and a refused flag are processes of their own too (scripts, the suite) and need
+    # none of it, which is half a second of CPU each.
+    from aiohttp import web
+
+    from services.local.provider import LocalProvider
+    from services.server.app import build_app
+
     try:
         provider = LocalProvider(
             cfg.data_dir, owner_label=cfg.owner_label, isolation_required=cfg.isolation_required, bwrap=cfg.bwrap
@@ -330,14 +325,21 @@ async def _serve(
     app = build_app(provider, cfg, tokens, limits, reaper_interval=reaper_interval)
     # aiohttp's keep-alive timer runs from the connection's start (and from each response) and is not reset by
     # incoming bytes: it bounds a slowloris-style trickle of request headers as well as an idle connection
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.header_timeout)
+    # a stop waits SHUTDOWN_GRACE for requests in flight (their WebSockets are closed at once: app.py on_shutdown)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=limits.header_timeout,
+        shutdown_timeout=SHUTDOWN_GRACE,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        print(_listen_error(host, port, exc), file=sys.stderr)
+        print(f"sandbench serve: cannot listen on {host}:{port}: {_bind_failure(exc)}", file=sys.stderr)
         return 1
     bound = port
     sockets = getattr(site._server, "sockets", None) or []
@@ -364,3 +366,14 @@ async def _serve(
 
 if __name__ == "__main__":
     raise SystemExit(serve_main(sys.argv[1:]))
+
+
+def _bind_failure(exc: OSError) -> str:
+    """Why a listener could not be opened, in plain words (asyncio's text repeats the address as a tuple)."""
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use (choose another with --port, or --port 0 for any free one)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "this machine has no such address (--host)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges: choose another with --port)"
+    return os.strerror(exc.errno) if exc.errno else "the listener could not be opened"

@@ -20,10 +20,11 @@ import contextlib
 import dataclasses
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from services.config import Config
 from services.errors import InvalidInput, SandbenchError, SandboxNotFound
@@ -55,6 +56,7 @@ class ServerState:
         self._reaper: asyncio.Task[None] | None = None
         self._running: dict[str, int] = {}  # toolbox commands running, per identity
         self._copying: dict[str, int] = {}  # workspace copies running, per identity
+        self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()  # open, closed at shutdown
         self._tokens_seen = tokens.version
 
     def start_auto_stop(self, interval: float = 30.0) -> None:
@@ -108,6 +110,7 @@ class ServerState:
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
             svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
             svc.redactor.add(*self.tokens.secrets())  # a serve token in an agent's command is masked in the log
+            svc.checkpoints.enable_feeds()  # serve lives long: checkpoint scans cost what changed (local sandboxes)
             self._services[identity] = svc
         return svc
 
@@ -117,6 +120,7 @@ class ServerState:
         if self._reaper is not None:
             self._reaper.cancel()
         for svc in self._services.values():
+            svc.checkpoints.close()  # its change feeds
             svc.audit.close()
         await self.provider.close()
 
@@ -126,6 +130,23 @@ STATE_KEY: web.AppKey[ServerState] = web.AppKey("sandbench_state")
 IDENTITY_KEY = web.RequestKey("identity", str)
 ACTOR_KEY = web.RequestKey("actor", str)
 SERVICE_KEY = web.RequestKey("service", SandboxService)
+
+
+async def prepared_socket(request: web.Request, ws: web.WebSocketResponse) -> web.WebSocketResponse:
+    """`ws` upgraded and known to the server, so a shutdown closes it ("going away") instead of waiting for its
+    client to leave (a PTY or a log follow stays open as long as its client does)."""
+    await ws.prepare(request)
+    state_of(request).sockets.add(ws)
+    return ws
+
+
+async def close_sockets(state: ServerState) -> None:
+    """Every open WebSocket closed with 1001: the server is going away (its clients see a drop, not an exit)."""
+    open_now = list(state.sockets)
+    await asyncio.gather(
+        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"sandbench serve is shutting down") for ws in open_now),
+        return_exceptions=True,
+    )
 
 
 def state_of(request: web.Request) -> ServerState:

@@ -28,7 +28,7 @@ from services.port_forward import PortClosed, check_port
 from services.proxy_headers import HOP, request_header_kept
 from services.proxy_headers import WS_OWN as BASE_WS_OWN
 from services.server.auth import TokenTable
-from services.server.context import SlowBody, state_of
+from services.server.context import SlowBody, prepared_socket, state_of
 from services.server.limits import ServeLimits
 from services.server.preview import (
     TOKEN_HEADER,
@@ -328,7 +328,7 @@ async def _proxy_websocket(request: web.Request, target: Target, path: str) -> w
         timeout=WS_CLOSE_TIMEOUT,
     )
     try:
-        await client.prepare(request)
+        await prepared_socket(request, client)
         await _relay_websocket(client, upstream)
     finally:
         await upstream.close()

@@ -31,14 +31,16 @@ from services import pty_sessions
 from services.errors import InvalidInput, SandbenchError
 from services.pty_sessions import PtySession
 from services.server import wire
-from services.server.context import identity_of, json_body, service_of, state_of
+from services.server.context import identity_of, json_body, prepared_socket, service_of, state_of
 from services.server.limits import ServeLimits
+from services.terminal import foreground_program
 
 log = logging.getLogger(__name__)
 
 EXIT_CONTROL = "X-Daytona-Pty-Exit-Control"
 ENVS_PREFIX = "X-Daytona-Pty-Envs~"
 MAX_SIZE = 1000
+FOREGROUND_FIELD = "sandbenchForeground"  # as services/daytona/terminal.py reads it
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -53,6 +55,9 @@ def info_of(session: PtySession) -> dict[str, Any]:
         "createdAt": wire.iso(session.created_at),
         "active": session.exit_code is None,
         "lazyStart": False,
+        # an addition of serve's (the SDK keeps it in `additional_properties`): the program in the shell's
+        # foreground, "" while the shell has it, so a client can ask before closing a tab that runs one
+        FOREGROUND_FIELD: (foreground_program(session.terminal) or "") if session.exit_code is None else "",
     }
 
 
@@ -113,8 +118,7 @@ def _size(value: str | None, default: int) -> int:
 
 
 async def _serve(request: web.Request, session: PtySession | None, error: str | None = None) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(protocols=(EXIT_CONTROL,), max_msg_size=4 * 1024 * 1024)
-    await ws.prepare(request)
+    ws = await prepared_socket(request, web.WebSocketResponse(protocols=(EXIT_CONTROL,), max_msg_size=4 * 1024 * 1024))
     if session is None:
         await ws.send_str(json.dumps({"type": "control", "status": "error", "error": error or "not found"}))
         await ws.close(code=1011, message=(error or "not found").encode()[:120])

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -23,6 +23,9 @@ from services.server import lifecycle, pty, sessions, snapshots, wire
 from services.server.context import dto, find_sandbox, identity_of, json_body, service_of, state_of, toolbox_url
 from services.server.sandbox_env import validate
 from services.server.volumes import mounts_from_create
+
+if TYPE_CHECKING:
+    from services.sandbox_service import SandboxService
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ async def create_sandbox(request: web.Request) -> web.Response:
         )
     if body.get("buildInfo"):
         log.info("create: image builds are not supported locally; the sandbox uses the host's system image")
+    refuse_beyond_host(svc, spec)
     if spec.snapshot is None:
         info = await svc.create(spec)
     else:
@@ -96,6 +100,19 @@ async def create_sandbox(request: web.Request) -> web.Response:
             info = await svc.create(spec)
     await _keep_env(request, info, env)
     return wire.json_response(dto(request, info))
+
+
+def refuse_beyond_host(svc: SandboxService, spec: SandboxSpec) -> None:
+    """A local sandbox's limits are cgroup caps on this host: asking for more CPUs, memory or disk than the host
+    has is refused (400, the SDK's `DaytonaValidationError`), as `sandbench create` and the create dialog refuse
+    it, before anything is made."""
+    if svc.provider.name != "local":
+        return
+    from services.host_limits import HostLimits
+
+    too_much = HostLimits.read(svc.config.data_dir).check(spec.resources)
+    if too_much is not None:
+        raise InvalidInput(f"{too_much[0]}: {too_much[1]}; nothing was created")
 
 
 async def _keep_env(request: web.Request, info: SandboxInfo, env: dict[str, str]) -> None:

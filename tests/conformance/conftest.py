@@ -1,9 +1,13 @@
-"""Fixtures of the conformance suite: one `sandbench serve` per module (both SDK versions and both clients drive
-it, sharing one sandbox per client), the worker in the oldest SDK's venv (once per session), and the hooks that
-record each case's outcome for `scripts/serve_surface.py`.
+"""Fixtures of the conformance suite: one `sandbench serve` per session (both SDK versions and both clients of
+each drive it, sharing one sandbox per client), the worker in the oldest SDK's venv (once per session), and the
+hooks that record each case's outcome for `scripts/serve_surface.py`.
 
-Under pytest-xdist every worker gets its own servers and SDK worker; the oldest SDK's venv is installed once
-behind a file lock. Nothing here asserts a wall-clock bar, so no case is `serial`.
+Every module is in one `xdist_group("conformance")`, so under the Makefile's `--dist loadgroup` the whole suite
+runs on one worker: one server, one old-SDK worker (its import alone is a second or two of CPU) and four shared
+sandboxes per run, instead of one server and two shared sandboxes per module and an old-SDK worker on every
+worker. The server can be shared because every check works in a folder or sandboxes of its own, named uniquely,
+and deletes what it made. Under another `--dist` each worker makes its own; the oldest SDK's venv is installed
+once behind a file lock either way. Nothing here asserts a wall-clock bar, so no case is `serial`.
 """
 
 from __future__ import annotations
@@ -49,15 +53,15 @@ def old_sdk() -> Iterator[harness.Worker]:
     worker.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def conf_serve() -> Iterator[Serve]:
     with running_serve(other_owner=False) as srv:
         yield srv
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def new_sdk(conf_serve: Serve) -> Iterator[dict[str, Client]]:
-    """Both clients of the project venv's SDK against this module's server."""
+    """Both clients of the project venv's SDK against the session's server."""
     with clients(conf_serve.api_url, conf_serve.token) as opened:
         yield opened
 

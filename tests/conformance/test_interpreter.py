@@ -1,5 +1,6 @@
 """Conformance, interpreter: every check in `tests/conformance/client/interpreter.py`, with the oldest and
-newest SDK the project claims, sync and async clients, against one real `sandbench serve` for this module."""
+newest SDK the project claims, sync and async clients, against the real `sandbench serve` the
+conformance modules share (conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tests.conformance.harness import Case
 
 AREA = "interpreter"
-pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120), pytest.mark.xdist_group("conformance-interpreter")]
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120), pytest.mark.xdist_group("conformance")]
 
 
 def test_interpreter(case: Case, conformance: Callable[[Case], str]) -> None:

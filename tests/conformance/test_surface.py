@@ -13,7 +13,7 @@ from scripts import serve_surface
 from tests.conformance import sdk_venv
 from tests.conformance.client import CLIENTS, NOT_CHECKED, covers, load_all, surface
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("conformance")]
 
 
 def surfaces_of(request: pytest.FixtureRequest, version: str) -> dict[str, list[str]]:

@@ -1,4 +1,6 @@
-"""`sandbench ps`, `kill` and `ports` as a user runs them: the real CLI on a real sandbox with a real process."""
+"""`sandbench ps`, `kill` and `ports` as a user runs them: the real CLI on a real sandbox with a real process. The
+poll that waits for the process to show goes through the CLI's `main()` in this process (`run_here`); every listing
+that is checked is a real `sandbench` process."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.test_cli import REPO, run
+from tests.services.test_cli import REPO, run, run_here
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
 
@@ -22,8 +24,8 @@ def _background(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _ps(name: str) -> dict[str, object]:
-    out = run("ps", name, "--json")
+def _ps(name: str, *, here: bool = False) -> dict[str, object]:
+    out = (run_here if here else run)("ps", name, "--json")
     assert out.returncode == 0, out.stderr
     return dict(json.loads(out.stdout))
 
@@ -34,13 +36,15 @@ def test_ps_json_shows_the_tree_and_kill_ends_the_process(sandbench_home: Path) 
     try:
         deadline = time.monotonic() + 30
         while True:
-            listing = _ps("pbox")
-            procs = listing["processes"]
-            assert isinstance(procs, list)
-            sleeps = [p for p in procs if p["command"] == "sleep 4242"]
-            if sleeps or time.monotonic() > deadline:
+            polled = _ps("pbox", here=True)["processes"]
+            assert isinstance(polled, list)
+            if any(p["command"] == "sleep 4242" for p in polled) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
+        listing = _ps("pbox")
+        procs = listing["processes"]
+        assert isinstance(procs, list)
+        sleeps = [p for p in procs if p["command"] == "sleep 4242"]
         assert listing["sandbox"] == "pbox" and listing["state"] == "started"
         (sleep,) = sleeps
         parent = next(p for p in procs if p["pid"] == sleep["ppid"])
@@ -68,3 +72,29 @@ def test_ps_json_shows_the_tree_and_kill_ends_the_process(sandbench_home: Path) 
     finally:
         runner.kill()
         runner.wait()
+
+
+def test_ports_name_the_process_by_the_sandboxs_pid_as_ps_does(sandbench_home: Path) -> None:
+    """A server's port names its process as `ps` does: `pid` the sandbox's (`$!` inside), `host_pid` the host's."""
+    assert run("create", "portbox").returncode == 0
+    server = "python3 -m http.server 8125 --bind 127.0.0.1"
+    runner = _background("exec", "portbox", "--", "sh", "-c", f"{server} & echo $! > srv.pid; wait")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            ports = json.loads(run("ports", "portbox", "--json").stdout)["ports"]
+            if ports or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        (port,) = ports
+        inside = int(run("exec", "portbox", "--", "cat", "srv.pid").stdout)
+        (proc,) = [p for p in _ps("portbox")["processes"] if p["command"] == server]  # type: ignore[attr-defined]
+        assert (port["port"], port["pid"], port["host_pid"]) == (8125, inside, proc["host_pid"]), (port, proc)
+        assert port["pid"] == proc["pid"] and port["host_pid"] != inside
+        lines = run("ports", "portbox").stdout.decode().splitlines()
+        assert lines[0].split() == ["PORT", "ADDRESS", "PID", "HOST", "COMMAND"]
+        assert lines[1].split()[:4] == ["8125", "127.0.0.1", str(inside), str(proc["host_pid"])], lines
+    finally:
+        runner.kill()
+        runner.wait()
+        run("stop", "portbox")

@@ -1,6 +1,8 @@
 """`sandbench ps` / `kill` speak the sandbox's own pids (what `$!` and `echo $$` say inside), keep the host's as
 `host_pid`, hide the sandbox's bwrap plumbing and refuse to signal it, and refuse a pid that several commands share
-(each command of a local sandbox numbers its processes from 1) — the real CLI over a real sandbox."""
+(each command of a local sandbox numbers its processes from 1) — the real CLI over a real sandbox. The two commands
+and every refusal and kill are real `sandbench` processes; making the sandbox and the polls that wait for the
+commands' processes and files go through the CLI's `main()` in this process (`run_here`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.services.test_cli import REPO, run
+from tests.services.test_cli import REPO, run, run_here
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
 
@@ -25,7 +27,7 @@ def _background(*args: str) -> subprocess.Popen[bytes]:
 
 
 def _procs(name: str) -> list[dict[str, Any]]:
-    out = run("ps", name, "--json")
+    out = run_here("ps", name, "--json")
     assert out.returncode == 0, out.stderr
     return list(json.loads(out.stdout)["processes"])
 
@@ -42,14 +44,14 @@ def _wait_for(name: str, command: str, count: int = 1) -> list[dict[str, Any]]:
 def _read(name: str, path: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        r = run("exec", name, "--", "cat", path)
+        r = run_here("exec", name, "--", "cat", path)
         if (r.returncode == 0 and r.stdout.strip()) or time.monotonic() > deadline:
             return r.stdout.decode().strip()
         time.sleep(0.1)
 
 
 def test_pids_are_the_sandboxs_own_and_plumbing_is_neither_listed_nor_signalled(sandbench_home: Path) -> None:
-    assert run("create", "nbox").returncode == 0
+    assert run_here("create", "nbox").returncode == 0
     one = _background("exec", "nbox", "--", "sh", "-c", "sleep 4141 & echo $! > one.pid; echo $$ > one.sh; wait")
     two = _background("exec", "nbox", "--", "sh", "-c", "sleep 4242 & echo $$ > two.sh; wait")
     try:

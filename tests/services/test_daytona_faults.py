@@ -40,6 +40,9 @@ async def test_server_killed_mid_operation_and_restarted() -> None:
         with pytest.raises(ProviderError) as err:
             await p.read_file(info.id, "a.txt", limit=100)
         assert "\n" not in str(err.value) and token not in str(err.value)
+        # plain words, not aiohttp's (`ssl:default [Connect call failed ('127.0.0.1', …)]`)
+        assert f"cannot reach Daytona at 127.0.0.1:{port} during stat: nothing answers there" in str(err.value)
+        assert "ssl:" not in str(err.value) and "('127.0.0.1'" not in str(err.value)
         proc, _ = start_serve(home, "--port", str(port))  # same port, same data: the sandbox is still there
         assert (await p.read_file(info.id, "a.txt", limit=100)).data == b"before"
         await p.delete(info.id)

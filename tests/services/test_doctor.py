@@ -1,7 +1,9 @@
 """`sandbench doctor` and `doctor --repair` as a user runs them: the real CLI over a real data directory.
 
 A damaged state database must say so (naming the file, offering the repair) instead of "unexpected error", and
-the repair must bring back every sandbox with its name, owner and spec, and never lose a workspace file.
+the repair must bring back every sandbox with its name, owner and spec, and never lose a workspace file. The steps
+that only make the sandboxes to damage and read them back go through the CLI's `main()` in this process
+(`run_here`); the damaged `ls`, the app's start, `doctor` and `doctor --repair` are real `sandbench` processes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.test_cli import REPO, run
+from tests.services.test_cli import REPO, run, run_here
 
 
 def _damage(db: Path, how: str) -> None:
@@ -30,13 +32,13 @@ def _damage(db: Path, how: str) -> None:
 @pytest.mark.bwrap
 @pytest.mark.parametrize("how", ["truncated", "garbage", "emptied"])
 def test_damaged_state_db_is_named_and_repair_brings_every_sandbox_back(sandbench_home: Path, how: str) -> None:
-    made = run("create", "alpha", "--cpu", "2", "--memory", "1.5", "--label", "team=core", "--auto-stop", "0")
+    made = run_here("create", "alpha", "--cpu", "2", "--memory", "1.5", "--label", "team=core", "--auto-stop", "0")
     assert made.returncode == 0, made.stderr
-    assert run("create", "beta", "--disk", "2").returncode == 0
-    assert run("exec", "alpha", "--", "sh", "-c", "echo kept > notes.txt").returncode == 0
-    assert run("snapshot", "alpha", "snap1").returncode == 0
-    assert run("stop", "alpha").returncode == 0
-    before = {i["name"]: i for i in json.loads(run("ls", "--json").stdout)}
+    assert run_here("create", "beta", "--disk", "2").returncode == 0
+    assert run_here("exec", "alpha", "--", "sh", "-c", "echo kept > notes.txt").returncode == 0
+    assert run_here("snapshot", "alpha", "snap1").returncode == 0
+    assert run_here("stop", "alpha").returncode == 0
+    before = {i["name"]: i for i in json.loads(run_here("ls", "--json").stdout)}
     db = sandbench_home / "state.db"
     _damage(db, how)
 
@@ -58,15 +60,15 @@ def test_damaged_state_db_is_named_and_repair_brings_every_sandbox_back(sandbenc
     assert b"moved the damaged state database to" in fixed.stdout and b"rebuilt 2 sandbox(es)" in fixed.stdout
     assert len(list(sandbench_home.glob("state.db.damaged-*"))) >= 1  # kept, not deleted
 
-    after = {i["name"]: i for i in json.loads(run("ls", "--json").stdout)}
+    after = {i["name"]: i for i in json.loads(run_here("ls", "--json").stdout)}
     assert sorted(after) == ["alpha", "beta"]
     for name, old in before.items():
         new = after[name]
         for key in ("id", "owner", "labels", "resources", "auto_stop_minutes", "network", "ephemeral", "created_at"):
             assert new[key] == old[key], (name, key)
     assert after["alpha"]["state"] == "stopped"
-    assert [s["name"] for s in json.loads(run("snapshots", "--json").stdout)] == ["snap1"]
-    got = run("exec", "alpha", "--", "cat", "notes.txt")
+    assert [s["name"] for s in json.loads(run_here("snapshots", "--json").stdout)] == ["snap1"]
+    got = run_here("exec", "alpha", "--", "cat", "notes.txt")
     assert (got.returncode, got.stdout) == (0, b"kept\n")
     again = run("doctor", "--repair")
     assert again.returncode == 0 and b"nothing to repair" in again.stdout
@@ -150,3 +152,49 @@ def test_doctor_never_prints_secrets(sandbench_home: Path) -> None:
     )
     assert r.returncode in (0, 1) and json.loads(r.stdout)["checks"]
     assert secret.encode() not in r.stdout + r.stderr
+
+
+LONG_PARTS = ("home-with-a-rather-long-folder-name", "and-another-quite-long-folder-name-here", "sandbench-data")
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], cols: int, rows: int = 50) -> str:
+    """What `argv` prints on a real terminal (a PTY) `cols` wide: the program sees a tty and asks its size."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, close_fds=True)
+    os.close(slave)
+    out = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the program has exited and closed its side
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    proc.wait(60)
+    return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_doctor_on_an_80_column_terminal_wraps_a_long_path_between_names(sandbench_home: Path) -> None:
+    """A data folder path longer than the terminal is wrapped after a `/` or at a space, never inside a folder's
+    name (the terminal's own wrap cut it anywhere); a pipe still gets one line per finding."""
+    home = sandbench_home.parent.joinpath(*LONG_PARTS)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # the size is the terminal's
+    env["SANDBENCH_HOME"] = str(home)
+    text = _on_a_terminal([sys.executable, "-m", "tui.cli", "doctor"], env, cols=80)
+    lines = text.splitlines()
+    assert lines[0].startswith("isolation would be"), text
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    shown = [line for line in lines if "home-with" in line or "and-another" in line or "sandbench-data" in line]
+    assert shown, text
+    for part in LONG_PARTS:  # each name whole on some line: a wrap fell between names
+        assert any(part in line for line in lines), (part, shown)
+    piped = subprocess.run([sys.executable, "-m", "tui.cli", "doctor"], capture_output=True, env=env, cwd=REPO)
+    assert any(line.startswith("[") and str(home) in line for line in piped.stdout.decode().splitlines())

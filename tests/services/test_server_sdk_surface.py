@@ -284,3 +284,27 @@ async def test_env_vars_at_create_reach_every_process(sdk: Any, serve: Serve) ->
     await sb.delete()
     assert not kept.exists()
     assert secret not in serve.log.read_text()
+
+
+# -- create with resources --------------------------------------------------------------------------------------
+async def test_create_asking_more_than_the_host_has_is_refused_and_makes_nothing(sdk: Any) -> None:
+    """A local sandbox's resources are caps on this host: more CPUs or memory than it has is refused in words (the
+    SDK's validation error), as `sandbench create` refuses it, and no sandbox is left behind; within them it works."""
+    import os
+
+    from daytona import CreateSandboxFromImageParams, DaytonaValidationError, Resources
+
+    cpus = os.cpu_count() or 1
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    for resources, said in (
+        (Resources(cpu=cpus + 1), f"{cpus + 1} CPUs is more than this machine has ({cpus})"),
+        (Resources(memory=int(memory) + 1), f"{int(memory) + 1} GiB of memory is more than this machine has"),
+    ):
+        name = unique()
+        with pytest.raises(DaytonaValidationError, match=r"nothing was created") as err:
+            await sdk.create(CreateSandboxFromImageParams(name=name, image="python:3.12", resources=resources))
+        assert said in str(err.value) and "\n" not in str(err.value) and "Traceback" not in str(err.value)
+        assert [s.name async for s in sdk.list() if s.name == name] == []  # nothing was made
+    sb = await sdk.create(CreateSandboxFromImageParams(name=unique(), image="python:3.12", resources=Resources(cpu=1)))
+    assert sb.cpu == 1
+    await sb.delete()

@@ -2,7 +2,9 @@
 temp in the workspace; the next service start (`sandbench ls`) or sandbox stop removes it, the target keeps its old
 content, and nothing that merely looks like our temp — a symlink planted under the same name, a sandbox's own file
 with our name or a similar one — is touched. In-flight writes of another process are left alone, and our temp
-names never show in listings, search or the fuzzy finder's walk."""
+names never show in listings, search or the fuzzy finder's walk. The copies killed or stopped and the `ls` that
+sweeps are real `sandbench` processes; making the sandbox and its files goes through the CLI's `main()` in this
+process (`run_here`)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pytest
 from services.config import Config
 from services.local.fsapi import WorkspaceFS
 from services.local.provider import LocalProvider
-from tests.services.test_cli import REPO, run
+from tests.services.test_cli import REPO, run, run_here
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.bwrap]
 
@@ -87,8 +89,9 @@ def big(tmp_path: Path) -> Path:
     return path
 
 
-def _create(name: str) -> tuple[str, Path]:
-    made = run("create", name, "--json")
+def _create(name: str, *, here: bool = True) -> tuple[str, Path]:
+    """A new sandbox and its workspace; `here=False` from an async test (the CLI runs its own event loop)."""
+    made = (run_here if here else run)("create", name, "--json")
     assert made.returncode == 0, made.stderr
     import json
 
@@ -98,10 +101,12 @@ def _create(name: str) -> tuple[str, Path]:
 
 def test_killed_cp_leaves_nothing_after_the_next_start(sandbench_home: Path, big: Path, tmp_path: Path) -> None:
     _, ws = _create("box")
-    assert run("exec", "box", "--", "mkdir", "sub").returncode == 0
-    assert run("cp", "-", "box:sub/target.bin", stdin=OLD).returncode == 0
+    assert run_here("exec", "box", "--", "mkdir", "sub").returncode == 0
+    assert run_here("cp", "-", "box:sub/target.bin", stdin=OLD).returncode == 0
     # the sandbox's own files: one with our exact temp name (not ours: no journal entry), one with a near name
-    made = run("exec", "box", "--", "sh", "-c", "echo a > .sandbench-0123456789abcdef.tmp; echo b > .sandbench-x.tmp")
+    made = run_here(
+        "exec", "box", "--", "sh", "-c", "echo a > .sandbench-0123456789abcdef.tmp; echo b > .sandbench-x.tmp"
+    )
     assert made.returncode == 0, made.stderr
     victim = tmp_path / "victim"
     victim.write_bytes(b"outside the workspace\n")
@@ -127,7 +132,7 @@ def test_killed_cp_leaves_nothing_after_the_next_start(sandbench_home: Path, big
 
 
 async def test_stop_sweeps_and_an_inflight_write_is_left_alone(sandbench_home: Path, big: Path, config: Config) -> None:
-    sid, ws = _create("box")
+    sid, ws = _create("box", here=False)
     # this provider starts before the debris exists: only its stop can remove what follows
     provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
     try:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList
+from textual.widgets import OptionList, Static
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
@@ -297,3 +297,26 @@ async def test_e_opens_the_selected_file_in_the_editor(
         await pilot.press("e")
         editor = workspace.query_one(EditorTabs)
         await wait_until(pilot, lambda: app.screen is workspace and editor.active_path == "src/mod.txt")
+
+
+async def test_the_undo_hint_of_a_restore_stays_in_the_status_line_over_a_dialog(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """A file restored at 80x24: its toast names the undo checkpoint, a dialog opened next clears the toasts, and
+    the view's status line still says how to undo it."""
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_changes(pilot, app)
+        status = screen.query_one("#restore-status", Static)
+        assert not status.display
+        await select(pilot, screen, "src/mod.txt")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: status.display and "undo: restore checkpoint" in str(status.render()))
+        assert str(status.render()).startswith("last restore: src/mod.txt restored from")
+        await pilot.press("c")  # take a checkpoint: a dialog, which clears the toasts
+        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "value")
+        assert not any("undo: restore checkpoint" in n for n in notifications(app))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert "undo: restore checkpoint" in str(status.render()) and status.region.height == 1

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual.widgets import Static
 
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
@@ -203,3 +204,34 @@ async def test_a_rejected_message_stays_typed_and_markup_in_messages_shows_liter
         field.value = "fine"
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.screen is screen and messages(screen)[:1] == ["fine"])
+
+
+def restore_status(screen: Any) -> str:
+    line = screen.query_one("#restore-status", Static)
+    return str(line.render()) if line.display else ""
+
+
+async def test_the_undo_hint_stays_in_the_status_line_when_a_dialog_clears_the_toasts(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """After a restore the toast names the undo checkpoint; a dialog opened next clears toasts (none may cover its
+    buttons), and the hint stays readable in the view's own status line, above the footer."""
+    app = make_app(panes=PLACEHOLDERS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_workspace(pilot, app)
+        screen = await open_tree(pilot, app)
+        assert restore_status(screen) == ""  # nothing restored yet: no line
+        await pilot.press("down", "r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.screen is screen and "undo: restore checkpoint" in restore_status(screen))
+        note = next(n for n in notifications(app) if "restored to" in n)
+        before = note.split("undo: restore checkpoint ", 1)[1][:12]
+        await pilot.press("c")  # a dialog: the toasts go
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
+        assert not any("undo: restore checkpoint" in n for n in notifications(app))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert f"undo: restore checkpoint {before}" in restore_status(screen)
+        region = screen.query_one("#restore-status", Static).region
+        assert region.height == 1 and region.bottom <= app.size.height - 1  # its own row, above the footer

@@ -286,3 +286,33 @@ async def _delete_box(srv: Serve, data_dir: Path, sandbox_id: str) -> None:
         await svc.delete(sandbox_id)
     finally:
         await svc.close()
+
+
+async def test_closing_a_daytona_workspace_names_what_runs_in_its_terminal(dservice: SandboxService) -> None:
+    """The ending dialog names the program in a Daytona terminal's foreground, as for a local one (serve says it
+    when asked; the app asks before the dialog opens): closing the workspace would end it."""
+    from services.terminal import ask_foreground
+    from tests.tui.test_terminal_app import open_terminal
+    from tests.tui.test_workspace_alive import dialog_text
+    from widgets.dialogs import ChoiceDialog
+
+    box = await dservice.create(SandboxSpec(name=unique("ending")))
+    app = SandbenchApp(service=dservice, config=dservice.config, clock=fixed_clock, open_name=box.name)
+    async with app.run_test(size=(160, 40)) as pilot:
+        view = await open_terminal(pilot, app)
+        screen = app.screen
+        session = view.session
+        assert session is not None
+        await session.write(b"sleep 1000\n")
+
+        async def sleeping() -> bool:
+            return await ask_foreground(session) == "sleep"
+
+        await wait_until(pilot, sleeping, "sleep in the foreground", timeout=20)
+        await pilot.press("ctrl+right_square_bracket", "alt+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the ending dialog", timeout=20)
+        assert f"Close workspace of {box.name}: ends 1 terminal (1 running sleep)" in dialog_text(app)
+        await pilot.press("escape")  # cancel: nothing ends
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert view.session is session and session.exit_code is None
+        await view.stop()

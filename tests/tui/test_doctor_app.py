@@ -37,6 +37,11 @@ async def trapped(sandbench_home: Path) -> AsyncIterator[SandboxService]:
         await provider.close()
 
 
+def _service(data_dir: Path) -> tuple[SandboxService, Config]:
+    cfg = Config(identity="tester", data_dir=data_dir)
+    return SandboxService(LocalProvider(data_dir), cfg), cfg
+
+
 def _line(app: SandbenchApp) -> Static:
     return app.screen.query_one("#list-doctor", Static)
 
@@ -76,3 +81,30 @@ async def test_the_line_follows_the_verdict(make_app: object) -> None:
         assert line.display is (not report.ok)
         if not report.ok:  # e.g. CI as an unprivileged user: no-cgroup
             assert str(line.render()).startswith(f"isolation would be {report.isolation}")
+
+
+async def test_the_details_wrap_a_long_path_between_names_at_80_columns(sandbench_home: Path) -> None:
+    """At 80x24 the details screen wraps a long data folder path after a `/` or at a space, each folder's name
+    whole on a row (Rich folded it mid-name), and every row fits the box."""
+    from services.doctor import diagnose
+
+    parts = ("home-with-a-rather-long-folder-name", "and-another-quite-long-folder-name-here", "sandbench-data")
+    data_dir = sandbench_home.parent.joinpath(*parts)
+    report = diagnose(data_dir)
+    service, cfg = _service(data_dir)
+    app = SandbenchApp(service, cfg, clock=fixed_clock, doctor=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(DoctorScreen(report.lines()))
+        await wait_until(pilot, lambda: isinstance(app.screen, DoctorScreen) and bool(app.screen.query("#doctor-text")))
+        body = app.screen.query_one("#doctor-text", Static)
+
+        def rows() -> list[str]:
+            return [strip.text.rstrip() for strip in body.render_lines(body.size.region)]
+
+        await wait_until(pilot, lambda: any("sandbench-data" in r for r in rows()), show=lambda: "\n".join(rows()))
+        shown = rows()
+        for part in parts:
+            assert any(part in row for row in shown), (part, shown)
+        assert all(len(row) <= body.size.width and not row.endswith("…") for row in shown), shown
+    service.audit.close()
+    await service.provider.close()

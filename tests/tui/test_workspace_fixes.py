@@ -148,6 +148,32 @@ async def test_the_find_bar_shows_its_keys_and_a_read_only_view_no_save(
         assert "Save" not in viewing and "Replace" not in viewing, viewing
 
 
+async def test_a_read_only_view_offers_no_undo_and_ctrl_z_there_says_why(
+    service: SandboxService, config: Config, box: SandboxInfo
+) -> None:
+    """Undo and Redo are listed for a file being edited, not for a read-only view (a binary file); ctrl+z and
+    ctrl+y there say why nothing happened, as ctrl+s does."""
+    await service.write_file(box.id, "notes.txt", b"one\n")
+    await service.write_file(box.id, "blob.bin", bytes(range(256)) * 4)
+    app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await workspace(pilot, app)
+        editor = screen.query_one(EditorTabs)
+        await _open(pilot, editor, "notes.txt")
+        await wait_until(pilot, lambda: isinstance(app.focused, CodeEditor))
+        editing = await settle_footer(pilot, app, lambda d: "Save" in d)
+        assert "Undo" in editing and "Redo" in editing, editing  # they fit: their absence below is not width
+
+        await _open(pilot, editor, "blob.bin")
+        await wait_until(pilot, lambda: editor.active_editor is not None and editor.active_editor.has_focus)
+        viewing = await settle_footer(pilot, app, lambda d: "Close tab" in d and "Save" not in d)
+        assert "Undo" not in viewing and "Redo" not in viewing, viewing
+        await pilot.press("ctrl+z")
+        await wait_until(pilot, lambda: "blob.bin is open read-only: nothing to undo" in notifications(app))
+        await pilot.press("ctrl+y")
+        await wait_until(pilot, lambda: "blob.bin is open read-only: nothing to redo" in notifications(app))
+
+
 async def test_tab_titles_show_a_newline_and_mark_a_file_deleted_on_disk(
     service: SandboxService, config: Config, box: SandboxInfo
 ) -> None:

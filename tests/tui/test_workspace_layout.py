@@ -165,9 +165,11 @@ async def test_tabs_switch_with_alt_digits_f6_and_a_click_and_the_choice_sticks(
 # -- the footer ------------------------------------------------------------------------------------------------
 
 
-def footer_entries(app: SandbenchApp) -> list[tuple[str, str]]:
-    """(key, description) of each entry on the footer's row, checked whole: inside the screen, left of the
-    palette key, and written out in full on the row as rendered."""
+def footer_problem(app: SandbenchApp) -> tuple[list[tuple[str, str]], str | None]:
+    """(key, description) of each entry on the footer's row, and what is wrong with the row if anything: every
+    entry must be inside the screen, left of the palette key, and written out in full on the row as rendered. A
+    footer caught mid-rebuild (its new keys mounted, not yet laid out or drawn) has a problem too, so this only
+    reports it: `settle_footer` waits it out, `footer_entries` asserts there is none."""
     footer = app.screen.query_one(FittedFooter)
     keys = list(footer.query(FooterKey))
     palette = [k for k in keys if k.has_class("-command-palette")]
@@ -176,28 +178,42 @@ def footer_entries(app: SandbenchApp) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for key in keys:
         label = f"{key.key_display} {key.description}"
-        assert label in row, (label, row)
+        if label not in row:
+            return out, f"{label!r} not on the row {row!r}"
         if key in palette:
-            assert key.region.right <= footer.region.right, (label, row)
+            if key.region.right > footer.region.right:
+                return out, f"the palette key {label!r} past the footer's right edge: {row!r}"
             continue
-        assert key.region.width > 0 and key.region.right <= limit, (label, row)
+        if key.region.width <= 0 or key.region.right > limit:
+            return out, f"{label!r} not laid out left of the palette key ({key.region}): {row!r}"
         out.append((key.key_display, key.description))
+    return out, None
+
+
+def footer_entries(app: SandbenchApp) -> list[tuple[str, str]]:
+    """The footer's (key, description) entries, each checked whole on the row as rendered (see `footer_problem`)."""
+    out, problem = footer_problem(app)
+    assert problem is None, problem
     return out
 
 
 async def settle_footer(pilot: Pilot[Any], app: SandbenchApp, cond: Callable[[list[str]], bool]) -> list[str]:
-    """The footer's descriptions once `cond` holds (it rebuilds a frame after focus moves)."""
+    """The footer's descriptions once it has settled and `cond` holds: it rebuilds after focus moves, so a poll can
+    land between the new keys being mounted and their being drawn. Settled is a row with every entry whole and
+    the same entries on two polls in a row; only then is `cond` asked, and the entries returned."""
     seen: list[str] = []
+    problem: str | None = None
+    last: list[tuple[str, str]] | None = None
 
     def ready() -> bool:
-        nonlocal seen
-        seen = [d for _, d in footer_entries(app)]
-        return cond(seen)
+        nonlocal seen, problem, last
+        entries, problem = footer_problem(app)
+        stable = problem is None and entries == last
+        last = entries if problem is None else None
+        seen = [d for _, d in entries]
+        return stable and cond(seen)
 
-    try:
-        await wait_until(pilot, ready)
-    except AssertionError:
-        raise AssertionError(f"footer: {seen}") from None
+    await wait_until(pilot, ready, "a settled footer", timeout=20, show=lambda: f"footer: {seen}; {problem or ''}")
     return seen
 
 

@@ -476,3 +476,46 @@ async def test_the_scrolled_back_marker_hides_no_output(service: SandboxService,
         assert app.clipboard == rendered()[1]
         for x in list(pane(app).views):
             await x.stop()
+
+
+async def test_copy_mode_marker_and_search_prompt_hide_no_output(service: SandboxService, sandbox: SandboxInfo) -> None:
+    """In copy mode the marker (its keys) and the search prompt being typed share the top row, which holds no
+    text: every row of output in sight is whole (the marker used to cover the end of the first row and the prompt
+    the whole last one), the cursor reaches the screen's first row with it shown whole, and a drag picks the row
+    it is on."""
+    app = TermApp(service, sandbox.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        tail = "x" * 67 + "-END"  # rows that reach the right edge, where the marker went
+        await run(pilot, f"clear; seq -f 'row%03g-{tail}' 1 200", "row200-")
+        await pilot.pause()
+        v = view(app)
+
+        def rendered() -> list[str]:
+            return [strip.text.rstrip() for strip in v.render_lines(v.size.region)]
+
+        live = rendered()
+        assert live[0].startswith("row") and live[-1].rstrip().endswith("$")
+        await pilot.press("ctrl+right_square_bracket", "c")  # the tab bar's copy mode
+        await wait_until(pilot, lambda: "COPY" in rendered()[0], "the copy-mode marker", show=lambda: rendered())
+        shown = rendered()
+        assert shown[0].strip().startswith("COPY") and "row" not in shown[0], shown[0]  # the marker's row only
+        assert shown[1:] == live[1:], shown  # the rows below it, each whole; the last (the prompt) in sight
+        await pilot.press(*["k"] * (v.size.height - 1))  # up to the screen's first row: it scrolls into sight
+        await wait_until(pilot, lambda: rendered()[1] == live[0], "the first row whole", show=lambda: rendered())
+        before = rendered()
+        await type_text(pilot, "/row1")
+        await wait_until(pilot, lambda: rendered()[0].startswith("/row1"), "the prompt", show=lambda: rendered())
+        assert rendered()[1:] == before[1:]  # typed on the marker's row: the last row still shows its text
+        await pilot.press("escape")  # the search is dropped, copy mode stays
+        await wait_until(pilot, lambda: "COPY" in rendered()[0], "the marker back", show=lambda: rendered())
+        # a drag in copy mode selects on the row under the mouse (row 2 of the pane: the second row of text)
+        await pilot.mouse_down(TerminalView, offset=(0, 2))
+        await pilot.hover(TerminalView, offset=(9, 2))
+        await pilot.mouse_up(TerminalView, offset=(9, 2))
+        await wait_until(
+            pilot, lambda: app.clipboard == rendered()[2][:10], "the drag copied", show=lambda: repr(app.clipboard)
+        )
+        assert app.clipboard == live[1][:10]
+        for x in list(pane(app).views):
+            await x.stop()

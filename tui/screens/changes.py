@@ -39,6 +39,7 @@ from tui.screens.restore_flow import (
     count_of,
     files_and_folders,
     open_dialog,
+    restore_status,
     undo_note,
 )
 from tui.screens.view_switch import ViewSwitch, view_keys
@@ -247,6 +248,7 @@ class ChangesScreen(ViewSwitch, RestoreFollowUp, Screen[None], inherit_bindings=
                 yield Static(Text("looking for changes…"), id="changes-empty")
                 yield ChangesTree(id="changes-tree")
             yield DiffView(id="changes-diff")
+        yield restore_status()
         yield FittedFooter(pane=lambda: "changes")
 
     @property

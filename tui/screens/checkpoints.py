@@ -28,7 +28,7 @@ from services.models import SandboxInfo
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
-from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of, open_dialog
+from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of, open_dialog, restore_status
 from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
 from widgets.clock import app_now
@@ -171,6 +171,7 @@ class CheckpointsScreen(ViewSwitch, RestoreFollowUp, Screen[None], inherit_bindi
         yield Static("", id="ck-header")
         yield CheckpointTree(clock=self.now, id="ck-tree")
         yield Static("", id="ck-detail")
+        yield restore_status()
         yield FittedFooter(pane=lambda: "checkpoints")
 
     @property

@@ -6,14 +6,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from services.doctor import fit
 from services.text import safe_text
 from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
+
+
+class DoctorText(Static):
+    """The findings, wrapped at the width they get between words and after a path's `/` (`services.doctor.fit`):
+    Rich would fold a long data folder path mid-name."""
+
+    def __init__(self, lines: list[str], *, id: str | None = None) -> None:
+        super().__init__(Text("\n".join(lines)), id=id)
+        self._lines = lines
+        self._width = 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = event.size.width
+        if width > 0 and width != self._width:
+            self._width = width
+            self.update(Text("\n".join(fit(self._lines, width)), no_wrap=True, overflow="ellipsis"))
 
 
 class DoctorScreen(OwnFooter, ModalScreen[None]):
@@ -35,7 +53,7 @@ class DoctorScreen(OwnFooter, ModalScreen[None]):
         with VerticalScroll(id="doctor-scroll"):
             yield Static(Text("sandbench doctor — this machine, for new local sandboxes"), classes="doctor-title")
             # paths and program output may hold anything: shown as text, escapes made visible
-            yield Static(Text("\n".join(safe_text(line) for line in self.lines)), id="doctor-text")
+            yield DoctorText([safe_text(line) for line in self.lines], id="doctor-text")
 
     def on_mount(self) -> None:
         self.query_one("#doctor-scroll", VerticalScroll).focus()

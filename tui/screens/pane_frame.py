@@ -24,14 +24,21 @@ class Ending:
     terminals: int
     running: tuple[str, ...]  # the foreground program of each terminal that runs one (sandbox text)
     unsaved: tuple[str, ...]  # unsaved buffers' paths (sandbox text)
+    unknown: int = 0  # terminals whose provider does not say what runs in them (Daytona itself)
 
     def text(self) -> str:
         parts: list[str] = []
         if self.terminals:
             part = f"ends {_count(self.terminals, 'terminal')}"
+            extras: list[str] = []
             if self.running:
                 names = ", ".join(safe_text(p) for p in self.running[:3])
-                part += f" ({len(self.running)} running {names})"
+                extras.append(f"{len(self.running)} running {names}")
+            if self.unknown:
+                where = "it" if self.terminals == 1 else f"{self.unknown} of them"
+                extras.append(f"a program may be running in {where}")
+            if extras:
+                part += f" ({'; '.join(extras)})"
             parts.append(part)
         if self.unsaved:
             names = ", ".join(safe_text(u) for u in self.unsaved[:3]) + (", …" if len(self.unsaved) > 3 else "")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.message import Message
+from textual.widgets import Static
 
 from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
@@ -49,6 +51,19 @@ def open_dialog(screen: Any, dialog: Any, callback: Callable[[Any], None] | None
     screen.app.push_screen(dialog, callback)
 
 
+RESTORE_STATUS = "restore-status"
+
+
+def restore_status() -> Static:
+    """The status line a restoring screen yields above its footer: hidden until a restore, then what the last one
+    did and how to undo it (`RestoreFollowUp.after_restore` fills it)."""
+    line = Static("", id=RESTORE_STATUS)
+    line.styles.height = 1
+    line.styles.padding = (0, 1)
+    line.display = False
+    return line
+
+
 def undo_note(result: RestoreResult) -> str:
     return f" (undo: restore checkpoint {result.before.id})"
 
@@ -83,6 +98,11 @@ class RestoreFollowUp(ReportWorkerErrors):
 
     def after_restore(self, text: str) -> None:
         screen: Any = self
+        # the last restore, with its undo checkpoint, in the screen's own status line: the toast below goes when a
+        # dialog opens (`open_dialog` clears toasts so none covers its buttons), and the undo hint must not go too
+        for status in screen.query(f"#{RESTORE_STATUS}"):
+            status.update(Text(f"last restore: {text}"))
+            status.display = True
         ws = self.workspace
         terminals = ws.ending().terminals if ws is not None and ws.is_attached else 0
         if terminals:

@@ -284,18 +284,22 @@ class EditorTabs(ReportWorkerErrors, Vertical):
         return buf
 
     def _make_editor(self, loaded: LoadedFile) -> CodeEditor:
+        editor: CodeEditor
         if loaded.kind == "binary":
             from widgets.editor.hexview import HexView
 
-            return HexView(loaded.raw)
-        return CodeEditor(
-            loaded.text,
-            lexer=loaded.lexer,
-            read_only=loaded.read_only,
-            soft_wrap=self._soft_wrap and loaded.kind != "long",
-            indent_type=loaded.indent_type,
-            indent_width=loaded.indent_width,
-        )
+            editor = HexView(loaded.raw)
+        else:
+            editor = CodeEditor(
+                loaded.text,
+                lexer=loaded.lexer,
+                read_only=loaded.read_only,
+                soft_wrap=self._soft_wrap and loaded.kind != "long",
+                indent_type=loaded.indent_type,
+                indent_width=loaded.indent_width,
+            )
+        editor.shown_name = safe_text(loaded.path)  # ctrl+z on a read-only view names the file, as ctrl+s does
+        return editor
 
     async def _replace_view(self, buf: Buffer, loaded: LoadedFile) -> None:
         """Show new contents for an open buffer (a reload). Text → text keeps the editor (and its undo

@@ -40,7 +40,7 @@ from widgets.editor.indent import CLOSE_TO_OPEN, newline, opener_indent, openers
 from widgets.editor.keys import EDITOR_KEYS
 from widgets.editor.rendering import CachedRow, CachedRows, Frame
 from widgets.keys import bindings
-from widgets.messages import ReportWorkerErrors
+from widgets.messages import ReportWorkerErrors, tell
 
 SYNC_BUDGET = 0.004  # seconds of re-lexing allowed inside a keystroke, beyond the visible window
 SYNC_LIMIT = 0.012  # seconds of re-lexing a keystroke may ever wait for
@@ -130,6 +130,26 @@ class CodeEditor(ReportWorkerErrors, CachedRows, TextArea, inherit_bindings=Fals
         self.set_reactive(TextArea.indent_width, max(1, indent_width))
         if text:
             self._set_document(text, None)
+
+    # -- read-only views: undo and redo are not offered, and the keys say why nothing happened -------------------
+    shown_name = "this view"  # what the editor names itself in a message (the file's path, set by its tab)
+
+    def hides_in_footer(self, action: str) -> bool:
+        """Undo and Redo are not offered on a read-only view (binary, too large, undecodable, a diff), yet the keys
+        there still say why nothing happened (widgets/footer.py asks this)."""
+        return action in ("undo", "redo") and self.read_only
+
+    def action_undo(self) -> None:
+        if self.read_only:
+            tell(self, f"{self.shown_name} is open read-only: nothing to undo", severity="warning")
+            return
+        super().action_undo()
+
+    def action_redo(self) -> None:
+        if self.read_only:
+            tell(self, f"{self.shown_name} is open read-only: nothing to redo", severity="warning")
+            return
+        super().action_redo()
 
     def _watch_language(self, language: str | None) -> None:
         # tree-sitter languages are not used: highlighting comes from `lexer`

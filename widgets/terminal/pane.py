@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 LEAVE_KEY = "ctrl+right_square_bracket"
 BELL_INTERVAL = 0.5
 RESIZE_SETTLE = 0.08  # seconds without a new size before the emulator reflows and the program is told
+LEAVE_SETTLE = 0.5  # seconds keys typed right after ctrl+] are held for the focus to move (see `action_leave`)
 WHEEL_LINES = 3
 
 
@@ -161,6 +162,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self.session: TerminalSession | None = None
         self.exit_code: int | None = None
         self.exited = False
+        self.lost = False  # a remote session's connection was lost and the session is gone (not an exit)
         self.failed: str | None = None  # why the shell could not start (`describe`'s one safe line), until a restart
         self.unseen = False  # output arrived while this tab was out of sight
         self.rang = False  # ... and it rang the bell
@@ -182,6 +184,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self._last_bell = 0.0
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
         self._keys: dict[str, tuple[str, ...]] | None = None  # see `_own_keys`
+        self._leaving: list[tuple[str, str | None]] | None = None  # keys held while focus leaves (`action_leave`)
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -191,6 +194,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
     def start(self) -> None:
         """Open the session and start reading it (done on mount unless `autostart=False`)."""
         self.exited = False
+        self.lost = False
         self.exit_code = None
         self.failed = None
         self._pump_task = asyncio.create_task(self._run())
@@ -232,7 +236,16 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         except Exception as err:
             report(self, err, "terminal")
             code = session.exit_code
-        if self.run_plan is not None:
+        if getattr(session, "status", None) == "disconnected":  # a remote session lost, not an exit
+            self.lost = True
+            undelivered = getattr(session, "undelivered", 0)
+            typed = f"; {undelivered} bytes typed meanwhile were not delivered" if undelivered else ""
+            self._show_banner(
+                f"lost the connection and this shell's session is gone (the server may have restarted){typed} — "
+                "press enter for a new shell"
+            )
+            code = None
+        elif self.run_plan is not None:
             self._show_banner(f"{self.run_plan.label[2:]} exited with code {code} — enter or F5 runs it again")
         else:
             self._show_banner(f"shell exited with code {code} — press enter to restart")
@@ -321,6 +334,11 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self._in_background(session.write(data))
 
     async def on_key(self, event: events.Key) -> None:
+        if self._leaving is not None:  # typed after ctrl+], before the focus moved: not the program's
+            event.stop()
+            event.prevent_default()
+            self._leaving.append((event.key, event.character))
+            return
         if self.copy_mode:
             event.stop()
             event.prevent_default()
@@ -329,6 +347,8 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         # our own bindings (the escape key, scrollback keys, enter once the shell has exited) are left to
         # Textual's binding dispatch
         actions = self._own_keys().get(event.key, ())
+        if "leave" in actions:
+            self._hold_keys()
         if actions and any(action != "restart" or self.exited for action in actions):
             return
         if self.session is None:
@@ -358,13 +378,28 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.copy_mode:
-            return False  # copy mode takes every key (its own are shown at the top of the terminal)
+            return False  # copy mode takes every key (its own are shown on the terminal's top row)
         if action == "restart":
             return self.exited
         return True
 
+    def _hold_keys(self) -> None:
+        """`ctrl+] c` typed as fast as tmux's prefix arrives in one read: the `c` reached this view before the
+        ctrl+] binding had run (Textual runs it once the key has bubbled up to the app) and the pane had moved the
+        focus (a message, then Textual's deferred focus), and went to the shell. From the leave key on, keys are
+        held until the focus has moved and then handed to the app again (`_leave_settled`): the tab bar's."""
+        if self._leaving is None:
+            self._leaving = []
+            self.set_timer(LEAVE_SETTLE, self._leave_settled)  # focus that does not move: the keys are the program's
+
     def action_leave(self) -> None:
+        self._hold_keys()
         self.post_message(self.LeaveRequested(self))
+
+    def _leave_settled(self) -> None:
+        held, self._leaving = self._leaving, None
+        for key, character in held or ():
+            self.app.post_message(events.Key(key, character))  # to the focused widget now, through its bindings
 
     async def action_restart(self) -> None:
         if self.exited:
@@ -377,7 +412,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self._scroll_by(-max(1, self.size.height - 1))
 
     def _scroll_by(self, n: int) -> None:
-        new = max(0, min(len(self.screen_model.history), self.back_rows + n))
+        new = max(0, min(self.max_back_rows, self.back_rows + n))
         if new != self.back_rows:
             self.back_rows = new
             self.refresh()
@@ -453,7 +488,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
             return
         screen.resize(cols, rows)
         self._hist_cache.clear()
-        self.back_rows = min(self.back_rows, len(screen.history))
+        self.back_rows = min(self.back_rows, self.max_back_rows)
         if self.session is not None:
             self._in_background(self.session.resize(cols, rows))
         self.refresh()
@@ -512,6 +547,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
 
     def on_blur(self) -> None:
         self._report_focus(b"\x1b[O")
+        self._leave_settled()
         self.refresh()
 
     @property

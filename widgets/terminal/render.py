@@ -2,9 +2,9 @@
 
 Each screen `Line` caches its `Strip` (`Line.cache`); the emulator clears it when the line changes, so a repaint
 only rebuilds changed lines, and scrollback rows keep theirs in `_hist_cache`. The cursor row, selected rows and a
-search match are composed per cell on top (`_overlay`), only for those few rows. The scrolled-back marker has
-the top row to itself (the text moves down a row, none of it hidden); the copy-mode marker and the search prompt
-are drawn over the top and bottom rows. Cell text goes through `fit.py`, so Rich
+search match are composed per cell on top (`_overlay`), only for those few rows. The scrolled-back marker, and
+copy mode's marker and search prompt, have the top row to themselves (`selection.py` says which rows of text are
+in sight below it, none hidden). Cell text goes through `fit.py`, so Rich
 measures every row as exactly the cells the emulator laid out; it is sandbox text, handed to Rich as `Segment`s,
 never parsed as markup.
 """
@@ -130,10 +130,10 @@ class TerminalRender(TerminalSelection):
         offset = min(self.back_rows, hist)
         reserved = self.marker_rows
         if reserved and y < reserved:
-            # scrolled back: the marker gets its own top row (as tmux shows `[13/200]` in the corner), so the
-            # rows of text below it are shown whole
-            return self._with_marker(Strip.blank(width, self.base_style), f" ↑ scrolled back {offset} lines ", width)
-        abs_row = hist - offset + y - reserved
+            # scrolled back or in copy mode: the marker (and copy mode's search prompt) gets its own top row, so
+            # the rows of text below it are shown whole
+            return self._with_marker(Strip.blank(width, self.base_style), self.marker_text(width), width)
+        abs_row = self.top_row + y - reserved
         marks: dict[int, RichStyle] = {}
         sel = self._in_selection(abs_row)
         if sel is not None:
@@ -166,12 +166,6 @@ class TerminalRender(TerminalSelection):
             strip = self._overlay(line, width, marks) if marks else self._line_strip(line, width)
         else:
             strip = Strip.blank(width, self.base_style)
-        if self.copy_mode and y == 0:
-            back = f"↑{offset}  " if offset else ""
-            strip = self._with_marker(strip, f" COPY {back}v select  y copy  / ? search  n N again  q quit ", width)
-        if self._query is not None and y == self.size.height - 1:
-            prompt = f"{'/' if self._search_up else '?'}{self._query}"
-            strip = Strip([Segment(prompt[-width:].ljust(width), self.base_style + _MARKER_STYLE)])
         return strip
 
     def _with_marker(self, strip: Strip, text: str, width: int) -> Strip:

@@ -64,14 +64,52 @@ class TerminalSelection(Widget):
     # -- selection ----------------------------------------------------------------------------------------------
     @property
     def marker_rows(self) -> int:
-        """Rows at the top taken by the scrolled-back marker: 1 while scrolled back (outside copy mode, which has
-        its own marker), else 0. The marker has its row to itself, so it hides none of the output."""
-        return 1 if self.back_rows and not self.copy_mode else 0
+        """Rows at the top taken by a marker: 1 while scrolled back (`↑ scrolled back N lines`) or in copy mode
+        (its keys, where it is, and the search prompt as it is typed: tmux's status line), else 0. The marker has
+        its row to itself, so it hides none of the output."""
+        return 1 if self.back_rows or self.copy_mode else 0
+
+    @property
+    def top_row(self) -> int:
+        """The absolute row shown on the first row of text (below the marker). Scrolled back, the rows from
+        `back_rows` above the screen's top; in copy mode the view is anchored at the bottom, so with nothing
+        scrolled back the screen's last row (the prompt, the cursor) is in sight under the marker's row."""
+        screen = self.screen_model
+        hist = len(screen.history)
+        if not self.copy_mode:
+            return hist - min(self.back_rows, hist)
+        return max(0, hist + screen.rows - self._text_rows() - self.back_rows)
+
+    @property
+    def max_back_rows(self) -> int:
+        """How far back the view goes: to the oldest scrollback row at the top of the rows of text."""
+        screen = self.screen_model
+        if not self.copy_mode:
+            return len(screen.history)
+        return max(0, len(screen.history) + screen.rows - self._text_rows())
+
+    def _text_rows(self) -> int:
+        """Rows of text in sight: the pane's height less the marker's row."""
+        return max(1, self.size.height - self.marker_rows)
+
+    def marker_text(self, width: int) -> str:
+        """What the marker's row says: while a search is typed, the prompt (`/older` or `?newer`) across the row;
+        else copy mode's keys and how far back it is, or how far back the view is scrolled (drawn at the right)."""
+        if self.copy_mode and self._query is not None:
+            prompt = f"{'/' if self._search_up else '?'}{self._query}"
+            hint = "  enter find  esc cancel "
+            if len(prompt) + len(hint) <= width:
+                return prompt + hint.rjust(width - len(prompt))
+            return prompt[-width:].ljust(width)
+        if self.copy_mode:
+            back = f"↑{self.back_rows}  " if self.back_rows else ""
+            return f" COPY {back}v select  y copy  / ? search  n N again  q quit "
+        return f" ↑ scrolled back {min(self.back_rows, len(self.screen_model.history))} lines "
 
     def _abs_row(self, y: int) -> int:
         reserved = self.marker_rows
         # the marker's row holds no text: a click there takes the first row of text below it
-        return len(self.screen_model.history) - self.back_rows + max(y, reserved) - reserved
+        return self.top_row + max(y, reserved) - reserved
 
     def _row_cells(self, abs_row: int) -> list[str]:
         screen = self.screen_model
@@ -142,6 +180,7 @@ class TerminalSelection(Widget):
         self._match = None
         self._copy_cursor = (len(screen.history) + screen.y, screen.x)
         self._sel_anchor = self._sel_end = None
+        self._reveal_row(self._copy_cursor[0])  # the marker's row may have taken the cursor's
         self.focus()
         self.refresh()
         self.refresh_bindings()
@@ -163,7 +202,7 @@ class TerminalSelection(Widget):
         screen = self.screen_model
         row, col = self._copy_cursor
         last_row = len(screen.history) + screen.rows - 1
-        page = max(1, self.size.height - 1)
+        page = max(1, self._text_rows() - 1)  # a page of the rows in sight, one kept for context
         moves = {
             "up": (-1, 0),
             "k": (-1, 0),
@@ -255,10 +294,10 @@ class TerminalSelection(Widget):
         tell(self, f"Not found: {query}", title="Terminal", timeout=3)
 
     def _reveal_row(self, abs_row: int) -> None:
-        hist = len(self.screen_model.history)
-        top = hist - self.back_rows
-        height = max(1, self.size.height)
+        """Scroll so `abs_row` is among the rows of text in sight (below the marker's row)."""
+        top = self.top_row
+        height = self._text_rows()
         if abs_row < top:
-            self.back_rows = hist - abs_row
+            self.back_rows = min(self.max_back_rows, self.back_rows + top - abs_row)
         elif abs_row >= top + height:
-            self.back_rows = max(0, hist - (abs_row - height + 1))
+            self.back_rows = max(0, self.back_rows - (abs_row - (top + height - 1)))

@@ -24,7 +24,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 
-from services.terminal import foreground_program
+from services.terminal import CANNOT_TELL, ask_foreground
 from services.text import safe_text
 from widgets.keys import Key, bindings
 from widgets.messages import ReportWorkerErrors
@@ -224,6 +224,8 @@ class TerminalPane(ReportWorkerErrors, Vertical):
             label = "↺ " + label  # found running, not started here (tmux's reattach, made visible)
         if view.failed is not None:
             label += " [failed to start]"
+        elif view.lost:
+            label += " [lost]"
         elif view.exited:
             label += f" [exit {view.exit_code}]" if view.exit_code is not None else " [ended]"
         if view.rang:
@@ -315,7 +317,7 @@ class TerminalPane(ReportWorkerErrors, Vertical):
         view = self.active_view
         if view is None:
             return
-        running = foreground_program(view.session) if view.session is not None else None
+        running = await ask_foreground(view.session) if view.session is not None else None
         if running is None:
             await self.close_tab(view)
             return
@@ -327,7 +329,10 @@ class TerminalPane(ReportWorkerErrors, Vertical):
                 self.run_worker(self.close_tab(view), name="close terminal tab", exit_on_error=False)
 
         # the program's name is sandbox text: cleaned of control characters, and the dialog shows it as plain text
-        message = f"This terminal is running {safe_text(running)}: closing the tab ends it."
+        if running == CANNOT_TELL:  # a remote terminal that does not say: ask anyway rather than end it unasked
+            message = "A program may be running in this terminal (its provider does not say): closing the tab ends it."
+        else:
+            message = f"This terminal is running {safe_text(running)}: closing the tab ends it."
         self.app.push_screen(ChoiceDialog("Close terminal tab", message, [("end", "Close tab")]), answer)
 
     def _step(self, d: int) -> None:
