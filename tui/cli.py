@@ -30,24 +30,16 @@ from services.errors import FileNotFound, InvalidInput, PermissionDenied, Sandbe
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 from services.text import safe_text
 from services.units import byte_size
+from tui.cli_parse import Parser, UsageError, parse_argv
 
 log = logging.getLogger("sandbench")
 
 
-class UsageError(InvalidInput):
-    exit_code = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse prints usage and exits 2; keep that, one line
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sandbench", description="A keyboard-driven terminal workspace for sandboxes.")
+    p = Parser(prog="sandbench", description="A keyboard-driven terminal workspace for sandboxes.")
     p.add_argument("--provider", choices=("local", "daytona"), help="default: config, or $SANDBENCH_PROVIDER")
     p.add_argument("--config", type=Path, help="config file (default: the platform config dir)")
-    sub = p.add_subparsers(dest="verb", parser_class=_Parser)
+    sub = p.add_subparsers(dest="verb", parser_class=Parser)
 
     ls = sub.add_parser("ls", help="list your sandboxes")
     ls.add_argument("--json", action="store_true")
@@ -503,29 +495,6 @@ async def _remote_exists(svc: Any, sandbox_id: str, path: str) -> bool:
     return True
 
 
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """`exec`'s command is everything after the first `--`, split off before argparse sees it: otherwise options
-    of the command (or ours after the sandbox name) would be taken for each other."""
-    if "exec" in argv and "--" in argv[argv.index("exec") :]:
-        cut = argv.index("--", argv.index("exec"))
-        args = _parse_verb(parser, argv[:cut])
-        args.argv = list(args.argv) + argv[cut + 1 :]
-        return args
-    return _parse_verb(parser, argv)
-
-
-def _parse_verb(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """argparse's parse, but words left over are said with the verb's usage (argparse reports them from the top
-    parser, which knows nothing of the verb: `unrecognized arguments: x` and no hint of what the verb takes)."""
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        verbs = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
-        verb = verbs.get(getattr(args, "verb", None) or "") if isinstance(verbs, dict) else None
-        usage = f"\n{verb.format_usage().strip()}" if isinstance(verb, argparse.ArgumentParser) else ""
-        raise UsageError(f"unrecognized arguments: {' '.join(extra)}{usage}")
-    return args
-
-
 def setup_logging(cfg: config_mod.Config) -> None:
     root = logging.getLogger()
     if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
@@ -558,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args_list[:1] == ["serve"]:
             # serve has its own options parser; argparse would take its options for ours
             return _serve(args_list[1:])
-        args = _parse(parser, args_list)
+        args = parse_argv(parser, args_list)
         cfg = config_mod.load(args.config, provider=args.provider)
         setup_logging(cfg)
         if args.verb == "serve":
