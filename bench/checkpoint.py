@@ -5,6 +5,11 @@ snapshot of before (the provider's old `_pack`, replayed here) of the same tree,
     BENCH_CKPT_PHASES=auto .venv/bin/python -m bench.checkpoint   # only the automatic-checkpoint phase
     BENCH_CKPT_PHASES=rounds .venv/bin/python -m bench.checkpoint # only git's and the checkpoint rounds (no tar,
                                                                   # snapshot, archive): changes, restore, rollback
+    BENCH_CKPT_FEED=0 ...                                         # without change feeds (as a one-shot CLI scans)
+
+The service lives through the whole run (as the app's and `sandbench serve`'s do), so with change feeds on (the
+default; services/checkpoints/feed.py) every scan after a sandbox's first costs what changed; scans_feed and
+scans_full count which kind ran.
 
 Prints `metric=value unit` (medians of ROUNDS where there are rounds):
 - first_checkpoint_ms vs git_first_commit_ms (`git add -A && git commit -q` in a copy of the tree): ratio
@@ -57,6 +62,17 @@ FILES = 20_000
 ROUNDS = 3
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-c", "gc.auto=0"]
 GIT += ["-c", "safe.directory=*"]  # the copy keeps the sandbox uid's ownership (cp -a)
+
+
+def feeds_on(svc: SandboxService) -> None:
+    """Change feeds, as a long-lived process has them (BENCH_CKPT_FEED=0: none; main's code has none)."""
+    if os.environ.get("BENCH_CKPT_FEED", "1") == "1" and hasattr(svc.checkpoints, "enable_feeds"):
+        svc.checkpoints.enable_feeds()
+
+
+def emit_scans(svc: SandboxService) -> None:
+    emit("scans_feed", svc.counters["checkpoint.scan-feed"], "scans")
+    emit("scans_full", svc.counters["checkpoint.scan-full"], "scans")
 
 
 def emit(metric: str, value: float, unit: str) -> None:
@@ -164,6 +180,7 @@ def references(ws: Path, home: Path, copy: Path) -> tuple[float, float, float, i
 
 async def auto_phase(provider: LocalProvider, config: Config, plain: SandboxService, box: str, copy: Path) -> None:
     svc = SandboxService(provider, dataclasses.replace(config, auto_checkpoint=True))
+    feeds_on(svc)
     cps = svc.checkpoints
     if cps.store.head(box) is None:
         await cps.create(box, "base")
@@ -210,6 +227,9 @@ async def auto_phase(provider: LocalProvider, config: Config, plain: SandboxServ
     emit("auto_restore_after_command_ms", m(quick), "ms")
     emit("auto_restore_after_another_process_ms", m(scanned), "ms")
     emit("auto_restore_scans_skipped", svc.counters["restore.scan-skipped"] - restores_skipped, "of 3")
+    emit_scans(svc)
+    if hasattr(cps, "close"):
+        cps.close()
     svc.audit.close()
 
 
@@ -219,6 +239,7 @@ async def main() -> None:
     config = Config(identity="bench", data_dir=home / "data")
     provider = LocalProvider(config.data_dir, owner_label=config.owner_label)
     service = SandboxService(provider, config)
+    feeds_on(service)
     cps = service.checkpoints
     try:
         info = await service.create(SandboxSpec(name="ckpt-bench"))
@@ -266,6 +287,9 @@ async def main() -> None:
         ck10, git10, added, changed_bytes, chg, gst, rest, roll, gco = [], [], [], [], [], [], [], [], []
         chg_cpu: list[float] = []
         gst_cpu: list[float] = []
+        rest_cpu: list[float] = []
+        roll_cpu: list[float] = []
+        gco_cpu: list[float] = []
         for r in range(ROUNDS):
             rels = files[r * 10 + 1 : r * 10 + 11]
             base = await cps.create(info.id, f"base {r}")
@@ -286,15 +310,19 @@ async def main() -> None:
             assert c.files_added == 10, c
             git10.append(timed(lambda: (run([*GIT, "add", "-A"], copy), run([*GIT, "commit", "-q", "-m", "r"], copy))))
 
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             await cps.restore(info.id, base.id, rels)
             rest.append((time.perf_counter() - t0) * 1000)
+            rest_cpu.append((time.process_time() - c0) * 1000)
             await cps.restore(info.id, c.id)  # back to the changed state
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = await cps.restore(info.id, base.id)
             roll.append((time.perf_counter() - t0) * 1000)
+            roll_cpu.append((time.process_time() - c0) * 1000)
             assert res.written == 10, res
+            g0 = children_cpu()
             gco.append(timed(run, [*GIT, "checkout", "HEAD~1", "--", *rels], copy))
+            gco_cpu.append(children_cpu() - g0)
             run([*GIT, "checkout", "HEAD", "--", *rels], copy)
 
         m = statistics.median
@@ -318,6 +346,11 @@ async def main() -> None:
         emit("rollback_10_ms", m(roll), "ms")
         emit("git_checkout_10_ms", m(gco), "ms")
         emit("rollback_vs_git_checkout", m(roll) / m(gco), "x")
+        emit("restore_10_cpu_ms", m(rest_cpu), "ms")
+        emit("rollback_10_cpu_ms", m(roll_cpu), "ms")
+        emit("git_checkout_10_cpu_ms", m(gco_cpu), "ms")
+        emit("rollback_cpu_vs_git_checkout_cpu", m(roll_cpu) / m(gco_cpu), "x")
+        emit_scans(service)
 
         if rounds_only:
             return

@@ -12,6 +12,9 @@ Workloads, the paths `bench/terminal.py` measures through the pane, on the emula
 
 * `seq`, `colour_200x50`, `colour_80x24`, `json_80x24`: floods fed as the pane feeds them (512 KiB bursts in 64 KiB
   slices, `more=True` but for a burst's last) — the flood path, wrapped rows, one long run;
+* `narrow_78x18`, `text_78x18`: floods of short lines at the as-seen pane's size (78x18): the colour log whose
+  lines fit the pane (`bench.terminal.narrow_log`), and lines of accented, CJK and Greek text, some coloured
+  (`text_lines`: the flood path keeps them raw since issue 14's fourth pass);
 * `colour_reads`: the colour log in 4 KiB reads without `more` (the exact line path, scrolling, packing);
 * `unicode`: lines of accented, CJK and emoji text with SGR (the per-character path: widths and clusters);
 * `reflow`: 10,000 lines of colour scrollback resized 200 → 120 → 200 → 80 columns.
@@ -30,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.terminal import colour_log, minified_json, tty_bytes
+from bench.terminal import colour_log, minified_json, narrow_log, tty_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,14 +93,16 @@ def reflow(Emulator, raw):
         e.resize(cols, 50)
     return time.process_time() - t0
 
-seq, colour, blob, uni, small = (
-    (data / n).read_bytes() for n in ("seq", "colour", "json", "unicode", "small")
+seq, colour, blob, uni, small, narrow, text = (
+    (data / n).read_bytes() for n in ("seq", "colour", "json", "unicode", "small", "narrow", "text")
 )
 works = {
     "seq": lambda E: flood(E, seq, 200, 50),
     "colour_200x50": lambda E: flood(E, colour, 200, 50),
     "colour_80x24": lambda E: flood(E, colour, 80, 24),
     "json_80x24": lambda E: flood(E, blob, 80, 24),
+    "narrow_78x18": lambda E: flood(E, narrow, 78, 18),
+    "text_78x18": lambda E: flood(E, text, 78, 18),
     "colour_reads": lambda E: reads(E, small, 200, 50),
     "unicode": lambda E: reads(E, uni, 120, 40),
     "reflow": lambda E: reflow(E, small),
@@ -115,12 +120,32 @@ for name, work in works.items():
 print(json.dumps(best))
 """
 VALGRIND = "valgrind"
-WORKS = ("seq", "colour_200x50", "colour_80x24", "json_80x24", "colour_reads", "unicode", "reflow")
+WORKS = (
+    "seq",
+    "colour_200x50",
+    "colour_80x24",
+    "json_80x24",
+    "narrow_78x18",
+    "text_78x18",
+    "colour_reads",
+    "unicode",
+    "reflow",
+)
 
 
 def unicode_lines(n: int) -> bytes:
     parts = ["café", "漢字テキスト", "👨‍👩‍👧", "e\u0301", "\x1b[31mrød\x1b[0m", "naïve", "🇫🇷", "plain ascii words"]
     lines = [" ".join(parts[(i + k) % len(parts)] for k in range(6)) + f" {i}" for i in range(n)]
+    return tty_bytes(("\n".join(lines) + "\n").encode())
+
+
+def text_lines(n: int) -> bytes:
+    """Short lines of ordinary non-ASCII text (each character a cell or two of its own), every third coloured."""
+    words = ["café", "naïve", "Ærøskøbing", "漢字テキスト", "中文", "한국어", "straße", "Ωμέγα", "—", "plain", "ascii"]
+    lines = []
+    for i in range(n):
+        text = " ".join(words[(i * 7 + k) % len(words)] for k in range(2 + i % 5))
+        lines.append(f"{i} \x1b[3{i % 7}m{text}\x1b[0m" if i % 3 == 0 else f"{i} {text}")
     return tty_bytes(("\n".join(lines) + "\n").encode())
 
 
@@ -133,6 +158,8 @@ def write_data(folder: Path, quick: bool) -> None:
     (folder / "json").write_bytes(tty_bytes(minified_json(10_000_000 // scale)))
     (folder / "unicode").write_bytes(unicode_lines(40_000 // scale))
     (folder / "small").write_bytes(tty_bytes(colour_log(3_000_000 // scale, seed=3)))
+    (folder / "narrow").write_bytes(tty_bytes(narrow_log(10_000_000 // scale)))
+    (folder / "text").write_bytes(text_lines(200_000 // scale))
 
 
 def run_pair(ref_tree: Path, head_tree: Path, data: Path, runs: int) -> list[dict[str, float]]:
@@ -178,6 +205,7 @@ def main() -> None:
     ap.add_argument(
         "--instructions", action="store_true", help="count instructions under valgrind instead (quick data, slow)"
     )
+    ap.add_argument("--works", help=f"comma-separated workloads for --instructions (default: all of {','.join(WORKS)})")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="emulator-ab-") as tmp:
         ref_tree, data = Path(tmp) / "ref", Path(tmp) / "data"
@@ -195,7 +223,7 @@ def main() -> None:
             base = {t: instructions(t, data, "none") for t in (ref_tree, head_tree)}
         if args.instructions:
             print(f"# emulator alone, instructions (valgrind), quick data; reference {args.ref}, head {head_name}")
-            for work in WORKS:
+            for work in args.works.split(",") if args.works else WORKS:
                 ref_n, head_n = (instructions(t, data, work) - base[t] for t in (ref_tree, head_tree))
                 print(f"emulator_ab.{work}.ref_instructions={ref_n / 1e6:.1f} M")
                 print(f"emulator_ab.{work}.head_instructions={head_n / 1e6:.1f} M")

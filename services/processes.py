@@ -333,9 +333,8 @@ class ProcessService:
                 if named and not users:
                     self._refuse_plumbing(pid, info.name)
                 if not users:
-                    raise PermissionDenied(
-                        f"process {pid} is not one of the processes of {info.name!r} (or it has just ended): "
-                        "nothing was signalled"
+                    raise ProcessGone(
+                        f"no process {pid} in {info.name!r} (or it has just ended): nothing was signalled"
                     )
                 pid, sandbox_pid = users[0].pid, users[0].nspid
                 if started is None:
@@ -348,9 +347,8 @@ class ProcessService:
             if started is None:
                 # pin the identity now: the wait and an escalation must reach this process, not a successor
                 if pid not in by_pid:
-                    raise PermissionDenied(
-                        f"process {pid} is not one of the processes of {info.name!r} (or it has just ended): "
-                        "nothing was signalled"
+                    raise ProcessGone(
+                        f"no process {pid} in {info.name!r} (or it has just ended): nothing was signalled"
                     )
                 started = by_pid[pid].start_ticks
             await reader.signal_process(sandbox_id, pid, started, sig)

@@ -43,6 +43,7 @@ class ExecOps(SandboxCore):
         shown_argv: Sequence[str] | None = None,
         shown_cwd: str | None = None,
         shown_output: Callable[[], bytes] | None = None,
+        shown_internal: bool = False,
     ) -> ExecResult:
         """Run `argv` in the sandbox. Audited as one exec entry (services/audit.py): the command line redacted,
         duration, exit code, a bounded redacted copy of the output (`exec_output`), and — with automatic checkpoints
@@ -51,7 +52,9 @@ class ExecOps(SandboxCore):
         `internal`: the app's own read-only probe (git status, a search): no checkpoints, marked so in the log.
         `shown_argv` / `shown_cwd`: what the log shows when `argv` is a wrapper around the caller's command (serve
         runs an agent's command string through `sh -c` with its own script); `shown_output`: the command's own
-        output, when the stream also carries the wrapper's (read once it ended, then bounded and redacted)."""
+        output, when the stream also carries the wrapper's (read once it ended, then bounded and redacted);
+        `shown_internal`: mark the entry internal without making the command one (serve, for the app's own execs,
+        services/exec_mark.py: display only, so it still gets its automatic checkpoints)."""
         if not argv or not all(isinstance(a, str) and "\x00" not in a for a in argv):
             raise InvalidInput("a command is a non-empty list of arguments without NUL bytes")
         c = paths.normalize(cwd)
@@ -121,7 +124,7 @@ class ExecOps(SandboxCore):
                 before=around["before"],
                 after=around["after"],
                 output=output_id,
-                internal=internal,
+                internal=internal or shown_internal,
             )
 
         return await self._run("exec", sandbox_id, call, write=True, audit=audit)

@@ -151,12 +151,18 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
         return info
 
     async def archive(self, sandbox_id: str) -> SandboxInfo:
+        self._forget_feed(sandbox_id)  # its workspace goes into the store
         return await self._lifecycle(
             "archive", sandbox_id, lambda: self.provider.archive(sandbox_id), transitional=SandboxState.STOPPING
         )
 
+    def _forget_feed(self, sandbox_id: str) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.forget(sandbox_id)  # its change feed (services/checkpoints/feed.py), if any
+
     async def delete(self, sandbox_id: str) -> None:
         info = self.cached(sandbox_id)
+        self._forget_feed(sandbox_id)
         await self._lifecycle("delete", sandbox_id, lambda: self.provider.delete(sandbox_id))
         self.invalidate(sandbox_id)
         with contextlib.suppress(OSError, SandbenchError):
@@ -213,7 +219,20 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
     async def set_labels(self, sandbox_id: str, labels: Mapping[str, str]) -> SandboxInfo:
         merged = dict(labels)
         merged[self.owner_label] = self.identity  # relabelling never gives a sandbox away by accident
-        return await self._lifecycle("set-labels", sandbox_id, lambda: self.provider.set_labels(sandbox_id, merged))
+        known = self.cached(sandbox_id)
+        return await self._lifecycle(
+            "set-labels",
+            sandbox_id,
+            lambda: self.provider.set_labels(sandbox_id, merged),
+            name=self._label_changes(dict(known.labels) if known else {}, merged),
+        )
+
+    def _label_changes(self, old: Mapping[str, str], new: Mapping[str, str]) -> str | None:
+        """What a relabelling changed, for its audit entry (the Timeline's row): `k=v` set, `k-` removed; redacted
+        and bounded, since a label's value is the caller's text. None when nothing is known to have changed."""
+        parts = [f"{k}={v}" for k, v in sorted(new.items()) if k != self.owner_label and old.get(k) != v]
+        parts += [f"{k}-" for k in sorted(old) if k not in new and k != self.owner_label]
+        return self.redactor.text(" ".join(parts))[:200] or None
 
     async def set_intervals(
         self,
@@ -316,5 +335,7 @@ class SandboxService(FileOps, ExecOps, TerminalOps, ObserveOps, VolumeOps, Sandb
             await self._metrics.close()
         if self._procs is not None:
             await self._procs.close()  # forwards listen until here
+        if self._checkpoints is not None:
+            self._checkpoints.close()  # its change feeds' inotify instances
         await self.provider.close()
         self.audit.close()

@@ -238,7 +238,27 @@ def _what(
     if kind == "terminal":
         label = {"terminal": "open terminal", "terminal-attach": "attach terminal", "terminal-list": "list terminals"}
         return label.get(op, op) + (f" in {path}" if path else "")
+    if op == "set-labels":
+        return _labels_what(name)
+    if op == "fork" and dest:
+        return f"fork → {dest}" + (f" (from checkpoint {name})" if name else "")
     return " ".join(p for p in (op, name) if p)
+
+
+# services/checkpoints/auto.py LABEL: how `sandbench config NAME auto-checkpoint` is kept
+AUTO_LABEL = "sandbench.auto-checkpoint"
+
+
+def _labels_what(changes: str | None) -> str:
+    """A relabelling as the user asked for it: `auto-checkpoint on` (`sandbench config NAME auto-checkpoint on`
+    sets a label), else the labels set (`k=v`) and removed (`k-`); older entries name no change."""
+    if not changes:
+        return "set labels"
+    parts = changes.split(" ")
+    if len(parts) == 1 and parts[0].startswith(AUTO_LABEL):
+        value = parts[0][len(AUTO_LABEL) :]
+        return "auto-checkpoint " + ("default" if value == "-" else value.removeprefix("="))
+    return "labels " + changes
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What the Timeline view asks of its entries (issue 13 §2), beside the reader in services/timeline.py: the filter
 the user types (`Filter`: `who:`, `kind:`, words), and an exec's details — the checkpoint to restore to before it
-(`checkpoint_before`), the files it changed as diffs (`diff_files`), its kept output as printable text
-(`output_text`). UI-free."""
+(`checkpoint_before`) and what else a restore to it undoes (`undone_too`), the files it changed as diffs
+(`diff_files`), its kept output as printable text (`output_text`). UI-free."""
 
 from __future__ import annotations
 
@@ -73,6 +73,26 @@ def checkpoint_before(entry: Entry, checkpoints: Sequence[Checkpoint]) -> Checkp
     began = entry.ts - (entry.ms or 0.0) / 1000.0
     earlier = [c for c in checkpoints if c.created_at <= began]
     return max(earlier, key=lambda c: c.created_at) if earlier else None
+
+
+# what may have changed the workspace, so a restore to an earlier state undoes it too (a read, a probe, a lifecycle
+# act or taking a checkpoint changes no file)
+CHANGING_KINDS = {"exec", "git", "file", "terminal"}
+
+
+def undone_too(entry: Entry, target: Checkpoint, entries: Iterable[Entry]) -> list[Entry]:
+    """The entries between checkpoint `target` and `entry` that may have changed files, oldest first. The nearest
+    checkpoint before `entry` can be older than it by several actions: a restore to it undoes those as well, and
+    the user must be told which. One that ended after the checkpoint was taken counts (its changes may be after it)."""
+    out = [
+        e
+        for e in entries
+        if e.key < entry.key
+        and not e.internal
+        and (e.kind in CHANGING_KINDS or e.op == "restore")
+        and e.ts > target.created_at
+    ]
+    return sorted(out, key=lambda e: e.key)
 
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(.*)$")

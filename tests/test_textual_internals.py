@@ -47,8 +47,13 @@ SUBMODULE_IMPORTS = {("textual", "_ansi_sequences")}
 
 # a Textual class -> (how to make one, the private members the app reads, writes or overrides on it)
 PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
-    App: (App, {"_check_bindings", "_handle_exception", "_return_code", "_keymap", "_screen_stacks"}),
-    Screen: (Screen, {"_binding_chain"}),  # tui/app.py: the priority-binding lookup while a terminal has focus
+    App: (
+        App,
+        {"_check_bindings", "_handle_exception", "_return_code", "_keymap", "_screen_stacks", "_css_update_count"},
+    ),
+    # tui/app.py: the priority-binding lookup while a terminal has focus; tui/workspaces.py: a new mode's screen
+    # marked as styled (`styled_now`)
+    Screen: (Screen, {"_binding_chain", "_css_update_count"}),
     DOMNode: (DOMNode, {"_bindings", "_query_one_cache"}),  # tui/registry.py, tui/heap.py, panes
     MessagePump: (MessagePump, {"_closing"}),  # tui/heap.py: a removed widget's leftover watchers
     Signal: (lambda: Signal(DOMNode(), "s"), {"_subscriptions"}),  # tui/heap.py

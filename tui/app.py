@@ -189,6 +189,8 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
         self._list.attach(service)
         if self._auto_stop:
             service.start_auto_stop()
+            # the real app lives long: each sandbox's checkpoint scans come from a change feed after the first
+            service.checkpoints.enable_feeds()
         if self.open_name:
             self.open_by_name(self.open_name)
 

@@ -30,24 +30,16 @@ from services.errors import FileNotFound, InvalidInput, PermissionDenied, Sandbe
 from services.models import Resources, SandboxInfo, SandboxSpec, SnapshotInfo
 from services.text import safe_text
 from services.units import byte_size
+from tui.cli_parse import Parser, UsageError, parse_argv
 
 log = logging.getLogger("sandbench")
 
 
-class UsageError(InvalidInput):
-    exit_code = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse prints usage and exits 2; keep that, one line
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sandbench", description="A keyboard-driven terminal workspace for sandboxes.")
+    p = Parser(prog="sandbench", description="A keyboard-driven terminal workspace for sandboxes.")
     p.add_argument("--provider", choices=("local", "daytona"), help="default: config, or $SANDBENCH_PROVIDER")
     p.add_argument("--config", type=Path, help="config file (default: the platform config dir)")
-    sub = p.add_subparsers(dest="verb", parser_class=_Parser)
+    sub = p.add_subparsers(dest="verb", parser_class=Parser)
 
     ls = sub.add_parser("ls", help="list your sandboxes")
     ls.add_argument("--json", action="store_true")
@@ -134,12 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# Options many verbs share, described once. `--message` and `--since` are the checkpoint verbs'
-# (tui/cli_checkpoints.py), described here until that module says so itself.
+# Options many verbs share, described once. `--message` is the checkpoint verbs' (tui/cli_checkpoints.py),
+# described here until that module says so itself.
 COMMON_HELP = {
     "--json": "print JSON (for scripts) instead of text",
     "--message": "the checkpoint's message",
-    "--since": "the checkpoint to compare with (default: the latest)",
     "name": "the sandbox's name",
 }
 
@@ -322,8 +313,15 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
             auto_archive_minutes=args.auto_archive,
             auto_delete_minutes=args.auto_delete,
         )
-        if args.cpu < 1 or args.memory <= 0 or args.disk <= 0 or args.auto_stop < 0 or args.auto_archive < 0:
-            raise UsageError("resources must be positive and --auto-stop and --auto-archive not negative")
+        for flag, value, fine, want in (
+            ("--cpu", args.cpu, args.cpu >= 1, "1 or more"),
+            ("--memory", args.memory, args.memory > 0, "more than 0 (GiB)"),
+            ("--disk", args.disk, args.disk > 0, "more than 0 (GiB)"),
+            ("--auto-stop", args.auto_stop, args.auto_stop >= 0, "0 (never) or more minutes"),
+            ("--auto-archive", args.auto_archive, args.auto_archive >= 0, "0 (30 days) or more minutes"),
+        ):
+            if not fine:
+                raise UsageError(f"{flag} {value:g}: it must be {want}")
         if svc.provider.name == "local":  # a cgroup cap above what the host has means nothing (Daytona sizes its own)
             from services.host_limits import HostLimits
 
@@ -497,17 +495,6 @@ async def _remote_exists(svc: Any, sandbox_id: str, path: str) -> bool:
     return True
 
 
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """`exec`'s command is everything after the first `--`, split off before argparse sees it: otherwise options
-    of the command (or ours after the sandbox name) would be taken for each other."""
-    if "exec" in argv and "--" in argv[argv.index("exec") :]:
-        cut = argv.index("--", argv.index("exec"))
-        args = parser.parse_args(argv[:cut])
-        args.argv = list(args.argv) + argv[cut + 1 :]
-        return args
-    return parser.parse_args(argv)
-
-
 def setup_logging(cfg: config_mod.Config) -> None:
     root = logging.getLogger()
     if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
@@ -540,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args_list[:1] == ["serve"]:
             # serve has its own options parser; argparse would take its options for ours
             return _serve(args_list[1:])
-        args = _parse(parser, args_list)
+        args = parse_argv(parser, args_list)
         cfg = config_mod.load(args.config, provider=args.provider)
         setup_logging(cfg)
         if args.verb == "serve":

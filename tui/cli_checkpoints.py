@@ -33,19 +33,26 @@ def add_parsers(sub: Any) -> None:
     cks.add_argument(
         "--delete", metavar="CKPT", help="delete one checkpoint (its children are re-based; unused blobs freed)"
     )
-    ch = sub.add_parser("changes", help="what changed in a sandbox's files since a checkpoint (default: the latest)")
+    ch = sub.add_parser(
+        "changes", help="what changed in a sandbox's files since a checkpoint (default: the one its files are at)"
+    )
     ch.add_argument("name")
-    ch.add_argument("--since", metavar="CKPT")
+    ch.add_argument(
+        "--since",
+        metavar="CKPT",
+        help="the checkpoint to compare with (default: the one the files are at — the latest taken, or the one last "
+        "restored in full, so after a restore not its before-restore checkpoint)",
+    )
     ch.add_argument("--json", action="store_true")
     ch.add_argument("--diff", action="store_true", help="print a unified diff (binary files named as such)")
     rs = sub.add_parser("restore", help="restore a sandbox's files (or some paths) to a checkpoint; undoable")
     rs.add_argument("name")
-    rs.add_argument("checkpoint")
-    rs.add_argument("paths", nargs="*", metavar="PATH")
+    rs.add_argument("checkpoint", help="the checkpoint: its id or a unique prefix of it (4+ characters), or latest")
+    rs.add_argument("paths", nargs="*", metavar="PATH", help="only these files or folders (default: everything)")
     rs.add_argument("--json", action="store_true")
     fk = sub.add_parser("fork", help="a new sandbox whose files are a checkpoint of this one")
     fk.add_argument("name")
-    fk.add_argument("new")
+    fk.add_argument("new", help="the new sandbox's name (one no sandbox has)")
     fk.add_argument("--at", metavar="CKPT", help="default: a checkpoint taken now")
     fk.add_argument("--json", action="store_true")
     cf = sub.add_parser("config", help="a sandbox's own settings: auto-checkpoint on|off|default")

@@ -43,6 +43,17 @@ def mode_of(sandbox_id: str) -> str:
     return f"ws:{sandbox_id}"
 
 
+def styled_now(app: App[Any], screen: Screen[Any]) -> Screen[Any]:
+    """`screen`, marked as styled by the stylesheet as it is now. Textual styles a new mode's screen when it mounts
+    it, but a screen never shown counts as behind the stylesheet (`_css_update_count` -1), so `switch_mode`
+    re-parsed the whole stylesheet and restyled every screen of the app for it, twice (`_init_mode`, then
+    `switch_mode`): 10 % of a workspace's opening. A screen that missed a real change (a theme set while it was
+    hidden) still has an older count and is restyled as before. `_css_update_count` is Textual-internal
+    (tests/test_textual_internals.py checks it is there)."""
+    screen._css_update_count = app._css_update_count
+    return screen
+
+
 class Workspaces:
     """The app's live workspaces by sandbox id, and the only code that shows, hides or ends one."""
 
@@ -83,7 +94,7 @@ class Workspaces:
     # -- showing and hiding --------------------------------------------------------------------------------
     def show_list(self, screen: Screen[Any]) -> None:
         """Start the app on the sandbox list, in the mode every workspace goes back to."""
-        self._app.add_mode(LIST_MODE, lambda: screen)
+        self._app.add_mode(LIST_MODE, lambda: styled_now(self._app, screen))
         self._app.switch_mode(LIST_MODE)
 
     def open(self, info: SandboxInfo) -> WorkspaceScreen:
@@ -93,8 +104,7 @@ class Workspaces:
         if ws is None:
             ws = self._make(info)
             self._live[info.id] = ws
-            made = ws
-            self._app.add_mode(mode, lambda: made)
+            self._app.add_mode(mode, lambda: styled_now(self._app, ws))
             self._changed()
         self._app.switch_mode(mode)
         return ws

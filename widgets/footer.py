@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
@@ -122,6 +122,19 @@ PRIORITY: dict[str | None, tuple[str, ...]] = {
 }
 
 Entry = tuple[Binding, bool, str]  # (binding, enabled, tooltip)
+PALETTE_CLASS = "-command-palette"
+
+
+class Shown(NamedTuple):
+    """One footer entry as built: what its `FooterKey` is made of (the footer compares them to skip a rebuild)."""
+
+    key: str
+    display: str
+    description: str
+    action: str
+    disabled: bool
+    tooltip: str
+    classes: str
 
 
 def entry_width(key_display: str, description: str, *, palette: bool = False) -> int:
@@ -153,6 +166,7 @@ class FittedFooter(Footer):
         super().__init__(id=id)
         self._pane = pane or (lambda: None)
         self._width = 0
+        self._shown: tuple[Shown, ...] | None = None  # what the keys were built from (None: nothing built yet)
 
     def _works(self, node: DOMNode, binding: Binding) -> bool:
         hides = getattr(node, "hides_in_footer", None)  # a key that works but is not offered in this state
@@ -176,15 +190,15 @@ class FittedFooter(Footer):
     def _width_now(self) -> int:
         return self.size.width or self.screen.size.width or self.app.size.width
 
-    def compose(self) -> ComposeResult:
+    def _plan(self) -> tuple[Shown, ...]:
+        """The entries to show now, in order, the palette key last: what `compose` builds."""
         if not self._bindings_ready:
-            return
+            return ()
         own = getattr(self.app.focused, "footer_keys", None)
         keys = own() if callable(own) else None
         if keys is not None:
             # a mode whose keys the focused widget takes itself (a terminal's copy mode): those, and nothing else
-            yield from self._own_entries(keys)
-            return
+            return self._own_entries(keys)
         active = self.screen.active_bindings
         by_action: defaultdict[str, list[Entry]] = defaultdict(list)
         for node, binding, enabled, tooltip in active.values():
@@ -192,22 +206,23 @@ class FittedFooter(Footer):
                 by_action[binding.action].append((binding, enabled, tooltip))
         shown = [entries[0] for entries in by_action.values()]
 
-        palette: FooterKey | None = None
+        palette: Shown | None = None
         room = self._width_now()
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             found = active.get(self.app.COMMAND_PALETTE_BINDING)
             if found is not None and self._works(found.node, found.binding):
                 binding = found.binding
-                palette = FooterKey(
+                display = self.app.get_key_display(binding)
+                palette = Shown(
                     binding.key,
-                    self.app.get_key_display(binding),
+                    display,
                     binding.description,
                     binding.action,
-                    classes="-command-palette",
-                    disabled=not found.enabled,
-                    tooltip=binding.tooltip or binding.description,
+                    not found.enabled,
+                    binding.tooltip or binding.description,
+                    PALETTE_CLASS,
                 )
-                room -= entry_width(palette.key_display, binding.description, palette=True)
+                room -= entry_width(display, binding.description, palette=True)
 
         displays = [self.app.get_key_display(binding) for binding, _, _ in shown]
         sizes = [
@@ -215,29 +230,58 @@ class FittedFooter(Footer):
             for (binding, _, _), d in zip(shown, displays, strict=True)
         ]
         kept = fit(sizes, room, self._first_ids() + PRIORITY.get(self._pane(), PRIORITY[None]))
-        for i, (binding, enabled, tooltip) in enumerate(shown):
-            if i in kept:
-                yield FooterKey(
-                    binding.key,
-                    displays[i],
-                    binding.description,
-                    binding.action,
-                    disabled=not enabled,
-                    tooltip=tooltip,
-                ).data_bind(compact=Footer.compact)
-        if palette is not None:
-            yield palette
+        plan = [
+            Shown(binding.key, displays[i], binding.description, binding.action, not enabled, tooltip, "")
+            for i, (binding, enabled, tooltip) in enumerate(shown)
+            if i in kept
+        ]
+        return (*plan, palette) if palette is not None else tuple(plan)
 
-    def _own_entries(self, keys: list[tuple[str, str, str]]) -> ComposeResult:
-        """`(key, as shown, what it does)`, whole, in their order; one that does not fit is left out."""
+    def compose(self) -> ComposeResult:
+        self._shown = self._plan()
+        for entry in self._shown:
+            # The palette key stays compact, as in Textual's footer (it is never bound to the footer's `compact`);
+            # the others follow the footer's. Set before mounting, with the class that goes with it, not bound
+            # (`data_bind`) as Textual's footer does: a FooterKey starts compact (its default), so binding it
+            # restyled it twice on mount (add `-compact`, then remove it), most of a rebuild's cost; and each
+            # binding stayed in the footer's watcher list after the key was gone.
+            compact = self.compact or entry.classes == PALETTE_CLASS
+            key = FooterKey(
+                entry.key,
+                entry.display,
+                entry.description,
+                entry.action,
+                disabled=entry.disabled,
+                tooltip=entry.tooltip,
+                classes=f"{entry.classes} -compact" if compact else entry.classes,
+            )
+            key.set_reactive(FooterKey.compact, compact)
+            yield key
+
+    async def recompose(self) -> None:
+        """Rebuild only when what is shown changes. Textual asks for a rebuild after every focus move and binding
+        change (opening a workspace asked ten times), mostly for the same keys; each rebuild removes and mounts,
+        and so styles, every key."""
+        if self.is_attached and self._plan() == self._shown:
+            return
+        await super().recompose()
+
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._shown = None
+            self.call_after_refresh(self.recompose)
+
+    def _own_entries(self, keys: list[tuple[str, str, str]]) -> tuple[Shown, ...]:
+        """`(key, as shown, what it does)`, whole, in their order; one that does not fit is left out. Clicking one
+        types its key into the focused widget (Textual's FooterKey), which is what takes it."""
         room = self._width_now()
+        plan: list[Shown] = []
         for key, display, description in keys:
             width = entry_width(display, description)
-            if width > room:
-                continue
-            room -= width
-            # clicking one types its key into the focused widget (Textual's FooterKey), which is what it takes
-            yield FooterKey(key, display, description, "").data_bind(compact=Footer.compact)
+            if width <= room:
+                room -= width
+                plan.append(Shown(key, display, description, "", False, description, ""))
+        return tuple(plan)
 
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width != self._width:

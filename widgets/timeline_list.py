@@ -8,7 +8,8 @@ user's.
 
 The cursor and its moves are `CursorList`'s (widgets/cursor_list.py). Live: `prepend` puts new entries at the top
 without moving the cursor off its entry (`CursorList.rows_inserted_above`: the cursor follows the entry, not the row
-number; the view scrolls by the rows added above it unless it shows the top). `set_filter` keeps the
+number; the view scrolls by the rows added above it unless it shows the top, and `new_above` counts those out of
+sight, `NewAbove` saying so, until the view is scrolled up to them). `set_filter` keeps the
 cursor on its entry when the entry still matches. Everything drawn is sandbox text made printable by the reader
 (`safe_text`) and drawn as segments, never markup.
 """
@@ -137,6 +138,13 @@ class TimelineList(CursorList, can_focus=True):
             super().__init__()
             self.entry = entry
 
+    class NewAbove(Message):
+        """How many entries arrived above the top of the view, not seen yet (0 once the view shows the top)."""
+
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
+
     def __init__(self, identity: str, *, now: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(id=id)
         self.identity = identity
@@ -146,6 +154,7 @@ class TimelineList(CursorList, can_focus=True):
         self.filter = Filter()
         self.footnote = ""  # "N older entries not shown": the last row when set
         self.dropped = 0  # the oldest entries let go to keep at most `cap` while following
+        self.new_above = 0  # entries that arrived above the view's top while it was scrolled: "N new above"
 
     # -- content --------------------------------------------------------------------------------------------
     @property
@@ -174,6 +183,18 @@ class TimelineList(CursorList, can_focus=True):
             return
         self._set_rows()
         self.rows_inserted_above(added, self._index_of(keep) if keep is not None else 0)
+        # the view kept its rows where they were: what came in above them is out of sight until scrolled to
+        self._unseen(min(self.new_above + added, int(self.scroll_y)))
+
+    def _unseen(self, count: int) -> None:
+        if count != self.new_above:
+            self.new_above = count
+            self.post_message(self.NewAbove(count))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.new_above > int(new_value):  # scrolling up brings them into view
+            self._unseen(int(new_value))
 
     def _index_of(self, entry: Entry | None) -> int | None:
         if entry is None:
@@ -188,6 +209,7 @@ class TimelineList(CursorList, can_focus=True):
 
     def _refilter(self, keep: Entry | None) -> None:
         self._set_rows()
+        self._unseen(0)  # other rows now: the count is of rows no longer shown as such
         old = self.cursor
         self.keep_cursor(self._index_of(keep))
         if self.cursor == old:

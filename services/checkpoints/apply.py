@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import operator
 import os
 import secrets
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from services.errors import FileNotFound, ProviderError
 from services.local.fsapi import AtomicWrite, WorkspaceFS
 
 BATCH = 64  # files staged before their commit (each holds three fds until then)
+_path = operator.attrgetter("path")
 
 
 @dataclass
@@ -80,10 +82,22 @@ def apply(
     scope: list[str] | None,
     *,
     owner: tuple[int, int] | None,
+    differ: Iterable[str] | None = None,
 ) -> ApplyResult:
-    cur = {e.path: e for e in current}
+    """Make the paths in `scope` (None: everything) what they are in `target`. `differ`, for a whole restore: the
+    paths where `current` and `target` differ (`changes.compare`), so only they are visited — every other name is
+    as the target has it already, and so are its folders."""
+    cur = objects.by_path(current)  # a manifest or a scan's answer: never changed, so its map can be kept
     tgt = objects.by_path(target)  # a manifest: its map is kept by the store
-    cur_in, tgt_in = select(current, scope), select(target, scope)
+    if differ is not None and scope is None:
+        moved = set(differ)
+        cur_in = sorted((cur[p] for p in moved if p in cur), key=_path)
+        tgt_in = sorted((tgt[p] for p in moved if p in tgt), key=_path)
+    else:
+        cur_in, tgt_in = (
+            select(current, scope, objects.lists.keys(current)),
+            select(target, scope, objects.lists.keys(target)),
+        )
     result = ApplyResult()
     # folders the target needs for the paths in scope, and those paths themselves
     want_dirs: set[str] = {e.path for e in tgt_in if e.kind == "dir"}

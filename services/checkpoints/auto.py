@@ -20,6 +20,9 @@ ctime are unchanged), and no host-side write went through the service (every wri
 else — a terminal, an internal probe, a command with automatic checkpoints off, a file saved in the app — makes the
 next command scan first.
 
+In a long-lived process (the app, `sandbench serve`) each scan comes from the sandbox's change feed
+(services/checkpoints/feed.py) and costs what the command changed, so a scan the marker cannot skip is cheap too.
+
 If the scan before a command fails (a FIFO in the workspace, over the size limit), the command is refused, with
 the reason: the user asked for every command's changes to be kept. If the scan after it fails, the command has run:
 its `after` is null and the reason is logged; the next command's `before` catches the change.
@@ -150,6 +153,7 @@ class Bracket:
 
     async def before(self) -> str:
         cps = self.svc.checkpoints
+        cps._bind()
         head = await asyncio.to_thread(self._still_clean)
         forget_clean(self.svc.config.data_dir, self.sandbox_id)  # this command may move it: scan after it ends
         if head is not None:

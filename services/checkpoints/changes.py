@@ -45,6 +45,8 @@ class Change:
 def compare(old: list[Entry], new: list[Entry], before: Mapping[str, Entry] | None = None) -> list[Change]:
     """What differs from `old` to `new` (both sorted by path). `before`: `{e.path: e for e in old}` when the caller
     has it (the store keeps one per manifest: building it was a good part of a compare of 20,000 names)."""
+    if old is new:
+        return []  # a change feed's scan that found nothing moved hands back the very manifest it started from
     if before is None:
         before = {e.path: e for e in old}
     get = before.get

@@ -30,7 +30,7 @@ import hashlib
 import itertools
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,7 +39,7 @@ from services import paths
 from services.checkpoints.apply import select
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
 from services.checkpoints.states import new_record
-from services.checkpoints.store import KINDS, SHA256, Checkpoint, CheckpointStore, Entry
+from services.checkpoints.store import KINDS, SHA256, Checkpoint, CheckpointStore, Entry, Overlay
 from services.errors import FileNotFound, InvalidInput, PathRejected, ProviderError, SandbenchError, TooLarge
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def _same(old: Entry | None, new: Entry) -> bool:
     )
 
 
-async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) -> tuple[list[Entry], int, int]:
+async def scan(svc: CheckpointService, sandbox_id: str, base: Mapping[str, Entry]) -> tuple[list[Entry], int, int]:
     """The workspace's entries, sorted by path, hashing (in the sandbox) only files whose metadata moved.
     Returns (entries, files hashed, bytes hashed).
 
@@ -185,6 +185,8 @@ async def scan(svc: CheckpointService, sandbox_id: str, base: dict[str, Entry]) 
     file's ctime to the sandbox's now, so to at least the newest ctime the base holds (every file, with no base).
     Whatever else differs from the base by metadata (a clock that went back, a change during the base's scan) is
     hashed by a second request: the shortcut saves a round trip, it decides nothing."""
+    if isinstance(base, Overlay):
+        base = base.materialize()  # read whole below
     since = max((e.ctime_ns for e in base.values()), default=0) if base else 0
     rows = await _run(
         svc, sandbox_id, ["scan", str(svc.max_files), str(MAX_OUTPUT), str(since)], max_files=svc.max_files
@@ -522,6 +524,6 @@ async def fork(
         if isinstance(exc, SandbenchError):
             raise
         raise ProviderError("fork failed unexpectedly (details in the log)") from exc
-    svc._audit("fork", sandbox_id, name=src.id, path=None)
+    svc.svc.audit.record("fork", sandbox=sandbox_id, name=src.id, dest=new.name)  # the Timeline names the new one
     svc._audit("checkpoint", new.id, name=first.id)
     return await svc.svc.get(new.id), first

@@ -19,9 +19,10 @@ import operator
 import os
 import stat
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from services.checkpoints.store import CheckpointStore, Entry, Kind
+from services.checkpoints.store import CheckpointStore, Entry, Kind, Overlay
 from services.errors import InvalidInput, PathRejected, ProviderError, TooLarge
 from services.local import fsapi, linux_calls
 
@@ -98,19 +99,27 @@ class Tree:
 
 def scan(
     tree: Tree,
-    base: dict[str, Entry],
+    base: Mapping[str, Entry],
     objects: CheckpointStore,
     *,
     store: bool,
     max_files: int = MAX_FILES,
     max_bytes: int = MAX_BYTES,
+    start: str = "",
+    watch: Callable[[int, str], None] | None = None,
+    links: list[str] | None = None,
 ) -> ScanResult:
-    """Every folder, file and symlink under the root, in path order. With `store`, new contents become blobs."""
+    """Every folder, file and symlink under the root (or under folder `start`, itself not included), in path
+    order. With `store`, new contents become blobs. For a change feed (services/checkpoints/feed.py): `watch(fd,
+    folder)` is called on each folder's fd before it is listed, and `links` gets the path of every non-folder whose
+    link count is over 1 (a change through its other name is not seen in its folder)."""
+    if not start and not isinstance(base, dict):  # looked up once per name below: a dict's get is the fast one
+        base = base.materialize() if isinstance(base, Overlay) else dict(base)
     out = ScanResult()
     total = 0
     # bound once: this loop runs per name, and on 20,000 names its lookups are a good part of the cost
     add, lstat, is_reg, is_dir, get = out.entries.append, os.stat, stat.S_ISREG, stat.S_ISDIR, base.get
-    stack: list[tuple[str, int]] = [("", 0)]
+    stack: list[tuple[str, int]] = [(start, start.count("/") + 1 if start else 0)]
     while stack:
         here, depth = stack.pop()
         try:
@@ -123,6 +132,8 @@ def scan(
             what = here or "the workspace root"
             raise ProviderError(f"cannot read folder {what!r}: {os.strerror(exc.errno or 0)}") from exc
         try:
+            if watch is not None:
+                watch(dfd, here)  # before the listing: a change after it is an event for next time
             names = os.listdir(dfd)  # sorted once at the end (a list made in C: cheaper than scandir's entries)
             prefix = f"{here}/" if here else ""
             subdirs: list[str] = []
@@ -155,6 +166,8 @@ def scan(
                             continue
                         add(entry)
                     total += out.entries[-1].size
+                    if links is not None and st.st_nlink > 1:
+                        links.append(path)
                     if total > max_bytes:
                         raise TooLarge(
                             f"the workspace holds more than {_human(max_bytes)} of files: over the checkpoint limit"
@@ -175,6 +188,8 @@ def scan(
                     subdirs.append(path)
                 elif stat.S_ISLNK(mode):
                     add(_entry(path, "symlink", st, os.readlink(name, dir_fd=dfd)))
+                    if links is not None and st.st_nlink > 1:
+                        links.append(path)
                 elif stat.S_ISSOCK(mode):
                     out.skipped.append(path)
                     continue

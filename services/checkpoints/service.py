@@ -13,17 +13,19 @@ sandbox (services/checkpoints/remote.py; `_remote` picks it). What is not availa
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import paths
 from services.checkpoints import auto, remote, states
-from services.checkpoints.apply import ApplyResult, apply, select
+from services.checkpoints.apply import ApplyResult, apply
 from services.checkpoints.changes import DIFF_LIMIT, Change, compare, unified
-from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
+from services.checkpoints.feeds import FEEDS_MAX, FeedSet
+from services.checkpoints.scan import MAX_BYTES, MAX_FILES, ScanResult, Tree, scan
 from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
 from services.errors import (
     AlreadyExists,
@@ -85,6 +87,37 @@ class CheckpointService:
         self.max_files = MAX_FILES
         self.max_bytes = MAX_BYTES
         self._store: CheckpointStore | None = None
+        # change feeds (services/checkpoints/feed.py): only a long-lived process turns them on (`enable_feeds`)
+        self.feeds: FeedSet | None = None
+
+    def enable_feeds(self, limit: int = FEEDS_MAX) -> None:
+        """Keep a change feed per local sandbox scanned (at most `limit`), so later scans cost what changed. For a
+        long-lived process (the app, `sandbench serve`): a one-shot CLI process scans once and goes."""
+        if self.feeds is None and not self._remote:
+            self.feeds = FeedSet(self.svc.counters, limit)
+
+    def close(self) -> None:
+        """Close every change feed (the service is closing)."""
+        if self.feeds is not None:
+            self.feeds.close_all()
+
+    def forget(self, sandbox_id: str) -> None:
+        """The sandbox was deleted or archived (or its workspace replaced): its change feed goes."""
+        if self.feeds is not None:
+            self.feeds.close(sandbox_id)
+
+    def _bind(self) -> None:
+        """Feeds read their events from the running loop as they arrive (so the kernel's queue does not overflow)."""
+        if self.feeds is not None and self.feeds.loop is None:
+            self.feeds.bind(asyncio.get_running_loop())
+
+    def _scan(self, sandbox_id: str, tree: Tree, base: Mapping[str, Entry], *, store: bool) -> ScanResult:
+        """The workspace's entries: from the sandbox's change feed when there is one, else a full scan."""
+        if self.feeds is None:
+            return scan(tree, base, self.store, store=store, max_files=self.max_files, max_bytes=self.max_bytes)
+        return self.feeds.scan(
+            sandbox_id, tree, base, self.store, store=store, max_files=self.max_files, max_bytes=self.max_bytes
+        )
 
     # -- plumbing -----------------------------------------------------------------------------------------------
     @property
@@ -120,6 +153,7 @@ class CheckpointService:
 
     async def _ready(self, sandbox_id: str, *, write: bool) -> SandboxInfo:
         _ = self.store  # refuse other providers before starting anything
+        self._bind()
         return await self.svc.ensure_running(sandbox_id, write=write)
 
     def _fs(self, ws: _Workspace) -> WorkspaceFS:
@@ -159,7 +193,7 @@ class CheckpointService:
         return found[0]
 
     # -- checkpoint ---------------------------------------------------------------------------------------------
-    def _base(self, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:
+    def _base(self, sandbox_id: str) -> tuple[Checkpoint | None, Mapping[str, Entry]]:
         return states.base(self.store, sandbox_id)
 
     def _checkpoint_locked(
@@ -173,6 +207,15 @@ class CheckpointService:
     ) -> tuple[Checkpoint, list[Entry]]:
         """Checkpoint the workspace (the store lock held). `if_changed`: when nothing differs from the head
         checkpoint (content, kinds, modes), take none and return the head itself."""
+        try:
+            return self._take(ws, message, kind, parent=parent, if_changed=if_changed)
+        except BaseException:
+            self.forget(ws.sandbox_id)  # the blobs this scan stored are removed again: its feed would name them
+            raise
+
+    def _take(
+        self, ws: _Workspace, message: str, kind: str, *, parent: Checkpoint | None, if_changed: bool
+    ) -> tuple[Checkpoint, list[Entry]]:
         return states.take(
             self.store,
             ws.sandbox_id,
@@ -184,6 +227,7 @@ class CheckpointService:
             if_changed=if_changed,
             max_files=self.max_files,
             max_bytes=self.max_bytes,
+            scanner=functools.partial(self._scan, ws.sandbox_id, store=True) if self.feeds is not None else None,
         )
 
     def _checkpoint_sync(self, ws: _Workspace, message: str, kind: str, *, if_changed: bool = False) -> Checkpoint:
@@ -218,7 +262,7 @@ class CheckpointService:
         target = self.resolve(ws.sandbox_id, since)
         _, base = self._base(ws.sandbox_id)
         with Tree(ws.root) as tree:
-            res = scan(tree, base, self.store, store=False, max_files=self.max_files, max_bytes=self.max_bytes)
+            res = self._scan(ws.sandbox_id, tree, base, store=False)
         old = self.store.manifest(target)
         return ChangeSet(target, compare(old, res.entries, self.store.by_path(old)))
 
@@ -348,19 +392,26 @@ class CheckpointService:
             target = self.resolve(ws.sandbox_id, ref)
             entries = store.manifest(target)
             if scope is not None:  # a path neither side has is refused before a checkpoint is taken
-                _refuse_unknown(ws, target, entries, scope)
+                _refuse_unknown(ws, target, store.by_path(entries), scope)
             before, current = self._before_restore(ws, target)
             if scope is not None:
-                keys, now = [e.path for e in entries], [e.path for e in current]  # once, not per path asked for
+                # a path with anything beneath it is a folder, itself an entry: a lookup in the two maps decides
+                there, here = store.by_path(entries), store.by_path(current)
                 for p in scope:
-                    if not select(entries, [p], keys) and not select(current, [p], now):
+                    if p not in there and p not in here:
                         raise FileNotFound(f"{p!r} is neither in checkpoint {target.id} nor in the workspace")
             result = ApplyResult()
             try:
+                # a whole restore visits only the names that differ: found from the two lists (most entries are
+                # the very same objects, so this costs little), not by walking every name of the target
+                differ = (
+                    None if scope is not None else [c.path for c in compare(entries, current, store.by_path(entries))]
+                )
                 with Tree(ws.root) as tree, self._fs(ws) as fs:
-                    result = apply(tree, fs, store, current, entries, scope, owner=ws.owner)
+                    result = apply(tree, fs, store, current, entries, scope, owner=ws.owner, differ=differ)
             except SandbenchError as exc:
                 store.set_index(ws.sandbox_id, None)  # what was written is unknown now: hash all next time
+                self.forget(ws.sandbox_id)  # and scan all of it
                 raise type(exc)(
                     f"{exc} — the restore stopped part-way; checkpoint {before.id} holds the state before it "
                     f"(restore it to undo)"
@@ -381,7 +432,15 @@ class CheckpointService:
         if head is not None:
             self.svc.counters["restore.scan-skipped"] += 1
             return head, self.store.manifest(head)
-        return self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
+        if self.feeds is None:
+            return self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore")
+        # with a change feed the scan is cheap, and when it finds the workspace is the head (nothing moved since the
+        # head was taken) the head is the state before: no new checkpoint, as with the marker above
+        was = self.store.head(ws.sandbox_id)
+        ckpt, entries = self._checkpoint_locked(ws, f"before restoring {target.id}", "before-restore", if_changed=True)
+        if ckpt.id == was:
+            self.svc.counters["restore.head-is-before"] += 1
+        return ckpt, entries
 
     async def restore(self, sandbox_id: str, ref: str, only: Sequence[str] = ()) -> RestoreResult:
         """Make the workspace (or the paths in `only`) what it was at checkpoint `ref`, after checkpointing it as it
@@ -448,16 +507,16 @@ class CheckpointService:
             if isinstance(exc, SandbenchError):
                 raise
             raise ProviderError("fork failed unexpectedly (details in the log)") from exc
-        self._audit("fork", sandbox_id, name=src.id, path=None)
+        # the Timeline's row names the new sandbox (`dest`), not only the checkpoint it came from
+        self.svc.audit.record("fork", sandbox=sandbox_id, name=src.id, dest=new.name)
         self._audit("checkpoint", new.id, name=first.id)
         return new, first
 
 
-def _refuse_unknown(ws: _Workspace, target: Checkpoint, entries: list[Entry], scope: list[str]) -> None:
-    """`FileNotFound` for a path of `scope` that is neither in the checkpoint nor in the workspace now (looked up
-    beneath the root without following symlinks)."""
-    keys = [e.path for e in entries]
-    unknown = [p for p in scope if not select(entries, [p], keys)]
+def _refuse_unknown(ws: _Workspace, target: Checkpoint, there: Mapping[str, Entry], scope: list[str]) -> None:
+    """`FileNotFound` for a path of `scope` that is neither in the checkpoint (`there`, by path) nor in the
+    workspace now (looked up beneath the root without following symlinks)."""
+    unknown = [p for p in scope if p not in there]
     if not unknown:
         return
     with Tree(ws.root) as tree:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from services.checkpoints.apply import apply
-from services.checkpoints.scan import MAX_BYTES, MAX_FILES, Tree, scan
+from services.checkpoints.scan import MAX_BYTES, MAX_FILES, ScanResult, Tree, scan
 from services.checkpoints.store import Checkpoint, CheckpointStore, Entry
 from services.errors import ProviderError
 from services.local.fsapi import WorkspaceFS
@@ -33,14 +34,15 @@ from services.local.fsapi import WorkspaceFS
 PROTECTED_KINDS = frozenset({"snapshot"})
 
 
-def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, dict[str, Entry]]:
-    """The sandbox's HEAD checkpoint and the stat cache a scan of its workspace starts from."""
+def base(store: CheckpointStore, sandbox_id: str) -> tuple[Checkpoint | None, Mapping[str, Entry]]:
+    """The sandbox's HEAD checkpoint and the stat cache a scan of its workspace starts from (a view, after a
+    restore: the scan materializes it if it walks everything)."""
     head_id = store.head(sandbox_id)
     head = store.get(sandbox_id, head_id) if head_id else None
-    index = store.index(sandbox_id)
-    if index is None:
-        index = store.manifest(head) if head is not None else []
-    return head, store.by_path(index)  # shared and cached: the scan only reads it
+    view = store.index_view(sandbox_id)
+    if view is not None:
+        return head, view
+    return head, store.by_path(store.manifest(head) if head is not None else [])  # shared and cached: read only
 
 
 def new_record(
@@ -99,14 +101,19 @@ def take(
     source: str | None = None,
     max_files: int = MAX_FILES,
     max_bytes: int = MAX_BYTES,
+    scanner: Callable[[Tree, Mapping[str, Entry]], ScanResult] | None = None,
 ) -> tuple[Checkpoint, list[Entry]]:
     """Checkpoint the workspace at `root` (the lock held). `if_changed`: when nothing differs from HEAD, take none
-    and return HEAD itself. `parent` (a fork's source) overrides HEAD as the parent."""
+    and return HEAD itself. `parent` (a fork's source) overrides HEAD as the parent. `scanner(tree, cache)`: the
+    scan storing new contents (a change feed's, services/checkpoints/feed.py), instead of a full one."""
     from services.checkpoints.changes import compare
 
     head, cache = base(store, sandbox_id)
     with Tree(root) as tree:
-        res = scan(tree, cache, store, store=True, max_files=max_files, max_bytes=max_bytes)
+        if scanner is not None:
+            res = scanner(tree, cache)
+        else:
+            res = scan(tree, cache, store, store=True, max_files=max_files, max_bytes=max_bytes)
     if if_changed and head is not None and parent is None:
         # the scan reuses the cache's entries for names whose metadata did not move, so this is cheap
         if not compare(old := store.manifest(head), res.entries, store.by_path(old)):

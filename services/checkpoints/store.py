@@ -31,11 +31,12 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from services.checkpoints.lists import ListMaps, Overlay
 from services.errors import InvalidInput, ProviderError
 
 Kind = Literal["file", "dir", "symlink"]
@@ -138,9 +139,7 @@ class CheckpointStore:
         self._new_blobs: list[Path] | None = None
         self._cache: dict[tuple[str, str], tuple[list[Entry], int]] = {}
         self._cache_lock = threading.Lock()
-        # derived per process, keyed by the identity of a list this store handed out (the list is held, so its id
-        # is not reused while the key lives): a path -> entry map, and the stat cache a restore left
-        self._paths: dict[int, tuple[list[Entry], dict[str, Entry]]] = {}
+        self.lists = ListMaps(2 * CACHE)  # per list handed out: its path map and paths (services/checkpoints/lists.py)
         self._indexes: dict[str, tuple[bytes, list[Entry], list[Entry]]] = {}
 
     # -- locking and rollback -----------------------------------------------------------------------------------
@@ -431,19 +430,8 @@ class CheckpointStore:
             return self._cache.get(key)
 
     def by_path(self, entries: list[Entry]) -> dict[str, Entry]:
-        """`{e.path: e}` of `entries`, a list from `manifest` or `index` (never changed by anyone): built once per
-        list and kept while it is among the last few, since every scan and compare of 20,000 names wants one and
-        building it was a good part of their cost. The caller must not change the dict."""
-        with self._cache_lock:
-            hit = self._paths.get(id(entries))
-        if hit is not None and hit[0] is entries:
-            return hit[1]
-        paths = {e.path: e for e in entries}
-        with self._cache_lock:
-            self._paths[id(entries)] = (entries, paths)
-            while len(self._paths) > 2 * CACHE:
-                self._paths.pop(next(iter(self._paths)))
-        return paths
+        """`{e.path: e}` of `entries` (from `manifest`, `index` or a scan), built once per list: never change it."""
+        return self.lists.by_path(entries)
 
     def all(self, sandbox_id: str) -> list[Checkpoint]:
         d = self._dir(sandbox_id)
@@ -549,6 +537,28 @@ class CheckpointStore:
             while len(self._indexes) > CACHE:
                 self._indexes.pop(next(iter(self._indexes)))
         return out
+
+    def index_view(self, sandbox_id: str) -> Mapping[str, Entry] | None:
+        """`index` as a path map, without building it: the source checkpoint's map less the dropped paths (None:
+        there is no index). A change feed's scan looks up a few names in it; a full scan materializes it."""
+        try:
+            raw = (self._dir(sandbox_id) / "index.json").read_bytes()
+            doc = json.loads(raw)
+            source, drop = doc["from"], frozenset(doc["drop"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        ckpt = self.get(sandbox_id, source) if isinstance(source, str) else None
+        if ckpt is None:
+            return {}
+        try:
+            entries = self.manifest(ckpt)
+        except ProviderError:
+            return {}
+        if not all(isinstance(p, str) for p in drop):
+            return {}
+        return Overlay(self.by_path(entries), drop)
 
     def set_index(self, sandbox_id: str, source: str | None, drop: Iterable[str] = ()) -> None:
         """After a restore: the stat cache is checkpoint `source`'s entries without `drop` (None: empty)."""

@@ -44,6 +44,7 @@ from services.errors import (
     SandboxNotFound,
     TooLarge,
 )
+from services.exec_mark import APP_ENV, STDIN_ENV, with_stdin
 from services.metrics import MetricsReading
 from services.models import (
     AUTO_ARCHIVE_DEFAULT,
@@ -64,7 +65,6 @@ from services.provider import OutputCallback, Stdin
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-STDIN_ENV = "SANDBENCH_STDIN_B64"
 STDIN_MAX = 64 * 1024  # stdin travels base64-encoded in one environment variable (the SDK's exec has no stdin)
 # resources can only be chosen with an image on Daytona; the default snapshot is used when they are the defaults
 DEFAULT_IMAGE = "python:3.12-slim"
@@ -584,7 +584,8 @@ class DaytonaProvider:
         if not argv:
             raise InvalidInput("empty command")
         sb = await self._sandbox(sandbox_id)
-        envs = dict(env or {})
+        # the app's own exec, for sandbench serve's audit log (services/exec_mark.py; a label, never a credential)
+        envs = {**(env or {}), APP_ENV: "1"}
         args = list(argv)
         if stdin is not None:
             if len(stdin) > STDIN_MAX:
@@ -592,7 +593,7 @@ class DaytonaProvider:
             # The SDK's exec has no stdin: the bytes ride in an environment variable and a fixed wrapper decodes
             # them into the program's stdin. The wrapper is a constant; the data never becomes shell text.
             envs[STDIN_ENV] = base64.b64encode(stdin).decode()
-            args = ["sh", "-c", f'printf %s "${STDIN_ENV}" | base64 -d | "$@"', "sh", *args]
+            args = with_stdin(args)
         command = shlex.join(args)
         cwd_abs = await self._abs(sandbox_id, cwd)
         t = None if timeout is None else max(1, math.ceil(timeout))
@@ -600,7 +601,7 @@ class DaytonaProvider:
         try:
             resp = await self._call(
                 "exec",
-                lambda: sb.process.exec(command, cwd=cwd_abs, env=envs or None, timeout=t),
+                lambda: sb.process.exec(command, cwd=cwd_abs, env=envs, timeout=t),
                 idempotent=False,
             )
         except OperationTimeout:

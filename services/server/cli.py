@@ -6,12 +6,13 @@
 
 It listens on 127.0.0.1 unless another interface is named explicitly; a bearer token is required on every route
 either way (generated on first run, mode 600). `--print-env` prints the two variables the `daytona` SDK needs —
-the only place the token is ever shown. With `--port 0` the kernel picks a port; the first line on stdout says
-which (`listening on http://HOST:PORT/api`), without the token. The limit flags (`--download-max-mib`,
-`--pty-idle-timeout`, `--session-max-sessions`, ...; `services.server.limits` has the defaults) bound what one
-client can make it hold. `--add-token NAME` mints a token that acts for OWNER (default: the configured identity)
-under its own name — an agent's, shown as NAME in the Timeline — appends it to the tokens file (mode 600) and
-prints it once on stdout; a running server picks it up when restarted.
+the only place the token is ever shown; it names the running server's URL (from `serve-url`, beside the token,
+written once the server listens) when one runs on this home, else `--port`'s. With `--port 0` the kernel picks a
+port; the first line on stdout says which (`listening on http://HOST:PORT/api`), without the token. The limit flags
+(`--download-max-mib`, `--pty-idle-timeout`, `--session-max-sessions`, ...; `services.server.limits` has the
+defaults) bound what one client can make it hold. `--add-token NAME` mints a token that acts for OWNER (default:
+the configured identity) under its own name — an agent's, shown as NAME in the Timeline — appends it to the tokens
+file (mode 600) and prints it once on stdout; a running server picks it up when restarted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,10 +138,13 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sandbench serve", description="Serve local sandboxes over the Daytona API (for the daytona SDK).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=None, help=f"port, 0-65535 (default {DEFAULT_PORT}; 0 = pick one)")
     p.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"port, 0-65535 (default {DEFAULT_PORT}; 0 = pick one)"
+        "--print-env",
+        action="store_true",
+        help="print DAYTONA_API_URL=... DAYTONA_API_KEY=... and exit: the running server's URL (its port too, with "
+        f"--port 0), else --port's (default {DEFAULT_PORT})",
     )
-    p.add_argument("--print-env", action="store_true", help="print DAYTONA_API_URL=... DAYTONA_API_KEY=... and exit")
     p.add_argument(
         "--tokens-file",
         type=Path,
@@ -209,6 +214,45 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+URL_FILE = "serve-url"  # beside serve-token: "URL PID" of the server running on this home, for --print-env
+
+
+def _running_url() -> str | None:
+    """The URL of the sandbench serve running on this home (its `serve-url` file names a live process), else None."""
+    try:
+        url, pid = (token_dir() / URL_FILE).read_text().split()
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return None
+    return url if url.startswith("http://") else None
+
+
+def _publish_url(url: str) -> Callable[[], None]:
+    """Write `serve-url` (for --print-env in another shell); the returned call removes it if it is still ours."""
+    path = token_dir() / URL_FILE
+    mine = f"{url} {os.getpid()}\n"
+    with contextlib.suppress(OSError):
+        tmp = path.with_name(f".{URL_FILE}.{os.getpid()}")
+        tmp.write_text(mine)
+        os.replace(tmp, path)
+
+    def remove() -> None:
+        with contextlib.suppress(OSError):
+            if path.read_text() == mine:
+                path.unlink()
+
+    return remove
+
+
+def _check_host(host: str) -> str | None:
+    """Why `host` cannot be listened on, in plain words (before anything says it is being listened on), or None."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        return f"--host {host[:100]!r} is not an IP address or a host name this machine can resolve"
+    return None
+
+
 def serve_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -229,26 +273,28 @@ def serve_main(argv: list[str]) -> int:
             return 0
         token = load_or_create_token()
         if args.print_env:
-            if args.port == 0:
-                print("sandbench serve: --print-env needs a fixed --port", file=sys.stderr)
+            running = _running_url() if args.port in (None, 0) else None
+            if running is None and args.port == 0:
+                print("sandbench serve: --print-env needs a fixed --port or a running server", file=sys.stderr)
                 return 2
-            print(f"DAYTONA_API_URL=http://{_url_host(args.host)}:{args.port}/api DAYTONA_API_KEY={token}")
+            port = DEFAULT_PORT if args.port is None else args.port
+            url = running or f"http://{_url_host(args.host)}:{port}/api"
+            print(f"DAYTONA_API_URL={url} DAYTONA_API_KEY={token}")
             return 0
         extra = load_extra_tokens(tokens_file)
         check_grants(extra, cfg.identity, tokens_file)
     except SandbenchError as exc:
         print(f"sandbench serve: {exc}", file=sys.stderr)
         return exc.exit_code
-    if args.host not in LOOPBACK:
-        # reachable from other machines: say so loudly; the bearer token is what protects it
-        print(
-            f"sandbench serve: listening on {args.host}, not loopback; anyone who can reach it needs the token",
-            file=sys.stderr,
-        )
+    bad_host = _check_host(args.host)
+    if bad_host is not None:
+        print(f"sandbench serve: {bad_host}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     table = TokenTable({**extra, token: cfg.identity}, extra_file=tokens_file, identity=cfg.identity)
     try:
-        return asyncio.run(_serve(cfg, table, args.host, args.port, _limits(args), args.reaper_interval))
+        port = DEFAULT_PORT if args.port is None else args.port
+        return asyncio.run(_serve(cfg, table, args.host, port, _limits(args), args.reaper_interval))
     except KeyboardInterrupt:
         return 130
 
@@ -299,13 +345,21 @@ async def _serve(
     sockets = getattr(site._server, "sockets", None) or []
     if sockets:
         bound = sockets[0].getsockname()[1]
-    print(f"sandbench serve: listening on http://{_url_host(host)}:{bound}/api", flush=True)
+    url = f"http://{_url_host(host)}:{bound}/api"
+    print(f"sandbench serve: listening on {url}", flush=True)
+    if host not in LOOPBACK:
+        # reachable from other machines (said once it is so): the bearer token is what protects it
+        print(f"sandbench serve: {host} is not loopback; anyone who can reach it needs the token", file=sys.stderr)
+    unpublish = _publish_url(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    try:
+        await stop.wait()
+    finally:
+        unpublish()
     await runner.cleanup()
     return 0
 

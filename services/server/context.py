@@ -110,6 +110,7 @@ class ServerState:
             cfg = dataclasses.replace(self.config, identity=identity, show_others=False)
             svc = SandboxService(self.provider, cfg, volume_cap=self.limits.volume_max)
             svc.redactor.add(*self.tokens.secrets())  # a serve token in an agent's command is masked in the log
+            svc.checkpoints.enable_feeds()  # serve lives long: checkpoint scans cost what changed (local sandboxes)
             self._services[identity] = svc
         return svc
 
@@ -119,6 +120,7 @@ class ServerState:
         if self._reaper is not None:
             self._reaper.cancel()
         for svc in self._services.values():
+            svc.checkpoints.close()  # its change feeds
             svc.audit.close()
         await self.provider.close()
 

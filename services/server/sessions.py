@@ -7,9 +7,8 @@ directory, re-exports its variables, runs the client's command, and prints a ran
 `pwd` and `export -p`, which the server strips from the output and keeps. `cd` and `export` therefore persist
 across commands; shell functions, aliases and unexported variables do not. Commands of one session run one at a
 time, in order, as in a shell. A command run asynchronously reads its stdin from a pipe that stays open while it
-runs: `…/command/{id}/input` writes to it (echoed into the command's output unless it was run with
-`suppressInputEcho`, as Daytona's sessions do). A synchronous command's stdin is empty: nobody could type into it
-while the request waits.
+runs: `…/command/{id}/input` writes to it (echoed unless run with `suppressInputEcho`, as Daytona's sessions do).
+A synchronous command's stdin is empty: nobody could type into it while the request waits.
 
 Bounds (`ServeLimits`, README "serve"): sessions per identity; commands kept per session (the oldest finished one is
 forgotten to make room; a session whose kept commands are all queued or running refuses another); bytes per stream
@@ -555,14 +554,20 @@ async def _follow(ws: web.WebSocketResponse, cmd: Command) -> None:
         queue.put_nowait(None)
     else:
         cmd.listeners.add(queue)
-    try:
+
+    async def send() -> None:
         while (item := await queue.get()) is not None:
             await ws.send_bytes(item[0] + item[1])
         await ws.close(code=1000)
-    except (ConnectionError, RuntimeError):
-        pass
+
+    sender = asyncio.ensure_future(send())
+    try:  # until the client leaves (or a shutdown closes it), not only until the command's next output
+        async for _msg in ws:
+            pass
     finally:
         cmd.listeners.discard(queue)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
 
 
 async def command_input(request: web.Request) -> web.Response:

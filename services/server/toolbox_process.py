@@ -22,9 +22,10 @@ from services.errors import (
     OperationTimeout,
     SandbenchError,
 )
+from services.exec_mark import APP_ENV, app_argv
 from services.models import ExecResult
 from services.server import charts, sandbox_env, wire
-from services.server.context import identity_of, json_body, service_of, sid, state_of
+from services.server.context import actor_of, identity_of, json_body, service_of, sid, state_of
 from services.server.limits import in_mib
 from services.server.volumes import exec_cwd
 from services.text import first_line
@@ -86,6 +87,7 @@ async def execute(request: web.Request) -> web.Response:
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidInput("timeout must be a positive number of seconds")
+    shown = _app_exec(request, envs, command)
     env = state_of(request).env.merged(sid(request), envs)
     result = await run_command(
         request,
@@ -94,14 +96,27 @@ async def execute(request: web.Request) -> web.Response:
         env=env,
         timeout=timeout,
         keep_output=EXEC_MAX_OUTPUT + 1,
-        shown_argv=["sh", "-c", command],  # the audit log shows the agent's command, not our wrapper
+        # the audit log shows the agent's command, not our wrapper (the app's own: as it ran it, internal)
+        shown_argv=shown or ["sh", "-c", command],
         shown_cwd=cwd,
+        shown_internal=shown is not None,
     )
     if result.timed_out:
         raise OperationTimeout(f"command execution timeout: the command ran longer than {timeout:g} s and was killed")
     if result.stderr:
         raise InvalidInput(f"cwd {cwd[:200]!r} is not a folder inside the sandbox")
     return wire.json_response({"exitCode": result.exit_code, "result": _output_text(result)})
+
+
+def _app_exec(request: web.Request, envs: dict[str, str], command: str) -> list[str] | None:
+    """The argv the sandbench app ran, when `command` is the app's own exec (its Daytona provider's mark in
+    `envs`, which is dropped here: services/exec_mark.py), for the audit log to show as the app's, hidden by
+    default. None for anything else — and always for an acting token, so an agent can never hide its commands
+    from the Timeline's default view. Display only: nothing else depends on it."""
+    marked = envs.pop(APP_ENV, None) == "1"
+    if not marked or actor_of(request) != identity_of(request):
+        return None
+    return app_argv(command)
 
 
 def _output_text(result: ExecResult) -> str:

@@ -11,7 +11,8 @@ the order in which other modules register routes:
 
 Both name the feature from `FEATURES` (method, path pattern, name, why), a table kept here in one place. A route
 some module serves for real is matched by the router first and never reaches this table; a route the SDK does not
-know (a typo, a scan) is answered 501 too, naming only the route. Everything here runs after authentication, so an
+know (a typo, a scan) is answered 501 too, naming only the route; one outside `/api` and `/toolbox` (a client whose
+API URL lacks its `/api`) says where the API is. Everything here runs after authentication, so an
 unauthenticated caller learns nothing of what exists.
 """
 
@@ -163,7 +164,13 @@ def feature_of(method: str, path: str) -> tuple[str, str] | None:
     return None
 
 
-def message(method: str, path: str) -> str:
+def message(method: str, path: str, host: str = "HOST:PORT") -> str:
+    if path != "/api" and not path.startswith(("/api/", "/toolbox/")):
+        # an API URL set without its /api (`http://127.0.0.1:3986`): every call lands here; say what to set
+        return (
+            f"{method} {path[:200]} is not an API route: sandbench serve's API is under /api — set the API URL "
+            f"(DAYTONA_API_URL) to http://{host[:100]}/api (`sandbench serve --print-env` prints it)"
+        )
     found = feature_of(method, path)
     if found is None:
         return f"{method} {path[:200]} is not supported by sandbench serve"
@@ -172,7 +179,7 @@ def message(method: str, path: str) -> str:
 
 
 def respond(request: web.Request) -> web.Response:
-    return wire.error_response(501, message(request.method, request.path), "NOT_IMPLEMENTED", request)
+    return wire.error_response(501, message(request.method, request.path, request.host), "NOT_IMPLEMENTED", request)
 
 
 async def handler(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ from services.errors import (
     SandbenchError,
     SandboxNotFound,
 )
+from services.exec_mark import APP_ENV
 from services.models import SandboxSpec, SandboxState
 from services.server.wire import sandbox_dto
 
@@ -234,7 +235,8 @@ async def test_exec_command_is_shlex_join_and_maps_fields(fake: Fake) -> None:
     body = fake.bodies[-1]
     assert body["command"] == shlex.join(argv)
     assert shlex.split(body["command"]) == argv
-    assert (body["cwd"], body["envs"], body["timeout"]) == ("/home/daytona/sub/dir", {"A": "1"}, 3)
+    # the app's mark rides beside the caller's variables (services/exec_mark.py: sandbench serve shows it as the app's)
+    assert (body["cwd"], body["envs"], body["timeout"]) == ("/home/daytona/sub/dir", {"A": "1", APP_ENV: "1"}, 3)
     await p.close()
 
 

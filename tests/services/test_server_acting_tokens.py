@@ -25,13 +25,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.config import Config
+from services.config import Config, DaytonaConfig
+from services.daytona import DaytonaProvider
 from services.errors import PermissionDenied, SandboxNotFound
+from services.git import GitService
 from services.local.provider import LocalProvider
+from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
 from services.server.auth import Grant, TokenTable, load_extra_tokens
 from services.timeline import TimelineReader
-from services.timeline_view import checkpoint_before
+from services.timeline_view import Filter, checkpoint_before
 from tests.conftest import wait_until
 from tests.services.serve_helpers import IDENTITY, OTHER, REPO, make_home, serve_env, start_serve, stop_serve, unique
 
@@ -150,6 +153,49 @@ async def test_an_agent_acts_for_its_owner_under_its_own_name(world: World, app_
     await app_service.delete(sb.id)
     with pytest.raises(SandboxNotFound):
         await app_service.get(sb.id)
+
+
+async def test_the_apps_own_execs_are_hidden_and_an_agents_shown(world: World) -> None:
+    """The app on the Daytona provider, against this server on the same data dir (one machine, one home): its git
+    status, disk usage and a command with stdin go through the SDK's exec, and the server's Timeline entries of
+    them are internal (hidden by default) and read as the app ran them; an agent's commands — even one that sets the
+    app's mark — are shown as sent."""
+    cfg = Config(
+        identity=IDENTITY,
+        data_dir=world.home,
+        daytona=DaytonaConfig(api_key=world.main, api_url=world.api_url, target="local"),
+    )
+    app = SandboxService(DaytonaProvider(cfg), cfg)
+    agent = world.client(world.agent)
+    try:
+        info = await app.create(SandboxSpec(name=unique("app")))
+        await app.exec(info.id, ["git", "init", "-q"])
+        await GitService(app, info.id).status()
+        await app.provider.disk_usage(info.id)
+        await app.exec(info.id, ["cat"], stdin=b"typed\n")
+        sb = await agent.get(info.id)
+        assert (await sb.process.exec("echo agent-one")).exit_code == 0
+        assert (await sb.process.exec("echo agent-two", env={"SANDBENCH_APP_EXEC": "1"})).result == "agent-two\n"
+        # the app's 3 entries (init, status, cat), the server's 4 (and du) and the agent's 2
+        execs = lambda: [e for e in world.audit(info.id) if e["op"] == "exec"]  # noqa: E731
+        await wait_until(None, lambda: len(execs()) >= 9, "nine exec entries", 30, show=lambda: str(execs()))
+    finally:
+        await agent.close()
+        await app.delete(info.id)
+        await app.close()
+
+    entries = TimelineReader(world.home / "audit.jsonl", info.id).load().entries
+    shown = [e.what.split("  (in ")[0] for e in Filter.parse("").apply(entries) if e.kind in ("exec", "git")]
+    # the app's own audit entries (the user's commands as typed, `git init` and `cat`) and the agent's two; none
+    # of the server's second records of the app's commands, nor its status and du plumbing
+    assert sorted(shown) == sorted(["git init -q", "cat", "sh -c 'echo agent-one'", "sh -c 'echo agent-two'"])
+    agents = [e for e in entries if e.who == AGENT]
+    assert len(agents) == 2 and not any(e.internal for e in agents)
+    mine = [e for e in entries if e.internal and e.kind in ("exec", "git") and e.who == IDENTITY]
+    hidden = [e.what.split("  (in ")[0] for e in mine]
+    # what `i` shows reads as the app ran it: no `sh -c`, no stdin wrapper, git without the app's own options
+    assert not any(w.startswith("sh -c") for w in hidden), hidden
+    assert {"git status --porcelain=v2 -z --branch --show-stash", "du -sk .", "cat"} <= set(hidden), hidden
 
 
 async def test_another_owners_acting_token_cannot_touch_it(world: World) -> None:

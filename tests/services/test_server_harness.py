@@ -119,6 +119,29 @@ def test_print_env_and_token_file() -> None:
         shutil.rmtree(home.parent, ignore_errors=True)
 
 
+def test_print_env_names_the_running_servers_port_and_a_bad_host_is_refused_first() -> None:
+    home = make_home()
+    try:
+        env = serve_env(home)
+        cmd = [sys.executable, "-m", "services.server", "--print-env"]
+        proc, port = start_serve(home)  # --port 0: the kernel picks
+        try:
+            out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=True)
+            assert out.stdout.startswith(f"DAYTONA_API_URL=http://127.0.0.1:{port}/api "), out.stdout
+        finally:
+            stop_serve(proc)
+        # stopped: its URL is gone with it, and the default is printed again
+        out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=True)
+        assert out.stdout.startswith("DAYTONA_API_URL=http://127.0.0.1:3986/api "), out.stdout
+        bad = [sys.executable, "-m", "services.server", "--host", "999.1.1.1", "--port", "0"]
+        res = subprocess.run(bad, cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 2
+        assert "--host '999.1.1.1' is not an IP address or a host name this machine can resolve" in res.stderr
+        assert "listening" not in res.stdout + res.stderr and "not loopback" not in res.stderr
+    finally:
+        shutil.rmtree(home.parent, ignore_errors=True)
+
+
 def test_readable_token_file_is_refused() -> None:
     home = make_home()
     try:

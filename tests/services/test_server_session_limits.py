@@ -286,3 +286,40 @@ async def test_workspace_copies_running_at_once_are_capped_per_identity(sdk: Any
     for twin in made:
         await twin.delete()
     await sb.delete()
+
+
+async def test_a_follower_that_leaves_frees_its_stream(sdk: Any) -> None:
+    """A client that stops following (its task cancelled, its WebSocket closed) gives its stream back at once,
+    while the command still runs and prints nothing: the server noticed only at the command's next output."""
+    from daytona import DaytonaError
+
+    sb = await make(sdk)
+    p = sb.process
+    await p.create_session("quiet")
+    started = await p.execute_session_command("quiet", run("echo ready; sleep 120", run_async=True))
+    seen: list[list[str]] = [[], []]
+    follows = [
+        asyncio.ensure_future(p.get_session_command_logs_async("quiet", started.cmd_id, got.append, got.append))
+        for got in seen
+    ]
+    await wait_until(None, lambda: all("".join(got).startswith("ready") for got in seen), "two followers", timeout=10)
+    for follow in follows:
+        follow.cancel()
+    await asyncio.gather(*follows, return_exceptions=True)
+    third: list[str] = []
+
+    async def attached() -> bool:
+        task = asyncio.ensure_future(p.get_session_command_logs_async("quiet", started.cmd_id, third.append, print))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 1)
+        except TimeoutError:
+            pass  # still following: it was let in
+        except DaytonaError:
+            return False  # refused: the two that left still count
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return "".join(third).startswith("ready")
+
+    await wait_until(None, attached, "a third follower let in after two left", timeout=15)
+    await p.delete_session("quiet")
+    await sb.delete()

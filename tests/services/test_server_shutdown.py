@@ -39,8 +39,9 @@ async def test_a_stop_with_clients_attached_ends_the_server_in_seconds() -> None
 
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        await wait_until(None, lambda: proc.poll() is not None, "serve to exit", timeout=15)
-        assert time.monotonic() - started < 8, "a stop waited for its attached clients"
+        await wait_until(None, lambda: proc.poll() is not None, "serve to exit", timeout=40)
+        # it waited 30 s for the attached clients; a loaded machine takes seconds to end the sandboxes' processes
+        assert time.monotonic() - started < 15, "a stop waited for its attached clients"
         assert proc.returncode == 0
         follow.cancel()
         await asyncio.gather(follow, return_exceptions=True)

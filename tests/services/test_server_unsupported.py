@@ -162,6 +162,20 @@ async def test_account_wide_features_say_so(serve: Serve) -> None:
             assert resp.status == 401  # nothing about what exists before the token is checked
 
 
+async def test_an_api_url_without_its_api_says_where_the_api_is(serve: Serve) -> None:
+    from daytona import AsyncDaytona, DaytonaConfig, DaytonaError
+
+    client = AsyncDaytona(DaytonaConfig(api_key=serve.token, api_url=serve.base_url, target="local"))
+    try:
+        with pytest.raises(DaytonaError) as err:
+            [s async for s in client.list()]
+    finally:
+        await client.close()
+    text = str(err.value)
+    assert "sandbench serve's API is under /api" in text, text
+    assert f"set the API URL (DAYTONA_API_URL) to {serve.api_url}" in text, text
+
+
 def test_sdk_calls_one_machine_cannot_serve_with_the_sync_client(serve: Serve) -> None:
     from daytona import Daytona, DaytonaError, DaytonaNotFoundError
 

@@ -260,7 +260,8 @@ async def test_an_entry_whose_checkpoints_and_output_are_gone_says_so(
         await wait_until(pilot, lambda: "not available" in shown(files), show=lambda: shown(files))
         output = screen.query_one("#detail-output", Static)
         assert "output not available" in shown(output)
-        assert "exit code 2" in shown(screen.query_one("#detail-head", Static))
+        head = shown(screen.query_one("#detail-head", Static))
+        assert "exit 2" in head and "exit code" not in head  # said once
         assert app.screen is screen  # nothing raised to the error route
 
 
@@ -285,3 +286,66 @@ async def test_scrolled_down_new_entries_keep_the_cursor_row_where_it_is_on_scre
         assert view.cursor - int(view.scroll_y) == line  # ... on the same screen line
         rendered = "".join(seg.text for seg in view.render_line(line))
         assert entry.what in rendered
+
+
+async def test_restore_before_an_entry_names_the_checkpoint_and_the_later_actions_it_also_undoes(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    # the nearest checkpoint before the command is older than two other acts: going back to it undoes them too
+    before = await service.checkpoints.create(box.id, "an old one")
+    await service.write_file(box.id, "staged.txt", b"mine\n")
+    await service.exec(box.id, ["touch", "made"])
+    await service.exec(box.id, ["sh", "-c", "for i in 1 2; do echo $i >> f; done"])
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        await wait_until(pilot, lambda: rows(screen)[0].startswith("sh -c 'for"), show=lambda: repr(rows(screen)))
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        message = shown(app.screen.query(".dialog-message").first(Static)).replace("\n", " ")
+        assert f"checkpoint {before.id}, taken " in message
+        assert "also before 2 later actions, undone too: you write staged.txt (" in message, message
+        assert "you touch made (" in message
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is screen)
+
+
+async def test_new_entries_above_a_scrolled_view_are_counted_in_the_title_until_seen(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    for i in range(60):
+        await service.write_file(box.id, f"f{i:02d}.txt", b"x")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        title = screen.query_one("#timeline-title", Static)
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause()
+        for i in range(3):
+            await service.write_file(box.id, f"new{i}.txt", b"y")
+        await wait_until(pilot, lambda: "↑ 3 new above (home)" in shown(title), show=lambda: shown(title))
+        await pilot.press("home")
+        await wait_until(pilot, lambda: "new above" not in shown(title), show=lambda: shown(title))
+        assert rows(screen)[0] == "write new2.txt"
+
+
+async def test_rows_and_details_say_what_was_done_once(
+    service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    from services.checkpoints.auto import set_auto
+
+    await set_auto(service, box.id, "on")  # `sandbench config NAME auto-checkpoint on`
+    base = await service.checkpoints.create(box.id, "to fork from")
+    await service.checkpoints.fork(box.id, "twin", at=base.id)
+    await service.exec(box.id, ["sh", "-c", "exit 1"])
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_list(pilot, app)
+        await wait_until(pilot, lambda: "auto-checkpoint on" in rows(screen), show=lambda: repr(rows(screen)))
+        assert rows(screen)[0] == "sh -c 'exit 1'"
+        # a fork says the sandbox it made, not only the checkpoint it came from
+        assert f"fork → twin (from checkpoint {base.id})" in rows(screen)
+        await pilot.press("enter")
+        head = screen.query_one("#detail-head", Static)
+        await wait_until(pilot, lambda: "exit 1" in shown(head), show=lambda: shown(head))
+        assert "exit code" not in shown(head)  # not "exit 1 · exit code 1"

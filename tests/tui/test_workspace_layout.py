@@ -287,6 +287,8 @@ async def test_growing_to_100x30_keeps_the_focused_terminal_large(
         await wait_until(pilot, lambda: view.size.width > small[0], "the terminal widened")
         assert screen.tabbed and screen.pane_visible("terminal") and not screen.pane_visible("editor")
         assert view.size.height >= small[1], (small, view.size)
+        model = view.screen_model  # the PTY follows once the size has settled (RESIZE_SETTLE)
+        await wait_until(pilot, lambda: (model.cols, model.rows) == (view.size.width, view.size.height))
         rows, cols = await stty_size(pilot, view)
         assert (cols, rows) == (view.size.width, view.size.height) and rows >= 20
         await pilot.resize_terminal(160, 48)  # tiles give it a third of a tall body: enough

@@ -148,3 +148,34 @@ async def test_a_tab_out_of_sight_gives_way_while_someone_types(hosted: SandboxS
         # held to 5 % while typing (a slice in flight and the sleep's rounding on top); before: most of the loop
         assert share < 0.2, f"the hidden tab fed its emulator {share:.0%} of the time while keys were typed"
         assert fed.busy_between(0, start) > 0  # it was flooding, and is still fed
+
+
+# one line a write, ~2 ms apart: how `find`, a build or a test runner prints (each write reaches the pane alone)
+TRICKLE = (
+    'python3 -c \'import sys, time\nfor i in range(500):\n sys.stdout.write(f"line {i}\\n"); sys.stdout.flush();'
+    ' time.sleep(0.002)\'; echo TR""ICKLED'
+)
+
+
+async def test_a_program_writing_line_by_line_is_fed_a_frame_at_a_time(
+    hosted: SandboxService, box: SandboxInfo
+) -> None:
+    """Output that keeps coming in small writes is taken a frame's worth at a time, as a flood is, not write by
+    write: each feed lays out what it holds and asks for a repaint, so one per write (~500 a second through the
+    session host) was most of the pane's work on `find /usr`. Nothing is lost or reordered on the way."""
+    app = TermApp(hosted, box.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(TerminalPane)
+        await wait_until(pilot, lambda: pane.active_view is not None and "$" in text(pane.active_view), "a prompt")
+        view = pane.active_view
+        assert view is not None and view.session is not None
+        await shell(pilot, view, "stty -echo", "$")
+        fed = Fed(view)
+        await shell(pilot, view, TRICKLE, "\nTRICKLED", timeout=60)
+        # ~1 s of output at 60 frames a second, and the few feeds around it; before: one feed per write (~500)
+        assert len(fed.busy) < 150, f"{len(fed.busy)} feeds for 500 writes"
+        screen = view.screen_model
+        rows = [seg for i in range(len(screen.history)) for seg, _ in screen.history_segments(i)]
+        rows += screen.display()
+        lines = [r.strip() for r in rows if r.startswith("line ")]
+        assert lines == [f"line {i}" for i in range(500)]

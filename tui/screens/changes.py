@@ -42,6 +42,7 @@ from tui.screens.restore_flow import (
     restore_status,
     undo_note,
 )
+from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.changes_tree import ChangeRow, ChangesTree
 from widgets.checkpoint_tree import SHORT
 from widgets.clock import app_now
@@ -203,8 +204,8 @@ class CheckpointPicker(DialogBase):
 
 
 # -- the screen ---------------------------------------------------------------------------------------------------
-class ChangesScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
-    BINDINGS = bindings(CHANGES_KEYS + FOCUS_KEYS)
+class ChangesScreen(ViewSwitch, RestoreFollowUp, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(CHANGES_KEYS + view_keys("changes", "Changes", skip=("changes",)) + FOCUS_KEYS)
     HELP_TITLE = "Changes"
     AUTO_FOCUS = "#changes-tree"
     DEFAULT_CSS = """

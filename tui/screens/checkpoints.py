@@ -29,6 +29,7 @@ from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, bindings
 from tui.screens.changes import ChangesScreen, describe
 from tui.screens.restore_flow import RestoreFollowUp, checkpoints_offered, count_of, open_dialog, restore_status
+from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.checkpoint_tree import SHORT, CheckpointRow, CheckpointTree, added_text, checkpoint_rows
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog, InputDialog
@@ -141,8 +142,8 @@ class DiffScreen(Screen[None], inherit_bindings=False):
         self.dismiss(None)
 
 
-class CheckpointsScreen(RestoreFollowUp, Screen[None], inherit_bindings=False):
-    BINDINGS = bindings(CHECKPOINTS_KEYS + FOCUS_KEYS)
+class CheckpointsScreen(ViewSwitch, RestoreFollowUp, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(CHECKPOINTS_KEYS + view_keys("checkpoints", "Checkpoints", skip=("checkpoints",)) + FOCUS_KEYS)
     HELP_TITLE = "Checkpoints"
     AUTO_FOCUS = "CheckpointTree"
     DEFAULT_CSS = """

@@ -24,11 +24,12 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from services.text import safe_text
 from tui.keymap import FOCUS_KEYS, METRICS_KEYS, bindings
+from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.metrics_view import MetricsView
 
 
-class MetricsScreen(Screen[None], inherit_bindings=False):
-    BINDINGS = bindings(METRICS_KEYS + FOCUS_KEYS)
+class MetricsScreen(ViewSwitch, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(METRICS_KEYS + view_keys("metrics", "Metrics", skip=("metrics",)) + FOCUS_KEYS)
     HELP_TITLE = "Metrics"
     DEFAULT_CSS = """
     MetricsScreen #metrics-title { height: 1; background: $panel; color: $text; text-style: bold; padding: 0 1; }
@@ -96,3 +97,6 @@ class MetricsScreen(Screen[None], inherit_bindings=False):
     def action_close(self) -> None:
         self._let_go()
         self.dismiss(None)
+
+    def leave(self) -> None:
+        self.action_close()  # to another view: the sampler is let go of as on escape

@@ -28,6 +28,7 @@ from services.processes import SORT_KEYS, PortInfo, ProcessInfo, matches, tree
 from services.sandbox_service import SandboxService
 from tui.keymap import FOCUS_KEYS, PROCESS_KEYS, bindings
 from tui.screens.restore_flow import open_dialog
+from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.dialogs import ChoiceDialog, ConfirmDialog
 from widgets.footer import FittedFooter
 from widgets.messages import ReportWorkerErrors, report, tell
@@ -75,8 +76,9 @@ def _pid(proc: ProcessInfo) -> str:
     return str(proc.shown_pid) if proc.host_pid is None else f"{proc.shown_pid} (host pid {proc.host_pid})"
 
 
-class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
-    BINDINGS = bindings(PROCESS_KEYS + FOCUS_KEYS)
+class ProcessesScreen(ViewSwitch, ReportWorkerErrors, Screen[None], inherit_bindings=False):
+    # f9 is the process table's kill (as in htop): Changes is not offered from here by its key
+    BINDINGS = bindings(PROCESS_KEYS + view_keys("processes", "Processes", skip=("processes", "changes")) + FOCUS_KEYS)
     HELP_TITLE = "Processes"
     AUTO_FOCUS = "ProcessTable"
     DEFAULT_CSS = """
@@ -170,9 +172,10 @@ class ProcessesScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _title(self) -> None:
         rows = len(self.shown_rows()) if self.loaded else 0
-        count = f"{len(self.procs)} processes" if self.loaded else "reading…"
+        noun = "process" if len(self.procs) == 1 else "processes"
+        count = f"{len(self.procs)} {noun}" if self.loaded else "reading…"
         if self.loaded and self.filter_text.strip():
-            count = f"{rows} of {len(self.procs)} processes"
+            count = f"{rows} of {len(self.procs)} {noun}"
         title = Text(f"Processes · {safe_text(self.info.name)} · {count} · by {SORT_NAMES[self.sort]}")
         self.query_one("#ps-title", Static).update(title)
         ports = len(self.port_list)

@@ -33,8 +33,9 @@ from services.errors import SandbenchError
 from services.sandbox_service import SandboxService
 from services.text import safe_text
 from services.timeline import MAX_ENTRIES, Entry, Page, TimelineReader, git_summary, open_timeline
-from services.timeline_view import Filter, checkpoint_before, diff_files, output_text
+from services.timeline_view import Filter, checkpoint_before, diff_files, output_text, undone_too
 from tui.keymap import FOCUS_KEYS
+from tui.screens.view_switch import ViewSwitch, view_keys
 from widgets.clock import app_now
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView
@@ -70,6 +71,7 @@ TIMELINE_KEYS: tuple[Key, ...] = (
 )
 DETAIL_FILES = 200  # files of one command's changes shown with diffs
 LIST_NAMES = 6  # paths named in the restore confirmation
+LIST_ACTIONS = 3  # earlier actions a restore also undoes, named in its confirmation
 
 
 class Loaded(Message):
@@ -106,8 +108,8 @@ def _change_line(ch: Change) -> str:
     return f"{safe_text(ch.path)} ({verb.get(ch.status, ch.status)})"
 
 
-class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
-    BINDINGS = bindings(TIMELINE_KEYS + FOCUS_KEYS)
+class TimelineScreen(ViewSwitch, ReportWorkerErrors, Screen[None], inherit_bindings=False):
+    BINDINGS = bindings(TIMELINE_KEYS + view_keys("timeline", "Timeline", skip=("timeline",)) + FOCUS_KEYS)
     HELP_TITLE = "Timeline"
     AUTO_FOCUS = "#timeline-list"
     DEFAULT_CSS = """
@@ -168,6 +170,9 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def _title(self) -> Text:
         title = Text(f"Timeline · {safe_text(self.sandbox_name)}")
+        if self.page is not None and self.timeline.new_above:
+            # new entries went in above a scrolled view: say so first, or they pass unseen (home shows them)
+            title.append(f" · ↑ {self.timeline.new_above} new above (home)", style="bold yellow")
         if self.page is not None:
             total, shown = len(self.timeline.all), len(self.timeline.rows)
             title.append(f" · {total} entries" if shown == total else f" · {shown} of {total} entries", style="dim")
@@ -203,6 +208,9 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
 
     def on_appended(self, message: Appended) -> None:
         self.timeline.prepend(message.entries, cap=MAX_ENTRIES)
+        self._refresh_title()
+
+    def on_timeline_list_new_above(self, _message: TimelineList.NewAbove) -> None:
         self._refresh_title()
 
     def _refresh_title(self) -> None:
@@ -288,7 +296,7 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
             who += " for " + ("you" if entry.acting_for == self.service.identity else entry.acting_for)
         out_text, _ = outcome(entry, full=True)
         facts = [_stamp(entry.ts), f"by {who}", entry.op, out_text]
-        if entry.exit is not None:
+        if entry.exit is not None and not out_text.startswith("exit "):  # "exit 1" says it already
             facts.append(f"exit code {entry.exit}")
         if entry.ms is not None:
             facts.append(duration(entry.ms))
@@ -369,7 +377,18 @@ class TimelineScreen(ReportWorkerErrors, Screen[None], inherit_bindings=False):
         if target is None:
             tell(self, "no checkpoint of the state before this entry (checkpoints began after it)", severity="warning")
             return
-        await self._confirm_and_restore(target.id, f"before “{entry.what}” (checkpoint {target.id})")
+        label = f"before “{entry.what}”: checkpoint {target.id}, taken {_stamp(target.created_at)}"
+        later = undone_too(entry, target, self.timeline.all)
+        if later:
+            # the nearest checkpoint is older than the entry: say what else going back to it undoes
+            named = "; ".join(f"{self._who(e)} {e.what} ({_stamp(e.ts)[11:]})" for e in later[:LIST_ACTIONS])
+            more = f"; and {len(later) - LIST_ACTIONS} more" if len(later) > LIST_ACTIONS else ""
+            n = len(later)
+            label += f" — also before {n} later action{'s' if n != 1 else ''}, undone too: {named}{more}"
+        await self._confirm_and_restore(target.id, label)
+
+    def _who(self, entry: Entry) -> str:
+        return "you" if entry.who == self.service.identity else entry.who
 
     def _restore_to(self, ref: str, label: str) -> None:
         self.run_worker(

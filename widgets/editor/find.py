@@ -12,6 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 from textual.widgets.text_area import Selection
 
@@ -81,28 +82,44 @@ class FindBar(Horizontal):
             self.all = all
 
     def compose(self) -> ComposeResult:
+        # Nothing until the bar is first opened (`open`): hidden, its five widgets cost every workspace opening
+        # their mounting and styling, and every screen-wide restyle their share, for a bar most openings never show.
+        return
+        yield
+
+    def _fields(self, initial: str) -> list[Widget]:
         # compact: a one-row bar; the plain `border: none` below lost to Input's own `:focus` border rule, which
         # left the focused field two border rows and no room for its text
-        yield FindField(placeholder="find", id="find", compact=True)
-        yield Static("", id="find-status")
-        yield ReplaceField(placeholder="replace with", id="replace", compact=True)
-        yield Button("Replace", id="replace-one", compact=True)
-        yield Button("All", id="replace-all", compact=True)
+        return [
+            FindField(initial, placeholder="find", id="find", compact=True),
+            Static("", id="find-status"),
+            ReplaceField(placeholder="replace with", id="replace", compact=True),
+            Button("Replace", id="replace-one", compact=True),
+            Button("All", id="replace-all", compact=True),
+        ]
+
+    @property
+    def built(self) -> bool:
+        """Whether the bar has been opened once (its fields exist)."""
+        return bool(self.children)
 
     @property
     def query_text(self) -> str:
-        return self.query_one("#find", Input).value
+        return self.query_one("#find", Input).value if self.built else ""
 
     def open(self, *, replace: bool, initial: str = "") -> None:
+        initial = initial if "\n" not in initial else ""
+        if not self.built:
+            self.mount_all(self._fields(initial))  # registered now: the queries below find them
+        elif initial:
+            self.query_one("#find", Input).value = initial
         self.add_class("-visible")
         self.set_class(replace, "-replace")
-        find = self.query_one("#find", Input)
-        if initial and "\n" not in initial:
-            find.value = initial
-        find.focus()
+        self.query_one("#find", Input).focus()
 
     def set_status(self, text: str) -> None:
-        self.query_one("#find-status", Static).update(Text(text))
+        if self.built:  # F3 before the bar was ever opened finds nothing (no query): there is no status to say
+            self.query_one("#find-status", Static).update(Text(text))
 
     def action_close(self) -> None:
         self.remove_class("-visible")

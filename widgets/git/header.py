@@ -10,6 +10,7 @@ Sandbox text (branch and upstream names, git's messages) is made plain (`visible
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -95,9 +96,12 @@ def header_text(
     failure: str | None = None,
     width: int | None = None,
     merging: bool = False,
+    nested: Sequence[str] = (),
+    repo_dir: str = "",
 ) -> Text:
     """The header; `failure` (the last status call's error, already one safe line) replaces the status when
-    there is none yet and follows it otherwise (the status shown is then the last one read)."""
+    there is none yet and follows it otherwise (the status shown is then the last one read). `nested`: the
+    repositories inside a workspace whose top folder is none; `repo_dir`: the one followed, when not the top."""
     if failure is not None:
         t = Text("git status failed: ", style="bold red")
         t.append_text(plain(failure))
@@ -106,10 +110,18 @@ def header_text(
         return t
     if not_repo or status is None:
         t = Text.assemble(("not a git repository", "bold yellow"), ("  i: init", "grey62"))
+        if nested:
+            found = f"{safe_text(nested[0])}/ is one" if len(nested) == 1 else f"{len(nested)} inside"
+            t = Text.assemble(t, ("  ·  ", "grey62"), found, (": o opens it", "grey62"))
         if width is not None and t.cell_len > width:
             t.truncate(max(1, width), overflow="ellipsis")
         return t
-    return status_line(status, width, merging=merging)
+    line = status_line(
+        status, None if width is None or not repo_dir else max(1, width - len(repo_dir) - 3), merging=merging
+    )
+    if repo_dir:
+        line = Text.assemble((f"{plain(repo_dir)}/", "bold"), " · ", line)
+    return line
 
 
 class GitHeader(Static):
@@ -118,11 +130,21 @@ class GitHeader(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(Text("loading…", style="grey62"), id=id)
         self._state: tuple[GitStatus | None, bool, str | None, bool] | None = None
+        self._where: tuple[Sequence[str], str] = ((), "")  # (nested repositories, the followed repo_dir)
 
     def show(
-        self, status: GitStatus | None, *, not_repo: bool = False, failure: str | None = None, merging: bool = False
+        self,
+        status: GitStatus | None,
+        *,
+        not_repo: bool = False,
+        failure: str | None = None,
+        merging: bool = False,
+        nested: Sequence[str] | None = None,
+        repo_dir: str | None = None,
     ) -> None:
         self._state = (status, not_repo, failure, merging)
+        if nested is not None and repo_dir is not None:
+            self._where = (tuple(nested), repo_dir)
         self.refresh(layout=True)
 
     def render(self) -> Text:
@@ -130,4 +152,7 @@ class GitHeader(Static):
             return Text("loading…", style="grey62")
         status, not_repo, failure, merging = self._state
         width = self.content_size.width or None
-        return header_text(status, not_repo=not_repo, failure=failure, width=width, merging=merging)
+        nested, repo_dir = self._where
+        return header_text(
+            status, not_repo=not_repo, failure=failure, width=width, merging=merging, nested=nested, repo_dir=repo_dir
+        )

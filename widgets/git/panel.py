@@ -4,7 +4,8 @@ The panel shows a header (branch, upstream, ahead/behind, clean/dirty) and the c
 counts (conflicts, staged, unstaged, untracked). Keys, all `Binding`s with an id, a description and a tooltip (the
 app builds its palette and help from them): space stages/unstages, `a` stages all, enter opens the diff (hunk
 navigation and hunk staging), `d` discards (confirmed), `c` commits, `A` amends, `p`/`P` pull/push, `f` fetches,
-`b` branches, `l` log, `s` the stash list (apply, pop, drop, new), `S` stashes now, `i` initialises a repository.
+`b` branches, `l` log, `s` the stash list (apply, pop, drop, new), `S` stashes now, `i` initialises a repository,
+`o` follows a repository inside a workspace whose top folder is none (`git clone` made it; widgets/git/nested.py).
 
 Refreshing follows file changes instead of a timer: the workspace screen calls `follow_changes()`, which runs a
 coalesced `WorkspaceWatcher` (inotify for local sandboxes, listings of a few folders otherwise) and re-reads the
@@ -21,12 +22,16 @@ go to the app's one error route (`widgets.messages`), and a failed status call i
 pane never sits at `loading…` (nor shows a stale status as current) when git cannot run. Sandbox text
 (file names, branch names, commit messages, git's own messages) is rendered as `rich.text.Text` with control
 characters made visible — never as markup.
+
+Size: one class whose key table, status refresh, change following and operation workers share the panel's state
+(the status, the diff cache, the operation lock); its screens, dialogs and lists are modules of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,6 +50,7 @@ from services.sandbox_service import SandboxService
 from services.text import safe_text
 from services.watch import ChangeBatch, Mode, WatchHub
 from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.git import nested
 from widgets.git.branches import BranchScreen
 from widgets.git.conflicts import ConflictScreen, markers_left
 from widgets.git.dialogs import CommitDialog, SecretDialog
@@ -63,6 +69,7 @@ DiffKey = tuple[str, str, int]  # (path, section, status generation)
 DIFF_CACHE = 8  # diffs kept per generation; the cursor's file and a few it passed
 PREFETCH_DELAY = 0.06  # seconds the cursor must rest on a file before its diff is fetched
 POLL_CHANGED_DIRS = 64  # changed files whose folders are polled when the provider cannot be watched natively
+NESTED_RECHECK = 10.0  # seconds before repositories inside are looked for again (a listing and a stat per folder)
 _NOISE_SUFFIXES = (".lock",)  # git's lock files come and go around every write; the write itself is reported
 
 
@@ -115,6 +122,13 @@ class GitPanel(ReportWorkerErrors, Vertical):
             Key("git.stash", "S", "stash", "Stash now", "Stash all changes (untracked too)"),
             Key("git.refresh", "r", "refresh", "Refresh", "Re-read the repository status", show=False),
             Key("git.init", "i", "init", "Init repo", "Make this folder a git repository"),
+            Key(
+                "git.open_nested",
+                "o",
+                "open_nested",
+                "Open repo",
+                "Open a repository inside the workspace (a folder `git clone` made)",
+            ),
             Key("git.resolve", "m", "resolve", "Resolve", "Resolve the conflicted file: ours/theirs/both"),
             Key("git.abort_merge", "M", "abort_merge", "Abort merge", "git merge --abort (asks first)"),
         )
@@ -165,6 +179,8 @@ class GitPanel(ReportWorkerErrors, Vertical):
             self.git.ask = self._ask
         self.status: GitStatus | None = None
         self.not_repo = False
+        self.nested: list[str] = []  # top-level folders that are repositories, while the workspace root is none
+        self._nested_at = -NESTED_RECHECK  # when they were last looked for (monotonic)
         self.failure: str | None = None  # the last status call's error, shown in the header until one succeeds
         self.refreshes = 0  # also the status generation the diff cache is keyed by
         self.batches_seen = 0  # change batches received while following the workspace (tests read it)
@@ -207,6 +223,9 @@ class GitPanel(ReportWorkerErrors, Vertical):
                 status = await self.git.status(ignored=True)  # the explorer mutes ignored entries
                 merging = await self.git.merging()
             except NotARepository:
+                if not self.git.repo_dir and time.monotonic() - self._nested_at >= NESTED_RECHECK:
+                    self._nested_at = time.monotonic()
+                    self.nested = await nested.find(self.git.service, self.git.sandbox_id)
                 self._show(None, not_repo=True)
                 return None
             except Exception as exc:
@@ -226,7 +245,9 @@ class GitPanel(ReportWorkerErrors, Vertical):
         self.merging = merging
         self.refreshes += 1
         self._drop_diffs(keep=None)  # a new generation: every cached diff may be stale now
-        self.query_one(GitHeader).show(status, not_repo=not_repo, merging=merging)
+        self.query_one(GitHeader).show(
+            status, not_repo=not_repo, merging=merging, nested=self.nested, repo_dir=self.git.repo_dir
+        )
         self.files.set_rows(status_rows(status) if status else [])
         recent = self.query_one(RecentCommits)
         head = status.oid if status else None
@@ -360,6 +381,8 @@ class GitPanel(ReportWorkerErrors, Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "init":
             return self.not_repo
+        if action == "open_nested":
+            return self.not_repo and bool(self.nested)
         if self.not_repo and action not in ("refresh", "init"):
             return False
         if action == "resolve":
@@ -605,6 +628,17 @@ class GitPanel(ReportWorkerErrors, Vertical):
 
     @work(group="git-op", exit_on_error=False)
     async def action_init(self) -> None:
-        ok = await self.app.push_screen_wait(ConfirmDialog("Init", "Make this folder a git repository (branch main)?"))
-        if ok:
+        if await self.app.push_screen_wait(ConfirmDialog("Init", nested.init_question(self.git.repo_dir, self.nested))):
             await self._run("initialising", self.git.init)
+
+    @work(group="git-op", exit_on_error=False)
+    async def action_open_nested(self) -> None:
+        """Follow a repository inside the workspace instead of its top folder (which is none)."""
+        chosen = await nested.pick(self.app, self.nested)
+        if chosen is None:
+            return
+        ask = self.git.ask
+        self.git = GitService(self.git.service, self.git.sandbox_id, repo_dir=chosen)
+        self.git.ask = ask
+        self.nested = []
+        self.request_refresh()

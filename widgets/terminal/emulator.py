@@ -17,9 +17,11 @@ out) but is built for throughput:
   to them), using a handful of C-level string operations per block instead of any per-character work; the last
   screenful goes through the normal path so the visible screen is exact. Lines wider than the screen go as the
   rows autowrap would cut them into, marked wrapped (for reflow): plain text sliced, coloured text as `RawRow`s
-  that share the raw line. A non-ASCII line (its widths need the exact path) or a bare CR or LF ends a block; the
-  flood path looks again after it. One long run of text (a minified JSON) at the bottom sends the rows that scroll
-  by straight to the scrollback too (`_bulk_run`).
+  that share the raw line. A line with non-ASCII text goes raw too when each of its characters takes a cell or
+  two of its own and it fits the screen (accented text, CJK: `_bulk_stop`); one with combining marks, joiners
+  or wide characters that wrap, or a bare CR or LF, ends a block; the flood path looks again after it. One long
+  run of text (a minified JSON) at the bottom sends the rows that scroll by straight to the scrollback too
+  (`_bulk_run`).
 * Scrollback entries are compact (`rows.Entry`): a plain `str` (default style), `(pen, raw)` for a lazily parsed
   line (read back by `scrollback.py`), or a line's `(text, style)` runs flattened into a tuple for a line that
   scrolled off the visible screen. 10,000 lines stay well under 30 MB. A width change reflows them (`reflow.py`).
@@ -40,7 +42,8 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from itertools import repeat
+from itertools import compress, repeat
+from operator import gt, mul, sub
 
 from widgets.terminal.reflow import reflow
 from widgets.terminal.rows import WRAP_MARK, ZWJ, Entry, Line, char_width, combine
@@ -50,6 +53,7 @@ from widgets.terminal.styles import (
     SGR_CACHE,
     SGR_RE,
     STYLES,
+    TEXT_OF_FILL,
     Style,
     apply_sgr,
     erase_style,
@@ -58,8 +62,11 @@ from widgets.terminal.styles import (
 
 # A control character (C0, DEL, C1) ends a printable run.
 CTRL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
-# What the flood path cannot take: any control except CR/LF, any escape sequence except SGR.
-UNSAFE_RE = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]|\x1b(?!\\[[0-9;:]*m)")
+# What the flood path cannot take: any control except CR/LF, any escape sequence except SGR — searched as two
+# patterns, each fast on its own: one class of characters (no ESC), and a literal ESC that does not start an SGR
+# (one pattern for both was ~5x slower on a colour log: it tried the alternation at every ESC, ~10 a line)
+UNSAFE_CTRL_RE = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+UNSAFE_ESC_RE = re.compile("\x1b(?!\\[[0-9;:]*m)")
 ESC_RE = re.compile(
     "\x1b(?:"
     "\\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])"  # CSI params intermediates final
@@ -69,8 +76,10 @@ ESC_RE = re.compile(
     "|([\x20-\x2f]*)([\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])"
     ")"
 )
-# What ends a flood block: a character that is not ASCII (its width needs the exact path), a bare CR or LF.
+# What may end a flood block: a bare CR or LF, or a character that is not ASCII (whose line `_bulk_stop` looks at);
+# in a block of CR LF lines only the latter
 BULK_STOP_RE = re.compile("[^\x00-\x7f]|\r(?!\n)|(?<!\r)\n")
+NON_ASCII_RE = re.compile("[^\x00-\x7f]")
 # A sequence cut off at the end of a read: keep it for the next one.
 INCOMPLETE_RE = re.compile(
     "\x1b(?:\\[[\x30-\x3f]*[\x20-\x2f]*|\\][^\x07\x1b]*\x1b?|[PX^_][^\x1b]*\x1b?|[\x20-\x2f]*)\\Z"
@@ -432,15 +441,18 @@ class Emulator:
         position in `text` (unchanged when the input ahead does not qualify).
 
         The stretch of text, SGR and CR LF ahead (up to any other control or escape) is the region; its last rows+1
-        lines are always left to the exact path, which draws the screen. A line the flood path cannot take (a wide
-        or other non-ASCII character, a bare CR or LF) ends the block before it; the exact path lays that line out,
-        and the flood path looks again at the line feed after it — so one odd line does not send a whole burst down
-        the slow path, and each look costs only the text it passes over."""
+        lines are always left to the exact path, which draws the screen. A line the flood path cannot take (a bare
+        CR or LF, non-ASCII text it cannot keep raw: `_bulk_stop`) ends the block before it; the exact path lays
+        that line out, and the flood path looks again at the line feed after it — so one odd line does not send a
+        whole burst down the slow path, and each look costs only the text it passes over."""
         rows = self.rows
         region = self._bulk_region
         if region is None or pos > region[0]:
-            m = UNSAFE_RE.search(text, pos)
+            m = UNSAFE_CTRL_RE.search(text, pos)
             end = m.start() if m else len(text)
+            m = UNSAFE_ESC_RE.search(text, pos, end)
+            if m is not None:
+                end = m.start()
             cut = end
             for _ in range(rows + 1):
                 cut = text.rfind("\n", pos, cut)
@@ -451,40 +463,45 @@ class Emulator:
         self._bulk_skip = end  # unless a line ahead stops the block: then from the line after it
         to_end = self._more and end == len(text)
         stop = cut + 1 if cut >= pos else pos  # the block: complete lines ahead of the last rows+1
-        bad = None
+        bad = -1  # where a line the flood path cannot take starts (-1: none in the block)
         if not dirty:
             # C-speed checks of the whole block first (a regex scan is several times slower)
             block = text[pos:stop]
             nl = block.count("\n")
-            if block.count("\r\n") != nl or block.count("\r") != nl or not block.isascii():
+            if block.count("\r\n") != nl or block.count("\r") != nl:
                 dirty = True
                 self._bulk_region = (end, cut, True)
+            elif not block.isascii():
+                bad = self._bulk_stop(text, pos, stop, NON_ASCII_RE)
+                if bad >= 0:  # later looks scan only up to the next line that stops a block, as below
+                    self._bulk_region = (end, cut, True)
         if dirty:
             # a region with lines that stop blocks: scan only up to the next one, so that looking again after each
             # of them costs the text passed over, not the rest of the region every time
-            bad = BULK_STOP_RE.search(text, pos, stop)
-            if bad is not None:
-                stop = text.rfind("\n", pos, bad.start()) + 1 or pos
-                after = text.find("\n", bad.start(), end)
-                self._bulk_skip = after + 1 if after >= 0 else end
+            bad = self._bulk_stop(text, pos, stop, BULK_STOP_RE)
+        if bad >= 0:
+            stop = bad
+            after = text.find("\n", bad, end)
+            self._bulk_skip = after + 1 if after >= 0 else end
+        if dirty or bad >= 0:
             nl = text.count("\n", pos, stop)
             block = text[pos:stop] if nl > rows else ""
         if nl <= rows:
-            if to_end and bad is None:
+            if to_end and bad < 0:
                 # more input is on its way: carry these lines over, so they can join a block next time
                 self._pending = text[pos:end] + self._pending
                 return len(text)
             return pos  # too few lines to be worth it
         has_esc = "\x1b" in block
-        plain = SGR_RE.sub("", block) if has_esc else block
         raw_lines = block.split("\r\n")
         raw_lines.pop()
         cols = self.cols
-        visible = plain.split("\r\n") if has_esc else raw_lines
-        if has_esc:
-            visible.pop()
-        wraps = max(map(len, visible)) > cols
-        widths = list(map(len, visible)) if wraps else []  # (only wrapping needs them one by one)
+        # the columns each line takes (exact where it matters, whether a line wraps and into how many rows)
+        widths = list(map(len, raw_lines))
+        wraps = max(widths) > cols
+        if wraps and has_esc:
+            widths = self._bulk_widths(block, raw_lines, widths)
+            wraps = max(widths) > cols
         if wraps and has_esc and max(map(len, raw_lines)) > RAW_ROW_MAX:
             return pos  # a huge coloured line: its rows are not cut lazily (each view would parse all of it)
         pen = self.pen
@@ -538,11 +555,62 @@ class Emulator:
         # scrolls them off while it lays out the rest, so they are never drawn
         self.lines = [Line(self.cols, fill, phantom=True) for _ in range(rows - 1)]
         self.lines.append(Line(self.cols, fill))
-        if to_end and bad is None:
+        if to_end and bad < 0:
             # the last screenful is laid out when the final piece of this burst arrives, not once per piece
             self._pending = text[pos + len(block) :] + self._pending
             return len(text)
         return pos + len(block)
+
+    def _bulk_stop(self, text: str, pos: int, stop: int, stops: re.Pattern[str]) -> int:
+        """Where the first line in text[pos:stop] (whole lines) starts that the flood path cannot take, or -1:
+        one with a bare CR or LF (what `stops` finds besides non-ASCII characters), or with non-ASCII text it
+        cannot keep raw. A line can go raw when laying it out would store its characters one to a cell, in order,
+        in one row — then the stored text is the line itself, as for ASCII: every character one or two cells wide
+        (no combining mark, variation selector or joiner: they join a cell to another and depend on what came
+        before, a joiner even on an earlier line) and the whole no wider than the screen (a wide character that
+        wraps can leave a padding cell). Only lines with non-ASCII text are measured, and the scan stops at the
+        first line that stops the block: a flood of accented or CJK lines costs a width lookup per character, not
+        a layout, and looking again after each odd line costs only the text passed over."""
+        search = stops.search
+        cols = self.cols
+        i = pos
+        while (m := search(text, i, stop)) is not None:
+            at = m.start()
+            start = text.rfind("\n", pos, at) + 1 or pos
+            if m.group() in "\r\n":
+                return start
+            end = text.find("\r\n", at, stop)
+            if end < 0:
+                return start
+            line = text[start:end]
+            if "\x1b" in line:
+                line = SGR_RE.sub("", line)
+            if self._zwj or len(line) > cols or ZWJ in line:
+                return start
+            widths = list(map(char_width, line))
+            if 0 in widths or sum(widths) > cols:
+                return start
+            i = end + 2
+        return -1
+
+    def _bulk_widths(self, block: str, raw_lines: list[str], lens: list[int]) -> list[int]:
+        """The columns of lines with SGR (`lens`: their lengths), for the flood path: exact for a line that may be
+        wider than the screen; for the others, a bound no wider than the screen, which is all that is asked of them
+        (they take one row). Stripping the SGR from every line was most of the flood path's time on a colour log
+        of short lines (~10 sequences a line); every SGR is at least three characters (ESC [ m), so most lines
+        are known to fit from their length and their count of ESC [ alone, at C speed."""
+        cols = self.cols
+        bounds = list(map(sub, lens, map(mul, map(str.count, raw_lines, repeat("\x1b[")), repeat(3))))
+        over = list(compress(range(len(bounds)), map(gt, bounds, repeat(cols))))
+        if not over:
+            return bounds
+        if len(over) * 4 > len(bounds):  # lines that wrap, most of them: strip the block at once
+            plain = SGR_RE.sub("", block).split("\r\n")
+            plain.pop()
+            return list(map(len, plain))
+        for i in over:
+            bounds[i] = len(SGR_RE.sub("", raw_lines[i]))
+        return bounds
 
     def _can_bulk(self) -> bool:
         """The cursor is at the bottom of a full-screen scroll region and text is laid out plainly: every row it
@@ -990,6 +1058,11 @@ class Emulator:
         line.styles[start:stop] = [fill] * k
         if k == self.cols:
             line.used = 0  # a whole row cleared is empty again (tmux); a part keeps what was written around it
+        elif fill and start < line.used:
+            # cells erased within what was written stay written (tmux's `cellused`): a reflow keeps them, in the
+            # erase's background, as it keeps the text around them; only the fill past them is not text
+            inside = min(stop, line.used) - start
+            line.styles[start : start + inside] = [TEXT_OF_FILL.get(fill, fill)] * inside
         if start and line.chars[start - 1] and char_width(line.chars[start - 1][0]) == 2:
             line.chars[start - 1] = " "
         if stop < self.cols and line.chars[stop] == "":
@@ -1089,10 +1162,11 @@ class Emulator:
     # -- size -------------------------------------------------------------------------------------------------
     def resize(self, cols: int, rows: int) -> None:
         """A new width reflows the scrollback and the screen as tmux does (`_reflow`; the alternate screen is
-        cropped or padded, its program redraws it); when the height shrinks, lines above the cursor go to the
-        scrollback, and when it grows the rows scrolled there since the last clear come back (tmux's `hscrolled`:
-        what `clear` put away stays put). Both at once: the height first, then the width, in tmux's order
-        (`screen_resize_cursor`), so the cursor and the scrollback end where tmux has them."""
+        cropped or padded, its program redraws it); when the height shrinks, the rows below the cursor are dropped
+        and then lines above the cursor go to the scrollback, and when it grows the rows scrolled there since the
+        last clear come back (tmux's `hscrolled`: what `clear` put away stays put). Both at once: the height
+        first, then the width, in tmux's order (`screen_resize_cursor`), so the cursor and the scrollback end where
+        tmux has them."""
         cols, rows = max(1, cols), max(1, rows)
         if cols == self.cols and rows == self.rows:
             return
@@ -1120,7 +1194,9 @@ class Emulator:
         if rows < self.rows:
             excess = self.rows - rows
             lines = self.lines
-            while excess and len(lines) - 1 > self.y and lines[-1].is_blank():
+            # rows below the cursor go first, whatever they hold (tmux's `eat_empty`: it takes them for the blank
+            # rows under a shell's prompt), then rows from the top go to the scrollback
+            while excess and len(lines) - 1 > self.y:
                 lines.pop()
                 excess -= 1
             if excess:

@@ -34,6 +34,9 @@ SLICE = 64 * 1024  # at most this many bytes fed per step of a burst
 MIN_SLICE = 2048
 SLICE_TIME = 0.003  # aim for steps of ~3 ms: the longest one terminal holds the event loop
 SMALL_OUTPUT = 2048  # less than this is fed at once (echo, prompts); more is batched per frame
+# ... unless this many bursts in a row each came within a frame of the feed before: a program writing line by line
+# (an echo, or a command's output and then its prompt, are one or two)
+TRICKLE_STREAK = 2
 FRAME = 1 / 60
 BURST = 512 * 1024  # a flood is fed in bursts of up to this much (or a frame's worth)
 FLOOD_REFRESH = 1 / 20  # a terminal redrawing whole screens repaints at most this often
@@ -99,6 +102,7 @@ class TerminalOutput(Widget):
         screen = self.screen_model
         loop = asyncio.get_running_loop()
         last = 0.0
+        streak = 0  # bursts in a row that each came within a frame of the feed before
         try:
             while True:
                 if self._full_timer is not None and not ready.is_set():
@@ -110,8 +114,15 @@ class TerminalOutput(Widget):
                         self._flush_deferred_refresh()
                 await ready.wait()
                 ready.clear()
+                streak = streak + 1 if loop.time() - last < FRAME else 0
                 await priority.give_way(self)  # another terminal awaiting the echo of a key goes first
-                if state["size"] >= SMALL_OUTPUT and not state["eof"]:
+                if state["size"] < SMALL_OUTPUT and streak >= TRICKLE_STREAK and not state["eof"]:
+                    # a trickle: a program writing a line at a time (`find`, a build) sends a few hundred bytes a
+                    # write, and each came here alone — a feed on the exact path and a repaint per write (~1,000 a
+                    # second through the session host). Output has kept coming, so take a frame's worth at once,
+                    # as for a flood: the flood path then skips most of its lines too
+                    await asyncio.sleep(max(0.0, last + FRAME - loop.time()))
+                elif state["size"] >= SMALL_OUTPUT and not state["eof"]:
                     # a flood: let reads pile up (a PTY read is at most 4 KB, one per loop turn) for up to a frame,
                     # and while they keep coming, so the emulator gets one big burst instead of many small ones
                     deadline = max(last + FRAME, loop.time() + FRAME / 4)

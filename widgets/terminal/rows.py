@@ -121,7 +121,9 @@ class Line:
         return "".join(self.chars)
 
     def is_blank(self) -> bool:
-        return self.styles.count(0) == len(self.styles) and not "".join(self.chars).strip(" ")
+        """Nothing written (tmux's `cellused` is 0), whatever colour an erase left: spaces a program wrote are
+        text, a row cleared in a background colour is not."""
+        return self.used == 0 and not "".join(self.chars).strip(" ")
 
     def resize(self, cols: int) -> None:
         n = len(self.chars)

@@ -35,7 +35,7 @@ def entry_segments(entry: Entry, cols: int) -> list[tuple[str, int]]:
             pen = apply_sgr(pen, part)
         elif part:
             out.append((part, pen))
-            width += len(part)
+            width += len(part) if part.isascii() else _text_width(part)  # (the flood path keeps CJK lines raw)
     if fill and width < cols:
         out.append((" " * (cols - width), fill))  # the line scrolled in under a coloured background (BCE)
     return out

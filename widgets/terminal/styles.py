@@ -56,6 +56,7 @@ _BCE: dict[int, int] = {0: 0}
 # rewraps what was written, not the background an erase painted after it.
 FILL_IDS: set[int] = set()
 _FILL_OF: dict[int, int] = {}
+TEXT_OF_FILL: dict[int, int] = {}  # an erase-fill id -> its written-text twin
 
 
 def erase_style(pen: int) -> int:
@@ -78,6 +79,7 @@ def _fill(sid: int) -> int:
         STYLES.append(STYLES[sid])  # not in _IDS: `intern` keeps returning the written-text id
         FILL_IDS.add(fill)
         _FILL_OF[sid] = fill
+        TEXT_OF_FILL[fill] = sid
     return fill
 
 
