@@ -2,9 +2,7 @@
 
 Under `NARROW` columns the git panel folds into a tab beside the editor. Under `TABS_WIDTH` columns or
 `TABS_HEIGHT` rows (80x24) the layout is tabbed: one pane at a time takes the whole body, so the terminal gets
-a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. While
-the terminal has the focus it stays tabbed up to the size where tiles still give it `TILED_TERMINAL_ROWS` (a
-resize to 100x30 must not shrink `top` to 6 rows). The
+a real share (18 rows at 80x24, not 4), with a row of tabs above (`PaneTabs`) and alt+1..4, f6 to switch. The
 layout key (`workspace.layout`, ctrl+backslash or shift+f11) switches between tiles and tabs at any size, and the
 choice sticks. The panes are never re-parented for any of this: they stay where `compose` put them and CSS classes
 on the screen
@@ -49,6 +47,7 @@ from services.watch import WatchHub
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
+from tui.screens.layout_rule import terminal_would_shrink
 from tui.screens.pane_frame import TITLES, Ending, PaneFrame
 from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
@@ -66,11 +65,6 @@ log = logging.getLogger(__name__)
 NARROW = 120  # below this many columns the git panel becomes a tab beside the editor
 TABS_WIDTH = 100  # below this many columns, or
 TABS_HEIGHT = 30  # this many rows, one pane at a time: tiled, the terminal would get a handful of rows
-# A focused terminal keeps the tabbed layout (the whole body) until tiles would still give it this many rows: at
-# 100x30 tiles gave `top` 6 rows, while the empty editor above got 14. Tiles give it a third of the body.
-TILED_TERMINAL_ROWS = 10
-TERMINAL_SHARE = 0.33  # styles.tcss `#pane-terminal { height: 33% }`
-CHROME_ROWS = 2  # the status bar and the footer, outside the body
 PANES = ("explorer", "editor", "terminal", "git")
 
 
@@ -148,8 +142,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         return not self.service.owns(self.info)
 
     def _show_status(self, status: StatusBar) -> None:
-        owner = owner_of(self.info, self.config.owner_label)
-        status.show_sandbox(self.info, read_only=self.read_only, owner=owner)
+        status.show_sandbox(self.info, read_only=self.read_only, owner=owner_of(self.info, self.config.owner_label))
 
     def on_mount(self) -> None:
         self.call_after_refresh(settle_heap)
@@ -203,7 +196,8 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
 
     def _layout_for(self, width: int, height: int) -> None:
         if self._layout_choice is None:
-            tabbed = width < TABS_WIDTH or height < TABS_HEIGHT or self._terminal_would_shrink(height)
+            terminal = self.focused_pane == "terminal"  # keeps the whole body until tiles give it enough (layout_rule)
+            tabbed = width < TABS_WIDTH or height < TABS_HEIGHT or (terminal and terminal_would_shrink(height))
         else:
             tabbed = self._layout_choice == "tabs"
         narrow = not tabbed and width < NARROW
@@ -216,13 +210,6 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
             self.set_class(narrow, "-narrow")
             if narrow and self._pane_of(self.focused) == "git":
                 self._show_tab("git")
-
-    def _terminal_would_shrink(self, height: int) -> bool:
-        """True when the focused pane is the terminal and tiles at `height` rows would leave it a handful of rows
-        (its frame's border takes two): the pane in use keeps the whole body, the others are a key away."""
-        if self.focused_pane != "terminal":
-            return False
-        return int((height - CHROME_ROWS) * TERMINAL_SHARE) - 2 < TILED_TERMINAL_ROWS
 
     @property
     def narrow(self) -> bool:
