@@ -99,9 +99,10 @@ class ExplorerFileOps(ReportWorkerErrors, _Base):
         self._create(self._target_folder(), folder=True)
 
     # The dialogs below submit from the dialog itself (`InputDialog(submit=...)`): a name that exists already, or
-    # that the service refuses, comes back inline with the field still focused and holding what was typed.
-    @work(group="explorer-op", exit_on_error=False)
-    async def _create(self, base: str, *, folder: bool) -> None:
+    # that the service refuses, comes back inline with the field still focused and holding what was typed. New and
+    # rename push theirs from the key, not from a worker, so a name typed fast behind n or r goes into the field
+    # (from a worker, `nda.txt` let the d reach the explorer's Delete).
+    def _create(self, base: str, *, folder: bool) -> None:
         what = "folder" if folder else "file"
 
         async def make(answer: str) -> None:
@@ -116,29 +117,29 @@ class ExplorerFileOps(ReportWorkerErrors, _Base):
             else:
                 await self.service.write_file(self.sandbox_id, path, b"")
 
-        answer = await self.app.push_screen_wait(
-            InputDialog(
-                f"New {what}",
-                f"In {_shown(base)} (a/b/name makes folders on the way):",
-                placeholder="name",
-                validate=_check_path,
-                submit=make,
-            )
+        def made(answer: object) -> None:
+            if not answer:
+                return
+            path = paths.join(base, str(answer))
+            self._operation_done([base, paths.parent(path)], reveal=path)
+            if not folder:
+                self._open_file(path)  # a new file is made to be written: open it
+
+        dialog = InputDialog(
+            f"New {what}",
+            f"In {_shown(base)} (a/b/name makes folders on the way):",
+            placeholder="name",
+            validate=_check_path,
+            submit=make,
         )
-        if not answer:
-            return
-        path = paths.join(base, str(answer))
-        self._operation_done([base, paths.parent(path)], reveal=path)
-        if not folder:
-            self._open_file(path)  # a new file is made to be written: open it
+        self.app.push_screen(dialog, made)
 
     def action_rename(self) -> None:
         entry = self.cursor_entry
         if entry is not None:
             self._rename(entry)
 
-    @work(group="explorer-op", exit_on_error=False)
-    async def _rename(self, entry: FileEntry) -> None:
+    def _rename(self, entry: FileEntry) -> None:
         stem = entry.name.rfind(".")
         parent = paths.parent(entry.path)
 
@@ -146,19 +147,19 @@ class ExplorerFileOps(ReportWorkerErrors, _Base):
             if answer != entry.name:
                 await self.service.move(self.sandbox_id, entry.path, paths.join(parent, answer))
 
-        answer = await self.app.push_screen_wait(
-            InputDialog(
-                "Rename",
-                f"New name for {safe_text(entry.path)}:",
-                value=entry.name,
-                validate=_check_name,
-                select=(0, stem if stem > 0 and entry.kind != "dir" else len(entry.name)),
-                submit=rename,
-            )
+        def renamed(answer: object) -> None:
+            if answer and answer != entry.name:
+                self._operation_done([parent], reveal=paths.join(parent, str(answer)))
+
+        dialog = InputDialog(
+            "Rename",
+            f"New name for {safe_text(entry.path)}:",
+            value=entry.name,
+            validate=_check_name,
+            select=(0, stem if stem > 0 and entry.kind != "dir" else len(entry.name)),
+            submit=rename,
         )
-        if not answer or answer == entry.name:
-            return
-        self._operation_done([parent], reveal=paths.join(parent, str(answer)))
+        self.app.push_screen(dialog, renamed)
 
     def action_move(self) -> None:
         entry = self.cursor_entry

@@ -369,3 +369,24 @@ async def test_a_commit_message_typed_fast_after_c_goes_into_the_commit_dialog(
         await wait_until(pilot, lambda: isinstance(app.screen, CommitDialog) and app.screen.is_mounted)
         area = app.screen.query_one(TextArea)
         await wait_until(pilot, lambda: area.text == "fix", show=lambda: repr(area.text))
+
+
+async def test_a_file_name_typed_fast_after_n_in_the_explorer_goes_into_the_dialog(
+    box: SandboxInfo, make_app: Callable[..., SandbenchApp]
+) -> None:
+    """`nda.txt` in one read in the explorer: the d must not reach the explorer (d deletes, after asking)."""
+    from textual.widgets import Input
+
+    from tests.tui.test_list_typed_ahead import burst
+    from widgets.dialogs import ConfirmDialog, InputDialog
+
+    app = make_app(open_name="box")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_box(pilot, app)
+        await pilot.press("alt+1")
+        await wait_until(pilot, lambda: screen.focused_pane == "explorer")
+        burst(app, "n", "d", "a", ".", "t", "x", "t")
+        await wait_until(pilot, lambda: isinstance(app.screen, InputDialog) and app.screen.is_mounted)
+        field = app.screen.query_one("#value", Input)
+        await wait_until(pilot, lambda: field.value == "da.txt", show=lambda: repr(field.value))
+        assert not any(isinstance(s, ConfirmDialog) for s in app.screen_stack)
