@@ -515,16 +515,7 @@ class Feed:
             self._remove(path)
         if stat.S_ISREG(mode):
             old = base.get(path)
-            if (
-                old is not None
-                and old.kind == "file"
-                and not old.racy
-                and old.mtime_ns == st.st_mtime_ns
-                and old.size == st.st_size
-                and old.ino == st.st_ino
-                and old.ctime_ns == st.st_ctime_ns
-                and old.mode == mode & 0o7777
-            ):
+            if old is not None and old.kind == "file" and old.same_stat(st):
                 entry: Entry | None = old
             else:
                 entry = _read_file(dfd, name, path, objects, out, store=store)

@@ -6,7 +6,6 @@ ran, so closing ended `sleep 1000` (or an editor) without a word."""
 from __future__ import annotations
 
 import pytest
-from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from services.models import SandboxInfo
@@ -15,21 +14,11 @@ from services.terminal import ask_foreground
 from tests.conftest import read_until, wait_until
 from tests.services.test_daytona_terminals import box, dservice  # noqa: F401  (fixtures)
 from tests.services.test_server_harness import serve  # noqa: F401  (fixture)
+from tests.widgets.test_terminal_reattach import PaneApp
 from widgets.dialogs import ChoiceDialog
-from widgets.messages import ErrorRoute
 from widgets.terminal import TerminalPane
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
-
-
-class PaneApp(ErrorRoute, App[None]):
-    def __init__(self, service: SandboxService, sandbox_id: str) -> None:
-        super().__init__()
-        self.service = service
-        self.sandbox_id = sandbox_id
-
-    def compose(self) -> ComposeResult:
-        yield TerminalPane(self.service, self.sandbox_id, id="terminal")
 
 
 async def test_a_daytona_terminal_says_what_runs_in_its_foreground(

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.app import App, ComposeResult
 
 from services.config import Config, DaytonaConfig
 from services.daytona import DaytonaProvider
@@ -17,20 +16,10 @@ from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.services.serve_helpers import IDENTITY, make_home, start_serve, stop_serve
-from widgets.messages import ErrorRoute
+from tests.widgets.test_terminal_reattach import PaneApp
 from widgets.terminal import TerminalPane
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
-
-
-class PaneApp(ErrorRoute, App[None]):
-    def __init__(self, service: SandboxService, sandbox_id: str) -> None:
-        super().__init__()
-        self.service = service
-        self.sandbox_id = sandbox_id
-
-    def compose(self) -> ComposeResult:
-        yield TerminalPane(self.service, self.sandbox_id, id="terminal")
 
 
 async def test_a_session_lost_with_its_server_is_said_so_with_what_was_typed(tmp_path: Path) -> None:
