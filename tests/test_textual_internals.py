@@ -47,9 +47,21 @@ SUBMODULE_IMPORTS = {("textual", "_ansi_sequences")}
 
 # a Textual class -> (how to make one, the private members the app reads, writes or overrides on it)
 PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
+    # tui/app.py `_on_key`: keys queued behind one that opened a dialog go to the dialog; widgets/toast_hold.py
+    # holds toasts while a dialog is up (`_refresh_notifications`, `_notifications`)
     App: (
         App,
-        {"_check_bindings", "_handle_exception", "_return_code", "_keymap", "_screen_stacks", "_css_update_count"},
+        {
+            "_check_bindings",
+            "_handle_exception",
+            "_return_code",
+            "_keymap",
+            "_screen_stacks",
+            "_css_update_count",
+            "_on_key",
+            "_notifications",
+            "_refresh_notifications",
+        },
     ),
     # tui/app.py: the priority-binding lookup while a terminal has focus; tui/workspaces.py: a new mode's screen
     # marked as styled (`styled_now`)

@@ -32,6 +32,7 @@ class OpenKeys:
         self._name = name
         self._held: list[events.Key] | None = []
         self._waited = 0.0
+        self._ready: Any = None  # the workspace-is-up test, once the open has reported (release_when_settled)
 
     @property
     def holding(self) -> bool:
@@ -41,6 +42,13 @@ class OpenKeys:
         """True when `event` is kept for the workspace (see the module docstring)."""
         if self._held is None or not isinstance(event, events.Key) or event.is_forwarded or event.key in PASSES:
             return False
+        if self._ready is not None and self._ready():  # up already, before the next look: nothing to hold for
+            if not self._held:
+                self._held = None
+                return False
+            self._held.append(event)  # behind the keys held before it
+            self._app.call_later(self._release)
+            return True
         if not self._held:
             tell(self._app, f"opening {self._name}… what you type goes to it once it is open", timeout=3)
         self._held.append(event)
@@ -50,6 +58,7 @@ class OpenKeys:
         """Hand the keys over once `ready()` (the workspace is on top with the focus in a pane) holds."""
         if self._held is None:
             return
+        self._ready = ready
         if not ready():
             if self._waited >= SETTLE_AT_MOST:
                 self.drop()
@@ -60,7 +69,9 @@ class OpenKeys:
         self._app.call_later(self._release)
 
     async def _release(self) -> None:
-        held, self._held = self._held or [], None
+        if self._held is None:  # released already (a key arrived once it was up)
+            return
+        held, self._held = self._held, None
         for key in held:  # in the app's loop: keys read meanwhile wait behind these
             await self._app.on_event(events.Key(key.key, key.character))
 

@@ -94,7 +94,7 @@ def _launcher_shown(cmdline: bytes) -> bytes:
     """Our own bwrap (`.../bwrap --args FD -- ARGV`) shown as `bwrap ARGV`: its host path is the host's detail,
     and the options are in a memfd anyway. Display only."""
     parts = cmdline.split(b"\0")
-    if len(parts) > 3 and parts[0].endswith(b"/bwrap") and parts[1] == b"--args" and parts[3] == b"--":
+    if len(parts) > 3 and (parts[0] == b"bwrap" or parts[0].endswith(b"/bwrap")) and parts[1:4:2] == [b"--args", b"--"]:
         return b"\0".join([b"bwrap", *parts[4:]])
     return cmdline
 

@@ -116,11 +116,13 @@ def header_text(
         if width is not None and t.cell_len > width:
             t.truncate(max(1, width), overflow="ellipsis")
         return t
-    line = status_line(
-        status, None if width is None or not repo_dir else max(1, width - len(repo_dir) - 3), merging=merging
-    )
+    room = width if width is None or not repo_dir else max(1, width - len(repo_dir) - 4)
+    line = status_line(status, room, merging=merging)
     if repo_dir:
-        line = Text.assemble((f"{plain(repo_dir)}/", "bold"), " · ", line)
+        line = Text.assemble((f"{safe_text(repo_dir)}/", "bold"), " · ", line)
+        line.no_wrap = True
+        if width is not None and line.cell_len > width:
+            line.truncate(width, overflow="ellipsis")
     return line
 
 

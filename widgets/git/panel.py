@@ -180,6 +180,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
         self.status: GitStatus | None = None
         self.not_repo = False
         self.nested: list[str] = []  # top-level folders that are repositories, while the workspace root is none
+        self.followed = ""  # the one of them `o` made the panel follow (named in the header)
         self._nested_at = -NESTED_RECHECK  # when they were last looked for (monotonic)
         self.failure: str | None = None  # the last status call's error, shown in the header until one succeeds
         self.refreshes = 0  # also the status generation the diff cache is keyed by
@@ -246,7 +247,7 @@ class GitPanel(ReportWorkerErrors, Vertical):
         self.refreshes += 1
         self._drop_diffs(keep=None)  # a new generation: every cached diff may be stale now
         self.query_one(GitHeader).show(
-            status, not_repo=not_repo, merging=merging, nested=self.nested, repo_dir=self.git.repo_dir
+            status, not_repo=not_repo, merging=merging, nested=self.nested, repo_dir=self.followed
         )
         self.files.set_rows(status_rows(status) if status else [])
         recent = self.query_one(RecentCommits)
@@ -640,5 +641,5 @@ class GitPanel(ReportWorkerErrors, Vertical):
         ask = self.git.ask
         self.git = GitService(self.git.service, self.git.sandbox_id, repo_dir=chosen)
         self.git.ask = ask
-        self.nested = []
+        self.nested, self.followed = [], chosen
         self.request_refresh()
