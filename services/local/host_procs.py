@@ -61,10 +61,15 @@ def record_pid(folder: Path, pid: int) -> Path | None:
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         f = folder / str(pid)
-        f.write_text(proc_starttime(pid) or "")
+        # whole or not at all: a reader that found it empty would take it for a dead process's and remove it
+        tmp = folder / f".{pid}.{os.getpid()}.tmp"
+        tmp.write_text(proc_starttime(pid) or "")
+        os.replace(tmp, f)
         return f
     except OSError:
         log.exception("could not record pid %s in %s", pid, folder.name)
+        with contextlib.suppress(OSError):
+            (folder / f".{pid}.{os.getpid()}.tmp").unlink(missing_ok=True)
         return None
 
 
