@@ -94,10 +94,6 @@ async def _settled(pilot: Pilot[Any], nodes_before: int, timeout: float = 30.0) 
         await pilot.pause(0.5)
 
 
-# serial: it measures the whole heap, and under another worker's load closed tabs have been seen held past the
-# 30 s settle (13 `ContentTab`s, twice in seven clean-clone runs, never alone): what holds them is not found yet
-# (closing note, Noticed); alone it measures the editor, not the machine's load
-@pytest.mark.serial
 @pytest.mark.timeout(300)
 async def test_open_close_100_files_memory_returns(
     service: SandboxService, make_app: Callable[..., SandbenchApp]
