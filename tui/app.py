@@ -31,7 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
-from textual.app import App
+from textual.app import (
+    App,
+    ScreenStackError,
+)
 from textual.binding import BindingType
 from textual.widget import Widget
 
@@ -247,7 +250,12 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
             from tui.screens.workspace import WorkspaceScreen
 
             def ready() -> bool:
-                screen = self.screen
+                if not self.is_running:
+                    return False
+                try:
+                    screen = self.screen
+                except ScreenStackError:  # the app is closing: nothing to hand the keys to
+                    return False
                 return isinstance(screen, WorkspaceScreen) and screen.focused_pane is not None
 
             keys.release_when_settled(ready)

@@ -58,6 +58,9 @@ class OpenKeys:
         """Hand the keys over once `ready()` (the workspace is on top with the focus in a pane) holds."""
         if self._held is None:
             return
+        if not self._app.is_running:  # closing: the keys have nowhere to go (and no timer may outlive the app)
+            self._held = None
+            return
         self._ready = ready
         if not ready():
             if self._waited >= SETTLE_AT_MOST:
