@@ -173,7 +173,8 @@ def _import_time(module: str, env: dict[str, str]) -> float:
     return float(out.stdout.strip())
 
 
-def main() -> int:
+def child_env() -> tuple[Path, Path, dict[str, str]]:
+    """A fresh data dir for the app's children (base, home) and their environment, as an installed app starts."""
     base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
     os.chmod(base, 0o711)
     home = base / "home"
@@ -185,6 +186,11 @@ def main() -> int:
     # per start, none of it in the bare app, whose Textual is compiled at install) — the Makefile unexports it too.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["SANDBENCH_HOME"] = str(home)
+    return base, home, env
+
+
+def main() -> int:
+    base, home, env = child_env()
     try:
         _seed(home)
         bare_dir = base / "tree"

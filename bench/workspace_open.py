@@ -33,8 +33,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from bench.startup import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = 5
@@ -253,17 +254,7 @@ def main() -> int:
     parser.add_argument("--size", default="160x48", help="COLSxROWS (the tui tests use 80x24 to 160x48)")
     args = parser.parse_args()
     size = tuple(int(part) for part in args.size.split("x"))
-    base = Path(tempfile.mkdtemp(prefix="sandbench-bench-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    home = base / "home"
-    env = {**os.environ, "SANDBENCH_HOME": str(home), "SANDBENCH_CONFIG": str(base / "none.toml")}
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    # As an installed app starts: with its modules' bytecode cached (the warm-up run writes it). This machine sets
-    # PYTHONDONTWRITEBYTECODE=1, which made every child compile the project's modules from source (~30 ms more
-    # per start, none of it in the bare app, whose Textual is compiled at install) — the Makefile unexports it too.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ["SANDBENCH_HOME"] = str(home)
+    base, home, env = child_env()
     tree = base / "tree"
     tree.mkdir()
     for i in range(11):
