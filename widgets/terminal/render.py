@@ -2,7 +2,7 @@
 
 Each screen `Line` caches its `Strip` (`Line.cache`); the emulator clears it when the line changes, so a repaint
 only rebuilds changed lines, and scrollback rows keep theirs in `_hist_cache`. The cursor row, selected rows and a
-search match are composed per cell on top (`_overlay`), only for those few rows. The scrolled-back marker, and
+search match are composed from cells on top (`_overlay`), only for those few rows. The scrolled-back marker, and
 copy mode's marker and search prompt, have the top row to themselves (`selection.py` says which rows of text are
 in sight below it, none hidden). Cell text goes through `fit.py`, so Rich
 measures every row as exactly the cells the emulator laid out; it is sandbox text, handed to Rich as `Segment`s,
@@ -106,21 +106,43 @@ class TerminalRender(TerminalSelection):
         return strip
 
     def _overlay(self, cells: Line, width: int, marks: dict[int, RichStyle]) -> Strip:
-        """A row with some cells restyled (cursor, selection): built per cell, only for those few rows."""
+        """A row with some cells restyled (cursor, selection), built from its cells, only for those few rows.
+
+        Neighbouring ASCII cells of one style go out as one segment: Textual writes every segment with its own
+        SGR and reset, so a cursor row built cell by cell was ~2 KB to the outer terminal for one echoed key (25
+        bytes a cell), parsed there before the echo shows. Other cells stay one segment each, as `fit_runs` hands
+        them, so Rich measures each alone."""
         base = self.base_style
         segs: list[Segment] = []
         chars, styles = cells.chars, cells.styles
+        run: list[str] = []
+        run_key: tuple[int, RichStyle | None] | None = None
+
+        def flush() -> None:
+            if run and run_key is not None:
+                sid, extra = run_key
+                style = base + rich_style(sid)
+                segs.append(Segment("".join(run), style if extra is None else style + extra))
+            run.clear()
+
         for x in range(min(len(chars), width)):
             c = chars[x]
             if c == "":
                 continue
-            style = base + rich_style(styles[x])
-            extra = marks.get(x)
-            if extra is not None:
-                style = style + extra
-            if not c.isascii():
-                c = fit_cell(c, 2 if x + 1 < len(chars) and chars[x + 1] == "" else 1)
-            segs.append(Segment(c, style))
+            key = (styles[x], marks.get(x))
+            if c.isascii():
+                if key != run_key:
+                    flush()
+                    run_key = key
+                run.append(c)
+                continue
+            flush()
+            run_key = None
+            sid, extra = key
+            style = base + rich_style(sid)
+            text = fit_cell(c, 2 if x + 1 < len(chars) and chars[x + 1] == "" else 1)
+            segs.append(Segment(text, style if extra is None else style + extra))
+        flush()
         return Strip(segs).adjust_cell_length(width, base)
 
     def render_line(self, y: int) -> Strip:
