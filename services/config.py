@@ -121,6 +121,9 @@ class Config:
     state_ttl: float = field(default=30.0, metadata=limits(0, 3600))  # seconds a running state is cached
     read_limit: int = field(default=DEFAULT_READ_LIMIT, metadata=limits(1, GIB))  # bytes opened whole
     theme: str = "textual-dark"
+    # Textual's animations (a tab's underline sliding, toasts fading): each is 60 frames a second sent to the
+    # terminal, ~20 frames of a whole row for one tab's label changing width — over SSH the screen catches up late
+    animations: str = field(default="none", metadata=choices("none", "basic", "full"))
     keymap: dict[str, str] = field(default_factory=dict)
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     scrollback: int = field(default=10_000, metadata=limits(0, 1_000_000))  # terminal lines

@@ -109,6 +109,8 @@ class SandbenchApp(HoldsToasts, ErrorRoute, ReportWorkerErrors, App[int], inheri
         # raises it, so it reads as one line on the terminal, as every CLI error does
         self.fatal: StateDatabaseDamaged | None = None
         self.config = config
+        level = config.animations
+        self.animation_level = "full" if level == "full" else "basic" if level == "basic" else "none"
         self.open_name = open_name
         self._open_keys: OpenKeys | None = None  # keys typed while open_name is opening (tui/open_keys.py)
         self._stray_keys = StrayKeys()  # keys a dialog covered on their way (widgets/early_keys.py)
