@@ -730,19 +730,34 @@ def echo_seen(app: Outer, plain: Outer, tmp: Path, runs: int) -> None:
             time.sleep(1.0)
         a_ts: list[float] = []
         b_ts: list[float] = []
+        pid = int(app.tmux("display-message", "-p", "-t", "s", "#{pane_pid}").strip())
+        written = 0
         for _ in range(runs):
+            before = _written(pid)
             a_ts += echo_times(app, SEEN_KEYS, SEEN_GAP)
+            written += _written(pid) - before
             b_ts += echo_times(plain, SEEN_KEYS, SEEN_GAP)
         for side, ts in (("app", a_ts), ("tmux", b_ts)):
             print(
                 f"terminal.seen.echo_{tag}.{side}_p50={pct(ts, 50):.1f} ms p90={pct(ts, 90):.1f} ms "
                 f"max={max(ts):.1f} ms ({len(ts)} keys)"
             )
+        # what the app wrote (its terminal, and a few bytes a key to the session host) per key typed, line clears
+        # included: what an SSH link carries for each echo
+        print(f"terminal.seen.echo_{tag}.app_bytes_per_key={written / len(a_ts):.0f} B")
         print(
             f"terminal.seen.echo_{tag}.app_over_tmux=p50 {pct(a_ts, 50) / pct(b_ts, 50):.2f} x, "
             f"p90 {pct(a_ts, 90) / pct(b_ts, 90):.2f} x (bar: flood <= 1.5x; idle p50 <= tmux + 2 ms: "
             f"{pct(a_ts, 50) - pct(b_ts, 50):+.1f} ms)"
         )
+
+
+def _written(pid: int) -> int:
+    """Bytes process `pid` has written so far (/proc/PID/io `wchar`: terminal, sockets and files alike)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
 
 
 def fmt(values: list[float]) -> str:
