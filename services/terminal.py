@@ -117,8 +117,15 @@ class OrderedWriter:
     code, its output ending) is what the user sees.
     """
 
-    def __init__(self, send: Callable[[bytes], Awaitable[None]], *, backlog: int = WRITE_BACKLOG) -> None:
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        *,
+        backlog: int = WRITE_BACKLOG,
+        send_now: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self._send = send
+        self._send_now = send_now  # hands data over without waiting, or says it cannot (False)
         self._backlog = backlog
         self._pending: deque[bytes] = deque()
         self._size = 0
@@ -138,6 +145,19 @@ class OrderedWriter:
             self._room.clear()
         while not self._room.is_set() and not self._closed:
             await self._room.wait()
+
+    def write_now(self, data: bytes) -> bool:
+        """Deliver `data` within this call, when nothing written before it is still queued and the session can take
+        it without waiting; False: nothing was done, `write` it. A typed key goes this way: through `write` it
+        waited two turns of the event loop (the caller's task, then the drain task) before reaching the socket."""
+        if (
+            self._send_now is None
+            or self._closed
+            or self._pending
+            or (self._task is not None and not self._task.done())
+        ):
+            return False
+        return self._send_now(data)
 
     async def _drain(self) -> None:
         try:

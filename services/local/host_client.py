@@ -243,7 +243,7 @@ class HostTerminal:
         self._eof = False
         self._paused = False
         self._foreground: str | None = None
-        self._writer = OrderedWriter(self._send)
+        self._writer = OrderedWriter(self._send, send_now=self._send_now)
         conn.terminal = self
         early, conn.early = conn.early, []
         for kind, payload in early:
@@ -310,10 +310,21 @@ class HostTerminal:
         proto.send(hw.frame(hw.DATA, data))
         await proto.drain()
 
+    def _send_now(self, data: bytes) -> bool:
+        proto = self._conn.proto
+        if not proto.writable:
+            return False
+        proto.send(hw.frame(hw.DATA, data))
+        return True
+
     async def write(self, data: bytes) -> None:
         if self._eof:
             return
         await self._writer.write(data)
+
+    def write_now(self, data: bytes) -> bool:
+        """`data` sent to the host within this call (a typed key), or False: `write` it."""
+        return not self._eof and self._writer.write_now(data)
 
     async def resize(self, cols: int, rows: int) -> None:
         self._conn.proto.send(hw.frame(hw.RESIZE, hw.SIZE.pack(max(1, min(cols, 1000)), max(1, min(rows, 1000)))))

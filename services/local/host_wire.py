@@ -141,6 +141,11 @@ class FrameProtocol(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
+    @property
+    def writable(self) -> bool:
+        """The transport's buffer is under its high-water mark: a send now waits for nothing."""
+        return not self.closed and self._can_write.is_set()
+
     async def drain(self) -> None:
         await self._can_write.wait()
 

@@ -62,6 +62,7 @@ class TerminalOutput(Widget):
     _shown_lines: list[Line]  # the screen's lines, row by row, when the output was last refreshed
     _last_full: float  # when the whole terminal was last repainted (monotonic)
     _full_timer: Timer | None  # a deferred full repaint (a flood repaints at most every FLOOD_REFRESH)
+    _calls_in_flight: int = 0  # session calls started by `_in_background` and not finished (a key waits behind them)
 
     def _after_output(self) -> None:
         """What the widget does once a burst is fed: its title, bell and tab marks, then `_refresh_output`."""
@@ -229,9 +230,11 @@ class TerminalOutput(Widget):
         """Run a session call without waiting for it; a failure becomes a notification. Writes started here keep
         their order: each task starts in creation order, and a session queues a write before its first wait."""
         task = asyncio.get_running_loop().create_task(call)
+        self._calls_in_flight += 1
         task.add_done_callback(self._write_done)
 
     def _write_done(self, task: asyncio.Task[None]) -> None:
+        self._calls_in_flight -= 1
         error = None if task.cancelled() else task.exception()
         if error is not None:
             report(self, error, "terminal write")

@@ -331,6 +331,11 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
             return
         self._to_live_screen()
         echo_priority().typed(self)
+        # the session host's: the key leaves in this turn of the loop, unless a write started before it still has
+        # to reach the session (its task has not run yet), which it must not overtake
+        write_now = getattr(session, "write_now", None)
+        if not self._calls_in_flight and callable(write_now) and write_now(data):
+            return
         self._in_background(session.write(data))
 
     async def on_key(self, event: events.Key) -> None:
