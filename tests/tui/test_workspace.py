@@ -98,7 +98,9 @@ async def test_pane_keys_focus_maximise_resize_collapse(
         await pilot.press("shift+f6")
         await wait_until(pilot, lambda: screen.focused_pane == "editor")
 
-        await pilot.press("alt+3", "f11")
+        await pilot.press("alt+3")
+        await wait_until(pilot, lambda: screen.focused_pane == "terminal")
+        await pilot.press("f11")
         await wait_until(pilot, lambda: screen.maximized is screen.frame("terminal"))
         await pilot.pause()
         # the zoomed pane takes the whole screen but the status bar and footer (2 rows), whatever its own size
