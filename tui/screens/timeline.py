@@ -409,7 +409,7 @@ class TimelineScreen(ViewSwitch, ReportWorkerErrors, Screen[None], inherit_bindi
             "A checkpoint of the current state is taken first, so this can be undone (u). Running programs keep "
             "running and see their files change."
         )
-        self.app.clear_notifications()  # no toast over the dialog's buttons (restore_flow.open_dialog)
+        # no toast over the dialog's buttons: it holds them until it closes (widgets/toast_hold.py)
         ok = await self.app.push_screen_wait(ConfirmDialog("Restore?", message, confirm="Restore", danger=True))
         if not ok:
             return
