@@ -27,6 +27,7 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.signal import Signal
+from textual.widget import Widget
 from textual.widgets import Checkbox, DataTable, Footer, Input, TextArea
 from textual.widgets.text_area import Document, EditHistory, WrappedDocument
 
@@ -68,6 +69,8 @@ PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
     Screen: (Screen, {"_binding_chain", "_css_update_count"}),
     DOMNode: (DOMNode, {"_bindings", "_query_one_cache"}),  # tui/registry.py, tui/heap.py, panes
     MessagePump: (MessagePump, {"_closing"}),  # tui/heap.py: a removed widget's leftover watchers
+    # tui/heap.py: a container's cached layouts that still name removed children (the closed tabs' tab widgets)
+    Widget: (Widget, {"_arrangement_cache"}),
     Signal: (lambda: Signal(DOMNode(), "s"), {"_subscriptions"}),  # tui/heap.py
     Footer: (Footer, {"_bindings_ready"}),  # widgets/footer.py
     XTermParser: (XTermParser, {"_sequence_to_key_events"}),  # tui/meta_keys.py: MetaParser overrides it

@@ -2,7 +2,8 @@
 
 `sandbench` with no verb (or `sandbench open NAME`) starts the Textual app; every other verb runs without importing
 Textual. Errors print one line to stderr and exit with the error's code: 2 usage, 3 not found, 4 permission
-denied, 5 isolation unavailable, 1 anything else; `exec` exits with the command's own code (124 on timeout).
+denied, 5 isolation unavailable, 1 anything else (a word missing or left over adds the verb's usage line after
+it); `exec` exits with the command's own code (124 on timeout).
 `doctor` exits 0 when a new local sandbox would get `full` isolation and could run, 1 otherwise; `doctor --repair`
 exits 0 when the state database was repaired (or needed nothing). Neither opens the service: they must work
 on a damaged state database.
@@ -97,12 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     cli_metrics.add_parsers(sub)
     cli_procs.add_parsers(sub)
 
-    e = sub.add_parser("exec", help="run a command inside a sandbox (auto-starts it)")
+    e = sub.add_parser(
+        "exec",
+        help="run a command inside a sandbox (auto-starts it)",
+        # argparse would say `name [COMMAND ...]`: the command is not optional, and it goes after `--`
+        usage="%(prog)s [-h] [--cwd CWD] [--env K=V] [--timeout SECONDS] name -- COMMAND [ARG ...]",
+    )
     e.add_argument("name")
     e.add_argument("--cwd", default="", help="the working directory, inside the sandbox (default: its home)")
     e.add_argument("--env", action="append", default=[], metavar="K=V", help="an environment variable (repeat)")
     e.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long (exit 124)")
-    e.add_argument("argv", nargs="*", help="the command, after --")
+    # default: not a required word (argparse says a bare `*` one is missing when the name is); `exec` checks it
+    e.add_argument("argv", nargs="*", default=[], metavar="COMMAND", help="the command, after --")
 
     cp = sub.add_parser("cp", help="copy a file: NAME:PATH to/from a local path or - (stdin/stdout)")
     cp.add_argument("src", help="NAME:PATH, a local path, or - for stdin")
@@ -366,9 +373,7 @@ async def _dispatch(args: argparse.Namespace, svc: Any) -> int:
     if verb in cli_checkpoints.VERBS:
         return await cli_checkpoints.dispatch(args, svc, info)
     if verb == "exec":
-        argv = list(args.argv)
-        if not argv:
-            raise UsageError("exec needs a command after --")
+        argv = list(args.argv)  # never empty: parse_argv refuses that with exec's usage
         stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
         out, err = sys.stdout.buffer, sys.stderr.buffer
 

@@ -48,7 +48,9 @@ def add_parsers(sub: Any) -> None:
     rs = sub.add_parser("restore", help="restore a sandbox's files (or some paths) to a checkpoint; undoable")
     rs.add_argument("name")
     rs.add_argument("checkpoint", help="the checkpoint: its id or a unique prefix of it (4+ characters), or latest")
-    rs.add_argument("paths", nargs="*", metavar="PATH", help="only these files or folders (default: everything)")
+    rs.add_argument(
+        "paths", nargs="*", default=[], metavar="PATH", help="only these files or folders (default: everything)"
+    )
     rs.add_argument("--json", action="store_true")
     fk = sub.add_parser("fork", help="a new sandbox whose files are a checkpoint of this one")
     fk.add_argument("name")

@@ -7,6 +7,7 @@ import gc
 from textual.app import App
 from textual.dom import DOMNode
 from textual.signal import Signal
+from textual.widget import Widget
 
 
 def settle_heap(app: App[object] | None = None, *, release: bool = False) -> None:
@@ -25,13 +26,13 @@ def settle_heap(app: App[object] | None = None, *, release: bool = False) -> Non
     """
     if release:
         if app is not None:
-            _drop_closed_watchers(app)
+            _drop_removed_widgets(app)
         gc.unfreeze()
     gc.collect()
     gc.freeze()
 
 
-def _drop_closed_watchers(app: App[object]) -> None:
+def _drop_removed_widgets(app: App[object]) -> None:
     """Drop what Textual keeps of removed widgets in the nodes that are still mounted; nothing undoes these when a
     widget is removed, so every editor, tab and footer key ever shown would stay reachable:
     - a watcher is a (widget, callback) pair in the watched node's list, pruned only when that value next changes:
@@ -41,7 +42,13 @@ def _drop_closed_watchers(app: App[object]) -> None:
       strongly, so the entry never goes away (TextArea subscribes to its screen's `text_selection_started_signal`);
     - `query_one` by id caches its result per node, keyed by the children's generation, in an LRU of 1,024
       entries: a stale entry still holds the widget it found (e.g. the tab bar's closed tabs). It is only a
-      cache, so it is emptied."""
+      cache, so it is emptied;
+    - a container keeps its last four layouts (`Widget._arrangement_cache`, keyed by the children's generation:
+      a removal makes a new key, it evicts nothing) and its last list of displayed children (`displayed_children`,
+      recomputed only when next read); each holds the children of then. The editor's tab strip is hidden once
+      its last tab is closed and never laid out again, so the closed tabs' `ContentTab`s stayed alive — as many
+      as it had shown (Textual 8.2.8). A container's layouts are dropped when one names a removed widget (the
+      next frame lays it out again: at a close, not while typing), and the displayed list is read afresh."""
     nodes: list[DOMNode] = [app]
     for screen in app.screen_stack:
         nodes += [screen, *screen.walk_children(with_self=False)]
@@ -54,3 +61,9 @@ def _drop_closed_watchers(app: App[object]) -> None:
                 for owner in [n for n in value._subscriptions if n._closing]:
                     value.unsubscribe(owner)
         node._query_one_cache.clear()
+        if isinstance(node, Widget):
+            layouts = node._arrangement_cache
+            if any(child._closing for key in layouts.keys() for child in layouts[key].widgets):
+                layouts.clear()
+        # read for its effect: a stale cached list (the children changed since) is rebuilt without the removed
+        node.displayed_children  # noqa: B018

@@ -166,7 +166,12 @@ class DialogBase(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[object])
 class ConfirmDialog(DialogBase):
     """Yes/no: `y` confirms, `n` and escape cancel, and enter presses the focused button. That is the confirm
     button, except with `danger=True` (delete, discard, restore): then Cancel has the focus, so a stray enter (the
-    end of something typed too fast) confirms nothing; `y`, or tab to the red button and enter, does."""
+    end of something typed too fast) confirms nothing; `y`, or tab to the red button and enter, does.
+
+    A question that needs a look first (what a restore changes) is worked out from the open dialog (`load`): it
+    opens at once, so a `y` typed fast behind the key that asked reaches it and never the screen below. `message`
+    shows meanwhile; a yes given before the question is there counts once it is, and `load` returning None means
+    there is nothing to ask (it has said why): the dialog closes with None."""
 
     BINDINGS = [
         *DialogBase.BINDINGS,
@@ -178,30 +183,65 @@ class ConfirmDialog(DialogBase):
         ),
     ]
 
-    def __init__(self, title: str, message: str, *, confirm: str = "OK", danger: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        *,
+        confirm: str = "OK",
+        danger: bool = False,
+        load: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         super().__init__()
         self._title = title
         self._message = message
         self._confirm = confirm
         self._danger = danger
+        self._load = load
+        self._yes_when_loaded = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
-            yield Static(Text(self._message), classes="dialog-message")
+            yield Static(Text(self._message), classes="dialog-message", id="message")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button(self._confirm, id="confirm", variant="error" if self._danger else "primary")
 
     def on_mount(self) -> None:
         self.query_one("#cancel" if self._danger else "#confirm", Button).focus()
+        if self._load is not None:
+            self.run_worker(self._ask(self._load), name="work out the question", exit_on_error=False)
+
+    @property
+    def asking(self) -> bool:
+        """The question is there (not still being worked out by `load`)."""
+        return self._load is None
+
+    async def _ask(self, load: Callable[[], Awaitable[str | None]]) -> None:
+        try:
+            message = await load()
+        except Exception as exc:  # the app's error route says what (a bug's details go to the log there)
+            self.dismiss(None)
+            report(self, exc, self._title)
+            return
+        self._load = None
+        if message is None:
+            self.dismiss(None)
+            return
+        self.query_one("#message", Static).update(Text(message))
+        if self._yes_when_loaded:
+            self.dismiss(True)
 
     def action_confirm(self) -> None:
+        if not self.asking:  # typed fast behind the key: a yes to the question once it is there
+            self._yes_when_loaded = True
+            return
         self.dismiss(True)
 
     @on(Button.Pressed, "#confirm")
     def _yes(self) -> None:
-        self.dismiss(True)
+        self.action_confirm()
 
     @on(Button.Pressed, "#cancel")
     def _no(self) -> None:

@@ -1,6 +1,7 @@
 """The Changes view's dialogs at 80x24 through the real app on a real local sandbox: right after `r` restores a file
-(its toast up for seconds), `R` opens "Roll back everything" with no toast over its buttons, and its text counts
-files and folders in words that read right."""
+(its toast up for seconds), `R` opens "Roll back everything" with no toast over its buttons, the toast back once it
+closes (the dialog holds it: it was cleared, and what the restore said was lost), and its text counts files and
+folders in words that read right."""
 
 from __future__ import annotations
 
@@ -60,3 +61,4 @@ async def test_roll_back_opens_clear_of_toasts_and_counts_in_words(
         assert "file or folders" not in message
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen)
+        await wait_until(pilot, lambda: any("a.txt restored" in n for n in notifications(app)), "the toast is back")

@@ -211,11 +211,12 @@ def restore_status(screen: Any) -> str:
     return str(line.render()) if line.display else ""
 
 
-async def test_the_undo_hint_stays_in_the_status_line_when_a_dialog_clears_the_toasts(
+async def test_the_undo_hint_stays_in_the_status_line_when_a_dialog_holds_the_toasts(
     service: SandboxService, box: SandboxInfo, make_app: Callable[..., SandbenchApp]
 ) -> None:
-    """After a restore the toast names the undo checkpoint; a dialog opened next clears toasts (none may cover its
-    buttons), and the hint stays readable in the view's own status line, above the footer."""
+    """After a restore the toast names the undo checkpoint; a dialog opened next holds the toasts (none may cover
+    its buttons), the hint stays readable in the view's own status line, above the footer, and the toast is back
+    once the dialog closes (it was cleared for good)."""
     app = make_app(panes=PLACEHOLDERS)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_workspace(pilot, app)
@@ -227,11 +228,12 @@ async def test_the_undo_hint_stays_in_the_status_line_when_a_dialog_clears_the_t
         await wait_until(pilot, lambda: app.screen is screen and "undo: restore checkpoint" in restore_status(screen))
         note = next(n for n in notifications(app) if "restored to" in n)
         before = note.split("undo: restore checkpoint ", 1)[1][:12]
-        await pilot.press("c")  # a dialog: the toasts go
+        await pilot.press("c")  # a dialog: the toasts go while it is open
         await wait_until(pilot, lambda: isinstance(app.screen, InputDialog))
         assert not any("undo: restore checkpoint" in n for n in notifications(app))
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen)
+        await wait_until(pilot, lambda: note in notifications(app), "the restore's toast back")
         assert f"undo: restore checkpoint {before}" in restore_status(screen)
         region = screen.query_one("#restore-status", Static).region
         assert region.height == 1 and region.bottom <= app.size.height - 1  # its own row, above the footer

@@ -52,7 +52,7 @@ async def test_an_agent_acting_for_you_shows_as_its_own_name(
 
         # the agent's write is on your sandbox: restoring the state before it is yours to do
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.asking)
         assert "agent.txt (removed)" in shown(app.screen.query(".dialog-message").first(Static))
         await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is timeline)

@@ -112,7 +112,7 @@ async def test_details_show_the_files_a_command_changed_and_restore_brings_them_
         # restore to before it: the nearest checkpoint before the command's time (it has none of its own);
         # the confirmation names what changes and that it can be undone
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.asking)
         message = shown(app.screen.query(".dialog-message").first(Static))
         assert "doomed.txt (put back)" in message and "[red]new (removed)" in message
         assert "undone" in message
@@ -127,7 +127,7 @@ async def test_details_show_the_files_a_command_changed_and_restore_brings_them_
         await wait_until(pilot, lambda: any(w.startswith("restore ") for w in rows(screen)))
         # and u undoes it
         await pilot.press("u")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.asking)
         await pilot.press("y")
         await wait_until(pilot, lambda: app.screen is screen)
 
@@ -163,7 +163,7 @@ async def test_with_automatic_checkpoints_an_exec_shows_its_output_and_changes_a
         assert "exit code 0" in head and f"before {entry.before}" in head
         # r: back to the command's own `before` checkpoint
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.asking)
         message = shown(app.screen.query(".dialog-message").first(Static))
         assert f"checkpoint {entry.before}" in message
         await pilot.press("y")
@@ -301,7 +301,7 @@ async def test_restore_before_an_entry_names_the_checkpoint_and_the_later_action
         screen = await open_from_list(pilot, app)
         await wait_until(pilot, lambda: rows(screen)[0].startswith("sh -c 'for"), show=lambda: repr(rows(screen)))
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.asking)
         message = shown(app.screen.query(".dialog-message").first(Static)).replace("\n", " ")
         assert f"checkpoint {before.id}, taken " in message
         assert "also before 2 later actions, undone too: you write staged.txt (" in message, message

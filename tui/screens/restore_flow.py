@@ -17,7 +17,7 @@ from services.checkpoints.service import RestoreResult
 from services.checkpoints.store import Checkpoint
 from services.errors import SandbenchError
 from services.text import safe_text
-from widgets.dialogs import ConfirmDialog, InputDialog
+from widgets.dialogs import ConfirmDialog, DialogBase, InputDialog
 from widgets.messages import ReportWorkerErrors, report, tell
 
 if TYPE_CHECKING:
@@ -44,10 +44,10 @@ def files_and_folders(files: int, folders: int) -> str:
     return " and ".join(parts) or "0 files"
 
 
-def open_dialog(screen: Any, dialog: Any, callback: Callable[[Any], None] | None = None) -> None:
-    """Open `dialog` over `screen` with no toast left over it: a toast sits bottom-right, where a dialog's buttons
-    are at 80x24 (a restore's own toast stays up for seconds), so the toasts shown so far are cleared first."""
-    screen.app.clear_notifications()
+def open_dialog(screen: Any, dialog: DialogBase, callback: Callable[[Any], None] | None = None) -> None:
+    """Open `dialog` over `screen` with no toast over it: a toast sits bottom-right, where a dialog's buttons are at
+    80x24 (a restore's own toast stays up for seconds). A dialog holds the toasts while it is open and shows them
+    again when it closes (widgets/toast_hold.py): they were cleared here, and "restored to …" was lost for good."""
     screen.app.push_screen(dialog, callback)
 
 
@@ -98,8 +98,8 @@ class RestoreFollowUp(ReportWorkerErrors):
 
     def after_restore(self, text: str) -> None:
         screen: Any = self
-        # the last restore, with its undo checkpoint, in the screen's own status line: the toast below goes when a
-        # dialog opens (`open_dialog` clears toasts so none covers its buttons), and the undo hint must not go too
+        # the last restore, with its undo checkpoint, in the screen's own status line: the toast below is off the
+        # screen while a dialog is open (none may cover its buttons), and the undo hint must stay readable
         for status in screen.query(f"#{RESTORE_STATUS}"):
             status.update(Text(f"last restore: {text}"))
             status.display = True

@@ -17,7 +17,7 @@ import asyncio
 import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
@@ -72,6 +72,7 @@ TIMELINE_KEYS: tuple[Key, ...] = (
 DETAIL_FILES = 200  # files of one command's changes shown with diffs
 LIST_NAMES = 6  # paths named in the restore confirmation
 LIST_ACTIONS = 3  # earlier actions a restore also undoes, named in its confirmation
+WORKING_OUT = "Working out what the restore changes…"  # the confirmation's message until it has its list
 
 
 class Loaded(Message):
@@ -370,49 +371,74 @@ class TimelineScreen(ViewSwitch, ReportWorkerErrors, Screen[None], inherit_bindi
             return
         self._restore_to(self.undo_id, f"checkpoint {self.undo_id} (before the last restore)")
 
-    @work(group="timeline-restore", exclusive=True, exit_on_error=False)
-    async def _restore(self, entry: Entry) -> None:
-        cps, _ = await self.service.checkpoints.list_checkpoints(self.sandbox_id)
-        target = checkpoint_before(entry, cps)
-        if target is None:
-            tell(self, "no checkpoint of the state before this entry (checkpoints began after it)", severity="warning")
-            return
-        label = f"before “{entry.what}”: checkpoint {target.id}, taken {_stamp(target.created_at)}"
-        later = undone_too(entry, target, self.timeline.all)
-        if later:
-            # the nearest checkpoint is older than the entry: say what else going back to it undoes
-            named = "; ".join(f"{self._who(e)} {e.what} ({_stamp(e.ts)[11:]})" for e in later[:LIST_ACTIONS])
-            more = f"; and {len(later) - LIST_ACTIONS} more" if len(later) > LIST_ACTIONS else ""
-            n = len(later)
-            label += f" — also before {n} later action{'s' if n != 1 else ''}, undone too: {named}{more}"
-        await self._confirm_and_restore(target.id, label)
+    def _restore(self, entry: Entry) -> None:
+        async def target() -> tuple[str, str] | None:
+            cps, _ = await self.service.checkpoints.list_checkpoints(self.sandbox_id)
+            found = checkpoint_before(entry, cps)
+            if found is None:
+                tell(
+                    self,
+                    "no checkpoint of the state before this entry (checkpoints began after it)",
+                    severity="warning",
+                )
+                return None
+            label = f"before “{entry.what}”: checkpoint {found.id}, taken {_stamp(found.created_at)}"
+            later = undone_too(entry, found, self.timeline.all)
+            if later:
+                # the nearest checkpoint is older than the entry: say what else going back to it undoes
+                named = "; ".join(f"{self._who(e)} {e.what} ({_stamp(e.ts)[11:]})" for e in later[:LIST_ACTIONS])
+                more = f"; and {len(later) - LIST_ACTIONS} more" if len(later) > LIST_ACTIONS else ""
+                n = len(later)
+                label += f" — also before {n} later action{'s' if n != 1 else ''}, undone too: {named}{more}"
+            return found.id, label
+
+        self._confirm_and_restore(target)
 
     def _who(self, entry: Entry) -> str:
         return "you" if entry.who == self.service.identity else entry.who
 
     def _restore_to(self, ref: str, label: str) -> None:
-        self.run_worker(
-            self._confirm_and_restore(ref, label), group="timeline-restore", exclusive=True, exit_on_error=False
-        )
+        async def target() -> tuple[str, str]:
+            return ref, label
 
-    async def _confirm_and_restore(self, ref: str, label: str) -> None:
-        cs = await self.service.checkpoints.changes(self.sandbox_id, since=ref)
-        changes = [c for c in cs.changes if not (c.kind == "dir" and c.old_kind in (None, "dir"))] or cs.changes
-        if not changes:
-            tell(self, f"the workspace already matches the state {label}: nothing to restore")
-            return
-        named = ", ".join(_change_line(c) for c in changes[:LIST_NAMES])
-        more = f", and {len(changes) - LIST_NAMES} more" if len(changes) > LIST_NAMES else ""
-        message = (
-            f"Restore the workspace to its state {label}.\n\n"
-            f"{len(changes)} path{'s' if len(changes) != 1 else ''} change: {named}{more}.\n\n"
-            "A checkpoint of the current state is taken first, so this can be undone (u). Running programs keep "
-            "running and see their files change."
-        )
-        self.app.clear_notifications()  # no toast over the dialog's buttons (restore_flow.open_dialog)
-        ok = await self.app.push_screen_wait(ConfirmDialog("Restore?", message, confirm="Restore", danger=True))
-        if not ok:
-            return
+        self._confirm_and_restore(target)
+
+    def _confirm_and_restore(self, target: Callable[[], Awaitable[tuple[str, str] | None]]) -> None:
+        """Ask, then restore to the checkpoint `target()` names. The dialog opens at once and works out what the
+        restore changes itself (`ConfirmDialog(load=)`): a `y` typed fast behind `r` or `u` answers it, where it
+        reached the Timeline while the changes were listed before the dialog was pushed. No toast is over its
+        buttons: it holds them until it closes (widgets/toast_hold.py)."""
+        chosen: list[str] = []
+
+        async def question() -> str | None:
+            found = await target()
+            if found is None:
+                return None
+            ref, label = found
+            cs = await self.service.checkpoints.changes(self.sandbox_id, since=ref)
+            changes = [c for c in cs.changes if not (c.kind == "dir" and c.old_kind in (None, "dir"))] or cs.changes
+            if not changes:
+                tell(self, f"the workspace already matches the state {label}: nothing to restore")
+                return None
+            chosen.append(ref)
+            named = ", ".join(_change_line(c) for c in changes[:LIST_NAMES])
+            more = f", and {len(changes) - LIST_NAMES} more" if len(changes) > LIST_NAMES else ""
+            return (
+                f"Restore the workspace to its state {label}.\n\n"
+                f"{len(changes)} path{'s' if len(changes) != 1 else ''} change: {named}{more}.\n\n"
+                "A checkpoint of the current state is taken first, so this can be undone (u). Running programs keep "
+                "running and see their files change."
+            )
+
+        def answer(yes: object) -> None:
+            if yes and chosen:
+                self._run_restore(chosen[-1])
+
+        dialog = ConfirmDialog("Restore?", WORKING_OUT, confirm="Restore", danger=True, load=question)
+        self.app.push_screen(dialog, answer)
+
+    @work(group="timeline-restore", exclusive=True, exit_on_error=False)
+    async def _run_restore(self, ref: str) -> None:
         result = await self.service.checkpoints.restore(self.sandbox_id, ref)
         text = (
             f"restored to {result.target.id} · undo: u (checkpoint {result.before.id}) · "

@@ -2,12 +2,17 @@
 
 `CommitDialog`: a TextArea with a live summary-length hint; ctrl+s commits, escape cancels. Opened by the git panel
 (`c` commits, `A` amends); it may open with a draft (a message whose commit failed, or git's prepared merge
-message), so nothing typed is lost. An empty message is refused inline. `SecretDialog`: an `InputDialog` whose
+message), so nothing typed is lost. An empty message is refused inline. A message that must be read first (the last
+commit's, for amend; git's merge message) is read from the open dialog (`load`): it opens at once, so what is typed
+fast behind the key goes into it and never to the panel's keys, and the text read is put after what was typed, as
+if it had been there from the start (the cursor starts at the top); ctrl+s pressed before it is read commits once
+it is. `SecretDialog`: an `InputDialog` whose
 input is hidden, for the password or passphrase a push or pull asks for.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from rich.text import Text
@@ -17,10 +22,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
+from services.errors import SandbenchError
 from widgets.dialogs import InputDialog, SubmitsInPlace
 from widgets.early_keys import HoldsEarlyKeys
 from widgets.footer import OwnFooter
 from widgets.keys import Key, bindings
+from widgets.messages import UNEXPECTED, describe
+
+log = logging.getLogger(__name__)
 
 SUMMARY_SOFT = 50  # the classic summary-line length; over HARD it is wrapped badly by most tools
 SUMMARY_HARD = 72
@@ -56,6 +65,7 @@ class CommitDialog(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[str | 
     CommitDialog TextArea { height: 1fr; }
     CommitDialog #hint { height: 1; }
     CommitDialog #error { color: $error; height: auto; }
+    CommitDialog #error.-working { color: $text-muted; }
     """
     BINDINGS = bindings(
         (
@@ -65,12 +75,23 @@ class CommitDialog(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[str | 
     )
 
     def __init__(
-        self, *, amend: bool = False, message: str = "", submit: Callable[[str], Awaitable[object]] | None = None
+        self,
+        *,
+        amend: bool = False,
+        message: str = "",
+        submit: Callable[[str], Awaitable[object]] | None = None,
+        load: Callable[[], Awaitable[str]] | None = None,
+        loading: str = "the message",
     ) -> None:
+        """`load` reads the message to start from once the dialog is open (`loading` names it: "reading the last
+        commit's message…")."""
         super().__init__()
         self.amend = amend
         self.initial = message
         self._submit_call = submit
+        self._load = load
+        self._loading = loading
+        self._commit_when_loaded = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -83,12 +104,46 @@ class CommitDialog(HoldsEarlyKeys, SubmitsInPlace, OwnFooter, ModalScreen[str | 
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
+        if self._load is not None:
+            self.show_error(f"reading {self._loading}…", working=True)
+            self.run_worker(self._fill(self._load), name="read message", exit_on_error=False)
+
+    @property
+    def reading(self) -> bool:
+        """The message to start from is still being read."""
+        return self._load is not None
+
+    async def _fill(self, load: Callable[[], Awaitable[str]]) -> None:
+        try:
+            text = await load()
+        except Exception as exc:  # a SandbenchError says what; anything else is a bug, in the log
+            if not isinstance(exc, SandbenchError):
+                log.error("reading the commit message failed", exc_info=exc)
+            why = describe(exc) if isinstance(exc, SandbenchError) else UNEXPECTED
+            self._load, self._commit_when_loaded = None, False  # not committed without the text it was to keep
+            self.show_error(f"could not read {self._loading}: {why} — what you write replaces it")
+            return
+        self._load = None
+        area = self.query_one(TextArea)
+        # after what was typed meanwhile, the cursor left where it is: as if the text had been there on opening
+        # (the insert moves a cursor at the end along with it)
+        selection = area.selection
+        area.insert(text, area.document.end)
+        area.selection = selection
+        self.show_error("")
+        if self._commit_when_loaded:
+            self._commit_when_loaded = False
+            self.action_commit()
 
     @on(TextArea.Changed)
     def _changed(self, event: TextArea.Changed) -> None:
         self.query_one("#hint", Static).update(summary_hint(event.text_area.text))
 
     def action_commit(self) -> None:
+        if self.reading:  # ctrl+s typed fast behind the key: commit the whole message, once it is read
+            self._commit_when_loaded = True
+            self.show_error(f"reading {self._loading}… commits once it is read", working=True)
+            return
         text = self.query_one(TextArea).text
         if not text.strip():
             self.query_one("#error", Static).update(Text("write a message first: an empty one is refused"))

@@ -510,22 +510,20 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if st is not None and not st.staged and not self.merging:
             tell(self, "nothing staged: stage files first (space, or a for all)", title="Git", severity="warning")
             return
-        if self.merging and not self.draft:
-            self._commit_merge()  # its draft is git's merge message, read first
-            return
         # at once, not from a worker: the message typed fast behind c goes into the dialog, not to the panel's keys
-        self._ask_commit(self.draft)
+        if self.merging and not self.draft:  # its draft is git's merge message, read by the open dialog
+            self._ask_commit(
+                CommitDialog(load=self.git.merge_message, loading="git's merge message", submit=self._commit)
+            )
+            return
+        self._ask_commit(CommitDialog(message=self.draft, submit=self._commit))
 
-    def _ask_commit(self, draft: str) -> None:
+    def _ask_commit(self, dialog: CommitDialog) -> None:
         def done(message: object) -> None:
             if message:
                 self.run_worker(self.refresh_status(), group="git-status", exit_on_error=False)
 
-        self.app.push_screen(CommitDialog(message=draft, submit=self._commit), done)
-
-    @work(group="git-op", exit_on_error=False)
-    async def _commit_merge(self) -> None:
-        self._ask_commit(await self.git.merge_message())
+        self.app.push_screen(dialog, done)
 
     async def _commit(self, message: str, *, amend: bool = False) -> None:
         """The commit dialog's submit. When git does not know who the user is, ask (a dialog that stores it with
@@ -561,21 +559,24 @@ class GitPanel(ReportWorkerErrors, Vertical):
         if ok:
             await self._run("aborting the merge", self.git.merge_abort)
 
-    @work(group="git-op", exit_on_error=False)
-    async def action_amend(self) -> None:
+    def action_amend(self) -> None:
         if self.status is not None and self.status.initial:
             tell(self, "nothing to amend: no commit yet", title="Git", severity="warning")
             return
-        try:
-            last = await self.git.last_message()
-        except SandbenchError as exc:
-            report(self, exc)
-            return
-        message = await self.app.push_screen_wait(
-            CommitDialog(amend=True, message=last.rstrip("\n"), submit=lambda m: self._commit(m, amend=True))
+        git = self.git
+
+        async def last_message() -> str:
+            return (await git.last_message()).rstrip("\n")
+
+        # at once, as `c` does: the message the dialog reads (the last commit's) comes after what is typed behind A
+        self._ask_commit(
+            CommitDialog(
+                amend=True,
+                load=last_message,
+                loading="the last commit's message",
+                submit=lambda m: self._commit(m, amend=True),
+            )
         )
-        if message:
-            await self.refresh_status()
 
     @work(group="git-op", exit_on_error=False)
     async def action_pull(self) -> None:
