@@ -13,6 +13,7 @@ from services.git import GitService
 from services.git_parse import DiffFile, FileStatus, GitStatus, parse_diff
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
+from tests.conftest import wait_until
 from tests.services.test_git import IDENT, INIT, sh
 from widgets.dialogs import ConfirmDialog
 from widgets.diff_view import DiffView, build_rows
@@ -286,7 +287,8 @@ async def test_the_highlighted_files_diff_is_prefetched_and_enter_paints_from_me
         await settle(pilot, panel)
         gen = panel.refreshes
         assert calls.count("b.txt") == 1  # fetched once however the cursor came and went
-        assert panel._diffs[("b.txt", "unstaged", gen)].done()
+        # the prefetch is a task of the panel's, not a worker: settled is not the same as fetched
+        await wait_until(pilot, lambda: panel._diffs[("b.txt", "unstaged", gen)].done(), "b.txt's diff prefetched")
         calls.clear()
         await pilot.press("enter")
         screen = app.screen
