@@ -49,11 +49,12 @@ class HoldsEarlyKeys:
 
 
 def held_by_screen(app: App[Any], event: events.Event) -> bool:
-    """For the app's `on_event`: True when the top screen holds this key (see the module docstring)."""
+    """For the app's `on_event`: True when the top screen holds this key (see the module docstring; the
+    workspace holds keys the same way while a pane jump moves the focus, `tui/screens/focus_keys.py`)."""
     if not isinstance(event, events.Key) or event.is_forwarded:
         return False
-    screen: Screen[Any] = app.screen
-    return isinstance(screen, HoldsEarlyKeys) and screen.holds_key(event)
+    holds = getattr(app.screen, "holds_key", None)
+    return callable(holds) and bool(holds(event))
 
 
 class StrayKeys:

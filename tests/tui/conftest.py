@@ -41,7 +41,7 @@ async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScree
     """Open the list's selected sandbox and wait until its workspace has put focus in the editor."""
     await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await wait_for(pilot, lambda: screen.focused_pane == "editor")

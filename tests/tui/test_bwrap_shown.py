@@ -35,7 +35,7 @@ async def test_list_and_status_bar_show_the_bwrap_in_force(
         detail = app.screen.query_one("#list-detail", Static)
         await wait_until(pilot, lambda: "bwrap 0.11.0 (bundled)" in str(detail.render()))
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
         status = app.screen.query_one(StatusBar)
         line = status.render().plain
         assert f"isolation: {box.isolation} · bwrap 0.11.0 (bundled)" in line

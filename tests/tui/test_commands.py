@@ -31,7 +31,7 @@ async def _open(pilot: Any, app: SandbenchApp, service: SandboxService, files: d
         await service.write_file(box.id, path, data)
     await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await wait_until(pilot, lambda: screen.focused_pane == "editor")

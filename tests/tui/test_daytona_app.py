@@ -101,7 +101,7 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
 
         # open it
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), timeout=20)
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted, timeout=20)
         ws = app.screen
         assert isinstance(ws, WorkspaceScreen) and ws.info.id == box.id
 

@@ -34,7 +34,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 
 async def git_panel(pilot: Pilot[Any], app: SandbenchApp) -> GitPanel:
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await wait_until(pilot, lambda: screen.focused_pane == "editor")  # before that, keys may reach the shell

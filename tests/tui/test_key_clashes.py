@@ -136,7 +136,7 @@ async def _workspace(pilot: Any, app: SandbenchApp, service: SandboxService, box
     await service.write_file(box.id, "main.py", b"print('hi')\n")
     await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     editor: Any = screen.pane_widget("editor")

@@ -64,7 +64,7 @@ async def test_f10_opens_live_metrics_over_the_workspace_and_closing_stops_sampl
         await wait_until(pilot, lambda: isinstance(app.screen, MetricsScreen))
         assert isinstance(app.screen, MetricsScreen) and len(chart(app.screen, "cpu").points) >= 2
         await pilot.press("f10")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
 
 
 async def test_the_list_s_sparkline_fills_in_at_80_columns(

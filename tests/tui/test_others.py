@@ -168,7 +168,7 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
         screen = await _list(pilot, app)
         await _show_others(pilot, screen, theirs)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
         ws = app.screen
         assert isinstance(ws, WorkspaceScreen) and ws.read_only
         status = ws.query_one(StatusBar)
@@ -182,5 +182,5 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
         await wait_until(pilot, lambda: app.screen is screen)
         screen.table.move_cursor(row=screen.table.get_row_index(mine.id), animate=False)
         await pilot.press("enter")  # and one's own is not marked
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
         assert not app.screen.query_one(StatusBar).read_only

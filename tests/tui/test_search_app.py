@@ -103,7 +103,7 @@ async def test_toggles_and_globs_rerun_the_search(box: SandboxInfo, make_app: Ca
         app.screen.query_one("#search-include").value = "*.py"  # type: ignore[attr-defined]
         await wait_until(pilot, lambda: view.summary.done and [g.path for g in view.results.groups] == ["src/app.py"])
         await pilot.press("escape")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
 
 
 async def test_palette_offers_search_in_files(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:

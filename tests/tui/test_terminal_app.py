@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 async def open_terminal(pilot: Pilot[Any], app: SandbenchApp) -> TerminalView:
     """`sandbench open box`, then alt+3 into the terminal pane, at its shell prompt."""
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     # the workspace starts in the editor; a key pressed before that settles could land in the new shell, which
     # (holding the keyboard) would take alt+3 as its own
     await wait_until(pilot, lambda: getattr(app.screen, "focused_pane", None) == "editor")

@@ -37,7 +37,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 async def edit(pilot: Pilot[Any], app: SandbenchApp, path: str = "notes.txt") -> tuple[WorkspaceScreen, EditorTabs]:
     """Open the workspace, open `path` and type `zz` into it: one unsaved buffer."""
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     tabs = screen.query_one(EditorTabs)

@@ -59,7 +59,7 @@ async def test_open_stopped_sandbox_starts_it_and_says_so(
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
         status = app.screen.query_one(StatusBar)
         await wait_until(pilot, lambda: any("starting box" in w for w in status.work))
         assert status.state == "starting"
@@ -71,7 +71,7 @@ async def test_open_stopped_sandbox_starts_it_and_says_so(
 async def test_sandbench_open_skips_the_list(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app(open_name="box", panes=PLACEHOLDERS)
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
         assert app.screen.info.id == box.id  # type: ignore[attr-defined]
         await pilot.press("alt+0")  # the list is underneath
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))

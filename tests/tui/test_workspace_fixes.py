@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 
 async def workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     return screen

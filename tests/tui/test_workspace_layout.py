@@ -46,7 +46,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 
 async def open_box(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     # keys pressed before focus settles in the editor could land in the new shell, which takes every key
@@ -340,7 +340,7 @@ async def test_keys_typed_while_open_name_is_loading_reach_its_workspace(
         app.post_message(events.Key("alt+3", None))
         await pilot.pause()
         typed.set()
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), timeout=20)
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted, timeout=20)
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
         await wait_until(pilot, lambda: screen.focused_pane == "terminal", "alt+3 applied", timeout=20)

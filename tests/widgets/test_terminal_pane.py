@@ -461,6 +461,10 @@ async def test_the_scrolled_back_marker_hides_no_output(service: SandboxService,
         def rendered() -> list[str]:
             return [strip.text.rstrip() for strip in v.render_lines(v.size.region)]
 
+        # the flood's last screen is painted up to a frame later (its scroll and repaint are deferred): wait for it
+        await wait_until(
+            pilot, lambda: any(ln.startswith("row200-") for ln in rendered()), "the last screen", show=rendered
+        )
         page = v.size.height - 1  # shift+PgUp goes back a page: the rows of text a scrolled-back view shows
         live = rendered()
         assert live[0].startswith("row")
@@ -498,6 +502,10 @@ async def test_copy_mode_marker_and_search_prompt_hide_no_output(service: Sandbo
         def rendered() -> list[str]:
             return [strip.text.rstrip() for strip in v.render_lines(v.size.region)]
 
+        # the flood's last screen is painted up to a frame later (its scroll and repaint are deferred): wait for it
+        await wait_until(
+            pilot, lambda: any(ln.startswith("row200-") for ln in rendered()), "the last screen", show=rendered
+        )
         live = rendered()
         assert live[0].startswith("row") and live[-1].rstrip().endswith("$")
         await pilot.press("ctrl+right_square_bracket", "c")  # the tab bar's copy mode

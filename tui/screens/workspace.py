@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -47,8 +47,10 @@ from services.watch import WatchHub
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
+from tui.screens.focus_keys import FocusMoveKeys
 from tui.screens.layout_rule import terminal_would_shrink
 from tui.screens.pane_frame import TITLES, Ending, PaneFrame
+from tui.screens.pane_sizes import PaneSizes
 from tui.workspace_actions import WorkspaceActions
 from widgets.editor import EditorTabs
 from widgets.explorer import Explorer
@@ -69,7 +71,7 @@ PANES = ("explorer", "editor", "terminal", "git")
 
 
 # WorkspaceActions (a Screen): find file, run file, snapshot, stop, doctor — tui/workspace_actions.py
-class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceActions reports worker errors
+class WorkspaceScreen(WorkspaceActions, PaneSizes, inherit_bindings=False):  # WorkspaceActions reports worker errors
     BINDINGS = bindings(WORKSPACE_KEYS)
     ALLOW_IN_MAXIMIZED_VIEW = "StatusBar, Footer"
     # No auto focus: Textual's ("*") put the keyboard on the editor's tab strip, the first focusable, when the
@@ -86,6 +88,7 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         panes: Mapping[str, Callable[..., Widget]] | None = None,
     ) -> None:
         super().__init__(classes="workspace")  # one per live workspace: an id would clash
+        self._focus_keys = FocusMoveKeys(self)
         # `panes` overrides pane classes by name (snapshot tests pin placeholders so frames are deterministic)
         self.pane_classes: dict[str, Callable[..., Widget]] = {
             "explorer": Explorer,
@@ -335,7 +338,11 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
         if self.is_attached:
             self.app.stylesheet.update_nodes(changed, animate=True)
 
+    def holds_key(self, event: events.Key) -> bool:
+        return self._focus_keys.hold(event)
+
     def on_descendant_focus(self, event: Any) -> None:
+        self._focus_keys.landed(self._pane_of(self.focused))
         if self.is_mounted:
             self.query_one(PaneTabs).hint = self._tabs_hint()
         pane = self._pane_of(self.focused)
@@ -387,6 +394,8 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
     def action_focus_pane(self, pane: str) -> None:
         if pane not in PANES:
             return
+        if self._pane_of(self.focused) != pane:
+            self._focus_keys.start(pane)  # keys typed behind the jump wait for the focus to land (focus_keys.py)
         self._reveal_pane(pane)
         # the tab switch changes display: focus after the next refresh, when the pane is focusable again
         self.call_after_refresh(self._focus_into, pane)
@@ -410,38 +419,6 @@ class WorkspaceScreen(WorkspaceActions, inherit_bindings=False):  # WorkspaceAct
             return
         index = order.index(current) if current in order else -1
         self.action_focus_pane(order[(index + step) % len(order)])
-
-    # -- maximise, resize, collapse ------------------------------------------------------------------------
-    def action_toggle_maximize(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-            return
-        pane = self.focused_pane or "editor"
-        self.maximize(self.frame(pane), container=False)
-
-    def action_resize_sidebar(self, delta: int) -> None:
-        width = self.frame("explorer").outer_size.width or 24
-        self._user_sizes["explorer"] = max(12, min(width + delta, self.size.width - 20))
-        self._apply_user_sizes()
-
-    def action_resize_terminal(self, delta: int) -> None:
-        height = self.frame("terminal").outer_size.height or 8
-        self._user_sizes["terminal"] = max(3, min(height + delta, self.size.height - 6))
-        self._apply_user_sizes()
-
-    def action_toggle_pane(self, pane: str) -> None:
-        frame = self.frame(pane)
-        collapse = not frame.has_class("-collapsed")
-        if collapse and self.maximized is frame:
-            self.minimize()
-        if collapse and pane == "editor":
-            return  # the editor is the one pane that always stays
-        was_focused = self.focused_pane == pane
-        frame.set_class(collapse, "-collapsed")
-        if collapse and was_focused:
-            self.action_focus_pane("editor")
-        elif not collapse:
-            self.action_focus_pane(pane)
 
     # -- back to the list, unsaved work, ending -------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
