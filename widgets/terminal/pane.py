@@ -63,6 +63,7 @@ LEAVE_KEY = "ctrl+right_square_bracket"
 BELL_INTERVAL = 0.5
 RESIZE_SETTLE = 0.08  # seconds without a new size before the emulator reflows and the program is told
 LEAVE_SETTLE = 0.5  # seconds keys typed right after ctrl+] are held for the focus to move (see `action_leave`)
+EARLY_MAX = 4096  # keys held for a shell still starting (a paste then goes whole, whatever its size)
 WHEEL_LINES = 3
 
 
@@ -185,6 +186,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         self._base: RichStyle | None = None  # the widget's own style, looked up once (Textual computes it per call)
         self._keys: dict[str, tuple[str, ...]] | None = None  # see `_own_keys`
         self._leaving: list[tuple[str, str | None]] | None = None  # keys held while focus leaves (`action_leave`)
+        self._early: list[bytes] = []  # keys typed while the shell was starting, sent once it has
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -223,6 +225,9 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
             self._mark_exited(None)
             return
         self.session = session
+        early, self._early = b"".join(self._early), []
+        if early:
+            self._write(early)  # before anything typed from now on: `_write` keeps the order
         try:
             shown = (self.screen_model.cols, self.screen_model.rows)
             if shown != (cols, rows):
@@ -357,6 +362,15 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         if actions and any(action != "restart" or self.exited for action in actions):
             return
         if self.session is None:
+            if self._pump_task is None or self.exited:
+                return  # no shell and none starting: the key is not the program's (enter restarts, above)
+            # the shell is still starting (a new tab, the workspace just opened): the key waits for it, as tmux
+            # hands a new window's shell what was typed into it meanwhile
+            event.stop()
+            event.prevent_default()
+            data = encode_key(event.key, event.character, app_cursor=False)
+            if data is not None and len(self._early) < EARLY_MAX:
+                self._early.append(data)
             return
         # a key is the program's even when xterm has no bytes for it (a lone modifier): it never falls through to
         # a binding of the panes around the terminal
@@ -378,8 +392,12 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
 
     def on_paste(self, event: events.Paste) -> None:
         event.stop()
-        if self.session is not None and event.text:
+        if not event.text:
+            return
+        if self.session is not None:
             self._write(encode_paste(event.text, bracketed=self.screen_model.bracketed_paste))
+        elif self._pump_task is not None and not self.exited:  # the shell is still starting: it gets it then
+            self._early.append(encode_paste(event.text, bracketed=False))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.copy_mode:
