@@ -68,6 +68,9 @@ async def _two_tabs(pilot: Pilot[Any]) -> tuple[TerminalPane, TerminalView, Term
     await wait_until(pilot, lambda: second.has_focus)
     await normalise_terminal(pilot, second, then=PRINTF)
     await wait_until(pilot, lambda: pane.label_for(first) == "shell [exit 3]" and pane.label_for(second) == "shell")
+    # the frame says the focused tab's size once a refresh has run after the focus moved: the shot shows it
+    frame = screen.frame("terminal")
+    await wait_until(pilot, lambda: frame.border_subtitle == f"{second.size.width}x{second.size.height}", "the size")
     return pane, first, second
 
 
