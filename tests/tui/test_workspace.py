@@ -61,8 +61,8 @@ async def test_open_stopped_sandbox_starts_it_and_says_so(
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
         status = app.screen.query_one(StatusBar)
-        await wait_until(pilot, lambda: any("starting box" in w for w in status.work))
-        assert status.state == "starting"
+        # the work line and the state come in separate updates: both show while the start is held
+        await wait_until(pilot, lambda: any("starting box" in w for w in status.work) and status.state == "starting")
         release.set()
         await wait_until(pilot, lambda: status.state == "started" and not status.work)
     assert (await service.get(box.id)).state is SandboxState.STARTED
