@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events
 
+from widgets.early_keys import replay_keys
 from widgets.messages import tell
 
 if TYPE_CHECKING:
@@ -75,8 +76,7 @@ class OpenKeys:
         if self._held is None:  # released already (a key arrived once it was up)
             return
         held, self._held = self._held, None
-        for key in held:  # in the app's loop: keys read meanwhile wait behind these
-            await self._app.on_event(events.Key(key.key, key.character))
+        await replay_keys(self._app, held)
 
     def drop(self) -> None:
         """The open failed: the keys were for a workspace that is not coming."""

@@ -42,10 +42,14 @@ class HoldsEarlyKeys:
 
     async def _release_held_keys(self) -> None:
         held, self._held_keys, self._keys_released = self._held_keys or [], None, True
-        app: App[Any] = self.app  # type: ignore[attr-defined]
-        for key in held:
-            # in the app's loop: keys it reads meanwhile wait in its queue, behind these
-            await app.on_event(events.Key(key.key, key.character))
+        await replay_keys(self.app, held)  # type: ignore[attr-defined]
+
+
+async def replay_keys(app: App[Any], keys: list[events.Key]) -> None:
+    """Hand held keys to the app again, in the order typed, as fresh events through its own dispatch. Done in the
+    app's loop, so keys it reads meanwhile wait in its queue behind these."""
+    for key in keys:
+        await app.on_event(events.Key(key.key, key.character))
 
 
 def held_by_screen(app: App[Any], event: events.Event) -> bool:

@@ -17,6 +17,8 @@ from textual import events
 from textual.screen import Screen
 from textual.timer import Timer
 
+from widgets.early_keys import replay_keys
+
 SETTLE = 0.5  # the longest keys are held for a focus move that does not land
 
 
@@ -53,6 +55,4 @@ class FocusMoveKeys:
             self._timer.stop()
             self._timer = None
         held, self._held, self._pane = self._held, [], None
-        app = self._screen.app
-        for key in held:
-            await app.on_event(events.Key(key.key, key.character))
+        await replay_keys(self._screen.app, held)

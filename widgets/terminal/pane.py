@@ -330,6 +330,11 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         a tab whose shell has exited or never started)."""
         return self.session is not None and not self.copy_mode
 
+    @property
+    def _shell_starting(self) -> bool:
+        """A shell is on its way (started, no session yet, not ended): what is typed now waits for it (`_early`)."""
+        return self.session is None and self._pump_task is not None and not self.exited
+
     def _write(self, data: bytes) -> None:
         session = self.session
         if session is None or not data:
@@ -362,7 +367,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
         if actions and any(action != "restart" or self.exited for action in actions):
             return
         if self.session is None:
-            if self._pump_task is None or self.exited:
+            if not self._shell_starting:
                 return  # no shell and none starting: the key is not the program's (enter restarts, above)
             # the shell is still starting (a new tab, the workspace just opened): the key waits for it, as tmux
             # hands a new window's shell what was typed into it meanwhile
@@ -396,7 +401,7 @@ class TerminalView(TerminalOutput, TerminalRender, can_focus=True):
             return
         if self.session is not None:
             self._write(encode_paste(event.text, bracketed=self.screen_model.bracketed_paste))
-        elif self._pump_task is not None and not self.exited:  # the shell is still starting: it gets it then
+        elif self._shell_starting:  # it gets the paste once it has started
             self._early.append(encode_paste(event.text, bracketed=False))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
