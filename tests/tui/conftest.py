@@ -37,11 +37,17 @@ def fixed_clock() -> datetime:
 wait_for = wait_until
 
 
+def workspace_up(app: SandbenchApp) -> bool:
+    """The app shows a workspace whose panes exist: a pushed screen is `app.screen` a few loop turns before it has
+    composed and mounted them (a query then finds nothing)."""
+    return isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted
+
+
 async def open_workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
     """Open the list's selected sandbox and wait until its workspace has put focus in the editor."""
     await wait_for(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_for(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await wait_for(pilot, lambda: screen.focused_pane == "editor")

@@ -11,10 +11,9 @@ from textual.widgets import Static
 from services.models import SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import PLACEHOLDERS
+from tests.tui.conftest import PLACEHOLDERS, workspace_up
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
-from tui.screens.workspace import WorkspaceScreen
 from widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.bwrap
@@ -35,7 +34,7 @@ async def test_list_and_status_bar_show_the_bwrap_in_force(
         detail = app.screen.query_one("#list-detail", Static)
         await wait_until(pilot, lambda: "bwrap 0.11.0 (bundled)" in str(detail.render()))
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
         status = app.screen.query_one(StatusBar)
         line = status.render().plain
         assert f"isolation: {box.isolation} · bwrap 0.11.0 (bundled)" in line

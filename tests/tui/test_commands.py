@@ -14,7 +14,7 @@ from services.models import SandboxInfo, SandboxSpec
 from services.run_file import CannotRun, plan
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import notifications, palette_prompts, run_from_palette
+from tests.tui.conftest import notifications, palette_prompts, run_from_palette, workspace_up
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -31,7 +31,7 @@ async def _open(pilot: Any, app: SandbenchApp, service: SandboxService, files: d
         await service.write_file(box.id, path, data)
     await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await wait_until(pilot, lambda: screen.focused_pane == "editor")

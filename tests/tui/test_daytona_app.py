@@ -30,7 +30,7 @@ from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import require, shown, wait_until
 from tests.services.serve_helpers import IDENTITY, REPO, Serve, running_serve, unique
-from tests.tui.conftest import fixed_clock, notifications
+from tests.tui.conftest import fixed_clock, notifications, workspace_up
 from tests.tui.test_e2e_tmux import SANDBENCH, Tmux
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
@@ -101,7 +101,7 @@ async def test_app_over_daytona_list_explorer_editor_terminal_git(dservice: Sand
 
         # open it
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted, timeout=20)
+        await wait_until(pilot, lambda: workspace_up(app), timeout=20)
         ws = app.screen
         assert isinstance(ws, WorkspaceScreen) and ws.info.id == box.id
 

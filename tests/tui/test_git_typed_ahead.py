@@ -16,6 +16,7 @@ from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.services.test_git import INIT, sh
+from tests.tui.conftest import workspace_up
 from tests.tui.test_list_typed_ahead import burst
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
@@ -34,7 +35,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 
 async def git_panel(pilot: Pilot[Any], app: SandbenchApp) -> GitPanel:
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await wait_until(pilot, lambda: screen.focused_pane == "editor")  # before that, keys may reach the shell

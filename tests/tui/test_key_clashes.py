@@ -25,6 +25,7 @@ from textual.widget import Widget
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
+from tests.tui.conftest import workspace_up
 from tui.app import SandbenchApp
 from tui.registry import help_groups
 from tui.screens.sandbox_list import SandboxListScreen
@@ -136,7 +137,7 @@ async def _workspace(pilot: Any, app: SandbenchApp, service: SandboxService, box
     await service.write_file(box.id, "main.py", b"print('hi')\n")
     await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     editor: Any = screen.pane_widget("editor")

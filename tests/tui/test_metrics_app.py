@@ -14,12 +14,11 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
 from tests.services.test_cgroups import IN_CI
-from tests.tui.conftest import open_workspace, run_from_palette
+from tests.tui.conftest import open_workspace, run_from_palette, workspace_up
 from tests.tui.metrics_samples import fixed_sampler
 from tui.app import SandbenchApp
 from tui.screens.metrics import MetricsScreen
 from tui.screens.sandbox_list import SandboxListScreen
-from tui.screens.workspace import WorkspaceScreen
 from widgets.metrics_chart import LineChart
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
@@ -64,7 +63,7 @@ async def test_f10_opens_live_metrics_over_the_workspace_and_closing_stops_sampl
         await wait_until(pilot, lambda: isinstance(app.screen, MetricsScreen))
         assert isinstance(app.screen, MetricsScreen) and len(chart(app.screen, "cpu").points) >= 2
         await pilot.press("f10")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
 
 
 async def test_the_list_s_sparkline_fills_in_at_80_columns(

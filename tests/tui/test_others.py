@@ -15,7 +15,7 @@ from services.local.provider import LocalProvider
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications
+from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, workspace_up
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -168,7 +168,7 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
         screen = await _list(pilot, app)
         await _show_others(pilot, screen, theirs)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
         ws = app.screen
         assert isinstance(ws, WorkspaceScreen) and ws.read_only
         status = ws.query_one(StatusBar)
@@ -182,5 +182,5 @@ async def test_opening_anothers_sandbox_marks_the_workspace_read_only(
         await wait_until(pilot, lambda: app.screen is screen)
         screen.table.move_cursor(row=screen.table.get_row_index(mine.id), animate=False)
         await pilot.press("enter")  # and one's own is not marked
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
         assert not app.screen.query_one(StatusBar).read_only

@@ -12,10 +12,9 @@ import pytest
 from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import notifications, open_workspace, run_from_palette
+from tests.tui.conftest import notifications, open_workspace, run_from_palette, workspace_up
 from tui.app import SandbenchApp
 from tui.screens.search import SearchScreen
-from tui.screens.workspace import WorkspaceScreen
 from widgets.editor import EditorTabs
 from widgets.search_results import SearchResults
 from widgets.search_view import ReplacePreview, SearchView
@@ -103,7 +102,7 @@ async def test_toggles_and_globs_rerun_the_search(box: SandboxInfo, make_app: Ca
         app.screen.query_one("#search-include").value = "*.py"  # type: ignore[attr-defined]
         await wait_until(pilot, lambda: view.summary.done and [g.path for g in view.results.groups] == ["src/app.py"])
         await pilot.press("escape")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
 
 
 async def test_palette_offers_search_in_files(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:

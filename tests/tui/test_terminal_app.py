@@ -20,9 +20,8 @@ from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import shown, wait_until
 from tests.services.test_terminal_input import MIB, paste_text
-from tests.tui.conftest import fixed_clock
+from tests.tui.conftest import fixed_clock, workspace_up
 from tui.app import SandbenchApp
-from tui.screens.workspace import WorkspaceScreen
 from widgets.terminal import TerminalPane, TerminalView
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
@@ -30,7 +29,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 async def open_terminal(pilot: Pilot[Any], app: SandbenchApp) -> TerminalView:
     """`sandbench open box`, then alt+3 into the terminal pane, at its shell prompt."""
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     # the workspace starts in the editor; a key pressed before that settles could land in the new shell, which
     # (holding the keyboard) would take alt+3 as its own
     await wait_until(pilot, lambda: getattr(app.screen, "focused_pane", None) == "editor")

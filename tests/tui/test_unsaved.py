@@ -16,7 +16,7 @@ from textual.widgets import Button, Static
 from services.models import SandboxInfo, SandboxSpec, SandboxState
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import PLACEHOLDERS
+from tests.tui.conftest import PLACEHOLDERS, workspace_up
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -37,7 +37,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 async def edit(pilot: Pilot[Any], app: SandbenchApp, path: str = "notes.txt") -> tuple[WorkspaceScreen, EditorTabs]:
     """Open the workspace, open `path` and type `zz` into it: one unsaved buffer."""
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     tabs = screen.query_one(EditorTabs)

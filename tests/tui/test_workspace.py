@@ -14,7 +14,7 @@ from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, open_workspace, run_from_palette
+from tests.tui.conftest import PLACEHOLDERS, fixed_clock, notifications, open_workspace, run_from_palette, workspace_up
 from tui.app import SandbenchApp
 from tui.screens.help import HelpScreen
 from tui.screens.sandbox_list import SandboxListScreen
@@ -59,7 +59,7 @@ async def test_open_stopped_sandbox_starts_it_and_says_so(
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen) and app.screen.loaded)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
         status = app.screen.query_one(StatusBar)
         # the work line and the state come in separate updates: both show while the start is held
         await wait_until(pilot, lambda: any("starting box" in w for w in status.work) and status.state == "starting")
@@ -71,7 +71,7 @@ async def test_open_stopped_sandbox_starts_it_and_says_so(
 async def test_sandbench_open_skips_the_list(box: SandboxInfo, make_app: Callable[..., SandbenchApp]) -> None:
     app = make_app(open_name="box", panes=PLACEHOLDERS)
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
         assert app.screen.info.id == box.id  # type: ignore[attr-defined]
         await pilot.press("alt+0")  # the list is underneath
         await wait_until(pilot, lambda: isinstance(app.screen, SandboxListScreen))

@@ -15,7 +15,7 @@ from services.config import Config
 from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from tests.conftest import shown, wait_until
-from tests.tui.conftest import fixed_clock
+from tests.tui.conftest import fixed_clock, workspace_up
 from tests.tui.test_terminal_app import open_terminal, type_text
 from tui.app import SandbenchApp
 from tui.screens.sandbox_list import SandboxListScreen
@@ -48,7 +48,7 @@ async def reopen(pilot: Pilot[Any], app: SandbenchApp, info: SandboxInfo) -> Wor
     table = listing.table
     table.move_cursor(row=table.get_row_index(info.id), animate=False)
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     assert isinstance(app.screen, WorkspaceScreen)
     return app.screen
 
@@ -100,7 +100,7 @@ async def test_an_unsaved_buffer_survives_the_list_and_quitting_saves_it(
     await service.write_file(box.id, "notes.txt", b"one\n")
     app = SandbenchApp(service, config, clock=fixed_clock, open_name="box")
     async with app.run_test(size=(160, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+        await wait_until(pilot, lambda: workspace_up(app))
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
         editor = screen.query_one(EditorTabs)

@@ -17,7 +17,7 @@ from services.config import Config
 from services.models import SandboxInfo
 from services.sandbox_service import SandboxService
 from tests.conftest import wait_until
-from tests.tui.conftest import fixed_clock, notifications, palette_prompts, run_from_palette
+from tests.tui.conftest import fixed_clock, notifications, palette_prompts, run_from_palette, workspace_up
 from tests.tui.test_terminal_app import open_terminal
 from tests.tui.test_workspace_alive import reopen, to_list
 from tests.tui.test_workspace_layout import footer_entries
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
 
 
 async def workspace(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     return screen

@@ -25,6 +25,7 @@ from services.models import SandboxInfo, SandboxSpec
 from services.sandbox_service import SandboxService
 from tests.conftest import shown, wait_until
 from tests.services.test_git import INIT, sh
+from tests.tui.conftest import workspace_up
 from tui.app import SandbenchApp
 from tui.screens.workspace import WorkspaceScreen
 from widgets.footer import FittedFooter, entry_width, fit
@@ -46,7 +47,7 @@ async def box(service: SandboxService) -> SandboxInfo:
 
 
 async def open_box(pilot: Pilot[Any], app: SandbenchApp) -> WorkspaceScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted)
+    await wait_until(pilot, lambda: workspace_up(app))
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     # keys pressed before focus settles in the editor could land in the new shell, which takes every key
@@ -340,7 +341,7 @@ async def test_keys_typed_while_open_name_is_loading_reach_its_workspace(
         app.post_message(events.Key("alt+3", None))
         await pilot.pause()
         typed.set()
-        await wait_until(pilot, lambda: isinstance(app.screen, WorkspaceScreen) and app.screen.is_mounted, timeout=20)
+        await wait_until(pilot, lambda: workspace_up(app), timeout=20)
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
         await wait_until(pilot, lambda: screen.focused_pane == "terminal", "alt+3 applied", timeout=20)
