@@ -381,6 +381,19 @@ class CgroupManager:
         assert self._layout is not None
         return {ctl: parent / sandbox_id for ctl, parent in self._layout.parents.items()}
 
+    def _mkdir_under_parent(self, d: Path) -> None:
+        """Make one sandbox cgroup directory; remakes our parent first when it has gone since the probe (an
+        administrator's cleanup, a cgroup tool removing empty groups), so a sandbox started later still gets its
+        limits rather than none."""
+        try:
+            d.mkdir()
+        except FileNotFoundError:
+            d.parent.mkdir(exist_ok=True)
+            if self._layout is not None and self._layout.version == 2:
+                self._enable_v2(d.parent)
+            log.info("cgroup parent %s was gone; made it again", d.parent)
+            d.mkdir()
+
     def get(self, sandbox_id: str) -> Cgroup | None:
         _check_id(sandbox_id)
         if self._layout is None:
@@ -405,7 +418,7 @@ class CgroupManager:
         try:
             for d in dirs.values():
                 if not d.is_dir():
-                    d.mkdir()
+                    self._mkdir_under_parent(d)
                     created.append(d)
         except OSError as exc:
             log.warning("could not create cgroup for %s: %s", sandbox_id, exc)

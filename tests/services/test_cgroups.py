@@ -26,7 +26,9 @@ from services.local import cgroups
 from services.local.cgroups import Cgroup, CgroupManager
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PARENT = "sandbench-test"
+# One parent per test process: xdist workers (and other runs on this machine) each remove theirs when done, and a
+# shared one vanished under another worker's next test.
+PARENT = f"sandbench-test-{os.getpid()}"
 MiB = 1024 * 1024
 
 
@@ -327,6 +329,22 @@ def test_kill_all_gets_double_forked_daemons_and_busy_forkers(make_cgroup: Calla
         with contextlib.suppress(ProcessLookupError):
             os.kill(daemon, signal.SIGKILL)
     assert forker.returncode == -signal.SIGKILL
+
+
+def test_a_parent_removed_since_the_probe_is_made_again(manager: CgroupManager) -> None:
+    assert manager._layout is not None
+    for parent in manager._layout.parents.values():
+        if not any(p.is_dir() for p in parent.iterdir()):
+            parent.rmdir()
+    assert not any(p.exists() for p in manager._layout.parents.values())
+    sid = f"t-{secrets.token_hex(4)}"
+    cg = manager.ensure(sid, pids_max=16, memory_bytes=64 * MiB, cpus=1)
+    assert cg is not None, "a sandbox started after its cgroup parent went got no limits"
+    try:
+        assert cg.pids() == set()
+        assert manager.get(sid) is not None
+    finally:
+        cg.remove()
 
 
 def test_remove_cleans_up(manager: CgroupManager) -> None:
