@@ -53,8 +53,10 @@ fi
 
 echo "system-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+# A fresh cloud machine often runs unattended-upgrades at boot: wait for its dpkg lock instead of failing at once.
+lock_wait=(-o DPkg::Lock::Timeout=600)
+apt-get "${lock_wait[@]}" update -qq
+apt-get "${lock_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 check
 if ((${#missing[@]} != 0)); then
     echo "system-deps: still missing after apt-get install: ${missing[*]}" >&2

@@ -52,8 +52,18 @@ class Machine:
         for name in programs:
             self._script(name, "#!/bin/sh\nexit 0\n")
 
-    def apt(self, *, installs: bool) -> None:
-        body = f'#!/bin/sh\necho "$*" >> {self.log}\n'
+    def apt(self, *, installs: bool, lock_held: bool = False) -> None:
+        """Like the real apt-get, `-o NAME=VALUE` options come first; the log holds the rest of each call. With
+        `lock_held`, another apt (unattended-upgrades at boot) holds the dpkg lock: a call that does not ask to wait
+        for it fails with apt's own message, as the real one does at once."""
+        body = "#!/bin/sh\nwaits=no\n"
+        body += 'while [ "$1" = -o ]; do case $2 in DPkg::Lock::Timeout=[1-9]*) waits=yes ;; esac; shift 2; done\n'
+        if lock_held:
+            body += (
+                'if [ $waits = no ]; then echo "E: Could not get lock /var/lib/dpkg/lock-frontend. '
+                'It is held by process 1992 (apt-get)" >&2; exit 100; fi\n'
+            )
+        body += f'echo "$*" >> {self.log}\n'
         if installs:
             body += (
                 'if [ "$1" = install ]; then\n'
@@ -120,6 +130,16 @@ def test_as_root_it_updates_once_and_installs_what_is_missing(machine: Machine) 
     assert r.returncode == 0, r.stderr
     assert machine.apt_calls() == ["update -qq", "install -y -qq --no-install-recommends tmux htop"]
     assert machine.run().returncode == 0 and len(machine.apt_calls()) == 2  # now present: no second apt call
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the script installs only as root, and this run is not root")
+def test_a_dpkg_lock_held_by_another_apt_is_waited_for(machine: Machine) -> None:
+    """A fresh cloud machine runs unattended-upgrades at boot; `make test` right after used to fail at once."""
+    machine.have(*(p for p in table_programs() if p != "tmux"))
+    machine.apt(installs=True, lock_held=True)
+    r = machine.run()
+    assert r.returncode == 0, r.stderr
+    assert machine.apt_calls() == ["update -qq", "install -y -qq --no-install-recommends tmux"]
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="the script installs only as root, and this run is not root")
