@@ -77,7 +77,7 @@ async def test_type_a_command_and_see_its_output(service: SandboxService, sandbo
         assert isinstance(app.focused, TerminalView)
         await run(pilot, "echo hello-$((6*7))", "hello-42")
         # colours reach the emulator as styles, not as text
-        await run(pilot, "printf '\\033[1;31mRED\\033[0m\\n'", "RED")
+        await run(pilot, "printf '\\033[1;31mRED\\033[0m\\n'", "\nRED\n")
         screen = view(app).screen_model
         y = next(i for i, line in enumerate(screen.display()) if line.startswith("RED"))
         assert screen.cell(0, y)[1].fg == 1
@@ -89,7 +89,7 @@ async def test_vim_edits_saves_quits_and_the_shell_screen_returns(
     app = TermApp(service, sandbox.id)
     async with app.run_test(size=(80, 25)) as pilot:
         await ready(pilot)
-        await run(pilot, "echo marker-before-vim", "marker-before-vim\n")
+        await run(pilot, "echo marker-before-vim", "\nmarker-before-vim\n")
         await type_text(pilot, "vim -u NONE -N -i NONE notes.txt\n")
         screen = view(app).screen_model
         await wait_until(
@@ -218,7 +218,7 @@ async def test_exit_code_shown_restart_tabs_title_and_escape_key(service: Sandbo
         await wait_until(
             pilot, lambda: not view(app).exited and "$" in text(app), "a new shell", show=lambda: text(pilot.app)
         )
-        await run(pilot, "echo again", "again\n")
+        await run(pilot, "echo again", "\nagain\n")
         for v in list(pane(app).views):
             await v.stop()
         await asyncio.sleep(0)
@@ -316,7 +316,7 @@ async def test_copy_mode_searches_the_scrollback_and_copies_with_the_keyboard(
     app = TermApp(service, sandbox.id)
     async with app.run_test(size=(80, 25)) as pilot:
         await ready(pilot)
-        await run(pilot, "for i in $(seq 1 300); do echo line-$i; done; echo Marker-END", "Marker-END\n")
+        await run(pilot, "for i in $(seq 1 300); do echo line-$i; done; echo Marker-END", "\nMarker-END\n")
         await pilot.press("ctrl+right_square_bracket", "c")  # the tab bar's copy mode
         v = view(app)
         assert v.copy_mode
@@ -378,7 +378,8 @@ async def test_a_program_ringing_the_bell_in_a_loop_rings_the_real_terminal_rare
     app.bell = lambda: rings.append(time.monotonic())  # type: ignore[method-assign]
     async with app.run_test(size=(80, 25)) as pilot:
         await ready(pilot)
-        await run(pilot, "for i in $(seq 200); do printf '\\a'; sleep 0.005; done; echo rung", "rung\n")
+        # the quotes keep the echoed command line from matching: wait for the loop's own end
+        await run(pilot, "for i in $(seq 200); do printf '\\a'; sleep 0.005; done; echo RU\"\"NG", "RUNG")
         assert 1 <= len(rings) <= 6  # ~1-2 s of bells: one ring at most every half second
 
 
