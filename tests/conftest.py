@@ -32,6 +32,19 @@ if TYPE_CHECKING:
     from services.terminal import TerminalSession
     from widgets.terminal import TerminalView
 
+# Pilot's `press` waits twice per key for the app to go idle, and `pause()` once: in granules of 20 ms each, until
+# one passes with under 1 ms of this process's CPU. ~45 ms a key, so typing a 200-character command was 9-11 s of
+# a test (the keypad test: 22 s, nearly all of it this). Granules of 5 ms keep the same rule (idle: under 1/20 of a
+# granule's CPU) at a quarter of the wait; a test still waits for what it checks with `wait_until`.
+# (The isolation tests' second run, as an unprivileged user, has a venv without Textual: nothing to speed up there.)
+try:
+    import textual._wait as _textual_wait
+except ImportError:
+    pass
+else:
+    _textual_wait.SLEEP_GRANULARITY = 0.005
+    _textual_wait.SLEEP_IDLE = _textual_wait.SLEEP_GRANULARITY / 20
+
 SYSTEM_DEPS = Path(__file__).resolve().parents[1] / "scripts" / "system-deps.txt"
 # ip and friends live in sbin, which a normal user's PATH often lacks (scripts/system-deps.sh looks there too)
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"

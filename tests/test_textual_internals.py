@@ -260,3 +260,14 @@ def test_the_pin_is_the_tested_minor_release() -> None:
     major, minor, upper_major, upper_minor = map(int, m.groups())
     assert (upper_major, upper_minor) == (major, minor + 1), pin
     assert version("textual").split(".")[:2] == [str(major), str(minor)], (pin, version("textual"))
+
+
+def test_the_tests_pilot_idle_granule_is_still_read_at_call_time() -> None:
+    """tests/conftest.py shortens `textual._wait`'s idle granule for Pilot's `press` and `pause`: that only works
+    while `wait_for_idle` reads the module's globals when it runs (if it bound them as defaults, the suite would
+    silently go back to 45 ms a key)."""
+    import textual._wait as wait
+
+    assert wait.SLEEP_GRANULARITY == 0.005 and wait.SLEEP_IDLE == 0.005 / 20  # conftest's
+    names = wait.wait_for_idle.__code__.co_names
+    assert "SLEEP_GRANULARITY" in names and "SLEEP_IDLE" in names
