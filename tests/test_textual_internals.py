@@ -20,6 +20,7 @@ from pathlib import Path
 import textual
 import textual.reactive
 from pygments.lexers import PythonLexer
+from textual._compositor import Compositor
 from textual._xterm_parser import XTermParser
 from textual.app import App
 from textual.dom import DOMNode
@@ -42,6 +43,8 @@ PRIVATE_IMPORTS: dict[str, set[str]] = {
     "textual._cells": {"cell_len"},  # widgets/editor/document.py: TextArea's own width measure
     "textual._wrap": {"compute_wrap_offsets"},  # widgets/editor/document.py
     "textual.widgets._text_area": {"build_byte_to_codepoint_dict"},  # widgets/editor/rendering.py
+    # tui/compositor.py: RowCroppedCompositor overrides `_render_chops`; tests/tui/test_partial_updates.py
+    "textual._compositor": {"ChopsUpdate", "Compositor"},
 }
 # `from textual import _ansi_sequences` imports the module itself: listed above by its full name
 SUBMODULE_IMPORTS = {("textual", "_ansi_sequences")}
@@ -66,7 +69,9 @@ PRIVATE_MEMBERS: dict[type, tuple[Callable[[], object], set[str]]] = {
     ),
     # tui/app.py: the priority-binding lookup while a terminal has focus; tui/workspaces.py: a new mode's screen
     # marked as styled (`styled_now`)
-    Screen: (Screen, {"_binding_chain", "_css_update_count"}),
+    Screen: (Screen, {"_binding_chain", "_css_update_count", "_compositor"}),  # and the workspace's compositor
+    # tui/compositor.py: what a partial update renders (and the test's `_regions_to_spans`, as Textual makes spans)
+    Compositor: (Compositor, {"_render_chops", "_regions_to_spans"}),
     DOMNode: (DOMNode, {"_bindings", "_query_one_cache"}),  # tui/registry.py, tui/heap.py, panes
     MessagePump: (MessagePump, {"_closing"}),  # tui/heap.py: a removed widget's leftover watchers
     # tui/heap.py: a container's cached layouts that still name removed children (the closed tabs' tab widgets)

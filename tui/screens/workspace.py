@@ -44,6 +44,7 @@ from services.models import SandboxInfo, SandboxState
 from services.sandbox_service import SandboxService
 from services.terminal import foreground_program
 from services.watch import WatchHub
+from tui.compositor import RowCroppedCompositor
 from tui.heap import settle_heap
 from tui.keymap import WORKSPACE_KEYS, bindings
 from tui.messages import BranchChanged, CloseWorkspace, LeaveWorkspace, SandboxChanged, WorkInFlight
@@ -88,6 +89,7 @@ class WorkspaceScreen(WorkspaceActions, PaneSizes, inherit_bindings=False):  # W
         panes: Mapping[str, Callable[..., Widget]] | None = None,
     ) -> None:
         super().__init__(classes="workspace")  # one per live workspace: an id would clash
+        self._compositor = RowCroppedCompositor()  # an echo renders the rows it changed, not every pane whole
         self._focus_keys = FocusMoveKeys(self)
         # `panes` overrides pane classes by name (snapshot tests pin placeholders so frames are deterministic)
         self.pane_classes: dict[str, Callable[..., Widget]] = {
