@@ -26,8 +26,12 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.bwrap]
 
 MiB = 1024 * 1024
 HOLD = 150  # MiB a process in the sandbox writes and holds
-# touches every page of HOLD MiB, then burns CPU for a while, holding them
-BUSY = f"python3 -c 'import time; x = b\"\\x01\" * ({HOLD} * 2**20); t = time.time()\nwhile time.time() - t < 6: pass'"
+# touches every page of HOLD MiB, then burns CPU holding them until the test has seen it (the file `seen`; 20 s at
+# most): a fixed 6 s burn took a core from every other test of a 2-core run for the whole time
+BUSY = (
+    f'python3 -c \'import os, time; x = b"\\x01" * ({HOLD} * 2**20); t = time.time()\n'
+    'while not os.path.exists("seen") and time.time() - t < 20:\n for _ in range(100000): pass\''
+)
 
 
 async def make(d: Any, **kw: Any) -> Any:
@@ -64,6 +68,7 @@ async def test_metrics_follow_what_the_sandbox_uses(sdk: Any) -> None:
         assert busy.mem_used <= busy.mem_total and 0 <= busy.cpu_used_pct <= 100
         assert busy.disk_used >= idle.disk_used + 8 * MiB
     finally:
+        await sb.fs.upload_file(b"", "seen")
         result = await busy_run
     assert result.exit_code == 0, result.result
 
