@@ -18,10 +18,9 @@ from textual.geometry import Region
 from textual.widget import Widget
 
 from services.models import SandboxInfo
-from tests.conftest import wait_until
 from tests.tui.conftest import open_workspace
+from tests.tui.test_workspace_layout import into_terminal
 from tui.compositor import RowCroppedCompositor
-from widgets.terminal import TerminalView
 
 pytestmark = pytest.mark.bwrap
 
@@ -57,11 +56,7 @@ async def test_partial_updates_write_what_textual_would(make_app: Any, box: Sand
     app = make_app()
     async with app.run_test(size=size) as pilot:
         screen = await open_workspace(pilot, app)
-        await pilot.press("alt+3")
-        await wait_until(pilot, lambda: isinstance(app.focused, TerminalView), "the terminal focused")
-        view = app.focused
-        assert isinstance(view, TerminalView)
-        await wait_until(pilot, lambda: "$" in "".join(view.screen_model.display()), "the prompt")
+        view = await into_terminal(pilot, screen)
         compositor = screen._compositor
         assert isinstance(compositor, RowCroppedCompositor)
         width, height = size
@@ -90,10 +85,7 @@ async def test_an_echoed_row_renders_the_terminal_and_its_frame_only(make_app: A
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_workspace(pilot, app)
-        await pilot.press("alt+3")
-        await wait_until(pilot, lambda: isinstance(app.focused, TerminalView), "the terminal focused")
-        view = app.focused
-        assert isinstance(view, TerminalView)
+        view = await into_terminal(pilot, screen)
         row = [Region(view.region.x, view.region.y, view.region.width, 1)]
         with counting_renders() as ours:
             update_bytes(screen._compositor, RowCroppedCompositor._render_chops, row, app.console)
